@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Why a request was refused, and why a session ended: data, not prose.
+ * One X-macro per set; the enum, the wire name (HTTP body, WWW-Authenticate,
+ * metric label, audit event) and the human description all come from it, and
+ * docs/api.md lists the same names. Never renumber or rename: they are API.
+ */
+#ifndef CF_CORE_REASON_H
+#define CF_CORE_REASON_H
+
+/* X(ENUM, "wire_name", "human description") */
+#define CF_REASON_MAP(X)                                                                \
+    X(NONE, "none", "no refusal")                                                       \
+    X(MISSING_TOKEN, "missing_token", "no access token was sent")                       \
+    X(INVALID_REQUEST, "invalid_request", "the Authorization header is malformed")      \
+    X(MALFORMED_TOKEN, "malformed_token", "the token is not a well-formed JWT")         \
+    X(BAD_SIGNATURE, "bad_signature", "the token signature does not verify")            \
+    X(UNKNOWN_KEY, "unknown_key", "the token names a key this server does not have")    \
+    X(TOKEN_EXPIRED, "token_expired", "the access token has expired")                   \
+    X(TOKEN_NOT_YET_VALID, "token_not_yet_valid", "the access token is not valid yet")  \
+    X(WRONG_ISSUER, "wrong_issuer", "the token was issued by someone else")             \
+    X(WRONG_AUDIENCE, "wrong_audience", "the token is meant for another audience")      \
+    X(SESSION_NOT_FOUND, "session_not_found", "the session does not exist")             \
+    X(IDLE_TIMEOUT, "idle_timeout", "the session ended after being idle too long")      \
+    X(ABSOLUTE_TIMEOUT, "absolute_timeout", "the session reached its maximum lifetime") \
+    X(LOGOUT, "logout", "the session was logged out")                                   \
+    X(SESSION_REVOKED, "session_revoked", "the session was revoked by an administrator") \
+    X(REFRESH_REUSE, "refresh_reuse",                                                   \
+      "a refresh token was used twice; the session was ended as stolen")                \
+    X(REVOKED_BEFORE, "revoked_before",                                                 \
+      "every token issued to this subject before a revocation is refused")              \
+    X(UNKNOWN_REFRESH_TOKEN, "unknown_refresh_token", "the refresh token is not known") \
+    X(CLIENT_MISMATCH, "client_mismatch",                                               \
+      "the refresh token was issued to another client")
+
+typedef enum {
+#define X(name, str, desc) CF_REASON_##name,
+    CF_REASON_MAP(X)
+#undef X
+        CF_REASON__COUNT
+} cf_reason_t;
+
+/** Stable wire name of @r; never NULL ("unknown" when out of range). */
+const char *cf_reason_name(cf_reason_t r);
+
+/** One-sentence human description of @r; never NULL. */
+const char *cf_reason_describe(cf_reason_t r);
+
+/** Parse a wire name; returns CF_REASON__COUNT when unknown. */
+cf_reason_t cf_reason_from_name(const char *name);
+
+/* Why a session ended. Exactly one per ended session, never changed after. */
+#define CF_END_MAP(X)                                               \
+    X(NONE, "none", CF_REASON_NONE)                                 \
+    X(IDLE_TIMEOUT, "idle_timeout", CF_REASON_IDLE_TIMEOUT)         \
+    X(ABSOLUTE_TIMEOUT, "absolute_timeout", CF_REASON_ABSOLUTE_TIMEOUT) \
+    X(LOGOUT, "logout", CF_REASON_LOGOUT)                           \
+    X(REVOKED, "revoked", CF_REASON_SESSION_REVOKED)                \
+    X(REFRESH_REUSE, "refresh_reuse", CF_REASON_REFRESH_REUSE)
+
+typedef enum {
+#define X(name, str, refusal) CF_END_##name,
+    CF_END_MAP(X)
+#undef X
+        CF_END__COUNT
+} cf_end_t;
+
+/** Stable name of an end reason; never NULL. */
+const char *cf_end_name(cf_end_t e);
+
+/** The refusal reason a request on a session ended by @e gets. */
+cf_reason_t cf_end_refusal(cf_end_t e);
+
+/** Parse an end name; returns CF_END__COUNT when unknown. */
+cf_end_t cf_end_from_name(const char *name);
+
+#endif
