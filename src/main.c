@@ -1,1 +1,206 @@
-int main(void){return 0;}
+/* SPDX-License-Identifier: MIT
+ *
+ * The curfew command: parses arguments, loads the config and hands over to
+ * the library. It decides nothing itself.
+ *
+ *   curfew serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--log-level L]
+ *   curfew config check FILE
+ *   curfew version
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "api/app.h"
+#include "config/config.h"
+#include "util/log.h"
+
+#define EXIT_USAGE 2
+
+static void usage(FILE *out)
+{
+    fputs("usage: curfew <command> [options]\n"
+          "\n"
+          "commands:\n"
+          "  serve           run the server (see 'curfew serve --help')\n"
+          "  config check F  validate config file F and print the effective configuration\n"
+          "  version         print the version\n"
+          "\n"
+          "Run 'curfew <command> --help' for a command's options.\n",
+          out);
+}
+
+static void serve_usage(FILE *out)
+{
+    fputs("usage: curfew serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--log-level LEVEL]\n"
+          "\n"
+          "Runs the curfew server. Without --config it runs on the built-in defaults:\n"
+          "listen 127.0.0.1:7070, data in ./data (SQLite database and signing key).\n"
+          "\n"
+          "  -c, --config FILE     YAML configuration file (see docs/configuration.md)\n"
+          "  -l, --listen ADDR     listen address, overrides 'listen' (HOST:PORT)\n"
+          "  -d, --data-dir DIR    data directory, overrides 'data_dir'\n"
+          "      --log-level L     debug, info, warn or error, overrides 'log_level'\n"
+          "  -h, --help            show this help\n"
+          "\n"
+          "Environment: CURFEW_ADMIN_KEY sets the admin API key. Without it, the first\n"
+          "start generates one, prints it once on stderr and stores only its hash.\n",
+          out);
+}
+
+static void config_usage(FILE *out)
+{
+    fputs("usage: curfew config check FILE\n"
+          "\n"
+          "Validates FILE and prints the effective configuration as YAML.\n"
+          "On error prints 'FILE:LINE: what is wrong' and exits with status 2.\n",
+          out);
+}
+
+/* Parse and validate everything the server needs; exit status on failure, else 0. */
+static int load_config(const char *path, const char *listen, const char *data_dir,
+                       const char *log_level, cf_config_t *cfg)
+{
+    char err[512];
+
+    cf_config_defaults(cfg);
+    if (path != NULL && cf_config_load(path, cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return EXIT_USAGE;
+    }
+    if ((listen != NULL && cf_config_set(cfg, "listen", listen, err, sizeof err) < 0) ||
+        (data_dir != NULL && cf_config_set(cfg, "data_dir", data_dir, err, sizeof err) < 0) ||
+        (log_level != NULL && cf_config_set(cfg, "log_level", log_level, err, sizeof err) < 0)) {
+        fprintf(stderr, "curfew: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if (cf_config_validate(cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "%s%s%s\n", path ? path : "", path ? ": " : "", err);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
+        {"data-dir", required_argument, NULL, 'd'}, {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL, *listen = NULL, *data_dir = NULL, *log_level = NULL;
+    cf_config_t cfg;
+    cf_app_t app;
+    uv_loop_t *loop;
+    int c, rc;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:l:d:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'l':
+            listen = optarg;
+            break;
+        case 'd':
+            data_dir = optarg;
+            break;
+        case 'L':
+            log_level = optarg;
+            break;
+        case 'h':
+            serve_usage(stdout);
+            return 0;
+        default:
+            serve_usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "curfew serve: unexpected argument '%s'\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    rc = load_config(path, listen, data_dir, log_level, &cfg);
+    if (rc != 0)
+        return rc;
+    cf_log_level = (cf_log_level_t)cf_log_level_parse(cfg.log_level);
+
+    /* A peer closing mid-write must be an EPIPE error, not a dead server. */
+    signal(SIGPIPE, SIG_IGN);
+    loop = uv_default_loop();
+    rc = cf_app_init(&app, &cfg, loop);
+    if (rc == 0)
+        rc = cf_app_start(&app);
+    if (rc < 0) {
+        fprintf(stderr, "curfew: cannot start (see the log above)\n");
+        cf_app_stop(&app);
+        uv_run(loop, UV_RUN_DEFAULT);
+        cf_app_fini(&app);
+        return 1;
+    }
+    uv_run(loop, UV_RUN_DEFAULT);
+    cf_app_stop(&app);
+    uv_run(loop, UV_RUN_DEFAULT); /* let the handles close */
+    cf_app_fini(&app);
+    (void)uv_loop_close(loop);
+    CF_LOG(CF_LOG_INFO, "event=stopped");
+    return 0;
+}
+
+static int cmd_config(int argc, char **argv)
+{
+    cf_config_t cfg;
+    int rc;
+
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        config_usage(stdout);
+        return 0;
+    }
+    if (argc >= 3 && strcmp(argv[1], "check") == 0 &&
+        (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+        config_usage(stdout);
+        return 0;
+    }
+    if (argc != 3 || strcmp(argv[1], "check") != 0) {
+        config_usage(stderr);
+        return EXIT_USAGE;
+    }
+    rc = load_config(argv[2], NULL, NULL, NULL, &cfg);
+    if (rc != 0)
+        return rc;
+    cf_config_dump(&cfg, stdout);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+
+    if (cmd == NULL) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "config") == 0)
+        return cmd_config(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+            puts("usage: curfew version\n\nPrints the version.");
+            return 0;
+        }
+        printf("curfew %s\n", CF_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "curfew: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,1 +1,949 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: MIT
+ *
+ * The application shell: data dir, keys, the in-memory index, the event
+ * sinks, timers and routing. Decisions live in src/core; this file gathers
+ * their inputs (the clock, the index, the request) and applies their results.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/internal.h"
+#include "core/b64url.h"
+#include "core/digest.h"
+#include "core/error.h"
+#include "core/token.h"
+#include "util/log.h"
+#include "util/random.h"
+
+/* ------------------------------------------------------------------ */
+/* Clock, data dir and keys                                            */
+/* ------------------------------------------------------------------ */
+
+static cf_time_t wall_clock(void *ctx)
+{
+    struct timespec ts;
+
+    (void)ctx;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (cf_time_t)ts.tv_sec * CF_SEC + ts.tv_nsec / 1000000;
+}
+
+cf_time_t cf_app_now(cf_app_t *app)
+{
+    return app->clock(app->clock_ctx);
+}
+
+static int make_dir(const char *path)
+{
+    char buf[512];
+    size_t len = strlen(path);
+
+    if (len == 0 || len >= sizeof buf)
+        return CF_EINVAL;
+    memcpy(buf, path, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        buf[i] = '\0';
+        if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
+            CF_LOG(CF_LOG_ERROR, "event=startup_error what=mkdir path=%s error=\"%s\"", buf,
+                   strerror(errno));
+            return CF_EIO;
+        }
+        buf[i] = path[i];
+    }
+    return 0;
+}
+
+static int read_file(const char *path, char *buf, size_t cap, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0)
+        return errno == ENOENT ? CF_ENOENT : CF_EIO;
+    n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n < 0)
+        return CF_EIO;
+    buf[n] = '\0';
+    *len = (size_t)n;
+    return 0;
+}
+
+/* Write a new secret file atomically (temp + fsync + rename), mode 0600. */
+static int write_secret_file(const char *path, const char *data, size_t len)
+{
+    char tmp[600];
+    int fd, rc = CF_EIO;
+
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        goto done;
+    if (write(fd, data, len) != (ssize_t)len || fsync(fd) < 0) {
+        close(fd);
+        goto done;
+    }
+    close(fd);
+    if (rename(tmp, path) < 0)
+        goto done;
+    rc = 0;
+done:
+    if (rc < 0) {
+        CF_LOG(CF_LOG_ERROR, "event=startup_error what=write path=%s error=\"%s\"", path,
+               strerror(errno));
+        (void)unlink(tmp); /* best effort: the temp file is useless now */
+    }
+    return rc;
+}
+
+static int load_signing_key(cf_app_t *app)
+{
+    char path[600], pem[4096];
+    char *out = NULL;
+    size_t len;
+    int rc;
+
+    snprintf(path, sizeof path, "%s/signing-key.pem", app->cfg.data_dir);
+    rc = read_file(path, pem, sizeof pem, &len);
+    if (rc == 0) {
+        rc = cf_jws_key_from_pem(pem, len, &app->key);
+        OPENSSL_cleanse(pem, sizeof pem);
+        if (rc < 0 || !cf_jws_key_has_private(app->key)) {
+            CF_LOG(CF_LOG_ERROR, "event=startup_error what=signing_key path=%s error=\"not an Ed25519 private key\"",
+                   path);
+            return CF_ECRYPTO;
+        }
+        return 0;
+    }
+    if (rc != CF_ENOENT) {
+        CF_LOG(CF_LOG_ERROR, "event=startup_error what=signing_key path=%s error=\"unreadable\"", path);
+        return rc;
+    }
+    rc = cf_jws_key_generate(&app->key);
+    if (rc < 0)
+        return rc;
+    rc = cf_jws_key_to_pem(app->key, &out);
+    if (rc < 0)
+        return rc;
+    rc = write_secret_file(path, out, strlen(out));
+    OPENSSL_cleanse(out, strlen(out));
+    free(out);
+    if (rc == 0)
+        CF_LOG(CF_LOG_INFO, "event=signing_key_created kid=%s", cf_jws_key_kid(app->key));
+    return rc;
+}
+
+static int load_admin_key(cf_app_t *app)
+{
+    const char *env = getenv("CURFEW_ADMIN_KEY");
+    char path[600], hex[80], key[64];
+    size_t len;
+    int rc;
+
+    if (env != NULL && env[0] != '\0') {
+        cf_sha256(env, strlen(env), app->admin_key_hash);
+        return 0;
+    }
+    snprintf(path, sizeof path, "%s/admin-key.sha256", app->cfg.data_dir);
+    rc = read_file(path, hex, sizeof hex, &len);
+    if (rc == 0) {
+        while (len > 0 && (hex[len - 1] == '\n' || hex[len - 1] == ' '))
+            len--;
+        if (len != 64)
+            goto bad;
+        for (size_t i = 0; i < 32; i++) {
+            unsigned v;
+            if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+                goto bad;
+            app->admin_key_hash[i] = (uint8_t)v;
+        }
+        return 0;
+    }
+    if (rc != CF_ENOENT)
+        goto bad;
+    /* First start without a configured key: make one, show it once, keep its hash. */
+    cf_random_b64url(32, key);
+    cf_sha256(key, strlen(key), app->admin_key_hash);
+    cf_hex_encode(app->admin_key_hash, 32, hex);
+    strcat(hex, "\n");
+    rc = write_secret_file(path, hex, strlen(hex));
+    if (rc < 0)
+        return rc;
+    fprintf(stderr, "curfew: admin key (shown once): %s\n"
+                    "curfew: only its hash is stored in %s; set CURFEW_ADMIN_KEY to choose your own\n",
+            key, path);
+    OPENSSL_cleanse(key, sizeof key);
+    return 0;
+bad:
+    CF_LOG(CF_LOG_ERROR, "event=startup_error what=admin_key path=%s error=\"unreadable or not a SHA-256 hex digest\"",
+           path);
+    return CF_ECONFIG;
+}
+
+int cf_app_require_admin(cf_app_t *app, cf_http_req_t *req)
+{
+    static const cf_http_header_t challenge = {"WWW-Authenticate", 16,
+                                               "Bearer realm=\"curfew-admin\"", 27};
+    uint8_t h[32];
+    size_t len;
+    const char *v = cf_http_req_header(req, "Authorization", &len);
+
+    /* Hash first so the comparison time does not depend on the key's length. */
+    if (v != NULL && len > 7 && strncasecmp(v, "Bearer ", 7) == 0) {
+        cf_sha256(v + 7, len - 7, h);
+        if (cf_ct_equal(h, app->admin_key_hash, sizeof h))
+            return 1;
+    }
+    cf_reply_error(req, 401, "unauthorized", "a valid admin key is required (Authorization: Bearer <key>)",
+                   CF_REASON_ADMIN_UNAUTHORIZED, &challenge, 1);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The index: sessions, refresh tokens, not-before epochs              */
+/* ------------------------------------------------------------------ */
+
+cf_session_t *cf_app_session(cf_app_t *app, const char *sid, size_t len)
+{
+    return cf_map_get(&app->sessions, sid, len);
+}
+
+static int index_session(cf_app_t *app, cf_session_t *s)
+{
+    return cf_map_put(&app->sessions, s->id, CF_SID_LEN, s, NULL);
+}
+
+static int index_refresh(cf_app_t *app, cf_session_t *s, const uint8_t hash[32], uint32_t gen)
+{
+    cf_refresh_entry_t *e = malloc(sizeof *e);
+    int rc;
+
+    if (e == NULL)
+        return CF_ENOMEM;
+    memcpy(e->hash, hash, 32);
+    e->gen = gen;
+    e->session = s;
+    if (s->nrefresh == s->refresh_cap) {
+        size_t cap = s->refresh_cap ? s->refresh_cap * 2 : 4;
+        void **v = realloc(s->refresh_keys, cap * sizeof *v);
+        if (v == NULL) {
+            free(e);
+            return CF_ENOMEM;
+        }
+        s->refresh_keys = v;
+        s->refresh_cap = cap;
+    }
+    rc = cf_map_put(&app->refresh, e->hash, 32, e, NULL);
+    if (rc < 0) {
+        free(e);
+        return rc;
+    }
+    s->refresh_keys[s->nrefresh++] = e;
+    return 0;
+}
+
+static void unindex_session(cf_app_t *app, cf_session_t *s)
+{
+    for (size_t i = 0; i < s->nrefresh; i++) {
+        cf_refresh_entry_t *e = s->refresh_keys[i];
+        cf_map_del(&app->refresh, e->hash, 32);
+        free(e);
+    }
+    s->nrefresh = 0;
+    cf_map_del(&app->sessions, s->id, CF_SID_LEN);
+}
+
+cf_refresh_entry_t *cf_app_refresh_lookup(cf_app_t *app, const char *tok, size_t len)
+{
+    uint8_t h[32];
+
+    if (!cf_refresh_token_wellformed(tok, len))
+        return NULL;
+    cf_refresh_token_hash(tok, len, h);
+    return cf_map_get(&app->refresh, h, 32);
+}
+
+int cf_app_set_not_before(cf_app_t *app, const char *sub, cf_time_t at)
+{
+    cf_not_before_t *nb;
+    size_t len;
+
+    if (sub == NULL) {
+        if (at > app->global_not_before)
+            app->global_not_before = at;
+        return 0;
+    }
+    len = strlen(sub);
+    nb = cf_map_get(&app->not_before, sub, len);
+    if (nb != NULL) {
+        if (at > nb->at)
+            nb->at = at;
+        return 0;
+    }
+    nb = malloc(sizeof *nb + len + 1);
+    if (nb == NULL)
+        return CF_ENOMEM;
+    nb->at = at;
+    memcpy(nb->sub, sub, len + 1);
+    return cf_map_put(&app->not_before, nb->sub, len, nb, NULL);
+}
+
+cf_time_t cf_app_not_before(cf_app_t *app, const char *sub)
+{
+    cf_not_before_t *nb = cf_map_get(&app->not_before, sub, strlen(sub));
+    cf_time_t at = app->global_not_before;
+
+    if (nb != NULL && nb->at > at)
+        at = nb->at;
+    return at;
+}
+
+/* ---- loading from the store ---- */
+
+static int load_session(void *ctx, cf_session_t *s)
+{
+    cf_app_t *app = ctx;
+    int rc = index_session(app, s);
+
+    if (rc < 0)
+        cf_session_free(s);
+    return rc;
+}
+
+static int load_refresh(void *ctx, const uint8_t hash[32], const char *sid, uint32_t gen)
+{
+    cf_app_t *app = ctx;
+    cf_session_t *s = cf_app_session(app, sid, strlen(sid));
+
+    if (s == NULL)
+        return 0; /* orphan row: its session was purged; the token is dead */
+    return index_refresh(app, s, hash, gen);
+}
+
+static int load_not_before(void *ctx, const char *sub, cf_time_t at)
+{
+    return cf_app_set_not_before(ctx, sub, at);
+}
+
+/* ------------------------------------------------------------------ */
+/* Session operations and the event sinks                              */
+/* ------------------------------------------------------------------ */
+
+static void log_event(const cf_event_t *e)
+{
+    char fp[13] = "-";
+
+    if (e->session != NULL)
+        cf_log_fingerprint(e->session->id, CF_SID_LEN, fp);
+    else if (e->sid[0])
+        cf_log_fingerprint(e->sid, CF_SID_LEN, fp);
+    switch (e->type) {
+    case CF_EV_ACTIVITY:
+        break; /* too frequent for the diagnostic log */
+    case CF_EV_SESSION_ENDED:
+        CF_LOG(CF_LOG_INFO, "event=%s sid=%s sub_len=%zu reason=%s", cf_event_name(e->type), fp,
+               strlen(e->session->sub), cf_end_name(e->session->end));
+        break;
+    case CF_EV_NOT_BEFORE:
+        CF_LOG(CF_LOG_INFO, "event=%s scope=%s at=%lld", cf_event_name(e->type),
+               e->sub ? "subject" : "all", (long long)e->not_before);
+        break;
+    default:
+        CF_LOG(CF_LOG_DEBUG, "event=%s sid=%s", cf_event_name(e->type), fp);
+        break;
+    }
+}
+
+void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *arg)
+{
+    for (size_t i = 0; i < ev->n; i++)
+        log_event(&ev->v[i]);
+    cf_store_submit(app->store, ev, done, arg);
+}
+
+int cf_app_end_session(cf_app_t *app, cf_session_t *s, cf_end_t why, cf_time_t now,
+                       cf_events_t *ev)
+{
+    cf_event_t *e;
+
+    if (!cf_session_end(s, why, now))
+        return 0;
+    e = cf_events_add(ev, CF_EV_SESSION_ENDED, now, s);
+    if (e != NULL)
+        e->reason = cf_end_refusal(s->end);
+    /* Without the event the end is still enforced in memory; a restart would
+     * then fall back to the persisted deadlines, which is why we log it. */
+    else
+        CF_LOG(CF_LOG_ERROR, "event=oom what=session_ended_event");
+    return 1;
+}
+
+void cf_app_touch(cf_app_t *app, cf_session_t *s, cf_time_t now)
+{
+    cf_session_touch(s, now);
+    if (!s->dirty) {
+        s->dirty = 1;
+        s->dirty_next = app->dirty;
+        app->dirty = s;
+    }
+}
+
+int cf_app_issue_access(cf_app_t *app, const cf_session_t *s, cf_time_t now, char **out,
+                        int64_t *exp)
+{
+    char jti[32];
+    const char *roles[64];
+    size_t nroles = 0;
+    char rolebuf[512];
+    char *payload = NULL;
+    int rc;
+
+    cf_random_b64url(16, jti);
+    snprintf(rolebuf, sizeof rolebuf, "%s", s->roles);
+    for (char *p = rolebuf, *save = NULL, *r; (r = strtok_r(p, ",", &save)) != NULL; p = NULL)
+        if (nroles < 64)
+            roles[nroles++] = r;
+    cf_access_token_spec_t spec = {
+        .issuer = app->cfg.issuer,
+        .audience = app->cfg.audience,
+        .sub = s->sub,
+        .sid = s->id,
+        .client_id = s->client_id,
+        .jti = jti,
+        .scope = s->scope,
+        .roles = roles,
+        .nroles = nroles,
+        .iat = cf_time_to_sec(now),
+        .exp = cf_session_access_exp(s, now),
+        .auth_time = cf_time_to_sec(s->auth_time),
+    };
+    rc = cf_token_access_payload(&spec, &payload);
+    if (rc < 0)
+        return rc;
+    rc = cf_jws_sign(app->key, "at+jwt", payload, strlen(payload), out);
+    free(payload);
+    if (rc < 0)
+        return rc;
+    *exp = spec.exp;
+
+    /* Pre-verify our own token so checks on this node never pay for a signature verify. */
+    size_t len = strlen(*out);
+    cf_token_cache_entry_t *c = &app->token_cache[cf_hash64(*out, len, app->seed) & (CF_TOKEN_CACHE_SIZE - 1)];
+    char *copy = malloc(len + 1);
+    if (copy != NULL) {
+        free(c->token);
+        memcpy(copy, *out, len + 1);
+        c->token = copy;
+        c->len = len;
+        memcpy(c->sid, s->id, sizeof c->sid);
+        c->exp = spec.exp;
+        c->iat = spec.iat;
+        c->nbf = 0;
+    }
+    return 0;
+}
+
+int cf_app_issue_refresh(cf_app_t *app, cf_session_t *s, uint32_t gen,
+                         char out[CF_REFRESH_TOKEN_LEN + 1], cf_event_t *e)
+{
+    uint8_t raw[CF_REFRESH_RAW_LEN];
+
+    cf_random_bytes(raw, sizeof raw);
+    cf_refresh_token_encode(raw, out);
+    OPENSSL_cleanse(raw, sizeof raw);
+    cf_refresh_token_hash(out, CF_REFRESH_TOKEN_LEN, e->token_hash);
+    e->has_token = 1;
+    e->token_gen = gen;
+    memcpy(e->sid, s->id, sizeof e->sid);
+    return index_refresh(app, s, e->token_hash, gen);
+}
+
+int cf_app_verify_access(cf_app_t *app, const char *tok, size_t len, cf_time_t now,
+                         cf_session_t **sp, int64_t *exp, int64_t *iat, cf_reason_t *why)
+{
+    cf_token_cache_entry_t *c =
+        &app->token_cache[cf_hash64(tok, len, app->seed) & (CF_TOKEN_CACHE_SIZE - 1)];
+    cf_session_t *s;
+    cf_time_t leeway = app->cfg.clock_leeway;
+
+    *sp = NULL;
+    if (c->token == NULL || c->len != len || memcmp(c->token, tok, len) != 0) {
+        cf_token_expect_t expect = {app->cfg.issuer, app->cfg.audience, leeway};
+        cf_access_claims_t claims;
+        json_t *payload = NULL;
+        const cf_jws_key_t *keys[1] = {app->key};
+        int rc = cf_jws_verify(tok, len, keys, 1, &payload, why);
+
+        if (rc < 0)
+            return rc;
+        if (*why != CF_REASON_NONE)
+            return 0;
+        rc = cf_token_check_claims(payload, &expect, now, &claims, why);
+        json_decref(payload);
+        if (rc < 0)
+            return rc;
+        if (*why != CF_REASON_NONE && *why != CF_REASON_TOKEN_EXPIRED &&
+            *why != CF_REASON_TOKEN_NOT_YET_VALID)
+            return 0;
+        if (strlen(claims.sid) != CF_SID_LEN) {
+            /* Signed by us but naming no session of ours: nothing to find. */
+            *why = *why != CF_REASON_NONE ? *why : CF_REASON_SESSION_NOT_FOUND;
+            return 0;
+        }
+        /* Cache the signature verdict; time-dependent checks are redone below on every use. */
+        char *copy = malloc(len + 1);
+        if (copy == NULL)
+            return CF_ENOMEM;
+        free(c->token);
+        memcpy(copy, tok, len);
+        copy[len] = '\0';
+        c->token = copy;
+        c->len = len;
+        memcpy(c->sid, claims.sid, sizeof c->sid);
+        c->exp = claims.exp;
+        c->iat = claims.iat;
+        c->nbf = claims.nbf;
+    }
+    *exp = c->exp;
+    *iat = c->iat;
+    s = cf_app_session(app, c->sid, CF_SID_LEN);
+    *sp = s;
+    if (now >= c->exp * CF_SEC + leeway) {
+        *why = CF_REASON_TOKEN_EXPIRED;
+    } else if ((c->nbf && now + leeway < c->nbf * CF_SEC) || now + leeway < c->iat * CF_SEC) {
+        *why = CF_REASON_TOKEN_NOT_YET_VALID;
+    } else if (c->iat < cf_time_to_sec(app->global_not_before) ||
+               (s != NULL && c->iat < cf_time_to_sec(cf_app_not_before(app, s->sub)))) {
+        *why = CF_REASON_REVOKED_BEFORE;
+    } else if (s == NULL) {
+        *why = CF_REASON_SESSION_NOT_FOUND;
+    } else {
+        *why = cf_session_verdict(s, now);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON views                                                          */
+/* ------------------------------------------------------------------ */
+
+static json_t *roles_array(const char *roles)
+{
+    json_t *a = json_array();
+    const char *p = roles;
+
+    while (a != NULL && *p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n > 0)
+            json_array_append_new(a, json_stringn(p, n));
+        p += n + (e != NULL);
+    }
+    return a;
+}
+
+json_t *cf_app_session_json(cf_app_t *app, const cf_session_t *s, cf_time_t now)
+{
+    cf_time_t ended_at;
+    cf_end_t end = cf_session_end_at(s, now, &ended_at);
+    json_t *o = json_object();
+
+    (void)app;
+    if (o == NULL)
+        return NULL;
+    json_object_set_new(o, "session_id", json_string(s->id));
+    json_object_set_new(o, "sub", json_string(s->sub));
+    json_object_set_new(o, "client_id", json_string(s->client_id));
+    json_object_set_new(o, "roles", roles_array(s->roles));
+    json_object_set_new(o, "scope", json_string(s->scope));
+    json_object_set_new(o, "auth_time", json_integer(cf_time_to_sec(s->auth_time)));
+    json_object_set_new(o, "created_at", json_integer(cf_time_to_sec(s->created_at)));
+    json_object_set_new(o, "last_activity", json_integer(cf_time_to_sec(s->last_activity)));
+    json_object_set_new(o, "idle_expires_at", json_integer(cf_time_to_sec(s->idle_deadline)));
+    json_object_set_new(o, "absolute_expires_at", json_integer(cf_time_to_sec(s->absolute_deadline)));
+    json_object_set_new(o, "idle_timeout", json_integer(s->limits.idle_timeout / CF_SEC));
+    json_object_set_new(o, "absolute_timeout", json_integer(s->limits.absolute_timeout / CF_SEC));
+    json_object_set_new(o, "state", json_string(end == CF_END_NONE ? "active" : "ended"));
+    json_object_set_new(o, "end_reason", end == CF_END_NONE ? json_null() : json_string(cf_end_name(end)));
+    json_object_set_new(o, "ended_at", end == CF_END_NONE ? json_null() : json_integer(cf_time_to_sec(ended_at)));
+    return o;
+}
+
+json_t *cf_app_token_body(const cf_session_t *s, const char *access, int64_t exp,
+                          const char *refresh, cf_time_t now)
+{
+    json_t *o = json_object();
+    int64_t expires_in = exp - cf_time_to_sec(now);
+
+    if (o == NULL)
+        return NULL;
+    json_object_set_new(o, "access_token", json_string(access));
+    json_object_set_new(o, "token_type", json_string("Bearer"));
+    json_object_set_new(o, "expires_in", json_integer(expires_in > 0 ? expires_in : 0));
+    json_object_set_new(o, "refresh_token", json_string(refresh));
+    json_object_set_new(o, "session_id", json_string(s->id));
+    if (s->scope[0])
+        json_object_set_new(o, "scope", json_string(s->scope));
+    json_object_set_new(o, "idle_expires_at", json_integer(cf_time_to_sec(s->idle_deadline)));
+    json_object_set_new(o, "absolute_expires_at", json_integer(cf_time_to_sec(s->absolute_deadline)));
+    return o;
+}
+
+/* ------------------------------------------------------------------ */
+/* Timers: lazy activity flush and purge                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Activity is the one change we do not make durable before answering: every
+ * check is activity, and an fsync per check would cap us at the disk's sync
+ * rate. Instead the flush timer writes the newest activity of each touched
+ * session in one batch. A crash loses at most one interval of activity, and a
+ * lost update only moves the persisted idle deadline earlier, so a session
+ * can expire early after a crash but never live longer than it should.
+ */
+static void flush_activity(cf_app_t *app)
+{
+    cf_events_t ev = CF_EVENTS_INIT;
+    cf_time_t now = cf_app_now(app);
+
+    while (app->dirty != NULL) {
+        cf_session_t *s = app->dirty;
+        app->dirty = s->dirty_next;
+        s->dirty = 0;
+        s->dirty_next = NULL;
+        if (cf_events_add(&ev, CF_EV_ACTIVITY, now, s) == NULL)
+            break;
+    }
+    if (ev.n > 0)
+        cf_app_commit(app, &ev, NULL, NULL);
+    else
+        cf_events_fini(&ev);
+}
+
+static void on_flush_timer(uv_timer_t *t)
+{
+    flush_activity(t->data);
+}
+
+/*
+ * The purge sweep. Sessions whose deadlines passed while nobody asked are
+ * marked ended here (so the store and the admin API show why), and sessions
+ * that ended more than purge_after ago are dropped with their refresh tokens.
+ * We keep ended sessions for a while so that a late request still gets the
+ * precise reason (idle_timeout, refresh_reuse...) instead of session_not_found.
+ */
+static void purge(cf_app_t *app)
+{
+    cf_events_t ev = CF_EVENTS_INIT;
+    cf_time_t now = cf_app_now(app);
+    cf_session_t **doomed = NULL;
+    size_t ndoomed = 0, cap = 0, pos = 0;
+    cf_session_t *s;
+
+    while ((s = cf_map_next(&app->sessions, &pos)) != NULL) {
+        if (s->end == CF_END_NONE && cf_session_end_at(s, now, NULL) != CF_END_NONE)
+            cf_app_end_session(app, s, CF_END_NONE, now, &ev);
+        if (s->end != CF_END_NONE && !s->dirty && s->ended_at + app->cfg.purge_after <= now) {
+            if (ndoomed == cap) {
+                size_t ncap = cap ? cap * 2 : 64;
+                cf_session_t **v = realloc(doomed, ncap * sizeof *v);
+                if (v == NULL)
+                    break; /* the rest waits for the next sweep */
+                doomed = v;
+                cap = ncap;
+            }
+            doomed[ndoomed++] = s;
+        }
+    }
+    for (size_t i = 0; i < ndoomed; i++) {
+        cf_event_t *e = cf_events_add(&ev, CF_EV_SESSION_PURGED, now, NULL);
+        if (e != NULL) {
+            memcpy(e->sid, doomed[i]->id, sizeof e->sid);
+            unindex_session(app, doomed[i]);
+            cf_session_free(doomed[i]);
+            app->purged++;
+        }
+    }
+    free(doomed);
+    if (ndoomed > 0)
+        CF_LOG(CF_LOG_INFO, "event=purge sessions_purged=%zu total_purged=%llu", ndoomed,
+               (unsigned long long)app->purged);
+    if (ev.n > 0)
+        cf_app_commit(app, &ev, NULL, NULL);
+    else
+        cf_events_fini(&ev);
+}
+
+static void on_purge_timer(uv_timer_t *t)
+{
+    purge(t->data);
+}
+
+/* ------------------------------------------------------------------ */
+/* Routing                                                             */
+/* ------------------------------------------------------------------ */
+
+static int path_is(const cf_http_req_t *r, const char *p)
+{
+    size_t n = strlen(p);
+    return r->path_len == n && memcmp(r->path, p, n) == 0;
+}
+
+static int path_has_prefix(const cf_http_req_t *r, const char *p)
+{
+    size_t n = strlen(p);
+    return r->path_len >= n && memcmp(r->path, p, n) == 0;
+}
+
+static void reply_healthz(cf_http_req_t *req)
+{
+    json_t *o = json_pack("{s:s}", "status", "ok");
+    cf_reply_json(req, 200, o, NULL, 0);
+}
+
+static void reply_jwks(cf_app_t *app, cf_http_req_t *req)
+{
+    json_t *jwk = NULL;
+    json_t *keys = json_array();
+
+    if (keys == NULL || cf_jws_key_public_jwk(app->key, &jwk) < 0) {
+        json_decref(keys);
+        cf_reply_error(req, 500, "server_error", "cannot export the public key", CF_REASON_NONE,
+                       NULL, 0);
+        return;
+    }
+    json_array_append_new(keys, jwk);
+    cf_reply_json(req, 200, json_pack("{s:o}", "keys", keys), NULL, 0);
+}
+
+static void reply_metadata(cf_app_t *app, cf_http_req_t *req)
+{
+    char token[600], revoke[600], introspect[600], jwks[600];
+    const char *iss = app->cfg.issuer;
+
+    snprintf(token, sizeof token, "%s/oauth/token", iss);
+    snprintf(revoke, sizeof revoke, "%s/oauth/revoke", iss);
+    snprintf(introspect, sizeof introspect, "%s/oauth/introspect", iss);
+    snprintf(jwks, sizeof jwks, "%s/.well-known/jwks.json", iss);
+    cf_reply_json(req, 200,
+                  json_pack("{s:s, s:s, s:s, s:s, s:s, s:[s], s:[s], s:[s], s:[s], s:[s], s:[s]}",
+                            "issuer", iss, "token_endpoint", token, "revocation_endpoint", revoke,
+                            "introspection_endpoint", introspect, "jwks_uri", jwks,
+                            "grant_types_supported", "refresh_token",
+                            "token_endpoint_auth_methods_supported", "none",
+                            "revocation_endpoint_auth_methods_supported", "none",
+                            "introspection_endpoint_auth_methods_supported", "bearer",
+                            "response_types_supported", "none",
+                            "token_endpoint_auth_signing_alg_values_supported", "EdDSA"),
+                  NULL, 0);
+}
+
+static void route(void *ctx, cf_http_req_t *req)
+{
+    cf_app_t *app = ctx;
+    int m = req->method;
+
+    /* The check endpoint first: it is the hot path. */
+    if (path_is(req, "/v1/check") || path_has_prefix(req, "/v1/check/")) {
+        cf_api_check(app, req);
+    } else if (path_is(req, "/healthz")) {
+        if (m == HTTP_GET || m == HTTP_HEAD)
+            reply_healthz(req);
+        else
+            cf_reply_method_not_allowed(req, "GET");
+    } else if (path_is(req, "/oauth/token")) {
+        if (m == HTTP_POST)
+            cf_api_token(app, req);
+        else
+            cf_reply_method_not_allowed(req, "POST");
+    } else if (path_is(req, "/oauth/revoke")) {
+        if (m == HTTP_POST)
+            cf_api_revoke(app, req);
+        else
+            cf_reply_method_not_allowed(req, "POST");
+    } else if (path_is(req, "/oauth/introspect")) {
+        if (m == HTTP_POST)
+            cf_api_introspect(app, req);
+        else
+            cf_reply_method_not_allowed(req, "POST");
+    } else if (path_is(req, "/v1/logout")) {
+        if (m == HTTP_POST)
+            cf_api_logout(app, req);
+        else
+            cf_reply_method_not_allowed(req, "POST");
+    } else if (path_is(req, "/v1/sessions")) {
+        if (m == HTTP_POST)
+            cf_api_sessions_create(app, req);
+        else if (m == HTTP_GET)
+            cf_api_sessions_list(app, req);
+        else
+            cf_reply_method_not_allowed(req, "GET, POST");
+    } else if (path_has_prefix(req, "/v1/sessions/") && req->path_len > 13 &&
+               memchr(req->path + 13, '/', req->path_len - 13) == NULL) {
+        const char *sid = req->path + 13;
+        size_t len = req->path_len - 13;
+        if (m == HTTP_GET)
+            cf_api_session_show(app, req, sid, len);
+        else if (m == HTTP_DELETE)
+            cf_api_session_delete(app, req, sid, len);
+        else
+            cf_reply_method_not_allowed(req, "GET, DELETE");
+    } else if (path_is(req, "/v1/revocations")) {
+        if (m == HTTP_POST)
+            cf_api_revocations(app, req);
+        else
+            cf_reply_method_not_allowed(req, "POST");
+    } else if (path_is(req, "/.well-known/jwks.json")) {
+        if (m == HTTP_GET)
+            reply_jwks(app, req);
+        else
+            cf_reply_method_not_allowed(req, "GET");
+    } else if (path_is(req, "/.well-known/oauth-authorization-server")) {
+        if (m == HTTP_GET)
+            reply_metadata(app, req);
+        else
+            cf_reply_method_not_allowed(req, "GET");
+    } else {
+        cf_reply_error(req, 404, "not_found", "no such endpoint", CF_REASON_NONE, NULL, 0);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Lifecycle                                                           */
+/* ------------------------------------------------------------------ */
+
+int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop)
+{
+    char path[600];
+    int rc;
+
+    memset(app, 0, sizeof *app);
+    app->cfg = *cfg;
+    app->loop = loop;
+    app->clock = wall_clock;
+    cf_random_bytes(&app->seed, sizeof app->seed);
+    cf_map_init(&app->sessions, app->seed);
+    cf_map_init(&app->refresh, app->seed ^ 0x9e3779b97f4a7c15ull);
+    cf_map_init(&app->not_before, app->seed ^ 0x5851f42d4c957f2dull);
+    app->token_cache = calloc(CF_TOKEN_CACHE_SIZE, sizeof *app->token_cache);
+    if (app->token_cache == NULL)
+        return CF_ENOMEM;
+
+    rc = make_dir(cfg->data_dir);
+    if (rc < 0)
+        return rc;
+    rc = load_signing_key(app);
+    if (rc < 0)
+        return rc;
+    rc = load_admin_key(app);
+    if (rc < 0)
+        return rc;
+    snprintf(path, sizeof path, "%s/curfew.db", cfg->data_dir);
+    rc = cf_store_open(path, loop, &app->store);
+    if (rc < 0)
+        return rc;
+    cf_store_loader_t ld = {app, load_session, load_refresh, load_not_before};
+    rc = cf_store_load(app->store, &ld);
+    if (rc < 0)
+        return rc;
+    CF_LOG(CF_LOG_INFO, "event=store_loaded sessions=%zu refresh_tokens=%zu", app->sessions.count,
+           app->refresh.count);
+    return 0;
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    cf_app_t *app = h->data;
+
+    CF_LOG(CF_LOG_INFO, "event=shutdown signal=%d", signum);
+    cf_app_stop(app);
+}
+
+int cf_app_start(cf_app_t *app)
+{
+    cf_http_config_t hc = {
+        .host = app->cfg.listen_host,
+        .port = app->cfg.listen_port,
+        .max_connections = app->cfg.max_connections,
+        .idle_timeout = app->cfg.client_timeout,
+        .request_timeout = app->cfg.client_timeout,
+        .max_header_bytes = app->cfg.max_header_bytes,
+        .max_body_bytes = app->cfg.max_body_bytes,
+        .on_request = route,
+        .ctx = app,
+    };
+    int rc = cf_http_server_start(app->loop, &hc, &app->http);
+
+    if (rc < 0)
+        return rc;
+    uv_timer_init(app->loop, &app->flush_timer);
+    app->flush_timer.data = app;
+    uv_timer_start(&app->flush_timer, on_flush_timer, (uint64_t)app->cfg.activity_flush,
+                   (uint64_t)app->cfg.activity_flush);
+    uv_timer_init(app->loop, &app->purge_timer);
+    app->purge_timer.data = app;
+    uv_timer_start(&app->purge_timer, on_purge_timer, (uint64_t)app->cfg.purge_interval,
+                   (uint64_t)app->cfg.purge_interval);
+    uv_signal_init(app->loop, &app->sigterm);
+    app->sigterm.data = app;
+    uv_signal_start(&app->sigterm, on_signal, SIGTERM);
+    uv_signal_init(app->loop, &app->sigint);
+    app->sigint.data = app;
+    uv_signal_start(&app->sigint, on_signal, SIGINT);
+    CF_LOG(CF_LOG_INFO, "event=listening addr=%s port=%d kid=%s", app->cfg.listen_host,
+           cf_http_server_port(app->http), cf_jws_key_kid(app->key));
+    return 0;
+}
+
+int cf_app_port(const cf_app_t *app)
+{
+    return cf_http_server_port(app->http);
+}
+
+void cf_app_stop(cf_app_t *app)
+{
+    if (app->stopping)
+        return;
+    app->stopping = 1;
+    if (app->http != NULL)
+        cf_http_server_stop(app->http);
+    app->http = NULL;
+    uv_close((uv_handle_t *)&app->flush_timer, NULL);
+    uv_close((uv_handle_t *)&app->purge_timer, NULL);
+    uv_close((uv_handle_t *)&app->sigterm, NULL);
+    uv_close((uv_handle_t *)&app->sigint, NULL);
+    flush_activity(app);
+    cf_store_close(app->store);
+    app->store = NULL;
+}
+
+void cf_app_fini(cf_app_t *app)
+{
+    size_t pos = 0;
+    void *v;
+
+    while ((v = cf_map_next(&app->refresh, &pos)) != NULL)
+        free(v);
+    pos = 0;
+    while ((v = cf_map_next(&app->sessions, &pos)) != NULL)
+        cf_session_free(v);
+    pos = 0;
+    while ((v = cf_map_next(&app->not_before, &pos)) != NULL)
+        free(v);
+    cf_map_fini(&app->refresh);
+    cf_map_fini(&app->sessions);
+    cf_map_fini(&app->not_before);
+    if (app->token_cache != NULL)
+        for (size_t i = 0; i < CF_TOKEN_CACHE_SIZE; i++)
+            free(app->token_cache[i].token);
+    free(app->token_cache);
+    cf_jws_key_free(app->key);
+}

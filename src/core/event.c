@@ -1,1 +1,71 @@
 /* SPDX-License-Identifier: MIT */
+#include "core/event.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const event_names[] = {
+#define X(name, str) str,
+    CF_EVENT_MAP(X)
+#undef X
+};
+
+const char *cf_event_name(cf_event_type_t t)
+{
+    return (unsigned)t < CF_EV__COUNT ? event_names[t] : "unknown";
+}
+
+cf_session_t *cf_session_snapshot(const cf_session_t *s)
+{
+    cf_session_t *c = cf_session_new(s->id, s->sub, s->client_id, s->scope, s->roles,
+                                      s->auth_time, &s->limits, s->created_at);
+
+    if (c == NULL)
+        return NULL;
+    c->last_activity = s->last_activity;
+    c->idle_deadline = s->idle_deadline;
+    c->absolute_deadline = s->absolute_deadline;
+    c->ended_at = s->ended_at;
+    c->end = s->end;
+    c->refresh_gen = s->refresh_gen;
+    c->refresh_rotated_at = s->refresh_rotated_at;
+    return c;
+}
+
+cf_event_t *cf_events_add(cf_events_t *ev, cf_event_type_t type, cf_time_t at,
+                          const cf_session_t *s)
+{
+    cf_event_t *e;
+
+    if (ev->n == ev->cap) {
+        size_t cap = ev->cap ? ev->cap * 2 : 4;
+        cf_event_t *v = realloc(ev->v, cap * sizeof *v);
+        if (v == NULL)
+            return NULL;
+        ev->v = v;
+        ev->cap = cap;
+    }
+    e = &ev->v[ev->n];
+    memset(e, 0, sizeof *e);
+    e->type = type;
+    e->at = at;
+    if (s != NULL) {
+        e->session = cf_session_snapshot(s);
+        if (e->session == NULL)
+            return NULL;
+        memcpy(e->sid, s->id, sizeof e->sid);
+    }
+    ev->n++;
+    return e;
+}
+
+void cf_events_fini(cf_events_t *ev)
+{
+    for (size_t i = 0; i < ev->n; i++) {
+        cf_session_free(ev->v[i].session);
+        free(ev->v[i].sub);
+    }
+    free(ev->v);
+    ev->v = NULL;
+    ev->n = ev->cap = 0;
+}

@@ -31,7 +31,8 @@
       "every token issued to this subject before a revocation is refused")              \
     X(UNKNOWN_REFRESH_TOKEN, "unknown_refresh_token", "the refresh token is not known") \
     X(CLIENT_MISMATCH, "client_mismatch",                                               \
-      "the refresh token was issued to another client")
+      "the refresh token was issued to another client")                                 \
+    X(ADMIN_UNAUTHORIZED, "admin_unauthorized", "a valid admin key is required")
 
 typedef enum {
 #define X(name, str, desc) CF_REASON_##name,

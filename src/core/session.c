@@ -1,1 +1,167 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: MIT
+ *
+ * Session lifetimes and refresh decisions. See session.h for the contract.
+ * This file must never read a clock, touch a socket or a disk: every instant
+ * is a parameter, so a 30-day lifetime is tested in microseconds.
+ */
+#include "core/session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static cf_time_t stricter(cf_time_t configured, cf_time_t requested)
+{
+    if (requested <= 0)
+        return configured;
+    return requested < configured ? requested : configured;
+}
+
+cf_limits_t cf_limits_resolve(const cf_limits_t *configured, cf_time_t max_access_ttl,
+                              const cf_limits_t *requested)
+{
+    cf_limits_t out = *configured;
+
+    if (requested != NULL) {
+        out.idle_timeout = stricter(out.idle_timeout, requested->idle_timeout);
+        out.absolute_timeout = stricter(out.absolute_timeout, requested->absolute_timeout);
+        out.access_ttl = stricter(out.access_ttl, requested->access_ttl);
+    }
+    if (max_access_ttl > 0 && out.access_ttl > max_access_ttl)
+        out.access_ttl = max_access_ttl;
+    if (out.idle_timeout > out.absolute_timeout)
+        out.idle_timeout = out.absolute_timeout;
+    return out;
+}
+
+static char *dup_or_empty(const char *s)
+{
+    return strdup(s != NULL ? s : "");
+}
+
+cf_session_t *cf_session_new(const char *sid, const char *sub, const char *client_id,
+                             const char *scope, const char *roles, cf_time_t auth_time,
+                             const cf_limits_t *limits, cf_time_t now)
+{
+    cf_session_t *s = calloc(1, sizeof *s);
+
+    if (s == NULL)
+        return NULL;
+    memcpy(s->id, sid, CF_SID_LEN);
+    s->id[CF_SID_LEN] = '\0';
+    s->sub = dup_or_empty(sub);
+    s->client_id = dup_or_empty(client_id);
+    s->scope = dup_or_empty(scope);
+    s->roles = dup_or_empty(roles);
+    if (s->sub == NULL || s->client_id == NULL || s->scope == NULL || s->roles == NULL) {
+        cf_session_free(s);
+        return NULL;
+    }
+    s->auth_time = auth_time > 0 ? auth_time : now;
+    s->created_at = now;
+    s->last_activity = now;
+    s->limits = *limits;
+    s->absolute_deadline = now + limits->absolute_timeout;
+    s->idle_deadline = cf_time_min(now + limits->idle_timeout, s->absolute_deadline);
+    s->end = CF_END_NONE;
+    return s;
+}
+
+void cf_session_free(cf_session_t *s)
+{
+    if (s == NULL)
+        return;
+    free(s->sub);
+    free(s->client_id);
+    free(s->scope);
+    free(s->roles);
+    free(s->refresh_keys);
+    free(s);
+}
+
+cf_end_t cf_session_end_at(const cf_session_t *s, cf_time_t now, cf_time_t *at)
+{
+    cf_time_t when = 0;
+    cf_end_t why = CF_END_NONE;
+
+    if (s->end != CF_END_NONE) {
+        why = s->end;
+        when = s->ended_at;
+    } else if (now >= s->idle_deadline) {
+        /* The idle deadline is clamped to the absolute one; when they are
+         * equal the absolute lifetime is what ran out. */
+        why = s->idle_deadline < s->absolute_deadline ? CF_END_IDLE_TIMEOUT
+                                                       : CF_END_ABSOLUTE_TIMEOUT;
+        when = s->idle_deadline;
+    } else if (now >= s->absolute_deadline) {
+        why = CF_END_ABSOLUTE_TIMEOUT;
+        when = s->absolute_deadline;
+    }
+    if (at != NULL)
+        *at = when;
+    return why;
+}
+
+int cf_session_end(cf_session_t *s, cf_end_t why, cf_time_t now)
+{
+    cf_time_t at;
+    cf_end_t already = cf_session_end_at(s, now, &at);
+
+    if (s->end != CF_END_NONE)
+        return 0;
+    if (already != CF_END_NONE) {
+        /* A deadline passed before anyone asked: that is the true reason. */
+        s->end = already;
+        s->ended_at = at;
+        return 1;
+    }
+    s->end = why;
+    s->ended_at = now;
+    return 1;
+}
+
+void cf_session_touch(cf_session_t *s, cf_time_t now)
+{
+    cf_time_t idle;
+
+    if (s->end != CF_END_NONE || now < s->last_activity)
+        return;
+    s->last_activity = now;
+    idle = cf_time_min(now + s->limits.idle_timeout, s->absolute_deadline);
+    if (idle > s->idle_deadline)
+        s->idle_deadline = idle;
+}
+
+cf_reason_t cf_session_verdict(const cf_session_t *s, cf_time_t now)
+{
+    return cf_end_refusal(cf_session_end_at(s, now, NULL));
+}
+
+cf_refresh_action_t cf_session_refresh_decide(const cf_session_t *s, uint32_t gen, cf_time_t now,
+                                              cf_time_t grace, cf_reason_t *why)
+{
+    cf_end_t end = cf_session_end_at(s, now, NULL);
+
+    if (end != CF_END_NONE) {
+        *why = cf_end_refusal(end);
+        return CF_REFRESH_DENY;
+    }
+    *why = CF_REASON_NONE;
+    if (gen == s->refresh_gen)
+        return CF_REFRESH_ROTATE;
+    if (gen + 1 == s->refresh_gen && grace > 0 && now < s->refresh_rotated_at + grace)
+        return CF_REFRESH_GRACE;
+    /* Older generations, and (defensively) generations from the future. */
+    *why = CF_REASON_REFRESH_REUSE;
+    return CF_REFRESH_REUSE;
+}
+
+void cf_session_rotate(cf_session_t *s, cf_time_t now)
+{
+    s->refresh_gen++;
+    s->refresh_rotated_at = now;
+}
+
+int64_t cf_session_access_exp(const cf_session_t *s, cf_time_t now)
+{
+    return cf_time_to_sec(cf_time_min(now + s->limits.access_ttl, s->absolute_deadline));
+}

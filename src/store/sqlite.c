@@ -1,1 +1,490 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: MIT
+ *
+ * The embedded store: SQLite in WAL mode with synchronous=FULL, written by one
+ * thread with group commit. It persists the event stream and reads it back at
+ * startup; it must never decide anything about a session, and never make a
+ * change visible to a client before it is durable (the callback is the ack).
+ */
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "store/store.h"
+#include "util/log.h"
+
+typedef struct job job_t;
+struct job {
+    cf_events_t ev;
+    cf_store_done_fn done;
+    void *arg;
+    int status;
+    job_t *next;
+};
+
+typedef struct {
+    job_t *head, *tail;
+} job_list_t;
+
+enum {
+    ST_UPSERT,
+    ST_ACTIVITY,
+    ST_TOKEN,
+    ST_NOT_BEFORE,
+    ST_DEL_SESSION,
+    ST_DEL_TOKENS,
+    ST__COUNT
+};
+
+static const char *const statements[ST__COUNT] = {
+    [ST_UPSERT] =
+        "INSERT INTO sessions(id, sub, client_id, scope, roles, auth_time, created_at,"
+        " last_activity, idle_timeout, absolute_timeout, access_ttl, idle_deadline,"
+        " absolute_deadline, ended_at, end_reason, refresh_gen, refresh_rotated_at)"
+        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"
+        " ON CONFLICT(id) DO UPDATE SET last_activity = max(last_activity, excluded.last_activity),"
+        " idle_deadline = max(idle_deadline, excluded.idle_deadline), ended_at = excluded.ended_at,"
+        " end_reason = excluded.end_reason, refresh_gen = excluded.refresh_gen,"
+        " refresh_rotated_at = excluded.refresh_rotated_at"
+        " WHERE sessions.ended_at = 0", /* an ended session is never revived */
+    [ST_ACTIVITY] = "UPDATE sessions SET last_activity = ?2, idle_deadline = ?3"
+                    " WHERE id = ?1 AND ended_at = 0 AND last_activity < ?2",
+    [ST_TOKEN] = "INSERT OR REPLACE INTO refresh_tokens(hash, sid, gen) VALUES(?1, ?2, ?3)",
+    [ST_NOT_BEFORE] = "INSERT INTO not_before(sub, at) VALUES(?1, ?2)"
+                      " ON CONFLICT(sub) DO UPDATE SET at = max(at, excluded.at)",
+    [ST_DEL_SESSION] = "DELETE FROM sessions WHERE id = ?1",
+    [ST_DEL_TOKENS] = "DELETE FROM refresh_tokens WHERE sid = ?1",
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS sessions("
+    " id TEXT PRIMARY KEY, sub TEXT NOT NULL, client_id TEXT NOT NULL, scope TEXT NOT NULL,"
+    " roles TEXT NOT NULL, auth_time INTEGER NOT NULL, created_at INTEGER NOT NULL,"
+    " last_activity INTEGER NOT NULL, idle_timeout INTEGER NOT NULL,"
+    " absolute_timeout INTEGER NOT NULL, access_ttl INTEGER NOT NULL,"
+    " idle_deadline INTEGER NOT NULL, absolute_deadline INTEGER NOT NULL,"
+    " ended_at INTEGER NOT NULL, end_reason TEXT NOT NULL, refresh_gen INTEGER NOT NULL,"
+    " refresh_rotated_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS refresh_tokens("
+    " hash BLOB PRIMARY KEY, sid TEXT NOT NULL, gen INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS refresh_tokens_sid ON refresh_tokens(sid);"
+    "CREATE TABLE IF NOT EXISTS not_before(sub TEXT PRIMARY KEY, at INTEGER NOT NULL);"
+    "PRAGMA user_version = 1;";
+
+struct cf_store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[ST__COUNT];
+    uv_loop_t *loop;
+    uv_async_t async;
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    job_list_t pending; /* guarded by mu */
+    job_list_t done;    /* guarded by mu */
+    int stopping;       /* guarded by mu */
+    int thread_started;
+    cf_store_stats_t stats; /* loop thread, except commits/events (writer, under mu) */
+};
+
+static void list_push(job_list_t *l, job_t *j)
+{
+    j->next = NULL;
+    if (l->tail != NULL)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+}
+
+static job_t *list_take(job_list_t *l)
+{
+    job_t *h = l->head;
+
+    l->head = l->tail = NULL;
+    return h;
+}
+
+static int db_fail(cf_store_t *st, const char *what)
+{
+    CF_LOG(CF_LOG_ERROR, "event=store_error op=%s error=\"%s\"", what, sqlite3_errmsg(st->db));
+    return CF_ESTORE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Writer thread                                                       */
+/* ------------------------------------------------------------------ */
+
+static int step_done(cf_store_t *st, sqlite3_stmt *s, const char *what)
+{
+    int rc = sqlite3_step(s);
+
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_DONE)
+        return db_fail(st, what);
+    return 0;
+}
+
+static int write_session(cf_store_t *st, const cf_session_t *s)
+{
+    sqlite3_stmt *q = st->stmt[ST_UPSERT];
+
+    sqlite3_bind_text(q, 1, s->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, s->sub, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, s->client_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, s->scope, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 5, s->roles, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 6, s->auth_time);
+    sqlite3_bind_int64(q, 7, s->created_at);
+    sqlite3_bind_int64(q, 8, s->last_activity);
+    sqlite3_bind_int64(q, 9, s->limits.idle_timeout);
+    sqlite3_bind_int64(q, 10, s->limits.absolute_timeout);
+    sqlite3_bind_int64(q, 11, s->limits.access_ttl);
+    sqlite3_bind_int64(q, 12, s->idle_deadline);
+    sqlite3_bind_int64(q, 13, s->absolute_deadline);
+    sqlite3_bind_int64(q, 14, s->ended_at);
+    sqlite3_bind_text(q, 15, s->end == CF_END_NONE ? "" : cf_end_name(s->end), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 16, s->refresh_gen);
+    sqlite3_bind_int64(q, 17, s->refresh_rotated_at);
+    return step_done(st, q, "upsert_session");
+}
+
+static int write_event(cf_store_t *st, const cf_event_t *e)
+{
+    sqlite3_stmt *q;
+    int rc = 0;
+
+    switch (e->type) {
+    case CF_EV_SESSION_CREATED:
+    case CF_EV_TOKEN_REFRESHED:
+    case CF_EV_SESSION_ENDED:
+        rc = write_session(st, e->session);
+        break;
+    case CF_EV_ACTIVITY:
+        q = st->stmt[ST_ACTIVITY];
+        sqlite3_bind_text(q, 1, e->session->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, e->session->last_activity);
+        sqlite3_bind_int64(q, 3, e->session->idle_deadline);
+        rc = step_done(st, q, "activity");
+        break;
+    case CF_EV_NOT_BEFORE:
+        q = st->stmt[ST_NOT_BEFORE];
+        sqlite3_bind_text(q, 1, e->sub != NULL ? e->sub : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, e->not_before);
+        rc = step_done(st, q, "not_before");
+        break;
+    case CF_EV_SESSION_PURGED:
+        q = st->stmt[ST_DEL_TOKENS];
+        sqlite3_bind_text(q, 1, e->sid, -1, SQLITE_STATIC);
+        rc = step_done(st, q, "purge_tokens");
+        if (rc == 0) {
+            q = st->stmt[ST_DEL_SESSION];
+            sqlite3_bind_text(q, 1, e->sid, -1, SQLITE_STATIC);
+            rc = step_done(st, q, "purge_session");
+        }
+        break;
+    default:
+        break;
+    }
+    if (rc == 0 && e->has_token) {
+        q = st->stmt[ST_TOKEN];
+        sqlite3_bind_blob(q, 1, e->token_hash, sizeof e->token_hash, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, e->sid, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 3, e->token_gen);
+        rc = step_done(st, q, "refresh_token");
+    }
+    return rc;
+}
+
+static int exec(cf_store_t *st, const char *sql)
+{
+    if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(st, sql);
+    return 0;
+}
+
+/* Each job gets a savepoint, so one bad batch fails alone while the others
+ * in the same transaction still commit. */
+static void write_jobs(cf_store_t *st, job_t *jobs)
+{
+    int rc = exec(st, "BEGIN IMMEDIATE");
+    uint64_t events = 0;
+
+    for (job_t *j = jobs; j != NULL; j = j->next) {
+        if (rc < 0) {
+            j->status = rc;
+            continue;
+        }
+        j->status = exec(st, "SAVEPOINT job");
+        for (size_t i = 0; i < j->ev.n && j->status == 0; i++)
+            j->status = write_event(st, &j->ev.v[i]);
+        if (j->status == 0) {
+            j->status = exec(st, "RELEASE job");
+            events += j->ev.n;
+        } else {
+            (void)exec(st, "ROLLBACK TO job"); /* status already records the failure */
+            (void)exec(st, "RELEASE job");
+        }
+    }
+    if (rc == 0)
+        rc = exec(st, "COMMIT");
+    if (rc < 0) {
+        (void)exec(st, "ROLLBACK"); /* may fail if nothing is open; the jobs fail either way */
+        for (job_t *j = jobs; j != NULL; j = j->next)
+            j->status = CF_ESTORE;
+        events = 0;
+    }
+    uv_mutex_lock(&st->mu);
+    st->stats.commits++;
+    st->stats.events += events;
+    uv_mutex_unlock(&st->mu);
+}
+
+static void writer_main(void *arg)
+{
+    cf_store_t *st = arg;
+
+    for (;;) {
+        job_t *jobs;
+        int stopping;
+
+        uv_mutex_lock(&st->mu);
+        while (st->pending.head == NULL && !st->stopping)
+            uv_cond_wait(&st->cv, &st->mu);
+        jobs = list_take(&st->pending);
+        stopping = st->stopping;
+        uv_mutex_unlock(&st->mu);
+
+        if (jobs != NULL) {
+            write_jobs(st, jobs);
+            uv_mutex_lock(&st->mu);
+            while (jobs != NULL) {
+                job_t *next = jobs->next;
+                list_push(&st->done, jobs);
+                jobs = next;
+            }
+            uv_mutex_unlock(&st->mu);
+            uv_async_send(&st->async);
+        } else if (stopping) {
+            return;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Loop thread                                                         */
+/* ------------------------------------------------------------------ */
+
+static void deliver(cf_store_t *st)
+{
+    job_t *j;
+
+    uv_mutex_lock(&st->mu);
+    j = list_take(&st->done);
+    uv_mutex_unlock(&st->mu);
+    while (j != NULL) {
+        job_t *next = j->next;
+        if (j->status < 0)
+            st->stats.failures++;
+        if (j->done != NULL)
+            j->done(j->arg, j->status);
+        cf_events_fini(&j->ev);
+        free(j);
+        j = next;
+    }
+}
+
+static void on_async(uv_async_t *a)
+{
+    deliver(a->data);
+}
+
+void cf_store_submit(cf_store_t *st, cf_events_t *ev, cf_store_done_fn done, void *arg)
+{
+    job_t *j = calloc(1, sizeof *j);
+
+    if (j == NULL) {
+        /* Out of memory: fail the batch rather than ack something not durable. */
+        cf_events_fini(ev);
+        if (done != NULL)
+            done(arg, CF_ENOMEM);
+        return;
+    }
+    j->ev = *ev;
+    *ev = (cf_events_t)CF_EVENTS_INIT;
+    j->done = done;
+    j->arg = arg;
+    st->stats.batches++;
+    uv_mutex_lock(&st->mu);
+    list_push(&st->pending, j);
+    uv_cond_signal(&st->cv);
+    uv_mutex_unlock(&st->mu);
+}
+
+cf_store_stats_t cf_store_stats(const cf_store_t *st)
+{
+    cf_store_stats_t s = st->stats;
+    cf_store_t *m = (cf_store_t *)st; /* the mutex is not part of the logical state */
+
+    uv_mutex_lock(&m->mu);
+    s.commits = st->stats.commits;
+    s.events = st->stats.events;
+    uv_mutex_unlock(&m->mu);
+    return s;
+}
+
+static void free_store(cf_store_t *st)
+{
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(st->stmt[i]);
+    sqlite3_close(st->db);
+    uv_mutex_destroy(&st->mu);
+    uv_cond_destroy(&st->cv);
+    free(st);
+}
+
+static void on_async_closed(uv_handle_t *h)
+{
+    free_store(h->data);
+}
+
+int cf_store_open(const char *path, uv_loop_t *loop, cf_store_t **out)
+{
+    cf_store_t *st = calloc(1, sizeof *st);
+    int rc = CF_ESTORE;
+
+    *out = NULL;
+    if (st == NULL)
+        return CF_ENOMEM;
+    st->loop = loop;
+    uv_mutex_init(&st->mu);
+    uv_cond_init(&st->cv);
+    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        CF_LOG(CF_LOG_ERROR, "event=store_error op=open path=%s error=\"%s\"", path,
+               st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    /* WAL + FULL: every COMMIT fsyncs the WAL, which is what makes an ack durable. */
+    if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=FULL") < 0 ||
+        exec(st, schema) < 0)
+        goto fail;
+    for (int i = 0; i < ST__COUNT; i++) {
+        if (sqlite3_prepare_v3(st->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
+                               NULL) != SQLITE_OK) {
+            db_fail(st, "prepare");
+            goto fail;
+        }
+    }
+    rc = uv_async_init(loop, &st->async, on_async);
+    if (rc < 0) {
+        rc = CF_EIO;
+        goto fail;
+    }
+    st->async.data = st;
+    *out = st;
+    return 0;
+fail:
+    free_store(st);
+    return rc;
+}
+
+static int start_writer(cf_store_t *st)
+{
+    if (st->thread_started)
+        return 0;
+    if (uv_thread_create(&st->thread, writer_main, st) != 0)
+        return CF_EIO;
+    st->thread_started = 1;
+    return 0;
+}
+
+int cf_store_load(cf_store_t *st, const cf_store_loader_t *ld)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = 0;
+
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT id, sub, client_id, scope, roles, auth_time, created_at,"
+                           " last_activity, idle_timeout, absolute_timeout, access_ttl,"
+                           " idle_deadline, absolute_deadline, ended_at, end_reason,"
+                           " refresh_gen, refresh_rotated_at FROM sessions",
+                           -1, &q, NULL) != SQLITE_OK)
+        return db_fail(st, "load_sessions");
+    while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
+        cf_limits_t lim = {sqlite3_column_int64(q, 8), sqlite3_column_int64(q, 9),
+                           sqlite3_column_int64(q, 10)};
+        const char *id = (const char *)sqlite3_column_text(q, 0);
+        const char *end = (const char *)sqlite3_column_text(q, 14);
+        cf_session_t *s;
+
+        if (id == NULL || strlen(id) != CF_SID_LEN) {
+            CF_LOG(CF_LOG_WARN, "event=store_skip_row table=sessions why=bad_id");
+            continue;
+        }
+        s = cf_session_new(id, (const char *)sqlite3_column_text(q, 1),
+                           (const char *)sqlite3_column_text(q, 2),
+                           (const char *)sqlite3_column_text(q, 3),
+                           (const char *)sqlite3_column_text(q, 4), sqlite3_column_int64(q, 5),
+                           &lim, sqlite3_column_int64(q, 6));
+        if (s == NULL) {
+            rc = CF_ENOMEM;
+            break;
+        }
+        s->last_activity = sqlite3_column_int64(q, 7);
+        s->idle_deadline = sqlite3_column_int64(q, 11);
+        s->absolute_deadline = sqlite3_column_int64(q, 12);
+        s->ended_at = sqlite3_column_int64(q, 13);
+        s->end = (end != NULL && end[0]) ? cf_end_from_name(end) : CF_END_NONE;
+        if (s->end == CF_END__COUNT)
+            s->end = CF_END_REVOKED; /* unknown reason: fail towards expiry */
+        s->refresh_gen = (uint32_t)sqlite3_column_int64(q, 15);
+        s->refresh_rotated_at = sqlite3_column_int64(q, 16);
+        rc = ld->session(ld->ctx, s);
+    }
+    sqlite3_finalize(q);
+    if (rc < 0)
+        return rc;
+
+    if (sqlite3_prepare_v2(st->db, "SELECT hash, sid, gen FROM refresh_tokens", -1, &q, NULL) !=
+        SQLITE_OK)
+        return db_fail(st, "load_tokens");
+    while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(q, 0) != 32 || sqlite3_column_text(q, 1) == NULL)
+            continue;
+        rc = ld->refresh_token(ld->ctx, sqlite3_column_blob(q, 0),
+                               (const char *)sqlite3_column_text(q, 1),
+                               (uint32_t)sqlite3_column_int64(q, 2));
+    }
+    sqlite3_finalize(q);
+    if (rc < 0)
+        return rc;
+
+    if (sqlite3_prepare_v2(st->db, "SELECT sub, at FROM not_before", -1, &q, NULL) != SQLITE_OK)
+        return db_fail(st, "load_not_before");
+    while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
+        const char *sub = (const char *)sqlite3_column_text(q, 0);
+        rc = ld->not_before(ld->ctx, (sub == NULL || sub[0] == '\0') ? NULL : sub,
+                            sqlite3_column_int64(q, 1));
+    }
+    sqlite3_finalize(q);
+    if (rc < 0)
+        return rc;
+    return start_writer(st);
+}
+
+void cf_store_close(cf_store_t *st)
+{
+    if (st == NULL)
+        return;
+    if (st->thread_started) {
+        uv_mutex_lock(&st->mu);
+        st->stopping = 1;
+        uv_cond_signal(&st->cv);
+        uv_mutex_unlock(&st->mu);
+        uv_thread_join(&st->thread);
+    }
+    deliver(st);
+    uv_close((uv_handle_t *)&st->async, on_async_closed);
+}

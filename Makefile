@@ -1,0 +1,51 @@
+# curfew: `make run` starts the server on its defaults, `make test` runs every test.
+# The build itself is Meson; this file only wires the two commands together.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+PYTHON     ?= /usr/bin/python3
+CURFEW      = $(BUILD)/curfew
+
+.PHONY: all deps build run test unit unit-asan integration bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --buildtype=release -Db_ndebug=false
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+run: build
+	@echo "curfew: serving on http://127.0.0.1:7070 (data in ./data)."
+	@echo "curfew: create a first session in another terminal with:"
+	@echo "  curl -s -X POST http://127.0.0.1:7070/v1/sessions \\"
+	@echo "       -H \"Authorization: Bearer \$$CURFEW_ADMIN_KEY\" -H 'Content-Type: application/json' \\"
+	@echo "       -d '{\"sub\": \"alice\", \"roles\": [\"user\"]}'"
+	@echo "  (the admin key is printed below on the first start; or export CURFEW_ADMIN_KEY before 'make run')"
+	exec $(CURFEW) serve
+
+unit: build
+	meson test -C $(BUILD) --suite unit --print-errorlogs
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
+
+unit-asan: deps $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  meson test -C $(ASAN_BUILD) --suite unit --print-errorlogs
+
+integration: build
+	CURFEW_BIN=$(abspath $(CURFEW)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+test: unit unit-asan integration
+
+bench: build
+	bench/check.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install what building and testing curfew needs, from Debian 12 packages.
+# Idempotent: installs only what is missing, and does nothing when all is there.
+set -euo pipefail
+
+packages=(
+  gcc make pkg-config meson ninja-build
+  libuv1-dev libhttp-parser-dev libssl-dev libjansson-dev libyaml-dev libsqlite3-dev
+  libcmocka-dev
+  python3-pytest python3-requests python3-jwt python3-cryptography python3-yaml
+  nginx-light wrk curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# nginx-light's postinst starts a system nginx on :80; the tests start their own.
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
+  $SUDO systemctl stop nginx || true
+fi

@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The admin API: create sessions (after the application authenticated the
+ * user), list, show and end them, and revoke by subject or globally. Every
+ * endpoint here requires the admin key. Changes are answered only once
+ * durable.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "core/duration.h"
+#include "core/error.h"
+#include "util/random.h"
+
+static void bad_request(cf_http_req_t *req, const char *desc)
+{
+    cf_reply_error(req, 400, "invalid_request", desc, CF_REASON_NONE, NULL, 0);
+}
+
+/* Printable ASCII without quotes or backslashes: safe in headers and logs. */
+static int safe_text(const char *s, int allow_space)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\' || (c == ' ' && !allow_space))
+            return 0;
+    }
+    return 1;
+}
+
+/* A duration given as a string ("15m") or a number of seconds. 0 when absent. */
+static int body_duration(json_t *v, const char *name, cf_time_t *out, char *desc, size_t cap)
+{
+    const char *why = NULL;
+
+    *out = 0;
+    if (v == NULL)
+        return 0;
+    if (json_is_integer(v) && json_integer_value(v) > 0 &&
+        json_integer_value(v) < 100LL * 365 * 86400) {
+        *out = (cf_time_t)json_integer_value(v) * CF_SEC;
+        return 0;
+    }
+    if (json_is_real(v) && json_real_value(v) > 0 && json_real_value(v) < 100.0 * 365 * 86400) {
+        *out = (cf_time_t)(json_real_value(v) * CF_SEC);
+        if (*out > 0)
+            return 0;
+    }
+    if (json_is_string(v) &&
+        cf_duration_parse(json_string_value(v), json_string_length(v), out, &why) == 0 && *out > 0)
+        return 0;
+    snprintf(desc, cap, "%s: expected a positive duration such as \"15m\" or a number of seconds%s%s",
+             name, why ? ": " : "", why ? why : "");
+    return CF_EINVAL;
+}
+
+void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
+{
+    static const char *const known[] = {"sub", "client_id", "roles", "scope", "auth_time",
+                                        "idle_timeout", "absolute_timeout", "access_ttl"};
+    cf_time_t now = cf_app_now(app);
+    json_t *doc, *v;
+    const char *key, *sub, *client_id = "", *scope = "";
+    char roles[512] = "", desc[256], sid[CF_SID_LEN + 1], refresh[CF_REFRESH_TOKEN_LEN + 1];
+    size_t rlen = 0;
+    cf_limits_t requested = {0, 0, 0}, configured, eff;
+    cf_time_t auth_time = 0;
+    cf_events_t ev = CF_EVENTS_INIT;
+    cf_session_t *s;
+    cf_event_t *e;
+    char *access = NULL;
+    int64_t exp;
+    cf_pending_t *p;
+
+    if (!cf_app_require_admin(app, req))
+        return;
+    doc = cf_req_json_object(req);
+    if (doc == NULL)
+        return;
+    json_object_foreach(doc, key, v) {
+        size_t i;
+        for (i = 0; i < sizeof known / sizeof known[0]; i++)
+            if (strcmp(key, known[i]) == 0)
+                break;
+        if (i == sizeof known / sizeof known[0]) {
+            snprintf(desc, sizeof desc, "unknown field '%.64s'", key);
+            goto bad;
+        }
+    }
+    v = json_object_get(doc, "sub");
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 255 ||
+        !safe_text(json_string_value(v), 0)) {
+        snprintf(desc, sizeof desc, "sub: required, 1 to 255 printable characters without spaces or quotes");
+        goto bad;
+    }
+    sub = json_string_value(v);
+    v = json_object_get(doc, "client_id");
+    if (v != NULL) {
+        if (!json_is_string(v) || json_string_length(v) > 127 || !safe_text(json_string_value(v), 0)) {
+            snprintf(desc, sizeof desc, "client_id: expected a string of at most 127 printable characters");
+            goto bad;
+        }
+        client_id = json_string_value(v);
+    }
+    v = json_object_get(doc, "scope");
+    if (v != NULL) {
+        if (!json_is_string(v) || json_string_length(v) > 511 || !safe_text(json_string_value(v), 1)) {
+            snprintf(desc, sizeof desc, "scope: expected a space-separated string of at most 511 characters");
+            goto bad;
+        }
+        scope = json_string_value(v);
+    }
+    v = json_object_get(doc, "roles");
+    if (v != NULL) {
+        size_t i;
+        json_t *r;
+        if (!json_is_array(v) || json_array_size(v) > 32) {
+            snprintf(desc, sizeof desc, "roles: expected an array of at most 32 strings");
+            goto bad;
+        }
+        json_array_foreach(v, i, r) {
+            const char *name = json_string_value(r);
+            size_t n = json_string_length(r);
+            if (!json_is_string(r) || n == 0 || !safe_text(name, 0) || strchr(name, ',') != NULL ||
+                rlen + n + 2 > sizeof roles) {
+                snprintf(desc, sizeof desc,
+                         "roles[%zu]: expected a non-empty name without spaces, commas or quotes (500 characters in all)",
+                         i);
+                goto bad;
+            }
+            if (rlen > 0)
+                roles[rlen++] = ',';
+            memcpy(roles + rlen, name, n + 1);
+            rlen += n;
+        }
+    }
+    v = json_object_get(doc, "auth_time");
+    if (v != NULL) {
+        if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
+            (cf_time_t)json_integer_value(v) * CF_SEC > now + app->cfg.clock_leeway) {
+            snprintf(desc, sizeof desc, "auth_time: expected Unix seconds, not in the future");
+            goto bad;
+        }
+        auth_time = (cf_time_t)json_integer_value(v) * CF_SEC;
+    }
+    if (body_duration(json_object_get(doc, "idle_timeout"), "idle_timeout", &requested.idle_timeout,
+                      desc, sizeof desc) < 0 ||
+        body_duration(json_object_get(doc, "absolute_timeout"), "absolute_timeout",
+                      &requested.absolute_timeout, desc, sizeof desc) < 0 ||
+        body_duration(json_object_get(doc, "access_ttl"), "access_ttl", &requested.access_ttl, desc,
+                      sizeof desc) < 0)
+        goto bad;
+
+    /* The server decides: requests can only make lifetimes shorter. */
+    configured = (cf_limits_t){app->cfg.idle_timeout, app->cfg.absolute_timeout, app->cfg.access_ttl};
+    eff = cf_limits_resolve(&configured, app->cfg.access_max_ttl, &requested);
+    do
+        cf_random_b64url(CF_SID_RAW_LEN, sid);
+    while (cf_app_session(app, sid, CF_SID_LEN) != NULL);
+    s = cf_session_new(sid, sub, client_id, scope, roles, auth_time, &eff, now);
+    if (s == NULL || cf_map_put(&app->sessions, s->id, CF_SID_LEN, s, NULL) < 0) {
+        cf_session_free(s);
+        json_decref(doc);
+        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        return;
+    }
+    json_decref(doc);
+    e = cf_events_add(&ev, CF_EV_SESSION_CREATED, now, s);
+    if (e == NULL || cf_app_issue_refresh(app, s, 0, refresh, e) < 0 ||
+        cf_app_issue_access(app, s, now, &access, &exp) < 0) {
+        /* Leave the session in the index: it is unusable without tokens and
+         * the purge sweep removes it once it expires. */
+        cf_session_end(s, CF_END_REVOKED, now);
+        cf_events_fini(&ev);
+        cf_reply_error(req, 500, "server_error", "cannot issue tokens", CF_REASON_NONE, NULL, 0);
+        return;
+    }
+    p = cf_pending_new(req, 201, cf_app_token_body(s, access, exp, refresh, now), 1);
+    OPENSSL_cleanse(refresh, sizeof refresh);
+    free(access);
+    if (p == NULL) {
+        cf_events_fini(&ev);
+        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        return;
+    }
+    cf_app_commit(app, &ev, cf_pending_done, p);
+    return;
+bad:
+    json_decref(doc);
+    bad_request(req, desc);
+}
+
+static int by_created_desc(const void *a, const void *b)
+{
+    const cf_session_t *x = *(const cf_session_t *const *)a, *y = *(const cf_session_t *const *)b;
+    return x->created_at < y->created_at ? 1 : x->created_at > y->created_at ? -1 : 0;
+}
+
+void cf_api_sessions_list(cf_app_t *app, cf_http_req_t *req)
+{
+    cf_time_t now = cf_app_now(app);
+    char sub[256], limit_s[16];
+    int has_sub, n;
+    long limit = 100;
+    cf_session_t **v = NULL, *s;
+    size_t count = 0, pos = 0;
+    json_t *arr;
+
+    if (!cf_app_require_admin(app, req))
+        return;
+    has_sub = cf_form_get(req->query, req->query_len, "sub", sub, sizeof sub);
+    n = cf_form_get(req->query, req->query_len, "limit", limit_s, sizeof limit_s);
+    if (has_sub < -1 || n < -1) {
+        bad_request(req, "query parameters sub and limit must be given once and percent-encoded");
+        return;
+    }
+    if (n >= 0) {
+        char *end;
+        limit = strtol(limit_s, &end, 10);
+        if (*end != '\0' || limit < 1 || limit > 10000) {
+            bad_request(req, "limit: expected an integer from 1 to 10000");
+            return;
+        }
+    }
+    v = malloc((app->sessions.count + 1) * sizeof *v);
+    arr = json_array();
+    if (v == NULL || arr == NULL) {
+        free(v);
+        json_decref(arr);
+        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        return;
+    }
+    /* A scan: listing is an operator action, not a hot path. */
+    while ((s = cf_map_next(&app->sessions, &pos)) != NULL)
+        if (has_sub < 0 || strcmp(s->sub, sub) == 0)
+            v[count++] = s;
+    qsort(v, count, sizeof *v, by_created_desc);
+    for (size_t i = 0; i < count && i < (size_t)limit; i++)
+        json_array_append_new(arr, cf_app_session_json(app, v[i], now));
+    free(v);
+    cf_reply_json(req, 200, json_pack("{s:o, s:I}", "sessions", arr, "total", (json_int_t)count),
+                  NULL, 0);
+}
+
+static cf_session_t *find_or_404(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len)
+{
+    cf_session_t *s = len == CF_SID_LEN ? cf_app_session(app, sid, len) : NULL;
+
+    if (s == NULL)
+        cf_reply_error(req, 404, "not_found", "no session with that id",
+                       CF_REASON_SESSION_NOT_FOUND, NULL, 0);
+    return s;
+}
+
+void cf_api_session_show(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len)
+{
+    cf_session_t *s;
+
+    if (!cf_app_require_admin(app, req))
+        return;
+    s = find_or_404(app, req, sid, len);
+    if (s != NULL)
+        cf_reply_json(req, 200, cf_app_session_json(app, s, cf_app_now(app)), NULL, 0);
+}
+
+void cf_api_session_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len)
+{
+    cf_time_t now = cf_app_now(app);
+    cf_events_t ev = CF_EVENTS_INIT;
+    cf_session_t *s;
+    cf_pending_t *p;
+
+    if (!cf_app_require_admin(app, req))
+        return;
+    s = find_or_404(app, req, sid, len);
+    if (s == NULL)
+        return;
+    cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
+    p = cf_pending_new(req, 200, cf_app_session_json(app, s, now), 0);
+    if (p == NULL) {
+        cf_app_commit(app, &ev, NULL, NULL);
+        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        return;
+    }
+    cf_app_commit(app, &ev, cf_pending_done, p);
+}
+
+/*
+ * Revocation by subject or for everyone. Two things happen: every live
+ * session of the subject ends (reason revoked), and a not-before epoch is
+ * recorded so that any token issued before now is refused even if it names a
+ * session this node has never seen. The epoch has one-second resolution
+ * (JWT iat), rounded down, so a token minted in the same second as the
+ * revocation is caught by its ended session instead.
+ */
+void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
+{
+    cf_time_t now = cf_app_now(app);
+    cf_events_t ev = CF_EVENTS_INIT;
+    json_t *doc, *sub, *all;
+    const char *target = NULL;
+    cf_session_t *s;
+    cf_event_t *e;
+    size_t pos = 0;
+    json_int_t ended = 0;
+    cf_pending_t *p;
+
+    if (!cf_app_require_admin(app, req))
+        return;
+    doc = cf_req_json_object(req);
+    if (doc == NULL)
+        return;
+    sub = json_object_get(doc, "sub");
+    all = json_object_get(doc, "all");
+    if (json_object_size(doc) != 1 || (sub == NULL && all == NULL) ||
+        (sub != NULL && (!json_is_string(sub) || json_string_length(sub) == 0)) ||
+        (all != NULL && !json_is_true(all))) {
+        json_decref(doc);
+        bad_request(req, "expected exactly one of {\"sub\": \"<subject>\"} or {\"all\": true}");
+        return;
+    }
+    e = cf_events_add(&ev, CF_EV_NOT_BEFORE, now, NULL);
+    if (e == NULL || (sub != NULL && (e->sub = strdup(json_string_value(sub))) == NULL)) {
+        cf_events_fini(&ev);
+        json_decref(doc);
+        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        return;
+    }
+    e->not_before = now;
+    target = e->sub;
+    if (cf_app_set_not_before(app, target, now) < 0) {
+        cf_events_fini(&ev);
+        json_decref(doc);
+        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        return;
+    }
+    while ((s = cf_map_next(&app->sessions, &pos)) != NULL)
+        if (target == NULL || strcmp(s->sub, target) == 0)
+            ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
+    json_decref(doc);
+    p = cf_pending_new(req, 200, json_pack("{s:I}", "sessions_ended", ended), 0);
+    if (p == NULL) {
+        cf_app_commit(app, &ev, NULL, NULL);
+        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        return;
+    }
+    cf_app_commit(app, &ev, cf_pending_done, p);
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The curfew application: the shell that owns the in-memory session index,
+ * the signing key, the store and the HTTP server, and wires HTTP requests to
+ * the pure decisions in src/core. Everything here runs on one libuv loop
+ * thread; the only other thread is the store's writer.
+ */
+#ifndef CF_API_APP_H
+#define CF_API_APP_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/jws.h"
+#include "core/session.h"
+#include "store/store.h"
+#include "util/map.h"
+
+typedef struct cf_http_server cf_http_server_t;
+
+/** Wall clock in Unix milliseconds; replaceable so tests and tools can drive time. */
+typedef cf_time_t (*cf_clock_fn)(void *ctx);
+
+/* One refresh token known to the index (only its hash). */
+typedef struct {
+    uint8_t hash[32];
+    uint32_t gen;
+    cf_session_t *session; /* owner */
+} cf_refresh_entry_t;
+
+/* A verified access token: signature, issuer and audience already checked. */
+typedef struct {
+    char *token; /* owned copy, compared in full on lookup */
+    size_t len;
+    char sid[CF_SID_LEN + 1];
+    int64_t exp, iat, nbf;
+} cf_token_cache_entry_t;
+
+#define CF_TOKEN_CACHE_SIZE 65536 /* direct-mapped; a collision just evicts */
+
+typedef struct cf_app {
+    cf_config_t cfg;
+    uv_loop_t *loop;
+    cf_clock_fn clock;
+    void *clock_ctx;
+
+    cf_jws_key_t *key; /* the signing key; also the only verification key */
+    uint8_t admin_key_hash[32];
+
+    cf_store_t *store;
+    cf_http_server_t *http;
+    uv_timer_t flush_timer;
+    uv_timer_t purge_timer;
+    uv_signal_t sigterm, sigint;
+
+    cf_map_t sessions;   /* sid -> cf_session_t*, owns the sessions */
+    cf_map_t refresh;    /* token hash -> cf_refresh_entry_t*, owns the entries */
+    cf_map_t not_before; /* sub -> cf_not_before_t*, owns them */
+    cf_time_t global_not_before;
+    cf_session_t *dirty;  /* sessions with unpersisted activity */
+    uint64_t seed;
+
+    cf_token_cache_entry_t *token_cache; /* CF_TOKEN_CACHE_SIZE entries */
+
+    /* Counters for the log and, later, metrics. */
+    uint64_t purged;
+    int stopping;
+} cf_app_t;
+
+typedef struct {
+    cf_time_t at;
+    char sub[]; /* key, owned with the struct */
+} cf_not_before_t;
+
+/**
+ * Build the application from @cfg (copied): create the data dir, load or
+ * create the signing key and admin key, open the store and load it. Logs the
+ * reason and returns a negative CF_E* on failure.
+ */
+int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop);
+
+/** Start listening and the timers. Returns 0 or CF_EIO. */
+int cf_app_start(cf_app_t *app);
+
+/** Stop serving, flush activity, close the store. Then run the loop to let handles close. */
+void cf_app_stop(cf_app_t *app);
+
+/** Free everything; call after the loop has finished closing handles. */
+void cf_app_fini(cf_app_t *app);
+
+/** The bound HTTP port (useful with port 0). */
+int cf_app_port(const cf_app_t *app);
+
+#endif

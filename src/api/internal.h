@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Shared by the API handlers (private to src/api): replies, body parsing,
+ * and the session operations every handler needs. All of it runs on the loop
+ * thread.
+ */
+#ifndef CF_API_INTERNAL_H
+#define CF_API_INTERNAL_H
+
+#include <jansson.h>
+
+#include "api/app.h"
+#include "core/event.h"
+#include "core/reason.h"
+#include "core/token.h"
+#include "http/server.h"
+
+/* ---- replies (reply.c) -------------------------------------------------- */
+
+/** Send @body (reference stolen; may be NULL for an empty body) as JSON. */
+void cf_reply_json(cf_http_req_t *req, int status, json_t *body, const cf_http_header_t *extra,
+                   size_t nextra);
+
+/**
+ * Send the standard error body {"error", "error_description", "reason"}.
+ * @reason may be CF_REASON_NONE to omit it.
+ */
+void cf_reply_error(cf_http_req_t *req, int status, const char *error, const char *description,
+                    cf_reason_t reason, const cf_http_header_t *extra, size_t nextra);
+
+/** 405 with an Allow header. */
+void cf_reply_method_not_allowed(cf_http_req_t *req, const char *allow);
+
+/** Answer 500 after a failed store commit. */
+void cf_reply_store_failure(cf_http_req_t *req);
+
+/** 1 when the request's Content-Type media type is @type (parameters ignored). */
+int cf_req_content_type_is(const cf_http_req_t *req, const char *type);
+
+/**
+ * Read form field @key from an application/x-www-form-urlencoded body into
+ * @out (percent-decoded, NUL-terminated). Returns its length, -1 when absent,
+ * CF_EPARSE when badly encoded or given more than once (RFC 6749 §3.1),
+ * CF_ETOOBIG when longer than @cap - 1.
+ */
+int cf_form_get(const char *body, size_t len, const char *key, char *out, size_t cap);
+
+/**
+ * Parse the request body as a JSON object. On failure replies 400/415 itself
+ * and returns NULL.
+ */
+json_t *cf_req_json_object(cf_http_req_t *req);
+
+/* ---- app operations (app.c) ------------------------------------------- */
+
+cf_time_t cf_app_now(cf_app_t *app);
+
+/** 1 when the request carries the admin key (constant-time compare); else replies 401. */
+int cf_app_require_admin(cf_app_t *app, cf_http_req_t *req);
+
+cf_session_t *cf_app_session(cf_app_t *app, const char *sid, size_t len);
+
+/**
+ * Sign a new access token for @s at @now. Returns 0 with a malloc'd token in
+ * *out and its expiry (Unix seconds) in *exp; the token is also placed in the
+ * verification cache, so this node never verifies its own signature.
+ */
+int cf_app_issue_access(cf_app_t *app, const cf_session_t *s, cf_time_t now, char **out,
+                        int64_t *exp);
+
+/**
+ * Mint a refresh token of generation @gen for @s: writes the token into @out,
+ * indexes its hash and records it on the event @e (which must belong to the
+ * batch that persists the session change).
+ */
+int cf_app_issue_refresh(cf_app_t *app, cf_session_t *s, uint32_t gen,
+                         char out[CF_REFRESH_TOKEN_LEN + 1], cf_event_t *e);
+
+/** End @s with @why at @now if it is still live, adding the event to @ev. Returns 1 if it ended now. */
+int cf_app_end_session(cf_app_t *app, cf_session_t *s, cf_end_t why, cf_time_t now,
+                       cf_events_t *ev);
+
+/** Record activity on @s (persisted lazily by the flush timer). */
+void cf_app_touch(cf_app_t *app, cf_session_t *s, cf_time_t now);
+
+/**
+ * Hand a batch of events to every sink: the log now, the store for
+ * durability. @done (may be NULL) runs once durable. Takes ownership of @ev.
+ */
+void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *arg);
+
+/** Look up a refresh token by its string; NULL if unknown or malformed. */
+cf_refresh_entry_t *cf_app_refresh_lookup(cf_app_t *app, const char *tok, size_t len);
+
+/**
+ * Verify an access token at @now: signature (cached), claims, not-before
+ * epochs and the session state. Returns CF_REASON_NONE with the session and
+ * the token's exp, or the refusal reason (with *s set when the session is
+ * known, e.g. for introspection). Negative CF_E* on internal errors.
+ */
+int cf_app_verify_access(cf_app_t *app, const char *tok, size_t len, cf_time_t now,
+                         cf_session_t **s, int64_t *exp, int64_t *iat, cf_reason_t *why);
+
+/** Raise the not-before epoch of @sub (NULL: everyone) to @at. Returns 0 or CF_ENOMEM. */
+int cf_app_set_not_before(cf_app_t *app, const char *sub, cf_time_t at);
+
+/** Not-before (Unix ms) that applies to @sub: the later of its own and the global one. */
+cf_time_t cf_app_not_before(cf_app_t *app, const char *sub);
+
+/** JSON view of a session for the admin API. New reference. */
+json_t *cf_app_session_json(cf_app_t *app, const cf_session_t *s, cf_time_t now);
+
+/** The token response body shared by session creation and refresh. New reference. */
+json_t *cf_app_token_body(const cf_session_t *s, const char *access, int64_t exp,
+                          const char *refresh, cf_time_t now);
+
+/* ---- handlers ----------------------------------------------------------- */
+
+void cf_api_check(cf_app_t *app, cf_http_req_t *req);
+void cf_api_logout(cf_app_t *app, cf_http_req_t *req);
+void cf_api_token(cf_app_t *app, cf_http_req_t *req);
+void cf_api_revoke(cf_app_t *app, cf_http_req_t *req);
+void cf_api_introspect(cf_app_t *app, cf_http_req_t *req);
+void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req);
+void cf_api_sessions_list(cf_app_t *app, cf_http_req_t *req);
+void cf_api_session_show(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len);
+void cf_api_session_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len);
+void cf_api_revocations(cf_app_t *app, cf_http_req_t *req);
+
+/* ---- pending replies ---------------------------------------------------- */
+
+/**
+ * A reply held until the store acknowledges durability. cf_pending_new
+ * returns a store callback argument; on success the JSON body is sent with
+ * @status, on failure a 500.
+ */
+typedef struct {
+    cf_http_req_t *req;
+    int status;
+    json_t *body; /* owned; NULL for an empty body */
+    int no_store;  /* add Cache-Control: no-store */
+} cf_pending_t;
+
+cf_pending_t *cf_pending_new(cf_http_req_t *req, int status, json_t *body, int no_store);
+void cf_pending_done(void *arg, int status);
+
+#endif

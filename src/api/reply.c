@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Replies and body parsing shared by the handlers. Every error a client sees
+ * goes through cf_reply_error, so the body always has the same shape:
+ * {"error", "error_description", "reason"}.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/internal.h"
+#include "core/error.h"
+
+static const cf_http_header_t json_type = {"Content-Type", 12, "application/json", 16};
+
+void cf_reply_json(cf_http_req_t *req, int status, json_t *body, const cf_http_header_t *extra,
+                   size_t nextra)
+{
+    cf_http_header_t hdrs[8];
+    size_t n = 0;
+    char *text = NULL;
+    size_t len = 0;
+
+    if (body != NULL) {
+        text = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        if (text == NULL) {
+            /* Out of memory while serialising: say so rather than send half a body. */
+            static const char oom[] = "{\"error\":\"server_error\",\"error_description\":\"out of memory\"}";
+            hdrs[0] = json_type;
+            cf_http_respond(req, 500, hdrs, 1, oom, sizeof oom - 1);
+            return;
+        }
+        len = strlen(text);
+        hdrs[n++] = json_type;
+    }
+    for (size_t i = 0; i < nextra && n < sizeof hdrs / sizeof hdrs[0]; i++)
+        hdrs[n++] = extra[i];
+    cf_http_respond(req, status, hdrs, n, text, len);
+    free(text);
+}
+
+void cf_reply_error(cf_http_req_t *req, int status, const char *error, const char *description,
+                    cf_reason_t reason, const cf_http_header_t *extra, size_t nextra)
+{
+    json_t *body = json_object();
+
+    if (body != NULL) {
+        json_object_set_new(body, "error", json_string(error));
+        if (description != NULL)
+            json_object_set_new(body, "error_description", json_string(description));
+        if (reason != CF_REASON_NONE)
+            json_object_set_new(body, "reason", json_string(cf_reason_name(reason)));
+    }
+    cf_reply_json(req, status, body, extra, nextra);
+}
+
+void cf_reply_method_not_allowed(cf_http_req_t *req, const char *allow)
+{
+    cf_http_header_t h = {"Allow", 5, allow, strlen(allow)};
+    char desc[96];
+
+    snprintf(desc, sizeof desc, "method %s is not allowed here; use %s", req->method_name, allow);
+    cf_reply_error(req, 405, "method_not_allowed", desc, CF_REASON_NONE, &h, 1);
+}
+
+void cf_reply_store_failure(cf_http_req_t *req)
+{
+    cf_reply_error(req, 500, "server_error", "the change could not be stored durably",
+                   CF_REASON_NONE, NULL, 0);
+}
+
+int cf_req_content_type_is(const cf_http_req_t *req, const char *type)
+{
+    size_t len, tlen = strlen(type);
+    const char *v = cf_http_req_header(req, "Content-Type", &len);
+
+    if (v == NULL || len < tlen || strncasecmp(v, type, tlen) != 0)
+        return 0;
+    if (len == tlen)
+        return 1;
+    /* Only parameters (";charset=utf-8") or whitespace may follow. */
+    return v[tlen] == ';' || v[tlen] == ' ' || v[tlen] == '\t';
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decode [s, s+n) into out; returns the length or a negative error. */
+static int form_decode(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int hi, lo;
+            if (i + 2 >= n)
+                return CF_EPARSE;
+            hi = hexval(s[i + 1]);
+            lo = hexval(s[i + 2]);
+            if (hi < 0 || lo < 0)
+                return CF_EPARSE;
+            c = (char)(hi * 16 + lo);
+            if (c == '\0')
+                return CF_EPARSE;
+            i += 2;
+        }
+        if (o + 1 >= cap)
+            return CF_ETOOBIG;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return (int)o;
+}
+
+int cf_form_get(const char *body, size_t len, const char *key, char *out, size_t cap)
+{
+    size_t klen = strlen(key);
+    size_t i = 0;
+    int found = -1;
+
+    while (i < len) {
+        size_t end = i, eq;
+        while (end < len && body[end] != '&')
+            end++;
+        eq = i;
+        while (eq < end && body[eq] != '=')
+            eq++;
+        /* Keys we look up never need decoding, so compare them raw. */
+        if (eq - i == klen && memcmp(body + i, key, klen) == 0) {
+            if (found >= 0)
+                return CF_EPARSE;
+            found = form_decode(body + eq + (eq < end), end - eq - (eq < end), out, cap);
+            if (found < 0)
+                return found;
+        }
+        i = end + 1;
+    }
+    return found;
+}
+
+json_t *cf_req_json_object(cf_http_req_t *req)
+{
+    json_error_t err;
+    json_t *doc;
+    char desc[256];
+
+    if (!cf_req_content_type_is(req, "application/json")) {
+        cf_reply_error(req, 415, "invalid_request", "the body must be application/json",
+                       CF_REASON_NONE, NULL, 0);
+        return NULL;
+    }
+    doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
+    if (doc == NULL) {
+        snprintf(desc, sizeof desc, "the body is not valid JSON: %s at line %d column %d", err.text,
+                 err.line, err.column);
+        cf_reply_error(req, 400, "invalid_request", desc, CF_REASON_NONE, NULL, 0);
+        return NULL;
+    }
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        cf_reply_error(req, 400, "invalid_request", "the body must be a JSON object", CF_REASON_NONE,
+                       NULL, 0);
+        return NULL;
+    }
+    return doc;
+}
+
+cf_pending_t *cf_pending_new(cf_http_req_t *req, int status, json_t *body, int no_store)
+{
+    cf_pending_t *p = malloc(sizeof *p);
+
+    if (p == NULL) {
+        json_decref(body);
+        return NULL;
+    }
+    p->req = req;
+    p->status = status;
+    p->body = body;
+    p->no_store = no_store;
+    return p;
+}
+
+void cf_pending_done(void *arg, int status)
+{
+    static const cf_http_header_t no_store[] = {{"Cache-Control", 13, "no-store", 8},
+                                                {"Pragma", 6, "no-cache", 8}};
+    cf_pending_t *p = arg;
+
+    if (status < 0) {
+        json_decref(p->body);
+        cf_reply_store_failure(p->req);
+    } else {
+        cf_reply_json(p->req, p->status, p->body, p->no_store ? no_store : NULL,
+                      p->no_store ? 2 : 0);
+    }
+    free(p);
+}

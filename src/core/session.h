@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The session state machine: where every timeout is decided.
+ *
+ * A session lives until the first of its idle deadline (last activity plus the
+ * idle timeout) and its absolute deadline (creation plus the absolute timeout),
+ * or until someone ends it (logout, revocation, refresh-token reuse). Once
+ * ended it never comes back and its end reason never changes.
+ *
+ * Everything here is pure: no I/O, no clock, no allocation except in
+ * cf_session_new/free. Callers pass `now` and apply the decisions they get back.
+ */
+#ifndef CF_CORE_SESSION_H
+#define CF_CORE_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/clock.h"
+#include "core/reason.h"
+
+#define CF_SID_RAW_LEN 18 /* 144 random bits */
+#define CF_SID_LEN 24     /* base64url of CF_SID_RAW_LEN bytes */
+
+/** Lifetimes of one session, all in milliseconds. */
+typedef struct {
+    cf_time_t idle_timeout;
+    cf_time_t absolute_timeout;
+    cf_time_t access_ttl;
+} cf_limits_t;
+
+typedef struct cf_session cf_session_t;
+struct cf_session {
+    char id[CF_SID_LEN + 1];
+    char *sub;       /* owned */
+    char *client_id; /* owned, "" when none */
+    char *scope;     /* owned, space separated, "" when none */
+    char *roles;     /* owned, comma separated, "" when none */
+    cf_time_t auth_time;
+    cf_time_t created_at;
+    cf_time_t last_activity;
+    cf_limits_t limits;         /* effective, already clamped */
+    cf_time_t idle_deadline;    /* min(last_activity + idle_timeout, absolute_deadline) */
+    cf_time_t absolute_deadline;
+    cf_time_t ended_at;         /* 0 while live */
+    cf_end_t end;               /* CF_END_NONE while live */
+    uint32_t refresh_gen;       /* generation of the current refresh token(s) */
+    cf_time_t refresh_rotated_at; /* when the previous generation was superseded */
+
+    /* Bookkeeping for the shell's indexes; the core does not look at these. */
+    cf_session_t *dirty_next;   /* activity not yet persisted */
+    unsigned dirty : 1;
+    void **refresh_keys;        /* index entries of this session's refresh tokens */
+    size_t nrefresh, refresh_cap;
+};
+
+/**
+ * Effective limits: the strictest of @configured and @requested, field by
+ * field. A requested value of 0 means "not asked". The access TTL is also held
+ * to @max_access_ttl and the idle timeout never exceeds the absolute one.
+ * Pure; never fails.
+ */
+cf_limits_t cf_limits_resolve(const cf_limits_t *configured, cf_time_t max_access_ttl,
+                              const cf_limits_t *requested);
+
+/**
+ * Allocate a live session created at @now. Strings are copied; @sid must be
+ * CF_SID_LEN characters. Returns NULL only when out of memory.
+ */
+cf_session_t *cf_session_new(const char *sid, const char *sub, const char *client_id,
+                             const char *scope, const char *roles, cf_time_t auth_time,
+                             const cf_limits_t *limits, cf_time_t now);
+
+/** Free @s and its strings. NULL is a no-op. */
+void cf_session_free(cf_session_t *s);
+
+/**
+ * Has @s ended by @now, and why? Returns CF_END_NONE while it lives. A session
+ * that was ended explicitly keeps its reason; otherwise the deadline that came
+ * first decides (idle before absolute when both have passed). When @at is not
+ * NULL it receives the instant the session ended. Pure; does not modify @s.
+ */
+cf_end_t cf_session_end_at(const cf_session_t *s, cf_time_t now, cf_time_t *at);
+
+/**
+ * Mark @s ended with @why at @now, unless it already ended (then nothing
+ * changes and 0 is returned). Returns 1 when this call ended it.
+ */
+int cf_session_end(cf_session_t *s, cf_end_t why, cf_time_t now);
+
+/**
+ * Record activity at @now on a live session: moves the idle deadline forward,
+ * never past the absolute deadline, and never backwards.
+ */
+void cf_session_touch(cf_session_t *s, cf_time_t now);
+
+/** The refusal a request on @s gets at @now: CF_REASON_NONE while it lives. */
+cf_reason_t cf_session_verdict(const cf_session_t *s, cf_time_t now);
+
+/* What to do with a presented refresh token. */
+typedef enum {
+    CF_REFRESH_ROTATE, /* current generation: issue a new generation */
+    CF_REFRESH_GRACE,  /* previous generation inside the grace window: issue a sibling */
+    CF_REFRESH_REUSE,  /* an older token: theft; end the session */
+    CF_REFRESH_DENY,   /* the session already ended: refuse with *why */
+} cf_refresh_action_t;
+
+/**
+ * Decide a refresh of @s with a token of generation @gen at @now.
+ *
+ * Rotation: the current generation is exchanged for the next one. Reuse: a
+ * token from an older generation means two parties hold the session's refresh
+ * tokens, so the session is ended (RFC 9700 §4.14.2). The grace window: for
+ * @grace after a rotation, a token of the previous generation may be exchanged
+ * again; it gets a sibling in the current generation instead of ending the
+ * session, because clients that fire two refreshes at once are common and
+ * killing their session for it would train users to keep long sessions.
+ * A grace of 0 disables this. On DENY and REUSE, *why tells the refusal reason.
+ * Pure; does not modify @s.
+ */
+cf_refresh_action_t cf_session_refresh_decide(const cf_session_t *s, uint32_t gen, cf_time_t now,
+                                              cf_time_t grace, cf_reason_t *why);
+
+/** Apply a rotation decided by cf_session_refresh_decide: bumps the generation. */
+void cf_session_rotate(cf_session_t *s, cf_time_t now);
+
+/**
+ * Access-token expiry for a token issued at @now: now + access TTL, never past
+ * the absolute deadline. Returned in whole seconds (JWT NumericDate), rounded
+ * down so the token never outlives the session.
+ */
+int64_t cf_session_access_exp(const cf_session_t *s, cf_time_t now);
+
+#endif
