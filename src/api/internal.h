@@ -8,6 +8,7 @@
 #define CF_API_INTERNAL_H
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "api/app.h"
 #include "core/event.h"

@@ -11,7 +11,7 @@
 #include "api/internal.h"
 #include "core/error.h"
 
-static const cf_http_header_t json_type = {"Content-Type", 12, "application/json", 16};
+static const cf_http_header_t json_content_type = {"Content-Type", 12, "application/json", 16};
 
 void cf_reply_json(cf_http_req_t *req, int status, json_t *body, const cf_http_header_t *extra,
                    size_t nextra)
@@ -27,12 +27,12 @@ void cf_reply_json(cf_http_req_t *req, int status, json_t *body, const cf_http_h
         if (text == NULL) {
             /* Out of memory while serialising: say so rather than send half a body. */
             static const char oom[] = "{\"error\":\"server_error\",\"error_description\":\"out of memory\"}";
-            hdrs[0] = json_type;
+            hdrs[0] = json_content_type;
             cf_http_respond(req, 500, hdrs, 1, oom, sizeof oom - 1);
             return;
         }
         len = strlen(text);
-        hdrs[n++] = json_type;
+        hdrs[n++] = json_content_type;
     }
     for (size_t i = 0; i < nextra && n < sizeof hdrs / sizeof hdrs[0]; i++)
         hdrs[n++] = extra[i];

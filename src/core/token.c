@@ -1,1 +1,348 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: MIT
+ *
+ * Access-token claims and refresh tokens. Decides the claim verdicts listed
+ * in token.h from a payload whose signature jws.c has already verified. Must
+ * never read a clock, never truncate a claim (a truncated sub could name
+ * another user), and never let arithmetic on attacker-chosen times wrap.
+ */
+#include "core/token.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "core/b64url.h"
+#include "core/error.h"
+
+/* ---------------------------------------------------------------- checks */
+
+/* Copy string member @v into @dst (@cap bytes). -1 unless @v is a string
+ * without NUL that fits with its terminator. */
+static int copy_str(const json_t *v, char *dst, size_t cap)
+{
+    const char *s;
+    size_t n;
+
+    if (!json_is_string(v))
+        return -1;
+    s = json_string_value(v);
+    n = json_string_length(v);
+    if (memchr(s, '\0', n) != NULL || n >= cap)
+        return -1;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    return 0;
+}
+
+static int opt_str(const json_t *obj, const char *name, char *dst, size_t cap)
+{
+    const json_t *v = json_object_get(obj, name);
+
+    if (v == NULL) {
+        dst[0] = '\0';
+        return 0;
+    }
+    return copy_str(v, dst, cap);
+}
+
+/* A string with no embedded NUL, so that strcmp() sees all of it. */
+static int plain_str(const json_t *v)
+{
+    return json_is_string(v) && memchr(json_string_value(v), '\0', json_string_length(v)) == NULL;
+}
+
+static int get_date(const json_t *obj, const char *name, int required, int64_t *out)
+{
+    const json_t *v = json_object_get(obj, name);
+    json_int_t i;
+
+    *out = 0;
+    if (v == NULL)
+        return required ? -1 : 0;
+    if (!json_is_integer(v))
+        return -1;
+    i = json_integer_value(v);
+    if (i < 0 || i > CF_TOKEN_MAX_NUMERICDATE)
+        return -1;
+    *out = (int64_t)i;
+    return 0;
+}
+
+static int valid_role(const char *s, size_t n)
+{
+    return n > 0 && memchr(s, ' ', n) == NULL && memchr(s, '\0', n) == NULL;
+}
+
+/* Join the roles array into @dst, space-separated. */
+static int get_roles(const json_t *obj, char *dst, size_t cap)
+{
+    const json_t *arr = json_object_get(obj, "roles"), *v;
+    size_t len = 0, i;
+
+    dst[0] = '\0';
+    if (arr == NULL)
+        return 0;
+    if (!json_is_array(arr))
+        return -1;
+    json_array_foreach(arr, i, v) {
+        size_t n;
+
+        if (!json_is_string(v))
+            return -1;
+        n = json_string_length(v);
+        if (!valid_role(json_string_value(v), n))
+            return -1;
+        if (len + (len > 0) + n >= cap)
+            return -1;
+        if (len > 0)
+            dst[len++] = ' ';
+        memcpy(dst + len, json_string_value(v), n);
+        len += n;
+        dst[len] = '\0';
+    }
+    return 0;
+}
+
+/* aud: 1 matches, 0 does not, -1 malformed. */
+static int aud_matches(const json_t *aud, const char *want)
+{
+    const json_t *v;
+    size_t i;
+    int found = 0;
+
+    if (plain_str(aud))
+        return strcmp(json_string_value(aud), want) == 0;
+    if (!json_is_array(aud))
+        return -1;
+    json_array_foreach(aud, i, v) {
+        if (!plain_str(v))
+            return -1; /* check every element's type, even after a match */
+        if (strcmp(json_string_value(v), want) == 0)
+            found = 1;
+    }
+    return found;
+}
+
+static cf_time_t sat_add(cf_time_t a, cf_time_t b)
+{
+    cf_time_t r;
+
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
+int cf_token_check_claims(const json_t *payload, const cf_token_expect_t *exp, cf_time_t now,
+                          cf_access_claims_t *out, cf_reason_t *why)
+{
+    const json_t *iss, *aud;
+    cf_access_claims_t c;
+    cf_time_t now_lee;
+    int m;
+
+    if (exp == NULL || out == NULL || why == NULL || exp->issuer == NULL || exp->audience == NULL ||
+        exp->leeway < 0)
+        return CF_EINVAL;
+    memset(out, 0, sizeof(*out));
+    memset(&c, 0, sizeof(c));
+    *why = CF_REASON_MALFORMED_TOKEN;
+
+    if (!json_is_object(payload))
+        return 0;
+    iss = json_object_get(payload, "iss");
+    aud = json_object_get(payload, "aud");
+    if (!plain_str(iss) || aud == NULL)
+        return 0;
+    if (copy_str(json_object_get(payload, "sub"), c.sub, sizeof(c.sub)) < 0 ||
+        copy_str(json_object_get(payload, "sid"), c.sid, sizeof(c.sid)) < 0 ||
+        copy_str(json_object_get(payload, "jti"), c.jti, sizeof(c.jti)) < 0 ||
+        opt_str(payload, "client_id", c.client_id, sizeof(c.client_id)) < 0 ||
+        opt_str(payload, "scope", c.scope, sizeof(c.scope)) < 0 ||
+        get_roles(payload, c.roles, sizeof(c.roles)) < 0 ||
+        get_date(payload, "exp", 1, &c.exp) < 0 || get_date(payload, "iat", 1, &c.iat) < 0 ||
+        get_date(payload, "nbf", 0, &c.nbf) < 0 ||
+        get_date(payload, "auth_time", 0, &c.auth_time) < 0)
+        return 0;
+    m = aud_matches(aud, exp->audience);
+    if (m < 0)
+        return 0;
+    *out = c;
+
+    if (strcmp(json_string_value(iss), exp->issuer) != 0) {
+        *why = CF_REASON_WRONG_ISSUER;
+        return 0;
+    }
+    if (m == 0) {
+        *why = CF_REASON_WRONG_AUDIENCE;
+        return 0;
+    }
+    /* Dates are at most CF_TOKEN_MAX_NUMERICDATE, so *1000 cannot overflow;
+     * now and leeway come from the caller and are added saturating. */
+    if (now >= sat_add(c.exp * CF_SEC, exp->leeway)) {
+        *why = CF_REASON_TOKEN_EXPIRED;
+        return 0;
+    }
+    now_lee = sat_add(now, exp->leeway);
+    if ((c.nbf != 0 && now_lee < c.nbf * CF_SEC) || now_lee < c.iat * CF_SEC) {
+        *why = CF_REASON_TOKEN_NOT_YET_VALID;
+        return 0;
+    }
+    *why = CF_REASON_NONE;
+    return 0;
+}
+
+/* --------------------------------------------------------------- builder */
+
+static int date_ok(int64_t t)
+{
+    return t >= 0 && t <= CF_TOKEN_MAX_NUMERICDATE;
+}
+
+static int nonempty_fits(const char *s, size_t cap)
+{
+    return s != NULL && s[0] != '\0' && strlen(s) < cap;
+}
+
+/* Add string member @name = @val to @obj. CF_EINVAL for invalid UTF-8. */
+static int set_str(json_t *obj, const char *name, const char *val)
+{
+    json_t *v = json_string(val);
+
+    if (v == NULL)
+        return CF_EINVAL;
+    return json_object_set_new(obj, name, v) == 0 ? 0 : CF_ENOMEM;
+}
+
+static int set_int(json_t *obj, const char *name, int64_t val)
+{
+    json_t *v = json_integer((json_int_t)val);
+
+    if (v == NULL)
+        return CF_ENOMEM;
+    return json_object_set_new(obj, name, v) == 0 ? 0 : CF_ENOMEM;
+}
+
+static int check_spec(const cf_access_token_spec_t *s)
+{
+    const cf_access_claims_t *c = NULL; /* only for the field sizes */
+    size_t roles_len = 0;
+
+    if (s->issuer == NULL || s->issuer[0] == '\0' || s->audience == NULL || s->audience[0] == '\0')
+        return CF_EINVAL;
+    if (!nonempty_fits(s->sub, sizeof(c->sub)) || !nonempty_fits(s->sid, sizeof(c->sid)) ||
+        !nonempty_fits(s->jti, sizeof(c->jti)))
+        return CF_EINVAL;
+    if (s->client_id != NULL && strlen(s->client_id) >= sizeof(c->client_id))
+        return CF_EINVAL;
+    if (s->scope != NULL && strlen(s->scope) >= sizeof(c->scope))
+        return CF_EINVAL;
+    if (s->nroles > 0 && s->roles == NULL)
+        return CF_EINVAL;
+    for (size_t i = 0; i < s->nroles; i++) {
+        if (s->roles[i] == NULL || !valid_role(s->roles[i], strlen(s->roles[i])))
+            return CF_EINVAL;
+        roles_len += (i > 0) + strlen(s->roles[i]);
+        if (roles_len >= sizeof(c->roles))
+            return CF_EINVAL;
+    }
+    if (!date_ok(s->iat) || !date_ok(s->exp) || !date_ok(s->auth_time) || s->exp <= s->iat)
+        return CF_EINVAL;
+    return 0;
+}
+
+int cf_token_access_payload(const cf_access_token_spec_t *spec, char **json_out)
+{
+    json_t *obj = NULL, *roles = NULL;
+    char *buf = NULL;
+    size_t need;
+    int rc;
+
+    *json_out = NULL;
+    rc = check_spec(spec);
+    if (rc < 0)
+        return rc;
+    rc = CF_ENOMEM;
+    obj = json_object();
+    roles = json_array();
+    if (obj == NULL || roles == NULL)
+        goto done;
+    for (size_t i = 0; i < spec->nroles; i++) {
+        json_t *v = json_string(spec->roles[i]);
+        if (v == NULL) {
+            rc = CF_EINVAL;
+            goto done;
+        }
+        if (json_array_append_new(roles, v) < 0)
+            goto done;
+    }
+    /* Member order follows RFC 9068 section 2.2 for readability of tokens. */
+    rc = set_str(obj, "iss", spec->issuer);
+    if (rc == 0)
+        rc = set_str(obj, "sub", spec->sub);
+    if (rc == 0)
+        rc = set_str(obj, "aud", spec->audience);
+    if (rc == 0)
+        rc = set_int(obj, "exp", spec->exp);
+    if (rc == 0)
+        rc = set_int(obj, "iat", spec->iat);
+    if (rc == 0)
+        rc = set_str(obj, "jti", spec->jti);
+    if (rc == 0 && spec->client_id != NULL)
+        rc = set_str(obj, "client_id", spec->client_id);
+    if (rc == 0)
+        rc = set_str(obj, "sid", spec->sid);
+    if (rc == 0 && spec->scope != NULL && spec->scope[0] != '\0')
+        rc = set_str(obj, "scope", spec->scope);
+    if (rc == 0) {
+        rc = json_object_set(obj, "roles", roles) == 0 ? 0 : CF_ENOMEM;
+    }
+    if (rc == 0 && spec->auth_time != 0)
+        rc = set_int(obj, "auth_time", spec->auth_time);
+    if (rc < 0)
+        goto done;
+
+    rc = CF_ENOMEM;
+    need = json_dumpb(obj, NULL, 0, JSON_COMPACT);
+    if (need == 0)
+        goto done;
+    buf = malloc(need + 1);
+    if (buf == NULL)
+        goto done;
+    if (json_dumpb(obj, buf, need, JSON_COMPACT) != need)
+        goto done;
+    buf[need] = '\0';
+    *json_out = buf;
+    buf = NULL;
+    rc = 0;
+done:
+    free(buf);
+    json_decref(roles);
+    json_decref(obj);
+    return rc;
+}
+
+/* --------------------------------------------------------------- refresh */
+
+void cf_refresh_token_encode(const uint8_t raw[CF_REFRESH_RAW_LEN], char out[CF_REFRESH_TOKEN_LEN + 1])
+{
+    (void)cf_b64url_encode(raw, CF_REFRESH_RAW_LEN, out); /* always 43 */
+}
+
+void cf_refresh_token_hash(const char *tok, size_t len, uint8_t out[CF_SHA256_LEN])
+{
+    cf_sha256(tok, len, out);
+}
+
+int cf_refresh_token_wellformed(const char *tok, size_t len)
+{
+    uint8_t raw[CF_REFRESH_RAW_LEN];
+    size_t n = 0;
+    int ok;
+
+    if (tok == NULL || len != CF_REFRESH_TOKEN_LEN)
+        return 0;
+    ok = cf_b64url_decode(tok, len, raw, sizeof(raw), &n) == 0 && n == CF_REFRESH_RAW_LEN;
+    OPENSSL_cleanse(raw, sizeof(raw)); /* the raw bytes are the secret */
+    return ok;
+}
