@@ -165,7 +165,7 @@ static int cmd_config(int argc, char **argv)
         config_usage(stdout);
         return 0;
     }
-    if (argc != 3 || strcmp(argv[1], "check") != 0) {
+    if (argc != 3 || strcmp(argv[1], "check") != 0 || argv[2][0] == '-') {
         config_usage(stderr);
         return EXIT_USAGE;
     }
@@ -192,6 +192,10 @@ int main(int argc, char **argv)
         if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
             puts("usage: curfew version\n\nPrints the version.");
             return 0;
+        }
+        if (argc > 2) {
+            fprintf(stderr, "curfew version: unexpected argument '%s'\n", argv[2]);
+            return EXIT_USAGE;
         }
         printf("curfew %s\n", CF_VERSION);
         return 0;

@@ -292,7 +292,7 @@ int cf_token_access_payload(const cf_access_token_spec_t *spec, char **json_out)
         rc = set_str(obj, "client_id", spec->client_id);
     if (rc == 0)
         rc = set_str(obj, "sid", spec->sid);
-    if (rc == 0 && spec->scope != NULL && spec->scope[0] != '\0')
+    if (rc == 0 && spec->scope != NULL)
         rc = set_str(obj, "scope", spec->scope);
     if (rc == 0) {
         rc = json_object_set(obj, "roles", roles) == 0 ? 0 : CF_ENOMEM;

@@ -75,7 +75,7 @@ typedef struct {
 /**
  * Build the RFC 9068 payload for @spec as compact JSON, members in this
  * order: iss, sub, aud, exp, iat, jti, client_id, sid, scope, roles,
- * auth_time. client_id is left out when NULL, scope when NULL or empty,
+ * auth_time. client_id is left out when NULL, scope when NULL,
  * auth_time when 0; roles is always an array (possibly empty).
  * *@json_out is a new NUL-terminated string the caller frees with free().
  * Returns 0; CF_EINVAL when issuer, audience, sub, sid or jti is NULL or

@@ -148,6 +148,8 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     size_t off = (size_t)(at - rx->buf);
     span_hdr_t *h;
 
+    if (rx->headers_done) /* chunked trailer fields are discarded with the framing */
+        return 0;
     if (rx->last_cb == CB_FIELD && rx->nhdr > 0) {
         h = &rx->hdr[rx->nhdr - 1];
         if (h->name_off + h->name_len == off) {
@@ -176,6 +178,8 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     span_hdr_t *h;
     size_t voff, vlen;
 
+    if (rx->headers_done)
+        return 0;
     if (rx->nhdr == 0) {
         rx_fail(rx, 400, "invalid_request", "header value without a name");
         return -1;
@@ -407,9 +411,18 @@ static int rx_after_headers(cf__http_rx_t *rx)
     if (p->http_major != 1)
         return rx_fail(rx, 505, "invalid_request", "only HTTP/1.0 and HTTP/1.1 are supported");
 
-    for (size_t i = 0; i < rx->nhdr; i++) { /* trailing OWS; http-parser drops the leading */
+    for (size_t i = 0; i < rx->nhdr; i++) {
         span_hdr_t *h = &rx->hdr[i];
 
+        /* RFC 7230 3.2.4: whitespace before the colon must be refused (smuggling);
+         * http-parser 2.9 in non-strict mode lets it into the name. */
+        for (size_t j = 0; j < h->name_len; j++) {
+            char ch = rx->buf[h->name_off + j];
+            if (ch == ' ' || ch == '\t')
+                return rx_fail(rx, 400, "invalid_request",
+                               "whitespace between a header field name and its colon");
+        }
+        /* trailing OWS of the value; http-parser drops the leading */
         while (h->value_len > 0) {
             char ch = rx->buf[h->value_off + h->value_len - 1];
             if (ch != ' ' && ch != '\t')
@@ -617,9 +630,26 @@ const char *cf_http_status_text(int status)
     }
 }
 
+/* Headers the server writes itself; a second copy from a handler would corrupt framing. */
+static int header_reserved(const char *name, size_t len)
+{
+    static const struct {
+        const char *name;
+        size_t len;
+    } reserved[] = {{"content-length", 14}, {"transfer-encoding", 17}, {"connection", 10},
+                    {"date", 4}, {"server", 6}};
+
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        if (ieq(name, len, reserved[i].name, reserved[i].len))
+            return 1;
+    return 0;
+}
+
 static int header_ok(const cf_http_header_t *h)
 {
     if (h->name == NULL || h->name_len == 0 || (h->value == NULL && h->value_len > 0))
+        return 0;
+    if (header_reserved(h->name, h->name_len))
         return 0;
     for (size_t i = 0; i < h->name_len; i++) {
         unsigned char ch = (unsigned char)h->name[i];
@@ -861,7 +891,11 @@ static int conn_append(conn_t *c, int status, const cf_http_header_t *h, size_t 
                        size_t body_len, int keep_alive, int head_only)
 {
     const char *date = server_date(c->srv);
-    size_t n = cf__http_encode_response(c->out + c->out_len, c->out_cap - c->out_len, status, h, nh,
+    size_t n;
+
+    if (c->out == NULL && conn_out_reserve(c, OUT_INITIAL) < 0)
+        return CF_ENOMEM;
+    n = cf__http_encode_response(c->out + c->out_len, c->out_cap - c->out_len, status, h, nh,
                                         body, body_len, date, keep_alive, head_only);
 
     if (n == 0)

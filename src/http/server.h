@@ -51,7 +51,7 @@ struct cf_http_req {
     size_t query_len;
     const char *body; /* de-chunked if chunked */
     size_t body_len;
-    cf_http_header_t headers[CF_HTTP_MAX_HEADERS]; /* value has surrounding whitespace removed */
+    cf_http_header_t headers[CF_HTTP_MAX_HEADERS]; /* values trimmed; chunked trailers dropped */
     size_t nheaders;
     char peer_ip[46]; /* textual peer address (IPv4 or IPv6) */
     int keep_alive;
@@ -124,10 +124,11 @@ void cf_http_server_stop(cf_http_server_t *s);
  * for 1xx/204/304; HEAD gets the length but no body). Call exactly once per
  * request, from the loop thread, inside on_request or later. If the client
  * went away meanwhile, the call only releases the request. A header whose
- * name is not a token-ish string or whose value contains CR, LF, NUL or another control
- * character (HTAB aside) turns the response into a 500 (fail
- * closed rather than let a header be dropped or split). @req is invalid
- * after the call.
+ * name holds a space, ':' or a control byte, or whose value holds CR, LF,
+ * NUL or another control byte (HTAB aside), turns the response into a 500:
+ * fail closed rather than drop or split a header. So do a header the server
+ * writes itself (Content-Length, Transfer-Encoding, Connection, Date,
+ * Server) and a status outside 200..599. @req is invalid after the call.
  */
 void cf_http_respond(cf_http_req_t *req, int status, const cf_http_header_t *headers, size_t nheaders,
                      const char *body, size_t body_len);
@@ -194,15 +195,17 @@ size_t cf__http_rx_pending_bytes(const cf__http_rx_t *rx);
 
 /**
  * After CF__HTTP_RX_ERROR: the status to answer (400, 408, 411, 413, 431,
- * 505), the OAuth-style error code and a precise description (static strings).
+ * 505), the OAuth-style error code and a precise description (valid while
+ * @rx lives).
  */
 void cf__http_rx_error(const cf__http_rx_t *rx, int *status, const char **error, const char **desc);
 
 /**
  * Encode a complete response into @dst (capacity @cap). Returns the number of
  * bytes the response needs; it was written only if that is <= @cap (like
- * snprintf). Returns 0 if a header is invalid (see cf_http_respond()) or @status is not 100..999. @date is the
- * preformatted IMF-fixdate, @head_only drops the body (HEAD).
+ * snprintf). Returns 0 if a header is invalid (see cf_http_respond()) or
+ * @status is outside 100..999. @date is the preformatted IMF-fixdate;
+ * @head_only drops the body (HEAD). @dst may be NULL when @cap is 0.
  */
 size_t cf__http_encode_response(char *dst, size_t cap, int status, const cf_http_header_t *headers,
                                 size_t nheaders, const char *body, size_t body_len, const char *date,

@@ -413,12 +413,13 @@ static void test_payload_builder_output_parses_back(void **state)
     free(json);
 }
 
-static void test_payload_builder_omits_empty_optionals(void **state)
+static void test_payload_builder_omits_absent_optionals(void **state)
 {
     cf_access_token_spec_t s = base_spec();
     char *json = NULL;
 
     (void)state;
+    /* An empty scope is still a scope claim (RFC 9068 lists it); NULL leaves it out. */
     s.scope = "";
     s.client_id = NULL;
     s.roles = NULL;
@@ -427,7 +428,7 @@ static void test_payload_builder_omits_empty_optionals(void **state)
     assert_int_equal(cf_token_access_payload(&s, &json), 0);
     assert_string_equal(json, "{\"iss\":\"https://auth.example\",\"sub\":\"alice\",\"aud\":\"api\","
                               "\"exp\":1700000600,\"iat\":1700000000,\"jti\":\"j1\",\"sid\":\"s1\","
-                              "\"roles\":[]}");
+                              "\"scope\":\"\",\"roles\":[]}");
     free(json);
     s.scope = NULL;
     assert_int_equal(cf_token_access_payload(&s, &json), 0);
@@ -617,7 +618,7 @@ int main(void)
         cmocka_unit_test(test_check_rejects_bad_arguments),
         cmocka_unit_test(test_payload_builder_exact_output),
         cmocka_unit_test(test_payload_builder_output_parses_back),
-        cmocka_unit_test(test_payload_builder_omits_empty_optionals),
+        cmocka_unit_test(test_payload_builder_omits_absent_optionals),
         cmocka_unit_test(test_payload_builder_rejects_what_verifier_would_refuse),
         cmocka_unit_test(test_refresh_token_encode_is_43_b64url_chars),
         cmocka_unit_test(test_refresh_token_wellformed_rejects_everything_else),
