@@ -5,6 +5,7 @@
  *
  *   curfew serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--log-level L]
  *   curfew config check FILE
+ *   curfew config doc
  *   curfew version
  */
 #include <getopt.h>
@@ -54,9 +55,11 @@ static void serve_usage(FILE *out)
 static void config_usage(FILE *out)
 {
     fputs("usage: curfew config check FILE\n"
+          "       curfew config doc\n"
           "\n"
-          "Validates FILE and prints the effective configuration as YAML.\n"
-          "On error prints 'FILE:LINE: what is wrong' and exits with status 2.\n",
+          "check: validates FILE and prints the effective configuration as YAML.\n"
+          "       On error prints 'FILE:LINE: what is wrong' and exits with status 2.\n"
+          "doc:   prints the table of every option (key, type, default, meaning) as Markdown.\n",
           out);
 }
 
@@ -163,6 +166,10 @@ static int cmd_config(int argc, char **argv)
     if (argc >= 3 && strcmp(argv[1], "check") == 0 &&
         (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
         config_usage(stdout);
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "doc") == 0) {
+        cf_config_doc(stdout);
         return 0;
     }
     if (argc != 3 || strcmp(argv[1], "check") != 0 || argv[2][0] == '-') {
