@@ -924,7 +924,13 @@ void cf_app_stop(cf_app_t *app)
     uv_close((uv_handle_t *)&app->sigterm, NULL);
     uv_close((uv_handle_t *)&app->sigint, NULL);
     flush_activity(app);
-    cf_store_close(app->store);
+    if (app->store != NULL) {
+        cf_store_stats_t st;
+        cf_store_close(app->store, &st); /* commits the queue and runs every pending callback */
+        CF_LOG(CF_LOG_INFO, "event=store_closed batches=%llu commits=%llu events=%llu failures=%llu",
+               (unsigned long long)st.batches, (unsigned long long)st.commits,
+               (unsigned long long)st.events, (unsigned long long)st.failures);
+    }
     app->store = NULL;
 }
 

@@ -422,6 +422,12 @@ static int rx_after_headers(cf__http_rx_t *rx)
                 return rx_fail(rx, 400, "invalid_request",
                                "whitespace between a header field name and its colon");
         }
+        /* field-value is VCHAR / obs-text / SP / HTAB; http-parser lets some CTLs through */
+        for (size_t j = 0; j < h->value_len; j++) {
+            unsigned char ch = (unsigned char)rx->buf[h->value_off + j];
+            if ((ch < ' ' && ch != '\t') || ch == 127)
+                return rx_fail(rx, 400, "invalid_request", "control character in a header value");
+        }
         /* trailing OWS of the value; http-parser drops the leading */
         while (h->value_len > 0) {
             char ch = rx->buf[h->value_off + h->value_len - 1];
@@ -941,6 +947,7 @@ static void on_write(uv_write_t *w, int status)
         conn_close(c);
         return;
     }
+    c->last_active = uv_now(c->srv->loop); /* progress keeps a slow reader alive */
     if (c->write_blocked &&
         uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < OUT_HIGH_WATER / 2) {
         c->write_blocked = 0;
@@ -1064,8 +1071,14 @@ static void conn_settle(conn_t *c)
     cf_http_server_t *s = c->srv;
     uint64_t now;
 
-    if (c->closing || c->lingering || c->pending || c->write_blocked)
+    if (c->closing || c->lingering || c->pending)
         return;
+    if (c->write_blocked) {
+        /* The client is not reading: idle_timeout without write progress ends it. */
+        if (!uv_is_active((uv_handle_t *)&c->timer))
+            timer_arm(c, TM_IDLE, (uint64_t)s->cfg.idle_timeout);
+        return;
+    }
     if (c->close_after || c->eof) {
         conn_finish(c);
         return;
@@ -1099,7 +1112,7 @@ static void on_timer(uv_timer_t *t)
         conn_close(c);
         return;
     case TM_IDLE:
-        if (c->pending || c->write_blocked) {
+        if (c->pending) {
             c->timer_mode = TM_NONE;
             return;
         }
@@ -1113,8 +1126,12 @@ static void on_timer(uv_timer_t *t)
         return;
     case TM_REQUEST:
         c->timer_mode = TM_NONE;
-        if (c->pending || c->write_blocked)
+        if (c->pending)
             return;
+        if (c->write_blocked) { /* we stopped reading it, not the client: wait for writes */
+            timer_arm(c, TM_IDLE, (uint64_t)s->cfg.idle_timeout);
+            return;
+        }
         s->stats.timeouts++;
         conn_error(c, 408, "request_timeout", "the request was not received completely in time");
         conn_flush(c);
@@ -1140,6 +1157,11 @@ static void conn_process(conn_t *c)
     while (!c->closing && !c->pending && !c->close_after && !c->lingering) {
         int rc;
 
+        if (c->out_len >= OUT_KEEP_MAX) {
+            conn_flush(c); /* many pipelined answers: do not let c->out grow with them */
+            if (c->closing)
+                break;
+        }
         if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > OUT_HIGH_WATER) {
             c->write_blocked = 1; /* the client is not reading; on_write resumes us */
             break;

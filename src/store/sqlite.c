@@ -474,7 +474,7 @@ int cf_store_load(cf_store_t *st, const cf_store_loader_t *ld)
     return start_writer(st);
 }
 
-void cf_store_close(cf_store_t *st)
+void cf_store_close(cf_store_t *st, cf_store_stats_t *final)
 {
     if (st == NULL)
         return;
@@ -486,5 +486,7 @@ void cf_store_close(cf_store_t *st)
         uv_thread_join(&st->thread);
     }
     deliver(st);
+    if (final != NULL)
+        *final = cf_store_stats(st);
     uv_close((uv_handle_t *)&st->async, on_async_closed);
 }

@@ -62,9 +62,10 @@ cf_store_stats_t cf_store_stats(const cf_store_t *st);
 
 /**
  * Commit whatever is queued, stop the writer and close the database. Pending
- * callbacks run before it returns. Call from the loop thread, with the loop
- * no longer serving requests.
+ * callbacks run before it returns; the final counters go to @final (may be
+ * NULL). Call from the loop thread, with the loop no longer serving requests;
+ * the memory is released once the loop runs the close callback.
  */
-void cf_store_close(cf_store_t *st);
+void cf_store_close(cf_store_t *st, cf_store_stats_t *final);
 
 #endif

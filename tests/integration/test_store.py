@@ -1,0 +1,62 @@
+"""The store: group commit and purging, observed on the real binary."""
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+
+def test_concurrent_changes_share_fsyncs(start_curfew):
+    """Group commit: 200 session creations from 16 clients at once are each
+    acknowledged only when durable, yet need far fewer commits than batches."""
+    srv = start_curfew()
+    url = srv.url("/v1/sessions")
+    headers = {**srv.admin_headers(), "Content-Type": "application/json"}
+
+    def create(i):
+        with requests.Session() as s:
+            return s.post(url, headers=headers, json={"sub": f"user{i}"}, timeout=10).status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        codes = list(pool.map(create, range(200)))
+    assert codes == [201] * 200
+    srv.stop()
+    m = re.search(r"event=store_closed batches=(\d+) commits=(\d+) events=(\d+) failures=(\d+)",
+                  srv.stderr_text())
+    assert m, srv.stderr_text()
+    batches, commits, events, failures = map(int, m.groups())
+    assert failures == 0
+    assert batches >= 200
+    assert events >= 200
+    # Every batch waited for a commit; if each had its own fsync, commits == batches.
+    assert commits < batches * 0.8, (batches, commits)
+
+    # And every acknowledged session survived the stop.
+    srv.start()
+    r = srv.admin("GET", "/v1/sessions?limit=1000")
+    assert r.status_code == 200
+    assert r.json()["total"] == 200
+
+
+def test_ended_sessions_are_purged_after_purge_after(start_curfew):
+    srv = start_curfew("store: { purge_interval: 200ms, purge_after: 1s }\n")
+    ended = srv.new_session(sub="gone", idle_timeout="1s")
+    live = srv.new_session(sub="stays")
+    # Unobserved idle expiry: the sweep marks it ended with its reason...
+    time.sleep(1.5)
+    r = srv.admin("GET", "/v1/sessions/" + ended["session_id"])
+    assert r.status_code == 200
+    assert r.json()["state"] == "ended" and r.json()["end_reason"] == "idle_timeout"
+    # ...and purges it purge_after later, with its refresh token.
+    deadline = time.time() + 5
+    while time.time() < deadline and srv.admin("GET", "/v1/sessions/" + ended["session_id"]).status_code == 200:
+        time.sleep(0.2)
+    assert srv.admin("GET", "/v1/sessions/" + ended["session_id"]).status_code == 404
+    r = srv.refresh(ended["refresh_token"])
+    assert r.status_code == 400 and r.json()["reason"] == "unknown_refresh_token"
+    assert srv.check(live["access_token"]).status_code == 200
+    assert "event=purge sessions_purged=1" in srv.stderr_text()
+    # Purged from disk too: a restart does not bring it back.
+    srv.restart()
+    assert srv.admin("GET", "/v1/sessions/" + ended["session_id"]).status_code == 404
+    assert srv.admin("GET", "/v1/sessions/" + live["session_id"]).status_code == 200
