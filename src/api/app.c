@@ -887,6 +887,7 @@ int cf_app_start(cf_app_t *app)
 
     if (rc < 0)
         return rc;
+    app->started = 1;
     uv_timer_init(app->loop, &app->flush_timer);
     app->flush_timer.data = app;
     uv_timer_start(&app->flush_timer, on_flush_timer, (uint64_t)app->cfg.activity_flush,
@@ -919,10 +920,13 @@ void cf_app_stop(cf_app_t *app)
     if (app->http != NULL)
         cf_http_server_stop(app->http);
     app->http = NULL;
-    uv_close((uv_handle_t *)&app->flush_timer, NULL);
-    uv_close((uv_handle_t *)&app->purge_timer, NULL);
-    uv_close((uv_handle_t *)&app->sigterm, NULL);
-    uv_close((uv_handle_t *)&app->sigint, NULL);
+    if (app->started) {
+        /* Only handles that were initialised may be closed. */
+        uv_close((uv_handle_t *)&app->flush_timer, NULL);
+        uv_close((uv_handle_t *)&app->purge_timer, NULL);
+        uv_close((uv_handle_t *)&app->sigterm, NULL);
+        uv_close((uv_handle_t *)&app->sigint, NULL);
+    }
     flush_activity(app);
     if (app->store != NULL) {
         cf_store_stats_t st;

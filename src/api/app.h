@@ -66,6 +66,7 @@ typedef struct cf_app {
 
     /* Counters for the log and, later, metrics. */
     uint64_t purged;
+    int started; /* timers and signal handlers initialised */
     int stopping;
 } cf_app_t;
 

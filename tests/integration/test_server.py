@@ -688,3 +688,20 @@ def test_refresh_tokens_stored_only_as_hashes(curfew):
             assert rt.encode() not in data, f"refresh token in clear in {f}"
             assert raw not in data, f"raw refresh token bytes in {f}"
             assert raw.hex().encode() not in data, f"hex refresh token in {f}"
+
+
+def test_port_in_use_fails_cleanly(tmp_path):
+    """A taken port is a startup error: a log line, a message, exit status 1, no abort."""
+    import socket as _socket
+    taken = _socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        p = run_curfew("serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "d"),
+                       env={"CURFEW_ADMIN_KEY": "k"}, timeout=10)
+    finally:
+        taken.close()
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert "http_bind_failed" in p.stderr
+    assert "cannot start" in p.stderr

@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# bench/check.sh — throughput and latency of curfew's hot path (GET /v1/check
+# with a valid Bearer token) next to a reference nginx that answers
+# `return 204;`, both driven by wrk with the same settings in the same run.
+#
+# Usage:  bash bench/check.sh
+# Environment (all optional):
+#   WRK_THREADS=1  WRK_CONNS=50  DURATION=10s   wrk -t / -c / -d for both targets
+#   WARMUP=2s       a short wrk run against each target first (0 = none)
+#   ROUNDS=3        interleaved measured runs per target; the table shows medians
+#   CURFEW_BIN      binary to run (default: $BUILD_DIR/curfew)
+#   BUILD_DIR       build directory (default: <repo>/build); `ninja -C` runs first
+#   SKIP_BUILD=1    do not run ninja
+#   PIN=1           pin each server to CPU 0 and wrk to CPU 1 (taskset)
+#   MIN_RATIO=0.7   exit 1 when curfew/nginx requests/s is below it (default: report only)
+#   KEEP_TMP=1      keep the temp dir (logs, configs, raw wrk output)
+# Exit status: 0 on a valid run; 1 when a precondition fails (curfew does not
+# answer 200 to the check, wrk saw non-2xx responses, ...) or MIN_RATIO is missed.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+CURFEW_BIN=${CURFEW_BIN:-$BUILD_DIR/curfew}
+WRK_THREADS=${WRK_THREADS:-1}
+WRK_CONNS=${WRK_CONNS:-50}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+ROUNDS=${ROUNDS:-3}
+PIN=${PIN:-0}
+MIN_RATIO=${MIN_RATIO:-}
+PY=${PYTHON:-/usr/bin/python3}
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+
+die() { echo "bench/check.sh: $*" >&2; exit 1; }
+
+for tool in wrk curl "$NGINX" "$PY"; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (scripts/deps.sh installs it)"
+done
+
+if [[ "${SKIP_BUILD:-0}" != 1 && -f "$BUILD_DIR/build.ninja" ]]; then
+    if ! ninja -C "$BUILD_DIR" >/dev/null; then
+        [[ -x "$CURFEW_BIN" ]] || die "ninja -C $BUILD_DIR failed and there is no binary"
+        echo "warning: ninja -C $BUILD_DIR failed; benchmarking the existing $CURFEW_BIN" >&2
+    fi
+fi
+[[ -x "$CURFEW_BIN" ]] || die "no curfew binary at $CURFEW_BIN (run: meson setup build && ninja -C build)"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/curfew-bench.XXXXXX")
+CURFEW_PID=
+NGINX_PID=
+
+# shellcheck disable=SC2317  # called through trap
+cleanup() {
+    local rc=$?
+    for pid in $CURFEW_PID $NGINX_PID; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -KILL "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
+    if [[ "${KEEP_TMP:-0}" == 1 || $rc -ne 0 ]]; then
+        echo "(logs kept in $TMP)" >&2
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_http() {   # url pid name
+    for _ in $(seq 100); do
+        kill -0 "$2" 2>/dev/null || return 1
+        if curl -s -o /dev/null --max-time 1 "$1"; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+server_prefix=()
+wrk_prefix=()
+if [[ "$PIN" == 1 ]]; then
+    command -v taskset >/dev/null || die "PIN=1 needs taskset (util-linux)"
+    server_prefix=(taskset -c 0)
+    wrk_prefix=(taskset -c 1)
+fi
+
+# ---- curfew -----------------------------------------------------------------
+CPORT=$(free_port)
+ADMIN_KEY=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(32))')
+mkdir -p "$TMP/curfew"
+cat > "$TMP/curfew/curfew.yaml" <<EOF
+log_level: warn
+session: { idle_timeout: 30m, absolute_timeout: 12h }
+access_token: { ttl: 10m, max_ttl: 15m }
+EOF
+CURFEW_ADMIN_KEY=$ADMIN_KEY "${server_prefix[@]}" "$CURFEW_BIN" serve \
+    --config "$TMP/curfew/curfew.yaml" --listen "127.0.0.1:$CPORT" --data-dir "$TMP/curfew/data" \
+    >"$TMP/curfew/stdout.log" 2>"$TMP/curfew/stderr.log" &
+CURFEW_PID=$!
+wait_http "http://127.0.0.1:$CPORT/healthz" "$CURFEW_PID" \
+    || { cat "$TMP/curfew/stderr.log" >&2; die "curfew did not become ready on port $CPORT"; }
+
+SESSION=$(curl -s --max-time 5 -X POST "http://127.0.0.1:$CPORT/v1/sessions" \
+    -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+    -d '{"sub":"bench","client_id":"bench","roles":["bench"]}')
+TOKEN=$(printf '%s' "$SESSION" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])') \
+    || die "POST /v1/sessions did not return an access token: $SESSION"
+
+check_status() {
+    curl -s -o "$TMP/check-body" -w '%{http_code}' --max-time 5 \
+        -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$CPORT/v1/check"
+}
+status=$(check_status)
+[[ "$status" == 200 ]] || die "curfew answered $status (not 200) to the check: $(cat "$TMP/check-body")"
+
+# ---- reference nginx -----------------------------------------------------------
+NPORT=$(free_port)
+N="$TMP/nginx"
+mkdir -p "$N"
+{
+    [[ $(id -u) == 0 ]] && echo "user root;"
+    cat <<EOF
+worker_processes 1;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 75s;
+    client_body_temp_path $N/client_body;
+    proxy_temp_path $N/proxy;
+    fastcgi_temp_path $N/fastcgi;
+    uwsgi_temp_path $N/uwsgi;
+    scgi_temp_path $N/scgi;
+    server {
+        listen 127.0.0.1:$NPORT;
+        location / { return 204; }
+    }
+}
+EOF
+} > "$N/nginx.conf"
+"${server_prefix[@]}" "$NGINX" -p "$N" -c "$N/nginx.conf" -e "$N/error.log" \
+    -g "daemon off; pid $N/nginx.pid; error_log $N/error.log warn;" &
+NGINX_PID=$!
+wait_http "http://127.0.0.1:$NPORT/" "$NGINX_PID" \
+    || { cat "$N/error.log" >&2; die "nginx did not start on port $NPORT"; }
+
+# ---- wrk -------------------------------------------------------------------------
+WRK_ARGS=(-t"$WRK_THREADS" -c"$WRK_CONNS" --latency -H "Authorization: Bearer $TOKEN")
+
+run_wrk() {  # name port duration
+    "${wrk_prefix[@]}" wrk "${WRK_ARGS[@]}" -d"$3" "http://127.0.0.1:$2/v1/check" > "$TMP/wrk-$1.txt" 2>&1 \
+        || { cat "$TMP/wrk-$1.txt" >&2; die "wrk against $1 failed"; }
+}
+
+to_ms() {  # "1.23ms" | "456.00us" | "1.02s" -> milliseconds
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
+        printf "%.3f", n }'
+}
+
+parse_wrk() {  # file -> prints "rps p50ms p99ms non2xx socketerrors"
+    local f=$1 rps p50 p99 non2xx errs
+    rps=$(awk '/^Requests\/sec:/ {print $2}' "$f")
+    p50=$(awk '$1 == "50%" {print $2}' "$f")
+    p99=$(awk '$1 == "99%" {print $2}' "$f")
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$f")
+    errs=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$f")
+    [[ -n "$rps" && -n "$p50" && -n "$p99" ]] || { cat "$f" >&2; die "cannot parse wrk output $f"; }
+    echo "$rps $(to_ms "$p50") $(to_ms "$p99") ${non2xx:-0} ${errs:-0}"
+}
+
+median() {  # numbers... -> median
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
+if [[ "$WARMUP" != 0 ]]; then
+    run_wrk warm-nginx "$NPORT" "$WARMUP"
+    run_wrk warm-curfew "$CPORT" "$WARMUP"
+fi
+
+# Interleaved rounds (nginx, curfew, nginx, curfew, ...): this machine's
+# throughput drifts by tens of percent over a minute, so a single pair of runs
+# can mislead. The table reports the median of each column over the rounds.
+fail=0
+declare -A RPS P50 P99
+printf '%-6s %-8s %12s %10s %10s\n' round target 'requests/s' 'p50 ms' 'p99 ms' > "$TMP/rounds.txt"
+for round in $(seq "$ROUNDS"); do
+    for t in nginx curfew; do
+        port=$NPORT; [[ $t == curfew ]] && port=$CPORT
+        run_wrk "$t-$round" "$port" "$DURATION"
+        read -r rps p50 p99 non2xx errs < <(parse_wrk "$TMP/wrk-$t-$round.txt")
+        RPS[$t]+="$rps "; P50[$t]+="$p50 "; P99[$t]+="$p99 "
+        printf '%-6s %-8s %12.0f %10.3f %10.3f\n' "$round" "$t" "$rps" "$p50" "$p99" >> "$TMP/rounds.txt"
+        if [[ "$non2xx" != 0 ]]; then
+            echo "FAIL: $t answered $non2xx non-2xx responses in round $round" >&2
+            fail=1
+        fi
+        [[ "$errs" == 0 ]] || echo "warning: wrk reported $errs socket errors against $t in round $round" >&2
+    done
+done
+# shellcheck disable=SC2086  # word splitting of the lists is intended
+{
+    RPS_nginx=$(median ${RPS[nginx]}); P50_nginx=$(median ${P50[nginx]}); P99_nginx=$(median ${P99[nginx]})
+    RPS_curfew=$(median ${RPS[curfew]}); P50_curfew=$(median ${P50[curfew]}); P99_curfew=$(median ${P99[curfew]})
+}
+
+status=$(check_status)
+if [[ "$status" != 200 ]]; then
+    echo "FAIL: after the run curfew answered $status to the check: $(cat "$TMP/check-body")" >&2
+    fail=1
+fi
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+RATIO=$(ratio "$RPS_curfew" "$RPS_nginx")
+
+echo
+echo "curfew GET /v1/check (valid Bearer token) vs nginx 'return 204', keep-alive"
+echo "wrk -t$WRK_THREADS -c$WRK_CONNS -d$DURATION --latency (same for both), $ROUNDS interleaved rounds; $(nproc) CPUs; pin=$PIN"
+echo "load average before the run: $LOAD_BEFORE (other work on the machine skews both targets)"
+echo "curfew: $("$CURFEW_BIN" version 2>/dev/null || echo '?') ($CURFEW_BIN); $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
+echo
+cat "$TMP/rounds.txt"
+echo
+echo "median over $ROUNDS rounds:"
+printf '%-8s %12s %10s %10s\n' target 'requests/s' 'p50 ms' 'p99 ms'
+printf '%-8s %12.0f %10.3f %10.3f\n' nginx "$RPS_nginx" "$P50_nginx" "$P99_nginx"
+printf '%-8s %12.0f %10.3f %10.3f\n' curfew "$RPS_curfew" "$P50_curfew" "$P99_curfew"
+printf '%-8s %12s %10s %10s\n' ratio "$RATIO" "$(ratio "$P50_curfew" "$P50_nginx")" \
+    "$(ratio "$P99_curfew" "$P99_nginx")"
+echo
+echo "ratio = curfew / nginx (throughput: higher is better; latency: lower is better)"
+
+if [[ -n "$MIN_RATIO" ]] && awk -v r="$RATIO" -v m="$MIN_RATIO" 'BEGIN { exit !(r < m) }'; then
+    echo "FAIL: throughput ratio $RATIO below MIN_RATIO=$MIN_RATIO" >&2
+    fail=1
+fi
+exit $fail
