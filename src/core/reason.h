@@ -32,7 +32,24 @@
     X(UNKNOWN_REFRESH_TOKEN, "unknown_refresh_token", "the refresh token is not known") \
     X(CLIENT_MISMATCH, "client_mismatch",                                               \
       "the refresh token was issued to another client")                                 \
-    X(ADMIN_UNAUTHORIZED, "admin_unauthorized", "a valid admin key is required")
+    X(ADMIN_UNAUTHORIZED, "admin_unauthorized", "a valid admin key is required")         \
+    X(INVALID_CLIENT, "invalid_client", "client authentication failed")                 \
+    X(UNAUTHORIZED_CLIENT, "unauthorized_client",                                       \
+      "the client may not use this grant type")                                         \
+    X(INSUFFICIENT_ROLE, "insufficient_role", "the session lacks a role this route requires") \
+    X(INSUFFICIENT_SCOPE, "insufficient_scope",                                         \
+      "the token lacks a scope this route requires")                                    \
+    X(STEP_UP_REQUIRED, "step_up_required",                                             \
+      "this route requires a more recent authentication")                               \
+    X(ROUTE_IDLE_TIMEOUT, "route_idle_timeout",                                         \
+      "the session has been idle too long for this route")                              \
+    X(ROUTE_DENIED, "route_denied", "this route is closed by policy")                   \
+    X(IP_CHANGED, "ip_changed", "the session is used from another network address")     \
+    X(DEVICE_CHANGED, "device_changed", "the session is used from another device")      \
+    X(RATE_LIMITED, "rate_limited", "too many requests; retry later")                   \
+    X(LOCKED_OUT, "locked_out", "too many failures from this address; locked out for a while") \
+    X(CSRF_REJECTED, "csrf_rejected",                                                   \
+      "a cookie-authenticated request lacks a matching Origin or CSRF header")
 
 typedef enum {
 #define X(name, str, desc) CF_REASON_##name,
@@ -57,7 +74,9 @@ cf_reason_t cf_reason_from_name(const char *name);
     X(ABSOLUTE_TIMEOUT, "absolute_timeout", CF_REASON_ABSOLUTE_TIMEOUT) \
     X(LOGOUT, "logout", CF_REASON_LOGOUT)                           \
     X(REVOKED, "revoked", CF_REASON_SESSION_REVOKED)                \
-    X(REFRESH_REUSE, "refresh_reuse", CF_REASON_REFRESH_REUSE)
+    X(REFRESH_REUSE, "refresh_reuse", CF_REASON_REFRESH_REUSE)      \
+    X(IP_CHANGED, "ip_changed", CF_REASON_IP_CHANGED)               \
+    X(DEVICE_CHANGED, "device_changed", CF_REASON_DEVICE_CHANGED)
 
 typedef enum {
 #define X(name, str, refusal) CF_END_##name,
