@@ -29,6 +29,7 @@ cf_session_t *cf_session_snapshot(const cf_session_t *s)
     c->end = s->end;
     c->refresh_gen = s->refresh_gen;
     c->refresh_rotated_at = s->refresh_rotated_at;
+    cf_session_bind(c, s->ip, s->device);
     return c;
 }
 

@@ -6,6 +6,7 @@
  */
 #include "core/session.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +65,12 @@ cf_session_t *cf_session_new(const char *sid, const char *sub, const char *clien
     s->idle_deadline = cf_time_min(now + limits->idle_timeout, s->absolute_deadline);
     s->end = CF_END_NONE;
     return s;
+}
+
+void cf_session_bind(cf_session_t *s, const char *ip, const char *device)
+{
+    snprintf(s->ip, sizeof s->ip, "%s", ip != NULL ? ip : "");
+    snprintf(s->device, sizeof s->device, "%s", device != NULL ? device : "");
 }
 
 void cf_session_free(cf_session_t *s)

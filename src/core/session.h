@@ -45,6 +45,8 @@ struct cf_session {
     cf_time_t ended_at;         /* 0 while live */
     cf_end_t end;               /* CF_END_NONE while live */
     uint32_t refresh_gen;       /* generation of the current refresh token(s) */
+    char ip[46];                /* client address at creation ("" when unknown) */
+    char device[44];            /* device fingerprint at creation ("" when unknown) */
     cf_time_t refresh_rotated_at; /* when the previous generation was superseded */
 
     /* Bookkeeping for the shell's indexes; the core does not look at these. */
@@ -70,6 +72,9 @@ cf_limits_t cf_limits_resolve(const cf_limits_t *configured, cf_time_t max_acces
 cf_session_t *cf_session_new(const char *sid, const char *sub, const char *client_id,
                              const char *scope, const char *roles, cf_time_t auth_time,
                              const cf_limits_t *limits, cf_time_t now);
+
+/** Record the address and device the session is bound to (either may be NULL). */
+void cf_session_bind(cf_session_t *s, const char *ip, const char *device);
 
 /** Free @s and its strings. NULL is a no-op. */
 void cf_session_free(cf_session_t *s);

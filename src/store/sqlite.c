@@ -40,8 +40,8 @@ static const char *const statements[ST__COUNT] = {
     [ST_UPSERT] =
         "INSERT INTO sessions(id, sub, client_id, scope, roles, auth_time, created_at,"
         " last_activity, idle_timeout, absolute_timeout, access_ttl, idle_deadline,"
-        " absolute_deadline, ended_at, end_reason, refresh_gen, refresh_rotated_at)"
-        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"
+        " absolute_deadline, ended_at, end_reason, refresh_gen, refresh_rotated_at, ip, device)"
+        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)"
         " ON CONFLICT(id) DO UPDATE SET last_activity = max(last_activity, excluded.last_activity),"
         " idle_deadline = max(idle_deadline, excluded.idle_deadline), ended_at = excluded.ended_at,"
         " end_reason = excluded.end_reason, refresh_gen = excluded.refresh_gen,"
@@ -64,12 +64,17 @@ static const char schema[] =
     " absolute_timeout INTEGER NOT NULL, access_ttl INTEGER NOT NULL,"
     " idle_deadline INTEGER NOT NULL, absolute_deadline INTEGER NOT NULL,"
     " ended_at INTEGER NOT NULL, end_reason TEXT NOT NULL, refresh_gen INTEGER NOT NULL,"
-    " refresh_rotated_at INTEGER NOT NULL) WITHOUT ROWID;"
+    " refresh_rotated_at INTEGER NOT NULL, ip TEXT NOT NULL DEFAULT '',"
+    " device TEXT NOT NULL DEFAULT '') WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS refresh_tokens("
     " hash BLOB PRIMARY KEY, sid TEXT NOT NULL, gen INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS refresh_tokens_sid ON refresh_tokens(sid);"
-    "CREATE TABLE IF NOT EXISTS not_before(sub TEXT PRIMARY KEY, at INTEGER NOT NULL);"
-    "PRAGMA user_version = 1;";
+    "CREATE TABLE IF NOT EXISTS not_before(sub TEXT PRIMARY KEY, at INTEGER NOT NULL);";
+
+/* Schema version 2 added the risk binding (ip, device) to sessions. */
+static const char migrate_v1_to_v2[] =
+    "ALTER TABLE sessions ADD COLUMN ip TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE sessions ADD COLUMN device TEXT NOT NULL DEFAULT '';";
 
 struct cf_store {
     sqlite3 *db;
@@ -146,6 +151,8 @@ static int write_session(cf_store_t *st, const cf_session_t *s)
     sqlite3_bind_text(q, 15, s->end == CF_END_NONE ? "" : cf_end_name(s->end), -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 16, s->refresh_gen);
     sqlite3_bind_int64(q, 17, s->refresh_rotated_at);
+    sqlite3_bind_text(q, 18, s->ip, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 19, s->device, -1, SQLITE_STATIC);
     return step_done(st, q, "upsert_session");
 }
 
@@ -333,6 +340,47 @@ cf_store_stats_t cf_store_stats(const cf_store_t *st)
     return s;
 }
 
+static int user_version(cf_store_t *st, int *v)
+{
+    sqlite3_stmt *q = NULL;
+
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK ||
+        sqlite3_step(q) != SQLITE_ROW) {
+        sqlite3_finalize(q);
+        return db_fail(st, "user_version");
+    }
+    *v = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return 0;
+}
+
+/* Create the schema, or bring an older one up to date, in one transaction. */
+static int migrate(cf_store_t *st)
+{
+    int v, rc = user_version(st, &v);
+
+    if (rc < 0)
+        return rc;
+    if (v > 2) {
+        CF_LOG(CF_LOG_ERROR, "event=store_error op=migrate error=\"database schema %d is newer than this curfew (2)\"", v);
+        return CF_ESTORE;
+    }
+    if (v == 2)
+        return 0;
+    rc = exec(st, "BEGIN IMMEDIATE");
+    if (rc == 0)
+        rc = exec(st, v == 0 ? schema : migrate_v1_to_v2);
+    if (rc == 0 && v == 0)
+        rc = 0; /* a fresh schema already has every column */
+    if (rc == 0)
+        rc = exec(st, "PRAGMA user_version = 2");
+    if (rc == 0)
+        rc = exec(st, "COMMIT");
+    if (rc < 0)
+        (void)exec(st, "ROLLBACK"); /* the error is already logged */
+    return rc;
+}
+
 static void free_store(cf_store_t *st)
 {
     for (int i = 0; i < ST__COUNT; i++)
@@ -368,7 +416,7 @@ int cf_store_open(const char *path, uv_loop_t *loop, cf_store_t **out)
     sqlite3_busy_timeout(st->db, 5000);
     /* WAL + FULL: every COMMIT fsyncs the WAL, which is what makes an ack durable. */
     if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=FULL") < 0 ||
-        exec(st, schema) < 0)
+        migrate(st) < 0)
         goto fail;
     for (int i = 0; i < ST__COUNT; i++) {
         if (sqlite3_prepare_v3(st->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
@@ -409,7 +457,7 @@ int cf_store_load(cf_store_t *st, const cf_store_loader_t *ld)
                            "SELECT id, sub, client_id, scope, roles, auth_time, created_at,"
                            " last_activity, idle_timeout, absolute_timeout, access_ttl,"
                            " idle_deadline, absolute_deadline, ended_at, end_reason,"
-                           " refresh_gen, refresh_rotated_at FROM sessions",
+                           " refresh_gen, refresh_rotated_at, ip, device FROM sessions",
                            -1, &q, NULL) != SQLITE_OK)
         return db_fail(st, "load_sessions");
     while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
@@ -441,6 +489,8 @@ int cf_store_load(cf_store_t *st, const cf_store_loader_t *ld)
             s->end = CF_END_REVOKED; /* unknown reason: fail towards expiry */
         s->refresh_gen = (uint32_t)sqlite3_column_int64(q, 15);
         s->refresh_rotated_at = sqlite3_column_int64(q, 16);
+        cf_session_bind(s, (const char *)sqlite3_column_text(q, 17),
+                        (const char *)sqlite3_column_text(q, 18));
         rc = ld->session(ld->ctx, s);
     }
     sqlite3_finalize(q);

@@ -60,3 +60,45 @@ def test_ended_sessions_are_purged_after_purge_after(start_curfew):
     srv.restart()
     assert srv.admin("GET", "/v1/sessions/" + ended["session_id"]).status_code == 404
     assert srv.admin("GET", "/v1/sessions/" + live["session_id"]).status_code == 200
+
+
+V1_SCHEMA = """
+CREATE TABLE sessions( id TEXT PRIMARY KEY, sub TEXT NOT NULL, client_id TEXT NOT NULL, scope TEXT NOT NULL,
+ roles TEXT NOT NULL, auth_time INTEGER NOT NULL, created_at INTEGER NOT NULL,
+ last_activity INTEGER NOT NULL, idle_timeout INTEGER NOT NULL,
+ absolute_timeout INTEGER NOT NULL, access_ttl INTEGER NOT NULL,
+ idle_deadline INTEGER NOT NULL, absolute_deadline INTEGER NOT NULL,
+ ended_at INTEGER NOT NULL, end_reason TEXT NOT NULL, refresh_gen INTEGER NOT NULL,
+ refresh_rotated_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE refresh_tokens( hash BLOB PRIMARY KEY, sid TEXT NOT NULL, gen INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX refresh_tokens_sid ON refresh_tokens(sid);
+CREATE TABLE not_before(sub TEXT PRIMARY KEY, at INTEGER NOT NULL);
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_version_1_database_is_migrated_in_place(start_curfew, tmp_path):
+    import sqlite3
+    srv = start_curfew(wait=False)
+    srv.stop()
+    srv.data_dir.mkdir(parents=True, exist_ok=True)
+    db = srv.data_dir / "curfew.db"
+    for f in srv.data_dir.glob("curfew.db*"):
+        f.unlink()
+    now = int(time.time() * 1000)
+    con = sqlite3.connect(db)
+    con.executescript(V1_SCHEMA)
+    con.execute("INSERT INTO sessions VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                ("A" * 24, "olduser", "", "", "", now, now, now, 3600000, 7200000, 600000,
+                 now + 3600000, now + 7200000, 0, "", 0, 0))
+    con.commit()
+    con.close()
+    srv.start()
+    r = srv.admin("GET", "/v1/sessions/" + "A" * 24)
+    assert r.status_code == 200, r.text
+    assert r.json()["sub"] == "olduser" and r.json()["state"] == "active"
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+    cols = [row[1] for row in con.execute("PRAGMA table_info(sessions)")]
+    con.close()
+    assert "ip" in cols and "device" in cols
