@@ -13,17 +13,41 @@
 #define CF_CONFIG_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "core/clock.h"
+#include "core/policy.h"
 
 /** Largest config file cf_config_load() reads. */
 #define CF_CONFIG_MAX_FILE (1024 * 1024)
 
+/* Keys a rate limit counts by (cf_rate_cfg_t.keys bits). */
+#define CF_RLKEY_IP 1u
+#define CF_RLKEY_SUB 2u
+#define CF_RLKEY_CLIENT_ID 4u
+#define CF_RLKEY_SESSION 8u
+#define CF_RLKEY_API_KEY 16u
+
+/** One rate-limit class: @count requests per @period, bursts of @burst. */
+typedef struct {
+    int enabled;      /* 0 = unlimited (rate: off, the default) */
+    int64_t count;    /* N of "N/DURATION" */
+    cf_time_t period; /* DURATION of "N/DURATION" */
+    int64_t burst;    /* >= 1 */
+    unsigned keys;    /* CF_RLKEY_* bits */
+} cf_rate_cfg_t;
+
 /**
- * Effective configuration. Plain data, no pointers: copy it freely. The YAML
- * spelling of each field is in the comment; see docs/configuration.md (made
- * by cf_config_doc()) for defaults and meaning.
+ * Effective configuration. The YAML spelling of each field is in the comment;
+ * see docs/configuration.md (made by cf_config_doc()) for defaults and
+ * meaning.
+ *
+ * Ownership: the policy (clients, roles, routes) and the string lists
+ * (char ** with a count) are heap memory owned by the struct. A plain struct
+ * copy therefore shares them: the copy borrows, and only one of the two may
+ * be passed to cf_config_fini(). Use cf_config_copy() for an independent
+ * copy.
  */
 typedef struct {
     char listen_host[64];                     /* listen: "127.0.0.1:7070" (host stored unbracketed) */
@@ -44,10 +68,44 @@ typedef struct {
     cf_time_t purge_interval;                 /* store.purge_interval */
     cf_time_t purge_after;                    /* store.purge_after */
     char log_level[16];                       /* log_level: debug|info|warn|error */
+
+    /* policy: clients:, roles:, routes:, and risk.{ip_binding,on_ip_change,on_device_change} */
+    cf_policy_t policy;
+    /* risk extras */
+    char **trusted_proxies;                   /* risk.trusted_proxies: CIDR strings, validated */
+    size_t ntrusted;
+    char device_header[64];                   /* risk.device_header ("" = not set) */
+    char **device_headers;                    /* risk.device_headers */
+    size_t ndevice_headers;
+    /* rate_limits.* */
+    cf_rate_cfg_t rl_refresh, rl_session_create, rl_check_failures, rl_client_credentials;
+    size_t rl_max_keys;                       /* rate_limits.max_keys */
+    /* lockout.* */
+    int lockout_enabled;                      /* derived: lockout.max_failures > 0 */
+    int64_t lockout_max_failures;
+    cf_time_t lockout_window, lockout_duration;
+    /* cookie.* */
+    char access_cookie[64], refresh_cookie[64];
+    char **allowed_origins;                   /* cookie.allowed_origins */
+    size_t nallowed_origins;
+    char csrf_header[64];
 } cf_config_t;
 
-/** Fill @cfg with the built-in default of every option. Cannot fail. */
+/**
+ * Fill @cfg with the built-in default of every option (empty policy and
+ * lists). Overwrites @cfg without freeing: call cf_config_fini() first on a
+ * struct that holds a loaded configuration. Cannot fail.
+ */
 void cf_config_defaults(cf_config_t *cfg);
+
+/** Free what @cfg owns (policy, lists) and leave it zeroed. NULL is a no-op. */
+void cf_config_fini(cf_config_t *cfg);
+
+/**
+ * Make @dst an independent deep copy of @src (@dst is overwritten, not
+ * freed). Returns 0, or CF_ENOMEM with @dst zeroed.
+ */
+int cf_config_copy(cf_config_t *dst, const cf_config_t *src);
 
 /**
  * Apply the YAML file at @path on top of what @cfg already holds (call
@@ -59,7 +117,14 @@ void cf_config_defaults(cf_config_t *cfg);
  * 1-based, e.g. "curfew.yaml:4: unknown key 'session.idel_timeout'". When
  * the file cannot be read at all: "PATH: cannot open: <strerror>". Unknown
  * keys, duplicate keys, wrong node kinds and more than one YAML document are
- * errors. Cross-field rules are not checked here: see cf_config_validate().
+ * errors. A section or list the file gives (clients:, roles:, routes:,
+ * risk.trusted_proxies, ...) replaces the one in @cfg, whose memory is then
+ * freed; one it does not give is kept. Sections are checked as they are read:
+ * "x.yaml:4: clients[2]: duplicate client id 'web' (first on line 2)",
+ * "x.yaml:9: routes[0].methods: 'FETCH' is not a method (...)", bad CIDRs,
+ * rates and key kinds, secret hashes not in pbkdf2-sha256$ form. On success
+ * the policy is prepared (cf_policy_prepare()) and ready to match.
+ * Cross-field rules are not checked here: see cf_config_validate().
  * Reads the file synchronously; call it before the loop starts.
  */
 int cf_config_load(const char *path, cf_config_t *cfg, char *err, size_t errlen);
@@ -86,7 +151,8 @@ int cf_config_validate(const cf_config_t *cfg, char *err, size_t errlen);
 /**
  * Set the option with dotted key @key (e.g. "listen", "session.idle_timeout")
  * from its textual form @value, exactly as the same text would be read from
- * a file. For command-line overrides.
+ * a file. For command-line overrides. List options take "a,b,c"; the
+ * clients, roles and routes sections can only come from a file.
  *
  * Returns 0; or CF_ECONFIG with @cfg untouched and "KEY: what is wrong" (or
  * "unknown key 'KEY'") in @err.

@@ -533,10 +533,465 @@ static void test_doc_has_a_row_per_option(void **state)
     assert_int_equal(fclose(f), 0);
     for (const char *p = text; (p = strstr(p, "\n| `")) != NULL; p++)
         rows++;
-    assert_int_equal(rows, 18);
+    assert_int_equal(rows, 76);
     assert_non_null(strstr(text, "| `session.idle_timeout` | duration, > 0 | `30m` | "));
     assert_non_null(strstr(text, "| `log_level` | one of debug, info, warn, error | `info` | "));
+    assert_non_null(strstr(text, "| `clients[].secret_hash` | string | `(none)` | "));
+    assert_non_null(strstr(text, "| `roles.NAME.access_ttl` | duration, > 0 | `(global)` | "));
+    assert_non_null(strstr(text, "| `routes[].path_glob` | string | `(none)` | "));
+    assert_non_null(strstr(text, "| `risk.trusted_proxies` | list of CIDRs | `[]` | "));
+    assert_non_null(strstr(text, "| `rate_limits.refresh.key` | list of ip, sub, client_id, "
+                                 "session, api_key | `[ip]` | "));
+    assert_non_null(strstr(text, "| `cookie.refresh_cookie` | string | `__Host-curfew_rt` | "));
     free(text);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Policy, risk, rate limits, lockout, cookie                                */
+/* ------------------------------------------------------------------------ */
+
+#define HASH "pbkdf2-sha256$600000$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+static const char policy_yaml[] =
+    "clients:\n"                                                      /* 1 */
+    "  - id: web\n"                                                   /* 2 */
+    "    cookie: true\n"                                              /* 3 */
+    "    session: { idle_timeout: 15m, absolute_timeout: 8h }\n"      /* 4 */
+    "    access_token: { ttl: 5m }\n"                                 /* 5 */
+    "    risk: { ip_binding: exact, on_device_change: step_up }\n"    /* 6 */
+    "  - id: backend\n"                                               /* 7 */
+    "    type: confidential\n"                                        /* 8 */
+    "    secret_hash: \"" HASH "\"\n"                                 /* 9 */
+    "    allowed_grants: [client_credentials, refresh_token]\n"       /* 10 */
+    "    scope: \"payments:read orders\"\n"                           /* 11 */
+    "roles:\n"                                                        /* 12 */
+    "  admin:\n"                                                      /* 13 */
+    "    idle_timeout: 5m\n"                                          /* 14 */
+    "    absolute_timeout: 1h\n"                                      /* 15 */
+    "    access_ttl: 2m\n"                                            /* 16 */
+    "    risk: { on_ip_change: revoke }\n"                            /* 17 */
+    "  viewer:\n"                                                     /* 18 */
+    "routes:\n"                                                       /* 19 */
+    "  - host: API.example.com\n"                                     /* 20 */
+    "    methods: [POST, DELETE]\n"                                   /* 21 */
+    "    path: /admin/users\n"                                        /* 22 */
+    "    require_roles: [admin]\n"                                    /* 23 */
+    "    require_scopes: [payments, write]\n"                         /* 24 */
+    "    max_auth_age: 5m\n"                                          /* 25 */
+    "    idle_timeout: 2m\n"                                          /* 26 */
+    "  - path_prefix: /healthz\n"                                     /* 27 */
+    "    anonymous: true\n"                                           /* 28 */
+    "  - path_glob: /internal/**\n"                                   /* 29 */
+    "    deny: true\n"                                                /* 30 */
+    "risk:\n"                                                         /* 31 */
+    "  ip_binding: prefix24\n"                                        /* 32 */
+    "  on_ip_change: step_up\n"                                       /* 33 */
+    "  on_device_change: ignore\n"                                    /* 34 */
+    "  trusted_proxies: [127.0.0.1/32, \"::1/128\", 10.0.0.0/8]\n"    /* 35 */
+    "  device_header: X-Device-Id\n"                                  /* 36 */
+    "  device_headers: [User-Agent, Accept-Language]\n"               /* 37 */
+    "rate_limits:\n"                                                  /* 38 */
+    "  refresh: { rate: 10/1m, burst: 5, key: [ip] }\n"               /* 39 */
+    "  session_create: { rate: 100/1s, burst: 50, key: [api_key] }\n" /* 40 */
+    "  check_failures: { rate: 20/1m, burst: 20, key: [ip, sub] }\n"  /* 41 */
+    "  max_keys: 5000\n"                                              /* 42 */
+    "lockout: { max_failures: 10, window: 1m, duration: 5m }\n"       /* 43 */
+    "cookie:\n"                                                       /* 44 */
+    "  access_cookie: at\n"                                           /* 45 */
+    "  refresh_cookie: __Host-rt\n"                                   /* 46 */
+    "  allowed_origins: [https://app.example.com, http://localhost:3000]\n" /* 47 */
+    "  csrf_header: X-Requested-With\n";                              /* 48 */
+
+static void test_defaults_of_policy_sections(void **state)
+{
+    cf_config_t cfg;
+
+    (void)state;
+    cf_config_defaults(&cfg);
+    assert_int_equal(cfg.policy.nclients, 0);
+    assert_int_equal(cfg.policy.nroles, 0);
+    assert_int_equal(cfg.policy.nroutes, 0);
+    assert_int_equal(cfg.policy.risk.ip_binding, CF_IPBIND_OFF);
+    assert_int_equal(cfg.policy.risk.on_ip_change, CF_RISK_REVOKE);
+    assert_int_equal(cfg.policy.risk.on_device_change, CF_RISK_REVOKE);
+    assert_int_equal(cfg.ntrusted, 0);
+    assert_null(cfg.trusted_proxies);
+    assert_string_equal(cfg.device_header, "");
+    assert_int_equal(cfg.ndevice_headers, 0);
+    assert_false(cfg.rl_refresh.enabled);
+    assert_int_equal(cfg.rl_refresh.burst, 1);
+    assert_int_equal(cfg.rl_refresh.keys, CF_RLKEY_IP);
+    assert_int_equal(cfg.rl_session_create.keys, CF_RLKEY_API_KEY);
+    assert_int_equal(cfg.rl_client_credentials.keys, CF_RLKEY_CLIENT_ID);
+    assert_int_equal(cfg.rl_max_keys, 100000);
+    assert_false(cfg.lockout_enabled);
+    assert_int_equal(cfg.lockout_window, CF_MIN);
+    assert_int_equal(cfg.lockout_duration, 5 * CF_MIN);
+    assert_string_equal(cfg.access_cookie, "curfew_at");
+    assert_string_equal(cfg.refresh_cookie, "__Host-curfew_rt");
+    assert_int_equal(cfg.nallowed_origins, 0);
+    assert_string_equal(cfg.csrf_header, "X-CSRF");
+    cf_config_fini(&cfg);
+}
+
+static void test_load_policy_sections(void **state)
+{
+    cf_config_t cfg;
+    char err[512] = "";
+    const cf_client_t *c;
+    const cf_route_t *r;
+
+    cf_config_defaults(&cfg);
+    assert_int_equal(load_text(state, policy_yaml, &cfg, err, sizeof err), 0);
+    assert_int_equal(cf_config_validate(&cfg, err, sizeof err), 0);
+
+    assert_int_equal(cfg.policy.nclients, 2);
+    c = cf_policy_client(&cfg.policy, "web");
+    assert_non_null(c);
+    assert_int_equal(c->line, 2);
+    assert_int_equal(c->type, CF_CLIENT_PUBLIC);
+    assert_null(c->secret_hash);
+    assert_int_equal(c->grants, CF_GRANT_REFRESH_TOKEN);
+    assert_string_equal(c->scope, "");
+    assert_true(c->cookie);
+    assert_int_equal(c->limits.idle_timeout, 15 * CF_MIN);
+    assert_int_equal(c->limits.absolute_timeout, 8 * CF_HOUR);
+    assert_int_equal(c->limits.access_ttl, 5 * CF_MIN);
+    assert_int_equal(c->risk.ip_binding, CF_IPBIND_EXACT);
+    assert_int_equal(c->risk.on_ip_change, CF_RISK_UNSET);
+    assert_int_equal(c->risk.on_device_change, CF_RISK_STEP_UP);
+    c = cf_policy_client(&cfg.policy, "backend");
+    assert_non_null(c);
+    assert_int_equal(c->type, CF_CLIENT_CONFIDENTIAL);
+    assert_string_equal(c->secret_hash, HASH);
+    assert_int_equal(c->grants, CF_GRANT_REFRESH_TOKEN | CF_GRANT_CLIENT_CREDENTIALS);
+    assert_string_equal(c->scope, "payments:read orders");
+    assert_int_equal(c->limits.idle_timeout, 0);
+
+    assert_int_equal(cfg.policy.nroles, 2);
+    assert_string_equal(cfg.policy.roles[0].name, "admin");
+    assert_int_equal(cfg.policy.roles[0].line, 13);
+    assert_int_equal(cfg.policy.roles[0].limits.access_ttl, 2 * CF_MIN);
+    assert_int_equal(cfg.policy.roles[0].risk.on_ip_change, CF_RISK_REVOKE);
+    assert_string_equal(cfg.policy.roles[1].name, "viewer");
+    assert_int_equal(cfg.policy.roles[1].limits.idle_timeout, 0);
+
+    assert_int_equal(cfg.policy.nroutes, 3);
+    r = &cfg.policy.routes[0];
+    assert_int_equal(r->line, 20);
+    assert_string_equal(r->host, "API.example.com");
+    assert_int_equal(r->methods, CF_METHOD_POST | CF_METHOD_DELETE);
+    assert_int_equal(r->path_kind, CF_PATH_EXACT);
+    assert_string_equal(r->path, "/admin/users");
+    assert_int_equal(r->nrequire_roles, 1);
+    assert_string_equal(r->require_roles[0], "admin");
+    assert_int_equal(r->nrequire_scopes, 2);
+    assert_string_equal(r->require_scopes[1], "write");
+    assert_int_equal(r->max_auth_age, 5 * CF_MIN);
+    assert_int_equal(r->idle_timeout, 2 * CF_MIN);
+    assert_int_equal(cfg.policy.routes[1].path_kind, CF_PATH_PREFIX);
+    assert_true(cfg.policy.routes[1].anonymous);
+    assert_int_equal(cfg.policy.routes[2].path_kind, CF_PATH_GLOB);
+    assert_true(cfg.policy.routes[2].deny);
+    /* Loaded policies are prepared: matching works at once. */
+    assert_ptr_equal(cf_policy_match(&cfg.policy, "api.example.com:443", 19, "DELETE", 6,
+                                     "/admin/users", 12, NULL),
+                     &cfg.policy.routes[0]);
+    assert_ptr_equal(cf_policy_match(&cfg.policy, NULL, 0, "GET", 3, "/internal/a/b", 13, NULL),
+                     &cfg.policy.routes[2]);
+
+    assert_int_equal(cfg.policy.risk.ip_binding, CF_IPBIND_PREFIX24);
+    assert_int_equal(cfg.policy.risk.on_ip_change, CF_RISK_STEP_UP);
+    assert_int_equal(cfg.policy.risk.on_device_change, CF_RISK_IGNORE);
+    assert_int_equal(cfg.ntrusted, 3);
+    assert_string_equal(cfg.trusted_proxies[1], "::1/128");
+    assert_string_equal(cfg.device_header, "X-Device-Id");
+    assert_int_equal(cfg.ndevice_headers, 2);
+    assert_string_equal(cfg.device_headers[1], "Accept-Language");
+
+    assert_true(cfg.rl_refresh.enabled);
+    assert_int_equal(cfg.rl_refresh.count, 10);
+    assert_int_equal(cfg.rl_refresh.period, CF_MIN);
+    assert_int_equal(cfg.rl_refresh.burst, 5);
+    assert_int_equal(cfg.rl_refresh.keys, CF_RLKEY_IP);
+    assert_int_equal(cfg.rl_session_create.count, 100);
+    assert_int_equal(cfg.rl_session_create.period, CF_SEC);
+    assert_int_equal(cfg.rl_check_failures.keys, CF_RLKEY_IP | CF_RLKEY_SUB);
+    assert_false(cfg.rl_client_credentials.enabled);
+    assert_int_equal(cfg.rl_max_keys, 5000);
+
+    assert_true(cfg.lockout_enabled);
+    assert_int_equal(cfg.lockout_max_failures, 10);
+    assert_int_equal(cfg.lockout_window, CF_MIN);
+    assert_int_equal(cfg.lockout_duration, 5 * CF_MIN);
+
+    assert_string_equal(cfg.access_cookie, "at");
+    assert_string_equal(cfg.refresh_cookie, "__Host-rt");
+    assert_int_equal(cfg.nallowed_origins, 2);
+    assert_string_equal(cfg.allowed_origins[1], "http://localhost:3000");
+    assert_string_equal(cfg.csrf_header, "X-Requested-With");
+    cf_config_fini(&cfg);
+}
+
+static void test_load_replaces_sections_and_frees_the_old(void **state)
+{
+    cf_config_t cfg;
+    char err[512] = "";
+
+    cf_config_defaults(&cfg);
+    assert_int_equal(load_text(state, policy_yaml, &cfg, err, sizeof err), 0);
+    assert_int_equal(load_text(state,
+                               "clients: [{ id: other }]\nroutes: []\n"
+                               "risk: { trusted_proxies: [192.168.0.0/16] }\n",
+                               &cfg, err, sizeof err),
+                     0);
+    assert_int_equal(cfg.policy.nclients, 1);
+    assert_string_equal(cfg.policy.clients[0].id, "other");
+    assert_int_equal(cfg.policy.nroles, 2); /* not in the second file: kept */
+    assert_int_equal(cfg.policy.nroutes, 0);
+    assert_int_equal(cfg.ntrusted, 1);
+    assert_int_equal(cfg.ndevice_headers, 2);
+    /* A failing file leaves everything, lists included, as it was. */
+    assert_int_equal(load_text(state, "clients: [{ id: x }]\nroles: { a: { idle: 1s } }\n", &cfg,
+                               err, sizeof err),
+                     CF_ECONFIG);
+    assert_string_equal(err, "x.yaml:2: unknown key 'roles.a.idle'");
+    assert_string_equal(cfg.policy.clients[0].id, "other");
+    cf_config_fini(&cfg);
+    cf_config_fini(&cfg);
+}
+
+static void test_policy_errors_name_file_line_and_key(void **state)
+{
+    static const struct {
+        const char *yaml, *msg;
+    } cases[] = {
+        {"clients:\n  - id: web\n    idd: x\n", "x.yaml:3: unknown key 'clients[0].idd'"},
+        {"clients:\n  - type: public\n", "x.yaml:2: clients[0]: id is required"},
+        {"clients:\n  - id: a b\n", "x.yaml:2: clients[0].id: 'a b' must be visible ASCII "
+                                   "without spaces or commas"},
+        {"clients:\n  - id: web\n  - id: api\n  - id: web\n",
+         "x.yaml:4: clients[2]: duplicate client id 'web' (first on line 2)"},
+        {"clients:\n  - id: api\n\n    type: confidential\n",
+         "x.yaml:4: clients[0]: a confidential client needs secret_hash"},
+        {"clients:\n  - id: api\n    type: confidential\n    secret_hash: sha1$abc\n",
+         "x.yaml:4: clients[0].secret_hash: expected pbkdf2-sha256$ITERATIONS$SALT$HASH "
+         "(run curfew hash-secret)"},
+        {"clients:\n  - id: api\n    type: confidential\n"
+         "    secret_hash: \"pbkdf2-sha256$0$c2FsdHNhbHRzYWx0$AAAA\"\n",
+         "x.yaml:4: clients[0].secret_hash: expected pbkdf2-sha256$ITERATIONS$SALT$HASH "
+         "(run curfew hash-secret)"},
+        {"clients:\n  - id: web\n    secret_hash: \"" HASH "\"\n",
+         "x.yaml:3: clients[0]: secret_hash is only for confidential clients (add type: "
+         "confidential)"},
+        {"clients:\n  - id: web\n    type: secret\n",
+         "x.yaml:3: clients[0].type: expected one of public, confidential, got 'secret'"},
+        {"clients:\n  - id: web\n    allowed_grants: [refresh_token,\n      implicit]\n",
+         "x.yaml:4: clients[0].allowed_grants: 'implicit' is not a grant (use refresh_token or "
+         "client_credentials)"},
+        {"clients:\n  - id: web\n    allowed_grants: [client_credentials]\n",
+         "x.yaml:3: clients[0]: client_credentials needs a confidential client"},
+        {"clients:\n  - id: web\n    session: { idle: 5m }\n",
+         "x.yaml:3: unknown key 'clients[0].session.idle'"},
+        {"clients:\n  - id: web\n    access_token: { ttl: 0s }\n",
+         "x.yaml:3: clients[0].access_token.ttl: must be greater than 0"},
+        {"clients:\n  - id: web\n    risk: { ip_binding: strict }\n",
+         "x.yaml:3: clients[0].risk.ip_binding: expected one of off, prefix16, prefix24, exact, "
+         "got 'strict'"},
+        {"clients:\n  - id: web\n    cookie: yes\n",
+         "x.yaml:3: clients[0].cookie: expected true or false, got 'yes'"},
+        {"clients:\n  id: web\n", "x.yaml:2: clients: expected a list, got a mapping"},
+        {"clients:\n  - web\n", "x.yaml:2: clients[0]: expected a mapping, got a scalar"},
+        {"roles:\n  admin:\n    idle_timeout: 5m\n    idle_timeout: 1m\n",
+         "x.yaml:4: duplicate key 'roles.admin.idle_timeout' (first on line 3)"},
+        {"roles:\n  admin:\n    risk: { on_ip_change: kill }\n",
+         "x.yaml:3: roles.admin.risk.on_ip_change: expected one of ignore, step_up, revoke, got "
+         "'kill'"},
+        {"roles:\n  a,b: {}\n", "x.yaml:2: roles: 'a,b' must be visible ASCII without spaces or "
+                                "commas"},
+        {"roles: [admin]\n", "x.yaml:1: roles: expected a mapping of role names, got a list"},
+        {"routes:\n  - path: /a\n    path_prefix: /b\n",
+         "x.yaml:3: routes[0].path_prefix: only one of path, path_prefix and path_glob may be set "
+         "(path on line 2)"},
+        {"routes:\n  - path: /a\n  - methods: [GET, FETCH]\n",
+         "x.yaml:3: routes[1].methods: 'FETCH' is not a method (use GET, HEAD, POST, PUT, PATCH, "
+         "DELETE, OPTIONS, CONNECT or TRACE)"},
+        {"routes:\n  - methods: [get]\n",
+         "x.yaml:2: routes[0].methods: 'get' is not a method (use GET, HEAD, POST, PUT, PATCH, "
+         "DELETE, OPTIONS, CONNECT or TRACE)"},
+        {"routes:\n  - path: admin\n", "x.yaml:2: routes[0].path: 'admin' must start with '/'"},
+        {"routes:\n  - path: /a?b=1\n",
+         "x.yaml:2: routes[0].path: '/a?b=1' must be visible ASCII without spaces, '?' or '#'"},
+        {"routes:\n  - host: api.example.com:443\n",
+         "x.yaml:2: routes[0].host: 'api.example.com:443' is not a host name (write it without "
+         "port)"},
+        {"routes:\n  - deny: true\n    anonymous: true\n",
+         "x.yaml:2: routes[0]: anonymous and deny cannot both be true"},
+        {"routes:\n  - anonymous: true\n    require_roles: [admin]\n",
+         "x.yaml:2: routes[0]: an anonymous route looks at no token, so it cannot require roles, "
+         "scopes, max_auth_age or idle_timeout"},
+        {"routes:\n  - require_scopes: [a, a]\n",
+         "x.yaml:2: routes[0].require_scopes: 'a' is listed twice"},
+        {"routes:\n  - max_auth_age: 5q\n",
+         "x.yaml:2: routes[0].max_auth_age: unknown unit 'q' (use ms, s, m, h or d)"},
+        {"routes:\n  - idle_timeout: 1.5h\n",
+         "x.yaml:2: routes[0].idle_timeout: fractions are not allowed (use a smaller unit, e.g. "
+         "90m)"},
+        {"routes:\n  - require_roles: admin\n",
+         "x.yaml:2: routes[0].require_roles: expected a list, got a scalar"},
+        {"risk:\n  trusted_proxies:\n    - 10.0.0.0/8\n    - 10.0.0.0/33\n",
+         "x.yaml:4: risk.trusted_proxies: bad CIDR '10.0.0.0/33' (expected ADDRESS/BITS such as "
+         "10.0.0.0/8 or ::1/128)"},
+        {"risk:\n  trusted_proxies: [10.0.0.1]\n",
+         "x.yaml:2: risk.trusted_proxies: bad CIDR '10.0.0.1' (expected ADDRESS/BITS such as "
+         "10.0.0.0/8 or ::1/128)"},
+        {"risk:\n  trusted_proxies: [\"fe80::zz/64\"]\n",
+         "x.yaml:2: risk.trusted_proxies: bad CIDR 'fe80::zz/64' (expected ADDRESS/BITS such as "
+         "10.0.0.0/8 or ::1/128)"},
+        {"risk:\n  trusted_proxies: 10.0.0.0/8\n",
+         "x.yaml:2: risk.trusted_proxies: expected a list of CIDRs, got a scalar"},
+        {"risk:\n  on_device_change: maybe\n",
+         "x.yaml:2: risk.on_device_change: expected one of ignore, step_up, revoke, got 'maybe'"},
+        {"rate_limits:\n  refresh:\n    rate: x/y\n",
+         "x.yaml:3: rate_limits.refresh.rate: expected N/DURATION such as 10/1m, or off, got "
+         "'x/y'"},
+        {"rate_limits:\n  refresh: { rate: 0/1m }\n",
+         "x.yaml:2: rate_limits.refresh.rate: expected N/DURATION such as 10/1m, or off, got "
+         "'0/1m'"},
+        {"rate_limits:\n  refresh: { burst: 0 }\n",
+         "x.yaml:2: rate_limits.refresh.burst: expected a positive integer, got '0'"},
+        {"rate_limits:\n  session_create:\n    key: [ip,\n          user]\n",
+         "x.yaml:4: rate_limits.session_create.key: unknown key kind 'user' (use ip, sub, "
+         "client_id, session, api_key)"},
+        {"rate_limits:\n  session_create:\n    key: [ip, ip]\n",
+         "x.yaml:3: rate_limits.session_create.key: 'ip' is listed twice"},
+        {"rate_limits:\n  refresh: { key: [] }\n",
+         "x.yaml:2: rate_limits.refresh.key: expected at least one of ip, sub, client_id, "
+         "session, api_key"},
+        {"rate_limits:\n  global: { rate: 1/1s }\n", "x.yaml:2: unknown key 'rate_limits.global'"},
+        {"lockout:\n  max_failures: -1\n",
+         "x.yaml:2: lockout.max_failures: expected a non-negative integer, got '-1'"},
+        {"cookie:\n  allowed_origins: [app.example.com]\n",
+         "x.yaml:2: cookie.allowed_origins: 'app.example.com' is not an origin (expected "
+         "https://HOST[:PORT])"},
+        {"cookie:\n  access_cookie: \"\"\n", "x.yaml:2: cookie.access_cookie: must not be empty"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        load_fails(state, cases[i].yaml, cases[i].msg);
+}
+
+static void test_set_lists_and_refuses_sections(void **state)
+{
+    cf_config_t cfg;
+    char err[256] = "";
+
+    (void)state;
+    cf_config_defaults(&cfg);
+    assert_int_equal(cf_config_set(&cfg, "risk.trusted_proxies", "10.0.0.0/8, ::1/128", err,
+                                   sizeof err),
+                     0);
+    assert_int_equal(cfg.ntrusted, 2);
+    assert_string_equal(cfg.trusted_proxies[1], "::1/128");
+    assert_int_equal(cf_config_set(&cfg, "risk.trusted_proxies", "10.0.0.0/8,", err, sizeof err),
+                     CF_ECONFIG);
+    assert_string_equal(err, "risk.trusted_proxies: list items must not be empty");
+    assert_int_equal(cfg.ntrusted, 2); /* unchanged */
+    assert_int_equal(cf_config_set(&cfg, "risk.trusted_proxies", "", err, sizeof err), 0);
+    assert_int_equal(cfg.ntrusted, 0);
+    assert_int_equal(cf_config_set(&cfg, "rate_limits.refresh.key", "sub,session", err, sizeof err),
+                     0);
+    assert_int_equal(cfg.rl_refresh.keys, CF_RLKEY_SUB | CF_RLKEY_SESSION);
+    assert_int_equal(cf_config_set(&cfg, "rate_limits.refresh.rate", "5/1h", err, sizeof err), 0);
+    assert_true(cfg.rl_refresh.enabled);
+    assert_int_equal(cfg.rl_refresh.period, CF_HOUR);
+    assert_int_equal(cf_config_set(&cfg, "lockout.max_failures", "3", err, sizeof err), 0);
+    assert_true(cfg.lockout_enabled);
+    assert_int_equal(cf_config_set(&cfg, "risk.ip_binding", "prefix16", err, sizeof err), 0);
+    assert_int_equal(cfg.policy.risk.ip_binding, CF_IPBIND_PREFIX16);
+    assert_int_equal(cf_config_set(&cfg, "clients", "web", err, sizeof err), CF_ECONFIG);
+    assert_string_equal(err, "clients: can only be set in the config file");
+    assert_int_equal(cf_config_validate(&cfg, err, sizeof err), 0);
+    cf_config_fini(&cfg);
+}
+
+static void test_dump_then_load_round_trips_policy(void **state)
+{
+    const fixture_t *fx = *state;
+    cf_config_t orig, back;
+    char path[128], err[512] = "", *a = NULL, *b = NULL;
+    size_t alen = 0, blen = 0;
+    FILE *f;
+
+    cf_config_defaults(&orig);
+    assert_int_equal(load_text(state, policy_yaml, &orig, err, sizeof err), 0);
+    snprintf(path, sizeof path, "%s/dump.yaml", fx->dir);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    cf_config_dump(&orig, f);
+    assert_int_equal(fclose(f), 0);
+    cf_config_defaults(&back);
+    assert_int_equal(cf_config_load(path, &back, err, sizeof err), 0);
+    assert_int_equal(unlink(path), 0);
+
+    /* Equal structs dump to equal text; the dump covers every field. */
+    f = open_memstream(&a, &alen);
+    assert_non_null(f);
+    cf_config_dump(&orig, f);
+    assert_int_equal(fclose(f), 0);
+    f = open_memstream(&b, &blen);
+    assert_non_null(f);
+    cf_config_dump(&back, f);
+    assert_int_equal(fclose(f), 0);
+    assert_string_equal(a, b);
+    assert_non_null(strstr(a, "\nclients:\n  - id: \"web\"\n"));
+    assert_non_null(strstr(a, "\n  - path_glob: \"/internal/**\"\n    deny: true\n"));
+    assert_non_null(strstr(a, "  trusted_proxies: [\"127.0.0.1/32\", \"::1/128\", \"10.0.0.0/8\"]\n"));
+    assert_non_null(strstr(a, "    key: [ip,sub]\n"));
+    assert_int_equal(back.policy.nroutes, 3);
+    assert_int_equal(back.policy.routes[0].methods, CF_METHOD_POST | CF_METHOD_DELETE);
+    assert_int_equal(back.policy.clients[1].grants,
+                     CF_GRANT_REFRESH_TOKEN | CF_GRANT_CLIENT_CREDENTIALS);
+    free(a);
+    free(b);
+    cf_config_fini(&orig);
+    cf_config_fini(&back);
+}
+
+static void test_dump_of_empty_sections_loads_back(void **state)
+{
+    const fixture_t *fx = *state;
+    cf_config_t cfg;
+    char path[128], err[256] = "";
+    FILE *f;
+
+    cf_config_defaults(&cfg);
+    snprintf(path, sizeof path, "%s/dump.yaml", fx->dir);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    cf_config_dump(&cfg, f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(cf_config_load(path, &cfg, err, sizeof err), 0);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(cfg.policy.nclients, 0);
+    cf_config_fini(&cfg);
+}
+
+static void test_copy_is_independent(void **state)
+{
+    cf_config_t a, b;
+    char err[512] = "";
+
+    cf_config_defaults(&a);
+    assert_int_equal(load_text(state, policy_yaml, &a, err, sizeof err), 0);
+    assert_int_equal(cf_config_copy(&b, &a), 0);
+    cf_config_fini(&a);
+    assert_string_equal(b.policy.clients[1].secret_hash, HASH);
+    assert_string_equal(b.allowed_origins[0], "https://app.example.com");
+    assert_string_equal(b.device_headers[0], "User-Agent");
+    assert_non_null(cf_policy_match(&b.policy, "api.example.com", 15, "POST", 4, "/admin/users",
+                                    12, NULL));
+    cf_config_fini(&b);
 }
 
 int main(void)
@@ -561,6 +1016,14 @@ int main(void)
         cmocka_unit_test(test_validate_accepts_defaults_and_zero_grace),
         cmocka_unit_test(test_validate_names_the_keys_it_refuses),
         cmocka_unit_test(test_doc_has_a_row_per_option),
+        cmocka_unit_test(test_defaults_of_policy_sections),
+        cmocka_unit_test(test_load_policy_sections),
+        cmocka_unit_test(test_load_replaces_sections_and_frees_the_old),
+        cmocka_unit_test(test_policy_errors_name_file_line_and_key),
+        cmocka_unit_test(test_set_lists_and_refuses_sections),
+        cmocka_unit_test(test_dump_then_load_round_trips_policy),
+        cmocka_unit_test(test_dump_of_empty_sections_loads_back),
+        cmocka_unit_test(test_copy_is_independent),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
