@@ -6,6 +6,8 @@
  *   curfew serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--log-level L]
  *   curfew config check FILE
  *   curfew config doc
+ *   curfew hash-secret [--iterations N]
+ *   curfew policy explain [--config FILE] --client ID --roles A,B --method M --path P [--host H]
  *   curfew version
  */
 #include <getopt.h>
@@ -13,10 +15,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include <uv.h>
+
+#include "core/error.h"
 
 #include "api/app.h"
 #include "config/config.h"
+#include "core/policy.h"
+#include "core/secret.h"
+#include "util/random.h"
 #include "util/log.h"
 
 #define EXIT_USAGE 2
@@ -28,6 +36,9 @@ static void usage(FILE *out)
           "commands:\n"
           "  serve           run the server (see 'curfew serve --help')\n"
           "  config check F  validate config file F and print the effective configuration\n"
+          "  config doc      print the table of every config option\n"
+          "  hash-secret     hash a client secret (read from stdin) for the clients: list\n"
+          "  policy explain  show the effective lifetimes and the route rule for a request\n"
           "  version         print the version\n"
           "\n"
           "Run 'curfew <command> --help' for a command's options.\n",
@@ -78,10 +89,12 @@ static int load_config(const char *path, const char *listen, const char *data_di
         (data_dir != NULL && cf_config_set(cfg, "data_dir", data_dir, err, sizeof err) < 0) ||
         (log_level != NULL && cf_config_set(cfg, "log_level", log_level, err, sizeof err) < 0)) {
         fprintf(stderr, "curfew: %s\n", err);
+        cf_config_fini(cfg);
         return EXIT_USAGE;
     }
     if (cf_config_validate(cfg, err, sizeof err) < 0) {
         fprintf(stderr, "%s%s%s\n", path ? path : "", path ? ": " : "", err);
+        cf_config_fini(cfg);
         return EXIT_USAGE;
     }
     return 0;
@@ -143,12 +156,14 @@ static int cmd_serve(int argc, char **argv)
         cf_app_stop(&app);
         uv_run(loop, UV_RUN_DEFAULT);
         cf_app_fini(&app);
+        cf_config_fini(&cfg);
         return 1;
     }
     uv_run(loop, UV_RUN_DEFAULT);
     cf_app_stop(&app);
     uv_run(loop, UV_RUN_DEFAULT); /* let the handles close */
     cf_app_fini(&app);
+    cf_config_fini(&cfg); /* the app borrowed its policy lists from here */
     (void)uv_loop_close(loop);
     CF_LOG(CF_LOG_INFO, "event=stopped");
     return 0;
@@ -180,6 +195,151 @@ static int cmd_config(int argc, char **argv)
     if (rc != 0)
         return rc;
     cf_config_dump(&cfg, stdout);
+    cf_config_fini(&cfg);
+    return 0;
+}
+
+static void hash_secret_usage(FILE *out)
+{
+    fprintf(out, "usage: curfew hash-secret [--iterations N]\n"
+                 "\n"
+                 "Reads a client secret from standard input (one line) and prints its\n"
+                 "PBKDF2-SHA256 hash for a confidential client's secret_hash.\n"
+                 "  -i, --iterations N   PBKDF2 iterations (default %d; 1000 to 10000000)\n",
+            CF_SECRET_DEFAULT_ITERATIONS);
+}
+
+static int cmd_hash_secret(int argc, char **argv)
+{
+    static const struct option opts[] = {{"iterations", required_argument, NULL, 'i'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    long iterations = CF_SECRET_DEFAULT_ITERATIONS;
+    char secret[1024], out[256];
+    uint8_t salt[16];
+    size_t len;
+    char *end;
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "i:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            iterations = strtol(optarg, &end, 10);
+            if (*end != '\0' || iterations < 1000 || iterations > 10000000) {
+                fprintf(stderr, "curfew hash-secret: --iterations: expected 1000 to 10000000, got '%s'\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'h':
+            hash_secret_usage(stdout);
+            return 0;
+        default:
+            hash_secret_usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "curfew hash-secret: unexpected argument '%s' (the secret is read from stdin)\n",
+                argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (fgets(secret, sizeof secret, stdin) == NULL) {
+        fprintf(stderr, "curfew hash-secret: no secret on standard input\n");
+        return EXIT_USAGE;
+    }
+    len = strcspn(secret, "\r\n");
+    secret[len] = '\0';
+    if (len == 0) {
+        fprintf(stderr, "curfew hash-secret: the secret is empty\n");
+        return EXIT_USAGE;
+    }
+    cf_random_bytes(salt, sizeof salt);
+    if (cf_secret_hash(secret, len, salt, (uint32_t)iterations, out, sizeof out) < 0) {
+        fprintf(stderr, "curfew hash-secret: hashing failed\n");
+        return 1;
+    }
+    OPENSSL_cleanse(secret, sizeof secret);
+    puts(out);
+    return 0;
+}
+
+static void explain_usage(FILE *out)
+{
+    fputs("usage: curfew policy explain [--config FILE] [--client ID] [--roles A,B]\n"
+          "                             [--method M] [--path P] [--host H]\n"
+          "\n"
+          "Prints the lifetimes a session of that client and those roles gets, the\n"
+          "rule each one comes from, and the route rule that a request with that\n"
+          "method, path and host meets.\n",
+          out);
+}
+
+static int cmd_policy(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"client", required_argument, NULL, 'C'},
+        {"roles", required_argument, NULL, 'r'},  {"method", required_argument, NULL, 'm'},
+        {"path", required_argument, NULL, 'p'},   {"host", required_argument, NULL, 'H'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL, *client = NULL, *roles = "", *method = "GET", *rpath = "/", *host = "";
+    cf_config_t cfg;
+    cf_limits_t global;
+    char *text = NULL;
+    int c, rc;
+
+    if (argc < 2 || strcmp(argv[1], "explain") != 0) {
+        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+            explain_usage(stdout);
+            return 0;
+        }
+        explain_usage(stderr);
+        return EXIT_USAGE;
+    }
+    optind = 1;
+    argc--;
+    argv++;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': path = optarg; break;
+        case 'C': client = optarg; break;
+        case 'r': roles = optarg; break;
+        case 'm': method = optarg; break;
+        case 'p': rpath = optarg; break;
+        case 'H': host = optarg; break;
+        case 'h':
+            explain_usage(stdout);
+            return 0;
+        default:
+            explain_usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "curfew policy explain: unexpected argument '%s'\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    rc = load_config(path, NULL, NULL, NULL, &cfg);
+    if (rc != 0)
+        return rc;
+    if (client != NULL && cf_policy_client(&cfg.policy, client) == NULL) {
+        fprintf(stderr, "curfew policy explain: client '%s' is not configured\n", client);
+        cf_config_fini(&cfg);
+        return EXIT_USAGE;
+    }
+    global = (cf_limits_t){cfg.idle_timeout, cfg.absolute_timeout, cfg.access_ttl};
+    rc = cf_policy_explain(&cfg.policy, &global, cfg.access_max_ttl, client, roles, host, method,
+                           rpath, &text);
+    if (rc < 0) {
+        fprintf(stderr, "curfew policy explain: %s\n", cf_strerror(rc));
+        cf_config_fini(&cfg);
+        return 1;
+    }
+    fputs(text, stdout);
+    free(text);
+    cf_config_fini(&cfg);
     return 0;
 }
 
@@ -195,6 +355,10 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "config") == 0)
         return cmd_config(argc - 1, argv + 1);
+    if (strcmp(cmd, "hash-secret") == 0)
+        return cmd_hash_secret(argc - 1, argv + 1);
+    if (strcmp(cmd, "policy") == 0)
+        return cmd_policy(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
             puts("usage: curfew version\n\nPrints the version.");

@@ -10,7 +10,11 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "core/b64url.h"
+#include "core/digest.h"
 #include "core/duration.h"
+#include "core/netaddr.h"
+#include "core/policy.h"
 #include "core/error.h"
 #include "util/random.h"
 
@@ -59,13 +63,17 @@ static int body_duration(json_t *v, const char *name, cf_time_t *out, char *desc
 void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
 {
     static const char *const known[] = {"sub", "client_id", "roles", "scope", "auth_time",
-                                        "idle_timeout", "absolute_timeout", "access_ttl"};
+                                        "idle_timeout", "absolute_timeout", "access_ttl",
+                                        "ip", "device_id"};
     cf_time_t now = cf_app_now(app);
     json_t *doc, *v;
     const char *key, *sub, *client_id = "", *scope = "";
     char roles[512] = "", desc[256], sid[CF_SID_LEN + 1], refresh[CF_REFRESH_TOKEN_LEN + 1];
     size_t rlen = 0;
-    cf_limits_t requested = {0, 0, 0}, configured, eff;
+    cf_limits_t requested = {0, 0, 0}, configured;
+    cf_effective_t eff;
+    const cf_client_t *client = NULL;
+    char ip[46] = "", device[44] = "", keyid[24];
     cf_time_t auth_time = 0;
     cf_events_t ev = CF_EVENTS_INIT;
     cf_session_t *s;
@@ -76,6 +84,13 @@ void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
 
     if (!cf_app_require_admin(app, req))
         return;
+    cf_req_client_ip(app, req, ip);
+    cf_app_api_key_id(req, keyid);
+    {
+        cf_rate_who_t who = {.ip = ip, .api_key = keyid};
+        if (cf_app_rate_limit(app, req, CF_RATE_SESSION_CREATE, &who, now, 0))
+            return;
+    }
     doc = cf_req_json_object(req);
     if (doc == NULL)
         return;
@@ -103,6 +118,36 @@ void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
             goto bad;
         }
         client_id = json_string_value(v);
+        if (app->cfg.policy.nclients > 0) {
+            client = cf_policy_client(&app->cfg.policy, client_id);
+            if (client == NULL) {
+                snprintf(desc, sizeof desc, "client_id: '%.64s' is not a configured client", client_id);
+                goto bad;
+            }
+        }
+    }
+    /* The backend saw the user; what it says about address and device wins. */
+    v = json_object_get(doc, "ip");
+    if (v != NULL) {
+        cf_ip_t parsed;
+        if (!json_is_string(v) ||
+            cf_ip_parse(json_string_value(v), json_string_length(v), &parsed) < 0) {
+            snprintf(desc, sizeof desc, "ip: expected an IPv4 or IPv6 address");
+            goto bad;
+        }
+        cf_ip_format(&parsed, ip);
+    }
+    v = json_object_get(doc, "device_id");
+    if (v != NULL) {
+        uint8_t md[32];
+        if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 512) {
+            snprintf(desc, sizeof desc, "device_id: expected a non-empty string of at most 512 characters");
+            goto bad;
+        }
+        cf_sha256(json_string_value(v), json_string_length(v), md);
+        cf_b64url_encode(md, 24, device);
+    } else {
+        cf_req_device(app, req, device);
     }
     v = json_object_get(doc, "scope");
     if (v != NULL) {
@@ -155,11 +200,18 @@ void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
 
     /* The server decides: requests can only make lifetimes shorter. */
     configured = (cf_limits_t){app->cfg.idle_timeout, app->cfg.absolute_timeout, app->cfg.access_ttl};
-    eff = cf_limits_resolve(&configured, app->cfg.access_max_ttl, &requested);
+    cf_policy_resolve(&app->cfg.policy, &configured, app->cfg.access_max_ttl, client, roles,
+                      &requested, &eff);
     do
         cf_random_b64url(CF_SID_RAW_LEN, sid);
     while (cf_app_session(app, sid, CF_SID_LEN) != NULL);
-    s = cf_session_new(sid, sub, client_id, scope, roles, auth_time, &eff, now);
+    s = cf_session_new(sid, sub, client_id, scope, roles, auth_time, &eff.limits, now);
+    if (s != NULL) {
+        cf_session_bind(s, ip, device);
+        s->ip_binding = (uint8_t)eff.risk.ip_binding;
+        s->on_ip_change = (uint8_t)eff.risk.on_ip_change;
+        s->on_device_change = (uint8_t)eff.risk.on_device_change;
+    }
     if (s == NULL || cf_map_put(&app->sessions, s->id, CF_SID_LEN, s, NULL) < 0) {
         cf_session_free(s);
         json_decref(doc);
@@ -178,6 +230,8 @@ void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
         return;
     }
     p = cf_pending_new(req, 201, cf_app_token_body(s, access, exp, refresh, now), 1);
+    if (p != NULL && client != NULL && client->cookie)
+        cf_app_token_cookies(app, p, s, access, exp, refresh, now);
     OPENSSL_cleanse(refresh, sizeof refresh);
     free(access);
     if (p == NULL) {

@@ -314,7 +314,11 @@ cf_time_t cf_app_not_before(cf_app_t *app, const char *sub)
 static int load_session(void *ctx, cf_session_t *s)
 {
     cf_app_t *app = ctx;
-    int rc = index_session(app, s);
+    int rc;
+
+    /* The risk policy is configuration, not state: derive it afresh. */
+    cf_app_session_apply_policy(app, s);
+    rc = index_session(app, s);
 
     if (rc < 0)
         cf_session_free(s);
@@ -737,13 +741,16 @@ static void reply_metadata(cf_app_t *app, cf_http_req_t *req)
     snprintf(introspect, sizeof introspect, "%s/oauth/introspect", iss);
     snprintf(jwks, sizeof jwks, "%s/.well-known/jwks.json", iss);
     cf_reply_json(req, 200,
-                  json_pack("{s:s, s:s, s:s, s:s, s:s, s:[s], s:[s], s:[s], s:[s], s:[s], s:[s]}",
+                  json_pack("{s:s, s:s, s:s, s:s, s:s, s:[s,s], s:[s,s,s], s:[s,s,s], s:[s,s,s], s:[s], s:[s]}",
                             "issuer", iss, "token_endpoint", token, "revocation_endpoint", revoke,
                             "introspection_endpoint", introspect, "jwks_uri", jwks,
-                            "grant_types_supported", "refresh_token",
-                            "token_endpoint_auth_methods_supported", "none",
+                            "grant_types_supported", "refresh_token", "client_credentials",
+                            "token_endpoint_auth_methods_supported", "none", "client_secret_basic",
+                            "client_secret_post",
                             "revocation_endpoint_auth_methods_supported", "none",
+                            "client_secret_basic", "client_secret_post",
                             "introspection_endpoint_auth_methods_supported", "bearer",
+                            "client_secret_basic", "client_secret_post",
                             "response_types_supported", "none",
                             "token_endpoint_auth_signing_alg_values_supported", "EdDSA"),
                   NULL, 0);
@@ -840,6 +847,12 @@ int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop)
     if (app->token_cache == NULL)
         return CF_ENOMEM;
 
+    app->secret_cache = calloc(cfg->policy.nclients + 1, sizeof *app->secret_cache);
+    if (app->secret_cache == NULL)
+        return CF_ENOMEM;
+    rc = cf_app_guard_init(app);
+    if (rc < 0)
+        return rc;
     rc = make_dir(cfg->data_dir);
     if (rc < 0)
         return rc;
@@ -958,5 +971,9 @@ void cf_app_fini(cf_app_t *app)
         for (size_t i = 0; i < CF_TOKEN_CACHE_SIZE; i++)
             free(app->token_cache[i].token);
     free(app->token_cache);
+    if (app->secret_cache != NULL)
+        OPENSSL_cleanse(app->secret_cache, (app->cfg.policy.nclients + 1) * sizeof *app->secret_cache);
+    free(app->secret_cache);
+    cf_app_guard_fini(app);
     cf_jws_key_free(app->key);
 }

@@ -14,11 +14,36 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/jws.h"
+#include "core/netaddr.h"
+#include "core/ratelimit.h"
 #include "core/session.h"
 #include "store/store.h"
 #include "util/map.h"
 
 typedef struct cf_http_server cf_http_server_t;
+typedef struct cf_limiter cf_limiter_t;
+typedef struct cf_lockout cf_lockout_t;
+
+typedef enum {
+    CF_RATE_REFRESH,
+    CF_RATE_SESSION_CREATE,
+    CF_RATE_CHECK_FAILURES,
+    CF_RATE_CLIENT_CREDENTIALS,
+    CF_RATE__COUNT
+} cf_rate_class_t;
+
+/* One endpoint class's limit: its config, arithmetic and bounded key table. */
+typedef struct {
+    const cf_rate_cfg_t *cfg;
+    cf_gcra_t gcra;
+    cf_limiter_t *limiter; /* NULL when the class is unlimited */
+} cf_rate_state_t;
+
+/* A verified client secret, so PBKDF2 runs once per client, not per request. */
+typedef struct {
+    char client_id[128];
+    uint8_t secret_digest[32]; /* SHA-256 of the secret that verified */
+} cf_secret_cache_t;
 
 /** Wall clock in Unix milliseconds; replaceable so tests and tools can drive time. */
 typedef cf_time_t (*cf_clock_fn)(void *ctx);
@@ -64,7 +89,14 @@ typedef struct cf_app {
 
     cf_token_cache_entry_t *token_cache; /* CF_TOKEN_CACHE_SIZE entries */
 
+    cf_cidr_t *trusted; /* trusted proxies */
+    size_t ntrusted;
+    cf_rate_state_t rate[CF_RATE__COUNT];
+    cf_lockout_t *lockout;           /* NULL when lockout is off */
+    cf_secret_cache_t *secret_cache; /* one per configured client, same order */
+
     /* Counters for the log and, later, metrics. */
+    uint64_t rate_limited[CF_RATE__COUNT];
     uint64_t purged;
     int started; /* timers and signal handlers initialised */
     int stopping;

@@ -11,6 +11,8 @@
 
 #include "api/internal.h"
 #include "core/error.h"
+#include "core/policy.h"
+#include "util/log.h"
 
 typedef enum { BEARER_OK, BEARER_MISSING, BEARER_BROKEN } bearer_t;
 
@@ -77,7 +79,8 @@ static void refuse(cf_http_req_t *req, cf_reason_t why)
 }
 
 /* Authenticate the request's bearer token. Replies itself and returns NULL on refusal. */
-static cf_session_t *authenticate(cf_app_t *app, cf_http_req_t *req, cf_time_t now, int64_t *exp)
+static cf_session_t *authenticate(cf_app_t *app, cf_http_req_t *req, cf_time_t now, int64_t *exp,
+                                  int *from_cookie)
 {
     const char *tok = NULL;
     size_t len = 0;
@@ -88,6 +91,13 @@ static cf_session_t *authenticate(cf_app_t *app, cf_http_req_t *req, cf_time_t n
 
     switch (parse_bearer(req, &tok, &len)) {
     case BEARER_MISSING:
+        /* Browser clients in cookie mode carry the access token in a cookie. */
+        tok = cf_req_cookie(req, app->cfg.access_cookie, &len);
+        if (tok != NULL && len > 0) {
+            if (from_cookie != NULL)
+                *from_cookie = 1;
+            break;
+        }
         refuse(req, CF_REASON_MISSING_TOKEN);
         return NULL;
     case BEARER_BROKEN:
@@ -108,16 +118,185 @@ static cf_session_t *authenticate(cf_app_t *app, cf_http_req_t *req, cf_time_t n
     return s;
 }
 
+/* A refused check counts toward the lockout and the check_failures limit. */
+static void note_check_failure(cf_app_t *app, const char *ip, cf_time_t now)
+{
+    cf_rate_who_t who = {.ip = ip};
+
+    cf_app_note_failure(app, ip, now);
+    (void)cf_app_rate_limit(app, NULL, CF_RATE_CHECK_FAILURES, &who, now, 0);
+}
+
+static const char *header_or(const cf_http_req_t *req, const char *a, const char *b, size_t *len)
+{
+    const char *v = cf_http_req_header(req, a, len);
+    return v != NULL ? v : cf_http_req_header(req, b, len);
+}
+
+/*
+ * What the proxy is asking about. nginx sends X-Original-URI/-Method,
+ * Caddy and Traefik X-Forwarded-Uri/-Method, Envoy appends the original path
+ * to /v1/check; without any of them the check itself is the request.
+ */
+static void original_request(const cf_http_req_t *req, const char **host, size_t *hlen,
+                             const char **method, size_t *mlen, const char **path, size_t *plen)
+{
+    const char *q;
+
+    *host = header_or(req, "X-Forwarded-Host", "Host", hlen);
+    if (*host == NULL) {
+        *host = "";
+        *hlen = 0;
+    }
+    *method = header_or(req, "X-Original-Method", "X-Forwarded-Method", mlen);
+    if (*method == NULL) {
+        *method = req->method_name;
+        *mlen = strlen(req->method_name);
+    }
+    *path = header_or(req, "X-Original-URI", "X-Forwarded-Uri", plen);
+    if (*path == NULL) {
+        if (req->path_len > 9) {
+            *path = req->path + 9; /* below "/v1/check" */
+            *plen = req->path_len - 9;
+        } else {
+            *path = "/";
+            *plen = 1;
+        }
+        return;
+    }
+    q = memchr(*path, '?', *plen);
+    if (q != NULL)
+        *plen = (size_t)(q - *path);
+}
+
+static void step_up(cf_http_req_t *req, cf_reason_t why, cf_time_t max_age)
+{
+    char challenge[320];
+    cf_http_header_t h = {"WWW-Authenticate", 16, challenge, 0};
+    int n;
+
+    /* RFC 9470 §3: the resource asks for a fresher (or any new) authentication. */
+    if (max_age > 0)
+        n = snprintf(challenge, sizeof challenge,
+                     "Bearer realm=\"curfew\", error=\"insufficient_user_authentication\", "
+                     "error_description=\"%s\", max_age=%lld",
+                     cf_reason_describe(why), (long long)(max_age / CF_SEC));
+    else
+        n = snprintf(challenge, sizeof challenge,
+                     "Bearer realm=\"curfew\", error=\"insufficient_user_authentication\", "
+                     "error_description=\"%s\"",
+                     cf_reason_describe(why));
+    h.value_len = n > 0 && (size_t)n < sizeof challenge ? (size_t)n : sizeof challenge - 1;
+    cf_reply_error(req, 401, "insufficient_user_authentication", cf_reason_describe(why), why, &h, 1);
+}
+
+static void forbidden(cf_http_req_t *req, cf_reason_t why)
+{
+    char challenge[256];
+    const char *error = why == CF_REASON_ROUTE_DENIED ? "access_denied" : "insufficient_scope";
+    cf_http_header_t h = {"WWW-Authenticate", 16, challenge, 0};
+    int n = snprintf(challenge, sizeof challenge,
+                     "Bearer realm=\"curfew\", error=\"%s\", error_description=\"%s\"", error,
+                     cf_reason_describe(why));
+
+    h.value_len = n > 0 && (size_t)n < sizeof challenge ? (size_t)n : sizeof challenge - 1;
+    cf_reply_error(req, 403, error, cf_reason_describe(why), why, &h, 1);
+}
+
+/* End @s because its risk changed, durably, then refuse. */
+static void risk_revoke(cf_app_t *app, cf_http_req_t *req, cf_session_t *s, cf_reason_t why,
+                        cf_time_t now)
+{
+    cf_events_t ev = CF_EVENTS_INIT;
+    cf_pending_t *p;
+    char challenge[256];
+    int n;
+
+    cf_app_end_session(app, s, why == CF_REASON_IP_CHANGED ? CF_END_IP_CHANGED : CF_END_DEVICE_CHANGED,
+                       now, &ev);
+    n = snprintf(challenge, sizeof challenge,
+                 "Bearer realm=\"curfew\", error=\"invalid_token\", error_description=\"%s\"",
+                 cf_reason_describe(why));
+    p = cf_pending_new(req, 401,
+                       json_pack("{s:s, s:s, s:s}", "error", "invalid_token", "error_description",
+                                 cf_reason_describe(why), "reason", cf_reason_name(why)),
+                       0);
+    if (p == NULL) {
+        cf_app_commit(app, &ev, NULL, NULL);
+        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        return;
+    }
+    p->www_authenticate = strndup(challenge, n > 0 ? (size_t)n : 0);
+    cf_app_commit(app, &ev, cf_pending_done, p);
+}
+
 void cf_api_check(cf_app_t *app, cf_http_req_t *req)
 {
     cf_time_t now = cf_app_now(app);
+    const cf_route_t *route = NULL;
+    const char *host, *method, *path;
+    size_t hlen, mlen, plen, index;
+    char ip[46] = "", expires_in[24];
     int64_t exp;
-    cf_session_t *s = authenticate(app, req, now, &exp);
-    char expires_in[24];
-    cf_time_t until;
+    cf_session_t *s;
+    cf_reason_t why;
+    cf_route_verdict_t verdict;
+    cf_time_t until, last_activity;
+    int revoke;
 
-    if (s == NULL)
+    /* Abuse controls first: a locked-out or over-limit address learns nothing. */
+    if (app->lockout != NULL || app->rate[CF_RATE_CHECK_FAILURES].limiter != NULL) {
+        cf_rate_who_t who = {.ip = ip};
+        cf_req_client_ip(app, req, ip);
+        if (cf_app_locked_out(app, req, ip, now) ||
+            cf_app_rate_limit(app, req, CF_RATE_CHECK_FAILURES, &who, now, 1))
+            return;
+    }
+    if (app->cfg.policy.nroutes > 0) {
+        original_request(req, &host, &hlen, &method, &mlen, &path, &plen);
+        route = cf_policy_match(&app->cfg.policy, host, hlen, method, mlen, path, plen, &index);
+        if (route != NULL && route->deny) {
+            forbidden(req, CF_REASON_ROUTE_DENIED);
+            return;
+        }
+        if (route != NULL && route->anonymous) {
+            cf_http_respond(req, 200, NULL, 0, NULL, 0);
+            return;
+        }
+    }
+    s = authenticate(app, req, now, &exp, NULL);
+    if (s == NULL) {
+        if (ip[0] != '\0')
+            note_check_failure(app, ip, now);
         return;
+    }
+    why = cf_app_risk_check(app, s, req, &revoke);
+    if (why != CF_REASON_NONE) {
+        CF_LOG(CF_LOG_INFO, "event=risk_change reason=%s action=%s", cf_reason_name(why),
+               revoke ? "revoke" : "step_up");
+        if (revoke)
+            risk_revoke(app, req, s, why, now);
+        else
+            step_up(req, why, 0);
+        return;
+    }
+    last_activity = s->last_activity;
+    verdict = cf_route_decide(route, s->roles, s->scope, s->auth_time, last_activity, now, &why);
+    switch (verdict) {
+    case CF_ROUTE_PASS:
+    case CF_ROUTE_ANONYMOUS:
+        break;
+    case CF_ROUTE_DENY:
+    case CF_ROUTE_FORBIDDEN:
+        forbidden(req, why);
+        return;
+    case CF_ROUTE_STEP_UP:
+        step_up(req, why, route->max_auth_age);
+        return;
+    case CF_ROUTE_IDLE:
+        refuse(req, why); /* the session lives on for other routes */
+        return;
+    }
     cf_app_touch(app, s, now);
     /* Whichever comes first ends this caller's access: token, idle or absolute. */
     until = cf_time_min(exp * CF_SEC, cf_time_min(s->idle_deadline, s->absolute_deadline));
@@ -136,12 +315,18 @@ void cf_api_logout(cf_app_t *app, cf_http_req_t *req)
 {
     cf_time_t now = cf_app_now(app);
     int64_t exp;
-    cf_session_t *s = authenticate(app, req, now, &exp);
+    int from_cookie = 0;
+    cf_session_t *s = authenticate(app, req, now, &exp, &from_cookie);
     cf_events_t ev = CF_EVENTS_INIT;
     cf_pending_t *p;
 
     if (s == NULL)
         return;
+    if (from_cookie && !cf_app_csrf_ok(app, req)) {
+        cf_reply_error(req, 403, "access_denied", cf_reason_describe(CF_REASON_CSRF_REJECTED),
+                       CF_REASON_CSRF_REJECTED, NULL, 0);
+        return;
+    }
     cf_app_end_session(app, s, CF_END_LOGOUT, now, &ev);
     p = cf_pending_new(req, 204, NULL, 0);
     if (p == NULL) {

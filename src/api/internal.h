@@ -9,11 +9,13 @@
 
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "api/app.h"
 #include "core/event.h"
 #include "core/reason.h"
 #include "core/token.h"
+#include "core/policy.h"
 #include "http/server.h"
 
 /* ---- replies (reply.c) -------------------------------------------------- */
@@ -115,18 +117,65 @@ json_t *cf_app_session_json(cf_app_t *app, const cf_session_t *s, cf_time_t now)
 json_t *cf_app_token_body(const cf_session_t *s, const char *access, int64_t exp,
                           const char *refresh, cf_time_t now);
 
-/* ---- handlers ----------------------------------------------------------- */
+/* ---- the request's sender (request.c) ------------------------------------ */
 
-void cf_api_check(cf_app_t *app, cf_http_req_t *req);
-void cf_api_logout(cf_app_t *app, cf_http_req_t *req);
-void cf_api_token(cf_app_t *app, cf_http_req_t *req);
-void cf_api_revoke(cf_app_t *app, cf_http_req_t *req);
-void cf_api_introspect(cf_app_t *app, cf_http_req_t *req);
-void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req);
-void cf_api_sessions_list(cf_app_t *app, cf_http_req_t *req);
-void cf_api_session_show(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len);
-void cf_api_session_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len);
-void cf_api_revocations(cf_app_t *app, cf_http_req_t *req);
+/**
+ * HTTP Basic client credentials (RFC 6749 §2.3.1, form-urlencoded inside the
+ * base64). Returns 1 with @id and @secret filled, 0 when the request has no
+ * Basic credentials, CF_EPARSE/CF_ETOOBIG when they are malformed.
+ */
+int cf_req_basic_auth(const cf_http_req_t *req, char *id, size_t idcap, char *secret,
+                      size_t secretcap);
+
+/** Value of cookie @name (borrowed from the request), or NULL. */
+const char *cf_req_cookie(const cf_http_req_t *req, const char *name, size_t *len);
+
+/** The client address: the peer, or what trusted proxies say it is. */
+void cf_req_client_ip(cf_app_t *app, const cf_http_req_t *req, char out[46]);
+
+/** Device fingerprint per config (device_header or device_headers); "" when none. */
+void cf_req_device(cf_app_t *app, const cf_http_req_t *req, char out[44]);
+
+/* ---- abuse controls and risk (guard.c) ---------------------------------- */
+
+typedef struct {
+    const char *ip, *sub, *client_id, *session, *api_key;
+} cf_rate_who_t;
+
+int cf_app_guard_init(cf_app_t *app);
+void cf_app_guard_fini(cf_app_t *app);
+const char *cf_rate_class_name(cf_rate_class_t c);
+
+/**
+ * Count a request of class @cls for @who (or only look, with @peek). Returns
+ * 1 when over the limit, after replying 429 with Retry-After and RateLimit
+ * headers (when @req is not NULL); 0 when allowed.
+ */
+int cf_app_rate_limit(cf_app_t *app, cf_http_req_t *req, cf_rate_class_t cls,
+                      const cf_rate_who_t *who, cf_time_t now, int peek);
+
+/** 1 (after replying 429 locked_out) when @ip is locked out. */
+int cf_app_locked_out(cf_app_t *app, cf_http_req_t *req, const char *ip, cf_time_t now);
+
+/** Record an authentication failure from @ip for the lockout. */
+void cf_app_note_failure(cf_app_t *app, const char *ip, cf_time_t now);
+
+/**
+ * Compare the request's address and device with what @s is bound to.
+ * Returns CF_REASON_NONE, or IP_CHANGED / DEVICE_CHANGED with *revoke set
+ * when the policy says to end the session (else: step up).
+ */
+cf_reason_t cf_app_risk_check(cf_app_t *app, const cf_session_t *s, const cf_http_req_t *req,
+                              int *revoke);
+
+/** Copy the session's effective risk policy (client, roles, global) into it. */
+void cf_app_session_apply_policy(cf_app_t *app, cf_session_t *s);
+
+/** 1 when a cookie-authenticated request carries an allowed Origin or the CSRF header. */
+int cf_app_csrf_ok(cf_app_t *app, const cf_http_req_t *req);
+
+/** A short digest naming the request's Authorization credential (rate-limit key). */
+void cf_app_api_key_id(const cf_http_req_t *req, char out[24]);
 
 /* ---- pending replies ---------------------------------------------------- */
 
@@ -140,9 +189,71 @@ typedef struct {
     int status;
     json_t *body; /* owned; NULL for an empty body */
     int no_store;  /* add Cache-Control: no-store */
+    char *set_cookie[2];     /* owned, may be NULL */
+    char *www_authenticate;  /* owned, may be NULL */
 } cf_pending_t;
 
 cf_pending_t *cf_pending_new(cf_http_req_t *req, int status, json_t *body, int no_store);
 void cf_pending_done(void *arg, int status);
+
+/* ---- OAuth client authentication (clientauth.c) ------------------------- */
+
+typedef struct cf_client_auth cf_client_auth_t;
+
+/** State of one client authentication; embed it first in a per-request struct. */
+struct cf_client_auth {
+    cf_app_t *app;
+    cf_http_req_t *req;
+    char client_id[128];
+    char secret[256];
+    char ip[46];
+    int has_basic, has_post_secret;
+    int admin;                   /* the request carried the admin key instead */
+    const cf_client_t *client;   /* the configured client, when named and known */
+    int authenticated;           /* a confidential client proved its secret */
+    int verified;                /* thread-pool result */
+    uv_work_t work;
+    /* Runs exactly once: ok = 1 to continue, 0 when a reply was already sent. */
+    void (*done)(cf_client_auth_t *ca, int ok);
+};
+
+/**
+ * Read Basic credentials and client_id/client_secret from the form. Replies
+ * itself and returns -1 when they are malformed.
+ */
+int cf_client_auth_parse(cf_client_auth_t *ca, cf_app_t *app, cf_http_req_t *req);
+
+/**
+ * Authenticate the client per RFC 6749 §2.3 and call ca->done. May complete
+ * later (PBKDF2 runs on the thread pool) or synchronously.
+ */
+void cf_client_auth_start(cf_client_auth_t *ca);
+
+/** Erase the secret. */
+void cf_client_auth_wipe(cf_client_auth_t *ca);
+
+/** 401 invalid_client with a Basic challenge. */
+void cf_reply_invalid_client(cf_http_req_t *req, const char *desc);
+
+/**
+ * Put the tokens of a cookie-mode client in HttpOnly cookies on @p and take
+ * the refresh token out of its JSON body.
+ */
+void cf_app_token_cookies(cf_app_t *app, cf_pending_t *p, const cf_session_t *s, const char *access,
+                          int64_t exp, const char *refresh, cf_time_t now);
+
+/* ---- handlers ----------------------------------------------------------- */
+
+void cf_api_check(cf_app_t *app, cf_http_req_t *req);
+void cf_api_logout(cf_app_t *app, cf_http_req_t *req);
+void cf_api_token(cf_app_t *app, cf_http_req_t *req);
+void cf_api_revoke(cf_app_t *app, cf_http_req_t *req);
+void cf_api_introspect(cf_app_t *app, cf_http_req_t *req);
+void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req);
+void cf_api_sessions_list(cf_app_t *app, cf_http_req_t *req);
+void cf_api_session_show(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len);
+void cf_api_session_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len);
+void cf_api_revocations(cf_app_t *app, cf_http_req_t *req);
+
 
 #endif

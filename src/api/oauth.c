@@ -1,22 +1,39 @@
 /* SPDX-License-Identifier: MIT
  *
  * The OAuth endpoints: refresh-token grant with rotation and reuse detection
- * (RFC 6749 §6, RFC 9700 §4.14), revocation (RFC 7009) and introspection
- * (RFC 7662). Decisions come from core/session.c; this file parses forms,
- * applies the decision to the index and answers once the change is durable.
+ * (RFC 6749 §6, RFC 9700 §4.14), client credentials (RFC 6749 §4.4),
+ * revocation (RFC 7009) and introspection (RFC 7662). Decisions come from
+ * core/session.c and core/policy.c; this file parses forms, authenticates the
+ * client (clientauth.c), applies the decision to the index and answers once
+ * the change is durable.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/internal.h"
 #include "core/error.h"
+#include "core/policy.h"
 #include "core/token.h"
+#include "util/log.h"
+#include "util/random.h"
 
 #define FIELD_CAP 8192
 
 static const cf_http_header_t no_store_headers[] = {{"Cache-Control", 13, "no-store", 8},
                                                     {"Pragma", 6, "no-cache", 8}};
+
+/* One OAuth request while its client is authenticated (possibly off the loop). */
+typedef struct {
+    cf_client_auth_t ca; /* first: the callback gets this back */
+    char grant[64];
+    char scope[512];
+    int has_scope;
+    char *token; /* FIELD_CAP bytes: refresh or access token, or NULL */
+    int token_len;
+    int token_from_cookie;
+} oauth_call_t;
 
 static void grant_error(cf_http_req_t *req, int status, const char *error, const char *desc,
                         cf_reason_t why)
@@ -47,11 +64,100 @@ static int form_field(cf_http_req_t *req, const char *key, char *out, size_t cap
     return -2;
 }
 
-static void refresh_grant(cf_app_t *app, cf_http_req_t *req, const char *tok, size_t len,
-                          const char *client_id)
+static void call_free(oauth_call_t *c)
 {
+    if (c == NULL)
+        return;
+    cf_client_auth_wipe(&c->ca);
+    if (c->token != NULL) {
+        OPENSSL_cleanse(c->token, FIELD_CAP);
+        free(c->token);
+    }
+    free(c);
+}
+
+/* Parse the common parts; replies itself and returns NULL on any problem. */
+static oauth_call_t *call_new(cf_app_t *app, cf_http_req_t *req, const char *token_field)
+{
+    oauth_call_t *c;
     cf_time_t now = cf_app_now(app);
-    cf_refresh_entry_t *entry = cf_app_refresh_lookup(app, tok, len);
+
+    if (!require_form(req))
+        return NULL;
+    c = calloc(1, sizeof *c);
+    if (c == NULL || (c->token = malloc(FIELD_CAP)) == NULL) {
+        free(c);
+        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        return NULL;
+    }
+    if (cf_client_auth_parse(&c->ca, app, req) < 0)
+        goto replied;
+    if (cf_app_locked_out(app, req, c->ca.ip, now))
+        goto replied;
+    c->token_len = form_field(req, token_field, c->token, FIELD_CAP);
+    if (c->token_len == -2)
+        goto replied;
+    if (c->token_len == -1) {
+        /* Browser clients in cookie mode send the refresh token as a cookie. */
+        size_t len;
+        const char *v = cf_req_cookie(req, app->cfg.refresh_cookie, &len);
+        if (v != NULL && len > 0 && len < FIELD_CAP) {
+            memcpy(c->token, v, len);
+            c->token[len] = '\0';
+            c->token_len = (int)len;
+            c->token_from_cookie = 1;
+        }
+    }
+    if (c->token_from_cookie && !cf_app_csrf_ok(app, req)) {
+        cf_reply_error(req, 403, "access_denied", cf_reason_describe(CF_REASON_CSRF_REJECTED),
+                       CF_REASON_CSRF_REJECTED, NULL, 0);
+        goto replied;
+    }
+    return c;
+replied:
+    call_free(c);
+    return NULL;
+}
+
+/* Cookie-mode clients get their tokens as HttpOnly cookies, never in JSON. */
+static int client_uses_cookies(cf_app_t *app, const cf_session_t *s)
+{
+    const cf_client_t *cl;
+
+    if (s->client_id[0] == '\0')
+        return 0;
+    cl = cf_policy_client(&app->cfg.policy, s->client_id);
+    return cl != NULL && cl->cookie;
+}
+
+void cf_app_token_cookies(cf_app_t *app, cf_pending_t *p, const cf_session_t *s, const char *access,
+                          int64_t exp, const char *refresh, cf_time_t now)
+{
+    char buf[1024];
+    int64_t access_age = exp - cf_time_to_sec(now);
+    int64_t refresh_age = (s->absolute_deadline - now) / CF_SEC;
+
+    /* __Host- cookies must be Secure, Path=/ and carry no Domain (RFC 6265bis §4.1.3.2). */
+    snprintf(buf, sizeof buf, "%s=%s; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=%lld",
+             app->cfg.refresh_cookie, refresh, (long long)(refresh_age > 0 ? refresh_age : 0));
+    p->set_cookie[0] = strdup(buf);
+    snprintf(buf, sizeof buf, "%s=%s; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=%lld",
+             app->cfg.access_cookie, access, (long long)(access_age > 0 ? access_age : 0));
+    p->set_cookie[1] = strdup(buf);
+    OPENSSL_cleanse(buf, sizeof buf);
+    if (p->body != NULL)
+        json_object_del(p->body, "refresh_token");
+}
+
+/* ------------------------------------------------------------------ */
+/* Refresh                                                             */
+/* ------------------------------------------------------------------ */
+
+static void refresh_grant(cf_app_t *app, oauth_call_t *c)
+{
+    cf_http_req_t *req = c->ca.req;
+    cf_time_t now = cf_app_now(app);
+    cf_refresh_entry_t *entry;
     cf_events_t ev = CF_EVENTS_INIT;
     cf_session_t *s;
     cf_reason_t why;
@@ -60,17 +166,43 @@ static void refresh_grant(cf_app_t *app, cf_http_req_t *req, const char *tok, si
     char *access = NULL;
     int64_t exp;
     cf_pending_t *p;
+    int revoke;
 
+    if (c->token_len < 0) {
+        grant_error(req, 400, "invalid_request", "refresh_token is required", CF_REASON_NONE);
+        return;
+    }
+    if (c->ca.client != NULL && !(c->ca.client->grants & CF_GRANT_REFRESH_TOKEN)) {
+        grant_error(req, 400, "unauthorized_client", "this client may not use grant_type=refresh_token",
+                    CF_REASON_UNAUTHORIZED_CLIENT);
+        return;
+    }
+    entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
+    s = entry != NULL ? entry->session : NULL;
+    {
+        cf_rate_who_t who = {c->ca.ip, s ? s->sub : "", c->ca.client_id, s ? s->id : "", ""};
+        if (cf_app_rate_limit(app, req, CF_RATE_REFRESH, &who, now, 0))
+            return;
+    }
     if (entry == NULL) {
+        cf_app_note_failure(app, c->ca.ip, now);
         grant_error(req, 400, "invalid_grant", "the refresh token is not known",
                     CF_REASON_UNKNOWN_REFRESH_TOKEN);
         return;
     }
-    s = entry->session;
-    if (client_id != NULL && strcmp(client_id, s->client_id) != 0) {
+    if (c->ca.client_id[0] != '\0' && strcmp(c->ca.client_id, s->client_id) != 0) {
+        cf_app_note_failure(app, c->ca.ip, now);
         grant_error(req, 400, "invalid_grant", "the refresh token was issued to another client",
                     CF_REASON_CLIENT_MISMATCH);
         return;
+    }
+    if (!c->ca.authenticated && s->client_id[0] != '\0') {
+        /* A confidential client's refresh tokens are useless without its secret. */
+        const cf_client_t *owner = cf_policy_client(&app->cfg.policy, s->client_id);
+        if (owner != NULL && owner->type == CF_CLIENT_CONFIDENTIAL) {
+            cf_reply_invalid_client(req, "this refresh token belongs to a confidential client; authenticate");
+            return;
+        }
     }
     switch (cf_session_refresh_decide(s, entry->gen, now, app->cfg.reuse_grace, &why)) {
     case CF_REFRESH_DENY:
@@ -78,12 +210,15 @@ static void refresh_grant(cf_app_t *app, cf_http_req_t *req, const char *tok, si
         cf_app_end_session(app, s, CF_END_NONE, now, &ev);
         if (ev.n > 0)
             cf_app_commit(app, &ev, NULL, NULL);
+        else
+            cf_events_fini(&ev);
         snprintf(desc, sizeof desc, "the session has ended: %s", cf_reason_describe(why));
         grant_error(req, 400, "invalid_grant", desc, why);
         return;
     case CF_REFRESH_REUSE:
         /* Theft: two parties hold this session's refresh tokens. End it for both,
          * durably, before saying so. */
+        cf_app_note_failure(app, c->ca.ip, now);
         cf_app_end_session(app, s, CF_END_REFRESH_REUSE, now, &ev);
         p = cf_pending_new(req, 400,
                            json_pack("{s:s, s:s, s:s}", "error", "invalid_grant",
@@ -99,20 +234,37 @@ static void refresh_grant(cf_app_t *app, cf_http_req_t *req, const char *tok, si
         cf_app_commit(app, &ev, cf_pending_done, p);
         return;
     case CF_REFRESH_ROTATE:
-        cf_session_rotate(s, now);
-        break;
     case CF_REFRESH_GRACE:
-        break; /* a sibling in the current generation */
+        break;
     }
+    why = cf_app_risk_check(app, s, req, &revoke);
+    if (why != CF_REASON_NONE) {
+        CF_LOG(CF_LOG_INFO, "event=risk_change on=refresh reason=%s action=%s", cf_reason_name(why),
+               revoke ? "revoke" : "step_up");
+        if (revoke) {
+            cf_app_end_session(app, s, why == CF_REASON_IP_CHANGED ? CF_END_IP_CHANGED
+                                                                   : CF_END_DEVICE_CHANGED,
+                               now, &ev);
+            cf_app_commit(app, &ev, NULL, NULL);
+        }
+        grant_error(req, 400, "invalid_grant", cf_reason_describe(why), why);
+        return;
+    }
+    /* Grace: a sibling in the current generation; otherwise the next generation. */
+    if (entry->gen == s->refresh_gen)
+        cf_session_rotate(s, now);
     cf_app_touch(app, s, now);
     e = cf_events_add(&ev, CF_EV_TOKEN_REFRESHED, now, s);
     if (e == NULL || cf_app_issue_refresh(app, s, s->refresh_gen, refresh, e) < 0 ||
         cf_app_issue_access(app, s, now, &access, &exp) < 0) {
         cf_events_fini(&ev);
+        free(access);
         grant_error(req, 500, "server_error", "cannot issue tokens", CF_REASON_NONE);
         return;
     }
     p = cf_pending_new(req, 200, cf_app_token_body(s, access, exp, refresh, now), 1);
+    if (p != NULL && client_uses_cookies(app, s))
+        cf_app_token_cookies(app, p, s, access, exp, refresh, now);
     OPENSSL_cleanse(refresh, sizeof refresh);
     free(access);
     if (p == NULL) {
@@ -123,99 +275,227 @@ static void refresh_grant(cf_app_t *app, cf_http_req_t *req, const char *tok, si
     cf_app_commit(app, &ev, cf_pending_done, p);
 }
 
-void cf_api_token(cf_app_t *app, cf_http_req_t *req)
-{
-    char grant[64], client_id[256];
-    char *tok = NULL;
-    int n, cn;
+/* ------------------------------------------------------------------ */
+/* Client credentials                                                  */
+/* ------------------------------------------------------------------ */
 
-    if (!require_form(req))
-        return;
-    n = form_field(req, "grant_type", grant, sizeof grant);
-    if (n == -2)
-        return;
-    if (n < 0) {
-        grant_error(req, 400, "invalid_request", "grant_type is required", CF_REASON_NONE);
+/* 1 when every scope in @asked is in @allowed (both space-separated). */
+static int scope_subset(const char *asked, const char *allowed)
+{
+    const char *p = asked;
+
+    while (*p) {
+        size_t n = strcspn(p, " ");
+        const char *a = allowed;
+        int found = 0;
+        while (n > 0 && *a && !found) {
+            size_t m = strcspn(a, " ");
+            found = m == n && memcmp(a, p, n) == 0;
+            a += m + (a[m] == ' ');
+        }
+        if (n > 0 && !found)
+            return 0;
+        p += n + (p[n] == ' ');
+    }
+    return 1;
+}
+
+/*
+ * A machine client gets a short-lived access token and no refresh token
+ * (RFC 6749 §4.4.3). The token still names a session, whose absolute
+ * deadline is the token's expiry: that is what makes it revocable like any
+ * other, without giving machines an idle session that outlives the token.
+ */
+static void client_credentials_grant(cf_app_t *app, oauth_call_t *c)
+{
+    cf_http_req_t *req = c->ca.req;
+    const cf_client_t *cl = c->ca.client;
+    cf_time_t now = cf_app_now(app);
+    cf_limits_t global = {app->cfg.idle_timeout, app->cfg.absolute_timeout, app->cfg.access_ttl};
+    cf_effective_t eff;
+    cf_events_t ev = CF_EVENTS_INIT;
+    char sid[CF_SID_LEN + 1];
+    const char *scope;
+    cf_session_t *s;
+    char *access = NULL;
+    int64_t exp;
+    cf_pending_t *p;
+    json_t *body;
+
+    if (cl == NULL || !c->ca.authenticated) {
+        cf_reply_invalid_client(req, "client_credentials needs an authenticated confidential client");
         return;
     }
-    if (strcmp(grant, "refresh_token") != 0) {
-        grant_error(req, 400, "unsupported_grant_type",
-                    "only grant_type=refresh_token is supported", CF_REASON_NONE);
+    if (!(cl->grants & CF_GRANT_CLIENT_CREDENTIALS)) {
+        grant_error(req, 400, "unauthorized_client",
+                    "this client may not use grant_type=client_credentials",
+                    CF_REASON_UNAUTHORIZED_CLIENT);
         return;
     }
-    cn = form_field(req, "client_id", client_id, sizeof client_id);
-    if (cn == -2)
+    {
+        cf_rate_who_t who = {c->ca.ip, cl->id, cl->id, "", ""};
+        if (cf_app_rate_limit(app, req, CF_RATE_CLIENT_CREDENTIALS, &who, now, 0))
+            return;
+    }
+    scope = c->has_scope ? c->scope : (cl->scope != NULL ? cl->scope : "");
+    if (!scope_subset(scope, cl->scope != NULL ? cl->scope : "")) {
+        grant_error(req, 400, "invalid_scope", "the requested scope exceeds what this client may get",
+                    CF_REASON_NONE);
         return;
-    tok = malloc(FIELD_CAP);
-    if (tok == NULL) {
+    }
+    cf_policy_resolve(&app->cfg.policy, &global, app->cfg.access_max_ttl, cl, "", NULL, &eff);
+    eff.limits.absolute_timeout = eff.limits.access_ttl;
+    eff.limits.idle_timeout = eff.limits.access_ttl;
+    do
+        cf_random_b64url(CF_SID_RAW_LEN, sid);
+    while (cf_app_session(app, sid, CF_SID_LEN) != NULL);
+    s = cf_session_new(sid, cl->id, cl->id, scope, "", 0, &eff.limits, now);
+    if (s == NULL || cf_map_put(&app->sessions, s->id, CF_SID_LEN, s, NULL) < 0) {
+        cf_session_free(s);
         grant_error(req, 500, "server_error", "out of memory", CF_REASON_NONE);
         return;
     }
-    n = form_field(req, "refresh_token", tok, FIELD_CAP);
-    if (n == -1)
-        grant_error(req, 400, "invalid_request", "refresh_token is required", CF_REASON_NONE);
-    else if (n >= 0)
-        refresh_grant(app, req, tok, (size_t)n, cn >= 0 ? client_id : NULL);
-    OPENSSL_cleanse(tok, FIELD_CAP);
-    free(tok);
+    s->refresh_gen = 1; /* no refresh token was ever issued for it */
+    if (cf_events_add(&ev, CF_EV_SESSION_CREATED, now, s) == NULL ||
+        cf_app_issue_access(app, s, now, &access, &exp) < 0) {
+        cf_session_end(s, CF_END_REVOKED, now);
+        cf_events_fini(&ev);
+        grant_error(req, 500, "server_error", "cannot issue tokens", CF_REASON_NONE);
+        return;
+    }
+    body = json_pack("{s:s, s:s, s:I, s:s}", "access_token", access, "token_type", "Bearer",
+                     "expires_in", (json_int_t)(exp - cf_time_to_sec(now)), "scope", scope);
+    free(access);
+    p = cf_pending_new(req, 200, body, 1);
+    if (p == NULL) {
+        cf_events_fini(&ev);
+        grant_error(req, 500, "server_error", "out of memory", CF_REASON_NONE);
+        return;
+    }
+    cf_app_commit(app, &ev, cf_pending_done, p);
 }
+
+static void token_after_auth(cf_client_auth_t *ca, int ok)
+{
+    oauth_call_t *c = (oauth_call_t *)ca;
+
+    if (ok) {
+        if (strcmp(c->grant, "refresh_token") == 0)
+            refresh_grant(ca->app, c);
+        else
+            client_credentials_grant(ca->app, c);
+    }
+    call_free(c);
+}
+
+void cf_api_token(cf_app_t *app, cf_http_req_t *req)
+{
+    oauth_call_t *c = call_new(app, req, "refresh_token");
+    int n;
+
+    if (c == NULL)
+        return;
+    n = form_field(req, "grant_type", c->grant, sizeof c->grant);
+    if (n == -2)
+        goto replied;
+    if (n < 0) {
+        grant_error(req, 400, "invalid_request", "grant_type is required", CF_REASON_NONE);
+        goto replied;
+    }
+    if (strcmp(c->grant, "refresh_token") != 0 && strcmp(c->grant, "client_credentials") != 0) {
+        grant_error(req, 400, "unsupported_grant_type",
+                    "grant_type must be refresh_token or client_credentials", CF_REASON_NONE);
+        goto replied;
+    }
+    if (strcmp(c->grant, "client_credentials") == 0 && app->cfg.policy.nclients == 0) {
+        grant_error(req, 400, "unsupported_grant_type",
+                    "client_credentials needs configured confidential clients", CF_REASON_NONE);
+        goto replied;
+    }
+    n = form_field(req, "scope", c->scope, sizeof c->scope);
+    if (n == -2)
+        goto replied;
+    c->has_scope = n >= 0;
+    c->ca.done = token_after_auth;
+    cf_client_auth_start(&c->ca); /* continues in token_after_auth, maybe later */
+    return;
+replied:
+    call_free(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Revocation                                                          */
+/* ------------------------------------------------------------------ */
 
 /*
  * RFC 7009: the answer is 200 whether or not the token was valid, so that a
  * revocation endpoint cannot be used to probe for live tokens. Revoking
  * either kind of token ends the whole session: a logout.
  */
-void cf_api_revoke(cf_app_t *app, cf_http_req_t *req)
+static void revoke_after_auth(cf_client_auth_t *ca, int ok)
 {
+    oauth_call_t *c = (oauth_call_t *)ca;
+    cf_app_t *app = ca->app;
+    cf_http_req_t *req = ca->req;
     cf_time_t now = cf_app_now(app);
     cf_events_t ev = CF_EVENTS_INIT;
     cf_session_t *s = NULL;
-    char *tok;
-    int n;
+    cf_refresh_entry_t *entry;
 
-    if (!require_form(req))
-        return;
-    tok = malloc(FIELD_CAP);
-    if (tok == NULL) {
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
-        return;
-    }
-    n = form_field(req, "token", tok, FIELD_CAP);
-    if (n == -1) {
+    if (!ok)
+        goto done;
+    if (c->token_len < 0) {
         cf_reply_error(req, 400, "invalid_request", "token is required", CF_REASON_NONE, NULL, 0);
-    } else if (n >= 0) {
-        cf_refresh_entry_t *entry = cf_app_refresh_lookup(app, tok, (size_t)n);
-        if (entry != NULL) {
-            s = entry->session;
-        } else {
-            int64_t exp, iat;
-            cf_reason_t why;
-            /* An access token: any token we signed names its session, even an expired one. */
-            if (cf_app_verify_access(app, tok, (size_t)n, now, &s, &exp, &iat, &why) < 0)
-                s = NULL;
-            if (why == CF_REASON_MALFORMED_TOKEN || why == CF_REASON_BAD_SIGNATURE ||
-                why == CF_REASON_UNKNOWN_KEY || why == CF_REASON_WRONG_ISSUER ||
-                why == CF_REASON_WRONG_AUDIENCE)
-                s = NULL;
-        }
-        if (s != NULL)
-            cf_app_end_session(app, s, CF_END_LOGOUT, now, &ev);
-        if (ev.n > 0) {
-            cf_pending_t *p = cf_pending_new(req, 200, NULL, 1);
-            if (p != NULL)
-                cf_app_commit(app, &ev, cf_pending_done, p);
-            else {
-                cf_app_commit(app, &ev, NULL, NULL);
-                cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
-            }
-        } else {
-            cf_events_fini(&ev);
-            cf_reply_json(req, 200, NULL, no_store_headers, 2);
-        }
+        goto done;
     }
-    OPENSSL_cleanse(tok, FIELD_CAP);
-    free(tok);
+    entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
+    if (entry != NULL) {
+        s = entry->session;
+    } else {
+        int64_t exp, iat;
+        cf_reason_t why;
+        /* An access token: any token we signed names its session, even an expired one. */
+        if (cf_app_verify_access(app, c->token, (size_t)c->token_len, now, &s, &exp, &iat, &why) < 0)
+            s = NULL;
+        else if (why == CF_REASON_MALFORMED_TOKEN || why == CF_REASON_BAD_SIGNATURE ||
+                 why == CF_REASON_UNKNOWN_KEY || why == CF_REASON_WRONG_ISSUER ||
+                 why == CF_REASON_WRONG_AUDIENCE)
+            s = NULL;
+    }
+    /* A client may only revoke its own tokens (RFC 7009 §2.1); others get the same 200. */
+    if (s != NULL && ca->client_id[0] != '\0' && strcmp(ca->client_id, s->client_id) != 0)
+        s = NULL;
+    if (s != NULL)
+        cf_app_end_session(app, s, CF_END_LOGOUT, now, &ev);
+    if (ev.n > 0) {
+        cf_pending_t *p = cf_pending_new(req, 200, NULL, 1);
+        if (p != NULL) {
+            cf_app_commit(app, &ev, cf_pending_done, p);
+        } else {
+            cf_app_commit(app, &ev, NULL, NULL);
+            cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        }
+    } else {
+        cf_events_fini(&ev);
+        cf_reply_json(req, 200, NULL, no_store_headers, 2);
+    }
+done:
+    call_free(c);
 }
+
+void cf_api_revoke(cf_app_t *app, cf_http_req_t *req)
+{
+    oauth_call_t *c = call_new(app, req, "token");
+
+    if (c == NULL)
+        return;
+    c->ca.done = revoke_after_auth;
+    cf_client_auth_start(&c->ca);
+}
+
+/* ------------------------------------------------------------------ */
+/* Introspection                                                       */
+/* ------------------------------------------------------------------ */
 
 static json_t *inactive(cf_reason_t why)
 {
@@ -239,54 +519,78 @@ static json_t *active_body(const cf_session_t *s, const char *type, int64_t exp,
     return o;
 }
 
+static void introspect_after_auth(cf_client_auth_t *ca, int ok)
+{
+    oauth_call_t *c = (oauth_call_t *)ca;
+    cf_app_t *app = ca->app;
+    cf_http_req_t *req = ca->req;
+    cf_time_t now = cf_app_now(app);
+    const char *tok = c->token;
+    size_t n;
+    json_t *body;
+    cf_refresh_entry_t *entry;
+
+    if (!ok)
+        goto done;
+    if (!c->ca.authenticated && !c->ca.admin) {
+        cf_reply_invalid_client(req, "introspection needs the admin key or an authenticated confidential client");
+        goto done;
+    }
+    if (c->token_len < 0) {
+        cf_reply_error(req, 400, "invalid_request", "token is required", CF_REASON_NONE, NULL, 0);
+        goto done;
+    }
+    n = (size_t)c->token_len;
+    entry = cf_app_refresh_lookup(app, tok, n);
+    if (entry != NULL) {
+        cf_reason_t why;
+        cf_session_t *s = entry->session;
+        cf_refresh_action_t act =
+            cf_session_refresh_decide(s, entry->gen, now, app->cfg.reuse_grace, &why);
+        if (act == CF_REFRESH_ROTATE || act == CF_REFRESH_GRACE)
+            body = active_body(s, "refresh_token", cf_time_to_sec(s->absolute_deadline),
+                               cf_time_to_sec(s->created_at));
+        else
+            body = inactive(why);
+    } else {
+        cf_session_t *s = NULL;
+        int64_t exp = 0, iat = 0;
+        cf_reason_t why;
+        int rc = cf_app_verify_access(app, tok, n, now, &s, &exp, &iat, &why);
+        if (rc < 0)
+            body = NULL;
+        else if (why != CF_REASON_NONE)
+            body = inactive(why == CF_REASON_MALFORMED_TOKEN && cf_refresh_token_wellformed(tok, n)
+                                ? CF_REASON_UNKNOWN_REFRESH_TOKEN
+                                : why);
+        else
+            body = active_body(s, "access_token", exp, iat);
+    }
+    if (body == NULL)
+        cf_reply_error(req, 500, "server_error", "cannot introspect", CF_REASON_NONE, NULL, 0);
+    else
+        cf_reply_json(req, 200, body, no_store_headers, 2);
+done:
+    call_free(c);
+}
+
 void cf_api_introspect(cf_app_t *app, cf_http_req_t *req)
 {
-    cf_time_t now = cf_app_now(app);
-    char *tok;
-    int n;
+    size_t len;
+    const char *auth = cf_http_req_header(req, "Authorization", &len);
+    int bearer = auth != NULL && len >= 7 && strncasecmp(auth, "Bearer ", 7) == 0;
+    oauth_call_t *c;
 
-    if (!cf_app_require_admin(app, req) || !require_form(req))
+    /* Resource servers ask with the admin key, or as a confidential client. */
+    if ((bearer || app->cfg.policy.nclients == 0) && !cf_app_require_admin(app, req))
         return;
-    tok = malloc(FIELD_CAP);
-    if (tok == NULL) {
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+    c = call_new(app, req, "token");
+    if (c == NULL)
         return;
-    }
-    n = form_field(req, "token", tok, FIELD_CAP);
-    if (n == -1) {
-        cf_reply_error(req, 400, "invalid_request", "token is required", CF_REASON_NONE, NULL, 0);
-    } else if (n >= 0) {
-        cf_refresh_entry_t *entry = cf_app_refresh_lookup(app, tok, (size_t)n);
-        json_t *body;
-        if (entry != NULL) {
-            cf_reason_t why;
-            cf_session_t *s = entry->session;
-            cf_refresh_action_t act =
-                cf_session_refresh_decide(s, entry->gen, now, app->cfg.reuse_grace, &why);
-            if (act == CF_REFRESH_ROTATE || act == CF_REFRESH_GRACE)
-                body = active_body(s, "refresh_token", cf_time_to_sec(s->absolute_deadline),
-                                   cf_time_to_sec(s->created_at));
-            else
-                body = inactive(why);
-        } else {
-            cf_session_t *s = NULL;
-            int64_t exp = 0, iat = 0;
-            cf_reason_t why;
-            int rc = cf_app_verify_access(app, tok, (size_t)n, now, &s, &exp, &iat, &why);
-            if (rc < 0)
-                body = NULL;
-            else if (why != CF_REASON_NONE)
-                body = inactive(why == CF_REASON_MALFORMED_TOKEN && cf_refresh_token_wellformed(tok, (size_t)n)
-                                    ? CF_REASON_UNKNOWN_REFRESH_TOKEN
-                                    : why);
-            else
-                body = active_body(s, "access_token", exp, iat);
-        }
-        if (body == NULL)
-            cf_reply_error(req, 500, "server_error", "cannot introspect", CF_REASON_NONE, NULL, 0);
-        else
-            cf_reply_json(req, 200, body, no_store_headers, 2);
-    }
-    OPENSSL_cleanse(tok, FIELD_CAP);
-    free(tok);
+    c->ca.admin = bearer;
+    c->ca.done = introspect_after_auth;
+    if (bearer)
+        introspect_after_auth(&c->ca, 1);
+    else
+        cf_client_auth_start(&c->ca);
 }

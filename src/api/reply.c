@@ -179,7 +179,7 @@ json_t *cf_req_json_object(cf_http_req_t *req)
 
 cf_pending_t *cf_pending_new(cf_http_req_t *req, int status, json_t *body, int no_store)
 {
-    cf_pending_t *p = malloc(sizeof *p);
+    cf_pending_t *p = calloc(1, sizeof *p);
 
     if (p == NULL) {
         json_decref(body);
@@ -192,18 +192,40 @@ cf_pending_t *cf_pending_new(cf_http_req_t *req, int status, json_t *body, int n
     return p;
 }
 
+static void pending_free(cf_pending_t *p)
+{
+    for (size_t i = 0; i < 2; i++) {
+        if (p->set_cookie[i] != NULL) {
+            OPENSSL_cleanse(p->set_cookie[i], strlen(p->set_cookie[i]));
+            free(p->set_cookie[i]);
+        }
+    }
+    free(p->www_authenticate);
+    free(p);
+}
+
 void cf_pending_done(void *arg, int status)
 {
-    static const cf_http_header_t no_store[] = {{"Cache-Control", 13, "no-store", 8},
-                                                {"Pragma", 6, "no-cache", 8}};
     cf_pending_t *p = arg;
+    cf_http_header_t h[5];
+    size_t n = 0;
 
     if (status < 0) {
         json_decref(p->body);
         cf_reply_store_failure(p->req);
-    } else {
-        cf_reply_json(p->req, p->status, p->body, p->no_store ? no_store : NULL,
-                      p->no_store ? 2 : 0);
+        pending_free(p);
+        return;
     }
-    free(p);
+    if (p->no_store) {
+        h[n++] = (cf_http_header_t){"Cache-Control", 13, "no-store", 8};
+        h[n++] = (cf_http_header_t){"Pragma", 6, "no-cache", 8};
+    }
+    for (size_t i = 0; i < 2; i++)
+        if (p->set_cookie[i] != NULL)
+            h[n++] = (cf_http_header_t){"Set-Cookie", 10, p->set_cookie[i], strlen(p->set_cookie[i])};
+    if (p->www_authenticate != NULL)
+        h[n++] = (cf_http_header_t){"WWW-Authenticate", 16, p->www_authenticate,
+                                    strlen(p->www_authenticate)};
+    cf_reply_json(p->req, p->status, p->body, h, n);
+    pending_free(p);
 }

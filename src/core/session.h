@@ -47,6 +47,9 @@ struct cf_session {
     uint32_t refresh_gen;       /* generation of the current refresh token(s) */
     char ip[46];                /* client address at creation ("" when unknown) */
     char device[44];            /* device fingerprint at creation ("" when unknown) */
+    uint8_t ip_binding;         /* cf_ip_binding_t, from the policy (not persisted) */
+    uint8_t on_ip_change;       /* cf_risk_action_t */
+    uint8_t on_device_change;   /* cf_risk_action_t */
     cf_time_t refresh_rotated_at; /* when the previous generation was superseded */
 
     /* Bookkeeping for the shell's indexes; the core does not look at these. */

@@ -226,8 +226,9 @@ def test_authorization_server_metadata(srv):
     assert m["revocation_endpoint"] == base + "/oauth/revoke"
     assert m["introspection_endpoint"] == base + "/oauth/introspect"
     assert m["jwks_uri"] == base + "/.well-known/jwks.json"
-    assert m["grant_types_supported"] == ["refresh_token"]
-    assert m["token_endpoint_auth_methods_supported"] == ["none"]
+    assert m["grant_types_supported"] == ["refresh_token", "client_credentials"]
+    assert m["token_endpoint_auth_methods_supported"] == ["none", "client_secret_basic",
+                                                           "client_secret_post"]
     # the named jwks_uri really serves the keys
     path = m["jwks_uri"][len(base):]
     assert srv.get(path).json()["keys"][0]["kid"] == srv.kid()
