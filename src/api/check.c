@@ -272,8 +272,6 @@ void cf_api_check(cf_app_t *app, cf_http_req_t *req)
     }
     why = cf_app_risk_check(app, s, req, &revoke);
     if (why != CF_REASON_NONE) {
-        CF_LOG(CF_LOG_INFO, "event=risk_change reason=%s action=%s", cf_reason_name(why),
-               revoke ? "revoke" : "step_up");
         if (revoke)
             risk_revoke(app, req, s, why, now);
         else

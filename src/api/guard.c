@@ -124,7 +124,7 @@ static void reply_429(cf_http_req_t *req, const cf_gcra_t *g, const cf_gcra_resu
             "RateLimit", 9, state,
             (size_t)snprintf(state, sizeof state, "limit=%lld, remaining=%lld, reset=%lld",
                              (long long)g->burst, (long long)res->remaining,
-                             (long long)((res->reset + CF_SEC - 1) / CF_SEC))};
+                             (long long)secs)}; /* refused: the quota is back in Retry-After seconds */
     }
     cf_reply_error(req, 429, why == CF_REASON_LOCKED_OUT ? "locked_out" : "rate_limited",
                    cf_reason_describe(why), why, h, n);
@@ -177,10 +177,10 @@ void cf_app_note_failure(cf_app_t *app, const char *ip, cf_time_t now)
  * its device when the session has one counts as a change: otherwise dropping
  * the header would be a way around the binding.
  */
-cf_reason_t cf_app_risk_check(cf_app_t *app, const cf_session_t *s, const cf_http_req_t *req,
-                              int *revoke)
+static cf_reason_t risk_compare(cf_app_t *app, const cf_session_t *s, const cf_http_req_t *req,
+                                cf_risk_action_t *action)
 {
-    *revoke = 0;
+    *action = CF_RISK_IGNORE;
     if (s->ip_binding > CF_IPBIND_OFF && s->ip[0] != '\0') {
         char now_ip[46];
         cf_ip_t a, b;
@@ -195,20 +195,44 @@ cf_reason_t cf_app_risk_check(cf_app_t *app, const cf_session_t *s, const cf_htt
             same = cf_ip_same_prefix(&a, &b, 24, 64);
         else
             same = cf_ip_same_prefix(&a, &b, 16, 48);
-        if (!same && s->on_ip_change > CF_RISK_IGNORE) {
-            *revoke = s->on_ip_change == CF_RISK_REVOKE;
+        if (!same) {
+            *action = (cf_risk_action_t)s->on_ip_change;
             return CF_REASON_IP_CHANGED;
         }
     }
-    if (s->device[0] != '\0' && s->on_device_change > CF_RISK_IGNORE) {
+    if (s->device[0] != '\0') {
         char dev[44];
         cf_req_device(app, req, dev);
         if (strcmp(dev, s->device) != 0) {
-            *revoke = s->on_device_change == CF_RISK_REVOKE;
+            *action = (cf_risk_action_t)s->on_device_change;
             return CF_REASON_DEVICE_CHANGED;
         }
     }
     return CF_REASON_NONE;
+}
+
+cf_reason_t cf_app_risk_check(cf_app_t *app, const cf_session_t *s, const cf_http_req_t *req,
+                              int *revoke)
+{
+    cf_risk_action_t action;
+    cf_reason_t why;
+    char fp[13];
+
+    *revoke = 0;
+    /* Cheap exit for the common case: nothing bound, nothing to compare. */
+    if ((s->ip_binding <= CF_IPBIND_OFF || s->ip[0] == '\0') && s->device[0] == '\0')
+        return CF_REASON_NONE;
+    why = risk_compare(app, s, req, &action);
+    if (why == CF_REASON_NONE)
+        return why;
+    /* Every change is an event, whatever the policy does about it. */
+    cf_log_fingerprint(s->id, CF_SID_LEN, fp);
+    CF_LOG(CF_LOG_INFO, "event=risk_change sid=%s reason=%s action=%s", fp, cf_reason_name(why),
+           cf_risk_action_name(action));
+    if (action <= CF_RISK_IGNORE)
+        return CF_REASON_NONE;
+    *revoke = action == CF_RISK_REVOKE;
+    return why;
 }
 
 void cf_app_session_apply_policy(cf_app_t *app, cf_session_t *s)

@@ -239,8 +239,6 @@ static void refresh_grant(cf_app_t *app, oauth_call_t *c)
     }
     why = cf_app_risk_check(app, s, req, &revoke);
     if (why != CF_REASON_NONE) {
-        CF_LOG(CF_LOG_INFO, "event=risk_change on=refresh reason=%s action=%s", cf_reason_name(why),
-               revoke ? "revoke" : "step_up");
         if (revoke) {
             cf_app_end_session(app, s, why == CF_REASON_IP_CHANGED ? CF_END_IP_CHANGED
                                                                    : CF_END_DEVICE_CHANGED,

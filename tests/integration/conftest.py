@@ -522,3 +522,92 @@ def start_curfew(request, tmp_path):
 def curfew(start_curfew):
     """A server on the default config (plus the test-friendly bits above)."""
     return start_curfew()
+
+
+# ---------------------------------------------------------------------------
+# Helpers for the policy suites (issue 3: clients, routes, risk, rate limits,
+# cookies). Added at the end; nothing above depends on them.
+# ---------------------------------------------------------------------------
+
+def hash_secret(secret, iterations=1000):
+    """``curfew hash-secret --iterations N`` with ``secret`` on stdin (no
+    trailing newline); asserts exit 0 and returns the encoded hash."""
+    binary = curfew_bin()
+    if not binary.exists():
+        pytest.fail(f"curfew binary not found at {binary}")
+    p = subprocess.run([str(binary), "hash-secret", "--iterations", str(iterations)],
+                       input=secret, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=30)
+    assert p.returncode == 0, f"curfew hash-secret exited {p.returncode}: {p.stderr}"
+    out = p.stdout.strip()
+    assert out and "\n" not in out, f"hash-secret printed {p.stdout!r}"
+    return out
+
+
+def basic_auth(client_id, secret):
+    """``Authorization: Basic`` value per RFC 6749 §2.3.1: id and secret are
+    form-urlencoded first, then ``id:secret`` is base64-encoded."""
+    from urllib.parse import quote_plus
+    raw = f"{quote_plus(client_id)}:{quote_plus(secret)}"
+    return {"Authorization": "Basic " + base64.b64encode(raw.encode()).decode()}
+
+
+def www_authenticate_params(value):
+    """Parse a challenge ``Scheme k="v", k2=v2`` into (scheme, {k: v})."""
+    import re
+    scheme, _, rest = value.partition(" ")
+    params = {}
+    for m in re.finditer(r'([A-Za-z0-9_\-]+)\s*=\s*("((?:[^"\\]|\\.)*)"|[^,\s]*)', rest):
+        params[m.group(1).lower()] = m.group(3) if m.group(3) is not None else m.group(2)
+    return scheme, params
+
+
+def set_cookie_headers(r):
+    """Every Set-Cookie line of a requests response (not merged)."""
+    return r.raw.headers.getlist("Set-Cookie")
+
+
+def parse_set_cookie(line):
+    """(name, value, {lower attr: value or True}) of one Set-Cookie line."""
+    parts = [p.strip() for p in line.split(";")]
+    name, _, value = parts[0].partition("=")
+    attrs = {}
+    for p in parts[1:]:
+        if not p:
+            continue
+        k, eq, v = p.partition("=")
+        attrs[k.strip().lower()] = v.strip() if eq else True
+    return name.strip(), value.strip(), attrs
+
+
+def cookies_by_name(r):
+    """{name: (value, attrs)} from a response's Set-Cookie lines; fails on a
+    name set twice."""
+    out = {}
+    for line in set_cookie_headers(r):
+        name, value, attrs = parse_set_cookie(line)
+        assert name not in out, f"cookie {name} set twice: {set_cookie_headers(r)}"
+        out[name] = (value, attrs)
+    return out
+
+
+def rss_kib(pid):
+    """Resident set size of a process in KiB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise CurfewError(f"no VmRSS for pid {pid}")
+
+
+def assert_challenge(r, status, reason, error, www_scheme="Bearer"):
+    """Status, JSON reason and a WWW-Authenticate challenge with ``error``;
+    returns (body, params of the challenge)."""
+    body = assert_json_error(r, status, reason=reason)
+    www = r.headers.get("WWW-Authenticate", "")
+    scheme, params = www_authenticate_params(www)
+    assert scheme == www_scheme, f"WWW-Authenticate {www!r}"
+    assert params.get("realm") == "curfew", www
+    if error is not None:
+        assert params.get("error") == error, www
+    assert "X-Curfew-Subject" not in r.headers, dict(r.headers)
+    return body, params

@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# bench/check_policy.sh — the cost of route policies on curfew's hot path.
+# Runs two curfew processes from the same binary in the same run:
+#   base    no `routes:` at all
+#   policy  POLICY_ROUTES routes (default 50); the benchmarked request matches
+#           the last one (MATCH=last, the worst case for first-match-wins) or
+#           none of them (MATCH=none: every route is tried and rejected)
+# and drives both with wrk, the same request (GET /v1/check with a valid
+# Bearer token plus nginx's X-Original-URI / X-Original-Method /
+# X-Forwarded-Host headers), interleaved rounds; prints the throughput ratio
+# policy/base. The goal (issue 3) is >= 0.9.
+#
+# Usage:  bash bench/check_policy.sh
+# Environment (all optional):
+#   POLICY_ROUTES=50  number of routes in the policy config (>= 1)
+#   MATCH=last        last | none
+#   WRK_THREADS=1  WRK_CONNS=50  DURATION=10s  WARMUP=2s  ROUNDS=3   as in check.sh
+#   CURFEW_BIN, BUILD_DIR, SKIP_BUILD=1, PIN=1, KEEP_TMP=1           as in check.sh
+#   MIN_RATIO=0.9     exit 1 when policy/base requests/s is below it (default: report only)
+# Exit status: 0 on a valid run; 1 when a precondition fails (a server does not
+# answer 200 to the benchmarked check, wrk saw non-2xx responses) or MIN_RATIO
+# is missed.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+CURFEW_BIN=${CURFEW_BIN:-$BUILD_DIR/curfew}
+POLICY_ROUTES=${POLICY_ROUTES:-50}
+MATCH=${MATCH:-last}
+WRK_THREADS=${WRK_THREADS:-1}
+WRK_CONNS=${WRK_CONNS:-50}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+ROUNDS=${ROUNDS:-3}
+PIN=${PIN:-0}
+MIN_RATIO=${MIN_RATIO:-}
+PY=${PYTHON:-/usr/bin/python3}
+
+die() { echo "bench/check_policy.sh: $*" >&2; exit 1; }
+
+[[ "$POLICY_ROUTES" =~ ^[1-9][0-9]*$ ]] || die "POLICY_ROUTES must be a positive integer"
+[[ "$MATCH" == last || "$MATCH" == none ]] || die "MATCH must be last or none"
+for tool in wrk curl "$PY"; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (scripts/deps.sh installs it)"
+done
+
+if [[ "${SKIP_BUILD:-0}" != 1 && -f "$BUILD_DIR/build.ninja" ]]; then
+    if ! ninja -C "$BUILD_DIR" >/dev/null; then
+        [[ -x "$CURFEW_BIN" ]] || die "ninja -C $BUILD_DIR failed and there is no binary"
+        echo "warning: ninja -C $BUILD_DIR failed; benchmarking the existing $CURFEW_BIN" >&2
+    fi
+fi
+[[ -x "$CURFEW_BIN" ]] || die "no curfew binary at $CURFEW_BIN (run: meson setup build && ninja -C build)"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/curfew-bench-policy.XXXXXX")
+PIDS=()
+
+# shellcheck disable=SC2317  # called through trap
+cleanup() {
+    local rc=$?
+    for pid in "${PIDS[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -KILL "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
+    if [[ "${KEEP_TMP:-0}" == 1 || $rc -ne 0 ]]; then
+        echo "(logs kept in $TMP)" >&2
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_http() {   # url pid
+    for _ in $(seq 100); do
+        kill -0 "$2" 2>/dev/null || return 1
+        if curl -s -o /dev/null --max-time 1 "$1"; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+server_prefix=()
+wrk_prefix=()
+if [[ "$PIN" == 1 ]]; then
+    command -v taskset >/dev/null || die "PIN=1 needs taskset (util-linux)"
+    server_prefix=(taskset -c 0)
+    wrk_prefix=(taskset -c 1)
+fi
+
+# ---- configs ---------------------------------------------------------------------
+# The benchmarked request, identical for both servers.
+REQ_URI='/api/v2/shop/orders/42?page=2'
+REQ_METHOD=GET
+REQ_HOST=app.example.com
+[[ "$MATCH" == none ]] && REQ_URI='/nothing/matches/this?page=2'
+
+COMMON='log_level: warn
+session: { idle_timeout: 30m, absolute_timeout: 12h }
+access_token: { ttl: 10m, max_ttl: 15m }'
+
+mkdir -p "$TMP/base" "$TMP/policy"
+printf '%s\n' "$COMMON" > "$TMP/base/curfew.yaml"
+
+# POLICY_ROUTES - 1 routes that do not match the request, cycling through every
+# kind of matcher and rule, then one that does (a glob with roles, scopes and
+# methods: the most work a match can cost).
+"$PY" - "$POLICY_ROUTES" > "$TMP/policy/routes.yaml" <<'EOF'
+import sys
+n = int(sys.argv[1])
+out = ["routes:"]
+for i in range(n - 1):
+    k = i % 6
+    if k == 0:
+        out += [f"  - path_prefix: /svc{i}/", "    require_roles: [admin]"]
+    elif k == 1:
+        out += [f"  - path_glob: /svc{i}/*/items/**", "    methods: [POST, PUT]",
+                "    require_scopes: [write]"]
+    elif k == 2:
+        out += [f"  - path: /svc{i}/exact", "    max_auth_age: 5m"]
+    elif k == 3:
+        out += [f"  - host: h{i}.example.com", "    path_prefix: /", "    deny: true"]
+    elif k == 4:
+        out += [f"  - path_prefix: /svc{i}", "    methods: [DELETE]", "    idle_timeout: 10m"]
+    else:
+        out += [f"  - path_glob: /api/*/svc{i}/**", "    require_roles: [ops, admin]"]
+out += ["  - path_glob: /api/**/orders/*", "    methods: [GET, HEAD]",
+        "    require_roles: [bench]", "    require_scopes: [read]"]
+print("\n".join(out))
+EOF
+{ printf '%s\n' "$COMMON"; cat "$TMP/policy/routes.yaml"; } > "$TMP/policy/curfew.yaml"
+"$CURFEW_BIN" config check "$TMP/policy/curfew.yaml" > "$TMP/policy/config-check.txt" 2>&1 \
+    || { cat "$TMP/policy/config-check.txt" >&2; die "curfew rejected the generated policy config"; }
+
+# ---- servers ---------------------------------------------------------------------
+ADMIN_KEY=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(32))')
+declare -A PORT TOKEN
+for t in base policy; do
+    PORT[$t]=$(free_port)
+    CURFEW_ADMIN_KEY=$ADMIN_KEY "${server_prefix[@]}" "$CURFEW_BIN" serve \
+        --config "$TMP/$t/curfew.yaml" --listen "127.0.0.1:${PORT[$t]}" --data-dir "$TMP/$t/data" \
+        >"$TMP/$t/stdout.log" 2>"$TMP/$t/stderr.log" &
+    PIDS+=($!)
+    wait_http "http://127.0.0.1:${PORT[$t]}/healthz" "$!" \
+        || { cat "$TMP/$t/stderr.log" >&2; die "curfew ($t) did not become ready"; }
+    session=$(curl -s --max-time 5 -X POST "http://127.0.0.1:${PORT[$t]}/v1/sessions" \
+        -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+        -d '{"sub":"bench","client_id":"bench","roles":["bench"],"scope":"read write"}')
+    TOKEN[$t]=$(printf '%s' "$session" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])') \
+        || die "POST /v1/sessions ($t) did not return an access token: $session"
+done
+
+check_status() {  # target [extra curl args] -> HTTP status of the benchmarked check
+    local t=$1; shift
+    curl -s -o "$TMP/check-body" -w '%{http_code}' --max-time 5 \
+        -H "Authorization: Bearer ${TOKEN[$t]}" -H "X-Original-URI: $REQ_URI" \
+        -H "X-Original-Method: $REQ_METHOD" -H "X-Forwarded-Host: $REQ_HOST" "$@" \
+        "http://127.0.0.1:${PORT[$t]}/v1/check"
+}
+for t in base policy; do
+    status=$(check_status "$t")
+    [[ "$status" == 200 ]] || die "curfew ($t) answered $status (not 200) to the check: $(cat "$TMP/check-body")"
+done
+# Prove the policy server really evaluates its routes: the last route refuses
+# a token without the role (403), and a deny route is honoured.
+if [[ "$MATCH" == last ]]; then
+    norole=$(curl -s --max-time 5 -X POST "http://127.0.0.1:${PORT[policy]}/v1/sessions" \
+        -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+        -d '{"sub":"other","roles":["user"],"scope":"read"}' \
+        | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+    status=$(curl -s -o "$TMP/check-body" -w '%{http_code}' --max-time 5 \
+        -H "Authorization: Bearer $norole" -H "X-Original-URI: $REQ_URI" \
+        -H "X-Original-Method: $REQ_METHOD" "http://127.0.0.1:${PORT[policy]}/v1/check")
+    [[ "$status" == 403 ]] || die "the policy server did not apply its last route (got $status, want 403): $(cat "$TMP/check-body")"
+fi
+status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Authorization: Bearer ${TOKEN[policy]}" \
+    -H 'X-Original-URI: /x' -H 'X-Forwarded-Host: h3.example.com' "http://127.0.0.1:${PORT[policy]}/v1/check")
+[[ "$POLICY_ROUTES" -lt 5 || "$status" == 403 ]] || die "the policy server did not apply a deny route (got $status)"
+
+# ---- wrk -------------------------------------------------------------------------
+run_wrk() {  # name target duration
+    "${wrk_prefix[@]}" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" --latency -d"$3" \
+        -H "Authorization: Bearer ${TOKEN[$2]}" -H "X-Original-URI: $REQ_URI" \
+        -H "X-Original-Method: $REQ_METHOD" -H "X-Forwarded-Host: $REQ_HOST" \
+        "http://127.0.0.1:${PORT[$2]}/v1/check" > "$TMP/wrk-$1.txt" 2>&1 \
+        || { cat "$TMP/wrk-$1.txt" >&2; die "wrk against $2 failed"; }
+}
+
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
+        printf "%.3f", n }'
+}
+
+parse_wrk() {
+    local f=$1 rps p50 p99 non2xx errs
+    rps=$(awk '/^Requests\/sec:/ {print $2}' "$f")
+    p50=$(awk '$1 == "50%" {print $2}' "$f")
+    p99=$(awk '$1 == "99%" {print $2}' "$f")
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$f")
+    errs=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$f")
+    [[ -n "$rps" && -n "$p50" && -n "$p99" ]] || { cat "$f" >&2; die "cannot parse wrk output $f"; }
+    echo "$rps $(to_ms "$p50") $(to_ms "$p99") ${non2xx:-0} ${errs:-0}"
+}
+
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
+if [[ "$WARMUP" != 0 ]]; then
+    run_wrk warm-base base "$WARMUP"
+    run_wrk warm-policy policy "$WARMUP"
+fi
+
+fail=0
+declare -A RPS P50 P99
+printf '%-6s %-8s %12s %10s %10s\n' round target 'requests/s' 'p50 ms' 'p99 ms' > "$TMP/rounds.txt"
+for round in $(seq "$ROUNDS"); do
+    # Alternate which goes first, so a drift in machine speed favours neither.
+    order=(base policy); (( round % 2 == 0 )) && order=(policy base)
+    for t in "${order[@]}"; do
+        run_wrk "$t-$round" "$t" "$DURATION"
+        read -r rps p50 p99 non2xx errs < <(parse_wrk "$TMP/wrk-$t-$round.txt")
+        RPS[$t]+="$rps "; P50[$t]+="$p50 "; P99[$t]+="$p99 "
+        printf '%-6s %-8s %12.0f %10.3f %10.3f\n' "$round" "$t" "$rps" "$p50" "$p99" >> "$TMP/rounds.txt"
+        if [[ "$non2xx" != 0 ]]; then
+            echo "FAIL: $t answered $non2xx non-2xx responses in round $round" >&2
+            fail=1
+        fi
+        [[ "$errs" == 0 ]] || echo "warning: wrk reported $errs socket errors against $t in round $round" >&2
+    done
+done
+# shellcheck disable=SC2086
+{
+    RPS_base=$(median ${RPS[base]}); P50_base=$(median ${P50[base]}); P99_base=$(median ${P99[base]})
+    RPS_policy=$(median ${RPS[policy]}); P50_policy=$(median ${P50[policy]}); P99_policy=$(median ${P99[policy]})
+}
+for t in base policy; do
+    status=$(check_status "$t")
+    if [[ "$status" != 200 ]]; then
+        echo "FAIL: after the run curfew ($t) answered $status: $(cat "$TMP/check-body")" >&2
+        fail=1
+    fi
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+RATIO=$(ratio "$RPS_policy" "$RPS_base")
+
+echo
+echo "curfew GET /v1/check: $POLICY_ROUTES routes (request matches: $MATCH) vs no routes, keep-alive"
+echo "request: $REQ_METHOD $REQ_URI (X-Original-URI/-Method, X-Forwarded-Host: $REQ_HOST), valid Bearer token"
+echo "wrk -t$WRK_THREADS -c$WRK_CONNS -d$DURATION --latency (same for both), $ROUNDS interleaved rounds; $(nproc) CPUs; pin=$PIN"
+echo "load average before the run: $LOAD_BEFORE"
+echo "curfew: $("$CURFEW_BIN" version 2>/dev/null || echo '?') ($CURFEW_BIN)"
+echo
+cat "$TMP/rounds.txt"
+echo
+echo "median over $ROUNDS rounds:"
+printf '%-8s %12s %10s %10s\n' target 'requests/s' 'p50 ms' 'p99 ms'
+printf '%-8s %12.0f %10.3f %10.3f\n' base "$RPS_base" "$P50_base" "$P99_base"
+printf '%-8s %12.0f %10.3f %10.3f\n' policy "$RPS_policy" "$P50_policy" "$P99_policy"
+printf '%-8s %12s %10s %10s\n' ratio "$RATIO" "$(ratio "$P50_policy" "$P50_base")" \
+    "$(ratio "$P99_policy" "$P99_base")"
+echo
+echo "ratio = policy / base (throughput: higher is better, goal >= 0.9; latency: lower is better)"
+
+if [[ -n "$MIN_RATIO" ]] && awk -v r="$RATIO" -v m="$MIN_RATIO" 'BEGIN { exit !(r < m) }'; then
+    echo "FAIL: throughput ratio $RATIO below MIN_RATIO=$MIN_RATIO" >&2
+    fail=1
+fi
+exit $fail
