@@ -1165,12 +1165,14 @@ int cf_config_copy(cf_config_t *dst, const cf_config_t *src)
         goto oom;
     for (size_t i = 0; i < NOPTIONS; i++) {
         const option_t *o = &options[i];
-        char *const *v = *(char **const *)cfield(src, o->off);
         size_t n = is_list(o) ? *(const size_t *)cfield(src, o->off2) : 0;
+        char *const *v;
         char **d;
 
         if (n == 0)
             continue;
+        /* Only list options hold a char ** at off; reading it for others is UB. */
+        v = *(char **const *)cfield(src, o->off);
         d = calloc(n, sizeof *d);
         if (d == NULL)
             goto oom;
