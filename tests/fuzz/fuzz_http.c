@@ -11,7 +11,7 @@
  *
  * Build (not part of meson yet):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc \
- *     tests/fuzz/fuzz_http.c src/http/server.c src/util/log.c src/core/error.c \
+ *     tests/fuzz/fuzz_http.c src/http/rx.c src/util/log.c src/core/error.c \
  *     -luv -lhttp_parser -lcrypto -o fuzz_http
  *   ./fuzz_http -max_len=65536 corpus/
  * Useful seeds: raw requests from tests/integration (curl -v output), wrk's
@@ -24,7 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http/server.h"
+#include "http/rx.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Private interface between the two halves of the config module: config.c
+ * (the option table, the YAML walk, the scalar types and the public entry
+ * points) and sections.c (list-valued options and whole sections). It
+ * decides nothing itself; it only names what the halves share. It must
+ * never be included outside src/config/: nothing here is a stable API, and
+ * cf_config_t's callers go through config/config.h alone.
+ */
+#ifndef CF_CONFIG_SECTIONS_H
+#define CF_CONFIG_SECTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <yaml.h>
+
+#include "config/config.h"
+
+/* What an option holds; indexes types[] in config.c. */
+typedef enum {
+    OPT_DURATION,
+    OPT_STRING,
+    OPT_UINT,
+    OPT_BOOL,
+    OPT_ADDR,
+    OPT_ENUM,
+    OPT_I64,      /* int64_t */
+    OPT_CHOICE,   /* an int-sized enum: the n-th choice is stored as n + 1 (0 = unset) */
+    OPT_RATE,     /* cf_rate_cfg_t: "N/DURATION" or "off" */
+    OPT_KEYS,     /* unsigned CF_RLKEY_* bits from a list of key kinds */
+    OPT_STRLIST,  /* char ** at off, size_t count at off2 */
+    OPT_CIDRLIST, /* as OPT_STRLIST, every item a CIDR */
+    OPT_CLIENTS,  /* node-level sections that build cfg->policy */
+    OPT_ROLES,
+    OPT_ROUTES,
+} opt_kind_t;
+
+/* One row of the option table (options[] in config.c). */
+typedef struct {
+    const char *key;               /* dotted path: "session.idle_timeout" */
+    opt_kind_t kind;
+    const char *def;               /* default, spelled as in the file */
+    size_t off;                    /* field offset; OPT_ADDR: the host buffer */
+    size_t size;                   /* field size (buffer size for strings and the host) */
+    size_t off2;                   /* OPT_ADDR: offset of the int port; lists: of the count */
+    int64_t min, max;              /* DURATION: ms; UINT: value; STRING: min length. max 0 = none */
+    const char *const *choices;    /* OPT_ENUM: NULL-terminated */
+    const char *doc;               /* one sentence for docs/configuration.md */
+} option_t;
+
+/*
+ * State of one load: the document being walked, the file name for messages,
+ * the config copy being filled and where the first error goes.
+ */
+typedef struct loader loader_t;
+
+struct loader {
+    yaml_document_t *doc;
+    const char *name;
+    cf_config_t *cfg; /* the copy being filled */
+    char *err;
+    size_t errlen;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Provided by config.c                                                      */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Format a message into @err (of @errlen bytes), truncating if needed.
+ *
+ * Does nothing when @err is NULL or @errlen is 0. Pure; safe from any thread.
+ */
+void cf__config_say(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/**
+ * Copy user text @s (@n bytes) into @buf (of @cap bytes) for a message.
+ *
+ * At most 40 bytes are kept, control bytes become '?', and "..." marks a
+ * cut, so a hostile file cannot put escapes or pages into a log. Returns
+ * @buf, always NUL-terminated. Pure; safe from any thread.
+ */
+const char *cf__config_show(const char *s, size_t n, char *buf, size_t cap);
+
+/**
+ * The address @off bytes into config @cfg (an option's field). Pure.
+ */
+void *cf__config_field(void *cfg, size_t off);
+
+/**
+ * The const address @off bytes into config @cfg (an option's field). Pure.
+ */
+const void *cf__config_cfield(const void *cfg, size_t off);
+
+/**
+ * Parse @n decimal digits at @s into *@out: no sign, no blanks.
+ *
+ * Returns 0, or -1 on an empty text, a non-digit or a value past
+ * UINT64_MAX / 10 (*@out is then untouched). Pure; safe from any thread.
+ */
+int cf__config_parse_digits(const char *s, size_t n, uint64_t *out);
+
+/**
+ * Find the unit cf_duration_parse() refused in duration text @s (@n bytes).
+ *
+ * Returns 1 with *@at and *@len naming the first letter run that is not a
+ * known unit, or 0 when there is none. Pure; safe from any thread.
+ */
+int cf__config_find_bad_unit(const char *s, size_t n, size_t *at, size_t *len);
+
+/**
+ * The 1-based index of @s (@n bytes) in the NULL-terminated @choices, or 0
+ * when it is not one of them. Pure; safe from any thread.
+ */
+int cf__config_choice_index(const char *const *choices, const char *s, size_t n);
+
+/**
+ * Write the NULL-terminated @choices as "a, b, c" into @buf (of @cap
+ * bytes), truncating if needed. Pure; safe from any thread.
+ */
+void cf__config_join_choices(const char *const *choices, char *buf, size_t cap);
+
+/**
+ * Whether @c may appear in a host name; @bracketed allows the characters of
+ * an IPv6 literal inside [...]. Returns 1 or 0. Pure.
+ */
+int cf__config_host_char_ok(char c, int bracketed);
+
+/*
+ * The choices of risk.ip_binding and of the risk.on_*_change actions,
+ * NULL-terminated, in the order of cf_ip_binding_t and cf_risk_action_t
+ * (stored as index + 1). Shared so that the per-client and per-role risk
+ * blocks accept exactly what the global options do.
+ */
+extern const char *const cf__config_ip_bindings[];
+extern const char *const cf__config_risk_actions[];
+
+/**
+ * The 1-based line of YAML node @n, for messages. Pure.
+ */
+size_t cf__config_line_of(const yaml_node_t *n);
+
+/**
+ * What YAML node @n is, for messages: "a list", "a mapping" or "a scalar".
+ * Returns a static string. Pure.
+ */
+const char *cf__config_node_kind(const yaml_node_t *n);
+
+/**
+ * Whether @n is YAML's null: a plain empty, "~" or "null" scalar, i.e.
+ * nothing was written. Returns 1 or 0. Pure.
+ */
+int cf__config_is_null(const yaml_node_t *n);
+
+/**
+ * Write @s to @out as a YAML double-quoted scalar that reads back to the
+ * same bytes (escaping quotes, backslashes and what libyaml would refuse or
+ * fold). Bytes that are not UTF-8 are written raw. The caller owns @out.
+ */
+void cf__config_put_quoted(FILE *out, const char *s);
+
+/* ------------------------------------------------------------------------ */
+/* Provided by sections.c: list-valued options (rate_limits, risk, cookie)   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The parse/text/item functions below have the shapes of type_t in
+ * config.c: parse() reads raw text (not NUL-terminated) and writes the field
+ * of @o in @cfg only when the whole text is valid, otherwise it leaves @cfg
+ * alone and writes a message without the key to @msg; it returns 0,
+ * CF_ECONFIG or CF_ENOMEM. text() writes the value as raw text into @buf,
+ * the inverse of parse(), and returns 0 or CF_ECONFIG. item() checks one
+ * list item. All are pure apart from the memory list parse() owns; config
+ * loads run on one thread.
+ */
+
+/** Parse an OPT_RATE value: "N/DURATION" (N >= 1, DURATION >= 1ms) or "off". */
+int cf__config_rate_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+                          size_t cap);
+
+/** Write an OPT_RATE value as "N/DURATION" or "off"; CF_ECONFIG if it is out of range. */
+int cf__config_rate_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
+                         char *msg, size_t msgcap);
+
+/** Check one OPT_KEYS item: one of @o->choices. Returns 0 or CF_ECONFIG. */
+int cf__config_key_kind_ok(const option_t *o, const char *s, size_t n, char *msg, size_t cap);
+
+/** Parse an OPT_KEYS value, "a,b": at least one key kind, none twice, into a bit set. */
+int cf__config_keys_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+                          size_t cap);
+
+/** Write an OPT_KEYS bit set as "a,b"; CF_ECONFIG if it is empty. */
+int cf__config_keys_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
+                         char *msg, size_t msgcap);
+
+/** Check one OPT_CIDRLIST item: "ADDR/BITS", IPv4 or IPv6. Returns 0 or CF_ECONFIG. */
+int cf__config_cidr_ok(const option_t *o, const char *s, size_t n, char *msg, size_t cap);
+
+/**
+ * Check one OPT_STRLIST item: visible ASCII without spaces or commas, and an
+ * http(s) origin for cookie.allowed_origins. Returns 0 or CF_ECONFIG.
+ */
+int cf__config_token_ok(const option_t *o, const char *s, size_t n, char *msg, size_t cap);
+
+/**
+ * Parse a string list "a,b" into the char ** and count of @o. The old list
+ * is freed, and the new one (owned by @cfg) installed, only when every item
+ * is valid. Returns 0, CF_ECONFIG or CF_ENOMEM.
+ */
+int cf__config_strlist_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n,
+                             char *msg, size_t cap);
+
+/** Write a string list as "a,b"; CF_ECONFIG when it does not fit @buf. */
+int cf__config_strlist_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
+                            char *msg, size_t msgcap);
+
+/** Free the @n strings of @v and @v itself; @v may be NULL when @n is 0. */
+void cf__config_strv_free(char **v, size_t n);
+
+/** Write @v (@n strings) to @out as a flow list "[a, b]", each item double-quoted. */
+void cf__config_put_strv(FILE *out, char *const *v, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* Provided by sections.c: whole sections (clients, roles, routes)           */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Load section node @v into @ld->cfg->policy.
+ *
+ * The section is built in a local policy and moved into the config copy only
+ * when all of it is valid; the old part is freed then. On error the config
+ * is left as it was and the message ("NAME:LINE: clients[1].id: ...") is in
+ * @ld->err. Returns 0, CF_ECONFIG or CF_ENOMEM. Loader thread only.
+ */
+int cf__config_clients_load(loader_t *ld, const yaml_node_t *v);
+
+/** As cf__config_clients_load(), for roles: (a mapping of role name to rules). */
+int cf__config_roles_load(loader_t *ld, const yaml_node_t *v);
+
+/** As cf__config_clients_load(), for routes: (an ordered list of rules). */
+int cf__config_routes_load(loader_t *ld, const yaml_node_t *v);
+
+/**
+ * Write the clients of @cfg to @out as YAML that loads back to the same
+ * policy: the rest of the "clients:" line onwards, final newline included.
+ */
+void cf__config_clients_dump(const cf_config_t *cfg, FILE *out);
+
+/** As cf__config_clients_dump(), for "roles:". */
+void cf__config_roles_dump(const cf_config_t *cfg, FILE *out);
+
+/** As cf__config_clients_dump(), for "routes:". */
+void cf__config_routes_dump(const cf_config_t *cfg, FILE *out);
+
+/**
+ * Write the Markdown table rows of the fields of section option @o
+ * (`clients[].id`, `roles.NAME.idle_timeout`, ...) to @out. Does nothing for
+ * an option that is not a section.
+ */
+void cf__config_doc_fields(FILE *out, const option_t *o);
+
+#endif /* CF_CONFIG_SECTIONS_H */
