@@ -41,6 +41,13 @@ void cf_reply_store_failure(cf_http_req_t *req);
 int cf_req_content_type_is(const cf_http_req_t *req, const char *type);
 
 /**
+ * Percent-decode [s, s+n) as application/x-www-form-urlencoded ('+' is a
+ * space) into @out, NUL-terminated. Returns the length, CF_EPARSE on a bad
+ * escape or an encoded NUL, CF_ETOOBIG when it does not fit @cap.
+ */
+int cf_form_decode(const char *s, size_t n, char *out, size_t cap);
+
+/**
  * Read form field @key from an application/x-www-form-urlencoded body into
  * @out (percent-decoded, NUL-terminated). Returns its length, -1 when absent,
  * CF_EPARSE when badly encoded or given more than once (RFC 6749 §3.1),

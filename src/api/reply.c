@@ -94,8 +94,7 @@ static int hexval(char c)
     return -1;
 }
 
-/* Percent-decode [s, s+n) into out; returns the length or a negative error. */
-static int form_decode(const char *s, size_t n, char *out, size_t cap)
+int cf_form_decode(const char *s, size_t n, char *out, size_t cap)
 {
     size_t o = 0;
 
@@ -141,7 +140,7 @@ int cf_form_get(const char *body, size_t len, const char *key, char *out, size_t
         if (eq - i == klen && memcmp(body + i, key, klen) == 0) {
             if (found >= 0)
                 return CF_EPARSE;
-            found = form_decode(body + eq + (eq < end), end - eq - (eq < end), out, cap);
+            found = cf_form_decode(body + eq + (eq < end), end - eq - (eq < end), out, cap);
             if (found < 0)
                 return found;
         }

@@ -13,96 +13,6 @@
 #include "core/error.h"
 #include "core/netaddr.h"
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* RFC 6749 §2.3.1: id and secret are form-urlencoded before base64. */
-static int url_decode(const char *s, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%') {
-            int hi, lo;
-            if (i + 2 >= n)
-                return CF_EPARSE;
-            hi = hexval(s[i + 1]);
-            lo = hexval(s[i + 2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return CF_EPARSE;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (o + 1 >= cap)
-            return CF_ETOOBIG;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return (int)o;
-}
-
-static int b64std_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Standard base64 with padding (RFC 4648 §4), as Basic credentials use. */
-static int b64std_decode(const char *in, size_t n, char *out, size_t cap, size_t *outlen)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t o = 0, pad = 0;
-
-    if (n % 4 != 0)
-        return CF_EPARSE;
-    for (size_t i = 0; i < n; i++) {
-        int v;
-        if (in[i] == '=') {
-            pad++;
-            if (pad > 2 || i < n - 2)
-                return CF_EPARSE;
-            continue;
-        }
-        if (pad > 0)
-            return CF_EPARSE;
-        v = b64std_value(in[i]);
-        if (v < 0)
-            return CF_EPARSE;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o + 1 >= cap)
-                return CF_ETOOBIG;
-            out[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    out[o] = '\0';
-    *outlen = o;
-    return 0;
-}
-
 int cf_req_basic_auth(const cf_http_req_t *req, char *id, size_t idcap, char *secret,
                       size_t secretcap)
 {
@@ -120,15 +30,15 @@ int cf_req_basic_auth(const cf_http_req_t *req, char *id, size_t idcap, char *se
         v++;
         len--;
     }
-    if (b64std_decode(v, len, raw, sizeof raw, &rawlen) < 0)
+    if (cf_b64std_decode(v, len, (uint8_t *)raw, sizeof raw - 1, &rawlen) < 0)
         return CF_EPARSE;
     colon = memchr(raw, ':', rawlen);
     if (colon == NULL)
         return CF_EPARSE;
-    n = url_decode(raw, (size_t)(colon - raw), id, idcap);
+    n = cf_form_decode(raw, (size_t)(colon - raw), id, idcap);
     if (n <= 0)
         return CF_EPARSE;
-    n = url_decode(colon + 1, rawlen - (size_t)(colon + 1 - raw), secret, secretcap);
+    n = cf_form_decode(colon + 1, rawlen - (size_t)(colon + 1 - raw), secret, secretcap);
     OPENSSL_cleanse(raw, sizeof raw);
     return n < 0 ? n : 1;
 }

@@ -12,7 +12,7 @@ static const char alphabet[64] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
 
 /* Value of a base64url character, or -1. A switch on ranges instead of a
  * 256-entry table keeps the mapping readable next to the alphabet above. */
-static int b64_value(unsigned char c)
+static int b64_value_in(unsigned char c, char c62, char c63)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
@@ -20,11 +20,16 @@ static int b64_value(unsigned char c)
         return c - 'a' + 26;
     if (c >= '0' && c <= '9')
         return c - '0' + 52;
-    if (c == '-')
+    if (c == (unsigned char)c62)
         return 62;
-    if (c == '_')
+    if (c == (unsigned char)c63)
         return 63;
     return -1;
+}
+
+static int b64_value(unsigned char c)
+{
+    return b64_value_in(c, '-', '_');
 }
 
 size_t cf_b64url_encoded_len(size_t n)
@@ -105,6 +110,40 @@ int cf_b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t 
             return CF_EPARSE;
         out[o++] = (uint8_t)(v >> 16);
         out[o++] = (uint8_t)(v >> 8);
+    }
+    *outlen = o;
+    return 0;
+}
+
+int cf_b64std_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *outlen)
+{
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t o = 0, pad = 0;
+
+    if (n % 4 != 0)
+        return CF_EPARSE;
+    for (size_t i = 0; i < n; i++) {
+        int v;
+        if (in[i] == '=') {
+            /* Padding only at the very end, at most two. */
+            if (++pad > 2 || i < n - 2)
+                return CF_EPARSE;
+            continue;
+        }
+        if (pad > 0)
+            return CF_EPARSE;
+        v = b64_value_in((unsigned char)in[i], '+', '/');
+        if (v < 0)
+            return CF_EPARSE;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o >= cap)
+                return CF_ETOOBIG;
+            out[o++] = (uint8_t)((acc >> bits) & 0xff);
+        }
     }
     *outlen = o;
     return 0;

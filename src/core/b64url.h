@@ -46,4 +46,11 @@ size_t cf_b64url_decoded_maxlen(size_t n);
  */
 int cf_b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *outlen);
 
+/**
+ * Decode standard base64 with padding (RFC 4648 §4, as HTTP Basic uses).
+ * Returns 0, CF_EPARSE on a bad character, length or padding, or CF_ETOOBIG
+ * when more than @cap bytes would be written. Does not NUL-terminate.
+ */
+int cf_b64std_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *outlen);
+
 #endif

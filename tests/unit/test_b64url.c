@@ -197,9 +197,33 @@ static void test_length_helpers(void **state)
     assert_int_equal(cf_b64url_decoded_maxlen(5), 3); /* invalid length: still an upper bound */
 }
 
+static void test_standard_base64_for_http_basic(void **state)
+{
+    uint8_t out[32];
+    size_t n = 0;
+
+    (void)state;
+    /* RFC 4648 §10 vectors with the standard alphabet and padding. */
+    assert_int_equal(cf_b64std_decode("Zm9vYmFy", 8, out, sizeof out, &n), 0);
+    assert_int_equal(n, 6);
+    assert_memory_equal(out, "foobar", 6);
+    assert_int_equal(cf_b64std_decode("Zm9vYg==", 8, out, sizeof out, &n), 0);
+    assert_int_equal(n, 4);
+    assert_memory_equal(out, "foob", 4);
+    assert_int_equal(cf_b64std_decode("+/+/", 4, out, sizeof out, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(out[0], 0xfb);
+    /* Rejections: url alphabet, padding in the middle, bad length, too small a buffer. */
+    assert_int_equal(cf_b64std_decode("-_-_", 4, out, sizeof out, &n), CF_EPARSE);
+    assert_int_equal(cf_b64std_decode("Zg==Zg==", 8, out, sizeof out, &n), CF_EPARSE);
+    assert_int_equal(cf_b64std_decode("Zm9", 3, out, sizeof out, &n), CF_EPARSE);
+    assert_int_equal(cf_b64std_decode("Zm9vYmFy", 8, out, 5, &n), CF_ETOOBIG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_standard_base64_for_http_basic),
         cmocka_unit_test(test_encode_rfc4648_vectors_without_padding),
         cmocka_unit_test(test_decode_rfc4648_vectors_without_padding),
         cmocka_unit_test(test_url_alphabet_uses_dash_and_underscore),
