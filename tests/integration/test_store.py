@@ -1,24 +1,47 @@
 """The store: group commit and purging, observed on the real binary."""
+import json
 import re
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
 
+def _raw_create(port, key, sub):
+    body = json.dumps({"sub": sub}).encode()
+    head = (f"POST /v1/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n").encode()
+    return head + body
+
+
+def _read_status(sock):
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return int(data.split(b" ", 2)[1])
+
+
 def test_concurrent_changes_share_fsyncs(start_curfew):
-    """Group commit: 200 session creations from 16 clients at once are each
-    acknowledged only when durable, yet need far fewer commits than batches."""
+    """Group commit: 200 session creations arriving together are each
+    acknowledged only when durable, yet need far fewer commits than batches.
+    Requests go out on 50 sockets before any answer is read, so the server
+    sees them at once, as it would under real concurrency."""
     srv = start_curfew()
-    url = srv.url("/v1/sessions")
-    headers = {**srv.admin_headers(), "Content-Type": "application/json"}
-
-    def create(i):
-        with requests.Session() as s:
-            return s.post(url, headers=headers, json={"sub": f"user{i}"}, timeout=10).status_code
-
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        codes = list(pool.map(create, range(200)))
+    codes = []
+    for wave in range(4):
+        socks = []
+        for i in range(50):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+            s.sendall(_raw_create(srv.port, srv.admin_key, f"user{wave}-{i}"))
+            socks.append(s)
+        for s in socks:
+            codes.append(_read_status(s))
+            s.close()
     assert codes == [201] * 200
     srv.stop()
     m = re.search(r"event=store_closed batches=(\d+) commits=(\d+) events=(\d+) failures=(\d+)",
@@ -29,7 +52,7 @@ def test_concurrent_changes_share_fsyncs(start_curfew):
     assert batches >= 200
     assert events >= 200
     # Every batch waited for a commit; if each had its own fsync, commits == batches.
-    assert commits < batches * 0.8, (batches, commits)
+    assert commits <= batches // 2, (batches, commits)
 
     # And every acknowledged session survived the stop.
     srv.start()
