@@ -8,7 +8,7 @@ packages=(
   libuv1-dev libhttp-parser-dev libssl-dev libjansson-dev libyaml-dev libsqlite3-dev
   libcmocka-dev
   python3-pytest python3-requests python3-jwt python3-cryptography python3-yaml
-  nginx-light caddy wrk curl
+  nginx-light caddy wrk curl prometheus
 )
 
 missing=()
@@ -27,9 +27,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# nginx-light's and caddy's postinst start system services on :80; the tests start their own.
+# nginx-light's, caddy's and prometheus's postinst start system services; the tests start their own.
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-for svc in nginx caddy; do
+for svc in nginx caddy prometheus prometheus-node-exporter; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
     $SUDO systemctl stop "$svc" || true
   fi

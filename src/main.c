@@ -8,6 +8,9 @@
  *   curfew config doc
  *   curfew hash-secret [--iterations N]
  *   curfew policy explain [--config FILE] --client ID --roles A,B --method M --path P [--host H]
+ *   curfew sessions ls|show|revoke ...   (src/cli/: over the admin HTTP API)
+ *   curfew revoke --sub S | --client C | --all [--before TIME]
+ *   curfew stats
  *   curfew version
  */
 #include <getopt.h>
@@ -21,6 +24,7 @@
 #include "core/error.h"
 
 #include "api/app.h"
+#include "cli/cli.h"
 #include "config/config.h"
 #include "core/policy.h"
 #include "core/secret.h"
@@ -39,6 +43,9 @@ static void usage(FILE *out)
           "  config doc      print the table of every config option\n"
           "  hash-secret     hash a client secret (read from stdin) for the clients: list\n"
           "  policy explain  show the effective lifetimes and the route rule for a request\n"
+          "  sessions        list, show and revoke sessions on a running server\n"
+          "  revoke          revoke a subject, a client or everyone on a running server\n"
+          "  stats           session counts (and /metrics) of a running server\n"
           "  version         print the version\n"
           "\n"
           "Run 'curfew <command> --help' for a command's options.\n",
@@ -359,6 +366,12 @@ int main(int argc, char **argv)
         return cmd_hash_secret(argc - 1, argv + 1);
     if (strcmp(cmd, "policy") == 0)
         return cmd_policy(argc - 1, argv + 1);
+    if (strcmp(cmd, "sessions") == 0)
+        return cf_cli_sessions(argc - 1, argv + 1);
+    if (strcmp(cmd, "revoke") == 0)
+        return cf_cli_revoke(argc - 1, argv + 1);
+    if (strcmp(cmd, "stats") == 0)
+        return cf_cli_stats(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
             puts("usage: curfew version\n\nPrints the version.");

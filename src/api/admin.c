@@ -255,8 +255,8 @@ static int by_created_desc(const void *a, const void *b)
 void cf_api_sessions_list(cf_app_t *app, cf_http_req_t *req)
 {
     cf_time_t now = cf_app_now(app);
-    char sub[256], limit_s[16];
-    int has_sub, n;
+    char sub[256], client[128], limit_s[16];
+    int has_sub, has_client, n;
     long limit = 100;
     cf_session_t **v = NULL, *s;
     size_t count = 0, pos = 0;
@@ -265,9 +265,10 @@ void cf_api_sessions_list(cf_app_t *app, cf_http_req_t *req)
     if (!cf_app_require_admin(app, req))
         return;
     has_sub = cf_form_get(req->query, req->query_len, "sub", sub, sizeof sub);
+    has_client = cf_form_get(req->query, req->query_len, "client_id", client, sizeof client);
     n = cf_form_get(req->query, req->query_len, "limit", limit_s, sizeof limit_s);
-    if (has_sub < -1 || n < -1) {
-        bad_request(req, "query parameters sub and limit must be given once and percent-encoded");
+    if (has_sub < -1 || has_client < -1 || n < -1) {
+        bad_request(req, "query parameters sub, client_id and limit must be given once and percent-encoded");
         return;
     }
     if (n >= 0) {
@@ -288,7 +289,8 @@ void cf_api_sessions_list(cf_app_t *app, cf_http_req_t *req)
     }
     /* A scan: listing is an operator action, not a hot path. */
     while ((s = cf_map_next(&app->sessions, &pos)) != NULL)
-        if (has_sub < 0 || strcmp(s->sub, sub) == 0)
+        if ((has_sub < 0 || strcmp(s->sub, sub) == 0) &&
+            (has_client < 0 || strcmp(s->client_id, client) == 0))
             v[count++] = s;
     qsort(v, count, sizeof *v, by_created_desc);
     for (size_t i = 0; i < count && i < (size_t)limit; i++)
@@ -342,24 +344,35 @@ void cf_api_session_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, s
 }
 
 /*
- * Revocation by subject or for everyone. Two things happen: every live
- * session of the subject ends (reason revoked), and a not-before epoch is
- * recorded so that any token issued before now is refused even if it names a
- * session this node has never seen. The epoch has one-second resolution
- * (JWT iat), rounded down, so a token minted in the same second as the
- * revocation is caught by its ended session instead.
+ * Revocation by subject, by client or for everyone.
+ *
+ * By subject or for everyone two things happen: every live session of the
+ * subject ends (reason revoked), and a not-before epoch is recorded so that
+ * any token issued before now is refused even if it names a session this
+ * node has never seen. The epoch has one-second resolution (JWT iat),
+ * rounded down, so a token minted in the same second as the revocation is
+ * caught by its ended session instead.
+ *
+ * By client there is no epoch (tokens do not carry a per-client epoch and
+ * the not-before table is keyed by subject): the client's live sessions
+ * end, and their tokens are refused through the ended session.
+ *
+ * With "before" (Unix seconds, not in the future) only sessions created
+ * before that second end, and the epoch is set to that second instead of
+ * now, so tokens issued since then keep working.
  */
 void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
 {
-    cf_time_t now = cf_app_now(app);
+    cf_time_t now = cf_app_now(app), cutoff;
     cf_events_t ev = CF_EVENTS_INIT;
-    json_t *doc, *sub, *all;
-    const char *target = NULL;
+    json_t *doc, *sub, *all, *client, *before;
+    const char *target = NULL, *client_id = NULL;
     cf_session_t *s;
     cf_event_t *e;
     size_t pos = 0;
     json_int_t ended = 0;
     cf_pending_t *p;
+    int nscope;
 
     if (!cf_app_require_admin(app, req))
         return;
@@ -368,12 +381,35 @@ void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
         return;
     sub = json_object_get(doc, "sub");
     all = json_object_get(doc, "all");
-    if (json_object_size(doc) != 1 || (sub == NULL && all == NULL) ||
+    client = json_object_get(doc, "client_id");
+    before = json_object_get(doc, "before");
+    nscope = (sub != NULL) + (all != NULL) + (client != NULL);
+    if (nscope != 1 || json_object_size(doc) != (size_t)(nscope + (before != NULL)) ||
         (sub != NULL && (!json_is_string(sub) || json_string_length(sub) == 0)) ||
+        (client != NULL && (!json_is_string(client) || json_string_length(client) == 0)) ||
         (all != NULL && !json_is_true(all))) {
         json_decref(doc);
-        bad_request(req, "expected exactly one of {\"sub\": \"<subject>\"} or {\"all\": true}");
+        bad_request(req, "expected exactly one of {\"sub\": \"<subject>\"}, {\"client_id\": \"<client>\"} "
+                         "or {\"all\": true}, and optionally \"before\": <Unix seconds>");
         return;
+    }
+    cutoff = now;
+    if (before != NULL) {
+        if (!json_is_integer(before) || json_integer_value(before) <= 0 ||
+            json_integer_value(before) > cf_time_to_sec(now)) {
+            json_decref(doc);
+            bad_request(req, "before: expected Unix seconds, not in the future");
+            return;
+        }
+        cutoff = (cf_time_t)json_integer_value(before) * CF_SEC;
+    }
+    if (client != NULL) {
+        client_id = json_string_value(client);
+        while ((s = cf_map_next(&app->sessions, &pos)) != NULL)
+            if (strcmp(s->client_id, client_id) == 0 && (before == NULL || s->created_at < cutoff))
+                ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
+        json_decref(doc);
+        goto reply;
     }
     e = cf_events_add(&ev, CF_EV_NOT_BEFORE, now, NULL);
     if (e == NULL || (sub != NULL && (e->sub = strdup(json_string_value(sub))) == NULL)) {
@@ -382,18 +418,20 @@ void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
         cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
         return;
     }
-    e->not_before = now;
+    e->not_before = cutoff;
     target = e->sub;
-    if (cf_app_set_not_before(app, target, now) < 0) {
+    if (cf_app_set_not_before(app, target, cutoff) < 0) {
         cf_events_fini(&ev);
         json_decref(doc);
         cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
         return;
     }
     while ((s = cf_map_next(&app->sessions, &pos)) != NULL)
-        if (target == NULL || strcmp(s->sub, target) == 0)
+        if ((target == NULL || strcmp(s->sub, target) == 0) &&
+            (before == NULL || s->created_at < cutoff))
             ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
     json_decref(doc);
+reply:
     p = cf_pending_new(req, 200, json_pack("{s:I}", "sessions_ended", ended), 0);
     if (p == NULL) {
         cf_app_commit(app, &ev, NULL, NULL);

@@ -373,6 +373,7 @@ void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *
 {
     for (size_t i = 0; i < ev->n; i++)
         log_event(&ev->v[i]);
+    cf_app_metrics_events(app, ev);
     cf_store_submit(app->store, ev, done, arg);
 }
 
@@ -764,6 +765,11 @@ static void route(void *ctx, cf_http_req_t *req)
     /* The check endpoint first: it is the hot path. */
     if (path_is(req, "/v1/check") || path_has_prefix(req, "/v1/check/")) {
         cf_api_check(app, req);
+    } else if (path_is(req, "/metrics")) {
+        if (m == HTTP_GET || m == HTTP_HEAD)
+            cf_api_metrics(app, req);
+        else
+            cf_reply_method_not_allowed(req, "GET");
     } else if (path_is(req, "/healthz")) {
         if (m == HTTP_GET || m == HTTP_HEAD)
             reply_healthz(req);
@@ -807,9 +813,12 @@ static void route(void *ctx, cf_http_req_t *req)
         else
             cf_reply_method_not_allowed(req, "GET, DELETE");
     } else if (path_is(req, "/v1/revocations")) {
-        if (m == HTTP_POST)
+        if (m == HTTP_POST) {
+            /* Its batch says what was revoked only in part (no event names a client). */
+            app->metrics.origin = CF_ORIGIN_REVOCATIONS;
             cf_api_revocations(app, req);
-        else
+            app->metrics.origin = CF_ORIGIN_OTHER;
+        } else
             cf_reply_method_not_allowed(req, "POST");
     } else if (path_is(req, "/.well-known/jwks.json")) {
         if (m == HTTP_GET)
@@ -839,6 +848,7 @@ int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop)
     app->cfg = *cfg;
     app->loop = loop;
     app->clock = wall_clock;
+    cf_app_metrics_init(app);
     cf_random_bytes(&app->seed, sizeof app->seed);
     cf_map_init(&app->sessions, app->seed);
     cf_map_init(&app->refresh, app->seed ^ 0x9e3779b97f4a7c15ull);

@@ -16,7 +16,9 @@
 #include "core/jws.h"
 #include "core/netaddr.h"
 #include "core/ratelimit.h"
+#include "core/reason.h"
 #include "core/session.h"
+#include "obs/metrics.h"
 #include "store/store.h"
 #include "util/map.h"
 
@@ -38,6 +40,66 @@ typedef struct {
     cf_gcra_t gcra;
     cf_limiter_t *limiter; /* NULL when the class is unlimited */
 } cf_rate_state_t;
+
+/* How a refresh-token request ended (curfew_refresh_total{result}). */
+#define CF_REFRESH_RESULT_MAP(X)                                                       \
+    X(ROTATED, "rotated")                 /* a new generation was issued */            \
+    X(GRACE, "grace")                     /* a just-rotated token, within reuse_grace */ \
+    X(REUSE, "reuse")                     /* an old generation: the session was ended */ \
+    X(DENIED, "denied")                   /* the session had already ended */          \
+    X(UNKNOWN, "unknown")                 /* no such refresh token */                  \
+    X(CLIENT_MISMATCH, "client_mismatch") /* issued to another client */               \
+    X(INVALID_CLIENT, "invalid_client")   /* a confidential client did not authenticate */ \
+    X(RISK, "risk")                       /* address or device changed */              \
+    X(RATE_LIMITED, "rate_limited")                                                    \
+    X(INVALID_REQUEST, "invalid_request") /* no token, or a grant the client may not use */ \
+    X(ERROR, "error")                     /* could not issue tokens */
+
+typedef enum {
+#define X(name, str) CF_REFRESH_RESULT_##name,
+    CF_REFRESH_RESULT_MAP(X)
+#undef X
+        CF_REFRESH_RESULT__COUNT
+} cf_refresh_result_t;
+
+/* What a revocation covered (curfew_revocations_total{scope}). */
+#define CF_REVOKE_SCOPE_MAP(X) \
+    X(SESSION, "session")      \
+    X(SUBJECT, "subject")      \
+    X(CLIENT, "client")        \
+    X(ALL, "all")              \
+    X(LOGOUT, "logout")
+
+typedef enum {
+#define X(name, str) CF_REVOKE_##name,
+    CF_REVOKE_SCOPE_MAP(X)
+#undef X
+        CF_REVOKE__COUNT
+} cf_revoke_scope_t;
+
+/* Which handler is committing, for facts the events do not carry (revocation scope). */
+typedef enum { CF_ORIGIN_OTHER, CF_ORIGIN_REVOCATIONS } cf_origin_t;
+
+/*
+ * The application's metrics. Plain counters: every one is written and read
+ * on the loop thread (the store writer's come from cf_store_stats). Most are
+ * counted in the metrics sink of cf_app_commit from the event stream; only
+ * what the handler alone knows (check results and latency, refresh outcomes
+ * that change no state) is counted where it happens.
+ */
+typedef struct {
+    uint64_t sessions_created;
+    uint64_t sessions_ended[CF_END__COUNT];
+    cf_histogram_t session_age[CF_END__COUNT]; /* seconds from creation to end */
+    uint64_t tokens_access, tokens_refresh;
+    uint64_t refresh[CF_REFRESH_RESULT__COUNT];
+    uint64_t reuse_detected;
+    uint64_t revocations[CF_REVOKE__COUNT];
+    uint64_t checks[CF_REASON__COUNT]; /* CF_REASON_NONE: allowed */
+    uint64_t checks_error;             /* internal errors (500) */
+    cf_histogram_t check_duration;     /* seconds */
+    cf_origin_t origin;                /* set by the router around a handler */
+} cf_app_metrics_t;
 
 /* A verified client secret, so PBKDF2 runs once per client, not per request. */
 typedef struct {
@@ -95,9 +157,10 @@ typedef struct cf_app {
     cf_lockout_t *lockout;           /* NULL when lockout is off */
     cf_secret_cache_t *secret_cache; /* one per configured client, same order */
 
-    /* Counters for the log and, later, metrics. */
+    /* Counters for the log and /metrics. */
     uint64_t rate_limited[CF_RATE__COUNT];
     uint64_t purged;
+    cf_app_metrics_t metrics;
     int started; /* timers and signal handlers initialised */
     int stopping;
 } cf_app_t;

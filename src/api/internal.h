@@ -262,5 +262,16 @@ void cf_api_session_show(cf_app_t *app, cf_http_req_t *req, const char *sid, siz
 void cf_api_session_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len);
 void cf_api_revocations(cf_app_t *app, cf_http_req_t *req);
 
+/* ---- metrics (metrics.c) ------------------------------------------------ */
+
+/** Zero the metrics and set their histogram buckets. */
+void cf_app_metrics_init(cf_app_t *app);
+
+/** The metrics sink of the event stream: count what a batch of events says happened. */
+void cf_app_metrics_events(cf_app_t *app, const cf_events_t *ev);
+
+/** GET /metrics: the Prometheus text exposition (scrape token checked when configured). */
+void cf_api_metrics(cf_app_t *app, cf_http_req_t *req);
+
 
 #endif

@@ -166,34 +166,41 @@ static void refresh_grant(cf_app_t *app, oauth_call_t *c)
     char *access = NULL;
     int64_t exp;
     cf_pending_t *p;
-    int revoke;
+    int revoke, grace;
+    uint64_t *count = app->metrics.refresh;
 
     if (c->token_len < 0) {
+        count[CF_REFRESH_RESULT_INVALID_REQUEST]++;
         grant_error(req, 400, "invalid_request", "refresh_token is required", CF_REASON_NONE);
         return;
     }
     if (c->ca.client != NULL && !(c->ca.client->grants & CF_GRANT_REFRESH_TOKEN)) {
         grant_error(req, 400, "unauthorized_client", "this client may not use grant_type=refresh_token",
                     CF_REASON_UNAUTHORIZED_CLIENT);
+        count[CF_REFRESH_RESULT_INVALID_REQUEST]++;
         return;
     }
     entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
     s = entry != NULL ? entry->session : NULL;
     {
         cf_rate_who_t who = {c->ca.ip, s ? s->sub : "", c->ca.client_id, s ? s->id : "", ""};
-        if (cf_app_rate_limit(app, req, CF_RATE_REFRESH, &who, now, 0))
+        if (cf_app_rate_limit(app, req, CF_RATE_REFRESH, &who, now, 0)) {
+            count[CF_REFRESH_RESULT_RATE_LIMITED]++;
             return;
+        }
     }
     if (entry == NULL) {
         cf_app_note_failure(app, c->ca.ip, now);
         grant_error(req, 400, "invalid_grant", "the refresh token is not known",
                     CF_REASON_UNKNOWN_REFRESH_TOKEN);
+        count[CF_REFRESH_RESULT_UNKNOWN]++;
         return;
     }
     if (c->ca.client_id[0] != '\0' && strcmp(c->ca.client_id, s->client_id) != 0) {
         cf_app_note_failure(app, c->ca.ip, now);
         grant_error(req, 400, "invalid_grant", "the refresh token was issued to another client",
                     CF_REASON_CLIENT_MISMATCH);
+        count[CF_REFRESH_RESULT_CLIENT_MISMATCH]++;
         return;
     }
     if (!c->ca.authenticated && s->client_id[0] != '\0') {
@@ -201,11 +208,13 @@ static void refresh_grant(cf_app_t *app, oauth_call_t *c)
         const cf_client_t *owner = cf_policy_client(&app->cfg.policy, s->client_id);
         if (owner != NULL && owner->type == CF_CLIENT_CONFIDENTIAL) {
             cf_reply_invalid_client(req, "this refresh token belongs to a confidential client; authenticate");
+            count[CF_REFRESH_RESULT_INVALID_CLIENT]++;
             return;
         }
     }
     switch (cf_session_refresh_decide(s, entry->gen, now, app->cfg.reuse_grace, &why)) {
     case CF_REFRESH_DENY:
+        count[CF_REFRESH_RESULT_DENIED]++;
         /* Record a deadline that passed unobserved, so the store shows why. */
         cf_app_end_session(app, s, CF_END_NONE, now, &ev);
         if (ev.n > 0)
@@ -216,6 +225,7 @@ static void refresh_grant(cf_app_t *app, oauth_call_t *c)
         grant_error(req, 400, "invalid_grant", desc, why);
         return;
     case CF_REFRESH_REUSE:
+        count[CF_REFRESH_RESULT_REUSE]++;
         /* Theft: two parties hold this session's refresh tokens. End it for both,
          * durably, before saying so. */
         cf_app_note_failure(app, c->ca.ip, now);
@@ -246,10 +256,12 @@ static void refresh_grant(cf_app_t *app, oauth_call_t *c)
             cf_app_commit(app, &ev, NULL, NULL);
         }
         grant_error(req, 400, "invalid_grant", cf_reason_describe(why), why);
+        count[CF_REFRESH_RESULT_RISK]++;
         return;
     }
     /* Grace: a sibling in the current generation; otherwise the next generation. */
-    if (entry->gen == s->refresh_gen)
+    grace = entry->gen != s->refresh_gen;
+    if (!grace)
         cf_session_rotate(s, now);
     cf_app_touch(app, s, now);
     e = cf_events_add(&ev, CF_EV_TOKEN_REFRESHED, now, s);
@@ -258,6 +270,7 @@ static void refresh_grant(cf_app_t *app, oauth_call_t *c)
         cf_events_fini(&ev);
         free(access);
         grant_error(req, 500, "server_error", "cannot issue tokens", CF_REASON_NONE);
+        count[CF_REFRESH_RESULT_ERROR]++;
         return;
     }
     p = cf_pending_new(req, 200, cf_app_token_body(s, access, exp, refresh, now), 1);
@@ -270,6 +283,7 @@ static void refresh_grant(cf_app_t *app, oauth_call_t *c)
         grant_error(req, 500, "server_error", "out of memory", CF_REASON_NONE);
         return;
     }
+    count[grace ? CF_REFRESH_RESULT_GRACE : CF_REFRESH_RESULT_ROTATED]++;
     cf_app_commit(app, &ev, cf_pending_done, p);
 }
 

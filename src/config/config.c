@@ -172,6 +172,9 @@ static const option_t options[] = {
     {.key = "cookie.csrf_header", .kind = OPT_STRING, .def = "X-CSRF", FIELD(csrf_header),
      .min = 1, .doc = "A state-changing cookie request carrying this header (any non-empty "
                       "value) is accepted without a matching Origin."},
+
+    {.key = "metrics.token", .kind = OPT_STRING, .def = "", FIELD(metrics_token),
+     .doc = "Bearer token a scraper must send to GET /metrics; empty = /metrics is open."},
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 

@@ -89,6 +89,7 @@ typedef struct {
     char **allowed_origins;                   /* cookie.allowed_origins */
     size_t nallowed_origins;
     char csrf_header[64];
+    char metrics_token[128];                  /* metrics.token ("" = /metrics is open) */
 } cf_config_t;
 
 /**

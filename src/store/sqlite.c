@@ -88,7 +88,7 @@ struct cf_store {
     job_list_t done;    /* guarded by mu */
     int stopping;       /* guarded by mu */
     int thread_started;
-    cf_store_stats_t stats; /* loop thread, except commits/events (writer, under mu) */
+    cf_store_stats_t stats; /* loop thread, except commits/events/commit_* (writer, under mu) */
 };
 
 static void list_push(job_list_t *l, job_t *j)
@@ -212,10 +212,18 @@ static int exec(cf_store_t *st, const char *sql)
 
 /* Each job gets a savepoint, so one bad batch fails alone while the others
  * in the same transaction still commit. */
+const double cf_store_commit_bounds[CF_STORE_COMMIT_NBOUNDS] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+    0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5,
+};
+
 static void write_jobs(cf_store_t *st, job_t *jobs)
 {
+    uint64_t t0 = uv_hrtime();
     int rc = exec(st, "BEGIN IMMEDIATE");
     uint64_t events = 0;
+    double secs;
+    size_t b = 0;
 
     for (job_t *j = jobs; j != NULL; j = j->next) {
         if (rc < 0) {
@@ -241,9 +249,14 @@ static void write_jobs(cf_store_t *st, job_t *jobs)
             j->status = CF_ESTORE;
         events = 0;
     }
+    secs = (double)(uv_hrtime() - t0) / 1e9;
+    while (b < CF_STORE_COMMIT_NBOUNDS && secs > cf_store_commit_bounds[b])
+        b++;
     uv_mutex_lock(&st->mu);
     st->stats.commits++;
     st->stats.events += events;
+    st->stats.commit_buckets[b]++;
+    st->stats.commit_seconds += secs;
     uv_mutex_unlock(&st->mu);
 }
 
@@ -336,6 +349,8 @@ cf_store_stats_t cf_store_stats(const cf_store_t *st)
     uv_mutex_lock(&m->mu);
     s.commits = st->stats.commits;
     s.events = st->stats.events;
+    memcpy(s.commit_buckets, st->stats.commit_buckets, sizeof s.commit_buckets);
+    s.commit_seconds = st->stats.commit_seconds;
     uv_mutex_unlock(&m->mu);
     return s;
 }

@@ -33,11 +33,20 @@ typedef struct {
     int (*not_before)(void *ctx, const char *sub, cf_time_t at);
 } cf_store_loader_t;
 
+/* Upper bounds (seconds) of the commit-time histogram; +Inf is implied. */
+#define CF_STORE_COMMIT_NBOUNDS 14
+extern const double cf_store_commit_bounds[CF_STORE_COMMIT_NBOUNDS];
+
 typedef struct {
     uint64_t commits;       /* transactions (fsyncs) */
     uint64_t batches;       /* submitted batches */
     uint64_t events;        /* events written */
     uint64_t failures;
+    /* Wall time of each transaction, BEGIN to COMMIT (fsync included):
+     * commit_buckets[i] counts those in (bounds[i-1], bounds[i]] (not
+     * cumulative), commit_buckets[CF_STORE_COMMIT_NBOUNDS] those above. */
+    uint64_t commit_buckets[CF_STORE_COMMIT_NBOUNDS + 1];
+    double commit_seconds;  /* sum */
 } cf_store_stats_t;
 
 /**

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The admin CLI: `curfew sessions`, `curfew revoke`, `curfew stats`.
+ *
+ * Like curl's tool over libcurl, these commands use nothing of the server's
+ * internals: they speak HTTP to a running server's admin API, exactly as any
+ * other client would (docs/api.md). Exit status: 0 success, 1 a server or
+ * I/O failure, 2 a usage error; every failure prints one line on stderr.
+ */
+#ifndef CF_CLI_H
+#define CF_CLI_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <jansson.h>
+
+#define CF_CLI_EXIT_FAIL 1
+#define CF_CLI_EXIT_USAGE 2
+
+#define CF_CLI_DEFAULT_SERVER "http://127.0.0.1:7070"
+#define CF_CLI_MAX_RESPONSE (8u << 20) /* bytes: a cap on what we read back */
+#define CF_CLI_TIMEOUT_MS 10000        /* connect, and each wait for data */
+
+/** Where and as whom to connect. Filled by cf_cli_conn_init(); borrows nothing. */
+typedef struct {
+    char url[300];  /* as given, without a trailing slash, for messages */
+    char host[256]; /* without brackets for IPv6 */
+    char port[8];
+    char key[512];  /* the admin key */
+    const char *cmd; /* "curfew sessions ls": prefix for messages */
+} cf_cli_conn_t;
+
+/** A response. body is NUL-terminated and owned by the caller (free()). */
+typedef struct {
+    int status;
+    char *body;
+    size_t len;
+} cf_cli_resp_t;
+
+/**
+ * Parse @server ("http://host:port", NULL for the default) and load the admin
+ * key from @key_file, else $CURFEW_ADMIN_KEY. On failure prints one line on
+ * stderr and returns the exit status (2 for usage, 1 for I/O); 0 on success.
+ */
+int cf_cli_conn_init(cf_cli_conn_t *c, const char *cmd, const char *server, const char *key_file);
+
+/**
+ * One blocking request: @method @path (with query) and an optional JSON
+ * @body. Fills @out (caller frees out->body) and returns 0 for any HTTP
+ * answer, whatever its status; on a connection or protocol failure prints
+ * "curfew: cannot connect to URL: why" (or similar) and returns -1.
+ * @with_key: send the admin key as a Bearer token.
+ */
+int cf_cli_http(const cf_cli_conn_t *c, const char *method, const char *path, const char *body,
+                int with_key, cf_cli_resp_t *out);
+
+/**
+ * Report a non-2xx answer on stderr as "CMD: description (STATUS)", using
+ * the server's error_description, or @not_found for a 404 when not NULL.
+ * Returns CF_CLI_EXIT_FAIL.
+ */
+int cf_cli_fail_status(const cf_cli_conn_t *c, const cf_cli_resp_t *r, const char *not_found);
+
+/** Parse a JSON body; prints "CMD: the server's answer is not JSON" and returns NULL on failure. */
+json_t *cf_cli_json(const cf_cli_conn_t *c, const cf_cli_resp_t *r);
+
+/** Print @v indented on stdout, followed by a newline. */
+void cf_cli_print_json(json_t *v);
+
+/** Append the percent-encoded @s to @out (capacity @cap). Returns -1 when it does not fit. */
+int cf_cli_urlencode(const char *s, char *out, size_t cap);
+
+/**
+ * Parse TIME as Unix seconds ("1790000000") or RFC 3339
+ * ("2026-11-23T10:00:00Z", "2026-11-23T10:00:00.5+01:00"). 0 or -1.
+ */
+int cf_cli_parse_time(const char *s, long long *out);
+
+/** Format a number of seconds as "1h02m", "15m30s", "42s", "3d04h"; "-" for negative. */
+void cf_cli_format_left(long long secs, char *out, size_t cap);
+
+/** The subcommands; argv[0] is the subcommand's own name. Return the exit status. */
+int cf_cli_sessions(int argc, char **argv);
+int cf_cli_revoke(int argc, char **argv);
+int cf_cli_stats(int argc, char **argv);
+
+#endif

@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * A tiny blocking HTTP/1.1 client for the admin CLI: one request per TCP
+ * connection ("Connection: close"), a timeout on connect and on every wait
+ * for data, and a cap on the response size. It only speaks to curfew's admin
+ * API, so it knows Content-Length and read-until-close, not chunked bodies
+ * or TLS (put curfew behind a TLS proxy and run the CLI on the host).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+/* ------------------------------------------------------------------ setup */
+
+static int parse_server(cf_cli_conn_t *c, const char *server)
+{
+    const char *p, *host, *host_end, *port = "80";
+    size_t hlen, plen = 2, ulen = strlen(server);
+
+    while (ulen > 0 && server[ulen - 1] == '/')
+        ulen--;
+    if (ulen >= sizeof c->url || strncmp(server, "http://", 7) != 0)
+        return -1;
+    memcpy(c->url, server, ulen);
+    c->url[ulen] = '\0';
+    p = c->url + 7;
+    if (*p == '[') {
+        host = p + 1;
+        host_end = strchr(host, ']');
+        if (host_end == NULL)
+            return -1;
+        p = host_end + 1;
+    } else {
+        host = p;
+        host_end = p + strcspn(p, ":/");
+        p = host_end;
+    }
+    if (*p == ':') {
+        port = p + 1;
+        plen = strspn(port, "0123456789");
+        if (plen == 0 || plen > 5 || port[plen] != '\0' || atoi(port) < 1 || atoi(port) > 65535)
+            return -1;
+    } else if (*p != '\0') {
+        return -1; /* a path, or garbage after the host */
+    }
+    hlen = (size_t)(host_end - host);
+    if (hlen == 0 || hlen >= sizeof c->host)
+        return -1;
+    memcpy(c->host, host, hlen);
+    c->host[hlen] = '\0';
+    memcpy(c->port, port, plen);
+    c->port[plen] = '\0';
+    return 0;
+}
+
+static int set_key(cf_cli_conn_t *c, const char *key, size_t len)
+{
+    while (len > 0 && (key[len - 1] == '\n' || key[len - 1] == '\r' || key[len - 1] == ' ' ||
+                       key[len - 1] == '\t'))
+        len--;
+    if (len == 0 || len >= sizeof c->key)
+        return -1;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)key[i] <= 0x20 || (unsigned char)key[i] > 0x7e)
+            return -1; /* would break the header, and is no key we issue */
+    memcpy(c->key, key, len);
+    c->key[len] = '\0';
+    return 0;
+}
+
+int cf_cli_conn_init(cf_cli_conn_t *c, const char *cmd, const char *server, const char *key_file)
+{
+    const char *env;
+
+    memset(c, 0, sizeof *c);
+    c->cmd = cmd;
+    if (server == NULL)
+        server = CF_CLI_DEFAULT_SERVER;
+    if (parse_server(c, server) < 0) {
+        fprintf(stderr, "%s: --server: expected http://HOST:PORT, got '%s'\n", cmd, server);
+        return CF_CLI_EXIT_USAGE;
+    }
+    if (key_file != NULL) {
+        char buf[sizeof c->key + 2];
+        size_t n;
+        FILE *f = fopen(key_file, "r");
+        if (f == NULL) {
+            fprintf(stderr, "%s: cannot read key file %s: %s\n", cmd, key_file, strerror(errno));
+            return CF_CLI_EXIT_FAIL;
+        }
+        n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        n = strcspn(buf, "\n"); /* the first line */
+        if (set_key(c, buf, n) < 0) {
+            fprintf(stderr, "%s: key file %s does not hold an admin key (one line, printable, at most %zu characters)\n",
+                    cmd, key_file, sizeof c->key - 1);
+            return CF_CLI_EXIT_FAIL;
+        }
+        return 0;
+    }
+    env = getenv("CURFEW_ADMIN_KEY");
+    if (env == NULL || env[0] == '\0') {
+        fprintf(stderr, "%s: no admin key: set CURFEW_ADMIN_KEY or pass --key-file FILE\n", cmd);
+        return CF_CLI_EXIT_USAGE;
+    }
+    if (set_key(c, env, strlen(env)) < 0) {
+        fprintf(stderr, "%s: CURFEW_ADMIN_KEY is not a valid admin key\n", cmd);
+        return CF_CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- transport */
+
+/* Wait for @events on @fd; 0 when ready, else a negative errno. */
+static int wait_fd(int fd, short events)
+{
+    struct pollfd pfd = {.fd = fd, .events = events};
+    int n;
+
+    do
+        n = poll(&pfd, 1, CF_CLI_TIMEOUT_MS);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    return n == 0 ? -ETIMEDOUT : 0;
+}
+
+static int connect_to(const cf_cli_conn_t *c, int *out, char *why, size_t cap)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL, *ai;
+    int fd = -1, err = ECONNREFUSED, rc;
+
+    rc = getaddrinfo(c->host, c->port, &hints, &res);
+    if (rc != 0) {
+        snprintf(why, cap, "%s", gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        if (errno == EINPROGRESS) {
+            socklen_t len = sizeof err;
+            rc = wait_fd(fd, POLLOUT);
+            if (rc < 0)
+                err = -rc;
+            else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+                err = errno;
+            if (rc == 0 && err == 0)
+                break;
+        } else {
+            err = errno;
+        }
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        snprintf(why, cap, "%s", err == ETIMEDOUT ? "timed out" : strerror(err));
+        return -1;
+    }
+    *out = fd;
+    return 0;
+}
+
+static int send_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EAGAIN) {
+            int rc = wait_fd(fd, POLLOUT);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Where the body starts and how long it is (-1: until the connection closes). */
+static int parse_head(const char *buf, size_t hlen, int *status, long long *clen)
+{
+    const char *line, *end = buf + hlen;
+
+    if (hlen < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ')
+        return -1;
+    *status = atoi(buf + 9);
+    if (*status < 100 || *status > 999)
+        return -1;
+    *clen = -1;
+    for (line = memchr(buf, '\n', hlen); line != NULL && line + 1 < end;
+         line = memchr(line + 1, '\n', (size_t)(end - line - 1))) {
+        const char *h = line + 1;
+        if (strncasecmp(h, "Content-Length:", 15) == 0)
+            *clen = strtoll(h + 15, NULL, 10);
+        else if (strncasecmp(h, "Transfer-Encoding:", 18) == 0)
+            return -1; /* curfew never sends chunked replies */
+    }
+    return 0;
+}
+
+int cf_cli_http(const cf_cli_conn_t *c, const char *method, const char *path, const char *body,
+                int with_key, cf_cli_resp_t *out)
+{
+    char head[1024 + sizeof c->key], why[256];
+    const char *what = "cannot connect to";
+    size_t cap = 16384, len = 0, hlen = 0;
+    char *buf = NULL, *tmp;
+    long long clen = -1;
+    int fd = -1, n, rc;
+
+    memset(out, 0, sizeof *out);
+    if (connect_to(c, &fd, why, sizeof why) < 0)
+        goto fail;
+    what = "request to";
+    n = snprintf(head, sizeof head,
+                 "%s %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: curfew-cli/%s\r\n"
+                 "Accept: application/json\r\nConnection: close\r\n%s%s%s"
+                 "%s%zu%s\r\n",
+                 method, path, c->host, c->port, CF_VERSION, with_key ? "Authorization: Bearer " : "",
+                 with_key ? c->key : "", with_key ? "\r\n" : "",
+                 body ? "Content-Type: application/json\r\nContent-Length: " : "Content-Length: ",
+                 body ? strlen(body) : (size_t)0, "\r\n");
+    if (n < 0 || (size_t)n >= sizeof head) {
+        snprintf(why, sizeof why, "request too long");
+        goto fail;
+    }
+    rc = send_all(fd, head, (size_t)n);
+    if (rc == 0 && body != NULL)
+        rc = send_all(fd, body, strlen(body));
+    if (rc < 0) {
+        snprintf(why, sizeof why, "%s", rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+        goto fail;
+    }
+    buf = malloc(cap);
+    if (buf == NULL) {
+        snprintf(why, sizeof why, "out of memory");
+        goto fail;
+    }
+    for (;;) {
+        ssize_t got;
+        if (hlen > 0 && clen >= 0 && len - hlen >= (size_t)clen)
+            break;
+        if (len + 1 >= cap) {
+            if (cap >= CF_CLI_MAX_RESPONSE) {
+                snprintf(why, sizeof why, "response larger than %u bytes", CF_CLI_MAX_RESPONSE);
+                goto fail;
+            }
+            cap *= 2;
+            tmp = realloc(buf, cap);
+            if (tmp == NULL) {
+                snprintf(why, sizeof why, "out of memory");
+                goto fail;
+            }
+            buf = tmp;
+        }
+        got = recv(fd, buf + len, cap - len - 1, 0);
+        if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
+            rc = wait_fd(fd, POLLIN);
+            if (rc < 0) {
+                snprintf(why, sizeof why, "%s", rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+                goto fail;
+            }
+            continue;
+        }
+        if (got < 0) {
+            snprintf(why, sizeof why, "%s", strerror(errno));
+            goto fail;
+        }
+        if (got == 0)
+            break;
+        len += (size_t)got;
+        buf[len] = '\0';
+        if (hlen == 0) {
+            char *eoh = strstr(buf, "\r\n\r\n");
+            if (eoh != NULL) {
+                hlen = (size_t)(eoh - buf) + 4;
+                if (parse_head(buf, hlen, &out->status, &clen) < 0) {
+                    snprintf(why, sizeof why, "malformed HTTP response");
+                    goto fail;
+                }
+            }
+        }
+    }
+    if (hlen == 0 || (clen >= 0 && len - hlen < (size_t)clen)) {
+        snprintf(why, sizeof why, "connection closed before the whole response arrived");
+        goto fail;
+    }
+    close(fd);
+    if (clen >= 0)
+        len = hlen + (size_t)clen;
+    memmove(buf, buf + hlen, len - hlen);
+    buf[len - hlen] = '\0';
+    out->body = buf;
+    out->len = len - hlen;
+    return 0;
+fail:
+    fprintf(stderr, "curfew: %s %s: %s\n", what, c->url, why);
+    free(buf);
+    if (fd >= 0)
+        close(fd);
+    out->status = 0;
+    return -1;
+}
+
+/* --------------------------------------------------------------- helpers */
+
+int cf_cli_fail_status(const cf_cli_conn_t *c, const cf_cli_resp_t *r, const char *not_found)
+{
+    json_t *doc = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
+    const char *desc = json_string_value(json_object_get(doc, "error_description"));
+    const char *err = json_string_value(json_object_get(doc, "error"));
+
+    if (r->status == 404 && not_found != NULL)
+        desc = not_found;
+    else if (r->status == 401)
+        desc = "the server refused the admin key";
+    else if (desc == NULL)
+        desc = err != NULL ? err : "request failed";
+    fprintf(stderr, "%s: %s (%d)\n", c->cmd, desc, r->status);
+    json_decref(doc);
+    return CF_CLI_EXIT_FAIL;
+}
+
+json_t *cf_cli_json(const cf_cli_conn_t *c, const cf_cli_resp_t *r)
+{
+    json_t *doc = json_loadb(r->body, r->len, 0, NULL);
+
+    if (doc == NULL)
+        fprintf(stderr, "%s: the server's answer is not JSON (%d)\n", c->cmd, r->status);
+    return doc;
+}
+
+void cf_cli_print_json(json_t *v)
+{
+    json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', stdout);
+}
+
+int cf_cli_urlencode(const char *s, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(out);
+
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (n + 4 > cap)
+            return -1;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+            out[n++] = (char)ch;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[ch >> 4];
+            out[n++] = hex[ch & 15];
+        }
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+int cf_cli_parse_time(const char *s, long long *out)
+{
+    struct tm tm;
+    const char *p;
+    char *end;
+    long long t;
+    int off = 0;
+
+    if (*s >= '0' && *s <= '9' && strspn(s, "0123456789") == strlen(s) && strlen(s) <= 12) {
+        *out = strtoll(s, NULL, 10);
+        return 0;
+    }
+    memset(&tm, 0, sizeof tm);
+    p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (p == NULL)
+        p = strptime(s, "%Y-%m-%dt%H:%M:%S", &tm);
+    if (p == NULL)
+        return -1;
+    if (*p == '.') { /* fractions are dropped: revocation is by the second */
+        p++;
+        if (strspn(p, "0123456789") == 0)
+            return -1;
+        p += strspn(p, "0123456789");
+    }
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+        long hh = strtol(p + 1, &end, 10), mm;
+        if (end != p + 3)
+            return -1;
+        mm = strtol(p + 4, &end, 10);
+        if (*end != '\0' || hh > 23 || mm > 59)
+            return -1;
+        off = (int)((hh * 60 + mm) * 60) * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p != '\0')
+        return -1;
+    t = (long long)timegm(&tm);
+    *out = t - off;
+    return 0;
+}
+
+void cf_cli_format_left(long long secs, char *out, size_t cap)
+{
+    if (secs < 0)
+        snprintf(out, cap, "-");
+    else if (secs >= 86400)
+        snprintf(out, cap, "%lldd%02lldh", secs / 86400, secs % 86400 / 3600);
+    else if (secs >= 3600)
+        snprintf(out, cap, "%lldh%02lldm", secs / 3600, secs % 3600 / 60);
+    else if (secs >= 60)
+        snprintf(out, cap, "%lldm%02llds", secs / 60, secs % 60);
+    else
+        snprintf(out, cap, "%llds", secs);
+}
