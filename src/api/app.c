@@ -374,6 +374,8 @@ void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *
     for (size_t i = 0; i < ev->n; i++)
         log_event(&ev->v[i]);
     cf_app_metrics_events(app, ev);
+    if (app->audit != NULL)
+        cf_audit_events(app->audit, ev);
     cf_store_submit(app->store, ev, done, arg);
 }
 
@@ -866,6 +868,13 @@ int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop)
     rc = make_dir(cfg->data_dir);
     if (rc < 0)
         return rc;
+    if (cfg->audit_path[0] != '\0') {
+        rc = cf_audit_open(cfg->audit_path, cfg->audit_buffer, &app->audit);
+        if (rc < 0)
+            return rc;
+        CF_LOG(CF_LOG_INFO, "event=audit_opened path=%s buffer=%zu", cfg->audit_path,
+               cfg->audit_buffer);
+    }
     rc = load_signing_key(app);
     if (rc < 0)
         return rc;
@@ -891,6 +900,17 @@ static void on_signal(uv_signal_t *h, int signum)
 
     CF_LOG(CF_LOG_INFO, "event=shutdown signal=%d", signum);
     cf_app_stop(app);
+}
+
+/* SIGHUP: logrotate has moved the audit log away; write to a fresh file. */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    cf_app_t *app = h->data;
+
+    (void)signum;
+    CF_LOG(CF_LOG_INFO, "event=sighup audit=%s", app->audit != NULL ? "reopen" : "off");
+    if (app->audit != NULL)
+        cf_audit_reopen(app->audit);
 }
 
 int cf_app_start(cf_app_t *app)
@@ -925,6 +945,9 @@ int cf_app_start(cf_app_t *app)
     uv_signal_init(app->loop, &app->sigint);
     app->sigint.data = app;
     uv_signal_start(&app->sigint, on_signal, SIGINT);
+    uv_signal_init(app->loop, &app->sighup);
+    app->sighup.data = app;
+    uv_signal_start(&app->sighup, on_sighup, SIGHUP);
     CF_LOG(CF_LOG_INFO, "event=listening addr=%s port=%d kid=%s", app->cfg.listen_host,
            cf_http_server_port(app->http), cf_jws_key_kid(app->key));
     return 0;
@@ -949,6 +972,7 @@ void cf_app_stop(cf_app_t *app)
         uv_close((uv_handle_t *)&app->purge_timer, NULL);
         uv_close((uv_handle_t *)&app->sigterm, NULL);
         uv_close((uv_handle_t *)&app->sigint, NULL);
+        uv_close((uv_handle_t *)&app->sighup, NULL);
     }
     flush_activity(app);
     if (app->store != NULL) {
@@ -959,6 +983,9 @@ void cf_app_stop(cf_app_t *app)
                (unsigned long long)st.events, (unsigned long long)st.failures);
     }
     app->store = NULL;
+    /* Last: the store's callbacks may still have committed events. */
+    cf_audit_close(app->audit);
+    app->audit = NULL;
 }
 
 void cf_app_fini(cf_app_t *app)
@@ -986,4 +1013,6 @@ void cf_app_fini(cf_app_t *app)
     free(app->secret_cache);
     cf_app_guard_fini(app);
     cf_jws_key_free(app->key);
+    cf_audit_close(app->audit); /* when init failed after opening it */
+    app->audit = NULL;
 }

@@ -18,6 +18,7 @@
 #include "core/ratelimit.h"
 #include "core/reason.h"
 #include "core/session.h"
+#include "obs/audit.h"
 #include "obs/metrics.h"
 #include "store/store.h"
 #include "util/map.h"
@@ -141,6 +142,8 @@ typedef struct cf_app {
     uv_timer_t flush_timer;
     uv_timer_t purge_timer;
     uv_signal_t sigterm, sigint;
+    uv_signal_t sighup;  /* reopens the audit log */
+    cf_audit_t *audit;   /* NULL when audit.path is empty */
 
     cf_map_t sessions;   /* sid -> cf_session_t*, owns the sessions */
     cf_map_t refresh;    /* token hash -> cf_refresh_entry_t*, owns the entries */

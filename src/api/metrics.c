@@ -255,6 +255,11 @@ static void render(cf_app_t *app, cf_prom_t *p)
                    "Ended sessions removed from the index and the store.");
     cf_prom_u64(p, "curfew_sessions_purged_total", NULL, app->purged);
 
+    cf_prom_family(p, "curfew_audit_dropped_total", "counter",
+                   "Audit log lines dropped because the in-memory queue (audit.buffer) was full.");
+    cf_prom_u64(p, "curfew_audit_dropped_total", NULL,
+                app->audit != NULL ? cf_audit_dropped(app->audit) : 0);
+
     if (app->store != NULL) {
         cf_store_stats_t st = cf_store_stats(app->store);
         cf_histogram_t h;

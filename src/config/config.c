@@ -175,6 +175,14 @@ static const option_t options[] = {
 
     {.key = "metrics.token", .kind = OPT_STRING, .def = "", FIELD(metrics_token),
      .doc = "Bearer token a scraper must send to GET /metrics; empty = /metrics is open."},
+
+    {.key = "audit.path", .kind = OPT_STRING, .def = "", FIELD(audit_path),
+     .doc = "File the JSON Lines audit log is appended to (docs/audit.md); - = stdout; "
+            "empty = no audit log. Reopened on SIGHUP."},
+    {.key = "audit.buffer", .kind = OPT_UINT, .def = "1048576", FIELD(audit_buffer),
+     .min = 4096, .max = 1024 * 1024 * 1024,
+     .doc = "Bytes of audit lines queued in memory for the writer; lines that do not fit are "
+            "dropped and counted (curfew_audit_dropped_total)."},
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 

@@ -90,6 +90,8 @@ typedef struct {
     size_t nallowed_origins;
     char csrf_header[64];
     char metrics_token[128];                  /* metrics.token ("" = /metrics is open) */
+    char audit_path[512];                     /* audit.path ("" = off, "-" = stdout) */
+    size_t audit_buffer;                      /* audit.buffer (bytes queued in memory) */
 } cf_config_t;
 
 /**

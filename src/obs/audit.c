@@ -1,0 +1,519 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The audit log sink: a pure line formatter, and a queue drained by a writer
+ * thread.
+ *
+ * Why a double buffer and not a ring: the loop thread appends lines to
+ * `pending` under the mutex (a memcpy, never I/O); the writer swaps
+ * `pending` with its own empty buffer under the mutex and writes the full
+ * one with the mutex released. Each side touches one buffer at a time, a
+ * line is never split, and the only wait on the loop thread is the mutex
+ * held for a swap. `pending` never grows past the configured capacity, so
+ * the memory used is bounded by twice audit.buffer.
+ *
+ * The file is opened O_APPEND, so a logrotate `copytruncate` also works;
+ * with `create` (rename + SIGHUP) the writer reopens the path before its
+ * next write. fsync runs at most once a second, and at close.
+ */
+#include "obs/audit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "util/log.h"
+
+/* ------------------------------------------------------------------ */
+/* The formatter (pure)                                                */
+/* ------------------------------------------------------------------ */
+
+void cf_audit_line_fini(cf_audit_line_t *l)
+{
+    free(l->buf);
+    memset(l, 0, sizeof *l);
+}
+
+static void put(cf_audit_line_t *l, const char *s, size_t n)
+{
+    if (l->oom)
+        return;
+    if (l->len + n + 1 > l->cap) {
+        size_t ncap = l->cap ? l->cap : 512;
+        char *p;
+
+        while (ncap < l->len + n + 1)
+            ncap *= 2;
+        p = realloc(l->buf, ncap);
+        if (p == NULL) {
+            l->oom = 1;
+            return;
+        }
+        l->buf = p;
+        l->cap = ncap;
+    }
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+    l->buf[l->len] = '\0';
+}
+
+static void puts_(cf_audit_line_t *l, const char *s)
+{
+    put(l, s, strlen(s));
+}
+
+static void putf(cf_audit_line_t *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(cf_audit_line_t *l, const char *fmt, ...)
+{
+    char tmp[128];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        put(l, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* A JSON string of @n bytes at @s; control characters escaped, other bytes as given. */
+static void put_str(cf_audit_line_t *l, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t run = 0;
+
+    put(l, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[7];
+
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        put(l, s + run, i - run);
+        run = i + 1;
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            put(l, esc, 2);
+        } else if (c == '\n') {
+            put(l, "\\n", 2);
+        } else if (c == '\r') {
+            put(l, "\\r", 2);
+        } else if (c == '\t') {
+            put(l, "\\t", 2);
+        } else {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            put(l, esc, 6);
+        }
+    }
+    put(l, s + run, n - run);
+    put(l, "\"", 1);
+}
+
+/* ,"key":"value" or ,"key":null when @v is NULL (or empty and @empty_null). */
+static void field_str(cf_audit_line_t *l, const char *key, const char *v, int empty_null)
+{
+    putf(l, ",\"%s\":", key);
+    if (v == NULL || (empty_null && v[0] == '\0'))
+        puts_(l, "null");
+    else
+        put_str(l, v, strlen(v));
+}
+
+/* RFC 3339 UTC with milliseconds: 2026-01-02T03:04:05.678Z. */
+static void put_time(cf_audit_line_t *l, cf_time_t t)
+{
+    cf_time_t ms = t % CF_SEC;
+    time_t secs = (time_t)(t / CF_SEC);
+    struct tm tm;
+    char buf[96];
+
+    if (ms < 0) {
+        ms += CF_SEC;
+        secs--;
+    }
+    if (gmtime_r(&secs, &tm) == NULL) {
+        puts_(l, "null");
+        return;
+    }
+    snprintf(buf, sizeof buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)ms);
+    puts_(l, buf);
+}
+
+static void field_time(cf_audit_line_t *l, const char *key, cf_time_t t)
+{
+    putf(l, ",\"%s\":", key);
+    put_time(l, t);
+}
+
+/* "a,b" -> ["a","b"]; "" -> []. */
+static void field_roles(cf_audit_line_t *l, const char *roles)
+{
+    const char *p = roles;
+    int first = 1;
+
+    puts_(l, ",\"roles\":[");
+    while (p != NULL && *p) {
+        const char *c = strchr(p, ',');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+
+        if (n > 0) {
+            if (!first)
+                put(l, ",", 1);
+            put_str(l, p, n);
+            first = 0;
+        }
+        p = c ? c + 1 : NULL;
+    }
+    put(l, "]", 1);
+}
+
+static void field_token(cf_audit_line_t *l, const cf_event_t *e)
+{
+    char fp[13];
+
+    putf(l, ",\"refresh_gen\":%u", (unsigned)(e->has_token ? e->token_gen : e->session->refresh_gen));
+    if (e->has_token) {
+        /* A hash of the stored hash: matches nothing an attacker could present. */
+        cf_log_fingerprint((const char *)e->token_hash, sizeof e->token_hash, fp);
+        field_str(l, "token_fp", fp, 0);
+    } else {
+        field_str(l, "token_fp", NULL, 0);
+    }
+}
+
+int cf_audit_format(const cf_event_t *e, cf_audit_line_t *l)
+{
+    const cf_session_t *s = e->session;
+    const char *sid = NULL, *sub = NULL, *client = NULL, *ip = NULL;
+
+    if (e->type == CF_EV_ACTIVITY || e->type >= CF_EV__COUNT)
+        return 0;
+    l->len = 0;
+    l->oom = 0;
+    if (s != NULL) {
+        sid = s->id;
+        sub = s->sub;
+        client = s->client_id;
+        ip = s->ip;
+    } else if (e->sid[0]) {
+        sid = e->sid;
+    }
+    if (e->type == CF_EV_NOT_BEFORE)
+        sub = e->sub;
+
+    putf(l, "{\"v\":%d,\"ts\":", CF_AUDIT_VERSION);
+    put_time(l, e->at);
+    field_str(l, "event", cf_event_name(e->type), 0);
+    field_str(l, "sid", sid, 1);
+    field_str(l, "sub", sub, 0);
+    field_str(l, "client_id", client, 1);
+    field_str(l, "ip", ip, 1);
+    field_str(l, "reason", e->reason != CF_REASON_NONE ? cf_reason_name(e->reason) : NULL, 0);
+
+    switch (e->type) {
+    case CF_EV_SESSION_CREATED:
+    case CF_EV_TOKEN_REFRESHED:
+        if (s == NULL)
+            break;
+        if (e->type == CF_EV_SESSION_CREATED) {
+            field_time(l, "created_at", s->created_at);
+            field_roles(l, s->roles);
+            field_str(l, "scope", s->scope, 0);
+        }
+        field_time(l, "idle_expires_at", s->idle_deadline);
+        field_time(l, "absolute_expires_at", s->absolute_deadline);
+        field_token(l, e);
+        break;
+    case CF_EV_SESSION_ENDED:
+        if (s == NULL)
+            break;
+        field_str(l, "end_reason", cf_end_name(s->end), 0);
+        field_time(l, "ended_at", s->ended_at);
+        putf(l, ",\"age_seconds\":%.3f", (double)(s->ended_at - s->created_at) / CF_SEC);
+        break;
+    case CF_EV_NOT_BEFORE:
+        field_str(l, "scope", e->sub != NULL ? "subject" : "all", 0);
+        field_time(l, "at", e->not_before);
+        break;
+    case CF_EV_SESSION_PURGED:
+    case CF_EV_ACTIVITY:
+    case CF_EV__COUNT:
+        break;
+    }
+    put(l, "}\n", 2);
+    return l->oom ? CF_ENOMEM : 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* The queue and the writer thread                                     */
+/* ------------------------------------------------------------------ */
+
+#define FSYNC_EVERY_MS 1000
+#define DROP_REPORT_MS 1000
+
+struct cf_audit {
+    char *path;   /* "-" = stdout */
+    int fd;       /* writer thread only after open */
+    size_t cap;   /* bytes a queue holds */
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    char *pending; /* filled by the loop thread; cap bytes */
+    size_t pending_len;
+    char *spare;   /* the writer's buffer between swaps */
+    int reopen, stop;
+
+    /* Loop thread only. */
+    cf_audit_line_t line;
+    uint64_t dropped, unreported;
+    int64_t reported_at; /* monotonic ms of the last audit_dropped line */
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int open_path(const char *path)
+{
+    if (strcmp(path, "-") == 0)
+        return STDOUT_FILENO;
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+}
+
+static void write_all(cf_audit_t *a, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(a->fd, p, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            CF_LOG(CF_LOG_ERROR, "event=audit_write_error path=%s error=\"%s\" lost_bytes=%zu",
+                   a->path, strerror(errno), n);
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void do_reopen(cf_audit_t *a)
+{
+    int fd;
+
+    if (a->fd == STDOUT_FILENO)
+        return;
+    fd = open_path(a->path);
+    if (fd < 0) {
+        /* Keep writing to the old file rather than losing lines. */
+        CF_LOG(CF_LOG_ERROR, "event=audit_reopen_error path=%s error=\"%s\"", a->path,
+               strerror(errno));
+        return;
+    }
+    (void)fsync(a->fd);
+    close(a->fd);
+    a->fd = fd;
+    CF_LOG(CF_LOG_INFO, "event=audit_reopened path=%s", a->path);
+}
+
+static void *writer_main(void *arg)
+{
+    cf_audit_t *a = arg;
+    int64_t synced_at = mono_ms();
+    int dirty = 0;
+
+    for (;;) {
+        char *buf;
+        size_t len;
+        int reopen, stop;
+
+        pthread_mutex_lock(&a->mu);
+        while (a->pending_len == 0 && !a->reopen && !a->stop) {
+            struct timespec until;
+
+            if (!dirty) {
+                pthread_cond_wait(&a->cv, &a->mu);
+                continue;
+            }
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            if (pthread_cond_timedwait(&a->cv, &a->mu, &until) == ETIMEDOUT)
+                break;
+        }
+        buf = a->pending;
+        len = a->pending_len;
+        a->pending = a->spare;
+        a->pending_len = 0;
+        a->spare = NULL;
+        reopen = a->reopen;
+        stop = a->stop;
+        a->reopen = 0;
+        pthread_mutex_unlock(&a->mu);
+
+        /* Lines queued before the signal belong to the old file. */
+        if (len > 0) {
+            write_all(a, buf, len);
+            dirty = 1;
+        }
+        if (reopen)
+            do_reopen(a);
+        if (dirty && (stop || mono_ms() - synced_at >= FSYNC_EVERY_MS)) {
+            if (a->fd != STDOUT_FILENO)
+                (void)fsync(a->fd);
+            synced_at = mono_ms();
+            dirty = 0;
+        }
+
+        pthread_mutex_lock(&a->mu);
+        a->spare = buf;
+        stop = a->stop && a->pending_len == 0;
+        pthread_mutex_unlock(&a->mu);
+        if (stop)
+            break;
+    }
+    return NULL;
+}
+
+int cf_audit_open(const char *path, size_t buffer, cf_audit_t **out)
+{
+    cf_audit_t *a = calloc(1, sizeof *a);
+
+    *out = NULL;
+    if (a == NULL)
+        return CF_ENOMEM;
+    a->fd = -1;
+    a->cap = buffer;
+    a->path = strdup(path);
+    a->pending = malloc(buffer);
+    a->spare = malloc(buffer);
+    if (a->path == NULL || a->pending == NULL || a->spare == NULL)
+        goto nomem;
+    a->fd = open_path(path);
+    if (a->fd < 0) {
+        CF_LOG(CF_LOG_ERROR, "event=startup_error what=audit_open path=%s error=\"%s\"", path,
+               strerror(errno));
+        free(a->path);
+        free(a->pending);
+        free(a->spare);
+        free(a);
+        return CF_EIO;
+    }
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
+    if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
+        pthread_cond_destroy(&a->cv);
+        pthread_mutex_destroy(&a->mu);
+        if (a->fd != STDOUT_FILENO)
+            close(a->fd);
+        goto nomem;
+    }
+    a->reported_at = mono_ms() - DROP_REPORT_MS;
+    *out = a;
+    return 0;
+nomem:
+    free(a->path);
+    free(a->pending);
+    free(a->spare);
+    free(a);
+    return CF_ENOMEM;
+}
+
+static void report_drops(cf_audit_t *a)
+{
+    int64_t now;
+
+    if (a->unreported == 0)
+        return;
+    now = mono_ms();
+    if (now - a->reported_at < DROP_REPORT_MS)
+        return;
+    CF_LOG(CF_LOG_WARN, "event=audit_dropped n=%llu total=%llu",
+           (unsigned long long)a->unreported, (unsigned long long)a->dropped);
+    a->unreported = 0;
+    a->reported_at = now;
+}
+
+void cf_audit_events(cf_audit_t *a, const cf_events_t *ev)
+{
+    int queued = 0;
+
+    for (size_t i = 0; i < ev->n; i++) {
+        int rc = cf_audit_format(&ev->v[i], &a->line);
+        int ok = 0;
+
+        if (rc == 0)
+            continue;
+        if (rc > 0) {
+            pthread_mutex_lock(&a->mu);
+            if (a->pending_len + a->line.len <= a->cap) {
+                memcpy(a->pending + a->pending_len, a->line.buf, a->line.len);
+                a->pending_len += a->line.len;
+                ok = 1;
+            }
+            pthread_mutex_unlock(&a->mu);
+        }
+        if (ok) {
+            queued = 1;
+        } else {
+            a->dropped++;
+            a->unreported++;
+        }
+    }
+    if (queued) {
+        pthread_mutex_lock(&a->mu);
+        pthread_cond_signal(&a->cv);
+        pthread_mutex_unlock(&a->mu);
+    }
+    report_drops(a);
+}
+
+void cf_audit_reopen(cf_audit_t *a)
+{
+    pthread_mutex_lock(&a->mu);
+    a->reopen = 1;
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+uint64_t cf_audit_dropped(const cf_audit_t *a)
+{
+    return a->dropped;
+}
+
+void cf_audit_close(cf_audit_t *a)
+{
+    if (a == NULL)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->stop = 1;
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(a->thread, NULL);
+    if (a->unreported > 0)
+        CF_LOG(CF_LOG_WARN, "event=audit_dropped n=%llu total=%llu",
+               (unsigned long long)a->unreported, (unsigned long long)a->dropped);
+    if (a->fd != STDOUT_FILENO)
+        close(a->fd);
+    pthread_cond_destroy(&a->cv);
+    pthread_mutex_destroy(&a->mu);
+    cf_audit_line_fini(&a->line);
+    free(a->pending);
+    free(a->spare);
+    free(a->path);
+    free(a);
+}
