@@ -34,66 +34,13 @@ MIN_RATIO=${MIN_RATIO:-}
 PY=${PYTHON:-/usr/bin/python3}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 
-die() { echo "bench/check.sh: $*" >&2; exit 1; }
+BENCH_NAME=bench/check.sh
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
-for tool in wrk curl "$NGINX" "$PY"; do
-    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (scripts/deps.sh installs it)"
-done
-
-if [[ "${SKIP_BUILD:-0}" != 1 && -f "$BUILD_DIR/build.ninja" ]]; then
-    if ! ninja -C "$BUILD_DIR" >/dev/null; then
-        [[ -x "$CURFEW_BIN" ]] || die "ninja -C $BUILD_DIR failed and there is no binary"
-        echo "warning: ninja -C $BUILD_DIR failed; benchmarking the existing $CURFEW_BIN" >&2
-    fi
-fi
-[[ -x "$CURFEW_BIN" ]] || die "no curfew binary at $CURFEW_BIN (run: meson setup build && ninja -C build)"
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/curfew-bench.XXXXXX")
-CURFEW_PID=
-NGINX_PID=
-
-# shellcheck disable=SC2317  # called through trap
-cleanup() {
-    local rc=$?
-    for pid in $CURFEW_PID $NGINX_PID; do
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid" 2>/dev/null || true
-            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-            kill -KILL "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
-    done
-    if [[ "${KEEP_TMP:-0}" == 1 || $rc -ne 0 ]]; then
-        echo "(logs kept in $TMP)" >&2
-    else
-        rm -rf "$TMP"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_http() {   # url pid name
-    for _ in $(seq 100); do
-        kill -0 "$2" 2>/dev/null || return 1
-        if curl -s -o /dev/null --max-time 1 "$1"; then return 0; fi
-        sleep 0.1
-    done
-    return 1
-}
-
-server_prefix=()
-wrk_prefix=()
-if [[ "$PIN" == 1 ]]; then
-    command -v taskset >/dev/null || die "PIN=1 needs taskset (util-linux)"
-    server_prefix=(taskset -c 0)
-    wrk_prefix=(taskset -c 1)
-fi
+require_tools wrk curl "$NGINX" "$PY"
+build_curfew
+bench_tmp curfew-bench
 
 # ---- curfew -----------------------------------------------------------------
 CPORT=$(free_port)
@@ -108,6 +55,7 @@ CURFEW_ADMIN_KEY=$ADMIN_KEY "${server_prefix[@]}" "$CURFEW_BIN" serve \
     --config "$TMP/curfew/curfew.yaml" --listen "127.0.0.1:$CPORT" --data-dir "$TMP/curfew/data" \
     >"$TMP/curfew/stdout.log" 2>"$TMP/curfew/stderr.log" &
 CURFEW_PID=$!
+track_pid "$CURFEW_PID"
 wait_http "http://127.0.0.1:$CPORT/healthz" "$CURFEW_PID" \
     || { cat "$TMP/curfew/stderr.log" >&2; die "curfew did not become ready on port $CPORT"; }
 
@@ -152,6 +100,7 @@ EOF
 "${server_prefix[@]}" "$NGINX" -p "$N" -c "$N/nginx.conf" -e "$N/error.log" \
     -g "daemon off; pid $N/nginx.pid; error_log $N/error.log warn;" &
 NGINX_PID=$!
+track_pid "$NGINX_PID"
 wait_http "http://127.0.0.1:$NPORT/" "$NGINX_PID" \
     || { cat "$N/error.log" >&2; die "nginx did not start on port $NPORT"; }
 

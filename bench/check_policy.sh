@@ -39,67 +39,15 @@ PIN=${PIN:-0}
 MIN_RATIO=${MIN_RATIO:-}
 PY=${PYTHON:-/usr/bin/python3}
 
-die() { echo "bench/check_policy.sh: $*" >&2; exit 1; }
+BENCH_NAME=bench/check_policy.sh
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 [[ "$POLICY_ROUTES" =~ ^[1-9][0-9]*$ ]] || die "POLICY_ROUTES must be a positive integer"
 [[ "$MATCH" == last || "$MATCH" == none ]] || die "MATCH must be last or none"
-for tool in wrk curl "$PY"; do
-    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (scripts/deps.sh installs it)"
-done
-
-if [[ "${SKIP_BUILD:-0}" != 1 && -f "$BUILD_DIR/build.ninja" ]]; then
-    if ! ninja -C "$BUILD_DIR" >/dev/null; then
-        [[ -x "$CURFEW_BIN" ]] || die "ninja -C $BUILD_DIR failed and there is no binary"
-        echo "warning: ninja -C $BUILD_DIR failed; benchmarking the existing $CURFEW_BIN" >&2
-    fi
-fi
-[[ -x "$CURFEW_BIN" ]] || die "no curfew binary at $CURFEW_BIN (run: meson setup build && ninja -C build)"
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/curfew-bench-policy.XXXXXX")
-PIDS=()
-
-# shellcheck disable=SC2317  # called through trap
-cleanup() {
-    local rc=$?
-    for pid in "${PIDS[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid" 2>/dev/null || true
-            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-            kill -KILL "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
-    done
-    if [[ "${KEEP_TMP:-0}" == 1 || $rc -ne 0 ]]; then
-        echo "(logs kept in $TMP)" >&2
-    else
-        rm -rf "$TMP"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_http() {   # url pid
-    for _ in $(seq 100); do
-        kill -0 "$2" 2>/dev/null || return 1
-        if curl -s -o /dev/null --max-time 1 "$1"; then return 0; fi
-        sleep 0.1
-    done
-    return 1
-}
-
-server_prefix=()
-wrk_prefix=()
-if [[ "$PIN" == 1 ]]; then
-    command -v taskset >/dev/null || die "PIN=1 needs taskset (util-linux)"
-    server_prefix=(taskset -c 0)
-    wrk_prefix=(taskset -c 1)
-fi
+require_tools wrk curl "$PY"
+build_curfew
+bench_tmp curfew-bench-policy
 
 # ---- configs ---------------------------------------------------------------------
 # The benchmarked request, identical for both servers.
@@ -153,7 +101,7 @@ for t in base policy; do
     CURFEW_ADMIN_KEY=$ADMIN_KEY "${server_prefix[@]}" "$CURFEW_BIN" serve \
         --config "$TMP/$t/curfew.yaml" --listen "127.0.0.1:${PORT[$t]}" --data-dir "$TMP/$t/data" \
         >"$TMP/$t/stdout.log" 2>"$TMP/$t/stderr.log" &
-    PIDS+=($!)
+    track_pid $!
     wait_http "http://127.0.0.1:${PORT[$t]}/healthz" "$!" \
         || { cat "$TMP/$t/stderr.log" >&2; die "curfew ($t) did not become ready"; }
     session=$(curl -s --max-time 5 -X POST "http://127.0.0.1:${PORT[$t]}/v1/sessions" \
