@@ -376,7 +376,9 @@ void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *
     cf_app_metrics_events(app, ev);
     if (app->audit != NULL)
         cf_audit_events(app->audit, ev);
+    cf_app_alerts_events(app, ev);
     cf_store_submit(app->store, ev, done, arg);
+    cf_app_alerts_act(app); /* automatic actions commit their own events */
 }
 
 int cf_app_end_session(cf_app_t *app, cf_session_t *s, cf_end_t why, cf_time_t now,
@@ -875,6 +877,9 @@ int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop)
         CF_LOG(CF_LOG_INFO, "event=audit_opened path=%s buffer=%zu", cfg->audit_path,
                cfg->audit_buffer);
     }
+    rc = cf_app_alerts_init(app);
+    if (rc < 0)
+        return rc;
     rc = load_signing_key(app);
     if (rc < 0)
         return rc;
@@ -1013,6 +1018,7 @@ void cf_app_fini(cf_app_t *app)
     free(app->secret_cache);
     cf_app_guard_fini(app);
     cf_jws_key_free(app->key);
+    cf_app_alerts_fini(app);
     cf_audit_close(app->audit); /* when init failed after opening it */
     app->audit = NULL;
 }

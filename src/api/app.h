@@ -18,7 +18,9 @@
 #include "core/ratelimit.h"
 #include "core/reason.h"
 #include "core/session.h"
+#include "core/alert.h"
 #include "obs/audit.h"
+#include "obs/webhook.h"
 #include "obs/metrics.h"
 #include "store/store.h"
 #include "util/map.h"
@@ -54,6 +56,7 @@ typedef struct {
     X(RISK, "risk")                       /* address or device changed */              \
     X(RATE_LIMITED, "rate_limited")                                                    \
     X(INVALID_REQUEST, "invalid_request") /* no token, or a grant the client may not use */ \
+    X(DISABLED, "disabled")               /* an alert's disable_refresh holds the subject */ \
     X(ERROR, "error")                     /* could not issue tokens */
 
 typedef enum {
@@ -144,6 +147,15 @@ typedef struct cf_app {
     uv_signal_t sigterm, sigint;
     uv_signal_t sighup;  /* reopens the audit log */
     cf_audit_t *audit;   /* NULL when audit.path is empty */
+
+    /* Alerts (api/alerts.c): rules, the webhook, and what firing rules asked for. */
+    cf_alert_t *alerts;       /* NULL when alerts.rules is empty */
+    cf_webhook_t *webhook;    /* NULL when alerts.webhook is empty */
+    cf_map_t refresh_off;     /* sub -> cf_time_t* until: disable_refresh */
+    struct cf_alert_action *actions; /* queued automatic actions, run after the commit */
+    size_t nactions, actions_cap;
+    int alerts_busy;          /* running actions: their events do not recurse */
+    uint64_t alerts_fired;
 
     cf_map_t sessions;   /* sid -> cf_session_t*, owns the sessions */
     cf_map_t refresh;    /* token hash -> cf_refresh_entry_t*, owns the entries */

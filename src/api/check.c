@@ -83,7 +83,7 @@ static void refuse(cf_http_req_t *req, cf_reason_t why)
  * refusal, with the reason in *refused (CF_REASON__COUNT for an internal error).
  */
 static cf_session_t *authenticate(cf_app_t *app, cf_http_req_t *req, cf_time_t now, int64_t *exp,
-                                  int *from_cookie, cf_reason_t *refused)
+                                  int *from_cookie, cf_reason_t *refused, const char **refused_sub)
 {
     const char *tok = NULL;
     size_t len = 0;
@@ -119,6 +119,8 @@ static cf_session_t *authenticate(cf_app_t *app, cf_http_req_t *req, cf_time_t n
     }
     if (why != CF_REASON_NONE) {
         *refused = why;
+        if (refused_sub != NULL && s != NULL)
+            *refused_sub = s->sub; /* the session outlives the request */
         refuse(req, why);
         return NULL;
     }
@@ -249,6 +251,7 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
     cf_session_t *s;
     cf_reason_t why;
     cf_route_verdict_t verdict;
+    const char *refused_sub = NULL;
     cf_time_t until, last_activity;
     int revoke;
 
@@ -273,10 +276,16 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
             return CF_REASON_NONE;
         }
     }
-    s = authenticate(app, req, now, &exp, NULL, &why);
+    s = authenticate(app, req, now, &exp, NULL, &why, &refused_sub);
     if (s == NULL) {
         if (ip[0] != '\0')
             note_check_failure(app, ip, now);
+        /* Refused checks are not events: the alert rules hear of them here. */
+        if (app->alerts != NULL && why < CF_REASON__COUNT) {
+            if (ip[0] == '\0')
+                cf_req_client_ip(app, req, ip);
+            cf_app_alerts_check_failed(app, ip, refused_sub, now);
+        }
         return why;
     }
     why = cf_app_risk_check(app, s, req, &revoke);
@@ -343,7 +352,7 @@ void cf_api_logout(cf_app_t *app, cf_http_req_t *req)
     int64_t exp;
     int from_cookie = 0;
     cf_reason_t why;
-    cf_session_t *s = authenticate(app, req, now, &exp, &from_cookie, &why);
+    cf_session_t *s = authenticate(app, req, now, &exp, &from_cookie, &why, NULL);
     cf_events_t ev = CF_EVENTS_INIT;
     cf_pending_t *p;
 

@@ -61,6 +61,21 @@ int cf_form_get(const char *body, size_t len, const char *key, char *out, size_t
  */
 json_t *cf_req_json_object(cf_http_req_t *req);
 
+/* ---- alerts (alerts.c) ------------------------------------------------- */
+
+/** Build the rules and the webhook from the config. Returns 0 or a negative CF_E* (logged). */
+int cf_app_alerts_init(cf_app_t *app);
+/** Stop the webhook and free the rules; safe on a half-initialised app. */
+void cf_app_alerts_fini(cf_app_t *app);
+/** The sink: count every event of @ev against the rules (loop thread). */
+void cf_app_alerts_events(cf_app_t *app, const cf_events_t *ev);
+/** A refused /v1/check from @ip ("" unknown) for @sub (NULL unknown). */
+void cf_app_alerts_check_failed(cf_app_t *app, const char *ip, const char *sub, cf_time_t now);
+/** Run the automatic actions firing rules queued; call after a commit. */
+void cf_app_alerts_act(cf_app_t *app);
+/** 1 when disable_refresh holds @sub's refreshes at @now. */
+int cf_app_refresh_disabled(cf_app_t *app, const char *sub, cf_time_t now);
+
 /* ---- app operations (app.c) ------------------------------------------- */
 
 cf_time_t cf_app_now(cf_app_t *app);

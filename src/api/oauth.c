@@ -196,6 +196,12 @@ static void refresh_grant(cf_app_t *app, oauth_call_t *c)
         count[CF_REFRESH_RESULT_UNKNOWN]++;
         return;
     }
+    if (cf_app_refresh_disabled(app, s->sub, now)) {
+        grant_error(req, 400, "invalid_grant", cf_reason_describe(CF_REASON_REFRESH_DISABLED),
+                    CF_REASON_REFRESH_DISABLED);
+        count[CF_REFRESH_RESULT_DISABLED]++;
+        return;
+    }
     if (c->ca.client_id[0] != '\0' && strcmp(c->ca.client_id, s->client_id) != 0) {
         cf_app_note_failure(app, c->ca.ip, now);
         grant_error(req, 400, "invalid_grant", "the refresh token was issued to another client",

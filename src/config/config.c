@@ -32,6 +32,7 @@
 #include "core/b64url.h"
 #include "core/duration.h"
 #include "core/error.h"
+#include "obs/webhook.h"
 
 /* ------------------------------------------------------------------------ */
 /* The option table                                                          */
@@ -183,6 +184,15 @@ static const option_t options[] = {
      .min = 4096, .max = 1024 * 1024 * 1024,
      .doc = "Bytes of audit lines queued in memory for the writer; lines that do not fit are "
             "dropped and counted (curfew_audit_dropped_total)."},
+    {.key = "alerts.webhook", .kind = OPT_URL, .def = "", FIELD(alert_webhook),
+     .doc = "URL every alert is POSTed to as JSON (http://HOST[:PORT][/PATH]; retried 3 times "
+            "with backoff); empty = no webhook. See the Alerts section of docs/operations.md."},
+    {.key = "alerts.queue", .kind = OPT_UINT, .def = "256", FIELD(alert_queue), .min = 1,
+     .max = 1000000,
+     .doc = "Alerts waiting for the webhook at most; more are dropped, counted and logged."},
+    {.key = "alerts.rules", .kind = OPT_ALERT_RULES, .def = "[]",
+     .doc = "Alert rules over the event stream, a list (fields below); each firing is POSTed "
+            "to alerts.webhook and written to the audit log."},
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -697,6 +707,25 @@ static int choice_text(const option_t *o, const cf_config_t *cfg, char *buf, siz
     return 0;
 }
 
+/* An OPT_STRING that is empty or an http:// URL the webhook can POST to. */
+static int url_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+                     size_t cap)
+{
+    char url[1024];
+    const char *why;
+
+    if (n > 0 && n < sizeof url && memchr(s, '\0', n) == NULL) {
+        memcpy(url, s, n);
+        url[n] = '\0';
+        why = cf_webhook_url_check(url);
+        if (why != NULL) {
+            cf__config_say(msg, cap, "%s", why);
+            return CF_ECONFIG;
+        }
+    }
+    return string_parse(o, cfg, s, n, msg, cap);
+}
+
 static int section_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
                          size_t cap)
 {
@@ -742,6 +771,9 @@ static const type_t types[] = {
                    cf__config_roles_dump},
     [OPT_ROUTES] = {"list of routes", section_parse, section_text, 0, NULL, cf__config_routes_load,
                     cf__config_routes_dump},
+    [OPT_URL] = {"http URL", url_parse, string_text, 1, NULL, NULL, NULL},
+    [OPT_ALERT_RULES] = {"list of rules", section_parse, section_text, 0, NULL,
+                         cf__config_alerts_load, cf__config_alerts_dump},
 };
 
 /* What a value of @o looks like, for "expected ..., got a list". */
@@ -754,6 +786,7 @@ static void expected(const option_t *o, char *buf, size_t cap)
         cf__config_say(buf, cap, "a duration");
         break;
     case OPT_STRING:
+    case OPT_URL:
         cf__config_say(buf, cap, "a string");
         break;
     case OPT_UINT:
@@ -791,6 +824,7 @@ static void expected(const option_t *o, char *buf, size_t cap)
         break;
     case OPT_CLIENTS:
     case OPT_ROUTES:
+    case OPT_ALERT_RULES:
         cf__config_say(buf, cap, "a list");
         break;
     case OPT_ROLES:

@@ -16,8 +16,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/alert.h"
 #include "core/clock.h"
 #include "core/policy.h"
+
+#define CF_CONFIG_ALERT_RULES_MAX 32
 
 /** Largest config file cf_config_load() reads. */
 #define CF_CONFIG_MAX_FILE (1024 * 1024)
@@ -92,6 +95,10 @@ typedef struct {
     char metrics_token[128];                  /* metrics.token ("" = /metrics is open) */
     char audit_path[512];                     /* audit.path ("" = off, "-" = stdout) */
     size_t audit_buffer;                      /* audit.buffer (bytes queued in memory) */
+    char alert_webhook[512];                  /* alerts.webhook ("" = no webhook) */
+    size_t alert_queue;                       /* alerts.queue (bodies waiting to be sent) */
+    cf_alert_rule_t alert_rules[CF_CONFIG_ALERT_RULES_MAX]; /* alerts.rules */
+    size_t nalert_rules;
 } cf_config_t;
 
 /**

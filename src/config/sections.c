@@ -416,6 +416,22 @@ static const subdoc_t route_fields[] = {
     {"deny", "bool", "false", "Always refused: 403 route_denied."},
 };
 
+static const subdoc_t alert_fields[] = {
+    {"kind",
+     "one of refresh_reuse, check_failures_per_ip, check_failures_per_subject, "
+     "refresh_rate_per_session, concurrent_sessions_per_subject, idle_timeout_spike",
+     "(required)",
+     "What is counted, and per what key (see docs/operations.md, Alerts); refresh_reuse "
+     "fires on every reuse."},
+    {"threshold", "integer, 1-1000", "1", "Fires when this many occur for one key within window."},
+    {"window", "duration, > 0", "1m",
+     "The sliding window; after firing, a rule stays quiet for that key for one window."},
+    {"action", "one of none, revoke_session, revoke_subject, disable_refresh", "none",
+     "Automatic action on firing, for the session or subject the alert names."},
+    {"action_duration", "duration, > 0", "15m",
+     "disable_refresh: how long the subject's refreshes are refused (400 refresh_disabled)."},
+};
+
 static int fail_at(loader_t *ld, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -1014,6 +1030,128 @@ fail:
     return rc;
 }
 
+/* ---- alerts.rules ------------------------------------------------------ */
+
+static void put_duration(FILE *out, int indent, const char *key, cf_time_t v);
+
+static int alert_pair(loader_t *ld, void *obj, const char *where, const char *key, size_t klen,
+                      const yaml_node_t *k, const yaml_node_t *v)
+{
+    cf_alert_rule_t *r = obj;
+    const char *s;
+    size_t n;
+    uint64_t u;
+    char w[160], shown[64];
+
+    sub_where(w, sizeof w, where, key, klen);
+    if (key_is(key, klen, "kind")) {
+        if (scalar(ld, w, k, v, "a rule kind", &s, &n) < 0)
+            return CF_ECONFIG;
+        r->kind = cf_alert_kind_from_name(s, n);
+        if (r->kind == CF_ALERT__COUNT)
+            return fail_at(ld, k, "%s: '%s' is not a rule kind (use refresh_reuse, "
+                                  "check_failures_per_ip, check_failures_per_subject, "
+                                  "refresh_rate_per_session, concurrent_sessions_per_subject "
+                                  "or idle_timeout_spike)",
+                           w, cf__config_show(s, n, shown, sizeof shown));
+    } else if (key_is(key, klen, "threshold")) {
+        if (scalar(ld, w, k, v, "an integer", &s, &n) < 0)
+            return CF_ECONFIG;
+        if (cf__config_parse_digits(s, n, &u) < 0 || u < 1 || u > CF_ALERT_THRESHOLD_MAX)
+            return fail_at(ld, k, "%s: expected an integer from 1 to %d, got '%s'", w,
+                           CF_ALERT_THRESHOLD_MAX, cf__config_show(s, n, shown, sizeof shown));
+        r->threshold = (uint32_t)u;
+    } else if (key_is(key, klen, "window")) {
+        return sub_duration(ld, w, k, v, &r->window);
+    } else if (key_is(key, klen, "action")) {
+        if (scalar(ld, w, k, v, "an action", &s, &n) < 0)
+            return CF_ECONFIG;
+        r->action = cf_alert_action_from_name(s, n);
+        if (r->action == CF_ALERT_ACT__COUNT)
+            return fail_at(ld, k, "%s: '%s' is not an action (use none, revoke_session, "
+                                  "revoke_subject or disable_refresh)",
+                           w, cf__config_show(s, n, shown, sizeof shown));
+    } else if (key_is(key, klen, "action_duration")) {
+        return sub_duration(ld, w, k, v, &r->action_duration);
+    } else {
+        return 1;
+    }
+    return 0;
+}
+
+int cf__config_alerts_load(loader_t *ld, const yaml_node_t *v)
+{
+    cf_alert_rule_t rules[CF_CONFIG_ALERT_RULES_MAX];
+    size_t n = 0;
+
+    if (cf__config_is_null(v)) {
+        ld->cfg->nalert_rules = 0;
+        return 0;
+    }
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail_at(ld, v, "alerts.rules: expected a list, got %s", cf__config_node_kind(v));
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++) {
+        const yaml_node_t *item = yaml_document_get_node(ld->doc, *it);
+        cf_alert_rule_t *r = &rules[n];
+        char where[64];
+        int rc;
+
+        if (item == NULL)
+            return CF_ECONFIG;
+        if (n == CF_CONFIG_ALERT_RULES_MAX)
+            return fail_at(ld, item, "alerts.rules: at most %d rules", CF_CONFIG_ALERT_RULES_MAX);
+        (void)snprintf(where, sizeof where, "alerts.rules[%zu]", n);
+        if (item->type != YAML_MAPPING_NODE)
+            return fail_at(ld, item, "%s: expected a mapping, got %s", where,
+                           cf__config_node_kind(item));
+        memset(r, 0, sizeof *r);
+        r->kind = CF_ALERT__COUNT;
+        r->threshold = 1;
+        r->window = CF_MIN;
+        r->action = CF_ALERT_ACT_NONE;
+        r->line = (int)cf__config_line_of(item);
+        rc = each_pair(ld, item, item, where, alert_pair, r);
+        if (rc < 0)
+            return rc;
+        if (r->kind == CF_ALERT__COUNT)
+            return fail_at(ld, item, "%s: kind is required", where);
+        if (r->action == CF_ALERT_ACT_REVOKE_SESSION &&
+            r->kind != CF_ALERT_REFRESH_REUSE && r->kind != CF_ALERT_REFRESH_RATE_PER_SESSION)
+            return fail_at(ld, item, "%s: revoke_session needs a per-session rule "
+                                     "(refresh_reuse or refresh_rate_per_session)", where);
+        if ((r->action == CF_ALERT_ACT_REVOKE_SUBJECT || r->action == CF_ALERT_ACT_DISABLE_REFRESH) &&
+            (r->kind == CF_ALERT_CHECK_FAILURES_PER_IP || r->kind == CF_ALERT_IDLE_TIMEOUT_SPIKE))
+            return fail_at(ld, item, "%s: %s needs a rule that names a subject", where,
+                           cf_alert_action_name(r->action));
+        if (r->action == CF_ALERT_ACT_DISABLE_REFRESH && r->action_duration == 0)
+            r->action_duration = 15 * CF_MIN;
+        n++;
+    }
+    memcpy(ld->cfg->alert_rules, rules, n * sizeof rules[0]);
+    ld->cfg->nalert_rules = n;
+    return 0;
+}
+
+void cf__config_alerts_dump(const cf_config_t *cfg, FILE *out)
+{
+    if (cfg->nalert_rules == 0) {
+        fputs(" []\n", out);
+        return;
+    }
+    fputc('\n', out);
+    for (size_t i = 0; i < cfg->nalert_rules; i++) {
+        const cf_alert_rule_t *r = &cfg->alert_rules[i];
+
+        fprintf(out, "  - kind: %s\n", cf_alert_kind_name(r->kind));
+        fprintf(out, "    threshold: %u\n", (unsigned)r->threshold);
+        put_duration(out, 4, "window", r->window);
+        fprintf(out, "    action: %s\n", cf_alert_action_name(r->action));
+        if (r->action_duration > 0)
+            put_duration(out, 4, "action_duration", r->action_duration);
+    }
+}
+
 /* ---- routes ------------------------------------------------------------ */
 
 typedef struct {
@@ -1386,6 +1524,10 @@ void cf__config_doc_fields(FILE *out, const option_t *o)
         break;
     case OPT_ROLES:
         f = role_fields, n = sizeof role_fields / sizeof role_fields[0], pfx = "roles.NAME.";
+        break;
+    case OPT_ALERT_RULES:
+        f = alert_fields, n = sizeof alert_fields / sizeof alert_fields[0],
+        pfx = "alerts.rules[].";
         break;
     case OPT_ROUTES:
         f = route_fields, n = sizeof route_fields / sizeof route_fields[0], pfx = "routes[].";

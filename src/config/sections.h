@@ -34,6 +34,8 @@ typedef enum {
     OPT_CLIENTS,  /* node-level sections that build cfg->policy */
     OPT_ROLES,
     OPT_ROUTES,
+    OPT_URL,         /* a string that is empty or http://HOST[:PORT][/PATH] */
+    OPT_ALERT_RULES, /* alerts.rules: a list of rules into cfg->alert_rules */
 } opt_kind_t;
 
 /* One row of the option table (options[] in config.c). */
@@ -238,6 +240,8 @@ int cf__config_clients_load(loader_t *ld, const yaml_node_t *v);
 
 /** As cf__config_clients_load(), for roles: (a mapping of role name to rules). */
 int cf__config_roles_load(loader_t *ld, const yaml_node_t *v);
+/** Load alerts.rules: a list of {kind, threshold, window, action, action_duration}. */
+int cf__config_alerts_load(loader_t *ld, const yaml_node_t *v);
 
 /** As cf__config_clients_load(), for routes: (an ordered list of rules). */
 int cf__config_routes_load(loader_t *ld, const yaml_node_t *v);
@@ -250,6 +254,8 @@ void cf__config_clients_dump(const cf_config_t *cfg, FILE *out);
 
 /** As cf__config_clients_dump(), for "roles:". */
 void cf__config_roles_dump(const cf_config_t *cfg, FILE *out);
+/** Write alerts.rules as YAML that loads back to the same rules. */
+void cf__config_alerts_dump(const cf_config_t *cfg, FILE *out);
 
 /** As cf__config_clients_dump(), for "routes:". */
 void cf__config_routes_dump(const cf_config_t *cfg, FILE *out);

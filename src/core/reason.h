@@ -49,7 +49,9 @@
     X(RATE_LIMITED, "rate_limited", "too many requests; retry later")                   \
     X(LOCKED_OUT, "locked_out", "too many failures from this address; locked out for a while") \
     X(CSRF_REJECTED, "csrf_rejected",                                                   \
-      "a cookie-authenticated request lacks a matching Origin or CSRF header")
+      "a cookie-authenticated request lacks a matching Origin or CSRF header")           \
+    X(REFRESH_DISABLED, "refresh_disabled",                                             \
+      "an alert rule has disabled refreshes for this subject for a while")
 
 typedef enum {
 #define X(name, str, desc) CF_REASON_##name,

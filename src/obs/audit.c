@@ -448,6 +448,26 @@ static void report_drops(cf_audit_t *a)
     a->reported_at = now;
 }
 
+int cf_audit_write(cf_audit_t *a, const char *line, size_t len)
+{
+    int ok = 0;
+
+    pthread_mutex_lock(&a->mu);
+    if (a->pending_len + len <= a->cap) {
+        memcpy(a->pending + a->pending_len, line, len);
+        a->pending_len += len;
+        ok = 1;
+        pthread_cond_signal(&a->cv);
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (!ok) {
+        a->dropped++;
+        a->unreported++;
+        return CF_ETOOBIG;
+    }
+    return 0;
+}
+
 void cf_audit_events(cf_audit_t *a, const cf_events_t *ev)
 {
     int queued = 0;

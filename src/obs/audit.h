@@ -57,6 +57,14 @@ int cf_audit_open(const char *path, size_t buffer, cf_audit_t **out);
  */
 void cf_audit_events(cf_audit_t *a, const cf_events_t *ev);
 
+/**
+ * Queue one preformatted line @line (@len bytes, a JSON object and its
+ * newline) that is not an event of the stream, e.g. an `alert_fired` line.
+ * Loop thread only; a line that does not fit is dropped and counted.
+ * Returns 0 or CF_ETOOBIG when dropped.
+ */
+int cf_audit_write(cf_audit_t *a, const char *line, size_t len);
+
 /** Ask the writer to reopen the file before its next write (SIGHUP). Any thread. */
 void cf_audit_reopen(cf_audit_t *a);
 

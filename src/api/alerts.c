@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Alerts: the shell around core/alert.c. The event sink and the refused-check
+ * hook turn what happened into (kind, key) occurrences; a rule that fires is
+ * written to the diagnostic log, to the audit log as an `alert_fired` line,
+ * and queued for the webhook. Its automatic action (revoke_session,
+ * revoke_subject, disable_refresh) is queued too and runs after the commit
+ * that triggered it, so a sink never re-enters cf_app_commit() halfway
+ * through a batch.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/internal.h"
+#include "core/error.h"
+#include "util/log.h"
+
+#define ALERT_KEYS 4096      /* keys remembered per rule */
+#define ACTIONS_MAX 1024     /* queued automatic actions; more are logged and skipped */
+
+struct cf_alert_action {
+    cf_alert_action_t what;
+    cf_time_t duration;
+    char sid[CF_SID_LEN + 1];
+    char *sub; /* owned */
+};
+
+typedef struct {
+    cf_time_t until;
+    char sub[]; /* the key, owned with the struct */
+} refresh_off_t;
+
+/* What the occurrence being counted knows beyond its key. */
+typedef struct {
+    cf_app_t *app;
+    cf_time_t now;
+    const char *sid; /* NULL when unknown */
+    const char *sub;
+} fire_ctx_t;
+
+int cf_app_alerts_init(cf_app_t *app)
+{
+    int rc;
+
+    cf_map_init(&app->refresh_off, app->seed ^ 0x61l);
+    if (app->cfg.nalert_rules == 0)
+        return 0;
+    rc = cf_alert_new(app->cfg.alert_rules, app->cfg.nalert_rules, ALERT_KEYS, &app->alerts);
+    if (rc < 0) {
+        CF_LOG(CF_LOG_ERROR, "event=alerts_init_failed error=%s", cf_strerror(rc));
+        return rc;
+    }
+    if (app->cfg.alert_webhook[0] != '\0') {
+        rc = cf_webhook_new(app->cfg.alert_webhook, app->cfg.alert_queue, &app->webhook);
+        if (rc < 0) {
+            CF_LOG(CF_LOG_ERROR, "event=alerts_webhook_failed error=%s", cf_strerror(rc));
+            return rc;
+        }
+    }
+    CF_LOG(CF_LOG_INFO, "event=alerts_on rules=%zu webhook=%s", app->cfg.nalert_rules,
+           app->webhook != NULL ? "on" : "off");
+    return 0;
+}
+
+void cf_app_alerts_fini(cf_app_t *app)
+{
+    size_t pos = 0;
+    refresh_off_t *r;
+
+    cf_webhook_free(app->webhook);
+    app->webhook = NULL;
+    cf_alert_free(app->alerts);
+    app->alerts = NULL;
+    for (size_t i = 0; i < app->nactions; i++)
+        free(app->actions[i].sub);
+    free(app->actions);
+    app->actions = NULL;
+    app->nactions = app->actions_cap = 0;
+    if (app->refresh_off.slots != NULL) {
+        while ((r = cf_map_next(&app->refresh_off, &pos)) != NULL)
+            free(r);
+        cf_map_fini(&app->refresh_off);
+    }
+}
+
+static void rfc3339(cf_time_t t, char out[64])
+{
+    time_t secs = (time_t)(t / CF_SEC);
+    struct tm tm;
+
+    if (gmtime_r(&secs, &tm) == NULL) {
+        strcpy(out, "1970-01-01T00:00:00.000Z");
+        return;
+    }
+    snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(t % CF_SEC));
+}
+
+static void queue_action(cf_app_t *app, const cf_alert_rule_t *r, const fire_ctx_t *c)
+{
+    struct cf_alert_action *a;
+
+    if (app->nactions == app->actions_cap) {
+        size_t cap = app->actions_cap ? app->actions_cap * 2 : 8;
+        void *p;
+        if (cap > ACTIONS_MAX ||
+            (p = realloc(app->actions, cap * sizeof *app->actions)) == NULL) {
+            CF_LOG(CF_LOG_ERROR, "event=alert_action_skipped action=%s why=queue_full",
+                   cf_alert_action_name(r->action));
+            return;
+        }
+        app->actions = p;
+        app->actions_cap = cap;
+    }
+    a = &app->actions[app->nactions];
+    memset(a, 0, sizeof *a);
+    a->what = r->action;
+    a->duration = r->action_duration;
+    if (c->sid != NULL)
+        snprintf(a->sid, sizeof a->sid, "%s", c->sid);
+    if (c->sub != NULL && (a->sub = strdup(c->sub)) == NULL) {
+        CF_LOG(CF_LOG_ERROR, "event=oom what=alert_action");
+        return;
+    }
+    app->nactions++;
+}
+
+/* A rule fired: log, audit, webhook, and queue its action. */
+static void fired(void *arg, const cf_alert_fire_t *f)
+{
+    fire_ctx_t *c = arg;
+    cf_app_t *app = c->app;
+    char ts[64], fp[13] = "-";
+    json_t *o;
+    char *body;
+
+    app->alerts_fired++;
+    rfc3339(c->now, ts);
+    o = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s}", "alert", cf_alert_kind_name(f->r->kind), "key",
+                  f->key, "count", (json_int_t)f->count, "window_seconds",
+                  (json_int_t)(f->r->window / CF_SEC), "ts", ts, "action",
+                  cf_alert_action_name(f->r->action));
+    if (o != NULL && c->sid != NULL)
+        json_object_set_new(o, "sid", json_string(c->sid));
+    if (o != NULL && c->sub != NULL)
+        json_object_set_new(o, "sub", json_string(c->sub));
+    if (c->sid != NULL)
+        cf_log_fingerprint(c->sid, CF_SID_LEN, fp);
+    CF_LOG(CF_LOG_WARN, "event=alert_fired rule=%s count=%u window_ms=%lld sid=%s action=%s",
+           cf_alert_kind_name(f->r->kind), (unsigned)f->count, (long long)f->r->window, fp,
+           cf_alert_action_name(f->r->action));
+    body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (body != NULL && app->webhook != NULL)
+        (void)cf_webhook_post(app->webhook, body, strlen(body));
+    free(body);
+    json_decref(o);
+    /* The audit line: docs/audit.md's common fields first, in their order, then the alert's. */
+    o = app->audit == NULL
+            ? NULL
+            : json_pack("{s:i, s:s, s:s, s:o, s:o, s:n, s:o, s:n, s:s, s:s, s:I, s:I, s:s}", "v",
+                        CF_AUDIT_VERSION, "ts", ts, "event", "alert_fired", "sid",
+                        c->sid != NULL ? json_string(c->sid) : json_null(), "sub",
+                        c->sub != NULL ? json_string(c->sub) : json_null(), "client_id", "ip",
+                        f->r->kind == CF_ALERT_CHECK_FAILURES_PER_IP ? json_string(f->key)
+                                                                     : json_null(),
+                        "reason", "alert", cf_alert_kind_name(f->r->kind), "key", f->key,
+                        "count", (json_int_t)f->count, "window_seconds",
+                        (json_int_t)(f->r->window / CF_SEC), "action",
+                        cf_alert_action_name(f->r->action));
+    if (o != NULL) {
+        body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (body != NULL) {
+            size_t n = strlen(body);
+            char *line = realloc(body, n + 2);
+            if (line != NULL) {
+                line[n] = '\n';
+                line[n + 1] = '\0';
+                (void)cf_audit_write(app->audit, line, n + 1);
+                body = line;
+            }
+        }
+        free(body);
+    }
+    json_decref(o);
+    if (f->r->action != CF_ALERT_ACT_NONE)
+        queue_action(app, f->r, c);
+}
+
+static void hit(cf_app_t *app, cf_alert_kind_t kind, const char *key, const char *sid,
+                const char *sub, cf_time_t now)
+{
+    fire_ctx_t c = {app, now, sid, sub};
+
+    (void)cf_alert_hit(app->alerts, kind, key, now, fired, &c);
+}
+
+void cf_app_alerts_events(cf_app_t *app, const cf_events_t *ev)
+{
+    if (app->alerts == NULL)
+        return;
+    for (size_t i = 0; i < ev->n; i++) {
+        const cf_event_t *e = &ev->v[i];
+        const cf_session_t *s = e->session;
+
+        if (s == NULL)
+            continue;
+        switch (e->type) {
+        case CF_EV_SESSION_CREATED:
+            hit(app, CF_ALERT_CONCURRENT_SESSIONS_PER_SUBJECT, s->sub, s->id, s->sub, e->at);
+            break;
+        case CF_EV_TOKEN_REFRESHED:
+            hit(app, CF_ALERT_REFRESH_RATE_PER_SESSION, s->id, s->id, s->sub, e->at);
+            break;
+        case CF_EV_SESSION_ENDED:
+            if (s->end == CF_END_REFRESH_REUSE)
+                hit(app, CF_ALERT_REFRESH_REUSE, s->id, s->id, s->sub, e->at);
+            else if (s->end == CF_END_IDLE_TIMEOUT)
+                hit(app, CF_ALERT_IDLE_TIMEOUT_SPIKE, "*", NULL, NULL, e->at);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+void cf_app_alerts_check_failed(cf_app_t *app, const char *ip, const char *sub, cf_time_t now)
+{
+    if (app->alerts == NULL)
+        return;
+    if (ip != NULL && ip[0] != '\0')
+        hit(app, CF_ALERT_CHECK_FAILURES_PER_IP, ip, NULL, sub, now);
+    if (sub != NULL && sub[0] != '\0')
+        hit(app, CF_ALERT_CHECK_FAILURES_PER_SUBJECT, sub, NULL, sub, now);
+    cf_app_alerts_act(app);
+}
+
+int cf_app_refresh_disabled(cf_app_t *app, const char *sub, cf_time_t now)
+{
+    refresh_off_t *r;
+
+    if (app->refresh_off.slots == NULL || app->refresh_off.count == 0)
+        return 0;
+    r = cf_map_get(&app->refresh_off, sub, strlen(sub));
+    return r != NULL && now < r->until;
+}
+
+static void disable_refresh(cf_app_t *app, const char *sub, cf_time_t until, cf_time_t now)
+{
+    size_t pos = 0, len = strlen(sub);
+    refresh_off_t *r, *old = NULL;
+
+    /* Forget the expired ones first: the map holds only live holds. */
+    while ((r = cf_map_next(&app->refresh_off, &pos)) != NULL)
+        if (r->until <= now) {
+            cf_map_del(&app->refresh_off, r->sub, strlen(r->sub));
+            free(r);
+            pos = 0;
+        }
+    r = malloc(sizeof *r + len + 1);
+    if (r == NULL || (r->until = until, memcpy(r->sub, sub, len + 1),
+                      cf_map_put(&app->refresh_off, r->sub, len, r, (void **)&old)) < 0) {
+        free(r);
+        CF_LOG(CF_LOG_ERROR, "event=oom what=disable_refresh");
+        return;
+    }
+    free(old);
+}
+
+void cf_app_alerts_act(cf_app_t *app)
+{
+    if (app->nactions == 0 || app->alerts_busy)
+        return;
+    app->alerts_busy = 1;
+    for (size_t i = 0; i < app->nactions; i++) {
+        struct cf_alert_action act = app->actions[i], *a = &act; /* the array may grow */
+        cf_time_t now = cf_app_now(app);
+        cf_events_t ev = CF_EVENTS_INIT;
+        cf_session_t *s;
+        size_t pos = 0, ended = 0;
+
+        switch (a->what) {
+        case CF_ALERT_ACT_REVOKE_SESSION:
+            s = a->sid[0] ? cf_app_session(app, a->sid, CF_SID_LEN) : NULL;
+            if (s != NULL)
+                ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
+            break;
+        case CF_ALERT_ACT_REVOKE_SUBJECT: {
+            cf_event_t *e;
+            if (a->sub == NULL)
+                break;
+            e = cf_events_add(&ev, CF_EV_NOT_BEFORE, now, NULL);
+            if (e == NULL || (e->sub = strdup(a->sub)) == NULL ||
+                cf_app_set_not_before(app, a->sub, now) < 0) {
+                CF_LOG(CF_LOG_ERROR, "event=oom what=alert_revoke_subject");
+                break;
+            }
+            e->not_before = now;
+            while ((s = cf_map_next(&app->sessions, &pos)) != NULL)
+                if (strcmp(s->sub, a->sub) == 0)
+                    ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
+            break;
+        }
+        case CF_ALERT_ACT_DISABLE_REFRESH:
+            if (a->sub != NULL)
+                disable_refresh(app, a->sub, now + a->duration, now);
+            break;
+        default:
+            break;
+        }
+        CF_LOG(CF_LOG_INFO, "event=alert_action action=%s sessions_ended=%zu",
+               cf_alert_action_name(a->what), ended);
+        if (ev.n > 0)
+            cf_app_commit(app, &ev, NULL, NULL);
+        else
+            cf_events_fini(&ev);
+        free(act.sub);
+    }
+    app->nactions = 0;
+    app->alerts_busy = 0;
+}

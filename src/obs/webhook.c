@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * A worker thread and a blocking socket rather than a libuv client: alerts
+ * are rare, a blocking POST with timeouts is a few dozen lines, and the loop
+ * thread never waits on it (it only takes the queue lock for a copy).
+ */
+#include "obs/webhook.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "util/log.h"
+
+typedef struct item {
+    struct item *next;
+    size_t len;
+    char body[];
+} item_t;
+
+struct cf_webhook {
+    char host[256], port[8], path[1024];
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    item_t *head, *tail;
+    size_t queued, cap;
+    int stop;
+    uint64_t sent, failed, dropped;
+};
+
+/* Split @url into @w's host, port and path; returns NULL or a message. */
+static const char *split(const char *url, char *host, size_t hcap, char *port, char *path,
+                         size_t pcap)
+{
+    const char *p, *hs, *he, *slash;
+    size_t hl;
+
+    if (strncmp(url, "http://", 7) != 0)
+        return "must start with http:// (https is not supported)";
+    hs = url + 7;
+    slash = strchr(hs, '/');
+    he = slash != NULL ? slash : hs + strlen(hs);
+    if (memchr(hs, '@', (size_t)(he - hs)) != NULL)
+        return "must not hold user information";
+    p = memchr(hs, ':', (size_t)(he - hs));
+    hl = (size_t)((p != NULL ? p : he) - hs);
+    if (hl == 0 || hl >= hcap)
+        return "needs a host";
+    for (size_t i = 0; i < hl; i++)
+        if (hs[i] <= 0x20 || hs[i] >= 0x7f || hs[i] == '[' || hs[i] == ']')
+            return "has a bad host (use a name or an IPv4 address)";
+    memcpy(host, hs, hl);
+    host[hl] = '\0';
+    strcpy(port, "80");
+    if (p != NULL) {
+        size_t pl = (size_t)(he - p - 1);
+        long v;
+        if (pl == 0 || pl > 5)
+            return "has a bad port";
+        for (size_t i = 0; i < pl; i++)
+            if (p[1 + i] < '0' || p[1 + i] > '9')
+                return "has a bad port";
+        memcpy(port, p + 1, pl);
+        port[pl] = '\0';
+        v = strtol(port, NULL, 10);
+        if (v < 1 || v > 65535)
+            return "has a bad port";
+    }
+    if (slash == NULL)
+        slash = "/";
+    if (strlen(slash) >= pcap)
+        return "has a path that is too long";
+    for (const char *c = slash; *c; c++)
+        if (*c <= 0x20 || *c >= 0x7f)
+            return "has a path with spaces or control bytes";
+    strcpy(path, slash);
+    return NULL;
+}
+
+const char *cf_webhook_url_check(const char *url)
+{
+    char host[256], port[8], path[1024];
+
+    return split(url, host, sizeof host, port, path, sizeof path);
+}
+
+/* One attempt: 0 on a 2xx answer, -1 otherwise. */
+static int deliver(cf_webhook_t *w, const item_t *it)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL, *ai;
+    struct timeval tv = {2, 0};
+    char head[1600], resp[64];
+    int fd = -1, hl, rc = -1;
+    size_t got = 0;
+
+    if (getaddrinfo(w->host, w->port, &hints, &res) != 0)
+        return -1;
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        return -1;
+    hl = snprintf(head, sizeof head,
+                  "POST %s HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\n"
+                  "User-Agent: curfew-alerts\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                  w->path, w->host, w->port, it->len);
+    if (hl < 0 || (size_t)hl >= sizeof head)
+        goto done;
+    if (send(fd, head, (size_t)hl, MSG_NOSIGNAL) != hl ||
+        send(fd, it->body, it->len, MSG_NOSIGNAL) != (ssize_t)it->len)
+        goto done;
+    while (got < 12) {
+        ssize_t n = recv(fd, resp + got, sizeof resp - 1 - got, 0);
+        if (n <= 0)
+            goto done;
+        got += (size_t)n;
+    }
+    resp[got] = '\0';
+    if (strncmp(resp, "HTTP/1.", 7) == 0 && resp[9] == '2')
+        rc = 0;
+done:
+    close(fd);
+    return rc;
+}
+
+/* Sleep @ms unless stopped; returns 1 when stopped. Called with the lock held. */
+static int nap(cf_webhook_t *w, long ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    while (!w->stop)
+        if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT)
+            break;
+    return w->stop;
+}
+
+static void *worker(void *arg)
+{
+    cf_webhook_t *w = arg;
+
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        item_t *it;
+        int ok = 0;
+        long backoff = CF_WEBHOOK_BACKOFF_MS;
+
+        while (w->head == NULL && !w->stop)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->stop)
+            break;
+        it = w->head;
+        w->head = it->next;
+        if (w->head == NULL)
+            w->tail = NULL;
+        w->queued--;
+        for (int a = 0; a < CF_WEBHOOK_ATTEMPTS; a++) {
+            if (a > 0) {
+                if (nap(w, backoff))
+                    break;
+                backoff *= 2;
+            }
+            pthread_mutex_unlock(&w->mu);
+            ok = deliver(w, it) == 0;
+            pthread_mutex_lock(&w->mu);
+            if (ok)
+                break;
+        }
+        if (ok) {
+            w->sent++;
+        } else {
+            w->failed++;
+            CF_LOG(CF_LOG_WARN, "event=alert_webhook_failed attempts=%d failed_total=%llu",
+                   CF_WEBHOOK_ATTEMPTS, (unsigned long long)w->failed);
+        }
+        free(it);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+int cf_webhook_new(const char *url, size_t queue, cf_webhook_t **out)
+{
+    cf_webhook_t *w;
+
+    *out = NULL;
+    w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return CF_ENOMEM;
+    if (split(url, w->host, sizeof w->host, w->port, w->path, sizeof w->path) != NULL) {
+        free(w);
+        return CF_EINVAL;
+    }
+    w->cap = queue > 0 ? queue : 1;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    if (pthread_create(&w->thread, NULL, worker, w) != 0) {
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+        return CF_EIO;
+    }
+    *out = w;
+    return 0;
+}
+
+int cf_webhook_post(cf_webhook_t *w, const char *body, size_t len)
+{
+    item_t *it;
+    uint64_t dropped;
+
+    pthread_mutex_lock(&w->mu);
+    if (w->queued >= w->cap) {
+        dropped = ++w->dropped;
+        pthread_mutex_unlock(&w->mu);
+        CF_LOG(CF_LOG_WARN, "event=alert_webhook_dropped why=queue_full dropped_total=%llu",
+               (unsigned long long)dropped);
+        return CF_ETOOBIG;
+    }
+    pthread_mutex_unlock(&w->mu);
+    it = malloc(sizeof *it + len);
+    if (it == NULL)
+        return CF_ENOMEM;
+    it->next = NULL;
+    it->len = len;
+    memcpy(it->body, body, len);
+    pthread_mutex_lock(&w->mu);
+    if (w->tail != NULL)
+        w->tail->next = it;
+    else
+        w->head = it;
+    w->tail = it;
+    w->queued++;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+void cf_webhook_stats(cf_webhook_t *w, uint64_t *sent, uint64_t *failed, uint64_t *dropped)
+{
+    pthread_mutex_lock(&w->mu);
+    *sent = w->sent;
+    *failed = w->failed;
+    *dropped = w->dropped;
+    pthread_mutex_unlock(&w->mu);
+}
+
+void cf_webhook_free(cf_webhook_t *w)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    while (w->head != NULL) {
+        item_t *it = w->head;
+        w->head = it->next;
+        free(it);
+    }
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
