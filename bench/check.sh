@@ -16,6 +16,7 @@
 #   PIN=1           pin each server to CPU 0 and wrk to CPU 1 (taskset)
 #   MIN_RATIO=0.7   exit 1 when curfew/nginx requests/s is below it (default: report only)
 #   KEEP_TMP=1      keep the temp dir (logs, configs, raw wrk output)
+#   EXTRA_CONFIG    YAML appended to curfew's config, e.g. 'audit: { path: /tmp/audit.log }'
 # Exit status: 0 on a valid run; 1 when a precondition fails (curfew does not
 # answer 200 to the check, wrk saw non-2xx responses, ...) or MIN_RATIO is missed.
 
@@ -50,6 +51,7 @@ cat > "$TMP/curfew/curfew.yaml" <<EOF
 log_level: warn
 session: { idle_timeout: 30m, absolute_timeout: 12h }
 access_token: { ttl: 10m, max_ttl: 15m }
+${EXTRA_CONFIG:-}
 EOF
 CURFEW_ADMIN_KEY=$ADMIN_KEY "${server_prefix[@]}" "$CURFEW_BIN" serve \
     --config "$TMP/curfew/curfew.yaml" --listen "127.0.0.1:$CPORT" --data-dir "$TMP/curfew/data" \
