@@ -114,29 +114,6 @@ run_wrk() {  # name port duration
         || { cat "$TMP/wrk-$1.txt" >&2; die "wrk against $1 failed"; }
 }
 
-to_ms() {  # "1.23ms" | "456.00us" | "1.02s" -> milliseconds
-    awk -v v="$1" 'BEGIN {
-        n = v + 0
-        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
-        printf "%.3f", n }'
-}
-
-parse_wrk() {  # file -> prints "rps p50ms p99ms non2xx socketerrors"
-    local f=$1 rps p50 p99 non2xx errs
-    rps=$(awk '/^Requests\/sec:/ {print $2}' "$f")
-    p50=$(awk '$1 == "50%" {print $2}' "$f")
-    p99=$(awk '$1 == "99%" {print $2}' "$f")
-    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$f")
-    errs=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$f")
-    [[ -n "$rps" && -n "$p50" && -n "$p99" ]] || { cat "$f" >&2; die "cannot parse wrk output $f"; }
-    echo "$rps $(to_ms "$p50") $(to_ms "$p99") ${non2xx:-0} ${errs:-0}"
-}
-
-median() {  # numbers... -> median
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-        if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
 if [[ "$WARMUP" != 0 ]]; then
     run_wrk warm-nginx "$NPORT" "$WARMUP"
@@ -153,14 +130,7 @@ for round in $(seq "$ROUNDS"); do
     for t in nginx curfew; do
         port=$NPORT; [[ $t == curfew ]] && port=$CPORT
         run_wrk "$t-$round" "$port" "$DURATION"
-        read -r rps p50 p99 non2xx errs < <(parse_wrk "$TMP/wrk-$t-$round.txt")
-        RPS[$t]+="$rps "; P50[$t]+="$p50 "; P99[$t]+="$p99 "
-        printf '%-6s %-8s %12.0f %10.3f %10.3f\n' "$round" "$t" "$rps" "$p50" "$p99" >> "$TMP/rounds.txt"
-        if [[ "$non2xx" != 0 ]]; then
-            echo "FAIL: $t answered $non2xx non-2xx responses in round $round" >&2
-            fail=1
-        fi
-        [[ "$errs" == 0 ]] || echo "warning: wrk reported $errs socket errors against $t in round $round" >&2
+        record_round "$round" "$t"
     done
 done
 # shellcheck disable=SC2086  # word splitting of the lists is intended
@@ -175,7 +145,6 @@ if [[ "$status" != 200 ]]; then
     fail=1
 fi
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 RATIO=$(ratio "$RPS_curfew" "$RPS_nginx")
 
 echo
