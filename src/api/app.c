@@ -17,6 +17,7 @@
 #include <http_parser.h>
 
 #include "api/internal.h"
+#include "api/cluster.h"
 #include "core/b64url.h"
 #include "core/digest.h"
 #include "core/error.h"
@@ -219,12 +220,12 @@ cf_session_t *cf_app_session(cf_app_t *app, const char *sid, size_t len)
     return cf_map_get(&app->sessions, sid, len);
 }
 
-static int index_session(cf_app_t *app, cf_session_t *s)
+int cf_app_index_session(cf_app_t *app, cf_session_t *s)
 {
     return cf_map_put(&app->sessions, s->id, CF_SID_LEN, s, NULL);
 }
 
-static int index_refresh(cf_app_t *app, cf_session_t *s, const uint8_t hash[32], uint32_t gen)
+int cf_app_index_refresh(cf_app_t *app, cf_session_t *s, const uint8_t hash[32], uint32_t gen)
 {
     cf_refresh_entry_t *e = malloc(sizeof *e);
     int rc;
@@ -253,7 +254,7 @@ static int index_refresh(cf_app_t *app, cf_session_t *s, const uint8_t hash[32],
     return 0;
 }
 
-static void unindex_session(cf_app_t *app, cf_session_t *s)
+void cf_app_unindex_session(cf_app_t *app, cf_session_t *s)
 {
     for (size_t i = 0; i < s->nrefresh; i++) {
         cf_refresh_entry_t *e = s->refresh_keys[i];
@@ -318,7 +319,7 @@ static int load_session(void *ctx, cf_session_t *s)
 
     /* The risk policy is configuration, not state: derive it afresh. */
     cf_app_session_apply_policy(app, s);
-    rc = index_session(app, s);
+    rc = cf_app_index_session(app, s);
 
     if (rc < 0)
         cf_session_free(s);
@@ -332,12 +333,53 @@ static int load_refresh(void *ctx, const uint8_t hash[32], const char *sid, uint
 
     if (s == NULL)
         return 0; /* orphan row: its session was purged; the token is dead */
-    return index_refresh(app, s, hash, gen);
+    return cf_app_index_refresh(app, s, hash, gen);
 }
 
 static int load_not_before(void *ctx, const char *sub, cf_time_t at)
 {
     return cf_app_set_not_before(ctx, sub, at);
+}
+
+static void index_clear(cf_app_t *app)
+{
+    size_t pos = 0;
+    void *v;
+
+    while ((v = cf_map_next(&app->refresh, &pos)) != NULL)
+        free(v);
+    pos = 0;
+    while ((v = cf_map_next(&app->sessions, &pos)) != NULL)
+        cf_session_free(v);
+    pos = 0;
+    while ((v = cf_map_next(&app->not_before, &pos)) != NULL)
+        free(v);
+    cf_map_fini(&app->refresh);
+    cf_map_fini(&app->sessions);
+    cf_map_fini(&app->not_before);
+    cf_map_init(&app->sessions, app->seed);
+    cf_map_init(&app->refresh, app->seed ^ 0x9e3779b97f4a7c15ull);
+    cf_map_init(&app->not_before, app->seed ^ 0x5851f42d4c957f2dull);
+    app->global_not_before = 0;
+    app->dirty = NULL; /* unflushed activity is lost: sessions can only expire earlier */
+}
+
+static int load_index(cf_app_t *app)
+{
+    cf_store_loader_t ld = {app, load_session, load_refresh, load_not_before};
+    int rc = cf_store_load(app->store, &ld);
+
+    if (rc < 0)
+        return rc;
+    CF_LOG(CF_LOG_INFO, "event=store_loaded backend=%s sessions=%zu refresh_tokens=%zu",
+           cf_store_name(app->store), app->sessions.count, app->refresh.count);
+    return 0;
+}
+
+int cf_app_reload(cf_app_t *app)
+{
+    index_clear(app);
+    return load_index(app);
 }
 
 /* ------------------------------------------------------------------ */
@@ -386,6 +428,11 @@ int cf_app_end_session(cf_app_t *app, cf_session_t *s, cf_end_t why, cf_time_t n
 {
     cf_event_t *e;
 
+    /* In a cluster, deadlines are data every node evaluates: idle time is
+     * shared through batched activity, so a node must not declare a session
+     * idle on what may only be its own view of it. */
+    if (why == CF_END_NONE && app->cluster != NULL)
+        return 0;
     if (!cf_session_end(s, why, now))
         return 0;
     e = cf_events_add(ev, CF_EV_SESSION_ENDED, now, s);
@@ -475,7 +522,7 @@ int cf_app_issue_refresh(cf_app_t *app, cf_session_t *s, uint32_t gen,
     e->has_token = 1;
     e->token_gen = gen;
     memcpy(e->sid, s->id, sizeof e->sid);
-    return index_refresh(app, s, e->token_hash, gen);
+    return cf_app_index_refresh(app, s, e->token_hash, gen);
 }
 
 int cf_app_verify_access(cf_app_t *app, const char *tok, size_t len, cf_time_t now,
@@ -663,7 +710,9 @@ static void purge(cf_app_t *app)
     while ((s = cf_map_next(&app->sessions, &pos)) != NULL) {
         if (s->end == CF_END_NONE && cf_session_end_at(s, now, NULL) != CF_END_NONE)
             cf_app_end_session(app, s, CF_END_NONE, now, &ev);
-        if (s->end != CF_END_NONE && !s->dirty && s->ended_at + app->cfg.purge_after <= now) {
+        cf_time_t ended_at;
+        if (cf_session_end_at(s, now, &ended_at) != CF_END_NONE && !s->dirty &&
+            ended_at + app->cfg.purge_after <= now) {
             if (ndoomed == cap) {
                 size_t ncap = cap ? cap * 2 : 64;
                 cf_session_t **v = realloc(doomed, ncap * sizeof *v);
@@ -679,7 +728,7 @@ static void purge(cf_app_t *app)
         cf_event_t *e = cf_events_add(&ev, CF_EV_SESSION_PURGED, now, NULL);
         if (e != NULL) {
             memcpy(e->sid, doomed[i]->id, sizeof e->sid);
-            unindex_session(app, doomed[i]);
+            cf_app_unindex_session(app, doomed[i]);
             cf_session_free(doomed[i]);
             app->purged++;
         }
@@ -824,6 +873,11 @@ static void route(void *ctx, cf_http_req_t *req)
             app->metrics.origin = CF_ORIGIN_OTHER;
         } else
             cf_reply_method_not_allowed(req, "POST");
+    } else if (path_is(req, "/v1/cluster")) {
+        if (m == HTTP_GET)
+            cf_api_cluster(app, req);
+        else
+            cf_reply_method_not_allowed(req, "GET");
     } else if (path_is(req, "/.well-known/jwks.json")) {
         if (m == HTTP_GET)
             reply_jwks(app, req);
@@ -886,17 +940,15 @@ int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop)
     rc = load_admin_key(app);
     if (rc < 0)
         return rc;
-    snprintf(path, sizeof path, "%s/curfew.db", cfg->data_dir);
-    rc = cf_store_open(path, loop, &app->store);
+    if (strcmp(cfg->store_url, "sqlite") == 0) {
+        snprintf(path, sizeof path, "%s/curfew.db", cfg->data_dir);
+        rc = cf_store_open_sqlite(path, loop, &app->store);
+    } else {
+        rc = cf_app_cluster_open(app, cfg->store_url);
+    }
     if (rc < 0)
         return rc;
-    cf_store_loader_t ld = {app, load_session, load_refresh, load_not_before};
-    rc = cf_store_load(app->store, &ld);
-    if (rc < 0)
-        return rc;
-    CF_LOG(CF_LOG_INFO, "event=store_loaded sessions=%zu refresh_tokens=%zu", app->sessions.count,
-           app->refresh.count);
-    return 0;
+    return load_index(app);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -953,6 +1005,7 @@ int cf_app_start(cf_app_t *app)
     uv_signal_init(app->loop, &app->sighup);
     app->sighup.data = app;
     uv_signal_start(&app->sighup, on_sighup, SIGHUP);
+    cf_app_cluster_start(app);
     CF_LOG(CF_LOG_INFO, "event=listening addr=%s port=%d kid=%s", app->cfg.listen_host,
            cf_http_server_port(app->http), cf_jws_key_kid(app->key));
     return 0;
@@ -961,6 +1014,11 @@ int cf_app_start(cf_app_t *app)
 int cf_app_port(const cf_app_t *app)
 {
     return cf_http_server_port(app->http);
+}
+
+void cf_app_keys_changed(cf_app_t *app)
+{
+    (void)app; /* the key set is not shared yet */
 }
 
 void cf_app_stop(cf_app_t *app)
@@ -979,6 +1037,7 @@ void cf_app_stop(cf_app_t *app)
         uv_close((uv_handle_t *)&app->sigint, NULL);
         uv_close((uv_handle_t *)&app->sighup, NULL);
     }
+    cf_app_cluster_stop(app);
     flush_activity(app);
     if (app->store != NULL) {
         cf_store_stats_t st;
@@ -1009,6 +1068,7 @@ void cf_app_fini(cf_app_t *app)
     cf_map_fini(&app->refresh);
     cf_map_fini(&app->sessions);
     cf_map_fini(&app->not_before);
+    cf_app_cluster_fini(app);
     if (app->token_cache != NULL)
         for (size_t i = 0; i < CF_TOKEN_CACHE_SIZE; i++)
             free(app->token_cache[i].token);

@@ -141,6 +141,7 @@ typedef struct cf_app {
     uint8_t admin_key_hash[32];
 
     cf_store_t *store;
+    struct cf_cluster *cluster; /* NULL on a single node (api/cluster.h) */
     cf_http_server_t *http;
     uv_timer_t flush_timer;
     uv_timer_t purge_timer;

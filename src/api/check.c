@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "api/internal.h"
+#include "api/cluster.h"
 #include "core/error.h"
 #include "core/policy.h"
 #include "util/log.h"
@@ -263,6 +264,15 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
             return CF_REASON_LOCKED_OUT;
         if (cf_app_rate_limit(app, req, CF_RATE_CHECK_FAILURES, &who, now, 1))
             return CF_REASON_RATE_LIMITED;
+    }
+    /* A cluster node that may have missed revocations decides nothing. */
+    if (app->cluster != NULL && cf_app_cluster_stale(app)) {
+        static const cf_http_header_t retry = {"Retry-After", 11, "1", 1};
+        app->cluster->stale_refusals++;
+        cf_reply_error(req, 503, "temporarily_unavailable",
+                       cf_reason_describe(CF_REASON_STORE_UNAVAILABLE), CF_REASON_STORE_UNAVAILABLE,
+                       &retry, 1);
+        return CF_REASON_STORE_UNAVAILABLE;
     }
     if (app->cfg.policy.nroutes > 0) {
         original_request(req, &host, &hlen, &method, &mlen, &path, &plen);

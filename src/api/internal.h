@@ -85,6 +85,24 @@ int cf_app_require_admin(cf_app_t *app, cf_http_req_t *req);
 
 cf_session_t *cf_app_session(cf_app_t *app, const char *sid, size_t len);
 
+/* The index (app.c). index_* return 0 or CF_ENOMEM; the index owns what it holds. */
+int cf_app_index_session(cf_app_t *app, cf_session_t *s);
+int cf_app_index_refresh(cf_app_t *app, cf_session_t *s, const uint8_t hash[32], uint32_t gen);
+void cf_app_unindex_session(cf_app_t *app, cf_session_t *s);
+
+/**
+ * Drop the whole index and load it again from the store (a cluster node
+ * resynchronising). Pointers to sessions do not survive it. Returns 0 or a
+ * negative CF_E*, leaving the index empty.
+ */
+int cf_app_reload(cf_app_t *app);
+
+/** The shared signing key set may have changed (cluster): reload it. */
+void cf_app_keys_changed(cf_app_t *app);
+
+/** GET /v1/cluster (cluster.c). */
+void cf_api_cluster(cf_app_t *app, cf_http_req_t *req);
+
 /**
  * Sign a new access token for @s at @now. Returns 0 with a malloc'd token in
  * *out and its expiry (Unix seconds) in *exp; the token is also placed in the

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "api/internal.h"
+#include "store/redis.h"
 #include "core/error.h"
 #include "core/policy.h"
 #include "core/token.h"
@@ -33,6 +34,8 @@ typedef struct {
     char *token; /* FIELD_CAP bytes: refresh or access token, or NULL */
     int token_len;
     int token_from_cookie;
+    cf_time_t claim_now; /* cluster: the instant the refresh was decided */
+    cf_reason_t why;
 } oauth_call_t;
 
 static void grant_error(cf_http_req_t *req, int status, const char *error, const char *desc,
@@ -153,85 +156,34 @@ void cf_app_token_cookies(cf_app_t *app, cf_pending_t *p, const cf_session_t *s,
 /* Refresh                                                             */
 /* ------------------------------------------------------------------ */
 
-static void refresh_grant(cf_app_t *app, oauth_call_t *c)
+/*
+ * The refresh decision on what the index holds. Answers DENY and REUSE itself
+ * and returns -1; returns the action (ROTATE or GRACE) when tokens are to be
+ * issued.
+ */
+static int refresh_decide(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
+                          const cf_refresh_entry_t *entry, cf_time_t now)
 {
     cf_http_req_t *req = c->ca.req;
-    cf_time_t now = cf_app_now(app);
-    cf_refresh_entry_t *entry;
     cf_events_t ev = CF_EVENTS_INIT;
-    cf_session_t *s;
-    cf_reason_t why;
-    cf_event_t *e;
-    char refresh[CF_REFRESH_TOKEN_LEN + 1], desc[192];
-    char *access = NULL;
-    int64_t exp;
+    cf_refresh_action_t act = cf_session_refresh_decide(s, entry->gen, now, app->cfg.reuse_grace, &c->why);
+    char desc[192];
     cf_pending_t *p;
-    int revoke, grace;
-    uint64_t *count = app->metrics.refresh;
 
-    if (c->token_len < 0) {
-        count[CF_REFRESH_RESULT_INVALID_REQUEST]++;
-        grant_error(req, 400, "invalid_request", "refresh_token is required", CF_REASON_NONE);
-        return;
-    }
-    if (c->ca.client != NULL && !(c->ca.client->grants & CF_GRANT_REFRESH_TOKEN)) {
-        grant_error(req, 400, "unauthorized_client", "this client may not use grant_type=refresh_token",
-                    CF_REASON_UNAUTHORIZED_CLIENT);
-        count[CF_REFRESH_RESULT_INVALID_REQUEST]++;
-        return;
-    }
-    entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
-    s = entry != NULL ? entry->session : NULL;
-    {
-        cf_rate_who_t who = {c->ca.ip, s ? s->sub : "", c->ca.client_id, s ? s->id : "", ""};
-        if (cf_app_rate_limit(app, req, CF_RATE_REFRESH, &who, now, 0)) {
-            count[CF_REFRESH_RESULT_RATE_LIMITED]++;
-            return;
-        }
-    }
-    if (entry == NULL) {
-        cf_app_note_failure(app, c->ca.ip, now);
-        grant_error(req, 400, "invalid_grant", "the refresh token is not known",
-                    CF_REASON_UNKNOWN_REFRESH_TOKEN);
-        count[CF_REFRESH_RESULT_UNKNOWN]++;
-        return;
-    }
-    if (cf_app_refresh_disabled(app, s->sub, now)) {
-        grant_error(req, 400, "invalid_grant", cf_reason_describe(CF_REASON_REFRESH_DISABLED),
-                    CF_REASON_REFRESH_DISABLED);
-        count[CF_REFRESH_RESULT_DISABLED]++;
-        return;
-    }
-    if (c->ca.client_id[0] != '\0' && strcmp(c->ca.client_id, s->client_id) != 0) {
-        cf_app_note_failure(app, c->ca.ip, now);
-        grant_error(req, 400, "invalid_grant", "the refresh token was issued to another client",
-                    CF_REASON_CLIENT_MISMATCH);
-        count[CF_REFRESH_RESULT_CLIENT_MISMATCH]++;
-        return;
-    }
-    if (!c->ca.authenticated && s->client_id[0] != '\0') {
-        /* A confidential client's refresh tokens are useless without its secret. */
-        const cf_client_t *owner = cf_policy_client(&app->cfg.policy, s->client_id);
-        if (owner != NULL && owner->type == CF_CLIENT_CONFIDENTIAL) {
-            cf_reply_invalid_client(req, "this refresh token belongs to a confidential client; authenticate");
-            count[CF_REFRESH_RESULT_INVALID_CLIENT]++;
-            return;
-        }
-    }
-    switch (cf_session_refresh_decide(s, entry->gen, now, app->cfg.reuse_grace, &why)) {
+    switch (act) {
     case CF_REFRESH_DENY:
-        count[CF_REFRESH_RESULT_DENIED]++;
+        app->metrics.refresh[CF_REFRESH_RESULT_DENIED]++;
         /* Record a deadline that passed unobserved, so the store shows why. */
         cf_app_end_session(app, s, CF_END_NONE, now, &ev);
         if (ev.n > 0)
             cf_app_commit(app, &ev, NULL, NULL);
         else
             cf_events_fini(&ev);
-        snprintf(desc, sizeof desc, "the session has ended: %s", cf_reason_describe(why));
-        grant_error(req, 400, "invalid_grant", desc, why);
-        return;
+        snprintf(desc, sizeof desc, "the session has ended: %s", cf_reason_describe(c->why));
+        grant_error(req, 400, "invalid_grant", desc, c->why);
+        return -1;
     case CF_REFRESH_REUSE:
-        count[CF_REFRESH_RESULT_REUSE]++;
+        app->metrics.refresh[CF_REFRESH_RESULT_REUSE]++;
         /* Theft: two parties hold this session's refresh tokens. End it for both,
          * durably, before saying so. */
         cf_app_note_failure(app, c->ca.ip, now);
@@ -245,28 +197,31 @@ static void refresh_grant(cf_app_t *app, oauth_call_t *c)
         if (p == NULL) {
             cf_app_commit(app, &ev, NULL, NULL);
             grant_error(req, 500, "server_error", "out of memory", CF_REASON_NONE);
-            return;
+            return -1;
         }
         cf_app_commit(app, &ev, cf_pending_done, p);
-        return;
+        return -1;
     case CF_REFRESH_ROTATE:
     case CF_REFRESH_GRACE:
         break;
     }
-    why = cf_app_risk_check(app, s, req, &revoke);
-    if (why != CF_REASON_NONE) {
-        if (revoke) {
-            cf_app_end_session(app, s, why == CF_REASON_IP_CHANGED ? CF_END_IP_CHANGED
-                                                                   : CF_END_DEVICE_CHANGED,
-                               now, &ev);
-            cf_app_commit(app, &ev, NULL, NULL);
-        }
-        grant_error(req, 400, "invalid_grant", cf_reason_describe(why), why);
-        count[CF_REFRESH_RESULT_RISK]++;
-        return;
-    }
+    return (int)act;
+}
+
+/* Issue the next generation (or a grace sibling) and answer once it is durable. */
+static void refresh_issue(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
+                          const cf_refresh_entry_t *entry, cf_time_t now)
+{
+    cf_http_req_t *req = c->ca.req;
+    cf_events_t ev = CF_EVENTS_INIT;
+    char refresh[CF_REFRESH_TOKEN_LEN + 1];
+    char *access = NULL;
+    int64_t exp;
+    cf_pending_t *p;
+    cf_event_t *e;
     /* Grace: a sibling in the current generation; otherwise the next generation. */
-    grace = entry->gen != s->refresh_gen;
+    int grace = entry->gen != s->refresh_gen;
+
     if (!grace)
         cf_session_rotate(s, now);
     cf_app_touch(app, s, now);
@@ -276,7 +231,7 @@ static void refresh_grant(cf_app_t *app, oauth_call_t *c)
         cf_events_fini(&ev);
         free(access);
         grant_error(req, 500, "server_error", "cannot issue tokens", CF_REASON_NONE);
-        count[CF_REFRESH_RESULT_ERROR]++;
+        app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
         return;
     }
     p = cf_pending_new(req, 200, cf_app_token_body(s, access, exp, refresh, now), 1);
@@ -289,8 +244,136 @@ static void refresh_grant(cf_app_t *app, oauth_call_t *c)
         grant_error(req, 500, "server_error", "out of memory", CF_REASON_NONE);
         return;
     }
-    count[grace ? CF_REFRESH_RESULT_GRACE : CF_REFRESH_RESULT_ROTATED]++;
+    app->metrics.refresh[grace ? CF_REFRESH_RESULT_GRACE : CF_REFRESH_RESULT_ROTATED]++;
     cf_app_commit(app, &ev, cf_pending_done, p);
+}
+
+/*
+ * Cluster: Redis answered the claim. Adopt what it says about the session's
+ * generation and end (it is ahead of this node's cache when another node
+ * rotated or revoked first), then decide again exactly as one node would:
+ * the loser of a race gets GRACE or REUSE, never a second rotation.
+ */
+static void refresh_claimed(void *arg, int status, const cf_redis_claim_t *r)
+{
+    oauth_call_t *c = arg;
+    cf_app_t *app = c->ca.app;
+    cf_refresh_entry_t *entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
+    cf_session_t *s = entry != NULL ? entry->session : NULL;
+    int act;
+
+    if (status < 0) {
+        app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
+        cf_reply_store_failure(c->ca.req);
+    } else if (s == NULL || !r->found) {
+        /* Gone from Redis: expired and purged there; fail towards expiry. */
+        app->metrics.refresh[CF_REFRESH_RESULT_UNKNOWN]++;
+        grant_error(c->ca.req, 400, "invalid_grant", "the refresh token is not known",
+                    CF_REASON_UNKNOWN_REFRESH_TOKEN);
+    } else {
+        if (r->gen > s->refresh_gen) {
+            s->refresh_gen = r->gen;
+            s->refresh_rotated_at = r->rotated_at;
+        }
+        if (r->end != CF_END_NONE && s->end == CF_END_NONE) {
+            s->end = r->end;
+            s->ended_at = r->ended_at;
+        }
+        act = refresh_decide(app, c, s, entry, c->claim_now);
+        if (act == CF_REFRESH_ROTATE && !r->claimed) {
+            /* Cannot happen while Redis is the only writer of generations. */
+            app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
+            cf_reply_store_failure(c->ca.req);
+        } else if (act >= 0) {
+            refresh_issue(app, c, s, entry, c->claim_now);
+        }
+    }
+    call_free(c);
+}
+
+/* Returns 1 when @c now belongs to an asynchronous step (the cluster claim). */
+static int refresh_grant(cf_app_t *app, oauth_call_t *c)
+{
+    cf_http_req_t *req = c->ca.req;
+    cf_time_t now = cf_app_now(app);
+    cf_refresh_entry_t *entry;
+    cf_events_t ev = CF_EVENTS_INIT;
+    cf_session_t *s;
+    cf_reason_t why;
+    int revoke;
+    uint64_t *count = app->metrics.refresh;
+
+    if (c->token_len < 0) {
+        count[CF_REFRESH_RESULT_INVALID_REQUEST]++;
+        grant_error(req, 400, "invalid_request", "refresh_token is required", CF_REASON_NONE);
+        return 0;
+    }
+    if (c->ca.client != NULL && !(c->ca.client->grants & CF_GRANT_REFRESH_TOKEN)) {
+        grant_error(req, 400, "unauthorized_client", "this client may not use grant_type=refresh_token",
+                    CF_REASON_UNAUTHORIZED_CLIENT);
+        count[CF_REFRESH_RESULT_INVALID_REQUEST]++;
+        return 0;
+    }
+    entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
+    s = entry != NULL ? entry->session : NULL;
+    {
+        cf_rate_who_t who = {c->ca.ip, s ? s->sub : "", c->ca.client_id, s ? s->id : "", ""};
+        if (cf_app_rate_limit(app, req, CF_RATE_REFRESH, &who, now, 0)) {
+            count[CF_REFRESH_RESULT_RATE_LIMITED]++;
+            return 0;
+        }
+    }
+    if (entry == NULL) {
+        cf_app_note_failure(app, c->ca.ip, now);
+        grant_error(req, 400, "invalid_grant", "the refresh token is not known",
+                    CF_REASON_UNKNOWN_REFRESH_TOKEN);
+        count[CF_REFRESH_RESULT_UNKNOWN]++;
+        return 0;
+    }
+    if (cf_app_refresh_disabled(app, s->sub, now)) {
+        grant_error(req, 400, "invalid_grant", cf_reason_describe(CF_REASON_REFRESH_DISABLED),
+                    CF_REASON_REFRESH_DISABLED);
+        count[CF_REFRESH_RESULT_DISABLED]++;
+        return 0;
+    }
+    if (c->ca.client_id[0] != '\0' && strcmp(c->ca.client_id, s->client_id) != 0) {
+        cf_app_note_failure(app, c->ca.ip, now);
+        grant_error(req, 400, "invalid_grant", "the refresh token was issued to another client",
+                    CF_REASON_CLIENT_MISMATCH);
+        count[CF_REFRESH_RESULT_CLIENT_MISMATCH]++;
+        return 0;
+    }
+    if (!c->ca.authenticated && s->client_id[0] != '\0') {
+        /* A confidential client's refresh tokens are useless without its secret. */
+        const cf_client_t *owner = cf_policy_client(&app->cfg.policy, s->client_id);
+        if (owner != NULL && owner->type == CF_CLIENT_CONFIDENTIAL) {
+            cf_reply_invalid_client(req, "this refresh token belongs to a confidential client; authenticate");
+            count[CF_REFRESH_RESULT_INVALID_CLIENT]++;
+            return 0;
+        }
+    }
+    if (refresh_decide(app, c, s, entry, now) < 0)
+        return 0;
+    why = cf_app_risk_check(app, s, req, &revoke);
+    if (why != CF_REASON_NONE) {
+        if (revoke) {
+            cf_app_end_session(app, s, why == CF_REASON_IP_CHANGED ? CF_END_IP_CHANGED
+                                                                   : CF_END_DEVICE_CHANGED,
+                               now, &ev);
+            cf_app_commit(app, &ev, NULL, NULL);
+        }
+        grant_error(req, 400, "invalid_grant", cf_reason_describe(why), why);
+        count[CF_REFRESH_RESULT_RISK]++;
+        return 0;
+    }
+    if (app->cluster != NULL) {
+        /* Another node may be exchanging the same token right now: let Redis pick one. */
+        c->claim_now = now;
+        cf_redis_claim(app->store, s->id, entry->gen, now, refresh_claimed, c);
+        return 1;
+    }
+    refresh_issue(app, c, s, entry, now);
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -398,10 +481,12 @@ static void token_after_auth(cf_client_auth_t *ca, int ok)
     oauth_call_t *c = (oauth_call_t *)ca;
 
     if (ok) {
-        if (strcmp(c->grant, "refresh_token") == 0)
-            refresh_grant(ca->app, c);
-        else
+        if (strcmp(c->grant, "refresh_token") == 0) {
+            if (refresh_grant(ca->app, c))
+                return; /* refresh_claimed frees it */
+        } else {
             client_credentials_grant(ca->app, c);
+        }
     }
     call_free(c);
 }

@@ -66,8 +66,11 @@ void cf_reply_method_not_allowed(cf_http_req_t *req, const char *allow)
 
 void cf_reply_store_failure(cf_http_req_t *req)
 {
-    cf_reply_error(req, 500, "server_error", "the change could not be stored durably",
-                   CF_REASON_NONE, NULL, 0);
+    static const cf_http_header_t retry = {"Retry-After", 11, "1", 1};
+
+    /* Nothing was acknowledged, so a retry is safe once the store answers again. */
+    cf_reply_error(req, 503, "temporarily_unavailable", "the change could not be stored durably",
+                   CF_REASON_STORE_UNAVAILABLE, &retry, 1);
 }
 
 int cf_req_content_type_is(const cf_http_req_t *req, const char *type)

@@ -19,6 +19,7 @@
  * config/sections.h, so the docs still come from one place.
  */
 #include "config/config.h"
+#include "store/redis.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,6 +44,7 @@
 #define LIST(f, n) FIELD(f), .off2 = offsetof(cf_config_t, n)
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const partition_modes[] = {"refuse", "revalidate", NULL};
 /* Stored as index + 1: the order matches cf_ip_binding_t and cf_risk_action_t. */
 const char *const cf__config_ip_bindings[] = {"off", "prefix16", "prefix24", "exact", NULL};
 const char *const cf__config_risk_actions[] = {"ignore", "step_up", "revoke", NULL};
@@ -103,6 +105,9 @@ static const option_t options[] = {
     {.key = "limits.max_body_bytes", .kind = OPT_UINT, .def = "16384", FIELD(max_body_bytes),
      .min = 1, .max = 64 * 1024 * 1024, .doc = "Largest request body accepted, in bytes."},
 
+    {.key = "store.url", .kind = OPT_STORE, .def = "sqlite", FIELD(store_url),
+     .doc = "Where sessions live: sqlite (a file in data_dir, one node) or "
+            "redis://[:PASSWORD@]HOST[:PORT][/DB], shared by every node of a cluster."},
     {.key = "store.activity_flush", .kind = OPT_DURATION, .def = "1s", FIELD(activity_flush),
      .min = 1, .doc = "How often last-activity times, kept in memory, are written to the store."},
     {.key = "store.purge_interval", .kind = OPT_DURATION, .def = "60s", FIELD(purge_interval),
@@ -110,6 +115,15 @@ static const option_t options[] = {
     {.key = "store.purge_after", .kind = OPT_DURATION, .def = "1h", FIELD(purge_after),
      .doc = "Ended sessions are kept this long before purging, so their end reason stays "
             "visible."},
+
+    {.key = "cluster.max_staleness", .kind = OPT_DURATION, .def = "2s", FIELD(max_staleness),
+     .min = 1, .doc = "With Redis: a node that has not heard the bus (heartbeats included) for "
+                      "this long refuses checks with 503 store_unavailable until it has "
+                      "resynchronised."},
+    {.key = "cluster.on_partition", .kind = OPT_ENUM, .def = "refuse", FIELD(on_partition),
+     .choices = partition_modes,
+     .doc = "What a stale node does with a check: refuse (503 store_unavailable), or "
+            "revalidate the session against Redis when Redis still answers."},
 
     {.key = "clients", .kind = OPT_CLIENTS, .def = "[]",
      .doc = "OAuth clients, a list (fields below); when set, unknown client ids are refused."},
@@ -726,6 +740,26 @@ static int url_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t 
     return string_parse(o, cfg, s, n, msg, cap);
 }
 
+static int store_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+                       size_t cap)
+{
+    char url[600], why[128];
+    cf_redis_url_t parsed;
+
+    if (n == 0 || n >= sizeof url || memchr(s, '\0', n) != NULL) {
+        cf__config_say(msg, cap, "expected sqlite or redis://HOST[:PORT][/DB]");
+        return CF_ECONFIG;
+    }
+    memcpy(url, s, n);
+    url[n] = '\0';
+    if (strcmp(url, "sqlite") != 0 && cf_redis_url_parse(url, &parsed, why, sizeof why) < 0) {
+        cf__config_say(msg, cap, "'%s' is neither sqlite nor a Redis URL: %s",
+                       strncmp(url, "redis://", 8) == 0 ? "redis://..." : url, why);
+        return CF_ECONFIG;
+    }
+    return string_parse(o, cfg, s, n, msg, cap);
+}
+
 static int section_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
                          size_t cap)
 {
@@ -772,6 +806,7 @@ static const type_t types[] = {
     [OPT_ROUTES] = {"list of routes", section_parse, section_text, 0, NULL, cf__config_routes_load,
                     cf__config_routes_dump},
     [OPT_URL] = {"http URL", url_parse, string_text, 1, NULL, NULL, NULL},
+    [OPT_STORE] = {"sqlite or redis URL", store_parse, string_text, 1, NULL, NULL, NULL},
     [OPT_ALERT_RULES] = {"list of rules", section_parse, section_text, 0, NULL,
                          cf__config_alerts_load, cf__config_alerts_dump},
 };
@@ -787,6 +822,7 @@ static void expected(const option_t *o, char *buf, size_t cap)
         break;
     case OPT_STRING:
     case OPT_URL:
+    case OPT_STORE:
         cf__config_say(buf, cap, "a string");
         break;
     case OPT_UINT:

@@ -67,6 +67,9 @@ typedef struct {
     cf_time_t client_timeout;                 /* limits.client_timeout (idle keep-alive, slow request) */
     size_t max_header_bytes, max_body_bytes;  /* limits.{max_header_bytes,max_body_bytes} */
     /* store */
+    char store_url[600];                      /* store.url: "sqlite" or redis://... */
+    cf_time_t max_staleness;                  /* cluster.max_staleness */
+    char on_partition[16];                    /* cluster.on_partition: refuse|revalidate */
     cf_time_t activity_flush;                 /* store.activity_flush */
     cf_time_t purge_interval;                 /* store.purge_interval */
     cf_time_t purge_after;                    /* store.purge_after */

@@ -36,6 +36,7 @@ typedef enum {
     OPT_ROUTES,
     OPT_URL,         /* a string that is empty or http://HOST[:PORT][/PATH] */
     OPT_ALERT_RULES, /* alerts.rules: a list of rules into cfg->alert_rules */
+    OPT_STORE,       /* "sqlite" or redis://[:PASSWORD@]HOST[:PORT][/DB] */
 } opt_kind_t;
 
 /* One row of the option table (options[] in config.c). */

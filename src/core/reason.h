@@ -51,7 +51,9 @@
     X(CSRF_REJECTED, "csrf_rejected",                                                   \
       "a cookie-authenticated request lacks a matching Origin or CSRF header")           \
     X(REFRESH_DISABLED, "refresh_disabled",                                             \
-      "an alert rule has disabled refreshes for this subject for a while")
+      "an alert rule has disabled refreshes for this subject for a while")              \
+    X(STORE_UNAVAILABLE, "store_unavailable",                                           \
+      "the session store cannot be reached or this node may be stale; retry")
 
 typedef enum {
 #define X(name, str, desc) CF_REASON_##name,

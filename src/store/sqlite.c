@@ -76,7 +76,9 @@ static const char migrate_v1_to_v2[] =
     "ALTER TABLE sessions ADD COLUMN ip TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE sessions ADD COLUMN device TEXT NOT NULL DEFAULT '';";
 
-struct cf_store {
+typedef struct sq_store sq_t;
+struct sq_store {
+    cf_store_t base; /* first: the interface */
     sqlite3 *db;
     sqlite3_stmt *stmt[ST__COUNT];
     uv_loop_t *loop;
@@ -109,7 +111,7 @@ static job_t *list_take(job_list_t *l)
     return h;
 }
 
-static int db_fail(cf_store_t *st, const char *what)
+static int db_fail(sq_t *st, const char *what)
 {
     CF_LOG(CF_LOG_ERROR, "event=store_error op=%s error=\"%s\"", what, sqlite3_errmsg(st->db));
     return CF_ESTORE;
@@ -119,7 +121,7 @@ static int db_fail(cf_store_t *st, const char *what)
 /* Writer thread                                                       */
 /* ------------------------------------------------------------------ */
 
-static int step_done(cf_store_t *st, sqlite3_stmt *s, const char *what)
+static int step_done(sq_t *st, sqlite3_stmt *s, const char *what)
 {
     int rc = sqlite3_step(s);
 
@@ -130,7 +132,7 @@ static int step_done(cf_store_t *st, sqlite3_stmt *s, const char *what)
     return 0;
 }
 
-static int write_session(cf_store_t *st, const cf_session_t *s)
+static int write_session(sq_t *st, const cf_session_t *s)
 {
     sqlite3_stmt *q = st->stmt[ST_UPSERT];
 
@@ -156,7 +158,7 @@ static int write_session(cf_store_t *st, const cf_session_t *s)
     return step_done(st, q, "upsert_session");
 }
 
-static int write_event(cf_store_t *st, const cf_event_t *e)
+static int write_event(sq_t *st, const cf_event_t *e)
 {
     sqlite3_stmt *q;
     int rc = 0;
@@ -203,7 +205,7 @@ static int write_event(cf_store_t *st, const cf_event_t *e)
     return rc;
 }
 
-static int exec(cf_store_t *st, const char *sql)
+static int exec(sq_t *st, const char *sql)
 {
     if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
         return db_fail(st, sql);
@@ -217,7 +219,7 @@ const double cf_store_commit_bounds[CF_STORE_COMMIT_NBOUNDS] = {
     0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5,
 };
 
-static void write_jobs(cf_store_t *st, job_t *jobs)
+static void write_jobs(sq_t *st, job_t *jobs)
 {
     uint64_t t0 = uv_hrtime();
     int rc = exec(st, "BEGIN IMMEDIATE");
@@ -262,7 +264,7 @@ static void write_jobs(cf_store_t *st, job_t *jobs)
 
 static void writer_main(void *arg)
 {
-    cf_store_t *st = arg;
+    sq_t *st = arg;
 
     for (;;) {
         job_t *jobs;
@@ -295,7 +297,7 @@ static void writer_main(void *arg)
 /* Loop thread                                                         */
 /* ------------------------------------------------------------------ */
 
-static void deliver(cf_store_t *st)
+static void deliver(sq_t *st)
 {
     job_t *j;
 
@@ -319,8 +321,9 @@ static void on_async(uv_async_t *a)
     deliver(a->data);
 }
 
-void cf_store_submit(cf_store_t *st, cf_events_t *ev, cf_store_done_fn done, void *arg)
+static void sq_submit(cf_store_t *base, cf_events_t *ev, cf_store_done_fn done, void *arg)
 {
+    sq_t *st = (sq_t *)base;
     job_t *j = calloc(1, sizeof *j);
 
     if (j == NULL) {
@@ -341,10 +344,10 @@ void cf_store_submit(cf_store_t *st, cf_events_t *ev, cf_store_done_fn done, voi
     uv_mutex_unlock(&st->mu);
 }
 
-cf_store_stats_t cf_store_stats(const cf_store_t *st)
+static cf_store_stats_t sq_stats_of(const sq_t *st)
 {
     cf_store_stats_t s = st->stats;
-    cf_store_t *m = (cf_store_t *)st; /* the mutex is not part of the logical state */
+    sq_t *m = (sq_t *)st; /* the mutex is not part of the logical state */
 
     uv_mutex_lock(&m->mu);
     s.commits = st->stats.commits;
@@ -355,7 +358,7 @@ cf_store_stats_t cf_store_stats(const cf_store_t *st)
     return s;
 }
 
-static int user_version(cf_store_t *st, int *v)
+static int user_version(sq_t *st, int *v)
 {
     sqlite3_stmt *q = NULL;
 
@@ -370,7 +373,7 @@ static int user_version(cf_store_t *st, int *v)
 }
 
 /* Create the schema, or bring an older one up to date, in one transaction. */
-static int migrate(cf_store_t *st)
+static int migrate(sq_t *st)
 {
     int v, rc = user_version(st, &v);
 
@@ -396,7 +399,7 @@ static int migrate(cf_store_t *st)
     return rc;
 }
 
-static void free_store(cf_store_t *st)
+static void free_store(sq_t *st)
 {
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
@@ -411,9 +414,11 @@ static void on_async_closed(uv_handle_t *h)
     free_store(h->data);
 }
 
-int cf_store_open(const char *path, uv_loop_t *loop, cf_store_t **out)
+static const cf_store_ops_t sq_ops;
+
+int cf_store_open_sqlite(const char *path, uv_loop_t *loop, cf_store_t **out)
 {
-    cf_store_t *st = calloc(1, sizeof *st);
+    sq_t *st = calloc(1, sizeof *st);
     int rc = CF_ESTORE;
 
     *out = NULL;
@@ -446,14 +451,15 @@ int cf_store_open(const char *path, uv_loop_t *loop, cf_store_t **out)
         goto fail;
     }
     st->async.data = st;
-    *out = st;
+    st->base.ops = &sq_ops;
+    *out = &st->base;
     return 0;
 fail:
     free_store(st);
     return rc;
 }
 
-static int start_writer(cf_store_t *st)
+static int start_writer(sq_t *st)
 {
     if (st->thread_started)
         return 0;
@@ -463,8 +469,9 @@ static int start_writer(cf_store_t *st)
     return 0;
 }
 
-int cf_store_load(cf_store_t *st, const cf_store_loader_t *ld)
+static int sq_load(cf_store_t *base, const cf_store_loader_t *ld)
 {
+    sq_t *st = (sq_t *)base;
     sqlite3_stmt *q = NULL;
     int rc = 0;
 
@@ -539,10 +546,10 @@ int cf_store_load(cf_store_t *st, const cf_store_loader_t *ld)
     return start_writer(st);
 }
 
-void cf_store_close(cf_store_t *st, cf_store_stats_t *final)
+static void sq_close(cf_store_t *base, cf_store_stats_t *final)
 {
-    if (st == NULL)
-        return;
+    sq_t *st = (sq_t *)base;
+
     if (st->thread_started) {
         uv_mutex_lock(&st->mu);
         st->stopping = 1;
@@ -552,6 +559,19 @@ void cf_store_close(cf_store_t *st, cf_store_stats_t *final)
     }
     deliver(st);
     if (final != NULL)
-        *final = cf_store_stats(st);
+        *final = sq_stats_of(st);
     uv_close((uv_handle_t *)&st->async, on_async_closed);
 }
+
+static cf_store_stats_t sq_stats(const cf_store_t *base)
+{
+    return sq_stats_of((const sq_t *)base);
+}
+
+static const cf_store_ops_t sq_ops = {
+    .name = "sqlite",
+    .load = sq_load,
+    .submit = sq_submit,
+    .stats = sq_stats,
+    .close = sq_close,
+};

@@ -49,32 +49,68 @@ typedef struct {
     double commit_seconds;  /* sum */
 } cf_store_stats_t;
 
+/*
+ * A backend: the SQLite file (sqlite.c, the default) or a shared Redis
+ * (redis.c, for clusters). Each embeds cf_store_t first and fills in its ops.
+ */
+typedef struct cf_store_ops {
+    const char *name;
+    int (*load)(cf_store_t *st, const cf_store_loader_t *ld);
+    void (*submit)(cf_store_t *st, cf_events_t *ev, cf_store_done_fn done, void *arg);
+    cf_store_stats_t (*stats)(const cf_store_t *st);
+    void (*close)(cf_store_t *st, cf_store_stats_t *final);
+} cf_store_ops_t;
+
+struct cf_store {
+    const cf_store_ops_t *ops;
+};
+
 /**
  * Open (creating if needed) the SQLite database at @path in WAL mode with
  * synchronous=FULL, and start the writer thread. Completions are delivered on
  * @loop. Returns 0 or CF_ESTORE (the reason is logged).
  */
-int cf_store_open(const char *path, uv_loop_t *loop, cf_store_t **out);
+int cf_store_open_sqlite(const char *path, uv_loop_t *loop, cf_store_t **out);
+
+/** The backend's name ("sqlite", "redis"). */
+static inline const char *cf_store_name(const cf_store_t *st)
+{
+    return st->ops->name;
+}
 
 /** Read everything back at startup (before serving), from the calling thread. */
-int cf_store_load(cf_store_t *st, const cf_store_loader_t *ld);
+static inline int cf_store_load(cf_store_t *st, const cf_store_loader_t *ld)
+{
+    return st->ops->load(st, ld);
+}
 
 /**
  * Queue @ev for the next commit. Takes ownership of the events (the array is
  * moved out and @ev left empty). @done (may be NULL) runs on the loop thread
  * once durable. Never fails synchronously.
  */
-void cf_store_submit(cf_store_t *st, cf_events_t *ev, cf_store_done_fn done, void *arg);
+static inline void cf_store_submit(cf_store_t *st, cf_events_t *ev, cf_store_done_fn done,
+                                   void *arg)
+{
+    st->ops->submit(st, ev, done, arg);
+}
 
 /** Counters, read on the loop thread. */
-cf_store_stats_t cf_store_stats(const cf_store_t *st);
+static inline cf_store_stats_t cf_store_stats(const cf_store_t *st)
+{
+    return st->ops->stats(st);
+}
 
 /**
  * Commit whatever is queued, stop the writer and close the database. Pending
  * callbacks run before it returns; the final counters go to @final (may be
  * NULL). Call from the loop thread, with the loop no longer serving requests;
- * the memory is released once the loop runs the close callback.
+ * the memory is released once the loop runs the close callback. NULL is a no-op.
  */
-void cf_store_close(cf_store_t *st, cf_store_stats_t *final);
+static inline void cf_store_close(cf_store_t *st, cf_store_stats_t *final)
+{
+    if (st != NULL)
+        st->ops->close(st, final);
+}
 
 #endif

@@ -1,0 +1,857 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The Redis store (see redis.h). Every committed batch is one EVALSHA of the
+ * apply script, which writes the events with the same merge rules as the
+ * SQLite store (an ended session is never revived; activity only moves
+ * forward) and publishes the batch on the bus in the same atomic step.
+ * The reply is the acknowledgement: with appendfsync always it is on disk.
+ */
+#include "store/redis.h"
+
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/digest.h"
+#include "core/error.h"
+#include "store/wire.h"
+#include "util/log.h"
+
+/* KEYS: none (single-instance Redis). ARGV[1] the batch, ARGV[2] keep (ms), ARGV[3] the channel. */
+static const char apply_script[] =
+    "local m = cjson.decode(ARGV[1])\n"
+    "local keep = tonumber(ARGV[2])\n"
+    "local function n(x) return tonumber(x) or 0 end\n"
+    "for _, e in ipairs(m.ev) do\n"
+    "  local s = e.s\n"
+    "  if e.t == 'not_before' then\n"
+    "    if e.sub == cjson.null then\n"
+    "      if n(redis.call('GET', 'cf:nbg')) < e.nb then redis.call('SET', 'cf:nbg', e.nb) end\n"
+    "    elseif n(redis.call('HGET', 'cf:nb', e.sub)) < e.nb then\n"
+    "      redis.call('HSET', 'cf:nb', e.sub, e.nb)\n"
+    "    end\n"
+    "  elseif s then\n"
+    "    local k = 'cf:s:' .. s.id\n"
+    "    local cur = redis.call('HMGET', k, 'ended_at', 'last_activity', 'idle_deadline', 'gen')\n"
+    "    local exists = cur[1] ~= false\n"
+    "    if e.t == 'activity' then\n"
+    "      if exists and n(cur[1]) == 0 and s.last_activity > n(cur[2]) then\n"
+    "        redis.call('HSET', k, 'last_activity', s.last_activity, 'idle_deadline', s.idle_deadline)\n"
+    "        redis.call('PEXPIREAT', k, math.min(s.idle_deadline, s.absolute_deadline) + keep)\n"
+    "      end\n"
+    "    elseif not (exists and n(cur[1]) ~= 0) then\n"
+    "      local la, idl, gen = s.last_activity, s.idle_deadline, s.gen\n"
+    "      if exists then\n"
+    "        la = math.max(la, n(cur[2])); idl = math.max(idl, n(cur[3])); gen = math.max(gen, n(cur[4]))\n"
+    "      end\n"
+    "      redis.call('HSET', k, 'sub', s.sub, 'client_id', s.client_id, 'scope', s.scope,\n"
+    "        'roles', s.roles, 'auth_time', s.auth_time, 'created_at', s.created_at,\n"
+    "        'last_activity', la, 'idle_timeout', s.idle_timeout,\n"
+    "        'absolute_timeout', s.absolute_timeout, 'access_ttl', s.access_ttl,\n"
+    "        'idle_deadline', idl, 'absolute_deadline', s.absolute_deadline,\n"
+    "        'ended_at', s.ended_at, 'end', s['end'], 'gen', gen, 'rotated_at', s.rotated_at,\n"
+    "        'ip', s.ip, 'device', s.device)\n"
+    "      local untl = s.ended_at\n"
+    "      if untl == 0 then untl = math.min(idl, s.absolute_deadline) end\n"
+    "      redis.call('PEXPIREAT', k, untl + keep)\n"
+    "    end\n"
+    "    if e.th then\n"
+    "      redis.call('SET', 'cf:r:' .. e.th, s.id .. ' ' .. e.tg, 'PXAT', s.absolute_deadline + keep)\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "redis.call('PUBLISH', ARGV[3], ARGV[1])\n"
+    "return #m.ev\n";
+
+/* KEYS[1] the session. ARGV[1] the generation presented, ARGV[2] now (ms). */
+static const char claim_script[] =
+    "local v = redis.call('HMGET', KEYS[1], 'gen', 'rotated_at', 'end', 'ended_at')\n"
+    "if not v[1] then return {0} end\n"
+    "local gen = tonumber(v[1])\n"
+    "local claimed = 0\n"
+    "if tonumber(v[4]) == 0 and gen == tonumber(ARGV[1]) then\n"
+    "  redis.call('HSET', KEYS[1], 'gen', gen + 1, 'rotated_at', ARGV[2])\n"
+    "  claimed = 1\n"
+    "end\n"
+    "return {1, claimed, gen, tonumber(v[2]), v[3], tonumber(v[4])}\n";
+
+typedef struct rd_store rd_t;
+struct rd_store {
+    cf_store_t base; /* first: the interface */
+    uv_loop_t *loop;
+    cf_redis_url_t url;
+    char node[CF_NODE_ID_LEN + 1];
+    char channel[64];
+    char keep[24];
+    cf_redis_bus_t bus;
+    redisAsyncContext *cmd; /* NULL while down */
+    redisAsyncContext *sub;
+    int cmd_up, sub_up;
+    uv_timer_t timer; /* reconnects and watches for a hung Redis */
+    uint64_t pending;        /* commands sent, not yet answered */
+    uint64_t last_reply_ms;  /* uv_now of the last reply */
+    char apply_sha[41], claim_sha[41];
+    int closing, timer_closed;
+    cf_store_stats_t stats;
+};
+
+static const cf_store_ops_t rd_ops;
+
+static void sha1_hex(const char *s, char out[41])
+{
+    uint8_t d[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)s, strlen(s), d);
+    cf_hex_encode(d, sizeof d, out);
+}
+
+int cf_redis_url_parse(const char *url, cf_redis_url_t *out, char *err, size_t errlen)
+{
+    const char *p, *at, *slash, *colon, *host_end;
+    size_t n;
+
+    memset(out, 0, sizeof *out);
+    out->port = 6379;
+    if (strncmp(url, "redis://", 8) != 0) {
+        snprintf(err, errlen, "must start with redis://");
+        return CF_EPARSE;
+    }
+    p = url + 8;
+    slash = strchr(p, '/');
+    at = memchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
+    if (at != NULL) {
+        const char *pw = memchr(p, ':', (size_t)(at - p));
+        if (pw == NULL || (size_t)(at - pw - 1) >= sizeof out->password) {
+            snprintf(err, errlen, "credentials must be ':PASSWORD@' (at most 255 bytes)");
+            return CF_EPARSE;
+        }
+        memcpy(out->password, pw + 1, (size_t)(at - pw - 1));
+        p = at + 1;
+    }
+    host_end = slash ? slash : p + strlen(p);
+    colon = memchr(p, ':', (size_t)(host_end - p));
+    n = (size_t)((colon ? colon : host_end) - p);
+    if (n == 0 || n >= sizeof out->host) {
+        snprintf(err, errlen, "missing or overlong host");
+        return CF_EPARSE;
+    }
+    memcpy(out->host, p, n);
+    if (colon != NULL) {
+        char *end;
+        long v = strtol(colon + 1, &end, 10);
+        if (end != host_end || v < 1 || v > 65535) {
+            snprintf(err, errlen, "port must be 1-65535");
+            return CF_EPARSE;
+        }
+        out->port = (int)v;
+    }
+    if (slash != NULL && slash[1] != '\0') {
+        char *end;
+        long v = strtol(slash + 1, &end, 10);
+        if (*end != '\0' || v < 0 || v > 15) {
+            snprintf(err, errlen, "db must be 0-15");
+            return CF_EPARSE;
+        }
+        out->db = (int)v;
+    }
+    return 0;
+}
+
+/* ---- connections ---- */
+
+static void maybe_free(rd_t *st);
+static void on_cmd_connect(const redisAsyncContext *ac, int status);
+static void on_cmd_disconnect(const redisAsyncContext *ac, int status);
+static void on_sub_connect(const redisAsyncContext *ac, int status);
+static void on_sub_disconnect(const redisAsyncContext *ac, int status);
+static void on_sub_message(redisAsyncContext *ac, void *r, void *arg);
+
+static void on_setup_reply(redisAsyncContext *ac, void *r, void *arg)
+{
+    redisReply *reply = r;
+    rd_t *st = ac->data;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        CF_LOG(CF_LOG_ERROR, "event=redis_error op=%s error=\"%s\"", (const char *)arg, reply->str);
+        if (st != NULL && !st->closing)
+            redisAsyncDisconnect(ac);
+    }
+}
+
+static redisAsyncContext *connect_one(rd_t *st, void (*on_conn)(const redisAsyncContext *, int),
+                                      void (*on_disc)(const redisAsyncContext *, int))
+{
+    redisAsyncContext *ac = redisAsyncConnect(st->url.host, st->url.port);
+
+    if (ac == NULL)
+        return NULL;
+    if (ac->err) {
+        redisAsyncFree(ac);
+        return NULL;
+    }
+    ac->data = st;
+    if (redisLibuvAttach(ac, st->loop) != REDIS_OK) {
+        redisAsyncFree(ac);
+        return NULL;
+    }
+    redisAsyncSetConnectCallback(ac, on_conn);
+    redisAsyncSetDisconnectCallback(ac, on_disc);
+    if (st->url.password[0])
+        redisAsyncCommand(ac, on_setup_reply, "auth", "AUTH %s", st->url.password);
+    return ac;
+}
+
+static void connect_cmd(rd_t *st)
+{
+    st->cmd = connect_one(st, on_cmd_connect, on_cmd_disconnect);
+    if (st->cmd == NULL)
+        return;
+    redisAsyncCommand(st->cmd, on_setup_reply, "select", "SELECT %d", st->url.db);
+    redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", apply_script);
+    redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", claim_script);
+}
+
+static void connect_sub(rd_t *st)
+{
+    st->sub = connect_one(st, on_sub_connect, on_sub_disconnect);
+    if (st->sub == NULL)
+        return;
+    redisAsyncCommand(st->sub, on_sub_message, NULL, "SUBSCRIBE %s", st->channel);
+}
+
+static void on_cmd_connect(const redisAsyncContext *ac, int status)
+{
+    rd_t *st = ac->data;
+
+    if (status != REDIS_OK) {
+        st->cmd = NULL; /* hiredis frees it */
+        maybe_free(st);
+        return;
+    }
+    st->cmd_up = 1;
+    st->last_reply_ms = uv_now(st->loop);
+    CF_LOG(CF_LOG_INFO, "event=redis_connected conn=commands host=%s port=%d", st->url.host,
+           st->url.port);
+}
+
+static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
+{
+    rd_t *st = ac->data;
+
+    if (st->cmd_up && !st->closing)
+        CF_LOG(CF_LOG_WARN, "event=redis_disconnected conn=commands");
+    st->cmd = NULL;
+    st->cmd_up = 0;
+    st->pending = 0;
+    maybe_free(st);
+}
+
+static void on_sub_connect(const redisAsyncContext *ac, int status)
+{
+    rd_t *st = ac->data;
+
+    if (status != REDIS_OK) {
+        st->sub = NULL;
+        maybe_free(st);
+    }
+}
+
+static void on_sub_disconnect(const redisAsyncContext *ac, int status)
+{
+    rd_t *st = ac->data;
+    int was_up = st->sub_up;
+
+    st->sub = NULL;
+    st->sub_up = 0;
+    if (was_up && !st->closing) {
+        CF_LOG(CF_LOG_WARN, "event=redis_disconnected conn=bus");
+        if (st->bus.link != NULL)
+            st->bus.link(st->bus.ctx, 0);
+    }
+    maybe_free(st);
+}
+
+static void on_sub_message(redisAsyncContext *ac, void *r, void *arg)
+{
+    redisReply *reply = r;
+    rd_t *st = ac->data;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 || st->closing)
+        return;
+    if (reply->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    if (strcmp(reply->element[0]->str, "subscribe") == 0) {
+        st->sub_up = 1;
+        CF_LOG(CF_LOG_INFO, "event=redis_connected conn=bus channel=%s", st->channel);
+        if (st->bus.link != NULL)
+            st->bus.link(st->bus.ctx, 1);
+    } else if (strcmp(reply->element[0]->str, "message") == 0 &&
+               reply->element[2]->type == REDIS_REPLY_STRING) {
+        if (st->bus.message != NULL)
+            st->bus.message(st->bus.ctx, reply->element[2]->str, reply->element[2]->len);
+    }
+}
+
+static void free_store(rd_t *st)
+{
+    OPENSSL_cleanse(st->url.password, sizeof st->url.password);
+    free(st);
+}
+
+/* Freed once closing, with the timer and both connections gone. */
+static void maybe_free(rd_t *st)
+{
+    if (st->closing && st->timer_closed && st->cmd == NULL && st->sub == NULL)
+        free_store(st);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    rd_t *st = h->data;
+
+    st->timer_closed = 1;
+    maybe_free(st);
+}
+
+/*
+ * Every 200 ms: reconnect what is down, and drop a command connection that
+ * has left commands unanswered for 2 s (a hung Redis), which fails them so
+ * their requests get an answer instead of waiting forever.
+ */
+static void on_timer(uv_timer_t *t)
+{
+    rd_t *st = t->data;
+    uint64_t now = uv_now(st->loop);
+
+    if (st->closing)
+        return;
+    if (st->cmd != NULL && st->cmd_up && st->pending > 0 && now - st->last_reply_ms > 2000) {
+        CF_LOG(CF_LOG_WARN, "event=redis_timeout pending=%llu", (unsigned long long)st->pending);
+        redisAsyncFree(st->cmd);
+        return;
+    }
+    if (st->cmd == NULL)
+        connect_cmd(st);
+    if (st->sub == NULL)
+        connect_sub(st);
+}
+
+int cf_store_open_redis(const cf_redis_url_t *url, const char *node_id, cf_time_t keep,
+                        uv_loop_t *loop, const cf_redis_bus_t *bus, cf_store_t **out)
+{
+    rd_t *st = calloc(1, sizeof *st);
+
+    *out = NULL;
+    if (st == NULL)
+        return CF_ENOMEM;
+    st->base.ops = &rd_ops;
+    st->loop = loop;
+    st->url = *url;
+    snprintf(st->node, sizeof st->node, "%s", node_id);
+    snprintf(st->channel, sizeof st->channel, "curfew:bus:%d", url->db);
+    snprintf(st->keep, sizeof st->keep, "%lld", (long long)keep);
+    if (bus != NULL)
+        st->bus = *bus;
+    sha1_hex(apply_script, st->apply_sha);
+    sha1_hex(claim_script, st->claim_sha);
+
+    /* Fail fast on a wrong address or password: Redis must answer at startup. */
+    char *probe = NULL;
+    int rc = cf_redis_get_sync(&st->base, "cf:nbg", &probe);
+    free(probe);
+    if (rc < 0) {
+        free_store(st);
+        return CF_ESTORE;
+    }
+    uv_timer_init(loop, &st->timer);
+    st->timer.data = st;
+    uv_unref((uv_handle_t *)&st->timer);
+    connect_cmd(st);
+    connect_sub(st);
+    uv_timer_start(&st->timer, on_timer, 200, 200);
+    *out = &st->base;
+    return 0;
+}
+
+/* ---- synchronous access (startup and resynchronisation) ---- */
+
+static redisContext *connect_sync(const rd_t *st)
+{
+    struct timeval tv = {1, 0};
+    redisContext *c = redisConnectWithTimeout(st->url.host, st->url.port, tv);
+    redisReply *r;
+
+    if (c == NULL || c->err) {
+        CF_LOG(CF_LOG_ERROR, "event=redis_error op=connect host=%s port=%d error=\"%s\"",
+               st->url.host, st->url.port, c ? c->errstr : "out of memory");
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, (struct timeval){5, 0});
+    if (st->url.password[0]) {
+        r = redisCommand(c, "AUTH %s", st->url.password);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            CF_LOG(CF_LOG_ERROR, "event=redis_error op=auth error=\"%s\"", r ? r->str : c->errstr);
+            freeReplyObject(r);
+            redisFree(c);
+            return NULL;
+        }
+        freeReplyObject(r);
+    }
+    r = redisCommand(c, "SELECT %d", st->url.db);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        CF_LOG(CF_LOG_ERROR, "event=redis_error op=select error=\"%s\"", r ? r->str : c->errstr);
+        freeReplyObject(r);
+        redisFree(c);
+        return NULL;
+    }
+    freeReplyObject(r);
+    return c;
+}
+
+int cf_redis_get_sync(cf_store_t *base, const char *key, char **val)
+{
+    rd_t *st = (rd_t *)base;
+    redisContext *c = connect_sync(st);
+    redisReply *r;
+    int rc = CF_ESTORE;
+
+    *val = NULL;
+    if (c == NULL)
+        return CF_ESTORE;
+    r = redisCommand(c, "GET %s", key);
+    if (r != NULL && r->type == REDIS_REPLY_NIL) {
+        rc = 0;
+    } else if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        *val = strndup(r->str, r->len);
+        rc = *val ? 1 : CF_ENOMEM;
+    }
+    freeReplyObject(r);
+    redisFree(c);
+    return rc;
+}
+
+int cf_redis_setnx_sync(cf_store_t *base, const char *key, const char *val)
+{
+    rd_t *st = (rd_t *)base;
+    redisContext *c = connect_sync(st);
+    redisReply *r;
+    int rc = CF_ESTORE;
+
+    if (c == NULL)
+        return CF_ESTORE;
+    r = redisCommand(c, "SET %s %s NX", key, val);
+    if (r != NULL && r->type == REDIS_REPLY_STATUS)
+        rc = 1;
+    else if (r != NULL && r->type == REDIS_REPLY_NIL)
+        rc = 0;
+    freeReplyObject(r);
+    redisFree(c);
+    return rc;
+}
+
+static const char *field(const redisReply *h, const char *name)
+{
+    for (size_t i = 0; i + 1 < h->elements; i += 2)
+        if (h->element[i]->type == REDIS_REPLY_STRING && strcmp(h->element[i]->str, name) == 0 &&
+            h->element[i + 1]->type == REDIS_REPLY_STRING)
+            return h->element[i + 1]->str;
+    return NULL;
+}
+
+static int64_t ifield(const redisReply *h, const char *name)
+{
+    const char *v = field(h, name);
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+static cf_session_t *session_from_hash(const char *sid, const redisReply *h)
+{
+    cf_limits_t lim = {ifield(h, "idle_timeout"), ifield(h, "absolute_timeout"),
+                       ifield(h, "access_ttl")};
+    const char *sub = field(h, "sub"), *end = field(h, "end");
+    cf_session_t *s;
+
+    if (sub == NULL || end == NULL)
+        return NULL;
+    s = cf_session_new(sid, sub, field(h, "client_id") ?: "", field(h, "scope") ?: "",
+                       field(h, "roles") ?: "", ifield(h, "auth_time"), &lim,
+                       ifield(h, "created_at"));
+    if (s == NULL)
+        return NULL;
+    s->last_activity = ifield(h, "last_activity");
+    s->idle_deadline = ifield(h, "idle_deadline");
+    s->absolute_deadline = ifield(h, "absolute_deadline");
+    s->ended_at = ifield(h, "ended_at");
+    s->end = cf_end_from_name(end);
+    if (s->end == CF_END__COUNT)
+        s->end = CF_END_REVOKED; /* unknown reason: fail towards expiry */
+    if (s->end != CF_END_NONE && s->ended_at == 0)
+        s->ended_at = s->created_at;
+    s->refresh_gen = (uint32_t)ifield(h, "gen");
+    s->refresh_rotated_at = ifield(h, "rotated_at");
+    cf_session_bind(s, field(h, "ip"), field(h, "device"));
+    return s;
+}
+
+/* SCAN every key matching @pattern and hand each batch of names to @each. */
+static int scan(redisContext *c, const char *pattern,
+                int (*each)(redisContext *c, redisReply *keys, const cf_store_loader_t *ld),
+                const cf_store_loader_t *ld)
+{
+    char cursor[32] = "0";
+    int rc = 0;
+
+    do {
+        redisReply *r = redisCommand(c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            freeReplyObject(r);
+            return CF_ESTORE;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        rc = each(c, r->element[1], ld);
+        freeReplyObject(r);
+    } while (rc == 0 && strcmp(cursor, "0") != 0);
+    return rc;
+}
+
+static int load_sessions(redisContext *c, redisReply *keys, const cf_store_loader_t *ld)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < keys->elements; i++)
+        redisAppendCommand(c, "HGETALL %s", keys->element[i]->str);
+    for (size_t i = 0; i < keys->elements; i++) {
+        redisReply *h = NULL;
+        if (redisGetReply(c, (void **)&h) != REDIS_OK)
+            return CF_ESTORE;
+        const char *sid = keys->element[i]->str + 5; /* past "cf:s:" */
+        if (rc == 0 && h->type == REDIS_REPLY_ARRAY && h->elements > 0 &&
+            strlen(sid) == CF_SID_LEN) {
+            cf_session_t *s = session_from_hash(sid, h);
+            if (s == NULL)
+                CF_LOG(CF_LOG_WARN, "event=store_skip_row table=sessions why=incomplete");
+            else
+                rc = ld->session(ld->ctx, s);
+        }
+        freeReplyObject(h);
+    }
+    return rc;
+}
+
+static int hex32(const char *h, uint8_t out[32])
+{
+    if (strlen(h) != 64)
+        return -1;
+    for (int i = 0; i < 32; i++) {
+        unsigned v;
+        if (sscanf(h + 2 * i, "%2x", &v) != 1)
+            return -1;
+        out[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+static int load_tokens(redisContext *c, redisReply *keys, const cf_store_loader_t *ld)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < keys->elements; i++)
+        redisAppendCommand(c, "GET %s", keys->element[i]->str);
+    for (size_t i = 0; i < keys->elements; i++) {
+        redisReply *v = NULL;
+        uint8_t hash[32];
+        char sid[CF_SID_LEN + 1];
+        unsigned gen;
+
+        if (redisGetReply(c, (void **)&v) != REDIS_OK)
+            return CF_ESTORE;
+        if (rc == 0 && v->type == REDIS_REPLY_STRING && hex32(keys->element[i]->str + 5, hash) == 0 &&
+            sscanf(v->str, "%24s %u", sid, &gen) == 2)
+            rc = ld->refresh_token(ld->ctx, hash, sid, gen);
+        freeReplyObject(v);
+    }
+    return rc;
+}
+
+static int rd_load(cf_store_t *base, const cf_store_loader_t *ld)
+{
+    rd_t *st = (rd_t *)base;
+    redisContext *c = connect_sync(st);
+    redisReply *r;
+    int rc;
+
+    if (c == NULL)
+        return CF_ESTORE;
+    rc = scan(c, "cf:s:*", load_sessions, ld);
+    if (rc == 0)
+        rc = scan(c, "cf:r:*", load_tokens, ld);
+    if (rc == 0) {
+        r = redisCommand(c, "HGETALL cf:nb");
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+            rc = CF_ESTORE;
+        for (size_t i = 0; rc == 0 && i + 1 < r->elements; i += 2)
+            rc = ld->not_before(ld->ctx, r->element[i]->str, strtoll(r->element[i + 1]->str, NULL, 10));
+        freeReplyObject(r);
+    }
+    if (rc == 0) {
+        r = redisCommand(c, "GET cf:nbg");
+        if (r == NULL)
+            rc = CF_ESTORE;
+        else if (r->type == REDIS_REPLY_STRING)
+            rc = ld->not_before(ld->ctx, NULL, strtoll(r->str, NULL, 10));
+        freeReplyObject(r);
+    }
+    if (rc == CF_ESTORE)
+        CF_LOG(CF_LOG_ERROR, "event=redis_error op=load error=\"%s\"", c->err ? c->errstr : "bad reply");
+    redisFree(c);
+    return rc;
+}
+
+/* ---- asynchronous commands ---- */
+
+typedef struct {
+    rd_t *st;
+    cf_store_done_fn done;
+    void *arg;
+    uint64_t t0; /* uv_hrtime at submit */
+    size_t nev;
+} commit_t;
+
+static void note_reply(rd_t *st)
+{
+    if (st->pending > 0)
+        st->pending--;
+    st->last_reply_ms = uv_now(st->loop);
+}
+
+static void on_commit(redisAsyncContext *ac, void *r, void *arg)
+{
+    commit_t *c = arg;
+    redisReply *reply = r;
+    rd_t *st = c->st;
+    int status = 0;
+
+    note_reply(st);
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        CF_LOG(CF_LOG_ERROR, "event=store_error op=commit backend=redis error=\"%s\"",
+               reply ? reply->str : "connection lost");
+        st->stats.failures++;
+        status = CF_ESTORE;
+    } else {
+        double secs = (double)(uv_hrtime() - c->t0) / 1e9;
+        size_t b = 0;
+        while (b < CF_STORE_COMMIT_NBOUNDS && secs > cf_store_commit_bounds[b])
+            b++;
+        st->stats.commit_buckets[b]++;
+        st->stats.commit_seconds += secs;
+        st->stats.commits++;
+        st->stats.events += c->nev;
+    }
+    if (c->done != NULL)
+        c->done(c->arg, status);
+    free(c);
+}
+
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void rd_submit(cf_store_t *base, cf_events_t *ev, cf_store_done_fn done, void *arg)
+{
+    rd_t *st = (rd_t *)base;
+    size_t n = 0;
+    char *msg = NULL;
+    commit_t *c = NULL;
+
+    st->stats.batches++;
+    if (st->cmd == NULL || !st->cmd_up || st->closing)
+        goto fail;
+    msg = cf_wire_encode(st->node, wall_us(), ev, &n);
+    if (msg == NULL)
+        goto fail;
+    cf_events_fini(ev);
+    if (n == 0) { /* only local bookkeeping (purges) */
+        free(msg);
+        if (done != NULL)
+            done(arg, 0);
+        return;
+    }
+    c = malloc(sizeof *c);
+    if (c == NULL)
+        goto fail;
+    *c = (commit_t){st, done, arg, uv_hrtime(), n};
+    if (redisAsyncCommand(st->cmd, on_commit, c, "EVALSHA %s 0 %s %s %s", st->apply_sha, msg,
+                          st->keep, st->channel) != REDIS_OK)
+        goto fail;
+    st->pending++;
+    free(msg);
+    return;
+fail:
+    free(msg);
+    free(c);
+    cf_events_fini(ev);
+    st->stats.failures++;
+    if (done != NULL)
+        done(arg, CF_ESTORE);
+}
+
+static cf_store_stats_t rd_stats(const cf_store_t *base)
+{
+    return ((const rd_t *)base)->stats;
+}
+
+static void rd_close(cf_store_t *base, cf_store_stats_t *final)
+{
+    rd_t *st = (rd_t *)base;
+
+    if (final != NULL)
+        *final = st->stats;
+    st->closing = 1;
+    /* Disconnect lets queued commands finish first; the contexts free themselves. */
+    if (st->cmd != NULL)
+        redisAsyncDisconnect(st->cmd);
+    if (st->sub != NULL)
+        redisAsyncDisconnect(st->sub);
+    uv_timer_stop(&st->timer);
+    uv_close((uv_handle_t *)&st->timer, on_timer_closed);
+}
+
+static const cf_store_ops_t rd_ops = {
+    .name = "redis",
+    .load = rd_load,
+    .submit = rd_submit,
+    .stats = rd_stats,
+    .close = rd_close,
+};
+
+int cf_redis_publish(cf_store_t *base, const char *msg)
+{
+    rd_t *st = (rd_t *)base;
+
+    if (st->cmd == NULL || !st->cmd_up || st->closing)
+        return CF_EIO;
+    if (redisAsyncCommand(st->cmd, NULL, NULL, "PUBLISH %s %s", st->channel, msg) != REDIS_OK)
+        return CF_EIO;
+    return 0;
+}
+
+int cf_redis_connected(const cf_store_t *base)
+{
+    const rd_t *st = (const rd_t *)base;
+    return st->cmd_up;
+}
+
+typedef struct {
+    rd_t *st;
+    cf_redis_claim_fn cb;
+    void *arg;
+} claim_t;
+
+static void on_claim(redisAsyncContext *ac, void *r, void *arg)
+{
+    claim_t *c = arg;
+    redisReply *reply = r;
+    cf_redis_claim_t out = {0};
+    int status = CF_ESTORE;
+
+    note_reply(c->st);
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1) {
+        status = 0;
+        out.found = reply->element[0]->integer == 1 && reply->elements == 6;
+        if (out.found) {
+            out.claimed = (int)reply->element[1]->integer;
+            out.gen = (uint32_t)reply->element[2]->integer;
+            out.rotated_at = reply->element[3]->integer;
+            out.end = reply->element[4]->type == REDIS_REPLY_STRING
+                          ? cf_end_from_name(reply->element[4]->str)
+                          : CF_END_REVOKED;
+            if (out.end == CF_END__COUNT)
+                out.end = CF_END_REVOKED;
+            out.ended_at = reply->element[5]->integer;
+        }
+    } else {
+        CF_LOG(CF_LOG_ERROR, "event=store_error op=claim backend=redis error=\"%s\"",
+               reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "connection lost");
+    }
+    c->cb(c->arg, status, &out);
+    free(c);
+}
+
+void cf_redis_claim(cf_store_t *base, const char *sid, uint32_t gen, cf_time_t now,
+                    cf_redis_claim_fn cb, void *arg)
+{
+    rd_t *st = (rd_t *)base;
+    claim_t *c = malloc(sizeof *c);
+
+    if (c == NULL || st->cmd == NULL || !st->cmd_up || st->closing ||
+        redisAsyncCommand(st->cmd, on_claim, c, "EVALSHA %s 1 cf:s:%s %u %lld", st->claim_sha, sid,
+                          gen, (long long)now) != REDIS_OK) {
+        free(c);
+        cb(arg, CF_ESTORE, &(cf_redis_claim_t){0});
+        return;
+    }
+    *c = (claim_t){st, cb, arg};
+    st->pending++;
+}
+
+typedef struct {
+    rd_t *st;
+    cf_redis_value_fn cb;
+    void *arg;
+} value_t;
+
+static void on_value(redisAsyncContext *ac, void *r, void *arg)
+{
+    value_t *v = arg;
+    redisReply *reply = r;
+
+    note_reply(v->st);
+    if (v->cb == NULL) {
+    } else if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+        v->cb(v->arg, CF_ESTORE, NULL, 0);
+    else if (reply->type == REDIS_REPLY_STRING)
+        v->cb(v->arg, 0, reply->str, reply->len);
+    else
+        v->cb(v->arg, 0, NULL, 0);
+    free(v);
+}
+
+static void value_command(rd_t *st, cf_redis_value_fn cb, void *arg, int argc, const char **argv,
+                          const size_t *lens)
+{
+    value_t *v = malloc(sizeof *v);
+
+    if (v == NULL || st->cmd == NULL || !st->cmd_up || st->closing ||
+        redisAsyncCommandArgv(st->cmd, on_value, v, argc, argv, lens) != REDIS_OK) {
+        free(v);
+        if (cb != NULL)
+            cb(arg, CF_ESTORE, NULL, 0);
+        return;
+    }
+    *v = (value_t){st, cb, arg};
+    st->pending++;
+}
+
+void cf_redis_get(cf_store_t *base, const char *key, cf_redis_value_fn cb, void *arg)
+{
+    const char *argv[2] = {"GET", key};
+    size_t lens[2] = {3, strlen(key)};
+    value_command((rd_t *)base, cb, arg, 2, argv, lens);
+}
+
+void cf_redis_set(cf_store_t *base, const char *key, const char *val, size_t len,
+                  cf_redis_value_fn cb, void *arg)
+{
+    const char *argv[3] = {"SET", key, val};
+    size_t lens[3] = {3, strlen(key), len};
+    value_command((rd_t *)base, cb, arg, 3, argv, lens);
+}

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The cluster store: a shared Redis (7+) reached through hiredis on the
+ * loop (its libuv adapter), so a slow Redis never blocks a request. It is a
+ * cf_store_t like the SQLite file, plus what only a cluster needs: the bus
+ * (every committed batch is published on one channel by the same script that
+ * writes it, so a write and its announcement are one atomic step), the
+ * refresh-generation claim that lets exactly one of two racing nodes rotate
+ * a token, and a few plain commands for the shared key set.
+ *
+ * Layout in Redis (db from the URL):
+ *   cf:s:<sid>   hash    one session; expires purge_after past its deadline
+ *   cf:r:<hex>   string  "<sid> <gen>" for a refresh-token hash
+ *   cf:nb        hash    subject -> not-before (Unix ms)
+ *   cf:nbg       string  the global not-before
+ *   cf:keyset    string  the signing key set (private keys sealed by the KEK)
+ *   curfew:bus:<db>      the pub/sub channel (store/wire.h messages)
+ */
+#ifndef CF_STORE_REDIS_H
+#define CF_STORE_REDIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/clock.h"
+#include "core/reason.h"
+#include "store/store.h"
+
+typedef struct {
+    char host[256];
+    int port;
+    char password[256]; /* "" = no AUTH */
+    int db;
+} cf_redis_url_t;
+
+/**
+ * Parse "redis://[:PASSWORD@]HOST[:PORT][/DB]" (port 6379, db 0 by default).
+ * Returns 0, or CF_EPARSE with what is wrong in @err.
+ */
+int cf_redis_url_parse(const char *url, cf_redis_url_t *out, char *err, size_t errlen);
+
+/** What the store tells the cluster layer; every callback runs on the loop thread. */
+typedef struct {
+    void *ctx;
+    /* A message heard on the bus (this node's own included). */
+    void (*message)(void *ctx, const char *msg, size_t len);
+    /* The subscription is live (1) or lost (0). After a loss the node has
+     * missed messages and must resynchronise before trusting its cache. */
+    void (*link)(void *ctx, int up);
+} cf_redis_bus_t;
+
+/**
+ * Connect to @url (commands and a separate subscription, reconnecting every
+ * 200 ms while down) as node @node_id. Sessions expire in Redis @keep after
+ * their deadline. Fails only on a bad argument or when the first connection
+ * cannot be made: Redis must be up at startup, so a typo shows at once.
+ */
+int cf_store_open_redis(const cf_redis_url_t *url, const char *node_id, cf_time_t keep,
+                        uv_loop_t *loop, const cf_redis_bus_t *bus, cf_store_t **out);
+
+/** Publish @msg on the bus (heartbeats, key-set notices). CF_EIO when not connected. */
+int cf_redis_publish(cf_store_t *st, const char *msg);
+
+/** The state of a session in Redis before a claim. */
+typedef struct {
+    int found;         /* the session exists in Redis */
+    int claimed;       /* this node moved it from @gen to gen + 1 */
+    uint32_t gen;      /* the generation before the claim */
+    cf_time_t rotated_at;
+    cf_end_t end;
+    cf_time_t ended_at;
+} cf_redis_claim_t;
+
+typedef void (*cf_redis_claim_fn)(void *arg, int status, const cf_redis_claim_t *r);
+
+/**
+ * Atomically move session @sid from refresh generation @gen to @gen + 1 at
+ * @now if that is its current generation and it has not ended, and report
+ * what Redis held before. Two nodes claiming the same generation: exactly
+ * one gets claimed = 1. @cb gets status 0 or CF_ESTORE.
+ */
+void cf_redis_claim(cf_store_t *st, const char *sid, uint32_t gen, cf_time_t now,
+                    cf_redis_claim_fn cb, void *arg);
+
+/** Reply to a GET (@val NULL when the key is absent) or a SET (@val NULL). */
+typedef void (*cf_redis_value_fn)(void *arg, int status, const char *val, size_t len);
+
+void cf_redis_get(cf_store_t *st, const char *key, cf_redis_value_fn cb, void *arg);
+void cf_redis_set(cf_store_t *st, const char *key, const char *val, size_t len,
+                  cf_redis_value_fn cb, void *arg);
+
+/**
+ * GET @key synchronously on a short-lived connection (startup only, before
+ * the loop serves). Returns 1 with a malloc'd value, 0 when absent, CF_ESTORE.
+ */
+int cf_redis_get_sync(cf_store_t *st, const char *key, char **val);
+
+/** SET @key only if absent, synchronously (startup only). 1 set, 0 existed, CF_ESTORE. */
+int cf_redis_setnx_sync(cf_store_t *st, const char *key, const char *val);
+
+/** 1 while the command connection is up. */
+int cf_redis_connected(const cf_store_t *st);
+
+#endif

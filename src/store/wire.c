@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+#include "store/wire.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/digest.h"
+#include "core/error.h"
+
+static json_t *session_json(const cf_session_t *s)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                     "s:s, s:I, s:I, s:s, s:s}",
+                     "id", s->id, "sub", s->sub, "client_id", s->client_id, "scope", s->scope,
+                     "roles", s->roles, "auth_time", (json_int_t)s->auth_time, "created_at",
+                     (json_int_t)s->created_at, "last_activity", (json_int_t)s->last_activity,
+                     "idle_timeout", (json_int_t)s->limits.idle_timeout, "absolute_timeout",
+                     (json_int_t)s->limits.absolute_timeout, "access_ttl",
+                     (json_int_t)s->limits.access_ttl, "idle_deadline",
+                     (json_int_t)s->idle_deadline, "absolute_deadline",
+                     (json_int_t)s->absolute_deadline, "ended_at", (json_int_t)s->ended_at, "end",
+                     cf_end_name(s->end), "gen", (json_int_t)s->refresh_gen, "rotated_at",
+                     (json_int_t)s->refresh_rotated_at, "ip", s->ip, "device", s->device);
+}
+
+static json_t *event_json(const cf_event_t *e)
+{
+    json_t *o = json_pack("{s:s, s:I}", "t", cf_event_name(e->type), "at", (json_int_t)e->at);
+
+    if (o == NULL)
+        return NULL;
+    if (e->session != NULL)
+        json_object_set_new(o, "s", session_json(e->session));
+    if (e->has_token) {
+        char hex[65];
+        cf_hex_encode(e->token_hash, 32, hex);
+        json_object_set_new(o, "th", json_string(hex));
+        json_object_set_new(o, "tg", json_integer(e->token_gen));
+    }
+    if (e->type == CF_EV_NOT_BEFORE) {
+        json_object_set_new(o, "sub", e->sub ? json_string(e->sub) : json_null());
+        json_object_set_new(o, "nb", json_integer(e->not_before));
+    }
+    if (e->reason != CF_REASON_NONE)
+        json_object_set_new(o, "r", json_string(cf_reason_name(e->reason)));
+    if (e->sid[0])
+        json_object_set_new(o, "sid", json_string(e->sid));
+    return o;
+}
+
+static char *dump(json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
+}
+
+char *cf_wire_encode(const char *node, int64_t ts_us, const cf_events_t *ev, size_t *nout)
+{
+    json_t *o = json_pack("{s:i, s:s, s:I, s:[]}", "v", 1, "node", node, "ts", (json_int_t)ts_us,
+                          "ev");
+    json_t *a = o ? json_object_get(o, "ev") : NULL;
+    size_t n = 0;
+
+    if (o == NULL)
+        return NULL;
+    for (size_t i = 0; i < ev->n; i++) {
+        if (ev->v[i].type == CF_EV_SESSION_PURGED)
+            continue;
+        json_t *e = event_json(&ev->v[i]);
+        if (e == NULL || json_array_append_new(a, e) < 0) {
+            json_decref(o);
+            return NULL;
+        }
+        n++;
+    }
+    if (nout != NULL)
+        *nout = n;
+    return dump(o);
+}
+
+char *cf_wire_encode_notice(const char *node, int64_t ts_us, int keys)
+{
+    return dump(json_pack("{s:i, s:s, s:I, s:i}", "v", 1, "node", node, "ts", (json_int_t)ts_us,
+                          keys ? "keys" : "hb", 1));
+}
+
+/* ---- decoding ---- */
+
+#define FAIL(...)                                 \
+    do {                                          \
+        snprintf(err, errlen, __VA_ARGS__);       \
+        goto fail;                                \
+    } while (0)
+
+static const char *str_field(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int int_field(json_t *o, const char *k, int64_t *out)
+{
+    json_t *v = json_object_get(o, k);
+    if (!json_is_integer(v))
+        return -1;
+    *out = json_integer_value(v);
+    return 0;
+}
+
+static cf_session_t *session_from(json_t *o, char *err, size_t errlen)
+{
+    static const char *const strs[] = {"id", "sub", "client_id", "scope", "roles", "end", "ip", "device"};
+    static const char *const ints[] = {"auth_time", "created_at", "last_activity", "idle_timeout",
+                                       "absolute_timeout", "access_ttl", "idle_deadline",
+                                       "absolute_deadline", "ended_at", "gen", "rotated_at"};
+    const char *sv[8];
+    int64_t iv[11];
+    cf_session_t *s;
+
+    if (!json_is_object(o)) {
+        snprintf(err, errlen, "session snapshot is not an object");
+        return NULL;
+    }
+    for (size_t i = 0; i < 8; i++)
+        if ((sv[i] = str_field(o, strs[i])) == NULL) {
+            snprintf(err, errlen, "session field '%s' missing or not a string", strs[i]);
+            return NULL;
+        }
+    for (size_t i = 0; i < 11; i++)
+        if (int_field(o, ints[i], &iv[i]) < 0) {
+            snprintf(err, errlen, "session field '%s' missing or not an integer", ints[i]);
+            return NULL;
+        }
+    if (strlen(sv[0]) != CF_SID_LEN) {
+        snprintf(err, errlen, "session id has the wrong length");
+        return NULL;
+    }
+    cf_end_t end = cf_end_from_name(sv[5]);
+    if (end == CF_END__COUNT) {
+        snprintf(err, errlen, "unknown end reason");
+        return NULL;
+    }
+    cf_limits_t lim = {iv[3], iv[4], iv[5]};
+    s = cf_session_new(sv[0], sv[1], sv[2], sv[3], sv[4], iv[0], &lim, iv[1]);
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->last_activity = iv[2];
+    s->idle_deadline = iv[6];
+    s->absolute_deadline = iv[7];
+    s->ended_at = iv[8];
+    s->end = end;
+    s->refresh_gen = (uint32_t)iv[9];
+    s->refresh_rotated_at = iv[10];
+    cf_session_bind(s, sv[6], sv[7]);
+    return s;
+}
+
+static int event_type(const char *name)
+{
+    for (int t = 0; t < CF_EV__COUNT; t++)
+        if (strcmp(name, cf_event_name((cf_event_type_t)t)) == 0)
+            return t;
+    return -1;
+}
+
+static int hex_decode32(const char *h, uint8_t out[32])
+{
+    if (h == NULL || strlen(h) != 64)
+        return -1;
+    for (int i = 0; i < 32; i++) {
+        unsigned v;
+        if (sscanf(h + 2 * i, "%2x", &v) != 1)
+            return -1;
+        out[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+int cf_wire_decode(const char *str, size_t len, cf_wire_msg_t *m, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *o = json_loadb(str, len, 0, &je), *a;
+    const char *node;
+    int64_t v;
+
+    memset(m, 0, sizeof *m);
+    if (!json_is_object(o))
+        FAIL("not a JSON object");
+    if (int_field(o, "v", &v) < 0 || v != 1)
+        FAIL("unknown version");
+    node = str_field(o, "node");
+    if (node == NULL || strlen(node) != CF_NODE_ID_LEN)
+        FAIL("bad node id");
+    memcpy(m->node, node, CF_NODE_ID_LEN + 1);
+    if (int_field(o, "ts", &m->ts_us) < 0)
+        FAIL("bad ts");
+    m->heartbeat = json_object_get(o, "hb") != NULL;
+    m->keys = json_object_get(o, "keys") != NULL;
+    a = json_object_get(o, "ev");
+    if (a != NULL && !json_is_array(a))
+        FAIL("ev is not an array");
+    for (size_t i = 0; a != NULL && i < json_array_size(a); i++) {
+        json_t *je_ = json_array_get(a, i);
+        const char *t = str_field(je_, "t");
+        int type = t ? event_type(t) : -1;
+        cf_session_t *s = NULL;
+        cf_event_t *e;
+        int64_t at;
+
+        if (type < 0)
+            FAIL("ev[%zu]: unknown event type", i);
+        if (int_field(je_, "at", &at) < 0)
+            FAIL("ev[%zu]: bad at", i);
+        if (json_object_get(je_, "s") != NULL) {
+            char why[96];
+            s = session_from(json_object_get(je_, "s"), why, sizeof why);
+            if (s == NULL)
+                FAIL("ev[%zu]: %s", i, why);
+        } else if (type != CF_EV_NOT_BEFORE) {
+            FAIL("ev[%zu]: %s without a session", i, t);
+        }
+        e = cf_events_add(&m->ev, (cf_event_type_t)type, at, s);
+        cf_session_free(s);
+        if (e == NULL)
+            FAIL("out of memory");
+        if (json_object_get(je_, "th") != NULL) {
+            int64_t g;
+            if (hex_decode32(str_field(je_, "th"), e->token_hash) < 0 || int_field(je_, "tg", &g) < 0)
+                FAIL("ev[%zu]: bad refresh token hash", i);
+            e->has_token = 1;
+            e->token_gen = (uint32_t)g;
+        }
+        if (type == CF_EV_NOT_BEFORE) {
+            json_t *sub = json_object_get(je_, "sub");
+            if (int_field(je_, "nb", &e->not_before) < 0 || !(json_is_null(sub) || json_is_string(sub)))
+                FAIL("ev[%zu]: bad not_before", i);
+            if (json_is_string(sub) && (e->sub = strdup(json_string_value(sub))) == NULL)
+                FAIL("out of memory");
+        }
+        if (str_field(je_, "r") != NULL) {
+            cf_reason_t r = cf_reason_from_name(str_field(je_, "r"));
+            e->reason = r == CF_REASON__COUNT ? CF_REASON_NONE : r;
+        }
+    }
+    json_decref(o);
+    return 0;
+fail:
+    json_decref(o);
+    cf_wire_msg_fini(m);
+    return CF_EPARSE;
+}
+
+void cf_wire_msg_fini(cf_wire_msg_t *m)
+{
+    cf_events_fini(&m->ev);
+    memset(m, 0, sizeof *m);
+}
