@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "api/internal.h"
+#include "api/cluster.h"
 #include "core/digest.h"
 #include "http/server.h"
 #include "util/map.h"
@@ -276,6 +277,31 @@ static void render(cf_app_t *app, cf_prom_t *p)
         cf_prom_family(p, "curfew_store_failures_total", "counter",
                        "Batches the store failed to make durable.");
         cf_prom_u64(p, "curfew_store_failures_total", NULL, st.failures);
+    }
+
+    if (app->cluster != NULL) {
+        const cf_cluster_t *c = app->cluster;
+
+        cf_prom_family(p, "curfew_revocation_propagation_seconds", "histogram",
+                       "Delay from a revocation on another node (its origin timestamp) to "
+                       "this node applying it.");
+        cf_prom_histogram(p, "curfew_revocation_propagation_seconds", NULL, &c->propagation);
+        cf_prom_family(p, "curfew_cluster_stale", "gauge",
+                       "1 while this node refuses checks: it has not heard the bus within "
+                       "cluster.max_staleness or has not resynchronised.");
+        cf_prom_u64(p, "curfew_cluster_stale", NULL, (uint64_t)cf_app_cluster_stale(app));
+        cf_prom_family(p, "curfew_cluster_messages_total", "counter",
+                       "Bus messages heard (heartbeats and this node's own included).");
+        cf_prom_u64(p, "curfew_cluster_messages_total", NULL, c->messages);
+        cf_prom_family(p, "curfew_cluster_bad_messages_total", "counter",
+                       "Bus messages that could not be decoded and were ignored.");
+        cf_prom_u64(p, "curfew_cluster_bad_messages_total", NULL, c->bad_messages);
+        cf_prom_family(p, "curfew_cluster_resyncs_total", "counter",
+                       "Times this node reloaded its index from Redis after (re)subscribing.");
+        cf_prom_u64(p, "curfew_cluster_resyncs_total", NULL, c->resyncs);
+        cf_prom_family(p, "curfew_cluster_stale_refusals_total", "counter",
+                       "Checks refused with store_unavailable because this node was stale.");
+        cf_prom_u64(p, "curfew_cluster_stale_refusals_total", NULL, c->stale_refusals);
     }
 
     if (app->http != NULL) {

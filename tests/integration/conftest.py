@@ -34,6 +34,7 @@ import base64
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -611,3 +612,89 @@ def assert_challenge(r, status, reason, error, www_scheme="Bearer"):
         assert params.get("error") == error, www
     assert "X-Curfew-Subject" not in r.headers, dict(r.headers)
     return body, params
+
+
+# ---------------------------------------------------------------------------
+# Cluster: a real redis-server (Debian's redis-server package) and nodes
+# ---------------------------------------------------------------------------
+
+class RedisServer:
+    """redis-server on 127.0.0.1 with an append-only file fsynced on every
+    write (what docs/operations.md recommends), in its own directory, so a
+    kill and restart keeps what it acknowledged."""
+
+    def __init__(self, workdir):
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        if not Path(binary).exists():
+            pytest.fail("redis-server is not installed (scripts/deps.sh installs it)")
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir),
+             "--daemonize", "no", "--protected-mode", "no"],
+            stdout=open(self.dir / "redis.log", "ab"), stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("redis-server exited: " + (self.dir / "redis.log").read_text())
+            if self.cli("PING").strip() == "PONG":
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not answer PING")
+
+    def cli(self, *args):
+        r = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True,
+                           text=True, timeout=10)
+        return r.stdout
+
+    def kill9(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    srv = RedisServer(tmp_path / "redis").start()
+    yield srv
+    srv.kill9()
+
+
+@pytest.fixture
+def start_node(request, tmp_path, redis_server):
+    """Factory: ``start_node(extra_yaml="", activity_flush="200ms")`` starts one more curfew node on
+    the test's Redis. All nodes share one admin key and one data directory
+    for the admin-key hash; the signing keys come from Redis."""
+    nodes = []
+    admin_key = secrets.token_urlsafe(32)
+
+    def _start(extra_yaml="", activity_flush="200ms", wait=True):
+        srv = CurfewServer(tmp_path / f"node{len(nodes) + 1}", admin_key=admin_key)
+        srv.data_dir = tmp_path / "shared-data"  # one signing key until keys live in Redis
+        nodes.append(srv)
+        srv.start(f"store:\n  url: {redis_server.url}\n  activity_flush: {activity_flush}\n"
+                  + extra_yaml, wait=wait)
+        return srv
+
+    yield _start
+    for srv in nodes:
+        srv.stop()

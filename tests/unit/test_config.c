@@ -533,7 +533,7 @@ static void test_doc_has_a_row_per_option(void **state)
     assert_int_equal(fclose(f), 0);
     for (const char *p = text; (p = strstr(p, "\n| `")) != NULL; p++)
         rows++;
-    assert_int_equal(rows, 87);
+    assert_int_equal(rows, 90);
     assert_non_null(strstr(text, "| `session.idle_timeout` | duration, > 0 | `30m` | "));
     assert_non_null(strstr(text, "| `log_level` | one of debug, info, warn, error | `info` | "));
     assert_non_null(strstr(text, "| `clients[].secret_hash` | string | `(none)` | "));
