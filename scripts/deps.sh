@@ -9,6 +9,7 @@ packages=(
   libcmocka-dev
   python3-pytest python3-requests python3-jwt python3-cryptography python3-yaml
   nginx-light caddy wrk curl prometheus
+  redis-server redis-tools libhiredis-dev
 )
 
 missing=()
@@ -27,9 +28,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# nginx-light's, caddy's and prometheus's postinst start system services; the tests start their own.
+# nginx-light's, caddy's, prometheus's and redis-server's postinst start system services;
+# the tests start their own.
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-for svc in nginx caddy prometheus prometheus-node-exporter; do
+for svc in nginx caddy prometheus prometheus-node-exporter redis-server; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
     $SUDO systemctl stop "$svc" || true
   fi

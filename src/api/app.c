@@ -590,6 +590,16 @@ int cf_app_verify_access(cf_app_t *app, const char *tok, size_t len, cf_time_t n
     return 0;
 }
 
+const char *cf_app_cached_sid(cf_app_t *app, const char *tok, size_t len)
+{
+    cf_token_cache_entry_t *c =
+        &app->token_cache[cf_hash64(tok, len, app->seed) & (CF_TOKEN_CACHE_SIZE - 1)];
+
+    if (c->token == NULL || c->len != len || memcmp(c->token, tok, len) != 0)
+        return NULL;
+    return c->sid;
+}
+
 /* ------------------------------------------------------------------ */
 /* JSON views                                                          */
 /* ------------------------------------------------------------------ */

@@ -240,6 +240,41 @@ static void risk_revoke(cf_app_t *app, cf_http_req_t *req, cf_session_t *s, cf_r
     cf_app_commit(app, &ev, cf_pending_done, p);
 }
 
+/* check() took the request over: it answers once Redis has (cluster only). */
+#define CHECK_DEFERRED ((cf_reason_t)(CF_REASON__COUNT + 1))
+
+/*
+ * Cluster: does this check need Redis before it can be decided? Yes when the
+ * token is good but names a session this node has not heard of yet (created
+ * elsewhere an instant ago), and, with cluster.on_partition: revalidate, for
+ * every good token while the node is stale. Returns 1 when it fetched (the
+ * check is re-run when Redis answers), 0 to decide now.
+ */
+static int cluster_gate(cf_app_t *app, cf_http_req_t *req, cf_time_t now)
+{
+    const char *tok = NULL, *sid;
+    size_t len = 0;
+    cf_session_t *s;
+    cf_reason_t why;
+    int64_t exp, iat;
+    int stale = cf_app_cluster_stale(app), revalidate = strcmp(app->cfg.on_partition, "revalidate") == 0;
+
+    if (req->user != NULL || (stale && !revalidate))
+        return 0; /* already fetched once, or the stale gate answers */
+    if (parse_bearer(req, &tok, &len) == BEARER_MISSING)
+        tok = cf_req_cookie(req, app->cfg.access_cookie, &len);
+    if (tok == NULL || len == 0 || cf_app_verify_access(app, tok, len, now, &s, &exp, &iat, &why) < 0)
+        return 0;
+    if (why == CF_REASON_SESSION_NOT_FOUND || (stale && why == CF_REASON_NONE)) {
+        sid = s != NULL ? s->id : cf_app_cached_sid(app, tok, len);
+        if (sid == NULL)
+            return 0;
+        cf_app_cluster_fetch(app, req, sid);
+        return 1;
+    }
+    return 0;
+}
+
 /* Answer a check; returns why it was refused (CF_REASON_NONE: allowed, __COUNT: error). */
 static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
 {
@@ -265,8 +300,12 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
         if (cf_app_rate_limit(app, req, CF_RATE_CHECK_FAILURES, &who, now, 1))
             return CF_REASON_RATE_LIMITED;
     }
-    /* A cluster node that may have missed revocations decides nothing. */
-    if (app->cluster != NULL && cf_app_cluster_stale(app)) {
+    if (app->cluster != NULL && cluster_gate(app, req, now))
+        return CHECK_DEFERRED;
+    /* A cluster node that may have missed revocations decides nothing, unless
+     * it has just revalidated this request's session against Redis. */
+    if (app->cluster != NULL && cf_app_cluster_stale(app) &&
+        !(req->user != NULL && strcmp(app->cfg.on_partition, "revalidate") == 0)) {
         static const cf_http_header_t retry = {"Retry-After", 11, "1", 1};
         app->cluster->stale_refusals++;
         cf_reply_error(req, 503, "temporarily_unavailable",
@@ -349,6 +388,8 @@ void cf_api_check(cf_app_t *app, cf_http_req_t *req)
     uint64_t t0 = uv_hrtime();
     cf_reason_t why = check(app, req);
 
+    if (why == CHECK_DEFERRED)
+        return; /* counted when it is answered */
     if (why < CF_REASON__COUNT)
         m->checks[why]++;
     else

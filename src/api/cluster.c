@@ -40,43 +40,123 @@ static void record_delay(cf_cluster_t *c, int64_t origin_us)
     c->nsamples++;
 }
 
-/* Merge a snapshot from another node into the index; returns 1 for an end seen for the first time. */
+/* Merge what another node (or Redis) says of @snap's session into @s. Returns 1 for a new end. */
+static int merge_session(cf_session_t *s, const cf_session_t *snap)
+{
+    if (snap->last_activity > s->last_activity)
+        s->last_activity = snap->last_activity;
+    if (snap->idle_deadline > s->idle_deadline)
+        s->idle_deadline = snap->idle_deadline;
+    if (snap->refresh_gen > s->refresh_gen) {
+        s->refresh_gen = snap->refresh_gen;
+        s->refresh_rotated_at = snap->refresh_rotated_at;
+    }
+    if (snap->end != CF_END_NONE && s->end == CF_END_NONE) {
+        s->end = snap->end;
+        s->ended_at = snap->ended_at;
+        return 1;
+    }
+    return 0;
+}
+
+/* Index @fresh (taking it) or merge it into the session already indexed. Returns the indexed one. */
+static cf_session_t *adopt_session(cf_app_t *app, cf_session_t *fresh, int *ended)
+{
+    cf_session_t *s = cf_app_session(app, fresh->id, CF_SID_LEN);
+
+    if (s != NULL) {
+        *ended = merge_session(s, fresh);
+        cf_session_free(fresh);
+        return s;
+    }
+    cf_app_session_apply_policy(app, fresh);
+    if (cf_app_index_session(app, fresh) < 0) {
+        cf_session_free(fresh);
+        return NULL;
+    }
+    *ended = fresh->end != CF_END_NONE;
+    return fresh;
+}
+
+/* Apply one event from another node; returns 1 for an end seen for the first time. */
 static int apply_snapshot(cf_app_t *app, const cf_event_t *e)
 {
-    const cf_session_t *snap = e->session;
-    cf_session_t *s = cf_app_session(app, snap->id, CF_SID_LEN);
+    cf_session_t *s = cf_app_session(app, e->session->id, CF_SID_LEN);
     int ended = 0;
 
-    if (s == NULL) {
-        if (e->type == CF_EV_ACTIVITY)
-            return 0; /* a session we never saw: it arrives with its next change or a resync */
-        s = cf_session_snapshot(snap);
-        if (s == NULL)
-            return 0;
-        cf_app_session_apply_policy(app, s);
-        if (cf_app_index_session(app, s) < 0) {
-            cf_session_free(s);
-            return 0;
-        }
-        ended = s->end != CF_END_NONE;
+    if (s == NULL && e->type == CF_EV_ACTIVITY)
+        return 0; /* a session we never saw: it arrives with its next change or a resync */
+    if (s != NULL) {
+        ended = merge_session(s, e->session);
     } else {
-        if (snap->last_activity > s->last_activity)
-            s->last_activity = snap->last_activity;
-        if (snap->idle_deadline > s->idle_deadline)
-            s->idle_deadline = snap->idle_deadline;
-        if (snap->refresh_gen > s->refresh_gen) {
-            s->refresh_gen = snap->refresh_gen;
-            s->refresh_rotated_at = snap->refresh_rotated_at;
-        }
-        if (snap->end != CF_END_NONE && s->end == CF_END_NONE) {
-            s->end = snap->end;
-            s->ended_at = snap->ended_at;
-            ended = 1;
-        }
+        cf_session_t *copy = cf_session_snapshot(e->session);
+        if (copy == NULL || (s = adopt_session(app, copy, &ended)) == NULL)
+            return 0;
     }
     if (e->has_token && cf_map_get(&app->refresh, e->token_hash, 32) == NULL)
         (void)cf_app_index_refresh(app, s, e->token_hash, e->token_gen);
     return ended;
+}
+
+/* ---- a check that needs Redis first ---- */
+
+static const char fetched_mark; /* req->user once the check's session was fetched */
+
+typedef struct {
+    cf_app_t *app;
+    cf_http_req_t *req;
+    char sid[CF_SID_LEN + 1];
+} check_fetch_t;
+
+static void on_check_fetched(void *arg, int status, cf_redis_fetched_t *f)
+{
+    check_fetch_t *cf = arg;
+    cf_app_t *app = cf->app;
+    int ended;
+
+    if (status < 0) {
+        static const cf_http_header_t retry = {"Retry-After", 11, "1", 1};
+        app->metrics.checks[CF_REASON_STORE_UNAVAILABLE]++;
+        cf_reply_error(cf->req, 503, "temporarily_unavailable",
+                       cf_reason_describe(CF_REASON_STORE_UNAVAILABLE),
+                       CF_REASON_STORE_UNAVAILABLE, &retry, 1);
+        free(cf);
+        return;
+    }
+    if (f->session != NULL) {
+        const char *sub;
+        cf_session_t *s = adopt_session(app, f->session, &ended);
+        sub = s != NULL ? s->sub : NULL;
+        if (sub != NULL && f->not_before > 0)
+            (void)cf_app_set_not_before(app, sub, f->not_before);
+    } else {
+        /* Not in Redis: never was, or expired and purged there. Forget it here too. */
+        cf_session_t *s = cf_app_session(app, cf->sid, CF_SID_LEN);
+        if (s != NULL) {
+            cf_app_unindex_session(app, s);
+            cf_session_free(s);
+        }
+    }
+    if (f->global_not_before > 0)
+        (void)cf_app_set_not_before(app, NULL, f->global_not_before);
+    cf->req->user = (void *)&fetched_mark;
+    cf_api_check(app, cf->req);
+    free(cf);
+}
+
+void cf_app_cluster_fetch(cf_app_t *app, cf_http_req_t *req, const char *sid)
+{
+    check_fetch_t *cf = malloc(sizeof *cf);
+
+    if (cf == NULL) {
+        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        return;
+    }
+    cf->app = app;
+    cf->req = req;
+    memcpy(cf->sid, sid, CF_SID_LEN);
+    cf->sid[CF_SID_LEN] = '\0';
+    cf_redis_fetch(app->store, cf->sid, on_check_fetched, cf);
 }
 
 static void on_bus_message(void *ctx, const char *msg, size_t len)
@@ -265,7 +345,7 @@ void cf_api_cluster(cf_app_t *app, cf_http_req_t *req)
     o = json_pack("{s:s, s:b, s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "store", "redis",
                   "cluster", 1, "node", c->node, "link_up", c->link_up, "stale",
                   cf_app_cluster_stale(app), "heard_ms_ago",
-                  (json_int_t)(c->heard_ms ? uv_now(app->loop) - c->heard_ms : -1),
+                  c->heard_ms ? (json_int_t)(uv_now(app->loop) - c->heard_ms) : (json_int_t)-1,
                   "max_staleness_ms", (json_int_t)app->cfg.max_staleness, "messages",
                   (json_int_t)c->messages, "applied_events", (json_int_t)c->applied_events,
                   "bad_messages", (json_int_t)c->bad_messages, "resyncs", (json_int_t)c->resyncs,

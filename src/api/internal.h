@@ -100,6 +100,16 @@ int cf_app_reload(cf_app_t *app);
 /** The shared signing key set may have changed (cluster): reload it. */
 void cf_app_keys_changed(cf_app_t *app);
 
+/** The session id a verified token (in the verification cache) names, or NULL. */
+const char *cf_app_cached_sid(cf_app_t *app, const char *tok, size_t len);
+
+/**
+ * Cluster: read session @sid (and its epochs) from Redis into the index, then
+ * run cf_api_check() on @req again with req->user set, so it is fetched once.
+ * Answers 503 store_unavailable itself when Redis does not answer.
+ */
+void cf_app_cluster_fetch(cf_app_t *app, cf_http_req_t *req, const char *sid);
+
 /** GET /v1/cluster (cluster.c). */
 void cf_api_cluster(cf_app_t *app, cf_http_req_t *req);
 

@@ -81,6 +81,15 @@ static const char claim_script[] =
     "end\n"
     "return {1, claimed, gen, tonumber(v[2]), v[3], tonumber(v[4])}\n";
 
+/* KEYS[1] the session. Returns {fields, subject's not-before or false, global or false}. */
+static const char fetch_script[] =
+    "local h = redis.call('HGETALL', KEYS[1])\n"
+    "local sub = false\n"
+    "for i = 1, #h, 2 do if h[i] == 'sub' then sub = h[i + 1] end end\n"
+    "local nb = false\n"
+    "if sub then nb = redis.call('HGET', 'cf:nb', sub) end\n"
+    "return {h, nb, redis.call('GET', 'cf:nbg')}\n";
+
 typedef struct rd_store rd_t;
 struct rd_store {
     cf_store_t base; /* first: the interface */
@@ -96,7 +105,7 @@ struct rd_store {
     uv_timer_t timer; /* reconnects and watches for a hung Redis */
     uint64_t pending;        /* commands sent, not yet answered */
     uint64_t last_reply_ms;  /* uv_now of the last reply */
-    char apply_sha[41], claim_sha[41];
+    char apply_sha[41], claim_sha[41], fetch_sha[41];
     int closing, timer_closed;
     cf_store_stats_t stats;
 };
@@ -214,6 +223,7 @@ static void connect_cmd(rd_t *st)
     redisAsyncCommand(st->cmd, on_setup_reply, "select", "SELECT %d", st->url.db);
     redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", apply_script);
     redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", claim_script);
+    redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", fetch_script);
 }
 
 static void connect_sub(rd_t *st)
@@ -281,6 +291,12 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *arg)
     redisReply *reply = r;
     rd_t *st = ac->data;
 
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR && !st->closing) {
+        /* SUBSCRIBE refused (an ACL, say): drop the link; the timer retries. */
+        CF_LOG(CF_LOG_ERROR, "event=redis_error op=subscribe error=\"%s\"", reply->str);
+        redisAsyncDisconnect(ac);
+        return;
+    }
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 || st->closing)
         return;
     if (reply->element[0]->type != REDIS_REPLY_STRING)
@@ -359,6 +375,7 @@ int cf_store_open_redis(const cf_redis_url_t *url, const char *node_id, cf_time_
         st->bus = *bus;
     sha1_hex(apply_script, st->apply_sha);
     sha1_hex(claim_script, st->claim_sha);
+    sha1_hex(fetch_script, st->fetch_sha);
 
     /* Fail fast on a wrong address or password: Redis must answer at startup. */
     char *probe = NULL;
@@ -854,4 +871,53 @@ void cf_redis_set(cf_store_t *base, const char *key, const char *val, size_t len
     const char *argv[3] = {"SET", key, val};
     size_t lens[3] = {3, strlen(key), len};
     value_command((rd_t *)base, cb, arg, 3, argv, lens);
+}
+
+typedef struct {
+    rd_t *st;
+    cf_redis_fetch_fn cb;
+    void *arg;
+    char sid[CF_SID_LEN + 1];
+} fetch_t;
+
+static void on_fetch(redisAsyncContext *ac, void *r, void *arg)
+{
+    fetch_t *f = arg;
+    redisReply *reply = r;
+    cf_redis_fetched_t out = {0};
+    int status = CF_ESTORE;
+
+    note_reply(f->st);
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+        reply->element[0]->type == REDIS_REPLY_ARRAY) {
+        status = 0;
+        if (reply->element[0]->elements > 0)
+            out.session = session_from_hash(f->sid, reply->element[0]);
+        if (reply->element[1]->type == REDIS_REPLY_STRING)
+            out.not_before = strtoll(reply->element[1]->str, NULL, 10);
+        if (reply->element[2]->type == REDIS_REPLY_STRING)
+            out.global_not_before = strtoll(reply->element[2]->str, NULL, 10);
+    } else {
+        CF_LOG(CF_LOG_ERROR, "event=store_error op=fetch backend=redis error=\"%s\"",
+               reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "connection lost");
+    }
+    f->cb(f->arg, status, &out);
+    free(f);
+}
+
+void cf_redis_fetch(cf_store_t *base, const char *sid, cf_redis_fetch_fn cb, void *arg)
+{
+    rd_t *st = (rd_t *)base;
+    fetch_t *f = malloc(sizeof *f);
+
+    if (f == NULL || strlen(sid) != CF_SID_LEN || st->cmd == NULL || !st->cmd_up || st->closing ||
+        redisAsyncCommand(st->cmd, on_fetch, f, "EVALSHA_RO %s 1 cf:s:%s", st->fetch_sha, sid) !=
+            REDIS_OK) {
+        free(f);
+        cb(arg, CF_ESTORE, &(cf_redis_fetched_t){0});
+        return;
+    }
+    *f = (fetch_t){st, cb, arg, ""};
+    memcpy(f->sid, sid, sizeof f->sid);
+    st->pending++;
 }

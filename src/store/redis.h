@@ -83,6 +83,21 @@ typedef void (*cf_redis_claim_fn)(void *arg, int status, const cf_redis_claim_t 
 void cf_redis_claim(cf_store_t *st, const char *sid, uint32_t gen, cf_time_t now,
                     cf_redis_claim_fn cb, void *arg);
 
+/** A session as Redis holds it now, with the not-before epochs that apply to it. */
+typedef struct {
+    cf_session_t *session;  /* owned by the callee's caller; NULL: not in Redis */
+    cf_time_t not_before;   /* its subject's, 0 when none */
+    cf_time_t global_not_before;
+} cf_redis_fetched_t;
+
+typedef void (*cf_redis_fetch_fn)(void *arg, int status, cf_redis_fetched_t *f);
+
+/**
+ * Read session @sid and the epochs that apply to it in one atomic step. The
+ * callback owns f->session (free it, or keep it). Status 0 or CF_ESTORE.
+ */
+void cf_redis_fetch(cf_store_t *st, const char *sid, cf_redis_fetch_fn cb, void *arg);
+
 /** Reply to a GET (@val NULL when the key is absent) or a SET (@val NULL). */
 typedef void (*cf_redis_value_fn)(void *arg, int status, const char *val, size_t len);
 

@@ -9,7 +9,8 @@ import time
 import pytest
 import requests
 
-from conftest import assert_grant_error, assert_json_error, assert_refused, run_curfew
+from conftest import (assert_grant_error, assert_json_error, assert_refused, jwt_parts,
+                      run_curfew)
 
 FAST = "cluster:\n  max_staleness: 1s\n"
 
@@ -273,3 +274,64 @@ def test_unreachable_redis_at_startup_fails_with_a_clear_message(tmp_path):
                    str(tmp_path / "d"), "--config", str(cfg))
     assert r.returncode != 0
     assert "cannot reach Redis" in r.stderr, r.stderr
+
+
+def test_a_session_this_node_never_heard_of_is_fetched_from_redis(three, redis_server):
+    """A session can reach Redis before its announcement reaches a node (the
+    node's loop was busy): the node asks Redis instead of refusing it."""
+    n1, n2, _ = three
+    s = n1.new_session(sub="dora")
+    sid = s["session_id"]
+    # Copy the session under a new id straight into Redis, without a bus message.
+    fields = redis_server.cli("HGETALL", f"cf:s:{sid}").splitlines()
+    new_sid = "Z" * 24
+    assert redis_server.cli("HSET", f"cf:s:{new_sid}", *fields).strip() == str(len(fields) // 2)
+    _, claims, _ = jwt_parts(s["access_token"])
+    token = n1.forge(dict(claims, sid=new_sid, jti="fetch-test"))
+    r = n2.check(token)
+    assert r.status_code == 200, r.text
+    assert r.headers["X-Curfew-Session"] == new_sid
+    # A session Redis does not have either is refused as before.
+    ghost = n1.forge(dict(claims, sid="Y" * 24, jti="ghost"))
+    assert_refused(n2.check(ghost), "session_not_found")
+
+
+def cut_the_bus(redis_server):
+    """Redis keeps answering commands, but nobody may SUBSCRIBE: every node
+    loses the bus while the store stays reachable (a partial partition)."""
+    redis_server.cli("ACL", "SETUSER", "default", "-subscribe")
+    redis_server.cli("CLIENT", "KILL", "TYPE", "pubsub")
+
+
+def heal_the_bus(redis_server):
+    redis_server.cli("ACL", "SETUSER", "default", "+subscribe")
+
+
+def test_a_node_that_cannot_hear_the_bus_refuses_within_max_staleness(three, redis_server):
+    n1 = three[0]
+    s = n1.new_session()
+    cut_the_bus(redis_server)
+    t0 = time.monotonic()
+    assert wait_until(lambda: n1.check(s["access_token"]).status_code == 503, 3.0, step=0.02)
+    assert time.monotonic() - t0 < 1.6
+    assert cluster_info(n1)["link_up"] is False
+    heal_the_bus(redis_server)
+    assert wait_until(lambda: n1.check(s["access_token"]).status_code == 200, 3.0, step=0.05)
+
+
+def test_revalidate_mode_serves_from_redis_while_the_bus_is_cut(start_node, redis_server):
+    n1 = start_node(FAST + "  on_partition: revalidate\n")
+    strict = start_node(FAST)
+    live = n1.new_session()
+    dead = n1.new_session()
+    cut_the_bus(redis_server)
+    assert wait_until(lambda: strict.check(live["access_token"]).status_code == 503, 3.0, step=0.05)
+    assert cluster_info(n1)["stale"] is True
+    # The revalidating node asks Redis for each session: live ones pass...
+    assert n1.check(live["access_token"]).status_code == 200
+    # ...and a revocation made while it could not hear the bus is still seen.
+    assert strict.admin("DELETE", f"/v1/sessions/{dead['session_id']}").status_code == 200
+    assert_refused(n1.check(dead["access_token"]), "session_revoked")
+    redis_server.kill9()
+    # Without Redis there is nothing to revalidate against.
+    assert_json_error(n1.check(live["access_token"]), 503, reason="store_unavailable")
