@@ -1220,6 +1220,10 @@ static int walk_mapping(loader_t *ld, const yaml_node_t *map, const char *prefix
         o = find_option(path, len);
         if (o != NULL) {
             rc = apply_node(ld, o, cf__config_line_of(k), v);
+        } else if (is_section(path, len) && v->type == YAML_SCALAR_NODE && len == 5 &&
+                   memcmp(path, "store", 5) == 0) {
+            /* Shorthand: `store: redis://...` (or `store: sqlite`) sets store.url. */
+            rc = apply_node(ld, find_option("store.url", 9), cf__config_line_of(k), v);
         } else if (is_section(path, len)) {
             if (v->type != YAML_MAPPING_NODE) {
                 cf__config_say(ld->err, ld->errlen, "%s:%zu: %s: expected a mapping", ld->name,

@@ -335,3 +335,15 @@ def test_revalidate_mode_serves_from_redis_while_the_bus_is_cut(start_node, redi
     redis_server.kill9()
     # Without Redis there is nothing to revalidate against.
     assert_json_error(n1.check(live["access_token"]), 503, reason="store_unavailable")
+
+
+def test_store_shorthand_selects_redis(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("store: redis://:s3cret@127.0.0.1:6390/2\n")
+    r = run_curfew("config", "check", str(cfg))
+    assert r.returncode == 0, r.stderr
+    assert 'url: "redis://:s3cret@127.0.0.1:6390/2"' in r.stdout, r.stdout
+    cfg.write_text("store: redis://:s3cret@127.0.0.1:0/2\n")
+    r = run_curfew("config", "check", str(cfg))
+    assert r.returncode == 2 and f"{cfg}:1: store.url:" in r.stderr, r.stderr
+    assert "s3cret" not in r.stderr  # a password never reaches an error message
