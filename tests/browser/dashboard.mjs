@@ -126,6 +126,7 @@ try {
     const tr = document.querySelector(`#sessions tbody tr[data-session-id="${id}"]`);
     return tr === null || tr.dataset.state === 'ended';
   }, sid);
+  check(await row.count() === 1, 'the revoked session is still listed among the newest');
   check(/revoked/.test(await row.textContent()), 'the row shows the session ended: revoked');
   check(dialogs.length === 1, 'Revoke asked for confirmation once');
 

@@ -203,10 +203,13 @@
 
   // Turn a reading into one point per series: gauges as they are, counters as
   // rates over the interval since the previous reading. A reading taken right
-  // after another (the poll that follows a revoke) is skipped: over a fraction
-  // of a second a rate is mostly noise.
+  // after another (the poll that follows a revoke) adds no point: over a
+  // fraction of a second a rate is mostly noise.
   function record(s) {
-    if (prev && s.time - prev.time < MIN_INTERVAL) return;
+    if (prev && s.time - prev.time < MIN_INTERVAL) {
+      points[points.length - 1].v.active = s.sessions_active; // a gauge is news at once
+      return;
+    }
     const v = { active: s.sessions_active };
     if (prev && s.time > prev.time) {
       const dt = s.time - prev.time;
