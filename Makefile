@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 PYTHON     ?= /usr/bin/python3
 CURFEW      = $(BUILD)/curfew
 
-.PHONY: all deps build run test unit unit-asan integration bench clean
+.PHONY: all deps build run test unit unit-asan integration browser-deps bench clean
 
 all: build
 
@@ -39,7 +39,17 @@ unit-asan: deps $(ASAN_BUILD)/build.ninja
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  meson test -C $(ASAN_BUILD) --suite unit --print-errorlogs
 
-integration: build
+# The dashboard's browser test drives /usr/bin/chromium with playwright-core,
+# pinned by tests/browser/package-lock.json; installed once, when missing.
+BROWSER_DEPS = tests/browser/node_modules/playwright-core/package.json
+
+$(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund
+	@touch $@
+
+browser-deps: deps $(BROWSER_DEPS)
+
+integration: build browser-deps
 	CURFEW_BIN=$(abspath $(CURFEW)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 test: unit unit-asan integration

@@ -833,6 +833,13 @@ static void route(void *ctx, cf_http_req_t *req)
             cf_api_metrics(app, req);
         else
             cf_reply_method_not_allowed(req, "GET");
+    } else if (path_is(req, "/v1/stats")) {
+        if (m == HTTP_GET || m == HTTP_HEAD)
+            cf_api_stats(app, req);
+        else
+            cf_reply_method_not_allowed(req, "GET");
+    } else if (path_is(req, "/dashboard") || path_has_prefix(req, "/dashboard/")) {
+        cf_api_dashboard(app, req);
     } else if (path_is(req, "/healthz")) {
         if (m == HTTP_GET || m == HTTP_HEAD)
             reply_healthz(req);

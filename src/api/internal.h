@@ -316,5 +316,19 @@ void cf_app_metrics_events(cf_app_t *app, const cf_events_t *ev);
 /** GET /metrics: the Prometheus text exposition (scrape token checked when configured). */
 void cf_api_metrics(cf_app_t *app, cf_http_req_t *req);
 
+/**
+ * GET /v1/stats (admin): the counters the dashboard charts, as one JSON
+ * object; readable with the admin key whether or not metrics.token is set.
+ */
+void cf_api_stats(cf_app_t *app, cf_http_req_t *req);
+
+/* ---- dashboard (dashboard.c) ------------------------------------------- */
+
+/**
+ * /dashboard, /dashboard/ and /dashboard/NAME: the embedded page and its
+ * files (GET and HEAD; no key needed, the page asks for it).
+ */
+void cf_api_dashboard(cf_app_t *app, cf_http_req_t *req);
+
 
 #endif

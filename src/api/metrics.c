@@ -359,3 +359,83 @@ void cf_api_metrics(cf_app_t *app, cf_http_req_t *req)
         cf_http_respond(req, 200, &type, 1, p.buf, p.len);
     cf_prom_fini(&p);
 }
+
+/* ------------------------------------------------------------------ */
+/* GET /v1/stats: the same counters as JSON, for the dashboard         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Why a second view of the counters: /metrics may sit behind metrics.token,
+ * which the dashboard does not have, and a browser should not have to parse
+ * the exposition format. This view takes the admin key instead and gives
+ * exactly what the dashboard charts. The values are the raw counters (rates
+ * are the reader's business, from two readings and their "time"), and a
+ * histogram keeps its bucket counts so a quantile can be taken over any
+ * interval.
+ */
+static json_t *histogram_json(const cf_histogram_t *h)
+{
+    json_t *bounds = json_array(), *counts = json_array();
+
+    for (size_t i = 0; i < h->nbounds; i++)
+        json_array_append_new(bounds, json_real(h->bounds[i]));
+    for (size_t i = 0; i <= h->nbounds; i++)
+        json_array_append_new(counts, json_integer((json_int_t)h->counts[i]));
+    return json_pack("{s:o, s:o, s:I, s:f}", "bounds", bounds, "counts", counts, "count",
+                     (json_int_t)h->count, "sum", h->sum);
+}
+
+static json_int_t count_active(cf_app_t *app, cf_time_t now)
+{
+    json_int_t n = 0;
+    size_t pos = 0;
+    cf_session_t *s;
+
+    while ((s = cf_map_next(&app->sessions, &pos)) != NULL)
+        n += s->end == CF_END_NONE && cf_session_end_at(s, now, NULL) == CF_END_NONE;
+    return n;
+}
+
+void cf_api_stats(cf_app_t *app, cf_http_req_t *req)
+{
+    const cf_app_metrics_t *m = &app->metrics;
+    cf_time_t now = cf_app_now(app);
+    json_t *ended, *checks, *denied, *refresh, *revocations, *o;
+
+    if (!cf_app_require_admin(app, req))
+        return;
+    ended = json_object();
+    for (int r = 1; r < CF_END__COUNT; r++)
+        json_object_set_new(ended, cf_end_name((cf_end_t)r), json_integer((json_int_t)m->sessions_ended[r]));
+    denied = json_object();
+    {
+        uint64_t deny = 0;
+        for (int r = 1; r < CF_REASON__COUNT; r++) {
+            deny += m->checks[r];
+            json_object_set_new(denied, cf_reason_name((cf_reason_t)r), json_integer((json_int_t)m->checks[r]));
+        }
+        checks = json_pack("{s:I, s:I, s:I}", "allow", (json_int_t)m->checks[CF_REASON_NONE], "deny",
+                           (json_int_t)deny, "error", (json_int_t)m->checks_error);
+    }
+    refresh = json_object();
+    for (int r = 0; r < CF_REFRESH_RESULT__COUNT; r++)
+        json_object_set_new(refresh, refresh_names[r], json_integer((json_int_t)m->refresh[r]));
+    revocations = json_object();
+    for (int c = 0; c < CF_REVOKE__COUNT; c++)
+        json_object_set_new(revocations, scope_names[c], json_integer((json_int_t)m->revocations[c]));
+    /* revocation_propagation_seconds: measured between nodes, so null on a single node. */
+    o = json_pack("{s:f, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:n}",
+                  "time", (double)now / CF_SEC, "version", CF_VERSION,
+                  "sessions_active", count_active(app, now),
+                  "sessions_created", (json_int_t)m->sessions_created,
+                  "sessions_ended", ended, "checks", checks, "checks_denied", denied,
+                  "refresh", refresh, "refresh_reuse_detected", (json_int_t)m->reuse_detected,
+                  "revocations", revocations,
+                  "check_duration_seconds", histogram_json(&m->check_duration),
+                  "revocation_propagation_seconds");
+    if (o == NULL) {
+        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        return;
+    }
+    cf_reply_json(req, 200, o, NULL, 0);
+}
