@@ -424,7 +424,7 @@ void cf_api_stats(cf_app_t *app, cf_http_req_t *req)
     for (int c = 0; c < CF_REVOKE__COUNT; c++)
         json_object_set_new(revocations, scope_names[c], json_integer((json_int_t)m->revocations[c]));
     /* revocation_propagation_seconds: measured between nodes, so null on a single node. */
-    o = json_pack("{s:f, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:n}",
+    o = json_pack("{s:f, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o}",
                   "time", (double)now / CF_SEC, "version", CF_VERSION,
                   "sessions_active", count_active(app, now),
                   "sessions_created", (json_int_t)m->sessions_created,
@@ -432,7 +432,8 @@ void cf_api_stats(cf_app_t *app, cf_http_req_t *req)
                   "refresh", refresh, "refresh_reuse_detected", (json_int_t)m->reuse_detected,
                   "revocations", revocations,
                   "check_duration_seconds", histogram_json(&m->check_duration),
-                  "revocation_propagation_seconds");
+                  "revocation_propagation_seconds",
+                  app->cluster != NULL ? histogram_json(&app->cluster->propagation) : json_null());
     if (o == NULL) {
         cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
         return;
