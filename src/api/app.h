@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * The curfew application: the shell that owns the in-memory session index,
- * the signing key, the store and the HTTP server, and wires HTTP requests to
+ * the signing keys, the store and the HTTP server, and wires HTTP requests to
  * the pure decisions in src/core. Everything here runs on one libuv loop
  * thread; the only other thread is the store's writer.
  */
@@ -206,7 +206,7 @@ typedef struct {
 
 /**
  * Build the application from @cfg (copied): create the data dir, load or
- * create the signing key and admin key, open the store and load it. Logs the
+ * create the signing keys and admin key, open the store and load it. Logs the
  * reason and returns a negative CF_E* on failure.
  */
 int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop);

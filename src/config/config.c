@@ -72,7 +72,7 @@ static const option_t options[] = {
     {.key = "audience", .kind = OPT_STRING, .def = "curfew", FIELD(audience), .min = 1,
      .doc = "Value of the aud claim in issued tokens and the one required in presented tokens."},
     {.key = "data_dir", .kind = OPT_STRING, .def = "./data", FIELD(data_dir), .min = 1,
-     .doc = "Directory for the SQLite database and the signing key; created if missing."},
+     .doc = "Directory for the SQLite database and the signing keys; created if missing."},
     {.key = "log_level", .kind = OPT_ENUM, .def = "info", FIELD(log_level), .choices = log_levels,
      .doc = "Least severe diagnostic log level written to stderr."},
     {.key = "clock_leeway", .kind = OPT_DURATION, .def = "30s", FIELD(clock_leeway),
