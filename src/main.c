@@ -11,6 +11,7 @@
  *   curfew sessions ls|show|revoke ...   (src/cli/: over the admin HTTP API)
  *   curfew revoke --sub S | --client C | --all [--before TIME]
  *   curfew stats
+ *   curfew keys ls|rotate
  *   curfew version
  */
 #include <getopt.h>
@@ -46,6 +47,7 @@ static void usage(FILE *out)
           "  sessions        list, show and revoke sessions on a running server\n"
           "  revoke          revoke a subject, a client or everyone on a running server\n"
           "  stats           session counts (and /metrics) of a running server\n"
+          "  keys            list and rotate the signing keys of a running server\n"
           "  version         print the version\n"
           "\n"
           "Run 'curfew <command> --help' for a command's options.\n",
@@ -57,7 +59,7 @@ static void serve_usage(FILE *out)
     fputs("usage: curfew serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--log-level LEVEL]\n"
           "\n"
           "Runs the curfew server. Without --config it runs on the built-in defaults:\n"
-          "listen 127.0.0.1:7070, data in ./data (SQLite database and signing key).\n"
+          "listen 127.0.0.1:7070, data in ./data (SQLite database and signing keys).\n"
           "\n"
           "  -c, --config FILE     YAML configuration file (see docs/configuration.md)\n"
           "  -l, --listen ADDR     listen address, overrides 'listen' (HOST:PORT)\n"
@@ -372,6 +374,8 @@ int main(int argc, char **argv)
         return cf_cli_revoke(argc - 1, argv + 1);
     if (strcmp(cmd, "stats") == 0)
         return cf_cli_stats(argc - 1, argv + 1);
+    if (strcmp(cmd, "keys") == 0)
+        return cf_cli_keys(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
             puts("usage: curfew version\n\nPrints the version.");

@@ -108,43 +108,6 @@ done:
     return rc;
 }
 
-static int load_signing_key(cf_app_t *app)
-{
-    char path[600], pem[4096];
-    char *out = NULL;
-    size_t len;
-    int rc;
-
-    snprintf(path, sizeof path, "%s/signing-key.pem", app->cfg.data_dir);
-    rc = read_file(path, pem, sizeof pem, &len);
-    if (rc == 0) {
-        rc = cf_jws_key_from_pem(pem, len, &app->key);
-        OPENSSL_cleanse(pem, sizeof pem);
-        if (rc < 0 || !cf_jws_key_has_private(app->key)) {
-            CF_LOG(CF_LOG_ERROR, "event=startup_error what=signing_key path=%s error=\"not an Ed25519 private key\"",
-                   path);
-            return CF_ECRYPTO;
-        }
-        return 0;
-    }
-    if (rc != CF_ENOENT) {
-        CF_LOG(CF_LOG_ERROR, "event=startup_error what=signing_key path=%s error=\"unreadable\"", path);
-        return rc;
-    }
-    rc = cf_jws_key_generate(&app->key);
-    if (rc < 0)
-        return rc;
-    rc = cf_jws_key_to_pem(app->key, &out);
-    if (rc < 0)
-        return rc;
-    rc = write_secret_file(path, out, strlen(out));
-    OPENSSL_cleanse(out, strlen(out));
-    free(out);
-    if (rc == 0)
-        CF_LOG(CF_LOG_INFO, "event=signing_key_created kid=%s", cf_jws_key_kid(app->key));
-    return rc;
-}
-
 static int load_admin_key(cf_app_t *app)
 {
     const char *env = getenv("CURFEW_ADMIN_KEY");
@@ -487,7 +450,7 @@ int cf_app_issue_access(cf_app_t *app, const cf_session_t *s, cf_time_t now, cha
     rc = cf_token_access_payload(&spec, &payload);
     if (rc < 0)
         return rc;
-    rc = cf_jws_sign(app->key, "at+jwt", payload, strlen(payload), out);
+    rc = cf_jws_sign(cf_app_signing_key(app), "at+jwt", payload, strlen(payload), out);
     free(payload);
     if (rc < 0)
         return rc;
@@ -538,8 +501,11 @@ int cf_app_verify_access(cf_app_t *app, const char *tok, size_t len, cf_time_t n
         cf_token_expect_t expect = {app->cfg.issuer, app->cfg.audience, leeway};
         cf_access_claims_t claims;
         json_t *payload = NULL;
-        const cf_jws_key_t *keys[1] = {app->key};
-        int rc = cf_jws_verify(tok, len, keys, 1, &payload, why);
+        /* Every key not yet retired verifies; the token's kid picks one, and
+         * a kid that is unknown or retired is refused as unknown_key. */
+        size_t nkeys;
+        const cf_jws_key_t *const *keys = cf_keyset_verify_keys(app->keys, &nkeys);
+        int rc = cf_jws_verify(tok, len, keys, nkeys, &payload, why);
 
         if (rc < 0)
             return rc;
@@ -780,21 +746,6 @@ static void reply_healthz(cf_http_req_t *req)
     cf_reply_json(req, 200, o, NULL, 0);
 }
 
-static void reply_jwks(cf_app_t *app, cf_http_req_t *req)
-{
-    json_t *jwk = NULL;
-    json_t *keys = json_array();
-
-    if (keys == NULL || cf_jws_key_public_jwk(app->key, &jwk) < 0) {
-        json_decref(keys);
-        cf_reply_error(req, 500, "server_error", "cannot export the public key", CF_REASON_NONE,
-                       NULL, 0);
-        return;
-    }
-    json_array_append_new(keys, jwk);
-    cf_reply_json(req, 200, json_pack("{s:o}", "keys", keys), NULL, 0);
-}
-
 static void reply_metadata(cf_app_t *app, cf_http_req_t *req)
 {
     char token[600], revoke[600], introspect[600], jwks[600];
@@ -895,9 +846,19 @@ static void route(void *ctx, cf_http_req_t *req)
             cf_api_cluster(app, req);
         else
             cf_reply_method_not_allowed(req, "GET");
+    } else if (path_is(req, "/v1/keys")) {
+        if (m == HTTP_GET)
+            cf_api_keys_list(app, req);
+        else
+            cf_reply_method_not_allowed(req, "GET");
+    } else if (path_is(req, "/v1/keys/rotate")) {
+        if (m == HTTP_POST)
+            cf_api_keys_rotate(app, req);
+        else
+            cf_reply_method_not_allowed(req, "POST");
     } else if (path_is(req, "/.well-known/jwks.json")) {
         if (m == HTTP_GET)
-            reply_jwks(app, req);
+            cf_api_jwks(app, req);
         else
             cf_reply_method_not_allowed(req, "GET");
     } else if (path_is(req, "/.well-known/oauth-authorization-server")) {
@@ -951,7 +912,7 @@ int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop)
     rc = cf_app_alerts_init(app);
     if (rc < 0)
         return rc;
-    rc = load_signing_key(app);
+    rc = cf_app_keys_init(app);
     if (rc < 0)
         return rc;
     rc = load_admin_key(app);
@@ -1013,6 +974,7 @@ int cf_app_start(cf_app_t *app)
     app->purge_timer.data = app;
     uv_timer_start(&app->purge_timer, on_purge_timer, (uint64_t)app->cfg.purge_interval,
                    (uint64_t)app->cfg.purge_interval);
+    cf_app_keys_start(app);
     uv_signal_init(app->loop, &app->sigterm);
     app->sigterm.data = app;
     uv_signal_start(&app->sigterm, on_signal, SIGTERM);
@@ -1024,7 +986,7 @@ int cf_app_start(cf_app_t *app)
     uv_signal_start(&app->sighup, on_sighup, SIGHUP);
     cf_app_cluster_start(app);
     CF_LOG(CF_LOG_INFO, "event=listening addr=%s port=%d kid=%s", app->cfg.listen_host,
-           cf_http_server_port(app->http), cf_jws_key_kid(app->key));
+           cf_http_server_port(app->http), cf_jws_key_kid(cf_app_signing_key(app)));
     return 0;
 }
 
@@ -1050,6 +1012,7 @@ void cf_app_stop(cf_app_t *app)
         /* Only handles that were initialised may be closed. */
         uv_close((uv_handle_t *)&app->flush_timer, NULL);
         uv_close((uv_handle_t *)&app->purge_timer, NULL);
+        cf_app_keys_stop(app);
         uv_close((uv_handle_t *)&app->sigterm, NULL);
         uv_close((uv_handle_t *)&app->sigint, NULL);
         uv_close((uv_handle_t *)&app->sighup, NULL);
@@ -1094,7 +1057,7 @@ void cf_app_fini(cf_app_t *app)
         OPENSSL_cleanse(app->secret_cache, (app->cfg.policy.nclients + 1) * sizeof *app->secret_cache);
     free(app->secret_cache);
     cf_app_guard_fini(app);
-    cf_jws_key_free(app->key);
+    cf_app_keys_fini(app);
     cf_app_alerts_fini(app);
     cf_audit_close(app->audit); /* when init failed after opening it */
     app->audit = NULL;

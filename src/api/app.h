@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * The curfew application: the shell that owns the in-memory session index,
- * the signing key, the store and the HTTP server, and wires HTTP requests to
+ * the signing keys, the store and the HTTP server, and wires HTTP requests to
  * the pure decisions in src/core. Everything here runs on one libuv loop
  * thread; the only other thread is the store's writer.
  */
@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/jws.h"
+#include "core/keyset.h"
 #include "core/netaddr.h"
 #include "core/ratelimit.h"
 #include "core/reason.h"
@@ -28,6 +29,16 @@
 typedef struct cf_http_server cf_http_server_t;
 typedef struct cf_limiter cf_limiter_t;
 typedef struct cf_lockout cf_lockout_t;
+typedef struct cf_app cf_app_t;
+
+/**
+ * Called after a rotation made on this node (admin API, CLI, keys.rotate_every)
+ * is durable in DATA_DIR/keyset.json, with the new key set as
+ * cf_app_keyset_export() writes it (@json, NUL-terminated, borrowed for the
+ * call; encrypted when a KEK is configured). Loop thread. See
+ * cf_app_keyset_set_hook().
+ */
+typedef void (*cf_app_keyset_hook_fn)(cf_app_t *app, const char *json, void *arg);
 
 typedef enum {
     CF_RATE_REFRESH,
@@ -137,7 +148,15 @@ typedef struct cf_app {
     cf_clock_fn clock;
     void *clock_ctx;
 
-    cf_jws_key_t *key; /* the signing key; also the only verification key */
+    /* Signing keys (api/keys.c): the active key signs, the others only verify. */
+    cf_keyset_t *keys;
+    uint8_t kek[CF_KEK_LEN]; /* key-encryption key for keyset.json, when has_kek */
+    int has_kek;
+    uv_timer_t keys_timer;   /* retirement and keys.rotate_every */
+    int keys_timer_on;
+    uint64_t key_rotations;
+    cf_app_keyset_hook_fn keyset_hook;
+    void *keyset_hook_arg;
     uint8_t admin_key_hash[32];
 
     cf_store_t *store;
@@ -188,7 +207,7 @@ typedef struct {
 
 /**
  * Build the application from @cfg (copied): create the data dir, load or
- * create the signing key and admin key, open the store and load it. Logs the
+ * create the signing keys and admin key, open the store and load it. Logs the
  * reason and returns a negative CF_E* on failure.
  */
 int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop);
@@ -204,5 +223,45 @@ void cf_app_fini(cf_app_t *app);
 
 /** The bound HTTP port (useful with port 0). */
 int cf_app_port(const cf_app_t *app);
+
+/*
+ * Sharing the signing key set between nodes. The cluster layer (not in this
+ * file) publishes what the hook hands it and feeds what other nodes publish
+ * to cf_app_keyset_adopt(). The document is core/keyset.h's: it carries a
+ * "version" that grows by one with every rotation, and a node only ever
+ * moves to a higher version. Two nodes rotating at once would both make
+ * version N+1; the shared store must decide which one wins (compare-and-set
+ * on the version), and the loser adopts the winner's set when it arrives
+ * (cf_app_keyset_adopt() logs event=keyset_conflict for the equal version it
+ * refuses). Retirement is not a version change: every node retires keys by
+ * the same clock rule on its own timer. All of these run on the loop thread.
+ */
+
+/**
+ * Serialise the key set in use into a new NUL-terminated string *@json that
+ * the caller frees (OPENSSL_cleanse() it first when no KEK is configured: it
+ * then holds private keys in clear). Encrypted with the KEK (CURFEW_KEK or
+ * keys.kek_file) when one is configured. Returns 0; CF_ENOMEM; CF_ECRYPTO.
+ */
+int cf_app_keyset_export(cf_app_t *app, char **json);
+
+/**
+ * Replace the key set with the document @json (@len bytes, e.g. from another
+ * node) if its "version" is higher than the one in use. The document is
+ * decrypted with this node's KEK, keys already due retire, and the result is
+ * made durable in DATA_DIR/keyset.json before it is used; the verification
+ * cache is emptied if a key left the set. Returns 1 when adopted, 0 when
+ * ignored (not newer), or a negative CF_E* (logged) when the document does not
+ * parse or decrypt (CF_EPARSE, CF_ECONFIG, CF_ECRYPTO, ...) or cannot be
+ * written (CF_EIO); the set in use is then unchanged. Does not call the hook.
+ */
+int cf_app_keyset_adopt(cf_app_t *app, const char *json, size_t len);
+
+/**
+ * Install @fn (NULL to remove) to be called with @arg after every local
+ * rotation is durable (see cf_app_keyset_hook_fn). One hook; a second call
+ * replaces the first. Not called for adopted sets or retirements.
+ */
+void cf_app_keyset_set_hook(cf_app_t *app, cf_app_keyset_hook_fn fn, void *arg);
 
 #endif

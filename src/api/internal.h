@@ -76,6 +76,30 @@ void cf_app_alerts_act(cf_app_t *app);
 /** 1 when disable_refresh holds @sub's refreshes at @now. */
 int cf_app_refresh_disabled(cf_app_t *app, const char *sub, cf_time_t now);
 
+/* ---- signing keys (keys.c) ----------------------------------------------- */
+
+/**
+ * Load the KEK (CURFEW_KEK, else keys.kek_file) and DATA_DIR/keyset.json;
+ * migrate DATA_DIR/signing-key.pem into a new key set (same kid) or create a
+ * first key when there is neither. Logs one startup_error line and returns a
+ * negative CF_E* on failure.
+ */
+int cf_app_keys_init(cf_app_t *app);
+/** Start the retirement / rotate_every timer (after the loop is running). */
+void cf_app_keys_start(cf_app_t *app);
+/** Close the timer (if started). */
+void cf_app_keys_stop(cf_app_t *app);
+/** Free the key set and wipe the KEK; safe on a half-initialised app. */
+void cf_app_keys_fini(cf_app_t *app);
+/** The key that signs new tokens. */
+const cf_jws_key_t *cf_app_signing_key(const cf_app_t *app);
+/**
+ * Make a new key active; the old one keeps verifying. Durable before it takes
+ * effect; then the keyset hook runs. @trigger names the cause in the log
+ * ("api", "schedule"). Returns 0 or a negative CF_E* (logged; nothing changed).
+ */
+int cf_app_keys_rotate(cf_app_t *app, const char *trigger);
+
 /* ---- app operations (app.c) ------------------------------------------- */
 
 cf_time_t cf_app_now(cf_app_t *app);
@@ -304,6 +328,9 @@ void cf_api_sessions_list(cf_app_t *app, cf_http_req_t *req);
 void cf_api_session_show(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len);
 void cf_api_session_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len);
 void cf_api_revocations(cf_app_t *app, cf_http_req_t *req);
+void cf_api_jwks(cf_app_t *app, cf_http_req_t *req);
+void cf_api_keys_list(cf_app_t *app, cf_http_req_t *req);
+void cf_api_keys_rotate(cf_app_t *app, cf_http_req_t *req);
 
 /* ---- metrics (metrics.c) ------------------------------------------------ */
 

@@ -187,6 +187,18 @@ static void render(cf_app_t *app, cf_prom_t *p)
 
     render_active(app, p, now);
 
+    cf_prom_family(p, "curfew_signing_keys", "gauge",
+                   "Signing keys by state: active (signs new tokens) and verifying (rotated out, "
+                   "kept until their tokens have expired).");
+    {
+        const char *la[] = {"state", "active", NULL}, *lv[] = {"state", "verifying", NULL};
+        cf_prom_u64(p, "curfew_signing_keys", la, 1);
+        cf_prom_u64(p, "curfew_signing_keys", lv, cf_keyset_count(app->keys) - 1);
+    }
+    cf_prom_family(p, "curfew_signing_key_rotations_total", "counter",
+                   "Signing-key rotations made by this process (admin API, CLI, keys.rotate_every).");
+    cf_prom_u64(p, "curfew_signing_key_rotations_total", NULL, app->key_rotations);
+
     cf_prom_family(p, "curfew_sessions_created_total", "counter", "Sessions created.");
     cf_prom_u64(p, "curfew_sessions_created_total", NULL, m->sessions_created);
 

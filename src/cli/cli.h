@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * The admin CLI: `curfew sessions`, `curfew revoke`, `curfew stats`.
+ * The admin CLI: `curfew sessions`, `curfew revoke`, `curfew stats`, `curfew keys`.
  *
  * Like curl's tool over libcurl, these commands use nothing of the server's
  * internals: they speak HTTP to a running server's admin API, exactly as any
@@ -83,5 +83,6 @@ void cf_cli_format_left(long long secs, char *out, size_t cap);
 int cf_cli_sessions(int argc, char **argv);
 int cf_cli_revoke(int argc, char **argv);
 int cf_cli_stats(int argc, char **argv);
+int cf_cli_keys(int argc, char **argv);
 
 #endif

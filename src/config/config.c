@@ -74,7 +74,7 @@ static const option_t options[] = {
     {.key = "audience", .kind = OPT_STRING, .def = "curfew", FIELD(audience), .min = 1,
      .doc = "Value of the aud claim in issued tokens and the one required in presented tokens."},
     {.key = "data_dir", .kind = OPT_STRING, .def = "./data", FIELD(data_dir), .min = 1,
-     .doc = "Directory for the SQLite database and the signing key; created if missing."},
+     .doc = "Directory for the SQLite database and the signing keys; created if missing."},
     {.key = "log_level", .kind = OPT_ENUM, .def = "info", FIELD(log_level), .choices = log_levels,
      .doc = "Least severe diagnostic log level written to stderr."},
     {.key = "clock_leeway", .kind = OPT_DURATION, .def = "30s", FIELD(clock_leeway),
@@ -207,6 +207,15 @@ static const option_t options[] = {
     {.key = "alerts.rules", .kind = OPT_ALERT_RULES, .def = "[]",
      .doc = "Alert rules over the event stream, a list (fields below); each firing is POSTed "
             "to alerts.webhook and written to the audit log."},
+
+    {.key = "keys.rotate_every", .kind = OPT_DURATION, .def = "0s", FIELD(key_rotate_every),
+     .doc = "Make a new signing key active this long after the current one was activated; "
+            "0s = only `curfew keys rotate`. Must exceed access_token.max_ttl + clock_leeway, "
+            "the time an old key is kept for verification."},
+    {.key = "keys.kek_file", .kind = OPT_STRING, .def = "", FIELD(kek_file),
+     .doc = "File holding the key-encryption key (32 bytes as 64 hex digits or base64) that "
+            "encrypts the private keys in DATA_DIR/keyset.json; the CURFEW_KEK environment "
+            "variable takes precedence; empty and no CURFEW_KEK = keys stored in clear (0600)."},
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -1031,6 +1040,24 @@ int cf_config_validate(const cf_config_t *cfg, char *err, size_t errlen)
                            sb);
             return CF_ECONFIG;
         }
+    }
+    /*
+     * A rotated-out key verifies for access_token.max_ttl + clock_leeway. An
+     * automatic rotation sooner than that would pile up keys that all still
+     * verify (and a JWKS that keeps growing), which is never what was meant.
+     */
+    if (cfg->key_rotate_every > 0 &&
+        cfg->key_rotate_every <= cfg->access_max_ttl + cfg->clock_leeway) {
+        char sr[32], st[32], sl[32];
+        if (cf_duration_format(cfg->key_rotate_every, sr, sizeof sr) < 0 ||
+            cf_duration_format(cfg->access_max_ttl, st, sizeof st) < 0 ||
+            cf_duration_format(cfg->clock_leeway, sl, sizeof sl) < 0)
+            sr[0] = st[0] = sl[0] = '\0'; /* unreachable: all passed the range check */
+        cf__config_say(err, errlen,
+                       "keys.rotate_every (%s) must exceed access_token.max_ttl (%s) + "
+                       "clock_leeway (%s), the time a rotated-out key keeps verifying; 0s = off",
+                       sr, st, sl);
+        return CF_ECONFIG;
     }
     return 0;
 }

@@ -102,6 +102,8 @@ typedef struct {
     size_t alert_queue;                       /* alerts.queue (bodies waiting to be sent) */
     cf_alert_rule_t alert_rules[CF_CONFIG_ALERT_RULES_MAX]; /* alerts.rules */
     size_t nalert_rules;
+    cf_time_t key_rotate_every;               /* keys.rotate_every (0 = off) */
+    char kek_file[512];                       /* keys.kek_file ("" = none; CURFEW_KEK wins) */
 } cf_config_t;
 
 /**

@@ -212,6 +212,24 @@ int cf_jws_key_to_pem(const cf_jws_key_t *k, char **pem_out)
     return 0;
 }
 
+int cf_jws_key_raw_private(const cf_jws_key_t *k, uint8_t out[CF_JWS_KEY_LEN])
+{
+    size_t n = CF_JWS_KEY_LEN;
+
+    if (!k->has_private)
+        return CF_EINVAL;
+    if (EVP_PKEY_get_raw_private_key(k->pkey, out, &n) != 1 || n != CF_JWS_KEY_LEN) {
+        OPENSSL_cleanse(out, CF_JWS_KEY_LEN);
+        return CF_ECRYPTO;
+    }
+    return 0;
+}
+
+void cf_jws_key_raw_public(const cf_jws_key_t *k, uint8_t out[CF_JWS_KEY_LEN])
+{
+    memcpy(out, k->pub, CF_JWS_KEY_LEN);
+}
+
 const char *cf_jws_key_kid(const cf_jws_key_t *k)
 {
     return k->kid;

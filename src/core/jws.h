@@ -74,6 +74,16 @@ int cf_jws_key_from_pem(const char *pem, size_t len, cf_jws_key_t **out);
  */
 int cf_jws_key_to_pem(const cf_jws_key_t *k, char **pem_out);
 
+/**
+ * Copy the 32-byte private seed of @k ("d" in a JWK) into @out, which the
+ * caller should OPENSSL_cleanse() when done. Returns 0; CF_EINVAL if @k has
+ * no private key; CF_ECRYPTO.
+ */
+int cf_jws_key_raw_private(const cf_jws_key_t *k, uint8_t out[CF_JWS_KEY_LEN]);
+
+/** Copy the 32-byte public key of @k ("x" in a JWK) into @out. Cannot fail. */
+void cf_jws_key_raw_public(const cf_jws_key_t *k, uint8_t out[CF_JWS_KEY_LEN]);
+
 /** The kid of @k, owned by @k and valid until cf_jws_key_free(@k). Never NULL. */
 const char *cf_jws_key_kid(const cf_jws_key_t *k);
 

@@ -389,10 +389,22 @@ class CurfewServer:
     def kid(self):
         return self.jwks()["keys"][0]["kid"]
 
-    def signing_key(self):
-        """The server's Ed25519 private key, read from DATA_DIR/signing-key.pem."""
+    def keyset(self):
+        """DATA_DIR/keyset.json, parsed (private keys in clear unless a KEK is set)."""
+        return json.loads((self.data_dir / "keyset.json").read_text())
+
+    def signing_key(self, kid=None):
+        """The server's Ed25519 private key: the active key of DATA_DIR/keyset.json
+        (or the key named ``kid``), or DATA_DIR/signing-key.pem before migration."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
         from cryptography.hazmat.primitives.serialization import load_pem_private_key
-        return load_pem_private_key((self.data_dir / "signing-key.pem").read_bytes(), None)
+        path = self.data_dir / "keyset.json"
+        if not path.exists():
+            return load_pem_private_key((self.data_dir / "signing-key.pem").read_bytes(), None)
+        for k in self.keyset()["keys"]:
+            if (kid is None and k["deactivated_at"] == 0) or k["kid"] == kid:
+                return Ed25519PrivateKey.from_private_bytes(b64u_decode(k["d"]))
+        raise CurfewError(f"no key {kid or '(active)'} in {path}")
 
     def forge(self, claims, kid=None, header_extra=None):
         """Sign ``claims`` with the server's real key (default: its real kid)."""

@@ -2,7 +2,7 @@
 """GET /v1/check (forward auth): every reason code and header, on the real binary.
 
 Tokens with chosen claims are signed with the server's own key, read from
-DATA_DIR/signing-key.pem: that proves the server checks the claim itself, not
+DATA_DIR/keyset.json: that proves the server checks the claim itself, not
 just the signature.
 """
 

@@ -460,13 +460,13 @@ def test_sigterm_restart_keeps_sessions_and_signing_key(start_curfew):
     before = {s["session_id"]: srv.session(s["session_id"]) for s in (keep, rot, gone)}
     kid = jwt.get_unverified_header(keep["access_token"])["kid"]
     jwks_before = srv.jwks()
-    key_file = (srv.data_dir / "signing-key.pem").read_bytes()
+    key_file = (srv.data_dir / "keyset.json").read_bytes()
 
     rc = srv.stop()
     assert rc == 0, f"SIGTERM should stop curfew with status 0, got {rc}"
     srv.start()
 
-    assert (srv.data_dir / "signing-key.pem").read_bytes() == key_file, "signing key rewritten"
+    assert (srv.data_dir / "keyset.json").read_bytes() == key_file, "signing key set rewritten"
     assert srv.jwks() == jwks_before
     # Old tokens still verify, independently (PyJWT + JWKS) and on curfew.
     claims = jwt.decode(keep["access_token"], jwks_key(srv, kid), algorithms=["EdDSA"],

@@ -42,7 +42,7 @@ def test_jwks_document(srv):
     assert k["use"] == "sig" and k["kid"], k
     assert len(b64u_decode(k["x"])) == 32
     assert "d" not in k                              # never the private part
-    # the published key is the public half of signing-key.pem
+    # the published key is the public half of the active key in keyset.json
     pub = srv.signing_key().public_key().public_bytes(serialization.Encoding.Raw,
                                                       serialization.PublicFormat.Raw)
     assert b64u_decode(k["x"]) == pub

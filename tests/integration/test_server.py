@@ -504,19 +504,20 @@ def test_env_admin_key_is_not_printed(start_curfew):
 
 
 def test_data_dir_files(curfew):
-    key = curfew.data_dir / "signing-key.pem"
+    key = curfew.data_dir / "keyset.json"
     assert key.exists()
     mode = stat.S_IMODE(key.stat().st_mode)
     assert mode == 0o600, oct(mode)
     assert (curfew.data_dir / "curfew.db").exists()
-    assert b"PRIVATE KEY" in key.read_bytes()
+    assert not (curfew.data_dir / "signing-key.pem").exists()
+    assert curfew.keyset()["keys"][0]["d"]
 
 
 def test_signing_key_persists_across_restart(curfew):
-    pem = (curfew.data_dir / "signing-key.pem").read_bytes()
+    keys = (curfew.data_dir / "keyset.json").read_bytes()
     kid = curfew.kid()
     curfew.restart()
-    assert (curfew.data_dir / "signing-key.pem").read_bytes() == pem
+    assert (curfew.data_dir / "keyset.json").read_bytes() == keys
     assert curfew.kid() == kid
 
 
@@ -540,8 +541,7 @@ def test_no_secret_in_logs(start_curfew):
     srv.logout(s["access_token"])
     srv.post("/v1/sessions", json={"sub": "x"}, headers={"Authorization": "Bearer wrong-admin-key"})
     secrets_seen.append("wrong-admin-key")
-    pem = (srv.data_dir / "signing-key.pem").read_text()
-    key_lines = [ln for ln in pem.splitlines() if ln and not ln.startswith("-----")]
+    key_lines = [k["d"] for k in srv.keyset()["keys"]]
     assert srv.stop() == 0
     log = srv.stderr_text()
     for sec in secrets_seen:

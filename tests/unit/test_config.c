@@ -521,6 +521,22 @@ static void test_validate_names_the_keys_it_refuses(void **state)
     assert_string_equal(err, "listen: port must be between 1 and 65535");
 }
 
+static void test_rotate_every_must_exceed_max_ttl_plus_leeway(void **state)
+{
+    cf_config_t cfg;
+    char err[256] = "";
+
+    (void)state;
+    cf_config_defaults(&cfg);
+    assert_int_equal(cfg.key_rotate_every, 0); /* off by default */
+    cfg.key_rotate_every = 15 * CF_MIN + 30 * CF_SEC; /* exactly max_ttl + leeway */
+    assert_int_equal(cf_config_validate(&cfg, err, sizeof err), CF_ECONFIG);
+    assert_string_equal(err, "keys.rotate_every (930s) must exceed access_token.max_ttl (15m) + "
+                             "clock_leeway (30s), the time a rotated-out key keeps verifying; 0s = off");
+    cfg.key_rotate_every += 1;
+    assert_int_equal(cf_config_validate(&cfg, err, sizeof err), 0);
+}
+
 static void test_doc_has_a_row_per_option(void **state)
 {
     char *text = NULL;
@@ -533,7 +549,8 @@ static void test_doc_has_a_row_per_option(void **state)
     assert_int_equal(fclose(f), 0);
     for (const char *p = text; (p = strstr(p, "\n| `")) != NULL; p++)
         rows++;
-    assert_int_equal(rows, 90);
+    assert_int_equal(rows, 92);
+    assert_non_null(strstr(text, "| `keys.rotate_every` | duration | `0s` | "));
     assert_non_null(strstr(text, "| `session.idle_timeout` | duration, > 0 | `30m` | "));
     assert_non_null(strstr(text, "| `log_level` | one of debug, info, warn, error | `info` | "));
     assert_non_null(strstr(text, "| `clients[].secret_hash` | string | `(none)` | "));
@@ -1015,6 +1032,7 @@ int main(void)
         cmocka_unit_test(test_dump_writes_sections_once),
         cmocka_unit_test(test_validate_accepts_defaults_and_zero_grace),
         cmocka_unit_test(test_validate_names_the_keys_it_refuses),
+        cmocka_unit_test(test_rotate_every_must_exceed_max_ttl_plus_leeway),
         cmocka_unit_test(test_doc_has_a_row_per_option),
         cmocka_unit_test(test_defaults_of_policy_sections),
         cmocka_unit_test(test_load_policy_sections),
