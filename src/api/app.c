@@ -923,6 +923,8 @@ int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop)
         rc = cf_store_open_sqlite(path, loop, &app->store);
     } else {
         rc = cf_app_cluster_open(app, cfg->store_url);
+        if (rc == 0)
+            rc = cf_app_keys_cluster_init(app);
     }
     if (rc < 0)
         return rc;
@@ -993,11 +995,6 @@ int cf_app_start(cf_app_t *app)
 int cf_app_port(const cf_app_t *app)
 {
     return cf_http_server_port(app->http);
-}
-
-void cf_app_keys_changed(cf_app_t *app)
-{
-    (void)app; /* the key set is not shared yet */
 }
 
 void cf_app_stop(cf_app_t *app)

@@ -100,6 +100,18 @@ const cf_jws_key_t *cf_app_signing_key(const cf_app_t *app);
  */
 int cf_app_keys_rotate(cf_app_t *app, const char *trigger);
 
+typedef void (*cf_keys_done_fn)(cf_app_t *app, int rc, void *arg);
+
+/**
+ * Rotate, and on a cluster first make Redis accept the new set (one rotation
+ * wins when nodes race; the losers get CF_EEXIST and follow the winner). @done
+ * (may be NULL) gets 0 or a negative CF_E*, possibly before this returns.
+ */
+void cf_app_keys_rotate_async(cf_app_t *app, const char *trigger, cf_keys_done_fn done, void *arg);
+
+/** Cluster start-up: share this node's key set through Redis, or adopt the cluster's. */
+int cf_app_keys_cluster_init(cf_app_t *app);
+
 /* ---- app operations (app.c) ------------------------------------------- */
 
 cf_time_t cf_app_now(cf_app_t *app);

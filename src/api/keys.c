@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "api/internal.h"
+#include "store/redis.h"
 #include "core/error.h"
 #include "core/keyset.h"
 #include "util/log.h"
@@ -392,34 +393,43 @@ static void swap_in(cf_app_t *app, cf_keyset_t *next)
 }
 
 static void arm_timer(cf_app_t *app);
+static void on_keys_timer(uv_timer_t *t);
 
-int cf_app_keys_rotate(cf_app_t *app, const char *trigger)
+/* The set after a rotation at now (not yet in use); NULL with *rc set on failure. */
+static cf_keyset_t *next_keyset(cf_app_t *app, const char *trigger, int *rc)
 {
     cf_keyset_t *next = NULL;
     cf_jws_key_t *k = NULL;
-    cf_time_t now = cf_app_now(app), since;
+    cf_time_t now = cf_app_now(app), since = cf_keyset_entry(app->keys, 0)->activated_at;
+
+    if (now < since)
+        now = since; /* the wall clock went back: never deactivate before activation */
+    *rc = cf_jws_key_generate(&k);
+    if (*rc == 0)
+        *rc = cf_keyset_dup(app->keys, &next);
+    if (*rc == 0) {
+        (void)cf_keyset_retire(next, now, keep_for(app)); /* write no key that is already due */
+        *rc = cf_keyset_rotate(next, k, now);
+        k = NULL;
+    }
+    if (*rc < 0) {
+        CF_LOG(CF_LOG_ERROR, "event=signing_key_rotate_error trigger=%s error=\"%s\"", trigger,
+               cf_strerror(*rc));
+        cf_jws_key_free(k);
+        cf_keyset_free(next);
+        return NULL;
+    }
+    return next;
+}
+
+/* Make @next (taken) the set in use: durable first, then swapped in and announced. */
+static int install_rotation(cf_app_t *app, cf_keyset_t *next, const char *trigger)
+{
     char previous[CF_JWS_KID_MAX + 1];
     char *json = NULL;
     int rc;
 
     snprintf(previous, sizeof previous, "%s", cf_jws_key_kid(cf_keyset_active(app->keys)));
-    since = cf_keyset_entry(app->keys, 0)->activated_at;
-    if (now < since)
-        now = since; /* the wall clock went back: never deactivate before activation */
-    rc = cf_jws_key_generate(&k);
-    if (rc == 0)
-        rc = cf_keyset_dup(app->keys, &next);
-    if (rc == 0) {
-        (void)cf_keyset_retire(next, now, keep_for(app)); /* write no key that is already due */
-        rc = cf_keyset_rotate(next, k, now);
-    }
-    if (rc < 0) {
-        CF_LOG(CF_LOG_ERROR, "event=signing_key_rotate_error trigger=%s error=\"%s\"", trigger,
-               cf_strerror(rc));
-        cf_jws_key_free(k);
-        cf_keyset_free(next);
-        return rc;
-    }
     /* Durable first: a token signed by the new key must survive a restart. */
     rc = persist(app, next);
     if (rc < 0) {
@@ -440,6 +450,141 @@ int cf_app_keys_rotate(cf_app_t *app, const char *trigger)
     return 0;
 }
 
+int cf_app_keys_rotate(cf_app_t *app, const char *trigger)
+{
+    int rc;
+    cf_keyset_t *next = next_keyset(app, trigger, &rc);
+
+    return next != NULL ? install_rotation(app, next, trigger) : rc;
+}
+
+/* ---- a cluster shares one key set through Redis ---- */
+
+static int adopt(cf_app_t *app, const char *json, size_t len, int force);
+
+typedef struct {
+    cf_app_t *app;
+    cf_keyset_t *next;
+    const char *trigger;
+    cf_keys_done_fn done;
+    void *arg;
+} cluster_rotation_t;
+
+static void on_keyset_fetched(void *arg, int status, const char *val, size_t len)
+{
+    cf_app_t *app = arg;
+
+    if (status == 0 && val != NULL)
+        (void)adopt(app, val, len, 0);
+}
+
+static void on_rotation_stored(void *arg, int status, int won)
+{
+    cluster_rotation_t *r = arg;
+    int rc = 0;
+
+    if (status < 0) {
+        cf_keyset_free(r->next);
+        rc = CF_ESTORE;
+    } else if (!won) {
+        /* Another node rotated first: its set is the cluster's; follow it. */
+        CF_LOG(CF_LOG_INFO, "event=signing_key_rotate_lost trigger=%s", r->trigger);
+        cf_keyset_free(r->next);
+        cf_redis_get(r->app->store, "cf:keyset", on_keyset_fetched, r->app);
+        rc = CF_EEXIST;
+    } else {
+        rc = install_rotation(r->app, r->next, r->trigger);
+    }
+    if (r->done != NULL)
+        r->done(r->app, rc, r->arg);
+    free(r);
+}
+
+void cf_app_keys_rotate_async(cf_app_t *app, const char *trigger, cf_keys_done_fn done, void *arg)
+{
+    cluster_rotation_t *r;
+    char *json = NULL;
+    int rc;
+
+    if (app->cluster == NULL) {
+        rc = cf_app_keys_rotate(app, trigger);
+        if (done != NULL)
+            done(app, rc, arg);
+        return;
+    }
+    /* Redis decides which rotation the cluster keeps before this node signs with it. */
+    r = calloc(1, sizeof *r);
+    if (r == NULL || (r->next = next_keyset(app, trigger, &rc)) == NULL ||
+        (rc = cf_keyset_to_json(r->next, app->kek, &json)) < 0) {
+        if (r != NULL)
+            cf_keyset_free(r->next);
+        free(r);
+        if (done != NULL)
+            done(app, r == NULL ? CF_ENOMEM : rc, arg);
+        return;
+    }
+    r->app = app;
+    r->trigger = trigger;
+    r->done = done;
+    r->arg = arg;
+    cf_redis_keyset_cas(app->store, json, cf_keyset_version(r->next), on_rotation_stored, r);
+    OPENSSL_cleanse(json, strlen(json));
+    free(json);
+}
+
+void cf_app_keys_changed(cf_app_t *app)
+{
+    if (app->cluster != NULL)
+        cf_redis_get(app->store, "cf:keyset", on_keyset_fetched, app);
+}
+
+int cf_app_keys_cluster_init(cf_app_t *app)
+{
+    char *json = NULL, *ours = NULL;
+    int rc;
+
+    if (!app->has_kek) {
+        CF_LOG(CF_LOG_ERROR, "event=startup_error what=keyset error=\"a cluster shares its signing "
+                             "keys through Redis, sealed with a key-encryption key: set CURFEW_KEK "
+                             "or keys.kek_file (the same on every node)\"");
+        return CF_ECONFIG;
+    }
+    rc = cf_redis_get_sync(app->store, "cf:keyset", &json);
+    if (rc == 0) {
+        /* The first node of a cluster offers its own set; a racing node may win. */
+        rc = cf_app_keyset_export(app, &ours);
+        if (rc == 0)
+            rc = cf_redis_setnx_sync(app->store, "cf:keyset", ours);
+        if (ours != NULL)
+            OPENSSL_cleanse(ours, strlen(ours));
+        free(ours);
+        if (rc == 1) {
+            CF_LOG(CF_LOG_INFO, "event=keyset_shared kid=%s version=%llu",
+                   cf_jws_key_kid(cf_keyset_active(app->keys)),
+                   (unsigned long long)cf_keyset_version(app->keys));
+            return 0;
+        }
+        if (rc == 0)
+            rc = cf_redis_get_sync(app->store, "cf:keyset", &json);
+    }
+    if (rc < 0 || json == NULL) {
+        CF_LOG(CF_LOG_ERROR, "event=startup_error what=keyset error=\"cannot read cf:keyset from Redis\"");
+        free(json);
+        return rc < 0 ? rc : CF_ESTORE;
+    }
+    /* The cluster's set wins over whatever this node had on disk. */
+    rc = adopt(app, json, strlen(json), 1);
+    OPENSSL_cleanse(json, strlen(json));
+    free(json);
+    if (rc < 0) {
+        CF_LOG(CF_LOG_ERROR, "event=startup_error what=keyset error=\"the key set in Redis cannot be "
+                             "read with this node's key-encryption key (is CURFEW_KEK the same on "
+                             "every node?)\"");
+        return rc;
+    }
+    return 0;
+}
+
 static void retire_due(cf_app_t *app, cf_time_t now)
 {
     size_t n = cf_keyset_retire(app->keys, now, keep_for(app));
@@ -454,18 +599,28 @@ static void retire_due(cf_app_t *app, cf_time_t now)
     (void)persist(app, app->keys);
 }
 
+static void on_scheduled_rotation(cf_app_t *app, int rc, void *arg)
+{
+    (void)arg;
+    if (rc < 0 && rc != CF_EEXIST && app->keys_timer_on) {
+        /* Logged; try again in a minute rather than spin on a full disk. */
+        uv_timer_start(&app->keys_timer, on_keys_timer, TIMER_MAX_MS, 0);
+        return;
+    }
+    arm_timer(app);
+}
+
 static void on_keys_timer(uv_timer_t *t)
 {
     cf_app_t *app = t->data;
     cf_time_t now = cf_app_now(app);
 
     if (cf_keyset_rotation_due(app->keys, now, app->cfg.key_rotate_every)) {
-        if (cf_app_keys_rotate(app, "schedule") < 0) {
-            /* Logged; try again in a minute rather than spin on a full disk. */
-            retire_due(app, now);
-            uv_timer_start(&app->keys_timer, on_keys_timer, TIMER_MAX_MS, 0);
-            return;
-        }
+        retire_due(app, now);
+        /* In a cluster every node's timer fires at the same due time (it
+         * follows from the shared set): Redis keeps one rotation. */
+        cf_app_keys_rotate_async(app, "schedule", on_scheduled_rotation, NULL);
+        return;
     }
     retire_due(app, now);
     arm_timer(app);
@@ -530,6 +685,11 @@ int cf_app_keyset_export(cf_app_t *app, char **json)
 
 int cf_app_keyset_adopt(cf_app_t *app, const char *json, size_t len)
 {
+    return adopt(app, json, len, 0);
+}
+
+static int adopt(cf_app_t *app, const char *json, size_t len, int force)
+{
     cf_keyset_t *next = NULL;
     char err[300];
     uint64_t have = cf_keyset_version(app->keys);
@@ -540,7 +700,7 @@ int cf_app_keyset_adopt(cf_app_t *app, const char *json, size_t len)
         CF_LOG(CF_LOG_ERROR, "event=keyset_adopt_error error=\"%s\"", loggable(err));
         return rc;
     }
-    if (cf_keyset_version(next) <= have) {
+    if (!force && cf_keyset_version(next) <= have) {
         if (cf_keyset_version(next) == have &&
             strcmp(cf_jws_key_kid(cf_keyset_active(next)), cf_jws_key_kid(cf_keyset_active(app->keys))) != 0)
             CF_LOG(CF_LOG_WARN, "event=keyset_conflict version=%llu ours=%s theirs=%s",
@@ -628,23 +788,49 @@ void cf_api_keys_list(cf_app_t *app, cf_http_req_t *req)
                   NULL, 0);
 }
 
+typedef struct {
+    cf_http_req_t *req;
+    char previous[CF_JWS_KID_MAX + 1];
+} api_rotation_t;
+
+static void on_api_rotation(cf_app_t *app, int rc, void *arg)
+{
+    api_rotation_t *r = arg;
+
+    if (rc == CF_EEXIST) {
+        cf_reply_error(r->req, 409, "conflict",
+                       "another node rotated the key set at the same moment; this node follows "
+                       "it, retry if you want one more rotation",
+                       CF_REASON_NONE, NULL, 0);
+    } else if (rc == CF_ESTORE) {
+        cf_reply_store_failure(r->req);
+    } else if (rc < 0) {
+        cf_reply_error(r->req, 500, "server_error",
+                       "the new key set could not be made durable; the current key stays active",
+                       CF_REASON_NONE, NULL, 0);
+    } else {
+        cf_reply_json(r->req, 200,
+                      json_pack("{s:s, s:s, s:I, s:o}", "kid",
+                                cf_jws_key_kid(cf_keyset_active(app->keys)), "previous",
+                                r->previous, "version", (json_int_t)cf_keyset_version(app->keys),
+                                "keys", keys_view(app)),
+                      NULL, 0);
+    }
+    free(r);
+}
+
 void cf_api_keys_rotate(cf_app_t *app, cf_http_req_t *req)
 {
-    char previous[CF_JWS_KID_MAX + 1];
+    api_rotation_t *r;
 
     if (!cf_app_require_admin(app, req))
         return;
-    snprintf(previous, sizeof previous, "%s", cf_jws_key_kid(cf_keyset_active(app->keys)));
-    if (cf_app_keys_rotate(app, "api") < 0) {
-        cf_reply_error(req, 500, "server_error",
-                       "the new key set could not be made durable; the current key stays active",
-                       CF_REASON_NONE, NULL, 0);
+    r = malloc(sizeof *r);
+    if (r == NULL) {
+        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
         return;
     }
-    cf_reply_json(req, 200,
-                  json_pack("{s:s, s:s, s:I, s:o}", "kid",
-                            cf_jws_key_kid(cf_keyset_active(app->keys)), "previous", previous,
-                            "version", (json_int_t)cf_keyset_version(app->keys), "keys",
-                            keys_view(app)),
-                  NULL, 0);
+    r->req = req;
+    snprintf(r->previous, sizeof r->previous, "%s", cf_jws_key_kid(cf_keyset_active(app->keys)));
+    cf_app_keys_rotate_async(app, "api", on_api_rotation, r);
 }

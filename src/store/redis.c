@@ -90,6 +90,18 @@ static const char fetch_script[] =
     "if sub then nb = redis.call('HGET', 'cf:nb', sub) end\n"
     "return {h, nb, redis.call('GET', 'cf:nbg')}\n";
 
+/* KEYS[1] cf:keyset. ARGV: the document, its version, the channel, the notice. */
+static const char keyset_script[] =
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if cur then\n"
+    "  local ok, doc = pcall(cjson.decode, cur)\n"
+    "  if ok and type(doc) == 'table' and tonumber(doc.version) and\n"
+    "     tonumber(doc.version) >= tonumber(ARGV[2]) then return 0 end\n"
+    "end\n"
+    "redis.call('SET', KEYS[1], ARGV[1])\n"
+    "redis.call('PUBLISH', ARGV[3], ARGV[4])\n"
+    "return 1\n";
+
 typedef struct rd_store rd_t;
 struct rd_store {
     cf_store_t base; /* first: the interface */
@@ -105,7 +117,7 @@ struct rd_store {
     uv_timer_t timer; /* reconnects and watches for a hung Redis */
     uint64_t pending;        /* commands sent, not yet answered */
     uint64_t last_reply_ms;  /* uv_now of the last reply */
-    char apply_sha[41], claim_sha[41], fetch_sha[41];
+    char apply_sha[41], claim_sha[41], fetch_sha[41], keyset_sha[41];
     int closing, timer_closed;
     cf_store_stats_t stats;
 };
@@ -224,6 +236,7 @@ static void connect_cmd(rd_t *st)
     redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", apply_script);
     redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", claim_script);
     redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", fetch_script);
+    redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", keyset_script);
 }
 
 static void connect_sub(rd_t *st)
@@ -376,6 +389,7 @@ int cf_store_open_redis(const cf_redis_url_t *url, const char *node_id, cf_time_
     sha1_hex(apply_script, st->apply_sha);
     sha1_hex(claim_script, st->claim_sha);
     sha1_hex(fetch_script, st->fetch_sha);
+    sha1_hex(keyset_script, st->keyset_sha);
 
     /* Fail fast on a wrong address or password: Redis must answer at startup. */
     char *probe = NULL;
@@ -920,4 +934,48 @@ void cf_redis_fetch(cf_store_t *base, const char *sid, cf_redis_fetch_fn cb, voi
     *f = (fetch_t){st, cb, arg, ""};
     memcpy(f->sid, sid, sizeof f->sid);
     st->pending++;
+}
+
+typedef struct {
+    rd_t *st;
+    cf_redis_cas_fn cb;
+    void *arg;
+} cas_t;
+
+static void on_cas(redisAsyncContext *ac, void *r, void *arg)
+{
+    cas_t *c = arg;
+    redisReply *reply = r;
+
+    note_reply(c->st);
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
+        c->cb(c->arg, 0, reply->integer == 1);
+    } else {
+        CF_LOG(CF_LOG_ERROR, "event=store_error op=keyset backend=redis error=\"%s\"",
+               reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "connection lost");
+        c->cb(c->arg, CF_ESTORE, 0);
+    }
+    free(c);
+}
+
+void cf_redis_keyset_cas(cf_store_t *base, const char *json, uint64_t version, cf_redis_cas_fn cb,
+                         void *arg)
+{
+    rd_t *st = (rd_t *)base;
+    cas_t *c = malloc(sizeof *c);
+    char *notice = cf_wire_encode_notice(st->node, wall_us(), 1);
+    char ver[24];
+
+    snprintf(ver, sizeof ver, "%llu", (unsigned long long)version);
+    if (c == NULL || notice == NULL || st->cmd == NULL || !st->cmd_up || st->closing ||
+        redisAsyncCommand(st->cmd, on_cas, c, "EVALSHA %s 1 cf:keyset %s %s %s %s", st->keyset_sha,
+                          json, ver, st->channel, notice) != REDIS_OK) {
+        free(c);
+        free(notice);
+        cb(arg, CF_ESTORE, 0);
+        return;
+    }
+    *c = (cas_t){st, cb, arg};
+    st->pending++;
+    free(notice);
 }

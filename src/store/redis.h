@@ -98,6 +98,17 @@ typedef void (*cf_redis_fetch_fn)(void *arg, int status, cf_redis_fetched_t *f);
  */
 void cf_redis_fetch(cf_store_t *st, const char *sid, cf_redis_fetch_fn cb, void *arg);
 
+/** Whether the key set was stored (@won) or a newer/equal one was already there. */
+typedef void (*cf_redis_cas_fn)(void *arg, int status, int won);
+
+/**
+ * Store the key-set document @json in cf:keyset if its @version is above the
+ * stored one's, and announce it on the bus, in one atomic step. Two nodes
+ * rotating at once: exactly one wins; the other adopts the winner's set.
+ */
+void cf_redis_keyset_cas(cf_store_t *st, const char *json, uint64_t version, cf_redis_cas_fn cb,
+                         void *arg);
+
 /** Reply to a GET (@val NULL when the key is absent) or a SET (@val NULL). */
 typedef void (*cf_redis_value_fn)(void *arg, int status, const char *val, size_t len);
 

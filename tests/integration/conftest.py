@@ -403,8 +403,18 @@ class CurfewServer:
             return load_pem_private_key((self.data_dir / "signing-key.pem").read_bytes(), None)
         for k in self.keyset()["keys"]:
             if (kid is None and k["deactivated_at"] == 0) or k["kid"] == kid:
-                return Ed25519PrivateKey.from_private_bytes(b64u_decode(k["d"]))
+                if "d" in k:
+                    return Ed25519PrivateKey.from_private_bytes(b64u_decode(k["d"]))
+                return Ed25519PrivateKey.from_private_bytes(self._unseal(k))
         raise CurfewError(f"no key {kid or '(active)'} in {path}")
+
+    def _unseal(self, k):
+        """A private key sealed with the server's KEK (CURFEW_KEK, hex): AES-256-GCM,
+        the kid as associated data, as docs/operations.md describes."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        kek = bytes.fromhex(self.extra_env["CURFEW_KEK"])
+        return AESGCM(kek).decrypt(b64u_decode(k["iv"]), b64u_decode(k["ct"]) + b64u_decode(k["tag"]),
+                                   k["kid"].encode())
 
     def forge(self, claims, kid=None, header_extra=None):
         """Sign ``claims`` with the server's real key (default: its real kid)."""
@@ -693,18 +703,19 @@ def redis_server(tmp_path):
 
 @pytest.fixture
 def start_node(request, tmp_path, redis_server):
-    """Factory: ``start_node(extra_yaml="", activity_flush="200ms")`` starts one more curfew node on
-    the test's Redis. All nodes share one admin key and one data directory
-    for the admin-key hash; the signing keys come from Redis."""
+    """Factory: ``start_node(extra_yaml="", activity_flush="200ms", env=None)`` starts one
+    more curfew node on the test's Redis, in its own data directory. All nodes
+    share one admin key and one key-encryption key (CURFEW_KEK); the signing
+    keys come from Redis."""
     nodes = []
     admin_key = secrets.token_urlsafe(32)
+    kek = secrets.token_hex(32)
 
-    def _start(extra_yaml="", activity_flush="200ms", wait=True):
+    def _start(extra_yaml="", activity_flush="200ms", wait=True, env=None):
         srv = CurfewServer(tmp_path / f"node{len(nodes) + 1}", admin_key=admin_key)
-        srv.data_dir = tmp_path / "shared-data"  # one signing key until keys live in Redis
         nodes.append(srv)
         srv.start(f"store:\n  url: {redis_server.url}\n  activity_flush: {activity_flush}\n"
-                  + extra_yaml, wait=wait)
+                  + extra_yaml, wait=wait, env=dict({"CURFEW_KEK": kek}, **(env or {})))
         return srv
 
     yield _start

@@ -2,6 +2,7 @@
 nodes on loopback: sessions, revocations, refresh races and idle time are
 shared; a node that loses Redis refuses within its staleness bound and
 recovers without losing what was acknowledged."""
+import json
 import re
 import threading
 import time
@@ -350,3 +351,90 @@ def test_store_shorthand_selects_redis(tmp_path):
     r = run_curfew("config", "check", str(cfg))
     assert r.returncode == 2 and f"{cfg}:1: store.url:" in r.stderr, r.stderr
     assert "s3cret" not in r.stderr  # a password never reaches an error message
+
+
+# ---------------------------------------------------------------- signing keys
+
+KEYS = ("issuer: http://curfew.test\nclock_leeway: 1s\n"
+        "access_token: { ttl: 2s, max_ttl: 2s }\n")
+
+
+def kid_of(token):
+    return jwt_parts(token)[0]["kid"]
+
+
+def jwks_kids(node):
+    return [k["kid"] for k in node.jwks()["keys"]]
+
+
+def test_a_rotation_on_one_node_is_honoured_by_the_others(start_node, redis_server):
+    import jwt
+    n1, n2, n3 = [start_node(FAST + KEYS) for _ in range(3)]
+    first = n1.jwks()["keys"][0]["kid"]
+    assert all(jwks_kids(n) == [first] for n in (n2, n3)), "the nodes do not share one key"
+    # Redis holds the set sealed by the KEK: no private key in clear.
+    doc = json.loads(redis_server.cli("GET", "cf:keyset"))
+    assert all("d" not in k and k["enc"] == "A256GCM" for k in doc["keys"]), doc
+    old = n2.new_session()
+    r = n1.admin("POST", "/v1/keys/rotate")
+    assert r.status_code == 200, r.text
+    new_kid = r.json()["kid"]
+    assert new_kid != first
+    t0 = time.monotonic()
+    for node in (n2, n3):
+        assert wait_until(lambda: node.jwks()["keys"][0]["kid"] == new_kid, 2.0), jwks_kids(node)
+    print(f"\nrotation visible on every node after {1000 * (time.monotonic() - t0):.1f} ms")
+    assert set(jwks_kids(n3)) == {first, new_kid}
+    # New tokens from any node carry the new kid and verify everywhere, by PyJWT too.
+    fresh = n3.new_session()
+    assert kid_of(fresh["access_token"]) == new_kid
+    jwk_client = jwt.PyJWKClient(n2.url("/.well-known/jwks.json"), cache_jwk_set=False)
+    for tok in (old["access_token"], fresh["access_token"]):
+        key = jwk_client.get_signing_key_from_jwt(tok)
+        jwt.decode(tok, key.key, algorithms=["EdDSA"], audience="curfew",
+                   issuer="http://curfew.test", leeway=1)
+        for node in (n1, n2, n3):
+            assert node.check(tok).status_code == 200
+    # After max_ttl + leeway the old key retires on every node by the same rule.
+    for node in (n1, n2, n3):
+        assert wait_until(lambda: jwks_kids(node) == [new_kid], 5.0, step=0.1), jwks_kids(node)
+    # A node started now gets the cluster's set, not a key of its own.
+    n4 = start_node(FAST + KEYS)
+    assert jwks_kids(n4) == [new_kid]
+
+
+def test_racing_rotations_leave_one_key_set(start_node):
+    n1, n2 = [start_node(FAST + KEYS) for _ in range(2)]
+    for _ in range(5):
+        r1, r2 = race(lambda: n1.admin("POST", "/v1/keys/rotate"),
+                      lambda: n2.admin("POST", "/v1/keys/rotate"))
+        codes = sorted([r1.status_code, r2.status_code])
+        assert codes in ([200, 200], [200, 409]), (r1.text, r2.text)
+        if codes == [200, 409]:
+            loser = r1 if r1.status_code == 409 else r2
+            assert loser.json()["error"] == "conflict"
+        assert wait_until(lambda: n1.jwks()["keys"][0]["kid"] == n2.jwks()["keys"][0]["kid"], 2.0)
+        v1 = n1.admin("GET", "/v1/keys").json()["version"]
+        assert wait_until(lambda: n2.admin("GET", "/v1/keys").json()["version"] == v1, 2.0)
+
+
+def test_scheduled_rotation_happens_once_per_period_for_the_cluster(start_node):
+    nodes = [start_node(FAST + KEYS + "keys: { rotate_every: 4s }\n") for _ in range(3)]
+    v0 = nodes[0].admin("GET", "/v1/keys").json()["version"]
+    time.sleep(9)
+    versions = {n.admin("GET", "/v1/keys").json()["version"] for n in nodes}
+    kids = {n.jwks()["keys"][0]["kid"] for n in nodes}
+    assert len(versions) == 1 and len(kids) == 1, (versions, kids)
+    # Two periods passed: two rotations for the whole cluster, not two per node.
+    assert versions.pop() - v0 in (2, 3)
+
+
+def test_a_cluster_node_needs_the_same_kek(start_node, tmp_path):
+    n1 = start_node(FAST)
+    with pytest.raises(Exception) as exc:
+        start_node(FAST, env={"CURFEW_KEK": "00" * 32})
+    assert "CURFEW_KEK the same on every node" in str(exc.value), exc.value
+    with pytest.raises(Exception) as exc:
+        start_node(FAST, env={"CURFEW_KEK": ""})
+    assert "key-encryption key" in str(exc.value), exc.value
+    assert n1.check(n1.new_session()["access_token"]).status_code == 200
