@@ -68,7 +68,7 @@ start_node() {  # name config-text -> sets PORT[name]
     mkdir -p "$TMP/$name"
     printf '%s\n' "$2" > "$TMP/$name/curfew.yaml"
     "${server_prefix[@]}" "$CURFEW_BIN" serve --config "$TMP/$name/curfew.yaml" \
-        --listen "127.0.0.1:$port" --data-dir "$TMP/${3:-$name}/data" \
+        --listen "127.0.0.1:$port" --data-dir "$TMP/$name/data" \
         >"$TMP/$name/stdout.log" 2>"$TMP/$name/stderr.log" &
     track_pid $!
     wait_http "http://127.0.0.1:$port/healthz" "$!" \
@@ -80,7 +80,7 @@ declare -A PORT
 CLUSTER="log_level: warn
 store: { url: \"redis://127.0.0.1:$REDIS_PORT/0\" }
 session: { idle_timeout: 30m, absolute_timeout: 12h }"
-for n in node1 node2 node3; do start_node "$n" "$CLUSTER" shared; done
+for n in node1 node2 node3; do start_node "$n" "$CLUSTER"; done
 start_node sqlite "log_level: warn
 session: { idle_timeout: 30m, absolute_timeout: 12h }"
 

@@ -5,6 +5,7 @@ recovers without losing what was acknowledged."""
 import json
 import re
 import threading
+from pathlib import Path
 import time
 
 import pytest
@@ -438,3 +439,42 @@ def test_a_cluster_node_needs_the_same_kek(start_node, tmp_path):
         start_node(FAST, env={"CURFEW_KEK": ""})
     assert "key-encryption key" in str(exc.value), exc.value
     assert n1.check(n1.new_session()["access_token"]).status_code == 200
+
+
+def test_deploy_cluster_example_runs_three_nodes(tmp_path):
+    """deploy/cluster/run.sh, the documented example, really makes a cluster."""
+    import os
+    import signal
+    import subprocess
+    from conftest import curfew_bin, free_port
+    root = Path(__file__).resolve().parents[2]
+    base = free_port()  # the script uses BASE_PORT, +1 and +2
+    env = dict(os.environ, CURFEW_BIN=str(curfew_bin()), REDIS_PORT=str(free_port()),
+               BASE_PORT=str(base), DIR=str(tmp_path / "cluster"))
+    proc = subprocess.Popen(["bash", str(root / "deploy/cluster/run.sh")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("  admin key:"):
+                break
+        key = lines[-1].split(":", 1)[1].strip()
+        h = {"Authorization": f"Bearer {key}"}
+        s = requests.post(f"http://127.0.0.1:{base}/v1/sessions", headers=h,
+                          json={"sub": "alice"}, timeout=5)
+        assert s.status_code == 201, s.text
+        tok = s.json()["access_token"]
+        r = requests.get(f"http://127.0.0.1:{base + 2}/v1/check",
+                         headers={"Authorization": f"Bearer {tok}"}, timeout=5)
+        assert r.status_code == 200, r.text
+        info = requests.get(f"http://127.0.0.1:{base + 1}/v1/cluster", headers=h, timeout=5).json()
+        assert info["cluster"] is True and info["stale"] is False
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
