@@ -114,6 +114,7 @@ struct rd_store {
     redisAsyncContext *cmd; /* NULL while down */
     redisAsyncContext *sub;
     int cmd_up, sub_up;
+    int sub_connected; /* the subscription's TCP connection is up (subscribed or not) */
     uv_timer_t timer; /* reconnects and watches for a hung Redis */
     uint64_t pending;        /* commands sent, not yet answered */
     uint64_t last_reply_ms;  /* uv_now of the last reply */
@@ -281,7 +282,9 @@ static void on_sub_connect(const redisAsyncContext *ac, int status)
     if (status != REDIS_OK) {
         st->sub = NULL;
         maybe_free(st);
+        return;
     }
+    st->sub_connected = 1;
 }
 
 static void on_sub_disconnect(const redisAsyncContext *ac, int status)
@@ -291,6 +294,7 @@ static void on_sub_disconnect(const redisAsyncContext *ac, int status)
 
     st->sub = NULL;
     st->sub_up = 0;
+    st->sub_connected = 0;
     if (was_up && !st->closing) {
         CF_LOG(CF_LOG_WARN, "event=redis_disconnected conn=bus");
         if (st->bus.link != NULL)
@@ -747,11 +751,26 @@ static void rd_close(cf_store_t *base, cf_store_stats_t *final)
     if (final != NULL)
         *final = st->stats;
     st->closing = 1;
-    /* Disconnect lets queued commands finish first; the contexts free themselves. */
-    if (st->cmd != NULL)
+    /*
+     * A connected context is disconnected gracefully: queued commands finish
+     * first, then it frees itself and says so in the disconnect callback.
+     * hiredis calls that callback only for connections that were made, so a
+     * context still connecting is freed here (its callbacks see no reply).
+     */
+    if (st->cmd != NULL && st->cmd_up) {
         redisAsyncDisconnect(st->cmd);
-    if (st->sub != NULL)
+    } else if (st->cmd != NULL) {
+        redisAsyncContext *ac = st->cmd;
+        st->cmd = NULL;
+        redisAsyncFree(ac);
+    }
+    if (st->sub != NULL && st->sub_connected) {
         redisAsyncDisconnect(st->sub);
+    } else if (st->sub != NULL) {
+        redisAsyncContext *ac = st->sub;
+        st->sub = NULL;
+        redisAsyncFree(ac);
+    }
     uv_timer_stop(&st->timer);
     uv_close((uv_handle_t *)&st->timer, on_timer_closed);
 }
