@@ -7,7 +7,8 @@
 #   bash deploy/cluster/run.sh            # nodes on 127.0.0.1:7071, 7072, 7073
 #
 # Environment: CURFEW_BIN (default build/curfew), REDIS_PORT (6390),
-# BASE_PORT (7071), DIR (a fresh temp dir), CURFEW_ADMIN_KEY (generated and
+# BASE_PORT (7071), PORTS (the three node ports; default BASE_PORT, +1, +2),
+# DIR (a fresh temp dir), CURFEW_ADMIN_KEY (generated and
 # printed when unset), CURFEW_KEK (generated when unset: it seals the shared
 # signing keys in Redis; every node needs the same one).
 set -euo pipefail
@@ -16,6 +17,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CURFEW_BIN=${CURFEW_BIN:-$ROOT/build/curfew}
 REDIS_PORT=${REDIS_PORT:-6390}
 BASE_PORT=${BASE_PORT:-7071}
+read -r -a PORTS <<< "${PORTS:-$BASE_PORT $((BASE_PORT + 1)) $((BASE_PORT + 2))}"
+[[ ${#PORTS[@]} -eq 3 ]] || { echo "PORTS must name three ports" >&2; exit 1; }
 DIR=${DIR:-$(mktemp -d /tmp/curfew-cluster.XXXXXX)}
 [[ -x "$CURFEW_BIN" ]] || { echo "no curfew binary at $CURFEW_BIN (run: make build)" >&2; exit 1; }
 command -v redis-server >/dev/null || { echo "redis-server is not installed (scripts/deps.sh)" >&2; exit 1; }
@@ -40,7 +43,7 @@ for _ in $(seq 50); do
 done
 
 cat > "$DIR/curfew.yaml" <<YAML
-issuer: http://127.0.0.1:$BASE_PORT
+issuer: http://127.0.0.1:${PORTS[0]}
 store:
   url: redis://127.0.0.1:$REDIS_PORT/0
 cluster:
@@ -48,19 +51,24 @@ cluster:
 YAML
 
 for i in 0 1 2; do
-    port=$((BASE_PORT + i))
+    port=${PORTS[$i]}
     "$CURFEW_BIN" serve --config "$DIR/curfew.yaml" --listen "127.0.0.1:$port" \
         --data-dir "$DIR/node$((i + 1))" 2> "$DIR/node$((i + 1)).log" &
     pids+=($!)
-    for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
+    up=0
+    for _ in $(seq 50); do
+        if curl -s -o /dev/null "http://127.0.0.1:$port/healthz"; then up=1; break; fi
+        sleep 0.1
+    done
+    [[ $up == 1 ]] || { echo "node $((i + 1)) (port $port) did not start:" >&2; cat "$DIR/node$((i + 1)).log" >&2; exit 1; }
 done
 
 echo "curfew cluster in $DIR"
 echo "  redis:  127.0.0.1:$REDIS_PORT (append-only file, fsync always)"
-echo "  nodes:  http://127.0.0.1:$BASE_PORT  :$((BASE_PORT + 1))  :$((BASE_PORT + 2))"
+echo "  nodes:  http://127.0.0.1:${PORTS[0]}  :${PORTS[1]}  :${PORTS[2]}"
 echo "  admin key: $CURFEW_ADMIN_KEY"
 echo "try: create on one node, check on another, revoke on the third:"
-echo "  curl -s -X POST http://127.0.0.1:$BASE_PORT/v1/sessions -H \"Authorization: Bearer \$CURFEW_ADMIN_KEY\" \\"
+echo "  curl -s -X POST http://127.0.0.1:${PORTS[0]}/v1/sessions -H \"Authorization: Bearer \$CURFEW_ADMIN_KEY\" \\"
 echo "       -H 'Content-Type: application/json' -d '{\"sub\":\"alice\"}'"
-echo "  curl -s http://127.0.0.1:$((BASE_PORT + 2))/v1/cluster -H \"Authorization: Bearer \$CURFEW_ADMIN_KEY\""
+echo "  curl -s http://127.0.0.1:${PORTS[2]}/v1/cluster -H \"Authorization: Bearer \$CURFEW_ADMIN_KEY\""
 wait

@@ -202,9 +202,7 @@ void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
     configured = (cf_limits_t){app->cfg.idle_timeout, app->cfg.absolute_timeout, app->cfg.access_ttl};
     cf_policy_resolve(&app->cfg.policy, &configured, app->cfg.access_max_ttl, client, roles,
                       &requested, &eff);
-    do
-        cf_random_b64url(CF_SID_RAW_LEN, sid);
-    while (cf_app_session(app, sid, CF_SID_LEN) != NULL);
+    cf_app_new_sid(app, sid);
     s = cf_session_new(sid, sub, client_id, scope, roles, auth_time, &eff.limits, now);
     if (s != NULL) {
         cf_session_bind(s, ip, device);

@@ -124,14 +124,8 @@ static int load_admin_key(cf_app_t *app)
     if (rc == 0) {
         while (len > 0 && (hex[len - 1] == '\n' || hex[len - 1] == ' '))
             len--;
-        if (len != 64)
+        if (cf_hex_decode(hex, len, app->admin_key_hash, 32) < 0)
             goto bad;
-        for (size_t i = 0; i < 32; i++) {
-            unsigned v;
-            if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-                goto bad;
-            app->admin_key_hash[i] = (uint8_t)v;
-        }
         return 0;
     }
     if (rc != CF_ENOENT)
@@ -181,6 +175,13 @@ int cf_app_require_admin(cf_app_t *app, cf_http_req_t *req)
 cf_session_t *cf_app_session(cf_app_t *app, const char *sid, size_t len)
 {
     return cf_map_get(&app->sessions, sid, len);
+}
+
+void cf_app_new_sid(cf_app_t *app, char sid[CF_SID_LEN + 1])
+{
+    do
+        cf_random_b64url(CF_SID_RAW_LEN, sid);
+    while (sid[0] == '-' || cf_app_session(app, sid, CF_SID_LEN) != NULL);
 }
 
 int cf_app_index_session(cf_app_t *app, cf_session_t *s)
@@ -304,7 +305,15 @@ static int load_not_before(void *ctx, const char *sub, cf_time_t at)
     return cf_app_set_not_before(ctx, sub, at);
 }
 
-static void index_clear(cf_app_t *app)
+static void index_init(cf_app_t *app)
+{
+    cf_map_init(&app->sessions, app->seed);
+    cf_map_init(&app->refresh, app->seed ^ 0x9e3779b97f4a7c15ull);
+    cf_map_init(&app->not_before, app->seed ^ 0x5851f42d4c957f2dull);
+}
+
+/* Free everything the index owns and the maps themselves. */
+static void index_free(cf_app_t *app)
 {
     size_t pos = 0;
     void *v;
@@ -320,9 +329,12 @@ static void index_clear(cf_app_t *app)
     cf_map_fini(&app->refresh);
     cf_map_fini(&app->sessions);
     cf_map_fini(&app->not_before);
-    cf_map_init(&app->sessions, app->seed);
-    cf_map_init(&app->refresh, app->seed ^ 0x9e3779b97f4a7c15ull);
-    cf_map_init(&app->not_before, app->seed ^ 0x5851f42d4c957f2dull);
+}
+
+static void index_clear(cf_app_t *app)
+{
+    index_free(app);
+    index_init(app);
     app->global_not_before = 0;
     app->dirty = NULL; /* unflushed activity is lost: sessions can only expire earlier */
 }
@@ -886,9 +898,7 @@ int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop)
     app->clock = wall_clock;
     cf_app_metrics_init(app);
     cf_random_bytes(&app->seed, sizeof app->seed);
-    cf_map_init(&app->sessions, app->seed);
-    cf_map_init(&app->refresh, app->seed ^ 0x9e3779b97f4a7c15ull);
-    cf_map_init(&app->not_before, app->seed ^ 0x5851f42d4c957f2dull);
+    index_init(app);
     app->token_cache = calloc(CF_TOKEN_CACHE_SIZE, sizeof *app->token_cache);
     if (app->token_cache == NULL)
         return CF_ENOMEM;
@@ -1031,20 +1041,7 @@ void cf_app_stop(cf_app_t *app)
 
 void cf_app_fini(cf_app_t *app)
 {
-    size_t pos = 0;
-    void *v;
-
-    while ((v = cf_map_next(&app->refresh, &pos)) != NULL)
-        free(v);
-    pos = 0;
-    while ((v = cf_map_next(&app->sessions, &pos)) != NULL)
-        cf_session_free(v);
-    pos = 0;
-    while ((v = cf_map_next(&app->not_before, &pos)) != NULL)
-        free(v);
-    cf_map_fini(&app->refresh);
-    cf_map_fini(&app->sessions);
-    cf_map_fini(&app->not_before);
+    index_free(app);
     cf_app_cluster_fini(app);
     if (app->token_cache != NULL)
         for (size_t i = 0; i < CF_TOKEN_CACHE_SIZE; i++)

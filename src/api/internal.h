@@ -121,6 +121,12 @@ int cf_app_require_admin(cf_app_t *app, cf_http_req_t *req);
 
 cf_session_t *cf_app_session(cf_app_t *app, const char *sid, size_t len);
 
+/**
+ * A fresh session id: 144 random bits in base64url, unknown to the index, and
+ * never starting with '-', so it can be given to a command line as is.
+ */
+void cf_app_new_sid(cf_app_t *app, char sid[CF_SID_LEN + 1]);
+
 /* The index (app.c). index_* return 0 or CF_ENOMEM; the index owns what it holds. */
 int cf_app_index_session(cf_app_t *app, cf_session_t *s);
 int cf_app_index_refresh(cf_app_t *app, cf_session_t *s, const uint8_t hash[32], uint32_t gen);

@@ -447,9 +447,7 @@ static void client_credentials_grant(cf_app_t *app, oauth_call_t *c)
     cf_policy_resolve(&app->cfg.policy, &global, app->cfg.access_max_ttl, cl, "", NULL, &eff);
     eff.limits.absolute_timeout = eff.limits.access_ttl;
     eff.limits.idle_timeout = eff.limits.access_ttl;
-    do
-        cf_random_b64url(CF_SID_RAW_LEN, sid);
-    while (cf_app_session(app, sid, CF_SID_LEN) != NULL);
+    cf_app_new_sid(app, sid);
     s = cf_session_new(sid, cl->id, cl->id, scope, "", 0, &eff.limits, now);
     if (s == NULL || cf_map_put(&app->sessions, s->id, CF_SID_LEN, s, NULL) < 0) {
         cf_session_free(s);

@@ -5,6 +5,7 @@
  * cf_ct_equal() and never read past @len.
  */
 #include "core/digest.h"
+#include "core/error.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,30 @@ void cf_hex_encode(const uint8_t *in, size_t n, char *out)
         out[2 * i + 1] = digits[in[i] & 15];
     }
     out[2 * n] = '\0';
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int cf_hex_decode(const char *hex, size_t len, uint8_t *out, size_t n)
+{
+    if (len != 2 * n)
+        return CF_EPARSE;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return CF_EPARSE;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
 }
 
 /*

@@ -34,6 +34,12 @@ int cf_ct_equal(const void *a, const void *b, size_t n);
 void cf_hex_encode(const uint8_t *in, size_t n, char *out);
 
 /**
+ * Read exactly 2*@n hex digits (either case) of @hex (@len bytes) into @out.
+ * Returns 0, or CF_EPARSE for a wrong length or a non-hex character.
+ */
+int cf_hex_decode(const char *hex, size_t len, uint8_t *out, size_t n);
+
+/**
  * Fast 64-bit non-cryptographic hash of @len bytes at @data (NULL allowed
  * when @len is 0), keyed by @seed, for hash tables. Pick the seed at random at
  * startup so that clients cannot aim keys at one bucket. Deterministic for a

@@ -13,6 +13,7 @@
 #include <hiredis/hiredis.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -579,19 +580,6 @@ static int load_sessions(redisContext *c, redisReply *keys, const cf_store_loade
     return rc;
 }
 
-static int hex32(const char *h, uint8_t out[32])
-{
-    if (strlen(h) != 64)
-        return -1;
-    for (int i = 0; i < 32; i++) {
-        unsigned v;
-        if (sscanf(h + 2 * i, "%2x", &v) != 1)
-            return -1;
-        out[i] = (uint8_t)v;
-    }
-    return 0;
-}
-
 static int load_tokens(redisContext *c, redisReply *keys, const cf_store_loader_t *ld)
 {
     int rc = 0;
@@ -606,7 +594,7 @@ static int load_tokens(redisContext *c, redisReply *keys, const cf_store_loader_
 
         if (redisGetReply(c, (void **)&v) != REDIS_OK)
             return CF_ESTORE;
-        if (rc == 0 && v->type == REDIS_REPLY_STRING && hex32(keys->element[i]->str + 5, hash) == 0 &&
+        if (rc == 0 && v->type == REDIS_REPLY_STRING && cf_hex_decode(keys->element[i]->str + 5, keys->element[i]->len - 5, hash, 32) == 0 &&
             sscanf(v->str, "%24s %u", sid, &gen) == 2)
             rc = ld->refresh_token(ld->ctx, hash, sid, gen);
         freeReplyObject(v);
@@ -800,20 +788,68 @@ int cf_redis_connected(const cf_store_t *base)
     return st->cmd_up;
 }
 
+/* One command in flight: its store, its caller's callback and argument. */
 typedef struct {
     rd_t *st;
-    cf_redis_claim_fn cb;
+    union {
+        cf_redis_claim_fn claim;
+        cf_redis_value_fn value;
+        cf_redis_fetch_fn fetch;
+        cf_redis_cas_fn cas;
+    } cb;
     void *arg;
-} claim_t;
+    char sid[CF_SID_LEN + 1];
+} op_t;
+
+/*
+ * Send a command for @op on the command connection. Returns 0, or CF_ESTORE
+ * (with @op freed) when Redis is not connected: the caller answers its own
+ * callback then, so every caller hears back exactly once.
+ */
+static int op_send(rd_t *st, op_t *op, redisCallbackFn *fn, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    if (op == NULL || st->cmd == NULL || !st->cmd_up || st->closing) {
+        free(op);
+        return CF_ESTORE;
+    }
+    op->st = st;
+    va_start(ap, fmt);
+    rc = redisvAsyncCommand(st->cmd, fn, op, fmt, ap);
+    va_end(ap);
+    if (rc != REDIS_OK) {
+        free(op);
+        return CF_ESTORE;
+    }
+    st->pending++;
+    return 0;
+}
+
+static op_t *op_new(void *arg)
+{
+    op_t *op = calloc(1, sizeof *op);
+
+    if (op != NULL)
+        op->arg = arg;
+    return op;
+}
+
+static void log_failure(const char *what, const redisReply *reply)
+{
+    CF_LOG(CF_LOG_ERROR, "event=store_error op=%s backend=redis error=\"%s\"", what,
+           reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "connection lost");
+}
 
 static void on_claim(redisAsyncContext *ac, void *r, void *arg)
 {
-    claim_t *c = arg;
+    op_t *op = arg;
     redisReply *reply = r;
     cf_redis_claim_t out = {0};
     int status = CF_ESTORE;
 
-    note_reply(c->st);
+    note_reply(op->st);
     if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1) {
         status = 0;
         out.found = reply->element[0]->integer == 1 && reply->elements == 6;
@@ -829,172 +865,121 @@ static void on_claim(redisAsyncContext *ac, void *r, void *arg)
             out.ended_at = reply->element[5]->integer;
         }
     } else {
-        CF_LOG(CF_LOG_ERROR, "event=store_error op=claim backend=redis error=\"%s\"",
-               reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "connection lost");
+        log_failure("claim", reply);
     }
-    c->cb(c->arg, status, &out);
-    free(c);
+    op->cb.claim(op->arg, status, &out);
+    free(op);
 }
 
 void cf_redis_claim(cf_store_t *base, const char *sid, uint32_t gen, cf_time_t now,
                     cf_redis_claim_fn cb, void *arg)
 {
     rd_t *st = (rd_t *)base;
-    claim_t *c = malloc(sizeof *c);
+    op_t *op = op_new(arg);
 
-    if (c == NULL || st->cmd == NULL || !st->cmd_up || st->closing ||
-        redisAsyncCommand(st->cmd, on_claim, c, "EVALSHA %s 1 cf:s:%s %u %lld", st->claim_sha, sid,
-                          gen, (long long)now) != REDIS_OK) {
-        free(c);
+    if (op != NULL)
+        op->cb.claim = cb;
+    if (op_send(st, op, on_claim, "EVALSHA %s 1 cf:s:%s %u %lld", st->claim_sha, sid, gen,
+                (long long)now) < 0)
         cb(arg, CF_ESTORE, &(cf_redis_claim_t){0});
-        return;
-    }
-    *c = (claim_t){st, cb, arg};
-    st->pending++;
 }
-
-typedef struct {
-    rd_t *st;
-    cf_redis_value_fn cb;
-    void *arg;
-} value_t;
 
 static void on_value(redisAsyncContext *ac, void *r, void *arg)
 {
-    value_t *v = arg;
+    op_t *op = arg;
     redisReply *reply = r;
 
-    note_reply(v->st);
-    if (v->cb == NULL) {
-    } else if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
-        v->cb(v->arg, CF_ESTORE, NULL, 0);
-    else if (reply->type == REDIS_REPLY_STRING)
-        v->cb(v->arg, 0, reply->str, reply->len);
-    else
-        v->cb(v->arg, 0, NULL, 0);
-    free(v);
-}
-
-static void value_command(rd_t *st, cf_redis_value_fn cb, void *arg, int argc, const char **argv,
-                          const size_t *lens)
-{
-    value_t *v = malloc(sizeof *v);
-
-    if (v == NULL || st->cmd == NULL || !st->cmd_up || st->closing ||
-        redisAsyncCommandArgv(st->cmd, on_value, v, argc, argv, lens) != REDIS_OK) {
-        free(v);
-        if (cb != NULL)
-            cb(arg, CF_ESTORE, NULL, 0);
-        return;
+    note_reply(op->st);
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        log_failure("get", reply);
+        op->cb.value(op->arg, CF_ESTORE, NULL, 0);
+    } else if (reply->type == REDIS_REPLY_STRING) {
+        op->cb.value(op->arg, 0, reply->str, reply->len);
+    } else {
+        op->cb.value(op->arg, 0, NULL, 0);
     }
-    *v = (value_t){st, cb, arg};
-    st->pending++;
+    free(op);
 }
 
 void cf_redis_get(cf_store_t *base, const char *key, cf_redis_value_fn cb, void *arg)
 {
-    const char *argv[2] = {"GET", key};
-    size_t lens[2] = {3, strlen(key)};
-    value_command((rd_t *)base, cb, arg, 2, argv, lens);
-}
+    op_t *op = op_new(arg);
 
-void cf_redis_set(cf_store_t *base, const char *key, const char *val, size_t len,
-                  cf_redis_value_fn cb, void *arg)
-{
-    const char *argv[3] = {"SET", key, val};
-    size_t lens[3] = {3, strlen(key), len};
-    value_command((rd_t *)base, cb, arg, 3, argv, lens);
+    if (op != NULL)
+        op->cb.value = cb;
+    if (op_send((rd_t *)base, op, on_value, "GET %s", key) < 0)
+        cb(arg, CF_ESTORE, NULL, 0);
 }
-
-typedef struct {
-    rd_t *st;
-    cf_redis_fetch_fn cb;
-    void *arg;
-    char sid[CF_SID_LEN + 1];
-} fetch_t;
 
 static void on_fetch(redisAsyncContext *ac, void *r, void *arg)
 {
-    fetch_t *f = arg;
+    op_t *op = arg;
     redisReply *reply = r;
     cf_redis_fetched_t out = {0};
     int status = CF_ESTORE;
 
-    note_reply(f->st);
+    note_reply(op->st);
     if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
         reply->element[0]->type == REDIS_REPLY_ARRAY) {
         status = 0;
         if (reply->element[0]->elements > 0)
-            out.session = session_from_hash(f->sid, reply->element[0]);
+            out.session = session_from_hash(op->sid, reply->element[0]);
         if (reply->element[1]->type == REDIS_REPLY_STRING)
             out.not_before = strtoll(reply->element[1]->str, NULL, 10);
         if (reply->element[2]->type == REDIS_REPLY_STRING)
             out.global_not_before = strtoll(reply->element[2]->str, NULL, 10);
     } else {
-        CF_LOG(CF_LOG_ERROR, "event=store_error op=fetch backend=redis error=\"%s\"",
-               reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "connection lost");
+        log_failure("fetch", reply);
     }
-    f->cb(f->arg, status, &out);
-    free(f);
+    op->cb.fetch(op->arg, status, &out);
+    free(op);
 }
 
 void cf_redis_fetch(cf_store_t *base, const char *sid, cf_redis_fetch_fn cb, void *arg)
 {
     rd_t *st = (rd_t *)base;
-    fetch_t *f = malloc(sizeof *f);
+    op_t *op = strlen(sid) == CF_SID_LEN ? op_new(arg) : NULL;
 
-    if (f == NULL || strlen(sid) != CF_SID_LEN || st->cmd == NULL || !st->cmd_up || st->closing ||
-        redisAsyncCommand(st->cmd, on_fetch, f, "EVALSHA_RO %s 1 cf:s:%s", st->fetch_sha, sid) !=
-            REDIS_OK) {
-        free(f);
-        cb(arg, CF_ESTORE, &(cf_redis_fetched_t){0});
-        return;
+    if (op != NULL) {
+        op->cb.fetch = cb;
+        memcpy(op->sid, sid, sizeof op->sid);
     }
-    *f = (fetch_t){st, cb, arg, ""};
-    memcpy(f->sid, sid, sizeof f->sid);
-    st->pending++;
+    if (op_send(st, op, on_fetch, "EVALSHA_RO %s 1 cf:s:%s", st->fetch_sha, sid) < 0)
+        cb(arg, CF_ESTORE, &(cf_redis_fetched_t){0});
 }
-
-typedef struct {
-    rd_t *st;
-    cf_redis_cas_fn cb;
-    void *arg;
-} cas_t;
 
 static void on_cas(redisAsyncContext *ac, void *r, void *arg)
 {
-    cas_t *c = arg;
+    op_t *op = arg;
     redisReply *reply = r;
 
-    note_reply(c->st);
+    note_reply(op->st);
     if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
-        c->cb(c->arg, 0, reply->integer == 1);
+        op->cb.cas(op->arg, 0, reply->integer == 1);
     } else {
-        CF_LOG(CF_LOG_ERROR, "event=store_error op=keyset backend=redis error=\"%s\"",
-               reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "connection lost");
-        c->cb(c->arg, CF_ESTORE, 0);
+        log_failure("keyset", reply);
+        op->cb.cas(op->arg, CF_ESTORE, 0);
     }
-    free(c);
+    free(op);
 }
 
 void cf_redis_keyset_cas(cf_store_t *base, const char *json, uint64_t version, cf_redis_cas_fn cb,
                          void *arg)
 {
     rd_t *st = (rd_t *)base;
-    cas_t *c = malloc(sizeof *c);
+    op_t *op = op_new(arg);
     char *notice = cf_wire_encode_notice(st->node, wall_us(), 1);
     char ver[24];
 
     snprintf(ver, sizeof ver, "%llu", (unsigned long long)version);
-    if (c == NULL || notice == NULL || st->cmd == NULL || !st->cmd_up || st->closing ||
-        redisAsyncCommand(st->cmd, on_cas, c, "EVALSHA %s 1 cf:keyset %s %s %s %s", st->keyset_sha,
-                          json, ver, st->channel, notice) != REDIS_OK) {
-        free(c);
-        free(notice);
-        cb(arg, CF_ESTORE, 0);
-        return;
+    if (op != NULL)
+        op->cb.cas = cb;
+    if (notice == NULL) {
+        free(op);
+        op = NULL;
     }
-    *c = (cas_t){st, cb, arg};
-    st->pending++;
+    if (op_send(st, op, on_cas, "EVALSHA %s 1 cf:keyset %s %s %s %s", st->keyset_sha, json, ver,
+                st->channel, notice) < 0)
+        cb(arg, CF_ESTORE, 0);
     free(notice);
 }

@@ -109,12 +109,10 @@ typedef void (*cf_redis_cas_fn)(void *arg, int status, int won);
 void cf_redis_keyset_cas(cf_store_t *st, const char *json, uint64_t version, cf_redis_cas_fn cb,
                          void *arg);
 
-/** Reply to a GET (@val NULL when the key is absent) or a SET (@val NULL). */
+/** Reply to a GET: @val NULL when the key is absent. */
 typedef void (*cf_redis_value_fn)(void *arg, int status, const char *val, size_t len);
 
 void cf_redis_get(cf_store_t *st, const char *key, cf_redis_value_fn cb, void *arg);
-void cf_redis_set(cf_store_t *st, const char *key, const char *val, size_t len,
-                  cf_redis_value_fn cb, void *arg);
 
 /**
  * GET @key synchronously on a short-lived connection (startup only, before

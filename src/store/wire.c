@@ -168,19 +168,6 @@ static int event_type(const char *name)
     return -1;
 }
 
-static int hex_decode32(const char *h, uint8_t out[32])
-{
-    if (h == NULL || strlen(h) != 64)
-        return -1;
-    for (int i = 0; i < 32; i++) {
-        unsigned v;
-        if (sscanf(h + 2 * i, "%2x", &v) != 1)
-            return -1;
-        out[i] = (uint8_t)v;
-    }
-    return 0;
-}
-
 int cf_wire_decode(const char *str, size_t len, cf_wire_msg_t *m, char *err, size_t errlen)
 {
     json_error_t je;
@@ -229,8 +216,10 @@ int cf_wire_decode(const char *str, size_t len, cf_wire_msg_t *m, char *err, siz
         if (e == NULL)
             FAIL("out of memory");
         if (json_object_get(je_, "th") != NULL) {
+            const char *th;
             int64_t g;
-            if (hex_decode32(str_field(je_, "th"), e->token_hash) < 0 || int_field(je_, "tg", &g) < 0)
+            if ((th = str_field(je_, "th")) == NULL ||
+                cf_hex_decode(th, strlen(th), e->token_hash, 32) < 0 || int_field(je_, "tg", &g) < 0)
                 FAIL("ev[%zu]: bad refresh token hash", i);
             e->has_token = 1;
             e->token_gen = (uint32_t)g;

@@ -448,9 +448,9 @@ def test_deploy_cluster_example_runs_three_nodes(tmp_path):
     import subprocess
     from conftest import curfew_bin, free_port
     root = Path(__file__).resolve().parents[2]
-    base = free_port()  # the script uses BASE_PORT, +1 and +2
+    ports = [free_port() for _ in range(3)]
     env = dict(os.environ, CURFEW_BIN=str(curfew_bin()), REDIS_PORT=str(free_port()),
-               BASE_PORT=str(base), DIR=str(tmp_path / "cluster"))
+               PORTS=" ".join(map(str, ports)), DIR=str(tmp_path / "cluster"))
     proc = subprocess.Popen(["bash", str(root / "deploy/cluster/run.sh")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
@@ -466,14 +466,15 @@ def test_deploy_cluster_example_runs_three_nodes(tmp_path):
                 break
         key = lines[-1].split(":", 1)[1].strip()
         h = {"Authorization": f"Bearer {key}"}
-        s = requests.post(f"http://127.0.0.1:{base}/v1/sessions", headers=h,
+        assert key, "".join(lines)
+        s = requests.post(f"http://127.0.0.1:{ports[0]}/v1/sessions", headers=h,
                           json={"sub": "alice"}, timeout=5)
         assert s.status_code == 201, s.text
         tok = s.json()["access_token"]
-        r = requests.get(f"http://127.0.0.1:{base + 2}/v1/check",
+        r = requests.get(f"http://127.0.0.1:{ports[2]}/v1/check",
                          headers={"Authorization": f"Bearer {tok}"}, timeout=5)
         assert r.status_code == 200, r.text
-        info = requests.get(f"http://127.0.0.1:{base + 1}/v1/cluster", headers=h, timeout=5).json()
+        info = requests.get(f"http://127.0.0.1:{ports[1]}/v1/cluster", headers=h, timeout=5).json()
         assert info["cluster"] is True and info["stale"] is False
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
