@@ -645,15 +645,17 @@ class RedisServer:
     write (what docs/operations.md recommends), in its own directory, so a
     kill and restart keeps what it acknowledged."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, password=None):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        self.password = password
         self.proc = None
 
     @property
     def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self):
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -662,7 +664,8 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir),
-             "--daemonize", "no", "--protected-mode", "no"],
+             "--daemonize", "no", "--protected-mode", "no"]
+            + (["--requirepass", self.password] if self.password else []),
             stdout=open(self.dir / "redis.log", "ab"), stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
@@ -675,7 +678,8 @@ class RedisServer:
         raise RuntimeError("redis-server did not answer PING")
 
     def cli(self, *args):
-        r = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True,
+        auth = ["--no-auth-warning", "-a", self.password] if self.password else []
+        r = subprocess.run(["redis-cli", "-p", str(self.port), *auth, *args], capture_output=True,
                            text=True, timeout=10)
         return r.stdout
 

@@ -479,3 +479,24 @@ def test_deploy_cluster_example_runs_three_nodes(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(10)
+
+
+def test_a_password_protected_redis(tmp_path, start_curfew):
+    from conftest import RedisServer
+    import secrets
+    pw = secrets.token_hex(8)
+    redis = RedisServer(tmp_path / "redis-auth", password=pw).start()
+    try:
+        env = {"CURFEW_KEK": secrets.token_hex(32)}
+        node = start_curfew(f"store: {redis.url}\n", env=env)
+        s = node.new_session()
+        assert node.check(s["access_token"]).status_code == 200
+        assert redis.cli("EXISTS", f"cf:s:{s['session_id']}").strip() == "1"
+        # A wrong password is a clear start-up error, and the password is not logged.
+        wrong = redis.url.replace(pw, "not-the-password")
+        with pytest.raises(Exception) as exc:
+            start_curfew(f"store: {wrong}\n", env=env)
+        assert "cannot reach Redis" in str(exc.value) or "AUTH" in str(exc.value).upper()
+        assert "not-the-password" not in str(exc.value) and pw not in node.stderr_text()
+    finally:
+        redis.kill9()
