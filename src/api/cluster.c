@@ -256,7 +256,9 @@ int cf_app_cluster_open(cf_app_t *app, const char *url)
         return CF_ECONFIG;
     }
     cf_redis_bus_t bus = {app, on_bus_message, on_bus_link};
-    rc = cf_store_open_redis(&u, c->node, app->cfg.purge_after, app->loop, &bus, &app->store);
+    rc = cf_store_open_redis(&u, c->node, app->cfg.purge_after,
+                             app->cfg.access_max_ttl + app->cfg.clock_leeway, app->loop, &bus,
+                             &app->store);
     if (rc < 0) {
         CF_LOG(CF_LOG_ERROR, "event=startup_error what=redis host=%s port=%d error=\"cannot reach Redis\"",
                u.host, u.port);

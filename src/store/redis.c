@@ -24,7 +24,12 @@
 #include "store/wire.h"
 #include "util/log.h"
 
-/* KEYS: none (single-instance Redis). ARGV[1] the batch, ARGV[2] keep (ms), ARGV[3] the channel. */
+/*
+ * KEYS: none (single-instance Redis). ARGV[1] the batch, ARGV[2] how long an
+ * ended session is kept (ms), ARGV[3] the channel, ARGV[4] how long a
+ * not-before epoch matters (ms): once every token issued before it has
+ * expired (access_token.max_ttl + clock_leeway), it refuses nothing more.
+ */
 static const char apply_script[] =
     "local m = cjson.decode(ARGV[1])\n"
     "local keep = tonumber(ARGV[2])\n"
@@ -32,10 +37,10 @@ static const char apply_script[] =
     "for _, e in ipairs(m.ev) do\n"
     "  local s = e.s\n"
     "  if e.t == 'not_before' then\n"
-    "    if e.sub == cjson.null then\n"
-    "      if n(redis.call('GET', 'cf:nbg')) < e.nb then redis.call('SET', 'cf:nbg', e.nb) end\n"
-    "    elseif n(redis.call('HGET', 'cf:nb', e.sub)) < e.nb then\n"
-    "      redis.call('HSET', 'cf:nb', e.sub, e.nb)\n"
+    "    local k = 'cf:nbg'\n"
+    "    if e.sub ~= cjson.null then k = 'cf:nb:' .. e.sub end\n"
+    "    if n(redis.call('GET', k)) < e.nb then\n"
+    "      redis.call('SET', k, e.nb, 'PXAT', e.nb + tonumber(ARGV[4]))\n"
     "    end\n"
     "  elseif s then\n"
     "    local k = 'cf:s:' .. s.id\n"
@@ -88,7 +93,7 @@ static const char fetch_script[] =
     "local sub = false\n"
     "for i = 1, #h, 2 do if h[i] == 'sub' then sub = h[i + 1] end end\n"
     "local nb = false\n"
-    "if sub then nb = redis.call('HGET', 'cf:nb', sub) end\n"
+    "if sub then nb = redis.call('GET', 'cf:nb:' .. sub) end\n"
     "return {h, nb, redis.call('GET', 'cf:nbg')}\n";
 
 /* KEYS[1] cf:keyset. ARGV: the document, its version, the channel, the notice. */
@@ -111,6 +116,7 @@ struct rd_store {
     char node[CF_NODE_ID_LEN + 1];
     char channel[64];
     char keep[24];
+    char nb_keep[24];
     cf_redis_bus_t bus;
     redisAsyncContext *cmd; /* NULL while down */
     redisAsyncContext *sub;
@@ -375,8 +381,34 @@ static void on_timer(uv_timer_t *t)
         connect_sub(st);
 }
 
+static redisContext *connect_sync(const rd_t *st);
+
+/* SCRIPT LOAD each script once, synchronously, and check Redis names it as we do. */
+static int load_scripts_sync(rd_t *st)
+{
+    const char *scripts[] = {apply_script, claim_script, fetch_script, keyset_script};
+    const char *shas[] = {st->apply_sha, st->claim_sha, st->fetch_sha, st->keyset_sha};
+    redisContext *c = connect_sync(st);
+    int rc = 0;
+
+    if (c == NULL)
+        return CF_ESTORE;
+    for (size_t i = 0; rc == 0 && i < sizeof scripts / sizeof scripts[0]; i++) {
+        redisReply *r = redisCommand(c, "SCRIPT LOAD %s", scripts[i]);
+        if (r == NULL || r->type != REDIS_REPLY_STRING || strcmp(r->str, shas[i]) != 0) {
+            CF_LOG(CF_LOG_ERROR, "event=redis_error op=script_load error=\"%s\"",
+                   r == NULL ? c->errstr : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            rc = CF_ESTORE;
+        }
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    return rc;
+}
+
 int cf_store_open_redis(const cf_redis_url_t *url, const char *node_id, cf_time_t keep,
-                        uv_loop_t *loop, const cf_redis_bus_t *bus, cf_store_t **out)
+                        cf_time_t nb_keep, uv_loop_t *loop, const cf_redis_bus_t *bus,
+                        cf_store_t **out)
 {
     rd_t *st = calloc(1, sizeof *st);
 
@@ -389,6 +421,7 @@ int cf_store_open_redis(const cf_redis_url_t *url, const char *node_id, cf_time_
     snprintf(st->node, sizeof st->node, "%s", node_id);
     snprintf(st->channel, sizeof st->channel, "curfew:bus:%d", url->db);
     snprintf(st->keep, sizeof st->keep, "%lld", (long long)keep);
+    snprintf(st->nb_keep, sizeof st->nb_keep, "%lld", (long long)nb_keep);
     if (bus != NULL)
         st->bus = *bus;
     sha1_hex(apply_script, st->apply_sha);
@@ -396,11 +429,9 @@ int cf_store_open_redis(const cf_redis_url_t *url, const char *node_id, cf_time_
     sha1_hex(fetch_script, st->fetch_sha);
     sha1_hex(keyset_script, st->keyset_sha);
 
-    /* Fail fast on a wrong address or password: Redis must answer at startup. */
-    char *probe = NULL;
-    int rc = cf_redis_get_sync(&st->base, "cf:nbg", &probe);
-    free(probe);
-    if (rc < 0) {
+    /* Fail fast on a wrong address, a wrong password or a Redis too old for
+     * the scripts: Redis must answer, and accept every script, at startup. */
+    if (load_scripts_sync(st) < 0) {
         free_store(st);
         return CF_ESTORE;
     }
@@ -602,6 +633,24 @@ static int load_tokens(redisContext *c, redisReply *keys, const cf_store_loader_
     return rc;
 }
 
+static int load_epochs(redisContext *c, redisReply *keys, const cf_store_loader_t *ld)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < keys->elements; i++)
+        redisAppendCommand(c, "GET %b", keys->element[i]->str, keys->element[i]->len);
+    for (size_t i = 0; i < keys->elements; i++) {
+        redisReply *v = NULL;
+
+        if (redisGetReply(c, (void **)&v) != REDIS_OK)
+            return CF_ESTORE;
+        if (rc == 0 && v->type == REDIS_REPLY_STRING)
+            rc = ld->not_before(ld->ctx, keys->element[i]->str + 6, strtoll(v->str, NULL, 10));
+        freeReplyObject(v);
+    }
+    return rc;
+}
+
 static int rd_load(cf_store_t *base, const cf_store_loader_t *ld)
 {
     rd_t *st = (rd_t *)base;
@@ -614,14 +663,8 @@ static int rd_load(cf_store_t *base, const cf_store_loader_t *ld)
     rc = scan(c, "cf:s:*", load_sessions, ld);
     if (rc == 0)
         rc = scan(c, "cf:r:*", load_tokens, ld);
-    if (rc == 0) {
-        r = redisCommand(c, "HGETALL cf:nb");
-        if (r == NULL || r->type != REDIS_REPLY_ARRAY)
-            rc = CF_ESTORE;
-        for (size_t i = 0; rc == 0 && i + 1 < r->elements; i += 2)
-            rc = ld->not_before(ld->ctx, r->element[i]->str, strtoll(r->element[i + 1]->str, NULL, 10));
-        freeReplyObject(r);
-    }
+    if (rc == 0)
+        rc = scan(c, "cf:nb:*", load_epochs, ld);
     if (rc == 0) {
         r = redisCommand(c, "GET cf:nbg");
         if (r == NULL)
@@ -712,8 +755,8 @@ static void rd_submit(cf_store_t *base, cf_events_t *ev, cf_store_done_fn done, 
     if (c == NULL)
         goto fail;
     *c = (commit_t){st, done, arg, uv_hrtime(), n};
-    if (redisAsyncCommand(st->cmd, on_commit, c, "EVALSHA %s 0 %s %s %s", st->apply_sha, msg,
-                          st->keep, st->channel) != REDIS_OK)
+    if (redisAsyncCommand(st->cmd, on_commit, c, "EVALSHA %s 0 %s %s %s %s", st->apply_sha,
+                          msg, st->keep, st->channel, st->nb_keep) != REDIS_OK)
         goto fail;
     st->pending++;
     free(msg);

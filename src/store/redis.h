@@ -11,8 +11,9 @@
  * Layout in Redis (db from the URL):
  *   cf:s:<sid>   hash    one session; expires purge_after past its deadline
  *   cf:r:<hex>   string  "<sid> <gen>" for a refresh-token hash
- *   cf:nb        hash    subject -> not-before (Unix ms)
- *   cf:nbg       string  the global not-before
+ *   cf:nb:<sub>  string  a subject's not-before (Unix ms); expires once every
+ *                        token issued before it has (max_ttl + leeway later)
+ *   cf:nbg       string  the global not-before, expiring the same way
  *   cf:keyset    string  the signing key set (private keys sealed by the KEK)
  *   curfew:bus:<db>      the pub/sub channel (store/wire.h messages)
  */
@@ -53,11 +54,12 @@ typedef struct {
 /**
  * Connect to @url (commands and a separate subscription, reconnecting every
  * 200 ms while down) as node @node_id. Sessions expire in Redis @keep after
- * their deadline. Fails only on a bad argument or when the first connection
+ * their deadline, not-before epochs @nb_keep after their instant. Fails only on a bad argument or when the first connection
  * cannot be made: Redis must be up at startup, so a typo shows at once.
  */
 int cf_store_open_redis(const cf_redis_url_t *url, const char *node_id, cf_time_t keep,
-                        uv_loop_t *loop, const cf_redis_bus_t *bus, cf_store_t **out);
+                        cf_time_t nb_keep, uv_loop_t *loop, const cf_redis_bus_t *bus,
+                        cf_store_t **out);
 
 /** Publish @msg on the bus (heartbeats, key-set notices). CF_EIO when not connected. */
 int cf_redis_publish(cf_store_t *st, const char *msg);

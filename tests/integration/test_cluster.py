@@ -500,3 +500,21 @@ def test_a_password_protected_redis(tmp_path, start_curfew):
         assert "not-the-password" not in str(exc.value) and pw not in node.stderr_text()
     finally:
         redis.kill9()
+
+
+def test_not_before_epochs_expire_in_redis_once_they_refuse_nothing(start_node, redis_server):
+    """A subject's epoch only refuses tokens issued before it, and those expire within
+    max_ttl + leeway: Redis forgets it then, so revoked subjects do not pile up."""
+    n1 = start_node(FAST + KEYS)   # max_ttl 2s, leeway 1s
+    n2 = start_node(FAST + KEYS)
+    s = n1.new_session(sub="erin")
+    time.sleep(1.1)  # epochs have the one-second resolution of iat
+    assert n1.admin("POST", "/v1/revocations", json={"sub": "erin"}).status_code == 200
+    assert n1.admin("POST", "/v1/revocations", json={"all": True}).status_code == 200
+    ttl = int(redis_server.cli("PTTL", "cf:nb:erin"))
+    assert 2000 < ttl <= 3000, ttl
+    assert 2000 < int(redis_server.cli("PTTL", "cf:nbg")) <= 3000
+    assert_refused(n2.check(s["access_token"]), "revoked_before")
+    # A node that joins later still learns the epochs from Redis.
+    n3 = start_node(FAST + KEYS)
+    assert_refused(n3.check(s["access_token"]), "revoked_before")
