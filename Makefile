@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 PYTHON     ?= /usr/bin/python3
 CURFEW      = $(BUILD)/curfew
 
-.PHONY: all deps build run test unit unit-asan integration browser-deps bench clean
+.PHONY: all deps build run test unit unit-asan integration integration-asan browser-deps bench clean
 
 all: build
 
@@ -52,7 +52,16 @@ browser-deps: deps $(BROWSER_DEPS)
 integration: build browser-deps
 	CURFEW_BIN=$(abspath $(CURFEW)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
-test: unit unit-asan integration
+# The suites that drive the newest C (the cluster, key rotation, the OAuth
+# flows) once more against the sanitizer build; a report fails the test.
+ASAN_SUITES = tests/integration/test_cluster.py tests/integration/test_keys.py \
+	tests/integration/test_oauth.py tests/integration/test_sessions.py
+
+integration-asan: unit-asan
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  CURFEW_BIN=$(abspath $(ASAN_BUILD)/curfew) $(PYTHON) -m pytest -q -p no:cacheprovider $(ASAN_SUITES)
+
+test: unit unit-asan integration integration-asan
 
 bench: build
 	bench/check.sh

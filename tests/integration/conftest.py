@@ -264,6 +264,16 @@ class CurfewServer:
         self.http.close()
         return self.proc.returncode
 
+    def sanitizer_reports(self):
+        """What AddressSanitizer, LeakSanitizer or UBSan said on stderr (an ASan build,
+        CURFEW_BIN=build-asan/curfew), or "" when nothing: checked at teardown."""
+        text = self.stderr_text()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            i = text.find(marker)
+            if i >= 0:
+                return text[max(0, i - 200):i + 3000]
+        return ""
+
     def kill9(self):
         """SIGKILL, no chance to clean up. Returns the exit status."""
         if self.proc is None:
@@ -522,6 +532,13 @@ def pytest_runtest_makereport(item, call):
             rep.sections.append((f"curfew stderr (port {srv.port})", text))
 
 
+def fail_on_sanitizer_reports(servers):
+    for srv in servers:
+        report = srv.sanitizer_reports()
+        if report:
+            pytest.fail(f"curfew on port {srv.port} reported a memory or UB error:\n{report}")
+
+
 @pytest.fixture
 def start_curfew(request, tmp_path):
     """Factory: ``start_curfew(config_yaml=None, env=None, args=None,
@@ -539,6 +556,7 @@ def start_curfew(request, tmp_path):
     yield _start
     for srv in servers:
         srv.stop()
+    fail_on_sanitizer_reports(servers)
 
 
 @pytest.fixture
@@ -725,3 +743,4 @@ def start_node(request, tmp_path, redis_server):
     yield _start
     for srv in nodes:
         srv.stop()
+    fail_on_sanitizer_reports(nodes)
