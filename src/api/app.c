@@ -386,7 +386,7 @@ static void log_event(const cf_event_t *e)
     }
 }
 
-void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *arg)
+void cf_app_sinks(cf_app_t *app, const cf_events_t *ev)
 {
     for (size_t i = 0; i < ev->n; i++)
         log_event(&ev->v[i]);
@@ -394,6 +394,11 @@ void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *
     if (app->audit != NULL)
         cf_audit_events(app->audit, ev);
     cf_app_alerts_events(app, ev);
+}
+
+void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *arg)
+{
+    cf_app_sinks(app, ev);
     cf_store_submit(app->store, ev, done, arg);
     cf_app_alerts_act(app); /* automatic actions commit their own events */
 }
@@ -485,15 +490,20 @@ int cf_app_issue_access(cf_app_t *app, const cf_session_t *s, cf_time_t now, cha
     return 0;
 }
 
-int cf_app_issue_refresh(cf_app_t *app, cf_session_t *s, uint32_t gen,
-                         char out[CF_REFRESH_TOKEN_LEN + 1], cf_event_t *e)
+void cf_app_mint_refresh(char out[CF_REFRESH_TOKEN_LEN + 1], uint8_t hash[32])
 {
     uint8_t raw[CF_REFRESH_RAW_LEN];
 
     cf_random_bytes(raw, sizeof raw);
     cf_refresh_token_encode(raw, out);
     OPENSSL_cleanse(raw, sizeof raw);
-    cf_refresh_token_hash(out, CF_REFRESH_TOKEN_LEN, e->token_hash);
+    cf_refresh_token_hash(out, CF_REFRESH_TOKEN_LEN, hash);
+}
+
+int cf_app_issue_refresh(cf_app_t *app, cf_session_t *s, uint32_t gen,
+                         char out[CF_REFRESH_TOKEN_LEN + 1], cf_event_t *e)
+{
+    cf_app_mint_refresh(out, e->token_hash);
     e->has_token = 1;
     e->token_gen = gen;
     memcpy(e->sid, s->id, sizeof e->sid);

@@ -178,6 +178,12 @@ int cf_app_end_session(cf_app_t *app, cf_session_t *s, cf_end_t why, cf_time_t n
 /** Record activity on @s (persisted lazily by the flush timer). */
 void cf_app_touch(cf_app_t *app, cf_session_t *s, cf_time_t now);
 
+/** The sinks that are not the store: log, metrics, audit log, alert rules. */
+void cf_app_sinks(cf_app_t *app, const cf_events_t *ev);
+
+/** A new refresh token in @out and its hash, not yet indexed anywhere. */
+void cf_app_mint_refresh(char out[CF_REFRESH_TOKEN_LEN + 1], uint8_t hash[32]);
+
 /**
  * Hand a batch of events to every sink: the log now, the store for
  * durability. @done (may be NULL) runs once durable. Takes ownership of @ev.

@@ -34,7 +34,6 @@ typedef struct {
     char *token; /* FIELD_CAP bytes: refresh or access token, or NULL */
     int token_len;
     int token_from_cookie;
-    cf_time_t claim_now; /* cluster: the instant the refresh was decided */
     cf_reason_t why;
 } oauth_call_t;
 
@@ -249,49 +248,158 @@ static void refresh_issue(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
 }
 
 /*
- * Cluster: Redis answered the claim. Adopt what it says about the session's
- * generation and end (it is ahead of this node's cache when another node
- * rotated or revoked first), then decide again exactly as one node would:
- * the loser of a race gets GRACE or REUSE, never a second rotation.
+ * Cluster refresh. The new tokens are prepared on a copy of the session and
+ * committed with a guard: Redis applies and announces them only if the
+ * session is still live at the generation this node saw, in one step. Of two
+ * nodes exchanging one token exactly one passes; the other adopts what Redis
+ * says (a newer generation, or an end) and decides again exactly as one node
+ * would: grace or reuse, never a second rotation. Nothing changes on this node
+ * until Redis has said yes, and a node dying in between leaves no trace.
  */
-static void refresh_claimed(void *arg, int status, const cf_redis_claim_t *r)
+typedef struct {
+    oauth_call_t *c;
+    cf_session_t *next; /* the session as the commit leaves it */
+    char refresh[CF_REFRESH_TOKEN_LEN + 1];
+    uint8_t hash[32];
+    int grace;
+    int attempts;
+    cf_time_t now;
+} cluster_refresh_t;
+
+static void cluster_refresh_free(cluster_refresh_t *r)
 {
-    oauth_call_t *c = arg;
+    OPENSSL_cleanse(r->refresh, sizeof r->refresh);
+    cf_session_free(r->next);
+    free(r);
+}
+
+/* The refresh's one event, for the store (before) or the other sinks (after). */
+static int refreshed_event(const cluster_refresh_t *r, cf_events_t *ev)
+{
+    cf_event_t *e = cf_events_add(ev, CF_EV_TOKEN_REFRESHED, r->now, r->next);
+
+    if (e == NULL)
+        return CF_ENOMEM;
+    e->has_token = 1;
+    e->token_gen = r->next->refresh_gen;
+    memcpy(e->token_hash, r->hash, 32);
+    return 0;
+}
+
+static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *s,
+                            const cf_refresh_entry_t *entry, cf_time_t now, int attempts);
+
+static void cluster_refreshed(void *arg, int status, const cf_redis_claim_t *g)
+{
+    cluster_refresh_t *r = arg;
+    oauth_call_t *c = r->c;
     cf_app_t *app = c->ca.app;
+    cf_http_req_t *req = c->ca.req;
     cf_refresh_entry_t *entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
     cf_session_t *s = entry != NULL ? entry->session : NULL;
-    int act;
+    uint64_t *count = app->metrics.refresh;
 
     if (status < 0) {
-        app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
-        cf_reply_store_failure(c->ca.req);
-    } else if (s == NULL || !r->found) {
+        count[CF_REFRESH_RESULT_ERROR]++;
+        cf_reply_store_failure(req);
+    } else if (g->claimed) {
+        const cf_session_t *view = s != NULL ? s : r->next;
+        cf_events_t ev = CF_EVENTS_INIT;
+        char *access = NULL;
+        int64_t exp;
+        cf_pending_t *p;
+
+        if (s != NULL) { /* what the commit changed, merged as a bus message would be */
+            if (r->next->refresh_gen > s->refresh_gen) {
+                s->refresh_gen = r->next->refresh_gen;
+                s->refresh_rotated_at = r->next->refresh_rotated_at;
+            }
+            if (r->next->last_activity > s->last_activity) {
+                s->last_activity = r->next->last_activity;
+                s->idle_deadline = r->next->idle_deadline;
+            }
+            if (cf_map_get(&app->refresh, r->hash, 32) == NULL)
+                (void)cf_app_index_refresh(app, s, r->hash, r->next->refresh_gen);
+        }
+        if (refreshed_event(r, &ev) == 0)
+            cf_app_sinks(app, &ev);
+        cf_events_fini(&ev);
+        cf_app_alerts_act(app);
+        if (cf_app_issue_access(app, view, r->now, &access, &exp) < 0 ||
+            (p = cf_pending_new(req, 200, cf_app_token_body(view, access, exp, r->refresh, r->now), 1)) == NULL) {
+            /* Committed but unanswerable: the client retries, within the grace window. */
+            count[CF_REFRESH_RESULT_ERROR]++;
+            grant_error(req, 500, "server_error", "cannot issue tokens", CF_REASON_NONE);
+        } else {
+            if (client_uses_cookies(app, view))
+                cf_app_token_cookies(app, p, view, access, exp, r->refresh, r->now);
+            count[r->grace ? CF_REFRESH_RESULT_GRACE : CF_REFRESH_RESULT_ROTATED]++;
+            cf_pending_done(p, 0);
+        }
+        free(access);
+    } else if (s == NULL || !g->found) {
         /* Gone from Redis: expired and purged there; fail towards expiry. */
-        app->metrics.refresh[CF_REFRESH_RESULT_UNKNOWN]++;
-        grant_error(c->ca.req, 400, "invalid_grant", "the refresh token is not known",
+        count[CF_REFRESH_RESULT_UNKNOWN]++;
+        grant_error(req, 400, "invalid_grant", "the refresh token is not known",
                     CF_REASON_UNKNOWN_REFRESH_TOKEN);
     } else {
-        if (r->gen > s->refresh_gen) {
-            s->refresh_gen = r->gen;
-            s->refresh_rotated_at = r->rotated_at;
+        int act;
+
+        if (g->gen > s->refresh_gen) {
+            s->refresh_gen = g->gen;
+            s->refresh_rotated_at = g->rotated_at;
         }
-        if (r->end != CF_END_NONE && s->end == CF_END_NONE) {
-            s->end = r->end;
-            s->ended_at = r->ended_at;
+        if (g->end != CF_END_NONE && s->end == CF_END_NONE) {
+            s->end = g->end;
+            s->ended_at = g->ended_at;
         }
-        act = refresh_decide(app, c, s, entry, c->claim_now);
-        if (act == CF_REFRESH_ROTATE && !r->claimed) {
-            /* Cannot happen while Redis is the only writer of generations. */
-            app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
-            cf_reply_store_failure(c->ca.req);
-        } else if (act >= 0) {
-            refresh_issue(app, c, s, entry, c->claim_now);
+        act = refresh_decide(app, c, s, entry, r->now);
+        if (act >= 0 && r->attempts < 3) {
+            cluster_refresh(app, c, s, entry, r->now, r->attempts + 1);
+            cluster_refresh_free(r);
+            return; /* the next attempt owns c */
+        }
+        if (act >= 0) { /* three lost races in a row: let the client retry */
+            count[CF_REFRESH_RESULT_ERROR]++;
+            cf_reply_store_failure(req);
         }
     }
+    cluster_refresh_free(r);
     call_free(c);
 }
 
-/* Returns 1 when @c now belongs to an asynchronous step (the cluster claim). */
+static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *s,
+                            const cf_refresh_entry_t *entry, cf_time_t now, int attempts)
+{
+    cluster_refresh_t *r = calloc(1, sizeof *r);
+    cf_events_t ev = CF_EVENTS_INIT;
+    uint32_t expected = s->refresh_gen;
+
+    if (r == NULL || (r->next = cf_session_snapshot(s)) == NULL) {
+        free(r);
+        app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
+        grant_error(c->ca.req, 500, "server_error", "out of memory", CF_REASON_NONE);
+        call_free(c);
+        return;
+    }
+    r->c = c;
+    r->now = now;
+    r->attempts = attempts;
+    /* Grace: a sibling in the current generation; otherwise the next generation. */
+    r->grace = entry->gen != s->refresh_gen;
+    if (!r->grace)
+        cf_session_rotate(r->next, now);
+    cf_session_touch(r->next, now);
+    cf_app_mint_refresh(r->refresh, r->hash);
+    if (refreshed_event(r, &ev) < 0) {
+        cf_events_fini(&ev);
+        cluster_refreshed(r, CF_ENOMEM, &(cf_redis_claim_t){0});
+        return;
+    }
+    cf_redis_submit_guarded(app->store, &ev, s->id, expected, cluster_refreshed, r);
+}
+
+/* Returns 1 when @c now belongs to an asynchronous step (the cluster's guarded commit). */
 static int refresh_grant(cf_app_t *app, oauth_call_t *c)
 {
     cf_http_req_t *req = c->ca.req;
@@ -368,8 +476,7 @@ static int refresh_grant(cf_app_t *app, oauth_call_t *c)
     }
     if (app->cluster != NULL) {
         /* Another node may be exchanging the same token right now: let Redis pick one. */
-        c->claim_now = now;
-        cf_redis_claim(app->store, s->id, entry->gen, now, refresh_claimed, c);
+        cluster_refresh(app, c, s, entry, now, 0);
         return 1;
     }
     refresh_issue(app, c, s, entry, now);

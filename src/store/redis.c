@@ -29,8 +29,19 @@
  * ended session is kept (ms), ARGV[3] the channel, ARGV[4] how long a
  * not-before epoch matters (ms): once every token issued before it has
  * expired (access_token.max_ttl + clock_leeway), it refuses nothing more.
+ * ARGV[5] a session id or '' and ARGV[6] a generation: when given, the batch
+ * is applied only if that session is live at that generation (a refresh:
+ * of two nodes exchanging one token, exactly one passes); otherwise the
+ * script writes nothing and returns {0, found, gen, rotated_at, end, ended_at}.
  */
 static const char apply_script[] =
+    "if ARGV[5] ~= '' then\n"
+    "  local v = redis.call('HMGET', 'cf:s:' .. ARGV[5], 'gen', 'rotated_at', 'end', 'ended_at')\n"
+    "  if not v[1] then return {0, 0} end\n"
+    "  if tonumber(v[4]) ~= 0 or tonumber(v[1]) ~= tonumber(ARGV[6]) then\n"
+    "    return {0, 1, tonumber(v[1]), tonumber(v[2]), v[3], tonumber(v[4])}\n"
+    "  end\n"
+    "end\n"
     "local m = cjson.decode(ARGV[1])\n"
     "local keep = tonumber(ARGV[2])\n"
     "local function n(x) return tonumber(x) or 0 end\n"
@@ -73,19 +84,7 @@ static const char apply_script[] =
     "  end\n"
     "end\n"
     "redis.call('PUBLISH', ARGV[3], ARGV[1])\n"
-    "return #m.ev\n";
-
-/* KEYS[1] the session. ARGV[1] the generation presented, ARGV[2] now (ms). */
-static const char claim_script[] =
-    "local v = redis.call('HMGET', KEYS[1], 'gen', 'rotated_at', 'end', 'ended_at')\n"
-    "if not v[1] then return {0} end\n"
-    "local gen = tonumber(v[1])\n"
-    "local claimed = 0\n"
-    "if tonumber(v[4]) == 0 and gen == tonumber(ARGV[1]) then\n"
-    "  redis.call('HSET', KEYS[1], 'gen', gen + 1, 'rotated_at', ARGV[2])\n"
-    "  claimed = 1\n"
-    "end\n"
-    "return {1, claimed, gen, tonumber(v[2]), v[3], tonumber(v[4])}\n";
+    "return {1}\n";
 
 /* KEYS[1] the session. Returns {fields, subject's not-before or false, global or false}. */
 static const char fetch_script[] =
@@ -125,7 +124,7 @@ struct rd_store {
     uv_timer_t timer; /* reconnects and watches for a hung Redis */
     uint64_t pending;        /* commands sent, not yet answered */
     uint64_t last_reply_ms;  /* uv_now of the last reply */
-    char apply_sha[41], claim_sha[41], fetch_sha[41], keyset_sha[41];
+    char apply_sha[41], fetch_sha[41], keyset_sha[41];
     int closing, timer_closed;
     cf_store_stats_t stats;
 };
@@ -242,7 +241,6 @@ static void connect_cmd(rd_t *st)
         return;
     redisAsyncCommand(st->cmd, on_setup_reply, "select", "SELECT %d", st->url.db);
     redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", apply_script);
-    redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", claim_script);
     redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", fetch_script);
     redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", keyset_script);
 }
@@ -386,8 +384,8 @@ static redisContext *connect_sync(const rd_t *st);
 /* SCRIPT LOAD each script once, synchronously, and check Redis names it as we do. */
 static int load_scripts_sync(rd_t *st)
 {
-    const char *scripts[] = {apply_script, claim_script, fetch_script, keyset_script};
-    const char *shas[] = {st->apply_sha, st->claim_sha, st->fetch_sha, st->keyset_sha};
+    const char *scripts[] = {apply_script, fetch_script, keyset_script};
+    const char *shas[] = {st->apply_sha, st->fetch_sha, st->keyset_sha};
     redisContext *c = connect_sync(st);
     int rc = 0;
 
@@ -425,7 +423,6 @@ int cf_store_open_redis(const cf_redis_url_t *url, const char *node_id, cf_time_
     if (bus != NULL)
         st->bus = *bus;
     sha1_hex(apply_script, st->apply_sha);
-    sha1_hex(claim_script, st->claim_sha);
     sha1_hex(fetch_script, st->fetch_sha);
     sha1_hex(keyset_script, st->keyset_sha);
 
@@ -683,7 +680,8 @@ static int rd_load(cf_store_t *base, const cf_store_loader_t *ld)
 
 typedef struct {
     rd_t *st;
-    cf_store_done_fn done;
+    cf_store_done_fn done;    /* a plain commit */
+    cf_redis_guarded_fn guarded; /* or a guarded one */
     void *arg;
     uint64_t t0; /* uv_hrtime at submit */
     size_t nev;
@@ -703,12 +701,29 @@ static void on_commit(redisAsyncContext *ac, void *r, void *arg)
     rd_t *st = c->st;
     int status = 0;
 
+    cf_redis_claim_t guard = {.claimed = 1};
+
     note_reply(st);
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
         CF_LOG(CF_LOG_ERROR, "event=store_error op=commit backend=redis error=\"%s\"",
-               reply ? reply->str : "connection lost");
+               reply && reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                         : reply ? "unexpected reply" : "connection lost");
         st->stats.failures++;
         status = CF_ESTORE;
+    } else if (reply->element[0]->integer == 0) {
+        /* The guard held the batch back: report what Redis holds instead. */
+        guard.claimed = 0;
+        guard.found = reply->elements == 6;
+        if (guard.found) {
+            guard.gen = (uint32_t)reply->element[2]->integer;
+            guard.rotated_at = reply->element[3]->integer;
+            guard.end = reply->element[4]->type == REDIS_REPLY_STRING
+                            ? cf_end_from_name(reply->element[4]->str)
+                            : CF_END_REVOKED;
+            if (guard.end == CF_END__COUNT)
+                guard.end = CF_END_REVOKED;
+            guard.ended_at = reply->element[5]->integer;
+        }
     } else {
         double secs = (double)(uv_hrtime() - c->t0) / 1e9;
         size_t b = 0;
@@ -719,7 +734,9 @@ static void on_commit(redisAsyncContext *ac, void *r, void *arg)
         st->stats.commits++;
         st->stats.events += c->nev;
     }
-    if (c->done != NULL)
+    if (c->guarded != NULL)
+        c->guarded(c->arg, status, &guard);
+    else if (c->done != NULL)
         c->done(c->arg, status);
     free(c);
 }
@@ -731,32 +748,37 @@ static int64_t wall_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void rd_submit(cf_store_t *base, cf_events_t *ev, cf_store_done_fn done, void *arg)
+/* Send @ev through the apply script, guarded by (@sid, @gen) when @sid is not NULL. */
+static void submit(rd_t *st, cf_events_t *ev, const char *sid, uint32_t gen, commit_t proto)
 {
-    rd_t *st = (rd_t *)base;
     size_t n = 0;
-    char *msg = NULL;
+    char *msg = NULL, genbuf[16];
     commit_t *c = NULL;
 
     st->stats.batches++;
+    snprintf(genbuf, sizeof genbuf, "%u", gen);
     if (st->cmd == NULL || !st->cmd_up || st->closing)
         goto fail;
     msg = cf_wire_encode(st->node, wall_us(), ev, &n);
     if (msg == NULL)
         goto fail;
     cf_events_fini(ev);
-    if (n == 0) { /* only local bookkeeping (purges) */
+    if (n == 0 && sid == NULL) { /* only local bookkeeping (purges) */
         free(msg);
-        if (done != NULL)
-            done(arg, 0);
+        if (proto.done != NULL)
+            proto.done(proto.arg, 0);
         return;
     }
     c = malloc(sizeof *c);
     if (c == NULL)
         goto fail;
-    *c = (commit_t){st, done, arg, uv_hrtime(), n};
-    if (redisAsyncCommand(st->cmd, on_commit, c, "EVALSHA %s 0 %s %s %s %s", st->apply_sha,
-                          msg, st->keep, st->channel, st->nb_keep) != REDIS_OK)
+    *c = proto;
+    c->st = st;
+    c->t0 = uv_hrtime();
+    c->nev = n;
+    if (redisAsyncCommand(st->cmd, on_commit, c, "EVALSHA %s 0 %s %s %s %s %s %s", st->apply_sha,
+                          msg, st->keep, st->channel, st->nb_keep, sid ? sid : "",
+                          genbuf) != REDIS_OK)
         goto fail;
     st->pending++;
     free(msg);
@@ -766,8 +788,21 @@ fail:
     free(c);
     cf_events_fini(ev);
     st->stats.failures++;
-    if (done != NULL)
-        done(arg, CF_ESTORE);
+    if (proto.guarded != NULL)
+        proto.guarded(proto.arg, CF_ESTORE, &(cf_redis_claim_t){0});
+    else if (proto.done != NULL)
+        proto.done(proto.arg, CF_ESTORE);
+}
+
+static void rd_submit(cf_store_t *base, cf_events_t *ev, cf_store_done_fn done, void *arg)
+{
+    submit((rd_t *)base, ev, NULL, 0, (commit_t){.done = done, .arg = arg});
+}
+
+void cf_redis_submit_guarded(cf_store_t *base, cf_events_t *ev, const char *sid, uint32_t gen,
+                             cf_redis_guarded_fn cb, void *arg)
+{
+    submit((rd_t *)base, ev, sid, gen, (commit_t){.guarded = cb, .arg = arg});
 }
 
 static cf_store_stats_t rd_stats(const cf_store_t *base)
@@ -835,7 +870,6 @@ int cf_redis_connected(const cf_store_t *base)
 typedef struct {
     rd_t *st;
     union {
-        cf_redis_claim_fn claim;
         cf_redis_value_fn value;
         cf_redis_fetch_fn fetch;
         cf_redis_cas_fn cas;
@@ -883,48 +917,6 @@ static void log_failure(const char *what, const redisReply *reply)
 {
     CF_LOG(CF_LOG_ERROR, "event=store_error op=%s backend=redis error=\"%s\"", what,
            reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "connection lost");
-}
-
-static void on_claim(redisAsyncContext *ac, void *r, void *arg)
-{
-    op_t *op = arg;
-    redisReply *reply = r;
-    cf_redis_claim_t out = {0};
-    int status = CF_ESTORE;
-
-    note_reply(op->st);
-    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1) {
-        status = 0;
-        out.found = reply->element[0]->integer == 1 && reply->elements == 6;
-        if (out.found) {
-            out.claimed = (int)reply->element[1]->integer;
-            out.gen = (uint32_t)reply->element[2]->integer;
-            out.rotated_at = reply->element[3]->integer;
-            out.end = reply->element[4]->type == REDIS_REPLY_STRING
-                          ? cf_end_from_name(reply->element[4]->str)
-                          : CF_END_REVOKED;
-            if (out.end == CF_END__COUNT)
-                out.end = CF_END_REVOKED;
-            out.ended_at = reply->element[5]->integer;
-        }
-    } else {
-        log_failure("claim", reply);
-    }
-    op->cb.claim(op->arg, status, &out);
-    free(op);
-}
-
-void cf_redis_claim(cf_store_t *base, const char *sid, uint32_t gen, cf_time_t now,
-                    cf_redis_claim_fn cb, void *arg)
-{
-    rd_t *st = (rd_t *)base;
-    op_t *op = op_new(arg);
-
-    if (op != NULL)
-        op->cb.claim = cb;
-    if (op_send(st, op, on_claim, "EVALSHA %s 1 cf:s:%s %u %lld", st->claim_sha, sid, gen,
-                (long long)now) < 0)
-        cb(arg, CF_ESTORE, &(cf_redis_claim_t){0});
 }
 
 static void on_value(redisAsyncContext *ac, void *r, void *arg)

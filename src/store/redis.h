@@ -5,8 +5,8 @@
  * cf_store_t like the SQLite file, plus what only a cluster needs: the bus
  * (every committed batch is published on one channel by the same script that
  * writes it, so a write and its announcement are one atomic step), the
- * refresh-generation claim that lets exactly one of two racing nodes rotate
- * a token, and a few plain commands for the shared key set.
+ * guarded commit that lets exactly one of two racing nodes rotate a
+ * refresh token, and a few plain commands for the shared key set.
  *
  * Layout in Redis (db from the URL):
  *   cf:s:<sid>   hash    one session; expires purge_after past its deadline
@@ -64,26 +64,27 @@ int cf_store_open_redis(const cf_redis_url_t *url, const char *node_id, cf_time_
 /** Publish @msg on the bus (heartbeats, key-set notices). CF_EIO when not connected. */
 int cf_redis_publish(cf_store_t *st, const char *msg);
 
-/** The state of a session in Redis before a claim. */
+/** What a guarded commit found in Redis. */
 typedef struct {
-    int found;         /* the session exists in Redis */
-    int claimed;       /* this node moved it from @gen to gen + 1 */
-    uint32_t gen;      /* the generation before the claim */
+    int claimed;       /* the guard held: the batch was applied and announced */
+    int found;         /* when not: the session exists in Redis... */
+    uint32_t gen;      /* ...at this generation */
     cf_time_t rotated_at;
     cf_end_t end;
     cf_time_t ended_at;
 } cf_redis_claim_t;
 
-typedef void (*cf_redis_claim_fn)(void *arg, int status, const cf_redis_claim_t *r);
+typedef void (*cf_redis_guarded_fn)(void *arg, int status, const cf_redis_claim_t *r);
 
 /**
- * Atomically move session @sid from refresh generation @gen to @gen + 1 at
- * @now if that is its current generation and it has not ended, and report
- * what Redis held before. Two nodes claiming the same generation: exactly
- * one gets claimed = 1. @cb gets status 0 or CF_ESTORE.
+ * Commit @ev (taken, as cf_store_submit) only if session @sid is live at
+ * refresh generation @gen, in one atomic step with its announcement. Two
+ * nodes exchanging the same refresh token: exactly one gets claimed = 1; the
+ * other learns the generation and end Redis holds, and decides again. @cb
+ * gets status 0 or CF_ESTORE.
  */
-void cf_redis_claim(cf_store_t *st, const char *sid, uint32_t gen, cf_time_t now,
-                    cf_redis_claim_fn cb, void *arg);
+void cf_redis_submit_guarded(cf_store_t *st, cf_events_t *ev, const char *sid, uint32_t gen,
+                             cf_redis_guarded_fn cb, void *arg);
 
 /** A session as Redis holds it now, with the not-before epochs that apply to it. */
 typedef struct {
