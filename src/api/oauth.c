@@ -588,7 +588,7 @@ static void token_after_auth(cf_client_auth_t *ca, int ok)
     if (ok) {
         if (strcmp(c->grant, "refresh_token") == 0) {
             if (refresh_grant(ca->app, c))
-                return; /* refresh_claimed frees it */
+                return; /* cluster_refreshed frees it */
         } else {
             client_credentials_grant(ca->app, c);
         }
