@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "api/internal.h"
+#include "core/digest.h"
 #include "core/error.h"
 
 static const cf_http_header_t json_content_type = {"Content-Type", 12, "application/json", 16};
@@ -86,17 +87,6 @@ int cf_req_content_type_is(const cf_http_req_t *req, const char *type)
     return v[tlen] == ';' || v[tlen] == ' ' || v[tlen] == '\t';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int cf_form_decode(const char *s, size_t n, char *out, size_t cap)
 {
     size_t o = 0;
@@ -109,8 +99,8 @@ int cf_form_decode(const char *s, size_t n, char *out, size_t cap)
             int hi, lo;
             if (i + 2 >= n)
                 return CF_EPARSE;
-            hi = hexval(s[i + 1]);
-            lo = hexval(s[i + 2]);
+            hi = cf_hex_digit(s[i + 1]);
+            lo = cf_hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return CF_EPARSE;
             c = (char)(hi * 16 + lo);

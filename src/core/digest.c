@@ -40,7 +40,7 @@ void cf_hex_encode(const uint8_t *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int hex_digit(char c)
+int cf_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -56,7 +56,7 @@ int cf_hex_decode(const char *hex, size_t len, uint8_t *out, size_t n)
     if (len != 2 * n)
         return CF_EPARSE;
     for (size_t i = 0; i < n; i++) {
-        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        int hi = cf_hex_digit(hex[2 * i]), lo = cf_hex_digit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return CF_EPARSE;
         out[i] = (uint8_t)(hi << 4 | lo);

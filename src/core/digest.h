@@ -33,6 +33,9 @@ int cf_ct_equal(const void *a, const void *b, size_t n);
  */
 void cf_hex_encode(const uint8_t *in, size_t n, char *out);
 
+/** The value of hex digit @c (either case), or -1. */
+int cf_hex_digit(char c);
+
 /**
  * Read exactly 2*@n hex digits (either case) of @hex (@len bytes) into @out.
  * Returns 0, or CF_EPARSE for a wrong length or a non-hex character.

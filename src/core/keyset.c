@@ -20,6 +20,7 @@
 #include <openssl/rand.h>
 
 #include "core/b64url.h"
+#include "core/digest.h"
 #include "core/error.h"
 
 #define KEYSET_FORMAT 1
@@ -208,17 +209,6 @@ int cf_keyset_rotation_due(const cf_keyset_t *ks, cf_time_t now, cf_time_t rotat
 
 /* ------------------------------------------------------------- the KEK */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -241,7 +231,7 @@ int cf_keyset_kek_parse(const char *text, size_t len, uint8_t kek[CF_KEK_LEN])
     if (len == 2 * CF_KEK_LEN) {
         ok = 1;
         for (size_t i = 0; i < CF_KEK_LEN && ok; i++) {
-            int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
+            int hi = cf_hex_digit(text[2 * i]), lo = cf_hex_digit(text[2 * i + 1]);
             if (hi < 0 || lo < 0)
                 ok = 0;
             else

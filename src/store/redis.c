@@ -563,9 +563,14 @@ static cf_session_t *session_from_hash(const char *sid, const redisReply *h)
     return s;
 }
 
-/* SCAN every key matching @pattern and hand each batch of names to @each. */
-static int scan(redisContext *c, const char *pattern,
-                int (*each)(redisContext *c, redisReply *keys, const cf_store_loader_t *ld),
+/* What one key read back at load time says; returns 0 or a negative error to stop. */
+typedef int (*load_fn)(const cf_store_loader_t *ld, const redisReply *key, const redisReply *v);
+
+/*
+ * SCAN every key matching @pattern; for each batch, pipeline "@cmd KEY" for
+ * all of its keys and hand every key with its reply to @each.
+ */
+static int scan(redisContext *c, const char *pattern, const char *cmd, load_fn each,
                 const cf_store_loader_t *ld)
 {
     char cursor[32] = "0";
@@ -578,74 +583,56 @@ static int scan(redisContext *c, const char *pattern,
             return CF_ESTORE;
         }
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
-        rc = each(c, r->element[1], ld);
+        const redisReply *keys = r->element[1];
+        for (size_t i = 0; i < keys->elements; i++)
+            redisAppendCommand(c, "%s %b", cmd, keys->element[i]->str, keys->element[i]->len);
+        for (size_t i = 0; i < keys->elements; i++) {
+            redisReply *v = NULL;
+            if (redisGetReply(c, (void **)&v) != REDIS_OK) {
+                rc = CF_ESTORE;
+                break;
+            }
+            if (rc == 0)
+                rc = each(ld, keys->element[i], v);
+            freeReplyObject(v);
+        }
         freeReplyObject(r);
     } while (rc == 0 && strcmp(cursor, "0") != 0);
     return rc;
 }
 
-static int load_sessions(redisContext *c, redisReply *keys, const cf_store_loader_t *ld)
+static int load_session(const cf_store_loader_t *ld, const redisReply *key, const redisReply *h)
 {
-    int rc = 0;
+    const char *sid = key->str + 5; /* past "cf:s:" */
+    cf_session_t *s;
 
-    for (size_t i = 0; i < keys->elements; i++)
-        redisAppendCommand(c, "HGETALL %s", keys->element[i]->str);
-    for (size_t i = 0; i < keys->elements; i++) {
-        redisReply *h = NULL;
-        if (redisGetReply(c, (void **)&h) != REDIS_OK)
-            return CF_ESTORE;
-        const char *sid = keys->element[i]->str + 5; /* past "cf:s:" */
-        if (rc == 0 && h->type == REDIS_REPLY_ARRAY && h->elements > 0 &&
-            strlen(sid) == CF_SID_LEN) {
-            cf_session_t *s = session_from_hash(sid, h);
-            if (s == NULL)
-                CF_LOG(CF_LOG_WARN, "event=store_skip_row table=sessions why=incomplete");
-            else
-                rc = ld->session(ld->ctx, s);
-        }
-        freeReplyObject(h);
+    if (h->type != REDIS_REPLY_ARRAY || h->elements == 0 || strlen(sid) != CF_SID_LEN)
+        return 0; /* expired between SCAN and HGETALL, or not ours */
+    s = session_from_hash(sid, h);
+    if (s == NULL) {
+        CF_LOG(CF_LOG_WARN, "event=store_skip_row table=sessions why=incomplete");
+        return 0;
     }
-    return rc;
+    return ld->session(ld->ctx, s);
 }
 
-static int load_tokens(redisContext *c, redisReply *keys, const cf_store_loader_t *ld)
+static int load_token(const cf_store_loader_t *ld, const redisReply *key, const redisReply *v)
 {
-    int rc = 0;
+    uint8_t hash[32];
+    char sid[CF_SID_LEN + 1];
+    unsigned gen;
 
-    for (size_t i = 0; i < keys->elements; i++)
-        redisAppendCommand(c, "GET %s", keys->element[i]->str);
-    for (size_t i = 0; i < keys->elements; i++) {
-        redisReply *v = NULL;
-        uint8_t hash[32];
-        char sid[CF_SID_LEN + 1];
-        unsigned gen;
-
-        if (redisGetReply(c, (void **)&v) != REDIS_OK)
-            return CF_ESTORE;
-        if (rc == 0 && v->type == REDIS_REPLY_STRING && cf_hex_decode(keys->element[i]->str + 5, keys->element[i]->len - 5, hash, 32) == 0 &&
-            sscanf(v->str, "%24s %u", sid, &gen) == 2)
-            rc = ld->refresh_token(ld->ctx, hash, sid, gen);
-        freeReplyObject(v);
-    }
-    return rc;
+    if (v->type != REDIS_REPLY_STRING || cf_hex_decode(key->str + 5, key->len - 5, hash, 32) < 0 ||
+        sscanf(v->str, "%24s %u", sid, &gen) != 2)
+        return 0;
+    return ld->refresh_token(ld->ctx, hash, sid, gen);
 }
 
-static int load_epochs(redisContext *c, redisReply *keys, const cf_store_loader_t *ld)
+static int load_epoch(const cf_store_loader_t *ld, const redisReply *key, const redisReply *v)
 {
-    int rc = 0;
-
-    for (size_t i = 0; i < keys->elements; i++)
-        redisAppendCommand(c, "GET %b", keys->element[i]->str, keys->element[i]->len);
-    for (size_t i = 0; i < keys->elements; i++) {
-        redisReply *v = NULL;
-
-        if (redisGetReply(c, (void **)&v) != REDIS_OK)
-            return CF_ESTORE;
-        if (rc == 0 && v->type == REDIS_REPLY_STRING)
-            rc = ld->not_before(ld->ctx, keys->element[i]->str + 6, strtoll(v->str, NULL, 10));
-        freeReplyObject(v);
-    }
-    return rc;
+    if (v->type != REDIS_REPLY_STRING)
+        return 0;
+    return ld->not_before(ld->ctx, key->str + 6, strtoll(v->str, NULL, 10)); /* past "cf:nb:" */
 }
 
 static int rd_load(cf_store_t *base, const cf_store_loader_t *ld)
@@ -657,11 +644,11 @@ static int rd_load(cf_store_t *base, const cf_store_loader_t *ld)
 
     if (c == NULL)
         return CF_ESTORE;
-    rc = scan(c, "cf:s:*", load_sessions, ld);
+    rc = scan(c, "cf:s:*", "HGETALL", load_session, ld);
     if (rc == 0)
-        rc = scan(c, "cf:r:*", load_tokens, ld);
+        rc = scan(c, "cf:r:*", "GET", load_token, ld);
     if (rc == 0)
-        rc = scan(c, "cf:nb:*", load_epochs, ld);
+        rc = scan(c, "cf:nb:*", "GET", load_epoch, ld);
     if (rc == 0) {
         r = redisCommand(c, "GET cf:nbg");
         if (r == NULL)
