@@ -130,9 +130,10 @@ static void on_check_fetched(void *arg, int status, cf_redis_fetched_t *f)
         if (sub != NULL && f->not_before > 0)
             (void)cf_app_set_not_before(app, sub, f->not_before);
     } else {
-        /* Not in Redis: never was, or expired and purged there. Forget it here too. */
+        /* Not in Redis: never was, or expired and purged there. Forget it here too,
+         * unless it waits in the activity list (the purge sweep takes it later). */
         cf_session_t *s = cf_app_session(app, cf->sid, CF_SID_LEN);
-        if (s != NULL) {
+        if (s != NULL && !s->dirty) {
             cf_app_unindex_session(app, s);
             cf_session_free(s);
         }
