@@ -210,7 +210,7 @@ void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
         s->on_ip_change = (uint8_t)eff.risk.on_ip_change;
         s->on_device_change = (uint8_t)eff.risk.on_device_change;
     }
-    if (s == NULL || cf_map_put(&app->sessions, s->id, CF_SID_LEN, s, NULL) < 0) {
+    if (s == NULL || cf_app_index_session(app, s) < 0) {
         cf_session_free(s);
         json_decref(doc);
         cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
@@ -285,11 +285,17 @@ void cf_api_sessions_list(cf_app_t *app, cf_http_req_t *req)
         cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
         return;
     }
-    /* A scan: listing is an operator action, not a hot path. */
-    while ((s = cf_map_next(&app->sessions, &pos)) != NULL)
-        if ((has_sub < 0 || strcmp(s->sub, sub) == 0) &&
-            (has_client < 0 || strcmp(s->client_id, client) == 0))
-            v[count++] = s;
+    if (has_sub >= 0) {
+        /* A subject's own list; all sessions otherwise (an operator action, not a hot path). */
+        cf_subject_t *subj = cf_app_subject(app, sub);
+        for (s = subj != NULL ? subj->head : NULL; s != NULL; s = s->sub_next)
+            if (has_client < 0 || strcmp(s->client_id, client) == 0)
+                v[count++] = s;
+    } else {
+        while ((s = cf_map_next(&app->sessions, &pos)) != NULL)
+            if (has_client < 0 || strcmp(s->client_id, client) == 0)
+                v[count++] = s;
+    }
     qsort(v, count, sizeof *v, by_created_desc);
     for (size_t i = 0; i < count && i < (size_t)limit; i++)
         json_array_append_new(arr, cf_app_session_json(app, v[i], now));
@@ -424,10 +430,16 @@ void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
         cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
         return;
     }
-    while ((s = cf_map_next(&app->sessions, &pos)) != NULL)
-        if ((target == NULL || strcmp(s->sub, target) == 0) &&
-            (before == NULL || s->created_at < cutoff))
-            ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
+    if (target != NULL) {
+        cf_subject_t *subj = cf_app_subject(app, target);
+        for (s = subj != NULL ? subj->head : NULL; s != NULL; s = s->sub_next)
+            if (before == NULL || s->created_at < cutoff)
+                ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
+    } else {
+        while ((s = cf_map_next(&app->sessions, &pos)) != NULL)
+            if (before == NULL || s->created_at < cutoff)
+                ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
+    }
     json_decref(doc);
 reply:
     p = cf_pending_new(req, 200, json_pack("{s:I}", "sessions_ended", ended), 0);

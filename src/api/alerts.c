@@ -277,7 +277,8 @@ void cf_app_alerts_act(cf_app_t *app)
         cf_time_t now = cf_app_now(app);
         cf_events_t ev = CF_EVENTS_INIT;
         cf_session_t *s;
-        size_t pos = 0, ended = 0;
+        cf_subject_t *subj;
+        size_t ended = 0;
 
         switch (a->what) {
         case CF_ALERT_ACT_REVOKE_SESSION:
@@ -296,9 +297,9 @@ void cf_app_alerts_act(cf_app_t *app)
                 break;
             }
             e->not_before = now;
-            while ((s = cf_map_next(&app->sessions, &pos)) != NULL)
-                if (strcmp(s->sub, a->sub) == 0)
-                    ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
+            subj = cf_app_subject(app, a->sub);
+            for (s = subj != NULL ? subj->head : NULL; s != NULL; s = s->sub_next)
+                ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
             break;
         }
         case CF_ALERT_ACT_DISABLE_REFRESH:

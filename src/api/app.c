@@ -186,7 +186,38 @@ void cf_app_new_sid(cf_app_t *app, char sid[CF_SID_LEN + 1])
 
 int cf_app_index_session(cf_app_t *app, cf_session_t *s)
 {
-    return cf_map_put(&app->sessions, s->id, CF_SID_LEN, s, NULL);
+    size_t len = strlen(s->sub);
+    cf_subject_t *subj = cf_map_get(&app->subjects, s->sub, len);
+
+    if (subj == NULL) {
+        subj = calloc(1, sizeof *subj + len + 1);
+        if (subj == NULL)
+            return CF_ENOMEM;
+        memcpy(subj->sub, s->sub, len + 1);
+        if (cf_map_put(&app->subjects, subj->sub, len, subj, NULL) < 0) {
+            free(subj);
+            return CF_ENOMEM;
+        }
+    }
+    if (cf_map_put(&app->sessions, s->id, CF_SID_LEN, s, NULL) < 0) {
+        if (subj->count == 0) {
+            cf_map_del(&app->subjects, subj->sub, len);
+            free(subj);
+        }
+        return CF_ENOMEM;
+    }
+    s->sub_prev = NULL;
+    s->sub_next = subj->head;
+    if (subj->head != NULL)
+        subj->head->sub_prev = s;
+    subj->head = s;
+    subj->count++;
+    return 0;
+}
+
+cf_subject_t *cf_app_subject(cf_app_t *app, const char *sub)
+{
+    return cf_map_get(&app->subjects, sub, strlen(sub));
 }
 
 int cf_app_index_refresh(cf_app_t *app, cf_session_t *s, const uint8_t hash[32], uint32_t gen)
@@ -227,6 +258,21 @@ void cf_app_unindex_session(cf_app_t *app, cf_session_t *s)
     }
     s->nrefresh = 0;
     cf_map_del(&app->sessions, s->id, CF_SID_LEN);
+
+    cf_subject_t *subj = cf_app_subject(app, s->sub);
+    if (subj == NULL)
+        return;
+    if (s->sub_prev != NULL)
+        s->sub_prev->sub_next = s->sub_next;
+    else
+        subj->head = s->sub_next;
+    if (s->sub_next != NULL)
+        s->sub_next->sub_prev = s->sub_prev;
+    s->sub_prev = s->sub_next = NULL;
+    if (--subj->count == 0) {
+        cf_map_del(&app->subjects, subj->sub, strlen(subj->sub));
+        free(subj);
+    }
 }
 
 cf_refresh_entry_t *cf_app_refresh_lookup(cf_app_t *app, const char *tok, size_t len)
@@ -310,6 +356,7 @@ static void index_init(cf_app_t *app)
     cf_map_init(&app->sessions, app->seed);
     cf_map_init(&app->refresh, app->seed ^ 0x9e3779b97f4a7c15ull);
     cf_map_init(&app->not_before, app->seed ^ 0x5851f42d4c957f2dull);
+    cf_map_init(&app->subjects, app->seed ^ 0x2545f4914f6cdd1dull);
 }
 
 /* Free everything the index owns and the maps themselves. */
@@ -326,9 +373,13 @@ static void index_free(cf_app_t *app)
     pos = 0;
     while ((v = cf_map_next(&app->not_before, &pos)) != NULL)
         free(v);
+    pos = 0;
+    while ((v = cf_map_next(&app->subjects, &pos)) != NULL)
+        free(v);
     cf_map_fini(&app->refresh);
     cf_map_fini(&app->sessions);
     cf_map_fini(&app->not_before);
+    cf_map_fini(&app->subjects);
 }
 
 static void index_clear(cf_app_t *app)

@@ -180,6 +180,7 @@ typedef struct cf_app {
     cf_map_t sessions;   /* sid -> cf_session_t*, owns the sessions */
     cf_map_t refresh;    /* token hash -> cf_refresh_entry_t*, owns the entries */
     cf_map_t not_before; /* sub -> cf_not_before_t*, owns them */
+    cf_map_t subjects;   /* sub -> cf_subject_t*: each subject's sessions, owns the heads */
     cf_time_t global_not_before;
     cf_session_t *dirty;  /* sessions with unpersisted activity */
     uint64_t seed;
@@ -204,6 +205,13 @@ typedef struct {
     cf_time_t at;
     char sub[]; /* key, owned with the struct */
 } cf_not_before_t;
+
+/* The sessions of one subject, so revoking or listing a subject does not scan everyone. */
+typedef struct {
+    cf_session_t *head; /* linked through sub_next / sub_prev */
+    size_t count;
+    char sub[]; /* key, owned with the struct */
+} cf_subject_t;
 
 /**
  * Build the application from @cfg (copied): create the data dir, load or

@@ -132,6 +132,9 @@ int cf_app_index_session(cf_app_t *app, cf_session_t *s);
 int cf_app_index_refresh(cf_app_t *app, cf_session_t *s, const uint8_t hash[32], uint32_t gen);
 void cf_app_unindex_session(cf_app_t *app, cf_session_t *s);
 
+/** The sessions of @sub (NULL when it has none in the index). */
+cf_subject_t *cf_app_subject(cf_app_t *app, const char *sub);
+
 /**
  * Drop the whole index and load it again from the store (a cluster node
  * resynchronising). Pointers to sessions do not survive it. Returns 0 or a

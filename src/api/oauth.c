@@ -556,7 +556,7 @@ static void client_credentials_grant(cf_app_t *app, oauth_call_t *c)
     eff.limits.idle_timeout = eff.limits.access_ttl;
     cf_app_new_sid(app, sid);
     s = cf_session_new(sid, cl->id, cl->id, scope, "", 0, &eff.limits, now);
-    if (s == NULL || cf_map_put(&app->sessions, s->id, CF_SID_LEN, s, NULL) < 0) {
+    if (s == NULL || cf_app_index_session(app, s) < 0) {
         cf_session_free(s);
         grant_error(req, 500, "server_error", "out of memory", CF_REASON_NONE);
         return;

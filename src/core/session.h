@@ -53,6 +53,7 @@ struct cf_session {
     cf_time_t refresh_rotated_at; /* when the previous generation was superseded */
 
     /* Bookkeeping for the shell's indexes; the core does not look at these. */
+    cf_session_t *sub_prev, *sub_next; /* the other sessions of the same subject */
     cf_session_t *dirty_next;   /* activity not yet persisted */
     unsigned dirty : 1;
     void **refresh_keys;        /* index entries of this session's refresh tokens */

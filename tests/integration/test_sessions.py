@@ -417,3 +417,29 @@ def test_revoke_by_subject_matches_exactly(curfew):
 def test_negative_or_bogus_lifetimes_are_400(curfew, field, value):
     r = curfew.create_session(sub="alice", **{field: value})
     assert_json_error(r, 400, error="invalid_request")
+
+
+def test_subject_index_follows_creation_revocation_and_purge(start_curfew):
+    """Listing and revoking a subject read that subject's own list: it must
+    hold exactly its sessions through creation, revocation and purging."""
+    srv = start_curfew("store: { purge_interval: 1s, purge_after: 0s }\n")
+    made = {sub: [srv.new_session(sub=sub)["session_id"] for _ in range(5)] for sub in "abc"}
+
+    def listed(sub):
+        r = srv.admin("GET", f"/v1/sessions?sub={sub}")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    assert sorted(x["session_id"] for x in listed("b")["sessions"]) == sorted(made["b"])
+    r = srv.admin("POST", "/v1/revocations", json={"sub": "b"})
+    assert r.json() == {"sessions_ended": 5}
+    assert all(x["state"] == "ended" for x in listed("b")["sessions"])
+    assert all(x["state"] == "active" for s in "ac" for x in listed(s)["sessions"])
+    deadline = time.monotonic() + 5
+    while listed("b")["total"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert listed("b")["total"] == 0, "purged sessions stayed in the subject's list"
+    again = srv.new_session(sub="b")["session_id"]
+    assert [x["session_id"] for x in listed("b")["sessions"]] == [again]
+    assert listed("a")["total"] == 5 and listed("c")["total"] == 5
+    assert listed("nobody") == {"sessions": [], "total": 0}
