@@ -36,7 +36,7 @@
  */
 static const char apply_script[] =
     "if ARGV[5] ~= '' then\n"
-    "  local v = redis.call('HMGET', 'cf:s:' .. ARGV[5], 'gen', 'rotated_at', 'end', 'ended_at')\n"
+    "  local v = redis.call('HMGET', 'cf:s:' .. ARGV[5], 'g', 'ra', 'e', 'ea')\n"
     "  if not v[1] then return {0, 0} end\n"
     "  if tonumber(v[4]) ~= 0 or tonumber(v[1]) ~= tonumber(ARGV[6]) then\n"
     "    return {0, 1, tonumber(v[1]), tonumber(v[2]), v[3], tonumber(v[4])}\n"
@@ -55,11 +55,11 @@ static const char apply_script[] =
     "    end\n"
     "  elseif s then\n"
     "    local k = 'cf:s:' .. s.id\n"
-    "    local cur = redis.call('HMGET', k, 'ended_at', 'last_activity', 'idle_deadline', 'gen')\n"
+    "    local cur = redis.call('HMGET', k, 'ea', 'la', 'id', 'g')\n"
     "    local exists = cur[1] ~= false\n"
     "    if e.t == 'activity' then\n"
     "      if exists and n(cur[1]) == 0 and s.last_activity > n(cur[2]) then\n"
-    "        redis.call('HSET', k, 'last_activity', s.last_activity, 'idle_deadline', s.idle_deadline)\n"
+    "        redis.call('HSET', k, 'la', s.last_activity, 'id', s.idle_deadline)\n"
     "        redis.call('PEXPIREAT', k, math.min(s.idle_deadline, s.absolute_deadline) + keep)\n"
     "      end\n"
     "    elseif not (exists and n(cur[1]) ~= 0) then\n"
@@ -67,13 +67,11 @@ static const char apply_script[] =
     "      if exists then\n"
     "        la = math.max(la, n(cur[2])); idl = math.max(idl, n(cur[3])); gen = math.max(gen, n(cur[4]))\n"
     "      end\n"
-    "      redis.call('HSET', k, 'sub', s.sub, 'client_id', s.client_id, 'scope', s.scope,\n"
-    "        'roles', s.roles, 'auth_time', s.auth_time, 'created_at', s.created_at,\n"
-    "        'last_activity', la, 'idle_timeout', s.idle_timeout,\n"
-    "        'absolute_timeout', s.absolute_timeout, 'access_ttl', s.access_ttl,\n"
-    "        'idle_deadline', idl, 'absolute_deadline', s.absolute_deadline,\n"
-    "        'ended_at', s.ended_at, 'end', s['end'], 'gen', gen, 'rotated_at', s.rotated_at,\n"
-    "        'ip', s.ip, 'device', s.device)\n"
+    "      redis.call('HSET', k, 'u', s.sub, 'c', s.client_id, 's', s.scope, 'r', s.roles,\n"
+    "        'at', s.auth_time, 'ca', s.created_at, 'la', la, 'it', s.idle_timeout,\n"
+    "        'ab', s.absolute_timeout, 'tt', s.access_ttl, 'id', idl, 'ad', s.absolute_deadline,\n"
+    "        'ea', s.ended_at, 'e', s['end'], 'g', gen, 'ra', s.rotated_at, 'ip', s.ip,\n"
+    "        'd', s.device)\n"
     "      local untl = s.ended_at\n"
     "      if untl == 0 then untl = math.min(idl, s.absolute_deadline) end\n"
     "      redis.call('PEXPIREAT', k, untl + keep)\n"
@@ -90,7 +88,7 @@ static const char apply_script[] =
 static const char fetch_script[] =
     "local h = redis.call('HGETALL', KEYS[1])\n"
     "local sub = false\n"
-    "for i = 1, #h, 2 do if h[i] == 'sub' then sub = h[i + 1] end end\n"
+    "for i = 1, #h, 2 do if h[i] == 'u' then sub = h[i + 1] end end\n"
     "local nb = false\n"
     "if sub then nb = redis.call('GET', 'cf:nb:' .. sub) end\n"
     "return {h, nb, redis.call('GET', 'cf:nbg')}\n";
@@ -536,30 +534,28 @@ static int64_t ifield(const redisReply *h, const char *name)
 
 static cf_session_t *session_from_hash(const char *sid, const redisReply *h)
 {
-    cf_limits_t lim = {ifield(h, "idle_timeout"), ifield(h, "absolute_timeout"),
-                       ifield(h, "access_ttl")};
-    const char *sub = field(h, "sub"), *end = field(h, "end");
+    cf_limits_t lim = {ifield(h, "it"), ifield(h, "ab"), ifield(h, "tt")};
+    const char *sub = field(h, "u"), *end = field(h, "e");
     cf_session_t *s;
 
     if (sub == NULL || end == NULL)
         return NULL;
-    s = cf_session_new(sid, sub, field(h, "client_id") ?: "", field(h, "scope") ?: "",
-                       field(h, "roles") ?: "", ifield(h, "auth_time"), &lim,
-                       ifield(h, "created_at"));
+    s = cf_session_new(sid, sub, field(h, "c") ?: "", field(h, "s") ?: "", field(h, "r") ?: "",
+                       ifield(h, "at"), &lim, ifield(h, "ca"));
     if (s == NULL)
         return NULL;
-    s->last_activity = ifield(h, "last_activity");
-    s->idle_deadline = ifield(h, "idle_deadline");
-    s->absolute_deadline = ifield(h, "absolute_deadline");
-    s->ended_at = ifield(h, "ended_at");
+    s->last_activity = ifield(h, "la");
+    s->idle_deadline = ifield(h, "id");
+    s->absolute_deadline = ifield(h, "ad");
+    s->ended_at = ifield(h, "ea");
     s->end = cf_end_from_name(end);
     if (s->end == CF_END__COUNT)
         s->end = CF_END_REVOKED; /* unknown reason: fail towards expiry */
     if (s->end != CF_END_NONE && s->ended_at == 0)
         s->ended_at = s->created_at;
-    s->refresh_gen = (uint32_t)ifield(h, "gen");
-    s->refresh_rotated_at = ifield(h, "rotated_at");
-    cf_session_bind(s, field(h, "ip"), field(h, "device"));
+    s->refresh_gen = (uint32_t)ifield(h, "g");
+    s->refresh_rotated_at = ifield(h, "ra");
+    cf_session_bind(s, field(h, "ip"), field(h, "d"));
     return s;
 }
 

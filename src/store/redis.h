@@ -9,7 +9,13 @@
  * refresh token, and a few plain commands for the shared key set.
  *
  * Layout in Redis (db from the URL):
- *   cf:s:<sid>   hash    one session; expires purge_after past its deadline
+ *   cf:s:<sid>   hash    one session; expires purge_after past its deadline.
+ *                        Short field names (they are stored once per session):
+ *                        u sub, c client_id, s scope, r roles, at auth_time,
+ *                        ca created_at, la last_activity, it idle_timeout,
+ *                        ab absolute_timeout, tt access_ttl, id idle_deadline,
+ *                        ad absolute_deadline, ea ended_at, e end reason,
+ *                        g refresh generation, ra rotated_at, ip, d device
  *   cf:r:<hex>   string  "<sid> <gen>" for a refresh-token hash
  *   cf:nb:<sub>  string  a subject's not-before (Unix ms); expires once every
  *                        token issued before it has (max_ttl + leeway later)
