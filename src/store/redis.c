@@ -684,7 +684,7 @@ static void on_commit(redisAsyncContext *ac, void *r, void *arg)
     rd_t *st = c->st;
     int status = 0;
 
-    cf_redis_claim_t guard = {.claimed = 1};
+    cf_redis_guard_t guard = {.claimed = 1};
 
     note_reply(st);
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
@@ -772,7 +772,7 @@ fail:
     cf_events_fini(ev);
     st->stats.failures++;
     if (proto.guarded != NULL)
-        proto.guarded(proto.arg, CF_ESTORE, &(cf_redis_claim_t){0});
+        proto.guarded(proto.arg, CF_ESTORE, &(cf_redis_guard_t){0});
     else if (proto.done != NULL)
         proto.done(proto.arg, CF_ESTORE);
 }

@@ -78,9 +78,9 @@ typedef struct {
     cf_time_t rotated_at;
     cf_end_t end;
     cf_time_t ended_at;
-} cf_redis_claim_t;
+} cf_redis_guard_t;
 
-typedef void (*cf_redis_guarded_fn)(void *arg, int status, const cf_redis_claim_t *r);
+typedef void (*cf_redis_guarded_fn)(void *arg, int status, const cf_redis_guard_t *r);
 
 /**
  * Commit @ev (taken, as cf_store_submit) only if session @sid is live at
