@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
- * The admin CLI: `curfew sessions`, `curfew revoke`, `curfew stats`, `curfew keys`.
+ * The admin CLI: `curfew sessions`, `curfew revoke`, `curfew stats`, `curfew keys`,
+ * `curfew cluster`.
  *
  * Like curl's tool over libcurl, these commands use nothing of the server's
  * internals: they speak HTTP to a running server's admin API, exactly as any
@@ -84,5 +85,6 @@ int cf_cli_sessions(int argc, char **argv);
 int cf_cli_revoke(int argc, char **argv);
 int cf_cli_stats(int argc, char **argv);
 int cf_cli_keys(int argc, char **argv);
+int cf_cli_cluster(int argc, char **argv);
 
 #endif

@@ -518,3 +518,27 @@ def test_not_before_epochs_expire_in_redis_once_they_refuse_nothing(start_node, 
     # A node that joins later still learns the epochs from Redis.
     n3 = start_node(FAST + KEYS)
     assert_refused(n3.check(s["access_token"]), "revoked_before")
+
+
+def test_cli_cluster_shows_state_and_propagation(three, curfew):
+    n1, n2, n3 = three
+    s = n1.new_session()
+    assert n3.admin("DELETE", f"/v1/sessions/{s['session_id']}").status_code == 200
+    env = {"CURFEW_ADMIN_KEY": n1.admin_key}
+    assert wait_until(lambda: cluster_info(n2)["propagation"]["window"] >= 1, 2.0)
+    r = run_curfew("cluster", "--server", n2.base_url, env=env)
+    assert r.returncode == 0, r.stderr
+    assert f"node:             {cluster_info(n2)['node']}" in r.stdout
+    assert "state:            serving" in r.stdout
+    assert re.search(r"propagation: +p50 [0-9.]+ ms, p99 [0-9.]+ ms, max [0-9.]+ ms \(last 1 of 1\)",
+                     r.stdout), r.stdout
+    r = run_curfew("cluster", "--server", n2.base_url, "--json", env=env)
+    assert r.returncode == 0 and json.loads(r.stdout)["propagation"]["count"] == 1, r.stdout
+    # A single node says so; a wrong key and a bad flag are clear failures.
+    r = run_curfew("cluster", "--server", curfew.base_url,
+                   env={"CURFEW_ADMIN_KEY": curfew.admin_key})
+    assert r.returncode == 0 and "single node (store: sqlite)" in r.stdout, r.stdout
+    r = run_curfew("cluster", "--server", n2.base_url, env={"CURFEW_ADMIN_KEY": "wrong"})
+    assert r.returncode == 1 and "401" in r.stderr, r.stderr
+    r = run_curfew("cluster", "--bogus", env=env)
+    assert r.returncode == 2 and "usage: curfew cluster" in r.stderr, r.stderr
