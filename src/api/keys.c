@@ -602,8 +602,15 @@ static void retire_due(cf_app_t *app, cf_time_t now)
 static void on_scheduled_rotation(cf_app_t *app, int rc, void *arg)
 {
     (void)arg;
-    if (rc < 0 && rc != CF_EEXIST && app->keys_timer_on) {
-        /* Logged; try again in a minute rather than spin on a full disk. */
+    if (!app->keys_timer_on)
+        return;
+    /*
+     * Failed (logged): try again in a minute rather than spin on a full disk.
+     * Lost to another node (CF_EEXIST): the winner's set is on its way and
+     * re-arms the timer when adopted; until then this node's own set still
+     * says "due", so re-arming now would only lose again, in a loop.
+     */
+    if (rc < 0) {
         uv_timer_start(&app->keys_timer, on_keys_timer, TIMER_MAX_MS, 0);
         return;
     }
