@@ -83,6 +83,28 @@ void cf_cli_format_left(long long secs, char *out, size_t cap);
 /** The subcommands; argv[0] is the subcommand's own name. Return the exit status. */
 int cf_cli_sessions(int argc, char **argv);
 int cf_cli_revoke(int argc, char **argv);
+/** The options of the commands that only read or act on the server: --server, --key-file, --json. */
+typedef struct {
+    const char *server, *key_file;
+    int json;
+} cf_cli_opts_t;
+
+/**
+ * Parse those options (and --help) for @cmd, allowing no other argument.
+ * Returns -1 to go on, or the exit status to return now (0 after --help,
+ * CF_CLI_EXIT_USAGE after printing @usage to stderr).
+ */
+int cf_cli_common_opts(int argc, char **argv, const char *cmd, void (*usage)(FILE *),
+                       cf_cli_opts_t *o);
+
+/**
+ * Connect per @o and send @method @path with the admin key; return the parsed
+ * JSON of a 200 answer. Otherwise prints one line (using @not_found for a 404
+ * when not NULL) and returns NULL with the exit status in *rc.
+ */
+json_t *cf_cli_call(const char *cmd, const cf_cli_opts_t *o, const char *method, const char *path,
+                    const char *not_found, int *rc);
+
 int cf_cli_stats(int argc, char **argv);
 int cf_cli_keys(int argc, char **argv);
 int cf_cli_cluster(int argc, char **argv);

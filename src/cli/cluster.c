@@ -4,7 +4,6 @@
  * whether it hears the bus (and so may decide), and how fast revocations
  * from other nodes reach it.
  */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,47 +37,18 @@ static double ms_of(json_t *o, const char *k)
 
 int cf_cli_cluster(int argc, char **argv)
 {
-    enum { OPT_SERVER = 256, OPT_KEY_FILE, OPT_JSON };
-    static const struct option opts[] = {{"server", required_argument, NULL, OPT_SERVER},
-                                         {"key-file", required_argument, NULL, OPT_KEY_FILE},
-                                         {"json", no_argument, NULL, OPT_JSON},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    const char *cmd = "curfew cluster", *server = NULL, *key_file = NULL;
-    int json = 0, c, rc;
-    cf_cli_conn_t conn;
-    cf_cli_resp_t r;
+    const char *cmd = "curfew cluster";
+    cf_cli_opts_t o;
     json_t *doc, *p;
+    int rc = cf_cli_common_opts(argc, argv, cmd, cluster_usage, &o);
 
-    optind = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_SERVER: server = optarg; break;
-        case OPT_KEY_FILE: key_file = optarg; break;
-        case OPT_JSON: json = 1; break;
-        case 'h': cluster_usage(stdout); return 0;
-        default: cluster_usage(stderr); return CF_CLI_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", cmd, argv[optind]);
-        return CF_CLI_EXIT_USAGE;
-    }
-    rc = cf_cli_conn_init(&conn, cmd, server, key_file);
-    if (rc != 0)
+    if (rc >= 0)
         return rc;
-    if (cf_cli_http(&conn, "GET", "/v1/cluster", NULL, 1, &r) < 0)
-        return CF_CLI_EXIT_FAIL;
-    if (r.status != 200) {
-        rc = cf_cli_fail_status(&conn, &r, NULL);
-        free(r.body);
-        return rc;
-    }
-    doc = cf_cli_json(&conn, &r);
-    free(r.body);
+    doc = cf_cli_call(cmd, &o, "GET", "/v1/cluster", "this server has no cluster view (an older curfew?)",
+                      &rc);
     if (doc == NULL)
-        return CF_CLI_EXIT_FAIL;
-    if (json) {
+        return rc;
+    if (o.json) {
         cf_cli_print_json(doc);
     } else if (!json_is_true(json_object_get(doc, "cluster"))) {
         printf("single node (store: %s): no cluster\n",

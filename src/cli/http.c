@@ -7,6 +7,7 @@
  * or TLS (put curfew behind a TLS proxy and run the CLI on the host).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -437,4 +438,58 @@ void cf_cli_format_left(long long secs, char *out, size_t cap)
         snprintf(out, cap, "%lldm%02llds", secs / 60, secs % 60);
     else
         snprintf(out, cap, "%llds", secs);
+}
+
+int cf_cli_common_opts(int argc, char **argv, const char *cmd, void (*usage)(FILE *),
+                       cf_cli_opts_t *o)
+{
+    enum { OPT_SERVER = 256, OPT_KEY_FILE, OPT_JSON };
+    static const struct option opts[] = {{"server", required_argument, NULL, OPT_SERVER},
+                                         {"key-file", required_argument, NULL, OPT_KEY_FILE},
+                                         {"json", no_argument, NULL, OPT_JSON},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+
+    memset(o, 0, sizeof *o);
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_SERVER: o->server = optarg; break;
+        case OPT_KEY_FILE: o->key_file = optarg; break;
+        case OPT_JSON: o->json = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return CF_CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", cmd, argv[optind]);
+        return CF_CLI_EXIT_USAGE;
+    }
+    return -1;
+}
+
+json_t *cf_cli_call(const char *cmd, const cf_cli_opts_t *o, const char *method, const char *path,
+                    const char *not_found, int *rc)
+{
+    cf_cli_conn_t conn;
+    cf_cli_resp_t r;
+    json_t *doc;
+
+    *rc = cf_cli_conn_init(&conn, cmd, o->server, o->key_file);
+    if (*rc != 0)
+        return NULL;
+    *rc = CF_CLI_EXIT_FAIL;
+    if (cf_cli_http(&conn, method, path, NULL, 1, &r) < 0)
+        return NULL;
+    if (r.status != 200) {
+        *rc = cf_cli_fail_status(&conn, &r, not_found);
+        free(r.body);
+        return NULL;
+    }
+    doc = cf_cli_json(&conn, &r);
+    free(r.body);
+    if (doc != NULL)
+        *rc = 0;
+    return doc;
 }

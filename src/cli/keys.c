@@ -4,14 +4,12 @@
  * GET /v1/keys and POST /v1/keys/rotate. Shows kids, states and times only;
  * the admin API never returns private key material.
  */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli/cli.h"
 
-enum { OPT_SERVER = 256, OPT_KEY_FILE, OPT_JSON };
 
 #define COMMON_HELP                                                                         \
     "      --server URL     the server's admin API (default " CF_CLI_DEFAULT_SERVER ")\n" \
@@ -109,50 +107,19 @@ static void print_table(json_t *arr)
 
 static int run(int argc, char **argv, int rotate)
 {
-    static const struct option opts[] = {{"server", required_argument, NULL, OPT_SERVER},
-                                         {"key-file", required_argument, NULL, OPT_KEY_FILE},
-                                         {"json", no_argument, NULL, OPT_JSON},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     const char *cmd = rotate ? "curfew keys rotate" : "curfew keys ls";
-    void (*usage)(FILE *) = rotate ? rotate_usage : ls_usage;
-    const char *server = NULL, *key_file = NULL;
-    int json = 0, c, rc;
-    cf_cli_conn_t conn;
-    cf_cli_resp_t r;
+    cf_cli_opts_t o;
     json_t *doc, *arr;
+    int rc = cf_cli_common_opts(argc, argv, cmd, rotate ? rotate_usage : ls_usage, &o);
 
-    optind = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_SERVER: server = optarg; break;
-        case OPT_KEY_FILE: key_file = optarg; break;
-        case OPT_JSON: json = 1; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return CF_CLI_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", cmd, argv[optind]);
-        return CF_CLI_EXIT_USAGE;
-    }
-    rc = cf_cli_conn_init(&conn, cmd, server, key_file);
-    if (rc != 0)
+    if (rc >= 0)
         return rc;
-    if (cf_cli_http(&conn, rotate ? "POST" : "GET", rotate ? "/v1/keys/rotate" : "/v1/keys",
-                    NULL, 1, &r) < 0)
-        return CF_CLI_EXIT_FAIL;
-    if (r.status != 200) {
-        rc = cf_cli_fail_status(&conn, &r, "this server has no key rotation (an older curfew?)");
-        free(r.body);
-        return rc;
-    }
-    doc = cf_cli_json(&conn, &r);
-    free(r.body);
+    doc = cf_cli_call(cmd, &o, rotate ? "POST" : "GET", rotate ? "/v1/keys/rotate" : "/v1/keys",
+                      "this server has no key rotation (an older curfew?)", &rc);
     if (doc == NULL)
-        return CF_CLI_EXIT_FAIL;
+        return rc;
     arr = json_object_get(doc, "keys");
-    if (json) {
+    if (o.json) {
         cf_cli_print_json(doc);
     } else if (!json_is_array(arr)) {
         fprintf(stderr, "%s: the server's answer has no key list\n", cmd);

@@ -4,7 +4,6 @@
  * GET /v1/sessions, and the server's counters from GET /metrics when the
  * server has that endpoint (a missing or refused /metrics is not an error).
  */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,48 +61,20 @@ static json_t *sum_metrics(const char *text)
 
 int cf_cli_stats(int argc, char **argv)
 {
-    enum { OPT_SERVER = 256, OPT_KEY_FILE, OPT_JSON };
-    static const struct option opts[] = {{"server", required_argument, NULL, OPT_SERVER},
-                                         {"key-file", required_argument, NULL, OPT_KEY_FILE},
-                                         {"json", no_argument, NULL, OPT_JSON},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    const char *cmd = "curfew stats", *server = NULL, *key_file = NULL, *name;
+    const char *cmd = "curfew stats", *name;
     json_t *doc = NULL, *by_reason = NULL, *metrics = NULL, *s, *v;
     json_int_t active = 0, ended = 0;
-    int json = 0, c, rc;
+    cf_cli_opts_t o;
     cf_cli_conn_t conn;
     cf_cli_resp_t r;
     size_t i;
+    int rc = cf_cli_common_opts(argc, argv, cmd, stats_usage, &o);
 
-    optind = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_SERVER: server = optarg; break;
-        case OPT_KEY_FILE: key_file = optarg; break;
-        case OPT_JSON: json = 1; break;
-        case 'h': stats_usage(stdout); return 0;
-        default: stats_usage(stderr); return CF_CLI_EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", cmd, argv[optind]);
-        return CF_CLI_EXIT_USAGE;
-    }
-    rc = cf_cli_conn_init(&conn, cmd, server, key_file);
-    if (rc != 0)
+    if (rc >= 0)
         return rc;
-    if (cf_cli_http(&conn, "GET", "/v1/sessions?limit=" STATS_LIMIT, NULL, 1, &r) < 0)
-        return CF_CLI_EXIT_FAIL;
-    if (r.status != 200) {
-        rc = cf_cli_fail_status(&conn, &r, NULL);
-        free(r.body);
-        return rc;
-    }
-    doc = cf_cli_json(&conn, &r);
-    free(r.body);
+    doc = cf_cli_call(cmd, &o, "GET", "/v1/sessions?limit=" STATS_LIMIT, NULL, &rc);
     if (doc == NULL)
-        return CF_CLI_EXIT_FAIL;
+        return rc;
     by_reason = json_object();
     json_array_foreach(json_object_get(doc, "sessions"), i, s) {
         const char *state = json_string_value(json_object_get(s, "state"));
@@ -118,12 +89,13 @@ int cf_cli_stats(int argc, char **argv)
         }
     }
     /* /metrics is optional: present on newer servers, maybe behind a token. */
-    if (cf_cli_http(&conn, "GET", "/metrics", NULL, 1, &r) == 0) {
+    if (cf_cli_conn_init(&conn, cmd, o.server, o.key_file) == 0 &&
+        cf_cli_http(&conn, "GET", "/metrics", NULL, 1, &r) == 0) {
         if (r.status == 200 && r.body != NULL)
             metrics = sum_metrics(r.body);
         free(r.body);
     }
-    if (json) {
+    if (o.json) {
         json_t *out = json_pack("{s:I, s:I, s:O, s:I, s:I}", "active", active, "ended", ended,
                                 "ended_by_reason", by_reason, "total",
                                 json_integer_value(json_object_get(doc, "total")), "listed",
