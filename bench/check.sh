@@ -109,35 +109,14 @@ wait_http "http://127.0.0.1:$NPORT/" "$NGINX_PID" \
 # ---- wrk -------------------------------------------------------------------------
 WRK_ARGS=(-t"$WRK_THREADS" -c"$WRK_CONNS" --latency -H "Authorization: Bearer $TOKEN")
 
-run_wrk() {  # name port duration
-    "${wrk_prefix[@]}" wrk "${WRK_ARGS[@]}" -d"$3" "http://127.0.0.1:$2/v1/check" > "$TMP/wrk-$1.txt" 2>&1 \
+run_wrk() {  # name target duration
+    local port=$NPORT
+    [[ $2 == curfew ]] && port=$CPORT
+    "${wrk_prefix[@]}" wrk "${WRK_ARGS[@]}" -d"$3" "http://127.0.0.1:$port/v1/check" > "$TMP/wrk-$1.txt" 2>&1 \
         || { cat "$TMP/wrk-$1.txt" >&2; die "wrk against $1 failed"; }
 }
 
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
-if [[ "$WARMUP" != 0 ]]; then
-    run_wrk warm-nginx "$NPORT" "$WARMUP"
-    run_wrk warm-curfew "$CPORT" "$WARMUP"
-fi
-
-# Interleaved rounds (nginx, curfew, nginx, curfew, ...): this machine's
-# throughput drifts by tens of percent over a minute, so a single pair of runs
-# can mislead. The table reports the median of each column over the rounds.
-fail=0
-declare -A RPS P50 P99
-printf '%-6s %-8s %12s %10s %10s\n' round target 'requests/s' 'p50 ms' 'p99 ms' > "$TMP/rounds.txt"
-for round in $(seq "$ROUNDS"); do
-    for t in nginx curfew; do
-        port=$NPORT; [[ $t == curfew ]] && port=$CPORT
-        run_wrk "$t-$round" "$port" "$DURATION"
-        record_round "$round" "$t"
-    done
-done
-# shellcheck disable=SC2086  # word splitting of the lists is intended
-{
-    RPS_nginx=$(median ${RPS[nginx]}); P50_nginx=$(median ${P50[nginx]}); P99_nginx=$(median ${P99[nginx]})
-    RPS_curfew=$(median ${RPS[curfew]}); P50_curfew=$(median ${P50[curfew]}); P99_curfew=$(median ${P99[curfew]})
-}
+run_rounds nginx curfew
 
 status=$(check_status)
 if [[ "$status" != 200 ]]; then

@@ -148,28 +148,7 @@ run_wrk() {  # name target duration
 }
 
 
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
-if [[ "$WARMUP" != 0 ]]; then
-    run_wrk warm-base base "$WARMUP"
-    run_wrk warm-policy policy "$WARMUP"
-fi
-
-fail=0
-declare -A RPS P50 P99
-printf '%-6s %-8s %12s %10s %10s\n' round target 'requests/s' 'p50 ms' 'p99 ms' > "$TMP/rounds.txt"
-for round in $(seq "$ROUNDS"); do
-    # Alternate which goes first, so a drift in machine speed favours neither.
-    order=(base policy); (( round % 2 == 0 )) && order=(policy base)
-    for t in "${order[@]}"; do
-        run_wrk "$t-$round" "$t" "$DURATION"
-        record_round "$round" "$t"
-    done
-done
-# shellcheck disable=SC2086
-{
-    RPS_base=$(median ${RPS[base]}); P50_base=$(median ${P50[base]}); P99_base=$(median ${P99[base]})
-    RPS_policy=$(median ${RPS[policy]}); P50_policy=$(median ${P50[policy]}); P99_policy=$(median ${P99[policy]})
-}
+run_rounds base policy
 for t in base policy; do
     status=$(check_status "$t")
     if [[ "$status" != 200 ]]; then

@@ -126,28 +126,7 @@ run_wrk() {  # name target duration
         || { cat "$TMP/wrk-$1.txt" >&2; die "wrk against $2 failed"; }
 }
 
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
-if [[ "$WARMUP" != 0 ]]; then
-    run_wrk warm-off off "$WARMUP"
-    run_wrk warm-on on "$WARMUP"
-fi
-
-fail=0
-declare -A RPS P50 P99
-printf '%-6s %-8s %12s %10s %10s\n' round target 'requests/s' 'p50 ms' 'p99 ms' > "$TMP/rounds.txt"
-for round in $(seq "$ROUNDS"); do
-    # Alternate which goes first, so a drift in machine speed favours neither.
-    order=(off on); (( round % 2 == 0 )) && order=(on off)
-    for t in "${order[@]}"; do
-        run_wrk "$t-$round" "$t" "$DURATION"
-        record_round "$round" "$t"
-    done
-done
-# shellcheck disable=SC2086
-{
-    RPS_off=$(median ${RPS[off]}); P50_off=$(median ${P50[off]}); P99_off=$(median ${P99[off]})
-    RPS_on=$(median ${RPS[on]}); P50_on=$(median ${P50[on]}); P99_on=$(median ${P99[on]})
-}
+run_rounds off on
 for t in off on; do
     if ! kill -0 "${SPID[$t]}" 2>/dev/null; then
         rc=0; wait "${SPID[$t]}" || rc=$?

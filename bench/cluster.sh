@@ -128,24 +128,9 @@ run_wrk() {  # name target duration
         > "$TMP/wrk-$1.txt" 2>&1 || { cat "$TMP/wrk-$1.txt" >&2; die "wrk against $2 failed"; }
 }
 
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
-fail=0
-declare -A RPS P50 P99
-printf '%-6s %-8s %12s %10s %10s\n' round target 'requests/s' 'p50 ms' 'p99 ms' > "$TMP/rounds.txt"
-# Each round starts from a fresh pool file: the tokens wrk spent are gone.
-for round in $(seq "$ROUNDS"); do
-    order=(node1 sqlite); (( round % 2 == 0 )) && order=(sqlite node1)
-    for t in "${order[@]}"; do
-        make_pool "$t" "${PORT[$t]}"
-        run_wrk "$t-$round" "$t" "$DURATION"
-        record_round "$round" "$t"
-    done
-done
-# shellcheck disable=SC2086
-{
-    RPS_redis=$(median ${RPS[node1]}); P99_redis=$(median ${P99[node1]})
-    RPS_sqlite=$(median ${RPS[sqlite]}); P99_sqlite=$(median ${P99[sqlite]})
-}
+# Each measured run starts from a fresh pool file: the tokens wrk spent are gone.
+before_run() { make_pool "$1" "${PORT[$1]}"; }
+run_rounds node1 sqlite
 
 echo
 echo "curfew cluster: 3 nodes + redis-server $(redis-server --version | awk '{print $3}') on loopback; $(nproc) CPUs; pin=$PIN"
@@ -167,8 +152,8 @@ echo "2. refresh with rotation: wrk -t$WRK_THREADS -c$WRK_CONNS -d$DURATION, poo
 cat "$TMP/rounds.txt"
 echo
 printf '%-8s %12s %10s\n' backend 'refresh/s' 'p99 ms'
-printf '%-8s %12.0f %10.3f\n' redis "$RPS_redis" "$P99_redis"
+printf '%-8s %12.0f %10.3f\n' redis "$RPS_node1" "$P99_node1"
 printf '%-8s %12.0f %10.3f\n' sqlite "$RPS_sqlite" "$P99_sqlite"
-printf '%-8s %12s\n' ratio "$(ratio "$RPS_redis" "$RPS_sqlite")"
+printf '%-8s %12s\n' ratio "$(ratio "$RPS_node1" "$RPS_sqlite")"
 echo "(ratio = redis / sqlite; both acknowledge each rotation only once it is durable)"
 exit "$fail"
