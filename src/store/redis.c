@@ -442,11 +442,21 @@ int cf_store_open_redis(const cf_redis_url_t *url, const char *node_id, cf_time_
 
 /* ---- synchronous access (startup and resynchronisation) ---- */
 
+/* 1 when @r (freed here) answers a set-up command @op; otherwise logs why not. */
+static int setup_ok(redisContext *c, redisReply *r, const char *op)
+{
+    int ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+
+    if (!ok)
+        CF_LOG(CF_LOG_ERROR, "event=redis_error op=%s error=\"%s\"", op, r ? r->str : c->errstr);
+    freeReplyObject(r);
+    return ok;
+}
+
 static redisContext *connect_sync(const rd_t *st)
 {
     struct timeval tv = {1, 0};
     redisContext *c = redisConnectWithTimeout(st->url.host, st->url.port, tv);
-    redisReply *r;
 
     if (c == NULL || c->err) {
         CF_LOG(CF_LOG_ERROR, "event=redis_error op=connect host=%s port=%d error=\"%s\"",
@@ -455,24 +465,11 @@ static redisContext *connect_sync(const rd_t *st)
         return NULL;
     }
     redisSetTimeout(c, (struct timeval){5, 0});
-    if (st->url.password[0]) {
-        r = redisCommand(c, "AUTH %s", st->url.password);
-        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-            CF_LOG(CF_LOG_ERROR, "event=redis_error op=auth error=\"%s\"", r ? r->str : c->errstr);
-            freeReplyObject(r);
-            redisFree(c);
-            return NULL;
-        }
-        freeReplyObject(r);
-    }
-    r = redisCommand(c, "SELECT %d", st->url.db);
-    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-        CF_LOG(CF_LOG_ERROR, "event=redis_error op=select error=\"%s\"", r ? r->str : c->errstr);
-        freeReplyObject(r);
+    if ((st->url.password[0] && !setup_ok(c, redisCommand(c, "AUTH %s", st->url.password), "auth")) ||
+        !setup_ok(c, redisCommand(c, "SELECT %d", st->url.db), "select")) {
         redisFree(c);
         return NULL;
     }
-    freeReplyObject(r);
     return c;
 }
 

@@ -658,6 +658,17 @@ def assert_challenge(r, status, reason, error, www_scheme="Bearer"):
 # Cluster: a real redis-server (Debian's redis-server package) and nodes
 # ---------------------------------------------------------------------------
 
+def stop_process(proc, timeout=10):
+    """SIGTERM a helper process (Caddy, Redis...), SIGKILL it after ``timeout``."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class RedisServer:
     """redis-server on 127.0.0.1 with an append-only file fsynced on every
     write (what docs/operations.md recommends), in its own directory, so a
@@ -707,13 +718,7 @@ class RedisServer:
             self.proc.wait()
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ import time
 import pytest
 import requests
 
-from conftest import REPO_ROOT, free_port
+from conftest import REPO_ROOT, free_port, stop_process
 from test_nginx import EchoApp
 
 SHIPPED = REPO_ROOT / "deploy" / "caddy" / "Caddyfile"
@@ -116,13 +116,7 @@ class Caddy:
         pytest.fail(f"caddy did not listen on {self.port}:\n{self.diag()}")
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def url(self, path="/"):
         return f"http://127.0.0.1:{self.port}{path}"
