@@ -26,18 +26,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD_DIR=${BUILD_DIR:-$ROOT/build}
-CURFEW_BIN=${CURFEW_BIN:-$BUILD_DIR/curfew}
 POLICY_ROUTES=${POLICY_ROUTES:-50}
 MATCH=${MATCH:-last}
-WRK_THREADS=${WRK_THREADS:-1}
-WRK_CONNS=${WRK_CONNS:-50}
-DURATION=${DURATION:-10s}
-WARMUP=${WARMUP:-2s}
-ROUNDS=${ROUNDS:-3}
-PIN=${PIN:-0}
 MIN_RATIO=${MIN_RATIO:-}
-PY=${PYTHON:-/usr/bin/python3}
 
 BENCH_NAME=bench/check_policy.sh
 # shellcheck source=bench/lib.sh

@@ -26,17 +26,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD_DIR=${BUILD_DIR:-$ROOT/build}
-CURFEW_BIN=${CURFEW_BIN:-$BUILD_DIR/curfew}
 SCRAPE_INTERVAL=${SCRAPE_INTERVAL:-1}
-WRK_THREADS=${WRK_THREADS:-1}
-WRK_CONNS=${WRK_CONNS:-50}
-DURATION=${DURATION:-10s}
-WARMUP=${WARMUP:-2s}
-ROUNDS=${ROUNDS:-3}
-PIN=${PIN:-0}
 MIN_RATIO=${MIN_RATIO:-}
-PY=${PYTHON:-/usr/bin/python3}
 
 BENCH_NAME=bench/check_sinks.sh
 # shellcheck source=bench/lib.sh

@@ -23,18 +23,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD_DIR=${BUILD_DIR:-$ROOT/build}
-CURFEW_BIN=${CURFEW_BIN:-$BUILD_DIR/curfew}
 REVOCATIONS=${REVOCATIONS:-1000}
 POOL=${POOL:-400}
-WRK_THREADS=${WRK_THREADS:-1}
-WRK_CONNS=${WRK_CONNS:-50}
-DURATION=${DURATION:-10s}
-WARMUP=${WARMUP:-2s}
-ROUNDS=${ROUNDS:-3}
-PIN=${PIN:-0}
 MAX_P99_MS=${MAX_P99_MS:-}
-PY=${PYTHON:-/usr/bin/python3}
 
 BENCH_NAME=bench/cluster.sh
 # shellcheck source=bench/lib.sh

@@ -4,13 +4,26 @@
 # building, a temp dir, started servers stopped on any exit, free ports,
 # readiness polling and CPU pinning. Sourced, never run.
 #
-# Before sourcing, set BENCH_NAME (used in messages), BUILD_DIR, CURFEW_BIN, PY
-# and PIN. After it: die, require_tools, build_curfew, bench_tmp PREFIX (sets
+# Before sourcing, set ROOT (the repository) and BENCH_NAME (used in messages).
+# Sourcing sets the shared settings (BUILD_DIR, CURFEW_BIN, WRK_THREADS,
+# WRK_CONNS, DURATION, WARMUP, ROUNDS, PIN, PY) unless the environment did.
+# After it: die, require_tools, build_curfew, bench_tmp PREFIX (sets
 # TMP and the exit trap), track_pid PID, free_port, wait_http URL PID, and the
 # arrays server_prefix / wrk_prefix for pinning; wrk output: parse_wrk, median,
 # ratio, run_rounds A B (warm-up and interleaved rounds, medians in RPS_A...),
 # and record_round ROUND TARGET, which files one wrk run into the
 # RPS/P50/P99 arrays and rounds.txt and sets fail=1 on non-2xx answers.
+
+# The settings every script shares (each documents them in its header).
+BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+CURFEW_BIN=${CURFEW_BIN:-$BUILD_DIR/curfew}
+WRK_THREADS=${WRK_THREADS:-1}
+WRK_CONNS=${WRK_CONNS:-50}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+ROUNDS=${ROUNDS:-3}
+PIN=${PIN:-0}
+PY=${PYTHON:-/usr/bin/python3}
 
 die() { echo "$BENCH_NAME: $*" >&2; exit 1; }
 
