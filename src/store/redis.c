@@ -473,17 +473,28 @@ static redisContext *connect_sync(const rd_t *st)
     return c;
 }
 
+/* One command on a short-lived connection (start-up only); NULL when Redis did not answer. */
+static redisReply *command_sync(rd_t *st, const char *fmt, ...)
+{
+    redisContext *c = connect_sync(st);
+    redisReply *r = NULL;
+    va_list ap;
+
+    if (c == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    redisFree(c);
+    return r;
+}
+
 int cf_redis_get_sync(cf_store_t *base, const char *key, char **val)
 {
-    rd_t *st = (rd_t *)base;
-    redisContext *c = connect_sync(st);
-    redisReply *r;
+    redisReply *r = command_sync((rd_t *)base, "GET %s", key);
     int rc = CF_ESTORE;
 
     *val = NULL;
-    if (c == NULL)
-        return CF_ESTORE;
-    r = redisCommand(c, "GET %s", key);
     if (r != NULL && r->type == REDIS_REPLY_NIL) {
         rc = 0;
     } else if (r != NULL && r->type == REDIS_REPLY_STRING) {
@@ -491,26 +502,18 @@ int cf_redis_get_sync(cf_store_t *base, const char *key, char **val)
         rc = *val ? 1 : CF_ENOMEM;
     }
     freeReplyObject(r);
-    redisFree(c);
     return rc;
 }
 
 int cf_redis_setnx_sync(cf_store_t *base, const char *key, const char *val)
 {
-    rd_t *st = (rd_t *)base;
-    redisContext *c = connect_sync(st);
-    redisReply *r;
-    int rc = CF_ESTORE;
+    redisReply *r = command_sync((rd_t *)base, "SET %s %s NX", key, val);
+    int rc = r == NULL ? CF_ESTORE
+             : r->type == REDIS_REPLY_STATUS ? 1
+             : r->type == REDIS_REPLY_NIL    ? 0
+                                             : CF_ESTORE;
 
-    if (c == NULL)
-        return CF_ESTORE;
-    r = redisCommand(c, "SET %s %s NX", key, val);
-    if (r != NULL && r->type == REDIS_REPLY_STATUS)
-        rc = 1;
-    else if (r != NULL && r->type == REDIS_REPLY_NIL)
-        rc = 0;
     freeReplyObject(r);
-    redisFree(c);
     return rc;
 }
 
