@@ -852,6 +852,8 @@ static void route(void *ctx, cf_http_req_t *req)
     /* The check endpoint first: it is the hot path. */
     if (path_is(req, "/v1/check") || path_has_prefix(req, "/v1/check/")) {
         cf_api_check(app, req);
+    } else if (cf_app_cluster_gate(app, req)) {
+        /* a stale cluster node decides nothing from its index (cluster.c) */
     } else if (path_is(req, "/metrics")) {
         if (m == HTTP_GET || m == HTTP_HEAD)
             cf_api_metrics(app, req);

@@ -306,11 +306,7 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
      * it has just revalidated this request's session against Redis. */
     if (app->cluster != NULL && cf_app_cluster_stale(app) &&
         !(req->user != NULL && strcmp(app->cfg.on_partition, "revalidate") == 0)) {
-        static const cf_http_header_t retry = {"Retry-After", 11, "1", 1};
-        app->cluster->stale_refusals++;
-        cf_reply_error(req, 503, "temporarily_unavailable",
-                       cf_reason_describe(CF_REASON_STORE_UNAVAILABLE), CF_REASON_STORE_UNAVAILABLE,
-                       &retry, 1);
+        cf_app_cluster_refuse(app, req);
         return CF_REASON_STORE_UNAVAILABLE;
     }
     if (app->cfg.policy.nroutes > 0) {

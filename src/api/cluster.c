@@ -8,8 +8,11 @@
  */
 #include "api/cluster.h"
 
+#include <http_parser.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "api/internal.h"
@@ -100,11 +103,28 @@ static int apply_snapshot(cf_app_t *app, const cf_event_t *e)
 
 /* ---- a check that needs Redis first ---- */
 
+/* The one refusal of a node that cannot vouch for its cache (or reach Redis). */
+static void reply_unavailable(cf_http_req_t *req)
+{
+    static const cf_http_header_t retry = {"Retry-After", 11, "1", 1};
+
+    cf_reply_error(req, 503, "temporarily_unavailable",
+                   cf_reason_describe(CF_REASON_STORE_UNAVAILABLE), CF_REASON_STORE_UNAVAILABLE,
+                   &retry, 1);
+}
+
+void cf_app_cluster_refuse(cf_app_t *app, cf_http_req_t *req)
+{
+    app->cluster->stale_refusals++;
+    reply_unavailable(req);
+}
+
 static const char fetched_mark; /* req->user once the check's session was fetched */
 
 typedef struct {
     cf_app_t *app;
     cf_http_req_t *req;
+    void (*again)(cf_app_t *app, cf_http_req_t *req); /* the handler to run once fetched */
     char sid[CF_SID_LEN + 1];
 } check_fetch_t;
 
@@ -115,11 +135,9 @@ static void on_check_fetched(void *arg, int status, cf_redis_fetched_t *f)
     int ended;
 
     if (status < 0) {
-        static const cf_http_header_t retry = {"Retry-After", 11, "1", 1};
-        app->metrics.checks[CF_REASON_STORE_UNAVAILABLE]++;
-        cf_reply_error(cf->req, 503, "temporarily_unavailable",
-                       cf_reason_describe(CF_REASON_STORE_UNAVAILABLE),
-                       CF_REASON_STORE_UNAVAILABLE, &retry, 1);
+        if (cf->again == cf_api_check)
+            app->metrics.checks[CF_REASON_STORE_UNAVAILABLE]++;
+        reply_unavailable(cf->req);
         free(cf);
         return;
     }
@@ -141,11 +159,13 @@ static void on_check_fetched(void *arg, int status, cf_redis_fetched_t *f)
     if (f->global_not_before > 0)
         (void)cf_app_set_not_before(app, NULL, f->global_not_before);
     cf->req->user = (void *)&fetched_mark;
-    cf_api_check(app, cf->req);
+    cf->again(app, cf->req);
     free(cf);
 }
 
-void cf_app_cluster_fetch(cf_app_t *app, cf_http_req_t *req, const char *sid)
+/* Fetch @sid from Redis into the index, then run @again on @req (once: req->user is marked). */
+static void fetch_then(cf_app_t *app, cf_http_req_t *req, const char *sid,
+                       void (*again)(cf_app_t *, cf_http_req_t *))
 {
     check_fetch_t *cf = malloc(sizeof *cf);
 
@@ -155,9 +175,159 @@ void cf_app_cluster_fetch(cf_app_t *app, cf_http_req_t *req, const char *sid)
     }
     cf->app = app;
     cf->req = req;
+    cf->again = again;
     memcpy(cf->sid, sid, CF_SID_LEN);
     cf->sid[CF_SID_LEN] = '\0';
     cf_redis_fetch(app->store, cf->sid, on_check_fetched, cf);
+}
+
+void cf_app_cluster_fetch(cf_app_t *app, cf_http_req_t *req, const char *sid)
+{
+    fetch_then(app, req, sid, cf_api_check);
+}
+
+/* ---- the staleness gate of every endpoint that decides ---- */
+
+/*
+ * The endpoints that answer from this node's index. Past max_staleness (or
+ * before a lost subscription is resynchronised) that index may hold sessions
+ * revoked elsewhere as live and lack sessions made elsewhere, so none of them
+ * may answer from it alone: each either fails closed exactly as /v1/check
+ * does (503 store_unavailable, Retry-After: 1), or first reads the session
+ * its request names, with the not-before epochs, from Redis and then decides
+ * on that (what /v1/check does with cluster.on_partition: revalidate).
+ *  - GRANT (introspection, refresh, reading a session): revalidated with
+ *    on_partition: revalidate, refused otherwise, never answered from a stale
+ *    cache: a revoked token must not be called active or refreshed.
+ *  - END (logout, /oauth/revoke, DELETE of a session): always revalidated,
+ *    since ending a session only makes things stricter and its commit needs
+ *    Redis anyway; a session the node did not know is then found, not
+ *    answered 404 or a silent 200.
+ *  - listing sessions has no one session to read: always refused.
+ * A request whose token this node cannot tie to a session is refused.
+ * /v1/check keeps the same gate inline (check.c), after its abuse controls.
+ */
+enum { GRANT, END, REFUSE };
+enum { FROM_FORM, FROM_BEARER, FROM_PATH, FROM_NOTHING };
+
+static void session_show(cf_app_t *app, cf_http_req_t *req)
+{
+    cf_api_session_show(app, req, req->path + 13, req->path_len - 13);
+}
+
+static void session_delete(cf_app_t *app, cf_http_req_t *req)
+{
+    cf_api_session_delete(app, req, req->path + 13, req->path_len - 13);
+}
+
+typedef struct {
+    const char *path;
+    int prefix; /* path is a prefix: /v1/sessions/{id} */
+    int method;
+    int kind;   /* GRANT, END, REFUSE */
+    int from;   /* where the request names its session */
+    const char *field; /* FROM_FORM: the form field holding the token */
+    void (*handler)(cf_app_t *app, cf_http_req_t *req);
+} decider_t;
+
+static const decider_t deciders[] = {
+    {"/oauth/introspect", 0, HTTP_POST, GRANT, FROM_FORM, "token", cf_api_introspect},
+    {"/oauth/token", 0, HTTP_POST, GRANT, FROM_FORM, "refresh_token", cf_api_token},
+    {"/v1/sessions/", 1, HTTP_GET, GRANT, FROM_PATH, NULL, session_show},
+    {"/oauth/revoke", 0, HTTP_POST, END, FROM_FORM, "token", cf_api_revoke},
+    {"/v1/logout", 0, HTTP_POST, END, FROM_BEARER, NULL, cf_api_logout},
+    {"/v1/sessions/", 1, HTTP_DELETE, END, FROM_PATH, NULL, session_delete},
+    {"/v1/sessions", 0, HTTP_GET, REFUSE, FROM_NOTHING, NULL, NULL},
+};
+
+static const decider_t *decider_of(const cf_http_req_t *req)
+{
+    for (size_t i = 0; i < sizeof deciders / sizeof deciders[0]; i++) {
+        const decider_t *d = &deciders[i];
+        size_t n = strlen(d->path);
+        if (req->method == d->method && (d->prefix ? req->path_len > n : req->path_len == n) &&
+            memcmp(req->path, d->path, n) == 0)
+            return d;
+    }
+    return NULL;
+}
+
+#define TOKEN_CAP 8192 /* as the OAuth endpoints read it */
+
+/* The session token @v names (a refresh token this node knows, or any access token it signed). */
+static const char *sid_of_token(cf_app_t *app, const char *v, size_t len)
+{
+    cf_refresh_entry_t *entry = cf_app_refresh_lookup(app, v, len);
+    cf_session_t *s = NULL;
+    int64_t exp, iat;
+    cf_reason_t why;
+
+    if (entry != NULL)
+        return entry->session->id;
+    if (cf_app_verify_access(app, v, len, cf_app_now(app), &s, &exp, &iat, &why) < 0)
+        return NULL;
+    return s != NULL ? s->id : cf_app_cached_sid(app, v, len);
+}
+
+/* The session @req names (see deciders[]), copied into @sid; 0, or -1 when none is known. */
+static int request_sid(cf_app_t *app, cf_http_req_t *req, const decider_t *d,
+                       char sid[CF_SID_LEN + 1])
+{
+    const char *id = NULL, *v = NULL;
+    char *tok = NULL;
+    size_t len = 0;
+
+    if (d->from == FROM_PATH) {
+        if (req->path_len - 13 != CF_SID_LEN)
+            return -1;
+        id = req->path + 13;
+    } else if (d->from == FROM_BEARER) {
+        v = cf_http_req_header(req, "Authorization", &len);
+        if (v != NULL && len > 7 && strncasecmp(v, "Bearer ", 7) == 0) {
+            v += 7;
+            len -= 7;
+        } else {
+            v = cf_req_cookie(req, app->cfg.access_cookie, &len);
+        }
+    } else if (d->from == FROM_FORM && (tok = malloc(TOKEN_CAP)) != NULL) {
+        int n = cf_form_get(req->body, req->body_len, d->field, tok, TOKEN_CAP);
+        if (n > 0) {
+            v = tok;
+            len = (size_t)n;
+        } else if (n == -1) {
+            v = cf_req_cookie(req, app->cfg.refresh_cookie, &len);
+        }
+    }
+    if (v != NULL && len > 0)
+        id = sid_of_token(app, v, len);
+    if (id != NULL) {
+        memcpy(sid, id, CF_SID_LEN);
+        sid[CF_SID_LEN] = '\0';
+    }
+    if (tok != NULL) {
+        OPENSSL_cleanse(tok, TOKEN_CAP);
+        free(tok);
+    }
+    return id != NULL ? 0 : -1;
+}
+
+int cf_app_cluster_gate(cf_app_t *app, cf_http_req_t *req)
+{
+    const decider_t *d;
+    char sid[CF_SID_LEN + 1];
+    int revalidate;
+
+    if (app->cluster == NULL || req->user == &fetched_mark || !cf_app_cluster_stale(app) ||
+        (d = decider_of(req)) == NULL)
+        return 0;
+    revalidate = d->kind == END ||
+                 (d->kind == GRANT && strcmp(app->cfg.on_partition, "revalidate") == 0);
+    if (revalidate && request_sid(app, req, d, sid) == 0) {
+        fetch_then(app, req, sid, d->handler);
+        return 1;
+    }
+    cf_app_cluster_refuse(app, req);
+    return 1;
 }
 
 static void on_bus_message(void *ctx, const char *msg, size_t len)
@@ -197,21 +367,50 @@ static void on_bus_message(void *ctx, const char *msg, size_t len)
     cf_wire_msg_fini(&m);
 }
 
+#define RESYNC_FIRST_MS 25 /* the first retry of a failed resync... */
+#define RESYNC_MAX_MS 200  /* ...doubling up to this, so a node serves soon after Redis does */
+
+static void on_resync_timer(uv_timer_t *t);
+
+/*
+ * Reload the index from Redis. It fails while Redis still loads its
+ * append-only file (-LOADING), or when Redis goes again: the node stays stale
+ * and tries again with backoff for as long as the subscription is live (a
+ * lost subscription resynchronises when it is back anyway). Any error is
+ * worth a retry: none of them makes the cache trustworthy.
+ */
 static void resync(cf_app_t *app)
 {
     cf_cluster_t *c = app->cluster;
     uint64_t t0 = uv_hrtime();
 
     if (cf_app_reload(app) < 0) {
-        CF_LOG(CF_LOG_WARN, "event=cluster_resync_failed");
-        return; /* still stale; the next link-up tries again */
+        CF_LOG(CF_LOG_WARN, "event=cluster_resync_failed retry_ms=%llu",
+               (unsigned long long)c->resync_backoff_ms);
+        if (c->heartbeat_started && c->link_up) {
+            uv_timer_start(&c->resync_timer, on_resync_timer, c->resync_backoff_ms, 0);
+            c->resync_backoff_ms = c->resync_backoff_ms * 2 > RESYNC_MAX_MS
+                                       ? RESYNC_MAX_MS
+                                       : c->resync_backoff_ms * 2;
+        }
+        return;
     }
     c->need_resync = 0;
     c->resyncs++;
+    c->resync_backoff_ms = RESYNC_FIRST_MS;
+    uv_update_time(app->loop); /* the reload may have taken a while: heard now, not before it */
     c->heard_ms = uv_now(app->loop);
     cf_app_keys_changed(app); /* a rotation may have been missed too */
     CF_LOG(CF_LOG_INFO, "event=cluster_resync sessions=%zu ms=%.1f", app->sessions.count,
            (double)(uv_hrtime() - t0) / 1e6);
+}
+
+static void on_resync_timer(uv_timer_t *t)
+{
+    cf_app_t *app = t->data;
+
+    if (app->cluster->link_up && app->cluster->need_resync)
+        resync(app);
 }
 
 static void on_bus_link(void *ctx, int up)
@@ -222,6 +421,9 @@ static void on_bus_link(void *ctx, int up)
     c->link_up = up;
     if (!up) {
         c->need_resync = 1;
+        c->resync_backoff_ms = RESYNC_FIRST_MS;
+        if (c->heartbeat_started)
+            uv_timer_stop(&c->resync_timer);
         return;
     }
     if (c->need_resync)
@@ -250,13 +452,20 @@ int cf_app_cluster_open(cf_app_t *app, const char *url)
     app->cluster = c;
     cf_random_b64url(12, c->node);
     c->need_resync = 1; /* until the subscription is live, we may miss messages */
+    c->resync_backoff_ms = RESYNC_FIRST_MS;
     cf_histogram_init(&c->propagation, propagation_bounds,
                       sizeof propagation_bounds / sizeof propagation_bounds[0]);
     if (cf_redis_url_parse(url, &u, err, sizeof err) < 0) {
         CF_LOG(CF_LOG_ERROR, "event=startup_error what=store_url error=\"%s\"", err);
         return CF_ECONFIG;
     }
-    cf_redis_bus_t bus = {app, on_bus_message, on_bus_link};
+    /* An attempt gets half the staleness bound (within 0.2-1 s) before it is
+     * made again; the bus, whose heartbeats come every max_staleness/4, is
+     * remade after a whole bound of silence. */
+    uint64_t attempt = (uint64_t)app->cfg.max_staleness / 2;
+    cf_redis_bus_t bus = {app, on_bus_message, on_bus_link,
+                          attempt < 200 ? 200 : attempt > 1000 ? 1000 : attempt,
+                          (uint64_t)app->cfg.max_staleness};
     rc = cf_store_open_redis(&u, c->node, app->cfg.purge_after,
                              app->cfg.access_max_ttl + app->cfg.clock_leeway, app->loop, &bus,
                              &app->store);
@@ -282,7 +491,11 @@ void cf_app_cluster_start(cf_app_t *app)
     uv_timer_init(app->loop, &c->heartbeat);
     c->heartbeat.data = app;
     uv_timer_start(&c->heartbeat, on_heartbeat, 0, every);
+    uv_timer_init(app->loop, &c->resync_timer);
+    c->resync_timer.data = app;
     c->heartbeat_started = 1;
+    if (c->link_up && c->need_resync) /* a resync failed before the timers existed */
+        uv_timer_start(&c->resync_timer, on_resync_timer, c->resync_backoff_ms, 0);
 }
 
 void cf_app_cluster_stop(cf_app_t *app)
@@ -291,6 +504,7 @@ void cf_app_cluster_stop(cf_app_t *app)
 
     if (c != NULL && c->heartbeat_started) {
         uv_close((uv_handle_t *)&c->heartbeat, NULL);
+        uv_close((uv_handle_t *)&c->resync_timer, NULL);
         c->heartbeat_started = 0;
     }
 }

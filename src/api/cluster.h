@@ -28,7 +28,9 @@ typedef struct cf_cluster {
     int link_up;
     int need_resync;    /* the subscription was (re)made: reload before trusting the cache */
     uv_timer_t heartbeat;
-    int heartbeat_started;
+    uv_timer_t resync_timer;      /* retries a failed resync (with the heartbeat) */
+    uint64_t resync_backoff_ms;   /* the next retry's delay */
+    int heartbeat_started;        /* both timers exist */
     cf_histogram_t propagation; /* seconds from a revocation's origin to this node */
     uint32_t samples[CF_CLUSTER_SAMPLES]; /* µs, ring */
     uint64_t nsamples;
@@ -49,6 +51,18 @@ void cf_app_cluster_stop(struct cf_app *app);
 
 /** 1 when @app is a cluster node whose cache may be stale (see above). */
 int cf_app_cluster_stale(struct cf_app *app);
+
+/**
+ * The staleness gate of every endpoint that decides from the index except
+ * /v1/check (see deciders[] in cluster.c). Returns 1 when it answered @req
+ * (503 store_unavailable) or took it over (revalidating against Redis, then
+ * running the endpoint's handler), 0 to dispatch as usual.
+ */
+struct cf_http_req;
+int cf_app_cluster_gate(struct cf_app *app, struct cf_http_req *req);
+
+/** Answer @req 503 store_unavailable because this node is stale, and count it. */
+void cf_app_cluster_refuse(struct cf_app *app, struct cf_http_req *req);
 
 /** Free the cluster state. */
 void cf_app_cluster_fini(struct cf_app *app);

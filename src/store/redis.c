@@ -8,7 +8,6 @@
  */
 #include "store/redis.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <openssl/crypto.h>
@@ -119,9 +118,13 @@ struct rd_store {
     redisAsyncContext *sub;
     int cmd_up, sub_up;
     int sub_connected; /* the subscription's TCP connection is up (subscribed or not) */
+    int cmd_ready;     /* the command connection's set-up was answered */
     uv_timer_t timer; /* reconnects and watches for a hung Redis */
     uint64_t pending;        /* commands sent, not yet answered */
     uint64_t last_reply_ms;  /* uv_now of the last reply */
+    uint64_t cmd_since, sub_since; /* uv_now when each connection was last attempted */
+    uint64_t last_bus_ms;    /* uv_now of the last reply or message on the subscription */
+    uint64_t last_tick_ms;   /* uv_now of the previous on_timer */
     char apply_sha[41], fetch_sha[41], keyset_sha[41];
     int closing, timer_closed;
     cf_store_stats_t stats;
@@ -188,6 +191,86 @@ int cf_redis_url_parse(const char *url, cf_redis_url_t *out, char *err, size_t e
     return 0;
 }
 
+/* ---- the libuv adapter ---- */
+
+/*
+ * hiredis's own libuv adapter (0.14, Debian 12) returns from its poll
+ * callback on any libuv error without telling hiredis. libuv reports a
+ * refused or timed-out connect, and a reset connection, as exactly such an
+ * error (POLLERR -> UV_EBADF) and stops polling: the context then stays
+ * "connecting" or "connected" forever and is never retried. This adapter
+ * hands an error to hiredis as the events it waited for, so hiredis reads
+ * the socket's error itself and fails the attempt or the connection through
+ * its usual callbacks (what hiredis 1.x's adapter does).
+ */
+typedef struct {
+    redisAsyncContext *ac; /* NULL once hiredis has cleaned up */
+    uv_poll_t handle;
+    int events;
+} adapter_t;
+
+static void adapter_poll(uv_poll_t *handle, int status, int events)
+{
+    adapter_t *p = handle->data;
+    int ev = status < 0 ? p->events : events;
+
+    if (p->ac != NULL && (ev & UV_READABLE))
+        redisAsyncHandleRead(p->ac);
+    if (p->ac != NULL && (ev & UV_WRITABLE))
+        redisAsyncHandleWrite(p->ac);
+    /* libuv stopped the handle on the error; hiredis may still want events. */
+    if (status < 0 && p->ac != NULL && p->events != 0)
+        uv_poll_start(&p->handle, p->events, adapter_poll);
+}
+
+static void adapter_set(adapter_t *p, int events)
+{
+    p->events = events;
+    if (events != 0)
+        uv_poll_start(&p->handle, events, adapter_poll);
+    else
+        uv_poll_stop(&p->handle);
+}
+
+static void adapter_add_read(void *d) { adapter_set(d, ((adapter_t *)d)->events | UV_READABLE); }
+static void adapter_del_read(void *d) { adapter_set(d, ((adapter_t *)d)->events & ~UV_READABLE); }
+static void adapter_add_write(void *d) { adapter_set(d, ((adapter_t *)d)->events | UV_WRITABLE); }
+static void adapter_del_write(void *d) { adapter_set(d, ((adapter_t *)d)->events & ~UV_WRITABLE); }
+
+static void adapter_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void adapter_cleanup(void *d)
+{
+    adapter_t *p = d;
+
+    p->ac = NULL; /* the context is being freed */
+    uv_close((uv_handle_t *)&p->handle, adapter_closed);
+}
+
+static int adapter_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    adapter_t *p;
+
+    if (ac->ev.data != NULL || (p = calloc(1, sizeof *p)) == NULL)
+        return REDIS_ERR;
+    if (uv_poll_init(loop, &p->handle, ac->c.fd) != 0) {
+        free(p);
+        return REDIS_ERR;
+    }
+    p->ac = ac;
+    p->handle.data = p;
+    ac->ev.addRead = adapter_add_read;
+    ac->ev.delRead = adapter_del_read;
+    ac->ev.addWrite = adapter_add_write;
+    ac->ev.delWrite = adapter_del_write;
+    ac->ev.cleanup = adapter_cleanup;
+    ac->ev.data = p;
+    return REDIS_OK;
+}
+
 /* ---- connections ---- */
 
 static void maybe_free(rd_t *st);
@@ -209,6 +292,21 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *arg)
     }
 }
 
+/* The last set-up reply: from now on the connection has proven it serves. */
+static void on_cmd_ready(redisAsyncContext *ac, void *r, void *arg)
+{
+    redisReply *reply = r;
+    rd_t *st = ac->data;
+
+    if (reply != NULL && reply->type != REDIS_REPLY_ERROR && st != NULL && st->cmd == ac) {
+        st->cmd_ready = 1;
+        st->last_reply_ms = uv_now(st->loop);
+        CF_LOG(CF_LOG_INFO, "event=redis_connected conn=commands host=%s port=%d", st->url.host,
+               st->url.port);
+    }
+    on_setup_reply(ac, r, arg);
+}
+
 static redisAsyncContext *connect_one(rd_t *st, void (*on_conn)(const redisAsyncContext *, int),
                                       void (*on_disc)(const redisAsyncContext *, int))
 {
@@ -221,7 +319,7 @@ static redisAsyncContext *connect_one(rd_t *st, void (*on_conn)(const redisAsync
         return NULL;
     }
     ac->data = st;
-    if (redisLibuvAttach(ac, st->loop) != REDIS_OK) {
+    if (adapter_attach(ac, st->loop) != REDIS_OK) {
         redisAsyncFree(ac);
         return NULL;
     }
@@ -234,6 +332,8 @@ static redisAsyncContext *connect_one(rd_t *st, void (*on_conn)(const redisAsync
 
 static void connect_cmd(rd_t *st)
 {
+    st->cmd_since = uv_now(st->loop);
+    st->cmd_ready = 0;
     st->cmd = connect_one(st, on_cmd_connect, on_cmd_disconnect);
     if (st->cmd == NULL)
         return;
@@ -241,10 +341,12 @@ static void connect_cmd(rd_t *st)
     redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", apply_script);
     redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", fetch_script);
     redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", keyset_script);
+    redisAsyncCommand(st->cmd, on_cmd_ready, "ping", "PING");
 }
 
 static void connect_sub(rd_t *st)
 {
+    st->sub_since = uv_now(st->loop);
     st->sub = connect_one(st, on_sub_connect, on_sub_disconnect);
     if (st->sub == NULL)
         return;
@@ -262,18 +364,17 @@ static void on_cmd_connect(const redisAsyncContext *ac, int status)
     }
     st->cmd_up = 1;
     st->last_reply_ms = uv_now(st->loop);
-    CF_LOG(CF_LOG_INFO, "event=redis_connected conn=commands host=%s port=%d", st->url.host,
-           st->url.port);
 }
 
 static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
 {
     rd_t *st = ac->data;
 
-    if (st->cmd_up && !st->closing)
+    if (st->cmd_ready && !st->closing)
         CF_LOG(CF_LOG_WARN, "event=redis_disconnected conn=commands");
     st->cmd = NULL;
     st->cmd_up = 0;
+    st->cmd_ready = 0;
     st->pending = 0;
     maybe_free(st);
 }
@@ -319,6 +420,7 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *arg)
     }
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 || st->closing)
         return;
+    st->last_bus_ms = uv_now(st->loop);
     if (reply->element[0]->type != REDIS_REPLY_STRING)
         return;
     if (strcmp(reply->element[0]->str, "subscribe") == 0) {
@@ -326,6 +428,9 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *arg)
         CF_LOG(CF_LOG_INFO, "event=redis_connected conn=bus channel=%s", st->channel);
         if (st->bus.link != NULL)
             st->bus.link(st->bus.ctx, 1);
+        /* The link callback may have resynchronised for a while: silence counts from now. */
+        uv_update_time(st->loop);
+        st->last_bus_ms = uv_now(st->loop);
     } else if (strcmp(reply->element[0]->str, "message") == 0 &&
                reply->element[2]->type == REDIS_REPLY_STRING) {
         if (st->bus.message != NULL)
@@ -355,21 +460,69 @@ static void on_timer_closed(uv_handle_t *h)
 }
 
 /*
- * Every 200 ms: reconnect what is down, and drop a command connection that
- * has left commands unanswered for 2 s (a hung Redis), which fails them so
- * their requests get an answer instead of waiting forever.
+ * Drop @ac, which is st->cmd or st->sub, so that the timer makes a new one.
+ * hiredis reports the end of a connection it made through the disconnect
+ * callback (which clears the state); an attempt that never connected it
+ * frees silently, so it is forgotten here first. Commands still queued are
+ * answered with no reply (a failure) either way.
+ */
+static void abandon(rd_t *st, redisAsyncContext *ac)
+{
+    if (!(ac->c.flags & REDIS_CONNECTED)) {
+        if (st->cmd == ac)
+            st->cmd = NULL;
+        else
+            st->sub = NULL;
+    }
+    redisAsyncFree(ac);
+}
+
+#define RD_TICK_MS 100     /* how often the timer looks */
+#define RD_HUNG_MS 2000    /* a command unanswered this long: the connection is dead */
+
+/*
+ * Every RD_TICK_MS: make what is down, and drop what cannot be trusted to
+ * come back by itself, so that every kind of loss leads back to a new
+ * connection:
+ *  - an attempt (connect plus set-up, or connect plus SUBSCRIBE) not answered
+ *    within attempt_ms: a SYN into a partition is otherwise retried by the
+ *    kernel for about two minutes, and one into a full listen queue as long;
+ *  - a command connection with a command unanswered for RD_HUNG_MS (a hung
+ *    Redis, or a peer gone without a FIN): failing it answers its requests;
+ *  - a subscription silent for silence_ms although every node publishes a
+ *    heartbeat more often: a connection whose peer vanished never learns it
+ *    by itself, since a subscriber sends nothing.
+ * After the loop was blocked (a long resynchronisation), replies may wait
+ * unread in the sockets while the timer runs first: judge nothing on that tick.
  */
 static void on_timer(uv_timer_t *t)
 {
     rd_t *st = t->data;
-    uint64_t now = uv_now(st->loop);
+    uint64_t now = uv_now(st->loop), attempt = st->bus.attempt_ms ? st->bus.attempt_ms : 1000;
+    int blocked = now - st->last_tick_ms > 3 * RD_TICK_MS;
 
-    if (st->closing)
+    st->last_tick_ms = now;
+    if (st->closing || blocked)
         return;
-    if (st->cmd != NULL && st->cmd_up && st->pending > 0 && now - st->last_reply_ms > 2000) {
-        CF_LOG(CF_LOG_WARN, "event=redis_timeout pending=%llu", (unsigned long long)st->pending);
-        redisAsyncFree(st->cmd);
-        return;
+    if (st->cmd != NULL && !st->cmd_ready && now - st->cmd_since > attempt) {
+        CF_LOG(CF_LOG_WARN, "event=redis_timeout conn=commands what=connect ms=%llu",
+               (unsigned long long)(now - st->cmd_since));
+        abandon(st, st->cmd);
+    } else if (st->cmd != NULL && st->cmd_up && st->pending > 0 &&
+               now - st->last_reply_ms > RD_HUNG_MS) {
+        CF_LOG(CF_LOG_WARN, "event=redis_timeout conn=commands pending=%llu",
+               (unsigned long long)st->pending);
+        abandon(st, st->cmd);
+    }
+    if (st->sub != NULL && !st->sub_up && now - st->sub_since > attempt) {
+        CF_LOG(CF_LOG_WARN, "event=redis_timeout conn=bus what=subscribe ms=%llu",
+               (unsigned long long)(now - st->sub_since));
+        abandon(st, st->sub);
+    } else if (st->sub != NULL && st->sub_up && st->bus.silence_ms > 0 &&
+               now - st->last_bus_ms > st->bus.silence_ms) {
+        CF_LOG(CF_LOG_WARN, "event=redis_timeout conn=bus what=silence ms=%llu",
+               (unsigned long long)(now - st->last_bus_ms));
+        abandon(st, st->sub);
     }
     if (st->cmd == NULL)
         connect_cmd(st);
@@ -433,9 +586,10 @@ int cf_store_open_redis(const cf_redis_url_t *url, const char *node_id, cf_time_
     uv_timer_init(loop, &st->timer);
     st->timer.data = st;
     uv_unref((uv_handle_t *)&st->timer);
+    st->last_tick_ms = uv_now(loop);
     connect_cmd(st);
     connect_sub(st);
-    uv_timer_start(&st->timer, on_timer, 200, 200);
+    uv_timer_start(&st->timer, on_timer, RD_TICK_MS, RD_TICK_MS);
     *out = &st->base;
     return 0;
 }
@@ -670,6 +824,13 @@ typedef struct {
     size_t nev;
 } commit_t;
 
+/* A command is about to be sent: the hung-Redis watch counts from the oldest unanswered one. */
+static void note_sent(rd_t *st)
+{
+    if (st->pending++ == 0)
+        st->last_reply_ms = uv_now(st->loop);
+}
+
 static void note_reply(rd_t *st)
 {
     if (st->pending > 0)
@@ -763,7 +924,7 @@ static void submit(rd_t *st, cf_events_t *ev, const char *sid, uint32_t gen, com
                           msg, st->keep, st->channel, st->nb_keep, sid ? sid : "",
                           genbuf) != REDIS_OK)
         goto fail;
-    st->pending++;
+    note_sent(st);
     free(msg);
     return;
 fail:
@@ -832,14 +993,25 @@ static const cf_store_ops_t rd_ops = {
     .close = rd_close,
 };
 
+static void on_published(redisAsyncContext *ac, void *r, void *arg)
+{
+    rd_t *st = ac->data;
+
+    (void)r;
+    (void)arg;
+    note_reply(st);
+}
+
 int cf_redis_publish(cf_store_t *base, const char *msg)
 {
     rd_t *st = (rd_t *)base;
 
     if (st->cmd == NULL || !st->cmd_up || st->closing)
         return CF_EIO;
-    if (redisAsyncCommand(st->cmd, NULL, NULL, "PUBLISH %s %s", st->channel, msg) != REDIS_OK)
+    /* Counted like any command, so heartbeats alone find a dead connection. */
+    if (redisAsyncCommand(st->cmd, on_published, NULL, "PUBLISH %s %s", st->channel, msg) != REDIS_OK)
         return CF_EIO;
+    note_sent(st);
     return 0;
 }
 
@@ -883,7 +1055,7 @@ static int op_send(rd_t *st, op_t *op, redisCallbackFn *fn, const char *fmt, ...
         free(op);
         return CF_ESTORE;
     }
-    st->pending++;
+    note_sent(st);
     return 0;
 }
 

@@ -55,11 +55,17 @@ typedef struct {
     /* The subscription is live (1) or lost (0). After a loss the node has
      * missed messages and must resynchronise before trusting its cache. */
     void (*link)(void *ctx, int up);
+    /* A connection attempt (connect and set-up, or connect and SUBSCRIBE) not
+     * answered within this many ms is abandoned and made again; 0: 1000. */
+    uint64_t attempt_ms;
+    /* A subscription that hears nothing for this many ms is dropped and made
+     * again (every node publishes a heartbeat more often); 0: never. */
+    uint64_t silence_ms;
 } cf_redis_bus_t;
 
 /**
  * Connect to @url (commands and a separate subscription, reconnecting every
- * 200 ms while down) as node @node_id. Sessions expire in Redis @keep after
+ * 100 ms while down, see on_timer in redis.c) as node @node_id. Sessions expire in Redis @keep after
  * their deadline, not-before epochs @nb_keep after their instant. Fails only on a bad argument or when the first connection
  * cannot be made: Redis must be up at startup, so a typo shows at once.
  */
