@@ -680,6 +680,7 @@ class RedisServer:
         self.port = free_port()
         self.password = password
         self.proc = None
+        self.extra = []  # more redis-server arguments for the next start()
 
     @property
     def url(self):
@@ -694,7 +695,7 @@ class RedisServer:
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir),
              "--daemonize", "no", "--protected-mode", "no"]
-            + (["--requirepass", self.password] if self.password else []),
+            + (["--requirepass", self.password] if self.password else []) + self.extra,
             stdout=open(self.dir / "redis.log", "ab"), stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
