@@ -142,10 +142,12 @@ def test_lockout_429_through_nginx(start_curfew, tmp_path):
         assert_not_reached(r, 429, ngx, app, before)
         ra = r.headers.get("Retry-After", "")
         assert ra.isdigit() and 1 <= int(ra) <= 30, dict(r.headers)
-        assert r.json().get("error") == "rate_limited", r.text
-        # Directly (same peer, same address) curfew says why.
+        # The reason survives nginx: header and JSON body, as curfew says it directly.
+        assert r.headers.get("X-Curfew-Reason") == "locked_out", dict(r.headers)
+        assert r.json().get("reason") == "locked_out", r.text
         direct = curfew.check(s["access_token"])
         assert direct.status_code == 429 and direct.json()["reason"] == "locked_out", direct.text
+        assert r.json()["error"] == direct.json()["error"], (r.text, direct.text)
     finally:
         ngx.stop()
         app.close()
