@@ -252,3 +252,169 @@ def test_every_refusal_names_its_reason_in_a_header(start_curfew):
     r = ask(srv, "/x")
     assert r.status_code == 429 and r.headers["X-Curfew-Reason"] == reason(r) == "rate_limited", r.text
     assert int(r.headers["Retry-After"]) >= 1
+
+
+# ---------------------------------------------------------------------------
+# Helpers for the same attacks end to end, through the real nginx and Caddy
+# (used by test_nginx_routes.py and test_caddy.py)
+# ---------------------------------------------------------------------------
+
+import http.client
+import re
+import threading
+import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+from conftest import REPO_ROOT, www_authenticate_params
+
+E2E_ROUTES = ROUTES + """\
+  - path: /pay
+    methods: [POST]
+    max_auth_age: 5m
+"""
+E2E_REASONS = E2E_ROUTES + """\
+rate_limits:
+  check_failures: { rate: 8/60s, burst: 8, key: [ip] }
+"""
+
+SECRETS = {"admin/users": "ADMIN-SECRET", "internal/secret": "INTERNAL-SECRET",
+           "api/7/delete": "DELETE-DONE", "public/x": "PUBLIC-OK", "pay": "PAID"}
+
+# Every variant of issue 9 #1, as the client sends it (raw, never cleaned by
+# a client library): none may give a caller without the role the secret.
+E2E_ATTACKS = [
+    "/public/../admin/users", "/public/%2e%2e/admin/users", "/public/.%2E/admin/users",
+    "/public//../admin/users", "/public/x/../../admin/users", "/public;x/../admin/users",
+    "/public/../%61dmin/users", "/public/..;/admin/users", "/public/..%2fadmin/users",
+    "/public/..%2Fadmin/users", "/public/..%5cadmin/users", "/public/..\\admin/users",
+    "/%61dmin/users", "/%61%64%6d%69%6e/users", "/x/../admin/users", "//admin/users",
+    "///admin//users", "/./admin/users", "/admin;x/users", "/admin%2fusers",
+    "/admin/users/..", "/admin/users/.", "/ADMIN/users", "/Admin/users", "/%2561dmin/users",
+    "/public/" + "x/" * 1000 + "../" * 1001 + "admin/users",
+    "/%69nternal/secret", "//internal/secret", "/public/../internal/secret",
+    "/internal/./secret", "/%2e/internal/secret",
+    "/api/7//delete", "/api/7/./delete", "/api/%37/delete", "/api//7/delete",
+    "/api/7/x/../delete", "/public/../api/7/delete",
+]
+
+
+class StaticBackend:
+    """Python's http.server serving files, as a static backend does: it
+    percent-decodes the whole path and removes dot segments before it opens
+    a file, i.e. it normalizes (more than RFC 3986 does)."""
+
+    def __init__(self, root):
+        self.root = root
+        for rel, secret in SECRETS.items():
+            f = root / rel
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(secret)
+
+        class Handler(SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                return self.do_GET()
+
+            do_DELETE = do_POST
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def raw_request(port, path, token=None, method="GET"):
+    """(status, headers, body) for ``path`` sent byte for byte as given."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        c.putrequest(method, path, skip_accept_encoding=True)
+        if token is not None:
+            c.putheader("Authorization", f"Bearer {token}")
+        c.putheader("Content-Length", "0")
+        c.endheaders()
+        r = c.getresponse()
+        return r.status, r.headers, r.read().decode(errors="replace")
+    finally:
+        c.close()
+
+
+def assert_no_route_bypass(port, curfew):
+    """Through a proxy on ``port`` in front of a StaticBackend."""
+    user = curfew.new_session(sub="u", roles=["user"])["access_token"]
+    admin = curfew.new_session(sub="a", roles=["admin"])["access_token"]
+    # The backend really serves the secrets, so each check below can fail.
+    assert raw_request(port, "/admin/users", admin)[2] == "ADMIN-SECRET"
+    assert raw_request(port, "/api/7/delete", admin, "DELETE")[2] == "DELETE-DONE"
+    assert raw_request(port, "/public/x")[2] == "PUBLIC-OK"
+    assert raw_request(port, "/%61dmin/users", admin)[2] == "ADMIN-SECRET"
+    leaks = []
+    for path in E2E_ATTACKS:
+        for who, tok in (("no token", None), ("user", user)):
+            for method in ("GET", "DELETE"):
+                status, _, body = raw_request(port, path, tok, method)
+                if any(s in body for s in ("ADMIN-SECRET", "INTERNAL-SECRET", "DELETE-DONE")):
+                    leaks.append((path[:60], who, method, status))
+    assert not leaks, f"route rules escaped: {leaks}"
+
+
+def docs_descriptions():
+    """{reason: description} from the reason table of docs/api.md."""
+    text = (REPO_ROOT / "docs" / "api.md").read_text()
+    return dict(re.findall(r"^\| `([a-z_]+)` \| ([^|]+?) \|", text[text.index("## Reason codes"):],
+                           re.M))
+
+
+def assert_reasons_survive(get, curfew, label):
+    """token_expired, idle_timeout, session_revoked, insufficient_role,
+    step_up_required and rate_limited through a proxy: ``get(path, token,
+    method)`` asks through it. Each refusal must carry curfew's status,
+    X-Curfew-Reason, a JSON body with the reason, exactly curfew's
+    WWW-Authenticate, whose description is the one docs/api.md gives."""
+    docs = docs_descriptions()
+    expiring = curfew.new_session(sub="e", access_ttl="1s")
+    idle = curfew.new_session(sub="i", idle_timeout="1s")
+    revoked = curfew.new_session(sub="r")
+    user = curfew.new_session(sub="u", roles=["user"])
+    old = curfew.new_session(sub="o", auth_time=int(time.time()) - 900)
+    assert curfew.admin("DELETE", f"/v1/sessions/{revoked['session_id']}").status_code == 200
+    time.sleep(2.2)
+    cases = [
+        ("token_expired", expiring["access_token"], "/x", "GET", 401),
+        ("idle_timeout", idle["access_token"], "/x", "GET", 401),
+        ("session_revoked", revoked["access_token"], "/x", "GET", 401),
+        ("insufficient_role", user["access_token"], "/admin/users", "GET", 403),
+        ("step_up_required", old["access_token"], "/pay", "POST", 401),
+    ]
+    for reason, tok, path, method, status in cases:
+        r = get(path, tok, method)
+        direct = curfew.check(tok, headers={"X-Original-URI": path, "X-Original-Method": method})
+        assert direct.status_code == status and direct.json()["reason"] == reason, direct.text
+        assert r.status_code == status, f"{label} {reason}: {r.status_code} {r.text}"
+        assert r.headers.get("X-Curfew-Reason") == reason, (label, reason, dict(r.headers))
+        assert r.headers.get("Content-Type", "").startswith("application/json"), dict(r.headers)
+        body = r.json()
+        assert body["reason"] == reason and body["error"] == direct.json()["error"], (label, body)
+        chall = r.raw.headers.getlist("WWW-Authenticate")
+        assert chall == [direct.headers["WWW-Authenticate"]], (label, reason, chall)
+        _, params = www_authenticate_params(chall[0])
+        assert params["error_description"] == docs[reason], (label, reason, params)
+        assert body["error_description"] == docs[reason], (label, body)
+    # rate_limited: failed checks from this address until the limit answers.
+    for _ in range(20):
+        r = get("/x", "not.a.jwt", "GET")
+        if r.status_code == 429:
+            break
+        assert r.status_code == 401, (label, r.status_code, r.text)
+    assert r.status_code == 429, (label, r.status_code, r.text)
+    assert r.headers.get("X-Curfew-Reason") == "rate_limited", (label, dict(r.headers))
+    assert r.json()["reason"] == "rate_limited", (label, r.text)
+    assert r.headers.get("Retry-After", "").isdigit() and int(r.headers["Retry-After"]) >= 1
