@@ -106,7 +106,10 @@ static int segment_pass(char *buf, size_t len, size_t *outlen)
         size_t seglen = r - s;
         const char *semi = memchr(buf + s, ';', seglen);
         size_t name = semi != NULL ? (size_t)(semi - (buf + s)) : seglen;
-        int dots = (name == 1 && buf[s] == '.') ? 1 : (name == 2 && buf[s] == '.' && buf[s + 1] == '.') ? 2 : 0;
+        int dots = 0;
+
+        if (name <= 2 && name > 0 && buf[s] == '.' && (name == 1 || buf[s + 1] == '.'))
+            dots = (int)name;
 
         trailing = 1;
         if (name == 0)
