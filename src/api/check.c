@@ -6,12 +6,14 @@
  * success, no I/O beyond the socket.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "api/internal.h"
 #include "api/cluster.h"
 #include "core/error.h"
+#include "core/path.h"
 #include "core/policy.h"
 #include "util/log.h"
 
@@ -146,13 +148,14 @@ static const char *header_or(const cf_http_req_t *req, const char *a, const char
 /*
  * What the proxy is asking about. nginx sends X-Original-URI/-Method,
  * Caddy and Traefik X-Forwarded-Uri/-Method, Envoy appends the original path
- * to /v1/check; without any of them the check itself is the request.
+ * to /v1/check; without any of them the check itself is the request. The
+ * path is raw, as the client sent it (and as the backend receives it): the
+ * caller normalizes it. Returns -1 when the path header comes twice, since
+ * then the proxy and curfew might each read another one.
  */
-static void original_request(const cf_http_req_t *req, const char **host, size_t *hlen,
-                             const char **method, size_t *mlen, const char **path, size_t *plen)
+static int original_request(const cf_http_req_t *req, const char **host, size_t *hlen,
+                            const char **method, size_t *mlen, const char **path, size_t *plen)
 {
-    const char *q;
-
     *host = header_or(req, "X-Forwarded-Host", "Host", hlen);
     if (*host == NULL) {
         *host = "";
@@ -163,6 +166,9 @@ static void original_request(const cf_http_req_t *req, const char **host, size_t
         *method = req->method_name;
         *mlen = strlen(req->method_name);
     }
+    if (cf_http_req_header_count(req, "X-Original-URI") > 1 ||
+        cf_http_req_header_count(req, "X-Forwarded-Uri") > 1)
+        return -1;
     *path = header_or(req, "X-Original-URI", "X-Forwarded-Uri", plen);
     if (*path == NULL) {
         if (req->path_len > 9) {
@@ -172,11 +178,40 @@ static void original_request(const cf_http_req_t *req, const char **host, size_t
             *path = "/";
             *plen = 1;
         }
-        return;
     }
-    q = memchr(*path, '?', *plen);
-    if (q != NULL)
-        *plen = (size_t)(q - *path);
+    return 0;
+}
+
+/*
+ * The route for this check, matched on the normalized path (core/path.h).
+ * Returns 0 with *route (NULL: no route), or the refusal it replied with:
+ * invalid_path for a path servers disagree on, __COUNT when out of memory.
+ */
+static cf_reason_t match_route(cf_app_t *app, cf_http_req_t *req, const cf_route_t **route,
+                               size_t *index)
+{
+    const char *host, *method, *path;
+    size_t hlen, mlen, plen, nlen;
+    char stack[1024], *norm = stack;
+    int rc = -1;
+
+    if (original_request(req, &host, &hlen, &method, &mlen, &path, &plen) == 0) {
+        if (plen + 2 > sizeof stack && (norm = malloc(plen + 2)) == NULL) {
+            cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+            return CF_REASON__COUNT;
+        }
+        rc = cf_path_normalize(path, plen, norm, &nlen);
+    }
+    if (rc == 0)
+        *route = cf_policy_match(&app->cfg.policy, host, hlen, method, mlen, norm, nlen, index);
+    if (norm != stack)
+        free(norm);
+    if (rc < 0) {
+        cf_reply_error(req, 400, "invalid_request", cf_reason_describe(CF_REASON_INVALID_PATH),
+                       CF_REASON_INVALID_PATH, NULL, 0);
+        return CF_REASON_INVALID_PATH;
+    }
+    return CF_REASON_NONE;
 }
 
 static void step_up(cf_http_req_t *req, cf_reason_t why, cf_time_t max_age)
@@ -280,8 +315,7 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
 {
     cf_time_t now = cf_app_now(app);
     const cf_route_t *route = NULL;
-    const char *host, *method, *path;
-    size_t hlen, mlen, plen, index;
+    size_t index;
     char ip[46] = "", expires_in[24];
     int64_t exp;
     cf_session_t *s;
@@ -310,8 +344,9 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
         return CF_REASON_STORE_UNAVAILABLE;
     }
     if (app->cfg.policy.nroutes > 0) {
-        original_request(req, &host, &hlen, &method, &mlen, &path, &plen);
-        route = cf_policy_match(&app->cfg.policy, host, hlen, method, mlen, path, plen, &index);
+        why = match_route(app, req, &route, &index);
+        if (why != CF_REASON_NONE)
+            return why;
         if (route != NULL && route->deny) {
             forbidden(req, CF_REASON_ROUTE_DENIED);
             return CF_REASON_ROUTE_DENIED;

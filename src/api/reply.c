@@ -17,12 +17,20 @@ static const cf_http_header_t json_content_type = {"Content-Type", 12, "applicat
 void cf_reply_json(cf_http_req_t *req, int status, json_t *body, const cf_http_header_t *extra,
                    size_t nextra)
 {
-    cf_http_header_t hdrs[8];
+    cf_http_header_t hdrs[9];
     size_t n = 0;
-    char *text = NULL;
+    char *text = NULL, reason[48];
     size_t len = 0;
+    const char *r;
 
     if (body != NULL) {
+        /* A refusal names its reason in a header too: a proxy in front
+         * (nginx auth_request) sees headers only, never the body. */
+        r = status >= 400 ? json_string_value(json_object_get(body, "reason")) : NULL;
+        if (r != NULL && strlen(r) < sizeof reason) {
+            strcpy(reason, r);
+            hdrs[n++] = (cf_http_header_t){"X-Curfew-Reason", 15, reason, strlen(reason)};
+        }
         text = json_dumps(body, JSON_COMPACT);
         json_decref(body);
         if (text == NULL) {

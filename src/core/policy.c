@@ -15,6 +15,7 @@
 
 #include "core/duration.h"
 #include "core/error.h"
+#include "core/path.h"
 
 /* ------------------------------------------------------------------------ */
 /* Ownership                                                                 */
@@ -724,7 +725,8 @@ int cf_policy_explain(const cf_policy_t *p, const cf_limits_t *global, cf_time_t
     const cf_route_t *route;
     cf_effective_t eff;
     text_t t = {NULL, 0, 0, 0};
-    size_t index = 0;
+    size_t index = 0, nlen;
+    char *norm;
     char d[32];
 
     *out = NULL;
@@ -769,12 +771,25 @@ int cf_policy_explain(const cf_policy_t *p, const cf_limits_t *global, cf_time_t
         path = "/";
     put(&t, "request: %s %s%s%s\n", method, path, host != NULL ? " host " : "",
         host != NULL ? host : "");
-    route = cf_policy_match(p, host, host != NULL ? strlen(host) : 0, method, strlen(method), path,
-                            strlen(path), &index);
-    if (route == NULL)
-        put(&t, "route: no route matches (session rules only)\n");
-    else
-        explain_route(&t, route, index);
+    /* Matched as /v1/check matches it: on the normalized path. */
+    norm = malloc(strlen(path) + 2);
+    if (norm == NULL) {
+        free(t.buf);
+        return CF_ENOMEM;
+    }
+    if (cf_path_normalize(path, strlen(path), norm, &nlen) < 0) {
+        put(&t, "route: none; /v1/check refuses this path with 400 (invalid_path)\n");
+    } else {
+        if (strcmp(norm, path) != 0)
+            put(&t, "normalized path: %s\n", norm);
+        route = cf_policy_match(p, host, host != NULL ? strlen(host) : 0, method, strlen(method),
+                                norm, nlen, &index);
+        if (route == NULL)
+            put(&t, "route: no route matches (session rules only)\n");
+        else
+            explain_route(&t, route, index);
+    }
+    free(norm);
 
     if (t.oom) {
         free(t.buf);

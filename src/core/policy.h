@@ -182,6 +182,8 @@ void cf_policy_resolve(const cf_policy_t *p, const cf_limits_t *global, cf_time_
  * route matches and @index is not NULL, *@index is its position. Requires
  * cf_policy_prepare(); allocates nothing; linear in the number of routes,
  * and a glob costs O(path * pattern) at worst, never exponential.
+ * @path must be what cf_path_normalize() made of the client's path: rules
+ * compare strings, so a raw `/public/../admin` would match `/public/`.
  */
 const cf_route_t *cf_policy_match(const cf_policy_t *p, const char *host, size_t hlen,
                                   const char *method, size_t mlen, const char *path, size_t plen,

@@ -53,7 +53,9 @@
     X(REFRESH_DISABLED, "refresh_disabled",                                             \
       "an alert rule has disabled refreshes for this subject for a while")              \
     X(STORE_UNAVAILABLE, "store_unavailable",                                           \
-      "the session store cannot be reached or this node may be stale; retry")
+      "the session store cannot be reached or this node may be stale; retry")            \
+    X(INVALID_PATH, "invalid_path",                                                     \
+      "the request path is ambiguous: an encoded slash, backslash or NUL, or a dot segment above the root")
 
 typedef enum {
 #define X(name, str, desc) CF_REASON_##name,

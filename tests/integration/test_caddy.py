@@ -71,8 +71,10 @@ def render_shipped(curfew_port, app_port, caddy_port):
                 site += 1
                 line = f"http://127.0.0.1:{caddy_port} {{\n\tbind 127.0.0.1\n"
         out.append(line)
-    assert seen == {k: 1 for k in subst} and site == 1, \
-        f"the shipped Caddyfile must name each address once in a directive ({seen}, site {site})"
+    # curfew's address twice (forward_auth, and the proxy for its own client
+    # endpoints), the application's once.
+    assert seen == {"127.0.0.1:7070": 2, "127.0.0.1:8080": 1} and site == 1, \
+        f"the shipped Caddyfile must name the addresses as its header says ({seen}, site {site})"
     return "".join(out)
 
 
@@ -267,3 +269,70 @@ def test_client_cannot_spoof_the_original_request(stack):
             before, 403, "insufficient_role")
     refused(through(caddy, None, path="/admin/users", headers=spoof), caddy, app, before, 401,
             "missing_token")
+
+
+# ---------------------------------------------------------------------------
+# issue 9 #1 and #14 through the real Caddy
+# ---------------------------------------------------------------------------
+
+import contextlib
+
+from test_route_attacks import (E2E_REASONS, E2E_ROUTES, StaticBackend, assert_no_route_bypass,
+                                assert_reasons_survive, raw_request)
+
+
+@contextlib.contextmanager
+def caddy_in_front_of(curfew, backend, tmp_path):
+    caddy = Caddy(tmp_path / "caddy", render_shipped(curfew.port, backend.port, free_port()))
+    try:
+        caddy.start()
+        yield caddy
+    finally:
+        caddy.stop()
+        backend.close()
+
+
+def test_route_rules_cannot_be_escaped_through_caddy(start_curfew, tmp_path):
+    curfew = start_curfew(E2E_ROUTES)
+    with caddy_in_front_of(curfew, StaticBackend(tmp_path / "www"), tmp_path) as caddy:
+        assert_no_route_bypass(caddy.port, curfew)
+
+
+def test_refusal_reasons_survive_caddy(start_curfew, tmp_path):
+    curfew = start_curfew(E2E_REASONS)
+    with caddy_in_front_of(curfew, EchoApp(), tmp_path) as caddy:
+        def get(path, tok, method):
+            return through(caddy, tok, path=path, method=method)
+        assert_reasons_survive(get, curfew, "caddy")
+
+
+def test_invalid_path_is_400_with_reason_through_caddy(stack):
+    curfew, caddy, app = stack
+    before = app.count()
+    status, headers, body = raw_request(caddy.port, "/public/..%2fadmin/users")
+    assert status == 400 and app.count() == before, (status, body)
+    assert headers.get("X-Curfew-Reason") == "invalid_path" and '"reason":"invalid_path"' in body
+
+
+def test_curfew_client_endpoints_pass_without_a_check(stack):
+    curfew, caddy, app = stack
+    sess = curfew.new_session(sub="ref", access_ttl="1s")
+    before = app.count()
+    r = requests.post(caddy.url("/oauth/token"), data={"grant_type": "refresh_token",
+                      "refresh_token": sess["refresh_token"]},
+                      headers={"Authorization": f"Bearer {sess['access_token']}"}, timeout=TIMEOUT)
+    assert r.status_code == 200 and r.json().get("access_token"), f"{r.status_code} {r.text}"
+    new = r.json()
+    r = requests.get(caddy.url("/.well-known/jwks.json"), timeout=TIMEOUT)
+    assert r.status_code == 200 and r.json()["keys"], r.text
+    r = requests.post(caddy.url("/v1/logout"), headers={"Authorization": f"Bearer {new['access_token']}"},
+                      timeout=TIMEOUT)
+    assert r.status_code == 204, r.text
+    assert app.count() == before, "curfew's endpoints were sent to the application"
+    r = through(caddy, new["access_token"], path="/x")
+    assert r.status_code == 401 and r.json()["reason"] == "logout", r.text
+    # The admin API is not exposed, and a dot segment does not leave the check.
+    status, _, _ = raw_request(caddy.port, "/oauth/../admin/users")
+    assert status == 401 and app.count() == before, status
+    status, _, _ = raw_request(caddy.port, "/v1/sessions")
+    assert status == 401 and app.count() == before, status

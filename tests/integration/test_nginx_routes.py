@@ -142,10 +142,87 @@ def test_lockout_429_through_nginx(start_curfew, tmp_path):
         assert_not_reached(r, 429, ngx, app, before)
         ra = r.headers.get("Retry-After", "")
         assert ra.isdigit() and 1 <= int(ra) <= 30, dict(r.headers)
-        assert r.json().get("error") == "rate_limited", r.text
-        # Directly (same peer, same address) curfew says why.
+        # The reason survives nginx: header and JSON body, as curfew says it directly.
+        assert r.headers.get("X-Curfew-Reason") == "locked_out", dict(r.headers)
+        assert r.json().get("reason") == "locked_out", r.text
         direct = curfew.check(s["access_token"])
         assert direct.status_code == 429 and direct.json()["reason"] == "locked_out", direct.text
+        assert r.json()["error"] == direct.json()["error"], (r.text, direct.text)
     finally:
         ngx.stop()
         app.close()
+
+
+# ---------------------------------------------------------------------------
+# issue 9 #1 and #14 through the real nginx
+# ---------------------------------------------------------------------------
+
+import contextlib
+
+import requests
+
+from test_route_attacks import (E2E_REASONS, E2E_ROUTES, StaticBackend, assert_no_route_bypass,
+                                assert_reasons_survive, raw_request)
+
+
+@contextlib.contextmanager
+def nginx_in_front_of(curfew, backend, tmp_path):
+    ngx = Nginx(tmp_path / "nginx", render_shipped_conf(curfew.port, backend.port, "@NGINX_PORT@"))
+    try:
+        ngx.start()
+        yield ngx
+    finally:
+        ngx.stop()
+        backend.close()
+
+
+def test_route_rules_cannot_be_escaped_through_nginx(start_curfew, tmp_path):
+    """A static backend behind the shipped config: every spelling of
+    /admin/users, /internal/secret and /api/7/delete stays protected."""
+    curfew = start_curfew(E2E_ROUTES)
+    with nginx_in_front_of(curfew, StaticBackend(tmp_path / "www"), tmp_path) as ngx:
+        assert_no_route_bypass(ngx.port, curfew)
+
+
+def test_refusal_reasons_survive_nginx(start_curfew, tmp_path):
+    curfew = start_curfew(E2E_REASONS)
+    with nginx_in_front_of(curfew, EchoApp(), tmp_path) as ngx:
+        def get(path, tok, method):
+            return through(ngx, tok, path=path, method=method)
+        assert_reasons_survive(get, curfew, "nginx")
+
+
+def test_invalid_path_is_400_with_reason_through_nginx(stack):
+    curfew, ngx, app = stack
+    before = app.count()
+    r = requests.get(ngx.url("/admin%2fusers"), timeout=5)
+    assert_not_reached(r, 400, ngx, app, before)
+    assert r.headers.get("X-Curfew-Reason") == "invalid_path" and r.json()["reason"] == "invalid_path"
+
+
+def test_curfew_client_endpoints_pass_without_a_check(stack):
+    """A refresh through nginx must reach /oauth/token although the access
+    token has expired (that is why the client refreshes); logout and the JWK
+    set likewise. Other paths stay checked."""
+    curfew, ngx, app = stack
+    sess = curfew.new_session(sub="ref", access_ttl="1s")
+    before = app.count()
+    r = requests.post(ngx.url("/oauth/token"), data={"grant_type": "refresh_token",
+                      "refresh_token": sess["refresh_token"]},
+                      headers={"Authorization": f"Bearer {sess['access_token']}"}, timeout=5)
+    assert r.status_code == 200 and r.json().get("access_token"), f"{r.status_code} {r.text}"
+    new = r.json()
+    r = requests.get(ngx.url("/.well-known/jwks.json"), timeout=5)
+    assert r.status_code == 200 and r.json()["keys"], r.text
+    assert requests.get(ngx.url("/.well-known/oauth-authorization-server"), timeout=5).status_code == 200
+    r = requests.post(ngx.url("/v1/logout"), headers={"Authorization": f"Bearer {new['access_token']}"},
+                      timeout=5)
+    assert r.status_code == 204, r.text
+    assert app.count() == before, "curfew's endpoints were sent to the application"
+    r = through(ngx, new["access_token"], path="/x")
+    assert r.status_code == 401 and r.json()["reason"] == "logout", r.text
+    # The admin API is not exposed, and a dot segment does not leave the check.
+    status, _, _ = raw_request(ngx.port, "/oauth/../admin/users")
+    assert status == 401 and app.count() == before
+    status, _, _ = raw_request(ngx.port, "/v1/sessions")
+    assert status == 401 and app.count() == before
