@@ -50,33 +50,12 @@ static bearer_t parse_bearer(const cf_http_req_t *req, const char **tok, size_t 
 
 /*
  * Refuse per RFC 6750 §3: no error attribute when no credentials were sent,
- * invalid_request (400) for a broken header, invalid_token (401) otherwise.
- * The reason's wire name goes in the JSON body; its description in the header.
+ * invalid_request (400) for a broken header, invalid_token (401) otherwise;
+ * the status, error and challenge come from the reason map.
  */
 static void refuse(cf_http_req_t *req, cf_reason_t why)
 {
-    char challenge[256];
-    cf_http_header_t h = {"WWW-Authenticate", 16, challenge, 0};
-    int status = 401;
-
-    if (why == CF_REASON_MISSING_TOKEN) {
-        h.value_len = (size_t)snprintf(challenge, sizeof challenge, "Bearer realm=\"curfew\"");
-    } else {
-        const char *error = "invalid_token";
-        if (why == CF_REASON_INVALID_REQUEST) {
-            error = "invalid_request";
-            status = 400;
-        }
-        h.value_len = (size_t)snprintf(challenge, sizeof challenge,
-                                       "Bearer realm=\"curfew\", error=\"%s\", error_description=\"%s\"",
-                                       error, cf_reason_describe(why));
-        if (h.value_len >= sizeof challenge)
-            h.value_len = sizeof challenge - 1;
-    }
-    cf_reply_error(req, status, why == CF_REASON_INVALID_REQUEST ? "invalid_request"
-                                : why == CF_REASON_MISSING_TOKEN ? "unauthorized"
-                                                                 : "invalid_token",
-                   cf_reason_describe(why), why, &h, 1);
+    cf_reply_refusal(req, CF_ENDPOINT_BEARER, why, NULL, NULL, 0);
 }
 
 /*
@@ -115,7 +94,7 @@ static cf_session_t *authenticate(cf_app_t *app, cf_http_req_t *req, cf_time_t n
     rc = cf_app_verify_access(app, tok, len, now, &s, exp, &iat, &why);
     if (rc < 0) {
         *refused = CF_REASON__COUNT;
-        cf_reply_error(req, 500, "server_error", cf_strerror(rc), CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, cf_strerror(rc), NULL, 0);
         return NULL;
     }
     if (why != CF_REASON_NONE) {
@@ -179,38 +158,18 @@ static void original_request(const cf_http_req_t *req, const char **host, size_t
         *plen = (size_t)(q - *path);
 }
 
+/* RFC 9470 §3: the resource asks for a fresher (max_age) or any new authentication. */
 static void step_up(cf_http_req_t *req, cf_reason_t why, cf_time_t max_age)
 {
-    char challenge[320];
-    cf_http_header_t h = {"WWW-Authenticate", 16, challenge, 0};
-    int n;
+    cf_refusal_t r;
 
-    /* RFC 9470 §3: the resource asks for a fresher (or any new) authentication. */
-    if (max_age > 0)
-        n = snprintf(challenge, sizeof challenge,
-                     "Bearer realm=\"curfew\", error=\"insufficient_user_authentication\", "
-                     "error_description=\"%s\", max_age=%lld",
-                     cf_reason_describe(why), (long long)(max_age / CF_SEC));
-    else
-        n = snprintf(challenge, sizeof challenge,
-                     "Bearer realm=\"curfew\", error=\"insufficient_user_authentication\", "
-                     "error_description=\"%s\"",
-                     cf_reason_describe(why));
-    h.value_len = n > 0 && (size_t)n < sizeof challenge ? (size_t)n : sizeof challenge - 1;
-    cf_reply_error(req, 401, "insufficient_user_authentication", cf_reason_describe(why), why, &h, 1);
+    cf_refusal_make(&r, CF_ENDPOINT_BEARER, why, NULL, max_age > 0 ? max_age / CF_SEC : 0);
+    cf_refusal_send(req, &r, NULL, 0);
 }
 
 static void forbidden(cf_http_req_t *req, cf_reason_t why)
 {
-    char challenge[256];
-    const char *error = why == CF_REASON_ROUTE_DENIED ? "access_denied" : "insufficient_scope";
-    cf_http_header_t h = {"WWW-Authenticate", 16, challenge, 0};
-    int n = snprintf(challenge, sizeof challenge,
-                     "Bearer realm=\"curfew\", error=\"%s\", error_description=\"%s\"", error,
-                     cf_reason_describe(why));
-
-    h.value_len = n > 0 && (size_t)n < sizeof challenge ? (size_t)n : sizeof challenge - 1;
-    cf_reply_error(req, 403, error, cf_reason_describe(why), why, &h, 1);
+    cf_reply_refusal(req, CF_ENDPOINT_BEARER, why, NULL, NULL, 0);
 }
 
 /* End @s because its risk changed, durably, then refuse. */
@@ -219,24 +178,15 @@ static void risk_revoke(cf_app_t *app, cf_http_req_t *req, cf_session_t *s, cf_r
 {
     cf_events_t ev = CF_EVENTS_INIT;
     cf_pending_t *p;
-    char challenge[256];
-    int n;
 
     cf_app_end_session(app, s, why == CF_REASON_IP_CHANGED ? CF_END_IP_CHANGED : CF_END_DEVICE_CHANGED,
                        now, &ev);
-    n = snprintf(challenge, sizeof challenge,
-                 "Bearer realm=\"curfew\", error=\"invalid_token\", error_description=\"%s\"",
-                 cf_reason_describe(why));
-    p = cf_pending_new(req, 401,
-                       json_pack("{s:s, s:s, s:s}", "error", "invalid_token", "error_description",
-                                 cf_reason_describe(why), "reason", cf_reason_name(why)),
-                       0);
+    p = cf_pending_refusal(req, CF_ENDPOINT_BEARER, why, NULL);
     if (p == NULL) {
         cf_app_commit(app, &ev, NULL, NULL);
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
-    p->www_authenticate = strndup(challenge, n > 0 ? (size_t)n : 0);
     cf_app_commit(app, &ev, cf_pending_done, p);
 }
 
@@ -308,9 +258,7 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
         !(req->user != NULL && strcmp(app->cfg.on_partition, "revalidate") == 0)) {
         static const cf_http_header_t retry = {"Retry-After", 11, "1", 1};
         app->cluster->stale_refusals++;
-        cf_reply_error(req, 503, "temporarily_unavailable",
-                       cf_reason_describe(CF_REASON_STORE_UNAVAILABLE), CF_REASON_STORE_UNAVAILABLE,
-                       &retry, 1);
+        cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_STORE_UNAVAILABLE, NULL, &retry, 1);
         return CF_REASON_STORE_UNAVAILABLE;
     }
     if (app->cfg.policy.nroutes > 0) {
@@ -410,15 +358,14 @@ void cf_api_logout(cf_app_t *app, cf_http_req_t *req)
     if (s == NULL)
         return;
     if (from_cookie && !cf_app_csrf_ok(app, req)) {
-        cf_reply_error(req, 403, "access_denied", cf_reason_describe(CF_REASON_CSRF_REJECTED),
-                       CF_REASON_CSRF_REJECTED, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_CSRF_REJECTED, NULL, NULL, 0);
         return;
     }
     cf_app_end_session(app, s, CF_END_LOGOUT, now, &ev);
     p = cf_pending_new(req, 204, NULL, 0);
     if (p == NULL) {
         cf_events_fini(&ev);
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
     cf_app_commit(app, &ev, cf_pending_done, p);

@@ -117,9 +117,7 @@ static void on_check_fetched(void *arg, int status, cf_redis_fetched_t *f)
     if (status < 0) {
         static const cf_http_header_t retry = {"Retry-After", 11, "1", 1};
         app->metrics.checks[CF_REASON_STORE_UNAVAILABLE]++;
-        cf_reply_error(cf->req, 503, "temporarily_unavailable",
-                       cf_reason_describe(CF_REASON_STORE_UNAVAILABLE),
-                       CF_REASON_STORE_UNAVAILABLE, &retry, 1);
+        cf_reply_refusal(cf->req, CF_ENDPOINT_BEARER, CF_REASON_STORE_UNAVAILABLE, NULL, &retry, 1);
         free(cf);
         return;
     }
@@ -150,7 +148,7 @@ void cf_app_cluster_fetch(cf_app_t *app, cf_http_req_t *req, const char *sid)
     check_fetch_t *cf = malloc(sizeof *cf);
 
     if (cf == NULL) {
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
     cf->app = app;
@@ -333,7 +331,7 @@ void cf_api_cluster(cf_app_t *app, cf_http_req_t *req)
     size_t n = c->nsamples < CF_CLUSTER_SAMPLES ? (size_t)c->nsamples : CF_CLUSTER_SAMPLES;
     uint32_t *v = malloc((n ? n : 1) * sizeof *v);
     if (v == NULL) {
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
     memcpy(v, c->samples, n * sizeof *v);
