@@ -29,3 +29,15 @@ def test_configuration_md_matches_the_option_table():
     assert begin in doc and end in doc
     table = doc[doc.index(begin) + len(begin):doc.index(end)]
     assert table == out, "docs/configuration.md is stale: regenerate it with `curfew config doc`"
+
+
+def test_api_md_reason_table_is_printed_from_the_reason_map():
+    out = subprocess.run([curfew_bin(), "reasons"], capture_output=True, text=True, check=True).stdout
+    doc = (ROOT / "docs/api.md").read_text()
+    begin, end = "<!-- BEGIN curfew reasons -->\n", "<!-- END curfew reasons -->"
+    assert begin in doc and end in doc
+    table = doc[doc.index(begin) + len(begin):doc.index(end)]
+    assert table == out, "docs/api.md's reason table is stale: regenerate it with `curfew reasons`"
+    # Every row of the map is there, once.
+    rows = [line.split("`")[1] for line in out.splitlines()[2:]]
+    assert sorted(rows) == sorted(reason_names()) and len(set(rows)) == len(rows)
