@@ -63,7 +63,8 @@ static void refuse(cf_http_req_t *req, cf_reason_t why)
  * refusal, with the reason in *refused (CF_REASON__COUNT for an internal error).
  */
 static cf_session_t *authenticate(cf_app_t *app, cf_http_req_t *req, cf_time_t now, int64_t *exp,
-                                  int *from_cookie, cf_reason_t *refused, const char **refused_sub)
+                                  int *from_cookie, cf_reason_t *refused, const char **refused_sub,
+                                  int for_logout)
 {
     const char *tok = NULL;
     size_t len = 0;
@@ -96,6 +97,15 @@ static cf_session_t *authenticate(cf_app_t *app, cf_http_req_t *req, cf_time_t n
         *refused = CF_REASON__COUNT;
         cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, cf_strerror(rc), NULL, 0);
         return NULL;
+    }
+    if (why == CF_REASON_TOKEN_EXPIRED && for_logout && s != NULL) {
+        /* Logout must work after the access token expired (a tab left open
+         * past its TTL): the signature verified, so only exp is waived; a
+         * revocation or the session's own end still refuses. */
+        why = iat < cf_time_to_sec(app->global_not_before) ||
+                      iat < cf_time_to_sec(cf_app_not_before(app, s->sub))
+                  ? CF_REASON_REVOKED_BEFORE
+                  : cf_session_verdict(s, now);
     }
     if (why != CF_REASON_NONE) {
         *refused = why;
@@ -273,7 +283,7 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
             return CF_REASON_NONE;
         }
     }
-    s = authenticate(app, req, now, &exp, NULL, &why, &refused_sub);
+    s = authenticate(app, req, now, &exp, NULL, &why, &refused_sub, 0);
     if (s == NULL) {
         if (ip[0] != '\0')
             note_check_failure(app, ip, now);
@@ -351,9 +361,10 @@ void cf_api_logout(cf_app_t *app, cf_http_req_t *req)
     int64_t exp;
     int from_cookie = 0;
     cf_reason_t why;
-    cf_session_t *s = authenticate(app, req, now, &exp, &from_cookie, &why, NULL);
+    cf_session_t *s = authenticate(app, req, now, &exp, &from_cookie, &why, NULL, 1);
     cf_events_t ev = CF_EVENTS_INIT;
     cf_pending_t *p;
+    size_t len;
 
     if (s == NULL)
         return;
@@ -367,6 +378,14 @@ void cf_api_logout(cf_app_t *app, cf_http_req_t *req)
         cf_events_fini(&ev);
         cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
+    }
+    /* A browser in cookie mode forgets both tokens: same name and attributes, Max-Age=0. */
+    if (from_cookie || cf_req_cookie(req, app->cfg.refresh_cookie, &len) != NULL) {
+        char buf[160];
+        snprintf(buf, sizeof buf, "%s=; " CF_COOKIE_ATTRS "; Max-Age=0", app->cfg.refresh_cookie);
+        p->set_cookie[0] = strdup(buf);
+        snprintf(buf, sizeof buf, "%s=; " CF_COOKIE_ATTRS "; Max-Age=0", app->cfg.access_cookie);
+        p->set_cookie[1] = strdup(buf);
     }
     cf_app_commit(app, &ev, cf_pending_done, p);
 }

@@ -368,6 +368,13 @@ void cf_client_auth_wipe(cf_client_auth_t *ca);
 /** 401 invalid_client with a Basic challenge. */
 void cf_reply_invalid_client(cf_http_req_t *req, const char *desc);
 
+/*
+ * Attributes of both token cookies. __Host- cookies must be Secure, Path=/
+ * and carry no Domain (RFC 6265bis §4.1.3.2); clearing one (logout) must
+ * repeat them with Max-Age=0, or the browser keeps it.
+ */
+#define CF_COOKIE_ATTRS "Path=/; Secure; HttpOnly; SameSite=Strict"
+
 /**
  * Put the tokens of a cookie-mode client in HttpOnly cookies on @p and take
  * the refresh token out of its JSON body.

@@ -138,11 +138,10 @@ void cf_app_token_cookies(cf_app_t *app, cf_pending_t *p, const cf_session_t *s,
     int64_t access_age = exp - cf_time_to_sec(now);
     int64_t refresh_age = (s->absolute_deadline - now) / CF_SEC;
 
-    /* __Host- cookies must be Secure, Path=/ and carry no Domain (RFC 6265bis §4.1.3.2). */
-    snprintf(buf, sizeof buf, "%s=%s; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=%lld",
+    snprintf(buf, sizeof buf, "%s=%s; " CF_COOKIE_ATTRS "; Max-Age=%lld",
              app->cfg.refresh_cookie, refresh, (long long)(refresh_age > 0 ? refresh_age : 0));
     p->set_cookie[0] = strdup(buf);
-    snprintf(buf, sizeof buf, "%s=%s; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=%lld",
+    snprintf(buf, sizeof buf, "%s=%s; " CF_COOKIE_ATTRS "; Max-Age=%lld",
              app->cfg.access_cookie, access, (long long)(access_age > 0 ? access_age : 0));
     p->set_cookie[1] = strdup(buf);
     OPENSSL_cleanse(buf, sizeof buf);
