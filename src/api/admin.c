@@ -16,6 +16,7 @@
 #include "core/netaddr.h"
 #include "core/policy.h"
 #include "core/error.h"
+#include "util/log.h"
 #include "util/random.h"
 
 static void bad_request(cf_http_req_t *req, const char *desc)
@@ -58,6 +59,25 @@ static int body_duration(json_t *v, const char *name, cf_time_t *out, char *desc
     snprintf(desc, cap, "%s: expected a positive duration such as \"15m\" or a number of seconds%s%s",
              name, why ? ": " : "", why ? why : "");
     return CF_EINVAL;
+}
+
+/*
+ * Without "ip" (or "device_id") the session is bound to whoever called, i.e.
+ * the backend: with risk binding on, the user's first request then looks
+ * like a change and ends the session or asks for a step-up. Say so once per
+ * session, without the subject or any id beyond the client.
+ */
+static void warn_bound_to_caller(const cf_session_t *s, const char *client_id, int no_ip,
+                                 int no_device)
+{
+    int ip = no_ip && s->ip_binding > CF_IPBIND_OFF && s->on_ip_change > CF_RISK_IGNORE;
+    int dev = no_device && s->device[0] != '\0' && s->on_device_change > CF_RISK_IGNORE;
+
+    if (ip || dev)
+        CF_LOG(CF_LOG_WARN,
+               "event=session_bound_to_caller client=%s missing=%s hint=\"pass the user's ip and "
+               "device_id to POST /v1/sessions\"",
+               client_id[0] != '\0' ? client_id : "-", ip && dev ? "ip,device_id" : ip ? "ip" : "device_id");
 }
 
 void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
@@ -209,6 +229,8 @@ void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
         s->ip_binding = (uint8_t)eff.risk.ip_binding;
         s->on_ip_change = (uint8_t)eff.risk.on_ip_change;
         s->on_device_change = (uint8_t)eff.risk.on_device_change;
+        warn_bound_to_caller(s, client_id, json_object_get(doc, "ip") == NULL,
+                             json_object_get(doc, "device_id") == NULL);
     }
     if (s == NULL || cf_app_index_session(app, s) < 0) {
         cf_session_free(s);
