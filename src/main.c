@@ -6,6 +6,7 @@
  *   curfew serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--log-level L]
  *   curfew config check FILE
  *   curfew config doc
+ *   curfew reasons
  *   curfew hash-secret [--iterations N]
  *   curfew policy explain [--config FILE] --client ID --roles A,B --method M --path P [--host H]
  *   curfew sessions ls|show|revoke ...   (src/cli/: over the admin HTTP API)
@@ -29,6 +30,7 @@
 #include "cli/cli.h"
 #include "config/config.h"
 #include "core/policy.h"
+#include "core/reason.h"
 #include "core/secret.h"
 #include "util/random.h"
 #include "util/log.h"
@@ -43,6 +45,7 @@ static void usage(FILE *out)
           "  serve           run the server (see 'curfew serve --help')\n"
           "  config check F  validate config file F and print the effective configuration\n"
           "  config doc      print the table of every config option\n"
+          "  reasons         print the table of every reason code and its answers\n"
           "  hash-secret     hash a client secret (read from stdin) for the clients: list\n"
           "  policy explain  show the effective lifetimes and the route rule for a request\n"
           "  sessions        list, show and revoke sessions on a running server\n"
@@ -354,6 +357,33 @@ static int cmd_policy(int argc, char **argv)
     return 0;
 }
 
+/*
+ * docs/api.md's reason table, printed from the reason map so the two cannot
+ * drift (tests/integration/test_docs.py compares them).
+ */
+static int cmd_reasons(int argc, char **argv)
+{
+    static const cf_endpoint_t kinds[] = {CF_ENDPOINT_BEARER, CF_ENDPOINT_TOKEN, CF_ENDPOINT_API};
+
+    if (argc > 1) {
+        int help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
+        fputs("usage: curfew reasons\n\nPrints the reason codes, each endpoint kind's status and "
+              "error, and the description, as the Markdown table of docs/api.md.\n",
+              help ? stdout : stderr);
+        return help ? 0 : EXIT_USAGE;
+    }
+    puts("| reason | `/v1/check`, `/v1/logout` | `/oauth/*` | other endpoints | description |");
+    puts("|---|---|---|---|---|");
+    for (int r = 1; r < CF_REASON__COUNT; r++) {
+        printf("| `%s` |", cf_reason_name((cf_reason_t)r));
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+            printf(" %d `%s` |", cf_reason_status((cf_reason_t)r, kinds[k]),
+                   cf_reason_error((cf_reason_t)r, kinds[k]));
+        printf(" %s |\n", cf_reason_describe((cf_reason_t)r));
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : NULL;
@@ -366,6 +396,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "config") == 0)
         return cmd_config(argc - 1, argv + 1);
+    if (strcmp(cmd, "reasons") == 0)
+        return cmd_reasons(argc - 1, argv + 1);
     if (strcmp(cmd, "hash-secret") == 0)
         return cmd_hash_secret(argc - 1, argv + 1);
     if (strcmp(cmd, "policy") == 0)

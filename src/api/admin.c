@@ -16,11 +16,12 @@
 #include "core/netaddr.h"
 #include "core/policy.h"
 #include "core/error.h"
+#include "util/log.h"
 #include "util/random.h"
 
 static void bad_request(cf_http_req_t *req, const char *desc)
 {
-    cf_reply_error(req, 400, "invalid_request", desc, CF_REASON_NONE, NULL, 0);
+    cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_INVALID_REQUEST, desc, NULL, 0);
 }
 
 /* Printable ASCII without quotes or backslashes: safe in headers and logs. */
@@ -58,6 +59,25 @@ static int body_duration(json_t *v, const char *name, cf_time_t *out, char *desc
     snprintf(desc, cap, "%s: expected a positive duration such as \"15m\" or a number of seconds%s%s",
              name, why ? ": " : "", why ? why : "");
     return CF_EINVAL;
+}
+
+/*
+ * Without "ip" (or "device_id") the session is bound to whoever called, i.e.
+ * the backend: with risk binding on, the user's first request then looks
+ * like a change and ends the session or asks for a step-up. Say so once per
+ * session, without the subject or any id beyond the client.
+ */
+static void warn_bound_to_caller(const cf_session_t *s, const char *client_id, int no_ip,
+                                 int no_device)
+{
+    int ip = no_ip && s->ip_binding > CF_IPBIND_OFF && s->on_ip_change > CF_RISK_IGNORE;
+    int dev = no_device && s->device[0] != '\0' && s->on_device_change > CF_RISK_IGNORE;
+
+    if (ip || dev)
+        CF_LOG(CF_LOG_WARN,
+               "event=session_bound_to_caller client=%s missing=%s hint=\"pass the user's ip and "
+               "device_id to POST /v1/sessions\"",
+               client_id[0] != '\0' ? client_id : "-", ip && dev ? "ip,device_id" : ip ? "ip" : "device_id");
 }
 
 void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
@@ -209,11 +229,13 @@ void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
         s->ip_binding = (uint8_t)eff.risk.ip_binding;
         s->on_ip_change = (uint8_t)eff.risk.on_ip_change;
         s->on_device_change = (uint8_t)eff.risk.on_device_change;
+        warn_bound_to_caller(s, client_id, json_object_get(doc, "ip") == NULL,
+                             json_object_get(doc, "device_id") == NULL);
     }
     if (s == NULL || cf_app_index_session(app, s) < 0) {
         cf_session_free(s);
         json_decref(doc);
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
     json_decref(doc);
@@ -224,7 +246,8 @@ void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
          * the purge sweep removes it once it expires. */
         cf_session_end(s, CF_END_REVOKED, now);
         cf_events_fini(&ev);
-        cf_reply_error(req, 500, "server_error", "cannot issue tokens", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "cannot issue tokens", NULL,
+                         0);
         return;
     }
     p = cf_pending_new(req, 201, cf_app_token_body(s, access, exp, refresh, now), 1);
@@ -234,7 +257,7 @@ void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
     free(access);
     if (p == NULL) {
         cf_events_fini(&ev);
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
     cf_app_commit(app, &ev, cf_pending_done, p);
@@ -282,7 +305,7 @@ void cf_api_sessions_list(cf_app_t *app, cf_http_req_t *req)
     if (v == NULL || arr == NULL) {
         free(v);
         json_decref(arr);
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
     if (has_sub >= 0) {
@@ -309,8 +332,8 @@ static cf_session_t *find_or_404(cf_app_t *app, cf_http_req_t *req, const char *
     cf_session_t *s = len == CF_SID_LEN ? cf_app_session(app, sid, len) : NULL;
 
     if (s == NULL)
-        cf_reply_error(req, 404, "not_found", "no session with that id",
-                       CF_REASON_SESSION_NOT_FOUND, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SESSION_NOT_FOUND, "no session with that id",
+                         NULL, 0);
     return s;
 }
 
@@ -341,7 +364,7 @@ void cf_api_session_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, s
     p = cf_pending_new(req, 200, cf_app_session_json(app, s, now), 0);
     if (p == NULL) {
         cf_app_commit(app, &ev, NULL, NULL);
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
     cf_app_commit(app, &ev, cf_pending_done, p);
@@ -419,7 +442,7 @@ void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
     if (e == NULL || (sub != NULL && (e->sub = strdup(json_string_value(sub))) == NULL)) {
         cf_events_fini(&ev);
         json_decref(doc);
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
     e->not_before = cutoff;
@@ -427,7 +450,7 @@ void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
     if (cf_app_set_not_before(app, target, cutoff) < 0) {
         cf_events_fini(&ev);
         json_decref(doc);
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
     if (target != NULL) {
@@ -445,7 +468,7 @@ reply:
     p = cf_pending_new(req, 200, json_pack("{s:I}", "sessions_ended", ended), 0);
     if (p == NULL) {
         cf_app_commit(app, &ev, NULL, NULL);
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
     cf_app_commit(app, &ev, cf_pending_done, p);

@@ -151,8 +151,6 @@ bad:
 
 int cf_app_require_admin(cf_app_t *app, cf_http_req_t *req)
 {
-    static const cf_http_header_t challenge = {"WWW-Authenticate", 16,
-                                               "Bearer realm=\"curfew-admin\"", 27};
     uint8_t h[32];
     size_t len;
     const char *v = cf_http_req_header(req, "Authorization", &len);
@@ -163,8 +161,8 @@ int cf_app_require_admin(cf_app_t *app, cf_http_req_t *req)
         if (cf_ct_equal(h, app->admin_key_hash, sizeof h))
             return 1;
     }
-    cf_reply_error(req, 401, "unauthorized", "a valid admin key is required (Authorization: Bearer <key>)",
-                   CF_REASON_ADMIN_UNAUTHORIZED, &challenge, 1);
+    cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_ADMIN_UNAUTHORIZED,
+                     "a valid admin key is required (Authorization: Bearer <key>)", NULL, 0);
     return 0;
 }
 
@@ -942,7 +940,7 @@ static void route(void *ctx, cf_http_req_t *req)
         else
             cf_reply_method_not_allowed(req, "GET");
     } else {
-        cf_reply_error(req, 404, "not_found", "no such endpoint", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_NOT_FOUND, "no such endpoint", NULL, 0);
     }
 }
 

@@ -52,33 +52,12 @@ static bearer_t parse_bearer(const cf_http_req_t *req, const char **tok, size_t 
 
 /*
  * Refuse per RFC 6750 §3: no error attribute when no credentials were sent,
- * invalid_request (400) for a broken header, invalid_token (401) otherwise.
- * The reason's wire name goes in the JSON body; its description in the header.
+ * invalid_request (400) for a broken header, invalid_token (401) otherwise;
+ * the status, error and challenge come from the reason map.
  */
 static void refuse(cf_http_req_t *req, cf_reason_t why)
 {
-    char challenge[256];
-    cf_http_header_t h = {"WWW-Authenticate", 16, challenge, 0};
-    int status = 401;
-
-    if (why == CF_REASON_MISSING_TOKEN) {
-        h.value_len = (size_t)snprintf(challenge, sizeof challenge, "Bearer realm=\"curfew\"");
-    } else {
-        const char *error = "invalid_token";
-        if (why == CF_REASON_INVALID_REQUEST) {
-            error = "invalid_request";
-            status = 400;
-        }
-        h.value_len = (size_t)snprintf(challenge, sizeof challenge,
-                                       "Bearer realm=\"curfew\", error=\"%s\", error_description=\"%s\"",
-                                       error, cf_reason_describe(why));
-        if (h.value_len >= sizeof challenge)
-            h.value_len = sizeof challenge - 1;
-    }
-    cf_reply_error(req, status, why == CF_REASON_INVALID_REQUEST ? "invalid_request"
-                                : why == CF_REASON_MISSING_TOKEN ? "unauthorized"
-                                                                 : "invalid_token",
-                   cf_reason_describe(why), why, &h, 1);
+    cf_reply_refusal(req, CF_ENDPOINT_BEARER, why, NULL, NULL, 0);
 }
 
 /*
@@ -86,7 +65,8 @@ static void refuse(cf_http_req_t *req, cf_reason_t why)
  * refusal, with the reason in *refused (CF_REASON__COUNT for an internal error).
  */
 static cf_session_t *authenticate(cf_app_t *app, cf_http_req_t *req, cf_time_t now, int64_t *exp,
-                                  int *from_cookie, cf_reason_t *refused, const char **refused_sub)
+                                  int *from_cookie, cf_reason_t *refused, const char **refused_sub,
+                                  int for_logout)
 {
     const char *tok = NULL;
     size_t len = 0;
@@ -117,8 +97,17 @@ static cf_session_t *authenticate(cf_app_t *app, cf_http_req_t *req, cf_time_t n
     rc = cf_app_verify_access(app, tok, len, now, &s, exp, &iat, &why);
     if (rc < 0) {
         *refused = CF_REASON__COUNT;
-        cf_reply_error(req, 500, "server_error", cf_strerror(rc), CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, cf_strerror(rc), NULL, 0);
         return NULL;
+    }
+    if (why == CF_REASON_TOKEN_EXPIRED && for_logout && s != NULL) {
+        /* Logout must work after the access token expired (a tab left open
+         * past its TTL): the signature verified, so only exp is waived; a
+         * revocation or the session's own end still refuses. */
+        why = iat < cf_time_to_sec(app->global_not_before) ||
+                      iat < cf_time_to_sec(cf_app_not_before(app, s->sub))
+                  ? CF_REASON_REVOKED_BEFORE
+                  : cf_session_verdict(s, now);
     }
     if (why != CF_REASON_NONE) {
         *refused = why;
@@ -197,7 +186,7 @@ static cf_reason_t match_route(cf_app_t *app, cf_http_req_t *req, const cf_route
 
     if (original_request(req, &host, &hlen, &method, &mlen, &path, &plen) == 0) {
         if (plen + 2 > sizeof stack && (norm = malloc(plen + 2)) == NULL) {
-            cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+            cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
             return CF_REASON__COUNT;
         }
         rc = cf_path_normalize(path, plen, norm, &nlen);
@@ -207,45 +196,24 @@ static cf_reason_t match_route(cf_app_t *app, cf_http_req_t *req, const cf_route
     if (norm != stack)
         free(norm);
     if (rc < 0) {
-        cf_reply_error(req, 400, "invalid_request", cf_reason_describe(CF_REASON_INVALID_PATH),
-                       CF_REASON_INVALID_PATH, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_INVALID_PATH, NULL, NULL, 0);
         return CF_REASON_INVALID_PATH;
     }
     return CF_REASON_NONE;
 }
 
+/* RFC 9470 §3: the resource asks for a fresher (max_age) or any new authentication. */
 static void step_up(cf_http_req_t *req, cf_reason_t why, cf_time_t max_age)
 {
-    char challenge[320];
-    cf_http_header_t h = {"WWW-Authenticate", 16, challenge, 0};
-    int n;
+    cf_refusal_t r;
 
-    /* RFC 9470 §3: the resource asks for a fresher (or any new) authentication. */
-    if (max_age > 0)
-        n = snprintf(challenge, sizeof challenge,
-                     "Bearer realm=\"curfew\", error=\"insufficient_user_authentication\", "
-                     "error_description=\"%s\", max_age=%lld",
-                     cf_reason_describe(why), (long long)(max_age / CF_SEC));
-    else
-        n = snprintf(challenge, sizeof challenge,
-                     "Bearer realm=\"curfew\", error=\"insufficient_user_authentication\", "
-                     "error_description=\"%s\"",
-                     cf_reason_describe(why));
-    h.value_len = n > 0 && (size_t)n < sizeof challenge ? (size_t)n : sizeof challenge - 1;
-    cf_reply_error(req, 401, "insufficient_user_authentication", cf_reason_describe(why), why, &h, 1);
+    cf_refusal_make(&r, CF_ENDPOINT_BEARER, why, NULL, max_age > 0 ? max_age / CF_SEC : 0);
+    cf_refusal_send(req, &r, NULL, 0);
 }
 
 static void forbidden(cf_http_req_t *req, cf_reason_t why)
 {
-    char challenge[256];
-    const char *error = why == CF_REASON_ROUTE_DENIED ? "access_denied" : "insufficient_scope";
-    cf_http_header_t h = {"WWW-Authenticate", 16, challenge, 0};
-    int n = snprintf(challenge, sizeof challenge,
-                     "Bearer realm=\"curfew\", error=\"%s\", error_description=\"%s\"", error,
-                     cf_reason_describe(why));
-
-    h.value_len = n > 0 && (size_t)n < sizeof challenge ? (size_t)n : sizeof challenge - 1;
-    cf_reply_error(req, 403, error, cf_reason_describe(why), why, &h, 1);
+    cf_reply_refusal(req, CF_ENDPOINT_BEARER, why, NULL, NULL, 0);
 }
 
 /* End @s because its risk changed, durably, then refuse. */
@@ -254,24 +222,15 @@ static void risk_revoke(cf_app_t *app, cf_http_req_t *req, cf_session_t *s, cf_r
 {
     cf_events_t ev = CF_EVENTS_INIT;
     cf_pending_t *p;
-    char challenge[256];
-    int n;
 
     cf_app_end_session(app, s, why == CF_REASON_IP_CHANGED ? CF_END_IP_CHANGED : CF_END_DEVICE_CHANGED,
                        now, &ev);
-    n = snprintf(challenge, sizeof challenge,
-                 "Bearer realm=\"curfew\", error=\"invalid_token\", error_description=\"%s\"",
-                 cf_reason_describe(why));
-    p = cf_pending_new(req, 401,
-                       json_pack("{s:s, s:s, s:s}", "error", "invalid_token", "error_description",
-                                 cf_reason_describe(why), "reason", cf_reason_name(why)),
-                       0);
+    p = cf_pending_refusal(req, CF_ENDPOINT_BEARER, why, NULL);
     if (p == NULL) {
         cf_app_commit(app, &ev, NULL, NULL);
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
-    p->www_authenticate = strndup(challenge, n > 0 ? (size_t)n : 0);
     cf_app_commit(app, &ev, cf_pending_done, p);
 }
 
@@ -356,7 +315,7 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
             return CF_REASON_NONE;
         }
     }
-    s = authenticate(app, req, now, &exp, NULL, &why, &refused_sub);
+    s = authenticate(app, req, now, &exp, NULL, &why, &refused_sub, 0);
     if (s == NULL) {
         if (ip[0] != '\0')
             note_check_failure(app, ip, now);
@@ -434,23 +393,31 @@ void cf_api_logout(cf_app_t *app, cf_http_req_t *req)
     int64_t exp;
     int from_cookie = 0;
     cf_reason_t why;
-    cf_session_t *s = authenticate(app, req, now, &exp, &from_cookie, &why, NULL);
+    cf_session_t *s = authenticate(app, req, now, &exp, &from_cookie, &why, NULL, 1);
     cf_events_t ev = CF_EVENTS_INIT;
     cf_pending_t *p;
+    size_t len;
 
     if (s == NULL)
         return;
     if (from_cookie && !cf_app_csrf_ok(app, req)) {
-        cf_reply_error(req, 403, "access_denied", cf_reason_describe(CF_REASON_CSRF_REJECTED),
-                       CF_REASON_CSRF_REJECTED, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_CSRF_REJECTED, NULL, NULL, 0);
         return;
     }
     cf_app_end_session(app, s, CF_END_LOGOUT, now, &ev);
     p = cf_pending_new(req, 204, NULL, 0);
     if (p == NULL) {
         cf_events_fini(&ev);
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
+    }
+    /* A browser in cookie mode forgets both tokens: same name and attributes, Max-Age=0. */
+    if (from_cookie || cf_req_cookie(req, app->cfg.refresh_cookie, &len) != NULL) {
+        char buf[160];
+        snprintf(buf, sizeof buf, "%s=; " CF_COOKIE_ATTRS "; Max-Age=0", app->cfg.refresh_cookie);
+        p->set_cookie[0] = strdup(buf);
+        snprintf(buf, sizeof buf, "%s=; " CF_COOKIE_ATTRS "; Max-Age=0", app->cfg.access_cookie);
+        p->set_cookie[1] = strdup(buf);
     }
     cf_app_commit(app, &ev, cf_pending_done, p);
 }

@@ -16,11 +16,9 @@
 #include "core/secret.h"
 #include "util/log.h"
 
-static const cf_http_header_t basic_challenge = {"WWW-Authenticate", 16, "Basic realm=\"curfew\"", 20};
-
 void cf_reply_invalid_client(cf_http_req_t *req, const char *desc)
 {
-    cf_reply_error(req, 401, "invalid_client", desc, CF_REASON_INVALID_CLIENT, &basic_challenge, 1);
+    cf_reply_refusal(req, CF_ENDPOINT_TOKEN, CF_REASON_INVALID_CLIENT, desc, NULL, 0);
 }
 
 static size_t client_index(const cf_app_t *app, const cf_client_t *c)
@@ -84,9 +82,8 @@ void cf_client_auth_start(cf_client_auth_t *ca)
     const cf_policy_t *pol = &app->cfg.policy;
 
     if (ca->has_basic && ca->has_post_secret) {
-        cf_reply_error(ca->req, 400, "invalid_request",
-                       "use one client authentication method, not both (RFC 6749 §2.3)",
-                       CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(ca->req, CF_ENDPOINT_TOKEN, CF_REASON_INVALID_REQUEST,
+                         "use one client authentication method, not both (RFC 6749 §2.3)", NULL, 0);
         ca->done(ca, 0);
         return;
     }
@@ -139,15 +136,14 @@ int cf_client_auth_parse(cf_client_auth_t *ca, cf_app_t *app, cf_http_req_t *req
     ca->has_basic = b == 1;
     n = cf_form_get(req->body, req->body_len, "client_id", form_id, sizeof form_id);
     if (n < -1) {
-        cf_reply_error(req, 400, "invalid_request", "client_id is badly encoded or repeated",
-                       CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_TOKEN, CF_REASON_INVALID_REQUEST,
+                         "client_id is badly encoded or repeated", NULL, 0);
         return -1;
     }
     if (n >= 0) {
         if (ca->has_basic && strcmp(form_id, ca->client_id) != 0) {
-            cf_reply_error(req, 400, "invalid_request",
-                           "client_id in the body differs from the Basic credentials",
-                           CF_REASON_NONE, NULL, 0);
+            cf_reply_refusal(req, CF_ENDPOINT_TOKEN, CF_REASON_INVALID_REQUEST,
+                             "client_id in the body differs from the Basic credentials", NULL, 0);
             return -1;
         }
         snprintf(ca->client_id, sizeof ca->client_id, "%s", form_id);

@@ -108,9 +108,13 @@ static void reply_unavailable(cf_http_req_t *req)
 {
     static const cf_http_header_t retry = {"Retry-After", 11, "1", 1};
 
-    cf_reply_error(req, 503, "temporarily_unavailable",
-                   cf_reason_describe(CF_REASON_STORE_UNAVAILABLE), CF_REASON_STORE_UNAVAILABLE,
-                   &retry, 1);
+    cf_endpoint_t kind = strncmp(req->path, "/oauth/", 7) == 0 ? CF_ENDPOINT_TOKEN
+                         : strncmp(req->path, "/v1/check", 9) == 0 ||
+                                   strncmp(req->path, "/v1/logout", 10) == 0
+                             ? CF_ENDPOINT_BEARER
+                             : CF_ENDPOINT_API;
+
+    cf_reply_refusal(req, kind, CF_REASON_STORE_UNAVAILABLE, NULL, &retry, 1);
 }
 
 void cf_app_cluster_refuse(cf_app_t *app, cf_http_req_t *req)
@@ -170,7 +174,7 @@ static void fetch_then(cf_app_t *app, cf_http_req_t *req, const char *sid,
     check_fetch_t *cf = malloc(sizeof *cf);
 
     if (cf == NULL) {
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
     cf->app = app;
@@ -547,7 +551,7 @@ void cf_api_cluster(cf_app_t *app, cf_http_req_t *req)
     size_t n = c->nsamples < CF_CLUSTER_SAMPLES ? (size_t)c->nsamples : CF_CLUSTER_SAMPLES;
     uint32_t *v = malloc((n ? n : 1) * sizeof *v);
     if (v == NULL) {
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
     memcpy(v, c->samples, n * sizeof *v);

@@ -56,7 +56,8 @@ void cf_api_dashboard(cf_app_t *app, cf_http_req_t *req)
     }
     a = cf_assets_find(cf_assets_dashboard, cf_assets_dashboard_count, name, len);
     if (a == NULL) {
-        cf_reply_error(req, 404, "not_found", "no such dashboard file", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_NOT_FOUND, "no such dashboard file", NULL,
+                         0);
         return;
     }
     reply_asset(req, a);

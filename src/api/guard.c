@@ -126,8 +126,7 @@ static void reply_429(cf_http_req_t *req, const cf_gcra_t *g, const cf_gcra_resu
                              (long long)g->burst, (long long)res->remaining,
                              (long long)secs)}; /* refused: the quota is back in Retry-After seconds */
     }
-    cf_reply_error(req, 429, why == CF_REASON_LOCKED_OUT ? "locked_out" : "rate_limited",
-                   cf_reason_describe(why), why, h, n);
+    cf_reply_refusal(req, CF_ENDPOINT_API, why, NULL, h, n);
 }
 
 int cf_app_rate_limit(cf_app_t *app, cf_http_req_t *req, cf_rate_class_t cls,

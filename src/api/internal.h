@@ -25,16 +25,44 @@ void cf_reply_json(cf_http_req_t *req, int status, json_t *body, const cf_http_h
                    size_t nextra);
 
 /**
- * Send the standard error body {"error", "error_description", "reason"}.
- * @reason may be CF_REASON_NONE to omit it.
+ * A refusal as the client sees it, built from the reason map (core/reason.h)
+ * by cf_refusal_make, the one place that turns a reason into an answer.
  */
-void cf_reply_error(cf_http_req_t *req, int status, const char *error, const char *description,
-                    cf_reason_t reason, const cf_http_header_t *extra, size_t nextra);
+typedef struct {
+    int status;
+    json_t *body;          /* {"error", "error_description", "reason"}; owned; NULL when out of memory */
+    char challenge[320];   /* WWW-Authenticate value */
+    size_t challenge_len;  /* 0: no WWW-Authenticate */
+    int no_store;          /* OAuth endpoints: Cache-Control: no-store, Pragma: no-cache */
+} cf_refusal_t;
 
-/** 405 with an Allow header. */
+/**
+ * Fill @r with the answer to a refusal for @why on an endpoint of @kind:
+ * status and `error` from the map's column for @kind, the body's
+ * error_description @desc (NULL: the reason's own description), and the
+ * challenge: the reason's fixed one, else for a 400/401/403 on a bearer
+ * endpoint `Bearer realm="curfew", error=..., error_description="<the reason's
+ * description>"` (RFC 6750 §3). @step_up >= 0 makes it a step-up challenge
+ * (RFC 9470: 401 insufficient_user_authentication whatever @why is), with
+ * `max_age=@step_up` seconds when > 0; -1 for every other refusal.
+ * CF_REASON_NONE is answered as server_error. The caller owns r->body
+ * (cf_refusal_send takes it).
+ */
+void cf_refusal_make(cf_refusal_t *r, cf_endpoint_t kind, cf_reason_t why, const char *desc,
+                     int64_t step_up);
+
+/** Send @r (its body is taken) with @extra headers after its own. */
+void cf_refusal_send(cf_http_req_t *req, cf_refusal_t *r, const cf_http_header_t *extra,
+                     size_t nextra);
+
+/** cf_refusal_make and cf_refusal_send in one: every error answer goes through here. */
+void cf_reply_refusal(cf_http_req_t *req, cf_endpoint_t kind, cf_reason_t why, const char *desc,
+                      const cf_http_header_t *extra, size_t nextra);
+
+/** 405 method_not_allowed with an Allow header. */
 void cf_reply_method_not_allowed(cf_http_req_t *req, const char *allow);
 
-/** Answer 500 after a failed store commit. */
+/** Answer 503 store_unavailable after a failed store commit. */
 void cf_reply_store_failure(cf_http_req_t *req);
 
 /** 1 when the request's Content-Type media type is @type (parameters ignored). */
@@ -295,6 +323,10 @@ typedef struct {
 } cf_pending_t;
 
 cf_pending_t *cf_pending_new(cf_http_req_t *req, int status, json_t *body, int no_store);
+
+/** A pending answer that refuses for @why (as cf_refusal_make); NULL when out of memory. */
+cf_pending_t *cf_pending_refusal(cf_http_req_t *req, cf_endpoint_t kind, cf_reason_t why,
+                                 const char *desc);
 void cf_pending_done(void *arg, int status);
 
 /* ---- OAuth client authentication (clientauth.c) ------------------------- */
@@ -335,6 +367,13 @@ void cf_client_auth_wipe(cf_client_auth_t *ca);
 
 /** 401 invalid_client with a Basic challenge. */
 void cf_reply_invalid_client(cf_http_req_t *req, const char *desc);
+
+/*
+ * Attributes of both token cookies. __Host- cookies must be Secure, Path=/
+ * and carry no Domain (RFC 6265bis §4.1.3.2); clearing one (logout) must
+ * repeat them with Max-Age=0, or the browser keeps it.
+ */
+#define CF_COOKIE_ATTRS "Path=/; Secure; HttpOnly; SameSite=Strict"
 
 /**
  * Put the tokens of a cookie-mode client in HttpOnly cookies on @p and take

@@ -753,8 +753,8 @@ void cf_api_jwks(cf_app_t *app, cf_http_req_t *req)
         json_array_append_new(keys, jwk);
     }
     if (keys == NULL) {
-        cf_reply_error(req, 500, "server_error", "cannot export the public keys", CF_REASON_NONE,
-                       NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "cannot export the public keys",
+                         NULL, 0);
         return;
     }
     cf_reply_json(req, 200, json_pack("{s:o}", "keys", keys), NULL, 0);
@@ -805,16 +805,16 @@ static void on_api_rotation(cf_app_t *app, int rc, void *arg)
     api_rotation_t *r = arg;
 
     if (rc == CF_EEXIST) {
-        cf_reply_error(r->req, 409, "conflict",
-                       "another node rotated the key set at the same moment; this node follows "
-                       "it, retry if you want one more rotation",
-                       CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(r->req, CF_ENDPOINT_API, CF_REASON_ROTATION_CONFLICT,
+                         "another node rotated the key set at the same moment; this node follows "
+                         "it, retry if you want one more rotation",
+                         NULL, 0);
     } else if (rc == CF_ESTORE) {
         cf_reply_store_failure(r->req);
     } else if (rc < 0) {
-        cf_reply_error(r->req, 500, "server_error",
-                       "the new key set could not be made durable; the current key stays active",
-                       CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(r->req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR,
+                         "the new key set could not be made durable; the current key stays active",
+                         NULL, 0);
     } else {
         cf_reply_json(r->req, 200,
                       json_pack("{s:s, s:s, s:I, s:o}", "kid",
@@ -834,7 +834,7 @@ void cf_api_keys_rotate(cf_app_t *app, cf_http_req_t *req)
         return;
     r = malloc(sizeof *r);
     if (r == NULL) {
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
     r->req = req;

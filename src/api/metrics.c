@@ -333,8 +333,6 @@ static void render(cf_app_t *app, cf_prom_t *p)
 /* With metrics.token set, the scraper must send it as a Bearer token. */
 static int scrape_allowed(cf_app_t *app, cf_http_req_t *req)
 {
-    static const cf_http_header_t challenge = {"WWW-Authenticate", 16,
-                                               "Bearer realm=\"curfew-metrics\"", 29};
     const char *tok = app->cfg.metrics_token;
     uint8_t want[32], got[32];
     size_t len;
@@ -350,8 +348,8 @@ static int scrape_allowed(cf_app_t *app, cf_http_req_t *req)
         if (cf_ct_equal(want, got, sizeof want))
             return 1;
     }
-    cf_reply_error(req, 401, "unauthorized", "a valid metrics token is required (Authorization: Bearer <token>)",
-                   CF_REASON_NONE, &challenge, 1);
+    cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_METRICS_UNAUTHORIZED,
+                     "a valid metrics token is required (Authorization: Bearer <token>)", NULL, 0);
     return 0;
 }
 
@@ -366,7 +364,7 @@ void cf_api_metrics(cf_app_t *app, cf_http_req_t *req)
     cf_prom_init(&p);
     render(app, &p);
     if (p.oom)
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
     else
         cf_http_respond(req, 200, &type, 1, p.buf, p.len);
     cf_prom_fini(&p);
@@ -447,7 +445,7 @@ void cf_api_stats(cf_app_t *app, cf_http_req_t *req)
                   "revocation_propagation_seconds",
                   app->cluster != NULL ? histogram_json(&app->cluster->propagation) : json_null());
     if (o == NULL) {
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
     cf_reply_json(req, 200, o, NULL, 0);

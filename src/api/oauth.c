@@ -37,18 +37,18 @@ typedef struct {
     cf_reason_t why;
 } oauth_call_t;
 
-static void grant_error(cf_http_req_t *req, int status, const char *error, const char *desc,
-                        cf_reason_t why)
+/* RFC 6749 §5.2 error; the status, error and no-store headers come from the reason map. */
+static void grant_error(cf_http_req_t *req, cf_reason_t why, const char *desc)
 {
-    cf_reply_error(req, status, error, desc, why, no_store_headers, 2);
+    cf_reply_refusal(req, CF_ENDPOINT_TOKEN, why, desc, NULL, 0);
 }
 
 static int require_form(cf_http_req_t *req)
 {
     if (cf_req_content_type_is(req, "application/x-www-form-urlencoded"))
         return 1;
-    cf_reply_error(req, 415, "invalid_request", "the body must be application/x-www-form-urlencoded",
-                   CF_REASON_NONE, NULL, 0);
+    cf_reply_refusal(req, CF_ENDPOINT_TOKEN, CF_REASON_UNSUPPORTED_MEDIA_TYPE,
+                     "the body must be application/x-www-form-urlencoded", NULL, 0);
     return 0;
 }
 
@@ -62,7 +62,7 @@ static int form_field(cf_http_req_t *req, const char *key, char *out, size_t cap
         return n;
     snprintf(desc, sizeof desc, "parameter '%s' is %s", key,
              n == CF_ETOOBIG ? "too long" : "badly encoded or repeated");
-    grant_error(req, 400, "invalid_request", desc, CF_REASON_NONE);
+    grant_error(req, CF_REASON_INVALID_REQUEST, desc);
     return -2;
 }
 
@@ -89,7 +89,7 @@ static oauth_call_t *call_new(cf_app_t *app, cf_http_req_t *req, const char *tok
     c = calloc(1, sizeof *c);
     if (c == NULL || (c->token = malloc(FIELD_CAP)) == NULL) {
         free(c);
-        cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+        grant_error(req, CF_REASON_SERVER_ERROR, "out of memory");
         return NULL;
     }
     if (cf_client_auth_parse(&c->ca, app, req) < 0)
@@ -111,8 +111,7 @@ static oauth_call_t *call_new(cf_app_t *app, cf_http_req_t *req, const char *tok
         }
     }
     if (c->token_from_cookie && !cf_app_csrf_ok(app, req)) {
-        cf_reply_error(req, 403, "access_denied", cf_reason_describe(CF_REASON_CSRF_REJECTED),
-                       CF_REASON_CSRF_REJECTED, NULL, 0);
+        grant_error(req, CF_REASON_CSRF_REJECTED, NULL);
         goto replied;
     }
     return c;
@@ -139,11 +138,10 @@ void cf_app_token_cookies(cf_app_t *app, cf_pending_t *p, const cf_session_t *s,
     int64_t access_age = exp - cf_time_to_sec(now);
     int64_t refresh_age = (s->absolute_deadline - now) / CF_SEC;
 
-    /* __Host- cookies must be Secure, Path=/ and carry no Domain (RFC 6265bis §4.1.3.2). */
-    snprintf(buf, sizeof buf, "%s=%s; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=%lld",
+    snprintf(buf, sizeof buf, "%s=%s; " CF_COOKIE_ATTRS "; Max-Age=%lld",
              app->cfg.refresh_cookie, refresh, (long long)(refresh_age > 0 ? refresh_age : 0));
     p->set_cookie[0] = strdup(buf);
-    snprintf(buf, sizeof buf, "%s=%s; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=%lld",
+    snprintf(buf, sizeof buf, "%s=%s; " CF_COOKIE_ATTRS "; Max-Age=%lld",
              app->cfg.access_cookie, access, (long long)(access_age > 0 ? access_age : 0));
     p->set_cookie[1] = strdup(buf);
     OPENSSL_cleanse(buf, sizeof buf);
@@ -179,7 +177,7 @@ static int refresh_decide(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
         else
             cf_events_fini(&ev);
         snprintf(desc, sizeof desc, "the session has ended: %s", cf_reason_describe(c->why));
-        grant_error(req, 400, "invalid_grant", desc, c->why);
+        grant_error(req, c->why, desc);
         return -1;
     case CF_REFRESH_REUSE:
         app->metrics.refresh[CF_REFRESH_RESULT_REUSE]++;
@@ -187,15 +185,11 @@ static int refresh_decide(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
          * durably, before saying so. */
         cf_app_note_failure(app, c->ca.ip, now);
         cf_app_end_session(app, s, CF_END_REFRESH_REUSE, now, &ev);
-        p = cf_pending_new(req, 400,
-                           json_pack("{s:s, s:s, s:s}", "error", "invalid_grant",
-                                     "error_description",
-                                     "the refresh token was already used; the session has been ended",
-                                     "reason", cf_reason_name(CF_REASON_REFRESH_REUSE)),
-                           1);
+        p = cf_pending_refusal(req, CF_ENDPOINT_TOKEN, CF_REASON_REFRESH_REUSE,
+                               "the refresh token was already used; the session has been ended");
         if (p == NULL) {
             cf_app_commit(app, &ev, NULL, NULL);
-            grant_error(req, 500, "server_error", "out of memory", CF_REASON_NONE);
+            grant_error(req, CF_REASON_SERVER_ERROR, "out of memory");
             return -1;
         }
         cf_app_commit(app, &ev, cf_pending_done, p);
@@ -229,7 +223,7 @@ static void refresh_issue(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
         cf_app_issue_access(app, s, now, &access, &exp) < 0) {
         cf_events_fini(&ev);
         free(access);
-        grant_error(req, 500, "server_error", "cannot issue tokens", CF_REASON_NONE);
+        grant_error(req, CF_REASON_SERVER_ERROR, "cannot issue tokens");
         app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
         return;
     }
@@ -240,7 +234,7 @@ static void refresh_issue(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
     free(access);
     if (p == NULL) {
         cf_events_fini(&ev);
-        grant_error(req, 500, "server_error", "out of memory", CF_REASON_NONE);
+        grant_error(req, CF_REASON_SERVER_ERROR, "out of memory");
         return;
     }
     app->metrics.refresh[grace ? CF_REFRESH_RESULT_GRACE : CF_REFRESH_RESULT_ROTATED]++;
@@ -329,7 +323,7 @@ static void cluster_refreshed(void *arg, int status, const cf_redis_guard_t *g)
             (p = cf_pending_new(req, 200, cf_app_token_body(view, access, exp, r->refresh, r->now), 1)) == NULL) {
             /* Committed but unanswerable: the client retries, within the grace window. */
             count[CF_REFRESH_RESULT_ERROR]++;
-            grant_error(req, 500, "server_error", "cannot issue tokens", CF_REASON_NONE);
+            grant_error(req, CF_REASON_SERVER_ERROR, "cannot issue tokens");
         } else {
             if (client_uses_cookies(app, view))
                 cf_app_token_cookies(app, p, view, access, exp, r->refresh, r->now);
@@ -340,8 +334,7 @@ static void cluster_refreshed(void *arg, int status, const cf_redis_guard_t *g)
     } else if (s == NULL || !g->found) {
         /* Gone from Redis: expired and purged there; fail towards expiry. */
         count[CF_REFRESH_RESULT_UNKNOWN]++;
-        grant_error(req, 400, "invalid_grant", "the refresh token is not known",
-                    CF_REASON_UNKNOWN_REFRESH_TOKEN);
+        grant_error(req, CF_REASON_UNKNOWN_REFRESH_TOKEN, "the refresh token is not known");
     } else {
         int act;
 
@@ -378,7 +371,7 @@ static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *
     if (r == NULL || (r->next = cf_session_snapshot(s)) == NULL) {
         free(r);
         app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
-        grant_error(c->ca.req, 500, "server_error", "out of memory", CF_REASON_NONE);
+        grant_error(c->ca.req, CF_REASON_SERVER_ERROR, "out of memory");
         call_free(c);
         return;
     }
@@ -413,12 +406,11 @@ static int refresh_grant(cf_app_t *app, oauth_call_t *c)
 
     if (c->token_len < 0) {
         count[CF_REFRESH_RESULT_INVALID_REQUEST]++;
-        grant_error(req, 400, "invalid_request", "refresh_token is required", CF_REASON_NONE);
+        grant_error(req, CF_REASON_INVALID_REQUEST, "refresh_token is required");
         return 0;
     }
     if (c->ca.client != NULL && !(c->ca.client->grants & CF_GRANT_REFRESH_TOKEN)) {
-        grant_error(req, 400, "unauthorized_client", "this client may not use grant_type=refresh_token",
-                    CF_REASON_UNAUTHORIZED_CLIENT);
+        grant_error(req, CF_REASON_UNAUTHORIZED_CLIENT, "this client may not use grant_type=refresh_token");
         count[CF_REFRESH_RESULT_INVALID_REQUEST]++;
         return 0;
     }
@@ -433,21 +425,18 @@ static int refresh_grant(cf_app_t *app, oauth_call_t *c)
     }
     if (entry == NULL) {
         cf_app_note_failure(app, c->ca.ip, now);
-        grant_error(req, 400, "invalid_grant", "the refresh token is not known",
-                    CF_REASON_UNKNOWN_REFRESH_TOKEN);
+        grant_error(req, CF_REASON_UNKNOWN_REFRESH_TOKEN, "the refresh token is not known");
         count[CF_REFRESH_RESULT_UNKNOWN]++;
         return 0;
     }
     if (cf_app_refresh_disabled(app, s->sub, now)) {
-        grant_error(req, 400, "invalid_grant", cf_reason_describe(CF_REASON_REFRESH_DISABLED),
-                    CF_REASON_REFRESH_DISABLED);
+        grant_error(req, CF_REASON_REFRESH_DISABLED, NULL);
         count[CF_REFRESH_RESULT_DISABLED]++;
         return 0;
     }
     if (c->ca.client_id[0] != '\0' && strcmp(c->ca.client_id, s->client_id) != 0) {
         cf_app_note_failure(app, c->ca.ip, now);
-        grant_error(req, 400, "invalid_grant", "the refresh token was issued to another client",
-                    CF_REASON_CLIENT_MISMATCH);
+        grant_error(req, CF_REASON_CLIENT_MISMATCH, "the refresh token was issued to another client");
         count[CF_REFRESH_RESULT_CLIENT_MISMATCH]++;
         return 0;
     }
@@ -470,7 +459,7 @@ static int refresh_grant(cf_app_t *app, oauth_call_t *c)
                                now, &ev);
             cf_app_commit(app, &ev, NULL, NULL);
         }
-        grant_error(req, 400, "invalid_grant", cf_reason_describe(why), why);
+        grant_error(req, why, NULL);
         count[CF_REFRESH_RESULT_RISK]++;
         return 0;
     }
@@ -535,9 +524,7 @@ static void client_credentials_grant(cf_app_t *app, oauth_call_t *c)
         return;
     }
     if (!(cl->grants & CF_GRANT_CLIENT_CREDENTIALS)) {
-        grant_error(req, 400, "unauthorized_client",
-                    "this client may not use grant_type=client_credentials",
-                    CF_REASON_UNAUTHORIZED_CLIENT);
+        grant_error(req, CF_REASON_UNAUTHORIZED_CLIENT, "this client may not use grant_type=client_credentials");
         return;
     }
     {
@@ -547,8 +534,7 @@ static void client_credentials_grant(cf_app_t *app, oauth_call_t *c)
     }
     scope = c->has_scope ? c->scope : (cl->scope != NULL ? cl->scope : "");
     if (!scope_subset(scope, cl->scope != NULL ? cl->scope : "")) {
-        grant_error(req, 400, "invalid_scope", "the requested scope exceeds what this client may get",
-                    CF_REASON_NONE);
+        grant_error(req, CF_REASON_INVALID_SCOPE, "the requested scope exceeds what this client may get");
         return;
     }
     cf_policy_resolve(&app->cfg.policy, &global, app->cfg.access_max_ttl, cl, "", NULL, &eff);
@@ -558,7 +544,7 @@ static void client_credentials_grant(cf_app_t *app, oauth_call_t *c)
     s = cf_session_new(sid, cl->id, cl->id, scope, "", 0, &eff.limits, now);
     if (s == NULL || cf_app_index_session(app, s) < 0) {
         cf_session_free(s);
-        grant_error(req, 500, "server_error", "out of memory", CF_REASON_NONE);
+        grant_error(req, CF_REASON_SERVER_ERROR, "out of memory");
         return;
     }
     s->refresh_gen = 1; /* no refresh token was ever issued for it */
@@ -566,7 +552,7 @@ static void client_credentials_grant(cf_app_t *app, oauth_call_t *c)
         cf_app_issue_access(app, s, now, &access, &exp) < 0) {
         cf_session_end(s, CF_END_REVOKED, now);
         cf_events_fini(&ev);
-        grant_error(req, 500, "server_error", "cannot issue tokens", CF_REASON_NONE);
+        grant_error(req, CF_REASON_SERVER_ERROR, "cannot issue tokens");
         return;
     }
     body = json_pack("{s:s, s:s, s:I, s:s}", "access_token", access, "token_type", "Bearer",
@@ -575,7 +561,7 @@ static void client_credentials_grant(cf_app_t *app, oauth_call_t *c)
     p = cf_pending_new(req, 200, body, 1);
     if (p == NULL) {
         cf_events_fini(&ev);
-        grant_error(req, 500, "server_error", "out of memory", CF_REASON_NONE);
+        grant_error(req, CF_REASON_SERVER_ERROR, "out of memory");
         return;
     }
     cf_app_commit(app, &ev, cf_pending_done, p);
@@ -607,17 +593,15 @@ void cf_api_token(cf_app_t *app, cf_http_req_t *req)
     if (n == -2)
         goto replied;
     if (n < 0) {
-        grant_error(req, 400, "invalid_request", "grant_type is required", CF_REASON_NONE);
+        grant_error(req, CF_REASON_INVALID_REQUEST, "grant_type is required");
         goto replied;
     }
     if (strcmp(c->grant, "refresh_token") != 0 && strcmp(c->grant, "client_credentials") != 0) {
-        grant_error(req, 400, "unsupported_grant_type",
-                    "grant_type must be refresh_token or client_credentials", CF_REASON_NONE);
+        grant_error(req, CF_REASON_UNSUPPORTED_GRANT_TYPE, "grant_type must be refresh_token or client_credentials");
         goto replied;
     }
     if (strcmp(c->grant, "client_credentials") == 0 && app->cfg.policy.nclients == 0) {
-        grant_error(req, 400, "unsupported_grant_type",
-                    "client_credentials needs configured confidential clients", CF_REASON_NONE);
+        grant_error(req, CF_REASON_UNSUPPORTED_GRANT_TYPE, "client_credentials needs configured confidential clients");
         goto replied;
     }
     n = form_field(req, "scope", c->scope, sizeof c->scope);
@@ -653,7 +637,7 @@ static void revoke_after_auth(cf_client_auth_t *ca, int ok)
     if (!ok)
         goto done;
     if (c->token_len < 0) {
-        cf_reply_error(req, 400, "invalid_request", "token is required", CF_REASON_NONE, NULL, 0);
+        grant_error(req, CF_REASON_INVALID_REQUEST, "token is required");
         goto done;
     }
     entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
@@ -681,7 +665,7 @@ static void revoke_after_auth(cf_client_auth_t *ca, int ok)
             cf_app_commit(app, &ev, cf_pending_done, p);
         } else {
             cf_app_commit(app, &ev, NULL, NULL);
-            cf_reply_error(req, 500, "server_error", "out of memory", CF_REASON_NONE, NULL, 0);
+            grant_error(req, CF_REASON_SERVER_ERROR, "out of memory");
         }
     } else {
         cf_events_fini(&ev);
@@ -745,7 +729,7 @@ static void introspect_after_auth(cf_client_auth_t *ca, int ok)
         goto done;
     }
     if (c->token_len < 0) {
-        cf_reply_error(req, 400, "invalid_request", "token is required", CF_REASON_NONE, NULL, 0);
+        grant_error(req, CF_REASON_INVALID_REQUEST, "token is required");
         goto done;
     }
     n = (size_t)c->token_len;
@@ -775,7 +759,7 @@ static void introspect_after_auth(cf_client_auth_t *ca, int ok)
             body = active_body(s, "access_token", exp, iat);
     }
     if (body == NULL)
-        cf_reply_error(req, 500, "server_error", "cannot introspect", CF_REASON_NONE, NULL, 0);
+        grant_error(req, CF_REASON_SERVER_ERROR, "cannot introspect");
     else
         cf_reply_json(req, 200, body, no_store_headers, 2);
 done:

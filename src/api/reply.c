@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * Replies and body parsing shared by the handlers. Every error a client sees
- * goes through cf_reply_error, so the body always has the same shape:
+ * goes through cf_reply_refusal (built from the reason map), so the body always has the same shape:
  * {"error", "error_description", "reason"}.
  */
 #include <stdlib.h>
@@ -35,7 +35,8 @@ void cf_reply_json(cf_http_req_t *req, int status, json_t *body, const cf_http_h
         json_decref(body);
         if (text == NULL) {
             /* Out of memory while serialising: say so rather than send half a body. */
-            static const char oom[] = "{\"error\":\"server_error\",\"error_description\":\"out of memory\"}";
+            static const char oom[] = "{\"error\":\"server_error\",\"error_description\":"
+                                      "\"out of memory\",\"reason\":\"server_error\"}";
             hdrs[0] = json_content_type;
             cf_http_respond(req, 500, hdrs, 1, oom, sizeof oom - 1);
             return;
@@ -49,19 +50,69 @@ void cf_reply_json(cf_http_req_t *req, int status, json_t *body, const cf_http_h
     free(text);
 }
 
-void cf_reply_error(cf_http_req_t *req, int status, const char *error, const char *description,
-                    cf_reason_t reason, const cf_http_header_t *extra, size_t nextra)
+/*
+ * The one place a reason becomes an answer. The map in core/reason.h says the
+ * status and `error` per kind of endpoint; this adds the body and the
+ * challenge. The challenge's error_description is always the reason's own
+ * (static, quote-free text that docs/api.md prints), so a client or a proxy
+ * that only sees the header learns the same as one that reads the body.
+ */
+void cf_refusal_make(cf_refusal_t *r, cf_endpoint_t kind, cf_reason_t why, const char *desc,
+                     int64_t step_up)
 {
-    json_t *body = json_object();
+    const char *fixed, *error;
+    int n = 0;
 
-    if (body != NULL) {
-        json_object_set_new(body, "error", json_string(error));
-        if (description != NULL)
-            json_object_set_new(body, "error_description", json_string(description));
-        if (reason != CF_REASON_NONE)
-            json_object_set_new(body, "reason", json_string(cf_reason_name(reason)));
+    if ((unsigned)why >= CF_REASON__COUNT || why == CF_REASON_NONE)
+        why = CF_REASON_SERVER_ERROR;
+    error = cf_reason_error(why, kind);
+    r->status = cf_reason_status(why, kind);
+    if (step_up >= 0) {
+        /* RFC 9470 §3: whatever the reason, the client is asked to authenticate again. */
+        error = cf_reason_error(CF_REASON_STEP_UP_REQUIRED, kind);
+        r->status = cf_reason_status(CF_REASON_STEP_UP_REQUIRED, kind);
     }
-    cf_reply_json(req, status, body, extra, nextra);
+    r->no_store = kind == CF_ENDPOINT_TOKEN;
+    r->challenge_len = 0;
+    r->body = json_pack("{s:s, s:s, s:s}", "error", error, "error_description",
+                        desc != NULL ? desc : cf_reason_describe(why), "reason", cf_reason_name(why));
+    fixed = cf_reason_challenge(why);
+    if (fixed != NULL)
+        n = snprintf(r->challenge, sizeof r->challenge, "%s", fixed);
+    else if (kind == CF_ENDPOINT_BEARER && (r->status == 400 || r->status == 401 || r->status == 403))
+        n = snprintf(r->challenge, sizeof r->challenge,
+                     step_up > 0 ? "Bearer realm=\"curfew\", error=\"%s\", error_description=\"%s\", max_age=%lld"
+                                   : "Bearer realm=\"curfew\", error=\"%s\", error_description=\"%s\"",
+                     error, cf_reason_describe(why), (long long)step_up);
+    if (n > 0)
+        r->challenge_len = (size_t)n < sizeof r->challenge ? (size_t)n : sizeof r->challenge - 1;
+}
+
+void cf_refusal_send(cf_http_req_t *req, cf_refusal_t *r, const cf_http_header_t *extra,
+                     size_t nextra)
+{
+    cf_http_header_t h[8];
+    size_t n = 0;
+
+    if (r->challenge_len > 0)
+        h[n++] = (cf_http_header_t){"WWW-Authenticate", 16, r->challenge, r->challenge_len};
+    if (r->no_store) {
+        h[n++] = (cf_http_header_t){"Cache-Control", 13, "no-store", 8};
+        h[n++] = (cf_http_header_t){"Pragma", 6, "no-cache", 8};
+    }
+    for (size_t i = 0; i < nextra && n < sizeof h / sizeof h[0]; i++)
+        h[n++] = extra[i];
+    cf_reply_json(req, r->status, r->body, h, n);
+    r->body = NULL;
+}
+
+void cf_reply_refusal(cf_http_req_t *req, cf_endpoint_t kind, cf_reason_t why, const char *desc,
+                      const cf_http_header_t *extra, size_t nextra)
+{
+    cf_refusal_t r;
+
+    cf_refusal_make(&r, kind, why, desc, -1);
+    cf_refusal_send(req, &r, extra, nextra);
 }
 
 void cf_reply_method_not_allowed(cf_http_req_t *req, const char *allow)
@@ -70,7 +121,7 @@ void cf_reply_method_not_allowed(cf_http_req_t *req, const char *allow)
     char desc[96];
 
     snprintf(desc, sizeof desc, "method %s is not allowed here; use %s", req->method_name, allow);
-    cf_reply_error(req, 405, "method_not_allowed", desc, CF_REASON_NONE, &h, 1);
+    cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_METHOD_NOT_ALLOWED, desc, &h, 1);
 }
 
 void cf_reply_store_failure(cf_http_req_t *req)
@@ -78,8 +129,8 @@ void cf_reply_store_failure(cf_http_req_t *req)
     static const cf_http_header_t retry = {"Retry-After", 11, "1", 1};
 
     /* Nothing was acknowledged, so a retry is safe once the store answers again. */
-    cf_reply_error(req, 503, "temporarily_unavailable", "the change could not be stored durably",
-                   CF_REASON_STORE_UNAVAILABLE, &retry, 1);
+    cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_STORE_UNAVAILABLE,
+                     "the change could not be stored durably; retry", &retry, 1);
 }
 
 int cf_req_content_type_is(const cf_http_req_t *req, const char *type)
@@ -157,21 +208,21 @@ json_t *cf_req_json_object(cf_http_req_t *req)
     char desc[256];
 
     if (!cf_req_content_type_is(req, "application/json")) {
-        cf_reply_error(req, 415, "invalid_request", "the body must be application/json",
-                       CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_UNSUPPORTED_MEDIA_TYPE,
+                         "the body must be application/json", NULL, 0);
         return NULL;
     }
     doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
     if (doc == NULL) {
         snprintf(desc, sizeof desc, "the body is not valid JSON: %s at line %d column %d", err.text,
                  err.line, err.column);
-        cf_reply_error(req, 400, "invalid_request", desc, CF_REASON_NONE, NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_INVALID_JSON, desc, NULL, 0);
         return NULL;
     }
     if (!json_is_object(doc)) {
         json_decref(doc);
-        cf_reply_error(req, 400, "invalid_request", "the body must be a JSON object", CF_REASON_NONE,
-                       NULL, 0);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_INVALID_JSON, "the body must be a JSON object",
+                         NULL, 0);
         return NULL;
     }
     return doc;
@@ -202,6 +253,29 @@ static void pending_free(cf_pending_t *p)
     }
     free(p->www_authenticate);
     free(p);
+}
+
+cf_pending_t *cf_pending_refusal(cf_http_req_t *req, cf_endpoint_t kind, cf_reason_t why,
+                                 const char *desc)
+{
+    cf_refusal_t r;
+    cf_pending_t *p;
+
+    cf_refusal_make(&r, kind, why, desc, -1);
+    if (r.body == NULL)
+        return NULL;
+    p = cf_pending_new(req, r.status, r.body, r.no_store);
+    if (p == NULL)
+        return NULL; /* cf_pending_new dropped the body */
+    if (r.challenge_len > 0) {
+        p->www_authenticate = strndup(r.challenge, r.challenge_len);
+        if (p->www_authenticate == NULL) {
+            json_decref(p->body);
+            pending_free(p);
+            return NULL;
+        }
+    }
+    return p;
 }
 
 void cf_pending_done(void *arg, int status)

@@ -173,9 +173,11 @@ static const option_t options[] = {
     {.key = "lockout.duration", .kind = OPT_DURATION, .def = "5m", FIELD(lockout_duration),
      .min = 1, .doc = "How long a locked-out IP gets 429 locked_out."},
 
-    {.key = "cookie.access_cookie", .kind = OPT_STRING, .def = "curfew_at", FIELD(access_cookie),
-     .min = 1, .doc = "Cookie /v1/check reads the access token from when there is no "
-                      "Authorization header, and cookie-mode clients receive it in."},
+    {.key = "cookie.access_cookie", .kind = OPT_STRING, .def = "__Host-curfew_at",
+     FIELD(access_cookie), .min = 1,
+     .doc = "Cookie /v1/check and /v1/logout read the access token from when there is no "
+            "Authorization header, and cookie-mode clients receive it in (Path=/, Secure, "
+            "HttpOnly, SameSite=Strict)."},
     {.key = "cookie.refresh_cookie", .kind = OPT_STRING, .def = "__Host-curfew_rt",
      FIELD(refresh_cookie), .min = 1,
      .doc = "Cookie carrying the refresh token of cookie-mode clients (Path=/, Secure, "

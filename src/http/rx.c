@@ -31,12 +31,41 @@
 
 enum { CB_NONE, CB_FIELD, CB_VALUE };
 
+/*
+ * What the server itself answers, by status. The reasons are the wire names
+ * of core/reason.h's rows of the same name (kept apart so that http/ does not
+ * depend on the API's reason map; tests/integration/test_errors.py checks
+ * they agree with docs/api.md). Statuses not listed are answered as a 400.
+ */
+typedef struct {
+    int status;
+    const char *error, *reason;
+} http_error_t;
 
-static int rx_fail(cf__http_rx_t *rx, int status, const char *code, const char *desc)
+static const http_error_t http_errors[] = {
+    {400, "invalid_request", "invalid_request"},
+    {408, "request_timeout", "request_timeout"},
+    {411, "length_required", "length_required"},
+    {413, "payload_too_large", "payload_too_large"},
+    {431, "request_header_fields_too_large", "headers_too_large"},
+    {500, "server_error", "server_error"},
+    {503, "temporarily_unavailable", "too_many_connections"},
+    {505, "http_version_not_supported", "http_version_not_supported"},
+};
+
+static const http_error_t *http_error_of(int status)
+{
+    for (size_t i = 0; i < sizeof http_errors / sizeof http_errors[0]; i++)
+        if (http_errors[i].status == status)
+            return &http_errors[i];
+    return &http_errors[0];
+}
+
+
+static int rx_fail(cf__http_rx_t *rx, int status, const char *desc)
 {
     if (rx->err_status == 0) {
         rx->err_status = status;
-        rx->err_code = code;
         rx->err_desc = desc;
     }
     return CF__HTTP_RX_ERROR;
@@ -45,7 +74,7 @@ static int rx_fail(cf__http_rx_t *rx, int status, const char *code, const char *
 static int rx_fail_limit(cf__http_rx_t *rx, int status, const char *what, size_t limit)
 {
     snprintf(rx->err_buf, sizeof rx->err_buf, "%s exceeds %zu bytes", what, limit);
-    return rx_fail(rx, status, "invalid_request", rx->err_buf);
+    return rx_fail(rx, status, rx->err_buf);
 }
 
 static cf__http_rx_t *rx_of(http_parser *p)
@@ -78,7 +107,7 @@ static int on_url(http_parser *p, const char *at, size_t n)
     cf__http_rx_t *rx = rx_of(p);
 
     if (!span_extend(&rx->url_off, &rx->url_len, (size_t)(at - rx->buf), n)) {
-        rx_fail(rx, 400, "invalid_request", "malformed request target");
+        rx_fail(rx, 400, "malformed request target");
         return -1;
     }
     return 0;
@@ -101,7 +130,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     }
     if (rx->nhdr == CF_HTTP_MAX_HEADERS) {
         snprintf(rx->err_buf, sizeof rx->err_buf, "more than %d header fields", CF_HTTP_MAX_HEADERS);
-        rx_fail(rx, 431, "invalid_request", rx->err_buf);
+        rx_fail(rx, 431, rx->err_buf);
         return -1;
     }
     h = &rx->hdr[rx->nhdr++];
@@ -123,7 +152,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     if (rx->headers_done)
         return 0;
     if (rx->nhdr == 0) {
-        rx_fail(rx, 400, "invalid_request", "header value without a name");
+        rx_fail(rx, 400, "header value without a name");
         return -1;
     }
     h = &rx->hdr[rx->nhdr - 1];
@@ -135,7 +164,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
         vlen = h->value_len;
         if (!span_extend(&voff, &vlen, off, n)) {
             /* RFC 7230 3.2.4: a server may reject obs-fold with 400. */
-            rx_fail(rx, 400, "invalid_request", "obsolete header line folding is not supported");
+            rx_fail(rx, 400, "obsolete header line folding is not supported");
             return -1;
         }
         h->value_off = (uint32_t)voff;
@@ -291,7 +320,7 @@ size_t cf__http_rx_pending_bytes(const cf__http_rx_t *rx)
 void cf__http_rx_error(const cf__http_rx_t *rx, int *status, const char **error, const char **desc)
 {
     *status = rx->err_status ? rx->err_status : 400;
-    *error = rx->err_code ? rx->err_code : "invalid_request";
+    *error = http_error_of(*status)->error;
     *desc = rx->err_desc ? rx->err_desc : "malformed HTTP request";
 }
 
@@ -333,7 +362,7 @@ static int rx_fail_parser(cf__http_rx_t *rx, enum http_errno e)
         d = http_errno_description(e); /* static text from http-parser */
         break;
     }
-    return rx_fail(rx, 400, "invalid_request", d);
+    return rx_fail(rx, 400, d);
 }
 
 /* Checks that need the whole header block, done before any body byte is read. */
@@ -351,7 +380,7 @@ static int rx_after_headers(cf__http_rx_t *rx)
     if (rx->hdr_end > rx->max_header)
         return rx_fail_limit(rx, 431, "request header block", rx->max_header);
     if (p->http_major != 1)
-        return rx_fail(rx, 505, "invalid_request", "only HTTP/1.0 and HTTP/1.1 are supported");
+        return rx_fail(rx, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
 
     for (size_t i = 0; i < rx->nhdr; i++) {
         span_hdr_t *h = &rx->hdr[i];
@@ -361,14 +390,13 @@ static int rx_after_headers(cf__http_rx_t *rx)
         for (size_t j = 0; j < h->name_len; j++) {
             char ch = rx->buf[h->name_off + j];
             if (ch == ' ' || ch == '\t')
-                return rx_fail(rx, 400, "invalid_request",
-                               "whitespace between a header field name and its colon");
+                return rx_fail(rx, 400, "whitespace between a header field name and its colon");
         }
         /* field-value is VCHAR / obs-text / SP / HTAB; http-parser lets some CTLs through */
         for (size_t j = 0; j < h->value_len; j++) {
             unsigned char ch = (unsigned char)rx->buf[h->value_off + j];
             if ((ch < ' ' && ch != '\t') || ch == 127)
-                return rx_fail(rx, 400, "invalid_request", "control character in a header value");
+                return rx_fail(rx, 400, "control character in a header value");
         }
         /* trailing OWS of the value; http-parser drops the leading */
         while (h->value_len > 0) {
@@ -381,8 +409,7 @@ static int rx_after_headers(cf__http_rx_t *rx)
 
     if (!has_len && !chunked &&
         (p->method == HTTP_POST || p->method == HTTP_PUT || p->method == HTTP_PATCH))
-        return rx_fail(rx, 411, "invalid_request",
-                       "a request body needs Content-Length or chunked Transfer-Encoding");
+        return rx_fail(rx, 411, "a request body needs Content-Length or chunked Transfer-Encoding");
     if (has_len && p->content_length > rx->max_body)
         return rx_fail_limit(rx, 413, "request body", rx->max_body);
 
@@ -510,7 +537,7 @@ int cf__http_rx_next(cf__http_rx_t *rx, cf_http_req_t *req)
         if (e != HPE_OK)
             return rx_fail_parser(rx, e);
         if (got != n)
-            return rx_fail(rx, 400, "invalid_request", "malformed HTTP request");
+            return rx_fail(rx, 400, "malformed HTTP request");
         if (rx->checked) {
             size_t keep = rx->hdr_end + rx->body_len;
             if (rx->parsed > keep) { /* drop parsed chunk framing */
@@ -681,15 +708,16 @@ size_t cf__http_encode_response(char *dst, size_t cap, int status, const cf_http
     return o.n;
 }
 
-/* {"error":"<code>","error_description":"<desc>"} with desc escaped; returns length. */
-size_t cf__http_json_error(char *dst, size_t cap, const char *code, const char *desc)
+/* {"error":"<error>","error_description":"<desc>","reason":"<reason>"}, desc escaped; returns length. */
+size_t cf__http_json_error(char *dst, size_t cap, int status, const char *desc)
 {
+    const http_error_t *e = http_error_of(status);
     out_t o = {dst, 0, cap};
 
     put_str(&o, "{\"error\":\"");
-    put_str(&o, code);
+    put_str(&o, e->error);
     put_str(&o, "\",\"error_description\":\"");
-    for (const char *s = desc; *s != '\0' && o.n + 8 < cap; s++) {
+    for (const char *s = desc; *s != '\0' && o.n + 8 + 64 < cap; s++) {
         unsigned char ch = (unsigned char)*s;
         if (ch == '"' || ch == '\\') {
             put(&o, "\\", 1);
@@ -698,6 +726,8 @@ size_t cf__http_json_error(char *dst, size_t cap, const char *code, const char *
             put(&o, s, 1);
         }
     }
+    put_str(&o, "\",\"reason\":\"");
+    put_str(&o, e->reason);
     put_str(&o, "\"}");
     return o.n <= cap ? o.n : 0;
 }

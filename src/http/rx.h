@@ -124,7 +124,6 @@ struct cf__http_rx {
 
     /* sticky error */
     int err_status;
-    const char *err_code;
     const char *err_desc;
     char err_buf[96];
 };
@@ -141,10 +140,11 @@ int cf__http_rx_init(cf__http_rx_t *rx, size_t max_header, size_t max_body);
 void cf__http_rx_fini(cf__http_rx_t *rx);
 
 /**
- * Write the JSON body {"error":"@code","error_description":"@desc"} into
- * @dst (capacity @cap), @desc escaped and cut to fit. Returns its length, or
- * 0 if it does not fit. Pure; safe from any thread.
+ * Write the error body the server answers with @status into @dst (capacity
+ * @cap): {"error", "error_description": @desc escaped and cut to fit,
+ * "reason"}, the error and reason looked up by status (400's for an unknown
+ * one). Returns its length, or 0 if it does not fit. Pure; safe from any thread.
  */
-size_t cf__http_json_error(char *dst, size_t cap, const char *code, const char *desc);
+size_t cf__http_json_error(char *dst, size_t cap, int status, const char *desc);
 
 #endif /* CF_HTTP_RX_H */

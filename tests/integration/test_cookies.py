@@ -13,7 +13,10 @@ requests call (no cookie jar), so exactly what is sent is what the test says.
 import pytest
 import requests
 
-from conftest import HTTP_TIMEOUT, assert_json_error, assert_refused, cookies_by_name, jwt_parts
+import time
+
+from conftest import (HTTP_TIMEOUT, assert_json_error, assert_refused, cookies_by_name, forge_token,
+                      jwt_parts)
 
 CONFIG = """\
 refresh_token: { reuse_grace: 0s }
@@ -25,13 +28,11 @@ clients:
   - id: web
     type: public
 cookie:
-  access_cookie: curfew_at
-  refresh_cookie: __Host-curfew_rt
   allowed_origins: [https://app.example.com]
   csrf_header: X-CSRF
 """
 RT = "__Host-curfew_rt"
-AT = "curfew_at"
+AT = "__Host-curfew_at"  # both names are the defaults
 ORIGIN = {"Origin": "https://app.example.com"}
 
 
@@ -209,3 +210,93 @@ def test_bearer_requests_need_no_csrf(srv):
     r = post(srv, "/oauth/token", data={"grant_type": "refresh_token", "client_id": "web",
                                         "refresh_token": s["refresh_token"]})
     assert r.status_code == 200, r.text
+
+
+# ---- issue 9 #15: logout that always works -------------------------------------------
+
+
+def test_access_cookie_has_the_host_prefix_and_the_old_name_is_not_read(srv):
+    r, _, at = create_cookie_session(srv, sub="hank")
+    assert sorted(cookies_by_name(r)) == sorted([RT, AT])
+    assert all(n.startswith("__Host-") for n in cookies_by_name(r))
+    assert get(srv, "/v1/check", cookies={AT: at}).status_code == 200
+    # The unprefixed name of earlier versions is no longer a credential.
+    assert_refused(get(srv, "/v1/check", cookies={"curfew_at": at}), "missing_token", error=None)
+
+
+def assert_cleared(r):
+    c = cookies_by_name(r)
+    assert sorted(c) == sorted([RT, AT]), r.raw.headers.getlist("Set-Cookie")
+    for name in (RT, AT):
+        value, attrs = c[name]
+        assert value == "", (name, c[name])
+        assert attrs.get("max-age") == "0", (name, attrs)
+        assert attrs.get("path") == "/" and attrs.get("secure") is True, (name, attrs)
+        assert attrs.get("httponly") is True and "domain" not in attrs, (name, attrs)
+        assert str(attrs.get("samesite", "")).lower() == "strict", (name, attrs)
+
+
+def test_cookie_logout_clears_both_cookies(srv):
+    _, rt, at = create_cookie_session(srv, sub="ivy")
+    r = post(srv, "/v1/logout", cookies={AT: at, RT: rt}, headers=ORIGIN)
+    assert r.status_code == 204, r.text
+    assert_cleared(r)
+    # Only the access cookie sent (the refresh cookie may be scoped away): both still cleared.
+    _, rt, at = create_cookie_session(srv, sub="ivy2")
+    r = post(srv, "/v1/logout", cookies={AT: at}, headers=ORIGIN)
+    assert r.status_code == 204, r.text
+    assert_cleared(r)
+    assert_json_error(refresh_cookie(srv, rt, headers=ORIGIN), 400, reason="logout")
+
+
+def test_bearer_logout_sets_no_cookie(srv):
+    s = srv.new_session(sub="jack", client_id="web")
+    r = post(srv, "/v1/logout", headers={"Authorization": f"Bearer {s['access_token']}"})
+    assert r.status_code == 204 and not r.raw.headers.getlist("Set-Cookie"), r.headers
+
+
+SHORT = CONFIG.replace("access_token: { ttl: 5m }", "access_token: { ttl: 1s }\nclock_leeway: 0s")
+
+
+def test_logout_with_an_expired_access_token_ends_the_live_session(start_curfew):
+    srv = start_curfew(SHORT)
+    bearer = srv.new_session(sub="kim", client_id="web")
+    _, rt, at = create_cookie_session(srv, sub="lee")
+    time.sleep(2.1)  # both access tokens expire (ttl 1s, no leeway); the sessions live on
+    assert_refused(srv.check(bearer["access_token"]), "token_expired")
+    r = post(srv, "/v1/logout", headers={"Authorization": f"Bearer {bearer['access_token']}"})
+    assert r.status_code == 204, r.text
+    assert_json_error(srv.refresh(bearer["refresh_token"], client_id="web"), 400, reason="logout")
+    assert srv.session(bearer["session_id"])["end_reason"] == "logout"
+    r = post(srv, "/v1/logout", cookies={AT: at, RT: rt}, headers=ORIGIN)
+    assert r.status_code == 204, r.text
+    assert_cleared(r)
+    assert_json_error(refresh_cookie(srv, rt, headers=ORIGIN), 400, reason="logout")
+    # Once ended, the same expired token is refused with the session's reason.
+    assert_refused(post(srv, "/v1/logout", headers={"Authorization": f"Bearer {bearer['access_token']}"}),
+                   "logout")
+
+
+def test_expired_logout_still_refuses_forged_revoked_and_foreign_tokens(start_curfew):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    srv = start_curfew(SHORT)
+    s = srv.new_session(sub="max", client_id="web")
+    claims = jwt_parts(s["access_token"])[1]
+    other_key = Ed25519PrivateKey.generate()
+    forged = forge_token(other_key, claims, srv.kid())           # right kid, wrong key
+    foreign = srv.forge({**claims, "sid": "A" * 22})            # signed, unknown session
+    time.sleep(2.1)
+    logout = lambda tok: post(srv, "/v1/logout", headers={"Authorization": f"Bearer {tok}"})
+    assert_refused(logout(forged), "bad_signature")
+    assert_refused(logout(foreign), "token_expired")
+    assert srv.session(s["session_id"])["state"] == "active"
+    r = srv.admin("DELETE", f"/v1/sessions/{s['session_id']}")
+    assert r.status_code == 200, r.text
+    assert_refused(logout(s["access_token"]), "session_revoked")
+    # A not-before revocation of the subject covers expired tokens too.
+    s2 = srv.new_session(sub="max2", client_id="web")
+    time.sleep(1.1)
+    assert srv.admin("POST", "/v1/revocations", json={"sub": "max2"}).status_code == 200
+    time.sleep(1.1)
+    assert_refused(logout(s2["access_token"]), "revoked_before")

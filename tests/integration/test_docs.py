@@ -1,4 +1,5 @@
 """The docs describe what exists: every reason code and every config key."""
+import json
 import pathlib
 import re
 import subprocess
@@ -29,3 +30,38 @@ def test_configuration_md_matches_the_option_table():
     assert begin in doc and end in doc
     table = doc[doc.index(begin) + len(begin):doc.index(end)]
     assert table == out, "docs/configuration.md is stale: regenerate it with `curfew config doc`"
+
+
+def test_api_md_reason_table_is_printed_from_the_reason_map():
+    out = subprocess.run([curfew_bin(), "reasons"], capture_output=True, text=True, check=True).stdout
+    doc = (ROOT / "docs/api.md").read_text()
+    begin, end = "<!-- BEGIN curfew reasons -->\n", "<!-- END curfew reasons -->"
+    assert begin in doc and end in doc
+    table = doc[doc.index(begin) + len(begin):doc.index(end)]
+    assert table == out, "docs/api.md's reason table is stale: regenerate it with `curfew reasons`"
+    # Every row of the map is there, once.
+    rows = [line.split("`")[1] for line in out.splitlines()[2:]]
+    assert sorted(rows) == sorted(reason_names()) and len(set(rows)) == len(rows)
+
+
+def test_readme_walkthrough_runs_as_written(start_curfew, tmp_path):
+    """The README's shell walkthrough, run verbatim against a real server (a
+    person types slower than a script: a pause before the revocation)."""
+    srv = start_curfew()
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```sh\nexport CURFEW_ADMIN_KEY")
+    block = readme[start + 6:readme.index("```", start + 6)]
+    script = (block.replace("export CURFEW_ADMIN_KEY=...", f"export CURFEW_ADMIN_KEY={srv.admin_key}")
+              .replace("C=http://127.0.0.1:7070", f"C={srv.base_url}")
+              .replace("/tmp/s.json", str(tmp_path / "s.json"))
+              .replace("# 4.", "sleep 1.2\n# 4."))
+    out = subprocess.run(["bash", "-eu", "-c", script], capture_output=True, text=True,
+                         timeout=60).stdout
+    step2 = out[out.index("HTTP/1.1 200"):]
+    for h in ("X-Curfew-Subject: alice", "X-Curfew-Session:", "X-Curfew-Roles: user", "X-Curfew-Expires-In:"):
+        assert h in step2, (h, out)
+    promised = re.search(r'# 5\..*?"reason":"([a-z_]+)"', block, re.S).group(1)
+    actual = json.loads(out.rstrip().splitlines()[-1])
+    assert actual["reason"] == promised, (promised, actual)
+    www = re.search(r'# 5\..*?# (WWW-Authenticate: .*?)\n', block, re.S).group(1)
+    assert www in out, (www, out)

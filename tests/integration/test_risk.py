@@ -303,3 +303,23 @@ def test_step_up_is_not_a_session_end_reason_in_json(srv):
     r = check(srv, s["access_token"], ip="10.0.0.6", device="d")
     body = assert_json_error(r, 401, reason="ip_changed")
     assert body.get("error") == "insufficient_user_authentication", body
+
+
+def test_session_created_without_ip_under_binding_warns_once_without_secrets(start_curfew):
+    """Issue 9 #17: without "ip" the session is bound to the backend's address; say so."""
+    srv = start_curfew(config(device=""))
+    r = srv.create_session(sub="walter", client_id="strict")
+    assert r.status_code == 201, r.text
+    body = r.json()
+    log = srv.stderr_since_start()
+    lines = [l for l in log.splitlines() if "event=session_bound_to_caller" in l]
+    assert len(lines) == 1, log
+    assert "client=strict" in lines[0] and "missing=ip" in lines[0], lines
+    assert "level=warn" in lines[0], lines
+    for secret in (body["access_token"], body["refresh_token"], body["session_id"], "walter",
+                   srv.admin_key):
+        assert secret not in log
+    # With the user's address, or with binding off / changes ignored: no warning.
+    assert srv.create_session(sub="x", client_id="strict", ip="203.0.113.7").status_code == 201
+    assert srv.create_session(sub="y", client_id="lax").status_code == 201
+    assert srv.stderr_since_start().count("event=session_bound_to_caller") == 1

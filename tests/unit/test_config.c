@@ -644,7 +644,7 @@ static void test_defaults_of_policy_sections(void **state)
     assert_false(cfg.lockout_enabled);
     assert_int_equal(cfg.lockout_window, CF_MIN);
     assert_int_equal(cfg.lockout_duration, 5 * CF_MIN);
-    assert_string_equal(cfg.access_cookie, "curfew_at");
+    assert_string_equal(cfg.access_cookie, "__Host-curfew_at");
     assert_string_equal(cfg.refresh_cookie, "__Host-curfew_rt");
     assert_int_equal(cfg.nallowed_origins, 0);
     assert_string_equal(cfg.csrf_header, "X-CSRF");
