@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   gcc make pkg-config meson ninja-build
   libuv1-dev libhttp-parser-dev libssl-dev libjansson-dev libyaml-dev libsqlite3-dev
-  libcmocka-dev
+  libcmocka-dev sqlite3 e2fsprogs
   python3-pytest python3-requests python3-jwt python3-cryptography python3-yaml
   nginx-light caddy wrk curl prometheus
   redis-server redis-tools libhiredis-dev

@@ -203,7 +203,9 @@ void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
     }
     v = json_object_get(doc, "auth_time");
     if (v != NULL) {
+        /* Range first, arithmetic after: INT64_MAX seconds would overflow in ms. */
         if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
+            json_integer_value(v) > CF_TOKEN_MAX_NUMERICDATE ||
             (cf_time_t)json_integer_value(v) * CF_SEC > now + app->cfg.clock_leeway) {
             snprintf(desc, sizeof desc, "auth_time: expected Unix seconds, not in the future");
             goto bad;

@@ -576,7 +576,7 @@ int cf_app_verify_access(cf_app_t *app, const char *tok, size_t len, cf_time_t n
          * a kid that is unknown or retired is refused as unknown_key. */
         size_t nkeys;
         const cf_jws_key_t *const *keys = cf_keyset_verify_keys(app->keys, &nkeys);
-        int rc = cf_jws_verify(tok, len, keys, nkeys, &payload, why);
+        int rc = cf_jws_verify_typ(tok, len, keys, nkeys, "at+jwt", &payload, why); /* RFC 9068 §4 */
 
         if (rc < 0)
             return rc;

@@ -624,6 +624,31 @@ replied:
  * revocation endpoint cannot be used to probe for live tokens. Revoking
  * either kind of token ends the whole session: a logout.
  */
+/*
+ * RFC 7009 §2.1: the server validates the client's credentials (for a
+ * confidential client) and then that the token was issued to that client;
+ * if either fails the request is refused, not answered 200. Anyone holding
+ * a token of a public client (or of a session without one) may still end
+ * it, as a logout; a confidential client's token only its authenticated
+ * client may. Replies and returns 1 when refused.
+ */
+static int revoke_refused(cf_client_auth_t *ca, const cf_session_t *s)
+{
+    const cf_client_t *owner = cf_policy_client(&ca->app->cfg.policy, s->client_id);
+
+    if (ca->client_id[0] == '\0') {
+        if (owner == NULL || owner->type != CF_CLIENT_CONFIDENTIAL)
+            return 0;
+        cf_reply_invalid_client(ca->req, "the token belongs to a confidential client: "
+                                         "authenticate as that client (RFC 7009 §2.1)");
+        return 1;
+    }
+    if (strcmp(ca->client_id, s->client_id) == 0)
+        return 0;
+    grant_error(ca->req, CF_REASON_CLIENT_MISMATCH, NULL);
+    return 1;
+}
+
 static void revoke_after_auth(cf_client_auth_t *ca, int ok)
 {
     oauth_call_t *c = (oauth_call_t *)ca;
@@ -654,9 +679,8 @@ static void revoke_after_auth(cf_client_auth_t *ca, int ok)
                  why == CF_REASON_WRONG_AUDIENCE)
             s = NULL;
     }
-    /* A client may only revoke its own tokens (RFC 7009 §2.1); others get the same 200. */
-    if (s != NULL && ca->client_id[0] != '\0' && strcmp(ca->client_id, s->client_id) != 0)
-        s = NULL;
+    if (s != NULL && revoke_refused(ca, s))
+        goto done;
     if (s != NULL)
         cf_app_end_session(app, s, CF_END_LOGOUT, now, &ev);
     if (ev.n > 0) {

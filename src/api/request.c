@@ -70,11 +70,68 @@ const char *cf_req_cookie(const cf_http_req_t *req, const char *name, size_t *le
     return NULL;
 }
 
+/*
+ * Every X-Forwarded-For field line joined with ',' into @buf, as RFC 9110
+ * §5.3 says a list field's lines combine: a proxy that adds its own line
+ * (HAProxy does) must not leave the client's own line as the only one read.
+ * The list is built from the right, since the walk trusts only the hops
+ * nearest to us; if the lines do not fit, the left part is replaced by an
+ * empty entry, which stops the walk there as any garbage entry does.
+ * Returns the joined value (in @buf) with its length, or NULL if absent.
+ */
+static const char *forwarded_for(const cf_http_req_t *req, char *buf, size_t cap, size_t *len)
+{
+    size_t start = cap; /* the joined list is buf[start, cap) */
+    int any = 0;
+
+    for (size_t h = req->nheaders; h-- > 0;) {
+        const cf_http_header_t *hd = &req->headers[h];
+        size_t need;
+
+        if (hd->name_len != 15 || strncasecmp(hd->name, "X-Forwarded-For", 15) != 0)
+            continue;
+        need = hd->value_len + (any ? 1 : 0);
+        if (need + 1 > start) { /* keep one byte for the truncation mark */
+            buf[--start] = ',';
+            break;
+        }
+        if (any)
+            buf[--start] = ',';
+        start -= hd->value_len;
+        memcpy(buf + start, hd->value, hd->value_len);
+        any = 1;
+    }
+    if (!any && start == cap)
+        return NULL;
+    *len = cap - start;
+    return buf + start;
+}
+
+/*
+ * X-Real-IP is a single address, so a request must carry one line: if a
+ * proxy appended its own after the client's, the last line is the nearest
+ * proxy's word and the only one that may be believed.
+ */
+static const char *real_ip(const cf_http_req_t *req, size_t *len)
+{
+    const char *v = NULL;
+
+    for (size_t h = 0; h < req->nheaders; h++) {
+        const cf_http_header_t *hd = &req->headers[h];
+        if (hd->name_len == 9 && strncasecmp(hd->name, "X-Real-IP", 9) == 0) {
+            v = hd->value;
+            *len = hd->value_len;
+        }
+    }
+    return v;
+}
+
 void cf_req_client_ip(cf_app_t *app, const cf_http_req_t *req, char out[46])
 {
     cf_ip_t peer, client;
     size_t xlen = 0, rlen = 0;
     const char *xff, *xreal;
+    char joined[8192];
 
     if (cf_ip_parse(req->peer_ip, strlen(req->peer_ip), &peer) < 0) {
         snprintf(out, 46, "%s", req->peer_ip);
@@ -84,8 +141,8 @@ void cf_req_client_ip(cf_app_t *app, const cf_http_req_t *req, char out[46])
         cf_ip_format(&peer, out);
         return;
     }
-    xff = cf_http_req_header(req, "X-Forwarded-For", &xlen);
-    xreal = cf_http_req_header(req, "X-Real-IP", &rlen);
+    xff = forwarded_for(req, joined, sizeof joined, &xlen);
+    xreal = real_ip(req, &rlen);
     if (cf_ip_client(&peer, xff, xlen, xreal, rlen, app->trusted, app->ntrusted, &client) < 0)
         client = peer;
     cf_ip_format(&client, out);

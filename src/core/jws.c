@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -426,8 +427,33 @@ static const cf_jws_key_t *find_key(const cf_jws_key_t *const *keys, size_t nkey
     return NULL;
 }
 
+/*
+ * RFC 7515 §4.1.9: "typ" is a media type whose "application/" prefix may be
+ * left out; media types compare case-insensitively (RFC 9068 §4 names
+ * "at+jwt" and "application/at+jwt"). No parameters, no blanks.
+ */
+static int typ_matches(const json_t *typ, const char *want)
+{
+    const char *v;
+
+    if (!json_is_string(typ))
+        return 0;
+    v = json_string_value(typ);
+    if (strlen(v) != json_string_length(typ)) /* an embedded NUL */
+        return 0;
+    if (strncasecmp(v, "application/", 12) == 0)
+        v += 12;
+    return strcasecmp(v, want) == 0;
+}
+
 int cf_jws_verify(const char *tok, size_t len, const cf_jws_key_t *const *keys, size_t nkeys,
                   json_t **payload_out, cf_reason_t *why)
+{
+    return cf_jws_verify_typ(tok, len, keys, nkeys, NULL, payload_out, why);
+}
+
+int cf_jws_verify_typ(const char *tok, size_t len, const cf_jws_key_t *const *keys, size_t nkeys,
+                      const char *typ, json_t **payload_out, cf_reason_t *why)
 {
     /* Every segment decodes into this one buffer: a token of at most
      * CF_JWS_MAX_LEN characters decodes to at most 3/4 of that in total. */
@@ -471,6 +497,10 @@ int cf_jws_verify(const char *tok, size_t len, const cf_jws_key_t *const *keys, 
         goto done;
     kid = json_object_get(h, "kid");
     if (kid != NULL && !json_is_string(kid))
+        goto done;
+    /* Another kind of JWT signed with the same key (an ID token, a logout
+     * token) must not pass for this one: explicit typing, RFC 8725 §3.11. */
+    if (typ != NULL && !typ_matches(json_object_get(h, "typ"), typ))
         goto done;
 
     /* The key fixes the algorithm. Anything else the header claims, "none"

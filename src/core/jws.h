@@ -158,4 +158,14 @@ int cf_jws_verify_raw(const cf_jws_key_t *k, const char *tok, size_t len, int *v
 int cf_jws_verify(const char *tok, size_t len, const cf_jws_key_t *const *keys, size_t nkeys,
                   json_t **payload_out, cf_reason_t *why);
 
+/**
+ * cf_jws_verify() that also requires the header's "typ" to be the media type
+ * @typ (e.g. "at+jwt"): compared case-insensitively, with or without the
+ * "application/" prefix (RFC 7515 §4.1.9), no parameters. A "typ" that is
+ * absent, not a string or another type is CF_REASON_MALFORMED_TOKEN, judged
+ * with the other header checks (before "alg"). @typ NULL checks nothing.
+ */
+int cf_jws_verify_typ(const char *tok, size_t len, const cf_jws_key_t *const *keys, size_t nkeys,
+                      const char *typ, json_t **payload_out, cf_reason_t *why);
+
 #endif

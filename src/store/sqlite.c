@@ -5,9 +5,12 @@
  * startup; it must never decide anything about a session, and never make a
  * change visible to a client before it is durable (the callback is the ack).
  */
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "store/store.h"
@@ -90,6 +93,7 @@ struct sq_store {
     job_list_t done;    /* guarded by mu */
     int stopping;       /* guarded by mu */
     int thread_started;
+    int hinted; /* the start-up failure was already explained */
     cf_store_stats_t stats; /* loop thread, except commits/events/commit_* (writer, under mu) */
 };
 
@@ -212,6 +216,15 @@ static int exec(sq_t *st, const char *sql)
     return 0;
 }
 
+/* A failed COMMIT may already have rolled back (SQLite does so on an I/O
+ * error or a full disk): only a transaction still open is rolled back, so
+ * the log holds the real failure and not a second "no transaction" error. */
+static void rollback_open(sq_t *st)
+{
+    if (!sqlite3_get_autocommit(st->db))
+        (void)exec(st, "ROLLBACK");
+}
+
 /* Each job gets a savepoint, so one bad batch fails alone while the others
  * in the same transaction still commit. */
 const double cf_store_commit_bounds[CF_STORE_COMMIT_NBOUNDS] = {
@@ -246,7 +259,7 @@ static void write_jobs(sq_t *st, job_t *jobs)
     if (rc == 0)
         rc = exec(st, "COMMIT");
     if (rc < 0) {
-        (void)exec(st, "ROLLBACK"); /* may fail if nothing is open; the jobs fail either way */
+        rollback_open(st);
         for (job_t *j = jobs; j != NULL; j = j->next)
             j->status = CF_ESTORE;
         events = 0;
@@ -395,8 +408,103 @@ static int migrate(sq_t *st)
     if (rc == 0)
         rc = exec(st, "COMMIT");
     if (rc < 0)
-        (void)exec(st, "ROLLBACK"); /* the error is already logged */
+        rollback_open(st); /* the error is already logged */
     return rc;
+}
+
+#define DAMAGED_HINT                                                                           \
+    "the database file is damaged; curfew will not serve part of it; see 'Recovering the "      \
+    "database' in docs/operations.md"
+
+/*
+ * PRAGMA quick_check: every page and every record's format, without
+ * comparing indexes to their tables (integrity_check's slow part), i.e.
+ * O(pages) and quick enough for every start. A damaged file must stop the
+ * start: a scan that ends early at a bad page would serve part of the
+ * sessions and forget refresh tokens, so their reuse would go unnoticed.
+ */
+static int integrity(sq_t *st, const char *path)
+{
+    sqlite3_stmt *q = NULL;
+    int rc, problems = 0;
+
+    if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check(5)", -1, &q, NULL) != SQLITE_OK)
+        return db_fail(st, "integrity_check");
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *row = (const char *)sqlite3_column_text(q, 0);
+        char line[512];
+
+        if (row != NULL && strcmp(row, "ok") == 0)
+            continue;
+        /* At most five problems (the first say enough), each on one log line. */
+        snprintf(line, sizeof line, "%s", row != NULL ? row : "?");
+        for (char *c = line; *c != '\0'; c++)
+            if (*c == '\n' || *c == '"' || (unsigned char)*c < 0x20)
+                *c = *c == '"' ? '\'' : ' ';
+        CF_LOG(CF_LOG_ERROR, "event=store_error op=integrity_check path=%s error=\"%s\"", path, line);
+        problems++;
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(st, "integrity_check");
+        problems++;
+    }
+    sqlite3_finalize(q);
+    if (problems == 0)
+        return 0;
+    CF_LOG(CF_LOG_ERROR, "event=store_error op=integrity_check path=%s error=\"%s\"", path,
+           DAMAGED_HINT);
+    st->hinted = 1;
+    return CF_ESTORE;
+}
+
+/*
+ * The write path must work before the server says it is ready: a read-only
+ * database file opens (SQLite falls back to reading) and loads, and every
+ * change would then fail. One real commit proves the WAL can be written and
+ * synced; user_version is rewritten with its own value.
+ */
+static int write_probe(sq_t *st)
+{
+    if (sqlite3_db_readonly(st->db, "main") == 1) {
+        CF_LOG(CF_LOG_ERROR, "event=store_error op=open error=\"the database can only be read\"");
+        return CF_ESTORE;
+    }
+    if (exec(st, "BEGIN IMMEDIATE") < 0)
+        return CF_ESTORE;
+    if (exec(st, "PRAGMA user_version = 2") < 0 || exec(st, "COMMIT") < 0) {
+        rollback_open(st);
+        return CF_ESTORE;
+    }
+    return 0;
+}
+
+/* Why @path cannot be opened, in words an operator can act on; NULL if unknown. */
+static const char *open_hint(const char *path, char *dir, size_t cap, int sqlite_rc)
+{
+    char *slash;
+    struct stat sb;
+
+    snprintf(dir, cap, "%s", path);
+    slash = strrchr(dir, '/');
+    if (slash == NULL)
+        snprintf(dir, cap, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    switch (sqlite_rc & 0xff) {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return DAMAGED_HINT;
+    default:
+        break;
+    }
+    if (access(dir, W_OK) != 0 && (errno == EROFS || errno == EPERM || errno == EACCES))
+        return "the data directory is read-only: curfew must create and write curfew.db-wal and "
+               "curfew.db-shm beside curfew.db";
+    if (stat(path, &sb) == 0 && access(path, W_OK) != 0)
+        return "curfew.db is read-only (permissions, an immutable attribute or a read-only mount)";
+    return NULL;
 }
 
 static void free_store(sq_t *st)
@@ -421,12 +529,29 @@ int cf_store_open_sqlite(const char *path, uv_loop_t *loop, cf_store_t **out)
     sq_t *st = calloc(1, sizeof *st);
     int rc = CF_ESTORE;
 
+    struct stat sb;
+    char dir[4096];
+    const char *hint;
+
     *out = NULL;
     if (st == NULL)
         return CF_ENOMEM;
     st->loop = loop;
     uv_mutex_init(&st->mu);
     uv_cond_init(&st->cv);
+    /* SQLite takes an empty file for a new database. curfew never leaves one
+     * (the first start writes the header at once), so an empty curfew.db was
+     * truncated: starting afresh would silently forget every session. */
+    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 0) {
+        CF_LOG(CF_LOG_ERROR,
+               "event=store_error op=open path=%s error=\"the database file is empty (0 bytes): it was "
+               "truncated and its sessions are lost; restore it from a backup, or remove it (with "
+               "curfew.db-wal and curfew.db-shm) to start with no sessions; see 'Recovering the "
+               "database' in docs/operations.md\"",
+               path);
+        st->hinted = 1;
+        goto fail;
+    }
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         CF_LOG(CF_LOG_ERROR, "event=store_error op=open path=%s error=\"%s\"", path,
@@ -434,9 +559,10 @@ int cf_store_open_sqlite(const char *path, uv_loop_t *loop, cf_store_t **out)
         goto fail;
     }
     sqlite3_busy_timeout(st->db, 5000);
+    sqlite3_extended_result_codes(st->db, 1);
     /* WAL + FULL: every COMMIT fsyncs the WAL, which is what makes an ack durable. */
     if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=FULL") < 0 ||
-        migrate(st) < 0)
+        integrity(st, path) < 0 || migrate(st) < 0 || write_probe(st) < 0)
         goto fail;
     for (int i = 0; i < ST__COUNT; i++) {
         if (sqlite3_prepare_v3(st->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
@@ -455,6 +581,9 @@ int cf_store_open_sqlite(const char *path, uv_loop_t *loop, cf_store_t **out)
     *out = &st->base;
     return 0;
 fail:
+    hint = open_hint(path, dir, sizeof dir, st->db != NULL ? sqlite3_extended_errcode(st->db) : 0);
+    if (hint != NULL && !st->hinted)
+        CF_LOG(CF_LOG_ERROR, "event=store_error op=open path=%s error=\"%s\"", path, hint);
     free_store(st);
     return rc;
 }
@@ -469,11 +598,27 @@ static int start_writer(sq_t *st)
     return 0;
 }
 
+/*
+ * The end of a load scan: a scan stops at the last row (SQLITE_DONE), at a
+ * loader error (@rc), or at a read error, which must stop the start rather
+ * than leave part of the store unloaded. Finalizes @q.
+ */
+static int scan_end(sq_t *st, sqlite3_stmt *q, int rc, int step, const char *what)
+{
+    if (rc == 0 && step != SQLITE_DONE) {
+        rc = db_fail(st, what);
+        if ((sqlite3_extended_errcode(st->db) & 0xff) == SQLITE_CORRUPT)
+            CF_LOG(CF_LOG_ERROR, "event=store_error op=%s error=\"%s\"", what, DAMAGED_HINT);
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
 static int sq_load(cf_store_t *base, const cf_store_loader_t *ld)
 {
     sq_t *st = (sq_t *)base;
     sqlite3_stmt *q = NULL;
-    int rc = 0;
+    int rc = 0, step = SQLITE_DONE;
 
     if (sqlite3_prepare_v2(st->db,
                            "SELECT id, sub, client_id, scope, roles, auth_time, created_at,"
@@ -482,7 +627,7 @@ static int sq_load(cf_store_t *base, const cf_store_loader_t *ld)
                            " refresh_gen, refresh_rotated_at, ip, device FROM sessions",
                            -1, &q, NULL) != SQLITE_OK)
         return db_fail(st, "load_sessions");
-    while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
+    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
         cf_limits_t lim = {sqlite3_column_int64(q, 8), sqlite3_column_int64(q, 9),
                            sqlite3_column_int64(q, 10)};
         const char *id = (const char *)sqlite3_column_text(q, 0);
@@ -515,32 +660,32 @@ static int sq_load(cf_store_t *base, const cf_store_loader_t *ld)
                         (const char *)sqlite3_column_text(q, 18));
         rc = ld->session(ld->ctx, s);
     }
-    sqlite3_finalize(q);
+    rc = scan_end(st, q, rc, step, "load_sessions");
     if (rc < 0)
         return rc;
 
     if (sqlite3_prepare_v2(st->db, "SELECT hash, sid, gen FROM refresh_tokens", -1, &q, NULL) !=
         SQLITE_OK)
         return db_fail(st, "load_tokens");
-    while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
+    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
         if (sqlite3_column_bytes(q, 0) != 32 || sqlite3_column_text(q, 1) == NULL)
             continue;
         rc = ld->refresh_token(ld->ctx, sqlite3_column_blob(q, 0),
                                (const char *)sqlite3_column_text(q, 1),
                                (uint32_t)sqlite3_column_int64(q, 2));
     }
-    sqlite3_finalize(q);
+    rc = scan_end(st, q, rc, step, "load_tokens");
     if (rc < 0)
         return rc;
 
     if (sqlite3_prepare_v2(st->db, "SELECT sub, at FROM not_before", -1, &q, NULL) != SQLITE_OK)
         return db_fail(st, "load_not_before");
-    while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
+    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
         const char *sub = (const char *)sqlite3_column_text(q, 0);
         rc = ld->not_before(ld->ctx, (sub == NULL || sub[0] == '\0') ? NULL : sub,
                             sqlite3_column_int64(q, 1));
     }
-    sqlite3_finalize(q);
+    rc = scan_end(st, q, rc, step, "load_not_before");
     if (rc < 0)
         return rc;
     return start_writer(st);

@@ -264,6 +264,60 @@ def test_revoke_with_client_auth(srv):
     assert_refused(srv.check(b["access_token"]), "logout")
 
 
+def assert_alive(srv, s):
+    assert srv.check(s["access_token"]).status_code == 200, "a refused revoke must not end the session"
+    assert srv.session(s["session_id"])["state"] == "active"
+
+
+@pytest.mark.parametrize("which", ["refresh_token", "access_token"])
+def test_revoke_of_a_confidential_clients_token_needs_that_client(srv, which):
+    """RFC 7009 §2.1: a confidential client's token is revoked only by that
+    client, authenticated; a stolen token alone cannot end its session."""
+    a = srv.new_session(sub="ann", client_id="backend")
+    tok = a[which]
+    # No client authentication at all: 401 invalid_client, the session lives.
+    for hint in (None, which, "refresh_token" if which == "access_token" else "access_token"):
+        assert_invalid_client(srv.revoke(tok, hint))
+        assert_alive(srv, a)
+    # Named but not authenticated, in both places a client_id can go.
+    assert_invalid_client(srv.post("/oauth/revoke", data={"token": tok, "client_id": "backend"}))
+    assert_invalid_client(srv.post("/oauth/revoke", data={"token": tok, "client_id": "backend",
+                                                          "client_secret": ""}))
+    assert_invalid_client(srv.post("/oauth/revoke", data={"token": tok},
+                                   headers=basic_auth("backend", "")))
+    assert_alive(srv, a)
+    # Another client, public or confidential and authenticated: refused, not revoked.
+    for data, headers in (({"token": tok, "client_id": "web"}, {}),
+                          ({"token": tok}, basic_auth("svc", SVC_SECRET)),
+                          ({"token": tok, "client_id": "svc", "client_secret": SVC_SECRET}, {})):
+        r = srv.post("/oauth/revoke", data=data, headers=headers)
+        assert_json_error(r, 400, error="invalid_grant", reason="client_mismatch")
+        assert_alive(srv, a)
+    # The owner, authenticated: revoked.
+    r = srv.post("/oauth/revoke", data={"token": tok}, headers=basic_auth("backend", BACKEND_SECRET))
+    assert r.status_code == 200, r.text
+    assert_refused(srv.check(a["access_token"]), "logout")
+
+
+def test_revoke_of_a_public_clients_token(srv):
+    w = srv.new_session(sub="wes", client_id="web")
+    # Another (authenticated) client may not end it.
+    r = srv.post("/oauth/revoke", data={"token": w["refresh_token"]},
+                 headers=basic_auth("backend", BACKEND_SECRET))
+    assert_json_error(r, 400, error="invalid_grant", reason="client_mismatch")
+    assert_alive(srv, w)
+    # The token alone, or with its public client's id, is a logout.
+    assert srv.post("/oauth/revoke", data={"token": w["access_token"], "client_id": "web"}).status_code == 200
+    assert_refused(srv.check(w["access_token"]), "logout")
+    w = srv.new_session(sub="wes", client_id="web")
+    assert srv.revoke(w["refresh_token"]).status_code == 200
+    assert_refused(srv.check(w["access_token"]), "logout")
+    # Unknown and malformed tokens stay 200 (RFC 7009 §2.2), with or without a client.
+    assert srv.revoke("nope").status_code == 200
+    r = srv.post("/oauth/revoke", data={"token": "x.y.z"}, headers=basic_auth("backend", BACKEND_SECRET))
+    assert r.status_code == 200, r.text
+
+
 def test_introspect_with_client_auth(srv):
     s = srv.new_session(sub="lou", client_id="backend", scope="orders")
     for headers, data in ((basic_auth("backend", BACKEND_SECRET), {}),

@@ -213,6 +213,39 @@ def test_changed_payload_is_bad_signature(srv):
     assert srv.check(s["access_token"]).status_code == 200
 
 
+BAD_TYP = ["JWT", "jwt", "", "at+jwt ", "at+jwt; charset=utf-8", "application/jwt", "dpop+jwt",
+           "logout+jwt", "text/at+jwt", "application/application/at+jwt", None, 1, ["at+jwt"]]
+
+
+@pytest.mark.parametrize("typ", BAD_TYP, ids=repr)
+def test_typ_other_than_at_jwt_is_refused(srv, typ):
+    """RFC 9068 §4: a JWT of another type (an ID token, a logout token), even
+    one signed with our key and carrying every right claim, is no access token."""
+    s = srv.new_session(sub="alice")
+    header, claims, _ = jwt_parts(s["access_token"])
+    header = dict(header)
+    if typ is None:
+        del header["typ"]
+    else:
+        header["typ"] = typ
+    forged = jws_compact(header, claims, srv.signing_key().sign)
+    assert_refused(srv.check(forged), "malformed_token")
+    r = srv.introspect(forged)
+    assert r.status_code == 200 and r.json() == {"active": False, "reason": "malformed_token"}, r.text
+    # Neither revocation nor logout act on it: the session lives.
+    assert srv.revoke(forged).status_code == 200
+    assert srv.logout(forged).status_code == 401
+    assert srv.check(s["access_token"]).status_code == 200
+
+
+@pytest.mark.parametrize("typ", ["at+jwt", "AT+JWT", "application/at+jwt", "Application/At+Jwt"])
+def test_typ_at_jwt_in_any_case_with_or_without_prefix(srv, typ):
+    s = srv.new_session(sub="alice")
+    header, claims, _ = jwt_parts(s["access_token"])
+    forged = jws_compact(dict(header, typ=typ), claims, srv.signing_key().sign)
+    assert srv.check(forged).status_code == 200
+
+
 # -- RFC 8414 metadata --------------------------------------------------------------------
 
 def test_authorization_server_metadata(srv):

@@ -443,3 +443,72 @@ def test_subject_index_follows_creation_revocation_and_purge(start_curfew):
     assert [x["session_id"] for x in listed("b")["sessions"]] == [again]
     assert listed("a")["total"] == 5 and listed("c")["total"] == 5
     assert listed("nobody") == {"sessions": [], "total": 0}
+
+
+# -- integers from JSON are range-checked before any arithmetic (issue 9 #5) --------------------
+
+INT64_MAX = 2 ** 63 - 1
+INT64_MIN = -2 ** 63
+# Out of range, the wrong sign, or not an integer at all.
+BAD_TIMES = [INT64_MAX, INT64_MAX // 1000 + 1, 2 ** 62, 253402300800, 10 ** 15, INT64_MIN, -1, 0,
+             1.5, 1.7e9, 1e300, -1e300, "1700000000", True, False, None, [1], {"s": 1}]
+
+
+def _raw_json(srv, method, path, text):
+    """A body written by hand: Python's json cannot write every number we want to send."""
+    h = dict(srv.admin_headers())
+    h["Content-Type"] = "application/json"
+    return srv.request(method, path, data=text.encode(), headers=h)
+
+
+@pytest.mark.parametrize("value", BAD_TIMES, ids=repr)
+def test_auth_time_out_of_range_is_400(curfew, value):
+    r = curfew.create_session(sub="x", auth_time=value)
+    body = assert_json_error(r, 400, error="invalid_request")
+    assert "auth_time" in body.get("error_description", ""), body
+    assert curfew.admin("GET", "/v1/sessions?sub=x").json()["sessions"] == []
+
+
+@pytest.mark.parametrize("text", ["9223372036854775807", "9223372036854775808", "-9223372036854775808",
+                                  "18446744073709551616", "1e999", "-0", "0.0", "1E3"])
+def test_auth_time_numbers_json_cannot_hold_are_400(curfew, text):
+    r = _raw_json(curfew, "POST", "/v1/sessions", '{"sub":"x","auth_time":%s}' % text)
+    assert r.status_code == 400, r.text
+    assert r.json().get("error") in ("invalid_request", "invalid_json"), r.text
+
+
+def test_auth_time_edges(curfew):
+    now = int(time.time())
+    s = curfew.new_session(sub="x", auth_time=now)
+    assert curfew.session(s["session_id"])["auth_time"] == now
+    assert jwt_parts(s["access_token"])[1]["auth_time"] == now
+    assert curfew.create_session(sub="x", auth_time=1).status_code == 201
+    # The future, even by a little more than the leeway, is refused.
+    assert curfew.create_session(sub="x", auth_time=now + 3600).status_code == 400
+
+
+@pytest.mark.parametrize("field", ["idle_timeout", "absolute_timeout", "access_ttl"])
+@pytest.mark.parametrize("value", [INT64_MAX, INT64_MAX // 1000 + 1, 2 ** 62, 100 * 365 * 86400,
+                                   INT64_MIN, -1, 0, -0.5, 1e300, -1e300, "9999999999999999999h",
+                                   "-5m", "", True, None, [60]], ids=repr)
+def test_requested_lifetime_out_of_range_is_400(curfew, field, value):
+    r = curfew.create_session(sub="x", **{field: value})
+    body = assert_json_error(r, 400, error="invalid_request")
+    assert field in body.get("error_description", ""), body
+
+
+@pytest.mark.parametrize("value", BAD_TIMES + [int(time.time()) + 3600], ids=repr)
+def test_revocation_before_out_of_range_is_400(curfew, value):
+    s = curfew.new_session(sub="y")
+    r = curfew.admin("POST", "/v1/revocations", json={"sub": "y", "before": value})
+    body = assert_json_error(r, 400, error="invalid_request")
+    assert "before" in body.get("error_description", ""), body
+    assert curfew.check(s["access_token"]).status_code == 200
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "10001", "9223372036854775808", "1e3", "1.5", "", "x",
+                                   "99999999999999999999999"])
+def test_list_limit_out_of_range_is_400(curfew, limit):
+    r = curfew.admin("GET", "/v1/sessions?limit=" + limit)
+    body = assert_json_error(r, 400, error="invalid_request")
+    assert "limit" in body.get("error_description", ""), body

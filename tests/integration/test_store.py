@@ -1,7 +1,10 @@
 """The store: group commit and purging, observed on the real binary."""
+import contextlib
 import json
+import os
 import re
 import socket
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -125,3 +128,150 @@ def test_a_version_1_database_is_migrated_in_place(start_curfew, tmp_path):
     cols = [row[1] for row in con.execute("PRAGMA table_info(sessions)")]
     con.close()
     assert "ip" in cols and "device" in cols
+
+
+# ---------------------------------------------------------------------------
+# A damaged or unwritable database stops the start (issue 9 #12)
+# ---------------------------------------------------------------------------
+#
+# Tests run as root, whom chmod does not stop: the database is made
+# unwritable with the immutable attribute (chattr +i) where the file system
+# has one, else with a read-only bind mount. Either way root cannot write.
+
+def _run(*cmd):
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+@contextlib.contextmanager
+def unwritable(path):
+    """``path`` (a file or a directory) cannot be changed, even by root."""
+    if _run("chattr", "+i", str(path)).returncode == 0:
+        try:
+            yield
+        finally:
+            _run("chattr", "-i", str(path))
+        return
+    r = _run("mount", "--bind", str(path), str(path))
+    assert r.returncode == 0, f"neither chattr +i nor a bind mount works here: {r.stderr}"
+    try:
+        r = _run("mount", "-o", "remount,ro,bind", str(path))
+        assert r.returncode == 0, r.stderr
+        yield
+    finally:
+        _run("umount", str(path))
+
+
+def _stopped_with_sessions(start_curfew, n):
+    srv = start_curfew()
+    sessions = [srv.new_session(sub=f"u{i}") for i in range(n)]
+    assert srv.stop() == 0
+    assert not list(srv.data_dir.glob("curfew.db-wal")), "a clean stop leaves no WAL"
+    return srv, sessions
+
+
+def _refuses_to_start(srv, *expect):
+    """The server exits non-zero without ever answering /healthz 200, and
+    its log says each of ``expect``. Returns the log."""
+    srv.start(wait=False)
+    deadline = time.monotonic() + 15
+    while srv.proc.poll() is None and time.monotonic() < deadline:
+        try:
+            r = requests.get(srv.url("/healthz"), timeout=0.5)
+            assert r.status_code != 200, "reported healthy on a database it cannot use"
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    rc = srv.proc.poll()
+    log = srv.stderr_since_start()
+    assert rc is not None and rc != 0, f"still serving (rc={rc}); log:\n{log}"
+    for text in expect:
+        assert text in log, f"{text!r} not in the log:\n{log}"
+    assert "cannot start" in log
+    return log
+
+
+def _damage_middle_page(db):
+    size = db.stat().st_size
+    assert size >= 16 * 4096, size
+    with open(db, "r+b") as f:
+        f.seek((size // 4096 // 2) * 4096 + 100)
+        f.write(b"\xde\xad\xbe\xef" * 200)
+
+
+def test_a_damaged_page_stops_the_start(start_curfew):
+    srv, _ = _stopped_with_sessions(start_curfew, 400)
+    _damage_middle_page(srv.data_dir / "curfew.db")
+    log = _refuses_to_start(srv, "op=integrity_check", "damaged", "Recovering the database")
+    # Each problem on one log line.
+    assert all(line.startswith("20") or line.startswith("curfew:") for line in log.splitlines()), log
+
+
+def test_the_documented_recovery_brings_the_sessions_back(start_curfew):
+    srv, sessions = _stopped_with_sessions(start_curfew, 400)
+    db = srv.data_dir / "curfew.db"
+    _damage_middle_page(db)
+    _refuses_to_start(srv, "damaged")
+    # docs/operations.md, "Recovering the database".
+    d = srv.data_dir
+    r = subprocess.run(f"sqlite3 curfew.db .recover > recovered.sql || sqlite3 curfew.db .dump > recovered.sql;"
+                       f" sqlite3 recovered.db < recovered.sql && "
+                       f"test \"$(sqlite3 recovered.db 'PRAGMA integrity_check')\" = ok && "
+                       f"mkdir -p damaged && mv curfew.db* damaged/ && mv recovered.db curfew.db",
+                       shell=True, cwd=d, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    srv.start()
+    alive = sum(srv.check(s["access_token"]).status_code == 200 for s in sessions)
+    assert alive > 0, "nothing was recovered"
+    # What was lost is refused, never served from a half-read index.
+    for s in sessions:
+        assert srv.check(s["access_token"]).status_code in (200, 401)
+
+
+def test_an_empty_database_file_stops_the_start(start_curfew):
+    srv, _ = _stopped_with_sessions(start_curfew, 3)
+    os.truncate(srv.data_dir / "curfew.db", 0)
+    _refuses_to_start(srv, "empty (0 bytes)", "truncated", "Recovering the database")
+    # Removing it, as the message says, starts afresh.
+    (srv.data_dir / "curfew.db").unlink()
+    srv.start()
+    assert srv.admin("GET", "/v1/sessions").json()["sessions"] == []
+
+
+def test_a_read_only_database_file_stops_the_start(start_curfew):
+    srv, sessions = _stopped_with_sessions(start_curfew, 3)
+    with unwritable(srv.data_dir / "curfew.db"):
+        _refuses_to_start(srv, "curfew.db is read-only")
+    srv.start()
+    assert srv.check(sessions[0]["access_token"]).status_code == 200
+
+
+def test_a_read_only_data_directory_says_read_only(start_curfew):
+    srv, sessions = _stopped_with_sessions(start_curfew, 3)
+    with unwritable(srv.data_dir):
+        _refuses_to_start(srv, "data directory is read-only")
+    srv.start()
+    assert srv.check(sessions[0]["access_token"]).status_code == 200
+
+
+def test_a_failed_commit_logs_one_error_not_a_rollback(start_curfew):
+    srv, _ = _stopped_with_sessions(start_curfew, 1)
+    d = srv.data_dir
+    saved = {p.name: p.read_bytes() for p in d.iterdir() if p.is_file()}
+    r = _run("mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(d))
+    assert r.returncode == 0, r.stderr
+    try:
+        for name, data in saved.items():
+            (d / name).write_bytes(data)
+        srv.start()
+        for i in range(2000):
+            r = srv.create_session(sub=f"fill{i}", scope="x" * 400)
+            if r.status_code != 201:
+                break
+        assert r.status_code == 503 and r.json().get("reason") == "store_unavailable", r.text
+        srv.stop()
+        errors = [line for line in srv.stderr_text().splitlines() if "level=error" in line]
+        assert errors and all("op=ROLLBACK" not in line for line in errors), errors
+        assert any("full" in line for line in errors), errors
+    finally:
+        srv.stop()
+        _run("umount", str(d))

@@ -724,6 +724,87 @@ static void test_token_over_8k_is_malformed(void **state)
     cf_jws_key_free(k);
 }
 
+/* Sign CLAIMS under the protected header @header (JSON text) with @k. */
+static char *sign_with_header(const cf_jws_key_t *k, const char *header)
+{
+    char *h = b64(header, strlen(header)), *p = b64(CLAIMS, strlen(CLAIMS)), *tok = NULL;
+
+    assert_int_equal(cf_jws_sign_raw(k, h, strlen(h), p, strlen(p), &tok), 0);
+    free(h);
+    free(p);
+    return tok;
+}
+
+static cf_reason_t typ_verdict(const cf_jws_key_t *k, const char *header)
+{
+    char *tok = sign_with_header(k, header);
+    json_t *payload = (json_t *)1;
+    cf_reason_t why = CF_REASON__COUNT;
+
+    assert_int_equal(cf_jws_verify_typ(tok, strlen(tok), &k, 1, "at+jwt", &payload, &why), 0);
+    if (why == CF_REASON_NONE)
+        assert_true(json_is_object(payload));
+    else
+        assert_null(payload);
+    json_decref(payload);
+    free(tok);
+    return why;
+}
+
+/* RFC 9068 §4: an access token's typ is at+jwt, nothing else. */
+static void test_typ_must_be_at_jwt(void **state)
+{
+    cf_jws_key_t *k = rfc_key(1);
+    char hdr[256];
+    static const char *const ok[] = {"at+jwt", "AT+JWT", "At+Jwt", "application/at+jwt",
+                                     "Application/AT+JWT"};
+    static const char *const bad[] = {
+        "JWT", "jwt", "", "at+jwt ", " at+jwt", "at+jwt; charset=utf-8", "application/jwt",
+        "application/", "application/application/at+jwt", "text/at+jwt", "at+jwt\\u0000",
+        "dpop+jwt", "logout+jwt", "secevent+jwt", "at+jwt/application", "application/at+jwtx",
+        "applicationat+jwt", "at+jw"};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        snprintf(hdr, sizeof hdr, "{\"alg\":\"EdDSA\",\"typ\":\"%s\",\"kid\":\"%s\"}", ok[i], RFC_KID);
+        assert_int_equal(typ_verdict(k, hdr), CF_REASON_NONE);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(hdr, sizeof hdr, "{\"alg\":\"EdDSA\",\"typ\":\"%s\",\"kid\":\"%s\"}", bad[i], RFC_KID);
+        assert_int_equal(typ_verdict(k, hdr), CF_REASON_MALFORMED_TOKEN);
+    }
+    /* Absent, or not a string. */
+    snprintf(hdr, sizeof hdr, "{\"alg\":\"EdDSA\",\"kid\":\"%s\"}", RFC_KID);
+    assert_int_equal(typ_verdict(k, hdr), CF_REASON_MALFORMED_TOKEN);
+    /* ...which the untyped verifier (NULL typ) still accepts. */
+    {
+        char *tok = sign_with_header(k, hdr);
+        assert_int_equal(verdict1(tok, k), CF_REASON_NONE);
+        free(tok);
+    }
+    static const char *const nonstr[] = {"null", "1", "true", "[\"at+jwt\"]", "{\"at+jwt\":1}"};
+    for (size_t i = 0; i < sizeof nonstr / sizeof nonstr[0]; i++) {
+        snprintf(hdr, sizeof hdr, "{\"alg\":\"EdDSA\",\"typ\":%s,\"kid\":\"%s\"}", nonstr[i], RFC_KID);
+        assert_int_equal(typ_verdict(k, hdr), CF_REASON_MALFORMED_TOKEN);
+    }
+    /* Twice: a duplicate member is malformed whatever its value. */
+    snprintf(hdr, sizeof hdr, "{\"alg\":\"EdDSA\",\"typ\":\"JWT\",\"typ\":\"at+jwt\",\"kid\":\"%s\"}",
+             RFC_KID);
+    assert_int_equal(typ_verdict(k, hdr), CF_REASON_MALFORMED_TOKEN);
+    /* What this server signs passes. */
+    {
+        char *tok = sign_claims(k);
+        json_t *payload = NULL;
+        cf_reason_t why = CF_REASON__COUNT;
+        assert_int_equal(cf_jws_verify_typ(tok, strlen(tok), (const cf_jws_key_t *const *)&k, 1,
+                                           "at+jwt", &payload, &why), 0);
+        assert_int_equal(why, CF_REASON_NONE);
+        json_decref(payload);
+        free(tok);
+    }
+    cf_jws_key_free(k);
+}
+
 static void test_verify_rejects_null_arguments(void **state)
 {
     cf_jws_key_t *k = rfc_key(1);
@@ -773,6 +854,7 @@ int main(void)
         cmocka_unit_test(test_signed_payload_must_be_a_json_object),
         cmocka_unit_test(test_token_over_8k_is_malformed),
         cmocka_unit_test(test_verify_rejects_null_arguments),
+        cmocka_unit_test(test_typ_must_be_at_jwt),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
