@@ -369,8 +369,9 @@ def assert_no_route_bypass(port, curfew):
 def docs_descriptions():
     """{reason: description} from the reason table of docs/api.md."""
     text = (REPO_ROOT / "docs" / "api.md").read_text()
-    return dict(re.findall(r"^\| `([a-z_]+)` \| ([^|]+?) \|", text[text.index("## Reason codes"):],
-                           re.M))
+    # | `reason` | check | oauth | other | description |: the last column.
+    return dict(re.findall(r"^\| `([a-z_]+)` \|(?:[^|\n]*\|){3} ([^|\n]+?) \|$",
+                           text[text.index("## Reason codes"):], re.M))
 
 
 def assert_reasons_survive(get, curfew, label):
