@@ -539,14 +539,24 @@ static int refresh_step(cf_app_t *app, oauth_call_t *c)
         return 0;
     why = cf_app_risk_check(app, s, req, &revoke);
     if (why != CF_REASON_NONE) {
+        count[CF_REFRESH_RESULT_RISK]++;
         if (revoke) {
+            /* The refusal says the session ended: answer once that is true. */
+            cf_pending_t *p = cf_pending_new(
+                req, 400,
+                json_pack("{s:s, s:s, s:s}", "error", "invalid_grant", "error_description",
+                          cf_reason_describe(why), "reason", cf_reason_name(why)),
+                1);
             cf_app_end_session(app, s, why == CF_REASON_IP_CHANGED ? CF_END_IP_CHANGED
                                                                    : CF_END_DEVICE_CHANGED,
                                now, &ev);
+            if (p != NULL) {
+                cf_app_commit(app, &ev, cf_pending_done, p);
+                return 0;
+            }
             cf_app_commit(app, &ev, NULL, NULL);
         }
         grant_error(req, 400, "invalid_grant", cf_reason_describe(why), why);
-        count[CF_REFRESH_RESULT_RISK]++;
         return 0;
     }
     if (app->cluster != NULL) {
