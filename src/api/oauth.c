@@ -500,6 +500,11 @@ static void refresh_resume(cf_app_t *app, void *arg)
 {
     oauth_call_t *c = arg;
 
+    if (app->stopping) { /* the store is closing: commit nothing more */
+        cf_reply_store_failure(c->ca.req);
+        call_free(c);
+        return;
+    }
     if (!refresh_step(app, c))
         call_free(c);
 }

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from conftest import CurfewServer, assert_grant_error, assert_refused
 
@@ -364,3 +365,31 @@ def test_sub_second_lifetime_in_the_config_is_refused_with_its_line(tmp_path, ya
     assert p.returncode != 0, p.stdout + p.stderr
     err = p.stderr
     assert f"{cfg}:" in err and key in err and "at least 1s" in err, err
+
+
+def test_racing_refreshes_on_a_failing_disk_leave_the_token_current(faulty):
+    """Refreshes of one session wait for each other's commit; every one refused
+    by the disk leaves the token current, so none is judged reuse."""
+    import threading
+    srv = faulty
+    s = srv.new_session(sub="kim")
+    results = []
+
+    def run():
+        results.append(requests.post(srv.url("/oauth/token"), timeout=10, data={
+            "grant_type": "refresh_token", "refresh_token": s["refresh_token"]}))
+
+    with disk_fails(srv):
+        threads = [threading.Thread(target=run) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(results) == 6
+    for r in results:
+        assert_store_unavailable(r)
+    assert srv.session(s["session_id"])["state"] == "active"
+    r = srv.refresh(s["refresh_token"])
+    assert r.status_code == 200, r.text
+    srv.restart(hard=True)
+    assert srv.refresh(r.json()["refresh_token"]).status_code == 200
