@@ -38,11 +38,19 @@ def failsync_so(tmp_path_factory):
     return out
 
 
+def preload(shim):
+    """LD_PRELOAD for the binary under test: an ASan build needs its runtime first."""
+    from conftest import curfew_bin
+    libs = subprocess.run(["ldd", str(curfew_bin())], capture_output=True, text=True).stdout
+    asan = [w for w in libs.split() if "libasan" in w and w.startswith("/")]
+    return ":".join(asan[:1] + [str(shim)])
+
+
 @pytest.fixture
 def faulty(start_curfew, failsync_so, tmp_path):
     """A server whose fsyncs fail while ``srv.flag`` exists."""
     flag = tmp_path / "fail-fsync"
-    srv = start_curfew(env={"LD_PRELOAD": str(failsync_so), "CURFEW_FAILSYNC_FLAG": str(flag)})
+    srv = start_curfew(env={"LD_PRELOAD": preload(failsync_so), "CURFEW_FAILSYNC_FLAG": str(flag)})
     srv.flag = flag
     return srv
 
