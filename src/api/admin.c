@@ -51,13 +51,19 @@ static int body_duration(json_t *v, const char *name, cf_time_t *out, char *desc
     if (json_is_real(v) && json_real_value(v) > 0 && json_real_value(v) < 100.0 * 365 * 86400) {
         *out = (cf_time_t)(json_real_value(v) * CF_SEC);
         if (*out > 0)
-            return 0;
+            goto check_min;
     }
     if (json_is_string(v) &&
         cf_duration_parse(json_string_value(v), json_string_length(v), out, &why) == 0 && *out > 0)
-        return 0;
+        goto check_min;
     snprintf(desc, cap, "%s: expected a positive duration such as \"15m\" or a number of seconds%s%s",
              name, why ? ": " : "", why ? why : "");
+    return CF_EINVAL;
+check_min:
+    /* Token times are whole seconds: a shorter lifetime would give exp == iat. */
+    if (*out >= CF_SEC)
+        return 0;
+    snprintf(desc, cap, "%s: must be at least 1s (token times have one-second resolution)", name);
     return CF_EINVAL;
 }
 
@@ -234,29 +240,24 @@ void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
         warn_bound_to_caller(s, client_id, json_object_get(doc, "ip") == NULL,
                              json_object_get(doc, "device_id") == NULL);
     }
-    if (s == NULL || cf_app_index_session(app, s) < 0) {
-        cf_session_free(s);
-        json_decref(doc);
-        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
-        return;
-    }
     json_decref(doc);
-    e = cf_events_add(&ev, CF_EV_SESSION_CREATED, now, s);
-    if (e == NULL || cf_app_issue_refresh(app, s, 0, refresh, e) < 0 ||
-        cf_app_issue_access(app, s, now, &access, &exp) < 0) {
-        /* Leave the session in the index: it is unusable without tokens and
-         * the purge sweep removes it once it expires. */
-        cf_session_end(s, CF_END_REVOKED, now);
+    /* Tokens first, then the commit; the session is indexed only once the
+     * store has it (commit.c), so a failure at any step leaves nothing. */
+    e = s != NULL ? cf_events_add(&ev, CF_EV_SESSION_CREATED, now, s) : NULL;
+    if (e == NULL || cf_app_issue_access(app, s, now, &access, &exp) < 0) {
+        cf_session_free(s);
         cf_events_fini(&ev);
         cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "cannot issue tokens", NULL,
                          0);
         return;
     }
+    cf_app_issue_refresh(s, 0, refresh, e);
     p = cf_pending_new(req, 201, cf_app_token_body(s, access, exp, refresh, now), 1);
     if (p != NULL && client != NULL && client->cookie)
         cf_app_token_cookies(app, p, s, access, exp, refresh, now);
     OPENSSL_cleanse(refresh, sizeof refresh);
     free(access);
+    cf_session_free(s);
     if (p == NULL) {
         cf_events_fini(&ev);
         cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
@@ -363,9 +364,10 @@ void cf_api_session_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, s
     if (s == NULL)
         return;
     cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
-    p = cf_pending_new(req, 200, cf_app_session_json(app, s, now), 0);
+    /* The answer shows the session as the commit leaves it. */
+    p = cf_pending_new(req, 200, cf_app_session_json(app, ev.n > 0 ? ev.v[0].session : s, now), 0);
     if (p == NULL) {
-        cf_app_commit(app, &ev, NULL, NULL);
+        cf_events_fini(&ev);
         cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
@@ -447,14 +449,8 @@ void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
         cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
-    e->not_before = cutoff;
+    e->not_before = cutoff; /* raised in memory once durable (commit.c) */
     target = e->sub;
-    if (cf_app_set_not_before(app, target, cutoff) < 0) {
-        cf_events_fini(&ev);
-        json_decref(doc);
-        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
-        return;
-    }
     if (target != NULL) {
         cf_subject_t *subj = cf_app_subject(app, target);
         for (s = subj != NULL ? subj->head : NULL; s != NULL; s = s->sub_next)
@@ -469,7 +465,7 @@ void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
 reply:
     p = cf_pending_new(req, 200, json_pack("{s:I}", "sessions_ended", ended), 0);
     if (p == NULL) {
-        cf_app_commit(app, &ev, NULL, NULL);
+        cf_events_fini(&ev);
         cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }

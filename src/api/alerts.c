@@ -291,8 +291,8 @@ void cf_app_alerts_act(cf_app_t *app)
             if (a->sub == NULL)
                 break;
             e = cf_events_add(&ev, CF_EV_NOT_BEFORE, now, NULL);
-            if (e == NULL || (e->sub = strdup(a->sub)) == NULL ||
-                cf_app_set_not_before(app, a->sub, now) < 0) {
+            /* The epoch is raised in memory once durable (commit.c). */
+            if (e == NULL || (e->sub = strdup(a->sub)) == NULL) {
                 CF_LOG(CF_LOG_ERROR, "event=oom what=alert_revoke_subject");
                 break;
             }

@@ -445,13 +445,6 @@ void cf_app_sinks(cf_app_t *app, const cf_events_t *ev)
     cf_app_alerts_events(app, ev);
 }
 
-void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *arg)
-{
-    cf_app_sinks(app, ev);
-    cf_store_submit(app->store, ev, done, arg);
-    cf_app_alerts_act(app); /* automatic actions commit their own events */
-}
-
 int cf_app_end_session(cf_app_t *app, cf_session_t *s, cf_end_t why, cf_time_t now,
                        cf_events_t *ev)
 {
@@ -462,15 +455,17 @@ int cf_app_end_session(cf_app_t *app, cf_session_t *s, cf_end_t why, cf_time_t n
      * idle on what may only be its own view of it. */
     if (why == CF_END_NONE && app->cluster != NULL)
         return 0;
-    if (!cf_session_end(s, why, now))
+    if (s->end != CF_END_NONE ||
+        (why == CF_END_NONE && cf_session_end_at(s, now, NULL) == CF_END_NONE))
         return 0;
+    /* Decided on the event's copy: @s itself changes when the store has said yes. */
     e = cf_events_add(ev, CF_EV_SESSION_ENDED, now, s);
-    if (e != NULL)
-        e->reason = cf_end_refusal(s->end);
-    /* Without the event the end is still enforced in memory; a restart would
-     * then fall back to the persisted deadlines, which is why we log it. */
-    else
-        CF_LOG(CF_LOG_ERROR, "event=oom what=session_ended_event");
+    if (e == NULL) {
+        CF_LOG(CF_LOG_ERROR, "event=oom what=end_session");
+        abort(); /* never answer for an end that was not even decided */
+    }
+    cf_session_end(e->session, why, now);
+    e->reason = cf_end_refusal(e->session->end);
     return 1;
 }
 
@@ -549,14 +544,13 @@ void cf_app_mint_refresh(char out[CF_REFRESH_TOKEN_LEN + 1], uint8_t hash[32])
     cf_refresh_token_hash(out, CF_REFRESH_TOKEN_LEN, hash);
 }
 
-int cf_app_issue_refresh(cf_app_t *app, cf_session_t *s, uint32_t gen,
-                         char out[CF_REFRESH_TOKEN_LEN + 1], cf_event_t *e)
+void cf_app_issue_refresh(const cf_session_t *s, uint32_t gen, char out[CF_REFRESH_TOKEN_LEN + 1],
+                          cf_event_t *e)
 {
     cf_app_mint_refresh(out, e->token_hash);
     e->has_token = 1;
     e->token_gen = gen;
     memcpy(e->sid, s->id, sizeof e->sid);
-    return cf_app_index_refresh(app, s, e->token_hash, gen);
 }
 
 int cf_app_verify_access(cf_app_t *app, const char *tok, size_t len, cf_time_t now,
@@ -759,7 +753,7 @@ static void purge(cf_app_t *app)
             cf_app_end_session(app, s, CF_END_NONE, now, &ev);
         cf_time_t ended_at;
         if (cf_session_end_at(s, now, &ended_at) != CF_END_NONE && !s->dirty &&
-            ended_at + app->cfg.purge_after <= now) {
+            !cf_app_session_busy(s) && ended_at + app->cfg.purge_after <= now) {
             if (ndoomed == cap) {
                 size_t ncap = cap ? cap * 2 : 64;
                 cf_session_t **v = realloc(doomed, ncap * sizeof *v);

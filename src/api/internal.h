@@ -195,14 +195,21 @@ int cf_app_issue_access(cf_app_t *app, const cf_session_t *s, cf_time_t now, cha
                         int64_t *exp);
 
 /**
- * Mint a refresh token of generation @gen for @s: writes the token into @out,
- * indexes its hash and records it on the event @e (which must belong to the
- * batch that persists the session change).
+ * Mint a refresh token of generation @gen for @s: writes the token into @out
+ * and records its hash on the event @e (which must belong to the batch that
+ * persists the session change). The hash is indexed when that batch is
+ * acknowledged (commit.c), never before.
  */
-int cf_app_issue_refresh(cf_app_t *app, cf_session_t *s, uint32_t gen,
-                         char out[CF_REFRESH_TOKEN_LEN + 1], cf_event_t *e);
+void cf_app_issue_refresh(const cf_session_t *s, uint32_t gen, char out[CF_REFRESH_TOKEN_LEN + 1],
+                          cf_event_t *e);
 
-/** End @s with @why at @now if it is still live, adding the event to @ev. Returns 1 if it ended now. */
+/**
+ * Decide to end @s with @why at @now if it is still live: adds the event,
+ * whose snapshot carries the end, to @ev and returns 1. @s itself is not
+ * changed; the end reaches the index when the batch is acknowledged. With
+ * CF_END_NONE, records only a deadline that already passed. Returns 0 when
+ * there is nothing to end.
+ */
 int cf_app_end_session(cf_app_t *app, cf_session_t *s, cf_end_t why, cf_time_t now,
                        cf_events_t *ev);
 
@@ -215,11 +222,32 @@ void cf_app_sinks(cf_app_t *app, const cf_events_t *ev);
 /** A new refresh token in @out and its hash, not yet indexed anywhere. */
 void cf_app_mint_refresh(char out[CF_REFRESH_TOKEN_LEN + 1], uint8_t hash[32]);
 
+/* ---- the commit point (commit.c) --------------------------------------- */
+
 /**
- * Hand a batch of events to every sink: the log now, the store for
- * durability. @done (may be NULL) runs once durable. Takes ownership of @ev.
+ * Commit a batch of decided events: the store makes them durable; then, and
+ * only if it said yes, they are applied to the index and passed to the other
+ * sinks, and @done (may be NULL) runs with 0. On failure nothing is applied
+ * and @done gets the negative CF_E*. @done may run before this returns.
+ * Activity and purge batches keep their lazy path (sinks first). Takes
+ * ownership of @ev.
  */
 void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *arg);
+
+/** Merge what a snapshot says of its session into @s: later activity, newer generation, first end. */
+void cf_app_merge_session(cf_session_t *s, const cf_session_t *snap);
+
+/** 1 while a committed change of @s waits for the store's answer. */
+int cf_app_session_busy(const cf_session_t *s);
+
+typedef void (*cf_wait_fn)(cf_app_t *app, void *arg);
+
+/**
+ * Run @fn(app, arg) once every change of @s in flight has been answered (in
+ * the order of the calls), so a decision that must see them is made on the
+ * acknowledged state. Returns 0, or CF_ENOMEM (then @fn never runs).
+ */
+int cf_app_session_wait(cf_app_t *app, cf_session_t *s, cf_wait_fn fn, void *arg);
 
 /** Look up a refresh token by its string; NULL if unknown or malformed. */
 cf_refresh_entry_t *cf_app_refresh_lookup(cf_app_t *app, const char *tok, size_t len);

@@ -176,7 +176,11 @@ static int refresh_decide(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
             cf_app_commit(app, &ev, NULL, NULL);
         else
             cf_events_fini(&ev);
-        snprintf(desc, sizeof desc, "the session has ended: %s", cf_reason_describe(c->why));
+        if (cf_session_end_at(s, now, NULL) == CF_END_NONE)
+            snprintf(desc, sizeof desc, "less than 1 s of the session's absolute lifetime is left: %s",
+                     cf_reason_describe(c->why));
+        else
+            snprintf(desc, sizeof desc, "the session has ended: %s", cf_reason_describe(c->why));
         grant_error(req, c->why, desc);
         return -1;
     case CF_REFRESH_REUSE:
@@ -201,7 +205,28 @@ static int refresh_decide(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
     return (int)act;
 }
 
-/* Issue the next generation (or a grace sibling) and answer once it is durable. */
+/* A refresh's answer, counted only once the store has said yes. */
+typedef struct {
+    cf_pending_t *p;
+    cf_app_t *app;
+    cf_refresh_result_t result;
+} refresh_reply_t;
+
+static void refresh_done(void *arg, int status)
+{
+    refresh_reply_t *r = arg;
+
+    r->app->metrics.refresh[status < 0 ? CF_REFRESH_RESULT_ERROR : r->result]++;
+    cf_pending_done(r->p, status);
+    free(r);
+}
+
+/*
+ * Issue the next generation (or a grace sibling) on a copy of @s, sign every
+ * token, then commit; the index moves to the new generation only when the
+ * store has said yes (commit.c), so a failed commit leaves the presented
+ * token current and the client's retry is an ordinary refresh.
+ */
 static void refresh_issue(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
                           const cf_refresh_entry_t *entry, cf_time_t now)
 {
@@ -210,35 +235,44 @@ static void refresh_issue(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
     char refresh[CF_REFRESH_TOKEN_LEN + 1];
     char *access = NULL;
     int64_t exp;
-    cf_pending_t *p;
+    refresh_reply_t *r = NULL;
+    cf_session_t *next = cf_session_snapshot(s);
     cf_event_t *e;
     /* Grace: a sibling in the current generation; otherwise the next generation. */
     int grace = entry->gen != s->refresh_gen;
 
+    if (next == NULL)
+        goto fail;
     if (!grace)
-        cf_session_rotate(s, now);
-    cf_app_touch(app, s, now);
-    e = cf_events_add(&ev, CF_EV_TOKEN_REFRESHED, now, s);
-    if (e == NULL || cf_app_issue_refresh(app, s, s->refresh_gen, refresh, e) < 0 ||
-        cf_app_issue_access(app, s, now, &access, &exp) < 0) {
-        cf_events_fini(&ev);
-        free(access);
-        grant_error(req, CF_REASON_SERVER_ERROR, "cannot issue tokens");
-        app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
-        return;
-    }
-    p = cf_pending_new(req, 200, cf_app_token_body(s, access, exp, refresh, now), 1);
-    if (p != NULL && client_uses_cookies(app, s))
-        cf_app_token_cookies(app, p, s, access, exp, refresh, now);
+        cf_session_rotate(next, now);
+    cf_session_touch(next, now);
+    if (cf_app_issue_access(app, next, now, &access, &exp) < 0)
+        goto fail;
+    e = cf_events_add(&ev, CF_EV_TOKEN_REFRESHED, now, next);
+    r = calloc(1, sizeof *r);
+    if (e == NULL || r == NULL)
+        goto fail;
+    cf_app_issue_refresh(next, next->refresh_gen, refresh, e);
+    r->p = cf_pending_new(req, 200, cf_app_token_body(next, access, exp, refresh, now), 1);
+    if (r->p != NULL && client_uses_cookies(app, next))
+        cf_app_token_cookies(app, r->p, next, access, exp, refresh, now);
     OPENSSL_cleanse(refresh, sizeof refresh);
+    if (r->p == NULL)
+        goto fail;
     free(access);
-    if (p == NULL) {
-        cf_events_fini(&ev);
-        grant_error(req, CF_REASON_SERVER_ERROR, "out of memory");
-        return;
-    }
-    app->metrics.refresh[grace ? CF_REFRESH_RESULT_GRACE : CF_REFRESH_RESULT_ROTATED]++;
-    cf_app_commit(app, &ev, cf_pending_done, p);
+    cf_session_free(next);
+    r->app = app;
+    r->result = grace ? CF_REFRESH_RESULT_GRACE : CF_REFRESH_RESULT_ROTATED;
+    cf_app_commit(app, &ev, refresh_done, r);
+    return;
+fail:
+    /* Nothing was committed, so nothing changed: a retry is safe. */
+    free(r);
+    cf_events_fini(&ev);
+    free(access);
+    cf_session_free(next);
+    grant_error(req, CF_REASON_SERVER_ERROR, "cannot issue tokens");
+    app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
 }
 
 /*
@@ -392,16 +426,15 @@ static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *
     cf_redis_submit_guarded(app->store, &ev, s->id, expected, cluster_refreshed, r);
 }
 
-/* Returns 1 when @c now belongs to an asynchronous step (the cluster's guarded commit). */
+static int refresh_step(cf_app_t *app, oauth_call_t *c);
+
+/* Returns 1 when @c now belongs to an asynchronous step (a wait, the cluster's guarded commit). */
 static int refresh_grant(cf_app_t *app, oauth_call_t *c)
 {
     cf_http_req_t *req = c->ca.req;
     cf_time_t now = cf_app_now(app);
     cf_refresh_entry_t *entry;
-    cf_events_t ev = CF_EVENTS_INIT;
     cf_session_t *s;
-    cf_reason_t why;
-    int revoke;
     uint64_t *count = app->metrics.refresh;
 
     if (c->token_len < 0) {
@@ -449,18 +482,70 @@ static int refresh_grant(cf_app_t *app, oauth_call_t *c)
             return 0;
         }
     }
+    return refresh_step(app, c);
+}
+
+static void refresh_resume(cf_app_t *app, void *arg)
+{
+    oauth_call_t *c = arg;
+
+    if (app->stopping) { /* the store is closing: commit nothing more */
+        cf_reply_store_failure(c->ca.req);
+        call_free(c);
+        return;
+    }
+    if (!refresh_step(app, c))
+        call_free(c);
+}
+
+/*
+ * Decide and issue, on the state the store acknowledged. On one node a
+ * refresh waits for the changes of its session still in flight (another
+ * refresh, a revocation): exactly one of two racing refreshes rotates, and
+ * the other is decided on the result. Returns 1 when @c now belongs to an
+ * asynchronous step.
+ */
+static int refresh_step(cf_app_t *app, oauth_call_t *c)
+{
+    cf_http_req_t *req = c->ca.req;
+    cf_time_t now = cf_app_now(app);
+    cf_refresh_entry_t *entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
+    cf_session_t *s = entry != NULL ? entry->session : NULL;
+    cf_events_t ev = CF_EVENTS_INIT;
+    cf_reason_t why;
+    int revoke;
+    uint64_t *count = app->metrics.refresh;
+
+    if (entry == NULL) { /* purged while it waited */
+        grant_error(req, CF_REASON_UNKNOWN_REFRESH_TOKEN, NULL);
+        count[CF_REFRESH_RESULT_UNKNOWN]++;
+        return 0;
+    }
+    if (app->cluster == NULL && cf_app_session_busy(s)) {
+        if (cf_app_session_wait(app, s, refresh_resume, c) == 0)
+            return 1;
+        count[CF_REFRESH_RESULT_ERROR]++;
+        grant_error(req, CF_REASON_SERVER_ERROR, "out of memory");
+        return 0;
+    }
     if (refresh_decide(app, c, s, entry, now) < 0)
         return 0;
     why = cf_app_risk_check(app, s, req, &revoke);
     if (why != CF_REASON_NONE) {
+        count[CF_REFRESH_RESULT_RISK]++;
         if (revoke) {
+            /* The refusal says the session ended: answer once that is true. */
+            cf_pending_t *p = cf_pending_refusal(req, CF_ENDPOINT_TOKEN, why, NULL);
             cf_app_end_session(app, s, why == CF_REASON_IP_CHANGED ? CF_END_IP_CHANGED
                                                                    : CF_END_DEVICE_CHANGED,
                                now, &ev);
+            if (p != NULL) {
+                cf_app_commit(app, &ev, cf_pending_done, p);
+                return 0;
+            }
             cf_app_commit(app, &ev, NULL, NULL);
         }
         grant_error(req, why, NULL);
-        count[CF_REFRESH_RESULT_RISK]++;
         return 0;
     }
     if (app->cluster != NULL) {
@@ -541,20 +626,22 @@ static void client_credentials_grant(cf_app_t *app, oauth_call_t *c)
     eff.limits.absolute_timeout = eff.limits.access_ttl;
     eff.limits.idle_timeout = eff.limits.access_ttl;
     cf_app_new_sid(app, sid);
+    /* Indexed only once the store has it (commit.c): a failure leaves nothing. */
     s = cf_session_new(sid, cl->id, cl->id, scope, "", 0, &eff.limits, now);
-    if (s == NULL || cf_app_index_session(app, s) < 0) {
-        cf_session_free(s);
+    if (s == NULL) {
         grant_error(req, CF_REASON_SERVER_ERROR, "out of memory");
         return;
     }
     s->refresh_gen = 1; /* no refresh token was ever issued for it */
-    if (cf_events_add(&ev, CF_EV_SESSION_CREATED, now, s) == NULL ||
-        cf_app_issue_access(app, s, now, &access, &exp) < 0) {
-        cf_session_end(s, CF_END_REVOKED, now);
+    if (cf_app_issue_access(app, s, now, &access, &exp) < 0 ||
+        cf_events_add(&ev, CF_EV_SESSION_CREATED, now, s) == NULL) {
+        cf_session_free(s);
         cf_events_fini(&ev);
+        free(access);
         grant_error(req, CF_REASON_SERVER_ERROR, "cannot issue tokens");
         return;
     }
+    cf_session_free(s);
     body = json_pack("{s:s, s:s, s:I, s:s}", "access_token", access, "token_type", "Bearer",
                      "expires_in", (json_int_t)(exp - cf_time_to_sec(now)), "scope", scope);
     free(access);

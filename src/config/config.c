@@ -80,15 +80,18 @@ static const option_t options[] = {
     {.key = "clock_leeway", .kind = OPT_DURATION, .def = "30s", FIELD(clock_leeway),
      .doc = "Clock skew tolerated when checking the exp, nbf and iat claims of presented tokens."},
 
-    {.key = "access_token.ttl", .kind = OPT_DURATION, .def = "10m", FIELD(access_ttl), .min = 1,
-     .doc = "Lifetime of an access token unless a client asks for less."},
+    /* Lifetimes of at least 1s: token times are whole seconds (exp > iat). */
+    {.key = "access_token.ttl", .kind = OPT_DURATION, .def = "10m", FIELD(access_ttl),
+     .min = CF_SEC,
+     .doc = "Lifetime of an access token unless a client asks for less; at least 1s, since "
+            "token times are whole seconds."},
     {.key = "access_token.max_ttl", .kind = OPT_DURATION, .def = "15m", FIELD(access_max_ttl),
-     .min = 1, .doc = "Longest access-token lifetime any client or per-session limit may ask for."},
+     .min = CF_SEC, .doc = "Longest access-token lifetime any client or per-session limit may ask for."},
 
     {.key = "session.idle_timeout", .kind = OPT_DURATION, .def = "30m", FIELD(idle_timeout),
-     .min = 1, .doc = "A session ends after this long without activity."},
+     .min = CF_SEC, .doc = "A session ends after this long without activity."},
     {.key = "session.absolute_timeout", .kind = OPT_DURATION, .def = "12h",
-     FIELD(absolute_timeout), .min = 1,
+     FIELD(absolute_timeout), .min = CF_SEC,
      .doc = "A session ends this long after it started, however active it is."},
 
     {.key = "refresh_token.reuse_grace", .kind = OPT_DURATION, .def = "0s", FIELD(reuse_grace),
@@ -399,7 +402,7 @@ static int duration_parse(const option_t *o, cf_config_t *cfg, const char *s, si
         return CF_ECONFIG;
     }
     if (v < o->min) {
-        if (o->min == 1) {
+        if (o->min == 1 || v < 1) {
             cf__config_say(msg, cap, "must be greater than 0");
         } else {
             if (cf_duration_format(o->min, lim, sizeof lim) < 0)
@@ -1565,6 +1568,9 @@ void cf_config_doc(FILE *out)
             fprintf(out, ", %lld to %lld", (long long)o->min, (long long)o->max);
         else if (o->kind == OPT_DURATION && o->min == 1)
             fputs(", > 0", out);
+        else if (o->kind == OPT_DURATION && o->min > 1 &&
+                 cf_duration_format(o->min, all, sizeof all) == 0)
+            fprintf(out, ", >= %s", all);
         if (is_list(o) && o->def[0] == '\0')
             fprintf(out, " | `[]` | %s |\n", o->doc);
         else if (o->def[0] == '\0')

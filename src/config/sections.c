@@ -364,11 +364,11 @@ static const subdoc_t client_fields[] = {
     {"allowed_grants", "list of refresh_token, client_credentials", "[refresh_token]",
      "Grant types the client may use; client_credentials needs a confidential client."},
     {"scope", "string", "\"\"", "Space-separated scopes a client_credentials token may get."},
-    {"session.idle_timeout", "duration, > 0", "(global)",
+    {"session.idle_timeout", "duration, >= 1s", "(global)",
      "Idle timeout for this client's sessions; only a shorter value than the global one counts."},
-    {"session.absolute_timeout", "duration, > 0", "(global)",
+    {"session.absolute_timeout", "duration, >= 1s", "(global)",
      "Absolute timeout for this client's sessions; only a shorter value counts."},
-    {"access_token.ttl", "duration, > 0", "(global)",
+    {"access_token.ttl", "duration, >= 1s", "(global)",
      "Access-token lifetime for this client; only a shorter value counts."},
     {"cookie", "bool", "false",
      "Cookie mode: the refresh token travels only in the refresh cookie (see cookie.*)."},
@@ -381,11 +381,11 @@ static const subdoc_t client_fields[] = {
 };
 
 static const subdoc_t role_fields[] = {
-    {"idle_timeout", "duration, > 0", "(global)",
+    {"idle_timeout", "duration, >= 1s", "(global)",
      "Idle timeout for sessions holding the role; the strictest of all rules wins."},
-    {"absolute_timeout", "duration, > 0", "(global)",
+    {"absolute_timeout", "duration, >= 1s", "(global)",
      "Absolute timeout for sessions holding the role; the strictest wins."},
-    {"access_ttl", "duration, > 0", "(global)",
+    {"access_ttl", "duration, >= 1s", "(global)",
      "Access-token lifetime for sessions holding the role; the strictest wins."},
     {"risk.ip_binding", "one of off, prefix16, prefix24, exact", "(global)",
      "Applies when stricter than the global or client value."},
@@ -490,6 +490,17 @@ static int sub_duration(loader_t *ld, const char *where, const yaml_node_t *k,
         return fail_at(ld, k, "%s: must be greater than 0", where);
     *out = t;
     return 0;
+}
+
+/* A session or token lifetime: whole seconds at least, since token times are (exp > iat). */
+static int sub_lifetime(loader_t *ld, const char *where, const yaml_node_t *k,
+                        const yaml_node_t *v, cf_time_t *out)
+{
+    int rc = sub_duration(ld, where, k, v, out);
+
+    if (rc == 0 && *out < CF_SEC)
+        return fail_at(ld, k, "%s: must be at least 1s", where);
+    return rc;
 }
 
 static int sub_bool(loader_t *ld, const char *where, const yaml_node_t *k, const yaml_node_t *v,
@@ -758,9 +769,9 @@ static int limits_pair(loader_t *ld, void *obj, const char *where, const char *k
 
     sub_where(w, sizeof w, where, key, klen);
     if (key_is(key, klen, "idle_timeout"))
-        return sub_duration(ld, w, k, v, &l->idle_timeout);
+        return sub_lifetime(ld, w, k, v, &l->idle_timeout);
     if (key_is(key, klen, "absolute_timeout"))
-        return sub_duration(ld, w, k, v, &l->absolute_timeout);
+        return sub_lifetime(ld, w, k, v, &l->absolute_timeout);
     return 1;
 }
 
@@ -772,7 +783,7 @@ static int access_pair(loader_t *ld, void *obj, const char *where, const char *k
 
     sub_where(w, sizeof w, where, key, klen);
     if (key_is(key, klen, "ttl"))
-        return sub_duration(ld, w, k, v, &l->access_ttl);
+        return sub_lifetime(ld, w, k, v, &l->access_ttl);
     return 1;
 }
 
@@ -952,11 +963,11 @@ static int role_pair(loader_t *ld, void *obj, const char *where, const char *key
 
     sub_where(w, sizeof w, where, key, klen);
     if (key_is(key, klen, "idle_timeout"))
-        return sub_duration(ld, w, k, v, &r->limits.idle_timeout);
+        return sub_lifetime(ld, w, k, v, &r->limits.idle_timeout);
     if (key_is(key, klen, "absolute_timeout"))
-        return sub_duration(ld, w, k, v, &r->limits.absolute_timeout);
+        return sub_lifetime(ld, w, k, v, &r->limits.absolute_timeout);
     if (key_is(key, klen, "access_ttl"))
-        return sub_duration(ld, w, k, v, &r->limits.access_ttl);
+        return sub_lifetime(ld, w, k, v, &r->limits.access_ttl);
     if (key_is(key, klen, "risk"))
         return each_pair(ld, k, v, w, risk_pair, &r->risk);
     return 1;

@@ -153,10 +153,15 @@ cf_refresh_action_t cf_session_refresh_decide(const cf_session_t *s, uint32_t ge
         return CF_REFRESH_DENY;
     }
     *why = CF_REASON_NONE;
-    if (gen == s->refresh_gen)
-        return CF_REFRESH_ROTATE;
-    if (gen + 1 == s->refresh_gen && grace > 0 && now < s->refresh_rotated_at + grace)
-        return CF_REFRESH_GRACE;
+    if (gen == s->refresh_gen || (gen + 1 == s->refresh_gen && grace > 0 &&
+                                  now < s->refresh_rotated_at + grace)) {
+        if (s->absolute_deadline - now < CF_REFRESH_MIN_LEFT) {
+            /* exp would equal iat: nothing worth issuing is left. */
+            *why = CF_REASON_ABSOLUTE_TIMEOUT;
+            return CF_REFRESH_DENY;
+        }
+        return gen == s->refresh_gen ? CF_REFRESH_ROTATE : CF_REFRESH_GRACE;
+    }
     /* Older generations, and (defensively) generations from the future. */
     *why = CF_REASON_REFRESH_REUSE;
     return CF_REFRESH_REUSE;

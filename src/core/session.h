@@ -58,6 +58,8 @@ struct cf_session {
     unsigned dirty : 1;
     void **refresh_keys;        /* index entries of this session's refresh tokens */
     size_t nrefresh, refresh_cap;
+    uint32_t inflight;          /* committed changes awaiting the store's answer */
+    void *waiters;              /* requests waiting for those answers (the shell's list) */
 };
 
 /**
@@ -106,6 +108,9 @@ void cf_session_touch(cf_session_t *s, cf_time_t now);
 /** The refusal a request on @s gets at @now: CF_REASON_NONE while it lives. */
 cf_reason_t cf_session_verdict(const cf_session_t *s, cf_time_t now);
 
+/* Least time before the absolute deadline for which tokens are still issued. */
+#define CF_REFRESH_MIN_LEFT CF_SEC
+
 /* What to do with a presented refresh token. */
 typedef enum {
     CF_REFRESH_ROTATE, /* current generation: issue a new generation */
@@ -125,6 +130,11 @@ typedef enum {
  * session, because clients that fire two refreshes at once are common and
  * killing their session for it would train users to keep long sessions.
  * A grace of 0 disables this. On DENY and REUSE, *why tells the refusal reason.
+ *
+ * The last second: an access token's exp has one-second resolution and never
+ * passes the absolute deadline, so with less than CF_REFRESH_MIN_LEFT left a
+ * new token could not outlive its own iat. Such a rotation or grace refresh is
+ * refused as absolute_timeout (DENY) instead; a reuse is still a reuse.
  * Pure; does not modify @s.
  */
 cf_refresh_action_t cf_session_refresh_decide(const cf_session_t *s, uint32_t gen, cf_time_t now,

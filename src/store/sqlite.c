@@ -6,7 +6,9 @@
  * change visible to a client before it is durable (the callback is the ack).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -232,6 +234,51 @@ const double cf_store_commit_bounds[CF_STORE_COMMIT_NBOUNDS] = {
     0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5,
 };
 
+/*
+ * A COMMIT that failed (an fsync reporting EIO, a full disk) may still have
+ * left the transaction's frames in the WAL file, complete with a commit frame:
+ * the write reached the page cache, only the sync failed. This connection no
+ * longer sees them (the wal-index was not advanced), and the next commit
+ * overwrites them, but a crash before that would let WAL recovery bring back
+ * a change that was answered "not stored". So invalidate them now: the first
+ * frame after the last committed one (mxFrame in the wal-index header, see
+ * sqlite.org/walformat.html) gets a zeroed header, and recovery stops there.
+ * Best effort: if even that write fails, the disk is gone for good.
+ */
+static void scrub_failed_frames(sq_t *st)
+{
+    const char *db = sqlite3_db_filename(st->db, "main");
+    char path[4096];
+    unsigned char hdr[20];
+    uint8_t zero[24] = {0};
+    uint32_t mx, pgsz;
+    uint16_t sz;
+    int fd;
+    ssize_t n;
+
+    if (db == NULL || db[0] == '\0' || snprintf(path, sizeof path, "%s-shm", db) >= (int)sizeof path)
+        return;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    n = pread(fd, hdr, sizeof hdr, 0);
+    close(fd);
+    if (n != (ssize_t)sizeof hdr || hdr[12] == 0) /* isInit */
+        return;
+    memcpy(&sz, hdr + 14, sizeof sz);   /* native byte order, like SQLite */
+    memcpy(&mx, hdr + 16, sizeof mx);
+    pgsz = sz == 1 ? 65536 : sz;
+    if (pgsz < 512)
+        return;
+    snprintf(path, sizeof path, "%s-wal", db);
+    fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    if (pwrite(fd, zero, sizeof zero, 32 + (off_t)mx * (24 + (off_t)pgsz)) != (ssize_t)sizeof zero)
+        CF_LOG(CF_LOG_ERROR, "event=store_error op=scrub_wal error=\"%s\"", strerror(errno));
+    close(fd);
+}
+
 static void write_jobs(sq_t *st, job_t *jobs)
 {
     uint64_t t0 = uv_hrtime();
@@ -260,6 +307,7 @@ static void write_jobs(sq_t *st, job_t *jobs)
         rc = exec(st, "COMMIT");
     if (rc < 0) {
         rollback_open(st);
+        scrub_failed_frames(st);
         for (job_t *j = jobs; j != NULL; j = j->next)
             j->status = CF_ESTORE;
         events = 0;

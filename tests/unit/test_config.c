@@ -264,6 +264,9 @@ static void test_load_errors_name_file_line_and_key(void **state)
         {"session:\n  idle_timeout: 1.5h\n",
          "x.yaml:2: session.idle_timeout: fractions are not allowed (use a smaller unit, e.g. 90m)"},
         {"session:\n  idle_timeout: 0s\n", "x.yaml:2: session.idle_timeout: must be greater than 0"},
+        /* Token times are whole seconds: a shorter lifetime would give exp == iat. */
+        {"session:\n  idle_timeout: 999ms\n", "x.yaml:2: session.idle_timeout: must be at least 1s"},
+        {"access_token:\n  ttl: 1ms\n", "x.yaml:2: access_token.ttl: must be at least 1s"},
         {"session:\n  idle_timeout:\n", "x.yaml:2: session.idle_timeout: expected a duration, got nothing"},
         {"# listen\nlisten: localhost\n", "x.yaml:2: listen: expected HOST:PORT"},
         {"listen: \":7070\"\n", "x.yaml:1: listen: expected HOST:PORT"},
@@ -551,10 +554,10 @@ static void test_doc_has_a_row_per_option(void **state)
         rows++;
     assert_int_equal(rows, 92);
     assert_non_null(strstr(text, "| `keys.rotate_every` | duration | `0s` | "));
-    assert_non_null(strstr(text, "| `session.idle_timeout` | duration, > 0 | `30m` | "));
+    assert_non_null(strstr(text, "| `session.idle_timeout` | duration, >= 1s | `30m` | "));
     assert_non_null(strstr(text, "| `log_level` | one of debug, info, warn, error | `info` | "));
     assert_non_null(strstr(text, "| `clients[].secret_hash` | string | `(none)` | "));
-    assert_non_null(strstr(text, "| `roles.NAME.access_ttl` | duration, > 0 | `(global)` | "));
+    assert_non_null(strstr(text, "| `roles.NAME.access_ttl` | duration, >= 1s | `(global)` | "));
     assert_non_null(strstr(text, "| `routes[].path_glob` | string | `(none)` | "));
     assert_non_null(strstr(text, "| `risk.trusted_proxies` | list of CIDRs | `[]` | "));
     assert_non_null(strstr(text, "| `rate_limits.refresh.key` | list of ip, sub, client_id, "

@@ -240,6 +240,59 @@ static void test_refresh_on_ended_session_is_denied_with_reason(void **state)
     cf_session_free(s);
 }
 
+static void test_refresh_in_the_last_second_is_absolute_timeout(void **state)
+{
+    /* T0 + 0.5 s: the deadline at T0 + 10.5 s shares its whole second with
+     * T0 + 10.2 s, where an access token would get exp == iat. */
+    cf_time_t start = T0 + 500;
+    cf_limits_t lim = {10 * CF_SEC, 10 * CF_SEC, 10 * CF_MIN};
+    cf_session_t *s = cf_session_new(SID, "alice", "web", "", "", 0, &lim, start);
+    cf_time_t deadline = start + 10 * CF_SEC;
+    cf_reason_t why = CF_REASON__COUNT;
+
+    (void)state;
+    assert_non_null(s);
+    /* Exactly 1 s left: a token with exp = iat + 1 can still be issued. */
+    assert_int_equal(cf_session_refresh_decide(s, 0, deadline - CF_SEC, 0, &why), CF_REFRESH_ROTATE);
+    assert_true(cf_session_access_exp(s, deadline - CF_SEC) > cf_time_to_sec(deadline - CF_SEC));
+    /* 1 ms less, the same whole second as the deadline, and its last millisecond. */
+    assert_int_equal(cf_session_refresh_decide(s, 0, deadline - CF_SEC + 1, 0, &why), CF_REFRESH_DENY);
+    assert_int_equal(why, CF_REASON_ABSOLUTE_TIMEOUT);
+    assert_int_equal(cf_session_refresh_decide(s, 0, deadline - 300, 0, &why), CF_REFRESH_DENY);
+    assert_int_equal(why, CF_REASON_ABSOLUTE_TIMEOUT);
+    assert_int_equal(cf_session_refresh_decide(s, 0, deadline - 1, 0, &why), CF_REFRESH_DENY);
+    assert_int_equal(why, CF_REASON_ABSOLUTE_TIMEOUT);
+    /* Not ended: checks still pass until the deadline itself. */
+    assert_int_equal(cf_session_verdict(s, deadline - 1), CF_REASON_NONE);
+    /* A grace sibling in the last second is refused the same way... */
+    cf_session_rotate(s, deadline - 2 * CF_SEC);
+    assert_int_equal(cf_session_refresh_decide(s, 0, deadline - 500, 5 * CF_SEC, &why), CF_REFRESH_DENY);
+    assert_int_equal(why, CF_REASON_ABSOLUTE_TIMEOUT);
+    /* ...but an older token is still theft, whatever the time. */
+    cf_session_rotate(s, deadline - 2 * CF_SEC);
+    assert_int_equal(cf_session_refresh_decide(s, 0, deadline - 500, 0, &why), CF_REFRESH_REUSE);
+    assert_int_equal(why, CF_REASON_REFRESH_REUSE);
+    cf_session_free(s);
+}
+
+static void test_every_allowed_refresh_gets_exp_after_iat(void **state)
+{
+    cf_limits_t lim = {3 * CF_SEC, 3 * CF_SEC, CF_SEC};
+    cf_reason_t why;
+
+    (void)state;
+    /* Every millisecond offset of the start and of the refresh: whenever a
+     * refresh is allowed, the token it gets outlives its iat. */
+    for (cf_time_t off = 0; off < CF_SEC; off += 7) {
+        cf_session_t *s = cf_session_new(SID, "alice", "", "", "", 0, &lim, T0 + off);
+        assert_non_null(s);
+        for (cf_time_t t = T0 + off; t < T0 + off + 3 * CF_SEC; t += 13)
+            if (cf_session_refresh_decide(s, 0, t, 0, &why) == CF_REFRESH_ROTATE)
+                assert_true(cf_session_access_exp(s, t) > cf_time_to_sec(t));
+        cf_session_free(s);
+    }
+}
+
 static void test_event_owns_a_snapshot(void **state)
 {
     cf_session_t *s = make(10 * CF_MIN, CF_HOUR, 10 * CF_MIN);
@@ -277,6 +330,8 @@ int main(void)
         cmocka_unit_test(test_refresh_rotation_then_reuse_is_theft),
         cmocka_unit_test(test_refresh_grace_window_exact_edges),
         cmocka_unit_test(test_refresh_on_ended_session_is_denied_with_reason),
+        cmocka_unit_test(test_refresh_in_the_last_second_is_absolute_timeout),
+        cmocka_unit_test(test_every_allowed_refresh_gets_exp_after_iat),
         cmocka_unit_test(test_event_owns_a_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

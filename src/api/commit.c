@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The one commit point: decide -> commit -> apply on acknowledgement -> reply.
+ *
+ * A handler decides on copies: the events it hands to cf_app_commit() carry
+ * snapshots of sessions as the change leaves them, and nothing in the index
+ * moves yet. Only when the store has said yes are the events applied to the
+ * index (sessions indexed or merged, refresh tokens indexed, not-before
+ * epochs raised) and passed to the other sinks (log, metrics, audit, alerts),
+ * and only then does the handler's callback reply. A failed commit leaves
+ * memory exactly as it was, so the client's retry is decided afresh on the
+ * same state: a refresh whose fsync failed is not mistaken for reuse, and a
+ * revocation the disk refused is written when it is retried.
+ *
+ * The price is a window in which the change is decided but not visible.
+ * Decisions that must see it (two refreshes of one session: exactly one
+ * rotation may win) wait for it: every session named by a commit counts the
+ * commits in flight, and cf_app_session_wait() runs its callback once that
+ * count is back at zero, on the state the store acknowledged.
+ *
+ * Activity and purges keep their old path (sinks at once, store behind):
+ * activity is persisted lazily by design, and a purge only drops sessions
+ * that ended long ago.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "core/error.h"
+#include "util/log.h"
+
+typedef struct waiter waiter_t;
+struct waiter {
+    waiter_t *next;
+    cf_wait_fn fn;
+    void *arg;
+};
+
+typedef struct {
+    cf_app_t *app;
+    cf_events_t applied;     /* what to apply once acknowledged */
+    char (*busy)[CF_SID_LEN + 1]; /* sessions whose in-flight count this commit raised */
+    size_t nbusy;
+    cf_origin_t origin;      /* the metrics mode flag at commit time */
+    cf_store_done_fn done;
+    void *arg;
+} commit_t;
+
+static void oom(const char *what)
+{
+    /* A small internal allocation: the style is to abort (systemd restarts us,
+     * and nothing unacknowledged was ever applied). */
+    CF_LOG(CF_LOG_ERROR, "event=oom what=%s", what);
+    abort();
+}
+
+/* ------------------------------------------------------------------ */
+/* Applying an acknowledged batch                                      */
+/* ------------------------------------------------------------------ */
+
+void cf_app_merge_session(cf_session_t *s, const cf_session_t *snap)
+{
+    if (snap->last_activity > s->last_activity)
+        s->last_activity = snap->last_activity;
+    if (snap->idle_deadline > s->idle_deadline)
+        s->idle_deadline = snap->idle_deadline;
+    if (snap->refresh_gen > s->refresh_gen) {
+        s->refresh_gen = snap->refresh_gen;
+        s->refresh_rotated_at = snap->refresh_rotated_at;
+    }
+    if (snap->end != CF_END_NONE && s->end == CF_END_NONE) {
+        s->end = snap->end;
+        s->ended_at = snap->ended_at;
+    }
+}
+
+static void apply_session(cf_app_t *app, const cf_event_t *e)
+{
+    cf_session_t *s = cf_app_session(app, e->session->id, CF_SID_LEN);
+
+    if (s == NULL) {
+        if (e->type != CF_EV_SESSION_CREATED)
+            return; /* purged meanwhile: nothing left to change */
+        s = cf_session_snapshot(e->session);
+        if (s == NULL)
+            oom("apply_session");
+        cf_app_session_apply_policy(app, s);
+        if (cf_app_index_session(app, s) < 0)
+            oom("index_session");
+    } else {
+        cf_app_merge_session(s, e->session);
+    }
+    if (e->has_token && cf_map_get(&app->refresh, e->token_hash, 32) == NULL &&
+        cf_app_index_refresh(app, s, e->token_hash, e->token_gen) < 0)
+        oom("index_refresh");
+}
+
+/* Make memory say what the store now says. */
+static void apply(cf_app_t *app, const cf_events_t *ev)
+{
+    for (size_t i = 0; i < ev->n; i++) {
+        const cf_event_t *e = &ev->v[i];
+
+        switch (e->type) {
+        case CF_EV_SESSION_CREATED:
+        case CF_EV_TOKEN_REFRESHED:
+        case CF_EV_SESSION_ENDED:
+            apply_session(app, e);
+            break;
+        case CF_EV_NOT_BEFORE:
+            if (cf_app_set_not_before(app, e->sub, e->not_before) < 0)
+                oom("not_before");
+            break;
+        default:
+            break; /* activity and purges were applied when they were decided */
+        }
+    }
+}
+
+/* 1 when @ev changes anything that waits for the acknowledgement. */
+static int needs_ack(const cf_events_t *ev)
+{
+    for (size_t i = 0; i < ev->n; i++)
+        if (ev->v[i].type != CF_EV_ACTIVITY && ev->v[i].type != CF_EV_SESSION_PURGED)
+            return 1;
+    return 0;
+}
+
+static int clone_events(const cf_events_t *in, cf_events_t *out)
+{
+    for (size_t i = 0; i < in->n; i++) {
+        const cf_event_t *src = &in->v[i];
+        cf_event_t *e = cf_events_add(out, src->type, src->at, src->session);
+        cf_session_t *snap;
+
+        if (e == NULL)
+            return CF_ENOMEM;
+        snap = e->session;
+        *e = *src;
+        e->session = snap;
+        e->sub = NULL;
+        if (src->sub != NULL && (e->sub = strdup(src->sub)) == NULL)
+            return CF_ENOMEM;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sessions with changes in flight                                     */
+/* ------------------------------------------------------------------ */
+
+int cf_app_session_busy(const cf_session_t *s)
+{
+    return s->inflight > 0;
+}
+
+int cf_app_session_wait(cf_app_t *app, cf_session_t *s, cf_wait_fn fn, void *arg)
+{
+    waiter_t *w = malloc(sizeof *w), **tail = (waiter_t **)&s->waiters;
+
+    (void)app;
+    if (w == NULL)
+        return CF_ENOMEM;
+    w->next = NULL;
+    w->fn = fn;
+    w->arg = arg;
+    while (*tail != NULL) /* first come, first decided */
+        tail = &(*tail)->next;
+    *tail = w;
+    return 0;
+}
+
+static void mark_busy(cf_app_t *app, commit_t *c, const cf_events_t *ev)
+{
+    c->busy = calloc(ev->n, sizeof *c->busy);
+    if (c->busy == NULL && ev->n > 0)
+        oom("commit_busy");
+    for (size_t i = 0; i < ev->n; i++) {
+        const cf_event_t *e = &ev->v[i];
+        cf_session_t *s;
+
+        if (e->session == NULL || e->type == CF_EV_ACTIVITY)
+            continue;
+        s = cf_app_session(app, e->session->id, CF_SID_LEN);
+        if (s == NULL)
+            continue;
+        s->inflight++;
+        memcpy(c->busy[c->nbusy++], s->id, CF_SID_LEN + 1);
+    }
+}
+
+/* Lower the counts mark_busy raised and run what waited for them to reach 0. */
+static void unmark_busy(cf_app_t *app, commit_t *c)
+{
+    for (size_t i = 0; i < c->nbusy; i++) {
+        cf_session_t *s = cf_app_session(app, c->busy[i], CF_SID_LEN);
+        waiter_t *w;
+
+        if (s == NULL || s->inflight == 0)
+            continue; /* the index was reloaded meanwhile (cluster) */
+        if (--s->inflight > 0)
+            continue;
+        w = s->waiters;
+        s->waiters = NULL;
+        /* A waiter may commit again (and so make later ones wait anew), or
+         * end the session; it must not free it (nothing on this path does). */
+        while (w != NULL) {
+            waiter_t *next = w->next;
+            w->fn(app, w->arg);
+            free(w);
+            w = next;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The commit                                                          */
+/* ------------------------------------------------------------------ */
+
+static void committed(void *arg, int status)
+{
+    commit_t *c = arg;
+    cf_app_t *app = c->app;
+
+    if (status == 0) {
+        cf_origin_t origin = app->metrics.origin;
+
+        apply(app, &c->applied);
+        app->metrics.origin = c->origin;
+        cf_app_sinks(app, &c->applied);
+        app->metrics.origin = origin;
+    } else {
+        CF_LOG(CF_LOG_WARN, "event=commit_failed events=%zu error=\"%s\" applied=none",
+               c->applied.n, cf_strerror(status));
+    }
+    if (c->done != NULL)
+        c->done(c->arg, status);
+    if (status == 0 && !app->stopping)
+        cf_app_alerts_act(app); /* automatic actions commit their own events */
+    unmark_busy(app, c);
+    cf_events_fini(&c->applied);
+    free(c->busy);
+    free(c);
+}
+
+void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *arg)
+{
+    commit_t *c;
+
+    if (!needs_ack(ev)) {
+        cf_app_sinks(app, ev);
+        cf_store_submit(app->store, ev, done, arg);
+        cf_app_alerts_act(app);
+        return;
+    }
+    c = calloc(1, sizeof *c);
+    if (c == NULL || clone_events(ev, &c->applied) < 0)
+        oom("commit");
+    c->app = app;
+    c->origin = app->metrics.origin;
+    c->done = done;
+    c->arg = arg;
+    mark_busy(app, c, ev);
+    cf_store_submit(app->store, ev, committed, c); /* may answer before it returns */
+}
