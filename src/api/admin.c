@@ -334,6 +334,10 @@ void cf_api_session_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, s
 
     if (!cf_app_require_admin(app, req))
         return;
+    if (app->cluster != NULL) { /* Redis, not this node's cache, knows every session */
+        cf_app_cluster_delete(app, req, sid, len);
+        return;
+    }
     s = find_or_404(app, req, sid, len);
     if (s == NULL)
         return;
@@ -406,6 +410,13 @@ void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
             return;
         }
         cutoff = (cf_time_t)json_integer_value(before) * CF_SEC;
+    }
+    if (app->cluster != NULL && all == NULL) { /* on Redis's index: see cluster.c */
+        cf_app_cluster_revoke(app, req, sub != NULL ? json_string_value(sub) : NULL,
+                              client != NULL ? json_string_value(client) : NULL,
+                              before != NULL ? cutoff : 0);
+        json_decref(doc);
+        return;
     }
     if (client != NULL) {
         client_id = json_string_value(client);

@@ -24,6 +24,9 @@ from conftest import assert_json_error, assert_refused
 # under CPU load.
 CFG = "cluster:\n  max_staleness: 5s\n"
 THREADS = 4
+# How long a busy node may take to read a revocation from the bus (the one-node
+# propagation test asks for 50 ms on an idle machine; here the CPU is oversubscribed).
+PROPAGATION = 0.5
 
 
 @pytest.fixture
@@ -90,7 +93,7 @@ def revoke(kind, conn, s, sub, client):
 
 
 def run_trials(nodes, kind, trials):
-    survivors, errors = [], []
+    survivors, errors, late = [], [], [0]
     tag = secrets.token_hex(3)
 
     def worker(w):
@@ -108,34 +111,40 @@ def run_trials(nodes, kind, trials):
                 continue
             if kind in ("subject", "client") and body.get("sessions_ended") != 1:
                 errors.append((kind, "sessions_ended", body))
-            # Acknowledged: nothing of the session may work anywhere now.
-            for k, c in enumerate(conns):
-                st, body = c.check(s["access_token"])
-                if st != 401:
-                    survivors.append((kind, i, f"check on node {k + 1}", st, body))
+            # Acknowledged: the refresh token fails on every node at once (Redis,
+            # which every rotation goes through, has the session ended)...
             for k in ((b + 1) % 3, (b + 2) % 3, b):
                 st, body = conns[k].refresh(s["refresh_token"])
                 if st != 400 or body.get("error") != "invalid_grant":
                     survivors.append((kind, i, f"refresh on node {k + 1}", st, body))
                     break  # a successful refresh rotated the token: the others are moot
+            # ...and the access token is refused on every node as soon as the bus
+            # message reaches it (Redis sends it with the acknowledgement; a busy
+            # node reads it a moment later). Before the fix it was never refused.
+            for k, c in enumerate(conns):
+                t_end = time.monotonic() + PROPAGATION
+                while (st := c.check(s["access_token"])[0]) == 200 and time.monotonic() < t_end:
+                    late[0] += 1
+                if st != 401:
+                    survivors.append((kind, i, f"check on node {k + 1}", st))
 
     ts = [threading.Thread(target=worker, args=(w,)) for w in range(THREADS)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
-    return survivors, errors
+    return survivors, errors, late[0]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind, trials", [("delete", 500), ("subject", 500), ("client", 500),
-                                          ("oauth_refresh", 400), ("oauth_access", 400)])
+@pytest.mark.parametrize("kind, trials", [("delete", 800), ("subject", 800), ("client", 800),
+                                          ("oauth_refresh", 600), ("oauth_access", 600)])
 def test_a_revocation_covers_a_session_created_an_instant_before_on_another_node(
         three, busy, kind, trials):
     t0 = time.monotonic()
-    survivors, errors = run_trials(three, kind, trials)
+    survivors, errors, late = run_trials(three, kind, trials)
     print(f"\n{kind}: {trials} create/revoke pairs in {time.monotonic() - t0:.1f} s, "
-          f"{len(survivors)} survivors, {len(errors)} errors")
+          f"{len(survivors)} survivors, {len(errors)} errors, {late} checks before the bus arrived")
     assert not errors, errors[:5]
     assert not survivors, (len(survivors), survivors[:5])
 

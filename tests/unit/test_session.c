@@ -196,12 +196,12 @@ static void test_refresh_rotation_then_reuse_is_theft(void **state)
     cf_reason_t why;
 
     (void)state;
-    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + CF_SEC, 0, &why), CF_REFRESH_ROTATE);
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + CF_SEC, 0, 0, &why), CF_REFRESH_ROTATE);
     cf_session_rotate(s, T0 + CF_SEC);
     assert_int_equal(s->refresh_gen, 1);
-    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + 2 * CF_SEC, 0, &why), CF_REFRESH_REUSE);
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + 2 * CF_SEC, 0, 0, &why), CF_REFRESH_REUSE);
     assert_int_equal(why, CF_REASON_REFRESH_REUSE);
-    assert_int_equal(cf_session_refresh_decide(s, 1, T0 + 2 * CF_SEC, 0, &why), CF_REFRESH_ROTATE);
+    assert_int_equal(cf_session_refresh_decide(s, 1, T0 + 2 * CF_SEC, 0, 0, &why), CF_REFRESH_ROTATE);
     cf_session_free(s);
 }
 
@@ -213,15 +213,42 @@ static void test_refresh_grace_window_exact_edges(void **state)
 
     (void)state;
     cf_session_rotate(s, T0 + CF_SEC);
-    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + CF_SEC + grace - 1, grace, &why),
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + CF_SEC + grace - 1, grace, 0, &why),
                      CF_REFRESH_GRACE);
     assert_int_equal(why, CF_REASON_NONE);
-    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + CF_SEC + grace, grace, &why),
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + CF_SEC + grace, grace, 0, &why),
                      CF_REFRESH_REUSE);
     /* Two generations back is reuse even inside the window. */
     cf_session_rotate(s, T0 + 2 * CF_SEC);
-    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + 2 * CF_SEC, grace, &why),
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + 2 * CF_SEC, grace, 0, &why),
                      CF_REFRESH_REUSE);
+    cf_session_free(s);
+}
+
+/* A not-before epoch refuses refreshes of sessions created before it, to the millisecond. */
+static void test_refresh_before_not_before_is_denied_at_the_millisecond(void **state)
+{
+    cf_session_t *s = make(10 * CF_MIN, CF_HOUR, 10 * CF_MIN); /* created at T0 */
+    cf_reason_t why;
+
+    (void)state;
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + CF_SEC, 0, T0, &why), CF_REFRESH_ROTATE);
+    assert_int_equal(why, CF_REASON_NONE);
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + CF_SEC, 0, T0 + 1, &why), CF_REFRESH_DENY);
+    assert_int_equal(why, CF_REASON_REVOKED_BEFORE);
+    assert_true(cf_session_revoked_before(s, T0 + 1));
+    assert_false(cf_session_revoked_before(s, T0));
+    assert_false(cf_session_revoked_before(s, 0));
+    /* A reuse of a covered session is no theft: the epoch already ended it. */
+    cf_session_rotate(s, T0 + CF_SEC);
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + 2 * CF_SEC, 0, T0 + 999, &why),
+                     CF_REFRESH_DENY);
+    assert_int_equal(why, CF_REASON_REVOKED_BEFORE);
+    /* An ended session keeps its own reason. */
+    cf_session_end(s, CF_END_LOGOUT, T0 + 3 * CF_SEC);
+    assert_int_equal(cf_session_refresh_decide(s, 1, T0 + 4 * CF_SEC, 0, T0 + 999, &why),
+                     CF_REFRESH_DENY);
+    assert_int_equal(why, CF_REASON_LOGOUT);
     cf_session_free(s);
 }
 
@@ -231,11 +258,11 @@ static void test_refresh_on_ended_session_is_denied_with_reason(void **state)
     cf_reason_t why;
 
     (void)state;
-    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + 10 * CF_MIN, 0, &why), CF_REFRESH_DENY);
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + 10 * CF_MIN, 0, 0, &why), CF_REFRESH_DENY);
     assert_int_equal(why, CF_REASON_IDLE_TIMEOUT);
     cf_session_end(s, CF_END_REFRESH_REUSE, T0 + CF_MIN);
     /* Even the current generation is dead once the session ended as stolen. */
-    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + 2 * CF_MIN, 0, &why), CF_REFRESH_DENY);
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + 2 * CF_MIN, 0, 0, &why), CF_REFRESH_DENY);
     assert_int_equal(why, CF_REASON_REFRESH_REUSE);
     cf_session_free(s);
 }
@@ -277,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_refresh_rotation_then_reuse_is_theft),
         cmocka_unit_test(test_refresh_grace_window_exact_edges),
         cmocka_unit_test(test_refresh_on_ended_session_is_denied_with_reason),
+        cmocka_unit_test(test_refresh_before_not_before_is_denied_at_the_millisecond),
         cmocka_unit_test(test_event_owns_a_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
