@@ -17,6 +17,9 @@
  *                        ad absolute_deadline, ea ended_at, e end reason,
  *                        g refresh generation, ra rotated_at, ip, d device
  *   cf:r:<hex>   string  "<sid> <gen>" for a refresh-token hash
+ *   cf:u:<sub>   set     the ids of a subject's live sessions (an index for
+ *                        revocation; stale ids are dropped as it reads them)
+ *   cf:c:<cid>   set     the same for a client
  *   cf:nb:<sub>  string  a subject's not-before (Unix ms); expires once every
  *                        token issued before it has (max_ttl + leeway later)
  *   cf:nbg       string  the global not-before, expiring the same way
