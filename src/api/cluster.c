@@ -297,7 +297,11 @@ static void on_revoked(void *arg, int status, size_t found, const char *msg, siz
         cf_app_sinks(app, &local);
         cf_events_fini(&local);
     }
+    /* A revocation by subject or client counts once, as on a single node. */
+    if (op->reply == REPLY_COUNT)
+        app->metrics.origin = CF_ORIGIN_REVOCATIONS;
     cf_app_sinks(app, &m.ev);
+    app->metrics.origin = CF_ORIGIN_OTHER;
     cf_wire_msg_fini(&m);
     cf_app_alerts_act(app);
     op->ended = ended;

@@ -262,3 +262,18 @@ def test_a_revocation_that_cannot_reach_redis_changes_nothing_and_the_retry_comm
         r = node.refresh(s["refresh_token"])
         assert r.status_code == 400, r.text
     assert redis_server.cli("HGET", f"cf:s:{s['session_id']}", "e").strip() == "revoked"
+
+
+def test_cluster_revocations_count_once_per_request(three):
+    """The metrics sink hears a revocation made on Redis's index as it hears
+    one made on a single node: once per request, by scope."""
+    n1, n2, _ = three
+    for _ in range(3):
+        n1.new_session(sub="mia", client_id="webapp")
+    assert n2.admin("POST", "/v1/revocations", json={"sub": "mia"}).json() == {"sessions_ended": 3}
+    assert n2.admin("POST", "/v1/revocations", json={"client_id": "webapp"}).json() == {
+        "sessions_ended": 0}
+    m = n2.get("/metrics").text
+    assert 'curfew_revocations_total{scope="subject"} 1' in m, m
+    assert 'curfew_revocations_total{scope="client"} 1' in m, m
+    assert 'curfew_revocations_total{scope="session"} 0' in m, m
