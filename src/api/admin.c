@@ -360,6 +360,10 @@ void cf_api_session_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, s
 
     if (!cf_app_require_admin(app, req))
         return;
+    if (app->cluster != NULL) { /* Redis, not this node's cache, knows every session */
+        cf_app_cluster_delete(app, req, sid, len);
+        return;
+    }
     s = find_or_404(app, req, sid, len);
     if (s == NULL)
         return;
@@ -380,13 +384,17 @@ void cf_api_session_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, s
  * By subject or for everyone two things happen: every live session of the
  * subject ends (reason revoked), and a not-before epoch is recorded so that
  * any token issued before now is refused even if it names a session this
- * node has never seen. The epoch has one-second resolution (JWT iat),
- * rounded down, so a token minted in the same second as the revocation is
- * caught by its ended session instead.
+ * node has never seen. The epoch is in milliseconds: a token issued in an
+ * earlier second (JWT iat), and any token of a session created before the
+ * epoch, is refused; refresh tokens too.
  *
  * By client there is no epoch (tokens do not carry a per-client epoch and
  * the not-before table is keyed by subject): the client's live sessions
  * end, and their tokens are refused through the ended session.
+ *
+ * In a cluster, revocations by subject and client run on Redis's index
+ * (cluster.c), since this node's index may lack a session created elsewhere
+ * an instant ago.
  *
  * With "before" (Unix seconds, not in the future) only sessions created
  * before that second end, and the epoch is set to that second instead of
@@ -433,6 +441,13 @@ void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
             return;
         }
         cutoff = (cf_time_t)json_integer_value(before) * CF_SEC;
+    }
+    if (app->cluster != NULL && all == NULL) { /* on Redis's index: see cluster.c */
+        cf_app_cluster_revoke(app, req, sub != NULL ? json_string_value(sub) : NULL,
+                              client != NULL ? json_string_value(client) : NULL,
+                              before != NULL ? cutoff : 0);
+        json_decref(doc);
+        return;
     }
     if (client != NULL) {
         client_id = json_string_value(client);

@@ -611,7 +611,10 @@ int cf_app_verify_access(cf_app_t *app, const char *tok, size_t len, cf_time_t n
     } else if ((c->nbf && now + leeway < c->nbf * CF_SEC) || now + leeway < c->iat * CF_SEC) {
         *why = CF_REASON_TOKEN_NOT_YET_VALID;
     } else if (c->iat < cf_time_to_sec(app->global_not_before) ||
-               (s != NULL && c->iat < cf_time_to_sec(cf_app_not_before(app, s->sub)))) {
+               (s != NULL && (c->iat < cf_time_to_sec(cf_app_not_before(app, s->sub)) ||
+                              cf_session_revoked_before(s, cf_app_not_before(app, s->sub))))) {
+        /* iat has one-second resolution; the session's creation time makes the
+         * epoch exact to the millisecond for a session it covers. */
         *why = CF_REASON_REVOKED_BEFORE;
     } else if (s == NULL) {
         *why = CF_REASON_SESSION_NOT_FOUND;

@@ -334,6 +334,365 @@ int cf_app_cluster_gate(cf_app_t *app, cf_http_req_t *req)
     return 1;
 }
 
+/* Apply a batch another node committed (or our own revocation's); 1 when it revoked anything. */
+static int apply_batch(cf_app_t *app, const cf_events_t *ev)
+{
+    int revocation = 0;
+
+    for (size_t i = 0; i < ev->n; i++) {
+        const cf_event_t *e = &ev->v[i];
+        if (e->type == CF_EV_NOT_BEFORE) {
+            (void)cf_app_set_not_before(app, e->sub, e->not_before);
+            revocation = 1;
+        } else if (e->session != NULL) {
+            if (apply_snapshot(app, e) && e->type == CF_EV_SESSION_ENDED)
+                revocation = 1;
+        }
+    }
+    return revocation;
+}
+
+/* Index what Redis said of a session (taking f->session) with its epochs; the indexed one or NULL. */
+static cf_session_t *adopt_fetched(cf_app_t *app, cf_redis_fetched_t *f)
+{
+    cf_session_t *s = NULL;
+    int ended;
+
+    if (f->session != NULL) {
+        s = adopt_session(app, f->session, &ended);
+        f->session = NULL;
+        if (s != NULL && f->not_before > 0)
+            (void)cf_app_set_not_before(app, s->sub, f->not_before);
+    }
+    if (f->global_not_before > 0)
+        (void)cf_app_set_not_before(app, NULL, f->global_not_before);
+    return s;
+}
+
+/* ---- revocations: on Redis's index, applied here only once Redis said yes ---- */
+
+/*
+ * A node's index is a cache: a session created an instant ago on another
+ * node may not be in it yet. So a revocation is decided and committed on
+ * Redis's own index (cf_redis_revoke), which holds every session
+ * acknowledged anywhere, and this node applies the outcome exactly as the
+ * other nodes do, from the bus message the same script published. Until
+ * Redis has answered nothing changes here: a failed commit answers 503 and
+ * leaves the node as it was, so the retry commits (and announces) again.
+ */
+typedef enum { REPLY_SESSION, REPLY_COUNT, REPLY_EMPTY } revoke_reply_t;
+
+typedef struct revoke_op revoke_op_t;
+struct revoke_op {
+    cf_app_t *app;
+    cf_http_req_t *req;
+    revoke_reply_t reply;
+    cf_end_t why;
+    char sid[CF_SID_LEN + 1];
+    char client_id[128];  /* REPLY_EMPTY (/oauth/revoke): the caller's client, "" if none */
+    uint8_t hash[32];     /* a refresh-token hash being looked up */
+    void (*learned)(void *arg, int status);
+    void *arg;
+    json_int_t ended;     /* sessions the commit ended */
+};
+
+static revoke_op_t *revoke_op_new(cf_app_t *app, cf_http_req_t *req, revoke_reply_t reply,
+                                  cf_end_t why)
+{
+    revoke_op_t *op = calloc(1, sizeof *op);
+
+    if (op == NULL) {
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
+        return NULL;
+    }
+    op->app = app;
+    op->req = req;
+    op->reply = reply;
+    op->why = why;
+    return op;
+}
+
+static void reply_empty(cf_http_req_t *req)
+{
+    static const cf_http_header_t no_store[] = {{"Cache-Control", 13, "no-store", 8},
+                                                {"Pragma", 6, "no-cache", 8}};
+    cf_reply_json(req, 200, NULL, no_store, 2);
+}
+
+static void reply_not_found(cf_http_req_t *req)
+{
+    cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SESSION_NOT_FOUND, "no session with that id",
+                     NULL, 0);
+}
+
+/* Answer a revocation that Redis acknowledged (and announced to every node). */
+static void revoke_reply(revoke_op_t *op)
+{
+    cf_app_t *app = op->app;
+    cf_session_t *s = op->sid[0] ? cf_app_session(app, op->sid, CF_SID_LEN) : NULL;
+
+    if (op->reply == REPLY_COUNT)
+        cf_reply_json(op->req, 200, json_pack("{s:I}", "sessions_ended", op->ended), NULL, 0);
+    else if (op->reply == REPLY_EMPTY)
+        reply_empty(op->req);
+    else if (s != NULL)
+        cf_reply_json(op->req, 200, cf_app_session_json(app, s, cf_app_now(app)), NULL, 0);
+    else
+        reply_not_found(op->req);
+    free(op);
+}
+
+static void on_revoked(void *arg, int status, size_t found, const char *msg, size_t len)
+{
+    revoke_op_t *op = arg;
+    cf_app_t *app = op->app;
+    cf_time_t now = cf_app_now(app);
+    cf_wire_msg_t m = {0};
+    char err[128];
+    json_int_t ended = 0;
+    cf_session_t *s;
+
+    if (status < 0) {
+        cf_reply_store_failure(op->req);
+        free(op);
+        return;
+    }
+    if (len > 0 && cf_wire_decode(msg, len, &m, err, sizeof err) < 0)
+        CF_LOG(CF_LOG_ERROR, "event=cluster_bad_message origin=revoke error=\"%s\"", err);
+    (void)apply_batch(app, &m.ev);
+    for (size_t i = 0; i < m.ev.n; i++)
+        ended += m.ev.v[i].type == CF_EV_SESSION_ENDED;
+    s = op->sid[0] ? cf_app_session(app, op->sid, CF_SID_LEN) : NULL;
+    if (s != NULL && found == 0 && s->end == CF_END_NONE) {
+        /* Redis no longer has it (expired there, or never acknowledged):
+         * there is nothing to write, but this node must not keep serving it. */
+        cf_events_t local = CF_EVENTS_INIT;
+        ended += cf_app_end_session(app, s, op->why, now, &local);
+        /* cf_app_end_session only decides; nothing to store, so apply here. */
+        for (size_t i = 0; i < local.n; i++)
+            if (local.v[i].session != NULL)
+                cf_app_merge_session(s, local.v[i].session);
+        cf_app_sinks(app, &local);
+        cf_events_fini(&local);
+    }
+    /* A revocation by subject or client counts once, as on a single node. */
+    if (op->reply == REPLY_COUNT)
+        app->metrics.origin = CF_ORIGIN_REVOCATIONS;
+    cf_app_sinks(app, &m.ev);
+    app->metrics.origin = CF_ORIGIN_OTHER;
+    cf_wire_msg_fini(&m);
+    cf_app_alerts_act(app);
+    op->ended = ended;
+    revoke_reply(op);
+}
+
+/* End op->sid on Redis (the session is known here or was fetched). */
+static void revoke_one(revoke_op_t *op)
+{
+    const char *sids[] = {op->sid};
+    cf_redis_revoke_t rv = {.scope = CF_REDIS_REVOKE_SESSIONS, .why = op->why,
+                            .now = cf_app_now(op->app), .sids = sids, .nsids = 1};
+
+    cf_redis_revoke(op->app->store, &rv, on_revoked, op);
+}
+
+/* The session to revoke is known now (or is known to be nowhere): check who asks, then commit. */
+static void revoke_known(revoke_op_t *op, const cf_session_t *s)
+{
+    if (s == NULL) {
+        if (op->reply == REPLY_EMPTY)
+            reply_empty(op->req); /* RFC 7009: unknown tokens are answered alike */
+        else
+            reply_not_found(op->req);
+        free(op);
+        return;
+    }
+    /* RFC 7009 §2.1, as on one node (oauth.c's revoke_refused): a confidential
+     * client's token only that client, authenticated, may revoke; a token
+     * issued to another client than the one named is refused. */
+    if (op->reply == REPLY_EMPTY) {
+        const cf_client_t *owner = cf_policy_client(&op->app->cfg.policy, s->client_id);
+        if (op->client_id[0] == '\0' && owner != NULL && owner->type == CF_CLIENT_CONFIDENTIAL) {
+            cf_reply_invalid_client(op->req, "the token belongs to a confidential client: "
+                                             "authenticate as that client (RFC 7009 §2.1)");
+            free(op);
+            return;
+        }
+        if (op->client_id[0] != '\0' && strcmp(op->client_id, s->client_id) != 0) {
+            cf_reply_refusal(op->req, CF_ENDPOINT_TOKEN, CF_REASON_CLIENT_MISMATCH, NULL, NULL, 0);
+            free(op);
+            return;
+        }
+    }
+    revoke_one(op);
+}
+
+static void on_revoke_fetched(void *arg, int status, cf_redis_fetched_t *f)
+{
+    revoke_op_t *op = arg;
+
+    if (status < 0) {
+        cf_session_free(f->session);
+        cf_reply_store_failure(op->req);
+        free(op);
+        return;
+    }
+    revoke_known(op, adopt_fetched(op->app, f));
+}
+
+/* Revoke op->sid, fetching it from Redis first when this node has not heard of it. */
+static void revoke_sid(revoke_op_t *op)
+{
+    cf_session_t *s = cf_app_session(op->app, op->sid, CF_SID_LEN);
+
+    if (s != NULL)
+        revoke_known(op, s);
+    else
+        cf_redis_fetch(op->app->store, op->sid, on_revoke_fetched, op);
+}
+
+void cf_app_cluster_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len)
+{
+    revoke_op_t *op;
+
+    if (len != CF_SID_LEN || memchr(sid, '\0', len) != NULL) {
+        reply_not_found(req);
+        return;
+    }
+    if ((op = revoke_op_new(app, req, REPLY_SESSION, CF_END_REVOKED)) == NULL)
+        return;
+    memcpy(op->sid, sid, CF_SID_LEN);
+    revoke_sid(op);
+}
+
+static void on_revoke_token_fetched(void *arg, int status, cf_redis_fetched_t *f)
+{
+    revoke_op_t *op = arg;
+
+    if (status < 0) {
+        cf_session_free(f->session);
+        cf_reply_store_failure(op->req);
+        free(op);
+        return;
+    }
+    cf_session_t *s = adopt_fetched(op->app, f);
+    if (s != NULL)
+        memcpy(op->sid, s->id, sizeof op->sid);
+    revoke_known(op, s);
+}
+
+void cf_app_cluster_revoke_token(cf_app_t *app, cf_http_req_t *req, const char *client_id,
+                                 const char *tok, size_t len)
+{
+    cf_refresh_entry_t *entry = cf_app_refresh_lookup(app, tok, len);
+    revoke_op_t *op = revoke_op_new(app, req, REPLY_EMPTY, CF_END_LOGOUT);
+    const char *sid = NULL;
+
+    if (op == NULL)
+        return;
+    snprintf(op->client_id, sizeof op->client_id, "%s", client_id);
+    if (entry != NULL) {
+        sid = entry->session->id;
+    } else if (cf_refresh_token_wellformed(tok, len)) {
+        /* A refresh token this node has not heard of: Redis knows its session. */
+        cf_refresh_token_hash(tok, len, op->hash);
+        cf_redis_fetch_refresh(app->store, op->hash, on_revoke_token_fetched, op);
+        return;
+    } else {
+        cf_session_t *s;
+        int64_t exp, iat;
+        cf_reason_t why;
+        /* An access token: any token we signed names its session, even an expired one. */
+        if (cf_app_verify_access(app, tok, len, cf_app_now(app), &s, &exp, &iat, &why) >= 0 &&
+            why != CF_REASON_MALFORMED_TOKEN && why != CF_REASON_BAD_SIGNATURE &&
+            why != CF_REASON_UNKNOWN_KEY && why != CF_REASON_WRONG_ISSUER &&
+            why != CF_REASON_WRONG_AUDIENCE)
+            sid = cf_app_cached_sid(app, tok, len);
+    }
+    if (sid == NULL) {
+        revoke_known(op, NULL);
+        return;
+    }
+    memcpy(op->sid, sid, CF_SID_LEN);
+    revoke_sid(op);
+}
+
+void cf_app_cluster_revoke(cf_app_t *app, cf_http_req_t *req, const char *sub,
+                           const char *client_id, cf_time_t cutoff)
+{
+    revoke_op_t *op = revoke_op_new(app, req, REPLY_COUNT, CF_END_REVOKED);
+    cf_time_t now = cf_app_now(app);
+    cf_redis_revoke_t rv = {.why = CF_END_REVOKED, .now = now, .cutoff = cutoff};
+    const char **sids = NULL;
+    size_t n = 0, pos = 0;
+    cf_session_t *s;
+
+    if (op == NULL)
+        return;
+    /* This node's own view goes along: sessions indexed before Redis kept
+     * per-subject and per-client sets are ended too. */
+    if (sub != NULL) {
+        cf_subject_t *subj = cf_app_subject(app, sub);
+        rv.scope = CF_REDIS_REVOKE_SUBJECT;
+        rv.target = sub;
+        rv.not_before = cutoff > 0 ? cutoff : now;
+        sids = malloc(((subj != NULL ? subj->count : 0) + 1) * sizeof *sids);
+        for (s = subj != NULL ? subj->head : NULL; sids != NULL && s != NULL; s = s->sub_next)
+            if (s->end == CF_END_NONE)
+                sids[n++] = s->id;
+    } else {
+        rv.scope = CF_REDIS_REVOKE_CLIENT;
+        rv.target = client_id;
+        sids = malloc((app->sessions.count + 1) * sizeof *sids);
+        while (sids != NULL && (s = cf_map_next(&app->sessions, &pos)) != NULL)
+            if (s->end == CF_END_NONE && strcmp(s->client_id, client_id) == 0)
+                sids[n++] = s->id;
+    }
+    if (sids == NULL) {
+        free(op);
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
+        return;
+    }
+    rv.sids = sids;
+    rv.nsids = n;
+    cf_redis_revoke(app->store, &rv, on_revoked, op);
+    free(sids);
+}
+
+/* ---- a refresh token this node has not heard of ---- */
+
+static void on_refresh_learned(void *arg, int status, cf_redis_fetched_t *f)
+{
+    revoke_op_t *op = arg;
+    cf_app_t *app = op->app;
+    uint32_t gen = f->token_gen;
+    cf_session_t *s;
+
+    if (status < 0) {
+        cf_session_free(f->session);
+    } else if ((s = adopt_fetched(app, f)) != NULL && cf_map_get(&app->refresh, op->hash, 32) == NULL) {
+        (void)cf_app_index_refresh(app, s, op->hash, gen);
+    }
+    op->learned(op->arg, status);
+    free(op);
+}
+
+void cf_app_cluster_learn_refresh(cf_app_t *app, const char *tok, size_t len,
+                                  void (*done)(void *arg, int status), void *arg)
+{
+    revoke_op_t *op;
+
+    if (!cf_refresh_token_wellformed(tok, len) || (op = calloc(1, sizeof *op)) == NULL) {
+        done(arg, 0); /* nothing Redis could know (or no memory to ask): decide as we are */
+        return;
+    }
+    op->app = app;
+    op->learned = done;
+    op->arg = arg;
+    cf_refresh_token_hash(tok, len, op->hash);
+    cf_redis_fetch_refresh(app->store, op->hash, on_refresh_learned, op);
+}
+
 static void on_bus_message(void *ctx, const char *msg, size_t len)
 {
     cf_app_t *app = ctx;
@@ -355,17 +714,8 @@ static void on_bus_message(void *ctx, const char *msg, size_t len)
     }
     if (m.keys)
         cf_app_keys_changed(app);
-    for (size_t i = 0; i < m.ev.n; i++) {
-        const cf_event_t *e = &m.ev.v[i];
-        if (e->type == CF_EV_NOT_BEFORE) {
-            (void)cf_app_set_not_before(app, e->sub, e->not_before);
-            revocation = 1;
-        } else if (e->session != NULL) {
-            if (apply_snapshot(app, e) && e->type == CF_EV_SESSION_ENDED)
-                revocation = 1;
-        }
-        c->applied_events++;
-    }
+    revocation = apply_batch(app, &m.ev);
+    c->applied_events += m.ev.n;
     if (revocation)
         record_delay(c, m.ts_us);
     cf_wire_msg_fini(&m);

@@ -183,6 +183,40 @@ const char *cf_app_cached_sid(cf_app_t *app, const char *tok, size_t len);
  */
 void cf_app_cluster_fetch(cf_app_t *app, cf_http_req_t *req, const char *sid);
 
+/**
+ * Cluster: DELETE /v1/sessions/{id}. Ends the session on Redis (fetching it
+ * first when this node has not heard of it), applies the end here only once
+ * Redis acknowledged it, and answers 200 with the session, 404, or 503
+ * store_unavailable (nothing changed anywhere: a retry is safe).
+ */
+void cf_app_cluster_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len);
+
+/**
+ * Cluster: /oauth/revoke of @tok (refresh or access token) by @client_id ("":
+ * no client named), as cf_app_cluster_delete does, with end reason logout.
+ * Answers 200 with no body (RFC 7009) or 503 store_unavailable.
+ */
+void cf_app_cluster_revoke_token(cf_app_t *app, cf_http_req_t *req, const char *client_id,
+                                 const char *tok, size_t len);
+
+/**
+ * Cluster: POST /v1/revocations for subject @sub or client @client_id (the
+ * other NULL), on Redis's per-subject / per-client index. @cutoff (Unix ms):
+ * only sessions created before it end; 0 = all of them (a subject's
+ * not-before is then now). Answers {"sessions_ended": N} or 503.
+ */
+void cf_app_cluster_revoke(cf_app_t *app, cf_http_req_t *req, const char *sub,
+                           const char *client_id, cf_time_t cutoff);
+
+/**
+ * Cluster: a refresh token this node does not know (or knows at a generation
+ * ahead of its session): look its hash up in Redis and index the session and
+ * the token it names, then call @done with 0 (whether or not Redis knew it)
+ * or CF_ESTORE. May call @done before returning.
+ */
+void cf_app_cluster_learn_refresh(cf_app_t *app, const char *tok, size_t len,
+                                  void (*done)(void *arg, int status), void *arg);
+
 /** GET /v1/cluster (cluster.c). */
 void cf_api_cluster(cf_app_t *app, cf_http_req_t *req);
 

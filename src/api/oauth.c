@@ -34,6 +34,7 @@ typedef struct {
     char *token; /* FIELD_CAP bytes: refresh or access token, or NULL */
     int token_len;
     int token_from_cookie;
+    int asked_redis; /* cluster: Redis was asked about a token this node did not know */
     cf_reason_t why;
 } oauth_call_t;
 
@@ -163,7 +164,8 @@ static int refresh_decide(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
 {
     cf_http_req_t *req = c->ca.req;
     cf_events_t ev = CF_EVENTS_INIT;
-    cf_refresh_action_t act = cf_session_refresh_decide(s, entry->gen, now, app->cfg.reuse_grace, &c->why);
+    cf_refresh_action_t act = cf_session_refresh_decide(s, entry->gen, now, app->cfg.reuse_grace,
+                                                        cf_app_not_before(app, s->sub), &c->why);
     char desc[192];
     cf_pending_t *p;
 
@@ -380,6 +382,11 @@ static void cluster_refreshed(void *arg, int status, const cf_redis_guard_t *g)
             s->end = g->end;
             s->ended_at = g->ended_at;
         }
+        /* An epoch this node has not heard of yet failed the guard: learn it. */
+        if (g->not_before > 0)
+            (void)cf_app_set_not_before(app, s->sub, g->not_before);
+        if (g->global_not_before > 0)
+            (void)cf_app_set_not_before(app, NULL, g->global_not_before);
         act = refresh_decide(app, c, s, entry, r->now);
         if (act >= 0 && r->attempts < 3) {
             cluster_refresh(app, c, s, entry, r->now, r->attempts + 1);
@@ -427,8 +434,23 @@ static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *
 }
 
 static int refresh_step(cf_app_t *app, oauth_call_t *c);
+static int refresh_grant(cf_app_t *app, oauth_call_t *c);
 
-/* Returns 1 when @c now belongs to an asynchronous step (a wait, the cluster's guarded commit). */
+/* Redis told this node what it had not heard yet: decide again, now knowing. */
+static void refresh_relearned(void *arg, int status)
+{
+    oauth_call_t *c = arg;
+
+    if (status < 0) {
+        c->ca.app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
+        cf_reply_store_failure(c->ca.req);
+    } else if (refresh_grant(c->ca.app, c)) {
+        return; /* the guarded commit owns c */
+    }
+    call_free(c);
+}
+
+/* Returns 1 when @c now belongs to an asynchronous step (Redis lookup or guarded commit). */
 static int refresh_grant(cf_app_t *app, oauth_call_t *c)
 {
     cf_http_req_t *req = c->ca.req;
@@ -448,6 +470,15 @@ static int refresh_grant(cf_app_t *app, oauth_call_t *c)
         return 0;
     }
     entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
+    if (app->cluster != NULL && !c->asked_redis &&
+        (entry == NULL || entry->gen > entry->session->refresh_gen)) {
+        /* A rotation made on another node an instant ago may not have reached
+         * this one: Redis knows, so ask it before calling the token unknown
+         * (or a generation from the future reuse). */
+        c->asked_redis = 1;
+        cf_app_cluster_learn_refresh(app, c->token, (size_t)c->token_len, refresh_relearned, c);
+        return 1;
+    }
     s = entry != NULL ? entry->session : NULL;
     {
         cf_rate_who_t who = {c->ca.ip, s ? s->sub : "", c->ca.client_id, s ? s->id : "", ""};
@@ -752,6 +783,10 @@ static void revoke_after_auth(cf_client_auth_t *ca, int ok)
         grant_error(req, CF_REASON_INVALID_REQUEST, "token is required");
         goto done;
     }
+    if (app->cluster != NULL) { /* the session may be one this node has not heard of */
+        cf_app_cluster_revoke_token(app, req, ca->client_id, c->token, (size_t)c->token_len);
+        goto done;
+    }
     entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
     if (entry != NULL) {
         s = entry->session;
@@ -849,7 +884,8 @@ static void introspect_after_auth(cf_client_auth_t *ca, int ok)
         cf_reason_t why;
         cf_session_t *s = entry->session;
         cf_refresh_action_t act =
-            cf_session_refresh_decide(s, entry->gen, now, app->cfg.reuse_grace, &why);
+            cf_session_refresh_decide(s, entry->gen, now, app->cfg.reuse_grace,
+                                      cf_app_not_before(app, s->sub), &why);
         if (act == CF_REFRESH_ROTATE || act == CF_REFRESH_GRACE)
             body = active_body(s, "refresh_token", cf_time_to_sec(s->absolute_deadline),
                                cf_time_to_sec(s->created_at));

@@ -143,13 +143,23 @@ cf_reason_t cf_session_verdict(const cf_session_t *s, cf_time_t now)
     return cf_end_refusal(cf_session_end_at(s, now, NULL));
 }
 
+int cf_session_revoked_before(const cf_session_t *s, cf_time_t not_before)
+{
+    return s->created_at < not_before;
+}
+
 cf_refresh_action_t cf_session_refresh_decide(const cf_session_t *s, uint32_t gen, cf_time_t now,
-                                              cf_time_t grace, cf_reason_t *why)
+                                              cf_time_t grace, cf_time_t not_before,
+                                              cf_reason_t *why)
 {
     cf_end_t end = cf_session_end_at(s, now, NULL);
 
     if (end != CF_END_NONE) {
         *why = cf_end_refusal(end);
+        return CF_REFRESH_DENY;
+    }
+    if (cf_session_revoked_before(s, not_before)) {
+        *why = CF_REASON_REVOKED_BEFORE;
         return CF_REFRESH_DENY;
     }
     *why = CF_REASON_NONE;

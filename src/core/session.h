@@ -129,7 +129,12 @@ typedef enum {
  * again; it gets a sibling in the current generation instead of ending the
  * session, because clients that fire two refreshes at once are common and
  * killing their session for it would train users to keep long sessions.
- * A grace of 0 disables this. On DENY and REUSE, *why tells the refusal reason.
+ * A grace of 0 disables this. A session created before @not_before (the
+ * later of its subject's and the global not-before, Unix ms; 0 for none) was
+ * revoked with its subject or with everyone, so it is denied as
+ * revoked_before even when this caller has not yet seen it ended: the epoch
+ * refuses refresh tokens as it refuses access tokens. On DENY and REUSE,
+ * *why tells the refusal reason.
  *
  * The last second: an access token's exp has one-second resolution and never
  * passes the absolute deadline, so with less than CF_REFRESH_MIN_LEFT left a
@@ -138,7 +143,15 @@ typedef enum {
  * Pure; does not modify @s.
  */
 cf_refresh_action_t cf_session_refresh_decide(const cf_session_t *s, uint32_t gen, cf_time_t now,
-                                              cf_time_t grace, cf_reason_t *why);
+                                              cf_time_t grace, cf_time_t not_before,
+                                              cf_reason_t *why);
+
+/**
+ * 1 when a not-before epoch @not_before (Unix ms, 0 for none) covers @s: it
+ * was created before that instant, to the millisecond. Such a session was
+ * meant to end with the revocation that set the epoch.
+ */
+int cf_session_revoked_before(const cf_session_t *s, cf_time_t not_before);
 
 /** Apply a rotation decided by cf_session_refresh_decide: bumps the generation. */
 void cf_session_rotate(cf_session_t *s, cf_time_t now);

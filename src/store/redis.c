@@ -31,19 +31,30 @@
  * ARGV[5] a session id or '' and ARGV[6] a generation: when given, the batch
  * is applied only if that session is live at that generation (a refresh:
  * of two nodes exchanging one token, exactly one passes); otherwise the
- * script writes nothing and returns {0, found, gen, rotated_at, end, ended_at}.
+ * script writes nothing and returns {0, found, gen, rotated_at, end, ended_at,
+ * subject's not-before, global not-before}. A not-before later than the
+ * session's creation fails the guard too: that session was revoked with its
+ * subject (or everyone), whether or not this node has heard of it.
+ * Every live session written is also put in its subject's and client's index
+ * set (cf:u:<sub>, cf:c:<client>), which the revocation script reads.
  */
 static const char apply_script[] =
+    "local function n(x) return tonumber(x) or 0 end\n"
+    "local function index(set, id, at)\n"
+    "  redis.call('SADD', set, id)\n"
+    "  if redis.call('PEXPIRETIME', set) < at then redis.call('PEXPIREAT', set, at) end\n"
+    "end\n"
     "if ARGV[5] ~= '' then\n"
-    "  local v = redis.call('HMGET', 'cf:s:' .. ARGV[5], 'g', 'ra', 'e', 'ea')\n"
+    "  local v = redis.call('HMGET', 'cf:s:' .. ARGV[5], 'g', 'ra', 'e', 'ea', 'u', 'ca')\n"
     "  if not v[1] then return {0, 0} end\n"
-    "  if tonumber(v[4]) ~= 0 or tonumber(v[1]) ~= tonumber(ARGV[6]) then\n"
-    "    return {0, 1, tonumber(v[1]), tonumber(v[2]), v[3], tonumber(v[4])}\n"
+    "  local nbs = n(redis.call('GET', 'cf:nb:' .. (v[5] or '')))\n"
+    "  local nbg = n(redis.call('GET', 'cf:nbg'))\n"
+    "  if n(v[4]) ~= 0 or n(v[1]) ~= tonumber(ARGV[6]) or n(v[6]) < math.max(nbs, nbg) then\n"
+    "    return {0, 1, n(v[1]), n(v[2]), v[3], n(v[4]), nbs, nbg}\n"
     "  end\n"
     "end\n"
     "local m = cjson.decode(ARGV[1])\n"
     "local keep = tonumber(ARGV[2])\n"
-    "local function n(x) return tonumber(x) or 0 end\n"
     "for _, e in ipairs(m.ev) do\n"
     "  local s = e.s\n"
     "  if e.t == 'not_before' then\n"
@@ -74,6 +85,10 @@ static const char apply_script[] =
     "      local untl = s.ended_at\n"
     "      if untl == 0 then untl = math.min(idl, s.absolute_deadline) end\n"
     "      redis.call('PEXPIREAT', k, untl + keep)\n"
+    "      if s.ended_at == 0 then\n"
+    "        index('cf:u:' .. s.sub, s.id, s.absolute_deadline + keep)\n"
+    "        if s.client_id ~= '' then index('cf:c:' .. s.client_id, s.id, s.absolute_deadline + keep) end\n"
+    "      end\n"
     "    end\n"
     "    if e.th then\n"
     "      redis.call('SET', 'cf:r:' .. e.th, s.id .. ' ' .. e.tg, 'PXAT', s.absolute_deadline + keep)\n"
@@ -91,6 +106,84 @@ static const char fetch_script[] =
     "local nb = false\n"
     "if sub then nb = redis.call('GET', 'cf:nb:' .. sub) end\n"
     "return {h, nb, redis.call('GET', 'cf:nbg')}\n";
+
+/*
+ * Revocation on Redis's own index, so it covers every session acknowledged
+ * anywhere before it, not only those this node has heard of. In one atomic
+ * step: raise a not-before epoch (if asked), end every live session of an
+ * index set and of the ids the node gave (with the merge rule of the apply
+ * script: an ended session stays as it ended), and publish the ends on the
+ * bus as one batch in the wire format (store/wire.h), ready for every node.
+ * ARGV[1] the index set or '', ARGV[2] the end, ARGV[3] its refusal reason,
+ * ARGV[4] now (ms), ARGV[5] a cutoff (ms; only sessions created before it
+ * end; 0 = all), ARGV[6] the not-before key or '', ARGV[7] its value (ms),
+ * ARGV[8] how long an ended session is kept (ms), ARGV[9] how long an epoch
+ * matters (ms), ARGV[10] the channel, ARGV[11] the message's head up to its
+ * event array, ARGV[12...] session ids. Returns {sessions found, message or ''}.
+ * The head is built by the caller: Lua numbers have 14 digits, a µs time 16.
+ */
+static const char revoke_script[] =
+    "local function n(x) return tonumber(x) or 0 end\n"
+    "local now, cutoff, keep = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[8])\n"
+    "local ids, seen, ev, found = {}, {}, {}, 0\n"
+    "if ARGV[1] ~= '' then ids = redis.call('SMEMBERS', ARGV[1]) end\n"
+    "for i = 12, #ARGV do ids[#ids + 1] = ARGV[i] end\n"
+    "if ARGV[6] ~= '' then\n"
+    "  local nb = tonumber(ARGV[7])\n"
+    "  if n(redis.call('GET', ARGV[6])) < nb then\n"
+    "    redis.call('SET', ARGV[6], nb, 'PXAT', nb + tonumber(ARGV[9]))\n"
+    "  end\n"
+    "  local sub = cjson.null\n"
+    "  if ARGV[6] ~= 'cf:nbg' then sub = string.sub(ARGV[6], 7) end\n"
+    "  ev[1] = {t = 'not_before', at = now, sub = sub, nb = nb}\n"
+    "end\n"
+    "for _, id in ipairs(ids) do\n"
+    "  if not seen[id] then\n"
+    "    seen[id] = true\n"
+    "    local k = 'cf:s:' .. id\n"
+    "    local h = redis.call('HGETALL', k)\n"
+    "    local f = {}\n"
+    "    for i = 1, #h, 2 do f[h[i]] = h[i + 1] end\n"
+    "    if #h > 0 then found = found + 1 end\n"
+    "    local live = #h > 0 and n(f.ea) == 0\n"
+    "    if live and (cutoff == 0 or n(f.ca) < cutoff) then\n"
+    "      live = false\n"
+    "      redis.call('HSET', k, 'ea', now, 'e', ARGV[2])\n"
+    "      redis.call('PEXPIREAT', k, now + keep)\n"
+    "      ev[#ev + 1] = {t = 'session_ended', at = now, r = ARGV[3], s = {\n"
+    "        id = id, sub = f.u or '', client_id = f.c or '', scope = f.s or '', roles = f.r or '',\n"
+    "        auth_time = n(f.at), created_at = n(f.ca), last_activity = n(f.la),\n"
+    "        idle_timeout = n(f.it), absolute_timeout = n(f.ab), access_ttl = n(f.tt),\n"
+    "        idle_deadline = n(f.id), absolute_deadline = n(f.ad), ended_at = now,\n"
+    "        ['end'] = ARGV[2], gen = n(f.g), rotated_at = n(f.ra), ip = f.ip or '',\n"
+    "        device = f.d or ''}}\n"
+    "    end\n"
+    "    if ARGV[1] ~= '' and not live then redis.call('SREM', ARGV[1], id) end\n"
+    "  end\n"
+    "end\n"
+    "local msg = ''\n"
+    "if #ev > 0 then\n"
+    "  msg = ARGV[11] .. cjson.encode(ev) .. '}'\n"
+    "  redis.call('PUBLISH', ARGV[10], msg)\n"
+    "end\n"
+    "return {found, msg}\n";
+
+/*
+ * KEYS[1] cf:r:<hex>. The session a refresh-token hash names, read with it in
+ * one step: {sid, gen, session fields, subject's not-before or false, global
+ * or false}, or nil when Redis does not know the token.
+ */
+static const char refresh_script[] =
+    "local v = redis.call('GET', KEYS[1])\n"
+    "if not v then return false end\n"
+    "local sid, gen = string.match(v, '^(%S+) (%d+)$')\n"
+    "if not sid then return false end\n"
+    "local h = redis.call('HGETALL', 'cf:s:' .. sid)\n"
+    "local sub = false\n"
+    "for i = 1, #h, 2 do if h[i] == 'u' then sub = h[i + 1] end end\n"
+    "local nb = false\n"
+    "if sub then nb = redis.call('GET', 'cf:nb:' .. sub) end\n"
+    "return {sid, gen, h, nb, redis.call('GET', 'cf:nbg')}\n";
 
 /* KEYS[1] cf:keyset. ARGV: the document, its version, the channel, the notice. */
 static const char keyset_script[] =
@@ -125,7 +218,7 @@ struct rd_store {
     uint64_t cmd_since, sub_since; /* uv_now when each connection was last attempted */
     uint64_t last_bus_ms;    /* uv_now of the last reply or message on the subscription */
     uint64_t last_tick_ms;   /* uv_now of the previous on_timer */
-    char apply_sha[41], fetch_sha[41], keyset_sha[41];
+    char apply_sha[41], fetch_sha[41], keyset_sha[41], revoke_sha[41], refresh_sha[41];
     int closing, timer_closed;
     cf_store_stats_t stats;
 };
@@ -341,6 +434,8 @@ static void connect_cmd(rd_t *st)
     redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", apply_script);
     redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", fetch_script);
     redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", keyset_script);
+    redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", revoke_script);
+    redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", refresh_script);
     redisAsyncCommand(st->cmd, on_cmd_ready, "ping", "PING");
 }
 
@@ -535,8 +630,10 @@ static redisContext *connect_sync(const rd_t *st);
 /* SCRIPT LOAD each script once, synchronously, and check Redis names it as we do. */
 static int load_scripts_sync(rd_t *st)
 {
-    const char *scripts[] = {apply_script, fetch_script, keyset_script};
-    const char *shas[] = {st->apply_sha, st->fetch_sha, st->keyset_sha};
+    const char *scripts[] = {apply_script, fetch_script, keyset_script, revoke_script,
+                             refresh_script};
+    const char *shas[] = {st->apply_sha, st->fetch_sha, st->keyset_sha, st->revoke_sha,
+                          st->refresh_sha};
     redisContext *c = connect_sync(st);
     int rc = 0;
 
@@ -576,6 +673,8 @@ int cf_store_open_redis(const cf_redis_url_t *url, const char *node_id, cf_time_
     sha1_hex(apply_script, st->apply_sha);
     sha1_hex(fetch_script, st->fetch_sha);
     sha1_hex(keyset_script, st->keyset_sha);
+    sha1_hex(revoke_script, st->revoke_sha);
+    sha1_hex(refresh_script, st->refresh_sha);
 
     /* Fail fast on a wrong address, a wrong password or a Redis too old for
      * the scripts: Redis must answer, and accept every script, at startup. */
@@ -857,7 +956,7 @@ static void on_commit(redisAsyncContext *ac, void *r, void *arg)
     } else if (reply->element[0]->integer == 0) {
         /* The guard held the batch back: report what Redis holds instead. */
         guard.claimed = 0;
-        guard.found = reply->elements == 6;
+        guard.found = reply->elements >= 6;
         if (guard.found) {
             guard.gen = (uint32_t)reply->element[2]->integer;
             guard.rotated_at = reply->element[3]->integer;
@@ -867,6 +966,10 @@ static void on_commit(redisAsyncContext *ac, void *r, void *arg)
             if (guard.end == CF_END__COUNT)
                 guard.end = CF_END_REVOKED;
             guard.ended_at = reply->element[5]->integer;
+            if (reply->elements >= 8) {
+                guard.not_before = reply->element[6]->integer;
+                guard.global_not_before = reply->element[7]->integer;
+            }
         }
     } else {
         double secs = (double)(uv_hrtime() - c->t0) / 1e9;
@@ -1028,6 +1131,7 @@ typedef struct {
         cf_redis_value_fn value;
         cf_redis_fetch_fn fetch;
         cf_redis_cas_fn cas;
+        cf_redis_revoke_fn revoke;
     } cb;
     void *arg;
     char sid[CF_SID_LEN + 1];
@@ -1101,6 +1205,17 @@ void cf_redis_get(cf_store_t *base, const char *key, cf_redis_value_fn cb, void 
         cb(arg, CF_ESTORE, NULL, 0);
 }
 
+/* Read {session fields, subject's not-before, global} from @v[0..2] into @out. */
+static void fetched_from(const char *sid, redisReply *const *v, cf_redis_fetched_t *out)
+{
+    if (v[0]->elements > 0)
+        out->session = session_from_hash(sid, v[0]);
+    if (v[1]->type == REDIS_REPLY_STRING)
+        out->not_before = strtoll(v[1]->str, NULL, 10);
+    if (v[2]->type == REDIS_REPLY_STRING)
+        out->global_not_before = strtoll(v[2]->str, NULL, 10);
+}
+
 static void on_fetch(redisAsyncContext *ac, void *r, void *arg)
 {
     op_t *op = arg;
@@ -1112,17 +1227,114 @@ static void on_fetch(redisAsyncContext *ac, void *r, void *arg)
     if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
         reply->element[0]->type == REDIS_REPLY_ARRAY) {
         status = 0;
-        if (reply->element[0]->elements > 0)
-            out.session = session_from_hash(op->sid, reply->element[0]);
-        if (reply->element[1]->type == REDIS_REPLY_STRING)
-            out.not_before = strtoll(reply->element[1]->str, NULL, 10);
-        if (reply->element[2]->type == REDIS_REPLY_STRING)
-            out.global_not_before = strtoll(reply->element[2]->str, NULL, 10);
+        fetched_from(op->sid, reply->element, &out);
     } else {
         log_failure("fetch", reply);
     }
     op->cb.fetch(op->arg, status, &out);
     free(op);
+}
+
+static void on_fetch_refresh(redisAsyncContext *ac, void *r, void *arg)
+{
+    op_t *op = arg;
+    redisReply *reply = r;
+    cf_redis_fetched_t out = {0};
+    int status = 0;
+
+    note_reply(op->st);
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 5 &&
+        reply->element[0]->type == REDIS_REPLY_STRING &&
+        reply->element[0]->len == CF_SID_LEN && reply->element[1]->type == REDIS_REPLY_STRING &&
+        reply->element[2]->type == REDIS_REPLY_ARRAY) {
+        out.token_gen = (uint32_t)strtoul(reply->element[1]->str, NULL, 10);
+        fetched_from(reply->element[0]->str, reply->element + 2, &out);
+    } else if (reply == NULL || reply->type != REDIS_REPLY_NIL) {
+        log_failure("fetch_refresh", reply);
+        status = CF_ESTORE;
+    }
+    op->cb.fetch(op->arg, status, &out);
+    free(op);
+}
+
+void cf_redis_fetch_refresh(cf_store_t *base, const uint8_t hash[32], cf_redis_fetch_fn cb,
+                            void *arg)
+{
+    rd_t *st = (rd_t *)base;
+    op_t *op = op_new(arg);
+    char hex[65];
+
+    cf_hex_encode(hash, 32, hex);
+    if (op != NULL)
+        op->cb.fetch = cb;
+    if (op_send(st, op, on_fetch_refresh, "EVALSHA_RO %s 1 cf:r:%s", st->refresh_sha, hex) < 0)
+        cb(arg, CF_ESTORE, &(cf_redis_fetched_t){0});
+}
+
+static void on_revoke(redisAsyncContext *ac, void *r, void *arg)
+{
+    op_t *op = arg;
+    redisReply *reply = r;
+
+    note_reply(op->st);
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[0]->type == REDIS_REPLY_INTEGER &&
+        reply->element[1]->type == REDIS_REPLY_STRING) {
+        op->cb.revoke(op->arg, 0, (size_t)reply->element[0]->integer, reply->element[1]->str,
+                      reply->element[1]->len);
+    } else {
+        log_failure("revoke", reply);
+        op->st->stats.failures++;
+        op->cb.revoke(op->arg, CF_ESTORE, 0, "", 0);
+    }
+    free(op);
+}
+
+/* The fixed arguments of the revocation script, before the session ids. */
+#define REVOKE_FIXED 13 /* EVALSHA, sha, numkeys and ARGV[1..10]; the head is ARGV[11] */
+
+void cf_redis_revoke(cf_store_t *base, const cf_redis_revoke_t *rv, cf_redis_revoke_fn cb,
+                     void *arg)
+{
+    static const char *const sets[] = {"", "cf:u:", "cf:c:"};
+    rd_t *st = (rd_t *)base;
+    op_t *op = op_new(arg);
+    size_t argc = REVOKE_FIXED + 1 + rv->nsids;
+    const char **argv = calloc(argc, sizeof *argv);
+    char set[300] = "", nbkey[300] = "", now[24], cutoff[24], nb[24], head[128];
+    int rc = CF_ESTORE;
+
+    if (op == NULL || argv == NULL)
+        goto fail;
+    op->cb.revoke = cb;
+    if (rv->scope != CF_REDIS_REVOKE_SESSIONS)
+        snprintf(set, sizeof set, "%s%s", sets[rv->scope], rv->target);
+    if (rv->scope == CF_REDIS_REVOKE_SUBJECT && rv->not_before > 0)
+        snprintf(nbkey, sizeof nbkey, "cf:nb:%s", rv->target);
+    snprintf(now, sizeof now, "%lld", (long long)rv->now);
+    snprintf(cutoff, sizeof cutoff, "%lld", (long long)rv->cutoff);
+    snprintf(nb, sizeof nb, "%lld", (long long)rv->not_before);
+    snprintf(head, sizeof head, "{\"v\":1,\"node\":\"%s\",\"ts\":%lld,\"ev\":", st->node,
+             (long long)wall_us());
+    const char *fixed[] = {"EVALSHA", st->revoke_sha, "0", set, cf_end_name(rv->why),
+                           cf_reason_name(cf_end_refusal(rv->why)), now, cutoff, nbkey, nb,
+                           st->keep, st->nb_keep, st->channel, head};
+    memcpy(argv, fixed, sizeof fixed);
+    for (size_t i = 0; i < rv->nsids; i++)
+        argv[REVOKE_FIXED + 1 + i] = rv->sids[i];
+    if (st->cmd != NULL && st->cmd_up && !st->closing &&
+        redisAsyncCommandArgv(st->cmd, on_revoke, op, (int)argc, argv, NULL) == REDIS_OK) {
+        op->st = st;
+        st->pending++;
+        rc = 0;
+    }
+fail:
+    free(argv);
+    if (rc < 0) {
+        free(op);
+        st->stats.failures++;
+        cb(arg, CF_ESTORE, 0, "", 0);
+    }
 }
 
 void cf_redis_fetch(cf_store_t *base, const char *sid, cf_redis_fetch_fn cb, void *arg)

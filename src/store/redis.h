@@ -17,6 +17,9 @@
  *                        ad absolute_deadline, ea ended_at, e end reason,
  *                        g refresh generation, ra rotated_at, ip, d device
  *   cf:r:<hex>   string  "<sid> <gen>" for a refresh-token hash
+ *   cf:u:<sub>   set     the ids of a subject's live sessions (an index for
+ *                        revocation; stale ids are dropped as it reads them)
+ *   cf:c:<cid>   set     the same for a client
  *   cf:nb:<sub>  string  a subject's not-before (Unix ms); expires once every
  *                        token issued before it has (max_ttl + leeway later)
  *   cf:nbg       string  the global not-before, expiring the same way
@@ -84,6 +87,8 @@ typedef struct {
     cf_time_t rotated_at;
     cf_end_t end;
     cf_time_t ended_at;
+    cf_time_t not_before;        /* its subject's epoch (Unix ms), 0 when none */
+    cf_time_t global_not_before;
 } cf_redis_guard_t;
 
 typedef void (*cf_redis_guarded_fn)(void *arg, int status, const cf_redis_guard_t *r);
@@ -103,6 +108,7 @@ typedef struct {
     cf_session_t *session;  /* owned by the callee's caller; NULL: not in Redis */
     cf_time_t not_before;   /* its subject's, 0 when none */
     cf_time_t global_not_before;
+    uint32_t token_gen;     /* cf_redis_fetch_refresh: the token's generation */
 } cf_redis_fetched_t;
 
 typedef void (*cf_redis_fetch_fn)(void *arg, int status, cf_redis_fetched_t *f);
@@ -112,6 +118,50 @@ typedef void (*cf_redis_fetch_fn)(void *arg, int status, cf_redis_fetched_t *f);
  * callback owns f->session (free it, or keep it). Status 0 or CF_ESTORE.
  */
 void cf_redis_fetch(cf_store_t *st, const char *sid, cf_redis_fetch_fn cb, void *arg);
+
+/**
+ * Read the session that refresh-token hash @hash names, with its epochs, in
+ * one atomic step: for a node that has not heard of a rotation yet. f->session
+ * is NULL when Redis does not know the token; f->token_gen is its generation.
+ */
+void cf_redis_fetch_refresh(cf_store_t *st, const uint8_t hash[32], cf_redis_fetch_fn cb,
+                            void *arg);
+
+/** Which sessions a revocation ends, besides the ids it names. */
+typedef enum {
+    CF_REDIS_REVOKE_SESSIONS, /* only the ids given */
+    CF_REDIS_REVOKE_SUBJECT,  /* every session Redis indexes for the subject, and its epoch */
+    CF_REDIS_REVOKE_CLIENT,   /* every session Redis indexes for the client */
+} cf_redis_revoke_scope_t;
+
+typedef struct {
+    cf_redis_revoke_scope_t scope;
+    const char *target;       /* the subject or client id (scope SUBJECT, CLIENT) */
+    cf_end_t why;
+    cf_time_t now;
+    cf_time_t cutoff;         /* end only sessions created before it (Unix ms); 0: all */
+    cf_time_t not_before;     /* SUBJECT: the epoch to raise (Unix ms), 0: none */
+    const char *const *sids;  /* sessions to end too (this node's own view), may be NULL */
+    size_t nsids;
+} cf_redis_revoke_t;
+
+/**
+ * Called with the sessions Redis had of the ids and sets named (@found) and
+ * the bus message that announced the ends (@msg, @len bytes; "" when nothing
+ * ended), which the caller applies as every other node does. Status 0 or
+ * CF_ESTORE: then nothing was written anywhere.
+ */
+typedef void (*cf_redis_revoke_fn)(void *arg, int status, size_t found, const char *msg,
+                                   size_t len);
+
+/**
+ * End sessions on Redis's own index, not on this node's view of it, in one
+ * atomic step with their announcement: a revocation covers every session
+ * acknowledged anywhere before it. Ends merge as every write does (an ended
+ * session keeps its first end).
+ */
+void cf_redis_revoke(cf_store_t *st, const cf_redis_revoke_t *rv, cf_redis_revoke_fn cb,
+                     void *arg);
 
 /** Whether the key set was stored (@won) or a newer/equal one was already there. */
 typedef void (*cf_redis_cas_fn)(void *arg, int status, int won);

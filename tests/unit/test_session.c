@@ -196,12 +196,12 @@ static void test_refresh_rotation_then_reuse_is_theft(void **state)
     cf_reason_t why;
 
     (void)state;
-    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + CF_SEC, 0, &why), CF_REFRESH_ROTATE);
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + CF_SEC, 0, 0, &why), CF_REFRESH_ROTATE);
     cf_session_rotate(s, T0 + CF_SEC);
     assert_int_equal(s->refresh_gen, 1);
-    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + 2 * CF_SEC, 0, &why), CF_REFRESH_REUSE);
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + 2 * CF_SEC, 0, 0, &why), CF_REFRESH_REUSE);
     assert_int_equal(why, CF_REASON_REFRESH_REUSE);
-    assert_int_equal(cf_session_refresh_decide(s, 1, T0 + 2 * CF_SEC, 0, &why), CF_REFRESH_ROTATE);
+    assert_int_equal(cf_session_refresh_decide(s, 1, T0 + 2 * CF_SEC, 0, 0, &why), CF_REFRESH_ROTATE);
     cf_session_free(s);
 }
 
@@ -213,15 +213,42 @@ static void test_refresh_grace_window_exact_edges(void **state)
 
     (void)state;
     cf_session_rotate(s, T0 + CF_SEC);
-    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + CF_SEC + grace - 1, grace, &why),
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + CF_SEC + grace - 1, grace, 0, &why),
                      CF_REFRESH_GRACE);
     assert_int_equal(why, CF_REASON_NONE);
-    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + CF_SEC + grace, grace, &why),
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + CF_SEC + grace, grace, 0, &why),
                      CF_REFRESH_REUSE);
     /* Two generations back is reuse even inside the window. */
     cf_session_rotate(s, T0 + 2 * CF_SEC);
-    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + 2 * CF_SEC, grace, &why),
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + 2 * CF_SEC, grace, 0, &why),
                      CF_REFRESH_REUSE);
+    cf_session_free(s);
+}
+
+/* A not-before epoch refuses refreshes of sessions created before it, to the millisecond. */
+static void test_refresh_before_not_before_is_denied_at_the_millisecond(void **state)
+{
+    cf_session_t *s = make(10 * CF_MIN, CF_HOUR, 10 * CF_MIN); /* created at T0 */
+    cf_reason_t why;
+
+    (void)state;
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + CF_SEC, 0, T0, &why), CF_REFRESH_ROTATE);
+    assert_int_equal(why, CF_REASON_NONE);
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + CF_SEC, 0, T0 + 1, &why), CF_REFRESH_DENY);
+    assert_int_equal(why, CF_REASON_REVOKED_BEFORE);
+    assert_true(cf_session_revoked_before(s, T0 + 1));
+    assert_false(cf_session_revoked_before(s, T0));
+    assert_false(cf_session_revoked_before(s, 0));
+    /* A reuse of a covered session is no theft: the epoch already ended it. */
+    cf_session_rotate(s, T0 + CF_SEC);
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + 2 * CF_SEC, 0, T0 + 999, &why),
+                     CF_REFRESH_DENY);
+    assert_int_equal(why, CF_REASON_REVOKED_BEFORE);
+    /* An ended session keeps its own reason. */
+    cf_session_end(s, CF_END_LOGOUT, T0 + 3 * CF_SEC);
+    assert_int_equal(cf_session_refresh_decide(s, 1, T0 + 4 * CF_SEC, 0, T0 + 999, &why),
+                     CF_REFRESH_DENY);
+    assert_int_equal(why, CF_REASON_LOGOUT);
     cf_session_free(s);
 }
 
@@ -231,11 +258,11 @@ static void test_refresh_on_ended_session_is_denied_with_reason(void **state)
     cf_reason_t why;
 
     (void)state;
-    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + 10 * CF_MIN, 0, &why), CF_REFRESH_DENY);
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + 10 * CF_MIN, 0, 0, &why), CF_REFRESH_DENY);
     assert_int_equal(why, CF_REASON_IDLE_TIMEOUT);
     cf_session_end(s, CF_END_REFRESH_REUSE, T0 + CF_MIN);
     /* Even the current generation is dead once the session ended as stolen. */
-    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + 2 * CF_MIN, 0, &why), CF_REFRESH_DENY);
+    assert_int_equal(cf_session_refresh_decide(s, 0, T0 + 2 * CF_MIN, 0, 0, &why), CF_REFRESH_DENY);
     assert_int_equal(why, CF_REASON_REFRESH_REUSE);
     cf_session_free(s);
 }
@@ -253,24 +280,24 @@ static void test_refresh_in_the_last_second_is_absolute_timeout(void **state)
     (void)state;
     assert_non_null(s);
     /* Exactly 1 s left: a token with exp = iat + 1 can still be issued. */
-    assert_int_equal(cf_session_refresh_decide(s, 0, deadline - CF_SEC, 0, &why), CF_REFRESH_ROTATE);
+    assert_int_equal(cf_session_refresh_decide(s, 0, deadline - CF_SEC, 0, 0, &why), CF_REFRESH_ROTATE);
     assert_true(cf_session_access_exp(s, deadline - CF_SEC) > cf_time_to_sec(deadline - CF_SEC));
     /* 1 ms less, the same whole second as the deadline, and its last millisecond. */
-    assert_int_equal(cf_session_refresh_decide(s, 0, deadline - CF_SEC + 1, 0, &why), CF_REFRESH_DENY);
+    assert_int_equal(cf_session_refresh_decide(s, 0, deadline - CF_SEC + 1, 0, 0, &why), CF_REFRESH_DENY);
     assert_int_equal(why, CF_REASON_ABSOLUTE_TIMEOUT);
-    assert_int_equal(cf_session_refresh_decide(s, 0, deadline - 300, 0, &why), CF_REFRESH_DENY);
+    assert_int_equal(cf_session_refresh_decide(s, 0, deadline - 300, 0, 0, &why), CF_REFRESH_DENY);
     assert_int_equal(why, CF_REASON_ABSOLUTE_TIMEOUT);
-    assert_int_equal(cf_session_refresh_decide(s, 0, deadline - 1, 0, &why), CF_REFRESH_DENY);
+    assert_int_equal(cf_session_refresh_decide(s, 0, deadline - 1, 0, 0, &why), CF_REFRESH_DENY);
     assert_int_equal(why, CF_REASON_ABSOLUTE_TIMEOUT);
     /* Not ended: checks still pass until the deadline itself. */
     assert_int_equal(cf_session_verdict(s, deadline - 1), CF_REASON_NONE);
     /* A grace sibling in the last second is refused the same way... */
     cf_session_rotate(s, deadline - 2 * CF_SEC);
-    assert_int_equal(cf_session_refresh_decide(s, 0, deadline - 500, 5 * CF_SEC, &why), CF_REFRESH_DENY);
+    assert_int_equal(cf_session_refresh_decide(s, 0, deadline - 500, 5 * CF_SEC, 0, &why), CF_REFRESH_DENY);
     assert_int_equal(why, CF_REASON_ABSOLUTE_TIMEOUT);
     /* ...but an older token is still theft, whatever the time. */
     cf_session_rotate(s, deadline - 2 * CF_SEC);
-    assert_int_equal(cf_session_refresh_decide(s, 0, deadline - 500, 0, &why), CF_REFRESH_REUSE);
+    assert_int_equal(cf_session_refresh_decide(s, 0, deadline - 500, 0, 0, &why), CF_REFRESH_REUSE);
     assert_int_equal(why, CF_REASON_REFRESH_REUSE);
     cf_session_free(s);
 }
@@ -287,7 +314,7 @@ static void test_every_allowed_refresh_gets_exp_after_iat(void **state)
         cf_session_t *s = cf_session_new(SID, "alice", "", "", "", 0, &lim, T0 + off);
         assert_non_null(s);
         for (cf_time_t t = T0 + off; t < T0 + off + 3 * CF_SEC; t += 13)
-            if (cf_session_refresh_decide(s, 0, t, 0, &why) == CF_REFRESH_ROTATE)
+            if (cf_session_refresh_decide(s, 0, t, 0, 0, &why) == CF_REFRESH_ROTATE)
                 assert_true(cf_session_access_exp(s, t) > cf_time_to_sec(t));
         cf_session_free(s);
     }
@@ -332,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_refresh_on_ended_session_is_denied_with_reason),
         cmocka_unit_test(test_refresh_in_the_last_second_is_absolute_timeout),
         cmocka_unit_test(test_every_allowed_refresh_gets_exp_after_iat),
+        cmocka_unit_test(test_refresh_before_not_before_is_denied_at_the_millisecond),
         cmocka_unit_test(test_event_owns_a_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
