@@ -186,6 +186,8 @@ static void on_bus_message(void *ctx, const char *msg, size_t len)
         if (e->type == CF_EV_NOT_BEFORE) {
             (void)cf_app_set_not_before(app, e->sub, e->not_before);
             revocation = 1;
+        } else if (e->type == CF_EV_ALERT_HOLD && e->sub != NULL) {
+            (void)cf_app_alert_hold(app, e->sub, e->until); /* another node's alert fired */
         } else if (e->session != NULL) {
             if (apply_snapshot(app, e) && e->type == CF_EV_SESSION_ENDED)
                 revocation = 1;
