@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_json_error
+from conftest import assert_json_error, jwt_parts
 
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 TRUST = "risk: { trusted_proxies: [127.0.0.1/32] }\n"
@@ -168,9 +168,21 @@ def test_backward_step_keeps_outstanding_tokens_valid(start_curfew, wall):
     assert r.status_code == 200, r.text
     assert srv.check(r.json()["access_token"]).status_code == 200
     assert steps_metric(srv, "forward") == 0
-    # A token that really is from the future (beyond the step) is still refused.
     line = step_logged(srv, "backward").group(0)
     assert int(line.rsplit("=", 1)[1]) < -3590 * 1000
+    # The excuse is the step (plus clock_leeway, 30s), not a free pass: a token
+    # whose iat lies beyond it is still from the future.
+    claims = jwt_parts(sessions[1]["access_token"])[1]
+    real_now = int(time.time())
+    for ahead, status in ((0, 200), (25, 200), (60, 401), (600, 401), (10 ** 9, 401)):
+        forged = srv.forge(dict(claims, iat=real_now + ahead, exp=real_now + ahead + 300,
+                                jti=secrets.token_hex(8)))
+        r = srv.check(forged)
+        assert r.status_code == status, (ahead, r.text)
+        if status == 401:
+            assert r.json()["reason"] == "token_not_yet_valid", (ahead, r.text)
+    forged = srv.forge(dict(claims, nbf=real_now + 600, jti=secrets.token_hex(8)))
+    assert_json_error(srv.check(forged), 401, reason="token_not_yet_valid")
 
 
 def test_backward_step_does_not_make_a_rate_limit_wait_an_hour(start_curfew, wall):
