@@ -10,6 +10,7 @@ packages=(
   python3-pytest python3-requests python3-jwt python3-cryptography python3-yaml
   nginx-light caddy wrk curl prometheus
   redis-server redis-tools libhiredis-dev
+  faketime libfaketime
   chromium nodejs npm
 )
 

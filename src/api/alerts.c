@@ -245,11 +245,14 @@ int cf_app_refresh_disabled(cf_app_t *app, const char *sub, cf_time_t now)
     return r != NULL && now < r->until;
 }
 
-static void disable_refresh(cf_app_t *app, const char *sub, cf_time_t until, cf_time_t now)
+int cf_app_alert_hold(cf_app_t *app, const char *sub, cf_time_t until)
 {
     size_t pos = 0, len = strlen(sub);
+    cf_time_t now = cf_app_now(app);
     refresh_off_t *r, *old = NULL;
 
+    if (until <= now)
+        return 0; /* already over: e.g. loaded after it lapsed */
     /* Forget the expired ones first: the map holds only live holds. */
     while ((r = cf_map_next(&app->refresh_off, &pos)) != NULL)
         if (r->until <= now) {
@@ -257,14 +260,74 @@ static void disable_refresh(cf_app_t *app, const char *sub, cf_time_t until, cf_
             free(r);
             pos = 0;
         }
+    r = cf_map_get(&app->refresh_off, sub, len);
+    if (r != NULL) {
+        if (r->until < until)
+            r->until = until; /* holds only ever lengthen, as in the store */
+        return 0;
+    }
     r = malloc(sizeof *r + len + 1);
     if (r == NULL || (r->until = until, memcpy(r->sub, sub, len + 1),
                       cf_map_put(&app->refresh_off, r->sub, len, r, (void **)&old)) < 0) {
         free(r);
-        CF_LOG(CF_LOG_ERROR, "event=oom what=disable_refresh");
-        return;
+        CF_LOG(CF_LOG_ERROR, "event=oom what=alert_hold");
+        return CF_ENOMEM;
     }
     free(old);
+    return 0;
+}
+
+/* A hold the store has acknowledged (or refused) is applied to this node. */
+typedef struct {
+    cf_app_t *app;
+    cf_time_t until;
+    char sub[]; /* owned with the struct */
+} hold_commit_t;
+
+static void hold_committed(void *arg, int status)
+{
+    hold_commit_t *h = arg;
+
+    /* A hold only refuses: if the store failed, hold here anyway (fail
+     * towards refusal), but say that the other nodes and a restart will not
+     * know of it. */
+    if (status < 0)
+        CF_LOG(CF_LOG_ERROR, "event=alert_hold_not_durable sub_len=%zu error=%s", strlen(h->sub),
+               cf_strerror(status));
+    (void)cf_app_alert_hold(h->app, h->sub, h->until);
+    free(h);
+}
+
+/*
+ * disable_refresh: the hold is an event, committed like a revocation, so
+ * the store keeps it across restarts and, in a cluster, every node applies
+ * it from the bus (or from Redis when it resyncs). Memory changes when the
+ * store has answered.
+ */
+static void disable_refresh(cf_app_t *app, const char *sub, cf_time_t until, cf_time_t now)
+{
+    cf_events_t ev = CF_EVENTS_INIT;
+    size_t len = strlen(sub);
+    hold_commit_t *h = malloc(sizeof *h + len + 1);
+    cf_event_t *e = h != NULL ? cf_events_add(&ev, CF_EV_ALERT_HOLD, now, NULL) : NULL;
+
+    if (e == NULL || (e->sub = strdup(sub)) == NULL) {
+        CF_LOG(CF_LOG_ERROR, "event=oom what=disable_refresh");
+        cf_events_fini(&ev);
+        if (h != NULL) {
+            h->app = app; /* still hold it here */
+            h->until = until;
+            memcpy(h->sub, sub, len + 1);
+            hold_committed(h, CF_ENOMEM);
+        }
+        return;
+    }
+    e->until = until;
+    e->reason = CF_REASON_REFRESH_DISABLED;
+    h->app = app;
+    h->until = until;
+    memcpy(h->sub, sub, len + 1);
+    cf_app_commit(app, &ev, hold_committed, h);
 }
 
 void cf_app_alerts_act(cf_app_t *app)

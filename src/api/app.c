@@ -40,7 +40,10 @@ static cf_time_t wall_clock(void *ctx)
 
 cf_time_t cf_app_now(cf_app_t *app)
 {
-    return app->clock(app->clock_ctx);
+    cf_time_t now = app->clock(app->clock_ctx);
+
+    cf_app_clock_observe(app, now); /* every read may reveal a step (api/clock.c) */
+    return now;
 }
 
 static int make_dir(const char *path)
@@ -87,7 +90,8 @@ static int write_secret_file(const char *path, const char *data, size_t len)
     char tmp[600];
     int fd, rc = CF_EIO;
 
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+        return CF_ETOOBIG; /* a truncated name could clobber another file */
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         goto done;
@@ -349,6 +353,11 @@ static int load_not_before(void *ctx, const char *sub, cf_time_t at)
     return cf_app_set_not_before(ctx, sub, at);
 }
 
+static int load_alert_hold(void *ctx, const char *sub, cf_time_t until)
+{
+    return cf_app_alert_hold(ctx, sub, until);
+}
+
 static void index_init(cf_app_t *app)
 {
     cf_map_init(&app->sessions, app->seed);
@@ -390,7 +399,7 @@ static void index_clear(cf_app_t *app)
 
 static int load_index(cf_app_t *app)
 {
-    cf_store_loader_t ld = {app, load_session, load_refresh, load_not_before};
+    cf_store_loader_t ld = {app, load_session, load_refresh, load_not_before, load_alert_hold};
     int rc = cf_store_load(app->store, &ld);
 
     if (rc < 0)
@@ -429,6 +438,12 @@ static void log_event(const cf_event_t *e)
         CF_LOG(CF_LOG_INFO, "event=%s scope=%s at=%lld", cf_event_name(e->type),
                e->sub ? "subject" : "all", (long long)e->not_before);
         break;
+    case CF_EV_ALERT_HOLD:
+        CF_LOG(CF_LOG_INFO, "event=%s sub_len=%zu until=%lld", cf_event_name(e->type),
+               e->sub ? strlen(e->sub) : 0, (long long)e->until);
+        break;
+    case CF_EV_CLOCK_STEP:
+        break; /* api/clock.c logged it with what it decided */
     default:
         CF_LOG(CF_LOG_DEBUG, "event=%s sid=%s", cf_event_name(e->type), fp);
         break;
@@ -454,6 +469,10 @@ int cf_app_end_session(cf_app_t *app, cf_session_t *s, cf_end_t why, cf_time_t n
      * shared through batched activity, so a node must not declare a session
      * idle on what may only be its own view of it. */
     if (why == CF_END_NONE && app->cluster != NULL)
+        return 0;
+    /* Nor on a wall clock that has just jumped forward: if NTP steps it back
+     * a moment later, the session must still be there (api/clock.c). */
+    if (why == CF_END_NONE && cf_app_clock_unconfirmed(app))
         return 0;
     if (s->end != CF_END_NONE ||
         (why == CF_END_NONE && cf_session_end_at(s, now, NULL) == CF_END_NONE))
@@ -560,6 +579,9 @@ int cf_app_verify_access(cf_app_t *app, const char *tok, size_t len, cf_time_t n
         &app->token_cache[cf_hash64(tok, len, app->seed) & (CF_TOKEN_CACHE_SIZE - 1)];
     cf_session_t *s;
     cf_time_t leeway = app->cfg.clock_leeway;
+    /* After a backward clock step, tokens issued before it carry an iat "in
+     * the future" by up to the step: excuse that, for as long as they live. */
+    cf_time_t ahead = leeway + cf_app_clock_slack(app);
 
     *sp = NULL;
     if (c->token == NULL || c->len != len || memcmp(c->token, tok, len) != 0) {
@@ -608,7 +630,7 @@ int cf_app_verify_access(cf_app_t *app, const char *tok, size_t len, cf_time_t n
     *sp = s;
     if (now >= c->exp * CF_SEC + leeway) {
         *why = CF_REASON_TOKEN_EXPIRED;
-    } else if ((c->nbf && now + leeway < c->nbf * CF_SEC) || now + leeway < c->iat * CF_SEC) {
+    } else if ((c->nbf && now + ahead < c->nbf * CF_SEC) || now + ahead < c->iat * CF_SEC) {
         *why = CF_REASON_TOKEN_NOT_YET_VALID;
     } else if (c->iat < cf_time_to_sec(app->global_not_before) ||
                (s != NULL && (c->iat < cf_time_to_sec(cf_app_not_before(app, s->sub)) ||
@@ -751,6 +773,12 @@ static void purge(cf_app_t *app)
     size_t ndoomed = 0, cap = 0, pos = 0;
     cf_session_t *s;
 
+    /* After a forward clock step, what expired only by the step must not end
+     * or vanish for good until the step is confirmed (docs/operations.md). */
+    if (cf_app_clock_unconfirmed(app)) {
+        CF_LOG(CF_LOG_WARN, "event=purge_deferred why=clock_step_unconfirmed");
+        return;
+    }
     while ((s = cf_map_next(&app->sessions, &pos)) != NULL) {
         if (s->end == CF_END_NONE && cf_session_end_at(s, now, NULL) != CF_END_NONE)
             cf_app_end_session(app, s, CF_END_NONE, now, &ev);
@@ -954,6 +982,7 @@ int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop)
     app->cfg = *cfg;
     app->loop = loop;
     app->clock = wall_clock;
+    cf_app_clock_init(app);
     cf_app_metrics_init(app);
     cf_random_bytes(&app->seed, sizeof app->seed);
     index_init(app);
@@ -1045,6 +1074,7 @@ int cf_app_start(cf_app_t *app)
     uv_timer_start(&app->purge_timer, on_purge_timer, (uint64_t)app->cfg.purge_interval,
                    (uint64_t)app->cfg.purge_interval);
     cf_app_keys_start(app);
+    cf_app_clock_start(app);
     uv_signal_init(app->loop, &app->sigterm);
     app->sigterm.data = app;
     uv_signal_start(&app->sigterm, on_signal, SIGTERM);
@@ -1077,6 +1107,7 @@ void cf_app_stop(cf_app_t *app)
         /* Only handles that were initialised may be closed. */
         uv_close((uv_handle_t *)&app->flush_timer, NULL);
         uv_close((uv_handle_t *)&app->purge_timer, NULL);
+        cf_app_clock_stop(app);
         cf_app_keys_stop(app);
         uv_close((uv_handle_t *)&app->sigterm, NULL);
         uv_close((uv_handle_t *)&app->sigint, NULL);

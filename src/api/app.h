@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "core/clock.h"
+#include "core/clockstep.h"
 #include "core/jws.h"
 #include "core/keyset.h"
 #include "core/netaddr.h"
@@ -113,6 +114,7 @@ typedef struct {
     uint64_t checks[CF_REASON__COUNT]; /* CF_REASON_NONE: allowed */
     uint64_t checks_error;             /* internal errors (500) */
     cf_histogram_t check_duration;     /* seconds */
+    uint64_t clock_steps[2];           /* CLOCK_STEP events: [0] forward, [1] backward */
     cf_origin_t origin;                /* set by the router around a handler */
 } cf_app_metrics_t;
 
@@ -147,6 +149,9 @@ typedef struct cf_app {
     uv_loop_t *loop;
     cf_clock_fn clock;
     void *clock_ctx;
+    cf_clock_fn mono;     /* monotonic ms (arbitrary origin): limits, lockout, step detection */
+    cf_clockstep_t clockstep; /* api/clock.c: wall-clock steps seen by this node */
+    uv_timer_t clock_timer;
 
     /* Signing keys (api/keys.c): the active key signs, the others only verify. */
     cf_keyset_t *keys;

@@ -349,6 +349,8 @@ static int apply_batch(cf_app_t *app, const cf_events_t *ev)
         if (e->type == CF_EV_NOT_BEFORE) {
             (void)cf_app_set_not_before(app, e->sub, e->not_before);
             revocation = 1;
+        } else if (e->type == CF_EV_ALERT_HOLD && e->sub != NULL) {
+            (void)cf_app_alert_hold(app, e->sub, e->until); /* another node's alert fired */
         } else if (e->session != NULL) {
             if (apply_snapshot(app, e) && e->type == CF_EV_SESSION_ENDED)
                 revocation = 1;

@@ -129,16 +129,26 @@ static void reply_429(cf_http_req_t *req, const cf_gcra_t *g, const cf_gcra_resu
     cf_reply_refusal(req, CF_ENDPOINT_API, why, NULL, h, n);
 }
 
+/*
+ * Limits and lockout run on the monotonic clock, whatever wall time the
+ * caller read: their state is "when may this key try again", a duration
+ * from now, and a wall-clock step would shift every stored instant at once
+ * (after a step back by an hour every recent key would wait an hour). The
+ * wall time the callers pass is therefore not used here.
+ */
 int cf_app_rate_limit(cf_app_t *app, cf_http_req_t *req, cf_rate_class_t cls,
-                      const cf_rate_who_t *who, cf_time_t now, int peek)
+                      const cf_rate_who_t *who, cf_time_t wall, int peek)
 {
     cf_rate_state_t *r = &app->rate[cls];
     cf_gcra_result_t res;
+    cf_time_t now;
     char key[640];
     size_t len;
 
+    (void)wall;
     if (r->limiter == NULL)
         return 0;
+    now = cf_app_mono(app);
     len = build_key(r->cfg, who, key, sizeof key);
     if (peek)
         cf_limiter_peek(r->limiter, &r->gcra, key, len, now, &res);
@@ -152,19 +162,22 @@ int cf_app_rate_limit(cf_app_t *app, cf_http_req_t *req, cf_rate_class_t cls,
     return 1;
 }
 
-int cf_app_locked_out(cf_app_t *app, cf_http_req_t *req, const char *ip, cf_time_t now)
+int cf_app_locked_out(cf_app_t *app, cf_http_req_t *req, const char *ip, cf_time_t wall)
 {
     cf_time_t retry = 0;
 
-    if (app->lockout == NULL || !cf_lockout_check(app->lockout, ip, strlen(ip), now, &retry))
+    (void)wall; /* monotonic, see cf_app_rate_limit */
+    if (app->lockout == NULL ||
+        !cf_lockout_check(app->lockout, ip, strlen(ip), cf_app_mono(app), &retry))
         return 0;
     reply_429(req, NULL, NULL, CF_REASON_LOCKED_OUT, retry);
     return 1;
 }
 
-void cf_app_note_failure(cf_app_t *app, const char *ip, cf_time_t now)
+void cf_app_note_failure(cf_app_t *app, const char *ip, cf_time_t wall)
 {
-    if (app->lockout != NULL && cf_lockout_fail(app->lockout, ip, strlen(ip), now))
+    (void)wall; /* monotonic, see cf_app_rate_limit */
+    if (app->lockout != NULL && cf_lockout_fail(app->lockout, ip, strlen(ip), cf_app_mono(app)))
         CF_LOG(CF_LOG_WARN, "event=locked_out ip=%s duration_ms=%lld", ip,
                (long long)app->cfg.lockout_duration);
 }

@@ -103,6 +103,31 @@ void cf_app_alerts_check_failed(cf_app_t *app, const char *ip, const char *sub, 
 void cf_app_alerts_act(cf_app_t *app);
 /** 1 when disable_refresh holds @sub's refreshes at @now. */
 int cf_app_refresh_disabled(cf_app_t *app, const char *sub, cf_time_t now);
+/**
+ * Hold @sub's refreshes until @until (Unix ms) on this node: an ALERT_HOLD
+ * that the store has acknowledged, loaded, or heard on the bus. A hold only
+ * lengthens. Returns 0 or CF_ENOMEM (logged).
+ */
+int cf_app_alert_hold(cf_app_t *app, const char *sub, cf_time_t until);
+
+/* ---- clock steps (clock.c) ------------------------------------------------ */
+
+/** Set up the monotonic clock and the step watch (from cfg); call before any cf_app_now(). */
+void cf_app_clock_init(cf_app_t *app);
+/** Monotonic milliseconds: the clock of rate limits, lockout and step detection. */
+cf_time_t cf_app_mono(cf_app_t *app);
+/**
+ * Compare @wall (just read) with the monotonic clock; on a step, log one
+ * line and hand a CLOCK_STEP event to the non-store sinks (metrics, audit).
+ */
+void cf_app_clock_observe(cf_app_t *app, cf_time_t wall);
+/** 1 while a forward wall-clock step is unconfirmed: deadlines end nothing durably. */
+int cf_app_clock_unconfirmed(cf_app_t *app);
+/** Extra ms a token's iat/nbf may lie ahead of now after a backward step. */
+cf_time_t cf_app_clock_slack(cf_app_t *app);
+/** Start (and stop) the timer that looks for steps while no request reads the clock. */
+void cf_app_clock_start(cf_app_t *app);
+void cf_app_clock_stop(cf_app_t *app);
 
 /* ---- signing keys (keys.c) ----------------------------------------------- */
 
@@ -340,16 +365,18 @@ const char *cf_rate_class_name(cf_rate_class_t c);
 /**
  * Count a request of class @cls for @who (or only look, with @peek). Returns
  * 1 when over the limit, after replying 429 with Retry-After and RateLimit
- * headers (when @req is not NULL); 0 when allowed.
+ * headers (when @req is not NULL); 0 when allowed. Limits and lockout run
+ * on cf_app_mono(): the wall time @wall of these three is not used (a
+ * clock step must not move them); it stays for the callers' convenience.
  */
 int cf_app_rate_limit(cf_app_t *app, cf_http_req_t *req, cf_rate_class_t cls,
-                      const cf_rate_who_t *who, cf_time_t now, int peek);
+                      const cf_rate_who_t *who, cf_time_t wall, int peek);
 
 /** 1 (after replying 429 locked_out) when @ip is locked out. */
-int cf_app_locked_out(cf_app_t *app, cf_http_req_t *req, const char *ip, cf_time_t now);
+int cf_app_locked_out(cf_app_t *app, cf_http_req_t *req, const char *ip, cf_time_t wall);
 
 /** Record an authentication failure from @ip for the lockout. */
-void cf_app_note_failure(cf_app_t *app, const char *ip, cf_time_t now);
+void cf_app_note_failure(cf_app_t *app, const char *ip, cf_time_t wall);
 
 /**
  * Compare the request's address and device with what @s is bound to.

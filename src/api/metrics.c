@@ -95,8 +95,12 @@ void cf_app_metrics_events(cf_app_t *app, const cf_events_t *ev)
         case CF_EV_NOT_BEFORE:
             scope = e->sub != NULL ? CF_REVOKE_SUBJECT : CF_REVOKE_ALL;
             break;
+        case CF_EV_CLOCK_STEP:
+            m->clock_steps[e->step > 0 ? 0 : 1]++;
+            break;
         case CF_EV_ACTIVITY:
         case CF_EV_SESSION_PURGED:
+        case CF_EV_ALERT_HOLD:
         case CF_EV__COUNT:
             break;
         }
@@ -262,6 +266,15 @@ static void render(cf_app_t *app, cf_prom_t *p)
     for (int c = 0; c < CF_REVOKE__COUNT; c++) {
         const char *l[] = {"scope", scope_names[c], NULL};
         cf_prom_u64(p, "curfew_revocations_total", l, m->revocations[c]);
+    }
+
+    cf_prom_family(p, "curfew_clock_steps_total", "counter",
+                   "Jumps of this node's wall clock (more than 5s against the monotonic clock), "
+                   "by direction.");
+    {
+        const char *fwd[] = {"direction", "forward", NULL}, *back[] = {"direction", "backward", NULL};
+        cf_prom_u64(p, "curfew_clock_steps_total", fwd, m->clock_steps[0]);
+        cf_prom_u64(p, "curfew_clock_steps_total", back, m->clock_steps[1]);
     }
 
     cf_prom_family(p, "curfew_sessions_purged_total", "counter",

@@ -79,6 +79,10 @@ static const option_t options[] = {
      .doc = "Least severe diagnostic log level written to stderr."},
     {.key = "clock_leeway", .kind = OPT_DURATION, .def = "30s", FIELD(clock_leeway),
      .doc = "Clock skew tolerated when checking the exp, nbf and iat claims of presented tokens."},
+    {.key = "clock_step_hold", .kind = OPT_DURATION, .def = "5m", FIELD(clock_step_hold), .min = 1,
+     .doc = "After the wall clock jumps forward by more than 5s, sessions its new time alone has "
+            "expired are refused but not ended for good until the jump has lasted this long "
+            "(see Clock steps in operations.md)."},
 
     /* Lifetimes of at least 1s: token times are whole seconds (exp > iat). */
     {.key = "access_token.ttl", .kind = OPT_DURATION, .def = "10m", FIELD(access_ttl),

@@ -62,6 +62,7 @@ typedef struct {
     cf_time_t idle_timeout, absolute_timeout; /* session.{idle_timeout,absolute_timeout} */
     cf_time_t reuse_grace;                    /* refresh_token.reuse_grace */
     cf_time_t clock_leeway;                   /* clock_leeway */
+    cf_time_t clock_step_hold;                /* clock_step_hold */
     /* server limits */
     size_t max_connections;                   /* limits.max_connections */
     cf_time_t client_timeout;                 /* limits.client_timeout (idle keep-alive, slow request) */

@@ -5,7 +5,13 @@
 #include <string.h>
 
 static const char *const event_names[] = {
-#define X(name, str) str,
+#define X(name, str, flags) str,
+    CF_EVENT_MAP(X)
+#undef X
+};
+
+static const unsigned event_flags[] = {
+#define X(name, str, flags) flags,
     CF_EVENT_MAP(X)
 #undef X
 };
@@ -13,6 +19,11 @@ static const char *const event_names[] = {
 const char *cf_event_name(cf_event_type_t t)
 {
     return (unsigned)t < CF_EV__COUNT ? event_names[t] : "unknown";
+}
+
+unsigned cf_event_flags(cf_event_type_t t)
+{
+    return (unsigned)t < CF_EV__COUNT ? event_flags[t] : 0;
 }
 
 cf_session_t *cf_session_snapshot(const cf_session_t *s)

@@ -16,16 +16,23 @@
 #include "core/reason.h"
 #include "core/session.h"
 
-#define CF_EVENT_MAP(X)                                                      \
-    X(SESSION_CREATED, "session_created")   /* snapshot + first refresh token */ \
-    X(TOKEN_REFRESHED, "token_refreshed")   /* snapshot + new refresh token */   \
-    X(SESSION_ENDED, "session_ended")       /* snapshot with end reason */       \
-    X(ACTIVITY, "activity")                 /* lazily persisted last activity */ \
-    X(NOT_BEFORE, "not_before")             /* subject (or everyone) revoked */  \
-    X(SESSION_PURGED, "session_purged")     /* ended session removed */
+/* What the stream does with an event kind beyond the log and metrics. */
+#define CF_EVF_DURABLE 1u /* the store writes it (and, in a cluster, publishes it) */
+#define CF_EVF_AUDIT 2u   /* the audit log writes it */
+
+/* X(ENUM, "wire and audit name", flags) */
+#define CF_EVENT_MAP(X)                                                                         \
+    X(SESSION_CREATED, "session_created", CF_EVF_DURABLE | CF_EVF_AUDIT) /* snapshot + first refresh token */ \
+    X(TOKEN_REFRESHED, "token_refreshed", CF_EVF_DURABLE | CF_EVF_AUDIT) /* snapshot + new refresh token */   \
+    X(SESSION_ENDED, "session_ended", CF_EVF_DURABLE | CF_EVF_AUDIT)     /* snapshot with end reason */       \
+    X(ACTIVITY, "activity", CF_EVF_DURABLE)                   /* lazily persisted last activity */ \
+    X(NOT_BEFORE, "not_before", CF_EVF_DURABLE | CF_EVF_AUDIT)           /* subject (or everyone) revoked */  \
+    X(SESSION_PURGED, "session_purged", CF_EVF_DURABLE | CF_EVF_AUDIT)   /* ended session removed */          \
+    X(ALERT_HOLD, "alert_hold", CF_EVF_DURABLE | CF_EVF_AUDIT)           /* sub's refreshes held until */     \
+    X(CLOCK_STEP, "clock_step", CF_EVF_AUDIT)                 /* this node's wall clock jumped */
 
 typedef enum {
-#define X(name, str) CF_EV_##name,
+#define X(name, str, flags) CF_EV_##name,
     CF_EVENT_MAP(X)
 #undef X
         CF_EV__COUNT
@@ -42,6 +49,8 @@ typedef struct {
     char *sub;                   /* NOT_BEFORE: owned; NULL means everyone */
     cf_time_t not_before;        /* NOT_BEFORE: Unix ms */
     cf_reason_t reason;          /* why (for ENDED: the refusal equivalent) */
+    cf_time_t until;             /* ALERT_HOLD: Unix ms the hold ends (sub names the subject) */
+    cf_time_t step;              /* CLOCK_STEP: ms the wall clock jumped, > 0 forward */
 } cf_event_t;
 
 typedef struct {
@@ -53,6 +62,9 @@ typedef struct {
 
 /** Stable name of an event type; never NULL. */
 const char *cf_event_name(cf_event_type_t t);
+
+/** CF_EVF_* flags of @t; 0 when out of range. */
+unsigned cf_event_flags(cf_event_type_t t);
 
 /**
  * Append an event of @type at @at with a snapshot of @s (may be NULL) and

@@ -196,7 +196,7 @@ int cf_audit_format(const cf_event_t *e, cf_audit_line_t *l)
     const cf_session_t *s = e->session;
     const char *sid = NULL, *sub = NULL, *client = NULL, *ip = NULL;
 
-    if (e->type == CF_EV_ACTIVITY || e->type >= CF_EV__COUNT)
+    if (!(cf_event_flags(e->type) & CF_EVF_AUDIT))
         return 0;
     l->len = 0;
     l->oom = 0;
@@ -208,7 +208,7 @@ int cf_audit_format(const cf_event_t *e, cf_audit_line_t *l)
     } else if (e->sid[0]) {
         sid = e->sid;
     }
-    if (e->type == CF_EV_NOT_BEFORE)
+    if (e->type == CF_EV_NOT_BEFORE || e->type == CF_EV_ALERT_HOLD)
         sub = e->sub;
 
     putf(l, "{\"v\":%d,\"ts\":", CF_AUDIT_VERSION);
@@ -244,6 +244,13 @@ int cf_audit_format(const cf_event_t *e, cf_audit_line_t *l)
     case CF_EV_NOT_BEFORE:
         field_str(l, "scope", e->sub != NULL ? "subject" : "all", 0);
         field_time(l, "at", e->not_before);
+        break;
+    case CF_EV_ALERT_HOLD:
+        field_time(l, "until", e->until);
+        break;
+    case CF_EV_CLOCK_STEP:
+        field_str(l, "direction", e->step > 0 ? "forward" : "backward", 0);
+        putf(l, ",\"step_ms\":%lld", (long long)e->step);
         break;
     case CF_EV_SESSION_PURGED:
     case CF_EV_ACTIVITY:

@@ -63,6 +63,11 @@ static const char apply_script[] =
     "    if n(redis.call('GET', k)) < e.nb then\n"
     "      redis.call('SET', k, e.nb, 'PXAT', e.nb + tonumber(ARGV[4]))\n"
     "    end\n"
+    "  elseif e.t == 'alert_hold' then\n"
+    "    local k = 'cf:hold:' .. e.sub\n"
+    "    if n(redis.call('GET', k)) < e['until'] then\n"
+    "      redis.call('SET', k, e['until'], 'PXAT', e['until'])\n"
+    "    end\n"
     "  elseif s then\n"
     "    local k = 'cf:s:' .. s.id\n"
     "    local cur = redis.call('HMGET', k, 'ea', 'la', 'id', 'g')\n"
@@ -884,6 +889,13 @@ static int load_epoch(const cf_store_loader_t *ld, const redisReply *key, const 
     return ld->not_before(ld->ctx, key->str + 6, strtoll(v->str, NULL, 10)); /* past "cf:nb:" */
 }
 
+static int load_hold(const cf_store_loader_t *ld, const redisReply *key, const redisReply *v)
+{
+    if (v->type != REDIS_REPLY_STRING || ld->alert_hold == NULL)
+        return 0;
+    return ld->alert_hold(ld->ctx, key->str + 8, strtoll(v->str, NULL, 10)); /* past "cf:hold:" */
+}
+
 static int rd_load(cf_store_t *base, const cf_store_loader_t *ld)
 {
     rd_t *st = (rd_t *)base;
@@ -898,6 +910,8 @@ static int rd_load(cf_store_t *base, const cf_store_loader_t *ld)
         rc = scan(c, "cf:r:*", "GET", load_token, ld);
     if (rc == 0)
         rc = scan(c, "cf:nb:*", "GET", load_epoch, ld);
+    if (rc == 0)
+        rc = scan(c, "cf:hold:*", "GET", load_hold, ld);
     if (rc == 0) {
         r = redisCommand(c, "GET cf:nbg");
         if (r == NULL)

@@ -38,6 +38,7 @@ enum {
     ST_NOT_BEFORE,
     ST_DEL_SESSION,
     ST_DEL_TOKENS,
+    ST_HOLD,
     ST__COUNT
 };
 
@@ -59,6 +60,8 @@ static const char *const statements[ST__COUNT] = {
                       " ON CONFLICT(sub) DO UPDATE SET at = max(at, excluded.at)",
     [ST_DEL_SESSION] = "DELETE FROM sessions WHERE id = ?1",
     [ST_DEL_TOKENS] = "DELETE FROM refresh_tokens WHERE sid = ?1",
+    [ST_HOLD] = "INSERT INTO alert_hold(sub, until) VALUES(?1, ?2)"
+                " ON CONFLICT(sub) DO UPDATE SET until = max(until, excluded.until)",
 };
 
 static const char schema[] =
@@ -74,12 +77,19 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS refresh_tokens("
     " hash BLOB PRIMARY KEY, sid TEXT NOT NULL, gen INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS refresh_tokens_sid ON refresh_tokens(sid);"
-    "CREATE TABLE IF NOT EXISTS not_before(sub TEXT PRIMARY KEY, at INTEGER NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS not_before(sub TEXT PRIMARY KEY, at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS alert_hold(sub TEXT PRIMARY KEY, until INTEGER NOT NULL);";
 
 /* Schema version 2 added the risk binding (ip, device) to sessions. */
 static const char migrate_v1_to_v2[] =
     "ALTER TABLE sessions ADD COLUMN ip TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE sessions ADD COLUMN device TEXT NOT NULL DEFAULT '';";
+
+/* Schema version 3 keeps alert holds (disable_refresh) across restarts. */
+static const char migrate_v2_to_v3[] =
+    "CREATE TABLE IF NOT EXISTS alert_hold(sub TEXT PRIMARY KEY, until INTEGER NOT NULL);";
+
+#define SCHEMA_VERSION 3
 
 typedef struct sq_store sq_t;
 struct sq_store {
@@ -187,6 +197,12 @@ static int write_event(sq_t *st, const cf_event_t *e)
         sqlite3_bind_text(q, 1, e->sub != NULL ? e->sub : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 2, e->not_before);
         rc = step_done(st, q, "not_before");
+        break;
+    case CF_EV_ALERT_HOLD:
+        q = st->stmt[ST_HOLD];
+        sqlite3_bind_text(q, 1, e->sub != NULL ? e->sub : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, e->until);
+        rc = step_done(st, q, "alert_hold");
         break;
     case CF_EV_SESSION_PURGED:
         q = st->stmt[ST_DEL_TOKENS];
@@ -440,19 +456,19 @@ static int migrate(sq_t *st)
 
     if (rc < 0)
         return rc;
-    if (v > 2) {
-        CF_LOG(CF_LOG_ERROR, "event=store_error op=migrate error=\"database schema %d is newer than this curfew (2)\"", v);
+    if (v > SCHEMA_VERSION) {
+        CF_LOG(CF_LOG_ERROR, "event=store_error op=migrate error=\"database schema %d is newer than this curfew (%d)\"", v, SCHEMA_VERSION);
         return CF_ESTORE;
     }
-    if (v == 2)
+    if (v == SCHEMA_VERSION)
         return 0;
     rc = exec(st, "BEGIN IMMEDIATE");
     if (rc == 0)
-        rc = exec(st, v == 0 ? schema : migrate_v1_to_v2);
-    if (rc == 0 && v == 0)
-        rc = 0; /* a fresh schema already has every column */
+        rc = exec(st, v == 0 ? schema : v == 1 ? migrate_v1_to_v2 : migrate_v2_to_v3);
+    if (rc == 0 && v == 1)
+        rc = exec(st, migrate_v2_to_v3); /* a fresh schema already has every table */
     if (rc == 0)
-        rc = exec(st, "PRAGMA user_version = 2");
+        rc = exec(st, "PRAGMA user_version = 3");
     if (rc == 0)
         rc = exec(st, "COMMIT");
     if (rc < 0)
@@ -736,6 +752,20 @@ static int sq_load(cf_store_t *base, const cf_store_loader_t *ld)
     rc = scan_end(st, q, rc, step, "load_not_before");
     if (rc < 0)
         return rc;
+
+    if (ld->alert_hold != NULL) {
+        if (sqlite3_prepare_v2(st->db, "SELECT sub, until FROM alert_hold", -1, &q, NULL) !=
+            SQLITE_OK)
+            return db_fail(st, "load_alert_hold");
+        while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
+            const char *sub = (const char *)sqlite3_column_text(q, 0);
+            if (sub != NULL && sub[0] != '\0')
+                rc = ld->alert_hold(ld->ctx, sub, sqlite3_column_int64(q, 1));
+        }
+        sqlite3_finalize(q);
+        if (rc < 0)
+            return rc;
+    }
     return start_writer(st);
 }
 

@@ -31,6 +31,8 @@ typedef struct {
     int (*refresh_token)(void *ctx, const uint8_t hash[32], const char *sid, uint32_t gen);
     /* @sub is NULL for the global not-before. */
     int (*not_before)(void *ctx, const char *sub, cf_time_t at);
+    /* Optional (may be NULL): @sub's refreshes are held until @until (Unix ms). */
+    int (*alert_hold)(void *ctx, const char *sub, cf_time_t until);
 } cf_store_loader_t;
 
 /* Upper bounds (seconds) of the commit-time histogram; +Inf is implied. */

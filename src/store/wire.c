@@ -43,6 +43,10 @@ static json_t *event_json(const cf_event_t *e)
         json_object_set_new(o, "sub", e->sub ? json_string(e->sub) : json_null());
         json_object_set_new(o, "nb", json_integer(e->not_before));
     }
+    if (e->type == CF_EV_ALERT_HOLD) {
+        json_object_set_new(o, "sub", json_string(e->sub ? e->sub : ""));
+        json_object_set_new(o, "until", json_integer(e->until));
+    }
     if (e->reason != CF_REASON_NONE)
         json_object_set_new(o, "r", json_string(cf_reason_name(e->reason)));
     if (e->sid[0])
@@ -67,7 +71,9 @@ char *cf_wire_encode(const char *node, int64_t ts_us, const cf_events_t *ev, siz
     if (o == NULL)
         return NULL;
     for (size_t i = 0; i < ev->n; i++) {
-        if (ev->v[i].type == CF_EV_SESSION_PURGED)
+        /* Purges are local bookkeeping; non-durable events stay on their node. */
+        if (ev->v[i].type == CF_EV_SESSION_PURGED ||
+            !(cf_event_flags(ev->v[i].type) & CF_EVF_DURABLE))
             continue;
         json_t *e = event_json(&ev->v[i]);
         if (e == NULL || json_array_append_new(a, e) < 0) {
@@ -208,7 +214,7 @@ int cf_wire_decode(const char *str, size_t len, cf_wire_msg_t *m, char *err, siz
             s = session_from(json_object_get(je_, "s"), why, sizeof why);
             if (s == NULL)
                 FAIL("ev[%zu]: %s", i, why);
-        } else if (type != CF_EV_NOT_BEFORE) {
+        } else if (type != CF_EV_NOT_BEFORE && type != CF_EV_ALERT_HOLD) {
             FAIL("ev[%zu]: %s without a session", i, t);
         }
         e = cf_events_add(&m->ev, (cf_event_type_t)type, at, s);
@@ -229,6 +235,13 @@ int cf_wire_decode(const char *str, size_t len, cf_wire_msg_t *m, char *err, siz
             if (int_field(je_, "nb", &e->not_before) < 0 || !(json_is_null(sub) || json_is_string(sub)))
                 FAIL("ev[%zu]: bad not_before", i);
             if (json_is_string(sub) && (e->sub = strdup(json_string_value(sub))) == NULL)
+                FAIL("out of memory");
+        }
+        if (type == CF_EV_ALERT_HOLD) {
+            const char *sub = str_field(je_, "sub");
+            if (sub == NULL || sub[0] == '\0' || int_field(je_, "until", &e->until) < 0)
+                FAIL("ev[%zu]: bad alert_hold", i);
+            if ((e->sub = strdup(sub)) == NULL)
                 FAIL("out of memory");
         }
         if (str_field(je_, "r") != NULL) {

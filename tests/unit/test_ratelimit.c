@@ -489,6 +489,65 @@ static void test_lockout_new_refuses_nonsense(void **state)
     cf_lockout_free(NULL);
 }
 
+/* ---- clock steps: the shell feeds monotonic time ------------------------ */
+
+/*
+ * Why the shell must feed monotonic time: a theoretical arrival time taken on
+ * the wall clock lies an hour "in the future" after the wall clock is stepped
+ * back by an hour, and the key waits that hour. On the monotonic clock the
+ * step does not exist. Both halves run the same requests.
+ */
+static void test_limiter_on_wall_time_waits_out_a_backward_step(void **state)
+{
+    cf_gcra_t g;
+    cf_limiter_t *l;
+    cf_gcra_result_t r;
+
+    (void)state;
+    assert_int_equal(cf_gcra_init(&g, 5, 10 * CF_SEC, 5), 0);
+    assert_int_equal(cf_limiter_new(16, 1, &l), 0);
+    cf_limiter_hit(l, &g, "ip=1", 4, T0, &r);
+    assert_true(r.allowed);
+    for (int i = 0; i < 5; i++)
+        cf_limiter_hit(l, &g, "ip=1", 4, T0 - CF_HOUR + 10 * CF_SEC + i, &r);
+    assert_false(r.allowed);
+    assert_true(r.retry_after > 3580 * CF_SEC); /* the defect the monotonic clock avoids */
+    cf_limiter_free(l);
+}
+
+static void test_limiter_and_lockout_on_monotonic_time_ignore_wall_steps(void **state)
+{
+    const cf_time_t m0 = 123456; /* monotonic: arbitrary origin, never jumps */
+    cf_gcra_t g;
+    cf_limiter_t *l;
+    cf_lockout_t *lo;
+    cf_gcra_result_t r;
+    cf_time_t retry = 0;
+
+    (void)state;
+    assert_int_equal(cf_gcra_init(&g, 5, 10 * CF_SEC, 5), 0);
+    assert_int_equal(cf_limiter_new(16, 1, &l), 0);
+    assert_int_equal(cf_lockout_new(16, 3, CF_MIN, 30 * CF_SEC, 2, &lo), 0);
+    for (int i = 0; i < 5; i++) {
+        cf_limiter_hit(l, &g, "ip=1", 4, m0 + i, &r);
+        assert_true(r.allowed);
+    }
+    cf_limiter_hit(l, &g, "ip=1", 4, m0 + 5, &r);
+    assert_false(r.allowed);
+    assert_true(r.retry_after <= 2 * CF_SEC); /* one emission interval, not an hour */
+    cf_limiter_hit(l, &g, "ip=1", 4, m0 + 10 * CF_SEC, &r);
+    assert_true(r.allowed); /* the wall clock went back an hour meanwhile: no matter */
+
+    assert_int_equal(cf_lockout_fail(lo, "1.2.3.4", 7, m0), 0);
+    assert_int_equal(cf_lockout_fail(lo, "1.2.3.4", 7, m0 + 1), 0);
+    assert_int_equal(cf_lockout_fail(lo, "1.2.3.4", 7, m0 + 2), 1);
+    assert_int_equal(cf_lockout_check(lo, "1.2.3.4", 7, m0 + 3, &retry), 1);
+    assert_true(retry <= 30 * CF_SEC); /* not stretched by a step */
+    assert_int_equal(cf_lockout_check(lo, "1.2.3.4", 7, m0 + 2 + 30 * CF_SEC, &retry), 0);
+    cf_lockout_free(lo);
+    cf_limiter_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -512,6 +571,8 @@ int main(void)
         cmocka_unit_test(test_lockout_single_failure_limit),
         cmocka_unit_test(test_lockout_bounded_and_keeps_locks_under_churn),
         cmocka_unit_test(test_lockout_new_refuses_nonsense),
+        cmocka_unit_test(test_limiter_on_wall_time_waits_out_a_backward_step),
+        cmocka_unit_test(test_limiter_and_lockout_on_monotonic_time_ignore_wall_steps),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

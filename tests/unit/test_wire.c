@@ -120,6 +120,32 @@ static void test_purges_stay_local(void **state)
     cf_events_fini(&ev);
 }
 
+static void test_alert_hold_travels_and_clock_steps_stay_local(void **state)
+{
+    cf_events_t ev = CF_EVENTS_INIT;
+    cf_event_t *e = cf_events_add(&ev, CF_EV_CLOCK_STEP, T0, NULL);
+    cf_wire_msg_t m;
+    char err[128];
+    size_t n = 99;
+
+    (void)state;
+    e->step = -3600000;
+    e = cf_events_add(&ev, CF_EV_ALERT_HOLD, T0, NULL);
+    e->sub = strdup("al\"ice\u00e9");
+    e->until = T0 + 600000;
+    char *msg = cf_wire_encode(NODE, 1, &ev, &n);
+    assert_non_null(msg);
+    assert_int_equal(n, 1); /* the step is this node's own observation */
+    assert_int_equal(cf_wire_decode(msg, strlen(msg), &m, err, sizeof err), 0);
+    assert_int_equal(m.ev.n, 1);
+    assert_int_equal(m.ev.v[0].type, CF_EV_ALERT_HOLD);
+    assert_string_equal(m.ev.v[0].sub, "al\"ice\u00e9");
+    assert_true(m.ev.v[0].until == T0 + 600000);
+    cf_wire_msg_fini(&m);
+    free(msg);
+    cf_events_fini(&ev);
+}
+
 static void test_heartbeat_and_keys_notice(void **state)
 {
     cf_wire_msg_t m;
@@ -165,6 +191,15 @@ static void test_malformed_messages_are_refused_whole(void **state)
     expect_refused("{\"v\":1,\"node\":\"" NODE "\",\"ts\":1,\"ev\":[{\"t\":\"not_before\",\"at\":1,"
                    "\"sub\":5,\"nb\":1}]}",
                    "bad not_before");
+    expect_refused("{\"v\":1,\"node\":\"" NODE "\",\"ts\":1,\"ev\":[{\"t\":\"alert_hold\",\"at\":1,"
+                   "\"sub\":\"a\"}]}",
+                   "bad alert_hold");
+    expect_refused("{\"v\":1,\"node\":\"" NODE "\",\"ts\":1,\"ev\":[{\"t\":\"alert_hold\",\"at\":1,"
+                   "\"sub\":\"\",\"until\":5}]}",
+                   "bad alert_hold");
+    expect_refused("{\"v\":1,\"node\":\"" NODE "\",\"ts\":1,\"ev\":[{\"t\":\"alert_hold\",\"at\":1,"
+                   "\"sub\":null,\"until\":5}]}",
+                   "bad alert_hold");
     /* A good event followed by a bad one: nothing is kept. */
     expect_refused("{\"v\":1,\"node\":\"" NODE "\",\"ts\":1,\"ev\":[{\"t\":\"not_before\",\"at\":1,"
                    "\"sub\":null,\"nb\":1},{\"t\":\"session_created\",\"at\":1,\"s\":{\"id\":\"x\"}}]}",
@@ -205,6 +240,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_keeps_every_field),
         cmocka_unit_test(test_purges_stay_local),
+        cmocka_unit_test(test_alert_hold_travels_and_clock_steps_stay_local),
         cmocka_unit_test(test_heartbeat_and_keys_notice),
         cmocka_unit_test(test_malformed_messages_are_refused_whole),
         cmocka_unit_test(test_bad_snapshot_fields_are_named),
