@@ -27,12 +27,16 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
+#include <openssl/crypto.h>
 
 #include "config/sections.h"
 #include "core/b64url.h"
 #include "core/duration.h"
 #include "core/error.h"
+#include "core/keyset.h"
+#include "core/ratelimit.h"
 #include "obs/webhook.h"
 
 /* ------------------------------------------------------------------------ */
@@ -80,15 +84,15 @@ static const option_t options[] = {
     {.key = "clock_leeway", .kind = OPT_DURATION, .def = "30s", FIELD(clock_leeway),
      .doc = "Clock skew tolerated when checking the exp, nbf and iat claims of presented tokens."},
 
-    {.key = "access_token.ttl", .kind = OPT_DURATION, .def = "10m", FIELD(access_ttl), .min = 1,
+    {.key = "access_token.ttl", .kind = OPT_DURATION, .def = "10m", FIELD(access_ttl), .min = CF_SEC,
      .doc = "Lifetime of an access token unless a client asks for less."},
     {.key = "access_token.max_ttl", .kind = OPT_DURATION, .def = "15m", FIELD(access_max_ttl),
-     .min = 1, .doc = "Longest access-token lifetime any client or per-session limit may ask for."},
+     .min = CF_SEC, .doc = "Longest access-token lifetime any client or per-session limit may ask for."},
 
     {.key = "session.idle_timeout", .kind = OPT_DURATION, .def = "30m", FIELD(idle_timeout),
-     .min = 1, .doc = "A session ends after this long without activity."},
+     .min = CF_SEC, .doc = "A session ends after this long without activity."},
     {.key = "session.absolute_timeout", .kind = OPT_DURATION, .def = "12h",
-     FIELD(absolute_timeout), .min = 1,
+     FIELD(absolute_timeout), .min = CF_SEC,
      .doc = "A session ends this long after it started, however active it is."},
 
     {.key = "refresh_token.reuse_grace", .kind = OPT_DURATION, .def = "0s", FIELD(reuse_grace),
@@ -218,6 +222,7 @@ static const option_t options[] = {
             "variable takes precedence; empty and no CURFEW_KEK = keys stored in clear (0600)."},
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
+_Static_assert(NOPTIONS <= CF_CONFIG_OPTIONS_MAX, "raise CF_CONFIG_OPTIONS_MAX");
 
 /*
  * Order rules checked by cf_config_validate(): the value at @lo must not
@@ -397,7 +402,7 @@ static int duration_parse(const option_t *o, cf_config_t *cfg, const char *s, si
         return CF_ECONFIG;
     }
     if (v < o->min) {
-        if (o->min == 1) {
+        if (v < 1) {
             cf__config_say(msg, cap, "must be greater than 0");
         } else {
             if (cf_duration_format(o->min, lim, sizeof lim) < 0)
@@ -991,6 +996,7 @@ int cf_config_set(cf_config_t *cfg, const char *key, const char *value, char *er
         return rc == CF_ENOMEM ? CF_ENOMEM : CF_ECONFIG;
     }
     derive(&tmp);
+    tmp.set_line[o - options] = CF_CONFIG_LINE_CLI;
     *cfg = tmp;
     return 0;
 }
@@ -1006,10 +1012,78 @@ static const option_t *must_find(const char *key)
     return o;
 }
 
-int cf_config_validate(const cf_config_t *cfg, char *err, size_t errlen)
+static uint32_t line_of_option(const cf_config_t *cfg, const option_t *o)
+{
+    return cfg->set_line[o - options];
+}
+
+/*
+ * A default yields to an explicit value. `session.absolute_timeout: 3s`
+ * alone means what it says; refusing it because the *default* idle timeout
+ * (30m) is longer would make the user spell out a second value they never
+ * cared about. So when exactly one side of an order rule was given and the
+ * other side's default contradicts it, the default moves to the given
+ * value, and a note says so (serve logs it). Two given values that
+ * contradict each other stay an error, reported by cf_config_validate().
+ */
+static void yield_defaults(cf_config_t *cfg)
+{
+    for (size_t i = 0; i < sizeof(order_rules) / sizeof(order_rules[0]); i++) {
+        const option_t *lo = must_find(order_rules[i].lo), *hi = must_find(order_rules[i].hi);
+        cf_time_t *a = cf__config_field(cfg, lo->off), *b = cf__config_field(cfg, hi->off);
+        int lo_set = line_of_option(cfg, lo) != 0, hi_set = line_of_option(cfg, hi) != 0;
+        const option_t *moved, *by;
+        char was[32], now[32];
+
+        if (*a <= *b || lo_set == hi_set)
+            continue;
+        moved = lo_set ? hi : lo;
+        by = lo_set ? lo : hi;
+        if (cf_duration_format(lo_set ? *b : *a, was, sizeof was) < 0)
+            was[0] = '\0';
+        if (lo_set)
+            *b = *a;
+        else
+            *a = *b;
+        if (cf_duration_format(*a, now, sizeof now) < 0)
+            now[0] = '\0';
+        if (cfg->nnotes < CF_CONFIG_NOTES_MAX)
+            (void)snprintf(cfg->notes[cfg->nnotes++], sizeof cfg->notes[0],
+                           "event=config_default_yielded key=%s value=%s default=%s because=%s",
+                           moved->key, now, was, by->key);
+    }
+}
+
+/*
+ * "FILE:LINE: " for a message about option @o of @cfg: the file it came
+ * from and the line it was set on; "FILE: " for a default, "command line: "
+ * for an override, "" when @cfg came from no file.
+ */
+static const char *where_set(const cf_config_t *cfg, const option_t *o, char *buf, size_t cap)
+{
+    uint32_t line = o != NULL ? line_of_option(cfg, o) : 0;
+
+    if (line == CF_CONFIG_LINE_CLI)
+        (void)snprintf(buf, cap, "command line: ");
+    else if (cfg->source[0] == '\0')
+        buf[0] = '\0';
+    else if (line == 0)
+        (void)snprintf(buf, cap, "%s: ", cfg->source);
+    else
+        (void)snprintf(buf, cap, "%s:%u: ", cfg->source, (unsigned)line);
+    return buf;
+}
+
+/* The one of @a and @b that was set in the file (@a when both or neither were). */
+static const option_t *set_one(const cf_config_t *cfg, const option_t *a, const option_t *b)
+{
+    return line_of_option(cfg, a) == 0 && line_of_option(cfg, b) != 0 ? b : a;
+}
+
+static int check_ranges(const cf_config_t *cfg, char *err, size_t errlen)
 {
     cf_config_t scratch = *cfg;
-    char text[TEXT_MAX], msg[256];
+    char text[TEXT_MAX], msg[256], at[300];
 
     /*
      * Ranges: what text() writes must parse back, under the same rules as the
@@ -1024,10 +1098,18 @@ int cf_config_validate(const cf_config_t *cfg, char *err, size_t errlen)
             continue;
         if (t->text(o, cfg, text, sizeof text, msg, sizeof msg) < 0 ||
             t->parse(o, &scratch, text, strlen(text), msg, sizeof msg) < 0) {
-            cf__config_say(err, errlen, "%s: %s", o->key, msg);
+            cf__config_say(err, errlen, "%s%s: %s", where_set(cfg, o, at, sizeof at), o->key,
+                           msg);
             return CF_ECONFIG;
         }
     }
+    return 0;
+}
+
+static int check_order(const cf_config_t *cfg, char *err, size_t errlen)
+{
+    char at[300];
+
     for (size_t i = 0; i < sizeof(order_rules) / sizeof(order_rules[0]); i++) {
         const option_t *lo = must_find(order_rules[i].lo), *hi = must_find(order_rules[i].hi);
         cf_time_t a = *(const cf_time_t *)cf__config_cfield(cfg, lo->off);
@@ -1036,8 +1118,9 @@ int cf_config_validate(const cf_config_t *cfg, char *err, size_t errlen)
         if (a > b) {
             if (cf_duration_format(a, sa, sizeof sa) < 0 || cf_duration_format(b, sb, sizeof sb) < 0)
                 sa[0] = sb[0] = '\0'; /* unreachable: both passed the range check */
-            cf__config_say(err, errlen, "%s (%s) must not exceed %s (%s)", lo->key, sa, hi->key,
-                           sb);
+            cf__config_say(err, errlen, "%s%s (%s) must not exceed %s (%s)",
+                           where_set(cfg, set_one(cfg, lo, hi), at, sizeof at), lo->key, sa,
+                           hi->key, sb);
             return CF_ECONFIG;
         }
     }
@@ -1054,12 +1137,126 @@ int cf_config_validate(const cf_config_t *cfg, char *err, size_t errlen)
             cf_duration_format(cfg->clock_leeway, sl, sizeof sl) < 0)
             sr[0] = st[0] = sl[0] = '\0'; /* unreachable: all passed the range check */
         cf__config_say(err, errlen,
-                       "keys.rotate_every (%s) must exceed access_token.max_ttl (%s) + "
+                       "%skeys.rotate_every (%s) must exceed access_token.max_ttl (%s) + "
                        "clock_leeway (%s), the time a rotated-out key keeps verifying; 0s = off",
-                       sr, st, sl);
+                       where_set(cfg, find_option("keys.rotate_every", 16), at, sizeof at), sr,
+                       st, sl);
         return CF_ECONFIG;
     }
     return 0;
+}
+
+/*
+ * Every enabled rate limit must be one the limiter can hold: the emission
+ * interval (period / count, rounded up) times the burst is its tolerance,
+ * and cf_gcra_init() refuses one past the longest duration. The rate row is
+ * followed by its burst row in options[] (RATE_ROWS).
+ */
+static int check_rates(const cf_config_t *cfg, char *err, size_t errlen)
+{
+    char at[300], d[32];
+
+    for (size_t i = 0; i + 1 < NOPTIONS; i++) {
+        const option_t *o = &options[i];
+        const cf_rate_cfg_t *r = cf__config_cfield(cfg, o->off);
+        cf_gcra_t g;
+
+        if (o->kind != OPT_RATE || !r->enabled ||
+            cf_gcra_init(&g, r->count, r->period, r->burst) == 0)
+            continue;
+        if (cf_duration_format(r->period, d, sizeof d) < 0)
+            d[0] = '\0';
+        cf__config_say(err, errlen,
+                       "%s%s: %lld with rate %lld/%s lets a key wait past the longest duration "
+                       "(36500d); lower the burst or raise the rate",
+                       where_set(cfg, set_one(cfg, &options[i + 1], o), at, sizeof at),
+                       options[i + 1].key, (long long)r->burst, (long long)r->count, d);
+        return CF_ECONFIG;
+    }
+    return 0;
+}
+
+/*
+ * keys.kek_file as the server reads it at start (api/keys.c): at most 1 KiB
+ * holding one key. CURFEW_KEK, when set, wins and the file is not read.
+ */
+static int check_kek_file(const cf_config_t *cfg, char *err, size_t errlen)
+{
+    const char *env = getenv("CURFEW_KEK");
+    char at[300], text[1025];
+    uint8_t kek[CF_KEK_LEN];
+    FILE *f;
+    size_t n;
+    int rc;
+
+    if (cfg->kek_file[0] == '\0' || (env != NULL && env[0] != '\0'))
+        return 0;
+    f = fopen(cfg->kek_file, "rb");
+    if (f == NULL) {
+        cf__config_say(err, errlen, "%skeys.kek_file: cannot open '%s': %s",
+                       where_set(cfg, find_option("keys.kek_file", 13), at, sizeof at),
+                       cfg->kek_file, strerror(errno));
+        return CF_ECONFIG;
+    }
+    n = fread(text, 1, sizeof text, f);
+    (void)fclose(f); /* opened for reading: nothing to lose */
+    rc = n < sizeof text ? cf_keyset_kek_parse(text, n, kek) : CF_ETOOBIG;
+    OPENSSL_cleanse(text, sizeof text);
+    OPENSSL_cleanse(kek, sizeof kek);
+    if (rc < 0) {
+        cf__config_say(err, errlen,
+                       "%skeys.kek_file: '%s' does not hold a key (expected 32 bytes written as "
+                       "64 hex digits, base64url or base64)",
+                       where_set(cfg, find_option("keys.kek_file", 13), at, sizeof at),
+                       cfg->kek_file);
+        return CF_ECONFIG;
+    }
+    return 0;
+}
+
+/*
+ * Files the server opens at start, checked here so that `curfew config
+ * check` refuses what `curfew serve` would: the audit log's directory must
+ * exist (the log itself is created), and a key-encryption-key file must be
+ * readable and hold a key unless CURFEW_KEK, which wins, is set.
+ */
+static int check_files(const cf_config_t *cfg, char *err, size_t errlen)
+{
+    char at[300], dir[sizeof cfg->audit_path];
+    const char *slash = strrchr(cfg->audit_path, '/');
+    struct stat st;
+
+    if (cfg->audit_path[0] != '\0' && strcmp(cfg->audit_path, "-") != 0) {
+        size_t n = slash == NULL ? 1 : slash == cfg->audit_path ? 1 : (size_t)(slash - cfg->audit_path);
+        memcpy(dir, slash == NULL ? "." : cfg->audit_path, n);
+        dir[n] = '\0';
+        if (slash != NULL && slash[1] == '\0') {
+            cf__config_say(err, errlen, "%saudit.path: '%s' names a directory, not a file",
+                           where_set(cfg, find_option("audit.path", 10), at, sizeof at),
+                           cfg->audit_path);
+            return CF_ECONFIG;
+        }
+        if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+            cf__config_say(err, errlen, "%saudit.path: directory '%s' %s",
+                           where_set(cfg, find_option("audit.path", 10), at, sizeof at), dir,
+                           stat(dir, &st) < 0 ? strerror(errno) : "is not a directory");
+            return CF_ECONFIG;
+        }
+    }
+    return check_kek_file(cfg, err, errlen);
+}
+
+int cf_config_validate(const cf_config_t *cfg, char *err, size_t errlen)
+{
+    int rc = check_ranges(cfg, err, errlen);
+
+    if (rc == 0)
+        rc = check_order(cfg, err, errlen);
+    if (rc == 0)
+        rc = check_rates(cfg, err, errlen);
+    if (rc == 0)
+        rc = check_files(cfg, err, errlen);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1165,6 +1362,8 @@ static int apply_node(loader_t *ld, const option_t *o, size_t line, const yaml_n
 {
     char msg[256];
 
+    /* Before the value is applied: a failed load discards the copy anyway. */
+    ld->cfg->set_line[o - options] = (uint32_t)line;
     if (is_node(o))
         return types[o->kind].load(ld, v);
     if (types[o->kind].item != NULL)
@@ -1349,8 +1548,12 @@ int cf_config_load_buffer(const char *buf, size_t len, const char *name, cf_conf
         goto done;
     }
     rc = walk_mapping(&ld, root, "");
+    if (rc == 0)
+        rc = cf__config_check_policy(&ld);
 done:
     if (rc == 0) {
+        (void)snprintf(tmp.source, sizeof tmp.source, "%s", name);
+        yield_defaults(&tmp);
         derive(&tmp);
         cf_policy_prepare(&tmp.policy);
         cf_config_fini(cfg);
@@ -1563,6 +1766,8 @@ void cf_config_doc(FILE *out)
             fprintf(out, ", %lld to %lld", (long long)o->min, (long long)o->max);
         else if (o->kind == OPT_DURATION && o->min == 1)
             fputs(", > 0", out);
+        else if (o->kind == OPT_DURATION && o->min == CF_SEC)
+            fputs(", >= 1s", out);
         if (is_list(o) && o->def[0] == '\0')
             fprintf(out, " | `[]` | %s |\n", o->doc);
         else if (o->def[0] == '\0')

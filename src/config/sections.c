@@ -55,6 +55,14 @@ static int parse_rate(const char *s, size_t n, cf_rate_cfg_t *r, char *msg, size
                        cf__config_show(s, n, shown, sizeof shown));
         return CF_ECONFIG;
     }
+    /* The limiter counts whole milliseconds (core/ratelimit.c): finer is refused, not unlimited. */
+    if ((cf_time_t)count > period) {
+        cf__config_say(msg, cap,
+                       "'%s' is more than one request per millisecond, the finest rate the "
+                       "limiter counts",
+                       cf__config_show(s, n, shown, sizeof shown));
+        return CF_ECONFIG;
+    }
     r->enabled = 1;
     r->count = (int64_t)count;
     r->period = period;
@@ -226,6 +234,46 @@ bad:
     return CF_ECONFIG;
 }
 
+/*
+ * Why @s (@n bytes, starting "http://" or "https://") is not an origin as a
+ * browser sends it in the Origin header, or NULL when it is one. The header
+ * is compared byte for byte (api/guard.c), so anything a browser never
+ * sends (a path, even a lone '/', a query, user info, capitals, the default
+ * port) would silently never match.
+ */
+static const char *origin_why(const char *s, size_t n)
+{
+    size_t i = s[4] == 's' ? 8 : 7, host = i, colon = 0;
+    int bracketed = i < n && s[i] == '[';
+    uint64_t port;
+
+    for (; i < n; i++) {
+        char c = s[i];
+        if (c == '/' || c == '?' || c == '#')
+            return "a path, query or fragment (even a trailing '/') is not part of an origin";
+        if (c == '@')
+            return "user info is not part of an origin";
+        if (c >= 'A' && c <= 'Z')
+            return "browsers send the scheme and host in lower case";
+        if (c == ']')
+            bracketed = 0;
+        else if (c == ':' && !bracketed)
+            colon = i;
+        else if (colon == 0 && !cf__config_host_char_ok(c, bracketed) && c != '[')
+            return "the host holds a character no host name has";
+    }
+    if ((colon != 0 ? colon : n) == host)
+        return "the host is missing";
+    if (colon == 0)
+        return NULL;
+    if (cf__config_parse_digits(s + colon + 1, n - colon - 1, &port) < 0 || port < 1 ||
+        port > 65535 || s[colon + 1] == '0')
+        return "the port must be a number from 1 to 65535";
+    if (port == (s[4] == 's' ? 443u : 80u))
+        return "browsers leave out the scheme's default port";
+    return NULL;
+}
+
 /* Header names and origins: visible ASCII without ',' (the list separator) or spaces. */
 int cf__config_token_ok(const option_t *o, const char *s, size_t n, char *msg, size_t cap)
 {
@@ -248,6 +296,14 @@ int cf__config_token_ok(const option_t *o, const char *s, size_t n, char *msg, s
         cf__config_say(msg, cap, "'%s' is not an origin (expected https://HOST[:PORT])",
                        cf__config_show(s, n, shown, sizeof shown));
         return CF_ECONFIG;
+    }
+    if (o->off == offsetof(cf_config_t, allowed_origins)) {
+        const char *why = origin_why(s, n);
+        if (why != NULL) {
+            cf__config_say(msg, cap, "'%s' is not an origin (expected https://HOST[:PORT]): %s",
+                           cf__config_show(s, n, shown, sizeof shown), why);
+            return CF_ECONFIG;
+        }
     }
     return 0;
 }
@@ -364,11 +420,11 @@ static const subdoc_t client_fields[] = {
     {"allowed_grants", "list of refresh_token, client_credentials", "[refresh_token]",
      "Grant types the client may use; client_credentials needs a confidential client."},
     {"scope", "string", "\"\"", "Space-separated scopes a client_credentials token may get."},
-    {"session.idle_timeout", "duration, > 0", "(global)",
+    {"session.idle_timeout", "duration, >= 1s", "(global)",
      "Idle timeout for this client's sessions; only a shorter value than the global one counts."},
-    {"session.absolute_timeout", "duration, > 0", "(global)",
+    {"session.absolute_timeout", "duration, >= 1s", "(global)",
      "Absolute timeout for this client's sessions; only a shorter value counts."},
-    {"access_token.ttl", "duration, > 0", "(global)",
+    {"access_token.ttl", "duration, >= 1s", "(global)",
      "Access-token lifetime for this client; only a shorter value counts."},
     {"cookie", "bool", "false",
      "Cookie mode: the refresh token travels only in the refresh cookie (see cookie.*)."},
@@ -381,11 +437,11 @@ static const subdoc_t client_fields[] = {
 };
 
 static const subdoc_t role_fields[] = {
-    {"idle_timeout", "duration, > 0", "(global)",
+    {"idle_timeout", "duration, >= 1s", "(global)",
      "Idle timeout for sessions holding the role; the strictest of all rules wins."},
-    {"absolute_timeout", "duration, > 0", "(global)",
+    {"absolute_timeout", "duration, >= 1s", "(global)",
      "Absolute timeout for sessions holding the role; the strictest wins."},
-    {"access_ttl", "duration, > 0", "(global)",
+    {"access_ttl", "duration, >= 1s", "(global)",
      "Access-token lifetime for sessions holding the role; the strictest wins."},
     {"risk.ip_binding", "one of off, prefix16, prefix24, exact", "(global)",
      "Applies when stricter than the global or client value."},
@@ -405,7 +461,8 @@ static const subdoc_t route_fields[] = {
     {"path_glob", "string", "(none)",
      "Glob to match: `*` is any run without '/', `**` any run including '/'."},
     {"require_roles", "list of strings", "[]", "The session must hold at least one (403 "
-                                               "insufficient_role)."},
+                                               "insufficient_role); each must be defined under "
+                                               "roles: (`name: {}` will do)."},
     {"require_scopes", "list of strings", "[]",
      "The token must have every one (403 insufficient_scope)."},
     {"max_auth_age", "duration, > 0", "(none)",
@@ -490,6 +547,45 @@ static int sub_duration(loader_t *ld, const char *where, const yaml_node_t *k,
         return fail_at(ld, k, "%s: must be greater than 0", where);
     *out = t;
     return 0;
+}
+
+/*
+ * A session or token lifetime: a duration of at least one second, since a
+ * token's exp claim counts whole seconds (RFC 7519 NumericDate) and a
+ * shorter lifetime would issue tokens that expire as they are issued.
+ */
+static int sub_lifetime(loader_t *ld, const char *where, const yaml_node_t *k,
+                        const yaml_node_t *v, cf_time_t *out)
+{
+    cf_time_t t = 0;
+
+    if (sub_duration(ld, where, k, v, &t) < 0)
+        return CF_ECONFIG;
+    if (t < CF_SEC)
+        return fail_at(ld, k, "%s: must be at least 1s", where);
+    *out = t;
+    return 0;
+}
+
+/*
+ * Idle and absolute timeouts given together at one level (a client, a role)
+ * must agree. One alone never contradicts anything: at run time the
+ * strictest value of every level wins and the idle timeout is held to the
+ * absolute one (core/policy.c), so only two explicit values can clash.
+ */
+static int limits_agree(loader_t *ld, const yaml_node_t *at, const char *where,
+                        const cf_limits_t *l)
+{
+    char si[32], sa[32];
+
+    if (l->idle_timeout == 0 || l->absolute_timeout == 0 ||
+        l->idle_timeout <= l->absolute_timeout)
+        return 0;
+    if (cf_duration_format(l->idle_timeout, si, sizeof si) < 0 ||
+        cf_duration_format(l->absolute_timeout, sa, sizeof sa) < 0)
+        si[0] = sa[0] = '\0'; /* unreachable: both parsed as durations */
+    return fail_at(ld, at, "%sidle_timeout (%s) must not exceed %sabsolute_timeout (%s)", where,
+                   si, where, sa);
 }
 
 static int sub_bool(loader_t *ld, const char *where, const yaml_node_t *k, const yaml_node_t *v,
@@ -758,9 +854,9 @@ static int limits_pair(loader_t *ld, void *obj, const char *where, const char *k
 
     sub_where(w, sizeof w, where, key, klen);
     if (key_is(key, klen, "idle_timeout"))
-        return sub_duration(ld, w, k, v, &l->idle_timeout);
+        return sub_lifetime(ld, w, k, v, &l->idle_timeout);
     if (key_is(key, klen, "absolute_timeout"))
-        return sub_duration(ld, w, k, v, &l->absolute_timeout);
+        return sub_lifetime(ld, w, k, v, &l->absolute_timeout);
     return 1;
 }
 
@@ -772,7 +868,7 @@ static int access_pair(loader_t *ld, void *obj, const char *where, const char *k
 
     sub_where(w, sizeof w, where, key, klen);
     if (key_is(key, klen, "ttl"))
-        return sub_duration(ld, w, k, v, &l->access_ttl);
+        return sub_lifetime(ld, w, k, v, &l->access_ttl);
     return 1;
 }
 
@@ -891,6 +987,11 @@ int cf__config_clients_load(loader_t *ld, const yaml_node_t *v)
         c->line = (int)cf__config_line_of(item);
         c->grants = CF_GRANT_REFRESH_TOKEN;
         rc = each_pair(ld, item, item, where, client_pair, &cx);
+        if (rc == 0) {
+            char lw[48];
+            (void)snprintf(lw, sizeof lw, "%s.session.", where);
+            rc = limits_agree(ld, item, lw, &c->limits);
+        }
         if (rc < 0)
             goto fail;
         if (c->scope == NULL) {
@@ -952,11 +1053,11 @@ static int role_pair(loader_t *ld, void *obj, const char *where, const char *key
 
     sub_where(w, sizeof w, where, key, klen);
     if (key_is(key, klen, "idle_timeout"))
-        return sub_duration(ld, w, k, v, &r->limits.idle_timeout);
+        return sub_lifetime(ld, w, k, v, &r->limits.idle_timeout);
     if (key_is(key, klen, "absolute_timeout"))
-        return sub_duration(ld, w, k, v, &r->limits.absolute_timeout);
+        return sub_lifetime(ld, w, k, v, &r->limits.absolute_timeout);
     if (key_is(key, klen, "access_ttl"))
-        return sub_duration(ld, w, k, v, &r->limits.access_ttl);
+        return sub_lifetime(ld, w, k, v, &r->limits.access_ttl);
     if (key_is(key, klen, "risk"))
         return each_pair(ld, k, v, w, risk_pair, &r->risk);
     return 1;
@@ -1016,6 +1117,10 @@ int cf__config_roles_load(loader_t *ld, const yaml_node_t *v)
         r->line = (int)cf__config_line_of(k);
         (void)snprintf(where, sizeof where, "roles.%s", r->name);
         rc = each_pair(ld, k, val, where, role_pair, r);
+        if (rc == 0) {
+            (void)snprintf(where, sizeof where, "roles.%s.", r->name);
+            rc = limits_agree(ld, k, where, &r->limits);
+        }
         if (rc < 0)
             goto fail;
     }
@@ -1313,6 +1418,40 @@ int cf__config_routes_load(loader_t *ld, const yaml_node_t *v)
 fail:
     drop(&np);
     return rc;
+}
+
+/* ---- rules across sections -------------------------------------------- */
+
+static int role_defined(const cf_policy_t *p, const char *name)
+{
+    for (size_t i = 0; i < p->nroles; i++)
+        if (strcmp(p->roles[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+int cf__config_check_policy(loader_t *ld)
+{
+    const cf_policy_t *p = &ld->cfg->policy;
+
+    /*
+     * A route requiring a role that no roles: entry defines is almost always
+     * a typo ("admins" for "admin"), and it fails closed in silence: every
+     * session is refused there. Requiring the role to be declared, even as
+     * `name: {}`, turns the typo into a message.
+     */
+    for (size_t i = 0; i < p->nroutes; i++)
+        for (size_t j = 0; j < p->routes[i].nrequire_roles; j++) {
+            const char *name = p->routes[i].require_roles[j];
+            if (role_defined(p, name))
+                continue;
+            cf__config_say(ld->err, ld->errlen,
+                           "%s:%d: routes[%zu].require_roles: role '%s' is not defined under "
+                           "roles: (declare it, e.g. `%s: {}`)",
+                           ld->name, p->routes[i].line, i, name, name);
+            return CF_ECONFIG;
+        }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */

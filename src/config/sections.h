@@ -248,6 +248,13 @@ int cf__config_alerts_load(loader_t *ld, const yaml_node_t *v);
 int cf__config_routes_load(loader_t *ld, const yaml_node_t *v);
 
 /**
+ * Check the rules between sections once the whole file is read: every role
+ * a route requires is defined under roles:. Returns 0, or CF_ECONFIG with
+ * "NAME:LINE: routes[I].require_roles: ..." in @ld->err. Loader thread only.
+ */
+int cf__config_check_policy(loader_t *ld);
+
+/**
  * Write the clients of @cfg to @out as YAML that loads back to the same
  * policy: the rest of the "clients:" line onwards, final newline included.
  */

@@ -551,10 +551,10 @@ static void test_doc_has_a_row_per_option(void **state)
         rows++;
     assert_int_equal(rows, 92);
     assert_non_null(strstr(text, "| `keys.rotate_every` | duration | `0s` | "));
-    assert_non_null(strstr(text, "| `session.idle_timeout` | duration, > 0 | `30m` | "));
+    assert_non_null(strstr(text, "| `session.idle_timeout` | duration, >= 1s | `30m` | "));
     assert_non_null(strstr(text, "| `log_level` | one of debug, info, warn, error | `info` | "));
     assert_non_null(strstr(text, "| `clients[].secret_hash` | string | `(none)` | "));
-    assert_non_null(strstr(text, "| `roles.NAME.access_ttl` | duration, > 0 | `(global)` | "));
+    assert_non_null(strstr(text, "| `roles.NAME.access_ttl` | duration, >= 1s | `(global)` | "));
     assert_non_null(strstr(text, "| `routes[].path_glob` | string | `(none)` | "));
     assert_non_null(strstr(text, "| `risk.trusted_proxies` | list of CIDRs | `[]` | "));
     assert_non_null(strstr(text, "| `rate_limits.refresh.key` | list of ip, sub, client_id, "
