@@ -545,6 +545,27 @@ int cf__config_host_char_ok(char c, int bracketed)
  * brackets; a host containing ':' is IPv6 by construction. Port 0 ("any free
  * port") is refused: the server would log and advertise a port it is not on.
  */
+/*
+ * An address literal must be one: "256.1.1.1" passes the host-character
+ * test, but the server would only learn at bind time that no resolver knows
+ * it. Names (with a letter) are left to the resolver. @host fits the field.
+ */
+static int literal_ok(const char *host, size_t hlen, int bracketed)
+{
+    unsigned char addr[16];
+    char buf[64];
+    size_t i;
+
+    for (i = 0; i < hlen && !bracketed; i++)
+        if (!is_digit(host[i]) && host[i] != '.')
+            return 1;
+    if (hlen >= sizeof buf)
+        return 0;
+    memcpy(buf, host, hlen);
+    buf[hlen] = '\0';
+    return inet_pton(bracketed ? AF_INET6 : AF_INET, buf, addr) == 1;
+}
+
 static int addr_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
                       size_t cap)
 {
@@ -582,6 +603,11 @@ static int addr_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t
     }
     if (hlen >= o->size) {
         cf__config_say(msg, cap, "host too long (at most %zu bytes)", o->size - 1);
+        return CF_ECONFIG;
+    }
+    if (!literal_ok(host, hlen, bracketed)) {
+        cf__config_say(msg, cap, "'%.*s' is not an IP%s address", (int)hlen, host,
+                       bracketed ? "v6" : "v4");
         return CF_ECONFIG;
     }
     memcpy(cf__config_field(cfg, o->off), host, hlen);

@@ -515,6 +515,8 @@ static int oom(loader_t *ld)
 static int scalar(loader_t *ld, const char *where, const yaml_node_t *k, const yaml_node_t *v,
                   const char *what, const char **s, size_t *n)
 {
+    *s = ""; /* defined on every path, so callers never read garbage */
+    *n = 0;
     if (v->type != YAML_SCALAR_NODE || cf__config_is_null(v))
         return fail_at(ld, k, "%s: expected %s, got %s", where, what,
                        v->type == YAML_SCALAR_NODE ? "nothing" : cf__config_node_kind(v));
@@ -685,7 +687,10 @@ static int key_is(const char *key, size_t klen, const char *name)
 static const char *sub_where(char *buf, size_t cap, const char *where, const char *key,
                              size_t klen)
 {
-    (void)snprintf(buf, cap, "%s.%.*s", where, (int)klen, key);
+    int len = snprintf(buf, cap, "%s.%.*s", where, (int)klen, key);
+
+    if (len < 0 || (size_t)len >= cap)
+        buf[cap - 1] = '\0'; /* cut: only a message's key gets shorter */
     return buf;
 }
 
