@@ -19,7 +19,6 @@
  * config/sections.h, so the docs still come from one place.
  */
 #include "config/config.h"
-#include "store/redis.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,7 +36,7 @@
 #include "core/error.h"
 #include "core/keyset.h"
 #include "core/ratelimit.h"
-#include "obs/webhook.h"
+#include "util/url.h"
 
 /* ------------------------------------------------------------------------ */
 /* The option table                                                          */
@@ -766,12 +765,13 @@ static int url_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t 
                      size_t cap)
 {
     char url[1024];
+    cf_http_url_t parsed;
     const char *why;
 
     if (n > 0 && n < sizeof url && memchr(s, '\0', n) == NULL) {
         memcpy(url, s, n);
         url[n] = '\0';
-        why = cf_webhook_url_check(url);
+        why = cf_url_parse_http(url, &parsed);
         if (why != NULL) {
             cf__config_say(msg, cap, "%s", why);
             return CF_ECONFIG;
@@ -792,7 +792,7 @@ static int store_parse(const option_t *o, cf_config_t *cfg, const char *s, size_
     }
     memcpy(url, s, n);
     url[n] = '\0';
-    if (strcmp(url, "sqlite") != 0 && cf_redis_url_parse(url, &parsed, why, sizeof why) < 0) {
+    if (strcmp(url, "sqlite") != 0 && cf_url_parse_redis(url, &parsed, why, sizeof why) < 0) {
         cf__config_say(msg, cap, "'%s' is neither sqlite nor a Redis URL: %s",
                        strncmp(url, "redis://", 8) == 0 ? "redis://..." : url, why);
         return CF_ECONFIG;
