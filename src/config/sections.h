@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
- * Private interface between the two halves of the config module: config.c
- * (the option table, the YAML walk, the scalar types and the public entry
- * points) and sections.c (list-valued options and whole sections). It
- * decides nothing itself; it only names what the halves share. It must
- * never be included outside src/config/: nothing here is a stable API, and
- * cf_config_t's callers go through config/config.h alone.
+ * Private interface between the files of the config module (config.c,
+ * checks.c, types.c, sections.c, options.c, yaml.c; see config.c for who
+ * calls whom). It decides nothing itself; it only names what the files
+ * share. It must never be included outside src/config/: nothing here is a
+ * stable API, and cf_config_t's callers go through config/config.h alone.
  */
 #ifndef CF_CONFIG_SECTIONS_H
 #define CF_CONFIG_SECTIONS_H
@@ -66,8 +65,87 @@ struct loader {
     size_t errlen;
 };
 
+/* Longest raw text of any value (data_dir plus slack), and of a dotted key. */
+#define TEXT_MAX 600
+#define KEY_MAX 128
+
 /* ------------------------------------------------------------------------ */
-/* Provided by config.c                                                      */
+/* Provided by options.c: the table                                          */
+/* ------------------------------------------------------------------------ */
+
+/** Every option, in the order of the docs and the dump; cf__config_noptions rows. */
+extern const option_t cf__config_options[];
+extern const size_t cf__config_noptions;
+
+/** The row of dotted key @key (@n bytes), or NULL. Pure. */
+const option_t *cf__config_find(const char *key, size_t n);
+
+/** 1 when @path (@n bytes) is a section, a strict prefix "path." of some key. Pure. */
+int cf__config_is_section(const char *path, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* Provided by types.c: what each kind of option may hold                    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Every scalar type has two functions. parse() reads the raw text (not
+ * NUL-terminated) and writes the field only when the whole text is valid,
+ * otherwise it leaves @cfg alone and writes a message without the key. text()
+ * writes the value as raw text, the inverse of parse(), and fails on a value
+ * that cannot be written (a negative duration). Validation is text() followed
+ * by parse() into a scratch copy, so the range rules live in one place.
+ *
+ * List-valued sections (clients:, roles:, routes:) will not fit this shape:
+ * they take a YAML node, not text, and own memory. They belong in a kind of
+ * their own with a node-level loader called from apply_node() (which
+ * currently insists on a scalar), plus a cf_config_fini() to free them.
+ */
+typedef struct {
+    const char *name; /* type column of the docs */
+    int (*parse)(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+                 size_t cap);
+    int (*text)(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap, char *msg,
+                size_t msgcap);
+    int quote; /* dump writes the value double-quoted (lists: each item) */
+    /*
+     * Lists: the file gives a YAML sequence, the command line "a,b". item()
+     * checks one item (its line is the one reported); parse() gets the items
+     * joined with ','.
+     */
+    int (*item)(const option_t *o, const char *s, size_t n, char *msg, size_t cap);
+    /* Sections (clients, roles, routes): a node loader and a dumper instead of text. */
+    int (*load)(loader_t *ld, const yaml_node_t *v);
+    void (*dump)(const cf_config_t *cfg, FILE *out);
+} type_t;
+
+/** The behaviour of each opt_kind_t, indexed by kind. */
+extern const type_t cf__config_types[];
+
+/** What a value of @o looks like, for "expected ..., got a list", into @buf. Pure. */
+void cf__config_expected(const option_t *o, char *buf, size_t cap);
+
+/** The choices of an OPT_ENUM row as "a, b or c" into @buf. Pure. */
+void cf__config_list_choices(const option_t *o, char *buf, size_t cap);
+
+/** 1 when @o is a string or CIDR list (a char ** and a count). Pure. */
+int cf__config_is_list(const option_t *o);
+
+/** 1 when @o is a whole section with a node loader (clients, roles, ...). Pure. */
+int cf__config_is_node(const option_t *o);
+
+/* ------------------------------------------------------------------------ */
+/* Provided by checks.c: rules across options                                */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Move a default that contradicts a given value (an order rule with only one
+ * side set in the file) to that value, and add a key=value note to @cfg. Loader
+ * thread only.
+ */
+void cf__config_yield_defaults(cf_config_t *cfg);
+
+/* ------------------------------------------------------------------------ */
+/* Provided by yaml.c: helpers shared by every file                          */
 /* ------------------------------------------------------------------------ */
 
 /**
