@@ -243,7 +243,7 @@ int cf__config_is_null(const yaml_node_t *n);
 void cf__config_put_quoted(FILE *out, const char *s);
 
 /* ------------------------------------------------------------------------ */
-/* Provided by sections.c: list-valued options (rate_limits, risk, cookie)   */
+/* Provided by lists.c: list-valued options (rate_limits, risk, cookie)      */
 /* ------------------------------------------------------------------------ */
 
 /*
@@ -304,7 +304,7 @@ void cf__config_strv_free(char **v, size_t n);
 void cf__config_put_strv(FILE *out, char *const *v, size_t n);
 
 /* ------------------------------------------------------------------------ */
-/* Provided by sections.c: whole sections (clients, roles, routes)           */
+/* Provided by sections.c (loaders) and dump.c (dumpers, doc rows)         */
 /* ------------------------------------------------------------------------ */
 
 /**
