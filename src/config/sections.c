@@ -505,6 +505,26 @@ static int client_pair(loader_t *ld, void *obj, const char *where, const char *k
     return 1;
 }
 
+/* Rules between the fields of one client: type, secret and grants must fit together. */
+static int client_fields_agree(loader_t *ld, const client_ctx_t *cx, const char *where)
+{
+    const cf_client_t *c = cx->c;
+
+    if (c->type == CF_CLIENT_CONFIDENTIAL && c->secret_hash == NULL)
+        return fail_at(ld, cx->type_key, "%s: a confidential client needs secret_hash", where);
+    if (c->type == CF_CLIENT_PUBLIC && c->secret_hash != NULL)
+        return fail_at(ld, cx->secret_key,
+                       "%s: secret_hash is only for confidential clients (add type: "
+                       "confidential)",
+                       where);
+    if ((c->grants & CF_GRANT_CLIENT_CREDENTIALS) && c->type != CF_CLIENT_CONFIDENTIAL)
+        return fail_at(ld, cx->grants_key, "%s: client_credentials needs a confidential client",
+                       where);
+    if (c->grants == 0)
+        return fail_at(ld, cx->grants_key, "%s.allowed_grants: must not be empty", where);
+    return 0;
+}
+
 int cf__config_clients_load(loader_t *ld, const yaml_node_t *v)
 {
     cf_policy_t np = {0}, old = {0};
@@ -565,26 +585,9 @@ int cf__config_clients_load(loader_t *ld, const yaml_node_t *v)
                              c->id, np.clients[j].line);
                 goto fail;
             }
-        if (c->type == CF_CLIENT_CONFIDENTIAL && c->secret_hash == NULL) {
-            rc = fail_at(ld, cx.type_key, "%s: a confidential client needs secret_hash", where);
+        rc = client_fields_agree(ld, &cx, where);
+        if (rc < 0)
             goto fail;
-        }
-        if (c->type == CF_CLIENT_PUBLIC && c->secret_hash != NULL) {
-            rc = fail_at(ld, cx.secret_key,
-                         "%s: secret_hash is only for confidential clients (add type: "
-                         "confidential)",
-                         where);
-            goto fail;
-        }
-        if ((c->grants & CF_GRANT_CLIENT_CREDENTIALS) && c->type != CF_CLIENT_CONFIDENTIAL) {
-            rc = fail_at(ld, cx.grants_key,
-                         "%s: client_credentials needs a confidential client", where);
-            goto fail;
-        }
-        if (c->grants == 0) {
-            rc = fail_at(ld, cx.grants_key, "%s.allowed_grants: must not be empty", where);
-            goto fail;
-        }
     }
     old.clients = ld->cfg->policy.clients;
     old.nclients = ld->cfg->policy.nclients;
