@@ -220,7 +220,7 @@ static int apply_node(loader_t *ld, const option_t *o, size_t line, const yaml_n
     /* Before the value is applied: a failed load discards the copy anyway. */
     ld->cfg->set_line[o - cf__config_options] = (uint32_t)line;
     if (cf__config_is_node(o))
-        return cf__config_types[o->kind].load(ld, v);
+        return cf__config_types[o->kind].load(ld, o, v);
     if (cf__config_types[o->kind].item != NULL)
         return apply_list(ld, o, line, v);
     if (v->type != YAML_SCALAR_NODE || cf__config_is_null(v)) {
@@ -500,7 +500,7 @@ void cf_config_dump(const cf_config_t *cfg, FILE *out)
         prev = o->key;
         prev_sec = sec;
         if (cf__config_is_node(o)) {
-            cf__config_types[o->kind].dump(cfg, out); /* writes the rest, newline included */
+            cf__config_types[o->kind].dump(o, cfg, out); /* writes the rest, newline included */
             continue;
         }
         fputc(' ', out);

@@ -114,8 +114,8 @@ typedef struct {
      */
     int (*item)(const option_t *o, const char *s, size_t n, char *msg, size_t cap);
     /* Sections (clients, roles, routes): a node loader and a dumper instead of text. */
-    int (*load)(loader_t *ld, const yaml_node_t *v);
-    void (*dump)(const cf_config_t *cfg, FILE *out);
+    int (*load)(loader_t *ld, const option_t *o, const yaml_node_t *v);
+    void (*dump)(const option_t *o, const cf_config_t *cfg, FILE *out);
 } type_t;
 
 /** The behaviour of each opt_kind_t, indexed by kind. */
@@ -219,6 +219,24 @@ extern const char *const cf__config_ip_bindings[];
 extern const char *const cf__config_risk_actions[];
 
 /**
+ * "NAME:LINE: " + the message, LINE being that of node @n, into @ld->err.
+ * Always returns CF_ECONFIG. Pure apart from writing the message.
+ */
+int cf__config_fail_at(loader_t *ld, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/** "NAME: out of memory" into @ld->err; returns CF_ENOMEM. */
+int cf__config_oom(loader_t *ld);
+
+/**
+ * The text of scalar @v for key @where into *@s and *@n, or an error at @k
+ * ("WHERE: expected WHAT, got a list", "WHERE: must not contain NUL bytes")
+ * when @v is not a plain value. Returns 0 or CF_ECONFIG.
+ */
+int cf__config_scalar(loader_t *ld, const char *where, const yaml_node_t *k, const yaml_node_t *v,
+                      const char *what, const char **s, size_t *n);
+
+/**
  * The 1-based line of YAML node @n, for messages. Pure.
  */
 size_t cf__config_line_of(const yaml_node_t *n);
@@ -304,26 +322,106 @@ void cf__config_strv_free(char **v, size_t n);
 void cf__config_put_strv(FILE *out, char *const *v, size_t n);
 
 /* ------------------------------------------------------------------------ */
+/* Provided by fields.c: the rows of every section level                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The sections clients[], roles.NAME, routes[] and alerts.rules[] are
+ * levels below the root, each with its own struct (cf_client_t, cf_role_t,
+ * cf_route_t, cf_alert_rule_t) and its own table of fields, in the manner
+ * of nginx's command table: a row names its key within the level, its type
+ * and the offset of its field in the level's struct. A type says which YAML
+ * node it expects (a plain value or a list of plain values), which the
+ * walker in sections.c checks once, and carries its own parse and print
+ * functions (Redis's standardConfig). One walker, one dumper and one doc
+ * generator serve every level; only rules across fields (a confidential
+ * client needs a secret, an anonymous route requires nothing) are written
+ * by hand, in the level's check().
+ */
+typedef struct cf__field cf__field_t;
+
+/* One element being read: its struct, where it is, which fields it gave. */
+#define CF__FIELDS_MAX 16
+typedef struct {
+    void *obj;                                /* the element's struct */
+    const yaml_node_t *at;                    /* messages about the whole element point here */
+    const yaml_node_t *seen[CF__FIELDS_MAX];  /* per field row: its key node, NULL = not given */
+    char where[160];                          /* "clients[1]", "roles.admin" */
+} cf__item_t;
+
+typedef struct {
+    /* Scalars: what a value looks like ("a duration"); NULL for a list. */
+    const char *what;
+    /* Scalars: read @n bytes of text at @s (no NUL inside) into the field. */
+    int (*parse)(loader_t *ld, const cf__field_t *f, cf__item_t *it, const char *where,
+                 const yaml_node_t *k, const char *s, size_t n);
+    /* Lists: check one item; NULL or what is wrong with it. */
+    const char *(*item_ok)(const char *s, size_t n);
+    /* Lists: store the @n checked, distinct items @v; takes ownership of @v. */
+    int (*take)(loader_t *ld, const cf__field_t *f, cf__item_t *it, char **v, size_t n);
+    /* Write the value after "key: " and return 1, or return 0 when unset; @out NULL: only tell. */
+    int (*put)(const cf__field_t *f, const void *obj, FILE *out);
+} cf__ftype_t;
+
+struct cf__field {
+    const char *key;          /* within the level, dotted: "session.idle_timeout" */
+    const cf__ftype_t *type;
+    size_t off, off2;         /* the field in the level's struct; off2: a list's count */
+    const void *arg;          /* choices, a path kind */
+    int always;               /* dumped even when unset (the loaded value is the default) */
+    const char *doctype, *def, *doc; /* the docs/configuration.md row */
+};
+
+typedef struct {
+    opt_kind_t kind;          /* the root option this level hangs from */
+    const char *name;         /* "clients": messages about the section itself */
+    const char *doc_prefix;   /* "clients[].": doc rows */
+    const cf__field_t *fields;
+    size_t nfields;
+    const char *expect;       /* what the section node is: "a list", "a mapping of role names" */
+    int named;                /* 1: a mapping of names to elements (roles), 0: a list */
+    const char *name_what;    /* named: what a key is ("a role name") */
+    const char *(*name_ok)(const char *s, size_t n); /* named: NULL or what is wrong with a name */
+    size_t size;              /* of one element's struct */
+    size_t name_off;          /* named: the char * name in the struct */
+    size_t line_off;          /* the int line in the struct */
+    size_t max;               /* most elements; 0 = no limit */
+    const char *empty;        /* the dump of no elements: " []" or " {}" */
+    void (*init)(void *obj);  /* defaults of one element (calloc'd before) */
+    /* Rules across the fields of element @i of @items (and with the ones before it). */
+    int (*check)(loader_t *ld, cf__item_t *it, const void *items, size_t i);
+    /* Install @n elements (ownership moves to @cfg) and free the ones they replace. */
+    void (*install)(cf_config_t *cfg, void *items, size_t n);
+    void (*discard)(void *items, size_t n); /* free the elements of a failed load */
+    const void *(*get)(const cf_config_t *cfg, size_t *n); /* the elements, for the dump */
+} cf__level_t;
+
+/* The field types, provided by ftypes.c. */
+extern const cf__ftype_t cf__ft_name,
+    cf__ft_secret, cf__ft_scope, cf__ft_host, cf__ft_choice, cf__ft_enum, cf__ft_bool,
+    cf__ft_duration, cf__ft_lifetime, cf__ft_path, cf__ft_names, cf__ft_grants, cf__ft_methods,
+    cf__ft_alert_kind, cf__ft_threshold, cf__ft_alert_action;
+
+/** NULL, or what keeps @s (@n bytes) from being a name (role, scope, client id). Pure. */
+const char *cf__config_name_ok(const char *s, size_t n);
+
+/** The level of section option kind @kind, or NULL. Pure. */
+const cf__level_t *cf__config_level(opt_kind_t kind);
+
+/* ------------------------------------------------------------------------ */
 /* Provided by sections.c (loaders) and dump.c (dumpers, doc rows)         */
 /* ------------------------------------------------------------------------ */
 
 /**
- * Load section node @v into @ld->cfg->policy.
+ * Load section node @v of root option @o (clients, roles, routes,
+ * alerts.rules) through its level's field table.
  *
- * The section is built in a local policy and moved into the config copy only
- * when all of it is valid; the old part is freed then. On error the config
- * is left as it was and the message ("NAME:LINE: clients[1].id: ...") is in
- * @ld->err. Returns 0, CF_ECONFIG or CF_ENOMEM. Loader thread only.
+ * The elements are built on the side and installed only when all of them
+ * are valid; the old ones are freed then. On error the config is left as it
+ * was and the message ("NAME:LINE: clients[1].id: ...") is in @ld->err.
+ * Returns 0, CF_ECONFIG or CF_ENOMEM. Loader thread only.
  */
-int cf__config_clients_load(loader_t *ld, const yaml_node_t *v);
-
-/** As cf__config_clients_load(), for roles: (a mapping of role name to rules). */
-int cf__config_roles_load(loader_t *ld, const yaml_node_t *v);
-/** Load alerts.rules: a list of {kind, threshold, window, action, action_duration}. */
-int cf__config_alerts_load(loader_t *ld, const yaml_node_t *v);
-
-/** As cf__config_clients_load(), for routes: (an ordered list of rules). */
-int cf__config_routes_load(loader_t *ld, const yaml_node_t *v);
+int cf__config_section_load(loader_t *ld, const option_t *o, const yaml_node_t *v);
 
 /**
  * Check the rules between sections once the whole file is read: every role
@@ -333,18 +431,11 @@ int cf__config_routes_load(loader_t *ld, const yaml_node_t *v);
 int cf__config_check_policy(loader_t *ld);
 
 /**
- * Write the clients of @cfg to @out as YAML that loads back to the same
- * policy: the rest of the "clients:" line onwards, final newline included.
+ * Write section option @o of @cfg to @out as YAML that loads back to the
+ * same elements: the rest of the "clients:" line onwards, final newline
+ * included.
  */
-void cf__config_clients_dump(const cf_config_t *cfg, FILE *out);
-
-/** As cf__config_clients_dump(), for "roles:". */
-void cf__config_roles_dump(const cf_config_t *cfg, FILE *out);
-/** Write alerts.rules as YAML that loads back to the same rules. */
-void cf__config_alerts_dump(const cf_config_t *cfg, FILE *out);
-
-/** As cf__config_clients_dump(), for "routes:". */
-void cf__config_routes_dump(const cf_config_t *cfg, FILE *out);
+void cf__config_section_dump(const option_t *o, const cf_config_t *cfg, FILE *out);
 
 /**
  * Write the Markdown table rows of the fields of section option @o

@@ -447,15 +447,15 @@ const type_t cf__config_types[] = {
     [OPT_CIDRLIST] = {"list of CIDRs", cf__config_strlist_parse, cf__config_strlist_text, 1,
                       cf__config_cidr_ok, NULL, NULL},
     [OPT_CLIENTS] = {"list of clients", section_parse, section_text, 0, NULL,
-                     cf__config_clients_load, cf__config_clients_dump},
-    [OPT_ROLES] = {"mapping of roles", section_parse, section_text, 0, NULL, cf__config_roles_load,
-                   cf__config_roles_dump},
-    [OPT_ROUTES] = {"list of routes", section_parse, section_text, 0, NULL, cf__config_routes_load,
-                    cf__config_routes_dump},
+                     cf__config_section_load, cf__config_section_dump},
+    [OPT_ROLES] = {"mapping of roles", section_parse, section_text, 0, NULL, cf__config_section_load,
+                   cf__config_section_dump},
+    [OPT_ROUTES] = {"list of routes", section_parse, section_text, 0, NULL, cf__config_section_load,
+                    cf__config_section_dump},
     [OPT_URL] = {"http URL", url_parse, string_text, 1, NULL, NULL, NULL},
     [OPT_STORE] = {"sqlite or redis URL", store_parse, string_text, 1, NULL, NULL, NULL},
     [OPT_ALERT_RULES] = {"list of rules", section_parse, section_text, 0, NULL,
-                         cf__config_alerts_load, cf__config_alerts_dump},
+                         cf__config_section_load, cf__config_section_dump},
 };
 
 /* What a value of @o looks like, for "expected ..., got a list". */

@@ -13,6 +13,7 @@
 #include <yaml.h>
 
 #include "config/sections.h"
+#include "core/error.h"
 
 void cf__config_say(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -229,4 +230,50 @@ void cf__config_put_quoted(FILE *out, const char *s)
         n -= len;
     }
     fputc('"', out);
+}
+
+int cf__config_fail_at(loader_t *ld, const yaml_node_t *n, const char *fmt, ...)
+{
+    char msg[384];
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cf__config_say(ld->err, ld->errlen, "%s:%zu: %s", ld->name, cf__config_line_of(n), msg);
+    return CF_ECONFIG;
+}
+
+int cf__config_oom(loader_t *ld)
+{
+    cf__config_say(ld->err, ld->errlen, "%s: out of memory", ld->name);
+    return CF_ENOMEM;
+}
+
+int cf__config_scalar(loader_t *ld, const char *where, const yaml_node_t *k, const yaml_node_t *v,
+                      const char *what, const char **s, size_t *n)
+{
+    *s = ""; /* defined on every path, so callers never read garbage */
+    *n = 0;
+    if (v->type != YAML_SCALAR_NODE || cf__config_is_null(v))
+        return cf__config_fail_at(ld, k, "%s: expected %s, got %s", where, what,
+                                  v->type == YAML_SCALAR_NODE ? "nothing"
+                                                              : cf__config_node_kind(v));
+    *s = (const char *)v->data.scalar.value;
+    *n = v->data.scalar.length;
+    if (memchr(*s, '\0', *n) != NULL)
+        return cf__config_fail_at(ld, k, "%s: must not contain NUL bytes", where);
+    return 0;
+}
+
+/* "[a, b]" with each item double-quoted. */
+void cf__config_put_strv(FILE *out, char *const *v, size_t n)
+{
+    fputc('[', out);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            fputs(", ", out);
+        cf__config_put_quoted(out, v[i]);
+    }
+    fputc(']', out);
 }
