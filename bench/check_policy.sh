@@ -60,7 +60,7 @@ printf '%s\n' "$COMMON" > "$TMP/base/curfew.yaml"
 "$PY" - "$POLICY_ROUTES" > "$TMP/policy/routes.yaml" <<'EOF'
 import sys
 n = int(sys.argv[1])
-out = ["routes:"]
+out = ["roles: { admin: {}, ops: {}, bench: {} }", "routes:"]
 for i in range(n - 1):
     k = i % 6
     if k == 0:

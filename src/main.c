@@ -106,8 +106,9 @@ static int load_config(const char *path, const char *listen, const char *data_di
         cf_config_fini(cfg);
         return EXIT_USAGE;
     }
+    /* The message names the file and line itself (cf_config_validate()). */
     if (cf_config_validate(cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "%s%s%s\n", path ? path : "", path ? ": " : "", err);
+        fprintf(stderr, "%s\n", err);
         cf_config_fini(cfg);
         return EXIT_USAGE;
     }
@@ -158,6 +159,8 @@ static int cmd_serve(int argc, char **argv)
     if (rc != 0)
         return rc;
     cf_log_level = (cf_log_level_t)cf_log_level_parse(cfg.log_level);
+    for (size_t i = 0; i < cfg.nnotes; i++)
+        CF_LOG(CF_LOG_INFO, "%s", cfg.notes[i]);
 
     /* A peer closing mid-write must be an EPIPE error, not a dead server. */
     signal(SIGPIPE, SIG_IGN);
@@ -208,6 +211,9 @@ static int cmd_config(int argc, char **argv)
     rc = load_config(argv[2], NULL, NULL, NULL, &cfg);
     if (rc != 0)
         return rc;
+    /* What serve would log about defaults that yielded; stdout stays pure YAML. */
+    for (size_t i = 0; i < cfg.nnotes; i++)
+        fprintf(stderr, "%s\n", cfg.notes[i]);
     cf_config_dump(&cfg, stdout);
     cf_config_fini(&cfg);
     return 0;

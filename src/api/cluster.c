@@ -816,7 +816,7 @@ int cf_app_cluster_open(cf_app_t *app, const char *url)
     c->resync_backoff_ms = RESYNC_FIRST_MS;
     cf_histogram_init(&c->propagation, propagation_bounds,
                       sizeof propagation_bounds / sizeof propagation_bounds[0]);
-    if (cf_redis_url_parse(url, &u, err, sizeof err) < 0) {
+    if (cf_url_parse_redis(url, &u, err, sizeof err) < 0) {
         CF_LOG(CF_LOG_ERROR, "event=startup_error what=store_url error=\"%s\"", err);
         return CF_ECONFIG;
     }

@@ -46,8 +46,12 @@ int cf_app_guard_init(cf_app_t *app)
         if (!r->cfg->enabled)
             continue;
         rc = cf_gcra_init(&r->gcra, r->cfg->count, r->cfg->period, r->cfg->burst);
-        if (rc < 0)
+        if (rc < 0) {
+            /* cf_config_validate() refuses these; never fail start-up without a word. */
+            CF_LOG(CF_LOG_ERROR, "event=startup_error what=rate_limit class=%s error=%s",
+                   class_names[i], cf_strerror(rc));
             return rc;
+        }
         rc = cf_limiter_new(app->cfg.rl_max_keys, app->seed + (uint64_t)i, &r->limiter);
         if (rc < 0)
             return rc;

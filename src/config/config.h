@@ -22,6 +22,15 @@
 
 #define CF_CONFIG_ALERT_RULES_MAX 32
 
+/** Most rows the option table may have (cf_config_t.set_line). */
+#define CF_CONFIG_OPTIONS_MAX 96
+
+/** cf_config_t.set_line of an option set on the command line. */
+#define CF_CONFIG_LINE_CLI UINT32_MAX
+
+/** Most defaults that can yield to explicit values in one load (cf_config_t.notes). */
+#define CF_CONFIG_NOTES_MAX 4
+
 /** Largest config file cf_config_load() reads. */
 #define CF_CONFIG_MAX_FILE (1024 * 1024)
 
@@ -105,6 +114,16 @@ typedef struct {
     size_t nalert_rules;
     cf_time_t key_rotate_every;               /* keys.rotate_every (0 = off) */
     char kek_file[512];                       /* keys.kek_file ("" = none; CURFEW_KEK wins) */
+
+    /*
+     * Where the values came from, so that rules checked after the load
+     * (cf_config_validate()) can still name the file and the line.
+     */
+    char source[256];                         /* file loaded last ("" = none) */
+    uint32_t set_line[CF_CONFIG_OPTIONS_MAX]; /* per option row: 0 = default, else its line */
+    /* Defaults that yielded to an explicit value, one key=value log line each. */
+    char notes[CF_CONFIG_NOTES_MAX][192];
+    size_t nnotes;
 } cf_config_t;
 
 /**
@@ -140,7 +159,14 @@ int cf_config_copy(cf_config_t *dst, const cf_config_t *src);
  * "x.yaml:9: routes[0].methods: 'FETCH' is not a method (...)", bad CIDRs,
  * rates and key kinds, secret hashes not in pbkdf2-sha256$ form. On success
  * the policy is prepared (cf_policy_prepare()) and ready to match.
- * Cross-field rules are not checked here: see cf_config_validate().
+ *
+ * A default yields to an explicit value: when only one side of an order
+ * rule (access_token.ttl <= max_ttl, session.idle_timeout <=
+ * absolute_timeout) is given and the other's default contradicts it, the
+ * default is moved to the given value and a key=value line saying so is
+ * added to @cfg->notes. Rules inside the file that need all of it (a route
+ * requiring a role no roles: entry defines) are checked at the end of the
+ * load. Other cross-field rules: see cf_config_validate().
  * Reads the file synchronously; call it before the loop starts.
  */
 int cf_config_load(const char *path, cf_config_t *cfg, char *err, size_t errlen);
@@ -156,11 +182,16 @@ int cf_config_load_buffer(const char *buf, size_t len, const char *name, cf_conf
 /**
  * Check rules that involve the whole struct: every option within its range
  * (timeouts > 0, refresh_token.reuse_grace >= 0, limits >= 1, strings
- * non-empty where required), access_token.ttl <= access_token.max_ttl and
- * session.idle_timeout <= session.absolute_timeout.
+ * non-empty where required), access_token.ttl <= access_token.max_ttl,
+ * session.idle_timeout <= session.absolute_timeout, every rate limit usable
+ * by the limiter with its burst, and the files the server opens at start
+ * (the directory of audit.path, keys.kek_file unless CURFEW_KEK is set).
+ * `curfew serve` refuses nothing that passes cf_config_load() and this.
  *
  * Returns 0; or CF_ECONFIG with a message naming the keys in @err, e.g.
- * "access_token.ttl (20m) must not exceed access_token.max_ttl (15m)".
+ * "access_token.ttl (20m) must not exceed access_token.max_ttl (15m)",
+ * prefixed with "FILE:LINE: " when @cfg came from a file (@cfg->source) and
+ * the key was set there, "FILE: " when it was not. Reads the file system.
  */
 int cf_config_validate(const cf_config_t *cfg, char *err, size_t errlen);
 

@@ -1,1552 +1,439 @@
 /* SPDX-License-Identifier: MIT
  *
- * Configuration sections: the options that are lists or whole YAML
- * structures rather than single values. Decides what the clients:, roles:
- * and routes: sections mean (building the policy of core/policy.h), what a
- * rate (rate_limits.*), a key-kind list, a CIDR list (risk.trusted_proxies)
- * and a header or origin list (risk.device_headers, cookie.allowed_origins)
- * may hold, how they are dumped back as YAML, and the doc rows of every
- * section field. It must never leave a section half-applied (each is built
- * on the side and moved in only when all of it is valid), never keep a
- * pointer into the YAML document past the load, and never walk the option
- * table itself: config.c owns options[] and calls in through sections.h.
+ * The one walker, loader, dumper and doc generator of every section level
+ * (clients[], roles.NAME, routes[], alerts.rules[]), driven by the field
+ * tables of fields.c. Decides the shape of a section (a list of mappings,
+ * or a mapping of names), which keys exist at each level, which YAML node
+ * each field expects, and the rules between sections (a route's
+ * require_roles must name a defined role). It must never leave a section
+ * half-applied (the elements are built on the side and installed only when
+ * all of them are valid), never keep a pointer into the YAML document past
+ * the load, and never know a field by name: that is the tables' business.
  */
-#include "config/sections.h"
-
-#include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
-#include "core/b64url.h"
-#include "core/duration.h"
+#include "config/sections.h"
 #include "core/error.h"
 
 /* ------------------------------------------------------------------------ */
-/* List-valued options: rate_limits.*, risk.*, cookie.*                     */
+/* The walker                                                                */
 /* ------------------------------------------------------------------------ */
 
+static const cf__field_t *find_field(const cf__level_t *lv, const char *key, size_t n)
+{
+    for (size_t i = 0; i < lv->nfields; i++)
+        if (strlen(lv->fields[i].key) == n && memcmp(lv->fields[i].key, key, n) == 0)
+            return &lv->fields[i];
+    return NULL;
+}
+
+/* Is @key (@n bytes) a block of the level, a strict prefix "key." of some field? */
+static int is_block(const cf__level_t *lv, const char *key, size_t n)
+{
+    for (size_t i = 0; i < lv->nfields; i++)
+        if (strncmp(lv->fields[i].key, key, n) == 0 && lv->fields[i].key[n] == '.')
+            return 1;
+    return 0;
+}
+
 /*
- * "N/DURATION": N requests per DURATION ("10/1m", "100/1s"), or "off". N is
- * at least 1 and the duration at least 1ms, so the emission interval
- * DURATION / N the limiter uses is well defined.
+ * Fields that share one place in the struct (path, path_prefix, path_glob)
+ * exclude each other: the second one given is refused, naming the first.
  */
-static int parse_rate(const char *s, size_t n, cf_rate_cfg_t *r, char *msg, size_t cap)
+static int exclusive_ok(loader_t *ld, const cf__level_t *lv, const cf__field_t *f,
+                        const cf__item_t *it, const char *w, const yaml_node_t *k)
 {
-    const char *slash = memchr(s, '/', n);
-    const char *why = NULL;
-    uint64_t count;
-    cf_time_t period;
-    char shown[64];
+    const cf__field_t *prev = NULL;
+    char names[160] = "";
+    size_t count = 0, len = 0;
 
-    if (n == 3 && memcmp(s, "off", 3) == 0) {
-        r->enabled = 0;
-        r->count = 0;
-        r->period = 0;
+    for (size_t i = 0; i < lv->nfields; i++)
+        if (lv->fields[i].off == f->off) {
+            count++;
+            if (&lv->fields[i] != f && it->seen[i] != NULL)
+                prev = &lv->fields[i];
+        }
+    if (prev == NULL)
         return 0;
-    }
-    if (slash == NULL || cf__config_parse_digits(s, (size_t)(slash - s), &count) < 0 || count < 1 ||
-        count > 1000000000 ||
-        cf_duration_parse(slash + 1, n - (size_t)(slash - s) - 1, &period, &why) < 0 ||
-        period < 1) {
-        cf__config_say(msg, cap, "expected N/DURATION such as 10/1m, or off, got '%s'",
-                       cf__config_show(s, n, shown, sizeof shown));
-        return CF_ECONFIG;
-    }
-    r->enabled = 1;
-    r->count = (int64_t)count;
-    r->period = period;
-    return 0;
-}
-
-int cf__config_rate_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
-                          size_t cap)
-{
-    cf_rate_cfg_t *r = cf__config_field(cfg, o->off), tmp = *r;
-
-    if (parse_rate(s, n, &tmp, msg, cap) < 0)
-        return CF_ECONFIG;
-    *r = tmp;
-    return 0;
-}
-
-int cf__config_rate_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
-                         char *msg, size_t msgcap)
-{
-    const cf_rate_cfg_t *r = cf__config_cfield(cfg, o->off);
-    char d[32];
-
-    if (!r->enabled) {
-        (void)snprintf(buf, cap, "off");
-        return 0;
-    }
-    if (r->count < 1 || r->period < 1 || cf_duration_format(r->period, d, sizeof d) < 0) {
-        cf__config_say(msg, msgcap, "expected N/DURATION such as 10/1m, or off");
-        return CF_ECONFIG;
-    }
-    (void)snprintf(buf, cap, "%lld/%s", (long long)r->count, d);
-    return 0;
-}
-
-/* Split "a, b,c" on commas; calls @fn per trimmed item; stops at its first error. */
-static int each_item(const char *s, size_t n, int (*fn)(void *ctx, const char *it, size_t len),
-                     void *ctx)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        size_t j = i, a, b;
-        int rc;
-
-        while (j < n && s[j] != ',')
+    for (size_t i = 0, j = 0; i < lv->nfields && len < sizeof names; i++)
+        if (lv->fields[i].off == f->off) {
             j++;
-        a = i;
-        b = j;
-        while (a < b && s[a] == ' ')
-            a++;
-        while (b > a && s[b - 1] == ' ')
-            b--;
-        rc = fn(ctx, s + a, b - a);
-        if (rc < 0)
-            return rc;
-        i = j + 1;
-        if (j + 1 == n) /* "a," : a trailing empty item */
-            return fn(ctx, s + n, 0);
-    }
-    return 0;
-}
-
-typedef struct {
-    const option_t *o;
-    unsigned bits;
-    char *msg;
-    size_t cap;
-} keys_ctx_t;
-
-int cf__config_key_kind_ok(const option_t *o, const char *s, size_t n, char *msg, size_t cap)
-{
-    char shown[64], all[128];
-
-    if (cf__config_choice_index(o->choices, s, n) == 0) {
-        cf__config_join_choices(o->choices, all, sizeof all);
-        cf__config_say(msg, cap, "unknown key kind '%s' (use %s)",
-                       cf__config_show(s, n, shown, sizeof shown), all);
-        return CF_ECONFIG;
-    }
-    return 0;
-}
-
-static int keys_one(void *ctx, const char *s, size_t n)
-{
-    keys_ctx_t *k = ctx;
-    unsigned bit;
-
-    if (cf__config_key_kind_ok(k->o, s, n, k->msg, k->cap) < 0)
-        return CF_ECONFIG;
-    bit = 1u << (cf__config_choice_index(k->o->choices, s, n) - 1);
-    if (k->bits & bit) {
-        cf__config_say(k->msg, k->cap, "'%.*s' is listed twice", (int)n, s);
-        return CF_ECONFIG;
-    }
-    k->bits |= bit;
-    return 0;
-}
-
-int cf__config_keys_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
-                          size_t cap)
-{
-    keys_ctx_t k = {o, 0, msg, cap};
-    char all[128];
-
-    if (each_item(s, n, keys_one, &k) < 0)
-        return CF_ECONFIG;
-    if (k.bits == 0) {
-        cf__config_join_choices(o->choices, all, sizeof all);
-        cf__config_say(msg, cap, "expected at least one of %s", all);
-        return CF_ECONFIG;
-    }
-    *(unsigned *)cf__config_field(cfg, o->off) = k.bits;
-    return 0;
-}
-
-int cf__config_keys_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
-                         char *msg, size_t msgcap)
-{
-    unsigned bits = *(const unsigned *)cf__config_cfield(cfg, o->off);
-    size_t len = 0;
-
-    buf[0] = '\0';
-    for (size_t i = 0; o->choices[i] != NULL; i++) {
-        if (bits & (1u << i)) {
-            int w = snprintf(buf + len, cap - len, "%s%s", len > 0 ? "," : "", o->choices[i]);
-            if (w < 0 || (size_t)w >= cap - len)
-                break;
-            len += (size_t)w;
+            len += (size_t)snprintf(names + len, sizeof names - len, "%s%s",
+                                    j == 1 ? "" : j == count ? " and " : ", ", lv->fields[i].key);
         }
-    }
-    if (len == 0) {
-        cf__config_say(msg, msgcap, "expected at least one key kind");
-        return CF_ECONFIG;
-    }
-    return 0;
+    return cf__config_fail_at(ld, k, "%s: only one of %s may be set (%s on line %zu)", w, names,
+                              prev->key, cf__config_line_of(it->seen[prev - lv->fields]));
 }
 
 /*
- * A CIDR "ADDR/BITS" (IPv4 /0-/32, IPv6 /0-/128). Parsed here with
- * inet_pton so the config can be checked on its own; the server parses it
- * again into its own form when it starts.
+ * A list of plain values at @w: every item checked by the type, none twice,
+ * then handed to the type's take(), which owns them from then on.
  */
-int cf__config_cidr_ok(const option_t *o, const char *s, size_t n, char *msg, size_t cap)
+static int apply_list(loader_t *ld, const cf__field_t *f, cf__item_t *it, const char *w,
+                      const yaml_node_t *k, const yaml_node_t *v)
 {
-    const char *slash = memchr(s, '/', n);
-    char addr[INET6_ADDRSTRLEN + 1], shown[64];
-    unsigned char bin[16];
-    size_t alen;
-    uint64_t bits;
-    int v6;
+    size_t cap, n = 0;
+    char **vec = NULL, shown[64];
 
-    (void)o;
-    if (slash == NULL)
-        goto bad;
-    alen = (size_t)(slash - s);
-    if (alen == 0 || alen >= sizeof addr ||
-        cf__config_parse_digits(slash + 1, n - alen - 1, &bits) < 0 || n - alen - 1 > 3)
-        goto bad;
-    memcpy(addr, s, alen);
-    addr[alen] = '\0';
-    v6 = memchr(addr, ':', alen) != NULL;
-    if (inet_pton(v6 ? AF_INET6 : AF_INET, addr, bin) != 1 || bits > (v6 ? 128u : 32u))
-        goto bad;
-    return 0;
-bad:
-    cf__config_say(msg, cap, "bad CIDR '%s' (expected ADDRESS/BITS such as 10.0.0.0/8 or ::1/128)",
-                   cf__config_show(s, n, shown, sizeof shown));
-    return CF_ECONFIG;
-}
+    if (v->type != YAML_SEQUENCE_NODE)
+        return cf__config_fail_at(ld, k, "%s: expected a list, got %s", w,
+                                  cf__config_is_null(v) ? "nothing" : cf__config_node_kind(v));
+    cap = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (cap > 0 && (vec = calloc(cap, sizeof *vec)) == NULL)
+        return cf__config_oom(ld);
+    for (size_t i = 0; i < cap; i++) {
+        const yaml_node_t *item = yaml_document_get_node(ld->doc, v->data.sequence.items.start[i]);
+        const char *s, *why;
+        size_t len;
+        int rc = CF_ECONFIG;
 
-/* Header names and origins: visible ASCII without ',' (the list separator) or spaces. */
-int cf__config_token_ok(const option_t *o, const char *s, size_t n, char *msg, size_t cap)
-{
-    char shown[64];
-
-    if (n == 0) {
-        cf__config_say(msg, cap, "list items must not be empty");
-        return CF_ECONFIG;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= 0x20 || c >= 0x7f || c == ',') {
-            cf__config_say(msg, cap, "'%s' must be visible ASCII without spaces or commas",
-                           cf__config_show(s, n, shown, sizeof shown));
-            return CF_ECONFIG;
+        if (item == NULL || cf__config_scalar(ld, w, item, item, "a plain value", &s, &len) < 0)
+            goto fail;
+        why = f->type->item_ok(s, len);
+        if (why != NULL) {
+            rc = cf__config_fail_at(ld, item, "%s: '%s' %s", w,
+                                    cf__config_show(s, len, shown, sizeof shown), why);
+            goto fail;
         }
+        for (size_t j = 0; j < n; j++)
+            if (strlen(vec[j]) == len && memcmp(vec[j], s, len) == 0) {
+                rc = cf__config_fail_at(ld, item, "%s: '%s' is listed twice", w,
+                                        cf__config_show(s, len, shown, sizeof shown));
+                goto fail;
+            }
+        vec[n] = strndup(s, len);
+        if (vec[n] == NULL) {
+            rc = cf__config_oom(ld);
+            goto fail;
+        }
+        n++;
+        continue;
+fail:
+        cf__config_strv_free(vec, n);
+        return rc;
     }
-    if (o->off == offsetof(cf_config_t, allowed_origins) &&
-        !((n > 7 && memcmp(s, "http://", 7) == 0) || (n > 8 && memcmp(s, "https://", 8) == 0))) {
-        cf__config_say(msg, cap, "'%s' is not an origin (expected https://HOST[:PORT])",
-                       cf__config_show(s, n, shown, sizeof shown));
-        return CF_ECONFIG;
-    }
-    return 0;
+    return f->type->take(ld, f, it, vec, n);
 }
 
-typedef struct {
-    const option_t *o;
-    char **v;
+/* The value @v of field @f, whose key @k reads @w in messages. */
+static int apply_field(loader_t *ld, const cf__level_t *lv, const cf__field_t *f, cf__item_t *it,
+                       const char *w, const yaml_node_t *k, const yaml_node_t *v)
+{
+    const char *s;
     size_t n;
-    char *msg;
-    size_t cap;
-} strv_ctx_t;
+    int rc = exclusive_ok(ld, lv, f, it, w, k);
 
-static int strv_one(void *ctx, const char *s, size_t n)
-{
-    strv_ctx_t *c = ctx;
-    int (*ok)(const option_t *, const char *, size_t, char *, size_t) =
-        c->o->kind == OPT_CIDRLIST ? cf__config_cidr_ok : cf__config_token_ok;
-    char *dup;
-
-    if (n == 0) {
-        cf__config_say(c->msg, c->cap, "list items must not be empty");
-        return CF_ECONFIG;
-    }
-    if (ok(c->o, s, n, c->msg, c->cap) < 0)
-        return CF_ECONFIG;
-    dup = strndup(s, n);
-    if (dup == NULL) {
-        cf__config_say(c->msg, c->cap, "out of memory");
-        return CF_ENOMEM;
-    }
-    c->v[c->n++] = dup; /* room for every comma-separated item was made up front */
-    return 0;
-}
-
-void cf__config_strv_free(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
-/* Replaces the list only when every item is valid; the old one is freed then. */
-int cf__config_strlist_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n,
-                             char *msg, size_t cap)
-{
-    char ***vp = cf__config_field(cfg, o->off);
-    size_t *np = cf__config_field(cfg, o->off2), items = 1;
-    strv_ctx_t c = {o, NULL, 0, msg, cap};
-    int rc;
-
-    for (size_t i = 0; i < n; i++)
-        items += s[i] == ',';
-    if (n > 0) {
-        c.v = calloc(items, sizeof *c.v);
-        if (c.v == NULL) {
-            cf__config_say(msg, cap, "out of memory");
-            return CF_ENOMEM;
-        }
-        rc = each_item(s, n, strv_one, &c);
-        if (rc < 0) {
-            cf__config_strv_free(c.v, c.n);
-            return rc;
-        }
-    }
-    cf__config_strv_free(*vp, *np);
-    *vp = c.v;
-    *np = c.n;
-    return 0;
-}
-
-int cf__config_strlist_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
-                            char *msg, size_t msgcap)
-{
-    char *const *v = *(char **const *)cf__config_cfield(cfg, o->off);
-    size_t n = *(const size_t *)cf__config_cfield(cfg, o->off2), len = 0;
-
-    buf[0] = '\0';
-    for (size_t i = 0; i < n; i++) {
-        int w = snprintf(buf + len, cap - len, "%s%s", i > 0 ? "," : "", v[i]);
-        if (w < 0 || (size_t)w >= cap - len) {
-            cf__config_say(msg, msgcap, "list too long to show");
-            return CF_ECONFIG;
-        }
-        len += (size_t)w;
-    }
-    return 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Sections: clients, roles, routes                                          */
-/* ------------------------------------------------------------------------ */
-
-/*
- * These sections are YAML structures, not values, so they get loaders of
- * their own. Each builds its part of the policy in a local cf_policy_t,
- * which cf_policy_fini() frees on any error, and moves it into the config
- * copy only when the whole section is valid. Messages name the element the
- * way a reader finds it: "clients[1].secret_hash", "roles.admin.idle_timeout",
- * "routes[0].methods". The sub-tables below are the documentation of every
- * field; cf_config_doc() prints them under their section's row.
- */
-
-typedef struct {
-    const char *key, *type, *def, *doc;
-} subdoc_t;
-
-static const subdoc_t client_fields[] = {
-    {"id", "string", "(required)", "Client id: 1-127 visible ASCII characters, unique."},
-    {"type", "one of public, confidential", "public",
-     "Confidential clients authenticate with a secret (HTTP Basic or client_secret_post)."},
-    {"secret_hash", "string", "(none)",
-     "Required for confidential clients, refused for public ones: "
-     "pbkdf2-sha256$ITERATIONS$SALT$HASH as printed by `curfew hash-secret`."},
-    {"allowed_grants", "list of refresh_token, client_credentials", "[refresh_token]",
-     "Grant types the client may use; client_credentials needs a confidential client."},
-    {"scope", "string", "\"\"", "Space-separated scopes a client_credentials token may get."},
-    {"session.idle_timeout", "duration, >= 1s", "(global)",
-     "Idle timeout for this client's sessions; only a shorter value than the global one counts."},
-    {"session.absolute_timeout", "duration, >= 1s", "(global)",
-     "Absolute timeout for this client's sessions; only a shorter value counts."},
-    {"access_token.ttl", "duration, >= 1s", "(global)",
-     "Access-token lifetime for this client; only a shorter value counts."},
-    {"cookie", "bool", "false",
-     "Cookie mode: the refresh token travels only in the refresh cookie (see cookie.*)."},
-    {"risk.ip_binding", "one of off, prefix16, prefix24, exact", "(global)",
-     "Overrides risk.ip_binding for this client's sessions."},
-    {"risk.on_ip_change", "one of ignore, step_up, revoke", "(global)",
-     "Overrides risk.on_ip_change for this client's sessions."},
-    {"risk.on_device_change", "one of ignore, step_up, revoke", "(global)",
-     "Overrides risk.on_device_change for this client's sessions."},
-};
-
-static const subdoc_t role_fields[] = {
-    {"idle_timeout", "duration, >= 1s", "(global)",
-     "Idle timeout for sessions holding the role; the strictest of all rules wins."},
-    {"absolute_timeout", "duration, >= 1s", "(global)",
-     "Absolute timeout for sessions holding the role; the strictest wins."},
-    {"access_ttl", "duration, >= 1s", "(global)",
-     "Access-token lifetime for sessions holding the role; the strictest wins."},
-    {"risk.ip_binding", "one of off, prefix16, prefix24, exact", "(global)",
-     "Applies when stricter than the global or client value."},
-    {"risk.on_ip_change", "one of ignore, step_up, revoke", "(global)",
-     "Applies when stricter (revoke > step_up > ignore)."},
-    {"risk.on_device_change", "one of ignore, step_up, revoke", "(global)",
-     "Applies when stricter (revoke > step_up > ignore)."},
-};
-
-static const subdoc_t route_fields[] = {
-    {"host", "string", "(any)", "Host to match, case-insensitive, without port."},
-    {"methods", "list of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, CONNECT, TRACE", "(any)",
-     "Methods to match."},
-    {"path", "string", "(any)", "Exact path to match (query ignored). At most one of path, "
-                                "path_prefix and path_glob."},
-    {"path_prefix", "string", "(none)", "Path prefix to match (plain string prefix)."},
-    {"path_glob", "string", "(none)",
-     "Glob to match: `*` is any run without '/', `**` any run including '/'."},
-    {"require_roles", "list of strings", "[]", "The session must hold at least one (403 "
-                                               "insufficient_role)."},
-    {"require_scopes", "list of strings", "[]",
-     "The token must have every one (403 insufficient_scope)."},
-    {"max_auth_age", "duration, > 0", "(none)",
-     "Step-up: authentication older than this gets 401 step_up_required with max_age."},
-    {"idle_timeout", "duration, > 0", "(none)",
-     "A session idle this long is refused here (401 route_idle_timeout) but lives on."},
-    {"anonymous", "bool", "false", "Allowed without a token; no other requirement may be set."},
-    {"deny", "bool", "false", "Always refused: 403 route_denied."},
-};
-
-static const subdoc_t alert_fields[] = {
-    {"kind",
-     "one of refresh_reuse, check_failures_per_ip, check_failures_per_subject, "
-     "refresh_rate_per_session, concurrent_sessions_per_subject, idle_timeout_spike",
-     "(required)",
-     "What is counted, and per what key (see docs/operations.md, Alerts); refresh_reuse "
-     "fires on every reuse."},
-    {"threshold", "integer, 1-1000", "1", "Fires when this many occur for one key within window."},
-    {"window", "duration, > 0", "1m",
-     "The sliding window; after firing, a rule stays quiet for that key for one window."},
-    {"action", "one of none, revoke_session, revoke_subject, disable_refresh", "none",
-     "Automatic action on firing, for the session or subject the alert names."},
-    {"action_duration", "duration, > 0", "15m",
-     "disable_refresh: how long the subject's refreshes are refused (400 refresh_disabled)."},
-};
-
-static int fail_at(loader_t *ld, const yaml_node_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* "NAME:LINE: " + message; always CF_ECONFIG. */
-static int fail_at(loader_t *ld, const yaml_node_t *n, const char *fmt, ...)
-{
-    char msg[384];
-    va_list ap;
-
-    va_start(ap, fmt);
-    (void)vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    cf__config_say(ld->err, ld->errlen, "%s:%zu: %s", ld->name, cf__config_line_of(n), msg);
-    return CF_ECONFIG;
-}
-
-static int oom(loader_t *ld)
-{
-    cf__config_say(ld->err, ld->errlen, "%s: out of memory", ld->name);
-    return CF_ENOMEM;
-}
-
-/* The text of scalar @v for key @where, or an error at @k when @v is not a plain value. */
-static int scalar(loader_t *ld, const char *where, const yaml_node_t *k, const yaml_node_t *v,
-                  const char *what, const char **s, size_t *n)
-{
-    if (v->type != YAML_SCALAR_NODE || cf__config_is_null(v))
-        return fail_at(ld, k, "%s: expected %s, got %s", where, what,
-                       v->type == YAML_SCALAR_NODE ? "nothing" : cf__config_node_kind(v));
-    *s = (const char *)v->data.scalar.value;
-    *n = v->data.scalar.length;
-    if (memchr(*s, '\0', *n) != NULL)
-        return fail_at(ld, k, "%s: must not contain NUL bytes", where);
-    return 0;
-}
-
-static int sub_duration(loader_t *ld, const char *where, const yaml_node_t *k,
-                        const yaml_node_t *v, cf_time_t *out)
-{
-    const char *s, *why = NULL;
-    size_t n;
-    cf_time_t t;
-
-    if (scalar(ld, where, k, v, "a duration", &s, &n) < 0)
-        return CF_ECONFIG;
-    if (cf_duration_parse(s, n, &t, &why) < 0) {
-        size_t at, len;
-        char shown[64];
-        if (why != NULL && strncmp(why, "unknown unit", 12) == 0 &&
-            cf__config_find_bad_unit(s, n, &at, &len))
-            return fail_at(ld, k, "%s: unknown unit '%s' (use ms, s, m, h or d)", where,
-                           cf__config_show(s + at, len, shown, sizeof shown));
-        return fail_at(ld, k, "%s: %s", where, why != NULL ? why : "invalid duration");
-    }
-    if (t < 1)
-        return fail_at(ld, k, "%s: must be greater than 0", where);
-    *out = t;
-    return 0;
-}
-
-/* A session or token lifetime: whole seconds at least, since token times are (exp > iat). */
-static int sub_lifetime(loader_t *ld, const char *where, const yaml_node_t *k,
-                        const yaml_node_t *v, cf_time_t *out)
-{
-    int rc = sub_duration(ld, where, k, v, out);
-
-    if (rc == 0 && *out < CF_SEC)
-        return fail_at(ld, k, "%s: must be at least 1s", where);
+    if (rc < 0)
+        return rc;
+    if (f->type->what == NULL) /* the node kind each type expects is checked here, once */
+        rc = apply_list(ld, f, it, w, k, v);
+    else if (cf__config_scalar(ld, w, k, v, f->type->what, &s, &n) < 0)
+        rc = CF_ECONFIG;
+    else
+        rc = f->type->parse(ld, f, it, w, k, s, n);
+    if (rc == 0)
+        it->seen[f - lv->fields] = k;
     return rc;
 }
 
-static int sub_bool(loader_t *ld, const char *where, const yaml_node_t *k, const yaml_node_t *v,
-                    int *out)
-{
-    const char *s;
-    size_t n;
-    char shown[64];
-
-    if (scalar(ld, where, k, v, "true or false", &s, &n) < 0)
-        return CF_ECONFIG;
-    if (n == 4 && memcmp(s, "true", 4) == 0)
-        *out = 1;
-    else if (n == 5 && memcmp(s, "false", 5) == 0)
-        *out = 0;
-    else
-        return fail_at(ld, k, "%s: expected true or false, got '%s'", where,
-                       cf__config_show(s, n, shown, sizeof shown));
-    return 0;
-}
-
-static int sub_choice(loader_t *ld, const char *where, const yaml_node_t *k,
-                      const yaml_node_t *v, const char *const *choices, int *out)
-{
-    const char *s;
-    size_t n;
-    char shown[64], all[128];
-    int i;
-
-    cf__config_join_choices(choices, all, sizeof all);
-    if (scalar(ld, where, k, v, "a value", &s, &n) < 0)
-        return CF_ECONFIG;
-    i = cf__config_choice_index(choices, s, n);
-    if (i == 0)
-        return fail_at(ld, k, "%s: expected one of %s, got '%s'", where, all,
-                       cf__config_show(s, n, shown, sizeof shown));
-    *out = i;
-    return 0;
-}
-
 /*
- * Walk mapping @map at @where, calling @fn for each key. Keys must be plain
- * scalars without duplicates (checked against the earlier keys of the same
- * mapping). @fn returns 0, a negative error (already reported), or 1 for an
- * unknown key, reported here. A null value for @map is an empty mapping.
+ * Walk mapping @map of element @it at @where ("clients[0]",
+ * "clients[0].session"), whose keys live under @prefix within the level (""
+ * or "session"). A key is a field, applied at once, or a block, walked in
+ * turn; anything else is unknown. Keys must be plain scalars, each once. A
+ * null @map is an empty mapping; errors about @map's kind point at @at.
  */
-typedef int (*pair_fn)(loader_t *ld, void *obj, const char *where, const char *key, size_t klen,
-                       const yaml_node_t *k, const yaml_node_t *v);
-
-static int each_pair(loader_t *ld, const yaml_node_t *at, const yaml_node_t *map,
-                     const char *where, pair_fn fn, void *obj)
+static int walk(loader_t *ld, const cf__level_t *lv, cf__item_t *it, const yaml_node_t *at,
+                const yaml_node_t *map, const char *where, const char *prefix)
 {
+    const size_t plen = strlen(prefix);
+
     if (cf__config_is_null(map))
         return 0;
     if (map->type != YAML_MAPPING_NODE)
-        return fail_at(ld, at, "%s: expected a mapping, got %s", where, cf__config_node_kind(map));
+        return cf__config_fail_at(ld, at, "%s: expected a mapping, got %s", where,
+                                  cf__config_node_kind(map));
     for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top;
          pair++) {
         const yaml_node_t *k = yaml_document_get_node(ld->doc, pair->key);
         const yaml_node_t *v = yaml_document_get_node(ld->doc, pair->value);
-        char shown[64];
+        char path[KEY_MAX], w[160], shown[64];
+        const cf__field_t *f;
         const char *key;
-        size_t klen;
-        int rc;
+        size_t klen, len;
+        int rc, ok;
 
         if (k == NULL || v == NULL)
             return CF_ECONFIG;
         if (k->type != YAML_SCALAR_NODE)
-            return fail_at(ld, k, "%s: keys must be plain names, not %s", where,
-                           cf__config_node_kind(k));
+            return cf__config_fail_at(ld, k, "%s: keys must be plain names, not %s", where,
+                                      cf__config_node_kind(k));
         key = (const char *)k->data.scalar.value;
         klen = k->data.scalar.length;
         for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < pair; q++) {
             const yaml_node_t *kq = yaml_document_get_node(ld->doc, q->key);
             if (kq != NULL && kq->type == YAML_SCALAR_NODE && kq->data.scalar.length == klen &&
                 memcmp(kq->data.scalar.value, key, klen) == 0)
-                return fail_at(ld, k, "duplicate key '%s.%s' (first on line %zu)", where,
-                               cf__config_show(key, klen, shown, sizeof shown),
-                               cf__config_line_of(kq));
+                return cf__config_fail_at(ld, k, "duplicate key '%s.%s' (first on line %zu)",
+                                          where, cf__config_show(key, klen, shown, sizeof shown),
+                                          cf__config_line_of(kq));
         }
-        rc = fn(ld, obj, where, key, klen, k, v);
-        if (rc == 1)
-            return fail_at(ld, k, "unknown key '%s.%s'", where,
-                           cf__config_show(key, klen, shown, sizeof shown));
+        len = plen + (plen > 0) + klen;
+        ok = len < sizeof path && memchr(key, '.', klen) == NULL &&
+             memchr(key, '\0', klen) == NULL;
+        f = NULL;
+        if (ok) {
+            (void)snprintf(path, sizeof path, "%s%s%.*s", prefix, plen > 0 ? "." : "", (int)klen,
+                           key);
+            f = find_field(lv, path, len);
+        }
+        if ((size_t)snprintf(w, sizeof w, "%s.%.*s", where, (int)klen, key) >= sizeof w)
+            w[sizeof w - 1] = '\0'; /* cut: only a message's key gets shorter */
+        if (f != NULL)
+            rc = apply_field(ld, lv, f, it, w, k, v);
+        else if (ok && is_block(lv, path, len))
+            rc = walk(ld, lv, it, k, v, w, path);
+        else
+            return cf__config_fail_at(ld, k, "unknown key '%s.%s'", where,
+                                      cf__config_show(key, klen, shown, sizeof shown));
         if (rc < 0)
             return rc;
     }
     return 0;
 }
 
-static int key_is(const char *key, size_t klen, const char *name)
+/* ------------------------------------------------------------------------ */
+/* Loading a section                                                         */
+/* ------------------------------------------------------------------------ */
+
+static void *element(const cf__level_t *lv, void *items, size_t i)
 {
-    return strlen(name) == klen && memcmp(key, name, klen) == 0;
+    return (char *)items + i * lv->size;
 }
 
-/* "where.key" into @buf, for nested messages. */
-static const char *sub_where(char *buf, size_t cap, const char *where, const char *key,
-                             size_t klen)
+/* Walk element @i (already placed at @it->obj) and apply its level's rules. */
+static int load_element(loader_t *ld, const cf__level_t *lv, cf__item_t *it, const yaml_node_t *v,
+                        void *items, size_t i)
 {
-    (void)snprintf(buf, cap, "%s.%.*s", where, (int)klen, key);
-    return buf;
-}
-
-static int risk_pair(loader_t *ld, void *obj, const char *where, const char *key, size_t klen,
-                     const yaml_node_t *k, const yaml_node_t *v)
-{
-    cf_risk_policy_t *r = obj;
-    char w[160];
-    int i;
-
-    sub_where(w, sizeof w, where, key, klen);
-    if (key_is(key, klen, "ip_binding")) {
-        if (sub_choice(ld, w, k, v, cf__config_ip_bindings, &i) < 0)
-            return CF_ECONFIG;
-        r->ip_binding = (cf_ip_binding_t)i;
-    } else if (key_is(key, klen, "on_ip_change")) {
-        if (sub_choice(ld, w, k, v, cf__config_risk_actions, &i) < 0)
-            return CF_ECONFIG;
-        r->on_ip_change = (cf_risk_action_t)i;
-    } else if (key_is(key, klen, "on_device_change")) {
-        if (sub_choice(ld, w, k, v, cf__config_risk_actions, &i) < 0)
-            return CF_ECONFIG;
-        r->on_device_change = (cf_risk_action_t)i;
-    } else {
-        return 1;
-    }
-    return 0;
-}
-
-/*
- * A list of strings at @where into a fresh char ** (NULL when empty). Every
- * item goes through @ok, which returns a message or NULL.
- */
-static int sub_strv(loader_t *ld, const char *where, const yaml_node_t *k, const yaml_node_t *v,
-                    const char *(*ok)(const char *s, size_t n), char ***out, size_t *nout)
-{
-    size_t cap, n = 0;
-    char **vec;
-
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail_at(ld, k, "%s: expected a list, got %s", where,
-                       cf__config_is_null(v) ? "nothing" : cf__config_node_kind(v));
-    cap = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-    if (cap == 0) {
-        *out = NULL;
-        *nout = 0;
-        return 0;
-    }
-    vec = calloc(cap, sizeof *vec);
-    if (vec == NULL)
-        return oom(ld);
-    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-         it++) {
-        const yaml_node_t *item = yaml_document_get_node(ld->doc, *it);
-        const char *s, *why;
-        size_t len;
-        char shown[64];
-
-        if (item == NULL || scalar(ld, where, item, item, "a plain value", &s, &len) < 0) {
-            cf__config_strv_free(vec, n);
-            return CF_ECONFIG;
-        }
-        why = ok(s, len);
-        if (why != NULL) {
-            cf__config_strv_free(vec, n);
-            return fail_at(ld, item, "%s: '%s' %s", where,
-                           cf__config_show(s, len, shown, sizeof shown), why);
-        }
-        for (size_t j = 0; j < n; j++)
-            if (strlen(vec[j]) == len && memcmp(vec[j], s, len) == 0) {
-                cf__config_strv_free(vec, n);
-                return fail_at(ld, item, "%s: '%s' is listed twice", where,
-                               cf__config_show(s, len, shown, sizeof shown));
-            }
-        vec[n] = strndup(s, len);
-        if (vec[n] == NULL) {
-            cf__config_strv_free(vec, n);
-            return oom(ld);
-        }
-        n++;
-    }
-    *out = vec;
-    *nout = n;
-    return 0;
-}
-
-/* A name: role, scope, method. Visible ASCII; no ',' (role lists) and no spaces (scopes). */
-static const char *name_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > 127)
-        return "must be 1 to 127 characters";
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f || s[i] == ',')
-            return "must be visible ASCII without spaces or commas";
-    return NULL;
-}
-
-static const char *method_ok(const char *s, size_t n)
-{
-    return cf_method_bit(s, n) != 0 ? NULL
-                                    : "is not a method (use GET, HEAD, POST, PUT, PATCH, "
-                                      "DELETE, OPTIONS, CONNECT or TRACE)";
-}
-
-static const char *grant_ok(const char *s, size_t n)
-{
-    return key_is(s, n, "refresh_token") || key_is(s, n, "client_credentials")
-               ? NULL
-               : "is not a grant (use refresh_token or client_credentials)";
-}
-
-/* Replace part of a policy: free what the old arrays held through a scratch policy. */
-static void drop(cf_policy_t *scratch)
-{
-    cf_policy_fini(scratch);
-}
-
-/* ---- clients ----------------------------------------------------------- */
-
-typedef struct {
-    cf_client_t *c;
-    const yaml_node_t *secret_key; /* for the confidential/public rule's line */
-    const yaml_node_t *type_key, *grants_key;
-} client_ctx_t;
-
-/*
- * pbkdf2-sha256$ITERATIONS$SALT$HASH with SALT and HASH base64url (no
- * padding), the hash 32 bytes. Checked here so that a typo fails at start-up
- * rather than on the first login.
- */
-static int secret_hash_ok(const char *s, size_t n)
-{
-    static const char pfx[] = "pbkdf2-sha256$";
-    const char *it, *salt, *hash, *end = s + n;
-    uint64_t iters;
-    uint8_t buf[128];
-    size_t outlen;
-
-    if (n < sizeof pfx - 1 || memcmp(s, pfx, sizeof pfx - 1) != 0)
-        return 0;
-    it = s + sizeof pfx - 1;
-    salt = memchr(it, '$', (size_t)(end - it));
-    if (salt == NULL)
-        return 0;
-    if (cf__config_parse_digits(it, (size_t)(salt - it), &iters) < 0 || iters < 1 ||
-        iters > 100000000)
-        return 0;
-    salt++;
-    hash = memchr(salt, '$', (size_t)(end - salt));
-    if (hash == NULL || hash == salt)
-        return 0;
-    if (cf_b64url_decode(salt, (size_t)(hash - salt), buf, sizeof buf, &outlen) < 0 || outlen < 8)
-        return 0;
-    hash++;
-    if (cf_b64url_decode(hash, (size_t)(end - hash), buf, sizeof buf, &outlen) < 0 ||
-        outlen != 32)
-        return 0;
-    return 1;
-}
-
-static int limits_pair(loader_t *ld, void *obj, const char *where, const char *key, size_t klen,
-                       const yaml_node_t *k, const yaml_node_t *v)
-{
-    cf_limits_t *l = obj;
-    char w[160];
-
-    sub_where(w, sizeof w, where, key, klen);
-    if (key_is(key, klen, "idle_timeout"))
-        return sub_lifetime(ld, w, k, v, &l->idle_timeout);
-    if (key_is(key, klen, "absolute_timeout"))
-        return sub_lifetime(ld, w, k, v, &l->absolute_timeout);
-    return 1;
-}
-
-static int access_pair(loader_t *ld, void *obj, const char *where, const char *key, size_t klen,
-                       const yaml_node_t *k, const yaml_node_t *v)
-{
-    cf_limits_t *l = obj;
-    char w[160];
-
-    sub_where(w, sizeof w, where, key, klen);
-    if (key_is(key, klen, "ttl"))
-        return sub_lifetime(ld, w, k, v, &l->access_ttl);
-    return 1;
-}
-
-static int client_pair(loader_t *ld, void *obj, const char *where, const char *key, size_t klen,
-                       const yaml_node_t *k, const yaml_node_t *v)
-{
-    client_ctx_t *cx = obj;
-    cf_client_t *c = cx->c;
-    char w[160], shown[64];
-    const char *s, *why;
-    size_t n;
-    int i;
-
-    sub_where(w, sizeof w, where, key, klen);
-    if (key_is(key, klen, "id")) {
-        if (scalar(ld, w, k, v, "a string", &s, &n) < 0)
-            return CF_ECONFIG;
-        why = name_ok(s, n);
-        if (why != NULL)
-            return fail_at(ld, k, "%s: '%s' %s", w, cf__config_show(s, n, shown, sizeof shown),
-                           why);
-        c->id = strndup(s, n);
-        return c->id != NULL ? 0 : oom(ld);
-    }
-    if (key_is(key, klen, "type")) {
-        static const char *const kinds[] = {"public", "confidential", NULL};
-        if (sub_choice(ld, w, k, v, kinds, &i) < 0)
-            return CF_ECONFIG;
-        c->type = i == 2 ? CF_CLIENT_CONFIDENTIAL : CF_CLIENT_PUBLIC;
-        cx->type_key = k;
-        return 0;
-    }
-    if (key_is(key, klen, "secret_hash")) {
-        if (scalar(ld, w, k, v, "a string", &s, &n) < 0)
-            return CF_ECONFIG;
-        if (!secret_hash_ok(s, n))
-            return fail_at(ld, k,
-                           "%s: expected pbkdf2-sha256$ITERATIONS$SALT$HASH "
-                           "(run curfew hash-secret)",
-                           w);
-        c->secret_hash = strndup(s, n);
-        cx->secret_key = k;
-        return c->secret_hash != NULL ? 0 : oom(ld);
-    }
-    if (key_is(key, klen, "allowed_grants")) {
-        char **g = NULL;
-        size_t ng = 0;
-        if (sub_strv(ld, w, k, v, grant_ok, &g, &ng) < 0)
-            return CF_ECONFIG;
-        c->grants = 0;
-        for (size_t j = 0; j < ng; j++)
-            c->grants |= strcmp(g[j], "refresh_token") == 0 ? CF_GRANT_REFRESH_TOKEN
-                                                            : CF_GRANT_CLIENT_CREDENTIALS;
-        cf__config_strv_free(g, ng);
-        cx->grants_key = k;
-        return 0;
-    }
-    if (key_is(key, klen, "scope")) {
-        if (v->type == YAML_SCALAR_NODE && !cf__config_is_null(v) && v->data.scalar.length == 0) {
-            s = "";
-            n = 0;
-        } else if (scalar(ld, w, k, v, "a string", &s, &n) < 0) {
-            return CF_ECONFIG;
-        }
-        for (size_t j = 0; j < n; j++)
-            if ((unsigned char)s[j] < 0x20 || (unsigned char)s[j] == 0x7f)
-                return fail_at(ld, k, "%s: must not contain control characters", w);
-        free(c->scope);
-        c->scope = strndup(s, n);
-        return c->scope != NULL ? 0 : oom(ld);
-    }
-    if (key_is(key, klen, "session"))
-        return each_pair(ld, k, v, w, limits_pair, &c->limits);
-    if (key_is(key, klen, "access_token"))
-        return each_pair(ld, k, v, w, access_pair, &c->limits);
-    if (key_is(key, klen, "cookie"))
-        return sub_bool(ld, w, k, v, &c->cookie);
-    if (key_is(key, klen, "risk"))
-        return each_pair(ld, k, v, w, risk_pair, &c->risk);
-    return 1;
-}
-
-int cf__config_clients_load(loader_t *ld, const yaml_node_t *v)
-{
-    cf_policy_t np = {0}, old = {0};
-    size_t count;
     int rc;
 
-    if (v->type != YAML_SEQUENCE_NODE && !cf__config_is_null(v))
-        return fail_at(ld, v, "clients: expected a list, got %s", cf__config_node_kind(v));
-    count = cf__config_is_null(v)
-                ? 0
-                : (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-    if (count > 0) {
-        np.clients = calloc(count, sizeof *np.clients);
-        if (np.clients == NULL)
-            return oom(ld);
-    }
+    if (lv->init != NULL)
+        lv->init(it->obj);
+    rc = walk(ld, lv, it, it->at, v, it->where, "");
+    if (rc == 0 && lv->check != NULL)
+        rc = lv->check(ld, it, items, i);
+    return rc;
+}
+
+/* A list of mappings: clients, routes, alert rules. */
+static int load_list(loader_t *ld, const cf__level_t *lv, const yaml_node_t *v, void *items,
+                     size_t count)
+{
     for (size_t i = 0; i < count; i++) {
         const yaml_node_t *item = yaml_document_get_node(ld->doc, v->data.sequence.items.start[i]);
-        client_ctx_t cx = {&np.clients[i], NULL, NULL, NULL};
-        cf_client_t *c = &np.clients[i];
-        char where[32];
-
-        np.nclients = i + 1;
-        (void)snprintf(where, sizeof where, "clients[%zu]", i);
-        if (item == NULL) {
-            rc = CF_ECONFIG;
-            goto fail;
-        }
-        if (item->type != YAML_MAPPING_NODE) {
-            rc = fail_at(ld, item, "%s: expected a mapping, got %s", where,
-                         cf__config_node_kind(item));
-            goto fail;
-        }
-        c->line = (int)cf__config_line_of(item);
-        c->grants = CF_GRANT_REFRESH_TOKEN;
-        rc = each_pair(ld, item, item, where, client_pair, &cx);
-        if (rc < 0)
-            goto fail;
-        if (c->scope == NULL) {
-            c->scope = strdup("");
-            if (c->scope == NULL) {
-                rc = oom(ld);
-                goto fail;
-            }
-        }
-        if (c->id == NULL) {
-            rc = fail_at(ld, item, "%s: id is required", where);
-            goto fail;
-        }
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(np.clients[j].id, c->id) == 0) {
-                rc = fail_at(ld, item, "%s: duplicate client id '%s' (first on line %d)", where,
-                             c->id, np.clients[j].line);
-                goto fail;
-            }
-        if (c->type == CF_CLIENT_CONFIDENTIAL && c->secret_hash == NULL) {
-            rc = fail_at(ld, cx.type_key, "%s: a confidential client needs secret_hash", where);
-            goto fail;
-        }
-        if (c->type == CF_CLIENT_PUBLIC && c->secret_hash != NULL) {
-            rc = fail_at(ld, cx.secret_key,
-                         "%s: secret_hash is only for confidential clients (add type: "
-                         "confidential)",
-                         where);
-            goto fail;
-        }
-        if ((c->grants & CF_GRANT_CLIENT_CREDENTIALS) && c->type != CF_CLIENT_CONFIDENTIAL) {
-            rc = fail_at(ld, cx.grants_key,
-                         "%s: client_credentials needs a confidential client", where);
-            goto fail;
-        }
-        if (c->grants == 0) {
-            rc = fail_at(ld, cx.grants_key, "%s.allowed_grants: must not be empty", where);
-            goto fail;
-        }
-    }
-    old.clients = ld->cfg->policy.clients;
-    old.nclients = ld->cfg->policy.nclients;
-    drop(&old);
-    ld->cfg->policy.clients = np.clients;
-    ld->cfg->policy.nclients = np.nclients;
-    return 0;
-fail:
-    drop(&np);
-    return rc;
-}
-
-/* ---- roles ------------------------------------------------------------- */
-
-static int role_pair(loader_t *ld, void *obj, const char *where, const char *key, size_t klen,
-                     const yaml_node_t *k, const yaml_node_t *v)
-{
-    cf_role_t *r = obj;
-    char w[160];
-
-    sub_where(w, sizeof w, where, key, klen);
-    if (key_is(key, klen, "idle_timeout"))
-        return sub_lifetime(ld, w, k, v, &r->limits.idle_timeout);
-    if (key_is(key, klen, "absolute_timeout"))
-        return sub_lifetime(ld, w, k, v, &r->limits.absolute_timeout);
-    if (key_is(key, klen, "access_ttl"))
-        return sub_lifetime(ld, w, k, v, &r->limits.access_ttl);
-    if (key_is(key, klen, "risk"))
-        return each_pair(ld, k, v, w, risk_pair, &r->risk);
-    return 1;
-}
-
-int cf__config_roles_load(loader_t *ld, const yaml_node_t *v)
-{
-    cf_policy_t np = {0}, old = {0};
-    size_t count;
-    int rc;
-
-    if (v->type != YAML_MAPPING_NODE && !cf__config_is_null(v))
-        return fail_at(ld, v, "roles: expected a mapping of role names, got %s",
-                       cf__config_node_kind(v));
-    count = cf__config_is_null(v)
-                ? 0
-                : (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
-    if (count > 0) {
-        np.roles = calloc(count, sizeof *np.roles);
-        if (np.roles == NULL)
-            return oom(ld);
-    }
-    for (size_t i = 0; i < count; i++) {
-        const yaml_node_pair_t *pair = &v->data.mapping.pairs.start[i];
-        const yaml_node_t *k = yaml_document_get_node(ld->doc, pair->key);
-        const yaml_node_t *val = yaml_document_get_node(ld->doc, pair->value);
-        cf_role_t *r = &np.roles[i];
-        const char *name, *why;
-        size_t n;
-        char where[160], shown[64];
-
-        np.nroles = i + 1;
-        if (k == NULL || val == NULL) {
-            rc = CF_ECONFIG;
-            goto fail;
-        }
-        rc = scalar(ld, "roles", k, k, "a role name", &name, &n);
-        if (rc < 0)
-            goto fail;
-        why = name_ok(name, n);
-        if (why != NULL) {
-            rc = fail_at(ld, k, "roles: '%s' %s", cf__config_show(name, n, shown, sizeof shown),
-                         why);
-            goto fail;
-        }
-        for (size_t j = 0; j < i; j++)
-            if (strlen(np.roles[j].name) == n && memcmp(np.roles[j].name, name, n) == 0) {
-                rc = fail_at(ld, k, "duplicate key 'roles.%s' (first on line %d)",
-                             cf__config_show(name, n, shown, sizeof shown), np.roles[j].line);
-                goto fail;
-            }
-        r->name = strndup(name, n);
-        if (r->name == NULL) {
-            rc = oom(ld);
-            goto fail;
-        }
-        r->line = (int)cf__config_line_of(k);
-        (void)snprintf(where, sizeof where, "roles.%s", r->name);
-        rc = each_pair(ld, k, val, where, role_pair, r);
-        if (rc < 0)
-            goto fail;
-    }
-    old.roles = ld->cfg->policy.roles;
-    old.nroles = ld->cfg->policy.nroles;
-    drop(&old);
-    ld->cfg->policy.roles = np.roles;
-    ld->cfg->policy.nroles = np.nroles;
-    return 0;
-fail:
-    drop(&np);
-    return rc;
-}
-
-/* ---- alerts.rules ------------------------------------------------------ */
-
-static void put_duration(FILE *out, int indent, const char *key, cf_time_t v);
-
-static int alert_pair(loader_t *ld, void *obj, const char *where, const char *key, size_t klen,
-                      const yaml_node_t *k, const yaml_node_t *v)
-{
-    cf_alert_rule_t *r = obj;
-    const char *s;
-    size_t n;
-    uint64_t u;
-    char w[160], shown[64];
-
-    sub_where(w, sizeof w, where, key, klen);
-    if (key_is(key, klen, "kind")) {
-        if (scalar(ld, w, k, v, "a rule kind", &s, &n) < 0)
-            return CF_ECONFIG;
-        r->kind = cf_alert_kind_from_name(s, n);
-        if (r->kind == CF_ALERT__COUNT)
-            return fail_at(ld, k, "%s: '%s' is not a rule kind (use refresh_reuse, "
-                                  "check_failures_per_ip, check_failures_per_subject, "
-                                  "refresh_rate_per_session, concurrent_sessions_per_subject "
-                                  "or idle_timeout_spike)",
-                           w, cf__config_show(s, n, shown, sizeof shown));
-    } else if (key_is(key, klen, "threshold")) {
-        if (scalar(ld, w, k, v, "an integer", &s, &n) < 0)
-            return CF_ECONFIG;
-        if (cf__config_parse_digits(s, n, &u) < 0 || u < 1 || u > CF_ALERT_THRESHOLD_MAX)
-            return fail_at(ld, k, "%s: expected an integer from 1 to %d, got '%s'", w,
-                           CF_ALERT_THRESHOLD_MAX, cf__config_show(s, n, shown, sizeof shown));
-        r->threshold = (uint32_t)u;
-    } else if (key_is(key, klen, "window")) {
-        return sub_duration(ld, w, k, v, &r->window);
-    } else if (key_is(key, klen, "action")) {
-        if (scalar(ld, w, k, v, "an action", &s, &n) < 0)
-            return CF_ECONFIG;
-        r->action = cf_alert_action_from_name(s, n);
-        if (r->action == CF_ALERT_ACT__COUNT)
-            return fail_at(ld, k, "%s: '%s' is not an action (use none, revoke_session, "
-                                  "revoke_subject or disable_refresh)",
-                           w, cf__config_show(s, n, shown, sizeof shown));
-    } else if (key_is(key, klen, "action_duration")) {
-        return sub_duration(ld, w, k, v, &r->action_duration);
-    } else {
-        return 1;
-    }
-    return 0;
-}
-
-int cf__config_alerts_load(loader_t *ld, const yaml_node_t *v)
-{
-    cf_alert_rule_t rules[CF_CONFIG_ALERT_RULES_MAX];
-    size_t n = 0;
-
-    if (cf__config_is_null(v)) {
-        ld->cfg->nalert_rules = 0;
-        return 0;
-    }
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail_at(ld, v, "alerts.rules: expected a list, got %s", cf__config_node_kind(v));
-    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-         it++) {
-        const yaml_node_t *item = yaml_document_get_node(ld->doc, *it);
-        cf_alert_rule_t *r = &rules[n];
-        char where[64];
+        cf__item_t it = {.obj = element(lv, items, i), .at = item};
         int rc;
 
         if (item == NULL)
             return CF_ECONFIG;
-        if (n == CF_CONFIG_ALERT_RULES_MAX)
-            return fail_at(ld, item, "alerts.rules: at most %d rules", CF_CONFIG_ALERT_RULES_MAX);
-        (void)snprintf(where, sizeof where, "alerts.rules[%zu]", n);
+        if (lv->max > 0 && i == lv->max)
+            return cf__config_fail_at(ld, item, "%s: at most %zu rules", lv->name, lv->max);
+        (void)snprintf(it.where, sizeof it.where, "%s[%zu]", lv->name, i);
         if (item->type != YAML_MAPPING_NODE)
-            return fail_at(ld, item, "%s: expected a mapping, got %s", where,
-                           cf__config_node_kind(item));
-        memset(r, 0, sizeof *r);
-        r->kind = CF_ALERT__COUNT;
-        r->threshold = 1;
-        r->window = CF_MIN;
-        r->action = CF_ALERT_ACT_NONE;
-        r->line = (int)cf__config_line_of(item);
-        rc = each_pair(ld, item, item, where, alert_pair, r);
+            return cf__config_fail_at(ld, item, "%s: expected a mapping, got %s", it.where,
+                                      cf__config_node_kind(item));
+        *(int *)((char *)it.obj + lv->line_off) = (int)cf__config_line_of(item);
+        rc = load_element(ld, lv, &it, item, items, i);
         if (rc < 0)
             return rc;
-        if (r->kind == CF_ALERT__COUNT)
-            return fail_at(ld, item, "%s: kind is required", where);
-        if (r->action == CF_ALERT_ACT_REVOKE_SESSION &&
-            r->kind != CF_ALERT_REFRESH_REUSE && r->kind != CF_ALERT_REFRESH_RATE_PER_SESSION)
-            return fail_at(ld, item, "%s: revoke_session needs a per-session rule "
-                                     "(refresh_reuse or refresh_rate_per_session)", where);
-        if ((r->action == CF_ALERT_ACT_REVOKE_SUBJECT || r->action == CF_ALERT_ACT_DISABLE_REFRESH) &&
-            (r->kind == CF_ALERT_CHECK_FAILURES_PER_IP || r->kind == CF_ALERT_IDLE_TIMEOUT_SPIKE))
-            return fail_at(ld, item, "%s: %s needs a rule that names a subject", where,
-                           cf_alert_action_name(r->action));
-        if (r->action == CF_ALERT_ACT_DISABLE_REFRESH && r->action_duration == 0)
-            r->action_duration = 15 * CF_MIN;
-        n++;
     }
-    memcpy(ld->cfg->alert_rules, rules, n * sizeof rules[0]);
-    ld->cfg->nalert_rules = n;
     return 0;
 }
 
-void cf__config_alerts_dump(const cf_config_t *cfg, FILE *out)
+/* A mapping of names to mappings: roles. */
+static int load_named(loader_t *ld, const cf__level_t *lv, const yaml_node_t *v, void *items,
+                      size_t count)
 {
-    if (cfg->nalert_rules == 0) {
-        fputs(" []\n", out);
-        return;
-    }
-    fputc('\n', out);
-    for (size_t i = 0; i < cfg->nalert_rules; i++) {
-        const cf_alert_rule_t *r = &cfg->alert_rules[i];
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_pair_t *pair = &v->data.mapping.pairs.start[i];
+        const yaml_node_t *k = yaml_document_get_node(ld->doc, pair->key);
+        const yaml_node_t *val = yaml_document_get_node(ld->doc, pair->value);
+        cf__item_t it = {.obj = element(lv, items, i), .at = k};
+        char **name = (char **)((char *)it.obj + lv->name_off), shown[64];
+        const char *s, *why;
+        size_t n;
+        int rc;
 
-        fprintf(out, "  - kind: %s\n", cf_alert_kind_name(r->kind));
-        fprintf(out, "    threshold: %u\n", (unsigned)r->threshold);
-        put_duration(out, 4, "window", r->window);
-        fprintf(out, "    action: %s\n", cf_alert_action_name(r->action));
-        if (r->action_duration > 0)
-            put_duration(out, 4, "action_duration", r->action_duration);
-    }
-}
-
-/* ---- routes ------------------------------------------------------------ */
-
-typedef struct {
-    cf_route_t *r;
-    const yaml_node_t *path_key; /* the first of path, path_prefix, path_glob */
-    const char *path_name;
-} route_ctx_t;
-
-/* A path or glob: starts with '/', visible ASCII, no '?' (queries are not matched). */
-static const char *path_text_ok(const char *s, size_t n)
-{
-    if (n == 0 || s[0] != '/')
-        return "must start with '/'";
-    if (n > CF_POLICY_PATH_MAX)
-        return "is too long (at most 1024 characters)";
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f || s[i] == '?' ||
-            s[i] == '#')
-            return "must be visible ASCII without spaces, '?' or '#'";
-    return NULL;
-}
-
-static int route_pair(loader_t *ld, void *obj, const char *where, const char *key, size_t klen,
-                      const yaml_node_t *k, const yaml_node_t *v)
-{
-    route_ctx_t *rx = obj;
-    cf_route_t *r = rx->r;
-    char w[160], shown[64];
-    const char *s, *why;
-    size_t n;
-
-    sub_where(w, sizeof w, where, key, klen);
-    if (key_is(key, klen, "host")) {
-        if (scalar(ld, w, k, v, "a host name", &s, &n) < 0)
+        if (k == NULL || val == NULL)
             return CF_ECONFIG;
-        if (n == 0 || n > 255)
-            return fail_at(ld, k, "%s: must be 1 to 255 characters", w);
-        for (size_t i = 0; i < n; i++)
-            if (!cf__config_host_char_ok(s[i], 0) &&
-                !(s[0] == '[' && (s[i] == '[' || s[i] == ']' || cf__config_host_char_ok(s[i], 1))))
-                return fail_at(ld, k, "%s: '%s' is not a host name (write it without port)", w,
-                               cf__config_show(s, n, shown, sizeof shown));
-        r->host = strndup(s, n);
-        return r->host != NULL ? 0 : oom(ld);
-    }
-    if (key_is(key, klen, "methods")) {
-        char **m = NULL;
-        size_t nm = 0;
-        if (sub_strv(ld, w, k, v, method_ok, &m, &nm) < 0)
+        if (cf__config_scalar(ld, lv->name, k, k, lv->name_what, &s, &n) < 0)
             return CF_ECONFIG;
-        r->methods = 0;
-        for (size_t i = 0; i < nm; i++)
-            r->methods |= cf_method_bit(m[i], strlen(m[i]));
-        cf__config_strv_free(m, nm);
-        return 0;
-    }
-    if (key_is(key, klen, "path") || key_is(key, klen, "path_prefix") ||
-        key_is(key, klen, "path_glob")) {
-        if (rx->path_key != NULL)
-            return fail_at(ld, k,
-                           "%s: only one of path, path_prefix and path_glob may be set "
-                           "(%s on line %zu)",
-                           w, rx->path_name, cf__config_line_of(rx->path_key));
-        if (scalar(ld, w, k, v, "a path", &s, &n) < 0)
-            return CF_ECONFIG;
-        why = path_text_ok(s, n);
+        why = lv->name_ok(s, n);
         if (why != NULL)
-            return fail_at(ld, k, "%s: '%s' %s", w, cf__config_show(s, n, shown, sizeof shown),
-                           why);
-        r->path = strndup(s, n);
-        if (r->path == NULL)
-            return oom(ld);
-        r->path_kind = klen == 4 ? CF_PATH_EXACT : key[5] == 'p' ? CF_PATH_PREFIX : CF_PATH_GLOB;
-        rx->path_key = k;
-        rx->path_name = r->path_kind == CF_PATH_EXACT    ? "path"
-                        : r->path_kind == CF_PATH_PREFIX ? "path_prefix"
-                                                         : "path_glob";
-        return 0;
+            return cf__config_fail_at(ld, k, "%s: '%s' %s", lv->name,
+                                      cf__config_show(s, n, shown, sizeof shown), why);
+        for (size_t j = 0; j < i; j++) {
+            const char *other = *(char **)((char *)element(lv, items, j) + lv->name_off);
+            if (strlen(other) == n && memcmp(other, s, n) == 0)
+                return cf__config_fail_at(
+                    ld, k, "duplicate key '%s.%s' (first on line %d)", lv->name,
+                    cf__config_show(s, n, shown, sizeof shown),
+                    *(int *)((char *)element(lv, items, j) + lv->line_off));
+        }
+        *name = strndup(s, n);
+        if (*name == NULL)
+            return cf__config_oom(ld);
+        *(int *)((char *)it.obj + lv->line_off) = (int)cf__config_line_of(k);
+        (void)snprintf(it.where, sizeof it.where, "%s.%s", lv->name, *name);
+        rc = load_element(ld, lv, &it, val, items, i);
+        if (rc < 0)
+            return rc;
     }
-    if (key_is(key, klen, "require_roles")) {
-        cf__config_strv_free(r->require_roles, r->nrequire_roles);
-        r->require_roles = NULL;
-        r->nrequire_roles = 0;
-        return sub_strv(ld, w, k, v, name_ok, &r->require_roles, &r->nrequire_roles);
-    }
-    if (key_is(key, klen, "require_scopes")) {
-        cf__config_strv_free(r->require_scopes, r->nrequire_scopes);
-        r->require_scopes = NULL;
-        r->nrequire_scopes = 0;
-        return sub_strv(ld, w, k, v, name_ok, &r->require_scopes, &r->nrequire_scopes);
-    }
-    if (key_is(key, klen, "max_auth_age"))
-        return sub_duration(ld, w, k, v, &r->max_auth_age);
-    if (key_is(key, klen, "idle_timeout"))
-        return sub_duration(ld, w, k, v, &r->idle_timeout);
-    if (key_is(key, klen, "anonymous"))
-        return sub_bool(ld, w, k, v, &r->anonymous);
-    if (key_is(key, klen, "deny"))
-        return sub_bool(ld, w, k, v, &r->deny);
-    return 1;
+    return 0;
 }
 
-int cf__config_routes_load(loader_t *ld, const yaml_node_t *v)
+int cf__config_section_load(loader_t *ld, const option_t *o, const yaml_node_t *v)
 {
-    cf_policy_t np = {0}, old = {0};
-    size_t count;
+    const cf__level_t *lv = cf__config_level(o->kind);
+    yaml_node_type_t want = lv->named ? YAML_MAPPING_NODE : YAML_SEQUENCE_NODE;
+    size_t count = 0;
+    void *items = NULL;
     int rc;
 
-    if (v->type != YAML_SEQUENCE_NODE && !cf__config_is_null(v))
-        return fail_at(ld, v, "routes: expected a list, got %s", cf__config_node_kind(v));
-    count = cf__config_is_null(v)
-                ? 0
-                : (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-    if (count > 0) {
-        np.routes = calloc(count, sizeof *np.routes);
-        if (np.routes == NULL)
-            return oom(ld);
+    if (v->type != want && !cf__config_is_null(v))
+        return cf__config_fail_at(ld, v, "%s: expected %s, got %s", lv->name, lv->expect,
+                                  cf__config_node_kind(v));
+    if (!cf__config_is_null(v))
+        count = lv->named ? (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start)
+                          : (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (count > 0 && (items = calloc(count, lv->size)) == NULL)
+        return cf__config_oom(ld);
+    rc = lv->named ? load_named(ld, lv, v, items, count) : load_list(ld, lv, v, items, count);
+    if (rc < 0) {
+        lv->discard(items, count);
+        return rc;
     }
-    for (size_t i = 0; i < count; i++) {
-        const yaml_node_t *item = yaml_document_get_node(ld->doc, v->data.sequence.items.start[i]);
-        cf_route_t *r = &np.routes[i];
-        route_ctx_t rx = {r, NULL, NULL};
-        char where[32];
-
-        np.nroutes = i + 1;
-        (void)snprintf(where, sizeof where, "routes[%zu]", i);
-        if (item == NULL) {
-            rc = CF_ECONFIG;
-            goto fail;
-        }
-        if (item->type != YAML_MAPPING_NODE) {
-            rc = fail_at(ld, item, "%s: expected a mapping, got %s", where,
-                         cf__config_node_kind(item));
-            goto fail;
-        }
-        r->line = (int)cf__config_line_of(item);
-        rc = each_pair(ld, item, item, where, route_pair, &rx);
-        if (rc < 0)
-            goto fail;
-        if (r->anonymous && r->deny) {
-            rc = fail_at(ld, item, "%s: anonymous and deny cannot both be true", where);
-            goto fail;
-        }
-        if (r->anonymous && (r->nrequire_roles > 0 || r->nrequire_scopes > 0 ||
-                             r->max_auth_age > 0 || r->idle_timeout > 0)) {
-            rc = fail_at(ld, item,
-                         "%s: an anonymous route looks at no token, so it cannot require "
-                         "roles, scopes, max_auth_age or idle_timeout",
-                         where);
-            goto fail;
-        }
-    }
-    old.routes = ld->cfg->policy.routes;
-    old.nroutes = ld->cfg->policy.nroutes;
-    drop(&old);
-    ld->cfg->policy.routes = np.routes;
-    ld->cfg->policy.nroutes = np.nroutes;
+    lv->install(ld->cfg, items, count);
     return 0;
-fail:
-    drop(&np);
-    return rc;
 }
 
 /* ------------------------------------------------------------------------ */
-/* Dump                                                                     */
+/* Rules across sections                                                     */
 /* ------------------------------------------------------------------------ */
 
-/* "[a, b]" with each item double-quoted. */
-void cf__config_put_strv(FILE *out, char *const *v, size_t n)
+static int role_defined(const cf_policy_t *p, const char *name)
 {
-    fputc('[', out);
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            fputs(", ", out);
-        cf__config_put_quoted(out, v[i]);
-    }
-    fputc(']', out);
+    for (size_t i = 0; i < p->nroles; i++)
+        if (strcmp(p->roles[i].name, name) == 0)
+            return 1;
+    return 0;
 }
 
-static void put_duration(FILE *out, int indent, const char *key, cf_time_t v)
+int cf__config_check_policy(loader_t *ld)
 {
-    char d[32];
+    const cf_policy_t *p = &ld->cfg->policy;
 
-    if (cf_duration_format(v, d, sizeof d) < 0)
-        fprintf(out, "%*s%s: null  # invalid: negative\n", indent, "", key);
-    else
-        fprintf(out, "%*s%s: %s\n", indent, "", key, d);
+    /*
+     * A route requiring a role that no roles: entry defines is almost always
+     * a typo ("admins" for "admin"), and it fails closed in silence: every
+     * session is refused there. Requiring the role to be declared, even as
+     * `name: {}`, turns the typo into a message.
+     */
+    for (size_t i = 0; i < p->nroutes; i++)
+        for (size_t j = 0; j < p->routes[i].nrequire_roles; j++) {
+            const char *name = p->routes[i].require_roles[j];
+            if (role_defined(p, name))
+                continue;
+            cf__config_say(ld->err, ld->errlen,
+                           "%s:%d: routes[%zu].require_roles: role '%s' is not defined under "
+                           "roles: (declare it, e.g. `%s: {}`)",
+                           ld->name, p->routes[i].line, i, name, name);
+            return CF_ECONFIG;
+        }
+    return 0;
 }
 
-static void put_risk(FILE *out, int indent, const cf_risk_policy_t *r)
+/* ------------------------------------------------------------------------ */
+/* Dump and docs                                                             */
+/* ------------------------------------------------------------------------ */
+
+static int worth_writing(const cf__field_t *f, const void *obj)
 {
-    if (r->ip_binding == CF_IPBIND_UNSET && r->on_ip_change == CF_RISK_UNSET &&
-        r->on_device_change == CF_RISK_UNSET)
-        return;
-    fprintf(out, "%*srisk:\n", indent, "");
-    if (r->ip_binding != CF_IPBIND_UNSET)
-        fprintf(out, "%*sip_binding: %s\n", indent + 2, "", cf_ip_binding_name(r->ip_binding));
-    if (r->on_ip_change != CF_RISK_UNSET)
-        fprintf(out, "%*son_ip_change: %s\n", indent + 2, "",
-                cf_risk_action_name(r->on_ip_change));
-    if (r->on_device_change != CF_RISK_UNSET)
-        fprintf(out, "%*son_device_change: %s\n", indent + 2, "",
-                cf_risk_action_name(r->on_device_change));
+    return f->always || f->type->put(f, obj, NULL);
 }
 
-void cf__config_clients_dump(const cf_config_t *cfg, FILE *out)
+/* The indent of a key of a list element: the first carries the dash. */
+static void lead(FILE *out, const cf__level_t *lv, int *first)
 {
-    const cf_policy_t *p = &cfg->policy;
-
-    if (p->nclients == 0) {
-        fputs(" []\n", out);
-        return;
-    }
-    fputc('\n', out);
-    for (size_t i = 0; i < p->nclients; i++) {
-        const cf_client_t *c = &p->clients[i];
-        const char *sep = "";
-
-        fputs("  - id: ", out);
-        cf__config_put_quoted(out, c->id);
-        fprintf(out, "\n    type: %s\n",
-                c->type == CF_CLIENT_CONFIDENTIAL ? "confidential" : "public");
-        if (c->secret_hash != NULL) {
-            fputs("    secret_hash: ", out);
-            cf__config_put_quoted(out, c->secret_hash);
-            fputc('\n', out);
-        }
-        fputs("    allowed_grants: [", out);
-        if (c->grants & CF_GRANT_REFRESH_TOKEN) {
-            fputs("refresh_token", out);
-            sep = ", ";
-        }
-        if (c->grants & CF_GRANT_CLIENT_CREDENTIALS)
-            fprintf(out, "%sclient_credentials", sep);
-        fputs("]\n    scope: ", out);
-        cf__config_put_quoted(out, c->scope != NULL ? c->scope : "");
-        fprintf(out, "\n    cookie: %s\n", c->cookie ? "true" : "false");
-        if (c->limits.idle_timeout > 0 || c->limits.absolute_timeout > 0) {
-            fputs("    session:\n", out);
-            if (c->limits.idle_timeout > 0)
-                put_duration(out, 6, "idle_timeout", c->limits.idle_timeout);
-            if (c->limits.absolute_timeout > 0)
-                put_duration(out, 6, "absolute_timeout", c->limits.absolute_timeout);
-        }
-        if (c->limits.access_ttl > 0) {
-            fputs("    access_token:\n", out);
-            put_duration(out, 6, "ttl", c->limits.access_ttl);
-        }
-        put_risk(out, 4, &c->risk);
-    }
+    fputs(!lv->named && *first ? "  - " : "    ", out);
+    *first = 0;
 }
 
-void cf__config_roles_dump(const cf_config_t *cfg, FILE *out)
+/* One element: its fields in table order, those of a block under one "block:" line. */
+static void dump_element(const cf__level_t *lv, const void *obj, FILE *out)
 {
-    const cf_policy_t *p = &cfg->policy;
+    const char *open = NULL; /* the field whose block header was written last */
+    size_t openlen = 0;
+    int first = 1, any = 0;
 
-    if (p->nroles == 0) {
-        fputs(" {}\n", out);
-        return;
-    }
-    fputc('\n', out);
-    for (size_t i = 0; i < p->nroles; i++) {
-        const cf_role_t *r = &p->roles[i];
-        const cf_risk_policy_t *k = &r->risk;
-        int empty = r->limits.idle_timeout == 0 && r->limits.absolute_timeout == 0 &&
-                    r->limits.access_ttl == 0 && k->ip_binding == CF_IPBIND_UNSET &&
-                    k->on_ip_change == CF_RISK_UNSET && k->on_device_change == CF_RISK_UNSET;
-
+    for (size_t i = 0; i < lv->nfields; i++)
+        any |= worth_writing(&lv->fields[i], obj);
+    if (lv->named) {
         fputs("  ", out);
-        cf__config_put_quoted(out, r->name);
-        fputs(empty ? ": {}\n" : ":\n", out);
-        if (r->limits.idle_timeout > 0)
-            put_duration(out, 4, "idle_timeout", r->limits.idle_timeout);
-        if (r->limits.absolute_timeout > 0)
-            put_duration(out, 4, "absolute_timeout", r->limits.absolute_timeout);
-        if (r->limits.access_ttl > 0)
-            put_duration(out, 4, "access_ttl", r->limits.access_ttl);
-        put_risk(out, 4, k);
+        cf__config_put_quoted(out, *(char *const *)((const char *)obj + lv->name_off));
+        fputs(any ? ":\n" : ": {}\n", out);
     }
+    for (size_t i = 0; i < lv->nfields; i++) {
+        const cf__field_t *f = &lv->fields[i];
+        const char *dot = strrchr(f->key, '.');
+        size_t blen = dot != NULL ? (size_t)(dot - f->key) : 0;
+
+        if (!worth_writing(f, obj))
+            continue;
+        if (blen > 0 && !(open != NULL && openlen == blen && memcmp(open, f->key, blen) == 0)) {
+            lead(out, lv, &first);
+            fprintf(out, "%.*s:\n", (int)blen, f->key);
+            open = f->key;
+            openlen = blen;
+        }
+        if (blen > 0) {
+            fputs("      ", out);
+        } else {
+            lead(out, lv, &first);
+            open = NULL;
+        }
+        fprintf(out, "%s: ", dot != NULL ? dot + 1 : f->key);
+        (void)f->type->put(f, obj, out);
+        fputc('\n', out);
+    }
+    if (first && !lv->named)
+        fputs("  - {}\n", out); /* e.g. a route without conditions matches everything */
 }
 
-void cf__config_routes_dump(const cf_config_t *cfg, FILE *out)
+void cf__config_section_dump(const option_t *o, const cf_config_t *cfg, FILE *out)
 {
-    static const char *const path_keys[] = {"", "path", "path_prefix", "path_glob"};
-    static const char *const mnames[] = {"GET",    "HEAD",    "POST",    "PUT",  "PATCH",
-                                         "DELETE", "OPTIONS", "CONNECT", "TRACE"};
-    const cf_policy_t *p = &cfg->policy;
+    const cf__level_t *lv = cf__config_level(o->kind);
+    size_t n = 0;
+    const char *items = lv->get(cfg, &n);
 
-    if (p->nroutes == 0) {
-        fputs(" []\n", out);
+    if (n == 0) {
+        fprintf(out, "%s\n", lv->empty);
         return;
     }
     fputc('\n', out);
-    for (size_t i = 0; i < p->nroutes; i++) {
-        const cf_route_t *r = &p->routes[i];
-        int first = 1; /* the first key of the item carries the dash */
-
-#define NEXT_KEY() (fputs(first ? "  - " : "    ", out), first = 0)
-        if (r->host != NULL) {
-            NEXT_KEY();
-            fputs("host: ", out);
-            cf__config_put_quoted(out, r->host);
-            fputc('\n', out);
-        }
-        if (r->methods != 0) {
-            const char *sep = "";
-            NEXT_KEY();
-            fputs("methods: [", out);
-            for (size_t b = 0; b < sizeof mnames / sizeof mnames[0]; b++)
-                if (r->methods & (1u << b)) {
-                    fprintf(out, "%s%s", sep, mnames[b]);
-                    sep = ", ";
-                }
-            fputs("]\n", out);
-        }
-        if (r->path_kind != CF_PATH_ANY && r->path != NULL) {
-            NEXT_KEY();
-            fprintf(out, "%s: ", path_keys[r->path_kind]);
-            cf__config_put_quoted(out, r->path);
-            fputc('\n', out);
-        }
-        if (r->nrequire_roles > 0) {
-            NEXT_KEY();
-            fputs("require_roles: ", out);
-            cf__config_put_strv(out, r->require_roles, r->nrequire_roles);
-            fputc('\n', out);
-        }
-        if (r->nrequire_scopes > 0) {
-            NEXT_KEY();
-            fputs("require_scopes: ", out);
-            cf__config_put_strv(out, r->require_scopes, r->nrequire_scopes);
-            fputc('\n', out);
-        }
-        if (r->max_auth_age > 0) {
-            NEXT_KEY();
-            put_duration(out, 0, "max_auth_age", r->max_auth_age);
-        }
-        if (r->idle_timeout > 0) {
-            NEXT_KEY();
-            put_duration(out, 0, "idle_timeout", r->idle_timeout);
-        }
-        if (r->anonymous) {
-            NEXT_KEY();
-            fputs("anonymous: true\n", out);
-        }
-        if (r->deny) {
-            NEXT_KEY();
-            fputs("deny: true\n", out);
-        }
-        if (first)
-            fputs("  - {}\n", out); /* a route without conditions matches everything */
-#undef NEXT_KEY
-    }
+    for (size_t i = 0; i < n; i++)
+        dump_element(lv, items + i * lv->size, out);
 }
 
-/* ------------------------------------------------------------------------ */
-/* Docs                                                                     */
-/* ------------------------------------------------------------------------ */
-
-/* The rows of a section's fields: `clients[].id`, `roles.NAME.idle_timeout`, `routes[].path`. */
 void cf__config_doc_fields(FILE *out, const option_t *o)
 {
-    const subdoc_t *f;
-    size_t n;
-    const char *pfx;
+    const cf__level_t *lv = cf__config_level(o->kind);
 
-    switch (o->kind) {
-    case OPT_CLIENTS:
-        f = client_fields, n = sizeof client_fields / sizeof client_fields[0], pfx = "clients[].";
-        break;
-    case OPT_ROLES:
-        f = role_fields, n = sizeof role_fields / sizeof role_fields[0], pfx = "roles.NAME.";
-        break;
-    case OPT_ALERT_RULES:
-        f = alert_fields, n = sizeof alert_fields / sizeof alert_fields[0],
-        pfx = "alerts.rules[].";
-        break;
-    case OPT_ROUTES:
-        f = route_fields, n = sizeof route_fields / sizeof route_fields[0], pfx = "routes[].";
-        break;
-    default:
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        fprintf(out, "| `%s%s` | %s | `%s` | %s |\n", pfx, f[i].key, f[i].type, f[i].def,
-                f[i].doc);
+    for (size_t i = 0; lv != NULL && i < lv->nfields; i++)
+        fprintf(out, "| `%s%s` | %s | `%s` | %s |\n", lv->doc_prefix, lv->fields[i].key,
+                lv->fields[i].doctype, lv->fields[i].def, lv->fields[i].doc);
 }

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
- * Private interface between the two halves of the config module: config.c
- * (the option table, the YAML walk, the scalar types and the public entry
- * points) and sections.c (list-valued options and whole sections). It
- * decides nothing itself; it only names what the halves share. It must
- * never be included outside src/config/: nothing here is a stable API, and
- * cf_config_t's callers go through config/config.h alone.
+ * Private interface between the files of the config module (config.c,
+ * checks.c, types.c, sections.c, options.c, yaml.c; see config.c for who
+ * calls whom). It decides nothing itself; it only names what the files
+ * share. It must never be included outside src/config/: nothing here is a
+ * stable API, and cf_config_t's callers go through config/config.h alone.
  */
 #ifndef CF_CONFIG_SECTIONS_H
 #define CF_CONFIG_SECTIONS_H
@@ -66,8 +65,87 @@ struct loader {
     size_t errlen;
 };
 
+/* Longest raw text of any value (data_dir plus slack), and of a dotted key. */
+#define TEXT_MAX 600
+#define KEY_MAX 128
+
 /* ------------------------------------------------------------------------ */
-/* Provided by config.c                                                      */
+/* Provided by options.c: the table                                          */
+/* ------------------------------------------------------------------------ */
+
+/** Every option, in the order of the docs and the dump; cf__config_noptions rows. */
+extern const option_t cf__config_options[];
+extern const size_t cf__config_noptions;
+
+/** The row of dotted key @key (@n bytes), or NULL. Pure. */
+const option_t *cf__config_find(const char *key, size_t n);
+
+/** 1 when @path (@n bytes) is a section, a strict prefix "path." of some key. Pure. */
+int cf__config_is_section(const char *path, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* Provided by types.c: what each kind of option may hold                    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Every scalar type has two functions. parse() reads the raw text (not
+ * NUL-terminated) and writes the field only when the whole text is valid,
+ * otherwise it leaves @cfg alone and writes a message without the key. text()
+ * writes the value as raw text, the inverse of parse(), and fails on a value
+ * that cannot be written (a negative duration). Validation is text() followed
+ * by parse() into a scratch copy, so the range rules live in one place.
+ *
+ * List-valued sections (clients:, roles:, routes:) will not fit this shape:
+ * they take a YAML node, not text, and own memory. They belong in a kind of
+ * their own with a node-level loader called from apply_node() (which
+ * currently insists on a scalar), plus a cf_config_fini() to free them.
+ */
+typedef struct {
+    const char *name; /* type column of the docs */
+    int (*parse)(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+                 size_t cap);
+    int (*text)(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap, char *msg,
+                size_t msgcap);
+    int quote; /* dump writes the value double-quoted (lists: each item) */
+    /*
+     * Lists: the file gives a YAML sequence, the command line "a,b". item()
+     * checks one item (its line is the one reported); parse() gets the items
+     * joined with ','.
+     */
+    int (*item)(const option_t *o, const char *s, size_t n, char *msg, size_t cap);
+    /* Sections (clients, roles, routes): a node loader and a dumper instead of text. */
+    int (*load)(loader_t *ld, const option_t *o, const yaml_node_t *v);
+    void (*dump)(const option_t *o, const cf_config_t *cfg, FILE *out);
+} type_t;
+
+/** The behaviour of each opt_kind_t, indexed by kind. */
+extern const type_t cf__config_types[];
+
+/** What a value of @o looks like, for "expected ..., got a list", into @buf. Pure. */
+void cf__config_expected(const option_t *o, char *buf, size_t cap);
+
+/** The choices of an OPT_ENUM row as "a, b or c" into @buf. Pure. */
+void cf__config_list_choices(const option_t *o, char *buf, size_t cap);
+
+/** 1 when @o is a string or CIDR list (a char ** and a count). Pure. */
+int cf__config_is_list(const option_t *o);
+
+/** 1 when @o is a whole section with a node loader (clients, roles, ...). Pure. */
+int cf__config_is_node(const option_t *o);
+
+/* ------------------------------------------------------------------------ */
+/* Provided by checks.c: rules across options                                */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Move a default that contradicts a given value (an order rule with only one
+ * side set in the file) to that value, and add a key=value note to @cfg. Loader
+ * thread only.
+ */
+void cf__config_yield_defaults(cf_config_t *cfg);
+
+/* ------------------------------------------------------------------------ */
+/* Provided by yaml.c: helpers shared by every file                          */
 /* ------------------------------------------------------------------------ */
 
 /**
@@ -141,6 +219,24 @@ extern const char *const cf__config_ip_bindings[];
 extern const char *const cf__config_risk_actions[];
 
 /**
+ * "NAME:LINE: " + the message, LINE being that of node @n, into @ld->err.
+ * Always returns CF_ECONFIG. Pure apart from writing the message.
+ */
+int cf__config_fail_at(loader_t *ld, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/** "NAME: out of memory" into @ld->err; returns CF_ENOMEM. */
+int cf__config_oom(loader_t *ld);
+
+/**
+ * The text of scalar @v for key @where into *@s and *@n, or an error at @k
+ * ("WHERE: expected WHAT, got a list", "WHERE: must not contain NUL bytes")
+ * when @v is not a plain value. Returns 0 or CF_ECONFIG.
+ */
+int cf__config_scalar(loader_t *ld, const char *where, const yaml_node_t *k, const yaml_node_t *v,
+                      const char *what, const char **s, size_t *n);
+
+/**
  * The 1-based line of YAML node @n, for messages. Pure.
  */
 size_t cf__config_line_of(const yaml_node_t *n);
@@ -165,7 +261,7 @@ int cf__config_is_null(const yaml_node_t *n);
 void cf__config_put_quoted(FILE *out, const char *s);
 
 /* ------------------------------------------------------------------------ */
-/* Provided by sections.c: list-valued options (rate_limits, risk, cookie)   */
+/* Provided by lists.c: list-valued options (rate_limits, risk, cookie)      */
 /* ------------------------------------------------------------------------ */
 
 /*
@@ -226,40 +322,120 @@ void cf__config_strv_free(char **v, size_t n);
 void cf__config_put_strv(FILE *out, char *const *v, size_t n);
 
 /* ------------------------------------------------------------------------ */
-/* Provided by sections.c: whole sections (clients, roles, routes)           */
+/* Provided by fields.c: the rows of every section level                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The sections clients[], roles.NAME, routes[] and alerts.rules[] are
+ * levels below the root, each with its own struct (cf_client_t, cf_role_t,
+ * cf_route_t, cf_alert_rule_t) and its own table of fields, in the manner
+ * of nginx's command table: a row names its key within the level, its type
+ * and the offset of its field in the level's struct. A type says which YAML
+ * node it expects (a plain value or a list of plain values), which the
+ * walker in sections.c checks once, and carries its own parse and print
+ * functions (Redis's standardConfig). One walker, one dumper and one doc
+ * generator serve every level; only rules across fields (a confidential
+ * client needs a secret, an anonymous route requires nothing) are written
+ * by hand, in the level's check().
+ */
+typedef struct cf__field cf__field_t;
+
+/* One element being read: its struct, where it is, which fields it gave. */
+#define CF__FIELDS_MAX 16
+typedef struct {
+    void *obj;                                /* the element's struct */
+    const yaml_node_t *at;                    /* messages about the whole element point here */
+    const yaml_node_t *seen[CF__FIELDS_MAX];  /* per field row: its key node, NULL = not given */
+    char where[160];                          /* "clients[1]", "roles.admin" */
+} cf__item_t;
+
+typedef struct {
+    /* Scalars: what a value looks like ("a duration"); NULL for a list. */
+    const char *what;
+    /* Scalars: read @n bytes of text at @s (no NUL inside) into the field. */
+    int (*parse)(loader_t *ld, const cf__field_t *f, cf__item_t *it, const char *where,
+                 const yaml_node_t *k, const char *s, size_t n);
+    /* Lists: check one item; NULL or what is wrong with it. */
+    const char *(*item_ok)(const char *s, size_t n);
+    /* Lists: store the @n checked, distinct items @v; takes ownership of @v. */
+    int (*take)(loader_t *ld, const cf__field_t *f, cf__item_t *it, char **v, size_t n);
+    /* Write the value after "key: " and return 1, or return 0 when unset; @out NULL: only tell. */
+    int (*put)(const cf__field_t *f, const void *obj, FILE *out);
+} cf__ftype_t;
+
+struct cf__field {
+    const char *key;          /* within the level, dotted: "session.idle_timeout" */
+    const cf__ftype_t *type;
+    size_t off, off2;         /* the field in the level's struct; off2: a list's count */
+    const void *arg;          /* choices, a path kind */
+    int always;               /* dumped even when unset (the loaded value is the default) */
+    const char *doctype, *def, *doc; /* the docs/configuration.md row */
+};
+
+typedef struct {
+    opt_kind_t kind;          /* the root option this level hangs from */
+    const char *name;         /* "clients": messages about the section itself */
+    const char *doc_prefix;   /* "clients[].": doc rows */
+    const cf__field_t *fields;
+    size_t nfields;
+    const char *expect;       /* what the section node is: "a list", "a mapping of role names" */
+    int named;                /* 1: a mapping of names to elements (roles), 0: a list */
+    const char *name_what;    /* named: what a key is ("a role name") */
+    const char *(*name_ok)(const char *s, size_t n); /* named: NULL or what is wrong with a name */
+    size_t size;              /* of one element's struct */
+    size_t name_off;          /* named: the char * name in the struct */
+    size_t line_off;          /* the int line in the struct */
+    size_t max;               /* most elements; 0 = no limit */
+    const char *empty;        /* the dump of no elements: " []" or " {}" */
+    void (*init)(void *obj);  /* defaults of one element (calloc'd before) */
+    /* Rules across the fields of element @i of @items (and with the ones before it). */
+    int (*check)(loader_t *ld, cf__item_t *it, const void *items, size_t i);
+    /* Install @n elements (ownership moves to @cfg) and free the ones they replace. */
+    void (*install)(cf_config_t *cfg, void *items, size_t n);
+    void (*discard)(void *items, size_t n); /* free the elements of a failed load */
+    const void *(*get)(const cf_config_t *cfg, size_t *n); /* the elements, for the dump */
+} cf__level_t;
+
+/* The field types, provided by ftypes.c. */
+extern const cf__ftype_t cf__ft_name,
+    cf__ft_secret, cf__ft_scope, cf__ft_host, cf__ft_choice, cf__ft_enum, cf__ft_bool,
+    cf__ft_duration, cf__ft_lifetime, cf__ft_path, cf__ft_names, cf__ft_grants, cf__ft_methods,
+    cf__ft_alert_kind, cf__ft_threshold, cf__ft_alert_action;
+
+/** NULL, or what keeps @s (@n bytes) from being a name (role, scope, client id). Pure. */
+const char *cf__config_name_ok(const char *s, size_t n);
+
+/** The level of section option kind @kind, or NULL. Pure. */
+const cf__level_t *cf__config_level(opt_kind_t kind);
+
+/* ------------------------------------------------------------------------ */
+/* Provided by sections.c (loaders) and dump.c (dumpers, doc rows)         */
 /* ------------------------------------------------------------------------ */
 
 /**
- * Load section node @v into @ld->cfg->policy.
+ * Load section node @v of root option @o (clients, roles, routes,
+ * alerts.rules) through its level's field table.
  *
- * The section is built in a local policy and moved into the config copy only
- * when all of it is valid; the old part is freed then. On error the config
- * is left as it was and the message ("NAME:LINE: clients[1].id: ...") is in
- * @ld->err. Returns 0, CF_ECONFIG or CF_ENOMEM. Loader thread only.
+ * The elements are built on the side and installed only when all of them
+ * are valid; the old ones are freed then. On error the config is left as it
+ * was and the message ("NAME:LINE: clients[1].id: ...") is in @ld->err.
+ * Returns 0, CF_ECONFIG or CF_ENOMEM. Loader thread only.
  */
-int cf__config_clients_load(loader_t *ld, const yaml_node_t *v);
-
-/** As cf__config_clients_load(), for roles: (a mapping of role name to rules). */
-int cf__config_roles_load(loader_t *ld, const yaml_node_t *v);
-/** Load alerts.rules: a list of {kind, threshold, window, action, action_duration}. */
-int cf__config_alerts_load(loader_t *ld, const yaml_node_t *v);
-
-/** As cf__config_clients_load(), for routes: (an ordered list of rules). */
-int cf__config_routes_load(loader_t *ld, const yaml_node_t *v);
+int cf__config_section_load(loader_t *ld, const option_t *o, const yaml_node_t *v);
 
 /**
- * Write the clients of @cfg to @out as YAML that loads back to the same
- * policy: the rest of the "clients:" line onwards, final newline included.
+ * Check the rules between sections once the whole file is read: every role
+ * a route requires is defined under roles:. Returns 0, or CF_ECONFIG with
+ * "NAME:LINE: routes[I].require_roles: ..." in @ld->err. Loader thread only.
  */
-void cf__config_clients_dump(const cf_config_t *cfg, FILE *out);
+int cf__config_check_policy(loader_t *ld);
 
-/** As cf__config_clients_dump(), for "roles:". */
-void cf__config_roles_dump(const cf_config_t *cfg, FILE *out);
-/** Write alerts.rules as YAML that loads back to the same rules. */
-void cf__config_alerts_dump(const cf_config_t *cfg, FILE *out);
-
-/** As cf__config_clients_dump(), for "routes:". */
-void cf__config_routes_dump(const cf_config_t *cfg, FILE *out);
+/**
+ * Write section option @o of @cfg to @out as YAML that loads back to the
+ * same elements: the rest of the "clients:" line onwards, final newline
+ * included.
+ */
+void cf__config_section_dump(const option_t *o, const cf_config_t *cfg, FILE *out);
 
 /**
  * Write the Markdown table rows of the fields of section option @o

@@ -19,6 +19,7 @@
 
 #include "core/error.h"
 #include "util/log.h"
+#include "util/url.h"
 
 typedef struct item {
     struct item *next;
@@ -36,62 +37,6 @@ struct cf_webhook {
     int stop;
     uint64_t sent, failed, dropped;
 };
-
-/* Split @url into @w's host, port and path; returns NULL or a message. */
-static const char *split(const char *url, char *host, size_t hcap, char *port, char *path,
-                         size_t pcap)
-{
-    const char *p, *hs, *he, *slash;
-    size_t hl;
-
-    if (strncmp(url, "http://", 7) != 0)
-        return "must start with http:// (https is not supported)";
-    hs = url + 7;
-    slash = strchr(hs, '/');
-    he = slash != NULL ? slash : hs + strlen(hs);
-    if (memchr(hs, '@', (size_t)(he - hs)) != NULL)
-        return "must not hold user information";
-    p = memchr(hs, ':', (size_t)(he - hs));
-    hl = (size_t)((p != NULL ? p : he) - hs);
-    if (hl == 0 || hl >= hcap)
-        return "needs a host";
-    for (size_t i = 0; i < hl; i++)
-        if (hs[i] <= 0x20 || hs[i] >= 0x7f || hs[i] == '[' || hs[i] == ']')
-            return "has a bad host (use a name or an IPv4 address)";
-    memcpy(host, hs, hl);
-    host[hl] = '\0';
-    strcpy(port, "80");
-    if (p != NULL) {
-        size_t pl = (size_t)(he - p - 1);
-        long v;
-        if (pl == 0 || pl > 5)
-            return "has a bad port";
-        for (size_t i = 0; i < pl; i++)
-            if (p[1 + i] < '0' || p[1 + i] > '9')
-                return "has a bad port";
-        memcpy(port, p + 1, pl);
-        port[pl] = '\0';
-        v = strtol(port, NULL, 10);
-        if (v < 1 || v > 65535)
-            return "has a bad port";
-    }
-    if (slash == NULL)
-        slash = "/";
-    if (strlen(slash) >= pcap)
-        return "has a path that is too long";
-    for (const char *c = slash; *c; c++)
-        if (*c <= 0x20 || *c >= 0x7f)
-            return "has a path with spaces or control bytes";
-    strcpy(path, slash);
-    return NULL;
-}
-
-const char *cf_webhook_url_check(const char *url)
-{
-    char host[256], port[8], path[1024];
-
-    return split(url, host, sizeof host, port, path, sizeof path);
-}
 
 /* One attempt: 0 on a 2xx answer, -1 otherwise. */
 static int deliver(cf_webhook_t *w, const item_t *it)
@@ -205,16 +150,18 @@ static void *worker(void *arg)
 
 int cf_webhook_new(const char *url, size_t queue, cf_webhook_t **out)
 {
+    cf_http_url_t parsed;
     cf_webhook_t *w;
 
     *out = NULL;
+    if (cf_url_parse_http(url, &parsed) != NULL)
+        return CF_EINVAL;
     w = calloc(1, sizeof *w);
     if (w == NULL)
         return CF_ENOMEM;
-    if (split(url, w->host, sizeof w->host, w->port, w->path, sizeof w->path) != NULL) {
-        free(w);
-        return CF_EINVAL;
-    }
+    memcpy(w->host, parsed.host, sizeof w->host);
+    memcpy(w->port, parsed.port, sizeof w->port);
+    memcpy(w->path, parsed.path, sizeof w->path);
     w->cap = queue > 0 ? queue : 1;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);

@@ -18,12 +18,6 @@
 typedef struct cf_webhook cf_webhook_t;
 
 /**
- * Whether @url is http://HOST[:PORT][/PATH] (no https, no userinfo).
- * Returns NULL when it is, or a static message. Pure.
- */
-const char *cf_webhook_url_check(const char *url);
-
-/**
  * Start a webhook for @url queueing at most @queue bodies. Returns 0 with
  * *@out set (freed by cf_webhook_free), CF_EINVAL for a bad URL, CF_ENOMEM or
  * CF_EIO (the thread could not start).

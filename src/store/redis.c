@@ -237,58 +237,6 @@ static void sha1_hex(const char *s, char out[41])
     cf_hex_encode(d, sizeof d, out);
 }
 
-int cf_redis_url_parse(const char *url, cf_redis_url_t *out, char *err, size_t errlen)
-{
-    const char *p, *at, *slash, *colon, *host_end;
-    size_t n;
-
-    memset(out, 0, sizeof *out);
-    out->port = 6379;
-    if (strncmp(url, "redis://", 8) != 0) {
-        snprintf(err, errlen, "must start with redis://");
-        return CF_EPARSE;
-    }
-    p = url + 8;
-    slash = strchr(p, '/');
-    at = memchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
-    if (at != NULL) {
-        const char *pw = memchr(p, ':', (size_t)(at - p));
-        if (pw == NULL || (size_t)(at - pw - 1) >= sizeof out->password) {
-            snprintf(err, errlen, "credentials must be ':PASSWORD@' (at most 255 bytes)");
-            return CF_EPARSE;
-        }
-        memcpy(out->password, pw + 1, (size_t)(at - pw - 1));
-        p = at + 1;
-    }
-    host_end = slash ? slash : p + strlen(p);
-    colon = memchr(p, ':', (size_t)(host_end - p));
-    n = (size_t)((colon ? colon : host_end) - p);
-    if (n == 0 || n >= sizeof out->host) {
-        snprintf(err, errlen, "missing or overlong host");
-        return CF_EPARSE;
-    }
-    memcpy(out->host, p, n);
-    if (colon != NULL) {
-        char *end;
-        long v = strtol(colon + 1, &end, 10);
-        if (end != host_end || v < 1 || v > 65535) {
-            snprintf(err, errlen, "port must be 1-65535");
-            return CF_EPARSE;
-        }
-        out->port = (int)v;
-    }
-    if (slash != NULL && slash[1] != '\0') {
-        char *end;
-        long v = strtol(slash + 1, &end, 10);
-        if (*end != '\0' || v < 0 || v > 15) {
-            snprintf(err, errlen, "db must be 0-15");
-            return CF_EPARSE;
-        }
-        out->db = (int)v;
-    }
-    return 0;
-}
-
 /* ---- the libuv adapter ---- */
 
 /*

@@ -36,19 +36,7 @@
 #include "core/clock.h"
 #include "core/reason.h"
 #include "store/store.h"
-
-typedef struct {
-    char host[256];
-    int port;
-    char password[256]; /* "" = no AUTH */
-    int db;
-} cf_redis_url_t;
-
-/**
- * Parse "redis://[:PASSWORD@]HOST[:PORT][/DB]" (port 6379, db 0 by default).
- * Returns 0, or CF_EPARSE with what is wrong in @err.
- */
-int cf_redis_url_parse(const char *url, cf_redis_url_t *out, char *err, size_t errlen);
+#include "util/url.h" /* cf_redis_url_t, cf_url_parse_redis() */
 
 /** What the store tells the cluster layer; every callback runs on the loop thread. */
 typedef struct {

@@ -34,6 +34,7 @@ TIMEOUT = 5.0
 
 ROUTES = """\
 clock_leeway: 0s
+roles: { admin: {} }
 routes:
   - path_prefix: /admin
     require_roles: [admin]

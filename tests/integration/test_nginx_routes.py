@@ -15,6 +15,7 @@ from test_nginx import (EchoApp, Nginx, assert_reached_app, render_shipped_conf,
 
 ROUTES = """\
 clock_leeway: 0s
+roles: { admin: {} }
 routes:
   - path_prefix: /admin
     require_roles: [admin]

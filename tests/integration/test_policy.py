@@ -22,6 +22,7 @@ roles:
   admin: { idle_timeout: 2m, absolute_timeout: 1h, access_ttl: 1m }
   auditor: { idle_timeout: 10m, absolute_timeout: 30m, access_ttl: 5m }
   viewer: { absolute_timeout: 8h }
+  ops: {}                 # require_roles may only name a defined role
 routes:
   - path_prefix: /admin/closed
     deny: true

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The option table: one row per option of the file (key path, type,
+ * default spelled as in the file, place in cf_config_t, one sentence of
+ * docs). Defaults, parsing, command-line overrides, the dump and
+ * docs/configuration.md are all generated from it (config.c, types.c), so
+ * they cannot drift. Data and lookups only: it parses nothing and calls
+ * into no other file of the module.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "config/sections.h"
+
+/* ------------------------------------------------------------------------ */
+/* The option table                                                          */
+/* ------------------------------------------------------------------------ */
+
+#define FIELD(f) .off = offsetof(cf_config_t, f), .size = sizeof(((cf_config_t *)0)->f)
+
+#define LIST(f, n) FIELD(f), .off2 = offsetof(cf_config_t, n)
+
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const partition_modes[] = {"refuse", "revalidate", NULL};
+/* Stored as index + 1: the order matches cf_ip_binding_t and cf_risk_action_t. */
+const char *const cf__config_ip_bindings[] = {"off", "prefix16", "prefix24", "exact", NULL};
+const char *const cf__config_risk_actions[] = {"ignore", "step_up", "revoke", NULL};
+static const char *const rl_keys[] = {"ip", "sub", "client_id", "session", "api_key", NULL};
+
+/* One rate-limit class: rate, burst and key rows under rate_limits.NAME. */
+#define RATE_ROWS(name, f, keydef, what)                                                         \
+    {.key = "rate_limits." name ".rate", .kind = OPT_RATE, .def = "off", FIELD(f),              \
+     .doc = "Rate limit of " what ", N/DURATION (10/1m is ten a minute); off = unlimited."},   \
+        {.key = "rate_limits." name ".burst", .kind = OPT_I64, .def = "1", FIELD(f.burst),     \
+         .min = 1, .max = 1000000000,                                                          \
+         .doc = "How many " what " may come at once before the steady rate applies."},                \
+        {.key = "rate_limits." name ".key", .kind = OPT_KEYS, .def = keydef, FIELD(f.keys),    \
+         .choices = rl_keys,                                                                   \
+         .doc = "What " what " are counted by; each combination of values has its own limit."}
+
+/*
+ * Options of one section must be adjacent: cf_config_dump() opens a section
+ * when the prefix changes and would otherwise write it twice.
+ */
+const option_t cf__config_options[] = {
+    {.key = "listen", .kind = OPT_ADDR, .def = "127.0.0.1:7070", FIELD(listen_host),
+     .off2 = offsetof(cf_config_t, listen_port),
+     .doc = "Address the HTTP API listens on, HOST:PORT; IPv6 as [::1]:7070."},
+    {.key = "issuer", .kind = OPT_STRING, .def = "http://127.0.0.1:7070", FIELD(issuer), .min = 1,
+     .doc = "Value of the iss claim in issued tokens and the one required in presented tokens."},
+    {.key = "audience", .kind = OPT_STRING, .def = "curfew", FIELD(audience), .min = 1,
+     .doc = "Value of the aud claim in issued tokens and the one required in presented tokens."},
+    {.key = "data_dir", .kind = OPT_STRING, .def = "./data", FIELD(data_dir), .min = 1,
+     .doc = "Directory for the SQLite database and the signing keys; created if missing."},
+    {.key = "log_level", .kind = OPT_ENUM, .def = "info", FIELD(log_level), .choices = log_levels,
+     .doc = "Least severe diagnostic log level written to stderr."},
+    {.key = "clock_leeway", .kind = OPT_DURATION, .def = "30s", FIELD(clock_leeway),
+     .doc = "Clock skew tolerated when checking the exp, nbf and iat claims of presented tokens."},
+
+    {.key = "clock_step_hold", .kind = OPT_DURATION, .def = "5m", FIELD(clock_step_hold), .min = 1,
+     .doc = "After the wall clock jumps forward by more than 5s, sessions its new time alone has "
+            "expired are refused but not ended for good until the jump has lasted this long "
+            "(see Clock steps in operations.md)."},
+    {.key = "access_token.ttl", .kind = OPT_DURATION, .def = "10m", FIELD(access_ttl), .min = CF_SEC,
+     .doc = "Lifetime of an access token unless a client asks for less."},
+    {.key = "access_token.max_ttl", .kind = OPT_DURATION, .def = "15m", FIELD(access_max_ttl),
+     .min = CF_SEC, .doc = "Longest access-token lifetime any client or per-session limit may ask for."},
+
+    {.key = "session.idle_timeout", .kind = OPT_DURATION, .def = "30m", FIELD(idle_timeout),
+     .min = CF_SEC, .doc = "A session ends after this long without activity."},
+    {.key = "session.absolute_timeout", .kind = OPT_DURATION, .def = "12h",
+     FIELD(absolute_timeout), .min = CF_SEC,
+     .doc = "A session ends this long after it started, however active it is."},
+
+    {.key = "refresh_token.reuse_grace", .kind = OPT_DURATION, .def = "0s", FIELD(reuse_grace),
+     .doc = "How long a just-rotated refresh token may be presented again (racing retries) "
+            "before reuse revokes the session; 0s allows no reuse."},
+
+    {.key = "limits.max_connections", .kind = OPT_UINT, .def = "10000", FIELD(max_connections),
+     .min = 1, .max = 1000000, .doc = "Open client connections above this are refused."},
+    {.key = "limits.client_timeout", .kind = OPT_DURATION, .def = "30s", FIELD(client_timeout),
+     .min = 1, .doc = "A connection idle between requests, or sending a request slowly, is "
+                      "closed after this long."},
+    {.key = "limits.max_header_bytes", .kind = OPT_UINT, .def = "8192", FIELD(max_header_bytes),
+     .min = 1, .max = 1024 * 1024, .doc = "Largest request line plus headers accepted, in bytes."},
+    {.key = "limits.max_body_bytes", .kind = OPT_UINT, .def = "16384", FIELD(max_body_bytes),
+     .min = 1, .max = 64 * 1024 * 1024, .doc = "Largest request body accepted, in bytes."},
+
+    {.key = "store.url", .kind = OPT_STORE, .def = "sqlite", FIELD(store_url),
+     .doc = "Where sessions live: sqlite (a file in data_dir, one node) or "
+            "redis://[:PASSWORD@]HOST[:PORT][/DB], shared by every node of a cluster."},
+    {.key = "store.activity_flush", .kind = OPT_DURATION, .def = "1s", FIELD(activity_flush),
+     .min = 1, .doc = "How often last-activity times, kept in memory, are written to the store."},
+    {.key = "store.purge_interval", .kind = OPT_DURATION, .def = "60s", FIELD(purge_interval),
+     .min = 1, .doc = "How often ended and expired sessions are purged from the store."},
+    {.key = "store.purge_after", .kind = OPT_DURATION, .def = "1h", FIELD(purge_after),
+     .doc = "Ended sessions are kept this long before purging, so their end reason stays "
+            "visible."},
+
+    {.key = "cluster.max_staleness", .kind = OPT_DURATION, .def = "2s", FIELD(max_staleness),
+     .min = 1, .doc = "With Redis: a node that has not heard the bus (heartbeats included) for "
+                      "this long refuses checks with 503 store_unavailable until it has "
+                      "resynchronised."},
+    {.key = "cluster.on_partition", .kind = OPT_ENUM, .def = "refuse", FIELD(on_partition),
+     .choices = partition_modes,
+     .doc = "What a stale node does with a check: refuse (503 store_unavailable), or "
+            "revalidate the session against Redis when Redis still answers."},
+
+    {.key = "clients", .kind = OPT_CLIENTS, .def = "[]",
+     .doc = "OAuth clients, a list (fields below); when set, unknown client ids are refused."},
+    {.key = "roles", .kind = OPT_ROLES, .def = "{}",
+     .doc = "Role name -> stricter lifetimes and risk rules for sessions holding that role."},
+    {.key = "routes", .kind = OPT_ROUTES, .def = "[]",
+     .doc = "Ordered route rules checked on /v1/check, first match wins; a request matching "
+            "none is allowed by session rules only."},
+
+    {.key = "risk.ip_binding", .kind = OPT_CHOICE, .def = "off", FIELD(policy.risk.ip_binding),
+     .choices = cf__config_ip_bindings,
+     .doc = "How much of the session's creation address a request must share "
+            "(IPv4 /32, /24, /16; IPv6 /128, /64, /48)."},
+    {.key = "risk.on_ip_change", .kind = OPT_CHOICE, .def = "revoke",
+     FIELD(policy.risk.on_ip_change), .choices = cf__config_risk_actions,
+     .doc = "What a request from outside the bound address gets: revoke ends the session, "
+            "step_up asks for a fresh login, ignore allows it."},
+    {.key = "risk.on_device_change", .kind = OPT_CHOICE, .def = "revoke",
+     FIELD(policy.risk.on_device_change), .choices = cf__config_risk_actions,
+     .doc = "What a request from another device gets (only when a device is known)."},
+    {.key = "risk.trusted_proxies", .kind = OPT_CIDRLIST, .def = "",
+     LIST(trusted_proxies, ntrusted),
+     .doc = "Peers (CIDRs) whose X-Forwarded-For / X-Real-IP headers are believed; "
+            "empty trusts nobody."},
+    {.key = "risk.device_header", .kind = OPT_STRING, .def = "", FIELD(device_header),
+     .doc = "Header carrying a device id (e.g. X-Device-Id); empty = use device_headers."},
+    {.key = "risk.device_headers", .kind = OPT_STRLIST, .def = "",
+     LIST(device_headers, ndevice_headers),
+     .doc = "Headers hashed (SHA-256) into a device id when device_header is empty; "
+            "empty = no device binding."},
+
+    RATE_ROWS("refresh", rl_refresh, "ip", "refresh requests"),
+    RATE_ROWS("session_create", rl_session_create, "api_key", "session creations"),
+    RATE_ROWS("check_failures", rl_check_failures, "ip", "refused checks"),
+    RATE_ROWS("client_credentials", rl_client_credentials, "client_id",
+              "client_credentials grants"),
+    {.key = "rate_limits.max_keys", .kind = OPT_UINT, .def = "100000", FIELD(rl_max_keys),
+     .min = 1, .max = 100000000,
+     .doc = "Most keys tracked per rate-limit class; the least recently used is evicted."},
+
+    {.key = "lockout.max_failures", .kind = OPT_I64, .def = "0", FIELD(lockout_max_failures),
+     .max = 1000000000,
+     .doc = "Failed refreshes or checks from one IP within lockout.window that lock it out; "
+            "0 = lockout off."},
+    {.key = "lockout.window", .kind = OPT_DURATION, .def = "1m", FIELD(lockout_window), .min = 1,
+     .doc = "Window in which lockout.max_failures failures are counted."},
+    {.key = "lockout.duration", .kind = OPT_DURATION, .def = "5m", FIELD(lockout_duration),
+     .min = 1, .doc = "How long a locked-out IP gets 429 locked_out."},
+
+    {.key = "cookie.access_cookie", .kind = OPT_STRING, .def = "__Host-curfew_at",
+     FIELD(access_cookie), .min = 1,
+     .doc = "Cookie /v1/check and /v1/logout read the access token from when there is no "
+            "Authorization header, and cookie-mode clients receive it in (Path=/, Secure, "
+            "HttpOnly, SameSite=Strict)."},
+    {.key = "cookie.refresh_cookie", .kind = OPT_STRING, .def = "__Host-curfew_rt",
+     FIELD(refresh_cookie), .min = 1,
+     .doc = "Cookie carrying the refresh token of cookie-mode clients (Path=/, Secure, "
+            "HttpOnly, SameSite=Strict)."},
+    {.key = "cookie.allowed_origins", .kind = OPT_STRLIST, .def = "",
+     LIST(allowed_origins, nallowed_origins),
+     .doc = "Origin values (https://app.example.com) accepted on state-changing cookie "
+            "requests."},
+    {.key = "cookie.csrf_header", .kind = OPT_STRING, .def = "X-CSRF", FIELD(csrf_header),
+     .min = 1, .doc = "A state-changing cookie request carrying this header (any non-empty "
+                      "value) is accepted without a matching Origin."},
+
+    {.key = "metrics.token", .kind = OPT_STRING, .def = "", FIELD(metrics_token),
+     .doc = "Bearer token a scraper must send to GET /metrics; empty = /metrics is open."},
+
+    {.key = "audit.path", .kind = OPT_STRING, .def = "", FIELD(audit_path),
+     .doc = "File the JSON Lines audit log is appended to (docs/audit.md); - = stdout; "
+            "empty = no audit log. Reopened on SIGHUP."},
+    {.key = "audit.buffer", .kind = OPT_UINT, .def = "1048576", FIELD(audit_buffer),
+     .min = 4096, .max = 1024 * 1024 * 1024,
+     .doc = "Bytes of audit lines queued in memory for the writer; lines that do not fit are "
+            "dropped and counted (curfew_audit_dropped_total)."},
+    {.key = "alerts.webhook", .kind = OPT_URL, .def = "", FIELD(alert_webhook),
+     .doc = "URL every alert is POSTed to as JSON (http://HOST[:PORT][/PATH]; retried 3 times "
+            "with backoff); empty = no webhook. See the Alerts section of docs/operations.md."},
+    {.key = "alerts.queue", .kind = OPT_UINT, .def = "256", FIELD(alert_queue), .min = 1,
+     .max = 1000000,
+     .doc = "Alerts waiting for the webhook at most; more are dropped, counted and logged."},
+    {.key = "alerts.rules", .kind = OPT_ALERT_RULES, .def = "[]",
+     .doc = "Alert rules over the event stream, a list (fields below); each firing is POSTed "
+            "to alerts.webhook and written to the audit log."},
+
+    {.key = "keys.rotate_every", .kind = OPT_DURATION, .def = "0s", FIELD(key_rotate_every),
+     .doc = "Make a new signing key active this long after the current one was activated; "
+            "0s = only `curfew keys rotate`. Must exceed access_token.max_ttl + clock_leeway, "
+            "the time an old key is kept for verification."},
+    {.key = "keys.kek_file", .kind = OPT_STRING, .def = "", FIELD(kek_file),
+     .doc = "File holding the key-encryption key (32 bytes as 64 hex digits or base64) that "
+            "encrypts the private keys in DATA_DIR/keyset.json; the CURFEW_KEK environment "
+            "variable takes precedence; empty and no CURFEW_KEK = keys stored in clear (0600)."},
+};
+#define NOPTIONS (sizeof(cf__config_options) / sizeof(cf__config_options[0]))
+const size_t cf__config_noptions = NOPTIONS;
+_Static_assert(NOPTIONS <= CF_CONFIG_OPTIONS_MAX, "raise CF_CONFIG_OPTIONS_MAX");
+
+
+
+const option_t *cf__config_find(const char *key, size_t n)
+{
+    for (size_t i = 0; i < cf__config_noptions; i++)
+        if (strlen(cf__config_options[i].key) == n && memcmp(cf__config_options[i].key, key, n) == 0)
+            return &cf__config_options[i];
+    return NULL;
+}
+
+/* Is @path (length @n) a section, i.e. a strict prefix "path." of some key? */
+int cf__config_is_section(const char *path, size_t n)
+{
+    for (size_t i = 0; i < cf__config_noptions; i++)
+        if (strncmp(cf__config_options[i].key, path, n) == 0 && cf__config_options[i].key[n] == '.')
+            return 1;
+    return 0;
+}

@@ -1,0 +1,527 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The types of options: for each, how its text is parsed into the field,
+ * written back for the dump and validation, and described in messages and
+ * docs. Decides what a value of each type may be; never walks YAML (the
+ * walker in config.c hands it text) and never holds a row of its own.
+ */
+#include <arpa/inet.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/sections.h"
+#include "core/duration.h"
+#include "core/error.h"
+#include "util/url.h"
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int duration_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+                          size_t cap)
+{
+    const char *why = NULL;
+    cf_time_t v = 0;
+    char shown[64], lim[32];
+    size_t at, len;
+
+    if (cf_duration_parse(s, n, &v, &why) < 0) {
+        if (why != NULL && strncmp(why, "unknown unit", 12) == 0 &&
+            cf__config_find_bad_unit(s, n, &at, &len))
+            cf__config_say(msg, cap, "unknown unit '%s' (use ms, s, m, h or d)",
+                           cf__config_show(s + at, len, shown, sizeof shown));
+        else
+            cf__config_say(msg, cap, "%s", why != NULL ? why : "invalid duration");
+        return CF_ECONFIG;
+    }
+    if (v < o->min) {
+        if (v < 1) {
+            cf__config_say(msg, cap, "must be greater than 0");
+        } else {
+            if (cf_duration_format(o->min, lim, sizeof lim) < 0)
+                lim[0] = '\0';
+            cf__config_say(msg, cap, "must be at least %s", lim);
+        }
+        return CF_ECONFIG;
+    }
+    if (o->max > 0 && v > o->max) {
+        if (cf_duration_format(o->max, lim, sizeof lim) < 0)
+            lim[0] = '\0';
+        cf__config_say(msg, cap, "must be at most %s", lim);
+        return CF_ECONFIG;
+    }
+    *(cf_time_t *)cf__config_field(cfg, o->off) = v;
+    return 0;
+}
+
+static int duration_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
+                         char *msg, size_t msgcap)
+{
+    if (cf_duration_format(*(const cf_time_t *)cf__config_cfield(cfg, o->off), buf, cap) < 0) {
+        cf__config_say(msg, msgcap, "must not be negative");
+        return CF_ECONFIG;
+    }
+    return 0;
+}
+
+static int string_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+                        size_t cap)
+{
+    char *dst = cf__config_field(cfg, o->off);
+
+    if (n >= o->size) {
+        cf__config_say(msg, cap, "too long (at most %zu bytes)", o->size - 1);
+        return CF_ECONFIG;
+    }
+    if (memchr(s, '\0', n) != NULL) {
+        cf__config_say(msg, cap, "must not contain NUL bytes");
+        return CF_ECONFIG;
+    }
+    if ((int64_t)n < o->min) {
+        cf__config_say(msg, cap, "must not be empty");
+        return CF_ECONFIG;
+    }
+    memcpy(dst, s, n);
+    memset(dst + n, 0, o->size - n); /* no stale bytes: equal configs compare equal */
+    return 0;
+}
+
+static int string_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
+                       char *msg, size_t msgcap)
+{
+    const char *src = cf__config_cfield(cfg, o->off);
+    const char *nul = memchr(src, '\0', o->size);
+    size_t n = nul != NULL ? (size_t)(nul - src) : o->size;
+
+    if (nul == NULL || n >= cap) {
+        cf__config_say(msg, msgcap, "too long (at most %zu bytes)", o->size - 1);
+        return CF_ECONFIG;
+    }
+    memcpy(buf, src, n + 1);
+    return 0;
+}
+
+static int uint_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+                      size_t cap)
+{
+    uint64_t v;
+    char shown[64];
+
+    if (cf__config_parse_digits(s, n, &v) < 0 || (int64_t)v < 0 || (int64_t)v < o->min) {
+        cf__config_say(msg, cap, "expected a %s integer, got '%s'",
+                       o->min > 0 ? "positive" : "non-negative",
+                       cf__config_show(s, n, shown, sizeof shown));
+        return CF_ECONFIG;
+    }
+    if ((o->max > 0 && (int64_t)v > o->max) || v > SIZE_MAX) {
+        cf__config_say(msg, cap, "must be at most %lld, got '%s'", (long long)o->max,
+                       cf__config_show(s, n, shown, sizeof shown));
+        return CF_ECONFIG;
+    }
+    *(size_t *)cf__config_field(cfg, o->off) = (size_t)v;
+    return 0;
+}
+
+static int uint_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap, char *msg,
+                     size_t msgcap)
+{
+    (void)msg;
+    (void)msgcap;
+    (void)snprintf(buf, cap, "%zu",
+                   *(const size_t *)cf__config_cfield(cfg, o->off)); /* cap >> 21 digits */
+    return 0;
+}
+
+static int bool_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+                      size_t cap)
+{
+    char shown[64];
+    int v;
+
+    if (n == 4 && memcmp(s, "true", 4) == 0) {
+        v = 1;
+    } else if (n == 5 && memcmp(s, "false", 5) == 0) {
+        v = 0;
+    } else {
+        cf__config_say(msg, cap, "expected true or false, got '%s'",
+                       cf__config_show(s, n, shown, sizeof shown));
+        return CF_ECONFIG;
+    }
+    *(int *)cf__config_field(cfg, o->off) = v;
+    return 0;
+}
+
+static int bool_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap, char *msg,
+                     size_t msgcap)
+{
+    int v = *(const int *)cf__config_cfield(cfg, o->off);
+
+    if (v != 0 && v != 1) {
+        cf__config_say(msg, msgcap, "must be true or false");
+        return CF_ECONFIG;
+    }
+    (void)snprintf(buf, cap, "%s", v ? "true" : "false");
+    return 0;
+}
+
+/*
+ * "host:port", or "[v6]:port" for IPv6 literals. The host is stored without
+ * brackets; a host containing ':' is IPv6 by construction. Port 0 ("any free
+ * port") is refused: the server would log and advertise a port it is not on.
+ */
+/*
+ * An address literal must be one: "256.1.1.1" passes the host-character
+ * test, but the server would only learn at bind time that no resolver knows
+ * it. Names (with a letter) are left to the resolver. @host fits the field.
+ */
+static int literal_ok(const char *host, size_t hlen, int bracketed)
+{
+    unsigned char addr[16];
+    char buf[64];
+    size_t i;
+
+    for (i = 0; i < hlen && !bracketed; i++)
+        if (!is_digit(host[i]) && host[i] != '.')
+            return 1;
+    if (hlen >= sizeof buf)
+        return 0;
+    memcpy(buf, host, hlen);
+    buf[hlen] = '\0';
+    return inet_pton(bracketed ? AF_INET6 : AF_INET, buf, addr) == 1;
+}
+
+static int addr_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+                      size_t cap)
+{
+    const char *host, *port;
+    size_t hlen, plen, i;
+    int bracketed = n > 0 && s[0] == '[';
+    uint64_t p;
+
+    if (bracketed) {
+        const char *rb = memchr(s, ']', n);
+        if (rb == NULL || (size_t)(rb - s) + 1 >= n || rb[1] != ':')
+            goto bad;
+        host = s + 1;
+        hlen = (size_t)(rb - host);
+        port = rb + 2;
+    } else {
+        const char *colon = memchr(s, ':', n);
+        if (colon == NULL)
+            goto bad;
+        host = s;
+        hlen = (size_t)(colon - s);
+        port = colon + 1;
+    }
+    plen = n - (size_t)(port - s);
+    if (hlen == 0 || plen == 0 || plen > 5 || cf__config_parse_digits(port, plen, &p) < 0)
+        goto bad;
+    for (i = 0; i < hlen; i++)
+        if (!cf__config_host_char_ok(host[i], bracketed))
+            goto bad;
+    if (bracketed && memchr(host, ':', hlen) == NULL)
+        goto bad;
+    if (p < 1 || p > 65535) {
+        cf__config_say(msg, cap, "port must be between 1 and 65535");
+        return CF_ECONFIG;
+    }
+    if (hlen >= o->size) {
+        cf__config_say(msg, cap, "host too long (at most %zu bytes)", o->size - 1);
+        return CF_ECONFIG;
+    }
+    if (!literal_ok(host, hlen, bracketed)) {
+        cf__config_say(msg, cap, "'%.*s' is not an IP%s address", (int)hlen, host,
+                       bracketed ? "v6" : "v4");
+        return CF_ECONFIG;
+    }
+    memcpy(cf__config_field(cfg, o->off), host, hlen);
+    memset((char *)cf__config_field(cfg, o->off) + hlen, 0, o->size - hlen);
+    *(int *)cf__config_field(cfg, o->off2) = (int)p;
+    return 0;
+bad:
+    cf__config_say(msg, cap, "expected HOST:PORT");
+    return CF_ECONFIG;
+}
+
+static int addr_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap, char *msg,
+                     size_t msgcap)
+{
+    const char *host = cf__config_cfield(cfg, o->off);
+    int port = *(const int *)cf__config_cfield(cfg, o->off2);
+    int w;
+
+    if (memchr(host, '\0', o->size) == NULL) {
+        cf__config_say(msg, msgcap, "host too long (at most %zu bytes)", o->size - 1);
+        return CF_ECONFIG;
+    }
+    if (strchr(host, ':') != NULL)
+        w = snprintf(buf, cap, "[%s]:%d", host, port);
+    else
+        w = snprintf(buf, cap, "%s:%d", host, port);
+    if (w < 0 || (size_t)w >= cap) {
+        cf__config_say(msg, msgcap, "expected HOST:PORT");
+        return CF_ECONFIG;
+    }
+    return 0;
+}
+
+/* "debug, info, warn, error" */
+void cf__config_list_choices(const option_t *o, char *buf, size_t cap)
+{
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; o->choices[i] != NULL; i++) {
+        int w = snprintf(buf + len, cap - len, "%s%s", i > 0 ? ", " : "", o->choices[i]);
+        if (w < 0 || (size_t)w >= cap - len)
+            return;
+        len += (size_t)w;
+    }
+}
+
+static int enum_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+                      size_t cap)
+{
+    char shown[64], all[128];
+
+    for (size_t i = 0; o->choices[i] != NULL; i++) {
+        size_t len = strlen(o->choices[i]);
+        if (len == n && memcmp(o->choices[i], s, n) == 0 && len < o->size) {
+            memcpy(cf__config_field(cfg, o->off), s, n);
+            memset((char *)cf__config_field(cfg, o->off) + n, 0, o->size - n);
+            return 0;
+        }
+    }
+    cf__config_list_choices(o, all, sizeof all);
+    cf__config_say(msg, cap, "expected one of %s, got '%s'", all,
+                   cf__config_show(s, n, shown, sizeof shown));
+    return CF_ECONFIG;
+}
+
+static int i64_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+                     size_t cap)
+{
+    uint64_t v;
+    char shown[64];
+
+    if (cf__config_parse_digits(s, n, &v) < 0 || v > INT64_MAX || (int64_t)v < o->min) {
+        cf__config_say(msg, cap, "expected a %s integer, got '%s'",
+                       o->min > 0 ? "positive" : "non-negative",
+                       cf__config_show(s, n, shown, sizeof shown));
+        return CF_ECONFIG;
+    }
+    if (o->max > 0 && (int64_t)v > o->max) {
+        cf__config_say(msg, cap, "must be at most %lld, got '%s'", (long long)o->max,
+                       cf__config_show(s, n, shown, sizeof shown));
+        return CF_ECONFIG;
+    }
+    *(int64_t *)cf__config_field(cfg, o->off) = (int64_t)v;
+    return 0;
+}
+
+static int i64_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap, char *msg,
+                    size_t msgcap)
+{
+    (void)msg;
+    (void)msgcap;
+    (void)snprintf(buf, cap, "%lld", (long long)*(const int64_t *)cf__config_cfield(cfg, o->off));
+    return 0;
+}
+
+_Static_assert(sizeof(cf_ip_binding_t) == sizeof(int) && sizeof(cf_risk_action_t) == sizeof(int),
+               "OPT_CHOICE stores an int");
+
+static int choice_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+                        size_t cap)
+{
+    int v = cf__config_choice_index(o->choices, s, n);
+    char shown[64], all[128];
+
+    if (v == 0) {
+        cf__config_join_choices(o->choices, all, sizeof all);
+        cf__config_say(msg, cap, "expected one of %s, got '%s'", all,
+                       cf__config_show(s, n, shown, sizeof shown));
+        return CF_ECONFIG;
+    }
+    memcpy(cf__config_field(cfg, o->off), &v, sizeof v);
+    return 0;
+}
+
+static int choice_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
+                       char *msg, size_t msgcap)
+{
+    int v, n = 0;
+
+    memcpy(&v, cf__config_cfield(cfg, o->off), sizeof v);
+    while (o->choices[n] != NULL)
+        n++;
+    if (v < 1 || v > n) {
+        cf__config_say(msg, msgcap, "not set");
+        return CF_ECONFIG;
+    }
+    (void)snprintf(buf, cap, "%s", o->choices[v - 1]);
+    return 0;
+}
+
+/* An OPT_STRING that is empty or an http:// URL the webhook can POST to. */
+static int url_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+                     size_t cap)
+{
+    char url[1024];
+    cf_http_url_t parsed;
+    const char *why;
+
+    if (n > 0 && n < sizeof url && memchr(s, '\0', n) == NULL) {
+        memcpy(url, s, n);
+        url[n] = '\0';
+        why = cf_url_parse_http(url, &parsed);
+        if (why != NULL) {
+            cf__config_say(msg, cap, "%s", why);
+            return CF_ECONFIG;
+        }
+    }
+    return string_parse(o, cfg, s, n, msg, cap);
+}
+
+static int store_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+                       size_t cap)
+{
+    char url[600], why[128];
+    cf_redis_url_t parsed;
+
+    if (n == 0 || n >= sizeof url || memchr(s, '\0', n) != NULL) {
+        cf__config_say(msg, cap, "expected sqlite or redis://HOST[:PORT][/DB]");
+        return CF_ECONFIG;
+    }
+    memcpy(url, s, n);
+    url[n] = '\0';
+    if (strcmp(url, "sqlite") != 0 && cf_url_parse_redis(url, &parsed, why, sizeof why) < 0) {
+        cf__config_say(msg, cap, "'%s' is neither sqlite nor a Redis URL: %s",
+                       strncmp(url, "redis://", 8) == 0 ? "redis://..." : url, why);
+        return CF_ECONFIG;
+    }
+    return string_parse(o, cfg, s, n, msg, cap);
+}
+
+static int section_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+                         size_t cap)
+{
+    (void)cfg;
+    (void)s;
+    (void)n;
+    (void)o;
+    cf__config_say(msg, cap, "can only be set in the config file");
+    return CF_ECONFIG;
+}
+
+static int section_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
+                        char *msg, size_t msgcap)
+{
+    (void)o;
+    (void)cfg;
+    (void)msg;
+    (void)msgcap;
+    (void)snprintf(buf, cap, "(section)");
+    return 0;
+}
+
+const type_t cf__config_types[] = {
+    [OPT_DURATION] = {"duration", duration_parse, duration_text, 0, NULL, NULL, NULL},
+    [OPT_STRING] = {"string", string_parse, string_text, 1, NULL, NULL, NULL},
+    [OPT_UINT] = {"integer", uint_parse, uint_text, 0, NULL, NULL, NULL},
+    [OPT_BOOL] = {"bool", bool_parse, bool_text, 0, NULL, NULL, NULL},
+    [OPT_ADDR] = {"HOST:PORT", addr_parse, addr_text, 1, NULL, NULL, NULL},
+    [OPT_ENUM] = {"enum", enum_parse, string_text, 0, NULL, NULL, NULL},
+    [OPT_I64] = {"integer", i64_parse, i64_text, 0, NULL, NULL, NULL},
+    [OPT_CHOICE] = {"enum", choice_parse, choice_text, 0, NULL, NULL, NULL},
+    [OPT_RATE] = {"N/DURATION or off", cf__config_rate_parse, cf__config_rate_text, 0, NULL, NULL,
+                  NULL},
+    [OPT_KEYS] = {"list", cf__config_keys_parse, cf__config_keys_text, 0, cf__config_key_kind_ok,
+                  NULL, NULL},
+    [OPT_STRLIST] = {"list of strings", cf__config_strlist_parse, cf__config_strlist_text, 1,
+                     cf__config_token_ok, NULL, NULL},
+    [OPT_CIDRLIST] = {"list of CIDRs", cf__config_strlist_parse, cf__config_strlist_text, 1,
+                      cf__config_cidr_ok, NULL, NULL},
+    [OPT_CLIENTS] = {"list of clients", section_parse, section_text, 0, NULL,
+                     cf__config_section_load, cf__config_section_dump},
+    [OPT_ROLES] = {"mapping of roles", section_parse, section_text, 0, NULL, cf__config_section_load,
+                   cf__config_section_dump},
+    [OPT_ROUTES] = {"list of routes", section_parse, section_text, 0, NULL, cf__config_section_load,
+                    cf__config_section_dump},
+    [OPT_URL] = {"http URL", url_parse, string_text, 1, NULL, NULL, NULL},
+    [OPT_STORE] = {"sqlite or redis URL", store_parse, string_text, 1, NULL, NULL, NULL},
+    [OPT_ALERT_RULES] = {"list of rules", section_parse, section_text, 0, NULL,
+                         cf__config_section_load, cf__config_section_dump},
+};
+
+/* What a value of @o looks like, for "expected ..., got a list". */
+void cf__config_expected(const option_t *o, char *buf, size_t cap)
+{
+    char all[128];
+
+    switch (o->kind) {
+    case OPT_DURATION:
+        cf__config_say(buf, cap, "a duration");
+        break;
+    case OPT_STRING:
+    case OPT_URL:
+    case OPT_STORE:
+        cf__config_say(buf, cap, "a string");
+        break;
+    case OPT_UINT:
+        cf__config_say(buf, cap, "a %s integer", o->min > 0 ? "positive" : "non-negative");
+        break;
+    case OPT_BOOL:
+        cf__config_say(buf, cap, "true or false");
+        break;
+    case OPT_ADDR:
+        cf__config_say(buf, cap, "HOST:PORT");
+        break;
+    case OPT_ENUM:
+        cf__config_list_choices(o, all, sizeof all);
+        cf__config_say(buf, cap, "one of %s", all);
+        break;
+    case OPT_I64:
+        cf__config_say(buf, cap, "a %s integer", o->min > 0 ? "positive" : "non-negative");
+        break;
+    case OPT_CHOICE:
+        cf__config_join_choices(o->choices, all, sizeof all);
+        cf__config_say(buf, cap, "one of %s", all);
+        break;
+    case OPT_RATE:
+        cf__config_say(buf, cap, "N/DURATION or off");
+        break;
+    case OPT_KEYS:
+        cf__config_join_choices(o->choices, all, sizeof all);
+        cf__config_say(buf, cap, "a list of %s", all);
+        break;
+    case OPT_STRLIST:
+        cf__config_say(buf, cap, "a list of strings");
+        break;
+    case OPT_CIDRLIST:
+        cf__config_say(buf, cap, "a list of CIDRs");
+        break;
+    case OPT_CLIENTS:
+    case OPT_ROUTES:
+    case OPT_ALERT_RULES:
+        cf__config_say(buf, cap, "a list");
+        break;
+    case OPT_ROLES:
+        cf__config_say(buf, cap, "a mapping");
+        break;
+    }
+}
+
+int cf__config_is_list(const option_t *o)
+{
+    return o->kind == OPT_STRLIST || o->kind == OPT_CIDRLIST;
+}
+
+int cf__config_is_node(const option_t *o)
+{
+    return cf__config_types[o->kind].load != NULL;
+}
