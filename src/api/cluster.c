@@ -132,7 +132,7 @@ typedef struct {
     char sid[CF_SID_LEN + 1];
 } check_fetch_t;
 
-static void on_check_fetched(void *arg, int status, cf_redis_fetched_t *f)
+static void on_check_fetched(void *arg, int status, cf_store_fetched_t *f)
 {
     check_fetch_t *cf = arg;
     cf_app_t *app = cf->app;
@@ -182,7 +182,7 @@ static void fetch_then(cf_app_t *app, cf_http_req_t *req, const char *sid,
     cf->again = again;
     memcpy(cf->sid, sid, CF_SID_LEN);
     cf->sid[CF_SID_LEN] = '\0';
-    cf_redis_fetch(app->store, cf->sid, on_check_fetched, cf);
+    cf_store_fetch(app->store, cf->sid, on_check_fetched, cf);
 }
 
 void cf_app_cluster_fetch(cf_app_t *app, cf_http_req_t *req, const char *sid)
@@ -360,7 +360,7 @@ static int apply_batch(cf_app_t *app, const cf_events_t *ev)
 }
 
 /* Index what Redis said of a session (taking f->session) with its epochs; the indexed one or NULL. */
-static cf_session_t *adopt_fetched(cf_app_t *app, cf_redis_fetched_t *f)
+static cf_session_t *adopt_fetched(cf_app_t *app, cf_store_fetched_t *f)
 {
     cf_session_t *s = NULL;
     int ended;
@@ -381,7 +381,7 @@ static cf_session_t *adopt_fetched(cf_app_t *app, cf_redis_fetched_t *f)
 /*
  * A node's index is a cache: a session created an instant ago on another
  * node may not be in it yet. So a revocation is decided and committed on
- * Redis's own index (cf_redis_revoke), which holds every session
+ * Redis's own index (cf_store_revoke), which holds every session
  * acknowledged anywhere, and this node applies the outcome exactly as the
  * other nodes do, from the bus message the same script published. Until
  * Redis has answered nothing changes here: a failed commit answers 503 and
@@ -497,10 +497,10 @@ static void on_revoked(void *arg, int status, size_t found, const char *msg, siz
 static void revoke_one(revoke_op_t *op)
 {
     const char *sids[] = {op->sid};
-    cf_redis_revoke_t rv = {.scope = CF_REDIS_REVOKE_SESSIONS, .why = op->why,
+    cf_store_revoke_t rv = {.scope = CF_STORE_REVOKE_SESSIONS, .why = op->why,
                             .now = cf_app_now(op->app), .sids = sids, .nsids = 1};
 
-    cf_redis_revoke(op->app->store, &rv, on_revoked, op);
+    cf_store_revoke(op->app->store, &rv, on_revoked, op);
 }
 
 /* The session to revoke is known now (or is known to be nowhere): check who asks, then commit. */
@@ -534,7 +534,7 @@ static void revoke_known(revoke_op_t *op, const cf_session_t *s)
     revoke_one(op);
 }
 
-static void on_revoke_fetched(void *arg, int status, cf_redis_fetched_t *f)
+static void on_revoke_fetched(void *arg, int status, cf_store_fetched_t *f)
 {
     revoke_op_t *op = arg;
 
@@ -555,7 +555,7 @@ static void revoke_sid(revoke_op_t *op)
     if (s != NULL)
         revoke_known(op, s);
     else
-        cf_redis_fetch(op->app->store, op->sid, on_revoke_fetched, op);
+        cf_store_fetch(op->app->store, op->sid, on_revoke_fetched, op);
 }
 
 void cf_app_cluster_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len)
@@ -572,7 +572,7 @@ void cf_app_cluster_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, s
     revoke_sid(op);
 }
 
-static void on_revoke_token_fetched(void *arg, int status, cf_redis_fetched_t *f)
+static void on_revoke_token_fetched(void *arg, int status, cf_store_fetched_t *f)
 {
     revoke_op_t *op = arg;
 
@@ -603,7 +603,7 @@ void cf_app_cluster_revoke_token(cf_app_t *app, cf_http_req_t *req, const char *
     } else if (cf_refresh_token_wellformed(tok, len)) {
         /* A refresh token this node has not heard of: Redis knows its session. */
         cf_refresh_token_hash(tok, len, op->hash);
-        cf_redis_fetch_refresh(app->store, op->hash, on_revoke_token_fetched, op);
+        cf_store_fetch_refresh(app->store, op->hash, on_revoke_token_fetched, op);
         return;
     } else {
         cf_session_t *s;
@@ -629,7 +629,7 @@ void cf_app_cluster_revoke(cf_app_t *app, cf_http_req_t *req, const char *sub,
 {
     revoke_op_t *op = revoke_op_new(app, req, REPLY_COUNT, CF_END_REVOKED);
     cf_time_t now = cf_app_now(app);
-    cf_redis_revoke_t rv = {.why = CF_END_REVOKED, .now = now, .cutoff = cutoff};
+    cf_store_revoke_t rv = {.why = CF_END_REVOKED, .now = now, .cutoff = cutoff};
     const char **sids = NULL;
     size_t n = 0, pos = 0;
     cf_session_t *s;
@@ -640,7 +640,7 @@ void cf_app_cluster_revoke(cf_app_t *app, cf_http_req_t *req, const char *sub,
      * per-subject and per-client sets are ended too. */
     if (sub != NULL) {
         cf_subject_t *subj = cf_app_subject(app, sub);
-        rv.scope = CF_REDIS_REVOKE_SUBJECT;
+        rv.scope = CF_STORE_REVOKE_SUBJECT;
         rv.target = sub;
         rv.not_before = cutoff > 0 ? cutoff : now;
         sids = malloc(((subj != NULL ? subj->count : 0) + 1) * sizeof *sids);
@@ -648,7 +648,7 @@ void cf_app_cluster_revoke(cf_app_t *app, cf_http_req_t *req, const char *sub,
             if (s->end == CF_END_NONE)
                 sids[n++] = s->id;
     } else {
-        rv.scope = CF_REDIS_REVOKE_CLIENT;
+        rv.scope = CF_STORE_REVOKE_CLIENT;
         rv.target = client_id;
         sids = malloc((app->sessions.count + 1) * sizeof *sids);
         while (sids != NULL && (s = cf_map_next(&app->sessions, &pos)) != NULL)
@@ -662,13 +662,13 @@ void cf_app_cluster_revoke(cf_app_t *app, cf_http_req_t *req, const char *sub,
     }
     rv.sids = sids;
     rv.nsids = n;
-    cf_redis_revoke(app->store, &rv, on_revoked, op);
+    cf_store_revoke(app->store, &rv, on_revoked, op);
     free(sids);
 }
 
 /* ---- a refresh token this node has not heard of ---- */
 
-static void on_refresh_learned(void *arg, int status, cf_redis_fetched_t *f)
+static void on_refresh_learned(void *arg, int status, cf_store_fetched_t *f)
 {
     revoke_op_t *op = arg;
     cf_app_t *app = op->app;
@@ -697,7 +697,7 @@ void cf_app_cluster_learn_refresh(cf_app_t *app, const char *tok, size_t len,
     op->learned = done;
     op->arg = arg;
     cf_refresh_token_hash(tok, len, op->hash);
-    cf_redis_fetch_refresh(app->store, op->hash, on_refresh_learned, op);
+    cf_store_fetch_refresh(app->store, op->hash, on_refresh_learned, op);
 }
 
 static void on_bus_message(void *ctx, const char *msg, size_t len)
@@ -797,7 +797,7 @@ static void on_heartbeat(uv_timer_t *t)
     char *msg = cf_wire_encode_notice(app->cluster->node, wall_us(), 0);
 
     if (msg != NULL)
-        (void)cf_redis_publish(app->store, msg); /* a failure shows as silence */
+        (void)cf_store_publish(app->store, msg); /* a failure shows as silence */
     free(msg);
 }
 

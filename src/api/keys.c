@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "api/internal.h"
-#include "store/redis.h"
+#include "store/store.h"
 #include "core/error.h"
 #include "core/keyset.h"
 #include "util/log.h"
@@ -490,7 +490,7 @@ static void on_rotation_stored(void *arg, int status, int won)
         /* Another node rotated first: its set is the cluster's; follow it. */
         CF_LOG(CF_LOG_INFO, "event=signing_key_rotate_lost trigger=%s", r->trigger);
         cf_keyset_free(r->next);
-        cf_redis_get(r->app->store, "cf:keyset", on_keyset_fetched, r->app);
+        cf_store_keyset_get(r->app->store, on_keyset_fetched, r->app);
         rc = CF_EEXIST;
     } else {
         rc = install_rotation(r->app, r->next, r->trigger);
@@ -527,7 +527,7 @@ void cf_app_keys_rotate_async(cf_app_t *app, const char *trigger, cf_keys_done_f
     r->trigger = trigger;
     r->done = done;
     r->arg = arg;
-    cf_redis_keyset_cas(app->store, json, cf_keyset_version(r->next), on_rotation_stored, r);
+    cf_store_keyset_put(app->store, json, cf_keyset_version(r->next), on_rotation_stored, r);
     OPENSSL_cleanse(json, strlen(json));
     free(json);
 }
@@ -535,7 +535,7 @@ void cf_app_keys_rotate_async(cf_app_t *app, const char *trigger, cf_keys_done_f
 void cf_app_keys_changed(cf_app_t *app)
 {
     if (app->cluster != NULL)
-        cf_redis_get(app->store, "cf:keyset", on_keyset_fetched, app);
+        cf_store_keyset_get(app->store, on_keyset_fetched, app);
 }
 
 int cf_app_keys_cluster_init(cf_app_t *app)
@@ -549,12 +549,12 @@ int cf_app_keys_cluster_init(cf_app_t *app)
                              "or keys.kek_file (the same on every node)\"");
         return CF_ECONFIG;
     }
-    rc = cf_redis_get_sync(app->store, "cf:keyset", &json);
+    rc = cf_store_keyset_get_sync(app->store, &json);
     if (rc == 0) {
         /* The first node of a cluster offers its own set; a racing node may win. */
         rc = cf_app_keyset_export(app, &ours);
         if (rc == 0)
-            rc = cf_redis_setnx_sync(app->store, "cf:keyset", ours);
+            rc = cf_store_keyset_offer_sync(app->store, ours);
         if (ours != NULL)
             OPENSSL_cleanse(ours, strlen(ours));
         free(ours);
@@ -565,10 +565,10 @@ int cf_app_keys_cluster_init(cf_app_t *app)
             return 0;
         }
         if (rc == 0)
-            rc = cf_redis_get_sync(app->store, "cf:keyset", &json);
+            rc = cf_store_keyset_get_sync(app->store, &json);
     }
     if (rc < 0 || json == NULL) {
-        CF_LOG(CF_LOG_ERROR, "event=startup_error what=keyset error=\"cannot read cf:keyset from Redis\"");
+        CF_LOG(CF_LOG_ERROR, "event=startup_error what=keyset error=\"cannot read the cluster's key set from Redis\"");
         free(json);
         return rc < 0 ? rc : CF_ESTORE;
     }

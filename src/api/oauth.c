@@ -13,7 +13,7 @@
 #include <strings.h>
 
 #include "api/internal.h"
-#include "store/redis.h"
+#include "store/store.h"
 #include "core/error.h"
 #include "core/policy.h"
 #include "core/token.h"
@@ -319,7 +319,7 @@ static int refreshed_event(const cluster_refresh_t *r, cf_events_t *ev)
 static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *s,
                             const cf_refresh_entry_t *entry, cf_time_t now, int attempts);
 
-static void cluster_refreshed(void *arg, int status, const cf_redis_guard_t *g)
+static void cluster_refreshed(void *arg, int status, const cf_store_guard_t *g)
 {
     cluster_refresh_t *r = arg;
     oauth_call_t *c = r->c;
@@ -427,10 +427,10 @@ static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *
     cf_app_mint_refresh(r->refresh, r->hash);
     if (refreshed_event(r, &ev) < 0) {
         cf_events_fini(&ev);
-        cluster_refreshed(r, CF_ENOMEM, &(cf_redis_guard_t){0});
+        cluster_refreshed(r, CF_ENOMEM, &(cf_store_guard_t){0});
         return;
     }
-    cf_redis_submit_guarded(app->store, &ev, s->id, expected, cluster_refreshed, r);
+    cf_store_submit_guarded(app->store, &ev, s->id, expected, cluster_refreshed, r);
 }
 
 static int refresh_step(cf_app_t *app, oauth_call_t *c);

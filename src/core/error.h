@@ -18,7 +18,8 @@
     X(ESTORE, -1002, "store failure")                        \
     X(ECRYPTO, -1003, "cryptographic failure")               \
     X(ECONFIG, -1004, "invalid configuration")               \
-    X(EPARSE, -1005, "malformed input")
+    X(EPARSE, -1005, "malformed input")                      \
+    X(ENOTSUP, -1006, "not supported")
 
 typedef enum {
 #define X(name, val, str) CF_##name = (val),

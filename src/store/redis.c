@@ -23,6 +23,9 @@
 #include "store/wire.h"
 #include "util/log.h"
 
+/* The shared signing key set (sealed by the KEK); only this file names it. */
+#define KEYSET_KEY "cf:keyset"
+
 /*
  * KEYS: none (single-instance Redis). ARGV[1] the batch, ARGV[2] how long an
  * ended session is kept (ms), ARGV[3] the channel, ARGV[4] how long a
@@ -695,9 +698,10 @@ static redisReply *command_sync(rd_t *st, const char *fmt, ...)
     return r;
 }
 
-int cf_redis_get_sync(cf_store_t *base, const char *key, char **val)
+/* The shared key set, read at startup before the loop serves: 1 with @val, 0 absent, CF_ESTORE. */
+static int rd_keyset_get_sync(cf_store_t *base, char **val)
 {
-    redisReply *r = command_sync((rd_t *)base, "GET %s", key);
+    redisReply *r = command_sync((rd_t *)base, "GET %s", KEYSET_KEY);
     int rc = CF_ESTORE;
 
     *val = NULL;
@@ -711,9 +715,10 @@ int cf_redis_get_sync(cf_store_t *base, const char *key, char **val)
     return rc;
 }
 
-int cf_redis_setnx_sync(cf_store_t *base, const char *key, const char *val)
+/* Offer @val as the shared key set if there is none (startup): 1 set, 0 existed, CF_ESTORE. */
+static int rd_keyset_offer_sync(cf_store_t *base, const char *val)
 {
-    redisReply *r = command_sync((rd_t *)base, "SET %s %s NX", key, val);
+    redisReply *r = command_sync((rd_t *)base, "SET %s %s NX", KEYSET_KEY, val);
     int rc = r == NULL ? CF_ESTORE
              : r->type == REDIS_REPLY_STATUS ? 1
              : r->type == REDIS_REPLY_NIL    ? 0
@@ -879,7 +884,7 @@ static int rd_load(cf_store_t *base, const cf_store_loader_t *ld)
 typedef struct {
     rd_t *st;
     cf_store_done_fn done;    /* a plain commit */
-    cf_redis_guarded_fn guarded; /* or a guarded one */
+    cf_store_guarded_fn guarded; /* or a guarded one */
     void *arg;
     uint64_t t0; /* uv_hrtime at submit */
     size_t nev;
@@ -906,7 +911,7 @@ static void on_commit(redisAsyncContext *ac, void *r, void *arg)
     rd_t *st = c->st;
     int status = 0;
 
-    cf_redis_guard_t guard = {.claimed = 1};
+    cf_store_guard_t guard = {.claimed = 1};
 
     note_reply(st);
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
@@ -998,7 +1003,7 @@ fail:
     cf_events_fini(ev);
     st->stats.failures++;
     if (proto.guarded != NULL)
-        proto.guarded(proto.arg, CF_ESTORE, &(cf_redis_guard_t){0});
+        proto.guarded(proto.arg, CF_ESTORE, &(cf_store_guard_t){0});
     else if (proto.done != NULL)
         proto.done(proto.arg, CF_ESTORE);
 }
@@ -1008,8 +1013,8 @@ static void rd_submit(cf_store_t *base, cf_events_t *ev, cf_store_done_fn done, 
     submit((rd_t *)base, ev, NULL, 0, (commit_t){.done = done, .arg = arg});
 }
 
-void cf_redis_submit_guarded(cf_store_t *base, cf_events_t *ev, const char *sid, uint32_t gen,
-                             cf_redis_guarded_fn cb, void *arg)
+static void rd_submit_guarded(cf_store_t *base, cf_events_t *ev, const char *sid, uint32_t gen,
+                              cf_store_guarded_fn cb, void *arg)
 {
     submit((rd_t *)base, ev, sid, gen, (commit_t){.guarded = cb, .arg = arg});
 }
@@ -1050,14 +1055,6 @@ static void rd_close(cf_store_t *base, cf_store_stats_t *final)
     uv_close((uv_handle_t *)&st->timer, on_timer_closed);
 }
 
-static const cf_store_ops_t rd_ops = {
-    .name = "redis",
-    .load = rd_load,
-    .submit = rd_submit,
-    .stats = rd_stats,
-    .close = rd_close,
-};
-
 static void on_published(redisAsyncContext *ac, void *r, void *arg)
 {
     rd_t *st = ac->data;
@@ -1067,7 +1064,7 @@ static void on_published(redisAsyncContext *ac, void *r, void *arg)
     note_reply(st);
 }
 
-int cf_redis_publish(cf_store_t *base, const char *msg)
+static int rd_publish(cf_store_t *base, const char *msg)
 {
     rd_t *st = (rd_t *)base;
 
@@ -1090,10 +1087,10 @@ int cf_redis_connected(const cf_store_t *base)
 typedef struct {
     rd_t *st;
     union {
-        cf_redis_value_fn value;
-        cf_redis_fetch_fn fetch;
-        cf_redis_cas_fn cas;
-        cf_redis_revoke_fn revoke;
+        cf_store_value_fn value;
+        cf_store_fetch_fn fetch;
+        cf_store_cas_fn cas;
+        cf_store_revoke_fn revoke;
     } cb;
     void *arg;
     char sid[CF_SID_LEN + 1];
@@ -1157,18 +1154,18 @@ static void on_value(redisAsyncContext *ac, void *r, void *arg)
     free(op);
 }
 
-void cf_redis_get(cf_store_t *base, const char *key, cf_redis_value_fn cb, void *arg)
+static void rd_keyset_get(cf_store_t *base, cf_store_value_fn cb, void *arg)
 {
     op_t *op = op_new(arg);
 
     if (op != NULL)
         op->cb.value = cb;
-    if (op_send((rd_t *)base, op, on_value, "GET %s", key) < 0)
+    if (op_send((rd_t *)base, op, on_value, "GET %s", KEYSET_KEY) < 0)
         cb(arg, CF_ESTORE, NULL, 0);
 }
 
 /* Read {session fields, subject's not-before, global} from @v[0..2] into @out. */
-static void fetched_from(const char *sid, redisReply *const *v, cf_redis_fetched_t *out)
+static void fetched_from(const char *sid, redisReply *const *v, cf_store_fetched_t *out)
 {
     if (v[0]->elements > 0)
         out->session = session_from_hash(sid, v[0]);
@@ -1182,7 +1179,7 @@ static void on_fetch(redisAsyncContext *ac, void *r, void *arg)
 {
     op_t *op = arg;
     redisReply *reply = r;
-    cf_redis_fetched_t out = {0};
+    cf_store_fetched_t out = {0};
     int status = CF_ESTORE;
 
     note_reply(op->st);
@@ -1201,7 +1198,7 @@ static void on_fetch_refresh(redisAsyncContext *ac, void *r, void *arg)
 {
     op_t *op = arg;
     redisReply *reply = r;
-    cf_redis_fetched_t out = {0};
+    cf_store_fetched_t out = {0};
     int status = 0;
 
     note_reply(op->st);
@@ -1219,8 +1216,8 @@ static void on_fetch_refresh(redisAsyncContext *ac, void *r, void *arg)
     free(op);
 }
 
-void cf_redis_fetch_refresh(cf_store_t *base, const uint8_t hash[32], cf_redis_fetch_fn cb,
-                            void *arg)
+static void rd_fetch_refresh(cf_store_t *base, const uint8_t hash[32], cf_store_fetch_fn cb,
+                             void *arg)
 {
     rd_t *st = (rd_t *)base;
     op_t *op = op_new(arg);
@@ -1230,7 +1227,7 @@ void cf_redis_fetch_refresh(cf_store_t *base, const uint8_t hash[32], cf_redis_f
     if (op != NULL)
         op->cb.fetch = cb;
     if (op_send(st, op, on_fetch_refresh, "EVALSHA_RO %s 1 cf:r:%s", st->refresh_sha, hex) < 0)
-        cb(arg, CF_ESTORE, &(cf_redis_fetched_t){0});
+        cb(arg, CF_ESTORE, &(cf_store_fetched_t){0});
 }
 
 static void on_revoke(redisAsyncContext *ac, void *r, void *arg)
@@ -1255,8 +1252,8 @@ static void on_revoke(redisAsyncContext *ac, void *r, void *arg)
 /* The fixed arguments of the revocation script, before the session ids. */
 #define REVOKE_FIXED 13 /* EVALSHA, sha, numkeys and ARGV[1..10]; the head is ARGV[11] */
 
-void cf_redis_revoke(cf_store_t *base, const cf_redis_revoke_t *rv, cf_redis_revoke_fn cb,
-                     void *arg)
+static void rd_revoke(cf_store_t *base, const cf_store_revoke_t *rv, cf_store_revoke_fn cb,
+                      void *arg)
 {
     static const char *const sets[] = {"", "cf:u:", "cf:c:"};
     rd_t *st = (rd_t *)base;
@@ -1269,9 +1266,9 @@ void cf_redis_revoke(cf_store_t *base, const cf_redis_revoke_t *rv, cf_redis_rev
     if (op == NULL || argv == NULL)
         goto fail;
     op->cb.revoke = cb;
-    if (rv->scope != CF_REDIS_REVOKE_SESSIONS)
+    if (rv->scope != CF_STORE_REVOKE_SESSIONS)
         snprintf(set, sizeof set, "%s%s", sets[rv->scope], rv->target);
-    if (rv->scope == CF_REDIS_REVOKE_SUBJECT && rv->not_before > 0)
+    if (rv->scope == CF_STORE_REVOKE_SUBJECT && rv->not_before > 0)
         snprintf(nbkey, sizeof nbkey, "cf:nb:%s", rv->target);
     snprintf(now, sizeof now, "%lld", (long long)rv->now);
     snprintf(cutoff, sizeof cutoff, "%lld", (long long)rv->cutoff);
@@ -1299,7 +1296,7 @@ fail:
     }
 }
 
-void cf_redis_fetch(cf_store_t *base, const char *sid, cf_redis_fetch_fn cb, void *arg)
+static void rd_fetch(cf_store_t *base, const char *sid, cf_store_fetch_fn cb, void *arg)
 {
     rd_t *st = (rd_t *)base;
     op_t *op = strlen(sid) == CF_SID_LEN ? op_new(arg) : NULL;
@@ -1309,7 +1306,7 @@ void cf_redis_fetch(cf_store_t *base, const char *sid, cf_redis_fetch_fn cb, voi
         memcpy(op->sid, sid, sizeof op->sid);
     }
     if (op_send(st, op, on_fetch, "EVALSHA_RO %s 1 cf:s:%s", st->fetch_sha, sid) < 0)
-        cb(arg, CF_ESTORE, &(cf_redis_fetched_t){0});
+        cb(arg, CF_ESTORE, &(cf_store_fetched_t){0});
 }
 
 static void on_cas(redisAsyncContext *ac, void *r, void *arg)
@@ -1327,8 +1324,8 @@ static void on_cas(redisAsyncContext *ac, void *r, void *arg)
     free(op);
 }
 
-void cf_redis_keyset_cas(cf_store_t *base, const char *json, uint64_t version, cf_redis_cas_fn cb,
-                         void *arg)
+static void rd_keyset_put(cf_store_t *base, const char *json, uint64_t version, cf_store_cas_fn cb,
+                          void *arg)
 {
     rd_t *st = (rd_t *)base;
     op_t *op = op_new(arg);
@@ -1342,8 +1339,25 @@ void cf_redis_keyset_cas(cf_store_t *base, const char *json, uint64_t version, c
         free(op);
         op = NULL;
     }
-    if (op_send(st, op, on_cas, "EVALSHA %s 1 cf:keyset %s %s %s %s", st->keyset_sha, json, ver,
-                st->channel, notice) < 0)
+    if (op_send(st, op, on_cas, "EVALSHA %s 1 %s %s %s %s %s", st->keyset_sha, KEYSET_KEY, json,
+                ver, st->channel, notice) < 0)
         cb(arg, CF_ESTORE, 0);
     free(notice);
 }
+
+static const cf_store_ops_t rd_ops = {
+    .name = "redis",
+    .load = rd_load,
+    .submit = rd_submit,
+    .stats = rd_stats,
+    .close = rd_close,
+    .submit_guarded = rd_submit_guarded,
+    .fetch = rd_fetch,
+    .fetch_refresh = rd_fetch_refresh,
+    .revoke = rd_revoke,
+    .publish = rd_publish,
+    .keyset_get = rd_keyset_get,
+    .keyset_put = rd_keyset_put,
+    .keyset_get_sync = rd_keyset_get_sync,
+    .keyset_offer_sync = rd_keyset_offer_sync,
+};

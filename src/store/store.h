@@ -12,10 +12,14 @@
 #ifndef CF_STORE_STORE_H
 #define CF_STORE_STORE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
+#include "core/clock.h"
+#include "core/error.h"
 #include "core/event.h"
+#include "core/reason.h"
 #include "core/session.h"
 
 typedef struct cf_store cf_store_t;
@@ -51,9 +55,73 @@ typedef struct {
     double commit_seconds;  /* sum */
 } cf_store_stats_t;
 
+/* ---- what only a shared store (a cluster's Redis) answers ---- */
+
+/** What a guarded commit found in the store. */
+typedef struct {
+    int claimed;       /* the guard held: the batch was applied and announced */
+    int found;         /* when not: the session exists in the store... */
+    uint32_t gen;      /* ...at this generation */
+    cf_time_t rotated_at;
+    cf_end_t end;
+    cf_time_t ended_at;
+    cf_time_t not_before;        /* its subject's epoch (Unix ms), 0 when none */
+    cf_time_t global_not_before;
+} cf_store_guard_t;
+
+typedef void (*cf_store_guarded_fn)(void *arg, int status, const cf_store_guard_t *r);
+
+/** A session as the store holds it now, with the not-before epochs that apply to it. */
+typedef struct {
+    cf_session_t *session;  /* owned by the callee's caller; NULL: not in the store */
+    cf_time_t not_before;   /* its subject's, 0 when none */
+    cf_time_t global_not_before;
+    uint32_t token_gen;     /* cf_store_fetch_refresh: the token's generation */
+} cf_store_fetched_t;
+
+typedef void (*cf_store_fetch_fn)(void *arg, int status, cf_store_fetched_t *f);
+
+/** Which sessions a revocation ends, besides the ids it names. */
+typedef enum {
+    CF_STORE_REVOKE_SESSIONS, /* only the ids given */
+    CF_STORE_REVOKE_SUBJECT,  /* every session the store indexes for the subject, and its epoch */
+    CF_STORE_REVOKE_CLIENT,   /* every session the store indexes for the client */
+} cf_store_revoke_scope_t;
+
+typedef struct {
+    cf_store_revoke_scope_t scope;
+    const char *target;       /* the subject or client id (scope SUBJECT, CLIENT) */
+    cf_end_t why;
+    cf_time_t now;
+    cf_time_t cutoff;         /* end only sessions created before it (Unix ms); 0: all */
+    cf_time_t not_before;     /* SUBJECT: the epoch to raise (Unix ms), 0: none */
+    const char *const *sids;  /* sessions to end too (this node's own view), may be NULL */
+    size_t nsids;
+} cf_store_revoke_t;
+
+/**
+ * Called with the sessions the store had of the ids and sets named (@found)
+ * and the bus message that announced the ends (@msg, @len bytes; "" when
+ * nothing ended), which the caller applies as every other node does. Status 0
+ * or CF_ESTORE (then nothing was written anywhere), CF_ENOTSUP.
+ */
+typedef void (*cf_store_revoke_fn)(void *arg, int status, size_t found, const char *msg,
+                                   size_t len);
+
+/** Whether the key set was stored (@won) or a newer/equal one was already there. */
+typedef void (*cf_store_cas_fn)(void *arg, int status, int won);
+
+/** The shared key-set document: @val NULL when there is none. */
+typedef void (*cf_store_value_fn)(void *arg, int status, const char *val, size_t len);
+
 /*
  * A backend: the SQLite file (sqlite.c, the default) or a shared Redis
  * (redis.c, for clusters). Each embeds cf_store_t first and fills in its ops.
+ *
+ * The operations below the line are optional: only a store that nodes share
+ * has them (Redis sets them, SQLite leaves them NULL). Callers go through the
+ * cf_store_*() wrappers, which answer CF_ENOTSUP for a missing one, so no
+ * caller needs to know which backend it holds.
  */
 typedef struct cf_store_ops {
     const char *name;
@@ -61,6 +129,20 @@ typedef struct cf_store_ops {
     void (*submit)(cf_store_t *st, cf_events_t *ev, cf_store_done_fn done, void *arg);
     cf_store_stats_t (*stats)(const cf_store_t *st);
     void (*close)(cf_store_t *st, cf_store_stats_t *final);
+    /* ---- optional ---- */
+    void (*submit_guarded)(cf_store_t *st, cf_events_t *ev, const char *sid, uint32_t gen,
+                           cf_store_guarded_fn cb, void *arg);
+    void (*fetch)(cf_store_t *st, const char *sid, cf_store_fetch_fn cb, void *arg);
+    void (*fetch_refresh)(cf_store_t *st, const uint8_t hash[32], cf_store_fetch_fn cb,
+                          void *arg);
+    void (*revoke)(cf_store_t *st, const cf_store_revoke_t *rv, cf_store_revoke_fn cb,
+                   void *arg);
+    int (*publish)(cf_store_t *st, const char *msg);
+    void (*keyset_get)(cf_store_t *st, cf_store_value_fn cb, void *arg);
+    void (*keyset_put)(cf_store_t *st, const char *json, uint64_t version, cf_store_cas_fn cb,
+                       void *arg);
+    int (*keyset_get_sync)(cf_store_t *st, char **json);
+    int (*keyset_offer_sync)(cf_store_t *st, const char *json);
 } cf_store_ops_t;
 
 struct cf_store {
@@ -113,6 +195,119 @@ static inline void cf_store_close(cf_store_t *st, cf_store_stats_t *final)
 {
     if (st != NULL)
         st->ops->close(st, final);
+}
+
+/* ---- optional operations: CF_ENOTSUP from a store that does not share ---- */
+
+/**
+ * Commit @ev (taken, as cf_store_submit) only if session @sid is live at
+ * refresh generation @gen, in one atomic step with its announcement. Two
+ * nodes exchanging the same refresh token: exactly one gets claimed = 1; the
+ * other learns the generation and end the store holds, and decides again. @cb
+ * gets status 0, CF_ESTORE or CF_ENOTSUP.
+ */
+static inline void cf_store_submit_guarded(cf_store_t *st, cf_events_t *ev, const char *sid,
+                                           uint32_t gen, cf_store_guarded_fn cb, void *arg)
+{
+    if (st->ops->submit_guarded == NULL) {
+        cf_events_fini(ev);
+        cb(arg, CF_ENOTSUP, &(cf_store_guard_t){0});
+        return;
+    }
+    st->ops->submit_guarded(st, ev, sid, gen, cb, arg);
+}
+
+/**
+ * Read session @sid and the epochs that apply to it in one atomic step. The
+ * callback owns f->session (free it, or keep it). Status 0, CF_ESTORE or
+ * CF_ENOTSUP.
+ */
+static inline void cf_store_fetch(cf_store_t *st, const char *sid, cf_store_fetch_fn cb,
+                                  void *arg)
+{
+    if (st->ops->fetch == NULL)
+        cb(arg, CF_ENOTSUP, &(cf_store_fetched_t){0});
+    else
+        st->ops->fetch(st, sid, cb, arg);
+}
+
+/**
+ * Read the session that refresh-token hash @hash names, with its epochs, in
+ * one atomic step: for a node that has not heard of a rotation yet. f->session
+ * is NULL when the store does not know the token; f->token_gen is its generation.
+ */
+static inline void cf_store_fetch_refresh(cf_store_t *st, const uint8_t hash[32],
+                                          cf_store_fetch_fn cb, void *arg)
+{
+    if (st->ops->fetch_refresh == NULL)
+        cb(arg, CF_ENOTSUP, &(cf_store_fetched_t){0});
+    else
+        st->ops->fetch_refresh(st, hash, cb, arg);
+}
+
+/**
+ * End sessions on the store's own index, not on this node's view of it, in
+ * one atomic step with their announcement: a revocation covers every session
+ * acknowledged anywhere before it. Ends merge as every write does (an ended
+ * session keeps its first end).
+ */
+static inline void cf_store_revoke(cf_store_t *st, const cf_store_revoke_t *rv,
+                                   cf_store_revoke_fn cb, void *arg)
+{
+    if (st->ops->revoke == NULL)
+        cb(arg, CF_ENOTSUP, 0, "", 0);
+    else
+        st->ops->revoke(st, rv, cb, arg);
+}
+
+/** Publish @msg on the bus (heartbeats, key-set notices). CF_EIO when not connected. */
+static inline int cf_store_publish(cf_store_t *st, const char *msg)
+{
+    return st->ops->publish == NULL ? CF_ENOTSUP : st->ops->publish(st, msg);
+}
+
+/** Read the shared key-set document (sealed by the KEK). */
+static inline void cf_store_keyset_get(cf_store_t *st, cf_store_value_fn cb, void *arg)
+{
+    if (st->ops->keyset_get == NULL)
+        cb(arg, CF_ENOTSUP, NULL, 0);
+    else
+        st->ops->keyset_get(st, cb, arg);
+}
+
+/**
+ * Store the key-set document @json if its @version is above the stored one's,
+ * and announce it on the bus, in one atomic step. Two nodes rotating at once:
+ * exactly one wins; the other adopts the winner's set.
+ */
+static inline void cf_store_keyset_put(cf_store_t *st, const char *json, uint64_t version,
+                                       cf_store_cas_fn cb, void *arg)
+{
+    if (st->ops->keyset_put == NULL)
+        cb(arg, CF_ENOTSUP, 0);
+    else
+        st->ops->keyset_put(st, json, version, cb, arg);
+}
+
+/**
+ * Read the shared key-set document synchronously (startup only, before the
+ * loop serves). Returns 1 with a malloc'd @json, 0 when there is none,
+ * CF_ESTORE, CF_ENOTSUP.
+ */
+static inline int cf_store_keyset_get_sync(cf_store_t *st, char **json)
+{
+    *json = NULL;
+    return st->ops->keyset_get_sync == NULL ? CF_ENOTSUP : st->ops->keyset_get_sync(st, json);
+}
+
+/**
+ * Offer @json as the shared key set if there is none yet, synchronously
+ * (startup only). 1 stored, 0 one existed, CF_ESTORE, CF_ENOTSUP.
+ */
+static inline int cf_store_keyset_offer_sync(cf_store_t *st, const char *json)
+{
+    return st->ops->keyset_offer_sync == NULL ? CF_ENOTSUP
+                                              : st->ops->keyset_offer_sync(st, json);
 }
 
 #endif
