@@ -60,8 +60,8 @@ static const char *const statements[ST__COUNT] = {
                       " ON CONFLICT(sub) DO UPDATE SET at = max(at, excluded.at)",
     [ST_DEL_SESSION] = "DELETE FROM sessions WHERE id = ?1",
     [ST_DEL_TOKENS] = "DELETE FROM refresh_tokens WHERE sid = ?1",
-    [ST_HOLD] = "INSERT INTO alert_hold(sub, until) VALUES(?1, ?2)"
-                " ON CONFLICT(sub) DO UPDATE SET until = max(until, excluded.until)",
+    [ST_HOLD] = "INSERT INTO alert_hold(sub, until_ms) VALUES(?1, ?2)"
+                " ON CONFLICT(sub) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
 };
 
 static const char schema[] =
@@ -78,7 +78,7 @@ static const char schema[] =
     " hash BLOB PRIMARY KEY, sid TEXT NOT NULL, gen INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS refresh_tokens_sid ON refresh_tokens(sid);"
     "CREATE TABLE IF NOT EXISTS not_before(sub TEXT PRIMARY KEY, at INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS alert_hold(sub TEXT PRIMARY KEY, until INTEGER NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS alert_hold(sub TEXT PRIMARY KEY, until_ms INTEGER NOT NULL);";
 
 /* Schema version 2 added the risk binding (ip, device) to sessions. */
 static const char migrate_v1_to_v2[] =
@@ -87,9 +87,11 @@ static const char migrate_v1_to_v2[] =
 
 /* Schema version 3 keeps alert holds (disable_refresh) across restarts. */
 static const char migrate_v2_to_v3[] =
-    "CREATE TABLE IF NOT EXISTS alert_hold(sub TEXT PRIMARY KEY, until INTEGER NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS alert_hold(sub TEXT PRIMARY KEY, until_ms INTEGER NOT NULL);";
 
 #define SCHEMA_VERSION 3
+#define CF_STR_(x) #x
+#define CF_STR(x) CF_STR_(x)
 
 typedef struct sq_store sq_t;
 struct sq_store {
@@ -535,7 +537,7 @@ static int write_probe(sq_t *st)
     }
     if (exec(st, "BEGIN IMMEDIATE") < 0)
         return CF_ESTORE;
-    if (exec(st, "PRAGMA user_version = 2") < 0 || exec(st, "COMMIT") < 0) {
+    if (exec(st, "PRAGMA user_version = " CF_STR(SCHEMA_VERSION)) < 0 || exec(st, "COMMIT") < 0) {
         rollback_open(st);
         return CF_ESTORE;
     }
@@ -754,7 +756,7 @@ static int sq_load(cf_store_t *base, const cf_store_loader_t *ld)
         return rc;
 
     if (ld->alert_hold != NULL) {
-        if (sqlite3_prepare_v2(st->db, "SELECT sub, until FROM alert_hold", -1, &q, NULL) !=
+        if (sqlite3_prepare_v2(st->db, "SELECT sub, until_ms FROM alert_hold", -1, &q, NULL) !=
             SQLITE_OK)
             return db_fail(st, "load_alert_hold");
         while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
