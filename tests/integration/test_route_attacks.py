@@ -20,6 +20,7 @@ from conftest import run_curfew
 
 ROUTES = """\
 clock_leeway: 0s
+roles: { admin: {} }
 routes:
   - path_prefix: /admin/
     require_roles: [admin]
