@@ -43,32 +43,13 @@ static void record_delay(cf_cluster_t *c, int64_t origin_us)
     c->nsamples++;
 }
 
-/* Merge what another node (or Redis) says of @snap's session into @s. Returns 1 for a new end. */
-static int merge_session(cf_session_t *s, const cf_session_t *snap)
-{
-    if (snap->last_activity > s->last_activity)
-        s->last_activity = snap->last_activity;
-    if (snap->idle_deadline > s->idle_deadline)
-        s->idle_deadline = snap->idle_deadline;
-    if (snap->refresh_gen > s->refresh_gen) {
-        s->refresh_gen = snap->refresh_gen;
-        s->refresh_rotated_at = snap->refresh_rotated_at;
-    }
-    if (snap->end != CF_END_NONE && s->end == CF_END_NONE) {
-        s->end = snap->end;
-        s->ended_at = snap->ended_at;
-        return 1;
-    }
-    return 0;
-}
-
 /* Index @fresh (taking it) or merge it into the session already indexed. Returns the indexed one. */
 static cf_session_t *adopt_session(cf_app_t *app, cf_session_t *fresh, int *ended)
 {
     cf_session_t *s = cf_app_session(app, fresh->id, CF_SID_LEN);
 
     if (s != NULL) {
-        *ended = merge_session(s, fresh);
+        *ended = cf_app_merge_session(s, fresh);
         cf_session_free(fresh);
         return s;
     }
@@ -90,7 +71,7 @@ static int apply_snapshot(cf_app_t *app, const cf_event_t *e)
     if (s == NULL && e->type == CF_EV_ACTIVITY)
         return 0; /* a session we never saw: it arrives with its next change or a resync */
     if (s != NULL) {
-        ended = merge_session(s, e->session);
+        ended = cf_app_merge_session(s, e->session);
     } else {
         cf_session_t *copy = cf_session_snapshot(e->session);
         if (copy == NULL || (s = adopt_session(app, copy, &ended)) == NULL)

@@ -58,7 +58,7 @@ static void oom(const char *what)
 /* Applying an acknowledged batch                                      */
 /* ------------------------------------------------------------------ */
 
-void cf_app_merge_session(cf_session_t *s, const cf_session_t *snap)
+int cf_app_merge_session(cf_session_t *s, const cf_session_t *snap)
 {
     if (snap->last_activity > s->last_activity)
         s->last_activity = snap->last_activity;
@@ -71,7 +71,9 @@ void cf_app_merge_session(cf_session_t *s, const cf_session_t *snap)
     if (snap->end != CF_END_NONE && s->end == CF_END_NONE) {
         s->end = snap->end;
         s->ended_at = snap->ended_at;
+        return 1;
     }
+    return 0;
 }
 
 static void apply_session(cf_app_t *app, const cf_event_t *e)

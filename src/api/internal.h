@@ -293,8 +293,12 @@ void cf_app_mint_refresh(char out[CF_REFRESH_TOKEN_LEN + 1], uint8_t hash[32]);
  */
 void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *arg);
 
-/** Merge what a snapshot says of its session into @s: later activity, newer generation, first end. */
-void cf_app_merge_session(cf_session_t *s, const cf_session_t *snap);
+/**
+ * The one merge rule for what a snapshot (the store, another node, Redis) says
+ * of its session: later activity, newer generation, first end; never undoes an
+ * end. Returns 1 when it brought @s a new end.
+ */
+int cf_app_merge_session(cf_session_t *s, const cf_session_t *snap);
 
 /** 1 while a committed change of @s waits for the store's answer. */
 int cf_app_session_busy(const cf_session_t *s);

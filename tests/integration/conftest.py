@@ -69,6 +69,18 @@ def curfew_bin():
     return REPO_ROOT / "build" / "curfew"
 
 
+def wait_until(pred, timeout, step=0.01):
+    """Poll @pred until it returns something true or @timeout seconds pass;
+    its last value either way."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -8,6 +8,7 @@ node whose rule fired refused refreshes, and only until it restarted."""
 
 import time
 
+import conftest
 from conftest import assert_grant_error
 
 HOLD_RULE = ("alerts:\n  rules:\n"
@@ -17,13 +18,7 @@ FAST = "cluster:\n  max_staleness: 1s\n"
 
 
 def wait_until(pred, timeout, step=0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
+    return conftest.wait_until(pred, timeout, step)
 
 
 def refused_as_held(node, refresh_token):

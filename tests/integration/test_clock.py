@@ -17,6 +17,7 @@ import secrets
 import time
 from pathlib import Path
 
+import conftest
 import pytest
 
 from conftest import assert_json_error, jwt_parts
@@ -50,13 +51,7 @@ def wall(tmp_path):
 
 
 def wait_until(pred, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
+    return conftest.wait_until(pred, timeout, step)
 
 
 def steps_metric(srv, direction):

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 import time
 
+import conftest
 import pytest
 import requests
 
@@ -29,13 +30,7 @@ def cluster_info(node):
 
 
 def wait_until(pred, timeout, step=0.002):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
+    return conftest.wait_until(pred, timeout, step)
 
 
 def test_session_created_on_one_node_is_checked_on_the_others(three):

@@ -13,6 +13,7 @@ import signal
 import socket
 import time
 
+import conftest
 from conftest import assert_json_error, assert_refused
 
 FAST = "cluster:\n  max_staleness: 1s\n"
@@ -20,13 +21,7 @@ SERVE_WITHIN = 2.0   # the goal is 1 s; slack for a loaded 2-core machine
 
 
 def wait_until(pred, timeout, step=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
+    return conftest.wait_until(pred, timeout, step)
 
 
 def info(node):
