@@ -29,15 +29,6 @@
 /* Clock, data dir and keys                                            */
 /* ------------------------------------------------------------------ */
 
-static cf_time_t wall_clock(void *ctx)
-{
-    struct timespec ts;
-
-    (void)ctx;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (cf_time_t)ts.tv_sec * CF_SEC + ts.tv_nsec / 1000000;
-}
-
 cf_time_t cf_app_now(cf_app_t *app)
 {
     cf_time_t now = app->clock(app->clock_ctx);
@@ -981,8 +972,7 @@ int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop)
     memset(app, 0, sizeof *app);
     app->cfg = *cfg;
     app->loop = loop;
-    app->clock = wall_clock;
-    cf_app_clock_init(app);
+    cf_app_clock_init(app); /* the wall and monotonic clocks */
     cf_app_metrics_init(app);
     cf_random_bytes(&app->seed, sizeof app->seed);
     index_init(app);

@@ -14,17 +14,29 @@
 
 #define WATCH_MS 1000 /* a step is seen within a second even when nothing reads the clock */
 
-static cf_time_t mono_clock(void *ctx)
+static cf_time_t clock_ms(clockid_t id)
 {
     struct timespec ts;
 
-    (void)ctx;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (cf_time_t)ts.tv_sec * CF_SEC + ts.tv_nsec / 1000000;
+}
+
+static cf_time_t wall_clock(void *ctx)
+{
+    (void)ctx;
+    return clock_ms(CLOCK_REALTIME);
+}
+
+static cf_time_t mono_clock(void *ctx)
+{
+    (void)ctx;
+    return clock_ms(CLOCK_MONOTONIC);
 }
 
 void cf_app_clock_init(cf_app_t *app)
 {
+    app->clock = wall_clock;
     app->mono = mono_clock;
     /* After a backward step, tokens issued before it live at most
      * access_token.max_ttl (+ leeway) longer: that long their iat is excused. */

@@ -515,9 +515,11 @@ static void revoke_known(revoke_op_t *op, const cf_session_t *s)
     revoke_one(op);
 }
 
+/* Redis answered a lookup by session id or by refresh-token hash: revoke what it knew. */
 static void on_revoke_fetched(void *arg, int status, cf_store_fetched_t *f)
 {
     revoke_op_t *op = arg;
+    cf_session_t *s;
 
     if (status < 0) {
         cf_session_free(f->session);
@@ -525,7 +527,10 @@ static void on_revoke_fetched(void *arg, int status, cf_store_fetched_t *f)
         free(op);
         return;
     }
-    revoke_known(op, adopt_fetched(op->app, f));
+    s = adopt_fetched(op->app, f);
+    if (s != NULL)
+        memcpy(op->sid, s->id, sizeof op->sid);
+    revoke_known(op, s);
 }
 
 /* Revoke op->sid, fetching it from Redis first when this node has not heard of it. */
@@ -553,22 +558,6 @@ void cf_app_cluster_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, s
     revoke_sid(op);
 }
 
-static void on_revoke_token_fetched(void *arg, int status, cf_store_fetched_t *f)
-{
-    revoke_op_t *op = arg;
-
-    if (status < 0) {
-        cf_session_free(f->session);
-        cf_reply_store_failure(op->req);
-        free(op);
-        return;
-    }
-    cf_session_t *s = adopt_fetched(op->app, f);
-    if (s != NULL)
-        memcpy(op->sid, s->id, sizeof op->sid);
-    revoke_known(op, s);
-}
-
 void cf_app_cluster_revoke_token(cf_app_t *app, cf_http_req_t *req, const char *client_id,
                                  const char *tok, size_t len)
 {
@@ -584,7 +573,7 @@ void cf_app_cluster_revoke_token(cf_app_t *app, cf_http_req_t *req, const char *
     } else if (cf_refresh_token_wellformed(tok, len)) {
         /* A refresh token this node has not heard of: Redis knows its session. */
         cf_refresh_token_hash(tok, len, op->hash);
-        cf_store_fetch_refresh(app->store, op->hash, on_revoke_token_fetched, op);
+        cf_store_fetch_refresh(app->store, op->hash, on_revoke_fetched, op);
         return;
     } else {
         cf_session_t *s;
