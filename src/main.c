@@ -26,7 +26,8 @@
 
 #include "core/error.h"
 
-#include "api/app.h"
+#include "api/api.h"
+#include "app/app.h"
 #include "cli/cli.h"
 #include "config/config.h"
 #include "core/policy.h"
@@ -167,7 +168,7 @@ static int cmd_serve(int argc, char **argv)
     loop = uv_default_loop();
     rc = cf_app_init(&app, &cfg, loop);
     if (rc == 0)
-        rc = cf_app_start(&app);
+        rc = cf_app_start(&app, cf_api_route);
     if (rc < 0) {
         fprintf(stderr, "curfew: cannot start (see the log above)\n");
         cf_app_stop(&app);

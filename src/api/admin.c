@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/internal.h"
+#include "api/api.h"
 #include "core/b64url.h"
 #include "core/digest.h"
 #include "core/duration.h"
@@ -108,7 +108,7 @@ void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
     int64_t exp;
     cf_pending_t *p;
 
-    if (!cf_app_require_admin(app, req))
+    if (!cf_req_require_admin(app, req))
         return;
     cf_req_client_ip(app, req, ip);
     cf_app_api_key_id(req, keyid);
@@ -286,7 +286,7 @@ void cf_api_sessions_list(cf_app_t *app, cf_http_req_t *req)
     size_t count = 0, pos = 0;
     json_t *arr;
 
-    if (!cf_app_require_admin(app, req))
+    if (!cf_req_require_admin(app, req))
         return;
     has_sub = cf_form_get(req->query, req->query_len, "sub", sub, sizeof sub);
     has_client = cf_form_get(req->query, req->query_len, "client_id", client, sizeof client);
@@ -344,7 +344,7 @@ void cf_api_session_show(cf_app_t *app, cf_http_req_t *req, const char *sid, siz
 {
     cf_session_t *s;
 
-    if (!cf_app_require_admin(app, req))
+    if (!cf_req_require_admin(app, req))
         return;
     s = find_or_404(app, req, sid, len);
     if (s != NULL)
@@ -358,7 +358,7 @@ void cf_api_session_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, s
     cf_session_t *s;
     cf_pending_t *p;
 
-    if (!cf_app_require_admin(app, req))
+    if (!cf_req_require_admin(app, req))
         return;
     if (app->cluster != NULL) { /* Redis, not this node's cache, knows every session */
         cf_app_cluster_delete(app, req, sid, len);
@@ -413,7 +413,7 @@ void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
     cf_pending_t *p;
     int nscope;
 
-    if (!cf_app_require_admin(app, req))
+    if (!cf_req_require_admin(app, req))
         return;
     doc = cf_req_json_object(req);
     if (doc == NULL)

@@ -10,8 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/internal.h"
-#include "api/cluster.h"
+#include "api/api.h"
 #include "core/error.h"
 #include "core/path.h"
 #include "core/policy.h"
@@ -263,7 +262,7 @@ static int cluster_gate(cf_app_t *app, cf_http_req_t *req, cf_time_t now)
         sid = s != NULL ? s->id : cf_app_cached_sid(app, tok, len);
         if (sid == NULL)
             return 0;
-        cf_app_cluster_fetch(app, req, sid);
+        cf_api_fetch_then(app, req, sid, cf_api_check, 1);
         return 1;
     }
     return 0;
@@ -299,7 +298,7 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
      * it has just revalidated this request's session against Redis. */
     if (app->cluster != NULL && cf_app_cluster_stale(app) &&
         !(req->user != NULL && strcmp(app->cfg.on_partition, "revalidate") == 0)) {
-        cf_app_cluster_refuse(app, req);
+        cf_api_cluster_refuse(app, req);
         return CF_REASON_STORE_UNAVAILABLE;
     }
     if (app->cfg.policy.nroutes > 0) {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/internal.h"
+#include "api/api.h"
 #include "core/digest.h"
 #include "core/policy.h"
 #include "core/secret.h"

@@ -17,7 +17,7 @@
 
 #include <http_parser.h>
 
-#include "api/internal.h"
+#include "api/api.h"
 #include "obs/assets.h"
 
 #define DASHBOARD_CSP                                                                           \

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/internal.h"
+#include "api/api.h"
 #include "store/store.h"
 #include "core/error.h"
 #include "core/policy.h"
@@ -921,7 +921,7 @@ void cf_api_introspect(cf_app_t *app, cf_http_req_t *req)
     oauth_call_t *c;
 
     /* Resource servers ask with the admin key, or as a confidential client. */
-    if ((bearer || app->cfg.policy.nclients == 0) && !cf_app_require_admin(app, req))
+    if ((bearer || app->cfg.policy.nclients == 0) && !cf_req_require_admin(app, req))
         return;
     c = call_new(app, req, "token");
     if (c == NULL)

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/internal.h"
+#include "api/api.h"
 #include "core/digest.h"
 #include "core/error.h"
 

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/internal.h"
+#include "api/api.h"
 #include "core/b64url.h"
 #include "core/digest.h"
 #include "core/error.h"
@@ -185,4 +185,21 @@ void cf_req_device(cf_app_t *app, const cf_http_req_t *req, char out[44])
             cf_b64url_encode(md, 24, out);
         EVP_MD_CTX_free(ctx);
     }
+}
+
+int cf_req_require_admin(cf_app_t *app, cf_http_req_t *req)
+{
+    uint8_t h[32];
+    size_t len;
+    const char *v = cf_http_req_header(req, "Authorization", &len);
+
+    /* Hash first so the comparison time does not depend on the key's length. */
+    if (v != NULL && len > 7 && strncasecmp(v, "Bearer ", 7) == 0) {
+        cf_sha256(v + 7, len - 7, h);
+        if (cf_ct_equal(h, app->admin_key_hash, sizeof h))
+            return 1;
+    }
+    cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_ADMIN_UNAUTHORIZED,
+                     "a valid admin key is required (Authorization: Bearer <key>)", NULL, 0);
+    return 0;
 }

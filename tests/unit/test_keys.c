@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api/internal.h"
+#include "app/app.h"
 #include "core/error.h"
 #include "core/keyset.h"
 #include "util/log.h"

@@ -12,7 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "api/internal.h"
+#include "app/app.h"
+#include "api/api.h"
 #include "core/error.h"
 #include "util/log.h"
 

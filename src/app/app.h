@@ -1,93 +1,291 @@
 /* SPDX-License-Identifier: MIT
  *
- * Shared by the API handlers (private to src/api): replies, body parsing,
- * and the session operations every handler needs. All of it runs on the loop
- * thread.
+ * The curfew application: the shell that owns the in-memory session index,
+ * the signing keys, the store and the HTTP server, and wires HTTP requests to
+ * the pure decisions in src/core. Everything here runs on one libuv loop
+ * thread; the only other thread is the store's writer.
  */
-#ifndef CF_API_INTERNAL_H
-#define CF_API_INTERNAL_H
+#ifndef CF_APP_APP_H
+#define CF_APP_APP_H
 
+#include <stdint.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <uv.h>
 
-#include "api/app.h"
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/clockstep.h"
+#include "core/jws.h"
+#include "core/keyset.h"
+#include "core/netaddr.h"
+#include "core/ratelimit.h"
 #include "core/event.h"
-#include "core/reason.h"
 #include "core/token.h"
 #include "core/policy.h"
-#include "http/server.h"
+#include "core/reason.h"
+#include "core/session.h"
+#include "core/alert.h"
+#include "obs/audit.h"
+#include "obs/webhook.h"
+#include "obs/metrics.h"
+#include "store/store.h"
+#include "util/map.h"
 
-/* ---- replies (reply.c) -------------------------------------------------- */
-
-/** Send @body (reference stolen; may be NULL for an empty body) as JSON. */
-void cf_reply_json(cf_http_req_t *req, int status, json_t *body, const cf_http_header_t *extra,
-                   size_t nextra);
+typedef struct cf_http_server cf_http_server_t;
+typedef struct cf_http_req cf_http_req_t;
+typedef struct cf_limiter cf_limiter_t;
+typedef struct cf_lockout cf_lockout_t;
+typedef struct cf_app cf_app_t;
 
 /**
- * A refusal as the client sees it, built from the reason map (core/reason.h)
- * by cf_refusal_make, the one place that turns a reason into an answer.
+ * Called after a rotation made on this node (admin API, CLI, keys.rotate_every)
+ * is durable in DATA_DIR/keyset.json, with the new key set as
+ * cf_app_keyset_export() writes it (@json, NUL-terminated, borrowed for the
+ * call; encrypted when a KEK is configured). Loop thread. See
+ * cf_app_keyset_set_hook().
+ */
+typedef void (*cf_app_keyset_hook_fn)(cf_app_t *app, const char *json, void *arg);
+
+typedef enum {
+    CF_RATE_REFRESH,
+    CF_RATE_SESSION_CREATE,
+    CF_RATE_CHECK_FAILURES,
+    CF_RATE_CLIENT_CREDENTIALS,
+    CF_RATE__COUNT
+} cf_rate_class_t;
+
+/* One endpoint class's limit: its config, arithmetic and bounded key table. */
+typedef struct {
+    const cf_rate_cfg_t *cfg;
+    cf_gcra_t gcra;
+    cf_limiter_t *limiter; /* NULL when the class is unlimited */
+} cf_rate_state_t;
+
+/* How a refresh-token request ended (curfew_refresh_total{result}). */
+#define CF_REFRESH_RESULT_MAP(X)                                                       \
+    X(ROTATED, "rotated")                 /* a new generation was issued */            \
+    X(GRACE, "grace")                     /* a just-rotated token, within reuse_grace */ \
+    X(REUSE, "reuse")                     /* an old generation: the session was ended */ \
+    X(DENIED, "denied")                   /* the session had already ended */          \
+    X(UNKNOWN, "unknown")                 /* no such refresh token */                  \
+    X(CLIENT_MISMATCH, "client_mismatch") /* issued to another client */               \
+    X(INVALID_CLIENT, "invalid_client")   /* a confidential client did not authenticate */ \
+    X(RISK, "risk")                       /* address or device changed */              \
+    X(RATE_LIMITED, "rate_limited")                                                    \
+    X(INVALID_REQUEST, "invalid_request") /* no token, or a grant the client may not use */ \
+    X(DISABLED, "disabled")               /* an alert's disable_refresh holds the subject */ \
+    X(ERROR, "error")                     /* could not issue tokens */
+
+typedef enum {
+#define X(name, str) CF_REFRESH_RESULT_##name,
+    CF_REFRESH_RESULT_MAP(X)
+#undef X
+        CF_REFRESH_RESULT__COUNT
+} cf_refresh_result_t;
+
+/* What a revocation covered (curfew_revocations_total{scope}). */
+#define CF_REVOKE_SCOPE_MAP(X) \
+    X(SESSION, "session")      \
+    X(SUBJECT, "subject")      \
+    X(CLIENT, "client")        \
+    X(ALL, "all")              \
+    X(LOGOUT, "logout")
+
+typedef enum {
+#define X(name, str) CF_REVOKE_##name,
+    CF_REVOKE_SCOPE_MAP(X)
+#undef X
+        CF_REVOKE__COUNT
+} cf_revoke_scope_t;
+
+/* Which handler is committing, for facts the events do not carry (revocation scope). */
+typedef enum { CF_ORIGIN_OTHER, CF_ORIGIN_REVOCATIONS } cf_origin_t;
+
+/*
+ * The application's metrics. Plain counters: every one is written and read
+ * on the loop thread (the store writer's come from cf_store_stats). Most are
+ * counted in the metrics sink of cf_app_commit from the event stream; only
+ * what the handler alone knows (check results and latency, refresh outcomes
+ * that change no state) is counted where it happens.
  */
 typedef struct {
-    int status;
-    json_t *body;          /* {"error", "error_description", "reason"}; owned; NULL when out of memory */
-    char challenge[320];   /* WWW-Authenticate value */
-    size_t challenge_len;  /* 0: no WWW-Authenticate */
-    int no_store;          /* OAuth endpoints: Cache-Control: no-store, Pragma: no-cache */
-} cf_refusal_t;
+    uint64_t sessions_created;
+    uint64_t sessions_ended[CF_END__COUNT];
+    cf_histogram_t session_age[CF_END__COUNT]; /* seconds from creation to end */
+    uint64_t tokens_access, tokens_refresh;
+    uint64_t refresh[CF_REFRESH_RESULT__COUNT];
+    uint64_t reuse_detected;
+    uint64_t revocations[CF_REVOKE__COUNT];
+    uint64_t checks[CF_REASON__COUNT]; /* CF_REASON_NONE: allowed */
+    uint64_t checks_error;             /* internal errors (500) */
+    cf_histogram_t check_duration;     /* seconds */
+    uint64_t clock_steps[2];           /* CLOCK_STEP events: [0] forward, [1] backward */
+    cf_origin_t origin;                /* set by the router around a handler */
+} cf_app_metrics_t;
+
+/* A verified client secret, so PBKDF2 runs once per client, not per request. */
+typedef struct {
+    char client_id[128];
+    uint8_t secret_digest[32]; /* SHA-256 of the secret that verified */
+} cf_secret_cache_t;
+
+/** Wall clock in Unix milliseconds; replaceable so tests and tools can drive time. */
+typedef cf_time_t (*cf_clock_fn)(void *ctx);
+
+/* One refresh token known to the index (only its hash). */
+typedef struct {
+    uint8_t hash[32];
+    uint32_t gen;
+    cf_session_t *session; /* owner */
+} cf_refresh_entry_t;
+
+/* A verified access token: signature, issuer and audience already checked. */
+typedef struct {
+    char *token; /* owned copy, compared in full on lookup */
+    size_t len;
+    char sid[CF_SID_LEN + 1];
+    int64_t exp, iat, nbf;
+} cf_token_cache_entry_t;
+
+#define CF_TOKEN_CACHE_SIZE 65536 /* direct-mapped; a collision just evicts */
+
+typedef struct cf_app {
+    cf_config_t cfg;
+    uv_loop_t *loop;
+    cf_clock_fn clock;
+    void *clock_ctx;
+    cf_clock_fn mono;     /* monotonic ms (arbitrary origin): limits, lockout, step detection */
+    cf_clockstep_t clockstep; /* api/clock.c: wall-clock steps seen by this node */
+    uv_timer_t clock_timer;
+
+    /* Signing keys (api/keys.c): the active key signs, the others only verify. */
+    cf_keyset_t *keys;
+    uint8_t kek[CF_KEK_LEN]; /* key-encryption key for keyset.json, when has_kek */
+    int has_kek;
+    uv_timer_t keys_timer;   /* retirement and keys.rotate_every */
+    int keys_timer_on;
+    uint64_t key_rotations;
+    cf_app_keyset_hook_fn keyset_hook;
+    void *keyset_hook_arg;
+    uint8_t admin_key_hash[32];
+
+    cf_store_t *store;
+    struct cf_cluster *cluster; /* NULL on a single node (api/cluster.h) */
+    cf_http_server_t *http;
+    uv_timer_t flush_timer;
+    uv_timer_t purge_timer;
+    uv_signal_t sigterm, sigint;
+    uv_signal_t sighup;  /* reopens the audit log */
+    cf_audit_t *audit;   /* NULL when audit.path is empty */
+
+    /* Alerts (api/alerts.c): rules, the webhook, and what firing rules asked for. */
+    cf_alert_t *alerts;       /* NULL when alerts.rules is empty */
+    cf_webhook_t *webhook;    /* NULL when alerts.webhook is empty */
+    cf_map_t refresh_off;     /* sub -> cf_time_t* until: disable_refresh */
+    struct cf_alert_action *actions; /* queued automatic actions, run after the commit */
+    size_t nactions, actions_cap;
+    int alerts_busy;          /* running actions: their events do not recurse */
+    uint64_t alerts_fired;
+
+    cf_map_t sessions;   /* sid -> cf_session_t*, owns the sessions */
+    cf_map_t refresh;    /* token hash -> cf_refresh_entry_t*, owns the entries */
+    cf_map_t not_before; /* sub -> cf_not_before_t*, owns them */
+    cf_map_t subjects;   /* sub -> cf_subject_t*: each subject's sessions, owns the heads */
+    cf_time_t global_not_before;
+    cf_session_t *dirty;  /* sessions with unpersisted activity */
+    uint64_t seed;
+
+    cf_token_cache_entry_t *token_cache; /* CF_TOKEN_CACHE_SIZE entries */
+
+    cf_cidr_t *trusted; /* trusted proxies */
+    size_t ntrusted;
+    cf_rate_state_t rate[CF_RATE__COUNT];
+    cf_lockout_t *lockout;           /* NULL when lockout is off */
+    cf_secret_cache_t *secret_cache; /* one per configured client, same order */
+
+    /* Counters for the log and /metrics. */
+    uint64_t rate_limited[CF_RATE__COUNT];
+    uint64_t purged;
+    cf_app_metrics_t metrics;
+    int started; /* timers and signal handlers initialised */
+    int stopping;
+} cf_app_t;
+
+typedef struct {
+    cf_time_t at;
+    char sub[]; /* key, owned with the struct */
+} cf_not_before_t;
+
+/* The sessions of one subject, so revoking or listing a subject does not scan everyone. */
+typedef struct {
+    cf_session_t *head; /* linked through sub_next / sub_prev */
+    size_t count;
+    char sub[]; /* key, owned with the struct */
+} cf_subject_t;
 
 /**
- * Fill @r with the answer to a refusal for @why on an endpoint of @kind:
- * status and `error` from the map's column for @kind, the body's
- * error_description @desc (NULL: the reason's own description), and the
- * challenge: the reason's fixed one, else for a 400/401/403 on a bearer
- * endpoint `Bearer realm="curfew", error=..., error_description="<the reason's
- * description>"` (RFC 6750 §3). @step_up >= 0 makes it a step-up challenge
- * (RFC 9470: 401 insufficient_user_authentication whatever @why is), with
- * `max_age=@step_up` seconds when > 0; -1 for every other refusal.
- * CF_REASON_NONE is answered as server_error. The caller owns r->body
- * (cf_refusal_send takes it).
+ * Build the application from @cfg (copied): create the data dir, load or
+ * create the signing keys and admin key, open the store and load it. Logs the
+ * reason and returns a negative CF_E* on failure.
  */
-void cf_refusal_make(cf_refusal_t *r, cf_endpoint_t kind, cf_reason_t why, const char *desc,
-                     int64_t step_up);
-
-/** Send @r (its body is taken) with @extra headers after its own. */
-void cf_refusal_send(cf_http_req_t *req, cf_refusal_t *r, const cf_http_header_t *extra,
-                     size_t nextra);
-
-/** cf_refusal_make and cf_refusal_send in one: every error answer goes through here. */
-void cf_reply_refusal(cf_http_req_t *req, cf_endpoint_t kind, cf_reason_t why, const char *desc,
-                      const cf_http_header_t *extra, size_t nextra);
-
-/** 405 method_not_allowed with an Allow header. */
-void cf_reply_method_not_allowed(cf_http_req_t *req, const char *allow);
-
-/** Answer 503 store_unavailable after a failed store commit. */
-void cf_reply_store_failure(cf_http_req_t *req);
-
-/** 1 when the request's Content-Type media type is @type (parameters ignored). */
-int cf_req_content_type_is(const cf_http_req_t *req, const char *type);
+int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop);
 
 /**
- * Percent-decode [s, s+n) as application/x-www-form-urlencoded ('+' is a
- * space) into @out, NUL-terminated. Returns the length, CF_EPARSE on a bad
- * escape or an encoded NUL, CF_ETOOBIG when it does not fit @cap.
+ * Start listening, with @handler (the route table, api/routes.c) answering
+ * every request, and the timers. Returns 0 or CF_EIO.
  */
-int cf_form_decode(const char *s, size_t n, char *out, size_t cap);
+int cf_app_start(cf_app_t *app, void (*handler)(void *app, cf_http_req_t *req));
+
+/** Stop serving, flush activity, close the store. Then run the loop to let handles close. */
+void cf_app_stop(cf_app_t *app);
+
+/** Free everything; call after the loop has finished closing handles. */
+void cf_app_fini(cf_app_t *app);
+
+/** The bound HTTP port (useful with port 0). */
+int cf_app_port(const cf_app_t *app);
+
+/*
+ * Sharing the signing key set between nodes. The cluster layer (not in this
+ * file) publishes what the hook hands it and feeds what other nodes publish
+ * to cf_app_keyset_adopt(). The document is core/keyset.h's: it carries a
+ * "version" that grows by one with every rotation, and a node only ever
+ * moves to a higher version. Two nodes rotating at once would both make
+ * version N+1; the shared store must decide which one wins (compare-and-set
+ * on the version), and the loser adopts the winner's set when it arrives
+ * (cf_app_keyset_adopt() logs event=keyset_conflict for the equal version it
+ * refuses). Retirement is not a version change: every node retires keys by
+ * the same clock rule on its own timer. All of these run on the loop thread.
+ */
 
 /**
- * Read form field @key from an application/x-www-form-urlencoded body into
- * @out (percent-decoded, NUL-terminated). Returns its length, -1 when absent,
- * CF_EPARSE when badly encoded or given more than once (RFC 6749 §3.1),
- * CF_ETOOBIG when longer than @cap - 1.
+ * Serialise the key set in use into a new NUL-terminated string *@json that
+ * the caller frees (OPENSSL_cleanse() it first when no KEK is configured: it
+ * then holds private keys in clear). Encrypted with the KEK (CURFEW_KEK or
+ * keys.kek_file) when one is configured. Returns 0; CF_ENOMEM; CF_ECRYPTO.
  */
-int cf_form_get(const char *body, size_t len, const char *key, char *out, size_t cap);
+int cf_app_keyset_export(cf_app_t *app, char **json);
 
 /**
- * Parse the request body as a JSON object. On failure replies 400/415 itself
- * and returns NULL.
+ * Replace the key set with the document @json (@len bytes, e.g. from another
+ * node) if its "version" is higher than the one in use. The document is
+ * decrypted with this node's KEK, keys already due retire, and the result is
+ * made durable in DATA_DIR/keyset.json before it is used; the verification
+ * cache is emptied if a key left the set. Returns 1 when adopted, 0 when
+ * ignored (not newer), or a negative CF_E* (logged) when the document does not
+ * parse or decrypt (CF_EPARSE, CF_ECONFIG, CF_ECRYPTO, ...) or cannot be
+ * written (CF_EIO); the set in use is then unchanged. Does not call the hook.
  */
-json_t *cf_req_json_object(cf_http_req_t *req);
+int cf_app_keyset_adopt(cf_app_t *app, const char *json, size_t len);
+
+/**
+ * Install @fn (NULL to remove) to be called with @arg after every local
+ * rotation is durable (see cf_app_keyset_hook_fn). One hook; a second call
+ * replaces the first. Not called for adopted sets or retirements.
+ */
+void cf_app_keyset_set_hook(cf_app_t *app, cf_app_keyset_hook_fn fn, void *arg);
+
+/* ==== operations the handlers (src/api) call ==== */
 
 /* ---- alerts (alerts.c) ------------------------------------------------- */
 
@@ -144,6 +342,9 @@ void cf_app_keys_start(cf_app_t *app);
 void cf_app_keys_stop(cf_app_t *app);
 /** Free the key set and wipe the KEK; safe on a half-initialised app. */
 void cf_app_keys_fini(cf_app_t *app);
+/** How long a deactivated key keeps verifying (keys.retire_after, at least a token lifetime). */
+cf_time_t cf_app_keys_keep_for(const cf_app_t *app);
+
 /** The key that signs new tokens. */
 const cf_jws_key_t *cf_app_signing_key(const cf_app_t *app);
 /**
@@ -169,8 +370,6 @@ int cf_app_keys_cluster_init(cf_app_t *app);
 
 cf_time_t cf_app_now(cf_app_t *app);
 
-/** 1 when the request carries the admin key (constant-time compare); else replies 401. */
-int cf_app_require_admin(cf_app_t *app, cf_http_req_t *req);
 
 cf_session_t *cf_app_session(cf_app_t *app, const char *sid, size_t len);
 
@@ -202,11 +401,19 @@ void cf_app_keys_changed(cf_app_t *app);
 const char *cf_app_cached_sid(cf_app_t *app, const char *tok, size_t len);
 
 /**
- * Cluster: read session @sid (and its epochs) from Redis into the index, then
- * run cf_api_check() on @req again with req->user set, so it is fetched once.
- * Answers 503 store_unavailable itself when Redis does not answer.
+ * Cluster: read session @sid (and its epochs) from Redis into the index, or
+ * forget it here when Redis has none, then call @done with 0 or a negative
+ * CF_E* (Redis did not answer; nothing changed). May call @done before
+ * returning.
  */
-void cf_app_cluster_fetch(cf_app_t *app, cf_http_req_t *req, const char *sid);
+void cf_app_cluster_fetch(cf_app_t *app, const char *sid, void (*done)(void *arg, int status),
+                          void *arg);
+
+/** 1 when @app is a cluster node whose cache may be stale (app/cluster.h). */
+int cf_app_cluster_stale(cf_app_t *app);
+
+/** Count a request refused because this node is stale (/v1/cluster). */
+void cf_app_cluster_refused(cf_app_t *app);
 
 /**
  * Cluster: DELETE /v1/sessions/{id}. Ends the session on Redis (fetching it
@@ -337,25 +544,6 @@ json_t *cf_app_session_json(cf_app_t *app, const cf_session_t *s, cf_time_t now)
 json_t *cf_app_token_body(const cf_session_t *s, const char *access, int64_t exp,
                           const char *refresh, cf_time_t now);
 
-/* ---- the request's sender (request.c) ------------------------------------ */
-
-/**
- * HTTP Basic client credentials (RFC 6749 §2.3.1, form-urlencoded inside the
- * base64). Returns 1 with @id and @secret filled, 0 when the request has no
- * Basic credentials, CF_EPARSE/CF_ETOOBIG when they are malformed.
- */
-int cf_req_basic_auth(const cf_http_req_t *req, char *id, size_t idcap, char *secret,
-                      size_t secretcap);
-
-/** Value of cookie @name (borrowed from the request), or NULL. */
-const char *cf_req_cookie(const cf_http_req_t *req, const char *name, size_t *len);
-
-/** The client address: the peer, or what trusted proxies say it is. */
-void cf_req_client_ip(cf_app_t *app, const cf_http_req_t *req, char out[46]);
-
-/** Device fingerprint per config (device_header or device_headers); "" when none. */
-void cf_req_device(cf_app_t *app, const cf_http_req_t *req, char out[44]);
-
 /* ---- abuse controls and risk (guard.c) ---------------------------------- */
 
 typedef struct {
@@ -399,98 +587,6 @@ int cf_app_csrf_ok(cf_app_t *app, const cf_http_req_t *req);
 /** A short digest naming the request's Authorization credential (rate-limit key). */
 void cf_app_api_key_id(const cf_http_req_t *req, char out[24]);
 
-/* ---- pending replies ---------------------------------------------------- */
-
-/**
- * A reply held until the store acknowledges durability. cf_pending_new
- * returns a store callback argument; on success the JSON body is sent with
- * @status, on failure a 500.
- */
-typedef struct {
-    cf_http_req_t *req;
-    int status;
-    json_t *body; /* owned; NULL for an empty body */
-    int no_store;  /* add Cache-Control: no-store */
-    char *set_cookie[2];     /* owned, may be NULL */
-    char *www_authenticate;  /* owned, may be NULL */
-} cf_pending_t;
-
-cf_pending_t *cf_pending_new(cf_http_req_t *req, int status, json_t *body, int no_store);
-
-/** A pending answer that refuses for @why (as cf_refusal_make); NULL when out of memory. */
-cf_pending_t *cf_pending_refusal(cf_http_req_t *req, cf_endpoint_t kind, cf_reason_t why,
-                                 const char *desc);
-void cf_pending_done(void *arg, int status);
-
-/* ---- OAuth client authentication (clientauth.c) ------------------------- */
-
-typedef struct cf_client_auth cf_client_auth_t;
-
-/** State of one client authentication; embed it first in a per-request struct. */
-struct cf_client_auth {
-    cf_app_t *app;
-    cf_http_req_t *req;
-    char client_id[128];
-    char secret[256];
-    char ip[46];
-    int has_basic, has_post_secret;
-    int admin;                   /* the request carried the admin key instead */
-    const cf_client_t *client;   /* the configured client, when named and known */
-    int authenticated;           /* a confidential client proved its secret */
-    int verified;                /* thread-pool result */
-    uv_work_t work;
-    /* Runs exactly once: ok = 1 to continue, 0 when a reply was already sent. */
-    void (*done)(cf_client_auth_t *ca, int ok);
-};
-
-/**
- * Read Basic credentials and client_id/client_secret from the form. Replies
- * itself and returns -1 when they are malformed.
- */
-int cf_client_auth_parse(cf_client_auth_t *ca, cf_app_t *app, cf_http_req_t *req);
-
-/**
- * Authenticate the client per RFC 6749 §2.3 and call ca->done. May complete
- * later (PBKDF2 runs on the thread pool) or synchronously.
- */
-void cf_client_auth_start(cf_client_auth_t *ca);
-
-/** Erase the secret. */
-void cf_client_auth_wipe(cf_client_auth_t *ca);
-
-/** 401 invalid_client with a Basic challenge. */
-void cf_reply_invalid_client(cf_http_req_t *req, const char *desc);
-
-/*
- * Attributes of both token cookies. __Host- cookies must be Secure, Path=/
- * and carry no Domain (RFC 6265bis §4.1.3.2); clearing one (logout) must
- * repeat them with Max-Age=0, or the browser keeps it.
- */
-#define CF_COOKIE_ATTRS "Path=/; Secure; HttpOnly; SameSite=Strict"
-
-/**
- * Put the tokens of a cookie-mode client in HttpOnly cookies on @p and take
- * the refresh token out of its JSON body.
- */
-void cf_app_token_cookies(cf_app_t *app, cf_pending_t *p, const cf_session_t *s, const char *access,
-                          int64_t exp, const char *refresh, cf_time_t now);
-
-/* ---- handlers ----------------------------------------------------------- */
-
-void cf_api_check(cf_app_t *app, cf_http_req_t *req);
-void cf_api_logout(cf_app_t *app, cf_http_req_t *req);
-void cf_api_token(cf_app_t *app, cf_http_req_t *req);
-void cf_api_revoke(cf_app_t *app, cf_http_req_t *req);
-void cf_api_introspect(cf_app_t *app, cf_http_req_t *req);
-void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req);
-void cf_api_sessions_list(cf_app_t *app, cf_http_req_t *req);
-void cf_api_session_show(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len);
-void cf_api_session_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len);
-void cf_api_revocations(cf_app_t *app, cf_http_req_t *req);
-void cf_api_jwks(cf_app_t *app, cf_http_req_t *req);
-void cf_api_keys_list(cf_app_t *app, cf_http_req_t *req);
-void cf_api_keys_rotate(cf_app_t *app, cf_http_req_t *req);
-
 /* ---- metrics (metrics.c) ------------------------------------------------ */
 
 /** Zero the metrics and set their histogram buckets. */
@@ -499,22 +595,10 @@ void cf_app_metrics_init(cf_app_t *app);
 /** The metrics sink of the event stream: count what a batch of events says happened. */
 void cf_app_metrics_events(cf_app_t *app, const cf_events_t *ev);
 
-/** GET /metrics: the Prometheus text exposition (scrape token checked when configured). */
-void cf_api_metrics(cf_app_t *app, cf_http_req_t *req);
+/** Render every metric into @p (Prometheus text exposition). */
+void cf_app_metrics_render(cf_app_t *app, cf_prom_t *p);
 
-/**
- * GET /v1/stats (admin): the counters the dashboard charts, as one JSON
- * object; readable with the admin key whether or not metrics.token is set.
- */
-void cf_api_stats(cf_app_t *app, cf_http_req_t *req);
-
-/* ---- dashboard (dashboard.c) ------------------------------------------- */
-
-/**
- * /dashboard, /dashboard/ and /dashboard/NAME: the embedded page and its
- * files (GET and HEAD; no key needed, the page asks for it).
- */
-void cf_api_dashboard(cf_app_t *app, cf_http_req_t *req);
-
+/** The counters the dashboard charts, as one JSON object; NULL when out of memory. */
+json_t *cf_app_stats_json(cf_app_t *app);
 
 #endif

@@ -25,7 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/internal.h"
+#include "app/app.h"
+#include "api/api.h"
 #include "core/error.h"
 #include "util/log.h"
 

@@ -6,7 +6,7 @@
  * twice (once through a resync, once from the bus) changes nothing: activity
  * and generations only move forward, and an ended session never comes back.
  */
-#include "api/cluster.h"
+#include "app/cluster.h"
 
 #include <http_parser.h>
 #include <openssl/crypto.h>
@@ -15,7 +15,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include "api/internal.h"
+#include "app/app.h"
+#include "api/api.h"
 #include "core/error.h"
 #include "store/redis.h"
 #include "util/log.h"
@@ -82,48 +83,24 @@ static int apply_snapshot(cf_app_t *app, const cf_event_t *e)
     return ended;
 }
 
-/* ---- a check that needs Redis first ---- */
-
-/* The one refusal of a node that cannot vouch for its cache (or reach Redis). */
-static void reply_unavailable(cf_http_req_t *req)
-{
-    static const cf_http_header_t retry = {"Retry-After", 11, "1", 1};
-
-    cf_endpoint_t kind = strncmp(req->path, "/oauth/", 7) == 0 ? CF_ENDPOINT_TOKEN
-                         : strncmp(req->path, "/v1/check", 9) == 0 ||
-                                   strncmp(req->path, "/v1/logout", 10) == 0
-                             ? CF_ENDPOINT_BEARER
-                             : CF_ENDPOINT_API;
-
-    cf_reply_refusal(req, kind, CF_REASON_STORE_UNAVAILABLE, NULL, &retry, 1);
-}
-
-void cf_app_cluster_refuse(cf_app_t *app, cf_http_req_t *req)
-{
-    app->cluster->stale_refusals++;
-    reply_unavailable(req);
-}
-
-static const char fetched_mark; /* req->user once the check's session was fetched */
+/* ---- reading one session from Redis ---- */
 
 typedef struct {
     cf_app_t *app;
-    cf_http_req_t *req;
-    void (*again)(cf_app_t *app, cf_http_req_t *req); /* the handler to run once fetched */
+    void (*done)(void *arg, int status);
+    void *arg;
     char sid[CF_SID_LEN + 1];
-} check_fetch_t;
+} fetch_op_t;
 
-static void on_check_fetched(void *arg, int status, cf_store_fetched_t *f)
+static void on_fetched(void *arg, int status, cf_store_fetched_t *f)
 {
-    check_fetch_t *cf = arg;
-    cf_app_t *app = cf->app;
+    fetch_op_t *op = arg;
+    cf_app_t *app = op->app;
     int ended;
 
     if (status < 0) {
-        if (cf->again == cf_api_check)
-            app->metrics.checks[CF_REASON_STORE_UNAVAILABLE]++;
-        reply_unavailable(cf->req);
-        free(cf);
+        op->done(op->arg, status);
+        free(op);
         return;
     }
     if (f->session != NULL) {
@@ -135,7 +112,7 @@ static void on_check_fetched(void *arg, int status, cf_store_fetched_t *f)
     } else {
         /* Not in Redis: never was, or expired and purged there. Forget it here too,
          * unless it waits in the activity list (the purge sweep takes it later). */
-        cf_session_t *s = cf_app_session(app, cf->sid, CF_SID_LEN);
+        cf_session_t *s = cf_app_session(app, op->sid, CF_SID_LEN);
         if (s != NULL && !s->dirty) {
             cf_app_unindex_session(app, s);
             cf_session_free(s);
@@ -143,181 +120,30 @@ static void on_check_fetched(void *arg, int status, cf_store_fetched_t *f)
     }
     if (f->global_not_before > 0)
         (void)cf_app_set_not_before(app, NULL, f->global_not_before);
-    cf->req->user = (void *)&fetched_mark;
-    cf->again(app, cf->req);
-    free(cf);
+    op->done(op->arg, 0);
+    free(op);
 }
 
-/* Fetch @sid from Redis into the index, then run @again on @req (once: req->user is marked). */
-static void fetch_then(cf_app_t *app, cf_http_req_t *req, const char *sid,
-                       void (*again)(cf_app_t *, cf_http_req_t *))
+void cf_app_cluster_fetch(cf_app_t *app, const char *sid, void (*done)(void *arg, int status),
+                          void *arg)
 {
-    check_fetch_t *cf = malloc(sizeof *cf);
+    fetch_op_t *op = malloc(sizeof *op);
 
-    if (cf == NULL) {
-        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
+    if (op == NULL) {
+        done(arg, CF_ENOMEM);
         return;
     }
-    cf->app = app;
-    cf->req = req;
-    cf->again = again;
-    memcpy(cf->sid, sid, CF_SID_LEN);
-    cf->sid[CF_SID_LEN] = '\0';
-    cf_store_fetch(app->store, cf->sid, on_check_fetched, cf);
+    op->app = app;
+    op->done = done;
+    op->arg = arg;
+    memcpy(op->sid, sid, CF_SID_LEN);
+    op->sid[CF_SID_LEN] = '\0';
+    cf_store_fetch(app->store, op->sid, on_fetched, op);
 }
 
-void cf_app_cluster_fetch(cf_app_t *app, cf_http_req_t *req, const char *sid)
+void cf_app_cluster_refused(cf_app_t *app)
 {
-    fetch_then(app, req, sid, cf_api_check);
-}
-
-/* ---- the staleness gate of every endpoint that decides ---- */
-
-/*
- * The endpoints that answer from this node's index. Past max_staleness (or
- * before a lost subscription is resynchronised) that index may hold sessions
- * revoked elsewhere as live and lack sessions made elsewhere, so none of them
- * may answer from it alone: each either fails closed exactly as /v1/check
- * does (503 store_unavailable, Retry-After: 1), or first reads the session
- * its request names, with the not-before epochs, from Redis and then decides
- * on that (what /v1/check does with cluster.on_partition: revalidate).
- *  - GRANT (introspection, refresh, reading a session): revalidated with
- *    on_partition: revalidate, refused otherwise, never answered from a stale
- *    cache: a revoked token must not be called active or refreshed.
- *  - END (logout, /oauth/revoke, DELETE of a session): always revalidated,
- *    since ending a session only makes things stricter and its commit needs
- *    Redis anyway; a session the node did not know is then found, not
- *    answered 404 or a silent 200.
- *  - listing sessions has no one session to read: always refused.
- * A request whose token this node cannot tie to a session is refused.
- * /v1/check keeps the same gate inline (check.c), after its abuse controls.
- */
-enum { GRANT, END, REFUSE };
-enum { FROM_FORM, FROM_BEARER, FROM_PATH, FROM_NOTHING };
-
-static void session_show(cf_app_t *app, cf_http_req_t *req)
-{
-    cf_api_session_show(app, req, req->path + 13, req->path_len - 13);
-}
-
-static void session_delete(cf_app_t *app, cf_http_req_t *req)
-{
-    cf_api_session_delete(app, req, req->path + 13, req->path_len - 13);
-}
-
-typedef struct {
-    const char *path;
-    int prefix; /* path is a prefix: /v1/sessions/{id} */
-    int method;
-    int kind;   /* GRANT, END, REFUSE */
-    int from;   /* where the request names its session */
-    const char *field; /* FROM_FORM: the form field holding the token */
-    void (*handler)(cf_app_t *app, cf_http_req_t *req);
-} decider_t;
-
-static const decider_t deciders[] = {
-    {"/oauth/introspect", 0, HTTP_POST, GRANT, FROM_FORM, "token", cf_api_introspect},
-    {"/oauth/token", 0, HTTP_POST, GRANT, FROM_FORM, "refresh_token", cf_api_token},
-    {"/v1/sessions/", 1, HTTP_GET, GRANT, FROM_PATH, NULL, session_show},
-    {"/oauth/revoke", 0, HTTP_POST, END, FROM_FORM, "token", cf_api_revoke},
-    {"/v1/logout", 0, HTTP_POST, END, FROM_BEARER, NULL, cf_api_logout},
-    {"/v1/sessions/", 1, HTTP_DELETE, END, FROM_PATH, NULL, session_delete},
-    {"/v1/sessions", 0, HTTP_GET, REFUSE, FROM_NOTHING, NULL, NULL},
-};
-
-static const decider_t *decider_of(const cf_http_req_t *req)
-{
-    for (size_t i = 0; i < sizeof deciders / sizeof deciders[0]; i++) {
-        const decider_t *d = &deciders[i];
-        size_t n = strlen(d->path);
-        if (req->method == d->method && (d->prefix ? req->path_len > n : req->path_len == n) &&
-            memcmp(req->path, d->path, n) == 0)
-            return d;
-    }
-    return NULL;
-}
-
-#define TOKEN_CAP 8192 /* as the OAuth endpoints read it */
-
-/* The session token @v names (a refresh token this node knows, or any access token it signed). */
-static const char *sid_of_token(cf_app_t *app, const char *v, size_t len)
-{
-    cf_refresh_entry_t *entry = cf_app_refresh_lookup(app, v, len);
-    cf_session_t *s = NULL;
-    int64_t exp, iat;
-    cf_reason_t why;
-
-    if (entry != NULL)
-        return entry->session->id;
-    if (cf_app_verify_access(app, v, len, cf_app_now(app), &s, &exp, &iat, &why) < 0)
-        return NULL;
-    return s != NULL ? s->id : cf_app_cached_sid(app, v, len);
-}
-
-/* The session @req names (see deciders[]), copied into @sid; 0, or -1 when none is known. */
-static int request_sid(cf_app_t *app, cf_http_req_t *req, const decider_t *d,
-                       char sid[CF_SID_LEN + 1])
-{
-    const char *id = NULL, *v = NULL;
-    char *tok = NULL;
-    size_t len = 0;
-
-    if (d->from == FROM_PATH) {
-        if (req->path_len - 13 != CF_SID_LEN)
-            return -1;
-        id = req->path + 13;
-    } else if (d->from == FROM_BEARER) {
-        v = cf_http_req_header(req, "Authorization", &len);
-        if (v != NULL && len > 7 && strncasecmp(v, "Bearer ", 7) == 0) {
-            v += 7;
-            len -= 7;
-        } else {
-            v = cf_req_cookie(req, app->cfg.access_cookie, &len);
-        }
-    } else if (d->from == FROM_FORM && (tok = malloc(TOKEN_CAP)) != NULL) {
-        int n = cf_form_get(req->body, req->body_len, d->field, tok, TOKEN_CAP);
-        if (n > 0) {
-            v = tok;
-            len = (size_t)n;
-        } else if (n == -1) {
-            v = cf_req_cookie(req, app->cfg.refresh_cookie, &len);
-        }
-    }
-    if (v != NULL && len > 0)
-        id = sid_of_token(app, v, len);
-    if (id != NULL) {
-        memcpy(sid, id, CF_SID_LEN);
-        sid[CF_SID_LEN] = '\0';
-    }
-    if (tok != NULL) {
-        OPENSSL_cleanse(tok, TOKEN_CAP);
-        free(tok);
-    }
-    return id != NULL ? 0 : -1;
-}
-
-int cf_app_cluster_gate(cf_app_t *app, cf_http_req_t *req)
-{
-    const decider_t *d;
-    char sid[CF_SID_LEN + 1];
-    int revalidate;
-
-    if (app->cluster == NULL || req->user == &fetched_mark || !cf_app_cluster_stale(app) ||
-        (d = decider_of(req)) == NULL)
-        return 0;
-    revalidate = d->kind == END ||
-                 (d->kind == GRANT && strcmp(app->cfg.on_partition, "revalidate") == 0);
-    /* A refresh is decided by Redis anyway (the guarded commit checks the
-     * generation, the session's end and the not-before epochs, and a token
-     * this node does not know is looked up there first): let it through. */
-    if (revalidate && d->handler == cf_api_token)
-        return 0;
-    if (revalidate && request_sid(app, req, d, sid) == 0) {
-        fetch_then(app, req, sid, d->handler);
-        return 1;
-    }
-    cf_app_cluster_refuse(app, req);
-    return 1;
+    app->cluster->stale_refusals++;
 }
 
 /* Apply a batch another node committed (or our own revocation's); 1 when it revoked anything. */
@@ -869,7 +695,7 @@ void cf_api_cluster(cf_app_t *app, cf_http_req_t *req)
     cf_cluster_t *c = app->cluster;
     json_t *o, *p;
 
-    if (!cf_app_require_admin(app, req))
+    if (!cf_req_require_admin(app, req))
         return;
     if (c == NULL) {
         cf_reply_json(req, 200, json_pack("{s:s, s:b}", "store", "sqlite", "cluster", 0), NULL, 0);

@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/internal.h"
+#include "app/app.h"
+#include "api/api.h"
 #include "core/digest.h"
 #include "core/error.h"
 #include "core/netaddr.h"

@@ -16,8 +16,9 @@
 
 #include <http_parser.h>
 
-#include "api/internal.h"
-#include "api/cluster.h"
+#include "app/app.h"
+#include "api/api.h"
+#include "app/cluster.h"
 #include "core/b64url.h"
 #include "core/digest.h"
 #include "core/error.h"
@@ -142,23 +143,6 @@ bad:
     CF_LOG(CF_LOG_ERROR, "event=startup_error what=admin_key path=%s error=\"unreadable or not a SHA-256 hex digest\"",
            path);
     return CF_ECONFIG;
-}
-
-int cf_app_require_admin(cf_app_t *app, cf_http_req_t *req)
-{
-    uint8_t h[32];
-    size_t len;
-    const char *v = cf_http_req_header(req, "Authorization", &len);
-
-    /* Hash first so the comparison time does not depend on the key's length. */
-    if (v != NULL && len > 7 && strncasecmp(v, "Bearer ", 7) == 0) {
-        cf_sha256(v + 7, len - 7, h);
-        if (cf_ct_equal(h, app->admin_key_hash, sizeof h))
-            return 1;
-    }
-    cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_ADMIN_UNAUTHORIZED,
-                     "a valid admin key is required (Authorization: Bearer <key>)", NULL, 0);
-    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -812,155 +796,6 @@ static void on_purge_timer(uv_timer_t *t)
 }
 
 /* ------------------------------------------------------------------ */
-/* Routing                                                             */
-/* ------------------------------------------------------------------ */
-
-static int path_is(const cf_http_req_t *r, const char *p)
-{
-    size_t n = strlen(p);
-    return r->path_len == n && memcmp(r->path, p, n) == 0;
-}
-
-static int path_has_prefix(const cf_http_req_t *r, const char *p)
-{
-    size_t n = strlen(p);
-    return r->path_len >= n && memcmp(r->path, p, n) == 0;
-}
-
-static void reply_healthz(cf_http_req_t *req)
-{
-    json_t *o = json_pack("{s:s}", "status", "ok");
-    cf_reply_json(req, 200, o, NULL, 0);
-}
-
-static void reply_metadata(cf_app_t *app, cf_http_req_t *req)
-{
-    char token[600], revoke[600], introspect[600], jwks[600];
-    const char *iss = app->cfg.issuer;
-
-    snprintf(token, sizeof token, "%s/oauth/token", iss);
-    snprintf(revoke, sizeof revoke, "%s/oauth/revoke", iss);
-    snprintf(introspect, sizeof introspect, "%s/oauth/introspect", iss);
-    snprintf(jwks, sizeof jwks, "%s/.well-known/jwks.json", iss);
-    cf_reply_json(req, 200,
-                  json_pack("{s:s, s:s, s:s, s:s, s:s, s:[s,s], s:[s,s,s], s:[s,s,s], s:[s,s,s], s:[s], s:[s]}",
-                            "issuer", iss, "token_endpoint", token, "revocation_endpoint", revoke,
-                            "introspection_endpoint", introspect, "jwks_uri", jwks,
-                            "grant_types_supported", "refresh_token", "client_credentials",
-                            "token_endpoint_auth_methods_supported", "none", "client_secret_basic",
-                            "client_secret_post",
-                            "revocation_endpoint_auth_methods_supported", "none",
-                            "client_secret_basic", "client_secret_post",
-                            "introspection_endpoint_auth_methods_supported", "bearer",
-                            "client_secret_basic", "client_secret_post",
-                            "response_types_supported", "none",
-                            "token_endpoint_auth_signing_alg_values_supported", "EdDSA"),
-                  NULL, 0);
-}
-
-static void route(void *ctx, cf_http_req_t *req)
-{
-    cf_app_t *app = ctx;
-    int m = req->method;
-
-    /* The check endpoint first: it is the hot path. */
-    if (path_is(req, "/v1/check") || path_has_prefix(req, "/v1/check/")) {
-        cf_api_check(app, req);
-    } else if (cf_app_cluster_gate(app, req)) {
-        /* a stale cluster node decides nothing from its index (cluster.c) */
-    } else if (path_is(req, "/metrics")) {
-        if (m == HTTP_GET || m == HTTP_HEAD)
-            cf_api_metrics(app, req);
-        else
-            cf_reply_method_not_allowed(req, "GET");
-    } else if (path_is(req, "/v1/stats")) {
-        if (m == HTTP_GET || m == HTTP_HEAD)
-            cf_api_stats(app, req);
-        else
-            cf_reply_method_not_allowed(req, "GET");
-    } else if (path_is(req, "/dashboard") || path_has_prefix(req, "/dashboard/")) {
-        cf_api_dashboard(app, req);
-    } else if (path_is(req, "/healthz")) {
-        if (m == HTTP_GET || m == HTTP_HEAD)
-            reply_healthz(req);
-        else
-            cf_reply_method_not_allowed(req, "GET");
-    } else if (path_is(req, "/oauth/token")) {
-        if (m == HTTP_POST)
-            cf_api_token(app, req);
-        else
-            cf_reply_method_not_allowed(req, "POST");
-    } else if (path_is(req, "/oauth/revoke")) {
-        if (m == HTTP_POST)
-            cf_api_revoke(app, req);
-        else
-            cf_reply_method_not_allowed(req, "POST");
-    } else if (path_is(req, "/oauth/introspect")) {
-        if (m == HTTP_POST)
-            cf_api_introspect(app, req);
-        else
-            cf_reply_method_not_allowed(req, "POST");
-    } else if (path_is(req, "/v1/logout")) {
-        if (m == HTTP_POST)
-            cf_api_logout(app, req);
-        else
-            cf_reply_method_not_allowed(req, "POST");
-    } else if (path_is(req, "/v1/sessions")) {
-        if (m == HTTP_POST)
-            cf_api_sessions_create(app, req);
-        else if (m == HTTP_GET)
-            cf_api_sessions_list(app, req);
-        else
-            cf_reply_method_not_allowed(req, "GET, POST");
-    } else if (path_has_prefix(req, "/v1/sessions/") && req->path_len > 13 &&
-               memchr(req->path + 13, '/', req->path_len - 13) == NULL) {
-        const char *sid = req->path + 13;
-        size_t len = req->path_len - 13;
-        if (m == HTTP_GET)
-            cf_api_session_show(app, req, sid, len);
-        else if (m == HTTP_DELETE)
-            cf_api_session_delete(app, req, sid, len);
-        else
-            cf_reply_method_not_allowed(req, "GET, DELETE");
-    } else if (path_is(req, "/v1/revocations")) {
-        if (m == HTTP_POST) {
-            /* Its batch says what was revoked only in part (no event names a client). */
-            app->metrics.origin = CF_ORIGIN_REVOCATIONS;
-            cf_api_revocations(app, req);
-            app->metrics.origin = CF_ORIGIN_OTHER;
-        } else
-            cf_reply_method_not_allowed(req, "POST");
-    } else if (path_is(req, "/v1/cluster")) {
-        if (m == HTTP_GET)
-            cf_api_cluster(app, req);
-        else
-            cf_reply_method_not_allowed(req, "GET");
-    } else if (path_is(req, "/v1/keys")) {
-        if (m == HTTP_GET)
-            cf_api_keys_list(app, req);
-        else
-            cf_reply_method_not_allowed(req, "GET");
-    } else if (path_is(req, "/v1/keys/rotate")) {
-        if (m == HTTP_POST)
-            cf_api_keys_rotate(app, req);
-        else
-            cf_reply_method_not_allowed(req, "POST");
-    } else if (path_is(req, "/.well-known/jwks.json")) {
-        if (m == HTTP_GET)
-            cf_api_jwks(app, req);
-        else
-            cf_reply_method_not_allowed(req, "GET");
-    } else if (path_is(req, "/.well-known/oauth-authorization-server")) {
-        if (m == HTTP_GET)
-            reply_metadata(app, req);
-        else
-            cf_reply_method_not_allowed(req, "GET");
-    } else {
-        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_NOT_FOUND, "no such endpoint", NULL, 0);
-    }
-}
-
-/* ------------------------------------------------------------------ */
 /* Lifecycle                                                           */
 /* ------------------------------------------------------------------ */
 
@@ -1037,7 +872,7 @@ static void on_sighup(uv_signal_t *h, int signum)
         cf_audit_reopen(app->audit);
 }
 
-int cf_app_start(cf_app_t *app)
+int cf_app_start(cf_app_t *app, cf_http_handler_fn handler)
 {
     cf_http_config_t hc = {
         .host = app->cfg.listen_host,
@@ -1047,7 +882,7 @@ int cf_app_start(cf_app_t *app)
         .request_timeout = app->cfg.client_timeout,
         .max_header_bytes = app->cfg.max_header_bytes,
         .max_body_bytes = app->cfg.max_body_bytes,
-        .on_request = route,
+        .on_request = handler,
         .ctx = app,
     };
     int rc = cf_http_server_start(app->loop, &hc, &app->http);

@@ -52,17 +52,6 @@ void cf_app_cluster_stop(struct cf_app *app);
 /** 1 when @app is a cluster node whose cache may be stale (see above). */
 int cf_app_cluster_stale(struct cf_app *app);
 
-/**
- * The staleness gate of every endpoint that decides from the index except
- * /v1/check (see deciders[] in cluster.c). Returns 1 when it answered @req
- * (503 store_unavailable) or took it over (revalidating against Redis, then
- * running the endpoint's handler), 0 to dispatch as usual.
- */
-struct cf_http_req;
-int cf_app_cluster_gate(struct cf_app *app, struct cf_http_req *req);
-
-/** Answer @req 503 store_unavailable because this node is stale, and count it. */
-void cf_app_cluster_refuse(struct cf_app *app, struct cf_http_req *req);
 
 /** Free the cluster state. */
 void cf_app_cluster_fini(struct cf_app *app);

@@ -1,0 +1,419 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The application's metrics: the metrics sink of the event stream, and the
+ * two views of every counter: the Prometheus text (GET /metrics) and the
+ * JSON the dashboard charts (GET /v1/stats). The HTTP side is api/metrics.c.
+ *
+ * Counting happens where the fact is known. Session creation, ends and their
+ * reasons, issued tokens, reuse detections and revocations are read off the
+ * events as each batch passes cf_app_commit, so no handler has to remember
+ * to count them. Only what changes no state is counted in the handlers:
+ * check results and latency (check.c), refresh outcomes (oauth.c), rate
+ * limiting (guard.c). Gauges (active sessions) are computed at scrape time.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app/app.h"
+#include "app/cluster.h"
+#include "http/server.h"
+#include "util/map.h"
+
+static const double check_bounds[] = {
+    0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+    0.001,    0.0025,  0.005,    0.01,    0.025,  0.1,
+};
+
+/* Sessions live from seconds (logout right away) to the absolute timeout (hours, days). */
+static const double age_bounds[] = {
+    1, 10, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 604800,
+};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const refresh_names[] = {
+#define X(name, str) str,
+    CF_REFRESH_RESULT_MAP(X)
+#undef X
+};
+
+static const char *const scope_names[] = {
+#define X(name, str) str,
+    CF_REVOKE_SCOPE_MAP(X)
+#undef X
+};
+
+void cf_app_metrics_init(cf_app_t *app)
+{
+    cf_app_metrics_t *m = &app->metrics;
+
+    memset(m, 0, sizeof *m);
+    cf_histogram_init(&m->check_duration, check_bounds, NELEM(check_bounds));
+    for (size_t i = 0; i < CF_END__COUNT; i++)
+        cf_histogram_init(&m->session_age[i], age_bounds, NELEM(age_bounds));
+}
+
+/* ------------------------------------------------------------------ */
+/* The event sink                                                      */
+/* ------------------------------------------------------------------ */
+
+void cf_app_metrics_events(cf_app_t *app, const cf_events_t *ev)
+{
+    cf_app_metrics_t *m = &app->metrics;
+    int revocation = m->origin == CF_ORIGIN_REVOCATIONS;
+    cf_revoke_scope_t scope = CF_REVOKE_CLIENT; /* a revocation without an epoch */
+
+    for (size_t i = 0; i < ev->n; i++) {
+        const cf_event_t *e = &ev->v[i];
+        const cf_session_t *s = e->session;
+
+        switch (e->type) {
+        case CF_EV_SESSION_CREATED:
+            m->sessions_created++;
+            m->tokens_access++; /* every creation issues an access token */
+            m->tokens_refresh += e->has_token != 0;
+            break;
+        case CF_EV_TOKEN_REFRESHED:
+            m->tokens_access++;
+            m->tokens_refresh += e->has_token != 0;
+            break;
+        case CF_EV_SESSION_ENDED:
+            if (s == NULL || s->end >= CF_END__COUNT)
+                break;
+            m->sessions_ended[s->end]++;
+            cf_histogram_observe(&m->session_age[s->end],
+                                 (double)(s->ended_at - s->created_at) / CF_SEC);
+            if (s->end == CF_END_REFRESH_REUSE)
+                m->reuse_detected++;
+            else if (s->end == CF_END_LOGOUT)
+                m->revocations[CF_REVOKE_LOGOUT]++;
+            else if (s->end == CF_END_REVOKED && !revocation)
+                m->revocations[CF_REVOKE_SESSION]++;
+            break;
+        case CF_EV_NOT_BEFORE:
+            scope = e->sub != NULL ? CF_REVOKE_SUBJECT : CF_REVOKE_ALL;
+            break;
+        case CF_EV_CLOCK_STEP:
+            m->clock_steps[e->step > 0 ? 0 : 1]++;
+            break;
+        case CF_EV_ACTIVITY:
+        case CF_EV_SESSION_PURGED:
+        case CF_EV_ALERT_HOLD:
+        case CF_EV__COUNT:
+            break;
+        }
+    }
+    /* A bulk revocation counts once, whatever number of sessions it ended. */
+    if (revocation)
+        m->revocations[scope]++;
+}
+
+/* ------------------------------------------------------------------ */
+/* Rendering                                                           */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+    const char *id;
+    uint64_t n;
+} client_count_t;
+
+/* Live sessions by client: configured clients first (zero included), then any other. */
+static void render_active(cf_app_t *app, cf_prom_t *p, cf_time_t now)
+{
+    const cf_policy_t *pol = &app->cfg.policy;
+    client_count_t *v = NULL;
+    size_t n = 0, cap = 0, pos = 0;
+    cf_map_t idx;
+    cf_session_t *s;
+
+    cf_map_init(&idx, app->seed);
+    for (size_t i = 0; i < pol->nclients; i++) {
+        const char *id = pol->clients[i].id;
+        size_t k = n;
+        if (cf_map_get(&idx, id, strlen(id)) != NULL)
+            continue;
+        if (n == cap) {
+            client_count_t *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof *v);
+            if (nv == NULL)
+                goto oom;
+            v = nv;
+        }
+        v[n++] = (client_count_t){id, 0};
+        if (cf_map_put(&idx, id, strlen(id), (void *)(uintptr_t)(k + 1), NULL) < 0)
+            goto oom;
+    }
+    while ((s = cf_map_next(&app->sessions, &pos)) != NULL) {
+        uintptr_t k;
+        if (s->end != CF_END_NONE || cf_session_end_at(s, now, NULL) != CF_END_NONE)
+            continue;
+        k = (uintptr_t)cf_map_get(&idx, s->client_id, strlen(s->client_id));
+        if (k == 0) {
+            if (n == cap) {
+                client_count_t *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof *v);
+                if (nv == NULL)
+                    goto oom;
+                v = nv;
+            }
+            v[n++] = (client_count_t){s->client_id, 0};
+            k = n;
+            if (cf_map_put(&idx, s->client_id, strlen(s->client_id), (void *)k, NULL) < 0)
+                goto oom;
+        }
+        v[k - 1].n++;
+    }
+    cf_prom_family(p, "curfew_sessions_active", "gauge",
+                   "Sessions alive now (not ended, within their deadlines), by client "
+                   "(\"\" for sessions without one).");
+    for (size_t i = 0; i < n; i++) {
+        const char *l[] = {"client", v[i].id, NULL};
+        cf_prom_u64(p, "curfew_sessions_active", l, v[i].n);
+    }
+    goto done;
+oom:
+    p->oom = 1;
+done:
+    free(v);
+    cf_map_fini(&idx);
+}
+
+void cf_app_metrics_render(cf_app_t *app, cf_prom_t *p)
+{
+    const cf_app_metrics_t *m = &app->metrics;
+    cf_time_t now = cf_app_now(app);
+
+    cf_prom_family(p, "curfew_build_info", "gauge", "Always 1; the version of the running server.");
+    {
+        const char *l[] = {"version", CF_VERSION, NULL};
+        cf_prom_u64(p, "curfew_build_info", l, 1);
+    }
+
+    render_active(app, p, now);
+
+    cf_prom_family(p, "curfew_signing_keys", "gauge",
+                   "Signing keys by state: active (signs new tokens) and verifying (rotated out, "
+                   "kept until their tokens have expired).");
+    {
+        const char *la[] = {"state", "active", NULL}, *lv[] = {"state", "verifying", NULL};
+        cf_prom_u64(p, "curfew_signing_keys", la, 1);
+        cf_prom_u64(p, "curfew_signing_keys", lv, cf_keyset_count(app->keys) - 1);
+    }
+    cf_prom_family(p, "curfew_signing_key_rotations_total", "counter",
+                   "Signing-key rotations made by this process (admin API, CLI, keys.rotate_every).");
+    cf_prom_u64(p, "curfew_signing_key_rotations_total", NULL, app->key_rotations);
+
+    cf_prom_family(p, "curfew_sessions_created_total", "counter", "Sessions created.");
+    cf_prom_u64(p, "curfew_sessions_created_total", NULL, m->sessions_created);
+
+    cf_prom_family(p, "curfew_sessions_ended_total", "counter", "Sessions ended, by end reason.");
+    for (int r = 1; r < CF_END__COUNT; r++) {
+        const char *l[] = {"reason", cf_end_name((cf_end_t)r), NULL};
+        cf_prom_u64(p, "curfew_sessions_ended_total", l, m->sessions_ended[r]);
+    }
+
+    cf_prom_family(p, "curfew_session_age_seconds_at_end", "histogram",
+                   "How long sessions lived, from creation to their end, by end reason.");
+    for (int r = 1; r < CF_END__COUNT; r++) {
+        const char *l[] = {"reason", cf_end_name((cf_end_t)r), NULL};
+        cf_prom_histogram(p, "curfew_session_age_seconds_at_end", l, &m->session_age[r]);
+    }
+
+    cf_prom_family(p, "curfew_tokens_issued_total", "counter", "Tokens issued, by type.");
+    {
+        const char *a[] = {"type", "access", NULL}, *r[] = {"type", "refresh", NULL};
+        cf_prom_u64(p, "curfew_tokens_issued_total", a, m->tokens_access);
+        cf_prom_u64(p, "curfew_tokens_issued_total", r, m->tokens_refresh);
+    }
+
+    cf_prom_family(p, "curfew_refresh_total", "counter",
+                   "Refresh-token grant requests, by outcome.");
+    for (int r = 0; r < CF_REFRESH_RESULT__COUNT; r++) {
+        const char *l[] = {"result", refresh_names[r], NULL};
+        cf_prom_u64(p, "curfew_refresh_total", l, m->refresh[r]);
+    }
+
+    cf_prom_family(p, "curfew_refresh_reuse_detected_total", "counter",
+                   "Refresh tokens presented twice: each ended its session as stolen.");
+    cf_prom_u64(p, "curfew_refresh_reuse_detected_total", NULL, m->reuse_detected);
+
+    cf_prom_family(p, "curfew_checks_total", "counter",
+                   "Forward-auth checks (/v1/check), by result and refusal reason.");
+    for (int r = 0; r < CF_REASON__COUNT; r++) {
+        const char *l[] = {"result", r == CF_REASON_NONE ? "allow" : "deny", "reason",
+                           cf_reason_name((cf_reason_t)r), NULL};
+        cf_prom_u64(p, "curfew_checks_total", l, m->checks[r]);
+    }
+    {
+        const char *l[] = {"result", "error", "reason", "none", NULL};
+        cf_prom_u64(p, "curfew_checks_total", l, m->checks_error);
+    }
+
+    cf_prom_family(p, "curfew_check_duration_seconds", "histogram",
+                   "Time spent answering a check, in the handler.");
+    cf_prom_histogram(p, "curfew_check_duration_seconds", NULL, &m->check_duration);
+
+    cf_prom_family(p, "curfew_rate_limited_total", "counter",
+                   "Requests refused by a rate limit, by endpoint class.");
+    for (int c = 0; c < CF_RATE__COUNT; c++) {
+        const char *l[] = {"class", cf_rate_class_name((cf_rate_class_t)c), NULL};
+        cf_prom_u64(p, "curfew_rate_limited_total", l, app->rate_limited[c]);
+    }
+
+    cf_prom_family(p, "curfew_revocations_total", "counter",
+                   "Revocations, by scope: one session, a subject, a client, everyone, or a "
+                   "logout by the user.");
+    for (int c = 0; c < CF_REVOKE__COUNT; c++) {
+        const char *l[] = {"scope", scope_names[c], NULL};
+        cf_prom_u64(p, "curfew_revocations_total", l, m->revocations[c]);
+    }
+
+    cf_prom_family(p, "curfew_clock_steps_total", "counter",
+                   "Jumps of this node's wall clock (more than 5s against the monotonic clock), "
+                   "by direction.");
+    {
+        const char *fwd[] = {"direction", "forward", NULL}, *back[] = {"direction", "backward", NULL};
+        cf_prom_u64(p, "curfew_clock_steps_total", fwd, m->clock_steps[0]);
+        cf_prom_u64(p, "curfew_clock_steps_total", back, m->clock_steps[1]);
+    }
+
+    cf_prom_family(p, "curfew_sessions_purged_total", "counter",
+                   "Ended sessions removed from the index and the store.");
+    cf_prom_u64(p, "curfew_sessions_purged_total", NULL, app->purged);
+
+    cf_prom_family(p, "curfew_audit_dropped_total", "counter",
+                   "Audit log lines dropped because the in-memory queue (audit.buffer) was full.");
+    cf_prom_u64(p, "curfew_audit_dropped_total", NULL,
+                app->audit != NULL ? cf_audit_dropped(app->audit) : 0);
+
+    if (app->store != NULL) {
+        cf_store_stats_t st = cf_store_stats(app->store);
+        cf_histogram_t h;
+
+        cf_histogram_init(&h, cf_store_commit_bounds, CF_STORE_COMMIT_NBOUNDS);
+        memcpy(h.counts, st.commit_buckets, sizeof st.commit_buckets);
+        h.sum = st.commit_seconds;
+        h.count = st.commits;
+        cf_prom_family(p, "curfew_store_commit_seconds", "histogram",
+                       "Time of one store transaction (group commit), fsync included.");
+        cf_prom_histogram(p, "curfew_store_commit_seconds", NULL, &h);
+        cf_prom_family(p, "curfew_store_events_total", "counter", "Events written to the store.");
+        cf_prom_u64(p, "curfew_store_events_total", NULL, st.events);
+        cf_prom_family(p, "curfew_store_failures_total", "counter",
+                       "Batches the store failed to make durable.");
+        cf_prom_u64(p, "curfew_store_failures_total", NULL, st.failures);
+    }
+
+    if (app->cluster != NULL) {
+        const cf_cluster_t *c = app->cluster;
+
+        cf_prom_family(p, "curfew_revocation_propagation_seconds", "histogram",
+                       "Delay from a revocation on another node (its origin timestamp) to "
+                       "this node applying it.");
+        cf_prom_histogram(p, "curfew_revocation_propagation_seconds", NULL, &c->propagation);
+        cf_prom_family(p, "curfew_cluster_stale", "gauge",
+                       "1 while this node refuses checks: it has not heard the bus within "
+                       "cluster.max_staleness or has not resynchronised.");
+        cf_prom_u64(p, "curfew_cluster_stale", NULL, (uint64_t)cf_app_cluster_stale(app));
+        cf_prom_family(p, "curfew_cluster_messages_total", "counter",
+                       "Bus messages heard (heartbeats and this node's own included).");
+        cf_prom_u64(p, "curfew_cluster_messages_total", NULL, c->messages);
+        cf_prom_family(p, "curfew_cluster_bad_messages_total", "counter",
+                       "Bus messages that could not be decoded and were ignored.");
+        cf_prom_u64(p, "curfew_cluster_bad_messages_total", NULL, c->bad_messages);
+        cf_prom_family(p, "curfew_cluster_resyncs_total", "counter",
+                       "Times this node reloaded its index from Redis after (re)subscribing.");
+        cf_prom_u64(p, "curfew_cluster_resyncs_total", NULL, c->resyncs);
+        cf_prom_family(p, "curfew_cluster_stale_refusals_total", "counter",
+                       "Checks refused with store_unavailable because this node was stale.");
+        cf_prom_u64(p, "curfew_cluster_stale_refusals_total", NULL, c->stale_refusals);
+    }
+
+    if (app->http != NULL) {
+        cf_http_stats_t hs;
+
+        cf_http_server_stats(app->http, &hs);
+        cf_prom_family(p, "curfew_http_requests_total", "counter", "HTTP requests handled.");
+        cf_prom_u64(p, "curfew_http_requests_total", NULL, hs.requests);
+        cf_prom_family(p, "curfew_http_connections_open", "gauge", "Open client connections.");
+        cf_prom_u64(p, "curfew_http_connections_open", NULL, hs.open_connections);
+        cf_prom_family(p, "curfew_http_connections_rejected_total", "counter",
+                       "Connections refused over limits.max_connections.");
+        cf_prom_u64(p, "curfew_http_connections_rejected_total", NULL, hs.rejected);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* GET /v1/stats: the same counters as JSON, for the dashboard         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Why a second view of the counters: /metrics may sit behind metrics.token,
+ * which the dashboard does not have, and a browser should not have to parse
+ * the exposition format. This view takes the admin key instead and gives
+ * exactly what the dashboard charts. The values are the raw counters (rates
+ * are the reader's business, from two readings and their "time"), and a
+ * histogram keeps its bucket counts so a quantile can be taken over any
+ * interval.
+ */
+static json_t *histogram_json(const cf_histogram_t *h)
+{
+    json_t *bounds = json_array(), *counts = json_array();
+
+    for (size_t i = 0; i < h->nbounds; i++)
+        json_array_append_new(bounds, json_real(h->bounds[i]));
+    for (size_t i = 0; i <= h->nbounds; i++)
+        json_array_append_new(counts, json_integer((json_int_t)h->counts[i]));
+    return json_pack("{s:o, s:o, s:I, s:f}", "bounds", bounds, "counts", counts, "count",
+                     (json_int_t)h->count, "sum", h->sum);
+}
+
+static json_int_t count_active(cf_app_t *app, cf_time_t now)
+{
+    json_int_t n = 0;
+    size_t pos = 0;
+    cf_session_t *s;
+
+    while ((s = cf_map_next(&app->sessions, &pos)) != NULL)
+        n += s->end == CF_END_NONE && cf_session_end_at(s, now, NULL) == CF_END_NONE;
+    return n;
+}
+
+json_t *cf_app_stats_json(cf_app_t *app)
+{
+    const cf_app_metrics_t *m = &app->metrics;
+    cf_time_t now = cf_app_now(app);
+    json_t *ended, *checks, *denied, *refresh, *revocations, *o;
+
+    ended = json_object();
+    for (int r = 1; r < CF_END__COUNT; r++)
+        json_object_set_new(ended, cf_end_name((cf_end_t)r), json_integer((json_int_t)m->sessions_ended[r]));
+    denied = json_object();
+    {
+        uint64_t deny = 0;
+        for (int r = 1; r < CF_REASON__COUNT; r++) {
+            deny += m->checks[r];
+            json_object_set_new(denied, cf_reason_name((cf_reason_t)r), json_integer((json_int_t)m->checks[r]));
+        }
+        checks = json_pack("{s:I, s:I, s:I}", "allow", (json_int_t)m->checks[CF_REASON_NONE], "deny",
+                           (json_int_t)deny, "error", (json_int_t)m->checks_error);
+    }
+    refresh = json_object();
+    for (int r = 0; r < CF_REFRESH_RESULT__COUNT; r++)
+        json_object_set_new(refresh, refresh_names[r], json_integer((json_int_t)m->refresh[r]));
+    revocations = json_object();
+    for (int c = 0; c < CF_REVOKE__COUNT; c++)
+        json_object_set_new(revocations, scope_names[c], json_integer((json_int_t)m->revocations[c]));
+    /* revocation_propagation_seconds: measured between nodes, so null on a single node. */
+    o = json_pack("{s:f, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o}",
+                  "time", (double)now / CF_SEC, "version", CF_VERSION,
+                  "sessions_active", count_active(app, now),
+                  "sessions_created", (json_int_t)m->sessions_created,
+                  "sessions_ended", ended, "checks", checks, "checks_denied", denied,
+                  "refresh", refresh, "refresh_reuse_detected", (json_int_t)m->reuse_detected,
+                  "revocations", revocations,
+                  "check_duration_seconds", histogram_json(&m->check_duration),
+                  "revocation_propagation_seconds",
+                  app->cluster != NULL ? histogram_json(&app->cluster->propagation) : json_null());
+    return o;
+}
