@@ -361,7 +361,7 @@ void cf_api_session_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, s
     if (!cf_req_require_admin(app, req))
         return;
     if (app->cluster != NULL) { /* Redis, not this node's cache, knows every session */
-        cf_app_cluster_delete(app, req, sid, len);
+        cf_app_cluster_delete(app, sid, len, cf_api_revoked_session, req);
         return;
     }
     s = find_or_404(app, req, sid, len);
@@ -443,9 +443,9 @@ void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
         cutoff = (cf_time_t)json_integer_value(before) * CF_SEC;
     }
     if (app->cluster != NULL && all == NULL) { /* on Redis's index: see cluster.c */
-        cf_app_cluster_revoke(app, req, sub != NULL ? json_string_value(sub) : NULL,
+        cf_app_cluster_revoke(app, sub != NULL ? json_string_value(sub) : NULL,
                               client != NULL ? json_string_value(client) : NULL,
-                              before != NULL ? cutoff : 0);
+                              before != NULL ? cutoff : 0, cf_api_revoked_count, req);
         json_decref(doc);
         return;
     }

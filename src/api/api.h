@@ -229,6 +229,16 @@ void cf_api_revocations(cf_app_t *app, cf_http_req_t *req);
 void cf_api_jwks(cf_app_t *app, cf_http_req_t *req);
 void cf_api_keys_list(cf_app_t *app, cf_http_req_t *req);
 void cf_api_keys_rotate(cf_app_t *app, cf_http_req_t *req);
+void cf_api_cluster(cf_app_t *app, cf_http_req_t *req);
+
+/**
+ * Answer a cluster revocation (cf_revoke_done_fn; @arg is the request): 503
+ * or 500 when it failed, else the refusal, else for DELETE the session, for
+ * /v1/revocations {"sessions_ended": N}, for /oauth/revoke 200 empty.
+ */
+void cf_api_revoked_session(cf_app_t *app, void *arg, const cf_revoke_result_t *r);
+void cf_api_revoked_count(cf_app_t *app, void *arg, const cf_revoke_result_t *r);
+void cf_api_revoked_token(cf_app_t *app, void *arg, const cf_revoke_result_t *r);
 
 /* ---- metrics handlers (api/metrics.c) ------------------------------------ */
 

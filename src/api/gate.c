@@ -14,6 +14,7 @@
 
 #include "api/api.h"
 #include "app/app.h"
+#include "core/error.h"
 
 /* The one refusal of a node that cannot vouch for its cache (or reach Redis). */
 static void reply_unavailable(cf_http_req_t *req)
@@ -215,3 +216,70 @@ int cf_api_cluster_gate(cf_app_t *app, cf_http_req_t *req,
     return 1;
 }
 
+
+/* ---- answers to cluster revocations and GET /v1/cluster ---- */
+
+/* 1 when @r failed or was refused, after answering it. */
+static int revoke_failed(cf_http_req_t *req, const cf_revoke_result_t *r, cf_endpoint_t kind)
+{
+    if (r->status == CF_ENOMEM)
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
+    else if (r->status < 0)
+        cf_reply_store_failure(req);
+    else if (r->refused == CF_REASON_INVALID_CLIENT)
+        cf_reply_invalid_client(req, "the token belongs to a confidential client: "
+                                     "authenticate as that client (RFC 7009 §2.1)");
+    else if (r->refused == CF_REASON_SESSION_NOT_FOUND)
+        cf_reply_refusal(req, kind, CF_REASON_SESSION_NOT_FOUND, "no session with that id", NULL, 0);
+    else if (r->refused != CF_REASON_NONE)
+        cf_reply_refusal(req, kind, r->refused, NULL, NULL, 0);
+    else
+        return 0;
+    return 1;
+}
+
+void cf_api_revoked_session(cf_app_t *app, void *arg, const cf_revoke_result_t *r)
+{
+    cf_http_req_t *req = arg;
+
+    if (!revoke_failed(req, r, CF_ENDPOINT_API))
+        cf_reply_json(req, 200, cf_app_session_json(app, r->session, cf_app_now(app)), NULL, 0);
+}
+
+void cf_api_revoked_count(cf_app_t *app, void *arg, const cf_revoke_result_t *r)
+{
+    cf_http_req_t *req = arg;
+
+    (void)app;
+    if (!revoke_failed(req, r, CF_ENDPOINT_API))
+        cf_reply_json(req, 200, json_pack("{s:I}", "sessions_ended", (json_int_t)r->ended), NULL, 0);
+}
+
+void cf_api_revoked_token(cf_app_t *app, void *arg, const cf_revoke_result_t *r)
+{
+    static const cf_http_header_t no_store[] = {{"Cache-Control", 13, "no-store", 8},
+                                                {"Pragma", 6, "no-cache", 8}};
+    cf_http_req_t *req = arg;
+
+    (void)app;
+    /* RFC 7009 §2.2: an unknown or already invalid token is answered like any other. */
+    if (r->status == 0 && r->refused == CF_REASON_SESSION_NOT_FOUND) {
+        cf_reply_json(req, 200, NULL, no_store, 2);
+        return;
+    }
+    if (!revoke_failed(req, r, CF_ENDPOINT_TOKEN))
+        cf_reply_json(req, 200, NULL, no_store, 2);
+}
+
+void cf_api_cluster(cf_app_t *app, cf_http_req_t *req)
+{
+    json_t *o;
+
+    if (!cf_req_require_admin(app, req))
+        return;
+    o = cf_app_cluster_json(app);
+    if (o == NULL)
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
+    else
+        cf_reply_json(req, 200, o, NULL, 0);
+}

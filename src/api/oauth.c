@@ -784,7 +784,8 @@ static void revoke_after_auth(cf_client_auth_t *ca, int ok)
         goto done;
     }
     if (app->cluster != NULL) { /* the session may be one this node has not heard of */
-        cf_app_cluster_revoke_token(app, req, ca->client_id, c->token, (size_t)c->token_len);
+        cf_app_cluster_revoke_token(app, ca->client_id, c->token, (size_t)c->token_len,
+                                    cf_api_revoked_token, req);
         goto done;
     }
     entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);

@@ -415,30 +415,47 @@ int cf_app_cluster_stale(cf_app_t *app);
 /** Count a request refused because this node is stale (/v1/cluster). */
 void cf_app_cluster_refused(cf_app_t *app);
 
-/**
- * Cluster: DELETE /v1/sessions/{id}. Ends the session on Redis (fetching it
- * first when this node has not heard of it), applies the end here only once
- * Redis acknowledged it, and answers 200 with the session, 404, or 503
- * store_unavailable (nothing changed anywhere: a retry is safe).
+/* What a cluster revocation came to; the caller answers from it. */
+typedef struct {
+    int status;                  /* 0, or a negative CF_E*: Redis did not answer, nothing changed */
+    cf_reason_t refused;         /* SESSION_NOT_FOUND (no such session or token), INVALID_CLIENT,
+                                    CLIENT_MISMATCH; NONE when it was revoked */
+    const cf_session_t *session; /* cf_app_cluster_delete: the session as it ended (borrowed) */
+    int64_t ended;               /* sessions the commit ended */
+} cf_revoke_result_t;
+
+typedef void (*cf_revoke_done_fn)(cf_app_t *app, void *arg, const cf_revoke_result_t *r);
+
+/*
+ * Cluster revocations are decided on Redis's own index, which knows every
+ * acknowledged session, and applied here only once Redis acknowledged them
+ * (a failure leaves everything as it was, so a retry is safe). Each calls
+ * @done exactly once, possibly before returning.
  */
-void cf_app_cluster_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len);
+
+/** End session @sid (fetched from Redis first when this node has not heard of it). */
+void cf_app_cluster_delete(cf_app_t *app, const char *sid, size_t len, cf_revoke_done_fn done,
+                           void *arg);
 
 /**
- * Cluster: /oauth/revoke of @tok (refresh or access token) by @client_id ("":
- * no client named), as cf_app_cluster_delete does, with end reason logout.
- * Answers 200 with no body (RFC 7009) or 503 store_unavailable.
+ * /oauth/revoke of @tok (refresh or access token) by @client_id ("": no
+ * client named), with end reason logout. RFC 7009 §2.1: a confidential
+ * client's token needs that client (INVALID_CLIENT); another client's token
+ * is CLIENT_MISMATCH.
  */
-void cf_app_cluster_revoke_token(cf_app_t *app, cf_http_req_t *req, const char *client_id,
-                                 const char *tok, size_t len);
+void cf_app_cluster_revoke_token(cf_app_t *app, const char *client_id, const char *tok, size_t len,
+                                 cf_revoke_done_fn done, void *arg);
 
 /**
- * Cluster: POST /v1/revocations for subject @sub or client @client_id (the
- * other NULL), on Redis's per-subject / per-client index. @cutoff (Unix ms):
- * only sessions created before it end; 0 = all of them (a subject's
- * not-before is then now). Answers {"sessions_ended": N} or 503.
+ * Revoke subject @sub or client @client_id (the other NULL). @cutoff (Unix
+ * ms): only sessions created before it end; 0 = all of them (a subject's
+ * not-before is then now).
  */
-void cf_app_cluster_revoke(cf_app_t *app, cf_http_req_t *req, const char *sub,
-                           const char *client_id, cf_time_t cutoff);
+void cf_app_cluster_revoke(cf_app_t *app, const char *sub, const char *client_id, cf_time_t cutoff,
+                           cf_revoke_done_fn done, void *arg);
+
+/** What GET /v1/cluster shows (this node's view of the bus); NULL when out of memory. */
+json_t *cf_app_cluster_json(cf_app_t *app);
 
 /**
  * Cluster: a refresh token this node does not know (or knows at a generation
@@ -449,8 +466,6 @@ void cf_app_cluster_revoke(cf_app_t *app, cf_http_req_t *req, const char *sub,
 void cf_app_cluster_learn_refresh(cf_app_t *app, const char *tok, size_t len,
                                   void (*done)(void *arg, int status), void *arg);
 
-/** GET /v1/cluster (cluster.c). */
-void cf_api_cluster(cf_app_t *app, cf_http_req_t *req);
 
 /**
  * Sign a new access token for @s at @now. Returns 0 with a malloc'd token in

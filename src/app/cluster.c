@@ -16,7 +16,6 @@
 #include <time.h>
 
 #include "app/app.h"
-#include "api/api.h"
 #include "core/error.h"
 #include "store/redis.h"
 #include "util/log.h"
@@ -199,7 +198,8 @@ typedef enum { REPLY_SESSION, REPLY_COUNT, REPLY_EMPTY } revoke_reply_t;
 typedef struct revoke_op revoke_op_t;
 struct revoke_op {
     cf_app_t *app;
-    cf_http_req_t *req;
+    cf_revoke_done_fn done;
+    void *done_arg;
     revoke_reply_t reply;
     cf_end_t why;
     char sid[CF_SID_LEN + 1];
@@ -210,49 +210,36 @@ struct revoke_op {
     json_int_t ended;     /* sessions the commit ended */
 };
 
-static revoke_op_t *revoke_op_new(cf_app_t *app, cf_http_req_t *req, revoke_reply_t reply,
-                                  cf_end_t why)
+static revoke_op_t *revoke_op_new(cf_app_t *app, revoke_reply_t reply, cf_end_t why,
+                                  cf_revoke_done_fn done, void *arg)
 {
     revoke_op_t *op = calloc(1, sizeof *op);
 
     if (op == NULL) {
-        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
+        cf_revoke_result_t r = {.status = CF_ENOMEM};
+        done(app, arg, &r);
         return NULL;
     }
     op->app = app;
-    op->req = req;
+    op->done = done;
+    op->done_arg = arg;
     op->reply = reply;
     op->why = why;
     return op;
 }
 
-static void reply_empty(cf_http_req_t *req)
-{
-    static const cf_http_header_t no_store[] = {{"Cache-Control", 13, "no-store", 8},
-                                                {"Pragma", 6, "no-cache", 8}};
-    cf_reply_json(req, 200, NULL, no_store, 2);
-}
-
-static void reply_not_found(cf_http_req_t *req)
-{
-    cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SESSION_NOT_FOUND, "no session with that id",
-                     NULL, 0);
-}
-
-/* Answer a revocation that Redis acknowledged (and announced to every node). */
-static void revoke_reply(revoke_op_t *op)
+/* Hand the outcome to the caller (who answers) and free @op. */
+static void revoke_finish(revoke_op_t *op, int status, cf_reason_t refused)
 {
     cf_app_t *app = op->app;
-    cf_session_t *s = op->sid[0] ? cf_app_session(app, op->sid, CF_SID_LEN) : NULL;
+    cf_revoke_result_t r = {.status = status, .refused = refused, .ended = op->ended};
 
-    if (op->reply == REPLY_COUNT)
-        cf_reply_json(op->req, 200, json_pack("{s:I}", "sessions_ended", op->ended), NULL, 0);
-    else if (op->reply == REPLY_EMPTY)
-        reply_empty(op->req);
-    else if (s != NULL)
-        cf_reply_json(op->req, 200, cf_app_session_json(app, s, cf_app_now(app)), NULL, 0);
-    else
-        reply_not_found(op->req);
+    if (status == 0 && refused == CF_REASON_NONE && op->reply == REPLY_SESSION) {
+        r.session = op->sid[0] ? cf_app_session(app, op->sid, CF_SID_LEN) : NULL;
+        if (r.session == NULL)
+            r.refused = CF_REASON_SESSION_NOT_FOUND;
+    }
+    op->done(app, op->done_arg, &r);
     free(op);
 }
 
@@ -267,8 +254,7 @@ static void on_revoked(void *arg, int status, size_t found, const char *msg, siz
     cf_session_t *s;
 
     if (status < 0) {
-        cf_reply_store_failure(op->req);
-        free(op);
+        revoke_finish(op, status, CF_REASON_NONE);
         return;
     }
     if (len > 0 && cf_wire_decode(msg, len, &m, err, sizeof err) < 0)
@@ -297,7 +283,7 @@ static void on_revoked(void *arg, int status, size_t found, const char *msg, siz
     cf_wire_msg_fini(&m);
     cf_app_alerts_act(app);
     op->ended = ended;
-    revoke_reply(op);
+    revoke_finish(op, 0, CF_REASON_NONE);
 }
 
 /* End op->sid on Redis (the session is known here or was fetched). */
@@ -314,11 +300,7 @@ static void revoke_one(revoke_op_t *op)
 static void revoke_known(revoke_op_t *op, const cf_session_t *s)
 {
     if (s == NULL) {
-        if (op->reply == REPLY_EMPTY)
-            reply_empty(op->req); /* RFC 7009: unknown tokens are answered alike */
-        else
-            reply_not_found(op->req);
-        free(op);
+        revoke_finish(op, 0, CF_REASON_SESSION_NOT_FOUND);
         return;
     }
     /* RFC 7009 §2.1, as on one node (oauth.c's revoke_refused): a confidential
@@ -327,14 +309,11 @@ static void revoke_known(revoke_op_t *op, const cf_session_t *s)
     if (op->reply == REPLY_EMPTY) {
         const cf_client_t *owner = cf_policy_client(&op->app->cfg.policy, s->client_id);
         if (op->client_id[0] == '\0' && owner != NULL && owner->type == CF_CLIENT_CONFIDENTIAL) {
-            cf_reply_invalid_client(op->req, "the token belongs to a confidential client: "
-                                             "authenticate as that client (RFC 7009 §2.1)");
-            free(op);
+            revoke_finish(op, 0, CF_REASON_INVALID_CLIENT);
             return;
         }
         if (op->client_id[0] != '\0' && strcmp(op->client_id, s->client_id) != 0) {
-            cf_reply_refusal(op->req, CF_ENDPOINT_TOKEN, CF_REASON_CLIENT_MISMATCH, NULL, NULL, 0);
-            free(op);
+            revoke_finish(op, 0, CF_REASON_CLIENT_MISMATCH);
             return;
         }
     }
@@ -349,8 +328,7 @@ static void on_revoke_fetched(void *arg, int status, cf_store_fetched_t *f)
 
     if (status < 0) {
         cf_session_free(f->session);
-        cf_reply_store_failure(op->req);
-        free(op);
+        revoke_finish(op, status, CF_REASON_NONE);
         return;
     }
     s = adopt_fetched(op->app, f);
@@ -370,25 +348,27 @@ static void revoke_sid(revoke_op_t *op)
         cf_store_fetch(op->app->store, op->sid, on_revoke_fetched, op);
 }
 
-void cf_app_cluster_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len)
+void cf_app_cluster_delete(cf_app_t *app, const char *sid, size_t len, cf_revoke_done_fn done,
+                           void *arg)
 {
     revoke_op_t *op;
 
     if (len != CF_SID_LEN || memchr(sid, '\0', len) != NULL) {
-        reply_not_found(req);
+        cf_revoke_result_t r = {.refused = CF_REASON_SESSION_NOT_FOUND};
+        done(app, arg, &r);
         return;
     }
-    if ((op = revoke_op_new(app, req, REPLY_SESSION, CF_END_REVOKED)) == NULL)
+    if ((op = revoke_op_new(app, REPLY_SESSION, CF_END_REVOKED, done, arg)) == NULL)
         return;
     memcpy(op->sid, sid, CF_SID_LEN);
     revoke_sid(op);
 }
 
-void cf_app_cluster_revoke_token(cf_app_t *app, cf_http_req_t *req, const char *client_id,
-                                 const char *tok, size_t len)
+void cf_app_cluster_revoke_token(cf_app_t *app, const char *client_id, const char *tok, size_t len,
+                                 cf_revoke_done_fn done, void *arg)
 {
     cf_refresh_entry_t *entry = cf_app_refresh_lookup(app, tok, len);
-    revoke_op_t *op = revoke_op_new(app, req, REPLY_EMPTY, CF_END_LOGOUT);
+    revoke_op_t *op = revoke_op_new(app, REPLY_EMPTY, CF_END_LOGOUT, done, arg);
     const char *sid = NULL;
 
     if (op == NULL)
@@ -420,10 +400,10 @@ void cf_app_cluster_revoke_token(cf_app_t *app, cf_http_req_t *req, const char *
     revoke_sid(op);
 }
 
-void cf_app_cluster_revoke(cf_app_t *app, cf_http_req_t *req, const char *sub,
-                           const char *client_id, cf_time_t cutoff)
+void cf_app_cluster_revoke(cf_app_t *app, const char *sub, const char *client_id, cf_time_t cutoff,
+                           cf_revoke_done_fn done, void *arg)
 {
-    revoke_op_t *op = revoke_op_new(app, req, REPLY_COUNT, CF_END_REVOKED);
+    revoke_op_t *op = revoke_op_new(app, REPLY_COUNT, CF_END_REVOKED, done, arg);
     cf_time_t now = cf_app_now(app);
     cf_store_revoke_t rv = {.why = CF_END_REVOKED, .now = now, .cutoff = cutoff};
     const char **sids = NULL;
@@ -452,8 +432,7 @@ void cf_app_cluster_revoke(cf_app_t *app, cf_http_req_t *req, const char *sub,
                 sids[n++] = s->id;
     }
     if (sids == NULL) {
-        free(op);
-        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
+        revoke_finish(op, CF_ENOMEM, CF_REASON_NONE);
         return;
     }
     rv.sids = sids;
@@ -682,7 +661,7 @@ void cf_app_cluster_fini(cf_app_t *app)
     app->cluster = NULL;
 }
 
-/* ---- GET /v1/cluster ---- */
+/* ---- what GET /v1/cluster shows ---- */
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -690,23 +669,17 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-void cf_api_cluster(cf_app_t *app, cf_http_req_t *req)
+json_t *cf_app_cluster_json(cf_app_t *app)
 {
     cf_cluster_t *c = app->cluster;
     json_t *o, *p;
 
-    if (!cf_req_require_admin(app, req))
-        return;
-    if (c == NULL) {
-        cf_reply_json(req, 200, json_pack("{s:s, s:b}", "store", "sqlite", "cluster", 0), NULL, 0);
-        return;
-    }
+    if (c == NULL)
+        return json_pack("{s:s, s:b}", "store", "sqlite", "cluster", 0);
     size_t n = c->nsamples < CF_CLUSTER_SAMPLES ? (size_t)c->nsamples : CF_CLUSTER_SAMPLES;
     uint32_t *v = malloc((n ? n : 1) * sizeof *v);
-    if (v == NULL) {
-        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
-        return;
-    }
+    if (v == NULL)
+        return NULL;
     memcpy(v, c->samples, n * sizeof *v);
     qsort(v, n, sizeof *v, cmp_u32);
     p = json_pack("{s:I, s:I}", "count", (json_int_t)c->propagation.count, "window", (json_int_t)n);
@@ -724,6 +697,9 @@ void cf_api_cluster(cf_app_t *app, cf_http_req_t *req)
                   (json_int_t)c->messages, "applied_events", (json_int_t)c->applied_events,
                   "bad_messages", (json_int_t)c->bad_messages, "resyncs", (json_int_t)c->resyncs,
                   "stale_refusals", (json_int_t)c->stale_refusals);
-    json_object_set_new(o, "propagation", p);
-    cf_reply_json(req, 200, o, NULL, 0);
+    if (o != NULL)
+        json_object_set_new(o, "propagation", p);
+    else
+        json_decref(p);
+    return o;
 }
