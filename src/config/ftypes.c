@@ -17,6 +17,7 @@
 #include "core/b64url.h"
 #include "core/duration.h"
 #include "core/error.h"
+#include "core/path.h"
 #include "core/policy.h"
 
 #define AT(obj, f) ((char *)(obj) + (f)->off)
@@ -295,6 +296,33 @@ static int put_duration(const cf__field_t *f, const void *obj, FILE *out)
     return v > 0;
 }
 
+/*
+ * /v1/check matches rules against the request path in normal form
+ * (cf_path_normalize(): `%61` decoded, `%3a` upper-cased, `//` merged, dot
+ * segments and `;params` removed). A rule spelled otherwise can never match
+ * anything, so a deny or require_roles rule written `/%61dmin/` or
+ * `/public/../admin` would protect nothing, in silence. Refuse it and show
+ * the form to write. @s (@n <= CF_POLICY_PATH_MAX bytes) passed path_text_ok().
+ */
+static int path_normal_ok(loader_t *ld, const yaml_node_t *k, const char *w, const char *s,
+                          size_t n)
+{
+    char norm[CF_POLICY_PATH_MAX + 2], shown[64];
+    size_t nlen;
+
+    if (cf_path_normalize(s, n, norm, &nlen) < 0)
+        return cf__config_fail_at(ld, k,
+                                  "%s: '%s' can never match: /v1/check refuses such a path with "
+                                  "400 invalid_path",
+                                  w, cf__config_show(s, n, shown, sizeof shown));
+    if (nlen != n || memcmp(norm, s, n) != 0)
+        return cf__config_fail_at(ld, k,
+                                  "%s: '%s' is not in normal form (requests are matched as '%s'), "
+                                  "so it would never match; write '%s'",
+                                  w, cf__config_show(s, n, shown, sizeof shown), norm, norm);
+    return 0;
+}
+
 /* path, path_prefix, path_glob: one string and its kind (->off2, ->arg); at most one is given. */
 static int path_parse(loader_t *ld, const cf__field_t *f, cf__item_t *it, const char *w,
                       const yaml_node_t *k, const char *s, size_t n)
@@ -305,6 +333,8 @@ static int path_parse(loader_t *ld, const cf__field_t *f, cf__item_t *it, const 
     if (why != NULL)
         return cf__config_fail_at(ld, k, "%s: '%s' %s", w,
                                   cf__config_show(s, n, shown, sizeof shown), why);
+    if (path_normal_ok(ld, k, w, s, n) < 0)
+        return CF_ECONFIG;
     *(cf_path_kind_t *)((char *)it->obj + f->off2) = (cf_path_kind_t)(intptr_t)f->arg;
     return set_string(ld, f, it, s, n);
 }
