@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
- * Rules across options, checked once the whole configuration is known:
+ * The rules no row can state, written by hand: across the fields of one
+ * section element (a confidential client needs a secret, an anonymous route
+ * requires nothing, each level's shape in levels[]), across sections (a
+ * route's required role is defined), and across options, checked once the
+ * whole configuration is known:
  * defaults yielding to given values, order rules (ttl <= max_ttl, idle <=
  * absolute), ranges re-checked through each type, rate limits the limiter
  * can hold, and the files the server opens at start. `curfew config check`

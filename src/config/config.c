@@ -11,11 +11,13 @@
  * the docs show exactly what the code does.
  *
  * The module's files, each calling only those listed after it (no cycle):
- * config.c (this file: defaults, copy, command-line set, the YAML walk,
- * the dump and the docs), checks.c (rules across options), types.c (what
- * each kind of value may be), sections.c (clients:, roles:, routes:,
- * alerts.rules and the list-valued types), options.c (the table) and yaml.c
- * (shared helpers). They meet in the private config/sections.h.
+ * config.c (this file: defaults, copy, command-line set, loading a file),
+ * walk.c (the one walker, every level), dump.c (the one dumper and doc
+ * table), checks.c (rules across fields and options; the shape of each
+ * section level), types.c (what each kind of value may be), lists.c and
+ * ftypes.c (the list and section-field types), yaml.c (shared helpers);
+ * options.c (the one table) is data and calls nothing. They meet in the
+ * private config/sections.h.
  */
 #include "config/config.h"
 

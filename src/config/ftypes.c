@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
- * The types of section fields (fields.c): for each, the YAML node it
- * expects (a plain value, or a list of plain values), how its text is
+ * The types of section fields (the rows of clients[], roles.NAME,
+ * routes[] and alerts.rules[] in options.c): for each, how its text is
  * checked and stored at the row's offset, and how it is written back for
- * the dump. Decides what a client id, a path, a secret hash or an alert kind
+ * the dump; types.c's table says which YAML node each expects. Strings are
+ * heap memory, and an unset field is left out of the dump. Decides what a client id, a path, a secret hash or an alert kind
  * may be; knows no level and no row.
  */
 #include <stddef.h>

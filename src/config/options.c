@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT
  *
- * The option table: one row per option of the file (key path, type,
- * default spelled as in the file, place in cf_config_t, one sentence of
- * docs). Defaults, parsing, command-line overrides, the dump and
- * docs/configuration.md are all generated from it (config.c, types.c), so
- * they cannot drift. Data and lookups only: it parses nothing and calls
- * into no other file of the module.
+ * The one option table: one row per option of the file at every level
+ * (the root, and the elements of clients[], roles.NAME, routes[] and
+ * alerts.rules[]), each naming its level, key path, type, default spelled
+ * as in the file, place in the level's struct and one sentence of docs, in
+ * the manner of nginx's command table. Defaults, parsing, command-line
+ * overrides, the dump and docs/configuration.md are all generated from it
+ * (config.c, walk.c, dump.c), so they cannot drift. Data and lookups only:
+ * it parses nothing and calls into no other file of the module.
  */
 #include <stddef.h>
 #include <string.h>

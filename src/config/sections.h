@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
  * Private interface between the files of the config module (config.c,
- * checks.c, types.c, sections.c, options.c, yaml.c; see config.c for who
- * calls whom). It decides nothing itself; it only names what the files
+ * walk.c, dump.c, checks.c, types.c, lists.c, ftypes.c, options.c, yaml.c;
+ * see config.c for who calls whom). It decides nothing itself; it only names what the files
  * share. It must never be included outside src/config/: nothing here is a
  * stable API, and cf_config_t's callers go through config/config.h alone.
  */

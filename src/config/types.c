@@ -2,8 +2,10 @@
  *
  * The types of options: for each, how its text is parsed into the field,
  * written back for the dump and validation, and described in messages and
- * docs. Decides what a value of each type may be; never walks YAML (the
- * walker in config.c hands it text) and never holds a row of its own.
+ * docs, and the one type table (cf__config_types[]) naming the YAML node
+ * each type expects and its functions, root and section types alike.
+ * Decides what a value of each type may be; never walks YAML (the walker in
+ * walk.c hands it text) and never holds a row of its own.
  */
 #include <arpa/inet.h>
 #include <stdint.h>
