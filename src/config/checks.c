@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
- * Rules across options, checked once the whole configuration is known:
+ * The rules no row can state, written by hand: across the fields of one
+ * section element (a confidential client needs a secret, an anonymous route
+ * requires nothing, each level's shape in levels[]), across sections (a
+ * route's required role is defined), and across options, checked once the
+ * whole configuration is known:
  * defaults yielding to given values, order rules (ttl <= max_ttl, idle <=
  * absolute), ranges re-checked through each type, rate limits the limiter
  * can hold, and the files the server opens at start. `curfew config check`
@@ -17,6 +21,8 @@
 #include <openssl/crypto.h>
 
 #include "config/sections.h"
+#include "core/alert.h"
+#include "core/policy.h"
 #include "core/duration.h"
 #include "core/error.h"
 #include "core/keyset.h"
@@ -123,9 +129,9 @@ static int check_ranges(const cf_config_t *cfg, char *err, size_t errlen)
      * were read, and re-parsing them into the shallow scratch copy would free
      * the caller's memory, so they are skipped.
      */
-    for (size_t i = 0; i < cf__config_noptions; i++) {
+    for (size_t i = 0; i < cf__config_nroot; i++) {
         const option_t *o = &cf__config_options[i];
-        const type_t *t = &cf__config_types[o->kind];
+        const type_t *t = cf__config_type(o);
         if (cf__config_is_list(o) || cf__config_is_node(o))
             continue;
         if (t->text(o, cfg, text, sizeof text, msg, sizeof msg) < 0 ||
@@ -188,7 +194,7 @@ static int check_rates(const cf_config_t *cfg, char *err, size_t errlen)
 {
     char at[300], d[32];
 
-    for (size_t i = 0; i + 1 < cf__config_noptions; i++) {
+    for (size_t i = 0; i < cf__config_nroot; i++) {
         const option_t *o = &cf__config_options[i];
         const cf_rate_cfg_t *r = cf__config_cfield(cfg, o->off);
         cf_gcra_t g;
@@ -289,4 +295,254 @@ int cf_config_validate(const cf_config_t *cfg, char *err, size_t errlen)
     if (rc == 0)
         rc = check_files(cfg, err, errlen);
     return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Rules across fields, and where each level's elements live                 */
+/* ------------------------------------------------------------------------ */
+
+/* The key node of row @key of element @it, or NULL when it was not given. */
+static const yaml_node_t *seen(const cf__item_t *it, const char *key)
+{
+    for (size_t i = 0; i < CF__FIELDS_MAX && it->rows[i].level == it->rows[0].level; i++)
+        if (strcmp(it->rows[i].key, key) == 0)
+            return it->seen[i];
+    return NULL;
+}
+
+/*
+ * Idle and absolute timeouts given together at one level (a client, a role)
+ * must agree. One alone never contradicts anything: at run time the
+ * strictest value of every level wins and the idle timeout is held to the
+ * absolute one (core/policy.c), so only two explicit values can clash.
+ */
+static int limits_agree(loader_t *ld, const yaml_node_t *at, const char *where,
+                        const cf_limits_t *l)
+{
+    char si[32], sa[32];
+
+    if (l->idle_timeout == 0 || l->absolute_timeout == 0 ||
+        l->idle_timeout <= l->absolute_timeout)
+        return 0;
+    if (cf_duration_format(l->idle_timeout, si, sizeof si) < 0 ||
+        cf_duration_format(l->absolute_timeout, sa, sizeof sa) < 0)
+        si[0] = sa[0] = '\0'; /* unreachable: both parsed as durations */
+    return cf__config_fail_at(ld, at, "%sidle_timeout (%s) must not exceed %sabsolute_timeout (%s)",
+                              where, si, where, sa);
+}
+
+static void client_init(void *obj)
+{
+    ((cf_client_t *)obj)->grants = CF_GRANT_REFRESH_TOKEN;
+}
+
+/* Type, secret and grants must fit together; ids are unique. */
+static int client_check(loader_t *ld, cf__item_t *it, const void *items, size_t i)
+{
+    const cf_client_t *all = items;
+    cf_client_t *c = it->obj;
+    char lw[192];
+
+    (void)snprintf(lw, sizeof lw, "%s.session.", it->where);
+    if (limits_agree(ld, it->at, lw, &c->limits) < 0)
+        return CF_ECONFIG;
+    if (c->scope == NULL && (c->scope = strdup("")) == NULL)
+        return cf__config_oom(ld);
+    if (c->id == NULL)
+        return cf__config_fail_at(ld, it->at, "%s: id is required", it->where);
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(all[j].id, c->id) == 0)
+            return cf__config_fail_at(ld, it->at, "%s: duplicate client id '%s' (first on line %d)",
+                                      it->where, c->id, all[j].line);
+    if (c->type == CF_CLIENT_CONFIDENTIAL && c->secret_hash == NULL)
+        return cf__config_fail_at(ld, seen(it, "type"),
+                                  "%s: a confidential client needs secret_hash", it->where);
+    if (c->type == CF_CLIENT_PUBLIC && c->secret_hash != NULL)
+        return cf__config_fail_at(
+            ld, seen(it, "secret_hash"),
+            "%s: secret_hash is only for confidential clients (add type: confidential)",
+            it->where);
+    if ((c->grants & CF_GRANT_CLIENT_CREDENTIALS) && c->type != CF_CLIENT_CONFIDENTIAL)
+        return cf__config_fail_at(ld, seen(it, "allowed_grants"),
+                                  "%s: client_credentials needs a confidential client", it->where);
+    if (c->grants == 0)
+        return cf__config_fail_at(ld, seen(it, "allowed_grants"),
+                                  "%s.allowed_grants: must not be empty", it->where);
+    return 0;
+}
+
+static int role_check(loader_t *ld, cf__item_t *it, const void *items, size_t i)
+{
+    char lw[192];
+
+    (void)items;
+    (void)i;
+    (void)snprintf(lw, sizeof lw, "%s.", it->where);
+    return limits_agree(ld, it->at, lw, &((cf_role_t *)it->obj)->limits);
+}
+
+static int route_check(loader_t *ld, cf__item_t *it, const void *items, size_t i)
+{
+    const cf_route_t *r = it->obj;
+
+    (void)items;
+    (void)i;
+    if (r->anonymous && r->deny)
+        return cf__config_fail_at(ld, it->at, "%s: anonymous and deny cannot both be true",
+                                  it->where);
+    if (r->anonymous && (r->nrequire_roles > 0 || r->nrequire_scopes > 0 || r->max_auth_age > 0 ||
+                         r->idle_timeout > 0))
+        return cf__config_fail_at(ld, it->at,
+                                  "%s: an anonymous route looks at no token, so it cannot "
+                                  "require roles, scopes, max_auth_age or idle_timeout",
+                                  it->where);
+    return 0;
+}
+
+static void alert_init(void *obj)
+{
+    cf_alert_rule_t *r = obj;
+
+    r->kind = CF_ALERT__COUNT; /* required: caught by alert_check() */
+    r->threshold = 1;
+    r->window = CF_MIN;
+    r->action = CF_ALERT_ACT_NONE;
+}
+
+static int alert_check(loader_t *ld, cf__item_t *it, const void *items, size_t i)
+{
+    cf_alert_rule_t *r = it->obj;
+
+    (void)items;
+    (void)i;
+    if (r->kind == CF_ALERT__COUNT)
+        return cf__config_fail_at(ld, it->at, "%s: kind is required", it->where);
+    if (r->action == CF_ALERT_ACT_REVOKE_SESSION && r->kind != CF_ALERT_REFRESH_REUSE &&
+        r->kind != CF_ALERT_REFRESH_RATE_PER_SESSION)
+        return cf__config_fail_at(ld, it->at,
+                                  "%s: revoke_session needs a per-session rule "
+                                  "(refresh_reuse or refresh_rate_per_session)",
+                                  it->where);
+    if ((r->action == CF_ALERT_ACT_REVOKE_SUBJECT || r->action == CF_ALERT_ACT_DISABLE_REFRESH) &&
+        (r->kind == CF_ALERT_CHECK_FAILURES_PER_IP || r->kind == CF_ALERT_IDLE_TIMEOUT_SPIKE))
+        return cf__config_fail_at(ld, it->at, "%s: %s needs a rule that names a subject",
+                                  it->where, cf_alert_action_name(r->action));
+    if (r->action == CF_ALERT_ACT_DISABLE_REFRESH && r->action_duration == 0)
+        r->action_duration = 15 * CF_MIN;
+    return 0;
+}
+
+/*
+ * Installing and discarding go through a scratch policy, so that
+ * cf_policy_fini() stays the one place that knows what a client, role or
+ * route owns.
+ */
+#define POLICY_PART(part, type)                                                                  \
+    static void part##_install(cf_config_t *cfg, void *items, size_t n)                        \
+    {                                                                                           \
+        cf_policy_t old = {0};                                                                  \
+        old.part = cfg->policy.part;                                                            \
+        old.n##part = cfg->policy.n##part;                                                      \
+        cf_policy_fini(&old);                                                                   \
+        cfg->policy.part = items;                                                               \
+        cfg->policy.n##part = n;                                                                \
+    }                                                                                           \
+    static void part##_discard(void *items, size_t n)                                          \
+    {                                                                                           \
+        cf_policy_t p = {0};                                                                    \
+        p.part = items;                                                                         \
+        p.n##part = n;                                                                          \
+        cf_policy_fini(&p);                                                                     \
+    }                                                                                           \
+    static const void *part##_get(const cf_config_t *cfg, size_t *n)                           \
+    {                                                                                           \
+        *n = cfg->policy.n##part;                                                               \
+        return cfg->policy.part;                                                                \
+    }
+
+POLICY_PART(clients, cf_client_t)
+POLICY_PART(roles, cf_role_t)
+POLICY_PART(routes, cf_route_t)
+
+static void alerts_install(cf_config_t *cfg, void *items, size_t n)
+{
+    if (n > 0)
+        memcpy(cfg->alert_rules, items, n * sizeof cfg->alert_rules[0]);
+    cfg->nalert_rules = n;
+    free(items);
+}
+
+static void alerts_discard(void *items, size_t n)
+{
+    (void)n;
+    free(items); /* rules own no memory */
+}
+
+static const void *alerts_get(const cf_config_t *cfg, size_t *n)
+{
+    *n = cfg->nalert_rules;
+    return cfg->alert_rules;
+}
+
+static const cf__level_t levels[] = {
+    {.id = LVL_CLIENT, .name = "clients", .doc_prefix = "clients[].", .expect = "a list", .size = sizeof(cf_client_t),
+     .line_off = offsetof(cf_client_t, line), .empty = " []", .init = client_init,
+     .check = client_check, .install = clients_install, .discard = clients_discard,
+     .get = clients_get},
+    {.id = LVL_ROLE, .name = "roles", .doc_prefix = "roles.NAME.", .expect = "a mapping of role names", .named = 1,
+     .name_what = "a role name", .name_ok = cf__config_name_ok, .size = sizeof(cf_role_t),
+     .name_off = offsetof(cf_role_t, name), .line_off = offsetof(cf_role_t, line), .empty = " {}",
+     .check = role_check, .install = roles_install, .discard = roles_discard, .get = roles_get},
+    {.id = LVL_ROUTE, .name = "routes", .doc_prefix = "routes[].", .expect = "a list", .size = sizeof(cf_route_t),
+     .line_off = offsetof(cf_route_t, line), .empty = " []", .check = route_check,
+     .install = routes_install, .discard = routes_discard, .get = routes_get},
+    {.id = LVL_ALERT, .name = "alerts.rules", .doc_prefix = "alerts.rules[].",
+     .expect = "a list", .size = sizeof(cf_alert_rule_t),
+     .line_off = offsetof(cf_alert_rule_t, line), .max = CF_CONFIG_ALERT_RULES_MAX,
+     .empty = " []", .init = alert_init, .check = alert_check, .install = alerts_install,
+     .discard = alerts_discard, .get = alerts_get},
+};
+
+const cf__level_t *cf__config_level(level_id_t id)
+{
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        if (levels[i].id == id)
+            return &levels[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Rules across sections                                                     */
+/* ------------------------------------------------------------------------ */
+
+static int role_defined(const cf_policy_t *p, const char *name)
+{
+    for (size_t i = 0; i < p->nroles; i++)
+        if (strcmp(p->roles[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+int cf__config_check_policy(loader_t *ld)
+{
+    const cf_policy_t *p = &ld->cfg->policy;
+
+    /*
+     * A route requiring a role that no roles: entry defines is almost always
+     * a typo ("admins" for "admin"), and it fails closed in silence: every
+     * session is refused there. Requiring the role to be declared, even as
+     * `name: {}`, turns the typo into a message.
+     */
+    for (size_t i = 0; i < p->nroutes; i++)
+        for (size_t j = 0; j < p->routes[i].nrequire_roles; j++) {
+            const char *name = p->routes[i].require_roles[j];
+            if (role_defined(p, name))
+                continue;
+            cf__config_say(ld->err, ld->errlen,
+                           "%s:%d: routes[%zu].require_roles: role '%s' is not defined under "
+                           "roles: (declare it, e.g. `%s: {}`)",
+                           ld->name, p->routes[i].line, i, name, name);
+            return CF_ECONFIG;
+        }
+    return 0;
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
  * The server's configuration: one YAML file read into one plain struct.
- * Every option is a row in a single static table in config.c (key path, type,
- * default, place in the struct, one sentence of docs), and defaults, file
+ * Every option, at the root and in each element of clients, roles, routes
+ * and alerts.rules, is a row in a single static table in options.c (level,
+ * key path, type, default, place in the level's struct, one sentence of
+ * docs), and defaults, file
  * parsing, command-line overrides, the effective-config dump and the
  * markdown reference are all generated from that table, so they cannot drift.
  * This module decides whether a configuration is well-formed and consistent;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
- * The types of section fields (fields.c): for each, the YAML node it
- * expects (a plain value, or a list of plain values), how its text is
+ * The types of section fields (the rows of clients[], roles.NAME,
+ * routes[] and alerts.rules[] in options.c): for each, how its text is
  * checked and stored at the row's offset, and how it is written back for
- * the dump. Decides what a client id, a path, a secret hash or an alert kind
+ * the dump; types.c's table says which YAML node each expects. Strings are
+ * heap memory, and an unset field is left out of the dump. Decides what a client id, a path, a secret hash or an alert kind
  * may be; knows no level and no row.
  */
 #include <stddef.h>
@@ -17,10 +18,11 @@
 #include "core/b64url.h"
 #include "core/duration.h"
 #include "core/error.h"
+#include "core/path.h"
 #include "core/policy.h"
 
-#define AT(obj, f) ((char *)(obj) + (f)->off)
-#define CAT(obj, f) ((const char *)(obj) + (f)->off)
+#define AT(obj, o) ((char *)(obj) + (o)->off)
+#define CAT(obj, o) ((const char *)(obj) + (o)->off)
 
 static int key_is(const char *s, size_t n, const char *name)
 {
@@ -42,18 +44,41 @@ const char *cf__config_name_ok(const char *s, size_t n)
     return NULL;
 }
 
-static const char *method_ok(const char *s, size_t n)
+/* "'ITEM' WHY" into @msg when @why is set; 0 or CF_ECONFIG. */
+static int item_why(const char *s, size_t n, const char *why, char *msg, size_t cap)
 {
-    return cf_method_bit(s, n) != 0 ? NULL
-                                    : "is not a method (use GET, HEAD, POST, PUT, PATCH, "
-                                      "DELETE, OPTIONS, CONNECT or TRACE)";
+    char shown[64];
+
+    if (why == NULL)
+        return 0;
+    cf__config_say(msg, cap, "'%s' %s", cf__config_show(s, n, shown, sizeof shown), why);
+    return CF_ECONFIG;
 }
 
-static const char *grant_ok(const char *s, size_t n)
+int cf__config_name_item(const option_t *o, const char *s, size_t n, char *msg, size_t cap)
 {
-    return key_is(s, n, "refresh_token") || key_is(s, n, "client_credentials")
-               ? NULL
-               : "is not a grant (use refresh_token or client_credentials)";
+    (void)o;
+    return item_why(s, n, cf__config_name_ok(s, n), msg, cap);
+}
+
+int cf__config_method_item(const option_t *o, const char *s, size_t n, char *msg, size_t cap)
+{
+    (void)o;
+    return item_why(s, n,
+                    cf_method_bit(s, n) != 0 ? NULL
+                                             : "is not a method (use GET, HEAD, POST, PUT, "
+                                               "PATCH, DELETE, OPTIONS, CONNECT or TRACE)",
+                    msg, cap);
+}
+
+int cf__config_grant_item(const option_t *o, const char *s, size_t n, char *msg, size_t cap)
+{
+    (void)o;
+    return item_why(s, n,
+                    key_is(s, n, "refresh_token") || key_is(s, n, "client_credentials")
+                        ? NULL
+                        : "is not a grant (use refresh_token or client_credentials)",
+                    msg, cap);
 }
 
 /* A path or glob: starts with '/', visible ASCII, no '?' (queries are not matched). */
@@ -109,144 +134,148 @@ static int secret_hash_ok(const char *s, size_t n)
 /* Types: parse and print                                                    */
 /* ------------------------------------------------------------------------ */
 
-static int set_string(loader_t *ld, const cf__field_t *f, cf__item_t *it, const char *s, size_t n)
+static int fail(char *msg, size_t cap, const char *what)
 {
-    char **p = (char **)AT(it->obj, f);
-
-    free(*p);
-    *p = strndup(s, n);
-    return *p != NULL ? 0 : cf__config_oom(ld);
+    cf__config_say(msg, cap, "%s", what);
+    return CF_ECONFIG;
 }
 
-static int put_string(const cf__field_t *f, const void *obj, FILE *out)
+static int set_string(const option_t *o, void *obj, const char *s, size_t n, char *msg,
+                      size_t cap)
 {
-    const char *s = *(char *const *)CAT(obj, f);
+    char **p = (char **)AT(obj, o), *dup = strndup(s, n);
+
+    if (dup == NULL) {
+        cf__config_say(msg, cap, "out of memory");
+        return CF_ENOMEM;
+    }
+    free(*p);
+    *p = dup;
+    return 0;
+}
+
+int cf__config_put_string(const option_t *o, const void *obj, FILE *out)
+{
+    const char *s = *(char *const *)CAT(obj, o);
 
     if (out != NULL)
         cf__config_put_quoted(out, s != NULL ? s : "");
     return s != NULL;
 }
 
-static int name_parse(loader_t *ld, const cf__field_t *f, cf__item_t *it, const char *w,
-                      const yaml_node_t *k, const char *s, size_t n)
+int cf__config_name_parse(const option_t *o, void *obj, const char *s, size_t n, char *msg,
+                          size_t cap)
 {
-    const char *why = cf__config_name_ok(s, n);
-    char shown[64];
-
-    if (why != NULL)
-        return cf__config_fail_at(ld, k, "%s: '%s' %s", w,
-                                  cf__config_show(s, n, shown, sizeof shown), why);
-    return set_string(ld, f, it, s, n);
+    if (cf__config_name_item(o, s, n, msg, cap) < 0)
+        return CF_ECONFIG;
+    return set_string(o, obj, s, n, msg, cap);
 }
 
-static int secret_parse(loader_t *ld, const cf__field_t *f, cf__item_t *it, const char *w,
-                        const yaml_node_t *k, const char *s, size_t n)
+int cf__config_secret_parse(const option_t *o, void *obj, const char *s, size_t n, char *msg,
+                            size_t cap)
 {
     if (!secret_hash_ok(s, n))
-        return cf__config_fail_at(ld, k,
-                                  "%s: expected pbkdf2-sha256$ITERATIONS$SALT$HASH "
-                                  "(run curfew hash-secret)",
-                                  w);
-    return set_string(ld, f, it, s, n);
+        return fail(msg, cap, "expected pbkdf2-sha256$ITERATIONS$SALT$HASH (run curfew hash-secret)");
+    return set_string(o, obj, s, n, msg, cap);
 }
 
-static int scope_parse(loader_t *ld, const cf__field_t *f, cf__item_t *it, const char *w,
-                       const yaml_node_t *k, const char *s, size_t n)
+int cf__config_scope_parse(const option_t *o, void *obj, const char *s, size_t n, char *msg,
+                           size_t cap)
 {
     for (size_t j = 0; j < n; j++)
         if ((unsigned char)s[j] < 0x20 || (unsigned char)s[j] == 0x7f)
-            return cf__config_fail_at(ld, k, "%s: must not contain control characters", w);
-    return set_string(ld, f, it, s, n);
+            return fail(msg, cap, "must not contain control characters");
+    return set_string(o, obj, s, n, msg, cap);
 }
 
-static int host_parse(loader_t *ld, const cf__field_t *f, cf__item_t *it, const char *w,
-                      const yaml_node_t *k, const char *s, size_t n)
+int cf__config_host_parse(const option_t *o, void *obj, const char *s, size_t n, char *msg,
+                          size_t cap)
 {
     char shown[64];
 
     if (n == 0 || n > 255)
-        return cf__config_fail_at(ld, k, "%s: must be 1 to 255 characters", w);
+        return fail(msg, cap, "must be 1 to 255 characters");
     for (size_t i = 0; i < n; i++)
         if (!cf__config_host_char_ok(s[i], 0) &&
-            !(s[0] == '[' && (s[i] == '[' || s[i] == ']' || cf__config_host_char_ok(s[i], 1))))
-            return cf__config_fail_at(ld, k, "%s: '%s' is not a host name (write it without port)",
-                                      w, cf__config_show(s, n, shown, sizeof shown));
-    return set_string(ld, f, it, s, n);
+            !(s[0] == '[' && (s[i] == '[' || s[i] == ']' || cf__config_host_char_ok(s[i], 1)))) {
+            cf__config_say(msg, cap, "'%s' is not a host name (write it without port)",
+                           cf__config_show(s, n, shown, sizeof shown));
+            return CF_ECONFIG;
+        }
+    return set_string(o, obj, s, n, msg, cap);
 }
 
-/* The choices of @f (->arg) as the index + 1 of the value; 0 = not set. */
-static int choice_parse(loader_t *ld, const cf__field_t *f, cf__item_t *it, const char *w,
-                        const yaml_node_t *k, const char *s, size_t n)
+/* The choices of @o as the index + 1 of the value; 0 = not set. */
+int cf__config_schoice_parse(const option_t *o, void *obj, const char *s, size_t n, char *msg,
+                             size_t cap)
 {
-    const char *const *choices = f->arg;
     char shown[64], all[128];
-    int i = cf__config_choice_index(choices, s, n);
+    int i = cf__config_choice_index(o->choices, s, n);
 
     if (i == 0) {
-        cf__config_join_choices(choices, all, sizeof all);
-        return cf__config_fail_at(ld, k, "%s: expected one of %s, got '%s'", w, all,
-                                  cf__config_show(s, n, shown, sizeof shown));
+        cf__config_join_choices(o->choices, all, sizeof all);
+        cf__config_say(msg, cap, "expected one of %s, got '%s'", all,
+                       cf__config_show(s, n, shown, sizeof shown));
+        return CF_ECONFIG;
     }
-    *(int *)AT(it->obj, f) = i;
+    *(int *)AT(obj, o) = i;
     return 0;
 }
 
-static int put_choice(const cf__field_t *f, const void *obj, FILE *out)
+int cf__config_put_schoice(const option_t *o, const void *obj, FILE *out)
 {
-    const char *const *choices = f->arg;
-    int v = *(const int *)CAT(obj, f);
+    int v = *(const int *)CAT(obj, o);
 
     if (v == 0)
         return 0;
     if (out != NULL)
-        fputs(choices[v - 1], out);
+        fputs(o->choices[v - 1], out);
     return 1;
 }
 
-/* As choice, stored as the index itself: an enum whose first value is the default. */
-static int enum_parse(loader_t *ld, const cf__field_t *f, cf__item_t *it, const char *w,
-                      const yaml_node_t *k, const char *s, size_t n)
+/* As schoice, stored as the index itself: an enum whose first value is the default. */
+int cf__config_senum_parse(const option_t *o, void *obj, const char *s, size_t n, char *msg,
+                           size_t cap)
 {
-    int rc = choice_parse(ld, f, it, w, k, s, n);
+    int rc = cf__config_schoice_parse(o, obj, s, n, msg, cap);
 
     if (rc == 0)
-        *(int *)AT(it->obj, f) -= 1;
+        *(int *)AT(obj, o) -= 1;
     return rc;
 }
 
-static int put_enum(const cf__field_t *f, const void *obj, FILE *out)
+int cf__config_put_senum(const option_t *o, const void *obj, FILE *out)
 {
-    const char *const *choices = f->arg;
-
     if (out != NULL)
-        fputs(choices[*(const int *)CAT(obj, f)], out);
+        fputs(o->choices[*(const int *)CAT(obj, o)], out);
     return 1;
 }
 
-static int bool_parse(loader_t *ld, const cf__field_t *f, cf__item_t *it, const char *w,
-                      const yaml_node_t *k, const char *s, size_t n)
+int cf__config_sbool_parse(const option_t *o, void *obj, const char *s, size_t n, char *msg,
+                           size_t cap)
 {
     char shown[64];
 
     if (key_is(s, n, "true") || key_is(s, n, "false")) {
-        *(int *)AT(it->obj, f) = n == 4;
+        *(int *)AT(obj, o) = n == 4;
         return 0;
     }
-    return cf__config_fail_at(ld, k, "%s: expected true or false, got '%s'", w,
-                              cf__config_show(s, n, shown, sizeof shown));
+    cf__config_say(msg, cap, "expected true or false, got '%s'",
+                   cf__config_show(s, n, shown, sizeof shown));
+    return CF_ECONFIG;
 }
 
-static int put_bool(const cf__field_t *f, const void *obj, FILE *out)
+int cf__config_put_sbool(const option_t *o, const void *obj, FILE *out)
 {
-    int v = *(const int *)CAT(obj, f);
+    int v = *(const int *)CAT(obj, o);
 
     if (out != NULL)
         fputs(v ? "true" : "false", out);
     return v;
 }
 
-static int duration_parse(loader_t *ld, const cf__field_t *f, cf__item_t *it, const char *w,
-                          const yaml_node_t *k, const char *s, size_t n)
+int cf__config_sduration_parse(const option_t *o, void *obj, const char *s, size_t n, char *msg,
+                               size_t cap)
 {
     const char *why = NULL;
     cf_time_t t = 0;
@@ -256,13 +285,15 @@ static int duration_parse(loader_t *ld, const cf__field_t *f, cf__item_t *it, co
     if (cf_duration_parse(s, n, &t, &why) < 0) {
         if (why != NULL && strncmp(why, "unknown unit", 12) == 0 &&
             cf__config_find_bad_unit(s, n, &at, &len))
-            return cf__config_fail_at(ld, k, "%s: unknown unit '%s' (use ms, s, m, h or d)", w,
-                                      cf__config_show(s + at, len, shown, sizeof shown));
-        return cf__config_fail_at(ld, k, "%s: %s", w, why != NULL ? why : "invalid duration");
+            cf__config_say(msg, cap, "unknown unit '%s' (use ms, s, m, h or d)",
+                           cf__config_show(s + at, len, shown, sizeof shown));
+        else
+            cf__config_say(msg, cap, "%s", why != NULL ? why : "invalid duration");
+        return CF_ECONFIG;
     }
     if (t < 1)
-        return cf__config_fail_at(ld, k, "%s: must be greater than 0", w);
-    *(cf_time_t *)AT(it->obj, f) = t;
+        return fail(msg, cap, "must be greater than 0");
+    *(cf_time_t *)AT(obj, o) = t;
     return 0;
 }
 
@@ -271,19 +302,22 @@ static int duration_parse(loader_t *ld, const cf__field_t *f, cf__item_t *it, co
  * token's exp claim counts whole seconds (RFC 7519 NumericDate) and a
  * shorter lifetime would issue tokens that expire as they are issued.
  */
-static int lifetime_parse(loader_t *ld, const cf__field_t *f, cf__item_t *it, const char *w,
-                          const yaml_node_t *k, const char *s, size_t n)
+int cf__config_lifetime_parse(const option_t *o, void *obj, const char *s, size_t n, char *msg,
+                              size_t cap)
 {
-    int rc = duration_parse(ld, f, it, w, k, s, n);
+    cf_time_t old = *(cf_time_t *)AT(obj, o);
+    int rc = cf__config_sduration_parse(o, obj, s, n, msg, cap);
 
-    if (rc == 0 && *(cf_time_t *)AT(it->obj, f) < CF_SEC)
-        return cf__config_fail_at(ld, k, "%s: must be at least 1s", w);
+    if (rc == 0 && *(cf_time_t *)AT(obj, o) < CF_SEC) {
+        *(cf_time_t *)AT(obj, o) = old;
+        return fail(msg, cap, "must be at least 1s");
+    }
     return rc;
 }
 
-static int put_duration(const cf__field_t *f, const void *obj, FILE *out)
+int cf__config_put_sduration(const option_t *o, const void *obj, FILE *out)
 {
-    cf_time_t v = *(const cf_time_t *)CAT(obj, f);
+    cf_time_t v = *(const cf_time_t *)CAT(obj, o);
     char d[32];
 
     if (out != NULL) {
@@ -295,66 +329,106 @@ static int put_duration(const cf__field_t *f, const void *obj, FILE *out)
     return v > 0;
 }
 
-/* path, path_prefix, path_glob: one string and its kind (->off2, ->arg); at most one is given. */
-static int path_parse(loader_t *ld, const cf__field_t *f, cf__item_t *it, const char *w,
-                      const yaml_node_t *k, const char *s, size_t n)
+/*
+ * /v1/check matches rules against the request path in normal form
+ * (cf_path_normalize(): `%61` decoded, `%3a` upper-cased, `//` merged, dot
+ * segments and `;params` removed). A rule spelled otherwise can never match
+ * anything, so a deny or require_roles rule written `/%61dmin/` or
+ * `/public/../admin` would protect nothing, in silence. Refuse it and show
+ * the form to write. @s (@n <= CF_POLICY_PATH_MAX bytes) passed path_text_ok().
+ */
+static int path_normal_ok(const char *s, size_t n, char *msg, size_t cap)
 {
-    const char *why = path_text_ok(s, n);
-    char shown[64];
+    char norm[CF_POLICY_PATH_MAX + 2], shown[64];
+    size_t nlen;
 
-    if (why != NULL)
-        return cf__config_fail_at(ld, k, "%s: '%s' %s", w,
-                                  cf__config_show(s, n, shown, sizeof shown), why);
-    *(cf_path_kind_t *)((char *)it->obj + f->off2) = (cf_path_kind_t)(intptr_t)f->arg;
-    return set_string(ld, f, it, s, n);
-}
-
-static int put_path(const cf__field_t *f, const void *obj, FILE *out)
-{
-    cf_path_kind_t kind = *(const cf_path_kind_t *)((const char *)obj + f->off2);
-
-    if (kind != (cf_path_kind_t)(intptr_t)f->arg)
-        return 0;
-    return put_string(f, obj, out);
-}
-
-static int names_take(loader_t *ld, const cf__field_t *f, cf__item_t *it, char **v, size_t n)
-{
-    char ***p = (char ***)AT(it->obj, f);
-    size_t *np = (size_t *)((char *)it->obj + f->off2);
-
-    (void)ld;
-    cf__config_strv_free(*p, *np);
-    *p = v;
-    *np = n;
+    if (cf_path_normalize(s, n, norm, &nlen) < 0) {
+        cf__config_say(msg, cap,
+                       "'%s' can never match: /v1/check refuses such a path with 400 "
+                       "invalid_path",
+                       cf__config_show(s, n, shown, sizeof shown));
+        return CF_ECONFIG;
+    }
+    if (nlen != n || memcmp(norm, s, n) != 0) {
+        cf__config_say(msg, cap,
+                       "'%s' is not in normal form (requests are matched as '%s'), so it would "
+                       "never match; write '%s'",
+                       cf__config_show(s, n, shown, sizeof shown), norm, norm);
+        return CF_ECONFIG;
+    }
     return 0;
 }
 
-static int put_names(const cf__field_t *f, const void *obj, FILE *out)
+/* path, path_prefix, path_glob: one string and its kind (->off2, ->tag); at most one is given. */
+int cf__config_path_parse(const option_t *o, void *obj, const char *s, size_t n, char *msg,
+                          size_t cap)
 {
-    size_t n = *(const size_t *)((const char *)obj + f->off2);
+    int rc = item_why(s, n, path_text_ok(s, n), msg, cap);
+
+    if (rc == 0)
+        rc = path_normal_ok(s, n, msg, cap);
+    if (rc == 0)
+        rc = set_string(o, obj, s, n, msg, cap);
+    if (rc == 0)
+        *(cf_path_kind_t *)((char *)obj + o->off2) = (cf_path_kind_t)o->tag;
+    return rc;
+}
+
+int cf__config_put_path(const option_t *o, const void *obj, FILE *out)
+{
+    cf_path_kind_t kind = *(const cf_path_kind_t *)((const char *)obj + o->off2);
+
+    if (kind != (cf_path_kind_t)o->tag)
+        return 0;
+    return cf__config_put_string(o, obj, out);
+}
+
+int cf__config_put_names(const option_t *o, const void *obj, FILE *out)
+{
+    size_t n = *(const size_t *)((const char *)obj + o->off2);
 
     if (out != NULL)
-        cf__config_put_strv(out, *(char *const *const *)CAT(obj, f), n);
+        cf__config_put_strv(out, *(char *const *const *)CAT(obj, o), n);
     return n > 0;
 }
 
-static int grants_take(loader_t *ld, const cf__field_t *f, cf__item_t *it, char **v, size_t n)
+/* "a,b" of checked items (no blanks, no empty ones) to the bits @bit gives each. */
+static unsigned item_bits(const char *s, size_t n, unsigned (*bit)(const char *, size_t))
 {
     unsigned bits = 0;
+    size_t i = 0;
 
-    (void)ld;
-    for (size_t j = 0; j < n; j++)
-        bits |= strcmp(v[j], "refresh_token") == 0 ? CF_GRANT_REFRESH_TOKEN
-                                                   : CF_GRANT_CLIENT_CREDENTIALS;
-    cf__config_strv_free(v, n);
-    *(unsigned *)AT(it->obj, f) = bits;
+    while (i < n) {
+        const char *comma = memchr(s + i, ',', n - i);
+        size_t end = comma != NULL ? (size_t)(comma - s) : n;
+        bits |= bit(s + i, end - i);
+        i = end + 1;
+    }
+    return bits;
+}
+
+static unsigned grant_bit(const char *s, size_t n)
+{
+    return key_is(s, n, "refresh_token") ? CF_GRANT_REFRESH_TOKEN : CF_GRANT_CLIENT_CREDENTIALS;
+}
+
+static unsigned method_bit(const char *s, size_t n)
+{
+    return cf_method_bit(s, n);
+}
+
+int cf__config_grants_parse(const option_t *o, void *obj, const char *s, size_t n, char *msg,
+                            size_t cap)
+{
+    (void)msg;
+    (void)cap;
+    *(unsigned *)AT(obj, o) = item_bits(s, n, grant_bit);
     return 0;
 }
 
-static int put_grants(const cf__field_t *f, const void *obj, FILE *out)
+int cf__config_put_grants(const option_t *o, const void *obj, FILE *out)
 {
-    unsigned g = *(const unsigned *)CAT(obj, f);
+    unsigned g = *(const unsigned *)CAT(obj, o);
 
     if (out != NULL)
         fprintf(out, "[%s%s%s]", g & CF_GRANT_REFRESH_TOKEN ? "refresh_token" : "",
@@ -363,23 +437,20 @@ static int put_grants(const cf__field_t *f, const void *obj, FILE *out)
     return g != 0;
 }
 
-static int methods_take(loader_t *ld, const cf__field_t *f, cf__item_t *it, char **v, size_t n)
+int cf__config_methods_parse(const option_t *o, void *obj, const char *s, size_t n, char *msg,
+                             size_t cap)
 {
-    unsigned bits = 0;
-
-    (void)ld;
-    for (size_t j = 0; j < n; j++)
-        bits |= cf_method_bit(v[j], strlen(v[j]));
-    cf__config_strv_free(v, n);
-    *(unsigned *)AT(it->obj, f) = bits;
+    (void)msg;
+    (void)cap;
+    *(unsigned *)AT(obj, o) = item_bits(s, n, method_bit);
     return 0;
 }
 
-static int put_methods(const cf__field_t *f, const void *obj, FILE *out)
+int cf__config_put_methods(const option_t *o, const void *obj, FILE *out)
 {
     static const char *const names[] = {"GET",    "HEAD",    "POST",    "PUT",  "PATCH",
                                         "DELETE", "OPTIONS", "CONNECT", "TRACE"};
-    unsigned m = *(const unsigned *)CAT(obj, f);
+    unsigned m = *(const unsigned *)CAT(obj, o);
     const char *sep = "";
 
     if (out == NULL)
@@ -394,94 +465,77 @@ static int put_methods(const cf__field_t *f, const void *obj, FILE *out)
     return 1;
 }
 
-static int alert_kind_parse(loader_t *ld, const cf__field_t *f, cf__item_t *it, const char *w,
-                            const yaml_node_t *k, const char *s, size_t n)
+int cf__config_alert_kind_parse(const option_t *o, void *obj, const char *s, size_t n, char *msg,
+                                size_t cap)
 {
     cf_alert_kind_t kind = cf_alert_kind_from_name(s, n);
     char shown[64];
 
-    if (kind == CF_ALERT__COUNT)
-        return cf__config_fail_at(ld, k,
-                                  "%s: '%s' is not a rule kind (use refresh_reuse, "
-                                  "check_failures_per_ip, check_failures_per_subject, "
-                                  "refresh_rate_per_session, concurrent_sessions_per_subject "
-                                  "or idle_timeout_spike)",
-                                  w, cf__config_show(s, n, shown, sizeof shown));
-    *(cf_alert_kind_t *)AT(it->obj, f) = kind;
+    if (kind == CF_ALERT__COUNT) {
+        cf__config_say(msg, cap,
+                       "'%s' is not a rule kind (use refresh_reuse, check_failures_per_ip, "
+                       "check_failures_per_subject, refresh_rate_per_session, "
+                       "concurrent_sessions_per_subject or idle_timeout_spike)",
+                       cf__config_show(s, n, shown, sizeof shown));
+        return CF_ECONFIG;
+    }
+    *(cf_alert_kind_t *)AT(obj, o) = kind;
     return 0;
 }
 
-static int put_alert_kind(const cf__field_t *f, const void *obj, FILE *out)
+int cf__config_put_alert_kind(const option_t *o, const void *obj, FILE *out)
 {
     if (out != NULL)
-        fputs(cf_alert_kind_name(*(const cf_alert_kind_t *)CAT(obj, f)), out);
+        fputs(cf_alert_kind_name(*(const cf_alert_kind_t *)CAT(obj, o)), out);
     return 1;
 }
 
-static int threshold_parse(loader_t *ld, const cf__field_t *f, cf__item_t *it, const char *w,
-                           const yaml_node_t *k, const char *s, size_t n)
+int cf__config_threshold_parse(const option_t *o, void *obj, const char *s, size_t n, char *msg,
+                               size_t cap)
 {
     uint64_t u;
     char shown[64];
 
-    if (cf__config_parse_digits(s, n, &u) < 0 || u < 1 || u > CF_ALERT_THRESHOLD_MAX)
-        return cf__config_fail_at(ld, k, "%s: expected an integer from 1 to %d, got '%s'", w,
-                                  CF_ALERT_THRESHOLD_MAX,
-                                  cf__config_show(s, n, shown, sizeof shown));
-    *(uint32_t *)AT(it->obj, f) = (uint32_t)u;
+    if (cf__config_parse_digits(s, n, &u) < 0 || u < 1 || u > CF_ALERT_THRESHOLD_MAX) {
+        cf__config_say(msg, cap, "expected an integer from 1 to %d, got '%s'",
+                       CF_ALERT_THRESHOLD_MAX, cf__config_show(s, n, shown, sizeof shown));
+        return CF_ECONFIG;
+    }
+    *(uint32_t *)AT(obj, o) = (uint32_t)u;
     return 0;
 }
 
-static int put_threshold(const cf__field_t *f, const void *obj, FILE *out)
+int cf__config_put_threshold(const option_t *o, const void *obj, FILE *out)
 {
     if (out != NULL)
-        fprintf(out, "%u", (unsigned)*(const uint32_t *)CAT(obj, f));
+        fprintf(out, "%u", (unsigned)*(const uint32_t *)CAT(obj, o));
     return 1;
 }
 
-static int alert_action_parse(loader_t *ld, const cf__field_t *f, cf__item_t *it, const char *w,
-                              const yaml_node_t *k, const char *s, size_t n)
+int cf__config_alert_action_parse(const option_t *o, void *obj, const char *s, size_t n,
+                                  char *msg, size_t cap)
 {
     cf_alert_action_t a = cf_alert_action_from_name(s, n);
     char shown[64];
 
-    if (a == CF_ALERT_ACT__COUNT)
-        return cf__config_fail_at(ld, k,
-                                  "%s: '%s' is not an action (use none, revoke_session, "
-                                  "revoke_subject or disable_refresh)",
-                                  w, cf__config_show(s, n, shown, sizeof shown));
-    *(cf_alert_action_t *)AT(it->obj, f) = a;
+    if (a == CF_ALERT_ACT__COUNT) {
+        cf__config_say(msg, cap,
+                       "'%s' is not an action (use none, revoke_session, revoke_subject or "
+                       "disable_refresh)",
+                       cf__config_show(s, n, shown, sizeof shown));
+        return CF_ECONFIG;
+    }
+    *(cf_alert_action_t *)AT(obj, o) = a;
     return 0;
 }
 
-static int put_alert_action(const cf__field_t *f, const void *obj, FILE *out)
+int cf__config_put_alert_action(const option_t *o, const void *obj, FILE *out)
 {
     if (out != NULL)
-        fputs(cf_alert_action_name(*(const cf_alert_action_t *)CAT(obj, f)), out);
+        fputs(cf_alert_action_name(*(const cf_alert_action_t *)CAT(obj, o)), out);
     return 1;
 }
-
-/* {what, parse, item_ok, take, put}: a NULL what is a list of plain values. */
-const cf__ftype_t cf__ft_name = {"a string", name_parse, NULL, NULL, put_string};
-const cf__ftype_t cf__ft_secret = {"a string", secret_parse, NULL, NULL, put_string};
-const cf__ftype_t cf__ft_scope = {"a string", scope_parse, NULL, NULL, put_string};
-const cf__ftype_t cf__ft_host = {"a host name", host_parse, NULL, NULL, put_string};
-const cf__ftype_t cf__ft_choice = {"a value", choice_parse, NULL, NULL, put_choice};
-const cf__ftype_t cf__ft_enum = {"a value", enum_parse, NULL, NULL, put_enum};
-const cf__ftype_t cf__ft_bool = {"true or false", bool_parse, NULL, NULL, put_bool};
-const cf__ftype_t cf__ft_duration = {"a duration", duration_parse, NULL, NULL, put_duration};
-const cf__ftype_t cf__ft_lifetime = {"a duration", lifetime_parse, NULL, NULL, put_duration};
-const cf__ftype_t cf__ft_path = {"a path", path_parse, NULL, NULL, put_path};
-const cf__ftype_t cf__ft_names = {NULL, NULL, cf__config_name_ok, names_take, put_names};
-const cf__ftype_t cf__ft_grants = {NULL, NULL, grant_ok, grants_take, put_grants};
-const cf__ftype_t cf__ft_methods = {NULL, NULL, method_ok, methods_take, put_methods};
-const cf__ftype_t cf__ft_alert_kind = {"a rule kind", alert_kind_parse, NULL, NULL,
-                                         put_alert_kind};
-const cf__ftype_t cf__ft_threshold = {"an integer", threshold_parse, NULL, NULL, put_threshold};
-const cf__ftype_t cf__ft_alert_action = {"an action", alert_action_parse, NULL, NULL,
-                                           put_alert_action};
 
 _Static_assert(sizeof(cf_client_type_t) == sizeof(int) && sizeof(cf_ip_binding_t) == sizeof(int) &&
                    sizeof(cf_risk_action_t) == sizeof(int),
                "enum fields are written through an int *");
-

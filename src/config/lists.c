@@ -61,7 +61,7 @@ static int parse_rate(const char *s, size_t n, cf_rate_cfg_t *r, char *msg, size
     return 0;
 }
 
-int cf__config_rate_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+int cf__config_rate_parse(const option_t *o, void *cfg, const char *s, size_t n, char *msg,
                           size_t cap)
 {
     cf_rate_cfg_t *r = cf__config_field(cfg, o->off), tmp = *r;
@@ -72,7 +72,7 @@ int cf__config_rate_parse(const option_t *o, cf_config_t *cfg, const char *s, si
     return 0;
 }
 
-int cf__config_rate_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
+int cf__config_rate_text(const option_t *o, const void *cfg, char *buf, size_t cap,
                          char *msg, size_t msgcap)
 {
     const cf_rate_cfg_t *r = cf__config_cfield(cfg, o->off);
@@ -154,7 +154,7 @@ static int keys_one(void *ctx, const char *s, size_t n)
     return 0;
 }
 
-int cf__config_keys_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+int cf__config_keys_parse(const option_t *o, void *cfg, const char *s, size_t n, char *msg,
                           size_t cap)
 {
     keys_ctx_t k = {o, 0, msg, cap};
@@ -171,7 +171,7 @@ int cf__config_keys_parse(const option_t *o, cf_config_t *cfg, const char *s, si
     return 0;
 }
 
-int cf__config_keys_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
+int cf__config_keys_text(const option_t *o, const void *cfg, char *buf, size_t cap,
                          char *msg, size_t msgcap)
 {
     unsigned bits = *(const unsigned *)cf__config_cfield(cfg, o->off);
@@ -312,7 +312,9 @@ static int strv_one(void *ctx, const char *s, size_t n)
 {
     strv_ctx_t *c = ctx;
     int (*ok)(const option_t *, const char *, size_t, char *, size_t) =
-        c->o->kind == OPT_CIDRLIST ? cf__config_cidr_ok : cf__config_token_ok;
+        c->o->kind == OPT_CIDRLIST ? cf__config_cidr_ok
+        : c->o->kind == OPT_NAMES  ? cf__config_name_item
+                                   : cf__config_token_ok;
     char *dup;
 
     if (n == 0) {
@@ -338,7 +340,7 @@ void cf__config_strv_free(char **v, size_t n)
 }
 
 /* Replaces the list only when every item is valid; the old one is freed then. */
-int cf__config_strlist_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n,
+int cf__config_strlist_parse(const option_t *o, void *cfg, const char *s, size_t n,
                              char *msg, size_t cap)
 {
     char ***vp = cf__config_field(cfg, o->off);
@@ -366,7 +368,7 @@ int cf__config_strlist_parse(const option_t *o, cf_config_t *cfg, const char *s,
     return 0;
 }
 
-int cf__config_strlist_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
+int cf__config_strlist_text(const option_t *o, const void *cfg, char *buf, size_t cap,
                             char *msg, size_t msgcap)
 {
     char *const *v = *(char **const *)cf__config_cfield(cfg, o->off);

@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: MIT
  *
- * The option table: one row per option of the file (key path, type,
- * default spelled as in the file, place in cf_config_t, one sentence of
- * docs). Defaults, parsing, command-line overrides, the dump and
- * docs/configuration.md are all generated from it (config.c, types.c), so
- * they cannot drift. Data and lookups only: it parses nothing and calls
- * into no other file of the module.
+ * The one option table: one row per option of the file at every level
+ * (the root, and the elements of clients[], roles.NAME, routes[] and
+ * alerts.rules[]), each naming its level, key path, type, default spelled
+ * as in the file, place in the level's struct and one sentence of docs, in
+ * the manner of nginx's command table. Defaults, parsing, command-line
+ * overrides, the dump and docs/configuration.md are all generated from it
+ * (config.c, walk.c, dump.c), so they cannot drift. Data and lookups only:
+ * it parses nothing and calls into no other file of the module.
  */
 #include <stddef.h>
 #include <string.h>
 
 #include "config/sections.h"
+#include "core/alert.h"
+#include "core/policy.h"
 
 /* ------------------------------------------------------------------------ */
 /* The option table                                                          */
@@ -37,6 +41,24 @@ static const char *const rl_keys[] = {"ip", "sub", "client_id", "session", "api_
         {.key = "rate_limits." name ".key", .kind = OPT_KEYS, .def = keydef, FIELD(f.keys),    \
          .choices = rl_keys,                                                                   \
          .doc = "What " what " are counted by; each combination of values has its own limit."}
+
+static const char *const client_types[] = {"public", "confidential", NULL};
+
+#define CLIENT(f) .level = LVL_CLIENT, .off = offsetof(cf_client_t, f)
+#define ROLE(f) .level = LVL_ROLE, .off = offsetof(cf_role_t, f)
+#define ROUTE(f) .level = LVL_ROUTE, .off = offsetof(cf_route_t, f)
+#define ALERT(f) .level = LVL_ALERT, .off = offsetof(cf_alert_rule_t, f)
+
+/* The risk block, the same at the client and role levels. */
+#define RISK_ROWS(LVL, ip_doc, ch_doc, dev_doc)                                                 \
+    {.key = "risk.ip_binding", .kind = OPT_SCHOICE, LVL(risk.ip_binding), .choices = cf__config_ip_bindings,        \
+     .doctype = "one of off, prefix16, prefix24, exact", .def = "(global)", .doc = ip_doc},    \
+        {.key = "risk.on_ip_change", .kind = OPT_SCHOICE, LVL(risk.on_ip_change),                               \
+         .choices = cf__config_risk_actions, .doctype = "one of ignore, step_up, revoke",          \
+         .def = "(global)", .doc = ch_doc},                                                    \
+        {.key = "risk.on_device_change", .kind = OPT_SCHOICE, LVL(risk.on_device_change),                       \
+         .choices = cf__config_risk_actions, .doctype = "one of ignore, step_up, revoke",          \
+         .def = "(global)", .doc = dev_doc}
 
 /*
  * Options of one section must be adjacent: cf_config_dump() opens a section
@@ -106,11 +128,14 @@ const option_t cf__config_options[] = {
      .doc = "What a stale node does with a check: refuse (503 store_unavailable), or "
             "revalidate the session against Redis when Redis still answers."},
 
-    {.key = "clients", .kind = OPT_CLIENTS, .def = "[]",
+    {.key = "clients", .kind = OPT_SECTION, .tag = LVL_CLIENT, .def = "[]",
+     .doctype = "list of clients",
      .doc = "OAuth clients, a list (fields below); when set, unknown client ids are refused."},
-    {.key = "roles", .kind = OPT_ROLES, .def = "{}",
+    {.key = "roles", .kind = OPT_SECTION, .tag = LVL_ROLE, .def = "{}",
+     .doctype = "mapping of roles",
      .doc = "Role name -> stricter lifetimes and risk rules for sessions holding that role."},
-    {.key = "routes", .kind = OPT_ROUTES, .def = "[]",
+    {.key = "routes", .kind = OPT_SECTION, .tag = LVL_ROUTE, .def = "[]",
+     .doctype = "list of routes",
      .doc = "Ordered route rules checked on /v1/check, first match wins; a request matching "
             "none is allowed by session rules only."},
 
@@ -187,7 +212,8 @@ const option_t cf__config_options[] = {
     {.key = "alerts.queue", .kind = OPT_UINT, .def = "256", FIELD(alert_queue), .min = 1,
      .max = 1000000,
      .doc = "Alerts waiting for the webhook at most; more are dropped, counted and logged."},
-    {.key = "alerts.rules", .kind = OPT_ALERT_RULES, .def = "[]",
+    {.key = "alerts.rules", .kind = OPT_SECTION, .tag = LVL_ALERT, .def = "[]",
+     .doctype = "list of rules",
      .doc = "Alert rules over the event stream, a list (fields below); each firing is POSTed "
             "to alerts.webhook and written to the audit log."},
 
@@ -199,26 +225,156 @@ const option_t cf__config_options[] = {
      .doc = "File holding the key-encryption key (32 bytes as 64 hex digits or base64) that "
             "encrypts the private keys in DATA_DIR/keyset.json; the CURFEW_KEK environment "
             "variable takes precedence; empty and no CURFEW_KEK = keys stored in clear (0600)."},
+
+    /* ---- the rows of the section levels ---- */
+
+    /* clients[]: cf_client_t */
+    {.key = "id", .kind = OPT_NAME, CLIENT(id), .doctype = "string", .def = "(required)",
+     .doc = "Client id: 1-127 visible ASCII characters, unique."},
+    {.key = "type", .kind = OPT_SENUM, CLIENT(type), .choices = client_types, .always = 1,
+     .doctype = "one of public, confidential", .def = "public",
+     .doc = "Confidential clients authenticate with a secret (HTTP Basic or "
+            "client_secret_post)."},
+    {.key = "secret_hash", .kind = OPT_SECRET, CLIENT(secret_hash), .doctype = "string", .def = "(none)",
+     .doc = "Required for confidential clients, refused for public ones: "
+            "pbkdf2-sha256$ITERATIONS$SALT$HASH as printed by `curfew hash-secret`."},
+    {.key = "allowed_grants", .kind = OPT_GRANTS, CLIENT(grants), .always = 1,
+     .doctype = "list of refresh_token, client_credentials", .def = "[refresh_token]",
+     .doc = "Grant types the client may use; client_credentials needs a confidential client."},
+    {.key = "scope", .kind = OPT_SCOPE, CLIENT(scope), .always = 1, .doctype = "string", .def = "\"\"",
+     .doc = "Space-separated scopes a client_credentials token may get."},
+    {.key = "session.idle_timeout", .kind = OPT_LIFETIME, CLIENT(limits.idle_timeout),
+     .doctype = "duration, >= 1s", .def = "(global)",
+     .doc = "Idle timeout for this client's sessions; only a shorter value than the global one "
+            "counts."},
+    {.key = "session.absolute_timeout", .kind = OPT_LIFETIME, CLIENT(limits.absolute_timeout),
+     .doctype = "duration, >= 1s", .def = "(global)",
+     .doc = "Absolute timeout for this client's sessions; only a shorter value counts."},
+    {.key = "access_token.ttl", .kind = OPT_LIFETIME, CLIENT(limits.access_ttl), .doctype = "duration, >= 1s",
+     .def = "(global)", .doc = "Access-token lifetime for this client; only a shorter value counts."},
+    {.key = "cookie", .kind = OPT_SBOOL, CLIENT(cookie), .always = 1, .doctype = "bool", .def = "false",
+     .doc = "Cookie mode: the refresh token travels only in the refresh cookie (see cookie.*)."},
+    RISK_ROWS(CLIENT, "Overrides risk.ip_binding for this client's sessions.",
+              "Overrides risk.on_ip_change for this client's sessions.",
+              "Overrides risk.on_device_change for this client's sessions."),
+
+    /* roles.NAME: cf_role_t */
+    {.key = "idle_timeout", .kind = OPT_LIFETIME, ROLE(limits.idle_timeout), .doctype = "duration, >= 1s",
+     .def = "(global)",
+     .doc = "Idle timeout for sessions holding the role; the strictest of all rules wins."},
+    {.key = "absolute_timeout", .kind = OPT_LIFETIME, ROLE(limits.absolute_timeout),
+     .doctype = "duration, >= 1s", .def = "(global)",
+     .doc = "Absolute timeout for sessions holding the role; the strictest wins."},
+    {.key = "access_ttl", .kind = OPT_LIFETIME, ROLE(limits.access_ttl), .doctype = "duration, >= 1s",
+     .def = "(global)",
+     .doc = "Access-token lifetime for sessions holding the role; the strictest wins."},
+    RISK_ROWS(ROLE, "Applies when stricter than the global or client value.",
+              "Applies when stricter (revoke > step_up > ignore).",
+              "Applies when stricter (revoke > step_up > ignore)."),
+
+#define PATH_ROW(k_, pk_, def_, doc_)                                                          \
+    {.key = k_, .kind = OPT_PATH, ROUTE(path), .off2 = offsetof(cf_route_t, path_kind),                        \
+     .tag = (pk_), .excl = 1, .doctype = "string", .def = def_, .doc = doc_}
+
+    /* routes[]: cf_route_t */
+    {.key = "host", .kind = OPT_HOST, ROUTE(host), .doctype = "string", .def = "(any)",
+     .doc = "Host to match, case-insensitive, without port."},
+    {.key = "methods", .kind = OPT_METHODS, ROUTE(methods),
+     .doctype = "list of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, CONNECT, TRACE",
+     .def = "(any)", .doc = "Methods to match."},
+    PATH_ROW("path", CF_PATH_EXACT, "(any)",
+             "Exact path to match (query ignored). At most one of path, path_prefix and "
+             "path_glob."),
+    PATH_ROW("path_prefix", CF_PATH_PREFIX, "(none)", "Path prefix to match (plain string prefix)."),
+    PATH_ROW("path_glob", CF_PATH_GLOB, "(none)",
+             "Glob to match: `*` is any run without '/', `**` any run including '/'."),
+    {.key = "require_roles", .kind = OPT_NAMES, ROUTE(require_roles), .off2 = offsetof(cf_route_t, nrequire_roles),
+     .doctype = "list of strings", .def = "[]",
+     .doc = "The session must hold at least one (403 insufficient_role); each must be defined "
+            "under roles: (`name: {}` will do)."},
+    {.key = "require_scopes", .kind = OPT_NAMES, ROUTE(require_scopes),
+     .off2 = offsetof(cf_route_t, nrequire_scopes), .doctype = "list of strings", .def = "[]",
+     .doc = "The token must have every one (403 insufficient_scope)."},
+    {.key = "max_auth_age", .kind = OPT_SDURATION, ROUTE(max_auth_age), .doctype = "duration, > 0",
+     .def = "(none)",
+     .doc = "Step-up: authentication older than this gets 401 step_up_required with max_age."},
+    {.key = "idle_timeout", .kind = OPT_SDURATION, ROUTE(idle_timeout), .doctype = "duration, > 0",
+     .def = "(none)",
+     .doc = "A session idle this long is refused here (401 route_idle_timeout) but lives on."},
+    {.key = "anonymous", .kind = OPT_SBOOL, ROUTE(anonymous), .doctype = "bool", .def = "false",
+     .doc = "Allowed without a token; no other requirement may be set."},
+    {.key = "deny", .kind = OPT_SBOOL, ROUTE(deny), .doctype = "bool", .def = "false",
+     .doc = "Always refused: 403 route_denied."},
+
+    /* alerts.rules[]: cf_alert_rule_t */
+    {.key = "kind", .kind = OPT_ALERT_KIND, ALERT(kind), .always = 1,
+     .doctype = "one of refresh_reuse, check_failures_per_ip, check_failures_per_subject, "
+                "refresh_rate_per_session, concurrent_sessions_per_subject, idle_timeout_spike",
+     .def = "(required)",
+     .doc = "What is counted, and per what key (see docs/operations.md, Alerts); refresh_reuse "
+            "fires on every reuse."},
+    {.key = "threshold", .kind = OPT_THRESHOLD, ALERT(threshold), .always = 1, .doctype = "integer, 1-1000",
+     .def = "1", .doc = "Fires when this many occur for one key within window."},
+    {.key = "window", .kind = OPT_SDURATION, ALERT(window), .always = 1, .doctype = "duration, > 0", .def = "1m",
+     .doc = "The sliding window; after firing, a rule stays quiet for that key for one window."},
+    {.key = "action", .kind = OPT_ALERT_ACTION, ALERT(action), .always = 1,
+     .doctype = "one of none, revoke_session, revoke_subject, disable_refresh", .def = "none",
+     .doc = "Automatic action on firing, for the session or subject the alert names."},
+    {.key = "action_duration", .kind = OPT_SDURATION, ALERT(action_duration), .doctype = "duration, > 0",
+     .def = "15m",
+     .doc = "disable_refresh: how long the subject's refreshes are refused (400 "
+            "refresh_disabled)."},
+
 };
 #define NOPTIONS (sizeof(cf__config_options) / sizeof(cf__config_options[0]))
 const size_t cf__config_noptions = NOPTIONS;
-_Static_assert(NOPTIONS <= CF_CONFIG_OPTIONS_MAX, "raise CF_CONFIG_OPTIONS_MAX");
+/* The root rows come first; set_line has one slot per root row. */
+#define NROOT 59
+const size_t cf__config_nroot = NROOT;
+_Static_assert(NROOT <= CF_CONFIG_OPTIONS_MAX, "raise CF_CONFIG_OPTIONS_MAX");
 
-
-
-const option_t *cf__config_find(const char *key, size_t n)
+const option_t *cf__config_rows(level_id_t lvl, size_t *n)
 {
-    for (size_t i = 0; i < cf__config_noptions; i++)
-        if (strlen(cf__config_options[i].key) == n && memcmp(cf__config_options[i].key, key, n) == 0)
-            return &cf__config_options[i];
+    const option_t *first = NULL;
+
+    /* The first run of the level's rows; cf_config_defaults() checks there is one run. */
+    *n = 0;
+    for (size_t i = 0; i < cf__config_noptions; i++) {
+        if (cf__config_options[i].level == lvl) {
+            if (first == NULL)
+                first = &cf__config_options[i];
+            (*n)++;
+        } else if (first != NULL) {
+            break;
+        }
+    }
+    return first;
+}
+
+const option_t *cf__config_find_at(level_id_t lvl, const char *key, size_t n)
+{
+    size_t count;
+    const option_t *rows = cf__config_rows(lvl, &count);
+
+    for (size_t i = 0; i < count; i++)
+        if (strlen(rows[i].key) == n && memcmp(rows[i].key, key, n) == 0)
+            return &rows[i];
     return NULL;
 }
 
-/* Is @path (length @n) a section, i.e. a strict prefix "path." of some key? */
-int cf__config_is_section(const char *path, size_t n)
+const option_t *cf__config_find(const char *key, size_t n)
 {
-    for (size_t i = 0; i < cf__config_noptions; i++)
-        if (strncmp(cf__config_options[i].key, path, n) == 0 && cf__config_options[i].key[n] == '.')
+    return cf__config_find_at(LVL_ROOT, key, n);
+}
+
+/* Is @path (length @n) a block of level @lvl, i.e. a strict prefix "path." of some key? */
+int cf__config_is_block(level_id_t lvl, const char *path, size_t n)
+{
+    size_t count;
+    const option_t *rows = cf__config_rows(lvl, &count);
+
+    for (size_t i = 0; i < count; i++)
+        if (strncmp(rows[i].key, path, n) == 0 && rows[i].key[n] == '.')
             return 1;
     return 0;
 }

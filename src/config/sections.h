@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
  * Private interface between the files of the config module (config.c,
- * checks.c, types.c, sections.c, options.c, yaml.c; see config.c for who
- * calls whom). It decides nothing itself; it only names what the files
+ * walk.c, dump.c, checks.c, types.c, lists.c, ftypes.c, options.c, yaml.c;
+ * see config.c for who calls whom). It decides nothing itself; it only names what the files
  * share. It must never be included outside src/config/: nothing here is a
  * stable API, and cf_config_t's callers go through config/config.h alone.
  */
@@ -16,7 +16,22 @@
 
 #include "config/config.h"
 
-/* What an option holds; indexes types[] in config.c. */
+/*
+ * The levels of the one option table: the root of the file, and the
+ * elements of the sections clients[], roles.NAME, routes[] and
+ * alerts.rules[], each with a struct of its own (cf_config_t, cf_client_t,
+ * cf_role_t, cf_route_t, cf_alert_rule_t) that a row's offsets point into.
+ */
+typedef enum {
+    LVL_ROOT,
+    LVL_CLIENT,
+    LVL_ROLE,
+    LVL_ROUTE,
+    LVL_ALERT,
+    LVL__COUNT
+} level_id_t;
+
+/* What an option holds; indexes cf__config_types[] (types.c). */
 typedef enum {
     OPT_DURATION,
     OPT_STRING,
@@ -30,24 +45,49 @@ typedef enum {
     OPT_KEYS,     /* unsigned CF_RLKEY_* bits from a list of key kinds */
     OPT_STRLIST,  /* char ** at off, size_t count at off2 */
     OPT_CIDRLIST, /* as OPT_STRLIST, every item a CIDR */
-    OPT_CLIENTS,  /* node-level sections that build cfg->policy */
-    OPT_ROLES,
-    OPT_ROUTES,
-    OPT_URL,         /* a string that is empty or http://HOST[:PORT][/PATH] */
-    OPT_ALERT_RULES, /* alerts.rules: a list of rules into cfg->alert_rules */
-    OPT_STORE,       /* "sqlite" or redis://[:PASSWORD@]HOST[:PORT][/DB] */
+    OPT_SECTION,  /* a section of elements of level ->sub (clients, roles, routes, rules) */
+    OPT_URL,      /* a string that is empty or http://HOST[:PORT][/PATH] */
+    OPT_STORE,    /* "sqlite" or redis://[:PASSWORD@]HOST[:PORT][/DB] */
+    /* Types of section elements (ftypes.c): strings are heap char *, unset = NULL. */
+    OPT_NAME,         /* a client id */
+    OPT_SECRET,       /* pbkdf2-sha256$... */
+    OPT_SCOPE,        /* space-separated scopes */
+    OPT_HOST,         /* a host name without port */
+    OPT_SCHOICE,      /* as OPT_CHOICE, 0 = unset (inherit) */
+    OPT_SENUM,        /* an int enum stored as the choice's index */
+    OPT_SBOOL,        /* an int, 0 or 1 */
+    OPT_SDURATION,    /* cf_time_t > 0; 0 = unset */
+    OPT_LIFETIME,     /* cf_time_t >= 1s; 0 = unset */
+    OPT_PATH,         /* a path of kind ->tag (off2: the cf_path_kind_t) */
+    OPT_NAMES,        /* char ** at off, size_t count at off2, every item a name */
+    OPT_GRANTS,       /* unsigned CF_GRANT_* bits */
+    OPT_METHODS,      /* unsigned method bits */
+    OPT_ALERT_KIND,
+    OPT_THRESHOLD,    /* uint32_t 1..CF_ALERT_THRESHOLD_MAX */
+    OPT_ALERT_ACTION,
+    OPT__COUNT
 } opt_kind_t;
 
-/* One row of the option table (options[] in config.c). */
+/*
+ * One row of the option table (cf__config_options[] in options.c), for
+ * every level alike, in the manner of nginx's command table: the level it
+ * belongs to, its key within the level, its type and the offset of its
+ * field in the level's struct.
+ */
 typedef struct {
-    const char *key;               /* dotted path: "session.idle_timeout" */
+    level_id_t level;
+    const char *key;               /* dotted path within the level: "session.idle_timeout" */
     opt_kind_t kind;
-    const char *def;               /* default, spelled as in the file */
+    const char *def;               /* default, spelled as in the file (sections: docs only) */
     size_t off;                    /* field offset; OPT_ADDR: the host buffer */
     size_t size;                   /* field size (buffer size for strings and the host) */
-    size_t off2;                   /* OPT_ADDR: offset of the int port; lists: of the count */
+    size_t off2;                   /* OPT_ADDR: the int port; lists: the count; OPT_PATH: kind */
     int64_t min, max;              /* DURATION: ms; UINT: value; STRING: min length. max 0 = none */
-    const char *const *choices;    /* OPT_ENUM: NULL-terminated */
+    const char *const *choices;    /* OPT_ENUM, OPT_CHOICE, OPT_KEYS, ...: NULL-terminated */
+    int tag;                       /* OPT_PATH: its cf_path_kind_t; OPT_SECTION: the level_id_t */
+    int excl;                      /* rows with the same non-zero excl exclude each other */
+    int always;                    /* sections: dumped even when unset */
+    const char *doctype;           /* type column of the docs; NULL: from the type */
     const char *doc;               /* one sentence for docs/configuration.md */
 } option_t;
 
@@ -69,72 +109,89 @@ struct loader {
 #define TEXT_MAX 600
 #define KEY_MAX 128
 
-/* ------------------------------------------------------------------------ */
-/* Provided by options.c: the table                                          */
-/* ------------------------------------------------------------------------ */
-
-/** Every option, in the order of the docs and the dump; cf__config_noptions rows. */
-extern const option_t cf__config_options[];
-extern const size_t cf__config_noptions;
-
-/** The row of dotted key @key (@n bytes), or NULL. Pure. */
-const option_t *cf__config_find(const char *key, size_t n);
-
-/** 1 when @path (@n bytes) is a section, a strict prefix "path." of some key. Pure. */
-int cf__config_is_section(const char *path, size_t n);
-
-/* ------------------------------------------------------------------------ */
-/* Provided by types.c: what each kind of option may hold                    */
-/* ------------------------------------------------------------------------ */
+/* The YAML node a type expects; the walker checks it once, before parse(). */
+typedef enum {
+    NODE_SCALAR,  /* a plain value */
+    NODE_LIST,    /* a sequence of plain values */
+    NODE_SECTION, /* a list (or mapping) of elements of a level below */
+} node_kind_t;
 
 /*
- * Every scalar type has two functions. parse() reads the raw text (not
- * NUL-terminated) and writes the field only when the whole text is valid,
- * otherwise it leaves @cfg alone and writes a message without the key. text()
- * writes the value as raw text, the inverse of parse(), and fails on a value
- * that cannot be written (a negative duration). Validation is text() followed
- * by parse() into a scratch copy, so the range rules live in one place.
- *
- * List-valued sections (clients:, roles:, routes:) will not fit this shape:
- * they take a YAML node, not text, and own memory. They belong in a kind of
- * their own with a node-level loader called from apply_node() (which
- * currently insists on a scalar), plus a cf_config_fini() to free them.
+ * The behaviour of a type, in the manner of Redis's standardConfig. parse()
+ * reads the raw text (not NUL-terminated) into the field of row @o in the
+ * level's struct @obj, only when the whole text is valid; otherwise it
+ * leaves @obj alone and writes a message without the key into @msg. It
+ * returns 0, CF_ECONFIG or CF_ENOMEM. text() (root types) writes the value
+ * as raw text, the inverse of parse(): the validator re-parses it, so range
+ * rules live in one place. put() writes the value as YAML for the dump and
+ * returns 1, or 0 when the field is unset (a section leaves unset fields
+ * out); with @out NULL it writes nothing and only tells.
  */
 typedef struct {
-    const char *name; /* type column of the docs */
-    int (*parse)(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
-                 size_t cap);
-    int (*text)(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap, char *msg,
+    const char *name;  /* type column of the docs (a row's doctype wins) */
+    node_kind_t node;
+    const char *what;  /* in sections: what a value looks like, "a duration" */
+    int (*parse)(const option_t *o, void *obj, const char *s, size_t n, char *msg, size_t cap);
+    int (*text)(const option_t *o, const void *obj, char *buf, size_t cap, char *msg,
                 size_t msgcap);
-    int quote; /* dump writes the value double-quoted (lists: each item) */
+    int (*put)(const option_t *o, const void *obj, FILE *out);
     /*
      * Lists: the file gives a YAML sequence, the command line "a,b". item()
      * checks one item (its line is the one reported); parse() gets the items
      * joined with ','.
      */
     int (*item)(const option_t *o, const char *s, size_t n, char *msg, size_t cap);
-    /* Sections (clients, roles, routes): a node loader and a dumper instead of text. */
-    int (*load)(loader_t *ld, const option_t *o, const yaml_node_t *v);
-    void (*dump)(const option_t *o, const cf_config_t *cfg, FILE *out);
 } type_t;
+
+/* ------------------------------------------------------------------------ */
+/* Provided by options.c: the one table                                      */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Every row of every level: the root rows first, in the order of the docs
+ * and the dump, then the rows of each section level, each level's rows
+ * adjacent. cf__config_noptions rows; the first cf__config_nroot are the
+ * root's (cf_config_t.set_line is indexed by them).
+ */
+extern const option_t cf__config_options[];
+extern const size_t cf__config_noptions, cf__config_nroot;
+
+/** The row of dotted key @key (@n bytes) at level @lvl, or NULL. Pure. */
+const option_t *cf__config_find_at(level_id_t lvl, const char *key, size_t n);
+
+/** The root row of dotted key @key (@n bytes), or NULL. Pure. */
+const option_t *cf__config_find(const char *key, size_t n);
+
+/** 1 when @path (@n bytes) is a block of level @lvl, a strict prefix "path." of a key. Pure. */
+int cf__config_is_block(level_id_t lvl, const char *path, size_t n);
+
+/** The rows of level @lvl: the first, and their count in *@n. Pure. */
+const option_t *cf__config_rows(level_id_t lvl, size_t *n);
+
+/* ------------------------------------------------------------------------ */
+/* Provided by types.c: what each kind of option may hold                    */
+/* ------------------------------------------------------------------------ */
 
 /** The behaviour of each opt_kind_t, indexed by kind. */
 extern const type_t cf__config_types[];
 
-/** What a value of @o looks like, for "expected ..., got a list", into @buf. Pure. */
+/** The type of row @o. Pure. */
+const type_t *cf__config_type(const option_t *o);
+
+/** What a value of root row @o looks like, for "expected ..., got a list", into @buf. Pure. */
 void cf__config_expected(const option_t *o, char *buf, size_t cap);
 
-/** The choices of an OPT_ENUM row as "a, b or c" into @buf. Pure. */
-void cf__config_list_choices(const option_t *o, char *buf, size_t cap);
+/** The docs' type column of row @o into @buf. Pure. */
+void cf__config_doctype(const option_t *o, char *buf, size_t cap);
 
-/** 1 when @o is a string or CIDR list (a char ** and a count). Pure. */
+/** 1 when @o is a root string or CIDR list (a char ** and a count it owns). Pure. */
 int cf__config_is_list(const option_t *o);
 
-/** 1 when @o is a whole section with a node loader (clients, roles, ...). Pure. */
+/** 1 when @o is a whole section of elements (clients, roles, ...). Pure. */
 int cf__config_is_node(const option_t *o);
 
 /* ------------------------------------------------------------------------ */
-/* Provided by checks.c: rules across options                                */
+/* Provided by checks.c: rules across options, and the section levels        */
 /* ------------------------------------------------------------------------ */
 
 /**
@@ -143,6 +200,65 @@ int cf__config_is_node(const option_t *o);
  * thread only.
  */
 void cf__config_yield_defaults(cf_config_t *cfg);
+
+/* One element being read: its struct, where it is, which rows it gave. */
+#define CF__FIELDS_MAX 16
+typedef struct {
+    void *obj;                                /* the element's struct */
+    const yaml_node_t *at;                    /* messages about the whole element point here */
+    const option_t *rows;                     /* the rows of its level */
+    const yaml_node_t *seen[CF__FIELDS_MAX];  /* per row of the level: its key node, or NULL */
+    char where[160];                          /* "clients[1]", "roles.admin" */
+} cf__item_t;
+
+/*
+ * The shape of a section level: how its elements are laid out in the file
+ * and in memory, and the rules across the fields of one element (a
+ * confidential client needs a secret, an anonymous route requires nothing).
+ * The rows themselves are in the one table, under the same level_id_t.
+ */
+typedef struct {
+    level_id_t id;
+    const char *name;         /* "clients": messages about the section itself */
+    const char *doc_prefix;   /* "clients[].": doc rows */
+    const char *expect;       /* what the section node is: "a list", "a mapping of role names" */
+    int named;                /* 1: a mapping of names to elements (roles), 0: a list */
+    const char *name_what;    /* named: what a key is ("a role name") */
+    const char *(*name_ok)(const char *s, size_t n); /* named: NULL or what is wrong with a name */
+    size_t size;              /* of one element's struct */
+    size_t name_off;          /* named: the char * name in the struct */
+    size_t line_off;          /* the int line in the struct */
+    size_t max;               /* most elements; 0 = no limit */
+    const char *empty;        /* the dump of no elements: " []" or " {}" */
+    void (*init)(void *obj);  /* defaults of one element (calloc'd before) */
+    /* Rules across the fields of element @i of @items (and with the ones before it). */
+    int (*check)(loader_t *ld, cf__item_t *it, const void *items, size_t i);
+    /* Install @n elements (ownership moves to @cfg) and free the ones they replace. */
+    void (*install)(cf_config_t *cfg, void *items, size_t n);
+    void (*discard)(void *items, size_t n); /* free the elements of a failed load */
+    const void *(*get)(const cf_config_t *cfg, size_t *n); /* the elements, for the dump */
+} cf__level_t;
+
+/** The section level @id (not LVL_ROOT). Pure. */
+const cf__level_t *cf__config_level(level_id_t id);
+
+/**
+ * Check the rules between sections once the whole file is read: every role
+ * a route requires is defined under roles:. Returns 0, or CF_ECONFIG with
+ * "NAME:LINE: routes[I].require_roles: ..." in @ld->err. Loader thread only.
+ */
+int cf__config_check_policy(loader_t *ld);
+
+/* ------------------------------------------------------------------------ */
+/* Provided by walk.c: the one walker (dump.c: the one dumper and doc table) */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Walk the root mapping @root of a document into @ld->cfg, every level
+ * through the one table. Returns 0, CF_ECONFIG or CF_ENOMEM with the
+ * message in @ld->err. Loader thread only.
+ */
+int cf__config_walk(loader_t *ld, const yaml_node_t *root);
 
 /* ------------------------------------------------------------------------ */
 /* Provided by yaml.c: helpers shared by every file                          */
@@ -261,59 +377,35 @@ int cf__config_is_null(const yaml_node_t *n);
 void cf__config_put_quoted(FILE *out, const char *s);
 
 /* ------------------------------------------------------------------------ */
-/* Provided by lists.c: list-valued options (rate_limits, risk, cookie)      */
+/* Provided by lists.c and ftypes.c: the functions of the types              */
 /* ------------------------------------------------------------------------ */
 
-/*
- * The parse/text/item functions below have the shapes of type_t in
- * config.c: parse() reads raw text (not NUL-terminated) and writes the field
- * of @o in @cfg only when the whole text is valid, otherwise it leaves @cfg
- * alone and writes a message without the key to @msg; it returns 0,
- * CF_ECONFIG or CF_ENOMEM. text() writes the value as raw text into @buf,
- * the inverse of parse(), and returns 0 or CF_ECONFIG. item() checks one
- * list item. All are pure apart from the memory list parse() owns; config
- * loads run on one thread.
- */
+/* The shapes of type_t: parse(), text(), put() and item(). */
+#define CF__PARSE(fn) \
+    int fn(const option_t *o, void *obj, const char *s, size_t n, char *msg, size_t cap)
+#define CF__TEXT(fn) \
+    int fn(const option_t *o, const void *obj, char *buf, size_t cap, char *msg, size_t msgcap)
+#define CF__PUT(fn) int fn(const option_t *o, const void *obj, FILE *out)
+#define CF__ITEM(fn) int fn(const option_t *o, const char *s, size_t n, char *msg, size_t cap)
 
-/** Parse an OPT_RATE value: "N/DURATION" (N >= 1, DURATION >= 1ms) or "off". */
-int cf__config_rate_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
-                          size_t cap);
-
-/** Write an OPT_RATE value as "N/DURATION" or "off"; CF_ECONFIG if it is out of range. */
-int cf__config_rate_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
-                         char *msg, size_t msgcap);
-
-/** Check one OPT_KEYS item: one of @o->choices. Returns 0 or CF_ECONFIG. */
-int cf__config_key_kind_ok(const option_t *o, const char *s, size_t n, char *msg, size_t cap);
-
-/** Parse an OPT_KEYS value, "a,b": at least one key kind, none twice, into a bit set. */
-int cf__config_keys_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
-                          size_t cap);
-
-/** Write an OPT_KEYS bit set as "a,b"; CF_ECONFIG if it is empty. */
-int cf__config_keys_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
-                         char *msg, size_t msgcap);
-
-/** Check one OPT_CIDRLIST item: "ADDR/BITS", IPv4 or IPv6. Returns 0 or CF_ECONFIG. */
-int cf__config_cidr_ok(const option_t *o, const char *s, size_t n, char *msg, size_t cap);
-
+/** OPT_RATE: "N/DURATION" (N >= 1, DURATION >= 1ms) or "off". */
+CF__PARSE(cf__config_rate_parse);
+CF__TEXT(cf__config_rate_text);
+/** OPT_KEYS: at least one key kind of @o->choices, none twice, into a bit set. */
+CF__ITEM(cf__config_key_kind_ok);
+CF__PARSE(cf__config_keys_parse);
+CF__TEXT(cf__config_keys_text);
+/** OPT_CIDRLIST items: "ADDR/BITS", IPv4 or IPv6. */
+CF__ITEM(cf__config_cidr_ok);
+/** OPT_STRLIST items: visible ASCII without spaces or commas; origins for allowed_origins. */
+CF__ITEM(cf__config_token_ok);
 /**
- * Check one OPT_STRLIST item: visible ASCII without spaces or commas, and an
- * http(s) origin for cookie.allowed_origins. Returns 0 or CF_ECONFIG.
+ * A string list "a,b" into the char ** and count of @o, each item checked
+ * by the type's item(). The old list is freed, and the new one installed,
+ * only when every item is valid.
  */
-int cf__config_token_ok(const option_t *o, const char *s, size_t n, char *msg, size_t cap);
-
-/**
- * Parse a string list "a,b" into the char ** and count of @o. The old list
- * is freed, and the new one (owned by @cfg) installed, only when every item
- * is valid. Returns 0, CF_ECONFIG or CF_ENOMEM.
- */
-int cf__config_strlist_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n,
-                             char *msg, size_t cap);
-
-/** Write a string list as "a,b"; CF_ECONFIG when it does not fit @buf. */
-int cf__config_strlist_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
-                            char *msg, size_t msgcap);
+CF__PARSE(cf__config_strlist_parse);
+CF__TEXT(cf__config_strlist_text);
 
 /** Free the @n strings of @v and @v itself; @v may be NULL when @n is 0. */
 void cf__config_strv_free(char **v, size_t n);
@@ -321,127 +413,39 @@ void cf__config_strv_free(char **v, size_t n);
 /** Write @v (@n strings) to @out as a flow list "[a, b]", each item double-quoted. */
 void cf__config_put_strv(FILE *out, char *const *v, size_t n);
 
-/* ------------------------------------------------------------------------ */
-/* Provided by fields.c: the rows of every section level                     */
-/* ------------------------------------------------------------------------ */
-
-/*
- * The sections clients[], roles.NAME, routes[] and alerts.rules[] are
- * levels below the root, each with its own struct (cf_client_t, cf_role_t,
- * cf_route_t, cf_alert_rule_t) and its own table of fields, in the manner
- * of nginx's command table: a row names its key within the level, its type
- * and the offset of its field in the level's struct. A type says which YAML
- * node it expects (a plain value or a list of plain values), which the
- * walker in sections.c checks once, and carries its own parse and print
- * functions (Redis's standardConfig). One walker, one dumper and one doc
- * generator serve every level; only rules across fields (a confidential
- * client needs a secret, an anonymous route requires nothing) are written
- * by hand, in the level's check().
- */
-typedef struct cf__field cf__field_t;
-
-/* One element being read: its struct, where it is, which fields it gave. */
-#define CF__FIELDS_MAX 16
-typedef struct {
-    void *obj;                                /* the element's struct */
-    const yaml_node_t *at;                    /* messages about the whole element point here */
-    const yaml_node_t *seen[CF__FIELDS_MAX];  /* per field row: its key node, NULL = not given */
-    char where[160];                          /* "clients[1]", "roles.admin" */
-} cf__item_t;
-
-typedef struct {
-    /* Scalars: what a value looks like ("a duration"); NULL for a list. */
-    const char *what;
-    /* Scalars: read @n bytes of text at @s (no NUL inside) into the field. */
-    int (*parse)(loader_t *ld, const cf__field_t *f, cf__item_t *it, const char *where,
-                 const yaml_node_t *k, const char *s, size_t n);
-    /* Lists: check one item; NULL or what is wrong with it. */
-    const char *(*item_ok)(const char *s, size_t n);
-    /* Lists: store the @n checked, distinct items @v; takes ownership of @v. */
-    int (*take)(loader_t *ld, const cf__field_t *f, cf__item_t *it, char **v, size_t n);
-    /* Write the value after "key: " and return 1, or return 0 when unset; @out NULL: only tell. */
-    int (*put)(const cf__field_t *f, const void *obj, FILE *out);
-} cf__ftype_t;
-
-struct cf__field {
-    const char *key;          /* within the level, dotted: "session.idle_timeout" */
-    const cf__ftype_t *type;
-    size_t off, off2;         /* the field in the level's struct; off2: a list's count */
-    const void *arg;          /* choices, a path kind */
-    int always;               /* dumped even when unset (the loaded value is the default) */
-    const char *doctype, *def, *doc; /* the docs/configuration.md row */
-};
-
-typedef struct {
-    opt_kind_t kind;          /* the root option this level hangs from */
-    const char *name;         /* "clients": messages about the section itself */
-    const char *doc_prefix;   /* "clients[].": doc rows */
-    const cf__field_t *fields;
-    size_t nfields;
-    const char *expect;       /* what the section node is: "a list", "a mapping of role names" */
-    int named;                /* 1: a mapping of names to elements (roles), 0: a list */
-    const char *name_what;    /* named: what a key is ("a role name") */
-    const char *(*name_ok)(const char *s, size_t n); /* named: NULL or what is wrong with a name */
-    size_t size;              /* of one element's struct */
-    size_t name_off;          /* named: the char * name in the struct */
-    size_t line_off;          /* the int line in the struct */
-    size_t max;               /* most elements; 0 = no limit */
-    const char *empty;        /* the dump of no elements: " []" or " {}" */
-    void (*init)(void *obj);  /* defaults of one element (calloc'd before) */
-    /* Rules across the fields of element @i of @items (and with the ones before it). */
-    int (*check)(loader_t *ld, cf__item_t *it, const void *items, size_t i);
-    /* Install @n elements (ownership moves to @cfg) and free the ones they replace. */
-    void (*install)(cf_config_t *cfg, void *items, size_t n);
-    void (*discard)(void *items, size_t n); /* free the elements of a failed load */
-    const void *(*get)(const cf_config_t *cfg, size_t *n); /* the elements, for the dump */
-} cf__level_t;
-
-/* The field types, provided by ftypes.c. */
-extern const cf__ftype_t cf__ft_name,
-    cf__ft_secret, cf__ft_scope, cf__ft_host, cf__ft_choice, cf__ft_enum, cf__ft_bool,
-    cf__ft_duration, cf__ft_lifetime, cf__ft_path, cf__ft_names, cf__ft_grants, cf__ft_methods,
-    cf__ft_alert_kind, cf__ft_threshold, cf__ft_alert_action;
-
 /** NULL, or what keeps @s (@n bytes) from being a name (role, scope, client id). Pure. */
 const char *cf__config_name_ok(const char *s, size_t n);
 
-/** The level of section option kind @kind, or NULL. Pure. */
-const cf__level_t *cf__config_level(opt_kind_t kind);
-
-/* ------------------------------------------------------------------------ */
-/* Provided by sections.c (loaders) and dump.c (dumpers, doc rows)         */
-/* ------------------------------------------------------------------------ */
-
-/**
- * Load section node @v of root option @o (clients, roles, routes,
- * alerts.rules) through its level's field table.
- *
- * The elements are built on the side and installed only when all of them
- * are valid; the old ones are freed then. On error the config is left as it
- * was and the message ("NAME:LINE: clients[1].id: ...") is in @ld->err.
- * Returns 0, CF_ECONFIG or CF_ENOMEM. Loader thread only.
- */
-int cf__config_section_load(loader_t *ld, const option_t *o, const yaml_node_t *v);
-
-/**
- * Check the rules between sections once the whole file is read: every role
- * a route requires is defined under roles:. Returns 0, or CF_ECONFIG with
- * "NAME:LINE: routes[I].require_roles: ..." in @ld->err. Loader thread only.
- */
-int cf__config_check_policy(loader_t *ld);
-
-/**
- * Write section option @o of @cfg to @out as YAML that loads back to the
- * same elements: the rest of the "clients:" line onwards, final newline
- * included.
- */
-void cf__config_section_dump(const option_t *o, const cf_config_t *cfg, FILE *out);
-
-/**
- * Write the Markdown table rows of the fields of section option @o
- * (`clients[].id`, `roles.NAME.idle_timeout`, ...) to @out. Does nothing for
- * an option that is not a section.
- */
-void cf__config_doc_fields(FILE *out, const option_t *o);
+/* The section element types (ftypes.c), by kind: parse and put. */
+CF__PARSE(cf__config_name_parse);
+CF__PARSE(cf__config_secret_parse);
+CF__PARSE(cf__config_scope_parse);
+CF__PARSE(cf__config_host_parse);
+CF__PARSE(cf__config_schoice_parse);
+CF__PARSE(cf__config_senum_parse);
+CF__PARSE(cf__config_sbool_parse);
+CF__PARSE(cf__config_sduration_parse);
+CF__PARSE(cf__config_lifetime_parse);
+CF__PARSE(cf__config_path_parse);
+CF__PARSE(cf__config_grants_parse);
+CF__PARSE(cf__config_methods_parse);
+CF__PARSE(cf__config_alert_kind_parse);
+CF__PARSE(cf__config_threshold_parse);
+CF__PARSE(cf__config_alert_action_parse);
+CF__ITEM(cf__config_name_item);
+CF__ITEM(cf__config_grant_item);
+CF__ITEM(cf__config_method_item);
+CF__PUT(cf__config_put_string);
+CF__PUT(cf__config_put_schoice);
+CF__PUT(cf__config_put_senum);
+CF__PUT(cf__config_put_sbool);
+CF__PUT(cf__config_put_sduration);
+CF__PUT(cf__config_put_path);
+CF__PUT(cf__config_put_names);
+CF__PUT(cf__config_put_grants);
+CF__PUT(cf__config_put_methods);
+CF__PUT(cf__config_put_alert_kind);
+CF__PUT(cf__config_put_threshold);
+CF__PUT(cf__config_put_alert_action);
 
 #endif /* CF_CONFIG_SECTIONS_H */

@@ -2,8 +2,10 @@
  *
  * The types of options: for each, how its text is parsed into the field,
  * written back for the dump and validation, and described in messages and
- * docs. Decides what a value of each type may be; never walks YAML (the
- * walker in config.c hands it text) and never holds a row of its own.
+ * docs, and the one type table (cf__config_types[]) naming the YAML node
+ * each type expects and its functions, root and section types alike.
+ * Decides what a value of each type may be; never walks YAML (the walker in
+ * walk.c hands it text) and never holds a row of its own.
  */
 #include <arpa/inet.h>
 #include <stdint.h>
@@ -21,7 +23,7 @@ static int is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-static int duration_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+static int duration_parse(const option_t *o, void *cfg, const char *s, size_t n, char *msg,
                           size_t cap)
 {
     const char *why = NULL;
@@ -58,7 +60,7 @@ static int duration_parse(const option_t *o, cf_config_t *cfg, const char *s, si
     return 0;
 }
 
-static int duration_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
+static int duration_text(const option_t *o, const void *cfg, char *buf, size_t cap,
                          char *msg, size_t msgcap)
 {
     if (cf_duration_format(*(const cf_time_t *)cf__config_cfield(cfg, o->off), buf, cap) < 0) {
@@ -68,7 +70,7 @@ static int duration_text(const option_t *o, const cf_config_t *cfg, char *buf, s
     return 0;
 }
 
-static int string_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+static int string_parse(const option_t *o, void *cfg, const char *s, size_t n, char *msg,
                         size_t cap)
 {
     char *dst = cf__config_field(cfg, o->off);
@@ -90,7 +92,7 @@ static int string_parse(const option_t *o, cf_config_t *cfg, const char *s, size
     return 0;
 }
 
-static int string_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
+static int string_text(const option_t *o, const void *cfg, char *buf, size_t cap,
                        char *msg, size_t msgcap)
 {
     const char *src = cf__config_cfield(cfg, o->off);
@@ -105,7 +107,7 @@ static int string_text(const option_t *o, const cf_config_t *cfg, char *buf, siz
     return 0;
 }
 
-static int uint_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+static int uint_parse(const option_t *o, void *cfg, const char *s, size_t n, char *msg,
                       size_t cap)
 {
     uint64_t v;
@@ -126,7 +128,7 @@ static int uint_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t
     return 0;
 }
 
-static int uint_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap, char *msg,
+static int uint_text(const option_t *o, const void *cfg, char *buf, size_t cap, char *msg,
                      size_t msgcap)
 {
     (void)msg;
@@ -136,7 +138,7 @@ static int uint_text(const option_t *o, const cf_config_t *cfg, char *buf, size_
     return 0;
 }
 
-static int bool_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+static int bool_parse(const option_t *o, void *cfg, const char *s, size_t n, char *msg,
                       size_t cap)
 {
     char shown[64];
@@ -155,7 +157,7 @@ static int bool_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t
     return 0;
 }
 
-static int bool_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap, char *msg,
+static int bool_text(const option_t *o, const void *cfg, char *buf, size_t cap, char *msg,
                      size_t msgcap)
 {
     int v = *(const int *)cf__config_cfield(cfg, o->off);
@@ -194,7 +196,7 @@ static int literal_ok(const char *host, size_t hlen, int bracketed)
     return inet_pton(bracketed ? AF_INET6 : AF_INET, buf, addr) == 1;
 }
 
-static int addr_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+static int addr_parse(const option_t *o, void *cfg, const char *s, size_t n, char *msg,
                       size_t cap)
 {
     const char *host, *port;
@@ -247,7 +249,7 @@ bad:
     return CF_ECONFIG;
 }
 
-static int addr_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap, char *msg,
+static int addr_text(const option_t *o, const void *cfg, char *buf, size_t cap, char *msg,
                      size_t msgcap)
 {
     const char *host = cf__config_cfield(cfg, o->off);
@@ -270,7 +272,7 @@ static int addr_text(const option_t *o, const cf_config_t *cfg, char *buf, size_
 }
 
 /* "debug, info, warn, error" */
-void cf__config_list_choices(const option_t *o, char *buf, size_t cap)
+static void cf__config_list_choices(const option_t *o, char *buf, size_t cap)
 {
     size_t len = 0;
 
@@ -283,7 +285,7 @@ void cf__config_list_choices(const option_t *o, char *buf, size_t cap)
     }
 }
 
-static int enum_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+static int enum_parse(const option_t *o, void *cfg, const char *s, size_t n, char *msg,
                       size_t cap)
 {
     char shown[64], all[128];
@@ -302,7 +304,7 @@ static int enum_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t
     return CF_ECONFIG;
 }
 
-static int i64_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+static int i64_parse(const option_t *o, void *cfg, const char *s, size_t n, char *msg,
                      size_t cap)
 {
     uint64_t v;
@@ -323,7 +325,7 @@ static int i64_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t 
     return 0;
 }
 
-static int i64_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap, char *msg,
+static int i64_text(const option_t *o, const void *cfg, char *buf, size_t cap, char *msg,
                     size_t msgcap)
 {
     (void)msg;
@@ -335,7 +337,7 @@ static int i64_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t
 _Static_assert(sizeof(cf_ip_binding_t) == sizeof(int) && sizeof(cf_risk_action_t) == sizeof(int),
                "OPT_CHOICE stores an int");
 
-static int choice_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+static int choice_parse(const option_t *o, void *cfg, const char *s, size_t n, char *msg,
                         size_t cap)
 {
     int v = cf__config_choice_index(o->choices, s, n);
@@ -351,7 +353,7 @@ static int choice_parse(const option_t *o, cf_config_t *cfg, const char *s, size
     return 0;
 }
 
-static int choice_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
+static int choice_text(const option_t *o, const void *cfg, char *buf, size_t cap,
                        char *msg, size_t msgcap)
 {
     int v, n = 0;
@@ -368,7 +370,7 @@ static int choice_text(const option_t *o, const cf_config_t *cfg, char *buf, siz
 }
 
 /* An OPT_STRING that is empty or an http:// URL the webhook can POST to. */
-static int url_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+static int url_parse(const option_t *o, void *cfg, const char *s, size_t n, char *msg,
                      size_t cap)
 {
     char url[1024];
@@ -387,7 +389,7 @@ static int url_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t 
     return string_parse(o, cfg, s, n, msg, cap);
 }
 
-static int store_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+static int store_parse(const option_t *o, void *cfg, const char *s, size_t n, char *msg,
                        size_t cap)
 {
     char url[600], why[128];
@@ -407,7 +409,7 @@ static int store_parse(const option_t *o, cf_config_t *cfg, const char *s, size_
     return string_parse(o, cfg, s, n, msg, cap);
 }
 
-static int section_parse(const option_t *o, cf_config_t *cfg, const char *s, size_t n, char *msg,
+static int section_parse(const option_t *o, void *cfg, const char *s, size_t n, char *msg,
                          size_t cap)
 {
     (void)cfg;
@@ -418,7 +420,7 @@ static int section_parse(const option_t *o, cf_config_t *cfg, const char *s, siz
     return CF_ECONFIG;
 }
 
-static int section_text(const option_t *o, const cf_config_t *cfg, char *buf, size_t cap,
+static int section_text(const option_t *o, const void *cfg, char *buf, size_t cap,
                         char *msg, size_t msgcap)
 {
     (void)o;
@@ -429,34 +431,107 @@ static int section_text(const option_t *o, const cf_config_t *cfg, char *buf, si
     return 0;
 }
 
+/*
+ * The print functions of root types: the value as text() writes it, plain
+ * or double-quoted; a value text() refuses is written as a null that fails
+ * to load back, as it should.
+ */
+static int put_text(const option_t *o, const void *obj, FILE *out, int quote)
+{
+    char text[TEXT_MAX], msg[128];
+
+    if (out == NULL)
+        return 1;
+    if (cf__config_types[o->kind].text(o, obj, text, sizeof text, msg, sizeof msg) < 0)
+        fprintf(out, "null  # invalid: %s", msg);
+    else if (quote)
+        cf__config_put_quoted(out, text);
+    else
+        fputs(text, out);
+    return 1;
+}
+
+static int put_plain(const option_t *o, const void *obj, FILE *out)
+{
+    return put_text(o, obj, out, 0);
+}
+
+static int put_quoted(const option_t *o, const void *obj, FILE *out)
+{
+    return put_text(o, obj, out, 1);
+}
+
+/* "ip,sub" -> [ip,sub]: plain names, valid YAML. */
+static int put_keys(const option_t *o, const void *obj, FILE *out)
+{
+    if (out != NULL)
+        fputc('[', out);
+    (void)put_text(o, obj, out, 0);
+    if (out != NULL)
+        fputc(']', out);
+    return 1;
+}
+
+static int put_strlist(const option_t *o, const void *obj, FILE *out)
+{
+    if (out != NULL)
+        cf__config_put_strv(out, *(char **const *)cf__config_cfield(obj, o->off),
+                            *(const size_t *)cf__config_cfield(obj, o->off2));
+    return 1;
+}
+
+#define SCALAR(name, parse, text, put) {name, NODE_SCALAR, NULL, parse, text, put, NULL}
+#define LIST(name, parse, text, put, item) {name, NODE_LIST, NULL, parse, text, put, item}
+#define FIELD(what, parse, put) {NULL, NODE_SCALAR, what, parse, NULL, put, NULL}
+#define FLIST(parse, put, item) {NULL, NODE_LIST, "a list", parse, NULL, put, item}
+
 const type_t cf__config_types[] = {
-    [OPT_DURATION] = {"duration", duration_parse, duration_text, 0, NULL, NULL, NULL},
-    [OPT_STRING] = {"string", string_parse, string_text, 1, NULL, NULL, NULL},
-    [OPT_UINT] = {"integer", uint_parse, uint_text, 0, NULL, NULL, NULL},
-    [OPT_BOOL] = {"bool", bool_parse, bool_text, 0, NULL, NULL, NULL},
-    [OPT_ADDR] = {"HOST:PORT", addr_parse, addr_text, 1, NULL, NULL, NULL},
-    [OPT_ENUM] = {"enum", enum_parse, string_text, 0, NULL, NULL, NULL},
-    [OPT_I64] = {"integer", i64_parse, i64_text, 0, NULL, NULL, NULL},
-    [OPT_CHOICE] = {"enum", choice_parse, choice_text, 0, NULL, NULL, NULL},
-    [OPT_RATE] = {"N/DURATION or off", cf__config_rate_parse, cf__config_rate_text, 0, NULL, NULL,
-                  NULL},
-    [OPT_KEYS] = {"list", cf__config_keys_parse, cf__config_keys_text, 0, cf__config_key_kind_ok,
-                  NULL, NULL},
-    [OPT_STRLIST] = {"list of strings", cf__config_strlist_parse, cf__config_strlist_text, 1,
-                     cf__config_token_ok, NULL, NULL},
-    [OPT_CIDRLIST] = {"list of CIDRs", cf__config_strlist_parse, cf__config_strlist_text, 1,
-                      cf__config_cidr_ok, NULL, NULL},
-    [OPT_CLIENTS] = {"list of clients", section_parse, section_text, 0, NULL,
-                     cf__config_section_load, cf__config_section_dump},
-    [OPT_ROLES] = {"mapping of roles", section_parse, section_text, 0, NULL, cf__config_section_load,
-                   cf__config_section_dump},
-    [OPT_ROUTES] = {"list of routes", section_parse, section_text, 0, NULL, cf__config_section_load,
-                    cf__config_section_dump},
-    [OPT_URL] = {"http URL", url_parse, string_text, 1, NULL, NULL, NULL},
-    [OPT_STORE] = {"sqlite or redis URL", store_parse, string_text, 1, NULL, NULL, NULL},
-    [OPT_ALERT_RULES] = {"list of rules", section_parse, section_text, 0, NULL,
-                         cf__config_section_load, cf__config_section_dump},
+    [OPT_DURATION] = SCALAR("duration", duration_parse, duration_text, put_plain),
+    [OPT_STRING] = SCALAR("string", string_parse, string_text, put_quoted),
+    [OPT_UINT] = SCALAR("integer", uint_parse, uint_text, put_plain),
+    [OPT_BOOL] = SCALAR("bool", bool_parse, bool_text, put_plain),
+    [OPT_ADDR] = SCALAR("HOST:PORT", addr_parse, addr_text, put_quoted),
+    [OPT_ENUM] = SCALAR("enum", enum_parse, string_text, put_plain),
+    [OPT_I64] = SCALAR("integer", i64_parse, i64_text, put_plain),
+    [OPT_CHOICE] = SCALAR("enum", choice_parse, choice_text, put_plain),
+    [OPT_RATE] = SCALAR("N/DURATION or off", cf__config_rate_parse, cf__config_rate_text,
+                        put_plain),
+    [OPT_KEYS] = LIST("list", cf__config_keys_parse, cf__config_keys_text, put_keys,
+                      cf__config_key_kind_ok),
+    [OPT_STRLIST] = LIST("list of strings", cf__config_strlist_parse, cf__config_strlist_text,
+                         put_strlist, cf__config_token_ok),
+    [OPT_CIDRLIST] = LIST("list of CIDRs", cf__config_strlist_parse, cf__config_strlist_text,
+                          put_strlist, cf__config_cidr_ok),
+    [OPT_SECTION] = {"section", NODE_SECTION, NULL, section_parse, section_text, NULL, NULL},
+    [OPT_URL] = SCALAR("http URL", url_parse, string_text, put_quoted),
+    [OPT_STORE] = SCALAR("sqlite or redis URL", store_parse, string_text, put_quoted),
+    [OPT_NAME] = FIELD("a string", cf__config_name_parse, cf__config_put_string),
+    [OPT_SECRET] = FIELD("a string", cf__config_secret_parse, cf__config_put_string),
+    [OPT_SCOPE] = FIELD("a string", cf__config_scope_parse, cf__config_put_string),
+    [OPT_HOST] = FIELD("a host name", cf__config_host_parse, cf__config_put_string),
+    [OPT_SCHOICE] = FIELD("a value", cf__config_schoice_parse, cf__config_put_schoice),
+    [OPT_SENUM] = FIELD("a value", cf__config_senum_parse, cf__config_put_senum),
+    [OPT_SBOOL] = FIELD("true or false", cf__config_sbool_parse, cf__config_put_sbool),
+    [OPT_SDURATION] = FIELD("a duration", cf__config_sduration_parse, cf__config_put_sduration),
+    [OPT_LIFETIME] = FIELD("a duration", cf__config_lifetime_parse, cf__config_put_sduration),
+    [OPT_PATH] = FIELD("a path", cf__config_path_parse, cf__config_put_path),
+    [OPT_NAMES] = FLIST(cf__config_strlist_parse, cf__config_put_names, cf__config_name_item),
+    [OPT_GRANTS] = FLIST(cf__config_grants_parse, cf__config_put_grants, cf__config_grant_item),
+    [OPT_METHODS] = FLIST(cf__config_methods_parse, cf__config_put_methods,
+                          cf__config_method_item),
+    [OPT_ALERT_KIND] = FIELD("a rule kind", cf__config_alert_kind_parse,
+                             cf__config_put_alert_kind),
+    [OPT_THRESHOLD] = FIELD("an integer", cf__config_threshold_parse, cf__config_put_threshold),
+    [OPT_ALERT_ACTION] = FIELD("an action", cf__config_alert_action_parse,
+                               cf__config_put_alert_action),
 };
+_Static_assert(sizeof cf__config_types / sizeof cf__config_types[0] == OPT__COUNT,
+               "a type for every kind");
+
+const type_t *cf__config_type(const option_t *o)
+{
+    return &cf__config_types[o->kind];
+}
 
 /* What a value of @o looks like, for "expected ..., got a list". */
 void cf__config_expected(const option_t *o, char *buf, size_t cap)
@@ -464,19 +539,14 @@ void cf__config_expected(const option_t *o, char *buf, size_t cap)
     char all[128];
 
     switch (o->kind) {
-    case OPT_DURATION:
-        cf__config_say(buf, cap, "a duration");
-        break;
     case OPT_STRING:
     case OPT_URL:
     case OPT_STORE:
         cf__config_say(buf, cap, "a string");
         break;
     case OPT_UINT:
+    case OPT_I64:
         cf__config_say(buf, cap, "a %s integer", o->min > 0 ? "positive" : "non-negative");
-        break;
-    case OPT_BOOL:
-        cf__config_say(buf, cap, "true or false");
         break;
     case OPT_ADDR:
         cf__config_say(buf, cap, "HOST:PORT");
@@ -485,15 +555,9 @@ void cf__config_expected(const option_t *o, char *buf, size_t cap)
         cf__config_list_choices(o, all, sizeof all);
         cf__config_say(buf, cap, "one of %s", all);
         break;
-    case OPT_I64:
-        cf__config_say(buf, cap, "a %s integer", o->min > 0 ? "positive" : "non-negative");
-        break;
     case OPT_CHOICE:
         cf__config_join_choices(o->choices, all, sizeof all);
         cf__config_say(buf, cap, "one of %s", all);
-        break;
-    case OPT_RATE:
-        cf__config_say(buf, cap, "N/DURATION or off");
         break;
     case OPT_KEYS:
         cf__config_join_choices(o->choices, all, sizeof all);
@@ -505,14 +569,43 @@ void cf__config_expected(const option_t *o, char *buf, size_t cap)
     case OPT_CIDRLIST:
         cf__config_say(buf, cap, "a list of CIDRs");
         break;
-    case OPT_CLIENTS:
-    case OPT_ROUTES:
-    case OPT_ALERT_RULES:
-        cf__config_say(buf, cap, "a list");
+    default:
+        /* Section fields say it with one noun per type. */
+        cf__config_say(buf, cap, "%s", o->kind == OPT_DURATION ? "a duration"
+                                       : o->kind == OPT_BOOL   ? "true or false"
+                                       : o->kind == OPT_RATE   ? "N/DURATION or off"
+                                       : cf__config_types[o->kind].what != NULL
+                                           ? cf__config_types[o->kind].what
+                                           : "a value");
         break;
-    case OPT_ROLES:
-        cf__config_say(buf, cap, "a mapping");
-        break;
+    }
+}
+
+/* The docs' type column: "one of a, b", "integer, 1 to 10", "duration, > 0". */
+void cf__config_doctype(const option_t *o, char *buf, size_t cap)
+{
+    char all[128], range[64] = "";
+
+    if (o->doctype != NULL) {
+        cf__config_say(buf, cap, "%s", o->doctype);
+        return;
+    }
+    if ((o->kind == OPT_UINT || o->kind == OPT_I64) && o->max > 0)
+        (void)snprintf(range, sizeof range, ", %lld to %lld", (long long)o->min,
+                       (long long)o->max);
+    else if (o->kind == OPT_DURATION && o->min == 1)
+        (void)snprintf(range, sizeof range, ", > 0");
+    else if (o->kind == OPT_DURATION && o->min == CF_SEC)
+        (void)snprintf(range, sizeof range, ", >= 1s");
+    if (o->kind == OPT_ENUM) {
+        cf__config_list_choices(o, all, sizeof all);
+        cf__config_say(buf, cap, "one of %s%s", all, range);
+    } else if (o->kind == OPT_CHOICE || o->kind == OPT_KEYS) {
+        cf__config_join_choices(o->choices, all, sizeof all);
+        cf__config_say(buf, cap, "%s %s%s", o->kind == OPT_KEYS ? "list of" : "one of", all,
+                       range);
+    } else {
+        cf__config_say(buf, cap, "%s%s", cf__config_types[o->kind].name, range);
     }
 }
 
@@ -523,5 +616,5 @@ int cf__config_is_list(const option_t *o)
 
 int cf__config_is_node(const option_t *o)
 {
-    return cf__config_types[o->kind].load != NULL;
+    return cf__config_types[o->kind].node == NODE_SECTION;
 }

@@ -8,7 +8,7 @@
  *
  * Build (not part of meson yet):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc \
- *     tests/fuzz/fuzz_config.c src/config/{config,sections}.c \
+ *     tests/fuzz/fuzz_config.c src/config/*.c src/util/url.c \
  *     src/core/{duration,error,policy,b64url}.c \
  *     -lyaml -o fuzz_config
  *   ./fuzz_config -max_len=4096 corpus/
