@@ -147,4 +147,7 @@ void cf__http_rx_fini(cf__http_rx_t *rx);
  */
 size_t cf__http_json_error(char *dst, size_t cap, int status, const char *desc);
 
+/** "Content-Type: application/json", the header every error body above goes with. */
+extern const cf_http_header_t cf__http_json_type;
+
 #endif /* CF_HTTP_RX_H */
