@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * Library-internal: the socket-free request reader and response encoder,
- * shared by the server (server.c) and the fuzzer (tests/fuzz/fuzz_http.c).
+ * shared by the server's connections (conn.c) and the fuzzer (tests/fuzz/fuzz_http.c).
  * Not for handlers, which see only http/server.h. The reader decides when a
  * byte stream holds a complete, acceptable HTTP/1.1 request and which error
  * status answers one that is not; the encoder decides the bytes of a
