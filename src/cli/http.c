@@ -221,20 +221,13 @@ static int parse_head(const char *buf, size_t hlen, int *status, long long *clen
     return 0;
 }
 
-int cf_cli_http(const cf_cli_conn_t *c, const char *method, const char *path, const char *body,
-                int with_key, cf_cli_resp_t *out)
+/* Send the request line, the headers and @body on @fd; 0, or -1 with @why set. */
+static int send_request(const cf_cli_conn_t *c, int fd, const char *method, const char *path,
+                        const char *body, int with_key, char *why, size_t whycap)
 {
-    char head[1024 + sizeof c->key], why[256];
-    const char *what = "cannot connect to";
-    size_t cap = 16384, len = 0, hlen = 0;
-    char *buf = NULL, *tmp;
-    long long clen = -1;
-    int fd = -1, n, rc;
+    char head[1024 + sizeof c->key];
+    int n, rc;
 
-    memset(out, 0, sizeof *out);
-    if (connect_to(c, &fd, why, sizeof why) < 0)
-        goto fail;
-    what = "request to";
     n = snprintf(head, sizeof head,
                  "%s %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: curfew-cli/%s\r\n"
                  "Accept: application/json\r\nConnection: close\r\n%s%s%s"
@@ -244,81 +237,125 @@ int cf_cli_http(const cf_cli_conn_t *c, const char *method, const char *path, co
                  body ? "Content-Type: application/json\r\nContent-Length: " : "Content-Length: ",
                  body ? strlen(body) : (size_t)0, "\r\n");
     if (n < 0 || (size_t)n >= sizeof head) {
-        snprintf(why, sizeof why, "request too long");
-        goto fail;
+        snprintf(why, whycap, "request too long");
+        return -1;
     }
     rc = send_all(fd, head, (size_t)n);
     if (rc == 0 && body != NULL)
         rc = send_all(fd, body, strlen(body));
     if (rc < 0) {
-        snprintf(why, sizeof why, "%s", rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
-        goto fail;
+        snprintf(why, whycap, "%s", rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+        return -1;
     }
-    buf = malloc(cap);
-    if (buf == NULL) {
-        snprintf(why, sizeof why, "out of memory");
-        goto fail;
+    return 0;
+}
+
+/* A response as it arrives: the head ends at hlen (0 until seen), the body is clen bytes (-1: to EOF). */
+typedef struct {
+    char *buf;
+    size_t cap, len, hlen;
+    long long clen;
+} reply_t;
+
+/* Room for one more byte at least, doubling up to CF_CLI_MAX_RESPONSE; 0, or -1 with @why. */
+static int reply_grow(reply_t *r, char *why, size_t whycap)
+{
+    char *tmp;
+
+    if (r->len + 1 < r->cap)
+        return 0;
+    if (r->cap >= CF_CLI_MAX_RESPONSE) {
+        snprintf(why, whycap, "response larger than %u bytes", CF_CLI_MAX_RESPONSE);
+        return -1;
     }
+    tmp = realloc(r->buf, r->cap * 2);
+    if (tmp == NULL) {
+        snprintf(why, whycap, "out of memory");
+        return -1;
+    }
+    r->buf = tmp;
+    r->cap *= 2;
+    return 0;
+}
+
+/* Read into @r until the peer closes or the whole body is here, parsing the head on the way. */
+static int read_response(int fd, reply_t *r, int *status, char *why, size_t whycap)
+{
     for (;;) {
         ssize_t got;
-        if (hlen > 0 && clen >= 0 && len - hlen >= (size_t)clen)
+        int rc;
+
+        if (r->hlen > 0 && r->clen >= 0 && r->len - r->hlen >= (size_t)r->clen)
             break;
-        if (len + 1 >= cap) {
-            if (cap >= CF_CLI_MAX_RESPONSE) {
-                snprintf(why, sizeof why, "response larger than %u bytes", CF_CLI_MAX_RESPONSE);
-                goto fail;
-            }
-            cap *= 2;
-            tmp = realloc(buf, cap);
-            if (tmp == NULL) {
-                snprintf(why, sizeof why, "out of memory");
-                goto fail;
-            }
-            buf = tmp;
-        }
-        got = recv(fd, buf + len, cap - len - 1, 0);
+        if (reply_grow(r, why, whycap) < 0)
+            return -1;
+        got = recv(fd, r->buf + r->len, r->cap - r->len - 1, 0);
         if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
             rc = wait_fd(fd, POLLIN);
             if (rc < 0) {
-                snprintf(why, sizeof why, "%s", rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
-                goto fail;
+                snprintf(why, whycap, "%s", rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+                return -1;
             }
             continue;
         }
         if (got < 0) {
-            snprintf(why, sizeof why, "%s", strerror(errno));
-            goto fail;
+            snprintf(why, whycap, "%s", strerror(errno));
+            return -1;
         }
         if (got == 0)
             break;
-        len += (size_t)got;
-        buf[len] = '\0';
-        if (hlen == 0) {
-            char *eoh = strstr(buf, "\r\n\r\n");
+        r->len += (size_t)got;
+        r->buf[r->len] = '\0';
+        if (r->hlen == 0) {
+            char *eoh = strstr(r->buf, "\r\n\r\n");
             if (eoh != NULL) {
-                hlen = (size_t)(eoh - buf) + 4;
-                if (parse_head(buf, hlen, &out->status, &clen) < 0) {
-                    snprintf(why, sizeof why, "malformed HTTP response");
-                    goto fail;
+                r->hlen = (size_t)(eoh - r->buf) + 4;
+                if (parse_head(r->buf, r->hlen, status, &r->clen) < 0) {
+                    snprintf(why, whycap, "malformed HTTP response");
+                    return -1;
                 }
             }
         }
     }
-    if (hlen == 0 || (clen >= 0 && len - hlen < (size_t)clen)) {
-        snprintf(why, sizeof why, "connection closed before the whole response arrived");
+    if (r->hlen == 0 || (r->clen >= 0 && r->len - r->hlen < (size_t)r->clen)) {
+        snprintf(why, whycap, "connection closed before the whole response arrived");
+        return -1;
+    }
+    return 0;
+}
+
+int cf_cli_http(const cf_cli_conn_t *c, const char *method, const char *path, const char *body,
+                int with_key, cf_cli_resp_t *out)
+{
+    char why[256];
+    const char *what = "cannot connect to";
+    reply_t r = {NULL, 16384, 0, 0, -1};
+    int fd = -1;
+
+    memset(out, 0, sizeof *out);
+    if (connect_to(c, &fd, why, sizeof why) < 0)
+        goto fail;
+    what = "request to";
+    if (send_request(c, fd, method, path, body, with_key, why, sizeof why) < 0)
+        goto fail;
+    r.buf = malloc(r.cap);
+    if (r.buf == NULL) {
+        snprintf(why, sizeof why, "out of memory");
         goto fail;
     }
+    if (read_response(fd, &r, &out->status, why, sizeof why) < 0)
+        goto fail;
     close(fd);
-    if (clen >= 0)
-        len = hlen + (size_t)clen;
-    memmove(buf, buf + hlen, len - hlen);
-    buf[len - hlen] = '\0';
-    out->body = buf;
-    out->len = len - hlen;
+    if (r.clen >= 0)
+        r.len = r.hlen + (size_t)r.clen;
+    memmove(r.buf, r.buf + r.hlen, r.len - r.hlen);
+    r.buf[r.len - r.hlen] = '\0';
+    out->body = r.buf;
+    out->len = r.len - r.hlen;
     return 0;
 fail:
     fprintf(stderr, "curfew: %s %s: %s\n", what, c->url, why);
-    free(buf);
+    free(r.buf);
     if (fd >= 0)
         close(fd);
     out->status = 0;

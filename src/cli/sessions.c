@@ -213,31 +213,34 @@ static json_t *call(const cf_cli_conn_t *c, const char *method, const char *path
     return doc;
 }
 
-static int cmd_ls(int argc, char **argv)
+/* What `sessions ls` was asked: its filters (NULL = none) and the shared options. */
+typedef struct {
+    common_t o;
+    const char *sub, *client, *limit;
+} ls_args_t;
+
+/* Parse `sessions ls` options into @a; -1 to go on, or the exit status to end with. */
+static int ls_args(int argc, char **argv, const char *cmd, ls_args_t *a)
 {
     static const struct option opts[] = {{"sub", required_argument, NULL, OPT_SUB},
                                          {"client", required_argument, NULL, OPT_CLIENT},
                                          {"limit", required_argument, NULL, OPT_LIMIT},
                                          COMMON_OPTS,
                                          {NULL, 0, NULL, 0}};
-    const char *cmd = "curfew sessions ls", *sub = NULL, *client = NULL, *limit = NULL;
-    common_t o = {0};
-    cf_cli_conn_t conn;
-    char path[1024] = "/v1/sessions";
-    json_t *doc, *arr;
-    int c, rc;
+    int c;
 
     optind = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (common_opt(&o, c))
+        if (common_opt(&a->o, c))
             continue;
         switch (c) {
-        case OPT_SUB: sub = optarg; break;
-        case OPT_CLIENT: client = optarg; break;
+        case OPT_SUB: a->sub = optarg; break;
+        case OPT_CLIENT: a->client = optarg; break;
         case OPT_LIMIT:
-            limit = optarg;
-            if (strspn(limit, "0123456789") != strlen(limit) || atol(limit) < 1 || atol(limit) > 10000) {
-                fprintf(stderr, "%s: --limit: expected 1 to 10000, got '%s'\n", cmd, limit);
+            a->limit = optarg;
+            if (strspn(a->limit, "0123456789") != strlen(a->limit) || atol(a->limit) < 1 ||
+                atol(a->limit) > 10000) {
+                fprintf(stderr, "%s: --limit: expected 1 to 10000, got '%s'\n", cmd, a->limit);
                 return CF_CLI_EXIT_USAGE;
             }
             break;
@@ -249,50 +252,88 @@ static int cmd_ls(int argc, char **argv)
         fprintf(stderr, "%s: unexpected argument '%s'\n", cmd, argv[optind]);
         return CF_CLI_EXIT_USAGE;
     }
-    rc = cf_cli_conn_init(&conn, cmd, o.server, o.key_file);
+    return -1;
+}
+
+/* Append @s to the NUL-terminated @path of capacity @cap; -1 (unchanged) when it does not fit. */
+static int append(char *path, size_t cap, const char *s)
+{
+    size_t n = strlen(path), m = strlen(s);
+
+    if (n + m >= cap)
+        return -1;
+    memcpy(path + n, s, m + 1);
+    return 0;
+}
+
+/* /v1/sessions with the filters of @a as its query; -1 when it does not fit @cap. */
+static int ls_path(const ls_args_t *a, char *path, size_t cap)
+{
+    const struct {
+        const char *name, *value;
+        int encode; /* a free-form value, percent-encoded; --limit is digits */
+    } query[] = {{"sub=", a->sub, 1}, {"client_id=", a->client, 1}, {"limit=", a->limit, 0}};
+    const char *sep = "?";
+
+    snprintf(path, cap, "/v1/sessions");
+    for (size_t i = 0; i < sizeof query / sizeof query[0]; i++) {
+        if (query[i].value == NULL)
+            continue;
+        if (append(path, cap, sep) < 0 || append(path, cap, query[i].name) < 0)
+            return -1;
+        if (query[i].encode ? cf_cli_urlencode(query[i].value, path, cap) < 0
+                            : append(path, cap, query[i].value) < 0)
+            return -1;
+        sep = "&";
+    }
+    return 0;
+}
+
+/* The answer to `sessions ls`: its JSON, or a table; the exit status. */
+static int ls_print(const char *cmd, const ls_args_t *a, json_t *doc)
+{
+    json_t *arr = json_object_get(doc, "sessions");
+
+    if (a->o.json) {
+        cf_cli_print_json(doc);
+        return 0;
+    }
+    if (!json_is_array(arr)) {
+        fprintf(stderr, "%s: the server's answer has no session list\n", cmd);
+        return CF_CLI_EXIT_FAIL;
+    }
+    json_int_t total = json_integer_value(json_object_get(doc, "total"));
+    print_table(arr);
+    if ((size_t)total > json_array_size(arr))
+        printf("(%zu of %lld sessions shown; use --limit)\n", json_array_size(arr), (long long)total);
+    return 0;
+}
+
+static int cmd_ls(int argc, char **argv)
+{
+    const char *cmd = "curfew sessions ls";
+    ls_args_t a = {{0}, NULL, NULL, NULL};
+    cf_cli_conn_t conn;
+    char path[1024];
+    json_t *doc;
+    int rc;
+
+    rc = ls_args(argc, argv, cmd, &a);
+    if (rc >= 0)
+        return rc;
+    rc = cf_cli_conn_init(&conn, cmd, a.o.server, a.o.key_file);
     if (rc != 0)
         return rc;
-    {
-        const char *sep = "?";
-        if (sub != NULL) {
-            strcat(path, "?sub=");
-            if (cf_cli_urlencode(sub, path, sizeof path) < 0)
-                goto too_long;
-            sep = "&";
-        }
-        if (client != NULL) {
-            strcat(path, sep);
-            strcat(path, "client_id=");
-            if (cf_cli_urlencode(client, path, sizeof path) < 0)
-                goto too_long;
-            sep = "&";
-        }
-        if (limit != NULL) {
-            strcat(path, sep);
-            strcat(path, "limit=");
-            strcat(path, limit);
-        }
+    if (ls_path(&a, path, sizeof path) < 0) {
+        fprintf(stderr, "%s: --sub or --client too long\n", cmd);
+        return CF_CLI_EXIT_USAGE;
     }
     doc = call(&conn, "GET", path, NULL, NULL, &rc);
     if (doc == NULL)
         return rc;
-    arr = json_object_get(doc, "sessions");
-    if (o.json) {
-        cf_cli_print_json(doc);
-    } else if (!json_is_array(arr)) {
-        fprintf(stderr, "%s: the server's answer has no session list\n", cmd);
-        rc = CF_CLI_EXIT_FAIL;
-    } else {
-        json_int_t total = json_integer_value(json_object_get(doc, "total"));
-        print_table(arr);
-        if ((size_t)total > json_array_size(arr))
-            printf("(%zu of %lld sessions shown; use --limit)\n", json_array_size(arr), (long long)total);
-    }
+    rc = ls_print(cmd, &a, doc);
     json_decref(doc);
     return rc;
-too_long:
-    fprintf(stderr, "%s: --sub or --client too long\n", cmd);
-    return CF_CLI_EXIT_USAGE;
 }
 
 /* show and revoke: one session by id. */

@@ -452,42 +452,50 @@ int cf_jws_verify(const char *tok, size_t len, const cf_jws_key_t *const *keys, 
     return cf_jws_verify_typ(tok, len, keys, nkeys, NULL, payload_out, why);
 }
 
-int cf_jws_verify_typ(const char *tok, size_t len, const cf_jws_key_t *const *keys, size_t nkeys,
-                      const char *typ, json_t **payload_out, cf_reason_t *why)
+/* A token's three segments, decoded into one buffer of the caller's. */
+typedef struct {
+    const uint8_t *hdr, *payload, *sig;
+    size_t hlen, plen, siglen;
+} segments_t;
+
+/*
+ * Decode the segments of @tok (its dots at @dot1 and @dot2) one after the
+ * other into @buf (@cap bytes); -1 when one is not clean base64url.
+ */
+static int decode_segments(const char *tok, size_t len, size_t dot1, size_t dot2, uint8_t *buf,
+                           size_t cap, segments_t *seg)
 {
-    /* Every segment decodes into this one buffer: a token of at most
-     * CF_JWS_MAX_LEN characters decodes to at most 3/4 of that in total. */
-    uint8_t buf[CF_JWS_MAX_LEN / 4 * 3 + 4];
-    uint8_t *hdr, *payload, *sig;
-    size_t dot1, dot2, hlen, plen, siglen, used;
-    json_t *h = NULL, *p = NULL, *alg, *kid;
-    const cf_jws_key_t *key;
-    int rc;
+    size_t used;
 
-    if (payload_out == NULL || why == NULL)
-        return CF_EINVAL;
-    *payload_out = NULL;
-    if ((tok == NULL && len > 0) || (keys == NULL && nkeys > 0))
-        return CF_EINVAL;
-    *why = CF_REASON_MALFORMED_TOKEN;
-    if (tok == NULL || len > CF_JWS_MAX_LEN || split3(tok, len, &dot1, &dot2) < 0)
-        return 0;
+    if (cf_b64url_decode(tok, dot1, buf, cap, &seg->hlen) < 0)
+        return -1;
+    seg->hdr = buf;
+    used = seg->hlen;
+    if (cf_b64url_decode(tok + dot1 + 1, dot2 - dot1 - 1, buf + used, cap - used, &seg->plen) < 0)
+        return -1;
+    seg->payload = buf + used;
+    used += seg->plen;
+    if (cf_b64url_decode(tok + dot2 + 1, len - dot2 - 1, buf + used, cap - used, &seg->siglen) < 0)
+        return -1;
+    seg->sig = buf + used;
+    return 0;
+}
 
-    hdr = buf;
-    if (cf_b64url_decode(tok, dot1, hdr, sizeof(buf), &hlen) < 0)
-        return 0;
-    used = hlen;
-    payload = buf + used;
-    if (cf_b64url_decode(tok + dot1 + 1, dot2 - dot1 - 1, payload, sizeof(buf) - used, &plen) < 0)
-        return 0;
-    used += plen;
-    sig = buf + used;
-    if (cf_b64url_decode(tok + dot2 + 1, len - dot2 - 1, sig, sizeof(buf) - used, &siglen) < 0)
-        return 0;
+/*
+ * The verdict of the protected header alone: CF_REASON_NONE with *@key the
+ * key among @keys it names, or why the token is refused. The header is
+ * parsed before the signature is checked because it names the key; it is
+ * small, bounded, and only four members are looked at.
+ */
+static cf_reason_t judge_header(const segments_t *seg, const char *typ,
+                                const cf_jws_key_t *const *keys, size_t nkeys,
+                                const cf_jws_key_t **key)
+{
+    json_t *h = json_loadb((const char *)seg->hdr, seg->hlen, JSON_REJECT_DUPLICATES, NULL);
+    json_t *alg, *kid;
+    cf_reason_t why = CF_REASON_MALFORMED_TOKEN;
 
-    /* The header is parsed before the signature is checked because it names
-     * the key; it is small, bounded, and only three members are looked at. */
-    h = json_loadb((const char *)hdr, hlen, JSON_REJECT_DUPLICATES, NULL);
+    *key = NULL;
     if (!json_is_object(h))
         goto done;
     if (json_object_get(h, "crit") != NULL) /* we understand no extension */
@@ -505,36 +513,62 @@ int cf_jws_verify_typ(const char *tok, size_t len, const cf_jws_key_t *const *ke
 
     /* The key fixes the algorithm. Anything else the header claims, "none"
      * and HMAC included, is a signature we cannot accept. */
-    *why = CF_REASON_BAD_SIGNATURE;
+    why = CF_REASON_BAD_SIGNATURE;
     if (strcmp(json_string_value(alg), "EdDSA") != 0)
         goto done;
-    *why = CF_REASON_UNKNOWN_KEY;
+    why = CF_REASON_UNKNOWN_KEY;
     if (kid == NULL)
         goto done;
-    key = find_key(keys, nkeys, json_string_value(kid));
-    if (key == NULL)
-        goto done;
+    *key = find_key(keys, nkeys, json_string_value(kid));
+    if (*key != NULL)
+        why = CF_REASON_NONE;
+done:
+    json_decref(h);
+    return why;
+}
+
+int cf_jws_verify_typ(const char *tok, size_t len, const cf_jws_key_t *const *keys, size_t nkeys,
+                      const char *typ, json_t **payload_out, cf_reason_t *why)
+{
+    /* Every segment decodes into this one buffer: a token of at most
+     * CF_JWS_MAX_LEN characters decodes to at most 3/4 of that in total. */
+    uint8_t buf[CF_JWS_MAX_LEN / 4 * 3 + 4];
+    segments_t seg;
+    size_t dot1, dot2;
+    const cf_jws_key_t *key;
+    json_t *p;
+    int rc;
+
+    if (payload_out == NULL || why == NULL)
+        return CF_EINVAL;
+    *payload_out = NULL;
+    if ((tok == NULL && len > 0) || (keys == NULL && nkeys > 0))
+        return CF_EINVAL;
+    *why = CF_REASON_MALFORMED_TOKEN;
+    if (tok == NULL || len > CF_JWS_MAX_LEN || split3(tok, len, &dot1, &dot2) < 0 ||
+        decode_segments(tok, len, dot1, dot2, buf, sizeof buf, &seg) < 0)
+        return 0;
+    *why = judge_header(&seg, typ, keys, nkeys, &key);
+    if (*why != CF_REASON_NONE)
+        return 0;
     *why = CF_REASON_BAD_SIGNATURE;
-    if (siglen != CF_JWS_SIG_LEN)
-        goto done;
-    rc = ed25519_verify(key->pkey, tok, dot2, sig);
+    if (seg.siglen != CF_JWS_SIG_LEN)
+        return 0;
+    rc = ed25519_verify(key->pkey, tok, dot2, seg.sig);
     if (rc < 0) {
-        json_decref(h);
         *why = CF_REASON__COUNT;
         return rc;
     }
     if (rc == 0)
-        goto done;
+        return 0;
 
     *why = CF_REASON_MALFORMED_TOKEN;
-    p = json_loadb((const char *)payload, plen, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(p))
-        goto done;
+    p = json_loadb((const char *)seg.payload, seg.plen, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(p)) {
+        json_decref(p);
+        return 0;
+    }
     *why = CF_REASON_NONE;
     *payload_out = p;
-    p = NULL;
-done:
-    json_decref(p);
-    json_decref(h);
     return 0;
 }

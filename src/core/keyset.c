@@ -445,32 +445,36 @@ static const char *const known_members[] = {"kid", "x", "created_at", "activated
                                             "deactivated_at", "d", "enc", "iv", "ct", "tag", NULL};
 
 /* Read keys[@idx] into @e (key owned by @e on success). */
-static int parse_entry(json_t *o, size_t idx, const uint8_t *kek, cf_keyset_entry_t *e,
-                       int *clear, char *err, size_t errlen)
+/* The members of entry @idx are all known and its kid is usable: *@kid borrowed from @o. */
+static int entry_kid(json_t *o, size_t idx, const char **kid, char *err, size_t errlen)
 {
-    uint8_t x[CF_JWS_KEY_LEN], d[CF_JWS_KEY_LEN], iv[GCM_IV_LEN], ct[CF_JWS_KEY_LEN],
-        tag[GCM_TAG_LEN];
-    json_t *kid, *enc, *v;
+    json_t *k, *v;
     const char *name;
-    int rc;
 
-    memset(e, 0, sizeof *e);
     if (!json_is_object(o))
         return say(err, errlen, CF_EPARSE, "keys[%zu]: expected an object", idx);
     json_object_foreach(o, name, v) {
-        size_t k = 0;
-        while (known_members[k] != NULL && strcmp(known_members[k], name) != 0)
-            k++;
-        if (known_members[k] == NULL)
+        size_t m = 0;
+        while (known_members[m] != NULL && strcmp(known_members[m], name) != 0)
+            m++;
+        if (known_members[m] == NULL)
             return say(err, errlen, CF_EPARSE, "keys[%zu]: unknown member '%.40s'", idx, name);
     }
-    kid = json_object_get(o, "kid");
-    if (!json_is_string(kid) || json_string_length(kid) == 0 ||
-        json_string_length(kid) > CF_JWS_KID_MAX ||
-        strlen(json_string_value(kid)) != json_string_length(kid))
+    k = json_object_get(o, "kid");
+    if (!json_is_string(k) || json_string_length(k) == 0 || json_string_length(k) > CF_JWS_KID_MAX ||
+        strlen(json_string_value(k)) != json_string_length(k))
         return say(err, errlen, CF_EPARSE, "keys[%zu].kid: expected a string of 1 to %d characters",
                    idx, CF_JWS_KID_MAX);
-    rc = get_b64(o, "x", idx, x, sizeof x, err, errlen);
+    *kid = json_string_value(k);
+    return 0;
+}
+
+/* The public half and the three instants of entry @idx. */
+static int entry_public(json_t *o, size_t idx, uint8_t x[CF_JWS_KEY_LEN], cf_keyset_entry_t *e,
+                        char *err, size_t errlen)
+{
+    int rc = get_b64(o, "x", idx, x, CF_JWS_KEY_LEN, err, errlen);
+
     if (rc == 0)
         rc = get_time(o, "created_at", idx, &e->created_at, err, errlen);
     if (rc == 0)
@@ -481,41 +485,79 @@ static int parse_entry(json_t *o, size_t idx, const uint8_t *kek, cf_keyset_entr
         return rc;
     if (e->deactivated_at != 0 && e->deactivated_at < e->activated_at)
         return say(err, errlen, CF_EPARSE, "keys[%zu].deactivated_at: before activated_at", idx);
+    return 0;
+}
 
-    enc = json_object_get(o, "enc");
-    if (json_object_get(o, "d") != NULL && enc != NULL)
+/* The private half of entry @idx sealed under @kek ("enc": "A256GCM"), opened into @d. */
+static int entry_sealed(json_t *o, size_t idx, const uint8_t *kek, const char *kid,
+                        uint8_t d[CF_JWS_KEY_LEN], char *err, size_t errlen)
+{
+    uint8_t iv[GCM_IV_LEN], ct[CF_JWS_KEY_LEN], tag[GCM_TAG_LEN];
+    json_t *enc = json_object_get(o, "enc");
+    int rc;
+
+    if (!json_is_string(enc) || strcmp(json_string_value(enc), "A256GCM") != 0)
+        return say(err, errlen, CF_EPARSE, "keys[%zu].enc: expected \"A256GCM\"", idx);
+    rc = get_b64(o, "iv", idx, iv, sizeof iv, err, errlen);
+    if (rc == 0)
+        rc = get_b64(o, "ct", idx, ct, sizeof ct, err, errlen);
+    if (rc == 0)
+        rc = get_b64(o, "tag", idx, tag, sizeof tag, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (kek == NULL)
+        return say(err, errlen, CF_ECONFIG,
+                   "keys[%zu] (kid %.60s) is encrypted but no key-encryption key is "
+                   "configured (CURFEW_KEK or keys.kek_file)",
+                   idx, kid);
+    rc = gcm_open(kek, iv, kid, ct, sizeof ct, tag, d);
+    if (rc < 0)
+        return say(err, errlen, rc == CF_ENOMEM ? CF_ENOMEM : CF_ECRYPTO,
+                   "keys[%zu] (kid %.60s) does not decrypt: wrong key-encryption key, or "
+                   "the file was altered",
+                   idx, kid);
+    return 0;
+}
+
+/* The private half of entry @idx into @d, in clear ("d") or sealed; *@clear says which. */
+static int entry_private(json_t *o, size_t idx, const uint8_t *kek, const char *kid,
+                         uint8_t d[CF_JWS_KEY_LEN], int *clear, char *err, size_t errlen)
+{
+    int rc;
+
+    if (json_object_get(o, "d") != NULL && json_object_get(o, "enc") != NULL)
         return say(err, errlen, CF_EPARSE, "keys[%zu]: both \"d\" and \"enc\" (in clear or encrypted, not both)", idx);
-    if (enc == NULL) {
-        if (json_object_get(o, "iv") || json_object_get(o, "ct") || json_object_get(o, "tag"))
-            return say(err, errlen, CF_EPARSE, "keys[%zu]: \"iv\", \"ct\" or \"tag\" without \"enc\"", idx);
-        rc = get_b64(o, "d", idx, d, sizeof d, err, errlen);
-        if (rc < 0)
-            return rc;
-        *clear = 1;
-    } else {
-        if (!json_is_string(enc) || strcmp(json_string_value(enc), "A256GCM") != 0)
-            return say(err, errlen, CF_EPARSE, "keys[%zu].enc: expected \"A256GCM\"", idx);
-        rc = get_b64(o, "iv", idx, iv, sizeof iv, err, errlen);
-        if (rc == 0)
-            rc = get_b64(o, "ct", idx, ct, sizeof ct, err, errlen);
-        if (rc == 0)
-            rc = get_b64(o, "tag", idx, tag, sizeof tag, err, errlen);
-        if (rc < 0)
-            return rc;
-        if (kek == NULL)
-            return say(err, errlen, CF_ECONFIG,
-                       "keys[%zu] (kid %.60s) is encrypted but no key-encryption key is "
-                       "configured (CURFEW_KEK or keys.kek_file)",
-                       idx, json_string_value(kid));
-        rc = gcm_open(kek, iv, json_string_value(kid), ct, sizeof ct, tag, d);
-        if (rc < 0)
-            return say(err, errlen, rc == CF_ENOMEM ? CF_ENOMEM : CF_ECRYPTO,
-                       "keys[%zu] (kid %.60s) does not decrypt: wrong key-encryption key, or "
-                       "the file was altered",
-                       idx, json_string_value(kid));
+    if (json_object_get(o, "enc") != NULL) {
         *clear = 0;
+        return entry_sealed(o, idx, kek, kid, d, err, errlen);
     }
-    rc = cf_jws_key_from_raw(d, x, json_string_value(kid), &e->key);
+    if (json_object_get(o, "iv") || json_object_get(o, "ct") || json_object_get(o, "tag"))
+        return say(err, errlen, CF_EPARSE, "keys[%zu]: \"iv\", \"ct\" or \"tag\" without \"enc\"", idx);
+    rc = get_b64(o, "d", idx, d, CF_JWS_KEY_LEN, err, errlen);
+    if (rc < 0)
+        return rc;
+    *clear = 1;
+    return 0;
+}
+
+static int parse_entry(json_t *o, size_t idx, const uint8_t *kek, cf_keyset_entry_t *e,
+                       int *clear, char *err, size_t errlen)
+{
+    uint8_t x[CF_JWS_KEY_LEN], d[CF_JWS_KEY_LEN];
+    const char *kid = NULL;
+    int rc;
+
+    memset(e, 0, sizeof *e);
+    rc = entry_kid(o, idx, &kid, err, errlen);
+    if (rc == 0)
+        rc = entry_public(o, idx, x, e, err, errlen);
+    if (rc == 0)
+        rc = entry_private(o, idx, kek, kid, d, clear, err, errlen);
+    if (rc < 0) {
+        OPENSSL_cleanse(d, sizeof d); /* a half-opened key is still a secret */
+        return rc;
+    }
+    rc = cf_jws_key_from_raw(d, x, kid, &e->key);
     OPENSSL_cleanse(d, sizeof d);
     if (rc == CF_EINVAL)
         return say(err, errlen, CF_EPARSE,
@@ -543,13 +585,69 @@ static void sort_entries(cf_keyset_t *ks)
     reindex(ks);
 }
 
+/* The document's envelope: an object of format v 1, a positive version and a keys array. */
+static int check_envelope(json_t *doc, json_t **version, json_t **keys, char *err, size_t errlen)
+{
+    json_t *v;
+
+    if (!json_is_object(doc))
+        return say(err, errlen, CF_EPARSE, "expected a JSON object");
+    v = json_object_get(doc, "v");
+    if (!json_is_integer(v))
+        return say(err, errlen, CF_EPARSE, "v: missing or not an integer (the format version, 1)");
+    if (json_integer_value(v) != KEYSET_FORMAT)
+        return say(err, errlen, CF_EPARSE, "v: unsupported format %lld (this curfew reads %d)",
+                   (long long)json_integer_value(v), KEYSET_FORMAT);
+    *version = json_object_get(doc, "version");
+    if (!json_is_integer(*version) || json_integer_value(*version) < 1)
+        return say(err, errlen, CF_EPARSE, "version: expected a positive integer");
+    *keys = json_object_get(doc, "keys");
+    if (!json_is_array(*keys) || json_array_size(*keys) == 0)
+        return say(err, errlen, CF_EPARSE, "keys: expected a non-empty array");
+    if (json_array_size(*keys) > CF_KEYSET_MAX)
+        return say(err, errlen, CF_ETOOBIG, "keys: more than %d keys", CF_KEYSET_MAX);
+    return 0;
+}
+
+/*
+ * Every entry of @keys into @ks, in order: no kid twice, exactly one active
+ * key. *@clear counts the entries whose private key was in clear.
+ */
+static int add_entries(cf_keyset_t *ks, json_t *keys, const uint8_t *kek, size_t *clear,
+                       char *err, size_t errlen)
+{
+    size_t active = SIZE_MAX;
+    int rc;
+
+    for (size_t i = 0; i < json_array_size(keys); i++) {
+        int is_clear = 0;
+        rc = parse_entry(json_array_get(keys, i), i, kek, &ks->e[i], &is_clear, err, errlen);
+        if (rc < 0)
+            return rc;
+        ks->n = i + 1;
+        *clear += (size_t)is_clear;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(cf_jws_key_kid(ks->e[j].key), cf_jws_key_kid(ks->e[i].key)) == 0)
+                return say(err, errlen, CF_EPARSE, "keys[%zu].kid: same kid as keys[%zu]", i, j);
+        if (ks->e[i].deactivated_at == 0) {
+            if (active != SIZE_MAX)
+                return say(err, errlen, CF_EPARSE,
+                           "more than one active key (keys[%zu] and keys[%zu])", active, i);
+            active = i;
+        }
+    }
+    if (active == SIZE_MAX)
+        return say(err, errlen, CF_EPARSE, "no active key (every key has a deactivated_at)");
+    return 0;
+}
+
 int cf_keyset_from_json(const char *json, size_t len, const uint8_t *kek, cf_keyset_t **out,
                         size_t *nclear, char *err, size_t errlen)
 {
     cf_keyset_t *ks = NULL;
-    json_t *doc = NULL, *v, *keys;
+    json_t *doc = NULL, *version = NULL, *keys = NULL;
     json_error_t jerr;
-    size_t active = SIZE_MAX, clear = 0;
+    size_t clear = 0;
     int rc;
 
     *out = NULL;
@@ -563,72 +661,23 @@ int cf_keyset_from_json(const char *json, size_t len, const uint8_t *kek, cf_key
     if (doc == NULL)
         return say(err, errlen, CF_EPARSE, "line %d column %d: %s", jerr.line, jerr.column,
                    jerr.text);
-    rc = CF_EPARSE;
-    if (!json_is_object(doc)) {
-        say(err, errlen, rc, "expected a JSON object");
+    rc = check_envelope(doc, &version, &keys, err, errlen);
+    if (rc < 0)
         goto done;
-    }
-    v = json_object_get(doc, "v");
-    if (!json_is_integer(v)) {
-        say(err, errlen, rc, "v: missing or not an integer (the format version, 1)");
-        goto done;
-    }
-    if (json_integer_value(v) != KEYSET_FORMAT) {
-        say(err, errlen, rc, "v: unsupported format %lld (this curfew reads %d)",
-            (long long)json_integer_value(v), KEYSET_FORMAT);
-        goto done;
-    }
-    v = json_object_get(doc, "version");
-    if (!json_is_integer(v) || json_integer_value(v) < 1) {
-        say(err, errlen, rc, "version: expected a positive integer");
-        goto done;
-    }
-    keys = json_object_get(doc, "keys");
-    if (!json_is_array(keys) || json_array_size(keys) == 0) {
-        say(err, errlen, rc, "keys: expected a non-empty array");
-        goto done;
-    }
-    if (json_array_size(keys) > CF_KEYSET_MAX) {
-        rc = say(err, errlen, CF_ETOOBIG, "keys: more than %d keys", CF_KEYSET_MAX);
-        goto done;
-    }
     ks = calloc(1, sizeof *ks);
     if (ks == NULL) {
         rc = say(err, errlen, CF_ENOMEM, "out of memory");
         goto done;
     }
-    ks->version = (uint64_t)json_integer_value(v);
-    for (size_t i = 0; i < json_array_size(keys); i++) {
-        int is_clear = 0;
-        rc = parse_entry(json_array_get(keys, i), i, kek, &ks->e[i], &is_clear, err, errlen);
-        if (rc < 0)
-            goto done;
-        ks->n = i + 1;
-        clear += (size_t)is_clear;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(cf_jws_key_kid(ks->e[j].key), cf_jws_key_kid(ks->e[i].key)) == 0) {
-                rc = say(err, errlen, CF_EPARSE, "keys[%zu].kid: same kid as keys[%zu]", i, j);
-                goto done;
-            }
-        if (ks->e[i].deactivated_at == 0) {
-            if (active != SIZE_MAX) {
-                rc = say(err, errlen, CF_EPARSE, "more than one active key (keys[%zu] and keys[%zu])",
-                         active, i);
-                goto done;
-            }
-            active = i;
-        }
-    }
-    if (active == SIZE_MAX) {
-        rc = say(err, errlen, CF_EPARSE, "no active key (every key has a deactivated_at)");
+    ks->version = (uint64_t)json_integer_value(version);
+    rc = add_entries(ks, keys, kek, &clear, err, errlen);
+    if (rc < 0)
         goto done;
-    }
     sort_entries(ks);
     if (nclear != NULL)
         *nclear = clear;
     *out = ks;
     ks = NULL;
-    rc = 0;
 done:
     cf_keyset_free(ks);
     json_decref(doc);

@@ -2,9 +2,9 @@
  *
  * Policy decisions: effective lifetimes and risk (strictest wins, with the
  * rule each value came from), first-match route lookup, and route verdicts.
- * Pure: no I/O, no clock, no logging; only cf_policy_copy() and
- * cf_policy_explain() allocate. Matching is on the check hot path and
- * allocates nothing.
+ * Pure: no I/O, no clock, no logging; only cf_policy_copy() allocates
+ * (cf_policy_explain(), the text for `curfew policy explain`, lives in
+ * explain.c). Matching is on the check hot path and allocates nothing.
  */
 #include "core/policy.h"
 
@@ -198,6 +198,14 @@ unsigned cf_method_bit(const char *name, size_t len)
         if (methods[i].len == len && memcmp(methods[i].name, name, len) == 0)
             return methods[i].bit;
     return 0;
+}
+
+const char *cf_method_name(unsigned bit)
+{
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (methods[i].bit == bit)
+            return methods[i].name;
+    return NULL;
 }
 
 const char *cf_ip_binding_name(cf_ip_binding_t b)
@@ -615,186 +623,4 @@ cf_route_verdict_t cf_route_decide(const cf_route_t *r, const char *roles_csv, c
     if (r->idle_timeout > 0 && now - last_activity >= r->idle_timeout)
         return verdict(CF_ROUTE_IDLE, CF_REASON_ROUTE_IDLE_TIMEOUT, why);
     return verdict(CF_ROUTE_PASS, CF_REASON_NONE, why);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Explain                                                                   */
-/* ------------------------------------------------------------------------ */
-
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int oom;
-} text_t;
-
-static void put(text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(text_t *t, const char *fmt, ...)
-{
-    va_list ap;
-    int w;
-
-    if (t->oom)
-        return;
-    for (;;) {
-        va_start(ap, fmt);
-        w = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-        if (w < 0) {
-            t->oom = 1;
-            return;
-        }
-        if ((size_t)w < t->cap - t->len) {
-            t->len += (size_t)w;
-            return;
-        }
-        size_t ncap = t->cap * 2 > t->len + (size_t)w + 1 ? t->cap * 2 : t->len + (size_t)w + 1;
-        char *nb = realloc(t->buf, ncap);
-        if (nb == NULL) {
-            t->oom = 1;
-            return;
-        }
-        t->buf = nb;
-        t->cap = ncap;
-    }
-}
-
-static const char *dur(cf_time_t v, char *buf, size_t cap)
-{
-    if (cf_duration_format(v, buf, cap) < 0)
-        (void)snprintf(buf, cap, "%lldms", (long long)v); /* negative: shown raw */
-    return buf;
-}
-
-static void put_list(text_t *t, char *const *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        put(t, "%s%s", i > 0 ? ", " : "", v[i]);
-}
-
-static void explain_route(text_t *t, const cf_route_t *r, size_t index)
-{
-    static const char *const kinds[] = {"any path", "path", "path_prefix", "path_glob"};
-    char d[32];
-
-    put(t, "route: routes[%zu] (line %d)\n", index, r->line);
-    put(t, "  host: %s\n", r->host != NULL ? r->host : "any");
-    put(t, "  methods: ");
-    if (r->methods == 0) {
-        put(t, "any");
-    } else {
-        int first = 1;
-        for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-            if (r->methods & methods[i].bit) {
-                put(t, "%s%s", first ? "" : ", ", methods[i].name);
-                first = 0;
-            }
-    }
-    put(t, "\n");
-    if (r->path_kind == CF_PATH_ANY)
-        put(t, "  path: any\n");
-    else
-        put(t, "  %s: %s\n", kinds[r->path_kind], r->path);
-    if (r->deny)
-        put(t, "  deny: every request is refused (route_denied)\n");
-    if (r->anonymous)
-        put(t, "  anonymous: allowed without a token\n");
-    if (r->nrequire_roles > 0) {
-        put(t, "  require_roles (any of): ");
-        put_list(t, r->require_roles, r->nrequire_roles);
-        put(t, "\n");
-    }
-    if (r->nrequire_scopes > 0) {
-        put(t, "  require_scopes (all of): ");
-        put_list(t, r->require_scopes, r->nrequire_scopes);
-        put(t, "\n");
-    }
-    if (r->max_auth_age > 0)
-        put(t, "  max_auth_age: %s (older authentication -> step_up_required)\n",
-            dur(r->max_auth_age, d, sizeof d));
-    if (r->idle_timeout > 0)
-        put(t, "  idle_timeout: %s (idle longer -> route_idle_timeout)\n",
-            dur(r->idle_timeout, d, sizeof d));
-}
-
-int cf_policy_explain(const cf_policy_t *p, const cf_limits_t *global, cf_time_t max_access_ttl,
-                      const char *client_id, const char *roles_csv, const char *host,
-                      const char *method, const char *path, char **out)
-{
-    const cf_client_t *client = NULL;
-    const cf_route_t *route;
-    cf_effective_t eff;
-    text_t t = {NULL, 0, 0, 0};
-    size_t index = 0, nlen;
-    char *norm;
-    char d[32];
-
-    *out = NULL;
-    if (client_id != NULL && client_id[0] != '\0') {
-        client = cf_policy_client(p, client_id);
-        if (client == NULL)
-            return CF_ENOENT;
-    }
-    t.buf = malloc(512);
-    if (t.buf == NULL)
-        return CF_ENOMEM;
-    t.cap = 512;
-    t.buf[0] = '\0';
-
-    cf_policy_resolve(p, global, max_access_ttl, client, roles_csv, NULL, &eff);
-    put(&t, "client: %s\n", client != NULL ? client->id : "(none)");
-    put(&t, "roles: %s\n", roles_csv != NULL && roles_csv[0] != '\0' ? roles_csv : "(none)");
-    for (const char *s = roles_csv; s != NULL && *s != '\0';) {
-        const char *comma = strchr(s, ',');
-        size_t len = comma != NULL ? (size_t)(comma - s) : strlen(s);
-        if (len > 0 && cf_policy_role(p, s, len) == NULL)
-            put(&t, "  note: role '%.*s' is not configured; it changes no limit\n", (int)len, s);
-        s = comma != NULL ? comma + 1 : s + len;
-    }
-    put(&t, "effective limits:\n");
-    put(&t, "  idle_timeout: %s (from %s)\n", dur(eff.limits.idle_timeout, d, sizeof d),
-        eff.idle_from);
-    put(&t, "  absolute_timeout: %s (from %s)\n", dur(eff.limits.absolute_timeout, d, sizeof d),
-        eff.absolute_from);
-    put(&t, "  access_ttl: %s (from %s)\n", dur(eff.limits.access_ttl, d, sizeof d),
-        eff.access_from);
-    put(&t, "  ip_binding: %s (from %s)\n", cf_ip_binding_name(eff.risk.ip_binding),
-        eff.ip_binding_from);
-    put(&t, "  on_ip_change: %s (from %s)\n", cf_risk_action_name(eff.risk.on_ip_change),
-        eff.on_ip_change_from);
-    put(&t, "  on_device_change: %s (from %s)\n", cf_risk_action_name(eff.risk.on_device_change),
-        eff.on_device_change_from);
-
-    if (method == NULL)
-        method = "GET";
-    if (path == NULL)
-        path = "/";
-    put(&t, "request: %s %s%s%s\n", method, path, host != NULL ? " host " : "",
-        host != NULL ? host : "");
-    /* Matched as /v1/check matches it: on the normalized path. */
-    norm = malloc(strlen(path) + 2);
-    if (norm == NULL) {
-        free(t.buf);
-        return CF_ENOMEM;
-    }
-    if (cf_path_normalize(path, strlen(path), norm, &nlen) < 0) {
-        put(&t, "route: none; /v1/check refuses this path with 400 (invalid_path)\n");
-    } else {
-        if (strcmp(norm, path) != 0)
-            put(&t, "normalized path: %s\n", norm);
-        route = cf_policy_match(p, host, host != NULL ? strlen(host) : 0, method, strlen(method),
-                                norm, nlen, &index);
-        if (route == NULL)
-            put(&t, "route: no route matches (session rules only)\n");
-        else
-            explain_route(&t, route, index);
-    }
-    free(norm);
-
-    if (t.oom) {
-        free(t.buf);
-        return CF_ENOMEM;
-    }
-    *out = t.buf;
-    return 0;
 }

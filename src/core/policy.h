@@ -141,6 +141,9 @@ const cf_role_t *cf_policy_role(const cf_policy_t *p, const char *name, size_t l
 /** The CF_METHOD_* bit of the @len-byte method @name (case-sensitive, RFC 9110); 0 if unknown. */
 unsigned cf_method_bit(const char *name, size_t len);
 
+/** The wire name of the single CF_METHOD_* bit @bit ("GET", ...), or NULL. */
+const char *cf_method_name(unsigned bit);
+
 /** Wire names of risk values ("exact", "step_up", ...); "unset" for UNSET, never NULL. */
 const char *cf_ip_binding_name(cf_ip_binding_t b);
 const char *cf_risk_action_name(cf_risk_action_t a);

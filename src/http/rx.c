@@ -708,6 +708,8 @@ size_t cf__http_encode_response(char *dst, size_t cap, int status, const cf_http
     return o.n;
 }
 
+const cf_http_header_t cf__http_json_type = {"Content-Type", 12, "application/json", 16};
+
 /* {"error":"<error>","error_description":"<desc>","reason":"<reason>"}, desc escaped; returns length. */
 size_t cf__http_json_error(char *dst, size_t cap, int status, const char *desc)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * Library-internal: the socket-free request reader and response encoder,
- * shared by the server (server.c) and the fuzzer (tests/fuzz/fuzz_http.c).
+ * shared by the server's connections (conn.c) and the fuzzer (tests/fuzz/fuzz_http.c).
  * Not for handlers, which see only http/server.h. The reader decides when a
  * byte stream holds a complete, acceptable HTTP/1.1 request and which error
  * status answers one that is not; the encoder decides the bytes of a
@@ -146,5 +146,8 @@ void cf__http_rx_fini(cf__http_rx_t *rx);
  * one). Returns its length, or 0 if it does not fit. Pure; safe from any thread.
  */
 size_t cf__http_json_error(char *dst, size_t cap, int status, const char *desc);
+
+/** "Content-Type: application/json", the header every error body above goes with. */
+extern const cf_http_header_t cf__http_json_type;
 
 #endif /* CF_HTTP_RX_H */

@@ -56,7 +56,7 @@ typedef struct {
 
 /**
  * Connect to @url (commands and a separate subscription, reconnecting every
- * 100 ms while down, see on_timer in redis.c) as node @node_id. Sessions expire in Redis @keep after
+ * 100 ms while down, see on_timer in redis_conn.c) as node @node_id. Sessions expire in Redis @keep after
  * their deadline, not-before epochs @nb_keep after their instant. Fails only on a bad argument or when the first connection
  * cannot be made: Redis must be up at startup, so a typo shows at once.
  */

@@ -2,6 +2,7 @@
 #include "store/wire.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,80 @@ static int event_type(const char *name)
     return -1;
 }
 
+/* Write a refusal's message into @err; returns -1, for `return bad(...)`. */
+static int bad(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int bad(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* The optional parts of event @i (@j) that follow its type into @e. */
+static int event_extras(json_t *j, size_t i, int type, cf_event_t *e, char *err, size_t errlen)
+{
+    if (json_object_get(j, "th") != NULL) {
+        const char *th = str_field(j, "th");
+        int64_t g;
+        if (th == NULL || cf_hex_decode(th, strlen(th), e->token_hash, 32) < 0 ||
+            int_field(j, "tg", &g) < 0)
+            return bad(err, errlen, "ev[%zu]: bad refresh token hash", i);
+        e->has_token = 1;
+        e->token_gen = (uint32_t)g;
+    }
+    if (type == CF_EV_NOT_BEFORE) {
+        json_t *sub = json_object_get(j, "sub");
+        if (int_field(j, "nb", &e->not_before) < 0 || !(json_is_null(sub) || json_is_string(sub)))
+            return bad(err, errlen, "ev[%zu]: bad not_before", i);
+        if (json_is_string(sub) && (e->sub = strdup(json_string_value(sub))) == NULL)
+            return bad(err, errlen, "out of memory");
+    }
+    if (type == CF_EV_ALERT_HOLD) {
+        const char *sub = str_field(j, "sub");
+        if (sub == NULL || sub[0] == '\0' || int_field(j, "until", &e->until) < 0)
+            return bad(err, errlen, "ev[%zu]: bad alert_hold", i);
+        if ((e->sub = strdup(sub)) == NULL)
+            return bad(err, errlen, "out of memory");
+    }
+    if (str_field(j, "r") != NULL) {
+        cf_reason_t r = cf_reason_from_name(str_field(j, "r"));
+        e->reason = r == CF_REASON__COUNT ? CF_REASON_NONE : r;
+    }
+    return 0;
+}
+
+/* Event @i of the array (@j), appended to @ev; 0, or -1 with @err set. */
+static int decode_event(json_t *j, size_t i, cf_events_t *ev, char *err, size_t errlen)
+{
+    const char *t = str_field(j, "t");
+    int type = t ? event_type(t) : -1;
+    cf_session_t *s = NULL;
+    cf_event_t *e;
+    int64_t at;
+
+    if (type < 0)
+        return bad(err, errlen, "ev[%zu]: unknown event type", i);
+    if (int_field(j, "at", &at) < 0)
+        return bad(err, errlen, "ev[%zu]: bad at", i);
+    if (json_object_get(j, "s") != NULL) {
+        char why[96];
+        s = session_from(json_object_get(j, "s"), why, sizeof why);
+        if (s == NULL)
+            return bad(err, errlen, "ev[%zu]: %s", i, why);
+    } else if (type != CF_EV_NOT_BEFORE && type != CF_EV_ALERT_HOLD) {
+        return bad(err, errlen, "ev[%zu]: %s without a session", i, t);
+    }
+    e = cf_events_add(ev, (cf_event_type_t)type, at, s);
+    cf_session_free(s);
+    if (e == NULL)
+        return bad(err, errlen, "out of memory");
+    return event_extras(j, i, type, e, err, errlen);
+}
+
 int cf_wire_decode(const char *str, size_t len, cf_wire_msg_t *m, char *err, size_t errlen)
 {
     json_error_t je;
@@ -197,58 +272,9 @@ int cf_wire_decode(const char *str, size_t len, cf_wire_msg_t *m, char *err, siz
     a = json_object_get(o, "ev");
     if (a != NULL && !json_is_array(a))
         FAIL("ev is not an array");
-    for (size_t i = 0; a != NULL && i < json_array_size(a); i++) {
-        json_t *je_ = json_array_get(a, i);
-        const char *t = str_field(je_, "t");
-        int type = t ? event_type(t) : -1;
-        cf_session_t *s = NULL;
-        cf_event_t *e;
-        int64_t at;
-
-        if (type < 0)
-            FAIL("ev[%zu]: unknown event type", i);
-        if (int_field(je_, "at", &at) < 0)
-            FAIL("ev[%zu]: bad at", i);
-        if (json_object_get(je_, "s") != NULL) {
-            char why[96];
-            s = session_from(json_object_get(je_, "s"), why, sizeof why);
-            if (s == NULL)
-                FAIL("ev[%zu]: %s", i, why);
-        } else if (type != CF_EV_NOT_BEFORE && type != CF_EV_ALERT_HOLD) {
-            FAIL("ev[%zu]: %s without a session", i, t);
-        }
-        e = cf_events_add(&m->ev, (cf_event_type_t)type, at, s);
-        cf_session_free(s);
-        if (e == NULL)
-            FAIL("out of memory");
-        if (json_object_get(je_, "th") != NULL) {
-            const char *th;
-            int64_t g;
-            if ((th = str_field(je_, "th")) == NULL ||
-                cf_hex_decode(th, strlen(th), e->token_hash, 32) < 0 || int_field(je_, "tg", &g) < 0)
-                FAIL("ev[%zu]: bad refresh token hash", i);
-            e->has_token = 1;
-            e->token_gen = (uint32_t)g;
-        }
-        if (type == CF_EV_NOT_BEFORE) {
-            json_t *sub = json_object_get(je_, "sub");
-            if (int_field(je_, "nb", &e->not_before) < 0 || !(json_is_null(sub) || json_is_string(sub)))
-                FAIL("ev[%zu]: bad not_before", i);
-            if (json_is_string(sub) && (e->sub = strdup(json_string_value(sub))) == NULL)
-                FAIL("out of memory");
-        }
-        if (type == CF_EV_ALERT_HOLD) {
-            const char *sub = str_field(je_, "sub");
-            if (sub == NULL || sub[0] == '\0' || int_field(je_, "until", &e->until) < 0)
-                FAIL("ev[%zu]: bad alert_hold", i);
-            if ((e->sub = strdup(sub)) == NULL)
-                FAIL("out of memory");
-        }
-        if (str_field(je_, "r") != NULL) {
-            cf_reason_t r = cf_reason_from_name(str_field(je_, "r"));
-            e->reason = r == CF_REASON__COUNT ? CF_REASON_NONE : r;
-        }
-    }
+    for (size_t i = 0; a != NULL && i < json_array_size(a); i++)
+        if (decode_event(json_array_get(a, i), i, &m->ev, err, errlen) < 0)
+            goto fail;
     json_decref(o);
     return 0;
 fail:

@@ -9,7 +9,7 @@
  *           "r":"<reason>", "sid":"..."}, ...]}
  *
  * Heartbeats carry "hb":1 and no events; a key-set change carries "keys":1.
- * The same string is applied by the Redis script (store/redis.c) and by every
+ * The same string is applied by the Redis script (store/redis_scripts.c) and by every
  * node that hears it, so both read exactly what the origin wrote. Pure: no
  * I/O, no clock.
  */

@@ -74,6 +74,21 @@ def test_sessions_ls_filters_by_sub_and_client(curfew):
     assert r.status_code == 200 and r.json()["total"] == 2
 
 
+def test_sessions_ls_long_filters_are_refused_not_overflowed(curfew):
+    # The query is built in a 1,024-byte buffer: a --sub that fills it, then
+    # --client and --limit appended after it, must be refused as too long
+    # (exit 2, one line), not written past the end of the buffer.
+    for args in (["--sub", "a" * 1004, "--client", "web"],
+                 ["--sub", "a" * 1004, "--limit", "10000"],
+                 ["--sub", "%" * 334, "--client", "web", "--limit", "5"],
+                 ["--sub", "a" * 990, "--client", "w" * 40]):
+        one_line_error(cli(curfew, "sessions", "ls", *args), 2, r"--sub or --client too long")
+    # The longest filters the server takes (255 bytes of sub) still ask it.
+    doc = json.loads(ok(cli(curfew, "sessions", "ls", "--sub", "a" * 255, "--client", "web",
+                            "--limit", "10000", "--json")).stdout)
+    assert doc["sessions"] == []
+
+
 def test_sessions_show_table_and_json(curfew):
     s = curfew.new_session(sub="alice", client_id="web", roles=["admin", "user"])
     out = ok(cli(curfew, "sessions", "show", s["session_id"])).stdout

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The Lua scripts of the Redis store, as data. Each one is a single atomic
+ * step on Redis (a write and its announcement on the bus, a revocation, a
+ * read of a session with its epochs), so their contracts are written next to
+ * them. Apart because the connection (which loads them on every new command
+ * connection), the start-up check and the operations all name them, and a
+ * table of text is easier to review alone.
+ */
+#include "store/redis_int.h"
+
+/*
+ * KEYS: none (single-instance Redis). ARGV[1] the batch, ARGV[2] how long an
+ * ended session is kept (ms), ARGV[3] the channel, ARGV[4] how long a
+ * not-before epoch matters (ms): once every token issued before it has
+ * expired (access_token.max_ttl + clock_leeway), it refuses nothing more.
+ * ARGV[5] a session id or '' and ARGV[6] a generation: when given, the batch
+ * is applied only if that session is live at that generation (a refresh:
+ * of two nodes exchanging one token, exactly one passes); otherwise the
+ * script writes nothing and returns {0, found, gen, rotated_at, end, ended_at,
+ * subject's not-before, global not-before}. A not-before later than the
+ * session's creation fails the guard too: that session was revoked with its
+ * subject (or everyone), whether or not this node has heard of it.
+ * Every live session written is also put in its subject's and client's index
+ * set (cf:u:<sub>, cf:c:<client>), which the revocation script reads.
+ */
+const char cf__redis_apply_script[] =
+    "local function n(x) return tonumber(x) or 0 end\n"
+    "local function index(set, id, at)\n"
+    "  redis.call('SADD', set, id)\n"
+    "  if redis.call('PEXPIRETIME', set) < at then redis.call('PEXPIREAT', set, at) end\n"
+    "end\n"
+    "if ARGV[5] ~= '' then\n"
+    "  local v = redis.call('HMGET', 'cf:s:' .. ARGV[5], 'g', 'ra', 'e', 'ea', 'u', 'ca')\n"
+    "  if not v[1] then return {0, 0} end\n"
+    "  local nbs = n(redis.call('GET', 'cf:nb:' .. (v[5] or '')))\n"
+    "  local nbg = n(redis.call('GET', 'cf:nbg'))\n"
+    "  if n(v[4]) ~= 0 or n(v[1]) ~= tonumber(ARGV[6]) or n(v[6]) < math.max(nbs, nbg) then\n"
+    "    return {0, 1, n(v[1]), n(v[2]), v[3], n(v[4]), nbs, nbg}\n"
+    "  end\n"
+    "end\n"
+    "local m = cjson.decode(ARGV[1])\n"
+    "local keep = tonumber(ARGV[2])\n"
+    "for _, e in ipairs(m.ev) do\n"
+    "  local s = e.s\n"
+    "  if e.t == 'not_before' then\n"
+    "    local k = 'cf:nbg'\n"
+    "    if e.sub ~= cjson.null then k = 'cf:nb:' .. e.sub end\n"
+    "    if n(redis.call('GET', k)) < e.nb then\n"
+    "      redis.call('SET', k, e.nb, 'PXAT', e.nb + tonumber(ARGV[4]))\n"
+    "    end\n"
+    "  elseif e.t == 'alert_hold' then\n"
+    "    local k = 'cf:hold:' .. e.sub\n"
+    "    if n(redis.call('GET', k)) < e['until'] then\n"
+    "      redis.call('SET', k, e['until'], 'PXAT', e['until'])\n"
+    "    end\n"
+    "  elseif s then\n"
+    "    local k = 'cf:s:' .. s.id\n"
+    "    local cur = redis.call('HMGET', k, 'ea', 'la', 'id', 'g')\n"
+    "    local exists = cur[1] ~= false\n"
+    "    if e.t == 'activity' then\n"
+    "      if exists and n(cur[1]) == 0 and s.last_activity > n(cur[2]) then\n"
+    "        redis.call('HSET', k, 'la', s.last_activity, 'id', s.idle_deadline)\n"
+    "        redis.call('PEXPIREAT', k, math.min(s.idle_deadline, s.absolute_deadline) + keep)\n"
+    "      end\n"
+    "    elseif not (exists and n(cur[1]) ~= 0) then\n"
+    "      local la, idl, gen = s.last_activity, s.idle_deadline, s.gen\n"
+    "      if exists then\n"
+    "        la = math.max(la, n(cur[2])); idl = math.max(idl, n(cur[3])); gen = math.max(gen, n(cur[4]))\n"
+    "      end\n"
+    "      redis.call('HSET', k, 'u', s.sub, 'c', s.client_id, 's', s.scope, 'r', s.roles,\n"
+    "        'at', s.auth_time, 'ca', s.created_at, 'la', la, 'it', s.idle_timeout,\n"
+    "        'ab', s.absolute_timeout, 'tt', s.access_ttl, 'id', idl, 'ad', s.absolute_deadline,\n"
+    "        'ea', s.ended_at, 'e', s['end'], 'g', gen, 'ra', s.rotated_at, 'ip', s.ip,\n"
+    "        'd', s.device)\n"
+    "      local untl = s.ended_at\n"
+    "      if untl == 0 then untl = math.min(idl, s.absolute_deadline) end\n"
+    "      redis.call('PEXPIREAT', k, untl + keep)\n"
+    "      if s.ended_at == 0 then\n"
+    "        index('cf:u:' .. s.sub, s.id, s.absolute_deadline + keep)\n"
+    "        if s.client_id ~= '' then index('cf:c:' .. s.client_id, s.id, s.absolute_deadline + keep) end\n"
+    "      end\n"
+    "    end\n"
+    "    if e.th then\n"
+    "      redis.call('SET', 'cf:r:' .. e.th, s.id .. ' ' .. e.tg, 'PXAT', s.absolute_deadline + keep)\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "redis.call('PUBLISH', ARGV[3], ARGV[1])\n"
+    "return {1}\n";
+
+/* KEYS[1] the session. Returns {fields, subject's not-before or false, global or false}. */
+const char cf__redis_fetch_script[] =
+    "local h = redis.call('HGETALL', KEYS[1])\n"
+    "local sub = false\n"
+    "for i = 1, #h, 2 do if h[i] == 'u' then sub = h[i + 1] end end\n"
+    "local nb = false\n"
+    "if sub then nb = redis.call('GET', 'cf:nb:' .. sub) end\n"
+    "return {h, nb, redis.call('GET', 'cf:nbg')}\n";
+
+/*
+ * Revocation on Redis's own index, so it covers every session acknowledged
+ * anywhere before it, not only those this node has heard of. In one atomic
+ * step: raise a not-before epoch (if asked), end every live session of an
+ * index set and of the ids the node gave (with the merge rule of the apply
+ * script: an ended session stays as it ended), and publish the ends on the
+ * bus as one batch in the wire format (store/wire.h), ready for every node.
+ * ARGV[1] the index set or '', ARGV[2] the end, ARGV[3] its refusal reason,
+ * ARGV[4] now (ms), ARGV[5] a cutoff (ms; only sessions created before it
+ * end; 0 = all), ARGV[6] the not-before key or '', ARGV[7] its value (ms),
+ * ARGV[8] how long an ended session is kept (ms), ARGV[9] how long an epoch
+ * matters (ms), ARGV[10] the channel, ARGV[11] the message's head up to its
+ * event array, ARGV[12...] session ids. Returns {sessions found, message or ''}.
+ * The head is built by the caller: Lua numbers have 14 digits, a µs time 16.
+ */
+const char cf__redis_revoke_script[] =
+    "local function n(x) return tonumber(x) or 0 end\n"
+    "local now, cutoff, keep = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[8])\n"
+    "local ids, seen, ev, found = {}, {}, {}, 0\n"
+    "if ARGV[1] ~= '' then ids = redis.call('SMEMBERS', ARGV[1]) end\n"
+    "for i = 12, #ARGV do ids[#ids + 1] = ARGV[i] end\n"
+    "if ARGV[6] ~= '' then\n"
+    "  local nb = tonumber(ARGV[7])\n"
+    "  if n(redis.call('GET', ARGV[6])) < nb then\n"
+    "    redis.call('SET', ARGV[6], nb, 'PXAT', nb + tonumber(ARGV[9]))\n"
+    "  end\n"
+    "  local sub = cjson.null\n"
+    "  if ARGV[6] ~= 'cf:nbg' then sub = string.sub(ARGV[6], 7) end\n"
+    "  ev[1] = {t = 'not_before', at = now, sub = sub, nb = nb}\n"
+    "end\n"
+    "for _, id in ipairs(ids) do\n"
+    "  if not seen[id] then\n"
+    "    seen[id] = true\n"
+    "    local k = 'cf:s:' .. id\n"
+    "    local h = redis.call('HGETALL', k)\n"
+    "    local f = {}\n"
+    "    for i = 1, #h, 2 do f[h[i]] = h[i + 1] end\n"
+    "    if #h > 0 then found = found + 1 end\n"
+    "    local live = #h > 0 and n(f.ea) == 0\n"
+    "    if live and (cutoff == 0 or n(f.ca) < cutoff) then\n"
+    "      live = false\n"
+    "      redis.call('HSET', k, 'ea', now, 'e', ARGV[2])\n"
+    "      redis.call('PEXPIREAT', k, now + keep)\n"
+    "      ev[#ev + 1] = {t = 'session_ended', at = now, r = ARGV[3], s = {\n"
+    "        id = id, sub = f.u or '', client_id = f.c or '', scope = f.s or '', roles = f.r or '',\n"
+    "        auth_time = n(f.at), created_at = n(f.ca), last_activity = n(f.la),\n"
+    "        idle_timeout = n(f.it), absolute_timeout = n(f.ab), access_ttl = n(f.tt),\n"
+    "        idle_deadline = n(f.id), absolute_deadline = n(f.ad), ended_at = now,\n"
+    "        ['end'] = ARGV[2], gen = n(f.g), rotated_at = n(f.ra), ip = f.ip or '',\n"
+    "        device = f.d or ''}}\n"
+    "    end\n"
+    "    if ARGV[1] ~= '' and not live then redis.call('SREM', ARGV[1], id) end\n"
+    "  end\n"
+    "end\n"
+    "local msg = ''\n"
+    "if #ev > 0 then\n"
+    "  msg = ARGV[11] .. cjson.encode(ev) .. '}'\n"
+    "  redis.call('PUBLISH', ARGV[10], msg)\n"
+    "end\n"
+    "return {found, msg}\n";
+
+/*
+ * KEYS[1] cf:r:<hex>. The session a refresh-token hash names, read with it in
+ * one step: {sid, gen, session fields, subject's not-before or false, global
+ * or false}, or nil when Redis does not know the token.
+ */
+const char cf__redis_refresh_script[] =
+    "local v = redis.call('GET', KEYS[1])\n"
+    "if not v then return false end\n"
+    "local sid, gen = string.match(v, '^(%S+) (%d+)$')\n"
+    "if not sid then return false end\n"
+    "local h = redis.call('HGETALL', 'cf:s:' .. sid)\n"
+    "local sub = false\n"
+    "for i = 1, #h, 2 do if h[i] == 'u' then sub = h[i + 1] end end\n"
+    "local nb = false\n"
+    "if sub then nb = redis.call('GET', 'cf:nb:' .. sub) end\n"
+    "return {sid, gen, h, nb, redis.call('GET', 'cf:nbg')}\n";
+
+/* KEYS[1] cf:keyset. ARGV: the document, its version, the channel, the notice. */
+const char cf__redis_keyset_script[] =
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if cur then\n"
+    "  local ok, doc = pcall(cjson.decode, cur)\n"
+    "  if ok and type(doc) == 'table' and tonumber(doc.version) and\n"
+    "     tonumber(doc.version) >= tonumber(ARGV[2]) then return 0 end\n"
+    "end\n"
+    "redis.call('SET', KEYS[1], ARGV[1])\n"
+    "redis.call('PUBLISH', ARGV[3], ARGV[4])\n"
+    "return 1\n";
