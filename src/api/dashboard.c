@@ -18,7 +18,7 @@
 #include <http_parser.h>
 
 #include "api/api.h"
-#include "obs/assets.h"
+#include "util/assets.h"
 
 #define DASHBOARD_CSP                                                                           \
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "                \

@@ -23,6 +23,7 @@
 #include "core/digest.h"
 #include "core/error.h"
 #include "core/token.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "util/random.h"
 
@@ -40,74 +41,29 @@ cf_time_t cf_app_now(cf_app_t *app)
 
 static int make_dir(const char *path)
 {
-    char buf[512];
-    size_t len = strlen(path);
+    int rc = cf_file_mkdirs(path);
 
-    if (len == 0 || len >= sizeof buf)
-        return CF_EINVAL;
-    memcpy(buf, path, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        buf[i] = '\0';
-        if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
-            CF_LOG(CF_LOG_ERROR, "event=startup_error what=mkdir path=%s error=\"%s\"", buf,
-                   strerror(errno));
-            return CF_EIO;
-        }
-        buf[i] = path[i];
-    }
-    return 0;
+    if (rc < 0)
+        CF_LOG(CF_LOG_ERROR, "event=startup_error what=mkdir path=%s error=\"%s\"", path,
+               rc == CF_EIO ? strerror(errno) : "path empty or too long");
+    return rc < 0 ? CF_EIO : 0;
 }
 
-static int read_file(const char *path, char *buf, size_t cap, size_t *len)
+/* Write a new secret file (mode 0600) atomically and durably. */
+static int write_secret_file(const char *dir, const char *path, const char *data, size_t len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n;
+    int rc = cf_file_replace(dir, path, data, len);
 
-    if (fd < 0)
-        return errno == ENOENT ? CF_ENOENT : CF_EIO;
-    n = read(fd, buf, cap - 1);
-    close(fd);
-    if (n < 0)
-        return CF_EIO;
-    buf[n] = '\0';
-    *len = (size_t)n;
-    return 0;
-}
-
-/* Write a new secret file atomically (temp + fsync + rename), mode 0600. */
-static int write_secret_file(const char *path, const char *data, size_t len)
-{
-    char tmp[600];
-    int fd, rc = CF_EIO;
-
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-        return CF_ETOOBIG; /* a truncated name could clobber another file */
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        goto done;
-    if (write(fd, data, len) != (ssize_t)len || fsync(fd) < 0) {
-        close(fd);
-        goto done;
-    }
-    close(fd);
-    if (rename(tmp, path) < 0)
-        goto done;
-    rc = 0;
-done:
-    if (rc < 0) {
+    if (rc < 0)
         CF_LOG(CF_LOG_ERROR, "event=startup_error what=write path=%s error=\"%s\"", path,
-               strerror(errno));
-        (void)unlink(tmp); /* best effort: the temp file is useless now */
-    }
+               rc == CF_EIO ? strerror(errno) : "path too long");
     return rc;
 }
 
 static int load_admin_key(cf_app_t *app)
 {
     const char *env = getenv("CURFEW_ADMIN_KEY");
-    char path[600], hex[80], key[64];
+    char path[600], hex[80], key[64], *text;
     size_t len;
     int rc;
 
@@ -116,11 +72,13 @@ static int load_admin_key(cf_app_t *app)
         return 0;
     }
     snprintf(path, sizeof path, "%s/admin-key.sha256", app->cfg.data_dir);
-    rc = read_file(path, hex, sizeof hex, &len);
+    rc = cf_file_read_all(path, sizeof hex - 1, &text, &len);
     if (rc == 0) {
-        while (len > 0 && (hex[len - 1] == '\n' || hex[len - 1] == ' '))
+        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
             len--;
-        if (cf_hex_decode(hex, len, app->admin_key_hash, 32) < 0)
+        rc = cf_hex_decode(text, len, app->admin_key_hash, 32);
+        free(text);
+        if (rc < 0)
             goto bad;
         return 0;
     }
@@ -131,7 +89,7 @@ static int load_admin_key(cf_app_t *app)
     cf_sha256(key, strlen(key), app->admin_key_hash);
     cf_hex_encode(app->admin_key_hash, 32, hex);
     strcat(hex, "\n");
-    rc = write_secret_file(path, hex, strlen(hex));
+    rc = write_secret_file(app->cfg.data_dir, path, hex, strlen(hex));
     if (rc < 0)
         return rc;
     fprintf(stderr, "curfew: admin key (shown once): %s\n"

@@ -27,6 +27,7 @@
 #include "store/store.h"
 #include "core/error.h"
 #include "core/keyset.h"
+#include "util/file.h"
 #include "util/log.h"
 
 #define KEYSET_FILE "keyset.json"
@@ -38,106 +39,18 @@
 /* Files                                                               */
 /* ------------------------------------------------------------------ */
 
-/* Read a whole small file into a new NUL-terminated buffer. CF_ENOENT, CF_EIO, CF_ETOOBIG. */
-static int read_all(const char *path, size_t cap, char **out, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    char *buf;
-    size_t n = 0;
-
-    *out = NULL;
-    if (fd < 0)
-        return errno == ENOENT ? CF_ENOENT : CF_EIO;
-    buf = malloc(cap + 2);
-    if (buf == NULL) {
-        close(fd);
-        return CF_ENOMEM;
-    }
-    for (;;) {
-        ssize_t r = read(fd, buf + n, cap + 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            close(fd);
-            free(buf);
-            return CF_EIO;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-        if (n > cap) {
-            close(fd);
-            OPENSSL_cleanse(buf, n);
-            free(buf);
-            return CF_ETOOBIG;
-        }
-    }
-    close(fd);
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-    if (fd < 0)
-        return CF_EIO;
-    if (fsync(fd) < 0)
-        rc = CF_EIO;
-    close(fd);
-    return rc;
-}
-
-/*
- * Replace DATA_DIR/keyset.json with @data atomically and durably: a reader
- * (or a restart after a crash) sees the old file or the new one, never a
- * mix, and once this returns 0 the new one survives a power cut.
- */
+/* Replace DATA_DIR/keyset.json with @data atomically and durably (util/file.c). */
 static int write_durable(cf_app_t *app, const char *data, size_t len)
 {
-    char path[600], tmp[620];
-    size_t off = 0;
-    int fd, rc = CF_EIO;
+    char path[600];
+    int rc;
 
     snprintf(path, sizeof path, "%s/" KEYSET_FILE, app->cfg.data_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        goto done;
-    if (fchmod(fd, 0600) < 0) /* a stale temp file may have had another mode */
-        goto close_fd;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            goto close_fd;
-        off += (size_t)w;
-    }
-    if (fsync(fd) < 0)
-        goto close_fd;
-    if (close(fd) < 0) {
-        fd = -1;
-        goto done;
-    }
-    fd = -1;
-    if (rename(tmp, path) < 0)
-        goto done;
-    if (fsync_dir(app->cfg.data_dir) < 0)
-        goto done;
-    rc = 0;
-close_fd:
-    if (fd >= 0)
-        close(fd);
-done:
-    if (rc < 0) {
-        CF_LOG(CF_LOG_ERROR, "event=keyset_write_error path=%s error=\"%s\"", path, strerror(errno));
-        (void)unlink(tmp); /* best effort: the temp file is useless now */
-    }
-    return rc;
+    rc = cf_file_replace(app->cfg.data_dir, path, data, len);
+    if (rc < 0)
+        CF_LOG(CF_LOG_ERROR, "event=keyset_write_error path=%s error=\"%s\"", path,
+               rc == CF_EIO ? strerror(errno) : "path too long");
+    return rc < 0 ? CF_EIO : 0;
 }
 
 /* Serialise @ks (encrypted when a KEK is configured) and write it durably. */
@@ -193,7 +106,7 @@ static int load_kek(cf_app_t *app)
     }
     if (app->cfg.kek_file[0] == '\0')
         return 0;
-    rc = read_all(app->cfg.kek_file, KEK_FILE_MAX, &text, &len);
+    rc = cf_file_read_all(app->cfg.kek_file, KEK_FILE_MAX, &text, &len);
     if (rc < 0) {
         CF_LOG(CF_LOG_ERROR, "event=startup_error what=kek source=keys.kek_file path=%s error=\"%s\"",
                app->cfg.kek_file, rc == CF_ETOOBIG ? "larger than 1 KiB" : strerror(errno));
@@ -217,7 +130,7 @@ static int load_legacy_pem(const char *path, cf_jws_key_t **out, cf_time_t *mtim
     char *pem = NULL;
     size_t len = 0;
     struct stat st;
-    int rc = read_all(path, 64 * 1024, &pem, &len);
+    int rc = cf_file_read_all(path, 64 * 1024, &pem, &len);
 
     *out = NULL;
     if (rc < 0)
@@ -237,7 +150,7 @@ static int load_legacy_pem(const char *path, cf_jws_key_t **out, cf_time_t *mtim
 /* Remove the legacy PEM once keyset.json (durable) holds its key: no stray private key in clear. */
 static void remove_legacy_pem(cf_app_t *app, const char *pem_path)
 {
-    if (unlink(pem_path) < 0 || fsync_dir(app->cfg.data_dir) < 0)
+    if (unlink(pem_path) < 0 || cf_file_fsync_dir(app->cfg.data_dir) < 0)
         CF_LOG(CF_LOG_WARN, "event=signing_key_pem_not_removed path=%s error=\"%s\"", pem_path,
                strerror(errno));
 }
@@ -295,7 +208,7 @@ int cf_app_keys_init(cf_app_t *app)
         return rc;
     snprintf(path, sizeof path, "%s/" KEYSET_FILE, app->cfg.data_dir);
     snprintf(pem_path, sizeof pem_path, "%s/" LEGACY_PEM, app->cfg.data_dir);
-    rc = read_all(path, CF_KEYSET_MAX_JSON, &json, &len);
+    rc = cf_file_read_all(path, CF_KEYSET_MAX_JSON, &json, &len);
     if (rc == 0) {
         rc = load_existing(app, path, pem_path, json, len);
         OPENSSL_cleanse(json, len);

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "obs/assets.h"
+#include "util/assets.h"
 
 static const unsigned char hello[] = "hello";
 static const cf_asset_t table[] = {

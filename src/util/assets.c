@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "obs/assets.h"
+#include "util/assets.h"
 
 const cf_asset_t *cf_assets_find(const cf_asset_t *table, size_t n, const char *path, size_t len)
 {

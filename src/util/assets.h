@@ -6,8 +6,8 @@
  * fetches anything: the dashboard works offline and cannot drift from the
  * binary that serves it.
  */
-#ifndef CF_OBS_ASSETS_H
-#define CF_OBS_ASSETS_H
+#ifndef CF_UTIL_ASSETS_H
+#define CF_UTIL_ASSETS_H
 
 #include <stddef.h>
 
