@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "store/sqlite_read.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -146,8 +147,7 @@ static job_t *list_take(job_list_t *l)
 
 static int db_fail(sq_t *st, const char *what)
 {
-    CF_LOG(CF_LOG_ERROR, "event=store_error op=%s error=\"%s\"", what, sqlite3_errmsg(st->db));
-    return CF_ESTORE;
+    return cf_sq_fail(st->db, what);
 }
 
 /* ------------------------------------------------------------------ */
@@ -502,7 +502,7 @@ static int user_version(sq_t *st, int *v)
 /* Create the schema, or bring an older one up to date, in one transaction. */
 static int migrate(sq_t *st)
 {
-    int v, rc = user_version(st, &v);
+    int v = 0, rc = user_version(st, &v);
 
     if (rc < 0)
         return rc;
@@ -524,51 +524,6 @@ static int migrate(sq_t *st)
     if (rc < 0)
         rollback_open(st); /* the error is already logged */
     return rc;
-}
-
-#define DAMAGED_HINT                                                                           \
-    "the database file is damaged; curfew will not serve part of it; see 'Recovering the "      \
-    "database' in docs/operations.md"
-
-/*
- * PRAGMA quick_check: every page and every record's format, without
- * comparing indexes to their tables (integrity_check's slow part), i.e.
- * O(pages) and quick enough for every start. A damaged file must stop the
- * start: a scan that ends early at a bad page would serve part of the
- * sessions and forget refresh tokens, so their reuse would go unnoticed.
- */
-static int integrity(sq_t *st, const char *path)
-{
-    sqlite3_stmt *q = NULL;
-    int rc, problems = 0;
-
-    if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check(5)", -1, &q, NULL) != SQLITE_OK)
-        return db_fail(st, "integrity_check");
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *row = (const char *)sqlite3_column_text(q, 0);
-        char line[512];
-
-        if (row != NULL && strcmp(row, "ok") == 0)
-            continue;
-        /* At most five problems (the first say enough), each on one log line. */
-        snprintf(line, sizeof line, "%s", row != NULL ? row : "?");
-        for (char *c = line; *c != '\0'; c++)
-            if (*c == '\n' || *c == '"' || (unsigned char)*c < 0x20)
-                *c = *c == '"' ? '\'' : ' ';
-        CF_LOG(CF_LOG_ERROR, "event=store_error op=integrity_check path=%s error=\"%s\"", path, line);
-        problems++;
-    }
-    if (rc != SQLITE_DONE) {
-        db_fail(st, "integrity_check");
-        problems++;
-    }
-    sqlite3_finalize(q);
-    if (problems == 0)
-        return 0;
-    CF_LOG(CF_LOG_ERROR, "event=store_error op=integrity_check path=%s error=\"%s\"", path,
-           DAMAGED_HINT);
-    st->hinted = 1;
-    return CF_ESTORE;
 }
 
 /*
@@ -609,7 +564,7 @@ static const char *open_hint(const char *path, char *dir, size_t cap, int sqlite
     switch (sqlite_rc & 0xff) {
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
-        return DAMAGED_HINT;
+        return CF_SQ_DAMAGED_HINT;
     default:
         break;
     }
@@ -679,7 +634,7 @@ int cf_store_open_sqlite(const char *path, uv_loop_t *loop, cf_store_t **out)
     sqlite3_wal_hook(st->db, on_wal, st);
     if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=FULL") < 0 ||
         exec(st, "PRAGMA cache_size=-" CF_STR(CACHE_KIB)) < 0 ||
-        integrity(st, path) < 0 || migrate(st) < 0 || write_probe(st) < 0)
+        cf_sq_integrity(st->db, path, &st->hinted) < 0 || migrate(st) < 0 || write_probe(st) < 0)
         goto fail;
     for (int i = 0; i < ST__COUNT; i++) {
         if (sqlite3_prepare_v3(st->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
@@ -715,111 +670,12 @@ static int start_writer(sq_t *st)
     return 0;
 }
 
-/*
- * The end of a load scan: a scan stops at the last row (SQLITE_DONE), at a
- * loader error (@rc), or at a read error, which must stop the start rather
- * than leave part of the store unloaded. Finalizes @q.
- */
-static int scan_end(sq_t *st, sqlite3_stmt *q, int rc, int step, const char *what)
-{
-    if (rc == 0 && step != SQLITE_DONE) {
-        rc = db_fail(st, what);
-        if ((sqlite3_extended_errcode(st->db) & 0xff) == SQLITE_CORRUPT)
-            CF_LOG(CF_LOG_ERROR, "event=store_error op=%s error=\"%s\"", what, DAMAGED_HINT);
-    }
-    sqlite3_finalize(q);
-    return rc;
-}
-
 static int sq_load(cf_store_t *base, const cf_store_loader_t *ld)
 {
     sq_t *st = (sq_t *)base;
-    sqlite3_stmt *q = NULL;
-    int rc = 0, step = SQLITE_DONE;
+    int rc = cf_sq_load(st->db, ld);
 
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT id, sub, client_id, scope, roles, auth_time, created_at,"
-                           " last_activity, idle_timeout, absolute_timeout, access_ttl,"
-                           " idle_deadline, absolute_deadline, ended_at, end_reason,"
-                           " refresh_gen, refresh_rotated_at, ip, device FROM sessions",
-                           -1, &q, NULL) != SQLITE_OK)
-        return db_fail(st, "load_sessions");
-    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
-        cf_limits_t lim = {sqlite3_column_int64(q, 8), sqlite3_column_int64(q, 9),
-                           sqlite3_column_int64(q, 10)};
-        const char *id = (const char *)sqlite3_column_text(q, 0);
-        const char *end = (const char *)sqlite3_column_text(q, 14);
-        cf_session_t *s;
-
-        if (id == NULL || strlen(id) != CF_SID_LEN) {
-            CF_LOG(CF_LOG_WARN, "event=store_skip_row table=sessions why=bad_id");
-            continue;
-        }
-        s = cf_session_new(id, (const char *)sqlite3_column_text(q, 1),
-                           (const char *)sqlite3_column_text(q, 2),
-                           (const char *)sqlite3_column_text(q, 3),
-                           (const char *)sqlite3_column_text(q, 4), sqlite3_column_int64(q, 5),
-                           &lim, sqlite3_column_int64(q, 6));
-        if (s == NULL) {
-            rc = CF_ENOMEM;
-            break;
-        }
-        s->last_activity = sqlite3_column_int64(q, 7);
-        s->idle_deadline = sqlite3_column_int64(q, 11);
-        s->absolute_deadline = sqlite3_column_int64(q, 12);
-        s->ended_at = sqlite3_column_int64(q, 13);
-        s->end = (end != NULL && end[0]) ? cf_end_from_name(end) : CF_END_NONE;
-        if (s->end == CF_END__COUNT)
-            s->end = CF_END_REVOKED; /* unknown reason: fail towards expiry */
-        s->refresh_gen = (uint32_t)sqlite3_column_int64(q, 15);
-        s->refresh_rotated_at = sqlite3_column_int64(q, 16);
-        cf_session_bind(s, (const char *)sqlite3_column_text(q, 17),
-                        (const char *)sqlite3_column_text(q, 18));
-        rc = ld->session(ld->ctx, s);
-    }
-    rc = scan_end(st, q, rc, step, "load_sessions");
-    if (rc < 0)
-        return rc;
-
-    if (sqlite3_prepare_v2(st->db, "SELECT hash, sid, gen FROM refresh_tokens", -1, &q, NULL) !=
-        SQLITE_OK)
-        return db_fail(st, "load_tokens");
-    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
-        if (sqlite3_column_bytes(q, 0) != 32 || sqlite3_column_text(q, 1) == NULL)
-            continue;
-        rc = ld->refresh_token(ld->ctx, sqlite3_column_blob(q, 0),
-                               (const char *)sqlite3_column_text(q, 1),
-                               (uint32_t)sqlite3_column_int64(q, 2));
-    }
-    rc = scan_end(st, q, rc, step, "load_tokens");
-    if (rc < 0)
-        return rc;
-
-    if (sqlite3_prepare_v2(st->db, "SELECT sub, at FROM not_before", -1, &q, NULL) != SQLITE_OK)
-        return db_fail(st, "load_not_before");
-    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *sub = (const char *)sqlite3_column_text(q, 0);
-        rc = ld->not_before(ld->ctx, (sub == NULL || sub[0] == '\0') ? NULL : sub,
-                            sqlite3_column_int64(q, 1));
-    }
-    rc = scan_end(st, q, rc, step, "load_not_before");
-    if (rc < 0)
-        return rc;
-
-    if (ld->alert_hold != NULL) {
-        if (sqlite3_prepare_v2(st->db, "SELECT sub, until_ms FROM alert_hold", -1, &q, NULL) !=
-            SQLITE_OK)
-            return db_fail(st, "load_alert_hold");
-        while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
-            const char *sub = (const char *)sqlite3_column_text(q, 0);
-            if (sub != NULL && sub[0] != '\0')
-                rc = ld->alert_hold(ld->ctx, sub, sqlite3_column_int64(q, 1));
-        }
-        sqlite3_finalize(q);
-        if (rc < 0)
-            return rc;
-    }
-    return start_writer(st);
+    return rc < 0 ? rc : start_writer(st);
 }
 
 static void sq_close(cf_store_t *base, cf_store_stats_t *final)
