@@ -630,7 +630,8 @@ int cf_store_open_sqlite(const char *path, uv_loop_t *loop, cf_store_t **out)
     sqlite3_busy_timeout(st->db, 5000);
     sqlite3_extended_result_codes(st->db, 1);
     /* WAL + FULL: every COMMIT fsyncs the WAL, which is what makes an ack durable. */
-    /* A cache that holds the hot pages of both tables spares the writer re-reading them. */
+    /* The hook replaces autocheckpoint: the writer checkpoints after the ack.
+     * A cache that holds the hot pages spares the writer re-reading them. */
     sqlite3_wal_hook(st->db, on_wal, st);
     if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=FULL") < 0 ||
         exec(st, "PRAGMA cache_size=-" CF_STR(CACHE_KIB)) < 0 ||
