@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "store/sqlite_read.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -39,6 +40,11 @@ enum {
     ST_DEL_SESSION,
     ST_DEL_TOKENS,
     ST_HOLD,
+    ST_BEGIN, /* transaction control, prepared once like the rest: parsing it */
+    ST_COMMIT, /* per batch cost more than writing the batch's rows */
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
     ST__COUNT
 };
 
@@ -62,6 +68,11 @@ static const char *const statements[ST__COUNT] = {
     [ST_DEL_TOKENS] = "DELETE FROM refresh_tokens WHERE sid = ?1",
     [ST_HOLD] = "INSERT INTO alert_hold(sub, until_ms) VALUES(?1, ?2)"
                 " ON CONFLICT(sub) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_SAVEPOINT] = "SAVEPOINT job",
+    [ST_RELEASE] = "RELEASE job",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO job",
 };
 
 static const char schema[] =
@@ -90,6 +101,10 @@ static const char migrate_v2_to_v3[] =
     "CREATE TABLE IF NOT EXISTS alert_hold(sub TEXT PRIMARY KEY, until_ms INTEGER NOT NULL);";
 
 #define SCHEMA_VERSION 3
+/* Checkpoint once the WAL holds this many frames (SQLite's default). */
+#define CHECKPOINT_FRAMES 1000
+/* The page cache, in KiB (SQLite's default is 2 MiB). */
+#define CACHE_KIB 16384
 #define CF_STR_(x) #x
 #define CF_STR(x) CF_STR_(x)
 
@@ -108,6 +123,7 @@ struct sq_store {
     int stopping;       /* guarded by mu */
     int thread_started;
     int hinted; /* the start-up failure was already explained */
+    int wal_frames; /* the WAL's length after the last commit (writer thread) */
     cf_store_stats_t stats; /* loop thread, except commits/events/commit_* (writer, under mu) */
 };
 
@@ -131,8 +147,7 @@ static job_t *list_take(job_list_t *l)
 
 static int db_fail(sq_t *st, const char *what)
 {
-    CF_LOG(CF_LOG_ERROR, "event=store_error op=%s error=\"%s\"", what, sqlite3_errmsg(st->db));
-    return CF_ESTORE;
+    return cf_sq_fail(st->db, what);
 }
 
 /* ------------------------------------------------------------------ */
@@ -297,32 +312,40 @@ static void scrub_failed_frames(sq_t *st)
     close(fd);
 }
 
+/* One of the prepared transaction-control statements. */
+static int ctl(sq_t *st, int which)
+{
+    return step_done(st, st->stmt[which], statements[which]);
+}
+
+static int write_job(sq_t *st, job_t *j)
+{
+    int rc = ctl(st, ST_SAVEPOINT);
+
+    for (size_t i = 0; i < j->ev.n && rc == 0; i++)
+        rc = write_event(st, &j->ev.v[i]);
+    if (rc == 0)
+        return ctl(st, ST_RELEASE);
+    (void)ctl(st, ST_ROLLBACK_TO); /* @rc already records the failure */
+    (void)ctl(st, ST_RELEASE);
+    return rc;
+}
+
+/* Every job queued while the last transaction synced: one transaction, one fsync. */
 static void write_jobs(sq_t *st, job_t *jobs)
 {
     uint64_t t0 = uv_hrtime();
-    int rc = exec(st, "BEGIN IMMEDIATE");
+    int rc = ctl(st, ST_BEGIN);
     uint64_t events = 0;
     double secs;
     size_t b = 0;
 
     for (job_t *j = jobs; j != NULL; j = j->next) {
-        if (rc < 0) {
-            j->status = rc;
-            continue;
-        }
-        j->status = exec(st, "SAVEPOINT job");
-        for (size_t i = 0; i < j->ev.n && j->status == 0; i++)
-            j->status = write_event(st, &j->ev.v[i]);
-        if (j->status == 0) {
-            j->status = exec(st, "RELEASE job");
-            events += j->ev.n;
-        } else {
-            (void)exec(st, "ROLLBACK TO job"); /* status already records the failure */
-            (void)exec(st, "RELEASE job");
-        }
+        j->status = rc < 0 ? rc : write_job(st, j);
+        events += j->status == 0 ? j->ev.n : 0;
     }
     if (rc == 0)
-        rc = exec(st, "COMMIT");
+        rc = ctl(st, ST_COMMIT);
     if (rc < 0) {
         rollback_open(st);
         scrub_failed_frames(st);
@@ -341,6 +364,32 @@ static void write_jobs(sq_t *st, job_t *jobs)
     uv_mutex_unlock(&st->mu);
 }
 
+/* SQLite's wal hook: how long the WAL is after each commit (writer thread). */
+static int on_wal(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    (void)name;
+    ((sq_t *)arg)->wal_frames = frames;
+    return SQLITE_OK;
+}
+
+/*
+ * Checkpoints run here, after the batch that filled the WAL was acknowledged,
+ * instead of inside its COMMIT (SQLite's autocheckpoint, which the wal hook
+ * replaces): copying the WAL into the database and syncing it then delays
+ * only the jobs queued meanwhile, which share the next commit anyway. A
+ * failure loses nothing (the WAL keeps every committed frame) and is retried
+ * after the next commit.
+ */
+static void checkpoint(sq_t *st)
+{
+    if (st->wal_frames < CHECKPOINT_FRAMES)
+        return;
+    if (sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) != SQLITE_OK)
+        CF_LOG(CF_LOG_WARN, "event=store_error op=checkpoint error=\"%s\"", sqlite3_errmsg(st->db));
+    st->wal_frames = 0;
+}
+
 static void writer_main(void *arg)
 {
     sq_t *st = arg;
@@ -356,19 +405,18 @@ static void writer_main(void *arg)
         stopping = st->stopping;
         uv_mutex_unlock(&st->mu);
 
-        if (jobs != NULL) {
-            write_jobs(st, jobs);
-            uv_mutex_lock(&st->mu);
-            while (jobs != NULL) {
-                job_t *next = jobs->next;
-                list_push(&st->done, jobs);
-                jobs = next;
-            }
-            uv_mutex_unlock(&st->mu);
-            uv_async_send(&st->async);
-        } else if (stopping) {
+        if (jobs == NULL && stopping)
             return;
+        write_jobs(st, jobs);
+        uv_mutex_lock(&st->mu);
+        while (jobs != NULL) {
+            job_t *next = jobs->next;
+            list_push(&st->done, jobs);
+            jobs = next;
         }
+        uv_mutex_unlock(&st->mu);
+        uv_async_send(&st->async);
+        checkpoint(st);
     }
 }
 
@@ -454,7 +502,7 @@ static int user_version(sq_t *st, int *v)
 /* Create the schema, or bring an older one up to date, in one transaction. */
 static int migrate(sq_t *st)
 {
-    int v, rc = user_version(st, &v);
+    int v = 0, rc = user_version(st, &v);
 
     if (rc < 0)
         return rc;
@@ -476,51 +524,6 @@ static int migrate(sq_t *st)
     if (rc < 0)
         rollback_open(st); /* the error is already logged */
     return rc;
-}
-
-#define DAMAGED_HINT                                                                           \
-    "the database file is damaged; curfew will not serve part of it; see 'Recovering the "      \
-    "database' in docs/operations.md"
-
-/*
- * PRAGMA quick_check: every page and every record's format, without
- * comparing indexes to their tables (integrity_check's slow part), i.e.
- * O(pages) and quick enough for every start. A damaged file must stop the
- * start: a scan that ends early at a bad page would serve part of the
- * sessions and forget refresh tokens, so their reuse would go unnoticed.
- */
-static int integrity(sq_t *st, const char *path)
-{
-    sqlite3_stmt *q = NULL;
-    int rc, problems = 0;
-
-    if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check(5)", -1, &q, NULL) != SQLITE_OK)
-        return db_fail(st, "integrity_check");
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *row = (const char *)sqlite3_column_text(q, 0);
-        char line[512];
-
-        if (row != NULL && strcmp(row, "ok") == 0)
-            continue;
-        /* At most five problems (the first say enough), each on one log line. */
-        snprintf(line, sizeof line, "%s", row != NULL ? row : "?");
-        for (char *c = line; *c != '\0'; c++)
-            if (*c == '\n' || *c == '"' || (unsigned char)*c < 0x20)
-                *c = *c == '"' ? '\'' : ' ';
-        CF_LOG(CF_LOG_ERROR, "event=store_error op=integrity_check path=%s error=\"%s\"", path, line);
-        problems++;
-    }
-    if (rc != SQLITE_DONE) {
-        db_fail(st, "integrity_check");
-        problems++;
-    }
-    sqlite3_finalize(q);
-    if (problems == 0)
-        return 0;
-    CF_LOG(CF_LOG_ERROR, "event=store_error op=integrity_check path=%s error=\"%s\"", path,
-           DAMAGED_HINT);
-    st->hinted = 1;
-    return CF_ESTORE;
 }
 
 /*
@@ -561,7 +564,7 @@ static const char *open_hint(const char *path, char *dir, size_t cap, int sqlite
     switch (sqlite_rc & 0xff) {
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
-        return DAMAGED_HINT;
+        return CF_SQ_DAMAGED_HINT;
     default:
         break;
     }
@@ -627,8 +630,12 @@ int cf_store_open_sqlite(const char *path, uv_loop_t *loop, cf_store_t **out)
     sqlite3_busy_timeout(st->db, 5000);
     sqlite3_extended_result_codes(st->db, 1);
     /* WAL + FULL: every COMMIT fsyncs the WAL, which is what makes an ack durable. */
+    /* The hook replaces autocheckpoint: the writer checkpoints after the ack.
+     * A cache that holds the hot pages spares the writer re-reading them. */
+    sqlite3_wal_hook(st->db, on_wal, st);
     if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=FULL") < 0 ||
-        integrity(st, path) < 0 || migrate(st) < 0 || write_probe(st) < 0)
+        exec(st, "PRAGMA cache_size=-" CF_STR(CACHE_KIB)) < 0 ||
+        cf_sq_integrity(st->db, path, &st->hinted) < 0 || migrate(st) < 0 || write_probe(st) < 0)
         goto fail;
     for (int i = 0; i < ST__COUNT; i++) {
         if (sqlite3_prepare_v3(st->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
@@ -664,111 +671,12 @@ static int start_writer(sq_t *st)
     return 0;
 }
 
-/*
- * The end of a load scan: a scan stops at the last row (SQLITE_DONE), at a
- * loader error (@rc), or at a read error, which must stop the start rather
- * than leave part of the store unloaded. Finalizes @q.
- */
-static int scan_end(sq_t *st, sqlite3_stmt *q, int rc, int step, const char *what)
-{
-    if (rc == 0 && step != SQLITE_DONE) {
-        rc = db_fail(st, what);
-        if ((sqlite3_extended_errcode(st->db) & 0xff) == SQLITE_CORRUPT)
-            CF_LOG(CF_LOG_ERROR, "event=store_error op=%s error=\"%s\"", what, DAMAGED_HINT);
-    }
-    sqlite3_finalize(q);
-    return rc;
-}
-
 static int sq_load(cf_store_t *base, const cf_store_loader_t *ld)
 {
     sq_t *st = (sq_t *)base;
-    sqlite3_stmt *q = NULL;
-    int rc = 0, step = SQLITE_DONE;
+    int rc = cf_sq_load(st->db, ld);
 
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT id, sub, client_id, scope, roles, auth_time, created_at,"
-                           " last_activity, idle_timeout, absolute_timeout, access_ttl,"
-                           " idle_deadline, absolute_deadline, ended_at, end_reason,"
-                           " refresh_gen, refresh_rotated_at, ip, device FROM sessions",
-                           -1, &q, NULL) != SQLITE_OK)
-        return db_fail(st, "load_sessions");
-    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
-        cf_limits_t lim = {sqlite3_column_int64(q, 8), sqlite3_column_int64(q, 9),
-                           sqlite3_column_int64(q, 10)};
-        const char *id = (const char *)sqlite3_column_text(q, 0);
-        const char *end = (const char *)sqlite3_column_text(q, 14);
-        cf_session_t *s;
-
-        if (id == NULL || strlen(id) != CF_SID_LEN) {
-            CF_LOG(CF_LOG_WARN, "event=store_skip_row table=sessions why=bad_id");
-            continue;
-        }
-        s = cf_session_new(id, (const char *)sqlite3_column_text(q, 1),
-                           (const char *)sqlite3_column_text(q, 2),
-                           (const char *)sqlite3_column_text(q, 3),
-                           (const char *)sqlite3_column_text(q, 4), sqlite3_column_int64(q, 5),
-                           &lim, sqlite3_column_int64(q, 6));
-        if (s == NULL) {
-            rc = CF_ENOMEM;
-            break;
-        }
-        s->last_activity = sqlite3_column_int64(q, 7);
-        s->idle_deadline = sqlite3_column_int64(q, 11);
-        s->absolute_deadline = sqlite3_column_int64(q, 12);
-        s->ended_at = sqlite3_column_int64(q, 13);
-        s->end = (end != NULL && end[0]) ? cf_end_from_name(end) : CF_END_NONE;
-        if (s->end == CF_END__COUNT)
-            s->end = CF_END_REVOKED; /* unknown reason: fail towards expiry */
-        s->refresh_gen = (uint32_t)sqlite3_column_int64(q, 15);
-        s->refresh_rotated_at = sqlite3_column_int64(q, 16);
-        cf_session_bind(s, (const char *)sqlite3_column_text(q, 17),
-                        (const char *)sqlite3_column_text(q, 18));
-        rc = ld->session(ld->ctx, s);
-    }
-    rc = scan_end(st, q, rc, step, "load_sessions");
-    if (rc < 0)
-        return rc;
-
-    if (sqlite3_prepare_v2(st->db, "SELECT hash, sid, gen FROM refresh_tokens", -1, &q, NULL) !=
-        SQLITE_OK)
-        return db_fail(st, "load_tokens");
-    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
-        if (sqlite3_column_bytes(q, 0) != 32 || sqlite3_column_text(q, 1) == NULL)
-            continue;
-        rc = ld->refresh_token(ld->ctx, sqlite3_column_blob(q, 0),
-                               (const char *)sqlite3_column_text(q, 1),
-                               (uint32_t)sqlite3_column_int64(q, 2));
-    }
-    rc = scan_end(st, q, rc, step, "load_tokens");
-    if (rc < 0)
-        return rc;
-
-    if (sqlite3_prepare_v2(st->db, "SELECT sub, at FROM not_before", -1, &q, NULL) != SQLITE_OK)
-        return db_fail(st, "load_not_before");
-    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *sub = (const char *)sqlite3_column_text(q, 0);
-        rc = ld->not_before(ld->ctx, (sub == NULL || sub[0] == '\0') ? NULL : sub,
-                            sqlite3_column_int64(q, 1));
-    }
-    rc = scan_end(st, q, rc, step, "load_not_before");
-    if (rc < 0)
-        return rc;
-
-    if (ld->alert_hold != NULL) {
-        if (sqlite3_prepare_v2(st->db, "SELECT sub, until_ms FROM alert_hold", -1, &q, NULL) !=
-            SQLITE_OK)
-            return db_fail(st, "load_alert_hold");
-        while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
-            const char *sub = (const char *)sqlite3_column_text(q, 0);
-            if (sub != NULL && sub[0] != '\0')
-                rc = ld->alert_hold(ld->ctx, sub, sqlite3_column_int64(q, 1));
-        }
-        sqlite3_finalize(q);
-        if (rc < 0)
-            return rc;
-    }
-    return start_writer(st);
+    return rc < 0 ? rc : start_writer(st);
 }
 
 static void sq_close(cf_store_t *base, cf_store_stats_t *final)

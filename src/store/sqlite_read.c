@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The SQLite store's read side: the integrity check at start-up and the
+ * scans that hand every row to the shell's loader. A scan that stops early
+ * (a read error, a damaged page) stops the start: serving part of the store
+ * would forget sessions and refresh tokens, so their reuse would go unnoticed.
+ *
+ * Start-up time grows with the store (a million sessions is the target), so
+ * each table is one prepared statement stepped once per row, and the values
+ * are read in place: the only allocations are the session the loader keeps.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "store/sqlite_read.h"
+#include "util/log.h"
+
+int cf_sq_fail(sqlite3 *db, const char *what)
+{
+    CF_LOG(CF_LOG_ERROR, "event=store_error op=%s error=\"%s\"", what, sqlite3_errmsg(db));
+    return CF_ESTORE;
+}
+
+/*
+ * PRAGMA quick_check: every page and every record's format, without
+ * comparing indexes to their tables (integrity_check's slow part), i.e.
+ * O(pages) and quick enough for every start. A damaged file must stop the
+ * start: a scan that ends early at a bad page would serve part of the
+ * sessions and forget refresh tokens, so their reuse would go unnoticed.
+ */
+int cf_sq_integrity(sqlite3 *db, const char *path, int *hinted)
+{
+    sqlite3_stmt *q = NULL;
+    int rc, problems = 0;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA quick_check(5)", -1, &q, NULL) != SQLITE_OK)
+        return cf_sq_fail(db, "integrity_check");
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *row = (const char *)sqlite3_column_text(q, 0);
+        char line[512];
+
+        if (row != NULL && strcmp(row, "ok") == 0)
+            continue;
+        /* At most five problems (the first say enough), each on one log line. */
+        snprintf(line, sizeof line, "%s", row != NULL ? row : "?");
+        for (char *c = line; *c != '\0'; c++)
+            if (*c == '\n' || *c == '"' || (unsigned char)*c < 0x20)
+                *c = *c == '"' ? '\'' : ' ';
+        CF_LOG(CF_LOG_ERROR, "event=store_error op=integrity_check path=%s error=\"%s\"", path, line);
+        problems++;
+    }
+    if (rc != SQLITE_DONE) {
+        cf_sq_fail(db, "integrity_check");
+        problems++;
+    }
+    sqlite3_finalize(q);
+    if (problems == 0)
+        return 0;
+    CF_LOG(CF_LOG_ERROR, "event=store_error op=integrity_check path=%s error=\"%s\"", path,
+           CF_SQ_DAMAGED_HINT);
+    *hinted = 1;
+    return CF_ESTORE;
+}
+
+/* ---- one function per table: a row to the loader ---- */
+
+static const char *text(sqlite3_stmt *q, int col)
+{
+    return (const char *)sqlite3_column_text(q, col);
+}
+
+/* Columns of the sessions scan, in the SELECT's order. */
+enum {
+    C_ID, C_SUB, C_CLIENT, C_SCOPE, C_ROLES, C_AUTH_TIME, C_CREATED, C_ACTIVITY, C_IDLE,
+    C_ABSOLUTE, C_ACCESS_TTL, C_IDLE_DEADLINE, C_ABS_DEADLINE, C_ENDED_AT, C_END, C_GEN,
+    C_ROTATED_AT, C_IP, C_DEVICE
+};
+
+static int session_row(sqlite3_stmt *q, const cf_store_loader_t *ld)
+{
+    cf_limits_t lim = {sqlite3_column_int64(q, C_IDLE), sqlite3_column_int64(q, C_ABSOLUTE),
+                       sqlite3_column_int64(q, C_ACCESS_TTL)};
+    const char *id = text(q, C_ID), *end, *ip, *device;
+    cf_session_t *s;
+
+    if (id == NULL || sqlite3_column_bytes(q, C_ID) != CF_SID_LEN || memchr(id, 0, CF_SID_LEN)) {
+        CF_LOG(CF_LOG_WARN, "event=store_skip_row table=sessions why=bad_id");
+        return 0;
+    }
+    s = cf_session_new(id, text(q, C_SUB), text(q, C_CLIENT), text(q, C_SCOPE), text(q, C_ROLES),
+                       sqlite3_column_int64(q, C_AUTH_TIME), &lim, sqlite3_column_int64(q, C_CREATED));
+    if (s == NULL)
+        return CF_ENOMEM;
+    s->last_activity = sqlite3_column_int64(q, C_ACTIVITY);
+    s->idle_deadline = sqlite3_column_int64(q, C_IDLE_DEADLINE);
+    s->absolute_deadline = sqlite3_column_int64(q, C_ABS_DEADLINE);
+    s->ended_at = sqlite3_column_int64(q, C_ENDED_AT);
+    end = text(q, C_END);
+    s->end = (end != NULL && end[0]) ? cf_end_from_name(end) : CF_END_NONE;
+    if (s->end == CF_END__COUNT)
+        s->end = CF_END_REVOKED; /* unknown reason: fail towards expiry */
+    s->refresh_gen = (uint32_t)sqlite3_column_int64(q, C_GEN);
+    s->refresh_rotated_at = sqlite3_column_int64(q, C_ROTATED_AT);
+    ip = text(q, C_IP);
+    device = text(q, C_DEVICE);
+    if ((ip != NULL && ip[0]) || (device != NULL && device[0])) /* new sessions start unbound */
+        cf_session_bind(s, ip, device);
+    return ld->session(ld->ctx, s);
+}
+
+static int token_row(sqlite3_stmt *q, const cf_store_loader_t *ld)
+{
+    const void *hash = sqlite3_column_blob(q, 0);
+    const char *sid = text(q, 1);
+
+    if (hash == NULL || sqlite3_column_bytes(q, 0) != 32 || sid == NULL)
+        return 0;
+    return ld->refresh_token(ld->ctx, hash, sid, (uint32_t)sqlite3_column_int64(q, 2));
+}
+
+static int not_before_row(sqlite3_stmt *q, const cf_store_loader_t *ld)
+{
+    const char *sub = text(q, 0);
+
+    return ld->not_before(ld->ctx, (sub == NULL || sub[0] == '\0') ? NULL : sub,
+                          sqlite3_column_int64(q, 1));
+}
+
+static int hold_row(sqlite3_stmt *q, const cf_store_loader_t *ld)
+{
+    const char *sub = text(q, 0);
+
+    if (ld->alert_hold == NULL || sub == NULL || sub[0] == '\0')
+        return 0;
+    return ld->alert_hold(ld->ctx, sub, sqlite3_column_int64(q, 1));
+}
+
+/* Sessions first: a refresh token is indexed under the session it names. */
+static const struct {
+    const char *sql, *what;
+    int (*row)(sqlite3_stmt *q, const cf_store_loader_t *ld);
+} scans[] = {
+    {"SELECT id, sub, client_id, scope, roles, auth_time, created_at, last_activity,"
+     " idle_timeout, absolute_timeout, access_ttl, idle_deadline, absolute_deadline, ended_at,"
+     " end_reason, refresh_gen, refresh_rotated_at, ip, device FROM sessions",
+     "load_sessions", session_row},
+    {"SELECT hash, sid, gen FROM refresh_tokens", "load_tokens", token_row},
+    {"SELECT sub, at FROM not_before", "load_not_before", not_before_row},
+    {"SELECT sub, until_ms FROM alert_hold", "load_alert_hold", hold_row},
+};
+
+/*
+ * One table: every row to @row, until the last (SQLITE_DONE), a loader error
+ * (returned as is) or a read error, which must stop the start rather than
+ * leave part of the store unloaded.
+ */
+static int scan(sqlite3 *db, size_t i, const cf_store_loader_t *ld)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = 0, step = SQLITE_DONE;
+
+    if (sqlite3_prepare_v2(db, scans[i].sql, -1, &q, NULL) != SQLITE_OK)
+        return cf_sq_fail(db, scans[i].what);
+    while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW)
+        rc = scans[i].row(q, ld);
+    if (rc == 0 && step != SQLITE_DONE) {
+        rc = cf_sq_fail(db, scans[i].what);
+        if ((sqlite3_extended_errcode(db) & 0xff) == SQLITE_CORRUPT)
+            CF_LOG(CF_LOG_ERROR, "event=store_error op=%s error=\"%s\"", scans[i].what,
+                   CF_SQ_DAMAGED_HINT);
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int cf_sq_load(sqlite3 *db, const cf_store_loader_t *ld)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < sizeof scans / sizeof scans[0] && rc == 0; i++)
+        rc = scan(db, i, ld);
+    return rc;
+}
