@@ -111,10 +111,10 @@ void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
     if (!cf_req_require_admin(app, req))
         return;
     cf_req_client_ip(app, req, ip);
-    cf_app_api_key_id(req, keyid);
+    cf_req_api_key_id(req, keyid);
     {
         cf_rate_who_t who = {.ip = ip, .api_key = keyid};
-        if (cf_app_rate_limit(app, req, CF_RATE_SESSION_CREATE, &who, now, 0))
+        if (cf_req_rate_limit(app, req, CF_RATE_SESSION_CREATE, &who, now, 0))
             return;
     }
     doc = cf_req_json_object(req);

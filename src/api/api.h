@@ -112,6 +112,33 @@ void cf_req_device(cf_app_t *app, const cf_http_req_t *req, char out[44]);
 /** 1 when the request carries the admin key (constant-time compare); else replies 401. */
 int cf_req_require_admin(cf_app_t *app, cf_http_req_t *req);
 
+/** 1 when a cookie-authenticated request carries an allowed Origin or the CSRF header. */
+int cf_req_csrf_ok(cf_app_t *app, const cf_http_req_t *req);
+
+/** A short digest naming the request's Authorization credential (rate-limit key). */
+void cf_req_api_key_id(const cf_http_req_t *req, char out[24]);
+
+/**
+ * Compare the request's client address and device with what @s is bound to
+ * (core/risk.h); only what the session binds is computed.
+ */
+cf_risk_t cf_req_risk(cf_app_t *app, const cf_http_req_t *req, const cf_session_t *s);
+
+/* ---- limits (limits.c) ---------------------------------------------------- */
+
+/** Answer 429 for @l: Retry-After, and RateLimit-Policy / RateLimit when it has a quota. */
+void cf_reply_limited(cf_http_req_t *req, const cf_limit_t *l);
+
+/**
+ * cf_app_rate_limit(), answering the 429 itself when over the limit and @req
+ * is not NULL. Returns 1 when over the limit, 0 when allowed.
+ */
+int cf_req_rate_limit(cf_app_t *app, cf_http_req_t *req, cf_rate_class_t cls,
+                      const cf_rate_who_t *who, cf_time_t now, int peek);
+
+/** cf_app_locked_out(), answering 429 locked_out itself. Returns 1 when locked out. */
+int cf_req_locked_out(cf_app_t *app, cf_http_req_t *req, const char *ip, cf_time_t now);
+
 /* ---- pending replies ---------------------------------------------------- */
 
 /**

@@ -13,6 +13,7 @@
 #include "api/api.h"
 #include "core/error.h"
 #include "core/path.h"
+#include "core/access.h"
 #include "core/policy.h"
 #include "util/log.h"
 
@@ -60,62 +61,34 @@ static void refuse(cf_http_req_t *req, cf_reason_t why)
 }
 
 /*
- * Authenticate the request's bearer token. Replies itself and returns NULL on
- * refusal, with the reason in *refused (CF_REASON__COUNT for an internal error).
+ * Gather the token half of the access decision's inputs: the bearer token
+ * (or, for browsers in cookie mode, the access cookie), verified through the
+ * cache, its session and the epochs. A missing or broken credential becomes
+ * in->token.refused. Returns 0, or a negative CF_E* (internal error).
  */
-static cf_session_t *authenticate(cf_app_t *app, cf_http_req_t *req, cf_time_t now, int64_t *exp,
-                                  int *from_cookie, cf_reason_t *refused, const char **refused_sub,
-                                  int for_logout)
+static int gather_token(cf_app_t *app, cf_http_req_t *req, cf_time_t now, cf_access_input_t *in,
+                        cf_session_t **sp, int *from_cookie)
 {
     const char *tok = NULL;
     size_t len = 0;
-    cf_session_t *s = NULL;
-    cf_reason_t why;
-    int64_t iat;
-    int rc;
 
+    *sp = NULL;
     switch (parse_bearer(req, &tok, &len)) {
     case BEARER_MISSING:
-        /* Browser clients in cookie mode carry the access token in a cookie. */
         tok = cf_req_cookie(req, app->cfg.access_cookie, &len);
         if (tok != NULL && len > 0) {
-            if (from_cookie != NULL)
-                *from_cookie = 1;
+            *from_cookie = 1;
             break;
         }
-        *refused = CF_REASON_MISSING_TOKEN;
-        refuse(req, CF_REASON_MISSING_TOKEN);
-        return NULL;
+        in->token.refused = CF_REASON_MISSING_TOKEN;
+        return 0;
     case BEARER_BROKEN:
-        *refused = CF_REASON_INVALID_REQUEST;
-        refuse(req, CF_REASON_INVALID_REQUEST);
-        return NULL;
+        in->token.refused = CF_REASON_INVALID_REQUEST;
+        return 0;
     case BEARER_OK:
         break;
     }
-    rc = cf_app_verify_access(app, tok, len, now, &s, exp, &iat, &why);
-    if (rc < 0) {
-        *refused = CF_REASON__COUNT;
-        cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, cf_strerror(rc), NULL, 0);
-        return NULL;
-    }
-    if (why == CF_REASON_TOKEN_EXPIRED && for_logout && s != NULL) {
-        /* Logout must work after the access token expired (a tab left open
-         * past its TTL): the signature verified, so only exp is waived; a
-         * revocation or the session's own end still refuses. */
-        why = iat < cf_time_to_sec(app->global_not_before) ||
-                      iat < cf_time_to_sec(cf_app_not_before(app, s->sub))
-                  ? CF_REASON_REVOKED_BEFORE
-                  : cf_session_verdict(s, now);
-    }
-    if (why != CF_REASON_NONE) {
-        *refused = why;
-        if (refused_sub != NULL && s != NULL)
-            *refused_sub = s->sub; /* the session outlives the request */
-        refuse(req, why);
-        return NULL;
-    }
-    return s;
+    return cf_app_access_input(app, tok, len, now, in, sp);
 }
 
 /* A refused check counts toward the lockout and the check_failures limit. */
@@ -124,7 +97,7 @@ static void note_check_failure(cf_app_t *app, const char *ip, cf_time_t now)
     cf_rate_who_t who = {.ip = ip};
 
     cf_app_note_failure(app, ip, now);
-    (void)cf_app_rate_limit(app, NULL, CF_RATE_CHECK_FAILURES, &who, now, 0);
+    (void)cf_req_rate_limit(app, NULL, CF_RATE_CHECK_FAILURES, &who, now, 0);
 }
 
 static const char *header_or(const cf_http_req_t *req, const char *a, const char *b, size_t *len)
@@ -210,21 +183,15 @@ static void step_up(cf_http_req_t *req, cf_reason_t why, cf_time_t max_age)
     cf_refusal_send(req, &r, NULL, 0);
 }
 
-static void forbidden(cf_http_req_t *req, cf_reason_t why)
-{
-    cf_reply_refusal(req, CF_ENDPOINT_BEARER, why, NULL, NULL, 0);
-}
-
 /* End @s because its risk changed, durably, then refuse. */
-static void risk_revoke(cf_app_t *app, cf_http_req_t *req, cf_session_t *s, cf_reason_t why,
-                        cf_time_t now)
+static void risk_revoke(cf_app_t *app, cf_http_req_t *req, cf_session_t *s,
+                        const cf_access_decision_t *d, cf_time_t now)
 {
     cf_events_t ev = CF_EVENTS_INIT;
     cf_pending_t *p;
 
-    cf_app_end_session(app, s, why == CF_REASON_IP_CHANGED ? CF_END_IP_CHANGED : CF_END_DEVICE_CHANGED,
-                       now, &ev);
-    p = cf_pending_refusal(req, CF_ENDPOINT_BEARER, why, NULL);
+    cf_app_end_session(app, s, d->end, now, &ev);
+    p = cf_pending_refusal(req, CF_ENDPOINT_BEARER, d->why, NULL);
     if (p == NULL) {
         cf_app_commit(app, &ev, NULL, NULL);
         cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
@@ -268,102 +235,120 @@ static int cluster_gate(cf_app_t *app, cf_http_req_t *req, cf_time_t now)
     return 0;
 }
 
-/* Answer a check; returns why it was refused (CF_REASON_NONE: allowed, __COUNT: error). */
-static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
+/*
+ * The gates before any decision: a locked-out or over-limit address learns
+ * nothing, a cluster node may first need Redis, and a stale one decides
+ * nothing unless it has just revalidated this request's session. Returns
+ * CF_REASON_NONE to go on, or what it answered (CHECK_DEFERRED: Redis will).
+ */
+static cf_reason_t check_gates(cf_app_t *app, cf_http_req_t *req, cf_time_t now, char ip[46])
 {
-    cf_time_t now = cf_app_now(app);
-    const cf_route_t *route = NULL;
-    size_t index;
-    char ip[46] = "", expires_in[24];
-    int64_t exp;
-    cf_session_t *s;
-    cf_reason_t why;
-    cf_route_verdict_t verdict;
-    const char *refused_sub = NULL;
-    cf_time_t until, last_activity;
-    int revoke;
-
-    /* Abuse controls first: a locked-out or over-limit address learns nothing. */
     if (app->lockout != NULL || app->rate[CF_RATE_CHECK_FAILURES].limiter != NULL) {
         cf_rate_who_t who = {.ip = ip};
         cf_req_client_ip(app, req, ip);
-        if (cf_app_locked_out(app, req, ip, now))
+        if (cf_req_locked_out(app, req, ip, now))
             return CF_REASON_LOCKED_OUT;
-        if (cf_app_rate_limit(app, req, CF_RATE_CHECK_FAILURES, &who, now, 1))
+        if (cf_req_rate_limit(app, req, CF_RATE_CHECK_FAILURES, &who, now, 1))
             return CF_REASON_RATE_LIMITED;
     }
     if (app->cluster != NULL && cluster_gate(app, req, now))
         return CHECK_DEFERRED;
-    /* A cluster node that may have missed revocations decides nothing, unless
-     * it has just revalidated this request's session against Redis. */
     if (app->cluster != NULL && cf_app_cluster_stale(app) &&
         !(req->user != NULL && strcmp(app->cfg.on_partition, "revalidate") == 0)) {
         cf_api_cluster_refuse(app, req);
         return CF_REASON_STORE_UNAVAILABLE;
     }
-    if (app->cfg.policy.nroutes > 0) {
-        why = match_route(app, req, &route, &index);
-        if (why != CF_REASON_NONE)
-            return why;
-        if (route != NULL && route->deny) {
-            forbidden(req, CF_REASON_ROUTE_DENIED);
-            return CF_REASON_ROUTE_DENIED;
-        }
-        if (route != NULL && route->anonymous) {
-            cf_http_respond(req, 200, NULL, 0, NULL, 0);
-            return CF_REASON_NONE;
-        }
+    return CF_REASON_NONE;
+}
+
+/* A refused token or session: the lockout, the check_failures limit and the alert rules hear of it. */
+static void check_failed(cf_app_t *app, cf_http_req_t *req, char ip[46], const cf_session_t *s,
+                         cf_reason_t why, cf_time_t now)
+{
+    if (ip[0] != '\0')
+        note_check_failure(app, ip, now);
+    /* Refused checks are not events: the alert rules hear of them here. */
+    if (app->alerts != NULL && why < CF_REASON__COUNT) {
+        if (ip[0] == '\0')
+            cf_req_client_ip(app, req, ip);
+        cf_app_alerts_check_failed(app, ip, s != NULL ? s->sub : NULL, now);
     }
-    s = authenticate(app, req, now, &exp, NULL, &why, &refused_sub, 0);
-    if (s == NULL) {
-        if (ip[0] != '\0')
-            note_check_failure(app, ip, now);
-        /* Refused checks are not events: the alert rules hear of them here. */
-        if (app->alerts != NULL && why < CF_REASON__COUNT) {
-            if (ip[0] == '\0')
-                cf_req_client_ip(app, req, ip);
-            cf_app_alerts_check_failed(app, ip, refused_sub, now);
-        }
-        return why;
-    }
-    why = cf_app_risk_check(app, s, req, &revoke);
-    if (why != CF_REASON_NONE) {
-        if (revoke)
-            risk_revoke(app, req, s, why, now);
-        else
-            step_up(req, why, 0);
-        return why;
-    }
-    last_activity = s->last_activity;
-    verdict = cf_route_decide(route, s->roles, s->scope, s->auth_time, last_activity, now, &why);
-    switch (verdict) {
-    case CF_ROUTE_PASS:
-    case CF_ROUTE_ANONYMOUS:
-        break;
-    case CF_ROUTE_DENY:
-    case CF_ROUTE_FORBIDDEN:
-        forbidden(req, why);
-        return why;
-    case CF_ROUTE_STEP_UP:
-        step_up(req, why, route->max_auth_age);
-        return why;
-    case CF_ROUTE_IDLE:
-        refuse(req, why); /* the session lives on for other routes */
-        return why;
-    }
+}
+
+/* 200 with who the caller is and how long that stays true. */
+static void allow(cf_app_t *app, cf_http_req_t *req, cf_session_t *s, cf_time_t deadline,
+                  cf_time_t now)
+{
+    char expires_in[24];
+
     cf_app_touch(app, s, now);
-    /* Whichever comes first ends this caller's access: token, idle or absolute. */
-    until = cf_time_min(exp * CF_SEC, cf_time_min(s->idle_deadline, s->absolute_deadline));
     cf_http_header_t h[4] = {
         {"X-Curfew-Subject", 16, s->sub, strlen(s->sub)},
         {"X-Curfew-Session", 16, s->id, CF_SID_LEN},
         {"X-Curfew-Roles", 14, s->roles, strlen(s->roles)},
         {"X-Curfew-Expires-In", 19, expires_in,
          (size_t)snprintf(expires_in, sizeof expires_in, "%lld",
-                          (long long)((until - now) / CF_SEC))},
+                          (long long)((deadline - now) / CF_SEC))},
     };
     cf_http_respond(req, 200, h, 4, NULL, 0);
-    return CF_REASON_NONE;
+}
+
+/*
+ * Answer a check: parse -> gather inputs -> cf_access_decide -> commit what
+ * it implies -> reply. Returns why it was refused (CF_REASON_NONE: allowed,
+ * __COUNT: error, CHECK_DEFERRED: answered later).
+ */
+static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
+{
+    cf_time_t now = cf_app_now(app);
+    cf_access_input_t in = {.token.refused = CF_REASON_NONE};
+    cf_access_decision_t d;
+    const cf_route_t *route = NULL;
+    cf_session_t *s = NULL;
+    char ip[46] = "";
+    size_t index;
+    int from_cookie = 0;
+    cf_reason_t why = check_gates(app, req, now, ip);
+
+    if (why != CF_REASON_NONE)
+        return why;
+    if (app->cfg.policy.nroutes > 0 && (why = match_route(app, req, &route, &index)) != CF_REASON_NONE)
+        return why;
+    /* A closed or anonymous route is answered without looking at any token. */
+    if (route == NULL || !(route->deny || route->anonymous)) {
+        int rc = gather_token(app, req, now, &in, &s, &from_cookie);
+        if (rc < 0) {
+            cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, cf_strerror(rc), NULL, 0);
+            check_failed(app, req, ip, NULL, CF_REASON__COUNT, now);
+            return CF_REASON__COUNT;
+        }
+        if (s != NULL && in.token.refused == CF_REASON_NONE)
+            in.risk = cf_req_risk(app, req, s);
+    }
+    in.route = route;
+    cf_access_decide(&in, &d);
+    if (d.risk_considered)
+        cf_app_risk_log(app, s, in.risk);
+    switch (d.verdict) {
+    case CF_ACCESS_ANONYMOUS:
+        cf_http_respond(req, 200, NULL, 0, NULL, 0);
+        break;
+    case CF_ACCESS_ALLOW:
+        allow(app, req, s, d.deadline, now);
+        break;
+    case CF_ACCESS_STEP_UP:
+        step_up(req, d.why, d.max_age);
+        break;
+    case CF_ACCESS_REFUSE:
+        if (d.end != CF_END_NONE)
+            risk_revoke(app, req, s, &d, now);
+        else
+            refuse(req, d.why);
+        if (d.authn_failed)
+            check_failed(app, req, ip, s, d.why, now);
+        break;
+    }
+    return d.why;
 }
 
 /*
@@ -389,17 +374,30 @@ void cf_api_check(cf_app_t *app, cf_http_req_t *req)
 void cf_api_logout(cf_app_t *app, cf_http_req_t *req)
 {
     cf_time_t now = cf_app_now(app);
-    int64_t exp;
+    /* Logout must work after the access token expired (a tab left open past
+     * its TTL): the signature verified, so only exp is waived; a revocation
+     * or the session's own end still refuses. */
+    cf_access_input_t in = {.token.refused = CF_REASON_NONE};
+    cf_access_decision_t d;
     int from_cookie = 0;
-    cf_reason_t why;
-    cf_session_t *s = authenticate(app, req, now, &exp, &from_cookie, &why, NULL, 1);
+    cf_session_t *s;
     cf_events_t ev = CF_EVENTS_INIT;
     cf_pending_t *p;
     size_t len;
 
-    if (s == NULL)
+    int rc = gather_token(app, req, now, &in, &s, &from_cookie);
+
+    if (rc < 0) {
+        cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, cf_strerror(rc), NULL, 0);
         return;
-    if (from_cookie && !cf_app_csrf_ok(app, req)) {
+    }
+    in.waive_exp = 1;
+    cf_access_decide(&in, &d);
+    if (d.verdict != CF_ACCESS_ALLOW) {
+        refuse(req, d.why);
+        return;
+    }
+    if (from_cookie && !cf_req_csrf_ok(app, req)) {
         cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_CSRF_REJECTED, NULL, NULL, 0);
         return;
     }

@@ -95,7 +95,7 @@ static oauth_call_t *call_new(cf_app_t *app, cf_http_req_t *req, const char *tok
     }
     if (cf_client_auth_parse(&c->ca, app, req) < 0)
         goto replied;
-    if (cf_app_locked_out(app, req, c->ca.ip, now))
+    if (cf_req_locked_out(app, req, c->ca.ip, now))
         goto replied;
     c->token_len = form_field(req, token_field, c->token, FIELD_CAP);
     if (c->token_len == -2)
@@ -111,7 +111,7 @@ static oauth_call_t *call_new(cf_app_t *app, cf_http_req_t *req, const char *tok
             c->token_from_cookie = 1;
         }
     }
-    if (c->token_from_cookie && !cf_app_csrf_ok(app, req)) {
+    if (c->token_from_cookie && !cf_req_csrf_ok(app, req)) {
         grant_error(req, CF_REASON_CSRF_REJECTED, NULL);
         goto replied;
     }
@@ -154,57 +154,106 @@ void cf_app_token_cookies(cf_app_t *app, cf_pending_t *p, const cf_session_t *s,
 /* Refresh                                                             */
 /* ------------------------------------------------------------------ */
 
+/* The refresh decision's inputs, gathered from the index and the request. */
+static void refresh_input(cf_app_t *app, oauth_call_t *c, const cf_refresh_entry_t *entry,
+                          cf_time_t now, cf_refresh_input_t *in)
+{
+    const cf_session_t *s = entry != NULL ? entry->session : NULL;
+
+    memset(in, 0, sizeof *in);
+    in->session = s;
+    in->client_id = c->ca.client_id;
+    in->client_authenticated = c->ca.authenticated;
+    in->risk = CF_RISK_NONE;
+    in->now = now;
+    in->grace = app->cfg.reuse_grace;
+    if (s == NULL)
+        return;
+    in->gen = entry->gen;
+    in->disabled = cf_app_refresh_disabled(app, s->sub, now);
+    if (!c->ca.authenticated && s->client_id[0] != '\0') {
+        const cf_client_t *owner = cf_policy_client(&app->cfg.policy, s->client_id);
+        in->owner_confidential = owner != NULL && owner->type == CF_CLIENT_CONFIDENTIAL;
+    }
+    in->not_before = cf_app_not_before(app, s->sub);
+    in->risk = cf_req_risk(app, c->ca.req, s);
+}
+
+/* Commit the end a refusal implies, then answer it (or answer at once when none). */
+static void refresh_refuse_ending(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
+                                  const cf_refresh_decision_t *d, const char *desc, cf_time_t now)
+{
+    cf_events_t ev = CF_EVENTS_INIT;
+    cf_pending_t *p = cf_pending_refusal(c->ca.req, CF_ENDPOINT_TOKEN, d->why, desc);
+
+    /* The refusal says the session ended: answer once that is true. */
+    cf_app_end_session(app, s, d->end, now, &ev);
+    if (p != NULL) {
+        cf_app_commit(app, &ev, cf_pending_done, p);
+        return;
+    }
+    cf_app_commit(app, &ev, NULL, NULL);
+    grant_error(c->ca.req, d->end == CF_END_REFRESH_REUSE ? CF_REASON_SERVER_ERROR : d->why,
+                d->end == CF_END_REFRESH_REUSE ? "out of memory" : NULL);
+}
+
+/* A deadline that passed unobserved is recorded, so the store shows why; then refuse. */
+static void refresh_denied(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
+                           const cf_refresh_decision_t *d, cf_time_t now)
+{
+    cf_events_t ev = CF_EVENTS_INIT;
+    char desc[192];
+
+    cf_app_end_session(app, s, CF_END_NONE, now, &ev);
+    if (ev.n > 0)
+        cf_app_commit(app, &ev, NULL, NULL);
+    else
+        cf_events_fini(&ev);
+    if (cf_session_end_at(s, now, NULL) == CF_END_NONE)
+        snprintf(desc, sizeof desc, "less than 1 s of the session's absolute lifetime is left: %s",
+                 cf_reason_describe(d->why));
+    else
+        snprintf(desc, sizeof desc, "the session has ended: %s", cf_reason_describe(d->why));
+    grant_error(c->ca.req, d->why, desc);
+}
+
 /*
- * The refresh decision on what the index holds. Answers DENY and REUSE itself
- * and returns -1; returns the action (ROTATE or GRACE) when tokens are to be
- * issued.
+ * Decide a refresh with cf_refresh_decide() on what the index holds and
+ * answer every refusal (committing the end it implies first). Returns the
+ * result (ROTATED or GRACE) when tokens are to be issued, -1 when answered.
  */
-static int refresh_decide(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
-                          const cf_refresh_entry_t *entry, cf_time_t now)
+static int refresh_decide(cf_app_t *app, oauth_call_t *c, cf_refresh_entry_t *entry, cf_time_t now)
 {
     cf_http_req_t *req = c->ca.req;
-    cf_events_t ev = CF_EVENTS_INIT;
-    cf_refresh_action_t act = cf_session_refresh_decide(s, entry->gen, now, app->cfg.reuse_grace,
-                                                        cf_app_not_before(app, s->sub), &c->why);
-    char desc[192];
-    cf_pending_t *p;
+    cf_session_t *s = entry != NULL ? entry->session : NULL;
+    cf_refresh_input_t in;
+    cf_refresh_decision_t d;
 
-    switch (act) {
-    case CF_REFRESH_DENY:
-        app->metrics.refresh[CF_REFRESH_RESULT_DENIED]++;
-        /* Record a deadline that passed unobserved, so the store shows why. */
-        cf_app_end_session(app, s, CF_END_NONE, now, &ev);
-        if (ev.n > 0)
-            cf_app_commit(app, &ev, NULL, NULL);
-        else
-            cf_events_fini(&ev);
-        if (cf_session_end_at(s, now, NULL) == CF_END_NONE)
-            snprintf(desc, sizeof desc, "less than 1 s of the session's absolute lifetime is left: %s",
-                     cf_reason_describe(c->why));
-        else
-            snprintf(desc, sizeof desc, "the session has ended: %s", cf_reason_describe(c->why));
-        grant_error(req, c->why, desc);
-        return -1;
-    case CF_REFRESH_REUSE:
-        app->metrics.refresh[CF_REFRESH_RESULT_REUSE]++;
-        /* Theft: two parties hold this session's refresh tokens. End it for both,
-         * durably, before saying so. */
+    refresh_input(app, c, entry, now, &in);
+    cf_refresh_decide(&in, &d);
+    if (d.risk_considered)
+        cf_app_risk_log(app, s, in.risk);
+    c->why = d.why;
+    if (d.result == CF_REFRESH_RESULT_ROTATED || d.result == CF_REFRESH_RESULT_GRACE)
+        return (int)d.result;
+    app->metrics.refresh[d.result]++;
+    if (d.note_failure)
         cf_app_note_failure(app, c->ca.ip, now);
-        cf_app_end_session(app, s, CF_END_REFRESH_REUSE, now, &ev);
-        p = cf_pending_refusal(req, CF_ENDPOINT_TOKEN, CF_REASON_REFRESH_REUSE,
-                               "the refresh token was already used; the session has been ended");
-        if (p == NULL) {
-            cf_app_commit(app, &ev, NULL, NULL);
-            grant_error(req, CF_REASON_SERVER_ERROR, "out of memory");
-            return -1;
-        }
-        cf_app_commit(app, &ev, cf_pending_done, p);
-        return -1;
-    case CF_REFRESH_ROTATE:
-    case CF_REFRESH_GRACE:
-        break;
-    }
-    return (int)act;
+    if (d.result == CF_REFRESH_RESULT_UNKNOWN)
+        grant_error(req, d.why, "the refresh token is not known");
+    else if (d.result == CF_REFRESH_RESULT_CLIENT_MISMATCH)
+        grant_error(req, d.why, "the refresh token was issued to another client");
+    else if (d.result == CF_REFRESH_RESULT_INVALID_CLIENT)
+        cf_reply_invalid_client(req, "this refresh token belongs to a confidential client; authenticate");
+    else if (d.result == CF_REFRESH_RESULT_DENIED)
+        refresh_denied(app, c, s, &d, now);
+    else if (d.end == CF_END_REFRESH_REUSE)
+        refresh_refuse_ending(app, c, s, &d, "the refresh token was already used; the session has been ended", now);
+    else if (d.end != CF_END_NONE)
+        refresh_refuse_ending(app, c, s, &d, NULL, now);
+    else
+        grant_error(req, d.why, NULL);
+    return -1;
 }
 
 /* A refresh's answer, counted only once the store has said yes. */
@@ -229,8 +278,7 @@ static void refresh_done(void *arg, int status)
  * store has said yes (commit.c), so a failed commit leaves the presented
  * token current and the client's retry is an ordinary refresh.
  */
-static void refresh_issue(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
-                          const cf_refresh_entry_t *entry, cf_time_t now)
+static void refresh_issue(cf_app_t *app, oauth_call_t *c, cf_session_t *s, int grace, cf_time_t now)
 {
     cf_http_req_t *req = c->ca.req;
     cf_events_t ev = CF_EVENTS_INIT;
@@ -240,9 +288,8 @@ static void refresh_issue(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
     refresh_reply_t *r = NULL;
     cf_session_t *next = cf_session_snapshot(s);
     cf_event_t *e;
-    /* Grace: a sibling in the current generation; otherwise the next generation. */
-    int grace = entry->gen != s->refresh_gen;
 
+    /* Grace: a sibling in the current generation; otherwise the next generation. */
     if (next == NULL)
         goto fail;
     if (!grace)
@@ -316,94 +363,101 @@ static int refreshed_event(const cluster_refresh_t *r, cf_events_t *ev)
     return 0;
 }
 
-static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *s,
-                            const cf_refresh_entry_t *entry, cf_time_t now, int attempts);
+static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *s, int grace,
+                            cf_time_t now, int attempts);
+
+/* Redis took this node's tokens: merge what the commit changed, as a bus message would be, and answer. */
+static void cluster_claimed(cf_app_t *app, cluster_refresh_t *r, cf_session_t *s)
+{
+    cf_http_req_t *req = r->c->ca.req;
+    const cf_session_t *view = s != NULL ? s : r->next;
+    uint64_t *count = app->metrics.refresh;
+    cf_events_t ev = CF_EVENTS_INIT;
+    char *access = NULL;
+    int64_t exp;
+    cf_pending_t *p;
+
+    if (s != NULL) {
+        (void)cf_session_merge(s, r->next);
+        if (cf_map_get(&app->refresh, r->hash, 32) == NULL)
+            (void)cf_app_index_refresh(app, s, r->hash, r->next->refresh_gen);
+    }
+    if (refreshed_event(r, &ev) == 0)
+        cf_app_sinks(app, &ev);
+    cf_events_fini(&ev);
+    cf_app_alerts_act(app);
+    if (cf_app_issue_access(app, view, r->now, &access, &exp) < 0 ||
+        (p = cf_pending_new(req, 200, cf_app_token_body(view, access, exp, r->refresh, r->now), 1)) == NULL) {
+        /* Committed but unanswerable: the client retries, within the grace window. */
+        count[CF_REFRESH_RESULT_ERROR]++;
+        grant_error(req, CF_REASON_SERVER_ERROR, "cannot issue tokens");
+    } else {
+        if (client_uses_cookies(app, view))
+            cf_app_token_cookies(app, p, view, access, exp, r->refresh, r->now);
+        count[r->grace ? CF_REFRESH_RESULT_GRACE : CF_REFRESH_RESULT_ROTATED]++;
+        cf_pending_done(p, 0);
+    }
+    free(access);
+}
+
+/*
+ * The guard failed: another node rotated or ended the session, or an epoch
+ * covers it. Learn what Redis said and decide again exactly as one node
+ * would. Returns 1 when a new attempt now owns the call.
+ */
+static int cluster_lost(cf_app_t *app, cluster_refresh_t *r, cf_refresh_entry_t *entry,
+                        const cf_store_guard_t *g)
+{
+    cf_session_t *s = entry->session;
+    cf_session_t said = {.refresh_gen = g->gen, .refresh_rotated_at = g->rotated_at,
+                         .end = g->end, .ended_at = g->ended_at};
+    int act;
+
+    (void)cf_session_merge(s, &said); /* the one merge rule: newer generation, first end */
+    /* An epoch this node has not heard of yet failed the guard: learn it. */
+    if (g->not_before > 0)
+        (void)cf_app_set_not_before(app, s->sub, g->not_before);
+    if (g->global_not_before > 0)
+        (void)cf_app_set_not_before(app, NULL, g->global_not_before);
+    act = refresh_decide(app, r->c, entry, r->now);
+    if (act >= 0 && r->attempts < 3) {
+        cluster_refresh(app, r->c, s, act == CF_REFRESH_RESULT_GRACE, r->now, r->attempts + 1);
+        return 1;
+    }
+    if (act >= 0) { /* three lost races in a row: let the client retry */
+        app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
+        cf_reply_store_failure(r->c->ca.req);
+    }
+    return 0;
+}
 
 static void cluster_refreshed(void *arg, int status, const cf_store_guard_t *g)
 {
     cluster_refresh_t *r = arg;
     oauth_call_t *c = r->c;
     cf_app_t *app = c->ca.app;
-    cf_http_req_t *req = c->ca.req;
     cf_refresh_entry_t *entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
     cf_session_t *s = entry != NULL ? entry->session : NULL;
-    uint64_t *count = app->metrics.refresh;
 
     if (status < 0) {
-        count[CF_REFRESH_RESULT_ERROR]++;
-        cf_reply_store_failure(req);
+        app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
+        cf_reply_store_failure(c->ca.req);
     } else if (g->claimed) {
-        const cf_session_t *view = s != NULL ? s : r->next;
-        cf_events_t ev = CF_EVENTS_INIT;
-        char *access = NULL;
-        int64_t exp;
-        cf_pending_t *p;
-
-        if (s != NULL) { /* what the commit changed, merged as a bus message would be */
-            if (r->next->refresh_gen > s->refresh_gen) {
-                s->refresh_gen = r->next->refresh_gen;
-                s->refresh_rotated_at = r->next->refresh_rotated_at;
-            }
-            if (r->next->last_activity > s->last_activity) {
-                s->last_activity = r->next->last_activity;
-                s->idle_deadline = r->next->idle_deadline;
-            }
-            if (cf_map_get(&app->refresh, r->hash, 32) == NULL)
-                (void)cf_app_index_refresh(app, s, r->hash, r->next->refresh_gen);
-        }
-        if (refreshed_event(r, &ev) == 0)
-            cf_app_sinks(app, &ev);
-        cf_events_fini(&ev);
-        cf_app_alerts_act(app);
-        if (cf_app_issue_access(app, view, r->now, &access, &exp) < 0 ||
-            (p = cf_pending_new(req, 200, cf_app_token_body(view, access, exp, r->refresh, r->now), 1)) == NULL) {
-            /* Committed but unanswerable: the client retries, within the grace window. */
-            count[CF_REFRESH_RESULT_ERROR]++;
-            grant_error(req, CF_REASON_SERVER_ERROR, "cannot issue tokens");
-        } else {
-            if (client_uses_cookies(app, view))
-                cf_app_token_cookies(app, p, view, access, exp, r->refresh, r->now);
-            count[r->grace ? CF_REFRESH_RESULT_GRACE : CF_REFRESH_RESULT_ROTATED]++;
-            cf_pending_done(p, 0);
-        }
-        free(access);
+        cluster_claimed(app, r, s);
     } else if (s == NULL || !g->found) {
         /* Gone from Redis: expired and purged there; fail towards expiry. */
-        count[CF_REFRESH_RESULT_UNKNOWN]++;
-        grant_error(req, CF_REASON_UNKNOWN_REFRESH_TOKEN, "the refresh token is not known");
-    } else {
-        int act;
-
-        if (g->gen > s->refresh_gen) {
-            s->refresh_gen = g->gen;
-            s->refresh_rotated_at = g->rotated_at;
-        }
-        if (g->end != CF_END_NONE && s->end == CF_END_NONE) {
-            s->end = g->end;
-            s->ended_at = g->ended_at;
-        }
-        /* An epoch this node has not heard of yet failed the guard: learn it. */
-        if (g->not_before > 0)
-            (void)cf_app_set_not_before(app, s->sub, g->not_before);
-        if (g->global_not_before > 0)
-            (void)cf_app_set_not_before(app, NULL, g->global_not_before);
-        act = refresh_decide(app, c, s, entry, r->now);
-        if (act >= 0 && r->attempts < 3) {
-            cluster_refresh(app, c, s, entry, r->now, r->attempts + 1);
-            cluster_refresh_free(r);
-            return; /* the next attempt owns c */
-        }
-        if (act >= 0) { /* three lost races in a row: let the client retry */
-            count[CF_REFRESH_RESULT_ERROR]++;
-            cf_reply_store_failure(req);
-        }
+        app->metrics.refresh[CF_REFRESH_RESULT_UNKNOWN]++;
+        grant_error(c->ca.req, CF_REASON_UNKNOWN_REFRESH_TOKEN, "the refresh token is not known");
+    } else if (cluster_lost(app, r, entry, g)) {
+        cluster_refresh_free(r);
+        return; /* the next attempt owns c */
     }
     cluster_refresh_free(r);
     call_free(c);
 }
 
-static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *s,
-                            const cf_refresh_entry_t *entry, cf_time_t now, int attempts)
+static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *s, int grace,
+                            cf_time_t now, int attempts)
 {
     cluster_refresh_t *r = calloc(1, sizeof *r);
     cf_events_t ev = CF_EVENTS_INIT;
@@ -420,7 +474,7 @@ static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *
     r->now = now;
     r->attempts = attempts;
     /* Grace: a sibling in the current generation; otherwise the next generation. */
-    r->grace = entry->gen != s->refresh_gen;
+    r->grace = grace;
     if (!r->grace)
         cf_session_rotate(r->next, now);
     cf_session_touch(r->next, now);
@@ -482,36 +536,14 @@ static int refresh_grant(cf_app_t *app, oauth_call_t *c)
     s = entry != NULL ? entry->session : NULL;
     {
         cf_rate_who_t who = {c->ca.ip, s ? s->sub : "", c->ca.client_id, s ? s->id : "", ""};
-        if (cf_app_rate_limit(app, req, CF_RATE_REFRESH, &who, now, 0)) {
+        if (cf_req_rate_limit(app, req, CF_RATE_REFRESH, &who, now, 0)) {
             count[CF_REFRESH_RESULT_RATE_LIMITED]++;
             return 0;
         }
     }
-    if (entry == NULL) {
-        cf_app_note_failure(app, c->ca.ip, now);
-        grant_error(req, CF_REASON_UNKNOWN_REFRESH_TOKEN, "the refresh token is not known");
-        count[CF_REFRESH_RESULT_UNKNOWN]++;
+    if (entry == NULL) { /* decided (unknown) without waiting for anything */
+        (void)refresh_decide(app, c, NULL, now);
         return 0;
-    }
-    if (cf_app_refresh_disabled(app, s->sub, now)) {
-        grant_error(req, CF_REASON_REFRESH_DISABLED, NULL);
-        count[CF_REFRESH_RESULT_DISABLED]++;
-        return 0;
-    }
-    if (c->ca.client_id[0] != '\0' && strcmp(c->ca.client_id, s->client_id) != 0) {
-        cf_app_note_failure(app, c->ca.ip, now);
-        grant_error(req, CF_REASON_CLIENT_MISMATCH, "the refresh token was issued to another client");
-        count[CF_REFRESH_RESULT_CLIENT_MISMATCH]++;
-        return 0;
-    }
-    if (!c->ca.authenticated && s->client_id[0] != '\0') {
-        /* A confidential client's refresh tokens are useless without its secret. */
-        const cf_client_t *owner = cf_policy_client(&app->cfg.policy, s->client_id);
-        if (owner != NULL && owner->type == CF_CLIENT_CONFIDENTIAL) {
-            cf_reply_invalid_client(req, "this refresh token belongs to a confidential client; authenticate");
-            count[CF_REFRESH_RESULT_INVALID_CLIENT]++;
-            return 0;
-        }
     }
     return refresh_step(app, c);
 }
@@ -542,10 +574,8 @@ static int refresh_step(cf_app_t *app, oauth_call_t *c)
     cf_time_t now = cf_app_now(app);
     cf_refresh_entry_t *entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
     cf_session_t *s = entry != NULL ? entry->session : NULL;
-    cf_events_t ev = CF_EVENTS_INIT;
-    cf_reason_t why;
-    int revoke;
     uint64_t *count = app->metrics.refresh;
+    int act;
 
     if (entry == NULL) { /* purged while it waited */
         grant_error(req, CF_REASON_UNKNOWN_REFRESH_TOKEN, NULL);
@@ -559,32 +589,15 @@ static int refresh_step(cf_app_t *app, oauth_call_t *c)
         grant_error(req, CF_REASON_SERVER_ERROR, "out of memory");
         return 0;
     }
-    if (refresh_decide(app, c, s, entry, now) < 0)
+    act = refresh_decide(app, c, entry, now);
+    if (act < 0)
         return 0;
-    why = cf_app_risk_check(app, s, req, &revoke);
-    if (why != CF_REASON_NONE) {
-        count[CF_REFRESH_RESULT_RISK]++;
-        if (revoke) {
-            /* The refusal says the session ended: answer once that is true. */
-            cf_pending_t *p = cf_pending_refusal(req, CF_ENDPOINT_TOKEN, why, NULL);
-            cf_app_end_session(app, s, why == CF_REASON_IP_CHANGED ? CF_END_IP_CHANGED
-                                                                   : CF_END_DEVICE_CHANGED,
-                               now, &ev);
-            if (p != NULL) {
-                cf_app_commit(app, &ev, cf_pending_done, p);
-                return 0;
-            }
-            cf_app_commit(app, &ev, NULL, NULL);
-        }
-        grant_error(req, why, NULL);
-        return 0;
-    }
     if (app->cluster != NULL) {
         /* Another node may be exchanging the same token right now: let Redis pick one. */
-        cluster_refresh(app, c, s, entry, now, 0);
+        cluster_refresh(app, c, s, act == CF_REFRESH_RESULT_GRACE, now, 0);
         return 1;
     }
-    refresh_issue(app, c, s, entry, now);
+    refresh_issue(app, c, s, act == CF_REFRESH_RESULT_GRACE, now);
     return 0;
 }
 
@@ -645,7 +658,7 @@ static void client_credentials_grant(cf_app_t *app, oauth_call_t *c)
     }
     {
         cf_rate_who_t who = {c->ca.ip, cl->id, cl->id, "", ""};
-        if (cf_app_rate_limit(app, req, CF_RATE_CLIENT_CREDENTIALS, &who, now, 0))
+        if (cf_req_rate_limit(app, req, CF_RATE_CLIENT_CREDENTIALS, &who, now, 0))
             return;
     }
     scope = c->has_scope ? c->scope : (cl->scope != NULL ? cl->scope : "");

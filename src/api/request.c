@@ -203,3 +203,51 @@ int cf_req_require_admin(cf_app_t *app, cf_http_req_t *req)
                      "a valid admin key is required (Authorization: Bearer <key>)", NULL, 0);
     return 0;
 }
+
+int cf_req_csrf_ok(cf_app_t *app, const cf_http_req_t *req)
+{
+    size_t len;
+    const char *origin;
+
+    if (app->cfg.csrf_header[0] != '\0') {
+        const char *v = cf_http_req_header(req, app->cfg.csrf_header, &len);
+        if (v != NULL && len > 0)
+            return 1;
+    }
+    origin = cf_http_req_header(req, "Origin", &len);
+    if (origin == NULL)
+        return 0;
+    for (size_t i = 0; i < app->cfg.nallowed_origins; i++) {
+        const char *o = app->cfg.allowed_origins[i];
+        if (strlen(o) == len && memcmp(o, origin, len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+void cf_req_api_key_id(const cf_http_req_t *req, char out[24])
+{
+    uint8_t md[CF_SHA256_LEN];
+    size_t len;
+    const char *v = cf_http_req_header(req, "Authorization", &len);
+
+    out[0] = '\0';
+    if (v == NULL)
+        return;
+    /* Never the credential itself: a short digest names it well enough. */
+    cf_sha256(v, len, md);
+    cf_hex_encode(md, 11, out);
+    out[22] = '\0';
+}
+
+cf_risk_t cf_req_risk(cf_app_t *app, const cf_http_req_t *req, const cf_session_t *s)
+{
+    char ip[46] = "", dev[44] = "";
+
+    /* Only what the session binds is computed: the common case costs nothing. */
+    if (cf_risk_binds_ip(s))
+        cf_req_client_ip(app, req, ip);
+    if (cf_risk_binds_device(s))
+        cf_req_device(app, req, dev);
+    return cf_risk_compare(s, ip, dev);
+}

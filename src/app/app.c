@@ -470,20 +470,8 @@ int cf_app_issue_access(cf_app_t *app, const cf_session_t *s, cf_time_t now, cha
     *exp = spec.exp;
 
     /* Pre-verify our own token so checks on this node never pay for a signature verify. */
-    size_t len = strlen(*out);
-    cf_token_cache_entry_t *c = &app->token_cache[cf_hash64(*out, len, app->seed) & (CF_TOKEN_CACHE_SIZE - 1)];
-    char *copy = malloc(len + 1);
-    if (copy != NULL) {
-        free(c->token);
-        memcpy(copy, *out, len + 1);
-        c->token = copy;
-        c->len = len;
-        memcpy(c->sid, s->id, sizeof c->sid);
-        c->exp = spec.exp;
-        c->iat = spec.iat;
-        c->nbf = 0;
-    }
-    return 0;
+    (void)cf_tokcache_put(&app->token_cache, *out, strlen(*out), s->id, spec.exp, spec.iat, 0);
+    return 0; /* without the cache entry the first check verifies the signature: no harm */
 }
 
 void cf_app_mint_refresh(char out[CF_REFRESH_TOKEN_LEN + 1], uint8_t hash[32])
@@ -505,88 +493,91 @@ void cf_app_issue_refresh(const cf_session_t *s, uint32_t gen, char out[CF_REFRE
     memcpy(e->sid, s->id, sizeof e->sid);
 }
 
+/* Verify @tok's signature, issuer and audience into the cache; NULL with *why when refused. */
+static const cf_tokcache_entry_t *verify_into_cache(cf_app_t *app, const char *tok, size_t len,
+                                                    cf_time_t now, cf_access_token_t *t, int *rc)
+{
+    cf_token_expect_t expect = {app->cfg.issuer, app->cfg.audience, app->cfg.clock_leeway};
+    cf_access_claims_t claims;
+    json_t *payload = NULL;
+    cf_reason_t why;
+    /* Every key not yet retired verifies; the token's kid picks one, and
+     * a kid that is unknown or retired is refused as unknown_key. */
+    size_t nkeys;
+    const cf_jws_key_t *const *keys = cf_keyset_verify_keys(app->keys, &nkeys);
+
+    *rc = cf_jws_verify_typ(tok, len, keys, nkeys, "at+jwt", &payload, &t->refused); /* RFC 9068 §4 */
+    if (*rc < 0 || t->refused != CF_REASON_NONE)
+        return NULL;
+    *rc = cf_token_check_claims(payload, &expect, now, &claims, &why);
+    json_decref(payload);
+    if (*rc < 0)
+        return NULL;
+    /* Time is judged on every use (core/access.c), so only other refusals stick. */
+    if (why != CF_REASON_NONE && why != CF_REASON_TOKEN_EXPIRED && why != CF_REASON_TOKEN_NOT_YET_VALID) {
+        t->refused = why;
+        return NULL;
+    }
+    t->exp = claims.exp;
+    t->iat = claims.iat;
+    t->nbf = claims.nbf;
+    if (strlen(claims.sid) != CF_SID_LEN)
+        return NULL; /* signed by us but naming no session of ours: nothing to find */
+    /* Cache the signature verdict; time-dependent checks are redone on every use. */
+    *rc = cf_tokcache_put(&app->token_cache, tok, len, claims.sid, claims.exp, claims.iat, claims.nbf);
+    return *rc < 0 ? NULL : cf_tokcache_get(&app->token_cache, tok, len);
+}
+
+int cf_app_access_input(cf_app_t *app, const char *tok, size_t len, cf_time_t now,
+                        cf_access_input_t *in, cf_session_t **sp)
+{
+    const cf_tokcache_entry_t *c = cf_tokcache_get(&app->token_cache, tok, len);
+    cf_session_t *s = NULL;
+    int rc = 0;
+
+    memset(in, 0, sizeof *in);
+    in->now = now;
+    in->leeway = app->cfg.clock_leeway;
+    /* After a backward clock step, tokens issued before it carry an iat "in
+     * the future" by up to the step: excuse that, for as long as they live. */
+    in->slack = cf_app_clock_slack(app);
+    in->risk = CF_RISK_NONE;
+    in->global_not_before = app->global_not_before;
+    in->subject_not_before = app->global_not_before;
+    if (c == NULL)
+        c = verify_into_cache(app, tok, len, now, &in->token, &rc);
+    if (c != NULL) {
+        in->token = (cf_access_token_t){CF_REASON_NONE, c->exp, c->iat, c->nbf};
+        s = cf_app_session(app, c->sid, CF_SID_LEN);
+    }
+    if (s != NULL)
+        in->subject_not_before = cf_app_not_before(app, s->sub);
+    in->session = s;
+    *sp = s;
+    return rc;
+}
+
 int cf_app_verify_access(cf_app_t *app, const char *tok, size_t len, cf_time_t now,
                          cf_session_t **sp, int64_t *exp, int64_t *iat, cf_reason_t *why)
 {
-    cf_token_cache_entry_t *c =
-        &app->token_cache[cf_hash64(tok, len, app->seed) & (CF_TOKEN_CACHE_SIZE - 1)];
-    cf_session_t *s;
-    cf_time_t leeway = app->cfg.clock_leeway;
-    /* After a backward clock step, tokens issued before it carry an iat "in
-     * the future" by up to the step: excuse that, for as long as they live. */
-    cf_time_t ahead = leeway + cf_app_clock_slack(app);
+    cf_access_input_t in;
+    cf_access_decision_t d;
+    int rc = cf_app_access_input(app, tok, len, now, &in, sp);
 
-    *sp = NULL;
-    if (c->token == NULL || c->len != len || memcmp(c->token, tok, len) != 0) {
-        cf_token_expect_t expect = {app->cfg.issuer, app->cfg.audience, leeway};
-        cf_access_claims_t claims;
-        json_t *payload = NULL;
-        /* Every key not yet retired verifies; the token's kid picks one, and
-         * a kid that is unknown or retired is refused as unknown_key. */
-        size_t nkeys;
-        const cf_jws_key_t *const *keys = cf_keyset_verify_keys(app->keys, &nkeys);
-        int rc = cf_jws_verify_typ(tok, len, keys, nkeys, "at+jwt", &payload, why); /* RFC 9068 §4 */
-
-        if (rc < 0)
-            return rc;
-        if (*why != CF_REASON_NONE)
-            return 0;
-        rc = cf_token_check_claims(payload, &expect, now, &claims, why);
-        json_decref(payload);
-        if (rc < 0)
-            return rc;
-        if (*why != CF_REASON_NONE && *why != CF_REASON_TOKEN_EXPIRED &&
-            *why != CF_REASON_TOKEN_NOT_YET_VALID)
-            return 0;
-        if (strlen(claims.sid) != CF_SID_LEN) {
-            /* Signed by us but naming no session of ours: nothing to find. */
-            *why = *why != CF_REASON_NONE ? *why : CF_REASON_SESSION_NOT_FOUND;
-            return 0;
-        }
-        /* Cache the signature verdict; time-dependent checks are redone below on every use. */
-        char *copy = malloc(len + 1);
-        if (copy == NULL)
-            return CF_ENOMEM;
-        free(c->token);
-        memcpy(copy, tok, len);
-        copy[len] = '\0';
-        c->token = copy;
-        c->len = len;
-        memcpy(c->sid, claims.sid, sizeof c->sid);
-        c->exp = claims.exp;
-        c->iat = claims.iat;
-        c->nbf = claims.nbf;
-    }
-    *exp = c->exp;
-    *iat = c->iat;
-    s = cf_app_session(app, c->sid, CF_SID_LEN);
-    *sp = s;
-    if (now >= c->exp * CF_SEC + leeway) {
-        *why = CF_REASON_TOKEN_EXPIRED;
-    } else if ((c->nbf && now + ahead < c->nbf * CF_SEC) || now + ahead < c->iat * CF_SEC) {
-        *why = CF_REASON_TOKEN_NOT_YET_VALID;
-    } else if (c->iat < cf_time_to_sec(app->global_not_before) ||
-               (s != NULL && (c->iat < cf_time_to_sec(cf_app_not_before(app, s->sub)) ||
-                              cf_session_revoked_before(s, cf_app_not_before(app, s->sub))))) {
-        /* iat has one-second resolution; the session's creation time makes the
-         * epoch exact to the millisecond for a session it covers. */
-        *why = CF_REASON_REVOKED_BEFORE;
-    } else if (s == NULL) {
-        *why = CF_REASON_SESSION_NOT_FOUND;
-    } else {
-        *why = cf_session_verdict(s, now);
-    }
+    if (rc < 0)
+        return rc;
+    cf_access_decide(&in, &d);
+    *exp = in.token.exp;
+    *iat = in.token.iat;
+    *why = d.why;
     return 0;
 }
 
 const char *cf_app_cached_sid(cf_app_t *app, const char *tok, size_t len)
 {
-    cf_token_cache_entry_t *c =
-        &app->token_cache[cf_hash64(tok, len, app->seed) & (CF_TOKEN_CACHE_SIZE - 1)];
+    const cf_tokcache_entry_t *c = cf_tokcache_get(&app->token_cache, tok, len);
 
-    if (c->token == NULL || c->len != len || memcmp(c->token, tok, len) != 0)
-        return NULL;
-    return c->sid;
+    return c != NULL ? c->sid : NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -769,9 +760,9 @@ int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop)
     cf_app_metrics_init(app);
     cf_random_bytes(&app->seed, sizeof app->seed);
     index_init(app);
-    app->token_cache = calloc(CF_TOKEN_CACHE_SIZE, sizeof *app->token_cache);
-    if (app->token_cache == NULL)
-        return CF_ENOMEM;
+    rc = cf_tokcache_init(&app->token_cache, CF_TOKEN_CACHE_SIZE, app->seed);
+    if (rc < 0)
+        return rc;
 
     app->secret_cache = calloc(cfg->policy.nclients + 1, sizeof *app->secret_cache);
     if (app->secret_cache == NULL)
@@ -915,10 +906,7 @@ void cf_app_fini(cf_app_t *app)
 {
     index_free(app);
     cf_app_cluster_fini(app);
-    if (app->token_cache != NULL)
-        for (size_t i = 0; i < CF_TOKEN_CACHE_SIZE; i++)
-            free(app->token_cache[i].token);
-    free(app->token_cache);
+    cf_tokcache_fini(&app->token_cache);
     if (app->secret_cache != NULL)
         OPENSSL_cleanse(app->secret_cache, (app->cfg.policy.nclients + 1) * sizeof *app->secret_cache);
     free(app->secret_cache);

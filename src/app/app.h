@@ -21,10 +21,14 @@
 #include "core/ratelimit.h"
 #include "core/event.h"
 #include "core/token.h"
+#include "core/tokcache.h"
 #include "core/policy.h"
 #include "core/reason.h"
 #include "core/session.h"
 #include "core/alert.h"
+#include "core/access.h"
+#include "core/refresh.h"
+#include "core/risk.h"
 #include "obs/audit.h"
 #include "obs/webhook.h"
 #include "obs/metrics.h"
@@ -61,27 +65,7 @@ typedef struct {
     cf_limiter_t *limiter; /* NULL when the class is unlimited */
 } cf_rate_state_t;
 
-/* How a refresh-token request ended (curfew_refresh_total{result}). */
-#define CF_REFRESH_RESULT_MAP(X)                                                       \
-    X(ROTATED, "rotated")                 /* a new generation was issued */            \
-    X(GRACE, "grace")                     /* a just-rotated token, within reuse_grace */ \
-    X(REUSE, "reuse")                     /* an old generation: the session was ended */ \
-    X(DENIED, "denied")                   /* the session had already ended */          \
-    X(UNKNOWN, "unknown")                 /* no such refresh token */                  \
-    X(CLIENT_MISMATCH, "client_mismatch") /* issued to another client */               \
-    X(INVALID_CLIENT, "invalid_client")   /* a confidential client did not authenticate */ \
-    X(RISK, "risk")                       /* address or device changed */              \
-    X(RATE_LIMITED, "rate_limited")                                                    \
-    X(INVALID_REQUEST, "invalid_request") /* no token, or a grant the client may not use */ \
-    X(DISABLED, "disabled")               /* an alert's disable_refresh holds the subject */ \
-    X(ERROR, "error")                     /* could not issue tokens */
-
-typedef enum {
-#define X(name, str) CF_REFRESH_RESULT_##name,
-    CF_REFRESH_RESULT_MAP(X)
-#undef X
-        CF_REFRESH_RESULT__COUNT
-} cf_refresh_result_t;
+/* How a refresh-token request ended: cf_refresh_result_t, core/refresh.h. */
 
 /* What a revocation covered (curfew_revocations_total{scope}). */
 #define CF_REVOKE_SCOPE_MAP(X) \
@@ -139,16 +123,6 @@ typedef struct {
     cf_session_t *session; /* owner */
 } cf_refresh_entry_t;
 
-/* A verified access token: signature, issuer and audience already checked. */
-typedef struct {
-    char *token; /* owned copy, compared in full on lookup */
-    size_t len;
-    char sid[CF_SID_LEN + 1];
-    int64_t exp, iat, nbf;
-} cf_token_cache_entry_t;
-
-#define CF_TOKEN_CACHE_SIZE 65536 /* direct-mapped; a collision just evicts */
-
 typedef struct cf_app {
     cf_config_t cfg;
     uv_loop_t *loop;
@@ -195,7 +169,7 @@ typedef struct cf_app {
     cf_session_t *dirty;  /* sessions with unpersisted activity */
     uint64_t seed;
 
-    cf_token_cache_entry_t *token_cache; /* CF_TOKEN_CACHE_SIZE entries */
+    cf_tokcache_t token_cache; /* verified access tokens (core/tokcache.h) */
 
     cf_cidr_t *trusted; /* trusted proxies */
     size_t ntrusted;
@@ -515,11 +489,8 @@ void cf_app_mint_refresh(char out[CF_REFRESH_TOKEN_LEN + 1], uint8_t hash[32]);
  */
 void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *arg);
 
-/**
- * The one merge rule for what a snapshot (the store, another node, Redis) says
- * of its session: later activity, newer generation, first end; never undoes an
- * end. Returns 1 when it brought @s a new end.
- */
+
+/** cf_session_merge() (core/session.h), the one merge rule, under its old name. */
 int cf_app_merge_session(cf_session_t *s, const cf_session_t *snap);
 
 /** 1 while a committed change of @s waits for the store's answer. */
@@ -536,6 +507,18 @@ int cf_app_session_wait(cf_app_t *app, cf_session_t *s, cf_wait_fn fn, void *arg
 
 /** Look up a refresh token by its string; NULL if unknown or malformed. */
 cf_refresh_entry_t *cf_app_refresh_lookup(cf_app_t *app, const char *tok, size_t len);
+
+/**
+ * Gather what cf_access_decide() needs to judge access token @tok (@len
+ * bytes) at @now: its signature, issuer and audience (verified once, then
+ * cached), its exp/iat/nbf, the session it names (also in *@sp, NULL when
+ * none is known), the not-before epochs, the clock leeway and the slack after
+ * a backward clock step. in->route and in->risk are left empty for the caller.
+ * Returns 0 (in->token.refused says when verification refused the token) or
+ * a negative CF_E* on internal errors.
+ */
+int cf_app_access_input(cf_app_t *app, const char *tok, size_t len, cf_time_t now,
+                        cf_access_input_t *in, cf_session_t **sp);
 
 /**
  * Verify an access token at @now: signature (cached), claims, not-before
@@ -569,38 +552,35 @@ int cf_app_guard_init(cf_app_t *app);
 void cf_app_guard_fini(cf_app_t *app);
 const char *cf_rate_class_name(cf_rate_class_t c);
 
+/** Why a request is over a limit, for the 429 (api/limits.c sends it). */
+typedef struct {
+    cf_reason_t why;        /* RATE_LIMITED or LOCKED_OUT */
+    int64_t retry_after;    /* whole seconds, at least 1 (Retry-After) */
+    int has_quota;          /* rate limits: RateLimit-Policy and RateLimit headers */
+    int64_t burst, remaining, window; /* window in whole seconds */
+} cf_limit_t;
+
 /**
  * Count a request of class @cls for @who (or only look, with @peek). Returns
- * 1 when over the limit, after replying 429 with Retry-After and RateLimit
- * headers (when @req is not NULL); 0 when allowed. Limits and lockout run
- * on cf_app_mono(): the wall time @wall of these three is not used (a
- * clock step must not move them); it stays for the callers' convenience.
+ * 1 when over the limit, with what the 429 says in *@out; 0 when allowed.
+ * Replies nothing. Limits and lockout run on cf_app_mono(): the wall time
+ * @wall of these three is not used (a clock step must not move them); it
+ * stays for the callers' convenience.
  */
-int cf_app_rate_limit(cf_app_t *app, cf_http_req_t *req, cf_rate_class_t cls,
-                      const cf_rate_who_t *who, cf_time_t wall, int peek);
+int cf_app_rate_limit(cf_app_t *app, cf_rate_class_t cls, const cf_rate_who_t *who,
+                      cf_time_t wall, int peek, cf_limit_t *out);
 
-/** 1 (after replying 429 locked_out) when @ip is locked out. */
-int cf_app_locked_out(cf_app_t *app, cf_http_req_t *req, const char *ip, cf_time_t wall);
+/** 1 when @ip is locked out, with the 429 locked_out in *@out; 0 otherwise. */
+int cf_app_locked_out(cf_app_t *app, const char *ip, cf_time_t wall, cf_limit_t *out);
 
 /** Record an authentication failure from @ip for the lockout. */
 void cf_app_note_failure(cf_app_t *app, const char *ip, cf_time_t wall);
 
-/**
- * Compare the request's address and device with what @s is bound to.
- * Returns CF_REASON_NONE, or IP_CHANGED / DEVICE_CHANGED with *revoke set
- * when the policy says to end the session (else: step up).
- */
-cf_reason_t cf_app_risk_check(cf_app_t *app, const cf_session_t *s, const cf_http_req_t *req,
-                              int *revoke);
+/** Log a risk change cf_risk_compare() found on @s (event=risk_change); nothing for none. */
+void cf_app_risk_log(cf_app_t *app, const cf_session_t *s, cf_risk_t risk);
 
 /** Copy the session's effective risk policy (client, roles, global) into it. */
 void cf_app_session_apply_policy(cf_app_t *app, cf_session_t *s);
-
-/** 1 when a cookie-authenticated request carries an allowed Origin or the CSRF header. */
-int cf_app_csrf_ok(cf_app_t *app, const cf_http_req_t *req);
-
-/** A short digest naming the request's Authorization credential (rate-limit key). */
-void cf_app_api_key_id(const cf_http_req_t *req, char out[24]);
 
 /* ---- metrics (metrics.c) ------------------------------------------------ */
 

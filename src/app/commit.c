@@ -61,20 +61,7 @@ static void oom(const char *what)
 
 int cf_app_merge_session(cf_session_t *s, const cf_session_t *snap)
 {
-    if (snap->last_activity > s->last_activity)
-        s->last_activity = snap->last_activity;
-    if (snap->idle_deadline > s->idle_deadline)
-        s->idle_deadline = snap->idle_deadline;
-    if (snap->refresh_gen > s->refresh_gen) {
-        s->refresh_gen = snap->refresh_gen;
-        s->refresh_rotated_at = snap->refresh_rotated_at;
-    }
-    if (snap->end != CF_END_NONE && s->end == CF_END_NONE) {
-        s->end = snap->end;
-        s->ended_at = snap->ended_at;
-        return 1;
-    }
-    return 0;
+    return cf_session_merge(s, snap);
 }
 
 static void apply_session(cf_app_t *app, const cf_event_t *e)

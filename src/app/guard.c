@@ -3,16 +3,15 @@
  * Abuse controls and risk binding in the shell: rate limits (GCRA, per
  * endpoint class and key), IP lockout, and the IP/device comparison of a
  * request against its session. The arithmetic lives in core/ratelimit.c and
- * core/netaddr.c; this file builds the keys, answers 429 and applies risk
- * actions to the index.
+ * core/netaddr.c, the risk comparison in core/risk.c; this file builds the
+ * keys and keeps the limiter state. It answers nothing itself: the verdicts
+ * go back to src/api, which sends the 429 (api/limits.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app/app.h"
-#include "api/api.h"
-#include "core/digest.h"
 #include "core/error.h"
 #include "core/netaddr.h"
 #include "core/policy.h"
@@ -108,30 +107,22 @@ static size_t build_key(const cf_rate_cfg_t *cfg, const cf_rate_who_t *who, char
     return n < cap ? n : cap;
 }
 
-static void reply_429(cf_http_req_t *req, const cf_gcra_t *g, const cf_gcra_result_t *res,
-                      cf_reason_t why, cf_time_t retry_after)
+/* The refusal's numbers: Retry-After in whole seconds (at least 1), and the quota. */
+static int refused(cf_limit_t *out, cf_reason_t why, cf_time_t retry_after, const cf_gcra_t *g,
+                   const cf_gcra_result_t *res)
 {
-    char retry[24], policy[48], state[80];
-    int64_t secs = (retry_after + CF_SEC - 1) / CF_SEC;
-    cf_http_header_t h[3];
-    size_t n = 0;
-
-    if (secs < 1)
-        secs = 1;
-    h[n++] = (cf_http_header_t){"Retry-After", 11, retry,
-                                (size_t)snprintf(retry, sizeof retry, "%lld", (long long)secs)};
+    memset(out, 0, sizeof *out);
+    out->why = why;
+    out->retry_after = (retry_after + CF_SEC - 1) / CF_SEC;
+    if (out->retry_after < 1)
+        out->retry_after = 1;
     if (g != NULL) {
-        h[n++] = (cf_http_header_t){"RateLimit-Policy", 16, policy,
-                                    (size_t)snprintf(policy, sizeof policy, "%lld;w=%lld",
-                                                     (long long)g->burst,
-                                                     (long long)(g->window / CF_SEC))};
-        h[n++] = (cf_http_header_t){
-            "RateLimit", 9, state,
-            (size_t)snprintf(state, sizeof state, "limit=%lld, remaining=%lld, reset=%lld",
-                             (long long)g->burst, (long long)res->remaining,
-                             (long long)secs)}; /* refused: the quota is back in Retry-After seconds */
+        out->has_quota = 1;
+        out->burst = g->burst;
+        out->remaining = res->remaining;
+        out->window = g->window / CF_SEC;
     }
-    cf_reply_refusal(req, CF_ENDPOINT_API, why, NULL, h, n);
+    return 1;
 }
 
 /*
@@ -141,8 +132,8 @@ static void reply_429(cf_http_req_t *req, const cf_gcra_t *g, const cf_gcra_resu
  * (after a step back by an hour every recent key would wait an hour). The
  * wall time the callers pass is therefore not used here.
  */
-int cf_app_rate_limit(cf_app_t *app, cf_http_req_t *req, cf_rate_class_t cls,
-                      const cf_rate_who_t *who, cf_time_t wall, int peek)
+int cf_app_rate_limit(cf_app_t *app, cf_rate_class_t cls, const cf_rate_who_t *who,
+                      cf_time_t wall, int peek, cf_limit_t *out)
 {
     cf_rate_state_t *r = &app->rate[cls];
     cf_gcra_result_t res;
@@ -162,12 +153,10 @@ int cf_app_rate_limit(cf_app_t *app, cf_http_req_t *req, cf_rate_class_t cls,
     if (res.allowed)
         return 0;
     app->rate_limited[cls]++;
-    if (req != NULL)
-        reply_429(req, &r->gcra, &res, CF_REASON_RATE_LIMITED, res.retry_after);
-    return 1;
+    return refused(out, CF_REASON_RATE_LIMITED, res.retry_after, &r->gcra, &res);
 }
 
-int cf_app_locked_out(cf_app_t *app, cf_http_req_t *req, const char *ip, cf_time_t wall)
+int cf_app_locked_out(cf_app_t *app, const char *ip, cf_time_t wall, cf_limit_t *out)
 {
     cf_time_t retry = 0;
 
@@ -175,8 +164,7 @@ int cf_app_locked_out(cf_app_t *app, cf_http_req_t *req, const char *ip, cf_time
     if (app->lockout == NULL ||
         !cf_lockout_check(app->lockout, ip, strlen(ip), cf_app_mono(app), &retry))
         return 0;
-    reply_429(req, NULL, NULL, CF_REASON_LOCKED_OUT, retry);
-    return 1;
+    return refused(out, CF_REASON_LOCKED_OUT, retry, NULL, NULL);
 }
 
 void cf_app_note_failure(cf_app_t *app, const char *ip, cf_time_t wall)
@@ -187,69 +175,17 @@ void cf_app_note_failure(cf_app_t *app, const char *ip, cf_time_t wall)
                (long long)app->cfg.lockout_duration);
 }
 
-/*
- * Risk binding. The session remembers where it was created; every use is
- * compared under the session's policy. An unknown creation address or device
- * binds nothing (there is nothing to compare with), but a request that hides
- * its device when the session has one counts as a change: otherwise dropping
- * the header would be a way around the binding.
- */
-static cf_reason_t risk_compare(cf_app_t *app, const cf_session_t *s, const cf_http_req_t *req,
-                                cf_risk_action_t *action)
+void cf_app_risk_log(cf_app_t *app, const cf_session_t *s, cf_risk_t risk)
 {
-    *action = CF_RISK_IGNORE;
-    if (s->ip_binding > CF_IPBIND_OFF && s->ip[0] != '\0') {
-        char now_ip[46];
-        cf_ip_t a, b;
-        int same;
-        cf_req_client_ip(app, req, now_ip);
-        if (cf_ip_parse(s->ip, strlen(s->ip), &a) < 0 ||
-            cf_ip_parse(now_ip, strlen(now_ip), &b) < 0)
-            same = strcmp(s->ip, now_ip) == 0;
-        else if (s->ip_binding == CF_IPBIND_EXACT)
-            same = cf_ip_same_prefix(&a, &b, 32, 128);
-        else if (s->ip_binding == CF_IPBIND_PREFIX24)
-            same = cf_ip_same_prefix(&a, &b, 24, 64);
-        else
-            same = cf_ip_same_prefix(&a, &b, 16, 48);
-        if (!same) {
-            *action = (cf_risk_action_t)s->on_ip_change;
-            return CF_REASON_IP_CHANGED;
-        }
-    }
-    if (s->device[0] != '\0') {
-        char dev[44];
-        cf_req_device(app, req, dev);
-        if (strcmp(dev, s->device) != 0) {
-            *action = (cf_risk_action_t)s->on_device_change;
-            return CF_REASON_DEVICE_CHANGED;
-        }
-    }
-    return CF_REASON_NONE;
-}
-
-cf_reason_t cf_app_risk_check(cf_app_t *app, const cf_session_t *s, const cf_http_req_t *req,
-                              int *revoke)
-{
-    cf_risk_action_t action;
-    cf_reason_t why;
     char fp[13];
 
-    *revoke = 0;
-    /* Cheap exit for the common case: nothing bound, nothing to compare. */
-    if ((s->ip_binding <= CF_IPBIND_OFF || s->ip[0] == '\0') && s->device[0] == '\0')
-        return CF_REASON_NONE;
-    why = risk_compare(app, s, req, &action);
-    if (why == CF_REASON_NONE)
-        return why;
-    /* Every change is an event, whatever the policy does about it. */
+    (void)app;
+    if (risk.why == CF_REASON_NONE)
+        return;
+    /* Every change is logged, whatever the policy does about it. */
     cf_log_fingerprint(s->id, CF_SID_LEN, fp);
-    CF_LOG(CF_LOG_INFO, "event=risk_change sid=%s reason=%s action=%s", fp, cf_reason_name(why),
-           cf_risk_action_name(action));
-    if (action <= CF_RISK_IGNORE)
-        return CF_REASON_NONE;
-    *revoke = action == CF_RISK_REVOKE;
-    return why;
+    CF_LOG(CF_LOG_INFO, "event=risk_change sid=%s reason=%s action=%s", fp, cf_reason_name(risk.why),
+           cf_risk_action_name(risk.action));
 }
 
 void cf_app_session_apply_policy(cf_app_t *app, cf_session_t *s)
@@ -263,40 +199,4 @@ void cf_app_session_apply_policy(cf_app_t *app, cf_session_t *s)
     s->ip_binding = (uint8_t)eff.risk.ip_binding;
     s->on_ip_change = (uint8_t)eff.risk.on_ip_change;
     s->on_device_change = (uint8_t)eff.risk.on_device_change;
-}
-
-int cf_app_csrf_ok(cf_app_t *app, const cf_http_req_t *req)
-{
-    size_t len;
-    const char *origin;
-
-    if (app->cfg.csrf_header[0] != '\0') {
-        const char *v = cf_http_req_header(req, app->cfg.csrf_header, &len);
-        if (v != NULL && len > 0)
-            return 1;
-    }
-    origin = cf_http_req_header(req, "Origin", &len);
-    if (origin == NULL)
-        return 0;
-    for (size_t i = 0; i < app->cfg.nallowed_origins; i++) {
-        const char *o = app->cfg.allowed_origins[i];
-        if (strlen(o) == len && memcmp(o, origin, len) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-void cf_app_api_key_id(const cf_http_req_t *req, char out[24])
-{
-    uint8_t md[CF_SHA256_LEN];
-    size_t len;
-    const char *v = cf_http_req_header(req, "Authorization", &len);
-
-    out[0] = '\0';
-    if (v == NULL)
-        return;
-    /* Never the credential itself: a short digest names it well enough. */
-    cf_sha256(v, len, md);
-    cf_hex_encode(md, 11, out);
-    out[22] = '\0';
 }

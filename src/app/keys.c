@@ -279,11 +279,7 @@ int cf_app_keys_init(cf_app_t *app)
  */
 static void flush_token_cache(cf_app_t *app)
 {
-    for (size_t i = 0; i < CF_TOKEN_CACHE_SIZE; i++) {
-        free(app->token_cache[i].token);
-        app->token_cache[i].token = NULL;
-        app->token_cache[i].len = 0;
-    }
+    cf_tokcache_clear(&app->token_cache);
 }
 
 /* 1 when a key verifying in @old is missing from @new. */

@@ -187,3 +187,22 @@ int64_t cf_session_access_exp(const cf_session_t *s, cf_time_t now)
 {
     return cf_time_to_sec(cf_time_min(now + s->limits.access_ttl, s->absolute_deadline));
 }
+
+int cf_session_merge(cf_session_t *s, const cf_session_t *snap)
+{
+    if (snap->last_activity > s->last_activity)
+        s->last_activity = snap->last_activity;
+    if (snap->idle_deadline > s->idle_deadline)
+        s->idle_deadline = snap->idle_deadline;
+    /* Serial-number order (RFC 1982): a generation that wrapped past 2^32 is still newer. */
+    if ((int32_t)(snap->refresh_gen - s->refresh_gen) > 0) {
+        s->refresh_gen = snap->refresh_gen;
+        s->refresh_rotated_at = snap->refresh_rotated_at;
+    }
+    if (snap->end != CF_END_NONE && s->end == CF_END_NONE) {
+        s->end = snap->end;
+        s->ended_at = snap->ended_at;
+        return 1;
+    }
+    return 0;
+}

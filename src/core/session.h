@@ -153,6 +153,16 @@ cf_refresh_action_t cf_session_refresh_decide(const cf_session_t *s, uint32_t ge
  */
 int cf_session_revoked_before(const cf_session_t *s, cf_time_t not_before);
 
+/**
+ * The one merge rule for what a snapshot @snap (the store, another node,
+ * Redis, a commit just acknowledged) says of session @s: the later activity
+ * and idle deadline, the newer refresh generation (with its rotation time),
+ * the first end. Never undoes an end and never moves anything backwards, so
+ * merging the same snapshot twice, or two snapshots in either order, gives
+ * the same session. Returns 1 when it brought @s a new end. Pure.
+ */
+int cf_session_merge(cf_session_t *s, const cf_session_t *snap);
+
 /** Apply a rotation decided by cf_session_refresh_decide: bumps the generation. */
 void cf_session_rotate(cf_session_t *s, cf_time_t now);
 

@@ -138,7 +138,6 @@ int cf_token_check_claims(const json_t *payload, const cf_token_expect_t *exp, c
 {
     const json_t *iss, *aud;
     cf_access_claims_t c;
-    cf_time_t now_lee;
     int m;
 
     if (exp == NULL || out == NULL || why == NULL || exp->issuer == NULL || exp->audience == NULL ||
@@ -177,19 +176,35 @@ int cf_token_check_claims(const json_t *payload, const cf_token_expect_t *exp, c
         *why = CF_REASON_WRONG_AUDIENCE;
         return 0;
     }
-    /* Dates are at most CF_TOKEN_MAX_NUMERICDATE, so *1000 cannot overflow;
-     * now and leeway come from the caller and are added saturating. */
-    if (now >= sat_add(c.exp * CF_SEC, exp->leeway)) {
-        *why = CF_REASON_TOKEN_EXPIRED;
-        return 0;
-    }
-    now_lee = sat_add(now, exp->leeway);
-    if ((c.nbf != 0 && now_lee < c.nbf * CF_SEC) || now_lee < c.iat * CF_SEC) {
-        *why = CF_REASON_TOKEN_NOT_YET_VALID;
-        return 0;
-    }
-    *why = CF_REASON_NONE;
+    *why = cf_token_check_time(c.exp, c.iat, c.nbf, now, exp->leeway, exp->leeway);
     return 0;
+}
+
+/* Seconds to milliseconds, saturating: the cache hands in whatever it holds. */
+static cf_time_t sec_ms(int64_t s)
+{
+    cf_time_t r;
+
+    if (__builtin_mul_overflow(s, (int64_t)CF_SEC, &r))
+        return s > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
+cf_reason_t cf_token_check_time(int64_t exp, int64_t iat, int64_t nbf, cf_time_t now,
+                                cf_time_t leeway, cf_time_t ahead)
+{
+    cf_time_t now_ahead;
+
+    if (leeway < 0)
+        leeway = 0;
+    if (ahead < leeway)
+        ahead = leeway;
+    if (now >= sat_add(sec_ms(exp), leeway))
+        return CF_REASON_TOKEN_EXPIRED;
+    now_ahead = sat_add(now, ahead);
+    if ((nbf != 0 && now_ahead < sec_ms(nbf)) || now_ahead < sec_ms(iat))
+        return CF_REASON_TOKEN_NOT_YET_VALID;
+    return CF_REASON_NONE;
 }
 
 /* --------------------------------------------------------------- builder */

@@ -64,6 +64,19 @@ typedef struct {
 int cf_token_check_claims(const json_t *payload, const cf_token_expect_t *exp, cf_time_t now,
                           cf_access_claims_t *out, cf_reason_t *why);
 
+/**
+ * The one time check of an access token, for fresh claims and cached ones
+ * alike: CF_REASON_TOKEN_EXPIRED when @now >= exp*1000 + @leeway;
+ * CF_REASON_TOKEN_NOT_YET_VALID when @now + @ahead < nbf*1000 (nbf != 0) or
+ * @now + @ahead < iat*1000; else CF_REASON_NONE. @ahead is the leeway for
+ * iat and nbf (the clock leeway plus any slack after a backward clock step);
+ * it is never less than @leeway, and a negative @leeway counts as 0. Times
+ * are Unix seconds (exp, iat, nbf) and milliseconds (@now, @leeway, @ahead);
+ * arithmetic saturates, so no attacker-chosen value can wrap. Pure.
+ */
+cf_reason_t cf_token_check_time(int64_t exp, int64_t iat, int64_t nbf, cf_time_t now,
+                                cf_time_t leeway, cf_time_t ahead);
+
 /** The claims of an access token to issue. All strings are borrowed. */
 typedef struct {
     const char *issuer, *audience, *sub, *sid, *client_id, *jti, *scope;

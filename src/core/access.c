@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The access decision (access.h). The order of the steps is part of the
+ * contract: a revoked token must not learn whether its session idled out,
+ * and a route's requirements are judged only for a request that would
+ * otherwise be served.
+ */
+#include "core/access.h"
+
+#include <string.h>
+
+#include "core/token.h"
+
+static void answer(cf_access_decision_t *out, cf_access_verdict_t v, cf_reason_t why)
+{
+    out->verdict = v;
+    out->why = why;
+}
+
+/* Steps 2-5: the token and the session it names. */
+static cf_reason_t token_and_session(const cf_access_input_t *in)
+{
+    const cf_session_t *s = in->session;
+    int64_t exp = in->token.exp;
+    cf_reason_t why;
+
+    if (in->token.refused != CF_REASON_NONE)
+        return in->token.refused;
+    if (in->waive_exp && s != NULL)
+        exp = INT64_MAX; /* the signature verified: only exp is waived */
+    why = cf_token_check_time(exp, in->token.iat, in->token.nbf, in->now, in->leeway,
+                              in->leeway + (in->slack > 0 ? in->slack : 0));
+    if (why != CF_REASON_NONE)
+        return why;
+    /* iat has one-second resolution; the session's creation time makes the
+     * epoch exact to the millisecond for a session it covers. */
+    if (in->token.iat < cf_time_to_sec(in->global_not_before) ||
+        (s != NULL && (in->token.iat < cf_time_to_sec(in->subject_not_before) ||
+                       cf_session_revoked_before(s, in->subject_not_before))))
+        return CF_REASON_REVOKED_BEFORE;
+    if (s == NULL)
+        return CF_REASON_SESSION_NOT_FOUND;
+    return cf_session_verdict(s, in->now);
+}
+
+/* Step 6: what the session's risk policy says of a change. 1 when it refused. */
+static int risk(const cf_access_input_t *in, cf_access_decision_t *out)
+{
+    out->risk_considered = 1;
+    if (in->risk.why == CF_REASON_NONE || in->risk.action <= CF_RISK_IGNORE)
+        return 0;
+    if (in->risk.action == CF_RISK_REVOKE) {
+        answer(out, CF_ACCESS_REFUSE, in->risk.why);
+        out->end = in->risk.why == CF_REASON_IP_CHANGED ? CF_END_IP_CHANGED : CF_END_DEVICE_CHANGED;
+    } else {
+        answer(out, CF_ACCESS_STEP_UP, in->risk.why);
+    }
+    return 1;
+}
+
+void cf_access_decide(const cf_access_input_t *in, cf_access_decision_t *out)
+{
+    const cf_session_t *s = in->session;
+    const cf_route_t *r = in->route;
+    cf_reason_t why;
+
+    memset(out, 0, sizeof *out);
+    out->end = CF_END_NONE;
+    if (r != NULL && r->deny) {
+        answer(out, CF_ACCESS_REFUSE, CF_REASON_ROUTE_DENIED);
+        return;
+    }
+    if (r != NULL && r->anonymous) {
+        answer(out, CF_ACCESS_ANONYMOUS, CF_REASON_NONE);
+        return;
+    }
+    why = token_and_session(in);
+    if (why != CF_REASON_NONE) {
+        out->authn_failed = 1;
+        answer(out, CF_ACCESS_REFUSE, why);
+        return;
+    }
+    if (risk(in, out))
+        return;
+    switch (cf_route_decide(r, s->roles, s->scope, s->auth_time, s->last_activity, in->now, &why)) {
+    case CF_ROUTE_PASS:
+    case CF_ROUTE_ANONYMOUS:
+        break;
+    case CF_ROUTE_STEP_UP:
+        out->max_age = r->max_auth_age;
+        answer(out, CF_ACCESS_STEP_UP, why);
+        return;
+    case CF_ROUTE_DENY:
+    case CF_ROUTE_FORBIDDEN:
+    case CF_ROUTE_IDLE:
+        answer(out, CF_ACCESS_REFUSE, why);
+        return;
+    }
+    answer(out, CF_ACCESS_ALLOW, CF_REASON_NONE);
+    /* Whichever comes first ends this caller's access: token, idle or absolute. */
+    out->deadline = cf_time_min(in->token.exp > INT64_MAX / CF_SEC ? INT64_MAX : in->token.exp * CF_SEC,
+                                cf_time_min(s->idle_deadline, s->absolute_deadline));
+}

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * cf_refresh_decide with an injected clock: the order of its gates, the
+ * grace window at its exact millisecond, generation wrap, the last second
+ * before the absolute deadline, and the session merge rule both backends use.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/refresh.h"
+
+#define T0 ((cf_time_t)1700000000000LL)
+#define SID "AAAAAAAAAAAAAAAAAAAAAAAA"
+#define GRACE (10 * CF_SEC)
+
+static cf_session_t *session(const char *client)
+{
+    cf_limits_t lim = {600 * CF_SEC, 3600 * CF_SEC, 300 * CF_SEC};
+    cf_session_t *s = cf_session_new(SID, "alice", client, "", "user", T0, &lim, T0);
+
+    assert_non_null(s);
+    return s;
+}
+
+static cf_refresh_input_t input(const cf_session_t *s, uint32_t gen, cf_time_t now)
+{
+    cf_refresh_input_t in = {.session = s, .gen = gen, .client_id = "", .risk = CF_RISK_NONE,
+                             .now = now, .grace = GRACE};
+    return in;
+}
+
+static cf_refresh_decision_t decide(const cf_refresh_input_t *in)
+{
+    cf_refresh_decision_t d;
+
+    cf_refresh_decide(in, &d);
+    return d;
+}
+
+static void test_rotate_then_grace_to_the_ms_then_reuse(void **state)
+{
+    cf_session_t *s = session("web");
+    cf_refresh_input_t in = input(s, 0, T0 + 1000);
+    cf_refresh_decision_t d = decide(&in);
+
+    (void)state;
+    assert_int_equal(d.result, CF_REFRESH_RESULT_ROTATED);
+    assert_int_equal(d.why, CF_REASON_NONE);
+    cf_session_rotate(s, T0 + 1000);
+    in.now = T0 + 1000 + GRACE - 1; /* the old token, last ms of the grace */
+    assert_int_equal(decide(&in).result, CF_REFRESH_RESULT_GRACE);
+    in.now++; /* the grace is over: theft */
+    d = decide(&in);
+    assert_int_equal(d.result, CF_REFRESH_RESULT_REUSE);
+    assert_int_equal(d.why, CF_REASON_REFRESH_REUSE);
+    assert_int_equal(d.end, CF_END_REFRESH_REUSE);
+    assert_true(d.note_failure);
+    in.grace = 0; /* no grace at all: reuse at once */
+    in.now = T0 + 1000;
+    assert_int_equal(decide(&in).result, CF_REFRESH_RESULT_REUSE);
+    /* two generations back is reuse even within the grace */
+    in.grace = GRACE;
+    cf_session_rotate(s, T0 + 2000);
+    in.now = T0 + 2001;
+    assert_int_equal(decide(&in).result, CF_REFRESH_RESULT_REUSE);
+    cf_session_free(s);
+}
+
+static void test_generation_from_the_future_is_reuse(void **state)
+{
+    cf_session_t *s = session("web");
+    cf_refresh_input_t in = input(s, 1, T0 + 1000);
+
+    (void)state;
+    assert_int_equal(decide(&in).result, CF_REFRESH_RESULT_REUSE);
+    in.gen = UINT32_MAX;
+    assert_int_equal(decide(&in).result, CF_REFRESH_RESULT_REUSE);
+    cf_session_free(s);
+}
+
+static void test_generation_wrap(void **state)
+{
+    cf_session_t *s = session("web");
+    cf_session_t later = {0};
+    cf_refresh_input_t in;
+
+    (void)state;
+    s->refresh_gen = UINT32_MAX;
+    in = input(s, UINT32_MAX, T0 + 1000);
+    assert_int_equal(decide(&in).result, CF_REFRESH_RESULT_ROTATED);
+    cf_session_rotate(s, T0 + 1000);
+    assert_int_equal(s->refresh_gen, 0);
+    in.now = T0 + 1001; /* generation 2^32-1 is the previous one of 0 */
+    assert_int_equal(decide(&in).result, CF_REFRESH_RESULT_GRACE);
+    in.gen = 0;
+    assert_int_equal(decide(&in).result, CF_REFRESH_RESULT_ROTATED);
+    /* the merge takes a wrapped generation as newer, never as older */
+    s->refresh_gen = UINT32_MAX;
+    later.refresh_gen = 0;
+    later.refresh_rotated_at = T0 + 5;
+    assert_int_equal(cf_session_merge(s, &later), 0);
+    assert_int_equal(s->refresh_gen, 0);
+    later.refresh_gen = UINT32_MAX;
+    (void)cf_session_merge(s, &later);
+    assert_int_equal(s->refresh_gen, 0);
+    cf_session_free(s);
+}
+
+static void test_gates_in_order(void **state)
+{
+    cf_session_t *s = session("web");
+    cf_refresh_input_t in = input(NULL, 0, T0 + 1000);
+    cf_refresh_decision_t d = decide(&in);
+
+    (void)state;
+    assert_int_equal(d.result, CF_REFRESH_RESULT_UNKNOWN);
+    assert_int_equal(d.why, CF_REASON_UNKNOWN_REFRESH_TOKEN);
+    assert_true(d.note_failure);
+    in = input(s, 5, T0 + 1000); /* a reuse, behind every gate */
+    in.disabled = 1;
+    in.client_id = "other";
+    d = decide(&in);
+    assert_int_equal(d.result, CF_REFRESH_RESULT_DISABLED);
+    assert_int_equal(d.end, CF_END_NONE); /* a held subject's session is not ended */
+    assert_false(d.note_failure);
+    in.disabled = 0;
+    d = decide(&in);
+    assert_int_equal(d.result, CF_REFRESH_RESULT_CLIENT_MISMATCH);
+    assert_true(d.note_failure);
+    in.client_id = "web";
+    in.owner_confidential = 1;
+    assert_int_equal(decide(&in).result, CF_REFRESH_RESULT_INVALID_CLIENT);
+    in.client_authenticated = 1;
+    assert_int_equal(decide(&in).result, CF_REFRESH_RESULT_REUSE);
+    in.client_id = NULL; /* no client named: no mismatch */
+    assert_int_equal(decide(&in).result, CF_REFRESH_RESULT_REUSE);
+    cf_session_free(s);
+}
+
+static void test_ended_and_last_second_are_denied(void **state)
+{
+    cf_session_t *s = session("web");
+    cf_refresh_input_t in = input(s, 0, T0 + 3600 * CF_SEC - CF_SEC);
+    cf_refresh_decision_t d;
+
+    (void)state;
+    cf_session_touch(s, T0 + 3000 * CF_SEC);
+    assert_int_equal(decide(&in).result, CF_REFRESH_RESULT_ROTATED); /* exactly 1 s left */
+    in.now++;
+    d = decide(&in);
+    assert_int_equal(d.result, CF_REFRESH_RESULT_DENIED);
+    assert_int_equal(d.why, CF_REASON_ABSOLUTE_TIMEOUT);
+    assert_true(d.record_deadline);
+    assert_int_equal(d.end, CF_END_NONE);
+    in.now = T0 + 3600 * CF_SEC;
+    assert_int_equal(decide(&in).why, CF_REASON_ABSOLUTE_TIMEOUT);
+    in.now = T0 + 1000;
+    in.not_before = T0 + 1; /* revoked with its subject one ms after creation */
+    assert_int_equal(decide(&in).why, CF_REASON_REVOKED_BEFORE);
+    in.not_before = 0;
+    cf_session_end(s, CF_END_LOGOUT, T0 + 500);
+    d = decide(&in);
+    assert_int_equal(d.result, CF_REFRESH_RESULT_DENIED);
+    assert_int_equal(d.why, cf_end_refusal(CF_END_LOGOUT));
+    cf_session_free(s);
+}
+
+static void test_risk_after_the_generation(void **state)
+{
+    cf_session_t *s = session("web");
+    cf_refresh_input_t in = input(s, 0, T0 + 1000);
+    cf_refresh_decision_t d;
+
+    (void)state;
+    in.risk = (cf_risk_t){CF_REASON_IP_CHANGED, CF_RISK_IGNORE};
+    assert_int_equal(decide(&in).result, CF_REFRESH_RESULT_ROTATED);
+    in.risk.action = CF_RISK_STEP_UP;
+    d = decide(&in);
+    assert_int_equal(d.result, CF_REFRESH_RESULT_RISK);
+    assert_int_equal(d.why, CF_REASON_IP_CHANGED);
+    assert_int_equal(d.end, CF_END_NONE);
+    in.risk = (cf_risk_t){CF_REASON_DEVICE_CHANGED, CF_RISK_REVOKE};
+    d = decide(&in);
+    assert_int_equal(d.end, CF_END_DEVICE_CHANGED);
+    assert_true(d.risk_considered);
+    in.gen = 7; /* a reuse is a reuse, whatever the address */
+    d = decide(&in);
+    assert_int_equal(d.result, CF_REFRESH_RESULT_REUSE);
+    assert_false(d.risk_considered);
+    cf_session_free(s);
+}
+
+static void test_merge_never_moves_back_or_undoes_an_end(void **state)
+{
+    cf_session_t *s = session("web");
+    cf_session_t snap = *s;
+
+    (void)state;
+    snap.last_activity = T0 + 100;
+    snap.idle_deadline = T0 + 700 * CF_SEC;
+    snap.end = CF_END_LOGOUT;
+    snap.ended_at = T0 + 200;
+    assert_int_equal(cf_session_merge(s, &snap), 1);
+    assert_int_equal(s->end, CF_END_LOGOUT);
+    assert_int_equal(s->last_activity, T0 + 100);
+    /* an older snapshot, a later end: nothing moves, the first end stays */
+    snap.last_activity = T0;
+    snap.idle_deadline = T0;
+    snap.end = CF_END_REFRESH_REUSE;
+    snap.ended_at = T0 + 300;
+    assert_int_equal(cf_session_merge(s, &snap), 0);
+    assert_int_equal(s->end, CF_END_LOGOUT);
+    assert_int_equal(s->ended_at, T0 + 200);
+    assert_int_equal(s->last_activity, T0 + 100);
+    assert_int_equal(s->idle_deadline, T0 + 700 * CF_SEC);
+    cf_session_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rotate_then_grace_to_the_ms_then_reuse),
+        cmocka_unit_test(test_generation_from_the_future_is_reuse),
+        cmocka_unit_test(test_generation_wrap),
+        cmocka_unit_test(test_gates_in_order),
+        cmocka_unit_test(test_ended_and_last_second_are_denied),
+        cmocka_unit_test(test_risk_after_the_generation),
+        cmocka_unit_test(test_merge_never_moves_back_or_undoes_an_end),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
