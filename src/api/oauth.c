@@ -171,7 +171,7 @@ static int refresh_decide(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
 
     switch (act) {
     case CF_REFRESH_DENY:
-        app->metrics.refresh[CF_REFRESH_RESULT_DENIED]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_DENIED);
         /* Record a deadline that passed unobserved, so the store shows why. */
         cf_app_end_session(app, s, CF_END_NONE, now, &ev);
         if (ev.n > 0)
@@ -186,7 +186,7 @@ static int refresh_decide(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
         grant_error(req, c->why, desc);
         return -1;
     case CF_REFRESH_REUSE:
-        app->metrics.refresh[CF_REFRESH_RESULT_REUSE]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_REUSE);
         /* Theft: two parties hold this session's refresh tokens. End it for both,
          * durably, before saying so. */
         cf_app_note_failure(app, c->ca.ip, now);
@@ -218,7 +218,7 @@ static void refresh_done(void *arg, int status)
 {
     refresh_reply_t *r = arg;
 
-    r->app->metrics.refresh[status < 0 ? CF_REFRESH_RESULT_ERROR : r->result]++;
+    cf_app_emit_refresh(r->app, status < 0 ? CF_REFRESH_RESULT_ERROR : r->result);
     cf_pending_done(r->p, status);
     free(r);
 }
@@ -274,7 +274,7 @@ fail:
     free(access);
     cf_session_free(next);
     grant_error(req, CF_REASON_SERVER_ERROR, "cannot issue tokens");
-    app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
+    cf_app_emit_refresh(app, CF_REFRESH_RESULT_ERROR);
 }
 
 /*
@@ -327,10 +327,9 @@ static void cluster_refreshed(void *arg, int status, const cf_store_guard_t *g)
     cf_http_req_t *req = c->ca.req;
     cf_refresh_entry_t *entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
     cf_session_t *s = entry != NULL ? entry->session : NULL;
-    uint64_t *count = app->metrics.refresh;
 
     if (status < 0) {
-        count[CF_REFRESH_RESULT_ERROR]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_ERROR);
         cf_reply_store_failure(req);
     } else if (g->claimed) {
         const cf_session_t *view = s != NULL ? s : r->next;
@@ -358,18 +357,18 @@ static void cluster_refreshed(void *arg, int status, const cf_store_guard_t *g)
         if (cf_app_issue_access(app, view, r->now, &access, &exp) < 0 ||
             (p = cf_pending_new(req, 200, cf_app_token_body(view, access, exp, r->refresh, r->now), 1)) == NULL) {
             /* Committed but unanswerable: the client retries, within the grace window. */
-            count[CF_REFRESH_RESULT_ERROR]++;
+            cf_app_emit_refresh(app, CF_REFRESH_RESULT_ERROR);
             grant_error(req, CF_REASON_SERVER_ERROR, "cannot issue tokens");
         } else {
             if (client_uses_cookies(app, view))
                 cf_app_token_cookies(app, p, view, access, exp, r->refresh, r->now);
-            count[r->grace ? CF_REFRESH_RESULT_GRACE : CF_REFRESH_RESULT_ROTATED]++;
+            cf_app_emit_refresh(app, r->grace ? CF_REFRESH_RESULT_GRACE : CF_REFRESH_RESULT_ROTATED);
             cf_pending_done(p, 0);
         }
         free(access);
     } else if (s == NULL || !g->found) {
         /* Gone from Redis: expired and purged there; fail towards expiry. */
-        count[CF_REFRESH_RESULT_UNKNOWN]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_UNKNOWN);
         grant_error(req, CF_REASON_UNKNOWN_REFRESH_TOKEN, "the refresh token is not known");
     } else {
         int act;
@@ -394,7 +393,7 @@ static void cluster_refreshed(void *arg, int status, const cf_store_guard_t *g)
             return; /* the next attempt owns c */
         }
         if (act >= 0) { /* three lost races in a row: let the client retry */
-            count[CF_REFRESH_RESULT_ERROR]++;
+            cf_app_emit_refresh(app, CF_REFRESH_RESULT_ERROR);
             cf_reply_store_failure(req);
         }
     }
@@ -411,7 +410,7 @@ static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *
 
     if (r == NULL || (r->next = cf_session_snapshot(s)) == NULL) {
         free(r);
-        app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_ERROR);
         grant_error(c->ca.req, CF_REASON_SERVER_ERROR, "out of memory");
         call_free(c);
         return;
@@ -442,7 +441,7 @@ static void refresh_relearned(void *arg, int status)
     oauth_call_t *c = arg;
 
     if (status < 0) {
-        c->ca.app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
+        cf_app_emit_refresh(c->ca.app, CF_REFRESH_RESULT_ERROR);
         cf_reply_store_failure(c->ca.req);
     } else if (refresh_grant(c->ca.app, c)) {
         return; /* the guarded commit owns c */
@@ -457,16 +456,15 @@ static int refresh_grant(cf_app_t *app, oauth_call_t *c)
     cf_time_t now = cf_app_now(app);
     cf_refresh_entry_t *entry;
     cf_session_t *s;
-    uint64_t *count = app->metrics.refresh;
 
     if (c->token_len < 0) {
-        count[CF_REFRESH_RESULT_INVALID_REQUEST]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_INVALID_REQUEST);
         grant_error(req, CF_REASON_INVALID_REQUEST, "refresh_token is required");
         return 0;
     }
     if (c->ca.client != NULL && !(c->ca.client->grants & CF_GRANT_REFRESH_TOKEN)) {
         grant_error(req, CF_REASON_UNAUTHORIZED_CLIENT, "this client may not use grant_type=refresh_token");
-        count[CF_REFRESH_RESULT_INVALID_REQUEST]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_INVALID_REQUEST);
         return 0;
     }
     entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
@@ -483,25 +481,25 @@ static int refresh_grant(cf_app_t *app, oauth_call_t *c)
     {
         cf_rate_who_t who = {c->ca.ip, s ? s->sub : "", c->ca.client_id, s ? s->id : "", ""};
         if (cf_app_rate_limit(app, req, CF_RATE_REFRESH, &who, now, 0)) {
-            count[CF_REFRESH_RESULT_RATE_LIMITED]++;
+            cf_app_emit_refresh(app, CF_REFRESH_RESULT_RATE_LIMITED);
             return 0;
         }
     }
     if (entry == NULL) {
         cf_app_note_failure(app, c->ca.ip, now);
         grant_error(req, CF_REASON_UNKNOWN_REFRESH_TOKEN, "the refresh token is not known");
-        count[CF_REFRESH_RESULT_UNKNOWN]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_UNKNOWN);
         return 0;
     }
     if (cf_app_refresh_disabled(app, s->sub, now)) {
         grant_error(req, CF_REASON_REFRESH_DISABLED, NULL);
-        count[CF_REFRESH_RESULT_DISABLED]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_DISABLED);
         return 0;
     }
     if (c->ca.client_id[0] != '\0' && strcmp(c->ca.client_id, s->client_id) != 0) {
         cf_app_note_failure(app, c->ca.ip, now);
         grant_error(req, CF_REASON_CLIENT_MISMATCH, "the refresh token was issued to another client");
-        count[CF_REFRESH_RESULT_CLIENT_MISMATCH]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_CLIENT_MISMATCH);
         return 0;
     }
     if (!c->ca.authenticated && s->client_id[0] != '\0') {
@@ -509,7 +507,7 @@ static int refresh_grant(cf_app_t *app, oauth_call_t *c)
         const cf_client_t *owner = cf_policy_client(&app->cfg.policy, s->client_id);
         if (owner != NULL && owner->type == CF_CLIENT_CONFIDENTIAL) {
             cf_reply_invalid_client(req, "this refresh token belongs to a confidential client; authenticate");
-            count[CF_REFRESH_RESULT_INVALID_CLIENT]++;
+            cf_app_emit_refresh(app, CF_REFRESH_RESULT_INVALID_CLIENT);
             return 0;
         }
     }
@@ -545,17 +543,16 @@ static int refresh_step(cf_app_t *app, oauth_call_t *c)
     cf_events_t ev = CF_EVENTS_INIT;
     cf_reason_t why;
     int revoke;
-    uint64_t *count = app->metrics.refresh;
 
     if (entry == NULL) { /* purged while it waited */
         grant_error(req, CF_REASON_UNKNOWN_REFRESH_TOKEN, NULL);
-        count[CF_REFRESH_RESULT_UNKNOWN]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_UNKNOWN);
         return 0;
     }
     if (app->cluster == NULL && cf_app_session_busy(s)) {
         if (cf_app_session_wait(app, s, refresh_resume, c) == 0)
             return 1;
-        count[CF_REFRESH_RESULT_ERROR]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_ERROR);
         grant_error(req, CF_REASON_SERVER_ERROR, "out of memory");
         return 0;
     }
@@ -563,7 +560,7 @@ static int refresh_step(cf_app_t *app, oauth_call_t *c)
         return 0;
     why = cf_app_risk_check(app, s, req, &revoke);
     if (why != CF_REASON_NONE) {
-        count[CF_REFRESH_RESULT_RISK]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_RISK);
         if (revoke) {
             /* The refusal says the session ended: answer once that is true. */
             cf_pending_t *p = cf_pending_refusal(req, CF_ENDPOINT_TOKEN, why, NULL);

@@ -139,7 +139,7 @@ static void reply_429(cf_http_req_t *req, const cf_gcra_t *g, const cf_gcra_resu
  * caller read: their state is "when may this key try again", a duration
  * from now, and a wall-clock step would shift every stored instant at once
  * (after a step back by an hour every recent key would wait an hour). The
- * wall time the callers pass is therefore not used here.
+ * wall time the callers pass only stamps the events (rate_limited, locked_out).
  */
 int cf_app_rate_limit(cf_app_t *app, cf_http_req_t *req, cf_rate_class_t cls,
                       const cf_rate_who_t *who, cf_time_t wall, int peek)
@@ -150,7 +150,6 @@ int cf_app_rate_limit(cf_app_t *app, cf_http_req_t *req, cf_rate_class_t cls,
     char key[640];
     size_t len;
 
-    (void)wall;
     if (r->limiter == NULL)
         return 0;
     now = cf_app_mono(app);
@@ -161,7 +160,10 @@ int cf_app_rate_limit(cf_app_t *app, cf_http_req_t *req, cf_rate_class_t cls,
         cf_limiter_hit(r->limiter, &r->gcra, key, len, now, &res);
     if (res.allowed)
         return 0;
-    app->rate_limited[cls]++;
+    {
+        cf_event_t e = {.type = CF_EV_RATE_LIMITED, .at = wall, .result = (int)cls};
+        cf_app_emit(app, &e);
+    }
     if (req != NULL)
         reply_429(req, &r->gcra, &res, CF_REASON_RATE_LIMITED, res.retry_after);
     return 1;
@@ -181,10 +183,15 @@ int cf_app_locked_out(cf_app_t *app, cf_http_req_t *req, const char *ip, cf_time
 
 void cf_app_note_failure(cf_app_t *app, const char *ip, cf_time_t wall)
 {
-    (void)wall; /* monotonic, see cf_app_rate_limit */
-    if (app->lockout != NULL && cf_lockout_fail(app->lockout, ip, strlen(ip), cf_app_mono(app)))
+    if (app->lockout != NULL && cf_lockout_fail(app->lockout, ip, strlen(ip), cf_app_mono(app))) {
+        cf_event_t e = {.type = CF_EV_LOCKED_OUT, .at = wall,
+                        .reason = CF_REASON_LOCKED_OUT, .span = app->cfg.lockout_duration};
+
         CF_LOG(CF_LOG_WARN, "event=locked_out ip=%s duration_ms=%lld", ip,
                (long long)app->cfg.lockout_duration);
+        snprintf(e.ip, sizeof e.ip, "%s", ip);
+        cf_app_emit(app, &e);
+    }
 }
 
 /*
@@ -246,6 +253,14 @@ cf_reason_t cf_app_risk_check(cf_app_t *app, const cf_session_t *s, const cf_htt
     cf_log_fingerprint(s->id, CF_SID_LEN, fp);
     CF_LOG(CF_LOG_INFO, "event=risk_change sid=%s reason=%s action=%s", fp, cf_reason_name(why),
            cf_risk_action_name(action));
+    {
+        /* Borrowed for the sinks' call: the audit line names the session. */
+        cf_event_t e = {.type = CF_EV_RISK_CHANGED, .at = cf_app_now(app),
+                        .session = (cf_session_t *)s, .reason = why,
+                        .result = action == CF_RISK_REVOKE, .name = cf_risk_action_name(action)};
+        memcpy(e.sid, s->id, sizeof e.sid);
+        cf_app_emit(app, &e);
+    }
     if (action <= CF_RISK_IGNORE)
         return CF_REASON_NONE;
     *revoke = action == CF_RISK_REVOKE;

@@ -71,9 +71,9 @@ char *cf_wire_encode(const char *node, int64_t ts_us, const cf_events_t *ev, siz
     if (o == NULL)
         return NULL;
     for (size_t i = 0; i < ev->n; i++) {
-        /* Purges are local bookkeeping; non-durable events stay on their node. */
-        if (ev->v[i].type == CF_EV_SESSION_PURGED ||
-            !(cf_event_flags(ev->v[i].type) & CF_EVF_DURABLE))
+        /* The flags say what travels: purges are local bookkeeping, and
+         * refusals, check results and the like stay on their node. */
+        if (!(cf_event_flags(ev->v[i].type) & CF_EVF_PUBLISH))
             continue;
         json_t *e = event_json(&ev->v[i]);
         if (e == NULL || json_array_append_new(a, e) < 0) {
@@ -205,7 +205,7 @@ int cf_wire_decode(const char *str, size_t len, cf_wire_msg_t *m, char *err, siz
         cf_event_t *e;
         int64_t at;
 
-        if (type < 0)
+        if (type < 0 || !(cf_event_flags((cf_event_type_t)type) & CF_EVF_PUBLISH))
             FAIL("ev[%zu]: unknown event type", i);
         if (int_field(je_, "at", &at) < 0)
             FAIL("ev[%zu]: bad at", i);
