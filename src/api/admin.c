@@ -478,7 +478,12 @@ void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
     }
     json_decref(doc);
 reply:
-    p = cf_pending_new(req, 200, json_pack("{s:I}", "sessions_ended", ended), 0);
+    /* What the revocation covered travels on its events (metrics count it once). */
+    if (cf_app_revocation_scope(&ev, client_id != NULL ? CF_REVOKE_CLIENT
+                                     : target != NULL ? CF_REVOKE_SUBJECT : CF_REVOKE_ALL, now) < 0)
+        p = NULL;
+    else
+        p = cf_pending_new(req, 200, json_pack("{s:I}", "sessions_ended", ended), 0);
     if (p == NULL) {
         cf_events_fini(&ev);
         cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);

@@ -352,23 +352,18 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
 }
 
 /*
- * The check, counted: result and reason, and the time spent in the handler.
- * uv_hrtime is a vDSO clock read and the counters are plain increments on the
- * loop thread, so the cost is a few nanoseconds against microseconds of work.
+ * The check, as an event: result and reason, and the time spent in the
+ * handler. uv_hrtime is a vDSO clock read and the event lives on the stack
+ * (the sinks count it), so the cost is nanoseconds against microseconds.
  */
 void cf_api_check(cf_app_t *app, cf_http_req_t *req)
 {
-    cf_app_metrics_t *m = &app->metrics;
     uint64_t t0 = uv_hrtime();
     cf_reason_t why = check(app, req);
 
     if (why == CHECK_DEFERRED)
         return; /* counted when it is answered */
-    if (why < CF_REASON__COUNT)
-        m->checks[why]++;
-    else
-        m->checks_error++;
-    cf_histogram_observe(&m->check_duration, (double)(uv_hrtime() - t0) / 1e9);
+    cf_app_emit_check(app, (int)why, uv_hrtime() - t0);
 }
 
 void cf_api_logout(cf_app_t *app, cf_http_req_t *req)

@@ -51,7 +51,7 @@ static void on_fetched(void *arg, int status)
 
     if (status < 0) {
         if (ft->is_check)
-            ft->app->metrics.checks[CF_REASON_STORE_UNAVAILABLE]++;
+            cf_app_emit_check(ft->app, CF_REASON_STORE_UNAVAILABLE, 0);
         reply_unavailable(ft->req);
     } else {
         ft->req->user = (void *)&fetched_mark;

@@ -236,7 +236,7 @@ static int refresh_decide(cf_app_t *app, oauth_call_t *c, cf_refresh_entry_t *en
     c->why = d.why;
     if (d.result == CF_REFRESH_RESULT_ROTATED || d.result == CF_REFRESH_RESULT_GRACE)
         return (int)d.result;
-    app->metrics.refresh[d.result]++;
+    cf_app_emit_refresh(app, d.result);
     if (d.note_failure)
         cf_app_note_failure(app, c->ca.ip, now);
     if (d.result == CF_REFRESH_RESULT_UNKNOWN)
@@ -267,7 +267,7 @@ static void refresh_done(void *arg, int status)
 {
     refresh_reply_t *r = arg;
 
-    r->app->metrics.refresh[status < 0 ? CF_REFRESH_RESULT_ERROR : r->result]++;
+    cf_app_emit_refresh(r->app, status < 0 ? CF_REFRESH_RESULT_ERROR : r->result);
     cf_pending_done(r->p, status);
     free(r);
 }
@@ -321,7 +321,7 @@ fail:
     free(access);
     cf_session_free(next);
     grant_error(req, CF_REASON_SERVER_ERROR, "cannot issue tokens");
-    app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
+    cf_app_emit_refresh(app, CF_REFRESH_RESULT_ERROR);
 }
 
 /*
@@ -371,7 +371,6 @@ static void cluster_claimed(cf_app_t *app, cluster_refresh_t *r, cf_session_t *s
 {
     cf_http_req_t *req = r->c->ca.req;
     const cf_session_t *view = s != NULL ? s : r->next;
-    uint64_t *count = app->metrics.refresh;
     cf_events_t ev = CF_EVENTS_INIT;
     char *access = NULL;
     int64_t exp;
@@ -389,12 +388,12 @@ static void cluster_claimed(cf_app_t *app, cluster_refresh_t *r, cf_session_t *s
     if (cf_app_issue_access(app, view, r->now, &access, &exp) < 0 ||
         (p = cf_pending_new(req, 200, cf_app_token_body(view, access, exp, r->refresh, r->now), 1)) == NULL) {
         /* Committed but unanswerable: the client retries, within the grace window. */
-        count[CF_REFRESH_RESULT_ERROR]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_ERROR);
         grant_error(req, CF_REASON_SERVER_ERROR, "cannot issue tokens");
     } else {
         if (client_uses_cookies(app, view))
             cf_app_token_cookies(app, p, view, access, exp, r->refresh, r->now);
-        count[r->grace ? CF_REFRESH_RESULT_GRACE : CF_REFRESH_RESULT_ROTATED]++;
+        cf_app_emit_refresh(app, r->grace ? CF_REFRESH_RESULT_GRACE : CF_REFRESH_RESULT_ROTATED);
         cf_pending_done(p, 0);
     }
     free(access);
@@ -425,7 +424,7 @@ static int cluster_lost(cf_app_t *app, cluster_refresh_t *r, cf_refresh_entry_t 
         return 1;
     }
     if (act >= 0) { /* three lost races in a row: let the client retry */
-        app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_ERROR);
         cf_reply_store_failure(r->c->ca.req);
     }
     return 0;
@@ -440,13 +439,13 @@ static void cluster_refreshed(void *arg, int status, const cf_store_guard_t *g)
     cf_session_t *s = entry != NULL ? entry->session : NULL;
 
     if (status < 0) {
-        app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_ERROR);
         cf_reply_store_failure(c->ca.req);
     } else if (g->claimed) {
         cluster_claimed(app, r, s);
     } else if (s == NULL || !g->found) {
         /* Gone from Redis: expired and purged there; fail towards expiry. */
-        app->metrics.refresh[CF_REFRESH_RESULT_UNKNOWN]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_UNKNOWN);
         grant_error(c->ca.req, CF_REASON_UNKNOWN_REFRESH_TOKEN, "the refresh token is not known");
     } else if (cluster_lost(app, r, entry, g)) {
         cluster_refresh_free(r);
@@ -465,7 +464,7 @@ static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *
 
     if (r == NULL || (r->next = cf_session_snapshot(s)) == NULL) {
         free(r);
-        app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_ERROR);
         grant_error(c->ca.req, CF_REASON_SERVER_ERROR, "out of memory");
         call_free(c);
         return;
@@ -496,7 +495,7 @@ static void refresh_relearned(void *arg, int status)
     oauth_call_t *c = arg;
 
     if (status < 0) {
-        c->ca.app->metrics.refresh[CF_REFRESH_RESULT_ERROR]++;
+        cf_app_emit_refresh(c->ca.app, CF_REFRESH_RESULT_ERROR);
         cf_reply_store_failure(c->ca.req);
     } else if (refresh_grant(c->ca.app, c)) {
         return; /* the guarded commit owns c */
@@ -511,16 +510,15 @@ static int refresh_grant(cf_app_t *app, oauth_call_t *c)
     cf_time_t now = cf_app_now(app);
     cf_refresh_entry_t *entry;
     cf_session_t *s;
-    uint64_t *count = app->metrics.refresh;
 
     if (c->token_len < 0) {
-        count[CF_REFRESH_RESULT_INVALID_REQUEST]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_INVALID_REQUEST);
         grant_error(req, CF_REASON_INVALID_REQUEST, "refresh_token is required");
         return 0;
     }
     if (c->ca.client != NULL && !(c->ca.client->grants & CF_GRANT_REFRESH_TOKEN)) {
         grant_error(req, CF_REASON_UNAUTHORIZED_CLIENT, "this client may not use grant_type=refresh_token");
-        count[CF_REFRESH_RESULT_INVALID_REQUEST]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_INVALID_REQUEST);
         return 0;
     }
     entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
@@ -537,7 +535,7 @@ static int refresh_grant(cf_app_t *app, oauth_call_t *c)
     {
         cf_rate_who_t who = {c->ca.ip, s ? s->sub : "", c->ca.client_id, s ? s->id : "", ""};
         if (cf_req_rate_limit(app, req, CF_RATE_REFRESH, &who, now, 0)) {
-            count[CF_REFRESH_RESULT_RATE_LIMITED]++;
+            cf_app_emit_refresh(app, CF_REFRESH_RESULT_RATE_LIMITED);
             return 0;
         }
     }
@@ -574,18 +572,17 @@ static int refresh_step(cf_app_t *app, oauth_call_t *c)
     cf_time_t now = cf_app_now(app);
     cf_refresh_entry_t *entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
     cf_session_t *s = entry != NULL ? entry->session : NULL;
-    uint64_t *count = app->metrics.refresh;
     int act;
 
     if (entry == NULL) { /* purged while it waited */
         grant_error(req, CF_REASON_UNKNOWN_REFRESH_TOKEN, NULL);
-        count[CF_REFRESH_RESULT_UNKNOWN]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_UNKNOWN);
         return 0;
     }
     if (app->cluster == NULL && cf_app_session_busy(s)) {
         if (cf_app_session_wait(app, s, refresh_resume, c) == 0)
             return 1;
-        count[CF_REFRESH_RESULT_ERROR]++;
+        cf_app_emit_refresh(app, CF_REFRESH_RESULT_ERROR);
         grant_error(req, CF_REASON_SERVER_ERROR, "out of memory");
         return 0;
     }

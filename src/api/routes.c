@@ -78,14 +78,6 @@ static void session_delete(cf_app_t *app, cf_http_req_t *req)
     cf_api_session_delete(app, req, req->path + n, req->path_len - n);
 }
 
-static void revocations(cf_app_t *app, cf_http_req_t *req)
-{
-    /* Its batch says what was revoked only in part (no event names a client). */
-    app->metrics.origin = CF_ORIGIN_REVOCATIONS;
-    cf_api_revocations(app, req);
-    app->metrics.origin = CF_ORIGIN_OTHER;
-}
-
 /* /v1/check comes first: it is the hot path. A path may have several rows, one per method set. */
 static const route_t routes[] = {
     {"/v1/check", ROUTE_SUBTREE, M_ANY, cf_api_check, 0},
@@ -101,7 +93,7 @@ static const route_t routes[] = {
     {"/v1/sessions", ROUTE_EXACT, M_POST, cf_api_sessions_create, 1},
     {SESSION_PREFIX, ROUTE_ITEM, M_GET, session_show, 1},
     {SESSION_PREFIX, ROUTE_ITEM, M(HTTP_DELETE), session_delete, 1},
-    {"/v1/revocations", ROUTE_EXACT, M_POST, revocations, 1},
+    {"/v1/revocations", ROUTE_EXACT, M_POST, cf_api_revocations, 1},
     {"/v1/cluster", ROUTE_EXACT, M_GET, cf_api_cluster, 1},
     {"/v1/keys", ROUTE_EXACT, M_GET, cf_api_keys_list, 1},
     {"/v1/keys/rotate", ROUTE_EXACT, M_POST, cf_api_keys_rotate, 1},

@@ -136,7 +136,6 @@ static void fired(void *arg, const cf_alert_fire_t *f)
     json_t *o;
     char *body;
 
-    app->alerts_fired++;
     rfc3339(c->now, ts);
     o = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s}", "alert", cf_alert_kind_name(f->r->kind), "key",
                   f->key, "count", (json_int_t)f->count, "window_seconds",
@@ -156,34 +155,18 @@ static void fired(void *arg, const cf_alert_fire_t *f)
         (void)cf_webhook_post(app->webhook, body, strlen(body));
     free(body);
     json_decref(o);
-    /* The audit line: docs/audit.md's common fields first, in their order, then the alert's. */
-    o = app->audit == NULL
-            ? NULL
-            : json_pack("{s:i, s:s, s:s, s:o, s:o, s:n, s:o, s:n, s:s, s:s, s:I, s:I, s:s}", "v",
-                        CF_AUDIT_VERSION, "ts", ts, "event", "alert_fired", "sid",
-                        c->sid != NULL ? json_string(c->sid) : json_null(), "sub",
-                        c->sub != NULL ? json_string(c->sub) : json_null(), "client_id", "ip",
-                        f->r->kind == CF_ALERT_CHECK_FAILURES_PER_IP ? json_string(f->key)
-                                                                     : json_null(),
-                        "reason", "alert", cf_alert_kind_name(f->r->kind), "key", f->key,
-                        "count", (json_int_t)f->count, "window_seconds",
-                        (json_int_t)(f->r->window / CF_SEC), "action",
-                        cf_alert_action_name(f->r->action));
-    if (o != NULL) {
-        body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (body != NULL) {
-            size_t n = strlen(body);
-            char *line = realloc(body, n + 2);
-            if (line != NULL) {
-                line[n] = '\n';
-                line[n + 1] = '\0';
-                (void)cf_audit_write(app->audit, line, n + 1);
-                body = line;
-            }
-        }
-        free(body);
+    /* The stream: the audit log writes it, with docs/audit.md's fields. */
+    {
+        cf_event_t e = {.type = CF_EV_ALERT_FIRED, .at = c->now, .sub = (char *)c->sub,
+                        .name = cf_alert_kind_name(f->r->kind), .key = f->key,
+                        .detail = cf_alert_action_name(f->r->action), .count = f->count,
+                        .span = f->r->window};
+        if (c->sid != NULL)
+            snprintf(e.sid, sizeof e.sid, "%s", c->sid);
+        if (f->r->kind == CF_ALERT_CHECK_FAILURES_PER_IP)
+            snprintf(e.ip, sizeof e.ip, "%s", f->key);
+        cf_app_emit(app, &e);
     }
-    json_decref(o);
     if (f->r->action != CF_ALERT_ACT_NONE)
         queue_action(app, f->r, c);
 }
@@ -204,7 +187,7 @@ void cf_app_alerts_events(cf_app_t *app, const cf_events_t *ev)
         const cf_event_t *e = &ev->v[i];
         const cf_session_t *s = e->session;
 
-        if (s == NULL)
+        if (s == NULL || e->remote) /* another node's rules count its own events */
             continue;
         switch (e->type) {
         case CF_EV_SESSION_CREATED:

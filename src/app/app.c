@@ -349,49 +349,8 @@ int cf_app_reload(cf_app_t *app)
 }
 
 /* ------------------------------------------------------------------ */
-/* Session operations and the event sinks                              */
+/* Session operations                                                  */
 /* ------------------------------------------------------------------ */
-
-static void log_event(const cf_event_t *e)
-{
-    char fp[13] = "-";
-
-    if (e->session != NULL)
-        cf_log_fingerprint(e->session->id, CF_SID_LEN, fp);
-    else if (e->sid[0])
-        cf_log_fingerprint(e->sid, CF_SID_LEN, fp);
-    switch (e->type) {
-    case CF_EV_ACTIVITY:
-        break; /* too frequent for the diagnostic log */
-    case CF_EV_SESSION_ENDED:
-        CF_LOG(CF_LOG_INFO, "event=%s sid=%s sub_len=%zu reason=%s", cf_event_name(e->type), fp,
-               strlen(e->session->sub), cf_end_name(e->session->end));
-        break;
-    case CF_EV_NOT_BEFORE:
-        CF_LOG(CF_LOG_INFO, "event=%s scope=%s at=%lld", cf_event_name(e->type),
-               e->sub ? "subject" : "all", (long long)e->not_before);
-        break;
-    case CF_EV_ALERT_HOLD:
-        CF_LOG(CF_LOG_INFO, "event=%s sub_len=%zu until=%lld", cf_event_name(e->type),
-               e->sub ? strlen(e->sub) : 0, (long long)e->until);
-        break;
-    case CF_EV_CLOCK_STEP:
-        break; /* api/clock.c logged it with what it decided */
-    default:
-        CF_LOG(CF_LOG_DEBUG, "event=%s sid=%s", cf_event_name(e->type), fp);
-        break;
-    }
-}
-
-void cf_app_sinks(cf_app_t *app, const cf_events_t *ev)
-{
-    for (size_t i = 0; i < ev->n; i++)
-        log_event(&ev->v[i]);
-    cf_app_metrics_events(app, ev);
-    if (app->audit != NULL)
-        cf_audit_events(app->audit, ev);
-    cf_app_alerts_events(app, ev);
-}
 
 int cf_app_end_session(cf_app_t *app, cf_session_t *s, cf_end_t why, cf_time_t now,
                        cf_events_t *ev)
@@ -418,7 +377,25 @@ int cf_app_end_session(cf_app_t *app, cf_session_t *s, cf_end_t why, cf_time_t n
     }
     cf_session_end(e->session, why, now);
     e->reason = cf_end_refusal(e->session->end);
+    /* One session's revocation, until a bulk revocation says otherwise. */
+    e->scope = why == CF_END_LOGOUT    ? CF_REVOKE_LOGOUT
+               : why == CF_END_REVOKED ? CF_REVOKE_SESSION
+                                       : CF_REVOKE_NONE;
     return 1;
+}
+
+int cf_app_revocation_scope(cf_events_t *ev, cf_revoke_scope_t scope, cf_time_t now)
+{
+    cf_event_t *e;
+
+    for (size_t i = 0; i < ev->n; i++)
+        if (ev->v[i].type == CF_EV_SESSION_ENDED || ev->v[i].type == CF_EV_NOT_BEFORE)
+            ev->v[i].scope = scope;
+    e = cf_events_add(ev, CF_EV_REVOCATION, now, NULL);
+    if (e == NULL)
+        return CF_ENOMEM;
+    e->scope = scope;
+    return 0;
 }
 
 void cf_app_touch(cf_app_t *app, cf_session_t *s, cf_time_t now)
@@ -726,17 +703,16 @@ static void purge(cf_app_t *app)
             memcpy(e->sid, doomed[i]->id, sizeof e->sid);
             cf_app_unindex_session(app, doomed[i]);
             cf_session_free(doomed[i]);
-            app->purged++;
         }
     }
     free(doomed);
-    if (ndoomed > 0)
-        CF_LOG(CF_LOG_INFO, "event=purge sessions_purged=%zu total_purged=%llu", ndoomed,
-               (unsigned long long)app->purged);
     if (ev.n > 0)
-        cf_app_commit(app, &ev, NULL, NULL);
+        cf_app_commit(app, &ev, NULL, NULL); /* the metrics sink counts the purges */
     else
         cf_events_fini(&ev);
+    if (ndoomed > 0)
+        CF_LOG(CF_LOG_INFO, "event=purge sessions_purged=%zu total_purged=%llu", ndoomed,
+               (unsigned long long)app->metrics.purged);
 }
 
 static void on_purge_timer(uv_timer_t *t)

@@ -65,32 +65,11 @@ typedef struct {
     cf_limiter_t *limiter; /* NULL when the class is unlimited */
 } cf_rate_state_t;
 
-/* How a refresh-token request ended: cf_refresh_result_t, core/refresh.h. */
-
-/* What a revocation covered (curfew_revocations_total{scope}). */
-#define CF_REVOKE_SCOPE_MAP(X) \
-    X(SESSION, "session")      \
-    X(SUBJECT, "subject")      \
-    X(CLIENT, "client")        \
-    X(ALL, "all")              \
-    X(LOGOUT, "logout")
-
-typedef enum {
-#define X(name, str) CF_REVOKE_##name,
-    CF_REVOKE_SCOPE_MAP(X)
-#undef X
-        CF_REVOKE__COUNT
-} cf_revoke_scope_t;
-
-/* Which handler is committing, for facts the events do not carry (revocation scope). */
-typedef enum { CF_ORIGIN_OTHER, CF_ORIGIN_REVOCATIONS } cf_origin_t;
-
 /*
  * The application's metrics. Plain counters: every one is written and read
- * on the loop thread (the store writer's come from cf_store_stats). Most are
- * counted in the metrics sink of cf_app_commit from the event stream; only
- * what the handler alone knows (check results and latency, refresh outcomes
- * that change no state) is counted where it happens.
+ * on the loop thread (the store writer's come from cf_store_stats). Every one
+ * is counted by the metrics sink (metrics.c) from the event stream, and only
+ * there: no handler increments a counter.
  */
 typedef struct {
     uint64_t sessions_created;
@@ -104,7 +83,10 @@ typedef struct {
     uint64_t checks_error;             /* internal errors (500) */
     cf_histogram_t check_duration;     /* seconds */
     uint64_t clock_steps[2];           /* CLOCK_STEP events: [0] forward, [1] backward */
-    cf_origin_t origin;                /* set by the router around a handler */
+    uint64_t rate_limited[CF_RATE__COUNT];
+    uint64_t purged;                   /* SESSION_PURGED events */
+    uint64_t key_rotations;            /* KEY_ROTATED events */
+    uint64_t remote[CF_EV__COUNT];     /* events applied from other nodes' bus messages */
 } cf_app_metrics_t;
 
 /* A verified client secret, so PBKDF2 runs once per client, not per request. */
@@ -138,7 +120,6 @@ typedef struct cf_app {
     int has_kek;
     uv_timer_t keys_timer;   /* retirement and keys.rotate_every */
     int keys_timer_on;
-    uint64_t key_rotations;
     cf_app_keyset_hook_fn keyset_hook;
     void *keyset_hook_arg;
     uint8_t admin_key_hash[32];
@@ -159,7 +140,6 @@ typedef struct cf_app {
     struct cf_alert_action *actions; /* queued automatic actions, run after the commit */
     size_t nactions, actions_cap;
     int alerts_busy;          /* running actions: their events do not recurse */
-    uint64_t alerts_fired;
 
     cf_map_t sessions;   /* sid -> cf_session_t*, owns the sessions */
     cf_map_t refresh;    /* token hash -> cf_refresh_entry_t*, owns the entries */
@@ -177,10 +157,7 @@ typedef struct cf_app {
     cf_lockout_t *lockout;           /* NULL when lockout is off */
     cf_secret_cache_t *secret_cache; /* one per configured client, same order */
 
-    /* Counters for the log and /metrics. */
-    uint64_t rate_limited[CF_RATE__COUNT];
-    uint64_t purged;
-    cf_app_metrics_t metrics;
+    cf_app_metrics_t metrics; /* written only by the metrics sink (metrics.c) */
     int started; /* timers and signal handlers initialised */
     int stopping;
 } cf_app_t;
@@ -468,11 +445,39 @@ void cf_app_issue_refresh(const cf_session_t *s, uint32_t gen, char out[CF_REFRE
 int cf_app_end_session(cf_app_t *app, cf_session_t *s, cf_end_t why, cf_time_t now,
                        cf_events_t *ev);
 
+/**
+ * Mark the revocation decided in @ev as one of @scope (subject, client, all):
+ * its ended sessions carry the scope, and a REVOCATION event (not stored) is
+ * appended so the metrics count it once. Returns 0 or CF_ENOMEM.
+ */
+int cf_app_revocation_scope(cf_events_t *ev, cf_revoke_scope_t scope, cf_time_t now);
+
 /** Record activity on @s (persisted lazily by the flush timer). */
 void cf_app_touch(cf_app_t *app, cf_session_t *s, cf_time_t now);
 
-/** The sinks that are not the store: log, metrics, audit log, alert rules. */
+/**
+ * The sinks that are not the store: log, metrics, audit log, alert rules
+ * (sinks.c). Events marked remote (applied from another node) reach the log
+ * and metrics only: each node audits, alerts on and counts as its own only
+ * what happened through it.
+ */
 void cf_app_sinks(cf_app_t *app, const cf_events_t *ev);
+
+/**
+ * Hand one non-durable event @e (built on the caller's stack; its strings are
+ * borrowed) to the sinks at once: a refusal, a check result, a limit hit, a
+ * rule firing. Allocates nothing.
+ */
+void cf_app_emit(cf_app_t *app, const cf_event_t *e);
+
+/**
+ * A /v1/check answered: @why is CF_REASON_NONE (allowed), a refusal reason,
+ * or anything else for an internal error; @ns the time spent (0: not timed).
+ */
+void cf_app_emit_check(cf_app_t *app, int why, uint64_t ns);
+
+/** A refresh-token grant answered with @result. */
+void cf_app_emit_refresh(cf_app_t *app, cf_refresh_result_t result);
 
 /** A new refresh token in @out and its hash, not yet indexed anywhere. */
 void cf_app_mint_refresh(char out[CF_REFRESH_TOKEN_LEN + 1], uint8_t hash[32]);

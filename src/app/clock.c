@@ -54,8 +54,7 @@ void cf_app_clock_observe(cf_app_t *app, cf_time_t wall)
 {
     cf_time_t mono = cf_app_mono(app);
     cf_time_t step = cf_clockstep_observe(&app->clockstep, wall, mono);
-    cf_events_t ev = CF_EVENTS_INIT;
-    cf_event_t *e;
+    cf_event_t e = {.type = CF_EV_CLOCK_STEP, .at = wall, .step = step};
 
     if (step == 0)
         return;
@@ -64,12 +63,7 @@ void cf_app_clock_observe(cf_app_t *app, cf_time_t wall)
            step > 0 ? "forward" : "backward", (long long)step,
            cf_clockstep_unconfirmed(&app->clockstep, mono) ? "on" : "off",
            (long long)cf_clockstep_slack(&app->clockstep, mono));
-    e = cf_events_add(&ev, CF_EV_CLOCK_STEP, wall, NULL);
-    if (e == NULL)
-        return; /* logged above; only the metric misses it */
-    e->step = step;
-    cf_app_sinks(app, &ev);
-    cf_events_fini(&ev);
+    cf_app_emit(app, &e);
 }
 
 int cf_app_clock_unconfirmed(cf_app_t *app)

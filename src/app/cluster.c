@@ -202,6 +202,7 @@ struct revoke_op {
     void *done_arg;
     revoke_reply_t reply;
     cf_end_t why;
+    cf_revoke_scope_t scope; /* what the revocation covers, for its events */
     char sid[CF_SID_LEN + 1];
     char client_id[128];  /* REPLY_EMPTY (/oauth/revoke): the caller's client, "" if none */
     uint8_t hash[32];     /* a refresh-token hash being looked up */
@@ -225,6 +226,7 @@ static revoke_op_t *revoke_op_new(cf_app_t *app, revoke_reply_t reply, cf_end_t 
     op->done_arg = arg;
     op->reply = reply;
     op->why = why;
+    op->scope = why == CF_END_LOGOUT ? CF_REVOKE_LOGOUT : CF_REVOKE_SESSION;
     return op;
 }
 
@@ -260,8 +262,10 @@ static void on_revoked(void *arg, int status, size_t found, const char *msg, siz
     if (len > 0 && cf_wire_decode(msg, len, &m, err, sizeof err) < 0)
         CF_LOG(CF_LOG_ERROR, "event=cluster_bad_message origin=revoke error=\"%s\"", err);
     (void)apply_batch(app, &m.ev);
-    for (size_t i = 0; i < m.ev.n; i++)
+    for (size_t i = 0; i < m.ev.n; i++) {
         ended += m.ev.v[i].type == CF_EV_SESSION_ENDED;
+        m.ev.v[i].scope = op->scope; /* Redis wrote what this node decided */
+    }
     s = op->sid[0] ? cf_app_session(app, op->sid, CF_SID_LEN) : NULL;
     if (s != NULL && found == 0 && s->end == CF_END_NONE) {
         /* Redis no longer has it (expired there, or never acknowledged):
@@ -275,11 +279,10 @@ static void on_revoked(void *arg, int status, size_t found, const char *msg, siz
         cf_app_sinks(app, &local);
         cf_events_fini(&local);
     }
-    /* A revocation by subject or client counts once, as on a single node. */
-    if (op->reply == REPLY_COUNT)
-        app->metrics.origin = CF_ORIGIN_REVOCATIONS;
+    /* A revocation by subject or client is one event, as on a single node. */
+    if (op->reply == REPLY_COUNT && cf_app_revocation_scope(&m.ev, op->scope, now) < 0)
+        CF_LOG(CF_LOG_ERROR, "event=oom what=revocation_event");
     cf_app_sinks(app, &m.ev);
-    app->metrics.origin = CF_ORIGIN_OTHER;
     cf_wire_msg_fini(&m);
     cf_app_alerts_act(app);
     op->ended = ended;
@@ -412,6 +415,7 @@ void cf_app_cluster_revoke(cf_app_t *app, const char *sub, const char *client_id
 
     if (op == NULL)
         return;
+    op->scope = sub != NULL ? CF_REVOKE_SUBJECT : CF_REVOKE_CLIENT;
     /* This node's own view goes along: sessions indexed before Redis kept
      * per-subject and per-client sets are ended too. */
     if (sub != NULL) {
@@ -497,7 +501,11 @@ static void on_bus_message(void *ctx, const char *msg, size_t len)
     if (m.keys)
         cf_app_keys_changed(app);
     revocation = apply_batch(app, &m.ev);
-    c->applied_events += m.ev.n;
+    /* Applied, then seen by the sinks as another node's: the metrics count it
+     * apart, the audit log and the alert rules leave it to its origin. */
+    for (size_t i = 0; i < m.ev.n; i++)
+        m.ev.v[i].remote = 1;
+    cf_app_sinks(app, &m.ev);
     if (revocation)
         record_delay(c, m.ts_us);
     cf_wire_msg_fini(&m);
@@ -673,6 +681,7 @@ json_t *cf_app_cluster_json(cf_app_t *app)
 {
     cf_cluster_t *c = app->cluster;
     json_t *o, *p;
+    uint64_t applied = 0;
 
     if (c == NULL)
         return json_pack("{s:s, s:b}", "store", "sqlite", "cluster", 0);
@@ -689,12 +698,14 @@ json_t *cf_app_cluster_json(cf_app_t *app)
         json_object_set_new(p, "max_ms", json_real(v[n - 1] / 1000.0));
     }
     free(v);
+    for (int t = 0; t < CF_EV__COUNT; t++) /* counted by the metrics sink */
+        applied += app->metrics.remote[t];
     o = json_pack("{s:s, s:b, s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "store", "redis",
                   "cluster", 1, "node", c->node, "link_up", c->link_up, "stale",
                   cf_app_cluster_stale(app), "heard_ms_ago",
                   c->heard_ms ? (json_int_t)(uv_now(app->loop) - c->heard_ms) : (json_int_t)-1,
                   "max_staleness_ms", (json_int_t)app->cfg.max_staleness, "messages",
-                  (json_int_t)c->messages, "applied_events", (json_int_t)c->applied_events,
+                  (json_int_t)c->messages, "applied_events", (json_int_t)applied,
                   "bad_messages", (json_int_t)c->bad_messages, "resyncs", (json_int_t)c->resyncs,
                   "stale_refusals", (json_int_t)c->stale_refusals);
     if (o != NULL)

@@ -34,7 +34,7 @@ typedef struct cf_cluster {
     cf_histogram_t propagation; /* seconds from a revocation's origin to this node */
     uint32_t samples[CF_CLUSTER_SAMPLES]; /* µs, ring */
     uint64_t nsamples;
-    uint64_t messages, applied_events, bad_messages, resyncs;
+    uint64_t messages, bad_messages, resyncs;
     uint64_t stale_refusals;
 } cf_cluster_t;
 

@@ -42,7 +42,6 @@ typedef struct {
     cf_events_t applied;     /* what to apply once acknowledged */
     char (*busy)[CF_SID_LEN + 1]; /* sessions whose in-flight count this commit raised */
     size_t nbusy;
-    cf_origin_t origin;      /* the metrics mode flag at commit time */
     cf_store_done_fn done;
     void *arg;
 } commit_t;
@@ -111,9 +110,25 @@ static void apply(cf_app_t *app, const cf_events_t *ev)
 static int needs_ack(const cf_events_t *ev)
 {
     for (size_t i = 0; i < ev->n; i++)
-        if (ev->v[i].type != CF_EV_ACTIVITY && ev->v[i].type != CF_EV_SESSION_PURGED)
+        if ((cf_event_flags(ev->v[i].type) & CF_EVF_DURABLE) &&
+            ev->v[i].type != CF_EV_ACTIVITY && ev->v[i].type != CF_EV_SESSION_PURGED)
             return 1;
     return 0;
+}
+
+/*
+ * Drop what the store has no business with (a REVOCATION's scope rides in
+ * the batch for the sinks only), so the store counts and writes exactly the
+ * durable events. Non-durable events own nothing.
+ */
+static void store_only(cf_events_t *ev)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < ev->n; i++)
+        if (cf_event_flags(ev->v[i].type) & CF_EVF_DURABLE)
+            ev->v[n++] = ev->v[i];
+    ev->n = n;
 }
 
 static int clone_events(const cf_events_t *in, cf_events_t *out)
@@ -213,12 +228,8 @@ static void committed(void *arg, int status)
     cf_app_t *app = c->app;
 
     if (status == 0) {
-        cf_origin_t origin = app->metrics.origin;
-
         apply(app, &c->applied);
-        app->metrics.origin = c->origin;
         cf_app_sinks(app, &c->applied);
-        app->metrics.origin = origin;
     } else {
         CF_LOG(CF_LOG_WARN, "event=commit_failed events=%zu error=\"%s\" applied=none",
                c->applied.n, cf_strerror(status));
@@ -239,6 +250,7 @@ void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *
 
     if (!needs_ack(ev)) {
         cf_app_sinks(app, ev);
+        store_only(ev);
         cf_store_submit(app->store, ev, done, arg);
         cf_app_alerts_act(app);
         return;
@@ -247,9 +259,9 @@ void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *
     if (c == NULL || clone_events(ev, &c->applied) < 0)
         oom("commit");
     c->app = app;
-    c->origin = app->metrics.origin;
     c->done = done;
     c->arg = arg;
     mark_busy(app, c, ev);
+    store_only(ev);
     cf_store_submit(app->store, ev, committed, c); /* may answer before it returns */
 }

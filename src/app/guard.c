@@ -130,7 +130,7 @@ static int refused(cf_limit_t *out, cf_reason_t why, cf_time_t retry_after, cons
  * caller read: their state is "when may this key try again", a duration
  * from now, and a wall-clock step would shift every stored instant at once
  * (after a step back by an hour every recent key would wait an hour). The
- * wall time the callers pass is therefore not used here.
+ * wall time the callers pass only stamps the events (rate_limited, locked_out).
  */
 int cf_app_rate_limit(cf_app_t *app, cf_rate_class_t cls, const cf_rate_who_t *who,
                       cf_time_t wall, int peek, cf_limit_t *out)
@@ -141,7 +141,6 @@ int cf_app_rate_limit(cf_app_t *app, cf_rate_class_t cls, const cf_rate_who_t *w
     char key[640];
     size_t len;
 
-    (void)wall;
     if (r->limiter == NULL)
         return 0;
     now = cf_app_mono(app);
@@ -152,7 +151,10 @@ int cf_app_rate_limit(cf_app_t *app, cf_rate_class_t cls, const cf_rate_who_t *w
         cf_limiter_hit(r->limiter, &r->gcra, key, len, now, &res);
     if (res.allowed)
         return 0;
-    app->rate_limited[cls]++;
+    {
+        cf_event_t e = {.type = CF_EV_RATE_LIMITED, .at = wall, .result = (int)cls};
+        cf_app_emit(app, &e);
+    }
     return refused(out, CF_REASON_RATE_LIMITED, res.retry_after, &r->gcra, &res);
 }
 
@@ -169,10 +171,15 @@ int cf_app_locked_out(cf_app_t *app, const char *ip, cf_time_t wall, cf_limit_t 
 
 void cf_app_note_failure(cf_app_t *app, const char *ip, cf_time_t wall)
 {
-    (void)wall; /* monotonic, see cf_app_rate_limit */
-    if (app->lockout != NULL && cf_lockout_fail(app->lockout, ip, strlen(ip), cf_app_mono(app)))
+    if (app->lockout != NULL && cf_lockout_fail(app->lockout, ip, strlen(ip), cf_app_mono(app))) {
+        cf_event_t e = {.type = CF_EV_LOCKED_OUT, .at = wall,
+                        .reason = CF_REASON_LOCKED_OUT, .span = app->cfg.lockout_duration};
+
         CF_LOG(CF_LOG_WARN, "event=locked_out ip=%s duration_ms=%lld", ip,
                (long long)app->cfg.lockout_duration);
+        snprintf(e.ip, sizeof e.ip, "%s", ip);
+        cf_app_emit(app, &e);
+    }
 }
 
 void cf_app_risk_log(cf_app_t *app, const cf_session_t *s, cf_risk_t risk)
@@ -186,6 +193,14 @@ void cf_app_risk_log(cf_app_t *app, const cf_session_t *s, cf_risk_t risk)
     cf_log_fingerprint(s->id, CF_SID_LEN, fp);
     CF_LOG(CF_LOG_INFO, "event=risk_change sid=%s reason=%s action=%s", fp, cf_reason_name(risk.why),
            cf_risk_action_name(risk.action));
+    {
+        /* Borrowed for the sinks' call: the audit line names the session. */
+        cf_event_t e = {.type = CF_EV_RISK_CHANGED, .at = cf_app_now(app),
+                        .session = (cf_session_t *)s, .reason = risk.why,
+                        .result = risk.action == CF_RISK_REVOKE, .name = cf_risk_action_name(risk.action)};
+        memcpy(e.sid, s->id, sizeof e.sid);
+        cf_app_emit(app, &e);
+    }
 }
 
 void cf_app_session_apply_policy(cf_app_t *app, cf_session_t *s)

@@ -347,10 +347,16 @@ static int install_rotation(cf_app_t *app, cf_keyset_t *next, const char *trigge
         return rc;
     }
     swap_in(app, next);
-    app->key_rotations++;
     CF_LOG(CF_LOG_INFO, "event=signing_key_rotated trigger=%s kid=%s previous=%s version=%llu keys=%zu",
            trigger, cf_jws_key_kid(cf_keyset_active(app->keys)), previous,
            (unsigned long long)cf_keyset_version(app->keys), cf_keyset_count(app->keys));
+    {
+        /* Counted and audited from the stream; no secret in it, only key ids. */
+        cf_event_t e = {.type = CF_EV_KEY_ROTATED, .at = cf_app_now(app),
+                        .name = cf_jws_key_kid(cf_keyset_active(app->keys)), .key = previous,
+                        .detail = trigger, .count = cf_keyset_version(app->keys)};
+        cf_app_emit(app, &e);
+    }
     if (app->keyset_hook != NULL && cf_app_keyset_export(app, &json) == 0) {
         app->keyset_hook(app, json, app->keyset_hook_arg);
         OPENSSL_cleanse(json, strlen(json));

@@ -4,12 +4,16 @@
  * two views of every counter: the Prometheus text (GET /metrics) and the
  * JSON the dashboard charts (GET /v1/stats). The HTTP side is api/metrics.c.
  *
- * Counting happens where the fact is known. Session creation, ends and their
- * reasons, issued tokens, reuse detections and revocations are read off the
- * events as each batch passes cf_app_commit, so no handler has to remember
- * to count them. Only what changes no state is counted in the handlers:
- * check results and latency (check.c), refresh outcomes (oauth.c), rate
- * limiting (guard.c). Gauges (active sessions) are computed at scrape time.
+ * Every counter is counted here, in the metrics sink, from the events that
+ * pass it (cf_app_sinks for acknowledged batches, cf_app_emit for refusals,
+ * check results, limits hit and rotations): no handler increments one.
+ * Gauges (active sessions, signing keys) are computed at scrape time.
+ *
+ * Counters are per node: a node counts what happened through it. Events it
+ * applied from another node's bus message are counted only in
+ * curfew_cluster_events_applied_total{event}, never as its own creations,
+ * ends or revocations, so summing a counter over the nodes counts each
+ * change once.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,55 +63,89 @@ void cf_app_metrics_init(cf_app_t *app)
 /* The event sink                                                      */
 /* ------------------------------------------------------------------ */
 
+/* Revocations: one session (a DELETE, an alert's action) and logouts count per
+ * ended session; a revocation by subject, client or everyone counts once, from
+ * its REVOCATION event, whatever number of sessions it ended. */
+static void count_ended(cf_app_metrics_t *m, const cf_event_t *e)
+{
+    const cf_session_t *s = e->session;
+
+    if (s == NULL || s->end >= CF_END__COUNT)
+        return;
+    m->sessions_ended[s->end]++;
+    cf_histogram_observe(&m->session_age[s->end], (double)(s->ended_at - s->created_at) / CF_SEC);
+    if (s->end == CF_END_REFRESH_REUSE)
+        m->reuse_detected++;
+    if (e->scope == CF_REVOKE_SESSION || e->scope == CF_REVOKE_LOGOUT)
+        m->revocations[e->scope]++;
+}
+
+static void count_check(cf_app_metrics_t *m, const cf_event_t *e)
+{
+    if (e->result == CF_CHECK_ERROR)
+        m->checks_error++;
+    else if ((unsigned)e->reason < CF_REASON__COUNT)
+        m->checks[e->result == CF_CHECK_ALLOW ? CF_REASON_NONE : e->reason]++;
+    if (e->ns > 0) /* 0: answered after a fetch from Redis, not timed */
+        cf_histogram_observe(&m->check_duration, (double)e->ns / 1e9);
+}
+
+static void count(cf_app_metrics_t *m, const cf_event_t *e)
+{
+    switch (e->type) {
+    case CF_EV_SESSION_CREATED:
+        m->sessions_created++;
+        m->tokens_access++; /* every creation issues an access token */
+        m->tokens_refresh += e->has_token != 0;
+        break;
+    case CF_EV_TOKEN_REFRESHED:
+        m->tokens_access++;
+        m->tokens_refresh += e->has_token != 0;
+        break;
+    case CF_EV_SESSION_ENDED:
+        count_ended(m, e);
+        break;
+    case CF_EV_REVOCATION:
+        if ((unsigned)e->scope < CF_REVOKE__COUNT)
+            m->revocations[e->scope]++;
+        break;
+    case CF_EV_CLOCK_STEP:
+        m->clock_steps[e->step > 0 ? 0 : 1]++;
+        break;
+    case CF_EV_CHECK:
+        count_check(m, e);
+        break;
+    case CF_EV_REFRESH:
+        if ((unsigned)e->result < CF_REFRESH_RESULT__COUNT)
+            m->refresh[e->result]++;
+        break;
+    case CF_EV_RATE_LIMITED:
+        if ((unsigned)e->result < CF_RATE__COUNT)
+            m->rate_limited[e->result]++;
+        break;
+    case CF_EV_SESSION_PURGED:
+        m->purged++;
+        break;
+    case CF_EV_KEY_ROTATED:
+        m->key_rotations++;
+        break;
+    default:
+        break; /* activity, not-before, holds, lockouts, risk, alerts: audited, not counted */
+    }
+}
+
 void cf_app_metrics_events(cf_app_t *app, const cf_events_t *ev)
 {
     cf_app_metrics_t *m = &app->metrics;
-    int revocation = m->origin == CF_ORIGIN_REVOCATIONS;
-    cf_revoke_scope_t scope = CF_REVOKE_CLIENT; /* a revocation without an epoch */
 
     for (size_t i = 0; i < ev->n; i++) {
         const cf_event_t *e = &ev->v[i];
-        const cf_session_t *s = e->session;
 
-        switch (e->type) {
-        case CF_EV_SESSION_CREATED:
-            m->sessions_created++;
-            m->tokens_access++; /* every creation issues an access token */
-            m->tokens_refresh += e->has_token != 0;
-            break;
-        case CF_EV_TOKEN_REFRESHED:
-            m->tokens_access++;
-            m->tokens_refresh += e->has_token != 0;
-            break;
-        case CF_EV_SESSION_ENDED:
-            if (s == NULL || s->end >= CF_END__COUNT)
-                break;
-            m->sessions_ended[s->end]++;
-            cf_histogram_observe(&m->session_age[s->end],
-                                 (double)(s->ended_at - s->created_at) / CF_SEC);
-            if (s->end == CF_END_REFRESH_REUSE)
-                m->reuse_detected++;
-            else if (s->end == CF_END_LOGOUT)
-                m->revocations[CF_REVOKE_LOGOUT]++;
-            else if (s->end == CF_END_REVOKED && !revocation)
-                m->revocations[CF_REVOKE_SESSION]++;
-            break;
-        case CF_EV_NOT_BEFORE:
-            scope = e->sub != NULL ? CF_REVOKE_SUBJECT : CF_REVOKE_ALL;
-            break;
-        case CF_EV_CLOCK_STEP:
-            m->clock_steps[e->step > 0 ? 0 : 1]++;
-            break;
-        case CF_EV_ACTIVITY:
-        case CF_EV_SESSION_PURGED:
-        case CF_EV_ALERT_HOLD:
-        case CF_EV__COUNT:
-            break;
-        }
+        if (!e->remote)
+            count(m, e);
+        else if ((unsigned)e->type < CF_EV__COUNT)
+            m->remote[e->type]++;
     }
-    /* A bulk revocation counts once, whatever number of sessions it ended. */
-    if (revocation)
-        m->revocations[scope]++;
 }
 
 /* ------------------------------------------------------------------ */
@@ -201,7 +239,7 @@ void cf_app_metrics_render(cf_app_t *app, cf_prom_t *p)
     }
     cf_prom_family(p, "curfew_signing_key_rotations_total", "counter",
                    "Signing-key rotations made by this process (admin API, CLI, keys.rotate_every).");
-    cf_prom_u64(p, "curfew_signing_key_rotations_total", NULL, app->key_rotations);
+    cf_prom_u64(p, "curfew_signing_key_rotations_total", NULL, m->key_rotations);
 
     cf_prom_family(p, "curfew_sessions_created_total", "counter", "Sessions created.");
     cf_prom_u64(p, "curfew_sessions_created_total", NULL, m->sessions_created);
@@ -257,13 +295,13 @@ void cf_app_metrics_render(cf_app_t *app, cf_prom_t *p)
                    "Requests refused by a rate limit, by endpoint class.");
     for (int c = 0; c < CF_RATE__COUNT; c++) {
         const char *l[] = {"class", cf_rate_class_name((cf_rate_class_t)c), NULL};
-        cf_prom_u64(p, "curfew_rate_limited_total", l, app->rate_limited[c]);
+        cf_prom_u64(p, "curfew_rate_limited_total", l, m->rate_limited[c]);
     }
 
     cf_prom_family(p, "curfew_revocations_total", "counter",
                    "Revocations, by scope: one session, a subject, a client, everyone, or a "
                    "logout by the user.");
-    for (int c = 0; c < CF_REVOKE__COUNT; c++) {
+    for (int c = 1; c < CF_REVOKE__COUNT; c++) { /* 0: none, not a revocation */
         const char *l[] = {"scope", scope_names[c], NULL};
         cf_prom_u64(p, "curfew_revocations_total", l, m->revocations[c]);
     }
@@ -279,7 +317,7 @@ void cf_app_metrics_render(cf_app_t *app, cf_prom_t *p)
 
     cf_prom_family(p, "curfew_sessions_purged_total", "counter",
                    "Ended sessions removed from the index and the store.");
-    cf_prom_u64(p, "curfew_sessions_purged_total", NULL, app->purged);
+    cf_prom_u64(p, "curfew_sessions_purged_total", NULL, m->purged);
 
     cf_prom_family(p, "curfew_audit_dropped_total", "counter",
                    "Audit log lines dropped because the in-memory queue (audit.buffer) was full.");
@@ -327,6 +365,14 @@ void cf_app_metrics_render(cf_app_t *app, cf_prom_t *p)
         cf_prom_family(p, "curfew_cluster_stale_refusals_total", "counter",
                        "Checks refused with store_unavailable because this node was stale.");
         cf_prom_u64(p, "curfew_cluster_stale_refusals_total", NULL, c->stale_refusals);
+        cf_prom_family(p, "curfew_cluster_events_applied_total", "counter",
+                       "Events applied from other nodes' bus messages, by kind (counted here "
+                       "only: the origin node counts them as its own).");
+        for (int t = 0; t < CF_EV__COUNT; t++) {
+            const char *l[] = {"event", cf_event_name((cf_event_type_t)t), NULL};
+            if (cf_event_flags((cf_event_type_t)t) & CF_EVF_PUBLISH)
+                cf_prom_u64(p, "curfew_cluster_events_applied_total", l, m->remote[t]);
+        }
     }
 
     if (app->http != NULL) {
@@ -402,7 +448,7 @@ json_t *cf_app_stats_json(cf_app_t *app)
     for (int r = 0; r < CF_REFRESH_RESULT__COUNT; r++)
         json_object_set_new(refresh, refresh_names[r], json_integer((json_int_t)m->refresh[r]));
     revocations = json_object();
-    for (int c = 0; c < CF_REVOKE__COUNT; c++)
+    for (int c = 1; c < CF_REVOKE__COUNT; c++)
         json_object_set_new(revocations, scope_names[c], json_integer((json_int_t)m->revocations[c]));
     /* revocation_propagation_seconds: measured between nodes, so null on a single node. */
     o = json_pack("{s:f, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o}",

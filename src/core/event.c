@@ -16,6 +16,28 @@ static const unsigned event_flags[] = {
 #undef X
 };
 
+static const char *const scope_names[] = {
+#define X(name, str) str,
+    CF_REVOKE_SCOPE_MAP(X)
+#undef X
+};
+
+static const char *const refresh_names[] = {
+#define X(name, str) str,
+    CF_REFRESH_RESULT_MAP(X)
+#undef X
+};
+
+const char *cf_revoke_scope_name(cf_revoke_scope_t s)
+{
+    return (unsigned)s < CF_REVOKE__COUNT ? scope_names[s] : "unknown";
+}
+
+const char *cf_refresh_result_name(cf_refresh_result_t r)
+{
+    return (unsigned)r < CF_REFRESH_RESULT__COUNT ? refresh_names[r] : "unknown";
+}
+
 const char *cf_event_name(cf_event_type_t t)
 {
     return (unsigned)t < CF_EV__COUNT ? event_names[t] : "unknown";

@@ -13,31 +13,12 @@
 #include <stdint.h>
 
 #include "core/clock.h"
+#include "core/event.h"
 #include "core/reason.h"
 #include "core/risk.h"
 #include "core/session.h"
 
-/* How a refresh-token request ended (curfew_refresh_total{result}). */
-#define CF_REFRESH_RESULT_MAP(X)                                                       \
-    X(ROTATED, "rotated")                 /* a new generation was issued */            \
-    X(GRACE, "grace")                     /* a just-rotated token, within reuse_grace */ \
-    X(REUSE, "reuse")                     /* an old generation: the session was ended */ \
-    X(DENIED, "denied")                   /* the session had already ended */          \
-    X(UNKNOWN, "unknown")                 /* no such refresh token */                  \
-    X(CLIENT_MISMATCH, "client_mismatch") /* issued to another client */               \
-    X(INVALID_CLIENT, "invalid_client")   /* a confidential client did not authenticate */ \
-    X(RISK, "risk")                       /* address or device changed */              \
-    X(RATE_LIMITED, "rate_limited")                                                    \
-    X(INVALID_REQUEST, "invalid_request") /* no token, or a grant the client may not use */ \
-    X(DISABLED, "disabled")               /* an alert's disable_refresh holds the subject */ \
-    X(ERROR, "error")                     /* could not issue tokens */
-
-typedef enum {
-#define X(name, str) CF_REFRESH_RESULT_##name,
-    CF_REFRESH_RESULT_MAP(X)
-#undef X
-        CF_REFRESH_RESULT__COUNT
-} cf_refresh_result_t;
+/* How a refresh-token request ended: cf_refresh_result_t, in core/event.h (the event carries it). */
 
 /** Everything the decision looks at. */
 typedef struct {

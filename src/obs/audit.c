@@ -191,12 +191,41 @@ static void field_token(cf_audit_line_t *l, const cf_event_t *e)
     }
 }
 
+/* The fields of the kinds that are not session changes (docs/audit.md). */
+static void field_extra(cf_audit_line_t *l, const cf_event_t *e)
+{
+    switch (e->type) {
+    case CF_EV_LOCKED_OUT:
+        putf(l, ",\"duration_ms\":%lld", (long long)e->span);
+        break;
+    case CF_EV_RISK_CHANGED:
+        field_str(l, "action", e->name, 0);
+        break;
+    case CF_EV_KEY_ROTATED:
+        field_str(l, "kid", e->name, 0);
+        field_str(l, "previous_kid", e->key, 1);
+        field_str(l, "trigger", e->detail, 0);
+        putf(l, ",\"version\":%llu", (unsigned long long)e->count);
+        break;
+    case CF_EV_ALERT_FIRED:
+        field_str(l, "alert", e->name, 0);
+        field_str(l, "key", e->key, 0);
+        putf(l, ",\"count\":%llu,\"window_seconds\":%lld", (unsigned long long)e->count,
+             (long long)(e->span / CF_SEC));
+        field_str(l, "action", e->detail, 0);
+        break;
+    default:
+        break;
+    }
+}
+
 int cf_audit_format(const cf_event_t *e, cf_audit_line_t *l)
 {
     const cf_session_t *s = e->session;
     const char *sid = NULL, *sub = NULL, *client = NULL, *ip = NULL;
 
-    if (!(cf_event_flags(e->type) & CF_EVF_AUDIT))
+    /* Another node's events are in that node's audit log: each is written once. */
+    if (!(cf_event_flags(e->type) & CF_EVF_AUDIT) || e->remote)
         return 0;
     l->len = 0;
     l->oom = 0;
@@ -208,8 +237,10 @@ int cf_audit_format(const cf_event_t *e, cf_audit_line_t *l)
     } else if (e->sid[0]) {
         sid = e->sid;
     }
-    if (e->type == CF_EV_NOT_BEFORE || e->type == CF_EV_ALERT_HOLD)
+    if (e->type == CF_EV_NOT_BEFORE || e->type == CF_EV_ALERT_HOLD || e->type == CF_EV_ALERT_FIRED)
         sub = e->sub;
+    if (e->ip[0] != '\0')
+        ip = e->ip; /* LOCKED_OUT, ALERT_FIRED: the address itself */
 
     putf(l, "{\"v\":%d,\"ts\":", CF_AUDIT_VERSION);
     put_time(l, e->at);
@@ -252,9 +283,8 @@ int cf_audit_format(const cf_event_t *e, cf_audit_line_t *l)
         field_str(l, "direction", e->step > 0 ? "forward" : "backward", 0);
         putf(l, ",\"step_ms\":%lld", (long long)e->step);
         break;
-    case CF_EV_SESSION_PURGED:
-    case CF_EV_ACTIVITY:
-    case CF_EV__COUNT:
+    default:
+        field_extra(l, e);
         break;
     }
     put(l, "}\n", 2);

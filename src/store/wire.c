@@ -72,9 +72,9 @@ char *cf_wire_encode(const char *node, int64_t ts_us, const cf_events_t *ev, siz
     if (o == NULL)
         return NULL;
     for (size_t i = 0; i < ev->n; i++) {
-        /* Purges are local bookkeeping; non-durable events stay on their node. */
-        if (ev->v[i].type == CF_EV_SESSION_PURGED ||
-            !(cf_event_flags(ev->v[i].type) & CF_EVF_DURABLE))
+        /* The flags say what travels: purges are local bookkeeping, and
+         * refusals, check results and the like stay on their node. */
+        if (!(cf_event_flags(ev->v[i].type) & CF_EVF_PUBLISH))
             continue;
         json_t *e = event_json(&ev->v[i]);
         if (e == NULL || json_array_append_new(a, e) < 0) {

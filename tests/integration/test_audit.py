@@ -20,6 +20,7 @@ FIELDS = {
     "session_ended": COMMON + ["end_reason", "ended_at", "age_seconds"],
     "not_before": COMMON + ["scope", "at"],
     "session_purged": COMMON,
+    "risk_changed": COMMON + ["action"],
 }
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -138,6 +139,12 @@ def test_every_event_kind_with_its_fields_and_no_tokens(start_curfew):
         assert (ends[sid]["end_reason"], ends[sid]["reason"]) == (end, reason), ends[sid]
         assert TS.match(ends[sid]["ended_at"]) and ends[sid]["age_seconds"] >= 0
     assert ends[e["session_id"]]["ip"] == "10.0.0.7"
+
+    # The address change that ended e is an event of its own, before the end.
+    [risk] = by_kind["risk_changed"]
+    assert (risk["sid"], risk["reason"], risk["action"]) == (e["session_id"], "ip_changed", "revoke")
+    assert risk["sub"] == "erin" and risk["ip"] == "10.0.0.7", risk
+    assert lines.index(risk) < lines.index(ends[e["session_id"]])
 
     nb = by_kind["not_before"]
     assert [(l["scope"], l["sub"]) for l in nb] == [("subject", "dave"), ("all", None)]
