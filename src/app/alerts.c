@@ -288,7 +288,63 @@ static void hold_committed(void *arg, int status)
  * it from the bus (or from Redis when it resyncs). Memory changes when the
  * store has answered.
  */
-static void disable_refresh(cf_app_t *app, const char *sub, cf_time_t until, cf_time_t now)
+/*
+ * The actions one batch's alerts queued, committed as a group: @then runs
+ * once every one of them has been answered, so the request that tripped a
+ * rule is answered only after the rule's action took effect (a client that
+ * reads its answer and retries finds the session already revoked).
+ */
+typedef struct {
+    size_t pending; /* commits in flight, plus one while they are being started */
+    void (*then)(void *arg);
+    void *arg;
+} act_group_t;
+
+typedef struct {
+    act_group_t *group;
+    cf_store_done_fn fn; /* the action's own callback, may be NULL */
+    void *arg;
+} act_done_t;
+
+static void group_release(act_group_t *g)
+{
+    if (--g->pending > 0)
+        return;
+    if (g->then != NULL)
+        g->then(g->arg);
+    free(g);
+}
+
+static void act_committed(void *arg, int status)
+{
+    act_done_t *d = arg;
+    act_group_t *g = d->group;
+
+    if (d->fn != NULL)
+        d->fn(d->arg, status);
+    free(d);
+    group_release(g);
+}
+
+/* Commit an action's events as part of @g (unchained when out of memory: it still commits). */
+static void act_commit(cf_app_t *app, act_group_t *g, cf_events_t *ev, cf_store_done_fn fn,
+                       void *arg)
+{
+    act_done_t *d = g != NULL ? malloc(sizeof *d) : NULL;
+
+    if (d == NULL) {
+        cf_app_commit(app, ev, fn, arg);
+        return;
+    }
+    d->group = g;
+    d->fn = fn;
+    d->arg = arg;
+    g->pending++;
+    cf_app_commit(app, ev, act_committed, d);
+}
+
+static void disable_refresh(cf_app_t *app, act_group_t *g, const char *sub, cf_time_t until,
+                            cf_time_t now)
 {
     cf_events_t ev = CF_EVENTS_INIT;
     size_t len = strlen(sub);
@@ -311,13 +367,28 @@ static void disable_refresh(cf_app_t *app, const char *sub, cf_time_t until, cf_
     h->app = app;
     h->until = until;
     memcpy(h->sub, sub, len + 1);
-    cf_app_commit(app, &ev, hold_committed, h);
+    act_commit(app, g, &ev, hold_committed, h);
 }
 
 void cf_app_alerts_act(cf_app_t *app)
 {
-    if (app->nactions == 0 || app->alerts_busy)
+    cf_app_alerts_act_then(app, NULL, NULL);
+}
+
+void cf_app_alerts_act_then(cf_app_t *app, void (*then)(void *arg), void *arg)
+{
+    act_group_t *g;
+
+    if (app->nactions == 0 || app->alerts_busy) {
+        if (then != NULL)
+            then(arg);
         return;
+    }
+    g = malloc(sizeof *g);
+    if (g == NULL && then != NULL)
+        then(arg); /* out of memory: answer now, the actions still commit */
+    if (g != NULL)
+        *g = (act_group_t){.pending = 1, .then = then, .arg = arg};
     app->alerts_busy = 1;
     for (size_t i = 0; i < app->nactions; i++) {
         struct cf_alert_action act = app->actions[i], *a = &act; /* the array may grow */
@@ -351,7 +422,7 @@ void cf_app_alerts_act(cf_app_t *app)
         }
         case CF_ALERT_ACT_DISABLE_REFRESH:
             if (a->sub != NULL)
-                disable_refresh(app, a->sub, now + a->duration, now);
+                disable_refresh(app, g, a->sub, now + a->duration, now);
             break;
         default:
             break;
@@ -359,11 +430,13 @@ void cf_app_alerts_act(cf_app_t *app)
         CF_LOG(CF_LOG_INFO, "event=alert_action action=%s sessions_ended=%zu",
                cf_alert_action_name(a->what), ended);
         if (ev.n > 0)
-            cf_app_commit(app, &ev, NULL, NULL);
+            act_commit(app, g, &ev, NULL, NULL);
         else
             cf_events_fini(&ev);
         free(act.sub);
     }
     app->nactions = 0;
     app->alerts_busy = 0;
+    if (g != NULL)
+        group_release(g);
 }

@@ -250,6 +250,11 @@ void cf_app_alerts_events(cf_app_t *app, const cf_events_t *ev);
 void cf_app_alerts_check_failed(cf_app_t *app, const char *ip, const char *sub, cf_time_t now);
 /** Run the automatic actions firing rules queued; call after a commit. */
 void cf_app_alerts_act(cf_app_t *app);
+/**
+ * As cf_app_alerts_act, then run @then(@arg) once every action's commit has
+ * been answered (at once when nothing is queued or actions are running).
+ */
+void cf_app_alerts_act_then(cf_app_t *app, void (*then)(void *arg), void *arg);
 /** 1 when disable_refresh holds @sub's refreshes at @now. */
 int cf_app_refresh_disabled(cf_app_t *app, const char *sub, cf_time_t now);
 /**

@@ -222,26 +222,41 @@ static void unmark_busy(cf_app_t *app, commit_t *c)
 /* The commit                                                          */
 /* ------------------------------------------------------------------ */
 
+/* The commit's answer reaches its caller; then sessions it held are released. */
+static void finish(commit_t *c, int status)
+{
+    if (c->done != NULL)
+        c->done(c->arg, status);
+    unmark_busy(c->app, c);
+    cf_events_fini(&c->applied);
+    free(c->busy);
+    free(c);
+}
+
+static void finish_ok(void *arg)
+{
+    finish(arg, 0);
+}
+
 static void committed(void *arg, int status)
 {
     commit_t *c = arg;
     cf_app_t *app = c->app;
 
-    if (status == 0) {
-        apply(app, &c->applied);
-        cf_app_sinks(app, &c->applied);
-    } else {
+    if (status < 0) {
         CF_LOG(CF_LOG_WARN, "event=commit_failed events=%zu error=\"%s\" applied=none",
                c->applied.n, cf_strerror(status));
+        finish(c, status);
+        return;
     }
-    if (c->done != NULL)
-        c->done(c->arg, status);
-    if (status == 0 && !app->stopping)
-        cf_app_alerts_act(app); /* automatic actions commit their own events */
-    unmark_busy(app, c);
-    cf_events_fini(&c->applied);
-    free(c->busy);
-    free(c);
+    apply(app, &c->applied);
+    cf_app_sinks(app, &c->applied);
+    /* Automatic actions the sinks queued commit their own events; the caller
+     * is answered once they are answered too (alerts.c). */
+    if (!app->stopping)
+        cf_app_alerts_act_then(app, finish_ok, c);
+    else
+        finish(c, 0);
 }
 
 void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *arg)
