@@ -348,8 +348,9 @@ static void cluster_refreshed(void *arg, int status, const cf_store_guard_t *g)
                 s->last_activity = r->next->last_activity;
                 s->idle_deadline = r->next->idle_deadline;
             }
-            if (cf_map_get(&app->refresh, r->hash, 32) == NULL)
+            if (!cf_app_refresh_known(app, r->hash))
                 (void)cf_app_index_refresh(app, s, r->hash, r->next->refresh_gen);
+            cf_app_session_changed(app, s);
         }
         if (refreshed_event(r, &ev) == 0)
             cf_app_sinks(app, &ev);
@@ -381,6 +382,7 @@ static void cluster_refreshed(void *arg, int status, const cf_store_guard_t *g)
         if (g->end != CF_END_NONE && s->end == CF_END_NONE) {
             s->end = g->end;
             s->ended_at = g->ended_at;
+            cf_app_session_changed(app, s);
         }
         /* An epoch this node has not heard of yet failed the guard: learn it. */
         if (g->not_before > 0)
