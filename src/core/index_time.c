@@ -142,10 +142,8 @@ int cf__ix_file(cf_index_t *ix, cf_session_t *s, cf_time_t now)
     key = dead ? purge_key(ix, s) : s->idle_deadline;
     cf__ix_count(ix, s, !dead);
     if (s->heap_pos != 0 && (s->in_dead ? &ix->dead : &ix->live) == want) {
-        ix_heap_ent_t *e = &want->v[s->heap_pos - 1];
-        /* The live heap is lazy about later deadlines; only a change the
-         * other way must move it now. */
-        if (dead ? e->key != key : e->key > key)
+        /* Filing is exact; only touches (which do not file) leave a key behind. */
+        if (want->v[s->heap_pos - 1].key != key)
             heap_rekey(want, s->heap_pos - 1, key);
         return 0;
     }
