@@ -57,9 +57,9 @@ start_curfew() {  # -> CURFEW_PID, START_MS (exec to /healthz answering)
         --listen "127.0.0.1:$PORT" --data-dir "$D/data" >>"$D/stdout.log" 2>>"$D/stderr.log" &
     CURFEW_PID=$!
     track_pid "$CURFEW_PID"
-    for _ in $(seq 600); do
+    until curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/healthz"; do
         kill -0 "$CURFEW_PID" 2>/dev/null || { cat "$D/stderr.log" >&2; die "curfew exited"; }
-        curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/healthz" && break
+        (( $(date +%s%N) - t0 < 300000000000 )) || die "curfew not ready after 300 s"
         sleep 0.02
     done
     START_MS=$(( ($(date +%s%N) - t0) / 1000000 ))

@@ -297,7 +297,9 @@ static int load_index(cf_app_t *app)
     int rc;
 
     app->index_now = cf_app_now(app); /* one clock read for the whole load */
+    cf_index_bulk(app->index, 1);      /* rows come in id order: sort by creation once */
     rc = cf_store_load(app->store, &ld);
+    cf_index_bulk(app->index, 0);
     app->index_now = 0;
     if (rc < 0)
         return rc;

@@ -149,7 +149,6 @@ static void render_active(cf_app_t *app, cf_prom_t *p)
 void cf_app_metrics_render(cf_app_t *app, cf_prom_t *p)
 {
     const cf_app_metrics_t *m = &app->metrics;
-    cf_time_t now = cf_app_now(app);
 
     cf_prom_family(p, "curfew_build_info", "gauge", "Always 1; the version of the running server.");
     {

@@ -180,6 +180,14 @@ size_t cf_index_list(const cf_index_t *ix, const cf_index_cursor_t *cur, cf_inde
                      void *arg, cf_session_t **out, size_t max, size_t budget,
                      cf_index_cursor_t *next, int *more);
 
+/**
+ * Bracket a bulk load (rows in any order) with @on = 1 and @on = 0: in
+ * between, sessions are appended to the creation order, which the closing
+ * call sorts once (O(n log n) instead of an insertion each). Listings and
+ * removals must not run in between.
+ */
+void cf_index_bulk(cf_index_t *ix, int on);
+
 /** Approximate bytes the index holds (records, tables, strings), for tests and logs. */
 size_t cf_index_bytes(const cf_index_t *ix);
 

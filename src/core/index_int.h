@@ -44,6 +44,7 @@ struct cf_index {
     ix_heap_t dead; /* ended or lapsed: keyed by when they may be purged */
     cf_session_t **order;     /* ascending (created_at, id); NULL marks a removed one */
     size_t norder, order_cap, order_holes;
+    int bulk;                 /* loading: the order is sorted at the end (cf_index_bulk) */
     char (*lapsed)[CF_SID_LEN + 1]; /* FIFO of lapsed sessions for the shell to end */
     size_t lapsed_head, nlapsed, lapsed_cap;
     size_t active;

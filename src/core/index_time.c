@@ -271,6 +271,26 @@ static void order_compact(cf_index_t *ix)
     ix->order_holes = 0;
 }
 
+static int order_qcmp(const void *a, const void *b)
+{
+    const cf_session_t *x = *(const cf_session_t *const *)a, *y = *(const cf_session_t *const *)b;
+
+    return order_cmp(x, y->created_at, y->id);
+}
+
+void cf_index_bulk(cf_index_t *ix, int on)
+{
+    if (on) {
+        ix->bulk = 1;
+        return;
+    }
+    if (!ix->bulk)
+        return;
+    ix->bulk = 0;
+    order_compact(ix);
+    qsort(ix->order, ix->norder, sizeof *ix->order, order_qcmp);
+}
+
 int cf__ix_order_add(cf_index_t *ix, cf_session_t *s)
 {
     size_t pos;
@@ -287,8 +307,13 @@ int cf__ix_order_add(cf_index_t *ix, cf_session_t *s)
             ix->order_cap = cap;
         }
     }
-    /* New sessions are the newest: the common case appends. */
+    /* New sessions are the newest: the common case appends. A bulk load
+     * (rows in any order) appends too, and is sorted once at its end. */
     pos = ix->norder;
+    if (ix->bulk) {
+        ix->order[ix->norder++] = s;
+        return 0;
+    }
     if (pos > 0) {
         size_t last = pos;
         while (last > 0 && ix->order[last - 1] == NULL)

@@ -212,6 +212,27 @@ static void test_cursor_after_removed_cursor_session(void **state)
     cf_index_free(ix);
 }
 
+static void test_bulk_load_in_any_order_lists_newest_first(void **state)
+{
+    cf_index_t *ix = cf_index_new(17);
+    cf_session_t *out[50];
+    cf_index_cursor_t next;
+    int more;
+
+    (void)state;
+    cf_index_bulk(ix, 1);
+    for (int i = 0; i < 50; i++) /* a store hands rows in id order, not creation order */
+        add(ix, i, "web", T0 + (i * 37) % 50, 3600 * CF_SEC);
+    cf_index_bulk(ix, 0);
+    assert_int_equal(cf_index_list(ix, NULL, NULL, NULL, out, 50, 100, &next, &more), 50);
+    assert_int_equal(more, 0);
+    for (int i = 1; i < 50; i++)
+        assert_true(out[i - 1]->created_at > out[i]->created_at);
+    cf_index_remove(ix, out[10]); /* removal finds it by (created_at, id) */
+    assert_int_equal(cf_index_list(ix, NULL, NULL, NULL, out, 50, 100, &next, &more), 49);
+    cf_index_free(ix);
+}
+
 static void test_refresh_and_not_before(void **state)
 {
     cf_index_t *ix = cf_index_new(11);
@@ -268,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_counters_per_client_follow_end_and_remove),
         cmocka_unit_test(test_cursor_is_stable_under_insert_and_delete),
         cmocka_unit_test(test_cursor_after_removed_cursor_session),
+        cmocka_unit_test(test_bulk_load_in_any_order_lists_newest_first),
         cmocka_unit_test(test_refresh_and_not_before),
         cmocka_unit_test(test_many_sessions_stay_compact),
     };
