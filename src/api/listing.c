@@ -33,7 +33,8 @@ static int parse_cursor(const char *s, cf_index_cursor_t *c)
     size_t len = strlen(s);
     long long ms = 0;
 
-    if (len < CF_SID_LEN + 2 || len > CF_SID_LEN + 2 + 18 || s[len - CF_SID_LEN - 1] != '.')
+    /* At most 15 digits of milliseconds (year 33658): no overflow to think about. */
+    if (len < CF_SID_LEN + 2 || len > CF_SID_LEN + 1 + 15 || s[len - CF_SID_LEN - 1] != '.')
         return -1;
     for (size_t i = 0; i < len - CF_SID_LEN - 1; i++) {
         if (s[i] < '0' || s[i] > '9')
