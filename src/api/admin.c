@@ -270,66 +270,6 @@ bad:
     bad_request(req, desc);
 }
 
-static int by_created_desc(const void *a, const void *b)
-{
-    const cf_session_t *x = *(const cf_session_t *const *)a, *y = *(const cf_session_t *const *)b;
-    return x->created_at < y->created_at ? 1 : x->created_at > y->created_at ? -1 : 0;
-}
-
-void cf_api_sessions_list(cf_app_t *app, cf_http_req_t *req)
-{
-    cf_time_t now = cf_app_now(app);
-    char sub[256], client[128], limit_s[16];
-    int has_sub, has_client, n;
-    long limit = 100;
-    cf_session_t **v = NULL, *s;
-    size_t count = 0, pos = 0;
-    json_t *arr;
-
-    if (!cf_req_require_admin(app, req))
-        return;
-    has_sub = cf_form_get(req->query, req->query_len, "sub", sub, sizeof sub);
-    has_client = cf_form_get(req->query, req->query_len, "client_id", client, sizeof client);
-    n = cf_form_get(req->query, req->query_len, "limit", limit_s, sizeof limit_s);
-    if (has_sub < -1 || has_client < -1 || n < -1) {
-        bad_request(req, "query parameters sub, client_id and limit must be given once and percent-encoded");
-        return;
-    }
-    if (n >= 0) {
-        char *end;
-        limit = strtol(limit_s, &end, 10);
-        if (*end != '\0' || limit < 1 || limit > 10000) {
-            bad_request(req, "limit: expected an integer from 1 to 10000");
-            return;
-        }
-    }
-    v = malloc((app->sessions.count + 1) * sizeof *v);
-    arr = json_array();
-    if (v == NULL || arr == NULL) {
-        free(v);
-        json_decref(arr);
-        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
-        return;
-    }
-    if (has_sub >= 0) {
-        /* A subject's own list; all sessions otherwise (an operator action, not a hot path). */
-        cf_subject_t *subj = cf_app_subject(app, sub);
-        for (s = subj != NULL ? subj->head : NULL; s != NULL; s = s->sub_next)
-            if (has_client < 0 || strcmp(s->client_id, client) == 0)
-                v[count++] = s;
-    } else {
-        while ((s = cf_map_next(&app->sessions, &pos)) != NULL)
-            if (has_client < 0 || strcmp(s->client_id, client) == 0)
-                v[count++] = s;
-    }
-    qsort(v, count, sizeof *v, by_created_desc);
-    for (size_t i = 0; i < count && i < (size_t)limit; i++)
-        json_array_append_new(arr, cf_app_session_json(app, v[i], now));
-    free(v);
-    cf_reply_json(req, 200, json_pack("{s:o, s:I}", "sessions", arr, "total", (json_int_t)count),
-                  NULL, 0);
-}
-
 static cf_session_t *find_or_404(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len)
 {
     cf_session_t *s = len == CF_SID_LEN ? cf_app_session(app, sid, len) : NULL;
@@ -405,10 +345,9 @@ void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
     cf_time_t now = cf_app_now(app), cutoff;
     cf_events_t ev = CF_EVENTS_INIT;
     json_t *doc, *sub, *all, *client, *before;
-    const char *target = NULL, *client_id = NULL;
+    const char *target = NULL;
     cf_session_t *s;
     cf_event_t *e;
-    size_t pos = 0;
     json_int_t ended = 0;
     cf_pending_t *p;
     int nscope;
@@ -450,9 +389,9 @@ void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
         return;
     }
     if (client != NULL) {
-        client_id = json_string_value(client);
-        while ((s = cf_map_next(&app->sessions, &pos)) != NULL)
-            if (strcmp(s->client_id, client_id) == 0 && (before == NULL || s->created_at < cutoff))
+        cf_group_t *cli = cf_app_client(app, json_string_value(client)); /* its own list */
+        for (s = cli != NULL ? cli->head : NULL; s != NULL; s = s->cli_next)
+            if (before == NULL || s->created_at < cutoff)
                 ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
         json_decref(doc);
         goto reply;
@@ -472,14 +411,23 @@ void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
             if (before == NULL || s->created_at < cutoff)
                 ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
     } else {
-        while ((s = cf_map_next(&app->sessions, &pos)) != NULL)
-            if (before == NULL || s->created_at < cutoff)
-                ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
+        cf_index_cursor_t cur = {0, ""}, next;
+        cf_session_t *page[256];
+        size_t n;
+        int more = 1;
+        /* Everyone: page through the creation order (no per-session allocation). */
+        while (more && (n = cf_index_list(app->index, cur.id[0] ? &cur : NULL, NULL, NULL, page,
+                                          256, 256, &next, &more)) > 0) {
+            for (size_t i = 0; i < n; i++)
+                if (before == NULL || page[i]->created_at < cutoff)
+                    ended += cf_app_end_session(app, page[i], CF_END_REVOKED, now, &ev);
+            cur = next;
+        }
     }
     json_decref(doc);
 reply:
     /* What the revocation covered travels on its events (metrics count it once). */
-    if (cf_app_revocation_scope(&ev, client_id != NULL ? CF_REVOKE_CLIENT
+    if (cf_app_revocation_scope(&ev, client != NULL ? CF_REVOKE_CLIENT
                                      : target != NULL ? CF_REVOKE_SUBJECT : CF_REVOKE_ALL, now) < 0)
         p = NULL;
     else

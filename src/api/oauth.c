@@ -378,8 +378,9 @@ static void cluster_claimed(cf_app_t *app, cluster_refresh_t *r, cf_session_t *s
 
     if (s != NULL) {
         (void)cf_session_merge(s, r->next);
-        if (cf_map_get(&app->refresh, r->hash, 32) == NULL)
+        if (!cf_app_refresh_known(app, r->hash))
             (void)cf_app_index_refresh(app, s, r->hash, r->next->refresh_gen);
+        cf_app_session_changed(app, s);
     }
     if (refreshed_event(r, &ev) == 0)
         cf_app_sinks(app, &ev);
@@ -412,7 +413,8 @@ static int cluster_lost(cf_app_t *app, cluster_refresh_t *r, cf_refresh_entry_t 
                          .end = g->end, .ended_at = g->ended_at};
     int act;
 
-    (void)cf_session_merge(s, &said); /* the one merge rule: newer generation, first end */
+    if (cf_session_merge(s, &said)) /* the one merge rule: newer generation, first end */
+        cf_app_session_changed(app, s);
     /* An epoch this node has not heard of yet failed the guard: learn it. */
     if (g->not_before > 0)
         (void)cf_app_set_not_before(app, s->sub, g->not_before);

@@ -109,7 +109,7 @@ bad:
 
 cf_session_t *cf_app_session(cf_app_t *app, const char *sid, size_t len)
 {
-    return cf_map_get(&app->sessions, sid, len);
+    return cf_index_get(app->index, sid, len);
 }
 
 void cf_app_new_sid(cf_app_t *app, char sid[CF_SID_LEN + 1])
@@ -119,95 +119,55 @@ void cf_app_new_sid(cf_app_t *app, char sid[CF_SID_LEN + 1])
     while (sid[0] == '-' || cf_app_session(app, sid, CF_SID_LEN) != NULL);
 }
 
-int cf_app_index_session(cf_app_t *app, cf_session_t *s)
+cf_session_t *cf_app_index_session(cf_app_t *app, cf_session_t *s)
 {
-    size_t len = strlen(s->sub);
-    cf_subject_t *subj = cf_map_get(&app->subjects, s->sub, len);
+    cf_session_t *r = cf_index_add(app->index, s, app->index_now ? app->index_now : cf_app_now(app));
 
-    if (subj == NULL) {
-        subj = calloc(1, sizeof *subj + len + 1);
-        if (subj == NULL)
-            return CF_ENOMEM;
-        memcpy(subj->sub, s->sub, len + 1);
-        if (cf_map_put(&app->subjects, subj->sub, len, subj, NULL) < 0) {
-            free(subj);
-            return CF_ENOMEM;
-        }
-    }
-    if (cf_map_put(&app->sessions, s->id, CF_SID_LEN, s, NULL) < 0) {
-        if (subj->count == 0) {
-            cf_map_del(&app->subjects, subj->sub, len);
-            free(subj);
-        }
-        return CF_ENOMEM;
-    }
-    s->sub_prev = NULL;
-    s->sub_next = subj->head;
-    if (subj->head != NULL)
-        subj->head->sub_prev = s;
-    subj->head = s;
-    subj->count++;
-    return 0;
+    cf_session_free(s);
+    return r;
 }
 
 cf_subject_t *cf_app_subject(cf_app_t *app, const char *sub)
 {
-    return cf_map_get(&app->subjects, sub, strlen(sub));
+    return cf_index_subject(app->index, sub);
+}
+
+cf_group_t *cf_app_client(cf_app_t *app, const char *client_id)
+{
+    return cf_index_client(app->index, client_id);
 }
 
 int cf_app_index_refresh(cf_app_t *app, cf_session_t *s, const uint8_t hash[32], uint32_t gen)
 {
-    cf_refresh_entry_t *e = malloc(sizeof *e);
-    int rc;
+    int rc = cf_index_add_refresh(app->index, s, hash, gen);
 
-    if (e == NULL)
-        return CF_ENOMEM;
-    memcpy(e->hash, hash, 32);
-    e->gen = gen;
-    e->session = s;
-    if (s->nrefresh == s->refresh_cap) {
-        size_t cap = s->refresh_cap ? s->refresh_cap * 2 : 4;
-        void **v = realloc(s->refresh_keys, cap * sizeof *v);
-        if (v == NULL) {
-            free(e);
-            return CF_ENOMEM;
-        }
-        s->refresh_keys = v;
-        s->refresh_cap = cap;
-    }
-    rc = cf_map_put(&app->refresh, e->hash, 32, e, NULL);
-    if (rc < 0) {
-        free(e);
-        return rc;
-    }
-    s->refresh_keys[s->nrefresh++] = e;
-    return 0;
+    return rc == CF_EEXIST ? 0 : rc; /* already known: nothing to add */
 }
 
 void cf_app_unindex_session(cf_app_t *app, cf_session_t *s)
 {
-    for (size_t i = 0; i < s->nrefresh; i++) {
-        cf_refresh_entry_t *e = s->refresh_keys[i];
-        cf_map_del(&app->refresh, e->hash, 32);
-        free(e);
-    }
-    s->nrefresh = 0;
-    cf_map_del(&app->sessions, s->id, CF_SID_LEN);
+    cf_index_remove(app->index, s);
+}
 
-    cf_subject_t *subj = cf_app_subject(app, s->sub);
-    if (subj == NULL)
-        return;
-    if (s->sub_prev != NULL)
-        s->sub_prev->sub_next = s->sub_next;
-    else
-        subj->head = s->sub_next;
-    if (s->sub_next != NULL)
-        s->sub_next->sub_prev = s->sub_prev;
-    s->sub_prev = s->sub_next = NULL;
-    if (--subj->count == 0) {
-        cf_map_del(&app->subjects, subj->sub, strlen(subj->sub));
-        free(subj);
-    }
+int cf_app_refresh_known(cf_app_t *app, const uint8_t hash[32])
+{
+    return cf_index_refresh(app->index, hash) != NULL;
+}
+
+size_t cf_app_session_count(cf_app_t *app)
+{
+    return cf_index_count(app->index);
+}
+
+void cf_app_session_changed(cf_app_t *app, cf_session_t *s)
+{
+    cf_index_sync(app->index, s, cf_app_now(app));
+}
+
+size_t cf_app_active(cf_app_t *app)
+{
+    cf_index_advance(app->index, cf_app_now(app));
+    return cf_index_active(app->index);
 }
 
 cf_refresh_entry_t *cf_app_refresh_lookup(cf_app_t *app, const char *tok, size_t len)
@@ -217,42 +177,24 @@ cf_refresh_entry_t *cf_app_refresh_lookup(cf_app_t *app, const char *tok, size_t
     if (!cf_refresh_token_wellformed(tok, len))
         return NULL;
     cf_refresh_token_hash(tok, len, h);
-    return cf_map_get(&app->refresh, h, 32);
+    return cf_index_refresh(app->index, h);
 }
 
 int cf_app_set_not_before(cf_app_t *app, const char *sub, cf_time_t at)
 {
-    cf_not_before_t *nb;
-    size_t len;
-
     if (sub == NULL) {
         if (at > app->global_not_before)
             app->global_not_before = at;
         return 0;
     }
-    len = strlen(sub);
-    nb = cf_map_get(&app->not_before, sub, len);
-    if (nb != NULL) {
-        if (at > nb->at)
-            nb->at = at;
-        return 0;
-    }
-    nb = malloc(sizeof *nb + len + 1);
-    if (nb == NULL)
-        return CF_ENOMEM;
-    nb->at = at;
-    memcpy(nb->sub, sub, len + 1);
-    return cf_map_put(&app->not_before, nb->sub, len, nb, NULL);
+    return cf_index_set_not_before(app->index, sub, at);
 }
 
 cf_time_t cf_app_not_before(cf_app_t *app, const char *sub)
 {
-    cf_not_before_t *nb = cf_map_get(&app->not_before, sub, strlen(sub));
-    cf_time_t at = app->global_not_before;
+    cf_time_t at = cf_index_not_before(app->index, sub);
 
-    if (nb != NULL && nb->at > at)
-        at = nb->at;
-    return at;
+    return at > app->global_not_before ? at : app->global_not_before;
 }
 
 /* ---- loading from the store ---- */
@@ -260,15 +202,10 @@ cf_time_t cf_app_not_before(cf_app_t *app, const char *sub)
 static int load_session(void *ctx, cf_session_t *s)
 {
     cf_app_t *app = ctx;
-    int rc;
 
     /* The risk policy is configuration, not state: derive it afresh. */
     cf_app_session_apply_policy(app, s);
-    rc = cf_app_index_session(app, s);
-
-    if (rc < 0)
-        cf_session_free(s);
-    return rc;
+    return cf_app_index_session(app, s) != NULL ? 0 : CF_ENOMEM;
 }
 
 static int load_refresh(void *ctx, const uint8_t hash[32], const char *sid, uint32_t gen)
@@ -291,41 +228,23 @@ static int load_alert_hold(void *ctx, const char *sub, cf_time_t until)
     return cf_app_alert_hold(ctx, sub, until);
 }
 
-static void index_init(cf_app_t *app)
+static int index_init(cf_app_t *app)
 {
-    cf_map_init(&app->sessions, app->seed);
-    cf_map_init(&app->refresh, app->seed ^ 0x9e3779b97f4a7c15ull);
-    cf_map_init(&app->not_before, app->seed ^ 0x5851f42d4c957f2dull);
-    cf_map_init(&app->subjects, app->seed ^ 0x2545f4914f6cdd1dull);
-}
-
-/* Free everything the index owns and the maps themselves. */
-static void index_free(cf_app_t *app)
-{
-    size_t pos = 0;
-    void *v;
-
-    while ((v = cf_map_next(&app->refresh, &pos)) != NULL)
-        free(v);
-    pos = 0;
-    while ((v = cf_map_next(&app->sessions, &pos)) != NULL)
-        cf_session_free(v);
-    pos = 0;
-    while ((v = cf_map_next(&app->not_before, &pos)) != NULL)
-        free(v);
-    pos = 0;
-    while ((v = cf_map_next(&app->subjects, &pos)) != NULL)
-        free(v);
-    cf_map_fini(&app->refresh);
-    cf_map_fini(&app->sessions);
-    cf_map_fini(&app->not_before);
-    cf_map_fini(&app->subjects);
+    app->index = cf_index_new(app->seed);
+    if (app->index == NULL)
+        return CF_ENOMEM;
+    cf_index_set_purge_after(app->index, app->cfg.purge_after);
+    return 0;
 }
 
 static void index_clear(cf_app_t *app)
 {
-    index_free(app);
-    index_init(app);
+    cf_index_free(app->index);
+    app->index = NULL;
+    if (index_init(app) < 0) {
+        CF_LOG(CF_LOG_ERROR, "event=oom what=index_clear");
+        abort(); /* an index that is not there cannot answer for anything */
+    }
     app->global_not_before = 0;
     app->dirty = NULL; /* unflushed activity is lost: sessions can only expire earlier */
 }
@@ -333,12 +252,18 @@ static void index_clear(cf_app_t *app)
 static int load_index(cf_app_t *app)
 {
     cf_store_loader_t ld = {app, load_session, load_refresh, load_not_before, load_alert_hold};
-    int rc = cf_store_load(app->store, &ld);
+    int rc;
 
+    app->index_now = cf_app_now(app); /* one clock read for the whole load */
+    cf_index_bulk(app->index, 1);      /* rows come in id order: sort by creation once */
+    rc = cf_store_load(app->store, &ld);
+    cf_index_bulk(app->index, 0);
+    app->index_now = 0;
     if (rc < 0)
         return rc;
     CF_LOG(CF_LOG_INFO, "event=store_loaded backend=%s sessions=%zu refresh_tokens=%zu",
-           cf_store_name(app->store), app->sessions.count, app->refresh.count);
+           cf_store_name(app->store), cf_index_count(app->index),
+           cf_index_refresh_count(app->index));
     return 0;
 }
 
@@ -400,7 +325,7 @@ int cf_app_revocation_scope(cf_events_t *ev, cf_revoke_scope_t scope, cf_time_t 
 
 void cf_app_touch(cf_app_t *app, cf_session_t *s, cf_time_t now)
 {
-    cf_session_touch(s, now);
+    cf_index_touch(app->index, s, now);
     if (!s->dirty) {
         s->dirty = 1;
         s->dirty_next = app->dirty;
@@ -665,59 +590,71 @@ static void on_flush_timer(uv_timer_t *t)
  * that ended more than purge_after ago are dropped with their refresh tokens.
  * We keep ended sessions for a while so that a late request still gets the
  * precise reason (idle_timeout, refresh_reuse...) instead of session_not_found.
+ *
+ * The index's deadline heaps say which sessions are due, so a sweep costs
+ * what expires, not what exists; and it does at most PURGE_SLICE of each
+ * kind per turn of the loop, coming back a millisecond later for the rest,
+ * so a million sessions expiring at once never stall the loop.
  */
-static void purge(cf_app_t *app)
+#define PURGE_SLICE 2000
+
+typedef struct {
+    cf_app_t *app;
+    cf_events_t *ev;
+    cf_time_t now;
+} purge_ctx_t;
+
+static cf_time_t purge_one(void *arg, cf_session_t *s)
+{
+    purge_ctx_t *c = arg;
+    cf_event_t *e;
+
+    /* Unflushed activity or a commit in flight: look again next sweep. */
+    if (s->dirty || cf_app_session_busy(s) ||
+        (e = cf_events_add(c->ev, CF_EV_SESSION_PURGED, c->now, NULL)) == NULL)
+        return c->now + (c->app->cfg.purge_interval > 0 ? c->app->cfg.purge_interval : CF_SEC);
+    memcpy(e->sid, s->id, sizeof e->sid);
+    cf_app_unindex_session(c->app, s);
+    return 0;
+}
+
+/* One slice of the sweep; returns 1 when more is due right away. */
+static int purge(cf_app_t *app)
 {
     cf_events_t ev = CF_EVENTS_INIT;
-    cf_time_t now = cf_app_now(app);
-    cf_session_t **doomed = NULL;
-    size_t ndoomed = 0, cap = 0, pos = 0;
-    cf_session_t *s;
+    purge_ctx_t c = {app, &ev, cf_app_now(app)};
+    char sid[CF_SID_LEN + 1];
+    size_t nended = 0, npurged;
 
     /* After a forward clock step, what expired only by the step must not end
      * or vanish for good until the step is confirmed (docs/operations.md). */
     if (cf_app_clock_unconfirmed(app)) {
         CF_LOG(CF_LOG_WARN, "event=purge_deferred why=clock_step_unconfirmed");
-        return;
+        return 0;
     }
-    while ((s = cf_map_next(&app->sessions, &pos)) != NULL) {
-        if (s->end == CF_END_NONE && cf_session_end_at(s, now, NULL) != CF_END_NONE)
-            cf_app_end_session(app, s, CF_END_NONE, now, &ev);
-        cf_time_t ended_at;
-        if (cf_session_end_at(s, now, &ended_at) != CF_END_NONE && !s->dirty &&
-            !cf_app_session_busy(s) && ended_at + app->cfg.purge_after <= now) {
-            if (ndoomed == cap) {
-                size_t ncap = cap ? cap * 2 : 64;
-                cf_session_t **v = realloc(doomed, ncap * sizeof *v);
-                if (v == NULL)
-                    break; /* the rest waits for the next sweep */
-                doomed = v;
-                cap = ncap;
-            }
-            doomed[ndoomed++] = s;
-        }
+    cf_index_advance(app->index, c.now);
+    while (nended < PURGE_SLICE && cf_index_next_lapsed(app->index, sid)) {
+        cf_session_t *s = cf_app_session(app, sid, CF_SID_LEN);
+        nended++;
+        cf_app_end_session(app, s, CF_END_NONE, c.now, &ev);
     }
-    for (size_t i = 0; i < ndoomed; i++) {
-        cf_event_t *e = cf_events_add(&ev, CF_EV_SESSION_PURGED, now, NULL);
-        if (e != NULL) {
-            memcpy(e->sid, doomed[i]->id, sizeof e->sid);
-            cf_app_unindex_session(app, doomed[i]);
-            cf_session_free(doomed[i]);
-        }
-    }
-    free(doomed);
+    npurged = cf_index_expire(app->index, c.now, PURGE_SLICE, purge_one, &c);
     if (ev.n > 0)
         cf_app_commit(app, &ev, NULL, NULL); /* the metrics sink counts the purges */
     else
         cf_events_fini(&ev);
-    if (ndoomed > 0)
-        CF_LOG(CF_LOG_INFO, "event=purge sessions_purged=%zu total_purged=%llu", ndoomed,
+    if (npurged > 0) /* the metrics sink has counted them (SESSION_PURGED events) */
+        CF_LOG(CF_LOG_INFO, "event=purge sessions_purged=%zu total_purged=%llu", npurged,
                (unsigned long long)app->metrics.purged);
+    return nended == PURGE_SLICE || npurged == PURGE_SLICE;
 }
 
 static void on_purge_timer(uv_timer_t *t)
 {
-    purge(t->data);
+    cf_app_t *app = t->data;
+
+    if (purge(app) && !app->stopping) /* the rest in a moment, after other work */
+        uv_timer_start(&app->purge_timer, on_purge_timer, 1, (uint64_t)app->cfg.purge_interval);
 }
 
 /* ------------------------------------------------------------------ */
@@ -735,7 +672,8 @@ int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop)
     cf_app_clock_init(app); /* the wall and monotonic clocks */
     cf_app_metrics_init(app);
     cf_random_bytes(&app->seed, sizeof app->seed);
-    index_init(app);
+    if (index_init(app) < 0)
+        return CF_ENOMEM;
     rc = cf_tokcache_init(&app->token_cache, CF_TOKEN_CACHE_SIZE, app->seed);
     if (rc < 0)
         return rc;
@@ -880,7 +818,8 @@ void cf_app_stop(cf_app_t *app)
 
 void cf_app_fini(cf_app_t *app)
 {
-    index_free(app);
+    cf_index_free(app->index);
+    app->index = NULL;
     cf_app_cluster_fini(app);
     cf_tokcache_fini(&app->token_cache);
     if (app->secret_cache != NULL)

@@ -25,6 +25,7 @@
 #include "core/policy.h"
 #include "core/reason.h"
 #include "core/session.h"
+#include "core/index.h"
 #include "core/alert.h"
 #include "core/access.h"
 #include "core/refresh.h"
@@ -98,12 +99,6 @@ typedef struct {
 /** Wall clock in Unix milliseconds; replaceable so tests and tools can drive time. */
 typedef cf_time_t (*cf_clock_fn)(void *ctx);
 
-/* One refresh token known to the index (only its hash). */
-typedef struct {
-    uint8_t hash[32];
-    uint32_t gen;
-    cf_session_t *session; /* owner */
-} cf_refresh_entry_t;
 
 typedef struct cf_app {
     cf_config_t cfg;
@@ -141,11 +136,9 @@ typedef struct cf_app {
     size_t nactions, actions_cap;
     int alerts_busy;          /* running actions: their events do not recurse */
 
-    cf_map_t sessions;   /* sid -> cf_session_t*, owns the sessions */
-    cf_map_t refresh;    /* token hash -> cf_refresh_entry_t*, owns the entries */
-    cf_map_t not_before; /* sub -> cf_not_before_t*, owns them */
-    cf_map_t subjects;   /* sub -> cf_subject_t*: each subject's sessions, owns the heads */
+    cf_index_t *index;   /* sessions, refresh tokens, subjects, clients, epochs (core/index.h) */
     cf_time_t global_not_before;
+    cf_time_t index_now;  /* while loading: the instant sessions are filed at (else 0) */
     cf_session_t *dirty;  /* sessions with unpersisted activity */
     uint64_t seed;
 
@@ -161,18 +154,6 @@ typedef struct cf_app {
     int started; /* timers and signal handlers initialised */
     int stopping;
 } cf_app_t;
-
-typedef struct {
-    cf_time_t at;
-    char sub[]; /* key, owned with the struct */
-} cf_not_before_t;
-
-/* The sessions of one subject, so revoking or listing a subject does not scan everyone. */
-typedef struct {
-    cf_session_t *head; /* linked through sub_next / sub_prev */
-    size_t count;
-    char sub[]; /* key, owned with the struct */
-} cf_subject_t;
 
 /**
  * Build the application from @cfg (copied): create the data dir, load or
@@ -335,13 +316,33 @@ cf_session_t *cf_app_session(cf_app_t *app, const char *sid, size_t len);
  */
 void cf_app_new_sid(cf_app_t *app, char sid[CF_SID_LEN + 1]);
 
-/* The index (app.c). index_* return 0 or CF_ENOMEM; the index owns what it holds. */
-int cf_app_index_session(cf_app_t *app, cf_session_t *s);
+/*
+ * The index (app.c over core/index.c). cf_app_index_session takes @s (a
+ * session of the caller's, freed here) and returns the index's record of it,
+ * or NULL when out of memory or already indexed; index_refresh returns 0 or
+ * CF_ENOMEM. cf_app_unindex_session frees the record.
+ */
+cf_session_t *cf_app_index_session(cf_app_t *app, cf_session_t *s);
 int cf_app_index_refresh(cf_app_t *app, cf_session_t *s, const uint8_t hash[32], uint32_t gen);
 void cf_app_unindex_session(cf_app_t *app, cf_session_t *s);
 
+/** 1 when the index knows the refresh token with SHA-256 @hash. */
+int cf_app_refresh_known(cf_app_t *app, const uint8_t hash[32]);
+
+/** Sessions in the index. */
+size_t cf_app_session_count(cf_app_t *app);
+
+/** Re-file @s in the index after its end or deadlines changed (a merge). */
+void cf_app_session_changed(cf_app_t *app, cf_session_t *s);
+
 /** The sessions of @sub (NULL when it has none in the index). */
 cf_subject_t *cf_app_subject(cf_app_t *app, const char *sub);
+
+/** The sessions of client @client_id (NULL when it has none in the index). */
+cf_group_t *cf_app_client(cf_app_t *app, const char *client_id);
+
+/** Live sessions now, overall; brings the index's counters to now first. */
+size_t cf_app_active(cf_app_t *app);
 
 /**
  * Drop the whole index and load it again from the store (a cluster node

@@ -50,16 +50,15 @@ static cf_session_t *adopt_session(cf_app_t *app, cf_session_t *fresh, int *ende
 
     if (s != NULL) {
         *ended = cf_app_merge_session(s, fresh);
+        cf_app_session_changed(app, s);
         cf_session_free(fresh);
         return s;
     }
     cf_app_session_apply_policy(app, fresh);
-    if (cf_app_index_session(app, fresh) < 0) {
-        cf_session_free(fresh);
+    if ((s = cf_app_index_session(app, fresh)) == NULL) /* takes fresh */
         return NULL;
-    }
-    *ended = fresh->end != CF_END_NONE;
-    return fresh;
+    *ended = s->end != CF_END_NONE;
+    return s;
 }
 
 /* Apply one event from another node; returns 1 for an end seen for the first time. */
@@ -72,12 +71,13 @@ static int apply_snapshot(cf_app_t *app, const cf_event_t *e)
         return 0; /* a session we never saw: it arrives with its next change or a resync */
     if (s != NULL) {
         ended = cf_app_merge_session(s, e->session);
+        cf_app_session_changed(app, s);
     } else {
         cf_session_t *copy = cf_session_snapshot(e->session);
         if (copy == NULL || (s = adopt_session(app, copy, &ended)) == NULL)
             return 0;
     }
-    if (e->has_token && cf_map_get(&app->refresh, e->token_hash, 32) == NULL)
+    if (e->has_token && !cf_app_refresh_known(app, e->token_hash))
         (void)cf_app_index_refresh(app, s, e->token_hash, e->token_gen);
     return ended;
 }
@@ -112,10 +112,8 @@ static void on_fetched(void *arg, int status, cf_store_fetched_t *f)
         /* Not in Redis: never was, or expired and purged there. Forget it here too,
          * unless it waits in the activity list (the purge sweep takes it later). */
         cf_session_t *s = cf_app_session(app, op->sid, CF_SID_LEN);
-        if (s != NULL && !s->dirty) {
+        if (s != NULL && !s->dirty)
             cf_app_unindex_session(app, s);
-            cf_session_free(s);
-        }
     }
     if (f->global_not_before > 0)
         (void)cf_app_set_not_before(app, NULL, f->global_not_before);
@@ -274,8 +272,10 @@ static void on_revoked(void *arg, int status, size_t found, const char *msg, siz
         ended += cf_app_end_session(app, s, op->why, now, &local);
         /* cf_app_end_session only decides; nothing to store, so apply here. */
         for (size_t i = 0; i < local.n; i++)
-            if (local.v[i].session != NULL)
+            if (local.v[i].session != NULL) {
                 cf_app_merge_session(s, local.v[i].session);
+                cf_app_session_changed(app, s);
+            }
         cf_app_sinks(app, &local);
         cf_events_fini(&local);
     }
@@ -410,7 +410,7 @@ void cf_app_cluster_revoke(cf_app_t *app, const char *sub, const char *client_id
     cf_time_t now = cf_app_now(app);
     cf_store_revoke_t rv = {.why = CF_END_REVOKED, .now = now, .cutoff = cutoff};
     const char **sids = NULL;
-    size_t n = 0, pos = 0;
+    size_t n = 0;
     cf_session_t *s;
 
     if (op == NULL)
@@ -430,9 +430,10 @@ void cf_app_cluster_revoke(cf_app_t *app, const char *sub, const char *client_id
     } else {
         rv.scope = CF_STORE_REVOKE_CLIENT;
         rv.target = client_id;
-        sids = malloc((app->sessions.count + 1) * sizeof *sids);
-        while (sids != NULL && (s = cf_map_next(&app->sessions, &pos)) != NULL)
-            if (s->end == CF_END_NONE && strcmp(s->client_id, client_id) == 0)
+        cf_group_t *cli = cf_app_client(app, client_id); /* the client's own list */
+        sids = malloc(((cli != NULL ? cli->count : 0) + 1) * sizeof *sids);
+        for (s = cli != NULL ? cli->head : NULL; sids != NULL && s != NULL; s = s->cli_next)
+            if (s->end == CF_END_NONE)
                 sids[n++] = s->id;
     }
     if (sids == NULL) {
@@ -456,7 +457,7 @@ static void on_refresh_learned(void *arg, int status, cf_store_fetched_t *f)
 
     if (status < 0) {
         cf_session_free(f->session);
-    } else if ((s = adopt_fetched(app, f)) != NULL && cf_map_get(&app->refresh, op->hash, 32) == NULL) {
+    } else if ((s = adopt_fetched(app, f)) != NULL && !cf_app_refresh_known(app, op->hash)) {
         (void)cf_app_index_refresh(app, s, op->hash, gen);
     }
     op->learned(op->arg, status);
@@ -545,7 +546,7 @@ static void resync(cf_app_t *app)
     uv_update_time(app->loop); /* the reload may have taken a while: heard now, not before it */
     c->heard_ms = uv_now(app->loop);
     cf_app_keys_changed(app); /* a rotation may have been missed too */
-    CF_LOG(CF_LOG_INFO, "event=cluster_resync sessions=%zu ms=%.1f", app->sessions.count,
+    CF_LOG(CF_LOG_INFO, "event=cluster_resync sessions=%zu ms=%.1f", cf_app_session_count(app),
            (double)(uv_hrtime() - t0) / 1e6);
 }
 

@@ -74,12 +74,13 @@ static void apply_session(cf_app_t *app, const cf_event_t *e)
         if (s == NULL)
             oom("apply_session");
         cf_app_session_apply_policy(app, s);
-        if (cf_app_index_session(app, s) < 0)
+        if ((s = cf_app_index_session(app, s)) == NULL)
             oom("index_session");
     } else {
         cf_app_merge_session(s, e->session);
+        cf_app_session_changed(app, s); /* counters and deadlines follow the merge */
     }
-    if (e->has_token && cf_map_get(&app->refresh, e->token_hash, 32) == NULL &&
+    if (e->has_token && !cf_app_refresh_known(app, e->token_hash) &&
         cf_app_index_refresh(app, s, e->token_hash, e->token_gen) < 0)
         oom("index_refresh");
 }

@@ -152,74 +152,41 @@ void cf_app_metrics_events(cf_app_t *app, const cf_events_t *ev)
 /* Rendering                                                           */
 /* ------------------------------------------------------------------ */
 
-typedef struct {
-    const char *id;
-    uint64_t n;
-} client_count_t;
-
-/* Live sessions by client: configured clients first (zero included), then any other. */
-static void render_active(cf_app_t *app, cf_prom_t *p, cf_time_t now)
+/*
+ * Live sessions by client: configured clients first (zero included), then
+ * any other the index holds. The index keeps these counts as sessions start
+ * and end, so this costs the number of clients, not of sessions.
+ */
+static void render_active(cf_app_t *app, cf_prom_t *p)
 {
     const cf_policy_t *pol = &app->cfg.policy;
-    client_count_t *v = NULL;
-    size_t n = 0, cap = 0, pos = 0;
-    cf_map_t idx;
-    cf_session_t *s;
+    cf_group_t *g;
+    size_t pos = 0;
 
-    cf_map_init(&idx, app->seed);
-    for (size_t i = 0; i < pol->nclients; i++) {
-        const char *id = pol->clients[i].id;
-        size_t k = n;
-        if (cf_map_get(&idx, id, strlen(id)) != NULL)
-            continue;
-        if (n == cap) {
-            client_count_t *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof *v);
-            if (nv == NULL)
-                goto oom;
-            v = nv;
-        }
-        v[n++] = (client_count_t){id, 0};
-        if (cf_map_put(&idx, id, strlen(id), (void *)(uintptr_t)(k + 1), NULL) < 0)
-            goto oom;
-    }
-    while ((s = cf_map_next(&app->sessions, &pos)) != NULL) {
-        uintptr_t k;
-        if (s->end != CF_END_NONE || cf_session_end_at(s, now, NULL) != CF_END_NONE)
-            continue;
-        k = (uintptr_t)cf_map_get(&idx, s->client_id, strlen(s->client_id));
-        if (k == 0) {
-            if (n == cap) {
-                client_count_t *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof *v);
-                if (nv == NULL)
-                    goto oom;
-                v = nv;
-            }
-            v[n++] = (client_count_t){s->client_id, 0};
-            k = n;
-            if (cf_map_put(&idx, s->client_id, strlen(s->client_id), (void *)k, NULL) < 0)
-                goto oom;
-        }
-        v[k - 1].n++;
-    }
+    (void)cf_app_active(app); /* brings the counts to now */
     cf_prom_family(p, "curfew_sessions_active", "gauge",
                    "Sessions alive now (not ended, within their deadlines), by client "
                    "(\"\" for sessions without one).");
-    for (size_t i = 0; i < n; i++) {
-        const char *l[] = {"client", v[i].id, NULL};
-        cf_prom_u64(p, "curfew_sessions_active", l, v[i].n);
+    for (size_t i = 0; i < pol->nclients; i++) {
+        const char *id = pol->clients[i].id;
+        const char *l[] = {"client", id, NULL};
+        int dup = 0;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = strcmp(pol->clients[j].id, id) == 0;
+        g = cf_app_client(app, id);
+        if (!dup)
+            cf_prom_u64(p, "curfew_sessions_active", l, g != NULL ? g->active : 0);
     }
-    goto done;
-oom:
-    p->oom = 1;
-done:
-    free(v);
-    cf_map_fini(&idx);
+    while ((g = cf_index_next_client(app->index, &pos)) != NULL) {
+        const char *l[] = {"client", g->name, NULL};
+        if (g->active > 0 && cf_policy_client(pol, g->name) == NULL)
+            cf_prom_u64(p, "curfew_sessions_active", l, g->active);
+    }
 }
 
 void cf_app_metrics_render(cf_app_t *app, cf_prom_t *p)
 {
     const cf_app_metrics_t *m = &app->metrics;
-    cf_time_t now = cf_app_now(app);
 
     cf_prom_family(p, "curfew_build_info", "gauge", "Always 1; the version of the running server.");
     {
@@ -227,7 +194,7 @@ void cf_app_metrics_render(cf_app_t *app, cf_prom_t *p)
         cf_prom_u64(p, "curfew_build_info", l, 1);
     }
 
-    render_active(app, p, now);
+    render_active(app, p);
 
     cf_prom_family(p, "curfew_signing_keys", "gauge",
                    "Signing keys by state: active (signs new tokens) and verifying (rotated out, "
@@ -414,17 +381,6 @@ static json_t *histogram_json(const cf_histogram_t *h)
                      (json_int_t)h->count, "sum", h->sum);
 }
 
-static json_int_t count_active(cf_app_t *app, cf_time_t now)
-{
-    json_int_t n = 0;
-    size_t pos = 0;
-    cf_session_t *s;
-
-    while ((s = cf_map_next(&app->sessions, &pos)) != NULL)
-        n += s->end == CF_END_NONE && cf_session_end_at(s, now, NULL) == CF_END_NONE;
-    return n;
-}
-
 json_t *cf_app_stats_json(cf_app_t *app)
 {
     const cf_app_metrics_t *m = &app->metrics;
@@ -453,7 +409,7 @@ json_t *cf_app_stats_json(cf_app_t *app)
     /* revocation_propagation_seconds: measured between nodes, so null on a single node. */
     o = json_pack("{s:f, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o}",
                   "time", (double)now / CF_SEC, "version", CF_VERSION,
-                  "sessions_active", count_active(app, now),
+                  "sessions_active", (json_int_t)cf_app_active(app),
                   "sessions_created", (json_int_t)m->sessions_created,
                   "sessions_ended", ended, "checks", checks, "checks_denied", denied,
                   "refresh", refresh, "refresh_reuse_detected", (json_int_t)m->reuse_detected,

@@ -39,6 +39,15 @@ static char *dup_or_empty(const char *s)
     return strdup(s != NULL ? s : "");
 }
 
+/* The binding of a session nobody bound: shared, never freed. */
+static char EMPTY[1];
+
+static void free_str(char *p)
+{
+    if (p != EMPTY)
+        free(p);
+}
+
 cf_session_t *cf_session_new(const char *sid, const char *sub, const char *client_id,
                              const char *scope, const char *roles, cf_time_t auth_time,
                              const cf_limits_t *limits, cf_time_t now)
@@ -64,24 +73,39 @@ cf_session_t *cf_session_new(const char *sid, const char *sub, const char *clien
     s->absolute_deadline = now + limits->absolute_timeout;
     s->idle_deadline = cf_time_min(now + limits->idle_timeout, s->absolute_deadline);
     s->end = CF_END_NONE;
+    s->ip = s->device = EMPTY;
     return s;
 }
 
 void cf_session_bind(cf_session_t *s, const char *ip, const char *device)
 {
-    snprintf(s->ip, sizeof s->ip, "%s", ip != NULL ? ip : "");
-    snprintf(s->device, sizeof s->device, "%s", device != NULL ? device : "");
+    char *i = dup_or_empty(ip), *d = dup_or_empty(device);
+
+    if (i == NULL || d == NULL) {
+        /* Out of memory: bind to nothing rather than to a torn value. */
+        free(i);
+        free(d);
+        i = d = NULL;
+    }
+    free_str(s->ip); /* never called on an index record */
+    free_str(s->device);
+    s->ip = i != NULL ? i : EMPTY;
+    s->device = d != NULL ? d : EMPTY;
 }
 
 void cf_session_free(cf_session_t *s)
 {
     if (s == NULL)
         return;
+    /* A pooled record belongs to the index (cf_index_remove). */
+    if (s->pooled)
+        return;
     free(s->sub);
     free(s->client_id);
     free(s->scope);
     free(s->roles);
-    free(s->refresh_keys);
+    free_str(s->ip);
+    free_str(s->device);
     free(s);
 }
 

@@ -30,12 +30,33 @@ typedef struct {
 } cf_limits_t;
 
 typedef struct cf_session cf_session_t;
+
+/*
+ * One session. Small fields first so the record packs: a session held by the
+ * index (core/index.h) is one fixed-size pooled record whose strings are
+ * interned (shared, owned by the index); a session made by cf_session_new()
+ * (a snapshot, a store row) owns its strings. Readers see the same fields.
+ */
 struct cf_session {
     char id[CF_SID_LEN + 1];
-    char *sub;       /* owned */
-    char *client_id; /* owned, "" when none */
-    char *scope;     /* owned, space separated, "" when none */
-    char *roles;     /* owned, comma separated, "" when none */
+    uint8_t ip_binding;         /* cf_ip_binding_t, from the policy (not persisted) */
+    uint8_t on_ip_change;       /* cf_risk_action_t */
+    uint8_t on_device_change;   /* cf_risk_action_t */
+    uint8_t dirty : 1;          /* activity not yet persisted (the shell's list) */
+    uint8_t pooled : 1;         /* index record: strings interned, freed by the index */
+    uint8_t counted : 1;        /* index: counted as active */
+    uint8_t lapsed : 1;         /* index: a deadline passed before anyone ended it */
+    uint8_t in_dead : 1;        /* index: heap_pos is in the purge heap, not the deadline one */
+    cf_end_t end;               /* CF_END_NONE while live */
+    uint32_t refresh_gen;       /* generation of the current refresh token(s) */
+    uint32_t inflight;          /* committed changes awaiting the store's answer */
+    uint32_t heap_pos;          /* index: 1 + position in its heap, 0 when out */
+    char *sub;
+    char *client_id; /* "" when none */
+    char *scope;     /* space separated, "" when none */
+    char *roles;     /* comma separated, "" when none */
+    char *ip;        /* client address at creation ("" when unknown) */
+    char *device;    /* device fingerprint at creation ("" when unknown) */
     cf_time_t auth_time;
     cf_time_t created_at;
     cf_time_t last_activity;
@@ -43,22 +64,13 @@ struct cf_session {
     cf_time_t idle_deadline;    /* min(last_activity + idle_timeout, absolute_deadline) */
     cf_time_t absolute_deadline;
     cf_time_t ended_at;         /* 0 while live */
-    cf_end_t end;               /* CF_END_NONE while live */
-    uint32_t refresh_gen;       /* generation of the current refresh token(s) */
-    char ip[46];                /* client address at creation ("" when unknown) */
-    char device[44];            /* device fingerprint at creation ("" when unknown) */
-    uint8_t ip_binding;         /* cf_ip_binding_t, from the policy (not persisted) */
-    uint8_t on_ip_change;       /* cf_risk_action_t */
-    uint8_t on_device_change;   /* cf_risk_action_t */
     cf_time_t refresh_rotated_at; /* when the previous generation was superseded */
 
-    /* Bookkeeping for the shell's indexes; the core does not look at these. */
+    /* Bookkeeping for the shell's indexes; the core's decisions do not look at these. */
     cf_session_t *sub_prev, *sub_next; /* the other sessions of the same subject */
+    cf_session_t *cli_prev, *cli_next; /* the other sessions of the same client */
     cf_session_t *dirty_next;   /* activity not yet persisted */
-    unsigned dirty : 1;
-    void **refresh_keys;        /* index entries of this session's refresh tokens */
-    size_t nrefresh, refresh_cap;
-    uint32_t inflight;          /* committed changes awaiting the store's answer */
+    void *refresh;              /* index: this session's refresh-token entries */
     void *waiters;              /* requests waiting for those answers (the shell's list) */
 };
 

@@ -512,3 +512,74 @@ def test_list_limit_out_of_range_is_400(curfew, limit):
     r = curfew.admin("GET", "/v1/sessions?limit=" + limit)
     body = assert_json_error(r, 400, error="invalid_request")
     assert "limit" in body.get("error_description", ""), body
+
+
+# -- listings by cursor (issue 10, scale of the index) --------------------------------------------
+
+def test_cursor_pages_list_every_session_once_while_sessions_come_and_go(start_curfew):
+    """Paging GET /v1/sessions with next_cursor: every session that lives through
+    the listing is listed once, newest first, even as sessions are created and
+    revoked between pages; the last page has no next_cursor."""
+    srv = start_curfew()
+    made = [srv.new_session(sub="pager")["session_id"] for _ in range(23)]
+    seen, cursor, pages = [], None, 0
+    while True:
+        q = "/v1/sessions?sub=pager&limit=5" + (f"&cursor={cursor}" if cursor else "")
+        r = srv.admin("GET", q)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        seen += [x["session_id"] for x in body["sessions"]]
+        pages += 1
+        # Churn between pages: a newer session, and the end of one already listed.
+        srv.new_session(sub="pager")
+        assert srv.admin("DELETE", f"/v1/sessions/{seen[0]}").status_code == 200
+        if "next_cursor" not in body:
+            break
+        cursor = body["next_cursor"]
+        assert pages < 20
+    assert len(seen) == len(set(seen)), "a session was listed twice"
+    assert set(made) <= set(seen)
+
+
+def test_cursor_paging_over_the_whole_index(start_curfew):
+    """Without a filter, pages follow the index's creation order (no sort of everyone)."""
+    srv = start_curfew()
+    made = {srv.new_session()["session_id"] for _ in range(12)}
+    seen, cursor = [], None
+    for _ in range(10):
+        r = srv.admin("GET", "/v1/sessions?limit=5" + (f"&cursor={cursor}" if cursor else ""))
+        assert r.status_code == 200, r.text
+        seen += [x["session_id"] for x in r.json()["sessions"]]
+        assert r.json()["total"] == 12
+        cursor = r.json().get("next_cursor")
+        if cursor is None:
+            break
+    assert len(seen) == 12 and set(seen) == made
+    created = [srv.admin("GET", f"/v1/sessions/{s}").json()["created_at"] for s in seen]
+    assert created == sorted(created, reverse=True), "not newest first"
+
+
+@pytest.mark.parametrize("cursor", ["", "x", "1.abc", "-1." + "A" * 24, "1" * 19 + "." + "A" * 24,
+                                    "12." + "A" * 23 + "%22", "12," + "A" * 24, "12." + "A" * 25])
+def test_malformed_cursor_is_400(start_curfew, cursor):
+    srv = start_curfew()
+    r = srv.admin("GET", "/v1/sessions?cursor=" + cursor)
+    assert r.status_code == 400, (cursor, r.status_code, r.text)
+    assert r.json()["reason"] == "invalid_request"
+
+
+def test_revocation_by_client_ends_only_that_clients_sessions(start_curfew):
+    """Revocation by client walks the client's own list: exactly its live sessions end."""
+    srv = start_curfew("clients:\n  - { id: web }\n  - { id: tv }\n")
+    web = [srv.new_session(client_id="web")["session_id"] for _ in range(4)]
+    tv = [srv.new_session(client_id="tv")["session_id"] for _ in range(3)]
+    r = srv.admin("POST", "/v1/revocations", json={"client_id": "tv"})
+    assert r.status_code == 200 and r.json() == {"sessions_ended": 3}, r.text
+    for sid in tv:
+        assert srv.admin("GET", f"/v1/sessions/{sid}").json()["state"] == "ended"
+    for sid in web:
+        assert srv.admin("GET", f"/v1/sessions/{sid}").json()["state"] == "active"
+    m = srv.request("GET", "/metrics").text
+    assert 'curfew_sessions_active{client="tv"} 0' in m
+    assert 'curfew_sessions_active{client="web"} 4' in m
+    assert srv.admin("GET", "/v1/stats").json()["sessions_active"] == 4

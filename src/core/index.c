@@ -1,0 +1,573 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The session index: records, tables, interned strings and groups. The
+ * deadline heaps and the creation order are in index_time.c. See index.h.
+ */
+#include "core/index_int.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/digest.h"
+#include "core/error.h"
+
+/* ------------------------------------------------------------------ */
+/* Pools                                                               */
+/* ------------------------------------------------------------------ */
+
+static void pool_init(ix_pool_t *p, size_t size, size_t per_block)
+{
+    memset(p, 0, sizeof *p);
+    p->size = size;
+    p->per_block = per_block;
+}
+
+static void *pool_get(ix_pool_t *p)
+{
+    void *o = p->free;
+
+    if (o == NULL) {
+        char *b;
+        if (p->nblocks == p->cap) {
+            size_t cap = p->cap ? p->cap * 2 : 16;
+            void **v = realloc(p->blocks, cap * sizeof *v);
+            if (v == NULL)
+                return NULL;
+            p->blocks = v;
+            p->cap = cap;
+        }
+        b = malloc(p->size * p->per_block);
+        if (b == NULL)
+            return NULL;
+        p->blocks[p->nblocks++] = b;
+        /* Thread the new block onto the free list, first object first. */
+        for (size_t i = p->per_block; i-- > 0;) {
+            *(void **)(b + i * p->size) = p->free;
+            p->free = b + i * p->size;
+        }
+        o = p->free;
+    }
+    p->free = *(void **)o;
+    p->used++;
+    memset(o, 0, p->size);
+    return o;
+}
+
+static void pool_put(ix_pool_t *p, void *o)
+{
+    *(void **)o = p->free;
+    p->free = o;
+    p->used--;
+}
+
+static void pool_fini(ix_pool_t *p)
+{
+    for (size_t i = 0; i < p->nblocks; i++)
+        free(p->blocks[i]);
+    free(p->blocks);
+    memset(p, 0, sizeof *p);
+}
+
+/* ------------------------------------------------------------------ */
+/* Open-addressing tables of pointers                                   */
+/* ------------------------------------------------------------------ */
+
+/* What a table holds decides how an entry hashes and compares. */
+typedef enum { K_SESSION, K_REFRESH, K_GROUP, K_STRING } ix_kind_t;
+
+/* An interned string: shared by every record naming it. */
+typedef struct {
+    uint32_t refs;
+    uint32_t hash;
+    char s[];
+} ix_str_t;
+
+static uint64_t load64(const uint8_t *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static uint64_t key_hash(const cf_index_t *ix, ix_kind_t k, const void *key, size_t len)
+{
+    /* Refresh-token hashes are SHA-256 of server-made secrets: already uniform. */
+    if (k == K_REFRESH)
+        return load64(key) ^ ix->seed;
+    return cf_hash64(key, len, ix->seed ^ (uint64_t)k);
+}
+
+static uint64_t entry_hash(const cf_index_t *ix, ix_kind_t k, const void *e)
+{
+    switch (k) {
+    case K_SESSION:
+        return key_hash(ix, k, ((const cf_session_t *)e)->id, CF_SID_LEN);
+    case K_REFRESH:
+        return key_hash(ix, k, ((const cf_refresh_entry_t *)e)->hash, 32);
+    case K_GROUP:
+        return ((const cf_group_t *)e)->hash;
+    default:
+        return ((const ix_str_t *)e)->hash;
+    }
+}
+
+static int entry_eq(ix_kind_t k, const void *e, const void *key, size_t len)
+{
+    const char *name;
+
+    switch (k) {
+    case K_SESSION:
+        return len == CF_SID_LEN && memcmp(((const cf_session_t *)e)->id, key, len) == 0;
+    case K_REFRESH:
+        return memcmp(((const cf_refresh_entry_t *)e)->hash, key, 32) == 0;
+    case K_GROUP:
+        name = ((const cf_group_t *)e)->name;
+        break;
+    default:
+        name = ((const ix_str_t *)e)->s;
+        break;
+    }
+    return strncmp(name, key, len) == 0 && name[len] == '\0';
+}
+
+/* The slot holding @key, or the empty slot where it would go. */
+static size_t tab_find(const cf_index_t *ix, const ix_tab_t *t, ix_kind_t k, const void *key,
+                       size_t len, uint64_t h)
+{
+    size_t mask = t->cap - 1, i = (size_t)h & mask;
+
+    (void)ix;
+    while (t->slot[i] != NULL && !entry_eq(k, t->slot[i], key, len))
+        i = (i + 1) & mask;
+    return i;
+}
+
+static void *tab_get(const cf_index_t *ix, const ix_tab_t *t, ix_kind_t k, const void *key,
+                     size_t len)
+{
+    if (t->count == 0)
+        return NULL;
+    return t->slot[tab_find(ix, t, k, key, len, key_hash(ix, k, key, len))];
+}
+
+static int tab_grow(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k)
+{
+    size_t cap = t->cap ? t->cap * 2 : 64, mask = cap - 1;
+    void **slot = calloc(cap, sizeof *slot);
+
+    if (slot == NULL)
+        return CF_ENOMEM;
+    for (size_t i = 0; i < t->cap; i++) {
+        size_t j;
+        if (t->slot[i] == NULL)
+            continue;
+        for (j = (size_t)entry_hash(ix, k, t->slot[i]) & mask; slot[j] != NULL; j = (j + 1) & mask)
+            ;
+        slot[j] = t->slot[i];
+    }
+    free(t->slot);
+    t->slot = slot;
+    t->cap = cap;
+    return 0;
+}
+
+/* Insert @e under @key (absent). 0 or CF_ENOMEM. */
+static int tab_put(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k, void *e, const void *key,
+                   size_t len)
+{
+    /* Load at most 3/4 keeps probe runs short. */
+    if ((t->count + 1) * 4 > t->cap * 3 && tab_grow(ix, t, k) < 0)
+        return CF_ENOMEM;
+    t->slot[tab_find(ix, t, k, key, len, key_hash(ix, k, key, len))] = e;
+    t->count++;
+    return 0;
+}
+
+/* Remove @key; backward-shift deletion, so no tombstones slow later probes. */
+static void tab_del(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k, const void *key, size_t len)
+{
+    size_t mask, i, j;
+
+    if (t->count == 0)
+        return;
+    mask = t->cap - 1;
+    i = tab_find(ix, t, k, key, len, key_hash(ix, k, key, len));
+    if (t->slot[i] == NULL)
+        return;
+    for (j = i;;) {
+        size_t home;
+        j = (j + 1) & mask;
+        if (t->slot[j] == NULL)
+            break;
+        home = (size_t)entry_hash(ix, k, t->slot[j]) & mask;
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            t->slot[i] = t->slot[j];
+            i = j;
+        }
+    }
+    t->slot[i] = NULL;
+    t->count--;
+}
+
+/* ------------------------------------------------------------------ */
+/* Interned strings and groups                                          */
+/* ------------------------------------------------------------------ */
+
+static char *str_ref(cf_index_t *ix, const char *s)
+{
+    size_t len = strlen(s);
+    ix_str_t *e = tab_get(ix, &ix->strings, K_STRING, s, len);
+
+    if (e == NULL) {
+        e = malloc(sizeof *e + len + 1);
+        if (e == NULL)
+            return NULL;
+        e->refs = 0;
+        e->hash = (uint32_t)key_hash(ix, K_STRING, s, len);
+        memcpy(e->s, s, len + 1);
+        if (tab_put(ix, &ix->strings, K_STRING, e, s, len) < 0) {
+            free(e);
+            return NULL;
+        }
+        ix->string_bytes += sizeof *e + len + 1;
+    }
+    e->refs++;
+    return e->s;
+}
+
+static void str_unref(cf_index_t *ix, char *s)
+{
+    ix_str_t *e;
+
+    if (s == NULL)
+        return;
+    e = (ix_str_t *)(void *)(s - offsetof(ix_str_t, s));
+    if (--e->refs > 0)
+        return;
+    ix->string_bytes -= sizeof *e + strlen(s) + 1;
+    tab_del(ix, &ix->strings, K_STRING, s, strlen(s));
+    free(e);
+}
+
+static cf_group_t *group_ref(cf_index_t *ix, ix_tab_t *t, const char *name)
+{
+    size_t len = strlen(name);
+    cf_group_t *g = tab_get(ix, t, K_GROUP, name, len);
+
+    if (g != NULL)
+        return g;
+    g = calloc(1, sizeof *g + len + 1);
+    if (g == NULL)
+        return NULL;
+    g->hash = (uint32_t)key_hash(ix, K_GROUP, name, len);
+    memcpy(g->name, name, len + 1);
+    if (tab_put(ix, t, K_GROUP, g, name, len) < 0) {
+        free(g);
+        return NULL;
+    }
+    ix->string_bytes += sizeof *g + len + 1;
+    return g;
+}
+
+/* Drop @g when nothing keeps it: no session, no epoch. */
+static void group_maybe_free(cf_index_t *ix, ix_tab_t *t, cf_group_t *g)
+{
+    if (g->count > 0 || g->not_before > 0)
+        return;
+    ix->string_bytes -= sizeof *g + strlen(g->name) + 1;
+    tab_del(ix, t, K_GROUP, g->name, strlen(g->name));
+    free(g);
+}
+
+static cf_group_t *group_of(const char *name)
+{
+    return (cf_group_t *)(void *)(name - offsetof(cf_group_t, name));
+}
+
+cf_subject_t *cf_index_subject(const cf_index_t *ix, const char *sub)
+{
+    return tab_get(ix, &ix->subjects, K_GROUP, sub, strlen(sub));
+}
+
+cf_group_t *cf_index_client(const cf_index_t *ix, const char *client_id)
+{
+    return tab_get(ix, &ix->clients, K_GROUP, client_id, strlen(client_id));
+}
+
+cf_group_t *cf_index_next_client(const cf_index_t *ix, size_t *pos)
+{
+    while (*pos < ix->clients.cap) {
+        cf_group_t *g = ix->clients.slot[(*pos)++];
+        if (g != NULL)
+            return g;
+    }
+    return NULL;
+}
+
+int cf_index_set_not_before(cf_index_t *ix, const char *sub, cf_time_t at)
+{
+    cf_group_t *g = group_ref(ix, &ix->subjects, sub);
+
+    if (g == NULL)
+        return CF_ENOMEM;
+    if (at > g->not_before)
+        g->not_before = at;
+    group_maybe_free(ix, &ix->subjects, g); /* an epoch of 0 on a subject without sessions */
+    return 0;
+}
+
+cf_time_t cf_index_not_before(const cf_index_t *ix, const char *sub)
+{
+    const cf_group_t *g = cf_index_subject(ix, sub);
+
+    return g != NULL ? g->not_before : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sessions                                                             */
+/* ------------------------------------------------------------------ */
+
+cf_index_t *cf_index_new(uint64_t seed)
+{
+    cf_index_t *ix = calloc(1, sizeof *ix);
+
+    if (ix == NULL)
+        return NULL;
+    ix->seed = seed;
+    pool_init(&ix->records, sizeof(cf_session_t), 4096);
+    pool_init(&ix->entries, sizeof(cf_refresh_entry_t), 4096);
+    return ix;
+}
+
+static void tab_free_all(ix_tab_t *t)
+{
+    for (size_t i = 0; i < t->cap; i++)
+        free(t->slot[i]);
+    free(t->slot);
+}
+
+void cf_index_free(cf_index_t *ix)
+{
+    if (ix == NULL)
+        return;
+    tab_free_all(&ix->subjects);
+    tab_free_all(&ix->clients);
+    tab_free_all(&ix->strings);
+    free(ix->sessions.slot);
+    free(ix->refresh.slot);
+    pool_fini(&ix->records);
+    pool_fini(&ix->entries);
+    free(ix->live.v);
+    free(ix->dead.v);
+    free(ix->order);
+    free(ix->lapsed);
+    free(ix);
+}
+
+size_t cf_index_count(const cf_index_t *ix)
+{
+    return ix->sessions.count;
+}
+
+size_t cf_index_refresh_count(const cf_index_t *ix)
+{
+    return ix->refresh.count;
+}
+
+cf_session_t *cf_index_get(const cf_index_t *ix, const char *sid, size_t len)
+{
+    return tab_get(ix, &ix->sessions, K_SESSION, sid, len);
+}
+
+/* Release what a record references (strings, groups) and give it back to the pool. */
+static void record_free(cf_index_t *ix, cf_session_t *s)
+{
+    cf_group_t *sub = s->sub != NULL ? group_of(s->sub) : NULL;
+    cf_group_t *cli = s->client_id != NULL ? group_of(s->client_id) : NULL;
+
+    str_unref(ix, s->scope);
+    str_unref(ix, s->roles);
+    str_unref(ix, s->ip);
+    str_unref(ix, s->device);
+    if (sub != NULL)
+        group_maybe_free(ix, &ix->subjects, sub);
+    if (cli != NULL)
+        group_maybe_free(ix, &ix->clients, cli);
+    pool_put(&ix->records, s);
+}
+
+static void link_groups(cf_session_t *s)
+{
+    cf_group_t *sub = group_of(s->sub), *cli = group_of(s->client_id);
+
+    s->sub_prev = NULL;
+    s->sub_next = sub->head;
+    if (sub->head != NULL)
+        sub->head->sub_prev = s;
+    sub->head = s;
+    sub->count++;
+    s->cli_prev = NULL;
+    s->cli_next = cli->head;
+    if (cli->head != NULL)
+        cli->head->cli_prev = s;
+    cli->head = s;
+    cli->count++;
+}
+
+static void unlink_groups(cf_session_t *s)
+{
+    cf_group_t *sub = group_of(s->sub), *cli = group_of(s->client_id);
+
+    if (s->sub_prev != NULL)
+        s->sub_prev->sub_next = s->sub_next;
+    else
+        sub->head = s->sub_next;
+    if (s->sub_next != NULL)
+        s->sub_next->sub_prev = s->sub_prev;
+    sub->count--;
+    if (s->cli_prev != NULL)
+        s->cli_prev->cli_next = s->cli_next;
+    else
+        cli->head = s->cli_next;
+    if (s->cli_next != NULL)
+        s->cli_next->cli_prev = s->cli_prev;
+    cli->count--;
+    s->sub_prev = s->sub_next = s->cli_prev = s->cli_next = NULL;
+}
+
+/* Copy @src's values into the fresh record @s, interning its strings. */
+static int record_fill(cf_index_t *ix, cf_session_t *s, const cf_session_t *src)
+{
+    cf_group_t *sub, *cli;
+
+    memcpy(s->id, src->id, sizeof s->id);
+    s->ip_binding = src->ip_binding;
+    s->on_ip_change = src->on_ip_change;
+    s->on_device_change = src->on_device_change;
+    s->pooled = 1;
+    s->end = src->end;
+    s->refresh_gen = src->refresh_gen;
+    s->auth_time = src->auth_time;
+    s->created_at = src->created_at;
+    s->last_activity = src->last_activity;
+    s->limits = src->limits;
+    s->idle_deadline = cf_time_min(src->idle_deadline, src->absolute_deadline);
+    s->absolute_deadline = src->absolute_deadline;
+    s->ended_at = src->ended_at;
+    s->refresh_rotated_at = src->refresh_rotated_at;
+    sub = group_ref(ix, &ix->subjects, src->sub);
+    if (sub != NULL)
+        s->sub = sub->name;
+    cli = group_ref(ix, &ix->clients, src->client_id);
+    if (cli != NULL)
+        s->client_id = cli->name;
+    s->scope = str_ref(ix, src->scope);
+    s->roles = str_ref(ix, src->roles);
+    s->ip = str_ref(ix, src->ip != NULL ? src->ip : "");
+    s->device = str_ref(ix, src->device != NULL ? src->device : "");
+    if (s->sub == NULL || s->client_id == NULL || s->scope == NULL || s->roles == NULL ||
+        s->ip == NULL || s->device == NULL)
+        return CF_ENOMEM;
+    return 0;
+}
+
+cf_session_t *cf_index_add(cf_index_t *ix, const cf_session_t *src, cf_time_t now)
+{
+    cf_session_t *s;
+
+    if (cf_index_get(ix, src->id, CF_SID_LEN) != NULL)
+        return NULL;
+    s = pool_get(&ix->records);
+    if (s == NULL)
+        return NULL;
+    if (record_fill(ix, s, src) < 0)
+        goto fail;
+    if (tab_put(ix, &ix->sessions, K_SESSION, s, s->id, CF_SID_LEN) < 0)
+        goto fail;
+    if (cf__ix_order_add(ix, s) < 0) {
+        tab_del(ix, &ix->sessions, K_SESSION, s->id, CF_SID_LEN);
+        goto fail;
+    }
+    if (cf__ix_file(ix, s, now) < 0) {
+        cf__ix_order_del(ix, s);
+        tab_del(ix, &ix->sessions, K_SESSION, s->id, CF_SID_LEN);
+        goto fail;
+    }
+    link_groups(s);
+    return s;
+fail:
+    record_free(ix, s);
+    return NULL;
+}
+
+void cf_index_remove(cf_index_t *ix, cf_session_t *s)
+{
+    cf_refresh_entry_t *e = s->refresh, *next;
+
+    for (; e != NULL; e = next) {
+        next = e->next;
+        tab_del(ix, &ix->refresh, K_REFRESH, e->hash, 32);
+        pool_put(&ix->entries, e);
+    }
+    s->refresh = NULL;
+    cf__ix_count(ix, s, 0);
+    cf__ix_heap_del(ix, s);
+    cf__ix_order_del(ix, s);
+    tab_del(ix, &ix->sessions, K_SESSION, s->id, CF_SID_LEN);
+    unlink_groups(s);
+    record_free(ix, s);
+}
+
+int cf_index_add_refresh(cf_index_t *ix, cf_session_t *s, const uint8_t hash[32], uint32_t gen)
+{
+    cf_refresh_entry_t *e;
+
+    if (cf_index_refresh(ix, hash) != NULL)
+        return CF_EEXIST;
+    e = pool_get(&ix->entries);
+    if (e == NULL)
+        return CF_ENOMEM;
+    memcpy(e->hash, hash, 32);
+    e->gen = gen;
+    e->session = s;
+    if (tab_put(ix, &ix->refresh, K_REFRESH, e, e->hash, 32) < 0) {
+        pool_put(&ix->entries, e);
+        return CF_ENOMEM;
+    }
+    e->next = s->refresh;
+    s->refresh = e;
+    return 0;
+}
+
+cf_refresh_entry_t *cf_index_refresh(const cf_index_t *ix, const uint8_t hash[32])
+{
+    return tab_get(ix, &ix->refresh, K_REFRESH, hash, 32);
+}
+
+int cf_index_next_lapsed(cf_index_t *ix, char sid[CF_SID_LEN + 1])
+{
+    while (ix->nlapsed > 0) {
+        const cf_session_t *s;
+
+        memcpy(sid, ix->lapsed[ix->lapsed_head], CF_SID_LEN + 1);
+        ix->lapsed_head++;
+        if (--ix->nlapsed == 0)
+            ix->lapsed_head = 0;
+        s = cf_index_get(ix, sid, CF_SID_LEN);
+        if (s != NULL && s->lapsed && s->end == CF_END_NONE)
+            return 1;
+    }
+    return 0;
+}
+
+size_t cf_index_bytes(const cf_index_t *ix)
+{
+    return ix->records.nblocks * ix->records.per_block * ix->records.size +
+           ix->entries.nblocks * ix->entries.per_block * ix->entries.size +
+           (ix->sessions.cap + ix->refresh.cap + ix->subjects.cap + ix->clients.cap +
+            ix->strings.cap) * sizeof(void *) +
+           (ix->live.cap + ix->dead.cap) * sizeof(ix_heap_ent_t) +
+           ix->order_cap * sizeof(cf_session_t *) + ix->string_bytes;
+}

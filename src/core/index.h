@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The session index: every session a node holds, and the structures its
+ * queries need, so no query walks every session.
+ *
+ *   by id            open-addressing table of record pointers (the id is in the record)
+ *   refresh tokens   open-addressing table of entry pointers, keyed by SHA-256
+ *   by subject       a list per subject, with its not-before epoch
+ *   by client        a list per client, with a live count
+ *   deadlines        a binary min-heap: each session sits there once, keyed by
+ *                    the next instant the index must look at it
+ *   creation order   an array sorted by (created_at, id): listings by cursor
+ *   counters         live sessions, overall and per client, kept as they change
+ *
+ * Records are fixed-size and pooled (no malloc per session), and their
+ * strings (subject, client, scope, roles, address, device) are interned: a
+ * thousand sessions of one client share one "web". Pure: no I/O, no clock;
+ * every instant is a parameter. One owner thread.
+ *
+ * The deadline heap is lazy about activity. Touching a session moves its idle
+ * deadline but not its heap key; when the key comes due the index finds the
+ * deadline moved and re-files the session at the new one. So the hot path
+ * (a check touches its session) never reorders the heap, and expiry work is
+ * proportional to what expires (and to sessions touched since they were last
+ * filed), never to the number of sessions.
+ */
+#ifndef CF_CORE_INDEX_H
+#define CF_CORE_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/clock.h"
+#include "core/session.h"
+
+typedef struct cf_index cf_index_t;
+
+/* One refresh token known to the index (only its hash). */
+typedef struct cf_refresh_entry cf_refresh_entry_t;
+struct cf_refresh_entry {
+    uint8_t hash[32];
+    uint32_t gen;
+    cf_session_t *session;   /* owner */
+    cf_refresh_entry_t *next; /* the owner's other tokens */
+};
+
+/*
+ * The sessions of one subject or of one client, so revoking or listing them
+ * does not scan everyone. Linked through sub_next/sub_prev (subjects) or
+ * cli_next/cli_prev (clients).
+ */
+typedef struct cf_group {
+    cf_session_t *head;
+    size_t count;         /* sessions in the list */
+    size_t active;        /* of those, counted as live (clients only) */
+    cf_time_t not_before; /* subjects only: Unix ms, 0 for none */
+    uint32_t hash;
+    char name[];          /* key, owned with the struct */
+} cf_group_t;
+
+typedef cf_group_t cf_subject_t;
+
+/** A new empty index; @seed randomises its hashes. NULL when out of memory. */
+cf_index_t *cf_index_new(uint64_t seed);
+
+/** Free the index and every record, entry and string it holds. NULL is a no-op. */
+void cf_index_free(cf_index_t *ix);
+
+/** Sessions in the index. */
+size_t cf_index_count(const cf_index_t *ix);
+
+/** Refresh tokens in the index. */
+size_t cf_index_refresh_count(const cf_index_t *ix);
+
+/** The session @sid (@len bytes), or NULL. */
+cf_session_t *cf_index_get(const cf_index_t *ix, const char *sid, size_t len);
+
+/**
+ * Copy @src into a new pooled record (its strings interned, bookkeeping
+ * cleared) and index it at @now. @src stays the caller's. Returns the record;
+ * NULL when out of memory or when the id is already indexed.
+ */
+cf_session_t *cf_index_add(cf_index_t *ix, const cf_session_t *src, cf_time_t now);
+
+/** Remove @s (a record of @ix) with its refresh tokens, and free it. */
+void cf_index_remove(cf_index_t *ix, cf_session_t *s);
+
+/**
+ * Re-file @s after its end or deadlines changed outside cf_index_touch()
+ * (a merge, an end): counters and heap follow. Cheap; call freely.
+ */
+void cf_index_sync(cf_index_t *ix, cf_session_t *s, cf_time_t now);
+
+/**
+ * Activity on @s at @now (cf_session_touch plus bookkeeping). O(1): the
+ * heap learns of the later deadline when the old one comes due.
+ */
+void cf_index_touch(cf_index_t *ix, cf_session_t *s, cf_time_t now);
+
+/** Index refresh token @hash of generation @gen for @s. 0, CF_ENOMEM or CF_EEXIST. */
+int cf_index_add_refresh(cf_index_t *ix, cf_session_t *s, const uint8_t hash[32], uint32_t gen);
+
+/** The refresh token with SHA-256 @hash, or NULL. */
+cf_refresh_entry_t *cf_index_refresh(const cf_index_t *ix, const uint8_t hash[32]);
+
+/** The sessions of subject @sub, or NULL when it has none (and no epoch). */
+cf_subject_t *cf_index_subject(const cf_index_t *ix, const char *sub);
+
+/** The sessions of client @client_id ("" for none), or NULL when it has none. */
+cf_group_t *cf_index_client(const cf_index_t *ix, const char *client_id);
+
+/** Iterate clients with sessions: *pos = 0 first; NULL at the end. */
+cf_group_t *cf_index_next_client(const cf_index_t *ix, size_t *pos);
+
+/** Raise @sub's not-before epoch to @at (Unix ms). 0 or CF_ENOMEM. */
+int cf_index_set_not_before(cf_index_t *ix, const char *sub, cf_time_t at);
+
+/** @sub's own not-before epoch (Unix ms), 0 for none. */
+cf_time_t cf_index_not_before(const cf_index_t *ix, const char *sub);
+
+/**
+ * How long an ended session stays indexed before cf_index_expire() offers
+ * it for purging (so late requests still learn why it ended). Default 0.
+ */
+void cf_index_set_purge_after(cf_index_t *ix, cf_time_t purge_after);
+
+/**
+ * Bring the counters to @now: sessions whose deadline passed stop counting
+ * as active and are queued as lapsed (see cf_index_next_lapsed). Costs what
+ * came due since the last call.
+ */
+void cf_index_advance(cf_index_t *ix, cf_time_t now);
+
+/** Sessions counted as live (not ended, deadlines not passed as of the last advance). */
+size_t cf_index_active(const cf_index_t *ix);
+
+/**
+ * Pop the next session that lapsed (a deadline passed, nobody ended it) and
+ * is still lapsed and not ended, copying its id to @sid. Returns 1, or 0
+ * when none is left. The shell ends these (and makes the end durable).
+ */
+int cf_index_next_lapsed(cf_index_t *ix, char sid[CF_SID_LEN + 1]);
+
+/**
+ * Called by cf_index_expire() for a session that ended (or lapsed) at least
+ * purge_after ago. Return 0 after cf_index_remove()-ing it, or a later
+ * instant to be offered it again then (it is busy now).
+ */
+typedef cf_time_t (*cf_index_purge_fn)(void *arg, cf_session_t *s);
+
+/**
+ * Advance to @now and offer each session due for purging to @fn, at most
+ * @max of them (the rest stay due for the next call). Returns how many were
+ * offered.
+ */
+size_t cf_index_expire(cf_index_t *ix, cf_time_t now, size_t max, cf_index_purge_fn fn, void *arg);
+
+/*
+ * Listing by cursor, newest first: sessions in descending (created_at, id).
+ * A cursor is the (created_at, id) of the last session returned; the next
+ * page starts strictly after it, so a session present for the whole listing
+ * is returned exactly once, whatever is added or removed meanwhile.
+ */
+typedef struct {
+    cf_time_t created_at;
+    char id[CF_SID_LEN + 1]; /* "" for the first page */
+} cf_index_cursor_t;
+
+/** 1 when @s matches the listing's filter. */
+typedef int (*cf_index_filter_fn)(void *arg, const cf_session_t *s);
+
+/**
+ * Fill @out with up to @max sessions after @cur (NULL or "" id: from the
+ * newest) that pass @filter (NULL: all), looking at no more than @budget
+ * sessions. Returns how many were written; *@more is 1 when the listing
+ * may continue after the last session written or looked at, whose position
+ * is then in *@next.
+ */
+size_t cf_index_list(const cf_index_t *ix, const cf_index_cursor_t *cur, cf_index_filter_fn filter,
+                     void *arg, cf_session_t **out, size_t max, size_t budget,
+                     cf_index_cursor_t *next, int *more);
+
+/**
+ * Bracket a bulk load (rows in any order) with @on = 1 and @on = 0: in
+ * between, sessions are appended to the creation order, which the closing
+ * call sorts once (O(n log n) instead of an insertion each). Listings and
+ * removals must not run in between.
+ */
+void cf_index_bulk(cf_index_t *ix, int on);
+
+/** Approximate bytes the index holds (records, tables, strings), for tests and logs. */
+size_t cf_index_bytes(const cf_index_t *ix);
+
+#endif

@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The session index with an injected clock: expiry comes off the heap in
+ * deadline order and touches only what is due, the live counters follow
+ * every change, cursors survive inserts and deletes, and a client's list
+ * holds exactly its sessions.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "core/error.h"
+#include "core/index.h"
+
+#define T0 ((cf_time_t)1700000000000LL)
+
+static void sid_of(int i, char out[CF_SID_LEN + 1])
+{
+    snprintf(out, CF_SID_LEN + 1, "S%023d", i);
+}
+
+/* Index a session @i of @client created at @at, idle @idle ms, absolute 10x that. */
+static cf_session_t *add(cf_index_t *ix, int i, const char *client, cf_time_t at, cf_time_t idle)
+{
+    char sid[CF_SID_LEN + 1];
+    cf_limits_t lim = {idle, 10 * idle, idle};
+    cf_session_t *src, *s;
+
+    sid_of(i, sid);
+    src = cf_session_new(sid, i % 2 ? "alice" : "bob", client, "read", "user", 0, &lim, at);
+    assert_non_null(src);
+    s = cf_index_add(ix, src, at);
+    cf_session_free(src);
+    assert_non_null(s);
+    return s;
+}
+
+typedef struct {
+    cf_index_t *ix;
+    char order[64][CF_SID_LEN + 1];
+    int n;
+} purge_log_t;
+
+static cf_time_t purge_all(void *arg, cf_session_t *s)
+{
+    purge_log_t *l = arg;
+
+    memcpy(l->order[l->n++], s->id, CF_SID_LEN + 1);
+    cf_index_remove(l->ix, s);
+    return 0;
+}
+
+static void test_expiry_comes_in_deadline_order_and_only_when_due(void **state)
+{
+    cf_index_t *ix = cf_index_new(42);
+    purge_log_t log = {ix, {{0}}, 0};
+    char sid[CF_SID_LEN + 1], want[CF_SID_LEN + 1];
+    /* Inserted out of deadline order: 30 s, 10 s, 20 s idle. */
+    const cf_time_t idle[] = {30 * CF_SEC, 10 * CF_SEC, 20 * CF_SEC};
+
+    (void)state;
+    for (int i = 0; i < 3; i++)
+        add(ix, i, "web", T0, idle[i]);
+    assert_int_equal(cf_index_active(ix), 3);
+    /* One millisecond before the first deadline nothing is due. */
+    assert_int_equal(cf_index_expire(ix, T0 + 10 * CF_SEC - 1, 100, purge_all, &log), 0);
+    assert_int_equal(cf_index_active(ix), 3);
+    assert_int_equal(cf_index_next_lapsed(ix, sid), 0);
+    /* At the deadline: session 1 lapses (no longer active) and is purged (purge_after 0). */
+    assert_int_equal(cf_index_expire(ix, T0 + 10 * CF_SEC, 100, purge_all, &log), 1);
+    assert_int_equal(cf_index_active(ix), 2);
+    sid_of(1, want);
+    assert_string_equal(log.order[0], want);
+    /* Everything else, then in order 2, 0. */
+    assert_int_equal(cf_index_expire(ix, T0 + 3600 * CF_SEC, 100, purge_all, &log), 2);
+    sid_of(2, want);
+    assert_string_equal(log.order[1], want);
+    sid_of(0, want);
+    assert_string_equal(log.order[2], want);
+    assert_int_equal(cf_index_count(ix), 0);
+    assert_int_equal(cf_index_active(ix), 0);
+    cf_index_free(ix);
+}
+
+static void test_touched_session_is_refiled_not_expired(void **state)
+{
+    cf_index_t *ix = cf_index_new(7);
+    cf_session_t *s = add(ix, 1, "web", T0, 10 * CF_SEC);
+    char sid[CF_SID_LEN + 1];
+
+    (void)state;
+    cf_index_set_purge_after(ix, 60 * CF_SEC);
+    cf_index_touch(ix, s, T0 + 9 * CF_SEC); /* idle deadline now T0 + 19 s */
+    cf_index_advance(ix, T0 + 10 * CF_SEC);
+    assert_int_equal(cf_index_active(ix), 1);
+    assert_int_equal(cf_index_next_lapsed(ix, sid), 0);
+    cf_index_advance(ix, T0 + 19 * CF_SEC);
+    assert_int_equal(cf_index_active(ix), 0);
+    assert_int_equal(cf_index_next_lapsed(ix, sid), 1);
+    assert_string_equal(sid, s->id);
+    assert_int_equal(cf_index_next_lapsed(ix, sid), 0);
+    /* An explicit end keeps it out of the counts and files it for purging at end + 60 s. */
+    cf_session_end(s, CF_END_REVOKED, T0 + 20 * CF_SEC);
+    cf_index_sync(ix, s, T0 + 20 * CF_SEC);
+    assert_int_equal(cf_index_active(ix), 0);
+    cf_index_free(ix);
+}
+
+static void test_counters_per_client_follow_end_and_remove(void **state)
+{
+    cf_index_t *ix = cf_index_new(9);
+    cf_session_t *v[6];
+    cf_group_t *web, *cli;
+
+    (void)state;
+    for (int i = 0; i < 6; i++)
+        v[i] = add(ix, i, i < 4 ? "web" : "cli", T0 + i, 3600 * CF_SEC);
+    web = cf_index_client(ix, "web");
+    cli = cf_index_client(ix, "cli");
+    assert_int_equal(web->count, 4);
+    assert_int_equal(web->active, 4);
+    assert_int_equal(cli->active, 2);
+    /* Interned: every session of a client shares one string. */
+    assert_ptr_equal(v[0]->client_id, v[3]->client_id);
+    assert_ptr_equal(v[0]->scope, v[5]->scope);
+    cf_session_end(v[1], CF_END_LOGOUT, T0 + 10);
+    cf_index_sync(ix, v[1], T0 + 10);
+    assert_int_equal(web->active, 3);
+    assert_int_equal(cf_index_active(ix), 5);
+    cf_index_remove(ix, v[4]);
+    assert_int_equal(cli->count, 1);
+    assert_int_equal(cli->active, 1);
+    /* The client's list holds exactly its sessions. */
+    int n = 0;
+    for (cf_session_t *s = web->head; s != NULL; s = s->cli_next, n++)
+        assert_string_equal(s->client_id, "web");
+    assert_int_equal(n, 4);
+    cf_index_remove(ix, v[5]);
+    assert_null(cf_index_client(ix, "cli"));
+    cf_index_free(ix);
+}
+
+/* Page through with @page entries a time, running @churn between pages. */
+static void test_cursor_is_stable_under_insert_and_delete(void **state)
+{
+    cf_index_t *ix = cf_index_new(3);
+    cf_session_t *out[7];
+    cf_index_cursor_t cur, next;
+    int seen[200] = {0}, more = 1, first = 1, added = 100;
+
+    (void)state;
+    /* Equal creation times too: the id breaks the tie. */
+    for (int i = 0; i < 100; i++)
+        add(ix, i, "web", T0 + i / 3, 3600 * CF_SEC);
+    while (more) {
+        size_t n = cf_index_list(ix, first ? NULL : &cur, NULL, NULL, out, 7, 1000, &next, &more);
+        first = 0;
+        for (size_t i = 0; i < n; i++) {
+            int k = atoi(out[i]->id + 1);
+            assert_true(k < 100); /* newer than the first page: never reached */
+            assert_int_equal(seen[k], 0); /* never twice */
+            seen[k] = 1;
+        }
+        if (n > 0)
+            cur = next;
+        /* Churn: a newer session, and remove the oldest still present that is not next. */
+        add(ix, added, "web", T0 + 1000 + added, 3600 * CF_SEC);
+        added++;
+        for (int k = 0; k < 100; k++) {
+            char sid[CF_SID_LEN + 1];
+            cf_session_t *s;
+            sid_of(k, sid);
+            s = cf_index_get(ix, sid, CF_SID_LEN);
+            if (s != NULL && !seen[k] && k % 5 == 0) {
+                cf_index_remove(ix, s);
+                seen[k] = 2; /* removed before it was listed: may not appear */
+                break;
+            }
+        }
+        if (added >= 200)
+            break;
+    }
+    /* Every session present throughout was listed exactly once. */
+    for (int k = 0; k < 100; k++)
+        assert_true(seen[k] == 1 || seen[k] == 2);
+    cf_index_free(ix);
+}
+
+static void test_cursor_after_removed_cursor_session(void **state)
+{
+    cf_index_t *ix = cf_index_new(5);
+    cf_session_t *out[3], *s;
+    cf_index_cursor_t next;
+    int more;
+
+    (void)state;
+    for (int i = 0; i < 10; i++)
+        add(ix, i, "web", T0 + i, 3600 * CF_SEC);
+    assert_int_equal(cf_index_list(ix, NULL, NULL, NULL, out, 3, 100, &next, &more), 3);
+    assert_int_equal(more, 1);
+    assert_int_equal(atoi(out[0]->id + 1), 9); /* newest first */
+    s = cf_index_get(ix, next.id, CF_SID_LEN);
+    cf_index_remove(ix, s); /* the cursor's own session goes */
+    assert_int_equal(cf_index_list(ix, &next, NULL, NULL, out, 3, 100, &next, &more), 3);
+    assert_int_equal(atoi(out[0]->id + 1), 6);
+    assert_int_equal(atoi(out[2]->id + 1), 4);
+    cf_index_free(ix);
+}
+
+static void test_bulk_load_in_any_order_lists_newest_first(void **state)
+{
+    cf_index_t *ix = cf_index_new(17);
+    cf_session_t *out[50];
+    cf_index_cursor_t next;
+    int more;
+
+    (void)state;
+    cf_index_bulk(ix, 1);
+    for (int i = 0; i < 50; i++) /* a store hands rows in id order, not creation order */
+        add(ix, i, "web", T0 + (i * 37) % 50, 3600 * CF_SEC);
+    cf_index_bulk(ix, 0);
+    assert_int_equal(cf_index_list(ix, NULL, NULL, NULL, out, 50, 100, &next, &more), 50);
+    assert_int_equal(more, 0);
+    for (int i = 1; i < 50; i++)
+        assert_true(out[i - 1]->created_at > out[i]->created_at);
+    cf_index_remove(ix, out[10]); /* removal finds it by (created_at, id) */
+    assert_int_equal(cf_index_list(ix, NULL, NULL, NULL, out, 50, 100, &next, &more), 49);
+    cf_index_free(ix);
+}
+
+static void test_refresh_and_not_before(void **state)
+{
+    cf_index_t *ix = cf_index_new(11);
+    cf_session_t *s = add(ix, 1, "web", T0, 3600 * CF_SEC);
+    uint8_t h1[32], h2[32];
+
+    (void)state;
+    memset(h1, 1, 32);
+    memset(h2, 2, 32);
+    assert_int_equal(cf_index_add_refresh(ix, s, h1, 0), 0);
+    assert_int_equal(cf_index_add_refresh(ix, s, h2, 1), 0);
+    assert_int_equal(cf_index_add_refresh(ix, s, h2, 1), CF_EEXIST);
+    assert_ptr_equal(cf_index_refresh(ix, h1)->session, s);
+    assert_int_equal(cf_index_refresh(ix, h2)->gen, 1);
+    assert_int_equal(cf_index_set_not_before(ix, "alice", T0 + 5), 0);
+    assert_int_equal(cf_index_set_not_before(ix, "alice", T0 + 1), 0); /* only rises */
+    assert_int_equal(cf_index_not_before(ix, "alice"), T0 + 5);
+    cf_index_remove(ix, s);
+    assert_null(cf_index_refresh(ix, h1));
+    assert_int_equal(cf_index_refresh_count(ix), 0);
+    /* The epoch outlives the subject's sessions. */
+    assert_int_equal(cf_index_not_before(ix, "alice"), T0 + 5);
+    assert_int_equal(cf_index_not_before(ix, "nobody"), 0);
+    cf_index_free(ix);
+}
+
+static void test_many_sessions_stay_compact(void **state)
+{
+    cf_index_t *ix = cf_index_new(13);
+    const int n = 100000;
+
+    (void)state;
+    for (int i = 0; i < n; i++) {
+        cf_session_t *s = add(ix, i, i % 3 ? "web" : "mobile", T0 + i, 3600 * CF_SEC);
+        uint8_t h[32] = {0};
+        memcpy(h, &i, sizeof i);
+        h[31] = 7;
+        assert_int_equal(cf_index_add_refresh(ix, s, h, 0), 0);
+    }
+    assert_int_equal(cf_index_count(ix), n);
+    assert_int_equal(cf_index_active(ix), n);
+    /* Records, entries, tables, heaps, order and strings: under 400 B a session here. */
+    assert_true(cf_index_bytes(ix) / n < 400);
+    cf_index_advance(ix, T0 + 3600 * CF_SEC + n / 2);
+    assert_int_equal(cf_index_active(ix), n / 2 - 1);
+    cf_index_free(ix);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_expiry_comes_in_deadline_order_and_only_when_due),
+        cmocka_unit_test(test_touched_session_is_refiled_not_expired),
+        cmocka_unit_test(test_counters_per_client_follow_end_and_remove),
+        cmocka_unit_test(test_cursor_is_stable_under_insert_and_delete),
+        cmocka_unit_test(test_cursor_after_removed_cursor_session),
+        cmocka_unit_test(test_bulk_load_in_any_order_lists_newest_first),
+        cmocka_unit_test(test_refresh_and_not_before),
+        cmocka_unit_test(test_many_sessions_stay_compact),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
