@@ -288,7 +288,8 @@ void cf_index_bulk(cf_index_t *ix, int on)
         return;
     ix->bulk = 0;
     order_compact(ix);
-    qsort(ix->order, ix->norder, sizeof *ix->order, order_qcmp);
+    if (ix->norder > 1) /* an empty index has no array: qsort's pointer must not be NULL */
+        qsort(ix->order, ix->norder, sizeof *ix->order, order_qcmp);
 }
 
 int cf__ix_order_add(cf_index_t *ix, cf_session_t *s)
