@@ -277,20 +277,10 @@ int cf__config_put_sbool(const option_t *o, const void *obj, FILE *out)
 int cf__config_sduration_parse(const option_t *o, void *obj, const char *s, size_t n, char *msg,
                                size_t cap)
 {
-    const char *why = NULL;
     cf_time_t t = 0;
-    size_t at, len;
-    char shown[64];
 
-    if (cf_duration_parse(s, n, &t, &why) < 0) {
-        if (why != NULL && strncmp(why, "unknown unit", 12) == 0 &&
-            cf__config_find_bad_unit(s, n, &at, &len))
-            cf__config_say(msg, cap, "unknown unit '%s' (use ms, s, m, h or d)",
-                           cf__config_show(s + at, len, shown, sizeof shown));
-        else
-            cf__config_say(msg, cap, "%s", why != NULL ? why : "invalid duration");
+    if (cf__config_duration(s, n, &t, msg, cap) < 0)
         return CF_ECONFIG;
-    }
     if (t < 1)
         return fail(msg, cap, "must be greater than 0");
     *(cf_time_t *)AT(obj, o) = t;

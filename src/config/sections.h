@@ -308,6 +308,12 @@ int cf__config_parse_digits(const char *s, size_t n, uint64_t *out);
 int cf__config_find_bad_unit(const char *s, size_t n, size_t *at, size_t *len);
 
 /**
+ * Parse a duration; on error write what is wrong (naming an unknown unit) to
+ * @msg and return CF_ECONFIG. The one duration reader of every level.
+ */
+int cf__config_duration(const char *s, size_t n, cf_time_t *t, char *msg, size_t cap);
+
+/**
  * The 1-based index of @s (@n bytes) in the NULL-terminated @choices, or 0
  * when it is not one of them. Pure; safe from any thread.
  */

@@ -26,20 +26,11 @@ static int is_digit(char c)
 static int duration_parse(const option_t *o, void *cfg, const char *s, size_t n, char *msg,
                           size_t cap)
 {
-    const char *why = NULL;
     cf_time_t v = 0;
-    char shown[64], lim[32];
-    size_t at, len;
+    char lim[32];
 
-    if (cf_duration_parse(s, n, &v, &why) < 0) {
-        if (why != NULL && strncmp(why, "unknown unit", 12) == 0 &&
-            cf__config_find_bad_unit(s, n, &at, &len))
-            cf__config_say(msg, cap, "unknown unit '%s' (use ms, s, m, h or d)",
-                           cf__config_show(s + at, len, shown, sizeof shown));
-        else
-            cf__config_say(msg, cap, "%s", why != NULL ? why : "invalid duration");
+    if (cf__config_duration(s, n, &v, msg, cap) < 0)
         return CF_ECONFIG;
-    }
     if (v < o->min) {
         if (v < 1) {
             cf__config_say(msg, cap, "must be greater than 0");

@@ -13,6 +13,7 @@
 #include <yaml.h>
 
 #include "config/sections.h"
+#include "core/duration.h"
 #include "core/error.h"
 
 void cf__config_say(char *err, size_t errlen, const char *fmt, ...)
@@ -102,6 +103,23 @@ int cf__config_find_bad_unit(const char *s, size_t n, size_t *at, size_t *len)
         i = j;
     }
     return 0;
+}
+
+int cf__config_duration(const char *s, size_t n, cf_time_t *t, char *msg, size_t cap)
+{
+    const char *why = NULL;
+    char shown[64];
+    size_t at, len;
+
+    if (cf_duration_parse(s, n, t, &why) == 0)
+        return 0;
+    if (why != NULL && strncmp(why, "unknown unit", 12) == 0 &&
+        cf__config_find_bad_unit(s, n, &at, &len))
+        cf__config_say(msg, cap, "unknown unit '%s' (use ms, s, m, h or d)",
+                       cf__config_show(s + at, len, shown, sizeof shown));
+    else
+        cf__config_say(msg, cap, "%s", why != NULL ? why : "invalid duration");
+    return CF_ECONFIG;
 }
 
 int cf__config_host_char_ok(char c, int bracketed)
