@@ -303,8 +303,9 @@ void cf_app_keys_rotate_async(cf_app_t *app, const char *trigger, cf_keys_done_f
 /** Cluster start-up: share this node's key set through Redis, or adopt the cluster's. */
 int cf_app_keys_cluster_init(cf_app_t *app);
 
-/* ---- app operations (app.c) ------------------------------------------- */
+/* ---- session operations (sessions.c; cf_app_now in clock.c, loading in load.c) ---- */
 
+/** The wall clock (Unix ms); every read also looks for a clock step (clock.c). */
 cf_time_t cf_app_now(cf_app_t *app);
 
 
@@ -343,6 +344,12 @@ cf_group_t *cf_app_client(cf_app_t *app, const char *client_id);
 
 /** Live sessions now, overall; brings the index's counters to now first. */
 size_t cf_app_active(cf_app_t *app);
+
+/** Create the empty index (load.c). Returns 0 or CF_ENOMEM. */
+int cf_app_index_init(cf_app_t *app);
+
+/** Load the index from the store (start-up). Returns 0 or a negative CF_E*. */
+int cf_app_load(cf_app_t *app);
 
 /**
  * Drop the whole index and load it again from the store (a cluster node

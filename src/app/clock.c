@@ -45,6 +45,14 @@ void cf_app_clock_init(cf_app_t *app)
                       app->cfg.access_max_ttl + app->cfg.clock_leeway);
 }
 
+cf_time_t cf_app_now(cf_app_t *app)
+{
+    cf_time_t now = app->clock(app->clock_ctx);
+
+    cf_app_clock_observe(app, now); /* every read may reveal a step (api/clock.c) */
+    return now;
+}
+
 cf_time_t cf_app_mono(cf_app_t *app)
 {
     return app->mono(app->clock_ctx);
