@@ -608,10 +608,10 @@ void cf_app_metrics_init(cf_app_t *app);
 /** The metrics sink of the event stream: count what a batch of events says happened. */
 void cf_app_metrics_events(cf_app_t *app, const cf_events_t *ev);
 
-/** Render every metric into @p (Prometheus text exposition). */
+/** Render every metric into @p (Prometheus text exposition; stats.c). */
 void cf_app_metrics_render(cf_app_t *app, cf_prom_t *p);
 
-/** The counters the dashboard charts, as one JSON object; NULL when out of memory. */
+/** The counters the dashboard charts, as one JSON object (stats.c); NULL when out of memory. */
 json_t *cf_app_stats_json(cf_app_t *app);
 
 #endif
