@@ -193,18 +193,18 @@ fail:
 
 /*
  * Cluster refresh. The new tokens are prepared on a copy of the session and
- * committed with a guard: Redis applies and announces them only if the
- * session is still live at the generation this node saw, in one step. Of two
- * nodes exchanging one token exactly one passes; the other adopts what Redis
- * says (a newer generation, or an end) and decides again exactly as one node
- * would: grace or reuse, never a second rotation. Nothing changes on this node
- * until Redis has said yes, and a node dying in between leaves no trace.
+ * committed with a guard (cf_app_commit_guarded): Redis applies and announces
+ * them only if the session is still live at the generation this node saw, in
+ * one step. Of two nodes exchanging one token exactly one passes; the other
+ * has learnt what Redis says (a newer generation, or an end) and decides
+ * again exactly as one node would: grace or reuse, never a second rotation.
+ * Nothing changes on this node until Redis has said yes, and a node dying in
+ * between leaves no trace.
  */
 typedef struct {
     oauth_call_t *c;
     cf_session_t *next; /* the session as the commit leaves it */
     char refresh[CF_REFRESH_TOKEN_LEN + 1];
-    uint8_t hash[32];
     int grace;
     int attempts;
     cf_time_t now;
@@ -217,42 +217,18 @@ static void cluster_refresh_free(cluster_refresh_t *r)
     free(r);
 }
 
-/* The refresh's one event, for the store (before) or the other sinks (after). */
-static int refreshed_event(const cluster_refresh_t *r, cf_events_t *ev)
-{
-    cf_event_t *e = cf_events_add(ev, CF_EV_TOKEN_REFRESHED, r->now, r->next);
-
-    if (e == NULL)
-        return CF_ENOMEM;
-    e->has_token = 1;
-    e->token_gen = r->next->refresh_gen;
-    memcpy(e->token_hash, r->hash, 32);
-    return 0;
-}
-
 static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *s, int grace,
                             cf_time_t now, int attempts);
 
-/* Redis took this node's tokens: merge what the commit changed, as a bus message would be, and answer. */
-static void cluster_claimed(cf_app_t *app, cluster_refresh_t *r, cf_session_t *s)
+/* Redis took this node's tokens and the app applied them: answer. */
+static void cluster_claimed(cf_app_t *app, cluster_refresh_t *r, const cf_session_t *s)
 {
     cf_http_req_t *req = r->c->ca.req;
     const cf_session_t *view = s != NULL ? s : r->next;
-    cf_events_t ev = CF_EVENTS_INIT;
     char *access = NULL;
     int64_t exp;
     cf_pending_t *p;
 
-    if (s != NULL) {
-        (void)cf_session_merge(s, r->next);
-        if (!cf_app_refresh_known(app, r->hash))
-            (void)cf_app_index_refresh(app, s, r->hash, r->next->refresh_gen);
-        cf_app_session_changed(app, s);
-    }
-    if (refreshed_event(r, &ev) == 0)
-        cf_app_sinks(app, &ev);
-    cf_events_fini(&ev);
-    cf_app_alerts_act(app);
     if (cf_app_issue_access(app, view, r->now, &access, &exp) < 0 ||
         (p = cf_pending_new(req, 200, cf_app_token_body(view, access, exp, r->refresh, r->now), 1)) == NULL) {
         /* Committed but unanswerable: the client retries, within the grace window. */
@@ -269,27 +245,16 @@ static void cluster_claimed(cf_app_t *app, cluster_refresh_t *r, cf_session_t *s
 
 /*
  * The guard failed: another node rotated or ended the session, or an epoch
- * covers it. Learn what Redis said and decide again exactly as one node
- * would. Returns 1 when a new attempt now owns the call.
+ * covers it; the app has merged what Redis said. Decide again exactly as one
+ * node would. Returns 1 when a new attempt now owns the call.
  */
-static int cluster_lost(cf_app_t *app, cluster_refresh_t *r, cf_refresh_entry_t *entry,
-                        const cf_store_guard_t *g)
+static int cluster_lost(cf_app_t *app, cluster_refresh_t *r, cf_refresh_entry_t *entry)
 {
-    cf_session_t *s = entry->session;
-    cf_session_t said = {.refresh_gen = g->gen, .refresh_rotated_at = g->rotated_at,
-                         .end = g->end, .ended_at = g->ended_at};
-    int act;
+    int act = refresh_decide(app, r->c, entry, r->now);
 
-    if (cf_session_merge(s, &said)) /* the one merge rule: newer generation, first end */
-        cf_app_session_changed(app, s);
-    /* An epoch this node has not heard of yet failed the guard: learn it. */
-    if (g->not_before > 0)
-        (void)cf_app_set_not_before(app, s->sub, g->not_before);
-    if (g->global_not_before > 0)
-        (void)cf_app_set_not_before(app, NULL, g->global_not_before);
-    act = refresh_decide(app, r->c, entry, r->now);
     if (act >= 0 && r->attempts < 3) {
-        cluster_refresh(app, r->c, s, act == CF_REFRESH_RESULT_GRACE, r->now, r->attempts + 1);
+        cluster_refresh(app, r->c, entry->session, act == CF_REFRESH_RESULT_GRACE, r->now,
+                        r->attempts + 1);
         return 1;
     }
     if (act >= 0) { /* three lost races in a row: let the client retry */
@@ -299,7 +264,7 @@ static int cluster_lost(cf_app_t *app, cluster_refresh_t *r, cf_refresh_entry_t 
     return 0;
 }
 
-static void cluster_refreshed(void *arg, int status, const cf_store_guard_t *g)
+static void cluster_refreshed(void *arg, int status, const cf_guarded_t *g)
 {
     cluster_refresh_t *r = arg;
     oauth_call_t *c = r->c;
@@ -316,7 +281,7 @@ static void cluster_refreshed(void *arg, int status, const cf_store_guard_t *g)
         /* Gone from Redis: expired and purged there; fail towards expiry. */
         cf_app_emit_refresh(app, CF_REFRESH_RESULT_UNKNOWN);
         cf_oauth_error(c->ca.req, CF_REASON_UNKNOWN_REFRESH_TOKEN, "the refresh token is not known");
-    } else if (cluster_lost(app, r, entry, g)) {
+    } else if (cluster_lost(app, r, entry)) {
         cluster_refresh_free(r);
         return; /* the next attempt owns c */
     }
@@ -329,7 +294,7 @@ static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *
 {
     cluster_refresh_t *r = calloc(1, sizeof *r);
     cf_events_t ev = CF_EVENTS_INIT;
-    uint32_t expected = s->refresh_gen;
+    cf_event_t *e;
 
     if (r == NULL || (r->next = cf_session_snapshot(s)) == NULL) {
         free(r);
@@ -346,13 +311,16 @@ static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *
     if (!r->grace)
         cf_session_rotate(r->next, now);
     cf_session_touch(r->next, now);
-    cf_app_mint_refresh(r->refresh, r->hash);
-    if (refreshed_event(r, &ev) < 0) {
+    e = cf_events_add(&ev, CF_EV_TOKEN_REFRESHED, now, r->next);
+    if (e == NULL) {
         cf_events_fini(&ev);
-        cluster_refreshed(r, CF_ENOMEM, &(cf_store_guard_t){0});
+        cluster_refreshed(r, CF_ENOMEM, NULL);
         return;
     }
-    cf_store_submit_guarded(app->store, &ev, s->id, expected, cluster_refreshed, r);
+    cf_app_mint_refresh(r->refresh, e->token_hash); /* the event names its session already */
+    e->has_token = 1;
+    e->token_gen = r->next->refresh_gen;
+    cf_app_commit_guarded(app, &ev, s->id, s->refresh_gen, cluster_refreshed, r);
 }
 
 static int refresh_step(cf_app_t *app, oauth_call_t *c);

@@ -508,6 +508,28 @@ void cf_app_mint_refresh(char out[CF_REFRESH_TOKEN_LEN + 1], uint8_t hash[32]);
 void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *arg);
 
 
+/** What a guarded commit came to, when the store answered at all. */
+typedef struct {
+    int claimed; /* the guard held: the batch is durable, announced and applied here */
+    int found;   /* when not: 1 while the store still has the session (its state is merged here) */
+} cf_guarded_t;
+
+/** @g is NULL when @status < 0. */
+typedef void (*cf_guarded_done_fn)(void *arg, int status, const cf_guarded_t *g);
+
+/**
+ * Cluster: commit @ev (taken), a change of session @sid decided on its
+ * refresh generation @gen, only if the store still holds @sid live at @gen
+ * (one atomic step with its announcement: of two nodes exactly one wins).
+ * When it did, the batch is applied to the index and passed to the sinks
+ * before @done gets claimed = 1. When another node got there first, what the
+ * store said (a newer generation, an end, the epochs that failed the guard)
+ * is merged into the index, so the caller decides again on it. On a failure
+ * nothing changes. @done may run before this returns.
+ */
+void cf_app_commit_guarded(cf_app_t *app, cf_events_t *ev, const char *sid, uint32_t gen,
+                           cf_guarded_done_fn done, void *arg);
+
 /** cf_session_merge() (core/session.h), the one merge rule, under its old name. */
 int cf_app_merge_session(cf_session_t *s, const cf_session_t *snap);
 

@@ -281,3 +281,71 @@ void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *
     store_only(ev);
     cf_store_submit(app->store, ev, committed, c); /* may answer before it returns */
 }
+
+/* ------------------------------------------------------------------ */
+/* The guarded commit (cluster refresh)                                */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+    cf_app_t *app;
+    cf_events_t applied; /* what to apply once claimed */
+    char sid[CF_SID_LEN + 1];
+    cf_guarded_done_fn done;
+    void *arg;
+} guarded_t;
+
+/* The guard failed: learn what the store said of the session and its epochs. */
+static void learn_guard(cf_app_t *app, cf_session_t *s, const cf_store_guard_t *g)
+{
+    cf_session_t said = {.refresh_gen = g->gen, .refresh_rotated_at = g->rotated_at,
+                         .end = g->end, .ended_at = g->ended_at};
+
+    if (cf_session_merge(s, &said)) /* the one merge rule: newer generation, first end */
+        cf_app_session_changed(app, s);
+    /* An epoch this node has not heard of yet failed the guard: learn it. */
+    if (g->not_before > 0)
+        (void)cf_app_set_not_before(app, s->sub, g->not_before);
+    if (g->global_not_before > 0)
+        (void)cf_app_set_not_before(app, NULL, g->global_not_before);
+}
+
+static void guarded_answered(void *arg, int status, const cf_store_guard_t *g)
+{
+    guarded_t *c = arg;
+    cf_app_t *app = c->app;
+    cf_session_t *s = cf_app_session(app, c->sid, CF_SID_LEN);
+    cf_guarded_t r = {0};
+
+    if (status < 0) {
+        c->done(c->arg, status, NULL);
+    } else {
+        r.claimed = g->claimed;
+        r.found = g->found;
+        if (g->claimed) {
+            /* Applied as a bus message would be: the store has it. */
+            apply(app, &c->applied);
+            cf_app_sinks(app, &c->applied);
+            cf_app_alerts_act(app);
+        } else if (g->found && s != NULL) {
+            learn_guard(app, s, g);
+        }
+        c->done(c->arg, 0, &r);
+    }
+    cf_events_fini(&c->applied);
+    free(c);
+}
+
+void cf_app_commit_guarded(cf_app_t *app, cf_events_t *ev, const char *sid, uint32_t gen,
+                           cf_guarded_done_fn done, void *arg)
+{
+    guarded_t *c = calloc(1, sizeof *c);
+
+    if (c == NULL || clone_events(ev, &c->applied) < 0)
+        oom("commit_guarded");
+    c->app = app;
+    c->done = done;
+    c->arg = arg;
+    memcpy(c->sid, sid, CF_SID_LEN);
+    store_only(ev);
+    cf_store_submit_guarded(app->store, ev, c->sid, gen, guarded_answered, c);
+}
