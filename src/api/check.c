@@ -272,6 +272,7 @@ static void check_failed(cf_app_t *app, cf_http_req_t *req, char ip[46], const c
         if (ip[0] == '\0')
             cf_req_client_ip(app, req, ip);
         cf_app_alerts_check_failed(app, ip, s != NULL ? s->sub : NULL, now);
+        cf_app_alerts_act(app); /* what a rule it fired asked for */
     }
 }
 

@@ -4,16 +4,17 @@
  * hook turn what happened into (kind, key) occurrences; a rule that fires is
  * written to the diagnostic log, to the audit log as an `alert_fired` line,
  * and queued for the webhook. Its automatic action (revoke_session,
- * revoke_subject, disable_refresh) is queued too and runs after the commit
- * that triggered it, so a sink never re-enters cf_app_commit() halfway
- * through a batch.
+ * revoke_subject, disable_refresh) is queued too. This file only decides
+ * what an action means (cf_app_alerts_next: the events to commit); the
+ * commit point runs them after the commit that triggered them
+ * (cf_app_alerts_act, commit.c), so a sink never re-enters cf_app_commit()
+ * halfway through a batch, and nothing here calls the commit.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "app/app.h"
-#include "api/api.h"
 #include "core/error.h"
 #include "util/log.h"
 
@@ -216,7 +217,6 @@ void cf_app_alerts_check_failed(cf_app_t *app, const char *ip, const char *sub, 
         hit(app, CF_ALERT_CHECK_FAILURES_PER_IP, ip, NULL, sub, now);
     if (sub != NULL && sub[0] != '\0')
         hit(app, CF_ALERT_CHECK_FAILURES_PER_SUBJECT, sub, NULL, sub, now);
-    cf_app_alerts_act(app);
 }
 
 int cf_app_refresh_disabled(cf_app_t *app, const char *sub, cf_time_t now)
@@ -286,157 +286,85 @@ static void hold_committed(void *arg, int status)
  * disable_refresh: the hold is an event, committed like a revocation, so
  * the store keeps it across restarts and, in a cluster, every node applies
  * it from the bus (or from Redis when it resyncs). Memory changes when the
- * store has answered.
+ * store has answered (hold_committed).
  */
-/*
- * The actions one batch's alerts queued, committed as a group: @then runs
- * once every one of them has been answered, so the request that tripped a
- * rule is answered only after the rule's action took effect (a client that
- * reads its answer and retries finds the session already revoked).
- */
-typedef struct {
-    size_t pending; /* commits in flight, plus one while they are being started */
-    void (*then)(void *arg);
-    void *arg;
-} act_group_t;
-
-typedef struct {
-    act_group_t *group;
-    cf_store_done_fn fn; /* the action's own callback, may be NULL */
-    void *arg;
-} act_done_t;
-
-static void group_release(act_group_t *g)
+static void disable_refresh(cf_app_t *app, cf_alert_step_t *step, const char *sub,
+                            cf_time_t until, cf_time_t now)
 {
-    if (--g->pending > 0)
-        return;
-    if (g->then != NULL)
-        g->then(g->arg);
-    free(g);
-}
-
-static void act_committed(void *arg, int status)
-{
-    act_done_t *d = arg;
-    act_group_t *g = d->group;
-
-    if (d->fn != NULL)
-        d->fn(d->arg, status);
-    free(d);
-    group_release(g);
-}
-
-/* Commit an action's events as part of @g (unchained when out of memory: it still commits). */
-static void act_commit(cf_app_t *app, act_group_t *g, cf_events_t *ev, cf_store_done_fn fn,
-                       void *arg)
-{
-    act_done_t *d = g != NULL ? malloc(sizeof *d) : NULL;
-
-    if (d == NULL) {
-        cf_app_commit(app, ev, fn, arg);
-        return;
-    }
-    d->group = g;
-    d->fn = fn;
-    d->arg = arg;
-    g->pending++;
-    cf_app_commit(app, ev, act_committed, d);
-}
-
-static void disable_refresh(cf_app_t *app, act_group_t *g, const char *sub, cf_time_t until,
-                            cf_time_t now)
-{
-    cf_events_t ev = CF_EVENTS_INIT;
     size_t len = strlen(sub);
     hold_commit_t *h = malloc(sizeof *h + len + 1);
-    cf_event_t *e = h != NULL ? cf_events_add(&ev, CF_EV_ALERT_HOLD, now, NULL) : NULL;
+    cf_event_t *e = h != NULL ? cf_events_add(&step->ev, CF_EV_ALERT_HOLD, now, NULL) : NULL;
 
+    if (h != NULL) {
+        h->app = app;
+        h->until = until;
+        memcpy(h->sub, sub, len + 1);
+    }
     if (e == NULL || (e->sub = strdup(sub)) == NULL) {
         CF_LOG(CF_LOG_ERROR, "event=oom what=disable_refresh");
-        cf_events_fini(&ev);
-        if (h != NULL) {
-            h->app = app; /* still hold it here */
-            h->until = until;
-            memcpy(h->sub, sub, len + 1);
-            hold_committed(h, CF_ENOMEM);
-        }
+        cf_events_fini(&step->ev);
+        if (h != NULL)
+            hold_committed(h, CF_ENOMEM); /* still hold it here */
         return;
     }
     e->until = until;
     e->reason = CF_REASON_REFRESH_DISABLED;
-    h->app = app;
-    h->until = until;
-    memcpy(h->sub, sub, len + 1);
-    act_commit(app, g, &ev, hold_committed, h);
+    step->done = hold_committed;
+    step->arg = h;
 }
 
-void cf_app_alerts_act(cf_app_t *app)
+/* revoke_subject: raise the subject's epoch and end its live sessions. */
+static size_t revoke_subject(cf_app_t *app, cf_events_t *ev, const char *sub, cf_time_t now)
 {
-    cf_app_alerts_act_then(app, NULL, NULL);
+    cf_event_t *e = cf_events_add(ev, CF_EV_NOT_BEFORE, now, NULL);
+    cf_subject_t *subj;
+    size_t ended = 0;
+
+    /* The epoch is raised in memory once durable (commit.c). */
+    if (e == NULL || (e->sub = strdup(sub)) == NULL) {
+        CF_LOG(CF_LOG_ERROR, "event=oom what=alert_revoke_subject");
+        return 0;
+    }
+    e->not_before = now;
+    subj = cf_app_subject(app, sub);
+    for (cf_session_t *s = subj != NULL ? subj->head : NULL; s != NULL; s = s->sub_next)
+        ended += cf_app_end_session(app, s, CF_END_REVOKED, now, ev);
+    return ended;
 }
 
-void cf_app_alerts_act_then(cf_app_t *app, void (*then)(void *arg), void *arg)
+int cf_app_alerts_next(cf_app_t *app, cf_alert_step_t *step)
 {
-    act_group_t *g;
+    struct cf_alert_action act;
+    cf_time_t now;
+    cf_session_t *s;
+    size_t ended = 0;
 
-    if (app->nactions == 0 || app->alerts_busy) {
-        if (then != NULL)
-            then(arg);
-        return;
+    *step = (cf_alert_step_t){CF_EVENTS_INIT, NULL, NULL};
+    if (app->nactions == 0)
+        return 0;
+    /* First queued, first decided; deciding may queue more behind it. */
+    act = app->actions[0];
+    memmove(app->actions, app->actions + 1, --app->nactions * sizeof *app->actions);
+    now = cf_app_now(app);
+    switch (act.what) {
+    case CF_ALERT_ACT_REVOKE_SESSION:
+        s = act.sid[0] ? cf_app_session(app, act.sid, CF_SID_LEN) : NULL;
+        if (s != NULL)
+            ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &step->ev);
+        break;
+    case CF_ALERT_ACT_REVOKE_SUBJECT:
+        if (act.sub != NULL)
+            ended += revoke_subject(app, &step->ev, act.sub, now);
+        break;
+    case CF_ALERT_ACT_DISABLE_REFRESH:
+        if (act.sub != NULL)
+            disable_refresh(app, step, act.sub, now + act.duration, now);
+        break;
+    default:
+        break;
     }
-    g = malloc(sizeof *g);
-    if (g == NULL && then != NULL)
-        then(arg); /* out of memory: answer now, the actions still commit */
-    if (g != NULL)
-        *g = (act_group_t){.pending = 1, .then = then, .arg = arg};
-    app->alerts_busy = 1;
-    for (size_t i = 0; i < app->nactions; i++) {
-        struct cf_alert_action act = app->actions[i], *a = &act; /* the array may grow */
-        cf_time_t now = cf_app_now(app);
-        cf_events_t ev = CF_EVENTS_INIT;
-        cf_session_t *s;
-        cf_subject_t *subj;
-        size_t ended = 0;
-
-        switch (a->what) {
-        case CF_ALERT_ACT_REVOKE_SESSION:
-            s = a->sid[0] ? cf_app_session(app, a->sid, CF_SID_LEN) : NULL;
-            if (s != NULL)
-                ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
-            break;
-        case CF_ALERT_ACT_REVOKE_SUBJECT: {
-            cf_event_t *e;
-            if (a->sub == NULL)
-                break;
-            e = cf_events_add(&ev, CF_EV_NOT_BEFORE, now, NULL);
-            /* The epoch is raised in memory once durable (commit.c). */
-            if (e == NULL || (e->sub = strdup(a->sub)) == NULL) {
-                CF_LOG(CF_LOG_ERROR, "event=oom what=alert_revoke_subject");
-                break;
-            }
-            e->not_before = now;
-            subj = cf_app_subject(app, a->sub);
-            for (s = subj != NULL ? subj->head : NULL; s != NULL; s = s->sub_next)
-                ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
-            break;
-        }
-        case CF_ALERT_ACT_DISABLE_REFRESH:
-            if (a->sub != NULL)
-                disable_refresh(app, g, a->sub, now + a->duration, now);
-            break;
-        default:
-            break;
-        }
-        CF_LOG(CF_LOG_INFO, "event=alert_action action=%s sessions_ended=%zu",
-               cf_alert_action_name(a->what), ended);
-        if (ev.n > 0)
-            act_commit(app, g, &ev, NULL, NULL);
-        else
-            cf_events_fini(&ev);
-        free(act.sub);
-    }
-    app->nactions = 0;
-    app->alerts_busy = 0;
-    if (g != NULL)
-        group_release(g);
+    CF_LOG(CF_LOG_INFO, "event=alert_action action=%s sessions_ended=%zu",
+           cf_alert_action_name(act.what), ended);
+    free(act.sub);
+    return 1;
 }

@@ -17,8 +17,10 @@
 
 #include <http_parser.h>
 
+#include <openssl/crypto.h>
+
 #include "app/app.h"
-#include "api/api.h"
+#include "http/server.h"
 #include "app/cluster.h"
 #include "core/b64url.h"
 #include "core/digest.h"

@@ -227,15 +227,25 @@ int cf_app_alerts_init(cf_app_t *app);
 void cf_app_alerts_fini(cf_app_t *app);
 /** The sink: count every event of @ev against the rules (loop thread). */
 void cf_app_alerts_events(cf_app_t *app, const cf_events_t *ev);
-/** A refused /v1/check from @ip ("" unknown) for @sub (NULL unknown). */
-void cf_app_alerts_check_failed(cf_app_t *app, const char *ip, const char *sub, cf_time_t now);
-/** Run the automatic actions firing rules queued; call after a commit. */
-void cf_app_alerts_act(cf_app_t *app);
 /**
- * As cf_app_alerts_act, then run @then(@arg) once every action's commit has
- * been answered (at once when nothing is queued or actions are running).
+ * A refused /v1/check from @ip ("" unknown) for @sub (NULL unknown). Call
+ * cf_app_alerts_act() after it: a rule it fires may have queued an action.
  */
-void cf_app_alerts_act_then(cf_app_t *app, void (*then)(void *arg), void *arg);
+void cf_app_alerts_check_failed(cf_app_t *app, const char *ip, const char *sub, cf_time_t now);
+
+/** One automatic action decided: the events to commit and the callback of that commit. */
+typedef struct {
+    cf_events_t ev;       /* may be empty: nothing to commit */
+    cf_store_done_fn done; /* may be NULL */
+    void *arg;
+} cf_alert_step_t;
+
+/**
+ * Take the oldest action firing rules queued off the queue and decide what it
+ * means into @step (cf_app_alerts_act commits it). Returns 1, or 0 when the
+ * queue is empty.
+ */
+int cf_app_alerts_next(cf_app_t *app, cf_alert_step_t *step);
 /** 1 when disable_refresh holds @sub's refreshes at @now. */
 int cf_app_refresh_disabled(cf_app_t *app, const char *sub, cf_time_t now);
 /**
@@ -469,17 +479,22 @@ int cf_app_revocation_scope(cf_events_t *ev, cf_revoke_scope_t scope, cf_time_t 
 void cf_app_touch(cf_app_t *app, cf_session_t *s, cf_time_t now);
 
 /**
- * The sinks that are not the store: log, metrics, audit log, alert rules
- * (sinks.c). Events marked remote (applied from another node) reach the log
- * and metrics only: each node audits, alerts on and counts as its own only
- * what happened through it.
+ * The sinks of an acknowledged batch that are not the store: log, metrics,
+ * audit log, then the alert rules (commit.c). Events marked remote (applied
+ * from another node) reach the log and metrics only: each node audits,
+ * alerts on and counts as its own only what happened through it.
  */
 void cf_app_sinks(cf_app_t *app, const cf_events_t *ev);
 
+/** The recording sinks of a batch: log, metrics, audit log (sinks.c; no alert rules). */
+void cf_app_record(cf_app_t *app, const cf_events_t *ev);
+
 /**
  * Hand one non-durable event @e (built on the caller's stack; its strings are
- * borrowed) to the sinks at once: a refusal, a check result, a limit hit, a
- * rule firing. Allocates nothing.
+ * borrowed) to the recording sinks at once: a refusal, a check result, a
+ * limit hit, a rule firing, a clock step. Allocates nothing. The alert rules
+ * do not see it: they count acknowledged changes only (and refused checks,
+ * through cf_app_alerts_check_failed).
  */
 void cf_app_emit(cf_app_t *app, const cf_event_t *e);
 
@@ -529,6 +544,15 @@ typedef void (*cf_guarded_done_fn)(void *arg, int status, const cf_guarded_t *g)
  */
 void cf_app_commit_guarded(cf_app_t *app, cf_events_t *ev, const char *sid, uint32_t gen,
                            cf_guarded_done_fn done, void *arg);
+
+/** Run the automatic actions firing rules queued (alerts.c decides them); call after a commit. */
+void cf_app_alerts_act(cf_app_t *app);
+
+/**
+ * As cf_app_alerts_act, then run @then(@arg) once every action's commit has
+ * been answered (at once when nothing is queued or actions are running).
+ */
+void cf_app_alerts_act_then(cf_app_t *app, void (*then)(void *arg), void *arg);
 
 /** cf_session_merge() (core/session.h), the one merge rule, under its old name. */
 int cf_app_merge_session(cf_session_t *s, const cf_session_t *snap);

@@ -10,7 +10,6 @@
 #include <time.h>
 
 #include "app/app.h"
-#include "api/api.h"
 #include "util/log.h"
 
 #define WATCH_MS 1000 /* a step is seen within a second even when nothing reads the clock */

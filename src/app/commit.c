@@ -26,7 +26,6 @@
 #include <string.h>
 
 #include "app/app.h"
-#include "api/api.h"
 #include "core/error.h"
 #include "util/log.h"
 
@@ -280,6 +279,104 @@ void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *
     mark_busy(app, c, ev);
     store_only(ev);
     cf_store_submit(app->store, ev, committed, c); /* may answer before it returns */
+}
+
+/* ------------------------------------------------------------------ */
+/* Automatic actions of alert rules                                    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The actions one batch's alerts queued, committed as a group: @then runs
+ * once every one of them has been answered, so the request that tripped a
+ * rule is answered only after the rule's action took effect (a client that
+ * reads its answer and retries finds the session already revoked).
+ * alerts.c decides what each action means; they are committed here.
+ */
+typedef struct {
+    size_t pending; /* commits in flight, plus one while they are being started */
+    void (*then)(void *arg);
+    void *arg;
+} act_group_t;
+
+typedef struct {
+    act_group_t *group;
+    cf_store_done_fn fn; /* the action's own callback, may be NULL */
+    void *arg;
+} act_done_t;
+
+static void group_release(act_group_t *g)
+{
+    if (--g->pending > 0)
+        return;
+    if (g->then != NULL)
+        g->then(g->arg);
+    free(g);
+}
+
+static void act_committed(void *arg, int status)
+{
+    act_done_t *d = arg;
+    act_group_t *g = d->group;
+
+    if (d->fn != NULL)
+        d->fn(d->arg, status);
+    free(d);
+    group_release(g);
+}
+
+/* Commit an action's events as part of @g (unchained when out of memory: it still commits). */
+static void act_commit(cf_app_t *app, act_group_t *g, cf_events_t *ev, cf_store_done_fn fn,
+                       void *arg)
+{
+    act_done_t *d = g != NULL ? malloc(sizeof *d) : NULL;
+
+    if (d == NULL) {
+        cf_app_commit(app, ev, fn, arg);
+        return;
+    }
+    d->group = g;
+    d->fn = fn;
+    d->arg = arg;
+    g->pending++;
+    cf_app_commit(app, ev, act_committed, d);
+}
+
+void cf_app_alerts_act(cf_app_t *app)
+{
+    cf_app_alerts_act_then(app, NULL, NULL);
+}
+
+void cf_app_alerts_act_then(cf_app_t *app, void (*then)(void *arg), void *arg)
+{
+    cf_alert_step_t step;
+    act_group_t *g;
+
+    if (app->nactions == 0 || app->alerts_busy) {
+        if (then != NULL)
+            then(arg);
+        return;
+    }
+    g = malloc(sizeof *g);
+    if (g == NULL && then != NULL)
+        then(arg); /* out of memory: answer now, the actions still commit */
+    if (g != NULL)
+        *g = (act_group_t){.pending = 1, .then = then, .arg = arg};
+    app->alerts_busy = 1; /* the actions' own commits do not run actions */
+    while (cf_app_alerts_next(app, &step)) {
+        if (step.ev.n > 0)
+            act_commit(app, g, &step.ev, step.done, step.arg);
+        else
+            cf_events_fini(&step.ev);
+    }
+    app->alerts_busy = 0;
+    if (g != NULL)
+        group_release(g);
+}
+
+void cf_app_sinks(cf_app_t *app, const cf_events_t *ev)
+{
+    cf_app_record(app, ev); /* log, metrics, audit (sinks.c) */
+    cf_app_alerts_events(app, ev);
 }
 
 /* ------------------------------------------------------------------ */

@@ -22,8 +22,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "app/app.h"
-#include "api/api.h"
 #include "store/store.h"
 #include "core/error.h"
 #include "core/keyset.h"

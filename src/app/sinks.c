@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT
  *
- * The sinks of the event stream that are not the store: the diagnostic log,
- * the metrics, the audit log and the alert rules. cf_app_commit() hands them
- * every acknowledged batch; cf_app_emit() hands them one non-durable event
- * (a refusal, a check result, a limit hit, a rule firing) built on the
- * emitter's stack, so the hot path allocates nothing to be counted.
+ * The sinks of the event stream that record: the diagnostic log, the metrics
+ * and the audit log. cf_app_sinks() (commit.c) hands them every acknowledged
+ * batch, then the alert rules; cf_app_emit() hands them one non-durable event
+ * (a refusal, a check result, a limit hit, a rule firing, a clock step) built
+ * on the emitter's stack, so the hot path allocates nothing to be counted.
+ * The alert rules count only acknowledged changes (and refused checks,
+ * through their own hook), never a non-durable event, which is why this file
+ * calls nothing above it: the clock, the guard, the keys and the alerts all
+ * emit through here.
  *
  * Events applied from another node's bus message arrive marked remote. They
  * happened there, so that node audits them, counts them as its own and runs
@@ -59,14 +63,13 @@ static void log_event(const cf_event_t *e)
     }
 }
 
-void cf_app_sinks(cf_app_t *app, const cf_events_t *ev)
+void cf_app_record(cf_app_t *app, const cf_events_t *ev)
 {
     for (size_t i = 0; i < ev->n; i++)
         log_event(&ev->v[i]);
     cf_app_metrics_events(app, ev);
     if (app->audit != NULL)
         cf_audit_events(app->audit, ev);
-    cf_app_alerts_events(app, ev);
 }
 
 void cf_app_emit(cf_app_t *app, const cf_event_t *e)
@@ -78,7 +81,6 @@ void cf_app_emit(cf_app_t *app, const cf_event_t *e)
     cf_app_metrics_events(app, &one);
     if (app->audit != NULL && (cf_event_flags(e->type) & CF_EVF_AUDIT))
         cf_audit_events(app->audit, &one);
-    cf_app_alerts_events(app, &one);
 }
 
 void cf_app_emit_check(cf_app_t *app, int why, uint64_t ns)
