@@ -5,6 +5,7 @@
  * endpoint here requires the admin key. Changes are answered only once
  * durable.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,164 +87,246 @@ static void warn_bound_to_caller(const cf_session_t *s, const char *client_id, i
                client_id[0] != '\0' ? client_id : "-", ip && dev ? "ip,device_id" : ip ? "ip" : "device_id");
 }
 
-void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
+/* What POST /v1/sessions asked for, checked field by field (fields[] below). */
+typedef struct {
+    cf_app_t *app;
+    cf_http_req_t *req;
+    cf_time_t now;
+    const char *sub, *client_id, *scope; /* borrowed from the body */
+    const cf_client_t *client;           /* NULL when no clients are configured */
+    char roles[512];
+    size_t rlen;
+    char ip[46], device[44];
+    int no_ip, no_device;                /* not given: bound to the caller (a warning) */
+    cf_time_t auth_time;
+    cf_limits_t requested;
+} create_t;
+
+typedef struct create_field create_field_t;
+
+/* One body field's check (@f its row): 0, or -1 with what is wrong in @desc. @v is NULL when absent. */
+typedef int (*create_field_fn)(create_t *c, json_t *v, const create_field_t *f, char *desc,
+                               size_t cap);
+
+struct create_field {
+    const char *name;
+    create_field_fn check;
+    size_t off; /* lifetimes: the cf_limits_t member of c->requested */
+};
+
+static int field_sub(create_t *c, json_t *v, const create_field_t *f, char *desc, size_t cap)
 {
-    static const char *const known[] = {"sub", "client_id", "roles", "scope", "auth_time",
-                                        "idle_timeout", "absolute_timeout", "access_ttl",
-                                        "ip", "device_id"};
-    cf_time_t now = cf_app_now(app);
-    json_t *doc, *v;
-    const char *key, *sub, *client_id = "", *scope = "";
-    char roles[512] = "", desc[256], sid[CF_SID_LEN + 1], refresh[CF_REFRESH_TOKEN_LEN + 1];
-    size_t rlen = 0;
-    cf_limits_t requested = {0, 0, 0}, configured;
+    (void)f;
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 255 ||
+        !safe_text(json_string_value(v), 0)) {
+        snprintf(desc, cap, "sub: required, 1 to 255 printable characters without spaces or quotes");
+        return -1;
+    }
+    c->sub = json_string_value(v);
+    return 0;
+}
+
+static int field_client_id(create_t *c, json_t *v, const create_field_t *f, char *desc, size_t cap)
+{
+    const cf_policy_t *pol = &c->app->cfg.policy;
+
+    (void)f;
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v) || json_string_length(v) > 127 || !safe_text(json_string_value(v), 0)) {
+        snprintf(desc, cap, "client_id: expected a string of at most 127 printable characters");
+        return -1;
+    }
+    c->client_id = json_string_value(v);
+    if (pol->nclients > 0) {
+        c->client = cf_policy_client(pol, c->client_id);
+        if (c->client == NULL) {
+            snprintf(desc, cap, "client_id: '%.64s' is not a configured client", c->client_id);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The backend saw the user; what it says about address and device wins. */
+static int field_ip(create_t *c, json_t *v, const create_field_t *f, char *desc, size_t cap)
+{
+    cf_ip_t parsed;
+
+    (void)f;
+    c->no_ip = v == NULL;
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v) || cf_ip_parse(json_string_value(v), json_string_length(v), &parsed) < 0) {
+        snprintf(desc, cap, "ip: expected an IPv4 or IPv6 address");
+        return -1;
+    }
+    cf_ip_format(&parsed, c->ip);
+    return 0;
+}
+
+static int field_device_id(create_t *c, json_t *v, const create_field_t *f, char *desc, size_t cap)
+{
+    uint8_t md[32];
+
+    (void)f;
+    c->no_device = v == NULL;
+    if (v == NULL) {
+        cf_req_device(c->app, c->req, c->device);
+        return 0;
+    }
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 512) {
+        snprintf(desc, cap, "device_id: expected a non-empty string of at most 512 characters");
+        return -1;
+    }
+    cf_sha256(json_string_value(v), json_string_length(v), md);
+    cf_b64url_encode(md, 24, c->device);
+    return 0;
+}
+
+static int field_scope(create_t *c, json_t *v, const create_field_t *f, char *desc, size_t cap)
+{
+    (void)f;
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v) || json_string_length(v) > 511 || !safe_text(json_string_value(v), 1)) {
+        snprintf(desc, cap, "scope: expected a space-separated string of at most 511 characters");
+        return -1;
+    }
+    c->scope = json_string_value(v);
+    return 0;
+}
+
+static int field_roles(create_t *c, json_t *v, const create_field_t *f, char *desc, size_t cap)
+{
+    size_t i;
+    json_t *r;
+
+    (void)f;
+    if (v == NULL)
+        return 0;
+    if (!json_is_array(v) || json_array_size(v) > 32) {
+        snprintf(desc, cap, "roles: expected an array of at most 32 strings");
+        return -1;
+    }
+    json_array_foreach(v, i, r) {
+        const char *name = json_string_value(r);
+        size_t n = json_string_length(r);
+        if (!json_is_string(r) || n == 0 || !safe_text(name, 0) || strchr(name, ',') != NULL ||
+            c->rlen + n + 2 > sizeof c->roles) {
+            snprintf(desc, cap,
+                     "roles[%zu]: expected a non-empty name without spaces, commas or quotes (500 characters in all)",
+                     i);
+            return -1;
+        }
+        if (c->rlen > 0)
+            c->roles[c->rlen++] = ',';
+        memcpy(c->roles + c->rlen, name, n + 1);
+        c->rlen += n;
+    }
+    return 0;
+}
+
+static int field_auth_time(create_t *c, json_t *v, const create_field_t *f, char *desc, size_t cap)
+{
+    (void)f;
+    if (v == NULL)
+        return 0;
+    /* Range first, arithmetic after: INT64_MAX seconds would overflow in ms. */
+    if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
+        json_integer_value(v) > CF_TOKEN_MAX_NUMERICDATE ||
+        (cf_time_t)json_integer_value(v) * CF_SEC > c->now + c->app->cfg.clock_leeway) {
+        snprintf(desc, cap, "auth_time: expected Unix seconds, not in the future");
+        return -1;
+    }
+    c->auth_time = (cf_time_t)json_integer_value(v) * CF_SEC;
+    return 0;
+}
+
+/* A requested lifetime, into the cf_limits_t member f->off of c->requested. */
+static int field_lifetime(create_t *c, json_t *v, const create_field_t *f, char *desc, size_t cap)
+{
+    cf_time_t *out = (cf_time_t *)((char *)&c->requested + f->off);
+
+    return body_duration(v, f->name, out, desc, cap) < 0 ? -1 : 0;
+}
+
+/* Every field the body may have, checked in this order (so is the first error named). */
+static const create_field_t fields[] = {
+    {"sub", field_sub, 0},
+    {"client_id", field_client_id, 0},
+    {"ip", field_ip, 0},
+    {"device_id", field_device_id, 0},
+    {"scope", field_scope, 0},
+    {"roles", field_roles, 0},
+    {"auth_time", field_auth_time, 0},
+    {"idle_timeout", field_lifetime, offsetof(cf_limits_t, idle_timeout)},
+    {"absolute_timeout", field_lifetime, offsetof(cf_limits_t, absolute_timeout)},
+    {"access_ttl", field_lifetime, offsetof(cf_limits_t, access_ttl)},
+};
+
+#define NFIELDS (sizeof fields / sizeof fields[0])
+
+/* Check the body: unknown fields first, then each field in fields[] order. */
+static int create_parse(create_t *c, json_t *doc, char *desc, size_t cap)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(doc, key, v) {
+        size_t i;
+        for (i = 0; i < NFIELDS; i++)
+            if (strcmp(key, fields[i].name) == 0)
+                break;
+        if (i == NFIELDS) {
+            snprintf(desc, cap, "unknown field '%.64s'", key);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (fields[i].check(c, json_object_get(doc, fields[i].name), &fields[i], desc, cap) < 0)
+            return -1;
+    return 0;
+}
+
+/* The server decides: requests can only make lifetimes shorter. NULL when out of memory. */
+static cf_session_t *create_session(create_t *c)
+{
+    cf_app_t *app = c->app;
+    cf_limits_t configured = {app->cfg.idle_timeout, app->cfg.absolute_timeout, app->cfg.access_ttl};
+    char sid[CF_SID_LEN + 1];
     cf_effective_t eff;
-    const cf_client_t *client = NULL;
-    char ip[46] = "", device[44] = "", keyid[24];
-    cf_time_t auth_time = 0;
-    cf_events_t ev = CF_EVENTS_INIT;
     cf_session_t *s;
-    cf_event_t *e;
+
+    cf_policy_resolve(&app->cfg.policy, &configured, app->cfg.access_max_ttl, c->client, c->roles,
+                      &c->requested, &eff);
+    cf_app_new_sid(app, sid);
+    s = cf_session_new(sid, c->sub, c->client_id, c->scope, c->roles, c->auth_time, &eff.limits,
+                       c->now);
+    if (s != NULL) {
+        cf_session_bind(s, c->ip, c->device);
+        s->ip_binding = (uint8_t)eff.risk.ip_binding;
+        s->on_ip_change = (uint8_t)eff.risk.on_ip_change;
+        s->on_device_change = (uint8_t)eff.risk.on_device_change;
+        warn_bound_to_caller(s, c->client_id, c->no_ip, c->no_device);
+    }
+    return s;
+}
+
+/*
+ * Tokens first, then the commit; the session is indexed only once the store
+ * has it (commit.c), so a failure at any step leaves nothing. Takes @s.
+ */
+static void create_issue(cf_app_t *app, cf_http_req_t *req, const cf_client_t *client,
+                         cf_session_t *s, cf_time_t now)
+{
+    cf_events_t ev = CF_EVENTS_INIT;
+    cf_event_t *e = s != NULL ? cf_events_add(&ev, CF_EV_SESSION_CREATED, now, s) : NULL;
+    char refresh[CF_REFRESH_TOKEN_LEN + 1];
     char *access = NULL;
     int64_t exp;
     cf_pending_t *p;
 
-    if (!cf_req_require_admin(app, req))
-        return;
-    cf_req_client_ip(app, req, ip);
-    cf_req_api_key_id(req, keyid);
-    {
-        cf_rate_who_t who = {.ip = ip, .api_key = keyid};
-        if (cf_req_rate_limit(app, req, CF_RATE_SESSION_CREATE, &who, now, 0))
-            return;
-    }
-    doc = cf_req_json_object(req);
-    if (doc == NULL)
-        return;
-    json_object_foreach(doc, key, v) {
-        size_t i;
-        for (i = 0; i < sizeof known / sizeof known[0]; i++)
-            if (strcmp(key, known[i]) == 0)
-                break;
-        if (i == sizeof known / sizeof known[0]) {
-            snprintf(desc, sizeof desc, "unknown field '%.64s'", key);
-            goto bad;
-        }
-    }
-    v = json_object_get(doc, "sub");
-    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 255 ||
-        !safe_text(json_string_value(v), 0)) {
-        snprintf(desc, sizeof desc, "sub: required, 1 to 255 printable characters without spaces or quotes");
-        goto bad;
-    }
-    sub = json_string_value(v);
-    v = json_object_get(doc, "client_id");
-    if (v != NULL) {
-        if (!json_is_string(v) || json_string_length(v) > 127 || !safe_text(json_string_value(v), 0)) {
-            snprintf(desc, sizeof desc, "client_id: expected a string of at most 127 printable characters");
-            goto bad;
-        }
-        client_id = json_string_value(v);
-        if (app->cfg.policy.nclients > 0) {
-            client = cf_policy_client(&app->cfg.policy, client_id);
-            if (client == NULL) {
-                snprintf(desc, sizeof desc, "client_id: '%.64s' is not a configured client", client_id);
-                goto bad;
-            }
-        }
-    }
-    /* The backend saw the user; what it says about address and device wins. */
-    v = json_object_get(doc, "ip");
-    if (v != NULL) {
-        cf_ip_t parsed;
-        if (!json_is_string(v) ||
-            cf_ip_parse(json_string_value(v), json_string_length(v), &parsed) < 0) {
-            snprintf(desc, sizeof desc, "ip: expected an IPv4 or IPv6 address");
-            goto bad;
-        }
-        cf_ip_format(&parsed, ip);
-    }
-    v = json_object_get(doc, "device_id");
-    if (v != NULL) {
-        uint8_t md[32];
-        if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 512) {
-            snprintf(desc, sizeof desc, "device_id: expected a non-empty string of at most 512 characters");
-            goto bad;
-        }
-        cf_sha256(json_string_value(v), json_string_length(v), md);
-        cf_b64url_encode(md, 24, device);
-    } else {
-        cf_req_device(app, req, device);
-    }
-    v = json_object_get(doc, "scope");
-    if (v != NULL) {
-        if (!json_is_string(v) || json_string_length(v) > 511 || !safe_text(json_string_value(v), 1)) {
-            snprintf(desc, sizeof desc, "scope: expected a space-separated string of at most 511 characters");
-            goto bad;
-        }
-        scope = json_string_value(v);
-    }
-    v = json_object_get(doc, "roles");
-    if (v != NULL) {
-        size_t i;
-        json_t *r;
-        if (!json_is_array(v) || json_array_size(v) > 32) {
-            snprintf(desc, sizeof desc, "roles: expected an array of at most 32 strings");
-            goto bad;
-        }
-        json_array_foreach(v, i, r) {
-            const char *name = json_string_value(r);
-            size_t n = json_string_length(r);
-            if (!json_is_string(r) || n == 0 || !safe_text(name, 0) || strchr(name, ',') != NULL ||
-                rlen + n + 2 > sizeof roles) {
-                snprintf(desc, sizeof desc,
-                         "roles[%zu]: expected a non-empty name without spaces, commas or quotes (500 characters in all)",
-                         i);
-                goto bad;
-            }
-            if (rlen > 0)
-                roles[rlen++] = ',';
-            memcpy(roles + rlen, name, n + 1);
-            rlen += n;
-        }
-    }
-    v = json_object_get(doc, "auth_time");
-    if (v != NULL) {
-        /* Range first, arithmetic after: INT64_MAX seconds would overflow in ms. */
-        if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
-            json_integer_value(v) > CF_TOKEN_MAX_NUMERICDATE ||
-            (cf_time_t)json_integer_value(v) * CF_SEC > now + app->cfg.clock_leeway) {
-            snprintf(desc, sizeof desc, "auth_time: expected Unix seconds, not in the future");
-            goto bad;
-        }
-        auth_time = (cf_time_t)json_integer_value(v) * CF_SEC;
-    }
-    if (body_duration(json_object_get(doc, "idle_timeout"), "idle_timeout", &requested.idle_timeout,
-                      desc, sizeof desc) < 0 ||
-        body_duration(json_object_get(doc, "absolute_timeout"), "absolute_timeout",
-                      &requested.absolute_timeout, desc, sizeof desc) < 0 ||
-        body_duration(json_object_get(doc, "access_ttl"), "access_ttl", &requested.access_ttl, desc,
-                      sizeof desc) < 0)
-        goto bad;
-
-    /* The server decides: requests can only make lifetimes shorter. */
-    configured = (cf_limits_t){app->cfg.idle_timeout, app->cfg.absolute_timeout, app->cfg.access_ttl};
-    cf_policy_resolve(&app->cfg.policy, &configured, app->cfg.access_max_ttl, client, roles,
-                      &requested, &eff);
-    cf_app_new_sid(app, sid);
-    s = cf_session_new(sid, sub, client_id, scope, roles, auth_time, &eff.limits, now);
-    if (s != NULL) {
-        cf_session_bind(s, ip, device);
-        s->ip_binding = (uint8_t)eff.risk.ip_binding;
-        s->on_ip_change = (uint8_t)eff.risk.on_ip_change;
-        s->on_device_change = (uint8_t)eff.risk.on_device_change;
-        warn_bound_to_caller(s, client_id, json_object_get(doc, "ip") == NULL,
-                             json_object_get(doc, "device_id") == NULL);
-    }
-    json_decref(doc);
-    /* Tokens first, then the commit; the session is indexed only once the
-     * store has it (commit.c), so a failure at any step leaves nothing. */
-    e = s != NULL ? cf_events_add(&ev, CF_EV_SESSION_CREATED, now, s) : NULL;
     if (e == NULL || cf_app_issue_access(app, s, now, &access, &exp) < 0) {
         cf_session_free(s);
         cf_events_fini(&ev);
@@ -264,10 +347,35 @@ void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
         return;
     }
     cf_app_commit(app, &ev, cf_pending_done, p);
-    return;
-bad:
-    json_decref(doc);
-    bad_request(req, desc);
+}
+
+void cf_api_sessions_create(cf_app_t *app, cf_http_req_t *req)
+{
+    create_t c = {.app = app, .req = req, .now = cf_app_now(app), .client_id = "", .scope = ""};
+    char desc[256], keyid[24];
+    cf_session_t *s;
+    json_t *doc;
+
+    if (!cf_req_require_admin(app, req))
+        return;
+    cf_req_client_ip(app, req, c.ip);
+    cf_req_api_key_id(req, keyid);
+    {
+        cf_rate_who_t who = {.ip = c.ip, .api_key = keyid};
+        if (cf_req_rate_limit(app, req, CF_RATE_SESSION_CREATE, &who, c.now, 0))
+            return;
+    }
+    doc = cf_req_json_object(req);
+    if (doc == NULL)
+        return;
+    if (create_parse(&c, doc, desc, sizeof desc) < 0) {
+        json_decref(doc);
+        bad_request(req, desc);
+        return;
+    }
+    s = create_session(&c);
+    json_decref(doc); /* c's strings are borrowed from it: the session has its copies */
+    create_issue(app, req, c.client, s, c.now);
 }
 
 static cf_session_t *find_or_404(cf_app_t *app, cf_http_req_t *req, const char *sid, size_t len)
@@ -340,98 +448,132 @@ void cf_api_session_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, s
  * before that second end, and the epoch is set to that second instead of
  * now, so tokens issued since then keep working.
  */
-void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
+/* What POST /v1/revocations asked for. */
+typedef struct {
+    const char *sub, *client_id; /* borrowed from the body; NULL unless that is the scope */
+    int all;
+    int has_before;
+    cf_time_t cutoff;            /* "before" in ms, else now */
+} revocation_t;
+
+/* Check the body into @r: one scope, maybe "before". Replies 400 and returns -1 otherwise. */
+static int revocation_parse(cf_http_req_t *req, json_t *doc, cf_time_t now, revocation_t *r)
 {
-    cf_time_t now = cf_app_now(app), cutoff;
-    cf_events_t ev = CF_EVENTS_INIT;
-    json_t *doc, *sub, *all, *client, *before;
-    const char *target = NULL;
+    json_t *sub = json_object_get(doc, "sub"), *all = json_object_get(doc, "all");
+    json_t *client = json_object_get(doc, "client_id"), *before = json_object_get(doc, "before");
+    int nscope = (sub != NULL) + (all != NULL) + (client != NULL);
+
+    if (nscope != 1 || json_object_size(doc) != (size_t)(nscope + (before != NULL)) ||
+        (sub != NULL && (!json_is_string(sub) || json_string_length(sub) == 0)) ||
+        (client != NULL && (!json_is_string(client) || json_string_length(client) == 0)) ||
+        (all != NULL && !json_is_true(all))) {
+        bad_request(req, "expected exactly one of {\"sub\": \"<subject>\"}, {\"client_id\": \"<client>\"} "
+                         "or {\"all\": true}, and optionally \"before\": <Unix seconds>");
+        return -1;
+    }
+    *r = (revocation_t){json_string_value(sub), json_string_value(client), all != NULL,
+                        before != NULL, now};
+    if (before != NULL) {
+        if (!json_is_integer(before) || json_integer_value(before) <= 0 ||
+            json_integer_value(before) > cf_time_to_sec(now)) {
+            bad_request(req, "before: expected Unix seconds, not in the future");
+            return -1;
+        }
+        r->cutoff = (cf_time_t)json_integer_value(before) * CF_SEC;
+    }
+    return 0;
+}
+
+/* End @s if the revocation covers it (created before the cutoff, when one was given). */
+static json_int_t revoke_one(cf_app_t *app, const revocation_t *r, cf_session_t *s, cf_time_t now,
+                             cf_events_t *ev)
+{
+    if (r->has_before && s->created_at >= r->cutoff)
+        return 0;
+    return cf_app_end_session(app, s, CF_END_REVOKED, now, ev);
+}
+
+/* Everyone: page through the creation order (no per-session allocation). */
+static json_int_t revoke_everyone(cf_app_t *app, const revocation_t *r, cf_time_t now,
+                                  cf_events_t *ev)
+{
+    cf_index_cursor_t cur = {0, ""}, next;
+    cf_session_t *page[256];
+    json_int_t ended = 0;
+    size_t n;
+    int more = 1;
+
+    while (more && (n = cf_index_list(app->index, cur.id[0] ? &cur : NULL, NULL, NULL, page, 256,
+                                      256, &next, &more)) > 0) {
+        for (size_t i = 0; i < n; i++)
+            ended += revoke_one(app, r, page[i], now, ev);
+        cur = next;
+    }
+    return ended;
+}
+
+/*
+ * Decide the revocation into @ev: the client's sessions (its own list), or a
+ * not-before epoch and the sessions of the subject or of everyone. Returns
+ * the sessions ended, or -1 when out of memory.
+ */
+static json_int_t revocation_decide(cf_app_t *app, const revocation_t *r, cf_time_t now,
+                                    cf_events_t *ev)
+{
+    json_int_t ended = 0;
     cf_session_t *s;
     cf_event_t *e;
-    json_int_t ended = 0;
-    cf_pending_t *p;
-    int nscope;
+
+    if (r->client_id != NULL) {
+        cf_group_t *cli = cf_app_client(app, r->client_id);
+        for (s = cli != NULL ? cli->head : NULL; s != NULL; s = s->cli_next)
+            ended += revoke_one(app, r, s, now, ev);
+        return ended;
+    }
+    e = cf_events_add(ev, CF_EV_NOT_BEFORE, now, NULL);
+    if (e == NULL || (r->sub != NULL && (e->sub = strdup(r->sub)) == NULL))
+        return -1;
+    e->not_before = r->cutoff; /* raised in memory once durable (commit.c) */
+    if (r->sub == NULL)
+        return revoke_everyone(app, r, now, ev);
+    cf_subject_t *subj = cf_app_subject(app, r->sub);
+    for (s = subj != NULL ? subj->head : NULL; s != NULL; s = s->sub_next)
+        ended += revoke_one(app, r, s, now, ev);
+    return ended;
+}
+
+void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
+{
+    cf_time_t now = cf_app_now(app);
+    cf_events_t ev = CF_EVENTS_INIT;
+    cf_pending_t *p = NULL;
+    revocation_t r;
+    json_int_t ended;
+    json_t *doc;
 
     if (!cf_req_require_admin(app, req))
         return;
     doc = cf_req_json_object(req);
     if (doc == NULL)
         return;
-    sub = json_object_get(doc, "sub");
-    all = json_object_get(doc, "all");
-    client = json_object_get(doc, "client_id");
-    before = json_object_get(doc, "before");
-    nscope = (sub != NULL) + (all != NULL) + (client != NULL);
-    if (nscope != 1 || json_object_size(doc) != (size_t)(nscope + (before != NULL)) ||
-        (sub != NULL && (!json_is_string(sub) || json_string_length(sub) == 0)) ||
-        (client != NULL && (!json_is_string(client) || json_string_length(client) == 0)) ||
-        (all != NULL && !json_is_true(all))) {
-        json_decref(doc);
-        bad_request(req, "expected exactly one of {\"sub\": \"<subject>\"}, {\"client_id\": \"<client>\"} "
-                         "or {\"all\": true}, and optionally \"before\": <Unix seconds>");
-        return;
-    }
-    cutoff = now;
-    if (before != NULL) {
-        if (!json_is_integer(before) || json_integer_value(before) <= 0 ||
-            json_integer_value(before) > cf_time_to_sec(now)) {
-            json_decref(doc);
-            bad_request(req, "before: expected Unix seconds, not in the future");
-            return;
-        }
-        cutoff = (cf_time_t)json_integer_value(before) * CF_SEC;
-    }
-    if (app->cluster != NULL && all == NULL) { /* on Redis's index: see cluster.c */
-        cf_app_cluster_revoke(app, sub != NULL ? json_string_value(sub) : NULL,
-                              client != NULL ? json_string_value(client) : NULL,
-                              before != NULL ? cutoff : 0, cf_api_revoked_count, req);
+    if (revocation_parse(req, doc, now, &r) < 0) {
         json_decref(doc);
         return;
     }
-    if (client != NULL) {
-        cf_group_t *cli = cf_app_client(app, json_string_value(client)); /* its own list */
-        for (s = cli != NULL ? cli->head : NULL; s != NULL; s = s->cli_next)
-            if (before == NULL || s->created_at < cutoff)
-                ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
+    if (app->cluster != NULL && !r.all) { /* on Redis's index: see cluster.c */
+        cf_app_cluster_revoke(app, r.sub, r.client_id, r.has_before ? r.cutoff : 0,
+                              cf_api_revoked_count, req);
         json_decref(doc);
-        goto reply;
-    }
-    e = cf_events_add(&ev, CF_EV_NOT_BEFORE, now, NULL);
-    if (e == NULL || (sub != NULL && (e->sub = strdup(json_string_value(sub))) == NULL)) {
-        cf_events_fini(&ev);
-        json_decref(doc);
-        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
-    e->not_before = cutoff; /* raised in memory once durable (commit.c) */
-    target = e->sub;
-    if (target != NULL) {
-        cf_subject_t *subj = cf_app_subject(app, target);
-        for (s = subj != NULL ? subj->head : NULL; s != NULL; s = s->sub_next)
-            if (before == NULL || s->created_at < cutoff)
-                ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
-    } else {
-        cf_index_cursor_t cur = {0, ""}, next;
-        cf_session_t *page[256];
-        size_t n;
-        int more = 1;
-        /* Everyone: page through the creation order (no per-session allocation). */
-        while (more && (n = cf_index_list(app->index, cur.id[0] ? &cur : NULL, NULL, NULL, page,
-                                          256, 256, &next, &more)) > 0) {
-            for (size_t i = 0; i < n; i++)
-                if (before == NULL || page[i]->created_at < cutoff)
-                    ended += cf_app_end_session(app, page[i], CF_END_REVOKED, now, &ev);
-            cur = next;
-        }
-    }
-    json_decref(doc);
-reply:
+    ended = revocation_decide(app, &r, now, &ev);
     /* What the revocation covered travels on its events (metrics count it once). */
-    if (cf_app_revocation_scope(&ev, client != NULL ? CF_REVOKE_CLIENT
-                                     : target != NULL ? CF_REVOKE_SUBJECT : CF_REVOKE_ALL, now) < 0)
-        p = NULL;
-    else
+    if (ended >= 0 &&
+        cf_app_revocation_scope(&ev, r.client_id != NULL ? CF_REVOKE_CLIENT
+                                     : r.sub != NULL     ? CF_REVOKE_SUBJECT
+                                                         : CF_REVOKE_ALL, now) == 0)
         p = cf_pending_new(req, 200, json_pack("{s:I}", "sessions_ended", ended), 0);
+    json_decref(doc);
     if (p == NULL) {
         cf_events_fini(&ev);
         cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
