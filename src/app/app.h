@@ -100,6 +100,16 @@ typedef struct {
 typedef cf_time_t (*cf_clock_fn)(void *ctx);
 
 
+/*
+ * A module the commit point and the lifecycle call through pointers it set
+ * itself (API keys, app/apikeys.c), so app.c and commit.c do not depend on it.
+ */
+typedef struct cf_app_ext {
+    void (*apply)(cf_app_t *app, const cf_event_t *e); /* an acknowledged event it owns */
+    void (*stop)(cf_app_t *app);                       /* before the store closes */
+    void (*fini)(cf_app_t *app);
+} cf_app_ext_t;
+
 typedef struct cf_app {
     cf_config_t cfg;
     uv_loop_t *loop;
@@ -149,6 +159,9 @@ typedef struct cf_app {
     cf_rate_state_t rate[CF_RATE__COUNT];
     cf_lockout_t *lockout;           /* NULL when lockout is off */
     cf_secret_cache_t *secret_cache; /* one per configured client, same order */
+
+    struct cf_apikeys *apikeys;      /* API keys (app/apikeys.c); NULL until cf_app_apikeys_init */
+    const cf_app_ext_t *apikeys_ext;
 
     cf_app_metrics_t metrics; /* written only by the metrics sink (metrics.c) */
     int started; /* timers and signal handlers initialised */
