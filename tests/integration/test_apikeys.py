@@ -330,3 +330,22 @@ def test_admin_endpoints_need_the_admin_key_and_answer_405(start_curfew):
     assert srv.admin("GET", f"/v1/apikeys/{k['id']}/rotate").status_code == 405
     assert srv.admin("GET", f"/v1/apikeys/{k['id']}/nope").status_code == 404
     assert srv.admin("GET", "/v1/apikeys/short").status_code == 404
+
+
+def test_audit_log_has_key_events_without_the_secret(start_curfew, tmp_path):
+    import json
+    audit = tmp_path / "audit.jsonl"
+    srv = start_curfew(f"audit: {{path: {audit}}}\n")
+    k = new_key(srv, sub="svc", name="ci")
+    new = srv.admin("POST", f"/v1/apikeys/{k['id']}/rotate").json()
+    srv.admin("DELETE", f"/v1/apikeys/{new['id']}")
+    srv.stop()
+    lines = [json.loads(x) for x in audit.read_text().splitlines()]
+    kinds = [(x["event"], x.get("key_id"), x.get("end_reason")) for x in lines if x["event"].startswith("apikey_")]
+    assert ("apikey_created", k["id"], None) in kinds
+    assert ("apikey_rotated", k["id"], None) in kinds
+    assert ("apikey_ended", new["id"], "key_revoked") in kinds
+    assert ("apikey_ended", k["id"], "key_revoked") in kinds
+    assert all(x["sub"] == "svc" for x in lines if x["event"].startswith("apikey_"))
+    text = audit.read_text()
+    assert k["key"][17:] not in text and new["key"][17:] not in text
