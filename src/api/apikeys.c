@@ -507,6 +507,11 @@ void cf_api_apikeys(cf_app_t *app, cf_http_req_t *req)
 
     if (!cf_req_require_admin(app, req))
         return;
+    if (!cf_app_apikeys_stored(app) && !get) {
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_STORE_UNAVAILABLE,
+                         "this store does not keep API keys yet (use store.url: sqlite)", NULL, 0);
+        return;
+    }
     if (n == 0) {
         if (get || post)
             (get ? list : create)(app, req);

@@ -40,6 +40,7 @@ struct cf_apikeys {
     cf_gcra_t gcra;           /* api_keys.rate, when enabled */
     int rate_on;
     cf_webhook_t *webhook;    /* our own when alerts has none */
+    int unsupported;          /* the store keeps no keys (Redis, for now) */
 };
 
 static void oom(const char *what)
@@ -57,6 +58,11 @@ cf_apikey_t *cf_app_apikey(cf_app_t *app, const char *id)
     if (app->apikeys == NULL || strlen(id) != CF_APIKEY_ID_LEN)
         return NULL;
     return cf_map_get(&app->apikeys->by_id, id, CF_APIKEY_ID_LEN);
+}
+
+int cf_app_apikeys_stored(const cf_app_t *app)
+{
+    return app->apikeys != NULL && !app->apikeys->unsupported;
 }
 
 cf_apikey_t *cf_app_apikey_next(cf_app_t *app, size_t *pos)
@@ -474,6 +480,7 @@ int cf_app_apikeys_init(cf_app_t *app)
     rc = cf_store_load_apikeys(app->store, load_one, app);
     if (rc == CF_ENOTSUP) {
         CF_LOG(CF_LOG_WARN, "event=apikeys_not_stored backend=%s", cf_store_name(app->store));
+        ks->unsupported = 1;
         rc = 0;
     }
     if (rc < 0)

@@ -617,6 +617,11 @@ void cf_app_session_apply_policy(cf_app_t *app, cf_session_t *s);
 int cf_app_apikeys_init(cf_app_t *app);
 /** Start the timer that writes lazy use and ends lapsed keys (after cf_app_start). */
 void cf_app_apikeys_start(cf_app_t *app);
+/**
+ * 1 when the store keeps API keys (SQLite). A store without them (Redis, for
+ * now) gets no key events at all: the admin endpoints refuse to create any.
+ */
+int cf_app_apikeys_stored(const cf_app_t *app);
 /** The key with id @id (NUL-terminated), or NULL. */
 cf_apikey_t *cf_app_apikey(cf_app_t *app, const char *id);
 /** Iterate the keys: *@pos starts at 0; NULL at the end. No changes while iterating. */
