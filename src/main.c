@@ -168,7 +168,11 @@ static int cmd_serve(int argc, char **argv)
     loop = uv_default_loop();
     rc = cf_app_init(&app, &cfg, loop);
     if (rc == 0)
+        rc = cf_app_apikeys_init(&app);
+    if (rc == 0)
         rc = cf_app_start(&app, cf_api_route);
+    if (rc == 0)
+        cf_app_apikeys_start(&app);
     if (rc < 0) {
         fprintf(stderr, "curfew: cannot start (see the log above)\n");
         cf_app_stop(&app);

@@ -258,6 +258,20 @@ void cf_api_keys_list(cf_app_t *app, cf_http_req_t *req);
 void cf_api_keys_rotate(cf_app_t *app, cf_http_req_t *req);
 void cf_api_cluster(cf_app_t *app, cf_http_req_t *req);
 
+/** /v1/apikeys and everything below it (apikeys.c): the API key admin endpoints. */
+void cf_api_apikeys(cf_app_t *app, cf_http_req_t *req);
+
+/** 1 when @req carries an API key (Bearer cfk_... or api_keys.header) for /v1/check (apicheck.c). */
+int cf_api_apikey_presented(cf_app_t *app, const cf_http_req_t *req);
+
+/**
+ * Answer /v1/check for the API key @req carries, under @route (NULL: none)
+ * at @now. Returns the refusal (CF_REASON_NONE: allowed); *@authn_failed is
+ * set when the key itself was refused (lockout and alerts count it).
+ */
+cf_reason_t cf_api_apikey_check(cf_app_t *app, cf_http_req_t *req, const cf_route_t *route,
+                                cf_time_t now, int *authn_failed);
+
 /**
  * Answer a cluster revocation (cf_revoke_done_fn; @arg is the request): 503
  * or 500 when it failed, else the refusal, else for DELETE the session, for

@@ -317,7 +317,14 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
         return why;
     /* A closed or anonymous route is answered without looking at any token. */
     if (route == NULL || !(route->deny || route->anonymous)) {
-        int rc = gather_token(app, req, now, &in, &s, &from_cookie);
+        int rc, failed;
+        if (cf_api_apikey_presented(app, req)) { /* an API key, not a token (apicheck.c) */
+            why = cf_api_apikey_check(app, req, route, now, &failed);
+            if (failed)
+                check_failed(app, req, ip, NULL, why, now);
+            return why;
+        }
+        rc = gather_token(app, req, now, &in, &s, &from_cookie);
         if (rc < 0) {
             cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, cf_strerror(rc), NULL, 0);
             check_failed(app, req, ip, NULL, CF_REASON__COUNT, now);

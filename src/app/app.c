@@ -348,6 +348,8 @@ void cf_app_stop(cf_app_t *app)
         uv_close((uv_handle_t *)&app->sighup, NULL);
     }
     cf_app_cluster_stop(app);
+    if (app->apikeys_ext != NULL)
+        app->apikeys_ext->stop(app); /* its lazy usage, before the store closes */
     flush_activity(app);
     if (app->store != NULL) {
         cf_store_stats_t st;
@@ -364,6 +366,8 @@ void cf_app_stop(cf_app_t *app)
 
 void cf_app_fini(cf_app_t *app)
 {
+    if (app->apikeys_ext != NULL)
+        app->apikeys_ext->fini(app);
     cf_index_free(app->index);
     app->index = NULL;
     cf_app_cluster_fini(app);

@@ -28,6 +28,7 @@
 #include "core/index.h"
 #include "core/alert.h"
 #include "core/access.h"
+#include "core/apikey.h"
 #include "core/refresh.h"
 #include "core/risk.h"
 #include "obs/audit.h"
@@ -100,6 +101,16 @@ typedef struct {
 typedef cf_time_t (*cf_clock_fn)(void *ctx);
 
 
+/*
+ * A module the commit point and the lifecycle call through pointers it set
+ * itself (API keys, app/apikeys.c), so app.c and commit.c do not depend on it.
+ */
+typedef struct cf_app_ext {
+    void (*apply)(cf_app_t *app, const cf_event_t *e); /* an acknowledged event it owns */
+    void (*stop)(cf_app_t *app);                       /* before the store closes */
+    void (*fini)(cf_app_t *app);
+} cf_app_ext_t;
+
 typedef struct cf_app {
     cf_config_t cfg;
     uv_loop_t *loop;
@@ -149,6 +160,9 @@ typedef struct cf_app {
     cf_rate_state_t rate[CF_RATE__COUNT];
     cf_lockout_t *lockout;           /* NULL when lockout is off */
     cf_secret_cache_t *secret_cache; /* one per configured client, same order */
+
+    struct cf_apikeys *apikeys;      /* API keys (app/apikeys.c); NULL until cf_app_apikeys_init */
+    const cf_app_ext_t *apikeys_ext;
 
     cf_app_metrics_t metrics; /* written only by the metrics sink (metrics.c) */
     int started; /* timers and signal handlers initialised */
@@ -645,6 +659,49 @@ void cf_app_risk_log(cf_app_t *app, const cf_session_t *s, cf_risk_t risk);
 
 /** Copy the session's effective risk policy (client, roles, global) into it. */
 void cf_app_session_apply_policy(cf_app_t *app, cf_session_t *s);
+
+/* ---- API keys (apikeys.c) ------------------------------------------------ */
+
+/**
+ * Load the API keys from the store and hook the module into the commit
+ * point and the lifecycle. Call once after cf_app_init(), before serving.
+ * Returns 0 or a negative CF_E* (logged).
+ */
+int cf_app_apikeys_init(cf_app_t *app);
+/** Start the timer that writes lazy use and ends lapsed keys (after cf_app_start). */
+void cf_app_apikeys_start(cf_app_t *app);
+/**
+ * 1 when the store keeps API keys (SQLite). A store without them (Redis, for
+ * now) gets no key events at all: the admin endpoints refuse to create any.
+ */
+int cf_app_apikeys_stored(const cf_app_t *app);
+/** The key with id @id (NUL-terminated), or NULL. */
+cf_apikey_t *cf_app_apikey(cf_app_t *app, const char *id);
+/** Iterate the keys: *@pos starts at 0; NULL at the end. No changes while iterating. */
+cf_apikey_t *cf_app_apikey_next(cf_app_t *app, size_t *pos);
+/** The lifetime rules for a key of @client_id ("" none) holding @roles (comma separated). */
+void cf_app_apikey_policy(cf_app_t *app, const char *client_id, const char *roles,
+                          cf_apikey_policy_t *pol);
+/**
+ * A new key, not in the table: a fresh unique id, and the key string in @out
+ * (the secret: shown once, then wiped by the caller). Only its hash is in the
+ * returned key, which the caller owns. NULL when out of memory.
+ */
+cf_apikey_t *cf_app_apikey_mint(cf_app_t *app, const char *sub, const char *name,
+                                const char *client_id, const char *roles, const char *scope,
+                                char out[CF_APIKEY_LEN + 1]);
+/**
+ * Decide to end @k with @why at @now: appends APIKEY_ENDED (a snapshot with
+ * the end) to @ev. Returns 1, 0 when @k has ended already, CF_ENOMEM.
+ */
+int cf_app_apikey_end(cf_app_t *app, const cf_apikey_t *k, cf_apikey_end_t why, cf_time_t now,
+                      cf_events_t *ev);
+/** Record a use of @k at @now (and its counted quota): written lazily. */
+void cf_app_apikey_touch(cf_app_t *app, cf_apikey_t *k, cf_time_t now);
+/** The per-key rate limit (api_keys.rate): 1 when over it, with the 429 in @out; 0 counted. */
+int cf_app_apikey_rate(cf_app_t *app, cf_apikey_t *k, cf_limit_t *out);
+/** The admin view of @k at @now (never the secret or its hash). New reference or NULL. */
+json_t *cf_app_apikey_json(cf_app_t *app, const cf_apikey_t *k, cf_time_t now);
 
 /* ---- metrics (metrics.c) ------------------------------------------------ */
 

@@ -101,6 +101,9 @@ static void apply(cf_app_t *app, const cf_events_t *ev)
                 oom("not_before");
             break;
         default:
+            /* API key changes go to their module (app/apikeys.c), reached through the hook */
+            if (e->apikey != NULL && app->apikeys_ext != NULL)
+                app->apikeys_ext->apply(app, e);
             break; /* activity and purges were applied when they were decided */
         }
     }
@@ -111,7 +114,8 @@ static int needs_ack(const cf_events_t *ev)
 {
     for (size_t i = 0; i < ev->n; i++)
         if ((cf_event_flags(ev->v[i].type) & CF_EVF_DURABLE) &&
-            ev->v[i].type != CF_EV_ACTIVITY && ev->v[i].type != CF_EV_SESSION_PURGED)
+            ev->v[i].type != CF_EV_ACTIVITY && ev->v[i].type != CF_EV_SESSION_PURGED &&
+            ev->v[i].type != CF_EV_APIKEY_USED)
             return 1;
     return 0;
 }
@@ -144,7 +148,10 @@ static int clone_events(const cf_events_t *in, cf_events_t *out)
         *e = *src;
         e->session = snap;
         e->sub = NULL;
+        e->apikey = NULL;
         if (src->sub != NULL && (e->sub = strdup(src->sub)) == NULL)
+            return CF_ENOMEM;
+        if (src->apikey != NULL && (e->apikey = cf_apikey_copy(src->apikey)) == NULL)
             return CF_ENOMEM;
     }
     return 0;

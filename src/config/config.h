@@ -25,7 +25,7 @@
 #define CF_CONFIG_ALERT_RULES_MAX 32
 
 /** Most rows the option table may have (cf_config_t.set_line). */
-#define CF_CONFIG_OPTIONS_MAX 96
+#define CF_CONFIG_OPTIONS_MAX 112
 
 /** cf_config_t.set_line of an option set on the command line. */
 #define CF_CONFIG_LINE_CLI UINT32_MAX
@@ -116,6 +116,16 @@ typedef struct {
     size_t nalert_rules;
     cf_time_t key_rotate_every;               /* keys.rotate_every (0 = off) */
     char kek_file[512];                       /* keys.kek_file ("" = none; CURFEW_KEK wins) */
+    /* api_keys.* (API keys of services; not the admin key) */
+    char apikey_header[64];                   /* api_keys.header */
+    int apikey_require_expiry;                /* api_keys.require_expiry */
+    cf_time_t apikey_max_lifetime;            /* api_keys.max_lifetime (0 = none) */
+    cf_time_t apikey_default_lifetime;        /* api_keys.default_lifetime (0 = none) */
+    cf_time_t apikey_idle_expiry;             /* api_keys.idle_expiry (0 = none) */
+    cf_time_t apikey_overlap;                 /* api_keys.rotation_overlap */
+    cf_time_t apikey_warn_before;             /* api_keys.warn_before (0 = no warning) */
+    cf_rate_cfg_t rl_apikey;                  /* api_keys.rate, api_keys.burst: per key */
+    int64_t apikey_quota_day, apikey_quota_month; /* api_keys.quota_per_{day,month} (0 = none) */
 
     /*
      * Where the values came from, so that rules checked after the load

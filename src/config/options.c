@@ -226,6 +226,46 @@ const option_t cf__config_options[] = {
             "encrypts the private keys in DATA_DIR/keyset.json; the CURFEW_KEK environment "
             "variable takes precedence; empty and no CURFEW_KEK = keys stored in clear (0600)."},
 
+    {.key = "api_keys.header", .kind = OPT_STRING, .def = "X-API-Key", FIELD(apikey_header),
+     .min = 1, .doc = "Header /v1/check reads an API key from (besides Authorization: Bearer "
+                      "cfk_...). API keys are for services; the admin key is CURFEW_ADMIN_KEY."},
+    {.key = "api_keys.require_expiry", .kind = OPT_BOOL, .def = "true",
+     FIELD(apikey_require_expiry),
+     .doc = "Refuse to create an API key that never expires (400 expiry_required)."},
+    {.key = "api_keys.max_lifetime", .kind = OPT_DURATION, .def = "365d",
+     FIELD(apikey_max_lifetime),
+     .doc = "Longest lifetime an API key may be created or rotated with (400 lifetime_too_long); "
+            "0s = no maximum. Clients and roles may set a shorter api_key_max_lifetime."},
+    {.key = "api_keys.default_lifetime", .kind = OPT_DURATION, .def = "90d",
+     FIELD(apikey_default_lifetime),
+     .doc = "Lifetime of an API key whose creation names no expires_in (cut to the maximum); "
+            "0s = none."},
+    {.key = "api_keys.idle_expiry", .kind = OPT_DURATION, .def = "0s", FIELD(apikey_idle_expiry),
+     .doc = "An API key unused this long expires (key_idle_expired); a key may ask for less; "
+            "0s = no idle expiry unless the key asks for one."},
+    {.key = "api_keys.rotation_overlap", .kind = OPT_DURATION, .def = "24h",
+     FIELD(apikey_overlap),
+     .doc = "How long the old secret keeps working after a rotation (a rotation may ask for "
+            "less)."},
+    {.key = "api_keys.warn_before", .kind = OPT_DURATION, .def = "7d",
+     FIELD(apikey_warn_before),
+     .doc = "An apikey_expiring event (audit log, alerts.webhook) is emitted this long before "
+            "a key expires; 0s = no warning."},
+    {.key = "api_keys.rate", .kind = OPT_RATE, .def = "off", FIELD(rl_apikey),
+     .doc = "Rate limit of /v1/check per API key, N/DURATION; off = unlimited (429 "
+            "rate_limited)."},
+    {.key = "api_keys.burst", .kind = OPT_I64, .def = "1", FIELD(rl_apikey.burst), .min = 1,
+     .max = 1000000000, .doc = "How many checks one API key may make at once before api_keys.rate "
+                               "applies."},
+    {.key = "api_keys.quota_per_day", .kind = OPT_I64, .def = "0", FIELD(apikey_quota_day),
+     .max = 1000000000000LL,
+     .doc = "Allowed checks per API key per UTC day (429 quota_exceeded until midnight UTC); "
+            "0 = none. A key may ask for less."},
+    {.key = "api_keys.quota_per_month", .kind = OPT_I64, .def = "0", FIELD(apikey_quota_month),
+     .max = 1000000000000LL,
+     .doc = "Allowed checks per API key per UTC calendar month; 0 = none. A key may ask for "
+            "less."},
+
     /* ---- the rows of the section levels ---- */
 
     /* clients[]: cf_client_t */
@@ -252,6 +292,9 @@ const option_t cf__config_options[] = {
      .doc = "Absolute timeout for this client's sessions; only a shorter value counts."},
     {.key = "access_token.ttl", .kind = OPT_LIFETIME, CLIENT(limits.access_ttl), .doctype = "duration, >= 1s",
      .def = "(global)", .doc = "Access-token lifetime for this client; only a shorter value counts."},
+    {.key = "api_key_max_lifetime", .kind = OPT_LIFETIME, CLIENT(apikey_max_lifetime),
+     .doctype = "duration, >= 1s", .def = "(global)",
+     .doc = "Longest lifetime of an API key of this client; only a shorter value counts."},
     {.key = "cookie", .kind = OPT_SBOOL, CLIENT(cookie), .always = 1, .doctype = "bool", .def = "false",
      .doc = "Cookie mode: the refresh token travels only in the refresh cookie (see cookie.*)."},
     RISK_ROWS(CLIENT, "Overrides risk.ip_binding for this client's sessions.",
@@ -268,6 +311,9 @@ const option_t cf__config_options[] = {
     {.key = "access_ttl", .kind = OPT_LIFETIME, ROLE(limits.access_ttl), .doctype = "duration, >= 1s",
      .def = "(global)",
      .doc = "Access-token lifetime for sessions holding the role; the strictest wins."},
+    {.key = "api_key_max_lifetime", .kind = OPT_LIFETIME, ROLE(apikey_max_lifetime),
+     .doctype = "duration, >= 1s", .def = "(global)",
+     .doc = "Longest lifetime of an API key holding the role; the strictest wins."},
     RISK_ROWS(ROLE, "Applies when stricter than the global or client value.",
               "Applies when stricter (revoke > step_up > ignore).",
               "Applies when stricter (revoke > step_up > ignore)."),
@@ -329,7 +375,7 @@ const option_t cf__config_options[] = {
 #define NOPTIONS (sizeof(cf__config_options) / sizeof(cf__config_options[0]))
 const size_t cf__config_noptions = NOPTIONS;
 /* The root rows come first; set_line has one slot per root row. */
-#define NROOT 59
+#define NROOT 70
 const size_t cf__config_nroot = NROOT;
 _Static_assert(NROOT <= CF_CONFIG_OPTIONS_MAX, "raise CF_CONFIG_OPTIONS_MAX");
 

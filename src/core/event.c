@@ -93,10 +93,28 @@ cf_event_t *cf_events_add(cf_events_t *ev, cf_event_type_t type, cf_time_t at,
     return e;
 }
 
+cf_event_t *cf_events_add_apikey(cf_events_t *ev, cf_event_type_t type, cf_time_t at,
+                                 const cf_apikey_t *k)
+{
+    cf_apikey_t *snap = cf_apikey_copy(k);
+    cf_event_t *e;
+
+    if (snap == NULL)
+        return NULL;
+    e = cf_events_add(ev, type, at, NULL);
+    if (e == NULL) {
+        cf_apikey_free(snap);
+        return NULL;
+    }
+    e->apikey = snap;
+    return e;
+}
+
 void cf_events_fini(cf_events_t *ev)
 {
     for (size_t i = 0; i < ev->n; i++) {
         cf_session_free(ev->v[i].session);
+        cf_apikey_free(ev->v[i].apikey);
         free(ev->v[i].sub);
     }
     free(ev->v);

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/apikey.h"
 #include "core/clock.h"
 #include "core/reason.h"
 #include "core/session.h"
@@ -48,7 +49,12 @@
     X(LOCKED_OUT, "locked_out", CF_EVF_AUDIT) /* an address locked out: ip, span */             \
     X(RISK_CHANGED, "risk_changed", CF_EVF_AUDIT) /* a bound session seen from elsewhere */     \
     X(KEY_ROTATED, "key_rotated", CF_EVF_AUDIT)   /* a new signing key made active here */      \
-    X(ALERT_FIRED, "alert_fired", CF_EVF_AUDIT)   /* an alert rule crossed its threshold */
+    X(ALERT_FIRED, "alert_fired", CF_EVF_AUDIT)   /* an alert rule crossed its threshold */      \
+    X(APIKEY_CREATED, "apikey_created", CF_EVF_SHARED | CF_EVF_AUDIT) /* snapshot (hash only) */  \
+    X(APIKEY_ROTATED, "apikey_rotated", CF_EVF_SHARED | CF_EVF_AUDIT) /* old key with overlap end */ \
+    X(APIKEY_ENDED, "apikey_ended", CF_EVF_SHARED | CF_EVF_AUDIT)     /* snapshot with end, scope */ \
+    X(APIKEY_USED, "apikey_used", CF_EVF_SHARED)                      /* lazily persisted use, quota */ \
+    X(APIKEY_EXPIRING, "apikey_expiring", CF_EVF_SHARED | CF_EVF_AUDIT) /* warned ahead of expiry */
 
 typedef enum {
 #define X(name, str, flags) CF_EV_##name,
@@ -123,6 +129,7 @@ typedef struct {
     const char *name;            /* ALERT_FIRED: rule kind; KEY_ROTATED: new kid; RISK_CHANGED: action */
     const char *key;             /* ALERT_FIRED: what the rule counted per; KEY_ROTATED: previous kid */
     const char *detail;          /* ALERT_FIRED: its action; KEY_ROTATED: what triggered it */
+    cf_apikey_t *apikey;         /* APIKEY_*: owned snapshot (never the secret, only its hash) */
 } cf_event_t;
 
 typedef struct {
@@ -148,6 +155,13 @@ unsigned cf_event_flags(cf_event_type_t t);
  */
 cf_event_t *cf_events_add(cf_events_t *ev, cf_event_type_t type, cf_time_t at,
                           const cf_session_t *s);
+
+/**
+ * Append an event of @type at @at with a snapshot of API key @k and return
+ * it; NULL when out of memory (nothing appended).
+ */
+cf_event_t *cf_events_add_apikey(cf_events_t *ev, cf_event_type_t type, cf_time_t at,
+                                 const cf_apikey_t *k);
 
 /** Free every event's owned data and the array; leaves @ev empty and reusable. */
 void cf_events_fini(cf_events_t *ev);

@@ -58,6 +58,7 @@ typedef struct {
     char *scope;       /* space separated, "" when none; never NULL once loaded */
     cf_limits_t limits; /* 0 = unset */
     cf_risk_policy_t risk;
+    cf_time_t apikey_max_lifetime; /* api_key_max_lifetime; 0 = unset */
     int cookie; /* cookie mode */
     int line;   /* where it was configured, for messages and explain */
 } cf_client_t;
@@ -66,6 +67,7 @@ typedef struct {
 typedef struct {
     char *name;
     cf_limits_t limits; /* 0 = unset */
+    cf_time_t apikey_max_lifetime; /* api_key_max_lifetime; 0 = unset */
     cf_risk_policy_t risk;
     int line;
 } cf_role_t;

@@ -139,7 +139,32 @@
       500, "server_error", 0, NULL, 0, NULL, NULL) \
     X(INVALID_PATH, "invalid_path",                                                                \
       "the request path is ambiguous: an encoded slash, backslash or NUL, or a dot segment above the root", \
-      400, "invalid_request", 0, NULL, 0, NULL, NULL)
+      400, "invalid_request", 0, NULL, 0, NULL, NULL)                                              \
+    X(MALFORMED_KEY, "malformed_key",                                                              \
+      "the API key is not well-formed (prefix, length, characters or checksum)", 401,             \
+      "invalid_token", 0, NULL, 0, NULL, NULL)                                                     \
+    X(INVALID_KEY, "invalid_key", "the API key is not known (no such key, or a wrong secret)",    \
+      401, "invalid_token", 0, NULL, 0, NULL, NULL)                                                \
+    X(KEY_EXPIRED, "key_expired", "the API key reached its expiry", 409, "conflict", 401,         \
+      "invalid_token", 0, NULL, NULL)                                                              \
+    X(KEY_IDLE_EXPIRED, "key_idle_expired", "the API key expired after going unused too long",    \
+      409, "conflict", 401, "invalid_token", 0, NULL, NULL)                                        \
+    X(KEY_REVOKED, "key_revoked", "the API key was revoked", 409, "conflict", 401,                \
+      "invalid_token", 0, NULL, NULL)                                                              \
+    X(KEY_ROTATED, "key_rotated", "the API key was rotated and its overlap window has ended", 409, \
+      "conflict", 401, "invalid_token", 0, NULL, NULL)                                             \
+    X(NETWORK_NOT_ALLOWED, "network_not_allowed",                                                  \
+      "the API key may not be used from this network address", 403, "access_denied", 0, NULL, 0,  \
+      NULL, NULL)                                                                                  \
+    X(QUOTA_EXCEEDED, "quota_exceeded",                                                            \
+      "the API key used up its quota for the day or month; retry after Retry-After seconds", 429, \
+      "rate_limited", 0, NULL, 0, NULL, NULL)                                                      \
+    X(EXPIRY_REQUIRED, "expiry_required",                                                          \
+      "an API key must expire (api_keys.require_expiry or a maximum lifetime applies)", 400,      \
+      "invalid_request", 0, NULL, 0, NULL, NULL)                                                   \
+    X(LIFETIME_TOO_LONG, "lifetime_too_long",                                                      \
+      "the requested lifetime exceeds the maximum lifetime for API keys", 400, "invalid_request", \
+      0, NULL, 0, NULL, NULL)
 
 typedef enum {
 #define X(name, str, desc, st, err, bst, berr, tst, terr, ch) CF_REASON_##name,

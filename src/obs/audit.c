@@ -207,6 +207,18 @@ static void field_extra(cf_audit_line_t *l, const cf_event_t *e)
         field_str(l, "trigger", e->detail, 0);
         putf(l, ",\"version\":%llu", (unsigned long long)e->count);
         break;
+    case CF_EV_APIKEY_CREATED:
+    case CF_EV_APIKEY_ROTATED:
+    case CF_EV_APIKEY_ENDED:
+    case CF_EV_APIKEY_EXPIRING:
+        field_str(l, "key_id", e->apikey->id, 0);
+        field_str(l, "name", e->apikey->name, 0);
+        field_str(l, "end_reason", e->apikey->end ? cf_apikey_end_name(e->apikey->end) : NULL, 0);
+        field_str(l, "successor", e->apikey->successor[0] ? e->apikey->successor : NULL, 0);
+        field_time(l, "expires_at", e->apikey->expires_at);
+        if (e->apikey->overlap_until > 0)
+            field_time(l, "overlap_until", e->apikey->overlap_until);
+        break;
     case CF_EV_ALERT_FIRED:
         field_str(l, "alert", e->name, 0);
         field_str(l, "key", e->key, 0);
@@ -241,6 +253,10 @@ int cf_audit_format(const cf_event_t *e, cf_audit_line_t *l)
         sub = e->sub;
     if (e->ip[0] != '\0')
         ip = e->ip; /* LOCKED_OUT, ALERT_FIRED: the address itself */
+    if (e->apikey != NULL) { /* API key events: the key's owner; never the secret or its hash */
+        sub = e->apikey->sub;
+        client = e->apikey->client_id[0] ? e->apikey->client_id : NULL;
+    }
 
     putf(l, "{\"v\":%d,\"ts\":", CF_AUDIT_VERSION);
     put_time(l, e->at);

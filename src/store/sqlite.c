@@ -40,6 +40,7 @@ enum {
     ST_DEL_SESSION,
     ST_DEL_TOKENS,
     ST_HOLD,
+    ST_APIKEY,
     ST_BEGIN, /* transaction control, prepared once like the rest: parsing it */
     ST_COMMIT, /* per batch cost more than writing the batch's rows */
     ST_SAVEPOINT,
@@ -68,6 +69,7 @@ static const char *const statements[ST__COUNT] = {
     [ST_DEL_TOKENS] = "DELETE FROM refresh_tokens WHERE sid = ?1",
     [ST_HOLD] = "INSERT INTO alert_hold(sub, until_ms) VALUES(?1, ?2)"
                 " ON CONFLICT(sub) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
+    [ST_APIKEY] = cf_sq_apikey_upsert,
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_SAVEPOINT] = "SAVEPOINT job",
@@ -100,7 +102,8 @@ static const char migrate_v1_to_v2[] =
 static const char migrate_v2_to_v3[] =
     "CREATE TABLE IF NOT EXISTS alert_hold(sub TEXT PRIMARY KEY, until_ms INTEGER NOT NULL);";
 
-#define SCHEMA_VERSION 3
+/* Schema version 4 adds API keys (cf_sq_apikey_schema, run for every version below). */
+#define SCHEMA_VERSION 4
 /* Checkpoint once the WAL holds this many frames (SQLite's default). */
 #define CHECKPOINT_FRAMES 1000
 /* The page cache, in KiB (SQLite's default is 2 MiB). */
@@ -231,6 +234,17 @@ static int write_event(sq_t *st, const cf_event_t *e)
             rc = step_done(st, q, "purge_session");
         }
         break;
+    case CF_EV_APIKEY_CREATED:
+    case CF_EV_APIKEY_ROTATED:
+    case CF_EV_APIKEY_ENDED:
+    case CF_EV_APIKEY_USED:
+    case CF_EV_APIKEY_EXPIRING: {
+        char nets[CF_APIKEY_NETS_MAX * 52];
+        q = st->stmt[ST_APIKEY];
+        cf_sq_apikey_bind(q, e->apikey, nets, sizeof nets);
+        rc = step_done(st, q, "apikey");
+        break;
+    }
     default:
         break;
     }
@@ -518,7 +532,9 @@ static int migrate(sq_t *st)
     if (rc == 0 && v == 1)
         rc = exec(st, migrate_v2_to_v3); /* a fresh schema already has every table */
     if (rc == 0)
-        rc = exec(st, "PRAGMA user_version = 3");
+        rc = exec(st, cf_sq_apikey_schema);
+    if (rc == 0)
+        rc = exec(st, "PRAGMA user_version = " CF_STR(SCHEMA_VERSION));
     if (rc == 0)
         rc = exec(st, "COMMIT");
     if (rc < 0)
@@ -696,6 +712,13 @@ static void sq_close(cf_store_t *base, cf_store_stats_t *final)
     uv_close((uv_handle_t *)&st->async, on_async_closed);
 }
 
+static int sq_load_apikeys(cf_store_t *base, cf_store_apikey_fn fn, void *ctx)
+{
+    const char *path = sqlite3_db_filename(((sq_t *)base)->db, "main");
+
+    return cf_sq_load_apikeys(path, fn, ctx);
+}
+
 static cf_store_stats_t sq_stats(const cf_store_t *base)
 {
     return sq_stats_of((const sq_t *)base);
@@ -707,4 +730,5 @@ static const cf_store_ops_t sq_ops = {
     .submit = sq_submit,
     .stats = sq_stats,
     .close = sq_close,
+    .load_apikeys = sq_load_apikeys,
 };

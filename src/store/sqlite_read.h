@@ -27,4 +27,19 @@ int cf_sq_integrity(sqlite3 *db, const char *path, int *hinted);
 /** Read every table of @db into @ld's receivers, one prepared statement per table. */
 int cf_sq_load(sqlite3 *db, const cf_store_loader_t *ld);
 
+/* ---- API keys (sqlite_apikey.c) ---- */
+
+/** The apikeys table (schema version 4) and the upsert every key event writes. */
+extern const char cf_sq_apikey_schema[];
+extern const char cf_sq_apikey_upsert[];
+
+/** Bind @k to the upsert @q; @nets (@cap bytes) holds the networks' text until it is stepped. */
+int cf_sq_apikey_bind(sqlite3_stmt *q, const cf_apikey_t *k, char *nets, size_t cap);
+
+/** The networks of @k as "CIDR,CIDR" into @out. */
+void cf_sq_apikey_nets(const cf_apikey_t *k, char *out, size_t cap);
+
+/** Read every key of the database at @path (its own read-only connection) into @fn. */
+int cf_sq_load_apikeys(const char *path, cf_store_apikey_fn fn, void *ctx);
+
 #endif

@@ -39,6 +39,9 @@ typedef struct {
     int (*alert_hold)(void *ctx, const char *sub, cf_time_t until);
 } cf_store_loader_t;
 
+/** Takes ownership of @k; returns 0 or a negative error to abort the load. */
+typedef int (*cf_store_apikey_fn)(void *ctx, cf_apikey_t *k);
+
 /* Upper bounds (seconds) of the commit-time histogram; +Inf is implied. */
 #define CF_STORE_COMMIT_NBOUNDS 14
 extern const double cf_store_commit_bounds[CF_STORE_COMMIT_NBOUNDS];
@@ -143,6 +146,8 @@ typedef struct cf_store_ops {
                        void *arg);
     int (*keyset_get_sync)(cf_store_t *st, char **json);
     int (*keyset_offer_sync)(cf_store_t *st, const char *json);
+    /* API keys: read every key back (start-up, or a cluster resync), calling thread */
+    int (*load_apikeys)(cf_store_t *st, cf_store_apikey_fn fn, void *ctx);
 } cf_store_ops_t;
 
 struct cf_store {
@@ -308,6 +313,16 @@ static inline int cf_store_keyset_offer_sync(cf_store_t *st, const char *json)
 {
     return st->ops->keyset_offer_sync == NULL ? CF_ENOTSUP
                                               : st->ops->keyset_offer_sync(st, json);
+}
+
+/**
+ * Read every API key back into @fn (startup, before serving). Returns 0, a
+ * negative error from @fn, CF_ESTORE, or CF_ENOTSUP when the backend keeps
+ * no keys.
+ */
+static inline int cf_store_load_apikeys(cf_store_t *st, cf_store_apikey_fn fn, void *ctx)
+{
+    return st->ops->load_apikeys == NULL ? CF_ENOTSUP : st->ops->load_apikeys(st, fn, ctx);
 }
 
 #endif

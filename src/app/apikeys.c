@@ -1,0 +1,503 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * API keys in the shell: the in-memory table (id -> key), loading it from the
+ * store, applying acknowledged key events, and the one timer that writes
+ * lazy usage and ends keys whose deadlines passed while nobody asked.
+ *
+ * The rules are core/apikey.c's. Creations, rotations and revocations follow
+ * decide -> commit -> apply on acknowledgement -> reply: the handlers build
+ * APIKEY_* events on copies, cf_app_commit() makes them durable, and only
+ * then does apply() below change the table. Use (last_used and the quota
+ * counts) is the one exception, as activity is for sessions: every check
+ * would otherwise cost an fsync. It is kept in memory and written by the
+ * timer every store.activity_flush, so a crash (kill -9) forgets at most
+ * that interval's uses: a quota may then allow up to that many more
+ * requests, and an idle key can only expire earlier, never later. A clean
+ * stop writes everything.
+ *
+ * The commit point and the lifecycle reach this module through the hooks in
+ * app->apikeys_ext, set here, so app.c and commit.c do not depend on it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "app/app.h"
+#include "core/digest.h"
+#include "core/error.h"
+#include "util/log.h"
+#include "util/random.h"
+
+struct cf_apikeys {
+    cf_map_t by_id;           /* id -> cf_apikey_t*, owned */
+    cf_apikey_t *dirty;       /* keys with unwritten use */
+    uv_timer_t timer;
+    int timer_on;
+    cf_time_t next_sweep;     /* wall ms */
+    cf_gcra_t gcra;           /* api_keys.rate, when enabled */
+    int rate_on;
+    cf_webhook_t *webhook;    /* our own when alerts has none */
+    int unsupported;          /* the store keeps no keys (Redis, for now) */
+};
+
+static void oom(const char *what)
+{
+    CF_LOG(CF_LOG_ERROR, "event=oom what=%s", what);
+    abort();
+}
+
+/* ------------------------------------------------------------------ */
+/* The table                                                           */
+/* ------------------------------------------------------------------ */
+
+cf_apikey_t *cf_app_apikey(cf_app_t *app, const char *id)
+{
+    if (app->apikeys == NULL || strlen(id) != CF_APIKEY_ID_LEN)
+        return NULL;
+    return cf_map_get(&app->apikeys->by_id, id, CF_APIKEY_ID_LEN);
+}
+
+int cf_app_apikeys_stored(const cf_app_t *app)
+{
+    return app->apikeys != NULL && !app->apikeys->unsupported;
+}
+
+cf_apikey_t *cf_app_apikey_next(cf_app_t *app, size_t *pos)
+{
+    return app->apikeys != NULL ? cf_map_next(&app->apikeys->by_id, pos) : NULL;
+}
+
+/* Takes @k. */
+static int put(cf_app_t *app, cf_apikey_t *k)
+{
+    void *old = NULL;
+    int rc = cf_map_put(&app->apikeys->by_id, k->id, CF_APIKEY_ID_LEN, k, &old);
+
+    if (rc < 0) {
+        cf_apikey_free(k);
+        return rc;
+    }
+    cf_apikey_free(old);
+    return 0;
+}
+
+static int load_one(void *ctx, cf_apikey_t *k)
+{
+    return put(ctx, k);
+}
+
+/* ------------------------------------------------------------------ */
+/* Applying acknowledged events                                        */
+/* ------------------------------------------------------------------ */
+
+static void rfc3339(cf_time_t t, char out[32])
+{
+    time_t s = (time_t)cf_time_to_sec(t);
+    struct tm tm;
+
+    gmtime_r(&s, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* key_expiring reaches the alerts webhook, as every alert does (never the secret). */
+static void warn_webhook(cf_app_t *app, const cf_apikey_t *k, cf_time_t at)
+{
+    cf_webhook_t *w = app->webhook != NULL ? app->webhook : app->apikeys->webhook;
+    char ts[32], exp[32];
+    json_t *o;
+    char *body;
+
+    if (w == NULL)
+        return;
+    rfc3339(at, ts);
+    rfc3339(k->expires_at, exp);
+    o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "alert", "key_expiring", "key_id",
+                  k->id, "sub", k->sub, "name", k->name, "client_id", k->client_id, "expires_at",
+                  exp, "expires_in_seconds", (json_int_t)((k->expires_at - at) / CF_SEC), "ts", ts);
+    body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (body != NULL)
+        (void)cf_webhook_post(w, body, strlen(body));
+    free(body);
+    json_decref(o);
+}
+
+static void apply(cf_app_t *app, const cf_event_t *e)
+{
+    cf_apikey_t *k = cf_app_apikey(app, e->apikey->id);
+
+    if (k == NULL) {
+        k = cf_apikey_copy(e->apikey);
+        if (k == NULL || put(app, k) < 0)
+            oom("apikey_apply");
+    } else {
+        cf_apikey_merge(k, e->apikey);
+    }
+    switch (e->type) {
+    case CF_EV_APIKEY_CREATED:
+        CF_LOG(CF_LOG_INFO, "event=apikey_created key_id=%s sub_len=%zu expires_at=%lld",
+               k->id, strlen(k->sub), (long long)k->expires_at);
+        break;
+    case CF_EV_APIKEY_ROTATED:
+        CF_LOG(CF_LOG_INFO, "event=apikey_rotated key_id=%s successor=%s overlap_until=%lld",
+               k->id, k->successor, (long long)k->overlap_until);
+        break;
+    case CF_EV_APIKEY_ENDED:
+        CF_LOG(CF_LOG_INFO, "event=apikey_ended key_id=%s reason=%s", k->id,
+               cf_apikey_end_name(k->end));
+        break;
+    case CF_EV_APIKEY_EXPIRING:
+        CF_LOG(CF_LOG_WARN, "event=apikey_expiring key_id=%s expires_at=%lld", k->id,
+               (long long)k->expires_at);
+        if (!e->remote)
+            warn_webhook(app, k, e->at);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Decisions the handlers commit                                       */
+/* ------------------------------------------------------------------ */
+
+static cf_time_t strictest(cf_time_t a, cf_time_t b)
+{
+    if (a <= 0)
+        return b > 0 ? b : 0;
+    return b > 0 && b < a ? b : a;
+}
+
+void cf_app_apikey_policy(cf_app_t *app, const char *client_id, const char *roles,
+                          cf_apikey_policy_t *pol)
+{
+    const cf_client_t *c = client_id[0] ? cf_policy_client(&app->cfg.policy, client_id) : NULL;
+    const char *r = roles;
+
+    memset(pol, 0, sizeof *pol);
+    pol->require_expiry = app->cfg.apikey_require_expiry;
+    pol->max_lifetime = app->cfg.apikey_max_lifetime;
+    pol->default_lifetime = app->cfg.apikey_default_lifetime;
+    pol->client_max = c != NULL ? c->apikey_max_lifetime : 0;
+    while (*r != '\0') {
+        size_t n = strcspn(r, ",");
+        const cf_role_t *role = cf_policy_role(&app->cfg.policy, r, n);
+        if (role != NULL)
+            pol->role_max = strictest(pol->role_max, role->apikey_max_lifetime);
+        r += n + (r[n] == ',');
+    }
+}
+
+cf_apikey_t *cf_app_apikey_mint(cf_app_t *app, const char *sub, const char *name,
+                                const char *client_id, const char *roles, const char *scope,
+                                char out[CF_APIKEY_LEN + 1])
+{
+    uint8_t rnd[CF_APIKEY_ID_LEN + CF_APIKEY_SECRET_LEN], hash[32];
+    char id[CF_APIKEY_ID_LEN + 1], secret[CF_APIKEY_SECRET_LEN];
+    cf_apikey_t *k;
+
+    do {
+        cf_random_bytes(rnd, sizeof rnd);
+        cf_apikey_base62(rnd, CF_APIKEY_ID_LEN, id);
+        id[CF_APIKEY_ID_LEN] = '\0';
+    } while (cf_app_apikey(app, id) != NULL);
+    cf_apikey_base62(rnd + CF_APIKEY_ID_LEN, CF_APIKEY_SECRET_LEN, secret);
+    cf_apikey_format(id, secret, out);
+    cf_apikey_hash(out, CF_APIKEY_LEN, hash);
+    OPENSSL_cleanse(rnd, sizeof rnd);
+    OPENSSL_cleanse(secret, sizeof secret);
+    k = cf_apikey_new(id, hash, sub, name, client_id, roles, scope);
+    if (k == NULL)
+        OPENSSL_cleanse(out, CF_APIKEY_LEN + 1);
+    return k;
+}
+
+int cf_app_apikey_end(cf_app_t *app, const cf_apikey_t *k, cf_apikey_end_t why, cf_time_t now,
+                      cf_events_t *ev)
+{
+    cf_event_t *e;
+
+    (void)app;
+    if (k->end != CF_APIKEY_END_NONE)
+        return 0;
+    e = cf_events_add_apikey(ev, CF_EV_APIKEY_ENDED, now, k);
+    if (e == NULL)
+        return CF_ENOMEM;
+    e->apikey->end = why;
+    e->apikey->ended_at = now;
+    e->reason = cf_apikey_end_refusal(why);
+    return 1;
+}
+
+void cf_app_apikey_touch(cf_app_t *app, cf_apikey_t *k, cf_time_t now)
+{
+    if (now > k->last_used)
+        k->last_used = now;
+    if (!k->dirty) {
+        k->dirty = 1;
+        k->dirty_next = app->apikeys->dirty;
+        app->apikeys->dirty = k;
+    }
+}
+
+int cf_app_apikey_rate(cf_app_t *app, cf_apikey_t *k, cf_limit_t *out)
+{
+    cf_gcra_result_t r;
+
+    if (app->apikeys == NULL || !app->apikeys->rate_on)
+        return 0;
+    cf_gcra_apply(&app->apikeys->gcra, &k->tat, cf_app_mono(app), &r);
+    if (r.allowed)
+        return 0;
+    memset(out, 0, sizeof *out);
+    out->why = CF_REASON_RATE_LIMITED;
+    out->retry_after = (r.retry_after + CF_SEC - 1) / CF_SEC;
+    if (out->retry_after < 1)
+        out->retry_after = 1;
+    out->has_quota = 1;
+    out->burst = app->apikeys->gcra.burst;
+    out->remaining = 0;
+    out->window = app->apikeys->gcra.window / CF_SEC;
+    return 1;
+}
+
+static json_t *csv_array(const char *s, char sep)
+{
+    json_t *a = json_array();
+
+    while (a != NULL && *s != '\0') {
+        size_t n = strcspn(s, sep == ',' ? "," : " ");
+        if (n > 0)
+            json_array_append_new(a, json_stringn(s, n));
+        s += n + (s[n] != '\0');
+    }
+    return a;
+}
+
+static json_t *time_or_null(cf_time_t t)
+{
+    return t > 0 ? json_integer(cf_time_to_sec(t)) : json_null();
+}
+
+json_t *cf_app_apikey_json(cf_app_t *app, const cf_apikey_t *k, cf_time_t now)
+{
+    cf_time_t deadline;
+    cf_apikey_end_t end = cf_apikey_end_at(k, now, &deadline);
+    json_t *o = json_object(), *nets = json_array();
+    char buf[CF_APIKEY_NETS_MAX * 52];
+
+    (void)app;
+    if (o == NULL || nets == NULL) {
+        json_decref(o);
+        json_decref(nets);
+        return NULL;
+    }
+    for (size_t i = 0; i < k->nnets; i++) {
+        char ip[CF_IP_STRLEN];
+        cf_ip_format(&k->nets[i].net, ip);
+        snprintf(buf, sizeof buf, "%s/%d", ip, k->nets[i].bits);
+        json_array_append_new(nets, json_string(buf));
+    }
+    snprintf(buf, sizeof buf, CF_APIKEY_PREFIX "%s_", k->id);
+    json_object_set_new(o, "id", json_string(k->id));
+    json_object_set_new(o, "prefix", json_string(buf));
+    json_object_set_new(o, "sub", json_string(k->sub));
+    json_object_set_new(o, "name", json_string(k->name));
+    json_object_set_new(o, "client_id", k->client_id[0] ? json_string(k->client_id) : json_null());
+    json_object_set_new(o, "roles", csv_array(k->roles, ','));
+    json_object_set_new(o, "scope", json_string(k->scope));
+    json_object_set_new(o, "networks", nets);
+    json_object_set_new(o, "created_at", json_integer(cf_time_to_sec(k->created_at)));
+    json_object_set_new(o, "expires_at", time_or_null(k->expires_at));
+    json_object_set_new(o, "expires_in", k->expires_at > 0 && end == CF_APIKEY_END_NONE
+                                             ? json_integer((k->expires_at - now) / CF_SEC)
+                                             : json_null());
+    json_object_set_new(o, "idle_expiry", k->idle_expiry > 0 ? json_integer(k->idle_expiry / CF_SEC)
+                                                             : json_null());
+    json_object_set_new(o, "last_used", time_or_null(k->last_used));
+    json_object_set_new(o, "overlap_until", time_or_null(k->overlap_until));
+    json_object_set_new(o, "successor", k->successor[0] ? json_string(k->successor) : json_null());
+    json_object_set_new(o, "predecessor", k->predecessor[0] ? json_string(k->predecessor) : json_null());
+    json_object_set_new(o, "quota_per_day", k->quota_day > 0 ? json_integer(k->quota_day) : json_null());
+    json_object_set_new(o, "quota_per_month", k->quota_month > 0 ? json_integer(k->quota_month) : json_null());
+    json_object_set_new(o, "used_today", json_integer(k->usage.day_start == cf_apikey_day_start(now)
+                                                          ? k->usage.day_used : 0));
+    json_object_set_new(o, "state", json_string(end == CF_APIKEY_END_NONE
+                                                    ? (k->overlap_until > 0 ? "rotating" : "active")
+                                                    : "ended"));
+    json_object_set_new(o, "end_reason", end == CF_APIKEY_END_NONE ? json_null()
+                                                                   : json_string(cf_apikey_end_name(end)));
+    json_object_set_new(o, "ended_at", k->end != CF_APIKEY_END_NONE ? time_or_null(k->ended_at)
+                                       : end != CF_APIKEY_END_NONE ? json_integer(cf_time_to_sec(now))
+                                                                   : json_null());
+    return o;
+}
+
+/* ------------------------------------------------------------------ */
+/* The timer: lazy use, and deadlines nobody asked about               */
+/* ------------------------------------------------------------------ */
+
+static void flush(cf_app_t *app, cf_time_t now)
+{
+    cf_events_t ev = CF_EVENTS_INIT;
+
+    while (app->apikeys->dirty != NULL) {
+        cf_apikey_t *k = app->apikeys->dirty;
+        app->apikeys->dirty = k->dirty_next;
+        k->dirty = 0;
+        k->dirty_next = NULL;
+        if (cf_events_add_apikey(&ev, CF_EV_APIKEY_USED, now, k) == NULL)
+            oom("apikey_flush");
+    }
+    if (ev.n > 0)
+        cf_app_commit(app, &ev, NULL, NULL);
+    else
+        cf_events_fini(&ev);
+}
+
+/* Whether @k is due a key_expiring warning at @now. */
+static int due_warning(const cf_app_t *app, const cf_apikey_t *k, cf_time_t now)
+{
+    cf_time_t before = app->cfg.apikey_warn_before;
+
+    return before > 0 && k->expires_at > 0 && k->warned_at == 0 && k->successor[0] == '\0' &&
+           now >= k->expires_at - before && now < k->expires_at;
+}
+
+/*
+ * End what has lapsed (so the store, the audit log and the listing say why)
+ * and warn what will soon expire. O(keys) per sweep; a sweep runs every
+ * store.purge_interval, or sooner when a deadline found is due sooner.
+ */
+static void sweep(cf_app_t *app, cf_time_t now)
+{
+    cf_events_t ev = CF_EVENTS_INIT;
+    cf_time_t next = now + app->cfg.purge_interval;
+    cf_apikey_t *k;
+    size_t pos = 0;
+
+    if (cf_app_clock_unconfirmed(app))
+        return; /* a forward step alone must not end keys for good */
+    while ((k = cf_app_apikey_next(app, &pos)) != NULL) {
+        cf_time_t dl;
+        cf_apikey_end_t end;
+
+        if (k->end != CF_APIKEY_END_NONE)
+            continue;
+        end = cf_apikey_end_at(k, now, &dl);
+        if (end != CF_APIKEY_END_NONE) {
+            if (cf_app_apikey_end(app, k, end, now, &ev) < 0)
+                oom("apikey_sweep");
+            continue;
+        }
+        if (due_warning(app, k, now)) {
+            cf_event_t *e = cf_events_add_apikey(&ev, CF_EV_APIKEY_EXPIRING, now, k);
+            if (e == NULL)
+                oom("apikey_warn");
+            e->apikey->warned_at = now;
+        } else if (app->cfg.apikey_warn_before > 0 && k->expires_at > 0 && k->warned_at == 0 &&
+                   k->expires_at - app->cfg.apikey_warn_before < next) {
+            next = k->expires_at - app->cfg.apikey_warn_before;
+        }
+        if (dl > 0 && dl < next)
+            next = dl;
+    }
+    app->apikeys->next_sweep = next;
+    if (ev.n > 0)
+        cf_app_commit(app, &ev, NULL, NULL);
+    else
+        cf_events_fini(&ev);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    cf_app_t *app = t->data;
+    cf_time_t now = cf_app_now(app);
+
+    flush(app, now);
+    if (now >= app->apikeys->next_sweep)
+        sweep(app, now);
+}
+
+/* ------------------------------------------------------------------ */
+/* Lifecycle                                                           */
+/* ------------------------------------------------------------------ */
+
+static void ext_stop(cf_app_t *app)
+{
+    if (app->apikeys == NULL)
+        return;
+    if (app->apikeys->timer_on) {
+        uv_close((uv_handle_t *)&app->apikeys->timer, NULL);
+        app->apikeys->timer_on = 0;
+    }
+    flush(app, cf_app_now(app));
+}
+
+static void ext_fini(cf_app_t *app)
+{
+    struct cf_apikeys *ks = app->apikeys;
+    size_t pos = 0;
+    cf_apikey_t *k;
+
+    if (ks == NULL)
+        return;
+    while ((k = cf_map_next(&ks->by_id, &pos)) != NULL)
+        cf_apikey_free(k);
+    cf_map_fini(&ks->by_id);
+    cf_webhook_free(ks->webhook);
+    free(ks);
+    app->apikeys = NULL;
+    app->apikeys_ext = NULL;
+}
+
+static const cf_app_ext_t ext = {apply, ext_stop, ext_fini};
+
+int cf_app_apikeys_init(cf_app_t *app)
+{
+    struct cf_apikeys *ks = calloc(1, sizeof *ks);
+    int rc;
+
+    if (ks == NULL)
+        return CF_ENOMEM;
+    cf_map_init(&ks->by_id, app->seed ^ 0x6b657973u);
+    app->apikeys = ks;
+    app->apikeys_ext = &ext;
+    if (app->cfg.rl_apikey.enabled) {
+        rc = cf_gcra_init(&ks->gcra, app->cfg.rl_apikey.count, app->cfg.rl_apikey.period,
+                          app->cfg.rl_apikey.burst);
+        if (rc < 0) {
+            CF_LOG(CF_LOG_ERROR, "event=startup_error what=api_keys.rate error=\"%s\"", cf_strerror(rc));
+            return rc;
+        }
+        ks->rate_on = 1;
+    }
+    if (app->webhook == NULL && app->cfg.alert_webhook[0] != '\0' &&
+        (rc = cf_webhook_new(app->cfg.alert_webhook, app->cfg.alert_queue, &ks->webhook)) < 0)
+        return rc;
+    rc = cf_store_load_apikeys(app->store, load_one, app);
+    if (rc == CF_ENOTSUP) {
+        CF_LOG(CF_LOG_WARN, "event=apikeys_not_stored backend=%s", cf_store_name(app->store));
+        ks->unsupported = 1;
+        rc = 0;
+    }
+    if (rc < 0)
+        return rc;
+    CF_LOG(CF_LOG_INFO, "event=apikeys_loaded keys=%zu", ks->by_id.count);
+    return 0;
+}
+
+void cf_app_apikeys_start(cf_app_t *app)
+{
+    struct cf_apikeys *ks = app->apikeys;
+
+    if (ks == NULL || ks->timer_on)
+        return;
+    uv_timer_init(app->loop, &ks->timer);
+    ks->timer.data = app;
+    ks->timer_on = 1;
+    uv_timer_start(&ks->timer, on_timer, (uint64_t)app->cfg.activity_flush,
+                   (uint64_t)app->cfg.activity_flush);
+}

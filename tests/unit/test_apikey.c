@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The API key rules with an injected clock: the key string and its checksum
+ * (every malformation refused before any lookup), lifetimes (default,
+ * maxima, require_expiry, absurd and negative requests), the end of a key at
+ * its exact millisecond (expiry, idle, rotation overlap), networks, and the
+ * UTC day and month quota windows with their resets.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "core/apikey.h"
+#include "core/error.h"
+
+/* 2023-11-14T22:13:20Z */
+#define T0 ((cf_time_t)1700000000000LL)
+#define ID "AbCdEf012345"
+#define SECRET "0123456789abcdefghijABCDEFGHIJxy"
+
+static cf_apikey_t *key(void)
+{
+    uint8_t h[32] = {0};
+    cf_apikey_t *k = cf_apikey_new(ID, h, "alice", "ci", "", "reader", "read");
+
+    assert_non_null(k);
+    k->created_at = T0;
+    return k;
+}
+
+static void test_format_parses_back_and_every_malformation_is_refused(void **state)
+{
+    char s[CF_APIKEY_LEN + 1], bad[CF_APIKEY_LEN + 2], id[CF_APIKEY_ID_LEN + 1];
+
+    (void)state;
+    cf_apikey_format(ID, SECRET, s);
+    assert_int_equal(strlen(s), CF_APIKEY_LEN);
+    assert_memory_equal(s, "cfk_" ID "_" SECRET, CF_APIKEY_LEN - CF_APIKEY_CHECK_LEN);
+    assert_int_equal(cf_apikey_parse(s, CF_APIKEY_LEN, id), 0);
+    assert_string_equal(id, ID);
+
+    /* Every single-character change breaks the checksum or the form. */
+    for (size_t i = 0; i < CF_APIKEY_LEN; i++) {
+        memcpy(bad, s, sizeof s);
+        bad[i] = bad[i] == 'a' ? 'b' : 'a';
+        assert_int_equal(cf_apikey_parse(bad, CF_APIKEY_LEN, id), CF_EPARSE);
+    }
+    /* Two adjacent characters swapped (the usual typo). */
+    memcpy(bad, s, sizeof s);
+    bad[20] = s[21];
+    bad[21] = s[20];
+    if (s[20] != s[21])
+        assert_int_equal(cf_apikey_parse(bad, CF_APIKEY_LEN, id), CF_EPARSE);
+    /* Truncated, overlong, empty. */
+    assert_int_equal(cf_apikey_parse(s, CF_APIKEY_LEN - 1, id), CF_EPARSE);
+    memcpy(bad, s, sizeof s);
+    bad[CF_APIKEY_LEN] = 'x';
+    assert_int_equal(cf_apikey_parse(bad, CF_APIKEY_LEN + 1, id), CF_EPARSE);
+    assert_int_equal(cf_apikey_parse("", 0, id), CF_EPARSE);
+    assert_int_equal(cf_apikey_parse("cfk_", 4, id), CF_EPARSE);
+    /* CR, LF, NUL and a space inside. */
+    const char junk[] = {'\r', '\n', '\0', ' ', '_', '-'};
+    for (size_t j = 0; j < sizeof junk; j++) {
+        memcpy(bad, s, sizeof s);
+        bad[30] = junk[j];
+        assert_int_equal(cf_apikey_parse(bad, CF_APIKEY_LEN, id), CF_EPARSE);
+    }
+    /* Wrong prefix case. */
+    memcpy(bad, s, sizeof s);
+    bad[0] = 'C';
+    assert_int_equal(cf_apikey_parse(bad, CF_APIKEY_LEN, id), CF_EPARSE);
+    assert_true(cf_apikey_has_prefix(s, CF_APIKEY_LEN));
+    assert_false(cf_apikey_has_prefix("eyJhbGciOi", 10));
+}
+
+static void test_lifetime_default_max_and_require_expiry(void **state)
+{
+    cf_apikey_policy_t pol = {.require_expiry = 1, .max_lifetime = 365 * CF_DAY,
+                              .default_lifetime = 90 * CF_DAY};
+    cf_apikey_ask_t ask = {0};
+    cf_time_t life = -1;
+
+    (void)state;
+    assert_int_equal(cf_apikey_lifetime(&pol, &ask, &life), CF_REASON_NONE);
+    assert_int_equal(life, 90 * CF_DAY);
+    ask = (cf_apikey_ask_t){1, 365 * 86400};
+    assert_int_equal(cf_apikey_lifetime(&pol, &ask, &life), CF_REASON_NONE);
+    assert_int_equal(life, 365 * CF_DAY);
+    ask.expires_in++; /* one second past the maximum */
+    assert_int_equal(cf_apikey_lifetime(&pol, &ask, &life), CF_REASON_LIFETIME_TOO_LONG);
+    ask.expires_in = 0; /* never */
+    assert_int_equal(cf_apikey_lifetime(&pol, &ask, &life), CF_REASON_EXPIRY_REQUIRED);
+    ask.expires_in = -1;
+    assert_int_equal(cf_apikey_lifetime(&pol, &ask, &life), CF_REASON_INVALID_REQUEST);
+    ask.expires_in = INT64_MIN;
+    assert_int_equal(cf_apikey_lifetime(&pol, &ask, &life), CF_REASON_INVALID_REQUEST);
+    ask.expires_in = INT64_MAX; /* must not overflow into something short */
+    assert_int_equal(cf_apikey_lifetime(&pol, &ask, &life), CF_REASON_LIFETIME_TOO_LONG);
+
+    /* The client's and a role's maxima are stricter: the strictest wins. */
+    pol.client_max = 30 * CF_DAY;
+    pol.role_max = 7 * CF_DAY;
+    ask = (cf_apikey_ask_t){1, 8 * 86400};
+    assert_int_equal(cf_apikey_lifetime(&pol, &ask, &life), CF_REASON_LIFETIME_TOO_LONG);
+    ask.has_expires_in = 0; /* the 90-day default is cut to the role's 7 days */
+    assert_int_equal(cf_apikey_lifetime(&pol, &ask, &life), CF_REASON_NONE);
+    assert_int_equal(life, 7 * CF_DAY);
+
+    /* No maximum, no requirement: an immortal key is allowed when asked for. */
+    pol = (cf_apikey_policy_t){0};
+    ask = (cf_apikey_ask_t){1, 0};
+    assert_int_equal(cf_apikey_lifetime(&pol, &ask, &life), CF_REASON_NONE);
+    assert_int_equal(life, 0);
+    /* require_expiry with no default: omitting expires_in is refused. */
+    pol.require_expiry = 1;
+    ask.has_expires_in = 0;
+    assert_int_equal(cf_apikey_lifetime(&pol, &ask, &life), CF_REASON_EXPIRY_REQUIRED);
+    /* A maximum with no default: the default is the maximum. */
+    pol.max_lifetime = 10 * CF_DAY;
+    assert_int_equal(cf_apikey_lifetime(&pol, &ask, &life), CF_REASON_NONE);
+    assert_int_equal(life, 10 * CF_DAY);
+}
+
+static void test_expiry_at_the_exact_millisecond(void **state)
+{
+    cf_apikey_t *k = key();
+    cf_apikey_input_t in = {.key = k, .secret_ok = 1};
+    cf_apikey_decision_t d;
+    cf_time_t dl;
+
+    (void)state;
+    k->expires_at = T0 + 60 * CF_SEC;
+    in.now = T0 + 60 * CF_SEC - 1;
+    cf_apikey_decide(&in, &d);
+    assert_int_equal(d.why, CF_REASON_NONE);
+    assert_int_equal(d.deadline, T0 + 60 * CF_SEC);
+    in.now++;
+    cf_apikey_decide(&in, &d);
+    assert_int_equal(d.why, CF_REASON_KEY_EXPIRED);
+    assert_int_equal(d.end, CF_APIKEY_END_EXPIRED); /* not recorded yet: record it */
+    k->end = CF_APIKEY_END_EXPIRED;
+    cf_apikey_decide(&in, &d);
+    assert_int_equal(d.end, CF_APIKEY_END_NONE);
+    assert_int_equal(cf_apikey_end_at(k, T0, &dl), CF_APIKEY_END_EXPIRED); /* recorded ends stay */
+    cf_apikey_free(k);
+}
+
+static void test_idle_expiry_counts_from_last_use_or_creation(void **state)
+{
+    cf_apikey_t *k = key();
+    cf_time_t dl;
+
+    (void)state;
+    k->idle_expiry = 30 * CF_DAY;
+    k->expires_at = T0 + 365 * CF_DAY;
+    assert_int_equal(cf_apikey_end_at(k, T0 + 30 * CF_DAY - 1, &dl), CF_APIKEY_END_NONE);
+    assert_int_equal(dl, T0 + 30 * CF_DAY);
+    assert_int_equal(cf_apikey_end_at(k, T0 + 30 * CF_DAY, &dl), CF_APIKEY_END_IDLE_EXPIRED);
+    k->last_used = T0 + 20 * CF_DAY;
+    assert_int_equal(cf_apikey_end_at(k, T0 + 49 * CF_DAY, &dl), CF_APIKEY_END_NONE);
+    assert_int_equal(cf_apikey_end_at(k, T0 + 50 * CF_DAY, &dl), CF_APIKEY_END_IDLE_EXPIRED);
+    /* The earliest deadline decides: expiry before idle. */
+    k->expires_at = T0 + 40 * CF_DAY;
+    assert_int_equal(cf_apikey_end_at(k, T0 + 45 * CF_DAY, &dl), CF_APIKEY_END_EXPIRED);
+    cf_apikey_free(k);
+}
+
+static void test_rotation_overlap_and_revocation_during_it(void **state)
+{
+    cf_apikey_t *k = key();
+    cf_apikey_input_t in = {.key = k, .secret_ok = 1};
+    cf_apikey_decision_t d;
+
+    (void)state;
+    k->expires_at = T0 + 10 * CF_DAY;
+    /* The overlap never outlives the key. */
+    assert_int_equal(cf_apikey_overlap_end(k, T0, CF_DAY), T0 + CF_DAY);
+    assert_int_equal(cf_apikey_overlap_end(k, T0 + 9 * CF_DAY + 1, CF_DAY), T0 + 10 * CF_DAY);
+    assert_int_equal(cf_apikey_overlap_end(k, T0, -5), T0);
+    k->overlap_until = T0 + CF_DAY;
+    /* A second rotation request can only shorten it. */
+    assert_int_equal(cf_apikey_overlap_end(k, T0, 2 * CF_DAY), T0 + CF_DAY);
+    in.now = T0 + CF_DAY - 1;
+    cf_apikey_decide(&in, &d);
+    assert_int_equal(d.why, CF_REASON_NONE);
+    assert_int_equal(d.deadline, T0 + CF_DAY);
+    in.now = T0 + CF_DAY;
+    cf_apikey_decide(&in, &d);
+    assert_int_equal(d.why, CF_REASON_KEY_ROTATED);
+    /* Revoked within the overlap: revoked, at once, whatever the overlap says. */
+    k->end = CF_APIKEY_END_REVOKED;
+    k->ended_at = T0 + 1;
+    in.now = T0 + 2;
+    cf_apikey_decide(&in, &d);
+    assert_int_equal(d.why, CF_REASON_KEY_REVOKED);
+    cf_apikey_free(k);
+}
+
+static void test_decide_order_and_networks(void **state)
+{
+    cf_apikey_t *k = key();
+    cf_apikey_input_t in = {.key = k, .secret_ok = 1, .now = T0};
+    cf_apikey_decision_t d;
+    cf_ip_t inside, outside;
+
+    (void)state;
+    in.malformed = 1;
+    cf_apikey_decide(&in, &d);
+    assert_int_equal(d.why, CF_REASON_MALFORMED_KEY);
+    in.malformed = 0;
+    in.secret_ok = 0;
+    cf_apikey_decide(&in, &d);
+    assert_int_equal(d.why, CF_REASON_INVALID_KEY);
+    in.key = NULL;
+    in.secret_ok = 1;
+    cf_apikey_decide(&in, &d);
+    assert_int_equal(d.why, CF_REASON_INVALID_KEY);
+    in.key = k;
+    assert_int_equal(cf_cidr_parse("10.0.0.0/8", 10, &k->nets[0]), 0);
+    assert_int_equal(cf_cidr_parse("2001:db8::/32", 13, &k->nets[1]), 0);
+    k->nnets = 2;
+    assert_int_equal(cf_ip_parse("10.9.8.7", 8, &inside), 0);
+    assert_int_equal(cf_ip_parse("11.0.0.1", 8, &outside), 0);
+    in.ip = &inside;
+    cf_apikey_decide(&in, &d);
+    assert_int_equal(d.why, CF_REASON_NONE);
+    in.ip = &outside;
+    cf_apikey_decide(&in, &d);
+    assert_int_equal(d.why, CF_REASON_NETWORK_NOT_ALLOWED);
+    in.ip = NULL; /* unknown address while the key has networks */
+    cf_apikey_decide(&in, &d);
+    assert_int_equal(d.why, CF_REASON_NETWORK_NOT_ALLOWED);
+    /* An ended key says so before its network does. */
+    k->end = CF_APIKEY_END_REVOKED;
+    cf_apikey_decide(&in, &d);
+    assert_int_equal(d.why, CF_REASON_KEY_REVOKED);
+    cf_apikey_free(k);
+}
+
+static void test_day_quota_resets_at_utc_midnight(void **state)
+{
+    cf_apikey_usage_t u = {0};
+    cf_apikey_quota_t q;
+    cf_time_t midnight = cf_apikey_day_start(T0) + CF_DAY; /* 2023-11-15T00:00:00Z */
+
+    (void)state;
+    assert_int_equal(midnight, 1700006400000LL);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(cf_apikey_quota_take(&u, 3, 0, T0, &q), 1);
+        assert_int_equal(q.remaining, 2 - i);
+    }
+    assert_int_equal(cf_apikey_quota_take(&u, 3, 0, midnight - 1, &q), 0);
+    assert_int_equal(q.limit, 3);
+    assert_int_equal(q.reset, 1); /* Retry-After rounds this up to 1 s */
+    assert_int_equal(u.day_used, 3);
+    assert_int_equal(cf_apikey_quota_take(&u, 3, 0, midnight, &q), 1);
+    assert_int_equal(u.day_used, 1);
+    /* A clock stepped back into the old day does not restore the old count. */
+    assert_int_equal(cf_apikey_quota_take(&u, 3, 0, midnight - 10, &q), 1);
+    assert_int_equal(u.day_used, 2);
+}
+
+static void test_month_quota_and_calendar(void **state)
+{
+    cf_apikey_usage_t u = {0};
+    cf_apikey_quota_t q;
+    /* 2024-02-29T12:00:00Z: a leap day. */
+    cf_time_t leap = 1709208000000LL;
+
+    (void)state;
+    assert_int_equal(cf_apikey_month_start(leap), 1706745600000LL); /* 2024-02-01 */
+    assert_int_equal(cf_apikey_next_month(leap), 1709251200000LL);  /* 2024-03-01 */
+    assert_int_equal(cf_apikey_next_month(1703980800000LL), 1704067200000LL); /* Dec 31 -> Jan 1 */
+    assert_int_equal(cf_apikey_month_start(0), 0);
+    assert_int_equal(cf_apikey_day_start(-1), -CF_DAY); /* before 1970: floor, not truncation */
+    assert_int_equal(cf_apikey_quota_take(&u, 10, 2, leap, &q), 1);
+    assert_int_equal(q.remaining, 1); /* the month is the tighter window */
+    assert_int_equal(q.limit, 2);
+    assert_int_equal(cf_apikey_quota_take(&u, 10, 2, leap, &q), 1);
+    assert_int_equal(cf_apikey_quota_take(&u, 10, 2, leap, &q), 0);
+    assert_int_equal(q.reset, 1709251200000LL - leap); /* the month's end, not midnight */
+    assert_int_equal(q.window, 29 * CF_DAY);
+    assert_int_equal(cf_apikey_quota_take(&u, 10, 2, 1709251200000LL, &q), 1);
+    assert_int_equal(cf_apikey_quota_min(0, 5), 5);
+    assert_int_equal(cf_apikey_quota_min(7, 5), 5);
+    assert_int_equal(cf_apikey_quota_min(0, 0), 0);
+}
+
+static void test_merge_keeps_first_end_and_moves_forward(void **state)
+{
+    cf_apikey_t *k = key(), *s = key();
+
+    (void)state;
+    s->end = CF_APIKEY_END_REVOKED;
+    s->ended_at = T0 + 5;
+    s->last_used = T0 + 4;
+    s->usage = (cf_apikey_usage_t){T0, 7, T0, 9};
+    assert_int_equal(cf_apikey_merge(k, s), 1);
+    assert_int_equal(k->end, CF_APIKEY_END_REVOKED);
+    s->end = CF_APIKEY_END_EXPIRED;
+    s->ended_at = T0 + 9;
+    s->last_used = T0 + 1;
+    s->usage.day_used = 3;
+    cf_apikey_merge(k, s);
+    assert_int_equal(k->end, CF_APIKEY_END_REVOKED);
+    assert_int_equal(k->ended_at, T0 + 5);
+    assert_int_equal(k->last_used, T0 + 4);
+    assert_int_equal(k->usage.day_used, 7);
+    assert_string_equal(cf_apikey_end_name(CF_APIKEY_END_ROTATED), "key_rotated");
+    assert_int_equal(cf_apikey_end_from_name("key_idle_expired"), CF_APIKEY_END_IDLE_EXPIRED);
+    assert_int_equal(cf_apikey_end_from_name("bogus"), CF_APIKEY_END__COUNT);
+    cf_apikey_free(k);
+    cf_apikey_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_format_parses_back_and_every_malformation_is_refused),
+        cmocka_unit_test(test_lifetime_default_max_and_require_expiry),
+        cmocka_unit_test(test_expiry_at_the_exact_millisecond),
+        cmocka_unit_test(test_idle_expiry_counts_from_last_use_or_creation),
+        cmocka_unit_test(test_rotation_overlap_and_revocation_during_it),
+        cmocka_unit_test(test_decide_order_and_networks),
+        cmocka_unit_test(test_day_quota_resets_at_utc_midnight),
+        cmocka_unit_test(test_month_quota_and_calendar),
+        cmocka_unit_test(test_merge_keeps_first_end_and_moves_forward),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
