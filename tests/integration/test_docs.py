@@ -54,14 +54,22 @@ def test_readme_walkthrough_runs_as_written(start_curfew, tmp_path):
     script = (block.replace("export CURFEW_ADMIN_KEY=...", f"export CURFEW_ADMIN_KEY={srv.admin_key}")
               .replace("C=http://127.0.0.1:7070", f"C={srv.base_url}")
               .replace("/tmp/s.json", str(tmp_path / "s.json"))
-              .replace("# 4.", "sleep 1.2\n# 4."))
+              .replace("/tmp/k.json", str(tmp_path / "k.json"))
+              .replace("# 4.", "sleep 1.2\n# 4.")
+              .replace("# 6.", "echo '--- step 6 ---'\n# 6."))
     out = subprocess.run(["bash", "-eu", "-c", script], capture_output=True, text=True,
                          timeout=60).stdout
-    step2 = out[out.index("HTTP/1.1 200"):]
+    sessions, keys = out.split("--- step 6 ---\n")
+    step2 = sessions[sessions.index("HTTP/1.1 200"):]
     for h in ("X-Curfew-Subject: alice", "X-Curfew-Session:", "X-Curfew-Roles: user", "X-Curfew-Expires-In:"):
         assert h in step2, (h, out)
     promised = re.search(r'# 5\..*?"reason":"([a-z_]+)"', block, re.S).group(1)
-    actual = json.loads(out.rstrip().splitlines()[-1])
+    actual = json.loads(sessions.rstrip().splitlines()[-1])
     assert actual["reason"] == promised, (promised, actual)
     www = re.search(r'# 5\..*?# (WWW-Authenticate: .*?)\n', block, re.S).group(1)
-    assert www in out, (www, out)
+    assert www in sessions, (www, out)
+    # Steps 6-8: the key works, rotation answers a new key, the revoked key says so.
+    assert "HTTP/1.1 200" in keys and "X-Curfew-Key" in keys, keys
+    promised = re.search(r'# 8\..*? says ([a-z_]+)\.', block, re.S).group(1)
+    actual = json.loads(keys.rstrip().splitlines()[-1])
+    assert actual["reason"] == promised, (promised, actual)
