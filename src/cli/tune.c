@@ -329,6 +329,9 @@ static void fill_row(cf_tune_row_t *row, const cf_tune_result_t *res, const cf_t
     double hours = tot->active_ms / CF_HOUR;
 
     row->relogins = res->relogins[0] + res->relogins[1];
+    row->relogins_by[0] = res->relogins[0];
+    row->relogins_by[1] = res->relogins[1];
+    memcpy(row->ends, res->ends, sizeof row->ends);
     row->relogins_per_kh = hours > 0 ? (double)row->relogins * 1000.0 / hours : 0;
     row->exposure_mean_s = res->exposed ? res->exposure_ms / (double)res->exposed / CF_SEC : 0;
     row->exposure_p50_s = (double)cf_tune_exposure_quantile(res, 0.50) / CF_SEC;

@@ -19,6 +19,8 @@ typedef struct {
     double exposure_mean_s, exposure_p50_s, exposure_p95_s, exposure_max_s;
     double exposed_hours;   /* token-hours exposed in total */
     double share[CF_TUNE_END__COUNT];
+    uint64_t relogins_by[2];              /* [0] after an idle end, [1] an absolute end */
+    uint64_t ends[CF_TUNE_END__COUNT];    /* virtual sessions ended, by what */
     int baseline, pareto, recommended;
 } cf_tune_row_t;
 

@@ -114,7 +114,8 @@ static void print_rows(const cf_tune_report_t *r, FILE *out, int json)
                                  "\"exposure_p50_s\":%.3f,\"exposure_p95_s\":%.3f,\"exposure_max_s\":%.3f,"
                                  "\"exposed_token_hours\":%.4f,\"share_idle\":%.4f,\"share_absolute\":%.4f,"
                                  "\"share_logout\":%.4f,\"share_other\":%.4f,\"baseline\":%s,"
-                                 "\"pareto\":%s,\"recommended\":%s}"
+                                 "\"pareto\":%s,\"recommended\":%s,\"relogins_idle\":%llu,\"relogins_absolute\":%llu,"
+                                 "\"ends\":{\"idle\":%llu,\"absolute\":%llu,\"logout\":%llu,\"other\":%llu}}"
                                : "%s%.3f,%.3f,%.3f,%llu,%.4f,%.3f,%.3f,%.3f,%.3f,%.4f,%.4f,%.4f,"
                                  "%.4f,%.4f,%s,%s,%s\n";
         fprintf(out, fmt, json && i ? "," : "", (double)w->shown.idle / CF_SEC,
@@ -122,7 +123,10 @@ static void print_rows(const cf_tune_report_t *r, FILE *out, int json)
                 (unsigned long long)w->relogins, w->relogins_per_kh, w->exposure_mean_s,
                 w->exposure_p50_s, w->exposure_p95_s, w->exposure_max_s, w->exposed_hours,
                 w->share[0], w->share[1], w->share[2], w->share[3], w->baseline ? "true" : "false",
-                w->pareto ? "true" : "false", w->recommended ? "true" : "false");
+                w->pareto ? "true" : "false", w->recommended ? "true" : "false",
+                (unsigned long long)w->relogins_by[0], (unsigned long long)w->relogins_by[1],
+                (unsigned long long)w->ends[0], (unsigned long long)w->ends[1],
+                (unsigned long long)w->ends[2], (unsigned long long)w->ends[3]);
     }
     if (json)
         fputs("]}\n", out);
