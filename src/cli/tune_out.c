@@ -173,8 +173,8 @@ int cf_tune_plot(const cf_tune_report_t *r, FILE *out)
     fprintf(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
                  "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"13\">\n"
                  "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-                 "<text x=\"%d\" y=\"28\" font-size=\"17\" font-weight=\"bold\">Timeouts: re-logins "
-                 "against exposure, %zu combinations (%llu sessions, %.0f user-hours)</text>\n",
+                 "<text x=\"%d\" y=\"28\" font-size=\"16\" font-weight=\"bold\">Re-logins against "
+                 "exposure: %zu combinations, %llu sessions, %.0f user-hours</text>\n",
             W, H, W, H, L, r->n - 1, (unsigned long long)r->tot->sessions,
             r->tot->active_ms / CF_HOUR);
     /* Axes, ticks and their units. */
@@ -221,6 +221,8 @@ int cf_tune_plot(const cf_tune_report_t *r, FILE *out)
                 x, y, w->baseline || w->recommended ? 8 : 5, fill, dur(w->shown.idle, a, sizeof a),
                 dur(w->shown.absolute, b, sizeof b), dur(w->shown.access_ttl, c, sizeof c),
                 w->relogins_per_kh, w->exposure_mean_s / 60);
+        if (!w->baseline && memcmp(&w->shown, &r->rows[0].shown, sizeof w->shown) == 0)
+            continue; /* the baseline's own values: its label says it already */
         fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"%s\">%s%s/%s</text>\n",
                 x + 9, y - 6, fill, w->baseline ? "baseline " : w->recommended ? "recommended " : "",
                 dur(w->shown.idle, a, sizeof a), dur(w->shown.absolute, b, sizeof b));

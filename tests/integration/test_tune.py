@@ -246,3 +246,36 @@ def test_tune_streams_in_bounded_memory(tmp_path):
     assert out.returncode == 0, out.stderr
     rss_kb = int(out.stderr.strip().splitlines()[-1])
     assert rss_kb < 64 * 1024, rss_kb  # the log is ~170 MB
+
+
+SYNTH_N, SYNTH_SEED = "300000", "13"
+
+
+@pytest.mark.slow
+def test_synthetic_tune_plot_end_to_end_in_chromium(tmp_path):
+    """--synthetic, then tune --plot: the SVG is docs/tune.svg (regenerated the same way),
+    and Chromium sees labelled axes, named marks and every point inside the plot."""
+    import os
+    import shutil
+    from conftest import REPO_ROOT
+    log, svg, shot = tmp_path / "s.jsonl", tmp_path / "t.svg", tmp_path / "tune.png"
+    r = run_curfew("tune", "--synthetic", SYNTH_N, "--seed", SYNTH_SEED, "--out", str(log),
+                   timeout=120)
+    assert r.returncode == 0, r.stderr
+    r = run_curfew("tune", "--audit", str(log), "--plot", str(svg), timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "recommendation:" in r.stdout
+    npoints = 1 + 4 * 3  # baseline + the default 4 idle x 3 absolute x 1 ttl
+    assert svg.read_text() == (REPO_ROOT / "docs" / "tune.svg").read_text(), \
+        "docs/tune.svg is stale: regenerate it as docs/tuning.md says"
+    node = shutil.which("node")
+    browser = REPO_ROOT / "tests" / "browser"
+    assert node and (browser / "node_modules" / "playwright-core").is_dir(), \
+        "node or tests/browser/node_modules missing: run `make browser-deps`"
+    env = dict(os.environ, TUNE_SVG=str(svg), TUNE_POINTS=str(npoints),
+               TUNE_SCREENSHOT=str(shot), CHROMIUM="/usr/bin/chromium")
+    p = subprocess.run([node, str(browser / "tune_plot.mjs")], env=env, cwd=browser,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180)
+    assert p.returncode == 0 and "step: ok" in p.stdout, p.stdout
+    assert shot.stat().st_size > 10000
+    shutil.copy(shot, REPO_ROOT / "build" / "tune-plot.png")  # for a human to look at
