@@ -158,6 +158,41 @@ static double nice_max(double v)
     return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
 }
 
+/* The Pareto front as a dashed line, by exposure. */
+static void front(const cf_tune_report_t *r, FILE *out, int pw, int ph, double xmax, double ymax)
+{
+    fputs("<polyline fill=\"none\" stroke=\"#2a7\" stroke-width=\"2\" stroke-dasharray=\"6 4\" points=\"", out);
+    for (int pass = 0; pass < 1; pass++) {
+        size_t order[CF_TUNE_MAX_CANDIDATES], m = 0;
+        for (size_t i = 0; i < r->n; i++)
+            if (r->rows[i].pareto)
+                order[m++] = i;
+        for (size_t i = 1; i < m; i++) /* by exposure */
+            for (size_t j = i; j > 0 && r->rows[order[j]].exposure_mean_s < r->rows[order[j - 1]].exposure_mean_s; j--) {
+                size_t t = order[j]; order[j] = order[j - 1]; order[j - 1] = t;
+            }
+        for (size_t i = 0; i < m; i++)
+            fprintf(out, "%.1f,%.1f ", L + pw * r->rows[order[i]].exposure_mean_s / 60 / xmax,
+                    TOP + ph - ph * r->rows[order[i]].relogins_per_kh / ymax);
+    }
+    fputs("\"/>\n", out);
+}
+
+/* The key, in words, right of the plot. */
+static void legend(const cf_tune_report_t *r, FILE *out)
+{
+    fprintf(out, "<g font-size=\"13\"><circle cx=\"%d\" cy=\"%d\" r=\"8\" fill=\"#d33\"/>"
+                 "<text x=\"%d\" y=\"%d\">baseline (recorded limits)</text>"
+                 "<circle cx=\"%d\" cy=\"%d\" r=\"8\" fill=\"#27d\"/><text x=\"%d\" y=\"%d\">recommended "
+                 "(budget %g)</text><circle cx=\"%d\" cy=\"%d\" r=\"5\" fill=\"#2a7\"/>"
+                 "<text x=\"%d\" y=\"%d\">Pareto-optimal (dashed front)</text>"
+                 "<circle cx=\"%d\" cy=\"%d\" r=\"5\" fill=\"#999\"/><text x=\"%d\" y=\"%d\">dominated</text>"
+                 "<text x=\"%d\" y=\"%d\" fill=\"#555\">labels: idle/absolute</text></g>\n",
+            W - R + 30, TOP + 10, W - R + 45, TOP + 15, W - R + 30, TOP + 35, W - R + 45, TOP + 40,
+            r->budget, W - R + 30, TOP + 60, W - R + 45, TOP + 65, W - R + 30, TOP + 85, W - R + 45,
+            TOP + 90, W - R + 30, TOP + 115);
+}
+
 int cf_tune_plot(const cf_tune_report_t *r, FILE *out)
 {
     double xmax = 0, ymax = 0;
@@ -196,22 +231,7 @@ int cf_tune_plot(const cf_tune_report_t *r, FILE *out)
     fprintf(out, "<text transform=\"translate(22 %d) rotate(-90)\" text-anchor=\"middle\">forced "
                  "re-logins per 1,000 active user-hours \xe2\x86\x92 fewer is kinder</text>\n",
             TOP + ph / 2);
-    /* The Pareto front as a line, then every point. */
-    fputs("<polyline fill=\"none\" stroke=\"#2a7\" stroke-width=\"2\" stroke-dasharray=\"6 4\" points=\"", out);
-    for (int pass = 0; pass < 1; pass++) {
-        size_t order[CF_TUNE_MAX_CANDIDATES], m = 0;
-        for (size_t i = 0; i < r->n; i++)
-            if (r->rows[i].pareto)
-                order[m++] = i;
-        for (size_t i = 1; i < m; i++) /* by exposure */
-            for (size_t j = i; j > 0 && r->rows[order[j]].exposure_mean_s < r->rows[order[j - 1]].exposure_mean_s; j--) {
-                size_t t = order[j]; order[j] = order[j - 1]; order[j - 1] = t;
-            }
-        for (size_t i = 0; i < m; i++)
-            fprintf(out, "%.1f,%.1f ", L + pw * r->rows[order[i]].exposure_mean_s / 60 / xmax,
-                    TOP + ph - ph * r->rows[order[i]].relogins_per_kh / ymax);
-    }
-    fputs("\"/>\n", out);
+    front(r, out, pw, ph, xmax, ymax);
     for (size_t i = 0; i < r->n; i++) {
         const cf_tune_row_t *w = &r->rows[i];
         double x = L + pw * w->exposure_mean_s / 60 / xmax, y = TOP + ph - ph * w->relogins_per_kh / ymax;
@@ -227,17 +247,7 @@ int cf_tune_plot(const cf_tune_report_t *r, FILE *out)
                 x + 9, y - 6, fill, w->baseline ? "baseline " : w->recommended ? "recommended " : "",
                 dur(w->shown.idle, a, sizeof a), dur(w->shown.absolute, b, sizeof b));
     }
-    /* The key, in words, right of the plot. */
-    fprintf(out, "<g font-size=\"13\"><circle cx=\"%d\" cy=\"%d\" r=\"8\" fill=\"#d33\"/>"
-                 "<text x=\"%d\" y=\"%d\">baseline (recorded limits)</text>"
-                 "<circle cx=\"%d\" cy=\"%d\" r=\"8\" fill=\"#27d\"/><text x=\"%d\" y=\"%d\">recommended "
-                 "(budget %g)</text><circle cx=\"%d\" cy=\"%d\" r=\"5\" fill=\"#2a7\"/>"
-                 "<text x=\"%d\" y=\"%d\">Pareto-optimal (dashed front)</text>"
-                 "<circle cx=\"%d\" cy=\"%d\" r=\"5\" fill=\"#999\"/><text x=\"%d\" y=\"%d\">dominated</text>"
-                 "<text x=\"%d\" y=\"%d\" fill=\"#555\">labels: idle/absolute</text></g>\n",
-            W - R + 30, TOP + 10, W - R + 45, TOP + 15, W - R + 30, TOP + 35, W - R + 45, TOP + 40,
-            r->budget, W - R + 30, TOP + 60, W - R + 45, TOP + 65, W - R + 30, TOP + 85, W - R + 45,
-            TOP + 90, W - R + 30, TOP + 115);
+    legend(r, out);
     fputs("</svg>\n", out);
     return ferror(out) ? -1 : 0;
 }
