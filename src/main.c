@@ -14,6 +14,7 @@
  *   curfew stats
  *   curfew keys ls|rotate
  *   curfew cluster
+ *   curfew tune --audit FILE ... | --synthetic N --out FILE
  *   curfew version
  */
 #include <getopt.h>
@@ -54,6 +55,7 @@ static void usage(FILE *out)
           "  stats           session counts (and /metrics) of a running server\n"
           "  keys            list and rotate the signing keys of a running server\n"
           "  cluster         a node's view of its cluster: stale or serving, propagation delays\n"
+          "  tune            replay an audit log under candidate timeouts (docs/tuning.md)\n"
           "  version         print the version\n"
           "\n"
           "Run 'curfew <command> --help' for a command's options.\n",
@@ -423,6 +425,8 @@ int main(int argc, char **argv)
         return cf_cli_keys(argc - 1, argv + 1);
     if (strcmp(cmd, "cluster") == 0)
         return cf_cli_cluster(argc - 1, argv + 1);
+    if (strcmp(cmd, "tune") == 0)
+        return cf_cli_tune(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
             puts("usage: curfew version\n\nPrints the version.");

@@ -276,13 +276,28 @@ static void check_failed(cf_app_t *app, cf_http_req_t *req, char ip[46], const c
     }
 }
 
-/* 200 with who the caller is and how long that stays true. */
-static void allow(cf_app_t *app, cf_http_req_t *req, cf_session_t *s, cf_time_t deadline,
-                  cf_time_t now)
+/* The client says this request is background work (tuning.background_header: 1), not a person. */
+static int is_background(cf_app_t *app, const cf_http_req_t *req)
+{
+    size_t n;
+    const char *v = cf_http_req_header(req, app->cfg.background_header, &n);
+
+    return v != NULL && n == 1 && v[0] == '1';
+}
+
+/*
+ * 200 with who the caller is and how long that stays true. Only a person's
+ * request moves the idle deadline (d->activity); *gap gets the silence it
+ * ended, for the idle-gap histogram (0: not activity).
+ */
+static void allow(cf_app_t *app, cf_http_req_t *req, cf_session_t *s,
+                  const cf_access_decision_t *d, cf_time_t now, cf_time_t *gap)
 {
     char expires_in[24];
+    cf_time_t deadline = d->deadline;
 
-    cf_app_touch(app, s, now);
+    if (d->activity)
+        *gap = cf_app_touch(app, s, now);
     cf_http_header_t h[4] = {
         {"X-Curfew-Subject", 16, s->sub, strlen(s->sub)},
         {"X-Curfew-Session", 16, s->id, CF_SID_LEN},
@@ -299,7 +314,7 @@ static void allow(cf_app_t *app, cf_http_req_t *req, cf_session_t *s, cf_time_t 
  * it implies -> reply. Returns why it was refused (CF_REASON_NONE: allowed,
  * __COUNT: error, CHECK_DEFERRED: answered later).
  */
-static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
+static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, cf_time_t *gap)
 {
     cf_time_t now = cf_app_now(app);
     cf_access_input_t in = {.token.refused = CF_REASON_NONE};
@@ -332,6 +347,7 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
         }
         if (s != NULL && in.token.refused == CF_REASON_NONE)
             in.risk = cf_req_risk(app, req, s);
+        in.background = is_background(app, req);
     }
     in.route = route;
     cf_access_decide(&in, &d);
@@ -342,7 +358,8 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
         cf_http_respond(req, 200, NULL, 0, NULL, 0);
         break;
     case CF_ACCESS_ALLOW:
-        allow(app, req, s, d.deadline, now);
+        allow(app, req, s, &d, now, gap);
+        *who = s;
         break;
     case CF_ACCESS_STEP_UP:
         step_up(req, d.why, d.max_age);
@@ -367,11 +384,13 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req)
 void cf_api_check(cf_app_t *app, cf_http_req_t *req)
 {
     uint64_t t0 = uv_hrtime();
-    cf_reason_t why = check(app, req);
+    cf_session_t *s = NULL;
+    cf_time_t gap = 0;
+    cf_reason_t why = check(app, req, &s, &gap);
 
     if (why == CHECK_DEFERRED)
         return; /* counted when it is answered */
-    cf_app_emit_check(app, (int)why, uv_hrtime() - t0);
+    cf_app_emit_check_gap(app, (int)why, uv_hrtime() - t0, s, gap);
 }
 
 void cf_api_logout(cf_app_t *app, cf_http_req_t *req)

@@ -155,12 +155,14 @@ static void refresh_issue(cf_app_t *app, oauth_call_t *c, cf_session_t *s, int g
     refresh_reply_t *r = NULL;
     cf_session_t *next = cf_session_snapshot(s);
     cf_event_t *e;
+    cf_time_t gap;
 
     /* Grace: a sibling in the current generation; otherwise the next generation. */
     if (next == NULL)
         goto fail;
     if (!grace)
         cf_session_rotate(next, now);
+    gap = now - next->last_activity; /* the silence this refresh ends (idle-gap histogram) */
     cf_session_touch(next, now);
     if (cf_app_issue_access(app, next, now, &access, &exp) < 0)
         goto fail;
@@ -168,6 +170,7 @@ static void refresh_issue(cf_app_t *app, oauth_call_t *c, cf_session_t *s, int g
     r = calloc(1, sizeof *r);
     if (e == NULL || r == NULL)
         goto fail;
+    e->gap = gap;
     cf_app_issue_refresh(next, next->refresh_gen, refresh, e);
     r->p = cf_pending_new(req, 200, cf_app_token_body(next, access, exp, refresh, now), 1);
     if (r->p != NULL && cf_oauth_uses_cookies(app, next))
@@ -295,6 +298,7 @@ static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *
     cluster_refresh_t *r = calloc(1, sizeof *r);
     cf_events_t ev = CF_EVENTS_INIT;
     cf_event_t *e;
+    cf_time_t gap;
 
     if (r == NULL || (r->next = cf_session_snapshot(s)) == NULL) {
         free(r);
@@ -310,6 +314,7 @@ static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *
     r->grace = grace;
     if (!r->grace)
         cf_session_rotate(r->next, now);
+    gap = now - r->next->last_activity;
     cf_session_touch(r->next, now);
     e = cf_events_add(&ev, CF_EV_TOKEN_REFRESHED, now, r->next);
     if (e == NULL) {
@@ -317,6 +322,7 @@ static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *
         cluster_refreshed(r, CF_ENOMEM, NULL);
         return;
     }
+    e->gap = gap;
     cf_app_mint_refresh(r->refresh, e->token_hash); /* the event names its session already */
     e->has_token = 1;
     e->token_gen = r->next->refresh_gen;

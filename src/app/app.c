@@ -378,6 +378,7 @@ void cf_app_fini(cf_app_t *app)
     cf_app_guard_fini(app);
     cf_app_keys_fini(app);
     cf_app_alerts_fini(app);
+    cf_app_metrics_fini(app);
     cf_audit_close(app->audit); /* when init failed after opening it */
     app->audit = NULL;
 }

@@ -89,6 +89,14 @@ typedef struct {
     uint64_t purged;                   /* SESSION_PURGED events */
     uint64_t key_rotations;            /* KEY_ROTATED events */
     uint64_t remote[CF_EV__COUNT];     /* events applied from other nodes' bus messages */
+    /* Timeouts, measured (docs/tuning.md): [0] idle_timeout, [1] absolute_timeout. */
+    cf_histogram_t idle_gap;           /* seconds since the session's previous activity */
+    double idle_gap_bounds[CF_HISTOGRAM_MAX_BUCKETS]; /* fixed ones plus the configured timeouts */
+    uint64_t relogins[2];              /* forced re-logins: a new session within relogin_window */
+    cf_histogram_t relogin_gap[2];     /* seconds from the timeout to the new session */
+    uint64_t without_return[2];        /* timeouts whose relogin_window passed without one */
+    uint64_t relogin_evicted;          /* pending timeouts forgotten by tuning.relogin_subjects */
+    struct cf_relogin *relogin;        /* the tracker (core/relogin.h) */
 } cf_app_metrics_t;
 
 /* A verified client secret, so PBKDF2 runs once per client, not per request. */
@@ -489,8 +497,12 @@ int cf_app_end_session(cf_app_t *app, cf_session_t *s, cf_end_t why, cf_time_t n
  */
 int cf_app_revocation_scope(cf_events_t *ev, cf_revoke_scope_t scope, cf_time_t now);
 
-/** Record activity on @s (persisted lazily by the flush timer). */
-void cf_app_touch(cf_app_t *app, cf_session_t *s, cf_time_t now);
+/**
+ * Record a person's activity on @s at @now (persisted lazily by the flush
+ * timer); after a silence of at least tuning.activity_gap, emit the audited
+ * ACTIVITY_GAP event. Returns the silence (ms since the previous activity).
+ */
+cf_time_t cf_app_touch(cf_app_t *app, cf_session_t *s, cf_time_t now);
 
 /**
  * The sinks of an acknowledged batch that are not the store: log, metrics,
@@ -517,6 +529,9 @@ void cf_app_emit(cf_app_t *app, const cf_event_t *e);
  * or anything else for an internal error; @ns the time spent (0: not timed).
  */
 void cf_app_emit_check(cf_app_t *app, int why, uint64_t ns);
+
+/** As cf_app_emit_check, for an allowed check of @s that was a person's activity after @gap ms. */
+void cf_app_emit_check_gap(cf_app_t *app, int why, uint64_t ns, const cf_session_t *s, cf_time_t gap);
 
 /** A refresh-token grant answered with @result. */
 void cf_app_emit_refresh(cf_app_t *app, cf_refresh_result_t result);
@@ -705,8 +720,14 @@ json_t *cf_app_apikey_json(cf_app_t *app, const cf_apikey_t *k, cf_time_t now);
 
 /* ---- metrics (metrics.c) ------------------------------------------------ */
 
-/** Zero the metrics and set their histogram buckets. */
+/** Zero the metrics and set their histogram buckets (the idle gaps' include the configured timeouts). */
 void cf_app_metrics_init(cf_app_t *app);
+
+/** Free what the metrics hold (the re-login tracker). */
+void cf_app_metrics_fini(cf_app_t *app);
+
+/** Count the timeouts whose re-login window passed by @now (before a scrape). */
+void cf_app_metrics_sweep(cf_app_t *app, cf_time_t now);
 
 /** The metrics sink of the event stream: count what a batch of events says happened. */
 void cf_app_metrics_events(cf_app_t *app, const cf_events_t *ev);

@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "app/app.h"
+#include "core/relogin.h"
 
 static const double check_bounds[] = {
     0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
@@ -32,16 +33,107 @@ static const double age_bounds[] = {
     1, 10, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 604800,
 };
 
+/* Idle gaps: seconds to a day; the configured timeouts are added as bounds. */
+static const double gap_bounds[] = {
+    1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400,
+};
+
+/* Time to re-login after a timeout, seconds (within tuning.relogin_window). */
+static const double relogin_bounds[] = {1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600};
+
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Insert @v (seconds) into the ascending @b of *@n (cap CF_HISTOGRAM_MAX_BUCKETS) unless present. */
+static void add_bound(double *b, size_t *n, double v)
+{
+    size_t i = 0;
+
+    if (v <= 0 || *n >= CF_HISTOGRAM_MAX_BUCKETS)
+        return;
+    while (i < *n && b[i] < v)
+        i++;
+    if (i < *n && b[i] == v)
+        return;
+    memmove(b + i + 1, b + i, (*n - i) * sizeof *b);
+    b[i] = v;
+    (*n)++;
+}
 
 void cf_app_metrics_init(cf_app_t *app)
 {
     cf_app_metrics_t *m = &app->metrics;
+    const cf_config_t *c = &app->cfg;
+    size_t n = NELEM(gap_bounds);
 
     memset(m, 0, sizeof *m);
     cf_histogram_init(&m->check_duration, check_bounds, NELEM(check_bounds));
     for (size_t i = 0; i < CF_END__COUNT; i++)
         cf_histogram_init(&m->session_age[i], age_bounds, NELEM(age_bounds));
+    /* The configured idle timeouts first (global, clients, roles, routes), so they
+     * are bounds: a gap histogram answers "how many gaps would this timeout cut". */
+    memcpy(m->idle_gap_bounds, gap_bounds, sizeof gap_bounds);
+    add_bound(m->idle_gap_bounds, &n, (double)c->idle_timeout / CF_SEC);
+    for (size_t i = 0; i < c->policy.nclients; i++)
+        add_bound(m->idle_gap_bounds, &n, (double)c->policy.clients[i].limits.idle_timeout / CF_SEC);
+    for (size_t i = 0; i < c->policy.nroles; i++)
+        add_bound(m->idle_gap_bounds, &n, (double)c->policy.roles[i].limits.idle_timeout / CF_SEC);
+    for (size_t i = 0; i < c->policy.nroutes; i++)
+        add_bound(m->idle_gap_bounds, &n, (double)c->policy.routes[i].idle_timeout / CF_SEC);
+    cf_histogram_init(&m->idle_gap, m->idle_gap_bounds, n);
+    for (size_t i = 0; i < 2; i++)
+        cf_histogram_init(&m->relogin_gap[i], relogin_bounds, NELEM(relogin_bounds));
+    /* Without the tracker (out of memory) re-logins are simply not counted. */
+    m->relogin = cf_relogin_new(c->relogin_subjects, c->relogin_window);
+}
+
+void cf_app_metrics_fini(cf_app_t *app)
+{
+    cf_relogin_free(app->metrics.relogin);
+    app->metrics.relogin = NULL;
+}
+
+static void add_relogin(cf_app_metrics_t *m, const cf_relogin_out_t *o)
+{
+    for (size_t k = 0; k < 2; k++)
+        m->without_return[k] += o->without_return[k];
+    m->relogin_evicted += o->evicted;
+    if (o->relogin >= 0) {
+        m->relogins[o->relogin]++;
+        cf_histogram_observe(&m->relogin_gap[o->relogin], (double)o->gap / CF_SEC);
+    }
+}
+
+/* Timeouts without return are counted when their window has passed: at the next event or scrape. */
+void cf_app_metrics_sweep(cf_app_t *app, cf_time_t now)
+{
+    cf_relogin_out_t o = {.relogin = -1};
+
+    if (app->metrics.relogin != NULL) {
+        cf_relogin_expire(app->metrics.relogin, now, &o);
+        add_relogin(&app->metrics, &o);
+    }
+}
+
+/* A person's activity after a silence (gaps under a second are request bursts, not silences). */
+static void observe_gap(cf_app_metrics_t *m, cf_time_t gap)
+{
+    if (gap >= CF_SEC)
+        cf_histogram_observe(&m->idle_gap, (double)gap / CF_SEC);
+}
+
+static void track_relogin(cf_app_metrics_t *m, const cf_event_t *e)
+{
+    const cf_session_t *s = e->session;
+    cf_relogin_out_t o;
+
+    if (m->relogin == NULL || s == NULL || s->sub == NULL)
+        return;
+    if (e->type == CF_EV_SESSION_CREATED) {
+        if (cf_relogin_started(m->relogin, s->sub, s->created_at, &o) == 0)
+            add_relogin(m, &o);
+    } else if (cf_relogin_ended(m->relogin, s->sub, s->end, s->ended_at, &o) == 0) {
+        add_relogin(m, &o);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -79,16 +171,19 @@ static void count(cf_app_metrics_t *m, const cf_event_t *e)
 {
     switch (e->type) {
     case CF_EV_SESSION_CREATED:
+        track_relogin(m, e);
         m->sessions_created++;
         m->tokens_access++; /* every creation issues an access token */
         m->tokens_refresh += e->has_token != 0;
         break;
     case CF_EV_TOKEN_REFRESHED:
+        observe_gap(m, e->gap);
         m->tokens_access++;
         m->tokens_refresh += e->has_token != 0;
         break;
     case CF_EV_SESSION_ENDED:
         count_ended(m, e);
+        track_relogin(m, e);
         break;
     case CF_EV_REVOCATION:
         if ((unsigned)e->scope < CF_REVOKE__COUNT)
@@ -99,6 +194,7 @@ static void count(cf_app_metrics_t *m, const cf_event_t *e)
         break;
     case CF_EV_CHECK:
         count_check(m, e);
+        observe_gap(m, e->gap);
         break;
     case CF_EV_REFRESH:
         if ((unsigned)e->result < CF_REFRESH_RESULT__COUNT)

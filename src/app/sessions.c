@@ -162,14 +162,21 @@ int cf_app_revocation_scope(cf_events_t *ev, cf_revoke_scope_t scope, cf_time_t 
     return 0;
 }
 
-void cf_app_touch(cf_app_t *app, cf_session_t *s, cf_time_t now)
+cf_time_t cf_app_touch(cf_app_t *app, cf_session_t *s, cf_time_t now)
 {
+    cf_time_t gap = now - s->last_activity;
+
+    if (gap >= app->cfg.activity_gap && app->cfg.activity_gap > 0) {
+        cf_event_t e = {.type = CF_EV_ACTIVITY_GAP, .at = now, .session = s, .span = gap};
+        cf_app_emit(app, &e);
+    }
     cf_index_touch(app->index, s, now);
     if (!s->dirty) {
         s->dirty = 1;
         s->dirty_next = app->dirty;
         app->dirty = s;
     }
+    return gap > 0 ? gap : 0;
 }
 
 int cf_app_issue_access(cf_app_t *app, const cf_session_t *s, cf_time_t now, char **out,

@@ -34,6 +34,7 @@ static void log_event(const cf_event_t *e)
         cf_log_fingerprint(e->sid, CF_SID_LEN, fp);
     switch (e->type) {
     case CF_EV_ACTIVITY:
+    case CF_EV_ACTIVITY_GAP:
     case CF_EV_CHECK:
     case CF_EV_REFRESH:
     case CF_EV_RATE_LIMITED:
@@ -94,6 +95,18 @@ void cf_app_emit_check(cf_app_t *app, int why, uint64_t ns)
         e.reason = (cf_reason_t)why;
     } else {
         e.result = CF_CHECK_ERROR;
+    }
+    cf_app_emit(app, &e);
+}
+
+void cf_app_emit_check_gap(cf_app_t *app, int why, uint64_t ns, const cf_session_t *s, cf_time_t gap)
+{
+    cf_event_t e = {.type = CF_EV_CHECK, .ns = ns, .result = CF_CHECK_ALLOW,
+                    .session = (cf_session_t *)s, .gap = gap > 0 ? gap : 0};
+
+    if (why != CF_REASON_NONE) {
+        cf_app_emit_check(app, why, ns);
+        return;
     }
     cf_app_emit(app, &e);
 }

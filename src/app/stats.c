@@ -276,10 +276,46 @@ static void render_http(cf_app_t *app, cf_prom_t *p)
     cf_prom_u64(p, "curfew_http_connections_rejected_total", NULL, hs.rejected);
 }
 
+/* Timeouts measured: idle gaps, forced re-logins and timeouts without return (docs/tuning.md). */
+static void render_timeouts(cf_app_t *app, cf_prom_t *p)
+{
+    cf_app_metrics_t *m = &app->metrics;
+    static const char *const ends[2] = {"idle_timeout", "absolute_timeout"};
+
+    cf_app_metrics_sweep(app, cf_app_now(app));
+    cf_prom_family(p, "curfew_idle_gap_seconds", "histogram",
+                   "Silence before an allowed check or refresh that was a person's activity "
+                   "(gaps under 1s skipped); the configured idle timeouts are bucket bounds.");
+    cf_prom_histogram(p, "curfew_idle_gap_seconds", NULL, &m->idle_gap);
+    cf_prom_family(p, "curfew_relogins_total", "counter",
+                   "Forced re-logins: a session ended by a timeout, and a new session of the "
+                   "same subject within tuning.relogin_window, by end reason.");
+    for (int k = 0; k < 2; k++) {
+        const char *l[] = {"reason", ends[k], NULL};
+        cf_prom_u64(p, "curfew_relogins_total", l, m->relogins[k]);
+    }
+    cf_prom_family(p, "curfew_relogin_delay_seconds", "histogram",
+                   "Time from a timeout to the subject's new session, by end reason.");
+    for (int k = 0; k < 2; k++) {
+        const char *l[] = {"reason", ends[k], NULL};
+        cf_prom_histogram(p, "curfew_relogin_delay_seconds", l, &m->relogin_gap[k]);
+    }
+    cf_prom_family(p, "curfew_timeouts_without_return_total", "counter",
+                   "Sessions ended by a timeout whose subject did not start another within "
+                   "tuning.relogin_window, by end reason.");
+    for (int k = 0; k < 2; k++) {
+        const char *l[] = {"reason", ends[k], NULL};
+        cf_prom_u64(p, "curfew_timeouts_without_return_total", l, m->without_return[k]);
+    }
+    cf_prom_family(p, "curfew_relogin_evicted_total", "counter",
+                   "Timeouts forgotten before their window passed (tuning.relogin_subjects).");
+    cf_prom_u64(p, "curfew_relogin_evicted_total", NULL, m->relogin_evicted);
+}
+
 /* The exposition, family by family, in the order scrapers have always seen. */
 static void (*const sections[])(cf_app_t *app, cf_prom_t *p) = {
     render_build, render_active,  render_keys,  render_sessions, render_tokens,
-    render_checks, render_limits, render_store, render_cluster,  render_http,
+    render_checks, render_limits, render_store, render_cluster,  render_http, render_timeouts,
 };
 
 void cf_app_metrics_render(cf_app_t *app, cf_prom_t *p)

@@ -109,4 +109,7 @@ int cf_cli_stats(int argc, char **argv);
 int cf_cli_keys(int argc, char **argv);
 int cf_cli_cluster(int argc, char **argv);
 
+/** `curfew tune`: replay an audit log under candidate timeouts (cli/tune.c). */
+int cf_cli_tune(int argc, char **argv);
+
 #endif

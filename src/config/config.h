@@ -110,6 +110,10 @@ typedef struct {
     char metrics_token[128];                  /* metrics.token ("" = /metrics is open) */
     char audit_path[512];                     /* audit.path ("" = off, "-" = stdout) */
     size_t audit_buffer;                      /* audit.buffer (bytes queued in memory) */
+    cf_time_t activity_gap;                   /* tuning.activity_gap (audit activity_gap lines) */
+    cf_time_t relogin_window;                 /* tuning.relogin_window */
+    size_t relogin_subjects;                  /* tuning.relogin_subjects (tracker cap) */
+    char background_header[64];               /* tuning.background_header */
     char alert_webhook[512];                  /* alerts.webhook ("" = no webhook) */
     size_t alert_queue;                       /* alerts.queue (bodies waiting to be sent) */
     cf_alert_rule_t alert_rules[CF_CONFIG_ALERT_RULES_MAX]; /* alerts.rules */

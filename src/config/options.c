@@ -43,6 +43,7 @@ static const char *const rl_keys[] = {"ip", "sub", "client_id", "session", "api_
          .doc = "What " what " are counted by; each combination of values has its own limit."}
 
 static const char *const client_types[] = {"public", "confidential", NULL};
+static const char *const route_activity[] = {"counts", "none", NULL};
 
 #define CLIENT(f) .level = LVL_CLIENT, .off = offsetof(cf_client_t, f)
 #define ROLE(f) .level = LVL_ROLE, .off = offsetof(cf_role_t, f)
@@ -206,6 +207,22 @@ const option_t cf__config_options[] = {
      .min = 4096, .max = 1024 * 1024 * 1024,
      .doc = "Bytes of audit lines queued in memory for the writer; lines that do not fit are "
             "dropped and counted (curfew_audit_dropped_total)."},
+    {.key = "tuning.activity_gap", .kind = OPT_DURATION, .def = "60s", FIELD(activity_gap),
+     .min = CF_SEC,
+     .doc = "A request after a silence at least this long writes an activity_gap line to the "
+            "audit log (at most one per session per this long), which `curfew tune` replays; "
+            "shorter silences are not recorded, so candidates shorter than this are not measured."},
+    {.key = "tuning.relogin_window", .kind = OPT_DURATION, .def = "30m", FIELD(relogin_window),
+     .doc = "A new session of the same subject within this long after a timeout is a forced "
+            "re-login (curfew_relogins_total); none is a timeout without return."},
+    {.key = "tuning.relogin_subjects", .kind = OPT_UINT, .def = "100000", FIELD(relogin_subjects),
+     .min = 1, .max = 100000000,
+     .doc = "Subjects remembered for re-login counting at most; the least recently seen are "
+            "forgotten first (curfew_relogin_evicted_total)."},
+    {.key = "tuning.background_header", .kind = OPT_STRING, .def = "X-Curfew-Background",
+     FIELD(background_header), .min = 1,
+     .doc = "A check carrying this header with value 1 is decided as usual but does not extend "
+            "the session's idle deadline (background work, not a person)."},
     {.key = "alerts.webhook", .kind = OPT_URL, .def = "", FIELD(alert_webhook),
      .doc = "URL every alert is POSTed to as JSON (http://HOST[:PORT][/PATH]; retried 3 times "
             "with backoff); empty = no webhook. See the Alerts section of docs/operations.md."},
@@ -351,6 +368,10 @@ const option_t cf__config_options[] = {
      .doc = "Allowed without a token; no other requirement may be set."},
     {.key = "deny", .kind = OPT_SBOOL, ROUTE(deny), .doctype = "bool", .def = "false",
      .doc = "Always refused: 403 route_denied."},
+    {.key = "activity", .kind = OPT_SENUM, ROUTE(activity), .choices = route_activity,
+     .doctype = "one of counts, none", .def = "counts",
+     .doc = "none: requests here (polling, heartbeats, background sync) are decided as usual "
+            "but do not extend the session's idle deadline."},
 
     /* alerts.rules[]: cf_alert_rule_t */
     {.key = "kind", .kind = OPT_ALERT_KIND, ALERT(kind), .always = 1,
@@ -375,7 +396,7 @@ const option_t cf__config_options[] = {
 #define NOPTIONS (sizeof(cf__config_options) / sizeof(cf__config_options[0]))
 const size_t cf__config_noptions = NOPTIONS;
 /* The root rows come first; set_line has one slot per root row. */
-#define NROOT 70
+#define NROOT 74
 const size_t cf__config_nroot = NROOT;
 _Static_assert(NROOT <= CF_CONFIG_OPTIONS_MAX, "raise CF_CONFIG_OPTIONS_MAX");
 

@@ -97,6 +97,7 @@ void cf_access_decide(const cf_access_input_t *in, cf_access_decision_t *out)
         return;
     }
     answer(out, CF_ACCESS_ALLOW, CF_REASON_NONE);
+    out->activity = !in->background && (r == NULL || r->activity != CF_ACTIVITY_NONE);
     /* Whichever comes first ends this caller's access: token, idle or absolute. */
     out->deadline = cf_time_min(in->token.exp > INT64_MAX / CF_SEC ? INT64_MAX : in->token.exp * CF_SEC,
                                 cf_time_min(s->idle_deadline, s->absolute_deadline));

@@ -38,6 +38,7 @@ typedef struct {
     cf_time_t leeway;             /* clock leeway for exp, iat, nbf (ms, >= 0) */
     cf_time_t slack;              /* extra ms iat/nbf may lie ahead after a backward clock step */
     int waive_exp;                /* logout: an expired token may still end its own session */
+    int background;               /* the client marked the request as background (not a person's) */
 } cf_access_input_t;
 
 typedef enum {
@@ -56,6 +57,7 @@ typedef struct {
     cf_end_t end;         /* the session end this decision implies (risk revoke); CF_END_NONE: none */
     int risk_considered;  /* the risk comparison was reached (the shell logs a change it found) */
     int authn_failed;     /* refused at steps 2-5 (the token or its session): a failed authentication */
+    int activity;         /* ALLOW: a person's activity, which moves the idle deadline (touch the session) */
 } cf_access_decision_t;
 
 /**
@@ -74,7 +76,9 @@ typedef struct {
  *  7. the route's requirements (cf_route_decide): FORBIDDEN reasons REFUSE,
  *     step_up_required STEP_UP with the route's max_auth_age, route idle
  *     REFUSE (the session lives on for other routes);
- *  8. ALLOW, with the deadline.
+ *  8. ALLOW, with the deadline; activity set unless the route says
+ *     `activity: none` or the request is background (in->background): only
+ *     a person's requests keep a session from idling out.
  * A refusal at steps 2-5 sets authn_failed (lockout and alert rules count it).
  * Pure; never fails.
  */

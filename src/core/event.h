@@ -54,7 +54,8 @@
     X(APIKEY_ROTATED, "apikey_rotated", CF_EVF_SHARED | CF_EVF_AUDIT) /* old key with overlap end */ \
     X(APIKEY_ENDED, "apikey_ended", CF_EVF_SHARED | CF_EVF_AUDIT)     /* snapshot with end, scope */ \
     X(APIKEY_USED, "apikey_used", CF_EVF_SHARED)                      /* lazily persisted use, quota */ \
-    X(APIKEY_EXPIRING, "apikey_expiring", CF_EVF_SHARED | CF_EVF_AUDIT) /* warned ahead of expiry */
+    X(APIKEY_EXPIRING, "apikey_expiring", CF_EVF_SHARED | CF_EVF_AUDIT) /* warned ahead of expiry */ \
+    X(ACTIVITY_GAP, "activity_gap", CF_EVF_AUDIT) /* used again after >= tuning.activity_gap: span */
 
 typedef enum {
 #define X(name, str, flags) CF_EV_##name,
@@ -107,7 +108,8 @@ typedef enum { CF_CHECK_ALLOW, CF_CHECK_DENY, CF_CHECK_ERROR } cf_check_result_t
 typedef struct {
     cf_event_type_t type;
     cf_time_t at;
-    cf_session_t *session;       /* owned snapshot (CREATED, REFRESHED, ENDED, ACTIVITY); borrowed in RISK_CHANGED */
+    cf_session_t *session;       /* owned snapshot (CREATED, REFRESHED, ENDED, ACTIVITY); borrowed in
+                                  * RISK_CHANGED, ACTIVITY_GAP and CHECK */
     int has_token;               /* a refresh token row to insert */
     uint8_t token_hash[32];
     uint32_t token_gen;
@@ -122,7 +124,10 @@ typedef struct {
                                   * RATE_LIMITED: the endpoint class; RISK_CHANGED: 1 = ends the session */
     int remote;                  /* applied from another node's bus message: per-node sinks skip it */
     uint64_t ns;                 /* CHECK: time spent in the handler, nanoseconds */
-    cf_time_t span;              /* LOCKED_OUT: how long (ms); ALERT_FIRED: the rule's window (ms) */
+    cf_time_t span;              /* LOCKED_OUT: how long (ms); ALERT_FIRED: the rule's window (ms);
+                                  * ACTIVITY_GAP: the silence (ms) before this use at `at` */
+    cf_time_t gap;               /* CHECK (allowed, a person's), TOKEN_REFRESHED: ms since the
+                                  * session's previous activity (the idle-gap histogram) */
     uint64_t count;              /* ALERT_FIRED: events counted; KEY_ROTATED: the key set's version */
     char ip[46];                 /* LOCKED_OUT: the address; ALERT_FIRED: when counted per address */
     /* Borrowed for the sinks' call (only in events handed to cf_app_emit, never freed): */

@@ -83,6 +83,9 @@ typedef struct {
 #define CF_METHOD_CONNECT (1u << 7)
 #define CF_METHOD_TRACE (1u << 8)
 
+/* A route's `activity`: polling and background sync are decided but keep nothing alive. */
+typedef enum { CF_ACTIVITY_COUNTS, CF_ACTIVITY_NONE } cf_route_activity_t;
+
 typedef enum { CF_PATH_ANY, CF_PATH_EXACT, CF_PATH_PREFIX, CF_PATH_GLOB } cf_path_kind_t;
 
 /** Longest route path or glob; a longer glob never matches. */
@@ -104,6 +107,7 @@ typedef struct {
     size_t nrequire_scopes;
     cf_time_t max_auth_age, idle_timeout; /* 0 = none */
     int anonymous, deny;
+    int activity; /* cf_route_activity_t: do allowed requests here extend the idle deadline? */
     int line;
     size_t host_len, path_len; /* derived, see cf_policy_prepare() */
 } cf_route_t;

@@ -231,6 +231,44 @@ static void field_extra(cf_audit_line_t *l, const cf_event_t *e)
     }
 }
 
+/* The fields of the session lines: created, refreshed, ended, activity_gap. */
+static void field_session(cf_audit_line_t *l, const cf_event_t *e)
+{
+    const cf_session_t *s = e->session;
+
+    if (s == NULL)
+        return;
+    switch (e->type) {
+    case CF_EV_SESSION_CREATED:
+    case CF_EV_TOKEN_REFRESHED:
+        if (e->type == CF_EV_SESSION_CREATED) {
+            field_time(l, "created_at", s->created_at);
+            field_roles(l, s->roles);
+            field_str(l, "scope", s->scope, 0);
+        }
+        field_time(l, "idle_expires_at", s->idle_deadline);
+        field_time(l, "absolute_expires_at", s->absolute_deadline);
+        field_token(l, e);
+        /* The session's lifetimes, for `curfew tune`'s baseline; and what a refresh ended. */
+        putf(l, ",\"idle_timeout_ms\":%lld,\"absolute_timeout_ms\":%lld,\"access_ttl_ms\":%lld",
+             (long long)s->limits.idle_timeout, (long long)s->limits.absolute_timeout,
+             (long long)s->limits.access_ttl);
+        if (e->type == CF_EV_TOKEN_REFRESHED)
+            putf(l, ",\"idle_ms\":%lld", (long long)(e->gap > 0 ? e->gap : 0));
+        break;
+    case CF_EV_SESSION_ENDED:
+        field_str(l, "end_reason", cf_end_name(s->end), 0);
+        field_time(l, "ended_at", s->ended_at);
+        putf(l, ",\"age_seconds\":%.3f", (double)(s->ended_at - s->created_at) / CF_SEC);
+        field_time(l, "last_activity_at", s->last_activity);
+        break;
+    default: /* CF_EV_ACTIVITY_GAP */
+        field_time(l, "idle_from", e->at - e->span);
+        putf(l, ",\"idle_ms\":%lld", (long long)e->span);
+        break;
+    }
+}
+
 int cf_audit_format(const cf_event_t *e, cf_audit_line_t *l)
 {
     const cf_session_t *s = e->session;
@@ -270,23 +308,9 @@ int cf_audit_format(const cf_event_t *e, cf_audit_line_t *l)
     switch (e->type) {
     case CF_EV_SESSION_CREATED:
     case CF_EV_TOKEN_REFRESHED:
-        if (s == NULL)
-            break;
-        if (e->type == CF_EV_SESSION_CREATED) {
-            field_time(l, "created_at", s->created_at);
-            field_roles(l, s->roles);
-            field_str(l, "scope", s->scope, 0);
-        }
-        field_time(l, "idle_expires_at", s->idle_deadline);
-        field_time(l, "absolute_expires_at", s->absolute_deadline);
-        field_token(l, e);
-        break;
     case CF_EV_SESSION_ENDED:
-        if (s == NULL)
-            break;
-        field_str(l, "end_reason", cf_end_name(s->end), 0);
-        field_time(l, "ended_at", s->ended_at);
-        putf(l, ",\"age_seconds\":%.3f", (double)(s->ended_at - s->created_at) / CF_SEC);
+    case CF_EV_ACTIVITY_GAP:
+        field_session(l, e);
         break;
     case CF_EV_NOT_BEFORE:
         field_str(l, "scope", e->sub != NULL ? "subject" : "all", 0);

@@ -14,10 +14,12 @@ import pytest
 COMMON = ["v", "ts", "event", "sid", "sub", "client_id", "ip", "reason"]
 FIELDS = {
     "session_created": COMMON + ["created_at", "roles", "scope", "idle_expires_at",
-                                 "absolute_expires_at", "refresh_gen", "token_fp"],
+                                 "absolute_expires_at", "refresh_gen", "token_fp",
+                                 "idle_timeout_ms", "absolute_timeout_ms", "access_ttl_ms"],
     "token_refreshed": COMMON + ["idle_expires_at", "absolute_expires_at", "refresh_gen",
-                                 "token_fp"],
-    "session_ended": COMMON + ["end_reason", "ended_at", "age_seconds"],
+                                 "token_fp", "idle_timeout_ms", "absolute_timeout_ms",
+                                 "access_ttl_ms", "idle_ms"],
+    "session_ended": COMMON + ["end_reason", "ended_at", "age_seconds", "last_activity_at"],
     "not_before": COMMON + ["scope", "at"],
     "session_purged": COMMON,
     "risk_changed": COMMON + ["action"],

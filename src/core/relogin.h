@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Forced re-logins, live: which sessions ended by a timeout were followed by
+ * a new session of the same subject within the re-login window (a forced
+ * re-login, with the time it took) and which were not (a timeout without
+ * return). The metrics sink feeds it every session start and timeout end.
+ *
+ * Memory is capped: one entry per subject seen recently (its latest start
+ * and its pending timeout), at most @cap, the least recently used evicted
+ * first (a pending timeout evicted that way is counted in `evicted`, outcome
+ * unknown). The purge sweep may write a timeout's end after the subject has
+ * already started again, so a late end is matched against the latest start
+ * too. Pure: the times are the events'.
+ */
+#ifndef CF_CORE_RELOGIN_H
+#define CF_CORE_RELOGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/clock.h"
+#include "core/reason.h"
+
+typedef struct cf_relogin cf_relogin_t;
+
+/** What a call found; the caller adds it to its counters. [0] idle, [1] absolute. */
+typedef struct {
+    uint64_t without_return[2]; /* timeouts whose window passed without a new session */
+    uint64_t evicted;           /* pending timeouts evicted by the cap */
+    int relogin;                /* -1 none, else 0 idle / 1 absolute: this call found a forced re-login */
+    cf_time_t gap;              /* with relogin: ms from the timeout to the new session */
+} cf_relogin_out_t;
+
+/** A tracker of at most @cap subjects (>= 1) with window @window (ms). NULL when out of memory. */
+cf_relogin_t *cf_relogin_new(size_t cap, cf_time_t window);
+
+void cf_relogin_free(cf_relogin_t *r);
+
+/** A session of @sub started at @at. 0 or CF_ENOMEM. */
+int cf_relogin_started(cf_relogin_t *r, const char *sub, cf_time_t at, cf_relogin_out_t *out);
+
+/** A session of @sub ended at @at by @why (only timeouts are remembered). 0 or CF_ENOMEM. */
+int cf_relogin_ended(cf_relogin_t *r, const char *sub, cf_end_t why, cf_time_t at,
+                     cf_relogin_out_t *out);
+
+/** Count the pending timeouts whose window has passed by @now as without return. */
+void cf_relogin_expire(cf_relogin_t *r, cf_time_t now, cf_relogin_out_t *out);
+
+/** Subjects held now. */
+size_t cf_relogin_size(const cf_relogin_t *r);
+
+#endif

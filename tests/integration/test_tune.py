@@ -1,0 +1,281 @@
+# SPDX-License-Identifier: MIT
+"""Timeouts from evidence (issue 13): real traffic through curfew with
+second-scale timeouts, then `curfew tune` on its audit log must report, for
+the configured values, exactly the re-logins and ends that happened, and the
+live metrics must agree. Routes with `activity: none` and the background
+header must not keep a session alive. The parser is attacked with broken
+lines; --synthetic + --plot work end to end."""
+
+import json
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import curfew_bin, run_curfew, wait_until
+
+CONFIG = """\
+clock_leeway: 0s
+session: {{ idle_timeout: 3s, absolute_timeout: 7s }}
+access_token: {{ ttl: 30s, max_ttl: 30s }}
+store: {{ purge_interval: 100ms, purge_after: 1h }}
+audit: {{ path: {audit} }}
+tuning: {{ activity_gap: 1s, relogin_window: 4s }}
+routes:
+  - path_prefix: /poll
+    activity: none
+"""
+
+
+def metric(text, name, **labels):
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pat = re.escape(name) + (r"\{" + re.escape(want) + r"\}" if labels else "") + r" (\S+)"
+    m = re.search("^" + pat + "$", text, re.M)
+    assert m, f"{name}{{{want}}} not in /metrics"
+    return float(m.group(1))
+
+
+def audit_lines(path):
+    return [json.loads(l) for l in path.read_text().splitlines()] if path.exists() else []
+
+
+class Clock:
+    """Run steps at fixed offsets from the start (seconds)."""
+
+    def __init__(self):
+        self.t0 = time.monotonic()
+
+    def at(self, t):
+        d = self.t0 + t - time.monotonic()
+        if d > 0:
+            time.sleep(d)
+
+
+def tune(audit, *args):
+    r = run_curfew("tune", "--audit", str(audit), *args, timeout=60)
+    return r
+
+
+def test_tune_reports_exactly_what_happened_and_metrics_agree(start_curfew, tmp_path):
+    audit = tmp_path / "audit.jsonl"
+    srv = start_curfew(CONFIG.format(audit=audit))
+    c = Clock()
+    ok = lambda s, **kw: srv.check(s["access_token"], **kw).status_code == 200
+
+    # t=0: four people start.
+    alice, bob, carol, dave = (srv.new_session(sub=n) for n in ("alice", "bob", "carol", "dave"))
+    for s in (alice, bob, carol, dave):
+        assert ok(s)
+    poll = {"X-Original-URI": "/poll/inbox"}
+    dave2 = alice2 = carol2 = None
+    steps = [x / 2 for x in range(1, 18)]  # 0.5 .. 8.5 s
+    for t in steps:
+        c.at(t)
+        # dave works without pause: the absolute timeout (7 s) ends him, he logs straight back in.
+        if dave2 is None:
+            r = srv.check(dave["access_token"])
+            if r.status_code != 200:
+                # the token's exp (whole seconds) is held to the absolute deadline: either reason
+                assert r.json()["reason"] in ("absolute_timeout", "token_expired"), r.text
+                assert t >= 6.0
+            if t == 7.5:  # past the absolute deadline: he logs back in
+                assert r.status_code != 200
+                dave2 = srv.new_session(sub="dave")
+        elif t < 8.5:
+            assert ok(dave2)
+        else:
+            assert srv.logout(dave2["access_token"]).status_code == 204
+        # alice: active to 1 s, idles out at 4 s, back at 4.5 s (a forced re-login),
+        # a 1.5 s pause (an activity_gap line, no end), logout at 6.5 s.
+        if t <= 1.0:
+            assert ok(alice)
+        elif t == 4.5:
+            r = srv.check(alice["access_token"])
+            assert r.json()["reason"] == "idle_timeout", r.text
+            alice2 = srv.new_session(sub="alice")
+            assert ok(alice2)
+        elif t == 6.0:
+            assert ok(alice2)
+        elif t == 6.5:
+            assert srv.logout(alice2["access_token"]).status_code == 204
+        # carol: only a polling tab; polling keeps nothing alive, so she idles out at 3 s,
+        # and comes back after the 4 s window (7.5 s): a timeout without return.
+        if t <= 4.0:
+            r = srv.check(carol["access_token"], headers=poll)
+            if t != 3.0:  # the deadline itself: either answer
+                assert (r.status_code == 200) == (t < 3.0), (t, r.text)
+        elif t == 7.5:
+            carol2 = srv.new_session(sub="carol")
+        elif t == 8.0:
+            assert srv.logout(carol2["access_token"]).status_code == 204
+        # bob never comes back after t=0: idles out at 3 s, without return.
+    assert dave2 is not None and alice2 is not None
+
+    # Every end is written (the purge sweep ends idle sessions).
+    want = {"idle_timeout": 3, "absolute_timeout": 1, "logout": 3}
+    def ends():
+        n = {}
+        for l in audit_lines(audit):
+            if l["event"] == "session_ended":
+                n[l["end_reason"]] = n.get(l["end_reason"], 0) + 1
+        return n == want and n
+    assert wait_until(ends, 5), audit_lines(audit)
+    gaps = [l for l in audit_lines(audit) if l["event"] == "activity_gap"]
+    assert [l["sub"] for l in gaps] == ["alice"], gaps
+    assert 1400 <= gaps[0]["idle_ms"] < 3000
+
+    m = srv.get("/metrics").text
+    assert metric(m, "curfew_relogins_total", reason="idle_timeout") == 1
+    assert metric(m, "curfew_relogins_total", reason="absolute_timeout") == 1
+    assert metric(m, "curfew_timeouts_without_return_total", reason="idle_timeout") == 2
+    assert metric(m, "curfew_timeouts_without_return_total", reason="absolute_timeout") == 0
+    assert metric(m, "curfew_relogin_delay_seconds_count", reason="idle_timeout") == 1
+    # The configured idle timeout is a bucket bound; alice's 1.5 s pause is below it.
+    assert metric(m, "curfew_idle_gap_seconds_bucket", le="3") >= 1
+    assert metric(m, "curfew_idle_gap_seconds_bucket", le="1") == 0
+
+    r = tune(audit, "--idle", "3s,800ms", "--absolute", "7s", "--access-ttl", "30s",
+             "--relogin-window", "4s", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    base, same, short = rep["rows"]
+    assert base["baseline"] and (base["idle_s"], base["absolute_s"]) == (3, 7)
+    for row in (base, same):  # the configured values, given or recorded
+        assert (row["relogins_idle"], row["relogins_absolute"]) == (
+            metric(m, "curfew_relogins_total", reason="idle_timeout"),
+            metric(m, "curfew_relogins_total", reason="absolute_timeout"))
+        assert row["ends"] == {"idle": 3, "absolute": 1, "logout": 3, "other": 0}
+    assert rep["sessions"] == 7 and rep["chained"] == 2 and rep["open"] == 0
+    # 800 ms idle would also have cut alice's 1.5 s pause, and dave's return (>= 1 s after
+    # his last allowed check) would have been an idle re-login before his absolute end.
+    assert (short["relogins_idle"], short["relogins_absolute"]) == (3, 0)
+    assert short["exposure_mean_s"] < base["exposure_mean_s"]
+
+
+def test_polling_keeps_alive_only_without_activity_none_or_background(start_curfew, tmp_path):
+    srv = start_curfew(CONFIG.format(audit=tmp_path / "a.jsonl"))
+    page, polled, background = (srv.new_session() for _ in range(3))
+    c = Clock()
+    for i in range(1, 10):  # every 0.5 s for 4.5 s; idle timeout 3 s
+        c.at(i / 2)
+        assert srv.check(page["access_token"]).status_code == 200  # counts: stays alive
+        rp = srv.check(polled["access_token"], headers={"X-Original-URI": "/poll"})
+        rb = srv.check(background["access_token"], headers={"X-Curfew-Background": "1"})
+        for r in (rp, rb):
+            if i / 2 == 3.0:
+                continue  # the deadline itself: either answer
+            assert (r.status_code == 200) == (i / 2 < 3.0), (i, r.text)
+            if r.status_code != 200:
+                assert r.json()["reason"] == "idle_timeout"
+    # "X-Curfew-Background: 0" or a duplicate spelling is a person's request.
+    s = srv.new_session()
+    assert srv.check(s["access_token"], headers={"X-Curfew-Background": "0"}).status_code == 200
+
+
+def test_policy_explain_and_config_name_activity(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("routes:\n  - path_prefix: /poll\n    activity: sometimes\n")
+    r = run_curfew("config", "check", str(cfg))
+    assert r.returncode != 0
+    assert re.search(r"c\.yaml:3: .*activity.*counts, none", r.stderr), r.stderr
+
+
+BAD = [
+    ('{"v":1,"ts":"2026-01-05T10:00:00.000Z","event":"session_created"', "not a JSON object"),
+    ("not json at all", "not a JSON object"),
+    ('{"v":1,"ts":"yesterday","event":"activity_gap","sid":"x"}', "malformed time"),
+    ('{"v":1,"ts":"2026-01-05T10:00:00.000Z","event":"activity_gap","sid":"x","idle_ms":'
+     '99999999999999999999999}', "not a JSON object"),
+    ('{"v":1,"ts":"2026-01-05T10:00:00.000Z","event":"activity_gap","sid":"x","idle_ms":-5}',
+     "not a duration"),
+    ('{"v":1,"ts":"2026-01-05T10:00:00.000Z","event":"session_ended","sid":"x",'
+     '"end_reason":"bored"}', "unknown end_reason"),
+    ('{"v":1,"ts":"2026-01-05T10:00:00.000Z","ts":"2026-01-05T11:00:00.000Z","event":"x"}',
+     "not a JSON object"),
+    ('[1,2,3]', "not a JSON object"),
+    ("x" * 70000, "longer than 65536"),
+]
+
+
+def test_tune_parser_reports_bad_lines_with_file_and_line(tmp_path):
+    log = tmp_path / "audit.jsonl"
+    good = run_curfew("tune", "--synthetic", "2000", "--out", str(tmp_path / "s.jsonl"))
+    assert good.returncode == 0, good.stderr
+    lines = (tmp_path / "s.jsonl").read_text().splitlines()
+    body = lines[:10] + [b for b, _ in BAD] + lines[10:]
+    log.write_text("\n".join(body) + "\n" + lines[0][:40])  # and a last line cut short
+    r = tune(log, "--format", "json")
+    assert r.returncode == 1, r.stderr
+    for i, (_, why) in enumerate(BAD):
+        assert re.search(rf"^{re.escape(str(log))}:{11 + i}: .*{why}", r.stderr, re.M), (why, r.stderr)
+    assert "last line is incomplete" in r.stderr
+    rep = json.loads(r.stdout)  # the report is still given
+    assert rep["bad_lines"] == len(BAD) and rep["sessions"] > 0
+    # Events out of order and facts about unknown sessions are counted, never crash.
+    shuffled = tmp_path / "shuffled.jsonl"
+    shuffled.write_text("\n".join(reversed(lines)) + "\n")
+    r = tune(shuffled, "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].startswith("idle_s,absolute_s")
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--idle", "0s"], "must be > 0"),
+    (["--idle", "5m,"], "empty value"),
+    (["--idle", "-5m"], "--idle"),
+    (["--absolute", "99999999d"], "--absolute"),
+    (["--format", "xml"], "--format"),
+    (["--budget", "nan"], "--budget"),
+    (["--since", "soon"], "--since"),
+])
+def test_tune_refuses_bad_arguments(tmp_path, args, msg):
+    log = tmp_path / "a.jsonl"
+    log.write_text("")
+    r = tune(log, *args)
+    assert r.returncode == 2 and msg in r.stderr, r.stderr
+
+
+def test_tune_streams_in_bounded_memory(tmp_path):
+    """A log far larger than the live sessions it describes: RSS stays flat."""
+    log = tmp_path / "big.jsonl"
+    r = run_curfew("tune", "--synthetic", "400000", "--out", str(log), timeout=120)
+    assert r.returncode == 0
+    out = subprocess.run(["/usr/bin/time", "-f", "%M", str(curfew_bin()), "tune", "--audit",
+                          str(log), "--format", "csv"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rss_kb = int(out.stderr.strip().splitlines()[-1])
+    assert rss_kb < 64 * 1024, rss_kb  # the log is ~170 MB
+
+
+SYNTH_N, SYNTH_SEED = "300000", "13"
+
+
+@pytest.mark.slow
+def test_synthetic_tune_plot_end_to_end_in_chromium(tmp_path):
+    """--synthetic, then tune --plot: the SVG is docs/tune.svg (regenerated the same way),
+    and Chromium sees labelled axes, named marks and every point inside the plot."""
+    import os
+    import shutil
+    from conftest import REPO_ROOT
+    log, svg, shot = tmp_path / "s.jsonl", tmp_path / "t.svg", tmp_path / "tune.png"
+    r = run_curfew("tune", "--synthetic", SYNTH_N, "--seed", SYNTH_SEED, "--out", str(log),
+                   timeout=120)
+    assert r.returncode == 0, r.stderr
+    r = run_curfew("tune", "--audit", str(log), "--plot", str(svg), timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "recommendation:" in r.stdout
+    npoints = 1 + 4 * 3  # baseline + the default 4 idle x 3 absolute x 1 ttl
+    assert svg.read_text() == (REPO_ROOT / "docs" / "tune.svg").read_text(), \
+        "docs/tune.svg is stale: regenerate it as docs/tuning.md says"
+    node = shutil.which("node")
+    browser = REPO_ROOT / "tests" / "browser"
+    assert node and (browser / "node_modules" / "playwright-core").is_dir(), \
+        "node or tests/browser/node_modules missing: run `make browser-deps`"
+    env = dict(os.environ, TUNE_SVG=str(svg), TUNE_POINTS=str(npoints),
+               TUNE_SCREENSHOT=str(shot), CHROMIUM="/usr/bin/chromium")
+    p = subprocess.run([node, str(browser / "tune_plot.mjs")], env=env, cwd=browser,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180)
+    assert p.returncode == 0 and "step: ok" in p.stdout, p.stdout
+    assert shot.stat().st_size > 10000
+    shutil.copy(shot, REPO_ROOT / "build" / "tune-plot.png")  # for a human to look at
