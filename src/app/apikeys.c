@@ -28,6 +28,7 @@
 #include "app/app.h"
 #include "core/digest.h"
 #include "core/error.h"
+#include "store/wire.h"
 #include "util/log.h"
 #include "util/random.h"
 
@@ -40,7 +41,7 @@ struct cf_apikeys {
     cf_gcra_t gcra;           /* api_keys.rate, when enabled */
     int rate_on;
     cf_webhook_t *webhook;    /* our own when alerts has none */
-    int unsupported;          /* the store keeps no keys (Redis, for now) */
+    int unsupported;          /* the store keeps no keys */
 };
 
 static void oom(const char *what)
@@ -86,7 +87,15 @@ static int put(cf_app_t *app, cf_apikey_t *k)
 
 static int load_one(void *ctx, cf_apikey_t *k)
 {
-    return put(ctx, k);
+    cf_app_t *app = ctx;
+    cf_apikey_t *have = cf_app_apikey(app, k->id);
+
+    if (have == NULL)
+        return put(app, k);
+    /* A resync: merge, so the entry (and its place on the dirty list) stays. */
+    cf_apikey_merge(have, k);
+    cf_apikey_free(k);
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -128,6 +137,10 @@ static void apply(cf_app_t *app, const cf_event_t *e)
 {
     cf_apikey_t *k = cf_app_apikey(app, e->apikey->id);
 
+    /* Another node's change to a key this node does not hold (purged, or
+     * missed while cut off: the resync brings it) has nothing to change. */
+    if (k == NULL && e->remote && e->type != CF_EV_APIKEY_CREATED)
+        return;
     if (k == NULL) {
         k = cf_apikey_copy(e->apikey);
         if (k == NULL || put(app, k) < 0)
@@ -336,6 +349,65 @@ json_t *cf_app_apikey_json(cf_app_t *app, const cf_apikey_t *k, cf_time_t now)
 }
 
 /* ------------------------------------------------------------------ */
+/* Revocation by owner or client on a shared store                     */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+    cf_app_t *app;
+    cf_apikeys_revoked_fn done;
+    void *arg;
+} revoke_op_t;
+
+/*
+ * Redis ended the keys on its own index and published the ends: apply them
+ * here as every other node does (the bus skips our own message), then the
+ * sinks see them as this node's decision.
+ */
+static void on_revoked(void *arg, int status, size_t found, const char *msg, size_t len)
+{
+    revoke_op_t *op = arg;
+    cf_wire_msg_t m = {0};
+    char err[128];
+    int64_t n = 0;
+
+    (void)found;
+    if (status == 0 && len > 0 && cf_wire_decode(msg, len, &m, err, sizeof err) < 0) {
+        CF_LOG(CF_LOG_ERROR, "event=cluster_bad_message origin=apikey_revoke error=\"%s\"", err);
+        status = CF_ESTORE; /* written, but not understood: say so rather than guess */
+    }
+    for (size_t i = 0; status == 0 && i < m.ev.n; i++) {
+        if (m.ev.v[i].apikey == NULL)
+            continue;
+        apply(op->app, &m.ev.v[i]);
+        n += m.ev.v[i].type == CF_EV_APIKEY_ENDED;
+    }
+    if (status == 0)
+        cf_app_sinks(op->app, &m.ev);
+    cf_wire_msg_fini(&m);
+    op->done(op->app, op->arg, status, n);
+    free(op);
+}
+
+int cf_app_apikeys_revoke_shared(cf_app_t *app, const char *sub, const char *client_id,
+                                 cf_apikeys_revoked_fn done, void *arg)
+{
+    cf_store_revoke_t rv = {.scope = sub != NULL ? CF_STORE_REVOKE_SUBJECT : CF_STORE_REVOKE_CLIENT,
+                            .target = sub != NULL ? sub : client_id,
+                            .why = CF_END_REVOKED,
+                            .now = cf_app_now(app)};
+    revoke_op_t *op;
+
+    if (!cf_store_shares_apikeys(app->store))
+        return CF_ENOTSUP;
+    op = malloc(sizeof *op);
+    if (op == NULL)
+        return CF_ENOMEM;
+    *op = (revoke_op_t){app, done, arg};
+    cf_store_revoke_apikeys(app->store, &rv, on_revoked, op);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* The timer: lazy use, and deadlines nobody asked about               */
 /* ------------------------------------------------------------------ */
 
@@ -453,7 +525,13 @@ static void ext_fini(cf_app_t *app)
     app->apikeys_ext = NULL;
 }
 
-static const cf_app_ext_t ext = {apply, ext_stop, ext_fini};
+/* A cluster node resynchronising: what Redis holds now, merged into the table. */
+static int ext_reload(cf_app_t *app)
+{
+    return app->apikeys != NULL ? cf_store_load_apikeys(app->store, load_one, app) : 0;
+}
+
+static const cf_app_ext_t ext = {apply, ext_stop, ext_fini, ext_reload};
 
 int cf_app_apikeys_init(cf_app_t *app)
 {

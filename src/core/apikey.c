@@ -4,6 +4,7 @@
  */
 #include "core/apikey.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -478,4 +479,29 @@ int cf_apikey_merge(cf_apikey_t *k, const cf_apikey_t *snap)
     changed |= merge_window(&k->usage.month_start, &k->usage.month_used, snap->usage.month_start,
                             snap->usage.month_used);
     return changed;
+}
+
+void cf_apikey_nets_format(const cf_apikey_t *k, char *out, size_t cap)
+{
+    size_t len = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < k->nnets && len < cap; i++) {
+        char ip[CF_IP_STRLEN];
+        cf_ip_format(&k->nets[i].net, ip);
+        len += (size_t)snprintf(out + len, cap - len, "%s%s/%d", i ? "," : "", ip, k->nets[i].bits);
+    }
+}
+
+void cf_apikey_nets_parse(cf_apikey_t *k, const char *s)
+{
+    while (*s != '\0' && k->nnets < CF_APIKEY_NETS_MAX) {
+        const char *c = strchr(s, ',');
+        size_t n = c != NULL ? (size_t)(c - s) : strlen(s);
+        if (cf_cidr_parse(s, n, &k->nets[k->nnets]) == 0)
+            k->nnets++;
+        else /* unreadable: allow nothing rather than everything */
+            (void)cf_cidr_parse("::/128", 6, &k->nets[k->nnets++]);
+        s += n + (c != NULL);
+    }
 }

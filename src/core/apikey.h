@@ -241,6 +241,19 @@ cf_apikey_t *cf_apikey_copy(const cf_apikey_t *k);
 /** Free @k; NULL is a no-op. */
 void cf_apikey_free(cf_apikey_t *k);
 
+/** Room cf_apikey_nets_format() needs: every network as "addr/bits," */
+#define CF_APIKEY_NETS_STRLEN (CF_APIKEY_NETS_MAX * (CF_IP_STRLEN + 5))
+
+/** @k's networks as "a/8,b/16" ("" for any) into @out, which has @cap bytes. */
+void cf_apikey_nets_format(const cf_apikey_t *k, char *out, size_t cap);
+
+/**
+ * Read networks written by cf_apikey_nets_format() into @k. An entry that
+ * does not parse becomes ::/128, which no client address is: damaged state
+ * narrows a key, it never opens it to every network.
+ */
+void cf_apikey_nets_parse(cf_apikey_t *k, const char *s);
+
 /**
  * Take @snap's state into @k (the same key) the way every write merges: an
  * ended key stays ended with its first end; last use, usage and the warning
