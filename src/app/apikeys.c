@@ -74,6 +74,7 @@ cf_apikey_t *cf_app_apikey_next(cf_app_t *app, size_t *pos)
 /* Takes @k. */
 static int put(cf_app_t *app, cf_apikey_t *k)
 {
+    k->flushed = k->usage; /* what the store or the origin already counted */
     void *old = NULL;
     int rc = cf_map_put(&app->apikeys->by_id, k->id, CF_APIKEY_ID_LEN, k, &old);
 
@@ -145,6 +146,17 @@ static void apply(cf_app_t *app, const cf_event_t *e)
         k = cf_apikey_copy(e->apikey);
         if (k == NULL || put(app, k) < 0)
             oom("apikey_apply");
+    } else if (e->remote) {
+        /* Another node's counts arrive as its uses since its previous event,
+         * which add up (a cluster-wide quota); its view of the totals would
+         * count this node's own uses twice, so it is not merged. */
+        cf_apikey_usage_t mine = k->usage;
+        cf_apikey_merge(k, e->apikey);
+        k->usage = mine;
+        if (e->type == CF_EV_APIKEY_USED) {
+            cf_apikey_usage_add(&k->usage, &e->apikey->delta);
+            cf_apikey_usage_add(&k->flushed, &e->apikey->delta); /* not ours to send again */
+        }
     } else {
         cf_apikey_merge(k, e->apikey);
     }
@@ -420,8 +432,13 @@ static void flush(cf_app_t *app, cf_time_t now)
         app->apikeys->dirty = k->dirty_next;
         k->dirty = 0;
         k->dirty_next = NULL;
-        if (cf_events_add_apikey(&ev, CF_EV_APIKEY_USED, now, k) == NULL)
+        cf_event_t *e = cf_events_add_apikey(&ev, CF_EV_APIKEY_USED, now, k);
+        if (e == NULL)
             oom("apikey_flush");
+        /* Uses since the previous flush: lost if this commit fails (the
+         * quota may then allow that many more), never counted twice. */
+        cf_apikey_usage_delta(&k->usage, &k->flushed, &e->apikey->delta);
+        k->flushed = k->usage;
     }
     if (ev.n > 0)
         cf_app_commit(app, &ev, NULL, NULL);

@@ -4,6 +4,7 @@
  */
 #include "core/apikey.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,6 +424,7 @@ cf_apikey_t *cf_apikey_copy(const cf_apikey_t *k)
     c->quota_day = k->quota_day;
     c->quota_month = k->quota_month;
     c->usage = k->usage;
+    c->delta = k->delta;
     return c;
 }
 
@@ -504,4 +506,39 @@ void cf_apikey_nets_parse(cf_apikey_t *k, const char *s)
             (void)cf_cidr_parse("::/128", 6, &k->nets[k->nnets++]);
         s += n + (c != NULL);
     }
+}
+
+static void window_delta(cf_time_t start, int64_t used, cf_time_t sent_start, int64_t sent_used,
+                         cf_time_t *out_start, int64_t *out_used)
+{
+    *out_start = start;
+    *out_used = start == sent_start ? used - sent_used : used;
+    if (*out_used < 0)
+        *out_used = 0;
+}
+
+void cf_apikey_usage_delta(const cf_apikey_usage_t *u, const cf_apikey_usage_t *sent,
+                           cf_apikey_usage_t *out)
+{
+    window_delta(u->day_start, u->day_used, sent->day_start, sent->day_used, &out->day_start,
+                 &out->day_used);
+    window_delta(u->month_start, u->month_used, sent->month_start, sent->month_used,
+                 &out->month_start, &out->month_used);
+}
+
+static void window_add(cf_time_t *start, int64_t *used, cf_time_t d_start, int64_t d_used)
+{
+    if (d_used <= 0 || d_start < *start)
+        return;
+    if (d_start > *start) {
+        *start = d_start;
+        *used = 0;
+    }
+    *used = d_used > INT64_MAX - *used ? INT64_MAX : *used + d_used;
+}
+
+void cf_apikey_usage_add(cf_apikey_usage_t *u, const cf_apikey_usage_t *d)
+{
+    window_add(&u->day_start, &u->day_used, d->day_start, d->day_used);
+    window_add(&u->month_start, &u->month_used, d->month_start, d->month_used);
 }

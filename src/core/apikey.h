@@ -87,7 +87,12 @@ typedef struct cf_apikey {
     cf_time_t warned_at;         /* key_expiring sent at; 0: not yet */
     int64_t quota_day, quota_month; /* this key's own quotas; 0: none */
     cf_apikey_usage_t usage;
+    /* An apikey_used event: the uses this node counted since its previous
+     * one, in usage's windows. A cluster's quota is the sum of every node's
+     * deltas (cf_apikey_usage_add), not the largest count any node saw. */
+    cf_apikey_usage_t delta;
     /* shell bookkeeping, not copied by cf_apikey_copy() */
+    cf_apikey_usage_t flushed;   /* usage as last written or heard: the next delta is the rest */
     cf_time_t tat;               /* GCRA state of the per-key rate limit (monotonic ms) */
     int dirty;                   /* usage not yet written */
     struct cf_apikey *dirty_next;
@@ -223,6 +228,21 @@ typedef struct {
  */
 int cf_apikey_quota_take(cf_apikey_usage_t *u, int64_t day, int64_t month, cf_time_t now,
                          cf_apikey_quota_t *out);
+
+/**
+ * The uses counted in @u since @sent (both in @u's windows): the part of a
+ * count this node has not yet told anyone. A window that started since
+ * @sent counts from zero. Pure.
+ */
+void cf_apikey_usage_delta(const cf_apikey_usage_t *u, const cf_apikey_usage_t *sent,
+                           cf_apikey_usage_t *out);
+
+/**
+ * Add another node's uses @d to @u: in the same window they add up; a newer
+ * window replaces the count; an older one is ignored (its window has
+ * passed). Negative counts add nothing. Pure apart from updating @u.
+ */
+void cf_apikey_usage_add(cf_apikey_usage_t *u, const cf_apikey_usage_t *d);
 
 /** The strictest of two quotas where 0 means none. */
 int64_t cf_apikey_quota_min(int64_t a, int64_t b);

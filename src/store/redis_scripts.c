@@ -25,8 +25,10 @@
  * set (cf:u:<sub>, cf:c:<client>), which the revocation script reads.
  *
  * An API key event ("k", store/wire.c) writes the hash cf:k:<id> with the
- * merge rules of the SQLite store (an end is never undone, use and counts
- * only move forward, an overlap only shortens). Only the SHA-256 of the key
+ * merge rules of the SQLite store (an end is never undone, use only moves
+ * forward, an overlap only shortens), except the quota counts: every node
+ * counts its own uses, and its apikey_used events add them ("dd", "dm": uses
+ * since its previous one) to the window's count, so a quota is cluster-wide. Only the SHA-256 of the key
  * string is kept (32 raw bytes in field h), and fields that are zero or
  * empty are left out, to keep a key small. A key is kept until its end (or
  * its expiry, or the end of its overlap) plus the ended-session retention;
@@ -40,7 +42,7 @@ const char cf__redis_apply_script[] =
     "  redis.call('SADD', set, id)\n"
     "  if redis.call('PEXPIRETIME', set) < at then redis.call('PEXPIREAT', set, at) end\n"
     "end\n"
-    "local function apikey(k, keep)\n"
+    "local function apikey(t, k, keep)\n"
     "  local key = 'cf:k:' .. k.id\n"
     "  local c = redis.call('HMGET', key, 'lu', 'ou', 'su', 'ea', 'e', 'wa', 'ds', 'du', 'ms', 'mu')\n"
     "  if redis.call('EXISTS', key) == 0 then\n"
@@ -66,14 +68,16 @@ const char cf__redis_apply_script[] =
     "  if ou == 0 or (k.ou ~= 0 and k.ou < ou) then ou = k.ou end\n"
     "  local ea, en = n(c[4]), c[5] or ''\n"
     "  if en == '' then ea, en = k.ea, k.e end\n"
-    "  local du, mu = n(c[8]), n(c[10])\n"
-    "  if k.ds > n(c[7]) or (k.ds == n(c[7]) and k.du > du) then du = k.du end\n"
-    "  if k.ms > n(c[9]) or (k.ms == n(c[9]) and k.mu > mu) then mu = k.mu end\n"
+    "  local ds, du, ms, mu = n(c[7]), n(c[8]), n(c[9]), n(c[10])\n"
+    "  if t == 'apikey_used' then\n"
+    "    local dd, dm = math.max(n(k.dd), 0), math.max(n(k.dm), 0)\n"
+    "    if k.ds == ds then du = du + dd elseif k.ds > ds then ds, du = k.ds, dd end\n"
+    "    if k.ms == ms then mu = mu + dm elseif k.ms > ms then ms, mu = k.ms, dm end\n"
+    "  end\n"
     "  local su = c[3] or ''\n"
     "  if k.su ~= '' then su = k.su end\n"
     "  local v = {lu = math.max(n(c[1]), k.lu), ou = ou, su = su, ea = ea, e = en,\n"
-    "    wa = math.max(n(c[6]), k.wa), ds = math.max(n(c[7]), k.ds), du = du,\n"
-    "    ms = math.max(n(c[9]), k.ms), mu = mu}\n"
+    "    wa = math.max(n(c[6]), k.wa), ds = ds, du = du, ms = ms, mu = mu}\n"
     "  local set, del = {}, {}\n"
     "  for name, x in pairs(v) do\n"
     "    if x == 0 or x == '' then del[#del + 1] = name\n"
@@ -112,7 +116,7 @@ const char cf__redis_apply_script[] =
     "      redis.call('SET', k, e['until'], 'PXAT', e['until'])\n"
     "    end\n"
     "  elseif e.k then\n"
-    "    apikey(e.k, keep)\n"
+    "    apikey(e.t, e.k, keep)\n"
     "  elseif s then\n"
     "    local k = 'cf:s:' .. s.id\n"
     "    local cur = redis.call('HMGET', k, 'ea', 'la', 'id', 'g')\n"

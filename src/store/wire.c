@@ -61,6 +61,10 @@ static json_t *apikey_json(const cf_apikey_t *k)
     json_object_set_new(o, "pr", json_string(k->predecessor));
     json_object_set_new(o, "e", json_string(k->end == CF_APIKEY_END_NONE ? ""
                                                                           : cf_apikey_end_name(k->end)));
+    if (k->delta.day_used > 0 || k->delta.month_used > 0) { /* an apikey_used event's uses */
+        json_object_set_new(o, "dd", json_integer((json_int_t)k->delta.day_used));
+        json_object_set_new(o, "dm", json_integer((json_int_t)k->delta.month_used));
+    }
     return o;
 }
 
@@ -125,6 +129,15 @@ static cf_apikey_t *apikey_from(json_t *o, char *err, size_t errlen)
     if (k->end == CF_APIKEY_END_NONE)
         k->ended_at = 0;
     cf_apikey_nets_parse(k, nets);
+    if (json_object_get(o, "dd") != NULL &&
+        (int_field(o, "dd", &k->delta.day_used) < 0 || int_field(o, "dm", &k->delta.month_used) < 0 ||
+         k->delta.day_used < 0 || k->delta.month_used < 0)) {
+        snprintf(err, errlen, "API key uses (dd, dm) not integers >= 0");
+        cf_apikey_free(k);
+        return NULL;
+    }
+    k->delta.day_start = k->usage.day_start;
+    k->delta.month_start = k->usage.month_start;
     return k;
 }
 

@@ -231,3 +231,23 @@ def test_owner_revocation_covers_keys_created_an_instant_before_elsewhere(three,
             if st != 401:
                 survivors.append((i, c.node.port, st))
     assert survivors == [], survivors[:6]
+
+
+def test_day_quota_is_cluster_wide_and_survives_restarts(three, start_node, redis_server):
+    a, b, c = three
+    k = new_key(a, quota_per_day=6, expires_in=3600)
+    for n in (a, b, c):
+        assert wait_for(lambda: check(n, k["key"]).status_code == 200, PROPAGATION)
+        assert check(n, k["key"]).status_code == 200  # two uses on each node: six in all
+    time.sleep(0.6)  # activity_flush is 200ms: every node has told the others
+    for n in (a, b, c):
+        r = check(n, k["key"])
+        assert r.status_code == 429 and reason(r) == "quota_exceeded", (n.port, r.text)
+        assert 1 <= int(r.headers["Retry-After"]) <= 86400
+    assert rcli(redis_server, "HGET", f"cf:k:{k['id']}", "du").strip() == b"6"
+    # A node restarted hard, and one started afresh, read the count from Redis.
+    a.restart(hard=True)
+    d = start_node(CFG)
+    for n in (a, d):
+        assert reason(check(n, k["key"])) == "quota_exceeded"
+        assert n.admin("GET", f"/v1/apikeys/{k['id']}").json()["used_today"] == 6
