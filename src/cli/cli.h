@@ -108,5 +108,6 @@ json_t *cf_cli_call(const char *cmd, const cf_cli_opts_t *o, const char *method,
 int cf_cli_stats(int argc, char **argv);
 int cf_cli_keys(int argc, char **argv);
 int cf_cli_cluster(int argc, char **argv);
+int cf_cli_apikeys(int argc, char **argv);
 
 #endif

@@ -54,14 +54,18 @@ def test_readme_walkthrough_runs_as_written(start_curfew, tmp_path):
     script = (block.replace("export CURFEW_ADMIN_KEY=...", f"export CURFEW_ADMIN_KEY={srv.admin_key}")
               .replace("C=http://127.0.0.1:7070", f"C={srv.base_url}")
               .replace("/tmp/s.json", str(tmp_path / "s.json"))
-              .replace("# 4.", "sleep 1.2\n# 4."))
+              .replace("/tmp/k.json", str(tmp_path / "k.json"))
+              .replace("# 4.", "sleep 1.2\n# 4.")
+              .replace("# 6.", "echo; echo ==STEP6==\n# 6."))
     out = subprocess.run(["bash", "-eu", "-c", script], capture_output=True, text=True,
                          timeout=60).stdout
     step2 = out[out.index("HTTP/1.1 200"):]
     for h in ("X-Curfew-Subject: alice", "X-Curfew-Session:", "X-Curfew-Roles: user", "X-Curfew-Expires-In:"):
         assert h in step2, (h, out)
     promised = re.search(r'# 5\..*?"reason":"([a-z_]+)"', block, re.S).group(1)
-    actual = json.loads(out.rstrip().splitlines()[-1])
+    actual = json.loads(out[:out.index("==STEP6==")].rstrip().splitlines()[-1])
     assert actual["reason"] == promised, (promised, actual)
+    # Steps 6-8 (API keys): the last check says key_revoked, as step 8 promises.
+    assert json.loads(out.rstrip().splitlines()[-1])["reason"] == "key_revoked", out
     www = re.search(r'# 5\..*?# (WWW-Authenticate: .*?)\n', block, re.S).group(1)
     assert www in out, (www, out)
