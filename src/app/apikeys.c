@@ -361,6 +361,44 @@ json_t *cf_app_apikey_json(cf_app_t *app, const cf_apikey_t *k, cf_time_t now)
 }
 
 /* ------------------------------------------------------------------ */
+/* Metrics                                                             */
+/* ------------------------------------------------------------------ */
+
+#define EXPIRING_SOON (7 * CF_DAY)
+
+void cf_app_apikeys_render(cf_app_t *app, cf_prom_t *p)
+{
+    static const char *const live[] = {"active", "rotating"};
+    uint64_t by[2 + CF_APIKEY_END__COUNT] = {0}, soon = 0;
+    cf_time_t now = cf_app_now(app);
+    cf_apikey_t *k;
+    size_t pos = 0;
+
+    /* O(keys) at scrape time, as the session gauges: keys are few. */
+    while ((k = cf_app_apikey_next(app, &pos)) != NULL) {
+        cf_apikey_end_t end = cf_apikey_end_at(k, now, NULL);
+        if (end != CF_APIKEY_END_NONE) {
+            by[2 + end]++;
+            continue;
+        }
+        by[k->overlap_until > 0]++;
+        soon += k->expires_at > 0 && k->expires_at - now <= EXPIRING_SOON;
+    }
+    cf_prom_family(p, "curfew_apikeys", "gauge",
+                   "API keys held, by state: active, rotating (in a rotation's overlap), or "
+                   "the end reason of an ended key still kept.");
+    for (int i = 0; i < 2; i++)
+        cf_prom_u64(p, "curfew_apikeys", (const char *const[]){"state", live[i], NULL}, by[i]);
+    for (int e = 1; e < CF_APIKEY_END__COUNT; e++)
+        cf_prom_u64(p, "curfew_apikeys",
+                    (const char *const[]){"state", cf_apikey_end_name((cf_apikey_end_t)e), NULL},
+                    by[2 + e]);
+    cf_prom_family(p, "curfew_apikeys_expiring_soon", "gauge",
+                   "Live API keys that expire within 7 days (rotate them).");
+    cf_prom_u64(p, "curfew_apikeys_expiring_soon", NULL, soon);
+}
+
+/* ------------------------------------------------------------------ */
 /* Revocation by owner or client on a shared store                     */
 /* ------------------------------------------------------------------ */
 

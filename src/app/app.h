@@ -676,6 +676,8 @@ void cf_app_apikeys_start(cf_app_t *app);
  * them gets no key events at all: the admin endpoints refuse to create any.
  */
 int cf_app_apikeys_stored(const cf_app_t *app);
+/** The API key gauges (by state, expiring within 7 days) for /metrics, at scrape time. */
+void cf_app_apikeys_render(cf_app_t *app, cf_prom_t *p);
 /** A shared revocation's outcome: status 0 or CF_ESTORE, and how many keys it ended. */
 typedef void (*cf_apikeys_revoked_fn)(cf_app_t *app, void *arg, int status, int64_t ended);
 /**

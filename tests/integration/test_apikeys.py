@@ -349,3 +349,28 @@ def test_audit_log_has_key_events_without_the_secret(start_curfew, tmp_path):
     assert all(x["sub"] == "svc" for x in lines if x["event"].startswith("apikey_"))
     text = audit.read_text()
     assert k["key"][17:] not in text and new["key"][17:] not in text
+
+
+def metric(srv, name, **labels):
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    line = f"{name}{{{want}}}" if want else name
+    for l in srv.admin("GET", "/metrics").text.splitlines():
+        if l.startswith(line + " "):
+            return float(l.split()[-1])
+    raise AssertionError(f"{line} not in /metrics")
+
+
+def test_metrics_gauges_by_state_and_expiring_soon(start_curfew):
+    srv = start_curfew("api_keys: {rotation_overlap: 1h}\n")
+    assert metric(srv, "curfew_apikeys", state="active") == 0
+    a = new_key(srv, expires_in=3 * 86400)       # expiring within 7 days
+    b = new_key(srv, expires_in=7 * 86400)       # exactly 7 days: counted
+    c = new_key(srv, expires_in=7 * 86400 + 60)  # not
+    new_key(srv, expires_in=30 * 86400)
+    srv.admin("POST", f"/v1/apikeys/{c['id']}/rotate")
+    srv.admin("DELETE", f"/v1/apikeys/{b['id']}")
+    assert metric(srv, "curfew_apikeys", state="active") == 3  # a, the 30d one, c's successor
+    assert metric(srv, "curfew_apikeys", state="rotating") == 1
+    assert metric(srv, "curfew_apikeys", state="key_revoked") == 1
+    assert metric(srv, "curfew_apikeys", state="key_expired") == 0
+    assert metric(srv, "curfew_apikeys_expiring_soon") == 1  # a (b is revoked)
