@@ -243,15 +243,17 @@ static cf_apikey_t *decide_new(cf_app_t *app, const spec_t *sp, const cf_apikey_
     k->expires_at = life > 0 ? now + life : 0;
     idle = from != NULL ? from->idle_expiry : sp->idle * CF_SEC;
     k->idle_expiry = idle <= 0 ? idle_cfg : idle_cfg > 0 && idle_cfg < idle ? idle_cfg : idle;
+    if (cf_apikey_set_nets(k, from != NULL ? from->nets : sp->nets,
+                           from != NULL ? from->nnets : sp->nnets) < 0) {
+        cf_apikey_free(k);
+        *why = CF_REASON_SERVER_ERROR;
+        return NULL;
+    }
     if (from != NULL) {
-        memcpy(k->nets, from->nets, sizeof k->nets);
-        k->nnets = from->nnets;
         k->quota_day = from->quota_day;
         k->quota_month = from->quota_month;
         memcpy(k->predecessor, from->id, sizeof k->predecessor);
     } else {
-        memcpy(k->nets, sp->nets, sizeof k->nets);
-        k->nnets = sp->nnets;
         k->quota_day = sp->quota_day;
         k->quota_month = sp->quota_month;
     }

@@ -373,33 +373,53 @@ int cf_apikey_quota_take(cf_apikey_usage_t *u, int64_t day, int64_t month, cf_ti
 /* The record                                                          */
 /* ------------------------------------------------------------------ */
 
-static char *dup_or_empty(const char *s)
-{
-    return strdup(s != NULL ? s : "");
-}
-
 cf_apikey_t *cf_apikey_new(const char *id, const uint8_t hash[32], const char *sub,
                            const char *name, const char *client_id, const char *roles,
                            const char *scope)
 {
-    cf_apikey_t *k = calloc(1, sizeof *k);
+    const char *in[5] = {sub, name, client_id, roles, scope};
+    size_t len[5], total = 0;
+    cf_apikey_t *k;
+    char *p, **out[5];
 
+    for (int i = 0; i < 5; i++) {
+        in[i] = in[i] != NULL ? in[i] : "";
+        len[i] = strlen(in[i]) + 1;
+        total += len[i];
+    }
+    k = calloc(1, sizeof *k + total);
     if (k == NULL)
         return NULL;
     memcpy(k->id, id, strnlen(id, CF_APIKEY_ID_LEN));
     if (hash != NULL)
         memcpy(k->hash, hash, sizeof k->hash);
-    k->sub = dup_or_empty(sub);
-    k->name = dup_or_empty(name);
-    k->client_id = dup_or_empty(client_id);
-    k->roles = dup_or_empty(roles);
-    k->scope = dup_or_empty(scope);
-    if (k->sub == NULL || k->name == NULL || k->client_id == NULL || k->roles == NULL ||
-        k->scope == NULL) {
-        cf_apikey_free(k);
-        return NULL;
+    out[0] = &k->sub, out[1] = &k->name, out[2] = &k->client_id, out[3] = &k->roles;
+    out[4] = &k->scope;
+    p = (char *)(k + 1);
+    for (int i = 0; i < 5; i++) {
+        memcpy(p, in[i], len[i]);
+        *out[i] = p;
+        p += len[i];
     }
     return k;
+}
+
+int cf_apikey_set_nets(cf_apikey_t *k, const cf_cidr_t *nets, size_t n)
+{
+    cf_cidr_t *v = NULL;
+
+    if (n > CF_APIKEY_NETS_MAX)
+        n = CF_APIKEY_NETS_MAX;
+    if (n > 0) {
+        v = malloc(n * sizeof *v);
+        if (v == NULL)
+            return CF_ENOMEM;
+        memcpy(v, nets, n * sizeof *v);
+    }
+    free(k->nets);
+    k->nets = v;
+    k->nnets = n;
+    return 0;
 }
 
 cf_apikey_t *cf_apikey_copy(const cf_apikey_t *k)
@@ -409,8 +429,10 @@ cf_apikey_t *cf_apikey_copy(const cf_apikey_t *k)
 
     if (c == NULL)
         return NULL;
-    memcpy(c->nets, k->nets, sizeof c->nets);
-    c->nnets = k->nnets;
+    if (cf_apikey_set_nets(c, k->nets, k->nnets) < 0) {
+        cf_apikey_free(c);
+        return NULL;
+    }
     c->created_at = k->created_at;
     c->expires_at = k->expires_at;
     c->idle_expiry = k->idle_expiry;
@@ -432,12 +454,8 @@ void cf_apikey_free(cf_apikey_t *k)
 {
     if (k == NULL)
         return;
-    free(k->sub);
-    free(k->name);
-    free(k->client_id);
-    free(k->roles);
-    free(k->scope);
-    free(k);
+    free(k->nets);
+    free(k); /* the strings live in the same allocation */
 }
 
 /* Later windows win; within one window the larger count (counts only grow). */
@@ -495,17 +513,21 @@ void cf_apikey_nets_format(const cf_apikey_t *k, char *out, size_t cap)
     }
 }
 
-void cf_apikey_nets_parse(cf_apikey_t *k, const char *s)
+int cf_apikey_nets_parse(cf_apikey_t *k, const char *s)
 {
-    while (*s != '\0' && k->nnets < CF_APIKEY_NETS_MAX) {
+    cf_cidr_t v[CF_APIKEY_NETS_MAX];
+    size_t nv = 0;
+
+    while (*s != '\0' && nv < CF_APIKEY_NETS_MAX) {
         const char *c = strchr(s, ',');
         size_t n = c != NULL ? (size_t)(c - s) : strlen(s);
-        if (cf_cidr_parse(s, n, &k->nets[k->nnets]) == 0)
-            k->nnets++;
+        if (cf_cidr_parse(s, n, &v[nv]) == 0)
+            nv++;
         else /* unreadable: allow nothing rather than everything */
-            (void)cf_cidr_parse("::/128", 6, &k->nets[k->nnets++]);
+            (void)cf_cidr_parse("::/128", 6, &v[nv++]);
         s += n + (c != NULL);
     }
+    return cf_apikey_set_nets(k, v, nv);
 }
 
 static void window_delta(cf_time_t start, int64_t used, cf_time_t sent_start, int64_t sent_used,

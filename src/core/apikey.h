@@ -72,8 +72,10 @@ typedef struct {
 typedef struct cf_apikey {
     char id[CF_APIKEY_ID_LEN + 1];
     uint8_t hash[32];            /* SHA-256 of the whole key string */
-    char *sub, *name, *client_id, *roles, *scope; /* roles comma separated, scope space separated */
-    cf_cidr_t nets[CF_APIKEY_NETS_MAX];
+    /* roles comma separated, scope space separated; all five live in the
+     * key's own allocation (one malloc per key, not six: keys are many) */
+    char *sub, *name, *client_id, *roles, *scope;
+    cf_cidr_t *nets;             /* nnets entries, owned (cf_apikey_set_nets); NULL for none */
     size_t nnets;                /* 0: any network */
     cf_time_t created_at;
     cf_time_t expires_at;        /* 0: never */
@@ -261,6 +263,12 @@ cf_apikey_t *cf_apikey_copy(const cf_apikey_t *k);
 /** Free @k; NULL is a no-op. */
 void cf_apikey_free(cf_apikey_t *k);
 
+/**
+ * Give @k a copy of the @n (<= CF_APIKEY_NETS_MAX) networks @nets, replacing
+ * its own. Returns 0, or CF_ENOMEM leaving @k as it was.
+ */
+int cf_apikey_set_nets(cf_apikey_t *k, const cf_cidr_t *nets, size_t n);
+
 /** Room cf_apikey_nets_format() needs: every network as "addr/bits," */
 #define CF_APIKEY_NETS_STRLEN (CF_APIKEY_NETS_MAX * (CF_IP_STRLEN + 5))
 
@@ -270,9 +278,10 @@ void cf_apikey_nets_format(const cf_apikey_t *k, char *out, size_t cap);
 /**
  * Read networks written by cf_apikey_nets_format() into @k. An entry that
  * does not parse becomes ::/128, which no client address is: damaged state
- * narrows a key, it never opens it to every network.
+ * narrows a key, it never opens it to every network. Returns 0, or
+ * CF_ENOMEM (the caller must then not use @k: it would allow any network).
  */
-void cf_apikey_nets_parse(cf_apikey_t *k, const char *s);
+int cf_apikey_nets_parse(cf_apikey_t *k, const char *s);
 
 /**
  * Take @snap's state into @k (the same key) the way every write merges: an

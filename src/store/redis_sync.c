@@ -298,7 +298,10 @@ static cf_apikey_t *apikey_from_hash(const char *id, const redisReply *h)
                       field(h, "r"), field(h, "sc"));
     if (k == NULL)
         return NULL;
-    cf_apikey_nets_parse(k, field(h, "nt") ?: "");
+    if (cf_apikey_nets_parse(k, field(h, "nt") ?: "") < 0) {
+        cf_apikey_free(k);
+        return NULL;
+    }
     k->created_at = ifield(h, "ca");
     k->expires_at = ifield(h, "ex");
     k->idle_expiry = ifield(h, "ie");

@@ -100,7 +100,10 @@ static cf_apikey_t *row(sqlite3_stmt *q)
                       col(q, 6));
     if (k == NULL)
         return NULL;
-    cf_apikey_nets_parse(k, col(q, 7));
+    if (cf_apikey_nets_parse(k, col(q, 7)) < 0) {
+        cf_apikey_free(k);
+        return NULL;
+    }
     k->created_at = sqlite3_column_int64(q, 8);
     k->expires_at = sqlite3_column_int64(q, 9);
     k->idle_expiry = sqlite3_column_int64(q, 10);

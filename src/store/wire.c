@@ -128,7 +128,11 @@ static cf_apikey_t *apikey_from(json_t *o, char *err, size_t errlen)
     k->end = end[0] ? cf_apikey_end_from_name(end) : CF_APIKEY_END_NONE;
     if (k->end == CF_APIKEY_END_NONE)
         k->ended_at = 0;
-    cf_apikey_nets_parse(k, nets);
+    if (cf_apikey_nets_parse(k, nets) < 0) {
+        snprintf(err, errlen, "out of memory");
+        cf_apikey_free(k);
+        return NULL;
+    }
     if (json_object_get(o, "dd") != NULL &&
         (int_field(o, "dd", &k->delta.day_used) < 0 || int_field(o, "dm", &k->delta.month_used) < 0 ||
          k->delta.day_used < 0 || k->delta.month_used < 0)) {

@@ -219,9 +219,8 @@ static void test_decide_order_and_networks(void **state)
     cf_apikey_decide(&in, &d);
     assert_int_equal(d.why, CF_REASON_INVALID_KEY);
     in.key = k;
-    assert_int_equal(cf_cidr_parse("10.0.0.0/8", 10, &k->nets[0]), 0);
-    assert_int_equal(cf_cidr_parse("2001:db8::/32", 13, &k->nets[1]), 0);
-    k->nnets = 2;
+    assert_int_equal(cf_apikey_nets_parse(k, "10.0.0.0/8,2001:db8::/32"), 0);
+    assert_int_equal(k->nnets, 2);
     assert_int_equal(cf_ip_parse("10.9.8.7", 8, &inside), 0);
     assert_int_equal(cf_ip_parse("11.0.0.1", 8, &outside), 0);
     in.ip = &inside;
