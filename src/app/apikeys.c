@@ -142,6 +142,10 @@ static void apply(cf_app_t *app, const cf_event_t *e)
      * missed while cut off: the resync brings it) has nothing to change. */
     if (k == NULL && e->remote && e->type != CF_EV_APIKEY_CREATED)
         return;
+    /* A creation heard long after it happened is a replay of a key this node
+     * already purged (ended past store.purge_after): not brought back. */
+    if (k == NULL && e->remote && e->at + app->cfg.purge_after < cf_app_now(app))
+        return;
     if (k == NULL) {
         k = cf_apikey_copy(e->apikey);
         if (k == NULL || put(app, k) < 0)
@@ -498,8 +502,28 @@ static int due_warning(const cf_app_t *app, const cf_apikey_t *k, cf_time_t now)
  * and warn what will soon expire. O(keys) per sweep; a sweep runs every
  * store.purge_interval, or sooner when a deadline found is due sooner.
  */
+typedef struct {
+    cf_apikey_t **v;
+    size_t n, cap;
+} purge_t;
+
+static int purge_add(purge_t *p, cf_apikey_t *k)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 16;
+        cf_apikey_t **v = realloc(p->v, cap * sizeof *v);
+        if (v == NULL)
+            return CF_ENOMEM;
+        p->v = v;
+        p->cap = cap;
+    }
+    p->v[p->n++] = k;
+    return 0;
+}
+
 static void sweep(cf_app_t *app, cf_time_t now)
 {
+    purge_t purge = {0};
     cf_events_t ev = CF_EVENTS_INIT;
     cf_time_t next = now + app->cfg.purge_interval;
     cf_apikey_t *k;
@@ -511,8 +535,16 @@ static void sweep(cf_app_t *app, cf_time_t now)
         cf_time_t dl;
         cf_apikey_end_t end;
 
-        if (k->end != CF_APIKEY_END_NONE)
+        if (k->end != CF_APIKEY_END_NONE) {
+            /* Ended keys stay listed (with their end reason) for
+             * store.purge_after, as ended sessions do, then leave memory
+             * (Redis expires them itself; SQLite keeps the row, which a
+             * restart reloads and this drops again). */
+            if (k->ended_at + app->cfg.purge_after <= now && !k->dirty)
+                if (purge_add(&purge, k) < 0)
+                    oom("apikey_purge");
             continue;
+        }
         end = cf_apikey_end_at(k, now, &dl);
         if (end != CF_APIKEY_END_NONE) {
             if (cf_app_apikey_end(app, k, end, now, &ev) < 0)
@@ -531,6 +563,11 @@ static void sweep(cf_app_t *app, cf_time_t now)
         if (dl > 0 && dl < next)
             next = dl;
     }
+    for (size_t i = 0; i < purge.n; i++)
+        cf_apikey_free(cf_map_del(&app->apikeys->by_id, purge.v[i]->id, CF_APIKEY_ID_LEN));
+    if (purge.n > 0)
+        CF_LOG(CF_LOG_INFO, "event=apikeys_purged keys=%zu", purge.n);
+    free(purge.v);
     app->apikeys->next_sweep = next;
     if (ev.n > 0)
         cf_app_commit(app, &ev, NULL, NULL);

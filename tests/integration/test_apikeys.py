@@ -374,3 +374,18 @@ def test_metrics_gauges_by_state_and_expiring_soon(start_curfew):
     assert metric(srv, "curfew_apikeys", state="key_revoked") == 1
     assert metric(srv, "curfew_apikeys", state="key_expired") == 0
     assert metric(srv, "curfew_apikeys_expiring_soon") == 1  # a (b is revoked)
+
+
+def test_ended_keys_are_purged_after_the_retention(start_curfew):
+    srv = start_curfew("store: {purge_after: 1s, purge_interval: 100ms, activity_flush: 100ms}\n")
+    a, b = new_key(srv, expires_in=600), new_key(srv, expires_in=600)
+    srv.admin("DELETE", f"/v1/apikeys/{a['id']}")
+    # Still listed with its end reason during the retention...
+    assert srv.admin("GET", f"/v1/apikeys/{a['id']}").json()["end_reason"] == "key_revoked"
+    assert metric(srv, "curfew_apikeys", state="key_revoked") == 1
+    time.sleep(1.5)
+    # ...then gone from memory; the live key is untouched, and the revoked one stays refused.
+    assert srv.admin("GET", f"/v1/apikeys/{a['id']}").status_code == 404
+    assert metric(srv, "curfew_apikeys", state="key_revoked") == 0
+    assert reason(check(srv, a["key"])) == "invalid_key"
+    assert check(srv, b["key"]).status_code == 200
