@@ -191,7 +191,8 @@ if (( REDIS_KEYS > 0 )) && command -v redis-server >/dev/null; then
     create_keys "$R2PORT" "$REDIS_KEYS" || die "creating $REDIS_KEYS keys on Redis failed"
     used1=$(redis-cli -p "$RPORT" INFO memory | awk -F: '/^used_memory:/ {print $2+0}')
     REDIS_USED=$(awk -v a="$used1" -v b="$used0" -v n="$REDIS_KEYS" 'BEGIN { printf "%.0f", (a - b) / n }')
-    REDIS_USAGE=$(redis-cli -p "$RPORT" --scan --pattern 'cf:k:*' | head -1000 \
+    redis-cli -p "$RPORT" --scan --pattern 'cf:k:*' > "$TMP/redis/keys.txt"
+    REDIS_USAGE=$(sed -n '1,1000p' "$TMP/redis/keys.txt" \
         | while read -r k; do redis-cli -p "$RPORT" MEMORY USAGE "$k" SAMPLES 0; done \
         | awk '{ s += $1; n++ } END { if (n) printf "%.0f", s / n; else print "n/a" }')
 fi
