@@ -54,6 +54,7 @@ static void usage(FILE *out)
           "  revoke          revoke a subject, a client or everyone on a running server\n"
           "  stats           session counts (and /metrics) of a running server\n"
           "  keys            list and rotate the signing keys of a running server\n"
+          "  apikeys         create, list, show, rotate and revoke API keys on a running server\n"
           "  cluster         a node's view of its cluster: stale or serving, propagation delays\n"
           "  tune            replay an audit log under candidate timeouts (docs/tuning.md)\n"
           "  version         print the version\n"
@@ -427,6 +428,8 @@ int main(int argc, char **argv)
         return cf_cli_cluster(argc - 1, argv + 1);
     if (strcmp(cmd, "tune") == 0)
         return cf_cli_tune(argc - 1, argv + 1);
+    if (strcmp(cmd, "apikeys") == 0)
+        return cf_cli_apikeys(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
             puts("usage: curfew version\n\nPrints the version.");

@@ -243,15 +243,17 @@ static cf_apikey_t *decide_new(cf_app_t *app, const spec_t *sp, const cf_apikey_
     k->expires_at = life > 0 ? now + life : 0;
     idle = from != NULL ? from->idle_expiry : sp->idle * CF_SEC;
     k->idle_expiry = idle <= 0 ? idle_cfg : idle_cfg > 0 && idle_cfg < idle ? idle_cfg : idle;
+    if (cf_apikey_set_nets(k, from != NULL ? from->nets : sp->nets,
+                           from != NULL ? from->nnets : sp->nnets) < 0) {
+        cf_apikey_free(k);
+        *why = CF_REASON_SERVER_ERROR;
+        return NULL;
+    }
     if (from != NULL) {
-        memcpy(k->nets, from->nets, sizeof k->nets);
-        k->nnets = from->nnets;
         k->quota_day = from->quota_day;
         k->quota_month = from->quota_month;
         memcpy(k->predecessor, from->id, sizeof k->predecessor);
     } else {
-        memcpy(k->nets, sp->nets, sizeof k->nets);
-        k->nnets = sp->nnets;
         k->quota_day = sp->quota_day;
         k->quota_month = sp->quota_month;
     }
@@ -386,6 +388,17 @@ static void delete_one(cf_app_t *app, cf_http_req_t *req, cf_apikey_t *k)
     commit_reply(app, req, &ev, 200, cf_app_apikey_json(app, ev.n > 0 ? ev.v[0].apikey : k, now));
 }
 
+static void on_shared_revoked(cf_app_t *app, void *arg, int status, int64_t ended)
+{
+    cf_http_req_t *req = arg;
+
+    (void)app;
+    if (status < 0)
+        cf_reply_store_failure(req);
+    else
+        cf_reply_json(req, 200, json_pack("{s:I}", "keys_revoked", (json_int_t)ended), NULL, 0);
+}
+
 static void revocations(cf_app_t *app, cf_http_req_t *req)
 {
     cf_time_t now = cf_app_now(app);
@@ -396,6 +409,7 @@ static void revocations(cf_app_t *app, cf_http_req_t *req)
     cf_apikey_t *k;
     size_t pos = 0;
     int64_t n = 0;
+    int rc;
 
     if (doc == NULL)
         return;
@@ -408,6 +422,17 @@ static void revocations(cf_app_t *app, cf_http_req_t *req)
     if ((sub != NULL) == (client != NULL) || !safe_string(sub != NULL ? sub : client, 255, 0)) {
         json_decref(doc);
         bad_request(req, "expected exactly one of sub or client_id (a string), and nothing else");
+        return;
+    }
+    /* A cluster: Redis ends the keys on its own index (covering keys other
+     * nodes created a moment ago); the reply waits for that. */
+    rc = cf_app_apikeys_revoke_shared(app, sub != NULL ? json_string_value(sub) : NULL,
+                                      client != NULL ? json_string_value(client) : NULL,
+                                      on_shared_revoked, req);
+    if (rc != CF_ENOTSUP) {
+        json_decref(doc);
+        if (rc < 0)
+            cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
     while ((k = cf_app_apikey_next(app, &pos)) != NULL) {
@@ -509,7 +534,7 @@ void cf_api_apikeys(cf_app_t *app, cf_http_req_t *req)
         return;
     if (!cf_app_apikeys_stored(app) && !get) {
         cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_STORE_UNAVAILABLE,
-                         "this store does not keep API keys yet (use store.url: sqlite)", NULL, 0);
+                         "this store does not keep API keys", NULL, 0);
         return;
     }
     if (n == 0) {

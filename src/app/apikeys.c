@@ -28,6 +28,7 @@
 #include "app/app.h"
 #include "core/digest.h"
 #include "core/error.h"
+#include "store/wire.h"
 #include "util/log.h"
 #include "util/random.h"
 
@@ -40,7 +41,7 @@ struct cf_apikeys {
     cf_gcra_t gcra;           /* api_keys.rate, when enabled */
     int rate_on;
     cf_webhook_t *webhook;    /* our own when alerts has none */
-    int unsupported;          /* the store keeps no keys (Redis, for now) */
+    int unsupported;          /* the store keeps no keys */
 };
 
 static void oom(const char *what)
@@ -73,6 +74,7 @@ cf_apikey_t *cf_app_apikey_next(cf_app_t *app, size_t *pos)
 /* Takes @k. */
 static int put(cf_app_t *app, cf_apikey_t *k)
 {
+    k->flushed = k->usage; /* what the store or the origin already counted */
     void *old = NULL;
     int rc = cf_map_put(&app->apikeys->by_id, k->id, CF_APIKEY_ID_LEN, k, &old);
 
@@ -86,7 +88,15 @@ static int put(cf_app_t *app, cf_apikey_t *k)
 
 static int load_one(void *ctx, cf_apikey_t *k)
 {
-    return put(ctx, k);
+    cf_app_t *app = ctx;
+    cf_apikey_t *have = cf_app_apikey(app, k->id);
+
+    if (have == NULL)
+        return put(app, k);
+    /* A resync: merge, so the entry (and its place on the dirty list) stays. */
+    cf_apikey_merge(have, k);
+    cf_apikey_free(k);
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -128,10 +138,29 @@ static void apply(cf_app_t *app, const cf_event_t *e)
 {
     cf_apikey_t *k = cf_app_apikey(app, e->apikey->id);
 
+    /* Another node's change to a key this node does not hold (purged, or
+     * missed while cut off: the resync brings it) has nothing to change. */
+    if (k == NULL && e->remote && e->type != CF_EV_APIKEY_CREATED)
+        return;
+    /* A creation heard long after it happened is a replay of a key this node
+     * already purged (ended past store.purge_after): not brought back. */
+    if (k == NULL && e->remote && e->at + app->cfg.purge_after < cf_app_now(app))
+        return;
     if (k == NULL) {
         k = cf_apikey_copy(e->apikey);
         if (k == NULL || put(app, k) < 0)
             oom("apikey_apply");
+    } else if (e->remote) {
+        /* Another node's counts arrive as its uses since its previous event,
+         * which add up (a cluster-wide quota); its view of the totals would
+         * count this node's own uses twice, so it is not merged. */
+        cf_apikey_usage_t mine = k->usage;
+        cf_apikey_merge(k, e->apikey);
+        k->usage = mine;
+        if (e->type == CF_EV_APIKEY_USED) {
+            cf_apikey_usage_add(&k->usage, &e->apikey->delta);
+            cf_apikey_usage_add(&k->flushed, &e->apikey->delta); /* not ours to send again */
+        }
     } else {
         cf_apikey_merge(k, e->apikey);
     }
@@ -336,6 +365,103 @@ json_t *cf_app_apikey_json(cf_app_t *app, const cf_apikey_t *k, cf_time_t now)
 }
 
 /* ------------------------------------------------------------------ */
+/* Metrics                                                             */
+/* ------------------------------------------------------------------ */
+
+#define EXPIRING_SOON (7 * CF_DAY)
+
+void cf_app_apikeys_render(cf_app_t *app, cf_prom_t *p)
+{
+    static const char *const live[] = {"active", "rotating"};
+    uint64_t by[2 + CF_APIKEY_END__COUNT] = {0}, soon = 0;
+    cf_time_t now = cf_app_now(app);
+    cf_apikey_t *k;
+    size_t pos = 0;
+
+    /* O(keys) at scrape time, as the session gauges: keys are few. */
+    while ((k = cf_app_apikey_next(app, &pos)) != NULL) {
+        cf_apikey_end_t end = cf_apikey_end_at(k, now, NULL);
+        if (end != CF_APIKEY_END_NONE) {
+            by[2 + end]++;
+            continue;
+        }
+        by[k->overlap_until > 0]++;
+        soon += k->expires_at > 0 && k->expires_at - now <= EXPIRING_SOON;
+    }
+    cf_prom_family(p, "curfew_apikeys", "gauge",
+                   "API keys held, by state: active, rotating (in a rotation's overlap), or "
+                   "the end reason of an ended key still kept.");
+    for (int i = 0; i < 2; i++)
+        cf_prom_u64(p, "curfew_apikeys", (const char *const[]){"state", live[i], NULL}, by[i]);
+    for (int e = 1; e < CF_APIKEY_END__COUNT; e++)
+        cf_prom_u64(p, "curfew_apikeys",
+                    (const char *const[]){"state", cf_apikey_end_name((cf_apikey_end_t)e), NULL},
+                    by[2 + e]);
+    cf_prom_family(p, "curfew_apikeys_expiring_soon", "gauge",
+                   "Live API keys that expire within 7 days (rotate them).");
+    cf_prom_u64(p, "curfew_apikeys_expiring_soon", NULL, soon);
+}
+
+/* ------------------------------------------------------------------ */
+/* Revocation by owner or client on a shared store                     */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+    cf_app_t *app;
+    cf_apikeys_revoked_fn done;
+    void *arg;
+} revoke_op_t;
+
+/*
+ * Redis ended the keys on its own index and published the ends: apply them
+ * here as every other node does (the bus skips our own message), then the
+ * sinks see them as this node's decision.
+ */
+static void on_revoked(void *arg, int status, size_t found, const char *msg, size_t len)
+{
+    revoke_op_t *op = arg;
+    cf_wire_msg_t m = {0};
+    char err[128];
+    int64_t n = 0;
+
+    (void)found;
+    if (status == 0 && len > 0 && cf_wire_decode(msg, len, &m, err, sizeof err) < 0) {
+        CF_LOG(CF_LOG_ERROR, "event=cluster_bad_message origin=apikey_revoke error=\"%s\"", err);
+        status = CF_ESTORE; /* written, but not understood: say so rather than guess */
+    }
+    for (size_t i = 0; status == 0 && i < m.ev.n; i++) {
+        if (m.ev.v[i].apikey == NULL)
+            continue;
+        apply(op->app, &m.ev.v[i]);
+        n += m.ev.v[i].type == CF_EV_APIKEY_ENDED;
+    }
+    if (status == 0)
+        cf_app_sinks(op->app, &m.ev);
+    cf_wire_msg_fini(&m);
+    op->done(op->app, op->arg, status, n);
+    free(op);
+}
+
+int cf_app_apikeys_revoke_shared(cf_app_t *app, const char *sub, const char *client_id,
+                                 cf_apikeys_revoked_fn done, void *arg)
+{
+    cf_store_revoke_t rv = {.scope = sub != NULL ? CF_STORE_REVOKE_SUBJECT : CF_STORE_REVOKE_CLIENT,
+                            .target = sub != NULL ? sub : client_id,
+                            .why = CF_END_REVOKED,
+                            .now = cf_app_now(app)};
+    revoke_op_t *op;
+
+    if (!cf_store_shares_apikeys(app->store))
+        return CF_ENOTSUP;
+    op = malloc(sizeof *op);
+    if (op == NULL)
+        return CF_ENOMEM;
+    *op = (revoke_op_t){app, done, arg};
+    cf_store_revoke_apikeys(app->store, &rv, on_revoked, op);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* The timer: lazy use, and deadlines nobody asked about               */
 /* ------------------------------------------------------------------ */
 
@@ -348,8 +474,13 @@ static void flush(cf_app_t *app, cf_time_t now)
         app->apikeys->dirty = k->dirty_next;
         k->dirty = 0;
         k->dirty_next = NULL;
-        if (cf_events_add_apikey(&ev, CF_EV_APIKEY_USED, now, k) == NULL)
+        cf_event_t *e = cf_events_add_apikey(&ev, CF_EV_APIKEY_USED, now, k);
+        if (e == NULL)
             oom("apikey_flush");
+        /* Uses since the previous flush: lost if this commit fails (the
+         * quota may then allow that many more), never counted twice. */
+        cf_apikey_usage_delta(&k->usage, &k->flushed, &e->apikey->delta);
+        k->flushed = k->usage;
     }
     if (ev.n > 0)
         cf_app_commit(app, &ev, NULL, NULL);
@@ -371,8 +502,28 @@ static int due_warning(const cf_app_t *app, const cf_apikey_t *k, cf_time_t now)
  * and warn what will soon expire. O(keys) per sweep; a sweep runs every
  * store.purge_interval, or sooner when a deadline found is due sooner.
  */
+typedef struct {
+    cf_apikey_t **v;
+    size_t n, cap;
+} purge_t;
+
+static int purge_add(purge_t *p, cf_apikey_t *k)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 16;
+        cf_apikey_t **v = realloc(p->v, cap * sizeof *v);
+        if (v == NULL)
+            return CF_ENOMEM;
+        p->v = v;
+        p->cap = cap;
+    }
+    p->v[p->n++] = k;
+    return 0;
+}
+
 static void sweep(cf_app_t *app, cf_time_t now)
 {
+    purge_t purge = {0};
     cf_events_t ev = CF_EVENTS_INIT;
     cf_time_t next = now + app->cfg.purge_interval;
     cf_apikey_t *k;
@@ -384,8 +535,16 @@ static void sweep(cf_app_t *app, cf_time_t now)
         cf_time_t dl;
         cf_apikey_end_t end;
 
-        if (k->end != CF_APIKEY_END_NONE)
+        if (k->end != CF_APIKEY_END_NONE) {
+            /* Ended keys stay listed (with their end reason) for
+             * store.purge_after, as ended sessions do, then leave memory
+             * (Redis expires them itself; SQLite keeps the row, which a
+             * restart reloads and this drops again). */
+            if (k->ended_at + app->cfg.purge_after <= now && !k->dirty)
+                if (purge_add(&purge, k) < 0)
+                    oom("apikey_purge");
             continue;
+        }
         end = cf_apikey_end_at(k, now, &dl);
         if (end != CF_APIKEY_END_NONE) {
             if (cf_app_apikey_end(app, k, end, now, &ev) < 0)
@@ -404,6 +563,11 @@ static void sweep(cf_app_t *app, cf_time_t now)
         if (dl > 0 && dl < next)
             next = dl;
     }
+    for (size_t i = 0; i < purge.n; i++)
+        cf_apikey_free(cf_map_del(&app->apikeys->by_id, purge.v[i]->id, CF_APIKEY_ID_LEN));
+    if (purge.n > 0)
+        CF_LOG(CF_LOG_INFO, "event=apikeys_purged keys=%zu", purge.n);
+    free(purge.v);
     app->apikeys->next_sweep = next;
     if (ev.n > 0)
         cf_app_commit(app, &ev, NULL, NULL);
@@ -453,7 +617,13 @@ static void ext_fini(cf_app_t *app)
     app->apikeys_ext = NULL;
 }
 
-static const cf_app_ext_t ext = {apply, ext_stop, ext_fini};
+/* A cluster node resynchronising: what Redis holds now, merged into the table. */
+static int ext_reload(cf_app_t *app)
+{
+    return app->apikeys != NULL ? cf_store_load_apikeys(app->store, load_one, app) : 0;
+}
+
+static const cf_app_ext_t ext = {apply, ext_stop, ext_fini, ext_reload};
 
 int cf_app_apikeys_init(cf_app_t *app)
 {

@@ -117,6 +117,7 @@ typedef struct cf_app_ext {
     void (*apply)(cf_app_t *app, const cf_event_t *e); /* an acknowledged event it owns */
     void (*stop)(cf_app_t *app);                       /* before the store closes */
     void (*fini)(cf_app_t *app);
+    int (*reload)(cf_app_t *app);                      /* a cluster resync: read the store again */
 } cf_app_ext_t;
 
 typedef struct cf_app {
@@ -686,10 +687,23 @@ int cf_app_apikeys_init(cf_app_t *app);
 /** Start the timer that writes lazy use and ends lapsed keys (after cf_app_start). */
 void cf_app_apikeys_start(cf_app_t *app);
 /**
- * 1 when the store keeps API keys (SQLite). A store without them (Redis, for
- * now) gets no key events at all: the admin endpoints refuse to create any.
+ * 1 when the store keeps API keys (SQLite and Redis do). A store without
+ * them gets no key events at all: the admin endpoints refuse to create any.
  */
 int cf_app_apikeys_stored(const cf_app_t *app);
+/** The API key gauges (by state, expiring within 7 days) for /metrics, at scrape time. */
+void cf_app_apikeys_render(cf_app_t *app, cf_prom_t *p);
+/** A shared revocation's outcome: status 0 or CF_ESTORE, and how many keys it ended. */
+typedef void (*cf_apikeys_revoked_fn)(cf_app_t *app, void *arg, int status, int64_t ended);
+/**
+ * Revoke every live key of owner @sub (or, @sub NULL, of client @client_id)
+ * on the shared store's own index (a cluster's Redis), so keys created on
+ * other nodes a moment ago end too; the ends are applied here and on every
+ * node before @done runs. Returns 0 (then @done runs exactly once),
+ * CF_ENOTSUP when the store does not share (decide locally then), CF_ENOMEM.
+ */
+int cf_app_apikeys_revoke_shared(cf_app_t *app, const char *sub, const char *client_id,
+                                 cf_apikeys_revoked_fn done, void *arg);
 /** The key with id @id (NUL-terminated), or NULL. */
 cf_apikey_t *cf_app_apikey(cf_app_t *app, const char *id);
 /** Iterate the keys: *@pos starts at 0; NULL at the end. No changes while iterating. */

@@ -158,6 +158,9 @@ static int apply_batch(cf_app_t *app, const cf_events_t *ev)
         } else if (e->session != NULL) {
             if (apply_snapshot(app, e) && e->type == CF_EV_SESSION_ENDED)
                 revocation = 1;
+        } else if (e->apikey != NULL && app->apikeys_ext != NULL) {
+            app->apikeys_ext->apply(app, e); /* API keys: their module, through its hook */
+            revocation |= e->type == CF_EV_APIKEY_ENDED;
         }
     }
     return revocation;
@@ -501,11 +504,12 @@ static void on_bus_message(void *ctx, const char *msg, size_t len)
     }
     if (m.keys)
         cf_app_keys_changed(app);
-    revocation = apply_batch(app, &m.ev);
-    /* Applied, then seen by the sinks as another node's: the metrics count it
-     * apart, the audit log and the alert rules leave it to its origin. */
+    /* Another node's: applied (an API key warning sends no webhook here),
+     * then seen by the sinks apart: the metrics count it as remote, the audit
+     * log and the alert rules leave it to its origin. */
     for (size_t i = 0; i < m.ev.n; i++)
         m.ev.v[i].remote = 1;
+    revocation = apply_batch(app, &m.ev);
     cf_app_sinks(app, &m.ev);
     if (revocation)
         record_delay(c, m.ts_us);

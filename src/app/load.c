@@ -82,6 +82,11 @@ int cf_app_load(cf_app_t *app)
 
 int cf_app_reload(cf_app_t *app)
 {
+    int rc;
+
     index_clear(app);
-    return cf_app_load(app);
+    rc = cf_app_load(app);
+    if (rc == 0 && app->apikeys_ext != NULL)
+        rc = app->apikeys_ext->reload(app); /* API keys too, through their hook */
+    return rc;
 }

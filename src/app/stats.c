@@ -316,6 +316,7 @@ static void render_timeouts(cf_app_t *app, cf_prom_t *p)
 static void (*const sections[])(cf_app_t *app, cf_prom_t *p) = {
     render_build, render_active,  render_keys,  render_sessions, render_tokens,
     render_checks, render_limits, render_store, render_cluster,  render_http, render_timeouts,
+    cf_app_apikeys_render,
 };
 
 void cf_app_metrics_render(cf_app_t *app, cf_prom_t *p)

@@ -108,6 +108,7 @@ json_t *cf_cli_call(const char *cmd, const cf_cli_opts_t *o, const char *method,
 int cf_cli_stats(int argc, char **argv);
 int cf_cli_keys(int argc, char **argv);
 int cf_cli_cluster(int argc, char **argv);
+int cf_cli_apikeys(int argc, char **argv);
 
 /** `curfew tune`: replay an audit log under candidate timeouts (cli/tune.c). */
 int cf_cli_tune(int argc, char **argv);

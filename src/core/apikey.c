@@ -4,6 +4,8 @@
  */
 #include "core/apikey.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -371,33 +373,53 @@ int cf_apikey_quota_take(cf_apikey_usage_t *u, int64_t day, int64_t month, cf_ti
 /* The record                                                          */
 /* ------------------------------------------------------------------ */
 
-static char *dup_or_empty(const char *s)
-{
-    return strdup(s != NULL ? s : "");
-}
-
 cf_apikey_t *cf_apikey_new(const char *id, const uint8_t hash[32], const char *sub,
                            const char *name, const char *client_id, const char *roles,
                            const char *scope)
 {
-    cf_apikey_t *k = calloc(1, sizeof *k);
+    const char *in[5] = {sub, name, client_id, roles, scope};
+    size_t len[5], total = 0;
+    cf_apikey_t *k;
+    char *p, **out[5];
 
+    for (int i = 0; i < 5; i++) {
+        in[i] = in[i] != NULL ? in[i] : "";
+        len[i] = strlen(in[i]) + 1;
+        total += len[i];
+    }
+    k = calloc(1, sizeof *k + total);
     if (k == NULL)
         return NULL;
     memcpy(k->id, id, strnlen(id, CF_APIKEY_ID_LEN));
     if (hash != NULL)
         memcpy(k->hash, hash, sizeof k->hash);
-    k->sub = dup_or_empty(sub);
-    k->name = dup_or_empty(name);
-    k->client_id = dup_or_empty(client_id);
-    k->roles = dup_or_empty(roles);
-    k->scope = dup_or_empty(scope);
-    if (k->sub == NULL || k->name == NULL || k->client_id == NULL || k->roles == NULL ||
-        k->scope == NULL) {
-        cf_apikey_free(k);
-        return NULL;
+    out[0] = &k->sub, out[1] = &k->name, out[2] = &k->client_id, out[3] = &k->roles;
+    out[4] = &k->scope;
+    p = (char *)(k + 1);
+    for (int i = 0; i < 5; i++) {
+        memcpy(p, in[i], len[i]);
+        *out[i] = p;
+        p += len[i];
     }
     return k;
+}
+
+int cf_apikey_set_nets(cf_apikey_t *k, const cf_cidr_t *nets, size_t n)
+{
+    cf_cidr_t *v = NULL;
+
+    if (n > CF_APIKEY_NETS_MAX)
+        n = CF_APIKEY_NETS_MAX;
+    if (n > 0) {
+        v = malloc(n * sizeof *v);
+        if (v == NULL)
+            return CF_ENOMEM;
+        memcpy(v, nets, n * sizeof *v);
+    }
+    free(k->nets);
+    k->nets = v;
+    k->nnets = n;
+    return 0;
 }
 
 cf_apikey_t *cf_apikey_copy(const cf_apikey_t *k)
@@ -407,8 +429,10 @@ cf_apikey_t *cf_apikey_copy(const cf_apikey_t *k)
 
     if (c == NULL)
         return NULL;
-    memcpy(c->nets, k->nets, sizeof c->nets);
-    c->nnets = k->nnets;
+    if (cf_apikey_set_nets(c, k->nets, k->nnets) < 0) {
+        cf_apikey_free(c);
+        return NULL;
+    }
     c->created_at = k->created_at;
     c->expires_at = k->expires_at;
     c->idle_expiry = k->idle_expiry;
@@ -422,6 +446,7 @@ cf_apikey_t *cf_apikey_copy(const cf_apikey_t *k)
     c->quota_day = k->quota_day;
     c->quota_month = k->quota_month;
     c->usage = k->usage;
+    c->delta = k->delta;
     return c;
 }
 
@@ -429,12 +454,8 @@ void cf_apikey_free(cf_apikey_t *k)
 {
     if (k == NULL)
         return;
-    free(k->sub);
-    free(k->name);
-    free(k->client_id);
-    free(k->roles);
-    free(k->scope);
-    free(k);
+    free(k->nets);
+    free(k); /* the strings live in the same allocation */
 }
 
 /* Later windows win; within one window the larger count (counts only grow). */
@@ -478,4 +499,68 @@ int cf_apikey_merge(cf_apikey_t *k, const cf_apikey_t *snap)
     changed |= merge_window(&k->usage.month_start, &k->usage.month_used, snap->usage.month_start,
                             snap->usage.month_used);
     return changed;
+}
+
+void cf_apikey_nets_format(const cf_apikey_t *k, char *out, size_t cap)
+{
+    size_t len = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < k->nnets && len < cap; i++) {
+        char ip[CF_IP_STRLEN];
+        cf_ip_format(&k->nets[i].net, ip);
+        len += (size_t)snprintf(out + len, cap - len, "%s%s/%d", i ? "," : "", ip, k->nets[i].bits);
+    }
+}
+
+int cf_apikey_nets_parse(cf_apikey_t *k, const char *s)
+{
+    cf_cidr_t v[CF_APIKEY_NETS_MAX];
+    size_t nv = 0;
+
+    while (*s != '\0' && nv < CF_APIKEY_NETS_MAX) {
+        const char *c = strchr(s, ',');
+        size_t n = c != NULL ? (size_t)(c - s) : strlen(s);
+        if (cf_cidr_parse(s, n, &v[nv]) == 0)
+            nv++;
+        else /* unreadable: allow nothing rather than everything */
+            (void)cf_cidr_parse("::/128", 6, &v[nv++]);
+        s += n + (c != NULL);
+    }
+    return cf_apikey_set_nets(k, v, nv);
+}
+
+static void window_delta(cf_time_t start, int64_t used, cf_time_t sent_start, int64_t sent_used,
+                         cf_time_t *out_start, int64_t *out_used)
+{
+    *out_start = start;
+    *out_used = start == sent_start ? used - sent_used : used;
+    if (*out_used < 0)
+        *out_used = 0;
+}
+
+void cf_apikey_usage_delta(const cf_apikey_usage_t *u, const cf_apikey_usage_t *sent,
+                           cf_apikey_usage_t *out)
+{
+    window_delta(u->day_start, u->day_used, sent->day_start, sent->day_used, &out->day_start,
+                 &out->day_used);
+    window_delta(u->month_start, u->month_used, sent->month_start, sent->month_used,
+                 &out->month_start, &out->month_used);
+}
+
+static void window_add(cf_time_t *start, int64_t *used, cf_time_t d_start, int64_t d_used)
+{
+    if (d_used <= 0 || d_start < *start)
+        return;
+    if (d_start > *start) {
+        *start = d_start;
+        *used = 0;
+    }
+    *used = d_used > INT64_MAX - *used ? INT64_MAX : *used + d_used;
+}
+
+void cf_apikey_usage_add(cf_apikey_usage_t *u, const cf_apikey_usage_t *d)
+{
+    window_add(&u->day_start, &u->day_used, d->day_start, d->day_used);
+    window_add(&u->month_start, &u->month_used, d->month_start, d->month_used);
 }

@@ -72,8 +72,10 @@ typedef struct {
 typedef struct cf_apikey {
     char id[CF_APIKEY_ID_LEN + 1];
     uint8_t hash[32];            /* SHA-256 of the whole key string */
-    char *sub, *name, *client_id, *roles, *scope; /* roles comma separated, scope space separated */
-    cf_cidr_t nets[CF_APIKEY_NETS_MAX];
+    /* roles comma separated, scope space separated; all five live in the
+     * key's own allocation (one malloc per key, not six: keys are many) */
+    char *sub, *name, *client_id, *roles, *scope;
+    cf_cidr_t *nets;             /* nnets entries, owned (cf_apikey_set_nets); NULL for none */
     size_t nnets;                /* 0: any network */
     cf_time_t created_at;
     cf_time_t expires_at;        /* 0: never */
@@ -87,7 +89,12 @@ typedef struct cf_apikey {
     cf_time_t warned_at;         /* key_expiring sent at; 0: not yet */
     int64_t quota_day, quota_month; /* this key's own quotas; 0: none */
     cf_apikey_usage_t usage;
+    /* An apikey_used event: the uses this node counted since its previous
+     * one, in usage's windows. A cluster's quota is the sum of every node's
+     * deltas (cf_apikey_usage_add), not the largest count any node saw. */
+    cf_apikey_usage_t delta;
     /* shell bookkeeping, not copied by cf_apikey_copy() */
+    cf_apikey_usage_t flushed;   /* usage as last written or heard: the next delta is the rest */
     cf_time_t tat;               /* GCRA state of the per-key rate limit (monotonic ms) */
     int dirty;                   /* usage not yet written */
     struct cf_apikey *dirty_next;
@@ -224,6 +231,21 @@ typedef struct {
 int cf_apikey_quota_take(cf_apikey_usage_t *u, int64_t day, int64_t month, cf_time_t now,
                          cf_apikey_quota_t *out);
 
+/**
+ * The uses counted in @u since @sent (both in @u's windows): the part of a
+ * count this node has not yet told anyone. A window that started since
+ * @sent counts from zero. Pure.
+ */
+void cf_apikey_usage_delta(const cf_apikey_usage_t *u, const cf_apikey_usage_t *sent,
+                           cf_apikey_usage_t *out);
+
+/**
+ * Add another node's uses @d to @u: in the same window they add up; a newer
+ * window replaces the count; an older one is ignored (its window has
+ * passed). Negative counts add nothing. Pure apart from updating @u.
+ */
+void cf_apikey_usage_add(cf_apikey_usage_t *u, const cf_apikey_usage_t *d);
+
 /** The strictest of two quotas where 0 means none. */
 int64_t cf_apikey_quota_min(int64_t a, int64_t b);
 
@@ -240,6 +262,26 @@ cf_apikey_t *cf_apikey_new(const char *id, const uint8_t hash[32], const char *s
 cf_apikey_t *cf_apikey_copy(const cf_apikey_t *k);
 /** Free @k; NULL is a no-op. */
 void cf_apikey_free(cf_apikey_t *k);
+
+/**
+ * Give @k a copy of the @n (<= CF_APIKEY_NETS_MAX) networks @nets, replacing
+ * its own. Returns 0, or CF_ENOMEM leaving @k as it was.
+ */
+int cf_apikey_set_nets(cf_apikey_t *k, const cf_cidr_t *nets, size_t n);
+
+/** Room cf_apikey_nets_format() needs: every network as "addr/bits," */
+#define CF_APIKEY_NETS_STRLEN (CF_APIKEY_NETS_MAX * (CF_IP_STRLEN + 5))
+
+/** @k's networks as "a/8,b/16" ("" for any) into @out, which has @cap bytes. */
+void cf_apikey_nets_format(const cf_apikey_t *k, char *out, size_t cap);
+
+/**
+ * Read networks written by cf_apikey_nets_format() into @k. An entry that
+ * does not parse becomes ::/128, which no client address is: damaged state
+ * narrows a key, it never opens it to every network. Returns 0, or
+ * CF_ENOMEM (the caller must then not use @k: it would allow any network).
+ */
+int cf_apikey_nets_parse(cf_apikey_t *k, const char *s);
 
 /**
  * Take @snap's state into @k (the same key) the way every write merges: an

@@ -56,6 +56,7 @@ int cf_store_open_redis(const cf_redis_url_t *url, const char *node_id, cf_time_
     sha1_hex(cf__redis_keyset_script, st->keyset_sha);
     sha1_hex(cf__redis_revoke_script, st->revoke_sha);
     sha1_hex(cf__redis_refresh_script, st->refresh_sha);
+    sha1_hex(cf__redis_apikey_revoke_script, st->apikey_revoke_sha);
 
     /* Fail fast on a wrong address, a wrong password or a Redis too old for
      * the scripts: Redis must answer, and accept every script, at startup. */
@@ -455,6 +456,27 @@ fail:
     }
 }
 
+static void rd_revoke_apikeys(cf_store_t *base, const cf_store_revoke_t *rv,
+                              cf_store_revoke_fn cb, void *arg)
+{
+    rd_t *st = (rd_t *)base;
+    op_t *op = rv->scope == CF_STORE_REVOKE_SESSIONS ? NULL : op_new(arg);
+    char set[300], now[24], head[128];
+
+    if (op != NULL)
+        op->cb.revoke = cb;
+    snprintf(set, sizeof set, "%s%s", rv->scope == CF_STORE_REVOKE_SUBJECT ? "cf:ku:" : "cf:kc:",
+             rv->target);
+    snprintf(now, sizeof now, "%lld", (long long)rv->now);
+    snprintf(head, sizeof head, "{\"v\":1,\"node\":\"%s\",\"ts\":%lld,\"ev\":", st->node,
+             (long long)wall_us());
+    if (op_send(st, op, on_revoke, "EVALSHA %s 0 %s %s %s %s %s", st->apikey_revoke_sha, set, now,
+                st->keep, st->channel, head) < 0) {
+        st->stats.failures++;
+        cb(arg, CF_ESTORE, 0, "", 0);
+    }
+}
+
 static void rd_fetch(cf_store_t *base, const char *sid, cf_store_fetch_fn cb, void *arg)
 {
     rd_t *st = (rd_t *)base;
@@ -519,4 +541,6 @@ static const cf_store_ops_t rd_ops = {
     .keyset_put = rd_keyset_put,
     .keyset_get_sync = cf__redis_keyset_get_sync,
     .keyset_offer_sync = cf__redis_keyset_offer_sync,
+    .load_apikeys = cf__redis_load_apikeys,
+    .revoke_apikeys = rd_revoke_apikeys,
 };

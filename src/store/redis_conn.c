@@ -167,6 +167,8 @@ static void connect_cmd(rd_t *st)
     redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", cf__redis_keyset_script);
     redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", cf__redis_revoke_script);
     redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s", cf__redis_refresh_script);
+    redisAsyncCommand(st->cmd, on_setup_reply, "script_load", "SCRIPT LOAD %s",
+                      cf__redis_apikey_revoke_script);
     redisAsyncCommand(st->cmd, on_cmd_ready, "ping", "PING");
 }
 

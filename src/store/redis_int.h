@@ -31,6 +31,7 @@ extern const char cf__redis_fetch_script[];
 extern const char cf__redis_revoke_script[];
 extern const char cf__redis_refresh_script[];
 extern const char cf__redis_keyset_script[];
+extern const char cf__redis_apikey_revoke_script[];
 
 typedef struct rd_store rd_t;
 struct rd_store {
@@ -54,6 +55,7 @@ struct rd_store {
     uint64_t last_bus_ms;    /* uv_now of the last reply or message on the subscription */
     uint64_t last_tick_ms;   /* uv_now of the previous on_timer */
     char apply_sha[41], fetch_sha[41], keyset_sha[41], revoke_sha[41], refresh_sha[41];
+    char apikey_revoke_sha[41];
     int closing, timer_closed;
     cf_store_stats_t stats;
 };
@@ -76,6 +78,9 @@ int cf__redis_load_scripts(rd_t *st);
 
 /** The vtable's load: every session, token, epoch and hold, handed to @ld. */
 int cf__redis_load(cf_store_t *base, const cf_store_loader_t *ld);
+
+/** The vtable's load_apikeys: every key in cf:k:*, handed to @fn. */
+int cf__redis_load_apikeys(cf_store_t *base, cf_store_apikey_fn fn, void *ctx);
 
 /** The vtable's keyset_get_sync: 1 with *@val (caller frees), 0 absent, CF_ESTORE. */
 int cf__redis_keyset_get_sync(cf_store_t *base, char **val);

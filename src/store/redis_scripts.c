@@ -23,12 +23,73 @@
  * subject (or everyone), whether or not this node has heard of it.
  * Every live session written is also put in its subject's and client's index
  * set (cf:u:<sub>, cf:c:<client>), which the revocation script reads.
+ *
+ * An API key event ("k", store/wire.c) writes the hash cf:k:<id> with the
+ * merge rules of the SQLite store (an end is never undone, use only moves
+ * forward, an overlap only shortens), except the quota counts: every node
+ * counts its own uses, and its apikey_used events add them ("dd", "dm": uses
+ * since its previous one) to the window's count, so a quota is cluster-wide. Only the SHA-256 of the key
+ * string is kept (32 raw bytes in field h), and fields that are zero or
+ * empty are left out, to keep a key small. A key is kept until its end (or
+ * its expiry, or the end of its overlap) plus the ended-session retention;
+ * a key that never expires is kept until it ends. New keys join their
+ * owner's and client's key sets (cf:ku:<sub>, cf:kc:<client>), which the key
+ * revocation script reads; a set lives as long as its longest-lived key.
  */
 const char cf__redis_apply_script[] =
     "local function n(x) return tonumber(x) or 0 end\n"
     "local function index(set, id, at)\n"
     "  redis.call('SADD', set, id)\n"
     "  if redis.call('PEXPIRETIME', set) < at then redis.call('PEXPIREAT', set, at) end\n"
+    "end\n"
+    "local function apikey(t, k, keep)\n"
+    "  local key = 'cf:k:' .. k.id\n"
+    "  local c = redis.call('HMGET', key, 'lu', 'ou', 'su', 'ea', 'e', 'wa', 'ds', 'du', 'ms', 'mu')\n"
+    "  if redis.call('EXISTS', key) == 0 then\n"
+    "    c = {0, 0, '', 0, '', 0, 0, 0, 0, 0}\n"
+    "    local h = string.gsub(k.h, '..', function(x) return string.char(tonumber(x, 16)) end)\n"
+    "    local f = {'h', h}\n"
+    "    for _, name in ipairs({'u', 'n', 'c', 'r', 'sc', 'nt', 'pr', 'ca', 'ex', 'ie', 'qd', 'qm'}) do\n"
+    "      if k[name] ~= '' and k[name] ~= 0 then f[#f + 1] = name; f[#f + 1] = k[name] end\n"
+    "    end\n"
+    "    redis.call('HSET', key, unpack(f))\n"
+    "    local sets = {'cf:ku:' .. k.u}\n"
+    "    if k.c ~= '' then sets[2] = 'cf:kc:' .. k.c end\n"
+    "    for _, set in ipairs(sets) do\n"
+    "      local ttl = redis.call('PTTL', set)\n"
+    "      redis.call('SADD', set, k.id)\n"
+    "      if n(k.ex) == 0 then redis.call('PERSIST', set)\n"
+    "      elseif ttl == -2 or (ttl >= 0 and redis.call('PEXPIRETIME', set) < k.ex + keep) then\n"
+    "        redis.call('PEXPIREAT', set, k.ex + keep)\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  local ou = n(c[2])\n"
+    "  if ou == 0 or (k.ou ~= 0 and k.ou < ou) then ou = k.ou end\n"
+    "  local ea, en = n(c[4]), c[5] or ''\n"
+    "  if en == '' then ea, en = k.ea, k.e end\n"
+    "  local ds, du, ms, mu = n(c[7]), n(c[8]), n(c[9]), n(c[10])\n"
+    "  if t == 'apikey_used' then\n"
+    "    local dd, dm = math.max(n(k.dd), 0), math.max(n(k.dm), 0)\n"
+    "    if k.ds == ds then du = du + dd elseif k.ds > ds then ds, du = k.ds, dd end\n"
+    "    if k.ms == ms then mu = mu + dm elseif k.ms > ms then ms, mu = k.ms, dm end\n"
+    "  end\n"
+    "  local su = c[3] or ''\n"
+    "  if k.su ~= '' then su = k.su end\n"
+    "  local v = {lu = math.max(n(c[1]), k.lu), ou = ou, su = su, ea = ea, e = en,\n"
+    "    wa = math.max(n(c[6]), k.wa), ds = ds, du = du, ms = ms, mu = mu}\n"
+    "  local set, del = {}, {}\n"
+    "  for name, x in pairs(v) do\n"
+    "    if x == 0 or x == '' then del[#del + 1] = name\n"
+    "    else set[#set + 1] = name; set[#set + 1] = x end\n"
+    "  end\n"
+    "  if #set > 0 then redis.call('HSET', key, unpack(set)) end\n"
+    "  if #del > 0 then redis.call('HDEL', key, unpack(del)) end\n"
+    "  local untl = 0\n"
+    "  if en ~= '' then untl = ea\n"
+    "  elseif n(k.ex) ~= 0 then untl = k.ex end\n"
+    "  if ou ~= 0 and (untl == 0 or ou < untl) then untl = ou end\n"
+    "  if untl ~= 0 then redis.call('PEXPIREAT', key, untl + keep) end\n"
     "end\n"
     "if ARGV[5] ~= '' then\n"
     "  local v = redis.call('HMGET', 'cf:s:' .. ARGV[5], 'g', 'ra', 'e', 'ea', 'u', 'ca')\n"
@@ -54,6 +115,8 @@ const char cf__redis_apply_script[] =
     "    if n(redis.call('GET', k)) < e['until'] then\n"
     "      redis.call('SET', k, e['until'], 'PXAT', e['until'])\n"
     "    end\n"
+    "  elseif e.k then\n"
+    "    apikey(e.t, e.k, keep)\n"
     "  elseif s then\n"
     "    local k = 'cf:s:' .. s.id\n"
     "    local cur = redis.call('HMGET', k, 'ea', 'la', 'id', 'g')\n"
@@ -156,6 +219,46 @@ const char cf__redis_revoke_script[] =
     "if #ev > 0 then\n"
     "  msg = ARGV[11] .. cjson.encode(ev) .. '}'\n"
     "  redis.call('PUBLISH', ARGV[10], msg)\n"
+    "end\n"
+    "return {found, msg}\n";
+
+/*
+ * API keys revoked by owner or client on Redis's own index, so the
+ * revocation covers every key acknowledged anywhere before it, not only
+ * those this node has heard of (as the session revocation above). ARGV[1]
+ * the key set (cf:ku:<sub> or cf:kc:<client>), ARGV[2] now (ms), ARGV[3] how
+ * long an ended key is kept (ms), ARGV[4] the channel, ARGV[5] the message's
+ * head up to its event array. Every live key in the set ends key_revoked
+ * (an ended one keeps its end); the ends are published as one batch of
+ * apikey_ended snapshots in the wire format. Returns {keys found, message or ''}.
+ */
+const char cf__redis_apikey_revoke_script[] =
+    "local function n(x) return tonumber(x) or 0 end\n"
+    "local now, keep = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local ev, found = {}, 0\n"
+    "for _, id in ipairs(redis.call('SMEMBERS', ARGV[1])) do\n"
+    "  local key = 'cf:k:' .. id\n"
+    "  local h = redis.call('HGETALL', key)\n"
+    "  local f = {}\n"
+    "  for i = 1, #h, 2 do f[h[i]] = h[i + 1] end\n"
+    "  if #h > 0 then found = found + 1 end\n"
+    "  if #h > 0 and (f.e or '') == '' then\n"
+    "    redis.call('HSET', key, 'ea', now, 'e', 'key_revoked')\n"
+    "    redis.call('PEXPIREAT', key, now + keep)\n"
+    "    local hex = string.gsub(f.h or '', '.', function(c) return string.format('%02x', string.byte(c)) end)\n"
+    "    ev[#ev + 1] = {t = 'apikey_ended', at = now, r = 'key_revoked', k = {\n"
+    "      id = id, h = hex, u = f.u or '', n = f.n or '', c = f.c or '', r = f.r or '',\n"
+    "      sc = f.sc or '', nt = f.nt or '', ca = n(f.ca), ex = n(f.ex), ie = n(f.ie),\n"
+    "      lu = n(f.lu), ou = n(f.ou), ea = now, wa = n(f.wa), qd = n(f.qd), qm = n(f.qm),\n"
+    "      ds = n(f.ds), du = n(f.du), ms = n(f.ms), mu = n(f.mu), su = f.su or '',\n"
+    "      pr = f.pr or '', e = 'key_revoked'}}\n"
+    "  end\n"
+    "  redis.call('SREM', ARGV[1], id)\n"
+    "end\n"
+    "local msg = ''\n"
+    "if #ev > 0 then\n"
+    "  msg = ARGV[5] .. cjson.encode(ev) .. '}'\n"
+    "  redis.call('PUBLISH', ARGV[4], msg)\n"
     "end\n"
     "return {found, msg}\n";
 

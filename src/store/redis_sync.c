@@ -23,9 +23,9 @@ static redisContext *connect_sync(const rd_t *st);
 int cf__redis_load_scripts(rd_t *st)
 {
     const char *scripts[] = {cf__redis_apply_script, cf__redis_fetch_script, cf__redis_keyset_script, cf__redis_revoke_script,
-                             cf__redis_refresh_script};
+                             cf__redis_refresh_script, cf__redis_apikey_revoke_script};
     const char *shas[] = {st->apply_sha, st->fetch_sha, st->keyset_sha, st->revoke_sha,
-                          st->refresh_sha};
+                          st->refresh_sha, st->apikey_revoke_sha};
     redisContext *c = connect_sync(st);
     int rc = 0;
 
@@ -270,6 +270,101 @@ int cf__redis_load(cf_store_t *base, const cf_store_loader_t *ld)
     }
     if (rc == CF_ESTORE)
         CF_LOG(CF_LOG_ERROR, "event=redis_error op=load error=\"%s\"", c->err ? c->errstr : "bad reply");
+    redisFree(c);
+    return rc;
+}
+
+/* ---- API keys ---- */
+
+static const redisReply *bfield(const redisReply *h, const char *name)
+{
+    for (size_t i = 0; i + 1 < h->elements; i += 2)
+        if (h->element[i]->type == REDIS_REPLY_STRING && strcmp(h->element[i]->str, name) == 0 &&
+            h->element[i + 1]->type == REDIS_REPLY_STRING)
+            return h->element[i + 1];
+    return NULL;
+}
+
+/* A key read back from its hash (see the apply script); NULL when damaged. */
+static cf_apikey_t *apikey_from_hash(const char *id, const redisReply *h)
+{
+    const redisReply *hash = bfield(h, "h");
+    const char *end = field(h, "e"), *su = field(h, "su"), *pr = field(h, "pr");
+    cf_apikey_t *k;
+
+    if (hash == NULL || hash->len != 32 || field(h, "u") == NULL)
+        return NULL;
+    k = cf_apikey_new(id, (const uint8_t *)hash->str, field(h, "u"), field(h, "n"), field(h, "c"),
+                      field(h, "r"), field(h, "sc"));
+    if (k == NULL)
+        return NULL;
+    if (cf_apikey_nets_parse(k, field(h, "nt") ?: "") < 0) {
+        cf_apikey_free(k);
+        return NULL;
+    }
+    k->created_at = ifield(h, "ca");
+    k->expires_at = ifield(h, "ex");
+    k->idle_expiry = ifield(h, "ie");
+    k->last_used = ifield(h, "lu");
+    k->overlap_until = ifield(h, "ou");
+    snprintf(k->successor, sizeof k->successor, "%s", su && strlen(su) == CF_APIKEY_ID_LEN ? su : "");
+    snprintf(k->predecessor, sizeof k->predecessor, "%s",
+             pr && strlen(pr) == CF_APIKEY_ID_LEN ? pr : "");
+    k->ended_at = ifield(h, "ea");
+    k->end = end != NULL && end[0] ? cf_apikey_end_from_name(end) : CF_APIKEY_END_NONE;
+    if (k->end == CF_APIKEY_END__COUNT)
+        k->end = CF_APIKEY_END_REVOKED; /* unknown: fail towards expiry */
+    k->warned_at = ifield(h, "wa");
+    k->quota_day = ifield(h, "qd");
+    k->quota_month = ifield(h, "qm");
+    k->usage.day_start = ifield(h, "ds");
+    k->usage.day_used = ifield(h, "du");
+    k->usage.month_start = ifield(h, "ms");
+    k->usage.month_used = ifield(h, "mu");
+    return k;
+}
+
+int cf__redis_load_apikeys(cf_store_t *base, cf_store_apikey_fn fn, void *ctx)
+{
+    redisContext *c = connect_sync((rd_t *)base);
+    char cursor[32] = "0";
+    int rc = 0;
+
+    if (c == NULL)
+        return CF_ESTORE;
+    do {
+        redisReply *r = redisCommand(c, "SCAN %s MATCH cf:k:* COUNT 1000", cursor);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            freeReplyObject(r);
+            rc = CF_ESTORE;
+            break;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        const redisReply *keys = r->element[1];
+        for (size_t i = 0; i < keys->elements; i++)
+            redisAppendCommand(c, "HGETALL %b", keys->element[i]->str, keys->element[i]->len);
+        for (size_t i = 0; i < keys->elements; i++) {
+            redisReply *v = NULL;
+            const char *id = keys->element[i]->str + 5; /* past "cf:k:" */
+            if (redisGetReply(c, (void **)&v) != REDIS_OK) {
+                rc = CF_ESTORE;
+                break;
+            }
+            if (rc == 0 && v->type == REDIS_REPLY_ARRAY && v->elements > 0 &&
+                strlen(id) == CF_APIKEY_ID_LEN) {
+                cf_apikey_t *k = apikey_from_hash(id, v);
+                if (k == NULL)
+                    CF_LOG(CF_LOG_WARN, "event=store_skip_row table=apikeys why=bad_row");
+                else
+                    rc = fn(ctx, k);
+            }
+            freeReplyObject(v);
+        }
+        freeReplyObject(r);
+    } while (rc == 0 && strcmp(cursor, "0") != 0);
+    if (rc == CF_ESTORE)
+        CF_LOG(CF_LOG_ERROR, "event=redis_error op=load_apikeys error=\"%s\"",
+               c->err ? c->errstr : "bad reply");
     redisFree(c);
     return rc;
 }

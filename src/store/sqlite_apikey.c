@@ -49,14 +49,7 @@ const char cf_sq_apikey_upsert[] =
 
 void cf_sq_apikey_nets(const cf_apikey_t *k, char *out, size_t cap)
 {
-    size_t len = 0;
-
-    out[0] = '\0';
-    for (size_t i = 0; i < k->nnets && len < cap; i++) {
-        char ip[CF_IP_STRLEN];
-        cf_ip_format(&k->nets[i].net, ip);
-        len += (size_t)snprintf(out + len, cap - len, "%s%s/%d", i ? "," : "", ip, k->nets[i].bits);
-    }
+    cf_apikey_nets_format(k, out, cap);
 }
 
 int cf_sq_apikey_bind(sqlite3_stmt *q, const cf_apikey_t *k, char *nets, size_t cap)
@@ -96,21 +89,6 @@ static const char *col(sqlite3_stmt *q, int i)
     return s != NULL ? s : "";
 }
 
-/* "a/8,b/16". An entry that does not parse becomes ::/128, which no client
- * address is: a damaged row narrows the key, never opens it to every network. */
-static void parse_nets(cf_apikey_t *k, const char *s)
-{
-    while (*s != '\0' && k->nnets < CF_APIKEY_NETS_MAX) {
-        const char *c = strchr(s, ',');
-        size_t n = c != NULL ? (size_t)(c - s) : strlen(s);
-        if (cf_cidr_parse(s, n, &k->nets[k->nnets]) == 0)
-            k->nnets++;
-        else /* unreadable: allow nothing rather than everything */
-            (void)cf_cidr_parse("::/128", 6, &k->nets[k->nnets++]);
-        s += n + (c != NULL);
-    }
-}
-
 static cf_apikey_t *row(sqlite3_stmt *q)
 {
     cf_apikey_t *k;
@@ -122,7 +100,10 @@ static cf_apikey_t *row(sqlite3_stmt *q)
                       col(q, 6));
     if (k == NULL)
         return NULL;
-    parse_nets(k, col(q, 7));
+    if (cf_apikey_nets_parse(k, col(q, 7)) < 0) {
+        cf_apikey_free(k);
+        return NULL;
+    }
     k->created_at = sqlite3_column_int64(q, 8);
     k->expires_at = sqlite3_column_int64(q, 9);
     k->idle_expiry = sqlite3_column_int64(q, 10);

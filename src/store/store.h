@@ -148,6 +148,8 @@ typedef struct cf_store_ops {
     int (*keyset_offer_sync)(cf_store_t *st, const char *json);
     /* API keys: read every key back (start-up, or a cluster resync), calling thread */
     int (*load_apikeys)(cf_store_t *st, cf_store_apikey_fn fn, void *ctx);
+    void (*revoke_apikeys)(cf_store_t *st, const cf_store_revoke_t *rv, cf_store_revoke_fn cb,
+                           void *arg);
 } cf_store_ops_t;
 
 struct cf_store {
@@ -323,6 +325,30 @@ static inline int cf_store_keyset_offer_sync(cf_store_t *st, const char *json)
 static inline int cf_store_load_apikeys(cf_store_t *st, cf_store_apikey_fn fn, void *ctx)
 {
     return st->ops->load_apikeys == NULL ? CF_ENOTSUP : st->ops->load_apikeys(st, fn, ctx);
+}
+
+/**
+ * Revoke, on the store's own index, every live API key of the owner
+ * (@rv->scope SUBJECT) or client (CLIENT) named by @rv->target at @rv->now,
+ * in one atomic step with the announcement: it covers every key whose
+ * creation was acknowledged anywhere before, whether or not this node has
+ * heard of it. @cb gets the keys found and the bus message of the ends
+ * (apikey_ended events, "" when none ended), as cf_store_revoke. CF_ENOTSUP
+ * from a store that does not share (then the caller decides alone).
+ */
+static inline void cf_store_revoke_apikeys(cf_store_t *st, const cf_store_revoke_t *rv,
+                                           cf_store_revoke_fn cb, void *arg)
+{
+    if (st->ops->revoke_apikeys == NULL)
+        cb(arg, CF_ENOTSUP, 0, "", 0);
+    else
+        st->ops->revoke_apikeys(st, rv, cb, arg);
+}
+
+/** 1 when the store revokes API keys on its own index (a cluster's Redis). */
+static inline int cf_store_shares_apikeys(const cf_store_t *st)
+{
+    return st->ops->revoke_apikeys != NULL;
 }
 
 #endif

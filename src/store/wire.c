@@ -26,6 +26,125 @@ static json_t *session_json(const cf_session_t *s)
                      (json_int_t)s->refresh_rotated_at, "ip", s->ip, "device", s->device);
 }
 
+/*
+ * An API key snapshot ("k"): only the SHA-256 of the key string travels,
+ * never the secret. The short names are also the fields of its Redis hash
+ * (store/redis_scripts.c), so the script copies them as they come.
+ */
+#define APIKEY_STRS(X) X("u", sub) X("n", name) X("c", client_id) X("r", roles) X("sc", scope)
+#define APIKEY_STRS_N 5
+#define APIKEY_INTS(X)                                                                           \
+    X("ca", created_at) X("ex", expires_at) X("ie", idle_expiry) X("lu", last_used)               \
+    X("ou", overlap_until) X("ea", ended_at) X("wa", warned_at) X("qd", quota_day)                \
+    X("qm", quota_month) X("ds", usage.day_start) X("du", usage.day_used)                         \
+    X("ms", usage.month_start) X("mu", usage.month_used)
+
+static json_t *apikey_json(const cf_apikey_t *k)
+{
+    json_t *o = json_object();
+    char hex[65], nets[CF_APIKEY_NETS_STRLEN];
+
+    if (o == NULL)
+        return NULL;
+    cf_hex_encode(k->hash, sizeof k->hash, hex);
+    cf_apikey_nets_format(k, nets, sizeof nets);
+    json_object_set_new(o, "id", json_string(k->id));
+    json_object_set_new(o, "h", json_string(hex));
+#define X(name, field) json_object_set_new(o, name, json_string(k->field));
+    APIKEY_STRS(X)
+#undef X
+#define X(name, field) json_object_set_new(o, name, json_integer((json_int_t)k->field));
+    APIKEY_INTS(X)
+#undef X
+    json_object_set_new(o, "nt", json_string(nets));
+    json_object_set_new(o, "su", json_string(k->successor));
+    json_object_set_new(o, "pr", json_string(k->predecessor));
+    json_object_set_new(o, "e", json_string(k->end == CF_APIKEY_END_NONE ? ""
+                                                                          : cf_apikey_end_name(k->end)));
+    if (k->delta.day_used > 0 || k->delta.month_used > 0) { /* an apikey_used event's uses */
+        json_object_set_new(o, "dd", json_integer((json_int_t)k->delta.day_used));
+        json_object_set_new(o, "dm", json_integer((json_int_t)k->delta.month_used));
+    }
+    return o;
+}
+
+/* 1 when @s is @len base62 characters (a key id), or "" when @empty_ok. */
+static int key_id_ok(const char *s, int empty_ok)
+{
+    size_t n = strlen(s);
+
+    if (n == 0)
+        return empty_ok;
+    if (n != CF_APIKEY_ID_LEN)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= 'A' && s[i] <= 'Z')))
+            return 0;
+    return 1;
+}
+
+static const char *str_field(json_t *o, const char *k);
+static int int_field(json_t *o, const char *k, int64_t *out);
+
+/* The snapshot @o decoded, or NULL with @err set: nothing half-read is applied. */
+static cf_apikey_t *apikey_from(json_t *o, char *err, size_t errlen)
+{
+    const char *id = json_is_object(o) ? str_field(o, "id") : NULL, *h = str_field(o, "h");
+    const char *su = str_field(o, "su"), *pr = str_field(o, "pr"), *end = str_field(o, "e");
+    const char *nets = str_field(o, "nt"), *sv[APIKEY_STRS_N];
+    uint8_t hash[32];
+    cf_apikey_t *k;
+    size_t i = 0;
+
+    if (id == NULL || !key_id_ok(id, 0) || h == NULL || cf_hex_decode(h, strlen(h), hash, 32) < 0 ||
+        su == NULL || !key_id_ok(su, 1) || pr == NULL || !key_id_ok(pr, 1) || end == NULL ||
+        nets == NULL || (end[0] && cf_apikey_end_from_name(end) == CF_APIKEY_END__COUNT)) {
+        snprintf(err, errlen, "bad API key snapshot");
+        return NULL;
+    }
+#define X(name, field)                                                                           \
+    if ((sv[i++] = str_field(o, name)) == NULL) {                                                 \
+        snprintf(err, errlen, "API key field '%s' missing or not a string", name);                \
+        return NULL;                                                                              \
+    }
+    APIKEY_STRS(X)
+#undef X
+    k = cf_apikey_new(id, hash, sv[0], sv[1], sv[2], sv[3], sv[4]);
+    if (k == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+#define X(name, field)                                                                           \
+    if (int_field(o, name, &k->field) < 0 || k->field < 0) {                                      \
+        snprintf(err, errlen, "API key field '%s' missing or not an integer >= 0", name);         \
+        cf_apikey_free(k);                                                                        \
+        return NULL;                                                                              \
+    }
+    APIKEY_INTS(X)
+#undef X
+    memcpy(k->successor, su, strlen(su) + 1);
+    memcpy(k->predecessor, pr, strlen(pr) + 1);
+    k->end = end[0] ? cf_apikey_end_from_name(end) : CF_APIKEY_END_NONE;
+    if (k->end == CF_APIKEY_END_NONE)
+        k->ended_at = 0;
+    if (cf_apikey_nets_parse(k, nets) < 0) {
+        snprintf(err, errlen, "out of memory");
+        cf_apikey_free(k);
+        return NULL;
+    }
+    if (json_object_get(o, "dd") != NULL &&
+        (int_field(o, "dd", &k->delta.day_used) < 0 || int_field(o, "dm", &k->delta.month_used) < 0 ||
+         k->delta.day_used < 0 || k->delta.month_used < 0)) {
+        snprintf(err, errlen, "API key uses (dd, dm) not integers >= 0");
+        cf_apikey_free(k);
+        return NULL;
+    }
+    k->delta.day_start = k->usage.day_start;
+    k->delta.month_start = k->usage.month_start;
+    return k;
+}
+
 static json_t *event_json(const cf_event_t *e)
 {
     json_t *o = json_pack("{s:s, s:I}", "t", cf_event_name(e->type), "at", (json_int_t)e->at);
@@ -34,6 +153,8 @@ static json_t *event_json(const cf_event_t *e)
         return NULL;
     if (e->session != NULL)
         json_object_set_new(o, "s", session_json(e->session));
+    if (e->apikey != NULL)
+        json_object_set_new(o, "k", apikey_json(e->apikey));
     if (e->has_token) {
         char hex[65];
         cf_hex_encode(e->token_hash, 32, hex);
@@ -234,6 +355,17 @@ static int decode_event(json_t *j, size_t i, cf_events_t *ev, char *err, size_t 
         return bad(err, errlen, "ev[%zu]: unknown event type", i);
     if (int_field(j, "at", &at) < 0)
         return bad(err, errlen, "ev[%zu]: bad at", i);
+    if (type >= CF_EV_APIKEY_CREATED && type <= CF_EV_APIKEY_EXPIRING) {
+        char why[96];
+        cf_apikey_t *k = apikey_from(json_object_get(j, "k"), why, sizeof why);
+        if (k == NULL)
+            return bad(err, errlen, "ev[%zu]: %s", i, why);
+        e = cf_events_add_apikey(ev, (cf_event_type_t)type, at, k);
+        cf_apikey_free(k);
+        if (e == NULL)
+            return bad(err, errlen, "out of memory");
+        return event_extras(j, i, type, e, err, errlen);
+    }
     if (json_object_get(j, "s") != NULL) {
         char why[96];
         s = session_from(json_object_get(j, "s"), why, sizeof why);

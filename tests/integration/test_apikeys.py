@@ -351,11 +351,41 @@ def test_audit_log_has_key_events_without_the_secret(start_curfew, tmp_path):
     assert k["key"][17:] not in text and new["key"][17:] not in text
 
 
-def test_redis_store_refuses_api_keys_instead_of_breaking_the_bus(start_node):
-    # Not yet kept in Redis: creating one must say so, and sessions must go on working.
-    a, b = start_node(), start_node()
-    r = create(a, expires_in=60)
-    assert r.status_code == 503 and reason(r) == "store_unavailable", r.text
-    assert a.admin("GET", "/v1/apikeys").json() == {"keys": []}
-    s = a.new_session(sub="alice")
-    assert b.check(s["access_token"]).status_code == 200
+def metric(srv, name, **labels):
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    line = f"{name}{{{want}}}" if want else name
+    for l in srv.admin("GET", "/metrics").text.splitlines():
+        if l.startswith(line + " "):
+            return float(l.split()[-1])
+    raise AssertionError(f"{line} not in /metrics")
+
+
+def test_metrics_gauges_by_state_and_expiring_soon(start_curfew):
+    srv = start_curfew("api_keys: {rotation_overlap: 1h}\n")
+    assert metric(srv, "curfew_apikeys", state="active") == 0
+    a = new_key(srv, expires_in=3 * 86400)       # expiring within 7 days
+    b = new_key(srv, expires_in=7 * 86400)       # exactly 7 days: counted
+    c = new_key(srv, expires_in=7 * 86400 + 60)  # not
+    new_key(srv, expires_in=30 * 86400)
+    srv.admin("POST", f"/v1/apikeys/{c['id']}/rotate")
+    srv.admin("DELETE", f"/v1/apikeys/{b['id']}")
+    assert metric(srv, "curfew_apikeys", state="active") == 3  # a, the 30d one, c's successor
+    assert metric(srv, "curfew_apikeys", state="rotating") == 1
+    assert metric(srv, "curfew_apikeys", state="key_revoked") == 1
+    assert metric(srv, "curfew_apikeys", state="key_expired") == 0
+    assert metric(srv, "curfew_apikeys_expiring_soon") == 1  # a (b is revoked)
+
+
+def test_ended_keys_are_purged_after_the_retention(start_curfew):
+    srv = start_curfew("store: {purge_after: 1s, purge_interval: 100ms, activity_flush: 100ms}\n")
+    a, b = new_key(srv, expires_in=600), new_key(srv, expires_in=600)
+    srv.admin("DELETE", f"/v1/apikeys/{a['id']}")
+    # Still listed with its end reason during the retention...
+    assert srv.admin("GET", f"/v1/apikeys/{a['id']}").json()["end_reason"] == "key_revoked"
+    assert metric(srv, "curfew_apikeys", state="key_revoked") == 1
+    time.sleep(1.5)
+    # ...then gone from memory; the live key is untouched, and the revoked one stays refused.
+    assert srv.admin("GET", f"/v1/apikeys/{a['id']}").status_code == 404
+    assert metric(srv, "curfew_apikeys", state="key_revoked") == 0
+    assert reason(check(srv, a["key"])) == "invalid_key"
+    assert check(srv, b["key"]).status_code == 200

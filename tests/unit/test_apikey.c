@@ -219,9 +219,8 @@ static void test_decide_order_and_networks(void **state)
     cf_apikey_decide(&in, &d);
     assert_int_equal(d.why, CF_REASON_INVALID_KEY);
     in.key = k;
-    assert_int_equal(cf_cidr_parse("10.0.0.0/8", 10, &k->nets[0]), 0);
-    assert_int_equal(cf_cidr_parse("2001:db8::/32", 13, &k->nets[1]), 0);
-    k->nnets = 2;
+    assert_int_equal(cf_apikey_nets_parse(k, "10.0.0.0/8,2001:db8::/32"), 0);
+    assert_int_equal(k->nnets, 2);
     assert_int_equal(cf_ip_parse("10.9.8.7", 8, &inside), 0);
     assert_int_equal(cf_ip_parse("11.0.0.1", 8, &outside), 0);
     in.ip = &inside;
@@ -316,6 +315,46 @@ static void test_merge_keeps_first_end_and_moves_forward(void **state)
     cf_apikey_free(s);
 }
 
+/* Cluster quotas: each node sends its uses since its last event; they add up per window. */
+static void test_usage_deltas_add_up_per_window(void **state)
+{
+    cf_time_t d0 = cf_apikey_day_start(T0), d1 = d0 + CF_DAY, m0 = cf_apikey_month_start(T0);
+    cf_apikey_usage_t u = {d0, 5, m0, 50}, sent = {d0, 3, m0, 48}, d, total = {d0, 10, m0, 100};
+
+    (void)state;
+    cf_apikey_usage_delta(&u, &sent, &d);
+    assert_int_equal(d.day_used, 2);
+    assert_int_equal(d.month_used, 2);
+    assert_int_equal(d.day_start, d0);
+    cf_apikey_usage_add(&total, &d);
+    assert_int_equal(total.day_used, 12);
+    assert_int_equal(total.month_used, 102);
+    /* A new day since the last send: everything in it is new. */
+    u = (cf_apikey_usage_t){d1, 4, m0, 54};
+    cf_apikey_usage_delta(&u, &sent, &d);
+    assert_int_equal(d.day_used, 4);
+    assert_int_equal(d.day_start, d1);
+    /* Added to a count of the previous day: the new day replaces it. */
+    cf_apikey_usage_add(&total, &d);
+    assert_int_equal(total.day_start, d1);
+    assert_int_equal(total.day_used, 4);
+    /* A delta for a day that has passed, or negative, or zero: nothing. */
+    cf_apikey_usage_add(&total, &(cf_apikey_usage_t){d0, 7, m0 - 1, 9});
+    cf_apikey_usage_add(&total, &(cf_apikey_usage_t){d1, -3, m0, 0});
+    assert_int_equal(total.day_used, 4);
+    assert_int_equal(total.month_used, 108);
+    /* A count behind what was sent (a merge from the store) never goes negative. */
+    cf_apikey_usage_delta(&sent, &u, &d);
+    assert_int_equal(d.day_used, 3);
+    cf_apikey_usage_delta(&(cf_apikey_usage_t){d1, 1, m0, 1}, &u, &d);
+    assert_int_equal(d.day_used, 0);
+    assert_int_equal(d.month_used, 0);
+    /* Huge counts saturate instead of wrapping. */
+    total.day_used = INT64_MAX - 1;
+    cf_apikey_usage_add(&total, &(cf_apikey_usage_t){d1, 5, m0, 0});
+    assert_true(total.day_used == INT64_MAX);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_day_quota_resets_at_utc_midnight),
         cmocka_unit_test(test_month_quota_and_calendar),
         cmocka_unit_test(test_merge_keeps_first_end_and_moves_forward),
+        cmocka_unit_test(test_usage_deltas_add_up_per_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
