@@ -343,13 +343,7 @@ void cf_api_session_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, s
 void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
 {
     cf_time_t now = cf_app_now(app), cutoff;
-    cf_events_t ev = CF_EVENTS_INIT;
     json_t *doc, *sub, *all, *client, *before;
-    const char *target = NULL;
-    cf_session_t *s;
-    cf_event_t *e;
-    json_int_t ended = 0;
-    cf_pending_t *p;
     int nscope;
 
     if (!cf_req_require_admin(app, req))
@@ -388,54 +382,12 @@ void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
         json_decref(doc);
         return;
     }
-    if (client != NULL) {
-        cf_group_t *cli = cf_app_client(app, json_string_value(client)); /* its own list */
-        for (s = cli != NULL ? cli->head : NULL; s != NULL; s = s->cli_next)
-            if (before == NULL || s->created_at < cutoff)
-                ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
-        json_decref(doc);
-        goto reply;
-    }
-    e = cf_events_add(&ev, CF_EV_NOT_BEFORE, now, NULL);
-    if (e == NULL || (sub != NULL && (e->sub = strdup(json_string_value(sub))) == NULL)) {
-        cf_events_fini(&ev);
-        json_decref(doc);
-        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
-        return;
-    }
-    e->not_before = cutoff; /* raised in memory once durable (commit.c) */
-    target = e->sub;
-    if (target != NULL) {
-        cf_subject_t *subj = cf_app_subject(app, target);
-        for (s = subj != NULL ? subj->head : NULL; s != NULL; s = s->sub_next)
-            if (before == NULL || s->created_at < cutoff)
-                ended += cf_app_end_session(app, s, CF_END_REVOKED, now, &ev);
-    } else {
-        cf_index_cursor_t cur = {0, ""}, next;
-        cf_session_t *page[256];
-        size_t n;
-        int more = 1;
-        /* Everyone: page through the creation order (no per-session allocation). */
-        while (more && (n = cf_index_list(app->index, cur.id[0] ? &cur : NULL, NULL, NULL, page,
-                                          256, 256, &next, &more)) > 0) {
-            for (size_t i = 0; i < n; i++)
-                if (before == NULL || page[i]->created_at < cutoff)
-                    ended += cf_app_end_session(app, page[i], CF_END_REVOKED, now, &ev);
-            cur = next;
-        }
-    }
+    /* In slices, answered once the last is durable (app/revoke.c). */
+    cf_app_revoke_local(app, client != NULL ? CF_REVOKE_CLIENT : sub != NULL ? CF_REVOKE_SUBJECT
+                                                                       : CF_REVOKE_ALL,
+                        client != NULL ? json_string_value(client)
+                        : sub != NULL  ? json_string_value(sub)
+                                       : NULL,
+                        before != NULL ? cutoff : 0, cf_api_revoked_count, req);
     json_decref(doc);
-reply:
-    /* What the revocation covered travels on its events (metrics count it once). */
-    if (cf_app_revocation_scope(&ev, client != NULL ? CF_REVOKE_CLIENT
-                                     : target != NULL ? CF_REVOKE_SUBJECT : CF_REVOKE_ALL, now) < 0)
-        p = NULL;
-    else
-        p = cf_pending_new(req, 200, json_pack("{s:I}", "sessions_ended", ended), 0);
-    if (p == NULL) {
-        cf_events_fini(&ev);
-        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
-        return;
-    }
-    cf_app_commit(app, &ev, cf_pending_done, p);
 }

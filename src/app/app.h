@@ -411,6 +411,17 @@ void cf_app_cluster_revoke_token(cf_app_t *app, const char *client_id, const cha
 void cf_app_cluster_revoke(cf_app_t *app, const char *sub, const char *client_id, cf_time_t cutoff,
                            cf_revoke_done_fn done, void *arg);
 
+/**
+ * Revoke on this node: subject @name (CF_REVOKE_SUBJECT), client @name
+ * (CF_REVOKE_CLIENT) or everyone (CF_REVOKE_ALL, @name NULL). @cutoff (Unix
+ * ms): only sessions created before it end, and it is the epoch; 0 = every
+ * session, epoch now. Ended in slices over several turns of the loop
+ * (app/revoke.c); @done runs once, after the last slice is durable and
+ * applied (r->ended counts the sessions), or with r->status < 0.
+ */
+void cf_app_revoke_local(cf_app_t *app, cf_revoke_scope_t scope, const char *name, cf_time_t cutoff,
+                         cf_revoke_done_fn done, void *arg);
+
 /** What GET /v1/cluster shows (this node's view of the bus); NULL when out of memory. */
 json_t *cf_app_cluster_json(cf_app_t *app);
 
