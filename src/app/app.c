@@ -164,9 +164,14 @@ void cf_app_session_changed(cf_app_t *app, cf_session_t *s)
     cf_index_sync(app->index, s, cf_app_now(app));
 }
 
+/* Sessions a purge slice (or a count brought to now) may touch in one turn
+ * of the loop: about a millisecond or two of work at a million sessions. */
+#define PURGE_SLICE 500
+
 size_t cf_app_active(cf_app_t *app)
 {
-    cf_index_advance(app->index, cf_app_now(app));
+    /* Bounded like a purge slice; a backlog is the purge timer's (app.c). */
+    (void)cf_index_advance_max(app->index, cf_app_now(app), PURGE_SLICE);
     return cf_index_active(app->index);
 }
 
@@ -596,8 +601,6 @@ static void on_flush_timer(uv_timer_t *t)
  * kind per turn of the loop, coming back a millisecond later for the rest,
  * so a million sessions expiring at once never stall the loop.
  */
-#define PURGE_SLICE 2000
-
 typedef struct {
     cf_app_t *app;
     cf_events_t *ev;
@@ -632,7 +635,7 @@ static int purge(cf_app_t *app)
         CF_LOG(CF_LOG_WARN, "event=purge_deferred why=clock_step_unconfirmed");
         return 0;
     }
-    cf_index_advance(app->index, c.now);
+    (void)cf_index_advance_max(app->index, c.now, PURGE_SLICE);
     while (nended < PURGE_SLICE && cf_index_next_lapsed(app->index, sid)) {
         cf_session_t *s = cf_app_session(app, sid, CF_SID_LEN);
         nended++;
@@ -646,7 +649,8 @@ static int purge(cf_app_t *app)
     if (npurged > 0) /* the metrics sink has counted them (SESSION_PURGED events) */
         CF_LOG(CF_LOG_INFO, "event=purge sessions_purged=%zu total_purged=%llu", npurged,
                (unsigned long long)app->metrics.purged);
-    return nended == PURGE_SLICE || npurged == PURGE_SLICE;
+    return nended == PURGE_SLICE || npurged == PURGE_SLICE ||
+           cf_index_behind(app->index, c.now);
 }
 
 static void on_purge_timer(uv_timer_t *t)
