@@ -32,7 +32,7 @@
 
 /* Sessions ended per commit, and sessions looked at per turn while looking
  * for them: each bounds one turn of the loop to a few milliseconds at most. */
-#define SLICE 500
+#define SLICE 250
 #define SCAN_BUDGET 16384
 
 struct revoke_job {
