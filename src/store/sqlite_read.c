@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/event.h"
 #include "store/sqlite_read.h"
 #include "util/log.h"
 
@@ -79,33 +80,40 @@ enum {
 
 static int session_row(sqlite3_stmt *q, const cf_store_loader_t *ld)
 {
-    cf_limits_t lim = {sqlite3_column_int64(q, C_IDLE), sqlite3_column_int64(q, C_ABSOLUTE),
-                       sqlite3_column_int64(q, C_ACCESS_TTL)};
-    const char *id = text(q, C_ID), *end, *ip, *device;
-    cf_session_t *s;
+    const char *id = text(q, C_ID), *end;
+    cf_session_t row, *s;
 
     if (id == NULL || sqlite3_column_bytes(q, C_ID) != CF_SID_LEN || memchr(id, 0, CF_SID_LEN)) {
         CF_LOG(CF_LOG_WARN, "event=store_skip_row table=sessions why=bad_id");
         return 0;
     }
-    s = cf_session_new(id, text(q, C_SUB), text(q, C_CLIENT), text(q, C_SCOPE), text(q, C_ROLES),
-                       sqlite3_column_int64(q, C_AUTH_TIME), &lim, sqlite3_column_int64(q, C_CREATED));
+    /* The row's values in place (its strings are SQLite's until the next
+     * step), then one copy in one allocation (cf_session_snapshot). */
+    memset(&row, 0, sizeof row);
+    memcpy(row.id, id, CF_SID_LEN);
+    row.sub = (char *)text(q, C_SUB);
+    row.client_id = (char *)text(q, C_CLIENT);
+    row.scope = (char *)text(q, C_SCOPE);
+    row.roles = (char *)text(q, C_ROLES);
+    row.ip = (char *)text(q, C_IP);         /* new sessions start unbound: "" */
+    row.device = (char *)text(q, C_DEVICE);
+    row.limits = (cf_limits_t){sqlite3_column_int64(q, C_IDLE), sqlite3_column_int64(q, C_ABSOLUTE),
+                               sqlite3_column_int64(q, C_ACCESS_TTL)};
+    row.created_at = sqlite3_column_int64(q, C_CREATED);
+    row.auth_time = sqlite3_column_int64(q, C_AUTH_TIME);
+    row.last_activity = sqlite3_column_int64(q, C_ACTIVITY);
+    row.idle_deadline = sqlite3_column_int64(q, C_IDLE_DEADLINE);
+    row.absolute_deadline = sqlite3_column_int64(q, C_ABS_DEADLINE);
+    row.ended_at = sqlite3_column_int64(q, C_ENDED_AT);
+    end = text(q, C_END);
+    row.end = (end != NULL && end[0]) ? cf_end_from_name(end) : CF_END_NONE;
+    if (row.end == CF_END__COUNT)
+        row.end = CF_END_REVOKED; /* unknown reason: fail towards expiry */
+    row.refresh_gen = (uint32_t)sqlite3_column_int64(q, C_GEN);
+    row.refresh_rotated_at = sqlite3_column_int64(q, C_ROTATED_AT);
+    s = cf_session_snapshot(&row);
     if (s == NULL)
         return CF_ENOMEM;
-    s->last_activity = sqlite3_column_int64(q, C_ACTIVITY);
-    s->idle_deadline = sqlite3_column_int64(q, C_IDLE_DEADLINE);
-    s->absolute_deadline = sqlite3_column_int64(q, C_ABS_DEADLINE);
-    s->ended_at = sqlite3_column_int64(q, C_ENDED_AT);
-    end = text(q, C_END);
-    s->end = (end != NULL && end[0]) ? cf_end_from_name(end) : CF_END_NONE;
-    if (s->end == CF_END__COUNT)
-        s->end = CF_END_REVOKED; /* unknown reason: fail towards expiry */
-    s->refresh_gen = (uint32_t)sqlite3_column_int64(q, C_GEN);
-    s->refresh_rotated_at = sqlite3_column_int64(q, C_ROTATED_AT);
-    ip = text(q, C_IP);
-    device = text(q, C_DEVICE);
-    if ((ip != NULL && ip[0]) || (device != NULL && device[0])) /* new sessions start unbound */
-        cf_session_bind(s, ip, device);
     return ld->session(ld->ctx, s);
 }
 
