@@ -173,16 +173,17 @@ static int tab_grow(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k)
     return 0;
 }
 
-/* Insert @e under @key (absent). 0 or CF_ENOMEM. */
-static int tab_put(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k, void *e, const void *key,
-                   size_t len)
+/*
+ * The slot for @key, the table grown first so that an insert may follow
+ * without a second walk: at a million sessions every probe is a cache miss
+ * on the entry it compares, so a look-up then an insert cost twice. Returns
+ * the slot (occupied: the key is there), or SIZE_MAX when out of memory.
+ */
+static size_t tab_slot(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k, const void *key, size_t len)
 {
-    /* Load at most 3/4 keeps probe runs short. */
     if ((t->count + 1) * 4 > t->cap * 3 && tab_grow(ix, t, k) < 0)
-        return CF_ENOMEM;
-    t->slot[tab_find(ix, t, k, key, len, key_hash(ix, k, key, len))] = e;
-    t->count++;
-    return 0;
+        return SIZE_MAX;
+    return tab_find(ix, t, k, key, len, key_hash(ix, k, key, len));
 }
 
 /* Remove @key; backward-shift deletion, so no tombstones slow later probes. */
@@ -217,9 +218,12 @@ static void tab_del(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k, const void *
 
 static char *str_ref(cf_index_t *ix, const char *s)
 {
-    size_t len = strlen(s);
-    ix_str_t *e = tab_get(ix, &ix->strings, K_STRING, s, len);
+    size_t len = strlen(s), i = tab_slot(ix, &ix->strings, K_STRING, s, len);
+    ix_str_t *e;
 
+    if (i == SIZE_MAX)
+        return NULL;
+    e = ix->strings.slot[i];
     if (e == NULL) {
         e = malloc(sizeof *e + len + 1);
         if (e == NULL)
@@ -227,10 +231,8 @@ static char *str_ref(cf_index_t *ix, const char *s)
         e->refs = 0;
         e->hash = (uint32_t)key_hash(ix, K_STRING, s, len);
         memcpy(e->s, s, len + 1);
-        if (tab_put(ix, &ix->strings, K_STRING, e, s, len) < 0) {
-            free(e);
-            return NULL;
-        }
+        ix->strings.slot[i] = e;
+        ix->strings.count++;
         ix->string_bytes += sizeof *e + len + 1;
     }
     e->refs++;
@@ -253,20 +255,20 @@ static void str_unref(cf_index_t *ix, char *s)
 
 static cf_group_t *group_ref(cf_index_t *ix, ix_tab_t *t, const char *name)
 {
-    size_t len = strlen(name);
-    cf_group_t *g = tab_get(ix, t, K_GROUP, name, len);
+    size_t len = strlen(name), i = tab_slot(ix, t, K_GROUP, name, len);
+    cf_group_t *g;
 
-    if (g != NULL)
+    if (i == SIZE_MAX)
+        return NULL;
+    if ((g = t->slot[i]) != NULL)
         return g;
     g = calloc(1, sizeof *g + len + 1);
     if (g == NULL)
         return NULL;
     g->hash = (uint32_t)key_hash(ix, K_GROUP, name, len);
     memcpy(g->name, name, len + 1);
-    if (tab_put(ix, t, K_GROUP, g, name, len) < 0) {
-        free(g);
-        return NULL;
-    }
+    t->slot[i] = g;
+    t->count++;
     ix->string_bytes += sizeof *g + len + 1;
     return g;
 }
@@ -475,17 +477,19 @@ static int record_fill(cf_index_t *ix, cf_session_t *s, const cf_session_t *src)
 
 cf_session_t *cf_index_add(cf_index_t *ix, const cf_session_t *src, cf_time_t now)
 {
+    size_t slot = tab_slot(ix, &ix->sessions, K_SESSION, src->id, CF_SID_LEN);
     cf_session_t *s;
 
-    if (cf_index_get(ix, src->id, CF_SID_LEN) != NULL)
-        return NULL;
+    if (slot == SIZE_MAX || ix->sessions.slot[slot] != NULL)
+        return NULL; /* out of memory, or already indexed */
     s = pool_get(&ix->records);
     if (s == NULL)
         return NULL;
     if (record_fill(ix, s, src) < 0)
         goto fail;
-    if (tab_put(ix, &ix->sessions, K_SESSION, s, s->id, CF_SID_LEN) < 0)
-        goto fail;
+    /* Only other tables changed since: the slot is still the one. */
+    ix->sessions.slot[slot] = s;
+    ix->sessions.count++;
     if (cf__ix_order_add(ix, s) < 0) {
         tab_del(ix, &ix->sessions, K_SESSION, s->id, CF_SID_LEN);
         goto fail;
@@ -522,9 +526,12 @@ void cf_index_remove(cf_index_t *ix, cf_session_t *s)
 
 int cf_index_add_refresh(cf_index_t *ix, cf_session_t *s, const uint8_t hash[32], uint32_t gen)
 {
+    size_t slot = tab_slot(ix, &ix->refresh, K_REFRESH, hash, 32);
     cf_refresh_entry_t *e;
 
-    if (cf_index_refresh(ix, hash) != NULL)
+    if (slot == SIZE_MAX)
+        return CF_ENOMEM;
+    if (ix->refresh.slot[slot] != NULL)
         return CF_EEXIST;
     e = pool_get(&ix->entries);
     if (e == NULL)
@@ -532,10 +539,8 @@ int cf_index_add_refresh(cf_index_t *ix, cf_session_t *s, const uint8_t hash[32]
     memcpy(e->hash, hash, 32);
     e->gen = gen;
     e->session = s;
-    if (tab_put(ix, &ix->refresh, K_REFRESH, e, e->hash, 32) < 0) {
-        pool_put(&ix->entries, e);
-        return CF_ENOMEM;
-    }
+    ix->refresh.slot[slot] = e;
+    ix->refresh.count++;
     e->next = s->refresh;
     s->refresh = e;
     return 0;

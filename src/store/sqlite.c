@@ -124,6 +124,7 @@ struct sq_store {
     int thread_started;
     int hinted; /* the start-up failure was already explained */
     int wal_frames; /* the WAL's length after the last commit (writer thread) */
+    cf_sq_check_t check; /* the start-up integrity check, beside the load */
     cf_store_stats_t stats; /* loop thread, except commits/events/commit_* (writer, under mu) */
 };
 
@@ -578,6 +579,7 @@ static const char *open_hint(const char *path, char *dir, size_t cap, int sqlite
 
 static void free_store(sq_t *st)
 {
+    (void)cf_sq_check_wait(&st->check, &st->hinted);
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
     sqlite3_close(st->db);
@@ -635,7 +637,7 @@ int cf_store_open_sqlite(const char *path, uv_loop_t *loop, cf_store_t **out)
     sqlite3_wal_hook(st->db, on_wal, st);
     if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=FULL") < 0 ||
         exec(st, "PRAGMA cache_size=-" CF_STR(CACHE_KIB)) < 0 ||
-        cf_sq_integrity(st->db, path, &st->hinted) < 0 || migrate(st) < 0 || write_probe(st) < 0)
+        cf_sq_check_start(&st->check, path) < 0 || migrate(st) < 0 || write_probe(st) < 0)
         goto fail;
     for (int i = 0; i < ST__COUNT; i++) {
         if (sqlite3_prepare_v3(st->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
@@ -654,6 +656,7 @@ int cf_store_open_sqlite(const char *path, uv_loop_t *loop, cf_store_t **out)
     *out = &st->base;
     return 0;
 fail:
+    (void)cf_sq_check_wait(&st->check, &st->hinted); /* its finding first, if any */
     hint = open_hint(path, dir, sizeof dir, st->db != NULL ? sqlite3_extended_errcode(st->db) : 0);
     if (hint != NULL && !st->hinted)
         CF_LOG(CF_LOG_ERROR, "event=store_error op=open path=%s error=\"%s\"", path, hint);
@@ -674,8 +677,11 @@ static int start_writer(sq_t *st)
 static int sq_load(cf_store_t *base, const cf_store_loader_t *ld)
 {
     sq_t *st = (sq_t *)base;
-    int rc = cf_sq_load(st->db, ld);
+    int rc = cf_sq_load(st->db, ld), checked = cf_sq_check_wait(&st->check, &st->hinted);
 
+    /* A damaged file stops the start even when the scan got through it. */
+    if (rc == 0 && checked < 0)
+        rc = checked;
     return rc < 0 ? rc : start_writer(st);
 }
 

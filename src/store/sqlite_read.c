@@ -64,6 +64,45 @@ int cf_sq_integrity(sqlite3 *db, const char *path, int *hinted)
     return CF_ESTORE;
 }
 
+static void check_main(void *arg)
+{
+    cf_sq_check_t *c = arg;
+    sqlite3 *db = NULL;
+
+    /* Read-write without create: quick_check writes nothing, but a WAL
+     * reader needs the -shm file as a writer would. */
+    if (sqlite3_open_v2(c->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        c->rc = cf_sq_fail(db, "integrity_check");
+    } else {
+        sqlite3_busy_timeout(db, 5000);
+        c->rc = cf_sq_integrity(db, c->path, &c->hinted);
+    }
+    sqlite3_close(db);
+}
+
+int cf_sq_check_start(cf_sq_check_t *c, const char *path)
+{
+    memset(c, 0, sizeof *c);
+    if (strlen(path) >= sizeof c->path)
+        return CF_EINVAL;
+    memcpy(c->path, path, strlen(path) + 1);
+    if (uv_thread_create(&c->thread, check_main, c) != 0)
+        return CF_EIO;
+    c->started = 1;
+    return 0;
+}
+
+int cf_sq_check_wait(cf_sq_check_t *c, int *hinted)
+{
+    if (!c->started)
+        return 0;
+    uv_thread_join(&c->thread);
+    c->started = 0;
+    if (c->hinted)
+        *hinted = 1;
+    return c->rc;
+}
+
 /* ---- one function per table: a row to the loader ---- */
 
 static const char *text(sqlite3_stmt *q, int col)
