@@ -104,6 +104,11 @@ def keep(it):
 c.executemany("INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", keep(rows()))
 c.executemany("INSERT INTO refresh_tokens VALUES (?,?,?)", tokens(sids))
 c.commit()
+# Written in one transaction, all of it sits in the WAL; curfew's writer
+# checkpoints after every commit past 1,000 frames, so a store it left has a
+# short WAL. Start from the same state (reading 300 MB through the WAL index
+# doubled the start-up time measured).
+c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 print("wrote %d sessions in %.1f s" % (n, time.time() - t), file=sys.stderr)
 EOF
 

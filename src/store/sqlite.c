@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -425,15 +426,31 @@ static void writer_main(void *arg)
 /* Loop thread                                                         */
 /* ------------------------------------------------------------------ */
 
-static void deliver(sq_t *st)
+/*
+ * Events whose answers one turn of the loop delivers. Each answer may apply
+ * its batch to the index (commit.c), so a burst of acknowledgements (one
+ * group commit of many jobs) is spread over turns; at least one job goes
+ * per turn, and the order is kept.
+ */
+#define DELIVER_EVENTS 500
+
+/* Answer done jobs worth up to @budget events; 1 when some are left. */
+static int deliver_some(sq_t *st, size_t budget)
 {
-    job_t *j;
+    job_t *j, *rest = NULL;
+    size_t n = 0;
 
     uv_mutex_lock(&st->mu);
     j = list_take(&st->done);
     uv_mutex_unlock(&st->mu);
     while (j != NULL) {
         job_t *next = j->next;
+        size_t cost = j->ev.n > 0 ? j->ev.n : 1;
+        if (n > 0 && cost > budget - n) {
+            rest = j;
+            break;
+        }
+        n += cost;
         if (j->status < 0)
             st->stats.failures++;
         if (j->done != NULL)
@@ -442,11 +459,32 @@ static void deliver(sq_t *st)
         free(j);
         j = next;
     }
+    if (rest == NULL)
+        return 0;
+    uv_mutex_lock(&st->mu); /* back in front of what the writer finished meanwhile */
+    {
+        job_t *t = rest;
+        while (t->next != NULL)
+            t = t->next;
+        t->next = st->done.head;
+        if (st->done.head == NULL)
+            st->done.tail = t;
+        st->done.head = rest;
+    }
+    uv_mutex_unlock(&st->mu);
+    return 1;
+}
+
+static void deliver(sq_t *st)
+{
+    while (deliver_some(st, SIZE_MAX))
+        ;
 }
 
 static void on_async(uv_async_t *a)
 {
-    deliver(a->data);
+    if (deliver_some(a->data, DELIVER_EVENTS))
+        uv_async_send(a); /* the rest on the next turn */
 }
 
 static void sq_submit(cf_store_t *base, cf_events_t *ev, cf_store_done_fn done, void *arg)
