@@ -339,6 +339,9 @@ void cf_api_session_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, s
  * With "before" (Unix seconds, not in the future) only sessions created
  * before that second end, and the epoch is set to that second instead of
  * now, so tokens issued since then keep working.
+ *
+ * On one node the sessions end in slices over several turns of the loop
+ * (app/revoke.c); the answer waits for the last durable slice.
  */
 void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
 {
