@@ -447,6 +447,9 @@ void cf_api_session_delete(cf_app_t *app, cf_http_req_t *req, const char *sid, s
  * With "before" (Unix seconds, not in the future) only sessions created
  * before that second end, and the epoch is set to that second instead of
  * now, so tokens issued since then keep working.
+ *
+ * On one node the sessions end in slices over several turns of the loop
+ * (app/revoke.c); the answer waits for the last durable slice.
  */
 /* What POST /v1/revocations asked for. */
 typedef struct {
@@ -484,71 +487,10 @@ static int revocation_parse(cf_http_req_t *req, json_t *doc, cf_time_t now, revo
     return 0;
 }
 
-/* End @s if the revocation covers it (created before the cutoff, when one was given). */
-static json_int_t revoke_one(cf_app_t *app, const revocation_t *r, cf_session_t *s, cf_time_t now,
-                             cf_events_t *ev)
-{
-    if (r->has_before && s->created_at >= r->cutoff)
-        return 0;
-    return cf_app_end_session(app, s, CF_END_REVOKED, now, ev);
-}
-
-/* Everyone: page through the creation order (no per-session allocation). */
-static json_int_t revoke_everyone(cf_app_t *app, const revocation_t *r, cf_time_t now,
-                                  cf_events_t *ev)
-{
-    cf_index_cursor_t cur = {0, ""}, next;
-    cf_session_t *page[256];
-    json_int_t ended = 0;
-    size_t n;
-    int more = 1;
-
-    while (more && (n = cf_index_list(app->index, cur.id[0] ? &cur : NULL, NULL, NULL, page, 256,
-                                      256, &next, &more)) > 0) {
-        for (size_t i = 0; i < n; i++)
-            ended += revoke_one(app, r, page[i], now, ev);
-        cur = next;
-    }
-    return ended;
-}
-
-/*
- * Decide the revocation into @ev: the client's sessions (its own list), or a
- * not-before epoch and the sessions of the subject or of everyone. Returns
- * the sessions ended, or -1 when out of memory.
- */
-static json_int_t revocation_decide(cf_app_t *app, const revocation_t *r, cf_time_t now,
-                                    cf_events_t *ev)
-{
-    json_int_t ended = 0;
-    cf_session_t *s;
-    cf_event_t *e;
-
-    if (r->client_id != NULL) {
-        cf_group_t *cli = cf_app_client(app, r->client_id);
-        for (s = cli != NULL ? cli->head : NULL; s != NULL; s = s->cli_next)
-            ended += revoke_one(app, r, s, now, ev);
-        return ended;
-    }
-    e = cf_events_add(ev, CF_EV_NOT_BEFORE, now, NULL);
-    if (e == NULL || (r->sub != NULL && (e->sub = strdup(r->sub)) == NULL))
-        return -1;
-    e->not_before = r->cutoff; /* raised in memory once durable (commit.c) */
-    if (r->sub == NULL)
-        return revoke_everyone(app, r, now, ev);
-    cf_subject_t *subj = cf_app_subject(app, r->sub);
-    for (s = subj != NULL ? subj->head : NULL; s != NULL; s = s->sub_next)
-        ended += revoke_one(app, r, s, now, ev);
-    return ended;
-}
-
 void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
 {
     cf_time_t now = cf_app_now(app);
-    cf_events_t ev = CF_EVENTS_INIT;
-    cf_pending_t *p = NULL;
     revocation_t r;
-    json_int_t ended;
     json_t *doc;
 
     if (!cf_req_require_admin(app, req))
@@ -566,18 +508,11 @@ void cf_api_revocations(cf_app_t *app, cf_http_req_t *req)
         json_decref(doc);
         return;
     }
-    ended = revocation_decide(app, &r, now, &ev);
-    /* What the revocation covered travels on its events (metrics count it once). */
-    if (ended >= 0 &&
-        cf_app_revocation_scope(&ev, r.client_id != NULL ? CF_REVOKE_CLIENT
-                                     : r.sub != NULL     ? CF_REVOKE_SUBJECT
-                                                         : CF_REVOKE_ALL, now) == 0)
-        p = cf_pending_new(req, 200, json_pack("{s:I}", "sessions_ended", ended), 0);
+    /* In slices, answered once the last is durable (app/revoke.c). */
+    cf_app_revoke_local(app, r.client_id != NULL ? CF_REVOKE_CLIENT
+                             : r.sub != NULL     ? CF_REVOKE_SUBJECT
+                                                 : CF_REVOKE_ALL,
+                        r.client_id != NULL ? r.client_id : r.sub, r.has_before ? r.cutoff : 0,
+                        cf_api_revoked_count, req);
     json_decref(doc);
-    if (p == NULL) {
-        cf_events_fini(&ev);
-        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
-        return;
-    }
-    cf_app_commit(app, &ev, cf_pending_done, p);
 }

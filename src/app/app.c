@@ -2,8 +2,9 @@
  *
  * The application's lifecycle: the data dir and admin key, start-up in
  * order (clocks, index, guard, audit, alerts, keys, store, load), the
- * timers that flush activity and purge ended sessions, the signals, and
- * shutdown. Session operations are in sessions.c, loading in load.c.
+ * timer that flushes activity, the signals, and shutdown. Session
+ * operations are in sessions.c, loading in load.c, the purge sweep in
+ * purge.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -130,79 +131,6 @@ static void on_flush_timer(uv_timer_t *t)
     flush_activity(t->data);
 }
 
-/*
- * The purge sweep. Sessions whose deadlines passed while nobody asked are
- * marked ended here (so the store and the admin API show why), and sessions
- * that ended more than purge_after ago are dropped with their refresh tokens.
- * We keep ended sessions for a while so that a late request still gets the
- * precise reason (idle_timeout, refresh_reuse...) instead of session_not_found.
- *
- * The index's deadline heaps say which sessions are due, so a sweep costs
- * what expires, not what exists; and it does at most PURGE_SLICE of each
- * kind per turn of the loop, coming back a millisecond later for the rest,
- * so a million sessions expiring at once never stall the loop.
- */
-#define PURGE_SLICE 2000
-
-typedef struct {
-    cf_app_t *app;
-    cf_events_t *ev;
-    cf_time_t now;
-} purge_ctx_t;
-
-static cf_time_t purge_one(void *arg, cf_session_t *s)
-{
-    purge_ctx_t *c = arg;
-    cf_event_t *e;
-
-    /* Unflushed activity or a commit in flight: look again next sweep. */
-    if (s->dirty || cf_app_session_busy(s) ||
-        (e = cf_events_add(c->ev, CF_EV_SESSION_PURGED, c->now, NULL)) == NULL)
-        return c->now + (c->app->cfg.purge_interval > 0 ? c->app->cfg.purge_interval : CF_SEC);
-    memcpy(e->sid, s->id, sizeof e->sid);
-    cf_app_unindex_session(c->app, s);
-    return 0;
-}
-
-/* One slice of the sweep; returns 1 when more is due right away. */
-static int purge(cf_app_t *app)
-{
-    cf_events_t ev = CF_EVENTS_INIT;
-    purge_ctx_t c = {app, &ev, cf_app_now(app)};
-    char sid[CF_SID_LEN + 1];
-    size_t nended = 0, npurged;
-
-    /* After a forward clock step, what expired only by the step must not end
-     * or vanish for good until the step is confirmed (docs/operations.md). */
-    if (cf_app_clock_unconfirmed(app)) {
-        CF_LOG(CF_LOG_WARN, "event=purge_deferred why=clock_step_unconfirmed");
-        return 0;
-    }
-    cf_index_advance(app->index, c.now);
-    while (nended < PURGE_SLICE && cf_index_next_lapsed(app->index, sid)) {
-        cf_session_t *s = cf_app_session(app, sid, CF_SID_LEN);
-        nended++;
-        cf_app_end_session(app, s, CF_END_NONE, c.now, &ev);
-    }
-    npurged = cf_index_expire(app->index, c.now, PURGE_SLICE, purge_one, &c);
-    if (ev.n > 0)
-        cf_app_commit(app, &ev, NULL, NULL); /* the metrics sink counts the purges */
-    else
-        cf_events_fini(&ev);
-    if (npurged > 0) /* the metrics sink has counted them (SESSION_PURGED events) */
-        CF_LOG(CF_LOG_INFO, "event=purge sessions_purged=%zu total_purged=%llu", npurged,
-               (unsigned long long)app->metrics.purged);
-    return nended == PURGE_SLICE || npurged == PURGE_SLICE;
-}
-
-static void on_purge_timer(uv_timer_t *t)
-{
-    cf_app_t *app = t->data;
-
-    if (purge(app) && !app->stopping) /* the rest in a moment, after other work */
-        uv_timer_start(&app->purge_timer, on_purge_timer, 1, (uint64_t)app->cfg.purge_interval);
-}
-
 /* ------------------------------------------------------------------ */
 /* Lifecycle                                                           */
 /* ------------------------------------------------------------------ */
@@ -303,10 +231,7 @@ int cf_app_start(cf_app_t *app, cf_http_handler_fn handler)
     app->flush_timer.data = app;
     uv_timer_start(&app->flush_timer, on_flush_timer, (uint64_t)app->cfg.activity_flush,
                    (uint64_t)app->cfg.activity_flush);
-    uv_timer_init(app->loop, &app->purge_timer);
-    app->purge_timer.data = app;
-    uv_timer_start(&app->purge_timer, on_purge_timer, (uint64_t)app->cfg.purge_interval,
-                   (uint64_t)app->cfg.purge_interval);
+    cf_app_purge_start(app);
     cf_app_keys_start(app);
     cf_app_clock_start(app);
     uv_signal_init(app->loop, &app->sigterm);

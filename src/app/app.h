@@ -375,8 +375,12 @@ cf_subject_t *cf_app_subject(cf_app_t *app, const char *sub);
 /** The sessions of client @client_id (NULL when it has none in the index). */
 cf_group_t *cf_app_client(cf_app_t *app, const char *client_id);
 
-/** Live sessions now, overall; brings the index's counters to now first. */
+/** Live sessions now, overall; brings the index's counters to now first
+ *  (a bounded step: a larger backlog is handed to the purge sweep). */
 size_t cf_app_active(cf_app_t *app);
+
+/** Starts the purge sweep's timer (purge.c), every purge_interval. */
+void cf_app_purge_start(cf_app_t *app);
 
 /** Create the empty index (load.c). Returns 0 or CF_ENOMEM. */
 int cf_app_index_init(cf_app_t *app);
@@ -450,6 +454,17 @@ void cf_app_cluster_revoke_token(cf_app_t *app, const char *client_id, const cha
  */
 void cf_app_cluster_revoke(cf_app_t *app, const char *sub, const char *client_id, cf_time_t cutoff,
                            cf_revoke_done_fn done, void *arg);
+
+/**
+ * Revoke on this node: subject @name (CF_REVOKE_SUBJECT), client @name
+ * (CF_REVOKE_CLIENT) or everyone (CF_REVOKE_ALL, @name NULL). @cutoff (Unix
+ * ms): only sessions created before it end, and it is the epoch; 0 = every
+ * session, epoch now. Ended in slices over several turns of the loop
+ * (app/revoke.c); @done runs once, after the last slice is durable and
+ * applied (r->ended counts the sessions), or with r->status < 0.
+ */
+void cf_app_revoke_local(cf_app_t *app, cf_revoke_scope_t scope, const char *name, cf_time_t cutoff,
+                         cf_revoke_done_fn done, void *arg);
 
 /** What GET /v1/cluster shows (this node's view of the bus); NULL when out of memory. */
 json_t *cf_app_cluster_json(cf_app_t *app);

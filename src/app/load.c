@@ -12,13 +12,47 @@
 #include "core/error.h"
 #include "util/log.h"
 
+/*
+ * The risk policy is configuration, not state: each loaded session derives
+ * it afresh. A million rows share a few dozen (client, roles) pairs, and
+ * resolving one walks the policy and writes its explanations, so a load
+ * remembers the answer per pair, keyed by the index's interned strings
+ * (valid and unique while the load runs; forgotten before each load).
+ */
+#define POLICY_MEMO 64
+
+static struct {
+    const char *client, *roles;
+    uint8_t ip_binding, on_ip_change, on_device_change;
+} policy_memo[POLICY_MEMO];
+
+static void load_policy(cf_app_t *app, cf_session_t *r)
+{
+    size_t h = (((uintptr_t)r->client_id >> 4) ^ ((uintptr_t)r->roles >> 3)) % POLICY_MEMO;
+
+    if (policy_memo[h].client == r->client_id && policy_memo[h].roles == r->roles) {
+        r->ip_binding = policy_memo[h].ip_binding;
+        r->on_ip_change = policy_memo[h].on_ip_change;
+        r->on_device_change = policy_memo[h].on_device_change;
+        return;
+    }
+    cf_app_session_apply_policy(app, r);
+    policy_memo[h].client = r->client_id;
+    policy_memo[h].roles = r->roles;
+    policy_memo[h].ip_binding = r->ip_binding;
+    policy_memo[h].on_ip_change = r->on_ip_change;
+    policy_memo[h].on_device_change = r->on_device_change;
+}
+
 static int load_session(void *ctx, cf_session_t *s)
 {
     cf_app_t *app = ctx;
+    cf_session_t *r = cf_app_index_session(app, s); /* frees @s */
 
-    /* The risk policy is configuration, not state: derive it afresh. */
-    cf_app_session_apply_policy(app, s);
-    return cf_app_index_session(app, s) != NULL ? 0 : CF_ENOMEM;
+    if (r == NULL)
+        return CF_ENOMEM;
+    load_policy(app, r);
+    return 0;
 }
 
 static int load_refresh(void *ctx, const uint8_t hash[32], const char *sid, uint32_t gen)
@@ -67,6 +101,7 @@ int cf_app_load(cf_app_t *app)
     cf_store_loader_t ld = {app, load_session, load_refresh, load_not_before, load_alert_hold};
     int rc;
 
+    memset(policy_memo, 0, sizeof policy_memo); /* the last load's strings are gone */
     app->index_now = cf_app_now(app); /* one clock read for the whole load */
     cf_index_bulk(app->index, 1);      /* rows come in id order: sort by creation once */
     rc = cf_store_load(app->store, &ld);

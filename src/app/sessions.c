@@ -79,12 +79,6 @@ void cf_app_session_changed(cf_app_t *app, cf_session_t *s)
     cf_index_sync(app->index, s, cf_app_now(app));
 }
 
-size_t cf_app_active(cf_app_t *app)
-{
-    cf_index_advance(app->index, cf_app_now(app));
-    return cf_index_active(app->index);
-}
-
 cf_refresh_entry_t *cf_app_refresh_lookup(cf_app_t *app, const char *tok, size_t len)
 {
     uint8_t h[32];

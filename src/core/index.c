@@ -132,14 +132,46 @@ static int entry_eq(ix_kind_t k, const void *e, const void *key, size_t len)
     return strncmp(name, key, len) == 0 && name[len] == '\0';
 }
 
+/*
+ * Slots hold tagged pointers: the top 16 bits (unused by user-space
+ * addresses on x86-64 and arm64 Linux) carry 16 bits of the key's hash, so
+ * a probe compares an entry only when the tags agree. At a million sessions
+ * each entry compared is a cache miss; with the tag, a probe past other
+ * keys costs none. The tag mixes the hash's low 32 bits only, which is all
+ * that groups and strings keep of it.
+ */
+#define TAG_SHIFT 48
+#define ADDR_MASK (((uintptr_t)1 << TAG_SHIFT) - 1)
+
+static uintptr_t tag_of(uint64_t h)
+{
+    return (uintptr_t)(((uint32_t)h * 0x9E3779B1u) >> 16) << TAG_SHIFT;
+}
+
+static void *untag(const void *v)
+{
+    return (void *)((uintptr_t)v & ADDR_MASK);
+}
+
+/* Store @e (hash @h) in slot @i. */
+static void tab_set(ix_tab_t *t, size_t i, void *e, uint64_t h)
+{
+    if (((uintptr_t)e & ~ADDR_MASK) != 0)
+        abort(); /* an address above 2^48: the tags would corrupt it */
+    t->slot[i] = (void *)((uintptr_t)e | tag_of(h));
+    t->count++;
+}
+
 /* The slot holding @key, or the empty slot where it would go. */
 static size_t tab_find(const cf_index_t *ix, const ix_tab_t *t, ix_kind_t k, const void *key,
                        size_t len, uint64_t h)
 {
     size_t mask = t->cap - 1, i = (size_t)h & mask;
+    uintptr_t tag = tag_of(h);
 
     (void)ix;
-    while (t->slot[i] != NULL && !entry_eq(k, t->slot[i], key, len))
+    while (t->slot[i] != NULL && (((uintptr_t)t->slot[i] & ~ADDR_MASK) != tag ||
+                                  !entry_eq(k, untag(t->slot[i]), key, len)))
         i = (i + 1) & mask;
     return i;
 }
@@ -149,7 +181,7 @@ static void *tab_get(const cf_index_t *ix, const ix_tab_t *t, ix_kind_t k, const
 {
     if (t->count == 0)
         return NULL;
-    return t->slot[tab_find(ix, t, k, key, len, key_hash(ix, k, key, len))];
+    return untag(t->slot[tab_find(ix, t, k, key, len, key_hash(ix, k, key, len))]);
 }
 
 static int tab_grow(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k)
@@ -163,7 +195,8 @@ static int tab_grow(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k)
         size_t j;
         if (t->slot[i] == NULL)
             continue;
-        for (j = (size_t)entry_hash(ix, k, t->slot[i]) & mask; slot[j] != NULL; j = (j + 1) & mask)
+        for (j = (size_t)entry_hash(ix, k, untag(t->slot[i])) & mask; slot[j] != NULL;
+             j = (j + 1) & mask)
             ;
         slot[j] = t->slot[i];
     }
@@ -173,16 +206,19 @@ static int tab_grow(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k)
     return 0;
 }
 
-/* Insert @e under @key (absent). 0 or CF_ENOMEM. */
-static int tab_put(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k, void *e, const void *key,
-                   size_t len)
+/*
+ * The slot for @key, the table grown first so that an insert may follow
+ * without a second walk: at a million sessions every probe is a cache miss
+ * on the entry it compares, so a look-up then an insert cost twice. Returns
+ * the slot (occupied: the key is there), or SIZE_MAX when out of memory.
+ */
+static size_t tab_slot(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k, const void *key, size_t len,
+                       uint64_t *h)
 {
-    /* Load at most 3/4 keeps probe runs short. */
     if ((t->count + 1) * 4 > t->cap * 3 && tab_grow(ix, t, k) < 0)
-        return CF_ENOMEM;
-    t->slot[tab_find(ix, t, k, key, len, key_hash(ix, k, key, len))] = e;
-    t->count++;
-    return 0;
+        return SIZE_MAX;
+    *h = key_hash(ix, k, key, len);
+    return tab_find(ix, t, k, key, len, *h);
 }
 
 /* Remove @key; backward-shift deletion, so no tombstones slow later probes. */
@@ -201,7 +237,7 @@ static void tab_del(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k, const void *
         j = (j + 1) & mask;
         if (t->slot[j] == NULL)
             break;
-        home = (size_t)entry_hash(ix, k, t->slot[j]) & mask;
+        home = (size_t)entry_hash(ix, k, untag(t->slot[j])) & mask;
         if (((j - home) & mask) >= ((j - i) & mask)) {
             t->slot[i] = t->slot[j];
             i = j;
@@ -217,20 +253,21 @@ static void tab_del(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k, const void *
 
 static char *str_ref(cf_index_t *ix, const char *s)
 {
-    size_t len = strlen(s);
-    ix_str_t *e = tab_get(ix, &ix->strings, K_STRING, s, len);
+    uint64_t h;
+    size_t len = strlen(s), i = tab_slot(ix, &ix->strings, K_STRING, s, len, &h);
+    ix_str_t *e;
 
+    if (i == SIZE_MAX)
+        return NULL;
+    e = untag(ix->strings.slot[i]);
     if (e == NULL) {
         e = malloc(sizeof *e + len + 1);
         if (e == NULL)
             return NULL;
         e->refs = 0;
-        e->hash = (uint32_t)key_hash(ix, K_STRING, s, len);
+        e->hash = (uint32_t)h;
         memcpy(e->s, s, len + 1);
-        if (tab_put(ix, &ix->strings, K_STRING, e, s, len) < 0) {
-            free(e);
-            return NULL;
-        }
+        tab_set(&ix->strings, i, e, h);
         ix->string_bytes += sizeof *e + len + 1;
     }
     e->refs++;
@@ -253,20 +290,20 @@ static void str_unref(cf_index_t *ix, char *s)
 
 static cf_group_t *group_ref(cf_index_t *ix, ix_tab_t *t, const char *name)
 {
-    size_t len = strlen(name);
-    cf_group_t *g = tab_get(ix, t, K_GROUP, name, len);
+    uint64_t h;
+    size_t len = strlen(name), i = tab_slot(ix, t, K_GROUP, name, len, &h);
+    cf_group_t *g;
 
-    if (g != NULL)
+    if (i == SIZE_MAX)
+        return NULL;
+    if ((g = untag(t->slot[i])) != NULL)
         return g;
     g = calloc(1, sizeof *g + len + 1);
     if (g == NULL)
         return NULL;
-    g->hash = (uint32_t)key_hash(ix, K_GROUP, name, len);
+    g->hash = (uint32_t)h;
     memcpy(g->name, name, len + 1);
-    if (tab_put(ix, t, K_GROUP, g, name, len) < 0) {
-        free(g);
-        return NULL;
-    }
+    tab_set(t, i, g, h);
     ix->string_bytes += sizeof *g + len + 1;
     return g;
 }
@@ -299,7 +336,7 @@ cf_group_t *cf_index_client(const cf_index_t *ix, const char *client_id)
 cf_group_t *cf_index_next_client(const cf_index_t *ix, size_t *pos)
 {
     while (*pos < ix->clients.cap) {
-        cf_group_t *g = ix->clients.slot[(*pos)++];
+        cf_group_t *g = untag(ix->clients.slot[(*pos)++]);
         if (g != NULL)
             return g;
     }
@@ -344,7 +381,7 @@ cf_index_t *cf_index_new(uint64_t seed)
 static void tab_free_all(ix_tab_t *t)
 {
     for (size_t i = 0; i < t->cap; i++)
-        free(t->slot[i]);
+        free(untag(t->slot[i]));
     free(t->slot);
 }
 
@@ -475,17 +512,19 @@ static int record_fill(cf_index_t *ix, cf_session_t *s, const cf_session_t *src)
 
 cf_session_t *cf_index_add(cf_index_t *ix, const cf_session_t *src, cf_time_t now)
 {
+    uint64_t h;
+    size_t slot = tab_slot(ix, &ix->sessions, K_SESSION, src->id, CF_SID_LEN, &h);
     cf_session_t *s;
 
-    if (cf_index_get(ix, src->id, CF_SID_LEN) != NULL)
-        return NULL;
+    if (slot == SIZE_MAX || ix->sessions.slot[slot] != NULL)
+        return NULL; /* out of memory, or already indexed */
     s = pool_get(&ix->records);
     if (s == NULL)
         return NULL;
     if (record_fill(ix, s, src) < 0)
         goto fail;
-    if (tab_put(ix, &ix->sessions, K_SESSION, s, s->id, CF_SID_LEN) < 0)
-        goto fail;
+    /* Only other tables changed since: the slot is still the one. */
+    tab_set(&ix->sessions, slot, s, h);
     if (cf__ix_order_add(ix, s) < 0) {
         tab_del(ix, &ix->sessions, K_SESSION, s->id, CF_SID_LEN);
         goto fail;
@@ -522,9 +561,13 @@ void cf_index_remove(cf_index_t *ix, cf_session_t *s)
 
 int cf_index_add_refresh(cf_index_t *ix, cf_session_t *s, const uint8_t hash[32], uint32_t gen)
 {
+    uint64_t h;
+    size_t slot = tab_slot(ix, &ix->refresh, K_REFRESH, hash, 32, &h);
     cf_refresh_entry_t *e;
 
-    if (cf_index_refresh(ix, hash) != NULL)
+    if (slot == SIZE_MAX)
+        return CF_ENOMEM;
+    if (ix->refresh.slot[slot] != NULL)
         return CF_EEXIST;
     e = pool_get(&ix->entries);
     if (e == NULL)
@@ -532,10 +575,7 @@ int cf_index_add_refresh(cf_index_t *ix, cf_session_t *s, const uint8_t hash[32]
     memcpy(e->hash, hash, 32);
     e->gen = gen;
     e->session = s;
-    if (tab_put(ix, &ix->refresh, K_REFRESH, e, e->hash, 32) < 0) {
-        pool_put(&ix->entries, e);
-        return CF_ENOMEM;
-    }
+    tab_set(&ix->refresh, slot, e, h);
     e->next = s->refresh;
     s->refresh = e;
     return 0;

@@ -131,6 +131,16 @@ void cf_index_set_purge_after(cf_index_t *ix, cf_time_t purge_after);
  */
 void cf_index_advance(cf_index_t *ix, cf_time_t now);
 
+/**
+ * cf_index_advance(), but re-filing or lapsing at most @max sessions, so a
+ * burst of deadlines (100k sessions created in one minute idle out in the
+ * same one) is worked off in slices. Returns 1 when more is due at @now.
+ */
+int cf_index_advance_max(cf_index_t *ix, cf_time_t now, size_t max);
+
+/** 1 when a deadline at or before @now is still to be looked at (see above). */
+int cf_index_behind(const cf_index_t *ix, cf_time_t now);
+
 /** Sessions counted as live (not ended, deadlines not passed as of the last advance). */
 size_t cf_index_active(const cf_index_t *ix);
 
@@ -149,9 +159,9 @@ int cf_index_next_lapsed(cf_index_t *ix, char sid[CF_SID_LEN + 1]);
 typedef cf_time_t (*cf_index_purge_fn)(void *arg, cf_session_t *s);
 
 /**
- * Advance to @now and offer each session due for purging to @fn, at most
- * @max of them (the rest stay due for the next call). Returns how many were
- * offered.
+ * Advance to @now (at most @max sessions, as cf_index_advance_max) and offer
+ * each session due for purging to @fn, at most @max of them (the rest stay
+ * due for the next call). Returns how many were offered.
  */
 size_t cf_index_expire(cf_index_t *ix, cf_time_t now, size_t max, cf_index_purge_fn fn, void *arg);
 

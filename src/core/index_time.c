@@ -196,10 +196,26 @@ static void lapsed_push(cf_index_t *ix, const cf_session_t *s)
 
 void cf_index_advance(cf_index_t *ix, cf_time_t now)
 {
-    while (ix->live.n > 0 && ix->live.v[0].key <= now) {
-        cf_session_t *s = ix->live.v[0].s;
-        int was_lapsed = s->lapsed;
+    (void)cf_index_advance_max(ix, now, SIZE_MAX);
+}
 
+int cf_index_behind(const cf_index_t *ix, cf_time_t now)
+{
+    return ix->live.n > 0 && ix->live.v[0].key <= now;
+}
+
+int cf_index_advance_max(cf_index_t *ix, cf_time_t now, size_t max)
+{
+    cf_session_t *s;
+    int was_lapsed;
+
+    for (size_t n = 0;; n++) {
+        if (!cf_index_behind(ix, now))
+            return 0;
+        if (n == max)
+            return 1;
+        s = ix->live.v[0].s;
+        was_lapsed = s->lapsed;
         if (cf__ix_file(ix, s, now) < 0) {
             heap_remove_at(&ix->live, 0); /* out of memory: never loop on it */
             continue;
@@ -213,7 +229,7 @@ size_t cf_index_expire(cf_index_t *ix, cf_time_t now, size_t max, cf_index_purge
 {
     size_t n = 0;
 
-    cf_index_advance(ix, now);
+    (void)cf_index_advance_max(ix, now, max); /* the rest on the next call */
     while (n < max && ix->dead.n > 0 && ix->dead.v[0].key <= now) {
         cf_session_t *s = ix->dead.v[0].s;
         cf_time_t again;

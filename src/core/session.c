@@ -87,8 +87,11 @@ void cf_session_bind(cf_session_t *s, const char *ip, const char *device)
         free(d);
         i = d = NULL;
     }
-    free_str(s->ip); /* never called on an index record */
-    free_str(s->device);
+    if (!s->packed || s->bound_apart) { /* never called on an index record */
+        free_str(s->ip);
+        free_str(s->device);
+    }
+    s->bound_apart = s->packed;
     s->ip = i != NULL ? i : EMPTY;
     s->device = d != NULL ? d : EMPTY;
 }
@@ -100,6 +103,14 @@ void cf_session_free(cf_session_t *s)
     /* A pooled record belongs to the index (cf_index_remove). */
     if (s->pooled)
         return;
+    if (s->packed) { /* its strings live in its own block, bar a later bind */
+        if (s->bound_apart) {
+            free_str(s->ip);
+            free_str(s->device);
+        }
+        free(s);
+        return;
+    }
     free(s->sub);
     free(s->client_id);
     free(s->scope);

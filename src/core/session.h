@@ -47,6 +47,8 @@ struct cf_session {
     uint8_t counted : 1;        /* index: counted as active */
     uint8_t lapsed : 1;         /* index: a deadline passed before anyone ended it */
     uint8_t in_dead : 1;        /* index: heap_pos is in the purge heap, not the deadline one */
+    uint8_t packed : 1;         /* one allocation: sub, client_id, scope, roles follow the struct */
+    uint8_t bound_apart : 1;    /* packed, but ip and device were allocated apart (bind) */
     cf_end_t end;               /* CF_END_NONE while live */
     uint32_t refresh_gen;       /* generation of the current refresh token(s) */
     uint32_t inflight;          /* committed changes awaiting the store's answer */

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,7 @@ struct sq_store {
     int thread_started;
     int hinted; /* the start-up failure was already explained */
     int wal_frames; /* the WAL's length after the last commit (writer thread) */
+    cf_sq_check_t check; /* the start-up integrity check, beside the load */
     cf_store_stats_t stats; /* loop thread, except commits/events/commit_* (writer, under mu) */
 };
 
@@ -438,15 +440,31 @@ static void writer_main(void *arg)
 /* Loop thread                                                         */
 /* ------------------------------------------------------------------ */
 
-static void deliver(sq_t *st)
+/*
+ * Events whose answers one turn of the loop delivers. Each answer may apply
+ * its batch to the index (commit.c), so a burst of acknowledgements (one
+ * group commit of many jobs) is spread over turns; at least one job goes
+ * per turn, and the order is kept.
+ */
+#define DELIVER_EVENTS 500
+
+/* Answer done jobs worth up to @budget events; 1 when some are left. */
+static int deliver_some(sq_t *st, size_t budget)
 {
-    job_t *j;
+    job_t *j, *rest = NULL;
+    size_t n = 0;
 
     uv_mutex_lock(&st->mu);
     j = list_take(&st->done);
     uv_mutex_unlock(&st->mu);
     while (j != NULL) {
         job_t *next = j->next;
+        size_t cost = j->ev.n > 0 ? j->ev.n : 1;
+        if (n > 0 && cost > budget - n) {
+            rest = j;
+            break;
+        }
+        n += cost;
         if (j->status < 0)
             st->stats.failures++;
         if (j->done != NULL)
@@ -455,11 +473,32 @@ static void deliver(sq_t *st)
         free(j);
         j = next;
     }
+    if (rest == NULL)
+        return 0;
+    uv_mutex_lock(&st->mu); /* back in front of what the writer finished meanwhile */
+    {
+        job_t *t = rest;
+        while (t->next != NULL)
+            t = t->next;
+        t->next = st->done.head;
+        if (st->done.head == NULL)
+            st->done.tail = t;
+        st->done.head = rest;
+    }
+    uv_mutex_unlock(&st->mu);
+    return 1;
+}
+
+static void deliver(sq_t *st)
+{
+    while (deliver_some(st, SIZE_MAX))
+        ;
 }
 
 static void on_async(uv_async_t *a)
 {
-    deliver(a->data);
+    if (deliver_some(a->data, DELIVER_EVENTS))
+        uv_async_send(a); /* the rest on the next turn */
 }
 
 static void sq_submit(cf_store_t *base, cf_events_t *ev, cf_store_done_fn done, void *arg)
@@ -594,6 +633,7 @@ static const char *open_hint(const char *path, char *dir, size_t cap, int sqlite
 
 static void free_store(sq_t *st)
 {
+    (void)cf_sq_check_wait(&st->check, &st->hinted);
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
     sqlite3_close(st->db);
@@ -651,7 +691,7 @@ int cf_store_open_sqlite(const char *path, uv_loop_t *loop, cf_store_t **out)
     sqlite3_wal_hook(st->db, on_wal, st);
     if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=FULL") < 0 ||
         exec(st, "PRAGMA cache_size=-" CF_STR(CACHE_KIB)) < 0 ||
-        cf_sq_integrity(st->db, path, &st->hinted) < 0 || migrate(st) < 0 || write_probe(st) < 0)
+        cf_sq_check_start(&st->check, path) < 0 || migrate(st) < 0 || write_probe(st) < 0)
         goto fail;
     for (int i = 0; i < ST__COUNT; i++) {
         if (sqlite3_prepare_v3(st->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
@@ -670,6 +710,7 @@ int cf_store_open_sqlite(const char *path, uv_loop_t *loop, cf_store_t **out)
     *out = &st->base;
     return 0;
 fail:
+    (void)cf_sq_check_wait(&st->check, &st->hinted); /* its finding first, if any */
     hint = open_hint(path, dir, sizeof dir, st->db != NULL ? sqlite3_extended_errcode(st->db) : 0);
     if (hint != NULL && !st->hinted)
         CF_LOG(CF_LOG_ERROR, "event=store_error op=open path=%s error=\"%s\"", path, hint);
@@ -690,8 +731,11 @@ static int start_writer(sq_t *st)
 static int sq_load(cf_store_t *base, const cf_store_loader_t *ld)
 {
     sq_t *st = (sq_t *)base;
-    int rc = cf_sq_load(st->db, ld);
+    int rc = cf_sq_load(st->db, ld), checked = cf_sq_check_wait(&st->check, &st->hinted);
 
+    /* A damaged file stops the start even when the scan got through it. */
+    if (rc == 0 && checked < 0)
+        rc = checked;
     return rc < 0 ? rc : start_writer(st);
 }
 

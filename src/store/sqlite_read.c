@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/event.h"
 #include "store/sqlite_read.h"
 #include "util/log.h"
 
@@ -63,6 +64,45 @@ int cf_sq_integrity(sqlite3 *db, const char *path, int *hinted)
     return CF_ESTORE;
 }
 
+static void check_main(void *arg)
+{
+    cf_sq_check_t *c = arg;
+    sqlite3 *db = NULL;
+
+    /* Read-write without create: quick_check writes nothing, but a WAL
+     * reader needs the -shm file as a writer would. */
+    if (sqlite3_open_v2(c->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        c->rc = cf_sq_fail(db, "integrity_check");
+    } else {
+        sqlite3_busy_timeout(db, 5000);
+        c->rc = cf_sq_integrity(db, c->path, &c->hinted);
+    }
+    sqlite3_close(db);
+}
+
+int cf_sq_check_start(cf_sq_check_t *c, const char *path)
+{
+    memset(c, 0, sizeof *c);
+    if (strlen(path) >= sizeof c->path)
+        return CF_EINVAL;
+    memcpy(c->path, path, strlen(path) + 1);
+    if (uv_thread_create(&c->thread, check_main, c) != 0)
+        return CF_EIO;
+    c->started = 1;
+    return 0;
+}
+
+int cf_sq_check_wait(cf_sq_check_t *c, int *hinted)
+{
+    if (!c->started)
+        return 0;
+    uv_thread_join(&c->thread);
+    c->started = 0;
+    if (c->hinted)
+        *hinted = 1;
+    return c->rc;
+}
+
 /* ---- one function per table: a row to the loader ---- */
 
 static const char *text(sqlite3_stmt *q, int col)
@@ -79,33 +119,40 @@ enum {
 
 static int session_row(sqlite3_stmt *q, const cf_store_loader_t *ld)
 {
-    cf_limits_t lim = {sqlite3_column_int64(q, C_IDLE), sqlite3_column_int64(q, C_ABSOLUTE),
-                       sqlite3_column_int64(q, C_ACCESS_TTL)};
-    const char *id = text(q, C_ID), *end, *ip, *device;
-    cf_session_t *s;
+    const char *id = text(q, C_ID), *end;
+    cf_session_t row, *s;
 
     if (id == NULL || sqlite3_column_bytes(q, C_ID) != CF_SID_LEN || memchr(id, 0, CF_SID_LEN)) {
         CF_LOG(CF_LOG_WARN, "event=store_skip_row table=sessions why=bad_id");
         return 0;
     }
-    s = cf_session_new(id, text(q, C_SUB), text(q, C_CLIENT), text(q, C_SCOPE), text(q, C_ROLES),
-                       sqlite3_column_int64(q, C_AUTH_TIME), &lim, sqlite3_column_int64(q, C_CREATED));
+    /* The row's values in place (its strings are SQLite's until the next
+     * step), then one copy in one allocation (cf_session_snapshot). */
+    memset(&row, 0, sizeof row);
+    memcpy(row.id, id, CF_SID_LEN);
+    row.sub = (char *)text(q, C_SUB);
+    row.client_id = (char *)text(q, C_CLIENT);
+    row.scope = (char *)text(q, C_SCOPE);
+    row.roles = (char *)text(q, C_ROLES);
+    row.ip = (char *)text(q, C_IP);         /* new sessions start unbound: "" */
+    row.device = (char *)text(q, C_DEVICE);
+    row.limits = (cf_limits_t){sqlite3_column_int64(q, C_IDLE), sqlite3_column_int64(q, C_ABSOLUTE),
+                               sqlite3_column_int64(q, C_ACCESS_TTL)};
+    row.created_at = sqlite3_column_int64(q, C_CREATED);
+    row.auth_time = sqlite3_column_int64(q, C_AUTH_TIME);
+    row.last_activity = sqlite3_column_int64(q, C_ACTIVITY);
+    row.idle_deadline = sqlite3_column_int64(q, C_IDLE_DEADLINE);
+    row.absolute_deadline = sqlite3_column_int64(q, C_ABS_DEADLINE);
+    row.ended_at = sqlite3_column_int64(q, C_ENDED_AT);
+    end = text(q, C_END);
+    row.end = (end != NULL && end[0]) ? cf_end_from_name(end) : CF_END_NONE;
+    if (row.end == CF_END__COUNT)
+        row.end = CF_END_REVOKED; /* unknown reason: fail towards expiry */
+    row.refresh_gen = (uint32_t)sqlite3_column_int64(q, C_GEN);
+    row.refresh_rotated_at = sqlite3_column_int64(q, C_ROTATED_AT);
+    s = cf_session_snapshot(&row);
     if (s == NULL)
         return CF_ENOMEM;
-    s->last_activity = sqlite3_column_int64(q, C_ACTIVITY);
-    s->idle_deadline = sqlite3_column_int64(q, C_IDLE_DEADLINE);
-    s->absolute_deadline = sqlite3_column_int64(q, C_ABS_DEADLINE);
-    s->ended_at = sqlite3_column_int64(q, C_ENDED_AT);
-    end = text(q, C_END);
-    s->end = (end != NULL && end[0]) ? cf_end_from_name(end) : CF_END_NONE;
-    if (s->end == CF_END__COUNT)
-        s->end = CF_END_REVOKED; /* unknown reason: fail towards expiry */
-    s->refresh_gen = (uint32_t)sqlite3_column_int64(q, C_GEN);
-    s->refresh_rotated_at = sqlite3_column_int64(q, C_ROTATED_AT);
-    ip = text(q, C_IP);
-    device = text(q, C_DEVICE);
-    if ((ip != NULL && ip[0]) || (device != NULL && device[0])) /* new sessions start unbound */
-        cf_session_bind(s, ip, device);
     return ld->session(ld->ctx, s);
 }
 

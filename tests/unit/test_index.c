@@ -55,6 +55,13 @@ static cf_time_t purge_all(void *arg, cf_session_t *s)
     return 0;
 }
 
+/* Remove every session offered; @arg is the index. */
+static cf_time_t remove_it(void *arg, cf_session_t *s)
+{
+    cf_index_remove(arg, s);
+    return 0;
+}
+
 static void test_expiry_comes_in_deadline_order_and_only_when_due(void **state)
 {
     cf_index_t *ix = cf_index_new(42);
@@ -281,6 +288,46 @@ static void test_many_sessions_stay_compact(void **state)
     cf_index_free(ix);
 }
 
+/* A burst of deadlines at one instant is worked off in bounded slices: no
+ * call re-files or purges more than it is allowed, and nothing is lost. */
+static void test_advance_and_expire_are_bounded(void **state)
+{
+    cf_index_t *ix = cf_index_new(21);
+    const int n = 5000;
+    cf_time_t due = T0 + 60 * CF_SEC;
+    char sid[CF_SID_LEN + 1];
+    size_t offered = 0, calls = 0, lapsed = 0;
+
+    (void)state;
+    for (int i = 0; i < n; i++)
+        add(ix, i, "web", T0, 60 * CF_SEC);
+    assert_int_equal(cf_index_behind(ix, due - 1), 0);
+    assert_int_equal(cf_index_behind(ix, due), 1);
+    /* 300 at a time: the counts move by exactly that much per call. */
+    assert_int_equal(cf_index_advance_max(ix, due, 300), 1);
+    assert_int_equal(cf_index_active(ix), n - 300);
+    while (cf_index_next_lapsed(ix, sid))
+        lapsed++;
+    assert_int_equal(lapsed, 300);
+    assert_int_equal(cf_index_advance_max(ix, due, 0), 1); /* a zero budget does nothing */
+    assert_int_equal(cf_index_active(ix), n - 300);
+    /* expire() advances by at most its own budget too. */
+    while (offered < (size_t)n) {
+        size_t k = cf_index_expire(ix, due, 400, remove_it, ix);
+        assert_true(k <= 400);
+        assert_true(++calls < 100);
+        offered += k;
+        if (k == 0 && !cf_index_behind(ix, due))
+            break;
+    }
+    assert_int_equal(offered, n);
+    assert_int_equal(cf_index_active(ix), 0);
+    assert_int_equal(cf_index_behind(ix, due), 0);
+    assert_int_equal(cf_index_advance_max(ix, due, 300), 0);
+    assert_int_equal(cf_index_count(ix), 0);
+    cf_index_free(ix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -292,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_bulk_load_in_any_order_lists_newest_first),
         cmocka_unit_test(test_refresh_and_not_before),
         cmocka_unit_test(test_many_sessions_stay_compact),
+        cmocka_unit_test(test_advance_and_expire_are_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
