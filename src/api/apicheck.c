@@ -14,7 +14,6 @@
 #include <strings.h>
 
 #include "api/api.h"
-#include "core/digest.h"
 
 /* The key's string, or why there is none usable. */
 typedef enum { KEY_NONE, KEY_OK, KEY_BROKEN } key_src_t;
@@ -55,6 +54,25 @@ int cf_api_apikey_presented(cf_app_t *app, const cf_http_req_t *req)
     return app->apikeys != NULL && presented(app, req, &s, &n) != KEY_NONE;
 }
 
+/* @v in decimal into @out (room for any int64); returns the length. snprintf
+ * costs more than the rest of building the answer. */
+static size_t fmt_i64(char out[24], int64_t v)
+{
+    char tmp[24];
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    size_t n = 0, len = 0;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    if (v < 0)
+        out[len++] = '-';
+    while (n > 0)
+        out[len++] = tmp[--n];
+    return len;
+}
+
 /* 200: who the caller is, and what is left of its quota. */
 static void allow(cf_app_t *app, cf_http_req_t *req, cf_apikey_t *k, cf_time_t deadline,
                   const cf_apikey_quota_t *q, cf_time_t now)
@@ -71,8 +89,7 @@ static void allow(cf_app_t *app, cf_http_req_t *req, cf_apikey_t *k, cf_time_t d
     cf_app_apikey_touch(app, k, now);
     if (deadline > 0)
         h[nh++] = (cf_http_header_t){"X-Curfew-Expires-In", 19, exp,
-                                     (size_t)snprintf(exp, sizeof exp, "%lld",
-                                                      (long long)((deadline - now) / CF_SEC))};
+                                     fmt_i64(exp, (deadline - now) / CF_SEC)};
     if (q->limit > 0)
         h[nh++] = (cf_http_header_t){"RateLimit", 9, rl,
                                      (size_t)snprintf(rl, sizeof rl, "limit=%lld, remaining=%lld, reset=%lld",
@@ -116,6 +133,8 @@ static cf_reason_t limits(cf_app_t *app, cf_http_req_t *req, cf_apikey_t *k,
         return CF_REASON_RATE_LIMITED;
     }
     memset(q, 0, sizeof *q);
+    if (day > 0 || month > 0)
+        cf_app_apikey_dirty(app, k); /* before the count moves: the flush sends the rest */
     if ((day > 0 || month > 0) && !cf_apikey_quota_take(&k->usage, day, month, now, q)) {
         cf_app_apikey_touch(app, k, now); /* the count may have moved to a new window */
         over_quota(req, q);
@@ -130,8 +149,7 @@ cf_reason_t cf_api_apikey_check(cf_app_t *app, cf_http_req_t *req, const cf_rout
     cf_apikey_input_t in = {.now = now};
     cf_apikey_decision_t d;
     cf_apikey_quota_t q;
-    char id[CF_APIKEY_ID_LEN + 1], ipbuf[46];
-    uint8_t hash[32];
+    char ipbuf[46];
     cf_apikey_t *k = NULL;
     cf_ip_t ip;
     const char *s = NULL;
@@ -144,15 +162,16 @@ cf_reason_t cf_api_apikey_check(cf_app_t *app, cf_http_req_t *req, const cf_rout
                          "send one API key, in Authorization or in the API key header", NULL, 0);
         return CF_REASON_INVALID_REQUEST;
     }
-    in.malformed = cf_apikey_parse(s, n, id) < 0;
-    if (!in.malformed && (k = cf_app_apikey(app, id)) != NULL) {
-        cf_apikey_hash(s, n, hash);
-        in.secret_ok = cf_ct_equal(hash, k->hash, sizeof hash);
-        in.key = k;
+    /* The string's parse and SHA-256 may come from the cache; the key's state
+     * is the live record's, judged below on every request. */
+    k = cf_app_apikey_find(app, s, n, &in.malformed, &in.secret_ok);
+    in.key = k;
+    /* The client address matters only to a key limited to networks. */
+    if (k != NULL && k->nnets > 0) {
+        cf_req_client_ip(app, req, ipbuf);
+        if (cf_ip_parse(ipbuf, strlen(ipbuf), &ip) == 0)
+            in.ip = &ip;
     }
-    cf_req_client_ip(app, req, ipbuf);
-    if (cf_ip_parse(ipbuf, strlen(ipbuf), &ip) == 0)
-        in.ip = &ip;
     cf_apikey_decide(&in, &d);
     if (d.why != CF_REASON_NONE) {
         /* A wrong or dead key is a failed authentication (lockout, alerts). */

@@ -26,15 +26,25 @@
 #include <openssl/crypto.h>
 
 #include "app/app.h"
+#include "core/apikeytab.h"
 #include "core/digest.h"
 #include "core/error.h"
 #include "store/wire.h"
 #include "util/log.h"
 #include "util/random.h"
 
+/* The hot state of a key used since the last flush: what was last written
+ * or heard, to send only the rest. Only used keys carry it (not every key). */
+struct cf_apikey_hot {
+    cf_apikey_usage_t flushed;
+    cf_apikey_t *key;
+    struct cf_apikey_hot *next; /* on the dirty list, or on the free list */
+};
+
 struct cf_apikeys {
-    cf_map_t by_id;           /* id -> cf_apikey_t*, owned */
-    cf_apikey_t *dirty;       /* keys with unwritten use */
+    cf_apikey_tab_t by_id;    /* owns the keys */
+    struct cf_apikey_hot *dirty; /* keys with unwritten use */
+    struct cf_apikey_hot *spare; /* freed hot records, reused: no malloc per flush */
     uv_timer_t timer;
     int timer_on;
     cf_time_t next_sweep;     /* wall ms */
@@ -42,6 +52,7 @@ struct cf_apikeys {
     int rate_on;
     cf_webhook_t *webhook;    /* our own when alerts has none */
     int unsupported;          /* the store keeps no keys */
+    cf_apikey_cache_t cache;  /* presented string -> its SHA-256 (allocated on first use) */
 };
 
 static void oom(const char *what)
@@ -58,7 +69,33 @@ cf_apikey_t *cf_app_apikey(cf_app_t *app, const char *id)
 {
     if (app->apikeys == NULL || strlen(id) != CF_APIKEY_ID_LEN)
         return NULL;
-    return cf_map_get(&app->apikeys->by_id, id, CF_APIKEY_ID_LEN);
+    return cf_apikey_tab_get(&app->apikeys->by_id, id);
+}
+
+cf_apikey_t *cf_app_apikey_find(cf_app_t *app, const char *s, size_t n, int *malformed,
+                                int *secret_ok)
+{
+    struct cf_apikeys *ks = app->apikeys;
+    char id[CF_APIKEY_ID_LEN + 1];
+    uint8_t hash[32];
+    cf_apikey_t *k;
+
+    *malformed = 0;
+    *secret_ok = 0;
+    if (ks == NULL)
+        return NULL;
+    /* Out of memory for the cache only costs every request its hashing. */
+    if (ks->cache.v == NULL)
+        (void)cf_apikey_cache_init(&ks->cache, 0, app->seed ^ 0x6b63616368650000u);
+    if (cf_apikey_cache_lookup(&ks->cache, s, n, id, hash, NULL) < 0) {
+        *malformed = 1;
+        return NULL;
+    }
+    /* The decision is the live record's: looked up and compared every time. */
+    k = cf_apikey_tab_get(&ks->by_id, id);
+    if (k != NULL)
+        *secret_ok = cf_ct_equal(hash, k->hash, sizeof hash);
+    return k;
 }
 
 int cf_app_apikeys_stored(const cf_app_t *app)
@@ -68,21 +105,30 @@ int cf_app_apikeys_stored(const cf_app_t *app)
 
 cf_apikey_t *cf_app_apikey_next(cf_app_t *app, size_t *pos)
 {
-    return app->apikeys != NULL ? cf_map_next(&app->apikeys->by_id, pos) : NULL;
+    return app->apikeys != NULL ? cf_apikey_tab_next(&app->apikeys->by_id, pos) : NULL;
 }
 
-/* Takes @k. */
+/* Free @k; its hot record, if any, stays on the dirty list keyless, for flush() to recycle. */
+static void drop(cf_apikey_t *k)
+{
+    if (k != NULL && k->hot != NULL)
+        k->hot->key = NULL;
+    cf_apikey_free(k);
+}
+
+/* Takes @k. A key without a hot record has sent (or was told) all its use. */
 static int put(cf_app_t *app, cf_apikey_t *k)
 {
-    k->flushed = k->usage; /* what the store or the origin already counted */
-    void *old = NULL;
-    int rc = cf_map_put(&app->apikeys->by_id, k->id, CF_APIKEY_ID_LEN, k, &old);
+    cf_apikey_t *old = NULL;
+    int rc;
 
+    k->hot = NULL;
+    rc = cf_apikey_tab_put(&app->apikeys->by_id, k, &old);
     if (rc < 0) {
         cf_apikey_free(k);
         return rc;
     }
-    cf_apikey_free(old);
+    drop(old);
     return 0;
 }
 
@@ -159,7 +205,8 @@ static void apply(cf_app_t *app, const cf_event_t *e)
         k->usage = mine;
         if (e->type == CF_EV_APIKEY_USED) {
             cf_apikey_usage_add(&k->usage, &e->apikey->delta);
-            cf_apikey_usage_add(&k->flushed, &e->apikey->delta); /* not ours to send again */
+            if (k->hot != NULL) /* not ours to send again */
+                cf_apikey_usage_add(&k->hot->flushed, &e->apikey->delta);
         }
     } else {
         cf_apikey_merge(k, e->apikey);
@@ -260,15 +307,29 @@ int cf_app_apikey_end(cf_app_t *app, const cf_apikey_t *k, cf_apikey_end_t why, 
     return 1;
 }
 
+void cf_app_apikey_dirty(cf_app_t *app, cf_apikey_t *k)
+{
+    struct cf_apikeys *ks = app->apikeys;
+    struct cf_apikey_hot *h = ks->spare;
+
+    if (k->hot != NULL)
+        return;
+    if (h != NULL)
+        ks->spare = h->next;
+    else if ((h = malloc(sizeof *h)) == NULL)
+        oom("apikey_hot");
+    h->flushed = k->usage; /* counted before this use: the next delta is the rest */
+    h->key = k;
+    h->next = ks->dirty;
+    ks->dirty = h;
+    k->hot = h;
+}
+
 void cf_app_apikey_touch(cf_app_t *app, cf_apikey_t *k, cf_time_t now)
 {
     if (now > k->last_used)
         k->last_used = now;
-    if (!k->dirty) {
-        k->dirty = 1;
-        k->dirty_next = app->apikeys->dirty;
-        app->apikeys->dirty = k;
-    }
+    cf_app_apikey_dirty(app, k);
 }
 
 int cf_app_apikey_rate(cf_app_t *app, cf_apikey_t *k, cf_limit_t *out)
@@ -469,18 +530,23 @@ static void flush(cf_app_t *app, cf_time_t now)
 {
     cf_events_t ev = CF_EVENTS_INIT;
 
-    while (app->apikeys->dirty != NULL) {
-        cf_apikey_t *k = app->apikeys->dirty;
-        app->apikeys->dirty = k->dirty_next;
-        k->dirty = 0;
-        k->dirty_next = NULL;
+    struct cf_apikeys *ks = app->apikeys;
+
+    while (ks->dirty != NULL) {
+        struct cf_apikey_hot *h = ks->dirty;
+        cf_apikey_t *k = h->key;
+        ks->dirty = h->next;
+        h->next = ks->spare;
+        ks->spare = h;
+        if (k == NULL)
+            continue; /* the key left the table meanwhile */
+        k->hot = NULL;
         cf_event_t *e = cf_events_add_apikey(&ev, CF_EV_APIKEY_USED, now, k);
         if (e == NULL)
             oom("apikey_flush");
         /* Uses since the previous flush: lost if this commit fails (the
          * quota may then allow that many more), never counted twice. */
-        cf_apikey_usage_delta(&k->usage, &k->flushed, &e->apikey->delta);
-        k->flushed = k->usage;
+        cf_apikey_usage_delta(&k->usage, &h->flushed, &e->apikey->delta);
     }
     if (ev.n > 0)
         cf_app_commit(app, &ev, NULL, NULL);
@@ -540,7 +606,7 @@ static void sweep(cf_app_t *app, cf_time_t now)
              * store.purge_after, as ended sessions do, then leave memory
              * (Redis expires them itself; SQLite keeps the row, which a
              * restart reloads and this drops again). */
-            if (k->ended_at + app->cfg.purge_after <= now && !k->dirty)
+            if (k->ended_at + app->cfg.purge_after <= now && k->hot == NULL)
                 if (purge_add(&purge, k) < 0)
                     oom("apikey_purge");
             continue;
@@ -564,7 +630,7 @@ static void sweep(cf_app_t *app, cf_time_t now)
             next = dl;
     }
     for (size_t i = 0; i < purge.n; i++)
-        cf_apikey_free(cf_map_del(&app->apikeys->by_id, purge.v[i]->id, CF_APIKEY_ID_LEN));
+        drop(cf_apikey_tab_del(&app->apikeys->by_id, purge.v[i]->id));
     if (purge.n > 0)
         CF_LOG(CF_LOG_INFO, "event=apikeys_purged keys=%zu", purge.n);
     free(purge.v);
@@ -608,9 +674,20 @@ static void ext_fini(cf_app_t *app)
 
     if (ks == NULL)
         return;
-    while ((k = cf_map_next(&ks->by_id, &pos)) != NULL)
+    while ((k = cf_apikey_tab_next(&ks->by_id, &pos)) != NULL)
         cf_apikey_free(k);
-    cf_map_fini(&ks->by_id);
+    free(ks->by_id.slots);
+    while (ks->dirty != NULL) {
+        struct cf_apikey_hot *h = ks->dirty;
+        ks->dirty = h->next;
+        free(h);
+    }
+    while (ks->spare != NULL) {
+        struct cf_apikey_hot *h = ks->spare;
+        ks->spare = h->next;
+        free(h);
+    }
+    cf_apikey_cache_fini(&ks->cache);
     cf_webhook_free(ks->webhook);
     free(ks);
     app->apikeys = NULL;
@@ -632,7 +709,7 @@ int cf_app_apikeys_init(cf_app_t *app)
 
     if (ks == NULL)
         return CF_ENOMEM;
-    cf_map_init(&ks->by_id, app->seed ^ 0x6b657973u);
+    ks->by_id.seed = app->seed ^ 0x6b657973u;
     app->apikeys = ks;
     app->apikeys_ext = &ext;
     if (app->cfg.rl_apikey.enabled) {

@@ -721,6 +721,14 @@ int cf_app_apikeys_revoke_shared(cf_app_t *app, const char *sub, const char *cli
                                  cf_apikeys_revoked_fn done, void *arg);
 /** The key with id @id (NUL-terminated), or NULL. */
 cf_apikey_t *cf_app_apikey(cf_app_t *app, const char *id);
+/**
+ * The key a presented string @s (@n bytes) names: NULL with *@malformed when
+ * its form or checksum is wrong, NULL when no key has its id, else the live
+ * record with *@secret_ok saying whether the string's SHA-256 is the key's.
+ * The string's parse and hash are cached (core/apikey.h); the record never is.
+ */
+cf_apikey_t *cf_app_apikey_find(cf_app_t *app, const char *s, size_t n, int *malformed,
+                                int *secret_ok);
 /** Iterate the keys: *@pos starts at 0; NULL at the end. No changes while iterating. */
 cf_apikey_t *cf_app_apikey_next(cf_app_t *app, size_t *pos);
 /** The lifetime rules for a key of @client_id ("" none) holding @roles (comma separated). */
@@ -742,6 +750,8 @@ int cf_app_apikey_end(cf_app_t *app, const cf_apikey_t *k, cf_apikey_end_t why, 
                       cf_events_t *ev);
 /** Record a use of @k at @now (and its counted quota): written lazily. */
 void cf_app_apikey_touch(cf_app_t *app, cf_apikey_t *k, cf_time_t now);
+/** Put @k on the dirty list (its usage as it is now is what was already sent); idempotent. */
+void cf_app_apikey_dirty(cf_app_t *app, cf_apikey_t *k);
 /** The per-key rate limit (api_keys.rate): 1 when over it, with the 429 in @out; 0 counted. */
 int cf_app_apikey_rate(cf_app_t *app, cf_apikey_t *k, cf_limit_t *out);
 /** The admin view of @k at @now (never the secret or its hash). New reference or NULL. */

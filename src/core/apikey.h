@@ -72,18 +72,19 @@ typedef struct {
 typedef struct cf_apikey {
     char id[CF_APIKEY_ID_LEN + 1];
     uint8_t hash[32];            /* SHA-256 of the whole key string */
+    /* the fields are ordered so the record has no padding: keys are many */
+    char successor[CF_APIKEY_ID_LEN + 1];   /* "" none */
+    char predecessor[CF_APIKEY_ID_LEN + 1]; /* "" none */
+    uint8_t nnets;               /* 0: any network; at most CF_APIKEY_NETS_MAX */
     /* roles comma separated, scope space separated; all five live in the
      * key's own allocation (one malloc per key, not six: keys are many) */
     char *sub, *name, *client_id, *roles, *scope;
     cf_cidr_t *nets;             /* nnets entries, owned (cf_apikey_set_nets); NULL for none */
-    size_t nnets;                /* 0: any network */
     cf_time_t created_at;
     cf_time_t expires_at;        /* 0: never */
     cf_time_t idle_expiry;       /* ms without use that end it; 0: none */
     cf_time_t last_used;         /* 0: never used (idle counts from created_at) */
     cf_time_t overlap_until;     /* rotated: the old secret works until then; 0: not rotated */
-    char successor[CF_APIKEY_ID_LEN + 1];   /* "" none */
-    char predecessor[CF_APIKEY_ID_LEN + 1]; /* "" none */
     cf_time_t ended_at;
     cf_apikey_end_t end;
     cf_time_t warned_at;         /* key_expiring sent at; 0: not yet */
@@ -94,10 +95,8 @@ typedef struct cf_apikey {
      * deltas (cf_apikey_usage_add), not the largest count any node saw. */
     cf_apikey_usage_t delta;
     /* shell bookkeeping, not copied by cf_apikey_copy() */
-    cf_apikey_usage_t flushed;   /* usage as last written or heard: the next delta is the rest */
     cf_time_t tat;               /* GCRA state of the per-key rate limit (monotonic ms) */
-    int dirty;                   /* usage not yet written */
-    struct cf_apikey *dirty_next;
+    struct cf_apikey_hot *hot;   /* used since the last flush (the shell's); NULL: all sent */
 } cf_apikey_t;
 
 /* ---- the key string ---- */
@@ -127,6 +126,49 @@ int cf_apikey_parse(const char *s, size_t n, char id[CF_APIKEY_ID_LEN + 1]);
 
 /** SHA-256 of the key string: what is stored. */
 void cf_apikey_hash(const char *s, size_t n, uint8_t out[32]);
+
+/* ---- the string cache ---- */
+
+/**
+ * What hashing a presented key string found, remembered so a key used again
+ * and again is not CRC'd and SHA-256'd on every request. An entry holds only
+ * a fact about the string itself: "this exact string is well formed and its
+ * SHA-256 is this". It holds no key, no state and no decision: the caller
+ * still looks the id up in the live table and compares the remembered hash
+ * with the live record's, in constant time, on every request, so a revoked,
+ * rotated, expired or purged key is refused on the very next request whether
+ * or not its string is cached, and a key re-created under the same id with
+ * another secret does not match. Direct-mapped, keyed by a seeded hash of
+ * the whole string; a probe compares the whole string in constant time.
+ */
+#define CF_APIKEY_CACHE_SIZE 4096 /* entries; a power of two (about 360 KiB) */
+
+typedef struct {
+    char str[CF_APIKEY_LEN];     /* the presented string (every cached one is CF_APIKEY_LEN long) */
+    uint8_t used;
+    uint8_t hash[32];            /* its SHA-256 */
+} cf_apikey_cache_entry_t;
+
+typedef struct {
+    cf_apikey_cache_entry_t *v;  /* @size entries; NULL until cf_apikey_cache_init */
+    size_t size;
+    uint64_t seed;
+} cf_apikey_cache_t;
+
+/** Allocate an empty cache of @size entries (a power of two; 0: the default). 0, CF_EINVAL or CF_ENOMEM. */
+int cf_apikey_cache_init(cf_apikey_cache_t *c, size_t size, uint64_t seed);
+/** Free the table; safe on a zeroed cache. */
+void cf_apikey_cache_fini(cf_apikey_cache_t *c);
+
+/**
+ * Parse and hash @n bytes of @s as cf_apikey_parse() and cf_apikey_hash()
+ * would, through the cache: returns 0 with the id and the SHA-256, or
+ * CF_EPARSE (malformed strings are never cached). A miss computes both and
+ * remembers them, evicting the slot's previous string. A NULL or
+ * uninitialised cache just computes. *@hit (may be NULL) says which.
+ */
+int cf_apikey_cache_lookup(cf_apikey_cache_t *c, const char *s, size_t n,
+                           char id[CF_APIKEY_ID_LEN + 1], uint8_t hash[32], int *hit);
 
 /* ---- lifetimes ---- */
 

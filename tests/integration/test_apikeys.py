@@ -389,3 +389,51 @@ def test_ended_keys_are_purged_after_the_retention(start_curfew):
     assert metric(srv, "curfew_apikeys", state="key_revoked") == 0
     assert reason(check(srv, a["key"])) == "invalid_key"
     assert check(srv, b["key"]).status_code == 200
+
+
+B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def forge(key_id, secret):
+    """A well-formed key string (valid CRC-32 checksum) for any id and secret."""
+    import zlib
+    body = f"cfk_{key_id}_{secret}"
+    c, check = zlib.crc32(body.encode()), ""
+    for _ in range(6):
+        check = B62[c % 62] + check
+        c //= 62
+    return body + check
+
+
+def test_cached_key_strings_are_judged_live_every_time(start_curfew):
+    """Checks cache what a key string hashes to, never the key's state: a key
+    used many times (so its string is cached) is refused on the very next
+    request after it is revoked, rotated without overlap, expired or purged,
+    and another string with the same id is never taken for it."""
+    srv = start_curfew("clock_leeway: 0s\n"
+                       "store: {purge_after: 1s, purge_interval: 100ms, activity_flush: 100ms}\n")
+    rev, rot, exp = (new_key(srv, expires_in=600), new_key(srv, expires_in=600),
+                     new_key(srv, expires_in=2))
+    for k in (rev, rot, exp):
+        for _ in range(3):
+            assert check(srv, k["key"]).status_code == 200
+    # Same id, another secret, a valid checksum: the cached string's hash is not its.
+    other = forge(rev["id"], rev["key"][17:49][::-1])
+    assert other != rev["key"]
+    for _ in range(2):
+        r = check(srv, other)
+        assert r.status_code == 401 and reason(r) == "invalid_key", r.text
+        assert check(srv, rev["key"]).status_code == 200
+    assert srv.admin("DELETE", f"/v1/apikeys/{rev['id']}").status_code == 200
+    assert reason(check(srv, rev["key"])) == "key_revoked"
+    r = srv.admin("POST", f"/v1/apikeys/{rot['id']}/rotate", json={"overlap": 0})
+    assert r.status_code == 201, r.text
+    assert reason(check(srv, rot["key"])) == "key_rotated"
+    assert check(srv, r.json()["key"]).status_code == 200
+    time.sleep(max(0, exp["expires_at"] + 1.02 - time.time()))
+    assert reason(check(srv, exp["key"])) == "key_expired"
+    # Purged from memory after store.purge_after: its cached string names nothing.
+    time.sleep(1.6)
+    assert srv.admin("GET", f"/v1/apikeys/{rev['id']}").status_code == 404
+    for _ in range(2):
+        assert reason(check(srv, rev["key"])) == "invalid_key"

@@ -10,10 +10,13 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
 #include "core/apikey.h"
+#include "core/apikeytab.h"
 #include "core/error.h"
 
 /* 2023-11-14T22:13:20Z */
@@ -355,6 +358,90 @@ static void test_usage_deltas_add_up_per_window(void **state)
     assert_true(total.day_used == INT64_MAX);
 }
 
+/* The string cache remembers only "this exact string hashes to this"; two
+ * strings never share an entry, even in the same slot, and what it answers
+ * is always what parsing and hashing would. */
+static void test_string_cache_never_confuses_two_strings(void **state)
+{
+    cf_apikey_cache_t c = {0};
+    char a[CF_APIKEY_LEN + 1], b[CF_APIKEY_LEN + 1], bad[CF_APIKEY_LEN + 1];
+    char id[CF_APIKEY_ID_LEN + 1];
+    uint8_t ha[32], hb[32], h[32];
+    int hit;
+
+    (void)state;
+    cf_apikey_format(ID, SECRET, a);
+    cf_apikey_format(ID, "0123456789abcdefghijABCDEFGHIJxz", b); /* same id, another secret */
+    cf_apikey_hash(a, CF_APIKEY_LEN, ha);
+    cf_apikey_hash(b, CF_APIKEY_LEN, hb);
+    assert_int_equal(cf_apikey_cache_init(&c, 3, 1), CF_EINVAL);
+    /* One slot: every string lands in it, so a and b evict each other. */
+    assert_int_equal(cf_apikey_cache_init(&c, 1, 42), 0);
+    assert_int_equal(cf_apikey_cache_lookup(&c, a, CF_APIKEY_LEN, id, h, &hit), 0);
+    assert_false(hit);
+    assert_memory_equal(h, ha, 32);
+    assert_string_equal(id, ID);
+    assert_int_equal(cf_apikey_cache_lookup(&c, a, CF_APIKEY_LEN, id, h, &hit), 0);
+    assert_true(hit);
+    assert_memory_equal(h, ha, 32);
+    /* b differs in its last secret character only: a miss with its own hash. */
+    assert_int_equal(cf_apikey_cache_lookup(&c, b, CF_APIKEY_LEN, id, h, &hit), 0);
+    assert_false(hit);
+    assert_memory_equal(h, hb, 32);
+    assert_int_equal(cf_apikey_cache_lookup(&c, a, CF_APIKEY_LEN, id, h, &hit), 0);
+    assert_false(hit);
+    assert_memory_equal(h, ha, 32);
+    /* A cached string with one character changed (checksum broken) is
+     * malformed, never a hit; a prefix of a cached string is malformed. */
+    memcpy(bad, a, sizeof a);
+    bad[30] = bad[30] == 'a' ? 'b' : 'a';
+    assert_int_equal(cf_apikey_cache_lookup(&c, bad, CF_APIKEY_LEN, id, h, &hit), CF_EPARSE);
+    assert_false(hit);
+    assert_int_equal(cf_apikey_cache_lookup(&c, a, CF_APIKEY_LEN - 1, id, h, &hit), CF_EPARSE);
+    cf_apikey_cache_fini(&c);
+    /* Without a cache it computes the same. */
+    assert_int_equal(cf_apikey_cache_lookup(NULL, b, CF_APIKEY_LEN, id, h, &hit), 0);
+    assert_memory_equal(h, hb, 32);
+    assert_int_equal(cf_apikey_cache_lookup(&c, bad, CF_APIKEY_LEN, id, h, NULL), CF_EPARSE);
+}
+
+/* The id table: every key findable after growth and after deletions from
+ * the middle of probe runs (backward shift), none after its removal. */
+static void test_id_table_put_get_delete(void **state)
+{
+    enum { N = 3000 };
+    cf_apikey_tab_t t = {.seed = 7};
+    static cf_apikey_t *k[N];
+    cf_apikey_t *old;
+    uint8_t h[32] = {0};
+    char id[CF_APIKEY_ID_LEN + 1];
+    size_t pos = 0, seen = 0;
+
+    (void)state;
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof id, "%012d", i);
+        k[i] = cf_apikey_new(id, h, "s", "", "", "", "");
+        assert_non_null(k[i]);
+        assert_int_equal(cf_apikey_tab_put(&t, k[i], &old), 0);
+        assert_null(old);
+    }
+    assert_int_equal(t.count, N);
+    assert_true(t.count * 4 <= t.cap * 3);
+    for (int i = 0; i < N; i += 3)
+        assert_ptr_equal(cf_apikey_tab_del(&t, k[i]->id), k[i]);
+    for (int i = 0; i < N; i++)
+        assert_ptr_equal(cf_apikey_tab_get(&t, k[i]->id), i % 3 == 0 ? NULL : k[i]);
+    assert_null(cf_apikey_tab_del(&t, k[0]->id));
+    assert_int_equal(cf_apikey_tab_put(&t, k[1], &old), 0);
+    assert_ptr_equal(old, k[1]); /* the same id replaces */
+    while (cf_apikey_tab_next(&t, &pos) != NULL)
+        seen++;
+    assert_int_equal(seen, t.count);
+    for (int i = 0; i < N; i++)
+        cf_apikey_free(k[i]);
+    free(t.slots);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -368,6 +455,8 @@ int main(void)
         cmocka_unit_test(test_month_quota_and_calendar),
         cmocka_unit_test(test_merge_keeps_first_end_and_moves_forward),
         cmocka_unit_test(test_usage_deltas_add_up_per_window),
+        cmocka_unit_test(test_string_cache_never_confuses_two_strings),
+        cmocka_unit_test(test_id_table_put_get_delete),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
