@@ -79,7 +79,7 @@ static int other_key(scan_t *sc, const char *k, size_t n)
 static int number(scan_t *sc, cf_auditline_value_t *v)
 {
     const char *s = sc->p;
-    long long x = 0;
+    unsigned long long x = 0; /* wraps harmlessly on a long number, which is declined */
     int neg = 0, digits = 0, frac = 0;
 
     if (s < sc->end && *s == '-')
@@ -88,7 +88,7 @@ static int number(scan_t *sc, cf_auditline_value_t *v)
         s++, digits = 1;
     } else {
         for (; s < sc->end && *s >= '0' && *s <= '9'; s++, digits++)
-            x = x * 10 + (*s - '0'); /* no overflow: at most MAX_NUMBER - 1 digits checked below */
+            x = x * 10 + (unsigned)(*s - '0');
     }
     if (digits == 0 || digits > 18)
         return -1;
@@ -102,7 +102,7 @@ static int number(scan_t *sc, cf_auditline_value_t *v)
         return -1;
     sc->p = s;
     v->kind = frac ? CF_AL_OTHER : CF_AL_INTEGER;
-    v->i = neg ? -x : x;
+    v->i = neg ? -(long long)x : (long long)x;
     return 0;
 }
 
