@@ -58,9 +58,10 @@ YAML
     [[ "$status" == 200 ]] || die "curfew ($t) answered $status (not 200) to the check"
 done
 # "this" really measures: its /metrics has the idle-gap histogram, base's has not.
-curl -s "http://127.0.0.1:${PORT[this]}/metrics" | grep -q '^curfew_idle_gap_seconds_count' \
+for t in base this; do curl -s -o "$TMP/$t/metrics.txt" "http://127.0.0.1:${PORT[$t]}/metrics"; done
+grep -q '^curfew_idle_gap_seconds_count' "$TMP/this/metrics.txt" \
     || die "the this server has no curfew_idle_gap_seconds"
-! curl -s "http://127.0.0.1:${PORT[base]}/metrics" | grep -q '^curfew_idle_gap_seconds' \
+! grep -q '^curfew_idle_gap_seconds' "$TMP/base/metrics.txt" \
     || die "BASE_BIN already has the idle-gap histogram: not a build without issue 13"
 
 run_wrk() {  # name target duration
