@@ -179,6 +179,16 @@ def test_policy_explain_and_config_name_activity(tmp_path):
     r = run_curfew("config", "check", str(cfg))
     assert r.returncode != 0
     assert re.search(r"c\.yaml:3: .*activity.*counts, none", r.stderr), r.stderr
+    # policy explain says which requests keep a session alive, and names the header.
+    cfg.write_text("tuning: { background_header: X-Poller }\nroutes:\n  - path_prefix: /poll\n"
+                   "    activity: none\n  - path_prefix: /app\n")
+    for path, want in [("/poll/x", r"^activity: none \(from routes\[0\]\)"),
+                       ("/poll/../app", r"^activity: counts"),  # matched after normalizing
+                       ("/app/x", r"^activity: counts"), ("/elsewhere", r"^activity: counts")]:
+        r = run_curfew("policy", "explain", "--config", str(cfg), "--path", path)
+        assert r.returncode == 0, r.stderr
+        assert re.search(want, r.stdout, re.M), (path, r.stdout)
+        assert re.search(r"^background header: X-Poller: 1 ", r.stdout, re.M), r.stdout
 
 
 BAD = [
