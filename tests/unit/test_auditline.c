@@ -277,6 +277,53 @@ static void test_scanner_many_keys_and_duplicates_far_apart(void **state)
     assert_int_equal(agree(line), 0);
 }
 
+/* Every line of a small synthetic log, mutated at random (bytes replaced, inserted or
+ * deleted, drawn from JSON's own punctuation): the scanner agrees or declines. */
+static void test_scanner_agrees_on_mutated_lines(void **state)
+{
+    static const char alphabet[] = "{}[]\":,\\ 0123456789-.eEnulltrufalsx\t\x01\x7f\xc3\xa9";
+    char *text = NULL, *p, *nl;
+    size_t size = 0, recognised = 0, total = 0;
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    FILE *f = open_memstream(&text, &size);
+
+    (void)state;
+    assert_non_null(f);
+    assert_int_equal(cf_tune_synthetic(400, 3, f), 0);
+    assert_int_equal(fclose(f), 0);
+    for (p = text; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+        size_t n0 = (size_t)(nl - p) + 1;
+        for (int m = 0; m < 60; m++) {
+            char line[LINE_MAX_TEST];
+            size_t n = n0;
+            memcpy(line, p, n);
+            line[n] = '\0';
+            for (int k = 0; k < 1 + m % 3; k++) {
+                size_t at;
+                char c;
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                at = (size_t)(x % n);
+                c = alphabet[(x >> 20) % (sizeof alphabet - 1)];
+                if ((x >> 40) % 3 == 0 && n + 2 < sizeof line) { /* insert */
+                    memmove(line + at + 1, line + at, n - at + 1);
+                    line[at] = c;
+                    n++;
+                } else if ((x >> 40) % 3 == 1 && n > 2) { /* delete */
+                    memmove(line + at, line + at + 1, n - at);
+                    n--;
+                } else {
+                    line[at] = c;
+                }
+            }
+            recognised += (size_t)agree(line);
+            total++;
+        }
+    }
+    /* Both kinds were met: many mutations keep a readable line, many break it. */
+    assert_true(recognised > total / 20 && recognised < total - total / 20);
+    free(text);
+}
+
 /* The reference the fast path replaced: sscanf + timegm. */
 static int time_ref(const char *s, cf_time_t *out)
 {
@@ -361,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_scanner_agrees_on_the_servers_own_lines),
         cmocka_unit_test(test_scanner_reads_tricky_lines_as_jansson_or_declines),
         cmocka_unit_test(test_scanner_many_keys_and_duplicates_far_apart),
+        cmocka_unit_test(test_scanner_agrees_on_mutated_lines),
         cmocka_unit_test(test_times_agree_with_sscanf_and_timegm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
