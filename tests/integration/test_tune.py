@@ -25,6 +25,8 @@ tuning: {{ activity_gap: 1s, relogin_window: 4s }}
 routes:
   - path_prefix: /poll
     activity: none
+clients:
+  - {{ id: web, type: public }}
 """
 
 
@@ -64,7 +66,10 @@ def test_tune_reports_exactly_what_happened_and_metrics_agree(start_curfew, tmp_
     ok = lambda s, **kw: srv.check(s["access_token"], **kw).status_code == 200
 
     # t=0: four people start.
-    alice, bob, carol, dave = (srv.new_session(sub=n) for n in ("alice", "bob", "carol", "dave"))
+    # alice and dave sign in through the configured client "web"; bob and carol without a
+    # client, which the metrics file under client="other" (as any unconfigured one).
+    alice, dave = (srv.new_session(sub=n, client_id="web") for n in ("alice", "dave"))
+    bob, carol = (srv.new_session(sub=n) for n in ("bob", "carol"))
     for s in (alice, bob, carol, dave):
         assert ok(s)
     poll = {"X-Original-URI": "/poll/inbox"}
@@ -81,7 +86,7 @@ def test_tune_reports_exactly_what_happened_and_metrics_agree(start_curfew, tmp_
                 assert t >= 6.0
             if t == 7.5:  # past the absolute deadline: he logs back in
                 assert r.status_code != 200
-                dave2 = srv.new_session(sub="dave")
+                dave2 = srv.new_session(sub="dave", client_id="web")
         elif t < 8.5:
             assert ok(dave2)
         else:
@@ -93,7 +98,7 @@ def test_tune_reports_exactly_what_happened_and_metrics_agree(start_curfew, tmp_
         elif t == 4.5:
             r = srv.check(alice["access_token"])
             assert r.json()["reason"] == "idle_timeout", r.text
-            alice2 = srv.new_session(sub="alice")
+            alice2 = srv.new_session(sub="alice", client_id="web")
             assert ok(alice2)
         elif t == 6.0:
             assert ok(alice2)
@@ -126,14 +131,21 @@ def test_tune_reports_exactly_what_happened_and_metrics_agree(start_curfew, tmp_
     assert 1400 <= gaps[0]["idle_ms"] < 3000
 
     m = srv.get("/metrics").text
-    assert metric(m, "curfew_relogins_total", reason="idle_timeout") == 1
-    assert metric(m, "curfew_relogins_total", reason="absolute_timeout") == 1
-    assert metric(m, "curfew_timeouts_without_return_total", reason="idle_timeout") == 2
-    assert metric(m, "curfew_timeouts_without_return_total", reason="absolute_timeout") == 0
-    assert metric(m, "curfew_relogin_delay_seconds_count", reason="idle_timeout") == 1
-    # The configured idle timeout is a bucket bound; alice's 1.5 s pause is below it.
-    assert metric(m, "curfew_idle_gap_seconds_bucket", le="3") >= 1
-    assert metric(m, "curfew_idle_gap_seconds_bucket", le="1") == 0
+    # Per client: alice's and dave's re-logins are web's; bob's and carol's timeouts
+    # without return are "other"'s (only configured clients are named: bounded labels).
+    assert metric(m, "curfew_relogins_total", client="web", reason="idle_timeout") == 1
+    assert metric(m, "curfew_relogins_total", client="web", reason="absolute_timeout") == 1
+    assert metric(m, "curfew_relogins_total", client="other", reason="idle_timeout") == 0
+    assert metric(m, "curfew_timeouts_without_return_total", client="other", reason="idle_timeout") == 2
+    assert metric(m, "curfew_timeouts_without_return_total", client="web", reason="idle_timeout") == 0
+    assert metric(m, "curfew_timeouts_without_return_total", client="web", reason="absolute_timeout") == 0
+    assert metric(m, "curfew_relogin_delay_seconds_count", client="web", reason="idle_timeout") == 1
+    assert metric(m, "curfew_relogin_delay_seconds_count", client="other", reason="idle_timeout") == 0
+    # The configured idle timeout is a bucket bound; alice's 1.5 s pause (web's only silence
+    # of a second or more: carol's polling is not activity) is below it.
+    assert metric(m, "curfew_idle_gap_seconds_bucket", client="web", le="3") == 1
+    assert metric(m, "curfew_idle_gap_seconds_bucket", client="web", le="1") == 0
+    assert metric(m, "curfew_idle_gap_seconds_count", client="other") == 0
 
     r = tune(audit, "--idle", "3s,800ms", "--absolute", "7s", "--access-ttl", "30s",
              "--relogin-window", "4s", "--format", "json")
@@ -143,10 +155,16 @@ def test_tune_reports_exactly_what_happened_and_metrics_agree(start_curfew, tmp_
     assert base["baseline"] and (base["idle_s"], base["absolute_s"]) == (3, 7)
     for row in (base, same):  # the configured values, given or recorded
         assert (row["relogins_idle"], row["relogins_absolute"]) == (
-            metric(m, "curfew_relogins_total", reason="idle_timeout"),
-            metric(m, "curfew_relogins_total", reason="absolute_timeout"))
+            metric(m, "curfew_relogins_total", client="web", reason="idle_timeout"),
+            metric(m, "curfew_relogins_total", client="web", reason="absolute_timeout"))
         assert row["ends"] == {"idle": 3, "absolute": 1, "logout": 3, "other": 0}
     assert rep["sessions"] == 7 and rep["chained"] == 2 and rep["open"] == 0
+    r = tune(audit, "--client", "web", "--idle", "3s", "--absolute", "7s", "--access-ttl", "30s",
+             "--relogin-window", "4s", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    web = json.loads(r.stdout)["rows"][1]
+    assert (web["relogins_idle"], web["relogins_absolute"]) == (1, 1)
+    assert web["ends"]["idle"] == 1 and web["ends"]["absolute"] == 1
     # 800 ms idle would also have cut alice's 1.5 s pause, and dave's return (>= 1 s after
     # his last allowed check) would have been an idle re-login before his absolute end.
     assert (short["relogins_idle"], short["relogins_absolute"]) == (3, 0)
