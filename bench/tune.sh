@@ -6,13 +6,13 @@
 #  1. Replay: a synthetic audit log of N lines (default 10,000,000) replayed
 #     under the default 12 candidate combinations (+ the baseline): wall time,
 #     events per second and peak RSS (GNU time). Goals: < 30 s, < 256 MiB.
-#  2. Hot path: bench/check.sh with the audit log on, this build (idle-gap
-#     histogram, activity_gap lines, re-login tracker) against BASE_BIN (a
-#     build without them, e.g. main's), same settings, one after the other.
-#     Goal: ratio >= 0.97.
+#  2. Hot path: bench/check_tune.sh, this build (idle-gap histogram,
+#     activity_gap lines, background header, re-login tracker) against
+#     BASE_BIN (a build of 0764d1b, the commit before them: there is no
+#     switch), same config, interleaved rounds. Goal: ratio >= 0.97.
 #
 # Usage:  bash bench/tune.sh
-# Environment: N=10000000  SEED=1  BASE_BIN=/work/main/build/curfew  SKIP_CHECK=1
+# Environment: N=10000000  SEED=1  BASE_BIN=/tmp/curfew-base/build/curfew  SKIP_CHECK=1
 #              TMP (default: a new temp dir; the log is N * ~375 bytes)
 set -euo pipefail
 
@@ -33,15 +33,6 @@ awk -v n="$N" -v s="$secs" -v r="$rss_kb" 'BEGIN {
 rm -f "$LOG"
 
 [ -n "${SKIP_CHECK:-}" ] && exit 0
-BASE_BIN=${BASE_BIN:-/work/main/build/curfew}
-echo "== /v1/check with the audit log on: this build vs $BASE_BIN"
-for which in base this; do
-    bin=$BIN
-    [ $which = base ] && bin=$BASE_BIN
-    CURFEW_BIN=$bin SKIP_BUILD=1 EXTRA_CONFIG="audit: { path: $TMP/audit-$which.jsonl }" \
-        bash "$ROOT/bench/check.sh" | tee "$TMP/check-$which.txt" | grep -E "^curfew" || true
-done
-awk '/^curfew/ { v[FILENAME] = $2 } END {
-    for (f in v) if (f ~ /base/) b = v[f]; else t = v[f];
-    if (b > 0) printf "check throughput ratio (this/base): %.3f\n", t / b }' \
-    "$TMP/check-base.txt" "$TMP/check-this.txt"
+echo "== /v1/check: this build vs BASE_BIN (a build without issue 13), interleaved rounds"
+BASE_BIN=${BASE_BIN:?set BASE_BIN to a build of 0764d1b (see bench/check_tune.sh), or SKIP_CHECK=1} \
+    bash "$ROOT/bench/check_tune.sh"

@@ -366,6 +366,8 @@ static int cmd_policy(int argc, char **argv)
         return 1;
     }
     fputs(text, stdout);
+    printf("background header: %s: 1 (on any request: decided, but does not extend the idle "
+           "deadline)\n", cfg.background_header);
     free(text);
     cf_config_fini(&cfg);
     return 0;

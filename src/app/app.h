@@ -89,15 +89,21 @@ typedef struct {
     uint64_t purged;                   /* SESSION_PURGED events */
     uint64_t key_rotations;            /* KEY_ROTATED events */
     uint64_t remote[CF_EV__COUNT];     /* events applied from other nodes' bus messages */
-    /* Timeouts, measured (docs/tuning.md): [0] idle_timeout, [1] absolute_timeout. */
-    cf_histogram_t idle_gap;           /* seconds since the session's previous activity */
+    /* Timeouts, measured (docs/tuning.md), by client: slot i < nclients is the
+     * configured client i, slot nclients every other client (bounded labels). */
+    struct cf_app_timeouts *timeouts;  /* nclients + 1 slots; NULL when out of memory */
+    const cf_policy_t *clients;        /* app->cfg.policy: the slots' names */
     double idle_gap_bounds[CF_HISTOGRAM_MAX_BUCKETS]; /* fixed ones plus the configured timeouts */
-    uint64_t relogins[2];              /* forced re-logins: a new session within relogin_window */
-    cf_histogram_t relogin_gap[2];     /* seconds from the timeout to the new session */
-    uint64_t without_return[2];        /* timeouts whose relogin_window passed without one */
     uint64_t relogin_evicted;          /* pending timeouts forgotten by tuning.relogin_subjects */
-    struct cf_relogin *relogin;        /* the tracker (core/relogin.h) */
+    struct cf_relogin *relogin;        /* the tracker (core/relogin.h); without-return counts per slot */
 } cf_app_metrics_t;
+
+/* One client's timeout measures: [0] idle_timeout, [1] absolute_timeout. */
+typedef struct cf_app_timeouts {
+    cf_histogram_t idle_gap;       /* seconds since the session's previous activity */
+    uint64_t relogins[2];          /* forced re-logins, by the timed-out session's client */
+    cf_histogram_t relogin_gap[2]; /* seconds from the timeout to the new session */
+} cf_app_timeouts_t;
 
 /* A verified client secret, so PBKDF2 runs once per client, not per request. */
 typedef struct {
@@ -764,6 +770,9 @@ void cf_app_metrics_init(cf_app_t *app);
 
 /** Free what the metrics hold (the re-login tracker). */
 void cf_app_metrics_fini(cf_app_t *app);
+
+/** The timeout measures' slot of @client_id: its index among the configured clients, else nclients. */
+size_t cf_app_metrics_slot(const cf_app_metrics_t *m, const char *client_id);
 
 /** Count the timeouts whose re-login window passed by @now (before a scrape). */
 void cf_app_metrics_sweep(cf_app_t *app, cf_time_t now);

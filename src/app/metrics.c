@@ -79,27 +79,44 @@ void cf_app_metrics_init(cf_app_t *app)
         add_bound(m->idle_gap_bounds, &n, (double)c->policy.roles[i].limits.idle_timeout / CF_SEC);
     for (size_t i = 0; i < c->policy.nroutes; i++)
         add_bound(m->idle_gap_bounds, &n, (double)c->policy.routes[i].idle_timeout / CF_SEC);
-    cf_histogram_init(&m->idle_gap, m->idle_gap_bounds, n);
-    for (size_t i = 0; i < 2; i++)
-        cf_histogram_init(&m->relogin_gap[i], relogin_bounds, NELEM(relogin_bounds));
-    /* Without the tracker (out of memory) re-logins are simply not counted. */
-    m->relogin = cf_relogin_new(c->relogin_subjects, c->relogin_window);
+    /* One slot per configured client and one for every other: labels stay bounded
+     * whatever client_id a session names. Without them (out of memory) the timeout
+     * measures are simply not kept, as without the tracker. */
+    m->clients = &c->policy;
+    m->timeouts = calloc(c->policy.nclients + 1, sizeof *m->timeouts);
+    for (size_t i = 0; m->timeouts != NULL && i <= c->policy.nclients; i++) {
+        cf_histogram_init(&m->timeouts[i].idle_gap, m->idle_gap_bounds, n);
+        for (size_t k = 0; k < 2; k++)
+            cf_histogram_init(&m->timeouts[i].relogin_gap[k], relogin_bounds, NELEM(relogin_bounds));
+    }
+    m->relogin = cf_relogin_new_tagged(c->relogin_subjects, c->relogin_window,
+                                       c->policy.nclients + 1);
 }
 
 void cf_app_metrics_fini(cf_app_t *app)
 {
     cf_relogin_free(app->metrics.relogin);
     app->metrics.relogin = NULL;
+    free(app->metrics.timeouts);
+    app->metrics.timeouts = NULL;
+}
+
+size_t cf_app_metrics_slot(const cf_app_metrics_t *m, const char *client_id)
+{
+    size_t n = m->clients != NULL ? m->clients->nclients : 0;
+
+    for (size_t i = 0; client_id != NULL && i < n; i++)
+        if (strcmp(m->clients->clients[i].id, client_id) == 0)
+            return i;
+    return n;
 }
 
 static void add_relogin(cf_app_metrics_t *m, const cf_relogin_out_t *o)
 {
-    for (size_t k = 0; k < 2; k++)
-        m->without_return[k] += o->without_return[k];
     m->relogin_evicted += o->evicted;
-    if (o->relogin >= 0) {
-        m->relogins[o->relogin]++;
-        cf_histogram_observe(&m->relogin_gap[o->relogin], (double)o->gap / CF_SEC);
+    if (o->relogin >= 0 && m->timeouts != NULL) {
+        m->timeouts[o->tag].relogins[o->relogin]++;
+        cf_histogram_observe(&m->timeouts[o->tag].relogin_gap[o->relogin], (double)o->gap / CF_SEC);
     }
 }
 
@@ -114,11 +131,13 @@ void cf_app_metrics_sweep(cf_app_t *app, cf_time_t now)
     }
 }
 
-/* A person's activity after a silence (gaps under a second are request bursts, not silences). */
-static void observe_gap(cf_app_metrics_t *m, cf_time_t gap)
+/* A person's activity after a silence (gaps under a second are request bursts, not
+ * silences): only then is the client's slot looked up, never on a burst. */
+static void observe_gap(cf_app_metrics_t *m, const cf_session_t *s, cf_time_t gap)
 {
-    if (gap >= CF_SEC)
-        cf_histogram_observe(&m->idle_gap, (double)gap / CF_SEC);
+    if (gap >= CF_SEC && s != NULL && m->timeouts != NULL)
+        cf_histogram_observe(&m->timeouts[cf_app_metrics_slot(m, s->client_id)].idle_gap,
+                             (double)gap / CF_SEC);
 }
 
 static void track_relogin(cf_app_metrics_t *m, const cf_event_t *e)
@@ -131,7 +150,8 @@ static void track_relogin(cf_app_metrics_t *m, const cf_event_t *e)
     if (e->type == CF_EV_SESSION_CREATED) {
         if (cf_relogin_started(m->relogin, s->sub, s->created_at, &o) == 0)
             add_relogin(m, &o);
-    } else if (cf_relogin_ended(m->relogin, s->sub, s->end, s->ended_at, &o) == 0) {
+    } else if (cf_relogin_ended_tagged(m->relogin, s->sub, s->end, s->ended_at,
+                                       cf_app_metrics_slot(m, s->client_id), &o) == 0) {
         add_relogin(m, &o);
     }
 }
@@ -177,7 +197,7 @@ static void count(cf_app_metrics_t *m, const cf_event_t *e)
         m->tokens_refresh += e->has_token != 0;
         break;
     case CF_EV_TOKEN_REFRESHED:
-        observe_gap(m, e->gap);
+        observe_gap(m, e->session, e->gap);
         m->tokens_access++;
         m->tokens_refresh += e->has_token != 0;
         break;
@@ -194,7 +214,7 @@ static void count(cf_app_metrics_t *m, const cf_event_t *e)
         break;
     case CF_EV_CHECK:
         count_check(m, e);
-        observe_gap(m, e->gap);
+        observe_gap(m, e->session, e->gap);
         break;
     case CF_EV_REFRESH:
         if ((unsigned)e->result < CF_REFRESH_RESULT__COUNT)

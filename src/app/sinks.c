@@ -20,18 +20,27 @@
 #include "app/app.h"
 #include "util/log.h"
 
+/* The session's log fingerprint, "-" without one. A SHA-256: computed only for a
+ * line that is written (CF_LOG evaluates it after the level test), never per check. */
+static const char *fingerprint(const cf_event_t *e, char fp[13])
+{
+    if (e->session != NULL)
+        cf_log_fingerprint(e->session->id, CF_SID_LEN, fp);
+    else if (e->sid[0])
+        cf_log_fingerprint(e->sid, CF_SID_LEN, fp);
+    else
+        strcpy(fp, "-");
+    return fp;
+}
+
 static void log_event(const cf_event_t *e)
 {
-    char fp[13] = "-";
+    char fp[13];
 
     if (e->remote) {
         CF_LOG(CF_LOG_DEBUG, "event=%s origin=bus", cf_event_name(e->type));
         return;
     }
-    if (e->session != NULL)
-        cf_log_fingerprint(e->session->id, CF_SID_LEN, fp);
-    else if (e->sid[0])
-        cf_log_fingerprint(e->sid, CF_SID_LEN, fp);
     switch (e->type) {
     case CF_EV_ACTIVITY:
     case CF_EV_ACTIVITY_GAP:
@@ -41,7 +50,8 @@ static void log_event(const cf_event_t *e)
     case CF_EV_REVOCATION:
         break; /* too frequent for the diagnostic log, or said by another line */
     case CF_EV_SESSION_ENDED:
-        CF_LOG(CF_LOG_INFO, "event=%s sid=%s sub_len=%zu reason=%s", cf_event_name(e->type), fp,
+        CF_LOG(CF_LOG_INFO, "event=%s sid=%s sub_len=%zu reason=%s", cf_event_name(e->type),
+               fingerprint(e, fp),
                strlen(e->session->sub), cf_end_name(e->session->end));
         break;
     case CF_EV_NOT_BEFORE:
@@ -59,7 +69,7 @@ static void log_event(const cf_event_t *e)
     case CF_EV_ALERT_FIRED:
         break; /* their emitters logged them with what only they know */
     default:
-        CF_LOG(CF_LOG_DEBUG, "event=%s sid=%s", cf_event_name(e->type), fp);
+        CF_LOG(CF_LOG_DEBUG, "event=%s sid=%s", cf_event_name(e->type), fingerprint(e, fp));
         break;
     }
 }

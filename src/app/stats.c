@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "core/relogin.h"
 #include "app/cluster.h"
 #include "http/server.h"
 
@@ -276,37 +277,54 @@ static void render_http(cf_app_t *app, cf_prom_t *p)
     cf_prom_u64(p, "curfew_http_connections_rejected_total", NULL, hs.rejected);
 }
 
-/* Timeouts measured: idle gaps, forced re-logins and timeouts without return (docs/tuning.md). */
+/* The timeout measures' client label of slot @i: a configured client, or "other". */
+static const char *slot_name(const cf_app_metrics_t *m, size_t i)
+{
+    return i < m->clients->nclients ? m->clients->clients[i].id : "other";
+}
+
+/* Timeouts measured: idle gaps, forced re-logins and timeouts without return (docs/tuning.md),
+ * by client (configured ones, then "other") and end reason. */
 static void render_timeouts(cf_app_t *app, cf_prom_t *p)
 {
     cf_app_metrics_t *m = &app->metrics;
     static const char *const ends[2] = {"idle_timeout", "absolute_timeout"};
+    size_t n = m->timeouts != NULL ? m->clients->nclients + 1 : 0;
 
     cf_app_metrics_sweep(app, cf_app_now(app));
     cf_prom_family(p, "curfew_idle_gap_seconds", "histogram",
                    "Silence before an allowed check or refresh that was a person's activity "
-                   "(gaps under 1s skipped); the configured idle timeouts are bucket bounds.");
-    cf_prom_histogram(p, "curfew_idle_gap_seconds", NULL, &m->idle_gap);
+                   "(gaps under 1s skipped), by client; the configured idle timeouts are bucket "
+                   "bounds.");
+    for (size_t i = 0; i < n; i++) {
+        const char *l[] = {"client", slot_name(m, i), NULL};
+        cf_prom_histogram(p, "curfew_idle_gap_seconds", l, &m->timeouts[i].idle_gap);
+    }
     cf_prom_family(p, "curfew_relogins_total", "counter",
                    "Forced re-logins: a session ended by a timeout, and a new session of the "
-                   "same subject within tuning.relogin_window, by end reason.");
-    for (int k = 0; k < 2; k++) {
-        const char *l[] = {"reason", ends[k], NULL};
-        cf_prom_u64(p, "curfew_relogins_total", l, m->relogins[k]);
-    }
+                   "same subject within tuning.relogin_window, by the ended session's client "
+                   "and end reason.");
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 2; k++) {
+            const char *l[] = {"client", slot_name(m, i), "reason", ends[k], NULL};
+            cf_prom_u64(p, "curfew_relogins_total", l, m->timeouts[i].relogins[k]);
+        }
     cf_prom_family(p, "curfew_relogin_delay_seconds", "histogram",
-                   "Time from a timeout to the subject's new session, by end reason.");
-    for (int k = 0; k < 2; k++) {
-        const char *l[] = {"reason", ends[k], NULL};
-        cf_prom_histogram(p, "curfew_relogin_delay_seconds", l, &m->relogin_gap[k]);
-    }
+                   "Time from a timeout to the subject's new session, by client and end reason.");
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 2; k++) {
+            const char *l[] = {"client", slot_name(m, i), "reason", ends[k], NULL};
+            cf_prom_histogram(p, "curfew_relogin_delay_seconds", l, &m->timeouts[i].relogin_gap[k]);
+        }
     cf_prom_family(p, "curfew_timeouts_without_return_total", "counter",
                    "Sessions ended by a timeout whose subject did not start another within "
-                   "tuning.relogin_window, by end reason.");
-    for (int k = 0; k < 2; k++) {
-        const char *l[] = {"reason", ends[k], NULL};
-        cf_prom_u64(p, "curfew_timeouts_without_return_total", l, m->without_return[k]);
-    }
+                   "tuning.relogin_window, by client and end reason.");
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 2; k++) {
+            const char *l[] = {"client", slot_name(m, i), "reason", ends[k], NULL};
+            cf_prom_u64(p, "curfew_timeouts_without_return_total", l,
+                        m->relogin != NULL ? cf_relogin_without_return(m->relogin, i, k) : 0);
+        }
     cf_prom_family(p, "curfew_relogin_evicted_total", "counter",
                    "Timeouts forgotten before their window passed (tuning.relogin_subjects).");
     cf_prom_u64(p, "curfew_relogin_evicted_total", NULL, m->relogin_evicted);

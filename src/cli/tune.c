@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <jansson.h>
 
 #include "cli/cli.h"
 #include "cli/tune.h"
+#include "core/auditline.h"
 #include "core/duration.h"
 
 #define CF_TUNE_LINE_MAX (64 * 1024)
@@ -42,118 +42,80 @@ static void bad_line(run_t *r, const char *why, const char *what)
                 what ? " " : "", what ? what : "");
 }
 
-/* RFC 3339 UTC as the audit log writes it: 2026-01-02T03:04:05.678Z (fraction optional). */
-static int parse_ts(const char *s, cf_time_t *out)
-{
-    struct tm tm = {0};
-    int y, mo, d, h, mi, sec, n = 0, ms = 0;
-    time_t t;
+typedef cf_auditline_t line_t;
 
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
-        return -1;
-    s += n;
-    if (*s == '.') {
-        int digits = 0;
-        for (s++; *s >= '0' && *s <= '9'; s++, digits++)
-            if (digits < 3)
-                ms = ms * 10 + (*s - '0');
-        if (digits == 0)
-            return -1;
-        for (; digits < 3; digits++)
-            ms *= 10;
-    }
-    if (strcmp(s, "Z") != 0 || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
-        mi > 59 || sec > 60)
-        return -1;
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    t = timegm(&tm);
-    if (t == (time_t)-1)
-        return -1;
-    *out = (cf_time_t)t * CF_SEC + ms;
-    return 0;
+static const char *keyname(cf_auditline_field_t key)
+{
+    static const char *const names[CF_AL__COUNT] = {
+#define X(name, k) k,
+        CF_AUDITLINE_FIELDS(X)
+#undef X
+    };
+    return names[key];
 }
 
 /* A string field; NULL (and a reported line) when absent or not a string, if @need. */
-static const char *str(run_t *r, json_t *o, const char *key, int need)
+static const char *str(run_t *r, const line_t *o, cf_auditline_field_t key, int need)
 {
-    json_t *v = json_object_get(o, key);
-
-    if (json_is_string(v))
-        return json_string_value(v);
+    if (o->v[key].kind == CF_AL_STRING)
+        return o->v[key].s;
     if (need)
-        bad_line(r, "missing or non-string field", key);
+        bad_line(r, "missing or non-string field", keyname(key));
     return NULL;
 }
 
 /* A time field: 0 ok, 1 absent (when optional), -1 bad (reported). */
-static int time_field(run_t *r, json_t *o, const char *key, int need, cf_time_t *out)
+static int time_field(run_t *r, const line_t *o, cf_auditline_field_t key, int need,
+                      cf_time_t *out)
 {
-    json_t *v = json_object_get(o, key);
+    const cf_auditline_value_t *v = &o->v[key];
 
-    if (v == NULL && !need)
+    if (v->kind == CF_AL_ABSENT && !need)
         return 1;
-    if (!json_is_string(v) || parse_ts(json_string_value(v), out) < 0) {
-        bad_line(r, "missing or malformed time (RFC 3339 UTC expected) in", key);
+    if (v->kind != CF_AL_STRING || cf_auditline_time(v->s, out) < 0) {
+        bad_line(r, "missing or malformed time (RFC 3339 UTC expected) in", keyname(key));
         return -1;
     }
     return 0;
 }
 
 /* A millisecond field: 0 ok, 1 absent, -1 out of range (reported). */
-static int ms_field(run_t *r, json_t *o, const char *key, cf_time_t *out)
+static int ms_field(run_t *r, const line_t *o, cf_auditline_field_t key, cf_time_t *out)
 {
-    json_t *v = json_object_get(o, key);
+    const cf_auditline_value_t *v = &o->v[key];
 
-    if (v == NULL)
+    if (v->kind == CF_AL_ABSENT)
         return 1;
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        json_integer_value(v) > CF_DURATION_MAX) {
-        bad_line(r, "not a duration in ms (0 to 100 years):", key);
+    if (v->kind != CF_AL_INTEGER || v->i < 0 || v->i > CF_DURATION_MAX) {
+        bad_line(r, "not a duration in ms (0 to 100 years):", keyname(key));
         return -1;
     }
-    *out = json_integer_value(v);
+    *out = v->i;
     return 0;
 }
 
-static int has_role(json_t *roles, const char *want)
-{
-    size_t i;
-    json_t *v;
-
-    json_array_foreach(roles, i, v) {
-        if (json_is_string(v) && strcmp(json_string_value(v), want) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-static int on_created(run_t *r, json_t *o, const char *sid, const char *sub, cf_time_t ts)
+static int on_created(run_t *r, const line_t *o, const char *sid, const char *sub, cf_time_t ts)
 {
     cf_time_t created = ts, idle_at = 0, abs_at = 0;
     cf_limits_t lim = {0, 0, 0};
-    const char *client = str(r, o, "client_id", 0);
+    const char *client = str(r, o, CF_AL_CLIENT_ID, 0);
     int a, b, c;
 
     if (sub == NULL)
         return bad_line(r, "missing or non-string field", "sub"), -1;
-    if (time_field(r, o, "created_at", 0, &created) < 0)
+    if (time_field(r, o, CF_AL_CREATED_AT, 0, &created) < 0)
         return -1;
     if ((r->client && (client == NULL || strcmp(client, r->client) != 0)) ||
-        (r->role && !has_role(json_object_get(o, "roles"), r->role)))
+        (r->role && !cf_auditline_has(&o->v[CF_AL_ROLES], r->role)))
         return 0; /* filtered out: its later lines count as orphans */
-    a = ms_field(r, o, "idle_timeout_ms", &lim.idle_timeout);
-    b = ms_field(r, o, "absolute_timeout_ms", &lim.absolute_timeout);
-    c = ms_field(r, o, "access_ttl_ms", &lim.access_ttl);
+    a = ms_field(r, o, CF_AL_IDLE_TIMEOUT_MS, &lim.idle_timeout);
+    b = ms_field(r, o, CF_AL_ABSOLUTE_TIMEOUT_MS, &lim.absolute_timeout);
+    c = ms_field(r, o, CF_AL_ACCESS_TTL_MS, &lim.access_ttl);
     if (a < 0 || b < 0 || c < 0)
         return -1;
-    if (a == 1 && time_field(r, o, "idle_expires_at", 0, &idle_at) == 0)
+    if (a == 1 && time_field(r, o, CF_AL_IDLE_EXPIRES_AT, 0, &idle_at) == 0)
         lim.idle_timeout = idle_at - created; /* an older log: what the deadlines say */
-    if (b == 1 && time_field(r, o, "absolute_expires_at", 0, &abs_at) == 0)
+    if (b == 1 && time_field(r, o, CF_AL_ABSOLUTE_EXPIRES_AT, 0, &abs_at) == 0)
         lim.absolute_timeout = abs_at - created;
     if (cf_tune_start(r->t, sid, sub, created, &lim) < 0) {
         fprintf(stderr, "curfew tune: out of memory\n");
@@ -168,9 +130,9 @@ static int on_created(run_t *r, json_t *o, const char *sid, const char *sub, cf_
     return 0;
 }
 
-static int on_ended(run_t *r, json_t *o, const char *sid, cf_time_t ts)
+static int on_ended(run_t *r, const line_t *o, const char *sid, cf_time_t ts)
 {
-    const char *why = str(r, o, "end_reason", 1);
+    const char *why = str(r, o, CF_AL_END_REASON, 1);
     cf_time_t at = ts, last;
     cf_end_t end;
     int rc;
@@ -180,10 +142,10 @@ static int on_ended(run_t *r, json_t *o, const char *sid, cf_time_t ts)
     end = cf_end_from_name(why);
     if (end == CF_END__COUNT || end == CF_END_NONE)
         return bad_line(r, "unknown end_reason", why), -1;
-    if (time_field(r, o, "ended_at", 0, &at) < 0)
+    if (time_field(r, o, CF_AL_ENDED_AT, 0, &at) < 0)
         return -1;
     last = at;
-    rc = time_field(r, o, "last_activity_at", 0, &last);
+    rc = time_field(r, o, CF_AL_LAST_ACTIVITY_AT, 0, &last);
     if (rc < 0)
         return -1;
     if (cf_tune_end(r->t, sid, end, at, last) < 0) {
@@ -194,43 +156,43 @@ static int on_ended(run_t *r, json_t *o, const char *sid, cf_time_t ts)
 }
 
 /* One line: 0 used or ignored, -1 bad (reported). */
-static int on_line(run_t *r, const char *buf, size_t len)
+static int on_line(run_t *r, char *buf, size_t len)
 {
-    json_error_t err;
-    json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
+    line_t o;
+    char why[160];
     const char *ev, *sid;
     cf_time_t ts, idle = 0;
     int rc = 0;
 
-    if (!json_is_object(o)) {
-        bad_line(r, "not a JSON object:", o == NULL ? err.text : "");
-        json_decref(o);
+    if (cf_auditline_read(&o, buf, len, why) < 0) {
+        bad_line(r, "not a JSON object:", why);
+        cf_auditline_fini(&o);
         return -1;
     }
-    ev = str(r, o, "event", 1);
-    if (ev == NULL || time_field(r, o, "ts", 1, &ts) < 0) {
-        json_decref(o);
+    ev = str(r, &o, CF_AL_EVENT, 1);
+    if (ev == NULL || time_field(r, &o, CF_AL_TS, 1, &ts) < 0) {
+        cf_auditline_fini(&o);
         return -1;
     }
     if (ts > r->last_ts)
         r->last_ts = ts;
-    sid = str(r, o, "sid", 0);
+    sid = str(r, &o, CF_AL_SID, 0);
     if ((r->since && ts < r->since) || (r->until && ts >= r->until) || sid == NULL) {
-        json_decref(o);
+        cf_auditline_fini(&o);
         return 0; /* outside the window, or not about a session */
     }
     if (strcmp(ev, "session_created") == 0) {
-        rc = on_created(r, o, sid, str(r, o, "sub", 0), ts);
+        rc = on_created(r, &o, sid, str(r, &o, CF_AL_SUB, 0), ts);
     } else if (strcmp(ev, "session_ended") == 0) {
-        rc = on_ended(r, o, sid, ts);
+        rc = on_ended(r, &o, sid, ts);
     } else if (strcmp(ev, "token_refreshed") == 0 || strcmp(ev, "activity_gap") == 0) {
-        rc = ms_field(r, o, "idle_ms", &idle) < 0 ? -1 : 0;
+        rc = ms_field(r, &o, CF_AL_IDLE_MS, &idle) < 0 ? -1 : 0;
         if (rc == 0 && idle > 0)
             cf_tune_gap(r->t, sid, ts - idle, ts);
         if (rc == 0 && ev[0] == 't')
             cf_tune_token(r->t, sid, ts);
     }
-    json_decref(o);
+    cf_auditline_fini(&o);
     return rc;
 }
 

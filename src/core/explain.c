@@ -179,6 +179,12 @@ static int explain_request(text_t *t, const cf_policy_t *p, const char *host, co
             put(t, "route: no route matches (session rules only)\n");
         else
             explain_route(t, route, index);
+        /* Whether this request keeps its session alive (issue 13: only people's requests do). */
+        if (route != NULL && route->activity == CF_ACTIVITY_NONE)
+            put(t, "activity: none (from routes[%zu]): allowed, but does not extend the idle "
+                   "deadline\n", index);
+        else
+            put(t, "activity: counts: an allowed request extends the idle deadline\n");
     }
     free(norm);
     return 0;

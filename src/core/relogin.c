@@ -21,6 +21,7 @@ typedef struct entry {
     cf_time_t started; /* latest session start; INT64_MIN when none seen */
     cf_time_t ended;   /* pending timeout's end */
     int pending;       /* -1 none, 0 idle, 1 absolute */
+    size_t tag;        /* the pending timeout's tag */
     cf_time_t seen;    /* last touched (list order) */
     char sub[];
 } entry_t;
@@ -30,6 +31,8 @@ struct cf_relogin {
     cf_time_t window;
     cf_strmap_t map;
     entry_t *head, *tail;
+    size_t ntags;
+    uint64_t (*lost)[2]; /* timeouts without return, per tag and kind */
 };
 
 static void out_init(cf_relogin_out_t *out)
@@ -38,7 +41,7 @@ static void out_init(cf_relogin_out_t *out)
     out->relogin = -1;
 }
 
-cf_relogin_t *cf_relogin_new(size_t cap, cf_time_t window)
+cf_relogin_t *cf_relogin_new_tagged(size_t cap, cf_time_t window, size_t ntags)
 {
     cf_relogin_t *r = calloc(1, sizeof *r);
 
@@ -46,7 +49,31 @@ cf_relogin_t *cf_relogin_new(size_t cap, cf_time_t window)
         return NULL;
     r->cap = cap > 0 ? cap : 1;
     r->window = window > 0 ? window : 0;
+    r->ntags = ntags > 0 ? ntags : 1;
+    r->lost = calloc(r->ntags, sizeof *r->lost);
+    if (r->lost == NULL) {
+        free(r);
+        return NULL;
+    }
     return r;
+}
+
+cf_relogin_t *cf_relogin_new(size_t cap, cf_time_t window)
+{
+    return cf_relogin_new_tagged(cap, window, 1);
+}
+
+uint64_t cf_relogin_without_return(const cf_relogin_t *r, size_t tag, int kind)
+{
+    return tag < r->ntags && (kind == 0 || kind == 1) ? r->lost[tag][kind] : 0;
+}
+
+/* @e's pending timeout had no return: counted in @out and under its tag. */
+static void without_return(cf_relogin_t *r, entry_t *e, cf_relogin_out_t *out)
+{
+    out->without_return[e->pending]++;
+    r->lost[e->tag][e->pending]++;
+    e->pending = -1;
 }
 
 void cf_relogin_free(cf_relogin_t *r)
@@ -58,6 +85,7 @@ void cf_relogin_free(cf_relogin_t *r)
         free(e);
     }
     cf_strmap_fini(&r->map);
+    free(r->lost);
     free(r);
 }
 
@@ -143,10 +171,11 @@ int cf_relogin_started(cf_relogin_t *r, const char *sub, cf_time_t at, cf_relogi
         if (at - e->ended <= r->window) {
             out->relogin = e->pending;
             out->gap = at - e->ended;
+            out->tag = e->tag;
+            e->pending = -1;
         } else {
-            out->without_return[e->pending]++;
+            without_return(r, e, out);
         }
-        e->pending = -1;
     }
     if (at > e->started)
         e->started = at;
@@ -155,6 +184,12 @@ int cf_relogin_started(cf_relogin_t *r, const char *sub, cf_time_t at, cf_relogi
 
 int cf_relogin_ended(cf_relogin_t *r, const char *sub, cf_end_t why, cf_time_t at,
                      cf_relogin_out_t *out)
+{
+    return cf_relogin_ended_tagged(r, sub, why, at, 0, out);
+}
+
+int cf_relogin_ended_tagged(cf_relogin_t *r, const char *sub, cf_end_t why, cf_time_t at,
+                            size_t tag, cf_relogin_out_t *out)
 {
     int kind = why == CF_END_IDLE_TIMEOUT ? 0 : why == CF_END_ABSOLUTE_TIMEOUT ? 1 : -1;
     entry_t *e;
@@ -166,16 +201,19 @@ int cf_relogin_ended(cf_relogin_t *r, const char *sub, cf_end_t why, cf_time_t a
     if (e == NULL)
         return CF_ENOMEM;
     if (e->pending >= 0) /* superseded by this later timeout of the same subject */
-        out->without_return[e->pending]++;
-    e->pending = -1;
+        without_return(r, e, out);
+    if (tag >= r->ntags)
+        tag = 0;
     /* A late end (the purge sweep): the subject may have started again already. */
     if (e->started != INT64_MIN && e->started >= at && e->started - at <= r->window) {
         out->relogin = kind;
         out->gap = e->started - at;
+        out->tag = tag;
         e->started = INT64_MIN; /* that start answers one timeout only */
         return 0;
     }
     e->pending = kind;
+    e->tag = tag;
     e->ended = at;
     return 0;
 }
@@ -188,10 +226,8 @@ void cf_relogin_expire(cf_relogin_t *r, cf_time_t now, cf_relogin_out_t *out)
      * the window cannot hold an expired timeout, nor can any after it. */
     for (; e != NULL && now - e->seen > r->window; e = next) {
         next = e->next;
-        if (e->pending >= 0 && now - e->ended > r->window) {
-            out->without_return[e->pending]++;
-            e->pending = -1;
-        }
+        if (e->pending >= 0 && now - e->ended > r->window)
+            without_return(r, e, out);
         drop(r, e); /* nothing pending within the window: forget the subject */
     }
 }

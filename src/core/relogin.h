@@ -29,10 +29,18 @@ typedef struct {
     uint64_t evicted;           /* pending timeouts evicted by the cap */
     int relogin;                /* -1 none, else 0 idle / 1 absolute: this call found a forced re-login */
     cf_time_t gap;              /* with relogin: ms from the timeout to the new session */
+    size_t tag;                 /* with relogin: the tag the timeout was recorded with */
 } cf_relogin_out_t;
 
 /** A tracker of at most @cap subjects (>= 1) with window @window (ms). NULL when out of memory. */
 cf_relogin_t *cf_relogin_new(size_t cap, cf_time_t window);
+
+/**
+ * As cf_relogin_new(), with timeouts recorded under a tag below @ntags (the
+ * metrics' client slot) and timeouts without return also counted per tag
+ * (cf_relogin_without_return()).
+ */
+cf_relogin_t *cf_relogin_new_tagged(size_t cap, cf_time_t window, size_t ntags);
 
 void cf_relogin_free(cf_relogin_t *r);
 
@@ -42,6 +50,13 @@ int cf_relogin_started(cf_relogin_t *r, const char *sub, cf_time_t at, cf_relogi
 /** A session of @sub ended at @at by @why (only timeouts are remembered). 0 or CF_ENOMEM. */
 int cf_relogin_ended(cf_relogin_t *r, const char *sub, cf_end_t why, cf_time_t at,
                      cf_relogin_out_t *out);
+
+/** As cf_relogin_ended(), the timeout recorded under @tag (below the tracker's ntags, else 0). */
+int cf_relogin_ended_tagged(cf_relogin_t *r, const char *sub, cf_end_t why, cf_time_t at,
+                            size_t tag, cf_relogin_out_t *out);
+
+/** Timeouts without return so far recorded under @tag, of @kind (0 idle, 1 absolute). */
+uint64_t cf_relogin_without_return(const cf_relogin_t *r, size_t tag, int kind);
 
 /** Count the pending timeouts whose window has passed by @now as without return. */
 void cf_relogin_expire(cf_relogin_t *r, cf_time_t now, cf_relogin_out_t *out);

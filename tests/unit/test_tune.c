@@ -111,6 +111,41 @@ static void test_exposure_capped_by_absolute_deadline(void **state)
     cf_tune_free(t);
 }
 
+/* Per client (the metrics' tags): each outcome is filed under the timed-out session's tag. */
+static void test_relogin_outcomes_by_tag(void **state)
+{
+    cf_relogin_t *r = cf_relogin_new_tagged(100, MIN(30), 3);
+    cf_relogin_out_t o;
+
+    (void)state;
+    assert_non_null(r);
+    /* alice, client 2: idle end, back 10 min later: a re-login filed under 2. */
+    cf_relogin_ended_tagged(r, "alice", CF_END_IDLE_TIMEOUT, T0, 2, &o);
+    cf_relogin_started(r, "alice", T0 + MIN(10), &o);
+    assert_int_equal(o.relogin, 0);
+    assert_int_equal(o.tag, 2);
+    /* bob, client 1: an idle end superseded by a later absolute end under client 0:
+     * the first is without return under 1; the second, never answered, under 0. */
+    cf_relogin_ended_tagged(r, "bob", CF_END_IDLE_TIMEOUT, T0, 1, &o);
+    cf_relogin_ended_tagged(r, "bob", CF_END_ABSOLUTE_TIMEOUT, T0 + MIN(5), 0, &o);
+    assert_int_equal(o.without_return[0], 1);
+    /* carol: a tag past the table is filed under 0, never out of bounds. */
+    cf_relogin_ended_tagged(r, "carol", CF_END_IDLE_TIMEOUT, T0 + MIN(5), 7, &o);
+    /* dave, client 1: his new session was seen before the sweep wrote his end. */
+    cf_relogin_started(r, "dave", T0 + MIN(20), &o);
+    cf_relogin_ended_tagged(r, "dave", CF_END_ABSOLUTE_TIMEOUT, T0 + MIN(19), 1, &o);
+    assert_int_equal(o.relogin, 1);
+    assert_int_equal(o.tag, 1);
+    cf_relogin_expire(r, T0 + MIN(41), &o); /* bob's and carol's windows have passed */
+    assert_int_equal(cf_relogin_without_return(r, 1, 0), 1);
+    assert_int_equal(cf_relogin_without_return(r, 0, 1), 1);
+    assert_int_equal(cf_relogin_without_return(r, 0, 0), 1);
+    assert_int_equal(cf_relogin_without_return(r, 2, 0) + cf_relogin_without_return(r, 2, 1), 0);
+    assert_int_equal(cf_relogin_without_return(r, 1, 1), 0);
+    assert_int_equal(cf_relogin_without_return(r, 3, 0) + cf_relogin_without_return(r, 0, 2), 0);
+    cf_relogin_free(r);
+}
+
 /* Done-when 1c: back 40 min after an idle end, with a 30 min window: without return. */
 static void test_relogin_after_40m_is_without_return_with_30m_window(void **state)
 {
@@ -319,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_inconsistent_facts_are_counted_not_trusted),
         cmocka_unit_test(test_exposure_quantiles_within_one_percent),
         cmocka_unit_test(test_relogin_cap_evicts_least_recent),
+        cmocka_unit_test(test_relogin_outcomes_by_tag),
         cmocka_unit_test(test_polling_route_does_not_extend_idle_deadline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
