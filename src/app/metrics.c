@@ -129,6 +129,10 @@ static void count(cf_app_metrics_t *m, const cf_event_t *e)
     case CF_EV_KEY_ROTATED:
         m->key_rotations++;
         break;
+    case CF_EV_CONNECTION_CUT:
+        if ((unsigned)e->reason < CF_REASON__COUNT)
+            m->proxy_cuts[e->reason]++;
+        break;
     default:
         break; /* activity, not-before, holds, lockouts, risk, alerts: audited, not counted */
     }
@@ -253,6 +257,14 @@ void cf_app_metrics_render(cf_app_t *app, cf_prom_t *p)
         const char *l[] = {"result", "error", "reason", "none", NULL};
         cf_prom_u64(p, "curfew_checks_total", l, m->checks_error);
     }
+
+    cf_prom_family(p, "curfew_proxy_connections_cut_total", "counter",
+                   "Proxied connections and tunnels the proxy cut, by reason.");
+    for (int r = 1; r < CF_REASON__COUNT; r++)
+        if (m->proxy_cuts[r] > 0) {
+            const char *l[] = {"reason", cf_reason_name((cf_reason_t)r), NULL};
+            cf_prom_u64(p, "curfew_proxy_connections_cut_total", l, m->proxy_cuts[r]);
+        }
 
     cf_prom_family(p, "curfew_check_duration_seconds", "histogram",
                    "Time spent answering a check, in the handler.");

@@ -67,6 +67,8 @@ void cf_app_sinks(cf_app_t *app, const cf_events_t *ev)
     if (app->audit != NULL)
         cf_audit_events(app->audit, ev);
     cf_app_alerts_events(app, ev);
+    if (app->tap != NULL)
+        app->tap(app->tap_arg, ev);
 }
 
 void cf_app_emit(cf_app_t *app, const cf_event_t *e)
