@@ -507,11 +507,11 @@ static const char *head_value(const px_head_t *h, const char *name, size_t *len,
 static const char *framing_problem(pconn_t *pc)
 {
     const px_head_t *h = &pc->head;
-    size_t len = 0, ncl, nte, nhost;
+    size_t len = 0, other = 0, ncl, nte, nhost;
     const char *te = head_value(h, "Transfer-Encoding", &len, &nte);
 
-    (void)head_value(h, "Content-Length", &len, &ncl);
-    (void)head_value(h, "Host", &len, &nhost);
+    (void)head_value(h, "Content-Length", &other, &ncl);
+    (void)head_value(h, "Host", &other, &nhost);
     if (ncl > 1)
         return "more than one Content-Length";
     if (nte > 1 || (nte == 1 && !ieq(te, len, "chunked")))
