@@ -348,7 +348,11 @@ static int on_headers_complete(http_parser *p)
     pconn_t *pc = pc_of(p);
 
     pc->head.done = 1;
-    http_parser_pause(p, 1); /* decide before any body byte */
+    /* Decide before any body byte. An upgrade has no body: http-parser ends the
+     * message at once (on_complete pauses), past the head's last LF, so what
+     * follows in the buffer is already the tunnel's. */
+    if (!p->upgrade)
+        http_parser_pause(p, 1);
     return 0;
 }
 

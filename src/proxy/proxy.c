@@ -319,14 +319,17 @@ static void on_events(void *arg, const cf_events_t *ev)
 {
     cf_proxy_t *px = arg;
 
+    /* Ended sessions first: a revocation by subject carries both, and its
+     * sessions end as revoked; the epoch then catches what the batch did not name. */
     for (size_t i = 0; i < ev->n; i++) {
         const cf_event_t *e = &ev->v[i];
         if (e->type == CF_EV_SESSION_ENDED && e->session != NULL &&
             e->session->end != CF_END_NONE)
             cut_owner(px, e->session->id, cf_end_refusal(e->session->end));
-        else if (e->type == CF_EV_NOT_BEFORE && px->conns != NULL)
-            cut_not_before(px, e);
     }
+    for (size_t i = 0; i < ev->n; i++)
+        if (ev->v[i].type == CF_EV_NOT_BEFORE && px->conns != NULL)
+            cut_not_before(px, &ev->v[i]);
 }
 
 /* ======================================================================
