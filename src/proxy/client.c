@@ -21,193 +21,6 @@
 #include "util/log.h"
 
 /* ======================================================================
- * Heads
- * ====================================================================== */
-
-int px_head_init(px_head_t *h, size_t max)
-{
-    memset(h, 0, sizeof *h);
-    h->max = max;
-    return 0;
-}
-
-void px_head_reset(px_head_t *h)
-{
-    char *b = h->b;
-    size_t cap = h->cap, max = h->max;
-
-    memset(h, 0, sizeof *h);
-    h->b = b;
-    h->cap = cap;
-    h->max = max;
-}
-
-void px_head_fini(px_head_t *h)
-{
-    free(h->b);
-    h->b = NULL;
-}
-
-static int head_put(px_head_t *h, const char *at, size_t n)
-{
-    if (h->len + n > h->max) {
-        h->err = "request header block too large";
-        h->err_status = 431;
-        return -1;
-    }
-    if (h->len + n > h->cap) {
-        size_t cap = h->cap ? h->cap : 1024;
-        char *b;
-        while (cap < h->len + n)
-            cap *= 2;
-        if ((b = realloc(h->b, cap)) == NULL) {
-            h->err = "out of memory";
-            h->err_status = 500;
-            return -1;
-        }
-        h->b = b;
-        h->cap = cap;
-    }
-    memcpy(h->b + h->len, at, n);
-    h->len += n;
-    return 0;
-}
-
-/* A piece continuing the previous one: adjacent in the buffer, or the first of a new read. */
-static int continues(const px_head_t *h, const char *at)
-{
-    return at == h->last_end || at == h->chunk;
-}
-
-int px_head_url(px_head_t *h, const char *at, size_t n)
-{
-    if (h->last == 0)
-        h->url_off = h->len;
-    h->last = 1;
-    h->last_end = at + n;
-    if (head_put(h, at, n) < 0)
-        return -1;
-    h->url_len += n;
-    return 0;
-}
-
-int px_head_field(px_head_t *h, const char *at, size_t n)
-{
-    px_span_t *s;
-
-    if (h->last == 2 && continues(h, at)) {
-        s = &h->h[h->n - 1];
-    } else {
-        if (h->n == CF_HTTP_MAX_HEADERS) {
-            h->err = "too many header fields";
-            h->err_status = 431;
-            return -1;
-        }
-        s = &h->h[h->n++];
-        s->name_off = (uint32_t)h->len;
-        s->name_len = 0;
-        s->value_len = 0;
-    }
-    h->last = 2;
-    h->last_end = at + n;
-    if (head_put(h, at, n) < 0)
-        return -1;
-    s->name_len += (uint32_t)n;
-    s->value_off = (uint32_t)h->len;
-    return 0;
-}
-
-int px_head_value(px_head_t *h, const char *at, size_t n)
-{
-    px_span_t *s;
-
-    if (h->n == 0)
-        return 0;
-    s = &h->h[h->n - 1];
-    if (h->last == 3 && !continues(h, at)) {
-        /* RFC 9112 §5.2: obs-fold may be refused; two readers could unfold it two ways. */
-        h->err = "obsolete header line folding is not supported";
-        h->err_status = 400;
-        return -1;
-    }
-    if (h->last == 2)
-        s->value_off = (uint32_t)h->len;
-    h->last = 3;
-    h->last_end = at + n;
-    if (head_put(h, at, n) < 0)
-        return -1;
-    s->value_len += (uint32_t)n;
-    return 0;
-}
-
-static int ieq(const char *a, size_t n, const char *b)
-{
-    return strlen(b) == n && strncasecmp(a, b, n) == 0;
-}
-
-int px_head_is(const px_head_t *h, size_t i, const char *name)
-{
-    return ieq(h->b + h->h[i].name_off, h->h[i].name_len, name);
-}
-
-/* Is @name (@n bytes) a token of any Connection header of @h? */
-static int connection_names(const px_head_t *h, const char *name, size_t n)
-{
-    for (size_t i = 0; i < h->n; i++) {
-        const char *v, *end;
-        if (!px_head_is(h, i, "Connection"))
-            continue;
-        v = h->b + h->h[i].value_off;
-        end = v + h->h[i].value_len;
-        while (v < end) {
-            const char *comma = memchr(v, ',', (size_t)(end - v));
-            const char *stop = comma != NULL ? comma : end, *a = v, *b = stop;
-            while (a < b && (*a == ' ' || *a == '\t'))
-                a++;
-            while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-                b--;
-            if ((size_t)(b - a) == n && strncasecmp(a, name, n) == 0)
-                return 1;
-            v = stop + 1;
-        }
-    }
-    return 0;
-}
-
-int px_head_hop(const px_head_t *h, size_t i)
-{
-    static const char *const hop[] = {"Connection", "Keep-Alive", "Proxy-Connection", "TE",
-                                      "Trailer", "Transfer-Encoding", "Upgrade",
-                                      "Proxy-Authorization", "Proxy-Authenticate", NULL};
-
-    for (size_t k = 0; hop[k] != NULL; k++)
-        if (px_head_is(h, i, hop[k]))
-            return 1;
-    return connection_names(h, h->b + h->h[i].name_off, h->h[i].name_len);
-}
-
-const char *px_head_check(px_head_t *h)
-{
-    for (size_t i = 0; i < h->n; i++) {
-        px_span_t *s = &h->h[i];
-        for (size_t j = 0; j < s->name_len; j++) {
-            char c = h->b[s->name_off + j];
-            if (c == ' ' || c == '\t')
-                return "whitespace between a header field name and its colon";
-        }
-        for (size_t j = 0; j < s->value_len; j++) {
-            unsigned char c = (unsigned char)h->b[s->value_off + j];
-            if ((c < ' ' && c != '\t') || c == 127)
-                return "control character in a header value";
-        }
-        while (s->value_len > 0 && (h->b[s->value_off + s->value_len - 1] == ' ' ||
-                                    h->b[s->value_off + s->value_len - 1] == '\t'))
-            s->value_len--;
-    }
-    return NULL;
-}
-
-/* ======================================================================
  * Connections
  * ====================================================================== */
 
@@ -249,7 +62,7 @@ void px_client_close(pconn_t *pc)
     if (pc->closing)
         return;
     pc->closing = 1;
-    px_unregister(pc);
+    pc->px->ops->unreg(pc);
     if (pc->u != NULL) {
         uconn_t *u = pc->u;
         pc->u = NULL;
@@ -454,20 +267,20 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         return;
     if (n < 0) {
         if (pc->state == PC_TUNNEL && pc->u != NULL && n == UV_EOF)
-            px_cut(pc, CF_REASON_NONE); /* the client left: end the tunnel quietly */
+            pc->px->ops->cut(pc, CF_REASON_NONE); /* the client left: end the tunnel quietly */
         else
             px_client_close(pc);
         return;
     }
     if (pc->state == PC_TUNNEL) {
         pc->bytes_up += (uint64_t)n;
-        px_touch(pc, 1);
+        pc->px->ops->touch(pc, 1);
         px_upstream_raw(pc, b->base, (size_t)n);
         return;
     }
     pc->in_len += (size_t)n;
     if (pc->state == PC_HEAD && !pc->registered)
-        px_arm(pc); /* a request is arriving: the idle clock restarts */
+        pc->px->ops->arm(pc); /* a request is arriving: the idle clock restarts */
     px_client_process(pc);
 }
 
@@ -491,34 +304,18 @@ void px_client_read_update(pconn_t *pc)
  * Deciding
  * ====================================================================== */
 
-static const char *head_value(const px_head_t *h, const char *name, size_t *len, size_t *count)
-{
-    const char *v = NULL;
-
-    *count = 0;
-    for (size_t i = 0; i < h->n; i++)
-        if (px_head_is(h, i, name)) {
-            if (v == NULL) {
-                v = h->b + h->h[i].value_off;
-                *len = h->h[i].value_len;
-            }
-            (*count)++;
-        }
-    return v;
-}
-
 /* Refuse heads that two readers could frame two ways (RFC 9112 §6.3). */
 static const char *framing_problem(pconn_t *pc)
 {
     const px_head_t *h = &pc->head;
     size_t len = 0, other = 0, ncl, nte, nhost;
-    const char *te = head_value(h, "Transfer-Encoding", &len, &nte);
+    const char *te = px_head_get(h, "Transfer-Encoding", &len, &nte);
 
-    (void)head_value(h, "Content-Length", &other, &ncl);
-    (void)head_value(h, "Host", &other, &nhost);
+    (void)px_head_get(h, "Content-Length", &other, &ncl);
+    (void)px_head_get(h, "Host", &other, &nhost);
     if (ncl > 1)
         return "more than one Content-Length";
-    if (nte > 1 || (nte == 1 && !ieq(te, len, "chunked")))
+    if (nte > 1 || (nte == 1 && !px_ieq(te, len, "chunked")))
         return "unsupported Transfer-Encoding";
     if (nte == 1 && ncl == 1)
         return "conflicting Content-Length and Transfer-Encoding";
@@ -541,7 +338,7 @@ static const cf_proxy_route_t *match(cf_proxy_t *px, const char *host, size_t hl
     for (size_t i = 0; i < cfg->nproxy_routes; i++) {
         const cf_proxy_route_t *r = &cfg->proxy_routes[i];
         size_t n;
-        if (r->host != NULL && !ieq(host, hlen, r->host))
+        if (r->host != NULL && !px_ieq(host, hlen, r->host))
             continue;
         n = r->path_prefix != NULL ? strlen(r->path_prefix) : 0;
         if (n > plen || memcmp(path, r->path_prefix != NULL ? r->path_prefix : "", n) != 0)
@@ -643,10 +440,10 @@ static void head_done(pconn_t *pc)
     pc->keep = http_should_keep_alive(&pc->parser) != 0;
     {
         size_t elen = 0, ecount;
-        const char *e = head_value(h, "Expect", &elen, &ecount);
-        pc->expect = e != NULL && ieq(e, elen, "100-continue");
+        const char *e = px_head_get(h, "Expect", &elen, &ecount);
+        pc->expect = e != NULL && px_ieq(e, elen, "100-continue");
     }
-    host = head_value(h, "Host", &hlen, &nhost);
+    host = px_head_get(h, "Host", &hlen, &nhost);
     if (host == NULL) {
         host = "";
         hlen = 0;
@@ -732,13 +529,13 @@ static int take_identity(pconn_t *pc, const cf_http_header_t *h, size_t nh, cons
         p += 2 + h[i].value_len;
         memcpy(p, "\r\n", 2);
         p += 2;
-        if (ieq(h[i].name, h[i].name_len, "X-Curfew-Session")) {
+        if (px_ieq(h[i].name, h[i].name_len, "X-Curfew-Session")) {
             *sid = h[i].value;
             *sidlen = h[i].value_len;
-        } else if (ieq(h[i].name, h[i].name_len, "X-Curfew-Subject")) {
+        } else if (px_ieq(h[i].name, h[i].name_len, "X-Curfew-Subject")) {
             *sub = h[i].value;
             *sublen = h[i].value_len;
-        } else if (ieq(h[i].name, h[i].name_len, "X-Curfew-Expires-In")) {
+        } else if (px_ieq(h[i].name, h[i].name_len, "X-Curfew-Expires-In")) {
             pc->token_exp = cf_app_now(pc->px->app) + atoll(h[i].value) * CF_SEC;
         }
     }
@@ -767,7 +564,7 @@ static void allowed(pconn_t *pc, const cf_http_header_t *h, size_t nh)
             pc_error(pc, 500, "out of memory");
             return;
         }
-        px_register(pc, sidbuf, subcopy);
+        pc->px->ops->reg(pc, sidbuf, subcopy);
         free(subcopy);
     }
     pc->state = PC_CONNECT;
@@ -834,7 +631,7 @@ static void on_verdict(cf_http_req_t *req, int status, const cf_http_header_t *h
 
 void px_client_response_done(pconn_t *pc)
 {
-    px_unregister(pc);
+    pc->px->ops->unreg(pc);
     if (!pc->keep || pc->px->stopping) {
         px_client_finish(pc);
         return;
@@ -844,7 +641,7 @@ void px_client_response_done(pconn_t *pc)
     pc->resp_started = 0;
     pc->sse = 0;
     pc->chunk_out = 0;
-    px_arm(pc);
+    pc->px->ops->arm(pc);
     http_parser_init(&pc->parser, HTTP_REQUEST);
     px_client_process(pc);
 }
@@ -930,98 +727,6 @@ void px_client_accept(cf_proxy_t *px, uv_stream_t *ls)
         pc_error(pc, 503, "too many open connections; retry");
         return;
     }
-    px_arm(pc);
+    pc->px->ops->arm(pc);
     px_client_read_update(pc);
-}
-
-/* ======================================================================
- * The request as the upstream gets it
- * ====================================================================== */
-
-/* Never forwarded from the client: hop-by-hop fields, the identity and forwarding we set. */
-static int not_forwarded(const pconn_t *pc, size_t i)
-{
-    const px_head_t *h = &pc->head;
-
-    if (px_head_hop(h, i))
-        return 1;
-    if (h->h[i].name_len >= 9 && strncasecmp(h->b + h->h[i].name_off, "X-Curfew-", 9) == 0)
-        return 1; /* forged identity: only the decision's own reaches the upstream */
-    if (px_head_is(h, i, "X-Forwarded-For") || px_head_is(h, i, "X-Forwarded-Proto") ||
-        px_head_is(h, i, "X-Forwarded-Host") || px_head_is(h, i, "Expect") ||
-        px_head_is(h, i, "Content-Length"))
-        return 1;
-    return pc->route->strip_authorization && px_head_is(h, i, "Authorization");
-}
-
-int px_client_upstream_head(pconn_t *pc, char **out, size_t *len)
-{
-    const px_head_t *h = &pc->head;
-    size_t cap = h->len + 8 * h->n + strlen(pc->target) + (pc->ident ? strlen(pc->ident) : 0) + 512;
-    size_t hlen = 0, xlen = 0, cnt;
-    const char *host = head_value(h, "Host", &hlen, &cnt);
-    char *b = malloc(cap), *p = b;
-    int n;
-
-    if (b == NULL)
-        return CF_ENOMEM;
-    n = snprintf(p, cap, "%s %s HTTP/1.1\r\n", http_method_str((enum http_method)pc->parser.method),
-                 pc->target);
-    p += n;
-    for (size_t i = 0; i < h->n; i++) {
-        if (not_forwarded(pc, i))
-            continue;
-        memcpy(p, h->b + h->h[i].name_off, h->h[i].name_len);
-        p += h->h[i].name_len;
-        memcpy(p, ": ", 2);
-        memcpy(p + 2, h->b + h->h[i].value_off, h->h[i].value_len);
-        p += 2 + h->h[i].value_len;
-        memcpy(p, "\r\n", 2);
-        p += 2;
-    }
-    /* X-Forwarded-For: the client's list (every line, in order), then the address we saw. */
-    memcpy(p, "X-Forwarded-For: ", 17);
-    p += 17;
-    for (size_t i = 0; i < h->n; i++)
-        if (px_head_is(h, i, "X-Forwarded-For") && h->h[i].value_len > 0) {
-            memcpy(p, h->b + h->h[i].value_off, h->h[i].value_len);
-            p += h->h[i].value_len;
-            memcpy(p, ", ", 2);
-            p += 2;
-            xlen++;
-        }
-    p += sprintf(p, "%s\r\nX-Forwarded-Proto: http\r\n", pc->peer);
-    if (host != NULL) {
-        memcpy(p, "X-Forwarded-Host: ", 18);
-        memcpy(p + 18, host, hlen);
-        p += 18 + hlen;
-        memcpy(p, "\r\n", 2);
-        p += 2;
-    }
-    if (pc->ident != NULL)
-        p += sprintf(p, "%s", pc->ident);
-    if (pc->chunked_in)
-        p += sprintf(p, "Transfer-Encoding: chunked\r\n");
-    else if (pc->parser.flags & F_CONTENTLENGTH)
-        p += sprintf(p, "Content-Length: %llu\r\n", (unsigned long long)pc->parser.content_length);
-    if (pc->upgrade) {
-        size_t ulen = 0;
-        const char *up = head_value(h, "Upgrade", &ulen, &cnt);
-        p += sprintf(p, "Connection: Upgrade\r\n");
-        if (up != NULL) {
-            memcpy(p, "Upgrade: ", 9);
-            memcpy(p + 9, up, ulen);
-            p += 9 + ulen;
-            memcpy(p, "\r\n", 2);
-            p += 2;
-        }
-    } else {
-        p += sprintf(p, "Connection: keep-alive\r\n");
-    }
-    memcpy(p, "\r\n", 2);
-    p += 2;
-    (void)xlen;
-    *out = b;
-    *len = (size_t)(p - b);
-    return 0;
 }

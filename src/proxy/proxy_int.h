@@ -64,7 +64,24 @@ typedef struct {
     pconn_t *first;
 } px_owner_t;
 
+/* Calls from client.c and upstream.c up to the registry and the client side (proxy.c sets it). */
+typedef struct {
+    void (*reg)(pconn_t *pc, const char *sid, const char *sub);
+    void (*unreg)(pconn_t *pc);
+    void (*arm)(pconn_t *pc);
+    void (*touch)(pconn_t *pc, int from_client);
+    void (*cut)(pconn_t *pc, cf_reason_t why);
+    void (*refuse)(pconn_t *pc, cf_reason_t why);
+    void (*close)(pconn_t *pc);
+    void (*read_update)(pconn_t *pc);
+    uv_write_cb on_write;
+    int (*upstream_head)(pconn_t *pc, char **out, size_t *len);
+    void (*process)(pconn_t *pc);
+    void (*response_done)(pconn_t *pc);
+} px_ops_t;
+
 struct cf_proxy {
+    const px_ops_t *ops;
     cf_app_t *app;
     uv_loop_t *loop;
     cf_proxy_hooks_t hooks;
@@ -139,7 +156,7 @@ struct uconn {
     unsigned closing : 1, connected : 1, reading : 1, bp : 1, got_head : 1, done : 1;
 };
 
-/* ---- proxy.c ------------------------------------------------------------ */
+/* ---- proxy.c (px_write, px_date, px_maybe_free: io.c) ---------------------- */
 
 /** Write @n bytes to @s: at once if the socket takes them, else an owned copy. 0 or <0. */
 int px_write(uv_stream_t *s, const char *d, size_t n, uv_write_cb cb);
@@ -188,7 +205,7 @@ void px_client_process(pconn_t *pc);
 /** Start or stop reading the client as state and backpressure say. */
 void px_client_read_update(pconn_t *pc);
 
-/** The request head for the upstream, into a new buffer *out (freed by the caller). 0 or CF_ENOMEM. */
+/** The request head for the upstream (forward.c), into a new buffer *out (freed by the caller). 0 or CF_ENOMEM. */
 int px_client_upstream_head(pconn_t *pc, char **out, size_t *len);
 
 /** The response to the current request is complete: next request, or close. */
@@ -217,7 +234,10 @@ void px_upstream_close(uconn_t *u);
 /** Start or stop reading @u as backpressure says. */
 void px_upstream_read_update(uconn_t *u);
 
-/* ---- heads (client.c) ---------------------------------------------------- */
+/* ---- heads (head.c) ------------------------------------------------------- */
+
+/** 1 when @a (@n bytes) equals the string @b, ASCII case-insensitive. */
+int px_ieq(const char *a, size_t n, const char *b);
 
 int px_head_init(px_head_t *h, size_t max);
 void px_head_reset(px_head_t *h);
@@ -225,6 +245,8 @@ void px_head_fini(px_head_t *h);
 int px_head_url(px_head_t *h, const char *at, size_t n);
 int px_head_field(px_head_t *h, const char *at, size_t n);
 int px_head_value(px_head_t *h, const char *at, size_t n);
+/** The first value of header @name (length in *@len) and how many there are (*@count); NULL if none. */
+const char *px_head_get(const px_head_t *h, const char *name, size_t *len, size_t *count);
 /** 1 when header @i is named @name (ASCII case-insensitive). */
 int px_head_is(const px_head_t *h, size_t i, const char *name);
 /** 1 when header @i is hop-by-hop (RFC 9110 §7.6.1), or named by a Connection header. */

@@ -70,14 +70,14 @@ static void on_u_write(uv_write_t *w, int status)
         return;
     if (status < 0) {
         if (!pc->resp_started)
-            px_client_refuse(pc, CF_REASON_UPSTREAM_UNAVAILABLE);
+            pc->px->ops->refuse(pc, CF_REASON_UPSTREAM_UNAVAILABLE);
         else
-            px_client_close(pc);
+            pc->px->ops->close(pc);
         return;
     }
     if (pc->bp && uv_stream_get_write_queue_size((uv_stream_t *)&u->tcp) < PX_LOW) {
         pc->bp = 0;
-        px_client_read_update(pc);
+        pc->px->ops->read_update(pc);
     }
 }
 
@@ -90,12 +90,12 @@ static void u_send(uconn_t *u, const char *d, size_t n)
         return;
     if (px_write((uv_stream_t *)&u->tcp, d, n, on_u_write) < 0) {
         if (pc != NULL)
-            px_client_close(pc);
+            pc->px->ops->close(pc);
         return;
     }
     if (pc != NULL && uv_stream_get_write_queue_size((uv_stream_t *)&u->tcp) > PX_HIGH) {
         pc->bp = 1;
-        px_client_read_update(pc);
+        pc->px->ops->read_update(pc);
     }
 }
 
@@ -107,8 +107,8 @@ static void c_send(uconn_t *u, const char *d, size_t n)
     if (pc == NULL || pc->closing || n == 0)
         return;
     pc->bytes_down += n;
-    if (px_write((uv_stream_t *)&pc->tcp, d, n, px_client_on_write) < 0) {
-        px_client_close(pc);
+    if (px_write((uv_stream_t *)&pc->tcp, d, n, pc->px->ops->on_write) < 0) {
+        pc->px->ops->close(pc);
         return;
     }
     if (uv_stream_get_write_queue_size((uv_stream_t *)&pc->tcp) > PX_HIGH) {
@@ -168,11 +168,6 @@ static int on_u_begin(http_parser *p)
     return 0;
 }
 
-static int ieq(const char *a, size_t n, const char *b)
-{
-    return strlen(b) == n && strncasecmp(a, b, n) == 0;
-}
-
 static void put(char **p, const char *s, size_t n)
 {
     memcpy(*p, s, n);
@@ -214,7 +209,7 @@ static int client_head(uconn_t *u, int status, char **out, size_t *len)
             put(&p, "Upgrade: ", 9);
             put(&p, h->b + h->h[k].value_off, h->h[k].value_len);
             put(&p, "\r\n", 2);
-            pc->ws = ieq(h->b + h->h[k].value_off, h->h[k].value_len, "websocket");
+            pc->ws = px_ieq(h->b + h->h[k].value_off, h->h[k].value_len, "websocket");
         }
     } else {
         if (!bodyless && !has_len) {
@@ -255,7 +250,7 @@ static int on_u_headers(http_parser *p)
         return 0;
     }
     if (px_head_check(&u->head) != NULL || client_head(u, status, &head, &len) < 0) {
-        px_client_refuse(pc, CF_REASON_UPSTREAM_UNAVAILABLE);
+        pc->px->ops->refuse(pc, CF_REASON_UPSTREAM_UNAVAILABLE);
         return -1;
     }
     u->got_head = 1;
@@ -280,7 +275,7 @@ static int on_u_body(http_parser *p, const char *at, size_t n)
         pc->sse_tail[1] = at[n - 1];
     }
     if (pc->registered)
-        px_touch(pc, 0);
+        pc->px->ops->touch(pc, 0);
     if (pc->chunk_out) {
         int fl = snprintf(frame, sizeof frame, "%zx\r\n", n);
         c_send(u, frame, (size_t)fl);
@@ -338,7 +333,7 @@ static void response_done(uconn_t *u)
         px_upstream_close(u);
     }
     if (pc != NULL)
-        px_client_response_done(pc);
+        pc->px->ops->response_done(pc);
 }
 
 /* Broke off: 502 before the head, a cut after it. */
@@ -350,9 +345,9 @@ static void u_failed(uconn_t *u, cf_reason_t why)
     if (pc == NULL)
         return;
     if (!pc->resp_started)
-        px_client_refuse(pc, why);
+        pc->px->ops->refuse(pc, why);
     else
-        px_client_close(pc);
+        pc->px->ops->close(pc);
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -407,7 +402,7 @@ void px_upstream_down_raw(pconn_t *pc, const char *d, size_t n)
         c_send(pc->u, d, n);
     } else {
         pc->bytes_down += n;
-        (void)px_write((uv_stream_t *)&pc->tcp, d, n, px_client_on_write);
+        (void)px_write((uv_stream_t *)&pc->tcp, d, n, pc->px->ops->on_write);
     }
 }
 
@@ -420,7 +415,7 @@ static void tunnel(uconn_t *u, const char *rest, size_t n)
     pc->state = PC_TUNNEL;
     pc->keep = 0;
     if (!pc->registered)
-        px_arm(pc);
+        pc->px->ops->arm(pc);
     if (pc->in_len > 0) { /* what the client sent after its upgrade request */
         pc->bytes_up += pc->in_len;
         u_send(u, pc->in, pc->in_len);
@@ -428,7 +423,7 @@ static void tunnel(uconn_t *u, const char *rest, size_t n)
     }
     if (n > 0)
         px_upstream_down_raw(pc, rest, n);
-    px_client_read_update(pc);
+    pc->px->ops->read_update(pc);
 }
 
 static void on_u_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
@@ -454,10 +449,10 @@ static void on_u_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     }
     if (pc->state == PC_TUNNEL) {
         if (n < 0) {
-            px_cut(pc, CF_REASON_NONE);
+            pc->px->ops->cut(pc, CF_REASON_NONE);
             return;
         }
-        px_touch(pc, 0);
+        pc->px->ops->touch(pc, 0);
         px_upstream_down_raw(pc, b->base, (size_t)n);
         return;
     }
@@ -506,7 +501,7 @@ static void send_request(uconn_t *u)
     char *head;
     size_t len;
 
-    if (px_client_upstream_head(pc, &head, &len) < 0) {
+    if (pc->px->ops->upstream_head(pc, &head, &len) < 0) {
         u_failed(u, CF_REASON_SERVER_ERROR);
         return;
     }
@@ -519,7 +514,7 @@ static void send_request(uconn_t *u)
     pc->state = PC_FORWARD;
     if (pc->expect && !pc->upgrade) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        (void)px_write((uv_stream_t *)&pc->tcp, cont, sizeof cont - 1, px_client_on_write);
+        (void)px_write((uv_stream_t *)&pc->tcp, cont, sizeof cont - 1, pc->px->ops->on_write);
     }
     px_upstream_read_update(u);
     if (!(pc->parser.flags & (F_CHUNKED | F_CONTENTLENGTH)) && !pc->upgrade) {
@@ -527,7 +522,7 @@ static void send_request(uconn_t *u)
     } else if (!pc->chunked_in && pc->parser.content_length == 0 && !pc->upgrade) {
         pc->req_done = 1;
     }
-    px_client_process(pc);
+    pc->px->ops->process(pc);
 }
 
 static void on_connect(uv_connect_t *r, int status)
@@ -568,7 +563,7 @@ void px_upstream_start(pconn_t *pc)
     }
     u = calloc(1, sizeof *u);
     if (u == NULL) {
-        px_client_refuse(pc, CF_REASON_SERVER_ERROR);
+        pc->px->ops->refuse(pc, CF_REASON_SERVER_ERROR);
         return;
     }
     u->px = pc->px;
