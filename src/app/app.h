@@ -89,6 +89,7 @@ typedef struct {
     uint64_t purged;                   /* SESSION_PURGED events */
     uint64_t key_rotations;            /* KEY_ROTATED events */
     uint64_t remote[CF_EV__COUNT];     /* events applied from other nodes' bus messages */
+    uint64_t proxy_cuts[CF_REASON__COUNT]; /* CONNECTION_CUT events, by reason */
 } cf_app_metrics_t;
 
 /* A verified client secret, so PBKDF2 runs once per client, not per request. */
@@ -165,6 +166,9 @@ typedef struct cf_app {
     const cf_app_ext_t *apikeys_ext;
 
     cf_app_metrics_t metrics; /* written only by the metrics sink (metrics.c) */
+    /* One more sink (the enforcing proxy, src/proxy): every batch cf_app_sinks sees. */
+    void (*tap)(void *arg, const cf_events_t *ev);
+    void *tap_arg;
     int started; /* timers and signal handlers initialised */
     int stopping;
 } cf_app_t;

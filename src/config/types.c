@@ -8,6 +8,7 @@
  * walk.c hands it text) and never holds a row of its own.
  */
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,6 +186,41 @@ static int literal_ok(const char *host, size_t hlen, int bracketed)
     memcpy(buf, host, hlen);
     buf[hlen] = '\0';
     return inet_pton(bracketed ? AF_INET6 : AF_INET, buf, addr) == 1;
+}
+
+static int addr_parse(const option_t *o, void *cfg, const char *s, size_t n, char *msg,
+                      size_t cap);
+
+typedef struct {
+    char host[64];
+    int port;
+} saddr_t;
+
+/* A section's HOST:PORT: checked by the root's reader, kept as the text it gave. */
+int cf__config_saddr_parse(const option_t *o, void *obj, const char *s, size_t n, char *msg,
+                           size_t cap)
+{
+    saddr_t a;
+    struct in6_addr in6;
+    const option_t tmp = {.off = offsetof(saddr_t, host), .size = sizeof a.host,
+                          .off2 = offsetof(saddr_t, port)};
+    char **p = (char **)((char *)obj + o->off), *dup;
+    int rc = addr_parse(&tmp, &a, s, n, msg, cap);
+
+    if (rc < 0)
+        return rc;
+    if (inet_pton(AF_INET, a.host, &in6) != 1 && inet_pton(AF_INET6, a.host, &in6) != 1) {
+        cf__config_say(msg, cap, "'%s' is not an IP address (names are not resolved here)",
+                       a.host);
+        return CF_ECONFIG;
+    }
+    if ((dup = strndup(s, n)) == NULL) {
+        cf__config_say(msg, cap, "out of memory");
+        return CF_ENOMEM;
+    }
+    free(*p);
+    *p = dup;
+    return 0;
 }
 
 static int addr_parse(const option_t *o, void *cfg, const char *s, size_t n, char *msg,
@@ -515,6 +551,7 @@ const type_t cf__config_types[] = {
     [OPT_THRESHOLD] = FIELD("an integer", cf__config_threshold_parse, cf__config_put_threshold),
     [OPT_ALERT_ACTION] = FIELD("an action", cf__config_alert_action_parse,
                                cf__config_put_alert_action),
+    [OPT_SADDR] = FIELD("HOST:PORT", cf__config_saddr_parse, cf__config_put_string),
 };
 _Static_assert(sizeof cf__config_types / sizeof cf__config_types[0] == OPT__COUNT,
                "a type for every kind");

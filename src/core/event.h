@@ -54,7 +54,8 @@
     X(APIKEY_ROTATED, "apikey_rotated", CF_EVF_SHARED | CF_EVF_AUDIT) /* old key with overlap end */ \
     X(APIKEY_ENDED, "apikey_ended", CF_EVF_SHARED | CF_EVF_AUDIT)     /* snapshot with end, scope */ \
     X(APIKEY_USED, "apikey_used", CF_EVF_SHARED)                      /* lazily persisted use, quota */ \
-    X(APIKEY_EXPIRING, "apikey_expiring", CF_EVF_SHARED | CF_EVF_AUDIT) /* warned ahead of expiry */
+    X(APIKEY_EXPIRING, "apikey_expiring", CF_EVF_SHARED | CF_EVF_AUDIT) /* warned ahead of expiry */ \
+    X(CONNECTION_CUT, "connection_cut", CF_EVF_AUDIT) /* the proxy cut a tunnel: reason, bytes, age */
 
 typedef enum {
 #define X(name, str, flags) CF_EV_##name,
@@ -122,8 +123,10 @@ typedef struct {
                                   * RATE_LIMITED: the endpoint class; RISK_CHANGED: 1 = ends the session */
     int remote;                  /* applied from another node's bus message: per-node sinks skip it */
     uint64_t ns;                 /* CHECK: time spent in the handler, nanoseconds */
-    cf_time_t span;              /* LOCKED_OUT: how long (ms); ALERT_FIRED: the rule's window (ms) */
+    cf_time_t span;              /* LOCKED_OUT: how long (ms); ALERT_FIRED: the rule's window (ms);
+                                  * CONNECTION_CUT: the connection's age (ms) */
     uint64_t count;              /* ALERT_FIRED: events counted; KEY_ROTATED: the key set's version */
+    uint64_t bytes_up, bytes_down; /* CONNECTION_CUT: bytes client -> upstream, upstream -> client */
     char ip[46];                 /* LOCKED_OUT: the address; ALERT_FIRED: when counted per address */
     /* Borrowed for the sinks' call (only in events handed to cf_app_emit, never freed): */
     const char *name;            /* ALERT_FIRED: rule kind; KEY_ROTATED: new kid; RISK_CHANGED: action */
