@@ -61,7 +61,13 @@ def test_readme_walkthrough_runs_as_written(start_curfew, tmp_path):
     for h in ("X-Curfew-Subject: alice", "X-Curfew-Session:", "X-Curfew-Roles: user", "X-Curfew-Expires-In:"):
         assert h in step2, (h, out)
     promised = re.search(r'# 5\..*?"reason":"([a-z_]+)"', block, re.S).group(1)
-    actual = json.loads(out.rstrip().splitlines()[-1])
+    # Refusal bodies in the order printed: step 5's first, step 8's (key_revoked) last.
+    # (a body has no final newline, so the next command's output may follow on its line).
+    dec = json.JSONDecoder()
+    refusals = [dec.raw_decode(out, m.start())[0] for m in re.finditer(r'\{"error"', out)]
+    assert refusals, out
+    actual = refusals[0]
     assert actual["reason"] == promised, (promised, actual)
+    assert refusals[-1]["reason"] == "key_revoked", (refusals, out)
     www = re.search(r'# 5\..*?# (WWW-Authenticate: .*?)\n', block, re.S).group(1)
     assert www in out, (www, out)
