@@ -9,6 +9,8 @@ http.server) with the endpoints the tests need:
   /sse          text/event-stream: ``data: tick N`` every 50 ms until the client leaves
   /big?n=BYTES  a slow large download (Content-Length, 64 KiB every 5 ms)
   /ws           a WebSocket echo (RFC 6455 handshake, frames echoed unmasked)
+  /page         an HTML page that opens /ws and /sse and records how each ends
+                (window.curfew: the close code and reason, the `curfew` event's data)
 
 The WebSocket client is written out by hand (``ws_connect``/``ws_send``/``ws_recv``)
 so that the tests see every byte and need no extra package.
@@ -25,6 +27,30 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+# What a page behind the proxy does with its live connections: one hello on the
+# WebSocket (client traffic), then nothing; it shows why each one ended.
+PAGE = b"""<!doctype html><meta charset="utf-8"><title>behind curfew</title>
+<p id="ws">ws: connecting</p><p id="sse">sse: connecting</p>
+<script>
+window.curfew = {wsEcho: false, sseTick: false, ws: null, sse: null};
+const show = (id, text) => { document.getElementById(id).textContent = text; };
+const ws = new WebSocket('ws://' + location.host + '/ws');
+ws.onopen = () => ws.send('hello');
+ws.onmessage = () => { window.curfew.wsEcho = true; show('ws', 'ws: open'); };
+ws.onclose = (e) => {
+  window.curfew.ws = {code: e.code, reason: e.reason};
+  show('ws', 'ws: your session ended: ' + e.reason);
+};
+const es = new EventSource('/sse');
+es.onmessage = () => { window.curfew.sseTick = true; show('sse', 'sse: streaming'); };
+es.addEventListener('curfew', (e) => {
+  window.curfew.sse = JSON.parse(e.data);
+  es.close();  /* the session is over: do not reconnect */
+  show('sse', 'sse: your session ended: ' + window.curfew.sse.reason);
+});
+</script>
+"""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -111,6 +137,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if p.startswith("/ws"):
             return self._ws()
+        if p.startswith("/page"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(PAGE)))
+            self.end_headers()
+            self.wfile.write(PAGE)
+            return
         self._echo()
 
     def _ws(self):
