@@ -175,6 +175,8 @@ static int on_body(http_parser *p, const char *at, size_t n)
     size_t max = pc->px->app->cfg.proxy_max_body_bytes;
 
     pc->body_bytes += n;
+    if (pc->state == PC_DRAIN) /* refused: dropped, within limits.max_body_bytes */
+        return pc->body_bytes > pc->px->app->cfg.max_body_bytes ? -1 : 0;
     if (max > 0 && pc->body_bytes > max) {
         pc->head.err = "request body too large";
         pc->head.err_status = 413;
@@ -208,11 +210,28 @@ static const http_parser_settings client_settings = {
 
 static void head_done(pconn_t *pc);
 
+/* Make ready for the connection's next request. */
+static void next_request(pconn_t *pc)
+{
+    pc->state = PC_HEAD;
+    pc->req_done = 0;
+    pc->resp_started = 0;
+    pc->sse = 0;
+    pc->chunk_out = 0;
+    px_head_reset(&pc->head); /* a loop over the buffer must not see the last head as new */
+    pc->px->ops->arm(pc);
+    http_parser_init(&pc->parser, HTTP_REQUEST);
+}
+
 /* Run the parser over buffered bytes while the state lets it. */
 void px_client_process(pconn_t *pc)
 {
+    if (pc->processing)
+        return; /* called from within the loop below (a verdict given at once): it goes on */
+    pc->processing = 1;
     while (!pc->closing && !pc->finishing && pc->in_len > 0 &&
-           (pc->state == PC_HEAD || (pc->state == PC_FORWARD && !pc->req_done && !pc->upgrade))) {
+           (pc->state == PC_HEAD || pc->state == PC_DRAIN ||
+            (pc->state == PC_FORWARD && !pc->req_done && !pc->upgrade))) {
         size_t n;
         enum http_errno e;
 
@@ -228,22 +247,30 @@ void px_client_process(pconn_t *pc)
                 head_done(pc);
                 continue;
             }
+            if (pc->state == PC_DRAIN && pc->req_done) {
+                next_request(pc); /* the refused request is behind us: read the next one */
+                continue;
+            }
             if (pc->req_done)
                 break;
             continue;
         }
         if (e != HPE_OK) {
-            if (pc->resp_started) {
+            if (pc->state == PC_DRAIN) {
+                px_client_finish(pc); /* the refusal is queued: send it, then close */
+            } else if (pc->resp_started) {
                 px_client_close(pc);
             } else {
                 const char *d = pc->head.err ? pc->head.err : http_errno_description(e);
                 pc_error(pc, pc->head.err ? pc->head.err_status : 400, d);
             }
+            pc->processing = 0;
             return;
         }
         if (n == 0)
             break;
     }
+    pc->processing = 0;
     px_client_read_update(pc);
 }
 
@@ -571,24 +598,56 @@ static void allowed(pconn_t *pc, const cf_http_header_t *h, size_t nh)
     px_upstream_start(pc);
 }
 
+/*
+ * Can the connection go on after refusing this request, as the API listener's
+ * would? Only if nothing of it is left unread: no upgrade (its bytes may be a
+ * tunnel's), no body the client holds back for a 100 Continue that will not
+ * come, and a body that is small enough to read and drop (limits.max_body_bytes,
+ * what /v1/check reads). A cut never goes on: its session is over.
+ */
+static int can_go_on(const pconn_t *pc)
+{
+    const http_parser *p = &pc->parser;
+    int sized = (p->flags & F_CONTENTLENGTH) != 0;
+
+    if (!pc->keep || pc->px->stopping || pc->upgrade || pc->cut_why != CF_REASON_NONE ||
+        pc->state != PC_DECIDE)
+        return 0;
+    if (!sized && !pc->chunked_in)
+        return 1;
+    if (pc->expect)
+        return 0;
+    return pc->chunked_in || p->content_length <= pc->px->app->cfg.max_body_bytes;
+}
+
 /* Send an answer the API layer made (a refusal) exactly as the API listener would. */
 static void send_answer(pconn_t *pc, int status, const cf_http_header_t *h, size_t nh,
                         const char *body, size_t len)
 {
-    size_t need = cf__http_encode_response(NULL, 0, status, h, nh, body, len, px_date(pc->px), 0,
-                                           pc->is_head);
+    int keep = can_go_on(pc);
+    size_t need = cf__http_encode_response(NULL, 0, status, h, nh, body, len, px_date(pc->px),
+                                           keep, pc->is_head);
     char *out = need > 0 ? malloc(need) : NULL;
 
     if (out != NULL) {
-        (void)cf__http_encode_response(out, need, status, h, nh, body, len, px_date(pc->px), 0,
+        (void)cf__http_encode_response(out, need, status, h, nh, body, len, px_date(pc->px), keep,
                                        pc->is_head);
         (void)px_write((uv_stream_t *)&pc->tcp, out, need, px_client_on_write);
         pc->bytes_down += need;
         free(out);
+    } else {
+        keep = 0;
     }
     pc->resp_started = 1;
-    pc->state = PC_DECIDE;
-    px_client_finish(pc);
+    if (!keep) {
+        pc->state = PC_DECIDE;
+        px_client_finish(pc);
+        return;
+    }
+    pc->state = PC_DRAIN; /* the parser resumes at the body (or the end of the head) */
+    pc->body_bytes = 0;
+    pc->px->ops->arm(pc); /* a body that never comes meets proxy.idle_timeout */
+    px_client_process(pc);
 }
 
 static void on_verdict(cf_http_req_t *req, int status, const cf_http_header_t *h, size_t nh,
@@ -636,13 +695,7 @@ void px_client_response_done(pconn_t *pc)
         px_client_finish(pc);
         return;
     }
-    pc->state = PC_HEAD;
-    pc->req_done = 0;
-    pc->resp_started = 0;
-    pc->sse = 0;
-    pc->chunk_out = 0;
-    pc->px->ops->arm(pc);
-    http_parser_init(&pc->parser, HTTP_REQUEST);
+    next_request(pc);
     px_client_process(pc);
 }
 

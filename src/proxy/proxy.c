@@ -111,7 +111,7 @@ static void on_timer(uv_timer_t *t)
     if (pc->closing)
         return;
     if (!pc->registered) {
-        if (pc->state == PC_HEAD || pc->state == PC_TUNNEL) {
+        if (pc->state == PC_HEAD || pc->state == PC_TUNNEL || pc->state == PC_DRAIN) {
             CF_LOG(CF_LOG_DEBUG, "event=proxy_idle_close");
             px_client_close(pc);
         }
@@ -129,7 +129,7 @@ void px_arm(pconn_t *pc)
     if (pc->closing)
         return;
     if (!pc->registered) {
-        if (pc->state == PC_HEAD || pc->state == PC_TUNNEL)
+        if (pc->state == PC_HEAD || pc->state == PC_TUNNEL || pc->state == PC_DRAIN)
             (void)uv_timer_start(&pc->timer, on_timer, (uint64_t)px->app->cfg.proxy_idle_timeout, 0);
         else
             (void)uv_timer_stop(&pc->timer);

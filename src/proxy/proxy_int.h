@@ -103,7 +103,8 @@ struct cf_proxy {
     int stopping;
 };
 
-enum { PC_HEAD, PC_DECIDE, PC_CONNECT, PC_FORWARD, PC_TUNNEL };
+/* PC_DRAIN: a refused request's body is read and dropped, so the connection stays usable. */
+enum { PC_HEAD, PC_DECIDE, PC_CONNECT, PC_FORWARD, PC_TUNNEL, PC_DRAIN };
 enum { CAP_DECIDE, CAP_REFUSE, CAP_SSE };
 
 struct pconn {
@@ -139,7 +140,7 @@ struct pconn {
     char sse_tail[2];
     unsigned closing : 1, deciding : 1, reading : 1, bp : 1, req_done : 1, resp_started : 1,
         chunk_out : 1, sse : 1, ws : 1, keep : 1, is_head : 1, upgrade : 1, chunked_in : 1,
-        expect : 1, finishing : 1, registered : 1;
+        expect : 1, finishing : 1, registered : 1, processing : 1;
 };
 
 struct uconn {

@@ -111,10 +111,11 @@ def test_keep_alive_redecides_every_request(px, upstream):
                     break
             f.read(n)
         assert px.admin("DELETE", f"/v1/sessions/{s['session_id']}").status_code == 200
-        c.sendall(req)
-        assert f.readline().startswith(b"HTTP/1.1 401")
-        rest = f.read()
-        assert b'"reason":"session_revoked"' in rest
+        for _ in range(2):                      # refused, as /v1/check would, and still open
+            c.sendall(req)
+            head, body = _read_response(f)
+            assert head.startswith(b"HTTP/1.1 401") and b"Connection: keep-alive" in head, head
+            assert json.loads(body)["reason"] == "session_revoked"
     assert len(upstream.seen) == 3
 
 
@@ -195,3 +196,62 @@ def test_connection_limits_per_address(start_curfew, upstream):
     b.close()
     time.sleep(0.1)
     assert raw(port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").startswith(b"HTTP/1.1 401")
+
+
+def _read_response(f):
+    """One response from a socket file: (status line + headers as bytes, body)."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        line = f.readline()
+        assert line, head
+        head += line
+    n = int(dict(l.split(b": ", 1) for l in head.split(b"\r\n")[1:-2]).get(b"Content-Length", b"0"))
+    return head, f.read(n)
+
+
+def _no_date(head):
+    return b"\r\n".join(l for l in head.split(b"\r\n") if not l.startswith(b"Date: "))
+
+
+def test_a_refusal_keeps_the_connection_alive_as_v1_check_does(px, upstream):
+    """A client cannot tell the proxy from /v1/check by its refusals: same bytes
+    (Connection: keep-alive included) and the connection stays usable, for a
+    request without a body, with a small body, chunked, and pipelined."""
+    s = px.new_session(sub="kim")
+    with socket.create_connection(("127.0.0.1", px.port), timeout=5) as a:
+        fa = a.makefile("rb")
+        a.sendall(b"GET /v1/check/echo/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        check_head, check_body = _read_response(fa)
+    with socket.create_connection(("127.0.0.1", px.proxy_port), timeout=5) as c:
+        f = c.makefile("rb")
+        c.sendall(b"GET /echo/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        head, body = _read_response(f)
+        assert b"Connection: keep-alive\r\n" in head, head
+        assert (_no_date(head), body) == (_no_date(check_head), check_body)
+        c.sendall(b"POST /echo/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
+        head, body = _read_response(f)
+        assert head.startswith(b"HTTP/1.1 401") and b"Connection: keep-alive" in head, head
+        c.sendall(b"POST /echo/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"3\r\nabc\r\n0\r\n\r\n")
+        head, body = _read_response(f)
+        assert head.startswith(b"HTTP/1.1 401") and b"Connection: keep-alive" in head, head
+        # pipelined: a refusal, then an allowed request, in one write
+        c.sendall(b"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"
+                  + f"GET /echo/ok HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {s['access_token']}\r\n\r\n".encode())
+        head, body = _read_response(f)
+        assert head.startswith(b"HTTP/1.1 401"), head
+        head, body = _read_response(f)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert json.loads(body)["path"] == "/echo/ok"
+    # the refused bodies never reached the upstream
+    assert [q["path"] for q in upstream.seen] == ["/echo/ok"]
+
+
+def test_a_refusal_closes_when_the_body_is_not_read(px):
+    """Expect: 100-continue (the body may never come), a body over limits.max_body_bytes,
+    and Connection: close still end the connection after the refusal."""
+    for req in (b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+                b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n",
+                b"GET /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"):
+        data = raw(px.proxy_port, req)
+        assert data.startswith(b"HTTP/1.1 401") and b"Connection: close\r\n" in data, data
