@@ -167,6 +167,9 @@ for c in "revoke by subject:$CUT_SUBJECT" "idle deadline (${IDLE}s):$CUT_IDLE"; 
     printf '%-22s %8s %8s %8s %8s  %s\n' "${c%%:*}" "$(field "$j" p50_ms)" "$(field "$j" p99_ms)" \
         "$(field "$j" max_ms)" "$(field "$j" closed)" "$(field "$j" reasons)"
 done
+echo "revoke by subject, from sending the revocation request: p50 $(field "$CUT_SUBJECT" from_request_p50_ms)," \
+     "p99 $(field "$CUT_SUBJECT" from_request_p99_ms), max $(field "$CUT_SUBJECT" from_request_max_ms) ms;" \
+     "its acknowledgement came $(field "$CUT_SUBJECT" ack_after_request_ms) ms after sending"
 echo "idle case: the $CUT_N tunnels were opened over $(field "$CUT_IDLE" open_spread_s) s, so their deadlines spread as much"
 echo
 echo "memory: $(field "$RSS" n) idle WebSockets, RSS $(field "$RSS" rss_before_kib) -> $(field "$RSS" rss_after_kib) KiB:" \

@@ -9,7 +9,9 @@
   proxy_ws.py cut --api URL --key KEY --proxy PORT --n N --mode subject|idle [--idle SECONDS]
       Creates N sessions, opens one WebSocket through the proxy with each, then
       ends them all at once: by one revocation of their subject (latency from
-      the revocation's acknowledgement to each client seeing the close frame), or
+      the revocation's acknowledgement to each client seeing the close frame, and
+      from the revocation request's sending, since the cuts go out before the
+      answer does), or
       by letting them reach their idle deadline (latency from each session's
       deadline, taken as the time its upgrade request was sent plus the idle
       timeout: the check that allowed it touched the session after that, so the
@@ -130,6 +132,7 @@ def cut(a):
     ack = {}
     if a.mode == "subject":
         def revoke():
+            ack["sent"] = time.monotonic()
             r = api.call("POST", "/v1/revocations", {"sub": sub})
             ack["t"] = time.monotonic()
             ack["ended"] = r.get("sessions_ended")
@@ -139,9 +142,15 @@ def cut(a):
         seen, frames = wait_closes(socks, 30)
         th.join()
         lat = [(t - ack["t"]) * 1000 for t in seen.values()]
+        sent = [(t - ack["sent"]) * 1000 for t in seen.values()]
+        extra = {"ack_after_request_ms": round((ack["t"] - ack["sent"]) * 1000, 2),
+                 "from_request_p50_ms": round(pct(sent, 50), 2),
+                 "from_request_p99_ms": round(pct(sent, 99), 2),
+                 "from_request_max_ms": round(max(sent), 2)}
     else:
         seen, frames = wait_closes(socks, a.idle + 30)
         lat = [(t - (opened[i][1] + a.idle)) * 1000 for i, t in seen.items()]
+        extra = {}
     reasons = {}
     for data in frames.values():
         r = data[4:4 + data[1]].decode("latin-1", "replace") if len(data) >= 4 and data[0] == 0x88 else "?"
@@ -151,7 +160,7 @@ def cut(a):
     print(json.dumps({"mode": a.mode, "n": a.n, "closed": len(seen), "reasons": reasons,
                       "sessions_ended": ack.get("ended"), "open_spread_s": round(spread, 3),
                       "p50_ms": round(pct(lat, 50), 2), "p99_ms": round(pct(lat, 99), 2),
-                      "max_ms": round(max(lat), 2), "min_ms": round(min(lat), 2)}))
+                      "max_ms": round(max(lat), 2), "min_ms": round(min(lat), 2), **extra}))
 
 
 def rss_kib(pid):
