@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <strings.h>
 
@@ -73,10 +74,27 @@ void px_client_close(pconn_t *pc)
     uv_close((uv_handle_t *)&pc->timer, on_pc_close);
 }
 
+void px_client_reset(pconn_t *pc)
+{
+    uv_os_fd_t fd;
+    struct linger l = {1, 0}; /* close sends RST and drops what the client has not read */
+
+    if (pc->closing)
+        return;
+    if (uv_fileno((uv_handle_t *)&pc->tcp, &fd) == 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    px_client_close(pc);
+}
+
 static void on_shutdown(uv_shutdown_t *r, int status)
 {
     (void)status;
     px_client_close(r->data);
+}
+
+static void on_finish_timer(uv_timer_t *t)
+{
+    px_client_reset(t->data); /* the client never took our last bytes */
 }
 
 void px_client_finish(pconn_t *pc)
@@ -84,6 +102,7 @@ void px_client_finish(pconn_t *pc)
     if (pc->closing || pc->finishing)
         return;
     pc->finishing = 1;
+    (void)uv_timer_start(&pc->timer, on_finish_timer, PX_FINISH_GRACE_MS, 0);
     pc->shut.data = pc;
     if (uv_shutdown(&pc->shut, (uv_stream_t *)&pc->tcp, on_shutdown) < 0)
         px_client_close(pc);
@@ -598,26 +617,17 @@ static void allowed(pconn_t *pc, const cf_http_header_t *h, size_t nh)
     px_upstream_start(pc);
 }
 
-/*
- * Can the connection go on after refusing this request, as the API listener's
- * would? Only if nothing of it is left unread: no upgrade (its bytes may be a
- * tunnel's), no body the client holds back for a 100 Continue that will not
- * come, and a body that is small enough to read and drop (limits.max_body_bytes,
- * what /v1/check reads). A cut never goes on: its session is over.
- */
+/* Go on after a refusal, as the API listener would? Not after a cut or an upgrade, nor past a
+ * body held back for 100 Continue or larger than limits.max_body_bytes (read and dropped). */
 static int can_go_on(const pconn_t *pc)
 {
     const http_parser *p = &pc->parser;
-    int sized = (p->flags & F_CONTENTLENGTH) != 0;
 
     if (!pc->keep || pc->px->stopping || pc->upgrade || pc->cut_why != CF_REASON_NONE ||
         pc->state != PC_DECIDE)
         return 0;
-    if (!sized && !pc->chunked_in)
-        return 1;
-    if (pc->expect)
-        return 0;
-    return pc->chunked_in || p->content_length <= pc->px->app->cfg.max_body_bytes;
+    return (!(p->flags & F_CONTENTLENGTH) && !pc->chunked_in) ||
+           (!pc->expect && (pc->chunked_in || p->content_length <= pc->px->app->cfg.max_body_bytes));
 }
 
 /* Send an answer the API layer made (a refusal) exactly as the API listener would. */

@@ -2,7 +2,7 @@
  *
  * What every part of the proxy shares and that calls no other part: writing
  * to a socket without blocking (an owned copy of what it does not take at
- * once), the Date header, and freeing the proxy once its last handle closed.
+ * once, capped per socket), the Date header, and freeing the proxy once its last handle closed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +29,8 @@ int px_write(uv_stream_t *s, const char *d, size_t n, uv_write_cb cb)
 
     if (n == 0)
         return 0;
+    if (uv_stream_get_write_queue_size(s) + n > PX_QUEUE_MAX)
+        return CF_ETOOBIG; /* the peer stopped reading: the caller ends the connection */
     if (uv_stream_get_write_queue_size(s) == 0) {
         done = uv_try_write(s, &b, 1);
         if (done == UV_EAGAIN || done == UV_ENOSYS)

@@ -126,8 +126,8 @@ void px_arm(pconn_t *pc)
     cf_time_t now, next = 0;
     cf_reason_t why;
 
-    if (pc->closing)
-        return;
+    if (pc->closing || pc->finishing)
+        return; /* its own timer bounds the finish */
     if (!pc->registered) {
         if (pc->state == PC_HEAD || pc->state == PC_TUNNEL || pc->state == PC_DRAIN)
             (void)uv_timer_start(&pc->timer, on_timer, (uint64_t)px->app->cfg.proxy_idle_timeout, 0);
@@ -228,7 +228,7 @@ void px_cut(pconn_t *pc, cf_reason_t why)
     } else if (!pc->resp_started) {
         px_client_refuse(pc, why); /* nothing sent yet: the answer a request gets now */
     } else {
-        px_client_close(pc);
+        px_client_reset(pc); /* a graceful close would first deliver what the kernel holds */
     }
 }
 

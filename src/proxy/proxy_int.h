@@ -19,6 +19,11 @@
 
 #define PX_HIGH (256 * 1024) /* stop reading the other side while this much waits */
 #define PX_LOW (64 * 1024)   /* and resume below this */
+/* A hard cap on what one socket may have queued: backpressure keeps it under
+ * PX_HIGH plus one read, so only a peer that stops reading while we must still
+ * write (a close frame, an error) meets it, and its connection ends instead. */
+#define PX_QUEUE_MAX (1024 * 1024)
+#define PX_FINISH_GRACE_MS 2000 /* a peer that does not take our last bytes in this long is reset */
 #define PX_IN_SLACK (64 * 1024)
 #define PX_RESP_HEAD_MAX (64 * 1024)
 
@@ -194,8 +199,11 @@ void px_client_accept(cf_proxy_t *px, uv_stream_t *ls);
 /** Close @pc and its upstream at once. */
 void px_client_close(pconn_t *pc);
 
-/** Send FIN after what is queued, then close. */
+/** Send FIN after what is queued, then close; reset after PX_FINISH_GRACE_MS if it is not taken. */
 void px_client_finish(pconn_t *pc);
+
+/** Close @pc with a TCP reset: the client's unread bytes are dropped, it sees the end now. */
+void px_client_reset(pconn_t *pc);
 
 /** Answer @pc with a refusal for @why (the reason map's bytes) and close after it. */
 void px_client_refuse(pconn_t *pc, cf_reason_t why);

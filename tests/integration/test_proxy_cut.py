@@ -175,3 +175,75 @@ def test_the_cut_is_audited(start_curfew, upstream, tmp_path):
     assert e is not None
     assert e["reason"] == "session_revoked" and e["kind"] == "websocket"
     assert e["bytes_up"] > 0 and e["bytes_down"] > 0 and e["age_seconds"] >= 0
+
+
+def test_a_slow_reader_is_cut_at_once_not_after_the_buffered_bytes(px):
+    """A download the client reads slowly: when its session ends, the client must
+    not go on reading the megabytes the proxy's side still holds for it (a graceful
+    close would deliver them first, at the client's pace). The cut resets the
+    connection: only what already sat in the client's own receive buffer arrives."""
+    s = px.new_session(sub="slow")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)   # before connect: the window
+    sock.settimeout(5)
+    sock.connect(("127.0.0.1", px.proxy_port))
+    rcvbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    sock.sendall((f"GET /big?n={200 << 20} HTTP/1.1\r\nHost: a\r\n"
+                  f"Authorization: Bearer {s['access_token']}\r\n\r\n").encode())
+    got = b""
+    while b"\r\n\r\n" not in got:
+        got += sock.recv(4096)
+    assert got.startswith(b"HTTP/1.1 200"), got[:100]
+    time.sleep(1.0)                              # the buffers on both sides fill up
+    assert px.admin("DELETE", f"/v1/sessions/{s['session_id']}").status_code == 200
+    t0, after = time.monotonic(), 0
+    try:
+        while time.monotonic() - t0 < 10:
+            chunk = sock.recv(16384)             # about 160 KB/s
+            if not chunk:
+                break
+            after += len(chunk)
+            time.sleep(0.1)
+    except ConnectionResetError:
+        pass
+    waited = time.monotonic() - t0
+    sock.close()
+    assert after <= rcvbuf + 65536, (after, rcvbuf)
+    assert waited < 1.5, (waited, after)
+
+
+def test_a_cut_client_that_never_reads_is_reset_after_a_grace(start_curfew, upstream):
+    """A WebSocket client that stopped reading cannot take its close frame; the
+    cut must still end the connection (reset after a grace of 2 s), not hold it
+    and its slot forever: with one connection allowed per address, a new one is
+    served afterwards."""
+    port = free_port()
+    srv = start_curfew(proxy_config(upstream.port, port, extra="  max_connections_per_address: 1\n"))
+    srv.proxy_port = port
+    s = srv.new_session(sub="deaf")
+    sock, f = open_ws(srv, s)
+    sock.setblocking(False)
+    frame = b"\x82\xfe\xff\xff" + b"\0\0\0\0" + b"x" * 65535   # masked (zero key) binary frames
+    sent, pending, t0 = 0, frame, time.monotonic()
+    while time.monotonic() - t0 < 5:                # echoed back and never read: every buffer fills
+        try:
+            n = sock.send(pending)                  # whole frames only: a partial one is finished
+            sent += n
+            pending = pending[n:] or frame
+        except BlockingIOError:
+            if time.monotonic() - t0 > 1.5:
+                break
+            time.sleep(0.05)
+    assert sent > 1 << 20, sent
+    assert srv.admin("DELETE", f"/v1/sessions/{s['session_id']}").status_code == 200
+    time.sleep(3.5)
+    data = raw_request(port, b"GET /echo HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 401"), data[:200]    # the slot is free again (not 503)
+    sock.close()
+
+
+def raw_request(port, data):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.sendall(data)
+        c.settimeout(3)
+        return c.recv(4096)
