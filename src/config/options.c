@@ -407,8 +407,10 @@ const option_t cf__config_options[] = {
      .doc = "Address to accept proxied clients on; IPv6 as [::1]:8080."},
 
     /* proxy.upstreams.NAME: cf_proxy_upstream_t */
-    {.key = "address", .kind = OPT_SADDR, UPSTREAM(address), .doctype = "HOST:PORT",
-     .def = "(required)", .doc = "The upstream server, an IP address and port."},
+    {.key = "address", .kind = OPT_SHOST, UPSTREAM(address), .doctype = "HOST:PORT",
+     .def = "(required)", .doc = "The upstream server: an IP address or a host name (resolved "
+                                 "once, at start: its first IPv4 address, else its first IPv6 one) "
+                                 "and a port."},
     {.key = "pool", .kind = OPT_THRESHOLD, UPSTREAM(pool), .always = 1, .doctype = "integer, 1-1000",
      .def = "32", .doc = "Idle keep-alive connections to the upstream kept for reuse."},
     {.key = "connect_timeout", .kind = OPT_SDURATION, UPSTREAM(connect_timeout),

@@ -69,6 +69,7 @@ typedef enum {
     OPT_THRESHOLD,    /* uint32_t 1..CF_ALERT_THRESHOLD_MAX */
     OPT_ALERT_ACTION,
     OPT_SADDR,        /* heap char *: HOST:PORT, an IP literal */
+    OPT_SHOST,        /* heap char *: HOST:PORT, an IP literal or a DNS name (resolved by its user) */
     OPT__COUNT
 } opt_kind_t;
 
@@ -460,6 +461,8 @@ CF__PUT(cf__config_put_alert_action);
 
 /** OPT_SADDR (types.c): HOST:PORT as OPT_ADDR reads it, kept as the text. */
 CF__PARSE(cf__config_saddr_parse);
+/** OPT_SHOST (types.c): as OPT_SADDR, or a DNS name (letters, digits, '-', '.') and a port. */
+CF__PARSE(cf__config_shost_parse);
 
 /* ------------------------------------------------------------------------ */
 /* Provided by proxy.c: the proxy's section levels                           */

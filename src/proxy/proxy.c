@@ -16,6 +16,7 @@
  * stream a last `event: curfew` whose data is the refusal body a request
  * would get now; anything else is cut. Each cut is a CONNECTION_CUT event.
  */
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,10 +311,30 @@ static void on_signal(uv_signal_t *s, int sig)
     cf_proxy_stop(s->data);
 }
 
-/* HOST:PORT (validated by the config) into @ss. */
-static int parse_addr(const char *text, struct sockaddr_storage *ss)
+/* A host name, resolved once (at start): its first IPv4 address, else its first IPv6 one. */
+static int resolve(uv_loop_t *loop, const char *host, int port, struct sockaddr_storage *ss)
 {
-    char host[64];
+    uv_getaddrinfo_t req;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *pick = NULL;
+    char service[8];
+
+    snprintf(service, sizeof service, "%d", port);
+    if (uv_getaddrinfo(loop, &req, NULL, host, service, &hints) < 0) /* no callback: now */
+        return CF_ENOENT;
+    for (struct addrinfo *a = req.addrinfo; a != NULL; a = a->ai_next)
+        if ((a->ai_family == AF_INET || a->ai_family == AF_INET6) &&
+            (pick == NULL || (a->ai_family == AF_INET && pick->ai_family != AF_INET)))
+            pick = a;
+    if (pick != NULL && pick->ai_addrlen <= sizeof *ss)
+        memcpy(ss, pick->ai_addr, pick->ai_addrlen);
+    uv_freeaddrinfo(req.addrinfo);
+    return pick != NULL ? 0 : CF_ENOENT;
+}
+
+/* HOST:PORT (validated by the config) into @ss; a name is resolved when @loop is given. */
+static int parse_addr(uv_loop_t *loop, const char *text, struct sockaddr_storage *ss)
+{
+    char host[256];
     const char *colon = strrchr(text, ':');
     size_t hlen;
     int port;
@@ -335,7 +356,7 @@ static int parse_addr(const char *text, struct sockaddr_storage *ss)
         return 0;
     if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
         return 0;
-    return CF_EINVAL;
+    return loop != NULL ? resolve(loop, host, port, ss) : CF_EINVAL;
 }
 
 static int listen_all(cf_proxy_t *px)
@@ -347,7 +368,7 @@ static int listen_all(cf_proxy_t *px)
         int len = (int)sizeof ss, rc;
         uv_tcp_t *t = &px->ls[i];
 
-        if (parse_addr(cfg->proxy_listeners[i].listen, &ss) < 0)
+        if (parse_addr(NULL, cfg->proxy_listeners[i].listen, &ss) < 0)
             return CF_EIO;
         (void)uv_tcp_init(px->loop, t);
         t->data = px;
@@ -418,11 +439,9 @@ int cf_proxy_start(cf_app_t *app, const cf_proxy_hooks_t *hooks, cf_proxy_t **ou
         free(px);
         return CF_ENOMEM;
     }
-    for (size_t i = 0; i < cfg->nproxy_upstreams; i++) {
-        px->ups[i].cfg = &cfg->proxy_upstreams[i];
-        (void)parse_addr(cfg->proxy_upstreams[i].address, &px->ups[i].addr);
-    }
     px->nups = cfg->nproxy_upstreams;
+    for (size_t i = 0; i < cfg->nproxy_upstreams; i++)
+        px->ups[i].cfg = &cfg->proxy_upstreams[i];
     (void)uv_signal_init(px->loop, &px->sigterm);
     (void)uv_signal_init(px->loop, &px->sigint);
     px->sigterm.data = px->sigint.data = px;
@@ -432,6 +451,13 @@ int cf_proxy_start(cf_app_t *app, const cf_proxy_hooks_t *hooks, cf_proxy_t **ou
     uv_unref((uv_handle_t *)&px->sigterm);
     uv_unref((uv_handle_t *)&px->sigint);
     rc = listen_all(px);
+    for (size_t i = 0; i < px->nups && rc == 0; i++) {
+        if (parse_addr(px->loop, cfg->proxy_upstreams[i].address, &px->ups[i].addr) < 0) {
+            CF_LOG(CF_LOG_ERROR, "event=proxy_resolve_failed upstream=%s addr=%s",
+                   cfg->proxy_upstreams[i].name, cfg->proxy_upstreams[i].address);
+            rc = CF_EIO;
+        }
+    }
     if (rc < 0) {
         cf_proxy_stop(px);
         return rc;

@@ -7,12 +7,13 @@ fall for."""
 
 import json
 import socket
+import subprocess
 import time
 
 import pytest
 import requests
 
-from conftest import free_port, recv_all, parse_raw_response
+from conftest import curfew_bin, free_port, recv_all, parse_raw_response
 from proxyhelp import Upstream, proxy_config
 
 
@@ -255,3 +256,37 @@ def test_a_refusal_closes_when_the_body_is_not_read(px):
                 b"GET /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"):
         data = raw(px.proxy_port, req)
         assert data.startswith(b"HTTP/1.1 401") and b"Connection: close\r\n" in data, data
+
+
+def test_an_upstream_may_be_a_host_name_resolved_at_start(start_curfew, upstream):
+    port = free_port()
+    srv = start_curfew(proxy_config(upstream.port, port).replace("127.0.0.1:" + str(upstream.port),
+                                                                 f"localhost:{upstream.port}"))
+    s = srv.new_session(sub="named")
+    r = requests.get(f"http://127.0.0.1:{port}/echo/n", timeout=5,
+                     headers={"Authorization": f"Bearer {s['access_token']}"})
+    assert r.status_code == 200 and r.json()["path"] == "/echo/n", r.text
+
+
+def test_an_upstream_name_that_does_not_resolve_stops_the_start(start_curfew):
+    port = free_port()
+    srv = start_curfew(proxy_config(1, port).replace("127.0.0.1:1", "no-such-host.invalid:80"),
+                       wait=False)
+    assert srv.proc.wait(15) != 0
+    err = srv.stderr_since_start()
+    assert "event=proxy_resolve_failed upstream=app addr=no-such-host.invalid:80" in err, err
+
+
+@pytest.mark.parametrize("addr,say", [
+    ("bad_name:80", "expected HOST:PORT"), ("-x.example:80", "expected HOST:PORT"),
+    ("x..example:80", "expected HOST:PORT"), ("app:0", "expected HOST:PORT"),
+    ("app:65536", "expected HOST:PORT"), ("999.1.1.1:80", "is not an IPv4 address"),
+    ("app", "HOST:PORT"), ("a" * 64 + ".example:80", "expected HOST:PORT"),
+])
+def test_bad_upstream_addresses_are_config_errors(tmp_path, addr, say):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"proxy:\n  upstreams:\n    app: {{address: \"{addr}\"}}\n")
+    p = subprocess.run([str(curfew_bin()), "config", "check", str(cfg)], capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode != 0
+    assert p.stderr.startswith(f"{cfg}:3: proxy.upstreams.app.address: ") and say in p.stderr, p.stderr

@@ -793,9 +793,9 @@ static void test_policy_errors_name_file_line_and_key(void **state)
          "x.yaml:5: proxy.routes[0].upstream: 'b' is not defined under proxy.upstreams"},
         {"proxy:\n  upstreams:\n    a:\n      address: \"10.0.0.1:0\"\n",
          "x.yaml:4: proxy.upstreams.a.address: port must be between 1 and 65535"},
-        {"proxy:\n  upstreams:\n    a:\n      address: \"app.local:80\"\n",
-         "x.yaml:4: proxy.upstreams.a.address: 'app.local' is not an IP address (names are not "
-         "resolved here)"},
+        {"proxy:\n  upstreams:\n    a:\n      address: \"app_local:80\"\n",
+         "x.yaml:4: proxy.upstreams.a.address: expected HOST:PORT, HOST an IP address or a host "
+         "name, PORT 1-65535"},
         {"proxy:\n  upstreams:\n    a: {pool: 3}\n", "x.yaml:3: proxy.upstreams.a: address is required"},
         {"proxy:\n  routes:\n    - upstream: a\n      path_prefix: /public/../admin\n",
          "x.yaml:4: proxy.routes[0].path_prefix: '/public/../admin' is not in normal form "
