@@ -31,6 +31,7 @@
 #include "app/app.h"
 #include "cli/cli.h"
 #include "config/config.h"
+#include "proxy/proxy.h"
 #include "core/policy.h"
 #include "core/reason.h"
 #include "core/secret.h"
@@ -119,6 +120,18 @@ static int load_config(const char *path, const char *listen, const char *data_di
     return 0;
 }
 
+/* The proxy decides every request with /v1/check's own handler (proxy/proxy.h). */
+static void proxy_decide(void *app, cf_http_req_t *req)
+{
+    cf_api_check(app, req);
+}
+
+static void proxy_refuse(void *app, cf_http_req_t *req, cf_reason_t why)
+{
+    (void)app;
+    cf_reply_refusal(req, CF_ENDPOINT_BEARER, why, NULL, NULL, 0);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -129,6 +142,8 @@ static int cmd_serve(int argc, char **argv)
     const char *path = NULL, *listen = NULL, *data_dir = NULL, *log_level = NULL;
     cf_config_t cfg;
     cf_app_t app;
+    cf_proxy_t *proxy = NULL;
+    const cf_proxy_hooks_t proxy_hooks = {proxy_decide, proxy_refuse, &app};
     uv_loop_t *loop;
     int c, rc;
 
@@ -176,8 +191,11 @@ static int cmd_serve(int argc, char **argv)
         rc = cf_app_start(&app, cf_api_route);
     if (rc == 0)
         cf_app_apikeys_start(&app);
+    if (rc == 0)
+        rc = cf_proxy_start(&app, &proxy_hooks, &proxy);
     if (rc < 0) {
         fprintf(stderr, "curfew: cannot start (see the log above)\n");
+        cf_proxy_stop(proxy);
         cf_app_stop(&app);
         uv_run(loop, UV_RUN_DEFAULT);
         cf_app_fini(&app);

@@ -96,6 +96,7 @@ typedef struct {
     double idle_gap_bounds[CF_HISTOGRAM_MAX_BUCKETS]; /* fixed ones plus the configured timeouts */
     uint64_t relogin_evicted;          /* pending timeouts forgotten by tuning.relogin_subjects */
     struct cf_relogin *relogin;        /* the tracker (core/relogin.h); without-return counts per slot */
+    uint64_t proxy_cuts[CF_REASON__COUNT]; /* CONNECTION_CUT events, by reason */
 } cf_app_metrics_t;
 
 /* One client's timeout measures: [0] idle_timeout, [1] absolute_timeout. */
@@ -180,6 +181,9 @@ typedef struct cf_app {
     const cf_app_ext_t *apikeys_ext;
 
     cf_app_metrics_t metrics; /* written only by the metrics sink (metrics.c) */
+    /* One more sink (the enforcing proxy, src/proxy): every batch cf_app_sinks sees. */
+    void (*tap)(void *arg, const cf_events_t *ev);
+    void *tap_arg;
     int started; /* timers and signal handlers initialised */
     int stopping;
 } cf_app_t;

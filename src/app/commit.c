@@ -384,6 +384,8 @@ void cf_app_sinks(cf_app_t *app, const cf_events_t *ev)
 {
     cf_app_record(app, ev); /* log, metrics, audit (sinks.c) */
     cf_app_alerts_events(app, ev);
+    if (app->tap != NULL) /* the enforcing proxy (src/proxy), through a pointer: no call upward */
+        app->tap(app->tap_arg, ev);
 }
 
 /* ------------------------------------------------------------------ */

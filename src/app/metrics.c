@@ -230,6 +230,10 @@ static void count(cf_app_metrics_t *m, const cf_event_t *e)
     case CF_EV_KEY_ROTATED:
         m->key_rotations++;
         break;
+    case CF_EV_CONNECTION_CUT:
+        if ((unsigned)e->reason < CF_REASON__COUNT)
+            m->proxy_cuts[e->reason]++;
+        break;
     default:
         break; /* activity, not-before, holds, lockouts, risk, alerts: audited, not counted */
     }

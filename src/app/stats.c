@@ -160,6 +160,20 @@ static void render_checks(cf_app_t *app, cf_prom_t *p)
     cf_prom_histogram(p, "curfew_check_duration_seconds", NULL, &m->check_duration);
 }
 
+/* Connections the enforcing proxy (src/proxy) cut, by reason. */
+static void render_proxy(cf_app_t *app, cf_prom_t *p)
+{
+    const cf_app_metrics_t *m = &app->metrics;
+
+    cf_prom_family(p, "curfew_proxy_connections_cut_total", "counter",
+                   "Proxied connections and tunnels the proxy cut, by reason.");
+    for (int r = 1; r < CF_REASON__COUNT; r++)
+        if (m->proxy_cuts[r] > 0) {
+            const char *l[] = {"reason", cf_reason_name((cf_reason_t)r), NULL};
+            cf_prom_u64(p, "curfew_proxy_connections_cut_total", l, m->proxy_cuts[r]);
+        }
+}
+
 /* Rate limits hit, revocations, clock steps, purges and dropped audit lines. */
 static void render_limits(cf_app_t *app, cf_prom_t *p)
 {
@@ -333,8 +347,8 @@ static void render_timeouts(cf_app_t *app, cf_prom_t *p)
 /* The exposition, family by family, in the order scrapers have always seen. */
 static void (*const sections[])(cf_app_t *app, cf_prom_t *p) = {
     render_build, render_active,  render_keys,  render_sessions, render_tokens,
-    render_checks, render_limits, render_store, render_cluster,  render_http, render_timeouts,
-    cf_app_apikeys_render,
+    render_checks, render_proxy,  render_limits, render_store,    render_cluster,
+    render_http,   render_timeouts, cf_app_apikeys_render,
 };
 
 void cf_app_metrics_render(cf_app_t *app, cf_prom_t *p)

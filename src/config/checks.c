@@ -508,7 +508,7 @@ const cf__level_t *cf__config_level(level_id_t id)
     for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
         if (levels[i].id == id)
             return &levels[i];
-    return NULL;
+    return cf__config_proxy_level(id);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -544,5 +544,5 @@ int cf__config_check_policy(loader_t *ld)
                            ld->name, p->routes[i].line, i, name, name);
             return CF_ECONFIG;
         }
-    return 0;
+    return cf__config_check_proxy(ld);
 }

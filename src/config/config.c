@@ -47,6 +47,7 @@ void cf_config_fini(cf_config_t *cfg)
     if (cfg == NULL)
         return;
     cf_policy_fini(&cfg->policy);
+    cf__config_proxy_fini(cfg);
     for (size_t i = 0; i < cf__config_nroot; i++)
         if (cf__config_is_list(&cf__config_options[i]))
             cf__config_strv_free(*(char ***)cf__config_field(cfg, cf__config_options[i].off),
@@ -62,7 +63,13 @@ int cf_config_copy(cf_config_t *dst, const cf_config_t *src)
             *(char ***)cf__config_field(dst, cf__config_options[i].off) = NULL;
             *(size_t *)cf__config_field(dst, cf__config_options[i].off2) = 0;
         }
+    dst->proxy_listeners = NULL; /* src's until copied: a failure must not free them */
+    dst->proxy_upstreams = NULL;
+    dst->proxy_routes = NULL;
+    dst->nproxy_listeners = dst->nproxy_upstreams = dst->nproxy_routes = 0;
     if (cf_policy_copy(&dst->policy, &src->policy) < 0)
+        goto oom;
+    if (cf__config_proxy_copy(dst, src) < 0)
         goto oom;
     for (size_t i = 0; i < cf__config_nroot; i++) {
         const option_t *o = &cf__config_options[i];

@@ -43,6 +43,37 @@
 #define CF_RLKEY_SESSION 8u
 #define CF_RLKEY_API_KEY 16u
 
+/* proxy.upstreams.NAME: where proxied requests go (config/proxy.c). */
+typedef struct {
+    char *name;              /* the mapping key */
+    char *address;           /* address: HOST:PORT, an IP literal (required) */
+    uint32_t pool;           /* pool: idle keep-alive connections kept (1..1000) */
+    cf_time_t connect_timeout; /* connect_timeout (0: the default) */
+    cf_time_t read_timeout;    /* read_timeout: between bytes of a response (0: the default) */
+    int line;
+} cf_proxy_upstream_t;
+
+/* What counts as activity on a proxied tunnel (proxy.routes[].activity). */
+typedef enum { CF_PROXY_ACT_CLIENT, CF_PROXY_ACT_ANY, CF_PROXY_ACT_NONE } cf_proxy_activity_t;
+
+/* proxy.routes[]: host and path prefix to an upstream, first match wins. */
+typedef struct {
+    char *host;              /* host: NULL = any */
+    char *path_prefix;       /* path_prefix: NULL = "/" (in normal form, core/path.h) */
+    cf_path_kind_t path_kind; /* CF_PATH_PREFIX with path_prefix */
+    char *upstream;          /* upstream: a name under proxy.upstreams (required) */
+    int strip_authorization; /* authorization: forward (0) | strip (1) */
+    int cut_on_token_expiry; /* cut_on_token_expiry */
+    int activity;            /* activity: cf_proxy_activity_t */
+    int line;
+} cf_proxy_route_t;
+
+/* proxy.listeners[]: where the enforcing proxy accepts clients. */
+typedef struct {
+    char *listen; /* listen: HOST:PORT (required) */
+    int line;
+} cf_proxy_listener_t;
+
 /** One rate-limit class: @count requests per @period, bursts of @burst. */
 typedef struct {
     int enabled;      /* 0 = unlimited (rate: off, the default) */
@@ -130,6 +161,17 @@ typedef struct {
     cf_time_t apikey_warn_before;             /* api_keys.warn_before (0 = no warning) */
     cf_rate_cfg_t rl_apikey;                  /* api_keys.rate, api_keys.burst: per key */
     int64_t apikey_quota_day, apikey_quota_month; /* api_keys.quota_per_{day,month} (0 = none) */
+    /* proxy.*: the enforcing reverse proxy (docs/proxy.md); off without listeners */
+    cf_proxy_listener_t *proxy_listeners;     /* proxy.listeners */
+    size_t nproxy_listeners;
+    cf_proxy_upstream_t *proxy_upstreams;     /* proxy.upstreams */
+    size_t nproxy_upstreams;
+    cf_proxy_route_t *proxy_routes;           /* proxy.routes */
+    size_t nproxy_routes;
+    size_t proxy_max_connections;             /* proxy.max_connections */
+    size_t proxy_max_per_address;             /* proxy.max_connections_per_address */
+    size_t proxy_max_body_bytes;              /* proxy.max_body_bytes */
+    cf_time_t proxy_idle_timeout;             /* proxy.idle_timeout */
 
     /*
      * Where the values came from, so that rules checked after the load

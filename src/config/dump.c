@@ -12,7 +12,7 @@
 
 #include "config/sections.h"
 
-static void dump_section(const option_t *o, const void *cfg, FILE *out);
+static void dump_section(const option_t *o, const void *cfg, FILE *out, int base);
 
 /* Length of the block part of @key ("session" in "session.idle_timeout"; 0 if none). */
 static size_t block_len(const char *key)
@@ -81,7 +81,8 @@ static size_t dump_rows(level_id_t lvl, const void *obj, FILE *out, int indent, 
         prev_sec = sec;
         written++;
         if (t->node == NODE_SECTION) {
-            dump_section(o, obj, out); /* writes the rest, newline included */
+            /* writes the rest, newline included */
+            dump_section(o, obj, out, indent + (int)(2 * depth));
             continue;
         }
         fputc(' ', out);
@@ -92,7 +93,7 @@ static size_t dump_rows(level_id_t lvl, const void *obj, FILE *out, int indent, 
 }
 
 /* One element of a section: "- " fields, or "NAME:" and its fields for a named level. */
-static void dump_element(const cf__level_t *lv, const void *obj, FILE *out)
+static void dump_element(const cf__level_t *lv, const void *obj, FILE *out, int base)
 {
     size_t n, any = 0;
     const option_t *rows = cf__config_rows(lv->id, &n);
@@ -100,16 +101,16 @@ static void dump_element(const cf__level_t *lv, const void *obj, FILE *out)
     if (lv->named) {
         for (size_t i = 0; i < n; i++)
             any |= rows[i].always || cf__config_type(&rows[i])->put(&rows[i], obj, NULL);
-        fputs("  ", out);
+        fprintf(out, "%*s", base + 2, "");
         cf__config_put_quoted(out, *(char *const *)((const char *)obj + lv->name_off));
         fputs(any ? ":\n" : ": {}\n", out);
     }
-    if (dump_rows(lv->id, obj, out, 4, !lv->named) == 0 && !lv->named)
+    if (dump_rows(lv->id, obj, out, lv->named ? base + 4 : 4, !lv->named) == 0 && !lv->named)
         fputs("  - {}\n", out); /* e.g. a route without conditions matches everything */
 }
 
 /* The rest of section row @o's line of the config @cfg: " []", or its elements below. */
-static void dump_section(const option_t *o, const void *cfg, FILE *out)
+static void dump_section(const option_t *o, const void *cfg, FILE *out, int base)
 {
     const cf__level_t *lv = cf__config_level((level_id_t)o->tag);
     size_t n = 0;
@@ -121,7 +122,7 @@ static void dump_section(const option_t *o, const void *cfg, FILE *out)
     }
     fputc('\n', out);
     for (size_t i = 0; i < n; i++)
-        dump_element(lv, items + i * lv->size, out);
+        dump_element(lv, items + i * lv->size, out, base);
 }
 
 void cf_config_dump(const cf_config_t *cfg, FILE *out)

@@ -49,6 +49,12 @@ static const char *const route_activity[] = {"counts", "none", NULL};
 #define ROLE(f) .level = LVL_ROLE, .off = offsetof(cf_role_t, f)
 #define ROUTE(f) .level = LVL_ROUTE, .off = offsetof(cf_route_t, f)
 #define ALERT(f) .level = LVL_ALERT, .off = offsetof(cf_alert_rule_t, f)
+#define PLISTEN(f) .level = LVL_PLISTEN, .off = offsetof(cf_proxy_listener_t, f)
+#define UPSTREAM(f) .level = LVL_UPSTREAM, .off = offsetof(cf_proxy_upstream_t, f)
+#define PROUTE(f) .level = LVL_PROUTE, .off = offsetof(cf_proxy_route_t, f)
+
+static const char *const proxy_authorization[] = {"forward", "strip", NULL};
+static const char *const proxy_activity[] = {"client", "any", "none", NULL};
 
 /* The risk block, the same at the client and role levels. */
 #define RISK_ROWS(LVL, ip_doc, ch_doc, dev_doc)                                                 \
@@ -283,6 +289,31 @@ const option_t cf__config_options[] = {
      .doc = "Allowed checks per API key per UTC calendar month; 0 = none. A key may ask for "
             "less."},
 
+    {.key = "proxy.listeners", .kind = OPT_SECTION, .tag = LVL_PLISTEN, .def = "[]",
+     .doctype = "list of listeners",
+     .doc = "Addresses the enforcing reverse proxy listens on (docs/proxy.md); none = no proxy."},
+    {.key = "proxy.upstreams", .kind = OPT_SECTION, .tag = LVL_UPSTREAM, .def = "{}",
+     .doctype = "mapping of upstream names",
+     .doc = "Servers proxied requests go to, by name (fields below)."},
+    {.key = "proxy.routes", .kind = OPT_SECTION, .tag = LVL_PROUTE, .def = "[]",
+     .doctype = "list of proxy routes",
+     .doc = "Host and path prefix to an upstream, first match wins; a request no route matches "
+            "gets 404. The route policies (routes:) apply to proxied requests as to /v1/check."},
+    {.key = "proxy.max_connections", .kind = OPT_UINT, .def = "10000",
+     FIELD(proxy_max_connections), .min = 1, .max = 1000000,
+     .doc = "Client connections the proxy holds open at most (tunnels included); more get 503."},
+    {.key = "proxy.max_connections_per_address", .kind = OPT_UINT, .def = "1000",
+     FIELD(proxy_max_per_address), .min = 1, .max = 1000000,
+     .doc = "Client connections from one address at most; more get 503."},
+    {.key = "proxy.max_body_bytes", .kind = OPT_UINT, .def = "104857600",
+     FIELD(proxy_max_body_bytes), .min = 0, .max = 0,
+     .doc = "Largest request body the proxy forwards (streamed, never buffered); 0 = no limit; "
+            "over it: 413."},
+    {.key = "proxy.idle_timeout", .kind = OPT_DURATION, .def = "60s", FIELD(proxy_idle_timeout),
+     .min = CF_SEC,
+     .doc = "A client connection with no request in flight, and a request or response that "
+            "moves no byte, is closed after this long (tunnels follow their session instead)."},
+
     /* ---- the rows of the section levels ---- */
 
     /* clients[]: cf_client_t */
@@ -392,11 +423,47 @@ const option_t cf__config_options[] = {
      .doc = "disable_refresh: how long the subject's refreshes are refused (400 "
             "refresh_disabled)."},
 
+    /* proxy.listeners[]: cf_proxy_listener_t */
+    {.key = "listen", .kind = OPT_SADDR, PLISTEN(listen), .doctype = "HOST:PORT", .def = "(required)",
+     .doc = "Address to accept proxied clients on; IPv6 as [::1]:8080."},
+
+    /* proxy.upstreams.NAME: cf_proxy_upstream_t */
+    {.key = "address", .kind = OPT_SHOST, UPSTREAM(address), .doctype = "HOST:PORT",
+     .def = "(required)", .doc = "The upstream server: an IP address or a host name (resolved "
+                                 "once, at start: its first IPv4 address, else its first IPv6 one) "
+                                 "and a port."},
+    {.key = "pool", .kind = OPT_THRESHOLD, UPSTREAM(pool), .always = 1, .doctype = "integer, 1-1000",
+     .def = "32", .doc = "Idle keep-alive connections to the upstream kept for reuse."},
+    {.key = "connect_timeout", .kind = OPT_SDURATION, UPSTREAM(connect_timeout),
+     .doctype = "duration, > 0", .def = "5s",
+     .doc = "A connection not established in this time answers 502 upstream_unavailable."},
+    {.key = "read_timeout", .kind = OPT_SDURATION, UPSTREAM(read_timeout),
+     .doctype = "duration, > 0", .def = "60s",
+     .doc = "A response head not received in this time answers 504 upstream_timeout."},
+
+    /* proxy.routes[]: cf_proxy_route_t */
+    {.key = "host", .kind = OPT_HOST, PROUTE(host), .doctype = "string", .def = "(any)",
+     .doc = "Host to match, case-insensitive, without port."},
+    {.key = "path_prefix", .kind = OPT_PATH, PROUTE(path_prefix),
+     .off2 = offsetof(cf_proxy_route_t, path_kind), .tag = CF_PATH_PREFIX, .doctype = "string",
+     .def = "/", .doc = "Path prefix to match, in normal form, on the normalized request path."},
+    {.key = "upstream", .kind = OPT_NAME, PROUTE(upstream), .doctype = "string", .def = "(required)",
+     .doc = "Name of the upstream under proxy.upstreams."},
+    {.key = "authorization", .kind = OPT_SENUM, PROUTE(strip_authorization),
+     .choices = proxy_authorization, .doctype = "one of forward, strip", .def = "forward",
+     .doc = "Whether the client's Authorization header reaches the upstream."},
+    {.key = "cut_on_token_expiry", .kind = OPT_SBOOL, PROUTE(cut_on_token_expiry),
+     .doctype = "bool", .def = "false",
+     .doc = "Cut a tunnel when the access token it opened with expires; false = tunnels "
+            "follow the session."},
+    {.key = "activity", .kind = OPT_SENUM, PROUTE(activity), .choices = proxy_activity,
+     .doctype = "one of client, any, none", .def = "client",
+     .doc = "Which bytes on a tunnel count as session activity (keep it from idling out)."},
 };
 #define NOPTIONS (sizeof(cf__config_options) / sizeof(cf__config_options[0]))
 const size_t cf__config_noptions = NOPTIONS;
 /* The root rows come first; set_line has one slot per root row. */
-#define NROOT 74
+#define NROOT 81
 const size_t cf__config_nroot = NROOT;
 _Static_assert(NROOT <= CF_CONFIG_OPTIONS_MAX, "raise CF_CONFIG_OPTIONS_MAX");
 

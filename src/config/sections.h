@@ -28,6 +28,9 @@ typedef enum {
     LVL_ROLE,
     LVL_ROUTE,
     LVL_ALERT,
+    LVL_PLISTEN,  /* proxy.listeners[] (config/proxy.c) */
+    LVL_UPSTREAM, /* proxy.upstreams.NAME */
+    LVL_PROUTE,   /* proxy.routes[] */
     LVL__COUNT
 } level_id_t;
 
@@ -65,6 +68,8 @@ typedef enum {
     OPT_ALERT_KIND,
     OPT_THRESHOLD,    /* uint32_t 1..CF_ALERT_THRESHOLD_MAX */
     OPT_ALERT_ACTION,
+    OPT_SADDR,        /* heap char *: HOST:PORT, an IP literal */
+    OPT_SHOST,        /* heap char *: HOST:PORT, an IP literal or a DNS name (resolved by its user) */
     OPT__COUNT
 } opt_kind_t;
 
@@ -453,5 +458,26 @@ CF__PUT(cf__config_put_methods);
 CF__PUT(cf__config_put_alert_kind);
 CF__PUT(cf__config_put_threshold);
 CF__PUT(cf__config_put_alert_action);
+
+/** OPT_SADDR (types.c): HOST:PORT as OPT_ADDR reads it, kept as the text. */
+CF__PARSE(cf__config_saddr_parse);
+/** OPT_SHOST (types.c): as OPT_SADDR, or a DNS name (letters, digits, '-', '.') and a port. */
+CF__PARSE(cf__config_shost_parse);
+
+/* ------------------------------------------------------------------------ */
+/* Provided by proxy.c: the proxy's section levels                           */
+/* ------------------------------------------------------------------------ */
+
+/** The proxy's section level @id, or NULL when @id is not one. Pure. */
+const cf__level_t *cf__config_proxy_level(level_id_t id);
+
+/** Deep-copy the proxy sections of @src into @dst (whose pointers are @src's). 0 or CF_ENOMEM. */
+int cf__config_proxy_copy(cf_config_t *dst, const cf_config_t *src);
+
+/** Free the proxy sections of @cfg. */
+void cf__config_proxy_fini(cf_config_t *cfg);
+
+/** Rules between the proxy sections (a route's upstream is defined). 0 or CF_ECONFIG. */
+int cf__config_check_proxy(loader_t *ld);
 
 #endif /* CF_CONFIG_SECTIONS_H */

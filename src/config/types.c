@@ -8,6 +8,8 @@
  * walk.c hands it text) and never holds a row of its own.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,6 +187,89 @@ static int literal_ok(const char *host, size_t hlen, int bracketed)
     memcpy(buf, host, hlen);
     buf[hlen] = '\0';
     return inet_pton(bracketed ? AF_INET6 : AF_INET, buf, addr) == 1;
+}
+
+static int addr_parse(const option_t *o, void *cfg, const char *s, size_t n, char *msg,
+                      size_t cap);
+
+typedef struct {
+    char host[64];
+    int port;
+} saddr_t;
+
+/* A section's HOST:PORT: checked by the root's reader, kept as the text it gave. */
+int cf__config_saddr_parse(const option_t *o, void *obj, const char *s, size_t n, char *msg,
+                           size_t cap)
+{
+    saddr_t a;
+    struct in6_addr in6;
+    const option_t tmp = {.off = offsetof(saddr_t, host), .size = sizeof a.host,
+                          .off2 = offsetof(saddr_t, port)};
+    char **p = (char **)((char *)obj + o->off), *dup;
+    int rc = addr_parse(&tmp, &a, s, n, msg, cap);
+
+    if (rc < 0)
+        return rc;
+    if (inet_pton(AF_INET, a.host, &in6) != 1 && inet_pton(AF_INET6, a.host, &in6) != 1) {
+        cf__config_say(msg, cap, "'%s' is not an IP address (names are not resolved here)",
+                       a.host);
+        return CF_ECONFIG;
+    }
+    if ((dup = strndup(s, n)) == NULL) {
+        cf__config_say(msg, cap, "out of memory");
+        return CF_ENOMEM;
+    }
+    free(*p);
+    *p = dup;
+    return 0;
+}
+
+/* A DNS name: dot-separated labels of letters, digits and inner hyphens (RFC 1123). */
+static int is_hostname(const char *h)
+{
+    size_t label = 0;
+
+    for (const char *p = h;; p++) {
+        if (*p == '.' || *p == '\0') {
+            if (label == 0 || label > 63 || p[-1] == '-' || p[-label] == '-')
+                return 0;
+            if (*p == '\0')
+                return 1;
+            label = 0;
+        } else if (isalnum((unsigned char)*p) || *p == '-') {
+            label++;
+        } else {
+            return 0;
+        }
+    }
+}
+
+int cf__config_shost_parse(const option_t *o, void *obj, const char *s, size_t n, char *msg,
+                           size_t cap)
+{
+    const char *colon = s[0] != '[' ? memchr(s, ':', n) : NULL;
+    char name[254];
+    size_t hlen = colon != NULL ? (size_t)(colon - s) : 0;
+    uint64_t port;
+    char **p = (char **)((char *)obj + o->off), *dup;
+
+    if (colon == NULL || hlen >= sizeof name || strspn(s, "0123456789.") == hlen)
+        return cf__config_saddr_parse(o, obj, s, n, msg, cap); /* an IP literal, or its error */
+    memcpy(name, s, hlen);
+    name[hlen] = '\0';
+    if (!is_hostname(name) || n - hlen - 1 == 0 || n - hlen - 1 > 5 ||
+        cf__config_parse_digits(colon + 1, n - hlen - 1, &port) < 0 || port < 1 || port > 65535) {
+        cf__config_say(msg, cap, "expected HOST:PORT, HOST an IP address or a host name, "
+                                 "PORT 1-65535");
+        return CF_ECONFIG;
+    }
+    if ((dup = strndup(s, n)) == NULL) {
+        cf__config_say(msg, cap, "out of memory");
+        return CF_ENOMEM;
+    }
+    free(*p);
+    *p = dup;
+    return 0;
 }
 
 static int addr_parse(const option_t *o, void *cfg, const char *s, size_t n, char *msg,
@@ -515,6 +600,8 @@ const type_t cf__config_types[] = {
     [OPT_THRESHOLD] = FIELD("an integer", cf__config_threshold_parse, cf__config_put_threshold),
     [OPT_ALERT_ACTION] = FIELD("an action", cf__config_alert_action_parse,
                                cf__config_put_alert_action),
+    [OPT_SADDR] = FIELD("HOST:PORT", cf__config_saddr_parse, cf__config_put_string),
+    [OPT_SHOST] = FIELD("HOST:PORT", cf__config_shost_parse, cf__config_put_string),
 };
 _Static_assert(sizeof cf__config_types / sizeof cf__config_types[0] == OPT__COUNT,
                "a type for every kind");

@@ -55,7 +55,8 @@
     X(APIKEY_ENDED, "apikey_ended", CF_EVF_SHARED | CF_EVF_AUDIT)     /* snapshot with end, scope */ \
     X(APIKEY_USED, "apikey_used", CF_EVF_SHARED)                      /* lazily persisted use, quota */ \
     X(APIKEY_EXPIRING, "apikey_expiring", CF_EVF_SHARED | CF_EVF_AUDIT) /* warned ahead of expiry */ \
-    X(ACTIVITY_GAP, "activity_gap", CF_EVF_AUDIT) /* used again after >= tuning.activity_gap: span */
+    X(ACTIVITY_GAP, "activity_gap", CF_EVF_AUDIT) /* used again after >= tuning.activity_gap: span */ \
+    X(CONNECTION_CUT, "connection_cut", CF_EVF_AUDIT) /* the proxy cut a tunnel: reason, bytes, age */
 
 typedef enum {
 #define X(name, str, flags) CF_EV_##name,
@@ -125,10 +126,12 @@ typedef struct {
     int remote;                  /* applied from another node's bus message: per-node sinks skip it */
     uint64_t ns;                 /* CHECK: time spent in the handler, nanoseconds */
     cf_time_t span;              /* LOCKED_OUT: how long (ms); ALERT_FIRED: the rule's window (ms);
-                                  * ACTIVITY_GAP: the silence (ms) before this use at `at` */
+                                  * ACTIVITY_GAP: the silence (ms) before this use at `at`;
+                                  * CONNECTION_CUT: the connection's age (ms) */
     cf_time_t gap;               /* CHECK (allowed, a person's), TOKEN_REFRESHED: ms since the
                                   * session's previous activity (the idle-gap histogram) */
     uint64_t count;              /* ALERT_FIRED: events counted; KEY_ROTATED: the key set's version */
+    uint64_t bytes_up, bytes_down; /* CONNECTION_CUT: bytes client -> upstream, upstream -> client */
     char ip[46];                 /* LOCKED_OUT: the address; ALERT_FIRED: when counted per address */
     /* Borrowed for the sinks' call (only in events handed to cf_app_emit, never freed): */
     const char *name;            /* ALERT_FIRED: rule kind; KEY_ROTATED: new kid; RISK_CHANGED: action */

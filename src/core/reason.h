@@ -164,7 +164,12 @@
       "invalid_request", 0, NULL, 0, NULL, NULL)                                                   \
     X(LIFETIME_TOO_LONG, "lifetime_too_long",                                                      \
       "the requested lifetime exceeds the maximum lifetime for API keys", 400, "invalid_request", \
-      0, NULL, 0, NULL, NULL)
+      0, NULL, 0, NULL, NULL)                                                                      \
+    X(UPSTREAM_UNAVAILABLE, "upstream_unavailable",                                                \
+      "the proxied server could not be reached, or broke off its answer", 502, "bad_gateway", 0,   \
+      NULL, 0, NULL, NULL)                                                                         \
+    X(UPSTREAM_TIMEOUT, "upstream_timeout", "the proxied server did not answer in time", 504,      \
+      "gateway_timeout", 0, NULL, 0, NULL, NULL)
 
 typedef enum {
 #define X(name, str, desc, st, err, bst, berr, tst, terr, ch) CF_REASON_##name,

@@ -464,6 +464,10 @@ void cf_http_respond(cf_http_req_t *req, int status, const cf_http_header_t *hea
     conn_t *c = req->cf__conn;
     int keep, rc;
 
+    if (req->cf__capture != NULL) {
+        req->cf__capture(req, status, headers, nheaders, body, body_len);
+        return;
+    }
     if (c == NULL || !c->pending || &c->req != req) {
         CF_LOG(CF_LOG_ERROR, "event=http_respond_misuse status=%d", status);
         return;

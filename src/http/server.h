@@ -59,6 +59,10 @@ struct cf_http_req {
     /* private fields after this point */
     int http_major, http_minor;
     struct cf__http_conn *cf__conn;
+    /* A request not read from this server (the enforcing proxy asks /v1/check's
+     * handler about its own): cf_http_respond hands the answer here instead. */
+    void (*cf__capture)(cf_http_req_t *req, int status, const cf_http_header_t *headers,
+                        size_t nheaders, const char *body, size_t body_len);
 };
 
 /**

@@ -226,6 +226,12 @@ static void field_extra(cf_audit_line_t *l, const cf_event_t *e)
              (long long)(e->span / CF_SEC));
         field_str(l, "action", e->detail, 0);
         break;
+    case CF_EV_CONNECTION_CUT:
+        field_str(l, "kind", e->name, 0);
+        putf(l, ",\"bytes_up\":%llu,\"bytes_down\":%llu,\"age_seconds\":%.3f",
+             (unsigned long long)e->bytes_up, (unsigned long long)e->bytes_down,
+             (double)e->span / CF_SEC);
+        break;
     default:
         break;
     }

@@ -4,7 +4,7 @@ import pathlib
 import re
 import subprocess
 
-from conftest import curfew_bin
+from conftest import curfew_bin, free_port
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -73,3 +73,30 @@ def test_readme_walkthrough_runs_as_written(start_curfew, tmp_path):
     promised = re.search(r'# 8\..*? says ([a-z_]+)\.', block, re.S).group(1)
     actual = json.loads(keys.rstrip().splitlines()[-1])
     assert actual["reason"] == promised, (promised, actual)
+
+
+def test_readme_proxy_walkthrough_runs_as_written(tmp_path):
+    """The README's proxy example, run verbatim but for ports and paths: a token-less
+    request gets /v1/check's refusal, a token gets the stream, and the stream ends
+    with its `curfew` event as soon as its subject is revoked."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```sh\n# Proxy mode")
+    block = readme[start + 6:readme.index("```", start + 6)]
+    api, proxy, up = free_port(), free_port(), free_port()
+    script = (block.replace("7070", str(api))
+              .replace("8080", str(proxy))
+              .replace("9000", str(up))
+              .replace("build/curfew serve", f"{curfew_bin()} serve --listen 127.0.0.1:{api}")
+              .replace("/tmp/", f"{tmp_path}/"))
+    p = subprocess.run(["bash", "-eu", "-c", script], capture_output=True, text=True, timeout=60)
+    out = p.stdout
+    assert p.returncode == 0, (p.returncode, out, p.stderr)
+    assert json.loads(out.splitlines()[0])["reason"] == "missing_token", out
+    assert "data: tick 1\n" in out, out
+    event = re.search(r"event: curfew\ndata: (.*)\n\n", out)
+    assert event and json.loads(event.group(1))["reason"] == "session_revoked", out
+    assert '{"sessions_ended":1}' in out
+    assert "the stream ended (curl exit 0)" in out, out
+    assert "event=connection_cut reason=session_revoked kind=sse" in out, out
+    ticks = re.findall(r"data: tick (\d+)", out)
+    assert len(ticks) < 8, out                     # cut at the revocation (2 s), not later

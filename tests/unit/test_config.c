@@ -552,8 +552,9 @@ static void test_doc_has_a_row_per_option(void **state)
     assert_int_equal(fclose(f), 0);
     for (const char *p = text; (p = strstr(p, "\n| `")) != NULL; p++)
         rows++;
-    assert_int_equal(rows, 111); /* 93 + api_keys.* (11) + api_key_max_lifetime of clients and roles
-                                  * + tuning.* (4) + routes[].activity */
+    assert_int_equal(rows, 129); /* 93 + api_keys.* (11) + api_key_max_lifetime of clients and roles
+                                  * + tuning.* (4) + routes[].activity + proxy.* (18) */
+    assert_non_null(strstr(text, "| `proxy.routes[].activity` | one of client, any, none | `client` | "));
     assert_non_null(strstr(text, "| `keys.rotate_every` | duration | `0s` | "));
     assert_non_null(strstr(text, "| `session.idle_timeout` | duration, >= 1s | `30m` | "));
     assert_non_null(strstr(text, "| `log_level` | one of debug, info, warn, error | `info` | "));
@@ -788,6 +789,24 @@ static void test_policy_errors_name_file_line_and_key(void **state)
         const char *yaml, *msg;
     } cases[] = {
         {"clients:\n  - id: web\n    idd: x\n", "x.yaml:3: unknown key 'clients[0].idd'"},
+        /* proxy: (config/proxy.c) */
+        {"proxy:\n  upstreams:\n    a: {address: \"10.0.0.1:80\"}\n  routes:\n    - upstream: b\n",
+         "x.yaml:5: proxy.routes[0].upstream: 'b' is not defined under proxy.upstreams"},
+        {"proxy:\n  upstreams:\n    a:\n      address: \"10.0.0.1:0\"\n",
+         "x.yaml:4: proxy.upstreams.a.address: port must be between 1 and 65535"},
+        {"proxy:\n  upstreams:\n    a:\n      address: \"app_local:80\"\n",
+         "x.yaml:4: proxy.upstreams.a.address: expected HOST:PORT, HOST an IP address or a host "
+         "name, PORT 1-65535"},
+        {"proxy:\n  upstreams:\n    a: {pool: 3}\n", "x.yaml:3: proxy.upstreams.a: address is required"},
+        {"proxy:\n  routes:\n    - upstream: a\n      path_prefix: /public/../admin\n",
+         "x.yaml:4: proxy.routes[0].path_prefix: '/public/../admin' is not in normal form "
+         "(requests are matched as '/admin'), so it would never match; write '/admin'"},
+        {"proxy:\n  routes:\n    - upstream: a\n      activity: often\n",
+         "x.yaml:4: proxy.routes[0].activity: expected one of client, any, none, got 'often'"},
+        {"proxy:\n  listeners:\n    - listen: \"127.0.0.1:8080\"\n",
+         "x.yaml:3: proxy.listeners: the proxy needs at least one proxy.routes entry"},
+        {"proxy:\n  listeners:\n    - {}\n", "x.yaml:3: proxy.listeners[0]: listen is required"},
+
         {"clients:\n  - type: public\n", "x.yaml:2: clients[0]: id is required"},
         {"clients:\n  - id: a b\n", "x.yaml:2: clients[0].id: 'a b' must be visible ASCII "
                                    "without spaces or commas"},

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The heads the proxy reads (client requests, upstream responses): pieces
+ * from http-parser copied into one capped buffer, obs-fold refused, field
+ * names and values checked, hop-by-hop fields recognised (RFC 9110 §7.6.1).
+ * Pure bookkeeping: no socket, no decision.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proxy/proxy_int.h"
+
+/* ======================================================================
+ * Heads
+ * ====================================================================== */
+
+int px_head_init(px_head_t *h, size_t max)
+{
+    memset(h, 0, sizeof *h);
+    h->max = max;
+    return 0;
+}
+
+void px_head_reset(px_head_t *h)
+{
+    char *b = h->b;
+    size_t cap = h->cap, max = h->max;
+
+    memset(h, 0, sizeof *h);
+    h->b = b;
+    h->cap = cap;
+    h->max = max;
+}
+
+void px_head_fini(px_head_t *h)
+{
+    free(h->b);
+    h->b = NULL;
+}
+
+static int head_put(px_head_t *h, const char *at, size_t n)
+{
+    if (h->len + n > h->max) {
+        h->err = "request header block too large";
+        h->err_status = 431;
+        return -1;
+    }
+    if (h->len + n > h->cap) {
+        size_t cap = h->cap ? h->cap : 1024;
+        char *b;
+        while (cap < h->len + n)
+            cap *= 2;
+        if ((b = realloc(h->b, cap)) == NULL) {
+            h->err = "out of memory";
+            h->err_status = 500;
+            return -1;
+        }
+        h->b = b;
+        h->cap = cap;
+    }
+    memcpy(h->b + h->len, at, n);
+    h->len += n;
+    return 0;
+}
+
+/* A piece continuing the previous one: adjacent in the buffer, or the first of a new read. */
+static int continues(const px_head_t *h, const char *at)
+{
+    return at == h->last_end || at == h->chunk;
+}
+
+int px_head_url(px_head_t *h, const char *at, size_t n)
+{
+    if (h->last == 0)
+        h->url_off = h->len;
+    h->last = 1;
+    h->last_end = at + n;
+    if (head_put(h, at, n) < 0)
+        return -1;
+    h->url_len += n;
+    return 0;
+}
+
+int px_head_field(px_head_t *h, const char *at, size_t n)
+{
+    px_span_t *s;
+
+    if (h->last == 2 && continues(h, at)) {
+        s = &h->h[h->n - 1];
+    } else {
+        if (h->n == CF_HTTP_MAX_HEADERS) {
+            h->err = "too many header fields";
+            h->err_status = 431;
+            return -1;
+        }
+        s = &h->h[h->n++];
+        s->name_off = (uint32_t)h->len;
+        s->name_len = 0;
+        s->value_len = 0;
+    }
+    h->last = 2;
+    h->last_end = at + n;
+    if (head_put(h, at, n) < 0)
+        return -1;
+    s->name_len += (uint32_t)n;
+    s->value_off = (uint32_t)h->len;
+    return 0;
+}
+
+int px_head_value(px_head_t *h, const char *at, size_t n)
+{
+    px_span_t *s;
+
+    if (h->n == 0)
+        return 0;
+    s = &h->h[h->n - 1];
+    if (h->last == 3 && !continues(h, at)) {
+        /* RFC 9112 §5.2: obs-fold may be refused; two readers could unfold it two ways. */
+        h->err = "obsolete header line folding is not supported";
+        h->err_status = 400;
+        return -1;
+    }
+    if (h->last == 2)
+        s->value_off = (uint32_t)h->len;
+    h->last = 3;
+    h->last_end = at + n;
+    if (head_put(h, at, n) < 0)
+        return -1;
+    s->value_len += (uint32_t)n;
+    return 0;
+}
+
+int px_ieq(const char *a, size_t n, const char *b)
+{
+    return strlen(b) == n && strncasecmp(a, b, n) == 0;
+}
+
+int px_head_is(const px_head_t *h, size_t i, const char *name)
+{
+    return px_ieq(h->b + h->h[i].name_off, h->h[i].name_len, name);
+}
+
+/* Is @name (@n bytes) a token of any Connection header of @h? */
+static int connection_names(const px_head_t *h, const char *name, size_t n)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        const char *v, *end;
+        if (!px_head_is(h, i, "Connection"))
+            continue;
+        v = h->b + h->h[i].value_off;
+        end = v + h->h[i].value_len;
+        while (v < end) {
+            const char *comma = memchr(v, ',', (size_t)(end - v));
+            const char *stop = comma != NULL ? comma : end, *a = v, *b = stop;
+            while (a < b && (*a == ' ' || *a == '\t'))
+                a++;
+            while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+                b--;
+            if ((size_t)(b - a) == n && strncasecmp(a, name, n) == 0)
+                return 1;
+            v = stop + 1;
+        }
+    }
+    return 0;
+}
+
+int px_head_hop(const px_head_t *h, size_t i)
+{
+    static const char *const hop[] = {"Connection", "Keep-Alive", "Proxy-Connection", "TE",
+                                      "Trailer", "Transfer-Encoding", "Upgrade",
+                                      "Proxy-Authorization", "Proxy-Authenticate", NULL};
+
+    for (size_t k = 0; hop[k] != NULL; k++)
+        if (px_head_is(h, i, hop[k]))
+            return 1;
+    return connection_names(h, h->b + h->h[i].name_off, h->h[i].name_len);
+}
+
+const char *px_head_check(px_head_t *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        px_span_t *s = &h->h[i];
+        for (size_t j = 0; j < s->name_len; j++) {
+            char c = h->b[s->name_off + j];
+            if (c == ' ' || c == '\t')
+                return "whitespace between a header field name and its colon";
+        }
+        for (size_t j = 0; j < s->value_len; j++) {
+            unsigned char c = (unsigned char)h->b[s->value_off + j];
+            if ((c < ' ' && c != '\t') || c == 127)
+                return "control character in a header value";
+        }
+        while (s->value_len > 0 && (h->b[s->value_off + s->value_len - 1] == ' ' ||
+                                    h->b[s->value_off + s->value_len - 1] == '\t'))
+            s->value_len--;
+    }
+    return NULL;
+}
+
+
+const char *px_head_get(const px_head_t *h, const char *name, size_t *len, size_t *count)
+{
+    const char *v = NULL;
+
+    *count = 0;
+    for (size_t i = 0; i < h->n; i++)
+        if (px_head_is(h, i, name)) {
+            if (v == NULL) {
+                v = h->b + h->h[i].value_off;
+                *len = h->h[i].value_len;
+            }
+            (*count)++;
+        }
+    return v;
+}
