@@ -412,6 +412,13 @@ def test_synthetic_tune_plot_end_to_end_in_chromium(tmp_path):
     r = run_curfew("tune", "--audit", str(log), "--plot", str(svg), timeout=120)
     assert r.returncode == 0, r.stderr
     assert "recommendation:" in r.stdout
+    # The README and docs/tuning.md show this very table, from the commands as written there.
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert f"curfew tune --synthetic {SYNTH_N} --seed {SYNTH_SEED} --out synthetic.jsonl\n" \
+           "curfew tune --audit synthetic.jsonl --plot tune.svg\n" in readme
+    for doc in (readme, (REPO_ROOT / "docs" / "tuning.md").read_text()):
+        assert "```\n" + r.stdout + "```" in doc, "the tune table in the docs is stale"
+    assert "](docs/tune.svg)" in readme
     npoints = 1 + 4 * 3  # baseline + the default 4 idle x 3 absolute x 1 ttl
     assert svg.read_text() == (REPO_ROOT / "docs" / "tune.svg").read_text(), \
         "docs/tune.svg is stale: regenerate it as docs/tuning.md says"
