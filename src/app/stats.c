@@ -382,6 +382,52 @@ static json_t *histogram_json(const cf_histogram_t *h)
                      (json_int_t)h->count, "sum", h->sum);
 }
 
+/* The timeout measures of slot @i (the same counters as render_timeouts), and the idle timeout
+ * its sessions get unless a role or route is stricter. */
+static json_t *timeouts_slot_json(cf_app_t *app, size_t i)
+{
+    const cf_app_metrics_t *m = &app->metrics;
+    static const char *const ends[2] = {"idle_timeout", "absolute_timeout"};
+    cf_time_t idle = app->cfg.idle_timeout;
+    json_t *relogins = json_object(), *gone = json_object(), *delay = json_object();
+
+    if (i < m->clients->nclients && m->clients->clients[i].limits.idle_timeout > 0 &&
+        (idle == 0 || m->clients->clients[i].limits.idle_timeout < idle))
+        idle = m->clients->clients[i].limits.idle_timeout;
+    for (int k = 0; k < 2; k++) {
+        json_object_set_new(relogins, ends[k], json_integer((json_int_t)m->timeouts[i].relogins[k]));
+        json_object_set_new(gone, ends[k], json_integer((json_int_t)(
+            m->relogin != NULL ? cf_relogin_without_return(m->relogin, i, (int)k) : 0)));
+        json_object_set_new(delay, ends[k], histogram_json(&m->timeouts[i].relogin_gap[k]));
+    }
+    return json_pack("{s:s, s:f, s:o, s:o, s:o, s:o}", "client", slot_name(m, i),
+                     "idle_timeout", (double)idle / CF_SEC,
+                     "idle_gap_seconds", histogram_json(&m->timeouts[i].idle_gap),
+                     "relogins", relogins, "timeouts_without_return", gone,
+                     "relogin_delay_seconds", delay);
+}
+
+/* "timeouts": what /metrics says in the curfew_idle_gap_seconds, curfew_relogins_total,
+ * curfew_relogin_delay_seconds and curfew_timeouts_without_return_total families, by client
+ * slot, with the configured lifetimes that go with them (the dashboard's Timeouts panel and
+ * `curfew tune --live`). */
+static json_t *timeouts_json(cf_app_t *app)
+{
+    cf_app_metrics_t *m = &app->metrics;
+    json_t *slots = json_array();
+    size_t n = m->timeouts != NULL ? m->clients->nclients + 1 : 0;
+
+    cf_app_metrics_sweep(app, cf_app_now(app));
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(slots, timeouts_slot_json(app, i));
+    return json_pack("{s:f, s:f, s:f, s:f, s:I, s:o}",
+                     "idle_timeout", (double)app->cfg.idle_timeout / CF_SEC,
+                     "absolute_timeout", (double)app->cfg.absolute_timeout / CF_SEC,
+                     "access_ttl", (double)app->cfg.access_ttl / CF_SEC,
+                     "relogin_window", (double)app->cfg.relogin_window / CF_SEC,
+                     "relogin_evicted", (json_int_t)m->relogin_evicted, "clients", slots);
+}
+
 json_t *cf_app_stats_json(cf_app_t *app)
 {
     const cf_app_metrics_t *m = &app->metrics;
@@ -408,7 +454,7 @@ json_t *cf_app_stats_json(cf_app_t *app)
     for (int c = 1; c < CF_REVOKE__COUNT; c++)
         json_object_set_new(revocations, scope_names[c], json_integer((json_int_t)m->revocations[c]));
     /* revocation_propagation_seconds: measured between nodes, so null on a single node. */
-    o = json_pack("{s:f, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o}",
+    o = json_pack("{s:f, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:o}",
                   "time", (double)now / CF_SEC, "version", CF_VERSION,
                   "sessions_active", (json_int_t)cf_app_active(app),
                   "sessions_created", (json_int_t)m->sessions_created,
@@ -417,6 +463,7 @@ json_t *cf_app_stats_json(cf_app_t *app)
                   "revocations", revocations,
                   "check_duration_seconds", histogram_json(&m->check_duration),
                   "revocation_propagation_seconds",
-                  app->cluster != NULL ? histogram_json(&app->cluster->propagation) : json_null());
+                  app->cluster != NULL ? histogram_json(&app->cluster->propagation) : json_null(),
+                  "timeouts", timeouts_json(app));
     return o;
 }

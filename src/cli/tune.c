@@ -236,6 +236,8 @@ static void usage(FILE *out)
           "                   [--idle 5m,15m,30m,1h] [--absolute 8h,12h,24h] [--access-ttl 10m]\n"
           "                   [--relogin-window 30m] [--budget N] [--format table|json|csv]\n"
           "                   [--plot FILE.svg]\n"
+          "       curfew tune --live URL [--key-file FILE] [--client C] [--idle 5m,15m,30m,1h]\n"
+          "                   [--budget N] [--format table|json|csv]\n"
           "       curfew tune --synthetic N --out FILE [--seed S]\n"
           "\n"
           "Replays every session of an audit log (FILE, - for stdin) under each combination of\n"
@@ -243,7 +245,12 @@ static void usage(FILE *out)
           "how long a token copy stays usable after its user's last activity (exposure), and\n"
           "how sessions end. The baseline is each session's recorded limits; the recommendation\n"
           "is the least exposure adding at most --budget re-logins per 1,000 user-hours\n"
-          "(default 1). See docs/tuning.md.\n",
+          "(default 1). See docs/tuning.md.\n"
+          "\n"
+          "--live URL reads a running server's counters and histograms (GET /v1/stats, with the\n"
+          "admin key) instead: re-logins under idle candidates from the idle-gap and re-login\n"
+          "delay histograms (a range when a candidate falls between bucket bounds), exposure as\n"
+          "its bound; it cannot replay sessions, so absolute and TTL candidates need --audit.\n",
           out);
 }
 
@@ -307,7 +314,8 @@ static void fill_row(cf_tune_row_t *row, const cf_tune_result_t *res, const cf_t
 }
 
 typedef struct {
-    const char *audit, *format, *plot, *out, *synthetic;
+    const char *audit, *format, *plot, *out, *synthetic, *live, *key_file;
+    int audit_only; /* an option --live cannot honour was given */
     cf_time_t idle[MAX_VALUES], absolute[MAX_VALUES], ttl[MAX_VALUES], window;
     int nidle, nabs, nttl;
     double budget;
@@ -323,6 +331,7 @@ static int parse_args(int argc, char **argv, args_t *a)
         {"absolute", 1, 0, 'A'},  {"access-ttl", 1, 0, 't'}, {"format", 1, 0, 'f'},
         {"plot", 1, 0, 'p'},      {"budget", 1, 0, 'b'},  {"relogin-window", 1, 0, 'w'},
         {"synthetic", 1, 0, 'S'}, {"out", 1, 0, 'o'},     {"seed", 1, 0, 'e'},
+        {"live", 1, 0, 'L'},      {"key-file", 1, 0, 'K'},
         {"help", 0, 0, 'h'},      {0, 0, 0, 0},
     };
     int c;
@@ -331,8 +340,11 @@ static int parse_args(int argc, char **argv, args_t *a)
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        a->audit_only |= strchr("suArtpw", c) != NULL;
         switch (c) {
         case 'a': a->audit = optarg; break;
+        case 'L': a->live = optarg; break;
+        case 'K': a->key_file = optarg; break;
         case 's': if (time_arg("since", optarg, &a->run.since) < 0) return CF_CLI_EXIT_USAGE; break;
         case 'u': if (time_arg("until", optarg, &a->run.until) < 0) return CF_CLI_EXIT_USAGE; break;
         case 'c': a->run.client = optarg; break;
@@ -378,8 +390,14 @@ static int parse_args(int argc, char **argv, args_t *a)
         fprintf(stderr, "curfew tune: --format: '%s' is not one of table, json, csv\n", a->format);
         return CF_CLI_EXIT_USAGE;
     }
-    if ((a->synthetic == NULL) == (a->audit == NULL) || (a->synthetic && a->out == NULL)) {
-        fprintf(stderr, "curfew tune: give --audit FILE, or --synthetic N --out FILE\n");
+    if ((a->synthetic != NULL) + (a->audit != NULL) + (a->live != NULL) != 1 ||
+        (a->synthetic && a->out == NULL)) {
+        fprintf(stderr, "curfew tune: give --audit FILE, --live URL, or --synthetic N --out FILE\n");
+        return CF_CLI_EXIT_USAGE;
+    }
+    if (a->live != NULL && a->audit_only) {
+        fprintf(stderr, "curfew tune: --live reads counters, not sessions: --since, --until, --role, "
+                        "--absolute, --access-ttl, --relogin-window and --plot need --audit FILE\n");
         return CF_CLI_EXIT_USAGE;
     }
     return 0;
@@ -446,6 +464,8 @@ int cf_cli_tune(int argc, char **argv)
         return synthetic(&a);
     if (a.nidle == 0)
         a.nidle = durations("idle", "5m,15m,30m,1h", a.idle);
+    if (a.live != NULL)
+        return cf_tune_live(a.live, a.key_file, a.run.client, a.idle, a.nidle, a.budget, a.format);
     if (a.nabs == 0)
         a.nabs = durations("absolute", "8h,12h,24h", a.absolute);
     if (a.nttl == 0)

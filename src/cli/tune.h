@@ -44,4 +44,12 @@ int cf_tune_plot(const cf_tune_report_t *r, FILE *out);
 /** Write a synthetic audit log of about @n lines to @out (seeded by @seed). */
 int cf_tune_synthetic(unsigned long long n, unsigned long long seed, FILE *out);
 
+/**
+ * `curfew tune --live URL`: the report from the server's counters (GET /v1/stats with the
+ * admin key from @key_file or $CURFEW_ADMIN_KEY) for the idle candidates @idle, as "table",
+ * "json" or "csv" on stdout. Returns the exit status.
+ */
+int cf_tune_live(const char *url, const char *key_file, const char *client, const cf_time_t *idle,
+                 int nidle, double budget, const char *format);
+
 #endif

@@ -246,3 +246,135 @@ def test_dashboard_in_chromium_shows_and_revokes_sessions(curfew):
     assert SCREENSHOT.stat().st_mtime >= started - 1
     data = SCREENSHOT.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20000
+
+
+# ---------------------------------------------------------------------------
+# The Timeouts panel (issue 13): re-logins after a timeout and idle gaps
+# ---------------------------------------------------------------------------
+
+TIMEOUTS_CONFIG = """\
+clock_leeway: 0s
+session: { idle_timeout: 2s, absolute_timeout: 1h }
+store: { purge_interval: 100ms, purge_after: 1h }
+tuning: { relogin_window: 3s }
+clients:
+  - { id: web, type: public }
+"""
+PANEL_SHOT = REPO_ROOT / "docs" / "dashboard-timeouts.png"
+
+
+def prom_samples(text, name):
+    """[(labels dict, value)] of every sample of @name in a Prometheus exposition."""
+    out = []
+    for m in re.finditer("^" + re.escape(name) + r"\{([^}]*)\} (\S+)$", text, re.M):
+        out.append((dict(re.findall(r'(\w+)="([^"]*)"', m.group(1))), float(m.group(2))))
+    return out
+
+
+def timeouts_from_metrics(text):
+    """What the panel must show, from /metrics (summed over clients): the other view."""
+    total = lambda name: int(sum(v for _, v in prom_samples(text, name)))
+    cum = {}
+    for labels, v in prom_samples(text, "curfew_idle_gap_seconds_bucket"):
+        le = float("inf") if labels["le"] == "+Inf" else float(labels["le"])
+        cum[le] = cum.get(le, 0) + int(v)
+    les = sorted(cum)
+    counts = [cum[le] - (cum[les[i - 1]] if i else 0) for i, le in enumerate(les)]
+    return {"relogins_idle": sum(int(v) for l, v in prom_samples(text, "curfew_relogins_total")
+                                 if l["reason"] == "idle_timeout"),
+            "relogins_absolute": sum(int(v) for l, v in prom_samples(text, "curfew_relogins_total")
+                                     if l["reason"] == "absolute_timeout"),
+            "without_return": total("curfew_timeouts_without_return_total"),
+            "gap_counts": counts, "bounds": les[:-1]}
+
+
+class TimeoutTraffic(threading.Thread):
+    """A worker who pauses 1.2 s (an idle gap), then walks away past the 2 s idle
+    timeout and signs in again 0.4 s after the end (a forced re-login), round
+    after round; every third round someone else signs in once and never comes
+    back (a timeout without return)."""
+
+    def __init__(self, srv):
+        super().__init__(daemon=True)
+        self.srv, self.stop, self.error, self.rounds = srv, threading.Event(), None, 0
+
+    def run(self):
+        srv = self.srv
+        try:
+            while not self.stop.is_set():
+                s = srv.new_session(sub="worker", client_id="web")
+                assert srv.check(s["access_token"]).status_code == 200
+                self.stop.wait(1.2)
+                assert srv.check(s["access_token"]).status_code == 200
+                if self.rounds % 3 == 0:
+                    srv.new_session(sub=f"ghost-{self.rounds}")
+                self.rounds += 1
+                self.stop.wait(2.4)           # idle timeout at 2 s, then the purge ends it
+        except Exception as exc:
+            self.error = exc
+
+
+@pytest.mark.slow
+def test_dashboard_timeouts_panel_shows_the_servers_counters_in_chromium(start_curfew, tmp_path):
+    node = browser_prerequisites()
+    srv = start_curfew(TIMEOUTS_CONFIG)
+    # /v1/stats carries the same counters as /metrics, with the configured lifetimes.
+    t = srv.admin("GET", "/v1/stats").json()["timeouts"]
+    assert (t["idle_timeout"], t["relogin_window"]) == (2, 3)
+    assert [c["client"] for c in t["clients"]] == ["web", "other"]
+    assert 2 in t["clients"][0]["idle_gap_seconds"]["bounds"]
+
+    expect = tmp_path / "expect.json"
+    traffic = TimeoutTraffic(srv)
+    traffic.start()
+    env = dict(os.environ, DASH_URL=srv.base_url, DASH_KEY=srv.admin_key, DASH_EXPECT=str(expect),
+               DASH_SCREENSHOT=str(PANEL_SHOT), CHROMIUM=CHROMIUM)
+    p = subprocess.Popen([node, str(BROWSER_DIR / "dashboard_timeouts.mjs")], env=env, cwd=BROWSER_DIR,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = []
+    try:
+        for line in p.stdout:
+            out.append(line)
+            if line.startswith("step: rates shown") or line.startswith("FAIL"):
+                break
+        traffic.stop.set()
+        traffic.join(10)
+        assert traffic.error is None, repr(traffic.error)
+        # Let the last session idle out and every pending timeout's window pass.
+        def settled():
+            m = timeouts_from_metrics(srv.get("/metrics").text)
+            return (srv.admin("GET", "/v1/stats").json()["sessions_active"] == 0
+                    and m["relogins_idle"] + m["without_return"] >= traffic.rounds + traffic.rounds // 3
+                    and m)
+        want = wait_until_value(settled, 15)
+        assert want, "".join(out)
+        stats = srv.admin("GET", "/v1/stats").json()["timeouts"]
+        expect.write_text(json.dumps(want))
+        rest, _ = p.communicate(timeout=120)
+        out.append(rest)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    log = "".join(out)
+    assert p.returncode == 0, log
+    assert "step: ok" in log, log
+    # Real numbers: each round but the last was a re-login after the idle timeout.
+    assert want["relogins_idle"] >= 3 and want["relogins_absolute"] == 0, want
+    assert want["without_return"] >= 2 and sum(want["gap_counts"]) >= 4, want
+    # The JSON view agrees with /metrics, bucket for bucket.
+    web = stats["clients"][0]
+    assert web["relogins"]["idle_timeout"] == want["relogins_idle"]
+    assert web["idle_gap_seconds"]["bounds"] == want["bounds"]
+    gaps = [sum(c["idle_gap_seconds"]["counts"][i] for c in stats["clients"])
+            for i in range(len(want["gap_counts"]))]
+    assert gaps == want["gap_counts"]
+    assert PANEL_SHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def wait_until_value(pred, timeout):
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > end:
+            return v
+        time.sleep(0.1)

@@ -59,6 +59,35 @@ def tune(audit, *args):
     return r
 
 
+def tune_live(srv, *args, fmt="json", key=None):
+    return run_curfew("tune", "--live", srv.base_url, *args, "--format", fmt, timeout=30,
+                      env={"CURFEW_ADMIN_KEY": key or srv.admin_key})
+
+
+def test_tune_live_refuses_what_counters_cannot_answer(start_curfew, tmp_path):
+    srv = start_curfew(CONFIG.format(audit=tmp_path / "a.jsonl"))
+    for opt in (["--absolute", "8h"], ["--access-ttl", "5m"], ["--plot", str(tmp_path / "p.svg")],
+                ["--since", "0"], ["--role", "admin"], ["--relogin-window", "1m"]):
+        r = tune_live(srv, *opt)
+        assert r.returncode == 2 and "need --audit" in r.stderr, (opt, r.stderr)
+        assert r.stdout == ""
+    assert not (tmp_path / "p.svg").exists()
+    r = run_curfew("tune", "--live", srv.base_url, "--audit", str(tmp_path / "a.jsonl"))
+    assert r.returncode == 2 and "give --audit FILE, --live URL" in r.stderr, r.stderr
+    r = tune_live(srv, key="wrong-key")
+    assert r.returncode == 1 and "401" in r.stderr and r.stdout == "", r.stderr
+    assert "wrong-key" not in r.stderr
+    r = tune_live(srv, "--client", "nosuch")
+    assert r.returncode == 1 and "not a configured client" in r.stderr, r.stderr
+    for bad in ("0s", "-5m", "1h,,2h", "x"):
+        r = tune_live(srv, "--idle", bad)
+        assert r.returncode == 2 and "--idle" in r.stderr, (bad, r.stderr)
+    # No traffic yet: every candidate is zero, and the answer is still well-formed.
+    rep = json.loads(tune_live(srv).stdout)
+    assert [r["idle_s"] for r in rep["rows"]] == [3, 300, 900, 1800, 3600]
+    assert all(r["relogins_idle_max"] == 0 for r in rep["rows"])
+
+
 def test_tune_reports_exactly_what_happened_and_metrics_agree(start_curfew, tmp_path):
     audit = tmp_path / "audit.jsonl"
     srv = start_curfew(CONFIG.format(audit=audit))
@@ -169,6 +198,35 @@ def test_tune_reports_exactly_what_happened_and_metrics_agree(start_curfew, tmp_
     # his last allowed check) would have been an idle re-login before his absolute end.
     assert (short["relogins_idle"], short["relogins_absolute"]) == (3, 0)
     assert short["exposure_mean_s"] < base["exposure_mean_s"]
+
+    # The same report from the running server's counters (--live): the configured value
+    # reproduces the re-logins that happened, and candidates follow from the histograms.
+    live = tune_live(srv, "--idle", "3s,1s,2s,4s")
+    assert live.returncode == 0, live.stderr
+    rep = json.loads(live.stdout)
+    got = [(r["idle_s"], r["relogins_idle_min"], r["relogins_idle_max"], r["baseline"])
+           for r in rep["rows"]]
+    assert got == [
+        (3, 1, 1, True),    # baseline: alice's re-login, as /metrics and the audit replay say
+        (3, 1, 1, False),   # the configured value given as a candidate: the same
+        (1, 2, 2, False),   # 1 s (a bucket bound) also cuts alice's 1.5 s pause: exact
+        (2, 1, 2, False),   # 2 s falls inside the bucket (1, 3] holding that pause: a range
+        (4, 0, 0, False),   # 4 s: alice came back well within 1 s (> 4 - 3 s) of her end: spared
+    ], got
+    assert rep["rows"][0]["relogins_idle_max"] == base["relogins_idle"]
+    assert all(r["relogins_absolute"] == base["relogins_absolute"] for r in rep["rows"])
+    assert (rep["without_return_idle"], rep["idle_gaps"]) == (2, 1)
+    assert rep["rows"][2]["exposure_max_s"] == 1 + 30  # idle + access TTL, a bound
+    assert "--audit" in rep["cannot"]
+    # --client web: web's series only (bob's and carol's timeouts are "other"'s).
+    web = json.loads(tune_live(srv, "--client", "web", "--idle", "1s").stdout)
+    assert web["without_return_idle"] == 0 and web["rows"][1]["relogins_idle_max"] == 2
+    # The table says what it is and what it cannot compute.
+    t = tune_live(srv, "--idle", "3s,1s,2s,4s", fmt="table")
+    assert t.returncode == 0, t.stderr
+    assert "counters" in t.stdout and "not an audit log" in t.stdout, t.stdout
+    assert re.search(r"^2s\s+1-2\s", t.stdout, re.M), t.stdout
+    assert "Not from counters" in t.stdout and "--audit" in t.stdout
 
 
 def test_polling_keeps_alive_only_without_activity_none_or_background(start_curfew, tmp_path):
@@ -354,6 +412,13 @@ def test_synthetic_tune_plot_end_to_end_in_chromium(tmp_path):
     r = run_curfew("tune", "--audit", str(log), "--plot", str(svg), timeout=120)
     assert r.returncode == 0, r.stderr
     assert "recommendation:" in r.stdout
+    # The README and docs/tuning.md show this very table, from the commands as written there.
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert f"curfew tune --synthetic {SYNTH_N} --seed {SYNTH_SEED} --out synthetic.jsonl\n" \
+           "curfew tune --audit synthetic.jsonl --plot tune.svg\n" in readme
+    for doc in (readme, (REPO_ROOT / "docs" / "tuning.md").read_text()):
+        assert "```\n" + r.stdout + "```" in doc, "the tune table in the docs is stale"
+    assert "](docs/tune.svg)" in readme
     npoints = 1 + 4 * 3  # baseline + the default 4 idle x 3 absolute x 1 ttl
     assert svg.read_text() == (REPO_ROOT / "docs" / "tune.svg").read_text(), \
         "docs/tune.svg is stale: regenerate it as docs/tuning.md says"

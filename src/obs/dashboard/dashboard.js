@@ -2,7 +2,10 @@
 //
 // The curfew dashboard: polls the admin API every POLL_MS with the admin key
 // kept in sessionStorage, draws the counters of GET /v1/stats as rates on
-// small canvas charts, and lists sessions with a Revoke button.
+// small canvas charts, and lists sessions with a Revoke button. The Timeouts
+// panel reads the same counters as /metrics' curfew_relogins_total,
+// curfew_timeouts_without_return_total and curfew_idle_gap_seconds (the
+// "timeouts" object of /v1/stats): nothing is counted here.
 //
 // Rules this file keeps: the key is never put in the URL, localStorage or a
 // cookie; every value from the server reaches the page through textContent
@@ -17,6 +20,7 @@
   const MIN_INTERVAL = 1; // seconds: a reading sooner than this after the last adds no point
   const MIN_WINDOW = 60; // seconds: the narrowest time axis
   const SESSIONS_SHOWN = 15;
+  const RATE_WINDOW = 60; // seconds: re-logins per hour are taken over the last minute
   const COLORS = ['#2f6fde', '#e8830c', '#c4302b', '#1f8a4c', '#8e44ad', '#16a2b8', '#7f8c8d'];
 
   const $ = (id) => document.getElementById(id);
@@ -32,6 +36,7 @@
   let skew = 0; // server clock minus ours, seconds
   let searchSub = null; // the subject shown in the search panel
   let points = []; // [{t, v: {seriesKey: number|null}}]
+  let readings = []; // [{t, tot}]: timeout totals over the last RATE_WINDOW
 
   // Each chart names the series it draws; `series` may be a function of the
   // latest reading (the end reasons come from the server).
@@ -57,6 +62,12 @@
       id: 'chart-propagation', fmt: fmtSeconds, empty: 'no data (single node)',
       series: () => [{ key: 'propagation.p99', label: 'p99' }],
     },
+    {
+      id: 'chart-relogins', fmt: fmtPerHour, series: () => [
+        { key: 'relogin.idle_timeout', label: 'after idle timeout', color: '#e8830c' },
+        { key: 'relogin.absolute_timeout', label: 'after absolute timeout', color: '#c4302b' },
+        { key: 'gone', label: 'timeouts without return', color: '#7f8c8d' }],
+    },
   ];
 
   // ---- formatting ------------------------------------------------------------
@@ -69,6 +80,19 @@
   function fmtRate(v) {
     if (v == null) return '–';
     return (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) + '/s';
+  }
+
+  function fmtPerHour(v) {
+    if (v == null) return '–';
+    return (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) + '/h';
+  }
+
+  // A bucket bound or a timeout, short: 30m, 1h, 1d, 1.5s.
+  function fmtSpan(sec) {
+    for (const [unit, n] of [['d', 86400], ['h', 3600], ['m', 60]]) {
+      if (sec >= n && sec % n === 0) return sec / n + unit;
+    }
+    return +sec.toFixed(3) + 's';
   }
 
   function fmtSeconds(v) {
@@ -142,6 +166,7 @@
     stop();
     prev = null;
     points = [];
+    readings = [];
     $('login').hidden = true;
     $('main').hidden = false;
     $('forget').hidden = false;
@@ -221,9 +246,36 @@
       v['latency.p99'] = quantile(0.99, s.check_duration_seconds, prev.check_duration_seconds);
       v['propagation.p99'] = quantile(0.99, s.revocation_propagation_seconds, prev.revocation_propagation_seconds);
     }
+    recordTimeouts(s, v);
     points.push({ t: s.time, v });
     if (points.length > HISTORY) points.shift();
     prev = s;
+  }
+
+  // Re-logins and timeouts without return since start, summed over the client slots.
+  function timeoutTotals(t) {
+    const tot = { idle_timeout: 0, absolute_timeout: 0, gone: 0 };
+    for (const c of (t && t.clients) || []) {
+      tot.idle_timeout += c.relogins.idle_timeout;
+      tot.absolute_timeout += c.relogins.absolute_timeout;
+      tot.gone += c.timeouts_without_return.idle_timeout + c.timeouts_without_return.absolute_timeout;
+    }
+    return tot;
+  }
+
+  // Per hour over the last RATE_WINDOW: a re-login every few minutes would be a
+  // spike and a flat line over single POLL_MS intervals.
+  function recordTimeouts(s, v) {
+    if (!s.timeouts) return;
+    readings.push({ t: s.time, tot: timeoutTotals(s.timeouts) });
+    while (readings.length > 2 && readings[1].t <= s.time - RATE_WINDOW) readings.shift();
+    const first = readings[0], dt = s.time - first.t;
+    if (dt <= 0) return;
+    const last = readings[readings.length - 1].tot;
+    for (const k of ['idle_timeout', 'absolute_timeout']) {
+      v['relogin.' + k] = Math.max(0, (last[k] - first.tot[k]) * 3600 / dt);
+    }
+    v.gone = Math.max(0, (last.gone - first.tot.gone) * 3600 / dt);
   }
 
   // ---- charts ----------------------------------------------------------------
@@ -240,10 +292,11 @@
       const series = c.series(stats).map((s, i) => Object.assign({ color: COLORS[i % COLORS.length] }, s));
       drawChart(document.getElementById(c.id), series, c);
     }
+    drawGaps($('chart-gaps'), stats && stats.timeouts);
+    showTimeoutTotals(stats && stats.timeouts);
   }
 
-  function drawChart(fig, series, spec) {
-    const canvas = fig.querySelector('canvas');
+  function canvas2d(canvas) {
     const dpr = window.devicePixelRatio || 1;
     const w = canvas.clientWidth, h = canvas.clientHeight;
     if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
@@ -253,6 +306,126 @@
     const g = canvas.getContext('2d');
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, w, h);
+    return { g, w, h };
+  }
+
+  // The idle timeouts to mark on the gap chart: the global one, then any client's own.
+  function gapMarkers(t) {
+    const marks = [{ sec: t.idle_timeout, label: 'idle timeout ' + fmtSpan(t.idle_timeout), color: '#c4302b' }];
+    for (const c of t.clients) {
+      if (c.idle_timeout > 0 && !marks.some((m) => m.sec === c.idle_timeout)) {
+        marks.push({ sec: c.idle_timeout, label: c.client + ' ' + fmtSpan(c.idle_timeout), color: '#8e44ad' });
+      }
+    }
+    return marks.filter((m) => m.sec > 0);
+  }
+
+  // The idle-gap histogram (all clients), one bar per bucket, with the current idle
+  // timeouts marked: each is a bucket bound, so its line falls between two bars.
+  function drawGaps(fig, t) {
+    const { g, w, h } = canvas2d(fig.querySelector('canvas'));
+    const legend = fig.querySelector('.legend');
+    if (!t || !t.clients || t.clients.length === 0) {
+      fig.dataset.state = 'waiting';
+      legend.replaceChildren(document.createTextNode('not measured by this server'));
+      return;
+    }
+    const bounds = t.clients[0].idle_gap_seconds.bounds;
+    const counts = bounds.map(() => 0).concat([0]);
+    for (const c of t.clients) c.idle_gap_seconds.counts.forEach((n, i) => { counts[i] += n; });
+    const total = counts.reduce((a, b) => a + b, 0);
+    const marks = gapMarkers(t);
+    let shown = 0;
+    counts.forEach((n, i) => { if (n > 0) shown = Math.max(shown, i); });
+    for (const m of marks) {
+      const j = bounds.indexOf(m.sec);
+      m.at = j + 1; // the line is drawn before bar m.at
+      if (j >= 0) shown = Math.max(shown, Math.min(j + 1, counts.length - 1));
+    }
+    const left = 40, right = 8, top = 16, bottom = 18;
+    const pw = w - left - right, ph = h - top - bottom, bw = pw / (shown + 1);
+    const ymax = niceMax(Math.max(...counts.slice(0, shown + 1), 5));
+    const y = (v) => top + ph * (1 - v / ymax);
+    g.font = '11px system-ui, sans-serif';
+    g.fillStyle = '#667085';
+    g.strokeStyle = '#e3e6eb';
+    g.lineWidth = 1;
+    g.textAlign = 'right';
+    g.textBaseline = 'middle';
+    for (let i = 0; i <= 5; i++) { // niceMax(>= 4) / 5: whole counts
+      const v = ymax * i / 5, yy = Math.round(y(v)) + 0.5;
+      g.beginPath(); g.moveTo(left, yy); g.lineTo(w - right, yy); g.stroke();
+      g.fillText(fmtCount(v), left - 6, yy);
+    }
+    g.textAlign = 'center';
+    g.textBaseline = 'alphabetic';
+    const every = bw < 26 ? 2 : 1;
+    for (let i = 0; i <= shown; i++) {
+      const x0 = left + i * bw;
+      g.fillStyle = '#2f6fde';
+      if (counts[i] > 0) g.fillRect(x0 + 2, y(counts[i]), Math.max(1, bw - 4), top + ph - y(counts[i]));
+      g.fillStyle = '#667085';
+      if (i % every === 0 || i === shown) {
+        g.fillText(i < bounds.length ? '≤' + fmtSpan(bounds[i]) : '>' + fmtSpan(bounds[bounds.length - 1]),
+          x0 + bw / 2, h - 4);
+      }
+    }
+    g.setLineDash([4, 3]);
+    g.lineWidth = 1.5;
+    for (const m of marks) {
+      if (m.at <= 0) continue;
+      const xx = Math.round(left + m.at * bw) + 0.5;
+      g.strokeStyle = m.color;
+      g.beginPath(); g.moveTo(xx, top - 4); g.lineTo(xx, top + ph); g.stroke();
+      g.fillStyle = m.color;
+      g.textAlign = xx > left + pw / 2 ? 'right' : 'left';
+      g.fillText(m.label, xx + (g.textAlign === 'left' ? 4 : -4), top + 6);
+    }
+    g.setLineDash([]);
+    if (total === 0) {
+      g.fillStyle = '#667085';
+      g.textAlign = 'center';
+      g.font = '13px system-ui, sans-serif';
+      g.fillText('no silence of a second or more yet', left + pw / 2, top + ph / 2);
+    }
+    const canvas = fig.querySelector('canvas');
+    canvas.dataset.total = String(total);
+    canvas.dataset.counts = counts.join(',');
+    fig.dataset.state = total > 0 ? 'data' : 'waiting';
+    fig.dataset.idleTimeout = String(t.idle_timeout);
+    fig.dataset.markerBucket = String(marks.length ? marks[0].at : -1);
+    const hist = { bounds, counts };
+    const items = [`${total} gap${total === 1 ? '' : 's'} of 1 s or more`];
+    if (total > 0) items.push(`median ${fmtSeconds(quantile(0.5, hist, null))}`, `p95 ${fmtSeconds(quantile(0.95, hist, null))}`);
+    const parts = [document.createTextNode(items.join(' · '))];
+    for (const m of marks) {
+      const item = document.createElement('span');
+      const sw = document.createElement('span');
+      sw.className = 'swatch';
+      sw.style.background = m.color;
+      item.append(sw, document.createTextNode(m.label));
+      parts.push(item);
+    }
+    legend.replaceChildren(...parts);
+  }
+
+  function showTimeoutTotals(t) {
+    const el = $('timeouts-totals');
+    if (!t) { el.textContent = ''; return; }
+    const tot = timeoutTotals(t);
+    const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+    el.dataset.reloginsIdle = String(tot.idle_timeout);
+    el.dataset.reloginsAbsolute = String(tot.absolute_timeout);
+    el.dataset.withoutReturn = String(tot.gone);
+    el.textContent = `Since start: ${plural(tot.idle_timeout, 're-login', 're-logins')} after an idle timeout, `
+      + `${tot.absolute_timeout} after an absolute timeout (a new session of the same subject within `
+      + `${fmtSpan(t.relogin_window)}), ${plural(tot.gone, 'timeout', 'timeouts')} without return. `
+      + `Idle timeout ${fmtSpan(t.idle_timeout)}, absolute ${fmtSpan(t.absolute_timeout)}.`;
+  }
+
+  function drawChart(fig, series, spec) {
+    const canvas = fig.querySelector('canvas');
+    const { g, w, h } = canvas2d(canvas);
 
     let max = 0, drawn = 0;
     for (const p of points) for (const s of series) if (p.v[s.key] != null) { max = Math.max(max, p.v[s.key]); drawn++; }
