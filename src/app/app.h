@@ -44,6 +44,16 @@ typedef struct cf_lockout cf_lockout_t;
 typedef struct cf_app cf_app_t;
 
 /**
+ * Read the configuration again for a reload (main.c: the file and the
+ * command-line overrides, validated). Fills @out (the caller then owns it)
+ * and returns 0, or a negative CF_E* with "FILE:LINE: what is wrong" in @err.
+ */
+typedef int (*cf_app_config_fn)(void *arg, cf_config_t *out, char *err, size_t errlen);
+
+/** Most swapped-out configurations kept for pending requests (reload.c). */
+#define CF_RELOAD_RETIRED_MAX 16
+
+/**
  * Called after a rotation made on this node (admin API, CLI, keys.rotate_every)
  * is durable in DATA_DIR/keyset.json, with the new key set as
  * cf_app_keyset_export() writes it (@json, NUL-terminated, borrowed for the
@@ -145,7 +155,8 @@ typedef struct cf_app {
     uv_timer_t flush_timer;
     uv_timer_t purge_timer;
     uv_signal_t sigterm, sigint;
-    uv_signal_t sighup;  /* reopens the audit log */
+    uv_signal_t sighup;  /* reopens the audit log and reloads the config (reload.c) */
+    struct cf_reload *reload; /* NULL: no reloads (reload.c) */
     cf_audit_t *audit;   /* NULL when audit.path is empty */
 
     /* Alerts (api/alerts.c): rules, the webhook, and what firing rules asked for. */
@@ -746,6 +757,28 @@ void cf_app_apikey_touch(cf_app_t *app, cf_apikey_t *k, cf_time_t now);
 int cf_app_apikey_rate(cf_app_t *app, cf_apikey_t *k, cf_limit_t *out);
 /** The admin view of @k at @now (never the secret or its hash). New reference or NULL. */
 json_t *cf_app_apikey_json(cf_app_t *app, const cf_apikey_t *k, cf_time_t now);
+
+/* ---- reloading the configuration (reload.c) ----------------------------- */
+
+/**
+ * Allow reloads: @read builds the new configuration (called on the loop
+ * thread at each SIGHUP). Returns 0 or CF_ENOMEM. Call before cf_app_start().
+ */
+int cf_app_reload_init(cf_app_t *app, cf_app_config_fn read, void *arg);
+/** Free the reload state and every retired configuration; after the loop has stopped. */
+void cf_app_reload_fini(cf_app_t *app);
+/**
+ * Read, validate and swap in the configuration (SIGHUP). All or nothing:
+ * on any refusal one reload_refused line is logged and the running
+ * configuration stays. Returns 0; the reader's error; CF_ECONFIG when a
+ * restart-only option changed; CF_EIO while too many old configurations are
+ * still in use; CF_ENOTSUP without a reader. Loop thread.
+ */
+int cf_app_reload_config(cf_app_t *app);
+/** Free retired configurations if no request is in flight (timers call it). */
+void cf_app_reload_drain(cf_app_t *app);
+/** Reloads applied since start. */
+uint64_t cf_app_reload_generation(const cf_app_t *app);
 
 /* ---- metrics (metrics.c) ------------------------------------------------ */
 
