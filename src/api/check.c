@@ -314,7 +314,8 @@ static void allow(cf_app_t *app, cf_http_req_t *req, cf_session_t *s,
  * it implies -> reply. Returns why it was refused (CF_REASON_NONE: allowed,
  * __COUNT: error, CHECK_DEFERRED: answered later).
  */
-static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, cf_time_t *gap)
+static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, cf_time_t *gap,
+                         long *route_at)
 {
     cf_time_t now = cf_app_now(app);
     cf_access_input_t in = {.token.refused = CF_REASON_NONE};
@@ -330,6 +331,8 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, 
         return why;
     if (app->cfg.policy.nroutes > 0 && (why = match_route(app, req, &route, &index)) != CF_REASON_NONE)
         return why;
+    if (route != NULL)
+        *route_at = (long)index;
     /* A closed or anonymous route is answered without looking at any token. */
     if (route == NULL || !(route->deny || route->anonymous)) {
         int rc, failed;
@@ -351,6 +354,7 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, 
     }
     in.route = route;
     cf_access_decide(&in, &d);
+    *who = s; /* for the log line of a refusal; allowed: the session served */
     if (d.risk_considered)
         cf_app_risk_log(app, s, in.risk);
     switch (d.verdict) {
@@ -359,7 +363,6 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, 
         break;
     case CF_ACCESS_ALLOW:
         allow(app, req, s, &d, now, gap);
-        *who = s;
         break;
     case CF_ACCESS_STEP_UP:
         step_up(req, d.why, d.max_age);
@@ -386,11 +389,20 @@ void cf_api_check(cf_app_t *app, cf_http_req_t *req)
     uint64_t t0 = uv_hrtime();
     cf_session_t *s = NULL;
     cf_time_t gap = 0;
-    cf_reason_t why = check(app, req, &s, &gap);
+    long route = -1;
+    char ip[46] = "";
+    cf_reason_t why;
 
+    /* The address, while @req is valid, only when a refusal would be logged. */
+    if (cf_app_refusal_log_wanted(app))
+        cf_req_client_ip(app, req, ip);
+    why = check(app, req, &s, &gap, &route);
     if (why == CHECK_DEFERRED)
         return; /* counted when it is answered */
-    cf_app_emit_check_gap(app, (int)why, uv_hrtime() - t0, s, gap);
+    if (why != CF_REASON_NONE)
+        cf_app_emit_check_refused(app, (int)why, uv_hrtime() - t0, s, ip, route);
+    else
+        cf_app_emit_check_gap(app, (int)why, uv_hrtime() - t0, s, gap);
 }
 
 void cf_api_logout(cf_app_t *app, cf_http_req_t *req)

@@ -130,6 +130,7 @@ static void on_flush_timer(uv_timer_t *t)
 {
     flush_activity(t->data);
     cf_app_reload_drain(t->data); /* old configurations no request holds any more */
+    cf_app_refusal_log_flush(t->data);
 }
 
 /* ------------------------------------------------------------------ */

@@ -185,6 +185,11 @@ typedef struct cf_app {
     const cf_app_ext_t *apikeys_ext;
 
     cf_app_metrics_t metrics; /* written only by the metrics sink (metrics.c) */
+    struct {
+        cf_time_t window;  /* monotonic second the count is for */
+        uint32_t lines;    /* written in that second */
+        uint64_t dropped;  /* not written since the last log_dropped line */
+    } refusal_log;
     int started; /* timers and signal handlers initialised */
     int stopping;
 } cf_app_t;
@@ -556,6 +561,22 @@ void cf_app_emit(cf_app_t *app, const cf_event_t *e);
  * or anything else for an internal error; @ns the time spent (0: not timed).
  */
 void cf_app_emit_check(cf_app_t *app, int why, uint64_t ns);
+
+/**
+ * As cf_app_emit_check, for a refused check (why > 0), with what the log line
+ * says about it: the session (may be NULL; only fingerprints are logged), the
+ * client address @ip ("" unknown) and @route (index of the route rule that
+ * matched, -1 none). The line is rate-limited (CF_REFUSAL_LOG_PER_SEC).
+ */
+void cf_app_emit_check_refused(cf_app_t *app, int why, uint64_t ns, const cf_session_t *s,
+                               const char *ip, long route);
+/** 1 when a refused check's log line would be written now (so the caller gathers its address). */
+int cf_app_refusal_log_wanted(cf_app_t *app);
+/** Write the dropped-lines count of a flood that has ended (the flush timer calls it). */
+void cf_app_refusal_log_flush(cf_app_t *app);
+
+/** Refused checks logged per second at most; the rest are counted in event=log_dropped. */
+#define CF_REFUSAL_LOG_PER_SEC 20
 
 /** As cf_app_emit_check, for an allowed check of @s that was a person's activity after @gap ms. */
 void cf_app_emit_check_gap(cf_app_t *app, int why, uint64_t ns, const cf_session_t *s, cf_time_t gap);

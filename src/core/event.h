@@ -128,8 +128,10 @@ typedef struct {
                                   * ACTIVITY_GAP: the silence (ms) before this use at `at` */
     cf_time_t gap;               /* CHECK (allowed, a person's), TOKEN_REFRESHED: ms since the
                                   * session's previous activity (the idle-gap histogram) */
-    uint64_t count;              /* ALERT_FIRED: events counted; KEY_ROTATED: the key set's version */
-    char ip[46];                 /* LOCKED_OUT: the address; ALERT_FIRED: when counted per address */
+    uint64_t count;              /* ALERT_FIRED: events counted; KEY_ROTATED: the key set's version;
+                                  * CHECK refused: index of the route rule + 1 (0: none) */
+    char ip[46];                 /* LOCKED_OUT: the address; ALERT_FIRED: when counted per address;
+                                  * CHECK refused: the client's */
     /* Borrowed for the sinks' call (only in events handed to cf_app_emit, never freed): */
     const char *name;            /* ALERT_FIRED: rule kind; KEY_ROTATED: new kid; RISK_CHANGED: action */
     const char *key;             /* ALERT_FIRED: what the rule counted per; KEY_ROTATED: previous kid */
