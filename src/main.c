@@ -30,6 +30,7 @@
 
 #include "api/api.h"
 #include "app/app.h"
+#include "app/reload.h"
 #include "cli/cli.h"
 #include "config/config.h"
 #include "core/policy.h"

@@ -9,7 +9,6 @@
 
 #include "api/api.h"
 #include "app/app.h"
-#include "app/cluster.h"
 
 typedef enum {
     ROUTE_EXACT,   /* the path is the row's path */

@@ -21,6 +21,7 @@
 #include <openssl/crypto.h>
 
 #include "app/app.h"
+#include "app/reload.h"
 #include "http/server.h"
 #include "app/cluster.h"
 #include "core/b64url.h"

@@ -44,16 +44,6 @@ typedef struct cf_lockout cf_lockout_t;
 typedef struct cf_app cf_app_t;
 
 /**
- * Read the configuration again for a reload (main.c: the file and the
- * command-line overrides, validated). Fills @out (the caller then owns it)
- * and returns 0, or a negative CF_E* with "FILE:LINE: what is wrong" in @err.
- */
-typedef int (*cf_app_config_fn)(void *arg, cf_config_t *out, char *err, size_t errlen);
-
-/** Most swapped-out configurations kept for pending requests (reload.c). */
-#define CF_RELOAD_RETIRED_MAX 16
-
-/**
  * Called after a rotation made on this node (admin API, CLI, keys.rotate_every)
  * is durable in DATA_DIR/keyset.json, with the new key set as
  * cf_app_keyset_export() writes it (@json, NUL-terminated, borrowed for the
@@ -562,21 +552,13 @@ void cf_app_emit(cf_app_t *app, const cf_event_t *e);
  */
 void cf_app_emit_check(cf_app_t *app, int why, uint64_t ns);
 
-/**
- * As cf_app_emit_check, for a refused check (why > 0), with what the log line
- * says about it: the session (may be NULL; only fingerprints are logged), the
- * client address @ip ("" unknown) and @route (index of the route rule that
- * matched, -1 none). The line is rate-limited (CF_REFUSAL_LOG_PER_SEC).
- */
+/** A refused check (why > 0) with its log line's session (NULL ok), address and route (-1 none). */
 void cf_app_emit_check_refused(cf_app_t *app, int why, uint64_t ns, const cf_session_t *s,
                                const char *ip, long route);
-/** 1 when a refused check's log line would be written now (so the caller gathers its address). */
+/** 1 when a refusal's log line would be written now; flush: a flood's dropped count (timer). */
 int cf_app_refusal_log_wanted(cf_app_t *app);
-/** Write the dropped-lines count of a flood that has ended (the flush timer calls it). */
 void cf_app_refusal_log_flush(cf_app_t *app);
-
-/** Refused checks logged per second at most; the rest are counted in event=log_dropped. */
-#define CF_REFUSAL_LOG_PER_SEC 20
+#define CF_REFUSAL_LOG_PER_SEC 20 /* refused checks logged per second; the rest: event=log_dropped */
 
 /** As cf_app_emit_check, for an allowed check of @s that was a person's activity after @gap ms. */
 void cf_app_emit_check_gap(cf_app_t *app, int why, uint64_t ns, const cf_session_t *s, cf_time_t gap);
@@ -779,27 +761,8 @@ int cf_app_apikey_rate(cf_app_t *app, cf_apikey_t *k, cf_limit_t *out);
 /** The admin view of @k at @now (never the secret or its hash). New reference or NULL. */
 json_t *cf_app_apikey_json(cf_app_t *app, const cf_apikey_t *k, cf_time_t now);
 
-/* ---- reloading the configuration (reload.c) ----------------------------- */
-
-/**
- * Allow reloads: @read builds the new configuration (called on the loop
- * thread at each SIGHUP). Returns 0 or CF_ENOMEM. Call before cf_app_start().
- */
-int cf_app_reload_init(cf_app_t *app, cf_app_config_fn read, void *arg);
-/** Free the reload state and every retired configuration; after the loop has stopped. */
-void cf_app_reload_fini(cf_app_t *app);
-/**
- * Read, validate and swap in the configuration (SIGHUP). All or nothing:
- * on any refusal one reload_refused line is logged and the running
- * configuration stays. Returns 0; the reader's error; CF_ECONFIG when a
- * restart-only option changed; CF_EIO while too many old configurations are
- * still in use; CF_ENOTSUP without a reader. Loop thread.
- */
-int cf_app_reload_config(cf_app_t *app);
-/** Free retired configurations if no request is in flight (timers call it). */
-void cf_app_reload_drain(cf_app_t *app);
-/** Reloads applied since start. */
-uint64_t cf_app_reload_generation(const cf_app_t *app);
+/** /readyz (cluster.c): 1 when this node decides now, else 0 and why (@cap bytes). */
+int cf_app_cluster_ready(cf_app_t *app, char *why, size_t cap);
 
 /* ---- metrics (metrics.c) ------------------------------------------------ */
 

@@ -52,13 +52,6 @@ void cf_app_cluster_stop(struct cf_app *app);
 /** 1 when @app is a cluster node whose cache may be stale (see above). */
 int cf_app_cluster_stale(struct cf_app *app);
 
-/**
- * Readiness (/readyz): 1 when the node decides correctly now, else 0 with a
- * sentence saying why in @why (@cap bytes): the same condition under which
- * /v1/check refuses with store_unavailable. A single node is always ready
- * once it serves (it listens only after loading the store).
- */
-int cf_app_cluster_ready(struct cf_app *app, char *why, size_t cap);
 
 
 /** Free the cluster state. */

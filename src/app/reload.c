@@ -36,6 +36,7 @@
 #include <openssl/crypto.h>
 
 #include "app/app.h"
+#include "app/reload.h"
 #include "core/error.h"
 #include "core/netaddr.h"
 #include "core/ratelimit.h"

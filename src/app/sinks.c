@@ -35,7 +35,7 @@ static void refusal_dropped_line(cf_app_t *app)
 /* Fixed one-second windows on the monotonic clock: a flood cannot fill a disk. */
 static int refusal_budget(cf_app_t *app, int take)
 {
-    cf_time_t sec = cf_app_mono(app) / CF_SEC;
+    cf_time_t sec = (cf_time_t)(uv_now(app->loop) / CF_SEC); /* loop time: no clock.c cycle */
 
     if (cf_log_level > CF_LOG_INFO)
         return 0;
@@ -62,7 +62,8 @@ int cf_app_refusal_log_wanted(cf_app_t *app)
 
 void cf_app_refusal_log_flush(cf_app_t *app)
 {
-    if (app->refusal_log.dropped > 0 && cf_app_mono(app) / CF_SEC != app->refusal_log.window)
+    if (app->refusal_log.dropped > 0 &&
+        (cf_time_t)(uv_now(app->loop) / CF_SEC) != app->refusal_log.window)
         refusal_dropped_line(app);
 }
 
