@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <openssl/crypto.h>
 #include <uv.h>
 
@@ -29,6 +30,7 @@
 
 #include "api/api.h"
 #include "app/app.h"
+#include "app/reload.h"
 #include "cli/cli.h"
 #include "config/config.h"
 #include "proxy/proxy.h"
@@ -93,28 +95,81 @@ static void config_usage(FILE *out)
           out);
 }
 
+/* Where the configuration comes from: the file and the command-line overrides. */
+typedef struct {
+    const char *path, *listen, *data_dir, *log_level;
+} config_source_t;
+
+/* The file's identity and last change, to notice it being replaced while read. */
+static int file_stamp(const char *path, struct stat *st)
+{
+    return stat(path, st) == 0 ? 0 : -1;
+}
+
+static int same_stamp(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/*
+ * Parse and validate everything the server needs into @cfg (a new one).
+ * Returns 0, or a negative CF_E* with the message in @err (@cfg freed).
+ */
+static int build_config(const config_source_t *src, cf_config_t *cfg, char *err, size_t errlen)
+{
+    struct stat before, after;
+    int rc;
+
+    cf_config_defaults(cfg);
+    if (src->path != NULL) {
+        int stamped = file_stamp(src->path, &before) == 0;
+
+        rc = cf_config_load(src->path, cfg, err, errlen);
+        if (rc < 0)
+            return rc;
+        /*
+         * An editor writing the file in place while we read it could hand us
+         * a valid prefix of it; refuse unless the file is the same one, of
+         * the same size and age, after the read as before it.
+         */
+        if (stamped && (file_stamp(src->path, &after) < 0 || !same_stamp(&before, &after))) {
+            snprintf(err, errlen, "%s: the file changed while it was read; write it elsewhere "
+                     "and rename it into place", src->path);
+            cf_config_fini(cfg);
+            return CF_ECONFIG;
+        }
+    }
+    if ((src->listen != NULL && cf_config_set(cfg, "listen", src->listen, err, errlen) < 0) ||
+        (src->data_dir != NULL && cf_config_set(cfg, "data_dir", src->data_dir, err, errlen) < 0) ||
+        (src->log_level != NULL && cf_config_set(cfg, "log_level", src->log_level, err, errlen) < 0)) {
+        cf_config_fini(cfg);
+        return CF_ECONFIG;
+    }
+    /* The message names the file and line itself (cf_config_validate()). */
+    rc = cf_config_validate(cfg, err, errlen);
+    if (rc < 0) {
+        cf_config_fini(cfg);
+        return rc;
+    }
+    return 0;
+}
+
+/* cf_app_config_fn: SIGHUP reads the same file with the same overrides. */
+static int reread_config(void *arg, cf_config_t *out, char *err, size_t errlen)
+{
+    return build_config(arg, out, err, errlen);
+}
+
 /* Parse and validate everything the server needs; exit status on failure, else 0. */
 static int load_config(const char *path, const char *listen, const char *data_dir,
                        const char *log_level, cf_config_t *cfg)
 {
+    config_source_t src = {path, listen, data_dir, log_level};
     char err[512];
 
-    cf_config_defaults(cfg);
-    if (path != NULL && cf_config_load(path, cfg, err, sizeof err) < 0) {
+    if (build_config(&src, cfg, err, sizeof err) < 0) {
         fprintf(stderr, "%s\n", err);
-        return EXIT_USAGE;
-    }
-    if ((listen != NULL && cf_config_set(cfg, "listen", listen, err, sizeof err) < 0) ||
-        (data_dir != NULL && cf_config_set(cfg, "data_dir", data_dir, err, sizeof err) < 0) ||
-        (log_level != NULL && cf_config_set(cfg, "log_level", log_level, err, sizeof err) < 0)) {
-        fprintf(stderr, "curfew: %s\n", err);
-        cf_config_fini(cfg);
-        return EXIT_USAGE;
-    }
-    /* The message names the file and line itself (cf_config_validate()). */
-    if (cf_config_validate(cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "%s\n", err);
-        cf_config_fini(cfg);
         return EXIT_USAGE;
     }
     return 0;
@@ -140,6 +195,7 @@ static int cmd_serve(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     const char *path = NULL, *listen = NULL, *data_dir = NULL, *log_level = NULL;
+    config_source_t src;
     cf_config_t cfg;
     cf_app_t app;
     cf_proxy_t *proxy = NULL;
@@ -185,6 +241,9 @@ static int cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     loop = uv_default_loop();
     rc = cf_app_init(&app, &cfg, loop);
+    src = (config_source_t){path, listen, data_dir, log_level};
+    if (rc == 0 && path != NULL)
+        rc = cf_app_reload_init(&app, reread_config, &src);
     if (rc == 0)
         rc = cf_app_apikeys_init(&app);
     if (rc == 0)

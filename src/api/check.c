@@ -286,6 +286,36 @@ static int is_background(cf_app_t *app, const cf_http_req_t *req)
 }
 
 /*
+ * How long a proxy may reuse this allow (check.cache_max_age), never past
+ * @deadline (the token's, idle or absolute end, whichever is first). Writes
+ * the Cache-Control value into @cc and nginx's X-Accel-Expires into @xa and
+ * returns 1, or returns 0 (not cacheable: the caller sends no-store).
+ *
+ * nginx keeps an entry while its expiry second is >= its whole-second clock,
+ * i.e. up to a second past a relative max-age. So nginx gets an absolute
+ * "@SECONDS" one second short of the bound: the entry is gone by
+ * now + cache_max_age (and by the deadline) in real time, which is the
+ * promise docs/operations.md makes about revocations through the cache.
+ */
+static int cache_headers(const cf_app_t *app, cf_time_t now, cf_time_t deadline, char cc[48],
+                         char xa[32])
+{
+    cf_time_t until = now + app->cfg.check_cache_max_age;
+    int64_t last_second;
+
+    if (app->cfg.check_cache_max_age <= 0)
+        return 0;
+    if (deadline < until)
+        until = deadline;
+    last_second = until / CF_SEC - 1; /* the entry lives through this second, no later */
+    if (until - now < CF_SEC || last_second < now / CF_SEC)
+        return 0;
+    snprintf(cc, 48, "private, max-age=%lld", (long long)((until - now) / CF_SEC));
+    snprintf(xa, 32, "@%lld", (long long)last_second);
+    return 1;
+}
+
+/*
  * 200 with who the caller is and how long that stays true. Only a person's
  * request moves the idle deadline (d->activity); *gap gets the silence it
  * ended, for the idle-gap histogram (0: not activity).
@@ -293,20 +323,27 @@ static int is_background(cf_app_t *app, const cf_http_req_t *req)
 static void allow(cf_app_t *app, cf_http_req_t *req, cf_session_t *s,
                   const cf_access_decision_t *d, cf_time_t now, cf_time_t *gap)
 {
-    char expires_in[24];
+    char expires_in[24], cc[48], xa[32];
     cf_time_t deadline = d->deadline;
+    size_t nh = 5;
 
     if (d->activity)
         *gap = cf_app_touch(app, s, now);
-    cf_http_header_t h[4] = {
+    cf_http_header_t h[6] = {
         {"X-Curfew-Subject", 16, s->sub, strlen(s->sub)},
         {"X-Curfew-Session", 16, s->id, CF_SID_LEN},
         {"X-Curfew-Roles", 14, s->roles, strlen(s->roles)},
         {"X-Curfew-Expires-In", 19, expires_in,
          (size_t)snprintf(expires_in, sizeof expires_in, "%lld",
                           (long long)((deadline - now) / CF_SEC))},
+        {"Cache-Control", 13, "no-store", 8},
     };
-    cf_http_respond(req, 200, h, 4, NULL, 0);
+    if (cache_headers(app, now, deadline, cc, xa)) {
+        h[4] = (cf_http_header_t){"Cache-Control", 13, cc, strlen(cc)};
+        h[5] = (cf_http_header_t){"X-Accel-Expires", 15, xa, strlen(xa)};
+        nh = 6;
+    }
+    cf_http_respond(req, 200, h, nh, NULL, 0);
 }
 
 /*
@@ -314,7 +351,8 @@ static void allow(cf_app_t *app, cf_http_req_t *req, cf_session_t *s,
  * it implies -> reply. Returns why it was refused (CF_REASON_NONE: allowed,
  * __COUNT: error, CHECK_DEFERRED: answered later).
  */
-static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, cf_time_t *gap)
+static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, cf_time_t *gap,
+                         long *route_at)
 {
     cf_time_t now = cf_app_now(app);
     cf_access_input_t in = {.token.refused = CF_REASON_NONE};
@@ -330,6 +368,8 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, 
         return why;
     if (app->cfg.policy.nroutes > 0 && (why = match_route(app, req, &route, &index)) != CF_REASON_NONE)
         return why;
+    if (route != NULL)
+        *route_at = (long)index;
     /* A closed or anonymous route is answered without looking at any token. */
     if (route == NULL || !(route->deny || route->anonymous)) {
         int rc, failed;
@@ -351,6 +391,7 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, 
     }
     in.route = route;
     cf_access_decide(&in, &d);
+    *who = s; /* for the log line of a refusal; allowed: the session served */
     if (d.risk_considered)
         cf_app_risk_log(app, s, in.risk);
     switch (d.verdict) {
@@ -359,7 +400,6 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, 
         break;
     case CF_ACCESS_ALLOW:
         allow(app, req, s, &d, now, gap);
-        *who = s;
         break;
     case CF_ACCESS_STEP_UP:
         step_up(req, d.why, d.max_age);
@@ -386,11 +426,20 @@ void cf_api_check(cf_app_t *app, cf_http_req_t *req)
     uint64_t t0 = uv_hrtime();
     cf_session_t *s = NULL;
     cf_time_t gap = 0;
-    cf_reason_t why = check(app, req, &s, &gap);
+    long route = -1;
+    char ip[46] = "";
+    cf_reason_t why;
 
+    /* The address, while @req is valid, only when a refusal would be logged. */
+    if (cf_app_refusal_log_wanted(app))
+        cf_req_client_ip(app, req, ip);
+    why = check(app, req, &s, &gap, &route);
     if (why == CHECK_DEFERRED)
         return; /* counted when it is answered */
-    cf_app_emit_check_gap(app, (int)why, uv_hrtime() - t0, s, gap);
+    if (why != CF_REASON_NONE)
+        cf_app_emit_check_refused(app, (int)why, uv_hrtime() - t0, s, ip, route);
+    else
+        cf_app_emit_check_gap(app, (int)why, uv_hrtime() - t0, s, gap);
 }
 
 void cf_api_logout(cf_app_t *app, cf_http_req_t *req)

@@ -31,7 +31,7 @@ static int cached_secret_ok(cf_app_t *app, const cf_client_t *c, const char *sec
     cf_secret_cache_t *e = &app->secret_cache[client_index(app, c)];
     uint8_t d[32];
 
-    if (e->client_id[0] == '\0')
+    if (e->client_id[0] == '\0' || strcmp(e->client_id, c->id) != 0)
         return 0;
     cf_sha256(secret, strlen(secret), d);
     return cf_ct_equal(d, e->secret_digest, sizeof d);
@@ -68,7 +68,9 @@ static void verify_done(uv_work_t *w, int status)
     cf_client_auth_t *ca = w->data;
     cf_app_t *app = ca->app;
 
-    if (status == 0 && ca->verified) {
+    /* A reload during PBKDF2 retired ca->client's table: cache nothing then. */
+    if (status == 0 && ca->verified && ca->client >= app->cfg.policy.clients &&
+        ca->client < app->cfg.policy.clients + app->cfg.policy.nclients) {
         cf_secret_cache_t *e = &app->secret_cache[client_index(app, ca->client)];
         snprintf(e->client_id, sizeof e->client_id, "%s", ca->client->id);
         cf_sha256(ca->secret, strlen(ca->secret), e->secret_digest);

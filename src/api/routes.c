@@ -38,6 +38,27 @@ static void reply_healthz(cf_app_t *app, cf_http_req_t *req)
     cf_reply_json(req, 200, json_pack("{s:s}", "status", "ok"), NULL, 0);
 }
 
+/*
+ * Readiness, for a load balancer: 503 with a reason exactly while this node
+ * would refuse decisions (a cluster node past max_staleness or resyncing),
+ * so traffic goes elsewhere; /healthz stays liveness.
+ */
+static void reply_readyz(cf_app_t *app, cf_http_req_t *req)
+{
+    static const cf_http_header_t hdrs[] = {{"Cache-Control", 13, "no-store", 8},
+                                            {"Retry-After", 11, "1", 1}};
+    char why[200];
+
+    if (cf_app_cluster_ready(app, why, sizeof why)) {
+        cf_reply_json(req, 200, json_pack("{s:s}", "status", "ready"), hdrs, 1);
+        return;
+    }
+    cf_reply_json(req, 503,
+                  json_pack("{s:s, s:s, s:s}", "status", "not_ready", "reason",
+                            cf_reason_name(CF_REASON_STORE_UNAVAILABLE), "error_description", why),
+                  hdrs, 2);
+}
+
 /* RFC 8414 authorization server metadata. */
 static void reply_metadata(cf_app_t *app, cf_http_req_t *req)
 {
@@ -85,6 +106,7 @@ static const route_t routes[] = {
     {"/v1/stats", ROUTE_EXACT, M_GET_HEAD, cf_api_stats, 1},
     {"/dashboard", ROUTE_SUBTREE, M_ANY, cf_api_dashboard, 1},
     {"/healthz", ROUTE_EXACT, M_GET_HEAD, reply_healthz, 1},
+    {"/readyz", ROUTE_EXACT, M_GET_HEAD, reply_readyz, 0},
     {"/oauth/token", ROUTE_EXACT, M_POST, cf_api_token, 1},
     {"/oauth/revoke", ROUTE_EXACT, M_POST, cf_api_revoke, 1},
     {"/oauth/introspect", ROUTE_EXACT, M_POST, cf_api_introspect, 1},

@@ -21,6 +21,7 @@
 #include <openssl/crypto.h>
 
 #include "app/app.h"
+#include "app/reload.h"
 #include "http/server.h"
 #include "app/cluster.h"
 #include "core/b64url.h"
@@ -129,6 +130,8 @@ static void flush_activity(cf_app_t *app)
 static void on_flush_timer(uv_timer_t *t)
 {
     flush_activity(t->data);
+    cf_app_reload_drain(t->data); /* old configurations no request holds any more */
+    cf_app_refusal_log_flush(t->data);
 }
 
 /* ------------------------------------------------------------------ */
@@ -198,7 +201,10 @@ static void on_signal(uv_signal_t *h, int signum)
     cf_app_stop(app);
 }
 
-/* SIGHUP: logrotate has moved the audit log away; write to a fresh file. */
+/*
+ * SIGHUP: logrotate has moved the audit log away (write to a fresh file),
+ * or the operator changed the configuration (reload it: reload.c).
+ */
 static void on_sighup(uv_signal_t *h, int signum)
 {
     cf_app_t *app = h->data;
@@ -207,6 +213,8 @@ static void on_sighup(uv_signal_t *h, int signum)
     CF_LOG(CF_LOG_INFO, "event=sighup audit=%s", app->audit != NULL ? "reopen" : "off");
     if (app->audit != NULL)
         cf_audit_reopen(app->audit);
+    if (app->reload != NULL)
+        (void)cf_app_reload_config(app); /* logs what it did or why not */
 }
 
 int cf_app_start(cf_app_t *app, cf_http_handler_fn handler)
@@ -304,6 +312,7 @@ void cf_app_fini(cf_app_t *app)
     cf_app_keys_fini(app);
     cf_app_alerts_fini(app);
     cf_app_metrics_fini(app);
+    cf_app_reload_fini(app);
     cf_audit_close(app->audit); /* when init failed after opening it */
     app->audit = NULL;
 }

@@ -152,7 +152,8 @@ typedef struct cf_app {
     uv_timer_t flush_timer;
     uv_timer_t purge_timer;
     uv_signal_t sigterm, sigint;
-    uv_signal_t sighup;  /* reopens the audit log */
+    uv_signal_t sighup;  /* reopens the audit log and reloads the config (reload.c) */
+    struct cf_reload *reload; /* NULL: no reloads (reload.c) */
     cf_audit_t *audit;   /* NULL when audit.path is empty */
 
     /* Alerts (api/alerts.c): rules, the webhook, and what firing rules asked for. */
@@ -184,6 +185,11 @@ typedef struct cf_app {
     /* One more sink (the enforcing proxy, src/proxy): every batch cf_app_sinks sees. */
     void (*tap)(void *arg, const cf_events_t *ev);
     void *tap_arg;
+    struct {
+        cf_time_t window;  /* monotonic second the count is for */
+        uint32_t lines;    /* written in that second */
+        uint64_t dropped;  /* not written since the last log_dropped line */
+    } refusal_log;
     int started; /* timers and signal handlers initialised */
     int stopping;
 } cf_app_t;
@@ -556,6 +562,14 @@ void cf_app_emit(cf_app_t *app, const cf_event_t *e);
  */
 void cf_app_emit_check(cf_app_t *app, int why, uint64_t ns);
 
+/** A refused check (why > 0) with its log line's session (NULL ok), address and route (-1 none). */
+void cf_app_emit_check_refused(cf_app_t *app, int why, uint64_t ns, const cf_session_t *s,
+                               const char *ip, long route);
+/** 1 when a refusal's log line would be written now; flush: a flood's dropped count (timer). */
+int cf_app_refusal_log_wanted(cf_app_t *app);
+void cf_app_refusal_log_flush(cf_app_t *app);
+#define CF_REFUSAL_LOG_PER_SEC 20 /* refused checks logged per second; the rest: event=log_dropped */
+
 /** As cf_app_emit_check, for an allowed check of @s that was a person's activity after @gap ms. */
 void cf_app_emit_check_gap(cf_app_t *app, int why, uint64_t ns, const cf_session_t *s, cf_time_t gap);
 
@@ -701,71 +715,8 @@ void cf_app_risk_log(cf_app_t *app, const cf_session_t *s, cf_risk_t risk);
 /** Copy the session's effective risk policy (client, roles, global) into it. */
 void cf_app_session_apply_policy(cf_app_t *app, cf_session_t *s);
 
-/* ---- API keys (apikeys.c) ------------------------------------------------ */
-
-/**
- * Load the API keys from the store and hook the module into the commit
- * point and the lifecycle. Call once after cf_app_init(), before serving.
- * Returns 0 or a negative CF_E* (logged).
- */
-int cf_app_apikeys_init(cf_app_t *app);
-/** Start the timer that writes lazy use and ends lapsed keys (after cf_app_start). */
-void cf_app_apikeys_start(cf_app_t *app);
-/**
- * 1 when the store keeps API keys (SQLite and Redis do). A store without
- * them gets no key events at all: the admin endpoints refuse to create any.
- */
-int cf_app_apikeys_stored(const cf_app_t *app);
-/** The API key gauges (by state, expiring within 7 days) for /metrics, at scrape time. */
-void cf_app_apikeys_render(cf_app_t *app, cf_prom_t *p);
-/** A shared revocation's outcome: status 0 or CF_ESTORE, and how many keys it ended. */
-typedef void (*cf_apikeys_revoked_fn)(cf_app_t *app, void *arg, int status, int64_t ended);
-/**
- * Revoke every live key of owner @sub (or, @sub NULL, of client @client_id)
- * on the shared store's own index (a cluster's Redis), so keys created on
- * other nodes a moment ago end too; the ends are applied here and on every
- * node before @done runs. Returns 0 (then @done runs exactly once),
- * CF_ENOTSUP when the store does not share (decide locally then), CF_ENOMEM.
- */
-int cf_app_apikeys_revoke_shared(cf_app_t *app, const char *sub, const char *client_id,
-                                 cf_apikeys_revoked_fn done, void *arg);
-/** The key with id @id (NUL-terminated), or NULL. */
-cf_apikey_t *cf_app_apikey(cf_app_t *app, const char *id);
-/**
- * The key a presented string @s (@n bytes) names: NULL with *@malformed when
- * its form or checksum is wrong, NULL when no key has its id, else the live
- * record with *@secret_ok saying whether the string's SHA-256 is the key's.
- * The string's parse and hash are cached (core/apikey.h); the record never is.
- */
-cf_apikey_t *cf_app_apikey_find(cf_app_t *app, const char *s, size_t n, int *malformed,
-                                int *secret_ok);
-/** Iterate the keys: *@pos starts at 0; NULL at the end. No changes while iterating. */
-cf_apikey_t *cf_app_apikey_next(cf_app_t *app, size_t *pos);
-/** The lifetime rules for a key of @client_id ("" none) holding @roles (comma separated). */
-void cf_app_apikey_policy(cf_app_t *app, const char *client_id, const char *roles,
-                          cf_apikey_policy_t *pol);
-/**
- * A new key, not in the table: a fresh unique id, and the key string in @out
- * (the secret: shown once, then wiped by the caller). Only its hash is in the
- * returned key, which the caller owns. NULL when out of memory.
- */
-cf_apikey_t *cf_app_apikey_mint(cf_app_t *app, const char *sub, const char *name,
-                                const char *client_id, const char *roles, const char *scope,
-                                char out[CF_APIKEY_LEN + 1]);
-/**
- * Decide to end @k with @why at @now: appends APIKEY_ENDED (a snapshot with
- * the end) to @ev. Returns 1, 0 when @k has ended already, CF_ENOMEM.
- */
-int cf_app_apikey_end(cf_app_t *app, const cf_apikey_t *k, cf_apikey_end_t why, cf_time_t now,
-                      cf_events_t *ev);
-/** Record a use of @k at @now (and its counted quota): written lazily. */
-void cf_app_apikey_touch(cf_app_t *app, cf_apikey_t *k, cf_time_t now);
-/** Put @k on the dirty list (its usage as it is now is what was already sent); idempotent. */
-void cf_app_apikey_dirty(cf_app_t *app, cf_apikey_t *k);
-/** The per-key rate limit (api_keys.rate): 1 when over it, with the 429 in @out; 0 counted. */
-int cf_app_apikey_rate(cf_app_t *app, cf_apikey_t *k, cf_limit_t *out);
-/** The admin view of @k at @now (never the secret or its hash). New reference or NULL. */
-json_t *cf_app_apikey_json(cf_app_t *app, const cf_apikey_t *k, cf_time_t now);
+/** /readyz (cluster.c): 1 when this node decides now, else 0 and why (@cap bytes). */
+int cf_app_cluster_ready(cf_app_t *app, char *why, size_t cap);
 
 /* ---- metrics (metrics.c) ------------------------------------------------ */
 
@@ -789,5 +740,8 @@ void cf_app_metrics_render(cf_app_t *app, cf_prom_t *p);
 
 /** The counters the dashboard charts, as one JSON object (stats.c); NULL when out of memory. */
 json_t *cf_app_stats_json(cf_app_t *app);
+
+/* The API key module's operations, declared apart to keep this header readable. */
+#include "app/apikeys.h"
 
 #endif

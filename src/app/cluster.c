@@ -11,6 +11,7 @@
 #include <http_parser.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -666,6 +667,25 @@ int cf_app_cluster_stale(cf_app_t *app)
         return 0;
     return c->need_resync || c->heard_ms == 0 ||
            uv_now(app->loop) - c->heard_ms > (uint64_t)app->cfg.max_staleness;
+}
+
+int cf_app_cluster_ready(cf_app_t *app, char *why, size_t cap)
+{
+    cf_cluster_t *c = app->cluster;
+
+    why[0] = '\0';
+    if (c == NULL || !cf_app_cluster_stale(app))
+        return 1;
+    if (c->need_resync)
+        snprintf(why, cap, "resynchronising with Redis after a lost link (redis %s)",
+                 c->link_up ? "up" : "down");
+    else if (c->heard_ms == 0)
+        snprintf(why, cap, "has not heard the cluster bus yet");
+    else
+        snprintf(why, cap, "has not heard the cluster bus for %llu ms (cluster.max_staleness %lld ms)",
+                 (unsigned long long)(uv_now(app->loop) - c->heard_ms),
+                 (long long)app->cfg.max_staleness);
+    return 0;
 }
 
 void cf_app_cluster_fini(cf_app_t *app)

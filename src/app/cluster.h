@@ -53,6 +53,7 @@ void cf_app_cluster_stop(struct cf_app *app);
 int cf_app_cluster_stale(struct cf_app *app);
 
 
+
 /** Free the cluster state. */
 void cf_app_cluster_fini(struct cf_app *app);
 

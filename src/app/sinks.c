@@ -15,6 +15,7 @@
  * its alert rules on them; here they reach the log (debug) and the metrics
  * sink, which counts them apart (curfew_cluster_events_applied_total).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "app/app.h"
@@ -33,7 +34,79 @@ static const char *fingerprint(const cf_event_t *e, char fp[13])
     return fp;
 }
 
-static void log_event(const cf_event_t *e)
+/* ---- refused checks in the log, rate-limited -------------------------- */
+
+static void refusal_dropped_line(cf_app_t *app)
+{
+    if (app->refusal_log.dropped == 0)
+        return;
+    CF_LOG(CF_LOG_WARN, "event=log_dropped what=check_refused n=%llu per_second=%d",
+           (unsigned long long)app->refusal_log.dropped, CF_REFUSAL_LOG_PER_SEC);
+    app->refusal_log.dropped = 0;
+}
+
+/* Fixed one-second windows on the monotonic clock: a flood cannot fill a disk. */
+static int refusal_budget(cf_app_t *app, int take)
+{
+    cf_time_t sec = (cf_time_t)(uv_now(app->loop) / CF_SEC); /* loop time: no clock.c cycle */
+
+    if (cf_log_level > CF_LOG_INFO)
+        return 0;
+    if (sec != app->refusal_log.window) {
+        app->refusal_log.window = sec;
+        app->refusal_log.lines = 0;
+        if (take)
+            refusal_dropped_line(app);
+    }
+    if (app->refusal_log.lines >= CF_REFUSAL_LOG_PER_SEC) {
+        if (take)
+            app->refusal_log.dropped++;
+        return 0;
+    }
+    if (take)
+        app->refusal_log.lines++;
+    return 1;
+}
+
+int cf_app_refusal_log_wanted(cf_app_t *app)
+{
+    return refusal_budget(app, 0);
+}
+
+void cf_app_refusal_log_flush(cf_app_t *app)
+{
+    if (app->refusal_log.dropped > 0 &&
+        (cf_time_t)(uv_now(app->loop) / CF_SEC) != app->refusal_log.window)
+        refusal_dropped_line(app);
+}
+
+/*
+ * One line per refused check: the reason, the route rule, the client, and
+ * fingerprints of the subject and session; never a token, key or full id.
+ */
+static void log_refusal(cf_app_t *app, const cf_event_t *e)
+{
+    char sid[13] = "-", sub[13] = "-";
+    const cf_session_t *s = e->session;
+
+    if (!refusal_budget(app, 1))
+        return;
+    if (s != NULL) {
+        cf_log_fingerprint(s->id, CF_SID_LEN, sid);
+        cf_log_fingerprint(s->sub, strlen(s->sub), sub);
+    }
+    if (e->count > 0)
+        CF_LOG(CF_LOG_INFO, "event=check_refused reason=%s route=%llu client=%s sub=%s sid=%s ip=%s",
+               e->result == CF_CHECK_ERROR ? "server_error" : cf_reason_name(e->reason),
+               (unsigned long long)(e->count - 1), s != NULL && s->client_id[0] ? s->client_id : "-",
+               sub, sid, e->ip[0] ? e->ip : "-");
+    else
+        CF_LOG(CF_LOG_INFO, "event=check_refused reason=%s route=- client=%s sub=%s sid=%s ip=%s",
+               e->result == CF_CHECK_ERROR ? "server_error" : cf_reason_name(e->reason),
+               s != NULL && s->client_id[0] ? s->client_id : "-", sub, sid, e->ip[0] ? e->ip : "-");
+}
+
+static void log_event(cf_app_t *app, const cf_event_t *e)
 {
     char fp[13];
 
@@ -42,9 +115,12 @@ static void log_event(const cf_event_t *e)
         return;
     }
     switch (e->type) {
+    case CF_EV_CHECK:
+        if (e->result != CF_CHECK_ALLOW)
+            log_refusal(app, e);
+        break;
     case CF_EV_ACTIVITY:
     case CF_EV_ACTIVITY_GAP:
-    case CF_EV_CHECK:
     case CF_EV_REFRESH:
     case CF_EV_RATE_LIMITED:
     case CF_EV_REVOCATION:
@@ -77,7 +153,7 @@ static void log_event(const cf_event_t *e)
 void cf_app_record(cf_app_t *app, const cf_events_t *ev)
 {
     for (size_t i = 0; i < ev->n; i++)
-        log_event(&ev->v[i]);
+        log_event(app, &ev->v[i]);
     cf_app_metrics_events(app, ev);
     if (app->audit != NULL)
         cf_audit_events(app->audit, ev);
@@ -88,7 +164,7 @@ void cf_app_emit(cf_app_t *app, const cf_event_t *e)
     /* A one-event batch over the caller's event: nothing to allocate or free. */
     const cf_events_t one = {(cf_event_t *)e, 1, 1};
 
-    log_event(e);
+    log_event(app, e);
     cf_app_metrics_events(app, &one);
     if (app->audit != NULL && (cf_event_flags(e->type) & CF_EVF_AUDIT))
         cf_audit_events(app->audit, &one);
@@ -106,6 +182,20 @@ void cf_app_emit_check(cf_app_t *app, int why, uint64_t ns)
     } else {
         e.result = CF_CHECK_ERROR;
     }
+    cf_app_emit(app, &e);
+}
+
+void cf_app_emit_check_refused(cf_app_t *app, int why, uint64_t ns, const cf_session_t *s,
+                               const char *ip, long route)
+{
+    cf_event_t e = {.type = CF_EV_CHECK, .ns = ns, .result = CF_CHECK_ERROR,
+                    .session = (cf_session_t *)s, .count = route >= 0 ? (uint64_t)route + 1 : 0};
+
+    if (why > 0 && why < CF_REASON__COUNT) {
+        e.result = CF_CHECK_DENY;
+        e.reason = (cf_reason_t)why;
+    }
+    snprintf(e.ip, sizeof e.ip, "%s", ip != NULL ? ip : "");
     cf_app_emit(app, &e);
 }
 

@@ -112,6 +112,7 @@ typedef struct {
     /* store */
     char store_url[600];                      /* store.url: "sqlite" or redis://... */
     cf_time_t max_staleness;                  /* cluster.max_staleness */
+    cf_time_t check_cache_max_age;            /* check.cache_max_age (0 = off) */
     char on_partition[16];                    /* cluster.on_partition: refuse|revalidate */
     cf_time_t activity_flush;                 /* store.activity_flush */
     cf_time_t purge_interval;                 /* store.purge_interval */

@@ -126,6 +126,12 @@ const option_t cf__config_options[] = {
      .doc = "Ended sessions are kept this long before purging, so their end reason stays "
             "visible."},
 
+    {.key = "check.cache_max_age", .kind = OPT_DURATION, .def = "0s", FIELD(check_cache_max_age),
+     .max = 60 * CF_SEC,
+     .doc = "Let a proxy cache an allowed /v1/check this long (whole seconds; Cache-Control: "
+            "private, max-age and X-Accel-Expires), never past the token's, idle or absolute "
+            "deadline; a revocation then takes effect through the cache within this bound. "
+            "0s = every answer is Cache-Control: no-store. Reloadable."},
     {.key = "cluster.max_staleness", .kind = OPT_DURATION, .def = "2s", FIELD(max_staleness),
      .min = 1, .doc = "With Redis: a node that has not heard the bus (heartbeats included) for "
                       "this long refuses checks with 503 store_unavailable until it has "
@@ -463,7 +469,7 @@ const option_t cf__config_options[] = {
 #define NOPTIONS (sizeof(cf__config_options) / sizeof(cf__config_options[0]))
 const size_t cf__config_noptions = NOPTIONS;
 /* The root rows come first; set_line has one slot per root row. */
-#define NROOT 81
+#define NROOT 82
 const size_t cf__config_nroot = NROOT;
 _Static_assert(NROOT <= CF_CONFIG_OPTIONS_MAX, "raise CF_CONFIG_OPTIONS_MAX");
 

@@ -130,9 +130,11 @@ typedef struct {
                                   * CONNECTION_CUT: the connection's age (ms) */
     cf_time_t gap;               /* CHECK (allowed, a person's), TOKEN_REFRESHED: ms since the
                                   * session's previous activity (the idle-gap histogram) */
-    uint64_t count;              /* ALERT_FIRED: events counted; KEY_ROTATED: the key set's version */
+    uint64_t count;              /* ALERT_FIRED: events counted; KEY_ROTATED: the key set's version;
+                                  * CHECK refused: index of the route rule + 1 (0: none) */
     uint64_t bytes_up, bytes_down; /* CONNECTION_CUT: bytes client -> upstream, upstream -> client */
-    char ip[46];                 /* LOCKED_OUT: the address; ALERT_FIRED: when counted per address */
+    char ip[46];                 /* LOCKED_OUT: the address; ALERT_FIRED: when counted per address;
+                                  * CHECK refused: the client's */
     /* Borrowed for the sinks' call (only in events handed to cf_app_emit, never freed): */
     const char *name;            /* ALERT_FIRED: rule kind; KEY_ROTATED: new kid; RISK_CHANGED: action */
     const char *key;             /* ALERT_FIRED: what the rule counted per; KEY_ROTATED: previous kid */

@@ -474,6 +474,7 @@ void cf_http_respond(cf_http_req_t *req, int status, const cf_http_header_t *hea
     }
     c->pending = 0;
     req->cf__conn = NULL;
+    c->srv->stats.answered++;
     if (c->closing) { /* the client went away meanwhile */
         if (c->handles_open == 0)
             conn_free(c);

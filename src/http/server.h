@@ -89,6 +89,7 @@ typedef struct {
 /** Counters, read with cf_http_server_stats(). */
 typedef struct {
     uint64_t requests;         /* complete requests dispatched to the handler */
+    uint64_t answered;         /* of those, answered (cf_http_respond); equal: none in flight */
     uint64_t open_connections; /* accepted and not yet freed */
     uint64_t accepted;         /* connections accepted in total (rejected ones included) */
     uint64_t rejected;         /* connections refused with 503 over max_connections */

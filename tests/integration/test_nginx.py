@@ -36,6 +36,7 @@ SHIPPED_CONF = REPO_ROOT / "deploy" / "nginx" / "curfew.conf"
 CURFEW_ADDR = "127.0.0.1:7070"
 APP_ADDR = "127.0.0.1:8080"
 LISTEN = "listen 8000;"
+CACHE_PATH = "proxy_cache_path /var/lib/nginx/curfew-checks "
 TIMEOUT = 5.0
 
 
@@ -114,7 +115,8 @@ def render_shipped_conf(curfew_port, app_port, nginx_port):
     """deploy/nginx/curfew.conf with the three documented substitutions
     (made in directive lines only; comments are left as they are)."""
     subst = {CURFEW_ADDR: f"127.0.0.1:{curfew_port}", APP_ADDR: f"127.0.0.1:{app_port}",
-             LISTEN: f"listen 127.0.0.1:{nginx_port};"}
+             LISTEN: f"listen 127.0.0.1:{nginx_port};",
+             CACHE_PATH: "proxy_cache_path @NGINX_DIR@/curfew-checks "}
     lines = SHIPPED_CONF.read_text().splitlines(keepends=True)
     code = [i for i, line in enumerate(lines) if not line.lstrip().startswith("#")]
     for needle, value in subst.items():
@@ -133,7 +135,8 @@ class Nginx:
         self.port = free_port()
         self.error_log = self.dir / "error.log"
         self.pid_file = self.dir / "nginx.pid"
-        (self.dir / "curfew.conf").write_text(site_conf.replace("@NGINX_PORT@", str(self.port)))
+        (self.dir / "curfew.conf").write_text(site_conf.replace("@NGINX_PORT@", str(self.port))
+                                              .replace("@NGINX_DIR@", str(self.dir)))
         temp = "\n".join(f"    {d}_temp_path {self.dir / d};"
                          for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
         user = "user root;\n" if os.geteuid() == 0 else ""

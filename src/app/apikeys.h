@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The API key module's operations (app/apikeys.c). Included at the end of
+ * app/app.h, whose types they use; handlers reach them through app.h.
+ */
+#ifndef CF_APP_APIKEYS_H
+#define CF_APP_APIKEYS_H
+
+#include "app/app.h"
+
+/* ---- API keys (apikeys.c) ------------------------------------------------ */
+
+/**
+ * Load the API keys from the store and hook the module into the commit
+ * point and the lifecycle. Call once after cf_app_init(), before serving.
+ * Returns 0 or a negative CF_E* (logged).
+ */
+int cf_app_apikeys_init(cf_app_t *app);
+/** Start the timer that writes lazy use and ends lapsed keys (after cf_app_start). */
+void cf_app_apikeys_start(cf_app_t *app);
+/**
+ * 1 when the store keeps API keys (SQLite and Redis do). A store without
+ * them gets no key events at all: the admin endpoints refuse to create any.
+ */
+int cf_app_apikeys_stored(const cf_app_t *app);
+/** The API key gauges (by state, expiring within 7 days) for /metrics, at scrape time. */
+void cf_app_apikeys_render(cf_app_t *app, cf_prom_t *p);
+/** A shared revocation's outcome: status 0 or CF_ESTORE, and how many keys it ended. */
+typedef void (*cf_apikeys_revoked_fn)(cf_app_t *app, void *arg, int status, int64_t ended);
+/**
+ * Revoke every live key of owner @sub (or, @sub NULL, of client @client_id)
+ * on the shared store's own index (a cluster's Redis), so keys created on
+ * other nodes a moment ago end too; the ends are applied here and on every
+ * node before @done runs. Returns 0 (then @done runs exactly once),
+ * CF_ENOTSUP when the store does not share (decide locally then), CF_ENOMEM.
+ */
+int cf_app_apikeys_revoke_shared(cf_app_t *app, const char *sub, const char *client_id,
+                                 cf_apikeys_revoked_fn done, void *arg);
+/** The key with id @id (NUL-terminated), or NULL. */
+cf_apikey_t *cf_app_apikey(cf_app_t *app, const char *id);
+/**
+ * The key a presented string @s (@n bytes) names: NULL with *@malformed when
+ * its form or checksum is wrong, NULL when no key has its id, else the live
+ * record with *@secret_ok saying whether the string's SHA-256 is the key's.
+ * The string's parse and hash are cached (core/apikey.h); the record never is.
+ */
+cf_apikey_t *cf_app_apikey_find(cf_app_t *app, const char *s, size_t n, int *malformed,
+                                int *secret_ok);
+/** Iterate the keys: *@pos starts at 0; NULL at the end. No changes while iterating. */
+cf_apikey_t *cf_app_apikey_next(cf_app_t *app, size_t *pos);
+/** The lifetime rules for a key of @client_id ("" none) holding @roles (comma separated). */
+void cf_app_apikey_policy(cf_app_t *app, const char *client_id, const char *roles,
+                          cf_apikey_policy_t *pol);
+/**
+ * A new key, not in the table: a fresh unique id, and the key string in @out
+ * (the secret: shown once, then wiped by the caller). Only its hash is in the
+ * returned key, which the caller owns. NULL when out of memory.
+ */
+cf_apikey_t *cf_app_apikey_mint(cf_app_t *app, const char *sub, const char *name,
+                                const char *client_id, const char *roles, const char *scope,
+                                char out[CF_APIKEY_LEN + 1]);
+/**
+ * Decide to end @k with @why at @now: appends APIKEY_ENDED (a snapshot with
+ * the end) to @ev. Returns 1, 0 when @k has ended already, CF_ENOMEM.
+ */
+int cf_app_apikey_end(cf_app_t *app, const cf_apikey_t *k, cf_apikey_end_t why, cf_time_t now,
+                      cf_events_t *ev);
+/** Record a use of @k at @now (and its counted quota): written lazily. */
+void cf_app_apikey_touch(cf_app_t *app, cf_apikey_t *k, cf_time_t now);
+/** Put @k on the dirty list (its usage as it is now is what was already sent); idempotent. */
+void cf_app_apikey_dirty(cf_app_t *app, cf_apikey_t *k);
+/** The per-key rate limit (api_keys.rate): 1 when over it, with the 429 in @out; 0 counted. */
+int cf_app_apikey_rate(cf_app_t *app, cf_apikey_t *k, cf_limit_t *out);
+/** The admin view of @k at @now (never the secret or its hash). New reference or NULL. */
+json_t *cf_app_apikey_json(cf_app_t *app, const cf_apikey_t *k, cf_time_t now);
+
+#endif
