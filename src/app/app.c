@@ -207,6 +207,19 @@ static void on_sighup(uv_signal_t *h, int signum)
     CF_LOG(CF_LOG_INFO, "event=sighup audit=%s", app->audit != NULL ? "reopen" : "off");
     if (app->audit != NULL)
         cf_audit_reopen(app->audit);
+    if (app->cfg.tls_cert[0] != '\0' && app->http != NULL) {
+        /* A renewed certificate: new connections get it, open ones keep theirs. */
+        SSL_CTX *ctx = NULL;
+        char err[1024];
+
+        if (cf_config_tls_ctx(&app->cfg, &ctx, err, sizeof err) < 0) {
+            CF_LOG(CF_LOG_ERROR, "event=tls_reload_failed keeping=previous error=\"%s\"", err);
+            return;
+        }
+        (void)cf_http_server_set_tls(app->http, ctx);
+        SSL_CTX_free(ctx);
+        CF_LOG(CF_LOG_INFO, "event=tls_reloaded cert=%s", app->cfg.tls_cert);
+    }
 }
 
 int cf_app_start(cf_app_t *app, cf_http_handler_fn handler)
@@ -222,8 +235,15 @@ int cf_app_start(cf_app_t *app, cf_http_handler_fn handler)
         .on_request = handler,
         .ctx = app,
     };
-    int rc = cf_http_server_start(app->loop, &hc, &app->http);
+    char err[1024];
+    int rc = 0;
 
+    if (app->cfg.tls_cert[0] != '\0' && cf_config_tls_ctx(&app->cfg, &hc.tls, err, sizeof err) < 0) {
+        CF_LOG(CF_LOG_ERROR, "event=tls_config_error error=\"%s\"", err);
+        return CF_ECONFIG;
+    }
+    rc = cf_http_server_start(app->loop, &hc, &app->http);
+    SSL_CTX_free(hc.tls); /* the server holds its own reference */
     if (rc < 0)
         return rc;
     app->started = 1;
@@ -244,8 +264,8 @@ int cf_app_start(cf_app_t *app, cf_http_handler_fn handler)
     app->sighup.data = app;
     uv_signal_start(&app->sighup, on_sighup, SIGHUP);
     cf_app_cluster_start(app);
-    CF_LOG(CF_LOG_INFO, "event=listening addr=%s port=%d kid=%s", app->cfg.listen_host,
-           cf_http_server_port(app->http), cf_jws_key_kid(cf_app_signing_key(app)));
+    CF_LOG(CF_LOG_INFO, "event=listening addr=%s port=%d scheme=%s kid=%s", app->cfg.listen_host,
+           cf_http_server_port(app->http), hc.tls != NULL ? "https" : "http", cf_jws_key_kid(cf_app_signing_key(app)));
     return 0;
 }
 

@@ -25,6 +25,8 @@
 #define LIST(f, n) FIELD(f), .off2 = offsetof(cf_config_t, n)
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const tls_versions[] = {"1.2", "1.3", NULL};
+static const char *const tls_client_modes[] = {"off", "optional", "required", NULL};
 static const char *const partition_modes[] = {"refuse", "revalidate", NULL};
 /* Stored as index + 1: the order matches cf_ip_binding_t and cf_risk_action_t. */
 const char *const cf__config_ip_bindings[] = {"off", "prefix16", "prefix24", "exact", NULL};
@@ -69,6 +71,20 @@ const option_t cf__config_options[] = {
     {.key = "listen", .kind = OPT_ADDR, .def = "127.0.0.1:7070", FIELD(listen_host),
      .off2 = offsetof(cf_config_t, listen_port),
      .doc = "Address the HTTP API listens on, HOST:PORT; IPv6 as [::1]:7070."},
+    {.key = "tls.cert", .kind = OPT_STRING, .def = "", FIELD(tls_cert),
+     .doc = "PEM certificate chain (leaf first) of the API listener; set with tls.key to serve "
+            "HTTPS (TLS 1.2 and 1.3 only); empty = plain HTTP. Re-read on SIGHUP."},
+    {.key = "tls.key", .kind = OPT_STRING, .def = "", FIELD(tls_key),
+     .doc = "PEM private key of tls.cert; re-read on SIGHUP."},
+    {.key = "tls.client_ca", .kind = OPT_STRING, .def = "", FIELD(tls_client_ca),
+     .doc = "PEM CA certificates client certificates are checked against (tls_client_auth by "
+            "subject DN needs a certificate that chains to one of them)."},
+    {.key = "tls.min_version", .kind = OPT_ENUM, .def = "1.2", FIELD(tls_min_version),
+     .choices = tls_versions, .doc = "Oldest TLS version accepted."},
+    {.key = "tls.client_certs", .kind = OPT_ENUM, .def = "off", FIELD(tls_client_certs),
+     .choices = tls_client_modes,
+     .doc = "Whether the listener asks clients for a certificate (RFC 8705 mutual TLS): off, "
+            "optional (served without one) or required (the handshake fails without one)."},
     {.key = "issuer", .kind = OPT_STRING, .def = "http://127.0.0.1:7070", FIELD(issuer), .min = 1,
      .doc = "Value of the iss claim in issued tokens and the one required in presented tokens."},
     {.key = "audience", .kind = OPT_STRING, .def = "curfew", FIELD(audience), .min = 1,
@@ -396,7 +412,7 @@ const option_t cf__config_options[] = {
 #define NOPTIONS (sizeof(cf__config_options) / sizeof(cf__config_options[0]))
 const size_t cf__config_noptions = NOPTIONS;
 /* The root rows come first; set_line has one slot per root row. */
-#define NROOT 74
+#define NROOT 79
 const size_t cf__config_nroot = NROOT;
 _Static_assert(NROOT <= CF_CONFIG_OPTIONS_MAX, "raise CF_CONFIG_OPTIONS_MAX");
 
