@@ -297,11 +297,13 @@ static int check_files(const cf_config_t *cfg, char *err, size_t errlen)
     return rc;
 }
 
-/* tls.*: both files or neither; the client options only with them. */
+/* tls.*: both files or neither; the client options only with them (a dump's defaults pass). */
 static int check_tls_fields(const cf_config_t *cfg, char *err, size_t errlen)
 {
-    static const char *const need_cert[] = {"tls.key", "tls.client_ca", "tls.client_certs",
-                                            "tls.min_version"};
+    const char *stray = cfg->tls_key[0] != '\0'                  ? "tls.key"
+                        : cfg->tls_client_ca[0] != '\0'          ? "tls.client_ca"
+                        : strcmp(cfg->tls_client_certs, "off") != 0 ? "tls.client_certs"
+                                                                   : NULL;
     char at[300];
 
     if (cfg->tls_cert[0] != '\0' && cfg->tls_key[0] == '\0') {
@@ -309,18 +311,11 @@ static int check_tls_fields(const cf_config_t *cfg, char *err, size_t errlen)
                        where_set(cfg, cf__config_find("tls.cert", 8), at, sizeof at));
         return CF_ECONFIG;
     }
-    if (cfg->tls_cert[0] != '\0')
+    if (cfg->tls_cert[0] != '\0' || stray == NULL)
         return 0;
-    for (size_t i = 0; i < sizeof need_cert / sizeof need_cert[0]; i++) {
-        const option_t *o = cf__config_find(need_cert[i], strlen(need_cert[i]));
-
-        if (line_of_option(cfg, o) != 0) {
-            cf__config_say(err, errlen, "%s%s: only meaningful with tls.cert (HTTPS)",
-                           where_set(cfg, o, at, sizeof at), need_cert[i]);
-            return CF_ECONFIG;
-        }
-    }
-    return 0;
+    cf__config_say(err, errlen, "%s%s: only meaningful with tls.cert (HTTPS)",
+                   where_set(cfg, cf__config_find(stray, strlen(stray)), at, sizeof at), stray);
+    return CF_ECONFIG;
 }
 
 int cf_config_tls_ctx(const cf_config_t *cfg, SSL_CTX **out, char *err, size_t errlen)

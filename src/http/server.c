@@ -111,6 +111,28 @@ static int resolve(uv_loop_t *loop, const char *host, int port, struct sockaddr_
     return 0;
 }
 
+/* Free a server whose listener was never initialised. */
+static void server_discard(cf_http_server_t *s)
+{
+    SSL_CTX_free(s->tls);
+    free(s->tls_in);
+    free(s->host);
+    free(s);
+}
+
+/* HTTPS: a reference to the context and the scratch buffer records are read into. */
+static int server_tls_init(cf_http_server_t *s, SSL_CTX *tls)
+{
+    s->tls_in = malloc(CF__HTTP_TLS_IN);
+    if (s->tls_in == NULL || SSL_CTX_up_ref(tls) != 1) {
+        free(s->tls_in);
+        s->tls_in = NULL;
+        return CF_ENOMEM;
+    }
+    s->tls = tls;
+    return 0;
+}
+
 int cf_http_server_start(uv_loop_t *loop, const cf_http_config_t *cfg, cf_http_server_t **out)
 {
     cf_http_server_t *s = NULL;
@@ -132,15 +154,10 @@ int cf_http_server_start(uv_loop_t *loop, const cf_http_config_t *cfg, cf_http_s
         free(s);
         return CF_ENOMEM;
     }
-    if (cfg->tls != NULL) {
-        s->tls_in = malloc(CF__HTTP_TLS_IN);
-        if (s->tls_in == NULL || SSL_CTX_up_ref(cfg->tls) != 1) {
-            free(s->tls_in);
-            free(s->host);
-            free(s);
-            return CF_ENOMEM;
-        }
-        s->tls = cfg->tls;
+    if (cfg->tls != NULL && server_tls_init(s, cfg->tls) < 0) {
+        free(s->host);
+        free(s);
+        return CF_ENOMEM;
     }
     s->loop = loop;
     s->cfg = *cfg;
@@ -160,18 +177,12 @@ int cf_http_server_start(uv_loop_t *loop, const cf_http_config_t *cfg, cf_http_s
     if (rc < 0) {
         CF_LOG(CF_LOG_ERROR, "event=http_bind_failed addr=%s port=%d err=%s", host, cfg->port,
                uv_strerror(rc));
-        SSL_CTX_free(s->tls);
-        free(s->tls_in);
-        free(s->host);
-        free(s);
+        server_discard(s);
         return CF_EIO;
     }
     rc = uv_tcp_init(loop, &s->listener);
     if (rc < 0) {
-        SSL_CTX_free(s->tls);
-        free(s->tls_in);
-        free(s->host);
-        free(s);
+        server_discard(s);
         return CF_EIO;
     }
     s->listener.data = s;

@@ -94,6 +94,11 @@ int cf_tls_ctx_new(const cf_tls_opts_t *o, SSL_CTX **out, cf_tls_field_t *field,
         goto out;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) != 1) {
+        if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+            rc = fail(field, CF_TLS_FIELD_KEY, err, errlen, "the key in", o->key,
+                      "does not match the certificate in tls.cert");
+            goto out;
+        }
         rc = fail(field, CF_TLS_FIELD_KEY, err, errlen, "no PEM private key in", o->key,
                   ssl_reason("unreadable"));
         goto out;
