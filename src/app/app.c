@@ -25,6 +25,7 @@
 #include "app/cluster.h"
 #include "core/b64url.h"
 #include "core/digest.h"
+#include "core/dpop.h"
 #include "core/error.h"
 #include "core/token.h"
 #include "util/file.h"
@@ -151,6 +152,10 @@ int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop)
     rc = cf_tokcache_init(&app->token_cache, CF_TOKEN_CACHE_SIZE, app->seed);
     if (rc < 0)
         return rc;
+    app->dpop_jtis = cf_dpop_cache_new(cfg->dpop_replay_cache, cf_time_to_sec(cfg->dpop_window));
+    if (app->dpop_jtis == NULL)
+        return CF_ENOMEM;
+    cf_random_bytes(app->dpop_nonce_key, sizeof app->dpop_nonce_key);
 
     app->secret_cache = calloc(cfg->policy.nclients + 1, sizeof *app->secret_cache);
     if (app->secret_cache == NULL)
@@ -317,6 +322,8 @@ void cf_app_fini(cf_app_t *app)
     app->index = NULL;
     cf_app_cluster_fini(app);
     cf_tokcache_fini(&app->token_cache);
+    cf_dpop_cache_free(app->dpop_jtis);
+    app->dpop_jtis = NULL;
     if (app->secret_cache != NULL)
         OPENSSL_cleanse(app->secret_cache, (app->cfg.policy.nclients + 1) * sizeof *app->secret_cache);
     free(app->secret_cache);

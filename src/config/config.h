@@ -75,6 +75,9 @@ typedef struct {
     cf_time_t access_ttl, access_max_ttl;     /* access_token.{ttl,max_ttl} */
     cf_time_t idle_timeout, absolute_timeout; /* session.{idle_timeout,absolute_timeout} */
     cf_time_t reuse_grace;                    /* refresh_token.reuse_grace */
+    cf_time_t dpop_window;                    /* dpop.window */
+    size_t dpop_replay_cache;                 /* dpop.replay_cache */
+    int dpop_nonce;                           /* dpop.nonce */
     cf_time_t clock_leeway;                   /* clock_leeway */
     cf_time_t clock_step_hold;                /* clock_step_hold */
     /* server limits */

@@ -114,6 +114,18 @@ const option_t cf__config_options[] = {
     {.key = "refresh_token.reuse_grace", .kind = OPT_DURATION, .def = "0s", FIELD(reuse_grace),
      .doc = "How long a just-rotated refresh token may be presented again (racing retries) "
             "before reuse revokes the session; 0s allows no reuse."},
+    {.key = "dpop.window", .kind = OPT_DURATION, .def = "60s", FIELD(dpop_window), .min = CF_SEC,
+     .max = 3600 * CF_SEC,
+     .doc = "How old a DPoP proof's iat may be (RFC 9449 §11.1); clock_leeway is allowed ahead. "
+            "Its jti is remembered for one to two windows."},
+    {.key = "dpop.replay_cache", .kind = OPT_UINT, .def = "100000", FIELD(dpop_replay_cache),
+     .min = 16, .max = 10000000,
+     .doc = "DPoP proof jtis remembered per window (fixed memory, under 100 B each); when full, "
+            "new proofs are refused (dpop_invalid) until the window turns."},
+    {.key = "dpop.nonce", .kind = OPT_BOOL, .def = "false", FIELD(dpop_nonce),
+     .doc = "Require server-provided nonces in DPoP proofs (RFC 9449 §8-9): a proof without the "
+            "current one is refused with use_dpop_nonce and a DPoP-Nonce header; nonces change "
+            "every dpop.window."},
 
     {.key = "limits.max_connections", .kind = OPT_UINT, .def = "10000", FIELD(max_connections),
      .min = 1, .max = 1000000, .doc = "Open client connections above this are refused."},
@@ -412,7 +424,7 @@ const option_t cf__config_options[] = {
 #define NOPTIONS (sizeof(cf__config_options) / sizeof(cf__config_options[0]))
 const size_t cf__config_noptions = NOPTIONS;
 /* The root rows come first; set_line has one slot per root row. */
-#define NROOT 79
+#define NROOT 82
 const size_t cf__config_nroot = NROOT;
 _Static_assert(NROOT <= CF_CONFIG_OPTIONS_MAX, "raise CF_CONFIG_OPTIONS_MAX");
 

@@ -552,7 +552,7 @@ static void test_doc_has_a_row_per_option(void **state)
     assert_int_equal(fclose(f), 0);
     for (const char *p = text; (p = strstr(p, "\n| `")) != NULL; p++)
         rows++;
-    assert_int_equal(rows, 116); /* 93 + api_keys.* (11) + api_key_max_lifetime of clients and roles + tls.* (5)
+    assert_int_equal(rows, 119); /* 93 + api_keys.* (11) + api_key_max_lifetime of clients and roles + tls.* (5) + dpop.* (3)
                                   * + tuning.* (4) + routes[].activity */
     assert_non_null(strstr(text, "| `keys.rotate_every` | duration | `0s` | "));
     assert_non_null(strstr(text, "| `session.idle_timeout` | duration, >= 1s | `30m` | "));
