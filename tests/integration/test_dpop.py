@@ -332,3 +332,22 @@ def test_nonce_flow(start_curfew):
     n2 = r.headers["DPoP-Nonce"]
     r = refresh(srv, s["refresh_token"], proof=key.proof("POST", token_url(srv), nonce=n2))
     assert r.status_code == 200, r.text
+
+
+def test_unreadable_binding_in_the_store_fails_towards_expiry(start_curfew):
+    """A damaged cnf column must not turn a bound session into a bearer one."""
+    import sqlite3
+    srv = start_curfew()
+    key = Key()
+    s = srv.new_session(sub="alice", dpop_jkt=key.jkt)
+    srv.stop()
+    con = sqlite3.connect(srv.data_dir / "curfew.db")
+    assert con.execute("SELECT cnf FROM sessions").fetchone()[0] == "jkt:" + key.jkt
+    con.execute("UPDATE sessions SET cnf = 'jkt:short'")
+    con.commit()
+    con.close()
+    srv.start()
+    at = s["access_token"]
+    r = check(srv, at, key.proof("GET", APP + "/api/items", at=at))
+    assert r.status_code == 401 and r.json()["reason"] != "none", r.text
+    assert srv.session(s["session_id"])["state"] != "active"
