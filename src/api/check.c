@@ -84,7 +84,7 @@ static void gather_proof(cf_app_t *app, cf_http_req_t *req, const char *tok, siz
  */
 static int gather_token(cf_app_t *app, cf_http_req_t *req, cf_time_t now, cf_access_input_t *in,
                         cf_session_t **sp, int *from_cookie, int *dpop,
-                        char jkt[CF_DPOP_JKT_LEN + 1])
+                        char jkt[CF_DPOP_JKT_LEN + 1], char x5t[44])
 {
     const char *tok = NULL;
     size_t len = 0;
@@ -109,9 +109,9 @@ static int gather_token(cf_app_t *app, cf_http_req_t *req, cf_time_t now, cf_acc
     rc = cf_app_access_input(app, tok, len, now, in, sp);
     if (rc == 0 && in->token.refused == CF_REASON_NONE)
         gather_proof(app, req, tok, len, *dpop || *from_cookie, in, jkt);
-    /* RFC 8705 §3: the certificate of this TLS connection, for a certificate-bound token. */
-    if (req->tls_peer != NULL && req->tls_peer->x5t[0] != '\0')
-        in->cert_x5t = req->tls_peer->x5t;
+    /* RFC 8705 §3: the client certificate, for a certificate-bound token. */
+    if (rc == 0 && in->bound_x5t != NULL)
+        in->cert_x5t = cf_api_client_cert(app, req, x5t);
     return rc;
 }
 
@@ -381,7 +381,7 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, 
     char ip[46] = "";
     size_t index;
     int from_cookie = 0, dpop = 0;
-    char jkt[CF_DPOP_JKT_LEN + 1];
+    char jkt[CF_DPOP_JKT_LEN + 1], x5t[44];
     cf_reason_t why = check_gates(app, req, now, ip);
 
     if (why != CF_REASON_NONE)
@@ -397,7 +397,7 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, 
                 check_failed(app, req, ip, NULL, why, now);
             return why;
         }
-        rc = gather_token(app, req, now, &in, &s, &from_cookie, &dpop, jkt);
+        rc = gather_token(app, req, now, &in, &s, &from_cookie, &dpop, jkt, x5t);
         if (rc < 0) {
             cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, cf_strerror(rc), NULL, 0);
             check_failed(app, req, ip, NULL, CF_REASON__COUNT, now);
@@ -468,8 +468,8 @@ void cf_api_logout(cf_app_t *app, cf_http_req_t *req)
     size_t len;
 
     int dpop = 0;
-    char jkt[CF_DPOP_JKT_LEN + 1];
-    int rc = gather_token(app, req, now, &in, &s, &from_cookie, &dpop, jkt);
+    char jkt[CF_DPOP_JKT_LEN + 1], x5t[44];
+    int rc = gather_token(app, req, now, &in, &s, &from_cookie, &dpop, jkt, x5t);
 
     if (rc < 0) {
         cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, cf_strerror(rc), NULL, 0);

@@ -32,6 +32,19 @@ static int bind_key(cf_session_t *s, const char *jkt)
     return cf_session_set_cnf(s, &cnf);
 }
 
+/* Bind @s to the client certificate @req presented (none: nothing to do). 0 or CF_ENOMEM. */
+static int bind_cert(cf_app_t *app, cf_http_req_t *req, cf_session_t *s, char x5t[44])
+{
+    const char *v = cf_api_client_cert(app, req, x5t);
+    cf_cnf_t cnf;
+
+    if (v == NULL)
+        return 0;
+    if (cf_cnf_set(&cnf, CF_CNF_X5T, v, strlen(v)) < 0)
+        return CF_EINVAL;
+    return cf_session_set_cnf(s, &cnf);
+}
+
 /* The refresh decision's inputs, gathered from the index and the request. */
 static void refresh_input(cf_app_t *app, oauth_call_t *c, const cf_refresh_entry_t *entry,
                           cf_time_t now, cf_refresh_input_t *in)
@@ -47,6 +60,7 @@ static void refresh_input(cf_app_t *app, oauth_call_t *c, const cf_refresh_entry
     in->grace = app->cfg.reuse_grace;
     in->proof_refused = c->dpop.present ? c->dpop.refused : CF_REASON_NONE;
     in->proof_jkt = c->dpop.present && c->dpop.refused == CF_REASON_NONE ? c->dpop.jkt : NULL;
+    in->cert_x5t = cf_api_client_cert(app, c->ca.req, c->cert_x5t);
     if (s == NULL)
         return;
     in->gen = entry->gen;
@@ -134,7 +148,8 @@ static int refresh_decide(cf_app_t *app, oauth_call_t *c, cf_refresh_entry_t *en
                                ? "this refresh token is bound to a DPoP key: send a DPoP proof signed by it"
                            : d.why == CF_REASON_DPOP_KEY_MISMATCH
                                ? "this refresh token is bound to another DPoP key"
-                               : c->dpop.why);
+                           : d.why == CF_REASON_CERT_MISMATCH ? NULL
+                                                             : c->dpop.why);
     else if (d.end == CF_END_REFRESH_REUSE)
         refresh_refuse_ending(app, c, s, &d, "the refresh token was already used; the session has been ended", now);
     else if (d.end != CF_END_NONE)
@@ -549,7 +564,8 @@ static void client_credentials_grant(cf_app_t *app, oauth_call_t *c)
         return;
     }
     s->refresh_gen = 1; /* no refresh token was ever issued for it */
-    if (c->dpop.present && bind_key(s, c->dpop.jkt) < 0) { /* verified above: its tokens need the key */
+    /* Verified above: its tokens need the DPoP key, or else the TLS client certificate (RFC 8705 §3). */
+    if (c->dpop.present ? bind_key(s, c->dpop.jkt) < 0 : bind_cert(app, req, s, c->cert_x5t) < 0) {
         cf_session_free(s);
         cf_oauth_error(req, CF_REASON_SERVER_ERROR, "out of memory");
         return;

@@ -47,6 +47,9 @@ static int gates(const cf_refresh_input_t *in, cf_refresh_decision_t *out)
     else if (cf_session_bound(s, CF_CNF_JKT) != NULL &&
              !same_key(cf_session_bound(s, CF_CNF_JKT), in->proof_jkt))
         refuse(out, CF_REFRESH_RESULT_SENDER, CF_REASON_DPOP_KEY_MISMATCH, 1);
+    else if (cf_session_bound(s, CF_CNF_X5T) != NULL &&
+             (in->cert_x5t == NULL || !same_key(cf_session_bound(s, CF_CNF_X5T), in->cert_x5t)))
+        refuse(out, CF_REFRESH_RESULT_SENDER, CF_REASON_CERT_MISMATCH, 1);
     else
         return 0;
     return 1;

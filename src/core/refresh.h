@@ -35,6 +35,7 @@ typedef struct {
     /* DPoP (RFC 9449 §5): the session's cnf says which key its refresh tokens need. */
     const char *proof_jkt;       /* the thumbprint of the request's verified DPoP proof; NULL: none */
     cf_reason_t proof_refused;   /* a DPoP proof was sent and refused (invalid, replay, nonce) */
+    const char *cert_x5t;        /* x5t#S256 of the client certificate this request presented; NULL: none */
 } cf_refresh_input_t;
 
 /** The answer. */
