@@ -351,3 +351,43 @@ def test_unreadable_binding_in_the_store_fails_towards_expiry(start_curfew):
     r = check(srv, at, key.proof("GET", APP + "/api/items", at=at))
     assert r.status_code == 401 and r.json()["reason"] != "none", r.text
     assert srv.session(s["session_id"])["state"] != "active"
+
+
+# -- through the real nginx with the shipped config ------------------------------------
+
+def test_dpop_through_nginx(start_curfew, tmp_path):
+    from test_nginx import EchoApp, Nginx, render_shipped_conf
+    import requests
+    srv = start_curfew()
+    app = EchoApp()
+    ngx = Nginx(tmp_path / "nginx", render_shipped_conf(srv.port, app.port, "@NGINX_PORT@"))
+    try:
+        ngx.start()
+        key = Key()
+        s = srv.new_session(sub="alice", dpop_jkt=key.jkt)
+        at = s["access_token"]
+        url = ngx.url("/api/orders?page=2")
+        htu = url.split("?")[0]
+
+        def get(proof, scheme="DPoP", u=url):
+            h = {"Authorization": f"{scheme} {at}"}
+            if proof:
+                h["DPoP"] = proof
+            return requests.get(u, headers=h, timeout=5)
+
+        r = get(key.proof("GET", htu, at=at))
+        assert r.status_code == 200, f"{r.status_code} {r.text}\n{ngx.diag()}"
+        assert r.json()["headers"].get("X-Curfew-Subject") == "alice"
+        before = app.count()
+        for p in (None, key.proof("POST", htu, at=at), key.proof("GET", htu + "x", at=at),
+                  Key().proof("GET", htu, at=at)):
+            r = get(p)
+            assert r.status_code == 401, r.text
+            assert r.headers["WWW-Authenticate"].startswith("DPoP "), r.headers
+        p = key.proof("GET", htu, at=at)
+        assert get(p).status_code == 200
+        assert get(p).status_code == 401  # replayed through the proxy
+        assert app.count() == before + 1
+    finally:
+        ngx.stop()
+        app.close()
