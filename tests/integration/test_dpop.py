@@ -391,3 +391,30 @@ def test_dpop_through_nginx(start_curfew, tmp_path):
     finally:
         ngx.stop()
         app.close()
+
+
+# -- cluster (Redis) ------------------------------------------------------------------------
+
+def test_binding_is_shared_by_every_cluster_node(start_node):
+    """Bound on one node (at creation or at the first refresh with a proof),
+    refused without the key on the others, and after a restart from Redis."""
+    n1 = start_node("cluster:\n  max_staleness: 1s\n")
+    n2 = start_node("cluster:\n  max_staleness: 1s\n")
+    key = Key()
+    s = n1.new_session(sub="alice", dpop_jkt=key.jkt)
+    at = s["access_token"]
+    assert_dpop_refused(check(n2, at), "dpop_required", error="invalid_token")
+    assert check(n2, at, key.proof("GET", APP + "/api/items", at=at)).status_code == 200
+    assert_json_error(refresh(n2, s["refresh_token"]), 400, reason="dpop_required")
+    # bound at its first refresh on n1: n2 learns the binding from Redis
+    u = n1.new_session(sub="bob")
+    r = refresh(n1, u["refresh_token"], key)
+    assert r.status_code == 200, r.text
+    rt = r.json()["refresh_token"]
+    assert_json_error(refresh(n2, rt), 400, reason="dpop_required")
+    assert_json_error(refresh(n2, rt, Key()), 400, reason="dpop_key_mismatch")
+    n2.kill9()
+    n2.start()
+    assert_json_error(refresh(n2, rt), 400, reason="dpop_required")
+    r = refresh(n2, rt, key)
+    assert r.status_code == 200 and r.json()["token_type"] == "DPoP", r.text
