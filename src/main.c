@@ -62,7 +62,9 @@ static void usage(FILE *out)
           "  tune            replay an audit log under candidate timeouts (docs/tuning.md)\n"
           "  version         print the version\n"
           "\n"
-          "Run 'curfew <command> --help' for a command's options.\n",
+          "Run 'curfew <command> --help' for a command's options. The commands that talk to\n"
+          "a server take --server http://HOST:PORT or https://HOST:PORT, and --cacert FILE\n"
+          "(or $CURFEW_CACERT) to verify an HTTPS server against another CA.\n",
           out);
 }
 
@@ -495,6 +497,8 @@ int main(int argc, char **argv)
         return cmd_hash_secret(argc - 1, argv + 1);
     if (strcmp(cmd, "policy") == 0)
         return cmd_policy(argc - 1, argv + 1);
+    if (strcmp(cmd, "tune") != 0 && strcmp(cmd, "version") != 0)
+        argc = cf_cli_take_cacert(argc, argv); /* the commands below talk to a server */
     if (strcmp(cmd, "sessions") == 0)
         return cf_cli_sessions(argc - 1, argv + 1);
     if (strcmp(cmd, "revoke") == 0)

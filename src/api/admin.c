@@ -100,6 +100,7 @@ typedef struct {
     int no_ip, no_device;                /* not given: bound to the caller (a warning) */
     cf_time_t auth_time;
     cf_limits_t requested;
+    cf_cnf_t cnf; /* dpop_jkt: the session's tokens are bound to that key */
 } create_t;
 
 typedef struct create_field create_field_t;
@@ -251,6 +252,20 @@ static int field_lifetime(create_t *c, json_t *v, const create_field_t *f, char 
     return body_duration(v, f->name, out, desc, cap) < 0 ? -1 : 0;
 }
 
+/* RFC 9449 §10: the backend that saw the client's DPoP key binds the session to it. */
+static int field_dpop_jkt(create_t *c, json_t *v, const create_field_t *f, char *desc, size_t cap)
+{
+    (void)f;
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v) ||
+        cf_cnf_set(&c->cnf, CF_CNF_JKT, json_string_value(v), json_string_length(v)) < 0) {
+        snprintf(desc, cap, "dpop_jkt: expected an RFC 7638 JWK SHA-256 thumbprint (43 base64url characters)");
+        return -1;
+    }
+    return 0;
+}
+
 /* Every field the body may have, checked in this order (so is the first error named). */
 static const create_field_t fields[] = {
     {"sub", field_sub, 0},
@@ -263,6 +278,7 @@ static const create_field_t fields[] = {
     {"idle_timeout", field_lifetime, offsetof(cf_limits_t, idle_timeout)},
     {"absolute_timeout", field_lifetime, offsetof(cf_limits_t, absolute_timeout)},
     {"access_ttl", field_lifetime, offsetof(cf_limits_t, access_ttl)},
+    {"dpop_jkt", field_dpop_jkt, 0},
 };
 
 #define NFIELDS (sizeof fields / sizeof fields[0])
@@ -305,6 +321,10 @@ static cf_session_t *create_session(create_t *c)
                        c->now);
     if (s != NULL) {
         cf_session_bind(s, c->ip, c->device);
+        if (c->cnf.kind != CF_CNF_NONE && cf_session_set_cnf(s, &c->cnf) < 0) {
+            cf_session_free(s);
+            return NULL; /* out of memory: never an unbound session in its place */
+        }
         s->ip_binding = (uint8_t)eff.risk.ip_binding;
         s->on_ip_change = (uint8_t)eff.risk.on_ip_change;
         s->on_device_change = (uint8_t)eff.risk.on_device_change;

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "api/api.h"
+#include "api/dpop.h"
 #include "core/error.h"
 #include "core/path.h"
 #include "core/access.h"
@@ -25,18 +26,30 @@ static int b64token_char(char c)
            c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' || c == '=';
 }
 
-/* RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token. */
-static bearer_t parse_bearer(const cf_http_req_t *req, const char **tok, size_t *len)
+/* The Authorization scheme of @v (@n bytes): 6 for Bearer, 4 for DPoP (*dpop set), 0 for another. */
+static size_t scheme_len(const char *v, size_t n, int *dpop)
 {
-    size_t n, i = 6;
+    *dpop = 0;
+    if (n >= 6 && strncasecmp(v, "Bearer", 6) == 0 && (n == 6 || v[6] == ' '))
+        return 6;
+    *dpop = n >= 4 && strncasecmp(v, "DPoP", 4) == 0 && (n == 4 || v[4] == ' ');
+    return *dpop ? 4 : 0;
+}
+
+/* RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token; RFC 9449 §7.1: the same with "DPoP" (*dpop set). */
+static bearer_t parse_bearer(const cf_http_req_t *req, const char **tok, size_t *len, int *dpop)
+{
+    size_t n, i;
     const char *v;
 
+    *dpop = 0;
     if (cf_http_req_header_count(req, "Authorization") > 1)
         return BEARER_BROKEN;
     v = cf_http_req_header(req, "Authorization", &n);
     if (v == NULL)
         return BEARER_MISSING;
-    if (n < 6 || strncasecmp(v, "Bearer", 6) != 0 || (n > 6 && v[6] != ' '))
+    i = scheme_len(v, n, dpop);
+    if (i == 0)
         return BEARER_MISSING; /* another scheme: no bearer credentials at all */
     while (i < n && v[i] == ' ')
         i++;
@@ -60,6 +73,9 @@ static void refuse(cf_http_req_t *req, cf_reason_t why)
     cf_reply_refusal(req, CF_ENDPOINT_BEARER, why, NULL, NULL, 0);
 }
 
+static void gather_proof(cf_app_t *app, cf_http_req_t *req, const char *tok, size_t len,
+                         int dpop_scheme, cf_access_input_t *in, char jkt[CF_DPOP_JKT_LEN + 1]);
+
 /*
  * Gather the token half of the access decision's inputs: the bearer token
  * (or, for browsers in cookie mode, the access cookie), verified through the
@@ -67,13 +83,15 @@ static void refuse(cf_http_req_t *req, cf_reason_t why)
  * in->token.refused. Returns 0, or a negative CF_E* (internal error).
  */
 static int gather_token(cf_app_t *app, cf_http_req_t *req, cf_time_t now, cf_access_input_t *in,
-                        cf_session_t **sp, int *from_cookie)
+                        cf_session_t **sp, int *from_cookie, int *dpop,
+                        char jkt[CF_DPOP_JKT_LEN + 1], char x5t[44])
 {
     const char *tok = NULL;
     size_t len = 0;
+    int rc;
 
     *sp = NULL;
-    switch (parse_bearer(req, &tok, &len)) {
+    switch (parse_bearer(req, &tok, &len, dpop)) {
     case BEARER_MISSING:
         tok = cf_req_cookie(req, app->cfg.access_cookie, &len);
         if (tok != NULL && len > 0) {
@@ -88,7 +106,13 @@ static int gather_token(cf_app_t *app, cf_http_req_t *req, cf_time_t now, cf_acc
     case BEARER_OK:
         break;
     }
-    return cf_app_access_input(app, tok, len, now, in, sp);
+    rc = cf_app_access_input(app, tok, len, now, in, sp);
+    if (rc == 0 && in->token.refused == CF_REASON_NONE)
+        gather_proof(app, req, tok, len, *dpop || *from_cookie, in, jkt);
+    /* RFC 8705 §3: the client certificate, for a certificate-bound token. */
+    if (rc == 0 && in->bound_x5t != NULL)
+        in->cert_x5t = cf_api_client_cert(app, req, x5t);
+    return rc;
 }
 
 /* A refused check counts toward the lockout and the check_failures limit. */
@@ -104,6 +128,37 @@ static const char *header_or(const cf_http_req_t *req, const char *a, const char
 {
     const char *v = cf_http_req_header(req, a, len);
     return v != NULL ? v : cf_http_req_header(req, b, len);
+}
+
+static int original_request(const cf_http_req_t *req, const char **host, size_t *hlen,
+                            const char **method, size_t *mlen, const char **path, size_t *plen);
+
+/*
+ * The sender-constraint half of the inputs: the DPoP proof, verified for the
+ * original method and URL and this token (ath), and its jti spent. A proof
+ * counts only with the DPoP scheme (or a cookie): a bound token sent as
+ * Bearer is refused dpop_required (RFC 9449 §7.2).
+ */
+static void gather_proof(cf_app_t *app, cf_http_req_t *req, const char *tok, size_t len,
+                         int dpop_scheme, cf_access_input_t *in, char jkt[CF_DPOP_JKT_LEN + 1])
+{
+    const char *host, *method = "", *path;
+    size_t hlen, mlen = 0, plen, ulen = 0;
+    char url[CF_DPOP_MAX_URL] = "";
+    cf_api_dpop_t d;
+
+    if (!dpop_scheme || cf_http_req_header(req, "DPoP", &plen) == NULL)
+        return;
+    /* A path header sent twice leaves the URL empty: the proof cannot match it. */
+    if (original_request(req, &host, &hlen, &method, &mlen, &path, &plen) == 0)
+        ulen = cf_api_dpop_url(req, path, plen, url, sizeof url);
+    cf_api_dpop_verify(app, req, method, mlen, url, ulen, tok, len, &d);
+    if (d.refused != CF_REASON_NONE) {
+        in->proof_refused = d.refused;
+        return;
+    }
+    memcpy(jkt, d.jkt, CF_DPOP_JKT_LEN + 1);
+    in->proof_jkt = jkt;
 }
 
 /*
@@ -221,7 +276,9 @@ static int cluster_gate(cf_app_t *app, cf_http_req_t *req, cf_time_t now)
 
     if (req->user != NULL || (stale && !revalidate))
         return 0; /* already fetched once, or the stale gate answers */
-    if (parse_bearer(req, &tok, &len) == BEARER_MISSING)
+    int dpop;
+
+    if (parse_bearer(req, &tok, &len, &dpop) == BEARER_MISSING)
         tok = cf_req_cookie(req, app->cfg.access_cookie, &len);
     if (tok == NULL || len == 0 || cf_app_verify_access(app, tok, len, now, &s, &exp, &iat, &why) < 0)
         return 0;
@@ -361,7 +418,8 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, 
     cf_session_t *s = NULL;
     char ip[46] = "";
     size_t index;
-    int from_cookie = 0;
+    int from_cookie = 0, dpop = 0;
+    char jkt[CF_DPOP_JKT_LEN + 1], x5t[44];
     cf_reason_t why = check_gates(app, req, now, ip);
 
     if (why != CF_REASON_NONE)
@@ -379,7 +437,7 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, 
                 check_failed(app, req, ip, NULL, why, now);
             return why;
         }
-        rc = gather_token(app, req, now, &in, &s, &from_cookie);
+        rc = gather_token(app, req, now, &in, &s, &from_cookie, &dpop, jkt, x5t);
         if (rc < 0) {
             cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, cf_strerror(rc), NULL, 0);
             check_failed(app, req, ip, NULL, CF_REASON__COUNT, now);
@@ -407,6 +465,8 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, 
     case CF_ACCESS_REFUSE:
         if (d.end != CF_END_NONE)
             risk_revoke(app, req, s, &d, now);
+        else if (dpop || in.bound_jkt != NULL || in.proof_refused != CF_REASON_NONE)
+            cf_api_dpop_refuse(app, req, CF_ENDPOINT_BEARER, d.why, NULL); /* RFC 9449 §7.1 */
         else
             refuse(req, d.why);
         if (d.authn_failed)
@@ -456,7 +516,9 @@ void cf_api_logout(cf_app_t *app, cf_http_req_t *req)
     cf_pending_t *p;
     size_t len;
 
-    int rc = gather_token(app, req, now, &in, &s, &from_cookie);
+    int dpop = 0;
+    char jkt[CF_DPOP_JKT_LEN + 1], x5t[44];
+    int rc = gather_token(app, req, now, &in, &s, &from_cookie, &dpop, jkt, x5t);
 
     if (rc < 0) {
         cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, cf_strerror(rc), NULL, 0);
@@ -464,6 +526,10 @@ void cf_api_logout(cf_app_t *app, cf_http_req_t *req)
     }
     in.waive_exp = 1;
     cf_access_decide(&in, &d);
+    if (d.verdict != CF_ACCESS_ALLOW && (dpop || in.bound_jkt != NULL)) {
+        cf_api_dpop_refuse(app, req, CF_ENDPOINT_BEARER, d.why, NULL);
+        return;
+    }
     if (d.verdict != CF_ACCESS_ALLOW) {
         refuse(req, d.why);
         return;

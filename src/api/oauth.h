@@ -7,6 +7,7 @@
 #define CF_API_OAUTH_H
 
 #include "api/api.h"
+#include "api/dpop.h"
 
 #define FIELD_CAP 8192
 
@@ -24,6 +25,9 @@ typedef struct {
     int token_from_cookie;
     int asked_redis; /* cluster: Redis was asked about a token this node did not know */
     cf_reason_t why;
+    cf_api_dpop_t dpop; /* the token request's DPoP proof, verified once (token.c) */
+    int bind_jkt;       /* the refresh binds the unbound session to dpop.jkt */
+    char cert_x5t[44];  /* the client certificate's x5t#S256 (cf_api_client_cert's buffer) */
 } oauth_call_t;
 
 /** RFC 6749 §5.2 error; the status, error and no-store headers come from the reason map. */

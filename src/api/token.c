@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/dpop.h"
 #include "api/oauth.h"
 #include "core/error.h"
 #include "core/policy.h"
@@ -20,6 +21,29 @@
 /* ------------------------------------------------------------------ */
 /* Refresh                                                             */
 /* ------------------------------------------------------------------ */
+
+/* Bind @s (a copy, not the index's) to the DPoP key @jkt. 0 or CF_ENOMEM. */
+static int bind_key(cf_session_t *s, const char *jkt)
+{
+    cf_cnf_t cnf;
+
+    if (cf_cnf_set(&cnf, CF_CNF_JKT, jkt, strlen(jkt)) < 0)
+        return CF_EINVAL;
+    return cf_session_set_cnf(s, &cnf);
+}
+
+/* Bind @s to the client certificate @req presented (none: nothing to do). 0 or CF_ENOMEM. */
+static int bind_cert(cf_app_t *app, cf_http_req_t *req, cf_session_t *s, char x5t[44])
+{
+    const char *v = cf_api_client_cert(app, req, x5t);
+    cf_cnf_t cnf;
+
+    if (v == NULL)
+        return 0;
+    if (cf_cnf_set(&cnf, CF_CNF_X5T, v, strlen(v)) < 0)
+        return CF_EINVAL;
+    return cf_session_set_cnf(s, &cnf);
+}
 
 /* The refresh decision's inputs, gathered from the index and the request. */
 static void refresh_input(cf_app_t *app, oauth_call_t *c, const cf_refresh_entry_t *entry,
@@ -34,6 +58,9 @@ static void refresh_input(cf_app_t *app, oauth_call_t *c, const cf_refresh_entry
     in->risk = CF_RISK_NONE;
     in->now = now;
     in->grace = app->cfg.reuse_grace;
+    in->proof_refused = c->dpop.present ? c->dpop.refused : CF_REASON_NONE;
+    in->proof_jkt = c->dpop.present && c->dpop.refused == CF_REASON_NONE ? c->dpop.jkt : NULL;
+    in->cert_x5t = cf_api_client_cert(app, c->ca.req, c->cert_x5t);
     if (s == NULL)
         return;
     in->gen = entry->gen;
@@ -101,6 +128,7 @@ static int refresh_decide(cf_app_t *app, oauth_call_t *c, cf_refresh_entry_t *en
     if (d.risk_considered)
         cf_app_risk_log(app, s, in.risk);
     c->why = d.why;
+    c->bind_jkt = d.bind_jkt;
     if (d.result == CF_REFRESH_RESULT_ROTATED || d.result == CF_REFRESH_RESULT_GRACE)
         return (int)d.result;
     cf_app_emit_refresh(app, d.result);
@@ -114,6 +142,14 @@ static int refresh_decide(cf_app_t *app, oauth_call_t *c, cf_refresh_entry_t *en
         cf_reply_invalid_client(req, "this refresh token belongs to a confidential client; authenticate");
     else if (d.result == CF_REFRESH_RESULT_DENIED)
         refresh_denied(app, c, s, &d, now);
+    else if (d.result == CF_REFRESH_RESULT_SENDER)
+        cf_api_dpop_refuse(app, req, CF_ENDPOINT_TOKEN, d.why,
+                           d.why == CF_REASON_DPOP_REQUIRED
+                               ? "this refresh token is bound to a DPoP key: send a DPoP proof signed by it"
+                           : d.why == CF_REASON_DPOP_KEY_MISMATCH
+                               ? "this refresh token is bound to another DPoP key"
+                           : d.why == CF_REASON_CERT_MISMATCH ? NULL
+                                                             : c->dpop.why);
     else if (d.end == CF_END_REFRESH_REUSE)
         refresh_refuse_ending(app, c, s, &d, "the refresh token was already used; the session has been ended", now);
     else if (d.end != CF_END_NONE)
@@ -162,6 +198,8 @@ static void refresh_issue(cf_app_t *app, oauth_call_t *c, cf_session_t *s, int g
         goto fail;
     if (!grace)
         cf_session_rotate(next, now);
+    if (c->bind_jkt && bind_key(next, c->dpop.jkt) < 0) /* bound from now on, durably with the rotation */
+        goto fail;
     gap = now - next->last_activity; /* the silence this refresh ends (idle-gap histogram) */
     cf_session_touch(next, now);
     if (cf_app_issue_access(app, next, now, &access, &exp) < 0)
@@ -314,6 +352,11 @@ static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *
     r->grace = grace;
     if (!r->grace)
         cf_session_rotate(r->next, now);
+    if (c->bind_jkt && bind_key(r->next, c->dpop.jkt) < 0) {
+        cf_events_fini(&ev);
+        cluster_refreshed(r, CF_ENOMEM, NULL);
+        return;
+    }
     gap = now - r->next->last_activity;
     cf_session_touch(r->next, now);
     e = cf_events_add(&ev, CF_EV_TOKEN_REFRESHED, now, r->next);
@@ -492,6 +535,10 @@ static void client_credentials_grant(cf_app_t *app, oauth_call_t *c)
         cf_reply_invalid_client(req, "client_credentials needs an authenticated confidential client");
         return;
     }
+    if (c->dpop.present && c->dpop.refused != CF_REASON_NONE) {
+        cf_api_dpop_refuse(app, req, CF_ENDPOINT_TOKEN, c->dpop.refused, c->dpop.why);
+        return;
+    }
     if (!(cl->grants & CF_GRANT_CLIENT_CREDENTIALS)) {
         cf_oauth_error(req, CF_REASON_UNAUTHORIZED_CLIENT, "this client may not use grant_type=client_credentials");
         return;
@@ -517,6 +564,12 @@ static void client_credentials_grant(cf_app_t *app, oauth_call_t *c)
         return;
     }
     s->refresh_gen = 1; /* no refresh token was ever issued for it */
+    /* Verified above: its tokens need the DPoP key, or else the TLS client certificate (RFC 8705 §3). */
+    if (c->dpop.present ? bind_key(s, c->dpop.jkt) < 0 : bind_cert(app, req, s, c->cert_x5t) < 0) {
+        cf_session_free(s);
+        cf_oauth_error(req, CF_REASON_SERVER_ERROR, "out of memory");
+        return;
+    }
     if (cf_app_issue_access(app, s, now, &access, &exp) < 0 ||
         cf_events_add(&ev, CF_EV_SESSION_CREATED, now, s) == NULL) {
         cf_session_free(s);
@@ -525,9 +578,10 @@ static void client_credentials_grant(cf_app_t *app, oauth_call_t *c)
         cf_oauth_error(req, CF_REASON_SERVER_ERROR, "cannot issue tokens");
         return;
     }
-    cf_session_free(s);
-    body = json_pack("{s:s, s:s, s:I, s:s}", "access_token", access, "token_type", "Bearer",
+    body = json_pack("{s:s, s:s, s:I, s:s}", "access_token", access, "token_type",
+                     cf_session_bound(s, CF_CNF_JKT) ? "DPoP" : "Bearer",
                      "expires_in", (json_int_t)(exp - cf_time_to_sec(now)), "scope", scope);
+    cf_session_free(s);
     free(access);
     p = cf_pending_new(req, 200, body, 1);
     if (p == NULL) {
@@ -579,6 +633,13 @@ void cf_api_token(cf_app_t *app, cf_http_req_t *req)
     if (n == -2)
         goto replied;
     c->has_scope = n >= 0;
+    {
+        /* Verified once, here: the jti is spent even if the grant is decided twice (cluster). */
+        char url[CF_DPOP_MAX_URL];
+        size_t ulen = cf_api_dpop_url(req, req->path, req->path_len, url, sizeof url);
+        cf_api_dpop_verify(app, req, req->method_name, strlen(req->method_name), url, ulen, NULL, 0,
+                           &c->dpop);
+    }
     c->ca.done = token_after_auth;
     cf_client_auth_start(&c->ca); /* continues in token_after_auth, maybe later */
     return;

@@ -26,6 +26,7 @@
 #include "app/cluster.h"
 #include "core/b64url.h"
 #include "core/digest.h"
+#include "core/dpop.h"
 #include "core/error.h"
 #include "core/token.h"
 #include "util/file.h"
@@ -154,6 +155,10 @@ int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop)
     rc = cf_tokcache_init(&app->token_cache, CF_TOKEN_CACHE_SIZE, app->seed);
     if (rc < 0)
         return rc;
+    app->dpop_jtis = cf_dpop_cache_new(cfg->dpop_replay_cache, cf_time_to_sec(cfg->dpop_window));
+    if (app->dpop_jtis == NULL)
+        return CF_ENOMEM;
+    cf_random_bytes(app->dpop_nonce_key, sizeof app->dpop_nonce_key);
 
     app->secret_cache = calloc(cfg->policy.nclients + 1, sizeof *app->secret_cache);
     if (app->secret_cache == NULL)
@@ -215,6 +220,20 @@ static void on_sighup(uv_signal_t *h, int signum)
         cf_audit_reopen(app->audit);
     if (app->reload != NULL)
         (void)cf_app_reload_config(app); /* logs what it did or why not */
+    /* Then the certificate files (a renewal keeps their names), under the
+     * configuration now in force: new connections get it, open ones keep theirs. */
+    if (app->cfg.tls_cert[0] != '\0' && app->http != NULL) {
+        SSL_CTX *ctx = NULL;
+        char err[1024];
+
+        if (cf_config_tls_ctx(&app->cfg, &ctx, err, sizeof err) < 0) {
+            CF_LOG(CF_LOG_ERROR, "event=tls_reload_failed keeping=previous error=\"%s\"", err);
+            return;
+        }
+        (void)cf_http_server_set_tls(app->http, ctx);
+        SSL_CTX_free(ctx);
+        CF_LOG(CF_LOG_INFO, "event=tls_reloaded cert=%s", app->cfg.tls_cert);
+    }
 }
 
 int cf_app_start(cf_app_t *app, cf_http_handler_fn handler)
@@ -230,8 +249,15 @@ int cf_app_start(cf_app_t *app, cf_http_handler_fn handler)
         .on_request = handler,
         .ctx = app,
     };
-    int rc = cf_http_server_start(app->loop, &hc, &app->http);
+    char err[1024];
+    int rc = 0;
 
+    if (app->cfg.tls_cert[0] != '\0' && cf_config_tls_ctx(&app->cfg, &hc.tls, err, sizeof err) < 0) {
+        CF_LOG(CF_LOG_ERROR, "event=tls_config_error error=\"%s\"", err);
+        return CF_ECONFIG;
+    }
+    rc = cf_http_server_start(app->loop, &hc, &app->http);
+    SSL_CTX_free(hc.tls); /* the server holds its own reference */
     if (rc < 0)
         return rc;
     app->started = 1;
@@ -252,8 +278,8 @@ int cf_app_start(cf_app_t *app, cf_http_handler_fn handler)
     app->sighup.data = app;
     uv_signal_start(&app->sighup, on_sighup, SIGHUP);
     cf_app_cluster_start(app);
-    CF_LOG(CF_LOG_INFO, "event=listening addr=%s port=%d kid=%s", app->cfg.listen_host,
-           cf_http_server_port(app->http), cf_jws_key_kid(cf_app_signing_key(app)));
+    CF_LOG(CF_LOG_INFO, "event=listening addr=%s port=%d scheme=%s kid=%s", app->cfg.listen_host,
+           cf_http_server_port(app->http), hc.tls != NULL ? "https" : "http", cf_jws_key_kid(cf_app_signing_key(app)));
     return 0;
 }
 
@@ -305,6 +331,8 @@ void cf_app_fini(cf_app_t *app)
     app->index = NULL;
     cf_app_cluster_fini(app);
     cf_tokcache_fini(&app->token_cache);
+    cf_dpop_cache_free(app->dpop_jtis);
+    app->dpop_jtis = NULL;
     if (app->secret_cache != NULL)
         OPENSSL_cleanse(app->secret_cache, (app->cfg.policy.nclients + 1) * sizeof *app->secret_cache);
     free(app->secret_cache);

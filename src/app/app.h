@@ -171,6 +171,8 @@ typedef struct cf_app {
     uint64_t seed;
 
     cf_tokcache_t token_cache; /* verified access tokens (core/tokcache.h) */
+    struct cf_dpop_cache *dpop_jtis; /* DPoP proof jtis seen (core/dpop.h): replays refused */
+    uint8_t dpop_nonce_key[32];      /* dpop.nonce: nonces are a MAC of the window number */
 
     cf_cidr_t *trusted; /* trusted proxies */
     size_t ntrusted;
@@ -623,8 +625,8 @@ void cf_app_alerts_act(cf_app_t *app);
  */
 void cf_app_alerts_act_then(cf_app_t *app, void (*then)(void *arg), void *arg);
 
-/** cf_session_merge() (core/session.h), the one merge rule, under its old name. */
-int cf_app_merge_session(cf_session_t *s, const cf_session_t *snap);
+/** cf_session_merge() (core/session.h), the one merge rule, and a first sender constraint (cf_index_set_cnf). */
+int cf_app_merge_session(cf_app_t *app, cf_session_t *s, const cf_session_t *snap);
 
 /** 1 while a committed change of @s waits for the store's answer. */
 int cf_app_session_busy(const cf_session_t *s);
@@ -644,7 +646,9 @@ cf_refresh_entry_t *cf_app_refresh_lookup(cf_app_t *app, const char *tok, size_t
 /**
  * Gather what cf_access_decide() needs to judge access token @tok (@len
  * bytes) at @now: its signature, issuer and audience (verified once, then
- * cached), its exp/iat/nbf, the session it names (also in *@sp, NULL when
+ * cached), its exp/iat/nbf, its sender constraint (cnf, or its session's
+ * binding: in->bound_jkt / bound_x5t, borrowed until the next token is
+ * cached), the session it names (also in *@sp, NULL when
  * none is known), the not-before epochs, the clock leeway and the slack after
  * a backward clock step. in->route and in->risk are left empty for the caller.
  * Returns 0 (in->token.refused says when verification refused the token) or
@@ -655,7 +659,8 @@ int cf_app_access_input(cf_app_t *app, const char *tok, size_t len, cf_time_t no
 
 /**
  * Verify an access token at @now: signature (cached), claims, not-before
- * epochs and the session state. Returns CF_REASON_NONE with the session and
+ * epochs and the session state; not its sender constraint (no request to
+ * prove possession with: introspection, revocation, the cluster fetch). Returns CF_REASON_NONE with the session and
  * the token's exp, or the refusal reason (with *s set when the session is
  * known, e.g. for introspection). Negative CF_E* on internal errors.
  */

@@ -50,7 +50,7 @@ static cf_session_t *adopt_session(cf_app_t *app, cf_session_t *fresh, int *ende
     cf_session_t *s = cf_app_session(app, fresh->id, CF_SID_LEN);
 
     if (s != NULL) {
-        *ended = cf_app_merge_session(s, fresh);
+        *ended = cf_app_merge_session(app, s, fresh);
         cf_app_session_changed(app, s);
         cf_session_free(fresh);
         return s;
@@ -71,7 +71,7 @@ static int apply_snapshot(cf_app_t *app, const cf_event_t *e)
     if (s == NULL && e->type == CF_EV_ACTIVITY)
         return 0; /* a session we never saw: it arrives with its next change or a resync */
     if (s != NULL) {
-        ended = cf_app_merge_session(s, e->session);
+        ended = cf_app_merge_session(app, s, e->session);
         cf_app_session_changed(app, s);
     } else {
         cf_session_t *copy = cf_session_snapshot(e->session);
@@ -277,7 +277,7 @@ static void on_revoked(void *arg, int status, size_t found, const char *msg, siz
         /* cf_app_end_session only decides; nothing to store, so apply here. */
         for (size_t i = 0; i < local.n; i++)
             if (local.v[i].session != NULL) {
-                cf_app_merge_session(s, local.v[i].session);
+                cf_app_merge_session(app, s, local.v[i].session);
                 cf_app_session_changed(app, s);
             }
         cf_app_sinks(app, &local);

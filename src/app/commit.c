@@ -57,8 +57,11 @@ static void oom(const char *what)
 /* Applying an acknowledged batch                                      */
 /* ------------------------------------------------------------------ */
 
-int cf_app_merge_session(cf_session_t *s, const cf_session_t *snap)
+int cf_app_merge_session(cf_app_t *app, cf_session_t *s, const cf_session_t *snap)
 {
+    /* A binding made by a refresh (the first DPoP proof) reaches the index here. */
+    if (cf_index_set_cnf(app->index, s, snap->cnf) < 0)
+        oom("bind_session"); /* never serve a bound session as unbound */
     return cf_session_merge(s, snap);
 }
 
@@ -76,7 +79,7 @@ static void apply_session(cf_app_t *app, const cf_event_t *e)
         if ((s = cf_app_index_session(app, s)) == NULL)
             oom("index_session");
     } else {
-        cf_app_merge_session(s, e->session);
+        cf_app_merge_session(app, s, e->session);
         cf_app_session_changed(app, s); /* counters and deadlines follow the merge */
     }
     if (e->has_token && !cf_app_refresh_known(app, e->token_hash) &&

@@ -181,6 +181,7 @@ int cf_app_issue_access(cf_app_t *app, const cf_session_t *s, cf_time_t now, cha
     size_t nroles = 0;
     char rolebuf[512];
     char *payload = NULL;
+    cf_cnf_t cnf = cf_session_cnf(s);
     int rc;
 
     cf_random_b64url(16, jti);
@@ -201,6 +202,7 @@ int cf_app_issue_access(cf_app_t *app, const cf_session_t *s, cf_time_t now, cha
         .iat = cf_time_to_sec(now),
         .exp = cf_session_access_exp(s, now),
         .auth_time = cf_time_to_sec(s->auth_time),
+        .cnf = &cnf, /* a bound session's tokens are bound to the same key or certificate */
     };
     rc = cf_token_access_payload(&spec, &payload);
     if (rc < 0)
@@ -212,7 +214,7 @@ int cf_app_issue_access(cf_app_t *app, const cf_session_t *s, cf_time_t now, cha
     *exp = spec.exp;
 
     /* Pre-verify our own token so checks on this node never pay for a signature verify. */
-    (void)cf_tokcache_put(&app->token_cache, *out, strlen(*out), s->id, spec.exp, spec.iat, 0);
+    (void)cf_tokcache_put(&app->token_cache, *out, strlen(*out), s->id, spec.exp, spec.iat, 0, &cnf);
     return 0; /* without the cache entry the first check verifies the signature: no harm */
 }
 
@@ -266,7 +268,8 @@ static const cf_tokcache_entry_t *verify_into_cache(cf_app_t *app, const char *t
     if (strlen(claims.sid) != CF_SID_LEN)
         return NULL; /* signed by us but naming no session of ours: nothing to find */
     /* Cache the signature verdict; time-dependent checks are redone on every use. */
-    *rc = cf_tokcache_put(&app->token_cache, tok, len, claims.sid, claims.exp, claims.iat, claims.nbf);
+    *rc = cf_tokcache_put(&app->token_cache, tok, len, claims.sid, claims.exp, claims.iat, claims.nbf,
+                          &claims.cnf);
     return *rc < 0 ? NULL : cf_tokcache_get(&app->token_cache, tok, len);
 }
 
@@ -291,6 +294,16 @@ int cf_app_access_input(cf_app_t *app, const char *tok, size_t len, cf_time_t no
     if (c != NULL) {
         in->token = (cf_access_token_t){CF_REASON_NONE, c->exp, c->iat, c->nbf};
         s = cf_app_session(app, c->sid, CF_SID_LEN);
+        /* Borrowed from the cache entry: valid until the next put, i.e. for this request. */
+        if (c->cnf.kind == CF_CNF_JKT)
+            in->bound_jkt = c->cnf.v;
+        else if (c->cnf.kind == CF_CNF_X5T)
+            in->bound_x5t = c->cnf.v;
+    }
+    /* A session bound to a key binds every token it names, even one issued before. */
+    if (s != NULL && in->bound_jkt == NULL && in->bound_x5t == NULL) {
+        in->bound_jkt = cf_session_bound(s, CF_CNF_JKT);
+        in->bound_x5t = cf_session_bound(s, CF_CNF_X5T);
     }
     if (s != NULL)
         in->subject_not_before = cf_app_not_before(app, s->sub);
@@ -308,6 +321,8 @@ int cf_app_verify_access(cf_app_t *app, const char *tok, size_t len, cf_time_t n
 
     if (rc < 0)
         return rc;
+    /* Is the token live? Who may use it is the resource request's question. */
+    in.bound_jkt = in.bound_x5t = NULL;
     cf_access_decide(&in, &d);
     *exp = in.token.exp;
     *iat = in.token.iat;
@@ -377,7 +392,8 @@ json_t *cf_app_token_body(const cf_session_t *s, const char *access, int64_t exp
     if (o == NULL)
         return NULL;
     json_object_set_new(o, "access_token", json_string(access));
-    json_object_set_new(o, "token_type", json_string("Bearer"));
+    /* RFC 9449 §5: a token bound to a DPoP key is of type DPoP. */
+    json_object_set_new(o, "token_type", json_string(cf_session_bound(s, CF_CNF_JKT) ? "DPoP" : "Bearer"));
     json_object_set_new(o, "expires_in", json_integer(expires_in > 0 ? expires_in : 0));
     json_object_set_new(o, "refresh_token", json_string(refresh));
     json_object_set_new(o, "session_id", json_string(s->id));

@@ -28,6 +28,8 @@ typedef struct {
     char host[256]; /* without brackets for IPv6 */
     char port[8];
     char key[512];  /* the admin key */
+    char cacert[512]; /* CA file for https:// ("" = the system's CAs) */
+    int tls;          /* https:// */
     const char *cmd; /* "curfew sessions ls": prefix for messages */
 } cf_cli_conn_t;
 
@@ -44,6 +46,13 @@ typedef struct {
  * stderr and returns the exit status (2 for usage, 1 for I/O); 0 on success.
  */
 int cf_cli_conn_init(cf_cli_conn_t *c, const char *cmd, const char *server, const char *key_file);
+
+/**
+ * Remove `--cacert FILE` (or --cacert=FILE) from @argv, wherever it appears
+ * before `--`, and export it as $CURFEW_CACERT for cf_cli_conn_init(): every
+ * command that talks to the server accepts it. Returns the new argc.
+ */
+int cf_cli_take_cacert(int argc, char **argv);
 
 /**
  * One blocking request: @method @path (with query) and an optional JSON

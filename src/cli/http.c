@@ -4,7 +4,8 @@
  * connection ("Connection: close"), a timeout on connect and on every wait
  * for data, and a cap on the response size. It only speaks to curfew's admin
  * API, so it knows Content-Length and read-until-close, not chunked bodies
- * or TLS (put curfew behind a TLS proxy and run the CLI on the host).
+ * and TLS (https:// URLs, verified against --cacert FILE / $CURFEW_CACERT or
+ * the system's CAs, host name or IP address checked).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,6 +18,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "cli/cli.h"
 
@@ -24,16 +29,19 @@
 
 static int parse_server(cf_cli_conn_t *c, const char *server)
 {
-    const char *p, *host, *host_end, *port = "80";
-    size_t hlen, plen = 2, ulen = strlen(server);
+    const char *p, *host, *host_end, *port;
+    size_t hlen, plen, ulen = strlen(server);
 
     while (ulen > 0 && server[ulen - 1] == '/')
         ulen--;
-    if (ulen >= sizeof c->url || strncmp(server, "http://", 7) != 0)
+    c->tls = strncmp(server, "https://", 8) == 0;
+    if (ulen >= sizeof c->url || (strncmp(server, "http://", 7) != 0 && !c->tls))
         return -1;
+    port = c->tls ? "443" : "80";
+    plen = c->tls ? 3 : 2;
     memcpy(c->url, server, ulen);
     c->url[ulen] = '\0';
-    p = c->url + 7;
+    p = c->url + (c->tls ? 8 : 7);
     if (*p == '[') {
         host = p + 1;
         host_end = strchr(host, ']');
@@ -87,8 +95,18 @@ int cf_cli_conn_init(cf_cli_conn_t *c, const char *cmd, const char *server, cons
     if (server == NULL)
         server = CF_CLI_DEFAULT_SERVER;
     if (parse_server(c, server) < 0) {
-        fprintf(stderr, "%s: --server: expected http://HOST:PORT, got '%s'\n", cmd, server);
+        fprintf(stderr, "%s: --server: expected http://HOST:PORT or https://HOST:PORT, got '%s'\n",
+                cmd, server);
         return CF_CLI_EXIT_USAGE;
+    }
+    env = getenv("CURFEW_CACERT");
+    if (env != NULL && env[0] != '\0') {
+        if (strlen(env) >= sizeof c->cacert || access(env, R_OK) < 0) {
+            fprintf(stderr, "%s: --cacert: cannot read '%s': %s\n", cmd, env,
+                    strlen(env) >= sizeof c->cacert ? "name too long" : strerror(errno));
+            return CF_CLI_EXIT_USAGE;
+        }
+        strcpy(c->cacert, env);
     }
     if (key_file != NULL) {
         char buf[sizeof c->key + 2];
@@ -179,10 +197,108 @@ static int connect_to(const cf_cli_conn_t *c, int *out, char *why, size_t cap)
     return 0;
 }
 
-static int send_all(int fd, const char *p, size_t len)
+/* One connection: a socket, and TLS over it for https://. */
+typedef struct {
+    int fd;
+    SSL_CTX *ctx;
+    SSL *ssl;
+} io_t;
+
+/* TLS read or write on the non-blocking socket, waiting as OpenSSL asks: n, 0 at close, -errno. */
+static ssize_t tls_xfer(io_t *io, char *p, size_t len, int writing)
 {
+    for (;;) {
+        int n = writing ? SSL_write(io->ssl, p, (int)len) : SSL_read(io->ssl, p, (int)len);
+        int e, rc;
+
+        if (n > 0)
+            return n;
+        e = SSL_get_error(io->ssl, n);
+        if (e == SSL_ERROR_ZERO_RETURN)
+            return 0;
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+            return -EPROTO;
+        rc = wait_fd(io->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+/*
+ * The TLS handshake for an https:// server: TLS 1.2 at least, the chain
+ * verified against --cacert (or the system's CAs), and the certificate
+ * checked for the host name or IP address of --server. 0, or -1 with @why.
+ */
+static int tls_connect(const cf_cli_conn_t *c, io_t *io, char *why, size_t cap)
+{
+    unsigned char ip[16];
+    int is_ip = inet_pton(AF_INET, c->host, ip) == 1 || inet_pton(AF_INET6, c->host, ip) == 1;
+    int n, e;
+    long vr;
+
+    io->ctx = SSL_CTX_new(TLS_client_method());
+    if (io->ctx == NULL)
+        goto fail;
+    (void)SSL_CTX_set_min_proto_version(io->ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(io->ctx, SSL_VERIFY_PEER, NULL);
+    if (c->cacert[0] != '\0' ? SSL_CTX_load_verify_locations(io->ctx, c->cacert, NULL) != 1
+                             : SSL_CTX_set_default_verify_paths(io->ctx) != 1) {
+        snprintf(why, cap, "cannot load CA certificates from %.180s", c->cacert[0] ? c->cacert : "the system");
+        return -1;
+    }
+    io->ssl = SSL_new(io->ctx);
+    if (io->ssl == NULL || SSL_set_fd(io->ssl, io->fd) != 1)
+        goto fail;
+    if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(io->ssl), c->host) != 1
+              : (SSL_set1_host(io->ssl, c->host) != 1 ||
+                 SSL_set_tlsext_host_name(io->ssl, c->host) != 1))
+        goto fail;
+    for (;;) {
+        n = SSL_connect(io->ssl);
+        if (n == 1)
+            return 0;
+        e = SSL_get_error(io->ssl, n);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+            break;
+        if (wait_fd(io->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT) < 0) {
+            snprintf(why, cap, "TLS handshake timed out");
+            return -1;
+        }
+    }
+    vr = SSL_get_verify_result(io->ssl);
+    if (vr != X509_V_OK)
+        snprintf(why, cap, "TLS: certificate not trusted: %s%s", X509_verify_cert_error_string(vr),
+                 c->cacert[0] ? "" : " (pass --cacert FILE)");
+    else
+        snprintf(why, cap, "TLS handshake failed: %s",
+                 ERR_reason_error_string(ERR_peek_last_error()) ? ERR_reason_error_string(ERR_peek_last_error())
+                                                                 : "connection closed");
+    return -1;
+fail:
+    snprintf(why, cap, "cannot set up TLS");
+    return -1;
+}
+
+static void io_close(io_t *io)
+{
+    if (io->ssl != NULL)
+        (void)SSL_shutdown(io->ssl); /* best effort close_notify */
+    SSL_free(io->ssl);
+    SSL_CTX_free(io->ctx);
+    ERR_clear_error();
+    if (io->fd >= 0)
+        close(io->fd);
+    io->fd = -1;
+    io->ssl = NULL;
+    io->ctx = NULL;
+}
+
+static int send_all(io_t *io, const char *p, size_t len)
+{
+    int fd = io->fd;
+
     while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        ssize_t n = io->ssl != NULL ? tls_xfer(io, (char *)p, len, 1) : send(fd, p, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EAGAIN) {
             int rc = wait_fd(fd, POLLOUT);
             if (rc < 0)
@@ -222,7 +338,7 @@ static int parse_head(const char *buf, size_t hlen, int *status, long long *clen
 }
 
 /* Send the request line, the headers and @body on @fd; 0, or -1 with @why set. */
-static int send_request(const cf_cli_conn_t *c, int fd, const char *method, const char *path,
+static int send_request(const cf_cli_conn_t *c, io_t *io, const char *method, const char *path,
                         const char *body, int with_key, char *why, size_t whycap)
 {
     char head[1024 + sizeof c->key];
@@ -240,9 +356,9 @@ static int send_request(const cf_cli_conn_t *c, int fd, const char *method, cons
         snprintf(why, whycap, "request too long");
         return -1;
     }
-    rc = send_all(fd, head, (size_t)n);
+    rc = send_all(io, head, (size_t)n);
     if (rc == 0 && body != NULL)
-        rc = send_all(fd, body, strlen(body));
+        rc = send_all(io, body, strlen(body));
     if (rc < 0) {
         snprintf(why, whycap, "%s", rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
         return -1;
@@ -279,8 +395,10 @@ static int reply_grow(reply_t *r, char *why, size_t whycap)
 }
 
 /* Read into @r until the peer closes or the whole body is here, parsing the head on the way. */
-static int read_response(int fd, reply_t *r, int *status, char *why, size_t whycap)
+static int read_response(io_t *io, reply_t *r, int *status, char *why, size_t whycap)
 {
+    int fd = io->fd;
+
     for (;;) {
         ssize_t got;
         int rc;
@@ -289,7 +407,12 @@ static int read_response(int fd, reply_t *r, int *status, char *why, size_t whyc
             break;
         if (reply_grow(r, why, whycap) < 0)
             return -1;
-        got = recv(fd, r->buf + r->len, r->cap - r->len - 1, 0);
+        got = io->ssl != NULL ? tls_xfer(io, r->buf + r->len, r->cap - r->len - 1, 0)
+                              : recv(fd, r->buf + r->len, r->cap - r->len - 1, 0);
+        if (got < 0 && io->ssl != NULL) {
+            snprintf(why, whycap, "%s", got == -ETIMEDOUT ? "timed out" : "TLS error");
+            return -1;
+        }
         if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
             rc = wait_fd(fd, POLLIN);
             if (rc < 0) {
@@ -330,22 +453,24 @@ int cf_cli_http(const cf_cli_conn_t *c, const char *method, const char *path, co
     char why[256];
     const char *what = "cannot connect to";
     reply_t r = {NULL, 16384, 0, 0, -1};
-    int fd = -1;
+    io_t io = {.fd = -1};
 
     memset(out, 0, sizeof *out);
-    if (connect_to(c, &fd, why, sizeof why) < 0)
+    if (connect_to(c, &io.fd, why, sizeof why) < 0)
+        goto fail;
+    if (c->tls && tls_connect(c, &io, why, sizeof why) < 0)
         goto fail;
     what = "request to";
-    if (send_request(c, fd, method, path, body, with_key, why, sizeof why) < 0)
+    if (send_request(c, &io, method, path, body, with_key, why, sizeof why) < 0)
         goto fail;
     r.buf = malloc(r.cap);
     if (r.buf == NULL) {
         snprintf(why, sizeof why, "out of memory");
         goto fail;
     }
-    if (read_response(fd, &r, &out->status, why, sizeof why) < 0)
+    if (read_response(&io, &r, &out->status, why, sizeof why) < 0)
         goto fail;
-    close(fd);
+    io_close(&io);
     if (r.clen >= 0)
         r.len = r.hlen + (size_t)r.clen;
     memmove(r.buf, r.buf + r.hlen, r.len - r.hlen);
@@ -356,8 +481,7 @@ int cf_cli_http(const cf_cli_conn_t *c, const char *method, const char *path, co
 fail:
     fprintf(stderr, "curfew: %s %s: %s\n", what, c->url, why);
     free(r.buf);
-    if (fd >= 0)
-        close(fd);
+    io_close(&io);
     out->status = 0;
     return -1;
 }
@@ -504,6 +628,31 @@ int cf_cli_common_opts(int argc, char **argv, const char *cmd, void (*usage)(FIL
         return CF_CLI_EXIT_USAGE;
     }
     return -1;
+}
+
+int cf_cli_take_cacert(int argc, char **argv)
+{
+    int out = 1;
+
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+
+        if (strcmp(argv[i], "--") == 0) {
+            while (i < argc)
+                argv[out++] = argv[i++];
+            break;
+        }
+        if (strcmp(argv[i], "--cacert") == 0 && i + 1 < argc)
+            v = argv[++i];
+        else if (strncmp(argv[i], "--cacert=", 9) == 0)
+            v = argv[i] + 9;
+        if (v != NULL)
+            (void)setenv("CURFEW_CACERT", v, 1);
+        else
+            argv[out++] = argv[i];
+    }
+    argv[out] = NULL;
+    return out;
 }
 
 json_t *cf_cli_call(const char *cmd, const cf_cli_opts_t *o, const char *method, const char *path,

@@ -27,6 +27,7 @@
 #include "core/error.h"
 #include "core/keyset.h"
 #include "core/ratelimit.h"
+#include "util/tls.h"
 
 /*
  * Order rules checked by cf_config_validate(): the value at @lo must not
@@ -252,6 +253,8 @@ static int check_kek_file(const cf_config_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
+static int check_tls_fields(const cf_config_t *cfg, char *err, size_t errlen);
+
 /*
  * Files the server opens at start, checked here so that `curfew config
  * check` refuses what `curfew serve` would: the audit log's directory must
@@ -260,6 +263,7 @@ static int check_kek_file(const cf_config_t *cfg, char *err, size_t errlen)
  */
 static int check_files(const cf_config_t *cfg, char *err, size_t errlen)
 {
+    int rc;
     char at[300], dir[sizeof cfg->audit_path];
     const char *slash = strrchr(cfg->audit_path, '/');
     struct stat st;
@@ -281,7 +285,65 @@ static int check_files(const cf_config_t *cfg, char *err, size_t errlen)
             return CF_ECONFIG;
         }
     }
-    return check_kek_file(cfg, err, errlen);
+    rc = check_kek_file(cfg, err, errlen);
+    if (rc == 0 && cfg->tls_cert[0] != '\0') {
+        SSL_CTX *ctx = NULL;
+
+        rc = cf_config_tls_ctx(cfg, &ctx, err, errlen);
+        SSL_CTX_free(ctx);
+    } else if (rc == 0) {
+        rc = check_tls_fields(cfg, err, errlen);
+    }
+    return rc;
+}
+
+/* tls.*: both files or neither; the client options only with them (a dump's defaults pass). */
+static int check_tls_fields(const cf_config_t *cfg, char *err, size_t errlen)
+{
+    const char *stray = cfg->tls_key[0] != '\0'                  ? "tls.key"
+                        : cfg->tls_client_ca[0] != '\0'          ? "tls.client_ca"
+                        : strcmp(cfg->tls_client_certs, "off") != 0 ? "tls.client_certs"
+                                                                   : NULL;
+    char at[300];
+
+    if (cfg->tls_cert[0] != '\0' && cfg->tls_key[0] == '\0') {
+        cf__config_say(err, errlen, "%stls.cert: tls.key must be set too",
+                       where_set(cfg, cf__config_find("tls.cert", 8), at, sizeof at));
+        return CF_ECONFIG;
+    }
+    if (cfg->tls_cert[0] != '\0' || stray == NULL)
+        return 0;
+    cf__config_say(err, errlen, "%s%s: only meaningful with tls.cert (HTTPS)",
+                   where_set(cfg, cf__config_find(stray, strlen(stray)), at, sizeof at), stray);
+    return CF_ECONFIG;
+}
+
+int cf_config_tls_ctx(const cf_config_t *cfg, SSL_CTX **out, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"tls.cert", "tls.key", "tls.client_ca"};
+    cf_tls_opts_t o = {
+        .cert = cfg->tls_cert,
+        .key = cfg->tls_key,
+        .client_ca = cfg->tls_client_ca,
+        .min_version = strcmp(cfg->tls_min_version, "1.3") == 0 ? TLS1_3_VERSION : TLS1_2_VERSION,
+        .client_mode = strcmp(cfg->tls_client_certs, "required") == 0   ? CF_TLS_CLIENT_REQUIRED
+                       : strcmp(cfg->tls_client_certs, "optional") == 0 ? CF_TLS_CLIENT_OPTIONAL
+                                                                        : CF_TLS_CLIENT_OFF,
+    };
+    cf_tls_field_t field = CF_TLS_FIELD_CERT;
+    char msg[700], at[300];
+    int rc = check_tls_fields(cfg, err, errlen);
+
+    *out = NULL;
+    if (rc < 0)
+        return rc;
+    rc = cf_tls_ctx_new(&o, out, &field, msg, sizeof msg);
+    if (rc < 0)
+        cf__config_say(err, errlen, "%s%s: %s",
+                       where_set(cfg, cf__config_find(keys[field], strlen(keys[field])), at,
+                                 sizeof at),
+                       keys[field], msg);
+    return rc;
 }
 
 int cf_config_validate(const cf_config_t *cfg, char *err, size_t errlen)

@@ -97,12 +97,18 @@ typedef struct {
 typedef struct {
     char listen_host[64];                     /* listen: "127.0.0.1:7070" (host stored unbracketed) */
     int listen_port;
+    char tls_cert[512], tls_key[512], tls_client_ca[512]; /* tls.* ("" = plain HTTP) */
+    char tls_min_version[8];                  /* tls.min_version: 1.2|1.3 */
+    char tls_client_certs[16];                /* tls.client_certs: off|optional|required */
     char issuer[256];                         /* issuer */
     char audience[128];                       /* audience */
     char data_dir[512];                       /* data_dir */
     cf_time_t access_ttl, access_max_ttl;     /* access_token.{ttl,max_ttl} */
     cf_time_t idle_timeout, absolute_timeout; /* session.{idle_timeout,absolute_timeout} */
     cf_time_t reuse_grace;                    /* refresh_token.reuse_grace */
+    cf_time_t dpop_window;                    /* dpop.window */
+    size_t dpop_replay_cache;                 /* dpop.replay_cache */
+    int dpop_nonce;                           /* dpop.nonce */
     cf_time_t clock_leeway;                   /* clock_leeway */
     cf_time_t clock_step_hold;                /* clock_step_hold */
     /* server limits */
@@ -275,5 +281,15 @@ void cf_config_dump(const cf_config_t *cfg, FILE *out);
 
 /** Write the option reference as a markdown table (key, type, default, description) to @out. */
 void cf_config_doc(FILE *out);
+
+struct ssl_ctx_st;
+
+/**
+ * The API listener's TLS context from @cfg's tls.* (tls.cert set), into *@out
+ * (SSL_CTX_free it). The server calls it at start and on SIGHUP; `config
+ * check` calls it too, so both refuse a file the same way. Returns 0, or
+ * CF_ECONFIG with "FILE:LINE: tls.KEY: what is wrong" in @err.
+ */
+int cf_config_tls_ctx(const cf_config_t *cfg, struct ssl_ctx_st **out, char *err, size_t errlen);
 
 #endif

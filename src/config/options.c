@@ -25,6 +25,8 @@
 #define LIST(f, n) FIELD(f), .off2 = offsetof(cf_config_t, n)
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const tls_versions[] = {"1.2", "1.3", NULL};
+static const char *const tls_client_modes[] = {"off", "optional", "required", NULL};
 static const char *const partition_modes[] = {"refuse", "revalidate", NULL};
 /* Stored as index + 1: the order matches cf_ip_binding_t and cf_risk_action_t. */
 const char *const cf__config_ip_bindings[] = {"off", "prefix16", "prefix24", "exact", NULL};
@@ -75,6 +77,20 @@ const option_t cf__config_options[] = {
     {.key = "listen", .kind = OPT_ADDR, .def = "127.0.0.1:7070", FIELD(listen_host),
      .off2 = offsetof(cf_config_t, listen_port),
      .doc = "Address the HTTP API listens on, HOST:PORT; IPv6 as [::1]:7070."},
+    {.key = "tls.cert", .kind = OPT_STRING, .def = "", FIELD(tls_cert),
+     .doc = "PEM certificate chain (leaf first) of the API listener; set with tls.key to serve "
+            "HTTPS (TLS 1.2 and 1.3 only); empty = plain HTTP. Re-read on SIGHUP."},
+    {.key = "tls.key", .kind = OPT_STRING, .def = "", FIELD(tls_key),
+     .doc = "PEM private key of tls.cert; re-read on SIGHUP."},
+    {.key = "tls.client_ca", .kind = OPT_STRING, .def = "", FIELD(tls_client_ca),
+     .doc = "PEM CA certificates client certificates are checked against (tls_client_auth by "
+            "subject DN needs a certificate that chains to one of them)."},
+    {.key = "tls.min_version", .kind = OPT_ENUM, .def = "1.2", FIELD(tls_min_version),
+     .choices = tls_versions, .doc = "Oldest TLS version accepted."},
+    {.key = "tls.client_certs", .kind = OPT_ENUM, .def = "off", FIELD(tls_client_certs),
+     .choices = tls_client_modes,
+     .doc = "Whether the listener asks clients for a certificate (RFC 8705 mutual TLS): off, "
+            "optional (served without one) or required (the handshake fails without one)."},
     {.key = "issuer", .kind = OPT_STRING, .def = "http://127.0.0.1:7070", FIELD(issuer), .min = 1,
      .doc = "Value of the iss claim in issued tokens and the one required in presented tokens."},
     {.key = "audience", .kind = OPT_STRING, .def = "curfew", FIELD(audience), .min = 1,
@@ -104,6 +120,18 @@ const option_t cf__config_options[] = {
     {.key = "refresh_token.reuse_grace", .kind = OPT_DURATION, .def = "0s", FIELD(reuse_grace),
      .doc = "How long a just-rotated refresh token may be presented again (racing retries) "
             "before reuse revokes the session; 0s allows no reuse."},
+    {.key = "dpop.window", .kind = OPT_DURATION, .def = "60s", FIELD(dpop_window), .min = CF_SEC,
+     .max = 3600 * CF_SEC,
+     .doc = "How old a DPoP proof's iat may be (RFC 9449 §11.1); clock_leeway is allowed ahead. "
+            "Its jti is remembered for one to two windows."},
+    {.key = "dpop.replay_cache", .kind = OPT_UINT, .def = "100000", FIELD(dpop_replay_cache),
+     .min = 16, .max = 10000000,
+     .doc = "DPoP proof jtis remembered per window (fixed memory, under 100 B each); when full, "
+            "new proofs are refused (dpop_invalid) until the window turns."},
+    {.key = "dpop.nonce", .kind = OPT_BOOL, .def = "false", FIELD(dpop_nonce),
+     .doc = "Require server-provided nonces in DPoP proofs (RFC 9449 §8-9): a proof without the "
+            "current one is refused with use_dpop_nonce and a DPoP-Nonce header; nonces change "
+            "every dpop.window."},
 
     {.key = "limits.max_connections", .kind = OPT_UINT, .def = "10000", FIELD(max_connections),
      .min = 1, .max = 1000000, .doc = "Open client connections above this are refused."},
@@ -469,7 +497,7 @@ const option_t cf__config_options[] = {
 #define NOPTIONS (sizeof(cf__config_options) / sizeof(cf__config_options[0]))
 const size_t cf__config_noptions = NOPTIONS;
 /* The root rows come first; set_line has one slot per root row. */
-#define NROOT 82
+#define NROOT 90
 const size_t cf__config_nroot = NROOT;
 _Static_assert(NROOT <= CF_CONFIG_OPTIONS_MAX, "raise CF_CONFIG_OPTIONS_MAX");
 

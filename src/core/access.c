@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+#include "core/digest.h"
 #include "core/token.h"
 
 static void answer(cf_access_decision_t *out, cf_access_verdict_t v, cf_reason_t why)
@@ -17,7 +18,29 @@ static void answer(cf_access_decision_t *out, cf_access_verdict_t v, cf_reason_t
     out->why = why;
 }
 
-/* Steps 2-5: the token and the session it names. */
+/* Two thumbprints equal? Constant time over the expected one's length. */
+static int same(const char *want, const char *got)
+{
+    size_t n = strlen(want);
+
+    return got != NULL && strlen(got) == n && cf_ct_equal(want, got, n);
+}
+
+/* Step 5b: is this request made by the holder of the key the token is bound to? */
+static cf_reason_t sender(const cf_access_input_t *in)
+{
+    if (in->proof_refused != CF_REASON_NONE)
+        return in->proof_refused;
+    if (in->bound_jkt != NULL && in->proof_jkt == NULL)
+        return CF_REASON_DPOP_REQUIRED;
+    if (in->bound_jkt != NULL && !same(in->bound_jkt, in->proof_jkt))
+        return CF_REASON_DPOP_KEY_MISMATCH;
+    if (in->bound_x5t != NULL && !same(in->bound_x5t, in->cert_x5t))
+        return CF_REASON_CERT_MISMATCH;
+    return CF_REASON_NONE;
+}
+
+/* Steps 2-5b: the token, the session it names, and who sends it. */
 static cf_reason_t token_and_session(const cf_access_input_t *in)
 {
     const cf_session_t *s = in->session;
@@ -40,7 +63,8 @@ static cf_reason_t token_and_session(const cf_access_input_t *in)
         return CF_REASON_REVOKED_BEFORE;
     if (s == NULL)
         return CF_REASON_SESSION_NOT_FOUND;
-    return cf_session_verdict(s, in->now);
+    why = cf_session_verdict(s, in->now);
+    return why != CF_REASON_NONE ? why : sender(in);
 }
 
 /* Step 6: what the session's risk policy says of a change. 1 when it refused. */

@@ -39,6 +39,12 @@ typedef struct {
     cf_time_t slack;              /* extra ms iat/nbf may lie ahead after a backward clock step */
     int waive_exp;                /* logout: an expired token may still end its own session */
     int background;               /* the client marked the request as background (not a person's) */
+    /* Sender constraints (RFC 9449 DPoP, RFC 8705 mTLS); NULL strings: absent. */
+    const char *bound_jkt;        /* the token's cnf.jkt: it must come with a proof by that key */
+    const char *bound_x5t;        /* the token's cnf.x5t#S256: it must come with that certificate */
+    const char *proof_jkt;        /* the thumbprint of this request's verified DPoP proof */
+    cf_reason_t proof_refused;    /* a DPoP proof was sent and refused (invalid, replay, nonce) */
+    const char *cert_x5t;         /* the client certificate this request presented */
 } cf_access_input_t;
 
 typedef enum {
@@ -71,6 +77,11 @@ typedef struct {
  *  4. iat before the global not-before, or (with a session) before the
  *     subject's, or a session created before the subject's: revoked_before;
  *  5. no session: session_not_found; an ended session: its end's reason;
+ *  5b. sender constraints: a DPoP proof that was sent and refused refuses
+ *     (proof_refused), bound or not; a DPoP-bound token without a proof:
+ *     dpop_required; with a proof by another key: dpop_key_mismatch; a
+ *     certificate-bound token without the same certificate: cert_mismatch
+ *     (strings compared in constant time);
  *  6. risk: a change whose policy is step_up: STEP_UP (max_age 0); revoke:
  *     REFUSE with end = ip_changed / device_changed; ignore: no refusal;
  *  7. the route's requirements (cf_route_decide): FORBIDDEN reasons REFUSE,
@@ -79,7 +90,7 @@ typedef struct {
  *  8. ALLOW, with the deadline; activity set unless the route says
  *     `activity: none` or the request is background (in->background): only
  *     a person's requests keep a session from idling out.
- * A refusal at steps 2-5 sets authn_failed (lockout and alert rules count it).
+ * A refusal at steps 2-5b sets authn_failed (lockout and alert rules count it).
  * Pure; never fails.
  */
 void cf_access_decide(const cf_access_input_t *in, cf_access_decision_t *out);

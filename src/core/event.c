@@ -55,12 +55,12 @@ unsigned cf_event_flags(cf_event_type_t t)
  */
 cf_session_t *cf_session_snapshot(const cf_session_t *s)
 {
-    const char *str[6] = {s->sub, s->client_id, s->scope, s->roles, s->ip, s->device};
-    size_t len[6], total = 0;
+    const char *str[7] = {s->sub, s->client_id, s->scope, s->roles, s->ip, s->device, s->cnf};
+    size_t len[7], total = 0;
     cf_session_t *c;
     char *p;
 
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 7; i++) {
         len[i] = str[i] != NULL ? strlen(str[i]) : 0;
         total += len[i] + 1;
     }
@@ -70,8 +70,8 @@ cf_session_t *cf_session_snapshot(const cf_session_t *s)
     memset(c, 0, sizeof *c);
     p = (char *)(c + 1);
     {
-        char **dst[6] = {&c->sub, &c->client_id, &c->scope, &c->roles, &c->ip, &c->device};
-        for (int i = 0; i < 6; i++) {
+        char **dst[7] = {&c->sub, &c->client_id, &c->scope, &c->roles, &c->ip, &c->device, &c->cnf};
+        for (int i = 0; i < 7; i++) {
             if (len[i] > 0)
                 memcpy(p, str[i], len[i]);
             p[len[i]] = '\0';

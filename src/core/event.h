@@ -94,7 +94,8 @@ typedef enum {
     X(RATE_LIMITED, "rate_limited")                                                    \
     X(INVALID_REQUEST, "invalid_request") /* no token, or a grant the client may not use */ \
     X(DISABLED, "disabled")               /* an alert's disable_refresh holds the subject */ \
-    X(ERROR, "error")                     /* could not issue tokens */
+    X(ERROR, "error")                     /* could not issue tokens */                 \
+    X(SENDER, "sender")                   /* no, a refused or another key's DPoP proof */
 
 typedef enum {
 #define X(name, str) CF_REFRESH_RESULT_##name,

@@ -428,6 +428,7 @@ static void record_free(cf_index_t *ix, cf_session_t *s)
     str_unref(ix, s->roles);
     str_unref(ix, s->ip);
     str_unref(ix, s->device);
+    str_unref(ix, s->cnf);
     if (sub != NULL)
         group_maybe_free(ix, &ix->subjects, sub);
     if (cli != NULL)
@@ -504,9 +505,24 @@ static int record_fill(cf_index_t *ix, cf_session_t *s, const cf_session_t *src)
     s->roles = str_ref(ix, src->roles);
     s->ip = str_ref(ix, src->ip != NULL ? src->ip : "");
     s->device = str_ref(ix, src->device != NULL ? src->device : "");
+    s->cnf = str_ref(ix, src->cnf != NULL ? src->cnf : "");
     if (s->sub == NULL || s->client_id == NULL || s->scope == NULL || s->roles == NULL ||
-        s->ip == NULL || s->device == NULL)
+        s->ip == NULL || s->device == NULL || s->cnf == NULL)
         return CF_ENOMEM;
+    return 0;
+}
+
+int cf_index_set_cnf(cf_index_t *ix, cf_session_t *s, const char *cnf)
+{
+    char *v;
+
+    if (cnf == NULL || cnf[0] == '\0' || (s->cnf != NULL && s->cnf[0] != '\0'))
+        return 0; /* nothing to bind, or bound once already: a binding never changes */
+    v = str_ref(ix, cnf);
+    if (v == NULL)
+        return CF_ENOMEM;
+    str_unref(ix, s->cnf);
+    s->cnf = v;
     return 0;
 }
 

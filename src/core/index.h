@@ -73,6 +73,13 @@ size_t cf_index_count(const cf_index_t *ix);
 size_t cf_index_refresh_count(const cf_index_t *ix);
 
 /** The session @sid (@len bytes), or NULL. */
+/**
+ * Bind indexed session @s to the sender constraint @cnf (its stored form,
+ * core/session.h) unless it is bound already: a binding is made once and
+ * never changed. Returns 0 or CF_ENOMEM.
+ */
+int cf_index_set_cnf(cf_index_t *ix, cf_session_t *s, const char *cnf);
+
 cf_session_t *cf_index_get(const cf_index_t *ix, const char *sid, size_t len);
 
 /**

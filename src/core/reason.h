@@ -169,7 +169,24 @@
       "the proxied server could not be reached, or broke off its answer", 502, "bad_gateway", 0,   \
       NULL, 0, NULL, NULL)                                                                         \
     X(UPSTREAM_TIMEOUT, "upstream_timeout", "the proxied server did not answer in time", 504,      \
-      "gateway_timeout", 0, NULL, 0, NULL, NULL)
+      "gateway_timeout", 0, NULL, 0, NULL, NULL)                                                   \
+    X(DPOP_REQUIRED, "dpop_required",                                                              \
+      "the token is bound to a DPoP key (or the client must use DPoP): send a DPoP proof", 401,    \
+      "invalid_token", 0, NULL, 400, "invalid_dpop_proof", NULL)                                   \
+    X(DPOP_INVALID, "dpop_invalid",                                                                \
+      "the DPoP proof is malformed, badly signed, or made for another method, URL, time or token", \
+      401, "invalid_dpop_proof", 0, NULL, 400, "invalid_dpop_proof", NULL)                         \
+    X(DPOP_REPLAY, "dpop_replay", "this DPoP proof (its jti) was used before", 401,                \
+      "invalid_dpop_proof", 0, NULL, 400, "invalid_dpop_proof", NULL)                              \
+    X(DPOP_KEY_MISMATCH, "dpop_key_mismatch",                                                      \
+      "the DPoP proof was signed by another key than the one the token is bound to", 401,         \
+      "invalid_token", 0, NULL, 400, "invalid_dpop_proof", NULL)                                   \
+    X(USE_DPOP_NONCE, "use_dpop_nonce",                                                            \
+      "the DPoP proof must carry the nonce of the DPoP-Nonce header", 401, "use_dpop_nonce", 0,    \
+      NULL, 400, "use_dpop_nonce", NULL)                                                           \
+    X(CERT_MISMATCH, "cert_mismatch",                                                              \
+      "the token is bound to a client certificate this request did not present", 401,             \
+      "invalid_token", 0, NULL, 400, "invalid_grant", NULL)
 
 typedef enum {
 #define X(name, str, desc, st, err, bst, berr, tst, terr, ch) CF_REASON_##name,

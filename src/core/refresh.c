@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "core/digest.h"
+
 static void refuse(cf_refresh_decision_t *out, cf_refresh_result_t r, cf_reason_t why, int failure)
 {
     out->result = r;
@@ -16,7 +18,15 @@ static void refuse(cf_refresh_decision_t *out, cf_refresh_result_t r, cf_reason_
     out->note_failure = failure;
 }
 
-/* Steps 1-4: may this request present this token at all? 1 when refused. */
+/* Two thumbprints equal? Constant time over the bound one's length. */
+static int same_key(const char *bound, const char *got)
+{
+    size_t n = strlen(bound);
+
+    return strlen(got) == n && cf_ct_equal(bound, got, n);
+}
+
+/* Steps 1-4b: may this request present this token at all? 1 when refused. */
 static int gates(const cf_refresh_input_t *in, cf_refresh_decision_t *out)
 {
     const cf_session_t *s = in->session;
@@ -30,6 +40,16 @@ static int gates(const cf_refresh_input_t *in, cf_refresh_decision_t *out)
     else if (!in->client_authenticated && s->client_id[0] != '\0' && in->owner_confidential)
         /* A confidential client's refresh tokens are useless without its secret. */
         refuse(out, CF_REFRESH_RESULT_INVALID_CLIENT, CF_REASON_INVALID_CLIENT, 0);
+    else if (in->proof_refused != CF_REASON_NONE)
+        refuse(out, CF_REFRESH_RESULT_SENDER, in->proof_refused, 1);
+    else if (cf_session_bound(s, CF_CNF_JKT) != NULL && in->proof_jkt == NULL)
+        refuse(out, CF_REFRESH_RESULT_SENDER, CF_REASON_DPOP_REQUIRED, 1);
+    else if (cf_session_bound(s, CF_CNF_JKT) != NULL &&
+             !same_key(cf_session_bound(s, CF_CNF_JKT), in->proof_jkt))
+        refuse(out, CF_REFRESH_RESULT_SENDER, CF_REASON_DPOP_KEY_MISMATCH, 1);
+    else if (cf_session_bound(s, CF_CNF_X5T) != NULL &&
+             (in->cert_x5t == NULL || !same_key(cf_session_bound(s, CF_CNF_X5T), in->cert_x5t)))
+        refuse(out, CF_REFRESH_RESULT_SENDER, CF_REASON_CERT_MISMATCH, 1);
     else
         return 0;
     return 1;
@@ -60,6 +80,7 @@ void cf_refresh_decide(const cf_refresh_input_t *in, cf_refresh_decision_t *out)
         out->result = CF_REFRESH_RESULT_GRACE;
         break;
     }
+    out->bind_jkt = cf_session_cnf(in->session).kind == CF_CNF_NONE && in->proof_jkt != NULL;
     out->risk_considered = 1;
     if (in->risk.why != CF_REASON_NONE && in->risk.action > CF_RISK_IGNORE) {
         refuse(out, CF_REFRESH_RESULT_RISK, in->risk.why, 0);

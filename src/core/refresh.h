@@ -32,6 +32,10 @@ typedef struct {
     cf_time_t now;               /* Unix ms */
     cf_time_t grace;             /* refresh.reuse_grace (ms); 0: none */
     cf_time_t not_before;        /* Unix ms: the later of the subject's and the global epoch (0 none) */
+    /* DPoP (RFC 9449 §5): the session's cnf says which key its refresh tokens need. */
+    const char *proof_jkt;       /* the thumbprint of the request's verified DPoP proof; NULL: none */
+    cf_reason_t proof_refused;   /* a DPoP proof was sent and refused (invalid, replay, nonce) */
+    const char *cert_x5t;        /* x5t#S256 of the client certificate this request presented; NULL: none */
 } cf_refresh_input_t;
 
 /** The answer. */
@@ -42,6 +46,7 @@ typedef struct {
     int record_deadline;        /* DENIED: a deadline may have passed unobserved; record it */
     int note_failure;           /* counts toward the client address's lockout */
     int risk_considered;        /* the risk comparison was reached (the shell logs a change) */
+    int bind_jkt;               /* issuing: bind the unbound session to proof_jkt from now on */
 } cf_refresh_decision_t;
 
 /**
@@ -51,6 +56,12 @@ typedef struct {
  *  3. a client named that is not the session's: CLIENT_MISMATCH, a failure;
  *  4. the session's client is confidential and the request did not
  *     authenticate: INVALID_CLIENT (invalid_client);
+ *  4b. DPoP: a proof that was sent and refused: SENDER with its reason; a
+ *     session bound to a key (cnf jkt) without a proof: SENDER
+ *     dpop_required; with a proof by another key: SENDER dpop_key_mismatch,
+ *     a failure (a stolen refresh token without its key is worth nothing);
+ *     a session bound to a certificate is refreshed only over that
+ *     certificate, which the shell checks before (cert_mismatch);
  *  5. cf_session_refresh_decide(): an ended or epoch-revoked session, or less
  *     than CF_REFRESH_MIN_LEFT before its absolute deadline: DENIED
  *     (record_deadline set); an older generation (or one from the future):
@@ -58,7 +69,8 @@ typedef struct {
  *  6. risk: a change whose policy is revoke: RISK with end ip_changed /
  *     device_changed; step_up: RISK without an end; ignore: nothing;
  *  7. ROTATED for the current generation, GRACE for the previous one within
- *     @grace of its rotation (generations wrap around 2^32).
+ *     @grace of its rotation (generations wrap around 2^32); bind_jkt set
+ *     when an unbound session was refreshed with a valid proof.
  * Pure; never fails.
  */
 void cf_refresh_decide(const cf_refresh_input_t *in, cf_refresh_decision_t *out);

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/error.h"
+
 static cf_time_t stricter(cf_time_t configured, cf_time_t requested)
 {
     if (requested <= 0)
@@ -73,7 +75,7 @@ cf_session_t *cf_session_new(const char *sid, const char *sub, const char *clien
     s->absolute_deadline = now + limits->absolute_timeout;
     s->idle_deadline = cf_time_min(now + limits->idle_timeout, s->absolute_deadline);
     s->end = CF_END_NONE;
-    s->ip = s->device = EMPTY;
+    s->ip = s->device = s->cnf = EMPTY;
     return s;
 }
 
@@ -108,6 +110,8 @@ void cf_session_free(cf_session_t *s)
             free_str(s->ip);
             free_str(s->device);
         }
+        if (s->cnf_apart)
+            free_str(s->cnf);
         free(s);
         return;
     }
@@ -117,7 +121,49 @@ void cf_session_free(cf_session_t *s)
     free(s->roles);
     free_str(s->ip);
     free_str(s->device);
+    free_str(s->cnf);
     free(s);
+}
+
+int cf_session_set_cnf(cf_session_t *s, const cf_cnf_t *c)
+{
+    char text[CF_CNF_TEXT_LEN], *copy;
+
+    cf_cnf_format(c, text);
+    copy = dup_or_empty(text);
+    if (copy == NULL)
+        return CF_ENOMEM;
+    if (!s->packed || s->cnf_apart) /* never called on an index record */
+        free_str(s->cnf);
+    s->cnf_apart = s->packed;
+    s->cnf = copy;
+    return 0;
+}
+
+int cf_session_set_cnf_text(cf_session_t *s, const char *text)
+{
+    cf_cnf_t c;
+
+    if (cf_cnf_parse(text, &c) < 0)
+        return CF_EINVAL;
+    return c.kind == CF_CNF_NONE ? 0 : cf_session_set_cnf(s, &c);
+}
+
+cf_cnf_t cf_session_cnf(const cf_session_t *s)
+{
+    cf_cnf_t c;
+
+    (void)cf_cnf_parse(s->cnf, &c);
+    return c;
+}
+
+const char *cf_session_bound(const cf_session_t *s, cf_cnf_kind_t kind)
+{
+    const char *tag = kind == CF_CNF_JKT ? "jkt:" : kind == CF_CNF_X5T ? "x5t:" : NULL;
+
+    if (tag == NULL || s->cnf == NULL || strncmp(s->cnf, tag, 4) != 0 || strlen(s->cnf) != 4 + CF_CNF_LEN)
+        return NULL;
+    return s->cnf + 4;
 }
 
 cf_end_t cf_session_end_at(const cf_session_t *s, cf_time_t now, cf_time_t *at)
@@ -240,4 +286,48 @@ int cf_session_merge(cf_session_t *s, const cf_session_t *snap)
         return 1;
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sender constraints                                                  */
+/* ------------------------------------------------------------------ */
+
+static int b64url_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+}
+
+int cf_cnf_set(cf_cnf_t *c, cf_cnf_kind_t kind, const char *v, size_t len)
+{
+    memset(c, 0, sizeof *c);
+    if (kind == CF_CNF_NONE)
+        return 0;
+    if ((kind != CF_CNF_JKT && kind != CF_CNF_X5T) || v == NULL || len != CF_CNF_LEN)
+        return CF_EINVAL;
+    for (size_t i = 0; i < len; i++)
+        if (!b64url_char(v[i]))
+            return CF_EINVAL;
+    c->kind = (uint8_t)kind;
+    memcpy(c->v, v, len);
+    return 0;
+}
+
+void cf_cnf_format(const cf_cnf_t *c, char out[CF_CNF_TEXT_LEN])
+{
+    out[0] = '\0';
+    if (c->kind == CF_CNF_JKT || c->kind == CF_CNF_X5T)
+        snprintf(out, CF_CNF_TEXT_LEN, "%s:%s", c->kind == CF_CNF_JKT ? "jkt" : "x5t", c->v);
+}
+
+int cf_cnf_parse(const char *text, cf_cnf_t *c)
+{
+    memset(c, 0, sizeof *c);
+    if (text == NULL || text[0] == '\0')
+        return 0;
+    if (strncmp(text, "jkt:", 4) == 0)
+        return cf_cnf_set(c, CF_CNF_JKT, text + 4, strlen(text + 4));
+    if (strncmp(text, "x5t:", 4) == 0)
+        return cf_cnf_set(c, CF_CNF_X5T, text + 4, strlen(text + 4));
+    return CF_EINVAL;
 }

@@ -32,6 +32,32 @@ typedef struct {
 typedef struct cf_session cf_session_t;
 
 /*
+ * A sender constraint (RFC 9449 DPoP, RFC 8705 mTLS): the key or the client
+ * certificate a session's tokens are bound to. Its value is an RFC 7638 JWK
+ * thumbprint (cnf.jkt) or a certificate's x5t#S256, both 43 characters of
+ * base64url SHA-256. Set once, when the session is created or first
+ * refreshed with a proof; never changed after.
+ */
+typedef enum { CF_CNF_NONE, CF_CNF_JKT, CF_CNF_X5T } cf_cnf_kind_t;
+
+#define CF_CNF_LEN 43     /* base64url of a SHA-256 */
+#define CF_CNF_TEXT_LEN 48 /* "jkt:" or "x5t:" and the value, NUL-terminated */
+
+typedef struct {
+    uint8_t kind;             /* cf_cnf_kind_t */
+    char v[CF_CNF_LEN + 1];   /* "" when kind is CF_CNF_NONE */
+} cf_cnf_t;
+
+/** Set @c to @kind with value @v (CF_CNF_LEN base64url characters). 0 or CF_EINVAL (then NONE). */
+int cf_cnf_set(cf_cnf_t *c, cf_cnf_kind_t kind, const char *v, size_t len);
+
+/** The stored form of @c: "", "jkt:<thumbprint>" or "x5t:<thumbprint>", into @out. */
+void cf_cnf_format(const cf_cnf_t *c, char out[CF_CNF_TEXT_LEN]);
+
+/** Parse the stored form (NULL or "" is NONE). 0 or CF_EINVAL (then NONE). */
+int cf_cnf_parse(const char *text, cf_cnf_t *c);
+
+/*
  * One session. Small fields first so the record packs: a session held by the
  * index (core/index.h) is one fixed-size pooled record whose strings are
  * interned (shared, owned by the index); a session made by cf_session_new()
@@ -49,6 +75,7 @@ struct cf_session {
     uint8_t in_dead : 1;        /* index: heap_pos is in the purge heap, not the deadline one */
     uint8_t packed : 1;         /* one allocation: sub, client_id, scope, roles follow the struct */
     uint8_t bound_apart : 1;    /* packed, but ip and device were allocated apart (bind) */
+    uint8_t cnf_apart : 1;      /* packed, but cnf was allocated apart (cf_session_set_cnf) */
     cf_end_t end;               /* CF_END_NONE while live */
     uint32_t refresh_gen;       /* generation of the current refresh token(s) */
     uint32_t inflight;          /* committed changes awaiting the store's answer */
@@ -59,6 +86,7 @@ struct cf_session {
     char *roles;     /* comma separated, "" when none */
     char *ip;        /* client address at creation ("" when unknown) */
     char *device;    /* device fingerprint at creation ("" when unknown) */
+    char *cnf;       /* sender constraint, cf_cnf_format()'s form: "jkt:..", "x5t:.."; "" none */
     cf_time_t auth_time;
     cf_time_t created_at;
     cf_time_t last_activity;
@@ -95,6 +123,21 @@ cf_session_t *cf_session_new(const char *sid, const char *sub, const char *clien
 
 /** Record the address and device the session is bound to (either may be NULL). */
 void cf_session_bind(cf_session_t *s, const char *ip, const char *device);
+
+/**
+ * Bind @s (not an index record) to @c: its tokens need that key or
+ * certificate from now on. Returns 0 or CF_ENOMEM (then @s is unchanged).
+ */
+int cf_session_set_cnf(cf_session_t *s, const cf_cnf_t *c);
+
+/** cf_session_set_cnf() from the stored form @text (NULL or "": unbound). 0, CF_EINVAL, CF_ENOMEM. */
+int cf_session_set_cnf_text(cf_session_t *s, const char *text);
+
+/** The sender constraint of @s (kind NONE when unbound or unreadable). */
+cf_cnf_t cf_session_cnf(const cf_session_t *s);
+
+/** The thumbprint @s is bound to by @kind (JKT or X5T), borrowed from @s; NULL when not. */
+const char *cf_session_bound(const cf_session_t *s, cf_cnf_kind_t kind);
 
 /** Free @s and its strings. NULL is a no-op. */
 void cf_session_free(cf_session_t *s);
@@ -173,7 +216,8 @@ int cf_session_revoked_before(const cf_session_t *s, cf_time_t not_before);
  * and idle deadline, the newer refresh generation (with its rotation time),
  * the first end. Never undoes an end and never moves anything backwards, so
  * merging the same snapshot twice, or two snapshots in either order, gives
- * the same session. Returns 1 when it brought @s a new end. Pure.
+ * the same session. Returns 1 when it brought @s a new end. Pure. (The
+ * sender constraint, set once, is the index's to copy: cf_index_set_cnf.)
  */
 int cf_session_merge(cf_session_t *s, const cf_session_t *snap);
 

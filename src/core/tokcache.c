@@ -60,7 +60,7 @@ const cf_tokcache_entry_t *cf_tokcache_get(const cf_tokcache_t *c, const char *t
 }
 
 int cf_tokcache_put(cf_tokcache_t *c, const char *tok, size_t len, const char *sid, int64_t exp,
-                    int64_t iat, int64_t nbf)
+                    int64_t iat, int64_t nbf, const cf_cnf_t *cnf)
 {
     cf_tokcache_entry_t *e;
     char *copy;
@@ -81,5 +81,9 @@ int cf_tokcache_put(cf_tokcache_t *c, const char *tok, size_t len, const char *s
     e->exp = exp;
     e->iat = iat;
     e->nbf = nbf;
+    if (cnf != NULL)
+        e->cnf = *cnf;
+    else
+        memset(&e->cnf, 0, sizeof e->cnf);
     return 0;
 }

@@ -24,6 +24,7 @@ typedef struct {
     size_t len;
     char sid[CF_SID_LEN + 1];
     int64_t exp, iat, nbf; /* Unix seconds, as the token claims them (nbf 0: absent) */
+    cf_cnf_t cnf;          /* the token's sender constraint (cnf), judged on every use */
 } cf_tokcache_entry_t;
 
 typedef struct {
@@ -49,10 +50,11 @@ const cf_tokcache_entry_t *cf_tokcache_get(const cf_tokcache_t *c, const char *t
 
 /**
  * Remember @tok (@len bytes, copied) as verified, naming session @sid
- * (CF_SID_LEN characters) with its exp, iat and nbf. Evicts what held the
+ * (CF_SID_LEN characters) with its exp, iat, nbf and sender constraint
+ * @cnf (NULL: none). Evicts what held the
  * slot. Returns 0 or CF_ENOMEM (the cache is then unchanged).
  */
 int cf_tokcache_put(cf_tokcache_t *c, const char *tok, size_t len, const char *sid, int64_t exp,
-                    int64_t iat, int64_t nbf);
+                    int64_t iat, int64_t nbf, const cf_cnf_t *cnf);
 
 #endif

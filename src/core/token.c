@@ -104,6 +104,25 @@ static int get_roles(const json_t *obj, char *dst, size_t cap)
     return 0;
 }
 
+/* cnf: absent, or {"jkt": thumbprint} or {"x5t#S256": thumbprint}; -1 malformed. */
+static int get_cnf(const json_t *obj, cf_cnf_t *out)
+{
+    const json_t *cnf = json_object_get(obj, "cnf"), *jkt, *x5t;
+
+    memset(out, 0, sizeof *out);
+    if (cnf == NULL)
+        return 0;
+    if (!json_is_object(cnf))
+        return -1;
+    jkt = json_object_get(cnf, "jkt");
+    x5t = json_object_get(cnf, "x5t#S256");
+    if ((jkt == NULL) == (x5t == NULL))
+        return -1; /* neither, or both: we never issue either */
+    if (jkt != NULL)
+        return json_is_string(jkt) ? cf_cnf_set(out, CF_CNF_JKT, json_string_value(jkt), json_string_length(jkt)) : -1;
+    return json_is_string(x5t) ? cf_cnf_set(out, CF_CNF_X5T, json_string_value(x5t), json_string_length(x5t)) : -1;
+}
+
 /* aud: 1 matches, 0 does not, -1 malformed. */
 static int aud_matches(const json_t *aud, const char *want)
 {
@@ -161,7 +180,7 @@ int cf_token_check_claims(const json_t *payload, const cf_token_expect_t *exp, c
         get_roles(payload, c.roles, sizeof(c.roles)) < 0 ||
         get_date(payload, "exp", 1, &c.exp) < 0 || get_date(payload, "iat", 1, &c.iat) < 0 ||
         get_date(payload, "nbf", 0, &c.nbf) < 0 ||
-        get_date(payload, "auth_time", 0, &c.auth_time) < 0)
+        get_date(payload, "auth_time", 0, &c.auth_time) < 0 || get_cnf(payload, &c.cnf) < 0)
         return 0;
     m = aud_matches(aud, exp->audience);
     if (m < 0)
@@ -314,6 +333,10 @@ int cf_token_access_payload(const cf_access_token_spec_t *spec, char **json_out)
     }
     if (rc == 0 && spec->auth_time != 0)
         rc = set_int(obj, "auth_time", spec->auth_time);
+    if (rc == 0 && spec->cnf != NULL && spec->cnf->kind != CF_CNF_NONE) {
+        json_t *cnf = json_pack("{s:s}", spec->cnf->kind == CF_CNF_JKT ? "jkt" : "x5t#S256", spec->cnf->v);
+        rc = cnf != NULL && json_object_set_new(obj, "cnf", cnf) == 0 ? 0 : CF_ENOMEM;
+    }
     if (rc < 0)
         goto done;
 

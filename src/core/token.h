@@ -20,6 +20,7 @@
 #include "core/clock.h"
 #include "core/digest.h"
 #include "core/reason.h"
+#include "core/session.h"
 
 /** Largest NumericDate accepted in exp, iat, nbf, auth_time: 9999-12-31T23:59:59Z. */
 #define CF_TOKEN_MAX_NUMERICDATE INT64_C(253402300799)
@@ -28,6 +29,7 @@
 typedef struct {
     char sub[256], sid[64], client_id[128], jti[64], scope[512], roles[512]; /* roles space-separated */
     int64_t exp, iat, nbf, auth_time; /* Unix seconds; nbf = 0 when absent; auth_time=0 when absent */
+    cf_cnf_t cnf; /* cnf.jkt or cnf.x5t#S256 (RFC 9449 §6, RFC 8705 §3); kind NONE when absent */
 } cf_access_claims_t;
 
 /** What this resource server expects of a token. */
@@ -46,7 +48,8 @@ typedef struct {
  *     and jti are strings; aud is a string or an array of strings; exp and
  *     iat are integers; nbf and auth_time are integers or absent; scope and
  *     client_id are strings or absent; roles is an array of strings or
- *     absent. Also malformed: any string that contains NUL or does not fit
+ *     absent; cnf is absent or an object with exactly one of jkt and
+ *     x5t#S256, a 43-character base64url string. Also malformed: any string that contains NUL or does not fit
  *     its field in @out, a role that is empty or contains a space, and any
  *     NumericDate outside 0..CF_TOKEN_MAX_NUMERICDATE. Real numbers are not
  *     integers (we only issue integers).
@@ -83,12 +86,13 @@ typedef struct {
     const char *const *roles;
     size_t nroles;
     int64_t iat, exp, auth_time;
+    const cf_cnf_t *cnf; /* the sender constraint; NULL or kind NONE: a bearer token */
 } cf_access_token_spec_t;
 
 /**
  * Build the RFC 9068 payload for @spec as compact JSON, members in this
  * order: iss, sub, aud, exp, iat, jti, client_id, sid, scope, roles,
- * auth_time. client_id is left out when NULL, scope when NULL,
+ * auth_time, cnf. client_id is left out when NULL, scope when NULL,
  * auth_time when 0; roles is always an array (possibly empty).
  * *@json_out is a new NUL-terminated string the caller frees with free().
  * Returns 0; CF_EINVAL when issuer, audience, sub, sid or jti is NULL or

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "core/error.h"
 #include "http/rx.h"
@@ -27,6 +29,7 @@
 #define OUT_KEEP_MAX (64 * 1024)   /* a larger output buffer is released after use */
 #define OUT_HIGH_WATER (256 * 1024) /* stop parsing while this much waits in the kernel queue */
 #define LINGER_MS 5000              /* how long to drain a closing client before cutting it off */
+#define TLS_IN_MAX (64 * 1024)      /* undecrypted bytes held while a request waits; then stop reading */
 
 /* ======================================================================
  * Connections
@@ -57,6 +60,10 @@ struct cf__http_conn {
     unsigned eof : 1;
     unsigned in_process : 1;
     unsigned write_blocked : 1;
+    unsigned tls_ready : 1; /* the TLS handshake finished */
+    SSL *ssl;               /* NULL: plain HTTP */
+    BIO *tls_rbio, *tls_wbio; /* records from the socket / for the socket (owned by ssl) */
+    cf_tls_peer_t peer;
 };
 
 typedef struct {
@@ -66,11 +73,14 @@ typedef struct {
 } wreq_t;
 
 static void conn_process(conn_t *c);
+static void conn_read_stop(conn_t *c);
 
 /* The last connection of a stopped server frees it (or the listener's close does). */
 void cf__http_server_maybe_free(cf_http_server_t *s)
 {
     if (s->stopping && s->listener_closed && s->conns == NULL) {
+        SSL_CTX_free(s->tls);
+        free(s->tls_in);
         free(s->host);
         free(s);
     }
@@ -88,6 +98,7 @@ static void conn_free(conn_t *c)
         c->next->prev = c->prev;
     s->stats.open_connections--;
     cf__http_rx_fini(&c->rx);
+    SSL_free(c->ssl); /* and its BIOs */
     free(c->out);
     free(c); /* the only place a conn_t is freed */
     cf__http_server_maybe_free(s);
@@ -212,42 +223,72 @@ static void on_write(uv_write_t *w, int status)
     }
 }
 
-/* Hand buffered output to the kernel: try_write first, then an owned copy. */
-static void conn_flush(conn_t *c)
+/* Hand @len bytes at @p to the kernel: try_write first, then an owned copy. 0, or -1 closed. */
+static int conn_send(conn_t *c, const char *p, size_t len)
 {
-    uv_buf_t b;
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
     size_t done = 0, rest;
     wreq_t *wr;
     int n;
 
-    if (c->closing || c->out_len == 0)
-        return;
-    b = uv_buf_init(c->out, (unsigned)c->out_len);
     n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (n >= 0) {
         done = (size_t)n;
     } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
         CF_LOG(CF_LOG_DEBUG, "event=http_write_error err=%s peer=%s", uv_err_name(n), c->req.peer_ip);
         conn_close(c);
-        return;
+        return -1;
     }
-    rest = c->out_len - done;
-    if (rest > 0) {
-        wr = malloc(sizeof *wr + rest);
-        if (wr == NULL) {
-            CF_LOG(CF_LOG_ERROR, "event=http_oom what=write bytes=%zu", rest);
+    rest = len - done;
+    if (rest == 0)
+        return 0;
+    wr = malloc(sizeof *wr + rest);
+    if (wr == NULL) {
+        CF_LOG(CF_LOG_ERROR, "event=http_oom what=write bytes=%zu", rest);
+        conn_close(c);
+        return -1;
+    }
+    wr->c = c;
+    memcpy(wr->data, p + done, rest);
+    b = uv_buf_init(wr->data, (unsigned)rest);
+    n = uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (n < 0) {
+        free(wr);
+        conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* TLS: send the records OpenSSL wrote (handshake, alerts, data). 0, or -1 closed. */
+static int tls_send(conn_t *c)
+{
+    char *p = NULL;
+    long n = BIO_get_mem_data(c->tls_wbio, &p);
+    int rc = 0;
+
+    if (n > 0 && !c->closing)
+        rc = conn_send(c, p, (size_t)n);
+    (void)BIO_reset(c->tls_wbio); /* empties it (and wipes what was sent) */
+    return rc;
+}
+
+/* Hand buffered output to the kernel (through TLS on an HTTPS connection). */
+static void conn_flush(conn_t *c)
+{
+    if (c->closing || c->out_len == 0)
+        return;
+    if (c->ssl != NULL) {
+        /* A memory BIO takes everything: SSL_write writes all or fails. */
+        if (SSL_write(c->ssl, c->out, (int)c->out_len) <= 0) {
+            ERR_clear_error();
             conn_close(c);
             return;
         }
-        wr->c = c;
-        memcpy(wr->data, c->out + done, rest);
-        b = uv_buf_init(wr->data, (unsigned)rest);
-        n = uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
-        if (n < 0) {
-            free(wr);
-            conn_close(c);
+        if (tls_send(c) < 0)
             return;
-        }
+    } else if (conn_send(c, c->out, c->out_len) < 0) {
+        return;
     }
     c->out_len = 0;
     if (c->out_cap > OUT_KEEP_MAX) { /* one big response should not pin memory */
@@ -255,6 +296,74 @@ static void conn_flush(conn_t *c)
         c->out = NULL;
         c->out_cap = 0;
     }
+}
+
+/* A TLS connection that failed (handshake or record): send any alert, close. */
+static int tls_fail(conn_t *c, int err)
+{
+    unsigned long e = ERR_peek_error();
+
+    if (!c->tls_ready)
+        c->srv->stats.tls_handshake_failures++;
+    CF_LOG(CF_LOG_DEBUG, "event=tls_error stage=%s ssl_error=%d reason=%s peer=%s",
+           c->tls_ready ? "record" : "handshake", err,
+           e != 0 && ERR_reason_error_string(e) != NULL ? ERR_reason_error_string(e) : "none",
+           c->req.peer_ip);
+    ERR_clear_error();
+    (void)tls_send(c);
+    conn_close(c);
+    return -1;
+}
+
+/*
+ * TLS: run the handshake, then decrypt what has arrived into the request
+ * buffer while it has room (a request waiting for its answer leaves the rest
+ * in OpenSSL until conn_process() asks again). Returns the bytes added, or -1
+ * when the connection was closed.
+ */
+static int tls_pump(conn_t *c)
+{
+    int added = 0, r;
+
+    if (!c->tls_ready) {
+        r = SSL_do_handshake(c->ssl);
+        if (r != 1) {
+            int err = SSL_get_error(c->ssl, r);
+
+            if (err != SSL_ERROR_WANT_READ)
+                return tls_fail(c, err);
+            return tls_send(c) < 0 ? -1 : 0;
+        }
+        c->tls_ready = 1;
+        cf_tls_peer(c->ssl, &c->peer);
+        c->req.tls_peer = c->peer.x5t[0] != '\0' ? &c->peer : NULL;
+        if (tls_send(c) < 0)
+            return -1;
+    }
+    for (;;) {
+        char *p;
+        size_t n;
+
+        cf__http_rx_space(&c->rx, !c->pending, &p, &n);
+        if (n == 0)
+            break;
+        r = SSL_read(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+        if (r > 0) {
+            cf__http_rx_commit(&c->rx, (size_t)r);
+            added += r;
+            continue;
+        }
+        r = SSL_get_error(c->ssl, r);
+        if (r == SSL_ERROR_WANT_READ)
+            break;
+        if (r == SSL_ERROR_ZERO_RETURN) { /* close_notify: a half-close, as a FIN */
+            c->eof = 1;
+            conn_read_stop(c);
+            break;
+        }
+        return tls_fail(c, r);
+    }
+    return tls_send(c) < 0 ? -1 : added;
 }
 
 static void on_timer(uv_timer_t *t);
@@ -311,6 +420,12 @@ static void conn_finish(conn_t *c)
     if (c->lingering || c->closing)
         return;
     c->lingering = 1;
+    if (c->ssl != NULL && c->tls_ready) {
+        (void)SSL_shutdown(c->ssl); /* our close_notify; the client's is not awaited */
+        ERR_clear_error();
+        if (tls_send(c) < 0)
+            return;
+    }
     c->shutdown_req.data = c;
     rc = uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown);
     if (rc < 0) {
@@ -344,7 +459,8 @@ static void conn_settle(conn_t *c)
     if (c->closing)
         return;
     now = uv_now(s->loop);
-    if (cf__http_rx_pending_bytes(&c->rx) > 0) {
+    if (cf__http_rx_pending_bytes(&c->rx) > 0 || (c->ssl != NULL && !c->tls_ready)) {
+        /* A handshake too must finish within request_timeout. */
         /* Part of a request is here: the whole of it must arrive in time (slowloris). */
         if (c->timer_mode != TM_REQUEST)
             timer_arm(c, TM_REQUEST, (uint64_t)s->cfg.request_timeout);
@@ -424,6 +540,8 @@ static void conn_process(conn_t *c)
             break;
         }
         rc = cf__http_rx_next(&c->rx, &c->req);
+        if (rc == CF__HTTP_RX_AGAIN && c->ssl != NULL && tls_pump(c) > 0)
+            continue; /* OpenSSL held decrypted bytes the buffer had no room for */
         if (rc == CF__HTTP_RX_AGAIN)
             break;
         if (rc == CF__HTTP_RX_CONTINUE) {
@@ -521,6 +639,13 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
         b->len = c->rx.cap;
         return;
     }
+    if (c->ssl != NULL) {
+        /* Records go to OpenSSL first; a client that keeps sending while its
+         * request waits is stopped (ENOBUFS) once TLS_IN_MAX bytes are held. */
+        b->base = c->srv->tls_in;
+        b->len = BIO_ctrl_pending(c->tls_rbio) < TLS_IN_MAX ? CF__HTTP_TLS_IN : 0;
+        return;
+    }
     /* Growing moves the buffer: not while a dispatched request points into it. */
     cf__http_rx_space(&c->rx, !c->pending, &p, &n);
     b->base = p;
@@ -537,6 +662,17 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     if (nread > 0) {
         if (c->lingering)
             return;
+        if (c->ssl != NULL) {
+            if (BIO_write(c->tls_rbio, b->base, (int)nread) != (int)nread) {
+                conn_close(c);
+                return;
+            }
+            if (tls_pump(c) < 0)
+                return;
+            if (!c->pending)
+                conn_process(c);
+            return;
+        }
         cf__http_rx_commit(&c->rx, (size_t)nread);
         if (!c->pending)
             conn_process(c);
@@ -579,6 +715,26 @@ static void peer_name(uv_tcp_t *tcp, char out[46])
     }
 }
 
+/* Server side of TLS over two memory BIOs: libuv moves the records. */
+static int tls_start(conn_t *c)
+{
+    c->ssl = SSL_new(c->srv->tls);
+    c->tls_rbio = BIO_new(BIO_s_mem());
+    c->tls_wbio = BIO_new(BIO_s_mem());
+    if (c->ssl == NULL || c->tls_rbio == NULL || c->tls_wbio == NULL) {
+        BIO_free(c->tls_rbio);
+        BIO_free(c->tls_wbio);
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        return CF_ENOMEM;
+    }
+    BIO_set_mem_eof_return(c->tls_rbio, -1); /* empty means "wait for more", not EOF */
+    SSL_set_bio(c->ssl, c->tls_rbio, c->tls_wbio);
+    SSL_set_accept_state(c->ssl);
+    c->req.tls = 1;
+    return 0;
+}
+
 /*
  * A new connection: allocated before the accept, so that running out of
  * memory still lets the listener refuse the client politely.
@@ -619,6 +775,11 @@ int cf__http_conn_accept(cf_http_server_t *s)
     }
     (void)uv_tcp_nodelay(&c->tcp, 1); /* an optimisation; serving works without it */
     peer_name(&c->tcp, c->req.peer_ip);
+    if (s->tls != NULL && tls_start(c) < 0) {
+        CF_LOG(CF_LOG_ERROR, "event=http_oom what=tls");
+        conn_close(c);
+        return 0;
+    }
     conn_settle(c); /* starts reading and the idle timer */
     return 0;
 }

@@ -17,6 +17,9 @@
 
 struct cf__http_conn;
 
+/* Bytes of TLS records taken from a socket per read (a record is at most 16 KiB + overhead). */
+#define CF__HTTP_TLS_IN (17 * 1024)
+
 struct cf_http_server {
     uv_loop_t *loop;
     uv_tcp_t listener;
@@ -25,6 +28,8 @@ struct cf_http_server {
     int port;
     struct cf__http_conn *conns; /* every open connection, a list */
     cf_http_stats_t stats;
+    SSL_CTX *tls;   /* NULL: plain HTTP */
+    char *tls_in;   /* scratch for raw TLS records read from a socket (one loop, one at a time) */
     time_t date_sec;
     char date[32];
     unsigned stopping : 1, listener_closed : 1;

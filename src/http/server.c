@@ -42,7 +42,8 @@ static void server_reject(cf_http_server_t *s)
         CF_LOG(CF_LOG_ERROR, "event=http_oom what=reject");
         return;
     }
-    if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)t) == 0) {
+    /* A TLS client cannot read a plain 503: it only sees the connection end. */
+    if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)t) == 0 && s->tls == NULL) {
         bn = cf__http_json_error(body, sizeof body, 503, "too many open connections; retry");
         rn = cf__http_encode_response(resp, sizeof resp, 503, &cf__http_json_type, 1, body, bn,
                                       cf__http_server_date(s), 0, 0);
@@ -110,6 +111,28 @@ static int resolve(uv_loop_t *loop, const char *host, int port, struct sockaddr_
     return 0;
 }
 
+/* Free a server whose listener was never initialised. */
+static void server_discard(cf_http_server_t *s)
+{
+    SSL_CTX_free(s->tls);
+    free(s->tls_in);
+    free(s->host);
+    free(s);
+}
+
+/* HTTPS: a reference to the context and the scratch buffer records are read into. */
+static int server_tls_init(cf_http_server_t *s, SSL_CTX *tls)
+{
+    s->tls_in = malloc(CF__HTTP_TLS_IN);
+    if (s->tls_in == NULL || SSL_CTX_up_ref(tls) != 1) {
+        free(s->tls_in);
+        s->tls_in = NULL;
+        return CF_ENOMEM;
+    }
+    s->tls = tls;
+    return 0;
+}
+
 int cf_http_server_start(uv_loop_t *loop, const cf_http_config_t *cfg, cf_http_server_t **out)
 {
     cf_http_server_t *s = NULL;
@@ -131,6 +154,11 @@ int cf_http_server_start(uv_loop_t *loop, const cf_http_config_t *cfg, cf_http_s
         free(s);
         return CF_ENOMEM;
     }
+    if (cfg->tls != NULL && server_tls_init(s, cfg->tls) < 0) {
+        free(s->host);
+        free(s);
+        return CF_ENOMEM;
+    }
     s->loop = loop;
     s->cfg = *cfg;
     s->cfg.host = s->host;
@@ -149,14 +177,12 @@ int cf_http_server_start(uv_loop_t *loop, const cf_http_config_t *cfg, cf_http_s
     if (rc < 0) {
         CF_LOG(CF_LOG_ERROR, "event=http_bind_failed addr=%s port=%d err=%s", host, cfg->port,
                uv_strerror(rc));
-        free(s->host);
-        free(s);
+        server_discard(s);
         return CF_EIO;
     }
     rc = uv_tcp_init(loop, &s->listener);
     if (rc < 0) {
-        free(s->host);
-        free(s);
+        server_discard(s);
         return CF_EIO;
     }
     s->listener.data = s;
@@ -191,6 +217,15 @@ fail:
 int cf_http_server_port(const cf_http_server_t *s)
 {
     return s->port;
+}
+
+int cf_http_server_set_tls(cf_http_server_t *s, SSL_CTX *tls)
+{
+    if (s == NULL || s->tls == NULL || tls == NULL || SSL_CTX_up_ref(tls) != 1)
+        return CF_EINVAL;
+    SSL_CTX_free(s->tls); /* open connections hold their own reference through SSL */
+    s->tls = tls;
+    return 0;
 }
 
 void cf_http_server_stats(const cf_http_server_t *s, cf_http_stats_t *out)

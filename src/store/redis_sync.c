@@ -162,6 +162,10 @@ cf_session_t *cf__redis_session_from_hash(const char *sid, const redisReply *h)
     s->refresh_gen = (uint32_t)ifield(h, "g");
     s->refresh_rotated_at = ifield(h, "ra");
     cf_session_bind(s, field(h, "ip"), field(h, "d"));
+    if (cf_session_set_cnf_text(s, field(h, "k")) < 0 && s->end == CF_END_NONE) {
+        s->end = CF_END_REVOKED; /* a binding we cannot read: fail towards expiry */
+        s->ended_at = s->created_at;
+    }
     return s;
 }
 

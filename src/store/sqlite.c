@@ -54,12 +54,13 @@ static const char *const statements[ST__COUNT] = {
     [ST_UPSERT] =
         "INSERT INTO sessions(id, sub, client_id, scope, roles, auth_time, created_at,"
         " last_activity, idle_timeout, absolute_timeout, access_ttl, idle_deadline,"
-        " absolute_deadline, ended_at, end_reason, refresh_gen, refresh_rotated_at, ip, device)"
-        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)"
+        " absolute_deadline, ended_at, end_reason, refresh_gen, refresh_rotated_at, ip, device, cnf)"
+        " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)"
         " ON CONFLICT(id) DO UPDATE SET last_activity = max(last_activity, excluded.last_activity),"
         " idle_deadline = max(idle_deadline, excluded.idle_deadline), ended_at = excluded.ended_at,"
         " end_reason = excluded.end_reason, refresh_gen = excluded.refresh_gen,"
-        " refresh_rotated_at = excluded.refresh_rotated_at"
+        " refresh_rotated_at = excluded.refresh_rotated_at,"
+        " cnf = CASE sessions.cnf WHEN '' THEN excluded.cnf ELSE sessions.cnf END" /* bound once */
         " WHERE sessions.ended_at = 0", /* an ended session is never revived */
     [ST_ACTIVITY] = "UPDATE sessions SET last_activity = ?2, idle_deadline = ?3"
                     " WHERE id = ?1 AND ended_at = 0 AND last_activity < ?2",
@@ -87,7 +88,7 @@ static const char schema[] =
     " idle_deadline INTEGER NOT NULL, absolute_deadline INTEGER NOT NULL,"
     " ended_at INTEGER NOT NULL, end_reason TEXT NOT NULL, refresh_gen INTEGER NOT NULL,"
     " refresh_rotated_at INTEGER NOT NULL, ip TEXT NOT NULL DEFAULT '',"
-    " device TEXT NOT NULL DEFAULT '') WITHOUT ROWID;"
+    " device TEXT NOT NULL DEFAULT '', cnf TEXT NOT NULL DEFAULT '') WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS refresh_tokens("
     " hash BLOB PRIMARY KEY, sid TEXT NOT NULL, gen INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS refresh_tokens_sid ON refresh_tokens(sid);"
@@ -104,7 +105,11 @@ static const char migrate_v2_to_v3[] =
     "CREATE TABLE IF NOT EXISTS alert_hold(sub TEXT PRIMARY KEY, until_ms INTEGER NOT NULL);";
 
 /* Schema version 4 adds API keys (cf_sq_apikey_schema, run for every version below). */
-#define SCHEMA_VERSION 4
+
+/* Schema version 5 adds the sender constraint (DPoP jkt, mTLS x5t#S256) to sessions. */
+static const char migrate_to_v5[] = "ALTER TABLE sessions ADD COLUMN cnf TEXT NOT NULL DEFAULT '';";
+
+#define SCHEMA_VERSION 5
 /* Checkpoint once the WAL holds this many frames (SQLite's default). */
 #define CHECKPOINT_FRAMES 1000
 /* The page cache, in KiB (SQLite's default is 2 MiB). */
@@ -193,6 +198,7 @@ static int write_session(sq_t *st, const cf_session_t *s)
     sqlite3_bind_int64(q, 17, s->refresh_rotated_at);
     sqlite3_bind_text(q, 18, s->ip, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 19, s->device, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 20, s->cnf != NULL ? s->cnf : "", -1, SQLITE_STATIC);
     return step_done(st, q, "upsert_session");
 }
 
@@ -572,6 +578,8 @@ static int migrate(sq_t *st)
         rc = exec(st, migrate_v2_to_v3); /* a fresh schema already has every table */
     if (rc == 0)
         rc = exec(st, cf_sq_apikey_schema);
+    if (rc == 0 && v > 0 && v < 5)
+        rc = exec(st, migrate_to_v5); /* a fresh schema has the column already */
     if (rc == 0)
         rc = exec(st, "PRAGMA user_version = " CF_STR(SCHEMA_VERSION));
     if (rc == 0)

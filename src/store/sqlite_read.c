@@ -114,7 +114,7 @@ static const char *text(sqlite3_stmt *q, int col)
 enum {
     C_ID, C_SUB, C_CLIENT, C_SCOPE, C_ROLES, C_AUTH_TIME, C_CREATED, C_ACTIVITY, C_IDLE,
     C_ABSOLUTE, C_ACCESS_TTL, C_IDLE_DEADLINE, C_ABS_DEADLINE, C_ENDED_AT, C_END, C_GEN,
-    C_ROTATED_AT, C_IP, C_DEVICE
+    C_ROTATED_AT, C_IP, C_DEVICE, C_CNF
 };
 
 static int session_row(sqlite3_stmt *q, const cf_store_loader_t *ld)
@@ -150,6 +150,13 @@ static int session_row(sqlite3_stmt *q, const cf_store_loader_t *ld)
         row.end = CF_END_REVOKED; /* unknown reason: fail towards expiry */
     row.refresh_gen = (uint32_t)sqlite3_column_int64(q, C_GEN);
     row.refresh_rotated_at = sqlite3_column_int64(q, C_ROTATED_AT);
+    row.cnf = (char *)text(q, C_CNF);
+    if (cf_session_cnf(&row).kind == CF_CNF_NONE && row.cnf != NULL && row.cnf[0] != '\0' &&
+        row.end == CF_END_NONE) {
+        CF_LOG(CF_LOG_WARN, "event=store_bad_row table=sessions why=bad_cnf");
+        row.end = CF_END_REVOKED; /* a binding we cannot read: fail towards expiry */
+        row.ended_at = row.created_at;
+    }
     s = cf_session_snapshot(&row);
     if (s == NULL)
         return CF_ENOMEM;
@@ -190,7 +197,7 @@ static const struct {
 } scans[] = {
     {"SELECT id, sub, client_id, scope, roles, auth_time, created_at, last_activity,"
      " idle_timeout, absolute_timeout, access_ttl, idle_deadline, absolute_deadline, ended_at,"
-     " end_reason, refresh_gen, refresh_rotated_at, ip, device FROM sessions",
+     " end_reason, refresh_gen, refresh_rotated_at, ip, device, cnf FROM sessions",
      "load_sessions", session_row},
     {"SELECT hash, sid, gen FROM refresh_tokens", "load_tokens", token_row},
     {"SELECT sub, at FROM not_before", "load_not_before", not_before_row},

@@ -13,7 +13,7 @@
 static json_t *session_json(const cf_session_t *s)
 {
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                     "s:s, s:I, s:I, s:s, s:s}",
+                     "s:s, s:I, s:I, s:s, s:s, s:s}",
                      "id", s->id, "sub", s->sub, "client_id", s->client_id, "scope", s->scope,
                      "roles", s->roles, "auth_time", (json_int_t)s->auth_time, "created_at",
                      (json_int_t)s->created_at, "last_activity", (json_int_t)s->last_activity,
@@ -23,7 +23,7 @@ static json_t *session_json(const cf_session_t *s)
                      (json_int_t)s->idle_deadline, "absolute_deadline",
                      (json_int_t)s->absolute_deadline, "ended_at", (json_int_t)s->ended_at, "end",
                      cf_end_name(s->end), "gen", (json_int_t)s->refresh_gen, "rotated_at",
-                     (json_int_t)s->refresh_rotated_at, "ip", s->ip, "device", s->device);
+                     (json_int_t)s->refresh_rotated_at, "ip", s->ip, "device", s->device, "cnf", s->cnf != NULL ? s->cnf : "");
 }
 
 /*
@@ -285,6 +285,12 @@ static cf_session_t *session_from(json_t *o, char *err, size_t errlen)
     s->refresh_gen = (uint32_t)iv[9];
     s->refresh_rotated_at = iv[10];
     cf_session_bind(s, sv[6], sv[7]);
+    /* Optional: a node without sender constraints sends none. */
+    if (cf_session_set_cnf_text(s, str_field(o, "cnf")) < 0) {
+        snprintf(err, errlen, "session field 'cnf' is not a sender constraint");
+        cf_session_free(s);
+        return NULL;
+    }
     return s;
 }
 

@@ -174,12 +174,13 @@ class CurfewServer:
         self._stderr_offset = 0
         self.http = requests.Session()
         self.starts = 0
+        self.scheme = "http"  # "https" with tls.cert; self.http.verify then names the CA file
 
     # -- lifecycle ---------------------------------------------------------
 
     @property
     def base_url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def url(self, path="/"):
         return self.base_url + path
@@ -245,7 +246,8 @@ class CurfewServer:
                 raise CurfewError(f"curfew exited with status {rc} before it was ready;"
                                   f" stderr:\n{self.stderr_since_start()}")
             try:
-                r = requests.get(self.url("/healthz"), timeout=1)
+                r = requests.get(self.url("/healthz"), timeout=1, verify=self.http.verify,
+                                 cert=self.http.cert)
                 if r.status_code == 200:
                     self._read_generated_key()
                     return
@@ -338,6 +340,7 @@ class CurfewServer:
     def request(self, method, path, **kw):
         kw.setdefault("timeout", HTTP_TIMEOUT)
         kw.setdefault("allow_redirects", False)
+        kw.setdefault("verify", self.http.verify)  # REQUESTS_CA_BUNDLE would beat the session's
         return self.http.request(method, self.url(path), **kw)
 
     def get(self, path, **kw):

@@ -246,8 +246,9 @@ def test_server_down_is_exit_1_cannot_connect():
 
 
 def test_bad_server_url_is_usage_error():
-    r = run_curfew("stats", "--server", "https://example.com", env={"CURFEW_ADMIN_KEY": "k"})
-    one_line_error(r, 2, r"--server: expected http://HOST:PORT")
+    # https:// is a server URL now (issue 14); other schemes stay usage errors.
+    r = run_curfew("stats", "--server", "ftp://example.com", env={"CURFEW_ADMIN_KEY": "k"})
+    one_line_error(r, 2, r"--server: expected http://HOST:PORT or https://HOST:PORT")
 
 
 @pytest.mark.parametrize("args", [

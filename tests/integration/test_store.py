@@ -124,10 +124,10 @@ def test_a_version_1_database_is_migrated_in_place(start_curfew, tmp_path):
     assert r.status_code == 200, r.text
     assert r.json()["sub"] == "olduser" and r.json()["state"] == "active"
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 4  # 4: API keys (issue 12)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 5  # 4: API keys, 5: sender constraints
     cols = [row[1] for row in con.execute("PRAGMA table_info(sessions)")]
     con.close()
-    assert "ip" in cols and "device" in cols
+    assert "ip" in cols and "device" in cols and "cnf" in cols
 
 
 # ---------------------------------------------------------------------------

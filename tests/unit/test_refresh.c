@@ -10,6 +10,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <string.h>
+
+#include "core/error.h"
 #include "core/refresh.h"
 
 #define T0 ((cf_time_t)1700000000000LL)
@@ -193,6 +196,104 @@ static void test_risk_after_the_generation(void **state)
     cf_session_free(s);
 }
 
+#define JKT "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+#define JKT2 "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+
+static cf_session_t *bound_session(cf_cnf_kind_t kind, const char *v)
+{
+    cf_session_t *s = session("web");
+    cf_cnf_t c;
+
+    assert_int_equal(cf_cnf_set(&c, kind, v, strlen(v)), 0);
+    assert_int_equal(cf_session_set_cnf(s, &c), 0);
+    return s;
+}
+
+/* Step 4b: a stolen bound refresh token is worthless without the key, and refusing spends nothing. */
+static void test_dpop_bound_refresh_needs_the_key(void **state)
+{
+    cf_session_t *s = bound_session(CF_CNF_JKT, JKT);
+    cf_refresh_input_t in = input(s, 0, T0 + 1000);
+    cf_refresh_decision_t d = decide(&in);
+
+    (void)state;
+    assert_int_equal(d.result, CF_REFRESH_RESULT_SENDER);
+    assert_int_equal(d.why, CF_REASON_DPOP_REQUIRED);
+    assert_true(d.note_failure);
+    assert_int_equal(d.end, CF_END_NONE);
+    in.proof_jkt = JKT2;
+    d = decide(&in);
+    assert_int_equal(d.why, CF_REASON_DPOP_KEY_MISMATCH);
+    in.proof_jkt = JKT "x"; /* a longer string with the same prefix */
+    assert_int_equal(decide(&in).why, CF_REASON_DPOP_KEY_MISMATCH);
+    in.proof_jkt = JKT;
+    in.proof_refused = CF_REASON_DPOP_REPLAY; /* a refused proof refuses, whatever its key */
+    assert_int_equal(decide(&in).why, CF_REASON_DPOP_REPLAY);
+    in.proof_refused = CF_REASON_NONE;
+    d = decide(&in);
+    assert_int_equal(d.result, CF_REFRESH_RESULT_ROTATED);
+    assert_false(d.bind_jkt); /* bound already */
+    /* A reuse behind a missing proof is not detected: the thief learns nothing, ends nothing. */
+    in = input(s, 5, T0 + 1000);
+    assert_int_equal(decide(&in).result, CF_REFRESH_RESULT_SENDER);
+    cf_session_free(s);
+}
+
+static void test_unbound_refresh_with_a_proof_binds(void **state)
+{
+    cf_session_t *s = session("web");
+    cf_refresh_input_t in = input(s, 0, T0 + 1000);
+    cf_refresh_decision_t d;
+
+    (void)state;
+    assert_false(decide(&in).bind_jkt);
+    in.proof_jkt = JKT;
+    d = decide(&in);
+    assert_int_equal(d.result, CF_REFRESH_RESULT_ROTATED);
+    assert_true(d.bind_jkt);
+    in.proof_jkt = NULL;
+    in.proof_refused = CF_REASON_DPOP_INVALID; /* sent and refused: refused even unbound */
+    assert_int_equal(decide(&in).why, CF_REASON_DPOP_INVALID);
+    cf_session_free(s);
+}
+
+static void test_certificate_bound_refresh_needs_the_certificate(void **state)
+{
+    cf_session_t *s = bound_session(CF_CNF_X5T, JKT);
+    cf_refresh_input_t in = input(s, 0, T0 + 1000);
+
+    (void)state;
+    assert_int_equal(decide(&in).why, CF_REASON_CERT_MISMATCH);
+    in.cert_x5t = JKT2;
+    assert_int_equal(decide(&in).why, CF_REASON_CERT_MISMATCH);
+    in.proof_jkt = JKT; /* a DPoP proof by "the same" thumbprint is no certificate */
+    assert_int_equal(decide(&in).why, CF_REASON_CERT_MISMATCH);
+    in.cert_x5t = JKT;
+    assert_int_equal(decide(&in).result, CF_REFRESH_RESULT_ROTATED);
+    cf_session_free(s);
+}
+
+static void test_cnf_stored_form(void **state)
+{
+    cf_cnf_t c;
+    char text[CF_CNF_TEXT_LEN];
+
+    (void)state;
+    assert_int_equal(cf_cnf_parse("jkt:" JKT, &c), 0);
+    assert_int_equal(c.kind, CF_CNF_JKT);
+    cf_cnf_format(&c, text);
+    assert_string_equal(text, "jkt:" JKT);
+    assert_int_equal(cf_cnf_parse("", &c), 0);
+    assert_int_equal(c.kind, CF_CNF_NONE);
+    assert_int_equal(cf_cnf_parse(NULL, &c), 0);
+    static const char *const bad[] = {"jkt:", "jkt:short", "JKT:" JKT, "x5t:" JKT "=", "jkt:" JKT "A",
+                                      "abc:" JKT, "jkt:+ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(cf_cnf_parse(bad[i], &c), CF_EINVAL);
+        assert_int_equal(c.kind, CF_CNF_NONE);
+    }
+}
+
 static void test_merge_never_moves_back_or_undoes_an_end(void **state)
 {
     cf_session_t *s = session("web");
@@ -229,6 +330,10 @@ int main(void)
         cmocka_unit_test(test_ended_and_last_second_are_denied),
         cmocka_unit_test(test_risk_after_the_generation),
         cmocka_unit_test(test_merge_never_moves_back_or_undoes_an_end),
+        cmocka_unit_test(test_dpop_bound_refresh_needs_the_key),
+        cmocka_unit_test(test_unbound_refresh_with_a_proof_binds),
+        cmocka_unit_test(test_certificate_bound_refresh_needs_the_certificate),
+        cmocka_unit_test(test_cnf_stored_form),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,7 +25,7 @@ static void test_put_get_exact_only(void **state)
     (void)state;
     assert_int_equal(cf_tokcache_init(&c, 16, 42), 0);
     assert_null(cf_tokcache_get(&c, "abc.def.ghi", 11));
-    assert_int_equal(cf_tokcache_put(&c, "abc.def.ghi", 11, SID, 100, 50, 0), 0);
+    assert_int_equal(cf_tokcache_put(&c, "abc.def.ghi", 11, SID, 100, 50, 0, NULL), 0);
     e = cf_tokcache_get(&c, "abc.def.ghi", 11);
     assert_non_null(e);
     assert_string_equal(e->sid, SID);
@@ -45,13 +45,13 @@ static void test_collisions_evict_and_never_confuse(void **state)
 
     (void)state;
     assert_int_equal(cf_tokcache_init(&c, 1, 7), 0); /* one slot: every token collides */
-    assert_int_equal(cf_tokcache_put(&c, "first", 5, SID, 1, 1, 0), 0);
-    assert_int_equal(cf_tokcache_put(&c, "second", 6, SID2, 2, 2, 0), 0);
+    assert_int_equal(cf_tokcache_put(&c, "first", 5, SID, 1, 1, 0, NULL), 0);
+    assert_int_equal(cf_tokcache_put(&c, "second", 6, SID2, 2, 2, 0, NULL), 0);
     assert_null(cf_tokcache_get(&c, "first", 5));
     assert_string_equal(cf_tokcache_get(&c, "second", 6)->sid, SID2);
     for (int i = 0; i < 1000; i++) {
         int n = snprintf(tok, sizeof tok, "t%d", i);
-        assert_int_equal(cf_tokcache_put(&c, tok, (size_t)n, SID, i, i, 0), 0);
+        assert_int_equal(cf_tokcache_put(&c, tok, (size_t)n, SID, i, i, 0, NULL), 0);
     }
     assert_null(cf_tokcache_get(&c, "second", 6));
     assert_int_equal(cf_tokcache_get(&c, "t999", 4)->exp, 999);

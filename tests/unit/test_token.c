@@ -413,6 +413,41 @@ static void test_payload_builder_output_parses_back(void **state)
     free(json);
 }
 
+#define JKT "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+
+/* cnf (RFC 9449 §6.1, RFC 8705 §3.1): issued as built, read back, anything else malformed. */
+static void test_cnf_round_trips_and_odd_ones_are_malformed(void **state)
+{
+    cf_access_token_spec_t s = base_spec();
+    cf_cnf_t cnf;
+    char *json = NULL;
+    json_t *p;
+    cf_access_claims_t c;
+    cf_reason_t why;
+    static const char *const bad[] = {
+        "\"" JKT "\"", "[]", "{}", "{\"jkt\":\"" JKT "\",\"x5t#S256\":\"" JKT "\"}",
+        "{\"jkt\":1}", "{\"jkt\":\"short\"}", "{\"jkt\":\"" JKT "=\"}", "{\"x5t#S256\":null}",
+        "{\"jwk\":{}}", "null"};
+
+    (void)state;
+    assert_int_equal(cf_cnf_set(&cnf, CF_CNF_X5T, JKT, strlen(JKT)), 0);
+    s.cnf = &cnf;
+    assert_int_equal(cf_token_access_payload(&s, &json), 0);
+    assert_non_null(strstr(json, ",\"cnf\":{\"x5t#S256\":\"" JKT "\"}}"));
+    p = json_loads(json, JSON_REJECT_DUPLICATES, NULL);
+    assert_int_equal(cf_token_check_claims(p, &expect0, T_MS, &c, &why), 0);
+    assert_int_equal(why, CF_REASON_NONE);
+    assert_int_equal(c.cnf.kind, CF_CNF_X5T);
+    assert_string_equal(c.cnf.v, JKT);
+    json_decref(p);
+    free(json);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *v = json_loads(bad[i], JSON_DECODE_ANY, NULL);
+        assert_non_null(v);
+        assert_int_equal(check_with("cnf", v, &expect0, T_MS), CF_REASON_MALFORMED_TOKEN);
+    }
+}
+
 static void test_payload_builder_omits_absent_optionals(void **state)
 {
     cf_access_token_spec_t s = base_spec();
@@ -620,6 +655,7 @@ int main(void)
         cmocka_unit_test(test_payload_builder_output_parses_back),
         cmocka_unit_test(test_payload_builder_omits_absent_optionals),
         cmocka_unit_test(test_payload_builder_rejects_what_verifier_would_refuse),
+        cmocka_unit_test(test_cnf_round_trips_and_odd_ones_are_malformed),
         cmocka_unit_test(test_refresh_token_encode_is_43_b64url_chars),
         cmocka_unit_test(test_refresh_token_wellformed_rejects_everything_else),
         cmocka_unit_test(test_refresh_token_hash_is_sha256_of_the_string),

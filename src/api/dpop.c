@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * DPoP proofs as requests carry them (dpop.h). The proof's checks are the
+ * core's; this file only finds the header, the URL the client addressed and
+ * the clock, and asks the replay cache about the jti of a proof that passed.
+ */
+#include "api/dpop.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/b64url.h"
+#include "core/digest.h"
+#include "core/netaddr.h"
+#include "util/tls.h"
+
+/* The nonce of window number @n: a keyed hash only this process can make. */
+static void nonce_of(cf_app_t *app, int64_t n, char out[23])
+{
+    uint8_t buf[sizeof app->dpop_nonce_key + 8], h[CF_SHA256_LEN];
+
+    memcpy(buf, app->dpop_nonce_key, sizeof app->dpop_nonce_key);
+    for (int i = 0; i < 8; i++)
+        buf[sizeof app->dpop_nonce_key + i] = (uint8_t)((uint64_t)n >> (8 * i));
+    cf_sha256(buf, sizeof buf, h);
+    (void)cf_b64url_encode(h, 16, out); /* 22 characters */
+}
+
+void cf_api_dpop_nonce(cf_app_t *app, char out[23])
+{
+    int64_t w = cf_time_to_sec(app->cfg.dpop_window);
+
+    nonce_of(app, cf_time_to_sec(cf_app_now(app)) / (w > 0 ? w : 60), out);
+}
+
+size_t cf_api_dpop_url(const cf_http_req_t *req, const char *path, size_t plen, char *out,
+                       size_t cap)
+{
+    size_t slen = 0, hlen = 0;
+    const char *scheme = cf_http_req_header(req, "X-Forwarded-Proto", &slen);
+    const char *host = cf_http_req_header(req, "X-Forwarded-Host", &hlen);
+    int n;
+
+    if (scheme == NULL) {
+        scheme = req->tls ? "https" : "http";
+        slen = strlen(scheme);
+    }
+    if (host == NULL)
+        host = cf_http_req_header(req, "Host", &hlen);
+    if (host == NULL || hlen == 0)
+        return 0;
+    n = snprintf(out, cap, "%.*s://%.*s%.*s", (int)slen, scheme, (int)hlen, host, (int)plen, path);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+static void refuse(cf_api_dpop_t *out, cf_reason_t why, const char *desc)
+{
+    out->refused = why;
+    out->why = desc;
+}
+
+void cf_api_dpop_verify(cf_app_t *app, cf_http_req_t *req, const char *htm, size_t htm_len,
+                        const char *htu, size_t htu_len, const char *at, size_t at_len,
+                        cf_api_dpop_t *out)
+{
+    size_t len = 0;
+    const char *proof = cf_http_req_header(req, "DPoP", &len);
+    char nonce[23];
+    cf_dpop_proof_t p;
+    int64_t now = cf_time_to_sec(cf_app_now(app));
+
+    memset(out, 0, sizeof *out);
+    out->refused = CF_REASON_NONE;
+    if (proof == NULL)
+        return;
+    out->present = 1;
+    if (cf_http_req_header_count(req, "DPoP") > 1) {
+        refuse(out, CF_REASON_DPOP_INVALID, "more than one DPoP header");
+        return;
+    }
+    if (app->cfg.dpop_nonce)
+        cf_api_dpop_nonce(app, nonce);
+    {
+        cf_dpop_input_t in = {
+            .proof = proof,
+            .proof_len = len,
+            .htm = htm,
+            .htm_len = htm_len,
+            .htu = htu,
+            .htu_len = htu_len,
+            .access_token = at,
+            .at_len = at_len,
+            .nonce = app->cfg.dpop_nonce ? nonce : NULL,
+            .nonce_len = app->cfg.dpop_nonce ? strlen(nonce) : 0,
+            .now = now,
+            .window = cf_time_to_sec(app->cfg.dpop_window),
+            .leeway = cf_time_to_sec(app->cfg.clock_leeway),
+        };
+        const char *why = "";
+        cf_reason_t r = cf_dpop_verify(&in, &p, &why);
+        if (r != CF_REASON_NONE) {
+            refuse(out, r, why);
+            return;
+        }
+    }
+    /* Only a proof that passed is remembered: junk cannot fill the cache. */
+    out->refused = cf_dpop_cache_check(app->dpop_jtis, p.jti_hash, now);
+    if (out->refused == CF_REASON_DPOP_REPLAY)
+        out->why = "this DPoP proof was used before";
+    else if (out->refused != CF_REASON_NONE)
+        out->why = "too many DPoP proofs in this window";
+    else
+        memcpy(out->jkt, p.jkt, sizeof out->jkt);
+}
+
+void cf_api_dpop_refuse(cf_app_t *app, cf_http_req_t *req, cf_endpoint_t kind, cf_reason_t why,
+                        const char *desc)
+{
+    cf_refusal_t r;
+    char nonce[23];
+    cf_http_header_t h = {"DPoP-Nonce", 10, nonce, 22};
+
+    cf_refusal_make(&r, kind, why, desc, -1);
+    if (kind == CF_ENDPOINT_BEARER) {
+        int n = snprintf(r.challenge, sizeof r.challenge,
+                         "DPoP error=\"%s\", error_description=\"%s\", algs=\"" CF_API_DPOP_ALGS "\"",
+                         cf_reason_error(why, kind), cf_reason_describe(why));
+        r.challenge_len = n > 0 ? ((size_t)n < sizeof r.challenge ? (size_t)n : sizeof r.challenge - 1) : 0;
+    }
+    if (app->cfg.dpop_nonce)
+        cf_api_dpop_nonce(app, nonce);
+    cf_refusal_send(req, &r, &h, app->cfg.dpop_nonce ? 1 : 0);
+}
+
+const char *cf_api_client_cert(cf_app_t *app, const cf_http_req_t *req, char buf[44])
+{
+    size_t len = 0, i;
+    const char *pem;
+    cf_ip_t peer;
+
+    if (req->tls_peer != NULL && req->tls_peer->x5t[0] != '\0')
+        return req->tls_peer->x5t;
+    pem = cf_http_req_header(req, "X-SSL-Client-Cert", &len);
+    if (pem == NULL || len == 0 || cf_http_req_header_count(req, "X-SSL-Client-Cert") != 1 ||
+        cf_ip_parse(req->peer_ip, strlen(req->peer_ip), &peer) < 0)
+        return NULL;
+    /* Only a proxy we trust may speak for the client's TLS handshake. */
+    for (i = 0; i < app->ntrusted; i++)
+        if (cf_cidr_contains(&app->trusted[i], &peer))
+            break;
+    if (i == app->ntrusted || cf_tls_pem_x5t(pem, len, buf) < 0)
+        return NULL;
+    return buf;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The shell half of DPoP (RFC 9449): read a request's DPoP header, work out
+ * the method and URL it must be bound to, and have the core verify it
+ * (core/dpop.h) and the replay cache remember its jti. What a proof means for
+ * a token is decided in the core (cf_access_decide, cf_refresh_decide).
+ */
+#ifndef CF_API_DPOP_H
+#define CF_API_DPOP_H
+
+#include <stddef.h>
+
+#include "api/api.h"
+#include "core/dpop.h"
+
+/** What a request's DPoP header says. */
+typedef struct {
+    int present;           /* a DPoP header was sent */
+    cf_reason_t refused;   /* present and refused: dpop_invalid, dpop_replay, use_dpop_nonce */
+    const char *why;       /* refused: a short description (static) */
+    char jkt[CF_DPOP_JKT_LEN + 1]; /* present and verified: its key's thumbprint */
+} cf_api_dpop_t;
+
+/**
+ * Verify @req's DPoP header, if any, as a proof for method @htm and URL @htu
+ * (absolute, as the client addressed it) and, when @at is not NULL, access
+ * token @at (ath). A second DPoP header, an empty one, a refused proof or a
+ * jti seen before are refusals in @out; with dpop.nonce the proof must carry
+ * the current nonce. Never fails; the replay cache remembers a good jti.
+ */
+void cf_api_dpop_verify(cf_app_t *app, cf_http_req_t *req, const char *htm, size_t htm_len,
+                        const char *htu, size_t htu_len, const char *at, size_t at_len,
+                        cf_api_dpop_t *out);
+
+/**
+ * The URL the client addressed for @path (@plen bytes): the scheme from
+ * X-Forwarded-Proto, else https on the TLS listener, else http; the host from
+ * X-Forwarded-Host, else Host. Written NUL-terminated into @out; returns its
+ * length, or 0 when it does not fit or there is no host.
+ */
+size_t cf_api_dpop_url(const cf_http_req_t *req, const char *path, size_t plen, char *out,
+                       size_t cap);
+
+/** The current server nonce (dpop.nonce) into @out: 22 base64url characters and a NUL. */
+void cf_api_dpop_nonce(cf_app_t *app, char out[23]);
+
+/**
+ * The x5t#S256 of the client certificate @req presented (RFC 8705 §3.1): on
+ * curfew's TLS listener the handshake's, else the PEM a trusted proxy
+ * (risk.trusted_proxies) forwards in X-SSL-Client-Cert (nginx
+ * $ssl_client_escaped_cert). NULL when none; else @buf or the connection's.
+ */
+const char *cf_api_client_cert(cf_app_t *app, const cf_http_req_t *req, char buf[44]);
+
+/** The proof algorithms curfew verifies (the algs of a DPoP challenge, RFC 9449 §7.1). */
+#define CF_API_DPOP_ALGS "ES256 EdDSA"
+
+/**
+ * Refuse @req with @why (@desc: NULL for the reason's own words). On the
+ * bearer endpoints the challenge is `DPoP error=..., algs="ES256 EdDSA"`
+ * (RFC 9449 §7.1); with dpop.nonce a fresh DPoP-Nonce header goes with it.
+ */
+void cf_api_dpop_refuse(cf_app_t *app, cf_http_req_t *req, cf_endpoint_t kind, cf_reason_t why,
+                        const char *desc);
+
+#endif

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * DPoP proofs (RFC 9449): is this proof a fresh signature, by the key it
+ * carries, over this request (method, URL, access token, nonce) at about
+ * this time? And has its jti been seen before? Pure: the caller passes the
+ * request's values and `now`; the replay cache is a bounded data structure
+ * the caller owns and ages with the same injected clock. OpenSSL verifies
+ * the signature (ES256 on P-256, EdDSA on Ed25519; never none, HS* or a key
+ * the header did not pin).
+ */
+#ifndef CF_CORE_DPOP_H
+#define CF_CORE_DPOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/clock.h"
+#include "core/reason.h"
+
+#define CF_DPOP_MAX_PROOF 4096 /* bytes; a longer DPoP header is refused unparsed */
+#define CF_DPOP_MAX_URL 2048   /* bytes of a normalised htu */
+#define CF_DPOP_JKT_LEN 43     /* base64url SHA-256 */
+
+/** What the proof must match; strings borrowed, not NUL-terminated. */
+typedef struct {
+    const char *proof; /* the DPoP header's value */
+    size_t proof_len;
+    const char *htm; /* the request's method, compared exactly */
+    size_t htm_len;
+    const char *htu; /* the request's URL, scheme://host[:port]/path[?query]; normalised here */
+    size_t htu_len;
+    const char *access_token; /* ath = b64url(SHA-256(it)); NULL: no ath (token endpoint) */
+    size_t at_len;
+    const char *nonce; /* the nonce the proof must carry; NULL: none asked for */
+    size_t nonce_len;
+    int64_t now;    /* Unix seconds */
+    int64_t window; /* iat may be this many seconds old at most */
+    int64_t leeway; /* and this many seconds ahead (clock skew) */
+} cf_dpop_input_t;
+
+/** A verified proof. */
+typedef struct {
+    char jkt[CF_DPOP_JKT_LEN + 1]; /* RFC 7638 thumbprint of the proof's key */
+    uint8_t jti_hash[16];          /* first 16 bytes of SHA-256(jti), for the replay cache */
+    int64_t iat;
+} cf_dpop_proof_t;
+
+/**
+ * Verify @in->proof into @out (RFC 9449 §4.3). Returns CF_REASON_NONE, or
+ * CF_REASON_DPOP_INVALID (malformed, wrong typ or alg, private or unknown
+ * key, bad signature, htm/htu/ath mismatch, iat out of the window, too big),
+ * or CF_REASON_USE_DPOP_NONCE (a nonce was asked for and the proof lacks it
+ * or has another). @why gets a short description (static, never NULL).
+ * Replay is not checked here (cf_dpop_replay_check). Pure.
+ */
+cf_reason_t cf_dpop_verify(const cf_dpop_input_t *in, cf_dpop_proof_t *out, const char **why);
+
+/**
+ * Normalise a URL for htu comparison (RFC 9449 §4.3 point 9, RFC 3986 §6.2.2
+ * and §6.2.3): scheme and host lower-cased, the scheme's default port
+ * dropped, percent-encodings of unreserved characters decoded and the others'
+ * hex upper-cased, dot segments removed, an empty path made "/", query and
+ * fragment dropped. Only http and https. Writes a NUL-terminated string into
+ * @out (@cap bytes). Returns 0 or CF_EINVAL.
+ */
+int cf_dpop_htu_normalize(const char *url, size_t len, char *out, size_t cap);
+
+/** RFC 7638 SHA-256 thumbprint of a JWK, given as JSON text; 0 or CF_EINVAL. */
+int cf_dpop_jwk_thumbprint(const char *jwk_json, size_t len, char out[CF_DPOP_JKT_LEN + 1]);
+
+/*
+ * The jti replay cache: two generations of a fixed-size open-addressed set
+ * of jti hashes. A generation lasts `window` seconds; a jti is remembered
+ * for one to two windows, long enough since a proof older than the window is
+ * refused by its iat anyway. Memory is fixed at creation. When the current
+ * generation is full, new proofs are refused (fail closed) until it turns.
+ */
+typedef struct cf_dpop_cache cf_dpop_cache_t;
+
+/** A cache holding up to @max_per_window jtis per window (seconds). NULL on ENOMEM. */
+cf_dpop_cache_t *cf_dpop_cache_new(size_t max_per_window, int64_t window);
+
+/** Accepts NULL. */
+void cf_dpop_cache_free(cf_dpop_cache_t *c);
+
+/**
+ * Record @jti_hash at @now (Unix seconds). Returns CF_REASON_NONE when it is
+ * new (and now remembered), CF_REASON_DPOP_REPLAY when it was seen, or
+ * CF_REASON_DPOP_INVALID when the cache is full for this window.
+ */
+cf_reason_t cf_dpop_cache_check(cf_dpop_cache_t *c, const uint8_t jti_hash[16], int64_t now);
+
+#endif

@@ -1,0 +1,409 @@
+/*
+ * DPoP (RFC 9449) with an injected clock: proofs signed here with OpenSSL
+ * (Ed25519 and P-256) and then broken the ways an attacker would: another
+ * method or URL (query, fragment, case, default port, percent-encoding, dot
+ * segments), stale and future iat at the exact edge, wrong ath, another
+ * key's signature, alg none and HS256, a private key in the jwk, a huge
+ * proof; the replay cache's generations, its bound and a clock stepping
+ * back; and the binding step of cf_access_decide.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+
+#include "core/access.h"
+#include "core/b64url.h"
+#include "core/digest.h"
+#include "core/dpop.h"
+
+#define NOW 1700000000LL
+#define URL "https://api.example.com/v1/things"
+
+typedef struct {
+    EVP_PKEY *pk;
+    int ec;
+    char jwk[256];
+} key_t_;
+
+static void b64(const uint8_t *in, size_t n, char *out)
+{
+    out[cf_b64url_encode(in, n, out)] = '\0';
+}
+
+static key_t_ key_new(int ec)
+{
+    key_t_ k = {.ec = ec};
+    uint8_t raw[65];
+    size_t n = sizeof raw;
+    char x[64], y[64];
+
+    k.pk = ec ? EVP_EC_gen("P-256") : EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    assert_non_null(k.pk);
+    if (ec) {
+        assert_int_equal(EVP_PKEY_get_octet_string_param(k.pk, OSSL_PKEY_PARAM_PUB_KEY, raw, n, &n), 1);
+        b64(raw + 1, 32, x);
+        b64(raw + 33, 32, y);
+        snprintf(k.jwk, sizeof k.jwk, "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}", x, y);
+    } else {
+        n = 32;
+        assert_int_equal(EVP_PKEY_get_raw_public_key(k.pk, raw, &n), 1);
+        b64(raw, 32, x);
+        snprintf(k.jwk, sizeof k.jwk, "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"%s\"}", x);
+    }
+    return k;
+}
+
+/* header.claims signed by @k (JSON given as text); returns a malloc'd compact JWS. */
+static char *sign(const key_t_ *k, const char *hdr, const char *claims)
+{
+    char *out = malloc(16384), *p;
+    uint8_t sig[128], *der = NULL;
+    size_t slen = sizeof sig, n;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+    p = out;
+    p += cf_b64url_encode((const uint8_t *)hdr, strlen(hdr), p);
+    *p++ = '.';
+    p += cf_b64url_encode((const uint8_t *)claims, strlen(claims), p);
+    n = (size_t)(p - out);
+    assert_int_equal(EVP_DigestSignInit(md, NULL, k->ec ? EVP_sha256() : NULL, NULL, k->pk), 1);
+    assert_int_equal(EVP_DigestSign(md, k->ec ? NULL : sig, &slen, (uint8_t *)out, n), 1);
+    if (k->ec) {
+        uint8_t dbuf[128];
+        const uint8_t *dp = dbuf;
+        ECDSA_SIG *es;
+
+        slen = sizeof dbuf;
+        assert_int_equal(EVP_DigestSign(md, dbuf, &slen, (uint8_t *)out, n), 1);
+        es = d2i_ECDSA_SIG(NULL, &dp, (long)slen);
+        assert_non_null(es);
+        BN_bn2binpad(ECDSA_SIG_get0_r(es), sig, 32);
+        BN_bn2binpad(ECDSA_SIG_get0_s(es), sig + 32, 32);
+        slen = 64;
+        ECDSA_SIG_free(es);
+    }
+    (void)der;
+    EVP_MD_CTX_free(md);
+    *p++ = '.';
+    p += cf_b64url_encode(sig, slen, p);
+    *p = '\0';
+    return out;
+}
+
+static char *proof_full(const key_t_ *k, const char *alg, const char *typ, const char *jwk,
+                        const char *htm, const char *htu, long long iat, const char *jti,
+                        const char *extra)
+{
+    char hdr[512], claims[8192];
+
+    snprintf(hdr, sizeof hdr, "{\"typ\":\"%s\",\"alg\":\"%s\",\"jwk\":%s}", typ, alg, jwk);
+    snprintf(claims, sizeof claims, "{\"jti\":\"%s\",\"htm\":\"%s\",\"htu\":\"%s\",\"iat\":%lld%s}",
+             jti, htm, htu, iat, extra ? extra : "");
+    return sign(k, hdr, claims);
+}
+
+static char *proof(const key_t_ *k, const char *htm, const char *htu, long long iat, const char *extra)
+{
+    return proof_full(k, k->ec ? "ES256" : "EdDSA", "dpop+jwt", k->jwk, htm, htu, iat, "jti-1", extra);
+}
+
+static cf_reason_t verify(const char *p, const char *htm, const char *htu, const char *at,
+                          const char *nonce, cf_dpop_proof_t *out)
+{
+    const char *why;
+    cf_dpop_input_t in = {
+        .proof = p, .proof_len = strlen(p), .htm = htm, .htm_len = strlen(htm), .htu = htu,
+        .htu_len = strlen(htu), .access_token = at, .at_len = at ? strlen(at) : 0,
+        .nonce = nonce, .nonce_len = nonce ? strlen(nonce) : 0, .now = NOW, .window = 60,
+        .leeway = 5,
+    };
+    cf_reason_t r = cf_dpop_verify(&in, out, &why);
+
+    assert_non_null(why);
+    return r;
+}
+
+static void test_valid_proofs_both_algs(void **state)
+{
+    (void)state;
+    for (int ec = 0; ec < 2; ec++) {
+        key_t_ k = key_new(ec);
+        char *p = proof(&k, "GET", URL, NOW, NULL), want[CF_DPOP_JKT_LEN + 1];
+        cf_dpop_proof_t out;
+
+        assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_NONE);
+        assert_int_equal(cf_dpop_jwk_thumbprint(k.jwk, strlen(k.jwk), want), 0);
+        assert_string_equal(out.jkt, want);
+        assert_int_equal(out.iat, NOW);
+        free(p);
+        EVP_PKEY_free(k.pk);
+    }
+}
+
+static void test_rfc7638_thumbprint_vector(void **state)
+{
+    /* RFC 7638 §3.1 is RSA; this is RFC 8037 §A.3's Ed25519 example. */
+    const char *jwk = "{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}";
+    char t[CF_DPOP_JKT_LEN + 1];
+
+    (void)state;
+    assert_int_equal(cf_dpop_jwk_thumbprint(jwk, strlen(jwk), t), 0);
+    assert_string_equal(t, "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+}
+
+static void test_htm_and_htu(void **state)
+{
+    key_t_ k = key_new(0);
+    static const struct {
+        const char *htu, *req;
+        int ok;
+    } cases[] = {
+        {URL, URL "?a=1", 1},                         /* query ignored on both sides */
+        {URL "?x=2#frag", URL, 1},                    /* ...and fragments */
+        {"HTTPS://API.Example.COM/v1/things", URL, 1}, /* scheme and host case */
+        {"https://api.example.com:443/v1/things", URL, 1},
+        {"https://api.example.com:00443/v1/things", URL, 1},
+        {"https://api.example.com/v1/%74hings", URL, 1}, /* unreserved decoded */
+        {"https://api.example.com/v1/a/../things", URL, 1},
+        {"https://api.example.com/v1/./things", URL, 1},
+        {"https://api.example.com/v1/Things", URL, 0},  /* path case matters */
+        {"http://api.example.com/v1/things", URL, 0},   /* scheme */
+        {"https://api.example.com:8443/v1/things", URL, 0},
+        {"https://api.example.com/v1/things/", URL, 0},
+        {"https://api.example.com/v1/things%2F", URL, 0},
+        {"https://evil.example.com/v1/things", URL, 0},
+        {"https://api.example.com@evil.com/v1/things", URL, 0},
+        {"https://api.example.com:99999/v1/things", URL, 0},
+        {"https://api.example.com/v1/th%zzings", URL, 0},
+        {"/v1/things", URL, 0},
+        {"", URL, 0},
+        {"https://api.example.com/v1/a%2fb", "https://api.example.com/v1/a%2Fb", 1},
+        {"https://api.example.com/v1/a%2Fb", "https://api.example.com/v1/a/b", 0},
+    };
+    cf_dpop_proof_t out;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *p = proof(&k, "GET", cases[i].htu, NOW, NULL);
+        cf_reason_t r = verify(p, "GET", cases[i].req, NULL, NULL, &out);
+
+        if ((r == CF_REASON_NONE) != cases[i].ok)
+            fail_msg("htu %s vs %s: %s", cases[i].htu, cases[i].req, cf_reason_name(r));
+        free(p);
+    }
+    {
+        char *p = proof(&k, "GET", URL, NOW, NULL);
+        assert_int_equal(verify(p, "POST", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+        assert_int_equal(verify(p, "get", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+        free(p);
+    }
+    EVP_PKEY_free(k.pk);
+}
+
+static void test_iat_window_edges(void **state)
+{
+    key_t_ k = key_new(1);
+    static const struct {
+        long long iat;
+        int ok;
+    } cases[] = {{NOW - 60, 1}, {NOW - 61, 0}, {NOW + 5, 1}, {NOW + 6, 0}, {0, 0}, {-1, 0},
+                 {9223372036854775807LL, 0}};
+    cf_dpop_proof_t out;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *p = proof(&k, "GET", URL, cases[i].iat, NULL);
+        assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out) == CF_REASON_NONE, cases[i].ok);
+        free(p);
+    }
+    EVP_PKEY_free(k.pk);
+}
+
+static void test_ath_and_nonce(void **state)
+{
+    key_t_ k = key_new(0);
+    uint8_t h[CF_SHA256_LEN];
+    char ath[64], extra[160];
+    cf_dpop_proof_t out;
+    char *p;
+
+    (void)state;
+    cf_sha256("the.access.token", 16, h);
+    b64(h, sizeof h, ath);
+    snprintf(extra, sizeof extra, ",\"ath\":\"%s\",\"nonce\":\"n-1\"", ath);
+    p = proof(&k, "GET", URL, NOW, extra);
+    assert_int_equal(verify(p, "GET", URL, "the.access.token", "n-1", &out), CF_REASON_NONE);
+    assert_int_equal(verify(p, "GET", URL, "the.access.tokem", NULL, &out), CF_REASON_DPOP_INVALID);
+    assert_int_equal(verify(p, "GET", URL, "the.access.token", "n-2", &out), CF_REASON_USE_DPOP_NONCE);
+    free(p);
+    p = proof(&k, "GET", URL, NOW, NULL); /* no ath at all */
+    assert_int_equal(verify(p, "GET", URL, "the.access.token", NULL, &out), CF_REASON_DPOP_INVALID);
+    assert_int_equal(verify(p, "GET", URL, NULL, "n-1", &out), CF_REASON_USE_DPOP_NONCE);
+    free(p);
+    EVP_PKEY_free(k.pk);
+}
+
+static void test_forged_and_malformed(void **state)
+{
+    key_t_ a = key_new(0), b = key_new(0), e = key_new(1);
+    char hs[2048], bigjti[5000], priv[400];
+    cf_dpop_proof_t out;
+    char *p;
+
+    (void)state;
+    /* Signed by b, carrying a's public key. */
+    p = proof_full(&b, "EdDSA", "dpop+jwt", a.jwk, "GET", URL, NOW, "j", NULL);
+    assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+    free(p);
+    /* alg/key confusion: EdDSA header with an EC key, ES256 with an OKP key. */
+    p = proof_full(&e, "EdDSA", "dpop+jwt", e.jwk, "GET", URL, NOW, "j", NULL);
+    assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+    free(p);
+    p = proof_full(&a, "ES256", "dpop+jwt", a.jwk, "GET", URL, NOW, "j", NULL);
+    assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+    free(p);
+    /* typ other than dpop+jwt. */
+    p = proof_full(&a, "EdDSA", "JWT", a.jwk, "GET", URL, NOW, "j", NULL);
+    assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+    free(p);
+    /* A private key in the jwk. */
+    snprintf(priv, sizeof priv, "%.*s,\"d\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}",
+             (int)strlen(a.jwk) - 1, a.jwk);
+    p = proof_full(&a, "EdDSA", "dpop+jwt", priv, "GET", URL, NOW, "j", NULL);
+    assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+    free(p);
+    /* alg none (empty signature) and HS256. */
+    {
+        char hdr[400], c[200], *q = hs;
+        snprintf(hdr, sizeof hdr, "{\"typ\":\"dpop+jwt\",\"alg\":\"none\",\"jwk\":%s}", a.jwk);
+        snprintf(c, sizeof c, "{\"jti\":\"j\",\"htm\":\"GET\",\"htu\":\"%s\",\"iat\":%lld}", URL, NOW);
+        q += cf_b64url_encode((uint8_t *)hdr, strlen(hdr), q);
+        *q++ = '.';
+        q += cf_b64url_encode((uint8_t *)c, strlen(c), q);
+        *q++ = '.';
+        *q = '\0';
+        assert_int_equal(verify(hs, "GET", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+        p = proof_full(&a, "HS256", "dpop+jwt", a.jwk, "GET", URL, NOW, "j", NULL);
+        assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+        free(p);
+    }
+    /* Huge: a 5000-byte jti makes the proof larger than CF_DPOP_MAX_PROOF. */
+    memset(bigjti, 'x', sizeof bigjti - 1);
+    bigjti[sizeof bigjti - 1] = '\0';
+    p = proof_full(&a, "EdDSA", "dpop+jwt", a.jwk, "GET", URL, NOW, bigjti, NULL);
+    assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+    free(p);
+    /* Structure: two parts, four parts, garbage, empty. */
+    assert_int_equal(verify("a.b", "GET", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+    assert_int_equal(verify("a.b.c.d", "GET", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+    assert_int_equal(verify("!!.??.**", "GET", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+    assert_int_equal(verify("", "GET", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+    /* A valid proof with one signature byte flipped. */
+    p = proof(&a, "GET", URL, NOW, NULL);
+    p[strlen(p) - 2] = p[strlen(p) - 2] == 'A' ? 'B' : 'A';
+    assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+    free(p);
+    EVP_PKEY_free(a.pk);
+    EVP_PKEY_free(b.pk);
+    EVP_PKEY_free(e.pk);
+}
+
+static void test_replay_cache(void **state)
+{
+    cf_dpop_cache_t *c = cf_dpop_cache_new(3, 60);
+    uint8_t h[4][16];
+
+    (void)state;
+    assert_non_null(c);
+    for (int i = 0; i < 4; i++)
+        memset(h[i], i + 1, 16);
+    assert_int_equal(cf_dpop_cache_check(c, h[0], NOW), CF_REASON_NONE);
+    assert_int_equal(cf_dpop_cache_check(c, h[0], NOW), CF_REASON_DPOP_REPLAY);
+    assert_int_equal(cf_dpop_cache_check(c, h[1], NOW + 1), CF_REASON_NONE);
+    assert_int_equal(cf_dpop_cache_check(c, h[2], NOW + 2), CF_REASON_NONE);
+    /* Full for this window: fail closed. */
+    assert_int_equal(cf_dpop_cache_check(c, h[3], NOW + 3), CF_REASON_DPOP_INVALID);
+    /* The clock steps back: nothing is forgotten. */
+    assert_int_equal(cf_dpop_cache_check(c, h[0], NOW - 1000), CF_REASON_DPOP_REPLAY);
+    /* The next window: a new generation, the old one still remembered. */
+    assert_int_equal(cf_dpop_cache_check(c, h[3], NOW + 60), CF_REASON_NONE);
+    assert_int_equal(cf_dpop_cache_check(c, h[0], NOW + 61), CF_REASON_DPOP_REPLAY);
+    /* Two windows later the first generation is gone (its proofs are stale by iat anyway). */
+    assert_int_equal(cf_dpop_cache_check(c, h[0], NOW + 120), CF_REASON_NONE);
+    assert_int_equal(cf_dpop_cache_check(c, h[3], NOW + 121), CF_REASON_DPOP_REPLAY);
+    cf_dpop_cache_free(c);
+    assert_null(cf_dpop_cache_new(0, 60));
+    assert_null(cf_dpop_cache_new(10, 0));
+}
+
+/* cf_access_decide step 5b. */
+static void test_access_binding(void **state)
+{
+    cf_limits_t lim = {600 * CF_SEC, 3600 * CF_SEC, 300 * CF_SEC};
+    cf_time_t t0 = (cf_time_t)NOW * CF_SEC;
+    cf_session_t *s = cf_session_new("AAAAAAAAAAAAAAAAAAAAAAAA", "alice", "web", "", "", t0, &lim, t0);
+    cf_access_input_t in = {.token = {CF_REASON_NONE, NOW + 300, NOW, 0}, .session = s,
+                            .risk = CF_RISK_NONE, .now = t0};
+    cf_access_decision_t d;
+
+    (void)state;
+    assert_non_null(s);
+    cf_access_decide(&in, &d);
+    assert_int_equal(d.verdict, CF_ACCESS_ALLOW);
+    in.bound_jkt = "jkt-A";
+    cf_access_decide(&in, &d);
+    assert_int_equal(d.why, CF_REASON_DPOP_REQUIRED);
+    assert_true(d.authn_failed);
+    in.proof_jkt = "jkt-B";
+    cf_access_decide(&in, &d);
+    assert_int_equal(d.why, CF_REASON_DPOP_KEY_MISMATCH);
+    in.proof_jkt = "jkt-A";
+    cf_access_decide(&in, &d);
+    assert_int_equal(d.verdict, CF_ACCESS_ALLOW);
+    in.proof_refused = CF_REASON_DPOP_REPLAY;
+    cf_access_decide(&in, &d);
+    assert_int_equal(d.why, CF_REASON_DPOP_REPLAY);
+    /* A refused proof refuses even an unbound token: the client asked for DPoP. */
+    in.bound_jkt = NULL;
+    cf_access_decide(&in, &d);
+    assert_int_equal(d.why, CF_REASON_DPOP_REPLAY);
+    in.proof_refused = CF_REASON_NONE;
+    in.bound_x5t = "x5t-A";
+    cf_access_decide(&in, &d);
+    assert_int_equal(d.why, CF_REASON_CERT_MISMATCH);
+    in.cert_x5t = "x5t-A-";
+    cf_access_decide(&in, &d);
+    assert_int_equal(d.why, CF_REASON_CERT_MISMATCH);
+    in.cert_x5t = "x5t-A";
+    cf_access_decide(&in, &d);
+    assert_int_equal(d.verdict, CF_ACCESS_ALLOW);
+    /* A revoked session says so before any binding question. */
+    in.cert_x5t = NULL;
+    in.token.exp = NOW - 100;
+    cf_access_decide(&in, &d);
+    assert_int_equal(d.why, CF_REASON_TOKEN_EXPIRED);
+    cf_session_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_proofs_both_algs),
+        cmocka_unit_test(test_rfc7638_thumbprint_vector),
+        cmocka_unit_test(test_htm_and_htu),
+        cmocka_unit_test(test_iat_window_edges),
+        cmocka_unit_test(test_ath_and_nonce),
+        cmocka_unit_test(test_forged_and_malformed),
+        cmocka_unit_test(test_replay_cache),
+        cmocka_unit_test(test_access_binding),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
