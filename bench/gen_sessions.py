@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """bench/gen_sessions.py DB N [TOKENS_PER_SESSION] -- write N live sessions into a new
-SQLite store in curfew's schema (version 3), each with TOKENS_PER_SESSION refresh tokens
+SQLite store in curfew's schema (version 5), each with TOKENS_PER_SESSION refresh tokens
 (default 1; the latest is current), to measure start-up and memory at scale.
 
 The schema is read from a store curfew itself created (`curfew serve` once on an empty
@@ -33,7 +33,7 @@ def main():
         sid = sid.hex()[:24]  # 24 characters, as CF_SID_LEN
         sessions.append((sid, f"user{i % (n // 3 + 1)}", "web", "openid profile", "user", now,
                          now, now, idle, absolute, ttl, now + idle, now + absolute, 0, "", per - 1,
-                         0, "203.0.113.7", ""))
+                         0, "203.0.113.7", "", ""))
         for g in range(per):
             tokens.append((hashlib.sha256(f"{sid}/{g}".encode()).digest(), sid, g))
         if len(sessions) >= 50_000:
@@ -44,7 +44,7 @@ def main():
 
 
 def flush(db, sessions, tokens):
-    db.executemany("INSERT INTO sessions VALUES(" + ",".join("?" * 19) + ")", sessions)
+    db.executemany("INSERT INTO sessions VALUES(" + ",".join("?" * 20) + ")", sessions)
     db.executemany("INSERT INTO refresh_tokens VALUES(?,?,?)", tokens)
     sessions.clear()
     tokens.clear()

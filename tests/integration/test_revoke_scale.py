@@ -20,12 +20,12 @@ CONFIG = ("clients:\n  - { id: web }\n  - { id: tv }\n"
 
 
 def write_rows(db, rows):
-    """Insert sessions (sid, sub, client_id, created_at) in curfew's schema."""
+    """Insert sessions (sid, sub, client_id, created_at) in curfew's schema (v5: cnf last)."""
     c = sqlite3.connect(db)
     c.execute("PRAGMA synchronous=OFF")
-    c.executemany("INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    c.executemany("INSERT INTO sessions VALUES (" + ",".join("?" * 20) + ")",
                   ((sid, sub, cli, "read", "", at, at, at, 7200_000, 43200_000, 600_000,
-                    at + 7200_000, at + 43200_000, 0, "", 0, 0, "", "")
+                    at + 7200_000, at + 43200_000, 0, "", 0, 0, "", "", "")
                    for sid, sub, cli, at in rows))
     c.commit()
     c.close()
