@@ -19,8 +19,8 @@ def main():
     path, n = sys.argv[1], int(sys.argv[2])
     per = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     db = sqlite3.connect(path)
-    if db.execute("PRAGMA user_version").fetchone()[0] != 3:
-        sys.exit(f"{path}: not a curfew store at schema 3 (start curfew on it once first)")
+    if db.execute("PRAGMA user_version").fetchone()[0] != 5:
+        sys.exit(f"{path}: not a curfew store at schema 5 (start curfew on it once first)")
     if db.execute("SELECT count(*) FROM sessions").fetchone()[0]:
         sys.exit(f"{path}: already holds sessions")
     now = int(time.time() * 1000)
