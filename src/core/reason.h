@@ -169,7 +169,10 @@
       "the proxied server could not be reached, or broke off its answer", 502, "bad_gateway", 0,   \
       NULL, 0, NULL, NULL)                                                                         \
     X(UPSTREAM_TIMEOUT, "upstream_timeout", "the proxied server did not answer in time", 504,      \
-      "gateway_timeout", 0, NULL, 0, NULL, NULL)
+      "gateway_timeout", 0, NULL, 0, NULL, NULL)                                                   \
+    X(ORIGIN_NOT_ALLOWED, "origin_not_allowed",                                                    \
+      "a CORS preflight from an origin that is not in cors.allowed_origins (or a missing, "        \
+      "repeated or malformed Origin)", 403, "access_denied", 0, NULL, 0, NULL, NULL)
 
 typedef enum {
 #define X(name, str, desc, st, err, bst, berr, tst, terr, ch) CF_REASON_##name,

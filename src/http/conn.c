@@ -448,6 +448,7 @@ static void conn_process(conn_t *c)
         s->stats.requests++;
         c->pending = 1;
         c->req.user = NULL;
+        c->req.nalso = 0;
         c->req.cf__conn = c;
         if (s->stopping)
             c->req.keep_alive = 0;
@@ -462,6 +463,7 @@ void cf_http_respond(cf_http_req_t *req, int status, const cf_http_header_t *hea
                      const char *body, size_t body_len)
 {
     conn_t *c = req->cf__conn;
+    cf_http_header_t all[48];
     int keep, rc;
 
     if (req->cf__capture != NULL) {
@@ -481,6 +483,15 @@ void cf_http_respond(cf_http_req_t *req, int status, const cf_http_header_t *hea
         return;
     }
     keep = req->keep_alive && !c->srv->stopping;
+    if (req->nalso > 0 && req->nalso <= CF_HTTP_ALSO_MAX && nheaders + req->nalso <= 48) {
+        if (nheaders > 0)
+            memcpy(all, headers, nheaders * sizeof *all);
+        memcpy(all + nheaders, req->also, req->nalso * sizeof *all);
+        headers = all;
+        nheaders += req->nalso;
+    } else if (req->nalso > 0) {
+        status = 0; /* fail closed below rather than drop a header */
+    }
     if (status < 200 || status > 599) {
         CF_LOG(CF_LOG_ERROR, "event=http_bad_status status=%d", status);
         rc = CF_EINVAL;
