@@ -215,6 +215,16 @@ void cf_reply_invalid_client(cf_http_req_t *req, const char *desc);
 void cf_app_token_cookies(cf_app_t *app, cf_pending_t *p, const cf_session_t *s, const char *access,
                           int64_t exp, const char *refresh, cf_time_t now);
 
+/**
+ * CORS for a path routes.c marks as called by browser scripts (cors.c). A
+ * preflight (OPTIONS with Access-Control-Request-Method) is answered here:
+ * 204 with the Access-Control-* headers for an allowed origin, else 403
+ * origin_not_allowed; returns 1 then. Otherwise adds Vary: Origin and, for
+ * an allowed origin, its Access-Control-* headers to @req->also (whatever
+ * the handler answers carries them) and returns 0.
+ */
+int cf_api_cors(cf_app_t *app, cf_http_req_t *req);
+
 /** The route table (routes.c): the server's request handler, @ctx the app. */
 void cf_api_route(void *ctx, cf_http_req_t *req);
 

@@ -30,6 +30,7 @@ typedef struct {
     unsigned methods; /* mask of enum http_method */
     route_fn handler;
     int gated;        /* a stale cluster node refuses it (cf_api_cluster_gate) */
+    int cors;         /* browser scripts on other origins call it (cf_api_cors) */
 } route_t;
 
 static void reply_healthz(cf_app_t *app, cf_http_req_t *req)
@@ -101,27 +102,27 @@ static void session_delete(cf_app_t *app, cf_http_req_t *req)
 
 /* /v1/check comes first: it is the hot path. A path may have several rows, one per method set. */
 static const route_t routes[] = {
-    {"/v1/check", ROUTE_SUBTREE, M_ANY, cf_api_check, 0},
-    {"/metrics", ROUTE_EXACT, M_GET_HEAD, cf_api_metrics, 1},
-    {"/v1/stats", ROUTE_EXACT, M_GET_HEAD, cf_api_stats, 1},
-    {"/dashboard", ROUTE_SUBTREE, M_ANY, cf_api_dashboard, 1},
-    {"/healthz", ROUTE_EXACT, M_GET_HEAD, reply_healthz, 1},
-    {"/readyz", ROUTE_EXACT, M_GET_HEAD, reply_readyz, 0},
-    {"/oauth/token", ROUTE_EXACT, M_POST, cf_api_token, 1},
-    {"/oauth/revoke", ROUTE_EXACT, M_POST, cf_api_revoke, 1},
-    {"/oauth/introspect", ROUTE_EXACT, M_POST, cf_api_introspect, 1},
-    {"/v1/logout", ROUTE_EXACT, M_POST, cf_api_logout, 1},
-    {"/v1/sessions", ROUTE_EXACT, M_GET, cf_api_sessions_list, 1},
-    {"/v1/sessions", ROUTE_EXACT, M_POST, cf_api_sessions_create, 1},
-    {SESSION_PREFIX, ROUTE_ITEM, M_GET, session_show, 1},
-    {SESSION_PREFIX, ROUTE_ITEM, M(HTTP_DELETE), session_delete, 1},
-    {"/v1/revocations", ROUTE_EXACT, M_POST, cf_api_revocations, 1},
-    {"/v1/cluster", ROUTE_EXACT, M_GET, cf_api_cluster, 1},
-    {"/v1/keys", ROUTE_EXACT, M_GET, cf_api_keys_list, 1},
-    {"/v1/apikeys", ROUTE_SUBTREE, M_ANY, cf_api_apikeys, 1},
-    {"/v1/keys/rotate", ROUTE_EXACT, M_POST, cf_api_keys_rotate, 1},
-    {"/.well-known/jwks.json", ROUTE_EXACT, M_GET, cf_api_jwks, 1},
-    {"/.well-known/oauth-authorization-server", ROUTE_EXACT, M_GET, reply_metadata, 1},
+    {"/v1/check", ROUTE_SUBTREE, M_ANY, cf_api_check, 0, 0},
+    {"/metrics", ROUTE_EXACT, M_GET_HEAD, cf_api_metrics, 1, 0},
+    {"/v1/stats", ROUTE_EXACT, M_GET_HEAD, cf_api_stats, 1, 0},
+    {"/dashboard", ROUTE_SUBTREE, M_ANY, cf_api_dashboard, 1, 0},
+    {"/healthz", ROUTE_EXACT, M_GET_HEAD, reply_healthz, 1, 0},
+    {"/readyz", ROUTE_EXACT, M_GET_HEAD, reply_readyz, 0, 0},
+    {"/oauth/token", ROUTE_EXACT, M_POST, cf_api_token, 1, 1},
+    {"/oauth/revoke", ROUTE_EXACT, M_POST, cf_api_revoke, 1, 1},
+    {"/oauth/introspect", ROUTE_EXACT, M_POST, cf_api_introspect, 1, 0},
+    {"/v1/logout", ROUTE_EXACT, M_POST, cf_api_logout, 1, 1},
+    {"/v1/sessions", ROUTE_EXACT, M_GET, cf_api_sessions_list, 1, 0},
+    {"/v1/sessions", ROUTE_EXACT, M_POST, cf_api_sessions_create, 1, 0},
+    {SESSION_PREFIX, ROUTE_ITEM, M_GET, session_show, 1, 0},
+    {SESSION_PREFIX, ROUTE_ITEM, M(HTTP_DELETE), session_delete, 1, 0},
+    {"/v1/revocations", ROUTE_EXACT, M_POST, cf_api_revocations, 1, 0},
+    {"/v1/cluster", ROUTE_EXACT, M_GET, cf_api_cluster, 1, 0},
+    {"/v1/keys", ROUTE_EXACT, M_GET, cf_api_keys_list, 1, 0},
+    {"/v1/apikeys", ROUTE_SUBTREE, M_ANY, cf_api_apikeys, 1, 0},
+    {"/v1/keys/rotate", ROUTE_EXACT, M_POST, cf_api_keys_rotate, 1, 0},
+    {"/.well-known/jwks.json", ROUTE_EXACT, M_GET, cf_api_jwks, 1, 0},
+    {"/.well-known/oauth-authorization-server", ROUTE_EXACT, M_GET, reply_metadata, 1, 0},
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -173,8 +174,12 @@ void cf_api_route(void *ctx, cf_http_req_t *req)
     for (size_t i = 0; i < NROUTES; i++) {
         if (!matches(&routes[i], req))
             continue;
-        if (first == NROUTES)
+        if (first == NROUTES) {
             first = i;
+            /* before the method: a preflight is OPTIONS, which no such row takes */
+            if (routes[i].cors && cf_api_cors(app, req))
+                return;
+        }
         if (routes[i].methods & bit) {
             /* a stale cluster node decides nothing from its index (gate.c) */
             if (!routes[i].gated || !cf_api_cluster_gate(app, req, routes[i].handler))

@@ -145,6 +145,11 @@ typedef struct {
     char **allowed_origins;                   /* cookie.allowed_origins */
     size_t nallowed_origins;
     char csrf_header[64];
+    /* cors.* */
+    char **cors_origins;                      /* cors.allowed_origins (canonical, origin_why) */
+    size_t ncors_origins;
+    int cors_credentials;                     /* cors.allow_credentials */
+    cf_time_t cors_max_age;                   /* cors.max_age (preflight answers) */
     char metrics_token[128];                  /* metrics.token ("" = /metrics is open) */
     char audit_path[512];                     /* audit.path ("" = off, "-" = stdout) */
     size_t audit_buffer;                      /* audit.buffer (bytes queued in memory) */

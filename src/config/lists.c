@@ -283,13 +283,16 @@ int cf__config_token_ok(const option_t *o, const char *s, size_t n, char *msg, s
             return CF_ECONFIG;
         }
     }
-    if (o->off == offsetof(cf_config_t, allowed_origins) &&
+    int origins = o->off == offsetof(cf_config_t, allowed_origins) ||
+                  o->off == offsetof(cf_config_t, cors_origins);
+
+    if (origins &&
         !((n > 7 && memcmp(s, "http://", 7) == 0) || (n > 8 && memcmp(s, "https://", 8) == 0))) {
         cf__config_say(msg, cap, "'%s' is not an origin (expected https://HOST[:PORT])",
                        cf__config_show(s, n, shown, sizeof shown));
         return CF_ECONFIG;
     }
-    if (o->off == offsetof(cf_config_t, allowed_origins)) {
+    if (origins) {
         const char *why = origin_why(s, n);
         if (why != NULL) {
             cf__config_say(msg, cap, "'%s' is not an origin (expected https://HOST[:PORT]): %s",

@@ -237,6 +237,21 @@ const option_t cf__config_options[] = {
      .min = 1, .doc = "A state-changing cookie request carrying this header (any non-empty "
                       "value) is accepted without a matching Origin."},
 
+    {.key = "cors.allowed_origins", .kind = OPT_STRLIST, .def = "",
+     LIST(cors_origins, ncors_origins),
+     .doc = "Origins (https://app.example.com) whose browser scripts may call /oauth/token, "
+            "/oauth/revoke and /v1/logout: their preflight (OPTIONS) is answered 204 and their "
+            "answers carry Access-Control-Allow-Origin. Compared on scheme, host and port; any "
+            "other origin's preflight is 403 origin_not_allowed. Empty = no CORS. Reloadable."},
+    {.key = "cors.allow_credentials", .kind = OPT_BOOL, .def = "false", FIELD(cors_credentials),
+     .doc = "Send Access-Control-Allow-Credentials: true to the allowed origins, so that a "
+            "cookie-mode single-page app's fetch(..., {credentials: 'include'}) carries and "
+            "receives the cookies."},
+    {.key = "cors.max_age", .kind = OPT_DURATION, .def = "10m", FIELD(cors_max_age),
+     .max = 86400 * CF_SEC,
+     .doc = "How long a browser may reuse a preflight answer (Access-Control-Max-Age, whole "
+            "seconds); browsers cap it lower (Chromium at 2h)."},
+
     {.key = "metrics.token", .kind = OPT_STRING, .def = "", FIELD(metrics_token),
      .doc = "Bearer token a scraper must send to GET /metrics; empty = /metrics is open."},
 
@@ -497,7 +512,7 @@ const option_t cf__config_options[] = {
 #define NOPTIONS (sizeof(cf__config_options) / sizeof(cf__config_options[0]))
 const size_t cf__config_noptions = NOPTIONS;
 /* The root rows come first; set_line has one slot per root row. */
-#define NROOT 90
+#define NROOT 93
 const size_t cf__config_nroot = NROOT;
 _Static_assert(NROOT <= CF_CONFIG_OPTIONS_MAX, "raise CF_CONFIG_OPTIONS_MAX");
 

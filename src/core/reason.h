@@ -186,7 +186,10 @@
       NULL, 400, "use_dpop_nonce", NULL)                                                           \
     X(CERT_MISMATCH, "cert_mismatch",                                                              \
       "the token is bound to a client certificate this request did not present", 401,             \
-      "invalid_token", 0, NULL, 400, "invalid_grant", NULL)
+      "invalid_token", 0, NULL, 400, "invalid_grant", NULL)                                        \
+    X(ORIGIN_NOT_ALLOWED, "origin_not_allowed",                                                    \
+      "a CORS preflight from an origin that is not in cors.allowed_origins (or a missing, "        \
+      "repeated or malformed Origin)", 403, "access_denied", 0, NULL, 0, NULL, NULL)
 
 typedef enum {
 #define X(name, str, desc, st, err, bst, berr, tst, terr, ch) CF_REASON_##name,

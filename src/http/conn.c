@@ -121,28 +121,6 @@ static void conn_close(conn_t *c)
     uv_close((uv_handle_t *)&c->timer, on_conn_close);
 }
 
-const char *cf__http_server_date(cf_http_server_t *s)
-{
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    time_t now = time(NULL);
-    struct tm tm;
-
-    if (now == s->date_sec && s->date[0] != '\0')
-        return s->date;
-    if (gmtime_r(&now, &tm) == NULL)
-        return s->date;
-    /* Every field cut to its width (a no-op for any real date), so the
-     * compiler can prove the line fits the 32 bytes of s->date. */
-    snprintf(s->date, sizeof s->date, "%s, %02u %s %04u %02u:%02u:%02u GMT",
-             days[(unsigned)tm.tm_wday % 7], (unsigned)tm.tm_mday % 100,
-             months[(unsigned)tm.tm_mon % 12], (unsigned)(tm.tm_year + 1900) % 10000,
-             (unsigned)tm.tm_hour % 100, (unsigned)tm.tm_min % 100, (unsigned)tm.tm_sec % 100);
-    s->date_sec = now;
-    return s->date;
-}
-
 /* Make room for @need more output bytes; CF_ENOMEM leaves the buffer as it was. */
 static int conn_out_reserve(conn_t *c, size_t need)
 {
@@ -566,6 +544,7 @@ static void conn_process(conn_t *c)
         s->stats.requests++;
         c->pending = 1;
         c->req.user = NULL;
+        c->req.nalso = 0;
         c->req.cf__conn = c;
         if (s->stopping)
             c->req.keep_alive = 0;
@@ -580,6 +559,7 @@ void cf_http_respond(cf_http_req_t *req, int status, const cf_http_header_t *hea
                      const char *body, size_t body_len)
 {
     conn_t *c = req->cf__conn;
+    cf_http_header_t all[48];
     int keep, rc;
 
     if (req->cf__capture != NULL) {
@@ -599,6 +579,15 @@ void cf_http_respond(cf_http_req_t *req, int status, const cf_http_header_t *hea
         return;
     }
     keep = req->keep_alive && !c->srv->stopping;
+    if (req->nalso > 0 && req->nalso <= CF_HTTP_ALSO_MAX && nheaders + req->nalso <= 48) {
+        if (nheaders > 0)
+            memcpy(all, headers, nheaders * sizeof *all);
+        memcpy(all + nheaders, req->also, req->nalso * sizeof *all);
+        headers = all;
+        nheaders += req->nalso;
+    } else if (req->nalso > 0) {
+        status = 0; /* fail closed below rather than drop a header */
+    }
     if (status < 200 || status > 599) {
         CF_LOG(CF_LOG_ERROR, "event=http_bad_status status=%d", status);
         rc = CF_EINVAL;

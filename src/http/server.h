@@ -25,6 +25,7 @@
 #include "util/tls.h"
 
 #define CF_HTTP_MAX_HEADERS 64
+#define CF_HTTP_ALSO_MAX 6 /* headers a router may add to any answer (cf_http_req_t.also) */
 
 /** One header field. Both strings are borrowed and not NUL-terminated. */
 typedef struct {
@@ -59,6 +60,11 @@ struct cf_http_req {
     const cf_tls_peer_t *tls_peer; /* TLS client certificate, NULL when none was presented */
     int keep_alive;
     void *user; /* free for the handler; NULL when the request is dispatched */
+    /* Headers appended to whatever answer @req gets (CORS, Vary: Origin), so a
+     * router can add them without every handler knowing. Empty when the request
+     * is dispatched; strings borrowed until cf_http_respond(). */
+    cf_http_header_t also[CF_HTTP_ALSO_MAX];
+    size_t nalso;
     /* private fields after this point */
     int http_major, http_minor;
     struct cf__http_conn *cf__conn;
@@ -145,7 +151,8 @@ void cf_http_server_stop(cf_http_server_t *s);
  * NUL or another control byte (HTAB aside), turns the response into a 500:
  * fail closed rather than drop or split a header. So do a header the server
  * writes itself (Content-Length, Transfer-Encoding, Connection, Date,
- * Server) and a status outside 200..599. @req is invalid after the call.
+ * Server) and a status outside 200..599. @req->also is appended to @headers
+ * (more than 48 together is a 500 too). @req is invalid after the call.
  */
 void cf_http_respond(cf_http_req_t *req, int status, const cf_http_header_t *headers, size_t nheaders,
                      const char *body, size_t body_len);
