@@ -602,6 +602,66 @@ int cf_index_next_lapsed(cf_index_t *ix, char sid[CF_SID_LEN + 1])
     return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Prefetching for loads                                                */
+/* ------------------------------------------------------------------ */
+
+/* Start fetching the home slot of @key in @t; returns the slot's tagged content. */
+static void *slot_fetch(const cf_index_t *ix, const ix_tab_t *t, ix_kind_t k, const void *key,
+                        size_t len, int deref)
+{
+    uint64_t h;
+    void *e;
+
+    if (t->cap == 0)
+        return NULL;
+    h = key_hash(ix, k, key, len);
+    if (!deref) {
+        __builtin_prefetch(&t->slot[(size_t)h & (t->cap - 1)]);
+        return NULL;
+    }
+    e = t->slot[(size_t)h & (t->cap - 1)];
+    if (e == NULL || ((uintptr_t)e & ~ADDR_MASK) != tag_of(h))
+        return NULL; /* a probe will not compare it */
+    e = untag(e);
+    __builtin_prefetch(e);
+    return e;
+}
+
+void cf_index_prefetch_add(const cf_index_t *ix, const cf_session_t *src, int stage)
+{
+    const char *ip = src->ip != NULL ? src->ip : "";
+    cf_group_t *g;
+
+    switch (stage) {
+    case 0:
+        slot_fetch(ix, &ix->sessions, K_SESSION, src->id, CF_SID_LEN, 0);
+        slot_fetch(ix, &ix->subjects, K_GROUP, src->sub, strlen(src->sub), 0);
+        slot_fetch(ix, &ix->strings, K_STRING, ip, strlen(ip), 0);
+        break;
+    case 1:
+        slot_fetch(ix, &ix->subjects, K_GROUP, src->sub, strlen(src->sub), 1);
+        slot_fetch(ix, &ix->strings, K_STRING, ip, strlen(ip), 1);
+        break;
+    default: /* linking the record writes into the subject's newest session */
+        g = slot_fetch(ix, &ix->subjects, K_GROUP, src->sub, strlen(src->sub), 1);
+        if (g != NULL && g->head != NULL)
+            __builtin_prefetch(g->head, 1);
+        break;
+    }
+}
+
+void cf_index_prefetch_refresh(const cf_index_t *ix, const char *sid, const uint8_t hash[32],
+                               int stage)
+{
+    if (stage == 0) {
+        slot_fetch(ix, &ix->sessions, K_SESSION, sid, CF_SID_LEN, 0);
+        slot_fetch(ix, &ix->refresh, K_REFRESH, hash, 32, 0);
+    } else {
+        slot_fetch(ix, &ix->sessions, K_SESSION, sid, CF_SID_LEN, 1);
+    }
+}
+
 size_t cf_index_bytes(const cf_index_t *ix)
 {
     return ix->records.nblocks * ix->records.per_block * ix->records.size +

@@ -240,6 +240,52 @@ static void test_bulk_load_in_any_order_lists_newest_first(void **state)
     cf_index_free(ix);
 }
 
+/* Ties on the creation millisecond are ordered by id, and the load hints
+ * (prefetch stages, on known and unknown keys, on an empty index) change nothing. */
+static void test_bulk_ties_and_prefetch_hints(void **state)
+{
+    cf_index_t *ix = cf_index_new(5);
+    cf_limits_t lim = {CF_SEC, 10 * CF_SEC, CF_SEC};
+    cf_session_t *out[40], *src;
+    cf_index_cursor_t next;
+    char sid[CF_SID_LEN + 1];
+    uint8_t hash[32] = {1};
+    int more;
+
+    (void)state;
+    sid_of(7, sid);
+    src = cf_session_new(sid, "carol", "web", "read", "user", 0, &lim, T0);
+    assert_non_null(src);
+    for (int stage = 0; stage < 3; stage++) { /* empty tables: no slot to fetch */
+        cf_index_prefetch_add(ix, src, stage);
+        cf_index_prefetch_refresh(ix, sid, hash, stage);
+    }
+    cf_session_free(src);
+    cf_index_bulk(ix, 1);
+    for (int i = 39; i >= 0; i--) /* reverse id order, four sessions per millisecond */
+        add(ix, i, "web", T0 + i / 4, 3600 * CF_SEC);
+    cf_index_bulk(ix, 0);
+    for (int i = 0; i < 60; i++) {
+        sid_of(i, sid);
+        src = cf_session_new(sid, i % 2 ? "alice" : "dave", "web", "read", "user", 0, &lim, T0);
+        assert_non_null(src);
+        cf_session_bind(src, i % 3 ? "10.0.0.1" : NULL, NULL);
+        for (int stage = 0; stage < 3; stage++) {
+            cf_index_prefetch_add(ix, src, stage);
+            hash[1] = (uint8_t)i;
+            cf_index_prefetch_refresh(ix, sid, hash, stage);
+        }
+        cf_session_free(src);
+    }
+    assert_int_equal(cf_index_count(ix), 40);
+    assert_int_equal(cf_index_list(ix, NULL, NULL, NULL, out, 40, 100, &next, &more), 40);
+    for (int i = 0; i < 40; i++) { /* newest first: T0+9 down to T0, each ms by descending id */
+        sid_of(39 - i, sid);
+        assert_string_equal(out[i]->id, sid);
+    }
+    cf_index_free(ix);
+}
+
 static void test_refresh_and_not_before(void **state)
 {
     cf_index_t *ix = cf_index_new(11);
@@ -337,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_cursor_is_stable_under_insert_and_delete),
         cmocka_unit_test(test_cursor_after_removed_cursor_session),
         cmocka_unit_test(test_bulk_load_in_any_order_lists_newest_first),
+        cmocka_unit_test(test_bulk_ties_and_prefetch_hints),
         cmocka_unit_test(test_refresh_and_not_before),
         cmocka_unit_test(test_many_sessions_stay_compact),
         cmocka_unit_test(test_advance_and_expire_are_bounded),
