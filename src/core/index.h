@@ -7,7 +7,7 @@
  *   refresh tokens   open-addressing table of entry pointers, keyed by SHA-256
  *   by subject       a list per subject, with its not-before epoch
  *   by client        a list per client, with a live count
- *   deadlines        a binary min-heap: each session sits there once, keyed by
+ *   deadlines        a 4-ary min-heap: each session sits there once, keyed by
  *                    the next instant the index must look at it
  *   creation order   an array sorted by (created_at, id): listings by cursor
  *   counters         live sessions, overall and per client, kept as they change

@@ -29,7 +29,7 @@ typedef struct {
     cf_session_t *s;
 } ix_heap_ent_t;
 
-/* A binary min-heap of sessions; each remembers its place in s->heap_pos. */
+/* A 4-ary min-heap of sessions; each remembers its place in s->heap_pos. */
 typedef struct {
     ix_heap_ent_t *v;
     size_t n, cap;

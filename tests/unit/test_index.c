@@ -286,6 +286,89 @@ static void test_bulk_ties_and_prefetch_hints(void **state)
     cf_index_free(ix);
 }
 
+typedef struct {
+    cf_index_t *ix;
+    cf_time_t now, last;
+    int offered;
+} order_check_t;
+
+/* Purge callback: each session offered is due at @now, in deadline order within one call. */
+static cf_time_t purge_checked(void *arg, cf_session_t *s)
+{
+    order_check_t *c = arg;
+
+    assert_true(s->idle_deadline <= c->now);
+    assert_true(s->idle_deadline >= c->last);
+    c->last = s->idle_deadline;
+    c->offered++;
+    cf_index_remove(c->ix, s);
+    return 0;
+}
+
+/*
+ * The heaps under many sessions, removals from the middle, touches and a
+ * clock that steps forwards and back: each expiry offers exactly the
+ * sessions due (deadline <= now, to the millisecond), in deadline order,
+ * and leaves every other one.
+ */
+static void test_heaps_under_random_work_and_stepping_clock(void **state)
+{
+    enum { N = 3000 };
+    cf_index_t *ix = cf_index_new(99);
+    static cf_time_t dl[N];
+    static int gone[N];
+    cf_session_t *recs[N];
+    order_check_t c = {ix, 0, 0, 0};
+    uint32_t rnd = 12345;
+    cf_time_t now = T0;
+    int left = N;
+
+    (void)state;
+    memset(gone, 0, sizeof gone);
+    for (int i = 0; i < N; i++) {
+        rnd = rnd * 1103515245u + 12345u;
+        recs[i] = add(ix, i, i % 3 ? "web" : "cli", T0, 1 + (rnd >> 8) % 4000);
+        dl[i] = recs[i]->idle_deadline;
+    }
+    for (int i = 0; i < N; i += 7) { /* removed from the middle of the heap */
+        cf_index_remove(ix, recs[i]);
+        gone[i] = 1;
+        left--;
+    }
+    for (int i = 3; i < N; i += 11) /* touched at T0 + 1000: a later deadline, filed lazily */
+        if (!gone[i] && dl[i] > T0 + 1000) {
+            cf_index_touch(ix, recs[i], T0 + 1000);
+            dl[i] = recs[i]->idle_deadline;
+        }
+    for (int step = 0; left > 0; step++) {
+        int due = 0;
+        /* Mostly forwards by 1-97 ms; every fifth step back by up to 40 ms. */
+        rnd = rnd * 1103515245u + 12345u;
+        now += step % 5 == 4 ? -(cf_time_t)((rnd >> 8) % 40) : (cf_time_t)(1 + (rnd >> 8) % 97);
+        if (step % 13 == 0) /* exactly on a live session's deadline */
+            for (int i = 0; i < N; i++)
+                if (!gone[i] && dl[i] > now) {
+                    now = dl[i];
+                    break;
+                }
+        for (int i = 0; i < N; i++)
+            if (!gone[i] && dl[i] <= now) {
+                gone[i] = 1;
+                due++;
+            }
+        c.now = now;
+        c.last = 0;
+        c.offered = 0;
+        (void)cf_index_expire(ix, now, SIZE_MAX, purge_checked, &c);
+        assert_int_equal(c.offered, due);
+        left -= due;
+        assert_int_equal((int)cf_index_count(ix), left);
+        assert_int_equal((int)cf_index_active(ix), left);
+        assert_true(step < 100000);
+    }
+    cf_index_free(ix);
+}
+
 static void test_refresh_and_not_before(void **state)
 {
     cf_index_t *ix = cf_index_new(11);
@@ -384,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_cursor_after_removed_cursor_session),
         cmocka_unit_test(test_bulk_load_in_any_order_lists_newest_first),
         cmocka_unit_test(test_bulk_ties_and_prefetch_hints),
+        cmocka_unit_test(test_heaps_under_random_work_and_stepping_clock),
         cmocka_unit_test(test_refresh_and_not_before),
         cmocka_unit_test(test_many_sessions_stay_compact),
         cmocka_unit_test(test_advance_and_expire_are_bounded),
