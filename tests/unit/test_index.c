@@ -369,6 +369,46 @@ static void test_heaps_under_random_work_and_stepping_clock(void **state)
     cf_index_free(ix);
 }
 
+/* Interned strings of every size class (pooled small and large, malloc'd
+ * beyond): equal strings share one copy, and each survives the removal of
+ * the other sessions naming it. */
+static void test_interned_strings_of_every_size(void **state)
+{
+    cf_index_t *ix = cf_index_new(3);
+    cf_limits_t lim = {CF_SEC, 10 * CF_SEC, CF_SEC};
+    cf_session_t *recs[2][80];
+    char sid[CF_SID_LEN + 1], ip[100];
+
+    (void)state;
+    for (int round = 0; round < 2; round++)
+        for (int len = 0; len < 80; len++) {
+            cf_session_t *src;
+            memset(ip, 'a' + len % 26, (size_t)len);
+            ip[len] = '\0';
+            sid_of(round * 100 + len, sid);
+            src = cf_session_new(sid, "erin", "web", "read", "user", 0, &lim, T0);
+            assert_non_null(src);
+            cf_session_bind(src, ip, ip);
+            recs[round][len] = cf_index_add(ix, src, T0);
+            cf_session_free(src);
+            assert_non_null(recs[round][len]);
+        }
+    for (int len = 0; len < 80; len++) {
+        assert_ptr_equal(recs[0][len]->ip, recs[1][len]->ip);
+        assert_ptr_equal(recs[0][len]->ip, recs[0][len]->device);
+        cf_index_remove(ix, recs[0][len]);
+    }
+    for (int len = 0; len < 80; len++) {
+        assert_int_equal(strlen(recs[1][len]->ip), len);
+        for (int i = 0; i < len; i++)
+            assert_int_equal(recs[1][len]->ip[i], 'a' + len % 26);
+    }
+    for (int len = 0; len < 80; len += 2)
+        cf_index_remove(ix, recs[1][len]);
+    assert_int_equal(cf_index_count(ix), 40);
+    cf_index_free(ix); /* the other half goes with the index */
+}
+
 static void test_refresh_and_not_before(void **state)
 {
     cf_index_t *ix = cf_index_new(11);
@@ -468,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_bulk_load_in_any_order_lists_newest_first),
         cmocka_unit_test(test_bulk_ties_and_prefetch_hints),
         cmocka_unit_test(test_heaps_under_random_work_and_stepping_clock),
+        cmocka_unit_test(test_interned_strings_of_every_size),
         cmocka_unit_test(test_refresh_and_not_before),
         cmocka_unit_test(test_many_sessions_stay_compact),
         cmocka_unit_test(test_advance_and_expire_are_bounded),
