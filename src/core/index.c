@@ -251,6 +251,38 @@ static void tab_del(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k, const void *
 /* Interned strings and groups                                          */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Interned strings of up to 48 bytes (header included: every IPv4 and IPv6
+ * address, most device fingerprints and names) come from two pools, not
+ * malloc: a million unique addresses were a million small chunks, and
+ * purging them left the allocator's bins so fragmented that a later malloc
+ * (building a listing's JSON) spent microseconds sorting them.
+ */
+#define STR_SMALL 24
+#define STR_LARGE 48
+
+static ix_pool_t *str_pool(cf_index_t *ix, size_t bytes)
+{
+    return bytes <= STR_SMALL ? &ix->str_small : bytes <= STR_LARGE ? &ix->str_large : NULL;
+}
+
+static void *str_alloc(cf_index_t *ix, size_t bytes)
+{
+    ix_pool_t *p = str_pool(ix, bytes);
+
+    return p != NULL ? pool_get(p) : malloc(bytes);
+}
+
+static void str_release(cf_index_t *ix, void *e, size_t bytes)
+{
+    ix_pool_t *p = str_pool(ix, bytes);
+
+    if (p != NULL)
+        pool_put(p, e);
+    else
+        free(e);
+}
+
 static char *str_ref(cf_index_t *ix, const char *s)
 {
     uint64_t h;
@@ -261,7 +293,7 @@ static char *str_ref(cf_index_t *ix, const char *s)
         return NULL;
     e = untag(ix->strings.slot[i]);
     if (e == NULL) {
-        e = malloc(sizeof *e + len + 1);
+        e = str_alloc(ix, sizeof *e + len + 1);
         if (e == NULL)
             return NULL;
         e->refs = 0;
@@ -285,7 +317,7 @@ static void str_unref(cf_index_t *ix, char *s)
         return;
     ix->string_bytes -= sizeof *e + strlen(s) + 1;
     tab_del(ix, &ix->strings, K_STRING, s, strlen(s));
-    free(e);
+    str_release(ix, e, sizeof *e + strlen(s) + 1);
 }
 
 static cf_group_t *group_ref(cf_index_t *ix, ix_tab_t *t, const char *name)
@@ -375,6 +407,8 @@ cf_index_t *cf_index_new(uint64_t seed)
     ix->seed = seed;
     pool_init(&ix->records, sizeof(cf_session_t), 4096);
     pool_init(&ix->entries, sizeof(cf_refresh_entry_t), 4096);
+    pool_init(&ix->str_small, STR_SMALL, 8192);
+    pool_init(&ix->str_large, STR_LARGE, 4096);
     return ix;
 }
 
@@ -391,11 +425,18 @@ void cf_index_free(cf_index_t *ix)
         return;
     tab_free_all(&ix->subjects);
     tab_free_all(&ix->clients);
-    tab_free_all(&ix->strings);
+    for (size_t i = 0; i < ix->strings.cap; i++) { /* pooled ones go with their pools */
+        ix_str_t *e = untag(ix->strings.slot[i]);
+        if (e != NULL && str_pool(ix, sizeof *e + strlen(e->s) + 1) == NULL)
+            free(e);
+    }
+    free(ix->strings.slot);
     free(ix->sessions.slot);
     free(ix->refresh.slot);
     pool_fini(&ix->records);
     pool_fini(&ix->entries);
+    pool_fini(&ix->str_small);
+    pool_fini(&ix->str_large);
     free(ix->live.v);
     free(ix->dead.v);
     free(ix->order);
@@ -616,6 +657,66 @@ int cf_index_next_lapsed(cf_index_t *ix, char sid[CF_SID_LEN + 1])
             return 1;
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Prefetching for loads                                                */
+/* ------------------------------------------------------------------ */
+
+/* Start fetching the home slot of @key in @t; returns the slot's tagged content. */
+static void *slot_fetch(const cf_index_t *ix, const ix_tab_t *t, ix_kind_t k, const void *key,
+                        size_t len, int deref)
+{
+    uint64_t h;
+    void *e;
+
+    if (t->cap == 0)
+        return NULL;
+    h = key_hash(ix, k, key, len);
+    if (!deref) {
+        __builtin_prefetch(&t->slot[(size_t)h & (t->cap - 1)]);
+        return NULL;
+    }
+    e = t->slot[(size_t)h & (t->cap - 1)];
+    if (e == NULL || ((uintptr_t)e & ~ADDR_MASK) != tag_of(h))
+        return NULL; /* a probe will not compare it */
+    e = untag(e);
+    __builtin_prefetch(e);
+    return e;
+}
+
+void cf_index_prefetch_add(const cf_index_t *ix, const cf_session_t *src, int stage)
+{
+    const char *ip = src->ip != NULL ? src->ip : "";
+    cf_group_t *g;
+
+    switch (stage) {
+    case 0:
+        slot_fetch(ix, &ix->sessions, K_SESSION, src->id, CF_SID_LEN, 0);
+        slot_fetch(ix, &ix->subjects, K_GROUP, src->sub, strlen(src->sub), 0);
+        slot_fetch(ix, &ix->strings, K_STRING, ip, strlen(ip), 0);
+        break;
+    case 1:
+        slot_fetch(ix, &ix->subjects, K_GROUP, src->sub, strlen(src->sub), 1);
+        slot_fetch(ix, &ix->strings, K_STRING, ip, strlen(ip), 1);
+        break;
+    default: /* linking the record writes into the subject's newest session */
+        g = slot_fetch(ix, &ix->subjects, K_GROUP, src->sub, strlen(src->sub), 1);
+        if (g != NULL && g->head != NULL)
+            __builtin_prefetch(g->head, 1);
+        break;
+    }
+}
+
+void cf_index_prefetch_refresh(const cf_index_t *ix, const char *sid, const uint8_t hash[32],
+                               int stage)
+{
+    if (stage == 0) {
+        slot_fetch(ix, &ix->sessions, K_SESSION, sid, CF_SID_LEN, 0);
+        slot_fetch(ix, &ix->refresh, K_REFRESH, hash, 32, 0);
+    } else {
+        slot_fetch(ix, &ix->sessions, K_SESSION, sid, CF_SID_LEN, 1);
+    }
 }
 
 size_t cf_index_bytes(const cf_index_t *ix)

@@ -7,7 +7,7 @@
  *   refresh tokens   open-addressing table of entry pointers, keyed by SHA-256
  *   by subject       a list per subject, with its not-before epoch
  *   by client        a list per client, with a live count
- *   deadlines        a binary min-heap: each session sits there once, keyed by
+ *   deadlines        a 4-ary min-heap: each session sits there once, keyed by
  *                    the next instant the index must look at it
  *   creation order   an array sorted by (created_at, id): listings by cursor
  *   counters         live sessions, overall and per client, kept as they change
@@ -204,6 +204,22 @@ size_t cf_index_list(const cf_index_t *ix, const cf_index_cursor_t *cur, cf_inde
  * removals must not run in between.
  */
 void cf_index_bulk(cf_index_t *ix, int on);
+
+/*
+ * Hints for a bulk load, which is bound by cache misses (at a million
+ * sessions each table probe, and each record or group it compares, is one):
+ * a loader that keeps a few rows in hand calls stage 0 for a row when it
+ * arrives (the table slots), stage 1 some rows later (the entries those
+ * slots point to) and, for sessions, stage 2 later again (the subject's
+ * newest record, which linking writes), then adds it; the misses of several
+ * rows then overlap. No effect on the index's contents; any stage may be
+ * skipped.
+ */
+void cf_index_prefetch_add(const cf_index_t *ix, const cf_session_t *src, int stage);
+
+/** The same for a refresh token @hash of session @sid (CF_SID_LEN bytes): stages 0 and 1. */
+void cf_index_prefetch_refresh(const cf_index_t *ix, const char *sid, const uint8_t hash[32],
+                               int stage);
 
 /** Approximate bytes the index holds (records, tables, strings), for tests and logs. */
 size_t cf_index_bytes(const cf_index_t *ix);

@@ -29,7 +29,7 @@ typedef struct {
     cf_session_t *s;
 } ix_heap_ent_t;
 
-/* A binary min-heap of sessions; each remembers its place in s->heap_pos. */
+/* A 4-ary min-heap of sessions; each remembers its place in s->heap_pos. */
 typedef struct {
     ix_heap_ent_t *v;
     size_t n, cap;
@@ -39,6 +39,7 @@ struct cf_index {
     uint64_t seed;
     cf_time_t purge_after;
     ix_pool_t records, entries;
+    ix_pool_t str_small, str_large; /* interned strings up to 24 and 48 bytes (see index.c) */
     ix_tab_t sessions, refresh, subjects, clients, strings;
     ix_heap_t live; /* keyed by the idle (<= absolute) deadline, lazily */
     ix_heap_t dead; /* ended or lapsed: keyed by when they may be purged */

@@ -240,6 +240,175 @@ static void test_bulk_load_in_any_order_lists_newest_first(void **state)
     cf_index_free(ix);
 }
 
+/* Ties on the creation millisecond are ordered by id, and the load hints
+ * (prefetch stages, on known and unknown keys, on an empty index) change nothing. */
+static void test_bulk_ties_and_prefetch_hints(void **state)
+{
+    cf_index_t *ix = cf_index_new(5);
+    cf_limits_t lim = {CF_SEC, 10 * CF_SEC, CF_SEC};
+    cf_session_t *out[40], *src;
+    cf_index_cursor_t next;
+    char sid[CF_SID_LEN + 1];
+    uint8_t hash[32] = {1};
+    int more;
+
+    (void)state;
+    sid_of(7, sid);
+    src = cf_session_new(sid, "carol", "web", "read", "user", 0, &lim, T0);
+    assert_non_null(src);
+    for (int stage = 0; stage < 3; stage++) { /* empty tables: no slot to fetch */
+        cf_index_prefetch_add(ix, src, stage);
+        cf_index_prefetch_refresh(ix, sid, hash, stage);
+    }
+    cf_session_free(src);
+    cf_index_bulk(ix, 1);
+    for (int i = 39; i >= 0; i--) /* reverse id order, four sessions per millisecond */
+        add(ix, i, "web", T0 + i / 4, 3600 * CF_SEC);
+    cf_index_bulk(ix, 0);
+    for (int i = 0; i < 60; i++) {
+        sid_of(i, sid);
+        src = cf_session_new(sid, i % 2 ? "alice" : "dave", "web", "read", "user", 0, &lim, T0);
+        assert_non_null(src);
+        cf_session_bind(src, i % 3 ? "10.0.0.1" : NULL, NULL);
+        for (int stage = 0; stage < 3; stage++) {
+            cf_index_prefetch_add(ix, src, stage);
+            hash[1] = (uint8_t)i;
+            cf_index_prefetch_refresh(ix, sid, hash, stage);
+        }
+        cf_session_free(src);
+    }
+    assert_int_equal(cf_index_count(ix), 40);
+    assert_int_equal(cf_index_list(ix, NULL, NULL, NULL, out, 40, 100, &next, &more), 40);
+    for (int i = 0; i < 40; i++) { /* newest first: T0+9 down to T0, each ms by descending id */
+        sid_of(39 - i, sid);
+        assert_string_equal(out[i]->id, sid);
+    }
+    cf_index_free(ix);
+}
+
+typedef struct {
+    cf_index_t *ix;
+    cf_time_t now, last;
+    int offered;
+} order_check_t;
+
+/* Purge callback: each session offered is due at @now, in deadline order within one call. */
+static cf_time_t purge_checked(void *arg, cf_session_t *s)
+{
+    order_check_t *c = arg;
+
+    assert_true(s->idle_deadline <= c->now);
+    assert_true(s->idle_deadline >= c->last);
+    c->last = s->idle_deadline;
+    c->offered++;
+    cf_index_remove(c->ix, s);
+    return 0;
+}
+
+/*
+ * The heaps under many sessions, removals from the middle, touches and a
+ * clock that steps forwards and back: each expiry offers exactly the
+ * sessions due (deadline <= now, to the millisecond), in deadline order,
+ * and leaves every other one.
+ */
+static void test_heaps_under_random_work_and_stepping_clock(void **state)
+{
+    enum { N = 3000 };
+    cf_index_t *ix = cf_index_new(99);
+    static cf_time_t dl[N];
+    static int gone[N];
+    cf_session_t *recs[N];
+    order_check_t c = {ix, 0, 0, 0};
+    uint32_t rnd = 12345;
+    cf_time_t now = T0;
+    int left = N;
+
+    (void)state;
+    memset(gone, 0, sizeof gone);
+    for (int i = 0; i < N; i++) {
+        rnd = rnd * 1103515245u + 12345u;
+        recs[i] = add(ix, i, i % 3 ? "web" : "cli", T0, 1 + (rnd >> 8) % 4000);
+        dl[i] = recs[i]->idle_deadline;
+    }
+    for (int i = 0; i < N; i += 7) { /* removed from the middle of the heap */
+        cf_index_remove(ix, recs[i]);
+        gone[i] = 1;
+        left--;
+    }
+    for (int i = 3; i < N; i += 11) /* touched at T0 + 1000: a later deadline, filed lazily */
+        if (!gone[i] && dl[i] > T0 + 1000) {
+            cf_index_touch(ix, recs[i], T0 + 1000);
+            dl[i] = recs[i]->idle_deadline;
+        }
+    for (int step = 0; left > 0; step++) {
+        int due = 0;
+        /* Mostly forwards by 1-97 ms; every fifth step back by up to 40 ms. */
+        rnd = rnd * 1103515245u + 12345u;
+        now += step % 5 == 4 ? -(cf_time_t)((rnd >> 8) % 40) : (cf_time_t)(1 + (rnd >> 8) % 97);
+        if (step % 13 == 0) /* exactly on a live session's deadline */
+            for (int i = 0; i < N; i++)
+                if (!gone[i] && dl[i] > now) {
+                    now = dl[i];
+                    break;
+                }
+        for (int i = 0; i < N; i++)
+            if (!gone[i] && dl[i] <= now) {
+                gone[i] = 1;
+                due++;
+            }
+        c.now = now;
+        c.last = 0;
+        c.offered = 0;
+        (void)cf_index_expire(ix, now, SIZE_MAX, purge_checked, &c);
+        assert_int_equal(c.offered, due);
+        left -= due;
+        assert_int_equal((int)cf_index_count(ix), left);
+        assert_int_equal((int)cf_index_active(ix), left);
+        assert_true(step < 100000);
+    }
+    cf_index_free(ix);
+}
+
+/* Interned strings of every size class (pooled small and large, malloc'd
+ * beyond): equal strings share one copy, and each survives the removal of
+ * the other sessions naming it. */
+static void test_interned_strings_of_every_size(void **state)
+{
+    cf_index_t *ix = cf_index_new(3);
+    cf_limits_t lim = {CF_SEC, 10 * CF_SEC, CF_SEC};
+    cf_session_t *recs[2][80];
+    char sid[CF_SID_LEN + 1], ip[100];
+
+    (void)state;
+    for (int round = 0; round < 2; round++)
+        for (int len = 0; len < 80; len++) {
+            cf_session_t *src;
+            memset(ip, 'a' + len % 26, (size_t)len);
+            ip[len] = '\0';
+            sid_of(round * 100 + len, sid);
+            src = cf_session_new(sid, "erin", "web", "read", "user", 0, &lim, T0);
+            assert_non_null(src);
+            cf_session_bind(src, ip, ip);
+            recs[round][len] = cf_index_add(ix, src, T0);
+            cf_session_free(src);
+            assert_non_null(recs[round][len]);
+        }
+    for (int len = 0; len < 80; len++) {
+        assert_ptr_equal(recs[0][len]->ip, recs[1][len]->ip);
+        assert_ptr_equal(recs[0][len]->ip, recs[0][len]->device);
+        cf_index_remove(ix, recs[0][len]);
+    }
+    for (int len = 0; len < 80; len++) {
+        assert_int_equal(strlen(recs[1][len]->ip), len);
+        for (int i = 0; i < len; i++)
+            assert_int_equal(recs[1][len]->ip[i], 'a' + len % 26);
+    }
+    for (int len = 0; len < 80; len += 2)
+        cf_index_remove(ix, recs[1][len]);
+    assert_int_equal(cf_index_count(ix), 40);
+    cf_index_free(ix); /* the other half goes with the index */
+}
+
 static void test_refresh_and_not_before(void **state)
 {
     cf_index_t *ix = cf_index_new(11);
@@ -337,6 +506,9 @@ int main(void)
         cmocka_unit_test(test_cursor_is_stable_under_insert_and_delete),
         cmocka_unit_test(test_cursor_after_removed_cursor_session),
         cmocka_unit_test(test_bulk_load_in_any_order_lists_newest_first),
+        cmocka_unit_test(test_bulk_ties_and_prefetch_hints),
+        cmocka_unit_test(test_heaps_under_random_work_and_stepping_clock),
+        cmocka_unit_test(test_interned_strings_of_every_size),
         cmocka_unit_test(test_refresh_and_not_before),
         cmocka_unit_test(test_many_sessions_stay_compact),
         cmocka_unit_test(test_advance_and_expire_are_bounded),
