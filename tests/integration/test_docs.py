@@ -83,11 +83,12 @@ def test_readme_proxy_walkthrough_runs_as_written(tmp_path):
     start = readme.index("```sh\n# Proxy mode")
     block = readme[start + 6:readme.index("```", start + 6)]
     api, proxy, up = free_port(), free_port(), free_port()
-    script = (block.replace("7070", str(api))
-              .replace("8080", str(proxy))
-              .replace("9000", str(up))
-              .replace("build/curfew serve", f"{curfew_bin()} serve --listen 127.0.0.1:{api}")
-              .replace("/tmp/", f"{tmp_path}/"))
+    # One pass over the text, so a substituted port or path (a checkout under /tmp,
+    # a port containing 8080) is never substituted again.
+    subs = {"7070": str(api), "8080": str(proxy), "9000": str(up), "/tmp/": f"{tmp_path}/",
+            "build/curfew serve": f"{curfew_bin()} serve --listen 127.0.0.1:{api}"}
+    script = re.sub(r"\b(?:7070|8080|9000)\b|/tmp/|build/curfew serve",
+                    lambda m: subs[m.group(0)], block)
     p = subprocess.run(["bash", "-eu", "-c", script], capture_output=True, text=True, timeout=60)
     out = p.stdout
     assert p.returncode == 0, (p.returncode, out, p.stderr)
