@@ -13,6 +13,7 @@
 
 #include <http_parser.h>
 #include <stddef.h>
+#include <time.h>
 #include <stdint.h>
 
 #include "http/server.h"
@@ -70,6 +71,9 @@ size_t cf__http_rx_pending_bytes(const cf__http_rx_t *rx);
  * @rx lives).
  */
 void cf__http_rx_error(const cf__http_rx_t *rx, int *status, const char **error, const char **desc);
+
+/** The Date header value for now, cached in @date (32 bytes) for the second in @date_sec. */
+const char *cf__http_date(char date[32], time_t *date_sec);
 
 /**
  * Encode a complete response into @dst (capacity @cap). Returns the number of

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/error.h"
+#include "http/rx.h"
 #include "proxy/proxy_int.h"
 
 /* ======================================================================
@@ -53,22 +54,7 @@ int px_write(uv_stream_t *s, const char *d, size_t n, uv_write_cb cb)
 
 const char *px_date(cf_proxy_t *px)
 {
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    time_t now = time(NULL);
-    struct tm tm;
-
-    if (now == px->date_sec && px->date[0] != '\0')
-        return px->date;
-    if (gmtime_r(&now, &tm) == NULL)
-        return px->date;
-    snprintf(px->date, sizeof px->date, "%s, %02u %s %04u %02u:%02u:%02u GMT",
-             days[(unsigned)tm.tm_wday % 7], (unsigned)tm.tm_mday % 100,
-             months[(unsigned)tm.tm_mon % 12], (unsigned)(tm.tm_year + 1900) % 10000,
-             (unsigned)tm.tm_hour % 100, (unsigned)tm.tm_min % 100, (unsigned)tm.tm_sec % 100);
-    px->date_sec = now;
-    return px->date;
+    return cf__http_date(px->date, &px->date_sec);
 }
 
 void px_maybe_free(cf_proxy_t *px)
