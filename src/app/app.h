@@ -191,6 +191,7 @@ typedef struct cf_app {
         cf_time_t window;  /* monotonic second the count is for */
         uint32_t lines;    /* written in that second */
         uint64_t dropped;  /* not written since the last log_dropped line */
+        uint64_t dropped_total; /* every one dropped since start: curfew_log_dropped_total */
     } refusal_log;
     int started; /* timers and signal handlers initialised */
     int stopping;

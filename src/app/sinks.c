@@ -59,8 +59,10 @@ static int refusal_budget(cf_app_t *app, int take)
             refusal_dropped_line(app);
     }
     if (app->refusal_log.lines >= CF_REFUSAL_LOG_PER_SEC) {
-        if (take)
+        if (take) {
             app->refusal_log.dropped++;
+            app->refusal_log.dropped_total++;
+        }
         return 0;
     }
     if (take)

@@ -211,6 +211,14 @@ static void render_limits(cf_app_t *app, cf_prom_t *p)
                    "Audit log lines dropped because the in-memory queue (audit.buffer) was full.");
     cf_prom_u64(p, "curfew_audit_dropped_total", NULL,
                 app->audit != NULL ? cf_audit_dropped(app->audit) : 0);
+
+    /* The count the event=log_dropped lines give, as a counter an alert can watch. */
+    cf_prom_family(p, "curfew_log_dropped_total", "counter",
+                   "Log lines left out by the log's rate limit (a flood), by what they were.");
+    {
+        const char *l[] = {"what", "check_refused", NULL};
+        cf_prom_u64(p, "curfew_log_dropped_total", l, app->refusal_log.dropped_total);
+    }
 }
 
 /* The store's group commits (its own counters, read from the writer). */
