@@ -394,6 +394,13 @@ const option_t cf__config_options[] = {
      .doc = "Longest lifetime of an API key of this client; only a shorter value counts."},
     {.key = "cookie", .kind = OPT_SBOOL, CLIENT(cookie), .always = 1, .doctype = "bool", .def = "false",
      .doc = "Cookie mode: the refresh token travels only in the refresh cookie (see cookie.*)."},
+    {.key = "allowed_origins", .kind = OPT_ORIGINS, CLIENT(origins), .off2 = offsetof(cf_client_t, norigins),
+     .doctype = "list of origins", .def = "[]",
+     .doc = "Origins (https://app.example.com) of this client's single-page app: their preflight "
+            "is answered (as for cors.allowed_origins) and their calls to /oauth/token, "
+            "/oauth/revoke and /v1/logout for this client carry Access-Control-Allow-Origin, "
+            "with Access-Control-Allow-Credentials when the client is in cookie mode; the "
+            "same origin with another client's token is 403 origin_not_allowed. Reloadable."},
     RISK_ROWS(CLIENT, "Overrides risk.ip_binding for this client's sessions.",
               "Overrides risk.on_ip_change for this client's sessions.",
               "Overrides risk.on_device_change for this client's sessions."),
