@@ -241,12 +241,13 @@ const option_t cf__config_options[] = {
      LIST(cors_origins, ncors_origins),
      .doc = "Origins (https://app.example.com) whose browser scripts may call /oauth/token, "
             "/oauth/revoke and /v1/logout: their preflight (OPTIONS) is answered 204 and their "
-            "answers carry Access-Control-Allow-Origin. Compared on scheme, host and port; any "
-            "other origin's preflight is 403 origin_not_allowed. Empty = no CORS. Reloadable."},
+            "answers carry Access-Control-Allow-Origin, whatever the client. Compared on scheme, "
+            "host and port; an origin in neither this list nor any clients[].allowed_origins "
+            "gets 403 origin_not_allowed, preflight or call. Reloadable."},
     {.key = "cors.allow_credentials", .kind = OPT_BOOL, .def = "false", FIELD(cors_credentials),
-     .doc = "Send Access-Control-Allow-Credentials: true to the allowed origins, so that a "
-            "cookie-mode single-page app's fetch(..., {credentials: 'include'}) carries and "
-            "receives the cookies."},
+     .doc = "Send Access-Control-Allow-Credentials: true to every allowed origin, so that a "
+            "fetch(..., {credentials: 'include'}) carries and receives the cookies; without it, "
+            "only a cookie-mode client's origins get it."},
     {.key = "cors.max_age", .kind = OPT_DURATION, .def = "10m", FIELD(cors_max_age),
      .max = 86400 * CF_SEC,
      .doc = "How long a browser may reuse a preflight answer (Access-Control-Max-Age, whole "
