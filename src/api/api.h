@@ -225,6 +225,17 @@ void cf_app_token_cookies(cf_app_t *app, cf_pending_t *p, const cf_session_t *s,
  */
 int cf_api_cors(cf_app_t *app, cf_http_req_t *req);
 
+/**
+ * The second CORS decision, once a CORS endpoint knows its client
+ * (@client_id as named, or the session's; NULL or "" = none): a request
+ * with an Origin header allowed neither globally nor for that client, and
+ * not from curfew's own site, is answered 403 origin_not_allowed without
+ * CORS headers and 1 is returned (the caller changes nothing). Otherwise
+ * the answer's CORS headers are set for that client (credentials only for
+ * a cookie-mode one) and 0 is returned. A no-op off the CORS endpoints.
+ */
+int cf_api_cors_client(cf_app_t *app, cf_http_req_t *req, const char *client_id);
+
 /** The route table (routes.c): the server's request handler, @ctx the app. */
 void cf_api_route(void *ctx, cf_http_req_t *req);
 

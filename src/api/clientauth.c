@@ -37,6 +37,12 @@ static int cached_secret_ok(cf_app_t *app, const cf_client_t *c, const char *sec
     return cf_ct_equal(d, e->secret_digest, sizeof d);
 }
 
+/* Authenticated (or nothing to authenticate): the client's CORS origins decide next. */
+static void proceed(cf_client_auth_t *ca)
+{
+    ca->done(ca, !cf_api_cors_client(ca->app, ca->req, ca->client_id));
+}
+
 static void finish(cf_client_auth_t *ca, int ok)
 {
     cf_app_t *app = ca->app;
@@ -50,7 +56,7 @@ static void finish(cf_client_auth_t *ca, int ok)
         return;
     }
     ca->authenticated = ca->client != NULL && ca->client->type == CF_CLIENT_CONFIDENTIAL;
-    ca->done(ca, 1);
+    proceed(ca);
 }
 
 static void verify_work(uv_work_t *w)
@@ -95,7 +101,7 @@ void cf_client_auth_start(cf_client_auth_t *ca)
             finish(ca, 0);
             return;
         }
-        ca->done(ca, 1);
+        proceed(ca);
         return;
     }
     ca->client = cf_policy_client(pol, ca->client_id);

@@ -283,22 +283,33 @@ int cf__config_token_ok(const option_t *o, const char *s, size_t n, char *msg, s
             return CF_ECONFIG;
         }
     }
-    int origins = o->off == offsetof(cf_config_t, allowed_origins) ||
-                  o->off == offsetof(cf_config_t, cors_origins);
+    if (o->level == LVL_ROOT && (o->off == offsetof(cf_config_t, allowed_origins) ||
+                                 o->off == offsetof(cf_config_t, cors_origins)))
+        return cf__config_origin_item(o, s, n, msg, cap);
+    return 0;
+}
 
-    if (origins &&
+int cf__config_origin_item(const option_t *o, const char *s, size_t n, char *msg, size_t cap)
+{
+    char shown[64];
+    const char *why = NULL;
+
+    (void)o;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f || s[i] == ',')
+            why = "an origin is visible ASCII without spaces or commas";
+    if (why == NULL &&
         !((n > 7 && memcmp(s, "http://", 7) == 0) || (n > 8 && memcmp(s, "https://", 8) == 0))) {
         cf__config_say(msg, cap, "'%s' is not an origin (expected https://HOST[:PORT])",
                        cf__config_show(s, n, shown, sizeof shown));
         return CF_ECONFIG;
     }
-    if (origins) {
-        const char *why = origin_why(s, n);
-        if (why != NULL) {
-            cf__config_say(msg, cap, "'%s' is not an origin (expected https://HOST[:PORT]): %s",
-                           cf__config_show(s, n, shown, sizeof shown), why);
-            return CF_ECONFIG;
-        }
+    if (why == NULL)
+        why = origin_why(s, n);
+    if (why != NULL) {
+        cf__config_say(msg, cap, "'%s' is not an origin (expected https://HOST[:PORT]): %s",
+                       cf__config_show(s, n, shown, sizeof shown), why);
+        return CF_ECONFIG;
     }
     return 0;
 }
@@ -317,6 +328,7 @@ static int strv_one(void *ctx, const char *s, size_t n)
     int (*ok)(const option_t *, const char *, size_t, char *, size_t) =
         c->o->kind == OPT_CIDRLIST ? cf__config_cidr_ok
         : c->o->kind == OPT_NAMES  ? cf__config_name_item
+        : c->o->kind == OPT_ORIGINS ? cf__config_origin_item
                                    : cf__config_token_ok;
     char *dup;
 

@@ -241,12 +241,13 @@ const option_t cf__config_options[] = {
      LIST(cors_origins, ncors_origins),
      .doc = "Origins (https://app.example.com) whose browser scripts may call /oauth/token, "
             "/oauth/revoke and /v1/logout: their preflight (OPTIONS) is answered 204 and their "
-            "answers carry Access-Control-Allow-Origin. Compared on scheme, host and port; any "
-            "other origin's preflight is 403 origin_not_allowed. Empty = no CORS. Reloadable."},
+            "answers carry Access-Control-Allow-Origin, whatever the client. Compared on scheme, "
+            "host and port; an origin in neither this list nor any clients[].allowed_origins "
+            "gets 403 origin_not_allowed, preflight or call. Reloadable."},
     {.key = "cors.allow_credentials", .kind = OPT_BOOL, .def = "false", FIELD(cors_credentials),
-     .doc = "Send Access-Control-Allow-Credentials: true to the allowed origins, so that a "
-            "cookie-mode single-page app's fetch(..., {credentials: 'include'}) carries and "
-            "receives the cookies."},
+     .doc = "Send Access-Control-Allow-Credentials: true to every allowed origin, so that a "
+            "fetch(..., {credentials: 'include'}) carries and receives the cookies; without it, "
+            "only a cookie-mode client's origins get it."},
     {.key = "cors.max_age", .kind = OPT_DURATION, .def = "10m", FIELD(cors_max_age),
      .max = 86400 * CF_SEC,
      .doc = "How long a browser may reuse a preflight answer (Access-Control-Max-Age, whole "
@@ -394,6 +395,13 @@ const option_t cf__config_options[] = {
      .doc = "Longest lifetime of an API key of this client; only a shorter value counts."},
     {.key = "cookie", .kind = OPT_SBOOL, CLIENT(cookie), .always = 1, .doctype = "bool", .def = "false",
      .doc = "Cookie mode: the refresh token travels only in the refresh cookie (see cookie.*)."},
+    {.key = "allowed_origins", .kind = OPT_ORIGINS, CLIENT(origins), .off2 = offsetof(cf_client_t, norigins),
+     .doctype = "list of origins", .def = "[]",
+     .doc = "Origins (https://app.example.com) of this client's single-page app: their preflight "
+            "is answered (as for cors.allowed_origins) and their calls to /oauth/token, "
+            "/oauth/revoke and /v1/logout for this client carry Access-Control-Allow-Origin, "
+            "with Access-Control-Allow-Credentials when the client is in cookie mode; the "
+            "same origin with another client's token is 403 origin_not_allowed. Reloadable."},
     RISK_ROWS(CLIENT, "Overrides risk.ip_binding for this client's sessions.",
               "Overrides risk.on_ip_change for this client's sessions.",
               "Overrides risk.on_device_change for this client's sessions."),

@@ -63,6 +63,7 @@ typedef enum {
     OPT_LIFETIME,     /* cf_time_t >= 1s; 0 = unset */
     OPT_PATH,         /* a path of kind ->tag (off2: the cf_path_kind_t) */
     OPT_NAMES,        /* char ** at off, size_t count at off2, every item a name */
+    OPT_ORIGINS,      /* as OPT_NAMES, every item an origin (https://HOST[:PORT]) */
     OPT_GRANTS,       /* unsigned CF_GRANT_* bits */
     OPT_METHODS,      /* unsigned method bits */
     OPT_ALERT_KIND,
@@ -410,6 +411,8 @@ CF__TEXT(cf__config_keys_text);
 CF__ITEM(cf__config_cidr_ok);
 /** OPT_STRLIST items: visible ASCII without spaces or commas; origins for allowed_origins. */
 CF__ITEM(cf__config_token_ok);
+/** Origins as browsers send them (https://HOST[:PORT], lower case, no default port). */
+CF__ITEM(cf__config_origin_item);
 /**
  * A string list "a,b" into the char ** and count of @o, each item checked
  * by the type's item(). The old list is freed, and the new one installed,

@@ -592,6 +592,7 @@ const type_t cf__config_types[] = {
     [OPT_LIFETIME] = FIELD("a duration", cf__config_lifetime_parse, cf__config_put_sduration),
     [OPT_PATH] = FIELD("a path", cf__config_path_parse, cf__config_put_path),
     [OPT_NAMES] = FLIST(cf__config_strlist_parse, cf__config_put_names, cf__config_name_item),
+    [OPT_ORIGINS] = FLIST(cf__config_strlist_parse, cf__config_put_names, cf__config_origin_item),
     [OPT_GRANTS] = FLIST(cf__config_grants_parse, cf__config_put_grants, cf__config_grant_item),
     [OPT_METHODS] = FLIST(cf__config_methods_parse, cf__config_put_methods,
                           cf__config_method_item),

@@ -36,6 +36,7 @@ void cf_policy_fini(cf_policy_t *p)
         free(p->clients[i].id);
         free(p->clients[i].secret_hash);
         free(p->clients[i].scope);
+        free_strv(p->clients[i].origins, p->clients[i].norigins);
     }
     free(p->clients);
     for (size_t i = 0; i < p->nroles; i++)
@@ -102,6 +103,9 @@ int cf_policy_copy(cf_policy_t *dst, const cf_policy_t *src)
             c->id = dup_opt(src->clients[i].id, &fail);
             c->secret_hash = dup_opt(src->clients[i].secret_hash, &fail);
             c->scope = dup_opt(src->clients[i].scope, &fail);
+            c->origins = dup_strv(src->clients[i].origins, src->clients[i].norigins, &fail);
+            if (c->origins == NULL)
+                c->norigins = 0;
         }
     }
     if (src->nroles > 0) {

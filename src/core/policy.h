@@ -60,6 +60,8 @@ typedef struct {
     cf_risk_policy_t risk;
     cf_time_t apikey_max_lifetime; /* api_key_max_lifetime; 0 = unset */
     int cookie; /* cookie mode */
+    char **origins;  /* allowed_origins: CORS origins of its browser app, canonical */
+    size_t norigins;
     int line;   /* where it was configured, for messages and explain */
 } cf_client_t;
 

@@ -188,8 +188,9 @@
       "the token is bound to a client certificate this request did not present", 401,             \
       "invalid_token", 0, NULL, 400, "invalid_grant", NULL)                                        \
     X(ORIGIN_NOT_ALLOWED, "origin_not_allowed",                                                    \
-      "a CORS preflight from an origin that is not in cors.allowed_origins (or a missing, "        \
-      "repeated or malformed Origin)", 403, "access_denied", 0, NULL, 0, NULL, NULL)
+      "a CORS preflight from an origin in no cors or client allowed_origins list, or a call "      \
+      "from an origin its client does not allow (or a missing, repeated or malformed Origin)",     \
+      403, "access_denied", 0, NULL, 0, NULL, NULL)
 
 typedef enum {
 #define X(name, str, desc, st, err, bst, berr, tst, terr, ch) CF_REASON_##name,

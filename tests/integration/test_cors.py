@@ -133,7 +133,7 @@ def spa_flow(base, srv, origin):
     assert r.status_code == 204, r.text
     assert r.headers.get("Access-Control-Allow-Origin") == origin, dict(r.headers)
     assert srv.check(other["access_token"]).json()["reason"] == "logout"
-    # The same calls from another origin: decided as usual, but never readable.
+    # The same calls from another origin: refused before anything changes, never readable.
     third = srv.new_session(sub="spa-user3", client_id="spa")
     for path in PATHS:
         assert_preflight_refused(preflight(base, path, "https://evil.com"))
@@ -141,7 +141,11 @@ def spa_flow(base, srv, origin):
                       timeout=HTTP_TIMEOUT,
                       data={"grant_type": "refresh_token", "refresh_token": third["refresh_token"],
                             "client_id": "spa"})
-    assert cors_headers(r) == {} and vary_has_origin(r), dict(r.headers)
+    assert_preflight_refused(r)
+    r = requests.post(base + "/oauth/token", headers=h, timeout=HTTP_TIMEOUT,
+                      data={"grant_type": "refresh_token", "refresh_token": third["refresh_token"],
+                            "client_id": "spa"})
+    assert r.status_code == 200, "the refused call spent the refresh token: " + r.text
 
 
 @pytest.fixture
@@ -172,12 +176,12 @@ def test_preflight_without_origin_is_403(srv):
 
 
 @pytest.mark.parametrize("origin", ATTACKS)
-def test_answers_to_other_origins_carry_no_cors_headers(srv, origin):
+def test_calls_from_other_origins_are_403_and_change_nothing(srv, origin):
     sess = srv.new_session(client_id="spa")
     r = requests.post(srv.url("/v1/logout"), timeout=HTTP_TIMEOUT,
                       headers={"Origin": origin, "Authorization": f"Bearer {sess['access_token']}"})
-    assert r.status_code == 204, r.text          # CORS protects the reader, not the server
-    assert cors_headers(r) == {} and vary_has_origin(r), dict(r.headers)
+    assert_preflight_refused(r)
+    assert srv.check(sess["access_token"]).status_code == 200, "the refused logout ended it"
 
 
 @pytest.mark.parametrize("spelling", ["HTTPS://APP.EXAMPLE.COM", "https://App.Example.com:443"])
@@ -219,6 +223,11 @@ def test_no_cors_without_configured_origins(start_curfew):
     sess = srv.new_session(client_id="spa")
     r = requests.post(srv.url("/v1/logout"), timeout=HTTP_TIMEOUT,
                       headers={"Origin": APP, "Authorization": f"Bearer {sess['access_token']}"})
+    assert_preflight_refused(r)
+    # A page of curfew's own site (its Host) is no cross-origin call: no CORS, no refusal.
+    r = requests.post(srv.url("/v1/logout"), timeout=HTTP_TIMEOUT,
+                      headers={"Origin": srv.base_url,
+                               "Authorization": f"Bearer {sess['access_token']}"})
     assert r.status_code == 204 and cors_headers(r) == {}, dict(r.headers)
 
 
@@ -283,3 +292,198 @@ def test_spa_flow_through_caddy(srv, tmp_path):
     finally:
         caddy.stop()
         app.close()
+
+
+# ---------------------------------------------------------------------------
+# Per-client origins (clients[].allowed_origins)
+# ---------------------------------------------------------------------------
+
+A = "https://a.example.com"
+B = "https://b.example.com"
+SHARED = "https://shared.example.com"
+PER_CLIENT = f"""\
+refresh_token: {{ reuse_grace: 0s }}
+clients:
+  - id: a
+    type: public
+    allowed_origins: [{A}]
+  - id: b
+    type: public
+    allowed_origins: [{B}]
+  - id: c
+    type: public
+  - id: k
+    type: public
+    cookie: true
+    allowed_origins: ["{DEV}"]
+cors:
+  allowed_origins: [{SHARED}]
+"""
+
+# Spellings an attacker would register to pass for A or B.
+LOOKALIKES = [
+    "https://a.example.com.", "https://a.example.com.evil.com", "https://evil-a.example.com",
+    "https://xa.example.com", "https://a.example.co", "http://a.example.com",
+    "https://a.example.com:444", "https://a.example.com:0443", "https://a.example.com/",
+    "https://a.example.com/x", "https://a.example.com%2f", "https://a%2eexample.com",
+    "https://b.example.com@evil.com", "https://evil.com#b.example.com", "http://localhost:5174",
+    "http://localhost:51730", "https://localhost:5173",
+    f"{A} {B}", f"{A},{B}", "null", "",
+]
+
+
+@pytest.fixture
+def multi(start_curfew):
+    return start_curfew(PER_CLIENT)
+
+
+def refresh(base, origin, rt, client_id):
+    h = {} if origin is None else {"Origin": origin}
+    data = {"grant_type": "refresh_token", "refresh_token": rt}
+    if client_id is not None:
+        data["client_id"] = client_id
+    return requests.post(base + "/oauth/token", headers=h, data=data, timeout=HTTP_TIMEOUT)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_preflight_passes_for_an_origin_in_any_clients_list(multi, path):
+    for origin in (A, B, DEV, SHARED):
+        r = preflight(multi.base_url, path, origin)
+        assert_preflight_ok(r, origin, max_age="600")
+        # credentials only where a cookie-mode client lists the origin
+        creds = r.headers.get("Access-Control-Allow-Credentials")
+        assert creds == ("true" if origin == DEV else None), origin
+
+
+@pytest.mark.parametrize("origin", LOOKALIKES + ["https://evil.com", "https://c.example.com"])
+def test_a_preflight_from_an_origin_in_no_list_is_403(multi, origin):
+    assert_preflight_refused(preflight(multi.base_url, "/oauth/token", origin))
+
+
+def test_each_clients_origin_refreshes_its_own_tokens_only(multi):
+    a, b = multi.new_session(sub="ann", client_id="a"), multi.new_session(sub="bob", client_id="b")
+    # A's page with B's refresh token, however the client is named: refused, nothing spent.
+    for cid in ("b", "a", None):
+        r = refresh(multi.base_url, A, b["refresh_token"], cid)
+        assert r.status_code in (400, 401, 403), r.text
+        assert r.headers.get("Access-Control-Allow-Credentials") is None, dict(r.headers)
+        if cid != "a":   # cid=a passes the origin check and is refused as client_mismatch
+            assert_preflight_refused(r)
+    r = refresh(multi.base_url, B, b["refresh_token"], "b")
+    assert r.status_code == 200, "a refused call spent B's refresh token: " + r.text
+    assert r.headers["Access-Control-Allow-Origin"] == B
+    assert "Access-Control-Allow-Credentials" not in r.headers       # b is no cookie client
+    # A's own token from A's page: allowed, readable, no credentials (a is not a cookie client).
+    r = refresh(multi.base_url, A, a["refresh_token"], "a")
+    assert r.status_code == 200, r.text
+    assert r.headers["Access-Control-Allow-Origin"] == A
+    assert "Access-Control-Allow-Credentials" not in r.headers
+    # The global list serves every client; c has no list of its own.
+    c = multi.new_session(sub="cat", client_id="c")
+    assert_preflight_refused(refresh(multi.base_url, A, c["refresh_token"], "c"))
+    r = refresh(multi.base_url, SHARED, c["refresh_token"], "c")
+    assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == SHARED, r.text
+    # Without an Origin (a server, curl) nothing changes.
+    r = refresh(multi.base_url, None, r.json()["refresh_token"], "c")
+    assert r.status_code == 200 and cors_headers(r) == {}, r.text
+
+
+def test_revoke_and_logout_follow_the_tokens_client(multi):
+    b = multi.new_session(sub="bob", client_id="b")
+    r = requests.post(multi.url("/oauth/revoke"), headers={"Origin": A}, timeout=HTTP_TIMEOUT,
+                      data={"token": b["refresh_token"], "client_id": "b"})
+    assert_preflight_refused(r)
+    r = requests.post(multi.url("/v1/logout"), timeout=HTTP_TIMEOUT,
+                      headers={"Origin": A, "Authorization": f"Bearer {b['access_token']}"})
+    assert_preflight_refused(r)
+    assert multi.check(b["access_token"]).status_code == 200, "a refused call ended B's session"
+    r = requests.post(multi.url("/v1/logout"), timeout=HTTP_TIMEOUT,
+                      headers={"Origin": B, "Authorization": f"Bearer {b['access_token']}"})
+    assert r.status_code == 204, r.text
+    assert r.headers["Access-Control-Allow-Origin"] == B
+    assert "Access-Control-Allow-Credentials" not in r.headers
+    # A cookie-mode client's page gets credentials; DEV with b's token does not pass.
+    k = multi.new_session(sub="kim", client_id="k")
+    b2 = multi.new_session(sub="bob", client_id="b")
+    r = requests.post(multi.url("/v1/logout"), timeout=HTTP_TIMEOUT,
+                      headers={"Origin": DEV, "Authorization": f"Bearer {b2['access_token']}"})
+    assert_preflight_refused(r)
+    r = requests.post(multi.url("/v1/logout"), timeout=HTTP_TIMEOUT,
+                      headers={"Origin": DEV, "Authorization": f"Bearer {k['access_token']}"})
+    assert r.status_code == 204, r.text
+    assert r.headers["Access-Control-Allow-Origin"] == DEV
+    assert r.headers["Access-Control-Allow-Credentials"] == "true"
+    a = multi.new_session(sub="ann", client_id="a")
+    r = requests.post(multi.url("/oauth/revoke"), headers={"Origin": A}, timeout=HTTP_TIMEOUT,
+                      data={"token": a["refresh_token"], "client_id": "a"})
+    assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == A, r.text
+    assert multi.check(a["access_token"]).json()["reason"] == "logout"
+
+
+# (an empty or tab-ended value is sent raw in test_an_empty_or_tab_origin_is_refused)
+@pytest.mark.parametrize("origin", [o for o in LOOKALIKES if o.strip() == o and o])
+def test_lookalikes_of_a_clients_origin_cannot_use_its_tokens(multi, origin):
+    a = multi.new_session(sub="ann", client_id="a")
+    assert_preflight_refused(refresh(multi.base_url, origin, a["refresh_token"], "a"))
+    r = requests.post(multi.url("/v1/logout"), timeout=HTTP_TIMEOUT,
+                      headers={"Origin": origin, "Authorization": f"Bearer {a['access_token']}"})
+    assert_preflight_refused(r)
+    assert multi.check(a["access_token"]).status_code == 200
+
+
+@pytest.mark.parametrize("first,second", [(A, A), (A, "https://evil.com"), ("https://evil.com", A),
+                                          (A, B), (A, "")])
+def test_two_origin_headers_on_a_call_are_refused(multi, first, second):
+    a = multi.new_session(sub="ann", client_id="a")
+    raw = (f"POST /v1/logout HTTP/1.1\r\nHost: x\r\nOrigin: {first}\r\nOrigin: {second}\r\n"
+           f"Authorization: Bearer {a['access_token']}\r\nContent-Length: 0\r\n"
+           "Connection: close\r\n\r\n").encode()
+    out = multi.raw(raw).decode("latin-1")
+    head = out.split("\r\n\r\n", 1)[0].lower()
+    assert head.startswith("http/1.1 403") and "origin_not_allowed" in out, out
+    assert "access-control-" not in head, out
+    assert multi.check(a["access_token"]).status_code == 200
+
+
+def test_an_empty_or_tab_origin_is_refused(multi):
+    a = multi.new_session(sub="ann", client_id="a")
+    for value in ("", "\t", f"{A}\t", f" {A}"):
+        raw = (f"POST /v1/logout HTTP/1.1\r\nHost: x\r\nOrigin:{value}\r\n"
+               f"Authorization: Bearer {a['access_token']}\r\nContent-Length: 0\r\n"
+               "Connection: close\r\n\r\n").encode()
+        out = multi.raw(raw).decode("latin-1")
+        head = out.split("\r\n\r\n", 1)[0].lower()
+        if value.strip() == A:   # optional whitespace around a field value is not part of it
+            assert head.startswith("http/1.1 204") and f"access-control-allow-origin: {A}" in head, out
+            return
+        assert head.startswith("http/1.1 403") and "access-control-" not in head, (value, out)
+
+
+def test_reload_changes_a_clients_origins(multi):
+    a = multi.new_session(sub="ann", client_id="a")
+    new = "https://a2.example.com"
+    assert_preflight_refused(preflight(multi.base_url, "/oauth/token", new))
+    multi.config_path.write_text(PER_CLIENT.replace(f"allowed_origins: [{A}]",
+                                                    f"allowed_origins: [{new}]"))
+    multi.proc.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: preflight(multi.base_url, "/oauth/token", new).status_code == 204, 5)
+    assert_preflight_refused(preflight(multi.base_url, "/oauth/token", A))
+    assert_preflight_refused(refresh(multi.base_url, A, a["refresh_token"], "a"))
+    r = refresh(multi.base_url, new, a["refresh_token"], "a")
+    assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == new, r.text
+    # A broken list is refused and the running one stays.
+    multi.config_path.write_text(PER_CLIENT.replace(f"allowed_origins: [{A}]",
+                                                    "allowed_origins: [https://A2.example.com]"))
+    multi.proc.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: "A2.example.com" in multi.stderr_path.read_text(errors="replace"), 5)
+    assert preflight(multi.base_url, "/oauth/token", new).status_code == 204
+
+
+@pytest.mark.parametrize("origin", ["https://a.example.com/", "null", "*", "https://A.example.com",
+                                    "https://a.example.com:443", "app.example.com"])
+def test_a_bad_client_origin_is_a_file_line_error(tmp_path, origin):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"clients:\n  - id: a\n    allowed_origins:\n      - \"{origin}\"\n")
+    r = run_curfew("config", "check", cfg)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"{cfg}:" in r.stderr and "clients[0].allowed_origins" in r.stderr, r.stderr
