@@ -6,13 +6,12 @@
 #  1. Replay: a synthetic audit log of N lines (default 10,000,000) replayed
 #     under the default 12 candidate combinations (+ the baseline): wall time,
 #     events per second and peak RSS (GNU time). Goals: < 30 s, < 256 MiB.
-#  2. Hot path: bench/check_tune.sh, this build (idle-gap histogram,
-#     activity_gap lines, background header, re-login tracker) against
-#     BASE_BIN (a build of 0764d1b, the commit before them: there is no
-#     switch), same config, interleaved rounds. Goal: ratio >= 0.97.
+#  2. Hot path: bench/check_tune.sh, the same binary with tuning.measure
+#     true (idle-gap histogram, activity_gap lines, re-login tracker) against
+#     false, same config otherwise, interleaved rounds. Goal: ratio >= 0.97.
 #
 # Usage:  bash bench/tune.sh
-# Environment: N=10000000  SEED=1  BASE_BIN=/tmp/curfew-base/build/curfew  SKIP_CHECK=1
+# Environment: N=10000000  SEED=1  SKIP_CHECK=1 (and check_tune.sh's)
 #              TMP (default: a new temp dir; the log is N * ~375 bytes)
 set -euo pipefail
 
@@ -33,6 +32,5 @@ awk -v n="$N" -v s="$secs" -v r="$rss_kb" 'BEGIN {
 rm -f "$LOG"
 
 [ -n "${SKIP_CHECK:-}" ] && exit 0
-echo "== /v1/check: this build vs BASE_BIN (a build without issue 13), interleaved rounds"
-BASE_BIN=${BASE_BIN:?set BASE_BIN to a build of 0764d1b (see bench/check_tune.sh), or SKIP_CHECK=1} \
-    bash "$ROOT/bench/check_tune.sh"
+echo "== /v1/check: tuning.measure on vs off, same binary, interleaved rounds"
+CURFEW_BIN=$BIN bash "$ROOT/bench/check_tune.sh"

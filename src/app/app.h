@@ -535,7 +535,9 @@ int cf_app_revocation_scope(cf_events_t *ev, cf_revoke_scope_t scope, cf_time_t 
 /**
  * Record a person's activity on @s at @now (persisted lazily by the flush
  * timer); after a silence of at least tuning.activity_gap, emit the audited
- * ACTIVITY_GAP event. Returns the silence (ms since the previous activity).
+ * ACTIVITY_GAP event. Returns the silence (ms since the previous activity),
+ * for the idle-gap histogram; with tuning.measure off, 0 and no event (the
+ * silence is not even computed).
  */
 cf_time_t cf_app_touch(cf_app_t *app, cf_session_t *s, cf_time_t now);
 
@@ -735,7 +737,7 @@ void cf_app_metrics_fini(cf_app_t *app);
 /** The timeout measures' slot of @client_id: its index among the configured clients, else nclients. */
 size_t cf_app_metrics_slot(const cf_app_metrics_t *m, const char *client_id);
 
-/** Count the timeouts whose re-login window passed by @now (before a scrape). */
+/** Count the timeouts whose re-login window passed by @now (before a scrape); nothing with tuning.measure off. */
 void cf_app_metrics_sweep(cf_app_t *app, cf_time_t now);
 
 /** The metrics sink of the event stream: count what a batch of events says happened. */

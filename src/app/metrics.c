@@ -125,7 +125,8 @@ void cf_app_metrics_sweep(cf_app_t *app, cf_time_t now)
 {
     cf_relogin_out_t o = {.relogin = -1};
 
-    if (app->metrics.relogin != NULL) {
+    /* Off, the counters stand still; pending timeouts are settled once it is back on. */
+    if (app->cfg.measure && app->metrics.relogin != NULL) {
         cf_relogin_expire(app->metrics.relogin, now, &o);
         add_relogin(&app->metrics, &o);
     }
@@ -187,23 +188,27 @@ static void count_check(cf_app_metrics_t *m, const cf_event_t *e)
         cf_histogram_observe(&m->check_duration, (double)e->ns / 1e9);
 }
 
-static void count(cf_app_metrics_t *m, const cf_event_t *e)
+/* @measure: tuning.measure; off, no idle gap is observed and the re-login tracker is not fed. */
+static void count(cf_app_metrics_t *m, const cf_event_t *e, int measure)
 {
     switch (e->type) {
     case CF_EV_SESSION_CREATED:
-        track_relogin(m, e);
+        if (measure)
+            track_relogin(m, e);
         m->sessions_created++;
         m->tokens_access++; /* every creation issues an access token */
         m->tokens_refresh += e->has_token != 0;
         break;
     case CF_EV_TOKEN_REFRESHED:
-        observe_gap(m, e->session, e->gap);
+        if (measure)
+            observe_gap(m, e->session, e->gap);
         m->tokens_access++;
         m->tokens_refresh += e->has_token != 0;
         break;
     case CF_EV_SESSION_ENDED:
         count_ended(m, e);
-        track_relogin(m, e);
+        if (measure)
+            track_relogin(m, e);
         break;
     case CF_EV_REVOCATION:
         if ((unsigned)e->scope < CF_REVOKE__COUNT)
@@ -214,7 +219,8 @@ static void count(cf_app_metrics_t *m, const cf_event_t *e)
         break;
     case CF_EV_CHECK:
         count_check(m, e);
-        observe_gap(m, e->session, e->gap);
+        if (measure)
+            observe_gap(m, e->session, e->gap);
         break;
     case CF_EV_REFRESH:
         if ((unsigned)e->result < CF_REFRESH_RESULT__COUNT)
@@ -242,12 +248,13 @@ static void count(cf_app_metrics_t *m, const cf_event_t *e)
 void cf_app_metrics_events(cf_app_t *app, const cf_events_t *ev)
 {
     cf_app_metrics_t *m = &app->metrics;
+    int measure = app->cfg.measure;
 
     for (size_t i = 0; i < ev->n; i++) {
         const cf_event_t *e = &ev->v[i];
 
         if (!e->remote)
-            count(m, e);
+            count(m, e, measure);
         else if ((unsigned)e->type < CF_EV__COUNT)
             m->remote[e->type]++;
     }

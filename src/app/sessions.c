@@ -158,11 +158,15 @@ int cf_app_revocation_scope(cf_events_t *ev, cf_revoke_scope_t scope, cf_time_t 
 
 cf_time_t cf_app_touch(cf_app_t *app, cf_session_t *s, cf_time_t now)
 {
-    cf_time_t gap = now - s->last_activity;
+    cf_time_t gap = 0;
 
-    if (gap >= app->cfg.activity_gap && app->cfg.activity_gap > 0) {
-        cf_event_t e = {.type = CF_EV_ACTIVITY_GAP, .at = now, .session = s, .span = gap};
-        cf_app_emit(app, &e);
+    /* Measurement only (tuning.measure): the deadline below moves either way. */
+    if (app->cfg.measure) {
+        gap = now - s->last_activity;
+        if (gap >= app->cfg.activity_gap && app->cfg.activity_gap > 0) {
+            cf_event_t e = {.type = CF_EV_ACTIVITY_GAP, .at = now, .session = s, .span = gap};
+            cf_app_emit(app, &e);
+        }
     }
     cf_index_touch(app->index, s, now);
     if (!s->dirty) {

@@ -153,6 +153,7 @@ typedef struct {
     char metrics_token[128];                  /* metrics.token ("" = /metrics is open) */
     char audit_path[512];                     /* audit.path ("" = off, "-" = stdout) */
     size_t audit_buffer;                      /* audit.buffer (bytes queued in memory) */
+    int measure;                              /* tuning.measure (0: no gap, activity_gap, re-login work) */
     cf_time_t activity_gap;                   /* tuning.activity_gap (audit activity_gap lines) */
     cf_time_t relogin_window;                 /* tuning.relogin_window */
     size_t relogin_subjects;                  /* tuning.relogin_subjects (tracker cap) */

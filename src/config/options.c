@@ -263,6 +263,12 @@ const option_t cf__config_options[] = {
      .min = 4096, .max = 1024 * 1024 * 1024,
      .doc = "Bytes of audit lines queued in memory for the writer; lines that do not fit are "
             "dropped and counted (curfew_audit_dropped_total)."},
+    {.key = "tuning.measure", .kind = OPT_BOOL, .def = "true", FIELD(measure),
+     .doc = "Measure timeouts: the idle-gap histogram (curfew_idle_gap_seconds), the "
+            "activity_gap audit lines and the re-login tracker (curfew_relogins_total, "
+            "curfew_timeouts_without_return_total). false = none of that work is done "
+            "(docs/tuning.md); the background header and routes' activity still apply. "
+            "Reloadable."},
     {.key = "tuning.activity_gap", .kind = OPT_DURATION, .def = "60s", FIELD(activity_gap),
      .min = CF_SEC,
      .doc = "A request after a silence at least this long writes an activity_gap line to the "
@@ -520,7 +526,7 @@ const option_t cf__config_options[] = {
 #define NOPTIONS (sizeof(cf__config_options) / sizeof(cf__config_options[0]))
 const size_t cf__config_noptions = NOPTIONS;
 /* The root rows come first; set_line has one slot per root row. */
-#define NROOT 93
+#define NROOT 94
 const size_t cf__config_nroot = NROOT;
 _Static_assert(NROOT <= CF_CONFIG_OPTIONS_MAX, "raise CF_CONFIG_OPTIONS_MAX");
 
