@@ -236,9 +236,15 @@ static void test_htu_host_is_strict(void **state)
         {"https://api.example.com\x7f/x", 0, NULL},
         {"https://api.\xc3\xa9xample.com/x", 0, NULL},
     };
+    static const char port_then_more[] = "https://h.example:44" "3/x"; /* len 20 ends at "44" */
     char out[256];
 
     (void)state;
+    /* A URL need not be NUL-terminated: a port that ends it is read within its
+     * length, not on into what follows (fuzz_dpop: a heap over-read, and here
+     * ":44" followed by "3" in memory read as the default port 443). */
+    assert_int_equal(cf_dpop_htu_normalize(port_then_more, 20, out, sizeof out), 0);
+    assert_string_equal(out, "https://h.example:44/");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t len = cases[i].len != 0 ? cases[i].len : strlen(cases[i].url);
         int rc = cf_dpop_htu_normalize(cases[i].url, len, out, sizeof out);
