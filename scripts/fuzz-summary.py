@@ -8,7 +8,7 @@ the Markdown table docs/security.md shows:
 CPU hours and executions are summed over every run; coverage (cov, ft) is the
 highest any run reached (each run resumes the corpus of the one before, so
 the last run's figure is normally the highest); findings are every artifact
-any run recorded ("0" when none). The table sits between the markers
+any run recorded, with the commit it ran ("0" when none). The table sits between the markers
 <!-- fuzz-summary --> and <!-- /fuzz-summary --> in docs/security.md.
 """
 import csv
@@ -35,7 +35,7 @@ def load(path):
             t["cov"] = max(t["cov"], int(row["cov"] or 0))
             t["ft"] = max(t["ft"], int(row["ft"] or 0))
             if row["crashes"] not in ("", "0"):
-                t["found"].append(row["crashes"])
+                t["found"].append("%s at %s" % (row["crashes"], row["commit"][:7]))
             t["last"] = max(t["last"], row["date"][:10])
     return totals
 
