@@ -3,10 +3,13 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_HARNESSES = http jws dpop config body wire
 PYTHON     ?= /usr/bin/python3
 CURFEW      = $(BUILD)/curfew
 
-.PHONY: all deps build run test unit unit-asan integration integration-asan browser-deps bench clean
+.PHONY: all deps build run test unit unit-asan fuzz-build fuzz-smoke fuzz integration integration-asan browser-deps bench clean
 
 all: build
 
@@ -39,6 +42,26 @@ unit-asan: deps $(ASAN_BUILD)/build.ninja
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  meson test -C $(ASAN_BUILD) --suite unit --print-errorlogs
 
+# The libFuzzer harnesses (tests/fuzz) in their own clang build, like the
+# ASan one plus the fuzzer's coverage instrumentation. fuzz-smoke replays every
+# committed seed and fuzzes a few seconds per harness (part of `make test`);
+# `make fuzz` runs each for FUZZ_SECONDS on a corpus outside the repository and
+# records the run in tests/fuzz/RUNS.tsv (scripts/fuzz-run.sh).
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Dtests=disabled \
+	  -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debugoptimized
+
+fuzz-build: deps $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD)
+
+fuzz-smoke: fuzz-build
+	meson test -C $(FUZZ_BUILD) --suite fuzz --print-errorlogs
+
+fuzz: fuzz-build
+	@for h in $(FUZZ_HARNESSES); do \
+	  FUZZ_BUILD=$(FUZZ_BUILD) scripts/fuzz-run.sh $$h $(FUZZ_SECONDS) || exit 1; \
+	done
+
 # The dashboard's browser test drives /usr/bin/chromium with playwright-core,
 # pinned by tests/browser/package-lock.json; installed once, when missing.
 BROWSER_DEPS = tests/browser/node_modules/playwright-core/package.json
@@ -68,10 +91,10 @@ integration-asan: unit-asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  CURFEW_BIN=$(abspath $(ASAN_BUILD)/curfew) $(PYTHON) -m pytest -q -p no:cacheprovider $(ASAN_SUITES)
 
-test: unit unit-asan integration integration-asan
+test: unit unit-asan fuzz-smoke integration integration-asan
 
 bench: build
 	bench/check.sh
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

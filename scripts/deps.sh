@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  gcc make pkg-config meson ninja-build
+  gcc make pkg-config meson ninja-build clang libclang-rt-14-dev llvm time
   libuv1-dev libhttp-parser-dev libssl-dev libjansson-dev libyaml-dev libsqlite3-dev
   libcmocka-dev sqlite3 e2fsprogs
   python3-pytest python3-requests python3-jwt python3-cryptography python3-yaml

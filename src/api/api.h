@@ -72,7 +72,7 @@ int cf_req_content_type_is(const cf_http_req_t *req, const char *type);
 /**
  * Percent-decode [s, s+n) as application/x-www-form-urlencoded ('+' is a
  * space) into @out, NUL-terminated. Returns the length, CF_EPARSE on a bad
- * escape or an encoded NUL, CF_ETOOBIG when it does not fit @cap.
+ * escape or a NUL (raw or encoded), CF_ETOOBIG when it does not fit @cap.
  */
 int cf_form_decode(const char *s, size_t n, char *out, size_t cap);
 

@@ -163,10 +163,10 @@ int cf_form_decode(const char *s, size_t n, char *out, size_t cap)
             if (hi < 0 || lo < 0)
                 return CF_EPARSE;
             c = (char)(hi * 16 + lo);
-            if (c == '\0')
-                return CF_EPARSE;
             i += 2;
         }
+        if (c == '\0')
+            return CF_EPARSE; /* raw or encoded: handlers read C strings */
         if (o + 1 >= cap)
             return CF_ETOOBIG;
         out[o++] = c;

@@ -231,7 +231,7 @@ static int is_hostname(const char *h)
 
     for (const char *p = h;; p++) {
         if (*p == '.' || *p == '\0') {
-            if (label == 0 || label > 63 || p[-1] == '-' || p[-label] == '-')
+            if (label == 0 || label > 63 || p[-1] == '-' || *(p - label) == '-')
                 return 0;
             if (*p == '\0')
                 return 1;

@@ -9,13 +9,11 @@
  * and within the caps; and a response echoing the request's headers must
  * encode to something http-parser reads back as one well-formed response.
  *
- * Build (not part of meson yet):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc \
- *     tests/fuzz/fuzz_http.c src/http/rx.c src/util/log.c src/core/error.c \
- *     -luv -lhttp_parser -lcrypto -o fuzz_http
- *   ./fuzz_http -max_len=65536 corpus/
- * Useful seeds: raw requests from tests/integration (curl -v output), wrk's
- * GET, chunked POSTs, pipelined pairs, requests over the caps.
+ * Build: make fuzz-build; run: scripts/fuzz-run.sh http 600 (dictionary:
+ * tests/fuzz/http.dict). Seeds (tests/fuzz/corpus/http): /v1/check as nginx
+ * and Caddy forward it, DPoP, token and session requests, chunked bodies with
+ * trailers, pipelined pairs, HTTP/1.0; the first two bytes of each pick the
+ * caps and the slicing.
  */
 #include <http_parser.h>
 #include <stddef.h>

@@ -192,6 +192,22 @@ def test_form_with_charset_and_url_escapes(curfew):
     assert_token_response(r)
 
 
+# Found by tests/fuzz/fuzz_body: "%00" was refused but a raw NUL byte passed,
+# and the handlers, reading C strings, saw the field cut short there.
+@pytest.mark.parametrize("field", ["grant_type", "client_id", "refresh_token"])
+def test_form_with_raw_nul_is_refused(curfew, field):
+    s = curfew.new_session(sub="alice", client_id="web")
+    fields = {"grant_type": "refresh_token", "refresh_token": s["refresh_token"], "client_id": "web"}
+    fields[field] += "\x00evil"
+    body = "&".join("%s=%s" % kv for kv in fields.items()).encode()
+    r = curfew.post("/oauth/token", data=body,
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert_json_error(r, 400, error="invalid_request")
+    assert "no-store" in r.headers.get("Cache-Control", "")
+    # the refresh token was not consumed
+    assert_token_response(curfew.refresh(s["refresh_token"], client_id="web"))
+
+
 def _end_by_logout(srv, s):
     assert srv.logout(s["access_token"]).status_code == 204
 

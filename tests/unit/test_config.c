@@ -1020,6 +1020,39 @@ static void test_dump_of_empty_sections_loads_back(void **state)
     cf_config_fini(&cfg);
 }
 
+/* Found by tests/fuzz/fuzz_config: every host name's label check indexed
+ * p[-label] with an unsigned label, a pointer overflow UBSan reports (and no
+ * test loaded a host name that passes). Names are RFC 1123 labels. */
+static void test_upstream_host_names(void **state)
+{
+    static const struct {
+        const char *addr;
+        int ok;
+    } cases[] = {
+        {"app.internal:9000", 1}, {"a:1", 1}, {"app-1.example.com:65535", 1},
+        {"-app.internal:9000", 0}, {"app-.internal:9000", 0}, {"app..internal:9000", 0},
+        {"app.internal.:9000", 0}, {".app:9000", 0}, {"app.internal:0", 0},
+        {"app.internal:", 0}, {"app.internal:123456", 0},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cf_config_t cfg;
+        char yaml[256], err[512] = "";
+        int rc;
+
+        snprintf(yaml, sizeof yaml, "proxy:\n  upstreams:\n    a: {address: \"%s\"}\n", cases[i].addr);
+        cf_config_defaults(&cfg);
+        rc = load_text(state, yaml, &cfg, err, sizeof err);
+        if ((rc == 0) != cases[i].ok)
+            fail_msg("%s: rc %d %s", cases[i].addr, rc, err);
+        if (rc == 0) {
+            assert_int_equal(cfg.nproxy_upstreams, 1);
+            assert_string_equal(cfg.proxy_upstreams[0].address, cases[i].addr);
+        }
+        cf_config_fini(&cfg);
+    }
+}
+
 static void test_copy_is_independent(void **state)
 {
     cf_config_t a, b;
@@ -1067,6 +1100,7 @@ int main(void)
         cmocka_unit_test(test_set_lists_and_refuses_sections),
         cmocka_unit_test(test_dump_then_load_round_trips_policy),
         cmocka_unit_test(test_dump_of_empty_sections_loads_back),
+        cmocka_unit_test(test_upstream_host_names),
         cmocka_unit_test(test_copy_is_independent),
     };
 

@@ -208,6 +208,54 @@ static void test_htm_and_htu(void **state)
     EVP_PKEY_free(k.pk);
 }
 
+/* Found by tests/fuzz/fuzz_dpop: the IP-literal host was copied unchecked
+ * (NUL, '/', spaces inside the brackets) and anything could follow its ']',
+ * so "https://[::1]v1/x" normalised to "https://[::1]/v1/x". */
+static void test_htu_host_is_strict(void **state)
+{
+    static const struct {
+        const char *url;
+        size_t len; /* 0: strlen */
+        const char *want; /* NULL: refused */
+    } cases[] = {
+        {"https://[::1]/x", 0, "https://[::1]/x"},
+        {"https://[2001:DB8::1]:8443/a", 0, "https://[2001:db8::1]:8443/a"},
+        {"https://[2001:db8::1]:443?q", 0, "https://[2001:db8::1]/"},
+        {"http://[::ffff:192.0.2.1]#f", 0, "http://[::ffff:192.0.2.1]/"},
+        {"https://[::1]x/", 0, NULL},
+        {"https://[::1]v1/things", 0, NULL},
+        {"https://[::1", 0, NULL},
+        {"https://[]/", 0, NULL},
+        {"https://[a\0b]/x", 15, NULL},
+        {"https://[a/b]/x", 0, NULL},
+        {"https://[a b]/x", 0, NULL},
+        {"https://[::1%25eth0]/x", 0, NULL},
+        {"https://[::1]@evil/x", 0, NULL},
+        {"https://a]b/x", 0, NULL},
+        {"https://a[b/x", 0, NULL},
+        {"https://api.example.com\x7f/x", 0, NULL},
+        {"https://api.\xc3\xa9xample.com/x", 0, NULL},
+    };
+    static const char port_then_more[] = "https://h.example:44" "3/x"; /* len 20 ends at "44" */
+    char out[256];
+
+    (void)state;
+    /* A URL need not be NUL-terminated: a port that ends it is read within its
+     * length, not on into what follows (fuzz_dpop: a heap over-read, and here
+     * ":44" followed by "3" in memory read as the default port 443). */
+    assert_int_equal(cf_dpop_htu_normalize(port_then_more, 20, out, sizeof out), 0);
+    assert_string_equal(out, "https://h.example:44/");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len = cases[i].len != 0 ? cases[i].len : strlen(cases[i].url);
+        int rc = cf_dpop_htu_normalize(cases[i].url, len, out, sizeof out);
+
+        if (cases[i].want == NULL && rc == 0)
+            fail_msg("%s: accepted as %s", cases[i].url, out);
+        if (cases[i].want != NULL && (rc != 0 || strcmp(out, cases[i].want) != 0))
+            fail_msg("%s: rc %d, %s", cases[i].url, rc, rc == 0 ? out : "");
+    }
+}
+
 static void test_iat_window_edges(void **state)
 {
     key_t_ k = key_new(1);
@@ -399,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_valid_proofs_both_algs),
         cmocka_unit_test(test_rfc7638_thumbprint_vector),
         cmocka_unit_test(test_htm_and_htu),
+        cmocka_unit_test(test_htu_host_is_strict),
         cmocka_unit_test(test_iat_window_edges),
         cmocka_unit_test(test_ath_and_nonce),
         cmocka_unit_test(test_forged_and_malformed),
