@@ -4,8 +4,12 @@
 # bench/check.sh — throughput and latency of curfew's hot path (GET /v1/check
 # with a valid Bearer token) next to a reference nginx that answers
 # `return 204;`, both driven by wrk with the same settings in the same run.
+# MODES adds, in the same run and interleaved with them, sender-constrained
+# tokens (DPoP, a new proof per request) against the same check with a plain
+# Bearer token, and HTTPS against plain HTTP (issue 14).
 #
 # Usage:  bash bench/check.sh
+#         MODES=dpop,https bash bench/check.sh
 # Environment (all optional):
 #   WRK_THREADS=1  WRK_CONNS=50  DURATION=10s   wrk -t / -c / -d for both targets
 #   WARMUP=2s       a short wrk run against each target first (0 = none)
@@ -17,6 +21,20 @@
 #   MIN_RATIO=0.7   exit 1 when curfew/nginx requests/s is below it (default: report only)
 #   KEEP_TMP=1      keep the temp dir (logs, configs, raw wrk output)
 #   EXTRA_CONFIG    YAML appended to curfew's config, e.g. 'audit: { path: /tmp/audit.log }'
+#   MODES           comma-separated extra targets (default: none):
+#     dpop    targets bearer (a Bearer token in the request nginx's auth_request
+#             sends: X-Original-URI/-Method, X-Forwarded-Host/-Proto) and es256 /
+#             eddsa (the same request with a DPoP-bound token and a NEW proof every
+#             time, bench/dpop.lua); `openssl speed` measures the per-core verify
+#             rate in the same run
+#     https   target https: a second curfew with TLS on its listener (self-signed
+#             P-256 certificate), the same request as target curfew (plain HTTP)
+#   DPOP_ALGS="es256 eddsa"   which proof algorithms to measure
+#   DPOP_RATE_CAP   proofs made per second of each run (default: 1.5 x openssl's
+#                   verify/s for the algorithm); a run that uses them all fails
+#   DPOP_WINDOW     curfew's dpop.window, how old a proof's iat may be (default:
+#                   4 x DURATION + 30 s, at least 60 s): each run's proofs are made
+#                   just before it, so the window covers making them + DURATION
 # Exit status: 0 on a valid run; 1 when a precondition fails (curfew does not
 # answer 200 to the check, wrk saw non-2xx responses, ...) or MIN_RATIO is missed.
 
@@ -44,6 +62,27 @@ session: { idle_timeout: 30m, absolute_timeout: 12h }
 access_token: { ttl: 10m, max_ttl: 15m }
 ${EXTRA_CONFIG:-}
 EOF
+MODES=",${MODES:-},"
+has_mode() { [[ "$MODES" == *",$1,"* ]]; }
+for m in ${MODES//,/ }; do
+    [[ $m == dpop || $m == https ]] || die "unknown mode '$m' in MODES (dpop, https)"
+done
+secs() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /ms$/) n /= 1000; else if (v ~ /m$/) n *= 60; else if (v ~ /h$/) n *= 3600; print n }'; }
+DPOP_ALGS=${DPOP_ALGS:-es256 eddsa}
+if has_mode dpop; then
+    require_tools openssl
+    # The per-core verify rate, the goal's yardstick, in this run (one core: no -multi).
+    openssl speed -seconds 3 ecdsap256 ed25519 > "$TMP/openssl-speed.txt" 2>/dev/null \
+        || die "openssl speed failed"
+    VERIFY_es256=$(awk '/ecdsa \(nistp256\)/ && NF >= 7 { v = $NF } END { print v + 0 }' "$TMP/openssl-speed.txt")
+    VERIFY_eddsa=$(awk '/EdDSA \(Ed25519\)/ && NF >= 7 { v = $NF } END { print v + 0 }' "$TMP/openssl-speed.txt")
+    DPOP_WINDOW=${DPOP_WINDOW:-$(awk -v d="$(secs "$DURATION")" 'BEGIN { w = 4 * d + 30; print (w < 60 ? 60 : int(w)) "s" }')}
+    # Every proof sent within a window must fit in the replay cache (curfew refuses
+    # proofs when it is full): the fastest verify rate x 1.5 x the window.
+    REPLAY_CACHE=$(awk -v a="$VERIFY_es256" -v b="$VERIFY_eddsa" -v w="$(secs "$DPOP_WINDOW")" \
+        'BEGIN { r = (a > b ? a : b) * 1.5 * w; if (r > 67108864) r = 67108864; printf "%d", r < 100000 ? 100000 : r }')
+    echo "dpop: { window: $DPOP_WINDOW, replay_cache: $REPLAY_CACHE }" >> "$TMP/curfew/curfew.yaml"
+fi
 CURFEW_ADMIN_KEY=$ADMIN_KEY "${server_prefix[@]}" "$CURFEW_BIN" serve \
     --config "$TMP/curfew/curfew.yaml" --listen "127.0.0.1:$CPORT" --data-dir "$TMP/curfew/data" \
     >"$TMP/curfew/stdout.log" 2>"$TMP/curfew/stderr.log" &
@@ -97,17 +136,117 @@ track_pid "$NGINX_PID"
 wait_http "http://127.0.0.1:$NPORT/" "$NGINX_PID" \
     || { cat "$N/error.log" >&2; die "nginx did not start on port $NPORT"; }
 
+# ---- MODES=dpop: DPoP-bound sessions, one key per algorithm ------------------------
+DPOP_URI=/api/items                   # what X-Original-URI says; proofs name this URL:
+DPOP_HTU=https://app.example$DPOP_URI # scheme and host from X-Forwarded-Proto/-Host
+declare -A DPOP_TOKEN VERIFY_RATE
+make_proofs() {  # alg count out
+    "$PY" "$ROOT/bench/dpop_proofs.py" proofs "$TMP/dpop-$1.pem" "${DPOP_TOKEN[$1]}" GET "$DPOP_HTU" \
+        "$2" "$3" || die "making $2 $1 proofs failed"
+}
+forwarded_check() {  # scheme token [proof] -> HTTP status, body in $TMP/check-body
+    curl -s -o "$TMP/check-body" -w '%{http_code}' --max-time 5 -H "Authorization: $1 $2" \
+        ${3:+-H "DPoP: $3"} -H "X-Original-URI: $DPOP_URI" -H 'X-Original-Method: GET' \
+        -H 'X-Forwarded-Host: app.example' -H 'X-Forwarded-Proto: https' "http://127.0.0.1:$CPORT/v1/check"
+}
+if has_mode dpop; then
+    [[ $(forwarded_check Bearer "$TOKEN") == 200 ]] || die "the forwarded Bearer check is not 200: $(cat "$TMP/check-body")"
+    for a in $DPOP_ALGS; do
+        case $a in
+            es256) alg=ES256 ;;
+            eddsa) alg=EdDSA ;;
+            *) die "unknown algorithm '$a' in DPOP_ALGS (es256, eddsa)" ;;
+        esac
+        v=VERIFY_$a
+        VERIFY_RATE[$a]=${!v}
+        awk -v v="${!v}" 'BEGIN { exit !(v > 0) }' || die "no $alg verify/s in openssl speed's output"
+        jkt=$("$PY" "$ROOT/bench/dpop_proofs.py" key "$alg" "$TMP/dpop-$a.pem") || die "making a $alg key failed"
+        s=$(curl -s --max-time 5 -X POST "http://127.0.0.1:$CPORT/v1/sessions" \
+            -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+            -d "{\"sub\":\"bench-$a\",\"client_id\":\"bench\",\"roles\":[\"bench\"],\"dpop_jkt\":\"$jkt\"}")
+        DPOP_TOKEN[$a]=$(printf '%s' "$s" | "$PY" -c \
+            'import json,sys; d=json.load(sys.stdin); assert d["token_type"] == "DPoP"; print(d["access_token"])') \
+            || die "POST /v1/sessions with dpop_jkt did not return a DPoP token: $s"
+        # The bench must measure real proof checks: a proof passes once, its
+        # replay is refused, and the token is worthless without one.
+        make_proofs "$a" 1 "$TMP/probe-$a.txt"
+        p="$(sed -n 1p "$TMP/probe-$a.txt").$(sed -n 2p "$TMP/probe-$a.txt")"
+        st=$(forwarded_check DPoP "${DPOP_TOKEN[$a]}" "$p")
+        [[ $st == 200 ]] || die "a valid $alg proof got $st: $(cat "$TMP/check-body")"
+        st=$(forwarded_check DPoP "${DPOP_TOKEN[$a]}" "$p")
+        if [[ $st != 401 ]] || ! grep -q dpop_replay "$TMP/check-body"; then
+            die "a replayed $alg proof got $st, not 401 dpop_replay: $(cat "$TMP/check-body")"
+        fi
+        st=$(forwarded_check DPoP "${DPOP_TOKEN[$a]}")
+        [[ $st == 401 ]] || die "the $alg-bound token without a proof got $st, not 401"
+    done
+fi
+
+# ---- MODES=https: a second curfew with TLS on its listener ---------------------------
+if has_mode https; then
+    require_tools openssl
+    mkdir -p "$TMP/tls/data"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+        -addext subjectAltName=IP:127.0.0.1 -keyout "$TMP/tls/key.pem" -out "$TMP/tls/cert.pem" \
+        >/dev/null 2>&1 || die "openssl req (self-signed certificate) failed"
+    { cat "$TMP/curfew/curfew.yaml"; echo "tls: { cert: $TMP/tls/cert.pem, key: $TMP/tls/key.pem }"; } \
+        > "$TMP/tls/curfew.yaml"
+    SPORT=$(free_port)
+    CURFEW_ADMIN_KEY=$ADMIN_KEY "${server_prefix[@]}" "$CURFEW_BIN" serve --config "$TMP/tls/curfew.yaml" \
+        --listen "127.0.0.1:$SPORT" --data-dir "$TMP/tls/data" >"$TMP/tls/stdout.log" 2>"$TMP/tls/stderr.log" &
+    TLS_PID=$!
+    track_pid "$TLS_PID"
+    for _ in $(seq 100); do
+        kill -0 "$TLS_PID" 2>/dev/null || break
+        curl -sk -o /dev/null --max-time 1 "https://127.0.0.1:$SPORT/healthz" && break
+        sleep 0.1
+    done
+    s=$(curl -sk --max-time 5 -X POST "https://127.0.0.1:$SPORT/v1/sessions" \
+        -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+        -d '{"sub":"bench","client_id":"bench","roles":["bench"]}')
+    TLS_TOKEN=$(printf '%s' "$s" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])') \
+        || { cat "$TMP/tls/stderr.log" >&2; die "the TLS curfew did not start or create a session: $s"; }
+    st=$(curl -sk -o "$TMP/check-body" -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $TLS_TOKEN" \
+        "https://127.0.0.1:$SPORT/v1/check")
+    [[ $st == 200 ]] || die "the TLS curfew answered $st to the check: $(cat "$TMP/check-body")"
+fi
+
 # ---- wrk -------------------------------------------------------------------------
-WRK_ARGS=(-t"$WRK_THREADS" -c"$WRK_CONNS" --latency -H "Authorization: Bearer $TOKEN")
+WRK_ARGS=(-t"$WRK_THREADS" -c"$WRK_CONNS" --latency)
 
 run_wrk() {  # name target duration
-    local port=$NPORT
-    [[ $2 == curfew ]] && port=$CPORT
-    "${wrk_prefix[@]}" wrk "${WRK_ARGS[@]}" -d"$3" "http://127.0.0.1:$port/v1/check" > "$TMP/wrk-$1.txt" 2>&1 \
-        || { cat "$TMP/wrk-$1.txt" >&2; die "wrk against $1 failed"; }
+    local out="$TMP/wrk-$1.txt" n cap
+    case $2 in
+        nginx) wrk_to "$out" -H "Authorization: Bearer $TOKEN" -d"$3" "http://127.0.0.1:$NPORT/v1/check" ;;
+        curfew) wrk_to "$out" -H "Authorization: Bearer $TOKEN" -d"$3" "http://127.0.0.1:$CPORT/v1/check" ;;
+        https) wrk_to "$out" -H "Authorization: Bearer $TLS_TOKEN" -d"$3" "https://127.0.0.1:$SPORT/v1/check" ;;
+        bearer) wrk_to "$out" -d"$3" -s "$ROOT/bench/dpop.lua" "http://127.0.0.1:$CPORT/v1/check" \
+            -- Bearer "$TOKEN" "$DPOP_URI" - 0 0 "$WRK_THREADS" ;;
+        *)  # a DPoP algorithm: this run's own proofs, made now (fresh iat), never reused
+            cap=${DPOP_RATE_CAP:-$(awk -v v="${VERIFY_RATE[$2]}" 'BEGIN { printf "%d", v * 1.5 }')}
+            n=$(awk -v d="$(secs "$3")" -v r="$cap" 'BEGIN { printf "%d", d * r + 1000 }')
+            make_proofs "$2" "$n" "$TMP/pool.txt"
+            wrk_to "$out" -d"$3" -s "$ROOT/bench/dpop.lua" "http://127.0.0.1:$CPORT/v1/check" \
+                -- DPoP "${DPOP_TOKEN[$2]}" "$DPOP_URI" "$TMP/pool.txt" 0 "$n" "$WRK_THREADS"
+            rm -f "$TMP/pool.txt"
+            ! grep -q '^dpop-pool-exhausted' "$out" \
+                || die "$1 used all $n proofs (DPOP_RATE_CAP=$cap/s): raise DPOP_RATE_CAP"
+            ;;
+    esac
+}
+wrk_to() {  # out wrk-args...
+    local out=$1
+    shift
+    "${wrk_prefix[@]}" wrk "${WRK_ARGS[@]}" "$@" > "$out" 2>&1 || { cat "$out" >&2; die "wrk failed: $out"; }
 }
 
-run_rounds nginx curfew
+TARGETS=(nginx curfew)
+if has_mode dpop; then
+    TARGETS+=(bearer)
+    for a in $DPOP_ALGS; do TARGETS+=("$a"); done
+fi
+if has_mode https; then TARGETS+=(https); fi
+run_rounds "${TARGETS[@]}"
 
 status=$(check_status)
 if [[ "$status" != 200 ]]; then
@@ -133,6 +272,29 @@ printf '%-8s %12s %10s %10s\n' ratio "$RATIO" "$(ratio "$P50_curfew" "$P50_nginx
     "$(ratio "$P99_curfew" "$P99_nginx")"
 echo
 echo "ratio = curfew / nginx (throughput: higher is better; latency: lower is better)"
+
+row() { local r=RPS_$1 p5=P50_$1 p9=P99_$1; printf '%-8s %12.0f %10.3f %10.3f\n' "$1" "${!r}" "${!p5}" "${!p9}"; }
+if has_mode dpop || has_mode https; then
+    echo
+    echo "issue 14: sender-constrained tokens and TLS (same run, same wrk settings)"
+    printf '%-8s %12s %10s %10s\n' target 'requests/s' 'p50 ms' 'p99 ms'
+    has_mode dpop && for t in bearer $DPOP_ALGS; do row "$t"; done
+    has_mode https && for t in curfew https; do row "$t"; done
+fi
+if has_mode dpop; then
+    echo "DPoP: dpop.window $DPOP_WINDOW, dpop.replay_cache $REPLAY_CACHE; proofs made just before each run"
+    echo "  (bench/dpop_proofs.py), one per request, never reused; bearer = the same forwarded request, Bearer token"
+    for a in $DPOP_ALGS; do
+        r=RPS_$a
+        printf '%-6s dpop/bearer throughput %s   dpop req/s vs openssl verify/s per core (%.0f) %s  (goal >= 1.0)\n' \
+            "$a" "$(ratio "${!r}" "$RPS_bearer")" "${VERIFY_RATE[$a]}" "$(ratio "${!r}" "${VERIFY_RATE[$a]}")"
+    done
+    echo "  openssl speed -seconds 3 ecdsap256 ed25519 (one core, this run):"
+    grep -E '^ *(256 bits ecdsa \(nistp256\)|253 bits EdDSA \(Ed25519\))' "$TMP/openssl-speed.txt" | sed 's/^ */    /'
+fi
+if has_mode https; then
+    echo "https/http throughput $(ratio "$RPS_https" "$RPS_curfew")   p99 $(ratio "$P99_https" "$P99_curfew")  (keep-alive; TLS $(openssl version | cut -d' ' -f1-2), P-256 certificate)"
+fi
 
 if [[ -n "$MIN_RATIO" ]] && awk -v r="$RATIO" -v m="$MIN_RATIO" 'BEGIN { exit !(r < m) }'; then
     echo "FAIL: throughput ratio $RATIO below MIN_RATIO=$MIN_RATIO" >&2

@@ -10,7 +10,7 @@
 # After it: die, require_tools, build_curfew, bench_tmp PREFIX (sets
 # TMP and the exit trap), track_pid PID, free_port, wait_http URL PID, and the
 # arrays server_prefix / wrk_prefix for pinning; wrk output: parse_wrk, median,
-# ratio, run_rounds A B (warm-up and interleaved rounds, medians in RPS_A...),
+# ratio, run_rounds A B... (warm-up and interleaved rounds, medians in RPS_A...),
 # and record_round ROUND TARGET, which files one wrk run into the
 # RPS/P50/P99 arrays and rounds.txt and sets fail=1 on non-2xx answers.
 
@@ -130,34 +130,34 @@ record_round() {  # round target: parse $TMP/wrk-TARGET-ROUND.txt into RPS/P50/P
     [[ "$errs" == 0 ]] || echo "warning: wrk reported $errs socket errors against $t in round $round" >&2
 }
 
-# run_rounds A B: benchmark targets A and B in interleaved rounds. This machine's
-# throughput drifts by tens of percent over a minute, so one pair of runs can
-# mislead: each target is warmed up (WARMUP, 0 for none), then ROUNDS rounds run
-# with the order alternating so a drift favours neither, each run filed by
-# record_round. Afterwards RPS_<target>, P50_<target> and P99_<target> hold the
-# medians, LOAD_BEFORE the load average at the start and fail=1 any failure.
+# run_rounds A B [C...]: benchmark the targets in interleaved rounds. This
+# machine's throughput drifts by tens of percent over a minute, so one pair of
+# runs can mislead: each target is warmed up (WARMUP, 0 for none), then ROUNDS
+# rounds run with the order rotating by one every round (for two targets:
+# alternating) so a drift favours none, each run filed by record_round.
+# Afterwards RPS_<target>, P50_<target> and P99_<target> hold the medians,
+# LOAD_BEFORE the load average at the start and fail=1 any failure.
 # The caller defines run_wrk NAME TARGET DURATION, and may define before_run
 # TARGET, called before every measured run (to refill a token pool, say).
-run_rounds() {  # target-a target-b
-    local a=$1 b=$2 round t
-    local -a order
+run_rounds() {  # target...
+    local -a targets=("$@")
+    local n=$# round t i
     LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
     if [[ "$WARMUP" != 0 ]]; then
-        run_wrk "warm-$a" "$a" "$WARMUP"
-        run_wrk "warm-$b" "$b" "$WARMUP"
+        for t in "${targets[@]}"; do run_wrk "warm-$t" "$t" "$WARMUP"; done
     fi
     fail=0
     declare -gA RPS P50 P99
     printf '%-6s %-8s %12s %10s %10s\n' round target 'requests/s' 'p50 ms' 'p99 ms' > "$TMP/rounds.txt"
     for round in $(seq "$ROUNDS"); do
-        order=("$a" "$b"); (( round % 2 == 0 )) && order=("$b" "$a")
-        for t in "${order[@]}"; do
+        for i in $(seq 0 $((n - 1))); do
+            t=${targets[$(( (i + round - 1) % n ))]}
             if declare -F before_run >/dev/null; then before_run "$t"; fi
             run_wrk "$t-$round" "$t" "$DURATION"
             record_round "$round" "$t"
         done
     done
-    for t in "$a" "$b"; do
+    for t in "${targets[@]}"; do
         # shellcheck disable=SC2086  # word splitting of the lists is intended
         {
             printf -v "RPS_$t" '%s' "$(median ${RPS[$t]})"

@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <jansson.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
@@ -43,6 +44,48 @@ static int b64_member(json_t *o, const char *k, uint8_t *out, size_t n)
     return s != NULL && cf_b64url_decode(s, len, out, n, &got) == 0 && got == n ? 0 : -1;
 }
 
+/* P-256's parameters, built once: OpenSSL would rebuild the group from its name for every key. */
+static CRYPTO_ONCE p256_once = CRYPTO_ONCE_STATIC_INIT;
+static EVP_PKEY *p256_params;
+
+static void p256_init(void)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    OSSL_PARAM params[2];
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+        EVP_PKEY_fromdata(ctx, &p256_params, EVP_PKEY_KEY_PARAMETERS, params) != 1)
+        p256_params = NULL;
+    EVP_PKEY_CTX_free(ctx);
+}
+
+/*
+ * The P-256 public key of the uncompressed point @pt, or NULL when the point
+ * is not on the curve (OpenSSL refuses it when setting it, and the quick
+ * check again). The full public check would also multiply the point by the
+ * group order, which on P-256 (cofactor 1) only confirms what on-the-curve
+ * proves, and cost a third of each proof's verification (bench/check.sh
+ * MODES=dpop). Duplicating the prebuilt parameters saves another tenth.
+ */
+static EVP_PKEY *p256_key(const uint8_t pt[65])
+{
+    EVP_PKEY *pk = NULL;
+    EVP_PKEY_CTX *chk = NULL;
+
+    if (CRYPTO_THREAD_run_once(&p256_once, p256_init) != 1 || p256_params == NULL ||
+        (pk = EVP_PKEY_dup(p256_params)) == NULL)
+        return NULL;
+    if (EVP_PKEY_set1_encoded_public_key(pk, pt, 65) != 1 || (chk = EVP_PKEY_CTX_new(pk, NULL)) == NULL ||
+        EVP_PKEY_public_check_quick(chk) != 1) {
+        EVP_PKEY_free(pk);
+        pk = NULL;
+    }
+    EVP_PKEY_CTX_free(chk);
+    return pk;
+}
+
 /*
  * The public key of the header's jwk, for @alg only: ES256 needs EC P-256,
  * EdDSA needs OKP Ed25519. A jwk carrying private members ("d" and the RSA
@@ -69,30 +112,10 @@ static EVP_PKEY *jwk_key(json_t *jwk, const char *alg, const char **why)
         return EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, x, 32);
     if (strcmp(alg, "ES256") == 0 && strcmp(kty, "EC") == 0 && strcmp(crv, "P-256") == 0 &&
         b64_member(jwk, "y", y, 32) == 0) {
-        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-        OSSL_PARAM params[3];
-
         pt[0] = 0x04;
         memcpy(pt + 1, x, 32);
         memcpy(pt + 33, y, 32);
-        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
-        params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof pt);
-        params[2] = OSSL_PARAM_construct_end();
-        /* fromdata checks that the point is on the curve. */
-        if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
-            EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1)
-            pk = NULL;
-        EVP_PKEY_CTX_free(ctx);
-        if (pk != NULL) {
-            EVP_PKEY_CTX *chk = EVP_PKEY_CTX_new(pk, NULL);
-            int ok = chk != NULL && EVP_PKEY_public_check(chk) == 1;
-
-            EVP_PKEY_CTX_free(chk);
-            if (!ok) {
-                EVP_PKEY_free(pk);
-                pk = NULL;
-            }
-        }
+        pk = p256_key(pt);
     }
     return pk;
 }

@@ -364,6 +364,58 @@ static void test_forged_and_malformed(void **state)
     EVP_PKEY_free(e.pk);
 }
 
+/*
+ * ES256 jwks whose point is not on P-256 are refused when the key is
+ * imported, before any signature math: a y with one bit flipped, an x not
+ * below the field prime, (0,0). (The import checks the point on the curve
+ * only; P-256's cofactor of 1 makes the order check redundant.)
+ */
+static void test_ec_points_off_the_curve(void **state)
+{
+    key_t_ e = key_new(1);
+    uint8_t raw[65], ff[32];
+    size_t n = sizeof raw;
+    char x[64], y[64], bad[64], fx[64], z[64], jwk[256], flipped[256], over[256], zero[256];
+    const char *jwks[3], *why;
+    cf_dpop_proof_t out;
+
+    (void)state;
+    assert_int_equal(EVP_PKEY_get_octet_string_param(e.pk, OSSL_PKEY_PARAM_PUB_KEY, raw, n, &n), 1);
+    b64(raw + 1, 32, x);
+    raw[64] ^= 1;
+    b64(raw + 33, 32, bad);
+    raw[64] ^= 1;
+    b64(raw + 33, 32, y);
+    memset(ff, 0xff, sizeof ff);
+    b64(ff, 32, fx);
+    memset(ff, 0, sizeof ff);
+    b64(ff, 32, z);
+    snprintf(flipped, sizeof flipped, "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}", x, bad);
+    snprintf(over, sizeof over, "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}", fx, y);
+    snprintf(zero, sizeof zero, "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}", z, z);
+    jwks[0] = flipped;
+    jwks[1] = over;
+    jwks[2] = zero;
+    for (int i = 0; i < 3; i++) {
+        char *p = proof_full(&e, "ES256", "dpop+jwt", jwks[i], "GET", URL, NOW, "j", NULL);
+        cf_dpop_input_t in = {.proof = p, .proof_len = strlen(p), .htm = "GET", .htm_len = 3,
+                              .htu = URL, .htu_len = strlen(URL), .now = NOW, .window = 60};
+
+        assert_int_equal(cf_dpop_verify(&in, &out, &why), CF_REASON_DPOP_INVALID);
+        assert_string_equal(why, "the jwk is not a P-256 (ES256) or Ed25519 (EdDSA) public key");
+        free(p);
+    }
+    /* and the untouched key still works, so the refusals above are the point's */
+    snprintf(jwk, sizeof jwk, "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}", x, y);
+    {
+        char *p = proof_full(&e, "ES256", "dpop+jwt", jwk, "GET", URL, NOW, "j", NULL);
+
+        assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_NONE);
+        free(p);
+    }
+    EVP_PKEY_free(e.pk);
+}
+
 static void test_replay_cache(void **state)
 {
     cf_dpop_cache_t *c = cf_dpop_cache_new(3, 60);
@@ -451,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_iat_window_edges),
         cmocka_unit_test(test_ath_and_nonce),
         cmocka_unit_test(test_forged_and_malformed),
+        cmocka_unit_test(test_ec_points_off_the_curve),
         cmocka_unit_test(test_replay_cache),
         cmocka_unit_test(test_access_binding),
     };
