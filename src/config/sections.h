@@ -207,7 +207,7 @@ int cf__config_is_node(const option_t *o);
 void cf__config_yield_defaults(cf_config_t *cfg);
 
 /* One element being read: its struct, where it is, which rows it gave. */
-#define CF__FIELDS_MAX 16
+#define CF__FIELDS_MAX 24
 typedef struct {
     void *obj;                                /* the element's struct */
     const yaml_node_t *at;                    /* messages about the whole element point here */

@@ -36,6 +36,12 @@ void cf_policy_fini(cf_policy_t *p)
         free(p->clients[i].id);
         free(p->clients[i].secret_hash);
         free(p->clients[i].scope);
+        free(p->clients[i].tls_dn);
+        free(p->clients[i].tls_san_dns);
+        free(p->clients[i].tls_san_uri);
+        free(p->clients[i].tls_san_ip);
+        free(p->clients[i].tls_san_email);
+        free(p->clients[i].tls_x5t);
     }
     free(p->clients);
     for (size_t i = 0; i < p->nroles; i++)
@@ -102,6 +108,12 @@ int cf_policy_copy(cf_policy_t *dst, const cf_policy_t *src)
             c->id = dup_opt(src->clients[i].id, &fail);
             c->secret_hash = dup_opt(src->clients[i].secret_hash, &fail);
             c->scope = dup_opt(src->clients[i].scope, &fail);
+            c->tls_dn = dup_opt(src->clients[i].tls_dn, &fail);
+            c->tls_san_dns = dup_opt(src->clients[i].tls_san_dns, &fail);
+            c->tls_san_uri = dup_opt(src->clients[i].tls_san_uri, &fail);
+            c->tls_san_ip = dup_opt(src->clients[i].tls_san_ip, &fail);
+            c->tls_san_email = dup_opt(src->clients[i].tls_san_email, &fail);
+            c->tls_x5t = dup_opt(src->clients[i].tls_x5t, &fail);
         }
     }
     if (src->nroles > 0) {

@@ -189,7 +189,16 @@
       "invalid_token", 0, NULL, 400, "invalid_grant", NULL)                                        \
     X(ORIGIN_NOT_ALLOWED, "origin_not_allowed",                                                    \
       "a CORS preflight from an origin that is not in cors.allowed_origins (or a missing, "        \
-      "repeated or malformed Origin)", 403, "access_denied", 0, NULL, 0, NULL, NULL)
+      "repeated or malformed Origin)", 403, "access_denied", 0, NULL, 0, NULL, NULL)               \
+    X(CLIENT_CERT_REQUIRED, "client_cert_required",                                                \
+      "the client authenticates with a TLS client certificate: present it (and no secret)", 401,   \
+      "invalid_client", 0, NULL, 0, NULL, NULL)                                                    \
+    X(CLIENT_CERT_INVALID, "client_cert_invalid",                                                  \
+      "the client certificate does not chain to the configured CAs, or has expired", 401,          \
+      "invalid_client", 0, NULL, 0, NULL, NULL)                                                    \
+    X(CLIENT_CERT_MISMATCH, "client_cert_mismatch",                                                \
+      "the client certificate is not the one registered for the client (subject DN, SAN or "       \
+      "thumbprint)", 401, "invalid_client", 0, NULL, 0, NULL, NULL)
 
 typedef enum {
 #define X(name, str, desc, st, err, bst, berr, tst, terr, ch) CF_REASON_##name,
