@@ -287,7 +287,7 @@ const option_t cf__config_options[] = {
      .doc = "A check carrying this header with value 1 is decided as usual but does not extend "
             "the session's idle deadline (background work, not a person)."},
     {.key = "alerts.webhook", .kind = OPT_URL, .def = "", FIELD(alert_webhook),
-     .doc = "URL every alert is POSTed to as JSON (http://HOST[:PORT][/PATH]; retried 3 times "
+     .doc = "URL every alert is POSTed to as JSON (http[s]://HOST[:PORT][/PATH]; retried 3 times "
             "with backoff); https:// verifies the receiver's certificate and host name; empty = "
             "no webhook. See the Alerts section of docs/operations.md."},
     {.key = "alerts.webhook_ca", .kind = OPT_STRING, .def = "", FIELD(alert_webhook_ca),

@@ -49,7 +49,7 @@ typedef enum {
     OPT_STRLIST,  /* char ** at off, size_t count at off2 */
     OPT_CIDRLIST, /* as OPT_STRLIST, every item a CIDR */
     OPT_SECTION,  /* a section of elements of level ->sub (clients, roles, routes, rules) */
-    OPT_URL,      /* a string that is empty or http://HOST[:PORT][/PATH] */
+    OPT_URL,      /* a string that is empty or http[s]://HOST[:PORT][/PATH] */
     OPT_STORE,    /* "sqlite" or redis://[:PASSWORD@]HOST[:PORT][/DB] */
     /* Types of section elements (ftypes.c): strings are heap char *, unset = NULL. */
     OPT_NAME,         /* a client id */
