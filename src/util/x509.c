@@ -164,7 +164,7 @@ int cf_x509_dn_parse(const char *dn, X509_NAME **out, const char **why)
     char type[64], val[DN_MAX];
 
     *out = NULL;
-    *why = "empty";
+    *why = dn == NULL || dn[0] == '\0' ? "empty" : "longer than 1023 bytes";
     if (dn == NULL || dn[0] == '\0' || strlen(dn) >= DN_MAX)
         return CF_EINVAL;
     name = X509_NAME_new();
