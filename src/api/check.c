@@ -12,6 +12,7 @@
 
 #include "api/api.h"
 #include "api/dpop.h"
+#include "api/mtls.h"
 #include "core/error.h"
 #include "core/path.h"
 #include "core/access.h"

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/mtls.h"
 #include "core/digest.h"
 #include "core/policy.h"
 #include "core/secret.h"
@@ -43,16 +44,22 @@ static void proceed(cf_client_auth_t *ca)
     ca->done(ca, !cf_api_cors_client(ca->app, ca->req, ca->client_id));
 }
 
-static void finish(cf_client_auth_t *ca, int ok)
+/* A failed authentication counts towards the address's lockout, whatever the method. */
+static void refuse(cf_client_auth_t *ca, cf_reason_t why, const char *desc)
 {
     cf_app_t *app = ca->app;
 
+    cf_app_note_failure(app, ca->ip, cf_app_now(app));
+    CF_LOG(CF_LOG_INFO, "event=client_auth_failed reason=%s client_len=%zu ip=%s",
+           cf_reason_name(why), strlen(ca->client_id), ca->ip);
+    cf_reply_refusal(ca->req, CF_ENDPOINT_TOKEN, why, desc, NULL, 0);
+    ca->done(ca, 0);
+}
+
+static void finish(cf_client_auth_t *ca, int ok)
+{
     if (!ok) {
-        cf_app_note_failure(app, ca->ip, cf_app_now(app));
-        CF_LOG(CF_LOG_INFO, "event=client_auth_failed client_len=%zu ip=%s", strlen(ca->client_id),
-               ca->ip);
-        cf_reply_invalid_client(ca->req, "client authentication failed");
-        ca->done(ca, 0);
+        refuse(ca, CF_REASON_INVALID_CLIENT, "client authentication failed");
         return;
     }
     ca->authenticated = ca->client != NULL && ca->client->type == CF_CLIENT_CONFIDENTIAL;
@@ -84,6 +91,28 @@ static void verify_done(uv_work_t *w, int status)
     finish(ca, status == 0 && ca->verified);
 }
 
+/*
+ * RFC 8705 §2: the client proves itself with its TLS certificate alone. A
+ * secret sent as well is refused, not ignored: one method per request
+ * (RFC 6749 §2.3), and a secret must never stand in for the certificate.
+ */
+static void cert_auth(cf_client_auth_t *ca)
+{
+    cf_reason_t why;
+
+    if (ca->has_basic || ca->has_post_secret) {
+        refuse(ca, CF_REASON_CLIENT_CERT_REQUIRED,
+               "this client authenticates with its TLS certificate: send client_id and no secret");
+        return;
+    }
+    why = cf_api_cert_auth(ca->app, ca->req, ca->client);
+    if (why != CF_REASON_NONE) {
+        refuse(ca, why, NULL);
+        return;
+    }
+    finish(ca, 1);
+}
+
 void cf_client_auth_start(cf_client_auth_t *ca)
 {
     cf_app_t *app = ca->app;
@@ -112,6 +141,10 @@ void cf_client_auth_start(cf_client_auth_t *ca)
     if (ca->client->type == CF_CLIENT_PUBLIC) {
         /* A public client has no secret; presenting one is a mistake we refuse. */
         finish(ca, !(ca->has_basic || ca->has_post_secret));
+        return;
+    }
+    if (ca->client->auth_method >= CF_CLIENT_AUTH_TLS) {
+        cert_auth(ca);
         return;
     }
     if (!(ca->has_basic || ca->has_post_secret)) {

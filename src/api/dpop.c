@@ -12,8 +12,6 @@
 
 #include "core/b64url.h"
 #include "core/digest.h"
-#include "core/netaddr.h"
-#include "util/tls.h"
 
 /* The nonce of window number @n: a keyed hash only this process can make. */
 static void nonce_of(cf_app_t *app, int64_t n, char out[23])
@@ -131,25 +129,4 @@ void cf_api_dpop_refuse(cf_app_t *app, cf_http_req_t *req, cf_endpoint_t kind, c
     if (app->cfg.dpop_nonce)
         cf_api_dpop_nonce(app, nonce);
     cf_refusal_send(req, &r, &h, app->cfg.dpop_nonce ? 1 : 0);
-}
-
-const char *cf_api_client_cert(cf_app_t *app, const cf_http_req_t *req, char buf[44])
-{
-    size_t len = 0, i;
-    const char *pem;
-    cf_ip_t peer;
-
-    if (req->tls_peer != NULL && req->tls_peer->x5t[0] != '\0')
-        return req->tls_peer->x5t;
-    pem = cf_http_req_header(req, "X-SSL-Client-Cert", &len);
-    if (pem == NULL || len == 0 || cf_http_req_header_count(req, "X-SSL-Client-Cert") != 1 ||
-        cf_ip_parse(req->peer_ip, strlen(req->peer_ip), &peer) < 0)
-        return NULL;
-    /* Only a proxy we trust may speak for the client's TLS handshake. */
-    for (i = 0; i < app->ntrusted; i++)
-        if (cf_cidr_contains(&app->trusted[i], &peer))
-            break;
-    if (i == app->ntrusted || cf_tls_pem_x5t(pem, len, buf) < 0)
-        return NULL;
-    return buf;
 }

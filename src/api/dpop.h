@@ -44,14 +44,6 @@ size_t cf_api_dpop_url(const cf_http_req_t *req, const char *path, size_t plen, 
 /** The current server nonce (dpop.nonce) into @out: 22 base64url characters and a NUL. */
 void cf_api_dpop_nonce(cf_app_t *app, char out[23]);
 
-/**
- * The x5t#S256 of the client certificate @req presented (RFC 8705 §3.1): on
- * curfew's TLS listener the handshake's, else the PEM a trusted proxy
- * (risk.trusted_proxies) forwards in X-SSL-Client-Cert (nginx
- * $ssl_client_escaped_cert). NULL when none; else @buf or the connection's.
- */
-const char *cf_api_client_cert(cf_app_t *app, const cf_http_req_t *req, char buf[44]);
-
 /** The proof algorithms curfew verifies (the algs of a DPoP challenge, RFC 9449 §7.1). */
 #define CF_API_DPOP_ALGS "ES256 EdDSA"
 

@@ -71,18 +71,23 @@ static void reply_metadata(cf_app_t *app, cf_http_req_t *req)
     snprintf(introspect, sizeof introspect, "%s/oauth/introspect", iss);
     snprintf(jwks, sizeof jwks, "%s/.well-known/jwks.json", iss);
     cf_reply_json(req, 200,
-                  json_pack("{s:s, s:s, s:s, s:s, s:s, s:[s,s], s:[s,s,s], s:[s,s,s], s:[s,s,s], s:[s], s:[s]}",
+                  json_pack("{s:s, s:s, s:s, s:s, s:s, s:[s,s], s:[s,s,s,s,s], s:[s,s,s,s,s], "
+                            "s:[s,s,s,s,s], s:[s], s:[s], s:b}",
                             "issuer", iss, "token_endpoint", token, "revocation_endpoint", revoke,
                             "introspection_endpoint", introspect, "jwks_uri", jwks,
                             "grant_types_supported", "refresh_token", "client_credentials",
                             "token_endpoint_auth_methods_supported", "none", "client_secret_basic",
-                            "client_secret_post",
+                            "client_secret_post", "tls_client_auth", "self_signed_tls_client_auth",
                             "revocation_endpoint_auth_methods_supported", "none",
-                            "client_secret_basic", "client_secret_post",
+                            "client_secret_basic", "client_secret_post", "tls_client_auth",
+                            "self_signed_tls_client_auth",
                             "introspection_endpoint_auth_methods_supported", "bearer",
-                            "client_secret_basic", "client_secret_post",
+                            "client_secret_basic", "client_secret_post", "tls_client_auth",
+                            "self_signed_tls_client_auth",
                             "response_types_supported", "none",
-                            "token_endpoint_auth_signing_alg_values_supported", "EdDSA"),
+                            "token_endpoint_auth_signing_alg_values_supported", "EdDSA",
+                            /* RFC 8705 §3.3 */
+                            "tls_client_certificate_bound_access_tokens", 1),
                   NULL, 0);
 }
 

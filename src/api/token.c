@@ -12,6 +12,7 @@
 
 #include "api/api.h"
 #include "api/dpop.h"
+#include "api/mtls.h"
 #include "api/oauth.h"
 #include "core/error.h"
 #include "core/policy.h"

@@ -54,7 +54,8 @@ int cf_app_alerts_init(cf_app_t *app)
         return rc;
     }
     if (app->cfg.alert_webhook[0] != '\0') {
-        rc = cf_webhook_new(app->cfg.alert_webhook, app->cfg.alert_queue, &app->webhook);
+        rc = cf_webhook_new(app->cfg.alert_webhook, app->cfg.alert_webhook_ca, app->cfg.alert_queue,
+                            &app->webhook);
         if (rc < 0) {
             CF_LOG(CF_LOG_ERROR, "event=alerts_webhook_failed error=%s", cf_strerror(rc));
             return rc;

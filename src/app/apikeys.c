@@ -722,7 +722,8 @@ int cf_app_apikeys_init(cf_app_t *app)
         ks->rate_on = 1;
     }
     if (app->webhook == NULL && app->cfg.alert_webhook[0] != '\0' &&
-        (rc = cf_webhook_new(app->cfg.alert_webhook, app->cfg.alert_queue, &ks->webhook)) < 0)
+        (rc = cf_webhook_new(app->cfg.alert_webhook, app->cfg.alert_webhook_ca,
+                             app->cfg.alert_queue, &ks->webhook)) < 0)
         return rc;
     rc = cf_store_load_apikeys(app->store, load_one, app);
     if (rc == CF_ENOTSUP) {

@@ -220,6 +220,7 @@ static void on_sighup(uv_signal_t *h, int signum)
         cf_audit_reopen(app->audit);
     if (app->reload != NULL)
         (void)cf_app_reload_config(app); /* logs what it did or why not */
+    cf_app_client_ca_drop(app); /* renewed CA files are read on next use */
     /* Then the certificate files (a renewal keeps their names), under the
      * configuration now in force: new connections get it, open ones keep theirs. */
     if (app->cfg.tls_cert[0] != '\0' && app->http != NULL) {

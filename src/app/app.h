@@ -176,6 +176,8 @@ typedef struct cf_app {
 
     cf_cidr_t *trusted; /* trusted proxies */
     size_t ntrusted;
+    struct x509_store_st *client_ca; /* forwarded certificates' CAs; loaded when first needed */
+    char client_ca_path[512];        /* the file it was loaded from */
     cf_rate_state_t rate[CF_RATE__COUNT];
     cf_lockout_t *lockout;           /* NULL when lockout is off */
     cf_secret_cache_t *secret_cache; /* one per configured client, same order */
@@ -691,6 +693,17 @@ typedef struct {
 
 int cf_app_guard_init(cf_app_t *app);
 void cf_app_guard_fini(cf_app_t *app);
+
+/**
+ * The CAs a client certificate forwarded by a trusted proxy must chain to
+ * (mtls.client_ca, else tls.client_ca), loaded on first use and again after
+ * cf_app_client_ca_drop() or when the configured file changes. NULL when
+ * none is configured or it cannot be read (logged): nothing chains then.
+ */
+struct x509_store_st *cf_app_client_ca(cf_app_t *app);
+
+/** Forget the loaded CAs so the next use re-reads the file (SIGHUP: renewed CAs). */
+void cf_app_client_ca_drop(cf_app_t *app);
 const char *cf_rate_class_name(cf_rate_class_t c);
 
 /** Why a request is over a limit, for the 429 (api/limits.c sends it). */

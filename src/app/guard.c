@@ -17,6 +17,7 @@
 #include "core/policy.h"
 #include "core/ratelimit.h"
 #include "util/log.h"
+#include "util/x509.h"
 
 static const char *const class_names[CF_RATE__COUNT] = {
     [CF_RATE_REFRESH] = "refresh",
@@ -84,6 +85,32 @@ void cf_app_guard_fini(cf_app_t *app)
         cf_limiter_free(app->rate[i].limiter);
     cf_lockout_free(app->lockout);
     free(app->trusted);
+    cf_app_client_ca_drop(app);
+}
+
+struct x509_store_st *cf_app_client_ca(cf_app_t *app)
+{
+    const char *path = app->cfg.mtls_client_ca[0] ? app->cfg.mtls_client_ca : app->cfg.tls_client_ca;
+
+    if (app->client_ca != NULL && strcmp(path, app->client_ca_path) == 0)
+        return app->client_ca;
+    cf_app_client_ca_drop(app);
+    if (path[0] == '\0')
+        return NULL;
+    app->client_ca = cf_x509_store_load(path);
+    if (app->client_ca == NULL) {
+        CF_LOG(CF_LOG_ERROR, "event=client_ca_unreadable path=%s", path);
+        return NULL;
+    }
+    snprintf(app->client_ca_path, sizeof app->client_ca_path, "%s", path);
+    return app->client_ca;
+}
+
+void cf_app_client_ca_drop(cf_app_t *app)
+{
+    X509_STORE_free(app->client_ca);
+    app->client_ca = NULL;
+    app->client_ca_path[0] = '\0';
 }
 
 /* "ip=1.2.3.4|sub=alice": only the parts the class is keyed by. */

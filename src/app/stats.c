@@ -14,6 +14,7 @@
 #include "core/relogin.h"
 #include "app/cluster.h"
 #include "http/server.h"
+#include "obs/webhook.h"
 
 static const char *const refresh_names[] = {
 #define X(name, str) str,
@@ -352,11 +353,30 @@ static void render_timeouts(cf_app_t *app, cf_prom_t *p)
     cf_prom_u64(p, "curfew_relogin_evicted_total", NULL, m->relogin_evicted);
 }
 
+/* The alert webhook (alerts.webhook, with rules): what became of each body. */
+static void render_alerts(cf_app_t *app, cf_prom_t *p)
+{
+    static const char *const results[] = {"sent", "failed", "dropped"};
+    uint64_t v[3];
+
+    if (app->webhook == NULL)
+        return;
+    cf_webhook_stats(app->webhook, &v[0], &v[1], &v[2]);
+    cf_prom_family(p, "curfew_alert_webhook_total", "counter",
+                   "Alert bodies the webhook delivered (sent), gave up on after every attempt "
+                   "(failed: receiver down, no 2xx, or its TLS certificate did not verify) or "
+                   "dropped for a full queue.");
+    for (size_t i = 0; i < 3; i++) {
+        const char *l[] = {"result", results[i], NULL};
+        cf_prom_u64(p, "curfew_alert_webhook_total", l, v[i]);
+    }
+}
+
 /* The exposition, family by family, in the order scrapers have always seen. */
 static void (*const sections[])(cf_app_t *app, cf_prom_t *p) = {
     render_build, render_active,  render_keys,  render_sessions, render_tokens,
     render_checks, render_proxy,  render_limits, render_store,    render_cluster,
-    render_http,   render_timeouts, cf_app_apikeys_render,
+    render_http,   render_timeouts, cf_app_apikeys_render, render_alerts,
 };
 
 void cf_app_metrics_render(cf_app_t *app, cf_prom_t *p)

@@ -27,7 +27,9 @@
 #include "core/error.h"
 #include "core/keyset.h"
 #include "core/ratelimit.h"
+#include "core/b64url.h"
 #include "util/tls.h"
+#include "util/x509.h"
 
 /*
  * Order rules checked by cf_config_validate(): the value at @lo must not
@@ -256,6 +258,44 @@ static int check_kek_file(const cf_config_t *cfg, char *err, size_t errlen)
 static int check_tls_fields(const cf_config_t *cfg, char *err, size_t errlen);
 
 /*
+ * The CA files of mtls.client_ca and alerts.webhook_ca must hold
+ * certificates, and a tls_client_auth client needs some CA to chain to.
+ */
+static int check_ca_files(const cf_config_t *cfg, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"mtls.client_ca", "alerts.webhook_ca"};
+    const char *const paths[] = {cfg->mtls_client_ca, cfg->alert_webhook_ca};
+    char at[300];
+
+    for (size_t i = 0; i < 2; i++) {
+        X509_STORE *st;
+
+        if (paths[i][0] == '\0')
+            continue;
+        st = cf_x509_store_load(paths[i]);
+        if (st == NULL) {
+            cf__config_say(err, errlen, "%s%s: no PEM CA certificate in '%s'",
+                           where_set(cfg, cf__config_find(keys[i], strlen(keys[i])), at, sizeof at),
+                           keys[i], paths[i]);
+            return CF_ECONFIG;
+        }
+        X509_STORE_free(st);
+    }
+    if (cfg->tls_client_ca[0] != '\0' || cfg->mtls_client_ca[0] != '\0')
+        return 0;
+    for (size_t i = 0; i < cfg->policy.nclients; i++)
+        if (cfg->policy.clients[i].auth_method == CF_CLIENT_AUTH_TLS) {
+            cf__config_say(err, errlen,
+                           "%s:%d: client '%s' uses tls_client_auth: set tls.client_ca or "
+                           "mtls.client_ca (the CAs its certificate must chain to)",
+                           cfg->source[0] ? cfg->source : "config", cfg->policy.clients[i].line,
+                           cfg->policy.clients[i].id);
+            return CF_ECONFIG;
+        }
+    return 0;
+}
+
+/*
  * Files the server opens at start, checked here so that `curfew config
  * check` refuses what `curfew serve` would: the audit log's directory must
  * exist (the log itself is created), and a key-encryption-key file must be
@@ -294,7 +334,7 @@ static int check_files(const cf_config_t *cfg, char *err, size_t errlen)
     } else if (rc == 0) {
         rc = check_tls_fields(cfg, err, errlen);
     }
-    return rc;
+    return rc == 0 ? check_ca_files(cfg, err, errlen) : rc;
 }
 
 /* tls.*: both files or neither; the client options only with them (a dump's defaults pass). */
@@ -398,6 +438,73 @@ static void client_init(void *obj)
     ((cf_client_t *)obj)->grants = CF_GRANT_REFRESH_TOKEN;
 }
 
+/*
+ * token_endpoint_auth_method and what it needs (RFC 8705 §2.1.2): a secret
+ * or a certificate, never both; tls_client_auth exactly one registered name,
+ * well formed; self_signed a thumbprint. A public client has none of them.
+ */
+static int client_tls_check(loader_t *ld, cf__item_t *it)
+{
+    static const char *const names[] = {"tls_client_auth_subject_dn", "tls_client_auth_san_dns",
+                                        "tls_client_auth_san_uri", "tls_client_auth_san_ip",
+                                        "tls_client_auth_san_email"};
+    const cf_client_t *c = it->obj;
+    const char *const vals[] = {c->tls_dn, c->tls_san_dns, c->tls_san_uri, c->tls_san_ip,
+                                c->tls_san_email};
+    int tls = c->auth_method == CF_CLIENT_AUTH_TLS, self = c->auth_method == CF_CLIENT_AUTH_SELF_SIGNED;
+    size_t nset = 0, last = 0;
+    X509_NAME *dn = NULL;
+    const char *why = "";
+    uint8_t x5t[64];
+    size_t x5t_len = 0;
+
+    for (size_t i = 0; i < 5; i++)
+        if (vals[i] != NULL) {
+            nset++;
+            last = i;
+        }
+    if ((tls || self) && c->type != CF_CLIENT_CONFIDENTIAL)
+        return cf__config_fail_at(ld, seen(it, "token_endpoint_auth_method"),
+                                  "%s: certificate authentication is for confidential clients "
+                                  "(add type: confidential)", it->where);
+    if ((tls || self) && c->secret_hash != NULL)
+        return cf__config_fail_at(ld, seen(it, "secret_hash"),
+                                  "%s: a client that authenticates with its certificate has no "
+                                  "secret_hash (one method per client)", it->where);
+    if (!tls && nset > 0)
+        return cf__config_fail_at(ld, seen(it, names[last]),
+                                  "%s.%s: only with token_endpoint_auth_method: tls_client_auth",
+                                  it->where, names[last]);
+    if (!self && c->tls_x5t != NULL)
+        return cf__config_fail_at(ld, seen(it, "tls_client_auth_x5t_s256"),
+                                  "%s.tls_client_auth_x5t_s256: only with "
+                                  "token_endpoint_auth_method: self_signed_tls_client_auth",
+                                  it->where);
+    if (tls && nset != 1)
+        return cf__config_fail_at(ld, seen(it, nset ? names[last] : "token_endpoint_auth_method"),
+                                  "%s: tls_client_auth needs exactly one of "
+                                  "tls_client_auth_subject_dn and tls_client_auth_san_* (%zu set)",
+                                  it->where, nset);
+    if (tls && last == 0) {
+        if (cf_x509_dn_parse(c->tls_dn, &dn, &why) < 0)
+            return cf__config_fail_at(ld, seen(it, names[0]), "%s.%s: '%s' is not an RFC 4514 "
+                                      "DN: %s", it->where, names[0], c->tls_dn, why);
+        X509_NAME_free(dn);
+    } else if (tls && !cf_x509_san_ok((cf_x509_san_t)(last - 1), vals[last])) {
+        return cf__config_fail_at(ld, seen(it, names[last]), "%s.%s: '%s' is not an IP address",
+                                  it->where, names[last], vals[last]);
+    }
+    if (self && (c->tls_x5t == NULL || strlen(c->tls_x5t) != 43 ||
+                 cf_b64url_decode(c->tls_x5t, 43, x5t, sizeof x5t, &x5t_len) < 0 ||
+                 x5t_len != 32))
+        return cf__config_fail_at(ld, seen(it, c->tls_x5t ? "tls_client_auth_x5t_s256"
+                                                          : "token_endpoint_auth_method"),
+                                  "%s: self_signed_tls_client_auth needs tls_client_auth_x5t_s256: "
+                                  "43 base64url characters (SHA-256 of the certificate's DER)",
+                                  it->where);
+    return 0;
+}
+
 /* Type, secret and grants must fit together; ids are unique. */
 static int client_check(loader_t *ld, cf__item_t *it, const void *items, size_t i)
 {
@@ -416,7 +523,10 @@ static int client_check(loader_t *ld, cf__item_t *it, const void *items, size_t 
         if (strcmp(all[j].id, c->id) == 0)
             return cf__config_fail_at(ld, it->at, "%s: duplicate client id '%s' (first on line %d)",
                                       it->where, c->id, all[j].line);
-    if (c->type == CF_CLIENT_CONFIDENTIAL && c->secret_hash == NULL)
+    if (client_tls_check(ld, it) < 0)
+        return CF_ECONFIG;
+    if (c->type == CF_CLIENT_CONFIDENTIAL && c->secret_hash == NULL &&
+        c->auth_method <= CF_CLIENT_AUTH_SECRET_POST)
         return cf__config_fail_at(ld, seen(it, "type"),
                                   "%s: a confidential client needs secret_hash", it->where);
     if (c->type == CF_CLIENT_PUBLIC && c->secret_hash != NULL)

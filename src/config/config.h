@@ -100,6 +100,7 @@ typedef struct {
     char tls_cert[512], tls_key[512], tls_client_ca[512]; /* tls.* ("" = plain HTTP) */
     char tls_min_version[8];                  /* tls.min_version: 1.2|1.3 */
     char tls_client_certs[16];                /* tls.client_certs: off|optional|required */
+    char mtls_client_ca[512];                 /* mtls.client_ca: forwarded certificates' CAs */
     char issuer[256];                         /* issuer */
     char audience[128];                       /* audience */
     char data_dir[512];                       /* data_dir */
@@ -159,6 +160,7 @@ typedef struct {
     size_t relogin_subjects;                  /* tuning.relogin_subjects (tracker cap) */
     char background_header[64];               /* tuning.background_header */
     char alert_webhook[512];                  /* alerts.webhook ("" = no webhook) */
+    char alert_webhook_ca[512];               /* alerts.webhook_ca ("" = the system's CAs) */
     size_t alert_queue;                       /* alerts.queue (bodies waiting to be sent) */
     cf_alert_rule_t alert_rules[CF_CONFIG_ALERT_RULES_MAX]; /* alerts.rules */
     size_t nalert_rules;

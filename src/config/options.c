@@ -45,6 +45,10 @@ static const char *const rl_keys[] = {"ip", "sub", "client_id", "session", "api_
          .doc = "What " what " are counted by; each combination of values has its own limit."}
 
 static const char *const client_types[] = {"public", "confidential", NULL};
+/* The order of cf_client_auth_method_t. */
+static const char *const client_auth_methods[] = {"client_secret_basic", "client_secret_post",
+                                                  "tls_client_auth", "self_signed_tls_client_auth",
+                                                  NULL};
 static const char *const route_activity[] = {"counts", "none", NULL};
 
 #define CLIENT(f) .level = LVL_CLIENT, .off = offsetof(cf_client_t, f)
@@ -91,6 +95,10 @@ const option_t cf__config_options[] = {
      .choices = tls_client_modes,
      .doc = "Whether the listener asks clients for a certificate (RFC 8705 mutual TLS): off, "
             "optional (served without one) or required (the handshake fails without one)."},
+    {.key = "mtls.client_ca", .kind = OPT_STRING, .def = "", FIELD(mtls_client_ca),
+     .doc = "PEM CA certificates a client certificate forwarded by a trusted proxy "
+            "(risk.trusted_proxies, X-SSL-Client-Cert) must chain to for tls_client_auth; "
+            "empty = tls.client_ca. Re-read on SIGHUP."},
     {.key = "issuer", .kind = OPT_STRING, .def = "http://127.0.0.1:7070", FIELD(issuer), .min = 1,
      .doc = "Value of the iss claim in issued tokens and the one required in presented tokens."},
     {.key = "audience", .kind = OPT_STRING, .def = "curfew", FIELD(audience), .min = 1,
@@ -286,8 +294,12 @@ const option_t cf__config_options[] = {
      .doc = "A check carrying this header with value 1 is decided as usual but does not extend "
             "the session's idle deadline (background work, not a person)."},
     {.key = "alerts.webhook", .kind = OPT_URL, .def = "", FIELD(alert_webhook),
-     .doc = "URL every alert is POSTed to as JSON (http://HOST[:PORT][/PATH]; retried 3 times "
-            "with backoff); empty = no webhook. See the Alerts section of docs/operations.md."},
+     .doc = "URL every alert is POSTed to as JSON (http[s]://HOST[:PORT][/PATH]; retried 3 times "
+            "with backoff); https:// verifies the receiver's certificate and host name; empty = "
+            "no webhook. See the Alerts section of docs/operations.md."},
+    {.key = "alerts.webhook_ca", .kind = OPT_STRING, .def = "", FIELD(alert_webhook_ca),
+     .doc = "PEM CA certificates an https:// alerts.webhook must chain to; empty = the system's "
+            "CAs."},
     {.key = "alerts.queue", .kind = OPT_UINT, .def = "256", FIELD(alert_queue), .min = 1,
      .max = 1000000,
      .doc = "Alerts waiting for the webhook at most; more are dropped, counted and logged."},
@@ -378,10 +390,38 @@ const option_t cf__config_options[] = {
     {.key = "type", .kind = OPT_SENUM, CLIENT(type), .choices = client_types, .always = 1,
      .doctype = "one of public, confidential", .def = "public",
      .doc = "Confidential clients authenticate with a secret (HTTP Basic or "
-            "client_secret_post)."},
+            "client_secret_post) or a TLS client certificate (token_endpoint_auth_method)."},
+    {.key = "token_endpoint_auth_method", .kind = OPT_SENUM, CLIENT(auth_method),
+     .choices = client_auth_methods, .always = 1,
+     .doctype = "one of client_secret_basic, client_secret_post, tls_client_auth, "
+                "self_signed_tls_client_auth",
+     .def = "client_secret_basic",
+     .doc = "How a confidential client authenticates: a secret (either secret method is "
+            "accepted), or its TLS client certificate (RFC 8705 §2): one issued by tls.client_ca "
+            "(or mtls.client_ca) with the registered tls_client_auth_subject_dn or SAN, or the "
+            "registered self-signed one (tls_client_auth_x5t_s256)."},
     {.key = "secret_hash", .kind = OPT_SECRET, CLIENT(secret_hash), .doctype = "string", .def = "(none)",
-     .doc = "Required for confidential clients, refused for public ones: "
-            "pbkdf2-sha256$ITERATIONS$SALT$HASH as printed by `curfew hash-secret`."},
+     .doc = "Required for confidential clients that authenticate with a secret, refused for "
+            "the others: pbkdf2-sha256$ITERATIONS$SALT$HASH as printed by `curfew hash-secret`."},
+    {.key = "tls_client_auth_subject_dn", .kind = OPT_SCOPE, CLIENT(tls_dn), .doctype = "string",
+     .def = "(none)",
+     .doc = "tls_client_auth: the certificate's subject DN, RFC 4514 (`CN=svc,O=Example`, most "
+            "specific first), compared RDN by RDN. Exactly one of this and the tls_client_auth_san_* "
+            "options."},
+    {.key = "tls_client_auth_san_dns", .kind = OPT_SCOPE, CLIENT(tls_san_dns), .doctype = "string",
+     .def = "(none)", .doc = "tls_client_auth: a dNSName SAN the certificate must hold (no wildcards)."},
+    {.key = "tls_client_auth_san_uri", .kind = OPT_SCOPE, CLIENT(tls_san_uri), .doctype = "string",
+     .def = "(none)", .doc = "tls_client_auth: a URI SAN the certificate must hold (exact)."},
+    {.key = "tls_client_auth_san_ip", .kind = OPT_SCOPE, CLIENT(tls_san_ip), .doctype = "string",
+     .def = "(none)", .doc = "tls_client_auth: an iPAddress SAN (IPv4 or IPv6) the certificate must hold."},
+    {.key = "tls_client_auth_san_email", .kind = OPT_SCOPE, CLIENT(tls_san_email),
+     .doctype = "string", .def = "(none)",
+     .doc = "tls_client_auth: an rfc822Name SAN the certificate must hold (exact)."},
+    {.key = "tls_client_auth_x5t_s256", .kind = OPT_SCOPE, CLIENT(tls_x5t), .doctype = "string",
+     .def = "(none)",
+     .doc = "self_signed_tls_client_auth: base64url SHA-256 of the registered certificate's DER "
+            "(x5t#S256, `openssl x509 -outform DER | openssl dgst -sha256 -binary | basenc "
+            "--base64url`, without `=`)."},
     {.key = "allowed_grants", .kind = OPT_GRANTS, CLIENT(grants), .always = 1,
      .doctype = "list of refresh_token, client_credentials", .def = "[refresh_token]",
      .doc = "Grant types the client may use; client_credentials needs a confidential client."},
@@ -526,7 +566,7 @@ const option_t cf__config_options[] = {
 #define NOPTIONS (sizeof(cf__config_options) / sizeof(cf__config_options[0]))
 const size_t cf__config_noptions = NOPTIONS;
 /* The root rows come first; set_line has one slot per root row. */
-#define NROOT 94
+#define NROOT 96
 const size_t cf__config_nroot = NROOT;
 _Static_assert(NROOT <= CF_CONFIG_OPTIONS_MAX, "raise CF_CONFIG_OPTIONS_MAX");
 

@@ -49,7 +49,7 @@ typedef enum {
     OPT_STRLIST,  /* char ** at off, size_t count at off2 */
     OPT_CIDRLIST, /* as OPT_STRLIST, every item a CIDR */
     OPT_SECTION,  /* a section of elements of level ->sub (clients, roles, routes, rules) */
-    OPT_URL,      /* a string that is empty or http://HOST[:PORT][/PATH] */
+    OPT_URL,      /* a string that is empty or http[s]://HOST[:PORT][/PATH] */
     OPT_STORE,    /* "sqlite" or redis://[:PASSWORD@]HOST[:PORT][/DB] */
     /* Types of section elements (ftypes.c): strings are heap char *, unset = NULL. */
     OPT_NAME,         /* a client id */
@@ -208,7 +208,7 @@ int cf__config_is_node(const option_t *o);
 void cf__config_yield_defaults(cf_config_t *cfg);
 
 /* One element being read: its struct, where it is, which rows it gave. */
-#define CF__FIELDS_MAX 16
+#define CF__FIELDS_MAX 24
 typedef struct {
     void *obj;                                /* the element's struct */
     const yaml_node_t *at;                    /* messages about the whole element point here */

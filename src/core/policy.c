@@ -37,6 +37,12 @@ void cf_policy_fini(cf_policy_t *p)
         free(p->clients[i].secret_hash);
         free(p->clients[i].scope);
         free_strv(p->clients[i].origins, p->clients[i].norigins);
+        free(p->clients[i].tls_dn);
+        free(p->clients[i].tls_san_dns);
+        free(p->clients[i].tls_san_uri);
+        free(p->clients[i].tls_san_ip);
+        free(p->clients[i].tls_san_email);
+        free(p->clients[i].tls_x5t);
     }
     free(p->clients);
     for (size_t i = 0; i < p->nroles; i++)
@@ -106,6 +112,12 @@ int cf_policy_copy(cf_policy_t *dst, const cf_policy_t *src)
             c->origins = dup_strv(src->clients[i].origins, src->clients[i].norigins, &fail);
             if (c->origins == NULL)
                 c->norigins = 0;
+            c->tls_dn = dup_opt(src->clients[i].tls_dn, &fail);
+            c->tls_san_dns = dup_opt(src->clients[i].tls_san_dns, &fail);
+            c->tls_san_uri = dup_opt(src->clients[i].tls_san_uri, &fail);
+            c->tls_san_ip = dup_opt(src->clients[i].tls_san_ip, &fail);
+            c->tls_san_email = dup_opt(src->clients[i].tls_san_email, &fail);
+            c->tls_x5t = dup_opt(src->clients[i].tls_x5t, &fail);
         }
     }
     if (src->nroles > 0) {

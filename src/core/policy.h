@@ -49,6 +49,14 @@ typedef struct {
 
 typedef enum { CF_CLIENT_PUBLIC, CF_CLIENT_CONFIDENTIAL } cf_client_type_t;
 
+/** How a confidential client authenticates (token_endpoint_auth_method; RFC 6749, RFC 8705 §2). */
+typedef enum {
+    CF_CLIENT_AUTH_SECRET_BASIC, /* a secret, in HTTP Basic or the form: either is accepted */
+    CF_CLIENT_AUTH_SECRET_POST,  /* the same; the RFC 7591 name of the form variant */
+    CF_CLIENT_AUTH_TLS,          /* a CA-issued certificate with the registered DN or SAN */
+    CF_CLIENT_AUTH_SELF_SIGNED,  /* the registered certificate itself, by thumbprint */
+} cf_client_auth_method_t;
+
 /** One configured client. Strings are owned by the policy. */
 typedef struct {
     char *id;
@@ -62,6 +70,10 @@ typedef struct {
     int cookie; /* cookie mode */
     char **origins;  /* allowed_origins: CORS origins of its browser app, canonical */
     size_t norigins;
+    int auth_method; /* cf_client_auth_method_t */
+    /* tls_client_auth: the registered subject DN (RFC 4514) or SAN, NULL unset; exactly one set */
+    char *tls_dn, *tls_san_dns, *tls_san_uri, *tls_san_ip, *tls_san_email;
+    char *tls_x5t; /* self_signed_tls_client_auth: x5t#S256 of the registered certificate */
     int line;   /* where it was configured, for messages and explain */
 } cf_client_t;
 

@@ -190,7 +190,16 @@
     X(ORIGIN_NOT_ALLOWED, "origin_not_allowed",                                                    \
       "a CORS preflight from an origin in no cors or client allowed_origins list, or a call "      \
       "from an origin its client does not allow (or a missing, repeated or malformed Origin)",     \
-      403, "access_denied", 0, NULL, 0, NULL, NULL)
+      403, "access_denied", 0, NULL, 0, NULL, NULL)                                                \
+    X(CLIENT_CERT_REQUIRED, "client_cert_required",                                                \
+      "the client authenticates with a TLS client certificate: present it (and no secret)", 401,   \
+      "invalid_client", 0, NULL, 0, NULL, NULL)                                                    \
+    X(CLIENT_CERT_INVALID, "client_cert_invalid",                                                  \
+      "the client certificate does not chain to the configured CAs, or has expired", 401,          \
+      "invalid_client", 0, NULL, 0, NULL, NULL)                                                    \
+    X(CLIENT_CERT_MISMATCH, "client_cert_mismatch",                                                \
+      "the client certificate is not the one registered for the client (subject DN, SAN or "       \
+      "thumbprint)", 401, "invalid_client", 0, NULL, 0, NULL, NULL)
 
 typedef enum {
 #define X(name, str, desc, st, err, bst, berr, tst, terr, ch) CF_REASON_##name,

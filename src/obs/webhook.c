@@ -16,6 +16,10 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "core/error.h"
 #include "util/log.h"
@@ -29,6 +33,8 @@ typedef struct item {
 
 struct cf_webhook {
     char host[256], port[8], path[1024];
+    SSL_CTX *tls; /* https: verifies the receiver's chain and name; NULL for http */
+    char why[128]; /* why the last attempt failed (worker thread only) */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -38,7 +44,55 @@ struct cf_webhook {
     uint64_t sent, failed, dropped;
 };
 
-/* One attempt: 0 on a 2xx answer, -1 otherwise. */
+/* The last OpenSSL error as text, for the log. */
+static void tls_why(cf_webhook_t *w, const char *what, SSL *ssl)
+{
+    unsigned long e = ERR_peek_last_error();
+    long v = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+
+    if (v != X509_V_OK)
+        snprintf(w->why, sizeof w->why, "%s: %s", what, X509_verify_cert_error_string(v));
+    else
+        snprintf(w->why, sizeof w->why, "%s: %s", what,
+                 e != 0 && ERR_reason_error_string(e) != NULL ? ERR_reason_error_string(e)
+                                                              : "connection closed");
+    ERR_clear_error();
+}
+
+/*
+ * TLS over the connected @fd: the receiver's chain must verify against
+ * alerts.webhook_ca (or the system's CAs) and name the URL's host (a DNS
+ * name, or an IP address SAN for an IP literal). NULL when it does not.
+ */
+static SSL *tls_open(cf_webhook_t *w, int fd)
+{
+    SSL *ssl = SSL_new(w->tls);
+    unsigned char ip[16];
+    int is_ip = inet_pton(AF_INET, w->host, ip) == 1 || inet_pton(AF_INET6, w->host, ip) == 1;
+
+    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1)
+        goto fail;
+    if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), w->host) != 1
+              : (SSL_set_tlsext_host_name(ssl, w->host) != 1 || SSL_set1_host(ssl, w->host) != 1))
+        goto fail;
+    if (SSL_connect(ssl) != 1)
+        goto fail;
+    return ssl;
+fail:
+    tls_why(w, "tls", ssl);
+    SSL_free(ssl);
+    return NULL;
+}
+
+/* Write all of @buf, over TLS when @ssl. */
+static int send_all(SSL *ssl, int fd, const char *buf, size_t len)
+{
+    if (ssl != NULL)
+        return len == 0 || SSL_write(ssl, buf, (int)len) == (int)len ? 0 : -1;
+    return send(fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+}
+
+/* One attempt: 0 on a 2xx answer, -1 otherwise (w->why says why). */
 static int deliver(cf_webhook_t *w, const item_t *it)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL, *ai;
@@ -47,6 +101,9 @@ static int deliver(cf_webhook_t *w, const item_t *it)
     int fd = -1, hl, rc = -1;
     size_t got = 0;
 
+    SSL *ssl = NULL;
+
+    snprintf(w->why, sizeof w->why, "no connection");
     if (getaddrinfo(w->host, w->port, &hints, &res) != 0)
         return -1;
     for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -63,17 +120,20 @@ static int deliver(cf_webhook_t *w, const item_t *it)
     freeaddrinfo(res);
     if (fd < 0)
         return -1;
+    if (w->tls != NULL && (ssl = tls_open(w, fd)) == NULL)
+        goto done;
+    snprintf(w->why, sizeof w->why, "no 2xx answer");
     hl = snprintf(head, sizeof head,
                   "POST %s HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\n"
                   "User-Agent: curfew-alerts\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
                   w->path, w->host, w->port, it->len);
     if (hl < 0 || (size_t)hl >= sizeof head)
         goto done;
-    if (send(fd, head, (size_t)hl, MSG_NOSIGNAL) != hl ||
-        send(fd, it->body, it->len, MSG_NOSIGNAL) != (ssize_t)it->len)
+    if (send_all(ssl, fd, head, (size_t)hl) < 0 || send_all(ssl, fd, it->body, it->len) < 0)
         goto done;
     while (got < 12) {
-        ssize_t n = recv(fd, resp + got, sizeof resp - 1 - got, 0);
+        ssize_t n = ssl != NULL ? SSL_read(ssl, resp + got, (int)(sizeof resp - 1 - got))
+                                : recv(fd, resp + got, sizeof resp - 1 - got, 0);
         if (n <= 0)
             goto done;
         got += (size_t)n;
@@ -82,6 +142,11 @@ static int deliver(cf_webhook_t *w, const item_t *it)
     if (strncmp(resp, "HTTP/1.", 7) == 0 && resp[9] == '2')
         rc = 0;
 done:
+    if (ssl != NULL) {
+        (void)SSL_shutdown(ssl);
+        SSL_free(ssl);
+    }
+    ERR_clear_error();
     close(fd);
     return rc;
 }
@@ -139,8 +204,9 @@ static void *worker(void *arg)
             w->sent++;
         } else {
             w->failed++;
-            CF_LOG(CF_LOG_WARN, "event=alert_webhook_failed attempts=%d failed_total=%llu",
-                   CF_WEBHOOK_ATTEMPTS, (unsigned long long)w->failed);
+            CF_LOG(CF_LOG_WARN,
+                   "event=alert_webhook_failed attempts=%d failed_total=%llu error=\"%s\"",
+                   CF_WEBHOOK_ATTEMPTS, (unsigned long long)w->failed, w->why);
         }
         free(it);
     }
@@ -148,7 +214,25 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int cf_webhook_new(const char *url, size_t queue, cf_webhook_t **out)
+/* A client context that verifies the peer: TLS 1.2+, @ca or the system's CAs. */
+static SSL_CTX *client_ctx(const char *ca)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+    if (ctx == NULL)
+        return NULL;
+    (void)SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if ((ca != NULL && ca[0] != '\0') ? SSL_CTX_load_verify_file(ctx, ca) != 1
+                                      : SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        SSL_CTX_free(ctx);
+        ctx = NULL;
+    }
+    ERR_clear_error();
+    return ctx;
+}
+
+int cf_webhook_new(const char *url, const char *ca, size_t queue, cf_webhook_t **out)
 {
     cf_http_url_t parsed;
     cf_webhook_t *w;
@@ -162,12 +246,17 @@ int cf_webhook_new(const char *url, size_t queue, cf_webhook_t **out)
     memcpy(w->host, parsed.host, sizeof w->host);
     memcpy(w->port, parsed.port, sizeof w->port);
     memcpy(w->path, parsed.path, sizeof w->path);
+    if (parsed.tls && (w->tls = client_ctx(ca)) == NULL) {
+        free(w);
+        return CF_EINVAL;
+    }
     w->cap = queue > 0 ? queue : 1;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     if (pthread_create(&w->thread, NULL, worker, w) != 0) {
         pthread_cond_destroy(&w->cv);
         pthread_mutex_destroy(&w->mu);
+        SSL_CTX_free(w->tls);
         free(w);
         return CF_EIO;
     }
@@ -232,5 +321,6 @@ void cf_webhook_free(cf_webhook_t *w)
     }
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
+    SSL_CTX_free(w->tls);
     free(w);
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
- * The alert webhook: POST a JSON body to http://host:port/path, off the loop
- * thread. cf_webhook_post() only copies the body into a bounded queue; one
+ * The alert webhook: POST a JSON body to http[s]://host:port/path, off the
+ * loop thread. Over https the receiver's certificate must chain to the
+ * configured CA file (or the system's CAs) and name the URL's host; a
+ * receiver that fails this is a failed attempt like one that is down. cf_webhook_post() only copies the body into a bounded queue; one
  * worker thread sends each with a blocking socket (2 s timeouts) and retries
  * a failure (no connection, no 2xx) with exponential backoff, at most
  * CF_WEBHOOK_ATTEMPTS times, then drops it. A full queue drops the new body.
@@ -18,11 +20,12 @@
 typedef struct cf_webhook cf_webhook_t;
 
 /**
- * Start a webhook for @url queueing at most @queue bodies. Returns 0 with
- * *@out set (freed by cf_webhook_free), CF_EINVAL for a bad URL, CF_ENOMEM or
- * CF_EIO (the thread could not start).
+ * Start a webhook for @url queueing at most @queue bodies; an https:// URL
+ * verifies the receiver against the PEM CAs in @ca ("" or NULL: the system's).
+ * Returns 0 with *@out set (freed by cf_webhook_free), CF_EINVAL for a bad
+ * URL or CA file, CF_ENOMEM or CF_EIO (the thread could not start).
  */
-int cf_webhook_new(const char *url, size_t queue, cf_webhook_t **out);
+int cf_webhook_new(const char *url, const char *ca, size_t queue, cf_webhook_t **out);
 
 /** Queue a copy of @body (@len bytes). Returns 0, or CF_ETOOBIG when the queue is full (dropped, counted). */
 int cf_webhook_post(cf_webhook_t *w, const char *body, size_t len);

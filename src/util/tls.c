@@ -11,9 +11,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "core/b64url.h"
-#include "core/digest.h"
 #include "core/error.h"
+#include "util/x509.h"
 
 /* TLS 1.2 suites: ECDHE with an AEAD only (TLS 1.3's defaults are all AEAD). */
 #define TLS12_CIPHERS                                                                              \
@@ -132,30 +131,17 @@ out:
     return rc;
 }
 
-static void x509_x5t(X509 *x, char x5t[44])
-{
-    unsigned char *der = NULL;
-    uint8_t h[CF_SHA256_LEN];
-    int n = i2d_X509(x, &der);
-
-    x5t[0] = '\0';
-    if (n <= 0)
-        return;
-    cf_sha256(der, (size_t)n, h);
-    OPENSSL_free(der);
-    x5t[cf_b64url_encode(h, sizeof h, x5t)] = '\0';
-}
-
 void cf_tls_peer(SSL *ssl, cf_tls_peer_t *p)
 {
-    X509 *x = SSL_get1_peer_certificate(ssl);
+    X509 *x = SSL_get0_peer_certificate(ssl);
     BIO *b;
     int n;
 
     memset(p, 0, sizeof *p);
     if (x == NULL)
         return;
-    x509_x5t(x, p->x5t);
+    p->cert = x;
+    cf_x509_x5t(x, p->x5t);
     b = BIO_new(BIO_s_mem());
     if (b != NULL &&
         X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
@@ -164,50 +150,16 @@ void cf_tls_peer(SSL *ssl, cf_tls_peer_t *p)
     }
     BIO_free(b);
     p->chain_ok = SSL_get_verify_result(ssl) == X509_V_OK;
-    X509_free(x);
-}
-
-/* %XX -> byte, in place into @out (cap bytes); returns the length or -1. */
-static long unescape(const char *in, size_t len, char *out, size_t cap)
-{
-    size_t i, n = 0;
-
-    for (i = 0; i < len; i++) {
-        int hi, lo;
-
-        if (n >= cap)
-            return -1;
-        if (in[i] == '%' && i + 2 < len && (hi = cf_hex_digit(in[i + 1])) >= 0 &&
-            (lo = cf_hex_digit(in[i + 2])) >= 0) {
-            out[n++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            out[n++] = in[i];
-        }
-    }
-    return (long)n;
 }
 
 int cf_tls_pem_x5t(const char *pem, size_t len, char x5t[44])
 {
-    char buf[16384];
-    long n;
-    BIO *b;
-    X509 *x;
+    X509 *x = cf_x509_from_pem(pem, len);
 
     x5t[0] = '\0';
-    n = unescape(pem, len, buf, sizeof buf);
-    if (n <= 0)
-        return CF_EINVAL;
-    b = BIO_new_mem_buf(buf, (int)n);
-    if (b == NULL)
-        return CF_EINVAL;
-    x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-    BIO_free(b);
-    ERR_clear_error();
     if (x == NULL)
         return CF_EINVAL;
-    x509_x5t(x, x5t);
+    cf_x509_x5t(x, x5t);
     X509_free(x);
     return x5t[0] != '\0' ? 0 : CF_EINVAL;
 }

@@ -48,7 +48,8 @@ int cf_tls_ctx_new(const cf_tls_opts_t *o, SSL_CTX **out, cf_tls_field_t *field,
 typedef struct {
     char x5t[44];    /* base64url SHA-256 of the DER certificate, NUL-terminated; "" none */
     char dn[256];    /* subject DN, RFC 4514 ("CN=a,O=b"); "" none */
-    int chain_ok;    /* it chains to client_ca (tls_client_auth may trust its DN) */
+    int chain_ok;    /* it chains to client_ca and is valid now (tls_client_auth may trust its DN) */
+    X509 *cert;      /* the certificate, borrowed from the SSL it came with (lives as long) */
 } cf_tls_peer_t;
 
 /** Fill @p from @ssl's peer certificate (all empty when there is none). */

@@ -71,9 +71,10 @@ const char *cf_url_parse_http(const char *url, cf_http_url_t *out)
     const char *p, *hs, *he, *slash;
     size_t hl;
 
-    if (strncmp(url, "http://", 7) != 0)
-        return "must start with http:// (https is not supported)";
-    hs = url + 7;
+    out->tls = strncmp(url, "https://", 8) == 0;
+    if (!out->tls && strncmp(url, "http://", 7) != 0)
+        return "must start with http:// or https://";
+    hs = url + (out->tls ? 8 : 7);
     slash = strchr(hs, '/');
     he = slash != NULL ? slash : hs + strlen(hs);
     if (memchr(hs, '@', (size_t)(he - hs)) != NULL)
@@ -87,7 +88,7 @@ const char *cf_url_parse_http(const char *url, cf_http_url_t *out)
             return "has a bad host (use a name or an IPv4 address)";
     memcpy(host, hs, hl);
     host[hl] = '\0';
-    strcpy(port, "80");
+    strcpy(port, out->tls ? "443" : "80");
     if (p != NULL) {
         size_t pl = (size_t)(he - p - 1);
         long v;

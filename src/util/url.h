@@ -2,7 +2,7 @@
  *
  * The URLs curfew is configured with, parsed in one place: the Redis store
  * (redis://[:PASSWORD@]HOST[:PORT][/DB]) and the alert webhook
- * (http://HOST[:PORT][/PATH]). The config loader checks them with the very
+ * (http[s]://HOST[:PORT][/PATH]). The config loader checks them with the very
  * functions the store and the webhook use to connect, so a URL that
  * `curfew config check` accepts is one the server can use. Pure: no I/O, no
  * name resolution, no allocation; safe from any thread.
@@ -27,15 +27,16 @@ typedef struct {
  */
 int cf_url_parse_redis(const char *url, cf_redis_url_t *out, char *err, size_t errlen);
 
-/** A parsed http:// URL: the parts a POST needs. */
+/** A parsed http:// or https:// URL: the parts a POST needs. */
 typedef struct {
     char host[256];
-    char port[8]; /* decimal, "80" by default */
+    char port[8]; /* decimal, "80" (http) or "443" (https) by default */
     char path[1024]; /* "/" by default */
+    int tls;         /* https */
 } cf_http_url_t;
 
 /**
- * Parse "http://HOST[:PORT][/PATH]" (no https, no user information, no IPv6
+ * Parse "http[s]://HOST[:PORT][/PATH]" (no user information, no IPv6
  * literal) into @out. Returns NULL, or a static message saying what is wrong
  * (@out is then unspecified).
  */

@@ -261,7 +261,9 @@ def test_authorization_server_metadata(srv):
     assert m["jwks_uri"] == base + "/.well-known/jwks.json"
     assert m["grant_types_supported"] == ["refresh_token", "client_credentials"]
     assert m["token_endpoint_auth_methods_supported"] == ["none", "client_secret_basic",
-                                                           "client_secret_post"]
+                                                           "client_secret_post", "tls_client_auth",
+                                                           "self_signed_tls_client_auth"]
+    assert m["tls_client_certificate_bound_access_tokens"] is True
     # the named jwks_uri really serves the keys
     path = m["jwks_uri"][len(base):]
     assert srv.get(path).json()["keys"][0]["kid"] == srv.kid()

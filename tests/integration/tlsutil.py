@@ -73,3 +73,35 @@ class Pki:
         c.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_key(k, key)
         return c, k
+
+
+def name(*pairs):
+    """x509.Name from (oid_name, value) pairs in DER order (least specific first):
+    name(("O", "x"), ("CN", "y")) is RFC 4514 "CN=y,O=x"."""
+    oids = {"CN": NameOID.COMMON_NAME, "O": NameOID.ORGANIZATION_NAME,
+            "OU": NameOID.ORGANIZATIONAL_UNIT_NAME, "C": NameOID.COUNTRY_NAME}
+    return x509.Name([x509.NameAttribute(oids[k], v) for k, v in pairs])
+
+
+def issue_custom(pki, stem, subject, sans=(), signer=None, self_signed=False, days=30,
+                 expired=False):
+    """A client certificate with any subject and SANs (x509.GeneralName list), signed by
+    @signer (a Pki, default @pki), self-signed, or already expired. Writes STEM.crt and
+    STEM.key into @pki's directory; returns (cert_path, key_path)."""
+    signer = signer or pki
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start = now - datetime.timedelta(days=10) if expired else now - datetime.timedelta(minutes=5)
+    end = now - datetime.timedelta(days=1) if expired else now + datetime.timedelta(days=days)
+    b = (x509.CertificateBuilder().subject_name(subject)
+         .issuer_name(subject if self_signed else signer.ca_name).public_key(key.public_key())
+         .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
+         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False))
+    if sans:
+        b = b.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
+    cert = b.sign(key if self_signed else signer.ca_key, hashes.SHA256())
+    c, k = pki.dir / f"{stem}.crt", pki.dir / f"{stem}.key"
+    c.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(k, key)
+    return c, k

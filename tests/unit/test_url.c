@@ -69,14 +69,22 @@ static void test_http_parts(void **state)
     assert_string_equal(u.host, "10.1.2.3");
     assert_string_equal(u.port, "8080");
     assert_string_equal(u.path, "/a/b?c=d");
+    assert_int_equal(u.tls, 0);
+    assert_null(cf_url_parse_http("https://hooks.example.com/x", &u));
+    assert_string_equal(u.port, "443");
+    assert_int_equal(u.tls, 1);
+    assert_null(cf_url_parse_http("https://localhost:8443", &u));
+    assert_string_equal(u.host, "localhost");
+    assert_string_equal(u.port, "8443");
 }
 
 static void test_http_refusals(void **state)
 {
     static const char *const bad[] = {
-        "https://h/",      "http://",         "http://u:p@h/", "http://[::1]:80/",
+        "httpx://h/",      "http://",         "http://u:p@h/", "http://[::1]:80/",
         "http://h:0/",     "http://h:65536/", "http://h:/",    "http://h:8x/",
-        "http://h/a b",    "ftp://h/",
+        "http://h/a b",    "ftp://h/",        "https://",      "https://u@h/",
+        "https://h:0/",    "HTTPS//h/",
     };
     cf_http_url_t u;
 
