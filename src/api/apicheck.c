@@ -170,7 +170,7 @@ cf_reason_t cf_api_apikey_check(cf_app_t *app, cf_http_req_t *req, const cf_rout
      * is the live record's, judged below on every request. */
     r = cf_app_apikey_find(app, s, n, &in.malformed, &in.secret_ok);
     if (r != NULL)
-        cf_apikey_rec_view(r, k = &view);
+        cf_app_apikey_view(app, r, k = &view);
     in.key = k;
     /* The client address matters only to a key limited to networks. */
     if (k != NULL && k->nnets > 0) {

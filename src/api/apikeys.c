@@ -337,8 +337,9 @@ static void list(cf_app_t *app, cf_http_req_t *req)
         return;
     }
     while ((k = cf_app_apikey_next(app, &pos)) != NULL) {
-        if ((has_sub >= 0 && strcmp(k->sub, sub) != 0) ||
-            (has_client >= 0 && strcmp(k->client_id, client) != 0))
+        cf_app_apikey_view(app, k, &view);
+        if ((has_sub >= 0 && strcmp(view.sub, sub) != 0) ||
+            (has_client >= 0 && strcmp(view.client_id, client) != 0))
             continue;
         if (n == cap) {
             cf_apikey_rec_t **nv = realloc(v, 2 * cap * sizeof *v);
@@ -351,7 +352,7 @@ static void list(cf_app_t *app, cf_http_req_t *req)
     }
     qsort(v, n, sizeof *v, by_creation);
     for (size_t i = 0; i < n; i++) {
-        cf_apikey_rec_view(v[i], &view);
+        cf_app_apikey_view(app, v[i], &view);
         json_array_append_new(arr, cf_app_apikey_json(app, &view, now));
     }
     free(v);
@@ -373,7 +374,7 @@ static int revoke_one(cf_app_t *app, const cf_apikey_t *k, cf_time_t now, cf_eve
     int n = cf_app_apikey_end(app, k, CF_APIKEY_END_REVOKED, now, ev);
 
     if (pr != NULL)
-        cf_apikey_rec_view(pr, prev = &view);
+        cf_app_apikey_view(app, pr, prev = &view);
 
     if (n >= 0 && prev != NULL && strcmp(prev->successor, k->id) == 0 &&
         cf_apikey_end_at(prev, now, NULL) == CF_APIKEY_END_NONE) {
@@ -445,12 +446,10 @@ static void revocations(cf_app_t *app, cf_http_req_t *req)
         return;
     }
     while ((r = cf_app_apikey_next(app, &pos)) != NULL) {
-        const char *owner = sub != NULL ? r->sub : r->client_id;
         int ended;
-        if (strcmp(owner, json_string_value(sub != NULL ? sub : client)) != 0)
-            continue;
-        cf_apikey_rec_view(r, k);
-        if (cf_apikey_end_at(k, now, NULL) != CF_APIKEY_END_NONE)
+        cf_app_apikey_view(app, r, k);
+        if (strcmp(sub != NULL ? k->sub : k->client_id, json_string_value(sub != NULL ? sub : client)) != 0 ||
+            cf_apikey_end_at(k, now, NULL) != CF_APIKEY_END_NONE)
             continue;
         ended = cf_app_apikey_end(app, k, CF_APIKEY_END_REVOKED, now, &ev);
         n += ended > 0 ? ended : 0;
@@ -572,7 +571,7 @@ void cf_api_apikeys(cf_app_t *app, cf_http_req_t *req)
     }
     if ((r = find(app, req, rest, slash != NULL ? (size_t)(slash - rest) : n)) == NULL)
         return;
-    cf_apikey_rec_view(r, k); /* a copy: the handlers decide on it, commit, then apply */
+    cf_app_apikey_view(app, r, k); /* a copy: the handlers decide on it, commit, then apply */
     if (slash != NULL && post)
         rotate(app, req, k);
     else if (slash != NULL)

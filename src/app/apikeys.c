@@ -109,6 +109,11 @@ cf_apikey_rec_t *cf_app_apikey_next(cf_app_t *app, size_t *pos)
     return app->apikeys != NULL ? cf_apikey_tab_next(&app->apikeys->by_id, pos) : NULL;
 }
 
+void cf_app_apikey_view(const cf_app_t *app, const cf_apikey_rec_t *r, cf_apikey_t *out)
+{
+    cf_apikey_rec_view(r, &app->apikeys->strs, out);
+}
+
 /* Free @k; its hot record, if any, stays on the dirty list keyless, for flush() to recycle. */
 static void drop(cf_app_t *app, cf_apikey_rec_t *k)
 {
@@ -136,11 +141,11 @@ static int put(cf_app_t *app, const cf_apikey_t *k)
 }
 
 /* Merge @snap into the live @r as every write merges (cf_apikey_merge). */
-static void merge(cf_apikey_rec_t *r, const cf_apikey_t *snap)
+static void merge(cf_app_t *app, cf_apikey_rec_t *r, const cf_apikey_t *snap)
 {
     cf_apikey_t v;
 
-    cf_apikey_rec_view(r, &v);
+    cf_app_apikey_view(app, r, &v);
     if (cf_apikey_merge(&v, snap) && cf_apikey_rec_save(r, &v) < 0)
         oom("apikey_merge");
 }
@@ -154,7 +159,7 @@ static int load_one(void *ctx, cf_apikey_t *k)
     if (have == NULL)
         rc = put(app, k);
     else /* a resync: merge, so the entry (and its place on the dirty list) stays */
-        merge(have, k);
+        merge(app, have, k);
     cf_apikey_free(k);
     return rc;
 }
@@ -197,12 +202,12 @@ static void warn_webhook(cf_app_t *app, const cf_apikey_t *k, cf_time_t at)
 /* Another node's use, merged into @r: its uses since its previous event add
  * up (a cluster-wide quota); its view of the totals would count this node's
  * own uses twice, so that is not merged. */
-static void apply_remote(cf_apikey_rec_t *r, const cf_event_t *e)
+static void apply_remote(cf_app_t *app, cf_apikey_rec_t *r, const cf_event_t *e)
 {
     cf_apikey_t v;
     cf_apikey_usage_t mine;
 
-    cf_apikey_rec_view(r, &v);
+    cf_app_apikey_view(app, r, &v);
     mine = v.usage;
     cf_apikey_merge(&v, e->apikey);
     v.usage = mine;
@@ -232,11 +237,11 @@ static void apply(cf_app_t *app, const cf_event_t *e)
         if (put(app, e->apikey) < 0 || (r = cf_app_apikey(app, e->apikey->id)) == NULL)
             oom("apikey_apply");
     } else if (e->remote) {
-        apply_remote(r, e);
+        apply_remote(app, r, e);
     } else {
-        merge(r, e->apikey);
+        merge(app, r, e->apikey);
     }
-    cf_apikey_rec_view(r, k);
+    cf_app_apikey_view(app, r, k);
     switch (e->type) {
     case CF_EV_APIKEY_CREATED:
         CF_LOG(CF_LOG_INFO, "event=apikey_created key_id=%s sub_len=%zu expires_at=%lld",
@@ -475,7 +480,7 @@ static void flush(cf_app_t *app, cf_time_t now)
         if (r == NULL)
             continue; /* the key left the table meanwhile */
         r->use->hot = NULL;
-        cf_apikey_rec_view(r, &k);
+        cf_app_apikey_view(app, r, &k);
         cf_event_t *e = cf_events_add_apikey(&ev, CF_EV_APIKEY_USED, now, &k);
         if (e == NULL)
             oom("apikey_flush");
@@ -537,7 +542,7 @@ static void sweep(cf_app_t *app, cf_time_t now)
         cf_time_t dl;
         cf_apikey_end_t end;
 
-        cf_apikey_rec_view(r, k);
+        cf_app_apikey_view(app, r, k);
 
         if (k->end != CF_APIKEY_END_NONE) {
             /* Ended keys stay listed (with their end reason) for

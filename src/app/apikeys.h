@@ -39,7 +39,7 @@ int cf_app_apikeys_revoke_shared(cf_app_t *app, const char *sub, const char *cli
                                  cf_apikeys_revoked_fn done, void *arg);
 /**
  * The key with id @id (NUL-terminated), or NULL. Records are packed
- * (core/apikeyrec.h): read one with cf_apikey_rec_view().
+ * (core/apikeyrec.h): read one with cf_app_apikey_view().
  */
 cf_apikey_rec_t *cf_app_apikey(cf_app_t *app, const char *id);
 /**
@@ -50,6 +50,11 @@ cf_apikey_rec_t *cf_app_apikey(cf_app_t *app, const char *id);
  */
 cf_apikey_rec_t *cf_app_apikey_find(cf_app_t *app, const char *s, size_t n, int *malformed,
                                 int *secret_ok);
+/**
+ * @r as a whole key in @out: a copy whose strings and networks are borrowed
+ * from the table (valid until @r changes or leaves it; never freed).
+ */
+void cf_app_apikey_view(const cf_app_t *app, const cf_apikey_rec_t *r, cf_apikey_t *out);
 /** Iterate the keys: *@pos starts at 0; NULL at the end. No changes while iterating. */
 cf_apikey_rec_t *cf_app_apikey_next(cf_app_t *app, size_t *pos);
 /** The lifetime rules for a key of @client_id ("" none) holding @roles (comma separated). */

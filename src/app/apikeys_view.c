@@ -98,7 +98,7 @@ void cf_app_apikeys_render(cf_app_t *app, cf_prom_t *p)
     /* O(keys) at scrape time, as the session gauges. */
     while ((r = cf_app_apikey_next(app, &pos)) != NULL) {
         cf_apikey_end_t end;
-        cf_apikey_rec_view(r, k);
+        cf_app_apikey_view(app, r, k);
         end = cf_apikey_end_at(k, now, NULL);
         if (end != CF_APIKEY_END_NONE) {
             by[2 + end]++;

@@ -45,10 +45,10 @@ static struct cf_apikey_more *more_new(const cf_apikey_t *k, size_t nnets)
 static int intern(cf_apikey_rec_t *r, const cf_apikey_t *k, cf_strtab_t *st)
 {
     const char *const in[4] = {k->sub, k->client_id, k->roles, k->scope};
-    const char **out[4] = {&r->sub, &r->client_id, &r->roles, &r->scope};
+    uint32_t *out[4] = {&r->sub, &r->client_id, &r->roles, &r->scope};
 
     for (int i = 0; i < 4; i++) {
-        if ((*out[i] = cf_strtab_ref(st, in[i])) == NULL) {
+        if (cf_strtab_ref(st, in[i], out[i]) < 0) {
             while (i-- > 0)
                 cf_strtab_unref(st, *out[i]);
             return CF_ENOMEM;
@@ -105,18 +105,18 @@ void cf_apikey_rec_free(cf_apikey_rec_t *r, cf_strtab_t *st)
     free(r);
 }
 
-void cf_apikey_rec_view(const cf_apikey_rec_t *r, cf_apikey_t *out)
+void cf_apikey_rec_view(const cf_apikey_rec_t *r, const cf_strtab_t *st, cf_apikey_t *out)
 {
     const struct cf_apikey_more *m = r->more;
 
     memset(out, 0, sizeof *out);
     memcpy(out->id, r->id, sizeof out->id);
     memcpy(out->hash, r->hash, sizeof out->hash);
-    out->sub = (char *)(uintptr_t)r->sub;
+    out->sub = (char *)(uintptr_t)cf_strtab_str(st, r->sub);
     out->name = (char *)(uintptr_t)r->name;
-    out->client_id = (char *)(uintptr_t)r->client_id;
-    out->roles = (char *)(uintptr_t)r->roles;
-    out->scope = (char *)(uintptr_t)r->scope;
+    out->client_id = (char *)(uintptr_t)cf_strtab_str(st, r->client_id);
+    out->roles = (char *)(uintptr_t)cf_strtab_str(st, r->roles);
+    out->scope = (char *)(uintptr_t)cf_strtab_str(st, r->scope);
     out->created_at = r->created_at;
     out->expires_at = r->expires_at;
     out->idle_expiry = r->idle_expiry;

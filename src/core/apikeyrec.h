@@ -8,11 +8,12 @@
  * record's strings and networks).
  *
  * The packing: the owner, client, roles and scope are interned (core/strtab.h:
- * keys share a handful of them); the name is stored inline after the record;
+ * keys share a handful of them) and named by 32-bit ids; the name is stored inline after the record;
  * the fields most keys never set (rotation links, overlap, end and warning
  * times, own quotas, networks) live in `more`, allocated only for keys that
  * have one; the use state (quota windows, GCRA state, the dirty link) lives in
- * `use`, allocated at a key's first use. A bench key is one 144-byte record.
+ * `use`, allocated at a key's first use. A key with a short name and
+ * neither is one 112-byte record plus its name: one 144-byte malloc chunk.
  */
 #ifndef CF_CORE_APIKEYREC_H
 #define CF_CORE_APIKEYREC_H
@@ -45,7 +46,7 @@ typedef struct cf_apikey_rec {
     uint8_t end;                 /* cf_apikey_end_t */
     uint8_t nnets;
     uint8_t hash[32];            /* SHA-256 of the whole key string (kept in full) */
-    const char *sub, *client_id, *roles, *scope; /* interned, never NULL */
+    uint32_t sub, client_id, roles, scope; /* ids in the table's cf_strtab_t */
     cf_time_t created_at;
     cf_time_t expires_at;        /* 0: never */
     cf_time_t idle_expiry;       /* 0: none */
@@ -65,11 +66,12 @@ cf_apikey_rec_t *cf_apikey_rec_new(const cf_apikey_t *k, cf_strtab_t *st);
 void cf_apikey_rec_free(cf_apikey_rec_t *r, cf_strtab_t *st);
 
 /**
- * Fill @out with @r as a full key. The strings and networks are @r's own
- * (borrowed: valid while @r is, never to be freed); delta is zero. The view
- * is a copy: changing it changes nothing until cf_apikey_rec_save().
+ * Fill @out with @r as a full key, its shared strings read from @st. The
+ * strings and networks are borrowed (valid while @r is, never to be freed);
+ * delta is zero. The view is a copy: changing it changes nothing until
+ * cf_apikey_rec_save().
  */
-void cf_apikey_rec_view(const cf_apikey_rec_t *r, cf_apikey_t *out);
+void cf_apikey_rec_view(const cf_apikey_rec_t *r, const cf_strtab_t *st, cf_apikey_t *out);
 
 /**
  * Store the state a view of @r may have changed (end and ended_at,
