@@ -249,7 +249,8 @@ fi # MEM_ONLY
 echo "memory per stored key (goal < 256 bytes):"
 echo "  curfew RSS growth / key over $APIKEYS_N keys: $RSS_PER_KEY bytes (created at ${CREATE_RATE:-?}/s;"
 echo "    includes SQLite's page cache filling to its fixed 16 MiB bound)"
-echo "  curfew RSS growth / key over the second ${HALF:-0} (page cache full): $RSS_PER_KEY2 bytes"
+echo "  curfew RSS growth / key over the second ${HALF:-0}: $RSS_PER_KEY2 bytes (one more key, once"
+echo "    the page cache is full: from about 100,000 keys on)"
 echo "  Redis MEMORY USAGE of a key's hash (mean of up to 1000): $REDIS_USAGE bytes"
 echo "  Redis used_memory growth / key over $REDIS_KEYS keys (hash + owner set + overhead): $REDIS_USED bytes"
 exit $fail
