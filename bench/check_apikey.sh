@@ -11,10 +11,11 @@
 # 1,000 owners, one of three clients, roles, a scope, a 30-day expiry and a
 # 7-day idle expiry, a unique name.
 #
-# The RSS figure is given twice: over all APIKEYS_N keys (it includes SQLite's
-# page cache filling up to its fixed 16 MiB bound, which the first ~100,000
-# keys do), and over the second half only, once that cache is full: the cost
-# of one more key.
+# The RSS figure is given three ways: growth over all APIKEYS_N keys (it
+# includes SQLite's page cache filling up to its fixed 16 MiB bound, which the
+# first ~100,000 keys do); growth over the second half only, once that cache
+# is full: the cost of one more key; and a server restarted on the same data
+# against the same server when it started empty.
 #
 # Issue 12's goals: API key / JWT >= 1.0, API key / nginx >= 0.9, and < 256
 # bytes per stored key. The script reports; it fails only on a broken run.
@@ -98,6 +99,8 @@ ADMIN_KEY=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(32))')
 CPORT=$(free_port)
 start_curfew "$TMP/curfew" "$CPORT"
 CURFEW_PID=$LAST_PID
+sleep 1
+EMPTY_RSS=$(rss_kb "$CURFEW_PID") # a server holding nothing, before any request
 SESSION=$(curl -s --max-time 5 -X POST "http://127.0.0.1:$CPORT/v1/sessions" \
     -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
     -d '{"sub":"bench","client_id":"bench","roles":["bench"]}')
@@ -186,6 +189,7 @@ fi # MEM_ONLY
 # ---- memory per stored key: curfew's RSS ---------------------------------------------
 RSS_PER_KEY=skipped
 RSS_PER_KEY2=skipped
+RSS_RESTART=skipped
 if (( APIKEYS_N > 0 )); then
     HALF=$(( APIKEYS_N / 2 ))
     before=$(rss_kb "$CURFEW_PID")
@@ -198,6 +202,13 @@ if (( APIKEYS_N > 0 )); then
     RSS_PER_KEY=$(awk -v a="$after" -v b="$before" -v n="$APIKEYS_N" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
     RSS_PER_KEY2=$(awk -v a="$after" -v b="$middle" -v n="$(( APIKEYS_N - HALF ))" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
     CREATE_RATE=$(awk -v n="$APIKEYS_N" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+    # The same keys loaded by a restarted server, against the empty one:
+    # no request churn, and SQLite's cache is the loader's, freed after.
+    kill -TERM "$CURFEW_PID"
+    wait "$CURFEW_PID" 2>/dev/null || true
+    start_curfew "$TMP/curfew" "$(free_port)"
+    sleep 1
+    RSS_RESTART=$(awk -v a="$(rss_kb "$LAST_PID")" -v b="$EMPTY_RSS" -v n="$APIKEYS_N" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
 fi
 
 # ---- memory per stored key: Redis -------------------------------------------------------
@@ -251,6 +262,7 @@ echo "  curfew RSS growth / key over $APIKEYS_N keys: $RSS_PER_KEY bytes (create
 echo "    includes SQLite's page cache filling to its fixed 16 MiB bound)"
 echo "  curfew RSS growth / key over the second ${HALF:-0}: $RSS_PER_KEY2 bytes (one more key, once"
 echo "    the page cache is full: from about 100,000 keys on)"
+echo "  curfew restarted holding the $APIKEYS_N keys, RSS / key above the empty server: $RSS_RESTART bytes"
 echo "  Redis MEMORY USAGE of a key's hash (mean of up to 1000): $REDIS_USAGE bytes"
 echo "  Redis used_memory growth / key over $REDIS_KEYS keys (hash + owner set + overhead): $REDIS_USED bytes"
 exit $fail

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
- * API keys in the shell: the in-memory table (id -> key), loading it from the
- * store, applying acknowledged key events, and the one timer that writes
- * lazy usage and ends keys whose deadlines passed while nobody asked.
+ * API keys in the shell: the in-memory table (id -> key, packed records with
+ * interned strings: core/apikeyrec.h), loading it from the store, applying
+ * acknowledged key events, and the one timer that writes lazy usage and ends
+ * keys whose deadlines passed while nobody asked. Their JSON view and gauges
+ * are app/apikeys_view.c's.
  *
  * The rules are core/apikey.c's. Creations, rotations and revocations follow
  * decide -> commit -> apply on acknowledgement -> reply: the handlers build
