@@ -7,7 +7,15 @@
 # same run (interleaved rounds, medians), then the memory one stored key takes:
 # the curfew process's RSS growth per key while APIKEYS_N keys are created, and
 # Redis's MEMORY USAGE of a key's hash (plus used_memory growth per key, which
-# also counts the owner's key set).
+# also counts the owner's key set). The keys are what a deployment creates:
+# 1,000 owners, one of three clients, roles, a scope, a 30-day expiry and a
+# 7-day idle expiry, a unique name.
+#
+# The RSS figure is given three ways: growth over all APIKEYS_N keys (it
+# includes SQLite's page cache filling up to its fixed 16 MiB bound, which the
+# first ~100,000 keys do); growth over the second half only, once that cache
+# is full: the cost of one more key; and a server restarted on the same data
+# against the same server when it started empty.
 #
 # Issue 12's goals: API key / JWT >= 1.0, API key / nginx >= 0.9, and < 256
 # bytes per stored key. The script reports; it fails only on a broken run.
@@ -15,22 +23,24 @@
 # Usage:  bash bench/check_apikey.sh
 # Environment (all optional), besides bench/check.sh's WRK_THREADS, WRK_CONNS,
 # DURATION, WARMUP, ROUNDS, CURFEW_BIN, BUILD_DIR, SKIP_BUILD, PIN, KEEP_TMP:
-#   APIKEYS_N=100000   keys created for the RSS measurement (0 = skip)
+#   APIKEYS_N=200000   keys created for the RSS measurement (0 = skip)
 #   REDIS_KEYS=10000   keys created on Redis for its measurement (0 = skip)
+#   MEM_ONLY=0         1: only the memory figures (no wrk, no nginx)
 # Exit status: 0 on a valid run; 1 when a precondition fails.
 
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
-APIKEYS_N=${APIKEYS_N:-100000}
+APIKEYS_N=${APIKEYS_N:-200000}
 REDIS_KEYS=${REDIS_KEYS:-10000}
+MEM_ONLY=${MEM_ONLY:-0}
 
 BENCH_NAME=bench/check_apikey.sh
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 
-require_tools wrk curl "$NGINX" "$PY"
+if [[ "$MEM_ONLY" == 1 ]]; then require_tools curl "$PY"; else require_tools wrk curl "$NGINX" "$PY"; fi
 build_curfew
 bench_tmp curfew-bench-apikey
 
@@ -41,6 +51,11 @@ log_level: warn
 session: { idle_timeout: 30m, absolute_timeout: 12h }
 access_token: { ttl: 10m, max_ttl: 15m }
 api_keys: { max_lifetime: 365d }
+clients:
+  - { id: bench, type: public }
+  - { id: ci, type: public }
+  - { id: web, type: public }
+  - { id: batch, type: public }
 ${3:-}
 EOF
     CURFEW_ADMIN_KEY=$ADMIN_KEY "${server_prefix[@]}" "$CURFEW_BIN" serve \
@@ -52,16 +67,20 @@ EOF
     LAST_PID=$!
 }
 
-# Create N keys over 16 keep-alive connections (group commit shares the fsyncs).
-create_keys() {  # port n
-    "$PY" - "$1" "$2" "$ADMIN_KEY" <<'EOF'
+# Create keys [from, to) over 16 keep-alive connections (group commit shares the fsyncs).
+create_keys() {  # port to [from]
+    "$PY" - "$1" "$2" "$ADMIN_KEY" "${3:-0}" <<'EOF'
 import http.client, json, sys, threading
-port, n, key = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+port, n, key, first = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 errors = []
+clients = ["ci", "web", "batch"]
 def work(w):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    for i in range(w, n, 16):
-        body = json.dumps({"sub": f"svc{i % 1000}", "name": f"key{i}", "expires_in": "30d"})
+    for i in range(first + w, n, 16):
+        body = json.dumps({"sub": f"svc{i % 1000}", "name": f"key{i}", "client_id": clients[i % 3],
+                           "roles": ["reader", "writer"] if i % 2 else ["reader"],
+                           "scope": "read write" if i % 2 else "read",
+                           "expires_in": "30d", "idle_expiry": "7d"})
         c.request("POST", "/v1/apikeys", body, {"Authorization": f"Bearer {key}",
                                                 "Content-Type": "application/json"})
         r = c.getresponse(); r.read()
@@ -80,6 +99,8 @@ ADMIN_KEY=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(32))')
 CPORT=$(free_port)
 start_curfew "$TMP/curfew" "$CPORT"
 CURFEW_PID=$LAST_PID
+sleep 1
+EMPTY_RSS=$(rss_kb "$CURFEW_PID") # a server holding nothing, before any request
 SESSION=$(curl -s --max-time 5 -X POST "http://127.0.0.1:$CPORT/v1/sessions" \
     -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
     -d '{"sub":"bench","client_id":"bench","roles":["bench"]}')
@@ -95,7 +116,11 @@ for h in "Authorization: Bearer $TOKEN" "X-API-Key: $APIKEY"; do
     [[ "$status" == 200 ]] || die "curfew answered $status (not 200) to the check with ${h%%:*}"
 done
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
+fail=0
+
 # ---- reference nginx -------------------------------------------------------------
+if [[ "$MEM_ONLY" != 1 ]]; then
 NPORT=$(free_port)
 N="$TMP/nginx"
 mkdir -p "$N"
@@ -138,11 +163,9 @@ run_wrk() {  # name target duration
 }
 
 TARGETS=(nginx jwt apikey)
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
 if [[ "$WARMUP" != 0 ]]; then
     for t in "${TARGETS[@]}"; do run_wrk "warm-$t" "$t" "$WARMUP"; done
 fi
-fail=0
 declare -A RPS P50 P99
 printf '%-6s %-8s %12s %10s %10s\n' round target 'requests/s' 'p50 ms' 'p99 ms' > "$TMP/rounds.txt"
 for round in $(seq "$ROUNDS"); do
@@ -161,17 +184,31 @@ for t in "${TARGETS[@]}"; do
         printf -v "P99_$t" '%s' "$(median ${P99[$t]})"
     }
 done
+fi # MEM_ONLY
 
 # ---- memory per stored key: curfew's RSS ---------------------------------------------
 RSS_PER_KEY=skipped
+RSS_PER_KEY2=skipped
+RSS_RESTART=skipped
 if (( APIKEYS_N > 0 )); then
+    HALF=$(( APIKEYS_N / 2 ))
     before=$(rss_kb "$CURFEW_PID")
     t0=$(date +%s.%N)
-    create_keys "$CPORT" "$APIKEYS_N" || die "creating $APIKEYS_N keys failed"
+    create_keys "$CPORT" "$HALF" || die "creating $HALF keys failed"
+    middle=$(rss_kb "$CURFEW_PID")
+    create_keys "$CPORT" "$APIKEYS_N" "$HALF" || die "creating keys $HALF..$APIKEYS_N failed"
     t1=$(date +%s.%N)
     after=$(rss_kb "$CURFEW_PID")
     RSS_PER_KEY=$(awk -v a="$after" -v b="$before" -v n="$APIKEYS_N" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
+    RSS_PER_KEY2=$(awk -v a="$after" -v b="$middle" -v n="$(( APIKEYS_N - HALF ))" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
     CREATE_RATE=$(awk -v n="$APIKEYS_N" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+    # The same keys loaded by a restarted server, against the empty one:
+    # no request churn, and SQLite's cache is the loader's, freed after.
+    kill -TERM "$CURFEW_PID"
+    wait "$CURFEW_PID" 2>/dev/null || true
+    start_curfew "$TMP/curfew" "$(free_port)"
+    sleep 1
+    RSS_RESTART=$(awk -v a="$(rss_kb "$LAST_PID")" -v b="$EMPTY_RSS" -v n="$APIKEYS_N" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
 fi
 
 # ---- memory per stored key: Redis -------------------------------------------------------
@@ -199,9 +236,11 @@ fi
 
 # ---- report ---------------------------------------------------------------------------
 echo
+echo "load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+if [[ "$MEM_ONLY" != 1 ]]; then
 echo "curfew GET /v1/check: API key (X-API-Key) vs JWT (Bearer) vs nginx 'return 204', keep-alive"
 echo "wrk -t$WRK_THREADS -c$WRK_CONNS -d$DURATION --latency (same for all), $ROUNDS interleaved rounds; $(nproc) CPUs; pin=$PIN"
-echo "load average before the run: $LOAD_BEFORE (other work on the machine skews every target)"
+echo "(other work on the machine skews every target)"
 echo "curfew: $("$CURFEW_BIN" version 2>/dev/null || echo '?') ($CURFEW_BIN); $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
 echo
 cat "$TMP/rounds.txt"
@@ -217,8 +256,13 @@ echo "apikey / jwt   throughput $(ratio "$RPS_apikey" "$RPS_jwt")  (goal >= 1.0)
 echo "apikey / nginx throughput $(ratio "$RPS_apikey" "$RPS_nginx")  (goal >= 0.9)   p99 $(ratio "$P99_apikey" "$P99_nginx")"
 echo "jwt / nginx    throughput $(ratio "$RPS_jwt" "$RPS_nginx")"
 echo
+fi # MEM_ONLY
 echo "memory per stored key (goal < 256 bytes):"
-echo "  curfew RSS growth / key over $APIKEYS_N keys: $RSS_PER_KEY bytes (created at ${CREATE_RATE:-?}/s)"
+echo "  curfew RSS growth / key over $APIKEYS_N keys: $RSS_PER_KEY bytes (created at ${CREATE_RATE:-?}/s;"
+echo "    includes SQLite's page cache filling to its fixed 16 MiB bound)"
+echo "  curfew RSS growth / key over the second ${HALF:-0}: $RSS_PER_KEY2 bytes (one more key, once"
+echo "    the page cache is full: from about 100,000 keys on)"
+echo "  curfew restarted holding the $APIKEYS_N keys, RSS / key above the empty server: $RSS_RESTART bytes"
 echo "  Redis MEMORY USAGE of a key's hash (mean of up to 1000): $REDIS_USAGE bytes"
 echo "  Redis used_memory growth / key over $REDIS_KEYS keys (hash + owner set + overhead): $REDIS_USED bytes"
 exit $fail

@@ -74,8 +74,8 @@ static size_t fmt_i64(char out[24], int64_t v)
 }
 
 /* 200: who the caller is, and what is left of its quota. */
-static void allow(cf_app_t *app, cf_http_req_t *req, cf_apikey_t *k, cf_time_t deadline,
-                  const cf_apikey_quota_t *q, cf_time_t now)
+static void allow(cf_app_t *app, cf_http_req_t *req, cf_apikey_rec_t *r, const cf_apikey_t *k,
+                  cf_time_t deadline, const cf_apikey_quota_t *q, cf_time_t now)
 {
     char exp[24], rl[96];
     cf_http_header_t h[6] = {
@@ -86,7 +86,7 @@ static void allow(cf_app_t *app, cf_http_req_t *req, cf_apikey_t *k, cf_time_t d
     };
     size_t nh = 4;
 
-    cf_app_apikey_touch(app, k, now);
+    cf_app_apikey_touch(app, r, now);
     if (deadline > 0)
         h[nh++] = (cf_http_header_t){"X-Curfew-Expires-In", 19, exp,
                                      fmt_i64(exp, (deadline - now) / CF_SEC)};
@@ -110,9 +110,11 @@ static void over_quota(cf_http_req_t *req, const cf_apikey_quota_t *q)
     cf_reply_limited(req, &l);
 }
 
-/* The limits after the decision: the route, the rate, the quota. Returns the refusal or NONE. */
-static cf_reason_t limits(cf_app_t *app, cf_http_req_t *req, cf_apikey_t *k,
-                          const cf_route_t *route, cf_time_t now, cf_apikey_quota_t *q)
+/* The limits after the decision: the route, the rate, the quota. Returns the refusal or NONE.
+ * @k is @r as read before the check; the counts move in @r. */
+static cf_reason_t limits(cf_app_t *app, cf_http_req_t *req, cf_apikey_rec_t *r,
+                          const cf_apikey_t *k, const cf_route_t *route, cf_time_t now,
+                          cf_apikey_quota_t *q)
 {
     int64_t day = cf_apikey_quota_min(app->cfg.apikey_quota_day, k->quota_day);
     int64_t month = cf_apikey_quota_min(app->cfg.apikey_quota_month, k->quota_month);
@@ -128,15 +130,16 @@ static cf_reason_t limits(cf_app_t *app, cf_http_req_t *req, cf_apikey_t *k,
             return why;
         }
     }
-    if (cf_app_apikey_rate(app, k, &l)) {
+    if (cf_app_apikey_rate(app, r, &l)) {
         cf_reply_limited(req, &l);
         return CF_REASON_RATE_LIMITED;
     }
     memset(q, 0, sizeof *q);
     if (day > 0 || month > 0)
-        cf_app_apikey_dirty(app, k); /* before the count moves: the flush sends the rest */
-    if ((day > 0 || month > 0) && !cf_apikey_quota_take(&k->usage, day, month, now, q)) {
-        cf_app_apikey_touch(app, k, now); /* the count may have moved to a new window */
+        cf_app_apikey_dirty(app, r); /* before the count moves: the flush sends the rest */
+    if ((day > 0 || month > 0) &&
+        !cf_apikey_quota_take(cf_app_apikey_usage(app, r), day, month, now, q)) {
+        cf_app_apikey_touch(app, r, now); /* the count may have moved to a new window */
         over_quota(req, q);
         return CF_REASON_QUOTA_EXCEEDED;
     }
@@ -150,7 +153,8 @@ cf_reason_t cf_api_apikey_check(cf_app_t *app, cf_http_req_t *req, const cf_rout
     cf_apikey_decision_t d;
     cf_apikey_quota_t q;
     char ipbuf[46];
-    cf_apikey_t *k = NULL;
+    cf_apikey_rec_t *r;
+    cf_apikey_t view, *k = NULL;
     cf_ip_t ip;
     const char *s = NULL;
     size_t n = 0;
@@ -164,7 +168,9 @@ cf_reason_t cf_api_apikey_check(cf_app_t *app, cf_http_req_t *req, const cf_rout
     }
     /* The string's parse and SHA-256 may come from the cache; the key's state
      * is the live record's, judged below on every request. */
-    k = cf_app_apikey_find(app, s, n, &in.malformed, &in.secret_ok);
+    r = cf_app_apikey_find(app, s, n, &in.malformed, &in.secret_ok);
+    if (r != NULL)
+        cf_app_apikey_view(app, r, k = &view);
     in.key = k;
     /* The client address matters only to a key limited to networks. */
     if (k != NULL && k->nnets > 0) {
@@ -179,8 +185,8 @@ cf_reason_t cf_api_apikey_check(cf_app_t *app, cf_http_req_t *req, const cf_rout
         cf_reply_refusal(req, CF_ENDPOINT_BEARER, d.why, NULL, NULL, 0);
         return d.why;
     }
-    why = limits(app, req, k, route, now, &q);
+    why = limits(app, req, r, k, route, now, &q);
     if (why == CF_REASON_NONE)
-        allow(app, req, k, d.deadline, &q, now);
+        allow(app, req, r, k, d.deadline, &q, now);
     return why;
 }

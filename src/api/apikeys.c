@@ -311,7 +311,8 @@ done:
 
 static int by_creation(const void *a, const void *b)
 {
-    const cf_apikey_t *x = *(const cf_apikey_t *const *)a, *y = *(const cf_apikey_t *const *)b;
+    const cf_apikey_rec_t *x = *(const cf_apikey_rec_t *const *)a;
+    const cf_apikey_rec_t *y = *(const cf_apikey_rec_t *const *)b;
 
     if (x->created_at != y->created_at)
         return x->created_at < y->created_at ? -1 : 1;
@@ -325,7 +326,8 @@ static void list(cf_app_t *app, cf_http_req_t *req)
     int has_sub = cf_form_get(req->query, req->query_len, "sub", sub, sizeof sub);
     int has_client = cf_form_get(req->query, req->query_len, "client_id", client, sizeof client);
     size_t pos = 0, n = 0, cap = 16;
-    cf_apikey_t *k, **v = malloc(cap * sizeof *v);
+    cf_apikey_rec_t *k, **v = malloc(cap * sizeof *v);
+    cf_apikey_t view;
     json_t *arr = json_array();
 
     if (has_sub < -1 || has_client < -1 || v == NULL || arr == NULL) {
@@ -335,11 +337,12 @@ static void list(cf_app_t *app, cf_http_req_t *req)
         return;
     }
     while ((k = cf_app_apikey_next(app, &pos)) != NULL) {
-        if ((has_sub >= 0 && strcmp(k->sub, sub) != 0) ||
-            (has_client >= 0 && strcmp(k->client_id, client) != 0))
+        cf_app_apikey_view(app, k, &view);
+        if ((has_sub >= 0 && strcmp(view.sub, sub) != 0) ||
+            (has_client >= 0 && strcmp(view.client_id, client) != 0))
             continue;
         if (n == cap) {
-            cf_apikey_t **nv = realloc(v, 2 * cap * sizeof *v);
+            cf_apikey_rec_t **nv = realloc(v, 2 * cap * sizeof *v);
             if (nv == NULL)
                 break;
             v = nv;
@@ -348,8 +351,10 @@ static void list(cf_app_t *app, cf_http_req_t *req)
         v[n++] = k;
     }
     qsort(v, n, sizeof *v, by_creation);
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, cf_app_apikey_json(app, v[i], now));
+    for (size_t i = 0; i < n; i++) {
+        cf_app_apikey_view(app, v[i], &view);
+        json_array_append_new(arr, cf_app_apikey_json(app, &view, now));
+    }
     free(v);
     cf_reply_json(req, 200, json_pack("{s:o}", "keys", arr), NULL, 0);
 }
@@ -364,8 +369,12 @@ static void list(cf_app_t *app, cf_http_req_t *req)
  */
 static int revoke_one(cf_app_t *app, const cf_apikey_t *k, cf_time_t now, cf_events_t *ev)
 {
-    const cf_apikey_t *prev = k->predecessor[0] ? cf_app_apikey(app, k->predecessor) : NULL;
+    const cf_apikey_rec_t *pr = k->predecessor[0] ? cf_app_apikey(app, k->predecessor) : NULL;
+    cf_apikey_t view, *prev = NULL;
     int n = cf_app_apikey_end(app, k, CF_APIKEY_END_REVOKED, now, ev);
+
+    if (pr != NULL)
+        cf_app_apikey_view(app, pr, prev = &view);
 
     if (n >= 0 && prev != NULL && strcmp(prev->successor, k->id) == 0 &&
         cf_apikey_end_at(prev, now, NULL) == CF_APIKEY_END_NONE) {
@@ -406,7 +415,8 @@ static void revocations(cf_app_t *app, cf_http_req_t *req)
     json_t *doc = cf_req_json_object(req), *sub, *client;
     const char *key;
     json_t *v;
-    cf_apikey_t *k;
+    cf_apikey_rec_t *r;
+    cf_apikey_t view, *k = &view;
     size_t pos = 0;
     int64_t n = 0;
     int rc;
@@ -435,14 +445,14 @@ static void revocations(cf_app_t *app, cf_http_req_t *req)
             cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
-    while ((k = cf_app_apikey_next(app, &pos)) != NULL) {
-        const char *owner = sub != NULL ? k->sub : k->client_id;
-        int r;
-        if (strcmp(owner, json_string_value(sub != NULL ? sub : client)) != 0 ||
+    while ((r = cf_app_apikey_next(app, &pos)) != NULL) {
+        int ended;
+        cf_app_apikey_view(app, r, k);
+        if (strcmp(sub != NULL ? k->sub : k->client_id, json_string_value(sub != NULL ? sub : client)) != 0 ||
             cf_apikey_end_at(k, now, NULL) != CF_APIKEY_END_NONE)
             continue;
-        r = cf_app_apikey_end(app, k, CF_APIKEY_END_REVOKED, now, &ev);
-        n += r > 0 ? r : 0;
+        ended = cf_app_apikey_end(app, k, CF_APIKEY_END_REVOKED, now, &ev);
+        n += ended > 0 ? ended : 0;
     }
     json_decref(doc);
     commit_reply(app, req, &ev, 200, json_pack("{s:I}", "keys_revoked", (json_int_t)n));
@@ -508,10 +518,10 @@ static void rotate(cf_app_t *app, cf_http_req_t *req, cf_apikey_t *old)
 /* ------------------------------------------------------------------ */
 
 /* The key a path segment names, or NULL (answered 404). */
-static cf_apikey_t *find(cf_app_t *app, cf_http_req_t *req, const char *seg, size_t n)
+static cf_apikey_rec_t *find(cf_app_t *app, cf_http_req_t *req, const char *seg, size_t n)
 {
     char id[CF_APIKEY_ID_LEN + 1];
-    cf_apikey_t *k = NULL;
+    cf_apikey_rec_t *k = NULL;
 
     if (n == CF_APIKEY_ID_LEN) {
         memcpy(id, seg, n);
@@ -528,7 +538,8 @@ void cf_api_apikeys(cf_app_t *app, cf_http_req_t *req)
     const char *rest = req->path + strlen(PREFIX), *slash;
     size_t n = req->path_len - strlen(PREFIX);
     int get = req->method == HTTP_GET, post = req->method == HTTP_POST;
-    cf_apikey_t *k;
+    cf_apikey_rec_t *r;
+    cf_apikey_t view, *k = &view;
 
     if (!cf_req_require_admin(app, req))
         return;
@@ -558,8 +569,9 @@ void cf_api_apikeys(cf_app_t *app, cf_http_req_t *req)
         not_found(req);
         return;
     }
-    if ((k = find(app, req, rest, slash != NULL ? (size_t)(slash - rest) : n)) == NULL)
+    if ((r = find(app, req, rest, slash != NULL ? (size_t)(slash - rest) : n)) == NULL)
         return;
+    cf_app_apikey_view(app, r, k); /* a copy: the handlers decide on it, commit, then apply */
     if (slash != NULL && post)
         rotate(app, req, k);
     else if (slash != NULL)

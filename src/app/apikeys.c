@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
- * API keys in the shell: the in-memory table (id -> key), loading it from the
- * store, applying acknowledged key events, and the one timer that writes
- * lazy usage and ends keys whose deadlines passed while nobody asked.
+ * API keys in the shell: the in-memory table (id -> key, packed records with
+ * interned strings: core/apikeyrec.h), loading it from the store, applying
+ * acknowledged key events, and the one timer that writes lazy usage and ends
+ * keys whose deadlines passed while nobody asked. Their JSON view and gauges
+ * are app/apikeys_view.c's.
  *
  * The rules are core/apikey.c's. Creations, rotations and revocations follow
  * decide -> commit -> apply on acknowledgement -> reply: the handlers build
@@ -37,12 +39,13 @@
  * or heard, to send only the rest. Only used keys carry it (not every key). */
 struct cf_apikey_hot {
     cf_apikey_usage_t flushed;
-    cf_apikey_t *key;
+    cf_apikey_rec_t *key;
     struct cf_apikey_hot *next; /* on the dirty list, or on the free list */
 };
 
 struct cf_apikeys {
-    cf_apikey_tab_t by_id;    /* owns the keys */
+    cf_apikey_tab_t by_id;    /* owns the keys (packed records) */
+    cf_strtab_t strs;         /* their owners, clients, roles and scopes, shared */
     struct cf_apikey_hot *dirty; /* keys with unwritten use */
     struct cf_apikey_hot *spare; /* freed hot records, reused: no malloc per flush */
     uv_timer_t timer;
@@ -65,20 +68,20 @@ static void oom(const char *what)
 /* The table                                                           */
 /* ------------------------------------------------------------------ */
 
-cf_apikey_t *cf_app_apikey(cf_app_t *app, const char *id)
+cf_apikey_rec_t *cf_app_apikey(cf_app_t *app, const char *id)
 {
     if (app->apikeys == NULL || strlen(id) != CF_APIKEY_ID_LEN)
         return NULL;
     return cf_apikey_tab_get(&app->apikeys->by_id, id);
 }
 
-cf_apikey_t *cf_app_apikey_find(cf_app_t *app, const char *s, size_t n, int *malformed,
-                                int *secret_ok)
+cf_apikey_rec_t *cf_app_apikey_find(cf_app_t *app, const char *s, size_t n, int *malformed,
+                                    int *secret_ok)
 {
     struct cf_apikeys *ks = app->apikeys;
     char id[CF_APIKEY_ID_LEN + 1];
     uint8_t hash[32];
-    cf_apikey_t *k;
+    cf_apikey_rec_t *k;
 
     *malformed = 0;
     *secret_ok = 0;
@@ -103,46 +106,64 @@ int cf_app_apikeys_stored(const cf_app_t *app)
     return app->apikeys != NULL && !app->apikeys->unsupported;
 }
 
-cf_apikey_t *cf_app_apikey_next(cf_app_t *app, size_t *pos)
+cf_apikey_rec_t *cf_app_apikey_next(cf_app_t *app, size_t *pos)
 {
     return app->apikeys != NULL ? cf_apikey_tab_next(&app->apikeys->by_id, pos) : NULL;
 }
 
-/* Free @k; its hot record, if any, stays on the dirty list keyless, for flush() to recycle. */
-static void drop(cf_apikey_t *k)
+void cf_app_apikey_view(const cf_app_t *app, const cf_apikey_rec_t *r, cf_apikey_t *out)
 {
-    if (k != NULL && k->hot != NULL)
-        k->hot->key = NULL;
-    cf_apikey_free(k);
+    cf_apikey_rec_view(r, &app->apikeys->strs, out);
 }
 
-/* Takes @k. A key without a hot record has sent (or was told) all its use. */
-static int put(cf_app_t *app, cf_apikey_t *k)
+/* Free @k; its hot record, if any, stays on the dirty list keyless, for flush() to recycle. */
+static void drop(cf_app_t *app, cf_apikey_rec_t *k)
 {
-    cf_apikey_t *old = NULL;
+    if (k != NULL && k->use != NULL && k->use->hot != NULL)
+        k->use->hot->key = NULL;
+    cf_apikey_rec_free(k, &app->apikeys->strs);
+}
+
+/* A packed copy of @k into the table. A new record has no hot record: it has
+ * sent (or was told) all its use. */
+static int put(cf_app_t *app, const cf_apikey_t *k)
+{
+    cf_apikey_rec_t *r = cf_apikey_rec_new(k, &app->apikeys->strs), *old = NULL;
     int rc;
 
-    k->hot = NULL;
-    rc = cf_apikey_tab_put(&app->apikeys->by_id, k, &old);
+    if (r == NULL)
+        return CF_ENOMEM;
+    rc = cf_apikey_tab_put(&app->apikeys->by_id, r, &old);
     if (rc < 0) {
-        cf_apikey_free(k);
+        cf_apikey_rec_free(r, &app->apikeys->strs);
         return rc;
     }
-    drop(old);
+    drop(app, old);
     return 0;
+}
+
+/* Merge @snap into the live @r as every write merges (cf_apikey_merge). */
+static void merge(cf_app_t *app, cf_apikey_rec_t *r, const cf_apikey_t *snap)
+{
+    cf_apikey_t v;
+
+    cf_app_apikey_view(app, r, &v);
+    if (cf_apikey_merge(&v, snap) && cf_apikey_rec_save(r, &v) < 0)
+        oom("apikey_merge");
 }
 
 static int load_one(void *ctx, cf_apikey_t *k)
 {
     cf_app_t *app = ctx;
-    cf_apikey_t *have = cf_app_apikey(app, k->id);
+    cf_apikey_rec_t *have = cf_app_apikey(app, k->id);
+    int rc = 0;
 
     if (have == NULL)
-        return put(app, k);
-    /* A resync: merge, so the entry (and its place on the dirty list) stays. */
-    cf_apikey_merge(have, k);
+        rc = put(app, k);
+    else /* a resync: merge, so the entry (and its place on the dirty list) stays */
+        merge(app, have, k);
     cf_apikey_free(k);
-    return 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -180,37 +201,49 @@ static void warn_webhook(cf_app_t *app, const cf_apikey_t *k, cf_time_t at)
     json_decref(o);
 }
 
+/* Another node's use, merged into @r: its uses since its previous event add
+ * up (a cluster-wide quota); its view of the totals would count this node's
+ * own uses twice, so that is not merged. */
+static void apply_remote(cf_app_t *app, cf_apikey_rec_t *r, const cf_event_t *e)
+{
+    cf_apikey_t v;
+    cf_apikey_usage_t mine;
+
+    cf_app_apikey_view(app, r, &v);
+    mine = v.usage;
+    cf_apikey_merge(&v, e->apikey);
+    v.usage = mine;
+    if (e->type == CF_EV_APIKEY_USED) {
+        cf_apikey_usage_add(&v.usage, &e->apikey->delta);
+        if (r->use != NULL && r->use->hot != NULL) /* not ours to send again */
+            cf_apikey_usage_add(&r->use->hot->flushed, &e->apikey->delta);
+    }
+    if (cf_apikey_rec_save(r, &v) < 0)
+        oom("apikey_apply");
+}
+
 static void apply(cf_app_t *app, const cf_event_t *e)
 {
-    cf_apikey_t *k = cf_app_apikey(app, e->apikey->id);
+    cf_apikey_rec_t *r = cf_app_apikey(app, e->apikey->id);
+    cf_apikey_t view, *k = &view;
 
     /* Another node's change to a key this node does not hold (purged, or
      * missed while cut off: the resync brings it) has nothing to change. */
-    if (k == NULL && e->remote && e->type != CF_EV_APIKEY_CREATED)
+    if (r == NULL && e->remote && e->type != CF_EV_APIKEY_CREATED)
         return;
     /* A creation heard long after it happened is a replay of a key this node
      * already purged (ended past store.purge_after): not brought back. */
-    if (k == NULL && e->remote && e->at + app->cfg.purge_after < cf_app_now(app))
+    if (r == NULL && e->remote && e->at + app->cfg.purge_after < cf_app_now(app))
         return;
-    if (k == NULL) {
-        k = cf_apikey_copy(e->apikey);
-        if (k == NULL || put(app, k) < 0)
+    if (r == NULL) {
+        if (put(app, e->apikey) < 0 || (r = cf_app_apikey(app, e->apikey->id)) == NULL)
             oom("apikey_apply");
     } else if (e->remote) {
-        /* Another node's counts arrive as its uses since its previous event,
-         * which add up (a cluster-wide quota); its view of the totals would
-         * count this node's own uses twice, so it is not merged. */
-        cf_apikey_usage_t mine = k->usage;
-        cf_apikey_merge(k, e->apikey);
-        k->usage = mine;
-        if (e->type == CF_EV_APIKEY_USED) {
-            cf_apikey_usage_add(&k->usage, &e->apikey->delta);
-            if (k->hot != NULL) /* not ours to send again */
-                cf_apikey_usage_add(&k->hot->flushed, &e->apikey->delta);
-        }
+        apply_remote(app, r, e);
     } else {
-        cf_apikey_merge(k, e->apikey);
+        merge(app, r, e->apikey);
     }
+    cf_app_apikey_view(app, r, k);
     switch (e->type) {
     case CF_EV_APIKEY_CREATED:
         CF_LOG(CF_LOG_INFO, "event=apikey_created key_id=%s sub_len=%zu expires_at=%lld",
@@ -307,38 +340,55 @@ int cf_app_apikey_end(cf_app_t *app, const cf_apikey_t *k, cf_apikey_end_t why, 
     return 1;
 }
 
-void cf_app_apikey_dirty(cf_app_t *app, cf_apikey_t *k)
+/* @k's use state, allocated at its first use. */
+static struct cf_apikey_use *use_of(cf_apikey_rec_t *k)
+{
+    struct cf_apikey_use *u = cf_apikey_rec_use(k);
+
+    if (u == NULL)
+        oom("apikey_use");
+    return u;
+}
+
+void cf_app_apikey_dirty(cf_app_t *app, cf_apikey_rec_t *k)
 {
     struct cf_apikeys *ks = app->apikeys;
+    struct cf_apikey_use *u = use_of(k);
     struct cf_apikey_hot *h = ks->spare;
 
-    if (k->hot != NULL)
+    if (u->hot != NULL)
         return;
     if (h != NULL)
         ks->spare = h->next;
     else if ((h = malloc(sizeof *h)) == NULL)
         oom("apikey_hot");
-    h->flushed = k->usage; /* counted before this use: the next delta is the rest */
+    h->flushed = u->usage; /* counted before this use: the next delta is the rest */
     h->key = k;
     h->next = ks->dirty;
     ks->dirty = h;
-    k->hot = h;
+    u->hot = h;
 }
 
-void cf_app_apikey_touch(cf_app_t *app, cf_apikey_t *k, cf_time_t now)
+cf_apikey_usage_t *cf_app_apikey_usage(cf_app_t *app, cf_apikey_rec_t *k)
+{
+    (void)app;
+    return &use_of(k)->usage;
+}
+
+void cf_app_apikey_touch(cf_app_t *app, cf_apikey_rec_t *k, cf_time_t now)
 {
     if (now > k->last_used)
         k->last_used = now;
     cf_app_apikey_dirty(app, k);
 }
 
-int cf_app_apikey_rate(cf_app_t *app, cf_apikey_t *k, cf_limit_t *out)
+int cf_app_apikey_rate(cf_app_t *app, cf_apikey_rec_t *k, cf_limit_t *out)
 {
     cf_gcra_result_t r;
 
     if (app->apikeys == NULL || !app->apikeys->rate_on)
         return 0;
-    cf_gcra_apply(&app->apikeys->gcra, &k->tat, cf_app_mono(app), &r);
+    cf_gcra_apply(&app->apikeys->gcra, &use_of(k)->tat, cf_app_mono(app), &r);
     if (r.allowed)
         return 0;
     memset(out, 0, sizeof *out);
@@ -351,116 +401,6 @@ int cf_app_apikey_rate(cf_app_t *app, cf_apikey_t *k, cf_limit_t *out)
     out->remaining = 0;
     out->window = app->apikeys->gcra.window / CF_SEC;
     return 1;
-}
-
-static json_t *csv_array(const char *s, char sep)
-{
-    json_t *a = json_array();
-
-    while (a != NULL && *s != '\0') {
-        size_t n = strcspn(s, sep == ',' ? "," : " ");
-        if (n > 0)
-            json_array_append_new(a, json_stringn(s, n));
-        s += n + (s[n] != '\0');
-    }
-    return a;
-}
-
-static json_t *time_or_null(cf_time_t t)
-{
-    return t > 0 ? json_integer(cf_time_to_sec(t)) : json_null();
-}
-
-json_t *cf_app_apikey_json(cf_app_t *app, const cf_apikey_t *k, cf_time_t now)
-{
-    cf_time_t deadline;
-    cf_apikey_end_t end = cf_apikey_end_at(k, now, &deadline);
-    json_t *o = json_object(), *nets = json_array();
-    char buf[CF_APIKEY_NETS_MAX * 52];
-
-    (void)app;
-    if (o == NULL || nets == NULL) {
-        json_decref(o);
-        json_decref(nets);
-        return NULL;
-    }
-    for (size_t i = 0; i < k->nnets; i++) {
-        char ip[CF_IP_STRLEN];
-        cf_ip_format(&k->nets[i].net, ip);
-        snprintf(buf, sizeof buf, "%s/%d", ip, k->nets[i].bits);
-        json_array_append_new(nets, json_string(buf));
-    }
-    snprintf(buf, sizeof buf, CF_APIKEY_PREFIX "%s_", k->id);
-    json_object_set_new(o, "id", json_string(k->id));
-    json_object_set_new(o, "prefix", json_string(buf));
-    json_object_set_new(o, "sub", json_string(k->sub));
-    json_object_set_new(o, "name", json_string(k->name));
-    json_object_set_new(o, "client_id", k->client_id[0] ? json_string(k->client_id) : json_null());
-    json_object_set_new(o, "roles", csv_array(k->roles, ','));
-    json_object_set_new(o, "scope", json_string(k->scope));
-    json_object_set_new(o, "networks", nets);
-    json_object_set_new(o, "created_at", json_integer(cf_time_to_sec(k->created_at)));
-    json_object_set_new(o, "expires_at", time_or_null(k->expires_at));
-    json_object_set_new(o, "expires_in", k->expires_at > 0 && end == CF_APIKEY_END_NONE
-                                             ? json_integer((k->expires_at - now) / CF_SEC)
-                                             : json_null());
-    json_object_set_new(o, "idle_expiry", k->idle_expiry > 0 ? json_integer(k->idle_expiry / CF_SEC)
-                                                             : json_null());
-    json_object_set_new(o, "last_used", time_or_null(k->last_used));
-    json_object_set_new(o, "overlap_until", time_or_null(k->overlap_until));
-    json_object_set_new(o, "successor", k->successor[0] ? json_string(k->successor) : json_null());
-    json_object_set_new(o, "predecessor", k->predecessor[0] ? json_string(k->predecessor) : json_null());
-    json_object_set_new(o, "quota_per_day", k->quota_day > 0 ? json_integer(k->quota_day) : json_null());
-    json_object_set_new(o, "quota_per_month", k->quota_month > 0 ? json_integer(k->quota_month) : json_null());
-    json_object_set_new(o, "used_today", json_integer(k->usage.day_start == cf_apikey_day_start(now)
-                                                          ? k->usage.day_used : 0));
-    json_object_set_new(o, "state", json_string(end == CF_APIKEY_END_NONE
-                                                    ? (k->overlap_until > 0 ? "rotating" : "active")
-                                                    : "ended"));
-    json_object_set_new(o, "end_reason", end == CF_APIKEY_END_NONE ? json_null()
-                                                                   : json_string(cf_apikey_end_name(end)));
-    json_object_set_new(o, "ended_at", k->end != CF_APIKEY_END_NONE ? time_or_null(k->ended_at)
-                                       : end != CF_APIKEY_END_NONE ? json_integer(cf_time_to_sec(now))
-                                                                   : json_null());
-    return o;
-}
-
-/* ------------------------------------------------------------------ */
-/* Metrics                                                             */
-/* ------------------------------------------------------------------ */
-
-#define EXPIRING_SOON (7 * CF_DAY)
-
-void cf_app_apikeys_render(cf_app_t *app, cf_prom_t *p)
-{
-    static const char *const live[] = {"active", "rotating"};
-    uint64_t by[2 + CF_APIKEY_END__COUNT] = {0}, soon = 0;
-    cf_time_t now = cf_app_now(app);
-    cf_apikey_t *k;
-    size_t pos = 0;
-
-    /* O(keys) at scrape time, as the session gauges: keys are few. */
-    while ((k = cf_app_apikey_next(app, &pos)) != NULL) {
-        cf_apikey_end_t end = cf_apikey_end_at(k, now, NULL);
-        if (end != CF_APIKEY_END_NONE) {
-            by[2 + end]++;
-            continue;
-        }
-        by[k->overlap_until > 0]++;
-        soon += k->expires_at > 0 && k->expires_at - now <= EXPIRING_SOON;
-    }
-    cf_prom_family(p, "curfew_apikeys", "gauge",
-                   "API keys held, by state: active, rotating (in a rotation's overlap), or "
-                   "the end reason of an ended key still kept.");
-    for (int i = 0; i < 2; i++)
-        cf_prom_u64(p, "curfew_apikeys", (const char *const[]){"state", live[i], NULL}, by[i]);
-    for (int e = 1; e < CF_APIKEY_END__COUNT; e++)
-        cf_prom_u64(p, "curfew_apikeys",
-                    (const char *const[]){"state", cf_apikey_end_name((cf_apikey_end_t)e), NULL},
-                    by[2 + e]);
-    cf_prom_family(p, "curfew_apikeys_expiring_soon", "gauge",
-                   "Live API keys that expire within 7 days (rotate them).");
-    cf_prom_u64(p, "curfew_apikeys_expiring_soon", NULL, soon);
 }
 
 /* ------------------------------------------------------------------ */
@@ -534,19 +474,21 @@ static void flush(cf_app_t *app, cf_time_t now)
 
     while (ks->dirty != NULL) {
         struct cf_apikey_hot *h = ks->dirty;
-        cf_apikey_t *k = h->key;
+        cf_apikey_rec_t *r = h->key;
+        cf_apikey_t k;
         ks->dirty = h->next;
         h->next = ks->spare;
         ks->spare = h;
-        if (k == NULL)
+        if (r == NULL)
             continue; /* the key left the table meanwhile */
-        k->hot = NULL;
-        cf_event_t *e = cf_events_add_apikey(&ev, CF_EV_APIKEY_USED, now, k);
+        r->use->hot = NULL;
+        cf_app_apikey_view(app, r, &k);
+        cf_event_t *e = cf_events_add_apikey(&ev, CF_EV_APIKEY_USED, now, &k);
         if (e == NULL)
             oom("apikey_flush");
         /* Uses since the previous flush: lost if this commit fails (the
          * quota may then allow that many more), never counted twice. */
-        cf_apikey_usage_delta(&k->usage, &h->flushed, &e->apikey->delta);
+        cf_apikey_usage_delta(&k.usage, &h->flushed, &e->apikey->delta);
     }
     if (ev.n > 0)
         cf_app_commit(app, &ev, NULL, NULL);
@@ -569,15 +511,15 @@ static int due_warning(const cf_app_t *app, const cf_apikey_t *k, cf_time_t now)
  * store.purge_interval, or sooner when a deadline found is due sooner.
  */
 typedef struct {
-    cf_apikey_t **v;
+    cf_apikey_rec_t **v;
     size_t n, cap;
 } purge_t;
 
-static int purge_add(purge_t *p, cf_apikey_t *k)
+static int purge_add(purge_t *p, cf_apikey_rec_t *k)
 {
     if (p->n == p->cap) {
         size_t cap = p->cap ? 2 * p->cap : 16;
-        cf_apikey_t **v = realloc(p->v, cap * sizeof *v);
+        cf_apikey_rec_t **v = realloc(p->v, cap * sizeof *v);
         if (v == NULL)
             return CF_ENOMEM;
         p->v = v;
@@ -592,22 +534,25 @@ static void sweep(cf_app_t *app, cf_time_t now)
     purge_t purge = {0};
     cf_events_t ev = CF_EVENTS_INIT;
     cf_time_t next = now + app->cfg.purge_interval;
-    cf_apikey_t *k;
+    cf_apikey_rec_t *r;
+    cf_apikey_t view, *k = &view;
     size_t pos = 0;
 
     if (cf_app_clock_unconfirmed(app))
         return; /* a forward step alone must not end keys for good */
-    while ((k = cf_app_apikey_next(app, &pos)) != NULL) {
+    while ((r = cf_app_apikey_next(app, &pos)) != NULL) {
         cf_time_t dl;
         cf_apikey_end_t end;
+
+        cf_app_apikey_view(app, r, k);
 
         if (k->end != CF_APIKEY_END_NONE) {
             /* Ended keys stay listed (with their end reason) for
              * store.purge_after, as ended sessions do, then leave memory
              * (Redis expires them itself; SQLite keeps the row, which a
              * restart reloads and this drops again). */
-            if (k->ended_at + app->cfg.purge_after <= now && k->hot == NULL)
-                if (purge_add(&purge, k) < 0)
+            if (k->ended_at + app->cfg.purge_after <= now && (r->use == NULL || r->use->hot == NULL))
+                if (purge_add(&purge, r) < 0)
                     oom("apikey_purge");
             continue;
         }
@@ -630,7 +575,7 @@ static void sweep(cf_app_t *app, cf_time_t now)
             next = dl;
     }
     for (size_t i = 0; i < purge.n; i++)
-        drop(cf_apikey_tab_del(&app->apikeys->by_id, purge.v[i]->id));
+        drop(app, cf_apikey_tab_del(&app->apikeys->by_id, purge.v[i]->id));
     if (purge.n > 0)
         CF_LOG(CF_LOG_INFO, "event=apikeys_purged keys=%zu", purge.n);
     free(purge.v);
@@ -670,13 +615,14 @@ static void ext_fini(cf_app_t *app)
 {
     struct cf_apikeys *ks = app->apikeys;
     size_t pos = 0;
-    cf_apikey_t *k;
+    cf_apikey_rec_t *k;
 
     if (ks == NULL)
         return;
     while ((k = cf_apikey_tab_next(&ks->by_id, &pos)) != NULL)
-        cf_apikey_free(k);
+        cf_apikey_rec_free(k, &ks->strs);
     free(ks->by_id.slots);
+    cf_strtab_fini(&ks->strs);
     while (ks->dirty != NULL) {
         struct cf_apikey_hot *h = ks->dirty;
         ks->dirty = h->next;

@@ -7,6 +7,7 @@
 #define CF_APP_APIKEYS_H
 
 #include "app/app.h"
+#include "core/apikeyrec.h"
 
 /* ---- API keys (apikeys.c) ------------------------------------------------ */
 
@@ -36,18 +37,26 @@ typedef void (*cf_apikeys_revoked_fn)(cf_app_t *app, void *arg, int status, int6
  */
 int cf_app_apikeys_revoke_shared(cf_app_t *app, const char *sub, const char *client_id,
                                  cf_apikeys_revoked_fn done, void *arg);
-/** The key with id @id (NUL-terminated), or NULL. */
-cf_apikey_t *cf_app_apikey(cf_app_t *app, const char *id);
+/**
+ * The key with id @id (NUL-terminated), or NULL. Records are packed
+ * (core/apikeyrec.h): read one with cf_app_apikey_view().
+ */
+cf_apikey_rec_t *cf_app_apikey(cf_app_t *app, const char *id);
 /**
  * The key a presented string @s (@n bytes) names: NULL with *@malformed when
  * its form or checksum is wrong, NULL when no key has its id, else the live
  * record with *@secret_ok saying whether the string's SHA-256 is the key's.
  * The string's parse and hash are cached (core/apikey.h); the record never is.
  */
-cf_apikey_t *cf_app_apikey_find(cf_app_t *app, const char *s, size_t n, int *malformed,
+cf_apikey_rec_t *cf_app_apikey_find(cf_app_t *app, const char *s, size_t n, int *malformed,
                                 int *secret_ok);
+/**
+ * @r as a whole key in @out: a copy whose strings and networks are borrowed
+ * from the table (valid until @r changes or leaves it; never freed).
+ */
+void cf_app_apikey_view(const cf_app_t *app, const cf_apikey_rec_t *r, cf_apikey_t *out);
 /** Iterate the keys: *@pos starts at 0; NULL at the end. No changes while iterating. */
-cf_apikey_t *cf_app_apikey_next(cf_app_t *app, size_t *pos);
+cf_apikey_rec_t *cf_app_apikey_next(cf_app_t *app, size_t *pos);
 /** The lifetime rules for a key of @client_id ("" none) holding @roles (comma separated). */
 void cf_app_apikey_policy(cf_app_t *app, const char *client_id, const char *roles,
                           cf_apikey_policy_t *pol);
@@ -66,11 +75,13 @@ cf_apikey_t *cf_app_apikey_mint(cf_app_t *app, const char *sub, const char *name
 int cf_app_apikey_end(cf_app_t *app, const cf_apikey_t *k, cf_apikey_end_t why, cf_time_t now,
                       cf_events_t *ev);
 /** Record a use of @k at @now (and its counted quota): written lazily. */
-void cf_app_apikey_touch(cf_app_t *app, cf_apikey_t *k, cf_time_t now);
+void cf_app_apikey_touch(cf_app_t *app, cf_apikey_rec_t *k, cf_time_t now);
 /** Put @k on the dirty list (its usage as it is now is what was already sent); idempotent. */
-void cf_app_apikey_dirty(cf_app_t *app, cf_apikey_t *k);
+void cf_app_apikey_dirty(cf_app_t *app, cf_apikey_rec_t *k);
+/** @k's quota windows, to count a use in (cf_apikey_quota_take); never NULL. */
+cf_apikey_usage_t *cf_app_apikey_usage(cf_app_t *app, cf_apikey_rec_t *k);
 /** The per-key rate limit (api_keys.rate): 1 when over it, with the 429 in @out; 0 counted. */
-int cf_app_apikey_rate(cf_app_t *app, cf_apikey_t *k, cf_limit_t *out);
+int cf_app_apikey_rate(cf_app_t *app, cf_apikey_rec_t *k, cf_limit_t *out);
 /** The admin view of @k at @now (never the secret or its hash). New reference or NULL. */
 json_t *cf_app_apikey_json(cf_app_t *app, const cf_apikey_t *k, cf_time_t now);
 

@@ -65,19 +65,18 @@ typedef struct {
 } cf_apikey_usage_t;
 
 /**
- * One key. Strings are owned and never NULL ("" for none). The shell's
- * bookkeeping (tat, dirty) rides along but is not part of a snapshot's
- * meaning.
+ * One key, whole: what events, stores and the wire carry. Strings are owned
+ * and never NULL ("" for none). The server's table holds keys packed
+ * (core/apikeyrec.h) and reads them back as this (cf_apikey_rec_view).
  */
 typedef struct cf_apikey {
     char id[CF_APIKEY_ID_LEN + 1];
     uint8_t hash[32];            /* SHA-256 of the whole key string */
-    /* the fields are ordered so the record has no padding: keys are many */
     char successor[CF_APIKEY_ID_LEN + 1];   /* "" none */
     char predecessor[CF_APIKEY_ID_LEN + 1]; /* "" none */
     uint8_t nnets;               /* 0: any network; at most CF_APIKEY_NETS_MAX */
     /* roles comma separated, scope space separated; all five live in the
-     * key's own allocation (one malloc per key, not six: keys are many) */
+     * key's own allocation */
     char *sub, *name, *client_id, *roles, *scope;
     cf_cidr_t *nets;             /* nnets entries, owned (cf_apikey_set_nets); NULL for none */
     cf_time_t created_at;
@@ -94,9 +93,6 @@ typedef struct cf_apikey {
      * one, in usage's windows. A cluster's quota is the sum of every node's
      * deltas (cf_apikey_usage_add), not the largest count any node saw. */
     cf_apikey_usage_t delta;
-    /* shell bookkeeping, not copied by cf_apikey_copy() */
-    cf_time_t tat;               /* GCRA state of the per-key rate limit (monotonic ms) */
-    struct cf_apikey_hot *hot;   /* used since the last flush (the shell's); NULL: all sent */
 } cf_apikey_t;
 
 /* ---- the key string ---- */

@@ -26,7 +26,7 @@ static size_t tab_find(const cf_apikey_tab_t *t, const char *id)
     return i;
 }
 
-cf_apikey_t *cf_apikey_tab_get(const cf_apikey_tab_t *t, const char *id)
+cf_apikey_rec_t *cf_apikey_tab_get(const cf_apikey_tab_t *t, const char *id)
 {
     return t->count > 0 ? t->slots[tab_find(t, id)] : NULL;
 }
@@ -35,7 +35,7 @@ cf_apikey_t *cf_apikey_tab_get(const cf_apikey_tab_t *t, const char *id)
 static int tab_grow(cf_apikey_tab_t *t)
 {
     size_t cap = t->cap ? 2 * t->cap : 64, oldcap = t->cap;
-    cf_apikey_t **old = t->slots, **v = calloc(cap, sizeof *v);
+    cf_apikey_rec_t **old = t->slots, **v = calloc(cap, sizeof *v);
 
     if (v == NULL)
         return CF_ENOMEM;
@@ -48,7 +48,7 @@ static int tab_grow(cf_apikey_tab_t *t)
     return 0;
 }
 
-int cf_apikey_tab_put(cf_apikey_tab_t *t, cf_apikey_t *k, cf_apikey_t **old)
+int cf_apikey_tab_put(cf_apikey_tab_t *t, cf_apikey_rec_t *k, cf_apikey_rec_t **old)
 {
     size_t i;
 
@@ -68,10 +68,10 @@ int cf_apikey_tab_put(cf_apikey_tab_t *t, cf_apikey_t *k, cf_apikey_t **old)
 }
 
 /* Backward-shift deletion: no tombstones. */
-cf_apikey_t *cf_apikey_tab_del(cf_apikey_tab_t *t, const char *id)
+cf_apikey_rec_t *cf_apikey_tab_del(cf_apikey_tab_t *t, const char *id)
 {
     size_t mask, i, j;
-    cf_apikey_t *k;
+    cf_apikey_rec_t *k;
 
     if (t->count == 0)
         return NULL;
@@ -91,10 +91,10 @@ cf_apikey_t *cf_apikey_tab_del(cf_apikey_tab_t *t, const char *id)
     return k;
 }
 
-cf_apikey_t *cf_apikey_tab_next(const cf_apikey_tab_t *t, size_t *pos)
+cf_apikey_rec_t *cf_apikey_tab_next(const cf_apikey_tab_t *t, size_t *pos)
 {
     while (*pos < t->cap) {
-        cf_apikey_t *k = t->slots[(*pos)++];
+        cf_apikey_rec_t *k = t->slots[(*pos)++];
         if (k != NULL)
             return k;
     }

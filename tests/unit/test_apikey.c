@@ -411,16 +411,21 @@ static void test_id_table_put_get_delete(void **state)
 {
     enum { N = 3000 };
     cf_apikey_tab_t t = {.seed = 7};
-    static cf_apikey_t *k[N];
-    cf_apikey_t *old;
+    cf_strtab_t st = CF_STRTAB_INIT;
+    static cf_apikey_rec_t *k[N];
+    cf_apikey_rec_t *old;
     uint8_t h[32] = {0};
     char id[CF_APIKEY_ID_LEN + 1];
     size_t pos = 0, seen = 0;
 
     (void)state;
     for (int i = 0; i < N; i++) {
+        cf_apikey_t *full;
         snprintf(id, sizeof id, "%012d", i);
-        k[i] = cf_apikey_new(id, h, "s", "", "", "", "");
+        full = cf_apikey_new(id, h, "s", "", "", "", "");
+        assert_non_null(full);
+        k[i] = cf_apikey_rec_new(full, &st);
+        cf_apikey_free(full);
         assert_non_null(k[i]);
         assert_int_equal(cf_apikey_tab_put(&t, k[i], &old), 0);
         assert_null(old);
@@ -438,7 +443,9 @@ static void test_id_table_put_get_delete(void **state)
         seen++;
     assert_int_equal(seen, t.count);
     for (int i = 0; i < N; i++)
-        cf_apikey_free(k[i]);
+        cf_apikey_rec_free(k[i], &st);
+    assert_int_equal(cf_strtab_count(&st), 0);
+    cf_strtab_fini(&st);
     free(t.slots);
 }
 
