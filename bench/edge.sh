@@ -28,6 +28,7 @@ start_nginx() {  # name cached(0|1) -> sets NPORT
         -e "s/listen 8000;/listen 127.0.0.1:$p;/" -e "s#/var/lib/nginx/curfew-checks#$d/cache#" \
         "$ROOT/deploy/nginx/curfew.conf" > "$d/site.conf"
     [[ $2 == 1 ]] || sed -i -e '/^\s*proxy_cache /d' -e '/^\s*proxy_cache_key /d' "$d/site.conf"
+    [[ $2 != 2 ]] || sed -i -e '/^\s*auth_request /d' "$d/site.conf"   # no check at all: the ceiling
     local user=""; [[ $(id -u) == 0 ]] && user="user root;"
     cat > "$d/nginx.conf" <<CONF
 $user
@@ -45,17 +46,18 @@ CONF
     for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$p/" && break; sleep 0.05; done
     NPORT=$p
 }
-start_nginx cached 1; P_CACHED=$NPORT; start_nginx plain 0; P_PLAIN=$NPORT
+start_nginx cached 1; P_CACHED=$NPORT; start_nginx plain 0; P_PLAIN=$NPORT; start_nginx none 2; P_NONE=$NPORT
 curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$P_PLAIN/app" \
     || { cat "$TMP"/*/error.log >&2; echo "edge.sh: nginx -> curfew -> app does not answer 2xx" >&2; exit 1; }
 rps() { wrk -t1 -c"$CONNS" -d"${DUR}s" -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$1/app" \
         | awk '/Requests\/sec/ {print $2} /Non-2xx/ {print "non2xx " $0 > "/dev/stderr"}'; }
-declare -a C P
+declare -a C P N
 for r in $(seq "$ROUNDS"); do
-    C+=("$(rps "$P_CACHED")"); P+=("$(rps "$P_PLAIN")")
-    echo "round $r: cached ${C[-1]} req/s, uncached ${P[-1]} req/s"
+    C+=("$(rps "$P_CACHED")"); P+=("$(rps "$P_PLAIN")"); N+=("$(rps "$P_NONE")")
+    echo "round $r: cached ${C[-1]} req/s, uncached ${P[-1]} req/s, no check ${N[-1]} req/s"
 done
 med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-MC=$(med "${C[@]}"); MP=$(med "${P[@]}")
+MC=$(med "${C[@]}"); MP=$(med "${P[@]}"); MN=$(med "${N[@]}")
 echo "nginx -> curfew forward auth, $CONNS connections, ${DUR}s x $ROUNDS rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "median: cached $MC req/s, uncached $MP req/s, ratio $(awk -v a="$MC" -v b="$MP" 'BEGIN{printf "%.2f", a/b}') (goal >= 2)"
+echo "ceiling: no check at all $MN req/s, $(awk -v a="$MN" -v b="$MP" 'BEGIN{printf "%.2f", a/b}')x uncached (no cache can beat this)"
