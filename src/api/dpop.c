@@ -94,6 +94,7 @@ void cf_api_dpop_verify(cf_app_t *app, cf_http_req_t *req, const char *htm, size
             .now = now,
             .window = cf_time_to_sec(app->cfg.dpop_window),
             .leeway = cf_time_to_sec(app->cfg.clock_leeway),
+            .keys = app->dpop_keys,
         };
         const char *why = "";
         cf_reason_t r = cf_dpop_verify(&in, &p, &why);
