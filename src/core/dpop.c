@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
- * DPoP proof verification and the jti replay cache (core/dpop.h). The order
- * of the checks follows RFC 9449 §4.3; everything a client controls is
- * bounded before it is parsed (the proof's size, each member's type and
- * length), and the key comes only from the header's jwk, whose type pins
- * the algorithm.
+ * DPoP proof verification and the proof-key cache (core/dpop.h; the jti
+ * replay cache is dpop_replay.c). The order of the checks follows RFC 9449
+ * §4.3; everything a client controls is bounded before it is parsed (the
+ * proof's size, each member's type and length), and the key comes only from
+ * the header's jwk, whose type pins the algorithm.
  */
 #include "core/dpop.h"
 
@@ -647,90 +647,4 @@ cf_reason_t cf_dpop_verify(const cf_dpop_input_t *in, cf_dpop_proof_t *out, cons
     json_decref(p.hdr);
     json_decref(p.claims);
     return r;
-}
-
-/* ---------------------------------------------------------- replay cache */
-
-struct cf_dpop_cache {
-    size_t slots, max, count[2];
-    int64_t window, start; /* the current generation began at @start */
-    int cur;
-    uint8_t (*gen[2])[16]; /* all-zero = empty */
-};
-
-cf_dpop_cache_t *cf_dpop_cache_new(size_t max_per_window, int64_t window)
-{
-    cf_dpop_cache_t *c = calloc(1, sizeof *c);
-    size_t slots = 16;
-
-    if (c == NULL || max_per_window == 0 || max_per_window > ((size_t)1 << 26) || window <= 0) {
-        free(c);
-        return NULL;
-    }
-    while (slots < max_per_window * 2)
-        slots *= 2;
-    c->slots = slots;
-    c->max = max_per_window;
-    c->window = window;
-    c->start = INT64_MIN;
-    c->gen[0] = calloc(slots, 16);
-    c->gen[1] = calloc(slots, 16);
-    if (c->gen[0] == NULL || c->gen[1] == NULL) {
-        cf_dpop_cache_free(c);
-        return NULL;
-    }
-    return c;
-}
-
-void cf_dpop_cache_free(cf_dpop_cache_t *c)
-{
-    if (c == NULL)
-        return;
-    free(c->gen[0]);
-    free(c->gen[1]);
-    free(c);
-}
-
-/* The slot holding @h in generation @g, or the empty one where it would go. */
-static size_t probe(const cf_dpop_cache_t *c, int g, const uint8_t h[16])
-{
-    static const uint8_t zero[16];
-    size_t i;
-
-    memcpy(&i, h, sizeof i);
-    for (i &= c->slots - 1;; i = (i + 1) & (c->slots - 1))
-        if (memcmp(c->gen[g][i], h, 16) == 0 || memcmp(c->gen[g][i], zero, 16) == 0)
-            return i;
-}
-
-cf_reason_t cf_dpop_cache_check(cf_dpop_cache_t *c, const uint8_t jti_hash[16], int64_t now)
-{
-    uint8_t h[16];
-    size_t i;
-
-    memcpy(h, jti_hash, 16);
-    h[0] |= 1; /* never all zero: zero marks an empty slot */
-    /* A clock stepping back keeps the generations: forgetting would admit replays. */
-    if (c->start == INT64_MIN || now - c->start >= 2 * c->window) {
-        memset(c->gen[0], 0, c->slots * 16);
-        memset(c->gen[1], 0, c->slots * 16);
-        c->count[0] = c->count[1] = 0;
-        c->start = now;
-    } else if (now - c->start >= c->window) {
-        c->cur ^= 1; /* the older generation is forgotten */
-        memset(c->gen[c->cur], 0, c->slots * 16);
-        c->count[c->cur] = 0;
-        c->start = now;
-    }
-    i = probe(c, c->cur ^ 1, h);
-    if (memcmp(c->gen[c->cur ^ 1][i], h, 16) == 0)
-        return CF_REASON_DPOP_REPLAY;
-    i = probe(c, c->cur, h);
-    if (memcmp(c->gen[c->cur][i], h, 16) == 0)
-        return CF_REASON_DPOP_REPLAY;
-    if (c->count[c->cur] >= c->max)
-        return CF_REASON_DPOP_INVALID; /* full: fail closed until the window turns */
-    memcpy(c->gen[c->cur][i], h, 16);
-    c->count[c->cur]++;
-    return CF_REASON_NONE;
 }

@@ -98,10 +98,22 @@ void cf_dpop_keys_stats(const cf_dpop_keys_t *k, cf_dpop_keys_stats_t *out);
  * The jti replay cache: two generations of a fixed-size open-addressed set
  * of jti hashes. A generation lasts `window` seconds; a jti is remembered
  * for one to two windows, long enough since a proof older than the window is
- * refused by its iat anyway. Memory is fixed at creation. When the current
- * generation is full, new proofs are refused (fail closed) until it turns.
+ * refused by its iat anyway. Memory is fixed at creation: 24 bytes per jti
+ * of @max_per_window (8-byte hashes, tables two-thirds full at most, two
+ * generations), taken from the system only as pages are first written. When
+ * the current generation is full, new proofs are refused (fail closed) until
+ * it turns, and counted; a replay is refused whether full or not.
  */
 typedef struct cf_dpop_cache cf_dpop_cache_t;
+
+/** What the cache holds and has refused. */
+typedef struct {
+    size_t capacity;      /* jtis per window */
+    size_t entries;       /* jtis in the current generation */
+    size_t bytes;         /* the tables' size (both generations) */
+    uint64_t full_total;  /* new proofs refused because the generation was full, ever */
+    uint64_t full_window; /* the same in the current generation (1: the first one) */
+} cf_dpop_cache_stats_t;
 
 /** A cache holding up to @max_per_window jtis per window (seconds). NULL on ENOMEM. */
 cf_dpop_cache_t *cf_dpop_cache_new(size_t max_per_window, int64_t window);
@@ -115,5 +127,8 @@ void cf_dpop_cache_free(cf_dpop_cache_t *c);
  * CF_REASON_DPOP_INVALID when the cache is full for this window.
  */
 cf_reason_t cf_dpop_cache_check(cf_dpop_cache_t *c, const uint8_t jti_hash[16], int64_t now);
+
+/** The counters above. */
+void cf_dpop_cache_stats(const cf_dpop_cache_t *c, cf_dpop_cache_stats_t *out);
 
 #endif

@@ -612,6 +612,65 @@ static void test_replay_cache(void **state)
     assert_null(cf_dpop_cache_new(10, 0));
 }
 
+/* jti hashes as cf_dpop_verify makes them: SHA-256 of distinct jtis. */
+static void jti_hash(int i, uint8_t out[16])
+{
+    char jti[32];
+    uint8_t h[CF_SHA256_LEN];
+
+    snprintf(jti, sizeof jti, "jti-%d", i);
+    cf_sha256(jti, strlen(jti), h);
+    memcpy(out, h, 16);
+}
+
+/* Full: every replay still refused, fresh proofs refused and counted, until the window turns. */
+static void test_replay_cache_full(void **state)
+{
+    enum { MAX = 5000 };
+    cf_dpop_cache_t *c = cf_dpop_cache_new(MAX, 60);
+    cf_dpop_cache_stats_t st;
+    uint8_t h[16];
+
+    (void)state;
+    assert_non_null(c);
+    cf_dpop_cache_stats(c, &st);
+    assert_int_equal(st.capacity, MAX);
+    assert_int_equal(st.entries, 0);
+    assert_true(st.bytes <= (size_t)MAX * 24 + 16);
+    for (int i = 0; i < MAX; i++) {
+        jti_hash(i, h);
+        assert_int_equal(cf_dpop_cache_check(c, h, NOW + i % 60), CF_REASON_NONE);
+    }
+    jti_hash(MAX, h);
+    assert_int_equal(cf_dpop_cache_check(c, h, NOW + 59), CF_REASON_DPOP_INVALID);
+    assert_int_equal(cf_dpop_cache_check(c, h, NOW + 59), CF_REASON_DPOP_INVALID); /* not recorded */
+    for (int i = 0; i < MAX; i++) { /* every replay, full or not */
+        jti_hash(i, h);
+        assert_int_equal(cf_dpop_cache_check(c, h, NOW + 59), CF_REASON_DPOP_REPLAY);
+    }
+    cf_dpop_cache_stats(c, &st);
+    assert_int_equal(st.entries, MAX);
+    assert_int_equal(st.full_total, 2);
+    assert_int_equal(st.full_window, 2);
+    /* The window turns: fresh proofs again, the old generation's replays still refused. */
+    jti_hash(MAX, h);
+    assert_int_equal(cf_dpop_cache_check(c, h, NOW + 60), CF_REASON_NONE);
+    cf_dpop_cache_stats(c, &st);
+    assert_int_equal(st.full_total, 2);
+    assert_int_equal(st.full_window, 0);
+    assert_int_equal(st.entries, 1);
+    for (int i = 0; i < MAX; i++) {
+        jti_hash(i, h);
+        assert_int_equal(cf_dpop_cache_check(c, h, NOW + 61), CF_REASON_DPOP_REPLAY);
+    }
+    /* ...for one more window only (their iat is stale by then) */
+    jti_hash(0, h);
+    assert_int_equal(cf_dpop_cache_check(c, h, NOW + 120), CF_REASON_NONE);
+    jti_hash(MAX, h);
+    assert_int_equal(cf_dpop_cache_check(c, h, NOW + 121), CF_REASON_DPOP_REPLAY);
+    cf_dpop_cache_free(c);
+}
+
 /* cf_access_decide step 5b. */
 static void test_access_binding(void **state)
 {
@@ -677,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_forged_and_malformed),
         cmocka_unit_test(test_ec_points_off_the_curve),
         cmocka_unit_test(test_replay_cache),
+        cmocka_unit_test(test_replay_cache_full),
         cmocka_unit_test(test_access_binding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
