@@ -214,8 +214,23 @@ fi
 # ---- wrk -------------------------------------------------------------------------
 WRK_ARGS=(-t"$WRK_THREADS" -c"$WRK_CONNS" --latency)
 
+# curfew's own CPU time (all threads, clock ticks) around the runs it serves, so
+# that its cost per request is known however loaded the machine is: requests
+# per curfew CPU-second is the per-core rate issue 14's goal is about.
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$CURFEW_PID/stat"; }
+cpu_record() {  # name target out ticks-before
+    [[ $1 == warm-* ]] && return 0
+    echo "$2 $(awk '/ requests in / { print $1 }' "$3") $(( $(cpu_ticks) - $4 ))" >> "$TMP/cpu.txt"
+}
+cpu_rate() {  # target: requests per curfew CPU-second over every measured round
+    awk -v t="$1" -v hz="$CLK_TCK" '$1 == t { n += $2; c += $3 }
+        END { if (c > 0) printf "%.0f", n / (c / hz); else printf "0" }' "$TMP/cpu.txt" 2>/dev/null || echo 0
+}
+
 run_wrk() {  # name target duration
-    local out="$TMP/wrk-$1.txt" n cap
+    local out="$TMP/wrk-$1.txt" n cap t0
+    t0=$(cpu_ticks)
     case $2 in
         nginx) wrk_to "$out" -H "Authorization: Bearer $TOKEN" -d"$3" "http://127.0.0.1:$NPORT/v1/check" ;;
         curfew) wrk_to "$out" -H "Authorization: Bearer $TOKEN" -d"$3" "http://127.0.0.1:$CPORT/v1/check" ;;
@@ -233,6 +248,7 @@ run_wrk() {  # name target duration
                 || die "$1 used all $n proofs (DPOP_RATE_CAP=$cap/s): raise DPOP_RATE_CAP"
             ;;
     esac
+    [[ $2 == nginx || $2 == https ]] || cpu_record "$1" "$2" "$out" "$t0"
 }
 wrk_to() {  # out wrk-args...
     local out=$1
@@ -288,6 +304,13 @@ if has_mode dpop; then
         r=RPS_$a
         printf '%-6s dpop/bearer throughput %s   dpop req/s vs openssl verify/s per core (%.0f) %s  (goal >= 1.0)\n' \
             "$a" "$(ratio "${!r}" "$RPS_bearer")" "${VERIFY_RATE[$a]}" "$(ratio "${!r}" "${VERIFY_RATE[$a]}")"
+    done
+    echo "  per curfew CPU-second (its own utime+stime over the measured rounds; load-independent):"
+    printf '    %-8s %8s requests per CPU-second\n' bearer "$(cpu_rate bearer)"
+    for a in $DPOP_ALGS; do
+        c=$(cpu_rate "$a")
+        printf '    %-8s %8s requests per CPU-second = %s x openssl verify/s per core  (goal >= 1.0)\n' \
+            "$a" "$c" "$(ratio "$c" "${VERIFY_RATE[$a]}")"
     done
     echo "  openssl speed -seconds 3 ecdsap256 ed25519 (one core, this run):"
     grep -E '^ *(256 bits ecdsa \(nistp256\)|253 bits EdDSA \(Ed25519\))' "$TMP/openssl-speed.txt" | sed 's/^ */    /'

@@ -12,6 +12,7 @@
 
 #include "core/b64url.h"
 #include "core/digest.h"
+#include "util/log.h"
 
 /* The nonce of window number @n: a keyed hash only this process can make. */
 static void nonce_of(cf_app_t *app, int64_t n, char out[23])
@@ -50,6 +51,19 @@ size_t cf_api_dpop_url(const cf_http_req_t *req, const char *path, size_t plen, 
         return 0;
     n = snprintf(out, cap, "%.*s://%.*s%.*s", (int)slen, scheme, (int)hlen, host, (int)plen, path);
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* The replay cache refused a fresh proof: said once per window (the metric counts them all). */
+static void warn_full(cf_app_t *app)
+{
+    cf_dpop_cache_stats_t st;
+
+    cf_dpop_cache_stats(app->dpop_jtis, &st);
+    if (st.full_window == 1)
+        CF_LOG(CF_LOG_WARN,
+               "event=dpop_replay_cache_full capacity=%zu window=%llds hint=\"new DPoP proofs are "
+               "refused (dpop_invalid) until the window turns: raise dpop.replay_cache\"",
+               st.capacity, (long long)cf_time_to_sec(app->cfg.dpop_window));
 }
 
 static void refuse(cf_api_dpop_t *out, cf_reason_t why, const char *desc)
@@ -94,6 +108,7 @@ void cf_api_dpop_verify(cf_app_t *app, cf_http_req_t *req, const char *htm, size
             .now = now,
             .window = cf_time_to_sec(app->cfg.dpop_window),
             .leeway = cf_time_to_sec(app->cfg.clock_leeway),
+            .keys = app->dpop_keys,
         };
         const char *why = "";
         cf_reason_t r = cf_dpop_verify(&in, &p, &why);
@@ -106,9 +121,10 @@ void cf_api_dpop_verify(cf_app_t *app, cf_http_req_t *req, const char *htm, size
     out->refused = cf_dpop_cache_check(app->dpop_jtis, p.jti_hash, now);
     if (out->refused == CF_REASON_DPOP_REPLAY)
         out->why = "this DPoP proof was used before";
-    else if (out->refused != CF_REASON_NONE)
+    else if (out->refused != CF_REASON_NONE) {
         out->why = "too many DPoP proofs in this window";
-    else
+        warn_full(app);
+    } else
         memcpy(out->jkt, p.jkt, sizeof out->jkt);
 }
 

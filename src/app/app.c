@@ -156,7 +156,8 @@ int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop)
     if (rc < 0)
         return rc;
     app->dpop_jtis = cf_dpop_cache_new(cfg->dpop_replay_cache, cf_time_to_sec(cfg->dpop_window));
-    if (app->dpop_jtis == NULL)
+    app->dpop_keys = cf_dpop_keys_new(CF_DPOP_KEY_CACHE);
+    if (app->dpop_jtis == NULL || app->dpop_keys == NULL)
         return CF_ENOMEM;
     cf_random_bytes(app->dpop_nonce_key, sizeof app->dpop_nonce_key);
 
@@ -334,6 +335,8 @@ void cf_app_fini(cf_app_t *app)
     cf_tokcache_fini(&app->token_cache);
     cf_dpop_cache_free(app->dpop_jtis);
     app->dpop_jtis = NULL;
+    cf_dpop_keys_free(app->dpop_keys);
+    app->dpop_keys = NULL;
     if (app->secret_cache != NULL)
         OPENSSL_cleanse(app->secret_cache, (app->cfg.policy.nclients + 1) * sizeof *app->secret_cache);
     free(app->secret_cache);

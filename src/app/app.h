@@ -172,6 +172,7 @@ typedef struct cf_app {
 
     cf_tokcache_t token_cache; /* verified access tokens (core/tokcache.h) */
     struct cf_dpop_cache *dpop_jtis; /* DPoP proof jtis seen (core/dpop.h): replays refused */
+    struct cf_dpop_keys *dpop_keys;  /* DPoP proof keys imported, reused (core/dpop.h) */
     uint8_t dpop_nonce_key[32];      /* dpop.nonce: nonces are a MAC of the window number */
 
     cf_cidr_t *trusted; /* trusted proxies */

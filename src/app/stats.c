@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "core/dpop.h"
 #include "core/relogin.h"
 #include "app/cluster.h"
 #include "http/server.h"
@@ -173,6 +174,20 @@ static void render_proxy(cf_app_t *app, cf_prom_t *p)
             const char *l[] = {"reason", cf_reason_name((cf_reason_t)r), NULL};
             cf_prom_u64(p, "curfew_proxy_connections_cut_total", l, m->proxy_cuts[r]);
         }
+}
+
+/* The DPoP jti replay cache: how full, and fresh proofs refused because it was full. */
+static void render_dpop(cf_app_t *app, cf_prom_t *p)
+{
+    cf_dpop_cache_stats_t st;
+
+    cf_dpop_cache_stats(app->dpop_jtis, &st);
+    cf_prom_family(p, "curfew_dpop_replay_cache_entries", "gauge",
+                   "DPoP proof jtis recorded in the current window (dpop.replay_cache is the bound).");
+    cf_prom_u64(p, "curfew_dpop_replay_cache_entries", NULL, st.entries);
+    cf_prom_family(p, "curfew_dpop_replay_cache_full_total", "counter",
+                   "New DPoP proofs refused (dpop_invalid) because the replay cache was full.");
+    cf_prom_u64(p, "curfew_dpop_replay_cache_full_total", NULL, st.full_total);
 }
 
 /* Rate limits hit, revocations, clock steps, purges and dropped audit lines. */
@@ -374,9 +389,9 @@ static void render_alerts(cf_app_t *app, cf_prom_t *p)
 
 /* The exposition, family by family, in the order scrapers have always seen. */
 static void (*const sections[])(cf_app_t *app, cf_prom_t *p) = {
-    render_build, render_active,  render_keys,  render_sessions, render_tokens,
-    render_checks, render_proxy,  render_limits, render_store,    render_cluster,
-    render_http,   render_timeouts, cf_app_apikeys_render, render_alerts,
+    render_build,  render_active, render_keys,   render_sessions, render_tokens,
+    render_checks, render_proxy,  render_dpop,   render_limits,   render_store,
+    render_cluster, render_http,  render_timeouts, cf_app_apikeys_render, render_alerts,
 };
 
 void cf_app_metrics_render(cf_app_t *app, cf_prom_t *p)

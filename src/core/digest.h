@@ -21,6 +21,10 @@
  */
 void cf_sha256(const void *data, size_t len, uint8_t out[CF_SHA256_LEN]);
 
+struct evp_md_st;
+/** OpenSSL's SHA-256, fetched once (process lifetime); for EVP calls that take a digest. */
+const struct evp_md_st *cf_sha256_md(void);
+
 /**
  * Compare @n bytes of @a and @b in time that depends only on @n
  * (CRYPTO_memcmp). Returns 1 if they are equal, 0 otherwise.

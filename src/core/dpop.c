@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
- * DPoP proof verification and the jti replay cache (core/dpop.h). The order
- * of the checks follows RFC 9449 §4.3; everything a client controls is
- * bounded before it is parsed (the proof's size, each member's type and
- * length), and the key comes only from the header's jwk, whose type pins
- * the algorithm.
+ * DPoP proof verification and the proof-key cache (core/dpop.h; the jti
+ * replay cache is dpop_replay.c). The order of the checks follows RFC 9449
+ * §4.3; everything a client controls is bounded before it is parsed (the
+ * proof's size, each member's type and length), and the key comes only from
+ * the header's jwk, whose type pins the algorithm.
  */
 #include "core/dpop.h"
 
@@ -33,15 +33,6 @@ static const char *str(json_t *o, const char *k, size_t *n)
         return NULL;
     *n = json_string_length(v);
     return json_string_value(v);
-}
-
-/* A base64url member of exactly @n decoded bytes. */
-static int b64_member(json_t *o, const char *k, uint8_t *out, size_t n)
-{
-    size_t len, got;
-    const char *s = str(o, k, &len);
-
-    return s != NULL && cf_b64url_decode(s, len, out, n, &got) == 0 && got == n ? 0 : -1;
 }
 
 /* P-256's parameters, built once: OpenSSL would rebuild the group from its name for every key. */
@@ -86,80 +77,159 @@ static EVP_PKEY *p256_key(const uint8_t pt[65])
     return pk;
 }
 
+/* A proof key as the key cache compares it: its type and raw public bytes. */
+typedef struct {
+    int ed;           /* 1: Ed25519, 0: P-256 */
+    uint8_t raw[65];  /* Ed25519: x (32 bytes); P-256: 04 || x || y */
+    size_t len;
+    const char *x, *y; /* the jwk's members, for the thumbprint */
+    size_t xn, yn;
+} keymat_t;
+
 /*
- * The public key of the header's jwk, for @alg only: ES256 needs EC P-256,
- * EdDSA needs OKP Ed25519. A jwk carrying private members ("d" and the RSA
- * ones) is refused: a client that sends its private key has none left to
- * prove possession of.
+ * The public key material of the header's jwk, for @alg only: ES256 needs EC
+ * P-256, EdDSA needs OKP Ed25519. A jwk carrying private members ("d" and the
+ * RSA ones) is refused: a client that sends its private key has none left to
+ * prove possession of. x and y decode canonically (core/b64url.h), so the
+ * members' text and the key's bytes determine each other.
  */
-static EVP_PKEY *jwk_key(json_t *jwk, const char *alg, const char **why)
+static int jwk_material(json_t *jwk, const char *alg, keymat_t *m, const char **why)
 {
     static const char *const priv[] = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"};
-    uint8_t x[32], y[32], pt[65];
-    size_t n;
+    size_t n, got;
     const char *kty = str(jwk, "kty", &n), *crv = str(jwk, "crv", &n);
-    EVP_PKEY *pk = NULL;
 
     for (size_t i = 0; i < sizeof priv / sizeof priv[0]; i++)
         if (json_object_get(jwk, priv[i]) != NULL) {
             *why = "the jwk holds a private key";
-            return NULL;
+            return -1;
         }
     *why = "the jwk is not a P-256 (ES256) or Ed25519 (EdDSA) public key";
-    if (kty == NULL || crv == NULL || b64_member(jwk, "x", x, 32) < 0)
-        return NULL;
-    if (strcmp(alg, "EdDSA") == 0 && strcmp(kty, "OKP") == 0 && strcmp(crv, "Ed25519") == 0)
-        return EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, x, 32);
-    if (strcmp(alg, "ES256") == 0 && strcmp(kty, "EC") == 0 && strcmp(crv, "P-256") == 0 &&
-        b64_member(jwk, "y", y, 32) == 0) {
-        pt[0] = 0x04;
-        memcpy(pt + 1, x, 32);
-        memcpy(pt + 33, y, 32);
-        pk = p256_key(pt);
+    m->ed = strcmp(alg, "EdDSA") == 0;
+    m->x = str(jwk, "x", &m->xn);
+    m->yn = 0;
+    m->y = m->ed ? NULL : str(jwk, "y", &m->yn);
+    if (kty == NULL || crv == NULL || m->x == NULL || strcmp(kty, m->ed ? "OKP" : "EC") != 0 ||
+        strcmp(crv, m->ed ? "Ed25519" : "P-256") != 0)
+        return -1;
+    if (m->ed) {
+        m->len = 32;
+        return cf_b64url_decode(m->x, m->xn, m->raw, 32, &got) == 0 && got == 32 ? 0 : -1;
     }
-    return pk;
+    m->len = 65;
+    m->raw[0] = 0x04;
+    return m->y != NULL && cf_b64url_decode(m->x, m->xn, m->raw + 1, 32, &got) == 0 && got == 32 &&
+                   cf_b64url_decode(m->y, m->yn, m->raw + 33, 32, &got) == 0 && got == 32
+               ? 0
+               : -1;
 }
 
-/* Verify @sig over @msg with @pk; ES256 signatures are r||s (64 bytes), made DER here. */
-static int sig_ok(EVP_PKEY *pk, const char *alg, const uint8_t *sig, size_t slen, const char *msg,
-                  size_t mlen)
+/* The key of @m imported into OpenSSL (a P-256 point off the curve: NULL). */
+static EVP_PKEY *import_key(const keymat_t *m)
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char *der = NULL;
-    int ok = 0, dlen;
+    return m->ed ? EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, m->raw, 32) : p256_key(m->raw);
+}
 
-    if (md == NULL)
-        return 0;
-    if (strcmp(alg, "EdDSA") == 0) {
-        ok = slen == 64 && EVP_DigestVerifyInit(md, NULL, NULL, NULL, pk) == 1 &&
-             EVP_DigestVerify(md, sig, slen, (const unsigned char *)msg, mlen) == 1;
-    } else if (slen == 64) {
-        ECDSA_SIG *es = ECDSA_SIG_new();
-        BIGNUM *r = BN_bin2bn(sig, 32, NULL), *s = BN_bin2bn(sig + 32, 32, NULL);
+/*
+ * RFC 7638 §3.2: the required members only, in lexicographic order, no
+ * whitespace, hashed with SHA-256. @y is NULL for OKP. The member values are
+ * base64url or a curve name checked by the caller, so nothing needs escaping.
+ */
+static int thumb(const char *kty, const char *crv, size_t cn, const char *x, size_t xn,
+                 const char *y, size_t yn, uint8_t h[CF_SHA256_LEN])
+{
+    char buf[256];
+    int w;
 
-        if (es != NULL && r != NULL && s != NULL && ECDSA_SIG_set0(es, r, s) == 1) {
-            r = s = NULL; /* owned by es */
-            dlen = i2d_ECDSA_SIG(es, &der);
-            ok = dlen > 0 && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk) == 1 &&
-                 EVP_DigestVerify(md, der, (size_t)dlen, (const unsigned char *)msg, mlen) == 1;
-        }
-        BN_free(r);
-        BN_free(s);
-        ECDSA_SIG_free(es);
-        OPENSSL_free(der);
+    if (xn >= 64 || cn >= 16 || yn >= 64)
+        return CF_EINVAL;
+    if (y != NULL)
+        w = snprintf(buf, sizeof buf, "{\"crv\":\"%.*s\",\"kty\":\"%s\",\"x\":\"%.*s\",\"y\":\"%.*s\"}",
+                     (int)cn, crv, kty, (int)xn, x, (int)yn, y);
+    else
+        w = snprintf(buf, sizeof buf, "{\"crv\":\"%.*s\",\"kty\":\"%s\",\"x\":\"%.*s\"}", (int)cn, crv,
+                     kty, (int)xn, x);
+    if (w <= 0 || (size_t)w >= sizeof buf)
+        return CF_EINVAL;
+    cf_sha256(buf, (size_t)w, h);
+    return 0;
+}
+
+static void jkt_text(const uint8_t h[CF_SHA256_LEN], char out[CF_DPOP_JKT_LEN + 1])
+{
+    out[cf_b64url_encode(h, CF_SHA256_LEN, out)] = '\0';
+}
+
+/* One DER INTEGER of the unsigned big-endian @v (32 bytes) at @out; its length. */
+static size_t der_int(const uint8_t *v, uint8_t *out)
+{
+    size_t i = 0, n;
+
+    while (i < 31 && v[i] == 0) /* minimal: no leading zero bytes, but at least one byte */
+        i++;
+    n = 32 - i;
+    out[0] = 0x02;
+    if (v[i] & 0x80) { /* a zero byte keeps it positive */
+        out[1] = (uint8_t)(n + 1);
+        out[2] = 0;
+        memcpy(out + 3, v + i, n);
+        return n + 3;
     }
+    out[1] = (uint8_t)n;
+    memcpy(out + 2, v + i, n);
+    return n + 2;
+}
+
+/*
+ * Verify @sig over @msg with @pk. ES256 signatures are r||s (64 bytes), made
+ * DER here, and verified over the message's SHA-256 through @vctx (an
+ * EVP_PKEY_verify context of @pk, reusable: the key cache keeps one).
+ */
+static int sig_ok(EVP_PKEY *pk, EVP_PKEY_CTX *vctx, int ed, const uint8_t *sig, size_t slen,
+                  const char *msg, size_t mlen)
+{
+    EVP_MD_CTX *md;
+    uint8_t der[2 + 2 * 35], h[CF_SHA256_LEN];
+    size_t dlen;
+    int ok;
+
+    if (slen != 64)
+        return 0;
+    if (!ed) {
+        dlen = der_int(sig, der + 2);
+        dlen += der_int(sig + 32, der + 2 + dlen);
+        der[0] = 0x30; /* SEQUENCE, at most 70 bytes: a short length */
+        der[1] = (uint8_t)dlen;
+        cf_sha256(msg, mlen, h);
+        return vctx != NULL && EVP_PKEY_verify(vctx, der, dlen + 2, h, sizeof h) == 1;
+    }
+    if ((md = EVP_MD_CTX_new()) == NULL)
+        return 0;
+    ok = EVP_DigestVerifyInit(md, NULL, NULL, NULL, pk) == 1 &&
+         EVP_DigestVerify(md, sig, slen, (const unsigned char *)msg, mlen) == 1;
     EVP_MD_CTX_free(md);
     return ok;
+}
+
+/* An ES256 verify context for @pk (NULL for Ed25519, or when out of memory). */
+static EVP_PKEY_CTX *verify_ctx(EVP_PKEY *pk, int ed)
+{
+    EVP_PKEY_CTX *c = ed ? NULL : EVP_PKEY_CTX_new(pk, NULL);
+
+    if (c != NULL && (EVP_PKEY_verify_init(c) != 1 || EVP_PKEY_CTX_set_signature_md(c, cf_sha256_md()) != 1)) {
+        EVP_PKEY_CTX_free(c);
+        c = NULL;
+    }
+    return c;
 }
 
 int cf_dpop_jwk_thumbprint(const char *jwk_json, size_t len, char out[CF_DPOP_JKT_LEN + 1])
 {
     json_t *j = json_loadb(jwk_json, len, JSON_REJECT_DUPLICATES, NULL);
-    char buf[256];
     uint8_t h[CF_SHA256_LEN];
-    size_t n, kn, cn, xn, yn = 0;
+    size_t kn = 0, cn = 0, xn = 0, yn = 0;
     const char *kty, *crv, *x, *y = NULL;
-    int w = -1;
+    int rc = CF_EINVAL;
 
     if (j == NULL)
         return CF_EINVAL;
@@ -168,21 +238,14 @@ int cf_dpop_jwk_thumbprint(const char *jwk_json, size_t len, char out[CF_DPOP_JK
     x = str(j, "x", &xn);
     if (kty != NULL && strcmp(kty, "EC") == 0)
         y = str(j, "y", &yn);
-    /* RFC 7638 §3.2: the required members only, in lexicographic order, no spaces. */
-    if (kty != NULL && crv != NULL && x != NULL && xn < 64 && cn < 16 && yn < 64) {
-        if (strcmp(kty, "EC") == 0 && y != NULL)
-            w = snprintf(buf, sizeof buf, "{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
-                         crv, x, y);
-        else if (strcmp(kty, "OKP") == 0)
-            w = snprintf(buf, sizeof buf, "{\"crv\":\"%s\",\"kty\":\"OKP\",\"x\":\"%s\"}", crv, x);
-    }
+    if (kty != NULL && crv != NULL && x != NULL &&
+        ((strcmp(kty, "EC") == 0 && y != NULL) || strcmp(kty, "OKP") == 0) &&
+        strlen(crv) == cn && strlen(x) == xn && (y == NULL || strlen(y) == yn))
+        rc = thumb(kty, crv, cn, x, xn, y, yn, h);
     json_decref(j);
-    if (w <= 0 || (size_t)w >= sizeof buf)
-        return CF_EINVAL;
-    cf_sha256(buf, (size_t)w, h);
-    n = cf_b64url_encode(h, sizeof h, out);
-    out[n] = '\0';
-    return 0;
+    if (rc == 0)
+        jkt_text(h, out);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ htu */
@@ -425,121 +488,163 @@ static cf_reason_t claims(const cf_dpop_input_t *in, json_t *c, cf_dpop_proof_t 
     return CF_REASON_NONE;
 }
 
+/* ------------------------------------------------------------- key cache */
+
+#define KEY_WAYS 4 /* a set-associative table: a set's least recently used key goes */
+
+typedef struct {
+    uint64_t used; /* 0: empty */
+    EVP_PKEY *pk;
+    EVP_PKEY_CTX *vctx; /* ES256: its verify context */
+    keymat_t m; /* only ed, raw and len are kept */
+} key_entry_t;
+
+struct cf_dpop_keys {
+    size_t sets;
+    uint64_t tick;
+    cf_dpop_keys_stats_t st;
+    key_entry_t *e; /* sets * KEY_WAYS */
+};
+
+cf_dpop_keys_t *cf_dpop_keys_new(size_t entries)
+{
+    cf_dpop_keys_t *k = calloc(1, sizeof *k);
+
+    if (k == NULL || entries == 0 || entries > ((size_t)1 << 20)) {
+        free(k);
+        return NULL;
+    }
+    k->sets = (entries + KEY_WAYS - 1) / KEY_WAYS;
+    k->e = calloc(k->sets * KEY_WAYS, sizeof *k->e);
+    if (k->e == NULL) {
+        free(k);
+        return NULL;
+    }
+    return k;
+}
+
+void cf_dpop_keys_free(cf_dpop_keys_t *k)
+{
+    if (k == NULL)
+        return;
+    for (size_t i = 0; i < k->sets * KEY_WAYS; i++) {
+        EVP_PKEY_CTX_free(k->e[i].vctx);
+        EVP_PKEY_free(k->e[i].pk);
+    }
+    free(k->e);
+    free(k);
+}
+
+void cf_dpop_keys_stats(const cf_dpop_keys_t *k, cf_dpop_keys_stats_t *out)
+{
+    *out = k->st;
+}
+
+/* @h (the key's thumbprint) picks the set; the key's own bytes decide a hit. */
+static key_entry_t *key_set(cf_dpop_keys_t *k, const uint8_t h[CF_SHA256_LEN])
+{
+    uint64_t v;
+
+    memcpy(&v, h, sizeof v);
+    return k->e + (v % k->sets) * KEY_WAYS;
+}
+
+static key_entry_t *key_find(cf_dpop_keys_t *k, const uint8_t h[CF_SHA256_LEN], const keymat_t *m)
+{
+    key_entry_t *set = key_set(k, h);
+
+    for (int i = 0; i < KEY_WAYS; i++)
+        if (set[i].used != 0 && set[i].m.ed == m->ed && set[i].m.len == m->len &&
+            memcmp(set[i].m.raw, m->raw, m->len) == 0) {
+            set[i].used = ++k->tick;
+            k->st.hits++;
+            return &set[i];
+        }
+    k->st.misses++;
+    return NULL;
+}
+
+/* Keep @pk and @vctx (owned from now on) for @m, in place of its set's least recently used key. */
+static void key_keep(cf_dpop_keys_t *k, const uint8_t h[CF_SHA256_LEN], const keymat_t *m, EVP_PKEY *pk,
+                     EVP_PKEY_CTX *vctx)
+{
+    key_entry_t *set = key_set(k, h), *old = set;
+
+    for (int i = 1; i < KEY_WAYS; i++)
+        if (set[i].used < old->used)
+            old = &set[i];
+    if (old->used != 0) {
+        EVP_PKEY_CTX_free(old->vctx);
+        EVP_PKEY_free(old->pk);
+        k->st.evictions++;
+    } else {
+        k->st.entries++;
+    }
+    old->used = ++k->tick;
+    old->pk = pk;
+    old->vctx = vctx;
+    old->m.ed = m->ed;
+    old->m.len = m->len;
+    memcpy(old->m.raw, m->raw, m->len);
+}
+
+/* ------------------------------------------------------------ the verify */
+
+/* The jwk's key, thumbprint and signature over the proof (@p parsed). */
+static cf_reason_t key_and_signature(const cf_dpop_input_t *in, parts_t *p, cf_dpop_proof_t *out,
+                                     const char **why)
+{
+    keymat_t m;
+    uint8_t h[CF_SHA256_LEN];
+    key_entry_t *e;
+    EVP_PKEY *pk;
+    EVP_PKEY_CTX *vctx;
+    int ok;
+
+    if (jwk_material(json_object_get(p->hdr, "jwk"), p->alg, &m, why) < 0)
+        return CF_REASON_DPOP_INVALID;
+    *why = "the DPoP proof's jwk has no thumbprint";
+    if (thumb(m.ed ? "OKP" : "EC", m.ed ? "Ed25519" : "P-256", m.ed ? 7 : 5, m.x, m.xn, m.y, m.yn, h) < 0)
+        return CF_REASON_DPOP_INVALID;
+    jkt_text(h, out->jkt);
+    if (in->keys != NULL && (e = key_find(in->keys, h, &m)) != NULL) {
+        *why = "the DPoP proof's signature does not verify with its jwk";
+        return sig_ok(e->pk, e->vctx, m.ed, p->sig, p->slen, in->proof, p->signed_len)
+                   ? CF_REASON_NONE
+                   : CF_REASON_DPOP_INVALID;
+    }
+    *why = "the jwk is not a P-256 (ES256) or Ed25519 (EdDSA) public key";
+    if ((pk = import_key(&m)) == NULL)
+        return CF_REASON_DPOP_INVALID;
+    vctx = verify_ctx(pk, m.ed);
+    *why = "the DPoP proof's signature does not verify with its jwk";
+    ok = sig_ok(pk, vctx, m.ed, p->sig, p->slen, in->proof, p->signed_len);
+    /* Only a key that signed a proof is kept: junk cannot churn the cache. */
+    if (ok && in->keys != NULL) {
+        key_keep(in->keys, h, &m, pk, vctx);
+    } else {
+        EVP_PKEY_CTX_free(vctx);
+        EVP_PKEY_free(pk);
+    }
+    return ok ? CF_REASON_NONE : CF_REASON_DPOP_INVALID;
+}
+
 cf_reason_t cf_dpop_verify(const cf_dpop_input_t *in, cf_dpop_proof_t *out, const char **why)
 {
     parts_t p = {0};
-    EVP_PKEY *pk = NULL;
-    char *jwk = NULL;
     cf_reason_t r;
 
     memset(out, 0, sizeof *out);
     r = parse(in, &p, why);
-    if (r != CF_REASON_NONE)
-        goto done;
-    r = CF_REASON_DPOP_INVALID;
-    pk = jwk_key(json_object_get(p.hdr, "jwk"), p.alg, why);
-    if (pk == NULL)
-        goto done;
-    *why = "the DPoP proof's signature does not verify with its jwk";
-    if (!sig_ok(pk, p.alg, p.sig, p.slen, in->proof, p.signed_len))
-        goto done;
-    jwk = json_dumps(json_object_get(p.hdr, "jwk"), JSON_COMPACT);
-    *why = "the DPoP proof's jwk has no thumbprint";
-    if (jwk == NULL || cf_dpop_jwk_thumbprint(jwk, strlen(jwk), out->jkt) < 0)
-        goto done;
-    r = claims(in, p.claims, out, why);
+    if (r == CF_REASON_NONE)
+        r = key_and_signature(in, &p, out, why);
+    if (r == CF_REASON_NONE)
+        r = claims(in, p.claims, out, why);
     if (r == CF_REASON_NONE)
         *why = "ok";
-done:
-    free(jwk);
-    EVP_PKEY_free(pk);
+    else
+        memset(out->jkt, 0, sizeof out->jkt);
     json_decref(p.hdr);
     json_decref(p.claims);
     return r;
-}
-
-/* ---------------------------------------------------------- replay cache */
-
-struct cf_dpop_cache {
-    size_t slots, max, count[2];
-    int64_t window, start; /* the current generation began at @start */
-    int cur;
-    uint8_t (*gen[2])[16]; /* all-zero = empty */
-};
-
-cf_dpop_cache_t *cf_dpop_cache_new(size_t max_per_window, int64_t window)
-{
-    cf_dpop_cache_t *c = calloc(1, sizeof *c);
-    size_t slots = 16;
-
-    if (c == NULL || max_per_window == 0 || max_per_window > ((size_t)1 << 26) || window <= 0) {
-        free(c);
-        return NULL;
-    }
-    while (slots < max_per_window * 2)
-        slots *= 2;
-    c->slots = slots;
-    c->max = max_per_window;
-    c->window = window;
-    c->start = INT64_MIN;
-    c->gen[0] = calloc(slots, 16);
-    c->gen[1] = calloc(slots, 16);
-    if (c->gen[0] == NULL || c->gen[1] == NULL) {
-        cf_dpop_cache_free(c);
-        return NULL;
-    }
-    return c;
-}
-
-void cf_dpop_cache_free(cf_dpop_cache_t *c)
-{
-    if (c == NULL)
-        return;
-    free(c->gen[0]);
-    free(c->gen[1]);
-    free(c);
-}
-
-/* The slot holding @h in generation @g, or the empty one where it would go. */
-static size_t probe(const cf_dpop_cache_t *c, int g, const uint8_t h[16])
-{
-    static const uint8_t zero[16];
-    size_t i;
-
-    memcpy(&i, h, sizeof i);
-    for (i &= c->slots - 1;; i = (i + 1) & (c->slots - 1))
-        if (memcmp(c->gen[g][i], h, 16) == 0 || memcmp(c->gen[g][i], zero, 16) == 0)
-            return i;
-}
-
-cf_reason_t cf_dpop_cache_check(cf_dpop_cache_t *c, const uint8_t jti_hash[16], int64_t now)
-{
-    uint8_t h[16];
-    size_t i;
-
-    memcpy(h, jti_hash, 16);
-    h[0] |= 1; /* never all zero: zero marks an empty slot */
-    /* A clock stepping back keeps the generations: forgetting would admit replays. */
-    if (c->start == INT64_MIN || now - c->start >= 2 * c->window) {
-        memset(c->gen[0], 0, c->slots * 16);
-        memset(c->gen[1], 0, c->slots * 16);
-        c->count[0] = c->count[1] = 0;
-        c->start = now;
-    } else if (now - c->start >= c->window) {
-        c->cur ^= 1; /* the older generation is forgotten */
-        memset(c->gen[c->cur], 0, c->slots * 16);
-        c->count[c->cur] = 0;
-        c->start = now;
-    }
-    i = probe(c, c->cur ^ 1, h);
-    if (memcmp(c->gen[c->cur ^ 1][i], h, 16) == 0)
-        return CF_REASON_DPOP_REPLAY;
-    i = probe(c, c->cur, h);
-    if (memcmp(c->gen[c->cur][i], h, 16) == 0)
-        return CF_REASON_DPOP_REPLAY;
-    if (c->count[c->cur] >= c->max)
-        return CF_REASON_DPOP_INVALID; /* full: fail closed until the window turns */
-    memcpy(c->gen[c->cur][i], h, 16);
-    c->count[c->cur]++;
-    return CF_REASON_NONE;
 }

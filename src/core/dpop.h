@@ -20,6 +20,9 @@
 #define CF_DPOP_MAX_PROOF 4096 /* bytes; a longer DPoP header is refused unparsed */
 #define CF_DPOP_MAX_URL 2048   /* bytes of a normalised htu */
 #define CF_DPOP_JKT_LEN 43     /* base64url SHA-256 */
+#define CF_DPOP_KEY_CACHE 1024 /* the server's imported proof keys (cf_dpop_keys_new) */
+
+typedef struct cf_dpop_keys cf_dpop_keys_t;
 
 /** What the proof must match; strings borrowed, not NUL-terminated. */
 typedef struct {
@@ -36,6 +39,7 @@ typedef struct {
     int64_t now;    /* Unix seconds */
     int64_t window; /* iat may be this many seconds old at most */
     int64_t leeway; /* and this many seconds ahead (clock skew) */
+    cf_dpop_keys_t *keys; /* imported keys to reuse (below); NULL: import every proof's */
 } cf_dpop_input_t;
 
 /** A verified proof. */
@@ -51,7 +55,7 @@ typedef struct {
  * key, bad signature, htm/htu/ath mismatch, iat out of the window, too big),
  * or CF_REASON_USE_DPOP_NONCE (a nonce was asked for and the proof lacks it
  * or has another). @why gets a short description (static, never NULL).
- * Replay is not checked here (cf_dpop_replay_check). Pure.
+ * Replay is not checked here (cf_dpop_cache_check). Pure but for @in->keys.
  */
 cf_reason_t cf_dpop_verify(const cf_dpop_input_t *in, cf_dpop_proof_t *out, const char **why);
 
@@ -69,13 +73,47 @@ int cf_dpop_htu_normalize(const char *url, size_t len, char *out, size_t cap);
 int cf_dpop_jwk_thumbprint(const char *jwk_json, size_t len, char out[CF_DPOP_JKT_LEN + 1]);
 
 /*
+ * Imported proof keys, reused: a client signs every proof with one key, and
+ * importing it (and checking a P-256 point is on the curve) is a good part
+ * of a proof's cost. A fixed-size set-associative table (4 ways, the least
+ * recently used key of a set evicted), picked by the thumbprint and matched
+ * on the key's exact bytes and type, so a hit is the very key the jwk
+ * describes; only a key whose signature verified is kept. The signature is
+ * verified on every proof, hit or not. Not thread-safe: one per loop.
+ */
+typedef struct {
+    uint64_t hits, misses, evictions, entries;
+} cf_dpop_keys_stats_t;
+
+/** A cache of up to @entries keys (1 to 2^20). NULL on ENOMEM or a bad size. */
+cf_dpop_keys_t *cf_dpop_keys_new(size_t entries);
+
+/** Accepts NULL. */
+void cf_dpop_keys_free(cf_dpop_keys_t *k);
+
+/** Counters since creation; entries = keys held now. */
+void cf_dpop_keys_stats(const cf_dpop_keys_t *k, cf_dpop_keys_stats_t *out);
+
+/*
  * The jti replay cache: two generations of a fixed-size open-addressed set
  * of jti hashes. A generation lasts `window` seconds; a jti is remembered
  * for one to two windows, long enough since a proof older than the window is
- * refused by its iat anyway. Memory is fixed at creation. When the current
- * generation is full, new proofs are refused (fail closed) until it turns.
+ * refused by its iat anyway. Memory is fixed at creation: 24 bytes per jti
+ * of @max_per_window (8-byte hashes, tables two-thirds full at most, two
+ * generations), taken from the system only as pages are first written. When
+ * the current generation is full, new proofs are refused (fail closed) until
+ * it turns, and counted; a replay is refused whether full or not.
  */
 typedef struct cf_dpop_cache cf_dpop_cache_t;
+
+/** What the cache holds and has refused. */
+typedef struct {
+    size_t capacity;      /* jtis per window */
+    size_t entries;       /* jtis in the current generation */
+    size_t bytes;         /* the tables' size (both generations) */
+    uint64_t full_total;  /* new proofs refused because the generation was full, ever */
+    uint64_t full_window; /* the same in the current generation (1: the first one) */
+} cf_dpop_cache_stats_t;
 
 /** A cache holding up to @max_per_window jtis per window (seconds). NULL on ENOMEM. */
 cf_dpop_cache_t *cf_dpop_cache_new(size_t max_per_window, int64_t window);
@@ -89,5 +127,8 @@ void cf_dpop_cache_free(cf_dpop_cache_t *c);
  * CF_REASON_DPOP_INVALID when the cache is full for this window.
  */
 cf_reason_t cf_dpop_cache_check(cf_dpop_cache_t *c, const uint8_t jti_hash[16], int64_t now);
+
+/** The counters above. */
+void cf_dpop_cache_stats(const cf_dpop_cache_t *c, cf_dpop_cache_stats_t *out);
 
 #endif

@@ -17,7 +17,9 @@
  *   mode 0: the rest is a DPoP header value as a client sends it; also fed
  *           to the htu normaliser and the thumbprint as a URL and a JWK;
  *   mode 1-3: "<header JSON>\n<claims JSON>", signed by the chosen key.
- * Oracles: a verified proof names the thumbprint of the key that signed it
+ * Oracles: the verdict and thumbprint are the same with the key cache (a
+ * small one, kept across inputs, so fuzzed keys evict each other) as
+ * without; a verified proof names the thumbprint of the key that signed it
  * (nobody else's: the harness never signs with another), its jti is new to
  * the cache once and a replay the second time; a normalised URL is a fixed
  * point of the normaliser.
@@ -151,10 +153,11 @@ static void verify(const char *proof, size_t len, unsigned flags, int signer)
         .proof = proof, .proof_len = len, .htm = HTM, .htm_len = strlen(HTM),
         .htu = HTU, .htu_len = strlen(HTU), .now = NOW, .window = 60, .leeway = 5,
     };
-    cf_dpop_proof_t out;
+    static cf_dpop_keys_t *keys; /* kept across inputs */
+    cf_dpop_proof_t out, cached;
     cf_dpop_cache_t *cache;
     const char *why = NULL;
-    cf_reason_t r;
+    cf_reason_t r, rc;
 
     if (flags & 8) {
         in.nonce = NONCE;
@@ -164,8 +167,14 @@ static void verify(const char *proof, size_t len, unsigned flags, int signer)
         in.access_token = ACCESS_TOKEN;
         in.at_len = strlen(ACCESS_TOKEN);
     }
+    if (keys == NULL)
+        CHECK((keys = cf_dpop_keys_new(4)) != NULL);
     r = cf_dpop_verify(&in, &out, &why);
     CHECK(why != NULL);
+    in.keys = keys;
+    rc = cf_dpop_verify(&in, &cached, &why);
+    CHECK(rc == r && strcmp(cached.jkt, out.jkt) == 0 && cached.iat == out.iat &&
+          memcmp(cached.jti_hash, out.jti_hash, sizeof out.jti_hash) == 0);
     CHECK(r == CF_REASON_NONE || r == CF_REASON_DPOP_INVALID || r == CF_REASON_USE_DPOP_NONCE);
     if (r != CF_REASON_NONE)
         return;

@@ -312,6 +312,75 @@ def test_bound_session_survives_restart(start_curfew):
     assert_json_error(refresh(srv, s["refresh_token"]), 400, reason="dpop_required")
 
 
+# -- the replay cache's bound -------------------------------------------------------------
+
+def metric(srv, name):
+    for line in srv.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_full_replay_cache_refuses_fresh_proofs_counts_them_and_never_admits_a_replay(start_curfew):
+    """More distinct proofs than dpop.replay_cache within one window: the
+    documented behaviour (docs/security.md) is that the cache never forgets a
+    jti early, so a replay is refused full or not; a fresh proof that cannot be
+    recorded is refused (dpop_invalid), counted and logged once a window; the
+    next window takes fresh proofs again."""
+    srv = start_curfew("dpop: { replay_cache: 16, window: 10s }\n")
+    keys = [Key("ES256"), Key("EdDSA")]
+    sessions = [srv.new_session(sub=f"u{i}", dpop_jkt=k.jkt) for i, k in enumerate(keys)]
+    assert metric(srv, "curfew_dpop_replay_cache_full_total") == 0
+    # made first, so that sending them fits in the window even on a loaded machine
+    proofs = [(i % 2, keys[i % 2].proof("GET", APP + "/api/items", at=sessions[i % 2]["access_token"]))
+              for i in range(20)]
+    t0 = time.monotonic()
+    for i, (k, p) in enumerate(proofs[:16]):
+        r = check(srv, sessions[k]["access_token"], p)
+        assert r.status_code == 200, (i, r.text)
+    assert metric(srv, "curfew_dpop_replay_cache_entries") == 16
+    for k, p in proofs[16:]:
+        assert_dpop_refused(check(srv, sessions[k]["access_token"], p), "dpop_invalid")
+    # a refused fresh proof was not recorded, and is still refused (never admitted later in the window)
+    k, p = proofs[16]
+    assert_dpop_refused(check(srv, sessions[k]["access_token"], p), "dpop_invalid")
+    # every recorded proof replayed while full: a replay, never admitted
+    for k, p in proofs[:16]:
+        assert_dpop_refused(check(srv, sessions[k]["access_token"], p), "dpop_replay")
+    # a replay of a recorded jti with a new signature and URL: still a replay
+    jti = json.loads(base64.urlsafe_b64decode(proofs[0][1].split(".")[1] + "=="))["jti"]
+    r = check(srv, sessions[0]["access_token"],
+              keys[0].proof("GET", APP + "/api/x", at=sessions[0]["access_token"], jti=jti), uri="/api/x")
+    assert_dpop_refused(r, "dpop_replay")
+    assert time.monotonic() - t0 < 10, "the machine was too slow to stay within one window"
+    assert metric(srv, "curfew_dpop_replay_cache_full_total") == 5
+    assert metric(srv, "curfew_dpop_replay_cache_entries") == 16
+    logged = [l for l in srv.stderr_text().splitlines() if "event=dpop_replay_cache_full" in l]
+    assert len(logged) == 1, logged
+    assert "capacity=16" in logged[0] and "window=10s" in logged[0], logged
+    # the next window: fresh proofs pass again, and what the last window recorded stays spent
+    time.sleep(max(0.0, t0 + 10.5 - time.monotonic()))
+    at = sessions[1]["access_token"]
+    assert check(srv, at, keys[1].proof("GET", APP + "/api/items", at=at)).status_code == 200
+    r = check(srv, at, keys[1].proof("GET", APP + "/api/items", at=at, jti=jti))
+    assert_dpop_refused(r, "dpop_replay")
+    assert metric(srv, "curfew_dpop_replay_cache_entries") == 1
+    assert metric(srv, "curfew_dpop_replay_cache_full_total") == 5
+
+
+def test_default_replay_cache_holds_20k_new_proofs_a_second():
+    """The default bound, per the default window: at least 20,000 new proofs a
+    second (the rate issue 14 asks DPoP checks to reach) before it fills."""
+    import subprocess
+    from conftest import curfew_bin
+    out = subprocess.run([str(curfew_bin()), "config", "doc"], capture_output=True, text=True, check=True).stdout
+    rows = {l.split("|")[1].strip(" `"): l.split("|")[3].strip(" `") for l in out.splitlines()
+            if l.startswith("| `")}
+    window = rows["dpop.window"]
+    assert window.endswith("s")
+    assert int(rows["dpop.replay_cache"]) >= 20000 * int(window[:-1]), rows["dpop.replay_cache"]
+
+
 # -- nonces -------------------------------------------------------------------------------
 
 def test_nonce_flow(start_curfew):

@@ -23,6 +23,7 @@
 #include "core/b64url.h"
 #include "core/digest.h"
 #include "core/dpop.h"
+#include "core/error.h"
 
 #define NOW 1700000000LL
 #define URL "https://api.example.com/v1/things"
@@ -115,6 +116,8 @@ static char *proof(const key_t_ *k, const char *htm, const char *htu, long long 
     return proof_full(k, k->ec ? "ES256" : "EdDSA", "dpop+jwt", k->jwk, htm, htu, iat, "jti-1", extra);
 }
 
+static cf_dpop_keys_t *keys; /* the key cache verify() passes (NULL: none) */
+
 static cf_reason_t verify(const char *p, const char *htm, const char *htu, const char *at,
                           const char *nonce, cf_dpop_proof_t *out)
 {
@@ -123,7 +126,7 @@ static cf_reason_t verify(const char *p, const char *htm, const char *htu, const
         .proof = p, .proof_len = strlen(p), .htm = htm, .htm_len = strlen(htm), .htu = htu,
         .htu_len = strlen(htu), .access_token = at, .at_len = at ? strlen(at) : 0,
         .nonce = nonce, .nonce_len = nonce ? strlen(nonce) : 0, .now = NOW, .window = 60,
-        .leeway = 5,
+        .leeway = 5, .keys = keys,
     };
     cf_reason_t r = cf_dpop_verify(&in, out, &why);
 
@@ -157,6 +160,171 @@ static void test_rfc7638_thumbprint_vector(void **state)
     (void)state;
     assert_int_equal(cf_dpop_jwk_thumbprint(jwk, strlen(jwk), t), 0);
     assert_string_equal(t, "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+}
+
+/* P-256 from a fixed scalar (1234567), jwk and thumbprint by Python's cryptography + hashlib. */
+static void test_ec_thumbprint_vector_and_member_order(void **state)
+{
+    static const char *const jwks[] = {
+        "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"Zd4V_st-w837Vw-oercc4fGOidWXawcFfNu_9f-Ft2A\","
+        "\"y\":\"Z9hQmLaQO62CvrDJiPefHylenBKFxYCxmYNhIO0bv34\"}",
+        /* order, whitespace and optional members are not part of it (RFC 7638 §3.2-3.3) */
+        "{ \"y\" : \"Z9hQmLaQO62CvrDJiPefHylenBKFxYCxmYNhIO0bv34\", \"kid\": \"k1\", \"use\": \"sig\","
+        " \"x\":\"Zd4V_st-w837Vw-oercc4fGOidWXawcFfNu_9f-Ft2A\", \"crv\":\"P-256\", \"kty\":\"EC\"}",
+    };
+    /* RFC 7638 §3.1's own example is RSA, which DPoP here never accepts: refused, not guessed. */
+    const char *rsa = "{\"e\":\"AQAB\",\"kty\":\"RSA\",\"n\":\"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78\"}";
+    char t[CF_DPOP_JKT_LEN + 1];
+
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(cf_dpop_jwk_thumbprint(jwks[i], strlen(jwks[i]), t), 0);
+        assert_string_equal(t, "8Q6zNFU-lfxatP8SSURXfSgOsD675AfNWhWQINgCFx8");
+    }
+    assert_int_equal(cf_dpop_jwk_thumbprint(rsa, strlen(rsa), t), CF_EINVAL);
+}
+
+/* The jkt of a verified proof is the thumbprint of its jwk, whatever else the jwk holds. */
+static void test_proof_jkt_ignores_optional_members(void **state)
+{
+    key_t_ k = key_new(1);
+    char jwk[320], want[CF_DPOP_JKT_LEN + 1], *p;
+    cf_dpop_proof_t out;
+
+    (void)state;
+    /* the same members reordered, plus kid/use/alg */
+    snprintf(jwk, sizeof jwk, "{\"kid\":\"k1\",\"use\":\"sig\",\"alg\":\"ES256\",%s", k.jwk + 1);
+    p = proof_full(&k, "ES256", "dpop+jwt", jwk, "GET", URL, NOW, "j", NULL);
+    assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_NONE);
+    assert_int_equal(cf_dpop_jwk_thumbprint(k.jwk, strlen(k.jwk), want), 0);
+    assert_string_equal(out.jkt, want);
+    free(p);
+    EVP_PKEY_free(k.pk);
+}
+
+static cf_dpop_keys_stats_t keys_stats(void)
+{
+    cf_dpop_keys_stats_t st;
+
+    cf_dpop_keys_stats(keys, &st);
+    return st;
+}
+
+/* A cached key saves its import, never the signature check; a hit is that very key. */
+static void test_key_cache_never_skips_a_check(void **state)
+{
+    key_t_ a = key_new(1), b = key_new(1), e = key_new(0);
+    char jwk[320], x[64], *p;
+    cf_dpop_proof_t out;
+    const char *xs;
+
+    (void)state;
+    keys = cf_dpop_keys_new(16);
+    assert_non_null(keys);
+    p = proof_full(&a, "ES256", "dpop+jwt", a.jwk, "GET", URL, NOW, "j1", NULL);
+    assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_NONE);
+    free(p);
+    assert_int_equal(keys_stats().misses, 1);
+    assert_int_equal(keys_stats().entries, 1);
+    p = proof_full(&a, "ES256", "dpop+jwt", a.jwk, "GET", URL, NOW, "j2", NULL);
+    assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_NONE);
+    free(p);
+    assert_int_equal(keys_stats().hits, 1);
+    /* a's cached jwk, b's signature: refused on a hit */
+    p = proof_full(&b, "ES256", "dpop+jwt", a.jwk, "GET", URL, NOW, "j3", NULL);
+    assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+    assert_int_equal(keys_stats().hits, 2);
+    free(p);
+    /* a hit still checks every claim */
+    p = proof_full(&a, "ES256", "dpop+jwt", a.jwk, "POST", URL, NOW, "j4", NULL);
+    assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+    free(p);
+    /* Another key under the same kid is another key: b's own, then a's signature with b's jwk. */
+    snprintf(jwk, sizeof jwk, "{\"kid\":\"same\",%s", a.jwk + 1);
+    p = proof_full(&a, "ES256", "dpop+jwt", jwk, "GET", URL, NOW, "j5", NULL);
+    assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_NONE);
+    free(p);
+    snprintf(jwk, sizeof jwk, "{\"kid\":\"same\",%s", b.jwk + 1);
+    p = proof_full(&a, "ES256", "dpop+jwt", jwk, "GET", URL, NOW, "j6", NULL);
+    assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+    free(p);
+    p = proof_full(&b, "ES256", "dpop+jwt", jwk, "GET", URL, NOW, "j7", NULL);
+    assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_NONE);
+    free(p);
+    {
+        char want[CF_DPOP_JKT_LEN + 1];
+
+        assert_int_equal(cf_dpop_jwk_thumbprint(b.jwk, strlen(b.jwk), want), 0);
+        assert_string_equal(out.jkt, want);
+    }
+    assert_int_equal(keys_stats().entries, 2);
+    /* a's x with b's y is no key at all (off the curve), cached a or not */
+    xs = strstr(a.jwk, "\"x\":\"") + 5;
+    snprintf(x, sizeof x, "%.43s", xs);
+    snprintf(jwk, sizeof jwk, "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",%s", x, strstr(b.jwk, "\"y\""));
+    p = proof_full(&a, "ES256", "dpop+jwt", jwk, "GET", URL, NOW, "j8", NULL);
+    assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+    free(p);
+    /* a's x as an Ed25519 key: another type, never a's cached P-256 key */
+    snprintf(jwk, sizeof jwk, "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"%s\"}", x);
+    p = proof_full(&e, "EdDSA", "dpop+jwt", jwk, "GET", URL, NOW, "j9", NULL);
+    assert_int_equal(verify(p, "GET", URL, NULL, NULL, &out), CF_REASON_DPOP_INVALID);
+    free(p);
+    assert_int_equal(keys_stats().entries, 2); /* refused keys are not kept */
+    cf_dpop_keys_free(keys);
+    keys = NULL;
+    EVP_PKEY_free(a.pk);
+    EVP_PKEY_free(b.pk);
+    EVP_PKEY_free(e.pk);
+}
+
+/* Bounded: a fifth key evicts the least recently used of four; an evicted key is imported again. */
+static void test_key_cache_eviction(void **state)
+{
+    key_t_ k[6];
+    cf_dpop_proof_t out;
+    char jti[16];
+    int n = 0;
+
+    (void)state;
+    assert_null(cf_dpop_keys_new(0));
+    keys = cf_dpop_keys_new(4); /* one set of four */
+    assert_non_null(keys);
+    for (int i = 0; i < 6; i++)
+        k[i] = key_new(i % 2);
+#define USE(i, want_hit)                                                                          \
+    do {                                                                                          \
+        uint64_t h0 = keys_stats().hits;                                                          \
+        char *p_;                                                                                 \
+        snprintf(jti, sizeof jti, "j%d", n++);                                                    \
+        p_ = proof_full(&k[i], k[i].ec ? "ES256" : "EdDSA", "dpop+jwt", k[i].jwk, "GET", URL, NOW, \
+                        jti, NULL);                                                               \
+        assert_int_equal(verify(p_, "GET", URL, NULL, NULL, &out), CF_REASON_NONE);               \
+        assert_int_equal(keys_stats().hits - h0, (want_hit));                                     \
+        free(p_);                                                                                 \
+    } while (0)
+    for (int i = 0; i < 4; i++)
+        USE(i, 0);
+    assert_int_equal(keys_stats().entries, 4);
+    assert_int_equal(keys_stats().evictions, 0);
+    USE(0, 1); /* 0 is now the most recently used; 1 the least */
+    USE(4, 0); /* evicts 1 */
+    assert_int_equal(keys_stats().evictions, 1);
+    assert_int_equal(keys_stats().entries, 4);
+    USE(0, 1);
+    USE(2, 1);
+    USE(3, 1);
+    USE(4, 1);
+    USE(1, 0); /* evicted, so imported (and verified) again; evicts 0 */
+    USE(5, 0); /* evicts 2 */
+    USE(0, 0);
+    assert_int_equal(keys_stats().evictions, 4);
+    assert_int_equal(keys_stats().entries, 4);
+#undef USE
+    cf_dpop_keys_free(keys);
+    keys = NULL;
+    for (int i = 0; i < 6; i++)
+        EVP_PKEY_free(k[i].pk);
 }
 
 static void test_htm_and_htu(void **state)
@@ -444,6 +612,65 @@ static void test_replay_cache(void **state)
     assert_null(cf_dpop_cache_new(10, 0));
 }
 
+/* jti hashes as cf_dpop_verify makes them: SHA-256 of distinct jtis. */
+static void jti_hash(int i, uint8_t out[16])
+{
+    char jti[32];
+    uint8_t h[CF_SHA256_LEN];
+
+    snprintf(jti, sizeof jti, "jti-%d", i);
+    cf_sha256(jti, strlen(jti), h);
+    memcpy(out, h, 16);
+}
+
+/* Full: every replay still refused, fresh proofs refused and counted, until the window turns. */
+static void test_replay_cache_full(void **state)
+{
+    enum { MAX = 5000 };
+    cf_dpop_cache_t *c = cf_dpop_cache_new(MAX, 60);
+    cf_dpop_cache_stats_t st;
+    uint8_t h[16];
+
+    (void)state;
+    assert_non_null(c);
+    cf_dpop_cache_stats(c, &st);
+    assert_int_equal(st.capacity, MAX);
+    assert_int_equal(st.entries, 0);
+    assert_true(st.bytes <= (size_t)MAX * 24 + 16);
+    for (int i = 0; i < MAX; i++) {
+        jti_hash(i, h);
+        assert_int_equal(cf_dpop_cache_check(c, h, NOW + i % 60), CF_REASON_NONE);
+    }
+    jti_hash(MAX, h);
+    assert_int_equal(cf_dpop_cache_check(c, h, NOW + 59), CF_REASON_DPOP_INVALID);
+    assert_int_equal(cf_dpop_cache_check(c, h, NOW + 59), CF_REASON_DPOP_INVALID); /* not recorded */
+    for (int i = 0; i < MAX; i++) { /* every replay, full or not */
+        jti_hash(i, h);
+        assert_int_equal(cf_dpop_cache_check(c, h, NOW + 59), CF_REASON_DPOP_REPLAY);
+    }
+    cf_dpop_cache_stats(c, &st);
+    assert_int_equal(st.entries, MAX);
+    assert_int_equal(st.full_total, 2);
+    assert_int_equal(st.full_window, 2);
+    /* The window turns: fresh proofs again, the old generation's replays still refused. */
+    jti_hash(MAX, h);
+    assert_int_equal(cf_dpop_cache_check(c, h, NOW + 60), CF_REASON_NONE);
+    cf_dpop_cache_stats(c, &st);
+    assert_int_equal(st.full_total, 2);
+    assert_int_equal(st.full_window, 0);
+    assert_int_equal(st.entries, 1);
+    for (int i = 0; i < MAX; i++) {
+        jti_hash(i, h);
+        assert_int_equal(cf_dpop_cache_check(c, h, NOW + 61), CF_REASON_DPOP_REPLAY);
+    }
+    /* ...for one more window only (their iat is stale by then) */
+    jti_hash(0, h);
+    assert_int_equal(cf_dpop_cache_check(c, h, NOW + 120), CF_REASON_NONE);
+    jti_hash(MAX, h);
+    assert_int_equal(cf_dpop_cache_check(c, h, NOW + 121), CF_REASON_DPOP_REPLAY);
+    cf_dpop_cache_free(c);
+}
+
 /* cf_access_decide step 5b. */
 static void test_access_binding(void **state)
 {
@@ -498,6 +725,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_proofs_both_algs),
         cmocka_unit_test(test_rfc7638_thumbprint_vector),
+        cmocka_unit_test(test_ec_thumbprint_vector_and_member_order),
+        cmocka_unit_test(test_proof_jkt_ignores_optional_members),
+        cmocka_unit_test(test_key_cache_never_skips_a_check),
+        cmocka_unit_test(test_key_cache_eviction),
         cmocka_unit_test(test_htm_and_htu),
         cmocka_unit_test(test_htu_host_is_strict),
         cmocka_unit_test(test_iat_window_edges),
@@ -505,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_forged_and_malformed),
         cmocka_unit_test(test_ec_points_off_the_curve),
         cmocka_unit_test(test_replay_cache),
+        cmocka_unit_test(test_replay_cache_full),
         cmocka_unit_test(test_access_binding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

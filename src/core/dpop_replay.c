@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The DPoP jti replay cache (core/dpop.h): two generations of fixed-size
+ * tables, aged by the caller's clock. It never forgets a jti early (not even
+ * when the clock steps back) and never records past its bound: when full it
+ * refuses, and counts, rather than admit a proof it could not remember.
+ */
+#include "core/dpop.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Each generation is an open-addressed table of 8-byte jti hashes (63 bits:
+ * bit 0 set, so 0 marks an empty slot) at most two-thirds full. Two distinct
+ * jtis share a hash with odds of about 2^-63 per pair; if they ever did, the
+ * second proof would be refused as a replay, the safe side.
+ */
+struct cf_dpop_cache {
+    size_t slots, max, count[2];
+    int64_t window, start; /* the current generation began at @start */
+    int cur;
+    uint64_t full_total, full_gen; /* fresh proofs refused as the table was full: ever, this generation */
+    uint64_t *gen[2];              /* 0 = empty */
+};
+
+cf_dpop_cache_t *cf_dpop_cache_new(size_t max_per_window, int64_t window)
+{
+    cf_dpop_cache_t *c = calloc(1, sizeof *c);
+
+    if (c == NULL || max_per_window == 0 || max_per_window > ((size_t)1 << 26) || window <= 0) {
+        free(c);
+        return NULL;
+    }
+    c->slots = max_per_window + max_per_window / 2 + 1;
+    c->max = max_per_window;
+    c->window = window;
+    c->start = INT64_MIN;
+    /* calloc: the pages cost no memory until proofs are recorded in them. */
+    c->gen[0] = calloc(c->slots, sizeof *c->gen[0]);
+    c->gen[1] = calloc(c->slots, sizeof *c->gen[1]);
+    if (c->gen[0] == NULL || c->gen[1] == NULL) {
+        cf_dpop_cache_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void cf_dpop_cache_free(cf_dpop_cache_t *c)
+{
+    if (c == NULL)
+        return;
+    free(c->gen[0]);
+    free(c->gen[1]);
+    free(c);
+}
+
+void cf_dpop_cache_stats(const cf_dpop_cache_t *c, cf_dpop_cache_stats_t *out)
+{
+    out->capacity = c->max;
+    out->entries = c->start == INT64_MIN ? 0 : c->count[c->cur];
+    out->full_total = c->full_total;
+    out->full_window = c->full_gen;
+    out->bytes = 2 * c->slots * sizeof *c->gen[0];
+}
+
+/* Forget generation @g: fresh zero pages when they can be had (memory goes back as use falls). */
+static void gen_clear(cf_dpop_cache_t *c, int g)
+{
+    uint64_t *fresh;
+
+    if (c->count[g] == 0)
+        return;
+    fresh = calloc(c->slots, sizeof *fresh);
+    if (fresh != NULL) {
+        free(c->gen[g]);
+        c->gen[g] = fresh;
+    } else {
+        memset(c->gen[g], 0, c->slots * sizeof *c->gen[g]);
+    }
+    c->count[g] = 0;
+}
+
+/* The slot holding @h in generation @g, or the empty one where it would go. */
+static size_t probe(const cf_dpop_cache_t *c, int g, uint64_t h)
+{
+    /* the high half of the hash scaled to the table: no power-of-two rounding */
+    size_t i = (size_t)(((h >> 32) * (uint64_t)c->slots) >> 32);
+
+    while (c->gen[g][i] != h && c->gen[g][i] != 0)
+        i = i + 1 == c->slots ? 0 : i + 1;
+    return i;
+}
+
+cf_reason_t cf_dpop_cache_check(cf_dpop_cache_t *c, const uint8_t jti_hash[16], int64_t now)
+{
+    uint64_t h;
+    size_t i;
+
+    memcpy(&h, jti_hash, sizeof h);
+    h |= 1; /* never zero: zero marks an empty slot */
+    /* A clock stepping back keeps the generations: forgetting would admit replays. */
+    if (c->start == INT64_MIN || now - c->start >= 2 * c->window) {
+        gen_clear(c, 0);
+        gen_clear(c, 1);
+        c->start = now;
+        c->full_gen = 0;
+    } else if (now - c->start >= c->window) {
+        c->cur ^= 1; /* the older generation is forgotten */
+        gen_clear(c, c->cur);
+        c->start = now;
+        c->full_gen = 0;
+    }
+    i = probe(c, c->cur ^ 1, h);
+    if (c->gen[c->cur ^ 1][i] == h)
+        return CF_REASON_DPOP_REPLAY;
+    i = probe(c, c->cur, h);
+    if (c->gen[c->cur][i] == h)
+        return CF_REASON_DPOP_REPLAY;
+    if (c->count[c->cur] >= c->max) {
+        /* Full: fail closed until the window turns; an unrecorded proof could be replayed. */
+        c->full_total++;
+        c->full_gen++;
+        return CF_REASON_DPOP_INVALID;
+    }
+    c->gen[c->cur][i] = h;
+    c->count[c->cur]++;
+    return CF_REASON_NONE;
+}
