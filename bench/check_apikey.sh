@@ -26,6 +26,8 @@
 #   APIKEYS_N=200000   keys created for the RSS measurement (0 = skip)
 #   REDIS_KEYS=10000   keys created on Redis for its measurement (0 = skip)
 #   MEM_ONLY=0         1: only the memory figures (no wrk, no nginx)
+#   OWNERS=1000        owners the keys are spread over (i % OWNERS): 1000 with
+#                      200000 keys is 200 an owner; 7000 with 20000 about 3
 #   USE_KEYS=1         1: after the creations, check every key once through
 #                      /v1/check and report the RSS growth per key that adds
 #   LIMITS=$MEM_ONLY   1: keys have a day and a month quota and a rate limit
@@ -41,6 +43,7 @@ APIKEYS_N=${APIKEYS_N:-200000}
 REDIS_KEYS=${REDIS_KEYS:-10000}
 MEM_ONLY=${MEM_ONLY:-0}
 USE_KEYS=${USE_KEYS:-1}
+OWNERS=${OWNERS:-1000}
 LIMITS=${LIMITS:-$MEM_ONLY}  # the wrk rounds reuse one key: no limit there
 API_KEYS_YAML="api_keys: { max_lifetime: 365d }"
 [[ "$LIMITS" == 1 ]] && API_KEYS_YAML="api_keys: { max_lifetime: 365d, quota_per_day: 100000, quota_per_month: 1000000, rate: 100/1s, burst: 10 }"
@@ -79,15 +82,16 @@ EOF
 # Create keys [from, to) over 16 keep-alive connections (group commit shares the fsyncs).
 # The key strings are appended to $TMP/keys.txt (for use_keys).
 create_keys() {  # port to [from]
-    "$PY" - "$1" "$2" "$ADMIN_KEY" "${3:-0}" "$TMP/keys.txt" <<'EOF'
+    "$PY" - "$1" "$2" "$ADMIN_KEY" "${3:-0}" "$TMP/keys.txt" "$OWNERS" <<'EOF'
 import http.client, json, sys, threading
 port, n, key, first = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+owners = int(sys.argv[6])
 errors, made = [], []
 clients = ["ci", "web", "batch"]
 def work(w):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     for i in range(first + w, n, 16):
-        body = json.dumps({"sub": f"svc{i % 1000}", "name": f"key{i}", "client_id": clients[i % 3],
+        body = json.dumps({"sub": f"svc{i % owners}", "name": f"key{i}", "client_id": clients[i % 3],
                            "roles": ["reader", "writer"] if i % 2 else ["reader"],
                            "scope": "read write" if i % 2 else "read",
                            "expires_in": "30d", "idle_expiry": "7d"})
@@ -307,5 +311,5 @@ echo "  curfew RSS growth / key when each of the $APIKEYS_N keys is then used on
 echo "    (a used key costs the second figure plus this one)"
 echo "  curfew restarted holding the $APIKEYS_N keys, RSS / key above the empty server: $RSS_RESTART bytes"
 echo "  Redis MEMORY USAGE of a key's hash (mean of up to 1000): $REDIS_USAGE bytes"
-echo "  Redis used_memory growth / key over $REDIS_KEYS keys (hash + owner set + overhead): $REDIS_USED bytes"
+echo "  Redis used_memory growth / key over $REDIS_KEYS keys of $OWNERS owners (hash + indexes + overhead): $REDIS_USED bytes"
 exit $fail
