@@ -26,6 +26,13 @@
 #   APIKEYS_N=200000   keys created for the RSS measurement (0 = skip)
 #   REDIS_KEYS=10000   keys created on Redis for its measurement (0 = skip)
 #   MEM_ONLY=0         1: only the memory figures (no wrk, no nginx)
+#   OWNERS=1000        owners the keys are spread over (i % OWNERS): 1000 with
+#                      200000 keys is 200 an owner; 7000 with 20000 about 3
+#   USE_KEYS=1         1: after the creations, check every key once through
+#                      /v1/check and report the RSS growth per key that adds
+#   LIMITS=$MEM_ONLY   1: keys have a day and a month quota and a rate limit
+#                      (api_keys.quota_per_day/_month, api_keys.rate), so a
+#                      used key holds its quota windows and rate state
 # Exit status: 0 on a valid run; 1 when a precondition fails.
 
 set -euo pipefail
@@ -35,6 +42,11 @@ NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 APIKEYS_N=${APIKEYS_N:-200000}
 REDIS_KEYS=${REDIS_KEYS:-10000}
 MEM_ONLY=${MEM_ONLY:-0}
+USE_KEYS=${USE_KEYS:-1}
+OWNERS=${OWNERS:-1000}
+LIMITS=${LIMITS:-$MEM_ONLY}  # the wrk rounds reuse one key: no limit there
+API_KEYS_YAML="api_keys: { max_lifetime: 365d }"
+[[ "$LIMITS" == 1 ]] && API_KEYS_YAML="api_keys: { max_lifetime: 365d, quota_per_day: 100000, quota_per_month: 1000000, rate: 100/1s, burst: 10 }"
 
 BENCH_NAME=bench/check_apikey.sh
 # shellcheck source=bench/lib.sh
@@ -50,7 +62,7 @@ start_curfew() {  # dir port [extra yaml]
 log_level: warn
 session: { idle_timeout: 30m, absolute_timeout: 12h }
 access_token: { ttl: 10m, max_ttl: 15m }
-api_keys: { max_lifetime: 365d }
+$API_KEYS_YAML
 clients:
   - { id: bench, type: public }
   - { id: ci, type: public }
@@ -68,27 +80,52 @@ EOF
 }
 
 # Create keys [from, to) over 16 keep-alive connections (group commit shares the fsyncs).
+# The key strings are appended to $TMP/keys.txt (for use_keys).
 create_keys() {  # port to [from]
-    "$PY" - "$1" "$2" "$ADMIN_KEY" "${3:-0}" <<'EOF'
+    "$PY" - "$1" "$2" "$ADMIN_KEY" "${3:-0}" "$TMP/keys.txt" "$OWNERS" <<'EOF'
 import http.client, json, sys, threading
 port, n, key, first = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-errors = []
+owners = int(sys.argv[6])
+errors, made = [], []
 clients = ["ci", "web", "batch"]
 def work(w):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     for i in range(first + w, n, 16):
-        body = json.dumps({"sub": f"svc{i % 1000}", "name": f"key{i}", "client_id": clients[i % 3],
+        body = json.dumps({"sub": f"svc{i % owners}", "name": f"key{i}", "client_id": clients[i % 3],
                            "roles": ["reader", "writer"] if i % 2 else ["reader"],
                            "scope": "read write" if i % 2 else "read",
                            "expires_in": "30d", "idle_expiry": "7d"})
         c.request("POST", "/v1/apikeys", body, {"Authorization": f"Bearer {key}",
                                                 "Content-Type": "application/json"})
-        r = c.getresponse(); r.read()
+        r = c.getresponse(); b = r.read()
         if r.status != 201:
             errors.append(r.status)
+        else:
+            made.append(json.loads(b)["key"])
 ts = [threading.Thread(target=work, args=(w,)) for w in range(16)]
 [t.start() for t in ts]; [t.join() for t in ts]
+with open(sys.argv[5], "a") as f:
+    f.write("".join(k + "\n" for k in made))
 sys.exit(f"{len(errors)} creations failed: {errors[:5]}" if errors else 0)
+EOF
+}
+
+# Check every key in $TMP/keys.txt once through /v1/check (16 connections).
+use_keys() {  # port
+    "$PY" - "$1" "$TMP/keys.txt" <<'EOF'
+import http.client, sys, threading
+port, keys = int(sys.argv[1]), open(sys.argv[2]).read().split()
+bad = []
+def work(w):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for k in keys[w::16]:
+        c.request("GET", "/v1/check", headers={"X-API-Key": k})
+        r = c.getresponse(); r.read()
+        if r.status != 200:
+            bad.append(r.status)
+ts = [threading.Thread(target=work, args=(w,)) for w in range(16)]
+[t.start() for t in ts]; [t.join() for t in ts]
+sys.exit(f"{len(bad)} checks failed: {bad[:5]}" if bad else 0)
 EOF
 }
 
@@ -190,6 +227,7 @@ fi # MEM_ONLY
 RSS_PER_KEY=skipped
 RSS_PER_KEY2=skipped
 RSS_RESTART=skipped
+RSS_USED=skipped
 if (( APIKEYS_N > 0 )); then
     HALF=$(( APIKEYS_N / 2 ))
     before=$(rss_kb "$CURFEW_PID")
@@ -202,6 +240,13 @@ if (( APIKEYS_N > 0 )); then
     RSS_PER_KEY=$(awk -v a="$after" -v b="$before" -v n="$APIKEYS_N" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
     RSS_PER_KEY2=$(awk -v a="$after" -v b="$middle" -v n="$(( APIKEYS_N - HALF ))" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
     CREATE_RATE=$(awk -v n="$APIKEYS_N" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+    if [[ "$USE_KEYS" == 1 ]]; then
+        # Every key used once; then past a store.activity_flush, so what is
+        # left is what a used key keeps, not the unwritten-use list.
+        use_keys "$CPORT" || die "checking the keys failed"
+        sleep 3
+        RSS_USED=$(awk -v a="$(rss_kb "$CURFEW_PID")" -v b="$after" -v n="$APIKEYS_N" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
+    fi
     # The same keys loaded by a restarted server, against the empty one:
     # no request churn, and SQLite's cache is the loader's, freed after.
     kill -TERM "$CURFEW_PID"
@@ -262,7 +307,9 @@ echo "  curfew RSS growth / key over $APIKEYS_N keys: $RSS_PER_KEY bytes (create
 echo "    includes SQLite's page cache filling to its fixed 16 MiB bound)"
 echo "  curfew RSS growth / key over the second ${HALF:-0}: $RSS_PER_KEY2 bytes (one more key, once"
 echo "    the page cache is full: from about 100,000 keys on)"
+echo "  curfew RSS growth / key when each of the $APIKEYS_N keys is then used once (limits=$LIMITS): $RSS_USED bytes"
+echo "    (a used key costs the second figure plus this one)"
 echo "  curfew restarted holding the $APIKEYS_N keys, RSS / key above the empty server: $RSS_RESTART bytes"
 echo "  Redis MEMORY USAGE of a key's hash (mean of up to 1000): $REDIS_USAGE bytes"
-echo "  Redis used_memory growth / key over $REDIS_KEYS keys (hash + owner set + overhead): $REDIS_USED bytes"
+echo "  Redis used_memory growth / key over $REDIS_KEYS keys of $OWNERS owners (hash + indexes + overhead): $REDIS_USED bytes"
 exit $fail

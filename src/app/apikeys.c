@@ -35,19 +35,21 @@
 #include "util/log.h"
 #include "util/random.h"
 
-/* The hot state of a key used since the last flush: what was last written
- * or heard, to send only the rest. Only used keys carry it (not every key). */
-struct cf_apikey_hot {
-    cf_apikey_usage_t flushed;
-    cf_apikey_rec_t *key;
-    struct cf_apikey_hot *next; /* on the dirty list, or on the free list */
-};
+/* Keys used since the last flush (their `dirty` byte set): 8 bytes a key
+ * while listed, nothing per key after. Emptied by each flush; its capacity
+ * is kept for the next interval unless it is far more than that needed. */
+typedef struct {
+    cf_apikey_rec_t **v;
+    size_t n, cap;
+} dirty_t;
+
+/* Capacity a flush keeps whatever it flushed (8 KiB). */
+#define DIRTY_KEEP 1024
 
 struct cf_apikeys {
     cf_apikey_tab_t by_id;    /* owns the keys (packed records) */
     cf_strtab_t strs;         /* their owners, clients, roles and scopes, shared */
-    struct cf_apikey_hot *dirty; /* keys with unwritten use */
-    struct cf_apikey_hot *spare; /* freed hot records, reused: no malloc per flush */
+    dirty_t dirty;            /* keys with unwritten use */
     uv_timer_t timer;
     int timer_on;
     cf_time_t next_sweep;     /* wall ms */
@@ -116,16 +118,20 @@ void cf_app_apikey_view(const cf_app_t *app, const cf_apikey_rec_t *r, cf_apikey
     cf_apikey_rec_view(r, &app->apikeys->strs, out);
 }
 
-/* Free @k; its hot record, if any, stays on the dirty list keyless, for flush() to recycle. */
+/* Free @k; if it is on the dirty list, its entry is cleared (its unwritten
+ * use goes with it, as the key does). Rare: a purge skips dirty keys. */
 static void drop(cf_app_t *app, cf_apikey_rec_t *k)
 {
-    if (k != NULL && k->use != NULL && k->use->hot != NULL)
-        k->use->hot->key = NULL;
+    dirty_t *d = &app->apikeys->dirty;
+
+    for (size_t i = 0; k != NULL && k->dirty && i < d->n; i++)
+        if (d->v[i] == k)
+            d->v[i] = NULL;
     cf_apikey_rec_free(k, &app->apikeys->strs);
 }
 
-/* A packed copy of @k into the table. A new record has no hot record: it has
- * sent (or was told) all its use. */
+/* A packed copy of @k into the table. A new record is not dirty and has no
+ * unsent uses: it has sent (or was told) all its use. */
 static int put(cf_app_t *app, const cf_apikey_t *k)
 {
     cf_apikey_rec_t *r = cf_apikey_rec_new(k, &app->apikeys->strs), *old = NULL;
@@ -213,11 +219,9 @@ static void apply_remote(cf_app_t *app, cf_apikey_rec_t *r, const cf_event_t *e)
     mine = v.usage;
     cf_apikey_merge(&v, e->apikey);
     v.usage = mine;
-    if (e->type == CF_EV_APIKEY_USED) {
+    /* Added to the count, not to this node's unsent uses: not ours to send. */
+    if (e->type == CF_EV_APIKEY_USED)
         cf_apikey_usage_add(&v.usage, &e->apikey->delta);
-        if (r->use != NULL && r->use->hot != NULL) /* not ours to send again */
-            cf_apikey_usage_add(&r->use->hot->flushed, &e->apikey->delta);
-    }
     if (cf_apikey_rec_save(r, &v) < 0)
         oom("apikey_apply");
 }
@@ -340,46 +344,48 @@ int cf_app_apikey_end(cf_app_t *app, const cf_apikey_t *k, cf_apikey_end_t why, 
     return 1;
 }
 
-/* @k's use state, allocated at its first use. */
-static struct cf_apikey_use *use_of(cf_apikey_rec_t *k)
+/* Put @k on the dirty list, once. */
+static void mark_dirty(cf_app_t *app, cf_apikey_rec_t *k)
 {
-    struct cf_apikey_use *u = cf_apikey_rec_use(k);
+    dirty_t *d = &app->apikeys->dirty;
 
-    if (u == NULL)
-        oom("apikey_use");
-    return u;
-}
-
-void cf_app_apikey_dirty(cf_app_t *app, cf_apikey_rec_t *k)
-{
-    struct cf_apikeys *ks = app->apikeys;
-    struct cf_apikey_use *u = use_of(k);
-    struct cf_apikey_hot *h = ks->spare;
-
-    if (u->hot != NULL)
+    if (k->dirty)
         return;
-    if (h != NULL)
-        ks->spare = h->next;
-    else if ((h = malloc(sizeof *h)) == NULL)
-        oom("apikey_hot");
-    h->flushed = u->usage; /* counted before this use: the next delta is the rest */
-    h->key = k;
-    h->next = ks->dirty;
-    ks->dirty = h;
-    u->hot = h;
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? 2 * d->cap : 64;
+        cf_apikey_rec_t **v = realloc(d->v, cap * sizeof *v);
+        if (v == NULL)
+            oom("apikey_dirty");
+        d->v = v;
+        d->cap = cap;
+    }
+    d->v[d->n++] = k;
+    k->dirty = 1;
 }
 
-cf_apikey_usage_t *cf_app_apikey_usage(cf_app_t *app, cf_apikey_rec_t *k)
+int cf_app_apikey_quota(cf_app_t *app, cf_apikey_rec_t *k, int64_t day, int64_t month,
+                        cf_time_t now, cf_apikey_quota_t *q)
 {
-    (void)app;
-    return &use_of(k)->usage;
+    cf_apikey_usage_t before, u;
+    int ok;
+
+    cf_apikey_rec_usage(k, &before);
+    u = before;
+    ok = cf_apikey_quota_take(&u, day, month, now, q);
+    /* Even a refusal may have moved a window: stored, and written lazily. */
+    if (memcmp(&u, &before, sizeof u) != 0) {
+        if (cf_apikey_rec_count(k, &before, &u) < 0)
+            oom("apikey_use");
+        mark_dirty(app, k);
+    }
+    return ok;
 }
 
 void cf_app_apikey_touch(cf_app_t *app, cf_apikey_rec_t *k, cf_time_t now)
 {
     if (now > k->last_used)
         k->last_used = now;
-    cf_app_apikey_dirty(app, k);
+    mark_dirty(app, k);
 }
 
 int cf_app_apikey_rate(cf_app_t *app, cf_apikey_rec_t *k, cf_limit_t *out)
@@ -388,7 +394,9 @@ int cf_app_apikey_rate(cf_app_t *app, cf_apikey_rec_t *k, cf_limit_t *out)
 
     if (app->apikeys == NULL || !app->apikeys->rate_on)
         return 0;
-    cf_gcra_apply(&app->apikeys->gcra, &use_of(k)->tat, cf_app_mono(app), &r);
+    if (cf_apikey_rec_use(k) == NULL)
+        oom("apikey_use");
+    cf_gcra_apply(&app->apikeys->gcra, &k->use->tat, cf_app_mono(app), &r);
     if (r.allowed)
         return 0;
     memset(out, 0, sizeof *out);
@@ -470,25 +478,33 @@ static void flush(cf_app_t *app, cf_time_t now)
 {
     cf_events_t ev = CF_EVENTS_INIT;
 
-    struct cf_apikeys *ks = app->apikeys;
+    dirty_t *d = &app->apikeys->dirty;
+    size_t n = d->n;
 
-    while (ks->dirty != NULL) {
-        struct cf_apikey_hot *h = ks->dirty;
-        cf_apikey_rec_t *r = h->key;
+    for (size_t i = 0; i < n; i++) {
+        cf_apikey_rec_t *r = d->v[i];
         cf_apikey_t k;
-        ks->dirty = h->next;
-        h->next = ks->spare;
-        ks->spare = h;
         if (r == NULL)
             continue; /* the key left the table meanwhile */
-        r->use->hot = NULL;
+        r->dirty = 0;
         cf_app_apikey_view(app, r, &k);
         cf_event_t *e = cf_events_add_apikey(&ev, CF_EV_APIKEY_USED, now, &k);
         if (e == NULL)
             oom("apikey_flush");
         /* Uses since the previous flush: lost if this commit fails (the
          * quota may then allow that many more), never counted twice. */
-        cf_apikey_usage_delta(&k.usage, &h->flushed, &e->apikey->delta);
+        cf_apikey_rec_take_unsent(r, &e->apikey->delta);
+    }
+    d->n = 0;
+    /* A burst of use must not pin its list: past DIRTY_KEEP, keep no more
+     * than twice what this interval needed. */
+    if (d->cap > DIRTY_KEEP && d->cap > 4 * n) {
+        size_t cap = 2 * n > DIRTY_KEEP ? 2 * n : DIRTY_KEEP;
+        cf_apikey_rec_t **v = realloc(d->v, cap * sizeof *v);
+        if (v != NULL) {
+            d->v = v;
+            d->cap = cap;
+        }
     }
     if (ev.n > 0)
         cf_app_commit(app, &ev, NULL, NULL);
@@ -551,7 +567,7 @@ static void sweep(cf_app_t *app, cf_time_t now)
              * store.purge_after, as ended sessions do, then leave memory
              * (Redis expires them itself; SQLite keeps the row, which a
              * restart reloads and this drops again). */
-            if (k->ended_at + app->cfg.purge_after <= now && (r->use == NULL || r->use->hot == NULL))
+            if (k->ended_at + app->cfg.purge_after <= now && !r->dirty)
                 if (purge_add(&purge, r) < 0)
                     oom("apikey_purge");
             continue;
@@ -623,16 +639,7 @@ static void ext_fini(cf_app_t *app)
         cf_apikey_rec_free(k, &ks->strs);
     free(ks->by_id.slots);
     cf_strtab_fini(&ks->strs);
-    while (ks->dirty != NULL) {
-        struct cf_apikey_hot *h = ks->dirty;
-        ks->dirty = h->next;
-        free(h);
-    }
-    while (ks->spare != NULL) {
-        struct cf_apikey_hot *h = ks->spare;
-        ks->spare = h->next;
-        free(h);
-    }
+    free(ks->dirty.v);
     cf_apikey_cache_fini(&ks->cache);
     cf_webhook_free(ks->webhook);
     free(ks);

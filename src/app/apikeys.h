@@ -76,10 +76,13 @@ int cf_app_apikey_end(cf_app_t *app, const cf_apikey_t *k, cf_apikey_end_t why, 
                       cf_events_t *ev);
 /** Record a use of @k at @now (and its counted quota): written lazily. */
 void cf_app_apikey_touch(cf_app_t *app, cf_apikey_rec_t *k, cf_time_t now);
-/** Put @k on the dirty list (its usage as it is now is what was already sent); idempotent. */
-void cf_app_apikey_dirty(cf_app_t *app, cf_apikey_rec_t *k);
-/** @k's quota windows, to count a use in (cf_apikey_quota_take); never NULL. */
-cf_apikey_usage_t *cf_app_apikey_usage(cf_app_t *app, cf_apikey_rec_t *k);
+/**
+ * Count one use of @k against quotas @day and @month (0 = none) at @now, as
+ * cf_apikey_quota_take() (1 counted, 0 refused, *@q either way); the count
+ * is written lazily, and what this node counted is sent as its delta.
+ */
+int cf_app_apikey_quota(cf_app_t *app, cf_apikey_rec_t *k, int64_t day, int64_t month,
+                        cf_time_t now, cf_apikey_quota_t *q);
 /** The per-key rate limit (api_keys.rate): 1 when over it, with the 429 in @out; 0 counted. */
 int cf_app_apikey_rate(cf_app_t *app, cf_apikey_rec_t *k, cf_limit_t *out);
 /** The admin view of @k at @now (never the secret or its hash). New reference or NULL. */

@@ -9,6 +9,36 @@
 
 #include "core/error.h"
 
+/* A window start (ms, UTC midnight) as a day number, clamped to 32 bits. */
+static int32_t day_of(cf_time_t t)
+{
+    cf_time_t d = t / CF_DAY - (t % CF_DAY < 0);
+
+    return d > INT32_MAX ? INT32_MAX : d < INT32_MIN ? INT32_MIN : (int32_t)d;
+}
+
+/* Store @nu in @u; a window that moves drops its unsent count with its count. */
+static void use_store(struct cf_apikey_use *u, const cf_apikey_usage_t *nu)
+{
+    int32_t day = day_of(nu->day_start), month = day_of(nu->month_start);
+
+    if (day != u->day)
+        u->day_unsent = 0;
+    if (month != u->month)
+        u->month_unsent = 0;
+    u->day = day;
+    u->month = month;
+    u->day_used = nu->day_used;
+    u->month_used = nu->month_used;
+}
+
+static uint32_t add_sat(uint32_t a, int64_t b)
+{
+    if (b <= 0)
+        return a;
+    return b >= (int64_t)(UINT32_MAX - a) ? UINT32_MAX : a + (uint32_t)b;
+}
+
 /* Whether @k has anything that lives in `more`. */
 static int needs_more(const cf_apikey_t *k)
 {
@@ -81,7 +111,7 @@ cf_apikey_rec_t *cf_apikey_rec_new(const cf_apikey_t *k, cf_strtab_t *st)
     if (!usage_zero(&k->usage)) {
         if (cf_apikey_rec_use(r) == NULL)
             goto fail_strings;
-        r->use->usage = k->usage;
+        use_store(r->use, &k->usage);
     }
     return r;
 fail_strings:
@@ -133,8 +163,7 @@ void cf_apikey_rec_view(const cf_apikey_rec_t *r, const cf_strtab_t *st, cf_apik
         out->nnets = r->nnets;
         out->nets = r->nnets > 0 ? (cf_cidr_t *)(uintptr_t)m->nets : NULL;
     }
-    if (r->use != NULL)
-        out->usage = r->use->usage;
+    cf_apikey_rec_usage(r, &out->usage);
 }
 
 int cf_apikey_rec_save(cf_apikey_rec_t *r, const cf_apikey_t *v)
@@ -159,7 +188,7 @@ int cf_apikey_rec_save(cf_apikey_rec_t *r, const cf_apikey_t *v)
         m->warned_at = v->warned_at;
     }
     if (r->use != NULL)
-        r->use->usage = v->usage;
+        use_store(r->use, &v->usage);
     return 0;
 }
 
@@ -168,4 +197,42 @@ struct cf_apikey_use *cf_apikey_rec_use(cf_apikey_rec_t *r)
     if (r->use == NULL)
         r->use = calloc(1, sizeof *r->use);
     return r->use;
+}
+
+void cf_apikey_rec_usage(const cf_apikey_rec_t *r, cf_apikey_usage_t *out)
+{
+    const struct cf_apikey_use *u = r->use;
+
+    memset(out, 0, sizeof *out);
+    if (u == NULL)
+        return;
+    out->day_start = (cf_time_t)u->day * CF_DAY;
+    out->day_used = u->day_used;
+    out->month_start = (cf_time_t)u->month * CF_DAY;
+    out->month_used = u->month_used;
+}
+
+int cf_apikey_rec_count(cf_apikey_rec_t *r, const cf_apikey_usage_t *before,
+                        const cf_apikey_usage_t *now_u)
+{
+    cf_apikey_usage_t mine;
+
+    if (cf_apikey_rec_use(r) == NULL)
+        return CF_ENOMEM;
+    cf_apikey_usage_delta(now_u, before, &mine);
+    use_store(r->use, now_u);
+    r->use->day_unsent = add_sat(r->use->day_unsent, mine.day_used);
+    r->use->month_unsent = add_sat(r->use->month_unsent, mine.month_used);
+    return 0;
+}
+
+void cf_apikey_rec_take_unsent(cf_apikey_rec_t *r, cf_apikey_usage_t *out)
+{
+    struct cf_apikey_use *u = r->use;
+
+    cf_apikey_rec_usage(r, out);
+    out->day_used = u != NULL ? u->day_unsent : 0;
+    out->month_used = u != NULL ? u->month_unsent : 0;
+    if (u != NULL)
+        u->day_unsent = u->month_unsent = 0;
 }

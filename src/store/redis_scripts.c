@@ -32,9 +32,13 @@
  * string is kept (32 raw bytes in field h), and fields that are zero or
  * empty are left out, to keep a key small. A key is kept until its end (or
  * its expiry, or the end of its overlap) plus the ended-session retention;
- * a key that never expires is kept until it ends. New keys join their
- * owner's and client's key sets (cf:ku:<sub>, cf:kc:<client>), which the key
- * revocation script reads; a set lives as long as its longest-lived key.
+ * a key that never expires is kept until it ends. A new key's id is appended
+ * to its owner's index (cf:kio:<sub>, a string of 12-character ids: 12 bytes
+ * a key, where a set member cost about 60), and its owner joins its client's
+ * owner set (cf:kic:<client>: an entry per owner and client, not per key),
+ * which the key revocation script reads; an index lives as long as its
+ * longest-lived key. (Keys written before this layout are in the sets
+ * cf:ku:<sub> and cf:kc:<client>, which that script still reads.)
  */
 const char cf__redis_apply_script[] =
     "local function n(x) return tonumber(x) or 0 end\n"
@@ -53,11 +57,12 @@ const char cf__redis_apply_script[] =
     "      if k[name] ~= '' and k[name] ~= 0 then f[#f + 1] = name; f[#f + 1] = k[name] end\n"
     "    end\n"
     "    redis.call('HSET', key, unpack(f))\n"
-    "    local sets = {'cf:ku:' .. k.u}\n"
-    "    if k.c ~= '' then sets[2] = 'cf:kc:' .. k.c end\n"
-    "    for _, set in ipairs(sets) do\n"
+    "    local idx = {{'cf:kio:' .. k.u, k.id}}\n"
+    "    if k.c ~= '' then idx[2] = {'cf:kic:' .. k.c, k.u} end\n"
+    "    for i, x in ipairs(idx) do\n"
+    "      local set = x[1]\n"
     "      local ttl = redis.call('PTTL', set)\n"
-    "      redis.call('SADD', set, k.id)\n"
+    "      if i == 1 then redis.call('APPEND', set, x[2]) else redis.call('SADD', set, x[2]) end\n"
     "      if n(k.ex) == 0 then redis.call('PERSIST', set)\n"
     "      elseif ttl == -2 or (ttl >= 0 and redis.call('PEXPIRETIME', set) < k.ex + keep) then\n"
     "        redis.call('PEXPIREAT', set, k.ex + keep)\n"
@@ -227,7 +232,10 @@ const char cf__redis_revoke_script[] =
  * API keys revoked by owner or client on Redis's own index, so the
  * revocation covers every key acknowledged anywhere before it, not only
  * those this node has heard of (as the session revocation above). ARGV[1]
- * the key set (cf:ku:<sub> or cf:kc:<client>), ARGV[2] now (ms), ARGV[3] how
+ * names the owner or client as the key set of the earlier layout
+ * (cf:ku:<sub> or cf:kc:<client>, read too if it still exists). An owner's
+ * keys are its index cf:kio:<sub>; a client's, the keys of the owners in
+ * cf:kic:<client> whose hash names that client. ARGV[2] now (ms), ARGV[3] how
  * long an ended key is kept (ms), ARGV[4] the channel, ARGV[5] the message's
  * head up to its event array. Every live key in the set ends key_revoked
  * (an ended one keeps its end); the ends are published as one batch of
@@ -236,10 +244,25 @@ const char cf__redis_revoke_script[] =
 const char cf__redis_apikey_revoke_script[] =
     "local function n(x) return tonumber(x) or 0 end\n"
     "local now, keep = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    "local ev, found = {}, 0\n"
-    "for _, id in ipairs(redis.call('SMEMBERS', ARGV[1])) do\n"
+    "local ev, found, seen = {}, 0, {}\n"
+    "local ids = redis.call('SMEMBERS', ARGV[1])\n"
+    "local who, owners, index = string.sub(ARGV[1], 7), {}, 'cf:kic:'\n"
+    "if string.sub(ARGV[1], 1, 6) == 'cf:ku:' then owners, index = {who}, 'cf:kio:'\n"
+    "else owners = redis.call('SMEMBERS', 'cf:kic:' .. who) end\n"
+    "for _, sub in ipairs(owners) do\n"
+    "  local s = redis.call('GET', 'cf:kio:' .. sub) or ''\n"
+    "  for i = 1, #s - 11, 12 do\n"
+    "    local id = string.sub(s, i, i + 11)\n"
+    "    if index == 'cf:kio:' or redis.call('HGET', 'cf:k:' .. id, 'c') == who then\n"
+    "      ids[#ids + 1] = id\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "for _, id in ipairs(ids) do\n"
     "  local key = 'cf:k:' .. id\n"
-    "  local h = redis.call('HGETALL', key)\n"
+    "  local h = {}\n"
+    "  if not seen[id] then h = redis.call('HGETALL', key) end\n"
+    "  seen[id] = true\n"
     "  local f = {}\n"
     "  for i = 1, #h, 2 do f[h[i]] = h[i + 1] end\n"
     "  if #h > 0 then found = found + 1 end\n"
@@ -254,8 +277,8 @@ const char cf__redis_apikey_revoke_script[] =
     "      ds = n(f.ds), du = n(f.du), ms = n(f.ms), mu = n(f.mu), su = f.su or '',\n"
     "      pr = f.pr or '', e = 'key_revoked'}}\n"
     "  end\n"
-    "  redis.call('SREM', ARGV[1], id)\n"
     "end\n"
+    "redis.call('DEL', ARGV[1], index .. who)\n"
     "local msg = ''\n"
     "if #ev > 0 then\n"
     "  msg = ARGV[5] .. cjson.encode(ev) .. '}'\n"

@@ -251,3 +251,59 @@ def test_day_quota_is_cluster_wide_and_survives_restarts(three, start_node, redi
     for n in (a, d):
         assert reason(check(n, k["key"])) == "quota_exceeded"
         assert n.admin("GET", f"/v1/apikeys/{k['id']}").json()["used_today"] == 6
+
+
+def test_index_costs_an_id_per_key_not_a_set_member(start_node, redis_server):
+    """The owner index holds 12 bytes a key (a string of ids), the client
+    index an entry per owner: 30 keys of 3 owners and one client add 3 owner
+    entries to the client's index, not 30 members."""
+    a = start_node(CFG)
+    ks = [new_key(a, sub=f"ix{i % 3}", client_id="ixc", name=f"k{i}", expires_in=86400)
+          for i in range(30)]
+    for o in range(3):
+        idx = rcli(redis_server, "GET", f"cf:kio:ix{o}").strip()
+        assert idx == "".join(k["id"] for k in ks if k["sub"] == f"ix{o}").encode(), idx
+    assert sorted(rcli(redis_server, "SMEMBERS", "cf:kic:ixc").split()) == [b"ix0", b"ix1", b"ix2"]
+    assert redis_server.cli("KEYS", "cf:k[uc]:*").strip() == ""
+
+
+@pytest.mark.parametrize("how", ["owner", "client"])
+def test_keys_indexed_by_the_earlier_layout_are_still_revoked(three, redis_server, how):
+    """Redis written by the previous release (owner and client key sets,
+    cf:ku:<sub> and cf:kc:<client>) stays revocable by owner and client."""
+    a, b, c = three
+    old = new_key(a, sub="legacy", client_id="legacyc", expires_in=600)
+    new = new_key(b, sub="legacy", client_id="legacyc", expires_in=600)
+    # Rewrite the first key's index entries as the earlier layout had them.
+    redis_server.cli("SET", "cf:kio:legacy", new["id"])
+    redis_server.cli("SADD", "cf:ku:legacy", old["id"])
+    redis_server.cli("SADD", "cf:kc:legacyc", old["id"])
+    body = {"sub": "legacy"} if how == "owner" else {"client_id": "legacyc"}
+    r = c.admin("POST", "/v1/apikeys/revocations", json=body)
+    assert r.status_code == 200 and r.json()["keys_revoked"] == 2, r.text
+    for n in (a, b, c):
+        for k in (old, new):
+            wait_for(lambda: check(n, k["key"]).status_code != 200, PROPAGATION)
+            r = check(n, k["key"])
+            assert r.status_code == 401 and reason(r) == "key_revoked", (n.port, r.text)
+    assert redis_server.cli("EXISTS", "cf:ku:legacy" if how == "owner" else "cf:kc:legacyc").strip() == "0"
+
+
+def test_client_revocation_spares_the_same_owners_other_clients(three):
+    a, b, c = three
+    mine = [new_key(a, sub=f"mix{i}", client_id="gone", expires_in=600) for i in range(3)]
+    kept = [new_key(b, sub=f"mix{i}", client_id="stays", expires_in=600) for i in range(3)]
+    kept.append(new_key(b, sub="mix0", expires_in=600))  # no client at all
+    r = c.admin("POST", "/v1/apikeys/revocations", json={"client_id": "gone"})
+    assert r.status_code == 200 and r.json()["keys_revoked"] == 3, r.text
+    for n in (a, b, c):
+        for k in mine:
+            wait_for(lambda: check(n, k["key"]).status_code != 200, PROPAGATION)
+            assert reason(check(n, k["key"])) == "key_revoked"
+        for k in kept:
+            assert check(n, k["key"]).status_code == 200, (n.port, k["id"])
+    # Revoked again: nothing left to revoke; the owners' other keys still work.
+    r = c.admin("POST", "/v1/apikeys/revocations", json={"client_id": "gone"})
+    assert r.status_code == 200 and r.json()["keys_revoked"] == 0, r.text
+    r = c.admin("POST", "/v1/apikeys/revocations", json={"sub": "mix0"})
+    assert r.status_code == 200 and r.json()["keys_revoked"] == 2, r.text

@@ -207,6 +207,66 @@ static void test_save_stores_what_changes(void **state)
     cf_strtab_fini(&st);
 }
 
+/* The use state is one 48-byte chunk, and holds what the cluster's delta
+ * needs: local uses join the unsent counts, a count merged from elsewhere
+ * does not, and a window that moves drops the unsent uses of the old one. */
+static void test_use_state_counts_unsent_uses(void **state)
+{
+    cf_strtab_t st = CF_STRTAB_INIT;
+    uint8_t h[32] = {2};
+    cf_apikey_t *k = cf_apikey_new("EEEEEEEEEEEE", h, "svc1", "k", "", "", "");
+    cf_time_t day = 1700006400000LL - 1700006400000LL % 86400000LL; /* a UTC midnight */
+    cf_apikey_usage_t before, u, d;
+    cf_apikey_quota_t q;
+    cf_apikey_rec_t *r;
+    cf_apikey_t v;
+
+    (void)state;
+    r = cf_apikey_rec_new(k, &st);
+    assert_non_null(r);
+    assert_null(r->use);
+    cf_apikey_rec_take_unsent(r, &d); /* never counted: nothing to send, nothing allocated */
+    assert_true(d.day_used == 0 && d.month_used == 0);
+    assert_null(r->use);
+    for (int i = 0; i < 3; i++) {
+        cf_apikey_rec_usage(r, &before);
+        u = before;
+        assert_int_equal(cf_apikey_quota_take(&u, 10, 100, day + 1000 + i, &q), 1);
+        assert_int_equal(cf_apikey_rec_count(r, &before, &u), 0);
+    }
+    assert_non_null(r->use);
+    assert_true(sizeof *r->use <= 40 && malloc_usable_size(r->use) <= 40);
+    /* Another node's 5 uses merged in: counted, not ours to send. */
+    cf_apikey_rec_view(r, &st, &v);
+    assert_true(v.usage.day_start == day && v.usage.day_used == 3);
+    v.usage.day_used += 5;
+    v.usage.month_used += 5;
+    assert_int_equal(cf_apikey_rec_save(r, &v), 0);
+    cf_apikey_rec_take_unsent(r, &d);
+    assert_true(d.day_start == day && d.day_used == 3 && d.month_used == 3);
+    cf_apikey_rec_take_unsent(r, &d); /* sent once, never twice */
+    assert_true(d.day_used == 0 && d.month_used == 0);
+    /* Two more uses, then the next day: the day's unsent uses go with its window. */
+    for (int i = 0; i < 2; i++) {
+        cf_apikey_rec_usage(r, &before);
+        u = before;
+        assert_int_equal(cf_apikey_quota_take(&u, 10, 100, day + 2000, &q), 1);
+        assert_int_equal(cf_apikey_rec_count(r, &before, &u), 0);
+    }
+    cf_apikey_rec_usage(r, &before);
+    u = before;
+    assert_int_equal(cf_apikey_quota_take(&u, 10, 100, day + 86400000LL + 5, &q), 1);
+    assert_int_equal(cf_apikey_rec_count(r, &before, &u), 0);
+    cf_apikey_rec_take_unsent(r, &d);
+    assert_true(d.day_start == day + 86400000LL && d.day_used == 1);
+    assert_int_equal(d.month_used, 3); /* same month: both days' uses */
+    cf_apikey_rec_view(r, &st, &v);
+    assert_true(v.usage.day_used == 1 && v.usage.month_used == 11);
+    cf_apikey_rec_free(r, &st);
+    cf_apikey_free(k);
+    cf_strtab_fini(&st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -214,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_record_reads_back_every_field),
         cmocka_unit_test(test_plain_key_is_one_small_chunk),
         cmocka_unit_test(test_save_stores_what_changes),
+        cmocka_unit_test(test_use_state_counts_unsent_uses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
