@@ -2,7 +2,7 @@
  *
  * Internals of the session index shared by core/index.c (tables, records,
  * strings, groups) and core/index_time.c (deadline heaps, creation order,
- * listings) and core/index_tab.c (the tables). Nothing else in src/ includes
+ * listings) and core/index_tab.h (the tables, inlined into index.c). Nothing else in src/ includes
  * this (the unit tests do, to count what a resize moves).
  */
 #ifndef CF_CORE_INDEX_INT_H
@@ -22,7 +22,7 @@ typedef struct {
 /*
  * An open-addressing table of tagged pointers (NULL = empty); the key is in
  * the object. While it grows, the previous array (old) is drained into the
- * new one a few entries per operation (index_tab.c).
+ * new one a few entries per operation (index_tab.h).
  */
 typedef struct {
     void **slot;
@@ -84,38 +84,13 @@ struct cf_index {
     size_t rehash_moves;      /* per table operation; CF__IX_REHASH_MOVES (tests inject others) */
 };
 
-/* index_tab.c: the tables. */
-uint64_t cf__ix_key_hash(const cf_index_t *ix, ix_kind_t k, const void *key, size_t len);
-/** The entry for @key, or NULL. */
-void *cf__ix_tab_get(const cf_index_t *ix, const ix_tab_t *t, ix_kind_t k, const void *key,
-                     size_t len);
-/**
- * The slot of the new array holding @key, or the empty one where it would go
- * (growing first, so an insert by cf__ix_tab_set may follow without a second
- * walk, as long as nothing else touches @t in between); *@h is the key's
- * hash. SIZE_MAX when out of memory.
- */
-size_t cf__ix_tab_slot(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k, const void *key, size_t len,
-                       uint64_t *h);
-/** Store @e (hash @h) in the empty slot @i that cf__ix_tab_slot returned. */
-void cf__ix_tab_set(ix_tab_t *t, size_t i, void *e, uint64_t h);
-/** Remove @key if present. */
-void cf__ix_tab_del(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k, const void *key, size_t len);
-/** Move up to @moves entries of a growing table, looking at up to @slots old slots. */
-void cf__ix_tab_step(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k, size_t slots, size_t moves);
-/** Iterate the entries: *@pos = 0 first; NULL at the end; no change to @t in between. */
-void *cf__ix_tab_next(const ix_tab_t *t, size_t *pos);
-/** Free the arrays (not the entries). */
-void cf__ix_tab_fini(ix_tab_t *t);
-/** Prefetch @key's home slots (@deref 0), or the entry there a probe would compare (returned). */
-void *cf__ix_tab_prefetch(const cf_index_t *ix, const ix_tab_t *t, ix_kind_t k, const void *key,
-                          size_t len, int deref);
-
 /* index_time.c: the creation order and the heaps. */
 int cf__ix_order_add(cf_index_t *ix, cf_session_t *s);
 void cf__ix_order_del(cf_index_t *ix, cf_session_t *s);
 void cf__ix_heap_del(cf_index_t *ix, cf_session_t *s);
 int cf__ix_file(cf_index_t *ix, cf_session_t *s, cf_time_t now);
 void cf__ix_count(cf_index_t *ix, cf_session_t *s, int on);
+/* cf_index_expire() but for the tables' share (index.c adds it). */
+size_t cf__ix_expire(cf_index_t *ix, cf_time_t now, size_t max, cf_index_purge_fn fn, void *arg);
 
 #endif

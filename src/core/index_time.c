@@ -234,17 +234,11 @@ int cf_index_advance_max(cf_index_t *ix, cf_time_t now, size_t max)
     }
 }
 
-size_t cf_index_expire(cf_index_t *ix, cf_time_t now, size_t max, cf_index_purge_fn fn, void *arg)
+size_t cf__ix_expire(cf_index_t *ix, cf_time_t now, size_t max, cf_index_purge_fn fn, void *arg)
 {
     size_t n = 0;
 
     (void)cf_index_advance_max(ix, now, max); /* the rest on the next call */
-    /* A table left growing when inserts stopped drains here: its old array is memory. */
-    cf__ix_tab_step(ix, &ix->sessions, K_SESSION, 1024, 256);
-    cf__ix_tab_step(ix, &ix->refresh, K_REFRESH, 1024, 256);
-    cf__ix_tab_step(ix, &ix->subjects, K_GROUP, 1024, 256);
-    cf__ix_tab_step(ix, &ix->clients, K_GROUP, 1024, 256);
-    cf__ix_tab_step(ix, &ix->strings, K_STRING, 1024, 256);
     while (n < max && ix->dead.n > 0 && ix->dead.v[0].key <= now) {
         cf_session_t *s = ix->dead.v[0].s;
         cf_time_t again;

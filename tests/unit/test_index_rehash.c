@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * The index's tables grow incrementally (core/index_tab.c): while a table
+ * The index's tables grow incrementally (core/index_tab.h): while a table
  * drains its old array into the new one, every key is found exactly once,
  * deletes and re-inserts work on either array, iteration sees each entry
  * once, no single operation moves more than its budget, and the periodic
@@ -18,6 +18,7 @@
 
 #include "core/error.h"
 #include "core/index_int.h"
+#include "core/index_tab.h"
 
 #define T0 ((cf_time_t)1700000000000LL)
 #define TOMB ((void *)(uintptr_t)1)
@@ -360,6 +361,36 @@ static void test_sweep_drains_idle_table_and_zero_budget_still_correct(void **st
     cf_index_free(ix);
 }
 
+/* Sized before a load, the tables never grow during it; sizing a table that
+ * holds entries changes nothing; an absurd estimate is capped. */
+static void test_reserve_sizes_once_and_is_capped(void **state)
+{
+    cf_index_t *ix = cf_index_new(31);
+    size_t cap;
+
+    (void)state;
+    assert_int_equal(cf_index_reserve(ix, 50000), 0);
+    cap = ix->sessions.cap;
+    assert_true(cap * 3 / 4 > 50000);
+    assert_true(cap / 2 * 3 / 4 <= 50000); /* no bigger than needed */
+    for (long i = 0; i < 50000; i++) {
+        add(ix, i, 10);
+        assert_null(ix->sessions.old);
+        assert_null(ix->refresh.old);
+    }
+    assert_int_equal(ix->sessions.cap, cap);
+    assert_int_equal(ix->sessions.moved, 0);
+    assert_int_equal(cf_index_reserve(ix, 10000000), 0); /* not empty: unchanged */
+    assert_int_equal(ix->sessions.cap, cap);
+    cf_index_free(ix);
+    ix = cf_index_new(37);
+    assert_int_equal(cf_index_reserve(ix, SIZE_MAX / 2), 0);
+    assert_true(ix->sessions.cap <= CF_INDEX_RESERVE_MAX * 2);
+    add(ix, 1, 1);
+    assert_present(ix, 1, 1);
+    cf_index_free(ix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -369,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_no_call_moves_more_than_its_budget),
         cmocka_unit_test(test_default_budget_drains_before_next_growth),
         cmocka_unit_test(test_sweep_drains_idle_table_and_zero_budget_still_correct),
+        cmocka_unit_test(test_reserve_sizes_once_and_is_capped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
