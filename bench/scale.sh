@@ -91,7 +91,7 @@ def rows():
         idle_dl = now + 5_000 + (i * 7919 % (dur * 4 * 1000)) if i % 4 == 0 else now + 2 * 3600_000
         yield (sid, "user%d" % (i % (n // 3 + 1)), clients[i % 10], "read write", roles[i % 4],
                created, created, created, 7200_000, 43200_000, 600_000, idle_dl,
-               created + 43200_000, 0, "", 0, 0, "10.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255), "")
+               created + 43200_000, 0, "", 0, 0, "10.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255), "", "")
 def tokens(sids):
     for sid in sids:
         yield (hashlib.sha256(sid.encode()).digest(), sid, 0)
@@ -101,7 +101,7 @@ def keep(it):
     for r in it:
         sids.append(r[0])
         yield r
-c.executemany("INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", keep(rows()))
+c.executemany("INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", keep(rows()))
 c.executemany("INSERT INTO refresh_tokens VALUES (?,?,?)", tokens(sids))
 c.commit()
 # Written in one transaction, all of it sits in the WAL; curfew's writer

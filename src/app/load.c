@@ -194,10 +194,19 @@ static void index_clear(cf_app_t *app)
     app->dirty = NULL; /* unflushed activity is lost: sessions can only expire earlier */
 }
 
+/* Size the index from the store's estimate: no table grows during the load. */
+static void load_expect(void *ctx, size_t sessions)
+{
+    load_t *l = ctx;
+
+    (void)cf_index_reserve(l->app->index, sessions); /* out of memory: they grow as before */
+}
+
 int cf_app_load(cf_app_t *app)
 {
     load_t l = {.app = app};
-    cf_store_loader_t ld = {&l, load_session, load_refresh, load_not_before, load_alert_hold};
+    cf_store_loader_t ld = {&l, load_session, load_refresh, load_not_before, load_alert_hold,
+                            load_expect};
     int rc;
 
     memset(policy_memo, 0, sizeof policy_memo); /* the last load's strings are gone */

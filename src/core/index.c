@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: MIT
  *
  * The session index: records, tables, interned strings and groups. The
- * deadline heaps and the creation order are in index_time.c. See index.h.
+ * deadline heaps and the creation order are in index_time.c, the tables
+ * (and their incremental growth) in index_tab.c. See index.h.
  */
 #include "core/index_int.h"
+#include "core/index_tab.h"
 
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/digest.h"
 #include "core/error.h"
 
 /* ------------------------------------------------------------------ */
@@ -70,184 +71,6 @@ static void pool_fini(ix_pool_t *p)
 }
 
 /* ------------------------------------------------------------------ */
-/* Open-addressing tables of pointers                                   */
-/* ------------------------------------------------------------------ */
-
-/* What a table holds decides how an entry hashes and compares. */
-typedef enum { K_SESSION, K_REFRESH, K_GROUP, K_STRING } ix_kind_t;
-
-/* An interned string: shared by every record naming it. */
-typedef struct {
-    uint32_t refs;
-    uint32_t hash;
-    char s[];
-} ix_str_t;
-
-static uint64_t load64(const uint8_t *p)
-{
-    uint64_t v;
-
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static uint64_t key_hash(const cf_index_t *ix, ix_kind_t k, const void *key, size_t len)
-{
-    /* Refresh-token hashes are SHA-256 of server-made secrets: already uniform. */
-    if (k == K_REFRESH)
-        return load64(key) ^ ix->seed;
-    return cf_hash64(key, len, ix->seed ^ (uint64_t)k);
-}
-
-static uint64_t entry_hash(const cf_index_t *ix, ix_kind_t k, const void *e)
-{
-    switch (k) {
-    case K_SESSION:
-        return key_hash(ix, k, ((const cf_session_t *)e)->id, CF_SID_LEN);
-    case K_REFRESH:
-        return key_hash(ix, k, ((const cf_refresh_entry_t *)e)->hash, 32);
-    case K_GROUP:
-        return ((const cf_group_t *)e)->hash;
-    default:
-        return ((const ix_str_t *)e)->hash;
-    }
-}
-
-static int entry_eq(ix_kind_t k, const void *e, const void *key, size_t len)
-{
-    const char *name;
-
-    switch (k) {
-    case K_SESSION:
-        return len == CF_SID_LEN && memcmp(((const cf_session_t *)e)->id, key, len) == 0;
-    case K_REFRESH:
-        return memcmp(((const cf_refresh_entry_t *)e)->hash, key, 32) == 0;
-    case K_GROUP:
-        name = ((const cf_group_t *)e)->name;
-        break;
-    default:
-        name = ((const ix_str_t *)e)->s;
-        break;
-    }
-    return strncmp(name, key, len) == 0 && name[len] == '\0';
-}
-
-/*
- * Slots hold tagged pointers: the top 16 bits (unused by user-space
- * addresses on x86-64 and arm64 Linux) carry 16 bits of the key's hash, so
- * a probe compares an entry only when the tags agree. At a million sessions
- * each entry compared is a cache miss; with the tag, a probe past other
- * keys costs none. The tag mixes the hash's low 32 bits only, which is all
- * that groups and strings keep of it.
- */
-#define TAG_SHIFT 48
-#define ADDR_MASK (((uintptr_t)1 << TAG_SHIFT) - 1)
-
-static uintptr_t tag_of(uint64_t h)
-{
-    return (uintptr_t)(((uint32_t)h * 0x9E3779B1u) >> 16) << TAG_SHIFT;
-}
-
-static void *untag(const void *v)
-{
-    return (void *)((uintptr_t)v & ADDR_MASK);
-}
-
-/* Store @e (hash @h) in slot @i. */
-static void tab_set(ix_tab_t *t, size_t i, void *e, uint64_t h)
-{
-    if (((uintptr_t)e & ~ADDR_MASK) != 0)
-        abort(); /* an address above 2^48: the tags would corrupt it */
-    t->slot[i] = (void *)((uintptr_t)e | tag_of(h));
-    t->count++;
-}
-
-/* The slot holding @key, or the empty slot where it would go. */
-static size_t tab_find(const cf_index_t *ix, const ix_tab_t *t, ix_kind_t k, const void *key,
-                       size_t len, uint64_t h)
-{
-    size_t mask = t->cap - 1, i = (size_t)h & mask;
-    uintptr_t tag = tag_of(h);
-
-    (void)ix;
-    while (t->slot[i] != NULL && (((uintptr_t)t->slot[i] & ~ADDR_MASK) != tag ||
-                                  !entry_eq(k, untag(t->slot[i]), key, len)))
-        i = (i + 1) & mask;
-    return i;
-}
-
-static void *tab_get(const cf_index_t *ix, const ix_tab_t *t, ix_kind_t k, const void *key,
-                     size_t len)
-{
-    if (t->count == 0)
-        return NULL;
-    return untag(t->slot[tab_find(ix, t, k, key, len, key_hash(ix, k, key, len))]);
-}
-
-static int tab_grow(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k)
-{
-    size_t cap = t->cap ? t->cap * 2 : 64, mask = cap - 1;
-    void **slot = calloc(cap, sizeof *slot);
-
-    if (slot == NULL)
-        return CF_ENOMEM;
-    for (size_t i = 0; i < t->cap; i++) {
-        size_t j;
-        if (t->slot[i] == NULL)
-            continue;
-        for (j = (size_t)entry_hash(ix, k, untag(t->slot[i])) & mask; slot[j] != NULL;
-             j = (j + 1) & mask)
-            ;
-        slot[j] = t->slot[i];
-    }
-    free(t->slot);
-    t->slot = slot;
-    t->cap = cap;
-    return 0;
-}
-
-/*
- * The slot for @key, the table grown first so that an insert may follow
- * without a second walk: at a million sessions every probe is a cache miss
- * on the entry it compares, so a look-up then an insert cost twice. Returns
- * the slot (occupied: the key is there), or SIZE_MAX when out of memory.
- */
-static size_t tab_slot(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k, const void *key, size_t len,
-                       uint64_t *h)
-{
-    if ((t->count + 1) * 4 > t->cap * 3 && tab_grow(ix, t, k) < 0)
-        return SIZE_MAX;
-    *h = key_hash(ix, k, key, len);
-    return tab_find(ix, t, k, key, len, *h);
-}
-
-/* Remove @key; backward-shift deletion, so no tombstones slow later probes. */
-static void tab_del(const cf_index_t *ix, ix_tab_t *t, ix_kind_t k, const void *key, size_t len)
-{
-    size_t mask, i, j;
-
-    if (t->count == 0)
-        return;
-    mask = t->cap - 1;
-    i = tab_find(ix, t, k, key, len, key_hash(ix, k, key, len));
-    if (t->slot[i] == NULL)
-        return;
-    for (j = i;;) {
-        size_t home;
-        j = (j + 1) & mask;
-        if (t->slot[j] == NULL)
-            break;
-        home = (size_t)entry_hash(ix, k, untag(t->slot[j])) & mask;
-        if (((j - home) & mask) >= ((j - i) & mask)) {
-            t->slot[i] = t->slot[j];
-            i = j;
-        }
-    }
-    t->slot[i] = NULL;
-    t->count--;
-}
-
-/* ------------------------------------------------------------------ */
 /* Interned strings and groups                                          */
 /* ------------------------------------------------------------------ */
 
@@ -286,12 +109,12 @@ static void str_release(cf_index_t *ix, void *e, size_t bytes)
 static char *str_ref(cf_index_t *ix, const char *s)
 {
     uint64_t h;
-    size_t len = strlen(s), i = tab_slot(ix, &ix->strings, K_STRING, s, len, &h);
+    size_t len = strlen(s), i = cf__ix_tab_slot(ix, &ix->strings, K_STRING, s, len, &h);
     ix_str_t *e;
 
     if (i == SIZE_MAX)
         return NULL;
-    e = untag(ix->strings.slot[i]);
+    e = cf__ix_untag(ix->strings.slot[i]);
     if (e == NULL) {
         e = str_alloc(ix, sizeof *e + len + 1);
         if (e == NULL)
@@ -299,7 +122,7 @@ static char *str_ref(cf_index_t *ix, const char *s)
         e->refs = 0;
         e->hash = (uint32_t)h;
         memcpy(e->s, s, len + 1);
-        tab_set(&ix->strings, i, e, h);
+        cf__ix_tab_set(&ix->strings, i, e, h);
         ix->string_bytes += sizeof *e + len + 1;
     }
     e->refs++;
@@ -316,26 +139,26 @@ static void str_unref(cf_index_t *ix, char *s)
     if (--e->refs > 0)
         return;
     ix->string_bytes -= sizeof *e + strlen(s) + 1;
-    tab_del(ix, &ix->strings, K_STRING, s, strlen(s));
+    cf__ix_tab_del(ix, &ix->strings, K_STRING, s, strlen(s));
     str_release(ix, e, sizeof *e + strlen(s) + 1);
 }
 
 static cf_group_t *group_ref(cf_index_t *ix, ix_tab_t *t, const char *name)
 {
     uint64_t h;
-    size_t len = strlen(name), i = tab_slot(ix, t, K_GROUP, name, len, &h);
+    size_t len = strlen(name), i = cf__ix_tab_slot(ix, t, K_GROUP, name, len, &h);
     cf_group_t *g;
 
     if (i == SIZE_MAX)
         return NULL;
-    if ((g = untag(t->slot[i])) != NULL)
+    if ((g = cf__ix_untag(t->slot[i])) != NULL)
         return g;
     g = calloc(1, sizeof *g + len + 1);
     if (g == NULL)
         return NULL;
     g->hash = (uint32_t)h;
     memcpy(g->name, name, len + 1);
-    tab_set(t, i, g, h);
+    cf__ix_tab_set(t, i, g, h);
     ix->string_bytes += sizeof *g + len + 1;
     return g;
 }
@@ -346,7 +169,7 @@ static void group_maybe_free(cf_index_t *ix, ix_tab_t *t, cf_group_t *g)
     if (g->count > 0 || g->not_before > 0)
         return;
     ix->string_bytes -= sizeof *g + strlen(g->name) + 1;
-    tab_del(ix, t, K_GROUP, g->name, strlen(g->name));
+    cf__ix_tab_del(ix, t, K_GROUP, g->name, strlen(g->name));
     free(g);
 }
 
@@ -357,22 +180,17 @@ static cf_group_t *group_of(const char *name)
 
 cf_subject_t *cf_index_subject(const cf_index_t *ix, const char *sub)
 {
-    return tab_get(ix, &ix->subjects, K_GROUP, sub, strlen(sub));
+    return cf__ix_tab_get(ix, &ix->subjects, K_GROUP, sub, strlen(sub));
 }
 
 cf_group_t *cf_index_client(const cf_index_t *ix, const char *client_id)
 {
-    return tab_get(ix, &ix->clients, K_GROUP, client_id, strlen(client_id));
+    return cf__ix_tab_get(ix, &ix->clients, K_GROUP, client_id, strlen(client_id));
 }
 
 cf_group_t *cf_index_next_client(const cf_index_t *ix, size_t *pos)
 {
-    while (*pos < ix->clients.cap) {
-        cf_group_t *g = untag(ix->clients.slot[(*pos)++]);
-        if (g != NULL)
-            return g;
-    }
-    return NULL;
+    return cf__ix_tab_next(&ix->clients, pos);
 }
 
 int cf_index_set_not_before(cf_index_t *ix, const char *sub, cf_time_t at)
@@ -405,6 +223,7 @@ cf_index_t *cf_index_new(uint64_t seed)
     if (ix == NULL)
         return NULL;
     ix->seed = seed;
+    ix->rehash_moves = CF__IX_REHASH_MOVES;
     pool_init(&ix->records, sizeof(cf_session_t), 4096);
     pool_init(&ix->entries, sizeof(cf_refresh_entry_t), 4096);
     pool_init(&ix->str_small, STR_SMALL, 8192);
@@ -414,25 +233,29 @@ cf_index_t *cf_index_new(uint64_t seed)
 
 static void tab_free_all(ix_tab_t *t)
 {
-    for (size_t i = 0; i < t->cap; i++)
-        free(untag(t->slot[i]));
-    free(t->slot);
+    size_t pos = 0;
+    void *e;
+
+    while ((e = cf__ix_tab_next(t, &pos)) != NULL)
+        free(e);
+    cf__ix_tab_fini(t);
 }
 
 void cf_index_free(cf_index_t *ix)
 {
+    size_t pos = 0;
+    ix_str_t *e;
+
     if (ix == NULL)
         return;
     tab_free_all(&ix->subjects);
     tab_free_all(&ix->clients);
-    for (size_t i = 0; i < ix->strings.cap; i++) { /* pooled ones go with their pools */
-        ix_str_t *e = untag(ix->strings.slot[i]);
-        if (e != NULL && str_pool(ix, sizeof *e + strlen(e->s) + 1) == NULL)
+    while ((e = cf__ix_tab_next(&ix->strings, &pos)) != NULL) /* pooled ones go with their pools */
+        if (str_pool(ix, sizeof *e + strlen(e->s) + 1) == NULL)
             free(e);
-    }
-    free(ix->strings.slot);
-    free(ix->sessions.slot);
-    free(ix->refresh.slot);
+    cf__ix_tab_fini(&ix->strings);
+    cf__ix_tab_fini(&ix->sessions);
+    cf__ix_tab_fini(&ix->refresh);
     pool_fini(&ix->records);
     pool_fini(&ix->entries);
     pool_fini(&ix->str_small);
@@ -456,7 +279,7 @@ size_t cf_index_refresh_count(const cf_index_t *ix)
 
 cf_session_t *cf_index_get(const cf_index_t *ix, const char *sid, size_t len)
 {
-    return tab_get(ix, &ix->sessions, K_SESSION, sid, len);
+    return cf__ix_tab_get(ix, &ix->sessions, K_SESSION, sid, len);
 }
 
 /* Release what a record references (strings, groups) and give it back to the pool. */
@@ -570,7 +393,7 @@ int cf_index_set_cnf(cf_index_t *ix, cf_session_t *s, const char *cnf)
 cf_session_t *cf_index_add(cf_index_t *ix, const cf_session_t *src, cf_time_t now)
 {
     uint64_t h;
-    size_t slot = tab_slot(ix, &ix->sessions, K_SESSION, src->id, CF_SID_LEN, &h);
+    size_t slot = cf__ix_tab_slot(ix, &ix->sessions, K_SESSION, src->id, CF_SID_LEN, &h);
     cf_session_t *s;
 
     if (slot == SIZE_MAX || ix->sessions.slot[slot] != NULL)
@@ -581,14 +404,14 @@ cf_session_t *cf_index_add(cf_index_t *ix, const cf_session_t *src, cf_time_t no
     if (record_fill(ix, s, src) < 0)
         goto fail;
     /* Only other tables changed since: the slot is still the one. */
-    tab_set(&ix->sessions, slot, s, h);
+    cf__ix_tab_set(&ix->sessions, slot, s, h);
     if (cf__ix_order_add(ix, s) < 0) {
-        tab_del(ix, &ix->sessions, K_SESSION, s->id, CF_SID_LEN);
+        cf__ix_tab_del(ix, &ix->sessions, K_SESSION, s->id, CF_SID_LEN);
         goto fail;
     }
     if (cf__ix_file(ix, s, now) < 0) {
         cf__ix_order_del(ix, s);
-        tab_del(ix, &ix->sessions, K_SESSION, s->id, CF_SID_LEN);
+        cf__ix_tab_del(ix, &ix->sessions, K_SESSION, s->id, CF_SID_LEN);
         goto fail;
     }
     link_groups(s);
@@ -604,14 +427,14 @@ void cf_index_remove(cf_index_t *ix, cf_session_t *s)
 
     for (; e != NULL; e = next) {
         next = e->next;
-        tab_del(ix, &ix->refresh, K_REFRESH, e->hash, 32);
+        cf__ix_tab_del(ix, &ix->refresh, K_REFRESH, e->hash, 32);
         pool_put(&ix->entries, e);
     }
     s->refresh = NULL;
     cf__ix_count(ix, s, 0);
     cf__ix_heap_del(ix, s);
     cf__ix_order_del(ix, s);
-    tab_del(ix, &ix->sessions, K_SESSION, s->id, CF_SID_LEN);
+    cf__ix_tab_del(ix, &ix->sessions, K_SESSION, s->id, CF_SID_LEN);
     unlink_groups(s);
     record_free(ix, s);
 }
@@ -619,7 +442,7 @@ void cf_index_remove(cf_index_t *ix, cf_session_t *s)
 int cf_index_add_refresh(cf_index_t *ix, cf_session_t *s, const uint8_t hash[32], uint32_t gen)
 {
     uint64_t h;
-    size_t slot = tab_slot(ix, &ix->refresh, K_REFRESH, hash, 32, &h);
+    size_t slot = cf__ix_tab_slot(ix, &ix->refresh, K_REFRESH, hash, 32, &h);
     cf_refresh_entry_t *e;
 
     if (slot == SIZE_MAX)
@@ -632,7 +455,7 @@ int cf_index_add_refresh(cf_index_t *ix, cf_session_t *s, const uint8_t hash[32]
     memcpy(e->hash, hash, 32);
     e->gen = gen;
     e->session = s;
-    tab_set(&ix->refresh, slot, e, h);
+    cf__ix_tab_set(&ix->refresh, slot, e, h);
     e->next = s->refresh;
     s->refresh = e;
     return 0;
@@ -640,7 +463,7 @@ int cf_index_add_refresh(cf_index_t *ix, cf_session_t *s, const uint8_t hash[32]
 
 cf_refresh_entry_t *cf_index_refresh(const cf_index_t *ix, const uint8_t hash[32])
 {
-    return tab_get(ix, &ix->refresh, K_REFRESH, hash, 32);
+    return cf__ix_tab_get(ix, &ix->refresh, K_REFRESH, hash, 32);
 }
 
 int cf_index_next_lapsed(cf_index_t *ix, char sid[CF_SID_LEN + 1])
@@ -663,28 +486,6 @@ int cf_index_next_lapsed(cf_index_t *ix, char sid[CF_SID_LEN + 1])
 /* Prefetching for loads                                                */
 /* ------------------------------------------------------------------ */
 
-/* Start fetching the home slot of @key in @t; returns the slot's tagged content. */
-static void *slot_fetch(const cf_index_t *ix, const ix_tab_t *t, ix_kind_t k, const void *key,
-                        size_t len, int deref)
-{
-    uint64_t h;
-    void *e;
-
-    if (t->cap == 0)
-        return NULL;
-    h = key_hash(ix, k, key, len);
-    if (!deref) {
-        __builtin_prefetch(&t->slot[(size_t)h & (t->cap - 1)]);
-        return NULL;
-    }
-    e = t->slot[(size_t)h & (t->cap - 1)];
-    if (e == NULL || ((uintptr_t)e & ~ADDR_MASK) != tag_of(h))
-        return NULL; /* a probe will not compare it */
-    e = untag(e);
-    __builtin_prefetch(e);
-    return e;
-}
-
 void cf_index_prefetch_add(const cf_index_t *ix, const cf_session_t *src, int stage)
 {
     const char *ip = src->ip != NULL ? src->ip : "";
@@ -692,16 +493,16 @@ void cf_index_prefetch_add(const cf_index_t *ix, const cf_session_t *src, int st
 
     switch (stage) {
     case 0:
-        slot_fetch(ix, &ix->sessions, K_SESSION, src->id, CF_SID_LEN, 0);
-        slot_fetch(ix, &ix->subjects, K_GROUP, src->sub, strlen(src->sub), 0);
-        slot_fetch(ix, &ix->strings, K_STRING, ip, strlen(ip), 0);
+        cf__ix_tab_prefetch(ix, &ix->sessions, K_SESSION, src->id, CF_SID_LEN, 0);
+        cf__ix_tab_prefetch(ix, &ix->subjects, K_GROUP, src->sub, strlen(src->sub), 0);
+        cf__ix_tab_prefetch(ix, &ix->strings, K_STRING, ip, strlen(ip), 0);
         break;
     case 1:
-        slot_fetch(ix, &ix->subjects, K_GROUP, src->sub, strlen(src->sub), 1);
-        slot_fetch(ix, &ix->strings, K_STRING, ip, strlen(ip), 1);
+        cf__ix_tab_prefetch(ix, &ix->subjects, K_GROUP, src->sub, strlen(src->sub), 1);
+        cf__ix_tab_prefetch(ix, &ix->strings, K_STRING, ip, strlen(ip), 1);
         break;
     default: /* linking the record writes into the subject's newest session */
-        g = slot_fetch(ix, &ix->subjects, K_GROUP, src->sub, strlen(src->sub), 1);
+        g = cf__ix_tab_prefetch(ix, &ix->subjects, K_GROUP, src->sub, strlen(src->sub), 1);
         if (g != NULL && g->head != NULL)
             __builtin_prefetch(g->head, 1);
         break;
@@ -712,11 +513,40 @@ void cf_index_prefetch_refresh(const cf_index_t *ix, const char *sid, const uint
                                int stage)
 {
     if (stage == 0) {
-        slot_fetch(ix, &ix->sessions, K_SESSION, sid, CF_SID_LEN, 0);
-        slot_fetch(ix, &ix->refresh, K_REFRESH, hash, 32, 0);
+        cf__ix_tab_prefetch(ix, &ix->sessions, K_SESSION, sid, CF_SID_LEN, 0);
+        cf__ix_tab_prefetch(ix, &ix->refresh, K_REFRESH, hash, 32, 0);
     } else {
-        slot_fetch(ix, &ix->sessions, K_SESSION, sid, CF_SID_LEN, 1);
+        cf__ix_tab_prefetch(ix, &ix->sessions, K_SESSION, sid, CF_SID_LEN, 1);
     }
+}
+
+/* A step of every growing table. */
+static void tabs_step(cf_index_t *ix, size_t slots, size_t moves)
+{
+    cf__ix_tab_step(ix, &ix->sessions, K_SESSION, slots, moves);
+    cf__ix_tab_step(ix, &ix->refresh, K_REFRESH, slots, moves);
+    cf__ix_tab_step(ix, &ix->subjects, K_GROUP, slots, moves);
+    cf__ix_tab_step(ix, &ix->clients, K_GROUP, slots, moves);
+    cf__ix_tab_step(ix, &ix->strings, K_STRING, slots, moves);
+}
+
+size_t cf_index_expire(cf_index_t *ix, cf_time_t now, size_t max, cf_index_purge_fn fn, void *arg)
+{
+    /* The periodic sweep also drains a table that inserts stopped feeding
+     * mid-growth: its old array is memory. 256 moves a table, ~25 us. */
+    tabs_step(ix, 1024, 256);
+    return cf__ix_expire(ix, now, max, fn, arg);
+}
+
+int cf_index_reserve(cf_index_t *ix, size_t sessions)
+{
+    if (sessions > CF_INDEX_RESERVE_MAX)
+        sessions = CF_INDEX_RESERVE_MAX;
+    if (cf__ix_tab_reserve(&ix->sessions, sessions) < 0 ||
+        cf__ix_tab_reserve(&ix->refresh, sessions) < 0 ||
+        cf__ix_tab_reserve(&ix->strings, sessions) < 0)
+        return CF_ENOMEM;
+    return 0;
 }
 
 size_t cf_index_bytes(const cf_index_t *ix)
@@ -724,7 +554,8 @@ size_t cf_index_bytes(const cf_index_t *ix)
     return ix->records.nblocks * ix->records.per_block * ix->records.size +
            ix->entries.nblocks * ix->entries.per_block * ix->entries.size +
            (ix->sessions.cap + ix->refresh.cap + ix->subjects.cap + ix->clients.cap +
-            ix->strings.cap) * sizeof(void *) +
+            ix->strings.cap + ix->sessions.old_cap + ix->refresh.old_cap + ix->subjects.old_cap +
+            ix->clients.old_cap + ix->strings.old_cap) * sizeof(void *) +
            (ix->live.cap + ix->dead.cap) * sizeof(ix_heap_ent_t) +
            ix->order_cap * sizeof(cf_session_t *) + ix->string_bytes;
 }

@@ -221,6 +221,17 @@ void cf_index_prefetch_add(const cf_index_t *ix, const cf_session_t *src, int st
 void cf_index_prefetch_refresh(const cf_index_t *ix, const char *sid, const uint8_t hash[32],
                                int stage);
 
+/**
+ * Size the tables for about @sessions sessions (one refresh token and one
+ * address each) before a load, so they need not grow during it. Only
+ * empty tables are sized, and to at most CF_INDEX_RESERVE_MAX sessions:
+ * an estimate too high costs memory, one too low only later (incremental)
+ * growth. 0 or CF_ENOMEM (the tables then grow as usual).
+ */
+int cf_index_reserve(cf_index_t *ix, size_t sessions);
+
+#define CF_INDEX_RESERVE_MAX ((size_t)1 << 22)
+
 /** Approximate bytes the index holds (records, tables, strings), for tests and logs. */
 size_t cf_index_bytes(const cf_index_t *ix);
 

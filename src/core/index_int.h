@@ -2,7 +2,8 @@
  *
  * Internals of the session index shared by core/index.c (tables, records,
  * strings, groups) and core/index_time.c (deadline heaps, creation order,
- * listings). Nothing outside those two files includes this.
+ * listings) and core/index_tab.h (the tables, inlined into index.c). Nothing else in src/ includes
+ * this (the unit tests do, to count what a resize moves).
  */
 #ifndef CF_CORE_INDEX_INT_H
 #define CF_CORE_INDEX_INT_H
@@ -18,11 +19,41 @@ typedef struct {
     size_t used;
 } ix_pool_t;
 
-/* An open-addressing table of pointers (NULL = empty); the key is in the object. */
+/*
+ * An open-addressing table of tagged pointers (NULL = empty); the key is in
+ * the object. While it grows, the previous array (old) is drained into the
+ * new one a few entries per operation (index_tab.h).
+ */
 typedef struct {
     void **slot;
-    size_t cap, count; /* cap: a power of two, 0 before the first insert */
+    size_t cap, count;   /* cap: a power of two, 0 before the first insert; count: both arrays */
+    void **old;          /* NULL, or the array being drained (holds tombstones) */
+    size_t old_cap, old_count, cursor; /* old slots below cursor are drained */
+    size_t moved;        /* entries moved from old to slot, ever (tests count it per call) */
 } ix_tab_t;
+
+/* What a table holds decides how an entry hashes and compares. */
+typedef enum { K_SESSION, K_REFRESH, K_GROUP, K_STRING } ix_kind_t;
+
+/* An interned string: shared by every record naming it. */
+typedef struct {
+    uint32_t refs;
+    uint32_t hash;
+    char s[];
+} ix_str_t;
+
+/* Default entries moved from an old array per table operation (one more
+ * when the operation's own key is found there: it moves first). */
+#define CF__IX_REHASH_MOVES 4
+
+/* Tagged slots: 16 bits of the key's hash above a 48-bit address. */
+#define CF__IX_TAG_SHIFT 48
+#define CF__IX_ADDR_MASK (((uintptr_t)1 << CF__IX_TAG_SHIFT) - 1)
+
+static inline void *cf__ix_untag(const void *v)
+{
+    return (void *)((uintptr_t)v & CF__IX_ADDR_MASK);
+}
 
 typedef struct {
     cf_time_t key;
@@ -50,6 +81,7 @@ struct cf_index {
     size_t lapsed_head, nlapsed, lapsed_cap;
     size_t active;
     size_t string_bytes;
+    size_t rehash_moves;      /* per table operation; CF__IX_REHASH_MOVES (tests inject others) */
 };
 
 /* index_time.c: the creation order and the heaps. */
@@ -58,5 +90,7 @@ void cf__ix_order_del(cf_index_t *ix, cf_session_t *s);
 void cf__ix_heap_del(cf_index_t *ix, cf_session_t *s);
 int cf__ix_file(cf_index_t *ix, cf_session_t *s, cf_time_t now);
 void cf__ix_count(cf_index_t *ix, cf_session_t *s, int on);
+/* cf_index_expire() but for the tables' share (index.c adds it). */
+size_t cf__ix_expire(cf_index_t *ix, cf_time_t now, size_t max, cf_index_purge_fn fn, void *arg);
 
 #endif

@@ -234,7 +234,7 @@ int cf_index_advance_max(cf_index_t *ix, cf_time_t now, size_t max)
     }
 }
 
-size_t cf_index_expire(cf_index_t *ix, cf_time_t now, size_t max, cf_index_purge_fn fn, void *arg)
+size_t cf__ix_expire(cf_index_t *ix, cf_time_t now, size_t max, cf_index_purge_fn fn, void *arg)
 {
     size_t n = 0;
 

@@ -37,6 +37,9 @@ typedef struct {
     int (*not_before)(void *ctx, const char *sub, cf_time_t at);
     /* Optional (may be NULL): @sub's refreshes are held until @until (Unix ms). */
     int (*alert_hold)(void *ctx, const char *sub, cf_time_t until);
+    /* Optional (may be NULL), called before any row with how many sessions
+     * the backend holds (0 when it cannot tell), to size the index. */
+    void (*expect)(void *ctx, size_t sessions);
 } cf_store_loader_t;
 
 /** Takes ownership of @k; returns 0 or a negative error to abort the load. */
