@@ -112,3 +112,43 @@ def test_sysusers_and_tmpfiles_make_the_user_and_directories(tmp_path):
     assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o700, uid, gid)
     st = (root / "etc/curfew").stat()
     assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o750, 0, gid)
+
+
+# The MIT license as SPDX publishes it (https://spdx.org/licenses/MIT.html),
+# compared word by word so that line wrapping does not matter.
+MIT_TEXT = """
+Permission is hereby granted, free of charge, to any person obtaining a copy of this
+software and associated documentation files (the "Software"), to deal in the Software
+without restriction, including without limitation the rights to use, copy, modify, merge,
+publish, distribute, sublicense, and/or sell copies of the Software, and to permit persons
+to whom the Software is furnished to do so, subject to the following conditions:
+The above copyright notice and this permission notice shall be included in all copies or
+substantial portions of the Software.
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED,
+INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR
+PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE
+FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR
+OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER
+DEALINGS IN THE SOFTWARE.
+"""
+
+
+def test_license_is_the_mit_text():
+    words = (REPO_ROOT / "LICENSE").read_text().split()
+    assert words[:2] == ["MIT", "License"]
+    head = " ".join(words[2:6])
+    assert head == "Copyright (c) curfew contributors", head
+    assert words[6:] == MIT_TEXT.split()
+
+
+def test_every_source_file_says_mit():
+    """Each file under src/ (C, headers, meson.build, the embedded dashboard)
+    names its license in its first three lines, as LICENSE's MIT."""
+    files = [p for p in (REPO_ROOT / "src").rglob("*") if p.is_file()]
+    assert len(files) > 100
+    missing = [str(p.relative_to(REPO_ROOT)) for p in files
+               if "SPDX-License-Identifier: MIT" not in "\n".join(
+                   p.read_text(errors="replace").splitlines()[:3])]
+    assert missing == []
+    meson = (REPO_ROOT / "meson.build").read_text()
+    assert re.search(r"license:\s*'MIT'", meson)
