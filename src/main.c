@@ -42,32 +42,6 @@
 
 #define EXIT_USAGE 2
 
-static void usage(FILE *out)
-{
-    fputs("usage: curfew <command> [options]\n"
-          "\n"
-          "commands:\n"
-          "  serve           run the server (see 'curfew serve --help')\n"
-          "  config check F  validate config file F and print the effective configuration\n"
-          "  config doc      print the table of every config option\n"
-          "  reasons         print the table of every reason code and its answers\n"
-          "  hash-secret     hash a client secret (read from stdin) for the clients: list\n"
-          "  policy explain  show the effective lifetimes and the route rule for a request\n"
-          "  sessions        list, show and revoke sessions on a running server\n"
-          "  revoke          revoke a subject, a client or everyone on a running server\n"
-          "  stats           session counts (and /metrics) of a running server\n"
-          "  keys            list and rotate the signing keys of a running server\n"
-          "  apikeys         create, list, show, rotate and revoke API keys on a running server\n"
-          "  cluster         a node's view of its cluster: stale or serving, propagation delays\n"
-          "  tune            replay an audit log under candidate timeouts (docs/tuning.md)\n"
-          "  version         print the version\n"
-          "\n"
-          "Run 'curfew <command> --help' for a command's options. The commands that talk to\n"
-          "a server take --server http://HOST:PORT or https://HOST:PORT, and --cacert FILE\n"
-          "(or $CURFEW_CACERT) to verify an HTTPS server against another CA.\n",
-          out);
-}
-
 static void serve_usage(FILE *out)
 {
     fputs("usage: curfew serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--log-level LEVEL]\n"
@@ -479,6 +453,81 @@ static int cmd_reasons(int argc, char **argv)
     return 0;
 }
 
+static int cmd_version(int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        puts("usage: curfew version\n\nPrints the version.");
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "curfew version: unexpected argument '%s'\n", argv[1]);
+        return EXIT_USAGE;
+    }
+    printf("curfew %s\n", CF_VERSION);
+    return 0;
+}
+
+static int cmd_help(int argc, char **argv);
+
+/*
+ * The command table: dispatch, `curfew help` and the man page (curfew help
+ * --man, docs/curfew.1) all read it, so a new command is one row. Several
+ * rows may share a name (one per form); the first one dispatches.
+ */
+static const cf_cli_command_t commands[] = {
+    {"serve", "serve", "run the server (see 'curfew serve --help')", cmd_serve, 0},
+    {"config", "config check F", "validate config file F and print the effective configuration",
+     cmd_config, 0},
+    {"config", "config doc", "print the table of every config option", cmd_config, 0},
+    {"reasons", "reasons", "print the table of every reason code and its answers", cmd_reasons, 0},
+    {"hash-secret", "hash-secret", "hash a client secret (read from stdin) for the clients: list",
+     cmd_hash_secret, 0},
+    {"policy", "policy explain", "show the effective lifetimes and the route rule for a request",
+     cmd_policy, 0},
+    {"sessions", "sessions", "list, show and revoke sessions on a running server", cf_cli_sessions,
+     1},
+    {"revoke", "revoke", "revoke a subject, a client or everyone on a running server",
+     cf_cli_revoke, 1},
+    {"stats", "stats", "session counts (and /metrics) of a running server", cf_cli_stats, 1},
+    {"keys", "keys", "list and rotate the signing keys of a running server", cf_cli_keys, 1},
+    {"apikeys", "apikeys", "create, list, show, rotate and revoke API keys on a running server",
+     cf_cli_apikeys, 1},
+    {"reload", "reload", "make a running server read its configuration again (as SIGHUP)",
+     cf_cli_reload, 1},
+    {"cluster", "cluster", "a node's view of its cluster: stale or serving, propagation delays",
+     cf_cli_cluster, 1},
+    {"tune", "tune", "replay an audit log under candidate timeouts (docs/tuning.md)", cf_cli_tune,
+     0},
+    {"version", "version", "print the version", cmd_version, 0},
+    {"help", "help [--man]", "print this help, or the curfew(1) man page in roff", cmd_help, 0},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out)
+{
+    fputs("usage: curfew <command> [options]\n\ncommands:\n", out);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-15s %s\n", commands[i].shown, commands[i].summary);
+    fputs("\n"
+          "Run 'curfew <command> --help' for a command's options. The commands that talk to\n"
+          "a server take --server http://HOST:PORT or https://HOST:PORT, and --cacert FILE\n"
+          "(or $CURFEW_CACERT) to verify an HTTPS server against another CA.\n",
+          out);
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "--man") == 0)
+        return cf_cli_man(stdout, CF_VERSION, commands, NCOMMANDS);
+    if (argc > 1 && strcmp(argv[1], "--help") != 0 && strcmp(argv[1], "-h") != 0) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    usage(stdout);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : NULL;
@@ -487,47 +536,16 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (strcmp(cmd, "serve") == 0)
-        return cmd_serve(argc - 1, argv + 1);
-    if (strcmp(cmd, "config") == 0)
-        return cmd_config(argc - 1, argv + 1);
-    if (strcmp(cmd, "reasons") == 0)
-        return cmd_reasons(argc - 1, argv + 1);
-    if (strcmp(cmd, "hash-secret") == 0)
-        return cmd_hash_secret(argc - 1, argv + 1);
-    if (strcmp(cmd, "policy") == 0)
-        return cmd_policy(argc - 1, argv + 1);
-    if (strcmp(cmd, "tune") != 0 && strcmp(cmd, "version") != 0)
-        argc = cf_cli_take_cacert(argc, argv); /* the commands below talk to a server */
-    if (strcmp(cmd, "sessions") == 0)
-        return cf_cli_sessions(argc - 1, argv + 1);
-    if (strcmp(cmd, "revoke") == 0)
-        return cf_cli_revoke(argc - 1, argv + 1);
-    if (strcmp(cmd, "stats") == 0)
-        return cf_cli_stats(argc - 1, argv + 1);
-    if (strcmp(cmd, "keys") == 0)
-        return cf_cli_keys(argc - 1, argv + 1);
-    if (strcmp(cmd, "cluster") == 0)
-        return cf_cli_cluster(argc - 1, argv + 1);
-    if (strcmp(cmd, "tune") == 0)
-        return cf_cli_tune(argc - 1, argv + 1);
-    if (strcmp(cmd, "apikeys") == 0)
-        return cf_cli_apikeys(argc - 1, argv + 1);
-    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
-            puts("usage: curfew version\n\nPrints the version.");
-            return 0;
-        }
-        if (argc > 2) {
-            fprintf(stderr, "curfew version: unexpected argument '%s'\n", argv[2]);
-            return EXIT_USAGE;
-        }
-        printf("curfew %s\n", CF_VERSION);
-        return 0;
-    }
-    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-        usage(stdout);
-        return 0;
+    if (strcmp(cmd, "--version") == 0)
+        cmd = "version";
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+        cmd = "help";
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(cmd, commands[i].name) != 0)
+            continue;
+        if (commands[i].server)
+            argc = cf_cli_take_cacert(argc, argv);
+        return commands[i].run(argc - 1, argv + 1);
     }
     fprintf(stderr, "curfew: unknown command '%s'\n", cmd);
     usage(stderr);

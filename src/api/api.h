@@ -278,6 +278,8 @@ void cf_api_jwks(cf_app_t *app, cf_http_req_t *req);
 void cf_api_keys_list(cf_app_t *app, cf_http_req_t *req);
 void cf_api_keys_rotate(cf_app_t *app, cf_http_req_t *req);
 void cf_api_cluster(cf_app_t *app, cf_http_req_t *req);
+/** POST /v1/config/reload (reload.c): SIGHUP's reload, answering with its outcome. */
+void cf_api_config_reload(cf_app_t *app, cf_http_req_t *req);
 
 /** /v1/apikeys and everything below it (apikeys.c): the API key admin endpoints. */
 void cf_api_apikeys(cf_app_t *app, cf_http_req_t *req);

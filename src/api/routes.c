@@ -126,6 +126,7 @@ static const route_t routes[] = {
     {"/v1/keys", ROUTE_EXACT, M_GET, cf_api_keys_list, 1, 0},
     {"/v1/apikeys", ROUTE_SUBTREE, M_ANY, cf_api_apikeys, 1, 0},
     {"/v1/keys/rotate", ROUTE_EXACT, M_POST, cf_api_keys_rotate, 1, 0},
+    {"/v1/config/reload", ROUTE_EXACT, M_POST, cf_api_config_reload, 0, 0},
     {"/.well-known/jwks.json", ROUTE_EXACT, M_GET, cf_api_jwks, 1, 0},
     {"/.well-known/oauth-authorization-server", ROUTE_EXACT, M_GET, reply_metadata, 1, 0},
 };

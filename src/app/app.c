@@ -211,16 +211,17 @@ static void on_signal(uv_signal_t *h, int signum)
  * SIGHUP: logrotate has moved the audit log away (write to a fresh file),
  * or the operator changed the configuration (reload it: reload.c).
  */
-static void on_sighup(uv_signal_t *h, int signum)
+int cf_app_hup(cf_app_t *app, char *why, size_t cap)
 {
-    cf_app_t *app = h->data;
+    int rc = CF_ENOTSUP;
 
-    (void)signum;
     CF_LOG(CF_LOG_INFO, "event=sighup audit=%s", app->audit != NULL ? "reopen" : "off");
     if (app->audit != NULL)
         cf_audit_reopen(app->audit);
     if (app->reload != NULL)
-        (void)cf_app_reload_config(app); /* logs what it did or why not */
+        rc = cf_app_reload_config(app, why, cap); /* logs what it did or why not */
+    else if (why != NULL && cap > 0)
+        snprintf(why, cap, "no configuration file to read again");
     cf_app_client_ca_drop(app); /* renewed CA files are read on next use */
     /* Then the certificate files (a renewal keeps their names), under the
      * configuration now in force: new connections get it, open ones keep theirs. */
@@ -230,12 +231,19 @@ static void on_sighup(uv_signal_t *h, int signum)
 
         if (cf_config_tls_ctx(&app->cfg, &ctx, err, sizeof err) < 0) {
             CF_LOG(CF_LOG_ERROR, "event=tls_reload_failed keeping=previous error=\"%s\"", err);
-            return;
+            return rc;
         }
         (void)cf_http_server_set_tls(app->http, ctx);
         SSL_CTX_free(ctx);
         CF_LOG(CF_LOG_INFO, "event=tls_reloaded cert=%s", app->cfg.tls_cert);
     }
+    return rc;
+}
+
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    (void)cf_app_hup(h->data, NULL, 0);
 }
 
 int cf_app_start(cf_app_t *app, cf_http_handler_fn handler)

@@ -765,5 +765,7 @@ json_t *cf_app_stats_json(cf_app_t *app);
 
 /* The API key module's operations, declared apart to keep this header readable. */
 #include "app/apikeys.h"
+/* Reloading the configuration (SIGHUP, POST /v1/config/reload). */
+#include "app/reload.h"
 
 #endif

@@ -30,6 +30,7 @@
  * settings did not change. Changed limits apply from the next request.
  */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -347,43 +348,54 @@ static void swap(cf_app_t *app, cf_config_t *next, staged_t *s, retired_t *slot)
     memset(s, 0, sizeof *s);
 }
 
-int cf_app_reload_config(cf_app_t *app)
+/* Hand the refusal's text (or "") to the caller: the admin endpoint answers with it. */
+static int refuse(char *why, size_t cap, int rc, const char *msg)
+{
+    if (why != NULL && cap > 0)
+        snprintf(why, cap, "%s", msg);
+    return rc;
+}
+
+int cf_app_reload_config(cf_app_t *app, char *why, size_t cap)
 {
     struct cf_reload *rl = app->reload;
-    char err[512], what[512];
+    char err[512], what[512], msg[1100];
     cf_config_t next;
     staged_t s;
     int rc;
 
     if (rl == NULL || rl->read == NULL) {
         CF_LOG(CF_LOG_WARN, "event=reload_refused error=\"no configuration file to read again\"");
-        return CF_ENOTSUP;
+        return refuse(why, cap, CF_ENOTSUP, "no configuration file to read again");
     }
     cf_app_reload_drain(app);
     if (rl->nretired == CF_RELOAD_RETIRED_MAX) {
-        CF_LOG(CF_LOG_WARN, "event=reload_refused error=\"%d earlier configurations are still in "
-               "use by pending requests; try again\"", CF_RELOAD_RETIRED_MAX);
-        return CF_EIO;
+        snprintf(msg, sizeof msg, "%d earlier configurations are still in use by pending requests; "
+                 "try again", CF_RELOAD_RETIRED_MAX);
+        CF_LOG(CF_LOG_WARN, "event=reload_refused error=\"%s\"", msg);
+        return refuse(why, cap, CF_EIO, msg);
     }
     rc = rl->read(rl->arg, &next, err, sizeof err);
     if (rc < 0) {
         /* err is "FILE:LINE: what is wrong" (config.h); the file holds no secret we print. */
         CF_LOG(CF_LOG_ERROR, "event=reload_refused error=\"%s\" config=unchanged", err);
-        return rc;
+        return refuse(why, cap, rc, err);
     }
     if (restart_changes(&app->cfg, &next, what, sizeof what) > 0) {
+        snprintf(msg, sizeof msg, "%s: these options change only with a restart: %s",
+                 next.source[0] ? next.source : "config", what);
         CF_LOG(CF_LOG_ERROR, "event=reload_refused error=\"%s: these options change only with a "
                "restart\" restart_only=%s config=unchanged",
                next.source[0] ? next.source : "config", what);
         cf_config_fini(&next);
-        return CF_ECONFIG;
+        return refuse(why, cap, CF_ECONFIG, msg);
     }
     rc = stage(app, &next, &s);
     if (rc < 0) {
         CF_LOG(CF_LOG_ERROR, "event=reload_refused error=\"%s\" config=unchanged", cf_strerror(rc));
         staged_free(&s);
         cf_config_fini(&next);
-        return rc;
+        return refuse(why, cap, rc, cf_strerror(rc));
     }
     rl->retired[rl->nretired].borrowed = !rl->owns_current;
     swap(app, &next, &s, &rl->retired[rl->nretired++]);
@@ -396,7 +408,7 @@ int cf_app_reload_config(cf_app_t *app)
     for (size_t i = 0; i < app->cfg.nnotes; i++)
         CF_LOG(CF_LOG_INFO, "%s", app->cfg.notes[i]);
     cf_app_reload_drain(app);
-    return 0;
+    return refuse(why, cap, 0, "");
 }
 
 uint64_t cf_app_reload_generation(const cf_app_t *app)

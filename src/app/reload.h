@@ -37,9 +37,18 @@ void cf_app_reload_fini(struct cf_app *app);
  * on any refusal one reload_refused line is logged and the running
  * configuration stays. Returns 0; the reader's error; CF_ECONFIG when a
  * restart-only option changed; CF_EIO while too many old configurations are
- * still in use; CF_ENOTSUP without a reader. Loop thread.
+ * still in use; CF_ENOTSUP without a reader. The refusal's text (for a
+ * reload refused, the reader's "FILE:LINE: what is wrong"), or "" when it was
+ * applied, goes to @why (@cap bytes) unless @why is NULL. Loop thread.
  */
-int cf_app_reload_config(struct cf_app *app);
+int cf_app_reload_config(struct cf_app *app, char *why, size_t cap);
+
+/**
+ * What SIGHUP does (app.c): reopen the audit log, reload the configuration
+ * (cf_app_reload_config(), same @why), drop cached client CAs and reload the
+ * TLS certificate. Returns cf_app_reload_config()'s result. Loop thread.
+ */
+int cf_app_hup(struct cf_app *app, char *why, size_t cap);
 /** Free retired configurations if no request is in flight (timers call it). */
 void cf_app_reload_drain(struct cf_app *app);
 /** Reloads applied since start. */

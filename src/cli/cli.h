@@ -118,6 +118,23 @@ int cf_cli_stats(int argc, char **argv);
 int cf_cli_keys(int argc, char **argv);
 int cf_cli_cluster(int argc, char **argv);
 int cf_cli_apikeys(int argc, char **argv);
+/** `curfew reload`: POST /v1/config/reload (cli/reload.c). */
+int cf_cli_reload(int argc, char **argv);
+
+/** A row of main.c's command table. */
+typedef struct {
+    const char *name;    /* the word that selects it */
+    const char *shown;   /* the form shown in help ("config check F") */
+    const char *summary; /* one line */
+    int (*run)(int argc, char **argv); /* argv[0] is the name */
+    int server;          /* talks to a server: takes --cacert */
+} cf_cli_command_t;
+
+/**
+ * Print the curfew(1) man page in roff (man.c) from the command table: each
+ * command's summary and its own --help text. Returns the exit status.
+ */
+int cf_cli_man(FILE *out, const char *version, const cf_cli_command_t *cmds, size_t n);
 
 /** `curfew tune`: replay an audit log under candidate timeouts (cli/tune.c). */
 int cf_cli_tune(int argc, char **argv);

@@ -135,6 +135,9 @@
     X(ROTATION_CONFLICT, "rotation_conflict",                                                      \
       "another node rotated the key set at the same moment; retry for one more rotation", 409,    \
       "conflict", 0, NULL, 0, NULL, NULL)                                                          \
+    X(CONFIG_REFUSED, "config_refused",                                                            \
+      "the configuration was not reloaded (a FILE:LINE error, or a restart-only option changed); " \
+      "the running one stays", 409, "conflict", 0, NULL, 0, NULL, NULL)                           \
     X(SERVER_ERROR, "server_error", "the server could not complete this request", \
       500, "server_error", 0, NULL, 0, NULL, NULL) \
     X(INVALID_PATH, "invalid_path",                                                                \

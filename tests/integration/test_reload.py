@@ -206,3 +206,90 @@ def test_reload_without_a_config_file_is_refused_and_logged(start_curfew):
     time.sleep(0.2)
     assert srv.running
     assert srv.get("/healthz").status_code == 200
+
+
+# ---- curfew reload and POST /v1/config/reload ------------------------------
+
+def cli_reload(srv, *args, key=...):
+    from conftest import run_curfew
+    env = {"CURFEW_ADMIN_KEY": srv.admin_key if key is ... else key}
+    return run_curfew("reload", "--server", srv.base_url, *args, env=env)
+
+
+def test_cli_reload_applies_a_route_change(start_curfew):
+    srv = start_curfew(ALLOW)
+    tok = srv.new_session(sub="alice")["access_token"]
+    assert ask(srv, tok).status_code == 200
+    replace_config(srv, DENY)
+    r = cli_reload(srv)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"configuration reloaded from {srv.config_path} (generation 1)\n"
+    assert r.stderr == ""
+    # Applied before the answer: the very next request sees the deny rule.
+    d = ask(srv, tok)
+    assert (d.status_code, reason(d)) == (403, "route_denied")
+    replace_config(srv, ALLOW)
+    r = cli_reload(srv, "--json")
+    assert r.returncode == 0, r.stderr
+    import json
+    assert json.loads(r.stdout) == {"status": "applied", "generation": 2,
+                                    "source": str(srv.config_path)}
+    assert ask(srv, tok).status_code == 200
+
+
+def test_cli_reload_of_a_broken_file_shows_file_line_and_fails(start_curfew):
+    srv = start_curfew(ALLOW)
+    tok = srv.new_session(sub="alice")["access_token"]
+    replace_config(srv, DENY.replace("deny: true", "deny: maybe"))
+    r = cli_reload(srv)
+    assert r.returncode == 1
+    assert r.stdout == ""
+    line = r.stderr.strip()
+    assert "\n" not in line
+    assert line.startswith(f"curfew reload: {srv.config_path}:6:"), line
+    assert line.endswith("(409)"), line
+    assert "event=reload_refused" in srv.stderr_text()
+    assert ask(srv, tok).status_code == 200  # the old configuration runs on
+    # The endpoint's own answer: 409 config_refused, the error in the description.
+    r = srv.admin("POST", "/v1/config/reload")
+    assert r.status_code == 409
+    body = r.json()
+    assert body["reason"] == "config_refused" and body["error"] == "conflict"
+    assert body["error_description"].startswith(f"{srv.config_path}:6:")
+    assert ask(srv, tok).status_code == 200
+
+
+def test_reload_refuses_a_restart_only_change_and_names_it(start_curfew):
+    srv = start_curfew(ALLOW)
+    replace_config(srv, ALLOW + "limits: { max_connections: 77 }\n")
+    r = cli_reload(srv)
+    assert r.returncode == 1
+    assert "limits.max_connections" in r.stderr and "restart" in r.stderr, r.stderr
+    assert srv.get("/healthz").status_code == 200
+
+
+def test_reload_needs_the_admin_key(start_curfew):
+    srv = start_curfew(ALLOW)
+    tok = srv.new_session(sub="alice")["access_token"]
+    replace_config(srv, DENY)
+    for key in ("", "wrong-key", srv.admin_key + "x"):
+        r = cli_reload(srv, key=key)
+        assert r.returncode != 0, key
+    for hdrs in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic " + srv.admin_key}):
+        r = srv.http.post(srv.url("/v1/config/reload"), headers=hdrs, timeout=5)
+        assert r.status_code == 401, (hdrs, r.text)
+        assert r.json()["reason"] == "admin_unauthorized"
+    # None of these reloaded anything.
+    assert "event=reloaded" not in srv.stderr_text()
+    assert ask(srv, tok).status_code == 200
+    # Only POST: a GET cannot trigger it (a link, a prefetch).
+    r = srv.admin("GET", "/v1/config/reload")
+    assert r.status_code == 405 and r.headers["Allow"] == "POST"
+    assert ask(srv, tok).status_code == 200
+
+
+def test_reload_without_a_config_file_is_refused(curfew):
+    r = curfew.admin("POST", "/v1/config/reload")
+    assert r.status_code == 409
+    assert r.json()["reason"] == "config_refused"
+    assert "no configuration file" in r.json()["error_description"]
