@@ -10,7 +10,7 @@ packages=(
   python3-pytest python3-requests python3-jwt python3-cryptography python3-yaml
   nginx-light caddy wrk curl prometheus systemd
   redis-server redis-tools libhiredis-dev
-  faketime libfaketime
+  faketime libfaketime groff-base
   chromium nodejs npm
 )
 
