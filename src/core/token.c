@@ -35,6 +35,14 @@ static int copy_str(const json_t *v, char *dst, size_t cap)
     return 0;
 }
 
+/* A required identifier (sub, sid, jti): as copy_str, and never empty, since
+ * the issuer never writes an empty one (check_spec); the verifier may not be
+ * laxer than the issuer. */
+static int id_str(const json_t *v, char *dst, size_t cap)
+{
+    return copy_str(v, dst, cap) == 0 && dst[0] != '\0' ? 0 : -1;
+}
+
 static int opt_str(const json_t *obj, const char *name, char *dst, size_t cap)
 {
     const json_t *v = json_object_get(obj, name);
@@ -172,9 +180,9 @@ int cf_token_check_claims(const json_t *payload, const cf_token_expect_t *exp, c
     aud = json_object_get(payload, "aud");
     if (!plain_str(iss) || aud == NULL)
         return 0;
-    if (copy_str(json_object_get(payload, "sub"), c.sub, sizeof(c.sub)) < 0 ||
-        copy_str(json_object_get(payload, "sid"), c.sid, sizeof(c.sid)) < 0 ||
-        copy_str(json_object_get(payload, "jti"), c.jti, sizeof(c.jti)) < 0 ||
+    if (id_str(json_object_get(payload, "sub"), c.sub, sizeof(c.sub)) < 0 ||
+        id_str(json_object_get(payload, "sid"), c.sid, sizeof(c.sid)) < 0 ||
+        id_str(json_object_get(payload, "jti"), c.jti, sizeof(c.jti)) < 0 ||
         opt_str(payload, "client_id", c.client_id, sizeof(c.client_id)) < 0 ||
         opt_str(payload, "scope", c.scope, sizeof(c.scope)) < 0 ||
         get_roles(payload, c.roles, sizeof(c.roles)) < 0 ||

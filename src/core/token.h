@@ -44,8 +44,8 @@ typedef struct {
  * Pure and thread-safe.
  *
  * Checks, in order, stopping at the first failure:
- *  1. CF_REASON_MALFORMED_TOKEN unless: @payload is an object; iss, sub, sid
- *     and jti are strings; aud is a string or an array of strings; exp and
+ *  1. CF_REASON_MALFORMED_TOKEN unless: @payload is an object; iss is a
+ *     string; sub, sid and jti are non-empty strings; aud is a string or an array of strings; exp and
  *     iat are integers; nbf and auth_time are integers or absent; scope and
  *     client_id are strings or absent; roles is an array of strings or
  *     absent; cnf is absent or an object with exactly one of jkt and

@@ -194,6 +194,16 @@ def test_forged_token_with_real_key_is_accepted(curfew):
                     "alice", s["session_id"])
 
 
+@pytest.mark.parametrize("claim", ["sub", "sid", "jti"])
+def test_validly_signed_empty_identifier_is_malformed(curfew, claim):
+    """curfew never issues an empty sub, sid or jti; a token with one (signed
+    with the real key) is malformed, not a pass for the session it names."""
+    s = curfew.new_session(sub="alice")
+    claims = dict(claims_of(s["access_token"]), jti=secrets.token_hex(8))
+    assert_accepted(curfew.check(curfew.forge(claims)), "alice")  # control
+    assert_refused(curfew.check(curfew.forge(dict(claims, **{claim: ""}))), "malformed_token")
+
+
 def test_token_expired(start_curfew):
     srv = start_curfew("clock_leeway: 0s\n")
     s = srv.new_session(sub="alice", access_ttl="2s")

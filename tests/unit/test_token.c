@@ -262,6 +262,23 @@ static void test_times_out_of_range_are_malformed(void **state)
     assert_int_equal(check_with("nbf", json_integer(INT64_MAX), &expect0, T_MS), CF_REASON_MALFORMED_TOKEN);
 }
 
+/* The issuer refuses an empty sub, sid or jti (cf_token_access_payload), so a
+ * token carrying one was not written by curfew's issuer: the verifier must not
+ * be laxer than the issuer (found by fuzz_jws's re-issue oracle). */
+static void test_empty_identifiers_are_malformed(void **state)
+{
+    static const char *ids[] = {"sub", "sid", "jti"};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        assert_int_equal(check_with(ids[i], json_string(""), &expect0, T_MS), CF_REASON_MALFORMED_TOKEN);
+        assert_int_equal(check_with(ids[i], json_string("x"), &expect0, T_MS), CF_REASON_NONE);
+    }
+    /* Optional ones may be empty: the issuer writes client_id "" as given. */
+    assert_int_equal(check_with("client_id", json_string(""), &expect0, T_MS), CF_REASON_NONE);
+    assert_int_equal(check_with("scope", json_string(""), &expect0, T_MS), CF_REASON_NONE);
+}
+
 static void test_strings_too_long_for_their_field_are_malformed(void **state)
 {
     (void)state;
@@ -644,6 +661,7 @@ int main(void)
         cmocka_unit_test(test_missing_required_claim_is_malformed),
         cmocka_unit_test(test_claim_of_wrong_type_is_malformed),
         cmocka_unit_test(test_times_out_of_range_are_malformed),
+        cmocka_unit_test(test_empty_identifiers_are_malformed),
         cmocka_unit_test(test_strings_too_long_for_their_field_are_malformed),
         cmocka_unit_test(test_roles_must_join_cleanly),
         cmocka_unit_test(test_embedded_nul_is_malformed),
