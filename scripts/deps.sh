@@ -8,6 +8,7 @@ packages=(
   libuv1-dev libhttp-parser-dev libssl-dev libjansson-dev libyaml-dev libsqlite3-dev
   libcmocka-dev sqlite3 e2fsprogs
   python3-pytest python3-requests python3-jwt python3-cryptography python3-yaml
+  python3-jsonschema
   nginx-light caddy wrk curl prometheus systemd
   redis-server redis-tools libhiredis-dev
   faketime libfaketime groff-base
