@@ -233,8 +233,11 @@ int cf_api_cors(cf_app_t *app, cf_http_req_t *req);
  * CORS headers and 1 is returned (the caller changes nothing). Otherwise
  * the answer's CORS headers are set for that client (credentials only for
  * a cookie-mode one) and 0 is returned. A no-op off the CORS endpoints.
+ * @kind is the endpoint's, so the refusal carries what its other refusals
+ * do (the challenge of /v1/logout, the no-store of the token endpoints).
  */
-int cf_api_cors_client(cf_app_t *app, cf_http_req_t *req, const char *client_id);
+int cf_api_cors_client(cf_app_t *app, cf_http_req_t *req, const char *client_id,
+                       cf_endpoint_t kind);
 
 /** The route table (routes.c): the server's request handler, @ctx the app. */
 void cf_api_route(void *ctx, cf_http_req_t *req);

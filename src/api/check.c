@@ -539,7 +539,7 @@ void cf_api_logout(cf_app_t *app, cf_http_req_t *req)
         cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_CSRF_REJECTED, NULL, NULL, 0);
         return;
     }
-    if (cf_api_cors_client(app, req, s->client_id))
+    if (cf_api_cors_client(app, req, s->client_id, CF_ENDPOINT_BEARER))
         return; /* the session's client does not allow this page's origin */
     cf_app_end_session(app, s, CF_END_LOGOUT, now, &ev);
     p = cf_pending_new(req, 204, NULL, 0);

@@ -41,7 +41,7 @@ static int cached_secret_ok(cf_app_t *app, const cf_client_t *c, const char *sec
 /* Authenticated (or nothing to authenticate): the client's CORS origins decide next. */
 static void proceed(cf_client_auth_t *ca)
 {
-    ca->done(ca, !cf_api_cors_client(ca->app, ca->req, ca->client_id));
+    ca->done(ca, !cf_api_cors_client(ca->app, ca->req, ca->client_id, CF_ENDPOINT_TOKEN));
 }
 
 /* A failed authentication counts towards the address's lockout, whatever the method. */

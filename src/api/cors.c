@@ -150,9 +150,9 @@ static int cors_route(const cf_http_req_t *req)
     return 0;
 }
 
-static void refuse(cf_http_req_t *req, const char *desc)
+static void refuse(cf_http_req_t *req, cf_endpoint_t kind, const char *desc)
 {
-    cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_ORIGIN_NOT_ALLOWED, desc, NULL, 0);
+    cf_reply_refusal(req, kind, CF_REASON_ORIGIN_NOT_ALLOWED, desc, NULL, 0);
 }
 
 static void preflight(cf_app_t *app, cf_http_req_t *req, const char *origin, size_t olen,
@@ -164,7 +164,7 @@ static void preflight(cf_app_t *app, cf_http_req_t *req, const char *origin, siz
     int alen, hlen;
 
     if (origin == NULL) {
-        refuse(req, "this origin may not call this endpoint from a browser "
+        refuse(req, CF_ENDPOINT_API, "this origin may not call this endpoint from a browser "
                     "(cors.allowed_origins, clients[].allowed_origins)");
         return;
     }
@@ -204,7 +204,8 @@ int cf_api_cors(cf_app_t *app, cf_http_req_t *req)
     return 0;
 }
 
-int cf_api_cors_client(cf_app_t *app, cf_http_req_t *req, const char *client_id)
+int cf_api_cors_client(cf_app_t *app, cf_http_req_t *req, const char *client_id,
+                       cf_endpoint_t kind)
 {
     char canon[CF_ORIGIN_MAX];
     size_t olen = 0;
@@ -225,7 +226,7 @@ int cf_api_cors_client(cf_app_t *app, cf_http_req_t *req, const char *client_id)
     }
     if (origin != NULL && same_site(app, req, canon))
         return 0;
-    refuse(req, "this origin may not call this endpoint for this client "
+    refuse(req, kind, "this origin may not call this endpoint for this client "
                 "(cors.allowed_origins, clients[].allowed_origins)");
     return 1;
 }

@@ -484,3 +484,28 @@ def test_checker_catches_drift(toured):
     assert refused("/v1/check", "get", 429, {k: v for k, v in h.items()
                                              if k.lower() != "retry-after"}, _)
     assert refused("/v1/check", "get", 429, dict(h, **{"Retry-After": "soon"}), _)
+
+
+def test_refused_origin_answers_like_its_endpoint(start_curfew):
+    """A page's origin its session's client does not allow: /v1/logout's 403
+    carries the RFC 6750 challenge (api.md: every 400, 401 and 403 there does),
+    /oauth/token's and /oauth/revoke's are no-store like their other refusals.
+    Before, all three answered as the admin API did: neither."""
+    srv = start_curfew("clients:\n  - {id: web, type: public, allowed_origins: [" + ORIGIN + "]}\n")
+    s = srv.new_session(sub="ivy", client_id="web")
+    evil = {"Origin": "https://evil.example.com"}
+    r = srv.post("/v1/logout", headers={"Authorization": f"Bearer {s['access_token']}", **evil})
+    assert r.status_code == 403 and r.json()["reason"] == "origin_not_allowed", r.text
+    assert r.headers.get("WWW-Authenticate") == (
+        'Bearer realm="curfew", error="access_denied", error_description="a CORS preflight from an'
+        ' origin in no cors or client allowed_origins list, or a call from an origin its client'
+        ' does not allow (or a missing, repeated or malformed Origin)"'), r.headers
+    for path, form in (("/oauth/token", {"grant_type": "refresh_token",
+                                         "refresh_token": s["refresh_token"], "client_id": "web"}),
+                       ("/oauth/revoke", {"token": s["refresh_token"], "client_id": "web"})):
+        r = srv.post(path, data=form, headers=evil)
+        assert r.status_code == 403 and r.json()["reason"] == "origin_not_allowed", r.text
+        assert r.headers.get("Cache-Control") == "no-store", (path, r.headers)
+        assert "Access-Control-Allow-Origin" not in r.headers, r.headers
+    # none of the refused calls changed anything: the session lives
+    assert srv.check(s["access_token"]).status_code == 200
