@@ -566,3 +566,53 @@ def test_refused_origin_answers_like_its_endpoint(start_curfew):
         assert "Access-Control-Allow-Origin" not in r.headers, r.headers
     # none of the refused calls changed anything: the session lives
     assert srv.check(s["access_token"]).status_code == 200
+
+
+def schemas_of(spec):
+    """(where, schema) for every schema of the document: components, bodies, headers, parameters."""
+    out = [(f"components/schemas/{k}", v) for k, v in spec["components"]["schemas"].items()]
+    out += [(f"components/headers/{k}", v["schema"]) for k, v in spec["components"]["headers"].items()]
+    for path, item in spec["paths"].items():
+        for m, op in item.items():
+            if not isinstance(op, dict):
+                continue
+            for status, resp in op.get("responses", {}).items():
+                for ctype, media in resp.get("content", {}).items():
+                    out.append((f"{m} {path} {status} {ctype}", media.get("schema", {})))
+                for name, h in resp.get("headers", {}).items():
+                    if "schema" in h:
+                        out.append((f"{m} {path} {status} {name}", h["schema"]))
+            for ctype, media in op.get("requestBody", {}).get("content", {}).items():
+                out.append((f"{m} {path} request {ctype}", media.get("schema", {})))
+    return out
+
+
+def test_every_schema_is_json_schema_2020_12():
+    spec = load_spec()
+    bad = []
+    for where, schema in schemas_of(spec):
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            bad.append(f"{where}: {exc.message}")
+    assert not bad, "\n".join(bad)
+    assert "nullable" not in SPEC_PATH.read_text(), "OpenAPI 3.0's nullable: write type: [X, 'null']"
+
+
+def test_no_json_answer_is_left_unconstrained():
+    """{type: object} accepts any drift: every JSON answer but HEAD's names its fields."""
+    spec = load_spec()
+    c = Checker(spec)
+    loose = []
+    for path, item in spec["paths"].items():
+        for m, op in item.items():
+            if m == "head" or not isinstance(op, dict):
+                continue
+            for status, resp in op.get("responses", {}).items():
+                media = c.deref(resp).get("content", {}).get("application/json")
+                if media is None:
+                    continue
+                schema = c.deref(media["schema"])
+                if not set(schema) & {"required", "oneOf", "allOf", "anyOf"}:
+                    loose.append(f"{m.upper()} {path} {status}")
+    assert not loose, "\n".join(loose)
