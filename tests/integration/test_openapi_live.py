@@ -413,6 +413,49 @@ def lockout_tour(c, srv):
                      headers=xff("198.51.100.3")), tok, expect=429)
 
 
+DPOP = """\
+dpop: { nonce: true }
+clients:
+  - { id: spa, type: public, cookie: true }
+cookie:
+  allowed_origins: [https://app.example.com]
+  csrf_header: X-CSRF
+"""
+
+
+def dpop_tour(c, srv):
+    """DPoP challenges and nonces, and cookie mode (no refresh_token in the body)."""
+    from test_dpop import Key, check, forwarded
+    tok, htu = "/oauth/token", "https://app.example/api/items"
+    key = Key()
+    s = c.check(srv.create_session(sub="dora", dpop_jkt=key.jkt), "/v1/sessions",
+                expect=201).json()
+    at = s["access_token"]
+    r = c.check(check(srv, at, key.proof("GET", htu, at=at)), "/v1/check", "get", expect=401)
+    nonce = r.headers.get("DPoP-Nonce", "")
+    c.check(check(srv, at, key.proof("GET", htu, at=at, nonce=nonce)), "/v1/check", "get",
+            expect=200)
+    c.check(check(srv, at, scheme="Bearer"), "/v1/check", "get", expect=401)
+    c.check(srv.refresh(s["refresh_token"]), tok, expect=400)
+    form = {"grant_type": "refresh_token", "refresh_token": s["refresh_token"]}
+    r = c.check(srv.post(tok, data=form, headers={"DPoP": key.proof("POST", srv.url(tok))}), tok,
+                expect=400)
+    nonce = r.headers.get("DPoP-Nonce", "")
+    c.check(srv.post(tok, data=form, headers={"DPoP": key.proof("POST", srv.url(tok), nonce=nonce)}),
+            tok, expect=200)
+
+    r = c.check(srv.create_session(sub="cookie", client_id="spa"), "/v1/sessions", expect=201)
+    rt, at = r.cookies.get("__Host-curfew_rt"), r.cookies.get("__Host-curfew_at")
+    browser = {"Origin": ORIGIN, "X-CSRF": "1"}
+    r = c.check(srv.post(tok, data={"grant_type": "refresh_token", "client_id": "spa"},
+                         headers={"Cookie": f"__Host-curfew_rt={rt}", **browser}), tok, expect=200)
+    at = r.cookies.get("__Host-curfew_at")
+    c.check(srv.post("/v1/logout", headers={"Cookie": f"__Host-curfew_at={at}"}), "/v1/logout",
+            expect=403)                                  # csrf_rejected
+    c.check(srv.post("/v1/logout", headers={"Cookie": f"__Host-curfew_at={at}", **browser}),
+            "/v1/logout", expect=204)
+
+
 @pytest.fixture(scope="module")
 def toured(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("openapi")
@@ -424,6 +467,7 @@ def toured(tmp_path_factory):
               env={"LD_PRELOAD": failsync(tmp), "CURFEW_FAILSYNC_FLAG": str(flag)})
     lim = CurfewServer(tmp / "limited")
     lock = CurfewServer(tmp / "lockout")
+    dp = CurfewServer(tmp / "dpop")
     c = Checker(load_spec())
     try:
         tour(c, srv, flag)
@@ -431,10 +475,12 @@ def toured(tmp_path_factory):
         limited_tour(c, lim)
         lock.start(LOCKOUT)
         lockout_tour(c, lock)
+        dp.start(DPOP)
+        dpop_tour(c, dp)
     finally:
-        for x in (srv, lim, lock):
+        for x in (srv, lim, lock, dp):
             x.stop()
-    fail_on_sanitizer_reports([srv, lim, lock])
+    fail_on_sanitizer_reports([srv, lim, lock, dp])
     return c
 
 
