@@ -602,6 +602,22 @@ def test_checker_catches_drift(toured):
         mutate(b)
         assert refused("/v1/sessions/{session_id}", "get", 200, h, b), b
 
+    # a counter for a reason that does not exist, a key's secret in a listing,
+    # a reason on an active introspection, a 503 without Retry-After
+    h, body = sample("/v1/stats", "get", 200)
+    assert refused("/v1/stats", "get", 200, h, body) == []
+    assert refused("/v1/stats", "get", 200, h, dict(body, checks_denied=dict(body["checks_denied"],
+                                                                            bogus=0)))
+    h, body = sample("/v1/apikeys", "get", 200)
+    assert refused("/v1/apikeys", "get", 200, h, body) == []
+    assert refused("/v1/apikeys", "get", 200, h, {"keys": [dict(body["keys"][0], key="cfk_x")]})
+    h, body = sample("/oauth/introspect", "post", 200)
+    assert refused("/oauth/introspect", "post", 200, h, dict(body, reason="logout"))
+    h, body = sample("/v1/sessions", "post", 503)
+    assert refused("/v1/sessions", "post", 503, h, body) == []
+    assert refused("/v1/sessions", "post", 503, {k: v for k, v in h.items()
+                                                 if k.lower() != "retry-after"}, body)
+
     h, _ = sample("/v1/check", "get", 429)
     assert refused("/v1/check", "get", 429, {k: v for k, v in h.items()
                                              if k.lower() != "retry-after"}, _)
