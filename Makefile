@@ -77,7 +77,7 @@ integration: build browser-deps
 
 # The suites that drive the newest C (the cluster and its revocations and
 # recovery, key rotation, the OAuth flows, commit faults, route attacks, error
-# answers, forwarded addresses, config agreement) once more against the
+# answers, forwarded addresses, config agreement, every documented answer) once more against the
 # sanitizer build; a report fails the test. (The clock tests preload
 # libfaketime, which ASan refuses to run under.)
 ASAN_SUITES = tests/integration/test_cluster.py tests/integration/test_keys.py \
@@ -85,7 +85,8 @@ ASAN_SUITES = tests/integration/test_cluster.py tests/integration/test_keys.py \
 	tests/integration/test_faults.py tests/integration/test_cluster_revoke.py \
 	tests/integration/test_cluster_recovery.py tests/integration/test_route_attacks.py \
 	tests/integration/test_errors.py tests/integration/test_alert_holds.py \
-	tests/integration/test_config_agree.py tests/integration/test_forwarded.py
+	tests/integration/test_config_agree.py tests/integration/test_forwarded.py \
+	tests/integration/test_openapi_live.py
 
 integration-asan: unit-asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
