@@ -9,7 +9,14 @@ media type, the JSON body validates against the response schema (jsonschema,
 Draft 2020-12 as OpenAPI 3.1 says, local $refs resolved in the document),
 every header the response marks required is present and matches its schema,
 and no curfew header (X-Curfew-*, WWW-Authenticate, Retry-After,
-Access-Control-*, RateLimit*) is sent that the response does not document.
+Access-Control-*, RateLimit*, DPoP-Nonce) is sent that the response does not
+document.
+
+Five servers: the main one (its fsyncs fail on demand, LD_PRELOAD
+tests/faults/failsync.c, for the 503s), one with rate limits, one with a
+lockout, one with DPoP nonces and a cookie-mode client, and a cluster node
+whose Redis is killed. test_every_documented_answer_is_toured fails when the
+document lists an answer nothing provokes.
 
 The checker must be able to fail: test_checker_catches_drift feeds it
 mutated copies of real answers and expects each to be refused."""
@@ -22,7 +29,6 @@ import subprocess
 
 import jsonschema
 import pytest
-import requests
 import yaml
 
 from conftest import (REPO_ROOT, CurfewServer, RedisServer, curfew_bin,
