@@ -422,6 +422,10 @@ def lockout_tour(c, srv):
     c.check(srv.check(s["access_token"], headers=xff("198.51.100.3")), "/v1/check", "get",
             expect=429)
     c.check(srv.post(rev, data={"token": "x"}, headers=xff("198.51.100.3")), rev, expect=429)
+    c.check(srv.post("/oauth/introspect", data={"token": s["access_token"]},
+                     headers={**srv.admin_headers(), **xff("198.51.100.3")}), "/oauth/introspect", expect=429)
+    c.check(srv.post("/v1/logout", headers={"Authorization": f"Bearer {s['access_token']}",
+                                            **xff("198.51.100.3")}), "/v1/logout")
     c.check(srv.post(tok, data={"grant_type": "refresh_token", "refresh_token": s["refresh_token"]},
                      headers=xff("198.51.100.3")), tok, expect=429)
 
