@@ -171,11 +171,12 @@ static void conn_error(conn_t *c, int status, const char *code, const char *desc
 {
     char body[320];
     size_t n = cf__http_json_error(body, sizeof body, status, desc);
+    cf_http_header_t h[2];
 
     c->srv->stats.client_errors++;
     c->close_after = 1;
     CF_LOG(CF_LOG_DEBUG, "event=http_error status=%d error=%s peer=%s", status, code, c->req.peer_ip);
-    if (conn_append(c, status, &cf__http_json_type, 1, body, n, 0, 0) < 0)
+    if (conn_append(c, status, h, cf__http_error_headers(h, status), body, n, 0, 0) < 0)
         conn_close(c);
 }
 
@@ -599,10 +600,12 @@ void cf_http_respond(cf_http_req_t *req, int status, const cf_http_header_t *hea
         char jb[256];
         size_t n =
             cf__http_json_error(jb, sizeof jb, 500, "the response could not be encoded");
+        cf_http_header_t eh[2];
 
         CF_LOG(CF_LOG_ERROR, "event=http_bad_response status=%d nheaders=%zu", status, nheaders);
         keep = 0;
-        rc = conn_append(c, 500, &cf__http_json_type, 1, jb, n, 0, req->method == HTTP_HEAD);
+        rc = conn_append(c, 500, eh, cf__http_error_headers(eh, 500), jb, n, 0,
+                         req->method == HTTP_HEAD);
     }
     cf__http_rx_done(&c->rx);
     if (rc < 0) {

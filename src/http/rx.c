@@ -710,6 +710,15 @@ size_t cf__http_encode_response(char *dst, size_t cap, int status, const cf_http
 
 const cf_http_header_t cf__http_json_type = {"Content-Type", 12, "application/json", 16};
 
+size_t cf__http_error_headers(cf_http_header_t h[2], int status)
+{
+    const char *reason = http_error_of(status)->reason;
+
+    h[0] = cf__http_json_type;
+    h[1] = (cf_http_header_t){"X-Curfew-Reason", 15, reason, strlen(reason)};
+    return 2;
+}
+
 /* {"error":"<error>","error_description":"<desc>","reason":"<reason>"}, desc escaped; returns length. */
 size_t cf__http_json_error(char *dst, size_t cap, int status, const char *desc)
 {

@@ -154,4 +154,11 @@ size_t cf__http_json_error(char *dst, size_t cap, int status, const char *desc);
 /** "Content-Type: application/json", the header every error body above goes with. */
 extern const cf_http_header_t cf__http_json_type;
 
+/**
+ * The headers of the server's own error answer for @status into @h: the
+ * Content-Type above and X-Curfew-Reason, the body's reason (a proxy in front
+ * sees only headers; the API's refusals carry it too). Returns 2.
+ */
+size_t cf__http_error_headers(cf_http_header_t h[2], int status);
+
 #endif /* CF_HTTP_RX_H */

@@ -34,6 +34,7 @@ static void server_reject(cf_http_server_t *s)
     char body[256], resp[640];
     size_t bn, rn;
     uv_buf_t b;
+    cf_http_header_t eh[2];
 
     s->stats.accepted++;
     s->stats.rejected++;
@@ -45,8 +46,8 @@ static void server_reject(cf_http_server_t *s)
     /* A TLS client cannot read a plain 503: it only sees the connection end. */
     if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)t) == 0 && s->tls == NULL) {
         bn = cf__http_json_error(body, sizeof body, 503, "too many open connections; retry");
-        rn = cf__http_encode_response(resp, sizeof resp, 503, &cf__http_json_type, 1, body, bn,
-                                      cf__http_server_date(s), 0, 0);
+        rn = cf__http_encode_response(resp, sizeof resp, 503, eh, cf__http_error_headers(eh, 503),
+                                      body, bn, cf__http_server_date(s), 0, 0);
         if (rn > 0 && rn <= sizeof resp) {
             b = uv_buf_init(resp, (unsigned)rn);
             (void)uv_try_write((uv_stream_t *)t, &b, 1); /* best effort: we close either way */

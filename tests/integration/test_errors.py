@@ -74,14 +74,20 @@ def check_body(status, ctype, body, kind, reason, www=None):
 
 
 def check(r, kind, reason):
-    return check_body(r.status_code, r.headers.get("Content-Type", ""), r.content, kind, reason,
-                      r.headers.get("WWW-Authenticate"))
+    doc = check_body(r.status_code, r.headers.get("Content-Type", ""), r.content, kind, reason,
+                     r.headers.get("WWW-Authenticate"))
+    # api.md: every error answer with a reason also carries it as X-Curfew-Reason
+    assert r.headers.get("X-Curfew-Reason") == reason, dict(r.headers)
+    return doc
 
 
 def check_raw(data, reason, kind="api"):
     status, headers, body = parse_raw_response(data)
-    return check_body(status, headers.get("content-type", ""), body, kind, reason,
-                      headers.get("www-authenticate"))
+    doc = check_body(status, headers.get("content-type", ""), body, kind, reason,
+                     headers.get("www-authenticate"))
+    # the HTTP layer's own answers too (411, 413, 431, 505, ...): a proxy sees only headers
+    assert headers.get("x-curfew-reason") == reason, headers
+    return doc
 
 
 def test_docs_tables_parse():
