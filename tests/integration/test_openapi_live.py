@@ -277,6 +277,7 @@ def tour(c, srv, flag):
     c.check(srv.introspect("garbage"), intro, expect=200)
     c.check(srv.post(intro, data={"token": s["access_token"]}, auth=basic), intro, expect=200)
     c.check(srv.introspect(s["access_token"], key=None), intro, expect=401)
+    c.check(srv.introspect(s["access_token"], key="wrong"), intro, expect=401)
     c.check(srv.post(intro, data={"token_type_hint": "x"}, headers=A), intro, expect=400)
     c.check(srv.post(intro, json={"token": "x"}, headers=A), intro, expect=415)
 
@@ -377,6 +378,9 @@ def tour(c, srv, flag):
     c.check(srv.request("HEAD", "/metrics"), "/metrics", expect=401)
     c.check(g("/dashboard"), "/dashboard", expect=200)
 
+    # odd requests to every operation: whatever comes back must be documented
+    probe(c, srv)
+
     # a store that refuses its commits: 503 where the document lists it
     fresh = srv.new_session(sub="erin")
     k2 = srv.admin("POST", "/v1/apikeys", json={"sub": "bot2", "expires_in": 3600}).json()
@@ -397,6 +401,29 @@ def tour(c, srv, flag):
     finally:
         flag.unlink()
 
+
+
+def probe(c, srv):
+    """No credentials, a wrong key, and for POSTs bodies a client gets wrong
+    (broken JSON, not an object, a wrong type, a wrong Content-Type, a bad
+    escape, too large): no expectation but the document's."""
+    admin = srv.admin_headers()
+    js, form = {"Content-Type": "application/json"}, {"Content-Type": "application/x-www-form-urlencoded"}
+    bodies = [(js, "{"), (js, "[]"), (js, '{"sub": 1}'), (js, '{"sub": "a", "sub": "b"}'),
+              ({"Content-Type": "text/plain"}, "x"), (form, "token=%zz&token=1"),
+              (form, "grant_type=client_credentials&token=x"),
+              (js, '{"sub": "' + "a" * 20000 + '"}')]
+    for path, item in c.spec["paths"].items():
+        url = re.sub(r"\{[a-z_]+\}", "nope", path)
+        for m in ("get", "post", "delete", "head"):
+            if m not in item:
+                continue
+            tries = [{}, {"headers": {"Authorization": "Bearer wrong"}},
+                     {"headers": {"Authorization": "Basic Zm9vOmJhcg=="}}, {"headers": admin}]
+            if m == "post":
+                tries += [{"headers": {**admin, **h}, "data": d} for h, d in bodies]
+            for kw in tries:
+                c.check(srv.request(m.upper(), url, **kw), path, m)
 
 
 def limited_tour(c, srv):
