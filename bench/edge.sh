@@ -2,14 +2,25 @@
 # SPDX-License-Identifier: MIT
 # End-to-end forward auth through the shipped nginx config (deploy/nginx/curfew.conf),
 # with the decision cache (check.cache_max_age: 2s) and without it (the proxy_cache
-# lines removed), against the same curfew in the same run, alternating rounds.
+# lines removed), against the same curfew in the same run, alternating rounds, plus a
+# third nginx with no check at all: the ceiling no cache can pass.
 # Prints requests/s of each and the ratio (issue 15's goal: cached >= 2x uncached).
-#   bench/edge.sh [SECONDS_PER_ROUND=5] [ROUNDS=3]     env: CURFEW_BIN, NGINX, CONNS=32
+#
+# Two topologies, each in the same run (TOPOLOGIES="app static" by default):
+#   app     the protected location proxies to an application (its own nginx process
+#           answering 204, shared by all three front ends) - the shipped config as is;
+#   static  the protected location is served by the front nginx itself (a static file,
+#           `root` instead of `proxy_pass http://app;`), as when nginx protects files.
+# The cache saves the check subrequest only, so its gain is bounded by the share of a
+# request's cost the check is: small when an application answers behind nginx, large
+# when nginx serves the content itself.
+#   bench/edge.sh [SECONDS_PER_ROUND=5] [ROUNDS=3]   env: CURFEW_BIN, NGINX, CONNS=32, TOPOLOGIES
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${CURFEW_BIN:-$ROOT/build/curfew}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
-DUR=${1:-5}; ROUNDS=${2:-3}; CONNS=${CONNS:-32}
+DUR=${1:-5}; ROUNDS=${2:-3}; CONNS=${CONNS:-32}; TOPOLOGIES=${TOPOLOGIES:-app static}
+WORKERS=${NGINX_WORKERS:-1}   # worker_processes of every nginx (Debian's stock nginx.conf says auto)
 command -v wrk >/dev/null || { echo "edge.sh: wrk is not installed" >&2; exit 1; }
 TMP=$(mktemp -d); PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
@@ -22,23 +33,25 @@ CURFEW_ADMIN_KEY=$KEY "$BIN" serve --config "$TMP/curfew.yaml" --listen 127.0.0.
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$CPORT/healthz" >/dev/null && break; sleep 0.1; done
 TOKEN=$(curl -sf -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
     -d '{"sub":"bench"}' "http://127.0.0.1:$CPORT/v1/sessions" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-start_nginx() {  # name cached(0|1) -> sets NPORT
-    local d=$TMP/$1 p; p=$(port); mkdir -p "$d"
+start_nginx() {  # name mode(0 uncached|1 cached|2 no check) topology(app|static) -> sets NPORT
+    local d=$TMP/$1 p; p=$(port); mkdir -p "$d/www"; : > "$d/www/app"
     sed -e "s/127.0.0.1:7070/127.0.0.1:$CPORT/" -e "s/127.0.0.1:8080/127.0.0.1:$APORT/" \
         -e "s/listen 8000;/listen 127.0.0.1:$p;/" -e "s#/var/lib/nginx/curfew-checks#$d/cache#" \
         "$ROOT/deploy/nginx/curfew.conf" > "$d/site.conf"
     [[ $2 == 1 ]] || sed -i -e '/^\s*proxy_cache /d' -e '/^\s*proxy_cache_key /d' "$d/site.conf"
     [[ $2 != 2 ]] || sed -i -e '/^\s*auth_request /d' "$d/site.conf"   # no check at all: the ceiling
+    # static: the content phase serves a file (the access phase, auth_request, still runs first)
+    [[ $3 != static ]] || sed -i -e "s#^\(\s*\)proxy_pass http://app;#\1root $d/www; open_file_cache max=16;#" "$d/site.conf"
+    grep -q "proxy_pass http://app;\|root $d/www;" "$d/site.conf" || { echo "edge.sh: could not set up topology $3" >&2; exit 1; }
     local user=""; [[ $(id -u) == 0 ]] && user="user root;"
     cat > "$d/nginx.conf" <<CONF
 $user
-worker_processes 1;
+worker_processes $WORKERS;
 events { worker_connections 1024; }
 http {
     access_log off;
     client_body_temp_path $d/cb; proxy_temp_path $d/px; fastcgi_temp_path $d/fc; uwsgi_temp_path $d/uw; scgi_temp_path $d/sc;
     include $d/site.conf;
-    $( [[ $2 == 1 ]] && echo "server { listen 127.0.0.1:$APORT; location / { return 204; } }" )
 }
 CONF
     "$NGINX" -p "$d" -c "$d/nginx.conf" -e "$d/error.log" -g "daemon off; pid $d/nginx.pid;" \
@@ -46,18 +59,49 @@ CONF
     for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$p/" && break; sleep 0.05; done
     NPORT=$p
 }
-start_nginx cached 1; P_CACHED=$NPORT; start_nginx plain 0; P_PLAIN=$NPORT; start_nginx none 2; P_NONE=$NPORT
-curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$P_PLAIN/app" \
-    || { cat "$TMP"/*/error.log >&2; echo "edge.sh: nginx -> curfew -> app does not answer 2xx" >&2; exit 1; }
+# The application: its own nginx process, the same for every front end.
+mkdir -p "$TMP/app"
+cat > "$TMP/app/nginx.conf" <<CONF
+$( [[ $(id -u) == 0 ]] && echo "user root;" )
+worker_processes $WORKERS;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path $TMP/app/cb; proxy_temp_path $TMP/app/px;
+       fastcgi_temp_path $TMP/app/fc; uwsgi_temp_path $TMP/app/uw; scgi_temp_path $TMP/app/sc;
+       server { listen 127.0.0.1:$APORT; location / { return 204; } } }
+CONF
+"$NGINX" -p "$TMP/app" -c "$TMP/app/nginx.conf" -e "$TMP/app/error.log" -g "daemon off; pid $TMP/app/nginx.pid;" \
+    </dev/null >/dev/null 2>&1 & PIDS+=($!)
+declare -A PORTS
+for t in $TOPOLOGIES; do
+    [[ $t == app || $t == static ]] || { echo "edge.sh: unknown topology $t (app, static)" >&2; exit 2; }
+    start_nginx "$t-cached" 1 "$t"; PORTS[$t-cached]=$NPORT
+    start_nginx "$t-plain" 0 "$t"; PORTS[$t-plain]=$NPORT
+    start_nginx "$t-none" 2 "$t"; PORTS[$t-none]=$NPORT
+    for m in cached plain; do
+        curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:${PORTS[$t-$m]}/app" \
+            || { cat "$TMP"/*/error.log >&2; echo "edge.sh: $t $m: nginx -> curfew -> app does not answer 2xx" >&2; exit 1; }
+        # and refuses without a token: the check really runs in front of the content
+        code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORTS[$t-$m]}/app")
+        [[ $code == 401 ]] || { echo "edge.sh: $t $m: no token gave $code, not 401" >&2; exit 1; }
+    done
+done
 rps() { wrk -t1 -c"$CONNS" -d"${DUR}s" -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$1/app" \
         | awk '/Requests\/sec/ {print $2} /Non-2xx/ {print "non2xx " $0 > "/dev/stderr"}'; }
-declare -a C P N
-for r in $(seq "$ROUNDS"); do
-    C+=("$(rps "$P_CACHED")"); P+=("$(rps "$P_PLAIN")"); N+=("$(rps "$P_NONE")")
-    echo "round $r: cached ${C[-1]} req/s, uncached ${P[-1]} req/s, no check ${N[-1]} req/s"
-done
+# Checks curfew answered so far: a cached round must reach curfew only on a miss.
+checks() { curl -s -H "Authorization: Bearer $KEY" "http://127.0.0.1:$CPORT/metrics" \
+    | awk '/^curfew_checks_total\{result="allow"/ {n += $2} END {printf "%d", n}'; }
 med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-MC=$(med "${C[@]}"); MP=$(med "${P[@]}"); MN=$(med "${N[@]}")
-echo "nginx -> curfew forward auth, $CONNS connections, ${DUR}s x $ROUNDS rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "median: cached $MC req/s, uncached $MP req/s, ratio $(awk -v a="$MC" -v b="$MP" 'BEGIN{printf "%.2f", a/b}') (goal >= 2)"
-echo "ceiling: no check at all $MN req/s, $(awk -v a="$MN" -v b="$MP" 'BEGIN{printf "%.2f", a/b}')x uncached (no cache can beat this)"
+echo "nginx ($WORKERS worker(s)) -> curfew forward auth, $CONNS connections, ${DUR}s x $ROUNDS rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
+for t in $TOPOLOGIES; do
+    C=(); P=(); N=()
+    for r in $(seq "$ROUNDS"); do
+        before=$(checks); C+=("$(rps "${PORTS[$t-cached]}")"); after=$(checks)
+        HITS="$(awk -v c="${C[-1]}" -v d="$DUR" -v n="$((after - before))" 'BEGIN{printf "%.4f", n/(c*d)}')"
+        P+=("$(rps "${PORTS[$t-plain]}")"); N+=("$(rps "${PORTS[$t-none]}")")
+        echo "$t round $r: cached ${C[-1]} req/s, uncached ${P[-1]} req/s, no check ${N[-1]} req/s (cached round: $HITS checks reached curfew per request)"
+    done
+    MC=$(med "${C[@]}"); MP=$(med "${P[@]}"); MN=$(med "${N[@]}")
+    echo "$t median: cached $MC req/s, uncached $MP req/s, ratio $(awk -v a="$MC" -v b="$MP" 'BEGIN{printf "%.2f", a/b}') (goal >= 2)"
+    echo "$t ceiling: no check at all $MN req/s, $(awk -v a="$MN" -v b="$MP" 'BEGIN{printf "%.2f", a/b}')x uncached (no cache can beat this)"
+done
+echo "load at the end $(cut -d' ' -f1-3 /proc/loadavg)"
