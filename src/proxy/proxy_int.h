@@ -26,6 +26,7 @@
 #define PX_FINISH_GRACE_MS 2000 /* a peer that does not take our last bytes in this long is reset */
 #define PX_IN_SLACK (64 * 1024)
 #define PX_RESP_HEAD_MAX (64 * 1024)
+#define PX_GATHER (16 * 1024) /* larger pieces are written from where they are */
 
 typedef struct px_up px_up_t;
 typedef struct pconn pconn_t;
@@ -103,6 +104,11 @@ struct cf_proxy {
     size_t nconns;
     size_t nupconns; /* upstream connections open */
     char rbuf[64 * 1024];
+    /* What one upstream read sends its client, gathered (upstream.c): a
+     * response's head, body and last chunk leave in one write, not three. */
+    char out[PX_GATHER];
+    size_t out_len;
+    pconn_t *out_pc; /* the client being gathered for, or NULL */
     time_t date_sec;
     char date[32];
     int stopping;
@@ -166,6 +172,9 @@ struct uconn {
 
 /** Write @n bytes to @s: at once if the socket takes them, else an owned copy. 0 or <0. */
 int px_write(uv_stream_t *s, const char *d, size_t n, uv_write_cb cb);
+
+/** px_write of @nbufs buffers in one system call (writev) when the socket takes them. */
+int px_writev(uv_stream_t *s, const uv_buf_t *bufs, unsigned nbufs, uv_write_cb cb);
 
 /** The Date header value for now. */
 const char *px_date(cf_proxy_t *px);

@@ -99,15 +99,10 @@ static void u_send(uconn_t *u, const char *d, size_t n)
     }
 }
 
-/* Write to the client; stop reading the upstream while the client lags. */
-static void c_send(uconn_t *u, const char *d, size_t n)
+/* After a write to the client: stop reading the upstream while the client lags. */
+static void c_sent(uconn_t *u, pconn_t *pc, int rc)
 {
-    pconn_t *pc = u->pc;
-
-    if (pc == NULL || pc->closing || n == 0)
-        return;
-    pc->bytes_down += n;
-    if (px_write((uv_stream_t *)&pc->tcp, d, n, pc->px->ops->on_write) < 0) {
+    if (rc < 0) {
         pc->px->ops->close(pc);
         return;
     }
@@ -115,6 +110,48 @@ static void c_send(uconn_t *u, const char *d, size_t n)
         u->bp = 1;
         px_upstream_read_update(u);
     }
+}
+
+/* Send what was gathered for the client, then @d (@n), in one write; gathering ends. */
+static void gather_end(uconn_t *u, const char *d, size_t n)
+{
+    cf_proxy_t *px = u->px;
+    pconn_t *pc = px->out_pc;
+    uv_buf_t b[2] = {uv_buf_init(px->out, (unsigned)px->out_len), uv_buf_init((char *)d, (unsigned)n)};
+
+    px->out_pc = NULL;
+    px->out_len = 0;
+    if (pc == NULL || pc->closing || b[0].len + n == 0)
+        return;
+    c_sent(u, pc, px_writev((uv_stream_t *)&pc->tcp, b[0].len > 0 ? b : b + 1,
+                            b[0].len > 0 && n > 0 ? 2 : 1, pc->px->ops->on_write));
+}
+
+/*
+ * Write to the client. Within one upstream read (on_u_read) small pieces
+ * are gathered and leave together: a response's head, body and last chunk
+ * in one system call. Nothing else writes to that client meanwhile (a
+ * refusal ends the gathering first), so the order on the wire is kept.
+ */
+static void c_send(uconn_t *u, const char *d, size_t n)
+{
+    pconn_t *pc = u->pc;
+    cf_proxy_t *px = u->px;
+
+    if (pc == NULL || pc->closing || n == 0)
+        return;
+    pc->bytes_down += n;
+    if (px->out_pc == pc) {
+        if (px->out_len + n <= sizeof px->out) {
+            memcpy(px->out + px->out_len, d, n);
+            px->out_len += n;
+            return;
+        }
+        gather_end(u, d, n); /* a large piece goes from where it is, after what waits */
+        px->out_pc = pc;
+        return;
+    }
+    c_sent(u, pc, px_write((uv_stream_t *)&pc->tcp, d, n, pc->px->ops->on_write));
 }
 
 void px_upstream_body(pconn_t *pc, const char *d, size_t n, int last)
@@ -250,6 +287,7 @@ static int on_u_headers(http_parser *p)
         return 0;
     }
     if (px_head_check(&u->head) != NULL || client_head(u, status, &head, &len) < 0) {
+        gather_end(u, NULL, 0); /* the refusal is written directly */
         pc->px->ops->refuse(pc, CF_REASON_UPSTREAM_UNAVAILABLE);
         return -1;
     }
@@ -316,6 +354,7 @@ static void response_done(uconn_t *u)
 
     if (pc != NULL && pc->chunk_out)
         c_send(u, "0\r\n\r\n", 5);
+    gather_end(u, NULL, 0); /* the whole answer in one write, before the next request */
     (void)uv_timer_stop(&u->timer);
     if (pc != NULL)
         pc->u = NULL;
@@ -463,12 +502,16 @@ static void on_u_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     if (u->connected && pc->route != NULL)
         uv_timer_again(&u->timer);
     u->head.chunk = n > 0 ? b->base : NULL;
+    u->px->out_pc = pc; /* gather what this read sends the client */
     used = http_parser_execute(&u->parser, &up_settings, n > 0 ? b->base : NULL,
                                n > 0 ? (size_t)n : 0);
     e = HTTP_PARSER_ERRNO(&u->parser);
-    if (u->closing || u->pc == NULL)
+    if (u->closing || u->pc == NULL) {
+        gather_end(u, NULL, 0);
         return;
+    }
     if (u->parser.upgrade && u->got_head && (e == HPE_OK || e == HPE_PAUSED)) {
+        gather_end(u, NULL, 0); /* the 101 first, then the tunnel's first bytes */
         tunnel(u, b->base + used, (size_t)n - used);
         return;
     }
@@ -476,6 +519,7 @@ static void on_u_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         response_done(u);
         return;
     }
+    gather_end(u, NULL, 0);
     if (e != HPE_OK || n < 0)
         u_failed(u, CF_REASON_UPSTREAM_UNAVAILABLE);
 }
