@@ -37,9 +37,12 @@ static int not_forwarded(const pconn_t *pc, size_t i)
 int px_client_upstream_head(pconn_t *pc, char **out, size_t *len)
 {
     const px_head_t *h = &pc->head;
-    size_t cap = h->len + 8 * h->n + strlen(pc->target) + (pc->ident ? strlen(pc->ident) : 0) + 512;
     size_t hlen = 0, xlen = 0, cnt;
     const char *host = px_head_get(h, "Host", &hlen, &cnt);
+    /* Every byte of the head at most once, but Host's value twice (X-Forwarded-Host), and the
+     * address we saw (up to 45 bytes). */
+    size_t cap = h->len + hlen + 8 * h->n + strlen(pc->target) +
+                 (pc->ident ? strlen(pc->ident) : 0) + strlen(pc->peer) + 512;
     char *b = malloc(cap), *p = b;
     int n;
 
