@@ -440,6 +440,23 @@ static int build_check(pconn_t *pc, const char *path, size_t plen)
     return 0;
 }
 
+/* What the parsed head says about this request's framing and the connection's reuse. */
+static void take_framing(pconn_t *pc)
+{
+    size_t elen = 0, ecount;
+    const char *e = px_head_get(&pc->head, "Expect", &elen, &ecount);
+
+    pc->state = PC_DECIDE;
+    pc->req_done = 0;
+    pc->resp_started = 0;
+    pc->body_bytes = 0;
+    pc->chunked_in = (pc->parser.flags & F_CHUNKED) != 0;
+    pc->upgrade = pc->parser.upgrade != 0;
+    pc->is_head = pc->parser.method == HTTP_HEAD;
+    pc->keep = http_should_keep_alive(&pc->parser) != 0;
+    pc->expect = e != NULL && px_ieq(e, elen, "100-continue");
+}
+
 /* The request head is complete: check it, route it, and ask for the decision. */
 static void head_done(pconn_t *pc)
 {
@@ -476,19 +493,7 @@ static void head_done(pconn_t *pc)
     }
     free(pc->target);
     pc->target = norm;
-    pc->state = PC_DECIDE;
-    pc->req_done = 0;
-    pc->resp_started = 0;
-    pc->body_bytes = 0;
-    pc->chunked_in = (pc->parser.flags & F_CHUNKED) != 0;
-    pc->upgrade = pc->parser.upgrade != 0;
-    pc->is_head = pc->parser.method == HTTP_HEAD;
-    pc->keep = http_should_keep_alive(&pc->parser) != 0;
-    {
-        size_t elen = 0, ecount;
-        const char *e = px_head_get(h, "Expect", &elen, &ecount);
-        pc->expect = e != NULL && px_ieq(e, elen, "100-continue");
-    }
+    take_framing(pc);
     host = px_head_get(h, "Host", &hlen, &nhost);
     if (host == NULL) {
         host = "";
@@ -517,6 +522,7 @@ static void head_done(pconn_t *pc)
         nlen += ulen - plen;
     }
     norm[nlen] = '\0';
+    pc->target_len = nlen;
     pc->cap_mode = CAP_DECIDE;
     pc->deciding = 1;
     pc->px->hooks.decide(pc->px->hooks.ctx, &pc->req);
@@ -547,55 +553,13 @@ void px_client_refuse(pconn_t *pc, cf_reason_t why)
     pc->px->hooks.refuse(pc->px->hooks.ctx, &pc->req, why);
 }
 
-/* The identity the check allowed, as header lines; fails on a value that could split a header. */
-static int take_identity(pconn_t *pc, const cf_http_header_t *h, size_t nh, const char **sid,
-                         size_t *sidlen, const char **sub, size_t *sublen)
-{
-    size_t need = 1;
-    char *p;
-
-    for (size_t i = 0; i < nh; i++) {
-        for (size_t j = 0; j < h[i].value_len; j++) {
-            unsigned char c = (unsigned char)h[i].value[j];
-            if ((c < ' ' && c != '\t') || c == 127)
-                return CF_EINVAL;
-        }
-        need += h[i].name_len + h[i].value_len + 4;
-    }
-    free(pc->ident);
-    pc->ident = p = malloc(need);
-    if (p == NULL)
-        return CF_ENOMEM;
-    *sid = *sub = NULL;
-    for (size_t i = 0; i < nh; i++) {
-        memcpy(p, h[i].name, h[i].name_len);
-        p += h[i].name_len;
-        memcpy(p, ": ", 2);
-        memcpy(p + 2, h[i].value, h[i].value_len);
-        p += 2 + h[i].value_len;
-        memcpy(p, "\r\n", 2);
-        p += 2;
-        if (px_ieq(h[i].name, h[i].name_len, "X-Curfew-Session")) {
-            *sid = h[i].value;
-            *sidlen = h[i].value_len;
-        } else if (px_ieq(h[i].name, h[i].name_len, "X-Curfew-Subject")) {
-            *sub = h[i].value;
-            *sublen = h[i].value_len;
-        } else if (px_ieq(h[i].name, h[i].name_len, "X-Curfew-Expires-In")) {
-            pc->token_exp = cf_app_now(pc->px->app) + atoll(h[i].value) * CF_SEC;
-        }
-    }
-    *p = '\0';
-    return 0;
-}
-
 /* Allowed: file the request under its session and send it on. */
 static void allowed(pconn_t *pc, const cf_http_header_t *h, size_t nh)
 {
     const char *sid = NULL, *sub = NULL;
     size_t sidlen = 0, sublen = 0;
     char sidbuf[CF_SID_LEN + 1], *subcopy;
-    int rc = take_identity(pc, h, nh, &sid, &sidlen, &sub, &sublen);
+    int rc = px_take_identity(pc, h, nh, &sid, &sidlen, &sub, &sublen);
 
     if (rc < 0) {
         CF_LOG(CF_LOG_ERROR, "event=proxy_bad_identity why=%s", cf_strerror(rc));

@@ -68,6 +68,19 @@ int px_write(uv_stream_t *s, const char *d, size_t n, uv_write_cb cb)
     return px_writev(s, &b, 1, cb);
 }
 
+int px_hbuf_reserve(cf_proxy_t *px, size_t n)
+{
+    char *b;
+
+    if (n <= px->hbuf_cap)
+        return 0;
+    if ((b = realloc(px->hbuf, n)) == NULL)
+        return CF_ENOMEM;
+    px->hbuf = b;
+    px->hbuf_cap = n;
+    return 0;
+}
+
 const char *px_date(cf_proxy_t *px)
 {
     return cf__http_date(px->date, &px->date_sec);
@@ -83,6 +96,7 @@ void px_maybe_free(cf_proxy_t *px)
     free(px->ls);
     free(px->ports);
     free(px->ups);
+    free(px->hbuf);
     free(px);
 }
 

@@ -11,6 +11,8 @@
 #include <http_parser.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <uv.h>
 
@@ -48,7 +50,8 @@ typedef struct {
     const char *chunk;    /* start of the buffer being parsed */
     const char *err;      /* why the head is refused (400) */
     int err_status;
-    unsigned done : 1;
+    size_t nconn;        /* Connection fields (counted by px_head_check) */
+    unsigned done : 1, checked : 1;
 } px_head_t;
 
 struct px_up {
@@ -109,6 +112,8 @@ struct cf_proxy {
     char out[PX_GATHER];
     size_t out_len;
     pconn_t *out_pc; /* the client being gathered for, or NULL */
+    char *hbuf;      /* heads built for a peer (forward.c, upstream.c), reused */
+    size_t hbuf_cap;
     time_t date_sec;
     char date[32];
     int stopping;
@@ -135,10 +140,12 @@ struct pconn {
     cf_http_req_t req; /* what /v1/check's handler is asked */
     char *checkpath;
     char *target; /* normalized path [+ '?' query]: what the upstream gets */
+    size_t target_len;
     const cf_proxy_route_t *route;
     px_up_t *up;
     uconn_t *u;
     char *ident; /* the X-Curfew-* header lines the decision gave */
+    size_t ident_len;
     char *sub;   /* the owner session's subject (not-before cuts) */
     cf_time_t created_at, token_exp;
     int state, cap_mode;
@@ -175,6 +182,9 @@ int px_write(uv_stream_t *s, const char *d, size_t n, uv_write_cb cb);
 
 /** px_write of @nbufs buffers in one system call (writev) when the socket takes them. */
 int px_writev(uv_stream_t *s, const uv_buf_t *bufs, unsigned nbufs, uv_write_cb cb);
+
+/** Room for @n bytes in the proxy's head buffer (px->hbuf). 0 or CF_ENOMEM. */
+int px_hbuf_reserve(cf_proxy_t *px, size_t n);
 
 /** The Date header value for now. */
 const char *px_date(cf_proxy_t *px);
@@ -223,8 +233,15 @@ void px_client_process(pconn_t *pc);
 /** Start or stop reading the client as state and backpressure say. */
 void px_client_read_update(pconn_t *pc);
 
-/** The request head for the upstream (forward.c), into a new buffer *out (freed by the caller). 0 or CF_ENOMEM. */
+/** The request head for the upstream (forward.c), in *out: the proxy's head buffer, valid until
+ * the next head is built. 0 or CF_ENOMEM. */
 int px_client_upstream_head(pconn_t *pc, char **out, size_t *len);
+
+/** The identity the check allowed (@h, @nh) as header lines in pc->ident; the session id and
+ * subject found among them (pointing into @h). CF_EINVAL for a value that could split a
+ * header, CF_ENOMEM. (forward.c) */
+int px_take_identity(pconn_t *pc, const cf_http_header_t *h, size_t nh, const char **sid,
+                     size_t *sidlen, const char **sub, size_t *sublen);
 
 /** The response to the current request is complete: next request, or close. */
 void px_client_response_done(pconn_t *pc);
@@ -254,8 +271,18 @@ void px_upstream_read_update(uconn_t *u);
 
 /* ---- heads (head.c) ------------------------------------------------------- */
 
-/** 1 when @a (@n bytes) equals the string @b, ASCII case-insensitive. */
-int px_ieq(const char *a, size_t n, const char *b);
+/** 1 when @a (@n bytes) equals the string @b, ASCII case-insensitive. Inline: with a
+ * literal @b the length is a constant, and most names differ in length. */
+static inline int px_ieq(const char *a, size_t n, const char *b)
+{
+    return strlen(b) == n && strncasecmp(a, b, n) == 0;
+}
+
+/** 1 when header @i of @h is named @name (ASCII case-insensitive). */
+static inline int px_head_is(const px_head_t *h, size_t i, const char *name)
+{
+    return px_ieq(h->b + h->h[i].name_off, h->h[i].name_len, name);
+}
 
 int px_head_init(px_head_t *h, size_t max);
 void px_head_reset(px_head_t *h);
@@ -265,11 +292,10 @@ int px_head_field(px_head_t *h, const char *at, size_t n);
 int px_head_value(px_head_t *h, const char *at, size_t n);
 /** The first value of header @name (length in *@len) and how many there are (*@count); NULL if none. */
 const char *px_head_get(const px_head_t *h, const char *name, size_t *len, size_t *count);
-/** 1 when header @i is named @name (ASCII case-insensitive). */
-int px_head_is(const px_head_t *h, size_t i, const char *name);
 /** 1 when header @i is hop-by-hop (RFC 9110 §7.6.1), or named by a Connection header. */
 int px_head_hop(const px_head_t *h, size_t i);
-/** Check names and values (no whitespace before ':', no control bytes). NULL or the problem. */
+/** Check names and values (no whitespace before ':', no control bytes), trim values, count
+ * Connection fields. NULL or the problem. */
 const char *px_head_check(px_head_t *h);
 
 #endif

@@ -211,20 +211,34 @@ static void put(char **p, const char *s, size_t n)
     *p += n;
 }
 
-/* The response head the client gets: hop-by-hop fields out, our own framing in. */
+/* "HTTP/1.1 NNN Text\r\n", without printf (every response passes here). */
+static void status_line(char **p, int status)
+{
+    const char *text = cf_http_status_text(status);
+    char d[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
+                 (char)('0' + status % 10), ' '};
+
+    put(p, "HTTP/1.1 ", 9);
+    put(p, d, 4);
+    put(p, text, strlen(text));
+    put(p, "\r\n", 2);
+}
+
+/* The response head the client gets (in the proxy's head buffer): hop-by-hop fields out, our
+ * own framing in. */
 static int client_head(uconn_t *u, int status, char **out, size_t *len)
 {
     pconn_t *pc = u->pc;
     px_head_t *h = &u->head;
     int has_len = (u->parser.flags & F_CONTENTLENGTH) != 0 && !(u->parser.flags & F_CHUNKED);
     int bodyless = pc->is_head || status == 204 || status == 304 || status < 200;
-    char *b = malloc(h->len + 4 * h->n + 256), *p = b;
-    char line[96];
+    char *p;
 
-    if (b == NULL)
+    /* Every byte at most once (Upgrade's value only once: it is hop-by-hop), plus our own. */
+    if (px_hbuf_reserve(u->px, h->len + 4 * h->n + 256) < 0)
         return CF_ENOMEM;
-    put(&p, line, (size_t)snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status,
-                                   cf_http_status_text(status)));
+    p = u->px->hbuf;
+    status_line(&p, status);
     for (size_t i = 0; i < h->n; i++) {
         if (px_head_hop(h, i))
             continue;
@@ -265,8 +279,8 @@ static int client_head(uconn_t *u, int status, char **out, size_t *len)
             put(&p, "Connection: close\r\n", 19);
     }
     put(&p, "\r\n", 2);
-    *out = b;
-    *len = (size_t)(p - b);
+    *out = u->px->hbuf;
+    *len = (size_t)(p - u->px->hbuf);
     return 0;
 }
 
@@ -294,7 +308,6 @@ static int on_u_headers(http_parser *p)
     u->got_head = 1;
     pc->resp_started = 1;
     c_send(u, head, len);
-    free(head);
     if (status == 101)
         return 2; /* http-parser: no body, an upgrade follows */
     return pc->is_head ? 1 : 0;
@@ -550,7 +563,6 @@ static void send_request(uconn_t *u)
         return;
     }
     u_send(u, head, len);
-    free(head);
     if (u->closing || u->pc == NULL)
         return;
     uv_timer_start(&u->timer, on_timeout, (uint64_t)u->up->cfg->read_timeout,
