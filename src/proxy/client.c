@@ -102,6 +102,7 @@ void px_client_finish(pconn_t *pc)
     if (pc->closing || pc->finishing)
         return;
     pc->finishing = 1;
+    pc->tz = (px_lazy_t){0, 0}; /* the timer is the grace's now */
     (void)uv_timer_start(&pc->timer, on_finish_timer, PX_FINISH_GRACE_MS, 0);
     pc->shut.data = pc;
     if (uv_shutdown(&pc->shut, (uv_stream_t *)&pc->tcp, on_shutdown) < 0)
@@ -525,7 +526,10 @@ static void head_done(pconn_t *pc)
     pc->target_len = nlen;
     pc->cap_mode = CAP_DECIDE;
     pc->deciding = 1;
+    /* The decision, the session's filing and its deadline: one clock read, not four. */
+    cf_app_clock_hold(pc->px->app);
     pc->px->hooks.decide(pc->px->hooks.ctx, &pc->req);
+    cf_app_clock_release(pc->px->app);
 }
 
 void px_client_sse_end(pconn_t *pc, cf_reason_t why)

@@ -68,6 +68,41 @@ int px_write(uv_stream_t *s, const char *d, size_t n, uv_write_cb cb)
     return px_writev(s, &b, 1, cb);
 }
 
+/* ======================================================================
+ * Lazy deadlines
+ * ====================================================================== */
+
+void px_lazy_start(uv_timer_t *t, px_lazy_t *z, uv_timer_cb cb, uint64_t ms)
+{
+    uint64_t due = uv_now(t->loop) + ms;
+
+    z->due = due;
+    if (z->armed != 0 && z->armed <= due && uv_is_active((uv_handle_t *)t))
+        return; /* it fires first and re-arms for the rest */
+    (void)uv_timer_start(t, cb, ms, 0);
+    z->armed = due;
+}
+
+int px_lazy_fired(uv_timer_t *t, px_lazy_t *z, uv_timer_cb cb)
+{
+    uint64_t now = uv_now(t->loop);
+
+    z->armed = 0;
+    if (z->due == 0)
+        return 0;
+    if (now < z->due) {
+        (void)uv_timer_start(t, cb, z->due - now, 0);
+        z->armed = z->due;
+        return 0;
+    }
+    z->due = 0;
+    return 1;
+}
+
+/* ======================================================================
+ * Buffers
+ * ====================================================================== */
+
 int px_hbuf_reserve(cf_proxy_t *px, size_t n)
 {
     char *b;

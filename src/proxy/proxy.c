@@ -109,7 +109,7 @@ static void on_timer(uv_timer_t *t)
 {
     pconn_t *pc = t->data;
 
-    if (pc->closing)
+    if (pc->closing || !px_lazy_fired(t, &pc->tz, on_timer))
         return;
     if (!pc->registered) {
         if (pc->state == PC_HEAD || pc->state == PC_TUNNEL || pc->state == PC_DRAIN) {
@@ -131,9 +131,9 @@ void px_arm(pconn_t *pc)
         return; /* its own timer bounds the finish */
     if (!pc->registered) {
         if (pc->state == PC_HEAD || pc->state == PC_TUNNEL || pc->state == PC_DRAIN)
-            (void)uv_timer_start(&pc->timer, on_timer, (uint64_t)px->app->cfg.proxy_idle_timeout, 0);
+            px_lazy_start(&pc->timer, &pc->tz, on_timer, (uint64_t)px->app->cfg.proxy_idle_timeout);
         else
-            (void)uv_timer_stop(&pc->timer);
+            px_lazy_stop(&pc->tz);
         return;
     }
     now = cf_app_now(px->app);
@@ -143,7 +143,7 @@ void px_arm(pconn_t *pc)
         return;
     }
     /* One millisecond past: the session is over at its deadline, not before. */
-    (void)uv_timer_start(&pc->timer, on_timer, (uint64_t)(next - now) + 1, 0);
+    px_lazy_start(&pc->timer, &pc->tz, on_timer, (uint64_t)(next - now) + 1);
 }
 
 void px_touch(pconn_t *pc, int from_client)
@@ -210,6 +210,7 @@ void px_cut(pconn_t *pc, cf_reason_t why)
         emit_cut(pc, why);
     px_unregister(pc);
     (void)uv_timer_stop(&pc->timer);
+    pc->tz = (px_lazy_t){0, 0};
     if (u != NULL) {
         pc->u = NULL;
         u->pc = NULL;

@@ -31,6 +31,13 @@
 #define PX_GATHER (16 * 1024) /* larger pieces are written from where they are */
 
 typedef struct px_up px_up_t;
+
+/* A deadline on a uv timer, re-armed lazily (nginx, h2o): moving it later,
+ * as every request and every upstream read does, is a store, not a timer
+ * heap operation; the timer re-arms itself when it fires early. Loop ms, 0 = none. */
+typedef struct {
+    uint64_t due, armed;
+} px_lazy_t;
 typedef struct pconn pconn_t;
 typedef struct uconn uconn_t;
 
@@ -126,6 +133,7 @@ enum { CAP_DECIDE, CAP_REFUSE, CAP_SSE };
 struct pconn {
     uv_tcp_t tcp;
     uv_timer_t timer; /* idle (no request) or the owner session's next deadline */
+    px_lazy_t tz;     /* its deadline (proxy.c); zero while the finish grace runs */
     uv_shutdown_t shut;
     cf_proxy_t *px;
     pconn_t *prev, *next;   /* every connection */
@@ -164,6 +172,7 @@ struct pconn {
 struct uconn {
     uv_tcp_t tcp;
     uv_timer_t timer; /* connect, then read timeout */
+    px_lazy_t tz;
     uv_connect_t creq;
     cf_proxy_t *px;
     px_up_t *up;
@@ -182,6 +191,19 @@ int px_write(uv_stream_t *s, const char *d, size_t n, uv_write_cb cb);
 
 /** px_write of @nbufs buffers in one system call (writev) when the socket takes them. */
 int px_writev(uv_stream_t *s, const uv_buf_t *bufs, unsigned nbufs, uv_write_cb cb);
+
+/** Have @t call @cb @ms from now; a deadline later than the armed one is only recorded. */
+void px_lazy_start(uv_timer_t *t, px_lazy_t *z, uv_timer_cb cb, uint64_t ms);
+
+/** Nothing is due any more (a timer that still fires finds nothing: px_lazy_fired is 0). */
+static inline void px_lazy_stop(px_lazy_t *z)
+{
+    z->due = 0;
+}
+
+/** First thing in @cb: 1 when the deadline has come (it is cleared), 0 when there is none or
+ * it moved later (the timer is re-armed for it). */
+int px_lazy_fired(uv_timer_t *t, px_lazy_t *z, uv_timer_cb cb);
 
 /** Room for @n bytes in the proxy's head buffer (px->hbuf). 0 or CF_ENOMEM. */
 int px_hbuf_reserve(cf_proxy_t *px, size_t n);

@@ -368,7 +368,7 @@ static void response_done(uconn_t *u)
     if (pc != NULL && pc->chunk_out)
         c_send(u, "0\r\n\r\n", 5);
     gather_end(u, NULL, 0); /* the whole answer in one write, before the next request */
-    (void)uv_timer_stop(&u->timer);
+    px_lazy_stop(&u->tz);
     if (pc != NULL)
         pc->u = NULL;
     u->pc = NULL;
@@ -406,6 +406,8 @@ static void on_timeout(uv_timer_t *t)
 {
     uconn_t *u = t->data;
 
+    if (!px_lazy_fired(t, &u->tz, on_timeout))
+        return;
     CF_LOG(CF_LOG_INFO, "event=proxy_upstream_timeout upstream=%s", u->up->cfg->name);
     u_failed(u, u->connected ? CF_REASON_UPSTREAM_TIMEOUT : CF_REASON_UPSTREAM_UNAVAILABLE);
 }
@@ -463,7 +465,7 @@ static void tunnel(uconn_t *u, const char *rest, size_t n)
 {
     pconn_t *pc = u->pc;
 
-    (void)uv_timer_stop(&u->timer);
+    px_lazy_stop(&u->tz);
     pc->state = PC_TUNNEL;
     pc->keep = 0;
     if (!pc->registered)
@@ -513,7 +515,7 @@ static void on_u_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         return;
     }
     if (u->connected && pc->route != NULL)
-        uv_timer_again(&u->timer);
+        px_lazy_start(&u->timer, &u->tz, on_timeout, (uint64_t)u->up->cfg->read_timeout);
     u->head.chunk = n > 0 ? b->base : NULL;
     u->px->out_pc = pc; /* gather what this read sends the client */
     used = http_parser_execute(&u->parser, &up_settings, n > 0 ? b->base : NULL,
@@ -565,8 +567,7 @@ static void send_request(uconn_t *u)
     u_send(u, head, len);
     if (u->closing || u->pc == NULL)
         return;
-    uv_timer_start(&u->timer, on_timeout, (uint64_t)u->up->cfg->read_timeout,
-                   (uint64_t)u->up->cfg->read_timeout);
+    px_lazy_start(&u->timer, &u->tz, on_timeout, (uint64_t)u->up->cfg->read_timeout);
     pc->state = PC_FORWARD;
     if (pc->expect && !pc->upgrade) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -595,7 +596,7 @@ static void on_connect(uv_connect_t *r, int status)
     }
     u->connected = 1;
     (void)uv_tcp_nodelay(&u->tcp, 1);
-    (void)uv_timer_stop(&u->timer);
+    px_lazy_stop(&u->tz);
     if (u->pc == NULL) {
         px_upstream_close(u);
         return;
@@ -634,7 +635,7 @@ void px_upstream_start(pconn_t *pc)
     u->creq.data = u;
     u->handles = 2;
     pc->px->nupconns++;
-    uv_timer_start(&u->timer, on_timeout, (uint64_t)up->cfg->connect_timeout, 0);
+    px_lazy_start(&u->timer, &u->tz, on_timeout, (uint64_t)up->cfg->connect_timeout);
     if (uv_tcp_connect(&u->creq, &u->tcp, (const struct sockaddr *)&up->addr, on_connect) < 0)
         u_failed(u, CF_REASON_UPSTREAM_UNAVAILABLE);
 }
