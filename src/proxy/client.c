@@ -416,8 +416,7 @@ static int build_check(pconn_t *pc, const char *path, size_t plen)
     const px_head_t *h = &pc->head;
 
     memset(r, 0, sizeof *r);
-    pc->checkpath = malloc(plen + 10);
-    if (pc->checkpath == NULL)
+    if (px_grow(&pc->checkpath, &pc->checkpath_cap, plen + 10) < 0)
         return CF_ENOMEM;
     memcpy(pc->checkpath, "/v1/check", 9);
     memcpy(pc->checkpath + 9, path, plen);
@@ -487,21 +486,17 @@ static void head_done(pconn_t *pc)
     }
     q = memchr(url, '?', ulen);
     plen = q != NULL ? (size_t)(q - url) : ulen;
-    norm = malloc(ulen + 3);
-    if (norm == NULL) {
+    if (px_grow(&pc->target, &pc->target_cap, ulen + 3) < 0) {
         pc_error(pc, 500, "out of memory");
         return;
     }
-    free(pc->target);
-    pc->target = norm;
+    norm = pc->target;
     take_framing(pc);
     host = px_head_get(h, "Host", &hlen, &nhost);
     if (host == NULL) {
         host = "";
         hlen = 0;
     }
-    free(pc->checkpath);
-    pc->checkpath = NULL;
     /* The path is decided, and forwarded, in normal form: what was decided is what is served. */
     if (cf_path_normalize(url, plen, norm, &nlen) < 0) {
         px_client_refuse(pc, CF_REASON_INVALID_PATH);
@@ -562,7 +557,7 @@ static void allowed(pconn_t *pc, const cf_http_header_t *h, size_t nh)
 {
     const char *sid = NULL, *sub = NULL;
     size_t sidlen = 0, sublen = 0;
-    char sidbuf[CF_SID_LEN + 1], *subcopy;
+    char sidbuf[CF_SID_LEN + 1];
     int rc = px_take_identity(pc, h, nh, &sid, &sidlen, &sub, &sublen);
 
     if (rc < 0) {
@@ -573,13 +568,7 @@ static void allowed(pconn_t *pc, const cf_http_header_t *h, size_t nh)
     if (sid != NULL && sidlen == CF_SID_LEN && sub != NULL) {
         memcpy(sidbuf, sid, CF_SID_LEN);
         sidbuf[CF_SID_LEN] = '\0';
-        subcopy = strndup(sub, sublen);
-        if (subcopy == NULL) {
-            pc_error(pc, 500, "out of memory");
-            return;
-        }
-        pc->px->ops->reg(pc, sidbuf, subcopy);
-        free(subcopy);
+        pc->px->ops->reg(pc, sidbuf, sub, sublen);
     }
     pc->state = PC_CONNECT;
     px_upstream_start(pc);

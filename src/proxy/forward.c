@@ -138,10 +138,9 @@ int px_take_identity(pconn_t *pc, const cf_http_header_t *h, size_t nh, const ch
         }
         need += h[i].name_len + h[i].value_len + 4;
     }
-    free(pc->ident);
-    pc->ident = p = malloc(need);
-    if (p == NULL)
+    if (px_grow(&pc->ident, &pc->ident_cap, need) < 0)
         return CF_ENOMEM;
+    p = pc->ident;
     *sid = *sub = NULL;
     for (size_t i = 0; i < nh; i++) {
         memcpy(p, h[i].name, h[i].name_len);

@@ -103,17 +103,22 @@ int px_lazy_fired(uv_timer_t *t, px_lazy_t *z, uv_timer_cb cb)
  * Buffers
  * ====================================================================== */
 
+int px_grow(char **b, size_t *cap, size_t n)
+{
+    char *nb;
+
+    if (n <= *cap && *b != NULL)
+        return 0;
+    if ((nb = realloc(*b, n)) == NULL)
+        return CF_ENOMEM;
+    *b = nb;
+    *cap = n;
+    return 0;
+}
+
 int px_hbuf_reserve(cf_proxy_t *px, size_t n)
 {
-    char *b;
-
-    if (n <= px->hbuf_cap)
-        return 0;
-    if ((b = realloc(px->hbuf, n)) == NULL)
-        return CF_ENOMEM;
-    px->hbuf = b;
-    px->hbuf_cap = n;
-    return 0;
+    return px_grow(&px->hbuf, &px->hbuf_cap, n);
 }
 
 const char *px_date(cf_proxy_t *px)

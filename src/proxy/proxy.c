@@ -29,7 +29,7 @@
  * Sessions own connections
  * ====================================================================== */
 
-void px_register(pconn_t *pc, const char *sid, const char *sub)
+void px_register(pconn_t *pc, const char *sid, const char *sub, size_t sublen)
 {
     cf_proxy_t *px = pc->px;
     px_owner_t *o = cf_map_get(&px->owners, sid, CF_SID_LEN);
@@ -47,8 +47,10 @@ void px_register(pconn_t *pc, const char *sid, const char *sub)
             return;
         }
     }
-    free(pc->sub);
-    pc->sub = strdup(sub);
+    if (pc->sub == NULL || strlen(pc->sub) != sublen || memcmp(pc->sub, sub, sublen) != 0) {
+        free(pc->sub); /* a keep-alive connection's next request mostly has the same subject */
+        pc->sub = strndup(sub, sublen);
+    }
     pc->created_at = s != NULL ? s->created_at : 0;
     pc->owner = o;
     pc->sprev = NULL;

@@ -82,7 +82,7 @@ typedef struct {
 
 /* Calls from client.c and upstream.c up to the registry and the client side (proxy.c sets it). */
 typedef struct {
-    void (*reg)(pconn_t *pc, const char *sid, const char *sub);
+    void (*reg)(pconn_t *pc, const char *sid, const char *sub, size_t sublen);
     void (*unreg)(pconn_t *pc);
     void (*arm)(pconn_t *pc);
     void (*touch)(pconn_t *pc, int from_client);
@@ -146,7 +146,8 @@ struct pconn {
     char *in; /* client bytes not yet parsed */
     size_t in_len, in_cap;
     cf_http_req_t req; /* what /v1/check's handler is asked */
-    char *checkpath;
+    char *checkpath; /* kept from request to request, as target and ident */
+    size_t checkpath_cap, target_cap, ident_cap;
     char *target; /* normalized path [+ '?' query]: what the upstream gets */
     size_t target_len;
     const cf_proxy_route_t *route;
@@ -205,14 +206,17 @@ static inline void px_lazy_stop(px_lazy_t *z)
  * it moved later (the timer is re-armed for it). */
 int px_lazy_fired(uv_timer_t *t, px_lazy_t *z, uv_timer_cb cb);
 
+/** Room for @n bytes in *@b (capacity *@cap), kept from one request to the next. 0 or CF_ENOMEM. */
+int px_grow(char **b, size_t *cap, size_t n);
+
 /** Room for @n bytes in the proxy's head buffer (px->hbuf). 0 or CF_ENOMEM. */
 int px_hbuf_reserve(cf_proxy_t *px, size_t n);
 
 /** The Date header value for now. */
 const char *px_date(cf_proxy_t *px);
 
-/** File @pc under session @sid (subject @sub), arm its deadline timer. */
-void px_register(pconn_t *pc, const char *sid, const char *sub);
+/** File @pc under session @sid (subject @sub, @sublen bytes), arm its deadline timer. */
+void px_register(pconn_t *pc, const char *sid, const char *sub, size_t sublen);
 
 /** Take @pc off its session's list. */
 void px_unregister(pconn_t *pc);
