@@ -88,8 +88,14 @@ void px_client_reset(pconn_t *pc)
 
 static void on_shutdown(uv_shutdown_t *r, int status)
 {
-    (void)status;
-    px_client_close(r->data);
+    pconn_t *pc = r->data;
+
+    /* Our FIN is out. Closing now, with bytes of the client's unread, would send a reset
+     * that can destroy what the client has not read yet (a close frame, a refusal): read
+     * and drop until the client closes too, within the finish grace. */
+    if (status == 0 && pc->reading && !pc->closing)
+        return;
+    px_client_close(pc);
 }
 
 static void on_finish_timer(uv_timer_t *t)
@@ -299,7 +305,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
     pconn_t *pc = h->data;
 
     (void)hint;
-    if (pc->state == PC_TUNNEL) {
+    if (pc->state == PC_TUNNEL || pc->finishing) { /* finishing: read to drop */
         *b = uv_buf_init(pc->px->rbuf, sizeof pc->px->rbuf);
         return;
     }
@@ -312,6 +318,11 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 
     if (pc->closing || n == 0)
         return;
+    if (pc->finishing) {
+        if (n < 0)
+            px_client_close(pc); /* the client closed too (or failed): done */
+        return;
+    }
     if (n < 0) {
         if (pc->state == PC_TUNNEL && pc->u != NULL && n == UV_EOF)
             pc->px->ops->cut(pc, CF_REASON_NONE); /* the client left: end the tunnel quietly */
@@ -320,6 +331,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         return;
     }
     if (pc->state == PC_TUNNEL) {
+        if (pc->ws_draining)
+            return; /* cut: nothing more reaches the upstream */
         pc->bytes_up += (uint64_t)n;
         pc->px->ops->touch(pc, 1);
         px_upstream_raw(pc, b->base, (size_t)n);

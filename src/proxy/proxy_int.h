@@ -29,6 +29,11 @@
 #define PX_IN_SLACK (64 * 1024)
 #define PX_RESP_HEAD_MAX (64 * 1024)
 #define PX_GATHER (16 * 1024) /* larger pieces are written from where they are */
+/* A WebSocket cut while the upstream is inside a frame: the frame is finished
+ * (so that the close frame lands between frames) when that takes at most this
+ * many more bytes and this long; otherwise the TCP connection is closed. */
+#define PX_WS_DRAIN_MAX (64 * 1024)
+#define PX_WS_DRAIN_MS 100
 
 typedef struct px_up px_up_t;
 
@@ -94,6 +99,7 @@ typedef struct {
     int (*upstream_head)(pconn_t *pc, char **out, size_t *len);
     void (*process)(pconn_t *pc);
     void (*response_done)(pconn_t *pc);
+    void (*ws_drained)(pconn_t *pc, int clean);
 } px_ops_t;
 
 struct cf_proxy {
@@ -163,11 +169,13 @@ struct pconn {
     cf_time_t last_touch;
     int handles;
     uint64_t ws_left; /* bytes left in the upstream's current WebSocket frame */
+    uint64_t ws_budget; /* while ws_draining: bytes the frame in flight may still take */
     uint8_t ws_hdr[14], ws_hlen;
     char sse_tail[2];
     unsigned closing : 1, deciding : 1, reading : 1, bp : 1, req_done : 1, resp_started : 1,
         chunk_out : 1, sse : 1, ws : 1, keep : 1, is_head : 1, upgrade : 1, chunked_in : 1,
-        expect : 1, finishing : 1, registered : 1, processing : 1;
+        expect : 1, finishing : 1, registered : 1, processing : 1,
+        ws_draining : 1; /* cut inside an upstream frame: finishing it, then the close frame */
 };
 
 struct uconn {
@@ -229,6 +237,10 @@ void px_touch(pconn_t *pc, int from_client);
 
 /** End @pc for @why: a close frame, a final SSE event or a cut; one CONNECTION_CUT event. */
 void px_cut(pconn_t *pc, cf_reason_t why);
+
+/** The WebSocket frame in flight at a cut ended (@clean: send the close frame) or cannot end
+ * within bounds (close without one). */
+void px_ws_drained(pconn_t *pc, int clean);
 
 /** Free @px once it is stopping and its last handle closed. */
 void px_maybe_free(cf_proxy_t *px);

@@ -177,7 +177,7 @@ void px_upstream_body(pconn_t *pc, const char *d, size_t n, int last)
 
 void px_upstream_raw(pconn_t *pc, const char *d, size_t n)
 {
-    if (pc->u != NULL)
+    if (pc->u != NULL && !pc->ws_draining)
         u_send(pc->u, d, n);
 }
 
@@ -448,8 +448,38 @@ static void ws_track(pconn_t *pc, const uint8_t *d, size_t n)
     }
 }
 
+/*
+ * Cut inside a frame: forward up to the end of that frame and not a byte
+ * more (the close frame goes right after it), within the byte budget.
+ */
+static void ws_drain(pconn_t *pc, const uint8_t *d, size_t n)
+{
+    size_t used = 0;
+    int done = 0;
+
+    while (used < n && !done) {
+        size_t k = pc->ws_left > 0 ? (n - used < pc->ws_left ? n - used : (size_t)pc->ws_left) : 1;
+        ws_track(pc, d + used, k);
+        used += k;
+        done = pc->ws_left == 0 && pc->ws_hlen == 0;
+    }
+    if (used > pc->ws_budget || (!done && pc->ws_hlen == 0 && pc->ws_left > pc->ws_budget - used)) {
+        pc->px->ops->ws_drained(pc, 0); /* a frame larger than the bound: close without waiting */
+        return;
+    }
+    pc->ws_budget -= used;
+    if (pc->u != NULL)
+        c_send(pc->u, (const char *)d, used);
+    if (done && pc->ws_draining)
+        pc->px->ops->ws_drained(pc, 1);
+}
+
 void px_upstream_down_raw(pconn_t *pc, const char *d, size_t n)
 {
+    if (pc->ws_draining) {
+        ws_drain(pc, (const uint8_t *)d, n);
+        return;
+    }
     if (pc->ws)
         ws_track(pc, (const uint8_t *)d, n);
     if (pc->u != NULL) {
