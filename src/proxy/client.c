@@ -477,6 +477,7 @@ static void head_done(pconn_t *pc)
     const char *why = px_head_check(h), *url = h->b + h->url_off, *q, *host;
     size_t ulen = h->url_len, plen, nlen, hlen = 0, nhost;
     char *norm;
+    cf_app_t *app;
 
     if (why == NULL)
         why = framing_problem(pc);
@@ -535,9 +536,10 @@ static void head_done(pconn_t *pc)
     pc->cap_mode = CAP_DECIDE;
     pc->deciding = 1;
     /* The decision, the session's filing and its deadline: one clock read, not four. */
-    cf_app_clock_hold(pc->px->app);
+    app = pc->px->app; /* @pc may be gone when decide returns */
+    cf_app_clock_hold(app);
     pc->px->hooks.decide(pc->px->hooks.ctx, &pc->req);
-    cf_app_clock_release(pc->px->app);
+    cf_app_clock_release(app);
 }
 
 void px_client_sse_end(pconn_t *pc, cf_reason_t why)
