@@ -135,6 +135,8 @@ typedef struct cf_app {
     cf_clock_fn mono;     /* monotonic ms (arbitrary origin): limits, lockout, step detection */
     cf_clockstep_t clockstep; /* api/clock.c: wall-clock steps seen by this node */
     uv_timer_t clock_timer;
+    int clock_held, clock_held_valid; /* cf_app_clock_hold depth; clock_held_at was read */
+    cf_time_t clock_held_at;
 
     /* Signing keys (api/keys.c): the active key signs, the others only verify. */
     cf_keyset_t *keys;
@@ -311,6 +313,15 @@ cf_time_t cf_app_mono(cf_app_t *app);
  * line and hand a CLOCK_STEP event to the non-store sinks (metrics, audit).
  */
 void cf_app_clock_observe(cf_app_t *app, cf_time_t wall);
+/**
+ * Until the matching release, cf_app_now() reads the clock once and returns
+ * that reading: one synchronous piece of work (a proxied request's decision,
+ * filing and deadline) sees one instant and pays for one read. Each hold
+ * starts a fresh reading, so a nested one is never staler than its own start.
+ */
+void cf_app_clock_hold(cf_app_t *app);
+/** End the innermost cf_app_clock_hold(). */
+void cf_app_clock_release(cf_app_t *app);
 /** 1 while a forward wall-clock step is unconfirmed: deadlines end nothing durably. */
 int cf_app_clock_unconfirmed(cf_app_t *app);
 /** Extra ms a token's iat/nbf may lie ahead of now after a backward step. */

@@ -46,10 +46,29 @@ void cf_app_clock_init(cf_app_t *app)
 
 cf_time_t cf_app_now(cf_app_t *app)
 {
-    cf_time_t now = app->clock(app->clock_ctx);
+    cf_time_t now;
 
+    if (app->clock_held > 0 && app->clock_held_valid)
+        return app->clock_held_at;
+    now = app->clock(app->clock_ctx);
     cf_app_clock_observe(app, now); /* every read may reveal a step (api/clock.c) */
+    if (app->clock_held > 0) {
+        app->clock_held_at = now;
+        app->clock_held_valid = 1;
+    }
     return now;
+}
+
+void cf_app_clock_hold(cf_app_t *app)
+{
+    app->clock_held++;
+    app->clock_held_valid = 0; /* read at the first cf_app_now of this hold */
+}
+
+void cf_app_clock_release(cf_app_t *app)
+{
+    if (app->clock_held > 0 && --app->clock_held == 0)
+        app->clock_held_valid = 0;
 }
 
 cf_time_t cf_app_mono(cf_app_t *app)

@@ -88,8 +88,14 @@ void px_client_reset(pconn_t *pc)
 
 static void on_shutdown(uv_shutdown_t *r, int status)
 {
-    (void)status;
-    px_client_close(r->data);
+    pconn_t *pc = r->data;
+
+    /* Our FIN is out. Closing now, with bytes of the client's unread, would send a reset
+     * that can destroy what the client has not read yet (a close frame, a refusal): read
+     * and drop until the client closes too, within the finish grace. */
+    if (status == 0 && pc->reading && !pc->closing)
+        return;
+    px_client_close(pc);
 }
 
 static void on_finish_timer(uv_timer_t *t)
@@ -102,6 +108,7 @@ void px_client_finish(pconn_t *pc)
     if (pc->closing || pc->finishing)
         return;
     pc->finishing = 1;
+    pc->tz = (px_lazy_t){0, 0}; /* the timer is the grace's now */
     (void)uv_timer_start(&pc->timer, on_finish_timer, PX_FINISH_GRACE_MS, 0);
     pc->shut.data = pc;
     if (uv_shutdown(&pc->shut, (uv_stream_t *)&pc->tcp, on_shutdown) < 0)
@@ -298,7 +305,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
     pconn_t *pc = h->data;
 
     (void)hint;
-    if (pc->state == PC_TUNNEL) {
+    if (pc->state == PC_TUNNEL || pc->finishing) { /* finishing: read to drop */
         *b = uv_buf_init(pc->px->rbuf, sizeof pc->px->rbuf);
         return;
     }
@@ -311,6 +318,11 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 
     if (pc->closing || n == 0)
         return;
+    if (pc->finishing) {
+        if (n < 0)
+            px_client_close(pc); /* the client closed too (or failed): done */
+        return;
+    }
     if (n < 0) {
         if (pc->state == PC_TUNNEL && pc->u != NULL && n == UV_EOF)
             pc->px->ops->cut(pc, CF_REASON_NONE); /* the client left: end the tunnel quietly */
@@ -319,6 +331,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         return;
     }
     if (pc->state == PC_TUNNEL) {
+        if (pc->ws_draining)
+            return; /* cut: nothing more reaches the upstream */
         pc->bytes_up += (uint64_t)n;
         pc->px->ops->touch(pc, 1);
         px_upstream_raw(pc, b->base, (size_t)n);
@@ -415,8 +429,7 @@ static int build_check(pconn_t *pc, const char *path, size_t plen)
     const px_head_t *h = &pc->head;
 
     memset(r, 0, sizeof *r);
-    pc->checkpath = malloc(plen + 10);
-    if (pc->checkpath == NULL)
+    if (px_grow(&pc->checkpath, &pc->checkpath_cap, plen + 10) < 0)
         return CF_ENOMEM;
     memcpy(pc->checkpath, "/v1/check", 9);
     memcpy(pc->checkpath + 9, path, plen);
@@ -440,6 +453,23 @@ static int build_check(pconn_t *pc, const char *path, size_t plen)
     return 0;
 }
 
+/* What the parsed head says about this request's framing and the connection's reuse. */
+static void take_framing(pconn_t *pc)
+{
+    size_t elen = 0, ecount;
+    const char *e = px_head_get(&pc->head, "Expect", &elen, &ecount);
+
+    pc->state = PC_DECIDE;
+    pc->req_done = 0;
+    pc->resp_started = 0;
+    pc->body_bytes = 0;
+    pc->chunked_in = (pc->parser.flags & F_CHUNKED) != 0;
+    pc->upgrade = pc->parser.upgrade != 0;
+    pc->is_head = pc->parser.method == HTTP_HEAD;
+    pc->keep = http_should_keep_alive(&pc->parser) != 0;
+    pc->expect = e != NULL && px_ieq(e, elen, "100-continue");
+}
+
 /* The request head is complete: check it, route it, and ask for the decision. */
 static void head_done(pconn_t *pc)
 {
@@ -447,6 +477,7 @@ static void head_done(pconn_t *pc)
     const char *why = px_head_check(h), *url = h->b + h->url_off, *q, *host;
     size_t ulen = h->url_len, plen, nlen, hlen = 0, nhost;
     char *norm;
+    cf_app_t *app;
 
     if (why == NULL)
         why = framing_problem(pc);
@@ -469,33 +500,17 @@ static void head_done(pconn_t *pc)
     }
     q = memchr(url, '?', ulen);
     plen = q != NULL ? (size_t)(q - url) : ulen;
-    norm = malloc(ulen + 3);
-    if (norm == NULL) {
+    if (px_grow(&pc->target, &pc->target_cap, ulen + 3) < 0) {
         pc_error(pc, 500, "out of memory");
         return;
     }
-    free(pc->target);
-    pc->target = norm;
-    pc->state = PC_DECIDE;
-    pc->req_done = 0;
-    pc->resp_started = 0;
-    pc->body_bytes = 0;
-    pc->chunked_in = (pc->parser.flags & F_CHUNKED) != 0;
-    pc->upgrade = pc->parser.upgrade != 0;
-    pc->is_head = pc->parser.method == HTTP_HEAD;
-    pc->keep = http_should_keep_alive(&pc->parser) != 0;
-    {
-        size_t elen = 0, ecount;
-        const char *e = px_head_get(h, "Expect", &elen, &ecount);
-        pc->expect = e != NULL && px_ieq(e, elen, "100-continue");
-    }
+    norm = pc->target;
+    take_framing(pc);
     host = px_head_get(h, "Host", &hlen, &nhost);
     if (host == NULL) {
         host = "";
         hlen = 0;
     }
-    free(pc->checkpath);
-    pc->checkpath = NULL;
     /* The path is decided, and forwarded, in normal form: what was decided is what is served. */
     if (cf_path_normalize(url, plen, norm, &nlen) < 0) {
         px_client_refuse(pc, CF_REASON_INVALID_PATH);
@@ -517,9 +532,14 @@ static void head_done(pconn_t *pc)
         nlen += ulen - plen;
     }
     norm[nlen] = '\0';
+    pc->target_len = nlen;
     pc->cap_mode = CAP_DECIDE;
     pc->deciding = 1;
+    /* The decision, the session's filing and its deadline: one clock read, not four. */
+    app = pc->px->app; /* @pc may be gone when decide returns */
+    cf_app_clock_hold(app);
     pc->px->hooks.decide(pc->px->hooks.ctx, &pc->req);
+    cf_app_clock_release(app);
 }
 
 void px_client_sse_end(pconn_t *pc, cf_reason_t why)
@@ -547,55 +567,13 @@ void px_client_refuse(pconn_t *pc, cf_reason_t why)
     pc->px->hooks.refuse(pc->px->hooks.ctx, &pc->req, why);
 }
 
-/* The identity the check allowed, as header lines; fails on a value that could split a header. */
-static int take_identity(pconn_t *pc, const cf_http_header_t *h, size_t nh, const char **sid,
-                         size_t *sidlen, const char **sub, size_t *sublen)
-{
-    size_t need = 1;
-    char *p;
-
-    for (size_t i = 0; i < nh; i++) {
-        for (size_t j = 0; j < h[i].value_len; j++) {
-            unsigned char c = (unsigned char)h[i].value[j];
-            if ((c < ' ' && c != '\t') || c == 127)
-                return CF_EINVAL;
-        }
-        need += h[i].name_len + h[i].value_len + 4;
-    }
-    free(pc->ident);
-    pc->ident = p = malloc(need);
-    if (p == NULL)
-        return CF_ENOMEM;
-    *sid = *sub = NULL;
-    for (size_t i = 0; i < nh; i++) {
-        memcpy(p, h[i].name, h[i].name_len);
-        p += h[i].name_len;
-        memcpy(p, ": ", 2);
-        memcpy(p + 2, h[i].value, h[i].value_len);
-        p += 2 + h[i].value_len;
-        memcpy(p, "\r\n", 2);
-        p += 2;
-        if (px_ieq(h[i].name, h[i].name_len, "X-Curfew-Session")) {
-            *sid = h[i].value;
-            *sidlen = h[i].value_len;
-        } else if (px_ieq(h[i].name, h[i].name_len, "X-Curfew-Subject")) {
-            *sub = h[i].value;
-            *sublen = h[i].value_len;
-        } else if (px_ieq(h[i].name, h[i].name_len, "X-Curfew-Expires-In")) {
-            pc->token_exp = cf_app_now(pc->px->app) + atoll(h[i].value) * CF_SEC;
-        }
-    }
-    *p = '\0';
-    return 0;
-}
-
 /* Allowed: file the request under its session and send it on. */
 static void allowed(pconn_t *pc, const cf_http_header_t *h, size_t nh)
 {
     const char *sid = NULL, *sub = NULL;
     size_t sidlen = 0, sublen = 0;
-    char sidbuf[CF_SID_LEN + 1], *subcopy;
-    int rc = take_identity(pc, h, nh, &sid, &sidlen, &sub, &sublen);
+    char sidbuf[CF_SID_LEN + 1];
+    int rc = px_take_identity(pc, h, nh, &sid, &sidlen, &sub, &sublen);
 
     if (rc < 0) {
         CF_LOG(CF_LOG_ERROR, "event=proxy_bad_identity why=%s", cf_strerror(rc));
@@ -605,13 +583,7 @@ static void allowed(pconn_t *pc, const cf_http_header_t *h, size_t nh)
     if (sid != NULL && sidlen == CF_SID_LEN && sub != NULL) {
         memcpy(sidbuf, sid, CF_SID_LEN);
         sidbuf[CF_SID_LEN] = '\0';
-        subcopy = strndup(sub, sublen);
-        if (subcopy == NULL) {
-            pc_error(pc, 500, "out of memory");
-            return;
-        }
-        pc->px->ops->reg(pc, sidbuf, subcopy);
-        free(subcopy);
+        pc->px->ops->reg(pc, sidbuf, sub, sublen);
     }
     pc->state = PC_CONNECT;
     px_upstream_start(pc);

@@ -29,7 +29,7 @@
  * Sessions own connections
  * ====================================================================== */
 
-void px_register(pconn_t *pc, const char *sid, const char *sub)
+void px_register(pconn_t *pc, const char *sid, const char *sub, size_t sublen)
 {
     cf_proxy_t *px = pc->px;
     px_owner_t *o = cf_map_get(&px->owners, sid, CF_SID_LEN);
@@ -47,8 +47,10 @@ void px_register(pconn_t *pc, const char *sid, const char *sub)
             return;
         }
     }
-    free(pc->sub);
-    pc->sub = strdup(sub);
+    if (pc->sub == NULL || strlen(pc->sub) != sublen || memcmp(pc->sub, sub, sublen) != 0) {
+        free(pc->sub); /* a keep-alive connection's next request mostly has the same subject */
+        pc->sub = strndup(sub, sublen);
+    }
     pc->created_at = s != NULL ? s->created_at : 0;
     pc->owner = o;
     pc->sprev = NULL;
@@ -109,7 +111,7 @@ static void on_timer(uv_timer_t *t)
 {
     pconn_t *pc = t->data;
 
-    if (pc->closing)
+    if (pc->closing || !px_lazy_fired(t, &pc->tz, on_timer))
         return;
     if (!pc->registered) {
         if (pc->state == PC_HEAD || pc->state == PC_TUNNEL || pc->state == PC_DRAIN) {
@@ -127,13 +129,13 @@ void px_arm(pconn_t *pc)
     cf_time_t now, next = 0;
     cf_reason_t why;
 
-    if (pc->closing || pc->finishing)
-        return; /* its own timer bounds the finish */
+    if (pc->closing || pc->finishing || pc->ws_draining)
+        return; /* its own timer bounds the finish, or the frame's */
     if (!pc->registered) {
         if (pc->state == PC_HEAD || pc->state == PC_TUNNEL || pc->state == PC_DRAIN)
-            (void)uv_timer_start(&pc->timer, on_timer, (uint64_t)px->app->cfg.proxy_idle_timeout, 0);
+            px_lazy_start(&pc->timer, &pc->tz, on_timer, (uint64_t)px->app->cfg.proxy_idle_timeout);
         else
-            (void)uv_timer_stop(&pc->timer);
+            px_lazy_stop(&pc->tz);
         return;
     }
     now = cf_app_now(px->app);
@@ -143,7 +145,7 @@ void px_arm(pconn_t *pc)
         return;
     }
     /* One millisecond past: the session is over at its deadline, not before. */
-    (void)uv_timer_start(&pc->timer, on_timer, (uint64_t)(next - now) + 1, 0);
+    px_lazy_start(&pc->timer, &pc->tz, on_timer, (uint64_t)(next - now) + 1);
 }
 
 void px_touch(pconn_t *pc, int from_client)
@@ -200,27 +202,75 @@ static void ws_close(pconn_t *pc, cf_reason_t why)
     (void)px_write((uv_stream_t *)&pc->tcp, f, 4 + n, px_client_on_write);
 }
 
-void px_cut(pconn_t *pc, cf_reason_t why)
+/* Is the upstream inside a frame whose rest may still be sent (RFC 6455 §5.4: a control frame
+ * may come between frames, even between the fragments of a message, never inside one)? */
+static int ws_mid_frame(const pconn_t *pc)
+{
+    return pc->ws_left > 0 || pc->ws_hlen > 0;
+}
+
+static void on_drain_timer(uv_timer_t *t)
+{
+    px_ws_drained(t->data, 0); /* the upstream did not finish its frame in time */
+}
+
+void px_ws_drained(pconn_t *pc, int clean)
 {
     uconn_t *u = pc->u;
 
-    if (pc->closing || pc->finishing)
+    if (!pc->ws_draining)
         return;
-    if (why != CF_REASON_NONE)
-        emit_cut(pc, why);
-    px_unregister(pc);
+    pc->ws_draining = 0;
     (void)uv_timer_stop(&pc->timer);
     if (u != NULL) {
         pc->u = NULL;
         u->pc = NULL;
         px_upstream_close(u);
     }
+    if (pc->closing || pc->finishing)
+        return;
+    if (clean)
+        ws_close(pc, pc->cut_why);
+    else
+        CF_LOG(CF_LOG_INFO, "event=proxy_ws_cut_mid_frame reason=%s", cf_reason_name(pc->cut_why));
+    px_client_finish(pc);
+}
+
+void px_cut(pconn_t *pc, cf_reason_t why)
+{
+    uconn_t *u = pc->u;
+
+    if (pc->closing || pc->finishing)
+        return;
+    if (pc->ws_draining) {
+        px_ws_drained(pc, 0); /* a side left while the frame was being finished */
+        return;
+    }
+    if (why != CF_REASON_NONE)
+        emit_cut(pc, why);
+    px_unregister(pc);
+    (void)uv_timer_stop(&pc->timer);
+    pc->tz = (px_lazy_t){0, 0};
     pc->cut_why = why;
+    if (why != CF_REASON_NONE && pc->state == PC_TUNNEL && pc->ws && u != NULL &&
+        ws_mid_frame(pc) && (pc->ws_hlen > 0 || pc->ws_left <= PX_WS_DRAIN_MAX)) {
+        /* Finish the frame in flight (upstream.c forwards up to its end and not a byte
+         * more; the client's bytes are read and dropped), then the close frame. */
+        pc->ws_draining = 1;
+        pc->ws_budget = PX_WS_DRAIN_MAX;
+        (void)uv_timer_start(&pc->timer, on_drain_timer, PX_WS_DRAIN_MS, 0);
+        return;
+    }
+    if (u != NULL) {
+        pc->u = NULL;
+        u->pc = NULL;
+        px_upstream_close(u);
+    }
     if (why == CF_REASON_NONE) {
         px_client_finish(pc);
     } else if (pc->state == PC_TUNNEL && pc->ws) {
-        if (pc->ws_left == 0 && pc->ws_hlen == 0)
-            ws_close(pc, why); /* mid-frame, a frame would corrupt the stream: only the close */
+        if (!ws_mid_frame(pc))
+            ws_close(pc, why); /* else the frame is too large to finish: only the TCP close */
         px_client_finish(pc);
     } else if (pc->deciding) {
         px_client_close(pc); /* the decision in flight answers nobody */
@@ -409,6 +459,7 @@ static const px_ops_t ops = {
     .upstream_head = px_client_upstream_head,
     .process = px_client_process,
     .response_done = px_client_response_done,
+    .ws_drained = px_ws_drained,
 };
 
 int cf_proxy_start(cf_app_t *app, const cf_proxy_hooks_t *hooks, cf_proxy_t **out)

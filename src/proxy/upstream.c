@@ -99,15 +99,10 @@ static void u_send(uconn_t *u, const char *d, size_t n)
     }
 }
 
-/* Write to the client; stop reading the upstream while the client lags. */
-static void c_send(uconn_t *u, const char *d, size_t n)
+/* After a write to the client: stop reading the upstream while the client lags. */
+static void c_sent(uconn_t *u, pconn_t *pc, int rc)
 {
-    pconn_t *pc = u->pc;
-
-    if (pc == NULL || pc->closing || n == 0)
-        return;
-    pc->bytes_down += n;
-    if (px_write((uv_stream_t *)&pc->tcp, d, n, pc->px->ops->on_write) < 0) {
+    if (rc < 0) {
         pc->px->ops->close(pc);
         return;
     }
@@ -115,6 +110,48 @@ static void c_send(uconn_t *u, const char *d, size_t n)
         u->bp = 1;
         px_upstream_read_update(u);
     }
+}
+
+/* Send what was gathered for the client, then @d (@n), in one write; gathering ends. */
+static void gather_end(uconn_t *u, const char *d, size_t n)
+{
+    cf_proxy_t *px = u->px;
+    pconn_t *pc = px->out_pc;
+    uv_buf_t b[2] = {uv_buf_init(px->out, (unsigned)px->out_len), uv_buf_init((char *)d, (unsigned)n)};
+
+    px->out_pc = NULL;
+    px->out_len = 0;
+    if (pc == NULL || pc->closing || b[0].len + n == 0)
+        return;
+    c_sent(u, pc, px_writev((uv_stream_t *)&pc->tcp, b[0].len > 0 ? b : b + 1,
+                            b[0].len > 0 && n > 0 ? 2 : 1, pc->px->ops->on_write));
+}
+
+/*
+ * Write to the client. Within one upstream read (on_u_read) small pieces
+ * are gathered and leave together: a response's head, body and last chunk
+ * in one system call. Nothing else writes to that client meanwhile (a
+ * refusal ends the gathering first), so the order on the wire is kept.
+ */
+static void c_send(uconn_t *u, const char *d, size_t n)
+{
+    pconn_t *pc = u->pc;
+    cf_proxy_t *px = u->px;
+
+    if (pc == NULL || pc->closing || n == 0)
+        return;
+    pc->bytes_down += n;
+    if (px->out_pc == pc) {
+        if (px->out_len + n <= sizeof px->out) {
+            memcpy(px->out + px->out_len, d, n);
+            px->out_len += n;
+            return;
+        }
+        gather_end(u, d, n); /* a large piece goes from where it is, after what waits */
+        px->out_pc = pc;
+        return;
+    }
+    c_sent(u, pc, px_write((uv_stream_t *)&pc->tcp, d, n, pc->px->ops->on_write));
 }
 
 void px_upstream_body(pconn_t *pc, const char *d, size_t n, int last)
@@ -140,7 +177,7 @@ void px_upstream_body(pconn_t *pc, const char *d, size_t n, int last)
 
 void px_upstream_raw(pconn_t *pc, const char *d, size_t n)
 {
-    if (pc->u != NULL)
+    if (pc->u != NULL && !pc->ws_draining)
         u_send(pc->u, d, n);
 }
 
@@ -174,20 +211,34 @@ static void put(char **p, const char *s, size_t n)
     *p += n;
 }
 
-/* The response head the client gets: hop-by-hop fields out, our own framing in. */
+/* "HTTP/1.1 NNN Text\r\n", without printf (every response passes here). */
+static void status_line(char **p, int status)
+{
+    const char *text = cf_http_status_text(status);
+    char d[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
+                 (char)('0' + status % 10), ' '};
+
+    put(p, "HTTP/1.1 ", 9);
+    put(p, d, 4);
+    put(p, text, strlen(text));
+    put(p, "\r\n", 2);
+}
+
+/* The response head the client gets (in the proxy's head buffer): hop-by-hop fields out, our
+ * own framing in. */
 static int client_head(uconn_t *u, int status, char **out, size_t *len)
 {
     pconn_t *pc = u->pc;
     px_head_t *h = &u->head;
     int has_len = (u->parser.flags & F_CONTENTLENGTH) != 0 && !(u->parser.flags & F_CHUNKED);
     int bodyless = pc->is_head || status == 204 || status == 304 || status < 200;
-    char *b = malloc(h->len + 4 * h->n + 256), *p = b;
-    char line[96];
+    char *p;
 
-    if (b == NULL)
+    /* Every byte at most once (Upgrade's value only once: it is hop-by-hop), plus our own. */
+    if (px_hbuf_reserve(u->px, h->len + 4 * h->n + 256) < 0)
         return CF_ENOMEM;
-    put(&p, line, (size_t)snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status,
-                                   cf_http_status_text(status)));
+    p = u->px->hbuf;
+    status_line(&p, status);
     for (size_t i = 0; i < h->n; i++) {
         if (px_head_hop(h, i))
             continue;
@@ -228,8 +279,8 @@ static int client_head(uconn_t *u, int status, char **out, size_t *len)
             put(&p, "Connection: close\r\n", 19);
     }
     put(&p, "\r\n", 2);
-    *out = b;
-    *len = (size_t)(p - b);
+    *out = u->px->hbuf;
+    *len = (size_t)(p - u->px->hbuf);
     return 0;
 }
 
@@ -250,13 +301,13 @@ static int on_u_headers(http_parser *p)
         return 0;
     }
     if (px_head_check(&u->head) != NULL || client_head(u, status, &head, &len) < 0) {
+        gather_end(u, NULL, 0); /* the refusal is written directly */
         pc->px->ops->refuse(pc, CF_REASON_UPSTREAM_UNAVAILABLE);
         return -1;
     }
     u->got_head = 1;
     pc->resp_started = 1;
     c_send(u, head, len);
-    free(head);
     if (status == 101)
         return 2; /* http-parser: no body, an upgrade follows */
     return pc->is_head ? 1 : 0;
@@ -316,7 +367,8 @@ static void response_done(uconn_t *u)
 
     if (pc != NULL && pc->chunk_out)
         c_send(u, "0\r\n\r\n", 5);
-    (void)uv_timer_stop(&u->timer);
+    gather_end(u, NULL, 0); /* the whole answer in one write, before the next request */
+    px_lazy_stop(&u->tz);
     if (pc != NULL)
         pc->u = NULL;
     u->pc = NULL;
@@ -354,6 +406,8 @@ static void on_timeout(uv_timer_t *t)
 {
     uconn_t *u = t->data;
 
+    if (!px_lazy_fired(t, &u->tz, on_timeout))
+        return;
     CF_LOG(CF_LOG_INFO, "event=proxy_upstream_timeout upstream=%s", u->up->cfg->name);
     u_failed(u, u->connected ? CF_REASON_UPSTREAM_TIMEOUT : CF_REASON_UPSTREAM_UNAVAILABLE);
 }
@@ -394,8 +448,38 @@ static void ws_track(pconn_t *pc, const uint8_t *d, size_t n)
     }
 }
 
+/*
+ * Cut inside a frame: forward up to the end of that frame and not a byte
+ * more (the close frame goes right after it), within the byte budget.
+ */
+static void ws_drain(pconn_t *pc, const uint8_t *d, size_t n)
+{
+    size_t used = 0;
+    int done = 0;
+
+    while (used < n && !done) {
+        size_t k = pc->ws_left > 0 ? (n - used < pc->ws_left ? n - used : (size_t)pc->ws_left) : 1;
+        ws_track(pc, d + used, k);
+        used += k;
+        done = pc->ws_left == 0 && pc->ws_hlen == 0;
+    }
+    if (used > pc->ws_budget || (!done && pc->ws_hlen == 0 && pc->ws_left > pc->ws_budget - used)) {
+        pc->px->ops->ws_drained(pc, 0); /* a frame larger than the bound: close without waiting */
+        return;
+    }
+    pc->ws_budget -= used;
+    if (pc->u != NULL)
+        c_send(pc->u, (const char *)d, used);
+    if (done && pc->ws_draining)
+        pc->px->ops->ws_drained(pc, 1);
+}
+
 void px_upstream_down_raw(pconn_t *pc, const char *d, size_t n)
 {
+    if (pc->ws_draining) {
+        ws_drain(pc, (const uint8_t *)d, n);
+        return;
+    }
     if (pc->ws)
         ws_track(pc, (const uint8_t *)d, n);
     if (pc->u != NULL) {
@@ -411,7 +495,7 @@ static void tunnel(uconn_t *u, const char *rest, size_t n)
 {
     pconn_t *pc = u->pc;
 
-    (void)uv_timer_stop(&u->timer);
+    px_lazy_stop(&u->tz);
     pc->state = PC_TUNNEL;
     pc->keep = 0;
     if (!pc->registered)
@@ -461,14 +545,18 @@ static void on_u_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         return;
     }
     if (u->connected && pc->route != NULL)
-        uv_timer_again(&u->timer);
+        px_lazy_start(&u->timer, &u->tz, on_timeout, (uint64_t)u->up->cfg->read_timeout);
     u->head.chunk = n > 0 ? b->base : NULL;
+    u->px->out_pc = pc; /* gather what this read sends the client */
     used = http_parser_execute(&u->parser, &up_settings, n > 0 ? b->base : NULL,
                                n > 0 ? (size_t)n : 0);
     e = HTTP_PARSER_ERRNO(&u->parser);
-    if (u->closing || u->pc == NULL)
+    if (u->closing || u->pc == NULL) {
+        gather_end(u, NULL, 0);
         return;
+    }
     if (u->parser.upgrade && u->got_head && (e == HPE_OK || e == HPE_PAUSED)) {
+        gather_end(u, NULL, 0); /* the 101 first, then the tunnel's first bytes */
         tunnel(u, b->base + used, (size_t)n - used);
         return;
     }
@@ -476,6 +564,7 @@ static void on_u_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         response_done(u);
         return;
     }
+    gather_end(u, NULL, 0);
     if (e != HPE_OK || n < 0)
         u_failed(u, CF_REASON_UPSTREAM_UNAVAILABLE);
 }
@@ -506,11 +595,9 @@ static void send_request(uconn_t *u)
         return;
     }
     u_send(u, head, len);
-    free(head);
     if (u->closing || u->pc == NULL)
         return;
-    uv_timer_start(&u->timer, on_timeout, (uint64_t)u->up->cfg->read_timeout,
-                   (uint64_t)u->up->cfg->read_timeout);
+    px_lazy_start(&u->timer, &u->tz, on_timeout, (uint64_t)u->up->cfg->read_timeout);
     pc->state = PC_FORWARD;
     if (pc->expect && !pc->upgrade) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -539,7 +626,7 @@ static void on_connect(uv_connect_t *r, int status)
     }
     u->connected = 1;
     (void)uv_tcp_nodelay(&u->tcp, 1);
-    (void)uv_timer_stop(&u->timer);
+    px_lazy_stop(&u->tz);
     if (u->pc == NULL) {
         px_upstream_close(u);
         return;
@@ -578,7 +665,7 @@ void px_upstream_start(pconn_t *pc)
     u->creq.data = u;
     u->handles = 2;
     pc->px->nupconns++;
-    uv_timer_start(&u->timer, on_timeout, (uint64_t)up->cfg->connect_timeout, 0);
+    px_lazy_start(&u->timer, &u->tz, on_timeout, (uint64_t)up->cfg->connect_timeout);
     if (uv_tcp_connect(&u->creq, &u->tcp, (const struct sockaddr *)&up->addr, on_connect) < 0)
         u_failed(u, CF_REASON_UPSTREAM_UNAVAILABLE);
 }

@@ -290,3 +290,25 @@ def test_bad_upstream_addresses_are_config_errors(tmp_path, addr, say):
                        text=True, timeout=10)
     assert p.returncode != 0
     assert p.stderr.startswith(f"{cfg}:3: proxy.upstreams.app.address: ") and say in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("host_len", [1000, 4000, 7600])
+def test_a_long_host_is_forwarded_twice_without_overrunning(px, upstream, host_len):
+    # Host's value goes to the upstream twice (Host and X-Forwarded-Host): the
+    # head built for it once had room for every byte once, so a long Host from
+    # an allowed client overran the heap (a crash, or worse, before 2026-12).
+    s = px.new_session(sub="hank")
+    host = "h" * host_len
+    req = (f"GET /echo/long HTTP/1.1\r\nHost: {host}\r\n"
+           f"Authorization: Bearer {s['access_token']}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", px.proxy_port), timeout=5) as c:
+        f = c.makefile("rb")
+        for _ in range(3):
+            c.sendall(req)
+            head, body = _read_response(f)
+            assert head.startswith(b"HTTP/1.1 200"), head
+            got = dict((k.lower(), v) for k, v in json.loads(body)["headers"])
+            assert got["host"] == host and got["x-forwarded-host"] == host
+    r = requests.get(px.purl("/echo/after"), timeout=5,
+                     headers={"Authorization": f"Bearer {s['access_token']}"})
+    assert r.status_code == 200

@@ -5,14 +5,18 @@ reason code, and an open SSE stream a final ``event: curfew`` whose data is the
 refusal body, at the protocol level. Deadlines are timers: a tunnel dies at its
 session's deadline, well before any purge sweep (store.purge_interval is 1h)."""
 
+import base64
+import hashlib
 import json
+import os
 import socket
 import time
 
 import pytest
 
 from conftest import free_port
-from proxyhelp import Upstream, proxy_config, ws_connect, ws_send, ws_recv, ws_wait_close
+from proxyhelp import (WS_GUID, Upstream, _frame, proxy_config, ws_connect, ws_send, ws_recv,
+                       ws_wait_close)
 
 CONFIG_EXTRA = "store: {purge_interval: 1h}\n"
 
@@ -247,3 +251,105 @@ def raw_request(port, data):
         c.sendall(data)
         c.settimeout(3)
         return c.recv(4096)
+
+
+# ---- a cut while the upstream is inside a frame --------------------------------------------
+
+def _raw_upstream_tunnel(start_curfew):
+    """curfew proxying to a socket this test drives by hand (no thread: every byte is sent
+    exactly when the test says). Returns (curfew, client socket, client reader, upstream
+    socket, session)."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
+    port = free_port()
+    srv = start_curfew(proxy_config(ls.getsockname()[1], port) + CONFIG_EXTRA)
+    s = srv.new_session(sub="midframe")
+    c = socket.create_connection(("127.0.0.1", port), timeout=5)
+    key = base64.b64encode(os.urandom(16)).decode()
+    c.sendall((f"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+               f"Authorization: Bearer {s['access_token']}\r\n\r\n").encode())
+    ls.settimeout(5)
+    u, _ = ls.accept()
+    ls.close()
+    u.settimeout(5)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += u.recv(4096)
+    accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+    u.sendall((f"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Accept: {accept}\r\n\r\n").encode())
+    f = c.makefile("rb")
+    assert f.readline().startswith(b"HTTP/1.1 101")
+    while f.readline() != b"\r\n":
+        pass
+    return srv, c, f, u, s
+
+
+def _read_n(f, n):
+    out = b""
+    while len(out) < n:
+        chunk = f.read(n - len(out))
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+@pytest.mark.parametrize("size,split", [
+    (20000, 1),          # inside the frame's header
+    (20000, 4),          # the header complete, no payload byte yet
+    (20000, 5000),       # inside the payload
+    (65536, 10),         # the rest is exactly the bound (64 KiB)
+    (125, 2),            # a small frame, header of two bytes
+])
+def test_a_cut_inside_an_upstream_frame_finishes_it_then_sends_the_close(start_curfew, size,
+                                                                         split):
+    srv, c, f, u, s = _raw_upstream_tunnel(start_curfew)
+    payload = bytes(i % 251 for i in range(size))
+    frame = _frame(2, payload, mask=False)
+    u.sendall(frame[:split])
+    assert _read_n(f, split) == frame[:split]           # the client is inside the frame
+    assert srv.admin("DELETE", f"/v1/sessions/{s['session_id']}").status_code == 200
+    c.sendall(_frame(1, b"after the cut"))              # dropped: never reaches the upstream
+    # The rest of the frame, and a next frame right behind it in the same segment: the frame
+    # in flight is finished, nothing after it is forwarded.
+    u.sendall(frame[split:] + _frame(1, b"next frame"))
+    assert _read_n(f, len(frame) - split) == frame[split:]
+    got = ws_wait_close(f, 3)
+    assert got is not None and got[:2] == (1008, "session_revoked"), got
+    assert f.read() == b""                              # then the TCP close
+    rest = b""
+    try:
+        while True:
+            chunk = u.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+    except OSError:
+        pass
+    assert b"after the cut" not in rest and len(rest) < 16, rest   # the upstream is closed
+
+
+def test_a_frame_whose_rest_is_over_the_bound_is_cut_without_a_close_frame(start_curfew):
+    srv, c, f, u, s = _raw_upstream_tunnel(start_curfew)
+    frame = _frame(2, bytes(65537), mask=False)         # the rest one byte over 64 KiB
+    u.sendall(frame[:10])
+    assert _read_n(f, 10) == frame[:10]
+    t0 = time.monotonic()
+    assert srv.admin("DELETE", f"/v1/sessions/{s['session_id']}").status_code == 200
+    assert f.read() == b""                              # no close frame: the TCP close, at once
+    assert time.monotonic() - t0 < 1.5
+
+
+def test_an_upstream_that_does_not_finish_its_frame_in_time_is_cut(start_curfew):
+    srv, c, f, u, s = _raw_upstream_tunnel(start_curfew)
+    frame = _frame(2, bytes(1000), mask=False)
+    u.sendall(frame[:500])
+    assert _read_n(f, 500) == frame[:500]
+    t0 = time.monotonic()
+    assert srv.admin("DELETE", f"/v1/sessions/{s['session_id']}").status_code == 200
+    assert f.read() == b""                              # the frame never ends: closed, no close frame
+    assert time.monotonic() - t0 < 1.5                  # 100 ms bound, not the 2 s finish grace
+    u.sendall(frame[500:])                              # too late: not forwarded (no error either)
