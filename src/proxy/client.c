@@ -137,10 +137,11 @@ void px_client_on_write(uv_write_t *w, int status)
 static void pc_error(pconn_t *pc, int status, const char *desc)
 {
     char body[320], out[1024];
+    cf_http_header_t h[2];
+    size_t nh = cf__http_error_headers(h, status);
     size_t n = cf__http_json_error(body, sizeof body, status, desc), len;
 
-    len = cf__http_encode_response(out, sizeof out, status, &cf__http_json_type, 1, body, n,
-                                   px_date(pc->px), 0, 0);
+    len = cf__http_encode_response(out, sizeof out, status, h, nh, body, n, px_date(pc->px), 0, 0);
     if (len > 0 && len <= sizeof out)
         (void)px_write((uv_stream_t *)&pc->tcp, out, len, px_client_on_write);
     pc->state = PC_DECIDE; /* read nothing more */

@@ -164,7 +164,10 @@ def test_smuggling_shapes_are_refused_before_any_upstream_byte(px, upstream, hea
     data = raw(px.proxy_port, (f"POST /echo HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer "
                                f"{s['access_token']}\r\n{head}\r\n0\r\n\r\nGET /admin/x HTTP/1.1\r\n"
                                f"Host: a\r\n\r\n").encode())
-    assert parse_raw_response(data)[0] == status, data[:300]
+    got, headers, body = parse_raw_response(data)
+    assert got == status, data[:300]
+    # the proxy's own refusal names its reason like every other refusal
+    assert headers.get("x-curfew-reason") == json.loads(body)["reason"] != "", data[:300]
     assert upstream.seen == []
 
 
