@@ -92,6 +92,50 @@ static void putf(cf_audit_line_t *l, const char *fmt, ...)
         put(l, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
+/* ,"name": (names are plain ASCII: no escaping) -- a vsnprintf per key cost more than the line. */
+static void key(cf_audit_line_t *l, const char *name)
+{
+    put(l, ",\"", 2);
+    puts_(l, name);
+    put(l, "\":", 2);
+}
+
+/* Decimal digits of @v, as %llu writes them. */
+static void put_u64(cf_audit_line_t *l, uint64_t v)
+{
+    char d[20];
+    size_t i = sizeof d;
+
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    put(l, d + i, sizeof d - i);
+}
+
+/* Decimal digits of @v, as %lld writes them (INT64_MIN included). */
+static void put_i64(cf_audit_line_t *l, int64_t v)
+{
+    if (v < 0) {
+        put(l, "-", 1);
+        put_u64(l, (uint64_t)0 - (uint64_t)v);
+    } else {
+        put_u64(l, (uint64_t)v);
+    }
+}
+
+static void field_i64(cf_audit_line_t *l, const char *name, int64_t v)
+{
+    key(l, name);
+    put_i64(l, v);
+}
+
+static void field_u64(cf_audit_line_t *l, const char *name, uint64_t v)
+{
+    key(l, name);
+    put_u64(l, v);
+}
+
 /* A JSON string of @n bytes at @s; control characters escaped, other bytes as given. */
 static void put_str(cf_audit_line_t *l, const char *s, size_t n)
 {
@@ -129,16 +173,30 @@ static void put_str(cf_audit_line_t *l, const char *s, size_t n)
 }
 
 /* ,"key":"value" or ,"key":null when @v is NULL (or empty and @empty_null). */
-static void field_str(cf_audit_line_t *l, const char *key, const char *v, int empty_null)
+static void field_str(cf_audit_line_t *l, const char *name, const char *v, int empty_null)
 {
-    putf(l, ",\"%s\":", key);
+    key(l, name);
     if (v == NULL || (empty_null && v[0] == '\0'))
         puts_(l, "null");
     else
         put_str(l, v, strlen(v));
 }
 
-/* RFC 3339 UTC with milliseconds: 2026-01-02T03:04:05.678Z. */
+/* @n digits of @v, zero-padded, at @p. */
+static void digits(char *p, int v, int n)
+{
+    while (n-- > 0) {
+        p[n] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+/*
+ * RFC 3339 UTC with milliseconds: 2026-01-02T03:04:05.678Z. The date and
+ * time of the last second formatted are kept in @l (checks in one second
+ * share it), and written by hand: snprintf cost a microsecond a line. Years
+ * outside 0..9999 take the printf path, which writes them as before.
+ */
 static void put_time(cf_audit_line_t *l, cf_time_t t)
 {
     cf_time_t ms = t % CF_SEC;
@@ -150,18 +208,36 @@ static void put_time(cf_audit_line_t *l, cf_time_t t)
         ms += CF_SEC;
         secs--;
     }
-    if (gmtime_r(&secs, &tm) == NULL) {
-        puts_(l, "null");
-        return;
+    if (!l->time_ok || l->time_sec != (int64_t)secs) {
+        if (gmtime_r(&secs, &tm) == NULL) {
+            puts_(l, "null");
+            return;
+        }
+        if (tm.tm_year < -1900 || tm.tm_year > 9999 - 1900) {
+            snprintf(buf, sizeof buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)ms);
+            puts_(l, buf);
+            return;
+        }
+        memcpy(l->time, "\"YYYY-MM-DDTHH:MM:SS", sizeof l->time);
+        digits(l->time + 1, tm.tm_year + 1900, 4);
+        digits(l->time + 6, tm.tm_mon + 1, 2);
+        digits(l->time + 9, tm.tm_mday, 2);
+        digits(l->time + 12, tm.tm_hour, 2);
+        digits(l->time + 15, tm.tm_min, 2);
+        digits(l->time + 18, tm.tm_sec, 2);
+        l->time_sec = (int64_t)secs;
+        l->time_ok = 1;
     }
-    snprintf(buf, sizeof buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)ms);
-    puts_(l, buf);
+    memcpy(buf, l->time, sizeof l->time);
+    memcpy(buf + sizeof l->time, ".000Z\"", 6);
+    digits(buf + sizeof l->time + 1, (int)ms, 3);
+    put(l, buf, sizeof l->time + 6);
 }
 
-static void field_time(cf_audit_line_t *l, const char *key, cf_time_t t)
+static void field_time(cf_audit_line_t *l, const char *name, cf_time_t t)
 {
-    putf(l, ",\"%s\":", key);
+    key(l, name);
     put_time(l, t);
 }
 
@@ -191,7 +267,7 @@ static void field_token(cf_audit_line_t *l, const cf_event_t *e)
 {
     char fp[13];
 
-    putf(l, ",\"refresh_gen\":%u", (unsigned)(e->has_token ? e->token_gen : e->session->refresh_gen));
+    field_u64(l, "refresh_gen", (unsigned)(e->has_token ? e->token_gen : e->session->refresh_gen));
     if (e->has_token) {
         /* A hash of the stored hash: matches nothing an attacker could present. */
         cf_log_fingerprint((const char *)e->token_hash, sizeof e->token_hash, fp);
@@ -206,7 +282,7 @@ static void field_extra(cf_audit_line_t *l, const cf_event_t *e)
 {
     switch (e->type) {
     case CF_EV_LOCKED_OUT:
-        putf(l, ",\"duration_ms\":%lld", (long long)e->span);
+        field_i64(l, "duration_ms", e->span);
         break;
     case CF_EV_RISK_CHANGED:
         field_str(l, "action", e->name, 0);
@@ -215,7 +291,7 @@ static void field_extra(cf_audit_line_t *l, const cf_event_t *e)
         field_str(l, "kid", e->name, 0);
         field_str(l, "previous_kid", e->key, 1);
         field_str(l, "trigger", e->detail, 0);
-        putf(l, ",\"version\":%llu", (unsigned long long)e->count);
+        field_u64(l, "version", e->count);
         break;
     case CF_EV_APIKEY_CREATED:
     case CF_EV_APIKEY_ROTATED:
@@ -266,11 +342,11 @@ static void field_session(cf_audit_line_t *l, const cf_event_t *e)
         field_time(l, "absolute_expires_at", s->absolute_deadline);
         field_token(l, e);
         /* The session's lifetimes, for `curfew tune`'s baseline; and what a refresh ended. */
-        putf(l, ",\"idle_timeout_ms\":%lld,\"absolute_timeout_ms\":%lld,\"access_ttl_ms\":%lld",
-             (long long)s->limits.idle_timeout, (long long)s->limits.absolute_timeout,
-             (long long)s->limits.access_ttl);
+        field_i64(l, "idle_timeout_ms", s->limits.idle_timeout);
+        field_i64(l, "absolute_timeout_ms", s->limits.absolute_timeout);
+        field_i64(l, "access_ttl_ms", s->limits.access_ttl);
         if (e->type == CF_EV_TOKEN_REFRESHED)
-            putf(l, ",\"idle_ms\":%lld", (long long)(e->gap > 0 ? e->gap : 0));
+            field_i64(l, "idle_ms", e->gap > 0 ? e->gap : 0);
         break;
     case CF_EV_SESSION_ENDED:
         field_str(l, "end_reason", cf_end_name(s->end), 0);
@@ -280,7 +356,7 @@ static void field_session(cf_audit_line_t *l, const cf_event_t *e)
         break;
     default: /* CF_EV_ACTIVITY_GAP */
         field_time(l, "idle_from", e->at - e->span);
-        putf(l, ",\"idle_ms\":%lld", (long long)e->span);
+        field_i64(l, "idle_ms", e->span);
         break;
     }
 }
@@ -312,7 +388,9 @@ int cf_audit_format(const cf_event_t *e, cf_audit_line_t *l)
         client = e->apikey->client_id[0] ? e->apikey->client_id : NULL;
     }
 
-    putf(l, "{\"v\":%d,\"ts\":", CF_AUDIT_VERSION);
+    put(l, "{\"v\":", 5);
+    put_i64(l, CF_AUDIT_VERSION);
+    put(l, ",\"ts\":", 6);
     put_time(l, e->at);
     field_str(l, "event", cf_event_name(e->type), 0);
     field_str(l, "sid", sid, 1);
@@ -337,7 +415,7 @@ int cf_audit_format(const cf_event_t *e, cf_audit_line_t *l)
         break;
     case CF_EV_CLOCK_STEP:
         field_str(l, "direction", e->step > 0 ? "forward" : "backward", 0);
-        putf(l, ",\"step_ms\":%lld", (long long)e->step);
+        field_i64(l, "step_ms", e->step);
         break;
     default:
         field_extra(l, e);
