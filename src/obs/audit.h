@@ -21,11 +21,19 @@
 /** Schema version, the `v` field of every line. Bumped only on incompatible changes. */
 #define CF_AUDIT_VERSION 1
 
-/** A growing, NUL-terminated line buffer; @oom is set on the first failed allocation. */
+/**
+ * A growing, NUL-terminated line buffer; @oom is set on the first failed
+ * allocation. @time caches the quote, date and time of second @time_sec
+ * (when @time_ok), so lines of one second format their timestamp once.
+ * Zero-initialise it; cf_audit_format fills the rest.
+ */
 typedef struct {
     char *buf;
     size_t len, cap;
     int oom;
+    int time_ok;
+    int64_t time_sec;
+    char time[20]; /* "YYYY-MM-DDTHH:MM:SS, not terminated */
 } cf_audit_line_t;
 
 /** Free the line's buffer; it is reusable (empty) afterwards. */

@@ -236,3 +236,42 @@ def test_full_queue_drops_and_counts(start_curfew, tmp_path):
     lines = got[0].decode().splitlines()
     assert all(json.loads(l)["event"] == "session_created" for l in lines)
     assert len(lines) + dropped == 600
+
+
+# The writer batches lines (src/obs/audit.c: at most BATCH_MS = 50 ms, or 64 KiB):
+# one line alone still reaches the file promptly, and nothing queued is lost
+# on a graceful stop (issue 13: the activity_gap lines of a sampled check).
+SAMPLED = CONFIG.replace("clients:", "tuning: { measure: true, activity_gap: 1s }\nclients:")
+
+
+def test_one_checks_activity_gap_line_reaches_the_file_promptly(start_curfew):
+    srv = start_curfew(SAMPLED % "audit.jsonl")
+    path = srv.workdir / "audit.jsonl"
+    s = srv.new_session(sub="gap", client_id="web")
+    assert wait_for(path, lambda ls: len(ls) == 1)[0]["event"] == "session_created"
+    time.sleep(1.1)  # a silence of at least tuning.activity_gap
+    t0 = time.monotonic()
+    assert srv.check(s["access_token"]).status_code == 200
+    while True:
+        gaps = [l for l in read_lines(path) if l["event"] == "activity_gap"]
+        if gaps or time.monotonic() - t0 > 3:
+            break
+        time.sleep(0.01)
+    took = time.monotonic() - t0
+    assert [l["sub"] for l in gaps] == ["gap"], read_lines(path)
+    assert gaps[0]["idle_ms"] >= 1000
+    # 50 ms by design; 1 s leaves room for a loaded machine, not for a writer
+    # that waits for a full batch (which one line never makes).
+    assert took < 1.0, f"the line took {took:.3f} s to reach the file"
+
+
+@pytest.mark.parametrize("round_", [1, 2])
+def test_sigterm_writes_every_queued_line(start_curfew, round_):
+    """Lines still queued when SIGTERM arrives are written before the exit: the
+    last ones were queued microseconds before the signal, inside the batch window."""
+    srv = start_curfew(SAMPLED % "audit.jsonl")
+    path = srv.workdir / "audit.jsonl"
+    sids = [srv.new_session(sub=f"u{i}", client_id="web")["session_id"] for i in range(40)]
+    assert srv.stop() == 0
+    lines = read_lines(path)
+    assert [l["sid"] for l in lines if l["event"] == "session_created"] == sids
