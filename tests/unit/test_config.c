@@ -552,7 +552,7 @@ static void test_doc_has_a_row_per_option(void **state)
     assert_int_equal(fclose(f), 0);
     for (const char *p = text; (p = strstr(p, "\n| `")) != NULL; p++)
         rows++;
-    assert_int_equal(rows, 152); /* 93 + api_keys.* (11) + api_key_max_lifetime of clients and roles
+    assert_int_equal(rows, 153); /* 93 + verify_threads + api_keys.* (11) + api_key_max_lifetime of clients and roles
                                   * + tuning.* (5) + routes[].activity + proxy.* (18)
                                   * + check.cache_max_age + tls.* (5) + dpop.* (3) + cors.* (3)
                                   * + clients[].allowed_origins
