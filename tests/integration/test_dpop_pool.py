@@ -167,7 +167,8 @@ def test_one_proof_on_many_connections_at_once_is_accepted_once(curfew):
         assert sorted(got) == ["dpop_replay"] * 5 + ["ok"], (round_, got)
 
 
-def test_clients_leaving_mid_verification_crash_nothing(curfew):
+def test_clients_leaving_mid_verification_crash_nothing(start_curfew):
+    curfew = start_curfew("verify_threads: 2\n")
     key = Key("ES256")
     s = curfew.new_session(sub="alice", dpop_jkt=key.jkt)
     tok = s["access_token"]
@@ -196,7 +197,8 @@ def test_clients_leaving_mid_verification_crash_nothing(curfew):
     assert curfew.proc.poll() is None
 
 
-def test_stop_while_proofs_are_verifying_exits_cleanly(curfew):
+def test_stop_while_proofs_are_verifying_exits_cleanly(start_curfew):
+    curfew = start_curfew("verify_threads: 2\n")
     key = Key("EdDSA")
     s = curfew.new_session(sub="alice", dpop_jkt=key.jkt)
     tok = s["access_token"]
