@@ -17,7 +17,12 @@
 #   CURFEW_BIN      binary to run (default: $BUILD_DIR/curfew)
 #   BUILD_DIR       build directory (default: <repo>/build); `ninja -C` runs first
 #   SKIP_BUILD=1    do not run ninja
-#   PIN=1           pin each server to CPU 0 and wrk to CPU 1 (taskset)
+#   PIN=1           pin each server to CPU 0 and wrk to CPU 1 (taskset); with
+#                   MODES=dpop curfew itself stays unpinned (its verify_threads
+#                   workers need every CPU) unless PIN_CURFEW=1; the output says
+#                   which CPUs curfew could use
+#   VERIFY_THREADS  curfew's verify_threads (default: auto = its CPUs; 0 = verify
+#                   DPoP proofs on the event loop, as before the verifier pool)
 #   MIN_RATIO=0.7   exit 1 when curfew/nginx requests/s is below it (default: report only)
 #   KEEP_TMP=1      keep the temp dir (logs, configs, raw wrk output)
 #   EXTRA_CONFIG    YAML appended to curfew's config, e.g. 'audit: { path: /tmp/audit.log }'
@@ -60,10 +65,15 @@ cat > "$TMP/curfew/curfew.yaml" <<EOF
 log_level: warn
 session: { idle_timeout: 30m, absolute_timeout: 12h }
 access_token: { ttl: 10m, max_ttl: 15m }
+${VERIFY_THREADS:+verify_threads: $VERIFY_THREADS}
 ${EXTRA_CONFIG:-}
 EOF
 MODES=",${MODES:-},"
 has_mode() { [[ "$MODES" == *",$1,"* ]]; }
+# DPoP proofs are verified on worker threads: pinning curfew to one CPU would
+# measure one core again. PIN=1 still pins nginx and wrk.
+curfew_prefix=("${server_prefix[@]}")
+if has_mode dpop && [[ ${PIN_CURFEW:-0} != 1 ]]; then curfew_prefix=(); fi
 for m in ${MODES//,/ }; do
     [[ $m == dpop || $m == https ]] || die "unknown mode '$m' in MODES (dpop, https)"
 done
@@ -83,7 +93,7 @@ if has_mode dpop; then
         'BEGIN { r = (a > b ? a : b) * 1.5 * w; if (r > 67108864) r = 67108864; printf "%d", r < 100000 ? 100000 : r }')
     echo "dpop: { window: $DPOP_WINDOW, replay_cache: $REPLAY_CACHE }" >> "$TMP/curfew/curfew.yaml"
 fi
-CURFEW_ADMIN_KEY=$ADMIN_KEY "${server_prefix[@]}" "$CURFEW_BIN" serve \
+CURFEW_ADMIN_KEY=$ADMIN_KEY "${curfew_prefix[@]}" "$CURFEW_BIN" serve \
     --config "$TMP/curfew/curfew.yaml" --listen "127.0.0.1:$CPORT" --data-dir "$TMP/curfew/data" \
     >"$TMP/curfew/stdout.log" 2>"$TMP/curfew/stderr.log" &
 CURFEW_PID=$!
@@ -275,7 +285,10 @@ RATIO=$(ratio "$RPS_curfew" "$RPS_nginx")
 echo
 echo "curfew GET /v1/check (valid Bearer token) vs nginx 'return 204', keep-alive"
 echo "wrk -t$WRK_THREADS -c$WRK_CONNS -d$DURATION --latency (same for both), $ROUNDS interleaved rounds; $(nproc) CPUs; pin=$PIN"
-echo "load average before the run: $LOAD_BEFORE (other work on the machine skews both targets)"
+echo "load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews both targets)"
+echo "curfew CPUs allowed: $(awk '/^Cpus_allowed_list/ { print $2 }' "/proc/$CURFEW_PID/status")" \
+    "($( ((${#curfew_prefix[@]})) && echo pinned || echo unpinned)), verify_threads" \
+    "$(curl -s --max-time 5 "http://127.0.0.1:$CPORT/metrics" | awk '$1 == "curfew_dpop_verify_threads" { print $2 }')"
 echo "curfew: $("$CURFEW_BIN" version 2>/dev/null || echo '?') ($CURFEW_BIN); $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
 echo
 cat "$TMP/rounds.txt"
