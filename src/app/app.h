@@ -3,7 +3,8 @@
  * The curfew application: the shell that owns the in-memory session index,
  * the signing keys, the store and the HTTP server, and wires HTTP requests to
  * the pure decisions in src/core. Everything here runs on one libuv loop
- * thread; the only other thread is the store's writer.
+ * thread; the other threads are the store's writer and the DPoP proof
+ * verifiers (verify.h), which touch nothing of the application's state.
  */
 #ifndef CF_APP_APP_H
 #define CF_APP_APP_H
