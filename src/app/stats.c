@@ -191,6 +191,9 @@ static void render_verify(cf_app_t *app, cf_prom_t *p)
     cf_prom_family(p, "curfew_dpop_verify_inline_total", "counter",
                    "DPoP proofs verified on the event loop because the verifier queue was full.");
     cf_prom_u64(p, "curfew_dpop_verify_inline_total", NULL, vs.inline_full);
+    cf_prom_family(p, "curfew_dpop_verify_on_loop_total", "counter",
+                   "Of the queued DPoP proofs, those the event loop verified while it had no I/O.");
+    cf_prom_u64(p, "curfew_dpop_verify_on_loop_total", NULL, vs.on_loop);
 }
 
 /* The DPoP jti replay cache: how full, and fresh proofs refused because it was full. */

@@ -39,6 +39,7 @@ typedef struct {
     size_t threads;       /* workers (0: every proof is verified inline) */
     uint64_t queued;      /* proofs handed to the workers */
     uint64_t inline_full; /* proofs verified inline because the queue was full */
+    uint64_t on_loop;     /* of the queued ones, taken by the loop while it was idle */
 } cf_verify_stats_t;
 
 /** verify_threads resolved: auto (-1) is the number of CPUs this process may use. */
