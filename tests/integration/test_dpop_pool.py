@@ -7,8 +7,8 @@ that: many checks on many connections, valid and invalid proofs interleaved
 and pipelined, get exactly the answers the loop alone would give, in order;
 a proof with a bad signature does not spend its jti; one proof sent on two
 connections at once is accepted exactly once; clients that leave while their
-proof is being verified crash and leak nothing; verify_threads is validated
-with FILE:LINE and restart-only.
+proof is being verified crash and leak nothing, also through the enforcing
+proxy; verify_threads is validated with FILE:LINE and restart-only.
 """
 
 import os
@@ -251,3 +251,40 @@ def test_verify_threads_is_restart_only(start_curfew):
         time.sleep(0.05)
     assert "verify_threads" in srv.stderr_since_start()
     assert metric(srv, "curfew_dpop_verify_threads") == 1
+
+
+# -- the enforcing proxy decides with /v1/check's handler: its proofs go through the pool too --
+
+def test_proxied_dpop_requests_wait_for_the_pool_and_are_answered_right(start_curfew):
+    from proxyhelp import Upstream, proxy_config
+    from conftest import free_port
+
+    up = Upstream()
+    try:
+        port = free_port()
+        srv = start_curfew(proxy_config(up.port, port) + "verify_threads: 2\n")
+        key = Key("ES256")
+        tok = srv.new_session(sub="alice", dpop_jkt=key.jkt)["access_token"]
+        htu = f"http://127.0.0.1:{port}/echo/a"
+
+        def req(proof):
+            return (f"GET /echo/a HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                    f"Authorization: DPoP {tok}\r\nDPoP: {proof}\r\n\r\n").encode()
+
+        # Clients that leave while their proof is verified, then a keep-alive connection
+        # with good, forged and replayed proofs pipelined.
+        for _ in range(20):
+            so = socket.create_connection(("127.0.0.1", port))
+            so.sendall(req(key.proof("GET", htu, at=tok)))
+            so.close()
+        good = key.proof("GET", htu, at=tok)
+        forged = Key("ES256").proof("GET", htu, at=tok, jwk=key.jwk)
+        steps = [(good, 200), (forged, 401), (good, 401), (key.proof("GET", htu, at=tok), 200)]
+        with socket.create_connection(("127.0.0.1", port)) as so:
+            so.sendall(b"".join(req(p) for p, _ in steps))
+            got = [r[0] for r in read_responses(so, len(steps))]
+        assert got == [want for _, want in steps]
+        assert metric(srv, "curfew_dpop_verify_queued_total") >= 4
+        assert srv.proc.poll() is None
+    finally:
+        up.close()
