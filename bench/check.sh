@@ -17,7 +17,12 @@
 #   CURFEW_BIN      binary to run (default: $BUILD_DIR/curfew)
 #   BUILD_DIR       build directory (default: <repo>/build); `ninja -C` runs first
 #   SKIP_BUILD=1    do not run ninja
-#   PIN=1           pin each server to CPU 0 and wrk to CPU 1 (taskset)
+#   PIN=1           pin each server to CPU 0 and wrk to CPU 1 (taskset); with
+#                   MODES=dpop curfew itself stays unpinned (its verify_threads
+#                   workers need every CPU) unless PIN_CURFEW=1; the output says
+#                   which CPUs curfew could use
+#   VERIFY_THREADS  curfew's verify_threads (default: auto = its CPUs; 0 = verify
+#                   DPoP proofs on the event loop, as before the verifier pool)
 #   MIN_RATIO=0.7   exit 1 when curfew/nginx requests/s is below it (default: report only)
 #   KEEP_TMP=1      keep the temp dir (logs, configs, raw wrk output)
 #   EXTRA_CONFIG    YAML appended to curfew's config, e.g. 'audit: { path: /tmp/audit.log }'
@@ -30,6 +35,10 @@
 #     https   target https: a second curfew with TLS on its listener (self-signed
 #             P-256 certificate), the same request as target curfew (plain HTTP)
 #   DPOP_ALGS="es256 eddsa"   which proof algorithms to measure
+#   DPOP_LOOP=1     with MODES=dpop, also targets es256_loop / eddsa_loop: a second
+#                   curfew with verify_threads: 0 (proofs verified on the event
+#                   loop, as before the verifier pool), interleaved in the same
+#                   rounds; 0 = skip them
 #   DPOP_RATE_CAP   proofs made per second of each run (default: 1.5 x openssl's
 #                   verify/s for the algorithm); a run that uses them all fails
 #   DPOP_WINDOW     curfew's dpop.window, how old a proof's iat may be (default:
@@ -60,10 +69,15 @@ cat > "$TMP/curfew/curfew.yaml" <<EOF
 log_level: warn
 session: { idle_timeout: 30m, absolute_timeout: 12h }
 access_token: { ttl: 10m, max_ttl: 15m }
+${VERIFY_THREADS:+verify_threads: $VERIFY_THREADS}
 ${EXTRA_CONFIG:-}
 EOF
 MODES=",${MODES:-},"
 has_mode() { [[ "$MODES" == *",$1,"* ]]; }
+# DPoP proofs are verified on worker threads: pinning curfew to one CPU would
+# measure one core again. PIN=1 still pins nginx and wrk.
+curfew_prefix=("${server_prefix[@]}")
+if has_mode dpop && [[ ${PIN_CURFEW:-0} != 1 ]]; then curfew_prefix=(); fi
 for m in ${MODES//,/ }; do
     [[ $m == dpop || $m == https ]] || die "unknown mode '$m' in MODES (dpop, https)"
 done
@@ -83,11 +97,25 @@ if has_mode dpop; then
         'BEGIN { r = (a > b ? a : b) * 1.5 * w; if (r > 67108864) r = 67108864; printf "%d", r < 100000 ? 100000 : r }')
     echo "dpop: { window: $DPOP_WINDOW, replay_cache: $REPLAY_CACHE }" >> "$TMP/curfew/curfew.yaml"
 fi
-CURFEW_ADMIN_KEY=$ADMIN_KEY "${server_prefix[@]}" "$CURFEW_BIN" serve \
+CURFEW_ADMIN_KEY=$ADMIN_KEY "${curfew_prefix[@]}" "$CURFEW_BIN" serve \
     --config "$TMP/curfew/curfew.yaml" --listen "127.0.0.1:$CPORT" --data-dir "$TMP/curfew/data" \
     >"$TMP/curfew/stdout.log" 2>"$TMP/curfew/stderr.log" &
 CURFEW_PID=$!
 track_pid "$CURFEW_PID"
+LOOP_PID=
+if has_mode dpop && [[ ${DPOP_LOOP:-1} == 1 ]]; then
+    # The same server with verify_threads: 0, the baseline of the verifier pool.
+    LPORT=$(free_port)
+    mkdir -p "$TMP/loop"
+    { grep -v '^verify_threads:' "$TMP/curfew/curfew.yaml"; echo "verify_threads: 0"; } > "$TMP/loop/curfew.yaml"
+    CURFEW_ADMIN_KEY=$ADMIN_KEY "${curfew_prefix[@]}" "$CURFEW_BIN" serve \
+        --config "$TMP/loop/curfew.yaml" --listen "127.0.0.1:$LPORT" --data-dir "$TMP/loop/data" \
+        >"$TMP/loop/stdout.log" 2>"$TMP/loop/stderr.log" &
+    LOOP_PID=$!
+    track_pid "$LOOP_PID"
+    wait_http "http://127.0.0.1:$LPORT/healthz" "$LOOP_PID" \
+        || { cat "$TMP/loop/stderr.log" >&2; die "the verify_threads: 0 curfew did not start on $LPORT"; }
+fi
 wait_http "http://127.0.0.1:$CPORT/healthz" "$CURFEW_PID" \
     || { cat "$TMP/curfew/stderr.log" >&2; die "curfew did not become ready on port $CPORT"; }
 
@@ -140,9 +168,18 @@ wait_http "http://127.0.0.1:$NPORT/" "$NGINX_PID" \
 DPOP_URI=/api/items                   # what X-Original-URI says; proofs name this URL:
 DPOP_HTU=https://app.example$DPOP_URI # scheme and host from X-Forwarded-Proto/-Host
 declare -A DPOP_TOKEN VERIFY_RATE
-make_proofs() {  # alg count out
-    "$PY" "$ROOT/bench/dpop_proofs.py" proofs "$TMP/dpop-$1.pem" "${DPOP_TOKEN[$1]}" GET "$DPOP_HTU" \
+make_proofs() {  # alg count out [token]
+    "$PY" "$ROOT/bench/dpop_proofs.py" proofs "$TMP/dpop-$1.pem" "${4:-${DPOP_TOKEN[$1]}}" GET "$DPOP_HTU" \
         "$2" "$3" || die "making $2 $1 proofs failed"
+}
+dpop_session() {  # port alg jkt -> a DPoP-bound access token
+    local s
+    s=$(curl -s --max-time 5 -X POST "http://127.0.0.1:$1/v1/sessions" \
+        -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+        -d "{\"sub\":\"bench-$2\",\"client_id\":\"bench\",\"roles\":[\"bench\"],\"dpop_jkt\":\"$3\"}")
+    printf '%s' "$s" | "$PY" -c \
+        'import json,sys; d=json.load(sys.stdin); assert d["token_type"] == "DPoP"; print(d["access_token"])' \
+        || die "POST /v1/sessions with dpop_jkt did not return a DPoP token: $s"
 }
 forwarded_check() {  # scheme token [proof] -> HTTP status, body in $TMP/check-body
     curl -s -o "$TMP/check-body" -w '%{http_code}' --max-time 5 -H "Authorization: $1 $2" \
@@ -161,12 +198,11 @@ if has_mode dpop; then
         VERIFY_RATE[$a]=${!v}
         awk -v v="${!v}" 'BEGIN { exit !(v > 0) }' || die "no $alg verify/s in openssl speed's output"
         jkt=$("$PY" "$ROOT/bench/dpop_proofs.py" key "$alg" "$TMP/dpop-$a.pem") || die "making a $alg key failed"
-        s=$(curl -s --max-time 5 -X POST "http://127.0.0.1:$CPORT/v1/sessions" \
-            -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
-            -d "{\"sub\":\"bench-$a\",\"client_id\":\"bench\",\"roles\":[\"bench\"],\"dpop_jkt\":\"$jkt\"}")
-        DPOP_TOKEN[$a]=$(printf '%s' "$s" | "$PY" -c \
-            'import json,sys; d=json.load(sys.stdin); assert d["token_type"] == "DPoP"; print(d["access_token"])') \
-            || die "POST /v1/sessions with dpop_jkt did not return a DPoP token: $s"
+        DPOP_TOKEN[$a]=$(dpop_session "$CPORT" "$a" "$jkt")
+        if [[ -n $LOOP_PID ]]; then
+            DPOP_TOKEN[${a}_loop]=$(dpop_session "$LPORT" "$a" "$jkt")
+            VERIFY_RATE[${a}_loop]=${!v}
+        fi
         # The bench must measure real proof checks: a proof passes once, its
         # replay is refused, and the token is worthless without one.
         make_proofs "$a" 1 "$TMP/probe-$a.txt"
@@ -218,10 +254,11 @@ WRK_ARGS=(-t"$WRK_THREADS" -c"$WRK_CONNS" --latency)
 # that its cost per request is known however loaded the machine is: requests
 # per curfew CPU-second is the per-core rate issue 14's goal is about.
 CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$CURFEW_PID/stat"; }
+cpu_pid() { [[ $1 == *_loop ]] && echo "$LOOP_PID" || echo "$CURFEW_PID"; }  # target
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$(cpu_pid "$1")/stat"; }  # target
 cpu_record() {  # name target out ticks-before
     [[ $1 == warm-* ]] && return 0
-    echo "$2 $(awk '/ requests in / { print $1 }' "$3") $(( $(cpu_ticks) - $4 ))" >> "$TMP/cpu.txt"
+    echo "$2 $(awk '/ requests in / { print $1 }' "$3") $(( $(cpu_ticks "$2") - $4 ))" >> "$TMP/cpu.txt"
 }
 cpu_rate() {  # target: requests per curfew CPU-second over every measured round
     awk -v t="$1" -v hz="$CLK_TCK" '$1 == t { n += $2; c += $3 }
@@ -229,8 +266,9 @@ cpu_rate() {  # target: requests per curfew CPU-second over every measured round
 }
 
 run_wrk() {  # name target duration
-    local out="$TMP/wrk-$1.txt" n cap t0
-    t0=$(cpu_ticks)
+    local out="$TMP/wrk-$1.txt" n cap t0 port=$CPORT
+    t0=$(cpu_ticks "$2")
+    [[ $2 == *_loop ]] && port=$LPORT
     case $2 in
         nginx) wrk_to "$out" -H "Authorization: Bearer $TOKEN" -d"$3" "http://127.0.0.1:$NPORT/v1/check" ;;
         curfew) wrk_to "$out" -H "Authorization: Bearer $TOKEN" -d"$3" "http://127.0.0.1:$CPORT/v1/check" ;;
@@ -240,8 +278,8 @@ run_wrk() {  # name target duration
         *)  # a DPoP algorithm: this run's own proofs, made now (fresh iat), never reused
             cap=${DPOP_RATE_CAP:-$(awk -v v="${VERIFY_RATE[$2]}" 'BEGIN { printf "%d", v * 1.5 }')}
             n=$(awk -v d="$(secs "$3")" -v r="$cap" 'BEGIN { printf "%d", d * r + 1000 }')
-            make_proofs "$2" "$n" "$TMP/pool.txt"
-            wrk_to "$out" -d"$3" -s "$ROOT/bench/dpop.lua" "http://127.0.0.1:$CPORT/v1/check" \
+            make_proofs "${2%_loop}" "$n" "$TMP/pool.txt" "${DPOP_TOKEN[$2]}"
+            wrk_to "$out" -d"$3" -s "$ROOT/bench/dpop.lua" "http://127.0.0.1:$port/v1/check" \
                 -- DPoP "${DPOP_TOKEN[$2]}" "$DPOP_URI" "$TMP/pool.txt" 0 "$n" "$WRK_THREADS"
             rm -f "$TMP/pool.txt"
             ! grep -q '^dpop-pool-exhausted' "$out" \
@@ -259,7 +297,10 @@ wrk_to() {  # out wrk-args...
 TARGETS=(nginx curfew)
 if has_mode dpop; then
     TARGETS+=(bearer)
-    for a in $DPOP_ALGS; do TARGETS+=("$a"); done
+    for a in $DPOP_ALGS; do
+        TARGETS+=("$a")
+        if [[ -n $LOOP_PID ]]; then TARGETS+=("${a}_loop"); fi
+    done
 fi
 if has_mode https; then TARGETS+=(https); fi
 run_rounds "${TARGETS[@]}"
@@ -275,7 +316,10 @@ RATIO=$(ratio "$RPS_curfew" "$RPS_nginx")
 echo
 echo "curfew GET /v1/check (valid Bearer token) vs nginx 'return 204', keep-alive"
 echo "wrk -t$WRK_THREADS -c$WRK_CONNS -d$DURATION --latency (same for both), $ROUNDS interleaved rounds; $(nproc) CPUs; pin=$PIN"
-echo "load average before the run: $LOAD_BEFORE (other work on the machine skews both targets)"
+echo "load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews both targets)"
+echo "curfew CPUs allowed: $(awk '/^Cpus_allowed_list/ { print $2 }' "/proc/$CURFEW_PID/status")" \
+    "($( ((${#curfew_prefix[@]})) && echo pinned || echo unpinned)), verify_threads" \
+    "$(curl -s --max-time 5 "http://127.0.0.1:$CPORT/metrics" | awk '$1 == "curfew_dpop_verify_threads" { print $2 }')"
 echo "curfew: $("$CURFEW_BIN" version 2>/dev/null || echo '?') ($CURFEW_BIN); $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
 echo
 cat "$TMP/rounds.txt"
@@ -289,12 +333,15 @@ printf '%-8s %12s %10s %10s\n' ratio "$RATIO" "$(ratio "$P50_curfew" "$P50_nginx
 echo
 echo "ratio = curfew / nginx (throughput: higher is better; latency: lower is better)"
 
-row() { local r=RPS_$1 p5=P50_$1 p9=P99_$1; printf '%-8s %12.0f %10.3f %10.3f\n' "$1" "${!r}" "${!p5}" "${!p9}"; }
+row() { local r=RPS_$1 p5=P50_$1 p9=P99_$1; printf '%-10s %10.0f %10.3f %10.3f\n' "$1" "${!r}" "${!p5}" "${!p9}"; }
 if has_mode dpop || has_mode https; then
     echo
     echo "issue 14: sender-constrained tokens and TLS (same run, same wrk settings)"
     printf '%-8s %12s %10s %10s\n' target 'requests/s' 'p50 ms' 'p99 ms'
-    has_mode dpop && for t in bearer $DPOP_ALGS; do row "$t"; done
+    has_mode dpop && for t in bearer $DPOP_ALGS; do
+        row "$t"
+        if [[ $t != bearer && -n $LOOP_PID ]]; then row "${t}_loop"; fi
+    done
     has_mode https && for t in curfew https; do row "$t"; done
 fi
 if has_mode dpop; then
@@ -304,10 +351,15 @@ if has_mode dpop; then
         r=RPS_$a
         printf '%-6s dpop/bearer throughput %s   dpop req/s vs openssl verify/s per core (%.0f) %s  (goal >= 1.0)\n' \
             "$a" "$(ratio "${!r}" "$RPS_bearer")" "${VERIFY_RATE[$a]}" "$(ratio "${!r}" "${VERIFY_RATE[$a]}")"
+        if [[ -n $LOOP_PID ]]; then
+            l=RPS_${a}_loop
+            printf '%-6s verifier threads / verify_threads: 0 (%s_loop, same rounds) %s\n' \
+                "$a" "$a" "$(ratio "${!r}" "${!l}")"
+        fi
     done
     echo "  per curfew CPU-second (its own utime+stime over the measured rounds; load-independent):"
     printf '    %-8s %8s requests per CPU-second\n' bearer "$(cpu_rate bearer)"
-    for a in $DPOP_ALGS; do
+    for a in $DPOP_ALGS ${LOOP_PID:+$(printf '%s_loop ' $DPOP_ALGS)}; do
         c=$(cpu_rate "$a")
         printf '    %-8s %8s requests per CPU-second = %s x openssl verify/s per core  (goal >= 1.0)\n' \
             "$a" "$c" "$(ratio "$c" "${VERIFY_RATE[$a]}")"

@@ -83,18 +83,29 @@ static void refuse(cf_http_req_t *req, cf_reason_t why)
     cf_reply_refusal(req, CF_ENDPOINT_BEARER, why, NULL, NULL, 0);
 }
 
-static void gather_proof(cf_app_t *app, cf_http_req_t *req, const char *tok, size_t len,
-                         int dpop_scheme, cf_access_input_t *in, char jkt[CF_DPOP_JKT_LEN + 1]);
+/* The proof verified off the loop (api/dpop.h) that a resumed check decides with; NULL: none yet. */
+typedef struct {
+    const cf_api_dpop_job_t *pre;
+    int may_defer; /* /v1/check: the proof may go to the verifier pool */
+} proof_ctx_t;
+
+static int gather_proof(cf_app_t *app, cf_http_req_t *req, const char *tok, size_t len,
+                        int dpop_scheme, cf_access_input_t *in, char jkt[CF_DPOP_JKT_LEN + 1],
+                        const proof_ctx_t *pc);
 
 /*
  * Gather the token half of the access decision's inputs: the bearer token
  * (or, for browsers in cookie mode, the access cookie), verified through the
  * cache, its session and the epochs. A missing or broken credential becomes
- * in->token.refused. Returns 0, or a negative CF_E* (internal error).
+ * in->token.refused. Returns 0, CHECK_VERIFYING when the DPoP proof went to
+ * the verifier pool (the check runs again once it is verified), or a
+ * negative CF_E* (internal error).
  */
+#define CHECK_VERIFYING 1
+
 static int gather_token(cf_app_t *app, cf_http_req_t *req, cf_time_t now, cf_access_input_t *in,
                         cf_session_t **sp, int *from_cookie, int *dpop,
-                        char jkt[CF_DPOP_JKT_LEN + 1], char x5t[44])
+                        char jkt[CF_DPOP_JKT_LEN + 1], char x5t[44], const proof_ctx_t *pc)
 {
     const char *tok = NULL;
     size_t len = 0;
@@ -117,8 +128,9 @@ static int gather_token(cf_app_t *app, cf_http_req_t *req, cf_time_t now, cf_acc
         break;
     }
     rc = cf_app_access_input(app, tok, len, now, in, sp);
-    if (rc == 0 && in->token.refused == CF_REASON_NONE)
-        gather_proof(app, req, tok, len, *dpop || *from_cookie, in, jkt);
+    if (rc == 0 && in->token.refused == CF_REASON_NONE &&
+        gather_proof(app, req, tok, len, *dpop || *from_cookie, in, jkt, pc))
+        return CHECK_VERIFYING;
     /* RFC 8705 §3: the client certificate, for a certificate-bound token. */
     if (rc == 0 && in->bound_x5t != NULL)
         in->cert_x5t = cf_api_client_cert(app, req, x5t);
@@ -149,8 +161,11 @@ static int original_request(const cf_http_req_t *req, const char **host, size_t 
  * counts only with the DPoP scheme (or a cookie): a bound token sent as
  * Bearer is refused dpop_required (RFC 9449 §7.2).
  */
-static void gather_proof(cf_app_t *app, cf_http_req_t *req, const char *tok, size_t len,
-                         int dpop_scheme, cf_access_input_t *in, char jkt[CF_DPOP_JKT_LEN + 1])
+static void check_verified(cf_app_t *app, cf_http_req_t *req, cf_api_dpop_job_t *job);
+
+static int gather_proof(cf_app_t *app, cf_http_req_t *req, const char *tok, size_t len,
+                        int dpop_scheme, cf_access_input_t *in, char jkt[CF_DPOP_JKT_LEN + 1],
+                        const proof_ctx_t *pc)
 {
     const char *host, *method = "", *path;
     size_t hlen, mlen = 0, plen, ulen = 0;
@@ -158,17 +173,20 @@ static void gather_proof(cf_app_t *app, cf_http_req_t *req, const char *tok, siz
     cf_api_dpop_t d;
 
     if (!dpop_scheme || cf_http_req_header(req, "DPoP", &plen) == NULL)
-        return;
+        return 0;
     /* A path header sent twice leaves the URL empty: the proof cannot match it. */
     if (original_request(req, &host, &hlen, &method, &mlen, &path, &plen) == 0)
         ulen = cf_api_dpop_url(req, path, plen, url, sizeof url);
-    cf_api_dpop_verify(app, req, method, mlen, url, ulen, tok, len, &d);
+    if (cf_api_dpop_verify_async(app, req, method, mlen, url, ulen, tok, len, pc->pre,
+                                 pc->may_defer ? check_verified : NULL, &d))
+        return 1; /* check_verified() takes it from here */
     if (d.refused != CF_REASON_NONE) {
         in->proof_refused = d.refused;
-        return;
+        return 0;
     }
     memcpy(jkt, d.jkt, CF_DPOP_JKT_LEN + 1);
     in->proof_jkt = jkt;
+    return 0;
 }
 
 /*
@@ -265,7 +283,7 @@ static void risk_revoke(cf_app_t *app, cf_http_req_t *req, cf_session_t *s,
     cf_app_commit(app, &ev, cf_pending_done, p);
 }
 
-/* check() took the request over: it answers once Redis has (cluster only). */
+/* check() took the request over: it answers once Redis has (cluster only) or the proof is verified. */
 #define CHECK_DEFERRED ((cf_reason_t)(CF_REASON__COUNT + 1))
 
 /*
@@ -437,7 +455,7 @@ static void allow(cf_app_t *app, cf_http_req_t *req, cf_session_t *s,
  * __COUNT: error, CHECK_DEFERRED: answered later).
  */
 static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, cf_time_t *gap,
-                         long *route_at)
+                         long *route_at, const proof_ctx_t *pc)
 {
     cf_time_t now = cf_app_now(app);
     cf_access_input_t in = {.token.refused = CF_REASON_NONE};
@@ -465,7 +483,9 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, 
                 check_failed(app, req, ip, NULL, why, now);
             return why;
         }
-        rc = gather_token(app, req, now, &in, &s, &from_cookie, &dpop, jkt, x5t);
+        rc = gather_token(app, req, now, &in, &s, &from_cookie, &dpop, jkt, x5t, pc);
+        if (rc == CHECK_VERIFYING)
+            return CHECK_DEFERRED; /* nothing changed yet: the check runs again, verified */
         if (rc < 0) {
             cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, cf_strerror(rc), NULL, 0);
             check_failed(app, req, ip, NULL, CF_REASON__COUNT, now);
@@ -508,8 +528,10 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, 
  * The check, as an event: result and reason, and the time spent in the
  * handler. uv_hrtime is a vDSO clock read and the event lives on the stack
  * (the sinks count it), so the cost is nanoseconds against microseconds.
+ * A check whose DPoP proof goes to the verifier pool runs twice: first up to
+ * the proof (no state changed), then, with the verified proof, in full.
  */
-void cf_api_check(cf_app_t *app, cf_http_req_t *req)
+static void run_check(cf_app_t *app, cf_http_req_t *req, const proof_ctx_t *pc)
 {
     uint64_t t0 = uv_hrtime();
     cf_session_t *s = NULL;
@@ -521,13 +543,29 @@ void cf_api_check(cf_app_t *app, cf_http_req_t *req)
     /* The address, while @req is valid, only when a refusal would be logged. */
     if (cf_app_refusal_log_wanted(app))
         cf_req_client_ip(app, req, ip);
-    why = check(app, req, &s, &gap, &route);
+    why = check(app, req, &s, &gap, &route, pc);
     if (why == CHECK_DEFERRED)
         return; /* counted when it is answered */
     if (why != CF_REASON_NONE)
         cf_app_emit_check_refused(app, (int)why, uv_hrtime() - t0, s, ip, route);
     else
         cf_app_emit_check_gap(app, (int)why, uv_hrtime() - t0, s, gap);
+}
+
+void cf_api_check(cf_app_t *app, cf_http_req_t *req)
+{
+    const proof_ctx_t pc = {NULL, 1};
+
+    run_check(app, req, &pc);
+}
+
+/* The proof came back from the verifier pool: decide with it, once. */
+static void check_verified(cf_app_t *app, cf_http_req_t *req, cf_api_dpop_job_t *job)
+{
+    const proof_ctx_t pc = {job, 0};
+
+    run_check(app, req, &pc);
+    cf_api_dpop_job_free(job);
 }
 
 void cf_api_logout(cf_app_t *app, cf_http_req_t *req)
@@ -546,7 +584,8 @@ void cf_api_logout(cf_app_t *app, cf_http_req_t *req)
 
     int dpop = 0;
     char jkt[CF_DPOP_JKT_LEN + 1], x5t[44];
-    int rc = gather_token(app, req, now, &in, &s, &from_cookie, &dpop, jkt, x5t);
+    const proof_ctx_t pc = {NULL, 0}; /* a logout verifies its proof inline */
+    int rc = gather_token(app, req, now, &in, &s, &from_cookie, &dpop, jkt, x5t, &pc);
 
     if (rc < 0) {
         cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, cf_strerror(rc), NULL, 0);

@@ -6,7 +6,9 @@
  */
 #include "api/dpop.h"
 
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -72,60 +74,177 @@ static void refuse(cf_api_dpop_t *out, cf_reason_t why, const char *desc)
     out->why = desc;
 }
 
-void cf_api_dpop_verify(cf_app_t *app, cf_http_req_t *req, const char *htm, size_t htm_len,
-                        const char *htu, size_t htu_len, const char *at, size_t at_len,
-                        cf_api_dpop_t *out)
+/* The DPoP header of @req, or NULL with @out saying why (absent, or sent twice). */
+static const char *proof_header(cf_http_req_t *req, size_t *len, cf_api_dpop_t *out)
 {
-    size_t len = 0;
-    const char *proof = cf_http_req_header(req, "DPoP", &len);
-    char nonce[23];
-    cf_dpop_proof_t p;
-    int64_t now = cf_time_to_sec(cf_app_now(app));
+    const char *proof = cf_http_req_header(req, "DPoP", len);
 
     memset(out, 0, sizeof *out);
     out->refused = CF_REASON_NONE;
     if (proof == NULL)
-        return;
+        return NULL;
     out->present = 1;
     if (cf_http_req_header_count(req, "DPoP") > 1) {
         refuse(out, CF_REASON_DPOP_INVALID, "more than one DPoP header");
-        return;
+        return NULL;
     }
+    return proof;
+}
+
+/* What the core checks a proof against; @nonce (the caller's) gets the current nonce. */
+static cf_dpop_input_t proof_input(cf_app_t *app, const char *proof, size_t len, const char *htm,
+                                   size_t htm_len, const char *htu, size_t htu_len,
+                                   const char *at, size_t at_len, char nonce[23])
+{
     if (app->cfg.dpop_nonce)
         cf_api_dpop_nonce(app, nonce);
-    {
-        cf_dpop_input_t in = {
-            .proof = proof,
-            .proof_len = len,
-            .htm = htm,
-            .htm_len = htm_len,
-            .htu = htu,
-            .htu_len = htu_len,
-            .access_token = at,
-            .at_len = at_len,
-            .nonce = app->cfg.dpop_nonce ? nonce : NULL,
-            .nonce_len = app->cfg.dpop_nonce ? strlen(nonce) : 0,
-            .now = now,
-            .window = cf_time_to_sec(app->cfg.dpop_window),
-            .leeway = cf_time_to_sec(app->cfg.clock_leeway),
-            .keys = app->dpop_keys,
-        };
-        const char *why = "";
-        cf_reason_t r = cf_dpop_verify(&in, &p, &why);
-        if (r != CF_REASON_NONE) {
-            refuse(out, r, why);
-            return;
-        }
+    return (cf_dpop_input_t){
+        .proof = proof,
+        .proof_len = len,
+        .htm = htm,
+        .htm_len = htm_len,
+        .htu = htu,
+        .htu_len = htu_len,
+        .access_token = at,
+        .at_len = at_len,
+        .nonce = app->cfg.dpop_nonce ? nonce : NULL,
+        .nonce_len = app->cfg.dpop_nonce ? 22 : 0,
+        .now = cf_time_to_sec(cf_app_now(app)),
+        .window = cf_time_to_sec(app->cfg.dpop_window),
+        .leeway = cf_time_to_sec(app->cfg.clock_leeway),
+        .keys = app->dpop_keys, /* the loop thread's own; each worker has one */
+    };
+}
+
+/* The core's verdict @r on a proof into @out; only a proof that passed spends its jti. */
+static void finish(cf_app_t *app, cf_reason_t r, const char *why, const cf_dpop_proof_t *p,
+                   cf_api_dpop_t *out)
+{
+    if (r != CF_REASON_NONE) {
+        refuse(out, r, why);
+        return;
     }
     /* Only a proof that passed is remembered: junk cannot fill the cache. */
-    out->refused = cf_dpop_cache_check(app->dpop_jtis, p.jti_hash, now);
+    out->refused = cf_dpop_cache_check(app->dpop_jtis, p->jti_hash, cf_time_to_sec(cf_app_now(app)));
     if (out->refused == CF_REASON_DPOP_REPLAY)
         out->why = "this DPoP proof was used before";
     else if (out->refused != CF_REASON_NONE) {
         out->why = "too many DPoP proofs in this window";
         warn_full(app);
     } else
-        memcpy(out->jkt, p.jkt, sizeof out->jkt);
+        memcpy(out->jkt, p->jkt, sizeof out->jkt);
+}
+
+void cf_api_dpop_verify(cf_app_t *app, cf_http_req_t *req, const char *htm, size_t htm_len,
+                        const char *htu, size_t htu_len, const char *at, size_t at_len,
+                        cf_api_dpop_t *out)
+{
+    (void)cf_api_dpop_verify_async(app, req, htm, htm_len, htu, htu_len, at, at_len, NULL, NULL, out);
+}
+
+/* A proof on its way through the verifier pool, with its own copy of every string it reads. */
+struct cf_api_dpop_job {
+    cf_verify_job_t v;
+    cf_http_req_t *req;
+    cf_api_dpop_again_fn again;
+    char nonce[23];
+    char buf[]; /* proof, htm, htu and access token, back to back */
+};
+
+static void job_done(cf_app_t *app, cf_verify_job_t *v)
+{
+    cf_api_dpop_job_t *j = (cf_api_dpop_job_t *)((char *)v - offsetof(cf_api_dpop_job_t, v));
+
+    j->again(app, j->req, j);
+}
+
+void cf_api_dpop_job_free(cf_api_dpop_job_t *job)
+{
+    free(job);
+}
+
+static int same(const char *a, size_t an, const char *b, size_t bn)
+{
+    return an == bn && (an == 0 || memcmp(a, b, an) == 0);
+}
+
+/* @pre was verified for exactly this proof, method, URL and access token. */
+static int pre_matches(const cf_api_dpop_job_t *pre, const cf_dpop_input_t *in)
+{
+    const cf_dpop_input_t *v = &pre->v.in;
+
+    return same(v->proof, v->proof_len, in->proof, in->proof_len) &&
+           same(v->htm, v->htm_len, in->htm, in->htm_len) &&
+           same(v->htu, v->htu_len, in->htu, in->htu_len) &&
+           (v->access_token == NULL) == (in->access_token == NULL) &&
+           same(v->access_token, v->at_len, in->access_token, in->at_len);
+}
+
+/* Copy @in into a new job and queue it: 1, or 0 when the pool cannot take it (verify inline). */
+static int submit(cf_app_t *app, cf_http_req_t *req, const cf_dpop_input_t *in,
+                  cf_api_dpop_again_fn again)
+{
+    size_t n = in->proof_len + in->htm_len + in->htu_len + in->at_len;
+    cf_api_dpop_job_t *j;
+    char *w;
+
+    if (app->verify == NULL || (j = malloc(sizeof *j + n + 1)) == NULL)
+        return 0;
+    j->v.in = *in;
+    w = j->buf;
+    memcpy(w, in->proof, in->proof_len);
+    j->v.in.proof = w;
+    w += in->proof_len;
+    memcpy(w, in->htm, in->htm_len);
+    j->v.in.htm = w;
+    w += in->htm_len;
+    memcpy(w, in->htu, in->htu_len);
+    j->v.in.htu = w;
+    w += in->htu_len;
+    if (in->access_token != NULL) {
+        memcpy(w, in->access_token, in->at_len);
+        j->v.in.access_token = w;
+    }
+    if (in->nonce != NULL) {
+        memcpy(j->nonce, in->nonce, sizeof j->nonce);
+        j->v.in.nonce = j->nonce;
+    }
+    j->v.in.keys = NULL; /* the worker's own */
+    j->v.done = job_done;
+    j->req = req;
+    j->again = again;
+    if (cf_app_verify_submit(app, &j->v) < 0) {
+        free(j);
+        return 0;
+    }
+    return 1;
+}
+
+int cf_api_dpop_verify_async(cf_app_t *app, cf_http_req_t *req, const char *htm, size_t htm_len,
+                             const char *htu, size_t htu_len, const char *at, size_t at_len,
+                             const cf_api_dpop_job_t *pre, cf_api_dpop_again_fn again,
+                             cf_api_dpop_t *out)
+{
+    size_t len = 0;
+    const char *proof = proof_header(req, &len, out);
+    char nonce[23];
+    cf_dpop_input_t in;
+    cf_dpop_proof_t p;
+    const char *why = "";
+    cf_reason_t r;
+
+    if (proof == NULL)
+        return 0;
+    in = proof_input(app, proof, len, htm, htm_len, htu, htu_len, at, at_len, nonce);
+    if (pre != NULL && pre_matches(pre, &in)) {
+        finish(app, pre->v.refused, pre->v.why, &pre->v.proof, out);
+        return 0;
+    }
+    if (pre == NULL && again != NULL && submit(app, req, &in, again))
+        return 1;
+    r = cf_dpop_verify(&in, &p, &why);
+    finish(app, r, why, &p, out);
+    return 0;
 }
 
 void cf_api_dpop_refuse(cf_app_t *app, cf_http_req_t *req, cf_endpoint_t kind, cf_reason_t why,

@@ -32,6 +32,31 @@ void cf_api_dpop_verify(cf_app_t *app, cf_http_req_t *req, const char *htm, size
                         const char *htu, size_t htu_len, const char *at, size_t at_len,
                         cf_api_dpop_t *out);
 
+/** A proof handed to the verifier pool (app.h), owned by the request's handler. */
+typedef struct cf_api_dpop_job cf_api_dpop_job_t;
+
+/** Runs on the loop once @job is verified: the handler runs again with it. */
+typedef void (*cf_api_dpop_again_fn)(cf_app_t *app, cf_http_req_t *req, cf_api_dpop_job_t *job);
+
+/**
+ * cf_api_dpop_verify, with the signature checked off the loop when the
+ * verifier pool (verify_threads) can take it. Without @pre and with @again,
+ * returns 1 when the proof went there: nothing is in @out, and once it is
+ * verified @again(app, req, job) runs on the loop and must call this again
+ * with @pre = job (then cf_api_dpop_job_free(job)). Otherwise returns 0 with
+ * @out filled as cf_api_dpop_verify does. @pre's verdict counts only for the
+ * very proof, method, URL and token it was made for (else the proof is
+ * verified again, inline); either way its jti is spent here, on the loop,
+ * and only when the signature and claims passed.
+ */
+int cf_api_dpop_verify_async(cf_app_t *app, cf_http_req_t *req, const char *htm, size_t htm_len,
+                             const char *htu, size_t htu_len, const char *at, size_t at_len,
+                             const cf_api_dpop_job_t *pre, cf_api_dpop_again_fn again,
+                             cf_api_dpop_t *out);
+
+/** Accepts NULL. */
+void cf_api_dpop_job_free(cf_api_dpop_job_t *job);
+
 /**
  * The URL the client addressed for @path (@plen bytes): the scheme from
  * X-Forwarded-Proto, else https on the TLS listener, else http; the host from

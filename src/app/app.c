@@ -288,6 +288,9 @@ int cf_app_start(cf_app_t *app, cf_http_handler_fn handler)
     app->sighup.data = app;
     uv_signal_start(&app->sighup, on_sighup, SIGHUP);
     cf_app_cluster_start(app);
+    rc = cf_app_verify_start(app);
+    if (rc < 0)
+        return rc;
     CF_LOG(CF_LOG_INFO, "event=listening addr=%s port=%d scheme=%s kid=%s", app->cfg.listen_host,
            cf_http_server_port(app->http), hc.tls != NULL ? "https" : "http", cf_jws_key_kid(cf_app_signing_key(app)));
     return 0;
@@ -306,6 +309,7 @@ void cf_app_stop(cf_app_t *app)
     if (app->http != NULL)
         cf_http_server_stop(app->http);
     app->http = NULL;
+    cf_app_verify_stop(app); /* its callbacks answer requests: before the store closes */
     if (app->started) {
         /* Only handles that were initialised may be closed. */
         uv_close((uv_handle_t *)&app->flush_timer, NULL);

@@ -3,7 +3,8 @@
  * The curfew application: the shell that owns the in-memory session index,
  * the signing keys, the store and the HTTP server, and wires HTTP requests to
  * the pure decisions in src/core. Everything here runs on one libuv loop
- * thread; the only other thread is the store's writer.
+ * thread; the other threads are the store's writer and the DPoP proof
+ * verifiers (verify.h), which touch nothing of the application's state.
  */
 #ifndef CF_APP_APP_H
 #define CF_APP_APP_H
@@ -176,6 +177,7 @@ typedef struct cf_app {
     struct cf_dpop_cache *dpop_jtis; /* DPoP proof jtis seen (core/dpop.h): replays refused */
     struct cf_dpop_keys *dpop_keys;  /* DPoP proof keys imported, reused (core/dpop.h) */
     uint8_t dpop_nonce_key[32];      /* dpop.nonce: nonces are a MAC of the window number */
+    struct cf_verify_pool *verify;   /* verify_threads workers (verify.c); NULL: verify inline */
 
     cf_cidr_t *trusted; /* trusted proxies */
     size_t ntrusted;
@@ -223,6 +225,8 @@ void cf_app_fini(cf_app_t *app);
 
 /** The bound HTTP port (useful with port 0). */
 int cf_app_port(const cf_app_t *app);
+
+#include "app/verify.h" /* the verifier pool */
 
 /*
  * Sharing the signing key set between nodes. The cluster layer (not in this

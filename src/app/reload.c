@@ -67,6 +67,7 @@ static const restart_row_t restart_only[] = {
     STR("listen", listen_host),
     ROW("listen", listen_port),
     STR("data_dir", data_dir),
+    ROW("verify_threads", verify_threads),
     ROW("limits.max_connections", max_connections),
     ROW("limits.client_timeout", client_timeout),
     ROW("limits.max_header_bytes", max_header_bytes),

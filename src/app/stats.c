@@ -176,6 +176,26 @@ static void render_proxy(cf_app_t *app, cf_prom_t *p)
         }
 }
 
+/* The verifier pool (verify.c): its size, and proofs it handled or left to the loop. */
+static void render_verify(cf_app_t *app, cf_prom_t *p)
+{
+    cf_verify_stats_t vs;
+
+    cf_app_verify_stats(app, &vs);
+    cf_prom_family(p, "curfew_dpop_verify_threads", "gauge",
+                   "Threads verifying DPoP proof signatures off the event loop (verify_threads).");
+    cf_prom_u64(p, "curfew_dpop_verify_threads", NULL, vs.threads);
+    cf_prom_family(p, "curfew_dpop_verify_queued_total", "counter",
+                   "DPoP proofs verified on the verifier threads.");
+    cf_prom_u64(p, "curfew_dpop_verify_queued_total", NULL, vs.queued);
+    cf_prom_family(p, "curfew_dpop_verify_inline_total", "counter",
+                   "DPoP proofs verified on the event loop because the verifier queue was full.");
+    cf_prom_u64(p, "curfew_dpop_verify_inline_total", NULL, vs.inline_full);
+    cf_prom_family(p, "curfew_dpop_verify_on_loop_total", "counter",
+                   "Of the queued DPoP proofs, those the event loop verified while it had no I/O.");
+    cf_prom_u64(p, "curfew_dpop_verify_on_loop_total", NULL, vs.on_loop);
+}
+
 /* The DPoP jti replay cache: how full, and fresh proofs refused because it was full. */
 static void render_dpop(cf_app_t *app, cf_prom_t *p)
 {
@@ -188,6 +208,7 @@ static void render_dpop(cf_app_t *app, cf_prom_t *p)
     cf_prom_family(p, "curfew_dpop_replay_cache_full_total", "counter",
                    "New DPoP proofs refused (dpop_invalid) because the replay cache was full.");
     cf_prom_u64(p, "curfew_dpop_replay_cache_full_total", NULL, st.full_total);
+    render_verify(app, p);
 }
 
 /* Rate limits hit, revocations, clock steps, purges and dropped audit lines. */

@@ -110,6 +110,7 @@ typedef struct {
     cf_time_t dpop_window;                    /* dpop.window */
     size_t dpop_replay_cache;                 /* dpop.replay_cache */
     int dpop_nonce;                           /* dpop.nonce */
+    int64_t verify_threads;                   /* verify_threads: -1 = auto (the CPUs) */
     cf_time_t clock_leeway;                   /* clock_leeway */
     cf_time_t clock_step_hold;                /* clock_step_hold */
     /* server limits */

@@ -143,6 +143,12 @@ const option_t cf__config_options[] = {
      .doc = "Require server-provided nonces in DPoP proofs (RFC 9449 §8-9): a proof without the "
             "current one is refused with use_dpop_nonce and a DPoP-Nonce header; nonces change "
             "every dpop.window."},
+    {.key = "verify_threads", .kind = OPT_AUTO, .def = "auto", FIELD(verify_threads), .max = 256,
+     .doctype = "auto or integer, 0 to 256",
+     .doc = "Threads that verify DPoP proof signatures while the event loop serves other "
+            "requests; auto = the CPUs curfew may use, 0 = verify on the loop thread. Past 256 "
+            "proofs waiting per thread, the loop verifies the next ones itself (back-pressure, "
+            "never a refusal), counted in curfew_dpop_verify_inline_total. Restart to change."},
 
     {.key = "limits.max_connections", .kind = OPT_UINT, .def = "10000", FIELD(max_connections),
      .min = 1, .max = 1000000, .doc = "Open client connections above this are refused."},
@@ -569,7 +575,7 @@ const option_t cf__config_options[] = {
 #define NOPTIONS (sizeof(cf__config_options) / sizeof(cf__config_options[0]))
 const size_t cf__config_noptions = NOPTIONS;
 /* The root rows come first; set_line has one slot per root row. */
-#define NROOT 96
+#define NROOT 97
 const size_t cf__config_nroot = NROOT;
 _Static_assert(NROOT <= CF_CONFIG_OPTIONS_MAX, "raise CF_CONFIG_OPTIONS_MAX");
 

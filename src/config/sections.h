@@ -43,6 +43,7 @@ typedef enum {
     OPT_ADDR,
     OPT_ENUM,
     OPT_I64,      /* int64_t */
+    OPT_AUTO,     /* int64_t: "auto" (stored as -1) or an integer min..max */
     OPT_CHOICE,   /* an int-sized enum: the n-th choice is stored as n + 1 (0 = unset) */
     OPT_RATE,     /* cf_rate_cfg_t: "N/DURATION" or "off" */
     OPT_KEYS,     /* unsigned CF_RLKEY_* bits from a list of key kinds */

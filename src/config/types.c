@@ -410,6 +410,29 @@ static int i64_text(const option_t *o, const void *cfg, char *buf, size_t cap, c
     return 0;
 }
 
+static int auto_parse(const option_t *o, void *cfg, const char *s, size_t n, char *msg,
+                      size_t cap)
+{
+    if (n == 4 && memcmp(s, "auto", 4) == 0) {
+        *(int64_t *)cf__config_field(cfg, o->off) = -1;
+        return 0;
+    }
+    if (i64_parse(o, cfg, s, n, msg, cap) == 0)
+        return 0;
+    cf__config_say(msg + strlen(msg), cap - strlen(msg), " (or auto)");
+    return CF_ECONFIG;
+}
+
+static int auto_text(const option_t *o, const void *cfg, char *buf, size_t cap, char *msg,
+                     size_t msgcap)
+{
+    if (*(const int64_t *)cf__config_cfield(cfg, o->off) < 0) {
+        (void)snprintf(buf, cap, "auto");
+        return 0;
+    }
+    return i64_text(o, cfg, buf, cap, msg, msgcap);
+}
+
 _Static_assert(sizeof(cf_ip_binding_t) == sizeof(int) && sizeof(cf_risk_action_t) == sizeof(int),
                "OPT_CHOICE stores an int");
 
@@ -569,6 +592,7 @@ const type_t cf__config_types[] = {
     [OPT_ADDR] = SCALAR("HOST:PORT", addr_parse, addr_text, put_quoted),
     [OPT_ENUM] = SCALAR("enum", enum_parse, string_text, put_plain),
     [OPT_I64] = SCALAR("integer", i64_parse, i64_text, put_plain),
+    [OPT_AUTO] = SCALAR("auto or integer", auto_parse, auto_text, put_plain),
     [OPT_CHOICE] = SCALAR("enum", choice_parse, choice_text, put_plain),
     [OPT_RATE] = SCALAR("N/DURATION or off", cf__config_rate_parse, cf__config_rate_text,
                         put_plain),
@@ -627,6 +651,9 @@ void cf__config_expected(const option_t *o, char *buf, size_t cap)
     case OPT_I64:
         cf__config_say(buf, cap, "a %s integer", o->min > 0 ? "positive" : "non-negative");
         break;
+    case OPT_AUTO:
+        cf__config_say(buf, cap, "auto or a non-negative integer");
+        break;
     case OPT_ADDR:
         cf__config_say(buf, cap, "HOST:PORT");
         break;
@@ -669,7 +696,7 @@ void cf__config_doctype(const option_t *o, char *buf, size_t cap)
         cf__config_say(buf, cap, "%s", o->doctype);
         return;
     }
-    if ((o->kind == OPT_UINT || o->kind == OPT_I64) && o->max > 0)
+    if ((o->kind == OPT_UINT || o->kind == OPT_I64 || o->kind == OPT_AUTO) && o->max > 0)
         (void)snprintf(range, sizeof range, ", %lld to %lld", (long long)o->min,
                        (long long)o->max);
     else if (o->kind == OPT_DURATION && o->min == 1)

@@ -79,7 +79,8 @@ int cf_dpop_jwk_thumbprint(const char *jwk_json, size_t len, char out[CF_DPOP_JK
  * recently used key of a set evicted), picked by the thumbprint and matched
  * on the key's exact bytes and type, so a hit is the very key the jwk
  * describes; only a key whose signature verified is kept. The signature is
- * verified on every proof, hit or not. Not thread-safe: one per loop.
+ * verified on every proof, hit or not. Not thread-safe: one per thread
+ * (the loop has one, each verifier thread of app/verify.c its own).
  */
 typedef struct {
     uint64_t hits, misses, evictions, entries;

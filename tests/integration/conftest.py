@@ -187,6 +187,11 @@ class CurfewServer:
 
     def write_config(self, config_yaml):
         self.config_yaml = config_yaml
+        # CURFEW_TEST_VERIFY_THREADS=N runs a suite with verify_threads: N
+        # (0: every DPoP proof verified on the loop, as before the pool).
+        vt = os.environ.get("CURFEW_TEST_VERIFY_THREADS")
+        if vt is not None and "verify_threads:" not in (config_yaml or ""):
+            config_yaml = f"verify_threads: {vt}\n" + (config_yaml or "")
         if config_yaml is None:
             self.config_path = None
             return

@@ -373,6 +373,32 @@ static void test_error_message_is_truncated_to_errlen(void **state)
     assert_int_equal(cf_config_load_buffer("foo: 1\n", 7, "x.yaml", &cfg, NULL, 0), CF_ECONFIG);
 }
 
+/* verify_threads: auto (stored -1, the default) or 0..256; anything else names the option. */
+static void test_verify_threads_is_auto_or_a_bounded_count(void **state)
+{
+    static const char *const bad[] = {"-1", "257", "two", "1.5", "", "AUTO", "auto ", "0x2",
+                                      "99999999999999999999"};
+    cf_config_t cfg;
+    char err[256] = "";
+
+    (void)state;
+    cf_config_defaults(&cfg);
+    assert_int_equal(cfg.verify_threads, -1);
+    assert_int_equal(cf_config_set(&cfg, "verify_threads", "0", err, sizeof err), 0);
+    assert_int_equal(cfg.verify_threads, 0);
+    assert_int_equal(cf_config_set(&cfg, "verify_threads", "256", err, sizeof err), 0);
+    assert_int_equal(cfg.verify_threads, 256);
+    assert_int_equal(cf_config_set(&cfg, "verify_threads", "auto", err, sizeof err), 0);
+    assert_int_equal(cfg.verify_threads, -1);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        assert_int_equal(cf_config_set(&cfg, "verify_threads", bad[i], err, sizeof err), CF_ECONFIG);
+        assert_non_null(strstr(err, "verify_threads"));
+        assert_int_equal(cfg.verify_threads, -1); /* unchanged */
+    }
+    cf_config_fini(&cfg);
+}
+
 static void test_set_overrides_one_option_by_dotted_key(void **state)
 {
     cf_config_t cfg, before;
@@ -552,7 +578,7 @@ static void test_doc_has_a_row_per_option(void **state)
     assert_int_equal(fclose(f), 0);
     for (const char *p = text; (p = strstr(p, "\n| `")) != NULL; p++)
         rows++;
-    assert_int_equal(rows, 152); /* 93 + api_keys.* (11) + api_key_max_lifetime of clients and roles
+    assert_int_equal(rows, 153); /* 93 + verify_threads + api_keys.* (11) + api_key_max_lifetime of clients and roles
                                   * + tuning.* (5) + routes[].activity + proxy.* (18)
                                   * + check.cache_max_age + tls.* (5) + dpop.* (3) + cors.* (3)
                                   * + clients[].allowed_origins
@@ -1094,6 +1120,7 @@ int main(void)
         cmocka_unit_test(test_validate_names_the_keys_it_refuses),
         cmocka_unit_test(test_rotate_every_must_exceed_max_ttl_plus_leeway),
         cmocka_unit_test(test_doc_has_a_row_per_option),
+        cmocka_unit_test(test_verify_threads_is_auto_or_a_bounded_count),
         cmocka_unit_test(test_defaults_of_policy_sections),
         cmocka_unit_test(test_load_policy_sections),
         cmocka_unit_test(test_load_replaces_sections_and_frees_the_old),
