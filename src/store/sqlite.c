@@ -532,14 +532,13 @@ static void sq_submit(cf_store_t *base, cf_events_t *ev, cf_store_done_fn done, 
 
 static cf_store_stats_t sq_stats_of(const sq_t *st)
 {
-    cf_store_stats_t s = st->stats;
+    cf_store_stats_t s;
     sq_t *m = (sq_t *)st; /* the mutex is not part of the logical state */
 
+    /* The whole copy under the lock: the writer updates its counters under it
+     * (copying first and patching after read them torn; ThreadSanitizer saw it). */
     uv_mutex_lock(&m->mu);
-    s.commits = st->stats.commits;
-    s.events = st->stats.events;
-    memcpy(s.commit_buckets, st->stats.commit_buckets, sizeof s.commit_buckets);
-    s.commit_seconds = st->stats.commit_seconds;
+    s = st->stats;
     uv_mutex_unlock(&m->mu);
     return s;
 }
