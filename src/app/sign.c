@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Access tokens: their claims, their signature, and the token endpoint's
+ * answer. The Ed25519 signature is the largest single cost of a refresh on
+ * the loop thread (~30 us of ~95 us, docs/performance.md), and it depends
+ * on nothing the store decides, so cf_app_issue_access_async() computes it
+ * on libuv's thread pool while the rotation's commit is on its way to the
+ * disk. Everything that can fail on the inputs (claims, sizes) is checked on
+ * the loop before the commit is submitted, exactly as cf_app_issue_access()
+ * checks it; the pool only signs. The token cache is touched on the loop.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "app/app.h"
+#include "core/error.h"
+#include "core/jsonw.h"
+#include "core/token.h"
+#include "util/random.h"
+
+/* What the verification cache needs of a token once it is signed. */
+typedef struct {
+    char sid[CF_SID_LEN + 1];
+    int64_t exp, iat;
+    cf_cnf_t cnf;
+} issued_t;
+
+/* The claims of @s's next access token, encoded and ready for the signature. */
+static int access_prepare(cf_app_t *app, const cf_session_t *s, cf_time_t now,
+                          cf_jws_unsigned_t *u, issued_t *out)
+{
+    char jti[32];
+    const char *roles[64];
+    size_t nroles = 0, n = strlen(s->roles);
+    char rolebuf[512];
+    char *payload = NULL;
+    int rc;
+
+    cf_random_b64url(16, jti);
+    /* The first 511 bytes of the comma-separated roles, as before. */
+    n = n < sizeof rolebuf - 1 ? n : sizeof rolebuf - 1;
+    memcpy(rolebuf, s->roles, n);
+    rolebuf[n] = '\0';
+    for (char *p = rolebuf, *save = NULL, *r; (r = strtok_r(p, ",", &save)) != NULL; p = NULL)
+        if (nroles < 64)
+            roles[nroles++] = r;
+    out->cnf = cf_session_cnf(s);
+    cf_access_token_spec_t spec = {
+        .issuer = app->cfg.issuer,
+        .audience = app->cfg.audience,
+        .sub = s->sub,
+        .sid = s->id,
+        .client_id = s->client_id,
+        .jti = jti,
+        .scope = s->scope,
+        .roles = roles,
+        .nroles = nroles,
+        .iat = cf_time_to_sec(now),
+        .exp = cf_session_access_exp(s, now),
+        .auth_time = cf_time_to_sec(s->auth_time),
+        .cnf = &out->cnf, /* a bound session's tokens are bound to the same key or certificate */
+    };
+    rc = cf_token_access_payload(&spec, &payload);
+    if (rc < 0)
+        return rc;
+    rc = cf_jws_sign_prepare(cf_app_signing_key(app), "at+jwt", payload, strlen(payload), u);
+    free(payload);
+    if (rc < 0)
+        return rc;
+    memcpy(out->sid, s->id, sizeof out->sid);
+    out->exp = spec.exp;
+    out->iat = spec.iat;
+    return 0;
+}
+
+/* Pre-verify our own token so checks on this node never pay for a signature verify. */
+static void cache_issued(cf_app_t *app, const char *tok, const issued_t *t)
+{
+    /* Without the cache entry the first check verifies the signature: no harm. */
+    (void)cf_tokcache_put(&app->token_cache, tok, strlen(tok), t->sid, t->exp, t->iat, 0, &t->cnf);
+}
+
+int cf_app_issue_access(cf_app_t *app, const cf_session_t *s, cf_time_t now, char **out,
+                        int64_t *exp)
+{
+    cf_jws_unsigned_t u;
+    issued_t t;
+    int rc;
+
+    *out = NULL;
+    rc = access_prepare(app, s, now, &u, &t);
+    if (rc < 0)
+        return rc;
+    rc = cf_jws_sign_finish(&u, out);
+    cf_jws_unsigned_fini(&u);
+    if (rc < 0)
+        return rc;
+    *exp = t.exp;
+    cache_issued(app, *out, &t);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Signed on the pool                                                  */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+    uv_work_t work;
+    cf_app_t *app;
+    cf_jws_unsigned_t u;
+    issued_t t;
+    char *tok; /* the signed token, set by the pool */
+    int rc;
+    cf_signed_fn done;
+    void *arg;
+} sign_job_t;
+
+static void sign_work(uv_work_t *w)
+{
+    sign_job_t *j = w->data;
+
+    j->rc = cf_jws_sign_finish(&j->u, &j->tok); /* touches only j */
+}
+
+static void sign_after(uv_work_t *w, int status)
+{
+    sign_job_t *j = w->data;
+
+    /* Cancelled, or the pool could not sign (out of memory there): sign on
+     * the loop, as before, rather than fail a rotation that is already on
+     * its way to the disk. */
+    if (status != 0 || j->rc < 0)
+        j->rc = cf_jws_sign_finish(&j->u, &j->tok);
+    if (j->rc == 0)
+        cache_issued(j->app, j->tok, &j->t);
+    j->done(j->arg, j->rc, j->tok, j->t.exp);
+    cf_jws_unsigned_fini(&j->u);
+    free(j);
+}
+
+int cf_app_issue_access_async(cf_app_t *app, const cf_session_t *s, cf_time_t now,
+                              cf_signed_fn done, void *arg)
+{
+    sign_job_t *j = calloc(1, sizeof *j);
+    int rc;
+
+    if (j == NULL)
+        return CF_ENOMEM;
+    rc = access_prepare(app, s, now, &j->u, &j->t);
+    if (rc < 0) {
+        free(j);
+        return rc;
+    }
+    j->app = app;
+    j->done = done;
+    j->arg = arg;
+    j->work.data = j;
+    if (uv_queue_work(app->loop, &j->work, sign_work, sign_after) < 0)
+        sign_after(&j->work, UV_ECANCELED); /* no pool: sign here, now */
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The token endpoint's answer                                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Written by hand (core/jsonw.h), in the order and bytes jansson wrote it:
+ * access_token, token_type, expires_in, refresh_token, session_id, scope
+ * (when not empty), idle_expires_at, absolute_expires_at.
+ */
+int cf_app_token_body_text(const cf_session_t *s, const char *access, int64_t exp,
+                           const char *refresh, cf_time_t now, char **out, size_t *len)
+{
+    int64_t expires_in = exp - cf_time_to_sec(now);
+    size_t cap = 256 + 4 * 21 + cf_jsonw_str_max(strlen(access)) + cf_jsonw_str_max(strlen(s->id)) +
+                 cf_jsonw_str_max(strlen(s->scope)) + (refresh != NULL ? cf_jsonw_str_max(strlen(refresh)) : 0);
+    char *buf = malloc(cap);
+    cf_jsonw_t w;
+
+    *out = NULL;
+    if (buf == NULL)
+        return CF_ENOMEM;
+    cf_jsonw_init(&w, buf, cap);
+    cf_jsonw_raw(&w, "{\"access_token\":", 16);
+    cf_jsonw_str(&w, access);
+    /* RFC 9449 §5: a token bound to a DPoP key is of type DPoP. */
+    if (cf_session_bound(s, CF_CNF_JKT))
+        cf_jsonw_raw(&w, ",\"token_type\":\"DPoP\",\"expires_in\":", 34);
+    else
+        cf_jsonw_raw(&w, ",\"token_type\":\"Bearer\",\"expires_in\":", 36);
+    cf_jsonw_int(&w, expires_in > 0 ? expires_in : 0);
+    if (refresh != NULL) {
+        cf_jsonw_raw(&w, ",\"refresh_token\":", 17);
+        cf_jsonw_str(&w, refresh);
+    }
+    cf_jsonw_raw(&w, ",\"session_id\":", 14);
+    cf_jsonw_str(&w, s->id);
+    if (s->scope[0]) {
+        cf_jsonw_raw(&w, ",\"scope\":", 9);
+        cf_jsonw_str(&w, s->scope);
+    }
+    cf_jsonw_raw(&w, ",\"idle_expires_at\":", 19);
+    cf_jsonw_int(&w, cf_time_to_sec(s->idle_deadline));
+    cf_jsonw_raw(&w, ",\"absolute_expires_at\":", 23);
+    cf_jsonw_int(&w, cf_time_to_sec(s->absolute_deadline));
+    cf_jsonw_raw(&w, "}", 1);
+    if (w.err != 0) {
+        OPENSSL_cleanse(buf, cap);
+        free(buf);
+        return w.err;
+    }
+    *out = buf;
+    *len = w.len;
+    return 0;
+}
+
+json_t *cf_app_token_body(const cf_session_t *s, const char *access, int64_t exp,
+                          const char *refresh, cf_time_t now)
+{
+    char *text;
+    size_t len;
+    json_t *o;
+
+    if (cf_app_token_body_text(s, access, exp, refresh, now, &text, &len) < 0)
+        return NULL;
+    o = json_loadb(text, len, 0, NULL); /* one writer for both forms of the answer */
+    OPENSSL_cleanse(text, len);
+    free(text);
+    return o;
+}
