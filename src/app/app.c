@@ -341,6 +341,7 @@ void cf_app_fini(cf_app_t *app)
     app->index = NULL;
     cf_app_cluster_fini(app);
     cf_tokcache_fini(&app->token_cache);
+    cf_app_sign_fini(app);
     cf_dpop_cache_free(app->dpop_jtis);
     app->dpop_jtis = NULL;
     cf_dpop_keys_free(app->dpop_keys);

@@ -171,6 +171,7 @@ typedef struct cf_app {
     uint64_t seed;
 
     cf_tokcache_t token_cache; /* verified access tokens (core/tokcache.h) */
+    struct cf_signer *signer;  /* access tokens being signed on the pool (sign.c) */
     struct cf_dpop_cache *dpop_jtis; /* DPoP proof jtis seen (core/dpop.h): replays refused */
     struct cf_dpop_keys *dpop_keys;  /* DPoP proof keys imported, reused (core/dpop.h) */
     uint8_t dpop_nonce_key[32];      /* dpop.nonce: nonces are a MAC of the window number */
@@ -523,6 +524,9 @@ typedef void (*cf_signed_fn)(void *arg, int rc, char *access, int64_t exp);
  */
 int cf_app_issue_access_async(cf_app_t *app, const cf_session_t *s, cf_time_t now,
                               cf_signed_fn done, void *arg);
+
+/** Free what cf_app_issue_access_async() set up; after the loop has run dry. */
+void cf_app_sign_fini(cf_app_t *app);
 
 /**
  * Mint a refresh token of generation @gen for @s: writes the token into @out
