@@ -98,26 +98,39 @@ static size_t escape(unsigned char c, char out[6])
 
 void cf_jsonw_str(cf_jsonw_t *w, const char *s)
 {
-    size_t n = strlen(s), start = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s), start = 0, at = w->len;
     char esc[6];
 
     if (w->err != 0)
         return;
-    if (!cf_jsonw_utf8_ok(s, n)) {
-        w->err = CF_EINVAL;
-        return;
-    }
     cf_jsonw_raw(w, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        size_t k = escape((unsigned char)s[i], esc);
-        if (k == 0)
+    /* One pass: plain runs are copied whole, multi-byte sequences checked and kept. */
+    for (size_t i = 0; i < n;) {
+        size_t k;
+        if (p[i] >= 0x80) {
+            k = utf8_seq(p + i, n - i);
+            if (k == 0) {
+                w->err = CF_EINVAL;
+                break;
+            }
+            i += k;
             continue;
-        cf_jsonw_raw(w, s + start, i - start); /* the plain run before it */
-        cf_jsonw_raw(w, esc, k);
-        start = i + 1;
+        }
+        k = escape(p[i], esc);
+        if (k > 0) {
+            cf_jsonw_raw(w, s + start, i - start); /* the plain run before it */
+            cf_jsonw_raw(w, esc, k);
+            start = i + 1;
+        }
+        i++;
     }
     cf_jsonw_raw(w, s + start, n - start);
     cf_jsonw_raw(w, "\"", 1);
+    if (w->err == CF_EINVAL) { /* take back the part written (at < cap: it was written) */
+        w->len = at;
+        w->buf[at] = '\0';
+    }
 }
 
 void cf_jsonw_int(cf_jsonw_t *w, int64_t v)
