@@ -162,7 +162,7 @@ static int refresh_decide(cf_app_t *app, oauth_call_t *c, cf_refresh_entry_t *en
 
 /*
  * A refresh's answer. The rotation's commit and its access token's signature
- * (on the thread pool: it does not depend on the commit) run at once; the
+ * (on the signer thread, app/sign.c: it does not depend on the commit) run at once; the
  * answer waits for both, and is counted only once the store has said yes.
  */
 typedef struct {

@@ -171,7 +171,7 @@ typedef struct cf_app {
     uint64_t seed;
 
     cf_tokcache_t token_cache; /* verified access tokens (core/tokcache.h) */
-    struct cf_signer *signer;  /* access tokens being signed on the pool (sign.c) */
+    struct cf_signer *signer;  /* the thread that signs refreshes' access tokens (sign.c) */
     struct cf_dpop_cache *dpop_jtis; /* DPoP proof jtis seen (core/dpop.h): replays refused */
     struct cf_dpop_keys *dpop_keys;  /* DPoP proof keys imported, reused (core/dpop.h) */
     uint8_t dpop_nonce_key[32];      /* dpop.nonce: nonces are a MAC of the window number */
@@ -514,19 +514,16 @@ int cf_app_issue_access(cf_app_t *app, const cf_session_t *s, cf_time_t now, cha
 typedef void (*cf_signed_fn)(void *arg, int rc, char *access, int64_t exp);
 
 /**
- * cf_app_issue_access() with the signature computed on libuv's thread pool
+ * cf_app_issue_access() with the signature computed on the signer thread
  * (app/sign.c). Everything that can fail on @s (claims, sizes) is checked
  * before this returns, with the errors cf_app_issue_access() returns; then
  * @done never runs. On 0, @done runs exactly once on the loop thread (maybe
  * before this returns), after the token is in the verification cache; only
- * a signature that fails on the pool and again on the loop (out of memory)
+ * a signature that fails on the signer and again on the loop (out of memory)
  * reaches it with a negative CF_E*. @s may change or go once this returns.
  */
 int cf_app_issue_access_async(cf_app_t *app, const cf_session_t *s, cf_time_t now,
                               cf_signed_fn done, void *arg);
-
-/** Free what cf_app_issue_access_async() set up; after the loop has run dry. */
-void cf_app_sign_fini(cf_app_t *app);
 
 /**
  * Mint a refresh token of generation @gen for @s: writes the token into @out

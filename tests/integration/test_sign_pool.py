@@ -16,6 +16,7 @@ rotation commits, and writes its answer without jansson (app/sign.c).
 import json
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import jwt
@@ -156,3 +157,38 @@ def test_many_refreshes_in_flight_each_get_their_own_tokens(curfew):
         assert claims["jti"] not in seen
         seen.add(claims["jti"])
         assert curfew.check(r.json()["access_token"]).status_code == 200
+
+
+def test_refreshes_do_not_wait_behind_client_secret_hashing(start_curfew):
+    """Wrong client secrets cost a PBKDF2 each on libuv's pool (4 threads).
+    Twelve of them in flight must not hold up a public client's refresh: its
+    signature runs on the signer thread, not behind them in the pool's queue
+    (where it would be answered only after the first eight hashes)."""
+    from conftest import hash_secret
+    slow = hash_secret("right-secret", iterations=300_000)
+    srv = start_curfew(config_yaml=("clients:\n  - id: web\n    type: public\n"
+                                    "  - id: conf\n    type: confidential\n"
+                                    f"    secret_hash: \"{slow}\"\n"
+                                    "    allowed_grants: [client_credentials]\n"))
+    s = srv.new_session(sub="alice", client_id="web")
+    srv.refresh(s["refresh_token"])  # warm: the signer thread is started
+    s = srv.new_session(sub="bob", client_id="web")
+    done = {}
+
+    def wrong(i):
+        r = srv.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "conf",
+                                           "client_secret": f"wrong-{i}"}, timeout=120)
+        done[f"wrong-{i}"] = (time.monotonic(), r.status_code)
+
+    threads = [threading.Thread(target=wrong, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)  # the hashes are queued on the pool
+    r = srv.refresh(s["refresh_token"], client_id="web")
+    refreshed = time.monotonic()
+    for t in threads:
+        t.join()
+    assert r.status_code == 200, r.text
+    assert all(code == 401 for _, code in done.values()), done
+    first_401 = min(at for at, _ in done.values())
+    assert refreshed < first_401, f"the refresh waited for PBKDF2: {refreshed - first_401:+.3f}s"
