@@ -3,7 +3,7 @@
  * LD_PRELOAD shim: EVP_DigestSign fails while the file named by
  * CURFEW_FAILSIGN_FLAG exists. The file's first word says where: "pool" fails
  * only calls off the main thread (curfew's loop is the main thread, so this
- * fails the signatures handed to libuv's pool), "all" fails every call.
+ * fails the signatures handed to the signer thread), "all" fails every call.
  * Used by tests/integration/test_sign_pool.py.
  */
 #define _GNU_SOURCE

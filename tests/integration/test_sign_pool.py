@@ -1,16 +1,17 @@
 # SPDX-License-Identifier: MIT
-"""The refresh path signs access tokens on libuv's thread pool while the
+"""The refresh path signs access tokens on a signer thread while the
 rotation commits, and writes its answer without jansson (app/sign.c).
 
 - The answer and the token's claims are what they were: checked here with
   independent parsers (json.loads, PyJWT against the JWKS) for hostile
-  values of sub, client_id and scope.
-- A signature that fails on the pool (an LD_PRELOAD shim, tests/faults/
-  failsign.c, makes EVP_DigestSign fail off the main thread) is signed again
-  on the loop: the client never sees it.
+  values of scope, issuer and audience.
+- A signature that fails on the signer thread (an LD_PRELOAD shim,
+  tests/faults/failsign.c, makes EVP_DigestSign fail off the main thread)
+  is signed again on the loop: the client never sees it.
 - When every signature fails, the answer is a plain 500 server_error, the
   server goes on serving, and the rotation that was already durable stands.
-- Many refreshes in flight at once each get their own, valid tokens.
+- Many refreshes in flight at once each get their own, valid tokens, and
+  none waits behind client-secret hashing on libuv's pool.
 """
 
 import json
@@ -99,7 +100,7 @@ def test_hostile_configured_strings_come_back_exactly(start_curfew):
     assert srv.check(body["access_token"]).status_code == 200
 
 
-def test_a_signature_failing_on_the_pool_is_signed_on_the_loop(start_curfew, failsign_so, tmp_path):
+def test_a_signature_failing_off_the_loop_is_signed_on_the_loop(start_curfew, failsign_so, tmp_path):
     flag = tmp_path / "failsign"
     srv = start_curfew(env={"LD_PRELOAD": preload(failsign_so), "CURFEW_FAILSIGN_FLAG": str(flag)})
     s = srv.new_session(sub="alice")
