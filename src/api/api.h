@@ -25,6 +25,10 @@
 void cf_reply_json(cf_http_req_t *req, int status, json_t *body, const cf_http_header_t *extra,
                    size_t nextra);
 
+/** A success body already written as JSON text (@len bytes), with @extra headers. */
+void cf_reply_json_text(cf_http_req_t *req, int status, const char *text, size_t len,
+                        const cf_http_header_t *extra, size_t nextra);
+
 /**
  * A refusal as the client sees it, built from the reason map (core/reason.h)
  * by cf_refusal_make, the one place that turns a reason into an answer.
@@ -153,6 +157,8 @@ typedef struct {
     int no_store;  /* add Cache-Control: no-store */
     char *set_cookie[2];     /* owned, may be NULL */
     char *www_authenticate;  /* owned, may be NULL */
+    char *text;              /* owned; a body already written as JSON text, sent instead of @body */
+    size_t text_len;
 } cf_pending_t;
 
 cf_pending_t *cf_pending_new(cf_http_req_t *req, int status, json_t *body, int no_store);

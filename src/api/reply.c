@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 #include "api/api.h"
 #include "core/digest.h"
 #include "core/error.h"
@@ -48,6 +50,18 @@ void cf_reply_json(cf_http_req_t *req, int status, json_t *body, const cf_http_h
         hdrs[n++] = extra[i];
     cf_http_respond(req, status, hdrs, n, text, len);
     free(text);
+}
+
+void cf_reply_json_text(cf_http_req_t *req, int status, const char *text, size_t len,
+                        const cf_http_header_t *extra, size_t nextra)
+{
+    cf_http_header_t hdrs[8];
+    size_t n = 0;
+
+    hdrs[n++] = json_content_type;
+    for (size_t i = 0; i < nextra && n < sizeof hdrs / sizeof hdrs[0]; i++)
+        hdrs[n++] = extra[i];
+    cf_http_respond(req, status, hdrs, n, text, len);
 }
 
 /*
@@ -252,6 +266,10 @@ static void pending_free(cf_pending_t *p)
         }
     }
     free(p->www_authenticate);
+    if (p->text != NULL) {
+        OPENSSL_cleanse(p->text, p->text_len); /* it carries tokens */
+        free(p->text);
+    }
     free(p);
 }
 
@@ -300,6 +318,9 @@ void cf_pending_done(void *arg, int status)
     if (p->www_authenticate != NULL)
         h[n++] = (cf_http_header_t){"WWW-Authenticate", 16, p->www_authenticate,
                                     strlen(p->www_authenticate)};
-    cf_reply_json(p->req, p->status, p->body, h, n);
+    if (p->text != NULL)
+        cf_reply_json_text(p->req, p->status, p->text, p->text_len, h, n);
+    else
+        cf_reply_json(p->req, p->status, p->body, h, n);
     pending_free(p);
 }

@@ -160,75 +160,139 @@ static int refresh_decide(cf_app_t *app, oauth_call_t *c, cf_refresh_entry_t *en
     return -1;
 }
 
-/* A refresh's answer, counted only once the store has said yes. */
+/*
+ * A refresh's answer. The rotation's commit and its access token's signature
+ * (on the signer thread, app/sign.c: it does not depend on the commit) run at once; the
+ * answer waits for both, and is counted only once the store has said yes.
+ */
 typedef struct {
-    cf_pending_t *p;
     cf_app_t *app;
+    cf_http_req_t *req;
+    cf_session_t *next; /* the session as the rotation leaves it: the answer's fields */
+    char refresh[CF_REFRESH_TOKEN_LEN + 1];
+    char *access;
+    int64_t exp;
+    cf_time_t now;
+    int waiting; /* the commit and the signature */
+    int committed, signed_ok;
     cf_refresh_result_t result;
 } refresh_reply_t;
+
+static void refresh_reply_free(refresh_reply_t *r)
+{
+    OPENSSL_cleanse(r->refresh, sizeof r->refresh);
+    if (r->access != NULL) {
+        OPENSSL_cleanse(r->access, strlen(r->access));
+        free(r->access);
+    }
+    cf_session_free(r->next);
+    free(r);
+}
+
+/* The answer with the tokens, or NULL when out of memory. */
+static cf_pending_t *refresh_pending(refresh_reply_t *r)
+{
+    int cookies = cf_oauth_uses_cookies(r->app, r->next);
+    cf_pending_t *p = cf_pending_new(r->req, 200, NULL, 1);
+
+    if (p == NULL)
+        return NULL;
+    /* Cookie-mode clients get the refresh token as a cookie only. */
+    if (cf_app_token_body_text(r->next, r->access, r->exp, cookies ? NULL : r->refresh, r->now,
+                               &p->text, &p->text_len) < 0) {
+        free(p); /* nothing in it yet */
+        return NULL;
+    }
+    if (cookies)
+        cf_app_token_cookies(r->app, p, r->next, r->access, r->exp, r->refresh, r->now);
+    return p;
+}
+
+static void refresh_answer(refresh_reply_t *r)
+{
+    cf_pending_t *p;
+
+    if (--r->waiting > 0)
+        return;
+    if (!r->committed) {
+        cf_app_emit_refresh(r->app, CF_REFRESH_RESULT_ERROR);
+        cf_reply_store_failure(r->req);
+    } else if (!r->signed_ok) {
+        /* Durable but unanswerable (out of memory twice): a retry within the grace window works. */
+        cf_app_emit_refresh(r->app, CF_REFRESH_RESULT_ERROR);
+        cf_oauth_error(r->req, CF_REASON_SERVER_ERROR, "cannot issue tokens");
+    } else if ((p = refresh_pending(r)) != NULL) {
+        cf_app_emit_refresh(r->app, r->result);
+        cf_pending_done(p, 0);
+    } else {
+        cf_app_emit_refresh(r->app, CF_REFRESH_RESULT_ERROR);
+        cf_oauth_error(r->req, CF_REASON_SERVER_ERROR, "out of memory");
+    }
+    refresh_reply_free(r);
+}
 
 static void refresh_done(void *arg, int status)
 {
     refresh_reply_t *r = arg;
 
-    cf_app_emit_refresh(r->app, status < 0 ? CF_REFRESH_RESULT_ERROR : r->result);
-    cf_pending_done(r->p, status);
-    free(r);
+    r->committed = status >= 0;
+    refresh_answer(r);
+}
+
+static void refresh_signed(void *arg, int rc, char *access, int64_t exp)
+{
+    refresh_reply_t *r = arg;
+
+    r->signed_ok = rc == 0;
+    r->access = access;
+    r->exp = exp;
+    refresh_answer(r);
 }
 
 /*
- * Issue the next generation (or a grace sibling) on a copy of @s, sign every
- * token, then commit; the index moves to the new generation only when the
- * store has said yes (commit.c), so a failed commit leaves the presented
- * token current and the client's retry is an ordinary refresh.
+ * Issue the next generation (or a grace sibling) on a copy of @s, then
+ * commit it while its access token is signed; the index moves to the new
+ * generation only when the store has said yes (commit.c), so a failed
+ * commit leaves the presented token current and the client's retry is an
+ * ordinary refresh. Whatever can refuse the claims does so before the
+ * commit, so such a refusal commits nothing.
  */
 static void refresh_issue(cf_app_t *app, oauth_call_t *c, cf_session_t *s, int grace, cf_time_t now)
 {
     cf_http_req_t *req = c->ca.req;
     cf_events_t ev = CF_EVENTS_INIT;
-    char refresh[CF_REFRESH_TOKEN_LEN + 1];
-    char *access = NULL;
-    int64_t exp;
-    refresh_reply_t *r = NULL;
-    cf_session_t *next = cf_session_snapshot(s);
+    refresh_reply_t *r = calloc(1, sizeof *r);
     cf_event_t *e;
     cf_time_t gap;
 
     /* Grace: a sibling in the current generation; otherwise the next generation. */
-    if (next == NULL)
+    if (r == NULL || (r->next = cf_session_snapshot(s)) == NULL)
         goto fail;
     if (!grace)
-        cf_session_rotate(next, now);
-    if (c->bind_jkt && bind_key(next, c->dpop.jkt) < 0) /* bound from now on, durably with the rotation */
+        cf_session_rotate(r->next, now);
+    if (c->bind_jkt && bind_key(r->next, c->dpop.jkt) < 0) /* bound from now on, durably with the rotation */
         goto fail;
-    gap = now - next->last_activity; /* the silence this refresh ends (idle-gap histogram) */
-    cf_session_touch(next, now);
-    if (cf_app_issue_access(app, next, now, &access, &exp) < 0)
-        goto fail;
-    e = cf_events_add(&ev, CF_EV_TOKEN_REFRESHED, now, next);
-    r = calloc(1, sizeof *r);
-    if (e == NULL || r == NULL)
+    gap = now - r->next->last_activity; /* the silence this refresh ends (idle-gap histogram) */
+    cf_session_touch(r->next, now);
+    e = cf_events_add(&ev, CF_EV_TOKEN_REFRESHED, now, r->next);
+    if (e == NULL)
         goto fail;
     e->gap = gap;
-    cf_app_issue_refresh(next, next->refresh_gen, refresh, e);
-    r->p = cf_pending_new(req, 200, cf_app_token_body(next, access, exp, refresh, now), 1);
-    if (r->p != NULL && cf_oauth_uses_cookies(app, next))
-        cf_app_token_cookies(app, r->p, next, access, exp, refresh, now);
-    OPENSSL_cleanse(refresh, sizeof refresh);
-    if (r->p == NULL)
-        goto fail;
-    free(access);
-    cf_session_free(next);
     r->app = app;
+    r->req = req;
+    r->now = now;
     r->result = grace ? CF_REFRESH_RESULT_GRACE : CF_REFRESH_RESULT_ROTATED;
+    r->waiting = 2;
+    if (cf_app_issue_access_async(app, r->next, now, refresh_signed, r) < 0)
+        goto fail;
+    cf_app_issue_refresh(r->next, r->next->refresh_gen, r->refresh, e);
     cf_app_commit(app, &ev, refresh_done, r);
     return;
 fail:
     /* Nothing was committed, so nothing changed: a retry is safe. */
-    free(r);
     cf_events_fini(&ev);
-    free(access);
-    cf_session_free(next);
+    if (r != NULL)
+        refresh_reply_free(r);
     cf_oauth_error(req, CF_REASON_SERVER_ERROR, "cannot issue tokens");
     cf_app_emit_refresh(app, CF_REFRESH_RESULT_ERROR);
 }

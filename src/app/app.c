@@ -21,6 +21,7 @@
 #include <openssl/crypto.h>
 
 #include "app/app.h"
+#include "app/sign.h"
 #include "app/reload.h"
 #include "http/server.h"
 #include "app/cluster.h"
@@ -321,6 +322,7 @@ void cf_app_stop(cf_app_t *app)
         uv_close((uv_handle_t *)&app->sighup, NULL);
     }
     cf_app_cluster_stop(app);
+    cf_app_sign_stop(app); /* tokens being signed reach their answers */
     if (app->apikeys_ext != NULL)
         app->apikeys_ext->stop(app); /* its lazy usage, before the store closes */
     flush_activity(app);
@@ -345,6 +347,7 @@ void cf_app_fini(cf_app_t *app)
     app->index = NULL;
     cf_app_cluster_fini(app);
     cf_tokcache_fini(&app->token_cache);
+    cf_app_sign_fini(app);
     cf_dpop_cache_free(app->dpop_jtis);
     app->dpop_jtis = NULL;
     cf_dpop_keys_free(app->dpop_keys);

@@ -174,6 +174,7 @@ typedef struct cf_app {
     uint64_t seed;
 
     cf_tokcache_t token_cache; /* verified access tokens (core/tokcache.h) */
+    struct cf_signer *signer;  /* the thread that signs refreshes' access tokens (sign.c) */
     struct cf_dpop_cache *dpop_jtis; /* DPoP proof jtis seen (core/dpop.h): replays refused */
     struct cf_dpop_keys *dpop_keys;  /* DPoP proof keys imported, reused (core/dpop.h) */
     uint8_t dpop_nonce_key[32];      /* dpop.nonce: nonces are a MAC of the window number */
@@ -524,6 +525,21 @@ void cf_app_cluster_learn_refresh(cf_app_t *app, const char *tok, size_t len,
 int cf_app_issue_access(cf_app_t *app, const cf_session_t *s, cf_time_t now, char **out,
                         int64_t *exp);
 
+/** The end of cf_app_issue_access_async(): @rc 0 with the token (the callee owns and frees it), else NULL. */
+typedef void (*cf_signed_fn)(void *arg, int rc, char *access, int64_t exp);
+
+/**
+ * cf_app_issue_access() with the signature computed on the signer thread
+ * (app/sign.c). Everything that can fail on @s (claims, sizes) is checked
+ * before this returns, with the errors cf_app_issue_access() returns; then
+ * @done never runs. On 0, @done runs exactly once on the loop thread (maybe
+ * before this returns), after the token is in the verification cache; only
+ * a signature that fails on the signer and again on the loop (out of memory)
+ * reaches it with a negative CF_E*. @s may change or go once this returns.
+ */
+int cf_app_issue_access_async(cf_app_t *app, const cf_session_t *s, cf_time_t now,
+                              cf_signed_fn done, void *arg);
+
 /**
  * Mint a refresh token of generation @gen for @s: writes the token into @out
  * and records its hash on the event @e (which must belong to the batch that
@@ -700,6 +716,15 @@ json_t *cf_app_session_json(cf_app_t *app, const cf_session_t *s, cf_time_t now)
 /** The token response body shared by session creation and refresh. New reference. */
 json_t *cf_app_token_body(const cf_session_t *s, const char *access, int64_t exp,
                           const char *refresh, cf_time_t now);
+
+/**
+ * The same body as compact JSON text, written without a tree (app/sign.c),
+ * with refresh_token left out when @refresh is NULL (cookie mode). Sets
+ * *@out (malloc'd; it holds tokens: wipe before free) and *@len. Returns 0,
+ * CF_EINVAL (a string that is not UTF-8) or CF_ENOMEM.
+ */
+int cf_app_token_body_text(const cf_session_t *s, const char *access, int64_t exp,
+                           const char *refresh, cf_time_t now, char **out, size_t *len);
 
 /* ---- abuse controls and risk (guard.c) ---------------------------------- */
 

@@ -177,51 +177,6 @@ cf_time_t cf_app_touch(cf_app_t *app, cf_session_t *s, cf_time_t now)
     return gap > 0 ? gap : 0;
 }
 
-int cf_app_issue_access(cf_app_t *app, const cf_session_t *s, cf_time_t now, char **out,
-                        int64_t *exp)
-{
-    char jti[32];
-    const char *roles[64];
-    size_t nroles = 0;
-    char rolebuf[512];
-    char *payload = NULL;
-    cf_cnf_t cnf = cf_session_cnf(s);
-    int rc;
-
-    cf_random_b64url(16, jti);
-    snprintf(rolebuf, sizeof rolebuf, "%s", s->roles);
-    for (char *p = rolebuf, *save = NULL, *r; (r = strtok_r(p, ",", &save)) != NULL; p = NULL)
-        if (nroles < 64)
-            roles[nroles++] = r;
-    cf_access_token_spec_t spec = {
-        .issuer = app->cfg.issuer,
-        .audience = app->cfg.audience,
-        .sub = s->sub,
-        .sid = s->id,
-        .client_id = s->client_id,
-        .jti = jti,
-        .scope = s->scope,
-        .roles = roles,
-        .nroles = nroles,
-        .iat = cf_time_to_sec(now),
-        .exp = cf_session_access_exp(s, now),
-        .auth_time = cf_time_to_sec(s->auth_time),
-        .cnf = &cnf, /* a bound session's tokens are bound to the same key or certificate */
-    };
-    rc = cf_token_access_payload(&spec, &payload);
-    if (rc < 0)
-        return rc;
-    rc = cf_jws_sign(cf_app_signing_key(app), "at+jwt", payload, strlen(payload), out);
-    free(payload);
-    if (rc < 0)
-        return rc;
-    *exp = spec.exp;
-
-    /* Pre-verify our own token so checks on this node never pay for a signature verify. */
-    (void)cf_tokcache_put(&app->token_cache, *out, strlen(*out), s->id, spec.exp, spec.iat, 0, &cnf);
-    return 0; /* without the cache entry the first check verifies the signature: no harm */
-}
-
 void cf_app_mint_refresh(char out[CF_REFRESH_TOKEN_LEN + 1], uint8_t hash[32])
 {
     uint8_t raw[CF_REFRESH_RAW_LEN];
@@ -387,23 +342,3 @@ json_t *cf_app_session_json(cf_app_t *app, const cf_session_t *s, cf_time_t now)
     return o;
 }
 
-json_t *cf_app_token_body(const cf_session_t *s, const char *access, int64_t exp,
-                          const char *refresh, cf_time_t now)
-{
-    json_t *o = json_object();
-    int64_t expires_in = exp - cf_time_to_sec(now);
-
-    if (o == NULL)
-        return NULL;
-    json_object_set_new(o, "access_token", json_string(access));
-    /* RFC 9449 §5: a token bound to a DPoP key is of type DPoP. */
-    json_object_set_new(o, "token_type", json_string(cf_session_bound(s, CF_CNF_JKT) ? "DPoP" : "Bearer"));
-    json_object_set_new(o, "expires_in", json_integer(expires_in > 0 ? expires_in : 0));
-    json_object_set_new(o, "refresh_token", json_string(refresh));
-    json_object_set_new(o, "session_id", json_string(s->id));
-    if (s->scope[0])
-        json_object_set_new(o, "scope", json_string(s->scope));
-    json_object_set_new(o, "idle_expires_at", json_integer(cf_time_to_sec(s->idle_deadline)));
-    json_object_set_new(o, "absolute_expires_at", json_integer(cf_time_to_sec(s->absolute_deadline)));
-    return o;
-}

@@ -25,6 +25,7 @@
 #include "core/b64url.h"
 #include "core/digest.h"
 #include "core/error.h"
+#include "core/jsonw.h"
 
 #define PEM_MAX_LEN (64 * 1024)
 
@@ -319,42 +320,99 @@ int cf_jws_sign_raw(const cf_jws_key_t *k, const char *protected_b64, size_t ple
     return 0;
 }
 
-int cf_jws_sign(const cf_jws_key_t *k, const char *typ, const char *payload_json, size_t payload_len,
-                char **out)
+/* The protected header, {"alg":"EdDSA","typ":@typ,"kid":<kid>}, into @w. */
+static void write_header(cf_jsonw_t *w, const char *typ, const char *kid)
 {
-    char hdr[CF_JWS_MAX_LEN], hdr_b64[CF_JWS_MAX_LEN / 3 * 4 + 8];
-    char *payload_b64 = NULL;
-    json_t *h;
-    size_t hlen, h64, p64, maxpayload;
-    int rc;
+    cf_jsonw_raw(w, "{\"alg\":\"EdDSA\",", 15);
+    if (typ != NULL) {
+        cf_jsonw_raw(w, "\"typ\":", 6);
+        cf_jsonw_str(w, typ);
+        cf_jsonw_raw(w, ",", 1);
+    }
+    cf_jsonw_raw(w, "\"kid\":", 6);
+    cf_jsonw_str(w, kid);
+    cf_jsonw_raw(w, "}", 1);
+}
 
-    *out = NULL;
+int cf_jws_sign_prepare(const cf_jws_key_t *k, const char *typ, const char *payload_json,
+                        size_t payload_len, cf_jws_unsigned_t *out)
+{
+    char hdr[CF_JWS_MAX_LEN];
+    size_t h64, p64, sig64 = cf_b64url_encoded_len(CF_JWS_SIG_LEN), maxpayload;
+    cf_jsonw_t w;
+    char *tok;
+
+    memset(out, 0, sizeof *out);
     if (!k->has_private)
         return CF_EINVAL;
     /* Checked before encoding so that a huge payload costs no allocation. */
     maxpayload = cf_b64url_decoded_maxlen(CF_JWS_MAX_LEN);
     if (payload_len > maxpayload)
         return CF_ETOOBIG;
-    if (typ != NULL)
-        h = json_pack("{s:s, s:s, s:s}", "alg", "EdDSA", "typ", typ, "kid", k->kid);
-    else
-        h = json_pack("{s:s, s:s}", "alg", "EdDSA", "kid", k->kid);
-    if (h == NULL)
-        return CF_EINVAL; /* typ is not valid UTF-8 (kids are ASCII) */
-    hlen = json_dumpb(h, hdr, sizeof(hdr), JSON_COMPACT);
-    json_decref(h);
-    if (hlen == 0 || hlen > sizeof(hdr))
-        return CF_ETOOBIG;
-    h64 = cf_b64url_encode((const uint8_t *)hdr, hlen, hdr_b64);
+    cf_jsonw_init(&w, hdr, sizeof hdr);
+    write_header(&w, typ, k->kid);
+    if (w.err != 0)
+        return w.err; /* CF_EINVAL: typ is not valid UTF-8 (kids are ASCII) */
+    h64 = cf_b64url_encoded_len(w.len);
     p64 = cf_b64url_encoded_len(payload_len);
-    if (h64 + 1 + p64 + 1 + cf_b64url_encoded_len(CF_JWS_SIG_LEN) > CF_JWS_MAX_LEN)
+    if (h64 + 1 + p64 + 1 + sig64 > CF_JWS_MAX_LEN)
         return CF_ETOOBIG;
-    payload_b64 = malloc(p64 + 1);
-    if (payload_b64 == NULL)
+    tok = malloc(h64 + 1 + p64 + 1 + sig64 + 1);
+    if (tok == NULL)
         return CF_ENOMEM;
-    cf_b64url_encode((const uint8_t *)payload_json, payload_len, payload_b64);
-    rc = cf_jws_sign_raw(k, hdr_b64, h64, payload_b64, p64, out);
-    free(payload_b64);
+    cf_b64url_encode((const uint8_t *)hdr, w.len, tok);
+    tok[h64] = '.';
+    cf_b64url_encode((const uint8_t *)payload_json, payload_len, tok + h64 + 1);
+    tok[h64 + 1 + p64] = '.';
+    tok[h64 + 1 + p64 + 1] = '\0';
+    if (EVP_PKEY_up_ref(k->pkey) != 1) {
+        free(tok);
+        return CF_ECRYPTO;
+    }
+    out->tok = tok;
+    out->tbslen = h64 + 1 + p64;
+    out->pkey = k->pkey;
+    return 0;
+}
+
+int cf_jws_sign_finish(cf_jws_unsigned_t *u, char **out)
+{
+    uint8_t sig[CF_JWS_SIG_LEN];
+    int rc;
+
+    *out = NULL;
+    if (u->tok == NULL || u->pkey == NULL)
+        return CF_EINVAL;
+    rc = ed25519_sign(u->pkey, u->tok, u->tbslen, sig);
+    if (rc < 0)
+        return rc;
+    cf_b64url_encode(sig, sizeof sig, u->tok + u->tbslen + 1); /* NUL-terminates */
+    *out = u->tok;
+    u->tok = NULL;
+    return 0;
+}
+
+void cf_jws_unsigned_fini(cf_jws_unsigned_t *u)
+{
+    if (u == NULL)
+        return;
+    free(u->tok);
+    u->tok = NULL;
+    EVP_PKEY_free(u->pkey);
+    u->pkey = NULL;
+}
+
+int cf_jws_sign(const cf_jws_key_t *k, const char *typ, const char *payload_json, size_t payload_len,
+                char **out)
+{
+    cf_jws_unsigned_t u;
+    int rc;
+
+    *out = NULL;
+    rc = cf_jws_sign_prepare(k, typ, payload_json, payload_len, &u);
+    if (rc == 0)
+        rc = cf_jws_sign_finish(&u, out);
+    cf_jws_unsigned_fini(&u);
     return rc;
 }
 

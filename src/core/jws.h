@@ -113,6 +113,37 @@ int cf_jws_sign(const cf_jws_key_t *k, const char *typ, const char *payload_json
                 char **out);
 
 /**
+ * A compact JWS prepared by cf_jws_sign_prepare() and not yet signed: the
+ * signing input "<header>.<payload>." with room for the signature, and a
+ * reference of its own to the key, so that cf_jws_sign_finish() may run on
+ * another thread (libuv's pool) while the key set changes or the key is
+ * freed on the loop. Zero it, or let cf_jws_sign_prepare() set it.
+ */
+typedef struct {
+    char *tok;                 /* owned; "<header>.<payload>." then the signature */
+    size_t tbslen;             /* the bytes signed: up to the second '.' */
+    struct evp_pkey_st *pkey;  /* owned reference */
+} cf_jws_unsigned_t;
+
+/**
+ * The part of cf_jws_sign() that can fail on its inputs: the header and
+ * payload encoded into @out->tok, with the same checks and errors (CF_EINVAL,
+ * CF_ETOOBIG, CF_ENOMEM). On success free @out with cf_jws_unsigned_fini().
+ */
+int cf_jws_sign_prepare(const cf_jws_key_t *k, const char *typ, const char *payload_json,
+                        size_t payload_len, cf_jws_unsigned_t *out);
+
+/**
+ * Compute the signature of @u and move its finished token to *@out (the
+ * caller frees it with free()). Touches nothing but @u: safe on any thread.
+ * Returns 0; CF_ENOMEM; CF_ECRYPTO (then *@out is NULL and @u keeps its text).
+ */
+int cf_jws_sign_finish(cf_jws_unsigned_t *u, char **out);
+
+/** Free what @u still holds (its text, its key reference). NULL-safe, idempotent. */
+void cf_jws_unsigned_fini(cf_jws_unsigned_t *u);
+
+/**
  * Sign the JWS signing input "<@protected_b64>.<@payload_b64>" as given,
  * without looking at what the segments decode to (for test vectors such as
  * RFC 8037 A.4). Both segments must consist of base64url characters only.

@@ -14,6 +14,7 @@
 
 #include "core/b64url.h"
 #include "core/error.h"
+#include "core/jsonw.h"
 
 /* ---------------------------------------------------------------- checks */
 
@@ -246,25 +247,6 @@ static int nonempty_fits(const char *s, size_t cap)
     return s != NULL && s[0] != '\0' && strlen(s) < cap;
 }
 
-/* Add string member @name = @val to @obj. CF_EINVAL for invalid UTF-8. */
-static int set_str(json_t *obj, const char *name, const char *val)
-{
-    json_t *v = json_string(val);
-
-    if (v == NULL)
-        return CF_EINVAL;
-    return json_object_set_new(obj, name, v) == 0 ? 0 : CF_ENOMEM;
-}
-
-static int set_int(json_t *obj, const char *name, int64_t val)
-{
-    json_t *v = json_integer((json_int_t)val);
-
-    if (v == NULL)
-        return CF_ENOMEM;
-    return json_object_set_new(obj, name, v) == 0 ? 0 : CF_ENOMEM;
-}
-
 static int check_spec(const cf_access_token_spec_t *s)
 {
     const cf_access_claims_t *c = NULL; /* only for the field sizes */
@@ -293,79 +275,92 @@ static int check_spec(const cf_access_token_spec_t *s)
     return 0;
 }
 
+/* A bound on the payload's length: every string escaped at worst, every number 20 digits. */
+static size_t payload_max(const cf_access_token_spec_t *spec)
+{
+    const char *strs[] = {spec->issuer, spec->sub, spec->audience, spec->jti, spec->client_id,
+                          spec->sid, spec->scope, spec->cnf != NULL ? spec->cnf->v : NULL};
+    size_t n = 256 + 3 * 21; /* member names, punctuation, exp, iat, auth_time */
+
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        if (strs[i] != NULL)
+            n += cf_jsonw_str_max(strlen(strs[i]));
+    for (size_t i = 0; i < spec->nroles; i++)
+        n += 1 + cf_jsonw_str_max(strlen(spec->roles[i]));
+    return n;
+}
+
+/*
+ * Written by hand (jsonw.h) rather than through jansson: this runs for every
+ * token issued, on the loop, and a fixed shape needs no tree. The bytes are
+ * those json_dumps(JSON_COMPACT) wrote for the same members
+ * (tests/unit/test_token.c compares them).
+ */
 int cf_token_access_payload(const cf_access_token_spec_t *spec, char **json_out)
 {
-    json_t *obj = NULL, *roles = NULL;
-    char *buf = NULL;
-    size_t need;
+    cf_jsonw_t w;
+    size_t cap;
+    char *buf;
     int rc;
 
     *json_out = NULL;
     rc = check_spec(spec);
     if (rc < 0)
         return rc;
-    rc = CF_ENOMEM;
-    obj = json_object();
-    roles = json_array();
-    if (obj == NULL || roles == NULL)
-        goto done;
-    for (size_t i = 0; i < spec->nroles; i++) {
-        json_t *v = json_string(spec->roles[i]);
-        if (v == NULL) {
-            rc = CF_EINVAL;
-            goto done;
-        }
-        if (json_array_append_new(roles, v) < 0)
-            goto done;
-    }
-    /* Member order follows RFC 9068 section 2.2 for readability of tokens. */
-    rc = set_str(obj, "iss", spec->issuer);
-    if (rc == 0)
-        rc = set_str(obj, "sub", spec->sub);
-    if (rc == 0)
-        rc = set_str(obj, "aud", spec->audience);
-    if (rc == 0)
-        rc = set_int(obj, "exp", spec->exp);
-    if (rc == 0)
-        rc = set_int(obj, "iat", spec->iat);
-    if (rc == 0)
-        rc = set_str(obj, "jti", spec->jti);
-    if (rc == 0 && spec->client_id != NULL)
-        rc = set_str(obj, "client_id", spec->client_id);
-    if (rc == 0)
-        rc = set_str(obj, "sid", spec->sid);
-    if (rc == 0 && spec->scope != NULL)
-        rc = set_str(obj, "scope", spec->scope);
-    if (rc == 0) {
-        rc = json_object_set(obj, "roles", roles) == 0 ? 0 : CF_ENOMEM;
-    }
-    if (rc == 0 && spec->auth_time != 0)
-        rc = set_int(obj, "auth_time", spec->auth_time);
-    if (rc == 0 && spec->cnf != NULL && spec->cnf->kind != CF_CNF_NONE) {
-        json_t *cnf = json_pack("{s:s}", spec->cnf->kind == CF_CNF_JKT ? "jkt" : "x5t#S256", spec->cnf->v);
-        rc = cnf != NULL && json_object_set_new(obj, "cnf", cnf) == 0 ? 0 : CF_ENOMEM;
-    }
-    if (rc < 0)
-        goto done;
-
-    rc = CF_ENOMEM;
-    need = json_dumpb(obj, NULL, 0, JSON_COMPACT);
-    if (need == 0)
-        goto done;
-    buf = malloc(need + 1);
+    cap = payload_max(spec);
+    buf = malloc(cap);
     if (buf == NULL)
-        goto done;
-    if (json_dumpb(obj, buf, need, JSON_COMPACT) != need)
-        goto done;
-    buf[need] = '\0';
+        return CF_ENOMEM;
+    cf_jsonw_init(&w, buf, cap);
+    /* Member order follows RFC 9068 section 2.2 for readability of tokens. */
+    cf_jsonw_raw(&w, "{\"iss\":", 7);
+    cf_jsonw_str(&w, spec->issuer);
+    cf_jsonw_raw(&w, ",\"sub\":", 7);
+    cf_jsonw_str(&w, spec->sub);
+    cf_jsonw_raw(&w, ",\"aud\":", 7);
+    cf_jsonw_str(&w, spec->audience);
+    cf_jsonw_raw(&w, ",\"exp\":", 7);
+    cf_jsonw_int(&w, spec->exp);
+    cf_jsonw_raw(&w, ",\"iat\":", 7);
+    cf_jsonw_int(&w, spec->iat);
+    cf_jsonw_raw(&w, ",\"jti\":", 7);
+    cf_jsonw_str(&w, spec->jti);
+    if (spec->client_id != NULL) {
+        cf_jsonw_raw(&w, ",\"client_id\":", 13);
+        cf_jsonw_str(&w, spec->client_id);
+    }
+    cf_jsonw_raw(&w, ",\"sid\":", 7);
+    cf_jsonw_str(&w, spec->sid);
+    if (spec->scope != NULL) {
+        cf_jsonw_raw(&w, ",\"scope\":", 9);
+        cf_jsonw_str(&w, spec->scope);
+    }
+    cf_jsonw_raw(&w, ",\"roles\":[", 10);
+    for (size_t i = 0; i < spec->nroles; i++) {
+        if (i > 0)
+            cf_jsonw_raw(&w, ",", 1);
+        cf_jsonw_str(&w, spec->roles[i]);
+    }
+    cf_jsonw_raw(&w, "]", 1);
+    if (spec->auth_time != 0) {
+        cf_jsonw_raw(&w, ",\"auth_time\":", 13);
+        cf_jsonw_int(&w, spec->auth_time);
+    }
+    if (spec->cnf != NULL && spec->cnf->kind != CF_CNF_NONE) {
+        if (spec->cnf->kind == CF_CNF_JKT)
+            cf_jsonw_raw(&w, ",\"cnf\":{\"jkt\":", 14);
+        else
+            cf_jsonw_raw(&w, ",\"cnf\":{\"x5t#S256\":", 19);
+        cf_jsonw_str(&w, spec->cnf->v);
+        cf_jsonw_raw(&w, "}", 1);
+    }
+    cf_jsonw_raw(&w, "}", 1);
+    if (w.err != 0) {
+        free(buf);
+        return w.err; /* CF_EINVAL: invalid UTF-8 (CF_ETOOBIG cannot happen: see payload_max) */
+    }
     *json_out = buf;
-    buf = NULL;
-    rc = 0;
-done:
-    free(buf);
-    json_decref(roles);
-    json_decref(obj);
-    return rc;
+    return 0;
 }
 
 /* --------------------------------------------------------------- refresh */

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +253,74 @@ static void test_sign_verify_round_trip_with_generated_key(void **state)
     json_decref(payload);
     free(tok);
     cf_jws_key_free(k);
+}
+
+static void *finish_thread(void *arg)
+{
+    cf_jws_unsigned_t *u = arg;
+    char *tok = NULL;
+
+    if (cf_jws_sign_finish(u, &tok) < 0)
+        return NULL;
+    return tok;
+}
+
+/*
+ * Prepared on one thread, signed on another, after the key itself was freed
+ * (a rotation on the loop while the pool signs): the token is the one
+ * cf_jws_sign() would write, and verifies with the key's public half.
+ */
+static void test_prepare_then_finish_elsewhere_outlives_the_key(void **state)
+{
+    cf_jws_key_t *k = rfc_key(1), *pub = rfc_key(0);
+    cf_jws_unsigned_t u;
+    char *tok, *direct;
+    pthread_t t;
+    void *ret;
+
+    (void)state;
+    sign_claims(k, &direct); /* Ed25519 is deterministic: the same bytes */
+    assert_int_equal(cf_jws_sign_prepare(k, "at+jwt", CLAIMS, strlen(CLAIMS), &u), 0);
+    cf_jws_key_free(k);
+    assert_int_equal(pthread_create(&t, NULL, finish_thread, &u), 0);
+    assert_int_equal(pthread_join(t, &ret), 0);
+    tok = ret;
+    assert_non_null(tok);
+    assert_string_equal(tok, direct);
+    assert_int_equal(verdict1(tok, pub), CF_REASON_NONE);
+    cf_jws_unsigned_fini(&u);
+    cf_jws_unsigned_fini(&u); /* idempotent */
+    free(tok);
+    free(direct);
+    cf_jws_key_free(pub);
+}
+
+/* prepare refuses what cf_jws_sign refuses, and leaves nothing to free. */
+static void test_prepare_refuses_like_sign(void **state)
+{
+    cf_jws_key_t *k = rfc_key(1), *pub = rfc_key(0);
+    cf_jws_unsigned_t u;
+    size_t big = 9000;
+    char *payload = malloc(big + 1);
+    char *tok = (char *)1;
+
+    (void)state;
+    memset(payload, 'a', big);
+    payload[big] = '\0';
+    assert_int_equal(cf_jws_sign_prepare(pub, "at+jwt", CLAIMS, strlen(CLAIMS), &u), CF_EINVAL);
+    assert_null(u.tok);
+    assert_int_equal(cf_jws_sign_prepare(k, "at+jwt", payload, big, &u), CF_ETOOBIG);
+    assert_null(u.tok);
+    assert_int_equal(cf_jws_sign_prepare(k, "bad\xc3", CLAIMS, strlen(CLAIMS), &u), CF_EINVAL);
+    assert_null(u.tok);
+    assert_int_equal(cf_jws_sign(k, "bad\xc3", CLAIMS, strlen(CLAIMS), &tok), CF_EINVAL);
+    assert_null(tok);
+    memset(&u, 0, sizeof u);
+    assert_int_equal(cf_jws_sign_finish(&u, &tok), CF_EINVAL); /* nothing prepared */
+    assert_null(tok);
+    free(payload);
+    cf_jws_key_free(k);
+    cf_jws_key_free(pub);
 }
 
 static void test_sign_writes_exact_protected_header(void **state)
@@ -846,6 +915,8 @@ int main(void)
         cmocka_unit_test(test_public_jwk_has_exact_members_and_no_private_part),
         cmocka_unit_test(test_from_raw_rejects_mismatched_pair_and_bad_kid),
         cmocka_unit_test(test_sign_verify_round_trip_with_generated_key),
+        cmocka_unit_test(test_prepare_then_finish_elsewhere_outlives_the_key),
+        cmocka_unit_test(test_prepare_refuses_like_sign),
         cmocka_unit_test(test_sign_writes_exact_protected_header),
         cmocka_unit_test(test_verify_picks_key_by_kid_among_several),
         cmocka_unit_test(test_verify_only_key_cannot_sign),

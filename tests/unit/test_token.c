@@ -488,6 +488,36 @@ static void test_payload_builder_omits_absent_optionals(void **state)
     free(json);
 }
 
+/* Hostile values (a member injection, escapes, controls, non-ASCII) come back
+ * exactly as given; invalid UTF-8 is refused as jansson refused it. */
+static void test_payload_builder_escapes_hostile_values(void **state)
+{
+    cf_access_token_spec_t s = base_spec();
+    const char *sub = "a\",\"sub\":\"admin", *scope = "r\\w\n\t\x01\x7f caf\xc3\xa9 </x>";
+    const char *client = "\xe2\x80\xa8\"}", *iss = "https://i\\\"/";
+    char *json = NULL;
+    json_t *p;
+
+    (void)state;
+    s.sub = sub;
+    s.scope = scope;
+    s.client_id = client;
+    s.issuer = iss;
+    assert_int_equal(cf_token_access_payload(&s, &json), 0);
+    p = json_loads(json, JSON_REJECT_DUPLICATES, NULL);
+    assert_non_null(p);
+    assert_int_equal(json_object_size(p), 11);
+    assert_string_equal(json_string_value(json_object_get(p, "sub")), sub);
+    assert_string_equal(json_string_value(json_object_get(p, "scope")), scope);
+    assert_string_equal(json_string_value(json_object_get(p, "client_id")), client);
+    assert_string_equal(json_string_value(json_object_get(p, "iss")), iss);
+    json_decref(p);
+    free(json);
+    s.scope = "ok\xc0\xaf"; /* an overlong '/' */
+    assert_int_equal(cf_token_access_payload(&s, &json), CF_EINVAL);
+    assert_null(json);
+}
+
 static void test_payload_builder_rejects_what_verifier_would_refuse(void **state)
 {
     static const char *const bad_roles[] = {"admin", "has space"};
@@ -672,6 +702,7 @@ int main(void)
         cmocka_unit_test(test_payload_builder_exact_output),
         cmocka_unit_test(test_payload_builder_output_parses_back),
         cmocka_unit_test(test_payload_builder_omits_absent_optionals),
+        cmocka_unit_test(test_payload_builder_escapes_hostile_values),
         cmocka_unit_test(test_payload_builder_rejects_what_verifier_would_refuse),
         cmocka_unit_test(test_cnf_round_trips_and_odd_ones_are_malformed),
         cmocka_unit_test(test_refresh_token_encode_is_43_b64url_chars),
