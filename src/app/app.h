@@ -2,9 +2,8 @@
  *
  * The curfew application: the shell that owns the in-memory session index,
  * the signing keys, the store and the HTTP server, and wires HTTP requests to
- * the pure decisions in src/core. Everything here runs on one libuv loop
- * thread; the other threads are the store's writer and the DPoP proof
- * verifiers (verify.h), which touch nothing of the application's state.
+ * the pure decisions in src/core, all on one libuv loop thread. Other threads
+ * (store writer, signer, DPoP verifiers) touch none of the application's state.
  */
 #ifndef CF_APP_APP_H
 #define CF_APP_APP_H
@@ -28,6 +27,7 @@
 #include "core/session.h"
 #include "core/index.h"
 #include "core/alert.h"
+#include "app/verify.h" /* the DPoP verifier pool */
 #include "core/access.h"
 #include "core/apikey.h"
 #include "core/refresh.h"
@@ -227,8 +227,6 @@ void cf_app_fini(cf_app_t *app);
 /** The bound HTTP port (useful with port 0). */
 int cf_app_port(const cf_app_t *app);
 
-#include "app/verify.h" /* the verifier pool */
-
 /*
  * Sharing the signing key set between nodes. The cluster layer (not in this
  * file) publishes what the hook hands it and feeds what other nodes publish
@@ -318,12 +316,7 @@ cf_time_t cf_app_mono(cf_app_t *app);
  * line and hand a CLOCK_STEP event to the non-store sinks (metrics, audit).
  */
 void cf_app_clock_observe(cf_app_t *app, cf_time_t wall);
-/**
- * Until the matching release, cf_app_now() reads the clock once and returns
- * that reading: one synchronous piece of work (a proxied request's decision,
- * filing and deadline) sees one instant and pays for one read. Each hold
- * starts a fresh reading, so a nested one is never staler than its own start.
- */
+/** Until the release, cf_app_now() returns one fresh reading: one piece of work, one instant, one read. */
 void cf_app_clock_hold(cf_app_t *app);
 /** End the innermost cf_app_clock_hold(). */
 void cf_app_clock_release(cf_app_t *app);
@@ -529,13 +522,9 @@ int cf_app_issue_access(cf_app_t *app, const cf_session_t *s, cf_time_t now, cha
 typedef void (*cf_signed_fn)(void *arg, int rc, char *access, int64_t exp);
 
 /**
- * cf_app_issue_access() with the signature computed on the signer thread
- * (app/sign.c). Everything that can fail on @s (claims, sizes) is checked
- * before this returns, with the errors cf_app_issue_access() returns; then
- * @done never runs. On 0, @done runs exactly once on the loop thread (maybe
- * before this returns), after the token is in the verification cache; only
- * a signature that fails on the signer and again on the loop (out of memory)
- * reaches it with a negative CF_E*. @s may change or go once this returns.
+ * cf_app_issue_access() signed on the signer thread (app/sign.c). What can fail
+ * on @s fails here, and then @done never runs; on 0, @done runs once on the loop
+ * (maybe before this returns), negative only if signing failed twice (memory).
  */
 int cf_app_issue_access_async(cf_app_t *app, const cf_session_t *s, cf_time_t now,
                               cf_signed_fn done, void *arg);
