@@ -509,7 +509,6 @@ json_t *cf_app_cluster_json(cf_app_t *app);
 void cf_app_cluster_learn_refresh(cf_app_t *app, const char *tok, size_t len,
                                   void (*done)(void *arg, int status), void *arg);
 
-
 /**
  * Sign a new access token for @s at @now. Returns 0 with a malloc'd token in
  * *out and its expiry (Unix seconds) in *exp; the token is also placed in the
