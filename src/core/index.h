@@ -35,13 +35,21 @@
 
 typedef struct cf_index cf_index_t;
 
-/* One refresh token known to the index (only its hash). */
+/*
+ * Bytes of a refresh token's SHA-256 the index keeps and compares: 128 bits.
+ * The tokens are server-made secrets, so two of a million sharing them is
+ * ~2^-88, and presenting a token that matches another's means a second
+ * preimage of 128 bits. Half the hash halves the entry (32 B, not 56).
+ */
+#define CF_INDEX_REFRESH_KEY 16
+
+/* One refresh token known to the index (only its hash's first bytes). */
 typedef struct cf_refresh_entry cf_refresh_entry_t;
 struct cf_refresh_entry {
-    uint8_t hash[32];
+    uint8_t hash[CF_INDEX_REFRESH_KEY];
+    cf_session_t *session; /* owner */
     uint32_t gen;
-    cf_session_t *session;   /* owner */
-    cf_refresh_entry_t *next; /* the owner's other tokens */
+    uint32_t next;         /* the owner's next token: 1 + its place in the index's pool, 0 at the end */
 };
 
 /*

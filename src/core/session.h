@@ -76,10 +76,11 @@ struct cf_session {
     uint8_t packed : 1;         /* one allocation: sub, client_id, scope, roles follow the struct */
     uint8_t bound_apart : 1;    /* packed, but ip and device were allocated apart (bind) */
     uint8_t cnf_apart : 1;      /* packed, but cnf was allocated apart (cf_session_set_cnf) */
-    cf_end_t end;               /* CF_END_NONE while live */
+    uint8_t end;                /* cf_end_t: CF_END_NONE while live (a byte: the record packs) */
     uint32_t refresh_gen;       /* generation of the current refresh token(s) */
     uint32_t inflight;          /* committed changes awaiting the store's answer */
     uint32_t heap_pos;          /* index: 1 + position in its heap, 0 when out */
+    uint32_t refresh;           /* index: this session's first refresh-token entry (1 + its place), 0 none */
     char *sub;
     char *client_id; /* "" when none */
     char *scope;     /* space separated, "" when none */
@@ -100,7 +101,6 @@ struct cf_session {
     cf_session_t *sub_prev, *sub_next; /* the other sessions of the same subject */
     cf_session_t *cli_prev, *cli_next; /* the other sessions of the same client */
     cf_session_t *dirty_next;   /* activity not yet persisted */
-    void *refresh;              /* index: this session's refresh-token entries */
     void *waiters;              /* requests waiting for those answers (the shell's list) */
 };
 

@@ -394,8 +394,13 @@ static void test_interned_strings_of_every_size(void **state)
             assert_non_null(recs[round][len]);
         }
     for (int len = 0; len < 80; len++) {
-        assert_ptr_equal(recs[0][len]->ip, recs[1][len]->ip);
-        assert_ptr_equal(recs[0][len]->ip, recs[0][len]->device);
+        /* Addresses of 1-15 characters are the record's own (index.c: ip_ref). */
+        if (len == 0 || len >= 16)
+            assert_ptr_equal(recs[0][len]->ip, recs[1][len]->ip);
+        else
+            assert_ptr_not_equal(recs[0][len]->ip, recs[1][len]->ip);
+        assert_ptr_equal(recs[0][len]->device, recs[1][len]->device);
+        assert_string_equal(recs[0][len]->ip, recs[0][len]->device);
         cf_index_remove(ix, recs[0][len]);
     }
     for (int len = 0; len < 80; len++) {
