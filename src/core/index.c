@@ -12,6 +12,11 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/policy.h"
+
+/* The risk fields of a record are bit-fields (core/session.h). */
+_Static_assert(CF_IPBIND_EXACT < 8 && CF_RISK_REVOKE < 4, "risk values outgrow their bit-fields");
+_Static_assert(CF_END__COUNT <= 256, "end reasons outgrow their byte");
 
 /* ------------------------------------------------------------------ */
 /* Pools                                                               */
@@ -370,46 +375,70 @@ static void record_free(cf_index_t *ix, cf_session_t *s)
         group_maybe_free(ix, &ix->subjects, sub);
     if (cli != NULL)
         group_maybe_free(ix, &ix->clients, cli);
-    pool_put(&ix->records, s);
+    pool_put_at(&ix->records, s, s->self);
+}
+
+/* Records link to each other by 1 + their place in the pool (4 bytes, not 8). */
+static cf_session_t *rec_at(const cf_index_t *ix, uint32_t link)
+{
+    return link != 0 ? pool_at(&ix->records, link - 1) : NULL;
+}
+
+static uint32_t link_of(const cf_session_t *s)
+{
+    return s != NULL ? s->self + 1 : 0;
+}
+
+cf_session_t *cf_index_sub_next(const cf_index_t *ix, const cf_session_t *s)
+{
+    return rec_at(ix, s->sub_next);
+}
+
+cf_session_t *cf_index_cli_next(const cf_index_t *ix, const cf_session_t *s)
+{
+    return rec_at(ix, s->cli_next);
 }
 
 static void link_groups(cf_session_t *s)
 {
     cf_group_t *sub = group_of(s->sub), *cli = group_of(s->client_id);
 
-    s->sub_prev = NULL;
-    s->sub_next = sub->head;
+    s->sub_prev = 0;
+    s->sub_next = link_of(sub->head);
     if (sub->head != NULL)
-        sub->head->sub_prev = s;
+        sub->head->sub_prev = link_of(s);
     sub->head = s;
     sub->count++;
-    s->cli_prev = NULL;
-    s->cli_next = cli->head;
+    s->cli_prev = 0;
+    s->cli_next = link_of(cli->head);
     if (cli->head != NULL)
-        cli->head->cli_prev = s;
+        cli->head->cli_prev = link_of(s);
     cli->head = s;
     cli->count++;
 }
 
-static void unlink_groups(cf_session_t *s)
+static void unlink_groups(cf_index_t *ix, cf_session_t *s)
 {
     cf_group_t *sub = group_of(s->sub), *cli = group_of(s->client_id);
+    cf_session_t *prev = rec_at(ix, s->sub_prev), *next = rec_at(ix, s->sub_next);
 
-    if (s->sub_prev != NULL)
-        s->sub_prev->sub_next = s->sub_next;
+    if (prev != NULL)
+        prev->sub_next = s->sub_next;
     else
-        sub->head = s->sub_next;
-    if (s->sub_next != NULL)
-        s->sub_next->sub_prev = s->sub_prev;
+        sub->head = next;
+    if (next != NULL)
+        next->sub_prev = s->sub_prev;
     sub->count--;
-    if (s->cli_prev != NULL)
-        s->cli_prev->cli_next = s->cli_next;
+    prev = rec_at(ix, s->cli_prev);
+    next = rec_at(ix, s->cli_next);
+    if (prev != NULL)
+        prev->cli_next = s->cli_next;
     else
-        cli->head = s->cli_next;
-    if (s->cli_next != NULL)
-        s->cli_next->cli_prev = s->cli_prev;
+        cli->head = next;
+    if (next != NULL)
+        next->cli_prev = s->cli_prev;
     cli->count--;
-    s->sub_prev = s->sub_next = s->cli_prev = s->cli_next = NULL;
+    s->sub_prev = s->sub_next = s->cli_prev = s->cli_next = 0;
 }
 
 /* Copy @src's values into the fresh record @s, interning its strings. */
@@ -468,12 +497,14 @@ cf_session_t *cf_index_add(cf_index_t *ix, const cf_session_t *src, cf_time_t no
     uint64_t h;
     size_t slot = cf__ix_tab_slot(ix, &ix->sessions, K_SESSION, src->id, CF_SID_LEN, &h);
     cf_session_t *s;
+    uint32_t at;
 
     if (slot == SIZE_MAX || ix->sessions.slot[slot] != NULL)
         return NULL; /* out of memory, or already indexed */
-    s = pool_get(&ix->records);
+    s = pool_get_at(&ix->records, &at);
     if (s == NULL)
         return NULL;
+    s->self = at;
     if (record_fill(ix, s, src) < 0)
         goto fail;
     /* Only other tables changed since: the slot is still the one. */
@@ -508,7 +539,7 @@ void cf_index_remove(cf_index_t *ix, cf_session_t *s)
     cf__ix_heap_del(ix, s);
     cf__ix_order_del(ix, s);
     cf__ix_tab_del(ix, &ix->sessions, K_SESSION, s->id, CF_SID_LEN);
-    unlink_groups(s);
+    unlink_groups(ix, s);
     record_free(ix, s);
 }
 

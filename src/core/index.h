@@ -54,8 +54,8 @@ struct cf_refresh_entry {
 
 /*
  * The sessions of one subject or of one client, so revoking or listing them
- * does not scan everyone. Linked through sub_next/sub_prev (subjects) or
- * cli_next/cli_prev (clients).
+ * does not scan everyone. Walked with cf_index_sub_next (subjects) or
+ * cf_index_cli_next (clients).
  */
 typedef struct cf_group {
     cf_session_t *head;
@@ -67,6 +67,12 @@ typedef struct cf_group {
 } cf_group_t;
 
 typedef cf_group_t cf_subject_t;
+
+/** The session after @s in its subject's list (cf_subject_t.head first), NULL after the last. */
+cf_session_t *cf_index_sub_next(const cf_index_t *ix, const cf_session_t *s);
+
+/** The session after @s in its client's list (cf_group_t.head first), NULL after the last. */
+cf_session_t *cf_index_cli_next(const cf_index_t *ix, const cf_session_t *s);
 
 /** A new empty index; @seed randomises its hashes. NULL when out of memory. */
 cf_index_t *cf_index_new(uint64_t seed);

@@ -144,7 +144,7 @@ static void test_counters_per_client_follow_end_and_remove(void **state)
     assert_int_equal(cli->active, 1);
     /* The client's list holds exactly its sessions. */
     int n = 0;
-    for (cf_session_t *s = web->head; s != NULL; s = s->cli_next, n++)
+    for (cf_session_t *s = web->head; s != NULL; s = cf_index_cli_next(ix, s), n++)
         assert_string_equal(s->client_id, "web");
     assert_int_equal(n, 4);
     cf_index_remove(ix, v[5]);

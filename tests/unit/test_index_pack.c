@@ -58,7 +58,7 @@ static void test_sizes(void **state)
 {
     (void)state;
     assert_int_equal(sizeof(cf_refresh_entry_t), 32);
-    assert_true(sizeof(cf_session_t) <= 232);
+    assert_true(sizeof(cf_session_t) <= 216);
 }
 
 /* Tokens of sessions with 0-5 tokens each: found, owned and generation-exact;
@@ -108,6 +108,17 @@ static void test_refresh_entries_round_trip(void **state)
             assert_ptr_equal(e->session, recs[i]);
             assert_int_equal(e->gen, i < N ? UINT32_MAX - (uint32_t)k : (uint32_t)k);
         }
+    /* The subjects' lists (4-byte links) hold exactly their sessions. */
+    for (int who = 0; who < 2; who++) {
+        const cf_subject_t *g = cf_index_subject(ix, who ? "bob" : "alice");
+        size_t n = 0;
+        for (cf_session_t *s = g->head; s != NULL; s = cf_index_sub_next(ix, s), n++) {
+            assert_string_equal(s->sub, who ? "bob" : "alice");
+            assert_ptr_equal(cf_index_get(ix, s->id, CF_SID_LEN), s);
+        }
+        assert_int_equal(n, who ? N : N / 2);
+        assert_int_equal(g->count, n);
+    }
     for (int i = 1; i < 2 * N; i += 2)
         cf_index_remove(ix, recs[i]);
     for (int i = N; i < 2 * N; i += 2)
