@@ -12,10 +12,12 @@
  *   creation order   an array sorted by (created_at, id): listings by cursor
  *   counters         live sessions, overall and per client, kept as they change
  *
- * Records are fixed-size and pooled (no malloc per session), and their
- * strings (subject, client, scope, roles, address, device) are interned: a
- * thousand sessions of one client share one "web". Pure: no I/O, no clock;
- * every instant is a parameter. One owner thread.
+ * Records are fixed-size and pooled (no malloc per session) and link to
+ * each other by 4-byte places; their strings (subject, client, scope, roles,
+ * device, IPv6 addresses) are interned: a thousand sessions of one client
+ * share one "web". An IPv4 address, nearly always unique, is the record's
+ * own 16-byte chunk. Pure: no I/O, no clock; every instant is a parameter.
+ * One owner thread.
  *
  * The deadline heap is lazy about activity. Touching a session moves its idle
  * deadline but not its heap key; when the key comes due the index finds the
