@@ -219,6 +219,10 @@ static void ip_unref(cf_index_t *ix, char *ip)
         pool_put(&ix->ips, ip);
 }
 
+/* A group and its name: the name starts inside sizeof's tail padding (a
+ * 10-character subject then fits a 48-byte chunk, not a 64-byte one). */
+#define GROUP_SIZE(len) (offsetof(cf_group_t, name) + (len) + 1)
+
 static cf_group_t *group_ref(cf_index_t *ix, ix_tab_t *t, const char *name)
 {
     uint64_t h;
@@ -229,13 +233,13 @@ static cf_group_t *group_ref(cf_index_t *ix, ix_tab_t *t, const char *name)
         return NULL;
     if ((g = cf__ix_untag(t->slot[i])) != NULL)
         return g;
-    g = calloc(1, sizeof *g + len + 1);
+    g = calloc(1, GROUP_SIZE(len));
     if (g == NULL)
         return NULL;
     g->hash = (uint32_t)h;
     memcpy(g->name, name, len + 1);
     cf__ix_tab_set(t, i, g, h);
-    ix->string_bytes += sizeof *g + len + 1;
+    ix->string_bytes += GROUP_SIZE(len);
     return g;
 }
 
@@ -244,7 +248,7 @@ static void group_maybe_free(cf_index_t *ix, ix_tab_t *t, cf_group_t *g)
 {
     if (g->count > 0 || g->not_before > 0)
         return;
-    ix->string_bytes -= sizeof *g + strlen(g->name) + 1;
+    ix->string_bytes -= GROUP_SIZE(strlen(g->name));
     cf__ix_tab_del(ix, t, K_GROUP, g->name, strlen(g->name));
     free(g);
 }

@@ -61,9 +61,9 @@ struct cf_refresh_entry {
  */
 typedef struct cf_group {
     cf_session_t *head;
-    size_t count;         /* sessions in the list */
-    size_t active;        /* of those, counted as live (clients only) */
     cf_time_t not_before; /* subjects only: Unix ms, 0 for none */
+    uint32_t count;       /* sessions in the list (records have 32-bit places) */
+    uint32_t active;      /* of those, counted as live (clients only) */
     uint32_t hash;
     char name[];          /* key, owned with the struct */
 } cf_group_t;

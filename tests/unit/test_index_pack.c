@@ -232,6 +232,19 @@ static void test_record_round_trip_at_the_limits(void **state)
         assert_memory_equal(&r->limits, &lim, sizeof lim);
         cf_session_free(src);
     }
+    /* Groups are allocated to their name's length: the shortest names too. */
+    for (int i = 0; i < 3; i++) {
+        static const char *const names[] = {"", "x", "0123456789abcdefghij"};
+        const cf_subject_t *g;
+        add_as(ix, 150000 + i, names[i], "");
+        g = cf_index_subject(ix, names[i]);
+        assert_non_null(g);
+        assert_int_equal(g->count, 1);
+        assert_int_equal(g->not_before, 0);
+        assert_string_equal(g->name, names[i]);
+        assert_int_equal(cf_index_set_not_before(ix, names[i], T0), 0);
+        assert_int_equal(cf_index_not_before(ix, names[i]), T0);
+    }
     /* 20,000 distinct subjects: each its own group of one. */
     for (int i = 0; i < 20000; i++) {
         snprintf(sub, sizeof sub, "subject-%d", i);
