@@ -307,6 +307,7 @@ cf_index_t *cf_index_new(uint64_t seed)
     pool_init(&ix->records, sizeof(cf_session_t), 4096);
     pool_init(&ix->entries, sizeof(cf_refresh_entry_t), 4096);
     pool_init(&ix->ips, IP_CHUNK, 8192);
+    ix->live.recs = ix->dead.recs = &ix->records;
     pool_init(&ix->str_small, STR_SMALL, 8192);
     pool_init(&ix->str_large, STR_LARGE, 4096);
     return ix;
@@ -385,7 +386,7 @@ static void record_free(cf_index_t *ix, cf_session_t *s)
 /* Records link to each other by 1 + their place in the pool (4 bytes, not 8). */
 static cf_session_t *rec_at(const cf_index_t *ix, uint32_t link)
 {
-    return link != 0 ? pool_at(&ix->records, link - 1) : NULL;
+    return cf__ix_rec(&ix->records, link);
 }
 
 static uint32_t link_of(const cf_session_t *s)
@@ -665,6 +666,6 @@ size_t cf_index_bytes(const cf_index_t *ix)
             ix->strings.cap + ix->sessions.old_cap + ix->refresh.old_cap + ix->subjects.old_cap +
             ix->clients.old_cap + ix->strings.old_cap) * sizeof(void *) +
            (ix->live.cap + ix->dead.cap) * sizeof(ix_heap_ent_t) +
-           ix->order_cap * sizeof(cf_session_t *) + ix->string_bytes +
+           ix->order_cap * sizeof *ix->order + ix->string_bytes +
            ix->ips.nblocks * ix->ips.per_block * ix->ips.size;
 }

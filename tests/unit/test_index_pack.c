@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "core/index.h"
+#include "core/index_int.h"
 
 #define T0 ((cf_time_t)1700000000000LL)
 
@@ -59,6 +60,8 @@ static void test_sizes(void **state)
     (void)state;
     assert_int_equal(sizeof(cf_refresh_entry_t), 32);
     assert_true(sizeof(cf_session_t) <= 216);
+    assert_int_equal(sizeof(ix_heap_ent_t), 12);
+    assert_int_equal(sizeof *((cf_index_t *)NULL)->order, 4);
 }
 
 /* Tokens of sessions with 0-5 tokens each: found, owned and generation-exact;
@@ -262,6 +265,69 @@ static void test_record_round_trip_at_the_limits(void **state)
     cf_index_free(ix);
 }
 
+static cf_session_t *add_at(cf_index_t *ix, int i, cf_time_t at)
+{
+    char sid[CF_SID_LEN + 1];
+    cf_limits_t lim = {3600 * CF_SEC, 12 * 3600 * CF_SEC, 300 * CF_SEC};
+    cf_session_t *src, *s;
+
+    sid_of(i, sid);
+    src = cf_session_new(sid, "erin", "web", "read", "user", 0, &lim, at);
+    assert_non_null(src);
+    s = cf_index_add(ix, src, at);
+    cf_session_free(src);
+    assert_non_null(s);
+    return s;
+}
+
+/* The creation order and the heaps hold 4-byte links: after removals, and
+ * new sessions landing in the freed places with older creation times (a
+ * cluster node adopting them), listings still page through every session
+ * once, newest first, and expiry still comes in deadline order. */
+static void test_order_and_heaps_by_link(void **state)
+{
+    cf_index_t *ix = cf_index_new(9);
+    static cf_session_t *recs[4000];
+    cf_index_cursor_t cur = {0}, next;
+    cf_session_t *page[100];
+    size_t total = 0;
+    cf_time_t last_at = INT64_MAX;
+    char last_id[CF_SID_LEN + 1] = "~";
+    int more = 1;
+
+    (void)state;
+    for (int i = 0; i < 3000; i++)
+        recs[i] = add_at(ix, i, T0 + 10 * i);
+    for (int i = 0; i < 3000; i += 3)
+        cf_index_remove(ix, recs[i]);
+    for (int i = 3000; i < 4000; i++) /* older than most: inserted mid-order */
+        recs[i] = add_at(ix, i, T0 + 10 * (3999 - i) * 3 + 5);
+    while (more) {
+        size_t n = cf_index_list(ix, total ? &cur : NULL, NULL, NULL, page, 100, SIZE_MAX, &next,
+                                 &more);
+        for (size_t k = 0; k < n; k++) {
+            const cf_session_t *s = page[k];
+            assert_ptr_equal(cf_index_get(ix, s->id, CF_SID_LEN), s);
+            assert_true(s->created_at < last_at ||
+                        (s->created_at == last_at && strcmp(s->id, last_id) < 0));
+            last_at = s->created_at;
+            memcpy(last_id, s->id, sizeof last_id);
+        }
+        total += n;
+        cur = next;
+    }
+    assert_int_equal(total, cf_index_count(ix));
+    assert_int_equal(total, 3000);
+    /* Everything idles out at its own deadline: the heap names the right records. */
+    cf_index_advance(ix, T0 + 3600 * CF_SEC + 10 * 1500);
+    assert_true(cf_index_active(ix) > 0 && cf_index_active(ix) < 3000);
+    for (int i = 0; i < 4000; i++)
+        if (i >= 3000 || i % 3 != 0)
+            assert_int_equal(recs[i]->counted,
+                             recs[i]->idle_deadline > T0 + 3600 * CF_SEC + 10 * 1500);
+    cf_index_free(ix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_refresh_key_is_its_first_16_bytes),
         cmocka_unit_test(test_addresses_round_trip),
         cmocka_unit_test(test_record_round_trip_at_the_limits),
+        cmocka_unit_test(test_order_and_heaps_by_link),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
