@@ -304,7 +304,7 @@ cf_index_t *cf_index_new(uint64_t seed)
         return NULL;
     ix->seed = seed;
     ix->rehash_moves = CF__IX_REHASH_MOVES;
-    pool_init(&ix->records, sizeof(cf_session_t), 4096);
+    pool_init(&ix->records, sizeof(cf_session_t), CF__IX_REC_BLOCK);
     pool_init(&ix->entries, sizeof(cf_refresh_entry_t), 4096);
     pool_init(&ix->ips, IP_CHUNK, 8192);
     ix->live.recs = ix->dead.recs = &ix->records;

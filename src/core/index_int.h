@@ -55,6 +55,9 @@ static inline void *cf__ix_untag(const void *v)
     return (void *)((uintptr_t)v & CF__IX_ADDR_MASK);
 }
 
+/* Records per pool block: a power of two, so a link resolves with a shift. */
+#define CF__IX_REC_BLOCK 4096u
+
 /* A record from its link (1 + its place in the records pool @p); NULL for 0. */
 static inline cf_session_t *cf__ix_rec(const ix_pool_t *p, uint32_t link)
 {
@@ -62,8 +65,8 @@ static inline cf_session_t *cf__ix_rec(const ix_pool_t *p, uint32_t link)
 
     if (link == 0)
         return NULL;
-    return (cf_session_t *)(void *)((char *)p->blocks[at / p->per_block] +
-                                    (size_t)(at % p->per_block) * p->size);
+    return (cf_session_t *)(void *)((char *)p->blocks[at / CF__IX_REC_BLOCK] +
+                                    (size_t)(at % CF__IX_REC_BLOCK) * sizeof(cf_session_t));
 }
 
 /* 12 bytes, not 16: the key and the record's link (1 + its place). */
