@@ -96,12 +96,13 @@ static int after_cursor(const list_query_t *q, const cf_session_t *s)
 }
 
 /* A short list (one subject's or client's): gather, sort, cut. */
-static size_t from_list(const list_query_t *q, cf_session_t *head, int by_sub, cf_session_t **v,
-                        size_t *total, int *more)
+static size_t from_list(const cf_index_t *ix, const list_query_t *q, cf_session_t *head, int by_sub,
+                        cf_session_t **v, size_t *total, int *more)
 {
     size_t n = 0, m = 0;
 
-    for (cf_session_t *s = head; s != NULL; s = by_sub ? s->sub_next : s->cli_next) {
+    for (cf_session_t *s = head; s != NULL;
+         s = by_sub ? cf_index_sub_next(ix, s) : cf_index_cli_next(ix, s)) {
         if (by_sub && q->has_client >= 0 && strcmp(s->client_id, q->client) != 0)
             continue;
         m++;
@@ -171,7 +172,8 @@ void cf_api_sessions_list(cf_app_t *app, cf_http_req_t *req)
         return;
     }
     if (subj != NULL || (cli != NULL && cli->count <= LIST_SORT_MAX)) {
-        n = from_list(&q, subj != NULL ? subj->head : cli->head, subj != NULL, v, &total, &more);
+        n = from_list(app->index, &q, subj != NULL ? subj->head : cli->head, subj != NULL, v,
+                      &total, &more);
         if (more)
             next = cursor_json(v[n - 1]);
     } else if (cli != NULL || (q.has_sub < 0 && q.has_client < 0)) {

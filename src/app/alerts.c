@@ -328,7 +328,8 @@ static size_t revoke_subject(cf_app_t *app, cf_events_t *ev, const char *sub, cf
     }
     e->not_before = now;
     subj = cf_app_subject(app, sub);
-    for (cf_session_t *s = subj != NULL ? subj->head : NULL; s != NULL; s = s->sub_next)
+    for (cf_session_t *s = subj != NULL ? subj->head : NULL; s != NULL;
+         s = cf_index_sub_next(app->index, s))
         ended += cf_app_end_session(app, s, CF_END_REVOKED, now, ev);
     return ended;
 }

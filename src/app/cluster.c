@@ -428,7 +428,8 @@ void cf_app_cluster_revoke(cf_app_t *app, const char *sub, const char *client_id
         rv.target = sub;
         rv.not_before = cutoff > 0 ? cutoff : now;
         sids = malloc(((subj != NULL ? subj->count : 0) + 1) * sizeof *sids);
-        for (s = subj != NULL ? subj->head : NULL; sids != NULL && s != NULL; s = s->sub_next)
+        for (s = subj != NULL ? subj->head : NULL; sids != NULL && s != NULL;
+             s = cf_index_sub_next(app->index, s))
             if (s->end == CF_END_NONE)
                 sids[n++] = s->id;
     } else {
@@ -436,7 +437,8 @@ void cf_app_cluster_revoke(cf_app_t *app, const char *sub, const char *client_id
         rv.target = client_id;
         cf_group_t *cli = cf_app_client(app, client_id); /* the client's own list */
         sids = malloc(((cli != NULL ? cli->count : 0) + 1) * sizeof *sids);
-        for (s = cli != NULL ? cli->head : NULL; sids != NULL && s != NULL; s = s->cli_next)
+        for (s = cli != NULL ? cli->head : NULL; sids != NULL && s != NULL;
+             s = cf_index_cli_next(app->index, s))
             if (s->end == CF_END_NONE)
                 sids[n++] = s->id;
     }

@@ -6,6 +6,9 @@
  * derived afresh.
  */
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 
 #include "app/app.h"
@@ -220,6 +223,11 @@ int cf_app_load(cf_app_t *app)
     app->index_now = 0;
     if (rc < 0)
         return rc;
+#ifdef __GLIBC__
+    /* The rows' copies, the store's page cache and the check's connection
+     * were freed in the middle of the heaps: give those pages back. */
+    (void)malloc_trim(0);
+#endif
     CF_LOG(CF_LOG_INFO, "event=store_loaded backend=%s sessions=%zu refresh_tokens=%zu",
            cf_store_name(app->store), cf_index_count(app->index),
            cf_index_refresh_count(app->index));

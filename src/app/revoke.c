@@ -106,7 +106,8 @@ static int decide_slice(revoke_job_t *j, cf_events_t *ev)
     if (!j->started) {
         j->started = 1;
         s = small_group(j, &is_sub);
-        for (; s != NULL; s = is_sub ? s->sub_next : s->cli_next)
+        for (; s != NULL;
+             s = is_sub ? cf_index_sub_next(j->app->index, s) : cf_index_cli_next(j->app->index, s))
             if (covered(j, s))
                 j->ended += cf_app_end_session(j->app, s, CF_END_REVOKED, j->now, ev);
         if (j->in_list)

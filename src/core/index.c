@@ -12,6 +12,11 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/policy.h"
+
+/* The risk fields of a record are bit-fields (core/session.h). */
+_Static_assert(CF_IPBIND_EXACT < 8 && CF_RISK_REVOKE < 4, "risk values outgrow their bit-fields");
+_Static_assert(CF_END__COUNT <= 256, "end reasons outgrow their byte");
 
 /* ------------------------------------------------------------------ */
 /* Pools                                                               */
@@ -24,31 +29,45 @@ static void pool_init(ix_pool_t *p, size_t size, size_t per_block)
     p->per_block = per_block;
 }
 
+/* A new block of free objects; 0 or CF_ENOMEM. */
+static int pool_grow(ix_pool_t *p)
+{
+    char *b;
+
+    if (p->nblocks == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        void **v = realloc(p->blocks, cap * sizeof *v);
+        if (v == NULL)
+            return CF_ENOMEM;
+        p->blocks = v;
+        p->cap = cap;
+    }
+    /* Places are 32-bit (pool_get_at): no more objects than that. */
+    if ((p->nblocks + 1) * p->per_block > UINT32_MAX)
+        return CF_ENOMEM;
+    b = malloc(p->size * p->per_block);
+    if (b == NULL)
+        return CF_ENOMEM;
+    p->blocks[p->nblocks++] = b;
+    /* Thread the new block onto the free list, first object first; a free
+     * object holds the next free one and (after it) its own place. */
+    for (size_t i = p->per_block; i-- > 0;) {
+        char *o = b + i * p->size;
+        uint32_t at = (uint32_t)((p->nblocks - 1) * p->per_block + i);
+        *(void **)o = p->free;
+        memcpy(o + sizeof(void *), &at, sizeof at);
+        p->free = o;
+    }
+    return 0;
+}
+
 static void *pool_get(ix_pool_t *p)
 {
-    void *o = p->free;
+    void *o;
 
-    if (o == NULL) {
-        char *b;
-        if (p->nblocks == p->cap) {
-            size_t cap = p->cap ? p->cap * 2 : 16;
-            void **v = realloc(p->blocks, cap * sizeof *v);
-            if (v == NULL)
-                return NULL;
-            p->blocks = v;
-            p->cap = cap;
-        }
-        b = malloc(p->size * p->per_block);
-        if (b == NULL)
-            return NULL;
-        p->blocks[p->nblocks++] = b;
-        /* Thread the new block onto the free list, first object first. */
-        for (size_t i = p->per_block; i-- > 0;) {
-            *(void **)(b + i * p->size) = p->free;
-            p->free = b + i * p->size;
-        }
-        o = p->free;
-    }
+    if (p->free == NULL && pool_grow(p) < 0)
+        return NULL;
+    o = p->free;
     p->free = *(void **)o;
     p->used++;
     memset(o, 0, p->size);
@@ -60,6 +79,30 @@ static void pool_put(ix_pool_t *p, void *o)
     *(void **)o = p->free;
     p->free = o;
     p->used--;
+}
+
+/*
+ * The same, naming objects by their place (0-based, 32 bits) so that links
+ * between them take 4 bytes, not 8. Only for pools whose objects are always
+ * given back with pool_put_at (the free object remembers its place).
+ */
+static void *pool_get_at(ix_pool_t *p, uint32_t *at)
+{
+    if (p->free == NULL && pool_grow(p) < 0)
+        return NULL;
+    memcpy(at, (char *)p->free + sizeof(void *), sizeof *at);
+    return pool_get(p);
+}
+
+static void pool_put_at(ix_pool_t *p, void *o, uint32_t at)
+{
+    pool_put(p, o);
+    memcpy((char *)o + sizeof(void *), &at, sizeof at);
+}
+
+static void *pool_at(const ix_pool_t *p, uint32_t at)
+{
+    return (char *)p->blocks[at / p->per_block] + (size_t)(at % p->per_block) * p->size;
 }
 
 static void pool_fini(ix_pool_t *p)
@@ -143,6 +186,43 @@ static void str_unref(cf_index_t *ix, char *s)
     str_release(ix, e, sizeof *e + strlen(s) + 1);
 }
 
+/*
+ * Addresses are nearly all different (a million sessions, a million
+ * addresses), so interning them bought nothing and cost each session a
+ * string header, a table slot and a probe at load. One of up to 15
+ * characters (every IPv4 address) gets its own 16-byte chunk from a pool
+ * instead; longer ones (IPv6) and "" are interned as before. Which of the
+ * two a record holds follows from the length alone.
+ */
+#define IP_CHUNK 16
+
+static char *ip_ref(cf_index_t *ix, const char *ip)
+{
+    size_t len = strlen(ip);
+    char *c;
+
+    if (len == 0 || len >= IP_CHUNK)
+        return str_ref(ix, ip);
+    c = pool_get(&ix->ips);
+    if (c != NULL)
+        memcpy(c, ip, len + 1);
+    return c;
+}
+
+static void ip_unref(cf_index_t *ix, char *ip)
+{
+    size_t len = ip != NULL ? strlen(ip) : 0;
+
+    if (len == 0 || len >= IP_CHUNK)
+        str_unref(ix, ip);
+    else
+        pool_put(&ix->ips, ip);
+}
+
+/* A group and its name: the name starts inside sizeof's tail padding (a
+ * 10-character subject then fits a 48-byte chunk, not a 64-byte one). */
+#define GROUP_SIZE(len) (offsetof(cf_group_t, name) + (len) + 1)
+
 static cf_group_t *group_ref(cf_index_t *ix, ix_tab_t *t, const char *name)
 {
     uint64_t h;
@@ -153,13 +233,13 @@ static cf_group_t *group_ref(cf_index_t *ix, ix_tab_t *t, const char *name)
         return NULL;
     if ((g = cf__ix_untag(t->slot[i])) != NULL)
         return g;
-    g = calloc(1, sizeof *g + len + 1);
+    g = calloc(1, GROUP_SIZE(len));
     if (g == NULL)
         return NULL;
     g->hash = (uint32_t)h;
     memcpy(g->name, name, len + 1);
     cf__ix_tab_set(t, i, g, h);
-    ix->string_bytes += sizeof *g + len + 1;
+    ix->string_bytes += GROUP_SIZE(len);
     return g;
 }
 
@@ -168,7 +248,7 @@ static void group_maybe_free(cf_index_t *ix, ix_tab_t *t, cf_group_t *g)
 {
     if (g->count > 0 || g->not_before > 0)
         return;
-    ix->string_bytes -= sizeof *g + strlen(g->name) + 1;
+    ix->string_bytes -= GROUP_SIZE(strlen(g->name));
     cf__ix_tab_del(ix, t, K_GROUP, g->name, strlen(g->name));
     free(g);
 }
@@ -224,8 +304,10 @@ cf_index_t *cf_index_new(uint64_t seed)
         return NULL;
     ix->seed = seed;
     ix->rehash_moves = CF__IX_REHASH_MOVES;
-    pool_init(&ix->records, sizeof(cf_session_t), 4096);
+    pool_init(&ix->records, sizeof(cf_session_t), CF__IX_REC_BLOCK);
     pool_init(&ix->entries, sizeof(cf_refresh_entry_t), 4096);
+    pool_init(&ix->ips, IP_CHUNK, 8192);
+    ix->live.recs = ix->dead.recs = &ix->records;
     pool_init(&ix->str_small, STR_SMALL, 8192);
     pool_init(&ix->str_large, STR_LARGE, 4096);
     return ix;
@@ -258,6 +340,7 @@ void cf_index_free(cf_index_t *ix)
     cf__ix_tab_fini(&ix->refresh);
     pool_fini(&ix->records);
     pool_fini(&ix->entries);
+    pool_fini(&ix->ips);
     pool_fini(&ix->str_small);
     pool_fini(&ix->str_large);
     free(ix->live.v);
@@ -290,53 +373,77 @@ static void record_free(cf_index_t *ix, cf_session_t *s)
 
     str_unref(ix, s->scope);
     str_unref(ix, s->roles);
-    str_unref(ix, s->ip);
+    ip_unref(ix, s->ip);
     str_unref(ix, s->device);
     str_unref(ix, s->cnf);
     if (sub != NULL)
         group_maybe_free(ix, &ix->subjects, sub);
     if (cli != NULL)
         group_maybe_free(ix, &ix->clients, cli);
-    pool_put(&ix->records, s);
+    pool_put_at(&ix->records, s, s->self);
+}
+
+/* Records link to each other by 1 + their place in the pool (4 bytes, not 8). */
+static cf_session_t *rec_at(const cf_index_t *ix, uint32_t link)
+{
+    return cf__ix_rec(&ix->records, link);
+}
+
+static uint32_t link_of(const cf_session_t *s)
+{
+    return s != NULL ? s->self + 1 : 0;
+}
+
+cf_session_t *cf_index_sub_next(const cf_index_t *ix, const cf_session_t *s)
+{
+    return rec_at(ix, s->sub_next);
+}
+
+cf_session_t *cf_index_cli_next(const cf_index_t *ix, const cf_session_t *s)
+{
+    return rec_at(ix, s->cli_next);
 }
 
 static void link_groups(cf_session_t *s)
 {
     cf_group_t *sub = group_of(s->sub), *cli = group_of(s->client_id);
 
-    s->sub_prev = NULL;
-    s->sub_next = sub->head;
+    s->sub_prev = 0;
+    s->sub_next = link_of(sub->head);
     if (sub->head != NULL)
-        sub->head->sub_prev = s;
+        sub->head->sub_prev = link_of(s);
     sub->head = s;
     sub->count++;
-    s->cli_prev = NULL;
-    s->cli_next = cli->head;
+    s->cli_prev = 0;
+    s->cli_next = link_of(cli->head);
     if (cli->head != NULL)
-        cli->head->cli_prev = s;
+        cli->head->cli_prev = link_of(s);
     cli->head = s;
     cli->count++;
 }
 
-static void unlink_groups(cf_session_t *s)
+static void unlink_groups(cf_index_t *ix, cf_session_t *s)
 {
     cf_group_t *sub = group_of(s->sub), *cli = group_of(s->client_id);
+    cf_session_t *prev = rec_at(ix, s->sub_prev), *next = rec_at(ix, s->sub_next);
 
-    if (s->sub_prev != NULL)
-        s->sub_prev->sub_next = s->sub_next;
+    if (prev != NULL)
+        prev->sub_next = s->sub_next;
     else
-        sub->head = s->sub_next;
-    if (s->sub_next != NULL)
-        s->sub_next->sub_prev = s->sub_prev;
+        sub->head = next;
+    if (next != NULL)
+        next->sub_prev = s->sub_prev;
     sub->count--;
-    if (s->cli_prev != NULL)
-        s->cli_prev->cli_next = s->cli_next;
+    prev = rec_at(ix, s->cli_prev);
+    next = rec_at(ix, s->cli_next);
+    if (prev != NULL)
+        prev->cli_next = s->cli_next;
     else
-        cli->head = s->cli_next;
-    if (s->cli_next != NULL)
-        s->cli_next->cli_prev = s->cli_prev;
+        cli->head = next;
+    if (next != NULL)
+        next->cli_prev = s->cli_prev;
     cli->count--;
-    s->sub_prev = s->sub_next = s->cli_prev = s->cli_next = NULL;
+    s->sub_prev = s->sub_next = s->cli_prev = s->cli_next = 0;
 }
 
 /* Copy @src's values into the fresh record @s, interning its strings. */
@@ -367,7 +474,7 @@ static int record_fill(cf_index_t *ix, cf_session_t *s, const cf_session_t *src)
         s->client_id = cli->name;
     s->scope = str_ref(ix, src->scope);
     s->roles = str_ref(ix, src->roles);
-    s->ip = str_ref(ix, src->ip != NULL ? src->ip : "");
+    s->ip = ip_ref(ix, src->ip != NULL ? src->ip : "");
     s->device = str_ref(ix, src->device != NULL ? src->device : "");
     s->cnf = str_ref(ix, src->cnf != NULL ? src->cnf : "");
     if (s->sub == NULL || s->client_id == NULL || s->scope == NULL || s->roles == NULL ||
@@ -395,12 +502,14 @@ cf_session_t *cf_index_add(cf_index_t *ix, const cf_session_t *src, cf_time_t no
     uint64_t h;
     size_t slot = cf__ix_tab_slot(ix, &ix->sessions, K_SESSION, src->id, CF_SID_LEN, &h);
     cf_session_t *s;
+    uint32_t at;
 
     if (slot == SIZE_MAX || ix->sessions.slot[slot] != NULL)
         return NULL; /* out of memory, or already indexed */
-    s = pool_get(&ix->records);
+    s = pool_get_at(&ix->records, &at);
     if (s == NULL)
         return NULL;
+    s->self = at;
     if (record_fill(ix, s, src) < 0)
         goto fail;
     /* Only other tables changed since: the slot is still the one. */
@@ -423,47 +532,48 @@ fail:
 
 void cf_index_remove(cf_index_t *ix, cf_session_t *s)
 {
-    cf_refresh_entry_t *e = s->refresh, *next;
-
-    for (; e != NULL; e = next) {
-        next = e->next;
-        cf__ix_tab_del(ix, &ix->refresh, K_REFRESH, e->hash, 32);
-        pool_put(&ix->entries, e);
+    for (uint32_t at = s->refresh; at != 0;) {
+        cf_refresh_entry_t *e = pool_at(&ix->entries, at - 1);
+        uint32_t next = e->next;
+        cf__ix_tab_del(ix, &ix->refresh, K_REFRESH, e->hash, CF_INDEX_REFRESH_KEY);
+        pool_put_at(&ix->entries, e, at - 1);
+        at = next;
     }
-    s->refresh = NULL;
+    s->refresh = 0;
     cf__ix_count(ix, s, 0);
     cf__ix_heap_del(ix, s);
     cf__ix_order_del(ix, s);
     cf__ix_tab_del(ix, &ix->sessions, K_SESSION, s->id, CF_SID_LEN);
-    unlink_groups(s);
+    unlink_groups(ix, s);
     record_free(ix, s);
 }
 
 int cf_index_add_refresh(cf_index_t *ix, cf_session_t *s, const uint8_t hash[32], uint32_t gen)
 {
     uint64_t h;
-    size_t slot = cf__ix_tab_slot(ix, &ix->refresh, K_REFRESH, hash, 32, &h);
+    size_t slot = cf__ix_tab_slot(ix, &ix->refresh, K_REFRESH, hash, CF_INDEX_REFRESH_KEY, &h);
     cf_refresh_entry_t *e;
+    uint32_t at;
 
     if (slot == SIZE_MAX)
         return CF_ENOMEM;
     if (ix->refresh.slot[slot] != NULL)
         return CF_EEXIST;
-    e = pool_get(&ix->entries);
+    e = pool_get_at(&ix->entries, &at);
     if (e == NULL)
         return CF_ENOMEM;
-    memcpy(e->hash, hash, 32);
+    memcpy(e->hash, hash, CF_INDEX_REFRESH_KEY);
     e->gen = gen;
     e->session = s;
     cf__ix_tab_set(&ix->refresh, slot, e, h);
     e->next = s->refresh;
-    s->refresh = e;
+    s->refresh = at + 1;
     return 0;
 }
 
 cf_refresh_entry_t *cf_index_refresh(const cf_index_t *ix, const uint8_t hash[32])
 {
-    return cf__ix_tab_get(ix, &ix->refresh, K_REFRESH, hash, 32);
+    return cf__ix_tab_get(ix, &ix->refresh, K_REFRESH, hash, CF_INDEX_REFRESH_KEY);
 }
 
 int cf_index_next_lapsed(cf_index_t *ix, char sid[CF_SID_LEN + 1])
@@ -488,7 +598,7 @@ int cf_index_next_lapsed(cf_index_t *ix, char sid[CF_SID_LEN + 1])
 
 void cf_index_prefetch_add(const cf_index_t *ix, const cf_session_t *src, int stage)
 {
-    const char *ip = src->ip != NULL ? src->ip : "";
+    const char *ip = src->ip != NULL && strlen(src->ip) >= IP_CHUNK ? src->ip : ""; /* interned */
     cf_group_t *g;
 
     switch (stage) {
@@ -514,7 +624,7 @@ void cf_index_prefetch_refresh(const cf_index_t *ix, const char *sid, const uint
 {
     if (stage == 0) {
         cf__ix_tab_prefetch(ix, &ix->sessions, K_SESSION, sid, CF_SID_LEN, 0);
-        cf__ix_tab_prefetch(ix, &ix->refresh, K_REFRESH, hash, 32, 0);
+        cf__ix_tab_prefetch(ix, &ix->refresh, K_REFRESH, hash, CF_INDEX_REFRESH_KEY, 0);
     } else {
         cf__ix_tab_prefetch(ix, &ix->sessions, K_SESSION, sid, CF_SID_LEN, 1);
     }
@@ -543,8 +653,7 @@ int cf_index_reserve(cf_index_t *ix, size_t sessions)
     if (sessions > CF_INDEX_RESERVE_MAX)
         sessions = CF_INDEX_RESERVE_MAX;
     if (cf__ix_tab_reserve(&ix->sessions, sessions) < 0 ||
-        cf__ix_tab_reserve(&ix->refresh, sessions) < 0 ||
-        cf__ix_tab_reserve(&ix->strings, sessions) < 0)
+        cf__ix_tab_reserve(&ix->refresh, sessions) < 0)
         return CF_ENOMEM;
     return 0;
 }
@@ -557,5 +666,6 @@ size_t cf_index_bytes(const cf_index_t *ix)
             ix->strings.cap + ix->sessions.old_cap + ix->refresh.old_cap + ix->subjects.old_cap +
             ix->clients.old_cap + ix->strings.old_cap) * sizeof(void *) +
            (ix->live.cap + ix->dead.cap) * sizeof(ix_heap_ent_t) +
-           ix->order_cap * sizeof(cf_session_t *) + ix->string_bytes;
+           ix->order_cap * sizeof *ix->order + ix->string_bytes +
+           ix->ips.nblocks * ix->ips.per_block * ix->ips.size;
 }

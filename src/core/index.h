@@ -12,10 +12,12 @@
  *   creation order   an array sorted by (created_at, id): listings by cursor
  *   counters         live sessions, overall and per client, kept as they change
  *
- * Records are fixed-size and pooled (no malloc per session), and their
- * strings (subject, client, scope, roles, address, device) are interned: a
- * thousand sessions of one client share one "web". Pure: no I/O, no clock;
- * every instant is a parameter. One owner thread.
+ * Records are fixed-size and pooled (no malloc per session) and link to
+ * each other by 4-byte places; their strings (subject, client, scope, roles,
+ * device, IPv6 addresses) are interned: a thousand sessions of one client
+ * share one "web". An IPv4 address, nearly always unique, is the record's
+ * own 16-byte chunk. Pure: no I/O, no clock; every instant is a parameter.
+ * One owner thread.
  *
  * The deadline heap is lazy about activity. Touching a session moves its idle
  * deadline but not its heap key; when the key comes due the index finds the
@@ -35,30 +37,44 @@
 
 typedef struct cf_index cf_index_t;
 
-/* One refresh token known to the index (only its hash). */
+/*
+ * Bytes of a refresh token's SHA-256 the index keeps and compares: 128 bits.
+ * The tokens are server-made secrets, so two of a million sharing them is
+ * ~2^-88, and presenting a token that matches another's means a second
+ * preimage of 128 bits. Half the hash halves the entry (32 B, not 56).
+ */
+#define CF_INDEX_REFRESH_KEY 16
+
+/* One refresh token known to the index (only its hash's first bytes). */
 typedef struct cf_refresh_entry cf_refresh_entry_t;
 struct cf_refresh_entry {
-    uint8_t hash[32];
+    uint8_t hash[CF_INDEX_REFRESH_KEY];
+    cf_session_t *session; /* owner */
     uint32_t gen;
-    cf_session_t *session;   /* owner */
-    cf_refresh_entry_t *next; /* the owner's other tokens */
+    uint32_t next;         /* the owner's next token: 1 + its place in the index's pool, 0 at the end */
 };
 
 /*
  * The sessions of one subject or of one client, so revoking or listing them
- * does not scan everyone. Linked through sub_next/sub_prev (subjects) or
- * cli_next/cli_prev (clients).
+ * does not scan everyone. Walked with cf_index_sub_next (subjects) or
+ * cf_index_cli_next (clients).
  */
 typedef struct cf_group {
     cf_session_t *head;
-    size_t count;         /* sessions in the list */
-    size_t active;        /* of those, counted as live (clients only) */
     cf_time_t not_before; /* subjects only: Unix ms, 0 for none */
+    uint32_t count;       /* sessions in the list (records have 32-bit places) */
+    uint32_t active;      /* of those, counted as live (clients only) */
     uint32_t hash;
     char name[];          /* key, owned with the struct */
 } cf_group_t;
 
 typedef cf_group_t cf_subject_t;
+
+/** The session after @s in its subject's list (cf_subject_t.head first), NULL after the last. */
+cf_session_t *cf_index_sub_next(const cf_index_t *ix, const cf_session_t *s);
+
+/** The session after @s in its client's list (cf_group_t.head first), NULL after the last. */
+cf_session_t *cf_index_cli_next(const cf_index_t *ix, const cf_session_t *s);
 
 /** A new empty index; @seed randomises its hashes. NULL when out of memory. */
 cf_index_t *cf_index_new(uint64_t seed);

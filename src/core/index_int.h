@@ -55,15 +55,31 @@ static inline void *cf__ix_untag(const void *v)
     return (void *)((uintptr_t)v & CF__IX_ADDR_MASK);
 }
 
-typedef struct {
+/* Records per pool block: a power of two, so a link resolves with a shift. */
+#define CF__IX_REC_BLOCK 4096u
+
+/* A record from its link (1 + its place in the records pool @p); NULL for 0. */
+static inline cf_session_t *cf__ix_rec(const ix_pool_t *p, uint32_t link)
+{
+    uint32_t at = link - 1;
+
+    if (link == 0)
+        return NULL;
+    return (cf_session_t *)(void *)((char *)p->blocks[at / CF__IX_REC_BLOCK] +
+                                    (size_t)(at % CF__IX_REC_BLOCK) * sizeof(cf_session_t));
+}
+
+/* 12 bytes, not 16: the key and the record's link (1 + its place). */
+typedef struct __attribute__((packed, aligned(4))) {
     cf_time_t key;
-    cf_session_t *s;
+    uint32_t s;
 } ix_heap_ent_t;
 
 /* A 4-ary min-heap of sessions; each remembers its place in s->heap_pos. */
 typedef struct {
     ix_heap_ent_t *v;
     size_t n, cap;
+    const ix_pool_t *recs; /* the records the links name */
 } ix_heap_t;
 
 struct cf_index {
@@ -71,10 +87,11 @@ struct cf_index {
     cf_time_t purge_after;
     ix_pool_t records, entries;
     ix_pool_t str_small, str_large; /* interned strings up to 24 and 48 bytes (see index.c) */
+    ix_pool_t ips;                  /* addresses of up to 15 characters, one per record */
     ix_tab_t sessions, refresh, subjects, clients, strings;
     ix_heap_t live; /* keyed by the idle (<= absolute) deadline, lazily */
     ix_heap_t dead; /* ended or lapsed: keyed by when they may be purged */
-    cf_session_t **order;     /* ascending (created_at, id); NULL marks a removed one */
+    uint32_t *order;          /* record links, ascending (created_at, id); 0 marks a removed one */
     size_t norder, order_cap, order_holes;
     int bulk;                 /* loading: the order is sorted at the end (cf_index_bulk) */
     char (*lapsed)[CF_SID_LEN + 1]; /* FIFO of lapsed sessions for the shell to end */

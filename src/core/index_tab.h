@@ -68,7 +68,7 @@ static inline uint64_t entry_hash(const cf_index_t *ix, ix_kind_t k, const void 
     case K_SESSION:
         return cf__ix_key_hash(ix, k, ((const cf_session_t *)e)->id, CF_SID_LEN);
     case K_REFRESH:
-        return cf__ix_key_hash(ix, k, ((const cf_refresh_entry_t *)e)->hash, 32);
+        return cf__ix_key_hash(ix, k, ((const cf_refresh_entry_t *)e)->hash, CF_INDEX_REFRESH_KEY);
     case K_GROUP:
         return ((const cf_group_t *)e)->hash;
     default:
@@ -84,7 +84,7 @@ static inline int entry_eq(ix_kind_t k, const void *e, const void *key, size_t l
     case K_SESSION:
         return len == CF_SID_LEN && memcmp(((const cf_session_t *)e)->id, key, len) == 0;
     case K_REFRESH:
-        return memcmp(((const cf_refresh_entry_t *)e)->hash, key, 32) == 0;
+        return memcmp(((const cf_refresh_entry_t *)e)->hash, key, CF_INDEX_REFRESH_KEY) == 0;
     case K_GROUP:
         name = ((const cf_group_t *)e)->name;
         break;

@@ -26,7 +26,7 @@
 static void heap_set(ix_heap_t *h, size_t i, ix_heap_ent_t e)
 {
     h->v[i] = e;
-    e.s->heap_pos = (uint32_t)i + 1;
+    cf__ix_rec(h->recs, e.s)->heap_pos = (uint32_t)i + 1;
 }
 
 /*
@@ -80,14 +80,14 @@ static int heap_push(ix_heap_t *h, cf_session_t *s, cf_time_t key)
         h->v = v;
         h->cap = cap;
     }
-    h->v[h->n] = (ix_heap_ent_t){key, s};
+    h->v[h->n] = (ix_heap_ent_t){key, s->self + 1};
     sift_up(h, h->n++);
     return 0;
 }
 
 static void heap_remove_at(ix_heap_t *h, size_t i)
 {
-    h->v[i].s->heap_pos = 0;
+    cf__ix_rec(h->recs, h->v[i].s)->heap_pos = 0;
     if (i != --h->n) {
         heap_set(h, i, h->v[h->n]);
         sift_up(h, i);
@@ -223,7 +223,7 @@ int cf_index_advance_max(cf_index_t *ix, cf_time_t now, size_t max)
             return 0;
         if (n == max)
             return 1;
-        s = ix->live.v[0].s;
+        s = cf__ix_rec(&ix->records, ix->live.v[0].s);
         was_lapsed = s->lapsed;
         if (cf__ix_file(ix, s, now) < 0) {
             heap_remove_at(&ix->live, 0); /* out of memory: never loop on it */
@@ -240,7 +240,7 @@ size_t cf__ix_expire(cf_index_t *ix, cf_time_t now, size_t max, cf_index_purge_f
 
     (void)cf_index_advance_max(ix, now, max); /* the rest on the next call */
     while (n < max && ix->dead.n > 0 && ix->dead.v[0].key <= now) {
-        cf_session_t *s = ix->dead.v[0].s;
+        cf_session_t *s = cf__ix_rec(&ix->records, ix->dead.v[0].s);
         cf_time_t again;
 
         n++;
@@ -264,6 +264,12 @@ static int order_cmp(const cf_session_t *a, cf_time_t at, const char *id)
     return strcmp(a->id, id);
 }
 
+/* The session at position @j of the creation order; NULL for a hole. */
+static cf_session_t *ord(const cf_index_t *ix, size_t j)
+{
+    return cf__ix_rec(&ix->records, ix->order[j]);
+}
+
 /* First position whose session compares >= (at, id), holes skipped. */
 static size_t order_lower(const cf_index_t *ix, cf_time_t at, const char *id)
 {
@@ -271,13 +277,13 @@ static size_t order_lower(const cf_index_t *ix, cf_time_t at, const char *id)
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2, j = mid;
-        while (j < hi && ix->order[j] == NULL)
+        while (j < hi && ix->order[j] == 0)
             j++;
         if (j == hi) {
             hi = mid; /* only holes from mid on */
             continue;
         }
-        if (order_cmp(ix->order[j], at, id) < 0)
+        if (order_cmp(ord(ix, j), at, id) < 0)
             lo = j + 1;
         else
             hi = mid;
@@ -290,15 +296,16 @@ static void order_compact(cf_index_t *ix)
     size_t w = 0;
 
     for (size_t r = 0; r < ix->norder; r++)
-        if (ix->order[r] != NULL)
+        if (ix->order[r] != 0)
             ix->order[w++] = ix->order[r];
     ix->norder = w;
     ix->order_holes = 0;
 }
 
-static int order_qcmp(const void *a, const void *b)
+static int order_qcmp(const void *a, const void *b, void *ix)
 {
-    const cf_session_t *x = *(const cf_session_t *const *)a, *y = *(const cf_session_t *const *)b;
+    const cf_session_t *x = cf__ix_rec(&((const cf_index_t *)ix)->records, *(const uint32_t *)a);
+    const cf_session_t *y = cf__ix_rec(&((const cf_index_t *)ix)->records, *(const uint32_t *)b);
 
     return order_cmp(x, y->created_at, y->id);
 }
@@ -307,7 +314,8 @@ static int order_qcmp(const void *a, const void *b)
  * without a cache miss on two records per comparison. */
 typedef struct {
     cf_time_t at;
-    cf_session_t *s;
+    const cf_session_t *s;
+    uint32_t link;
 } order_key_t;
 
 static int order_kcmp(const void *a, const void *b)
@@ -324,14 +332,16 @@ static void order_sort(cf_index_t *ix)
     order_key_t *k = malloc(ix->norder * sizeof *k);
 
     if (k == NULL) { /* slower, but needs no memory */
-        qsort(ix->order, ix->norder, sizeof *ix->order, order_qcmp);
+        qsort_r(ix->order, ix->norder, sizeof *ix->order, order_qcmp, ix);
         return;
     }
-    for (size_t i = 0; i < ix->norder; i++)
-        k[i] = (order_key_t){ix->order[i]->created_at, ix->order[i]};
+    for (size_t i = 0; i < ix->norder; i++) {
+        const cf_session_t *s = ord(ix, i);
+        k[i] = (order_key_t){s->created_at, s, ix->order[i]};
+    }
     qsort(k, ix->norder, sizeof *k, order_kcmp);
     for (size_t i = 0; i < ix->norder; i++)
-        ix->order[i] = k[i].s;
+        ix->order[i] = k[i].link;
     free(k);
 }
 
@@ -358,7 +368,7 @@ int cf__ix_order_add(cf_index_t *ix, cf_session_t *s)
             order_compact(ix);
         } else {
             size_t cap = ix->order_cap ? ix->order_cap * 2 : 1024;
-            cf_session_t **v = realloc(ix->order, cap * sizeof *v);
+            uint32_t *v = realloc(ix->order, cap * sizeof *v);
             if (v == NULL)
                 return CF_ENOMEM;
             ix->order = v;
@@ -369,18 +379,18 @@ int cf__ix_order_add(cf_index_t *ix, cf_session_t *s)
      * (rows in any order) appends too, and is sorted once at its end. */
     pos = ix->norder;
     if (ix->bulk) {
-        ix->order[ix->norder++] = s;
+        ix->order[ix->norder++] = s->self + 1;
         return 0;
     }
     if (pos > 0) {
         size_t last = pos;
-        while (last > 0 && ix->order[last - 1] == NULL)
+        while (last > 0 && ix->order[last - 1] == 0)
             last--;
-        if (last > 0 && order_cmp(ix->order[last - 1], s->created_at, s->id) > 0)
+        if (last > 0 && order_cmp(ord(ix, last - 1), s->created_at, s->id) > 0)
             pos = order_lower(ix, s->created_at, s->id);
     }
     memmove(ix->order + pos + 1, ix->order + pos, (ix->norder - pos) * sizeof *ix->order);
-    ix->order[pos] = s;
+    ix->order[pos] = s->self + 1;
     ix->norder++;
     return 0;
 }
@@ -389,14 +399,14 @@ void cf__ix_order_del(cf_index_t *ix, cf_session_t *s)
 {
     size_t pos = order_lower(ix, s->created_at, s->id);
 
-    while (pos < ix->norder && ix->order[pos] != s) /* holes before it */
+    while (pos < ix->norder && ix->order[pos] != s->self + 1) /* holes before it */
         pos++;
     if (pos == ix->norder)
         return;
-    ix->order[pos] = NULL;
+    ix->order[pos] = 0;
     ix->order_holes++;
     if (pos + 1 == ix->norder) { /* trim trailing holes */
-        while (ix->norder > 0 && ix->order[ix->norder - 1] == NULL) {
+        while (ix->norder > 0 && ix->order[ix->norder - 1] == 0) {
             ix->norder--;
             ix->order_holes--;
         }
@@ -416,7 +426,7 @@ size_t cf_index_list(const cf_index_t *ix, const cf_index_cursor_t *cur, cf_inde
 
     *more = 0;
     while (pos > 0 && n < max) {
-        cf_session_t *s = ix->order[--pos];
+        cf_session_t *s = ord(ix, --pos);
         if (s == NULL)
             continue;
         if (seen++ == budget) {
@@ -429,7 +439,7 @@ size_t cf_index_list(const cf_index_t *ix, const cf_index_cursor_t *cur, cf_inde
             out[n++] = s;
     }
     if (!*more) {
-        while (pos > 0 && ix->order[pos - 1] == NULL)
+        while (pos > 0 && ix->order[pos - 1] == 0)
             pos--;
         *more = pos > 0;
     }

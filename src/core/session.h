@@ -65,9 +65,9 @@ int cf_cnf_parse(const char *text, cf_cnf_t *c);
  */
 struct cf_session {
     char id[CF_SID_LEN + 1];
-    uint8_t ip_binding;         /* cf_ip_binding_t, from the policy (not persisted) */
-    uint8_t on_ip_change;       /* cf_risk_action_t */
-    uint8_t on_device_change;   /* cf_risk_action_t */
+    uint8_t ip_binding : 3;       /* cf_ip_binding_t, from the policy (not persisted) */
+    uint8_t on_ip_change : 2;     /* cf_risk_action_t */
+    uint8_t on_device_change : 2; /* cf_risk_action_t */
     uint8_t dirty : 1;          /* activity not yet persisted (the shell's list) */
     uint8_t pooled : 1;         /* index record: strings interned, freed by the index */
     uint8_t counted : 1;        /* index: counted as active */
@@ -76,10 +76,12 @@ struct cf_session {
     uint8_t packed : 1;         /* one allocation: sub, client_id, scope, roles follow the struct */
     uint8_t bound_apart : 1;    /* packed, but ip and device were allocated apart (bind) */
     uint8_t cnf_apart : 1;      /* packed, but cnf was allocated apart (cf_session_set_cnf) */
-    cf_end_t end;               /* CF_END_NONE while live */
+    uint8_t end;                /* cf_end_t: CF_END_NONE while live (a byte: the record packs) */
+    uint32_t self;              /* index: the record's place in the index's pool */
     uint32_t refresh_gen;       /* generation of the current refresh token(s) */
     uint32_t inflight;          /* committed changes awaiting the store's answer */
     uint32_t heap_pos;          /* index: 1 + position in its heap, 0 when out */
+    uint32_t refresh;           /* index: this session's first refresh-token entry (1 + its place), 0 none */
     char *sub;
     char *client_id; /* "" when none */
     char *scope;     /* space separated, "" when none */
@@ -97,10 +99,11 @@ struct cf_session {
     cf_time_t refresh_rotated_at; /* when the previous generation was superseded */
 
     /* Bookkeeping for the shell's indexes; the core's decisions do not look at these. */
-    cf_session_t *sub_prev, *sub_next; /* the other sessions of the same subject */
-    cf_session_t *cli_prev, *cli_next; /* the other sessions of the same client */
+    /* index: the other sessions of the same subject and client, as 1 + their
+     * places (0: none); walk them with cf_index_sub_next / cf_index_cli_next. */
+    uint32_t sub_prev, sub_next;
+    uint32_t cli_prev, cli_next;
     cf_session_t *dirty_next;   /* activity not yet persisted */
-    void *refresh;              /* index: this session's refresh-token entries */
     void *waiters;              /* requests waiting for those answers (the shell's list) */
 };
 

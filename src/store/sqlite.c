@@ -740,6 +740,11 @@ static int sq_load(cf_store_t *base, const cf_store_loader_t *ld)
     sq_t *st = (sq_t *)base;
     int rc = cf_sq_load(st->db, ld), checked = cf_sq_check_wait(&st->check, &st->hinted);
 
+    /* The scan filled the page cache with every page of the file (16 MiB
+     * at a million sessions, held for good): the writer's hot pages are
+     * few and come back on their first use. */
+    (void)sqlite3_db_release_memory(st->db);
+
     /* A damaged file stops the start even when the scan got through it. */
     if (rc == 0 && checked < 0)
         rc = checked;

@@ -144,7 +144,7 @@ static void test_counters_per_client_follow_end_and_remove(void **state)
     assert_int_equal(cli->active, 1);
     /* The client's list holds exactly its sessions. */
     int n = 0;
-    for (cf_session_t *s = web->head; s != NULL; s = s->cli_next, n++)
+    for (cf_session_t *s = web->head; s != NULL; s = cf_index_cli_next(ix, s), n++)
         assert_string_equal(s->client_id, "web");
     assert_int_equal(n, 4);
     cf_index_remove(ix, v[5]);
@@ -394,8 +394,13 @@ static void test_interned_strings_of_every_size(void **state)
             assert_non_null(recs[round][len]);
         }
     for (int len = 0; len < 80; len++) {
-        assert_ptr_equal(recs[0][len]->ip, recs[1][len]->ip);
-        assert_ptr_equal(recs[0][len]->ip, recs[0][len]->device);
+        /* Addresses of 1-15 characters are the record's own (index.c: ip_ref). */
+        if (len == 0 || len >= 16)
+            assert_ptr_equal(recs[0][len]->ip, recs[1][len]->ip);
+        else
+            assert_ptr_not_equal(recs[0][len]->ip, recs[1][len]->ip);
+        assert_ptr_equal(recs[0][len]->device, recs[1][len]->device);
+        assert_string_equal(recs[0][len]->ip, recs[0][len]->device);
         cf_index_remove(ix, recs[0][len]);
     }
     for (int len = 0; len < 80; len++) {
