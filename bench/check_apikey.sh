@@ -6,8 +6,9 @@
 # answers `return 204;`, all three driven by wrk with the same settings in the
 # same run (interleaved rounds, medians), then the memory one stored key takes:
 # the curfew process's RSS growth per key while APIKEYS_N keys are created, and
-# Redis's MEMORY USAGE of a key's hash (plus used_memory growth per key, which
-# also counts the owner's key set). The keys are what a deployment creates:
+# Redis's MEMORY USAGE of the owners' hashes per key they hold (plus
+# used_memory growth per key, which also counts the client indexes and
+# Redis's own dict and expiry entries). The keys are what a deployment creates:
 # 1,000 owners, one of three clients, roles, a scope, a 30-day expiry and a
 # 7-day idle expiry, a unique name.
 #
@@ -273,10 +274,12 @@ if (( REDIS_KEYS > 0 )) && command -v redis-server >/dev/null; then
     create_keys "$R2PORT" "$REDIS_KEYS" || die "creating $REDIS_KEYS keys on Redis failed"
     used1=$(redis-cli -p "$RPORT" INFO memory | awk -F: '/^used_memory:/ {print $2+0}')
     REDIS_USED=$(awk -v a="$used1" -v b="$used0" -v n="$REDIS_KEYS" 'BEGIN { printf "%.0f", (a - b) / n }')
-    redis-cli -p "$RPORT" --scan --pattern 'cf:k:*' > "$TMP/redis/keys.txt"
-    REDIS_USAGE=$(sed -n '1,1000p' "$TMP/redis/keys.txt" \
-        | while read -r k; do redis-cli -p "$RPORT" MEMORY USAGE "$k" SAMPLES 0; done \
-        | awk '{ s += $1; n++ } END { if (n) printf "%.0f", s / n; else print "n/a" }')
+    # MEMORY USAGE of the owners' hashes (up to 1000 of them) over the keys they hold
+    redis-cli -p "$RPORT" --scan --pattern 'cf:ko:*' | sed -n '1,1000p' > "$TMP/redis/keys.txt"
+    REDIS_USAGE=$(while read -r k; do
+            echo "$(redis-cli -p "$RPORT" MEMORY USAGE "$k" SAMPLES 0) $(redis-cli -p "$RPORT" HLEN "$k")"
+        done < "$TMP/redis/keys.txt" \
+        | awk '{ s += $1; n += $2 } END { if (n) printf "%.0f", s / n; else print "n/a" }')
 fi
 
 # ---- report ---------------------------------------------------------------------------
@@ -310,6 +313,6 @@ echo "    the page cache is full: from about 100,000 keys on)"
 echo "  curfew RSS growth / key when each of the $APIKEYS_N keys is then used once (limits=$LIMITS): $RSS_USED bytes"
 echo "    (a used key costs the second figure plus this one)"
 echo "  curfew restarted holding the $APIKEYS_N keys, RSS / key above the empty server: $RSS_RESTART bytes"
-echo "  Redis MEMORY USAGE of a key's hash (mean of up to 1000): $REDIS_USAGE bytes"
+echo "  Redis MEMORY USAGE of the owners' hashes over their keys (up to 1000 owners): $REDIS_USAGE bytes"
 echo "  Redis used_memory growth / key over $REDIS_KEYS keys of $OWNERS owners (hash + indexes + overhead): $REDIS_USED bytes"
 exit $fail
