@@ -152,6 +152,36 @@ def test_revocation_on_one_node_holds_on_every_node(three, how):
             assert r.status_code == 401 and reason(r) == "key_revoked", (trial, n.port, r.text)
 
 
+def test_every_field_round_trips_through_redis(start_node, redis_server):
+    """What the scripts pack (Lua) a fresh node reads back (C) field for
+    field: strings with spaces and commas, networks, the largest
+    quota the API takes, an idle expiry, a rotation's successor,
+    predecessor and overlap, use counts, an end and its reason."""
+    a = start_node(CFG)
+    big = 100 * 366 * 86400  # the largest quota the API accepts
+    k = new_key(a, sub="rt-owner.1", name="ci key, nightly", client_id="rtc", roles=["r1", "r2"],
+                scope="s1 s2", networks=["127.0.0.0/8", "2001:db8::/32"], quota_per_day=big,
+                quota_per_month=big, idle_expiry="7d", expires_in="30d")
+    for _ in range(2):
+        assert check(a, k["key"]).status_code == 200
+    r = a.admin("POST", f"/v1/apikeys/{k['id']}/rotate", json={"overlap": 3600})
+    assert r.status_code == 201, r.text
+    succ = r.json()
+    gone = new_key(a, sub="rt-owner.1", name="gone", expires_in=600)
+    assert a.admin("DELETE", f"/v1/apikeys/{gone['id']}").status_code == 200
+    time.sleep(0.5)  # the uses flushed (activity_flush 200ms)
+    want = {x: a.admin("GET", f"/v1/apikeys/{x}").json() for x in (k["id"], succ["id"], gone["id"])}
+    w = want[k["id"]]
+    assert w["successor"] == succ["id"] and w["used_today"] == 2, w
+    assert w["networks"] == ["127.0.0.0/8", "2001:db8::/32"] and w["quota_per_day"] == big, w
+    assert want[succ["id"]]["predecessor"] == k["id"], want[succ["id"]]
+    assert want[gone["id"]]["end_reason"] == "key_revoked", want[gone["id"]]
+    b = start_node(CFG)
+    for kid, doc in want.items():
+        got = b.admin("GET", f"/v1/apikeys/{kid}").json()
+        assert got == doc, (kid, got, doc)
+
+
 def test_rotation_on_one_node_is_seen_by_the_others(three):
     a, b, c = three
     old = new_key(a, expires_in=3600)
