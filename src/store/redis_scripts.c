@@ -10,6 +10,95 @@
 #include "store/redis_int.h"
 
 /*
+ * The packed API key (store/apikey_pack.h, the C side of the same format):
+ * unpack gives a table of the fields by their wire names (numbers 0 and
+ * strings '' when absent), or nil for a damaged value; pack the reverse.
+ * Numbers are kept below 2^53 (Lua's exact integers); a negative is 0.
+ * until_of() is when a key's entry may go: its end, else its expiry, or its
+ * overlap's end if sooner; 0 never (then + the retention).
+ */
+#define APIKEY_CODEC                                                                              \
+    "local FIELDS = {'ca', 'ex', 'ie', 'n', 'c', 'r', 'sc', 'lu', 'ou', 'ea', 'wa', 'qd', 'qm',\n" \
+    "  'ds', 'du', 'ms', 'mu', 'nt', 'su', 'pr', 'e'}\n"                                          \
+    "local STR = {n = 1, c = 1, r = 1, sc = 1, nt = 1, su = 1, pr = 1, e = 1}\n"                  \
+    "local function n(x) return tonumber(x) or 0 end\n"                                          \
+    "local function varint(x)\n"                                                                 \
+    "  local t = {}\n"                                                                           \
+    "  x = math.min(math.floor(math.max(n(x), 0)), 9007199254740991)\n"                          \
+    "  repeat\n"                                                                                 \
+    "    local b = x % 128\n"                                                                    \
+    "    x = (x - b) / 128\n"                                                                    \
+    "    if x > 0 then b = b + 128 end\n"                                                        \
+    "    t[#t + 1] = string.char(b)\n"                                                           \
+    "  until x == 0\n"                                                                           \
+    "  return table.concat(t)\n"                                                                 \
+    "end\n"                                                                                      \
+    "local function pack(r)\n"                                                                   \
+    "  local mask, out = 0, {}\n"                                                                \
+    "  for i, f in ipairs(FIELDS) do\n"                                                          \
+    "    local x = r[f]\n"                                                                       \
+    "    if STR[f] then\n"                                                                       \
+    "      if type(x) == 'string' and x ~= '' then\n"                                            \
+    "        mask = mask + 2 ^ (i - 1); out[#out + 1] = varint(#x) .. x\n"                       \
+    "      end\n"                                                                                \
+    "    elseif n(x) >= 1 then mask = mask + 2 ^ (i - 1); out[#out + 1] = varint(x) end\n"       \
+    "  end\n"                                                                                    \
+    "  return '\\1' .. r.h .. varint(mask) .. table.concat(out)\n"                               \
+    "end\n"                                                                                      \
+    "local function unpack(v)\n"                                                                 \
+    "  if type(v) ~= 'string' or #v < 34 or string.byte(v, 1) ~= 1 then return nil end\n"       \
+    "  local pos = 34\n"                                                                         \
+    "  local function rd()\n"                                                                    \
+    "    local x, m = 0, 1\n"                                                                    \
+    "    for _ = 1, 8 do\n"                                                                      \
+    "      local b = string.byte(v, pos)\n"                                                      \
+    "      if not b then return nil end\n"                                                       \
+    "      pos = pos + 1\n"                                                                      \
+    "      x = x + (b % 128) * m; m = m * 128\n"                                                 \
+    "      if b < 128 then return x end\n"                                                       \
+    "    end\n"                                                                                  \
+    "    return nil\n"                                                                           \
+    "  end\n"                                                                                    \
+    "  local r = {h = string.sub(v, 2, 33)}\n"                                                   \
+    "  local mask = rd()\n"                                                                      \
+    "  if not mask or mask >= 2 ^ #FIELDS then return nil end\n"                                 \
+    "  for i, f in ipairs(FIELDS) do\n"                                                          \
+    "    local on = math.floor(mask / 2 ^ (i - 1)) % 2 == 1\n"                                   \
+    "    if STR[f] then\n"                                                                       \
+    "      r[f] = ''\n"                                                                          \
+    "      if on then\n"                                                                         \
+    "        local l = rd()\n"                                                                   \
+    "        if not l or l < 1 or pos + l - 1 > #v then return nil end\n"                        \
+    "        r[f] = string.sub(v, pos, pos + l - 1); pos = pos + l\n"                            \
+    "      end\n"                                                                                \
+    "    else\n"                                                                                 \
+    "      r[f] = 0\n"                                                                           \
+    "      if on then r[f] = rd() end\n"                                                         \
+    "      if not r[f] then return nil end\n"                                                    \
+    "    end\n"                                                                                  \
+    "  end\n"                                                                                    \
+    "  if pos ~= #v + 1 then return nil end\n"                                                   \
+    "  return r\n"                                                                               \
+    "end\n"                                                                                      \
+    "local function until_of(r)\n"                                                               \
+    "  local u = 0\n"                                                                            \
+    "  if r.e ~= '' then u = r.ea elseif r.ex ~= 0 then u = r.ex end\n"                          \
+    "  if r.ou ~= 0 and (u == 0 or r.ou < u) then u = r.ou end\n"                                \
+    "  return u\n"                                                                               \
+    "end\n"                                                                                      \
+    "local function hex(h)\n"                                                                    \
+    "  return (string.gsub(h, '.', function(c) return string.format('%02x', string.byte(c)) end))\n" \
+    "end\n"                                                                                      \
+    "local function owner_expiry(ko, at, existed)\n"                                             \
+    "  if not existed then\n"                                                                    \
+    "    if at ~= 0 then redis.call('PEXPIREAT', ko, at) end\n"                                  \
+    "  elseif redis.call('PTTL', ko) >= 0 then\n"                                                \
+    "    if at == 0 then redis.call('PERSIST', ko)\n"                                            \
+    "    elseif redis.call('PEXPIRETIME', ko) < at then redis.call('PEXPIREAT', ko, at) end\n"   \
+    "  end\n"                                                                                    \
+    "end\n"
+
+/*
  * KEYS: none (single-instance Redis). ARGV[1] the batch, ARGV[2] how long an
  * ended session is kept (ms), ARGV[3] the channel, ARGV[4] how long a
  * not-before epoch matters (ms): once every token issued before it has
@@ -24,77 +113,104 @@
  * Every live session written is also put in its subject's and client's index
  * set (cf:u:<sub>, cf:c:<client>), which the revocation script reads.
  *
- * An API key event ("k", store/wire.c) writes the hash cf:k:<id> with the
+ * An API key event ("k", store/wire.c) writes the key's packed value
+ * (APIKEY_CODEC) as field <id> of its owner's hash cf:ko:<sub>, with the
  * merge rules of the SQLite store (an end is never undone, use only moves
  * forward, an overlap only shortens), except the quota counts: every node
  * counts its own uses, and its apikey_used events add them ("dd", "dm": uses
- * since its previous one) to the window's count, so a quota is cluster-wide. Only the SHA-256 of the key
- * string is kept (32 raw bytes in field h), and fields that are zero or
- * empty are left out, to keep a key small. A key is kept until its end (or
- * its expiry, or the end of its overlap) plus the ended-session retention;
- * a key that never expires is kept until it ends. A new key's id is appended
- * to its owner's index (cf:kio:<sub>, a string of 12-character ids: 12 bytes
- * a key, where a set member cost about 60), and its owner joins its client's
- * owner set (cf:kic:<client>: an entry per owner and client, not per key),
- * which the key revocation script reads; an index lives as long as its
- * longest-lived key. (Keys written before this layout are in the sets
- * cf:ku:<sub> and cf:kc:<client>, which that script still reads.)
+ * since its previous one) to the window's count, so a quota is cluster-wide.
+ * Only the SHA-256 of the key string is kept (32 raw bytes). A key is kept
+ * until its end (or its expiry, or the end of its overlap) plus the
+ * ended-session retention, a key that never expires until it ends: the
+ * owner's hash lives as long as its longest-kept key, and each write drops
+ * up to 3 entries of that hash (drawn at random) whose time has passed. The
+ * owner hash is the owner's index. A client's index, which the key
+ * revocation script reads, is the string cf:kco:<client> of the owners with
+ * a key of that client (each a varint length and the name, appended): a new
+ * key appends its owner unless the owner already has a live key of that
+ * client listed (looked for only in an owner hash of up to 64 keys, so a
+ * write stays cheap; a repeated owner is read once). A set member cost about
+ * 55 bytes, an entry here the name's length plus one.
+ * Earlier layouts: a key in its own hash cf:k:<id> moves into its owner's
+ * hash at its next write (and into its client's index); the indexes of
+ * those layouts (cf:ku:<sub>, cf:kc:<client>, cf:kio:<sub>, cf:kic:<client>)
+ * are still read by the revocation script.
  */
 const char cf__redis_apply_script[] =
-    "local function n(x) return tonumber(x) or 0 end\n"
+    APIKEY_CODEC
     "local function index(set, id, at)\n"
     "  redis.call('SADD', set, id)\n"
     "  if redis.call('PEXPIRETIME', set) < at then redis.call('PEXPIREAT', set, at) end\n"
     "end\n"
-    "local function apikey(t, k, keep)\n"
-    "  local key = 'cf:k:' .. k.id\n"
-    "  local c = redis.call('HMGET', key, 'lu', 'ou', 'su', 'ea', 'e', 'wa', 'ds', 'du', 'ms', 'mu')\n"
-    "  if redis.call('EXISTS', key) == 0 then\n"
-    "    c = {0, 0, '', 0, '', 0, 0, 0, 0, 0}\n"
-    "    local h = string.gsub(k.h, '..', function(x) return string.char(tonumber(x, 16)) end)\n"
-    "    local f = {'h', h}\n"
-    "    for _, name in ipairs({'u', 'n', 'c', 'r', 'sc', 'nt', 'pr', 'ca', 'ex', 'ie', 'qd', 'qm'}) do\n"
-    "      if k[name] ~= '' and k[name] ~= 0 then f[#f + 1] = name; f[#f + 1] = k[name] end\n"
+    "local function legacy(id)\n"
+    "  local key = 'cf:k:' .. id\n"
+    "  local h = redis.call('HGETALL', key)\n"
+    "  if #h == 0 then return nil end\n"
+    "  local f = {}\n"
+    "  for i = 1, #h, 2 do f[h[i]] = h[i + 1] end\n"
+    "  redis.call('DEL', key)\n"
+    "  if type(f.h) ~= 'string' or #f.h ~= 32 then return nil end\n"
+    "  local r = {h = f.h}\n"
+    "  for _, x in ipairs(FIELDS) do if STR[x] then r[x] = f[x] or '' else r[x] = n(f[x]) end end\n"
+    "  return r, true\n"
+    "end\n"
+    "local function prune(ko, id, keep, now)\n"
+    "  local s = redis.call('HRANDFIELD', ko, 3, 'WITHVALUES')\n"
+    "  for i = 1, #s, 2 do\n"
+    "    local r = unpack(s[i + 1])\n"
+    "    if s[i] ~= id and r and until_of(r) ~= 0 and until_of(r) + keep < now then\n"
+    "      redis.call('HDEL', ko, s[i])\n"
     "    end\n"
-    "    redis.call('HSET', key, unpack(f))\n"
-    "    local idx = {{'cf:kio:' .. k.u, k.id}}\n"
-    "    if k.c ~= '' then idx[2] = {'cf:kic:' .. k.c, k.u} end\n"
-    "    for i, x in ipairs(idx) do\n"
-    "      local set = x[1]\n"
-    "      local ttl = redis.call('PTTL', set)\n"
-    "      if i == 1 then redis.call('APPEND', set, x[2]) else redis.call('SADD', set, x[2]) end\n"
-    "      if n(k.ex) == 0 then redis.call('PERSIST', set)\n"
-    "      elseif ttl == -2 or (ttl >= 0 and redis.call('PEXPIRETIME', set) < k.ex + keep) then\n"
-    "        redis.call('PEXPIREAT', set, k.ex + keep)\n"
+    "  end\n"
+    "end\n"
+    "local function client_index(c, u, ex, keep, ko, now)\n"
+    "  local idx = 'cf:kco:' .. c\n"
+    "  local ttl = redis.call('PTTL', idx)\n"
+    "  local listed = false\n"
+    "  if ttl ~= -2 and redis.call('HLEN', ko) <= 64 then\n"
+    "    for _, v in ipairs(redis.call('HVALS', ko)) do\n"
+    "      local r = unpack(v)\n"
+    "      if r and r.c == c and r.e == '' and (r.ex == 0 or r.ex + keep > now) then\n"
+    "        listed = true\n"
+    "        break\n"
     "      end\n"
     "    end\n"
     "  end\n"
-    "  local ou = n(c[2])\n"
-    "  if ou == 0 or (k.ou ~= 0 and k.ou < ou) then ou = k.ou end\n"
-    "  local ea, en = n(c[4]), c[5] or ''\n"
-    "  if en == '' then ea, en = k.ea, k.e end\n"
-    "  local ds, du, ms, mu = n(c[7]), n(c[8]), n(c[9]), n(c[10])\n"
+    "  if not listed then redis.call('APPEND', idx, varint(#u) .. u) end\n"
+    "  if ex == 0 then redis.call('PERSIST', idx)\n"
+    "  elseif ttl == -2 or (ttl >= 0 and redis.call('PEXPIRETIME', idx) < ex + keep) then\n"
+    "    redis.call('PEXPIREAT', idx, ex + keep)\n"
+    "  end\n"
+    "end\n"
+    "local function apikey(t, k, keep)\n"
+    "  local ko = 'cf:ko:' .. k.u\n"
+    "  local tm = redis.call('TIME')\n"
+    "  local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"
+    "  local existed = redis.call('EXISTS', ko) == 1\n"
+    "  local c, moved = unpack(redis.call('HGET', ko, k.id)), false\n"
+    "  if not c then c, moved = legacy(k.id) end\n"
+    "  if not c then\n"
+    "    c = {h = string.gsub(k.h, '..', function(x) return string.char(tonumber(x, 16)) end)}\n"
+    "    for _, x in ipairs(FIELDS) do if STR[x] then c[x] = '' else c[x] = 0 end end\n"
+    "    for _, x in ipairs({'n', 'c', 'r', 'sc', 'nt', 'pr', 'ca', 'ex', 'ie', 'qd', 'qm'}) do\n"
+    "      c[x] = k[x]\n"
+    "    end\n"
+    "    moved = true\n"
+    "  end\n"
+    "  if moved and c.c ~= '' then client_index(c.c, k.u, n(c.ex), keep, ko, now) end\n"
+    "  if c.ou == 0 or (k.ou ~= 0 and k.ou < c.ou) then c.ou = k.ou end\n"
+    "  if c.e == '' then c.ea, c.e = k.ea, k.e end\n"
     "  if t == 'apikey_used' then\n"
     "    local dd, dm = math.max(n(k.dd), 0), math.max(n(k.dm), 0)\n"
-    "    if k.ds == ds then du = du + dd elseif k.ds > ds then ds, du = k.ds, dd end\n"
-    "    if k.ms == ms then mu = mu + dm elseif k.ms > ms then ms, mu = k.ms, dm end\n"
+    "    if k.ds == c.ds then c.du = c.du + dd elseif k.ds > c.ds then c.ds, c.du = k.ds, dd end\n"
+    "    if k.ms == c.ms then c.mu = c.mu + dm elseif k.ms > c.ms then c.ms, c.mu = k.ms, dm end\n"
     "  end\n"
-    "  local su = c[3] or ''\n"
-    "  if k.su ~= '' then su = k.su end\n"
-    "  local v = {lu = math.max(n(c[1]), k.lu), ou = ou, su = su, ea = ea, e = en,\n"
-    "    wa = math.max(n(c[6]), k.wa), ds = ds, du = du, ms = ms, mu = mu}\n"
-    "  local set, del = {}, {}\n"
-    "  for name, x in pairs(v) do\n"
-    "    if x == 0 or x == '' then del[#del + 1] = name\n"
-    "    else set[#set + 1] = name; set[#set + 1] = x end\n"
-    "  end\n"
-    "  if #set > 0 then redis.call('HSET', key, unpack(set)) end\n"
-    "  if #del > 0 then redis.call('HDEL', key, unpack(del)) end\n"
-    "  local untl = 0\n"
-    "  if en ~= '' then untl = ea\n"
-    "  elseif n(k.ex) ~= 0 then untl = k.ex end\n"
-    "  if ou ~= 0 and (untl == 0 or ou < untl) then untl = ou end\n"
-    "  if untl ~= 0 then redis.call('PEXPIREAT', key, untl + keep) end\n"
+    "  if k.su ~= '' then c.su = k.su end\n"
+    "  c.lu, c.wa = math.max(c.lu, k.lu), math.max(c.wa, k.wa)\n"
+    "  redis.call('HSET', ko, k.id, pack(c))\n"
+    "  local untl = until_of(c)\n"
+    "  owner_expiry(ko, untl ~= 0 and untl + keep or 0, existed)\n"
+    "  if existed then prune(ko, k.id, keep, now) end\n"
     "end\n"
     "if ARGV[5] ~= '' then\n"
     "  local v = redis.call('HMGET', 'cf:s:' .. ARGV[5], 'g', 'ra', 'e', 'ea', 'u', 'ca')\n"
@@ -232,28 +348,70 @@ const char cf__redis_revoke_script[] =
  * API keys revoked by owner or client on Redis's own index, so the
  * revocation covers every key acknowledged anywhere before it, not only
  * those this node has heard of (as the session revocation above). ARGV[1]
- * names the owner or client as the key set of the earlier layout
+ * names the owner or client as the key set of the earliest layout
  * (cf:ku:<sub> or cf:kc:<client>, read too if it still exists). An owner's
- * keys are its index cf:kio:<sub>; a client's, the keys of the owners in
- * cf:kic:<client> whose hash names that client. ARGV[2] now (ms), ARGV[3] how
- * long an ended key is kept (ms), ARGV[4] the channel, ARGV[5] the message's
- * head up to its event array. Every live key in the set ends key_revoked
- * (an ended one keeps its end); the ends are published as one batch of
- * apikey_ended snapshots in the wire format. Returns {keys found, message or ''}.
+ * keys are its hash cf:ko:<sub> (and, from the previous layout, the ids in
+ * cf:kio:<sub>, each in its own hash cf:k:<id>); a client's, the keys that
+ * name that client of the owners listed in cf:kco:<client> (and in the
+ * previous layout's set cf:kic:<client>). ARGV[2] now (ms), ARGV[3]
+ * how long an ended key is kept (ms), ARGV[4] the channel, ARGV[5] the
+ * message's head up to its event array. Every live key found ends
+ * key_revoked (an ended one keeps its end); the ends are published as one
+ * batch of apikey_ended snapshots in the wire format. Returns {keys found,
+ * message or ''}.
  */
 const char cf__redis_apikey_revoke_script[] =
-    "local function n(x) return tonumber(x) or 0 end\n"
+    APIKEY_CODEC
     "local now, keep = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
     "local ev, found, seen = {}, 0, {}\n"
     "local ids = redis.call('SMEMBERS', ARGV[1])\n"
-    "local who, owners, index = string.sub(ARGV[1], 7), {}, 'cf:kic:'\n"
-    "if string.sub(ARGV[1], 1, 6) == 'cf:ku:' then owners, index = {who}, 'cf:kio:'\n"
-    "else owners = redis.call('SMEMBERS', 'cf:kic:' .. who) end\n"
+    "local who, owners, index = string.sub(ARGV[1], 7), {}, {'cf:kic:', 'cf:kco:'}\n"
+    "local byowner = string.sub(ARGV[1], 1, 6) == 'cf:ku:'\n"
+    "if byowner then owners, index = {who}, {'cf:kio:', 'cf:kio:'}\n"
+    "else\n"
+    "  local listed = {}\n"
+    "  for _, u in ipairs(redis.call('SMEMBERS', 'cf:kic:' .. who)) do listed[u] = true end\n"
+    "  local s, pos = redis.call('GET', 'cf:kco:' .. who) or '', 1\n"
+    "  while pos <= #s do\n"
+    "    local l, m = 0, 1\n"
+    "    repeat\n"
+    "      local b = string.byte(s, pos) or 0\n"
+    "      pos = pos + 1\n"
+    "      l = l + (b % 128) * m; m = m * 128\n"
+    "    until b < 128 or pos > #s\n"
+    "    listed[string.sub(s, pos, pos + l - 1)] = true\n"
+    "    pos = pos + l\n"
+    "  end\n"
+    "  for u in pairs(listed) do owners[#owners + 1] = u end\n"
+    "end\n"
+    "local function ended(id, sub, f)\n"
+    "  ev[#ev + 1] = {t = 'apikey_ended', at = now, r = 'key_revoked', k = {\n"
+    "    id = id, h = hex(f.h or ''), u = sub, n = f.n or '', c = f.c or '', r = f.r or '',\n"
+    "    sc = f.sc or '', nt = f.nt or '', ca = n(f.ca), ex = n(f.ex), ie = n(f.ie),\n"
+    "    lu = n(f.lu), ou = n(f.ou), ea = now, wa = n(f.wa), qd = n(f.qd), qm = n(f.qm),\n"
+    "    ds = n(f.ds), du = n(f.du), ms = n(f.ms), mu = n(f.mu), su = f.su or '',\n"
+    "    pr = f.pr or '', e = 'key_revoked'}}\n"
+    "end\n"
     "for _, sub in ipairs(owners) do\n"
+    "  local ko = 'cf:ko:' .. sub\n"
+    "  local h = redis.call('HGETALL', ko)\n"
+    "  for i = 1, #h, 2 do\n"
+    "    local id, r = h[i], unpack(h[i + 1])\n"
+    "    if r and not seen[id] and (byowner or r.c == who) then\n"
+    "      seen[id] = true\n"
+    "      found = found + 1\n"
+    "      if r.e == '' then\n"
+    "        r.ea, r.e = now, 'key_revoked'\n"
+    "        redis.call('HSET', ko, id, pack(r))\n"
+    "        owner_expiry(ko, now + keep, true)\n"
+    "        ended(id, sub, r)\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
     "  local s = redis.call('GET', 'cf:kio:' .. sub) or ''\n"
     "  for i = 1, #s - 11, 12 do\n"
     "    local id = string.sub(s, i, i + 11)\n"
-    "    if index == 'cf:kio:' or redis.call('HGET', 'cf:k:' .. id, 'c') == who then\n"
+    "    if byowner or redis.call('HGET', 'cf:k:' .. id, 'c') == who then\n"
     "      ids[#ids + 1] = id\n"
     "    end\n"
     "  end\n"
@@ -269,16 +427,10 @@ const char cf__redis_apikey_revoke_script[] =
     "  if #h > 0 and (f.e or '') == '' then\n"
     "    redis.call('HSET', key, 'ea', now, 'e', 'key_revoked')\n"
     "    redis.call('PEXPIREAT', key, now + keep)\n"
-    "    local hex = string.gsub(f.h or '', '.', function(c) return string.format('%02x', string.byte(c)) end)\n"
-    "    ev[#ev + 1] = {t = 'apikey_ended', at = now, r = 'key_revoked', k = {\n"
-    "      id = id, h = hex, u = f.u or '', n = f.n or '', c = f.c or '', r = f.r or '',\n"
-    "      sc = f.sc or '', nt = f.nt or '', ca = n(f.ca), ex = n(f.ex), ie = n(f.ie),\n"
-    "      lu = n(f.lu), ou = n(f.ou), ea = now, wa = n(f.wa), qd = n(f.qd), qm = n(f.qm),\n"
-    "      ds = n(f.ds), du = n(f.du), ms = n(f.ms), mu = n(f.mu), su = f.su or '',\n"
-    "      pr = f.pr or '', e = 'key_revoked'}}\n"
+    "    ended(id, f.u or '', f)\n"
     "  end\n"
     "end\n"
-    "redis.call('DEL', ARGV[1], index .. who)\n"
+    "redis.call('DEL', ARGV[1], index[1] .. who, index[2] .. who)\n"
     "local msg = ''\n"
     "if #ev > 0 then\n"
     "  msg = ARGV[5] .. cjson.encode(ev) .. '}'\n"

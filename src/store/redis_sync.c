@@ -7,6 +7,7 @@
  * in redis.c share.
  */
 #include "store/redis_int.h"
+#include "store/apikey_pack.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -328,6 +329,46 @@ static cf_apikey_t *apikey_from_hash(const char *id, const redisReply *h)
     return k;
 }
 
+/*
+ * The keys one reply holds: an owner's hash cf:ko:<sub> (field id, value
+ * packed: store/apikey_pack.h) or, from the earlier layout, a key's own hash
+ * cf:k:<id>. A damaged entry is skipped (logged), never loaded half.
+ */
+static int apikeys_from_reply(const redisReply *name, const redisReply *v, cf_store_apikey_fn fn,
+                              void *ctx)
+{
+    int rc = 0;
+
+    if (v->type != REDIS_REPLY_ARRAY || v->elements == 0)
+        return 0;
+    if (strncmp(name->str, "cf:k:", 5) == 0) {
+        cf_apikey_t *k = strlen(name->str + 5) == CF_APIKEY_ID_LEN ? apikey_from_hash(name->str + 5, v)
+                                                                   : NULL;
+        if (k == NULL)
+            CF_LOG(CF_LOG_WARN, "event=store_skip_row table=apikeys why=bad_row");
+        return k != NULL ? fn(ctx, k) : 0;
+    }
+    for (size_t i = 0; rc == 0 && i + 1 < v->elements; i += 2) {
+        const redisReply *id = v->element[i], *val = v->element[i + 1];
+        cf_apikey_t *k = NULL;
+        if (id->type == REDIS_REPLY_STRING && val->type == REDIS_REPLY_STRING &&
+            id->len == CF_APIKEY_ID_LEN && strlen(id->str) == CF_APIKEY_ID_LEN)
+            k = cf_apikey_unpack(id->str, name->str + 6, (const uint8_t *)val->str, val->len);
+        if (k == NULL)
+            CF_LOG(CF_LOG_WARN, "event=store_skip_row table=apikeys why=bad_row");
+        else
+            rc = fn(ctx, k);
+    }
+    return rc;
+}
+
+/* Is @r the name of a key's hash (cf:k:<id>) or of an owner's (cf:ko:<sub>)? */
+static int is_apikey_hash(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_STRING && strlen(r->str) == r->len &&
+           (strncmp(r->str, "cf:k:", 5) == 0 || (strncmp(r->str, "cf:ko:", 6) == 0 && r->len > 6));
+}
+
 int cf__redis_load_apikeys(cf_store_t *base, cf_store_apikey_fn fn, void *ctx)
 {
     redisContext *c = connect_sync((rd_t *)base);
@@ -337,7 +378,7 @@ int cf__redis_load_apikeys(cf_store_t *base, cf_store_apikey_fn fn, void *ctx)
     if (c == NULL)
         return CF_ESTORE;
     do {
-        redisReply *r = redisCommand(c, "SCAN %s MATCH cf:k:* COUNT 1000", cursor);
+        redisReply *r = redisCommand(c, "SCAN %s MATCH cf:k* COUNT 1000", cursor);
         if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
             freeReplyObject(r);
             rc = CF_ESTORE;
@@ -346,22 +387,18 @@ int cf__redis_load_apikeys(cf_store_t *base, cf_store_apikey_fn fn, void *ctx)
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         const redisReply *keys = r->element[1];
         for (size_t i = 0; i < keys->elements; i++)
-            redisAppendCommand(c, "HGETALL %b", keys->element[i]->str, keys->element[i]->len);
+            if (is_apikey_hash(keys->element[i]))
+                redisAppendCommand(c, "HGETALL %b", keys->element[i]->str, keys->element[i]->len);
         for (size_t i = 0; i < keys->elements; i++) {
             redisReply *v = NULL;
-            const char *id = keys->element[i]->str + 5; /* past "cf:k:" */
+            if (!is_apikey_hash(keys->element[i]))
+                continue;
             if (redisGetReply(c, (void **)&v) != REDIS_OK) {
                 rc = CF_ESTORE;
                 break;
             }
-            if (rc == 0 && v->type == REDIS_REPLY_ARRAY && v->elements > 0 &&
-                strlen(id) == CF_APIKEY_ID_LEN) {
-                cf_apikey_t *k = apikey_from_hash(id, v);
-                if (k == NULL)
-                    CF_LOG(CF_LOG_WARN, "event=store_skip_row table=apikeys why=bad_row");
-                else
-                    rc = fn(ctx, k);
-            }
+            if (rc == 0)
+                rc = apikeys_from_reply(keys->element[i], v, fn, ctx);
             freeReplyObject(v);
         }
         freeReplyObject(r);
