@@ -5,7 +5,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 600
-FUZZ_HARNESSES = http jws dpop config body wire
+FUZZ_HARNESSES = http jws dpop config body wire apikey_pack
 PYTHON     ?= /usr/bin/python3
 CURFEW      = $(BUILD)/curfew
 
