@@ -119,6 +119,8 @@ sleep 1.1
 for t in on off; do [[ "$(check_status "$t")" == 200 ]] || die "curfew ($t) refused the check"; done
 [[ "$(gap_count on)" == $((GAPS0 + 1)) ]] || die "the on server did not observe the idle gap ($(gap_count on))"
 [[ "$(gap_count off)" == 0 ]] || die "the off server observed an idle gap: tuning.measure: false ignored"
+# (the audit writer batches: a line reaches the file within ~50 ms)
+for _ in $(seq 40); do grep -q '"event":"activity_gap"' "$TMP/on/audit.log" 2>/dev/null && break; sleep 0.05; done
 grep -q '"event":"activity_gap"' "$TMP/on/audit.log" 2>/dev/null \
     || die "the on server wrote no activity_gap line"
 ! grep -q '"event":"activity_gap"' "$TMP/off/audit.log" 2>/dev/null \
