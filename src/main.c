@@ -209,7 +209,7 @@ static int cmd_serve(int argc, char **argv)
     rc = load_config(path, listen, data_dir, log_level, &cfg);
     if (rc != 0)
         return rc;
-    cf_log_level = (cf_log_level_t)cf_log_level_parse(cfg.log_level);
+    cf_log_level_set((cf_log_level_t)cf_log_level_parse(cfg.log_level));
     for (size_t i = 0; i < cfg.nnotes; i++)
         CF_LOG(CF_LOG_INFO, "%s", cfg.notes[i]);
 

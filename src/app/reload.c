@@ -345,7 +345,7 @@ static void swap(cf_app_t *app, cf_config_t *next, staged_t *s, retired_t *slot)
     }
     if (clear_tokens)
         cf_tokcache_clear(&app->token_cache);
-    cf_log_level = (cf_log_level_t)cf_log_level_parse(app->cfg.log_level);
+    cf_log_level_set((cf_log_level_t)cf_log_level_parse(app->cfg.log_level));
     memset(s, 0, sizeof *s);
 }
 

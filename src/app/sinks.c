@@ -50,7 +50,7 @@ static int refusal_budget(cf_app_t *app, int take)
 {
     cf_time_t sec = (cf_time_t)(uv_now(app->loop) / CF_SEC); /* loop time: no clock.c cycle */
 
-    if (cf_log_level > CF_LOG_INFO)
+    if (cf_log_level_get() > CF_LOG_INFO)
         return 0;
     if (sec != app->refusal_log.window) {
         app->refusal_log.window = sec;

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-cf_log_level_t cf_log_level = CF_LOG_INFO;
+_Atomic cf_log_level_t cf_log_level = CF_LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
 

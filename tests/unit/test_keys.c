@@ -43,7 +43,7 @@ static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof *f);
 
-    cf_log_level = CF_LOG_OFF;
+    cf_log_level_set(CF_LOG_OFF);
     setenv("CURFEW_ADMIN_KEY", "unit-test-admin-key", 1);
     setenv("CURFEW_KEK", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 1);
     for (int i = 0; i < 2; i++) {

@@ -47,17 +47,17 @@ static void test_check_with_session_hashes_nothing(void **state)
     assert_non_null(s);
     cf_config_defaults(&app->cfg);
     cf_app_metrics_init(app);
-    cf_log_level = CF_LOG_DEBUG;
+    cf_log_level_set(CF_LOG_DEBUG);
     for (int i = 0; i < 1000; i++) /* a burst, and a check after a silence */
         cf_app_emit_check_gap(app, CF_REASON_NONE, 1000, s, i == 999 ? 5 * CF_SEC : 0);
     assert_int_equal(fingerprints, 0);
     assert_int_equal(app->metrics.timeouts[cf_app_metrics_slot(&app->metrics, "web")].idle_gap.count, 1);
     /* A line that is written still names the session by its fingerprint. */
     cf_session_end(s, CF_END_LOGOUT, t0);
-    cf_log_level = CF_LOG_INFO;
+    cf_log_level_set(CF_LOG_INFO);
     cf_app_emit(app, &ended);
     assert_int_equal(fingerprints, 1);
-    cf_log_level = CF_LOG_WARN; /* and one that is not, does not hash */
+    cf_log_level_set(CF_LOG_WARN); /* and one that is not, does not hash */
     cf_app_emit(app, &ended);
     assert_int_equal(fingerprints, 1);
     cf_app_metrics_fini(app);
@@ -112,7 +112,7 @@ static void test_measure_off_observes_no_gap_and_tracks_no_relogin(void **state)
     assert_int_equal(app->cfg.measure, 1); /* on by default */
     app->cfg.measure = 0;
     cf_app_metrics_init(app);
-    cf_log_level = CF_LOG_ERROR;
+    cf_log_level_set(CF_LOG_ERROR);
     web = cf_app_metrics_slot(m, "web");
     idle_then_back(app, "AAAAAAAAAAAAAAAAAAAAAAAA", t0, t0 + 3 * CF_SEC, t0 + 5 * CF_SEC);
     cf_app_metrics_sweep(app, t0 + 48 * 3600 * CF_SEC);
