@@ -284,10 +284,13 @@ class CurfewServer:
         return self.proc.returncode
 
     def sanitizer_reports(self):
-        """What AddressSanitizer, LeakSanitizer or UBSan said on stderr (an ASan build,
-        CURFEW_BIN=build-asan/curfew), or "" when nothing: checked at teardown."""
+        """What AddressSanitizer, LeakSanitizer, UBSan or ThreadSanitizer said on stderr
+        (CURFEW_BIN=build-asan/curfew or build-tsan/curfew), or "" when nothing: checked
+        at teardown."""
         text = self.stderr_text()
-        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                       "WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer",
+                       "FATAL: ThreadSanitizer"):
             i = text.find(marker)
             if i >= 0:
                 return text[max(0, i - 200):i + 3000]
@@ -556,7 +559,7 @@ def fail_on_sanitizer_reports(servers):
     for srv in servers:
         report = srv.sanitizer_reports()
         if report:
-            pytest.fail(f"curfew on port {srv.port} reported a memory or UB error:\n{report}")
+            pytest.fail(f"curfew on port {srv.port} reported a memory, UB or thread error:\n{report}")
 
 
 @pytest.fixture
