@@ -104,6 +104,9 @@ integration-asan: unit-asan
 # 2 minutes on 2 cores. No suppressions are needed: OpenSSL, libuv and SQLite
 # are not instrumented and their locks are intercepted. test_sign_pool's
 # PBKDF2 timing test is left out (a minute of hashing, nothing shared).
+# "FATAL: ThreadSanitizer: unexpected memory mapping" means a kernel with
+# vm.mmap_rnd_bits above 28 (gcc 12's TSan cannot map its shadow there): run
+# `setarch -R make integration-tsan`, or lower the sysctl.
 TSAN_OPTS = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 TSAN_SUITES = tests/integration/test_threads.py tests/integration/test_audit.py \
 	tests/integration/test_dpop_pool.py tests/integration/test_sign_pool.py \
