@@ -104,10 +104,12 @@ integration-asan: unit-asan
 # 2 minutes on 2 cores. No suppressions are needed: OpenSSL, libuv and SQLite
 # are not instrumented and their locks are intercepted. test_sign_pool's
 # PBKDF2 timing test is left out (a minute of hashing, nothing shared).
-# "FATAL: ThreadSanitizer: unexpected memory mapping" means a kernel with
-# vm.mmap_rnd_bits above 28 (gcc 12's TSan cannot map its shadow there): run
-# `setarch -R make integration-tsan`, or lower the sysctl.
+# gcc 12's TSan cannot map its shadow on kernels with vm.mmap_rnd_bits above
+# 28 ("FATAL: ThreadSanitizer: unexpected memory mapping"), so the lane runs
+# with address randomization off for its processes (setarch -R, util-linux):
+# a fresh machine's sysctl must not decide whether make test passes.
 TSAN_OPTS = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+NO_ASLR   = setarch $(shell uname -m) -R
 TSAN_SUITES = tests/integration/test_threads.py tests/integration/test_audit.py \
 	tests/integration/test_dpop_pool.py tests/integration/test_sign_pool.py \
 	tests/integration/test_store.py tests/integration/test_alerts.py \
@@ -118,10 +120,10 @@ $(TSAN_BUILD)/build.ninja:
 
 unit-tsan: deps $(TSAN_BUILD)/build.ninja
 	ninja -C $(TSAN_BUILD)
-	$(TSAN_OPTS) meson test -C $(TSAN_BUILD) --suite unit --print-errorlogs
+	$(TSAN_OPTS) $(NO_ASLR) meson test -C $(TSAN_BUILD) --suite unit --print-errorlogs
 
 integration-tsan: unit-tsan
-	$(TSAN_OPTS) CURFEW_BIN=$(abspath $(TSAN_BUILD)/curfew) $(PYTHON) -m pytest -q -p no:cacheprovider \
+	$(TSAN_OPTS) CURFEW_BIN=$(abspath $(TSAN_BUILD)/curfew) $(NO_ASLR) $(PYTHON) -m pytest -q -p no:cacheprovider \
 	  $(TSAN_SUITES) -k 'not client_secret_hashing'
 
 test: unit unit-asan fuzz-smoke integration integration-asan integration-tsan
