@@ -348,16 +348,22 @@ cf_apikey_t *cf_app_apikey_mint(cf_app_t *app, const char *sub, const char *name
 int cf_app_apikey_end(cf_app_t *app, const cf_apikey_t *k, cf_apikey_end_t why, cf_time_t now,
                       cf_events_t *ev)
 {
+    cf_apikey_end_t passed = cf_apikey_end_at(k, now, NULL);
     cf_event_t *e;
 
     (void)app;
     if (k->end != CF_APIKEY_END_NONE)
         return 0;
+    /* A key past a deadline ended there, whoever notices it and however late
+     * (the sweep, a restart, a revocation that comes after): record that end
+     * at its deadline, never at the time of noticing. */
+    if (passed != CF_APIKEY_END_NONE)
+        why = passed;
     e = cf_events_add_apikey(ev, CF_EV_APIKEY_ENDED, now, k);
     if (e == NULL)
         return CF_ENOMEM;
     e->apikey->end = why;
-    e->apikey->ended_at = now;
+    e->apikey->ended_at = passed != CF_APIKEY_END_NONE ? cf_apikey_ended_at(k, now) : now;
     e->reason = cf_apikey_end_refusal(why);
     return 1;
 }

@@ -70,7 +70,9 @@ cf_apikey_t *cf_app_apikey_mint(cf_app_t *app, const char *sub, const char *name
                                 char out[CF_APIKEY_LEN + 1]);
 /**
  * Decide to end @k with @why at @now: appends APIKEY_ENDED (a snapshot with
- * the end) to @ev. Returns 1, 0 when @k has ended already, CF_ENOMEM.
+ * the end) to @ev. A key already past one of its deadlines ends with that
+ * deadline's reason, at that deadline, whatever @why. Returns 1, 0 when @k's
+ * end is recorded already, CF_ENOMEM.
  */
 int cf_app_apikey_end(cf_app_t *app, const cf_apikey_t *k, cf_apikey_end_t why, cf_time_t now,
                       cf_events_t *ev);
