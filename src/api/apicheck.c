@@ -135,8 +135,9 @@ static cf_reason_t limits(cf_app_t *app, cf_http_req_t *req, cf_apikey_rec_t *r,
         return CF_REASON_RATE_LIMITED;
     }
     memset(q, 0, sizeof *q);
+    /* A refusal is no use of the key: its idle deadline stays (a moved
+     * window is written by cf_app_apikey_quota itself). */
     if ((day > 0 || month > 0) && !cf_app_apikey_quota(app, r, day, month, now, q)) {
-        cf_app_apikey_touch(app, r, now); /* the count may have moved to a new window */
         over_quota(req, q);
         return CF_REASON_QUOTA_EXCEEDED;
     }

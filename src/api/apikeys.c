@@ -58,7 +58,8 @@ static int body_seconds(json_t *v, int64_t *out, int *set)
         return 0;
     }
     if (json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v) &&
-        cf_duration_parse(json_string_value(v), json_string_length(v), &ms, NULL) == 0) {
+        cf_duration_parse(json_string_value(v), json_string_length(v), &ms, NULL) == 0 &&
+        (ms == 0 || ms >= CF_SEC)) { /* "500ms" is not 0 ("never"): whole seconds only */
         *out = ms / CF_SEC;
         return 0;
     }
@@ -270,7 +271,7 @@ static void commit_reply(cf_app_t *app, cf_http_req_t *req, cf_events_t *ev, int
         cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
-    cf_app_commit(app, ev, cf_pending_done, p);
+    cf_app_apikey_commit(app, ev, cf_pending_done, p);
 }
 
 static void create(cf_app_t *app, cf_http_req_t *req)
@@ -488,7 +489,9 @@ static void rotate(cf_app_t *app, cf_http_req_t *req, cf_apikey_t *old)
         return;
     }
     json_decref(doc);
-    if (set && asked * CF_SEC < overlap) /* a rotation may ask for a shorter overlap, never longer */
+    /* A rotation may ask for a shorter overlap, never longer (compared before
+     * scaling: a huge ask must not wrap into a negative, i.e. no overlap). */
+    if (set && asked <= CF_APIKEY_LIFETIME_MAX_S && asked * CF_SEC < overlap)
         overlap = asked * CF_SEC;
     k = decide_new(app, &sp, old, now, secret, &why);
     if (k == NULL) {
@@ -533,6 +536,24 @@ static cf_apikey_rec_t *find(cf_app_t *app, cf_http_req_t *req, const char *seg,
     return k;
 }
 
+static void redispatch(cf_app_t *app, void *arg)
+{
+    cf_api_apikeys(app, arg);
+}
+
+/* 1 when @req must wait for the changes in flight of key @id (NULL: of every
+ * key) and will be dispatched again once they are answered: a rotation or
+ * revocation is decided on the acknowledged state, so of two racing rotations
+ * exactly one wins, and nothing is rotated after it was revoked. */
+static int must_wait(cf_app_t *app, cf_http_req_t *req, const char *id)
+{
+    int rc = cf_app_apikey_wait(app, id, redispatch, req);
+
+    if (rc < 0)
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
+    return rc != 0;
+}
+
 void cf_api_apikeys(cf_app_t *app, cf_http_req_t *req)
 {
     const char *rest = req->path + strlen(PREFIX), *slash;
@@ -558,7 +579,7 @@ void cf_api_apikeys(cf_app_t *app, cf_http_req_t *req)
     rest++; /* the '/' the route row matched */
     n--;
     if (n == strlen("revocations") && memcmp(rest, "revocations", n) == 0) {
-        if (post)
+        if (post && !must_wait(app, req, NULL))
             revocations(app, req);
         else
             cf_reply_method_not_allowed(req, "POST");
@@ -570,6 +591,8 @@ void cf_api_apikeys(cf_app_t *app, cf_http_req_t *req)
         return;
     }
     if ((r = find(app, req, rest, slash != NULL ? (size_t)(slash - rest) : n)) == NULL)
+        return;
+    if ((post || req->method == HTTP_DELETE) && must_wait(app, req, r->id))
         return;
     cf_app_apikey_view(app, r, k); /* a copy: the handlers decide on it, commit, then apply */
     if (slash != NULL && post)

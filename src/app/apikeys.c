@@ -30,6 +30,7 @@
 
 #include <openssl/crypto.h>
 
+#include "app/apikeys_busy.h"
 #include "app/app.h"
 #include "core/apikeytab.h"
 #include "core/digest.h"
@@ -76,6 +77,7 @@ struct cf_apikeys {
     cf_apikey_cache_t cache;  /* presented string -> its SHA-256 (allocated on first use) */
     size_t since_trim;        /* keys flushed since the last malloc_trim */
     unsigned flushing;        /* flush batches not yet answered by the store */
+    cf_apikeys_busy_t busy;   /* keys with an admin change in flight */
 };
 
 static void oom(const char *what)
@@ -366,6 +368,49 @@ int cf_app_apikey_end(cf_app_t *app, const cf_apikey_t *k, cf_apikey_end_t why, 
     e->apikey->ended_at = passed != CF_APIKEY_END_NONE ? cf_apikey_ended_at(k, now) : now;
     e->reason = cf_apikey_end_refusal(why);
     return 1;
+}
+
+typedef struct {
+    cf_app_t *app;
+    cf_store_done_fn done;
+    void *arg;
+    size_t n;
+    char ids[][CF_APIKEY_ID_LEN + 1];
+} held_t;
+
+/* The answer first (memory was applied before it), then whoever waited. */
+static void on_held_done(void *arg, int status)
+{
+    held_t *h = arg;
+
+    h->done(h->arg, status);
+    for (size_t i = 0; i < h->n; i++)
+        cf_apikeys_busy_release(&h->app->apikeys->busy, h->app, h->ids[i]);
+    free(h);
+}
+
+void cf_app_apikey_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *arg)
+{
+    held_t *h = calloc(1, sizeof *h + ev->n * sizeof h->ids[0]);
+
+    if (h == NULL)
+        oom("apikey_commit");
+    *h = (held_t){app, done, arg, 0};
+    for (size_t i = 0; i < ev->n; i++) {
+        if (ev->v[i].apikey == NULL)
+            continue;
+        if (cf_apikeys_busy_hold(&app->apikeys->busy, ev->v[i].apikey->id) < 0)
+            oom("apikey_commit");
+        memcpy(h->ids[h->n++], ev->v[i].apikey->id, CF_APIKEY_ID_LEN + 1);
+    }
+    cf_app_commit(app, ev, on_held_done, h);
+}
+
+int cf_app_apikey_wait(cf_app_t *app, const char *id, cf_wait_fn fn, void *arg)
+{
+    if (app->apikeys == NULL || !cf_apikeys_busy_held(&app->apikeys->busy, id))
+        return 0;
+    return cf_apikeys_busy_wait(&app->apikeys->busy, id, fn, arg) < 0 ? CF_ENOMEM : 1;
 }
 
 /* Put @k on the dirty list, once. */
@@ -690,6 +735,7 @@ static void ext_fini(cf_app_t *app)
     cf_strtab_fini(&ks->strs);
     free(ks->dirty.v);
     cf_apikey_cache_fini(&ks->cache);
+    cf_apikeys_busy_fini(&ks->busy);
     cf_webhook_free(ks->webhook);
     free(ks);
     app->apikeys = NULL;
