@@ -430,9 +430,11 @@ static void revocations(cf_app_t *app, cf_http_req_t *req)
         if (strcmp(key, "sub") != 0 && strcmp(key, "client_id") != 0)
             sub = client = NULL; /* an unknown field: refuse below */
     }
-    if ((sub != NULL) == (client != NULL) || !safe_string(sub != NULL ? sub : client, 255, 0)) {
+    /* "" would name every key without a client (or owner): never a bulk wildcard. */
+    if ((sub != NULL) == (client != NULL) || !safe_string(sub != NULL ? sub : client, 255, 0) ||
+        json_string_length(sub != NULL ? sub : client) == 0) {
         json_decref(doc);
-        bad_request(req, "expected exactly one of sub or client_id (a string), and nothing else");
+        bad_request(req, "expected exactly one of sub or client_id (a non-empty string), and nothing else");
         return;
     }
     /* A cluster: Redis ends the keys on its own index (covering keys other

@@ -296,3 +296,21 @@ def test_a_refused_check_does_not_keep_an_idle_key_alive(start_curfew):
     assert srv.admin("GET", f"/v1/apikeys/{k['id']}").json()["last_used"] == used
     time.sleep(max(0, used + 3.05 - time.time()))
     refused(check(srv, k["key"]), 401, "key_idle_expired")
+
+
+def test_a_bulk_revocation_naming_nothing_revokes_nothing(start_curfew):
+    """{"client_id": ""} matched every key without a client: one empty string
+    revoked the keys of every owner."""
+    srv = start_curfew()
+    keys = [new_key(srv, sub=s, expires_in=600) for s in ("x", "y")]
+    for body in ({"client_id": ""}, {"sub": ""}, {"sub": None}, {"client_id": []},
+                 {"sub": "x", "client_id": "c"}, {"sub": "x", "other": 1}, {}):
+        refused(srv.admin("POST", "/v1/apikeys/revocations", json=body), 400, "invalid_request")
+    status, data = post_raw_json(srv, "/v1/apikeys/revocations", b'{"sub": "nobody", "sub": "x"}')
+    assert status == 400 and b"invalid_json" in data
+    for k in keys:
+        assert check(srv, k["key"]).status_code == 200
+        assert srv.admin("GET", f"/v1/apikeys/{k['id']}").json()["state"] == "active"
+    r = srv.admin("POST", "/v1/apikeys/revocations", json={"sub": "x"})
+    assert r.status_code == 200 and r.json() == {"keys_revoked": 1}, r.text
+    assert check(srv, keys[1]["key"]).status_code == 200
