@@ -261,8 +261,31 @@ static cf_apikey_t *decide_new(cf_app_t *app, const spec_t *sp, const cf_apikey_
     return k;
 }
 
+/* A rotation's answer: in a cluster, Redis refuses it when another node
+ * rotated (CF_EEXIST) or revoked (CF_ENOENT) the key first; its successor is
+ * then nowhere. */
+static void rotation_done(void *arg, int status)
+{
+    cf_pending_t *p = arg;
+    cf_refusal_t r;
+
+    if (status == CF_EEXIST || status == CF_ENOENT) {
+        json_decref(p->body); /* the successor and its secret: never stored */
+        cf_refusal_make(&r, CF_ENDPOINT_API,
+                        status == CF_EEXIST ? CF_REASON_KEY_ROTATED : CF_REASON_KEY_REVOKED,
+                        status == CF_EEXIST ? "another node rotated this key at the same moment"
+                                            : "another node ended this key at the same moment",
+                        -1);
+        p->status = r.status;
+        p->body = r.body;
+        status = r.body != NULL ? 0 : CF_ENOMEM;
+    }
+    cf_pending_done(p, status);
+}
+
 /* Commit @ev, answering @status with @body once durable (503 if the store refused). */
-static void commit_reply(cf_app_t *app, cf_http_req_t *req, cf_events_t *ev, int status, json_t *body)
+static void commit_reply(cf_app_t *app, cf_http_req_t *req, cf_events_t *ev, int status, json_t *body,
+                         cf_store_done_fn done)
 {
     cf_pending_t *p = cf_pending_new(req, status, body, 1);
 
@@ -271,7 +294,7 @@ static void commit_reply(cf_app_t *app, cf_http_req_t *req, cf_events_t *ev, int
         cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
-    cf_app_apikey_commit(app, ev, cf_pending_done, p);
+    cf_app_apikey_commit(app, ev, done, p);
 }
 
 static void create(cf_app_t *app, cf_http_req_t *req)
@@ -298,7 +321,7 @@ static void create(cf_app_t *app, cf_http_req_t *req)
     if (cf_events_add_apikey(&ev, CF_EV_APIKEY_CREATED, now, k) == NULL) {
         cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
     } else {
-        commit_reply(app, req, &ev, 201, created_body(app, k, secret, now));
+        commit_reply(app, req, &ev, 201, created_body(app, k, secret, now), cf_pending_done);
     }
     OPENSSL_cleanse(secret, sizeof secret);
     cf_apikey_free(k);
@@ -395,7 +418,8 @@ static void delete_one(cf_app_t *app, cf_http_req_t *req, cf_apikey_t *k)
         cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
-    commit_reply(app, req, &ev, 200, cf_app_apikey_json(app, ev.n > 0 ? ev.v[0].apikey : k, now));
+    commit_reply(app, req, &ev, 200, cf_app_apikey_json(app, ev.n > 0 ? ev.v[0].apikey : k, now),
+                 cf_pending_done);
 }
 
 static void on_shared_revoked(cf_app_t *app, void *arg, int status, int64_t ended)
@@ -458,7 +482,7 @@ static void revocations(cf_app_t *app, cf_http_req_t *req)
         n += ended > 0 ? ended : 0;
     }
     json_decref(doc);
-    commit_reply(app, req, &ev, 200, json_pack("{s:I}", "keys_revoked", (json_int_t)n));
+    commit_reply(app, req, &ev, 200, json_pack("{s:I}", "keys_revoked", (json_int_t)n), cf_pending_done);
 }
 
 static void rotate(cf_app_t *app, cf_http_req_t *req, cf_apikey_t *old)
@@ -512,7 +536,7 @@ static void rotate(cf_app_t *app, cf_http_req_t *req, cf_apikey_t *old)
         cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
     } else {
         json_object_set_new(body, "previous", cf_app_apikey_json(app, ev.v[0].apikey, now));
-        commit_reply(app, req, &ev, 201, body);
+        commit_reply(app, req, &ev, 201, body, rotation_done);
     }
     OPENSSL_cleanse(secret, sizeof secret);
     cf_apikey_free(k);

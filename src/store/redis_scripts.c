@@ -223,6 +223,21 @@ const char cf__redis_apply_script[] =
     "end\n"
     "local m = cjson.decode(ARGV[1])\n"
     "local keep = tonumber(ARGV[2])\n"
+    /* A key is rotated once: a batch rotating a key that has a successor
+     * (another node's rotation got here first) writes nothing and returns
+     * {0, 2}; one rotating a key that has ended (a revocation first), {0, 3}.
+     * That node answers 409. */
+    "for _, e in ipairs(m.ev) do\n"
+    "  if e.t == 'apikey_rotated' and e.k then\n"
+    "    local c = unpack(redis.call('HGET', 'cf:ko:' .. e.k.u, e.k.id))\n"
+    "    if not c then\n"
+    "      local v = redis.call('HMGET', 'cf:k:' .. e.k.id, 'su', 'e')\n"
+    "      c = {su = v[1] or '', e = v[2] or ''}\n"
+    "    end\n"
+    "    if c.su ~= '' then return {0, 2} end\n"
+    "    if c.e ~= '' then return {0, 3} end\n"
+    "  end\n"
+    "end\n"
     "for _, e in ipairs(m.ev) do\n"
     "  local s = e.s\n"
     "  if e.t == 'not_before' then\n"
