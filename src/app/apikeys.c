@@ -357,8 +357,7 @@ int cf_app_apikey_end(cf_app_t *app, const cf_apikey_t *k, cf_apikey_end_t why, 
     if (k->end != CF_APIKEY_END_NONE)
         return 0;
     /* A key past a deadline ended there, whoever notices it and however late
-     * (the sweep, a restart, a revocation that comes after): record that end
-     * at its deadline, never at the time of noticing. */
+     * (sweep, restart, a later revocation): record that end at that deadline. */
     if (passed != CF_APIKEY_END_NONE)
         why = passed;
     e = cf_events_add_apikey(ev, CF_EV_APIKEY_ENDED, now, k);
@@ -511,7 +510,8 @@ static void on_revoked(void *arg, int status, size_t found, const char *msg, siz
         if (m.ev.v[i].apikey == NULL)
             continue;
         apply(op->app, &m.ev.v[i]);
-        n += m.ev.v[i].type == CF_EV_APIKEY_ENDED;
+        /* revoked by this request; a key found past its deadline ended before it */
+        n += m.ev.v[i].type == CF_EV_APIKEY_ENDED && m.ev.v[i].apikey->end == CF_APIKEY_END_REVOKED;
     }
     if (status == 0)
         cf_app_sinks(op->app, &m.ev);

@@ -97,3 +97,25 @@ def test_a_rotation_racing_a_revocation_on_another_node(start_node, redis_server
                 ids = [k["id"] for k in n.admin("GET", "/v1/apikeys?sub=rr").json()["keys"]
                        if k["predecessor"] == old["id"]]
                 assert ids == [], ids
+
+
+def test_a_revocation_by_owner_keeps_the_end_of_a_key_already_expired(start_node, redis_server):
+    """Redis's revocation by owner found a key past its expiry that no node had
+    recorded yet, and wrote it key_revoked at the time of the revocation: it is
+    key_expired, ended at its expiry, on every node, and not counted revoked."""
+    slow = "clock_leeway: 0s\n" + CFG  # the sweep runs every activity_flush: not in this test
+    a, b = start_node(slow, activity_flush="1h"), start_node(slow, activity_flush="1h")
+    exp = new_key(a, sub="own", expires_in=1)
+    live = new_key(a, sub="own", expires_in=600)
+    time.sleep(max(0, exp["expires_at"] + 1.1 - time.time()))
+    r = b.admin("POST", "/v1/apikeys/revocations", json={"sub": "own"})
+    assert r.status_code == 200 and r.json() == {"keys_revoked": 1}, r.text
+    for n in (a, b):
+        assert wait_for(lambda: n.admin("GET", f"/v1/apikeys/{live['id']}").json()["state"] == "ended")
+        v = n.admin("GET", f"/v1/apikeys/{exp['id']}").json()
+        assert v["end_reason"] == "key_expired" and v["ended_at"] == exp["expires_at"], v
+        assert reason(check(n, exp["key"])) == "key_expired"
+        assert reason(check(n, live["key"])) == "key_revoked"
+    b.restart()
+    v = b.admin("GET", f"/v1/apikeys/{exp['id']}").json()
+    assert v["end_reason"] == "key_expired" and v["ended_at"] == exp["expires_at"], v
