@@ -174,9 +174,11 @@ def test_the_scheme_is_case_insensitive_and_two_credentials_are_refused(start_cu
     srv = start_curfew()
     k = new_key(srv, expires_in=600)
     key = k["key"]
-    for scheme in ("Bearer", "bearer", "BEARER", "bEaReR"):
+    # The scheme is case-insensitive and followed by 1*SP (RFC 7235), as for access tokens.
+    for scheme in ("Bearer", "bearer", "BEARER", "bEaReR", "Bearer ", "bearer   "):
         r = srv.get("/v1/check", headers={"Authorization": f"{scheme} {key}"})
         assert r.status_code == 200, (scheme, r.text)
+        assert r.headers["X-Curfew-Key"] == k["id"]
     twice = [f"Authorization: Bearer {key}\r\nAuthorization: Bearer {key}\r\n",
              f"Authorization: Bearer {key}\r\nauthorization: bearer {key}\r\n",
              f"Authorization: Bearer {key}\r\nX-API-Key: {key}\r\n",
