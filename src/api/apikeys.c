@@ -605,10 +605,10 @@ void cf_api_apikeys(cf_app_t *app, cf_http_req_t *req)
     rest++; /* the '/' the route row matched */
     n--;
     if (n == strlen("revocations") && memcmp(rest, "revocations", n) == 0) {
-        if (post && !must_wait(app, req, NULL))
-            revocations(app, req);
-        else
+        if (!post)
             cf_reply_method_not_allowed(req, "POST");
+        else if (!must_wait(app, req, NULL))
+            revocations(app, req);
         return;
     }
     slash = memchr(rest, '/', n);

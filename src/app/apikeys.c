@@ -374,7 +374,7 @@ typedef struct {
     cf_store_done_fn done;
     void *arg;
     size_t n;
-    char ids[][CF_APIKEY_ID_LEN + 1];
+    char ids[][CF_APIKEY_ID_LEN + 1]; /* "": the bulk hold */
 } held_t;
 
 /* The answer first (memory was applied before it), then whoever waited. */
@@ -384,7 +384,7 @@ static void on_held_done(void *arg, int status)
 
     h->done(h->arg, status);
     for (size_t i = 0; i < h->n; i++)
-        cf_apikeys_busy_release(&h->app->apikeys->busy, h->app, h->ids[i]);
+        cf_apikeys_busy_release(&h->app->apikeys->busy, h->app, h->ids[i][0] ? h->ids[i] : NULL);
     free(h);
 }
 
@@ -394,14 +394,14 @@ void cf_app_apikey_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done,
 
     if (h == NULL)
         oom("apikey_commit");
-    *h = (held_t){app, done, arg, 0};
-    for (size_t i = 0; i < ev->n; i++) {
-        if (ev->v[i].apikey == NULL)
-            continue;
-        if (cf_apikeys_busy_hold(&app->apikeys->busy, ev->v[i].apikey->id) < 0)
-            oom("apikey_commit");
-        memcpy(h->ids[h->n++], ev->v[i].apikey->id, CF_APIKEY_ID_LEN + 1);
+    *h = (held_t){app, done, arg, ev->n > 4}; /* a bulk batch: one hold of every key */
+    for (size_t i = 0; i < ev->n && ev->n <= 4; i++) {
+        if (ev->v[i].apikey != NULL)
+            memcpy(h->ids[h->n++], ev->v[i].apikey->id, CF_APIKEY_ID_LEN + 1);
     }
+    for (size_t i = 0; i < h->n; i++)
+        if (cf_apikeys_busy_hold(&app->apikeys->busy, h->ids[i][0] ? h->ids[i] : NULL) < 0)
+            oom("apikey_commit");
     cf_app_commit(app, ev, on_held_done, h);
 }
 

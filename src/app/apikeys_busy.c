@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
  * API keys with changes in flight, and the decisions waiting for them
- * (app/apikeys_busy.h). Linear scans: only changes between a commit and the
- * store's answer are here, a handful at a time.
+ * (app/apikeys_busy.h). Linear scans: only single-key changes between a
+ * commit and the store's answer are here, a handful at a time; a batch of
+ * many keys is one bulk hold.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +33,13 @@ static cf_apikeys_busy_entry_t *lookup(const cf_apikeys_busy_t *b, const char *i
 
 int cf_apikeys_busy_hold(cf_apikeys_busy_t *b, const char *id)
 {
-    cf_apikeys_busy_entry_t *e = lookup(b, id);
+    cf_apikeys_busy_entry_t *e = id != NULL ? lookup(b, id) : NULL;
 
+    if (id == NULL) {
+        b->bulk++;
+        b->total++;
+        return 0;
+    }
     if (e == NULL) {
         if (b->n == b->cap) {
             size_t cap = b->cap ? 2 * b->cap : 8;
@@ -54,7 +60,7 @@ int cf_apikeys_busy_hold(cf_apikeys_busy_t *b, const char *id)
 
 int cf_apikeys_busy_held(const cf_apikeys_busy_t *b, const char *id)
 {
-    return id == NULL ? b->total > 0 : lookup(b, id) != NULL;
+    return id == NULL ? b->total > 0 : b->bulk > 0 || lookup(b, id) != NULL;
 }
 
 int cf_apikeys_busy_wait(cf_apikeys_busy_t *b, const char *id, cf_apikeys_busy_fn fn, void *arg)
@@ -89,15 +95,20 @@ static cf_apikeys_busy_waiter_t *first_ready(cf_apikeys_busy_t *b)
 
 void cf_apikeys_busy_release(cf_apikeys_busy_t *b, struct cf_app *app, const char *id)
 {
-    cf_apikeys_busy_entry_t *e = lookup(b, id);
+    cf_apikeys_busy_entry_t *e = id != NULL ? lookup(b, id) : NULL;
     cf_apikeys_busy_waiter_t *w;
 
-    if (e == NULL)
+    if (id == NULL && b->bulk > 0) {
+        b->bulk--;
+        b->total--;
+    } else if (e != NULL) {
+        b->total--;
+        if (--e->n > 0)
+            return;
+        *e = b->v[--b->n]; /* order does not matter */
+    } else {
         return;
-    b->total--;
-    if (--e->n > 0)
-        return;
-    *e = b->v[--b->n]; /* order does not matter */
+    }
     while ((w = first_ready(b)) != NULL) {
         w->fn(app, w->arg);
         free(w);

@@ -26,16 +26,21 @@ typedef struct {
     cf_apikeys_busy_entry_t *v;
     size_t n, cap;
     size_t total;                     /* changes in flight, all keys */
+    size_t bulk;                      /* of those, batches held as a whole (NULL id) */
     cf_apikeys_busy_waiter_t *waiters; /* first come, first run */
 } cf_apikeys_busy_t;
 
-/** Count one more change of key @id in flight. 0 or CF_ENOMEM. */
+/**
+ * Count one more change of key @id in flight; @id NULL: a batch of many keys
+ * (a bulk revocation), which holds every key until answered. 0 or CF_ENOMEM.
+ */
 int cf_apikeys_busy_hold(cf_apikeys_busy_t *b, const char *id);
 
 /**
- * One change of key @id was answered: when that was its last one, run (in
- * order) what waited for @id; when it was the last change of any key, what
- * waited for all. A waiter may hold and wait again.
+ * One change of key @id (NULL: a bulk batch) was answered: run, in order,
+ * the waiters nothing holds any more (for @id: no change of @id and no bulk
+ * batch in flight; for every key: nothing in flight). A waiter may hold and
+ * wait again.
  */
 void cf_apikeys_busy_release(cf_apikeys_busy_t *b, struct cf_app *app, const char *id);
 

@@ -331,3 +331,24 @@ def test_a_bulk_revocation_naming_nothing_revokes_nothing(start_curfew):
     r = srv.admin("POST", "/v1/apikeys/revocations", json={"sub": "x"})
     assert r.status_code == 200 and r.json() == {"keys_revoked": 1}, r.text
     assert check(srv, keys[1]["key"]).status_code == 200
+
+
+@pytest.mark.parametrize("round_", range(4))
+def test_a_bulk_revocation_racing_a_rotation_leaves_no_live_key(start_curfew, round_):
+    """In any order one after the other, "revoke every key of this owner" and
+    "rotate one of them" leave the owner no live key: the rotation first, its
+    successor is revoked too; the revocation first, the rotation is 409."""
+    srv = start_curfew()
+    keys = [new_key(srv, sub="bulk", expires_in=600) for _ in range(6)]
+    out = at_once(3, lambda i: srv.admin("POST", "/v1/apikeys/revocations", json={"sub": "bulk"})
+                  if i == 0 else srv.admin("POST", f"/v1/apikeys/{keys[i]['id']}/rotate"))
+    assert out[0].status_code == 200, out[0].text
+    for r in out[1:]:
+        assert r.status_code in (201, 409), r.text
+        if r.status_code == 409:
+            refused(r, 409, "key_revoked")
+    live = [x for x in keys_of(srv, "bulk") if x["state"] != "ended"]
+    assert live == [], live
+    for r in out[1:]:
+        if r.status_code == 201:
+            assert reason(check(srv, r.json()["key"])) == "key_revoked"

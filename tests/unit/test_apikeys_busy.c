@@ -81,11 +81,32 @@ static void test_a_waiter_that_holds_again_keeps_the_next_waiting(void **state)
     cf_apikeys_busy_fini(&b);
 }
 
+static void test_a_bulk_batch_holds_every_key(void **state)
+{
+    cf_apikeys_busy_t b = {0};
+    const char *A = "AAAAAAAAAAAA";
+
+    (void)state;
+    g_nran = 0;
+    assert_int_equal(cf_apikeys_busy_hold(&b, NULL), 0);
+    assert_true(cf_apikeys_busy_held(&b, A) && cf_apikeys_busy_held(&b, NULL));
+    assert_int_equal(cf_apikeys_busy_wait(&b, A, ran, "a"), 0);
+    assert_int_equal(cf_apikeys_busy_hold(&b, A), 0);
+    cf_apikeys_busy_release(&b, NULL, NULL); /* the bulk batch answered; A's own still flies */
+    assert_int_equal(g_nran, 0);
+    cf_apikeys_busy_release(&b, NULL, A);
+    assert_int_equal(g_nran, 1);
+    cf_apikeys_busy_release(&b, NULL, NULL); /* nothing held: ignored */
+    assert_false(cf_apikeys_busy_held(&b, NULL));
+    cf_apikeys_busy_fini(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_waiters_run_when_their_key_is_free_in_order),
         cmocka_unit_test(test_a_waiter_that_holds_again_keeps_the_next_waiting),
+        cmocka_unit_test(test_a_bulk_batch_holds_every_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
