@@ -352,3 +352,18 @@ def test_a_bulk_revocation_racing_a_rotation_leaves_no_live_key(start_curfew, ro
     for r in out[1:]:
         if r.status_code == 201:
             assert reason(check(srv, r.json()["key"])) == "key_revoked"
+
+
+def test_every_allowed_check_of_a_key_is_a_use_whatever_the_route(start_curfew):
+    """As docs/api.md says: a route's `activity: none` and the background
+    header tell a person's session that a request is not the person; a key
+    has no person, so every allowed check, there too, keeps it from idling out
+    (and a refused one, above, does not)."""
+    srv = start_curfew("routes:\n  - path_prefix: /poll\n    activity: none\n"
+                       "  - path_prefix: /\n")
+    k = new_key(srv, sub="poller", expires_in=600, idle_expiry=2)
+    for i in range(4):  # 3.2 s of polling: past the 2 s idle expiry from creation
+        time.sleep(0.8)
+        r = srv.get("/v1/check/poll/x", headers={"X-API-Key": k["key"], "X-Curfew-Background": "1"})
+        assert r.status_code == 200, (i, r.text)
+    assert srv.admin("GET", f"/v1/apikeys/{k['id']}").json()["state"] == "active"
