@@ -22,10 +22,16 @@ static key_src_t presented(cf_app_t *app, const cf_http_req_t *req, const char *
 {
     const char *h = app->cfg.apikey_header;
     size_t alen = 0;
-    const char *auth = cf_http_req_header(req, "Authorization", &alen);
-    int bearer_key = auth != NULL && alen > 7 && strncasecmp(auth, "Bearer ", 7) == 0 &&
-                     cf_apikey_has_prefix(auth + 7, alen - 7);
-    size_t count = cf_http_req_header_count(req, h);
+    const char *auth = cf_http_req_header(req, "Authorization", &alen), *tok = NULL;
+    size_t tlen = 0, count = cf_http_req_header_count(req, h);
+    int bearer_key;
+
+    /* "Bearer" 1*SP credentials (RFC 7235), as the access token path reads it. */
+    if (auth != NULL && alen > 7 && strncasecmp(auth, "Bearer ", 7) == 0) {
+        for (tok = auth + 7, tlen = alen - 7; tlen > 0 && *tok == ' '; tlen--)
+            tok++;
+    }
+    bearer_key = tok != NULL && cf_apikey_has_prefix(tok, tlen);
 
     if (count == 0 && !bearer_key)
         return KEY_NONE;
@@ -37,12 +43,8 @@ static key_src_t presented(cf_app_t *app, const cf_http_req_t *req, const char *
         *s = cf_http_req_header(req, h, n);
         return KEY_OK;
     }
-    *s = auth + 7;
-    *n = alen - 7;
-    while (*n > 0 && **s == ' ') {
-        (*s)++;
-        (*n)--;
-    }
+    *s = tok;
+    *n = tlen;
     return KEY_OK;
 }
 
@@ -135,8 +137,9 @@ static cf_reason_t limits(cf_app_t *app, cf_http_req_t *req, cf_apikey_rec_t *r,
         return CF_REASON_RATE_LIMITED;
     }
     memset(q, 0, sizeof *q);
+    /* A refusal is no use of the key: its idle deadline stays (a moved
+     * window is written by cf_app_apikey_quota itself). */
     if ((day > 0 || month > 0) && !cf_app_apikey_quota(app, r, day, month, now, q)) {
-        cf_app_apikey_touch(app, r, now); /* the count may have moved to a new window */
         over_quota(req, q);
         return CF_REASON_QUOTA_EXCEEDED;
     }

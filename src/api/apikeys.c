@@ -58,7 +58,8 @@ static int body_seconds(json_t *v, int64_t *out, int *set)
         return 0;
     }
     if (json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v) &&
-        cf_duration_parse(json_string_value(v), json_string_length(v), &ms, NULL) == 0) {
+        cf_duration_parse(json_string_value(v), json_string_length(v), &ms, NULL) == 0 &&
+        (ms == 0 || ms >= CF_SEC)) { /* "500ms" is not 0 ("never"): whole seconds only */
         *out = ms / CF_SEC;
         return 0;
     }
@@ -260,8 +261,31 @@ static cf_apikey_t *decide_new(cf_app_t *app, const spec_t *sp, const cf_apikey_
     return k;
 }
 
+/* A rotation's answer: in a cluster, Redis refuses it when another node
+ * rotated (CF_EEXIST) or revoked (CF_ENOENT) the key first; its successor is
+ * then nowhere. */
+static void rotation_done(void *arg, int status)
+{
+    cf_pending_t *p = arg;
+    cf_refusal_t r;
+
+    if (status == CF_EEXIST || status == CF_ENOENT) {
+        json_decref(p->body); /* the successor and its secret: never stored */
+        cf_refusal_make(&r, CF_ENDPOINT_API,
+                        status == CF_EEXIST ? CF_REASON_KEY_ROTATED : CF_REASON_KEY_REVOKED,
+                        status == CF_EEXIST ? "another node rotated this key at the same moment"
+                                            : "another node ended this key at the same moment",
+                        -1);
+        p->status = r.status;
+        p->body = r.body;
+        status = r.body != NULL ? 0 : CF_ENOMEM;
+    }
+    cf_pending_done(p, status);
+}
+
 /* Commit @ev, answering @status with @body once durable (503 if the store refused). */
-static void commit_reply(cf_app_t *app, cf_http_req_t *req, cf_events_t *ev, int status, json_t *body)
+static void commit_reply(cf_app_t *app, cf_http_req_t *req, cf_events_t *ev, int status, json_t *body,
+                         cf_store_done_fn done)
 {
     cf_pending_t *p = cf_pending_new(req, status, body, 1);
 
@@ -270,7 +294,7 @@ static void commit_reply(cf_app_t *app, cf_http_req_t *req, cf_events_t *ev, int
         cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
-    cf_app_commit(app, ev, cf_pending_done, p);
+    cf_app_apikey_commit(app, ev, done, p);
 }
 
 static void create(cf_app_t *app, cf_http_req_t *req)
@@ -297,7 +321,7 @@ static void create(cf_app_t *app, cf_http_req_t *req)
     if (cf_events_add_apikey(&ev, CF_EV_APIKEY_CREATED, now, k) == NULL) {
         cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
     } else {
-        commit_reply(app, req, &ev, 201, created_body(app, k, secret, now));
+        commit_reply(app, req, &ev, 201, created_body(app, k, secret, now), cf_pending_done);
     }
     OPENSSL_cleanse(secret, sizeof secret);
     cf_apikey_free(k);
@@ -394,7 +418,8 @@ static void delete_one(cf_app_t *app, cf_http_req_t *req, cf_apikey_t *k)
         cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
         return;
     }
-    commit_reply(app, req, &ev, 200, cf_app_apikey_json(app, ev.n > 0 ? ev.v[0].apikey : k, now));
+    commit_reply(app, req, &ev, 200, cf_app_apikey_json(app, ev.n > 0 ? ev.v[0].apikey : k, now),
+                 cf_pending_done);
 }
 
 static void on_shared_revoked(cf_app_t *app, void *arg, int status, int64_t ended)
@@ -429,9 +454,11 @@ static void revocations(cf_app_t *app, cf_http_req_t *req)
         if (strcmp(key, "sub") != 0 && strcmp(key, "client_id") != 0)
             sub = client = NULL; /* an unknown field: refuse below */
     }
-    if ((sub != NULL) == (client != NULL) || !safe_string(sub != NULL ? sub : client, 255, 0)) {
+    /* "" would name every key without a client (or owner): never a bulk wildcard. */
+    if ((sub != NULL) == (client != NULL) || !safe_string(sub != NULL ? sub : client, 255, 0) ||
+        json_string_length(sub != NULL ? sub : client) == 0) {
         json_decref(doc);
-        bad_request(req, "expected exactly one of sub or client_id (a string), and nothing else");
+        bad_request(req, "expected exactly one of sub or client_id (a non-empty string), and nothing else");
         return;
     }
     /* A cluster: Redis ends the keys on its own index (covering keys other
@@ -455,7 +482,7 @@ static void revocations(cf_app_t *app, cf_http_req_t *req)
         n += ended > 0 ? ended : 0;
     }
     json_decref(doc);
-    commit_reply(app, req, &ev, 200, json_pack("{s:I}", "keys_revoked", (json_int_t)n));
+    commit_reply(app, req, &ev, 200, json_pack("{s:I}", "keys_revoked", (json_int_t)n), cf_pending_done);
 }
 
 static void rotate(cf_app_t *app, cf_http_req_t *req, cf_apikey_t *old)
@@ -488,7 +515,9 @@ static void rotate(cf_app_t *app, cf_http_req_t *req, cf_apikey_t *old)
         return;
     }
     json_decref(doc);
-    if (set && asked * CF_SEC < overlap) /* a rotation may ask for a shorter overlap, never longer */
+    /* A rotation may ask for a shorter overlap, never longer (compared before
+     * scaling: a huge ask must not wrap into a negative, i.e. no overlap). */
+    if (set && asked <= CF_APIKEY_LIFETIME_MAX_S && asked * CF_SEC < overlap)
         overlap = asked * CF_SEC;
     k = decide_new(app, &sp, old, now, secret, &why);
     if (k == NULL) {
@@ -507,7 +536,7 @@ static void rotate(cf_app_t *app, cf_http_req_t *req, cf_apikey_t *old)
         cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
     } else {
         json_object_set_new(body, "previous", cf_app_apikey_json(app, ev.v[0].apikey, now));
-        commit_reply(app, req, &ev, 201, body);
+        commit_reply(app, req, &ev, 201, body, rotation_done);
     }
     OPENSSL_cleanse(secret, sizeof secret);
     cf_apikey_free(k);
@@ -531,6 +560,24 @@ static cf_apikey_rec_t *find(cf_app_t *app, cf_http_req_t *req, const char *seg,
     if (k == NULL)
         not_found(req);
     return k;
+}
+
+static void redispatch(cf_app_t *app, void *arg)
+{
+    cf_api_apikeys(app, arg);
+}
+
+/* 1 when @req must wait for the changes in flight of key @id (NULL: of every
+ * key) and will be dispatched again once they are answered: a rotation or
+ * revocation is decided on the acknowledged state, so of two racing rotations
+ * exactly one wins, and nothing is rotated after it was revoked. */
+static int must_wait(cf_app_t *app, cf_http_req_t *req, const char *id)
+{
+    int rc = cf_app_apikey_wait(app, id, redispatch, req);
+
+    if (rc < 0)
+        cf_reply_refusal(req, CF_ENDPOINT_API, CF_REASON_SERVER_ERROR, "out of memory", NULL, 0);
+    return rc != 0;
 }
 
 void cf_api_apikeys(cf_app_t *app, cf_http_req_t *req)
@@ -558,10 +605,10 @@ void cf_api_apikeys(cf_app_t *app, cf_http_req_t *req)
     rest++; /* the '/' the route row matched */
     n--;
     if (n == strlen("revocations") && memcmp(rest, "revocations", n) == 0) {
-        if (post)
-            revocations(app, req);
-        else
+        if (!post)
             cf_reply_method_not_allowed(req, "POST");
+        else if (!must_wait(app, req, NULL))
+            revocations(app, req);
         return;
     }
     slash = memchr(rest, '/', n);
@@ -570,6 +617,8 @@ void cf_api_apikeys(cf_app_t *app, cf_http_req_t *req)
         return;
     }
     if ((r = find(app, req, rest, slash != NULL ? (size_t)(slash - rest) : n)) == NULL)
+        return;
+    if ((post || req->method == HTTP_DELETE) && must_wait(app, req, r->id))
         return;
     cf_app_apikey_view(app, r, k); /* a copy: the handlers decide on it, commit, then apply */
     if (slash != NULL && post)

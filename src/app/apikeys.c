@@ -30,6 +30,7 @@
 
 #include <openssl/crypto.h>
 
+#include "app/apikeys_busy.h"
 #include "app/app.h"
 #include "core/apikeytab.h"
 #include "core/digest.h"
@@ -76,6 +77,7 @@ struct cf_apikeys {
     cf_apikey_cache_t cache;  /* presented string -> its SHA-256 (allocated on first use) */
     size_t since_trim;        /* keys flushed since the last malloc_trim */
     unsigned flushing;        /* flush batches not yet answered by the store */
+    cf_apikeys_busy_t busy;   /* keys with an admin change in flight */
 };
 
 static void oom(const char *what)
@@ -348,18 +350,66 @@ cf_apikey_t *cf_app_apikey_mint(cf_app_t *app, const char *sub, const char *name
 int cf_app_apikey_end(cf_app_t *app, const cf_apikey_t *k, cf_apikey_end_t why, cf_time_t now,
                       cf_events_t *ev)
 {
+    cf_apikey_end_t passed = cf_apikey_end_at(k, now, NULL);
     cf_event_t *e;
 
     (void)app;
     if (k->end != CF_APIKEY_END_NONE)
         return 0;
+    /* A key past a deadline ended there, whoever notices it and however late
+     * (sweep, restart, a later revocation): record that end at that deadline. */
+    if (passed != CF_APIKEY_END_NONE)
+        why = passed;
     e = cf_events_add_apikey(ev, CF_EV_APIKEY_ENDED, now, k);
     if (e == NULL)
         return CF_ENOMEM;
     e->apikey->end = why;
-    e->apikey->ended_at = now;
+    e->apikey->ended_at = passed != CF_APIKEY_END_NONE ? cf_apikey_ended_at(k, now) : now;
     e->reason = cf_apikey_end_refusal(why);
     return 1;
+}
+
+typedef struct {
+    cf_app_t *app;
+    cf_store_done_fn done;
+    void *arg;
+    size_t n;
+    char ids[][CF_APIKEY_ID_LEN + 1]; /* "": the bulk hold */
+} held_t;
+
+/* The answer first (memory was applied before it), then whoever waited. */
+static void on_held_done(void *arg, int status)
+{
+    held_t *h = arg;
+
+    h->done(h->arg, status);
+    for (size_t i = 0; i < h->n; i++)
+        cf_apikeys_busy_release(&h->app->apikeys->busy, h->app, h->ids[i][0] ? h->ids[i] : NULL);
+    free(h);
+}
+
+void cf_app_apikey_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *arg)
+{
+    held_t *h = calloc(1, sizeof *h + ev->n * sizeof h->ids[0]);
+
+    if (h == NULL)
+        oom("apikey_commit");
+    *h = (held_t){app, done, arg, ev->n > 4}; /* a bulk batch: one hold of every key */
+    for (size_t i = 0; i < ev->n && ev->n <= 4; i++) {
+        if (ev->v[i].apikey != NULL)
+            memcpy(h->ids[h->n++], ev->v[i].apikey->id, CF_APIKEY_ID_LEN + 1);
+    }
+    for (size_t i = 0; i < h->n; i++)
+        if (cf_apikeys_busy_hold(&app->apikeys->busy, h->ids[i][0] ? h->ids[i] : NULL) < 0)
+            oom("apikey_commit");
+    cf_app_commit(app, ev, on_held_done, h);
+}
+
+int cf_app_apikey_wait(cf_app_t *app, const char *id, cf_wait_fn fn, void *arg)
+{
+    if (app->apikeys == NULL || !cf_apikeys_busy_held(&app->apikeys->busy, id))
+        return 0;
+    return cf_apikeys_busy_wait(&app->apikeys->busy, id, fn, arg) < 0 ? CF_ENOMEM : 1;
 }
 
 /* Put @k on the dirty list, once. */
@@ -460,7 +510,8 @@ static void on_revoked(void *arg, int status, size_t found, const char *msg, siz
         if (m.ev.v[i].apikey == NULL)
             continue;
         apply(op->app, &m.ev.v[i]);
-        n += m.ev.v[i].type == CF_EV_APIKEY_ENDED;
+        /* revoked by this request; a key found past its deadline ended before it */
+        n += m.ev.v[i].type == CF_EV_APIKEY_ENDED && m.ev.v[i].apikey->end == CF_APIKEY_END_REVOKED;
     }
     if (status == 0)
         cf_app_sinks(op->app, &m.ev);
@@ -684,6 +735,7 @@ static void ext_fini(cf_app_t *app)
     cf_strtab_fini(&ks->strs);
     free(ks->dirty.v);
     cf_apikey_cache_fini(&ks->cache);
+    cf_apikeys_busy_fini(&ks->busy);
     cf_webhook_free(ks->webhook);
     free(ks);
     app->apikeys = NULL;

@@ -70,10 +70,24 @@ cf_apikey_t *cf_app_apikey_mint(cf_app_t *app, const char *sub, const char *name
                                 char out[CF_APIKEY_LEN + 1]);
 /**
  * Decide to end @k with @why at @now: appends APIKEY_ENDED (a snapshot with
- * the end) to @ev. Returns 1, 0 when @k has ended already, CF_ENOMEM.
+ * the end) to @ev. A key already past one of its deadlines ends with that
+ * deadline's reason, at that deadline, whatever @why. Returns 1, 0 when @k's
+ * end is recorded already, CF_ENOMEM.
  */
 int cf_app_apikey_end(cf_app_t *app, const cf_apikey_t *k, cf_apikey_end_t why, cf_time_t now,
                       cf_events_t *ev);
+/**
+ * cf_app_commit() for a batch of API key changes decided by the admin API:
+ * every key it names counts as busy until the store answered; then @done
+ * runs (on the applied state), then what cf_app_apikey_wait() queued.
+ */
+void cf_app_apikey_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *arg);
+/**
+ * When key @id (NULL: any key) has a change in flight, queue @fn(app, arg)
+ * until it has none and return 1; 0 when nothing is in flight (decide now);
+ * CF_ENOMEM. Two rotations of a key are so decided one after the other.
+ */
+int cf_app_apikey_wait(cf_app_t *app, const char *id, cf_wait_fn fn, void *arg);
 /** Record a use of @k at @now (and its counted quota): written lazily. */
 void cf_app_apikey_touch(cf_app_t *app, cf_apikey_rec_t *k, cf_time_t now);
 /**

@@ -28,8 +28,7 @@ static json_t *time_or_null(cf_time_t t)
 
 json_t *cf_app_apikey_json(cf_app_t *app, const cf_apikey_t *k, cf_time_t now)
 {
-    cf_time_t deadline;
-    cf_apikey_end_t end = cf_apikey_end_at(k, now, &deadline);
+    cf_apikey_end_t end = cf_apikey_end_at(k, now, NULL);
     json_t *o = json_object(), *nets = json_array();
     char buf[CF_APIKEY_NETS_MAX * 52];
 
@@ -74,9 +73,8 @@ json_t *cf_app_apikey_json(cf_app_t *app, const cf_apikey_t *k, cf_time_t now)
                                                     : "ended"));
     json_object_set_new(o, "end_reason", end == CF_APIKEY_END_NONE ? json_null()
                                                                    : json_string(cf_apikey_end_name(end)));
-    json_object_set_new(o, "ended_at", k->end != CF_APIKEY_END_NONE ? time_or_null(k->ended_at)
-                                       : end != CF_APIKEY_END_NONE ? json_integer(cf_time_to_sec(now))
-                                                                   : json_null());
+    json_object_set_new(o, "ended_at", end != CF_APIKEY_END_NONE ? time_or_null(cf_apikey_ended_at(k, now))
+                                                                 : json_null());
     return o;
 }
 

@@ -231,15 +231,12 @@ typedef struct {
     cf_apikey_end_t end;
 } deadline_t;
 
-cf_apikey_end_t cf_apikey_end_at(const cf_apikey_t *k, cf_time_t now, cf_time_t *deadline)
+/* The earliest of @k's deadlines into *@out; 0 when it has none. */
+static int earliest_deadline(const cf_apikey_t *k, deadline_t *out)
 {
     deadline_t d[3];
     size_t n = 0, first = 0;
 
-    if (deadline != NULL)
-        *deadline = 0;
-    if (k->end != CF_APIKEY_END_NONE)
-        return k->end;
     if (k->expires_at > 0)
         d[n++] = (deadline_t){k->expires_at, CF_APIKEY_END_EXPIRED};
     if (k->idle_expiry > 0) {
@@ -249,16 +246,39 @@ cf_apikey_end_t cf_apikey_end_at(const cf_apikey_t *k, cf_time_t now, cf_time_t 
     if (k->overlap_until > 0)
         d[n++] = (deadline_t){k->overlap_until, CF_APIKEY_END_ROTATED};
     if (n == 0)
-        return CF_APIKEY_END_NONE;
+        return 0;
     /* The earliest deadline decides; on a tie the earlier row (expiry first). */
     for (size_t i = 1; i < n; i++)
         if (d[i].at < d[first].at)
             first = i;
-    if (now >= d[first].at)
-        return d[first].end;
+    *out = d[first];
+    return 1;
+}
+
+cf_apikey_end_t cf_apikey_end_at(const cf_apikey_t *k, cf_time_t now, cf_time_t *deadline)
+{
+    deadline_t d;
+
     if (deadline != NULL)
-        *deadline = d[first].at;
+        *deadline = 0;
+    if (k->end != CF_APIKEY_END_NONE)
+        return k->end;
+    if (!earliest_deadline(k, &d))
+        return CF_APIKEY_END_NONE;
+    if (now >= d.at)
+        return d.end;
+    if (deadline != NULL)
+        *deadline = d.at;
     return CF_APIKEY_END_NONE;
+}
+
+cf_time_t cf_apikey_ended_at(const cf_apikey_t *k, cf_time_t now)
+{
+    deadline_t d;
+
+    if (k->end != CF_APIKEY_END_NONE)
+        return k->ended_at;
+    return earliest_deadline(k, &d) && now >= d.at ? d.at : 0;
 }
 
 cf_time_t cf_apikey_overlap_end(const cf_apikey_t *old, cf_time_t now, cf_time_t overlap)

@@ -212,6 +212,13 @@ cf_reason_t cf_apikey_lifetime(const cf_apikey_policy_t *pol, const cf_apikey_as
 cf_apikey_end_t cf_apikey_end_at(const cf_apikey_t *k, cf_time_t now, cf_time_t *deadline);
 
 /**
+ * When @k ended, as of @now: its recorded end time, else the deadline that
+ * ended it (the one cf_apikey_end_at() reports), never @now itself; 0 while
+ * @k lives. Pure: every view and the record of the end agree on it.
+ */
+cf_time_t cf_apikey_ended_at(const cf_apikey_t *k, cf_time_t now);
+
+/**
  * Rotate @old at @now with an overlap of @overlap ms (>= 0): the instant the
  * old secret stops working, never after its own expiry. Pure.
  */

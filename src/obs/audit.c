@@ -302,6 +302,8 @@ static void field_extra(cf_audit_line_t *l, const cf_event_t *e)
         field_str(l, "end_reason", e->apikey->end ? cf_apikey_end_name(e->apikey->end) : NULL, 0);
         field_str(l, "successor", e->apikey->successor[0] ? e->apikey->successor : NULL, 0);
         field_time(l, "expires_at", e->apikey->expires_at);
+        if (e->type == CF_EV_APIKEY_ENDED) /* the deadline it passed; ts is when that was noticed */
+            field_time(l, "ended_at", e->apikey->ended_at);
         if (e->apikey->overlap_until > 0)
             field_time(l, "overlap_until", e->apikey->overlap_until);
         break;

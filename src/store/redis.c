@@ -110,6 +110,10 @@ static void on_commit(redisAsyncContext *ac, void *r, void *arg)
                                                          : reply ? "unexpected reply" : "connection lost");
         st->stats.failures++;
         status = CF_ESTORE;
+    } else if (reply->element[0]->integer == 0 && c->guarded == NULL) {
+        /* A plain batch held back: it rotates an API key another node rotated
+         * (CF_EEXIST) or ended (CF_ENOENT) first. Nothing was written. */
+        status = reply->elements > 1 && reply->element[1]->integer == 3 ? CF_ENOENT : CF_EEXIST;
     } else if (reply->element[0]->integer == 0) {
         /* The guard held the batch back: report what Redis holds instead. */
         guard.claimed = 0;

@@ -223,6 +223,21 @@ const char cf__redis_apply_script[] =
     "end\n"
     "local m = cjson.decode(ARGV[1])\n"
     "local keep = tonumber(ARGV[2])\n"
+    /* A key is rotated once: a batch rotating a key that has a successor
+     * (another node's rotation got here first) writes nothing and returns
+     * {0, 2}; one rotating a key that has ended (a revocation first), {0, 3}.
+     * That node answers 409. */
+    "for _, e in ipairs(m.ev) do\n"
+    "  if e.t == 'apikey_rotated' and e.k then\n"
+    "    local c = unpack(redis.call('HGET', 'cf:ko:' .. e.k.u, e.k.id))\n"
+    "    if not c then\n"
+    "      local v = redis.call('HMGET', 'cf:k:' .. e.k.id, 'su', 'e')\n"
+    "      c = {su = v[1] or '', e = v[2] or ''}\n"
+    "    end\n"
+    "    if c.su ~= '' then return {0, 2} end\n"
+    "    if c.e ~= '' then return {0, 3} end\n"
+    "  end\n"
+    "end\n"
     "for _, e in ipairs(m.ev) do\n"
     "  local s = e.s\n"
     "  if e.t == 'not_before' then\n"
@@ -356,7 +371,8 @@ const char cf__redis_revoke_script[] =
  * previous layout's set cf:kic:<client>). ARGV[2] now (ms), ARGV[3]
  * how long an ended key is kept (ms), ARGV[4] the channel, ARGV[5] the
  * message's head up to its event array. Every live key found ends
- * key_revoked (an ended one keeps its end); the ends are published as one
+ * key_revoked (an ended one keeps its end; one past a deadline nobody recorded
+ * yet ends at that deadline, with its reason); the ends are published as one
  * batch of apikey_ended snapshots in the wire format. Returns {keys found,
  * message or ''}.
  */
@@ -384,13 +400,24 @@ const char cf__redis_apikey_revoke_script[] =
     "  end\n"
     "  for u in pairs(listed) do owners[#owners + 1] = u end\n"
     "end\n"
-    "local function ended(id, sub, f)\n"
-    "  ev[#ev + 1] = {t = 'apikey_ended', at = now, r = 'key_revoked', k = {\n"
+    /* A key already past a deadline ended there (as cf_apikey_end_at() says:
+     * the earliest, expiry first on a tie): recorded so, not as revoked now. */
+    "local function end_of(f)\n"
+    "  local at, e = 0, 'key_revoked'\n"
+    "  local function cand(t, name) if t ~= 0 and (at == 0 or t < at) then at, e = t, name end end\n"
+    "  cand(n(f.ex), 'key_expired')\n"
+    "  if n(f.ie) ~= 0 then cand(math.max(n(f.lu), n(f.ca)) + n(f.ie), 'key_idle_expired') end\n"
+    "  cand(n(f.ou), 'key_rotated')\n"
+    "  if at ~= 0 and at <= now then return e, at end\n"
+    "  return 'key_revoked', now\n"
+    "end\n"
+    "local function ended(id, sub, f, e, ea)\n"
+    "  ev[#ev + 1] = {t = 'apikey_ended', at = now, r = e, k = {\n"
     "    id = id, h = hex(f.h or ''), u = sub, n = f.n or '', c = f.c or '', r = f.r or '',\n"
     "    sc = f.sc or '', nt = f.nt or '', ca = n(f.ca), ex = n(f.ex), ie = n(f.ie),\n"
-    "    lu = n(f.lu), ou = n(f.ou), ea = now, wa = n(f.wa), qd = n(f.qd), qm = n(f.qm),\n"
+    "    lu = n(f.lu), ou = n(f.ou), ea = ea, wa = n(f.wa), qd = n(f.qd), qm = n(f.qm),\n"
     "    ds = n(f.ds), du = n(f.du), ms = n(f.ms), mu = n(f.mu), su = f.su or '',\n"
-    "    pr = f.pr or '', e = 'key_revoked'}}\n"
+    "    pr = f.pr or '', e = e}}\n"
     "end\n"
     "for _, sub in ipairs(owners) do\n"
     "  local ko = 'cf:ko:' .. sub\n"
@@ -401,10 +428,10 @@ const char cf__redis_apikey_revoke_script[] =
     "      seen[id] = true\n"
     "      found = found + 1\n"
     "      if r.e == '' then\n"
-    "        r.ea, r.e = now, 'key_revoked'\n"
+    "        r.e, r.ea = end_of(r)\n"
     "        redis.call('HSET', ko, id, pack(r))\n"
-    "        owner_expiry(ko, now + keep, true)\n"
-    "        ended(id, sub, r)\n"
+    "        owner_expiry(ko, r.ea + keep, true)\n"
+    "        ended(id, sub, r, r.e, r.ea)\n"
     "      end\n"
     "    end\n"
     "  end\n"
@@ -425,9 +452,10 @@ const char cf__redis_apikey_revoke_script[] =
     "  for i = 1, #h, 2 do f[h[i]] = h[i + 1] end\n"
     "  if #h > 0 then found = found + 1 end\n"
     "  if #h > 0 and (f.e or '') == '' then\n"
-    "    redis.call('HSET', key, 'ea', now, 'e', 'key_revoked')\n"
-    "    redis.call('PEXPIREAT', key, now + keep)\n"
-    "    ended(id, f.u or '', f)\n"
+    "    local e, ea = end_of(f)\n"
+    "    redis.call('HSET', key, 'ea', ea, 'e', e)\n"
+    "    redis.call('PEXPIREAT', key, ea + keep)\n"
+    "    ended(id, f.u or '', f, e, ea)\n"
     "  end\n"
     "end\n"
     "redis.call('DEL', ARGV[1], index[1] .. who, index[2] .. who)\n"

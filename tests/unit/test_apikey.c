@@ -171,6 +171,28 @@ static void test_idle_expiry_counts_from_last_use_or_creation(void **state)
     cf_apikey_free(k);
 }
 
+static void test_ended_at_is_the_deadline_that_passed_not_now(void **state)
+{
+    cf_apikey_t *k = key();
+
+    (void)state;
+    k->expires_at = T0 + 60 * CF_SEC;
+    k->idle_expiry = 30 * CF_SEC;
+    assert_int_equal(cf_apikey_ended_at(k, T0 + 30 * CF_SEC - 1), 0); /* alive */
+    /* Idle first: it ended at its idle deadline, however late anyone asks. */
+    assert_int_equal(cf_apikey_ended_at(k, T0 + 30 * CF_SEC), T0 + 30 * CF_SEC);
+    assert_int_equal(cf_apikey_ended_at(k, T0 + 99 * CF_DAY), T0 + 30 * CF_SEC);
+    k->last_used = T0 + 40 * CF_SEC; /* used: now expiry comes first */
+    assert_int_equal(cf_apikey_ended_at(k, T0 + 61 * CF_SEC), T0 + 60 * CF_SEC);
+    k->overlap_until = T0 + 50 * CF_SEC;
+    assert_int_equal(cf_apikey_ended_at(k, T0 + 61 * CF_SEC), T0 + 50 * CF_SEC);
+    /* A recorded end is the answer, even one recorded before a deadline. */
+    k->end = CF_APIKEY_END_REVOKED;
+    k->ended_at = T0 + 5 * CF_SEC;
+    assert_int_equal(cf_apikey_ended_at(k, T0 + 99 * CF_DAY), T0 + 5 * CF_SEC);
+    cf_apikey_free(k);
+}
+
 static void test_rotation_overlap_and_revocation_during_it(void **state)
 {
     cf_apikey_t *k = key();
@@ -456,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_lifetime_default_max_and_require_expiry),
         cmocka_unit_test(test_expiry_at_the_exact_millisecond),
         cmocka_unit_test(test_idle_expiry_counts_from_last_use_or_creation),
+        cmocka_unit_test(test_ended_at_is_the_deadline_that_passed_not_now),
         cmocka_unit_test(test_rotation_overlap_and_revocation_during_it),
         cmocka_unit_test(test_decide_order_and_networks),
         cmocka_unit_test(test_day_quota_resets_at_utc_midnight),

@@ -150,6 +150,7 @@ static int g_case(int i, cf_event_t *e)
         g_key.overlap_until = 0;
         g_key.successor[0] = '\0';
         g_key.end = CF_APIKEY_END_REVOKED;
+        g_key.ended_at = T0 + 1000;
         return 1;
     case 15:
         e->type = CF_EV_ALERT_FIRED;
