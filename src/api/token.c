@@ -66,8 +66,8 @@ static void refresh_input(cf_app_t *app, oauth_call_t *c, const cf_refresh_entry
         return;
     in->gen = entry->gen;
     in->disabled = cf_app_refresh_disabled(app, s->sub, now);
-    if (!c->ca.authenticated && s->client_id[0] != '\0') {
-        const cf_client_t *owner = cf_policy_client(&app->cfg.policy, s->client_id);
+    if (!c->ca.authenticated && cf_session_client_id(s)[0] != '\0') {
+        const cf_client_t *owner = cf_policy_client(&app->cfg.policy, cf_session_client_id(s));
         in->owner_confidential = owner != NULL && owner->type == CF_CLIENT_CONFIDENTIAL;
     }
     in->not_before = cf_app_not_before(app, s->sub);
@@ -272,7 +272,7 @@ static void refresh_issue(cf_app_t *app, oauth_call_t *c, cf_session_t *s, int g
         cf_session_rotate(r->next, now);
     if (c->bind_jkt && bind_key(r->next, c->dpop.jkt) < 0) /* bound from now on, durably with the rotation */
         goto fail;
-    gap = now - r->next->last_activity; /* the silence this refresh ends (idle-gap histogram) */
+    gap = now - cf_session_last_activity(r->next); /* the silence this refresh ends (idle-gap histogram) */
     cf_session_touch(r->next, now);
     e = cf_events_add(&ev, CF_EV_TOKEN_REFRESHED, now, r->next);
     if (e == NULL)
@@ -422,7 +422,7 @@ static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *
         cluster_refreshed(r, CF_ENOMEM, NULL);
         return;
     }
-    gap = now - r->next->last_activity;
+    gap = now - cf_session_last_activity(r->next);
     cf_session_touch(r->next, now);
     e = cf_events_add(&ev, CF_EV_TOKEN_REFRESHED, now, r->next);
     if (e == NULL) {

@@ -314,12 +314,12 @@ static void revoke_known(revoke_op_t *op, const cf_session_t *s)
      * client's token only that client, authenticated, may revoke; a token
      * issued to another client than the one named is refused. */
     if (op->reply == REPLY_EMPTY) {
-        const cf_client_t *owner = cf_policy_client(&op->app->cfg.policy, s->client_id);
+        const cf_client_t *owner = cf_policy_client(&op->app->cfg.policy, cf_session_client_id(s));
         if (op->client_id[0] == '\0' && owner != NULL && owner->type == CF_CLIENT_CONFIDENTIAL) {
             revoke_finish(op, 0, CF_REASON_INVALID_CLIENT);
             return;
         }
-        if (op->client_id[0] != '\0' && strcmp(op->client_id, s->client_id) != 0) {
+        if (op->client_id[0] != '\0' && strcmp(op->client_id, cf_session_client_id(s)) != 0) {
             revoke_finish(op, 0, CF_REASON_CLIENT_MISMATCH);
             return;
         }

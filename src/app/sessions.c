@@ -162,7 +162,7 @@ cf_time_t cf_app_touch(cf_app_t *app, cf_session_t *s, cf_time_t now)
 
     /* Measurement only (tuning.measure): the deadline below moves either way. */
     if (app->cfg.measure) {
-        gap = now - s->last_activity;
+        gap = now - cf_session_last_activity(s);
         if (gap >= app->cfg.activity_gap && app->cfg.activity_gap > 0) {
             cf_event_t e = {.type = CF_EV_ACTIVITY_GAP, .at = now, .session = s, .span = gap};
             cf_app_emit(app, &e);
@@ -326,16 +326,16 @@ json_t *cf_app_session_json(cf_app_t *app, const cf_session_t *s, cf_time_t now)
         return NULL;
     json_object_set_new(o, "session_id", json_string(s->id));
     json_object_set_new(o, "sub", json_string(s->sub));
-    json_object_set_new(o, "client_id", json_string(s->client_id));
-    json_object_set_new(o, "roles", roles_array(s->roles));
-    json_object_set_new(o, "scope", json_string(s->scope));
-    json_object_set_new(o, "auth_time", json_integer(cf_time_to_sec(s->auth_time)));
+    json_object_set_new(o, "client_id", json_string(cf_session_client_id(s)));
+    json_object_set_new(o, "roles", roles_array(cf_session_roles(s)));
+    json_object_set_new(o, "scope", json_string(cf_session_scope(s)));
+    json_object_set_new(o, "auth_time", json_integer(cf_time_to_sec(cf_session_auth_time(s))));
     json_object_set_new(o, "created_at", json_integer(cf_time_to_sec(s->created_at)));
-    json_object_set_new(o, "last_activity", json_integer(cf_time_to_sec(s->last_activity)));
-    json_object_set_new(o, "idle_expires_at", json_integer(cf_time_to_sec(s->idle_deadline)));
-    json_object_set_new(o, "absolute_expires_at", json_integer(cf_time_to_sec(s->absolute_deadline)));
-    json_object_set_new(o, "idle_timeout", json_integer(s->limits.idle_timeout / CF_SEC));
-    json_object_set_new(o, "absolute_timeout", json_integer(s->limits.absolute_timeout / CF_SEC));
+    json_object_set_new(o, "last_activity", json_integer(cf_time_to_sec(cf_session_last_activity(s))));
+    json_object_set_new(o, "idle_expires_at", json_integer(cf_time_to_sec(cf_session_idle_deadline(s))));
+    json_object_set_new(o, "absolute_expires_at", json_integer(cf_time_to_sec(cf_session_absolute_deadline(s))));
+    json_object_set_new(o, "idle_timeout", json_integer(cf_session_limits(s)->idle_timeout / CF_SEC));
+    json_object_set_new(o, "absolute_timeout", json_integer(cf_session_limits(s)->absolute_timeout / CF_SEC));
     json_object_set_new(o, "state", json_string(end == CF_END_NONE ? "active" : "ended"));
     json_object_set_new(o, "end_reason", end == CF_END_NONE ? json_null() : json_string(cf_end_name(end)));
     json_object_set_new(o, "ended_at", end == CF_END_NONE ? json_null() : json_integer(cf_time_to_sec(ended_at)));

@@ -258,6 +258,52 @@ static cf_group_t *group_of(const char *name)
     return (cf_group_t *)(void *)(name - offsetof(cf_group_t, name));
 }
 
+/*
+ * Profiles: (client, scope, roles, limits) interned, one per distinct value.
+ * A profile borrows its client's group name (every session naming it is in
+ * that group, so the group outlives it) and holds scope and roles in its
+ * own block.
+ */
+static const cf_profile_t *profile_ref(cf_index_t *ix, const char *client, const cf_session_t *src)
+{
+    cf_profile_t probe = {.limits = *cf_session_limits(src), .client_id = client,
+                          .scope = cf_session_scope(src), .roles = cf_session_roles(src)};
+    size_t ls = strlen(probe.scope), lr = strlen(probe.roles);
+    uint64_t h;
+    size_t i = cf__ix_tab_slot(ix, &ix->profiles, K_PROFILE, &probe, 0, &h);
+    cf_profile_t *p;
+    char *str;
+
+    if (i == SIZE_MAX)
+        return NULL;
+    p = cf__ix_untag(ix->profiles.slot[i]);
+    if (p == NULL) {
+        p = malloc(sizeof *p + ls + 1 + lr + 1);
+        if (p == NULL)
+            return NULL;
+        str = (char *)(p + 1);
+        memcpy(str, probe.scope, ls + 1);
+        memcpy(str + ls + 1, probe.roles, lr + 1);
+        *p = (cf_profile_t){.limits = probe.limits, .client_id = client, .scope = str,
+                            .roles = str + ls + 1, .hash = (uint32_t)h};
+        cf__ix_tab_set(&ix->profiles, i, p, h);
+        ix->string_bytes += sizeof *p + ls + lr + 2;
+    }
+    p->refs++;
+    return p;
+}
+
+static void profile_unref(cf_index_t *ix, const cf_profile_t *cp)
+{
+    cf_profile_t *p = (cf_profile_t *)(uintptr_t)cp;
+
+    if (p == NULL || --p->refs > 0)
+        return;
+    ix->string_bytes -= sizeof *p + strlen(p->scope) + strlen(p->roles) + 2;
+    cf__ix_tab_del(ix, &ix->profiles, K_PROFILE, p, 0);
+    free(p);
+}
+
 cf_subject_t *cf_index_subject(const cf_index_t *ix, const char *sub)
 {
     return cf__ix_tab_get(ix, &ix->subjects, K_GROUP, sub, strlen(sub));
@@ -330,6 +376,10 @@ void cf_index_free(cf_index_t *ix)
 
     if (ix == NULL)
         return;
+    for (cf_session_t *s; (s = cf__ix_tab_next(&ix->sessions, &pos)) != NULL;)
+        free(s->ext); /* interned strings go with their table below */
+    pos = 0;
+    tab_free_all(&ix->profiles);
     tab_free_all(&ix->subjects);
     tab_free_all(&ix->clients);
     while ((e = cf__ix_tab_next(&ix->strings, &pos)) != NULL) /* pooled ones go with their pools */
@@ -369,13 +419,15 @@ cf_session_t *cf_index_get(const cf_index_t *ix, const char *sid, size_t len)
 static void record_free(cf_index_t *ix, cf_session_t *s)
 {
     cf_group_t *sub = s->sub != NULL ? group_of(s->sub) : NULL;
-    cf_group_t *cli = s->client_id != NULL ? group_of(s->client_id) : NULL;
+    cf_group_t *cli = s->prof != NULL ? group_of(s->prof->client_id) : NULL;
 
-    str_unref(ix, s->scope);
-    str_unref(ix, s->roles);
+    profile_unref(ix, s->prof);
     ip_unref(ix, s->ip);
-    str_unref(ix, s->device);
-    str_unref(ix, s->cnf);
+    if (s->ext != NULL) {
+        str_unref(ix, s->ext->device);
+        str_unref(ix, s->ext->cnf);
+        free(s->ext);
+    }
     if (sub != NULL)
         group_maybe_free(ix, &ix->subjects, sub);
     if (cli != NULL)
@@ -406,7 +458,7 @@ cf_session_t *cf_index_cli_next(const cf_index_t *ix, const cf_session_t *s)
 
 static void link_groups(cf_session_t *s)
 {
-    cf_group_t *sub = group_of(s->sub), *cli = group_of(s->client_id);
+    cf_group_t *sub = group_of(s->sub), *cli = group_of(s->prof->client_id);
 
     s->sub_prev = 0;
     s->sub_next = link_of(sub->head);
@@ -424,7 +476,7 @@ static void link_groups(cf_session_t *s)
 
 static void unlink_groups(cf_index_t *ix, cf_session_t *s)
 {
-    cf_group_t *sub = group_of(s->sub), *cli = group_of(s->client_id);
+    cf_group_t *sub = group_of(s->sub), *cli = group_of(s->prof->client_id);
     cf_session_t *prev = rec_at(ix, s->sub_prev), *next = rec_at(ix, s->sub_next);
 
     if (prev != NULL)
@@ -449,6 +501,7 @@ static void unlink_groups(cf_index_t *ix, cf_session_t *s)
 /* Copy @src's values into the fresh record @s, interning its strings. */
 static int record_fill(cf_index_t *ix, cf_session_t *s, const cf_session_t *src)
 {
+    const char *device = cf_session_device(src), *cnf = cf_session_cnf_text(src);
     cf_group_t *sub, *cli;
 
     memcpy(s->id, src->id, sizeof s->id);
@@ -458,27 +511,29 @@ static int record_fill(cf_index_t *ix, cf_session_t *s, const cf_session_t *src)
     s->pooled = 1;
     s->end = src->end;
     s->refresh_gen = src->refresh_gen;
-    s->auth_time = src->auth_time;
-    s->created_at = src->created_at;
-    s->last_activity = src->last_activity;
-    s->limits = src->limits;
-    s->idle_deadline = cf_time_min(src->idle_deadline, src->absolute_deadline);
-    s->absolute_deadline = src->absolute_deadline;
-    s->ended_at = src->ended_at;
-    s->refresh_rotated_at = src->refresh_rotated_at;
+    s->created_at = src->created_at; /* first: the other times are offsets from it */
+    for (int k = 0; k < CF_T__COUNT; k++)
+        s->off[k] = CF_SESSION_OFF_ZERO;
+    for (int k = 0; k < CF_T__COUNT; k++)
+        cf_session_set_time(s, k, k == CF_T_IDLE ? cf_time_min(cf_session_idle_deadline(src),
+                                                               cf_session_absolute_deadline(src))
+                                                 : cf_session_time(src, k));
+    if (device[0] != '\0' || cnf[0] != '\0') {
+        if (cf_session_waiters(s) == NULL)
+            return CF_ENOMEM;
+        s->ext->device = device[0] != '\0' ? str_ref(ix, device) : NULL;
+        s->ext->cnf = cnf[0] != '\0' ? str_ref(ix, cnf) : NULL;
+        if ((device[0] != '\0' && s->ext->device == NULL) || (cnf[0] != '\0' && s->ext->cnf == NULL))
+            return CF_ENOMEM;
+    }
     sub = group_ref(ix, &ix->subjects, src->sub);
     if (sub != NULL)
         s->sub = sub->name;
-    cli = group_ref(ix, &ix->clients, src->client_id);
+    cli = group_ref(ix, &ix->clients, cf_session_client_id(src));
     if (cli != NULL)
-        s->client_id = cli->name;
-    s->scope = str_ref(ix, src->scope);
-    s->roles = str_ref(ix, src->roles);
+        s->prof = profile_ref(ix, cli->name, src);
     s->ip = ip_ref(ix, src->ip != NULL ? src->ip : "");
-    s->device = str_ref(ix, src->device != NULL ? src->device : "");
-    s->cnf = str_ref(ix, src->cnf != NULL ? src->cnf : "");
-    if (s->sub == NULL || s->client_id == NULL || s->scope == NULL || s->roles == NULL ||
-        s->ip == NULL || s->device == NULL || s->cnf == NULL)
+    if (s->sub == NULL || s->prof == NULL || s->ip == NULL)
         return CF_ENOMEM;
     return 0;
 }
@@ -487,13 +542,14 @@ int cf_index_set_cnf(cf_index_t *ix, cf_session_t *s, const char *cnf)
 {
     char *v;
 
-    if (cnf == NULL || cnf[0] == '\0' || (s->cnf != NULL && s->cnf[0] != '\0'))
+    if (cnf == NULL || cnf[0] == '\0' || cf_session_cnf_text(s)[0] != '\0')
         return 0; /* nothing to bind, or bound once already: a binding never changes */
+    if (cf_session_waiters(s) == NULL)
+        return CF_ENOMEM;
     v = str_ref(ix, cnf);
     if (v == NULL)
         return CF_ENOMEM;
-    str_unref(ix, s->cnf);
-    s->cnf = v;
+    s->ext->cnf = v;
     return 0;
 }
 
@@ -638,6 +694,7 @@ static void tabs_step(cf_index_t *ix, size_t slots, size_t moves)
     cf__ix_tab_step(ix, &ix->subjects, K_GROUP, slots, moves);
     cf__ix_tab_step(ix, &ix->clients, K_GROUP, slots, moves);
     cf__ix_tab_step(ix, &ix->strings, K_STRING, slots, moves);
+    cf__ix_tab_step(ix, &ix->profiles, K_PROFILE, slots, moves);
 }
 
 size_t cf_index_expire(cf_index_t *ix, cf_time_t now, size_t max, cf_index_purge_fn fn, void *arg)
@@ -664,7 +721,8 @@ size_t cf_index_bytes(const cf_index_t *ix)
            ix->entries.nblocks * ix->entries.per_block * ix->entries.size +
            (ix->sessions.cap + ix->refresh.cap + ix->subjects.cap + ix->clients.cap +
             ix->strings.cap + ix->sessions.old_cap + ix->refresh.old_cap + ix->subjects.old_cap +
-            ix->clients.old_cap + ix->strings.old_cap) * sizeof(void *) +
+            ix->clients.old_cap + ix->strings.old_cap + ix->profiles.cap + ix->profiles.old_cap) *
+               sizeof(void *) +
            (ix->live.cap + ix->dead.cap) * sizeof(ix_heap_ent_t) +
            ix->order_cap * sizeof *ix->order + ix->string_bytes +
            ix->ips.nblocks * ix->ips.per_block * ix->ips.size;

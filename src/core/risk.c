@@ -16,7 +16,7 @@ int cf_risk_binds_ip(const cf_session_t *s)
 
 int cf_risk_binds_device(const cf_session_t *s)
 {
-    return s->device[0] != '\0';
+    return cf_session_device(s)[0] != '\0';
 }
 
 /* Prefix lengths per binding (IPv4, IPv6); OFF and UNSET never get here. */
@@ -40,7 +40,7 @@ cf_risk_t cf_risk_compare(const cf_session_t *s, const char *ip, const char *dev
 {
     if (cf_risk_binds_ip(s) && !same_address(s->ip_binding, s->ip, ip != NULL ? ip : ""))
         return (cf_risk_t){CF_REASON_IP_CHANGED, (cf_risk_action_t)s->on_ip_change};
-    if (cf_risk_binds_device(s) && strcmp(device != NULL ? device : "", s->device) != 0)
+    if (cf_risk_binds_device(s) && strcmp(device != NULL ? device : "", cf_session_device(s)) != 0)
         return (cf_risk_t){CF_REASON_DEVICE_CHANGED, (cf_risk_action_t)s->on_device_change};
     return CF_RISK_NONE;
 }

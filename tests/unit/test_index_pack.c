@@ -59,7 +59,7 @@ static void test_sizes(void **state)
 {
     (void)state;
     assert_int_equal(sizeof(cf_refresh_entry_t), 32);
-    assert_true(sizeof(cf_session_t) <= 216);
+    assert_true(sizeof(cf_session_t) <= 136);
     assert_int_equal(sizeof(ix_heap_ent_t), 12);
     assert_int_equal(sizeof *((cf_index_t *)NULL)->order, 4);
 }
@@ -210,29 +210,29 @@ static void test_record_round_trip_at_the_limits(void **state)
         src = cf_session_new(sid, sub, "c", "s p", "r,q", times[t], &lim, times[t]);
         assert_non_null(src);
         src->end = CF_END__COUNT - 1;
-        src->ended_at = times[t];
+        cf_session_set_time(src, CF_T_ENDED, times[t]);
         src->refresh_gen = UINT32_MAX;
-        src->refresh_rotated_at = times[t];
-        src->last_activity = times[t];
-        src->idle_deadline = times[t];
-        src->absolute_deadline = times[t];
-        src->auth_time = times[t];
+        cf_session_set_time(src, CF_T_ROTATED, times[t]);
+        cf_session_set_time(src, CF_T_ACTIVITY, times[t]);
+        cf_session_set_time(src, CF_T_IDLE, times[t]);
+        cf_session_set_time(src, CF_T_ABSOLUTE, times[t]);
+        cf_session_set_time(src, CF_T_AUTH, times[t]);
         r = cf_index_add(ix, src, T0);
         assert_non_null(r);
         assert_string_equal(r->id, src->id);
         assert_string_equal(r->sub, sub);
-        assert_string_equal(r->scope, "s p");
-        assert_string_equal(r->roles, "r,q");
+        assert_string_equal(cf_session_scope(r), "s p");
+        assert_string_equal(cf_session_roles(r), "r,q");
         assert_int_equal(r->end, CF_END__COUNT - 1);
         assert_int_equal(r->refresh_gen, UINT32_MAX);
         assert_int_equal(r->created_at, times[t]);
-        assert_int_equal(r->auth_time, times[t]);
-        assert_int_equal(r->last_activity, times[t]);
-        assert_int_equal(r->ended_at, times[t]);
-        assert_int_equal(r->refresh_rotated_at, times[t]);
-        assert_int_equal(r->idle_deadline, times[t]);
-        assert_int_equal(r->absolute_deadline, times[t]);
-        assert_memory_equal(&r->limits, &lim, sizeof lim);
+        assert_int_equal(cf_session_auth_time(r), times[t]);
+        assert_int_equal(cf_session_last_activity(r), times[t]);
+        assert_int_equal(cf_session_ended_at(r), times[t]);
+        assert_int_equal(cf_session_rotated_at(r), times[t]);
+        assert_int_equal(cf_session_idle_deadline(r), times[t]);
+        assert_int_equal(cf_session_absolute_deadline(r), times[t]);
+        assert_memory_equal(cf_session_limits(r), &lim, sizeof lim);
         cf_session_free(src);
     }
     /* Groups are allocated to their name's length: the shortest names too. */
@@ -324,7 +324,7 @@ static void test_order_and_heaps_by_link(void **state)
     for (int i = 0; i < 4000; i++)
         if (i >= 3000 || i % 3 != 0)
             assert_int_equal(recs[i]->counted,
-                             recs[i]->idle_deadline > T0 + 3600 * CF_SEC + 10 * 1500);
+                             cf_session_idle_deadline(recs[i]) > T0 + 3600 * CF_SEC + 10 * 1500);
     cf_index_free(ix);
 }
 
