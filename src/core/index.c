@@ -190,33 +190,22 @@ static void str_unref(cf_index_t *ix, char *s)
  * Addresses are nearly all different (a million sessions, a million
  * addresses), so interning them bought nothing and cost each session a
  * string header, a table slot and a probe at load. One of up to 15
- * characters (every IPv4 address) gets its own 16-byte chunk from a pool
- * instead; longer ones (IPv6) and "" are interned as before. Which of the
- * two a record holds follows from the length alone.
+ * characters (every IPv4 address) lives in the record itself
+ * (cf_session_ip_t); longer ones (IPv6) are interned as before.
  */
-#define IP_CHUNK 16
-
-static char *ip_ref(cf_index_t *ix, const char *ip)
+static int ip_ref(cf_index_t *ix, cf_session_t *s, const char *ip)
 {
     size_t len = strlen(ip);
-    char *c;
 
-    if (len == 0 || len >= IP_CHUNK)
-        return str_ref(ix, ip);
-    c = pool_get(&ix->ips);
-    if (c != NULL)
-        memcpy(c, ip, len + 1);
-    return c;
-}
-
-static void ip_unref(cf_index_t *ix, char *ip)
-{
-    size_t len = ip != NULL ? strlen(ip) : 0;
-
-    if (len == 0 || len >= IP_CHUNK)
-        str_unref(ix, ip);
-    else
-        pool_put(&ix->ips, ip);
+    memset(&s->ip, 0, sizeof s->ip);
+    if (len < CF_IP_INLINE) {
+        memcpy(s->ip.in, ip, len);
+        return 0;
+    }
+    if ((s->ip.x.p = str_ref(ix, ip)) == NULL)
+        return CF_ENOMEM;
+    s->ip.x.far = 1;
+    return 0;
 }
 
 /* A group and its name: the name starts inside sizeof's tail padding (a
@@ -352,7 +341,6 @@ cf_index_t *cf_index_new(uint64_t seed)
     ix->rehash_moves = CF__IX_REHASH_MOVES;
     pool_init(&ix->records, sizeof(cf_session_t), CF__IX_REC_BLOCK);
     pool_init(&ix->entries, sizeof(cf_refresh_entry_t), 4096);
-    pool_init(&ix->ips, IP_CHUNK, 8192);
     ix->live.recs = ix->dead.recs = &ix->records;
     pool_init(&ix->str_small, STR_SMALL, 8192);
     pool_init(&ix->str_large, STR_LARGE, 4096);
@@ -390,7 +378,6 @@ void cf_index_free(cf_index_t *ix)
     cf__ix_tab_fini(&ix->refresh);
     pool_fini(&ix->records);
     pool_fini(&ix->entries);
-    pool_fini(&ix->ips);
     pool_fini(&ix->str_small);
     pool_fini(&ix->str_large);
     free(ix->live.v);
@@ -422,7 +409,8 @@ static void record_free(cf_index_t *ix, cf_session_t *s)
     cf_group_t *cli = s->prof != NULL ? group_of(s->prof->client_id) : NULL;
 
     profile_unref(ix, s->prof);
-    ip_unref(ix, s->ip);
+    if (s->ip.x.far)
+        str_unref(ix, s->ip.x.p);
     if (s->ext != NULL) {
         str_unref(ix, s->ext->device);
         str_unref(ix, s->ext->cnf);
@@ -532,8 +520,7 @@ static int record_fill(cf_index_t *ix, cf_session_t *s, const cf_session_t *src)
     cli = group_ref(ix, &ix->clients, cf_session_client_id(src));
     if (cli != NULL)
         s->prof = profile_ref(ix, cli->name, src);
-    s->ip = ip_ref(ix, src->ip != NULL ? src->ip : "");
-    if (s->sub == NULL || s->prof == NULL || s->ip == NULL)
+    if (ip_ref(ix, s, cf_session_ip(src)) < 0 || s->sub == NULL || s->prof == NULL)
         return CF_ENOMEM;
     return 0;
 }
@@ -654,8 +641,11 @@ int cf_index_next_lapsed(cf_index_t *ix, char sid[CF_SID_LEN + 1])
 
 void cf_index_prefetch_add(const cf_index_t *ix, const cf_session_t *src, int stage)
 {
-    const char *ip = src->ip != NULL && strlen(src->ip) >= IP_CHUNK ? src->ip : ""; /* interned */
+    const char *ip = cf_session_ip(src); /* interned when long (ip_ref) */
     cf_group_t *g;
+
+    if (strlen(ip) < CF_IP_INLINE)
+        ip = "";
 
     switch (stage) {
     case 0:
@@ -724,6 +714,5 @@ size_t cf_index_bytes(const cf_index_t *ix)
             ix->clients.old_cap + ix->strings.old_cap + ix->profiles.cap + ix->profiles.old_cap) *
                sizeof(void *) +
            (ix->live.cap + ix->dead.cap) * sizeof(ix_heap_ent_t) +
-           ix->order_cap * sizeof *ix->order + ix->string_bytes +
-           ix->ips.nblocks * ix->ips.per_block * ix->ips.size;
+           ix->order_cap * sizeof *ix->order + ix->string_bytes;
 }

@@ -87,7 +87,6 @@ struct cf_index {
     cf_time_t purge_after;
     ix_pool_t records, entries;
     ix_pool_t str_small, str_large; /* interned strings up to 24 and 48 bytes (see index.c) */
-    ix_pool_t ips;                  /* addresses of up to 15 characters, one per record */
     ix_tab_t sessions, refresh, subjects, clients, strings;
     ix_tab_t profiles;        /* interned cf_profile_t: the key is the probe profile itself */
     ix_heap_t live; /* keyed by the idle (<= absolute) deadline, lazily */

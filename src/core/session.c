@@ -106,6 +106,20 @@ void **cf_session_waiters(cf_session_t *s)
 /* Sessions of their own: one block                                     */
 /* ------------------------------------------------------------------ */
 
+/* Hold @ip in @s: in place when short enough, else @far (which holds the same text). */
+static void ip_put(cf_session_t *s, const char *ip, char *far)
+{
+    size_t len = strlen(ip);
+
+    memset(&s->ip, 0, sizeof s->ip);
+    if (len < CF_IP_INLINE) {
+        memcpy(s->ip.in, ip, len);
+    } else {
+        s->ip.x.p = far;
+        s->ip.x.far = 1;
+    }
+}
+
 void cf_session_init(cf_session_t *s, cf_profile_t *prof, cf_session_ext_t *ext,
                      const cf_session_vals_t *v)
 {
@@ -120,7 +134,7 @@ void cf_session_init(cf_session_t *s, cf_profile_t *prof, cf_session_ext_t *ext,
     ext->cnf = (char *)(uintptr_t)v->cnf;
     memcpy(ext->t, v->t, sizeof ext->t);
     s->sub = (char *)(uintptr_t)(v->sub != NULL ? v->sub : "");
-    s->ip = (char *)(uintptr_t)(v->ip != NULL ? v->ip : "");
+    ip_put(s, v->ip != NULL ? v->ip : "", (char *)(uintptr_t)v->ip);
     s->prof = prof;
     s->ext = ext;
     s->wide = 1;
@@ -133,7 +147,7 @@ enum { STR_SUB, STR_CLIENT, STR_SCOPE, STR_ROLES, STR_IP, STR_DEVICE, STR_CNF, S
 cf_session_t *cf_session_copy(const cf_session_t *s)
 {
     const char *str[STR__COUNT] = {s->sub, cf_session_client_id(s), cf_session_scope(s),
-                                   cf_session_roles(s), s->ip, cf_session_device(s),
+                                   cf_session_roles(s), cf_session_ip(s), cf_session_device(s),
                                    cf_session_cnf_text(s)};
     char *dst[STR__COUNT];
     size_t len[STR__COUNT], total = 0;
@@ -174,7 +188,7 @@ cf_session_t *cf_session_copy(const cf_session_t *s)
     c->end = s->end;
     c->refresh_gen = s->refresh_gen;
     c->sub = dst[STR_SUB];
-    c->ip = dst[STR_IP];
+    ip_put(c, dst[STR_IP], dst[STR_IP]);
     c->prof = prof;
     c->ext = ext;
     c->created_at = s->created_at;
@@ -212,29 +226,28 @@ static void free_apart(char *p)
 /* Never called on an index record or a session of cf_session_init(). */
 void cf_session_bind(cf_session_t *s, const char *ip, const char *device)
 {
-    char *i = dup_or_empty(ip), *d = dup_or_empty(device);
+    char *i = NULL, *d = dup_or_empty(device);
 
-    if (i == NULL || d == NULL) {
-        /* Out of memory: bind to nothing rather than to a torn value. */
-        free(i);
+    ip = ip != NULL ? ip : "";
+    if (strlen(ip) >= CF_IP_INLINE && (i = strdup(ip)) == NULL) {
         free(d);
-        i = d = NULL;
+        d = NULL;
+    }
+    if (d == NULL) { /* out of memory: bind to nothing rather than to a torn value */
+        free(i);
+        i = NULL;
+        ip = "";
     }
     if (s->bound_apart) {
-        free_apart(s->ip);
+        if (s->ip.x.far)
+            free(s->ip.x.p);
         free_apart(s->ext->device);
     }
     s->bound_apart = 1;
-    s->ip = i != NULL ? i : (char *)"";
-    s->ext->device = d != NULL ? d : (char *)"";
-    if (i != NULL && i[0] == '\0') { /* "" needs no block of its own */
-        free(i);
-        s->ip = (char *)"";
-    }
-    if (d != NULL && d[0] == '\0') {
+    ip_put(s, ip, i);
+    s->ext->device = d != NULL && d[0] != '\0' ? d : (char *)"";
+    if (d != NULL && d[0] == '\0') /* "" needs no block of its own */
         free(d);
-        s->ext->device = (char *)"";
-    }
 }
 
 void cf_session_free(cf_session_t *s)
@@ -247,7 +260,8 @@ void cf_session_free(cf_session_t *s)
     /* Every other session on the heap is packed: its strings live in its
      * own block, bar a later bind or binding. */
     if (s->bound_apart) {
-        free_apart(s->ip);
+        if (s->ip.x.far)
+            free(s->ip.x.p);
         free_apart(s->ext->device);
     }
     if (s->cnf_apart)

@@ -94,6 +94,21 @@ typedef struct {
     cf_time_t t[CF_T__COUNT]; /* present only when the session is wide */
 } cf_session_ext_t;
 
+/*
+ * A session's client address ("" when unknown): up to 15 characters (every
+ * IPv4 address) in place, NUL-padded; a longer one (IPv6) by pointer, with
+ * the last byte set to say so (text in place always ends in NUL there).
+ */
+#define CF_IP_INLINE 16
+typedef union {
+    char in[CF_IP_INLINE];
+    struct {
+        char *p;
+        char pad[CF_IP_INLINE - sizeof(char *) - 1];
+        char far; /* 1: the address is at p */
+    } x;
+} cf_session_ip_t;
+
 /* The size of an ext without its times (an index record's usual ext). */
 #define CF_SESSION_EXT_NARROW offsetof(cf_session_ext_t, t)
 
@@ -102,7 +117,7 @@ typedef struct {
 
 /*
  * One session. Small fields first so the record packs: a session held by the
- * index (core/index.h) is one fixed-size pooled record (136 bytes) whose
+ * index (core/index.h) is one fixed-size pooled record (144 bytes) whose
  * strings and profile are interned (shared, owned by the index); a session
  * made by cf_session_new() or cf_session_copy() (a snapshot, a store row)
  * owns its strings, in one block. Read the fields below that are not plain
@@ -129,7 +144,7 @@ struct cf_session {
     uint32_t heap_pos;          /* index: 1 + position in its heap, 0 when out */
     uint32_t refresh;           /* index: this session's first refresh-token entry (1 + its place), 0 none */
     char *sub;
-    char *ip;                   /* client address at creation ("" when unknown) */
+    cf_session_ip_t ip;         /* client address at creation: cf_session_ip() */
     const cf_profile_t *prof;   /* client, scope, roles, limits: cf_session_scope() etc. */
     cf_session_ext_t *ext;      /* device, cnf, waiters, wide times; NULL when none */
     cf_time_t created_at;
@@ -164,6 +179,12 @@ void cf_session_set_time(cf_session_t *s, cf_time_field_t k, cf_time_t v);
 #define cf_session_absolute_deadline(s) cf_session_time((s), CF_T_ABSOLUTE)
 #define cf_session_ended_at(s) cf_session_time((s), CF_T_ENDED)
 #define cf_session_rotated_at(s) cf_session_time((s), CF_T_ROTATED)
+
+/** The client address @s was created from ("" when unknown). */
+static inline const char *cf_session_ip(const cf_session_t *s)
+{
+    return s->ip.x.far ? s->ip.x.p : s->ip.in;
+}
 
 /** The profile's parts. */
 static inline const char *cf_session_client_id(const cf_session_t *s) { return s->prof->client_id; }

@@ -375,7 +375,7 @@ int cf_audit_format(const cf_event_t *e, cf_audit_line_t *l)
         sid = s->id;
         sub = s->sub;
         client = cf_session_client_id(s);
-        ip = s->ip;
+        ip = cf_session_ip(s);
     } else if (e->sid[0]) {
         sid = e->sid;
     }

@@ -23,7 +23,7 @@ static json_t *session_json(const cf_session_t *s)
                      (json_int_t)cf_session_idle_deadline(s), "absolute_deadline",
                      (json_int_t)cf_session_absolute_deadline(s), "ended_at", (json_int_t)cf_session_ended_at(s), "end",
                      cf_end_name(s->end), "gen", (json_int_t)s->refresh_gen, "rotated_at",
-                     (json_int_t)cf_session_rotated_at(s), "ip", s->ip, "device", cf_session_device(s), "cnf", cf_session_cnf_text(s) != NULL ? cf_session_cnf_text(s) : "");
+                     (json_int_t)cf_session_rotated_at(s), "ip", cf_session_ip(s), "device", cf_session_device(s), "cnf", cf_session_cnf_text(s) != NULL ? cf_session_cnf_text(s) : "");
 }
 
 /*

@@ -80,7 +80,7 @@ static void test_round_trip_keeps_every_field(void **state)
     assert_string_equal(cf_session_client_id(rs), "web");
     assert_string_equal(cf_session_scope(rs), "read write");
     assert_string_equal(cf_session_roles(rs), "admin,user");
-    assert_string_equal(rs->ip, "2001:db8::1");
+    assert_string_equal(cf_session_ip(rs), "2001:db8::1");
     assert_string_equal(cf_session_device(rs), "dev-fp");
     assert_true(cf_session_auth_time(rs) == T0 - 5000 && rs->created_at == T0);
     assert_true(cf_session_last_activity(rs) == T0 + 20 && cf_session_idle_deadline(rs) == T0 + 20 + 600000);
