@@ -190,7 +190,7 @@ static void revoke_after_auth(cf_client_auth_t *ca, int ok)
     }
     entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
     if (entry != NULL) {
-        s = entry->session;
+        s = cf_index_refresh_owner(app->index, entry);
     } else {
         int64_t exp, iat;
         cf_reason_t why;
@@ -283,7 +283,7 @@ static void introspect_after_auth(cf_client_auth_t *ca, int ok)
     entry = cf_app_refresh_lookup(app, tok, n);
     if (entry != NULL) {
         cf_reason_t why;
-        cf_session_t *s = entry->session;
+        cf_session_t *s = cf_index_refresh_owner(app->index, entry);
         cf_refresh_action_t act =
             cf_session_refresh_decide(s, entry->gen, now, app->cfg.reuse_grace,
                                       cf_app_not_before(app, s->sub), &why);

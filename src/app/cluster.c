@@ -382,7 +382,7 @@ void cf_app_cluster_revoke_token(cf_app_t *app, const char *client_id, const cha
         return;
     snprintf(op->client_id, sizeof op->client_id, "%s", client_id);
     if (entry != NULL) {
-        sid = entry->session->id;
+        sid = cf_index_refresh_owner(app->index, entry)->id;
     } else if (cf_refresh_token_wellformed(tok, len)) {
         /* A refresh token this node has not heard of: Redis knows its session. */
         cf_refresh_token_hash(tok, len, op->hash);

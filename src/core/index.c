@@ -54,7 +54,7 @@ static int pool_grow(ix_pool_t *p)
     for (size_t i = p->per_block; i-- > 0;) {
         char *o = b + i * p->size;
         uint32_t at = (uint32_t)((p->nblocks - 1) * p->per_block + i);
-        *(void **)o = p->free;
+        memcpy(o, &p->free, sizeof p->free); /* objects may be 4-aligned (refresh entries) */
         memcpy(o + sizeof(void *), &at, sizeof at);
         p->free = o;
     }
@@ -68,7 +68,7 @@ static void *pool_get(ix_pool_t *p)
     if (p->free == NULL && pool_grow(p) < 0)
         return NULL;
     o = p->free;
-    p->free = *(void **)o;
+    memcpy(&p->free, o, sizeof p->free);
     p->used++;
     memset(o, 0, p->size);
     return o;
@@ -76,7 +76,7 @@ static void *pool_get(ix_pool_t *p)
 
 static void pool_put(ix_pool_t *p, void *o)
 {
-    *(void **)o = p->free;
+    memcpy(o, &p->free, sizeof p->free);
     p->free = o;
     p->used--;
 }
@@ -607,11 +607,16 @@ int cf_index_add_refresh(cf_index_t *ix, cf_session_t *s, const uint8_t hash[32]
         return CF_ENOMEM;
     memcpy(e->hash, hash, CF_INDEX_REFRESH_KEY);
     e->gen = gen;
-    e->session = s;
+    e->owner = s->self + 1;
     cf__ix_tab_set(&ix->refresh, slot, e, h);
     e->next = s->refresh;
     s->refresh = at + 1;
     return 0;
+}
+
+cf_session_t *cf_index_refresh_owner(const cf_index_t *ix, const cf_refresh_entry_t *e)
+{
+    return rec_at(ix, e->owner);
 }
 
 cf_refresh_entry_t *cf_index_refresh(const cf_index_t *ix, const uint8_t hash[32])

@@ -41,7 +41,8 @@ typedef struct cf_index cf_index_t;
  * Bytes of a refresh token's SHA-256 the index keeps and compares: 128 bits.
  * The tokens are server-made secrets, so two of a million sharing them is
  * ~2^-88, and presenting a token that matches another's means a second
- * preimage of 128 bits. Half the hash halves the entry (32 B, not 56).
+ * preimage of 128 bits. Half the hash and a 4-byte owner make the entry 28 B
+ * (not 56).
  */
 #define CF_INDEX_REFRESH_KEY 16
 
@@ -49,7 +50,7 @@ typedef struct cf_index cf_index_t;
 typedef struct cf_refresh_entry cf_refresh_entry_t;
 struct cf_refresh_entry {
     uint8_t hash[CF_INDEX_REFRESH_KEY];
-    cf_session_t *session; /* owner */
+    uint32_t owner;        /* 1 + the owning record's place: cf_index_refresh_owner() */
     uint32_t gen;
     uint32_t next;         /* the owner's next token: 1 + its place in the index's pool, 0 at the end */
 };
@@ -122,6 +123,9 @@ void cf_index_touch(cf_index_t *ix, cf_session_t *s, cf_time_t now);
 
 /** Index refresh token @hash of generation @gen for @s. 0, CF_ENOMEM or CF_EEXIST. */
 int cf_index_add_refresh(cf_index_t *ix, cf_session_t *s, const uint8_t hash[32], uint32_t gen);
+
+/** The session refresh token @e belongs to. */
+cf_session_t *cf_index_refresh_owner(const cf_index_t *ix, const cf_refresh_entry_t *e);
 
 /** The refresh token with SHA-256 @hash, or NULL. */
 cf_refresh_entry_t *cf_index_refresh(const cf_index_t *ix, const uint8_t hash[32]);

@@ -428,7 +428,7 @@ static void test_refresh_and_not_before(void **state)
     assert_int_equal(cf_index_add_refresh(ix, s, h1, 0), 0);
     assert_int_equal(cf_index_add_refresh(ix, s, h2, 1), 0);
     assert_int_equal(cf_index_add_refresh(ix, s, h2, 1), CF_EEXIST);
-    assert_ptr_equal(cf_index_refresh(ix, h1)->session, s);
+    assert_ptr_equal(cf_index_refresh_owner(ix, cf_index_refresh(ix, h1)), s);
     assert_int_equal(cf_index_refresh(ix, h2)->gen, 1);
     assert_int_equal(cf_index_set_not_before(ix, "alice", T0 + 5), 0);
     assert_int_equal(cf_index_set_not_before(ix, "alice", T0 + 1), 0); /* only rises */
