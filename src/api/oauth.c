@@ -243,11 +243,11 @@ static json_t *inactive(cf_reason_t why)
 
 static json_t *active_body(const cf_session_t *s, const char *type, int64_t exp, int64_t iat)
 {
-    json_t *o = json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "active", 1, "sub", s->sub,
-                          "sid", s->id, "client_id", cf_session_client_id(s), "scope", cf_session_scope(s),
-                          "token_type", type, "idle_expires_at",
-                          (json_int_t)cf_time_to_sec(cf_session_idle_deadline(s)), "absolute_expires_at",
-                          (json_int_t)cf_time_to_sec(cf_session_absolute_deadline(s)));
+    json_t *o = json_pack(
+        "{s:b, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "active", 1, "sub", s->sub, "sid", s->id,
+        "client_id", cf_session_client_id(s), "scope", cf_session_scope(s), "token_type", type,
+        "idle_expires_at", (json_int_t)cf_time_to_sec(cf_session_idle_deadline(s)),
+        "absolute_expires_at", (json_int_t)cf_time_to_sec(cf_session_absolute_deadline(s)));
 
     if (o != NULL) {
         json_object_set_new(o, "exp", json_integer(exp));

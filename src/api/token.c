@@ -272,7 +272,8 @@ static void refresh_issue(cf_app_t *app, oauth_call_t *c, cf_session_t *s, int g
         cf_session_rotate(r->next, now);
     if (c->bind_jkt && bind_key(r->next, c->dpop.jkt) < 0) /* bound from now on, durably with the rotation */
         goto fail;
-    gap = now - cf_session_last_activity(r->next); /* the silence this refresh ends (idle-gap histogram) */
+    gap = now - cf_session_last_activity(
+                    r->next); /* the silence this refresh ends (idle-gap histogram) */
     cf_session_touch(r->next, now);
     e = cf_events_add(&ev, CF_EV_TOKEN_REFRESHED, now, r->next);
     if (e == NULL)
@@ -359,8 +360,8 @@ static int cluster_lost(cf_app_t *app, cluster_refresh_t *r, cf_refresh_entry_t 
     int act = refresh_decide(app, r->c, entry, r->now);
 
     if (act >= 0 && r->attempts < 3) {
-        cluster_refresh(app, r->c, cf_index_refresh_owner(app->index, entry), act == CF_REFRESH_RESULT_GRACE, r->now,
-                        r->attempts + 1);
+        cluster_refresh(app, r->c, cf_index_refresh_owner(app->index, entry),
+                        act == CF_REFRESH_RESULT_GRACE, r->now, r->attempts + 1);
         return 1;
     }
     if (act >= 0) { /* three lost races in a row: let the client retry */

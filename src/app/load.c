@@ -31,9 +31,11 @@ static struct {
 
 static void load_policy(cf_app_t *app, cf_session_t *r)
 {
-    size_t h = (((uintptr_t)cf_session_client_id(r) >> 4) ^ ((uintptr_t)cf_session_roles(r) >> 3)) % POLICY_MEMO;
+    size_t h = (((uintptr_t)cf_session_client_id(r) >> 4) ^ ((uintptr_t)cf_session_roles(r) >> 3)) %
+               POLICY_MEMO;
 
-    if (policy_memo[h].client == cf_session_client_id(r) && policy_memo[h].roles == cf_session_roles(r)) {
+    if (policy_memo[h].client == cf_session_client_id(r) &&
+        policy_memo[h].roles == cf_session_roles(r)) {
         r->ip_binding = policy_memo[h].ip_binding;
         r->on_ip_change = policy_memo[h].on_ip_change;
         r->on_device_change = policy_memo[h].on_device_change;

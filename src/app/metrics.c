@@ -171,7 +171,8 @@ static void count_ended(cf_app_metrics_t *m, const cf_event_t *e)
     if (s == NULL || s->end >= CF_END__COUNT)
         return;
     m->sessions_ended[s->end]++;
-    cf_histogram_observe(&m->session_age[s->end], (double)(cf_session_ended_at(s) - s->created_at) / CF_SEC);
+    cf_histogram_observe(&m->session_age[s->end],
+                         (double)(cf_session_ended_at(s) - s->created_at) / CF_SEC);
     if (s->end == CF_END_REFRESH_REUSE)
         m->reuse_detected++;
     if (e->scope == CF_REVOKE_SESSION || e->scope == CF_REVOKE_LOGOUT)

@@ -331,11 +331,16 @@ json_t *cf_app_session_json(cf_app_t *app, const cf_session_t *s, cf_time_t now)
     json_object_set_new(o, "scope", json_string(cf_session_scope(s)));
     json_object_set_new(o, "auth_time", json_integer(cf_time_to_sec(cf_session_auth_time(s))));
     json_object_set_new(o, "created_at", json_integer(cf_time_to_sec(s->created_at)));
-    json_object_set_new(o, "last_activity", json_integer(cf_time_to_sec(cf_session_last_activity(s))));
-    json_object_set_new(o, "idle_expires_at", json_integer(cf_time_to_sec(cf_session_idle_deadline(s))));
-    json_object_set_new(o, "absolute_expires_at", json_integer(cf_time_to_sec(cf_session_absolute_deadline(s))));
-    json_object_set_new(o, "idle_timeout", json_integer(cf_session_limits(s)->idle_timeout / CF_SEC));
-    json_object_set_new(o, "absolute_timeout", json_integer(cf_session_limits(s)->absolute_timeout / CF_SEC));
+    json_object_set_new(o, "last_activity",
+                        json_integer(cf_time_to_sec(cf_session_last_activity(s))));
+    json_object_set_new(o, "idle_expires_at",
+                        json_integer(cf_time_to_sec(cf_session_idle_deadline(s))));
+    json_object_set_new(o, "absolute_expires_at",
+                        json_integer(cf_time_to_sec(cf_session_absolute_deadline(s))));
+    json_object_set_new(o, "idle_timeout",
+                        json_integer(cf_session_limits(s)->idle_timeout / CF_SEC));
+    json_object_set_new(o, "absolute_timeout",
+                        json_integer(cf_session_limits(s)->absolute_timeout / CF_SEC));
     json_object_set_new(o, "state", json_string(end == CF_END_NONE ? "active" : "ended"));
     json_object_set_new(o, "end_reason", end == CF_END_NONE ? json_null() : json_string(cf_end_name(end)));
     json_object_set_new(o, "ended_at", end == CF_END_NONE ? json_null() : json_integer(cf_time_to_sec(ended_at)));

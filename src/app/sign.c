@@ -324,7 +324,8 @@ int cf_app_token_body_text(const cf_session_t *s, const char *access, int64_t ex
 {
     int64_t expires_in = exp - cf_time_to_sec(now);
     size_t cap = 256 + 4 * 21 + cf_jsonw_str_max(strlen(access)) + cf_jsonw_str_max(strlen(s->id)) +
-                 cf_jsonw_str_max(strlen(cf_session_scope(s))) + (refresh != NULL ? cf_jsonw_str_max(strlen(refresh)) : 0);
+                 cf_jsonw_str_max(strlen(cf_session_scope(s))) +
+                 (refresh != NULL ? cf_jsonw_str_max(strlen(refresh)) : 0);
     char *buf = malloc(cap);
     cf_jsonw_t w;
 

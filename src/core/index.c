@@ -255,8 +255,10 @@ static cf_group_t *group_of(const char *name)
  */
 static const cf_profile_t *profile_ref(cf_index_t *ix, const char *client, const cf_session_t *src)
 {
-    cf_profile_t probe = {.limits = *cf_session_limits(src), .client_id = client,
-                          .scope = cf_session_scope(src), .roles = cf_session_roles(src)};
+    cf_profile_t probe = {.limits = *cf_session_limits(src),
+                          .client_id = client,
+                          .scope = cf_session_scope(src),
+                          .roles = cf_session_roles(src)};
     size_t ls = strlen(probe.scope), lr = strlen(probe.roles);
     uint64_t h;
     size_t i = cf__ix_tab_slot(ix, &ix->profiles, K_PROFILE, &probe, 0, &h);
@@ -273,8 +275,11 @@ static const cf_profile_t *profile_ref(cf_index_t *ix, const char *client, const
         str = (char *)(p + 1);
         memcpy(str, probe.scope, ls + 1);
         memcpy(str + ls + 1, probe.roles, lr + 1);
-        *p = (cf_profile_t){.limits = probe.limits, .client_id = client, .scope = str,
-                            .roles = str + ls + 1, .hash = (uint32_t)h};
+        *p = (cf_profile_t){.limits = probe.limits,
+                            .client_id = client,
+                            .scope = str,
+                            .roles = str + ls + 1,
+                            .hash = (uint32_t)h};
         cf__ix_tab_set(&ix->profiles, i, p, h);
         ix->string_bytes += sizeof *p + ls + lr + 2;
     }
@@ -503,15 +508,17 @@ static int record_fill(cf_index_t *ix, cf_session_t *s, const cf_session_t *src)
     for (int k = 0; k < CF_T__COUNT; k++)
         s->off[k] = CF_SESSION_OFF_ZERO;
     for (int k = 0; k < CF_T__COUNT; k++)
-        cf_session_set_time(s, k, k == CF_T_IDLE ? cf_time_min(cf_session_idle_deadline(src),
-                                                               cf_session_absolute_deadline(src))
-                                                 : cf_session_time(src, k));
+        cf_session_set_time(s, k,
+                            k == CF_T_IDLE ? cf_time_min(cf_session_idle_deadline(src),
+                                                         cf_session_absolute_deadline(src))
+                                           : cf_session_time(src, k));
     if (device[0] != '\0' || cnf[0] != '\0') {
         if (cf_session_waiters(s) == NULL)
             return CF_ENOMEM;
         s->ext->device = device[0] != '\0' ? str_ref(ix, device) : NULL;
         s->ext->cnf = cnf[0] != '\0' ? str_ref(ix, cnf) : NULL;
-        if ((device[0] != '\0' && s->ext->device == NULL) || (cnf[0] != '\0' && s->ext->cnf == NULL))
+        if ((device[0] != '\0' && s->ext->device == NULL) ||
+            (cnf[0] != '\0' && s->ext->cnf == NULL))
             return CF_ENOMEM;
     }
     sub = group_ref(ix, &ix->subjects, src->sub);

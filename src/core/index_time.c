@@ -147,7 +147,8 @@ int cf__ix_file(cf_index_t *ix, cf_session_t *s, cf_time_t now)
     if (s->end != CF_END_NONE)
         s->lapsed = 0;
     else
-        s->lapsed = now >= cf_session_idle_deadline(s); /* a deadline moved on (merge, clock) revives it */
+        s->lapsed =
+            now >= cf_session_idle_deadline(s); /* a deadline moved on (merge, clock) revives it */
     dead = s->end != CF_END_NONE || s->lapsed;
     want = dead ? &ix->dead : &ix->live;
     key = dead ? purge_key(ix, s) : cf_session_idle_deadline(s);

@@ -146,9 +146,9 @@ enum { STR_SUB, STR_CLIENT, STR_SCOPE, STR_ROLES, STR_IP, STR_DEVICE, STR_CNF, S
 
 cf_session_t *cf_session_copy(const cf_session_t *s)
 {
-    const char *str[STR__COUNT] = {s->sub, cf_session_client_id(s), cf_session_scope(s),
-                                   cf_session_roles(s), cf_session_ip(s), cf_session_device(s),
-                                   cf_session_cnf_text(s)};
+    const char *str[STR__COUNT] = {
+        s->sub,           cf_session_client_id(s), cf_session_scope(s),   cf_session_roles(s),
+        cf_session_ip(s), cf_session_device(s),    cf_session_cnf_text(s)};
     char *dst[STR__COUNT];
     size_t len[STR__COUNT], total = 0;
     cf_session_t *c;
@@ -174,8 +174,10 @@ cf_session_t *cf_session_copy(const cf_session_t *s)
         dst[i] = p;
         p += len[i] + 1;
     }
-    *prof = (cf_profile_t){.limits = *cf_session_limits(s), .client_id = dst[STR_CLIENT],
-                           .scope = dst[STR_SCOPE], .roles = dst[STR_ROLES]};
+    *prof = (cf_profile_t){.limits = *cf_session_limits(s),
+                           .client_id = dst[STR_CLIENT],
+                           .scope = dst[STR_SCOPE],
+                           .roles = dst[STR_ROLES]};
     *ext = (cf_session_ext_t){.device = dst[STR_DEVICE], .cnf = dst[STR_CNF]};
     for (int k = 0; k < CF_T__COUNT; k++)
         ext->t[k] = cf_session_time(s, k);
@@ -199,8 +201,12 @@ cf_session_t *cf_session_new(const char *sid, const char *sub, const char *clien
                              const char *scope, const char *roles, cf_time_t auth_time,
                              const cf_limits_t *limits, cf_time_t now)
 {
-    cf_session_vals_t v = {.sub = sub, .client_id = client_id, .scope = scope, .roles = roles,
-                           .limits = *limits, .created_at = now};
+    cf_session_vals_t v = {.sub = sub,
+                           .client_id = client_id,
+                           .scope = scope,
+                           .roles = roles,
+                           .limits = *limits,
+                           .created_at = now};
     cf_profile_t prof;
     cf_session_ext_t ext;
     cf_session_t s;
@@ -322,8 +328,8 @@ cf_end_t cf_session_end_at(const cf_session_t *s, cf_time_t now, cf_time_t *at)
     } else if (now >= (idle = cf_session_idle_deadline(s))) {
         /* The idle deadline is clamped to the absolute one; when they are
          * equal the absolute lifetime is what ran out. */
-        why = idle < cf_session_absolute_deadline(s) ? CF_END_IDLE_TIMEOUT
-                                                      : CF_END_ABSOLUTE_TIMEOUT;
+        why =
+            idle < cf_session_absolute_deadline(s) ? CF_END_IDLE_TIMEOUT : CF_END_ABSOLUTE_TIMEOUT;
         when = idle;
     } else if (now >= (absolute = cf_session_absolute_deadline(s))) {
         why = CF_END_ABSOLUTE_TIMEOUT;
@@ -389,8 +395,8 @@ cf_refresh_action_t cf_session_refresh_decide(const cf_session_t *s, uint32_t ge
         return CF_REFRESH_DENY;
     }
     *why = CF_REASON_NONE;
-    if (gen == s->refresh_gen || (gen + 1 == s->refresh_gen && grace > 0 &&
-                                  now < cf_session_rotated_at(s) + grace)) {
+    if (gen == s->refresh_gen ||
+        (gen + 1 == s->refresh_gen && grace > 0 && now < cf_session_rotated_at(s) + grace)) {
         if (cf_session_absolute_deadline(s) - now < CF_REFRESH_MIN_LEFT) {
             /* exp would equal iat: nothing worth issuing is left. */
             *why = CF_REASON_ABSOLUTE_TIMEOUT;
@@ -411,8 +417,8 @@ void cf_session_rotate(cf_session_t *s, cf_time_t now)
 
 int64_t cf_session_access_exp(const cf_session_t *s, cf_time_t now)
 {
-    return cf_time_to_sec(cf_time_min(now + cf_session_limits(s)->access_ttl,
-                                      cf_session_absolute_deadline(s)));
+    return cf_time_to_sec(
+        cf_time_min(now + cf_session_limits(s)->access_ttl, cf_session_absolute_deadline(s)));
 }
 
 int cf_session_merge(cf_session_t *s, const cf_session_t *snap)

@@ -198,7 +198,8 @@ static int write_session(sq_t *st, const cf_session_t *s)
     sqlite3_bind_int64(q, 17, cf_session_rotated_at(s));
     sqlite3_bind_text(q, 18, cf_session_ip(s), -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 19, cf_session_device(s), -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 20, cf_session_cnf_text(s) != NULL ? cf_session_cnf_text(s) : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 20, cf_session_cnf_text(s) != NULL ? cf_session_cnf_text(s) : "", -1,
+                      SQLITE_STATIC);
     return step_done(st, q, "upsert_session");
 }
 

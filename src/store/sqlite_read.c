@@ -131,19 +131,23 @@ static int session_row(sqlite3_stmt *q, const cf_store_loader_t *ld)
     }
     /* The row's values in place (its strings are SQLite's until the next
      * step), then one copy in one allocation (cf_session_snapshot). */
-    v = (cf_session_vals_t){
-        .sub = text(q, C_SUB), .client_id = text(q, C_CLIENT), .scope = text(q, C_SCOPE),
-        .roles = text(q, C_ROLES), .ip = text(q, C_IP), /* new sessions start unbound: "" */
-        .device = text(q, C_DEVICE), .cnf = text(q, C_CNF),
-        .limits = {sqlite3_column_int64(q, C_IDLE), sqlite3_column_int64(q, C_ABSOLUTE),
-                   sqlite3_column_int64(q, C_ACCESS_TTL)},
-        .created_at = sqlite3_column_int64(q, C_CREATED),
-        .t = {[CF_T_AUTH] = sqlite3_column_int64(q, C_AUTH_TIME),
-              [CF_T_ACTIVITY] = sqlite3_column_int64(q, C_ACTIVITY),
-              [CF_T_IDLE] = sqlite3_column_int64(q, C_IDLE_DEADLINE),
-              [CF_T_ABSOLUTE] = sqlite3_column_int64(q, C_ABS_DEADLINE),
-              [CF_T_ENDED] = sqlite3_column_int64(q, C_ENDED_AT),
-              [CF_T_ROTATED] = sqlite3_column_int64(q, C_ROTATED_AT)}};
+    v = (cf_session_vals_t){.sub = text(q, C_SUB),
+                            .client_id = text(q, C_CLIENT),
+                            .scope = text(q, C_SCOPE),
+                            .roles = text(q, C_ROLES),
+                            .ip = text(q, C_IP), /* new sessions start unbound: "" */
+                            .device = text(q, C_DEVICE),
+                            .cnf = text(q, C_CNF),
+                            .limits = {sqlite3_column_int64(q, C_IDLE),
+                                       sqlite3_column_int64(q, C_ABSOLUTE),
+                                       sqlite3_column_int64(q, C_ACCESS_TTL)},
+                            .created_at = sqlite3_column_int64(q, C_CREATED),
+                            .t = {[CF_T_AUTH] = sqlite3_column_int64(q, C_AUTH_TIME),
+                                  [CF_T_ACTIVITY] = sqlite3_column_int64(q, C_ACTIVITY),
+                                  [CF_T_IDLE] = sqlite3_column_int64(q, C_IDLE_DEADLINE),
+                                  [CF_T_ABSOLUTE] = sqlite3_column_int64(q, C_ABS_DEADLINE),
+                                  [CF_T_ENDED] = sqlite3_column_int64(q, C_ENDED_AT),
+                                  [CF_T_ROTATED] = sqlite3_column_int64(q, C_ROTATED_AT)}};
     cf_session_init(&row, &prof, &ext, &v);
     memcpy(row.id, id, CF_SID_LEN);
     end = text(q, C_END);

@@ -14,16 +14,19 @@ static json_t *session_json(const cf_session_t *s)
 {
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
                      "s:s, s:I, s:I, s:s, s:s, s:s}",
-                     "id", s->id, "sub", s->sub, "client_id", cf_session_client_id(s), "scope", cf_session_scope(s),
-                     "roles", cf_session_roles(s), "auth_time", (json_int_t)cf_session_auth_time(s), "created_at",
-                     (json_int_t)s->created_at, "last_activity", (json_int_t)cf_session_last_activity(s),
-                     "idle_timeout", (json_int_t)cf_session_limits(s)->idle_timeout, "absolute_timeout",
+                     "id", s->id, "sub", s->sub, "client_id", cf_session_client_id(s), "scope",
+                     cf_session_scope(s), "roles", cf_session_roles(s), "auth_time",
+                     (json_int_t)cf_session_auth_time(s), "created_at", (json_int_t)s->created_at,
+                     "last_activity", (json_int_t)cf_session_last_activity(s), "idle_timeout",
+                     (json_int_t)cf_session_limits(s)->idle_timeout, "absolute_timeout",
                      (json_int_t)cf_session_limits(s)->absolute_timeout, "access_ttl",
                      (json_int_t)cf_session_limits(s)->access_ttl, "idle_deadline",
                      (json_int_t)cf_session_idle_deadline(s), "absolute_deadline",
-                     (json_int_t)cf_session_absolute_deadline(s), "ended_at", (json_int_t)cf_session_ended_at(s), "end",
-                     cf_end_name(s->end), "gen", (json_int_t)s->refresh_gen, "rotated_at",
-                     (json_int_t)cf_session_rotated_at(s), "ip", cf_session_ip(s), "device", cf_session_device(s), "cnf", cf_session_cnf_text(s) != NULL ? cf_session_cnf_text(s) : "");
+                     (json_int_t)cf_session_absolute_deadline(s), "ended_at",
+                     (json_int_t)cf_session_ended_at(s), "end", cf_end_name(s->end), "gen",
+                     (json_int_t)s->refresh_gen, "rotated_at", (json_int_t)cf_session_rotated_at(s),
+                     "ip", cf_session_ip(s), "device", cf_session_device(s), "cnf",
+                     cf_session_cnf_text(s) != NULL ? cf_session_cnf_text(s) : "");
 }
 
 /*

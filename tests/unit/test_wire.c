@@ -83,9 +83,11 @@ static void test_round_trip_keeps_every_field(void **state)
     assert_string_equal(cf_session_ip(rs), "2001:db8::1");
     assert_string_equal(cf_session_device(rs), "dev-fp");
     assert_true(cf_session_auth_time(rs) == T0 - 5000 && rs->created_at == T0);
-    assert_true(cf_session_last_activity(rs) == T0 + 20 && cf_session_idle_deadline(rs) == T0 + 20 + 600000);
+    assert_true(cf_session_last_activity(rs) == T0 + 20 &&
+                cf_session_idle_deadline(rs) == T0 + 20 + 600000);
     assert_true(cf_session_absolute_deadline(rs) == cf_session_absolute_deadline(ev.v[0].session));
-    assert_true(cf_session_limits(rs)->idle_timeout == 600000 && cf_session_limits(rs)->access_ttl == 300000);
+    assert_true(cf_session_limits(rs)->idle_timeout == 600000 &&
+                cf_session_limits(rs)->access_ttl == 300000);
     assert_int_equal(rs->refresh_gen, 7);
     assert_true(cf_session_rotated_at(rs) == T0 + 10);
     assert_int_equal(rs->end, CF_END_NONE);
