@@ -12,12 +12,15 @@
  *   creation order   an array sorted by (created_at, id): listings by cursor
  *   counters         live sessions, overall and per client, kept as they change
  *
- * Records are fixed-size and pooled (no malloc per session) and link to
- * each other by 4-byte places; their strings (subject, client, scope, roles,
- * device, IPv6 addresses) are interned: a thousand sessions of one client
- * share one "web". An IPv4 address, nearly always unique, is the record's
- * own 16-byte chunk. Pure: no I/O, no clock; every instant is a parameter.
- * One owner thread.
+ * Records are fixed-size (144 bytes) and pooled (no malloc per session) and
+ * link to each other by 4-byte places. What sessions share is interned: the
+ * subject (its group), and (client, scope, roles, limits) as one profile
+ * (a thousand sessions of one client and grant share one); device, sender
+ * constraint and IPv6 addresses are interned strings. An address of up to
+ * 15 characters (IPv4), nearly always unique, is in the record itself; the
+ * times are 32-bit offsets from creation unless one does not fit (then the
+ * record is "wide", core/session.h). Pure: no I/O, no clock; every instant is
+ * a parameter. One owner thread.
  *
  * The deadline heap is lazy about activity. Touching a session moves its idle
  * deadline but not its heap key; when the key comes due the index finds the

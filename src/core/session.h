@@ -8,7 +8,9 @@
  * ended it never comes back and its end reason never changes.
  *
  * Everything here is pure: no I/O, no clock, no allocation except in
- * cf_session_new/free. Callers pass `now` and apply the decisions they get back.
+ * cf_session_new/copy/free and, for an index record, its rare ext
+ * (cf_session_set_time when a time outgrows its offset, cf_session_waiters).
+ * Callers pass `now` and apply the decisions they get back.
  */
 #ifndef CF_CORE_SESSION_H
 #define CF_CORE_SESSION_H
