@@ -196,7 +196,7 @@ static void index_clear(cf_app_t *app)
         abort(); /* an index that is not there cannot answer for anything */
     }
     app->global_not_before = 0;
-    app->dirty = NULL; /* unflushed activity is lost: sessions can only expire earlier */
+    app->ndirty = 0; /* unflushed activity is lost: sessions can only expire earlier */
 }
 
 /* Size the index from the store's estimate: no table grows during the load. */

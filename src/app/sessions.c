@@ -156,6 +156,27 @@ int cf_app_revocation_scope(cf_events_t *ev, cf_revoke_scope_t scope, cf_time_t 
     return 0;
 }
 
+/*
+ * Put @s on the list of sessions with unpersisted activity: an array beside
+ * the index rather than a link in every record (8 bytes a session). Out of
+ * memory, the activity is simply not persisted by the next flush (as after a
+ * crash: the persisted idle deadline can only be earlier); the next touch
+ * tries again. 0 or CF_ENOMEM.
+ */
+static int dirty_push(cf_app_t *app, cf_session_t *s)
+{
+    if (app->ndirty == app->dirty_cap) {
+        size_t cap = app->dirty_cap ? app->dirty_cap * 2 : 1024;
+        cf_session_t **v = realloc(app->dirty, cap * sizeof *v);
+        if (v == NULL)
+            return CF_ENOMEM;
+        app->dirty = v;
+        app->dirty_cap = cap;
+    }
+    app->dirty[app->ndirty++] = s;
+    return 0;
+}
+
 cf_time_t cf_app_touch(cf_app_t *app, cf_session_t *s, cf_time_t now)
 {
     cf_time_t gap = 0;
@@ -169,11 +190,8 @@ cf_time_t cf_app_touch(cf_app_t *app, cf_session_t *s, cf_time_t now)
         }
     }
     cf_index_touch(app->index, s, now);
-    if (!s->dirty) {
+    if (!s->dirty && dirty_push(app, s) == 0)
         s->dirty = 1;
-        s->dirty_next = app->dirty;
-        app->dirty = s;
-    }
     return gap > 0 ? gap : 0;
 }
 

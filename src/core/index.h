@@ -12,7 +12,7 @@
  *   creation order   an array sorted by (created_at, id): listings by cursor
  *   counters         live sessions, overall and per client, kept as they change
  *
- * Records are fixed-size (144 bytes) and pooled (no malloc per session) and
+ * Records are fixed-size (136 bytes) and pooled (no malloc per session) and
  * link to each other by 4-byte places. What sessions share is interned: the
  * subject (its group), and (client, scope, roles, limits) as one profile
  * (a thousand sessions of one client and grant share one); device, sender

@@ -119,7 +119,7 @@ typedef union {
 
 /*
  * One session. Small fields first so the record packs: a session held by the
- * index (core/index.h) is one fixed-size pooled record (144 bytes) whose
+ * index (core/index.h) is one fixed-size pooled record (136 bytes) whose
  * strings and profile are interned (shared, owned by the index); a session
  * made by cf_session_new() or cf_session_copy() (a snapshot, a store row)
  * owns its strings, in one block. Read the fields below that are not plain
@@ -130,7 +130,7 @@ struct cf_session {
     uint8_t ip_binding : 3;       /* cf_ip_binding_t, from the policy (not persisted) */
     uint8_t on_ip_change : 2;     /* cf_risk_action_t */
     uint8_t on_device_change : 2; /* cf_risk_action_t */
-    uint8_t dirty : 1;          /* activity not yet persisted (the shell's list) */
+    uint8_t dirty : 1;          /* activity not yet persisted (on the shell's list, app->dirty) */
     uint8_t pooled : 1;         /* index record: strings interned, freed by the index */
     uint8_t counted : 1;        /* index: counted as active */
     uint8_t lapsed : 1;         /* index: a deadline passed before anyone ended it */
@@ -157,7 +157,6 @@ struct cf_session {
      * places (0: none); walk them with cf_index_sub_next / cf_index_cli_next. */
     uint32_t sub_prev, sub_next;
     uint32_t cli_prev, cli_next;
-    cf_session_t *dirty_next;   /* activity not yet persisted */
 };
 
 /** Time @k of @s (Unix ms). */

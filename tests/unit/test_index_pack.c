@@ -62,7 +62,7 @@ static void test_sizes(void **state)
 {
     (void)state;
     assert_int_equal(sizeof(cf_refresh_entry_t), 28);
-    assert_true(sizeof(cf_session_t) <= 144);
+    assert_true(sizeof(cf_session_t) <= 136);
     assert_int_equal(sizeof(ix_heap_ent_t), 12);
     assert_int_equal(sizeof *((cf_index_t *)NULL)->order, 4);
 }
