@@ -525,8 +525,8 @@ static int record_fill(cf_index_t *ix, cf_session_t *s, const cf_session_t *src)
     if (sub != NULL)
         s->sub = sub->name;
     cli = group_ref(ix, &ix->clients, cf_session_client_id(src));
-    if (cli != NULL)
-        s->prof = profile_ref(ix, cli->name, src);
+    if (cli != NULL && (s->prof = profile_ref(ix, cli->name, src)) == NULL)
+        group_maybe_free(ix, &ix->clients, cli); /* record_free finds it through the profile */
     if (ip_ref(ix, s, cf_session_ip(src)) < 0 || s->sub == NULL || s->prof == NULL)
         return CF_ENOMEM;
     return 0;
