@@ -125,7 +125,8 @@ static void flush_activity(cf_app_t *app)
             break;
         }
     }
-    memmove(app->dirty, app->dirty + i, (app->ndirty - i) * sizeof *app->dirty);
+    if (i < app->ndirty) /* a failed batch: the rest move to the front */
+        memmove(app->dirty, app->dirty + i, (app->ndirty - i) * sizeof *app->dirty);
     app->ndirty -= i;
     if (ev.n > 0)
         cf_app_commit(app, &ev, NULL, NULL);
