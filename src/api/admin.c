@@ -78,7 +78,7 @@ static void warn_bound_to_caller(const cf_session_t *s, const char *client_id, i
                                  int no_device)
 {
     int ip = no_ip && s->ip_binding > CF_IPBIND_OFF && s->on_ip_change > CF_RISK_IGNORE;
-    int dev = no_device && s->device[0] != '\0' && s->on_device_change > CF_RISK_IGNORE;
+    int dev = no_device && cf_session_device(s)[0] != '\0' && s->on_device_change > CF_RISK_IGNORE;
 
     if (ip || dev)
         CF_LOG(CF_LOG_WARN,

@@ -436,7 +436,7 @@ static void allow(cf_app_t *app, cf_http_req_t *req, cf_session_t *s,
     cf_http_header_t h[6] = {
         {"X-Curfew-Subject", 16, s->sub, strlen(s->sub)},
         {"X-Curfew-Session", 16, s->id, CF_SID_LEN},
-        {"X-Curfew-Roles", 14, s->roles, strlen(s->roles)},
+        {"X-Curfew-Roles", 14, cf_session_roles(s), strlen(cf_session_roles(s))},
         {"X-Curfew-Expires-In", 19, expires_in,
          fmt_ll(expires_in, (long long)((deadline - now) / CF_SEC))},
         {"Cache-Control", 13, "no-store", 8},
@@ -605,7 +605,7 @@ void cf_api_logout(cf_app_t *app, cf_http_req_t *req)
         cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_CSRF_REJECTED, NULL, NULL, 0);
         return;
     }
-    if (cf_api_cors_client(app, req, s->client_id, CF_ENDPOINT_BEARER))
+    if (cf_api_cors_client(app, req, cf_session_client_id(s), CF_ENDPOINT_BEARER))
         return; /* the session's client does not allow this page's origin */
     cf_app_end_session(app, s, CF_END_LOGOUT, now, &ev);
     p = cf_pending_new(req, 204, NULL, 0);

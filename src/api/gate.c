@@ -143,7 +143,7 @@ static const char *sid_of_token(cf_app_t *app, const char *v, size_t len)
     cf_reason_t why;
 
     if (entry != NULL)
-        return entry->session->id;
+        return cf_index_refresh_owner(app->index, entry)->id;
     if (cf_app_verify_access(app, v, len, cf_app_now(app), &s, &exp, &iat, &why) < 0)
         return NULL;
     return s != NULL ? s->id : cf_app_cached_sid(app, v, len);

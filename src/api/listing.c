@@ -103,7 +103,7 @@ static size_t from_list(const cf_index_t *ix, const list_query_t *q, cf_session_
 
     for (cf_session_t *s = head; s != NULL;
          s = by_sub ? cf_index_sub_next(ix, s) : cf_index_cli_next(ix, s)) {
-        if (by_sub && q->has_client >= 0 && strcmp(s->client_id, q->client) != 0)
+        if (by_sub && q->has_client >= 0 && strcmp(cf_session_client_id(s), q->client) != 0)
             continue;
         m++;
         if (after_cursor(q, s))
@@ -117,7 +117,7 @@ static size_t from_list(const cf_index_t *ix, const list_query_t *q, cf_session_
 
 static int same_client(void *arg, const cf_session_t *s)
 {
-    return s->client_id == (const char *)arg; /* interned: one pointer per client */
+    return cf_session_client_id(s) == (const char *)arg; /* interned: one pointer per client */
 }
 
 static json_t *cursor_json(const cf_session_t *last)

@@ -109,9 +109,9 @@ int cf_oauth_uses_cookies(cf_app_t *app, const cf_session_t *s)
 {
     const cf_client_t *cl;
 
-    if (s->client_id[0] == '\0')
+    if (cf_session_client_id(s)[0] == '\0')
         return 0;
-    cl = cf_policy_client(&app->cfg.policy, s->client_id);
+    cl = cf_policy_client(&app->cfg.policy, cf_session_client_id(s));
     return cl != NULL && cl->cookie;
 }
 
@@ -120,7 +120,7 @@ void cf_app_token_cookies(cf_app_t *app, cf_pending_t *p, const cf_session_t *s,
 {
     char buf[1024];
     int64_t access_age = exp - cf_time_to_sec(now);
-    int64_t refresh_age = (s->absolute_deadline - now) / CF_SEC;
+    int64_t refresh_age = (cf_session_absolute_deadline(s) - now) / CF_SEC;
 
     snprintf(buf, sizeof buf, "%s=%s; " CF_COOKIE_ATTRS "; Max-Age=%lld",
              app->cfg.refresh_cookie, refresh, (long long)(refresh_age > 0 ? refresh_age : 0));
@@ -152,7 +152,7 @@ void cf_app_token_cookies(cf_app_t *app, cf_pending_t *p, const cf_session_t *s,
  */
 static int revoke_refused(cf_client_auth_t *ca, const cf_session_t *s)
 {
-    const cf_client_t *owner = cf_policy_client(&ca->app->cfg.policy, s->client_id);
+    const cf_client_t *owner = cf_policy_client(&ca->app->cfg.policy, cf_session_client_id(s));
 
     if (ca->client_id[0] == '\0') {
         if (owner == NULL || owner->type != CF_CLIENT_CONFIDENTIAL)
@@ -161,7 +161,7 @@ static int revoke_refused(cf_client_auth_t *ca, const cf_session_t *s)
                                          "authenticate as that client (RFC 7009 §2.1)");
         return 1;
     }
-    if (strcmp(ca->client_id, s->client_id) == 0)
+    if (strcmp(ca->client_id, cf_session_client_id(s)) == 0)
         return 0;
     cf_oauth_error(ca->req, CF_REASON_CLIENT_MISMATCH, NULL);
     return 1;
@@ -190,7 +190,7 @@ static void revoke_after_auth(cf_client_auth_t *ca, int ok)
     }
     entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
     if (entry != NULL) {
-        s = entry->session;
+        s = cf_index_refresh_owner(app->index, entry);
     } else {
         int64_t exp, iat;
         cf_reason_t why;
@@ -243,17 +243,17 @@ static json_t *inactive(cf_reason_t why)
 
 static json_t *active_body(const cf_session_t *s, const char *type, int64_t exp, int64_t iat)
 {
-    json_t *o = json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "active", 1, "sub", s->sub,
-                          "sid", s->id, "client_id", s->client_id, "scope", s->scope,
-                          "token_type", type, "idle_expires_at",
-                          (json_int_t)cf_time_to_sec(s->idle_deadline), "absolute_expires_at",
-                          (json_int_t)cf_time_to_sec(s->absolute_deadline));
+    json_t *o = json_pack(
+        "{s:b, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "active", 1, "sub", s->sub, "sid", s->id,
+        "client_id", cf_session_client_id(s), "scope", cf_session_scope(s), "token_type", type,
+        "idle_expires_at", (json_int_t)cf_time_to_sec(cf_session_idle_deadline(s)),
+        "absolute_expires_at", (json_int_t)cf_time_to_sec(cf_session_absolute_deadline(s)));
 
     if (o != NULL) {
         json_object_set_new(o, "exp", json_integer(exp));
         json_object_set_new(o, "iat", json_integer(iat));
-        if (s->roles[0])
-            json_object_set_new(o, "roles", json_string(s->roles));
+        if (cf_session_roles(s)[0])
+            json_object_set_new(o, "roles", json_string(cf_session_roles(s)));
     }
     return o;
 }
@@ -283,12 +283,12 @@ static void introspect_after_auth(cf_client_auth_t *ca, int ok)
     entry = cf_app_refresh_lookup(app, tok, n);
     if (entry != NULL) {
         cf_reason_t why;
-        cf_session_t *s = entry->session;
+        cf_session_t *s = cf_index_refresh_owner(app->index, entry);
         cf_refresh_action_t act =
             cf_session_refresh_decide(s, entry->gen, now, app->cfg.reuse_grace,
                                       cf_app_not_before(app, s->sub), &why);
         if (act == CF_REFRESH_ROTATE || act == CF_REFRESH_GRACE)
-            body = active_body(s, "refresh_token", cf_time_to_sec(s->absolute_deadline),
+            body = active_body(s, "refresh_token", cf_time_to_sec(cf_session_absolute_deadline(s)),
                                cf_time_to_sec(s->created_at));
         else
             body = inactive(why);

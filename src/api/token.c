@@ -50,7 +50,7 @@ static int bind_cert(cf_app_t *app, cf_http_req_t *req, cf_session_t *s, char x5
 static void refresh_input(cf_app_t *app, oauth_call_t *c, const cf_refresh_entry_t *entry,
                           cf_time_t now, cf_refresh_input_t *in)
 {
-    const cf_session_t *s = entry != NULL ? entry->session : NULL;
+    const cf_session_t *s = entry != NULL ? cf_index_refresh_owner(app->index, entry) : NULL;
 
     memset(in, 0, sizeof *in);
     in->session = s;
@@ -66,8 +66,8 @@ static void refresh_input(cf_app_t *app, oauth_call_t *c, const cf_refresh_entry
         return;
     in->gen = entry->gen;
     in->disabled = cf_app_refresh_disabled(app, s->sub, now);
-    if (!c->ca.authenticated && s->client_id[0] != '\0') {
-        const cf_client_t *owner = cf_policy_client(&app->cfg.policy, s->client_id);
+    if (!c->ca.authenticated && cf_session_client_id(s)[0] != '\0') {
+        const cf_client_t *owner = cf_policy_client(&app->cfg.policy, cf_session_client_id(s));
         in->owner_confidential = owner != NULL && owner->type == CF_CLIENT_CONFIDENTIAL;
     }
     in->not_before = cf_app_not_before(app, s->sub);
@@ -120,7 +120,7 @@ static void refresh_denied(cf_app_t *app, oauth_call_t *c, cf_session_t *s,
 static int refresh_decide(cf_app_t *app, oauth_call_t *c, cf_refresh_entry_t *entry, cf_time_t now)
 {
     cf_http_req_t *req = c->ca.req;
-    cf_session_t *s = entry != NULL ? entry->session : NULL;
+    cf_session_t *s = entry != NULL ? cf_index_refresh_owner(app->index, entry) : NULL;
     cf_refresh_input_t in;
     cf_refresh_decision_t d;
 
@@ -272,7 +272,8 @@ static void refresh_issue(cf_app_t *app, oauth_call_t *c, cf_session_t *s, int g
         cf_session_rotate(r->next, now);
     if (c->bind_jkt && bind_key(r->next, c->dpop.jkt) < 0) /* bound from now on, durably with the rotation */
         goto fail;
-    gap = now - r->next->last_activity; /* the silence this refresh ends (idle-gap histogram) */
+    gap = now - cf_session_last_activity(
+                    r->next); /* the silence this refresh ends (idle-gap histogram) */
     cf_session_touch(r->next, now);
     e = cf_events_add(&ev, CF_EV_TOKEN_REFRESHED, now, r->next);
     if (e == NULL)
@@ -359,8 +360,8 @@ static int cluster_lost(cf_app_t *app, cluster_refresh_t *r, cf_refresh_entry_t 
     int act = refresh_decide(app, r->c, entry, r->now);
 
     if (act >= 0 && r->attempts < 3) {
-        cluster_refresh(app, r->c, entry->session, act == CF_REFRESH_RESULT_GRACE, r->now,
-                        r->attempts + 1);
+        cluster_refresh(app, r->c, cf_index_refresh_owner(app->index, entry),
+                        act == CF_REFRESH_RESULT_GRACE, r->now, r->attempts + 1);
         return 1;
     }
     if (act >= 0) { /* three lost races in a row: let the client retry */
@@ -376,7 +377,7 @@ static void cluster_refreshed(void *arg, int status, const cf_guarded_t *g)
     oauth_call_t *c = r->c;
     cf_app_t *app = c->ca.app;
     cf_refresh_entry_t *entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
-    cf_session_t *s = entry != NULL ? entry->session : NULL;
+    cf_session_t *s = entry != NULL ? cf_index_refresh_owner(app->index, entry) : NULL;
 
     if (status < 0) {
         cf_app_emit_refresh(app, CF_REFRESH_RESULT_ERROR);
@@ -422,7 +423,7 @@ static void cluster_refresh(cf_app_t *app, oauth_call_t *c, const cf_session_t *
         cluster_refreshed(r, CF_ENOMEM, NULL);
         return;
     }
-    gap = now - r->next->last_activity;
+    gap = now - cf_session_last_activity(r->next);
     cf_session_touch(r->next, now);
     e = cf_events_add(&ev, CF_EV_TOKEN_REFRESHED, now, r->next);
     if (e == NULL) {
@@ -474,7 +475,7 @@ static int refresh_grant(cf_app_t *app, oauth_call_t *c)
     }
     entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
     if (app->cluster != NULL && !c->asked_redis &&
-        (entry == NULL || entry->gen > entry->session->refresh_gen)) {
+        (entry == NULL || entry->gen > cf_index_refresh_owner(app->index, entry)->refresh_gen)) {
         /* A rotation made on another node an instant ago may not have reached
          * this one: Redis knows, so ask it before calling the token unknown
          * (or a generation from the future reuse). */
@@ -482,7 +483,7 @@ static int refresh_grant(cf_app_t *app, oauth_call_t *c)
         cf_app_cluster_learn_refresh(app, c->token, (size_t)c->token_len, refresh_relearned, c);
         return 1;
     }
-    s = entry != NULL ? entry->session : NULL;
+    s = entry != NULL ? cf_index_refresh_owner(app->index, entry) : NULL;
     {
         cf_rate_who_t who = {c->ca.ip, s ? s->sub : "", c->ca.client_id, s ? s->id : "", ""};
         if (cf_req_rate_limit(app, req, CF_RATE_REFRESH, &who, now, 0)) {
@@ -522,7 +523,7 @@ static int refresh_step(cf_app_t *app, oauth_call_t *c)
     cf_http_req_t *req = c->ca.req;
     cf_time_t now = cf_app_now(app);
     cf_refresh_entry_t *entry = cf_app_refresh_lookup(app, c->token, (size_t)c->token_len);
-    cf_session_t *s = entry != NULL ? entry->session : NULL;
+    cf_session_t *s = entry != NULL ? cf_index_refresh_owner(app->index, entry) : NULL;
     int act;
 
     if (entry == NULL) { /* purged while it waited */

@@ -115,14 +115,19 @@ static void flush_activity(cf_app_t *app)
     cf_events_t ev = CF_EVENTS_INIT;
     cf_time_t now = cf_app_now(app);
 
-    while (app->dirty != NULL) {
-        cf_session_t *s = app->dirty;
-        app->dirty = s->dirty_next;
+    size_t i = 0;
+
+    for (; i < app->ndirty; i++) {
+        cf_session_t *s = app->dirty[i];
         s->dirty = 0;
-        s->dirty_next = NULL;
-        if (cf_events_add(&ev, CF_EV_ACTIVITY, now, s) == NULL)
+        if (cf_events_add(&ev, CF_EV_ACTIVITY, now, s) == NULL) {
+            i++; /* that one's activity is lost; the rest wait for the next flush */
             break;
+        }
     }
+    if (i < app->ndirty) /* a failed batch: the rest move to the front */
+        memmove(app->dirty, app->dirty + i, (app->ndirty - i) * sizeof *app->dirty);
+    app->ndirty -= i;
     if (ev.n > 0)
         cf_app_commit(app, &ev, NULL, NULL);
     else
@@ -344,6 +349,7 @@ void cf_app_fini(cf_app_t *app)
     if (app->apikeys_ext != NULL)
         app->apikeys_ext->fini(app);
     cf_index_free(app->index);
+    free(app->dirty);
     app->index = NULL;
     cf_app_cluster_fini(app);
     cf_tokcache_fini(&app->token_cache);

@@ -170,7 +170,7 @@ typedef struct cf_app {
     cf_index_t *index;   /* sessions, refresh tokens, subjects, clients, epochs (core/index.h) */
     cf_time_t global_not_before;
     cf_time_t index_now;  /* while loading: the instant sessions are filed at (else 0) */
-    cf_session_t *dirty;  /* sessions with unpersisted activity */
+    cf_session_t **dirty; size_t ndirty, dirty_cap; /* sessions with unpersisted activity */
     uint64_t seed;
 
     cf_tokcache_t token_cache; /* verified access tokens (core/tokcache.h) */

@@ -314,12 +314,12 @@ static void revoke_known(revoke_op_t *op, const cf_session_t *s)
      * client's token only that client, authenticated, may revoke; a token
      * issued to another client than the one named is refused. */
     if (op->reply == REPLY_EMPTY) {
-        const cf_client_t *owner = cf_policy_client(&op->app->cfg.policy, s->client_id);
+        const cf_client_t *owner = cf_policy_client(&op->app->cfg.policy, cf_session_client_id(s));
         if (op->client_id[0] == '\0' && owner != NULL && owner->type == CF_CLIENT_CONFIDENTIAL) {
             revoke_finish(op, 0, CF_REASON_INVALID_CLIENT);
             return;
         }
-        if (op->client_id[0] != '\0' && strcmp(op->client_id, s->client_id) != 0) {
+        if (op->client_id[0] != '\0' && strcmp(op->client_id, cf_session_client_id(s)) != 0) {
             revoke_finish(op, 0, CF_REASON_CLIENT_MISMATCH);
             return;
         }
@@ -382,7 +382,7 @@ void cf_app_cluster_revoke_token(cf_app_t *app, const char *client_id, const cha
         return;
     snprintf(op->client_id, sizeof op->client_id, "%s", client_id);
     if (entry != NULL) {
-        sid = entry->session->id;
+        sid = cf_index_refresh_owner(app->index, entry)->id;
     } else if (cf_refresh_token_wellformed(tok, len)) {
         /* A refresh token this node has not heard of: Redis knows its session. */
         cf_refresh_token_hash(tok, len, op->hash);

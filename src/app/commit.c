@@ -60,7 +60,7 @@ static void oom(const char *what)
 int cf_app_merge_session(cf_app_t *app, cf_session_t *s, const cf_session_t *snap)
 {
     /* A binding made by a refresh (the first DPoP proof) reaches the index here. */
-    if (cf_index_set_cnf(app->index, s, snap->cnf) < 0)
+    if (cf_index_set_cnf(app->index, s, cf_session_cnf_text(snap)) < 0)
         oom("bind_session"); /* never serve a bound session as unbound */
     return cf_session_merge(s, snap);
 }
@@ -171,7 +171,8 @@ int cf_app_session_busy(const cf_session_t *s)
 
 int cf_app_session_wait(cf_app_t *app, cf_session_t *s, cf_wait_fn fn, void *arg)
 {
-    waiter_t *w = malloc(sizeof *w), **tail = (waiter_t **)&s->waiters;
+    void **head = cf_session_waiters(s); /* the list lives in the session's ext */
+    waiter_t *w = head != NULL ? malloc(sizeof *w) : NULL, **tail = (waiter_t **)head;
 
     (void)app;
     if (w == NULL)
@@ -215,8 +216,9 @@ static void unmark_busy(cf_app_t *app, commit_t *c)
             continue; /* the index was reloaded meanwhile (cluster) */
         if (--s->inflight > 0)
             continue;
-        w = s->waiters;
-        s->waiters = NULL;
+        w = cf_session_waiters_peek(s);
+        if (w != NULL)
+            s->ext->waiters = NULL;
         /* A waiter may commit again (and so make later ones wait anew), or
          * end the session; it must not free it (nothing on this path does). */
         while (w != NULL) {
@@ -406,8 +408,14 @@ typedef struct {
 /* The guard failed: learn what the store said of the session and its epochs. */
 static void learn_guard(cf_app_t *app, cf_session_t *s, const cf_store_guard_t *g)
 {
-    cf_session_t said = {.refresh_gen = g->gen, .refresh_rotated_at = g->rotated_at,
-                         .end = g->end, .ended_at = g->ended_at};
+    cf_session_vals_t v = {.t = {[CF_T_ROTATED] = g->rotated_at, [CF_T_ENDED] = g->ended_at}};
+    cf_profile_t prof;
+    cf_session_ext_t ext;
+    cf_session_t said;
+
+    cf_session_init(&said, &prof, &ext, &v);
+    said.refresh_gen = g->gen;
+    said.end = g->end;
 
     if (cf_session_merge(s, &said)) /* the one merge rule: newer generation, first end */
         cf_app_session_changed(app, s);

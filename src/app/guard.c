@@ -234,10 +234,12 @@ void cf_app_session_apply_policy(cf_app_t *app, cf_session_t *s)
 {
     cf_effective_t eff;
     cf_limits_t global = {app->cfg.idle_timeout, app->cfg.absolute_timeout, app->cfg.access_ttl};
-    const cf_client_t *client = s->client_id[0] ? cf_policy_client(&app->cfg.policy, s->client_id) : NULL;
+    const cf_client_t *client = cf_session_client_id(s)[0]
+                                    ? cf_policy_client(&app->cfg.policy, cf_session_client_id(s))
+                                    : NULL;
 
-    cf_policy_resolve(&app->cfg.policy, &global, app->cfg.access_max_ttl, client, s->roles, NULL,
-                      &eff);
+    cf_policy_resolve(&app->cfg.policy, &global, app->cfg.access_max_ttl, client,
+                      cf_session_roles(s), NULL, &eff);
     s->ip_binding = (uint8_t)eff.risk.ip_binding;
     s->on_ip_change = (uint8_t)eff.risk.on_ip_change;
     s->on_device_change = (uint8_t)eff.risk.on_device_change;

@@ -31,17 +31,19 @@ static struct {
 
 static void load_policy(cf_app_t *app, cf_session_t *r)
 {
-    size_t h = (((uintptr_t)r->client_id >> 4) ^ ((uintptr_t)r->roles >> 3)) % POLICY_MEMO;
+    size_t h = (((uintptr_t)cf_session_client_id(r) >> 4) ^ ((uintptr_t)cf_session_roles(r) >> 3)) %
+               POLICY_MEMO;
 
-    if (policy_memo[h].client == r->client_id && policy_memo[h].roles == r->roles) {
+    if (policy_memo[h].client == cf_session_client_id(r) &&
+        policy_memo[h].roles == cf_session_roles(r)) {
         r->ip_binding = policy_memo[h].ip_binding;
         r->on_ip_change = policy_memo[h].on_ip_change;
         r->on_device_change = policy_memo[h].on_device_change;
         return;
     }
     cf_app_session_apply_policy(app, r);
-    policy_memo[h].client = r->client_id;
-    policy_memo[h].roles = r->roles;
+    policy_memo[h].client = cf_session_client_id(r);
+    policy_memo[h].roles = cf_session_roles(r);
     policy_memo[h].ip_binding = r->ip_binding;
     policy_memo[h].on_ip_change = r->on_ip_change;
     policy_memo[h].on_device_change = r->on_device_change;
@@ -194,7 +196,7 @@ static void index_clear(cf_app_t *app)
         abort(); /* an index that is not there cannot answer for anything */
     }
     app->global_not_before = 0;
-    app->dirty = NULL; /* unflushed activity is lost: sessions can only expire earlier */
+    app->ndirty = 0; /* unflushed activity is lost: sessions can only expire earlier */
 }
 
 /* Size the index from the store's estimate: no table grows during the load. */

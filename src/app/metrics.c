@@ -137,7 +137,7 @@ void cf_app_metrics_sweep(cf_app_t *app, cf_time_t now)
 static void observe_gap(cf_app_metrics_t *m, const cf_session_t *s, cf_time_t gap)
 {
     if (gap >= CF_SEC && s != NULL && m->timeouts != NULL)
-        cf_histogram_observe(&m->timeouts[cf_app_metrics_slot(m, s->client_id)].idle_gap,
+        cf_histogram_observe(&m->timeouts[cf_app_metrics_slot(m, cf_session_client_id(s))].idle_gap,
                              (double)gap / CF_SEC);
 }
 
@@ -151,8 +151,8 @@ static void track_relogin(cf_app_metrics_t *m, const cf_event_t *e)
     if (e->type == CF_EV_SESSION_CREATED) {
         if (cf_relogin_started(m->relogin, s->sub, s->created_at, &o) == 0)
             add_relogin(m, &o);
-    } else if (cf_relogin_ended_tagged(m->relogin, s->sub, s->end, s->ended_at,
-                                       cf_app_metrics_slot(m, s->client_id), &o) == 0) {
+    } else if (cf_relogin_ended_tagged(m->relogin, s->sub, s->end, cf_session_ended_at(s),
+                                       cf_app_metrics_slot(m, cf_session_client_id(s)), &o) == 0) {
         add_relogin(m, &o);
     }
 }
@@ -171,7 +171,8 @@ static void count_ended(cf_app_metrics_t *m, const cf_event_t *e)
     if (s == NULL || s->end >= CF_END__COUNT)
         return;
     m->sessions_ended[s->end]++;
-    cf_histogram_observe(&m->session_age[s->end], (double)(s->ended_at - s->created_at) / CF_SEC);
+    cf_histogram_observe(&m->session_age[s->end],
+                         (double)(cf_session_ended_at(s) - s->created_at) / CF_SEC);
     if (s->end == CF_END_REFRESH_REUSE)
         m->reuse_detected++;
     if (e->scope == CF_REVOKE_SESSION || e->scope == CF_REVOKE_LOGOUT)

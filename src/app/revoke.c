@@ -70,7 +70,7 @@ static int covered(void *arg, const cf_session_t *s)
     case CF_REVOKE_SUBJECT:
         return strcmp(s->sub, j->name) == 0;
     case CF_REVOKE_CLIENT:
-        return strcmp(s->client_id, j->name) == 0;
+        return strcmp(cf_session_client_id(s), j->name) == 0;
     default:
         return 1;
     }

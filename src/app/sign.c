@@ -34,7 +34,7 @@ static int access_prepare(cf_app_t *app, const cf_session_t *s, cf_time_t now,
 {
     char jti[32];
     const char *roles[64];
-    size_t nroles = 0, n = strlen(s->roles);
+    size_t nroles = 0, n = strlen(cf_session_roles(s));
     char rolebuf[512];
     char *payload = NULL;
     int rc;
@@ -42,7 +42,7 @@ static int access_prepare(cf_app_t *app, const cf_session_t *s, cf_time_t now,
     cf_random_b64url(16, jti);
     /* The first 511 bytes of the comma-separated roles, as before. */
     n = n < sizeof rolebuf - 1 ? n : sizeof rolebuf - 1;
-    memcpy(rolebuf, s->roles, n);
+    memcpy(rolebuf, cf_session_roles(s), n);
     rolebuf[n] = '\0';
     for (char *p = rolebuf, *save = NULL, *r; (r = strtok_r(p, ",", &save)) != NULL; p = NULL)
         if (nroles < 64)
@@ -53,14 +53,14 @@ static int access_prepare(cf_app_t *app, const cf_session_t *s, cf_time_t now,
         .audience = app->cfg.audience,
         .sub = s->sub,
         .sid = s->id,
-        .client_id = s->client_id,
+        .client_id = cf_session_client_id(s),
         .jti = jti,
-        .scope = s->scope,
+        .scope = cf_session_scope(s),
         .roles = roles,
         .nroles = nroles,
         .iat = cf_time_to_sec(now),
         .exp = cf_session_access_exp(s, now),
-        .auth_time = cf_time_to_sec(s->auth_time),
+        .auth_time = cf_time_to_sec(cf_session_auth_time(s)),
         .cnf = &out->cnf, /* a bound session's tokens are bound to the same key or certificate */
     };
     rc = cf_token_access_payload(&spec, &payload);
@@ -324,7 +324,8 @@ int cf_app_token_body_text(const cf_session_t *s, const char *access, int64_t ex
 {
     int64_t expires_in = exp - cf_time_to_sec(now);
     size_t cap = 256 + 4 * 21 + cf_jsonw_str_max(strlen(access)) + cf_jsonw_str_max(strlen(s->id)) +
-                 cf_jsonw_str_max(strlen(s->scope)) + (refresh != NULL ? cf_jsonw_str_max(strlen(refresh)) : 0);
+                 cf_jsonw_str_max(strlen(cf_session_scope(s))) +
+                 (refresh != NULL ? cf_jsonw_str_max(strlen(refresh)) : 0);
     char *buf = malloc(cap);
     cf_jsonw_t w;
 
@@ -346,14 +347,14 @@ int cf_app_token_body_text(const cf_session_t *s, const char *access, int64_t ex
     }
     cf_jsonw_raw(&w, ",\"session_id\":", 14);
     cf_jsonw_str(&w, s->id);
-    if (s->scope[0]) {
+    if (cf_session_scope(s)[0]) {
         cf_jsonw_raw(&w, ",\"scope\":", 9);
-        cf_jsonw_str(&w, s->scope);
+        cf_jsonw_str(&w, cf_session_scope(s));
     }
     cf_jsonw_raw(&w, ",\"idle_expires_at\":", 19);
-    cf_jsonw_int(&w, cf_time_to_sec(s->idle_deadline));
+    cf_jsonw_int(&w, cf_time_to_sec(cf_session_idle_deadline(s)));
     cf_jsonw_raw(&w, ",\"absolute_expires_at\":", 23);
-    cf_jsonw_int(&w, cf_time_to_sec(s->absolute_deadline));
+    cf_jsonw_int(&w, cf_time_to_sec(cf_session_absolute_deadline(s)));
     cf_jsonw_raw(&w, "}", 1);
     if (w.err != 0) {
         OPENSSL_cleanse(buf, cap);

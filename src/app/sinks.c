@@ -98,14 +98,17 @@ static void log_refusal(cf_app_t *app, const cf_event_t *e)
         cf_log_fingerprint(s->sub, strlen(s->sub), sub);
     }
     if (e->count > 0)
-        CF_LOG(CF_LOG_INFO, "event=check_refused reason=%s route=%llu client=%s sub=%s sid=%s ip=%s",
+        CF_LOG(CF_LOG_INFO,
+               "event=check_refused reason=%s route=%llu client=%s sub=%s sid=%s ip=%s",
                e->result == CF_CHECK_ERROR ? "server_error" : cf_reason_name(e->reason),
-               (unsigned long long)(e->count - 1), s != NULL && s->client_id[0] ? s->client_id : "-",
-               sub, sid, e->ip[0] ? e->ip : "-");
+               (unsigned long long)(e->count - 1),
+               s != NULL && cf_session_client_id(s)[0] ? cf_session_client_id(s) : "-", sub, sid,
+               e->ip[0] ? e->ip : "-");
     else
         CF_LOG(CF_LOG_INFO, "event=check_refused reason=%s route=- client=%s sub=%s sid=%s ip=%s",
                e->result == CF_CHECK_ERROR ? "server_error" : cf_reason_name(e->reason),
-               s != NULL && s->client_id[0] ? s->client_id : "-", sub, sid, e->ip[0] ? e->ip : "-");
+               s != NULL && cf_session_client_id(s)[0] ? cf_session_client_id(s) : "-", sub, sid,
+               e->ip[0] ? e->ip : "-");
 }
 
 static void log_event(cf_app_t *app, const cf_event_t *e)

@@ -106,7 +106,8 @@ void cf_access_decide(const cf_access_input_t *in, cf_access_decision_t *out)
     }
     if (risk(in, out))
         return;
-    switch (cf_route_decide(r, s->roles, s->scope, s->auth_time, s->last_activity, in->now, &why)) {
+    switch (cf_route_decide(r, cf_session_roles(s), cf_session_scope(s), cf_session_auth_time(s),
+                            cf_session_last_activity(s), in->now, &why)) {
     case CF_ROUTE_PASS:
     case CF_ROUTE_ANONYMOUS:
         break;
@@ -123,6 +124,7 @@ void cf_access_decide(const cf_access_input_t *in, cf_access_decision_t *out)
     answer(out, CF_ACCESS_ALLOW, CF_REASON_NONE);
     out->activity = !in->background && (r == NULL || r->activity != CF_ACTIVITY_NONE);
     /* Whichever comes first ends this caller's access: token, idle or absolute. */
-    out->deadline = cf_time_min(in->token.exp > INT64_MAX / CF_SEC ? INT64_MAX : in->token.exp * CF_SEC,
-                                cf_time_min(s->idle_deadline, s->absolute_deadline));
+    out->deadline =
+        cf_time_min(in->token.exp > INT64_MAX / CF_SEC ? INT64_MAX : in->token.exp * CF_SEC,
+                    cf_time_min(cf_session_idle_deadline(s), cf_session_absolute_deadline(s)));
 }

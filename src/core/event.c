@@ -49,49 +49,21 @@ unsigned cf_event_flags(cf_event_type_t t)
 }
 
 /*
- * One allocation for the record and its six strings: a revocation or a purge
- * slice snapshots hundreds of sessions per turn, and seven small mallocs
- * (and frees) each were most of that turn at a million sessions.
+ * One allocation for the record and its seven strings (cf_session_copy): a
+ * revocation or a purge slice snapshots hundreds of sessions per turn, and
+ * seven small mallocs (and frees) each were most of that turn at a million
+ * sessions. A snapshot carries no risk policy (the index record's, applied
+ * by the shell) and an auth_time of its creation when it had none.
  */
 cf_session_t *cf_session_snapshot(const cf_session_t *s)
 {
-    const char *str[7] = {s->sub, s->client_id, s->scope, s->roles, s->ip, s->device, s->cnf};
-    size_t len[7], total = 0;
-    cf_session_t *c;
-    char *p;
+    cf_session_t *c = cf_session_copy(s);
 
-    for (int i = 0; i < 7; i++) {
-        len[i] = str[i] != NULL ? strlen(str[i]) : 0;
-        total += len[i] + 1;
-    }
-    c = malloc(sizeof *c + total);
     if (c == NULL)
         return NULL;
-    memset(c, 0, sizeof *c);
-    p = (char *)(c + 1);
-    {
-        char **dst[7] = {&c->sub, &c->client_id, &c->scope, &c->roles, &c->ip, &c->device, &c->cnf};
-        for (int i = 0; i < 7; i++) {
-            if (len[i] > 0)
-                memcpy(p, str[i], len[i]);
-            p[len[i]] = '\0';
-            *dst[i] = p;
-            p += len[i] + 1;
-        }
-    }
-    memcpy(c->id, s->id, CF_SID_LEN);
-    c->id[CF_SID_LEN] = '\0';
-    c->packed = 1;
-    c->auth_time = s->auth_time > 0 ? s->auth_time : s->created_at;
-    c->created_at = s->created_at;
-    c->limits = s->limits;
-    c->last_activity = s->last_activity;
-    c->idle_deadline = s->idle_deadline;
-    c->absolute_deadline = s->absolute_deadline;
-    c->ended_at = s->ended_at;
-    c->end = s->end;
-    c->refresh_gen = s->refresh_gen;
-    c->refresh_rotated_at = s->refresh_rotated_at;
+    c->ip_binding = c->on_ip_change = c->on_device_change = 0;
+    if (cf_session_auth_time(s) <= 0)
+        cf_session_set_time(c, CF_T_AUTH, s->created_at);
     return c;
 }
 

@@ -54,7 +54,7 @@ static int pool_grow(ix_pool_t *p)
     for (size_t i = p->per_block; i-- > 0;) {
         char *o = b + i * p->size;
         uint32_t at = (uint32_t)((p->nblocks - 1) * p->per_block + i);
-        *(void **)o = p->free;
+        memcpy(o, &p->free, sizeof p->free); /* objects may be 4-aligned (refresh entries) */
         memcpy(o + sizeof(void *), &at, sizeof at);
         p->free = o;
     }
@@ -68,7 +68,7 @@ static void *pool_get(ix_pool_t *p)
     if (p->free == NULL && pool_grow(p) < 0)
         return NULL;
     o = p->free;
-    p->free = *(void **)o;
+    memcpy(&p->free, o, sizeof p->free);
     p->used++;
     memset(o, 0, p->size);
     return o;
@@ -76,7 +76,7 @@ static void *pool_get(ix_pool_t *p)
 
 static void pool_put(ix_pool_t *p, void *o)
 {
-    *(void **)o = p->free;
+    memcpy(o, &p->free, sizeof p->free);
     p->free = o;
     p->used--;
 }
@@ -190,33 +190,22 @@ static void str_unref(cf_index_t *ix, char *s)
  * Addresses are nearly all different (a million sessions, a million
  * addresses), so interning them bought nothing and cost each session a
  * string header, a table slot and a probe at load. One of up to 15
- * characters (every IPv4 address) gets its own 16-byte chunk from a pool
- * instead; longer ones (IPv6) and "" are interned as before. Which of the
- * two a record holds follows from the length alone.
+ * characters (every IPv4 address) lives in the record itself
+ * (cf_session_ip_t); longer ones (IPv6) are interned as before.
  */
-#define IP_CHUNK 16
-
-static char *ip_ref(cf_index_t *ix, const char *ip)
+static int ip_ref(cf_index_t *ix, cf_session_t *s, const char *ip)
 {
     size_t len = strlen(ip);
-    char *c;
 
-    if (len == 0 || len >= IP_CHUNK)
-        return str_ref(ix, ip);
-    c = pool_get(&ix->ips);
-    if (c != NULL)
-        memcpy(c, ip, len + 1);
-    return c;
-}
-
-static void ip_unref(cf_index_t *ix, char *ip)
-{
-    size_t len = ip != NULL ? strlen(ip) : 0;
-
-    if (len == 0 || len >= IP_CHUNK)
-        str_unref(ix, ip);
-    else
-        pool_put(&ix->ips, ip);
+    memset(&s->ip, 0, sizeof s->ip);
+    if (len < CF_IP_INLINE) {
+        memcpy(s->ip.in, ip, len);
+        return 0;
+    }
+    if ((s->ip.x.p = str_ref(ix, ip)) == NULL)
+        return CF_ENOMEM;
+    s->ip.x.far = 1;
+    return 0;
 }
 
 /* A group and its name: the name starts inside sizeof's tail padding (a
@@ -256,6 +245,57 @@ static void group_maybe_free(cf_index_t *ix, ix_tab_t *t, cf_group_t *g)
 static cf_group_t *group_of(const char *name)
 {
     return (cf_group_t *)(void *)(name - offsetof(cf_group_t, name));
+}
+
+/*
+ * Profiles: (client, scope, roles, limits) interned, one per distinct value.
+ * A profile borrows its client's group name (every session naming it is in
+ * that group, so the group outlives it) and holds scope and roles in its
+ * own block.
+ */
+static const cf_profile_t *profile_ref(cf_index_t *ix, const char *client, const cf_session_t *src)
+{
+    cf_profile_t probe = {.limits = *cf_session_limits(src),
+                          .client_id = client,
+                          .scope = cf_session_scope(src),
+                          .roles = cf_session_roles(src)};
+    size_t ls = strlen(probe.scope), lr = strlen(probe.roles);
+    uint64_t h;
+    size_t i = cf__ix_tab_slot(ix, &ix->profiles, K_PROFILE, &probe, 0, &h);
+    cf_profile_t *p;
+    char *str;
+
+    if (i == SIZE_MAX)
+        return NULL;
+    p = cf__ix_untag(ix->profiles.slot[i]);
+    if (p == NULL) {
+        p = malloc(sizeof *p + ls + 1 + lr + 1);
+        if (p == NULL)
+            return NULL;
+        str = (char *)(p + 1);
+        memcpy(str, probe.scope, ls + 1);
+        memcpy(str + ls + 1, probe.roles, lr + 1);
+        *p = (cf_profile_t){.limits = probe.limits,
+                            .client_id = client,
+                            .scope = str,
+                            .roles = str + ls + 1,
+                            .hash = (uint32_t)h};
+        cf__ix_tab_set(&ix->profiles, i, p, h);
+        ix->string_bytes += sizeof *p + ls + lr + 2;
+    }
+    p->refs++;
+    return p;
+}
+
+static void profile_unref(cf_index_t *ix, const cf_profile_t *cp)
+{
+    cf_profile_t *p = (cf_profile_t *)(uintptr_t)cp;
+
+    if (p == NULL || --p->refs > 0)
+        return;
+    ix->string_bytes -= sizeof *p + strlen(p->scope) + strlen(p->roles) + 2;
+    cf__ix_tab_del(ix, &ix->profiles, K_PROFILE, p, 0);
+    free(p);
 }
 
 cf_subject_t *cf_index_subject(const cf_index_t *ix, const char *sub)
@@ -306,7 +346,6 @@ cf_index_t *cf_index_new(uint64_t seed)
     ix->rehash_moves = CF__IX_REHASH_MOVES;
     pool_init(&ix->records, sizeof(cf_session_t), CF__IX_REC_BLOCK);
     pool_init(&ix->entries, sizeof(cf_refresh_entry_t), 4096);
-    pool_init(&ix->ips, IP_CHUNK, 8192);
     ix->live.recs = ix->dead.recs = &ix->records;
     pool_init(&ix->str_small, STR_SMALL, 8192);
     pool_init(&ix->str_large, STR_LARGE, 4096);
@@ -330,6 +369,10 @@ void cf_index_free(cf_index_t *ix)
 
     if (ix == NULL)
         return;
+    for (cf_session_t *s; (s = cf__ix_tab_next(&ix->sessions, &pos)) != NULL;)
+        free(s->ext); /* interned strings go with their table below */
+    pos = 0;
+    tab_free_all(&ix->profiles);
     tab_free_all(&ix->subjects);
     tab_free_all(&ix->clients);
     while ((e = cf__ix_tab_next(&ix->strings, &pos)) != NULL) /* pooled ones go with their pools */
@@ -340,7 +383,6 @@ void cf_index_free(cf_index_t *ix)
     cf__ix_tab_fini(&ix->refresh);
     pool_fini(&ix->records);
     pool_fini(&ix->entries);
-    pool_fini(&ix->ips);
     pool_fini(&ix->str_small);
     pool_fini(&ix->str_large);
     free(ix->live.v);
@@ -369,13 +411,16 @@ cf_session_t *cf_index_get(const cf_index_t *ix, const char *sid, size_t len)
 static void record_free(cf_index_t *ix, cf_session_t *s)
 {
     cf_group_t *sub = s->sub != NULL ? group_of(s->sub) : NULL;
-    cf_group_t *cli = s->client_id != NULL ? group_of(s->client_id) : NULL;
+    cf_group_t *cli = s->prof != NULL ? group_of(s->prof->client_id) : NULL;
 
-    str_unref(ix, s->scope);
-    str_unref(ix, s->roles);
-    ip_unref(ix, s->ip);
-    str_unref(ix, s->device);
-    str_unref(ix, s->cnf);
+    profile_unref(ix, s->prof);
+    if (s->ip.x.far)
+        str_unref(ix, s->ip.x.p);
+    if (s->ext != NULL) {
+        str_unref(ix, s->ext->device);
+        str_unref(ix, s->ext->cnf);
+        free(s->ext);
+    }
     if (sub != NULL)
         group_maybe_free(ix, &ix->subjects, sub);
     if (cli != NULL)
@@ -406,7 +451,7 @@ cf_session_t *cf_index_cli_next(const cf_index_t *ix, const cf_session_t *s)
 
 static void link_groups(cf_session_t *s)
 {
-    cf_group_t *sub = group_of(s->sub), *cli = group_of(s->client_id);
+    cf_group_t *sub = group_of(s->sub), *cli = group_of(s->prof->client_id);
 
     s->sub_prev = 0;
     s->sub_next = link_of(sub->head);
@@ -424,7 +469,7 @@ static void link_groups(cf_session_t *s)
 
 static void unlink_groups(cf_index_t *ix, cf_session_t *s)
 {
-    cf_group_t *sub = group_of(s->sub), *cli = group_of(s->client_id);
+    cf_group_t *sub = group_of(s->sub), *cli = group_of(s->prof->client_id);
     cf_session_t *prev = rec_at(ix, s->sub_prev), *next = rec_at(ix, s->sub_next);
 
     if (prev != NULL)
@@ -449,6 +494,7 @@ static void unlink_groups(cf_index_t *ix, cf_session_t *s)
 /* Copy @src's values into the fresh record @s, interning its strings. */
 static int record_fill(cf_index_t *ix, cf_session_t *s, const cf_session_t *src)
 {
+    const char *device = cf_session_device(src), *cnf = cf_session_cnf_text(src);
     cf_group_t *sub, *cli;
 
     memcpy(s->id, src->id, sizeof s->id);
@@ -458,27 +504,30 @@ static int record_fill(cf_index_t *ix, cf_session_t *s, const cf_session_t *src)
     s->pooled = 1;
     s->end = src->end;
     s->refresh_gen = src->refresh_gen;
-    s->auth_time = src->auth_time;
-    s->created_at = src->created_at;
-    s->last_activity = src->last_activity;
-    s->limits = src->limits;
-    s->idle_deadline = cf_time_min(src->idle_deadline, src->absolute_deadline);
-    s->absolute_deadline = src->absolute_deadline;
-    s->ended_at = src->ended_at;
-    s->refresh_rotated_at = src->refresh_rotated_at;
+    s->created_at = src->created_at; /* first: the other times are offsets from it */
+    for (int k = 0; k < CF_T__COUNT; k++)
+        s->off[k] = CF_SESSION_OFF_ZERO;
+    for (int k = 0; k < CF_T__COUNT; k++)
+        cf_session_set_time(s, k,
+                            k == CF_T_IDLE ? cf_time_min(cf_session_idle_deadline(src),
+                                                         cf_session_absolute_deadline(src))
+                                           : cf_session_time(src, k));
+    if (device[0] != '\0' || cnf[0] != '\0') {
+        if (cf_session_waiters(s) == NULL)
+            return CF_ENOMEM;
+        s->ext->device = device[0] != '\0' ? str_ref(ix, device) : NULL;
+        s->ext->cnf = cnf[0] != '\0' ? str_ref(ix, cnf) : NULL;
+        if ((device[0] != '\0' && s->ext->device == NULL) ||
+            (cnf[0] != '\0' && s->ext->cnf == NULL))
+            return CF_ENOMEM;
+    }
     sub = group_ref(ix, &ix->subjects, src->sub);
     if (sub != NULL)
         s->sub = sub->name;
-    cli = group_ref(ix, &ix->clients, src->client_id);
-    if (cli != NULL)
-        s->client_id = cli->name;
-    s->scope = str_ref(ix, src->scope);
-    s->roles = str_ref(ix, src->roles);
-    s->ip = ip_ref(ix, src->ip != NULL ? src->ip : "");
-    s->device = str_ref(ix, src->device != NULL ? src->device : "");
-    s->cnf = str_ref(ix, src->cnf != NULL ? src->cnf : "");
-    if (s->sub == NULL || s->client_id == NULL || s->scope == NULL || s->roles == NULL ||
-        s->ip == NULL || s->device == NULL || s->cnf == NULL)
+    cli = group_ref(ix, &ix->clients, cf_session_client_id(src));
+    if (cli != NULL && (s->prof = profile_ref(ix, cli->name, src)) == NULL)
+        group_maybe_free(ix, &ix->clients, cli); /* record_free finds it through the profile */
+    if (ip_ref(ix, s, cf_session_ip(src)) < 0 || s->sub == NULL || s->prof == NULL)
         return CF_ENOMEM;
     return 0;
 }
@@ -487,13 +536,14 @@ int cf_index_set_cnf(cf_index_t *ix, cf_session_t *s, const char *cnf)
 {
     char *v;
 
-    if (cnf == NULL || cnf[0] == '\0' || (s->cnf != NULL && s->cnf[0] != '\0'))
+    if (cnf == NULL || cnf[0] == '\0' || cf_session_cnf_text(s)[0] != '\0')
         return 0; /* nothing to bind, or bound once already: a binding never changes */
+    if (cf_session_waiters(s) == NULL)
+        return CF_ENOMEM;
     v = str_ref(ix, cnf);
     if (v == NULL)
         return CF_ENOMEM;
-    str_unref(ix, s->cnf);
-    s->cnf = v;
+    s->ext->cnf = v;
     return 0;
 }
 
@@ -564,11 +614,16 @@ int cf_index_add_refresh(cf_index_t *ix, cf_session_t *s, const uint8_t hash[32]
         return CF_ENOMEM;
     memcpy(e->hash, hash, CF_INDEX_REFRESH_KEY);
     e->gen = gen;
-    e->session = s;
+    e->owner = s->self + 1;
     cf__ix_tab_set(&ix->refresh, slot, e, h);
     e->next = s->refresh;
     s->refresh = at + 1;
     return 0;
+}
+
+cf_session_t *cf_index_refresh_owner(const cf_index_t *ix, const cf_refresh_entry_t *e)
+{
+    return rec_at(ix, e->owner);
 }
 
 cf_refresh_entry_t *cf_index_refresh(const cf_index_t *ix, const uint8_t hash[32])
@@ -598,8 +653,11 @@ int cf_index_next_lapsed(cf_index_t *ix, char sid[CF_SID_LEN + 1])
 
 void cf_index_prefetch_add(const cf_index_t *ix, const cf_session_t *src, int stage)
 {
-    const char *ip = src->ip != NULL && strlen(src->ip) >= IP_CHUNK ? src->ip : ""; /* interned */
+    const char *ip = cf_session_ip(src); /* interned when long (ip_ref) */
     cf_group_t *g;
+
+    if (strlen(ip) < CF_IP_INLINE)
+        ip = "";
 
     switch (stage) {
     case 0:
@@ -638,6 +696,7 @@ static void tabs_step(cf_index_t *ix, size_t slots, size_t moves)
     cf__ix_tab_step(ix, &ix->subjects, K_GROUP, slots, moves);
     cf__ix_tab_step(ix, &ix->clients, K_GROUP, slots, moves);
     cf__ix_tab_step(ix, &ix->strings, K_STRING, slots, moves);
+    cf__ix_tab_step(ix, &ix->profiles, K_PROFILE, slots, moves);
 }
 
 size_t cf_index_expire(cf_index_t *ix, cf_time_t now, size_t max, cf_index_purge_fn fn, void *arg)
@@ -664,8 +723,8 @@ size_t cf_index_bytes(const cf_index_t *ix)
            ix->entries.nblocks * ix->entries.per_block * ix->entries.size +
            (ix->sessions.cap + ix->refresh.cap + ix->subjects.cap + ix->clients.cap +
             ix->strings.cap + ix->sessions.old_cap + ix->refresh.old_cap + ix->subjects.old_cap +
-            ix->clients.old_cap + ix->strings.old_cap) * sizeof(void *) +
+            ix->clients.old_cap + ix->strings.old_cap + ix->profiles.cap + ix->profiles.old_cap) *
+               sizeof(void *) +
            (ix->live.cap + ix->dead.cap) * sizeof(ix_heap_ent_t) +
-           ix->order_cap * sizeof *ix->order + ix->string_bytes +
-           ix->ips.nblocks * ix->ips.per_block * ix->ips.size;
+           ix->order_cap * sizeof *ix->order + ix->string_bytes;
 }

@@ -12,12 +12,15 @@
  *   creation order   an array sorted by (created_at, id): listings by cursor
  *   counters         live sessions, overall and per client, kept as they change
  *
- * Records are fixed-size and pooled (no malloc per session) and link to
- * each other by 4-byte places; their strings (subject, client, scope, roles,
- * device, IPv6 addresses) are interned: a thousand sessions of one client
- * share one "web". An IPv4 address, nearly always unique, is the record's
- * own 16-byte chunk. Pure: no I/O, no clock; every instant is a parameter.
- * One owner thread.
+ * Records are fixed-size (136 bytes) and pooled (no malloc per session) and
+ * link to each other by 4-byte places. What sessions share is interned: the
+ * subject (its group), and (client, scope, roles, limits) as one profile
+ * (a thousand sessions of one client and grant share one); device, sender
+ * constraint and IPv6 addresses are interned strings. An address of up to
+ * 15 characters (IPv4), nearly always unique, is in the record itself; the
+ * times are 32-bit offsets from creation unless one does not fit (then the
+ * record is "wide", core/session.h). Pure: no I/O, no clock; every instant is
+ * a parameter. One owner thread.
  *
  * The deadline heap is lazy about activity. Touching a session moves its idle
  * deadline but not its heap key; when the key comes due the index finds the
@@ -41,7 +44,8 @@ typedef struct cf_index cf_index_t;
  * Bytes of a refresh token's SHA-256 the index keeps and compares: 128 bits.
  * The tokens are server-made secrets, so two of a million sharing them is
  * ~2^-88, and presenting a token that matches another's means a second
- * preimage of 128 bits. Half the hash halves the entry (32 B, not 56).
+ * preimage of 128 bits. Half the hash and a 4-byte owner make the entry 28 B
+ * (not 56).
  */
 #define CF_INDEX_REFRESH_KEY 16
 
@@ -49,7 +53,7 @@ typedef struct cf_index cf_index_t;
 typedef struct cf_refresh_entry cf_refresh_entry_t;
 struct cf_refresh_entry {
     uint8_t hash[CF_INDEX_REFRESH_KEY];
-    cf_session_t *session; /* owner */
+    uint32_t owner;        /* 1 + the owning record's place: cf_index_refresh_owner() */
     uint32_t gen;
     uint32_t next;         /* the owner's next token: 1 + its place in the index's pool, 0 at the end */
 };
@@ -122,6 +126,9 @@ void cf_index_touch(cf_index_t *ix, cf_session_t *s, cf_time_t now);
 
 /** Index refresh token @hash of generation @gen for @s. 0, CF_ENOMEM or CF_EEXIST. */
 int cf_index_add_refresh(cf_index_t *ix, cf_session_t *s, const uint8_t hash[32], uint32_t gen);
+
+/** The session refresh token @e belongs to. */
+cf_session_t *cf_index_refresh_owner(const cf_index_t *ix, const cf_refresh_entry_t *e);
 
 /** The refresh token with SHA-256 @hash, or NULL. */
 cf_refresh_entry_t *cf_index_refresh(const cf_index_t *ix, const uint8_t hash[32]);

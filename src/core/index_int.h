@@ -33,7 +33,7 @@ typedef struct {
 } ix_tab_t;
 
 /* What a table holds decides how an entry hashes and compares. */
-typedef enum { K_SESSION, K_REFRESH, K_GROUP, K_STRING } ix_kind_t;
+typedef enum { K_SESSION, K_REFRESH, K_GROUP, K_STRING, K_PROFILE } ix_kind_t;
 
 /* An interned string: shared by every record naming it. */
 typedef struct {
@@ -87,8 +87,8 @@ struct cf_index {
     cf_time_t purge_after;
     ix_pool_t records, entries;
     ix_pool_t str_small, str_large; /* interned strings up to 24 and 48 bytes (see index.c) */
-    ix_pool_t ips;                  /* addresses of up to 15 characters, one per record */
     ix_tab_t sessions, refresh, subjects, clients, strings;
+    ix_tab_t profiles;        /* interned cf_profile_t: the key is the probe profile itself */
     ix_heap_t live; /* keyed by the idle (<= absolute) deadline, lazily */
     ix_heap_t dead; /* ended or lapsed: keyed by when they may be purged */
     uint32_t *order;          /* record links, ascending (created_at, id); 0 marks a removed one */

@@ -59,6 +59,13 @@ static inline uint64_t cf__ix_key_hash(const cf_index_t *ix, ix_kind_t k, const 
     /* Refresh-token hashes are SHA-256 of server-made secrets: already uniform. */
     if (k == K_REFRESH)
         return load64(key) ^ ix->seed;
+    if (k == K_PROFILE) { /* every part, each string with its own seed chained */
+        const cf_profile_t *p = key;
+        uint64_t h = cf_hash64(&p->limits, sizeof p->limits, ix->seed ^ (uint64_t)k);
+        h = cf_hash64(p->client_id, strlen(p->client_id), h);
+        h = cf_hash64(p->scope, strlen(p->scope), h ^ 1);
+        return cf_hash64(p->roles, strlen(p->roles), h ^ 2);
+    }
     return cf_hash64(key, len, ix->seed ^ (uint64_t)k);
 }
 
@@ -71,6 +78,8 @@ static inline uint64_t entry_hash(const cf_index_t *ix, ix_kind_t k, const void 
         return cf__ix_key_hash(ix, k, ((const cf_refresh_entry_t *)e)->hash, CF_INDEX_REFRESH_KEY);
     case K_GROUP:
         return ((const cf_group_t *)e)->hash;
+    case K_PROFILE:
+        return ((const cf_profile_t *)e)->hash;
     default:
         return ((const ix_str_t *)e)->hash;
     }
@@ -88,6 +97,12 @@ static inline int entry_eq(ix_kind_t k, const void *e, const void *key, size_t l
     case K_GROUP:
         name = ((const cf_group_t *)e)->name;
         break;
+    case K_PROFILE: {
+        const cf_profile_t *a = e, *b = key;
+        return memcmp(&a->limits, &b->limits, sizeof a->limits) == 0 &&
+               strcmp(a->client_id, b->client_id) == 0 && strcmp(a->scope, b->scope) == 0 &&
+               strcmp(a->roles, b->roles) == 0;
+    }
     default:
         name = ((const ix_str_t *)e)->s;
         break;

@@ -114,7 +114,7 @@ void cf__ix_heap_del(cf_index_t *ix, cf_session_t *s)
 
 void cf__ix_count(cf_index_t *ix, cf_session_t *s, int on)
 {
-    cf_group_t *cli = (cf_group_t *)(void *)(s->client_id - offsetof(cf_group_t, name));
+    cf_group_t *cli = (cf_group_t *)(void *)(s->prof->client_id - offsetof(cf_group_t, name));
 
     if (on == (int)s->counted)
         return;
@@ -131,7 +131,8 @@ void cf__ix_count(cf_index_t *ix, cf_session_t *s, int on)
 /* When an ended or lapsed session may be purged. */
 static cf_time_t purge_key(const cf_index_t *ix, const cf_session_t *s)
 {
-    return (s->end != CF_END_NONE ? s->ended_at : s->idle_deadline) + ix->purge_after;
+    return (s->end != CF_END_NONE ? cf_session_ended_at(s) : cf_session_idle_deadline(s)) +
+           ix->purge_after;
 }
 
 /* Put @s in the heap and the counters its state calls for at @now. */
@@ -141,14 +142,16 @@ int cf__ix_file(cf_index_t *ix, cf_session_t *s, cf_time_t now)
     ix_heap_t *want;
     cf_time_t key;
 
-    s->idle_deadline = cf_time_min(s->idle_deadline, s->absolute_deadline);
+    if (cf_session_idle_deadline(s) > cf_session_absolute_deadline(s))
+        cf_session_set_time(s, CF_T_IDLE, cf_session_absolute_deadline(s));
     if (s->end != CF_END_NONE)
         s->lapsed = 0;
     else
-        s->lapsed = now >= s->idle_deadline; /* a deadline moved on (merge, clock) revives it */
+        s->lapsed =
+            now >= cf_session_idle_deadline(s); /* a deadline moved on (merge, clock) revives it */
     dead = s->end != CF_END_NONE || s->lapsed;
     want = dead ? &ix->dead : &ix->live;
-    key = dead ? purge_key(ix, s) : s->idle_deadline;
+    key = dead ? purge_key(ix, s) : cf_session_idle_deadline(s);
     cf__ix_count(ix, s, !dead);
     if (s->heap_pos != 0 && (s->in_dead ? &ix->dead : &ix->live) == want) {
         /* Filing is exact; only touches (which do not file) leave a key behind. */
@@ -171,7 +174,7 @@ void cf_index_sync(cf_index_t *ix, cf_session_t *s, cf_time_t now)
 void cf_index_touch(cf_index_t *ix, cf_session_t *s, cf_time_t now)
 {
     cf_session_touch(s, now);
-    if (s->lapsed && s->end == CF_END_NONE && s->idle_deadline > now)
+    if (s->lapsed && s->end == CF_END_NONE && cf_session_idle_deadline(s) > now)
         cf_index_sync(ix, s, now);
 }
 

@@ -35,9 +35,11 @@ static int gates(const cf_refresh_input_t *in, cf_refresh_decision_t *out)
         refuse(out, CF_REFRESH_RESULT_UNKNOWN, CF_REASON_UNKNOWN_REFRESH_TOKEN, 1);
     else if (in->disabled)
         refuse(out, CF_REFRESH_RESULT_DISABLED, CF_REASON_REFRESH_DISABLED, 0);
-    else if (in->client_id != NULL && in->client_id[0] != '\0' && strcmp(in->client_id, s->client_id) != 0)
+    else if (in->client_id != NULL && in->client_id[0] != '\0' &&
+             strcmp(in->client_id, cf_session_client_id(s)) != 0)
         refuse(out, CF_REFRESH_RESULT_CLIENT_MISMATCH, CF_REASON_CLIENT_MISMATCH, 1);
-    else if (!in->client_authenticated && s->client_id[0] != '\0' && in->owner_confidential)
+    else if (!in->client_authenticated && cf_session_client_id(s)[0] != '\0' &&
+             in->owner_confidential)
         /* A confidential client's refresh tokens are useless without its secret. */
         refuse(out, CF_REFRESH_RESULT_INVALID_CLIENT, CF_REASON_INVALID_CLIENT, 0);
     else if (in->proof_refused != CF_REASON_NONE)

@@ -11,12 +11,12 @@
 
 int cf_risk_binds_ip(const cf_session_t *s)
 {
-    return s->ip_binding > CF_IPBIND_OFF && s->ip[0] != '\0';
+    return s->ip_binding > CF_IPBIND_OFF && cf_session_ip(s)[0] != '\0';
 }
 
 int cf_risk_binds_device(const cf_session_t *s)
 {
-    return s->device[0] != '\0';
+    return cf_session_device(s)[0] != '\0';
 }
 
 /* Prefix lengths per binding (IPv4, IPv6); OFF and UNSET never get here. */
@@ -38,9 +38,9 @@ static int same_address(uint8_t binding, const char *was, const char *now)
 
 cf_risk_t cf_risk_compare(const cf_session_t *s, const char *ip, const char *device)
 {
-    if (cf_risk_binds_ip(s) && !same_address(s->ip_binding, s->ip, ip != NULL ? ip : ""))
+    if (cf_risk_binds_ip(s) && !same_address(s->ip_binding, cf_session_ip(s), ip != NULL ? ip : ""))
         return (cf_risk_t){CF_REASON_IP_CHANGED, (cf_risk_action_t)s->on_ip_change};
-    if (cf_risk_binds_device(s) && strcmp(device != NULL ? device : "", s->device) != 0)
+    if (cf_risk_binds_device(s) && strcmp(device != NULL ? device : "", cf_session_device(s)) != 0)
         return (cf_risk_t){CF_REASON_DEVICE_CHANGED, (cf_risk_action_t)s->on_device_change};
     return CF_RISK_NONE;
 }

@@ -41,61 +41,219 @@ static char *dup_or_empty(const char *s)
     return strdup(s != NULL ? s : "");
 }
 
-/* The binding of a session nobody bound: shared, never freed. */
-static char EMPTY[1];
+/* ------------------------------------------------------------------ */
+/* Times: 32-bit offsets from created_at, or wide                       */
+/* ------------------------------------------------------------------ */
 
-static void free_str(char *p)
+/* @v as an offset from @s's creation into *off; 0 when it does not fit. */
+static int time_fits(const cf_session_t *s, cf_time_t v, int32_t *off)
 {
-    if (p != EMPTY)
-        free(p);
+    int64_t d;
+
+    if (v == 0) {
+        *off = CF_SESSION_OFF_ZERO;
+        return 1;
+    }
+    if (__builtin_sub_overflow(v, s->created_at, &d) || d <= INT32_MIN || d > INT32_MAX)
+        return 0;
+    *off = (int32_t)d;
+    return 1;
+}
+
+/* Move @s's times into its ext (grown to hold them). 0 or CF_ENOMEM. */
+static int widen(cf_session_t *s)
+{
+    cf_time_t t[CF_T__COUNT];
+    cf_session_ext_t *e;
+
+    for (int k = 0; k < CF_T__COUNT; k++)
+        t[k] = cf_session_time(s, k);
+    e = realloc(s->ext, sizeof *e);
+    if (e == NULL)
+        return CF_ENOMEM;
+    if (s->ext == NULL)
+        e->device = e->cnf = e->waiters = NULL;
+    memcpy(e->t, t, sizeof t);
+    s->ext = e;
+    s->wide = 1;
+    return 0;
+}
+
+void cf_session_set_time(cf_session_t *s, cf_time_field_t k, cf_time_t v)
+{
+    int32_t off;
+
+    if (s->wide) {
+        s->ext->t[k] = v;
+    } else if (time_fits(s, v, &off)) {
+        s->off[k] = off;
+    } else if (widen(s) == 0) {
+        s->ext->t[k] = v;
+    } else {
+        /* Out of memory: the nearest instant an offset can say. */
+        s->off[k] = v > s->created_at ? INT32_MAX : INT32_MIN + 1;
+    }
+}
+
+void **cf_session_waiters(cf_session_t *s)
+{
+    if (s->ext == NULL && (s->ext = calloc(1, CF_SESSION_EXT_NARROW)) == NULL)
+        return NULL;
+    return &s->ext->waiters;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sessions of their own: one block                                     */
+/* ------------------------------------------------------------------ */
+
+/* Hold @ip in @s: in place when short enough, else @far (which holds the same text). */
+static void ip_put(cf_session_t *s, const char *ip, char *far)
+{
+    size_t len = strlen(ip);
+
+    memset(&s->ip, 0, sizeof s->ip);
+    if (len < CF_IP_INLINE) {
+        memcpy(s->ip.in, ip, len);
+    } else {
+        s->ip.x.p = far;
+        s->ip.x.far = 1;
+    }
+}
+
+void cf_session_init(cf_session_t *s, cf_profile_t *prof, cf_session_ext_t *ext,
+                     const cf_session_vals_t *v)
+{
+    memset(s, 0, sizeof *s);
+    memset(prof, 0, sizeof *prof);
+    memset(ext, 0, sizeof *ext);
+    prof->limits = v->limits;
+    prof->client_id = v->client_id != NULL ? v->client_id : "";
+    prof->scope = v->scope != NULL ? v->scope : "";
+    prof->roles = v->roles != NULL ? v->roles : "";
+    ext->device = (char *)(uintptr_t)v->device;
+    ext->cnf = (char *)(uintptr_t)v->cnf;
+    memcpy(ext->t, v->t, sizeof ext->t);
+    s->sub = (char *)(uintptr_t)(v->sub != NULL ? v->sub : "");
+    ip_put(s, v->ip != NULL ? v->ip : "", (char *)(uintptr_t)v->ip);
+    s->prof = prof;
+    s->ext = ext;
+    s->wide = 1;
+    s->created_at = v->created_at;
+}
+
+/* The seven strings of a copy, in its block's order. */
+enum { STR_SUB, STR_CLIENT, STR_SCOPE, STR_ROLES, STR_IP, STR_DEVICE, STR_CNF, STR__COUNT };
+
+cf_session_t *cf_session_copy(const cf_session_t *s)
+{
+    const char *str[STR__COUNT] = {
+        s->sub,           cf_session_client_id(s), cf_session_scope(s),   cf_session_roles(s),
+        cf_session_ip(s), cf_session_device(s),    cf_session_cnf_text(s)};
+    char *dst[STR__COUNT];
+    size_t len[STR__COUNT], total = 0;
+    cf_session_t *c;
+    cf_profile_t *prof;
+    cf_session_ext_t *ext;
+    char *p;
+
+    for (int i = 0; i < STR__COUNT; i++) {
+        len[i] = str[i] != NULL ? strlen(str[i]) : 0;
+        total += len[i] + 1;
+    }
+    c = malloc(sizeof *c + sizeof *prof + sizeof *ext + total);
+    if (c == NULL)
+        return NULL;
+    memset(c, 0, sizeof *c);
+    prof = (cf_profile_t *)(void *)(c + 1);
+    ext = (cf_session_ext_t *)(void *)(prof + 1);
+    p = (char *)(ext + 1);
+    for (int i = 0; i < STR__COUNT; i++) {
+        if (len[i] > 0)
+            memcpy(p, str[i], len[i]);
+        p[len[i]] = '\0';
+        dst[i] = p;
+        p += len[i] + 1;
+    }
+    *prof = (cf_profile_t){.limits = *cf_session_limits(s),
+                           .client_id = dst[STR_CLIENT],
+                           .scope = dst[STR_SCOPE],
+                           .roles = dst[STR_ROLES]};
+    *ext = (cf_session_ext_t){.device = dst[STR_DEVICE], .cnf = dst[STR_CNF]};
+    for (int k = 0; k < CF_T__COUNT; k++)
+        ext->t[k] = cf_session_time(s, k);
+    memcpy(c->id, s->id, CF_SID_LEN);
+    c->id[CF_SID_LEN] = '\0';
+    c->ip_binding = s->ip_binding;
+    c->on_ip_change = s->on_ip_change;
+    c->on_device_change = s->on_device_change;
+    c->packed = c->wide = 1;
+    c->end = s->end;
+    c->refresh_gen = s->refresh_gen;
+    c->sub = dst[STR_SUB];
+    ip_put(c, dst[STR_IP], dst[STR_IP]);
+    c->prof = prof;
+    c->ext = ext;
+    c->created_at = s->created_at;
+    return c;
 }
 
 cf_session_t *cf_session_new(const char *sid, const char *sub, const char *client_id,
                              const char *scope, const char *roles, cf_time_t auth_time,
                              const cf_limits_t *limits, cf_time_t now)
 {
-    cf_session_t *s = calloc(1, sizeof *s);
+    cf_session_vals_t v = {.sub = sub,
+                           .client_id = client_id,
+                           .scope = scope,
+                           .roles = roles,
+                           .limits = *limits,
+                           .created_at = now};
+    cf_profile_t prof;
+    cf_session_ext_t ext;
+    cf_session_t s;
 
-    if (s == NULL)
-        return NULL;
-    memcpy(s->id, sid, CF_SID_LEN);
-    s->id[CF_SID_LEN] = '\0';
-    s->sub = dup_or_empty(sub);
-    s->client_id = dup_or_empty(client_id);
-    s->scope = dup_or_empty(scope);
-    s->roles = dup_or_empty(roles);
-    if (s->sub == NULL || s->client_id == NULL || s->scope == NULL || s->roles == NULL) {
-        cf_session_free(s);
-        return NULL;
-    }
-    s->auth_time = auth_time > 0 ? auth_time : now;
-    s->created_at = now;
-    s->last_activity = now;
-    s->limits = *limits;
-    s->absolute_deadline = now + limits->absolute_timeout;
-    s->idle_deadline = cf_time_min(now + limits->idle_timeout, s->absolute_deadline);
-    s->end = CF_END_NONE;
-    s->ip = s->device = s->cnf = EMPTY;
-    return s;
+    v.t[CF_T_AUTH] = auth_time > 0 ? auth_time : now;
+    v.t[CF_T_ACTIVITY] = now;
+    v.t[CF_T_ABSOLUTE] = now + limits->absolute_timeout;
+    v.t[CF_T_IDLE] = cf_time_min(now + limits->idle_timeout, v.t[CF_T_ABSOLUTE]);
+    cf_session_init(&s, &prof, &ext, &v);
+    memcpy(s.id, sid, CF_SID_LEN);
+    s.id[CF_SID_LEN] = '\0';
+    s.end = CF_END_NONE;
+    return cf_session_copy(&s);
 }
 
+/* A string a packed session holds apart from its block (bind, set_cnf): "" is not allocated. */
+static void free_apart(char *p)
+{
+    if (p != NULL && p[0] != '\0')
+        free(p);
+}
+
+/* Never called on an index record or a session of cf_session_init(). */
 void cf_session_bind(cf_session_t *s, const char *ip, const char *device)
 {
-    char *i = dup_or_empty(ip), *d = dup_or_empty(device);
+    char *i = NULL, *d = dup_or_empty(device);
 
-    if (i == NULL || d == NULL) {
-        /* Out of memory: bind to nothing rather than to a torn value. */
-        free(i);
+    ip = ip != NULL ? ip : "";
+    if (strlen(ip) >= CF_IP_INLINE && (i = strdup(ip)) == NULL) {
         free(d);
-        i = d = NULL;
+        d = NULL;
     }
-    if (!s->packed || s->bound_apart) { /* never called on an index record */
-        free_str(s->ip);
-        free_str(s->device);
+    if (d == NULL) { /* out of memory: bind to nothing rather than to a torn value */
+        free(i);
+        i = NULL;
+        ip = "";
     }
-    s->bound_apart = s->packed;
-    s->ip = i != NULL ? i : EMPTY;
-    s->device = d != NULL ? d : EMPTY;
+    if (s->bound_apart) {
+        if (s->ip.x.far)
+            free(s->ip.x.p);
+        free_apart(s->ext->device);
+    }
+    s->bound_apart = 1;
+    ip_put(s, ip, i);
+    s->ext->device = d != NULL && d[0] != '\0' ? d : (char *)"";
+    if (d != NULL && d[0] == '\0') /* "" needs no block of its own */
+        free(d);
 }
 
 void cf_session_free(cf_session_t *s)
@@ -105,23 +263,15 @@ void cf_session_free(cf_session_t *s)
     /* A pooled record belongs to the index (cf_index_remove). */
     if (s->pooled)
         return;
-    if (s->packed) { /* its strings live in its own block, bar a later bind */
-        if (s->bound_apart) {
-            free_str(s->ip);
-            free_str(s->device);
-        }
-        if (s->cnf_apart)
-            free_str(s->cnf);
-        free(s);
-        return;
+    /* Every other session on the heap is packed: its strings live in its
+     * own block, bar a later bind or binding. */
+    if (s->bound_apart) {
+        if (s->ip.x.far)
+            free(s->ip.x.p);
+        free_apart(s->ext->device);
     }
-    free(s->sub);
-    free(s->client_id);
-    free(s->scope);
-    free(s->roles);
-    free_str(s->ip);
-    free_str(s->device);
-    free_str(s->cnf);
+    if (s->cnf_apart)
+        free_apart(s->ext->cnf);
     free(s);
 }
 
@@ -133,10 +283,10 @@ int cf_session_set_cnf(cf_session_t *s, const cf_cnf_t *c)
     copy = dup_or_empty(text);
     if (copy == NULL)
         return CF_ENOMEM;
-    if (!s->packed || s->cnf_apart) /* never called on an index record */
-        free_str(s->cnf);
-    s->cnf_apart = s->packed;
-    s->cnf = copy;
+    if (s->cnf_apart) /* never called on an index record */
+        free_apart(s->ext->cnf);
+    s->cnf_apart = 1;
+    s->ext->cnf = copy;
     return 0;
 }
 
@@ -153,36 +303,37 @@ cf_cnf_t cf_session_cnf(const cf_session_t *s)
 {
     cf_cnf_t c;
 
-    (void)cf_cnf_parse(s->cnf, &c);
+    (void)cf_cnf_parse(cf_session_cnf_text(s), &c);
     return c;
 }
 
 const char *cf_session_bound(const cf_session_t *s, cf_cnf_kind_t kind)
 {
     const char *tag = kind == CF_CNF_JKT ? "jkt:" : kind == CF_CNF_X5T ? "x5t:" : NULL;
+    const char *cnf = cf_session_cnf_text(s);
 
-    if (tag == NULL || s->cnf == NULL || strncmp(s->cnf, tag, 4) != 0 || strlen(s->cnf) != 4 + CF_CNF_LEN)
+    if (tag == NULL || strncmp(cnf, tag, 4) != 0 || strlen(cnf) != 4 + CF_CNF_LEN)
         return NULL;
-    return s->cnf + 4;
+    return cnf + 4;
 }
 
 cf_end_t cf_session_end_at(const cf_session_t *s, cf_time_t now, cf_time_t *at)
 {
-    cf_time_t when = 0;
+    cf_time_t when = 0, idle, absolute;
     cf_end_t why = CF_END_NONE;
 
     if (s->end != CF_END_NONE) {
         why = s->end;
-        when = s->ended_at;
-    } else if (now >= s->idle_deadline) {
+        when = cf_session_ended_at(s);
+    } else if (now >= (idle = cf_session_idle_deadline(s))) {
         /* The idle deadline is clamped to the absolute one; when they are
          * equal the absolute lifetime is what ran out. */
-        why = s->idle_deadline < s->absolute_deadline ? CF_END_IDLE_TIMEOUT
-                                                       : CF_END_ABSOLUTE_TIMEOUT;
-        when = s->idle_deadline;
-    } else if (now >= s->absolute_deadline) {
+        why =
+            idle < cf_session_absolute_deadline(s) ? CF_END_IDLE_TIMEOUT : CF_END_ABSOLUTE_TIMEOUT;
+        when = idle;
+    } else if (now >= (absolute = cf_session_absolute_deadline(s))) {
         why = CF_END_ABSOLUTE_TIMEOUT;
-        when = s->absolute_deadline;
+        when = absolute;
     }
     if (at != NULL)
         *at = when;
@@ -199,11 +350,11 @@ int cf_session_end(cf_session_t *s, cf_end_t why, cf_time_t now)
     if (already != CF_END_NONE) {
         /* A deadline passed before anyone asked: that is the true reason. */
         s->end = already;
-        s->ended_at = at;
+        cf_session_set_time(s, CF_T_ENDED, at);
         return 1;
     }
     s->end = why;
-    s->ended_at = now;
+    cf_session_set_time(s, CF_T_ENDED, now);
     return 1;
 }
 
@@ -211,12 +362,12 @@ void cf_session_touch(cf_session_t *s, cf_time_t now)
 {
     cf_time_t idle;
 
-    if (s->end != CF_END_NONE || now < s->last_activity)
+    if (s->end != CF_END_NONE || now < cf_session_last_activity(s))
         return;
-    s->last_activity = now;
-    idle = cf_time_min(now + s->limits.idle_timeout, s->absolute_deadline);
-    if (idle > s->idle_deadline)
-        s->idle_deadline = idle;
+    cf_session_set_time(s, CF_T_ACTIVITY, now);
+    idle = cf_time_min(now + cf_session_limits(s)->idle_timeout, cf_session_absolute_deadline(s));
+    if (idle > cf_session_idle_deadline(s))
+        cf_session_set_time(s, CF_T_IDLE, idle);
 }
 
 cf_reason_t cf_session_verdict(const cf_session_t *s, cf_time_t now)
@@ -244,9 +395,9 @@ cf_refresh_action_t cf_session_refresh_decide(const cf_session_t *s, uint32_t ge
         return CF_REFRESH_DENY;
     }
     *why = CF_REASON_NONE;
-    if (gen == s->refresh_gen || (gen + 1 == s->refresh_gen && grace > 0 &&
-                                  now < s->refresh_rotated_at + grace)) {
-        if (s->absolute_deadline - now < CF_REFRESH_MIN_LEFT) {
+    if (gen == s->refresh_gen ||
+        (gen + 1 == s->refresh_gen && grace > 0 && now < cf_session_rotated_at(s) + grace)) {
+        if (cf_session_absolute_deadline(s) - now < CF_REFRESH_MIN_LEFT) {
             /* exp would equal iat: nothing worth issuing is left. */
             *why = CF_REASON_ABSOLUTE_TIMEOUT;
             return CF_REFRESH_DENY;
@@ -261,28 +412,29 @@ cf_refresh_action_t cf_session_refresh_decide(const cf_session_t *s, uint32_t ge
 void cf_session_rotate(cf_session_t *s, cf_time_t now)
 {
     s->refresh_gen++;
-    s->refresh_rotated_at = now;
+    cf_session_set_time(s, CF_T_ROTATED, now);
 }
 
 int64_t cf_session_access_exp(const cf_session_t *s, cf_time_t now)
 {
-    return cf_time_to_sec(cf_time_min(now + s->limits.access_ttl, s->absolute_deadline));
+    return cf_time_to_sec(
+        cf_time_min(now + cf_session_limits(s)->access_ttl, cf_session_absolute_deadline(s)));
 }
 
 int cf_session_merge(cf_session_t *s, const cf_session_t *snap)
 {
-    if (snap->last_activity > s->last_activity)
-        s->last_activity = snap->last_activity;
-    if (snap->idle_deadline > s->idle_deadline)
-        s->idle_deadline = snap->idle_deadline;
+    if (cf_session_last_activity(snap) > cf_session_last_activity(s))
+        cf_session_set_time(s, CF_T_ACTIVITY, cf_session_last_activity(snap));
+    if (cf_session_idle_deadline(snap) > cf_session_idle_deadline(s))
+        cf_session_set_time(s, CF_T_IDLE, cf_session_idle_deadline(snap));
     /* Serial-number order (RFC 1982): a generation that wrapped past 2^32 is still newer. */
     if ((int32_t)(snap->refresh_gen - s->refresh_gen) > 0) {
         s->refresh_gen = snap->refresh_gen;
-        s->refresh_rotated_at = snap->refresh_rotated_at;
+        cf_session_set_time(s, CF_T_ROTATED, cf_session_rotated_at(snap));
     }
     if (snap->end != CF_END_NONE && s->end == CF_END_NONE) {
         s->end = snap->end;
-        s->ended_at = snap->ended_at;
+        cf_session_set_time(s, CF_T_ENDED, cf_session_ended_at(snap));
         return 1;
     }
     return 0;

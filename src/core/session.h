@@ -8,7 +8,9 @@
  * ended it never comes back and its end reason never changes.
  *
  * Everything here is pure: no I/O, no clock, no allocation except in
- * cf_session_new/free. Callers pass `now` and apply the decisions they get back.
+ * cf_session_new/copy/free and, for an index record, its rare ext
+ * (cf_session_set_time when a time outgrows its offset, cf_session_waiters).
+ * Callers pass `now` and apply the decisions they get back.
  */
 #ifndef CF_CORE_SESSION_H
 #define CF_CORE_SESSION_H
@@ -58,24 +60,85 @@ void cf_cnf_format(const cf_cnf_t *c, char out[CF_CNF_TEXT_LEN]);
 int cf_cnf_parse(const char *text, cf_cnf_t *c);
 
 /*
+ * What many sessions share: the client, what was granted, the lifetimes.
+ * Immutable once made. The index interns one per distinct value (a million
+ * sessions of ten clients name a few dozen), a session made by
+ * cf_session_new() or cf_session_copy() carries its own.
+ */
+typedef struct cf_profile {
+    cf_limits_t limits;    /* effective, already clamped */
+    const char *client_id; /* "" when none */
+    const char *scope;     /* space separated, "" when none */
+    const char *roles;     /* comma separated, "" when none */
+    uint32_t refs, hash;   /* index: sessions naming it, its hash */
+} cf_profile_t;
+
+/* The times of a session other than created_at (cf_session_time()). */
+typedef enum {
+    CF_T_AUTH,     /* auth_time */
+    CF_T_ACTIVITY, /* last_activity */
+    CF_T_IDLE,     /* idle_deadline: min(last_activity + idle_timeout, absolute_deadline) */
+    CF_T_ABSOLUTE, /* absolute_deadline */
+    CF_T_ENDED,    /* ended_at: 0 while live */
+    CF_T_ROTATED,  /* refresh_rotated_at: when the previous generation was superseded */
+    CF_T__COUNT
+} cf_time_field_t;
+
+/*
+ * The rarely set part of a session: NULL on most index records. A session
+ * is "wide" when its times do not all fit 32-bit offsets from created_at
+ * (or it is not an index record): then they live here, in t[].
+ */
+typedef struct {
+    char *device; /* device fingerprint at creation; NULL: "" */
+    char *cnf;    /* sender constraint, cf_cnf_format()'s form; NULL: "" */
+    void *waiters; /* requests waiting for the store's answers (the shell's list) */
+    cf_time_t t[CF_T__COUNT]; /* present only when the session is wide */
+} cf_session_ext_t;
+
+/*
+ * A session's client address ("" when unknown): up to 15 characters (every
+ * IPv4 address) in place, NUL-padded; a longer one (IPv6) by pointer, with
+ * the last byte set to say so (text in place always ends in NUL there).
+ */
+#define CF_IP_INLINE 16
+typedef union {
+    char in[CF_IP_INLINE];
+    struct {
+        char *p;
+        char pad[CF_IP_INLINE - sizeof(char *) - 1];
+        char far; /* 1: the address is at p */
+    } x;
+} cf_session_ip_t;
+
+/* The size of an ext without its times (an index record's usual ext). */
+#define CF_SESSION_EXT_NARROW offsetof(cf_session_ext_t, t)
+
+/* An offset that stands for the time 0 (never: ended_at, rotated_at). */
+#define CF_SESSION_OFF_ZERO INT32_MIN
+
+/*
  * One session. Small fields first so the record packs: a session held by the
- * index (core/index.h) is one fixed-size pooled record whose strings are
- * interned (shared, owned by the index); a session made by cf_session_new()
- * (a snapshot, a store row) owns its strings. Readers see the same fields.
+ * index (core/index.h) is one fixed-size pooled record (136 bytes) whose
+ * strings and profile are interned (shared, owned by the index); a session
+ * made by cf_session_new() or cf_session_copy() (a snapshot, a store row)
+ * owns its strings, in one block. Read the fields below that are not plain
+ * through the accessors (cf_session_scope(), cf_session_time(), ...).
  */
 struct cf_session {
     char id[CF_SID_LEN + 1];
     uint8_t ip_binding : 3;       /* cf_ip_binding_t, from the policy (not persisted) */
     uint8_t on_ip_change : 2;     /* cf_risk_action_t */
     uint8_t on_device_change : 2; /* cf_risk_action_t */
-    uint8_t dirty : 1;          /* activity not yet persisted (the shell's list) */
+    uint8_t dirty : 1;          /* activity not yet persisted (on the shell's list, app->dirty) */
     uint8_t pooled : 1;         /* index record: strings interned, freed by the index */
     uint8_t counted : 1;        /* index: counted as active */
     uint8_t lapsed : 1;         /* index: a deadline passed before anyone ended it */
     uint8_t in_dead : 1;        /* index: heap_pos is in the purge heap, not the deadline one */
-    uint8_t packed : 1;         /* one allocation: sub, client_id, scope, roles follow the struct */
+    uint8_t packed : 1;         /* one allocation: strings, profile and ext follow the struct */
     uint8_t bound_apart : 1;    /* packed, but ip and device were allocated apart (bind) */
     uint8_t cnf_apart : 1;      /* packed, but cnf was allocated apart (cf_session_set_cnf) */
+    uint8_t wide : 1;           /* times in ext->t, not in off[] */
     uint8_t end;                /* cf_end_t: CF_END_NONE while live (a byte: the record packs) */
     uint32_t self;              /* index: the record's place in the index's pool */
     uint32_t refresh_gen;       /* generation of the current refresh token(s) */
@@ -83,29 +146,98 @@ struct cf_session {
     uint32_t heap_pos;          /* index: 1 + position in its heap, 0 when out */
     uint32_t refresh;           /* index: this session's first refresh-token entry (1 + its place), 0 none */
     char *sub;
-    char *client_id; /* "" when none */
-    char *scope;     /* space separated, "" when none */
-    char *roles;     /* comma separated, "" when none */
-    char *ip;        /* client address at creation ("" when unknown) */
-    char *device;    /* device fingerprint at creation ("" when unknown) */
-    char *cnf;       /* sender constraint, cf_cnf_format()'s form: "jkt:..", "x5t:.."; "" none */
-    cf_time_t auth_time;
+    cf_session_ip_t ip;         /* client address at creation: cf_session_ip() */
+    const cf_profile_t *prof;   /* client, scope, roles, limits: cf_session_scope() etc. */
+    cf_session_ext_t *ext;      /* device, cnf, waiters, wide times; NULL when none */
     cf_time_t created_at;
-    cf_time_t last_activity;
-    cf_limits_t limits;         /* effective, already clamped */
-    cf_time_t idle_deadline;    /* min(last_activity + idle_timeout, absolute_deadline) */
-    cf_time_t absolute_deadline;
-    cf_time_t ended_at;         /* 0 while live */
-    cf_time_t refresh_rotated_at; /* when the previous generation was superseded */
+    int32_t off[CF_T__COUNT];   /* narrow: each time minus created_at (CF_SESSION_OFF_ZERO: 0) */
 
     /* Bookkeeping for the shell's indexes; the core's decisions do not look at these. */
     /* index: the other sessions of the same subject and client, as 1 + their
      * places (0: none); walk them with cf_index_sub_next / cf_index_cli_next. */
     uint32_t sub_prev, sub_next;
     uint32_t cli_prev, cli_next;
-    cf_session_t *dirty_next;   /* activity not yet persisted */
-    void *waiters;              /* requests waiting for those answers (the shell's list) */
 };
+
+/** Time @k of @s (Unix ms). */
+static inline cf_time_t cf_session_time(const cf_session_t *s, cf_time_field_t k)
+{
+    if (s->wide)
+        return s->ext->t[k];
+    return s->off[k] == CF_SESSION_OFF_ZERO ? 0 : s->created_at + s->off[k];
+}
+
+/**
+ * Set time @k of @s to @v. An index record whose new value does not fit an
+ * offset becomes wide (its ext grows); should that allocation fail, the
+ * value is held to the nearest one that fits. Never fails otherwise.
+ */
+void cf_session_set_time(cf_session_t *s, cf_time_field_t k, cf_time_t v);
+
+#define cf_session_auth_time(s) cf_session_time((s), CF_T_AUTH)
+#define cf_session_last_activity(s) cf_session_time((s), CF_T_ACTIVITY)
+#define cf_session_idle_deadline(s) cf_session_time((s), CF_T_IDLE)
+#define cf_session_absolute_deadline(s) cf_session_time((s), CF_T_ABSOLUTE)
+#define cf_session_ended_at(s) cf_session_time((s), CF_T_ENDED)
+#define cf_session_rotated_at(s) cf_session_time((s), CF_T_ROTATED)
+
+/** The client address @s was created from ("" when unknown). */
+static inline const char *cf_session_ip(const cf_session_t *s)
+{
+    return s->ip.x.far ? s->ip.x.p : s->ip.in;
+}
+
+/** The profile's parts. */
+static inline const char *cf_session_client_id(const cf_session_t *s) { return s->prof->client_id; }
+static inline const char *cf_session_scope(const cf_session_t *s) { return s->prof->scope; }
+static inline const char *cf_session_roles(const cf_session_t *s) { return s->prof->roles; }
+static inline const cf_limits_t *cf_session_limits(const cf_session_t *s) { return &s->prof->limits; }
+
+/** Device fingerprint and sender constraint (stored form); "" when none. */
+static inline const char *cf_session_device(const cf_session_t *s)
+{
+    return s->ext != NULL && s->ext->device != NULL ? s->ext->device : "";
+}
+static inline const char *cf_session_cnf_text(const cf_session_t *s)
+{
+    return s->ext != NULL && s->ext->cnf != NULL ? s->ext->cnf : "";
+}
+
+/** Where @s's list of waiting requests starts (allocating its ext); NULL when out of memory. */
+void **cf_session_waiters(cf_session_t *s);
+
+/** @s's list of waiting requests, NULL when none (never allocates). */
+static inline void *cf_session_waiters_peek(const cf_session_t *s)
+{
+    return s->ext != NULL ? s->ext->waiters : NULL;
+}
+
+/*
+ * The values of a session, to build one on the stack (a store row, a
+ * decision's result) and copy it with cf_session_copy(). Strings are
+ * borrowed; NULL reads as "".
+ */
+typedef struct {
+    const char *sub, *client_id, *scope, *roles, *ip, *device, *cnf;
+    cf_limits_t limits;
+    cf_time_t created_at;
+    cf_time_t t[CF_T__COUNT];
+} cf_session_vals_t;
+
+/**
+ * Make @s (on the caller's stack) a wide session over @v, @prof and @ext
+ * (all the caller's, which must outlive @s): fields not in @v are zero.
+ * Such a session is read like any other; never cf_session_free() it.
+ */
+void cf_session_init(cf_session_t *s, cf_profile_t *prof, cf_session_ext_t *ext,
+                     const cf_session_vals_t *v);
+
+/**
+ * A copy of @s in one allocation (strings, profile and wide times inside),
+ * with every value, generation, end and risk field; not the index's
+ * bookkeeping. NULL when out of memory. Free with cf_session_free().
+ */
+cf_session_t *cf_session_copy(const cf_session_t *s);
 
 /**
  * Effective limits: the strictest of @configured and @requested, field by

@@ -337,24 +337,24 @@ static void field_session(cf_audit_line_t *l, const cf_event_t *e)
     case CF_EV_TOKEN_REFRESHED:
         if (e->type == CF_EV_SESSION_CREATED) {
             field_time(l, "created_at", s->created_at);
-            field_roles(l, s->roles);
-            field_str(l, "scope", s->scope, 0);
+            field_roles(l, cf_session_roles(s));
+            field_str(l, "scope", cf_session_scope(s), 0);
         }
-        field_time(l, "idle_expires_at", s->idle_deadline);
-        field_time(l, "absolute_expires_at", s->absolute_deadline);
+        field_time(l, "idle_expires_at", cf_session_idle_deadline(s));
+        field_time(l, "absolute_expires_at", cf_session_absolute_deadline(s));
         field_token(l, e);
         /* The session's lifetimes, for `curfew tune`'s baseline; and what a refresh ended. */
-        field_i64(l, "idle_timeout_ms", s->limits.idle_timeout);
-        field_i64(l, "absolute_timeout_ms", s->limits.absolute_timeout);
-        field_i64(l, "access_ttl_ms", s->limits.access_ttl);
+        field_i64(l, "idle_timeout_ms", cf_session_limits(s)->idle_timeout);
+        field_i64(l, "absolute_timeout_ms", cf_session_limits(s)->absolute_timeout);
+        field_i64(l, "access_ttl_ms", cf_session_limits(s)->access_ttl);
         if (e->type == CF_EV_TOKEN_REFRESHED)
             field_i64(l, "idle_ms", e->gap > 0 ? e->gap : 0);
         break;
     case CF_EV_SESSION_ENDED:
         field_str(l, "end_reason", cf_end_name(s->end), 0);
-        field_time(l, "ended_at", s->ended_at);
-        putf(l, ",\"age_seconds\":%.3f", (double)(s->ended_at - s->created_at) / CF_SEC);
-        field_time(l, "last_activity_at", s->last_activity);
+        field_time(l, "ended_at", cf_session_ended_at(s));
+        putf(l, ",\"age_seconds\":%.3f", (double)(cf_session_ended_at(s) - s->created_at) / CF_SEC);
+        field_time(l, "last_activity_at", cf_session_last_activity(s));
         break;
     default: /* CF_EV_ACTIVITY_GAP */
         field_time(l, "idle_from", e->at - e->span);
@@ -376,8 +376,8 @@ int cf_audit_format(const cf_event_t *e, cf_audit_line_t *l)
     if (s != NULL) {
         sid = s->id;
         sub = s->sub;
-        client = s->client_id;
-        ip = s->ip;
+        client = cf_session_client_id(s);
+        ip = cf_session_ip(s);
     } else if (e->sid[0]) {
         sid = e->sid;
     }

@@ -97,7 +97,9 @@ static cf_reason_t session_state(pconn_t *pc, cf_time_t now, cf_time_t *next)
     end = cf_session_end_at(s, now, NULL);
     if (end != CF_END_NONE)
         return cf_end_refusal(end);
-    *next = s->idle_deadline < s->absolute_deadline ? s->idle_deadline : s->absolute_deadline;
+    *next = cf_session_idle_deadline(s) < cf_session_absolute_deadline(s)
+                ? cf_session_idle_deadline(s)
+                : cf_session_absolute_deadline(s);
     if (pc->route != NULL && pc->route->cut_on_token_expiry) {
         if (now >= pc->token_exp)
             return CF_REASON_TOKEN_EXPIRED;

@@ -151,21 +151,21 @@ cf_session_t *cf__redis_session_from_hash(const char *sid, const redisReply *h)
                        ifield(h, "at"), &lim, ifield(h, "ca"));
     if (s == NULL)
         return NULL;
-    s->last_activity = ifield(h, "la");
-    s->idle_deadline = ifield(h, "id");
-    s->absolute_deadline = ifield(h, "ad");
-    s->ended_at = ifield(h, "ea");
+    cf_session_set_time(s, CF_T_ACTIVITY, ifield(h, "la"));
+    cf_session_set_time(s, CF_T_IDLE, ifield(h, "id"));
+    cf_session_set_time(s, CF_T_ABSOLUTE, ifield(h, "ad"));
+    cf_session_set_time(s, CF_T_ENDED, ifield(h, "ea"));
     s->end = cf_end_from_name(end);
     if (s->end == CF_END__COUNT)
         s->end = CF_END_REVOKED; /* unknown reason: fail towards expiry */
-    if (s->end != CF_END_NONE && s->ended_at == 0)
-        s->ended_at = s->created_at;
+    if (s->end != CF_END_NONE && cf_session_ended_at(s) == 0)
+        cf_session_set_time(s, CF_T_ENDED, s->created_at);
     s->refresh_gen = (uint32_t)ifield(h, "g");
-    s->refresh_rotated_at = ifield(h, "ra");
+    cf_session_set_time(s, CF_T_ROTATED, ifield(h, "ra"));
     cf_session_bind(s, field(h, "ip"), field(h, "d"));
     if (cf_session_set_cnf_text(s, field(h, "k")) < 0 && s->end == CF_END_NONE) {
         s->end = CF_END_REVOKED; /* a binding we cannot read: fail towards expiry */
-        s->ended_at = s->created_at;
+        cf_session_set_time(s, CF_T_ENDED, s->created_at);
     }
     return s;
 }

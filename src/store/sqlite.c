@@ -181,24 +181,25 @@ static int write_session(sq_t *st, const cf_session_t *s)
 
     sqlite3_bind_text(q, 1, s->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, s->sub, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 3, s->client_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 4, s->scope, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 5, s->roles, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 6, s->auth_time);
+    sqlite3_bind_text(q, 3, cf_session_client_id(s), -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, cf_session_scope(s), -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 5, cf_session_roles(s), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 6, cf_session_auth_time(s));
     sqlite3_bind_int64(q, 7, s->created_at);
-    sqlite3_bind_int64(q, 8, s->last_activity);
-    sqlite3_bind_int64(q, 9, s->limits.idle_timeout);
-    sqlite3_bind_int64(q, 10, s->limits.absolute_timeout);
-    sqlite3_bind_int64(q, 11, s->limits.access_ttl);
-    sqlite3_bind_int64(q, 12, s->idle_deadline);
-    sqlite3_bind_int64(q, 13, s->absolute_deadline);
-    sqlite3_bind_int64(q, 14, s->ended_at);
+    sqlite3_bind_int64(q, 8, cf_session_last_activity(s));
+    sqlite3_bind_int64(q, 9, cf_session_limits(s)->idle_timeout);
+    sqlite3_bind_int64(q, 10, cf_session_limits(s)->absolute_timeout);
+    sqlite3_bind_int64(q, 11, cf_session_limits(s)->access_ttl);
+    sqlite3_bind_int64(q, 12, cf_session_idle_deadline(s));
+    sqlite3_bind_int64(q, 13, cf_session_absolute_deadline(s));
+    sqlite3_bind_int64(q, 14, cf_session_ended_at(s));
     sqlite3_bind_text(q, 15, s->end == CF_END_NONE ? "" : cf_end_name(s->end), -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 16, s->refresh_gen);
-    sqlite3_bind_int64(q, 17, s->refresh_rotated_at);
-    sqlite3_bind_text(q, 18, s->ip, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 19, s->device, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 20, s->cnf != NULL ? s->cnf : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 17, cf_session_rotated_at(s));
+    sqlite3_bind_text(q, 18, cf_session_ip(s), -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 19, cf_session_device(s), -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 20, cf_session_cnf_text(s) != NULL ? cf_session_cnf_text(s) : "", -1,
+                      SQLITE_STATIC);
     return step_done(st, q, "upsert_session");
 }
 
@@ -216,8 +217,8 @@ static int write_event(sq_t *st, const cf_event_t *e)
     case CF_EV_ACTIVITY:
         q = st->stmt[ST_ACTIVITY];
         sqlite3_bind_text(q, 1, e->session->id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 2, e->session->last_activity);
-        sqlite3_bind_int64(q, 3, e->session->idle_deadline);
+        sqlite3_bind_int64(q, 2, cf_session_last_activity(e->session));
+        sqlite3_bind_int64(q, 3, cf_session_idle_deadline(e->session));
         rc = step_done(st, q, "activity");
         break;
     case CF_EV_NOT_BEFORE:

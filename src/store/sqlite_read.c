@@ -121,6 +121,9 @@ static int session_row(sqlite3_stmt *q, const cf_store_loader_t *ld)
 {
     const char *id = text(q, C_ID), *end;
     cf_session_t row, *s;
+    cf_session_vals_t v;
+    cf_profile_t prof;
+    cf_session_ext_t ext;
 
     if (id == NULL || sqlite3_column_bytes(q, C_ID) != CF_SID_LEN || memchr(id, 0, CF_SID_LEN)) {
         CF_LOG(CF_LOG_WARN, "event=store_skip_row table=sessions why=bad_id");
@@ -128,34 +131,35 @@ static int session_row(sqlite3_stmt *q, const cf_store_loader_t *ld)
     }
     /* The row's values in place (its strings are SQLite's until the next
      * step), then one copy in one allocation (cf_session_snapshot). */
-    memset(&row, 0, sizeof row);
+    v = (cf_session_vals_t){.sub = text(q, C_SUB),
+                            .client_id = text(q, C_CLIENT),
+                            .scope = text(q, C_SCOPE),
+                            .roles = text(q, C_ROLES),
+                            .ip = text(q, C_IP), /* new sessions start unbound: "" */
+                            .device = text(q, C_DEVICE),
+                            .cnf = text(q, C_CNF),
+                            .limits = {sqlite3_column_int64(q, C_IDLE),
+                                       sqlite3_column_int64(q, C_ABSOLUTE),
+                                       sqlite3_column_int64(q, C_ACCESS_TTL)},
+                            .created_at = sqlite3_column_int64(q, C_CREATED),
+                            .t = {[CF_T_AUTH] = sqlite3_column_int64(q, C_AUTH_TIME),
+                                  [CF_T_ACTIVITY] = sqlite3_column_int64(q, C_ACTIVITY),
+                                  [CF_T_IDLE] = sqlite3_column_int64(q, C_IDLE_DEADLINE),
+                                  [CF_T_ABSOLUTE] = sqlite3_column_int64(q, C_ABS_DEADLINE),
+                                  [CF_T_ENDED] = sqlite3_column_int64(q, C_ENDED_AT),
+                                  [CF_T_ROTATED] = sqlite3_column_int64(q, C_ROTATED_AT)}};
+    cf_session_init(&row, &prof, &ext, &v);
     memcpy(row.id, id, CF_SID_LEN);
-    row.sub = (char *)text(q, C_SUB);
-    row.client_id = (char *)text(q, C_CLIENT);
-    row.scope = (char *)text(q, C_SCOPE);
-    row.roles = (char *)text(q, C_ROLES);
-    row.ip = (char *)text(q, C_IP);         /* new sessions start unbound: "" */
-    row.device = (char *)text(q, C_DEVICE);
-    row.limits = (cf_limits_t){sqlite3_column_int64(q, C_IDLE), sqlite3_column_int64(q, C_ABSOLUTE),
-                               sqlite3_column_int64(q, C_ACCESS_TTL)};
-    row.created_at = sqlite3_column_int64(q, C_CREATED);
-    row.auth_time = sqlite3_column_int64(q, C_AUTH_TIME);
-    row.last_activity = sqlite3_column_int64(q, C_ACTIVITY);
-    row.idle_deadline = sqlite3_column_int64(q, C_IDLE_DEADLINE);
-    row.absolute_deadline = sqlite3_column_int64(q, C_ABS_DEADLINE);
-    row.ended_at = sqlite3_column_int64(q, C_ENDED_AT);
     end = text(q, C_END);
     row.end = (end != NULL && end[0]) ? cf_end_from_name(end) : CF_END_NONE;
     if (row.end == CF_END__COUNT)
         row.end = CF_END_REVOKED; /* unknown reason: fail towards expiry */
     row.refresh_gen = (uint32_t)sqlite3_column_int64(q, C_GEN);
-    row.refresh_rotated_at = sqlite3_column_int64(q, C_ROTATED_AT);
-    row.cnf = (char *)text(q, C_CNF);
-    if (cf_session_cnf(&row).kind == CF_CNF_NONE && row.cnf != NULL && row.cnf[0] != '\0' &&
+    if (cf_session_cnf(&row).kind == CF_CNF_NONE && cf_session_cnf_text(&row)[0] != '\0' &&
         row.end == CF_END_NONE) {
         CF_LOG(CF_LOG_WARN, "event=store_bad_row table=sessions why=bad_cnf");
         row.end = CF_END_REVOKED; /* a binding we cannot read: fail towards expiry */
-        row.ended_at = row.created_at;
+        cf_session_set_time(&row, CF_T_ENDED, row.created_at);
     }
     s = cf_session_snapshot(&row);
     if (s == NULL)

@@ -14,16 +14,19 @@ static json_t *session_json(const cf_session_t *s)
 {
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
                      "s:s, s:I, s:I, s:s, s:s, s:s}",
-                     "id", s->id, "sub", s->sub, "client_id", s->client_id, "scope", s->scope,
-                     "roles", s->roles, "auth_time", (json_int_t)s->auth_time, "created_at",
-                     (json_int_t)s->created_at, "last_activity", (json_int_t)s->last_activity,
-                     "idle_timeout", (json_int_t)s->limits.idle_timeout, "absolute_timeout",
-                     (json_int_t)s->limits.absolute_timeout, "access_ttl",
-                     (json_int_t)s->limits.access_ttl, "idle_deadline",
-                     (json_int_t)s->idle_deadline, "absolute_deadline",
-                     (json_int_t)s->absolute_deadline, "ended_at", (json_int_t)s->ended_at, "end",
-                     cf_end_name(s->end), "gen", (json_int_t)s->refresh_gen, "rotated_at",
-                     (json_int_t)s->refresh_rotated_at, "ip", s->ip, "device", s->device, "cnf", s->cnf != NULL ? s->cnf : "");
+                     "id", s->id, "sub", s->sub, "client_id", cf_session_client_id(s), "scope",
+                     cf_session_scope(s), "roles", cf_session_roles(s), "auth_time",
+                     (json_int_t)cf_session_auth_time(s), "created_at", (json_int_t)s->created_at,
+                     "last_activity", (json_int_t)cf_session_last_activity(s), "idle_timeout",
+                     (json_int_t)cf_session_limits(s)->idle_timeout, "absolute_timeout",
+                     (json_int_t)cf_session_limits(s)->absolute_timeout, "access_ttl",
+                     (json_int_t)cf_session_limits(s)->access_ttl, "idle_deadline",
+                     (json_int_t)cf_session_idle_deadline(s), "absolute_deadline",
+                     (json_int_t)cf_session_absolute_deadline(s), "ended_at",
+                     (json_int_t)cf_session_ended_at(s), "end", cf_end_name(s->end), "gen",
+                     (json_int_t)s->refresh_gen, "rotated_at", (json_int_t)cf_session_rotated_at(s),
+                     "ip", cf_session_ip(s), "device", cf_session_device(s), "cnf",
+                     cf_session_cnf_text(s) != NULL ? cf_session_cnf_text(s) : "");
 }
 
 /*
@@ -277,13 +280,13 @@ static cf_session_t *session_from(json_t *o, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    s->last_activity = iv[2];
-    s->idle_deadline = iv[6];
-    s->absolute_deadline = iv[7];
-    s->ended_at = iv[8];
+    cf_session_set_time(s, CF_T_ACTIVITY, iv[2]);
+    cf_session_set_time(s, CF_T_IDLE, iv[6]);
+    cf_session_set_time(s, CF_T_ABSOLUTE, iv[7]);
+    cf_session_set_time(s, CF_T_ENDED, iv[8]);
     s->end = end;
     s->refresh_gen = (uint32_t)iv[9];
-    s->refresh_rotated_at = iv[10];
+    cf_session_set_time(s, CF_T_ROTATED, iv[10]);
     cf_session_bind(s, sv[6], sv[7]);
     /* Optional: a node without sender constraints sends none. */
     if (cf_session_set_cnf_text(s, str_field(o, "cnf")) < 0) {

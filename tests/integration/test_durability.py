@@ -495,3 +495,26 @@ def test_sigterm_restart_keeps_sessions_and_signing_key(start_curfew):
     assert r.status_code == 200, r.text
     r = srv.refresh(rot["refresh_token"])
     assert r.status_code == 400 and r.json().get("reason") == "refresh_reuse", r.text
+
+
+def test_activity_of_more_sessions_than_one_list_block_survives_a_restart(start_curfew):
+    """Sessions with unpersisted activity wait in a growing list (no longer a
+    link in each record): 1,100 touched within one flush interval (more than
+    the list's first 1,024 places) are all written by the flush at SIGTERM,
+    and after the restart each shows its activity."""
+    srv = start_curfew(CONFIG.replace("activity_flush: 2s", "activity_flush: 1h"))
+    made = [srv.new_session(sub=f"act-{i % 7}") for i in range(1100)]
+    time.sleep(1.2)  # activity lands at least a whole second after creation
+    for s in made:
+        r = srv.check(s["access_token"])
+        assert r.status_code == 200, r.text
+    srv.restart()  # the only flush: at shutdown, all 1,100 in one batch
+
+    stale = []
+    for s in made:
+        r = srv.admin("GET", f"/v1/sessions/{s['session_id']}")
+        assert r.status_code == 200, r.text
+        shown = r.json()
+        if shown["last_activity"] <= shown["created_at"]:
+            stale.append(s["session_id"])
+    assert not stale, f"{len(stale)} of {len(made)} sessions lost their activity"

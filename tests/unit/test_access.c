@@ -110,7 +110,7 @@ static void test_allow_reports_the_earliest_deadline(void **state)
     assert_int_equal(d.end, CF_END_NONE);
     in.token.exp = T0 / CF_SEC + 3000;
     d = decide(&in);
-    assert_int_equal(d.deadline, s->idle_deadline); /* idle end first */
+    assert_int_equal(d.deadline, cf_session_idle_deadline(s)); /* idle end first */
     cf_session_touch(s, T0 + 3500 * CF_SEC);
     in.now = T0 + 3500 * CF_SEC;
     in.token.exp = T0 / CF_SEC + 5000;

@@ -174,7 +174,7 @@ static int g_case(int i, cf_event_t *e)
         return 1;
     case 17: /* a session whose strings are all empty */
         e->type = CF_EV_ACTIVITY_GAP;
-        e->session = cf_session_new(SID, "", "", "", "", T0, &g_s->limits, T0);
+        e->session = cf_session_new(SID, "", "", "", "", T0, cf_session_limits(g_s), T0);
         e->at = T0 + 500;
         e->span = 1000;
         return 2; /* the caller frees e->session */

@@ -132,9 +132,11 @@ static void test_counters_per_client_follow_end_and_remove(void **state)
     assert_int_equal(web->count, 4);
     assert_int_equal(web->active, 4);
     assert_int_equal(cli->active, 2);
-    /* Interned: every session of a client shares one string. */
-    assert_ptr_equal(v[0]->client_id, v[3]->client_id);
-    assert_ptr_equal(v[0]->scope, v[5]->scope);
+    /* Interned: sessions of a client with the same grant share one profile. */
+    assert_ptr_equal(v[0]->prof, v[3]->prof);
+    assert_ptr_equal(cf_session_client_id(v[0]), cf_session_client_id(v[3]));
+    assert_ptr_not_equal(v[0]->prof, v[5]->prof);
+    assert_string_equal(cf_session_scope(v[0]), cf_session_scope(v[5]));
     cf_session_end(v[1], CF_END_LOGOUT, T0 + 10);
     cf_index_sync(ix, v[1], T0 + 10);
     assert_int_equal(web->active, 3);
@@ -145,7 +147,7 @@ static void test_counters_per_client_follow_end_and_remove(void **state)
     /* The client's list holds exactly its sessions. */
     int n = 0;
     for (cf_session_t *s = web->head; s != NULL; s = cf_index_cli_next(ix, s), n++)
-        assert_string_equal(s->client_id, "web");
+        assert_string_equal(cf_session_client_id(s), "web");
     assert_int_equal(n, 4);
     cf_index_remove(ix, v[5]);
     assert_null(cf_index_client(ix, "cli"));
@@ -297,9 +299,9 @@ static cf_time_t purge_checked(void *arg, cf_session_t *s)
 {
     order_check_t *c = arg;
 
-    assert_true(s->idle_deadline <= c->now);
-    assert_true(s->idle_deadline >= c->last);
-    c->last = s->idle_deadline;
+    assert_true(cf_session_idle_deadline(s) <= c->now);
+    assert_true(cf_session_idle_deadline(s) >= c->last);
+    c->last = cf_session_idle_deadline(s);
     c->offered++;
     cf_index_remove(c->ix, s);
     return 0;
@@ -328,7 +330,7 @@ static void test_heaps_under_random_work_and_stepping_clock(void **state)
     for (int i = 0; i < N; i++) {
         rnd = rnd * 1103515245u + 12345u;
         recs[i] = add(ix, i, i % 3 ? "web" : "cli", T0, 1 + (rnd >> 8) % 4000);
-        dl[i] = recs[i]->idle_deadline;
+        dl[i] = cf_session_idle_deadline(recs[i]);
     }
     for (int i = 0; i < N; i += 7) { /* removed from the middle of the heap */
         cf_index_remove(ix, recs[i]);
@@ -338,7 +340,7 @@ static void test_heaps_under_random_work_and_stepping_clock(void **state)
     for (int i = 3; i < N; i += 11) /* touched at T0 + 1000: a later deadline, filed lazily */
         if (!gone[i] && dl[i] > T0 + 1000) {
             cf_index_touch(ix, recs[i], T0 + 1000);
-            dl[i] = recs[i]->idle_deadline;
+            dl[i] = cf_session_idle_deadline(recs[i]);
         }
     for (int step = 0; left > 0; step++) {
         int due = 0;
@@ -394,19 +396,19 @@ static void test_interned_strings_of_every_size(void **state)
             assert_non_null(recs[round][len]);
         }
     for (int len = 0; len < 80; len++) {
-        /* Addresses of 1-15 characters are the record's own (index.c: ip_ref). */
-        if (len == 0 || len >= 16)
-            assert_ptr_equal(recs[0][len]->ip, recs[1][len]->ip);
+        /* Addresses of up to 15 characters are in the record itself (index.c: ip_ref). */
+        if (len >= 16)
+            assert_ptr_equal(cf_session_ip(recs[0][len]), cf_session_ip(recs[1][len]));
         else
-            assert_ptr_not_equal(recs[0][len]->ip, recs[1][len]->ip);
-        assert_ptr_equal(recs[0][len]->device, recs[1][len]->device);
-        assert_string_equal(recs[0][len]->ip, recs[0][len]->device);
+            assert_ptr_not_equal(cf_session_ip(recs[0][len]), cf_session_ip(recs[1][len]));
+        assert_ptr_equal(cf_session_device(recs[0][len]), cf_session_device(recs[1][len]));
+        assert_string_equal(cf_session_ip(recs[0][len]), cf_session_device(recs[0][len]));
         cf_index_remove(ix, recs[0][len]);
     }
     for (int len = 0; len < 80; len++) {
-        assert_int_equal(strlen(recs[1][len]->ip), len);
+        assert_int_equal(strlen(cf_session_ip(recs[1][len])), len);
         for (int i = 0; i < len; i++)
-            assert_int_equal(recs[1][len]->ip[i], 'a' + len % 26);
+            assert_int_equal(cf_session_ip(recs[1][len])[i], 'a' + len % 26);
     }
     for (int len = 0; len < 80; len += 2)
         cf_index_remove(ix, recs[1][len]);
@@ -426,7 +428,7 @@ static void test_refresh_and_not_before(void **state)
     assert_int_equal(cf_index_add_refresh(ix, s, h1, 0), 0);
     assert_int_equal(cf_index_add_refresh(ix, s, h2, 1), 0);
     assert_int_equal(cf_index_add_refresh(ix, s, h2, 1), CF_EEXIST);
-    assert_ptr_equal(cf_index_refresh(ix, h1)->session, s);
+    assert_ptr_equal(cf_index_refresh_owner(ix, cf_index_refresh(ix, h1)), s);
     assert_int_equal(cf_index_refresh(ix, h2)->gen, 1);
     assert_int_equal(cf_index_set_not_before(ix, "alice", T0 + 5), 0);
     assert_int_equal(cf_index_set_not_before(ix, "alice", T0 + 1), 0); /* only rises */

@@ -121,7 +121,7 @@ static void assert_present(const cf_index_t *ix, long i, int live)
     }
     assert_non_null(s);
     assert_non_null(e);
-    assert_ptr_equal(e->session, s);
+    assert_ptr_equal(cf_index_refresh_owner(ix, e), s);
 }
 
 /* Random inserts, deletes and look-ups across several growths of every table,

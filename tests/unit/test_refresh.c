@@ -87,10 +87,14 @@ static void test_generation_from_the_future_is_reuse(void **state)
 static void test_generation_wrap(void **state)
 {
     cf_session_t *s = session("web");
-    cf_session_t later = {0};
+    cf_session_vals_t v = {0};
+    cf_profile_t prof;
+    cf_session_ext_t ext;
+    cf_session_t later;
     cf_refresh_input_t in;
 
     (void)state;
+    cf_session_init(&later, &prof, &ext, &v);
     s->refresh_gen = UINT32_MAX;
     in = input(s, UINT32_MAX, T0 + 1000);
     assert_int_equal(decide(&in).result, CF_REFRESH_RESULT_ROTATED);
@@ -103,7 +107,7 @@ static void test_generation_wrap(void **state)
     /* the merge takes a wrapped generation as newer, never as older */
     s->refresh_gen = UINT32_MAX;
     later.refresh_gen = 0;
-    later.refresh_rotated_at = T0 + 5;
+    cf_session_set_time(&later, CF_T_ROTATED, T0 + 5);
     assert_int_equal(cf_session_merge(s, &later), 0);
     assert_int_equal(s->refresh_gen, 0);
     later.refresh_gen = UINT32_MAX;
@@ -297,26 +301,27 @@ static void test_cnf_stored_form(void **state)
 static void test_merge_never_moves_back_or_undoes_an_end(void **state)
 {
     cf_session_t *s = session("web");
-    cf_session_t snap = *s;
+    cf_session_t *copy = cf_session_copy(s), snap = *copy; /* its own ext: a copy's */
 
     (void)state;
-    snap.last_activity = T0 + 100;
-    snap.idle_deadline = T0 + 700 * CF_SEC;
+    cf_session_set_time(&snap, CF_T_ACTIVITY, T0 + 100);
+    cf_session_set_time(&snap, CF_T_IDLE, T0 + 700 * CF_SEC);
     snap.end = CF_END_LOGOUT;
-    snap.ended_at = T0 + 200;
+    cf_session_set_time(&snap, CF_T_ENDED, T0 + 200);
     assert_int_equal(cf_session_merge(s, &snap), 1);
     assert_int_equal(s->end, CF_END_LOGOUT);
-    assert_int_equal(s->last_activity, T0 + 100);
+    assert_int_equal(cf_session_last_activity(s), T0 + 100);
     /* an older snapshot, a later end: nothing moves, the first end stays */
-    snap.last_activity = T0;
-    snap.idle_deadline = T0;
+    cf_session_set_time(&snap, CF_T_ACTIVITY, T0);
+    cf_session_set_time(&snap, CF_T_IDLE, T0);
     snap.end = CF_END_REFRESH_REUSE;
-    snap.ended_at = T0 + 300;
+    cf_session_set_time(&snap, CF_T_ENDED, T0 + 300);
     assert_int_equal(cf_session_merge(s, &snap), 0);
     assert_int_equal(s->end, CF_END_LOGOUT);
-    assert_int_equal(s->ended_at, T0 + 200);
-    assert_int_equal(s->last_activity, T0 + 100);
-    assert_int_equal(s->idle_deadline, T0 + 700 * CF_SEC);
+    assert_int_equal(cf_session_ended_at(s), T0 + 200);
+    assert_int_equal(cf_session_last_activity(s), T0 + 100);
+    assert_int_equal(cf_session_idle_deadline(s), T0 + 700 * CF_SEC);
+    cf_session_free(copy);
     cf_session_free(s);
 }
 

@@ -40,7 +40,7 @@ static void test_activity_moves_idle_deadline(void **state)
 
     (void)state;
     cf_session_touch(s, T0 + 500 * CF_SEC);
-    assert_int_equal(s->idle_deadline, T0 + 1100 * CF_SEC);
+    assert_int_equal(cf_session_idle_deadline(s), T0 + 1100 * CF_SEC);
     assert_int_equal(cf_session_verdict(s, T0 + 1099 * CF_SEC), CF_REASON_NONE);
     assert_int_equal(cf_session_verdict(s, T0 + 1100 * CF_SEC), CF_REASON_IDLE_TIMEOUT);
     cf_session_free(s);
@@ -53,8 +53,8 @@ static void test_touch_in_the_past_never_moves_deadline_back(void **state)
     (void)state;
     cf_session_touch(s, T0 + 500 * CF_SEC);
     cf_session_touch(s, T0 + 100 * CF_SEC);
-    assert_int_equal(s->idle_deadline, T0 + 1100 * CF_SEC);
-    assert_int_equal(s->last_activity, T0 + 500 * CF_SEC);
+    assert_int_equal(cf_session_idle_deadline(s), T0 + 1100 * CF_SEC);
+    assert_int_equal(cf_session_last_activity(s), T0 + 500 * CF_SEC);
     cf_session_free(s);
 }
 
@@ -67,7 +67,7 @@ static void test_absolute_timeout_ends_active_session(void **state)
     /* Active every 5 minutes: idle never fires, the absolute limit does. */
     for (t = T0; t < T0 + CF_HOUR; t += 5 * CF_MIN)
         cf_session_touch(s, t);
-    assert_true(s->idle_deadline <= s->absolute_deadline);
+    assert_true(cf_session_idle_deadline(s) <= cf_session_absolute_deadline(s));
     assert_int_equal(cf_session_verdict(s, T0 + CF_HOUR - 1), CF_REASON_NONE);
     assert_int_equal(cf_session_verdict(s, T0 + CF_HOUR), CF_REASON_ABSOLUTE_TIMEOUT);
     cf_session_free(s);
@@ -93,7 +93,7 @@ static void test_idle_deadline_never_passes_absolute(void **state)
 
     (void)state;
     cf_session_touch(s, T0 + 14 * CF_MIN);
-    assert_int_equal(s->idle_deadline, T0 + 15 * CF_MIN);
+    assert_int_equal(cf_session_idle_deadline(s), T0 + 15 * CF_MIN);
     assert_int_equal(cf_session_verdict(s, T0 + 15 * CF_MIN), CF_REASON_ABSOLUTE_TIMEOUT);
     cf_session_free(s);
 }
@@ -121,7 +121,7 @@ static void test_explicit_end_is_final_and_keeps_reason(void **state)
     assert_int_equal(cf_session_verdict(s, T0 + 2 * CF_MIN), CF_REASON_LOGOUT);
     /* Activity after the end changes nothing. */
     cf_session_touch(s, T0 + 3 * CF_MIN);
-    assert_int_equal(s->last_activity, T0);
+    assert_int_equal(cf_session_last_activity(s), T0);
     assert_int_equal(cf_session_verdict(s, T0 + 3 * CF_MIN), CF_REASON_LOGOUT);
     cf_session_free(s);
 }
@@ -133,7 +133,7 @@ static void test_revoking_expired_session_keeps_deadline_reason(void **state)
     (void)state;
     assert_int_equal(cf_session_end(s, CF_END_REVOKED, T0 + 20 * CF_MIN), 1);
     assert_int_equal(s->end, CF_END_IDLE_TIMEOUT);
-    assert_int_equal(s->ended_at, T0 + 10 * CF_MIN);
+    assert_int_equal(cf_session_ended_at(s), T0 + 10 * CF_MIN);
     cf_session_free(s);
 }
 

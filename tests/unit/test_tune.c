@@ -324,7 +324,7 @@ static void test_polling_route_does_not_extend_idle_deadline(void **state)
         if (d.verdict == CF_ACCESS_ALLOW && d.activity)
             cf_session_touch(s, now);
     }
-    assert_int_equal(s->idle_deadline, T0 + MIN(15));
+    assert_int_equal(cf_session_idle_deadline(s), T0 + MIN(15));
     /* The same check on a page route, or without a route, is a person's activity... */
     in.now = T0 + MIN(1);
     in.route = &page;

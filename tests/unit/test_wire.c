@@ -28,9 +28,9 @@ static cf_session_t *make(void)
     assert_non_null(s);
     cf_session_bind(s, "2001:db8::1", "dev-fp");
     s->refresh_gen = 7;
-    s->refresh_rotated_at = T0 + 10;
-    s->last_activity = T0 + 20;
-    s->idle_deadline = T0 + 20 + 600000;
+    cf_session_set_time(s, CF_T_ROTATED, T0 + 10);
+    cf_session_set_time(s, CF_T_ACTIVITY, T0 + 20);
+    cf_session_set_time(s, CF_T_IDLE, T0 + 20 + 600000);
     return s;
 }
 
@@ -77,22 +77,24 @@ static void test_round_trip_keeps_every_field(void **state)
     assert_memory_equal(r->token_hash, ev.v[0].token_hash, 32);
     assert_string_equal(rs->id, SID);
     assert_string_equal(rs->sub, "alice@example.com");
-    assert_string_equal(rs->client_id, "web");
-    assert_string_equal(rs->scope, "read write");
-    assert_string_equal(rs->roles, "admin,user");
-    assert_string_equal(rs->ip, "2001:db8::1");
-    assert_string_equal(rs->device, "dev-fp");
-    assert_true(rs->auth_time == T0 - 5000 && rs->created_at == T0);
-    assert_true(rs->last_activity == T0 + 20 && rs->idle_deadline == T0 + 20 + 600000);
-    assert_true(rs->absolute_deadline == ev.v[0].session->absolute_deadline);
-    assert_true(rs->limits.idle_timeout == 600000 && rs->limits.access_ttl == 300000);
+    assert_string_equal(cf_session_client_id(rs), "web");
+    assert_string_equal(cf_session_scope(rs), "read write");
+    assert_string_equal(cf_session_roles(rs), "admin,user");
+    assert_string_equal(cf_session_ip(rs), "2001:db8::1");
+    assert_string_equal(cf_session_device(rs), "dev-fp");
+    assert_true(cf_session_auth_time(rs) == T0 - 5000 && rs->created_at == T0);
+    assert_true(cf_session_last_activity(rs) == T0 + 20 &&
+                cf_session_idle_deadline(rs) == T0 + 20 + 600000);
+    assert_true(cf_session_absolute_deadline(rs) == cf_session_absolute_deadline(ev.v[0].session));
+    assert_true(cf_session_limits(rs)->idle_timeout == 600000 &&
+                cf_session_limits(rs)->access_ttl == 300000);
     assert_int_equal(rs->refresh_gen, 7);
-    assert_true(rs->refresh_rotated_at == T0 + 10);
+    assert_true(cf_session_rotated_at(rs) == T0 + 10);
     assert_int_equal(rs->end, CF_END_NONE);
 
     assert_int_equal(m.ev.v[1].type, CF_EV_SESSION_ENDED);
     assert_int_equal(m.ev.v[1].session->end, CF_END_REVOKED);
-    assert_true(m.ev.v[1].session->ended_at == T0 + 40);
+    assert_true(cf_session_ended_at(m.ev.v[1].session) == T0 + 40);
     assert_int_equal(m.ev.v[1].reason, CF_REASON_SESSION_REVOKED);
     assert_string_equal(m.ev.v[2].sub, "bob");
     assert_true(m.ev.v[2].not_before == T0 + 50);
