@@ -263,6 +263,18 @@ def test_the_client_address_is_part_of_the_key(both):
     assert checks_total(curfew) == before + 1, "another address reused the cached decision"
 
 
+def test_a_request_with_a_dpop_proof_is_never_answered_from_the_cache(both):
+    """A proof is single-use: a replayed one must reach curfew (its replay cache)."""
+    curfew, app, plain, lua = both
+    tok = curfew.new_session(sub="dee")["access_token"]
+    h = [bearer(tok), ("DPoP", "eyJhbGciOiJFUzI1NiJ9.e30.c2ln")]
+    first = same_through_both(plain, lua, "/api/d", h)
+    before = checks_total(curfew)
+    for _ in range(3):
+        assert outcome(send(lua, "/api/d", h)) == first
+    assert checks_total(curfew) == before + 3, "a request with a DPoP proof was answered from the cache"
+
+
 def test_curfew_unreachable_fails_closed(both):
     curfew, app, plain, lua = both
     tok = curfew.new_session(sub="dan")["access_token"]
