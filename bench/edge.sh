@@ -17,6 +17,8 @@
 # The cache saves the check subrequest only, so its gain is bounded by the share of a
 # request's cost the check is: small when an application answers behind nginx, large
 # when nginx serves the content itself.
+# Each round also prints the front nginx workers' CPU per request (from /proc), which other load
+# on the machine disturbs much less than requests/s.
 #   bench/edge.sh [SECONDS_PER_ROUND=5] [ROUNDS=3]   env: CURFEW_BIN, NGINX, CONNS=32, TOPOLOGIES,
 #                                                    LUA_MODULES (dir of ngx_http_lua_module.so)
 set -euo pipefail
@@ -97,8 +99,17 @@ for t in $TOPOLOGIES; do
         [[ $code == 401 ]] || { echo "edge.sh: $t $m: no token gave $code, not 401" >&2; exit 1; }
     done
 done
-rps() { wrk -t1 -c"$CONNS" -d"${DUR}s" -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$1/app" \
-        | awk '/Requests\/sec/ {print $2} /Non-2xx/ {print "non2xx " $0 > "/dev/stderr"}'; }
+# CPU seconds (user + system, in clock ticks) the workers of the front nginx NAME have used.
+ticks() { local w t=0; for w in $(pgrep -P "$(cat "$TMP/$1/nginx.pid")"); do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$w/stat"))); done; echo "$t"; }
+# rps NAME: requests/s through front end NAME; sets CPU to its workers' CPU microseconds per
+# request in that run (robust to other load on the machine, unlike requests/s).
+rps() { local t0 t1 out n; t0=$(ticks "$1")
+    out=$(wrk -t1 -c"$CONNS" -d"${DUR}s" -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:${PORTS[$1]}/app")
+    t1=$(ticks "$1"); n=$(awk '/requests in/ {print $1}' <<<"$out")
+    grep -q Non-2xx <<<"$out" && echo "non2xx $1: $(grep Non-2xx <<<"$out")" >&2
+    CPU=$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="$n" 'BEGIN{printf "%.2f", t * 1e6 / hz / n}')
+    awk '/Requests\/sec/ {print $2}' <<<"$out"; }
 # Checks curfew answered so far: a cached round must reach curfew only on a miss.
 checks() { curl -s -H "Authorization: Bearer $KEY" "http://127.0.0.1:$CPORT/metrics" \
     | awk '/^curfew_checks_total\{result="allow"/ {n += $2} END {printf "%d", n}'; }
@@ -107,12 +118,14 @@ echo "nginx ($WORKERS worker(s)) -> curfew forward auth, $CONNS connections, ${D
 for t in $TOPOLOGIES; do
     C=(); L=(); P=(); N=()
     for r in $(seq "$ROUNDS"); do
-        before=$(checks); C+=("$(rps "${PORTS[$t-cached]}")"); after=$(checks)
+        before=$(checks); rps "$t-cached" > "$TMP/r"; C+=("$(<"$TMP/r")"); CC=$CPU; after=$(checks)
         HITS="$(awk -v c="${C[-1]}" -v d="$DUR" -v n="$((after - before))" 'BEGIN{printf "%.4f", n/(c*d)}')"
-        before=$(checks); L+=("$(rps "${PORTS[$t-lua]}")"); after=$(checks)
+        before=$(checks); rps "$t-lua" > "$TMP/r"; L+=("$(<"$TMP/r")"); LC=$CPU; after=$(checks)
         LHITS="$(awk -v c="${L[-1]}" -v d="$DUR" -v n="$((after - before))" 'BEGIN{printf "%.4f", n/(c*d)}')"
-        P+=("$(rps "${PORTS[$t-plain]}")"); N+=("$(rps "${PORTS[$t-none]}")")
+        rps "$t-plain" > "$TMP/r"; P+=("$(<"$TMP/r")"); PC=$CPU
+        rps "$t-none" > "$TMP/r"; N+=("$(<"$TMP/r")"); NC=$CPU
         echo "$t round $r: cached ${C[-1]} req/s, cached (lua) ${L[-1]} req/s, uncached ${P[-1]} req/s, no check ${N[-1]} req/s (checks reaching curfew per request: cached $HITS, lua $LHITS)"
+        echo "$t round $r: front nginx worker CPU per request: cached $CC us, cached (lua) $LC us, uncached $PC us (curfew's share not included), no check $NC us"
     done
     MC=$(med "${C[@]}"); ML=$(med "${L[@]}"); MP=$(med "${P[@]}"); MN=$(med "${N[@]}")
     echo "$t median: cached $MC req/s, uncached $MP req/s, ratio $(awk -v a="$MC" -v b="$MP" 'BEGIN{printf "%.2f", a/b}') (goal >= 2)"
