@@ -50,7 +50,7 @@ routes:
 """
 
 
-def render_lua_conf(curfew_port, app_port):
+def render_lua_conf(curfew_port, app_port, fallback=False):
     """curfew-lua-cache.conf with its three documented substitutions, each
     in exactly one directive line (comments are left as they are)."""
     subst = {"127.0.0.1:7070": f"127.0.0.1:{curfew_port}", "127.0.0.1:8080": f"127.0.0.1:{app_port}",
@@ -61,7 +61,11 @@ def render_lua_conf(curfew_port, app_port):
         hits = [i for i in code if needle in lines[i]]
         assert len(hits) == 1, f"{LUA_CONF} must contain {needle!r} in exactly one directive"
         lines[hits[0]] = lines[hits[0]].replace(needle, value)
-    return "".join(lines)
+    conf = "".join(lines)
+    if fallback:    # as where nginx has no libcrypto SHA256_* to call
+        assert conf.count("C.SHA256_Init and") == 1
+        conf = conf.replace("C.SHA256_Init and", "C.curfew_no_such_symbol and")
+    return conf
 
 
 def uncached_conf(curfew_port, app_port):
@@ -121,13 +125,14 @@ def outcome(resp):
     return out
 
 
-@pytest.fixture
-def both(start_curfew, tmp_path):
+@pytest.fixture(params=["sha256"])
+def both(request, start_curfew, tmp_path):
     """(curfew, app, uncached nginx, lua nginx) in front of the same curfew."""
     curfew = start_curfew(CONFIG)
     app = EchoApp()
     plain = Nginx(tmp_path / "plain", uncached_conf(curfew.port, app.port))
-    lua = LuaNginx(tmp_path / "lua", render_lua_conf(curfew.port, app.port))
+    lua = LuaNginx(tmp_path / "lua", render_lua_conf(curfew.port, app.port,
+                                                     fallback=request.param == "hmac"))
     try:
         plain.start()
         lua.start()
@@ -181,8 +186,29 @@ def test_hits_skip_curfew_and_keep_identity_headers(both):
     for _ in range(5):
         assert send(lua, "/api/x")[0] == 401
     assert checks_total(curfew) - before == 5
+    assert "decision cache keys are SHA-256 (libcrypto)" in lua.error_log.read_text(), lua.diag()
 
 
+def test_the_hmac_fallback_is_used_and_still_caches(start_curfew, tmp_path):
+    """Where nginx cannot call libcrypto's SHA256_*, keys are ngx.hmac_sha1."""
+    curfew = start_curfew(CONFIG)
+    app = EchoApp()
+    lua = LuaNginx(tmp_path / "lua", render_lua_conf(curfew.port, app.port, fallback=True))
+    try:
+        lua.start()
+        tok = curfew.new_session(sub="hal")["access_token"]
+        assert send(lua, "/api/h", [bearer(tok)])[0] == 200
+        before = checks_total(curfew)
+        for _ in range(5):
+            assert send(lua, "/api/h", [bearer(tok)])[0] == 200
+        assert checks_total(curfew) == before, "the fallback keys did not hit"
+        assert "decision cache keys are HMAC-SHA1" in lua.error_log.read_text(), lua.diag()
+    finally:
+        lua.stop()
+        app.close()
+
+
+@pytest.mark.parametrize("both", ["sha256", "hmac"], indirect=True)
 def test_decisions_equal_uncached_ones(both):
     curfew, app, plain, lua = both
     user = curfew.new_session(sub="uma", roles=["user"])["access_token"]
@@ -204,6 +230,7 @@ def test_decisions_equal_uncached_ones(both):
         same_through_both(plain, lua, path, headers, method)
 
 
+@pytest.mark.parametrize("both", ["sha256", "hmac"], indirect=True)
 def test_attacks_on_the_key_get_the_uncached_answer(both):
     curfew, app, plain, lua = both
     user = curfew.new_session(sub="uma", roles=["user"])["access_token"]
