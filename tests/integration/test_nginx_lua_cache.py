@@ -337,3 +337,48 @@ def test_a_revoked_token_is_refused_through_the_lua_cache_within_cache_max_age(b
     assert max(delays) <= MAX_AGE + MARGIN, delays
     assert sum(d > 0.05 for d in delays) >= TRIALS // 4, (
         f"the cache was hardly used: the test proves little: {delays}")
+
+
+def curl_h2(ngx, path, headers=()):
+    """One HTTP/2 request (h2c, prior knowledge): (status, body). nginx keeps no raw
+    header block for HTTP/2, so the key is built from the parsed headers instead."""
+    import subprocess
+    cmd = ["curl", "-s", "--http2-prior-knowledge", "-o", "-", "-w", "\n%{http_code} %{http_version}",
+           "--path-as-is", ngx.url(path)]
+    for k, v in headers:
+        cmd += ["-H", f"{k}: {v}"]
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, timeout=10, check=True).stdout
+    body, _, tail = out.rpartition(b"\n")
+    code, version = tail.decode().split()
+    assert version == "2", f"not HTTP/2: {version}"
+    return int(code), body
+
+
+def test_http2_requests_are_keyed_and_answered_alike(start_curfew, tmp_path):
+    curfew = start_curfew(CONFIG)
+    app = EchoApp()
+    conf = render_lua_conf(curfew.port, app.port).replace(
+        "listen 127.0.0.1:@NGINX_PORT@;", "listen 127.0.0.1:@NGINX_PORT@ http2;")
+    lua = LuaNginx(tmp_path / "lua", conf)
+    try:
+        lua.start()
+        user = curfew.new_session(sub="hugo", roles=["user"])
+        good = [bearer(user["access_token"])]
+        code, body = curl_h2(lua, "/api/h2", good)
+        assert code == 200 and json.loads(body)["headers"]["X-Curfew-Subject"] == "hugo", body
+        before = checks_total(curfew)
+        for _ in range(3):
+            code, body = curl_h2(lua, "/api/h2", good + [("X-Curfew-Subject", "mallory")])
+            assert code == 200, body
+            rec = json.loads(body)
+            assert rec["headers"]["X-Curfew-Subject"] == "hugo" and rec["x_curfew_subject_count"] == 1
+        # The forged header is part of the key: one more check, then hits.
+        assert checks_total(curfew) == before + 1, "HTTP/2 requests were not answered from the cache"
+        for path in ("/admin/users", "/public/%2e%2e/admin/users", "//admin/users", "/%61dmin/users"):
+            code, body = curl_h2(lua, path, good)
+            assert code == 403 and b"insufficient_role" in body, (path, code, body)
+        assert curl_h2(lua, "/api/h2", [bearer(user["access_token"][:-1] + "A")])[0] == 401
+        assert curl_h2(lua, "/api/h2")[0] == 401
+    finally:
+        lua.stop()
+        app.close()
