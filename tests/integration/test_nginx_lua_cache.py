@@ -382,3 +382,36 @@ def test_http2_requests_are_keyed_and_answered_alike(start_curfew, tmp_path):
     finally:
         lua.stop()
         app.close()
+
+
+def test_a_revoked_token_is_refused_over_http2_within_cache_max_age(start_curfew, tmp_path):
+    """HTTP/2 entries are stored by the auth_request path's log phase: same bound."""
+    curfew = start_curfew(CONFIG)
+    app = EchoApp()
+    conf = render_lua_conf(curfew.port, app.port).replace(
+        "listen 127.0.0.1:@NGINX_PORT@;", "listen 127.0.0.1:@NGINX_PORT@ http2;")
+    lua = LuaNginx(tmp_path / "lua", conf)
+    delays = []
+    try:
+        lua.start()
+        for i in range(8):
+            s = curfew.new_session(sub=f"h2rev{i}")
+            h = [bearer(s["access_token"])]
+            assert curl_h2(lua, "/api/r", h)[0] == 200               # stored now
+            time.sleep(random.uniform(0, MAX_AGE))
+            assert curfew.admin("DELETE", f"/v1/sessions/{s['session_id']}").status_code == 200
+            t_ack = time.monotonic()
+            while True:
+                t_sent = time.monotonic()
+                code = curl_h2(lua, "/api/r", h)[0]
+                if code == 401:
+                    break
+                assert code == 200 and t_sent - t_ack < MAX_AGE + 1, code
+            delays.append(t_sent - t_ack)
+    finally:
+        lua.stop()
+        app.close()
+    print(f"lua cache, HTTP/2: revoked -> refused: max {max(delays):.3f}s over {len(delays)} trials,"
+          f" all {[round(d, 2) for d in delays]}")
+    assert max(delays) <= MAX_AGE + MARGIN, delays
+    assert sum(d > 0.05 for d in delays) >= 2, f"the cache was hardly used: {delays}"
