@@ -417,3 +417,32 @@ def test_a_revoked_token_is_refused_over_http2_within_cache_max_age(start_curfew
           f" all {[round(d, 2) for d in delays]}")
     assert max(delays) <= MAX_AGE + MARGIN, delays
     assert sum(d > 0.05 for d in delays) >= 2, f"the cache was hardly used: {delays}"
+
+
+def test_a_replayed_dpop_proof_reaches_curfew_through_both_caches(start_curfew, tmp_path):
+    """A DPoP proof is single-use (curfew keeps a replay cache). A decision cache that
+    answered the replay of a whole request (same token, same proof) would let it through
+    for cache_max_age: neither shipped config may do so."""
+    from test_dpop import Key
+    curfew = start_curfew(CONFIG)
+    app = EchoApp()
+    shipped = Nginx(tmp_path / "shipped", render_shipped_conf(curfew.port, app.port, "@NGINX_PORT@"))
+    lua = LuaNginx(tmp_path / "lua", render_lua_conf(curfew.port, app.port))
+    try:
+        shipped.start()
+        lua.start()
+        for ngx in (shipped, lua):
+            key = Key()
+            s = curfew.new_session(sub="dpop-user", dpop_jkt=key.jkt)
+            at = s["access_token"]
+            url = f"http://127.0.0.1:{ngx.port}/api/d"
+            h = [("Authorization", f"DPoP {at}"), ("DPoP", key.proof("GET", url, at=at))]
+            status, _, body = send(ngx, "/api/d", h)
+            assert status == 200, (ngx.dir, body)
+            status, headers, body = send(ngx, "/api/d", h)      # the very same request again
+            assert status == 401, f"{ngx.dir}: a replayed DPoP proof was let through: {status}"
+            assert dict((k.lower(), v) for k, v in headers).get("x-curfew-reason") == "dpop_replay"
+    finally:
+        lua.stop()
+        shipped.stop()
+        app.close()
