@@ -446,3 +446,49 @@ def test_a_replayed_dpop_proof_reaches_curfew_through_both_caches(start_curfew, 
         lua.stop()
         shipped.stop()
         app.close()
+
+
+RISK = CONFIG + """\
+risk:
+  ip_binding: exact
+  on_ip_change: step_up
+  on_device_change: step_up
+  trusted_proxies: [127.0.0.1/32]
+  device_header: X-Device-Id
+"""
+
+
+@pytest.mark.parametrize("which", ["shipped", "lua"])
+def test_a_cached_allow_does_not_serve_another_address_or_device(start_curfew, tmp_path, which):
+    """Sessions bound to the client's address (risk.ip_binding) or device: a stolen
+    token sent from elsewhere right after its owner's request must meet curfew's
+    step-up, not the owner's cached allow."""
+    curfew = start_curfew(RISK)
+    app = EchoApp()
+    conf = (render_shipped_conf(curfew.port, app.port, "@NGINX_PORT@") if which == "shipped"
+            else render_lua_conf(curfew.port, app.port))
+    ngx = (Nginx if which == "shipped" else LuaNginx)(tmp_path / which, conf)
+    plain = Nginx(tmp_path / "plain", uncached_conf(curfew.port, app.port))
+    try:
+        ngx.start()
+        plain.start()
+        owner = {"X-Forwarded-For": "10.0.0.5", "X-Device-Id": "dev-A"}
+        r = curfew.admin("POST", "/v1/sessions", json={"sub": "owner"}, headers=owner)
+        assert r.status_code == 201, r.text
+        tok = r.json()["access_token"]
+        mine = [bearer(tok)] + list(owner.items())
+        thief = [
+            ([bearer(tok), ("X-Device-Id", "dev-A")], "127.0.0.2"),        # another address
+            ([bearer(tok), ("X-Forwarded-For", "10.0.0.5")], "127.0.0.1"),  # another device (none)
+            ([bearer(tok), ("X-Forwarded-For", "10.0.0.5"), ("X-Device-Id", "dev-B")], "127.0.0.1"),
+        ]
+        for headers, source in thief:
+            assert send(ngx, "/api/own", mine)[0] == 200          # the owner's allow, cached
+            want = outcome(send(plain, "/api/own", headers, source=source))
+            assert want["status"] == 401, want                     # step-up, uncached
+            got = outcome(send(ngx, "/api/own", headers, source=source))
+            assert got == want, f"{which}: {headers} from {source}: {got}"
+    finally:
+        plain.stop()
+        ngx.stop()
+        app.close()
