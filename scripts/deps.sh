@@ -9,7 +9,7 @@ packages=(
   libcmocka-dev sqlite3 e2fsprogs
   python3-pytest python3-requests python3-jwt python3-cryptography python3-yaml
   python3-jsonschema
-  nginx-light caddy wrk curl prometheus systemd
+  nginx-light libnginx-mod-http-lua caddy wrk curl prometheus systemd
   redis-server redis-tools libhiredis-dev
   faketime libfaketime groff-base
   chromium nodejs npm

@@ -111,8 +111,14 @@ def test_ingress_snippet_sets_the_uri_curfew_reads_and_clears_client_ones():
     assert sets["X-Original-URI"] == "$request_uri"
     assert sets["X-Forwarded-Uri"] == '""' and sets["X-Forwarded-Method"] == '""'
     key = annotations()["nginx.ingress.kubernetes.io/auth-cache-key"]
-    for part in ("$http_authorization", "$http_cookie", "$request_uri", "$host"):
-        assert part in key
+    for part in ("$http_authorization", "$http_cookie", "$request_uri", "$host", "$request_method",
+                 # what sessions can be bound to: a cached allow must not serve another
+                 # address or device (tests/integration/test_nginx_lua_cache.py, through nginx)
+                 "$remote_addr", "$http_x_forwarded_for", "$http_x_real_ip", "$http_x_device_id"):
+        assert part in key.split("|"), part
+    # single-use DPoP proofs are never answered from the cache
+    assert re.search(r"^\s*proxy_cache_bypass \$http_dpop;", snippet, re.M)
+    assert re.search(r"^\s*proxy_no_cache \$http_dpop;", snippet, re.M)
 
 
 def test_curfew_judges_the_request_as_each_example_forwards_it(start_curfew):
