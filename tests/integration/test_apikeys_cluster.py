@@ -192,6 +192,8 @@ def test_every_field_round_trips_through_redis(start_node, redis_server):
 def test_rotation_on_one_node_is_seen_by_the_others(three):
     a, b, c = three
     old = new_key(a, expires_in=3600)
+    # b hears of the key on the bus before it is asked to rotate it.
+    assert wait_for(lambda: check(b, old["key"]).status_code == 200, 3.0)
     # The overlap is long enough for three propagation waits on a loaded
     # machine (a 1 s one ran out before the last node was asked, once).
     overlap = 4

@@ -241,7 +241,8 @@ def test_revalidating_node_introspects_from_redis(start_node, redis_server):
     b = start_node(FAST + "  on_partition: revalidate\n")
     live = a.new_session(sub="live")
     victim = a.new_session(sub="victim")
-    assert introspect(b, victim["access_token"]).json()["active"] is True
+    # The new session reaches b on the bus (milliseconds; more on a loaded machine).
+    assert wait_until(lambda: introspect(b, victim["access_token"]).json()["active"] is True, 3.0)
     cut_the_bus(redis_server)
     assert wait_until(lambda: info(b)["stale"] is True, 3.0)
     assert a.admin("DELETE", f"/v1/sessions/{victim['session_id']}").status_code == 200
