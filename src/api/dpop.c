@@ -112,6 +112,7 @@ static cf_dpop_input_t proof_input(cf_app_t *app, const char *proof, size_t len,
         .now = cf_time_to_sec(cf_app_now(app)),
         .window = cf_time_to_sec(app->cfg.dpop_window),
         .leeway = cf_time_to_sec(app->cfg.clock_leeway),
+        .not_before = cf_dpop_cache_since(app->dpop_jtis), /* it knows nothing older */
         .keys = app->dpop_keys, /* the loop thread's own; each worker has one */
     };
 }

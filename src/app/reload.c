@@ -345,6 +345,9 @@ static void swap(cf_app_t *app, cf_config_t *next, staged_t *s, retired_t *slot)
     }
     if (clear_tokens)
         cf_tokcache_clear(&app->token_cache);
+    /* A wider dpop.window or clock_leeway lets spent proofs verify longer: remember them longer. */
+    cf_dpop_cache_stretch(app->dpop_jtis,
+                          cf_time_to_sec(app->cfg.dpop_window) + cf_time_to_sec(app->cfg.clock_leeway));
     cf_log_level = (cf_log_level_t)cf_log_level_parse(app->cfg.log_level);
     memset(s, 0, sizeof *s);
 }

@@ -131,12 +131,14 @@ const option_t cf__config_options[] = {
     {.key = "dpop.window", .kind = OPT_DURATION, .def = "60s", FIELD(dpop_window), .min = CF_SEC,
      .max = 3600 * CF_SEC,
      .doc = "How old a DPoP proof's iat may be (RFC 9449 §11.1); clock_leeway is allowed ahead. "
-            "Its jti is remembered for one to two windows."},
+            "Its jti is remembered for one to two spans of the window + clock_leeway; a proof "
+            "whose iat is before the server started is refused."},
     {.key = "dpop.replay_cache", .kind = OPT_UINT, .def = "1500000", FIELD(dpop_replay_cache),
      .min = 16, .max = 10000000,
      .doc = "DPoP proof jtis remembered per dpop.window: size it to the peak rate of new proofs "
-            "x the window (the default: 25,000/s over 60s). 24 B each (36 MB by default), taken "
-            "as proofs arrive. When full, replays are still refused and new proofs are refused "
+            "x the window (the default: 25,000/s over 60s). The table is scaled to the window + "
+            "clock_leeway (at most 10,000,000): 24 B each (54 MB by default), taken as proofs "
+            "arrive. When full, replays are still refused and new proofs are refused "
             "(dpop_invalid, counted in curfew_dpop_replay_cache_full_total, logged once per "
             "window) until the window turns."},
     {.key = "dpop.nonce", .kind = OPT_BOOL, .def = "false", FIELD(dpop_nonce),
