@@ -156,7 +156,8 @@ const option_t cf__config_options[] = {
      .min = 1, .max = 1000000, .doc = "Open client connections above this are refused."},
     {.key = "limits.client_timeout", .kind = OPT_DURATION, .def = "30s", FIELD(client_timeout),
      .min = 1, .doc = "A connection idle between requests, or sending a request slowly, is "
-                      "closed after this long."},
+                      "closed after this long; on TLS, the handshake and each TLS record begun "
+                      "must also arrive whole within it."},
     {.key = "limits.max_header_bytes", .kind = OPT_UINT, .def = "8192", FIELD(max_header_bytes),
      .min = 1, .max = 1024 * 1024, .doc = "Largest request line plus headers accepted, in bytes."},
     {.key = "limits.max_body_bytes", .kind = OPT_UINT, .def = "16384", FIELD(max_body_bytes),
