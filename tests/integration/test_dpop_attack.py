@@ -284,20 +284,51 @@ def test_ath_is_over_the_token_exactly(bound):
 
 # -- nonces ---------------------------------------------------------------------------------
 
-def test_nonce_of_another_server_process_is_refused(start_curfew):
-    srv = start_curfew("dpop: { nonce: true }\n")
+def test_nonce_of_another_deployment_is_refused_and_one_from_before_a_restart_is_not_a_bypass(
+        start_curfew):
+    """Nonces are keyed from the signing key set (so cluster nodes share
+    them): another deployment's nonce is refused; after a restart the same
+    window's nonce is the server's own again, but a proof made before the
+    restart is refused anyway (the replay cache began at the start)."""
+    srv = start_curfew("dpop: { nonce: true }\nclock_leeway: 0s\n")
+    other = start_curfew("dpop: { nonce: true }\n")
     key = Key()
     at = srv.new_session(sub="alice", dpop_jkt=key.jkt)["access_token"]
     r = check(srv, at, key.proof("GET", APP + "/api/items", at=at))
     assert_dpop_refused(r, "use_dpop_nonce", error="use_dpop_nonce")
-    old = r.headers["DPoP-Nonce"]
-    srv.stop()
-    srv.start()
-    r = check(srv, at, key.proof("GET", APP + "/api/items", at=at, nonce=old))
+    mine = r.headers["DPoP-Nonce"]
+    r = check(other, at, key.proof("GET", APP + "/api/items", at=at))
+    theirs = r.headers["DPoP-Nonce"]
+    assert theirs != mine
+    r = check(srv, at, key.proof("GET", APP + "/api/items", at=at, nonce=theirs))
     assert_dpop_refused(r, "use_dpop_nonce", error="use_dpop_nonce")
-    new = r.headers["DPoP-Nonce"]
-    assert new != old
-    assert check(srv, at, key.proof("GET", APP + "/api/items", at=at, nonce=new)).status_code == 200
+    early = key.proof("GET", APP + "/api/items", at=at, nonce=mine)
+    srv.stop()
+    time.sleep(1.1)
+    srv.start()
+    assert_dpop_refused(check(srv, at, early), "dpop_invalid")
+    r = check(srv, at, key.proof("GET", APP + "/api/items", at=at))
+    fresh = r.headers["DPoP-Nonce"]
+    assert check(srv, at, key.proof("GET", APP + "/api/items", at=at, nonce=fresh)).status_code == 200
+
+
+def test_cluster_nodes_accept_each_others_nonces(start_node):
+    """Behind a load balancer a client's retry with the nonce one node gave
+    lands on another: with a nonce per process it was refused again with
+    that node's nonce, and a client alternating between nodes never got in."""
+    n1 = start_node("dpop: { nonce: true }\ncluster:\n  max_staleness: 1s\n")
+    n2 = start_node("dpop: { nonce: true }\ncluster:\n  max_staleness: 1s\n")
+    key = Key()
+    at = n1.new_session(sub="alice", dpop_jkt=key.jkt)["access_token"]
+    r = check(n1, at, key.proof("GET", APP + "/api/items", at=at))
+    assert_dpop_refused(r, "use_dpop_nonce", error="use_dpop_nonce")
+    nonce = r.headers["DPoP-Nonce"]
+    r = check(n2, at, key.proof("GET", APP + "/api/items", at=at, nonce=nonce))
+    if r.status_code != 200:  # the window may have turned between the two requests
+        assert_dpop_refused(r, "use_dpop_nonce", error="use_dpop_nonce")
+        nonce = r.headers["DPoP-Nonce"]
+        r = check(n1, at, key.proof("GET", APP + "/api/items", at=at, nonce=nonce))
+    assert r.status_code == 200, r.text
 
 
 @pytest.mark.parametrize("nonce", ["", " ", 12345, None, "x" * 5000])
