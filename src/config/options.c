@@ -140,7 +140,7 @@ const option_t cf__config_options[] = {
             "clock_leeway (at most 10,000,000): 24 B each (54 MB by default), taken as proofs "
             "arrive. When full, replays are still refused and new proofs are refused "
             "(dpop_invalid, counted in curfew_dpop_replay_cache_full_total, logged once per "
-            "window) until the window turns."},
+            "window) until the window turns. Restart to change."},
     {.key = "dpop.nonce", .kind = OPT_BOOL, .def = "false", FIELD(dpop_nonce),
      .doc = "Require server-provided nonces in DPoP proofs (RFC 9449 §8-9): a proof without the "
             "current one is refused with use_dpop_nonce and a DPoP-Nonce header; nonces change "

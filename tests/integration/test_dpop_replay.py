@@ -75,3 +75,24 @@ def test_restart_does_not_reopen_spent_proofs(start_curfew):
     srv.start()
     assert_dpop_refused(check(srv, at, p), "dpop_invalid")
     assert check(srv, at, key.proof("GET", APP + "/api/items", at=at)).status_code == 200
+
+
+def test_reload_that_resizes_the_replay_cache_is_refused_by_name(start_curfew):
+    """The table is sized once at start: a SIGHUP changing dpop.replay_cache
+    was reported as reloaded while the old size stayed in force."""
+    srv = start_curfew("dpop: { replay_cache: 16, window: 60s }\nclock_leeway: 0s\n")
+    tmp = srv.config_path.with_suffix(".tmp")
+    tmp.write_text("dpop: { replay_cache: 1000, window: 60s }\nclock_leeway: 0s\n")
+    os.replace(tmp, srv.config_path)
+    before = srv.stderr_text().count("event=reload_refused")
+    srv.proc.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: srv.stderr_text().count("event=reload_refused") > before, 5), \
+        srv.stderr_text()[-2000:]
+    last = srv.stderr_text().split("event=reload_refused")[-1].splitlines()[0]
+    assert "restart_only=dpop.replay_cache" in last, last
+    # the cache still holds 16 a window: the 17th new proof is refused, counted
+    key = Key()
+    at = srv.new_session(sub="alice", dpop_jkt=key.jkt)["access_token"]
+    codes = [check(srv, at, key.proof("GET", APP + "/api/items", at=at)).status_code
+             for _ in range(17)]
+    assert codes == [200] * 16 + [401], codes
