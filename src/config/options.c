@@ -179,6 +179,7 @@ const option_t cf__config_options[] = {
      .doc = "Let a proxy cache an allowed /v1/check this long (whole seconds; Cache-Control: "
             "private, max-age and X-Accel-Expires), never past the token's, idle or absolute "
             "deadline; a revocation then takes effect through the cache within this bound. "
+            "Allows decided by a DPoP proof or a client certificate are never cacheable. "
             "0s = every answer is Cache-Control: no-store. Reloadable."},
     {.key = "cluster.max_staleness", .kind = OPT_DURATION, .def = "2s", FIELD(max_staleness),
      .min = 1, .doc = "With Redis: a node that has not heard the bus (heartbeats included) for "
