@@ -422,11 +422,15 @@ static size_t fmt_ll(char *out, long long v)
 /*
  * 200 with who the caller is and how long that stays true. Only a person's
  * request moves the idle deadline (d->activity); *gap gets the silence it
- * ended, for the idle-gap histogram (0: not activity).
+ * ended, for the idle-gap histogram (0: not activity). An allow that a DPoP
+ * proof or a client certificate (@in) decided is never cacheable: a proxy's
+ * cache would answer a replayed proof, or the token without its certificate.
  */
 static void allow(cf_app_t *app, cf_http_req_t *req, cf_session_t *s,
-                  const cf_access_decision_t *d, cf_time_t now, cf_time_t *gap)
+                  const cf_access_decision_t *d, const cf_access_input_t *in, cf_time_t now,
+                  cf_time_t *gap)
 {
+    int constrained = in->bound_jkt != NULL || in->bound_x5t != NULL || in->proof_jkt != NULL;
     char expires_in[24], cc[48], xa[32];
     cf_time_t deadline = d->deadline;
     size_t nh = 5;
@@ -441,7 +445,7 @@ static void allow(cf_app_t *app, cf_http_req_t *req, cf_session_t *s,
          fmt_ll(expires_in, (long long)((deadline - now) / CF_SEC))},
         {"Cache-Control", 13, "no-store", 8},
     };
-    if (cache_headers(app, now, deadline, cc, xa)) {
+    if (!constrained && cache_headers(app, now, deadline, cc, xa)) {
         h[4] = (cf_http_header_t){"Cache-Control", 13, cc, strlen(cc)};
         h[5] = (cf_http_header_t){"X-Accel-Expires", 15, xa, strlen(xa)};
         nh = 6;
@@ -505,7 +509,7 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, 
         cf_http_respond(req, 200, NULL, 0, NULL, 0);
         break;
     case CF_ACCESS_ALLOW:
-        allow(app, req, s, &d, now, gap);
+        allow(app, req, s, &d, &in, now, gap);
         break;
     case CF_ACCESS_STEP_UP:
         step_up(req, d.why, d.max_age);

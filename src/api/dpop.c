@@ -11,20 +11,35 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <openssl/crypto.h>
 
 #include "core/b64url.h"
 #include "core/digest.h"
+#include "core/jws.h"
+#include "core/keyset.h"
 #include "util/log.h"
 
-/* The nonce of window number @n: a keyed hash only this process can make. */
+/*
+ * The nonce of window number @n: a keyed hash only this deployment can make,
+ * keyed from the active signing key so that every node sharing the key set
+ * (a cluster behind one load balancer) makes and accepts the same nonce; a
+ * per-process key sent a client retrying on another node round in circles.
+ * The random per-process key is the fallback should the key be unreadable.
+ */
 static void nonce_of(cf_app_t *app, int64_t n, char out[23])
 {
-    uint8_t buf[sizeof app->dpop_nonce_key + 8], h[CF_SHA256_LEN];
+    static const char label[] = "curfew dpop nonce";
+    enum { L = sizeof label - 1 };
+    uint8_t buf[L + CF_JWS_KEY_LEN + 8], h[CF_SHA256_LEN];
+    const cf_jws_key_t *k = app->keys != NULL ? cf_keyset_active(app->keys) : NULL;
 
-    memcpy(buf, app->dpop_nonce_key, sizeof app->dpop_nonce_key);
+    memcpy(buf, label, L);
+    if (k == NULL || cf_jws_key_raw_private(k, buf + L) < 0)
+        memcpy(buf + L, app->dpop_nonce_key, CF_JWS_KEY_LEN);
     for (int i = 0; i < 8; i++)
-        buf[sizeof app->dpop_nonce_key + i] = (uint8_t)((uint64_t)n >> (8 * i));
+        buf[L + CF_JWS_KEY_LEN + i] = (uint8_t)((uint64_t)n >> (8 * i));
     cf_sha256(buf, sizeof buf, h);
+    OPENSSL_cleanse(buf, sizeof buf);
     (void)cf_b64url_encode(h, 16, out); /* 22 characters */
 }
 
@@ -112,6 +127,7 @@ static cf_dpop_input_t proof_input(cf_app_t *app, const char *proof, size_t len,
         .now = cf_time_to_sec(cf_app_now(app)),
         .window = cf_time_to_sec(app->cfg.dpop_window),
         .leeway = cf_time_to_sec(app->cfg.clock_leeway),
+        .not_before = cf_dpop_cache_since(app->dpop_jtis), /* it knows nothing older */
         .keys = app->dpop_keys, /* the loop thread's own; each worker has one */
     };
 }

@@ -34,6 +34,9 @@
 #include "util/log.h"
 #include "util/random.h"
 
+/* dpop.replay_cache's maximum: the table a span wider than the window scales to stops there. */
+#define DPOP_CACHE_CAP 10000000u
+
 static int make_dir(const char *path)
 {
     int rc = cf_file_mkdirs(path);
@@ -140,6 +143,24 @@ static void on_flush_timer(uv_timer_t *t)
     cf_app_reload_drain(t->data); /* old configurations no request holds any more */
     cf_app_refusal_log_flush(t->data);
 }
+/*
+ * The replay cache spans dpop.window + clock_leeway (a proof dated ahead by
+ * the leeway verifies that long after its use; app/reload.c stretches it the
+ * same way), and holds
+ * dpop.replay_cache jtis per window over that span (capped at the option's
+ * maximum, where it fails closed sooner).
+ */
+static cf_dpop_cache_t *dpop_cache(const cf_config_t *cfg, int64_t now)
+{
+    uint64_t w = (uint64_t)cf_time_to_sec(cfg->dpop_window), span = w + (uint64_t)cf_time_to_sec(cfg->clock_leeway);
+    uint64_t max = DPOP_CACHE_CAP;
+
+    if (w > 0 && span / w < DPOP_CACHE_CAP)
+        max = ((uint64_t)cfg->dpop_replay_cache * span + w - 1) / w;
+    return cf_dpop_cache_new(max < DPOP_CACHE_CAP ? (size_t)max : DPOP_CACHE_CAP, (int64_t)span,
+                             now);
+}
+
 
 /* ------------------------------------------------------------------ */
 /* Lifecycle                                                           */
@@ -161,7 +182,7 @@ int cf_app_init(cf_app_t *app, const cf_config_t *cfg, uv_loop_t *loop)
     rc = cf_tokcache_init(&app->token_cache, CF_TOKEN_CACHE_SIZE, app->seed);
     if (rc < 0)
         return rc;
-    app->dpop_jtis = cf_dpop_cache_new(cfg->dpop_replay_cache, cf_time_to_sec(cfg->dpop_window));
+    app->dpop_jtis = dpop_cache(cfg, cf_time_to_sec(cf_app_now(app)));
     app->dpop_keys = cf_dpop_keys_new(CF_DPOP_KEY_CACHE);
     if (app->dpop_jtis == NULL || app->dpop_keys == NULL)
         return CF_ENOMEM;

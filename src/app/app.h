@@ -177,7 +177,7 @@ typedef struct cf_app {
     struct cf_signer *signer;  /* the thread that signs refreshes' access tokens (sign.c) */
     struct cf_dpop_cache *dpop_jtis; /* DPoP proof jtis seen (core/dpop.h): replays refused */
     struct cf_dpop_keys *dpop_keys;  /* DPoP proof keys imported, reused (core/dpop.h) */
-    uint8_t dpop_nonce_key[32];      /* dpop.nonce: nonces are a MAC of the window number */
+    uint8_t dpop_nonce_key[32];      /* dpop.nonce: fallback MAC key (api/dpop.c nonce_of) */
     struct cf_verify_pool *verify;   /* verify_threads workers (verify.c); NULL: verify inline */
 
     cf_cidr_t *trusted; /* trusted proxies */

@@ -60,14 +60,15 @@ enum { CMP_BYTES, CMP_STRING, CMP_RATE, CMP_ALERTS };
  * Why each is restart-only: the listener and the HTTP limits are bound at
  * start; the data dir, store and cluster settings own open files and
  * connections; the audit writer, the alert evaluator and webhook, the key
- * rotation timer, the timers of store.*, the re-login tracker and the
- * limiter tables are sized or started once. docs/operations.md lists them.
+ * rotation timer, the timers of store.*, the re-login tracker, the DPoP
+ * replay cache and the limiter tables are sized or started once. docs/operations.md lists them.
  */
 static const restart_row_t restart_only[] = {
     STR("listen", listen_host),
     ROW("listen", listen_port),
     STR("data_dir", data_dir),
     ROW("verify_threads", verify_threads),
+    ROW("dpop.replay_cache", dpop_replay_cache),
     ROW("limits.max_connections", max_connections),
     ROW("limits.client_timeout", client_timeout),
     ROW("limits.max_header_bytes", max_header_bytes),
@@ -345,6 +346,9 @@ static void swap(cf_app_t *app, cf_config_t *next, staged_t *s, retired_t *slot)
     }
     if (clear_tokens)
         cf_tokcache_clear(&app->token_cache);
+    /* A wider dpop.window or clock_leeway lets spent proofs verify longer: remember them longer. */
+    cf_dpop_cache_stretch(app->dpop_jtis,
+                          cf_time_to_sec(app->cfg.dpop_window) + cf_time_to_sec(app->cfg.clock_leeway));
     cf_log_level_set((cf_log_level_t)cf_log_level_parse(app->cfg.log_level));
     memset(s, 0, sizeof *s);
 }

@@ -131,14 +131,16 @@ const option_t cf__config_options[] = {
     {.key = "dpop.window", .kind = OPT_DURATION, .def = "60s", FIELD(dpop_window), .min = CF_SEC,
      .max = 3600 * CF_SEC,
      .doc = "How old a DPoP proof's iat may be (RFC 9449 §11.1); clock_leeway is allowed ahead. "
-            "Its jti is remembered for one to two windows."},
+            "Its jti is remembered for one to two spans of the window + clock_leeway; a proof "
+            "whose iat is before the server started is refused."},
     {.key = "dpop.replay_cache", .kind = OPT_UINT, .def = "1500000", FIELD(dpop_replay_cache),
      .min = 16, .max = 10000000,
      .doc = "DPoP proof jtis remembered per dpop.window: size it to the peak rate of new proofs "
-            "x the window (the default: 25,000/s over 60s). 24 B each (36 MB by default), taken "
-            "as proofs arrive. When full, replays are still refused and new proofs are refused "
+            "x the window (the default: 25,000/s over 60s). The table is scaled to the window + "
+            "clock_leeway (at most 10,000,000): 24 B each (54 MB by default), taken as proofs "
+            "arrive. When full, replays are still refused and new proofs are refused "
             "(dpop_invalid, counted in curfew_dpop_replay_cache_full_total, logged once per "
-            "window) until the window turns."},
+            "window) until the window turns. Restart to change."},
     {.key = "dpop.nonce", .kind = OPT_BOOL, .def = "false", FIELD(dpop_nonce),
      .doc = "Require server-provided nonces in DPoP proofs (RFC 9449 §8-9): a proof without the "
             "current one is refused with use_dpop_nonce and a DPoP-Nonce header; nonces change "
@@ -154,7 +156,8 @@ const option_t cf__config_options[] = {
      .min = 1, .max = 1000000, .doc = "Open client connections above this are refused."},
     {.key = "limits.client_timeout", .kind = OPT_DURATION, .def = "30s", FIELD(client_timeout),
      .min = 1, .doc = "A connection idle between requests, or sending a request slowly, is "
-                      "closed after this long."},
+                      "closed after this long; on TLS, the handshake and each TLS record begun "
+                      "must also arrive whole within it."},
     {.key = "limits.max_header_bytes", .kind = OPT_UINT, .def = "8192", FIELD(max_header_bytes),
      .min = 1, .max = 1024 * 1024, .doc = "Largest request line plus headers accepted, in bytes."},
     {.key = "limits.max_body_bytes", .kind = OPT_UINT, .def = "16384", FIELD(max_body_bytes),
@@ -176,6 +179,7 @@ const option_t cf__config_options[] = {
      .doc = "Let a proxy cache an allowed /v1/check this long (whole seconds; Cache-Control: "
             "private, max-age and X-Accel-Expires), never past the token's, idle or absolute "
             "deadline; a revocation then takes effect through the cache within this bound. "
+            "Allows decided by a DPoP proof or a client certificate are never cacheable. "
             "0s = every answer is Cache-Control: no-store. Reloadable."},
     {.key = "cluster.max_staleness", .kind = OPT_DURATION, .def = "2s", FIELD(max_staleness),
      .min = 1, .doc = "With Redis: a node that has not heard the bus (heartbeats included) for "

@@ -470,6 +470,11 @@ static cf_reason_t claims(const cf_dpop_input_t *in, json_t *c, cf_dpop_proof_t 
     if (!json_is_integer(iat) || json_integer_value(iat) < in->now - in->window ||
         json_integer_value(iat) > in->now + in->leeway)
         return CF_REASON_DPOP_INVALID;
+    /* The replay cache is in memory and began at not_before: it cannot tell
+     * whether an older proof was spent before a restart. */
+    *why = "the DPoP proof was made before this server started; make a new one";
+    if (json_integer_value(iat) < in->not_before)
+        return CF_REASON_DPOP_INVALID;
     out->iat = json_integer_value(iat);
     if (in->access_token != NULL) {
         s = str(c, "ath", &n);

@@ -39,6 +39,7 @@ typedef struct {
     int64_t now;    /* Unix seconds */
     int64_t window; /* iat may be this many seconds old at most */
     int64_t leeway; /* and this many seconds ahead (clock skew) */
+    int64_t not_before; /* an earlier iat is refused: the replay cache began then (0: none) */
     cf_dpop_keys_t *keys; /* imported keys to reuse (below); NULL: import every proof's */
 } cf_dpop_input_t;
 
@@ -97,9 +98,10 @@ void cf_dpop_keys_stats(const cf_dpop_keys_t *k, cf_dpop_keys_stats_t *out);
 
 /*
  * The jti replay cache: two generations of a fixed-size open-addressed set
- * of jti hashes. A generation lasts `window` seconds; a jti is remembered
- * for one to two windows, long enough since a proof older than the window is
- * refused by its iat anyway. Memory is fixed at creation: 24 bytes per jti
+ * of jti hashes. A generation lasts `span` seconds; a jti is remembered for
+ * one to two spans. The caller makes the span dpop.window + clock_leeway:
+ * a proof dated ahead by the leeway verifies until its iat + window, that
+ * long after it was used (a span of the window alone forgot it first). Memory is fixed at creation: 24 bytes per jti
  * of @max_per_window (8-byte hashes, tables two-thirds full at most, two
  * generations), taken from the system only as pages are first written. When
  * the current generation is full, new proofs are refused (fail closed) until
@@ -116,8 +118,21 @@ typedef struct {
     uint64_t full_window; /* the same in the current generation (1: the first one) */
 } cf_dpop_cache_stats_t;
 
-/** A cache holding up to @max_per_window jtis per window (seconds). NULL on ENOMEM. */
-cf_dpop_cache_t *cf_dpop_cache_new(size_t max_per_window, int64_t window);
+/**
+ * A cache holding up to @max_per_window jtis per @span seconds, knowing
+ * nothing of proofs before @since (Unix seconds). NULL on ENOMEM.
+ */
+cf_dpop_cache_t *cf_dpop_cache_new(size_t max_per_window, int64_t span, int64_t since);
+
+/** The @since it was made with: a proof with an earlier iat may have been spent unseen. */
+int64_t cf_dpop_cache_since(const cf_dpop_cache_t *c);
+
+/**
+ * Let generations last @span seconds from now on if that is longer (a reload
+ * widened dpop.window or clock_leeway); never shorter, which would forget
+ * jtis recorded under the longer span. The table's size stays.
+ */
+void cf_dpop_cache_stretch(cf_dpop_cache_t *c, int64_t span);
 
 /** Accepts NULL. */
 void cf_dpop_cache_free(cf_dpop_cache_t *c);

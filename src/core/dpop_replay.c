@@ -19,12 +19,13 @@
 struct cf_dpop_cache {
     size_t slots, max, count[2];
     int64_t window, start; /* the current generation began at @start */
+    int64_t since;         /* nothing is known of earlier proofs */
     int cur;
     uint64_t full_total, full_gen; /* fresh proofs refused as the table was full: ever, this generation */
     uint64_t *gen[2];              /* 0 = empty */
 };
 
-cf_dpop_cache_t *cf_dpop_cache_new(size_t max_per_window, int64_t window)
+cf_dpop_cache_t *cf_dpop_cache_new(size_t max_per_window, int64_t window, int64_t since)
 {
     cf_dpop_cache_t *c = calloc(1, sizeof *c);
 
@@ -36,6 +37,7 @@ cf_dpop_cache_t *cf_dpop_cache_new(size_t max_per_window, int64_t window)
     c->max = max_per_window;
     c->window = window;
     c->start = INT64_MIN;
+    c->since = since;
     /* calloc: the pages cost no memory until proofs are recorded in them. */
     c->gen[0] = calloc(c->slots, sizeof *c->gen[0]);
     c->gen[1] = calloc(c->slots, sizeof *c->gen[1]);
@@ -44,6 +46,17 @@ cf_dpop_cache_t *cf_dpop_cache_new(size_t max_per_window, int64_t window)
         return NULL;
     }
     return c;
+}
+
+int64_t cf_dpop_cache_since(const cf_dpop_cache_t *c)
+{
+    return c->since;
+}
+
+void cf_dpop_cache_stretch(cf_dpop_cache_t *c, int64_t span)
+{
+    if (span > c->window)
+        c->window = span;
 }
 
 void cf_dpop_cache_free(cf_dpop_cache_t *c)

@@ -438,9 +438,11 @@ static void conn_settle(conn_t *c)
     if (c->closing)
         return;
     now = uv_now(s->loop);
-    if (cf__http_rx_pending_bytes(&c->rx) > 0 || (c->ssl != NULL && !c->tls_ready)) {
-        /* A handshake too must finish within request_timeout. */
-        /* Part of a request is here: the whole of it must arrive in time (slowloris). */
+    if (cf__http_rx_pending_bytes(&c->rx) > 0 ||
+        (c->ssl != NULL && (!c->tls_ready || SSL_has_pending(c->ssl)))) {
+        /* Part of a request is here: the whole of it must arrive in time (slowloris). So
+         * must a handshake, and a TLS record begun: its bytes wait inside OpenSSL, and
+         * one a second would otherwise keep the connection "idle" for ever. */
         if (c->timer_mode != TM_REQUEST)
             timer_arm(c, TM_REQUEST, (uint64_t)s->cfg.request_timeout);
     } else {

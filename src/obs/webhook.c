@@ -60,18 +60,67 @@ static void tls_why(cf_webhook_t *w, const char *what, SSL *ssl)
 }
 
 /*
+ * One attempt, from connect to the answer's status line, has this long in
+ * all: a per-read timeout alone let a receiver (or anyone on the path) that
+ * feeds the handshake a byte a second hold the worker, and the alerts, for hours.
+ */
+#define ATTEMPT_MS 5000
+
+typedef struct {
+    int fd;
+    struct timespec end; /* CLOCK_MONOTONIC */
+} deadline_t;
+
+static void deadline_start(deadline_t *d)
+{
+    clock_gettime(CLOCK_MONOTONIC, &d->end);
+    d->end.tv_sec += ATTEMPT_MS / 1000;
+    d->fd = -1;
+}
+
+/* Bound the next blocking call on d->fd by what is left: 0, or -1 when nothing is. */
+static int deadline_arm(const deadline_t *d)
+{
+    struct timespec now;
+    struct timeval tv;
+    long ms;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (long)(d->end.tv_sec - now.tv_sec) * 1000L + (d->end.tv_nsec - now.tv_nsec) / 1000000L;
+    if (ms <= 0)
+        return -1;
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000; /* at least 1 ms: a zero timeval would mean "never" */
+    (void)setsockopt(d->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    (void)setsockopt(d->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    return 0;
+}
+
+/* Each read and write OpenSSL makes on the socket is bounded by the attempt's deadline. */
+static long bio_deadline(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
+                         int ret, size_t *processed)
+{
+    (void)argp, (void)len, (void)argi, (void)argl, (void)processed;
+    if (oper == BIO_CB_READ || oper == BIO_CB_WRITE)
+        return deadline_arm((const deadline_t *)(void *)BIO_get_callback_arg(b)) == 0 ? ret : -1;
+    return ret;
+}
+
+/*
  * TLS over the connected @fd: the receiver's chain must verify against
  * alerts.webhook_ca (or the system's CAs) and name the URL's host (a DNS
  * name, or an IP address SAN for an IP literal). NULL when it does not.
  */
-static SSL *tls_open(cf_webhook_t *w, int fd)
+static SSL *tls_open(cf_webhook_t *w, deadline_t *d)
 {
     SSL *ssl = SSL_new(w->tls);
     unsigned char ip[16];
     int is_ip = inet_pton(AF_INET, w->host, ip) == 1 || inet_pton(AF_INET6, w->host, ip) == 1;
 
-    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1)
+    if (ssl == NULL || SSL_set_fd(ssl, d->fd) != 1)
         goto fail;
+    BIO_set_callback_arg(SSL_get_rbio(ssl), (char *)d);
+    BIO_set_callback_ex(SSL_get_rbio(ssl), bio_deadline);
     if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), w->host) != 1
               : (SSL_set_tlsext_host_name(ssl, w->host) != 1 || SSL_set1_host(ssl, w->host) != 1))
         goto fail;
@@ -84,35 +133,35 @@ fail:
     return NULL;
 }
 
-/* Write all of @buf, over TLS when @ssl. */
-static int send_all(SSL *ssl, int fd, const char *buf, size_t len)
+/* Write all of @buf, over TLS when @ssl, within @d. */
+static int send_all(SSL *ssl, const deadline_t *d, const char *buf, size_t len)
 {
     if (ssl != NULL)
         return len == 0 || SSL_write(ssl, buf, (int)len) == (int)len ? 0 : -1;
-    return send(fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+    return deadline_arm(d) == 0 && send(d->fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
 }
 
 /* One attempt: 0 on a 2xx answer, -1 otherwise (w->why says why). */
 static int deliver(cf_webhook_t *w, const item_t *it)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL, *ai;
-    struct timeval tv = {2, 0};
     char head[1600], resp[64];
     int fd = -1, hl, rc = -1;
     size_t got = 0;
+    deadline_t d;
 
     SSL *ssl = NULL;
 
     snprintf(w->why, sizeof w->why, "no connection");
+    deadline_start(&d);
     if (getaddrinfo(w->host, w->port, &hints, &res) != 0)
         return -1;
     for (ai = res; ai != NULL; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0)
             continue;
-        (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+        d.fd = fd;
+        if (deadline_arm(&d) == 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
             break;
         close(fd);
         fd = -1;
@@ -120,7 +169,8 @@ static int deliver(cf_webhook_t *w, const item_t *it)
     freeaddrinfo(res);
     if (fd < 0)
         return -1;
-    if (w->tls != NULL && (ssl = tls_open(w, fd)) == NULL)
+    d.fd = fd;
+    if (w->tls != NULL && (ssl = tls_open(w, &d)) == NULL)
         goto done;
     snprintf(w->why, sizeof w->why, "no 2xx answer");
     hl = snprintf(head, sizeof head,
@@ -129,11 +179,12 @@ static int deliver(cf_webhook_t *w, const item_t *it)
                   w->path, w->host, w->port, it->len);
     if (hl < 0 || (size_t)hl >= sizeof head)
         goto done;
-    if (send_all(ssl, fd, head, (size_t)hl) < 0 || send_all(ssl, fd, it->body, it->len) < 0)
+    if (send_all(ssl, &d, head, (size_t)hl) < 0 || send_all(ssl, &d, it->body, it->len) < 0)
         goto done;
     while (got < 12) {
         ssize_t n = ssl != NULL ? SSL_read(ssl, resp + got, (int)(sizeof resp - 1 - got))
-                                : recv(fd, resp + got, sizeof resp - 1 - got, 0);
+                  : deadline_arm(&d) < 0 ? -1
+                                         : recv(fd, resp + got, sizeof resp - 1 - got, 0);
         if (n <= 0)
             goto done;
         got += (size_t)n;

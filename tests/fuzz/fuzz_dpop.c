@@ -186,7 +186,7 @@ static void verify(const char *proof, size_t len, unsigned flags, int signer)
     CHECK(out.iat >= NOW - 60 && out.iat <= NOW + 5);
     /* The same proof twice: new, then a replay, also a window later. A fresh
      * cache per input keeps every run replayable. */
-    cache = cf_dpop_cache_new(4, 60);
+    cache = cf_dpop_cache_new(4, 60, 0);
     CHECK(cache != NULL);
     CHECK(cf_dpop_cache_check(cache, out.jti_hash, NOW) == CF_REASON_NONE);
     CHECK(cf_dpop_cache_check(cache, out.jti_hash, NOW) == CF_REASON_DPOP_REPLAY);

@@ -167,3 +167,65 @@ def test_webhook_config_errors(tmp_path, pki, case):
     r = run_curfew("config", "check", str(p))
     assert r.returncode != 0, r.stdout
     assert f"{p}:{line}: " in r.stderr and want in r.stderr, r.stderr
+
+
+class DripReceiver:
+    """Accepts one connection, reads the ClientHello, then sends the header
+    of a 16 KB TLS record and its bytes one a second: each read of the
+    client's succeeds within any per-read timeout, the handshake never ends.
+    Records how long the client kept the connection."""
+
+    def __init__(self, gap=1.0, limit=20.0):
+        import socket
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.held = []
+        self.gap, self.limit = gap, limit
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        try:
+            c, _ = self.sock.accept()
+        except OSError:
+            return
+        t0 = time.monotonic()
+        c.settimeout(0.2)
+        try:
+            c.recv(4096)
+            c.sendall(b"\x16\x03\x03\x3f\xff")
+            while time.monotonic() - t0 < self.limit:
+                c.sendall(b"\x02")
+                try:
+                    if c.recv(4096) == b"":
+                        break
+                except TimeoutError:
+                    pass
+                time.sleep(self.gap)
+        except OSError:
+            pass
+        self.held.append(time.monotonic() - t0)
+        c.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def test_receiver_dripping_the_handshake_cannot_hold_the_webhook(start_curfew, pki):
+    """A receiver (or anyone on the path) that feeds the handshake a byte a
+    second passed every per-read timeout and held the webhook thread for
+    hours: alerts stopped going out and a shutdown waited for it. Each
+    attempt now has a deadline as a whole."""
+    rx = DripReceiver()
+    try:
+        srv = start_curfew(config(f"https://localhost:{rx.port}/hook", pki.ca))
+        assert srv.check("nope").status_code == 401
+        assert wait_for(lambda: rx.held, timeout=25), "the webhook kept the connection for 20 s"
+        assert rx.held[0] < 9, rx.held
+        t0 = time.monotonic()
+        srv.stop()
+        assert time.monotonic() - t0 < 8
+    finally:
+        rx.close()

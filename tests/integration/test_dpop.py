@@ -327,7 +327,8 @@ def test_full_replay_cache_refuses_fresh_proofs_counts_them_and_never_admits_a_r
     jti early, so a replay is refused full or not; a fresh proof that cannot be
     recorded is refused (dpop_invalid), counted and logged once a window; the
     next window takes fresh proofs again."""
-    srv = start_curfew("dpop: { replay_cache: 16, window: 10s }\n")
+    # clock_leeway 0: the table is dpop.replay_cache for one span of the window alone
+    srv = start_curfew("dpop: { replay_cache: 16, window: 10s }\nclock_leeway: 0s\n")
     keys = [Key("ES256"), Key("EdDSA")]
     sessions = [srv.new_session(sub=f"u{i}", dpop_jkt=k.jkt) for i, k in enumerate(keys)]
     assert metric(srv, "curfew_dpop_replay_cache_full_total") == 0

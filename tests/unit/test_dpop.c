@@ -586,7 +586,7 @@ static void test_ec_points_off_the_curve(void **state)
 
 static void test_replay_cache(void **state)
 {
-    cf_dpop_cache_t *c = cf_dpop_cache_new(3, 60);
+    cf_dpop_cache_t *c = cf_dpop_cache_new(3, 60, 0);
     uint8_t h[4][16];
 
     (void)state;
@@ -608,8 +608,8 @@ static void test_replay_cache(void **state)
     assert_int_equal(cf_dpop_cache_check(c, h[0], NOW + 120), CF_REASON_NONE);
     assert_int_equal(cf_dpop_cache_check(c, h[3], NOW + 121), CF_REASON_DPOP_REPLAY);
     cf_dpop_cache_free(c);
-    assert_null(cf_dpop_cache_new(0, 60));
-    assert_null(cf_dpop_cache_new(10, 0));
+    assert_null(cf_dpop_cache_new(0, 60, 0));
+    assert_null(cf_dpop_cache_new(10, 0, 0));
 }
 
 /* jti hashes as cf_dpop_verify makes them: SHA-256 of distinct jtis. */
@@ -627,7 +627,7 @@ static void jti_hash(int i, uint8_t out[16])
 static void test_replay_cache_full(void **state)
 {
     enum { MAX = 5000 };
-    cf_dpop_cache_t *c = cf_dpop_cache_new(MAX, 60);
+    cf_dpop_cache_t *c = cf_dpop_cache_new(MAX, 60, 0);
     cf_dpop_cache_stats_t st;
     uint8_t h[16];
 
