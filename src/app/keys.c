@@ -425,6 +425,10 @@ void cf_app_keys_rotate_async(cf_app_t *app, const char *trigger, cf_keys_done_f
 
     if (app->cluster == NULL) {
         rc = cf_app_keys_rotate(app, trigger);
+        /* The disk refused the new set and the current key stays active:
+         * a store failure like any refused commit (503, a retry is safe). */
+        if (rc == CF_EIO)
+            rc = CF_ESTORE;
         if (done != NULL)
             done(app, rc, arg);
         return;
