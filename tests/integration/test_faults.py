@@ -74,6 +74,66 @@ class disk_fails:
         self.flag.unlink()
 
 
+@pytest.fixture
+def tiny_disk(tmp_path):
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, f"mount tmpfs (tests run as root): {r.stderr}"
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(path):
+    """Fill the file system holding ``path`` to the last byte; returns the filler."""
+    filler = path / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (1 << 20, 4096, 1):
+            try:
+                while os.write(fd, b"\0" * size) == size:
+                    pass
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+class Faulted:
+    """A server and a switch (a context) that makes its store refuse commits."""
+
+    def __init__(self, srv, on, off):
+        self.srv, self._on, self._off = srv, on, off
+
+    def __enter__(self):
+        self._on()
+
+    def __exit__(self, *exc):
+        self._off()
+
+
+@pytest.fixture(params=["fsync_eio", "full_disk"])
+def faulted(request, start_curfew, tmp_path):
+    """Both ways a disk refuses: fsync answering EIO, and no space left."""
+    if request.param == "fsync_eio":
+        flag = tmp_path / "fail-fsync"
+        srv = start_curfew(env={"LD_PRELOAD": preload(request.getfixturevalue("failsync_so")),
+                                "CURFEW_FAILSYNC_FLAG": str(flag)})
+        yield Faulted(srv, lambda: flag.write_text("x"), flag.unlink)
+        return
+    disk = request.getfixturevalue("tiny_disk")
+    srv = CurfewServer(tmp_path / "node")
+    srv.data_dir = disk / "data"
+    filler = []
+    try:
+        srv.start(None)
+        yield Faulted(srv, lambda: filler.append(fill(disk)), lambda: filler.pop().unlink())
+    finally:
+        srv.stop()
+
+
 def test_shim_makes_fsync_fail_only_while_the_flag_exists(failsync_so, tmp_path):
     flag = tmp_path / "flag"
     code = ("import os,sys\nfd=os.open(sys.argv[1],os.O_WRONLY|os.O_CREAT)\n"
@@ -92,10 +152,10 @@ def test_shim_makes_fsync_fail_only_while_the_flag_exists(failsync_so, tmp_path)
 # Refresh (issue 10 defect 1)
 # ---------------------------------------------------------------------------
 
-def test_refresh_whose_fsync_fails_is_retryable_not_theft(faulty):
-    srv = faulty
+def test_refresh_whose_commit_fails_is_retryable_not_theft(faulted):
+    srv = faulted.srv
     s = srv.new_session(sub="alice")
-    with disk_fails(srv):
+    with faulted:
         assert_store_unavailable(srv.refresh(s["refresh_token"]))
         # Memory did not move: the same token is still current, not "reused".
         assert_store_unavailable(srv.refresh(s["refresh_token"]))
@@ -113,10 +173,10 @@ def test_refresh_whose_fsync_fails_is_retryable_not_theft(faulty):
     assert_grant_error(srv.refresh(s["refresh_token"]), "refresh_reuse")
 
 
-def test_failed_refresh_does_not_survive_a_restart(faulty):
-    srv = faulty
+def test_failed_refresh_does_not_survive_a_restart(faulted):
+    srv = faulted.srv
     s = srv.new_session(sub="bob")
-    with disk_fails(srv):
+    with faulted:
         r = srv.refresh(s["refresh_token"])
     assert_store_unavailable(r)
     srv.restart(hard=True)
@@ -129,10 +189,10 @@ def test_failed_refresh_does_not_survive_a_restart(faulty):
 # Every other state change (issue 10 defect 3, single node)
 # ---------------------------------------------------------------------------
 
-def test_create_refused_leaves_no_session(faulty):
-    srv = faulty
+def test_create_refused_leaves_no_session(faulted):
+    srv = faulted.srv
     sub = "carol-" + secrets.token_hex(3)
-    with disk_fails(srv):
+    with faulted:
         assert_store_unavailable(srv.create_session(sub=sub))
     r = srv.admin("GET", "/v1/sessions", params={"sub": sub})
     assert r.status_code == 200 and r.json()["total"] == 0, r.text
@@ -186,8 +246,8 @@ ENDINGS = {
 
 
 @pytest.mark.parametrize("how", list(ENDINGS))
-def test_refused_end_is_not_applied_and_its_retry_is_durable(faulty, how):
-    srv = faulty
+def test_refused_end_is_not_applied_and_its_retry_is_durable(faulted, how):
+    srv = faulted.srv
     end, ok, reason = ENDINGS[how]
     sub = "dave-" + secrets.token_hex(3)
     client = "app-" + secrets.token_hex(3)
@@ -198,7 +258,7 @@ def test_refused_end_is_not_applied_and_its_retry_is_durable(faulty, how):
     else:
         s = srv.new_session(sub=sub, client_id=client)
     s["sub"], s["client_id"] = sub, client
-    with disk_fails(srv):
+    with faulted:
         assert_store_unavailable(end(srv, s))
     # Refused: nothing changed. The session lives, its tokens work.
     assert srv.session(s["session_id"])["state"] == "active"
@@ -218,11 +278,11 @@ def test_refused_end_is_not_applied_and_its_retry_is_durable(faulty, how):
     assert srv.refresh(s["refresh_token"]).status_code == 400
 
 
-def test_refused_revocation_by_subject_sets_no_epoch(faulty):
+def test_refused_revocation_by_subject_sets_no_epoch(faulted):
     """A not-before that the disk refused must not refuse tokens in memory."""
-    srv = faulty
+    srv = faulted.srv
     s = srv.new_session(sub="erin")
-    with disk_fails(srv):
+    with faulted:
         assert_store_unavailable(srv.admin("POST", "/v1/revocations", json={"sub": "erin"}))
     time.sleep(1.05)
     # A session created after the refused revocation, and the old one, both live.
@@ -234,33 +294,6 @@ def test_refused_revocation_by_subject_sets_no_epoch(faulty):
 # ---------------------------------------------------------------------------
 # A full disk (tmpfs), then space back
 # ---------------------------------------------------------------------------
-
-@pytest.fixture
-def tiny_disk(tmp_path):
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, f"mount tmpfs (tests run as root): {r.stderr}"
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
-def fill(path):
-    """Fill the file system holding ``path`` to the last byte; returns the filler."""
-    filler = path / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for size in (1 << 20, 4096, 1):
-            try:
-                while os.write(fd, b"\0" * size) == size:
-                    pass
-            except OSError:
-                pass
-    finally:
-        os.close(fd)
-    return filler
-
 
 def test_delete_refused_by_a_full_disk_is_not_lost(tiny_disk, tmp_path):
     srv = CurfewServer(tmp_path / "node")

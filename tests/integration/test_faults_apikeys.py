@@ -15,41 +15,8 @@ import secrets
 
 import pytest
 
-from conftest import CurfewServer, jwt_parts
-from test_faults import (assert_store_unavailable, failsync_so, fill, preload,  # noqa: F401
-                         tiny_disk)
-
-
-class Faulted:
-    """A server and a switch that makes its store refuse commits."""
-
-    def __init__(self, srv, on, off):
-        self.srv, self._on, self._off = srv, on, off
-
-    def __enter__(self):
-        self._on()
-
-    def __exit__(self, *exc):
-        self._off()
-
-
-@pytest.fixture(params=["fsync_eio", "full_disk"])
-def faulted(request, start_curfew, tmp_path):
-    if request.param == "fsync_eio":
-        flag = tmp_path / "fail-fsync"
-        srv = start_curfew(env={"LD_PRELOAD": preload(request.getfixturevalue("failsync_so")),
-                                "CURFEW_FAILSYNC_FLAG": str(flag)})
-        yield Faulted(srv, lambda: flag.write_text("x"), flag.unlink)
-        return
-    disk = request.getfixturevalue("tiny_disk")
-    srv = CurfewServer(tmp_path / "node")
-    srv.data_dir = disk / "data"
-    filler = []
-    try:
-        srv.start(None)
-        yield Faulted(srv, lambda: filler.append(fill(disk)), lambda: filler.pop().unlink())
-    finally:
-        srv.stop()
+from conftest import jwt_parts
+from test_faults import assert_store_unavailable, failsync_so, faulted, tiny_disk  # noqa: F401
 
 
 # ---------------------------------------------------------------------------

@@ -172,6 +172,8 @@ CHANGES = {
                        ends(["s1", "s2"], ["s3"])),
     "revoke_client": (lambda w: w.n1.admin("POST", "/v1/revocations", json={"client_id": w.client}),
                       200, ends(["s1", "s3"], ["s2"])),
+    "revoke_all": (lambda w: w.n1.admin("POST", "/v1/revocations", json={"all": True}), 200,
+                   ends(["s1", "s2", "s3"], ["k1", "k2", "k3"])),
     "apikey_create": (lambda w: w.n1.admin("POST", "/v1/apikeys", json={
         "sub": w.a, "name": "ci", "expires_in": 600}), 201, apikey_create_done),
     "apikey_rotate": (lambda w: w.n1.admin("POST", f"/v1/apikeys/{w.k1['id']}/rotate"), 201,
