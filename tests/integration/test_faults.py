@@ -115,23 +115,35 @@ class Faulted:
 
 
 @pytest.fixture(params=["fsync_eio", "full_disk"])
-def faulted(request, start_curfew, tmp_path):
-    """Both ways a disk refuses: fsync answering EIO, and no space left."""
-    if request.param == "fsync_eio":
-        flag = tmp_path / "fail-fsync"
-        srv = start_curfew(env={"LD_PRELOAD": preload(request.getfixturevalue("failsync_so")),
-                                "CURFEW_FAILSYNC_FLAG": str(flag)})
-        yield Faulted(srv, lambda: flag.write_text("x"), flag.unlink)
-        return
-    disk = request.getfixturevalue("tiny_disk")
-    srv = CurfewServer(tmp_path / "node")
-    srv.data_dir = disk / "data"
-    filler = []
-    try:
-        srv.start(None)
-        yield Faulted(srv, lambda: filler.append(fill(disk)), lambda: filler.pop().unlink())
-    finally:
+def make_faulted(request, start_curfew, tmp_path):
+    """Factory, ``make_faulted(config_yaml=None)``: a started server whose
+    disk refuses commits inside ``with`` in one of the two ways a disk
+    refuses: fsync answering EIO, and no space left."""
+    started = []
+
+    def _make(config_yaml=None):
+        if request.param == "fsync_eio":
+            flag = tmp_path / "fail-fsync"
+            srv = start_curfew(config_yaml, env={
+                "LD_PRELOAD": preload(request.getfixturevalue("failsync_so")),
+                "CURFEW_FAILSYNC_FLAG": str(flag)})
+            return Faulted(srv, lambda: flag.write_text("x"), flag.unlink)
+        disk = request.getfixturevalue("tiny_disk")
+        srv = CurfewServer(tmp_path / "node")
+        srv.data_dir = disk / "data"
+        started.append(srv)
+        srv.start(config_yaml)
+        filler = []
+        return Faulted(srv, lambda: filler.append(fill(disk)), lambda: filler.pop().unlink())
+
+    yield _make
+    for srv in started:
         srv.stop()
+
+
+@pytest.fixture
+def faulted(make_faulted):
+    return make_faulted()
 
 
 def test_shim_makes_fsync_fail_only_while_the_flag_exists(failsync_so, tmp_path):
@@ -289,6 +301,53 @@ def test_refused_revocation_by_subject_sets_no_epoch(faulted):
     t = srv.new_session(sub="erin")
     assert srv.check(s["access_token"]).status_code == 200
     assert srv.check(t["access_token"]).status_code == 200
+
+
+# ---------------------------------------------------------------------------
+# Ends that a refusal implies: the refusal says the session ended, so it is
+# answered only once that is durable; until then the session is unchanged.
+# ---------------------------------------------------------------------------
+
+REUSE_CFG = "refresh_token: { reuse_grace: 0s }\n"
+RISK_CFG = ("risk:\n  ip_binding: exact\n  on_ip_change: revoke\n"
+            "  trusted_proxies: [127.0.0.1/32]\n")
+
+
+def test_reuse_the_disk_refused_to_record_ends_nothing(make_faulted):
+    f = make_faulted(REUSE_CFG)
+    srv = f.srv
+    s = srv.new_session(sub="gus")
+    r = srv.refresh(s["refresh_token"])
+    assert r.status_code == 200, r.text
+    new = r.json()
+    with f:
+        assert_store_unavailable(srv.refresh(s["refresh_token"]))
+        assert srv.session(s["session_id"])["state"] == "active"
+        assert srv.check(new["access_token"]).status_code == 200
+    assert_grant_error(srv.refresh(s["refresh_token"]), "refresh_reuse")
+    assert srv.session(s["session_id"])["end_reason"] == "refresh_reuse"
+    srv.restart(hard=True)
+    assert_refused(srv.check(new["access_token"]), "refresh_reuse")
+    assert srv.refresh(new["refresh_token"]).status_code == 400
+
+
+def test_risk_end_the_disk_refused_to_record_ends_nothing(make_faulted):
+    f = make_faulted(RISK_CFG)
+    srv = f.srv
+    s = srv.new_session(sub="hal", ip="10.0.0.1")
+    home = {"X-Forwarded-For": "10.0.0.1"}
+    away = {"X-Forwarded-For": "10.9.9.9"}
+    with f:
+        r = srv.check(s["access_token"], headers=away)
+        assert r.status_code == 503 and r.json()["reason"] == "store_unavailable", r.text
+        assert r.headers.get("Retry-After") == "1"
+        assert srv.session(s["session_id"])["state"] == "active"
+        assert srv.check(s["access_token"], headers=home).status_code == 200
+    assert_refused(srv.check(s["access_token"], headers=away), "ip_changed")
+    assert_refused(srv.check(s["access_token"], headers=home), "ip_changed")
+    srv.restart(hard=True)
+    assert_refused(srv.check(s["access_token"], headers=home), "ip_changed")
+    assert srv.refresh(s["refresh_token"]).status_code == 400
 
 
 # ---------------------------------------------------------------------------

@@ -16,7 +16,8 @@ import secrets
 import pytest
 
 from conftest import jwt_parts
-from test_faults import assert_store_unavailable, failsync_so, faulted, tiny_disk  # noqa: F401
+from test_faults import (assert_store_unavailable, failsync_so, faulted, make_faulted,  # noqa: F401
+                         tiny_disk)
 
 
 # ---------------------------------------------------------------------------
