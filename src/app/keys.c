@@ -72,6 +72,21 @@ static int persist(cf_app_t *app, const cf_keyset_t *ks)
     return rc;
 }
 
+/*
+ * Write @ks before it is used. On one node DATA_DIR/keyset.json is the store
+ * of record: a set it could not write is not used (a token it signed would
+ * not survive a restart). In a cluster Redis is, and the file only a copy
+ * (a node loads the set from Redis at start): a copy that cannot be written
+ * is logged (persist) but must not keep this node on a set the cluster has
+ * left, where it would refuse its peers' tokens as unknown_key.
+ */
+static int persist_before_use(cf_app_t *app, const cf_keyset_t *ks)
+{
+    int rc = persist(app, ks);
+
+    return rc == CF_EIO && app->cluster != NULL ? 0 : rc;
+}
+
 /* A message for the log: double quotes become single ones so the value stays one field. */
 static const char *loggable(char *s)
 {
@@ -342,7 +357,7 @@ static int install_rotation(cf_app_t *app, cf_keyset_t *next, const char *trigge
 
     snprintf(previous, sizeof previous, "%s", cf_jws_key_kid(cf_keyset_active(app->keys)));
     /* Durable first: a token signed by the new key must survive a restart. */
-    rc = persist(app, next);
+    rc = persist_before_use(app, next);
     if (rc < 0) {
         cf_keyset_free(next);
         return rc;
@@ -638,7 +653,7 @@ static int adopt(cf_app_t *app, const char *json, size_t len, int force)
         return 0;
     }
     (void)cf_keyset_retire(next, cf_app_now(app), cf_app_keys_keep_for(app));
-    rc = persist(app, next);
+    rc = persist_before_use(app, next);
     if (rc < 0) {
         cf_keyset_free(next);
         return rc;

@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from conftest import wait_until
+from conftest import jwt_parts, wait_until
+from test_faults import failsync_so, preload  # noqa: F401 (a fixture)
 
 CFG = "cluster:\n  max_staleness: 5s\n"
 # How long a node may take to hear a change over the bus.
@@ -263,3 +264,41 @@ def test_change_that_cannot_reach_redis_is_applied_nowhere_and_its_retry_everywh
         w.observe(nodes[1]), after)
     # Durable in Redis: a node started now loads exactly this.
     assert w.observe(start_node(CFG)) == after
+
+
+# ---------------------------------------------------------------------------
+# A node whose own disk fails: in a cluster Redis holds the key set, and the
+# node's keyset.json is only a copy. A copy that cannot be written must not
+# leave the node on a set the cluster has left: it would refuse its peers'
+# tokens as unknown_key (and report a rotation Redis stored as failed).
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rotated_on", ["the_failing_node", "another_node"])
+def test_a_node_whose_disk_fails_follows_the_clusters_key_set(
+        start_node, redis_server, failsync_so, tmp_path, rotated_on):  # noqa: F811
+    flag = tmp_path / "fail-fsync"
+    sick = start_node(CFG, env={"LD_PRELOAD": preload(failsync_so),
+                                "CURFEW_FAILSYNC_FLAG": str(flag)})
+    well = start_node(CFG)
+    version = well.admin("GET", "/v1/keys").json()["version"]
+    flag.write_text("x")
+    r = (sick if rotated_on == "the_failing_node" else well).admin("POST", "/v1/keys/rotate")
+    assert r.status_code == 200, r.text
+    kid = r.json()["kid"]
+
+    def signing(node):
+        doc = node.admin("GET", "/v1/keys").json()
+        return doc["version"], [k["kid"] for k in doc["keys"] if k["state"] == "active"]
+
+    for node in (sick, well):
+        assert wait_until(lambda: signing(node) == (version + 1, [kid]), PROPAGATION), (
+            node.port, signing(node))
+    # Each node accepts what the other now signs.
+    for a, b in ((sick, well), (well, sick)):
+        s = a.new_session(sub="lee")
+        assert jwt_parts(s["access_token"])[0]["kid"] == kid
+        assert b.check(s["access_token"]).status_code == 200
+    # Once its disk is back, a restart loads the cluster's set (from Redis).
+    flag.unlink()
+    sick.restart(hard=True)
+    assert signing(sick) == (version + 1, [kid])
