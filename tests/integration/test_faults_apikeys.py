@@ -12,6 +12,7 @@ server must hold what it acknowledged and nothing it refused.
 """
 
 import secrets
+import time
 
 import pytest
 
@@ -205,3 +206,33 @@ def test_refused_signing_key_rotation_keeps_the_active_key(faulted):
     assert srv.check(s["access_token"]).status_code == 200
     t = srv.new_session(sub="kim")
     assert token_kid(t["access_token"]) == new["kid"]
+
+
+# ---------------------------------------------------------------------------
+# Uses of a key (last_used, quota counts) are written lazily, every
+# store.activity_flush. A flush the disk refused must be written by a later
+# one: the uses were acknowledged (200), and docs/api.md bounds what a crash
+# may forget to the last interval's uses.
+# ---------------------------------------------------------------------------
+
+FLUSH_CFG = "store:\n  activity_flush: 100ms\n"
+
+
+def test_uses_a_refused_flush_did_not_write_are_written_by_a_later_one(make_faulted):
+    f = make_faulted(FLUSH_CFG)
+    srv = f.srv
+    r = srv.admin("POST", "/v1/apikeys", json={"sub": "quo", "name": "q", "expires_in": 3600,
+                                               "quota_per_day": 1000})
+    assert r.status_code == 201, r.text
+    k = r.json()
+    with f:
+        for _ in range(5):
+            assert srv.get("/v1/check", headers={"X-API-Key": k["key"]}).status_code == 200
+        time.sleep(0.5)  # several flushes, each refused
+    shown = srv.admin("GET", f"/v1/apikeys/{k['id']}").json()
+    assert shown["used_today"] == 5 and shown["last_used"] is not None, shown
+    time.sleep(0.5)  # several flush intervals with the disk back
+    srv.restart(hard=True)
+    again = srv.admin("GET", f"/v1/apikeys/{k['id']}").json()
+    assert again["used_today"] == 5, again
+    assert again["last_used"] == shown["last_used"], again
