@@ -110,23 +110,59 @@ bad:
  * lost update only moves the persisted idle deadline earlier, so a session
  * can expire early after a crash but never live longer than it should.
  */
+/* One flush's sessions, by id: a session may be purged before the store answers. */
+typedef struct {
+    cf_app_t *app;
+    size_t n;
+    char sids[][CF_SID_LEN + 1];
+} activity_flush_t;
+
+/* A refused flush wrote nothing: the next one writes its sessions again. */
+static void activity_flushed(void *arg, int status)
+{
+    activity_flush_t *f = arg;
+
+    for (size_t i = 0; status < 0 && i < f->n; i++) {
+        cf_session_t *s = cf_app_session(f->app, f->sids[i], CF_SID_LEN);
+        if (s != NULL && !s->dirty) {
+            s->dirty = 1;
+            s->dirty_next = f->app->dirty;
+            f->app->dirty = s;
+        }
+    }
+    free(f);
+}
+
 static void flush_activity(cf_app_t *app)
 {
     cf_events_t ev = CF_EVENTS_INIT;
     cf_time_t now = cf_app_now(app);
+    activity_flush_t *f;
+    size_t n = 0;
 
+    for (cf_session_t *s = app->dirty; s != NULL; s = s->dirty_next)
+        n++;
+    if (n == 0)
+        return;
+    f = malloc(sizeof *f + n * sizeof f->sids[0]);
+    if (f != NULL)
+        *f = (activity_flush_t){.app = app};
     while (app->dirty != NULL) {
         cf_session_t *s = app->dirty;
+        if (cf_events_add(&ev, CF_EV_ACTIVITY, now, s) == NULL)
+            break; /* out of memory: the rest stay dirty for the next flush */
         app->dirty = s->dirty_next;
         s->dirty = 0;
         s->dirty_next = NULL;
-        if (cf_events_add(&ev, CF_EV_ACTIVITY, now, s) == NULL)
-            break;
+        if (f != NULL)
+            memcpy(f->sids[f->n++], s->id, sizeof f->sids[0]);
     }
     if (ev.n > 0)
-        cf_app_commit(app, &ev, NULL, NULL);
-    else
+        cf_app_commit(app, &ev, f != NULL ? activity_flushed : NULL, f);
+    else {
         cf_events_fini(&ev);
+        free(f);
+    }
 }
 
 static void on_flush_timer(uv_timer_t *t)

@@ -351,6 +351,30 @@ def test_risk_end_the_disk_refused_to_record_ends_nothing(make_faulted):
 
 
 # ---------------------------------------------------------------------------
+# Activity is written lazily, every store.activity_flush: a flush the disk
+# refused must be made again by a later one, or a session restarted later
+# ends idle although it was used (docs: a crash loses at most one interval).
+# ---------------------------------------------------------------------------
+
+def test_activity_a_refused_flush_did_not_write_is_written_by_a_later_one(make_faulted):
+    f = make_faulted("store:\n  activity_flush: 100ms\n")
+    srv = f.srv
+    s = srv.new_session(sub="ida", idle_timeout=4)
+    t0 = time.monotonic()
+    time.sleep(2.0)
+    with f:
+        assert srv.check(s["access_token"]).status_code == 200  # idle deadline: t0 + 6 s
+        time.sleep(0.4)  # flushes refused
+    time.sleep(0.4)  # flushes with the disk back
+    srv.restart(hard=True)
+    # Past the deadline the first write set (t0 + 4 s), before the one the check set.
+    time.sleep(max(0.0, t0 + 4.6 - time.monotonic()))
+    assert time.monotonic() < t0 + 5.5, "too slow to tell the two deadlines apart"
+    r = srv.check(s["access_token"])
+    assert r.status_code == 200, r.text
+
+
+# ---------------------------------------------------------------------------
 # A full disk (tmpfs), then space back
 # ---------------------------------------------------------------------------
 
