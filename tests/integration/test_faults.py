@@ -303,6 +303,31 @@ def test_refused_revocation_by_subject_sets_no_epoch(faulted):
     assert srv.check(t["access_token"]).status_code == 200
 
 
+def test_client_credentials_grant_refused_leaves_no_session(make_faulted):
+    """The grant makes a session (its access token names it): refused, none."""
+    from test_clients import BACKEND_SECRET, cc, clients_config
+    f = make_faulted(clients_config())
+    srv = f.srv
+
+    def backend_sessions():
+        r = srv.admin("GET", "/v1/sessions", params={"client_id": "backend"})
+        assert r.status_code == 200, r.text
+        return r.json()["total"]
+
+    with f:
+        for _ in range(2):
+            r = cc(srv, "backend", BACKEND_SECRET, scope="orders")
+            assert_store_unavailable(r)
+            assert "access_token" not in r.json()
+            assert backend_sessions() == 0
+    r = cc(srv, "backend", BACKEND_SECRET, scope="orders")
+    assert r.status_code == 200, r.text
+    token = r.json()["access_token"]
+    assert backend_sessions() == 1 and srv.check(token).status_code == 200
+    srv.restart(hard=True)
+    assert backend_sessions() == 1 and srv.check(token).status_code == 200
+
+
 # ---------------------------------------------------------------------------
 # Ends that a refusal implies: the refusal says the session ended, so it is
 # answered only once that is durable; until then the session is unchanged.
