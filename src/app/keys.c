@@ -25,6 +25,7 @@
 #include <openssl/crypto.h>
 
 #include "app/app.h"
+#include "app/cluster.h"
 #include "store/store.h"
 #include "core/error.h"
 #include "core/keyset.h"
@@ -402,10 +403,17 @@ typedef struct {
     void *arg;
 } cluster_rotation_t;
 
+/*
+ * A failed fetch (the command link was down when the announcement came over
+ * the subscription) is asked again with each heartbeat until one succeeds:
+ * a node left on the old set refuses its peers' tokens as unknown_key.
+ */
 static void on_keyset_fetched(void *arg, int status, const char *val, size_t len)
 {
     cf_app_t *app = arg;
 
+    if (app->cluster != NULL)
+        app->cluster->keyset_refetch = status < 0;
     if (status == 0 && val != NULL)
         (void)adopt(app, val, len, 0);
 }

@@ -260,8 +260,10 @@ def test_change_that_cannot_reach_redis_is_applied_nowhere_and_its_retry_everywh
     after = w.observe(nodes[0])
     done(w, r, before[0], after)
     # Broadcast: the other node shows the same, soon.
-    assert wait_until(lambda: w.observe(nodes[1]) == after, PROPAGATION), (
-        w.observe(nodes[1]), after)
+    if not wait_until(lambda: w.observe(nodes[1]) == after, PROPAGATION):
+        other = w.observe(nodes[1])
+        differ = [(k, other.get(k), after[k]) for k in after if other.get(k) != after[k]]
+        pytest.fail(f"not broadcast: {differ}\n{nodes[1].stderr_since_start()[-3000:]}")
     # Durable in Redis: a node started now loads exactly this.
     assert w.observe(start_node(CFG)) == after
 
@@ -302,3 +304,82 @@ def test_a_node_whose_disk_fails_follows_the_clusters_key_set(
     flag.unlink()
     sick.restart(hard=True)
     assert signing(sick) == (version + 1, [kid])
+
+
+# ---------------------------------------------------------------------------
+# A key-set announcement heard while the command connection is down: the
+# bus (a subscription) still delivers it, but the fetch of the new set
+# fails. The node must fetch again once it can, or it stays on the old set
+# and refuses every token its peers sign (unknown_key) until some later
+# resynchronisation.
+# ---------------------------------------------------------------------------
+
+class Resp:
+    """A minimal RESP client: the killer below must not spawn redis-cli."""
+
+    def __init__(self, port):
+        import socket
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.f = self.s.makefile("rb")
+
+    def call(self, *args):
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        self.s.sendall(out)
+        line = self.f.readline()
+        if line[:1] == b"$":
+            n = int(line[1:])
+            return None if n < 0 else self.f.read(n + 2)[:-2].decode()
+        return line[1:].strip().decode()
+
+    def normal_clients(self):
+        out = set()
+        for line in self.call("CLIENT", "LIST", "TYPE", "normal").splitlines():
+            fields = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+            out.add(fields["id"])
+        return out
+
+    def close(self):
+        self.s.close()
+
+
+def test_a_rotation_heard_while_the_command_link_is_down_is_fetched_later(
+        start_node, redis_server):
+    import threading
+    n1 = start_node(CFG)
+    r = Resp(redis_server.port)
+    keep = r.normal_clients()  # node 1's command connection and this one
+    n2 = start_node(CFG)
+    assert wait_until(lambda: ready(n2), 10)
+    version = n2.admin("GET", "/v1/keys").json()["version"]
+    stop = threading.Event()
+
+    def kill_node2_commands():
+        while not stop.is_set():
+            for cid in r.normal_clients() - keep:
+                r.call("CLIENT", "KILL", "ID", cid)
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_node2_commands)
+    killer.start()
+    try:
+        time.sleep(0.3)
+        rot = n1.admin("POST", "/v1/keys/rotate")
+        assert rot.status_code == 200, rot.text
+        time.sleep(0.5)  # node 2 heard the notice; its fetches meet dead connections
+    finally:
+        stop.set()
+        killer.join()
+        r.close()
+    kid = rot.json()["kid"]
+
+    def follows():
+        doc = n2.admin("GET", "/v1/keys").json()
+        return doc["version"] == version + 1 and [
+            k["kid"] for k in doc["keys"] if k["state"] == "active"] == [kid]
+
+    assert wait_until(follows, PROPAGATION), n2.admin("GET", "/v1/keys").json()
+    s = n1.new_session(sub="max")
+    assert n2.check(s["access_token"]).status_code == 200
