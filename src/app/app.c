@@ -168,6 +168,7 @@ static void flush_activity(cf_app_t *app)
 static void on_flush_timer(uv_timer_t *t)
 {
     flush_activity(t->data);
+    cf_app_alerts_act(t->data); /* an alert action the store refused, made again */
     cf_app_reload_drain(t->data); /* old configurations no request holds any more */
     cf_app_refusal_log_flush(t->data);
 }

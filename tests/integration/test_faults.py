@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import CurfewServer, assert_grant_error, assert_refused
+from conftest import CurfewServer, assert_grant_error, assert_refused, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIM_SRC = REPO_ROOT / "tests" / "faults" / "failsync.c"
@@ -397,6 +397,33 @@ def test_activity_a_refused_flush_did_not_write_is_written_by_a_later_one(make_f
     assert time.monotonic() < t0 + 5.5, "too slow to tell the two deadlines apart"
     r = srv.check(s["access_token"])
     assert r.status_code == 200, r.text
+
+
+# ---------------------------------------------------------------------------
+# An automatic alert action is a state change nobody retries by hand: when
+# the store refuses it, the server must make it again, not drop it.
+# ---------------------------------------------------------------------------
+
+def test_alert_revocation_the_disk_refused_is_made_once_it_is_back(make_faulted):
+    cfg = ("alerts:\n  rules:\n    - {kind: check_failures_per_subject, threshold: 2, "
+           "window: 1m, action: revoke_subject}\n")
+    f = make_faulted(cfg)
+    srv = f.srv
+    ended = srv.new_session(sub="otto")
+    live = srv.new_session(sub="otto")
+    assert srv.admin("DELETE", f"/v1/sessions/{ended['session_id']}").status_code == 200
+    with f:
+        for _ in range(2):  # the threshold: the rule fires, its revocation is refused
+            assert srv.check(ended["access_token"]).status_code == 401
+        time.sleep(0.3)
+        # Refused: not applied either.
+        assert srv.check(live["access_token"]).status_code == 200
+    # Made again with the disk back, and durable.
+    assert wait_until(lambda: srv.check(live["access_token"]).status_code == 401, 5), \
+        srv.check(live["access_token"]).text
+    assert srv.session(live["session_id"])["end_reason"] == "revoked"
+    srv.restart(hard=True)
+    assert srv.check(live["access_token"]).status_code == 401
 
 
 # ---------------------------------------------------------------------------
