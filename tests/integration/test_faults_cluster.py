@@ -383,3 +383,45 @@ def test_a_rotation_heard_while_the_command_link_is_down_is_fetched_later(
     assert wait_until(follows, PROPAGATION), n2.admin("GET", "/v1/keys").json()
     s = n1.new_session(sub="max")
     assert n2.check(s["access_token"]).status_code == 200
+
+
+def test_an_alert_revocation_refused_by_redis_is_made_once_it_is_back(start_node, redis_server):
+    """The action is retried, not dropped, and a store that refuses at once
+    (no connection) does not spin the loop: the node keeps answering."""
+    import threading
+    rule = ("alerts:\n  rules:\n    - {kind: check_failures_per_subject, threshold: 2, "
+            "window: 1m, action: revoke_subject}\n")
+    n1, n2 = start_node(CFG + rule), start_node(CFG)
+    ended = n1.new_session(sub="rex")
+    live = n1.new_session(sub="rex")
+    assert n1.admin("DELETE", f"/v1/sessions/{ended['session_id']}").status_code == 200
+    assert wait_until(lambda: n2.check(ended["access_token"]).status_code == 401, PROPAGATION)
+    r = Resp(redis_server.port)
+    me = {r.call("CLIENT", "ID")}
+    stop = threading.Event()
+
+    def kill_commands():
+        while not stop.is_set():
+            for cid in r.normal_clients() - me:
+                r.call("CLIENT", "KILL", "ID", cid)
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_commands)
+    killer.start()
+    try:
+        time.sleep(0.2)
+        for _ in range(2):  # the rule fires; its commit meets no connection
+            assert n1.check(ended["access_token"]).status_code == 401
+        t0 = time.monotonic()
+        assert n1.get("/healthz").status_code == 200 and time.monotonic() - t0 < 1
+        time.sleep(0.3)
+        still = n1.check(live["access_token"])
+        assert still.status_code == 200, still.text + n1.stderr_since_start()[-2500:]  # not applied
+    finally:
+        stop.set()
+        killer.join()
+        r.close()
+    for node in (n1, n2):
+        assert wait_until(lambda: node.check(live["access_token"]).status_code == 401, PROPAGATION), (
+            node.port, node.check(live["access_token"]).text)
+    assert "alert_action_retry" in n1.stderr_since_start()
