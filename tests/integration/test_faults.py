@@ -399,6 +399,36 @@ def test_activity_a_refused_flush_did_not_write_is_written_by_a_later_one(make_f
     assert r.status_code == 200, r.text
 
 
+def test_risk_end_through_the_proxy_the_disk_refused_ends_nothing(make_faulted):
+    """The enforcing proxy decides as /v1/check does: the same end, the same refusal."""
+    from conftest import free_port
+    from proxyhelp import Upstream, proxy_config
+    up = Upstream()
+    try:
+        port = free_port()
+        f = make_faulted(proxy_config(up.port, port) + RISK_CFG)
+        srv = f.srv
+        s = srv.new_session(sub="pia", ip="10.0.0.1")
+
+        def via_proxy(ip):
+            return requests.get(f"http://127.0.0.1:{port}/x", timeout=5, headers={
+                "Authorization": f"Bearer {s['access_token']}", "X-Forwarded-For": ip})
+
+        with f:
+            r = via_proxy("10.9.9.9")
+            assert r.status_code == 503 and r.headers.get("X-Curfew-Reason") == "store_unavailable", (
+                r.status_code, r.headers, r.text)
+            assert r.headers.get("Retry-After") == "1"
+            assert via_proxy("10.0.0.1").status_code == 200
+            assert srv.session(s["session_id"])["state"] == "active"
+        r = via_proxy("10.9.9.9")
+        assert r.status_code == 401 and r.headers.get("X-Curfew-Reason") == "ip_changed", r.text
+        srv.restart(hard=True)
+        assert via_proxy("10.0.0.1").status_code == 401
+    finally:
+        up.close()
+
+
 # ---------------------------------------------------------------------------
 # An automatic alert action is a state change nobody retries by hand: when
 # the store refuses it, the server must make it again, not drop it.
