@@ -272,6 +272,23 @@ int cf_app_alert_hold(cf_app_t *app, const char *sub, cf_time_t until)
     return 0;
 }
 
+/* Put @act (its sub taken) back on the queue, due in ACTION_RETRY_MS: the store refused it. */
+static void requeue(cf_app_t *app, struct cf_alert_action *act, int status)
+{
+    struct cf_alert_action *a = action_slot(app, act->what);
+
+    CF_LOG(CF_LOG_WARN, "event=alert_action_retry action=%s error=\"%s\"",
+           cf_alert_action_name(act->what), cf_strerror(status));
+    if (a == NULL) {
+        free(act->sub);
+    } else {
+        *a = *act;
+        a->retry_at = cf_app_mono(app) + ACTION_RETRY_MS;
+        app->nactions++;
+    }
+    act->sub = NULL;
+}
+
 /* A hold the store has acknowledged (or refused) is applied to this node. */
 typedef struct {
     cf_app_t *app;
@@ -286,9 +303,17 @@ static void hold_committed(void *arg, int status)
     /* A hold only refuses: if the store failed, hold here anyway (fail
      * towards refusal), but say that the other nodes and a restart will not
      * know of it. */
-    if (status < 0)
+    if (status < 0) {
+        /* ...and store it again until the store has it (a restart keeps it then). */
+        cf_time_t left = h->until - cf_app_now(h->app);
+        struct cf_alert_action act = {.what = CF_ALERT_ACT_DISABLE_REFRESH,
+                                      .duration = left > 0 ? left : 0, .sub = strdup(h->sub)};
         CF_LOG(CF_LOG_ERROR, "event=alert_hold_not_durable sub_len=%zu error=%s", strlen(h->sub),
                cf_strerror(status));
+        if (left > 0 && act.sub != NULL)
+            requeue(h->app, &act, status);
+        free(act.sub);
+    }
     (void)cf_app_alert_hold(h->app, h->sub, h->until);
     free(h);
 }
@@ -338,18 +363,9 @@ typedef struct {
 static void action_committed(void *arg, int status)
 {
     action_commit_t *c = arg;
-    struct cf_alert_action *a;
 
-    if (status < 0) {
-        CF_LOG(CF_LOG_WARN, "event=alert_action_retry action=%s error=\"%s\"",
-               cf_alert_action_name(c->act.what), cf_strerror(status));
-        if ((a = action_slot(c->app, c->act.what)) != NULL) {
-            *a = c->act; /* the queue owns sub now */
-            a->retry_at = cf_app_mono(c->app) + ACTION_RETRY_MS;
-            c->app->nactions++;
-            c->act.sub = NULL;
-        }
-    }
+    if (status < 0)
+        requeue(c->app, &c->act, status);
     free(c->act.sub);
     free(c);
 }

@@ -456,6 +456,28 @@ def test_alert_revocation_the_disk_refused_is_made_once_it_is_back(make_faulted)
     assert srv.check(live["access_token"]).status_code == 401
 
 
+def test_alert_hold_the_disk_refused_holds_here_and_is_stored_once_it_is_back(make_faulted):
+    """docs/operations.md: a disable_refresh hold the store refused holds on
+    this node at once (a hold only refuses), and is stored once it can be,
+    so a restart keeps it."""
+    cfg = ("alerts:\n  rules:\n    - {kind: check_failures_per_subject, threshold: 2, "
+           "window: 1m, action: disable_refresh, action_duration: 10m}\n")
+    f = make_faulted(cfg)
+    srv = f.srv
+    ended = srv.new_session(sub="ulf")
+    live = srv.new_session(sub="ulf")
+    assert srv.admin("DELETE", f"/v1/sessions/{ended['session_id']}").status_code == 200
+    with f:
+        for _ in range(2):
+            assert srv.check(ended["access_token"]).status_code == 401
+        time.sleep(0.3)
+    assert_grant_error(srv.refresh(live["refresh_token"]), "refresh_disabled")
+    time.sleep(1.5)  # past the next activity flush, with the disk back
+    srv.restart(hard=True)
+    assert_grant_error(srv.refresh(live["refresh_token"]), "refresh_disabled")
+    assert srv.check(live["access_token"]).status_code == 200  # checks still pass
+
+
 # ---------------------------------------------------------------------------
 # A full disk (tmpfs), then space back
 # ---------------------------------------------------------------------------
