@@ -301,10 +301,9 @@ static void hold_committed(void *arg, int status)
     hold_commit_t *h = arg;
 
     /* A hold only refuses: if the store failed, hold here anyway (fail
-     * towards refusal), but say that the other nodes and a restart will not
-     * know of it. */
+     * towards refusal), say that the other nodes and a restart do not know
+     * of it yet, and commit it again until the store has it. */
     if (status < 0) {
-        /* ...and store it again until the store has it (a restart keeps it then). */
         cf_time_t left = h->until - cf_app_now(h->app);
         struct cf_alert_action act = {.what = CF_ALERT_ACT_DISABLE_REFRESH,
                                       .duration = left > 0 ? left : 0, .sub = strdup(h->sub)};

@@ -102,14 +102,6 @@ bad:
 /* Timers: lazy activity flush and purge                               */
 /* ------------------------------------------------------------------ */
 
-/*
- * Activity is the one change we do not make durable before answering: every
- * check is activity, and an fsync per check would cap us at the disk's sync
- * rate. Instead the flush timer writes the newest activity of each touched
- * session in one batch. A crash loses at most one interval of activity, and a
- * lost update only moves the persisted idle deadline earlier, so a session
- * can expire early after a crash but never live longer than it should.
- */
 /* One flush's sessions, by id: a session may be purged before the store answers. */
 typedef struct {
     cf_app_t *app;
@@ -133,6 +125,14 @@ static void activity_flushed(void *arg, int status)
     free(f);
 }
 
+/*
+ * Activity is the one change we do not make durable before answering: every
+ * check is activity, and an fsync per check would cap us at the disk's sync
+ * rate. Instead the flush timer writes the newest activity of each touched
+ * session in one batch. A crash loses at most one interval of activity, and a
+ * lost update only moves the persisted idle deadline earlier, so a session
+ * can expire early after a crash but never live longer than it should.
+ */
 static void flush_activity(cf_app_t *app)
 {
     cf_events_t ev = CF_EVENTS_INIT;
@@ -157,9 +157,9 @@ static void flush_activity(cf_app_t *app)
         if (f != NULL)
             memcpy(f->sids[f->n++], s->id, sizeof f->sids[0]);
     }
-    if (ev.n > 0)
+    if (ev.n > 0) {
         cf_app_commit(app, &ev, f != NULL ? activity_flushed : NULL, f);
-    else {
+    } else {
         cf_events_fini(&ev);
         free(f);
     }
