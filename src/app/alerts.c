@@ -24,9 +24,12 @@
 struct cf_alert_action {
     cf_alert_action_t what;
     cf_time_t duration;
+    cf_time_t retry_at; /* monotonic ms: a refused action waits so (0: due now) */
     char sid[CF_SID_LEN + 1];
     char *sub; /* owned */
 };
+
+#define ACTION_RETRY_MS 100 /* a store that refused now is not asked again in the same pass */
 
 typedef struct {
     cf_time_t until;
@@ -100,23 +103,30 @@ static void rfc3339(cf_time_t t, char out[64])
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(t % CF_SEC));
 }
 
-static void queue_action(cf_app_t *app, const cf_alert_rule_t *r, const fire_ctx_t *c)
+/* A free slot at the end of the action queue, or NULL (logged) when it is full. */
+static struct cf_alert_action *action_slot(cf_app_t *app, cf_alert_action_t what)
 {
-    struct cf_alert_action *a;
-
     if (app->nactions == app->actions_cap) {
         size_t cap = app->actions_cap ? app->actions_cap * 2 : 8;
         void *p;
         if (cap > ACTIONS_MAX ||
             (p = realloc(app->actions, cap * sizeof *app->actions)) == NULL) {
             CF_LOG(CF_LOG_ERROR, "event=alert_action_skipped action=%s why=queue_full",
-                   cf_alert_action_name(r->action));
-            return;
+                   cf_alert_action_name(what));
+            return NULL;
         }
         app->actions = p;
         app->actions_cap = cap;
     }
-    a = &app->actions[app->nactions];
+    return &app->actions[app->nactions];
+}
+
+static void queue_action(cf_app_t *app, const cf_alert_rule_t *r, const fire_ctx_t *c)
+{
+    struct cf_alert_action *a = action_slot(app, r->action);
+
+    if (a == NULL)
+        return;
     memset(a, 0, sizeof *a);
     a->what = r->action;
     a->duration = r->action_duration;
@@ -262,6 +272,23 @@ int cf_app_alert_hold(cf_app_t *app, const char *sub, cf_time_t until)
     return 0;
 }
 
+/* Put @act (its sub taken) back on the queue, due in ACTION_RETRY_MS: the store refused it. */
+static void requeue(cf_app_t *app, struct cf_alert_action *act, int status)
+{
+    struct cf_alert_action *a = action_slot(app, act->what);
+
+    CF_LOG(CF_LOG_WARN, "event=alert_action_retry action=%s error=\"%s\"",
+           cf_alert_action_name(act->what), cf_strerror(status));
+    if (a == NULL) {
+        free(act->sub);
+    } else {
+        *a = *act;
+        a->retry_at = cf_app_mono(app) + ACTION_RETRY_MS;
+        app->nactions++;
+    }
+    act->sub = NULL;
+}
+
 /* A hold the store has acknowledged (or refused) is applied to this node. */
 typedef struct {
     cf_app_t *app;
@@ -274,11 +301,18 @@ static void hold_committed(void *arg, int status)
     hold_commit_t *h = arg;
 
     /* A hold only refuses: if the store failed, hold here anyway (fail
-     * towards refusal), but say that the other nodes and a restart will not
-     * know of it. */
-    if (status < 0)
+     * towards refusal), say that the other nodes and a restart do not know
+     * of it yet, and commit it again until the store has it. */
+    if (status < 0) {
+        cf_time_t left = h->until - cf_app_now(h->app);
+        struct cf_alert_action act = {.what = CF_ALERT_ACT_DISABLE_REFRESH,
+                                      .duration = left > 0 ? left : 0, .sub = strdup(h->sub)};
         CF_LOG(CF_LOG_ERROR, "event=alert_hold_not_durable sub_len=%zu error=%s", strlen(h->sub),
                cf_strerror(status));
+        if (left > 0 && act.sub != NULL)
+            requeue(h->app, &act, status);
+        free(act.sub);
+    }
     (void)cf_app_alert_hold(h->app, h->sub, h->until);
     free(h);
 }
@@ -314,6 +348,41 @@ static void disable_refresh(cf_app_t *app, cf_alert_step_t *step, const char *su
     step->arg = h;
 }
 
+/* A revocation an action decided, kept until the store has it. */
+typedef struct {
+    cf_app_t *app;
+    struct cf_alert_action act;
+} action_commit_t;
+
+/*
+ * Nobody retries an automatic revocation by hand: one the store refused
+ * goes back on the queue, decided again when the queue next runs (after the
+ * next commit, or the next activity flush), so it ends what lives then.
+ */
+static void action_committed(void *arg, int status)
+{
+    action_commit_t *c = arg;
+
+    if (status < 0)
+        requeue(c->app, &c->act, status);
+    free(c->act.sub);
+    free(c);
+}
+
+/* Have @step's commit put @act (whose sub it takes) back on the queue if refused. */
+static void retry_if_refused(cf_app_t *app, cf_alert_step_t *step, struct cf_alert_action *act)
+{
+    action_commit_t *c;
+
+    if (step->ev.n == 0 || (c = malloc(sizeof *c)) == NULL)
+        return;
+    c->app = app;
+    c->act = *act;
+    act->sub = NULL;
+    step->done = action_committed;
+    step->arg = c;
+}
+
 /* revoke_subject: raise the subject's epoch and end its live sessions. */
 static size_t revoke_subject(cf_app_t *app, cf_events_t *ev, const char *sub, cf_time_t now)
 {
@@ -339,14 +408,18 @@ int cf_app_alerts_next(cf_app_t *app, cf_alert_step_t *step)
     struct cf_alert_action act;
     cf_time_t now;
     cf_session_t *s;
-    size_t ended = 0;
+    size_t ended = 0, i = 0;
 
     *step = (cf_alert_step_t){CF_EVENTS_INIT, NULL, NULL};
-    if (app->nactions == 0)
+    /* First queued, first decided (deciding may queue more behind it); an
+     * action waiting to be retried is passed over until its time. */
+    while (i < app->nactions && app->actions[i].retry_at > cf_app_mono(app))
+        i++;
+    if (i == app->nactions)
         return 0;
-    /* First queued, first decided; deciding may queue more behind it. */
-    act = app->actions[0];
-    memmove(app->actions, app->actions + 1, --app->nactions * sizeof *app->actions);
+    act = app->actions[i];
+    app->nactions--;
+    memmove(app->actions + i, app->actions + i + 1, (app->nactions - i) * sizeof *app->actions);
     now = cf_app_now(app);
     switch (act.what) {
     case CF_ALERT_ACT_REVOKE_SESSION:
@@ -367,6 +440,8 @@ int cf_app_alerts_next(cf_app_t *app, cf_alert_step_t *step)
     }
     CF_LOG(CF_LOG_INFO, "event=alert_action action=%s sessions_ended=%zu",
            cf_alert_action_name(act.what), ended);
+    if (act.what == CF_ALERT_ACT_REVOKE_SESSION || act.what == CF_ALERT_ACT_REVOKE_SUBJECT)
+        retry_if_refused(app, step, &act);
     free(act.sub);
     return 1;
 }

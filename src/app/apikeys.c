@@ -556,12 +556,31 @@ static void trim(struct cf_apikeys *ks, size_t flushed)
     ks->since_trim = 0;
 }
 
+/* One flush's keys, by id: a key may leave the table before the store answers. */
+typedef struct {
+    cf_app_t *app;
+    size_t n;
+    char ids[][CF_APIKEY_ID_LEN + 1];
+} flush_t;
+
+/*
+ * A refused flush wrote nothing: put its keys back on the dirty list so the
+ * next one writes their use (the uses were answered 200; a crash may forget
+ * only the last interval's). SQLite writes whole counts, so nothing is lost;
+ * a cluster's deltas were taken and stay lost rather than risk counting
+ * twice (a Redis failure may hide a write that was made).
+ */
 static void flushed(void *arg, int status)
 {
-    struct cf_apikeys *ks = arg;
+    flush_t *f = arg;
 
-    (void)status;
-    ks->flushing--;
+    f->app->apikeys->flushing--;
+    for (size_t i = 0; status < 0 && i < f->n; i++) {
+        cf_apikey_rec_t *r = cf_app_apikey(f->app, f->ids[i]);
+        if (r != NULL)
+            mark_dirty(f->app, r);
+    }
+    free(f);
 }
 
 static void flush(cf_app_t *app, cf_time_t now)
@@ -570,19 +589,25 @@ static void flush(cf_app_t *app, cf_time_t now)
 
     dirty_t *d = &app->apikeys->dirty;
     size_t n = d->n;
+    flush_t *f = malloc(sizeof *f + n * sizeof f->ids[0]);
 
+    if (f == NULL)
+        oom("apikey_flush");
+    *f = (flush_t){.app = app};
     for (size_t i = 0; i < n; i++) {
         cf_apikey_rec_t *r = d->v[i];
         cf_apikey_t k;
         if (r == NULL)
             continue; /* the key left the table meanwhile */
         r->dirty = 0;
+        memcpy(f->ids[f->n++], r->id, sizeof f->ids[0]);
         cf_app_apikey_view(app, r, &k);
         cf_event_t *e = cf_events_add_apikey(&ev, CF_EV_APIKEY_USED, now, &k);
         if (e == NULL)
             oom("apikey_flush");
-        /* Uses since the previous flush: lost if this commit fails (the
-         * quota may then allow that many more), never counted twice. */
+        /* Uses since the previous flush (a cluster adds them up): lost if
+         * this commit fails (the quota may then allow that many more), never
+         * counted twice. SQLite keeps whole counts: flushed() retries. */
         cf_apikey_rec_take_unsent(r, &e->apikey->delta);
     }
     d->n = 0;
@@ -598,9 +623,10 @@ static void flush(cf_app_t *app, cf_time_t now)
     }
     if (ev.n > 0) {
         app->apikeys->flushing++;
-        cf_app_commit(app, &ev, flushed, app->apikeys);
+        cf_app_commit(app, &ev, flushed, f);
     } else {
         cf_events_fini(&ev);
+        free(f);
     }
 }
 

@@ -105,6 +105,26 @@ bad:
 /* Timers: lazy activity flush and purge                               */
 /* ------------------------------------------------------------------ */
 
+/* One flush's sessions, by id: a session may be purged before the store answers. */
+typedef struct {
+    cf_app_t *app;
+    size_t n;
+    char sids[][CF_SID_LEN + 1];
+} activity_flush_t;
+
+/* A refused flush wrote nothing: the next one writes its sessions again. */
+static void activity_flushed(void *arg, int status)
+{
+    activity_flush_t *f = arg;
+
+    for (size_t i = 0; status < 0 && i < f->n; i++) {
+        cf_session_t *s = cf_app_session(f->app, f->sids[i], CF_SID_LEN);
+        if (s != NULL)
+            cf_app_mark_active(f->app, s);
+    }
+    free(f);
+}
+
 /*
  * Activity is the one change we do not make durable before answering: every
  * check is activity, and an fsync per check would cap us at the disk's sync
@@ -117,9 +137,14 @@ static void flush_activity(cf_app_t *app)
 {
     cf_events_t ev = CF_EVENTS_INIT;
     cf_time_t now = cf_app_now(app);
-
+    activity_flush_t *f;
     size_t i = 0;
 
+    if (app->ndirty == 0)
+        return;
+    f = malloc(sizeof *f + app->ndirty * sizeof f->sids[0]);
+    if (f != NULL)
+        *f = (activity_flush_t){.app = app};
     for (; i < app->ndirty; i++) {
         cf_session_t *s = app->dirty[i];
         s->dirty = 0;
@@ -127,19 +152,24 @@ static void flush_activity(cf_app_t *app)
             i++; /* that one's activity is lost; the rest wait for the next flush */
             break;
         }
+        if (f != NULL)
+            memcpy(f->sids[f->n++], s->id, sizeof f->sids[0]);
     }
     if (i < app->ndirty) /* a failed batch: the rest move to the front */
         memmove(app->dirty, app->dirty + i, (app->ndirty - i) * sizeof *app->dirty);
     app->ndirty -= i;
-    if (ev.n > 0)
-        cf_app_commit(app, &ev, NULL, NULL);
-    else
+    if (ev.n > 0) {
+        cf_app_commit(app, &ev, f != NULL ? activity_flushed : NULL, f);
+    } else {
         cf_events_fini(&ev);
+        free(f);
+    }
 }
 
 static void on_flush_timer(uv_timer_t *t)
 {
     flush_activity(t->data);
+    cf_app_alerts_act(t->data); /* an alert action the store refused, made again */
     cf_app_reload_drain(t->data); /* old configurations no request holds any more */
     cf_app_refusal_log_flush(t->data);
 }

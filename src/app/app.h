@@ -372,7 +372,6 @@ int cf_app_keys_cluster_init(cf_app_t *app);
 /** The wall clock (Unix ms); every read also looks for a clock step (clock.c). */
 cf_time_t cf_app_now(cf_app_t *app);
 
-
 cf_session_t *cf_app_session(cf_app_t *app, const char *sid, size_t len);
 
 /**
@@ -562,6 +561,8 @@ int cf_app_revocation_scope(cf_events_t *ev, cf_revoke_scope_t scope, cf_time_t 
  * silence is not even computed).
  */
 cf_time_t cf_app_touch(cf_app_t *app, cf_session_t *s, cf_time_t now);
+/** Put @s back on the activity list, once (its flush was refused: the next one writes it). */
+void cf_app_mark_active(cf_app_t *app, cf_session_t *s);
 
 /**
  * The sinks of an acknowledged batch that are not the store: log, metrics,
@@ -617,7 +618,6 @@ void cf_app_mint_refresh(char out[CF_REFRESH_TOKEN_LEN + 1], uint8_t hash[32]);
  * ownership of @ev.
  */
 void cf_app_commit(cf_app_t *app, cf_events_t *ev, cf_store_done_fn done, void *arg);
-
 
 /** What a guarded commit came to, when the store answered at all. */
 typedef struct {

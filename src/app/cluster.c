@@ -590,6 +590,8 @@ static void on_heartbeat(uv_timer_t *t)
     if (msg != NULL)
         (void)cf_store_publish(app->store, msg); /* a failure shows as silence */
     free(msg);
+    if (app->cluster->keyset_refetch)
+        cf_app_keys_changed(app); /* a rotation heard while the command link was down */
 }
 
 int cf_app_cluster_open(cf_app_t *app, const char *url)

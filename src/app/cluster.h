@@ -31,6 +31,7 @@ typedef struct cf_cluster {
     uv_timer_t resync_timer;      /* retries a failed resync (with the heartbeat) */
     uint64_t resync_backoff_ms;   /* the next retry's delay */
     int heartbeat_started;        /* both timers exist */
+    int keyset_refetch;           /* a key-set fetch failed: each heartbeat asks again */
     cf_histogram_t propagation; /* seconds from a revocation's origin to this node */
     uint32_t samples[CF_CLUSTER_SAMPLES]; /* µs, ring */
     uint64_t nsamples;

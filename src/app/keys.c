@@ -25,6 +25,7 @@
 #include <openssl/crypto.h>
 
 #include "app/app.h"
+#include "app/cluster.h"
 #include "store/store.h"
 #include "core/error.h"
 #include "core/keyset.h"
@@ -70,6 +71,21 @@ static int persist(cf_app_t *app, const cf_keyset_t *ks)
     OPENSSL_cleanse(json, len); /* private keys in clear when there is no KEK */
     free(json);
     return rc;
+}
+
+/*
+ * Write @ks before it is used. On one node DATA_DIR/keyset.json is the store
+ * of record: a set it could not write is not used (a token it signed would
+ * not survive a restart). In a cluster Redis is, and the file only a copy
+ * (a node loads the set from Redis at start): a copy that cannot be written
+ * is logged (persist) but must not keep this node on a set the cluster has
+ * left, where it would refuse its peers' tokens as unknown_key.
+ */
+static int persist_before_use(cf_app_t *app, const cf_keyset_t *ks)
+{
+    int rc = persist(app, ks);
+
+    return rc == CF_EIO && app->cluster != NULL ? 0 : rc;
 }
 
 /* A message for the log: double quotes become single ones so the value stays one field. */
@@ -342,7 +358,7 @@ static int install_rotation(cf_app_t *app, cf_keyset_t *next, const char *trigge
 
     snprintf(previous, sizeof previous, "%s", cf_jws_key_kid(cf_keyset_active(app->keys)));
     /* Durable first: a token signed by the new key must survive a restart. */
-    rc = persist(app, next);
+    rc = persist_before_use(app, next);
     if (rc < 0) {
         cf_keyset_free(next);
         return rc;
@@ -387,10 +403,17 @@ typedef struct {
     void *arg;
 } cluster_rotation_t;
 
+/*
+ * A failed fetch (the command link was down when the announcement came over
+ * the subscription) is asked again with each heartbeat until one succeeds:
+ * a node left on the old set refuses its peers' tokens as unknown_key.
+ */
 static void on_keyset_fetched(void *arg, int status, const char *val, size_t len)
 {
     cf_app_t *app = arg;
 
+    if (app->cluster != NULL)
+        app->cluster->keyset_refetch = status < 0;
     if (status == 0 && val != NULL)
         (void)adopt(app, val, len, 0);
 }
@@ -425,6 +448,10 @@ void cf_app_keys_rotate_async(cf_app_t *app, const char *trigger, cf_keys_done_f
 
     if (app->cluster == NULL) {
         rc = cf_app_keys_rotate(app, trigger);
+        /* The disk refused the new set and the current key stays active:
+         * a store failure like any refused commit (503, a retry is safe). */
+        if (rc == CF_EIO)
+            rc = CF_ESTORE;
         if (done != NULL)
             done(app, rc, arg);
         return;
@@ -634,7 +661,7 @@ static int adopt(cf_app_t *app, const char *json, size_t len, int force)
         return 0;
     }
     (void)cf_keyset_retire(next, cf_app_now(app), cf_app_keys_keep_for(app));
-    rc = persist(app, next);
+    rc = persist_before_use(app, next);
     if (rc < 0) {
         cf_keyset_free(next);
         return rc;

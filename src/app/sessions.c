@@ -190,9 +190,14 @@ cf_time_t cf_app_touch(cf_app_t *app, cf_session_t *s, cf_time_t now)
         }
     }
     cf_index_touch(app->index, s, now);
+    cf_app_mark_active(app, s);
+    return gap > 0 ? gap : 0;
+}
+
+void cf_app_mark_active(cf_app_t *app, cf_session_t *s)
+{
     if (!s->dirty && dirty_push(app, s) == 0)
         s->dirty = 1;
-    return gap > 0 ? gap : 0;
 }
 
 void cf_app_mint_refresh(char out[CF_REFRESH_TOKEN_LEN + 1], uint8_t hash[32])

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import CurfewServer, assert_grant_error, assert_refused
+from conftest import CurfewServer, assert_grant_error, assert_refused, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIM_SRC = REPO_ROOT / "tests" / "faults" / "failsync.c"
@@ -74,6 +74,78 @@ class disk_fails:
         self.flag.unlink()
 
 
+@pytest.fixture
+def tiny_disk(tmp_path):
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, f"mount tmpfs (tests run as root): {r.stderr}"
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(path):
+    """Fill the file system holding ``path`` to the last byte; returns the filler."""
+    filler = path / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (1 << 20, 4096, 1):
+            try:
+                while os.write(fd, b"\0" * size) == size:
+                    pass
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+class Faulted:
+    """A server and a switch (a context) that makes its store refuse commits."""
+
+    def __init__(self, srv, on, off):
+        self.srv, self._on, self._off = srv, on, off
+
+    def __enter__(self):
+        self._on()
+
+    def __exit__(self, *exc):
+        self._off()
+
+
+@pytest.fixture(params=["fsync_eio", "full_disk"])
+def make_faulted(request, start_curfew, tmp_path):
+    """Factory, ``make_faulted(config_yaml=None)``: a started server whose
+    disk refuses commits inside ``with`` in one of the two ways a disk
+    refuses: fsync answering EIO, and no space left."""
+    started = []
+
+    def _make(config_yaml=None):
+        if request.param == "fsync_eio":
+            flag = tmp_path / "fail-fsync"
+            srv = start_curfew(config_yaml, env={
+                "LD_PRELOAD": preload(request.getfixturevalue("failsync_so")),
+                "CURFEW_FAILSYNC_FLAG": str(flag)})
+            return Faulted(srv, lambda: flag.write_text("x"), flag.unlink)
+        disk = request.getfixturevalue("tiny_disk")
+        srv = CurfewServer(tmp_path / "node")
+        srv.data_dir = disk / "data"
+        started.append(srv)
+        srv.start(config_yaml)
+        filler = []
+        return Faulted(srv, lambda: filler.append(fill(disk)), lambda: filler.pop().unlink())
+
+    yield _make
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture
+def faulted(make_faulted):
+    return make_faulted()
+
+
 def test_shim_makes_fsync_fail_only_while_the_flag_exists(failsync_so, tmp_path):
     flag = tmp_path / "flag"
     code = ("import os,sys\nfd=os.open(sys.argv[1],os.O_WRONLY|os.O_CREAT)\n"
@@ -92,10 +164,10 @@ def test_shim_makes_fsync_fail_only_while_the_flag_exists(failsync_so, tmp_path)
 # Refresh (issue 10 defect 1)
 # ---------------------------------------------------------------------------
 
-def test_refresh_whose_fsync_fails_is_retryable_not_theft(faulty):
-    srv = faulty
+def test_refresh_whose_commit_fails_is_retryable_not_theft(faulted):
+    srv = faulted.srv
     s = srv.new_session(sub="alice")
-    with disk_fails(srv):
+    with faulted:
         assert_store_unavailable(srv.refresh(s["refresh_token"]))
         # Memory did not move: the same token is still current, not "reused".
         assert_store_unavailable(srv.refresh(s["refresh_token"]))
@@ -113,10 +185,10 @@ def test_refresh_whose_fsync_fails_is_retryable_not_theft(faulty):
     assert_grant_error(srv.refresh(s["refresh_token"]), "refresh_reuse")
 
 
-def test_failed_refresh_does_not_survive_a_restart(faulty):
-    srv = faulty
+def test_failed_refresh_does_not_survive_a_restart(faulted):
+    srv = faulted.srv
     s = srv.new_session(sub="bob")
-    with disk_fails(srv):
+    with faulted:
         r = srv.refresh(s["refresh_token"])
     assert_store_unavailable(r)
     srv.restart(hard=True)
@@ -129,10 +201,10 @@ def test_failed_refresh_does_not_survive_a_restart(faulty):
 # Every other state change (issue 10 defect 3, single node)
 # ---------------------------------------------------------------------------
 
-def test_create_refused_leaves_no_session(faulty):
-    srv = faulty
+def test_create_refused_leaves_no_session(faulted):
+    srv = faulted.srv
     sub = "carol-" + secrets.token_hex(3)
-    with disk_fails(srv):
+    with faulted:
         assert_store_unavailable(srv.create_session(sub=sub))
     r = srv.admin("GET", "/v1/sessions", params={"sub": sub})
     assert r.status_code == 200 and r.json()["total"] == 0, r.text
@@ -186,8 +258,8 @@ ENDINGS = {
 
 
 @pytest.mark.parametrize("how", list(ENDINGS))
-def test_refused_end_is_not_applied_and_its_retry_is_durable(faulty, how):
-    srv = faulty
+def test_refused_end_is_not_applied_and_its_retry_is_durable(faulted, how):
+    srv = faulted.srv
     end, ok, reason = ENDINGS[how]
     sub = "dave-" + secrets.token_hex(3)
     client = "app-" + secrets.token_hex(3)
@@ -198,7 +270,7 @@ def test_refused_end_is_not_applied_and_its_retry_is_durable(faulty, how):
     else:
         s = srv.new_session(sub=sub, client_id=client)
     s["sub"], s["client_id"] = sub, client
-    with disk_fails(srv):
+    with faulted:
         assert_store_unavailable(end(srv, s))
     # Refused: nothing changed. The session lives, its tokens work.
     assert srv.session(s["session_id"])["state"] == "active"
@@ -218,11 +290,11 @@ def test_refused_end_is_not_applied_and_its_retry_is_durable(faulty, how):
     assert srv.refresh(s["refresh_token"]).status_code == 400
 
 
-def test_refused_revocation_by_subject_sets_no_epoch(faulty):
+def test_refused_revocation_by_subject_sets_no_epoch(faulted):
     """A not-before that the disk refused must not refuse tokens in memory."""
-    srv = faulty
+    srv = faulted.srv
     s = srv.new_session(sub="erin")
-    with disk_fails(srv):
+    with faulted:
         assert_store_unavailable(srv.admin("POST", "/v1/revocations", json={"sub": "erin"}))
     time.sleep(1.05)
     # A session created after the refused revocation, and the old one, both live.
@@ -231,36 +303,184 @@ def test_refused_revocation_by_subject_sets_no_epoch(faulty):
     assert srv.check(t["access_token"]).status_code == 200
 
 
+def test_client_credentials_grant_refused_leaves_no_session(make_faulted):
+    """The grant makes a session (its access token names it): refused, none."""
+    from test_clients import BACKEND_SECRET, cc, clients_config
+    f = make_faulted(clients_config())
+    srv = f.srv
+
+    def backend_sessions():
+        r = srv.admin("GET", "/v1/sessions", params={"client_id": "backend"})
+        assert r.status_code == 200, r.text
+        return r.json()["total"]
+
+    with f:
+        for _ in range(2):
+            r = cc(srv, "backend", BACKEND_SECRET, scope="orders")
+            assert_store_unavailable(r)
+            assert "access_token" not in r.json()
+            assert backend_sessions() == 0
+    r = cc(srv, "backend", BACKEND_SECRET, scope="orders")
+    assert r.status_code == 200, r.text
+    token = r.json()["access_token"]
+    assert backend_sessions() == 1 and srv.check(token).status_code == 200
+    srv.restart(hard=True)
+    assert backend_sessions() == 1 and srv.check(token).status_code == 200
+
+
+# ---------------------------------------------------------------------------
+# Ends that a refusal implies: the refusal says the session ended, so it is
+# answered only once that is durable; until then the session is unchanged.
+# ---------------------------------------------------------------------------
+
+REUSE_CFG = "refresh_token: { reuse_grace: 0s }\n"
+RISK_CFG = ("risk:\n  ip_binding: exact\n  on_ip_change: revoke\n"
+            "  trusted_proxies: [127.0.0.1/32]\n")
+
+
+def test_reuse_the_disk_refused_to_record_ends_nothing(make_faulted):
+    f = make_faulted(REUSE_CFG)
+    srv = f.srv
+    s = srv.new_session(sub="gus")
+    r = srv.refresh(s["refresh_token"])
+    assert r.status_code == 200, r.text
+    new = r.json()
+    with f:
+        assert_store_unavailable(srv.refresh(s["refresh_token"]))
+        assert srv.session(s["session_id"])["state"] == "active"
+        assert srv.check(new["access_token"]).status_code == 200
+    assert_grant_error(srv.refresh(s["refresh_token"]), "refresh_reuse")
+    assert srv.session(s["session_id"])["end_reason"] == "refresh_reuse"
+    srv.restart(hard=True)
+    assert_refused(srv.check(new["access_token"]), "refresh_reuse")
+    assert srv.refresh(new["refresh_token"]).status_code == 400
+
+
+def test_risk_end_the_disk_refused_to_record_ends_nothing(make_faulted):
+    f = make_faulted(RISK_CFG)
+    srv = f.srv
+    s = srv.new_session(sub="hal", ip="10.0.0.1")
+    home = {"X-Forwarded-For": "10.0.0.1"}
+    away = {"X-Forwarded-For": "10.9.9.9"}
+    with f:
+        r = srv.check(s["access_token"], headers=away)
+        assert r.status_code == 503 and r.json()["reason"] == "store_unavailable", r.text
+        assert r.headers.get("Retry-After") == "1"
+        assert srv.session(s["session_id"])["state"] == "active"
+        assert srv.check(s["access_token"], headers=home).status_code == 200
+    assert_refused(srv.check(s["access_token"], headers=away), "ip_changed")
+    assert_refused(srv.check(s["access_token"], headers=home), "ip_changed")
+    srv.restart(hard=True)
+    assert_refused(srv.check(s["access_token"], headers=home), "ip_changed")
+    assert srv.refresh(s["refresh_token"]).status_code == 400
+
+
+# ---------------------------------------------------------------------------
+# Activity is written lazily, every store.activity_flush: a flush the disk
+# refused must be made again by a later one, or a session restarted later
+# ends idle although it was used (docs: a crash loses at most one interval).
+# ---------------------------------------------------------------------------
+
+def test_activity_a_refused_flush_did_not_write_is_written_by_a_later_one(make_faulted):
+    f = make_faulted("store:\n  activity_flush: 100ms\n")
+    srv = f.srv
+    s = srv.new_session(sub="ida", idle_timeout=4)
+    t0 = time.monotonic()
+    time.sleep(2.0)
+    with f:
+        assert srv.check(s["access_token"]).status_code == 200  # idle deadline: t0 + 6 s
+        time.sleep(0.4)  # flushes refused
+    time.sleep(0.4)  # flushes with the disk back
+    srv.restart(hard=True)
+    # Past the deadline the first write set (t0 + 4 s), before the one the check set.
+    time.sleep(max(0.0, t0 + 4.6 - time.monotonic()))
+    assert time.monotonic() < t0 + 5.5, "too slow to tell the two deadlines apart"
+    r = srv.check(s["access_token"])
+    assert r.status_code == 200, r.text
+
+
+def test_risk_end_through_the_proxy_the_disk_refused_ends_nothing(make_faulted):
+    """The enforcing proxy decides as /v1/check does: the same end, the same refusal."""
+    from conftest import free_port
+    from proxyhelp import Upstream, proxy_config
+    up = Upstream()
+    try:
+        port = free_port()
+        f = make_faulted(proxy_config(up.port, port) + RISK_CFG)
+        srv = f.srv
+        s = srv.new_session(sub="pia", ip="10.0.0.1")
+
+        def via_proxy(ip):
+            return requests.get(f"http://127.0.0.1:{port}/x", timeout=5, headers={
+                "Authorization": f"Bearer {s['access_token']}", "X-Forwarded-For": ip})
+
+        with f:
+            r = via_proxy("10.9.9.9")
+            assert r.status_code == 503 and r.headers.get("X-Curfew-Reason") == "store_unavailable", (
+                r.status_code, r.headers, r.text)
+            assert r.headers.get("Retry-After") == "1"
+            assert via_proxy("10.0.0.1").status_code == 200
+            assert srv.session(s["session_id"])["state"] == "active"
+        r = via_proxy("10.9.9.9")
+        assert r.status_code == 401 and r.headers.get("X-Curfew-Reason") == "ip_changed", r.text
+        srv.restart(hard=True)
+        assert via_proxy("10.0.0.1").status_code == 401
+    finally:
+        up.close()
+
+
+# ---------------------------------------------------------------------------
+# An automatic alert action is a state change nobody retries by hand: when
+# the store refuses it, the server must make it again, not drop it.
+# ---------------------------------------------------------------------------
+
+def test_alert_revocation_the_disk_refused_is_made_once_it_is_back(make_faulted):
+    cfg = ("alerts:\n  rules:\n    - {kind: check_failures_per_subject, threshold: 2, "
+           "window: 1m, action: revoke_subject}\n")
+    f = make_faulted(cfg)
+    srv = f.srv
+    ended = srv.new_session(sub="otto")
+    live = srv.new_session(sub="otto")
+    assert srv.admin("DELETE", f"/v1/sessions/{ended['session_id']}").status_code == 200
+    with f:
+        for _ in range(2):  # the threshold: the rule fires, its revocation is refused
+            assert srv.check(ended["access_token"]).status_code == 401
+        time.sleep(0.3)
+        # Refused: not applied either.
+        assert srv.check(live["access_token"]).status_code == 200
+    # Made again with the disk back, and durable.
+    assert wait_until(lambda: srv.check(live["access_token"]).status_code == 401, 5), \
+        srv.check(live["access_token"]).text
+    assert srv.session(live["session_id"])["end_reason"] == "revoked"
+    srv.restart(hard=True)
+    assert srv.check(live["access_token"]).status_code == 401
+
+
+def test_alert_hold_the_disk_refused_holds_here_and_is_stored_once_it_is_back(make_faulted):
+    """docs/operations.md: a disable_refresh hold the store refused holds on
+    this node at once (a hold only refuses), and is stored once it can be,
+    so a restart keeps it."""
+    cfg = ("alerts:\n  rules:\n    - {kind: check_failures_per_subject, threshold: 2, "
+           "window: 1m, action: disable_refresh, action_duration: 10m}\n")
+    f = make_faulted(cfg)
+    srv = f.srv
+    ended = srv.new_session(sub="ulf")
+    live = srv.new_session(sub="ulf")
+    assert srv.admin("DELETE", f"/v1/sessions/{ended['session_id']}").status_code == 200
+    with f:
+        for _ in range(2):
+            assert srv.check(ended["access_token"]).status_code == 401
+        time.sleep(0.3)
+    assert_grant_error(srv.refresh(live["refresh_token"]), "refresh_disabled")
+    time.sleep(1.5)  # past the next activity flush, with the disk back
+    srv.restart(hard=True)
+    assert_grant_error(srv.refresh(live["refresh_token"]), "refresh_disabled")
+    assert srv.check(live["access_token"]).status_code == 200  # checks still pass
+
+
 # ---------------------------------------------------------------------------
 # A full disk (tmpfs), then space back
 # ---------------------------------------------------------------------------
-
-@pytest.fixture
-def tiny_disk(tmp_path):
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, f"mount tmpfs (tests run as root): {r.stderr}"
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
-def fill(path):
-    """Fill the file system holding ``path`` to the last byte; returns the filler."""
-    filler = path / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for size in (1 << 20, 4096, 1):
-            try:
-                while os.write(fd, b"\0" * size) == size:
-                    pass
-            except OSError:
-                pass
-    finally:
-        os.close(fd)
-    return filler
-
 
 def test_delete_refused_by_a_full_disk_is_not_lost(tiny_disk, tmp_path):
     srv = CurfewServer(tmp_path / "node")

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Every documented refusal of POST /v1/keys/rotate (docs/api.md,
-docs/openapi.yaml): 401 admin_unauthorized, 413 payload_too_large, 500
-server_error (the key set cannot be made durable), 503 store_unavailable (a
+docs/openapi.yaml): 401 admin_unauthorized, 413 payload_too_large, 503
+store_unavailable (the key set cannot be made durable: a disk error, or a
 cluster node without Redis) and 409 rotation_conflict (two cluster nodes
 rotating at the same instant: exactly one wins). Each answers its status, its
 JSON reason and the same X-Curfew-Reason header, and changes nothing: the
@@ -66,7 +66,7 @@ def test_unauthorized_and_oversized_rotations_change_nothing(start_curfew):
     assert keyset_file(srv) == on_disk
 
 
-def test_a_rotation_that_cannot_be_made_durable_is_500_and_changes_nothing(
+def test_a_rotation_that_cannot_be_made_durable_is_503_and_changes_nothing(
         start_curfew, failsync_so, tmp_path):  # noqa: F811
     flag = tmp_path / "fail-fsync"
     env = {"LD_PRELOAD": preload(failsync_so), "CURFEW_FAILSYNC_FLAG": str(flag)}
@@ -77,7 +77,9 @@ def test_a_rotation_that_cannot_be_made_durable_is_500_and_changes_nothing(
     flag.write_text("1")
     try:
         for _ in range(2):  # and again: a retry fails the same way, nothing piles up
-            refused(srv.admin("POST", "/v1/keys/rotate"), 500, "server_error", "server_error")
+            r = srv.admin("POST", "/v1/keys/rotate")
+            refused(r, 503, "store_unavailable", "temporarily_unavailable")
+            assert r.headers["Retry-After"] == "1"
     finally:
         flag.unlink()
     assert keyset_file(srv) == on_disk
