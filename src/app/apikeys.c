@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -196,37 +195,6 @@ static int load_one(void *ctx, cf_apikey_t *k)
 /* Applying acknowledged events                                        */
 /* ------------------------------------------------------------------ */
 
-static void rfc3339(cf_time_t t, char out[32])
-{
-    time_t s = (time_t)cf_time_to_sec(t);
-    struct tm tm;
-
-    gmtime_r(&s, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* key_expiring reaches the alerts webhook, as every alert does (never the secret). */
-static void warn_webhook(cf_app_t *app, const cf_apikey_t *k, cf_time_t at)
-{
-    cf_webhook_t *w = app->webhook != NULL ? app->webhook : app->apikeys->webhook;
-    char ts[32], exp[32];
-    json_t *o;
-    char *body;
-
-    if (w == NULL)
-        return;
-    rfc3339(at, ts);
-    rfc3339(k->expires_at, exp);
-    o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "alert", "key_expiring", "key_id",
-                  k->id, "sub", k->sub, "name", k->name, "client_id", k->client_id, "expires_at",
-                  exp, "expires_in_seconds", (json_int_t)((k->expires_at - at) / CF_SEC), "ts", ts);
-    body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    if (body != NULL)
-        (void)cf_webhook_post(w, body, strlen(body));
-    free(body);
-    json_decref(o);
-}
-
 /* Another node's use, merged into @r: its uses since its previous event add
  * up (a cluster-wide quota); its view of the totals would count this node's
  * own uses twice, so that is not merged. */
@@ -285,7 +253,7 @@ static void apply(cf_app_t *app, const cf_event_t *e)
         CF_LOG(CF_LOG_WARN, "event=apikey_expiring key_id=%s expires_at=%lld", k->id,
                (long long)k->expires_at);
         if (!e->remote)
-            warn_webhook(app, k, e->at);
+            cf_app_apikey_warn(app->webhook != NULL ? app->webhook : app->apikeys->webhook, k, e->at);
         break;
     default:
         break;

@@ -101,5 +101,7 @@ int cf_app_apikey_quota(cf_app_t *app, cf_apikey_rec_t *k, int64_t day, int64_t 
 int cf_app_apikey_rate(cf_app_t *app, cf_apikey_rec_t *k, cf_limit_t *out);
 /** The admin view of @k at @now (never the secret or its hash). New reference or NULL. */
 json_t *cf_app_apikey_json(cf_app_t *app, const cf_apikey_t *k, cf_time_t now);
+/** Post the key_expiring alert for @k at @at to @w (NULL: none); never the secret. */
+void cf_app_apikey_warn(cf_webhook_t *w, const cf_apikey_t *k, cf_time_t at);
 
 #endif
