@@ -164,3 +164,25 @@ def test_a_token_endpoint_proof_used_on_one_node_is_refused_on_the_other(two):
                                       "refresh_token": r.json()["refresh_token"]},
                 headers=dict(host, DPoP=fresh))
     assert r2.status_code == 200, r2.text
+
+
+def logout(node, at, proof):
+    h = {"Authorization": f"DPoP {at}", "DPoP": proof, "X-Original-Method": "POST",
+         "X-Original-URI": "/logout", "X-Forwarded-Host": "app.example",
+         "X-Forwarded-Proto": "https"}
+    return node.post("/v1/logout", headers=h)
+
+
+def test_a_logout_proof_is_spent_for_the_cluster(two):
+    """/v1/logout verifies its proof like /v1/check (on the pool when there is
+    one) and spends it in Redis: replayed on the other node it is refused."""
+    a, b = two
+    key = Key()
+    at = bound_session(a, key)
+    p = key.proof("POST", APP + "/logout", at=at)
+    assert check(a, at, key.proof("GET", URL, at=at)).status_code == 200
+    assert_dpop_refused(logout(b, at, key.proof("POST", APP + "/other", at=at)), "dpop_invalid")
+    assert check(b, at, p, method="POST", uri="/logout").status_code == 200  # p spent on b
+    assert_dpop_refused(logout(a, at, p), "dpop_replay")
+    assert logout(a, at, key.proof("POST", APP + "/logout", at=at)).status_code == 204
+    assert_json_error(check(b, at, key.proof("GET", URL, at=at)), 401, reason="logout")
