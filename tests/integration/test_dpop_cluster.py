@@ -105,7 +105,8 @@ def test_a_failing_redis_claim_fails_closed_then_recovers(two, redis_server):
     node that cannot reach Redis refuses, not allowed on the local cache."""
     a, b = two
     key = Key()
-    at = bound_session(a, key)
+    s = a.new_session(sub="alice", dpop_jkt=key.jkt)
+    at = s["access_token"]
     redis_server.cli("ACL", "SETUSER", "default", "-set")
     try:
         for node in (a, b):
@@ -113,11 +114,19 @@ def test_a_failing_redis_claim_fails_closed_then_recovers(two, redis_server):
             assert_json_error(r, 503, reason="store_unavailable")
             assert r.headers.get("Retry-After") == "1"
             assert "X-Curfew-Subject" not in r.headers
+            r = node.post("/oauth/token", headers={"DPoP": key.proof("POST", node.url("/oauth/token"))},
+                          data={"grant_type": "refresh_token", "refresh_token": s["refresh_token"]})
+            assert_json_error(r, 503, reason="store_unavailable")
+            assert r.headers.get("Retry-After") == "1"
     finally:
         redis_server.cli("ACL", "SETUSER", "default", "+set")
     p = key.proof("GET", URL, at=at)
     assert check(b, at, p).status_code == 200
     assert_dpop_refused(check(a, at, p), "dpop_replay")
+    # the refused refreshes changed nothing: the refresh token still works
+    r = a.post("/oauth/token", headers={"DPoP": key.proof("POST", a.url("/oauth/token"))},
+               data={"grant_type": "refresh_token", "refresh_token": s["refresh_token"]})
+    assert r.status_code == 200, r.text
 
 
 def test_redis_killed_dpop_checks_fail_closed_then_come_back(two, redis_server):
