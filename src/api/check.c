@@ -86,7 +86,7 @@ static void refuse(cf_http_req_t *req, cf_reason_t why)
 /* The proof verified off the loop (api/dpop.h) that a resumed check decides with; NULL: none yet. */
 typedef struct {
     const cf_api_dpop_job_t *pre;
-    int may_defer; /* /v1/check: the proof may go to the verifier pool */
+    cf_api_dpop_again_fn again; /* runs the handler again once the proof is verified or spent */
 } proof_ctx_t;
 
 static int gather_proof(cf_app_t *app, cf_http_req_t *req, const char *tok, size_t len,
@@ -177,9 +177,11 @@ static int gather_proof(cf_app_t *app, cf_http_req_t *req, const char *tok, size
     /* A path header sent twice leaves the URL empty: the proof cannot match it. */
     if (original_request(req, &host, &hlen, &method, &mlen, &path, &plen) == 0)
         ulen = cf_api_dpop_url(req, path, plen, url, sizeof url);
-    if (cf_api_dpop_verify_async(app, req, method, mlen, url, ulen, tok, len, pc->pre,
-                                 pc->may_defer ? check_verified : NULL, &d))
-        return 1; /* check_verified() takes it from here */
+    if (cf_api_dpop_verify_async(app, req, method, mlen, url, ulen, tok, len, pc->pre, pc->again,
+                                 &d))
+        return 1; /* pc->again takes it from here */
+    if (d.unclaimed) /* never spent in Redis: not to be trusted */
+        d.refused = CF_REASON_STORE_UNAVAILABLE;
     if (d.refused != CF_REASON_NONE) {
         in->proof_refused = d.refused;
         return 0;
@@ -490,6 +492,10 @@ static cf_reason_t check(cf_app_t *app, cf_http_req_t *req, cf_session_t **who, 
         rc = gather_token(app, req, now, &in, &s, &from_cookie, &dpop, jkt, x5t, pc);
         if (rc == CHECK_VERIFYING)
             return CHECK_DEFERRED; /* nothing changed yet: the check runs again, verified */
+        if (in.proof_refused == CF_REASON_STORE_UNAVAILABLE) {
+            cf_api_cluster_refuse(app, req); /* Redis could not spend the proof: as a stale node */
+            return CF_REASON_STORE_UNAVAILABLE;
+        }
         if (rc < 0) {
             cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, cf_strerror(rc), NULL, 0);
             check_failed(app, req, ip, NULL, CF_REASON__COUNT, now);
@@ -558,21 +564,23 @@ static void run_check(cf_app_t *app, cf_http_req_t *req, const proof_ctx_t *pc)
 
 void cf_api_check(cf_app_t *app, cf_http_req_t *req)
 {
-    const proof_ctx_t pc = {NULL, 1};
+    const proof_ctx_t pc = {NULL, check_verified};
 
     run_check(app, req, &pc);
 }
 
-/* The proof came back from the verifier pool: decide with it, once. */
+/* The proof came back from the verifier pool or from Redis: decide with it. */
 static void check_verified(cf_app_t *app, cf_http_req_t *req, cf_api_dpop_job_t *job)
 {
-    const proof_ctx_t pc = {job, 0};
+    const proof_ctx_t pc = {job, check_verified};
 
     run_check(app, req, &pc);
     cf_api_dpop_job_free(job);
 }
 
-void cf_api_logout(cf_app_t *app, cf_http_req_t *req)
+static void logout_verified(cf_app_t *app, cf_http_req_t *req, cf_api_dpop_job_t *job);
+
+static void run_logout(cf_app_t *app, cf_http_req_t *req, const proof_ctx_t *pc)
 {
     cf_time_t now = cf_app_now(app);
     /* Logout must work after the access token expired (a tab left open past
@@ -588,9 +596,14 @@ void cf_api_logout(cf_app_t *app, cf_http_req_t *req)
 
     int dpop = 0;
     char jkt[CF_DPOP_JKT_LEN + 1], x5t[44];
-    const proof_ctx_t pc = {NULL, 0}; /* a logout verifies its proof inline */
-    int rc = gather_token(app, req, now, &in, &s, &from_cookie, &dpop, jkt, x5t, &pc);
+    int rc = gather_token(app, req, now, &in, &s, &from_cookie, &dpop, jkt, x5t, pc);
 
+    if (rc == CHECK_VERIFYING)
+        return; /* logout_verified() takes it from here */
+    if (in.proof_refused == CF_REASON_STORE_UNAVAILABLE) {
+        cf_api_cluster_refuse(app, req);
+        return;
+    }
     if (rc < 0) {
         cf_reply_refusal(req, CF_ENDPOINT_BEARER, CF_REASON_SERVER_ERROR, cf_strerror(rc), NULL, 0);
         return;
@@ -627,4 +640,20 @@ void cf_api_logout(cf_app_t *app, cf_http_req_t *req)
         p->set_cookie[1] = strdup(buf);
     }
     cf_app_commit(app, &ev, cf_pending_done, p);
+}
+
+void cf_api_logout(cf_app_t *app, cf_http_req_t *req)
+{
+    const proof_ctx_t pc = {NULL, logout_verified};
+
+    run_logout(app, req, &pc);
+}
+
+/* The logout's proof came back from the verifier pool or from Redis. */
+static void logout_verified(cf_app_t *app, cf_http_req_t *req, cf_api_dpop_job_t *job)
+{
+    const proof_ctx_t pc = {job, logout_verified};
+
+    run_logout(app, req, &pc);
+    cf_api_dpop_job_free(job);
 }

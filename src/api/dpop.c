@@ -147,8 +147,57 @@ static void finish(cf_app_t *app, cf_reason_t r, const char *why, const cf_dpop_
     else if (out->refused != CF_REASON_NONE) {
         out->why = "too many DPoP proofs in this window";
         warn_full(app);
-    } else
+    } else {
         memcpy(out->jkt, p->jkt, sizeof out->jkt);
+        memcpy(out->jti_hash, p->jti_hash, sizeof out->jti_hash);
+        out->unclaimed = app->cluster != NULL; /* the other nodes have not seen it */
+    }
+}
+
+/* What Redis said of a claim, into @d. */
+static void settle(cf_api_dpop_t *d, int status, int won)
+{
+    d->unclaimed = 0;
+    if (status < 0)
+        refuse(d, CF_REASON_STORE_UNAVAILABLE, "cannot reach Redis to spend the DPoP proof");
+    else if (!won)
+        refuse(d, CF_REASON_DPOP_REPLAY, "this DPoP proof was used before");
+}
+
+typedef struct {
+    cf_api_dpop_t *d;
+    void (*done)(void *arg);
+    void *arg;
+} claim_t;
+
+static void on_claimed(void *arg, int status, int won)
+{
+    claim_t c = *(claim_t *)arg;
+
+    free(arg);
+    settle(c.d, status, won);
+    c.done(c.arg);
+}
+
+int cf_api_dpop_claim(cf_app_t *app, cf_api_dpop_t *d, void (*done)(void *arg), void *arg)
+{
+    claim_t *c;
+    int rc;
+
+    if (!d->unclaimed || d->refused != CF_REASON_NONE)
+        return 0;
+    if ((c = malloc(sizeof *c)) == NULL) {
+        settle(d, CF_ENOMEM, 0);
+        return 0;
+    }
+    *c = (claim_t){d, done, arg};
+    rc = cf_app_dpop_claim(app, d->jkt, d->jti_hash, on_claimed, c);
+    if (rc < 0) {
+        free(c);
+        settle(d, rc, 0); /* Redis is down: fail closed */
+        return 0;
+    }
+    return 1;
 }
 
 void cf_api_dpop_verify(cf_app_t *app, cf_http_req_t *req, const char *htm, size_t htm_len,
@@ -161,8 +210,11 @@ void cf_api_dpop_verify(cf_app_t *app, cf_http_req_t *req, const char *htm, size
 /* A proof on its way through the verifier pool, with its own copy of every string it reads. */
 struct cf_api_dpop_job {
     cf_verify_job_t v;
+    cf_app_t *app;
     cf_http_req_t *req;
     cf_api_dpop_again_fn again;
+    int claimed;     /* back from Redis: @d is the verdict */
+    cf_api_dpop_t d; /* the proof as the local cache accepted it */
     char nonce[23];
     char buf[]; /* proof, htm, htu and access token, back to back */
 };
@@ -196,16 +248,16 @@ static int pre_matches(const cf_api_dpop_job_t *pre, const cf_dpop_input_t *in)
            same(v->access_token, v->at_len, in->access_token, in->at_len);
 }
 
-/* Copy @in into a new job and queue it: 1, or 0 when the pool cannot take it (verify inline). */
-static int submit(cf_app_t *app, cf_http_req_t *req, const cf_dpop_input_t *in,
-                  cf_api_dpop_again_fn again)
+/* A new job with its own copy of @in; NULL when out of memory. */
+static cf_api_dpop_job_t *job_new(cf_app_t *app, cf_http_req_t *req, const cf_dpop_input_t *in,
+                                  cf_api_dpop_again_fn again)
 {
     size_t n = in->proof_len + in->htm_len + in->htu_len + in->at_len;
-    cf_api_dpop_job_t *j;
+    cf_api_dpop_job_t *j = calloc(1, sizeof *j + n + 1);
     char *w;
 
-    if (app->verify == NULL || (j = malloc(sizeof *j + n + 1)) == NULL)
-        return 0;
+    if (j == NULL)
+        return NULL;
     j->v.in = *in;
     w = j->buf;
     memcpy(w, in->proof, in->proof_len);
@@ -227,13 +279,56 @@ static int submit(cf_app_t *app, cf_http_req_t *req, const cf_dpop_input_t *in,
     }
     j->v.in.keys = NULL; /* the worker's own */
     j->v.done = job_done;
+    j->app = app;
     j->req = req;
     j->again = again;
+    return j;
+}
+
+/* Copy @in into a new job and queue it: 1, or 0 when the pool cannot take it (verify inline). */
+static int submit(cf_app_t *app, cf_http_req_t *req, const cf_dpop_input_t *in,
+                  cf_api_dpop_again_fn again)
+{
+    cf_api_dpop_job_t *j = app->verify != NULL ? job_new(app, req, in, again) : NULL;
+
+    if (j == NULL)
+        return 0;
     if (cf_app_verify_submit(app, &j->v) < 0) {
         free(j);
         return 0;
     }
     return 1;
+}
+
+static void job_claimed(void *arg)
+{
+    cf_api_dpop_job_t *j = arg;
+
+    j->claimed = 1;
+    j->again(j->app, j->req, j);
+}
+
+/*
+ * A proof the local cache accepted in @out, on a cluster node: with @again,
+ * spend it in Redis (1: @again runs with the verdict), else the caller must.
+ */
+static int spend(cf_app_t *app, cf_http_req_t *req, const cf_dpop_input_t *in,
+                 cf_api_dpop_again_fn again, cf_api_dpop_t *out)
+{
+    cf_api_dpop_job_t *j;
+
+    if (!out->unclaimed || out->refused != CF_REASON_NONE || again == NULL)
+        return 0;
+    if ((j = job_new(app, req, in, again)) == NULL) {
+        settle(out, CF_ENOMEM, 0);
+        return 0;
+    }
+    j->d = *out;
+    if (cf_api_dpop_claim(app, &j->d, job_claimed, j))
+        return 1;
+    *out = j->d; /* settled at once (Redis down) */
+    free(j);
+    return 0;
 }
 
 int cf_api_dpop_verify_async(cf_app_t *app, cf_http_req_t *req, const char *htm, size_t htm_len,
@@ -253,14 +348,18 @@ int cf_api_dpop_verify_async(cf_app_t *app, cf_http_req_t *req, const char *htm,
         return 0;
     in = proof_input(app, proof, len, htm, htm_len, htu, htu_len, at, at_len, nonce);
     if (pre != NULL && pre_matches(pre, &in)) {
+        if (pre->claimed) {
+            *out = pre->d; /* Redis's verdict */
+            return 0;
+        }
         finish(app, pre->v.refused, pre->v.why, &pre->v.proof, out);
-        return 0;
+        return spend(app, req, &in, again, out);
     }
     if (pre == NULL && again != NULL && submit(app, req, &in, again))
         return 1;
     r = cf_dpop_verify(&in, &p, &why);
     finish(app, r, why, &p, out);
-    return 0;
+    return spend(app, req, &in, again, out);
 }
 
 void cf_api_dpop_refuse(cf_app_t *app, cf_http_req_t *req, cf_endpoint_t kind, cf_reason_t why,

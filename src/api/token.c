@@ -673,6 +673,20 @@ static void token_after_auth(cf_client_auth_t *ca, int ok)
     cf_oauth_call_free(c);
 }
 
+/* The token request's proof is settled (cf_api_dpop_claim): authenticate its client. */
+static void token_proof_spent(void *arg)
+{
+    oauth_call_t *c = arg;
+
+    if (c->dpop.refused == CF_REASON_STORE_UNAVAILABLE) { /* Redis did not answer: as a stale node */
+        cf_api_cluster_refuse(c->ca.app, c->ca.req);
+        cf_oauth_call_free(c);
+        return;
+    }
+    c->ca.done = token_after_auth;
+    cf_client_auth_start(&c->ca); /* continues in token_after_auth, maybe later */
+}
+
 void cf_api_token(cf_app_t *app, cf_http_req_t *req)
 {
     oauth_call_t *c = cf_oauth_call_new(app, req, "refresh_token");
@@ -706,8 +720,9 @@ void cf_api_token(cf_app_t *app, cf_http_req_t *req)
         cf_api_dpop_verify(app, req, req->method_name, strlen(req->method_name), url, ulen, NULL, 0,
                            &c->dpop);
     }
-    c->ca.done = token_after_auth;
-    cf_client_auth_start(&c->ca); /* continues in token_after_auth, maybe later */
+    /* A cluster spends the proof in Redis too: a proof used on one node is refused on all. */
+    if (!cf_api_dpop_claim(app, &c->dpop, token_proof_spent, c))
+        token_proof_spent(c);
     return;
 replied:
     cf_oauth_call_free(c);

@@ -116,7 +116,6 @@ typedef struct {
 /** Wall clock in Unix milliseconds; replaceable so tests and tools can drive time. */
 typedef cf_time_t (*cf_clock_fn)(void *ctx);
 
-
 /*
  * A module the commit point and the lifecycle call through pointers it set
  * itself (API keys, app/apikeys.c), so app.c and commit.c do not depend on it.
@@ -418,11 +417,8 @@ int cf_app_index_init(cf_app_t *app);
 /** Load the index from the store (start-up). Returns 0 or a negative CF_E*. */
 int cf_app_load(cf_app_t *app);
 
-/**
- * Drop the whole index and load it again from the store (a cluster node
- * resynchronising). Pointers to sessions do not survive it. Returns 0 or a
- * negative CF_E*, leaving the index empty.
- */
+/** Drop the whole index and load it again from the store (a cluster node resynchronising).
+ *  Pointers to sessions do not survive it. 0, or a negative CF_E* leaving the index empty. */
 int cf_app_reload(cf_app_t *app);
 
 /** The shared signing key set may have changed (cluster): reload it. */
@@ -431,12 +427,8 @@ void cf_app_keys_changed(cf_app_t *app);
 /** The session id a verified token (in the verification cache) names, or NULL. */
 const char *cf_app_cached_sid(cf_app_t *app, const char *tok, size_t len);
 
-/**
- * Cluster: read session @sid (and its epochs) from Redis into the index, or
- * forget it here when Redis has none, then call @done with 0 or a negative
- * CF_E* (Redis did not answer; nothing changed). May call @done before
- * returning.
- */
+/** Cluster: read session @sid (and its epochs) from Redis into the index, or forget it here when
+ *  Redis has none, then @done(0 or a negative CF_E*: nothing changed). May call @done at once. */
 void cf_app_cluster_fetch(cf_app_t *app, const char *sid, void (*done)(void *arg, int status),
                           void *arg);
 
@@ -445,6 +437,14 @@ int cf_app_cluster_stale(cf_app_t *app);
 
 /** Count a request refused because this node is stale (/v1/cluster). */
 void cf_app_cluster_refused(cf_app_t *app);
+
+/**
+ * Cluster: spend DPoP jti @jti_hash of key @jkt in Redis, for every node (cluster.c). 0: @cb
+ * runs with won 1, won 0 (spent before: a replay) or status CF_ESTORE. Else CF_ENOTSUP (not a
+ * cluster) or CF_ESTORE (Redis down) and @cb never runs.
+ */
+int cf_app_dpop_claim(cf_app_t *app, const char *jkt, const uint8_t jti_hash[16],
+                      void (*cb)(void *arg, int status, int won), void *arg);
 
 /* What a cluster revocation came to; the caller answers from it. */
 typedef struct {

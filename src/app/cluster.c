@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "app/app.h"
+#include "core/digest.h"
 #include "core/error.h"
 #include "store/redis.h"
 #include "util/log.h"
@@ -690,6 +691,30 @@ int cf_app_cluster_ready(cf_app_t *app, char *why, size_t cap)
                  (unsigned long long)(uv_now(app->loop) - c->heard_ms),
                  (long long)app->cfg.max_staleness);
     return 0;
+}
+
+/*
+ * A proof's jti is the client's choice: the claim is named by the hash of
+ * the key's thumbprint and the jti's hash, so one client cannot spend
+ * another's jti. It lasts as long as any node would accept the proof (iat at
+ * most leeway ahead, window old; plus a second for whole-second clocks).
+ */
+int cf_app_dpop_claim(cf_app_t *app, const char *jkt, const uint8_t jti_hash[16],
+                      void (*cb)(void *arg, int status, int won), void *arg)
+{
+    uint8_t buf[64 + 16], id[CF_SHA256_LEN];
+    size_t n = strlen(jkt);
+
+    if (app->cluster == NULL || app->store == NULL)
+        return CF_ENOTSUP;
+    if (n > 64)
+        return CF_EINVAL;
+    memcpy(buf, jkt, n);
+    memcpy(buf + n, jti_hash, 16);
+    cf_sha256(buf, n + 16, id);
+    return cf_store_dpop_claim(app->store, id,
+                               (uint64_t)(app->cfg.dpop_window + app->cfg.clock_leeway + CF_SEC), cb,
+                               arg);
 }
 
 void cf_app_cluster_fini(cf_app_t *app)

@@ -530,6 +530,35 @@ static void rd_keyset_put(cf_store_t *base, const char *json, uint64_t version, 
     free(notice);
 }
 
+static void on_claim(redisAsyncContext *ac, void *r, void *arg)
+{
+    op_t *op = arg;
+    redisReply *reply = r;
+
+    note_reply(op->st);
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        log_failure("dpop_claim", reply);
+        op->cb.cas(op->arg, CF_ESTORE, 0);
+    } else {
+        op->cb.cas(op->arg, 0, reply->type == REDIS_REPLY_STATUS); /* OK; nil: it was there */
+    }
+    free(op);
+}
+
+/* SET NX with an expiry: atomic on one Redis, and the key frees itself once no node would accept the proof. */
+static int rd_dpop_claim(cf_store_t *base, const uint8_t id[16], uint64_t ttl_ms,
+                         cf_store_cas_fn cb, void *arg)
+{
+    op_t *op = op_new(arg);
+    char hex[33];
+
+    if (op != NULL)
+        op->cb.cas = cb;
+    cf_hex_encode(id, 16, hex);
+    return op_send((rd_t *)base, op, on_claim, "SET cf:dpop:%s 1 NX PX %llu", hex,
+                   (unsigned long long)(ttl_ms > 0 ? ttl_ms : 1));
+}
+
 static const cf_store_ops_t rd_ops = {
     .name = "redis",
     .load = cf__redis_load,
@@ -547,4 +576,5 @@ static const cf_store_ops_t rd_ops = {
     .keyset_offer_sync = cf__redis_keyset_offer_sync,
     .load_apikeys = cf__redis_load_apikeys,
     .revoke_apikeys = rd_revoke_apikeys,
+    .dpop_claim = rd_dpop_claim,
 };

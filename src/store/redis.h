@@ -24,6 +24,9 @@
  *                        token issued before it has (max_ttl + leeway later)
  *   cf:nbg       string  the global not-before, expiring the same way
  *   cf:keyset    string  the signing key set (private keys sealed by the KEK)
+ *   cf:dpop:<hex> string "1": a DPoP proof spent (hex of 16 bytes of SHA-256
+ *                        over its key's thumbprint and jti); expires once no
+ *                        node would accept the proof (dpop.window + leeway)
  *   curfew:bus:<db>      the pub/sub channel (store/wire.h messages)
  */
 #ifndef CF_STORE_REDIS_H

@@ -153,6 +153,8 @@ typedef struct cf_store_ops {
     int (*load_apikeys)(cf_store_t *st, cf_store_apikey_fn fn, void *ctx);
     void (*revoke_apikeys)(cf_store_t *st, const cf_store_revoke_t *rv, cf_store_revoke_fn cb,
                            void *arg);
+    int (*dpop_claim)(cf_store_t *st, const uint8_t id[16], uint64_t ttl_ms, cf_store_cas_fn cb,
+                      void *arg);
 } cf_store_ops_t;
 
 struct cf_store {
@@ -283,6 +285,18 @@ static inline void cf_store_keyset_get(cf_store_t *st, cf_store_value_fn cb, voi
         cb(arg, CF_ENOTSUP, NULL, 0);
     else
         st->ops->keyset_get(st, cb, arg);
+}
+
+/**
+ * Claim the DPoP proof @id (a hash of its key and jti) for @ttl_ms, once for
+ * the whole cluster: @cb hears won 1 (this claim has it), 0 (another had it,
+ * a replay) or status CF_ESTORE. Returns 0 then; or CF_ENOTSUP (a store nodes
+ * do not share) or CF_ESTORE (not connected), and @cb never runs.
+ */
+static inline int cf_store_dpop_claim(cf_store_t *st, const uint8_t id[16], uint64_t ttl_ms,
+                                      cf_store_cas_fn cb, void *arg)
+{
+    return st->ops->dpop_claim == NULL ? CF_ENOTSUP : st->ops->dpop_claim(st, id, ttl_ms, cb, arg);
 }
 
 /**
