@@ -154,17 +154,20 @@ static void finish(cf_app_t *app, cf_reason_t r, const char *why, const cf_dpop_
     }
 }
 
-/* What Redis said of a claim, into @d. */
-static void settle(cf_api_dpop_t *d, int status, int won)
+/* What Redis said of a claim, into @d. A claim Redis did not take spent
+ * nothing: this node forgets the jti too, so the retry is not a "replay". */
+static void settle(cf_app_t *app, cf_api_dpop_t *d, int status, int won)
 {
     d->unclaimed = 0;
-    if (status < 0)
+    if (status < 0) {
+        cf_dpop_cache_forget(app->dpop_jtis, d->jti_hash);
         refuse(d, CF_REASON_STORE_UNAVAILABLE, "cannot reach Redis to spend the DPoP proof");
-    else if (!won)
+    } else if (!won)
         refuse(d, CF_REASON_DPOP_REPLAY, "this DPoP proof was used before");
 }
 
 typedef struct {
+    cf_app_t *app;
     cf_api_dpop_t *d;
     void (*done)(void *arg);
     void *arg;
@@ -175,7 +178,7 @@ static void on_claimed(void *arg, int status, int won)
     claim_t c = *(claim_t *)arg;
 
     free(arg);
-    settle(c.d, status, won);
+    settle(c.app, c.d, status, won);
     c.done(c.arg);
 }
 
@@ -187,14 +190,14 @@ int cf_api_dpop_claim(cf_app_t *app, cf_api_dpop_t *d, void (*done)(void *arg), 
     if (!d->unclaimed || d->refused != CF_REASON_NONE)
         return 0;
     if ((c = malloc(sizeof *c)) == NULL) {
-        settle(d, CF_ENOMEM, 0);
+        settle(app, d, CF_ENOMEM, 0);
         return 0;
     }
-    *c = (claim_t){d, done, arg};
+    *c = (claim_t){app, d, done, arg};
     rc = cf_app_dpop_claim(app, d->jkt, d->jti_hash, on_claimed, c);
     if (rc < 0) {
         free(c);
-        settle(d, rc, 0); /* Redis is down: fail closed */
+        settle(app, d, rc, 0); /* Redis is down: fail closed */
         return 0;
     }
     return 1;
@@ -320,7 +323,7 @@ static int spend(cf_app_t *app, cf_http_req_t *req, const cf_dpop_input_t *in,
     if (!out->unclaimed || out->refused != CF_REASON_NONE || again == NULL)
         return 0;
     if ((j = job_new(app, req, in, again)) == NULL) {
-        settle(out, CF_ENOMEM, 0);
+        settle(app, out, CF_ENOMEM, 0);
         return 0;
     }
     j->d = *out;

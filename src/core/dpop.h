@@ -144,6 +144,13 @@ void cf_dpop_cache_free(cf_dpop_cache_t *c);
  */
 cf_reason_t cf_dpop_cache_check(cf_dpop_cache_t *c, const uint8_t jti_hash[16], int64_t now);
 
+/**
+ * Forget @jti_hash (recorded by a check whose proof was then refused for
+ * another reason: the cluster's claim could not be made). Its retry must not
+ * be judged a replay of a use nobody acknowledged.
+ */
+void cf_dpop_cache_forget(cf_dpop_cache_t *c, const uint8_t jti_hash[16]);
+
 /** The counters above. */
 void cf_dpop_cache_stats(const cf_dpop_cache_t *c, cf_dpop_cache_stats_t *out);
 

@@ -140,3 +140,38 @@ cf_reason_t cf_dpop_cache_check(cf_dpop_cache_t *c, const uint8_t jti_hash[16], 
     c->count[c->cur]++;
     return CF_REASON_NONE;
 }
+
+/* Empty slot @i of generation @g, moving later entries of its run back so
+ * every probe still finds them (linear probing's deletion, no tombstones). */
+static void slot_clear(cf_dpop_cache_t *c, int g, size_t i)
+{
+    size_t j = i;
+
+    for (;;) {
+        j = j + 1 == c->slots ? 0 : j + 1;
+        if (c->gen[g][j] == 0)
+            break;
+        size_t home = (size_t)(((c->gen[g][j] >> 32) * (uint64_t)c->slots) >> 32);
+        /* stays when its home lies cyclically in (i, j] */
+        if (i <= j ? (home > i && home <= j) : (home > i || home <= j))
+            continue;
+        c->gen[g][i] = c->gen[g][j];
+        i = j;
+    }
+    c->gen[g][i] = 0;
+}
+
+void cf_dpop_cache_forget(cf_dpop_cache_t *c, const uint8_t jti_hash[16])
+{
+    uint64_t h;
+
+    memcpy(&h, jti_hash, sizeof h);
+    h |= 1;
+    for (int g = 0; g < 2 && c->start != INT64_MIN; g++) {
+        size_t i = probe(c, g, h);
+        if (c->gen[g][i] == h) {
+            slot_clear(c, g, i);
+            c->count[g]--;
+        }
+    }
+}

@@ -108,9 +108,11 @@ def test_a_failing_redis_claim_fails_closed_then_recovers(two, redis_server):
     s = a.new_session(sub="alice", dpop_jkt=key.jkt)
     at = s["access_token"]
     redis_server.cli("ACL", "SETUSER", "default", "-set")
+    refused = {}
     try:
         for node in (a, b):
-            r = check(node, at, key.proof("GET", URL, at=at))
+            refused[node.port] = key.proof("GET", URL, at=at)
+            r = check(node, at, refused[node.port])
             assert_json_error(r, 503, reason="store_unavailable")
             assert r.headers.get("Retry-After") == "1"
             assert "X-Curfew-Subject" not in r.headers
@@ -120,6 +122,14 @@ def test_a_failing_redis_claim_fails_closed_then_recovers(two, redis_server):
             assert r.headers.get("Retry-After") == "1"
     finally:
         redis_server.cli("ACL", "SETUSER", "default", "+set")
+    # A 503 spent nothing: the same request retried (same proof) is allowed
+    # once, on the node that refused it, then it is a replay everywhere.
+    for node, other in ((a, b), (b, a)):
+        p = refused[node.port]
+        r = check(node, at, p)
+        assert r.status_code == 200, r.text
+        assert_dpop_refused(check(node, at, p), "dpop_replay")
+        assert_dpop_refused(check(other, at, p), "dpop_replay")
     p = key.proof("GET", URL, at=at)
     assert check(b, at, p).status_code == 200
     assert_dpop_refused(check(a, at, p), "dpop_replay")

@@ -671,6 +671,48 @@ static void test_replay_cache_full(void **state)
     cf_dpop_cache_free(c);
 }
 
+/* Forgetting a jti (its cluster claim failed) keeps every other one: deletion
+ * in the middle of long probe runs, in both generations. */
+static void test_replay_cache_forget(void **state)
+{
+    enum { MAX = 3000 };
+    cf_dpop_cache_t *c = cf_dpop_cache_new(MAX, 60, 0);
+    cf_dpop_cache_stats_t st;
+    uint8_t h[16];
+
+    (void)state;
+    assert_non_null(c);
+    jti_hash(0, h);
+    cf_dpop_cache_forget(c, h); /* an empty cache: nothing to do */
+    for (int i = 0; i < MAX; i++) {
+        jti_hash(i, h);
+        assert_int_equal(cf_dpop_cache_check(c, h, NOW), CF_REASON_NONE);
+    }
+    for (int i = 0; i < MAX; i += 3) {
+        jti_hash(i, h);
+        cf_dpop_cache_forget(c, h);
+        cf_dpop_cache_forget(c, h); /* twice: the second finds nothing */
+    }
+    cf_dpop_cache_stats(c, &st);
+    assert_int_equal(st.entries, MAX - MAX / 3);
+    for (int i = 0; i < MAX; i++) {
+        jti_hash(i, h);
+        assert_int_equal(cf_dpop_cache_check(c, h, NOW + 1),
+                         i % 3 == 0 ? CF_REASON_NONE : CF_REASON_DPOP_REPLAY);
+    }
+    /* The window turns: the older generation forgets one of its own too. */
+    jti_hash(1, h);
+    cf_dpop_cache_forget(c, h);
+    jti_hash(MAX, h);
+    assert_int_equal(cf_dpop_cache_check(c, h, NOW + 60), CF_REASON_NONE);
+    for (int i = 1; i < 5; i++) {
+        jti_hash(i, h);
+        assert_int_equal(cf_dpop_cache_check(c, h, NOW + 61),
+                         i == 1 ? CF_REASON_NONE : CF_REASON_DPOP_REPLAY);
+    }
+    cf_dpop_cache_free(c);
+}
+
 /* cf_access_decide step 5b. */
 static void test_access_binding(void **state)
 {
@@ -737,6 +779,7 @@ int main(void)
         cmocka_unit_test(test_ec_points_off_the_curve),
         cmocka_unit_test(test_replay_cache),
         cmocka_unit_test(test_replay_cache_full),
+        cmocka_unit_test(test_replay_cache_forget),
         cmocka_unit_test(test_access_binding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
