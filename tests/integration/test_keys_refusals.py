@@ -109,6 +109,9 @@ def test_a_node_without_redis_refuses_to_rotate_and_changes_nothing(start_node, 
     assert snapshot(node) == before
     redis_server.start()
     assert wait_until(lambda: node.get("/readyz").status_code == 200, 15, step=0.05)
+    # /readyz follows the bus; the command connection reconnects on its own tick.
+    assert wait_until(lambda: node.admin("POST", "/v1/sessions", json={"sub": "probe"}).status_code == 201,
+                      10, step=0.05)
     assert redis_keyset(redis_server) == doc
     assert_unchanged(node, before, s["access_token"])
     node.restart()
