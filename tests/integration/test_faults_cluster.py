@@ -12,7 +12,9 @@ started again on the same port and files. The change is made on node 1; node
 CLIENT KILL; this file covers every other change, and both ways.
 """
 
+import contextlib
 import secrets
+import threading
 import time
 
 import pytest
@@ -344,35 +346,40 @@ class Resp:
     def close(self):
         self.s.close()
 
+    @contextlib.contextmanager
+    def killing_commands(self, spare):
+        """While inside: every 5 ms, kill each normal connection not in @spare."""
+        stop = threading.Event()
+
+        def kill():
+            while not stop.is_set():
+                for cid in self.normal_clients() - spare:
+                    self.call("CLIENT", "KILL", "ID", cid)
+                time.sleep(0.005)
+
+        killer = threading.Thread(target=kill)
+        killer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            killer.join()
+            self.close()
+
 
 def test_a_rotation_heard_while_the_command_link_is_down_is_fetched_later(
         start_node, redis_server):
-    import threading
     n1 = start_node(CFG)
     r = Resp(redis_server.port)
     keep = r.normal_clients()  # node 1's command connection and this one
     n2 = start_node(CFG)
     assert wait_until(lambda: ready(n2), 10)
     version = n2.admin("GET", "/v1/keys").json()["version"]
-    stop = threading.Event()
-
-    def kill_node2_commands():
-        while not stop.is_set():
-            for cid in r.normal_clients() - keep:
-                r.call("CLIENT", "KILL", "ID", cid)
-            time.sleep(0.005)
-
-    killer = threading.Thread(target=kill_node2_commands)
-    killer.start()
-    try:
+    with r.killing_commands(keep):  # node 2's
         time.sleep(0.3)
         rot = n1.admin("POST", "/v1/keys/rotate")
         assert rot.status_code == 200, rot.text
         time.sleep(0.5)  # node 2 heard the notice; its fetches meet dead connections
-    finally:
-        stop.set()
-        killer.join()
-        r.close()
     kid = rot.json()["kid"]
 
     def follows():
@@ -388,7 +395,6 @@ def test_a_rotation_heard_while_the_command_link_is_down_is_fetched_later(
 def test_an_alert_revocation_refused_by_redis_is_made_once_it_is_back(start_node, redis_server):
     """The action is retried, not dropped, and a store that refuses at once
     (no connection) does not spin the loop: the node keeps answering."""
-    import threading
     rule = ("alerts:\n  rules:\n    - {kind: check_failures_per_subject, threshold: 2, "
             "window: 1m, action: revoke_subject}\n")
     n1, n2 = start_node(CFG + rule), start_node(CFG)
@@ -398,17 +404,7 @@ def test_an_alert_revocation_refused_by_redis_is_made_once_it_is_back(start_node
     assert wait_until(lambda: n2.check(ended["access_token"]).status_code == 401, PROPAGATION)
     r = Resp(redis_server.port)
     me = {r.call("CLIENT", "ID")}
-    stop = threading.Event()
-
-    def kill_commands():
-        while not stop.is_set():
-            for cid in r.normal_clients() - me:
-                r.call("CLIENT", "KILL", "ID", cid)
-            time.sleep(0.005)
-
-    killer = threading.Thread(target=kill_commands)
-    killer.start()
-    try:
+    with r.killing_commands(me):
         time.sleep(0.2)
         for _ in range(2):  # the rule fires; its commit meets no connection
             assert n1.check(ended["access_token"]).status_code == 401
@@ -417,10 +413,6 @@ def test_an_alert_revocation_refused_by_redis_is_made_once_it_is_back(start_node
         time.sleep(0.3)
         still = n1.check(live["access_token"])
         assert still.status_code == 200, still.text + n1.stderr_since_start()[-2500:]  # not applied
-    finally:
-        stop.set()
-        killer.join()
-        r.close()
     for node in (n1, n2):
         assert wait_until(lambda: node.check(live["access_token"]).status_code == 401, PROPAGATION), (
             node.port, node.check(live["access_token"]).text)
