@@ -679,8 +679,17 @@ int cf_app_cluster_ready(cf_app_t *app, char *why, size_t cap)
     cf_cluster_t *c = app->cluster;
 
     why[0] = '\0';
-    if (c == NULL || !cf_app_cluster_stale(app))
+    if (c == NULL)
         return 1;
+    if (!cf_app_cluster_stale(app)) {
+        /* The bus may come back before the command connection (the store's
+         * reconnect tick), or Redis may still be loading its append-only file
+         * and refuse the scripts: until then every write would answer 503. */
+        if (cf_redis_connected(app->store))
+            return 1;
+        snprintf(why, cap, "the Redis command connection is not up and set up yet (writes would fail)");
+        return 0;
+    }
     if (c->need_resync)
         snprintf(why, cap, "resynchronising with Redis after a lost link (redis %s)",
                  c->link_up ? "up" : "down");

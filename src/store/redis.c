@@ -244,7 +244,7 @@ static int rd_publish(cf_store_t *base, const char *msg)
 int cf_redis_connected(const cf_store_t *base)
 {
     const rd_t *st = (const rd_t *)base;
-    return st->cmd_up;
+    return st->cmd_up && st->cmd_ready && !st->closing;
 }
 
 /* One command in flight: its store, its caller's callback and argument. */

@@ -73,7 +73,11 @@ int cf_store_open_redis(const cf_redis_url_t *url, const char *node_id, cf_time_
  * operations, which this backend sets: callers need not include this header.
  */
 
-/** 1 while the command connection is up. */
+/**
+ * 1 while the command connection is up and has answered its set-up (SELECT,
+ * SCRIPT LOAD, PING): a Redis still loading its append-only file accepts the
+ * connection but refuses the scripts, so "connected" alone does not take writes.
+ */
 int cf_redis_connected(const cf_store_t *st);
 
 #endif
