@@ -94,7 +94,8 @@ const option_t cf__config_options[] = {
     {.key = "tls.client_certs", .kind = OPT_ENUM, .def = "off", FIELD(tls_client_certs),
      .choices = tls_client_modes,
      .doc = "Whether the listener asks clients for a certificate (RFC 8705 mutual TLS): off, "
-            "optional (served without one) or required (the handshake fails without one)."},
+            "optional (served without one) or required (the handshake fails without one). A chain "
+            "of more than 10 certificates or 32 KiB fails the handshake."},
     {.key = "mtls.client_ca", .kind = OPT_STRING, .def = "", FIELD(mtls_client_ca),
      .doc = "PEM CA certificates a client certificate forwarded by a trusted proxy "
             "(risk.trusted_proxies, X-SSL-Client-Cert) must chain to for tls_client_auth; "

@@ -42,12 +42,15 @@ static int fail(cf_tls_field_t *field, cf_tls_field_t which, char *err, size_t e
  * read afterwards (SSL_get_verify_result) so that a self-signed certificate
  * can still bind a token by thumbprint. A client that presents none is
  * refused by SSL_VERIFY_FAIL_IF_NO_PEER_CERT when certificates are required.
+ * Only a chain of more than CF_TLS_MAX_CLIENT_CHAIN certificates fails the
+ * handshake here, before any path is built from it.
  */
 static int accept_any(int ok, X509_STORE_CTX *x)
 {
+    STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(x);
+
     (void)ok;
-    (void)x;
-    return 1;
+    return sent == NULL || sk_X509_num(sent) <= CF_TLS_MAX_CLIENT_CHAIN;
 }
 
 /* Whether @path can be opened for reading; errno text in @why otherwise. */
@@ -118,6 +121,10 @@ int cf_tls_ctx_new(const cf_tls_opts_t *o, SSL_CTX **out, cf_tls_field_t *field,
         }
         SSL_CTX_set_client_CA_list(ctx, names); /* takes @names */
     }
+    /* What a client's Certificate message may cost: OpenSSL refuses a larger
+     * one from its length field, before buffering it (its default is 100 KiB). */
+    SSL_CTX_set_max_cert_list(ctx, CF_TLS_MAX_CLIENT_CERT_LIST);
+    SSL_CTX_set_verify_depth(ctx, CF_TLS_MAX_CLIENT_CHAIN);
     if (o->client_mode != CF_TLS_CLIENT_OFF)
         SSL_CTX_set_verify(ctx,
                            SSL_VERIFY_PEER | (o->client_mode == CF_TLS_CLIENT_REQUIRED

@@ -13,6 +13,14 @@
 #include <stddef.h>
 #include <openssl/ssl.h>
 
+/**
+ * What a client certificate chain may be: at most this many certificates
+ * (leaf and intermediates as sent) and this many bytes of Certificate
+ * message in all; a larger one fails the handshake (docs/security.md).
+ */
+#define CF_TLS_MAX_CLIENT_CHAIN 10
+#define CF_TLS_MAX_CLIENT_CERT_LIST (32 * 1024)
+
 /** Whether a listener asks for client certificates (RFC 8705). */
 typedef enum {
     CF_TLS_CLIENT_OFF,      /* never asks */
