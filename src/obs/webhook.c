@@ -31,8 +31,26 @@ typedef struct item {
     char body[];
 } item_t;
 
+/*
+ * One name resolution, on a thread of its own: getaddrinfo cannot be given a
+ * deadline (a resolver that never answers holds it for resolv.conf's
+ * timeout x attempts x servers x families, or longer), so the worker waits
+ * for it no longer than the attempt's deadline and leaves it behind. The
+ * resolution and the webhook each hold a reference; the last one frees it.
+ * While a resolution left behind is still running, the next attempt waits
+ * for that one instead of starting another: at most one thread per webhook.
+ */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs, done, cancel, rc;
+    struct addrinfo *res;
+    char host[256], port[8];
+} resolve_t;
+
 struct cf_webhook {
     char host[256], port[8], path[1024];
+    resolve_t *resolving; /* the resolution under way, or NULL (under mu) */
     SSL_CTX *tls; /* https: verifies the receiver's chain and name; NULL for http */
     char why[128]; /* why the last attempt failed (worker thread only) */
     pthread_t thread;
@@ -133,6 +151,116 @@ fail:
     return NULL;
 }
 
+static void resolve_unref(resolve_t *r)
+{
+    int last;
+
+    pthread_mutex_lock(&r->mu);
+    last = --r->refs == 0;
+    pthread_mutex_unlock(&r->mu);
+    if (!last)
+        return;
+    if (r->res != NULL)
+        freeaddrinfo(r->res);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+static void *resolve_thread(void *arg)
+{
+    resolve_t *r = arg;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    int rc = getaddrinfo(r->host, r->port, &hints, &res);
+
+    pthread_mutex_lock(&r->mu);
+    r->rc = rc;
+    r->res = rc == 0 ? res : NULL;
+    r->done = 1;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    resolve_unref(r);
+    return NULL;
+}
+
+/* The resolution under way, or a new one started; NULL when no thread can be made. */
+static resolve_t *resolve_get(cf_webhook_t *w)
+{
+    resolve_t *r;
+    pthread_attr_t attr;
+    pthread_condattr_t ca;
+    pthread_t t;
+    int ok;
+
+    pthread_mutex_lock(&w->mu);
+    r = w->resolving;
+    pthread_mutex_unlock(&w->mu);
+    if (r != NULL)
+        return r;
+    if ((r = calloc(1, sizeof *r)) == NULL)
+        return NULL;
+    pthread_condattr_init(&ca);
+    (void)pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the deadline's clock */
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    r->refs = 2; /* the thread's and the webhook's */
+    memcpy(r->host, w->host, sizeof r->host);
+    memcpy(r->port, w->port, sizeof r->port);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    ok = pthread_create(&t, &attr, resolve_thread, r) == 0;
+    pthread_attr_destroy(&attr);
+    if (!ok) {
+        r->refs = 1;
+        resolve_unref(r);
+        return NULL;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->resolving = r;
+    pthread_mutex_lock(&r->mu);
+    r->cancel = w->stop; /* cf_webhook_free came first: wait for nothing */
+    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&w->mu);
+    return r;
+}
+
+/*
+ * The addresses of the webhook's host into *@res (freeaddrinfo them), within
+ * @d's deadline and unless the webhook is being freed: 0, or -1 (w->why says why).
+ */
+static int resolve(cf_webhook_t *w, const deadline_t *d, struct addrinfo **res)
+{
+    resolve_t *r = resolve_get(w);
+    int rc;
+
+    *res = NULL;
+    if (r == NULL)
+        return -1;
+    pthread_mutex_lock(&r->mu);
+    while (!r->done && !r->cancel)
+        if (pthread_cond_timedwait(&r->cv, &r->mu, &d->end) == ETIMEDOUT)
+            break;
+    if (!r->done) {
+        pthread_mutex_unlock(&r->mu);
+        snprintf(w->why, sizeof w->why, "name resolution: no answer within %d s", ATTEMPT_MS / 1000);
+        return -1; /* left running: the next attempt waits for it */
+    }
+    rc = r->rc;
+    *res = r->res;
+    r->res = NULL;
+    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_lock(&w->mu);
+    w->resolving = NULL;
+    pthread_mutex_unlock(&w->mu);
+    resolve_unref(r);
+    if (rc != 0) {
+        snprintf(w->why, sizeof w->why, "name resolution: %s", gai_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
 /* Write all of @buf, over TLS when @ssl, within @d. */
 static int send_all(SSL *ssl, const deadline_t *d, const char *buf, size_t len)
 {
@@ -144,7 +272,7 @@ static int send_all(SSL *ssl, const deadline_t *d, const char *buf, size_t len)
 /* One attempt: 0 on a 2xx answer, -1 otherwise (w->why says why). */
 static int deliver(cf_webhook_t *w, const item_t *it)
 {
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL, *ai;
+    struct addrinfo *res = NULL, *ai;
     char head[1600], resp[64];
     int fd = -1, hl, rc = -1;
     size_t got = 0;
@@ -154,8 +282,9 @@ static int deliver(cf_webhook_t *w, const item_t *it)
 
     snprintf(w->why, sizeof w->why, "no connection");
     deadline_start(&d);
-    if (getaddrinfo(w->host, w->port, &hints, &res) != 0)
+    if (resolve(w, &d, &res) < 0)
         return -1;
+    snprintf(w->why, sizeof w->why, "no connection");
     for (ai = res; ai != NULL; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0)
@@ -363,8 +492,16 @@ void cf_webhook_free(cf_webhook_t *w)
     pthread_mutex_lock(&w->mu);
     w->stop = 1;
     pthread_cond_broadcast(&w->cv);
+    if (w->resolving != NULL) { /* a worker waiting for a resolution: not for longer */
+        pthread_mutex_lock(&w->resolving->mu);
+        w->resolving->cancel = 1;
+        pthread_cond_broadcast(&w->resolving->cv);
+        pthread_mutex_unlock(&w->resolving->mu);
+    }
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
+    if (w->resolving != NULL) /* still running: its thread frees it */
+        resolve_unref(w->resolving);
     while (w->head != NULL) {
         item_t *it = w->head;
         w->head = it->next;
