@@ -512,7 +512,9 @@ static void usage(FILE *out)
     fputs("\n"
           "Run 'curfew <command> --help' for a command's options. The commands that talk to\n"
           "a server take --server http://HOST:PORT or https://HOST:PORT, and --cacert FILE\n"
-          "(or $CURFEW_CACERT) to verify an HTTPS server against another CA.\n",
+          "(or $CURFEW_CACERT) to verify an HTTPS server against another CA. A server that\n"
+          "does not answer is given up after 10 s without a byte (or a connection), or 30 s\n"
+          "for the whole request ($CURFEW_TIMEOUT seconds): exit 1, 'no answer within N s'.\n",
           out);
 }
 

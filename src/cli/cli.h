@@ -20,7 +20,9 @@
 
 #define CF_CLI_DEFAULT_SERVER "http://127.0.0.1:7070"
 #define CF_CLI_MAX_RESPONSE (8u << 20) /* bytes: a cap on what we read back */
-#define CF_CLI_TIMEOUT_MS 10000        /* connect, and each wait for data */
+#define CF_CLI_TIMEOUT_MS 10000        /* connect, and each wait for data (idle) */
+#define CF_CLI_DEADLINE_S 30           /* the whole request, unless $CURFEW_TIMEOUT says */
+#define CF_CLI_DEADLINE_MAX_S 86400
 
 /** Where and as whom to connect. Filled by cf_cli_conn_init(); borrows nothing. */
 typedef struct {
@@ -30,6 +32,7 @@ typedef struct {
     char key[512];  /* the admin key */
     char cacert[512]; /* CA file for https:// ("" = the system's CAs) */
     int tls;          /* https:// */
+    int deadline_s;   /* the whole request: connect to last byte ($CURFEW_TIMEOUT) */
     const char *cmd; /* "curfew sessions ls": prefix for messages */
 } cf_cli_conn_t;
 

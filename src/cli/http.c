@@ -2,7 +2,7 @@
  *
  * A tiny blocking HTTP/1.1 client for the admin CLI: one request per TCP
  * connection ("Connection: close"), a timeout on connect and on every wait
- * for data, and a cap on the response size. It only speaks to curfew's admin
+ * for data, a deadline on the whole request, and a cap on the response size. It only speaks to curfew's admin
  * API, so it knows Content-Length and read-until-close, not chunked bodies
  * and TLS (https:// URLs, verified against --cacert FILE / $CURFEW_CACERT or
  * the system's CAs, host name or IP address checked).
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,6 +87,27 @@ static int set_key(cf_cli_conn_t *c, const char *key, size_t len)
     return 0;
 }
 
+/* $CURFEW_TIMEOUT: whole seconds a request may take in all (default CF_CLI_DEADLINE_S). */
+static int parse_timeout(cf_cli_conn_t *c, const char *cmd)
+{
+    const char *env = getenv("CURFEW_TIMEOUT");
+    char *end;
+    long v;
+
+    c->deadline_s = CF_CLI_DEADLINE_S;
+    if (env == NULL || env[0] == '\0')
+        return 0;
+    errno = 0;
+    v = strtol(env, &end, 10);
+    if (errno != 0 || end == env || *end != '\0' || v < 1 || v > CF_CLI_DEADLINE_MAX_S) {
+        fprintf(stderr, "%s: CURFEW_TIMEOUT: expected whole seconds from 1 to %d, got '%s'\n", cmd,
+                CF_CLI_DEADLINE_MAX_S, env);
+        return -1;
+    }
+    c->deadline_s = (int)v;
+    return 0;
+}
+
 int cf_cli_conn_init(cf_cli_conn_t *c, const char *cmd, const char *server, const char *key_file)
 {
     const char *env;
@@ -99,6 +121,8 @@ int cf_cli_conn_init(cf_cli_conn_t *c, const char *cmd, const char *server, cons
                 cmd, server);
         return CF_CLI_EXIT_USAGE;
     }
+    if (parse_timeout(c, cmd) < 0)
+        return CF_CLI_EXIT_USAGE;
     env = getenv("CURFEW_CACERT");
     if (env != NULL && env[0] != '\0') {
         if (strlen(env) >= sizeof c->cacert || access(env, R_OK) < 0) {
@@ -141,21 +165,54 @@ int cf_cli_conn_init(cf_cli_conn_t *c, const char *cmd, const char *server, cons
 
 /* ------------------------------------------------------------- transport */
 
-/* Wait for @events on @fd; 0 when ready, else a negative errno. */
-static int wait_fd(int fd, short events)
+static int64_t now_ms(void)
 {
-    struct pollfd pfd = {.fd = fd, .events = events};
-    int n;
+    struct timespec ts;
 
-    do
-        n = poll(&pfd, 1, CF_CLI_TIMEOUT_MS);
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return -errno;
-    return n == 0 ? -ETIMEDOUT : 0;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int connect_to(const cf_cli_conn_t *c, int *out, char *why, size_t cap)
+/*
+ * When a request gives up: each wait for the server (connect, the TLS
+ * handshake, each read or write) at most CF_CLI_TIMEOUT_MS, and all of them
+ * together until @end, so a server that drips a byte just inside the idle
+ * timeout cannot hold the command either. Which one ran out is kept for the
+ * message (set once: the first expiry is the one that counts).
+ */
+typedef struct {
+    int64_t end;   /* CLOCK_MONOTONIC ms */
+    int timed_out; /* the last wait ran out of time */
+    int overall;   /* ... and it was the deadline, not the idle timeout */
+} bound_t;
+
+/* Wait for @events on @fd within @b; 0 when ready, else a negative errno (-ETIMEDOUT). */
+static int wait_fd(int fd, short events, bound_t *b)
+{
+    struct pollfd pfd = {.fd = fd, .events = events};
+    int64_t left;
+    int n, ms;
+
+    b->timed_out = b->overall = 0;
+    do {
+        left = b->end - now_ms();
+        if (left <= 0) {
+            b->timed_out = b->overall = 1;
+            return -ETIMEDOUT;
+        }
+        ms = left < CF_CLI_TIMEOUT_MS ? (int)left : CF_CLI_TIMEOUT_MS;
+        n = poll(&pfd, 1, ms);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    if (n > 0)
+        return 0;
+    b->timed_out = 1;
+    b->overall = ms < CF_CLI_TIMEOUT_MS;
+    return -ETIMEDOUT;
+}
+
+static int connect_to(const cf_cli_conn_t *c, bound_t *b, int *out, char *why, size_t cap)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL, *ai;
     int fd = -1, err = ECONNREFUSED, rc;
@@ -175,7 +232,7 @@ static int connect_to(const cf_cli_conn_t *c, int *out, char *why, size_t cap)
             break;
         if (errno == EINPROGRESS) {
             socklen_t len = sizeof err;
-            rc = wait_fd(fd, POLLOUT);
+            rc = wait_fd(fd, POLLOUT, b);
             if (rc < 0)
                 err = -rc;
             else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
@@ -202,6 +259,7 @@ typedef struct {
     int fd;
     SSL_CTX *ctx;
     SSL *ssl;
+    bound_t bound;
 } io_t;
 
 /* TLS read or write on the non-blocking socket, waiting as OpenSSL asks: n, 0 at close, -errno. */
@@ -218,7 +276,7 @@ static ssize_t tls_xfer(io_t *io, char *p, size_t len, int writing)
             return 0;
         if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
             return -EPROTO;
-        rc = wait_fd(io->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT);
+        rc = wait_fd(io->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, &io->bound);
         if (rc < 0)
             return rc;
     }
@@ -260,7 +318,7 @@ static int tls_connect(const cf_cli_conn_t *c, io_t *io, char *why, size_t cap)
         e = SSL_get_error(io->ssl, n);
         if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
             break;
-        if (wait_fd(io->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT) < 0) {
+        if (wait_fd(io->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, &io->bound) < 0) {
             snprintf(why, cap, "TLS handshake timed out");
             return -1;
         }
@@ -300,7 +358,7 @@ static int send_all(io_t *io, const char *p, size_t len)
     while (len > 0) {
         ssize_t n = io->ssl != NULL ? tls_xfer(io, (char *)p, len, 1) : send(fd, p, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EAGAIN) {
-            int rc = wait_fd(fd, POLLOUT);
+            int rc = wait_fd(fd, POLLOUT, &io->bound);
             if (rc < 0)
                 return rc;
             continue;
@@ -407,6 +465,11 @@ static int read_response(io_t *io, reply_t *r, int *status, char *why, size_t wh
             break;
         if (reply_grow(r, why, whycap) < 0)
             return -1;
+        if (now_ms() >= io->bound.end) { /* bytes keep coming, too slowly to finish */
+            io->bound.timed_out = io->bound.overall = 1;
+            snprintf(why, whycap, "timed out");
+            return -1;
+        }
         got = io->ssl != NULL ? tls_xfer(io, r->buf + r->len, r->cap - r->len - 1, 0)
                               : recv(fd, r->buf + r->len, r->cap - r->len - 1, 0);
         if (got < 0 && io->ssl != NULL) {
@@ -414,7 +477,7 @@ static int read_response(io_t *io, reply_t *r, int *status, char *why, size_t wh
             return -1;
         }
         if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
-            rc = wait_fd(fd, POLLIN);
+            rc = wait_fd(fd, POLLIN, &io->bound);
             if (rc < 0) {
                 snprintf(why, whycap, "%s", rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
                 return -1;
@@ -447,6 +510,19 @@ static int read_response(io_t *io, reply_t *r, int *status, char *why, size_t wh
     return 0;
 }
 
+/* The one line a request that ran out of time prints: which bound, and in what phase. */
+static void report_timeout(const cf_cli_conn_t *c, const bound_t *b, const char *what)
+{
+    int connecting = strcmp(what, "cannot connect to") == 0;
+
+    if (b->overall)
+        fprintf(stderr, "curfew: %s: no answer within %d s (the whole request; CURFEW_TIMEOUT)\n",
+                c->url, c->deadline_s > 0 ? c->deadline_s : CF_CLI_DEADLINE_S);
+    else
+        fprintf(stderr, "curfew: %s: no answer within %d s (%s)\n", c->url,
+                CF_CLI_TIMEOUT_MS / 1000, connecting ? "connecting" : "nothing received");
+}
+
 int cf_cli_http(const cf_cli_conn_t *c, const char *method, const char *path, const char *body,
                 int with_key, cf_cli_resp_t *out)
 {
@@ -456,7 +532,8 @@ int cf_cli_http(const cf_cli_conn_t *c, const char *method, const char *path, co
     io_t io = {.fd = -1};
 
     memset(out, 0, sizeof *out);
-    if (connect_to(c, &io.fd, why, sizeof why) < 0)
+    io.bound.end = now_ms() + (int64_t)(c->deadline_s > 0 ? c->deadline_s : CF_CLI_DEADLINE_S) * 1000;
+    if (connect_to(c, &io.bound, &io.fd, why, sizeof why) < 0)
         goto fail;
     if (c->tls && tls_connect(c, &io, why, sizeof why) < 0)
         goto fail;
@@ -479,7 +556,10 @@ int cf_cli_http(const cf_cli_conn_t *c, const char *method, const char *path, co
     out->len = r.len - r.hlen;
     return 0;
 fail:
-    fprintf(stderr, "curfew: %s %s: %s\n", what, c->url, why);
+    if (io.bound.timed_out)
+        report_timeout(c, &io.bound, what);
+    else
+        fprintf(stderr, "curfew: %s %s: %s\n", what, c->url, why);
     free(r.buf);
     io_close(&io);
     out->status = 0;
