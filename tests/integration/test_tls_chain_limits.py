@@ -10,14 +10,20 @@ ssl (OpenSSL as a client sends every certificate of its chain file)."""
 import datetime
 import socket
 import ssl
+import subprocess
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from conftest import rss_kib
+from conftest import curfew_bin, rss_kib
 from test_tls import client_ctx, pki, read_until_close, start_tls, statuses, tls_connect, tls_yaml  # noqa: F401
+
+
+def asan_build():
+    libs = subprocess.run(["ldd", str(curfew_bin())], capture_output=True, text=True).stdout
+    return "libasan" in libs
 
 
 def junk_cert(i, extra_sans=0):
@@ -93,9 +99,13 @@ def test_megabyte_chains_do_not_grow_the_server(srv, pki):
     filler, _ = junk_cert(1, extra_sans=200)  # ~7 KB each
     mega = chain_file(pki, "mega", leaf, key, [filler] * 200)  # ~1.4 MB
     assert served(srv, pki, pki.client)
+    for _ in range(5):  # the allocator's first pages for a refused handshake
+        assert not served(srv, pki, mega)
     before = rss_kib(srv.proc.pid)
     for _ in range(40):
         assert not served(srv, pki, mega)
     grown = rss_kib(srv.proc.pid) - before
-    assert grown < 8 * 1024, f"RSS grew {grown} KiB over 40 refused 1.4 MB chains"
+    # 40 x 1.4 MB were sent. An ASan build keeps freed blocks in its quarantine.
+    bound = 32 * 1024 if asan_build() else 4 * 1024
+    assert grown < bound, f"RSS grew {grown} KiB over 40 refused 1.4 MB chains"
     assert served(srv, pki, pki.client)

@@ -9,12 +9,13 @@ LD_PRELOAD library (built here) makes getaddrinfo of any name under
 `.hang.test` block for 60 s, as an unanswering resolver does; every other
 name resolves as usual.
 """
-import os
 import shutil
 import subprocess
 import time
 
 import pytest
+
+from test_faults import preload
 
 SHIM = r"""
 #define _GNU_SOURCE
@@ -56,10 +57,7 @@ def shim(tmp_path_factory):
 
 
 def env_with(shim):
-    e = {"LD_PRELOAD": str(shim)}
-    # An ASan build wants its runtime first; the shim only needs to come before libc.
-    e["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
-    return e
+    return {"LD_PRELOAD": preload(shim)}  # an ASan build needs its runtime first
 
 
 def config(url):
