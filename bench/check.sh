@@ -258,11 +258,20 @@ cpu_pid() { [[ $1 == *_loop ]] && echo "$LOOP_PID" || echo "$CURFEW_PID"; }  # t
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$(cpu_pid "$1")/stat"; }  # target
 cpu_record() {  # name target out ticks-before
     [[ $1 == warm-* ]] && return 0
-    echo "$2 $(awk '/ requests in / { print $1 }' "$3") $(( $(cpu_ticks "$2") - $4 ))" >> "$TMP/cpu.txt"
+    echo "$2 $(awk '/ requests in / { print $1 }' "$3") $(( $(cpu_ticks "$2") - $4 ))" \
+        "$(awk '/^wrk-cpu-seconds:/ { print $2 + $3 }' "$3")" >> "$TMP/cpu.txt"
 }
 cpu_rate() {  # target: requests per curfew CPU-second over every measured round
     awk -v t="$1" -v hz="$CLK_TCK" '$1 == t { n += $2; c += $3 }
         END { if (c > 0) printf "%.0f", n / (c / hz); else printf "0" }' "$TMP/cpu.txt" 2>/dev/null || echo 0
+}
+# wrk's own CPU (user+sys, its set-up included) per request and per second of
+# run: near WRK_THREADS CPU-seconds per second, the load generator, not curfew,
+# set the rate (bench/dpop.lua's header tells how that once happened).
+wrk_cost() {  # target -> "µs-per-request cpu-s-per-run-second"
+    awk -v t="$1" -v d="$(secs "$DURATION")" '$1 == t { n += $2; c += $4; r++ }
+        END { if (n > 0 && r > 0) printf "%.1f %.2f\n", c * 1e6 / n, c / (r * d); else print "? ?" }' \
+        "$TMP/cpu.txt" 2>/dev/null || echo '? ?'
 }
 
 run_wrk() {  # name target duration
@@ -288,10 +297,13 @@ run_wrk() {  # name target duration
     esac
     [[ $2 == nginx || $2 == https ]] || cpu_record "$1" "$2" "$out" "$t0"
 }
-wrk_to() {  # out wrk-args...
-    local out=$1
+wrk_to() {  # out wrk-args...: wrk's output, then its CPU seconds (wrk-cpu-seconds: user sys)
+    local out=$1 rc=0 TIMEFORMAT='wrk-cpu-seconds: %U %S'
     shift
-    "${wrk_prefix[@]}" wrk "${WRK_ARGS[@]}" "$@" > "$out" 2>&1 || { cat "$out" >&2; die "wrk failed: $out"; }
+    { time "${wrk_prefix[@]}" wrk "${WRK_ARGS[@]}" "$@" > "$out" 2>&1 || rc=$?; } 2> "$out.cpu"
+    [[ $rc == 0 ]] || { cat "$out" >&2; die "wrk failed: $out"; }
+    cat "$out.cpu" >> "$out"
+    rm -f "$out.cpu"
 }
 
 TARGETS=(nginx curfew)
@@ -363,6 +375,12 @@ if has_mode dpop; then
         c=$(cpu_rate "$a")
         printf '    %-8s %8s requests per CPU-second = %s x openssl verify/s per core  (goal >= 1.0)\n' \
             "$a" "$c" "$(ratio "$c" "${VERIFY_RATE[$a]}")"
+    done
+    echo "  wrk's own CPU (the load generator, -t$WRK_THREADS; near $WRK_THREADS CPU-s per s it, not curfew, sets the rate):"
+    # shellcheck disable=SC2086  # the lists split on purpose
+    for a in bearer $DPOP_ALGS ${LOOP_PID:+$(printf '%s_loop ' $DPOP_ALGS)}; do
+        read -r us per_s < <(wrk_cost "$a")
+        printf '    %-8s %8s us per request, %s CPU-s per second of run\n' "$a" "$us" "$per_s"
     done
     echo "  openssl speed -seconds 3 ecdsap256 ed25519 (one core, this run):"
     grep -E '^ *(256 bits ecdsa \(nistp256\)|253 bits EdDSA \(Ed25519\))' "$TMP/openssl-speed.txt" | sed 's/^ */    /'
