@@ -481,6 +481,11 @@ def test_a_cached_allow_does_not_serve_another_address_or_device(start_curfew, t
             ([bearer(tok), ("X-Device-Id", "dev-A")], "127.0.0.2"),        # another address
             ([bearer(tok), ("X-Forwarded-For", "10.0.0.5")], "127.0.0.1"),  # another device (none)
             ([bearer(tok), ("X-Forwarded-For", "10.0.0.5"), ("X-Device-Id", "dev-B")], "127.0.0.1"),
+            # the owner's header bytes, under other names: a key made of the header lines
+            # must keep names, values and where each ends apart
+            ([bearer(tok), ("X-Forwarded-For", "10.0.0.5"), ("X-Device-Ie", "dev-A")], "127.0.0.1"),
+            ([bearer(tok), ("X-Forwarded-For", "10.0.0.5"), ("X-Device-Idd", "ev-A")], "127.0.0.1"),
+            ([bearer(tok), ("X-Forwarded-For", "10.0.0.5X-Device-Iddev-A")], "127.0.0.1"),
         ]
         for headers, source in thief:
             assert send(ngx, "/api/own", mine)[0] == 200          # the owner's allow, cached
