@@ -36,7 +36,7 @@
 
 /* Sessions ended per commit, and sessions looked at per turn while looking
  * for them: each bounds one turn of the loop to a few milliseconds at most. */
-#define SLICE 200
+#define SLICE 250
 #define SCAN_BUDGET 16384
 #define NEXT_MS 1 /* from an acknowledgement to the next decision: one poll between */
 
