@@ -8,11 +8,13 @@
  * job: it ends at most SLICE sessions per commit, and decides the next slice
  * only when the store has acknowledged the previous one. Each acknowledgement
  * arrives on its own turn of the loop, where the slice is applied; the next
- * slice is decided a millisecond later (NEXT_MS) on a timer, so the loop polls
- * in between and the requests queued behind the apply are served before the
- * decision's work: no turn does more than half a slice's work (at a million
- * sessions, applying and deciding 250 ends took 3-9 ms together, on a shared
- * machine).
+ * slice is decided only after the loop has polled once more (an idle handle
+ * keeps that poll from blocking, a check handle runs right after it), so the
+ * requests queued behind the apply are served before the decision's work:
+ * no stretch between two polls does more than half a slice's work (at a
+ * million sessions, applying and deciding 250 ends took 3-9 ms together, on
+ * a shared machine). A timer would not do: its due time counts from the
+ * loop's clock, read before the poll that brought the acknowledgement.
  *
  * The order stays decide -> commit -> apply -> reply: every slice is applied
  * only once durable, and the caller is answered only after the last slice is,
@@ -38,7 +40,6 @@
  * for them: each bounds one turn of the loop to a few milliseconds at most. */
 #define SLICE 250
 #define SCAN_BUDGET 16384
-#define NEXT_MS 1 /* from an acknowledgement to the next decision: one poll between */
 
 struct revoke_job {
     cf_app_t *app;
@@ -51,14 +52,20 @@ struct revoke_job {
     int64_t ended;
     cf_revoke_done_fn done;
     void *arg;
-    uv_timer_t next;           /* decides the next slice, a turn after the last ack */
+    uv_idle_t spin;            /* active while waiting: the poll in between does not block */
+    uv_check_t next;           /* after a poll: decides the next slice (see on_next) */
+    int checks;                /* checks run since the last acknowledgement */
+    int closing;               /* handles still to close before the job is freed */
 };
 
 typedef struct revoke_job revoke_job_t;
 
 static void job_free(uv_handle_t *h)
 {
-    free(h->data);
+    revoke_job_t *j = h->data;
+
+    if (--j->closing == 0)
+        free(j);
 }
 
 static void job_finish(revoke_job_t *j, int status)
@@ -68,6 +75,8 @@ static void job_finish(revoke_job_t *j, int status)
     j->done(j->app, j->arg, &r);
     free(j->name);
     j->name = NULL;
+    j->closing = 2;
+    uv_close((uv_handle_t *)&j->spin, job_free);
     uv_close((uv_handle_t *)&j->next, job_free);
 }
 
@@ -145,10 +154,22 @@ static int decide_slice(revoke_job_t *j, cf_events_t *ev)
 
 static void run_slice(revoke_job_t *j);
 
-static void on_next(uv_timer_t *t)
+static void on_spin(uv_idle_t *h)
 {
-    revoke_job_t *j = t->data;
+    (void)h; /* its being active is what counts: the poll does not wait */
+}
 
+/* Runs after every poll while a slice waits: the first is the poll that
+ * brought the acknowledgement (the slice was applied in it), the second
+ * one later; so a poll lies between the apply and this decision. */
+static void on_next(uv_check_t *h)
+{
+    revoke_job_t *j = h->data;
+
+    if (++j->checks < 2)
+        return;
+    uv_check_stop(&j->next);
+    uv_idle_stop(&j->spin);
     if (j->app->stopping) {
         job_finish(j, CF_ESTORE);
         return;
@@ -168,8 +189,10 @@ static void slice_done(void *arg, int status)
         job_finish(j, CF_ESTORE);
         return;
     }
-    /* This turn applied the slice; the next one is decided on a later turn. */
-    uv_timer_start(&j->next, on_next, NEXT_MS, 0);
+    /* This turn applied the slice; the next one is decided after the next poll. */
+    j->checks = 0;
+    uv_idle_start(&j->spin, on_spin);
+    uv_check_start(&j->next, on_next);
 }
 
 static void last_done(void *arg, int status)
@@ -216,8 +239,9 @@ void cf_app_revoke_local(cf_app_t *app, cf_revoke_scope_t scope, const char *nam
         done(app, arg, &r);
         return;
     }
-    uv_timer_init(app->loop, &j->next);
-    j->next.data = j;
+    uv_idle_init(app->loop, &j->spin);
+    uv_check_init(app->loop, &j->next);
+    j->spin.data = j->next.data = j;
     j->app = app;
     j->scope = scope;
     j->cutoff = cutoff;
