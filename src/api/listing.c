@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "core/session_text.h"
 
 #define LIST_SCAN_BUDGET 200000 /* sessions looked at per request, at most */
 #define LIST_SORT_MAX 20000     /* a subject's or client's list this short is sorted whole */
@@ -120,28 +121,64 @@ static int same_client(void *arg, const cf_session_t *s)
     return cf_session_client_id(s) == (const char *)arg; /* interned: one pointer per client */
 }
 
-static json_t *cursor_json(const cf_session_t *last)
+static char *cursor_text(cf_time_t created_at, const char *id, char *buf, size_t cap)
 {
-    char buf[64];
-
-    snprintf(buf, sizeof buf, "%lld.%s", (long long)last->created_at, last->id);
-    return json_string(buf);
+    snprintf(buf, cap, "%lld.%s", (long long)created_at, id);
+    return buf;
 }
 
-static void reply_page(cf_app_t *app, cf_http_req_t *req, cf_session_t **v, size_t n,
-                       size_t total, json_t *next)
+/* The page as jansson would write it, built in jansson (the fallback). */
+static void reply_page_json(cf_app_t *app, cf_http_req_t *req, cf_session_t **v, size_t n,
+                            size_t total, const char *next, cf_time_t now)
 {
-    cf_time_t now = cf_app_now(app);
     json_t *arr = json_array(), *o;
 
     for (size_t i = 0; arr != NULL && i < n; i++)
         json_array_append_new(arr, cf_app_session_json(app, v[i], now));
     o = json_pack("{s:o, s:I}", "sessions", arr, "total", (json_int_t)total);
     if (o != NULL && next != NULL) /* only when there is a next page */
-        json_object_set_new(o, "next_cursor", next);
-    else
-        json_decref(next);
+        json_object_set_new(o, "next_cursor", json_string(next));
     cf_reply_json(req, 200, o, NULL, 0);
+}
+
+/*
+ * The page written straight into one buffer (core/session_text.h): the same
+ * bytes as reply_page_json(), without the thirty-odd allocations per session
+ * that made a page of 100 the longest turn of the loop at a million sessions.
+ */
+static void reply_page(cf_app_t *app, cf_http_req_t *req, cf_session_t **v, size_t n,
+                       size_t total, const char *next)
+{
+    cf_time_t now = cf_app_now(app);
+    size_t cap = 128 + (next != NULL ? cf_jsonw_str_max(strlen(next)) : 0);
+    cf_jsonw_t w;
+    char *buf;
+
+    for (size_t i = 0; i < n; i++)
+        cap += cf_session_text_max(v[i]) + 1;
+    if ((buf = malloc(cap)) == NULL) {
+        reply_page_json(app, req, v, n, total, next, now);
+        return;
+    }
+    cf_jsonw_init(&w, buf, cap);
+    cf_jsonw_raw(&w, "{\"sessions\":[", 13);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            cf_jsonw_raw(&w, ",", 1);
+        cf_session_text(&w, v[i], now);
+    }
+    cf_jsonw_raw(&w, "],\"total\":", 10);
+    cf_jsonw_int(&w, (int64_t)total);
+    if (next != NULL) {
+        cf_jsonw_raw(&w, ",\"next_cursor\":", 15);
+        cf_jsonw_str(&w, next);
+    }
+    cf_jsonw_raw(&w, "}", 1);
+    if (w.err == 0)
+        cf_reply_json_text(req, 200, w.buf, w.len, NULL, 0);
+    else /* a string jansson would have left out: its answer, exactly */
+        reply_page_json(app, req, v, n, total, next, now);
+    free(buf);
 }
 
 void cf_api_sessions_list(cf_app_t *app, cf_http_req_t *req)
@@ -152,7 +189,7 @@ void cf_api_sessions_list(cf_app_t *app, cf_http_req_t *req)
     cf_group_t *cli = NULL;
     cf_session_t **v;
     size_t n = 0, total = 0, cap;
-    json_t *next = NULL;
+    char next[64], *nextp = NULL;
     int more = 0;
 
     if (!cf_req_require_admin(app, req))
@@ -175,18 +212,15 @@ void cf_api_sessions_list(cf_app_t *app, cf_http_req_t *req)
         n = from_list(app->index, &q, subj != NULL ? subj->head : cli->head, subj != NULL, v,
                       &total, &more);
         if (more)
-            next = cursor_json(v[n - 1]);
+            nextp = cursor_text(v[n - 1]->created_at, v[n - 1]->id, next, sizeof next);
     } else if (cli != NULL || (q.has_sub < 0 && q.has_client < 0)) {
         cf_index_cursor_t nc;
         n = cf_index_list(app->index, q.has_cursor ? &q.cursor : NULL, cli ? same_client : NULL,
                           cli ? cli->name : NULL, v, (size_t)q.limit, LIST_SCAN_BUDGET, &nc, &more);
         total = cli != NULL ? cli->count : cf_app_session_count(app);
-        if (more) {
-            char buf[64];
-            snprintf(buf, sizeof buf, "%lld.%s", (long long)nc.created_at, nc.id);
-            next = json_string(buf);
-        }
+        if (more)
+            nextp = cursor_text(nc.created_at, nc.id, next, sizeof next);
     }
-    reply_page(app, req, v, n, total, next);
+    reply_page(app, req, v, n, total, nextp);
     free(v);
 }

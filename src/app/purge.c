@@ -29,11 +29,13 @@
  * processes share the caches. So a slice works in steps of PURGE_STEP and
  * stops after PURGE_BUDGET of wall time (the commit of what it found comes
  * on top), or at PURGE_SLICE of each kind, whichever comes first: a count
- * alone let a slice take 10-17 ms of CPU on the shared bench machine.
+ * alone let a slice take 10-17 ms of CPU on the shared bench machine. The
+ * acknowledgement applies the slice's ends on a later turn, which costs
+ * about as much again: 1 ms and 128 keep each of the two turns short.
  */
-#define PURGE_SLICE 200
+#define PURGE_SLICE 128
 #define PURGE_STEP 16
-#define PURGE_BUDGET_NS 2000000ull
+#define PURGE_BUDGET_NS 1000000ull
 #define COUNT_SLICE 64
 
 typedef struct {

@@ -98,8 +98,13 @@ static size_t escape(unsigned char c, char out[6])
 
 void cf_jsonw_str(cf_jsonw_t *w, const char *s)
 {
+    cf_jsonw_strn(w, s, strlen(s));
+}
+
+void cf_jsonw_strn(cf_jsonw_t *w, const char *s, size_t n)
+{
     const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s), start = 0, at = w->len;
+    size_t start = 0, at = w->len;
     char esc[6];
 
     if (w->err != 0)

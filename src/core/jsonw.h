@@ -34,6 +34,9 @@ void cf_jsonw_raw(cf_jsonw_t *w, const char *s, size_t n);
 /** Append the NUL-terminated @s as a quoted, escaped JSON string. */
 void cf_jsonw_str(cf_jsonw_t *w, const char *s);
 
+/** The same for the @n bytes at @s (no NUL among them), as json_stringn() takes them. */
+void cf_jsonw_strn(cf_jsonw_t *w, const char *s, size_t n);
+
 /** Append @v in decimal. */
 void cf_jsonw_int(cf_jsonw_t *w, int64_t v);
 
