@@ -66,9 +66,25 @@ flags=(-max_total_time="$secs" -print_final_stats=1 -timeout="$timeout" -rss_lim
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
+# Beside the fuzzer, a sampler notes once a second whether the fuzzer was
+# stopped (SIGSTOP for a quiet benchmark) and whether the machine itself
+# froze (the sampler's own second lasted much longer): libFuzzer's -timeout
+# is wall time, so either makes a fast unit look like a hang.
 status=0
 /usr/bin/time -f '%U %S' -o "$work/time" \
-  "$bin" "${flags[@]}" "$work/corpus" "$seeds" >"$log" 2>&1 || status=$?
+  "$bin" "${flags[@]}" "$work/corpus" "$seeds" >"$log" 2>&1 &
+timer=$!
+(
+  while kill -0 "$timer" 2>/dev/null; do
+    fuzzer=$(pgrep -P "$timer" | head -1)
+    state=$( [ -n "$fuzzer" ] && awk '{print $3}' "/proc/$fuzzer/stat" 2>/dev/null)
+    echo "$(date +%s) ${state:-?}"
+    sleep 1
+  done
+) >"$work/states" 2>/dev/null &
+sampler=$!
+wait "$timer" || status=$?
+wait "$sampler" 2>/dev/null || true
 
 read -r user sys < <(tail -1 "$work/time") || { user=0; sys=0; }
 cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.1f", u + s }')
@@ -83,10 +99,26 @@ ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
 # its cgroup was suspended: on 2026-12-02 http and body both reported a 450 s
 # unit at the same instant), and the input must also replay (the harnesses are
 # deterministic) within the timeout. Both, or it stays a finding.
+# The sampler gives the other evidence: within the last 3x timeout seconds of
+# the run it saw the fuzzer stopped ("T") or went 5 s or more between two
+# samples (the machine was not running it).
+paused() {
+  awk -v w=$((3 * timeout)) '
+    { t[NR] = $1; s[NR] = $2 }
+    END {
+      for (i = 1; i <= NR; i++) {
+        if (t[i] < t[NR] - w) continue
+        if (s[i] == "T" || s[i] == "t") exit 0
+        if (i > 1 && t[i] - t[i - 1] >= 5) exit 0
+      }
+      exit 1
+    }' "$work/states"
+}
 stalled() {
   local unit=$1 late
   late=$(sed -n 's/^ALARM: working on the last Unit for \([0-9]*\) seconds$/\1/p' "$log" | tail -1)
-  [ -n "$late" ] && [ "$late" -gt $((3 * timeout)) ] || return 1
+  [ -n "$late" ] || return 1
+  [ "$late" -gt $((3 * timeout)) ] || paused || return 1
   "$bin" -timeout="$timeout" -rss_limit_mb=2048 -runs=1 "$artifacts/$unit" >"$work/replay.log" 2>&1
 }
 found=
@@ -112,7 +144,9 @@ if [ $smoke -eq 0 ]; then
     "$cpu" "${execs:-0}" "${cov:-0}" "${ft:-0}" "${found:-0}" >>"$tsv"
 fi
 if [ -n "$found" ]; then
-  echo "fuzz-run: $name found $found; log: $log" >&2
+  cp "$log" "$artifacts/run.log" 2>/dev/null || true  # last.log is the next run's
+  cp "$work/states" "$artifacts/states" 2>/dev/null || true
+  echo "fuzz-run: $name found $found; log: $artifacts/run.log" >&2
   [ $smoke -eq 1 ] && { trap - EXIT; tail -60 "$log" >&2; echo "fuzz-run: kept $work" >&2; }
   exit 1
 fi
