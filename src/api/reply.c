@@ -90,6 +90,19 @@ void cf_refusal_make(cf_refusal_t *r, cf_endpoint_t kind, cf_reason_t why, const
     r->challenge_len = 0;
     r->body = json_pack("{s:s, s:s, s:s}", "error", error, "error_description",
                         desc != NULL ? desc : cf_reason_describe(why), "reason", cf_reason_name(why));
+    if (r->body == NULL && desc != NULL) {
+        /* @desc quoted bytes of the request that are not UTF-8 (a JSON parser's
+         * "near '...'"): JSON cannot carry them, and without this the answer
+         * had no body at all. Say it in ASCII. */
+        char ascii[256];
+        size_t i;
+
+        for (i = 0; desc[i] != '\0' && i < sizeof ascii - 1; i++)
+            ascii[i] = (unsigned char)desc[i] < 0x20 || (unsigned char)desc[i] > 0x7e ? '?' : desc[i];
+        ascii[i] = '\0';
+        r->body = json_pack("{s:s, s:s, s:s}", "error", error, "error_description", ascii, "reason",
+                            cf_reason_name(why));
+    }
     fixed = cf_reason_challenge(why);
     if (fixed != NULL)
         n = snprintf(r->challenge, sizeof r->challenge, "%s", fixed);
