@@ -266,8 +266,11 @@ def test_change_that_cannot_reach_redis_is_applied_nowhere_and_its_retry_everywh
         other = w.observe(nodes[1])
         differ = [(k, other.get(k), after[k]) for k in after if other.get(k) != after[k]]
         pytest.fail(f"not broadcast: {differ}\n{nodes[1].stderr_since_start()[-3000:]}")
-    # Durable in Redis: a node started now loads exactly this.
-    assert w.observe(start_node(CFG)) == after
+    # Durable in Redis: a node started now loads exactly this (once ready: /healthz
+    # answers before its Redis links are up, and until then reads say 503).
+    fresh = start_node(CFG)
+    assert wait_until(lambda: ready(fresh), 15), "the new node never became ready"
+    assert w.observe(fresh) == after
 
 
 # ---------------------------------------------------------------------------
